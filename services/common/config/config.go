@@ -1,0 +1,102 @@
+// Package config reads settings from environment variables. Every failure is a
+// *config.Error naming the variable, so main can print one line and exit 2.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Getenv is os.Getenv, or a map lookup in tests.
+type Getenv func(string) string
+
+// Error is a bad or missing configuration value.
+type Error struct {
+	Var     string
+	Problem string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Problem }
+
+// ExitCode is the process status for a configuration error.
+const ExitCode = 2
+
+// String returns the variable's value, or def when it is unset or empty.
+func String(getenv Getenv, name, def string) string {
+	if v := strings.TrimSpace(getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// Required returns the variable's value or an error when it is unset.
+func Required(getenv Getenv, name string) (string, error) {
+	v := getenv(name)
+	if strings.TrimSpace(v) == "" {
+		return "", &Error{Var: name, Problem: "is required and has no default"}
+	}
+	return v, nil
+}
+
+// Duration parses a Go duration such as "2s"; it must be positive.
+func Duration(getenv Getenv, name string, def time.Duration) (time.Duration, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, &Error{Var: name, Problem: fmt.Sprintf("must be a positive duration such as 2s or 1h, got %q", v)}
+	}
+	return d, nil
+}
+
+// Addr reads a host:port listen address.
+func Addr(getenv Getenv, name, def string) (string, error) {
+	v := String(getenv, name, def)
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return "", &Error{Var: name, Problem: fmt.Sprintf("must be host:port, got %q", v)}
+	}
+	return v, nil
+}
+
+// Prefixes reads a comma-separated list of CIDRs (a bare IP means one address).
+func Prefixes(getenv Getenv, name string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(getenv(name), ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			addr, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, &Error{Var: name, Problem: fmt.Sprintf("%q is not an IP address or CIDR", part)}
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, &Error{Var: name, Problem: fmt.Sprintf("%q is not a CIDR", part)}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Int reads a positive integer.
+func Int(getenv Getenv, name string, def int) (int, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 || fmt.Sprint(n) != v {
+		return 0, &Error{Var: name, Problem: fmt.Sprintf("must be a positive integer, got %q", v)}
+	}
+	return n, nil
+}

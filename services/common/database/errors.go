@@ -1,0 +1,66 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+
+	"jeeves4service/services/common/apperr"
+)
+
+// SQLite extended result codes for constraint violations that mean "already exists".
+const (
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// IsUniqueViolation reports a duplicate key on either engine.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var liteErr *sqlite.Error
+	if errors.As(err, &liteErr) {
+		return liteErr.Code() == sqliteConstraintUnique || liteErr.Code() == sqliteConstraintPrimaryKey
+	}
+	return false
+}
+
+// IsUnavailable reports that the database could not be reached (as opposed to
+// a query that failed): the caller should answer 503 and try again later.
+func IsUnavailable(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err)
+}
+
+// Classify turns storage errors into use-case failures: no row → NotFound,
+// duplicate → Conflict, unreachable → Unavailable; anything else stays internal.
+func Classify(err error, notFound, conflict string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return apperr.New(apperr.NotFound, "%s", notFound)
+	case IsUniqueViolation(err):
+		return apperr.New(apperr.Conflict, "%s", conflict)
+	case IsUnavailable(err):
+		return &unavailable{err}
+	}
+	return err
+}
+
+// unavailable keeps the cause for the log while telling the caller only "try later".
+type unavailable struct{ cause error }
+
+func (u *unavailable) Error() string { return "database unavailable: " + u.cause.Error() }
+func (u *unavailable) Unwrap() []error {
+	return []error{u.cause, apperr.New(apperr.Unavailable, "The database is not available; try again shortly.")}
+}

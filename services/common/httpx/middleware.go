@@ -1,0 +1,211 @@
+// Package httpx holds the HTTP plumbing both services share: middleware that
+// every request passes through, and a server with timeouts and graceful shutdown.
+package httpx
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/reqinfo"
+)
+
+// RequestIDHeader carries the request id in and out, and to the property service.
+const RequestIDHeader = "X-Request-ID"
+
+var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// RequestID keeps a well-formed incoming X-Request-ID (so one id follows a login
+// through both services) and makes a fresh one otherwise; junk is never echoed.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(RequestIDHeader)
+		if !safeRequestID.MatchString(id) {
+			id = NewID()
+		}
+		w.Header().Set(RequestIDHeader, id)
+		next.ServeHTTP(w, r.WithContext(reqinfo.WithRequestID(r.Context(), id)))
+	})
+}
+
+// NewID returns 16 random hex characters.
+func NewID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// ClientIP records the caller's IP: the TCP peer, or, only when that peer is a
+// trusted proxy, the right-most X-Forwarded-For entry that is not itself trusted.
+// Anyone can write X-Forwarded-For, so believing it from untrusted peers would
+// let an attacker choose the IP that audit logs and rate limits see.
+func ClientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ip := peerIP(r.RemoteAddr)
+			if addr, err := netip.ParseAddr(ip); err == nil && isTrusted(addr) {
+				hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+				for i := len(hops) - 1; i >= 0; i-- {
+					hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+					if err != nil {
+						break
+					}
+					ip = hop.Unmap().String()
+					if !isTrusted(hop) {
+						break
+					}
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(reqinfo.WithClientIP(r.Context(), ip)))
+		})
+	}
+}
+
+func peerIP(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return remote
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().String()
+	}
+	return host
+}
+
+// Recover turns a panic into a 500 problem response instead of a dropped connection.
+func Recover(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil {
+					if v == http.ErrAbortHandler {
+						panic(v)
+					}
+					log.ErrorContext(r.Context(), "panic in handler", "request_id", reqinfo.RequestID(r.Context()),
+						"method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+					problem.Write(w, r, problem.New(http.StatusInternalServerError, "The server could not complete the request."))
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// MaxBodyBytes is the largest request body either service reads.
+const MaxBodyBytes = 64 << 10
+
+// LimitBody answers 413 at once when Content-Length is too big, and caps the
+// reader for bodies that do not say their length.
+func LimitBody(limit int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > limit {
+				problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "The request body is too large."))
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// secretParams must never travel in a URL: URLs end up in proxy logs, browser
+// history and Referer headers.
+var secretParams = []string{"password", "current_password", "new_password", "token", "access_token", "x-internal-token"}
+
+// RejectSecretsInQuery answers 400 to a request whose query string carries a
+// credential, before anything else sees it (and without logging the URL).
+func RejectSecretsInQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		for key := range q {
+			for _, s := range secretParams {
+				if strings.EqualFold(key, s) {
+					problem.Write(w, r, problem.New(http.StatusBadRequest,
+						"Credentials must be sent in the request body or a header, never in the URL.",
+						problem.FieldError{Field: key, Message: "not allowed in the query string"}))
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Status returns the status written so far (200 if the handler wrote a body only).
+func (s *statusRecorder) Status() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// Observe calls done with the status and duration after next has served the request.
+func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done func(status int, took time.Duration)) {
+	rec := &statusRecorder{ResponseWriter: w}
+	start := time.Now()
+	next.ServeHTTP(rec, r)
+	done(rec.Status(), time.Since(start))
+}
+
+// AccessLog writes one DEBUG line per request: method, path (never the query,
+// which may hold what a careless client put there), status and duration.
+func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			Observe(w, r, next, func(status int, took time.Duration) {
+				log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", status,
+					"duration_ms", float64(took.Microseconds())/1000, "client_ip", reqinfo.ClientIP(r.Context()),
+					"request_id", reqinfo.RequestID(r.Context()))
+			})
+		})
+	}
+}
+
+// NotFound and MethodNotAllowed answer unknown routes with problems, not text.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	problem.Write(w, r, problem.New(http.StatusNotFound, "No such resource."))
+}
+
+// MethodNotAllowed is chi's 405 handler.
+func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "This method is not allowed here."))
+}

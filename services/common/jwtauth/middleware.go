@@ -1,0 +1,64 @@
+package jwtauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+)
+
+// The bearer token is verified once, by Middleware, before the validator runs.
+// The validator's AuthenticationFunc (Authenticate) only reads that verdict from
+// the context, and handlers read the claims from the same place: no token is
+// parsed twice, and the contract still decides which operations need one.
+
+type verdict struct {
+	claims *Claims
+	err    error
+}
+
+type verdictKey struct{}
+
+// ErrNoToken means the request carried no bearer token.
+var ErrNoToken = errors.New("no bearer token")
+
+// Middleware verifies an Authorization: Bearer header when present.
+func Middleware(v *Verifier) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			vd := &verdict{err: ErrNoToken}
+			if h := r.Header.Get("Authorization"); h != "" {
+				scheme, token, ok := strings.Cut(h, " ")
+				if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+					vd.err = errors.New("malformed Authorization header")
+				} else {
+					vd.claims, vd.err = v.Verify(r.Context(), strings.TrimSpace(token))
+				}
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), verdictKey{}, vd)))
+		})
+	}
+}
+
+// Authenticate is the AuthenticationFunc for the BearerAuth scheme.
+func Authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	vd, ok := in.RequestValidationInput.Request.Context().Value(verdictKey{}).(*verdict)
+	if !ok {
+		return errors.New("bearer token was not checked") // fail closed if the middleware is missing
+	}
+	if vd.err != nil {
+		return vd.err
+	}
+	return nil
+}
+
+// FromContext returns the verified claims, or nil.
+func FromContext(ctx context.Context) *Claims {
+	vd, ok := ctx.Value(verdictKey{}).(*verdict)
+	if !ok || vd.err != nil {
+		return nil
+	}
+	return vd.claims
+}

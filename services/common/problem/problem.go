@@ -1,0 +1,136 @@
+// Package problem writes RFC 9457 application/problem+json responses. It is the
+// one place that maps a failure kind to an HTTP status, used by the validator's
+// error handler, the strict servers' error handlers and the handlers themselves.
+package problem
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"jeeves4service/services/common/apperr"
+	"jeeves4service/services/common/reqinfo"
+)
+
+// ContentType is the media type of every error body.
+const ContentType = "application/problem+json"
+
+const typeBase = "https://jeeves4service.dev/problems/"
+
+// FieldError names one offending field; Message never repeats the submitted value.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 body.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+}
+
+var slugs = map[int]string{
+	http.StatusBadRequest:            "validation",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusNotFound:              "not-found",
+	http.StatusMethodNotAllowed:      "method-not-allowed",
+	http.StatusConflict:              "conflict",
+	http.StatusRequestEntityTooLarge: "too-large",
+	http.StatusUnsupportedMediaType:  "unsupported-media-type",
+	http.StatusTooManyRequests:       "rate-limited",
+	http.StatusInternalServerError:   "internal",
+	http.StatusServiceUnavailable:    "unavailable",
+}
+
+// New builds a problem for status with a safe, human-readable detail.
+func New(status int, detail string, fields ...FieldError) Problem {
+	slug := slugs[status]
+	if slug == "" {
+		slug = "error"
+	}
+	return Problem{Type: typeBase + slug, Title: http.StatusText(status), Status: status, Detail: detail, Errors: fields}
+}
+
+// Write sends p, tagged with the request id so a response can be matched with a log line.
+func Write(w http.ResponseWriter, r *http.Request, p Problem) {
+	if p.Instance == "" && r != nil {
+		p.Instance = reqinfo.RequestID(r.Context())
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// Status maps a use-case failure to its HTTP status; anything unexpected is 500.
+func Status(err error) int {
+	switch apperr.CodeOf(err) {
+	case apperr.Invalid:
+		return http.StatusBadRequest
+	case apperr.Unauthorized:
+		return http.StatusUnauthorized
+	case apperr.Forbidden:
+		return http.StatusForbidden
+	case apperr.NotFound:
+		return http.StatusNotFound
+	case apperr.Conflict:
+		return http.StatusConflict
+	case apperr.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// FromError turns err into a problem. Only an *apperr.Error's message is shown;
+// an unexpected error is logged (with the request id) and answered with a
+// generic 500 so no SQL text or stack ever reaches the caller.
+func FromError(r *http.Request, log *slog.Logger, err error) Problem {
+	status := Status(err)
+	var ae *apperr.Error
+	switch {
+	case errors.As(err, &ae):
+		return New(status, ae.Message)
+	case status == http.StatusRequestEntityTooLarge:
+		return New(status, "The request body is too large.")
+	}
+	log.ErrorContext(r.Context(), "request failed", "request_id", reqinfo.RequestID(r.Context()),
+		"method", r.Method, "path", r.URL.Path, "error", err.Error())
+	return New(http.StatusInternalServerError, "The server could not complete the request.")
+}
+
+// WriteError is FromError followed by Write.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	Write(w, r, FromError(r, log, err))
+}
+
+// RequestErrorHandler is for the generated servers' request-binding failures
+// (a body or parameter the validator let through but Go cannot decode).
+func RequestErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			Write(w, r, New(http.StatusRequestEntityTooLarge, "The request body is too large."))
+			return
+		}
+		log.DebugContext(r.Context(), "request could not be decoded", "path", r.URL.Path, "error", err.Error())
+		Write(w, r, New(http.StatusBadRequest, "The request does not match the API contract."))
+	}
+}
+
+// ResponseErrorHandler is for errors a strict handler returns: the use case's
+// failure, mapped by FromError.
+func ResponseErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		WriteError(w, r, log, err)
+	}
+}

@@ -1,0 +1,168 @@
+// Package testenv gives tests what they need to run against real things: a
+// fresh database per test on each engine, a log buffer, and JWTs signed by a
+// key whose JWKS is served on a loopback listener.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"jeeves4service/services/common/jwtauth"
+)
+
+// Engine is one database engine a suite runs on.
+type Engine struct {
+	Name string
+	// NewURL returns the URL of a fresh, empty database for one test.
+	NewURL func(t testing.TB) string
+}
+
+// Engines returns SQLite always, and PostgreSQL when TEST_POSTGRES_URL is set.
+// With CI=true a missing or unreachable PostgreSQL fails the test instead of
+// being skipped, so CI can never pass by silently testing one engine.
+func Engines(t testing.TB) []Engine {
+	engines := []Engine{{Name: "sqlite", NewURL: func(t testing.TB) string {
+		return "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+	}}}
+	admin := os.Getenv("TEST_POSTGRES_URL")
+	if admin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("TEST_POSTGRES_URL is not set but CI=true: PostgreSQL tests must run in CI")
+		}
+		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant not run")
+		return engines
+	}
+	if err := pingPostgres(admin); err != nil {
+		t.Fatalf("TEST_POSTGRES_URL is set but PostgreSQL is unreachable: %v", err)
+	}
+	return append(engines, Engine{Name: "postgres", NewURL: func(t testing.TB) string { return FreshPostgres(t, admin) }})
+}
+
+func pingPostgres(admin string) error {
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
+}
+
+// FreshPostgres creates a database with a random name and drops it after the test.
+func FreshPostgres(t testing.TB, admin string) string {
+	t.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := fmt.Sprintf("t_%x", b)
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("open admin connection: %v", err)
+	}
+	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		_ = db.Close()
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse TEST_POSTGRES_URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// LogBuffer is a goroutine-safe log sink tests can search.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Lines returns the JSON log lines whose msg equals msg.
+func (l *LogBuffer) Lines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(l.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Logger returns a JSON debug logger writing to a new LogBuffer.
+func Logger() (*slog.Logger, *LogBuffer) {
+	buf := &LogBuffer{}
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+// Issuer signs test JWTs and serves their JWKS on a loopback listener.
+type Issuer struct {
+	Signer   *jwtauth.Signer
+	Key      ed25519.PrivateKey
+	JWKSURL  string
+	Settings jwtauth.Settings
+}
+
+// Settings are the issuer and audience tests use.
+var Settings = jwtauth.Settings{Issuer: "jeeves4service", Audience: "jeeves4service"}
+
+// NewIssuer starts a JWKS server for a fresh key.
+func NewIssuer(t testing.TB) *Issuer {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := jwtauth.NewSigner(key, nil, Settings, time.Hour)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(signer.JWKS())
+	}))
+	t.Cleanup(srv.Close)
+	return &Issuer{Signer: signer, Key: key, JWKSURL: srv.URL + "/.well-known/jwks.json", Settings: Settings}
+}
+
+// Token signs a valid token for userID.
+func (i *Issuer) Token(t testing.TB, userID int64, admin bool) string {
+	t.Helper()
+	tok, _, err := i.Signer.Sign(jwtauth.Claims{
+		RegisteredClaims: jwtRegistered(userID), UserID: userID, Username: fmt.Sprintf("user%d@example.com", userID),
+		IsAdmin: admin, TraceID: "test",
+	}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}

@@ -1,0 +1,172 @@
+// Package tokenguard decides whether an internal call carries a valid
+// X-Internal-Token. It plugs into the validator as the AuthenticationFunc of the
+// internal contract's InternalToken scheme, and it writes the audit trail:
+// a WARN line for every refused call, an INFO line for every accepted one.
+package tokenguard
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+
+	"jeeves4service/services/common/config"
+	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/reqinfo"
+)
+
+// Header is where callers put the token (the contract's apiKey scheme).
+const Header = "X-Internal-Token"
+
+// MinTokenLength is the shortest token accepted in configuration.
+const MinTokenLength = 32
+
+// Token is an accepted secret and the caller name audit lines use for it.
+type Token struct {
+	Name  string
+	value [sha256.Size]byte // only the digest is kept: equal length for constant-time comparison
+}
+
+// NewToken checks a secret's strength and keeps its digest.
+func NewToken(name, secret string) (Token, error) {
+	if len(secret) < MinTokenLength {
+		return Token{}, fmt.Errorf("token %q is %d characters, fewer than %d", name, len(secret), MinTokenLength)
+	}
+	return Token{Name: name, value: sha256.Sum256([]byte(secret))}, nil
+}
+
+// FromEnv reads INTERNAL_SERVICE_TOKEN (required, caller name "default") and
+// INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional).
+func FromEnv(getenv config.Getenv) ([]Token, error) {
+	primary, err := config.Required(getenv, "INTERNAL_SERVICE_TOKEN")
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewToken("default", primary)
+	if err != nil {
+		return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: fmt.Sprintf("must be at least %d characters", MinTokenLength)}
+	}
+	tokens := []Token{t}
+	seen := map[string]bool{"default": true}
+	for _, pair := range strings.Split(getenv("INTERNAL_SERVICE_TOKENS"), ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, secret, ok := strings.Cut(pair, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: "entries must be name=token"}
+		}
+		if seen[name] {
+			return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: fmt.Sprintf("caller name %q appears twice", name)}
+		}
+		seen[name] = true
+		t, err := NewToken(name, strings.TrimSpace(secret))
+		if err != nil {
+			return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: fmt.Sprintf("token of %q must be at least %d characters", name, MinTokenLength)}
+		}
+		tokens = append(tokens, t)
+	}
+	return tokens, nil
+}
+
+// ErrRejected is what the AuthenticationFunc returns; the validator turns it into a 401.
+var ErrRejected = errors.New("invalid internal service token")
+
+// TokenGuard checks presented tokens against every accepted one.
+type TokenGuard struct {
+	tokens []Token
+	log    *slog.Logger
+}
+
+// New returns a guard; with no tokens it refuses to exist rather than accept all.
+func New(tokens []Token, log *slog.Logger) (*TokenGuard, error) {
+	if len(tokens) == 0 {
+		return nil, errors.New("tokenguard: no accepted tokens configured")
+	}
+	return &TokenGuard{tokens: append([]Token(nil), tokens...), log: log}, nil
+}
+
+// Match returns the caller name of the token that equals presented. It hashes
+// the presented value (so lengths never differ) and compares it with every
+// accepted token without stopping early, so the time taken reveals neither
+// which token matched nor how much of one did.
+func (g *TokenGuard) Match(presented string) (string, bool) {
+	if g == nil || len(g.tokens) == 0 || presented == "" {
+		return "", false
+	}
+	digest := sha256.Sum256([]byte(presented))
+	found := 0
+	name := ""
+	for _, t := range g.tokens {
+		eq := subtle.ConstantTimeCompare(digest[:], t.value[:])
+		if eq == 1 && found == 0 {
+			name = t.Name
+		}
+		found |= eq
+	}
+	return name, found == 1
+}
+
+// Authenticate is the openapi3filter.AuthenticationFunc for the InternalToken scheme.
+func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
+	r := in.RequestValidationInput.Request
+	presented := r.Header.Get(Header)
+	reason := "invalid"
+	if presented == "" {
+		reason = "missing"
+	}
+	if name, ok := g.Match(presented); ok {
+		if call := callFrom(ctx); call != nil {
+			call.caller = name
+		}
+		return nil
+	}
+	if g != nil && g.log != nil {
+		g.log.WarnContext(ctx, "internal call rejected", "reason", reason,
+			"client_ip", reqinfo.ClientIP(ctx), "method", r.Method, "path", r.URL.Path,
+			"request_id", reqinfo.RequestID(ctx))
+	}
+	return ErrRejected
+}
+
+// call collects what the audit line needs across middleware and handler.
+type call struct {
+	caller string
+}
+
+type callKey struct{}
+
+func callFrom(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+// Audit wraps the internal API (outside the validator) and writes the INFO
+// audit event for every call the guard accepted. userID names the subject of
+// the call from the request (the path's user_id).
+func (g *TokenGuard) Audit(userID func(*http.Request) string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := &call{}
+			r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+			httpx.Observe(w, r, next, func(status int, took time.Duration) {
+				if c.caller == "" {
+					return // refused by the guard: already logged at WARN
+				}
+				g.log.InfoContext(r.Context(), "internal call", "event", "audit", "caller", c.caller,
+					"user_id", userID(r), "client_ip", reqinfo.ClientIP(r.Context()),
+					"request_id", reqinfo.RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
+					"status", status, "duration_ms", float64(took.Microseconds())/1000)
+			})
+		})
+	}
+}

@@ -1,0 +1,137 @@
+// Package adapters implements app.Repository on each engine with the queries
+// sqlc generated from sql/queries/property.sql. The two engines' generated rows
+// are identical in shape, so each converts to the app's records with a plain
+// type conversion; only the package (and so the SQL dialect) differs.
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	db "jeeves4service/gen/db/propertysqlite"
+	"jeeves4service/services/common/database"
+	"jeeves4service/services/property/app"
+)
+
+// SQLite is the repository on SQLite.
+type SQLite struct {
+	db *sql.DB
+	q  *db.Queries
+}
+
+// NewSQLite wraps an open, migrated SQLite database.
+func NewSQLite(conn *sql.DB) *SQLite { return &SQLite{db: conn, q: db.New(conn)} }
+
+func (r *SQLite) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
+	return database.InTx(ctx, r.db, func(tx *sql.Tx) error { return fn(r.q.WithTx(tx)) })
+}
+
+// CreateWithOwner implements app.Repository.
+func (r *SQLite) CreateWithOwner(ctx context.Context, name, address string, owner int64, now time.Time) (app.Membership, error) {
+	var out app.Membership
+	err := r.inTx(ctx, func(q *db.Queries) error {
+		p, err := q.CreateProperty(ctx, db.CreatePropertyParams{Name: name, Address: address, CreatedBy: owner, Now: now.Unix()})
+		if err != nil {
+			return err
+		}
+		if _, err := q.PutMember(ctx, db.PutMemberParams{PropertyID: p.ID, UserID: owner, AccessLevel: app.Owner, Now: now.Unix()}); err != nil {
+			return err
+		}
+		out = app.Membership{ID: p.ID, Name: p.Name, Address: p.Address, CreatedAt: p.CreatedAt, AccessLevel: app.Owner}
+		return nil
+	})
+	return out, classify(err)
+}
+
+// Get implements app.Repository.
+func (r *SQLite) Get(ctx context.Context, id int64) (app.PropertyRecord, error) {
+	p, err := r.q.GetProperty(ctx, id)
+	return app.PropertyRecord(p), classify(err)
+}
+
+// Member implements app.Repository.
+func (r *SQLite) Member(ctx context.Context, propertyID, userID int64) (app.MemberRecord, error) {
+	m, err := r.q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
+	return app.MemberRecord(m), database.Classify(err, "No such member.", "")
+}
+
+// Memberships implements app.Repository.
+func (r *SQLite) Memberships(ctx context.Context, userID int64) ([]app.Membership, error) {
+	rows, err := r.q.ListMemberships(ctx, userID)
+	return convert(rows, func(m db.ListMembershipsRow) app.Membership { return app.Membership(m) }), classify(err)
+}
+
+// All implements app.Repository.
+func (r *SQLite) All(ctx context.Context) ([]app.PropertyRecord, error) {
+	rows, err := r.q.ListAllProperties(ctx)
+	return convert(rows, func(p db.Property) app.PropertyRecord { return app.PropertyRecord(p) }), classify(err)
+}
+
+// Update implements app.Repository.
+func (r *SQLite) Update(ctx context.Context, id int64, name, address string, now time.Time) (app.PropertyRecord, error) {
+	p, err := r.q.UpdateProperty(ctx, db.UpdatePropertyParams{ID: id, Name: name, Address: address, Now: now.Unix()})
+	return app.PropertyRecord(p), classify(err)
+}
+
+// Delete implements app.Repository.
+func (r *SQLite) Delete(ctx context.Context, id int64) error {
+	n, err := r.q.DeleteProperty(ctx, id)
+	return rowsOrNotFound(n, err)
+}
+
+// Rooms implements app.Repository.
+func (r *SQLite) Rooms(ctx context.Context, propertyID int64) ([]app.RoomRecord, error) {
+	rows, err := r.q.ListRooms(ctx, propertyID)
+	return convert(rows, func(x db.Room) app.RoomRecord { return app.RoomRecord(x) }), classify(err)
+}
+
+// AddRoom implements app.Repository.
+func (r *SQLite) AddRoom(ctx context.Context, propertyID int64, name string, now time.Time) (app.RoomRecord, error) {
+	room, err := r.q.CreateRoom(ctx, db.CreateRoomParams{PropertyID: propertyID, Name: name, Now: now.Unix()})
+	return app.RoomRecord(room), database.Classify(err, "No such property.", "This property already has a room with that name.")
+}
+
+// Members implements app.Repository.
+func (r *SQLite) Members(ctx context.Context, propertyID int64) ([]app.MemberRecord, error) {
+	rows, err := r.q.ListMembers(ctx, propertyID)
+	return convert(rows, func(m db.PropertyMember) app.MemberRecord { return app.MemberRecord(m) }), classify(err)
+}
+
+// PutMember implements app.Repository.
+func (r *SQLite) PutMember(ctx context.Context, propertyID, userID int64, level string, now time.Time) (app.MemberRecord, error) {
+	var out app.MemberRecord
+	err := r.inTx(ctx, func(q *db.Queries) error {
+		if err := lockAndCheckOwner(func() (int64, error) {
+			return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()})
+		}, func() (app.MemberRecord, error) {
+			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
+			return app.MemberRecord(m), err
+		}, func() (int64, error) { return q.CountOwners(ctx, propertyID) }, level); err != nil {
+			return err
+		}
+		m, err := q.PutMember(ctx, db.PutMemberParams{PropertyID: propertyID, UserID: userID, AccessLevel: level, Now: now.Unix()})
+		out = app.MemberRecord(m)
+		return err
+	})
+	return out, classify(err)
+}
+
+// RemoveMember implements app.Repository.
+func (r *SQLite) RemoveMember(ctx context.Context, propertyID, userID int64, now time.Time) error {
+	return classify(r.inTx(ctx, func(q *db.Queries) error {
+		if err := lockAndCheckOwner(func() (int64, error) {
+			return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()})
+		}, func() (app.MemberRecord, error) {
+			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
+			return app.MemberRecord(m), err
+		}, func() (int64, error) { return q.CountOwners(ctx, propertyID) }, ""); err != nil {
+			return err
+		}
+		n, err := q.DeleteMember(ctx, db.DeleteMemberParams{PropertyID: propertyID, UserID: userID})
+		return rowsOrNotFound(n, err)
+	}))
+}
+
+// Ping implements app.Repository.
+func (r *SQLite) Ping(ctx context.Context) error { return database.Ping(ctx, r.db) }

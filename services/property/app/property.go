@@ -1,0 +1,274 @@
+// Package app holds the property service's rules: who may see and change a
+// property, its rooms and its members. It knows nothing of HTTP or SQL; the
+// Repository is implemented per engine in package adapters.
+package app
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"jeeves4service/services/common/apperr"
+)
+
+// Access levels, from most to least powerful.
+const (
+	Owner  = "owner"
+	Member = "member"
+	Guest  = "guest"
+)
+
+// ValidAccessLevel reports whether s is one of the three levels.
+func ValidAccessLevel(s string) bool { return s == Owner || s == Member || s == Guest }
+
+// The record types mirror sqlc's rows field for field, so the adapters convert
+// them with a plain type conversion on both engines.
+
+// PropertyRecord is a stored property.
+type PropertyRecord struct {
+	ID        int64
+	Name      string
+	Address   string
+	CreatedBy int64
+	CreatedAt int64
+	UpdatedAt int64
+}
+
+// Membership is a property seen through one user's access to it.
+type Membership struct {
+	ID          int64
+	Name        string
+	Address     string
+	CreatedAt   int64
+	AccessLevel string
+}
+
+// MemberRecord is one user's access to one property.
+type MemberRecord struct {
+	PropertyID  int64
+	UserID      int64
+	AccessLevel string
+	CreatedAt   int64
+}
+
+// RoomRecord is a room of a property.
+type RoomRecord struct {
+	ID         int64
+	PropertyID int64
+	Name       string
+	CreatedAt  int64
+}
+
+// Caller is who makes a request, from the verified JWT.
+type Caller struct {
+	UserID  int64
+	IsAdmin bool
+}
+
+// Repository is the storage the rules need. Membership changes that must see a
+// consistent owner count run inside the repository's own transactions.
+type Repository interface {
+	CreateWithOwner(ctx context.Context, name, address string, owner int64, now time.Time) (Membership, error)
+	Get(ctx context.Context, id int64) (PropertyRecord, error)
+	Member(ctx context.Context, propertyID, userID int64) (MemberRecord, error)
+	Memberships(ctx context.Context, userID int64) ([]Membership, error)
+	All(ctx context.Context) ([]PropertyRecord, error)
+	Update(ctx context.Context, id int64, name, address string, now time.Time) (PropertyRecord, error)
+	Delete(ctx context.Context, id int64) error
+	Rooms(ctx context.Context, propertyID int64) ([]RoomRecord, error)
+	AddRoom(ctx context.Context, propertyID int64, name string, now time.Time) (RoomRecord, error)
+	Members(ctx context.Context, propertyID int64) ([]MemberRecord, error)
+	// PutMember and RemoveMember fail with apperr.Conflict when the change
+	// would leave the property without an owner.
+	PutMember(ctx context.Context, propertyID, userID int64, level string, now time.Time) (MemberRecord, error)
+	RemoveMember(ctx context.Context, propertyID, userID int64, now time.Time) error
+	Ping(ctx context.Context) error
+}
+
+// Service is the property use cases.
+type Service struct {
+	Repo Repository
+	Now  func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+var errNoProperty = apperr.New(apperr.NotFound, "No such property.")
+
+// AccessOf is the access rule: a member's own level; an admin who is not a
+// member reads as a guest; anyone else has no access (ok is false).
+func AccessOf(member *MemberRecord, c Caller) (level string, ok bool) {
+	if member != nil {
+		return member.AccessLevel, true
+	}
+	if c.IsAdmin {
+		return Guest, true
+	}
+	return "", false
+}
+
+// CanChange is the change rule: only owners change a property, its rooms and members.
+func CanChange(level string) bool { return level == Owner }
+
+// visible loads a property and the caller's access, answering NotFound (never
+// Forbidden) when the caller may not see it, so its existence does not leak.
+func (s *Service) visible(ctx context.Context, c Caller, id int64) (Membership, error) {
+	p, err := s.Repo.Get(ctx, id)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return Membership{}, errNoProperty
+	}
+	if err != nil {
+		return Membership{}, err
+	}
+	var member *MemberRecord
+	m, err := s.Repo.Member(ctx, id, c.UserID)
+	switch {
+	case err == nil:
+		member = &m
+	case apperr.CodeOf(err) != apperr.NotFound:
+		return Membership{}, err
+	}
+	level, ok := AccessOf(member, c)
+	if !ok {
+		return Membership{}, errNoProperty
+	}
+	return Membership{ID: p.ID, Name: p.Name, Address: p.Address, CreatedAt: p.CreatedAt, AccessLevel: level}, nil
+}
+
+// changeable is visible plus the change rule.
+func (s *Service) changeable(ctx context.Context, c Caller, id int64) (Membership, error) {
+	p, err := s.visible(ctx, c, id)
+	if err != nil {
+		return Membership{}, err
+	}
+	if !CanChange(p.AccessLevel) {
+		return Membership{}, apperr.New(apperr.Forbidden, "Only an owner may change this property.")
+	}
+	return p, nil
+}
+
+// List returns what the caller may see: their memberships, or every property for an admin.
+func (s *Service) List(ctx context.Context, c Caller) ([]Membership, error) {
+	mine, err := s.Repo.Memberships(ctx, c.UserID)
+	if err != nil || !c.IsAdmin {
+		return mine, err
+	}
+	levels := make(map[int64]string, len(mine))
+	for _, m := range mine {
+		levels[m.ID] = m.AccessLevel
+	}
+	all, err := s.Repo.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Membership, 0, len(all))
+	for _, p := range all {
+		level := levels[p.ID]
+		if level == "" {
+			level = Guest
+		}
+		out = append(out, Membership{ID: p.ID, Name: p.Name, Address: p.Address, CreatedAt: p.CreatedAt, AccessLevel: level})
+	}
+	return out, nil
+}
+
+// Create stores a property with the caller as its owner.
+func (s *Service) Create(ctx context.Context, c Caller, name, address string) (Membership, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return Membership{}, apperr.New(apperr.Invalid, "A property needs a name.")
+	}
+	return s.Repo.CreateWithOwner(ctx, name, strings.TrimSpace(address), c.UserID, s.now())
+}
+
+// Get returns one property the caller may see.
+func (s *Service) Get(ctx context.Context, c Caller, id int64) (Membership, error) {
+	return s.visible(ctx, c, id)
+}
+
+// Update changes name and/or address (nil leaves a field as it is).
+func (s *Service) Update(ctx context.Context, c Caller, id int64, name, address *string) (Membership, error) {
+	p, err := s.changeable(ctx, c, id)
+	if err != nil {
+		return Membership{}, err
+	}
+	newName, newAddress := p.Name, p.Address
+	if name != nil {
+		if newName = strings.TrimSpace(*name); newName == "" {
+			return Membership{}, apperr.New(apperr.Invalid, "A property needs a name.")
+		}
+	}
+	if address != nil {
+		newAddress = strings.TrimSpace(*address)
+	}
+	rec, err := s.Repo.Update(ctx, id, newName, newAddress, s.now())
+	if err != nil {
+		return Membership{}, err
+	}
+	return Membership{ID: rec.ID, Name: rec.Name, Address: rec.Address, CreatedAt: rec.CreatedAt, AccessLevel: p.AccessLevel}, nil
+}
+
+// Delete removes a property with its rooms and members.
+func (s *Service) Delete(ctx context.Context, c Caller, id int64) error {
+	if _, err := s.changeable(ctx, c, id); err != nil {
+		return err
+	}
+	return s.Repo.Delete(ctx, id)
+}
+
+// Rooms lists a visible property's rooms.
+func (s *Service) Rooms(ctx context.Context, c Caller, id int64) ([]RoomRecord, error) {
+	if _, err := s.visible(ctx, c, id); err != nil {
+		return nil, err
+	}
+	return s.Repo.Rooms(ctx, id)
+}
+
+// AddRoom adds a room; room names are unique within a property.
+func (s *Service) AddRoom(ctx context.Context, c Caller, id int64, name string) (RoomRecord, error) {
+	if _, err := s.changeable(ctx, c, id); err != nil {
+		return RoomRecord{}, err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return RoomRecord{}, apperr.New(apperr.Invalid, "A room needs a name.")
+	}
+	return s.Repo.AddRoom(ctx, id, name, s.now())
+}
+
+// Members lists who may use a visible property.
+func (s *Service) Members(ctx context.Context, c Caller, id int64) ([]MemberRecord, error) {
+	if _, err := s.visible(ctx, c, id); err != nil {
+		return nil, err
+	}
+	return s.Repo.Members(ctx, id)
+}
+
+// PutMember grants or changes a user's access.
+func (s *Service) PutMember(ctx context.Context, c Caller, id, userID int64, level string) (MemberRecord, error) {
+	if !ValidAccessLevel(level) {
+		return MemberRecord{}, apperr.New(apperr.Invalid, "access_level must be owner, member or guest.")
+	}
+	if _, err := s.changeable(ctx, c, id); err != nil {
+		return MemberRecord{}, err
+	}
+	return s.Repo.PutMember(ctx, id, userID, level, s.now())
+}
+
+// RemoveMember revokes a user's access.
+func (s *Service) RemoveMember(ctx context.Context, c Caller, id, userID int64) error {
+	if _, err := s.changeable(ctx, c, id); err != nil {
+		return err
+	}
+	return s.Repo.RemoveMember(ctx, id, userID, s.now())
+}
+
+// ForUser is the internal claims query: every property userID has access to.
+func (s *Service) ForUser(ctx context.Context, userID int64) ([]Membership, error) {
+	return s.Repo.Memberships(ctx, userID)
+}

@@ -1,0 +1,19 @@
+// Command property-service serves properties, rooms and members publicly and
+// the user's property claims on a separate, token-guarded internal listener.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"jeeves4service/services/property"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := property.Main(ctx, os.Getenv, os.Stderr)
+	stop()
+	os.Exit(code)
+}

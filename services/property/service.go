@@ -1,0 +1,185 @@
+// Package property wires the property service: configuration, database,
+// the public listener (public contract, JWT) and the internal listener
+// (internal contract, TokenGuard). main only calls Main.
+package property
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"github.com/go-chi/chi/v5"
+
+	"jeeves4service/gen/internalapi"
+	"jeeves4service/gen/propertyapi"
+	"jeeves4service/services/common/config"
+	"jeeves4service/services/common/database"
+	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/validator"
+	"jeeves4service/services/common/web"
+	"jeeves4service/services/property/adapters"
+	"jeeves4service/services/property/ports"
+	"jeeves4service/services/property/app"
+)
+
+// Config is the property service's runtime contract (see DESIGN.md).
+type Config struct {
+	PublicAddr   string
+	InternalAddr string
+	DatabaseURL  string
+	Tokens       []tokenguard.Token
+	JWKSURL      string
+	JWT          jwtauth.Settings
+	Trusted      []netip.Prefix
+}
+
+// LoadConfig reads the environment; every error is a *config.Error.
+func LoadConfig(getenv config.Getenv) (Config, error) {
+	var c Config
+	var err error
+	if c.PublicAddr, err = config.Addr(getenv, "PROPERTY_PUBLIC_ADDR", "127.0.0.1:8002"); err != nil {
+		return c, err
+	}
+	if c.InternalAddr, err = config.Addr(getenv, "PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"); err != nil {
+		return c, err
+	}
+	c.DatabaseURL = config.String(getenv, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db")
+	if _, _, err := database.ParseURL(c.DatabaseURL); err != nil {
+		return c, &config.Error{Var: "PROPERTY_DATABASE_URL", Problem: err.Error()}
+	}
+	if c.Tokens, err = tokenguard.FromEnv(getenv); err != nil {
+		return c, err
+	}
+	c.JWKSURL = config.String(getenv, "JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json")
+	c.JWT = jwtauth.Settings{Issuer: config.String(getenv, "JWT_ISSUER", "jeeves4service"),
+		Audience: config.String(getenv, "JWT_AUDIENCE", "jeeves4service")}
+	if c.Trusted, err = config.Prefixes(getenv, "TRUSTED_PROXIES"); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Service is a property service with its listeners bound.
+type Service struct {
+	Server *httpx.Server
+	db     *sql.DB
+	log    *slog.Logger
+}
+
+// New opens the database, builds both routers and binds both listeners.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
+	conn, engine, err := database.Open(ctx, cfg.DatabaseURL, "property")
+	if err != nil {
+		return nil, fmt.Errorf("open property database: %w", err)
+	}
+	var repo app.Repository = adapters.NewSQLite(conn)
+	if engine == database.Postgres {
+		repo = adapters.NewPostgres(conn)
+	}
+	svc := &app.Service{Repo: repo}
+	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping}
+
+	public, err := PublicHandler(base, svc, jwtauth.NewVerifier(jwtauth.NewRemoteKeys(cfg.JWKSURL), cfg.JWT))
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	guard, err := tokenguard.New(cfg.Tokens, log)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	internal, err := InternalHandler(base, svc, guard)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	srv, err := httpx.Listen(log,
+		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
+		&httpx.Listener{Name: "internal", Addr: cfg.InternalAddr, Handler: internal})
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return &Service{Server: srv, db: conn, log: log}, nil
+}
+
+// Serve serves until ctx ends, then closes the database.
+func (s *Service) Serve(ctx context.Context) error {
+	defer s.db.Close()
+	return s.Server.Serve(ctx)
+}
+
+// PublicHandler is the public listener: the property operations of the public
+// contract, each request verified (JWT) and validated before its handler.
+func PublicHandler(base web.Base, svc *app.Service, verifier *jwtauth.Verifier) (http.Handler, error) {
+	spec, err := propertyapi.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load public contract: %w", err)
+	}
+	validate, err := validator.New(spec, validator.Options{Authenticate: jwtauth.Authenticate, Log: base.Log,
+		UnauthorizedDetail: "A valid bearer token is required.", Challenge: `Bearer realm="jeeves4service"`})
+	if err != nil {
+		return nil, err
+	}
+	r := web.NewRouter(base)
+	r.Group(func(api chi.Router) {
+		api.Use(jwtauth.Middleware(verifier), validate)
+		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions{
+			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
+		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
+	})
+	return r, nil
+}
+
+// InternalHandler is the internal listener: the internal contract only, with
+// TokenGuard as the AuthenticationFunc of its InternalToken scheme and an audit
+// line for every accepted call.
+func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard) (http.Handler, error) {
+	spec, err := internalapi.GetSpec()
+	if err != nil {
+		return nil, fmt.Errorf("load internal contract: %w", err)
+	}
+	validate, err := validator.New(spec, validator.Options{Authenticate: guard.Authenticate, Log: base.Log,
+		UnauthorizedDetail: "Invalid internal service token"})
+	if err != nil {
+		return nil, err
+	}
+	r := web.NewRouter(base)
+	r.Group(func(api chi.Router) {
+		api.Use(guard.Audit(func(r *http.Request) string { return lastSegment(r.URL.Path) }), validate)
+		strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil, internalapi.StrictHTTPServerOptions{
+			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
+		internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
+	})
+	return r, nil
+}
+
+func lastSegment(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			return path[i+1:]
+		}
+	}
+	return path
+}
+
+// Main is the whole program: read config, start, serve until ctx ends.
+// It returns the process exit status: 2 for configuration errors.
+func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
+	return web.RunMain(ctx, getenv, stderr, "property-service", func(ctx context.Context, log *slog.Logger) (web.Runner, error) {
+		cfg, err := LoadConfig(getenv)
+		if err != nil {
+			return nil, err
+		}
+		return New(ctx, cfg, log)
+	})
+}
+

@@ -1,0 +1,197 @@
+package property_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/property"
+)
+
+const (
+	goodToken  = "test-internal-token-0123456789abcdefghij"
+	otherToken = "second-caller-token-0123456789abcdefghij"
+)
+
+type env struct {
+	public, internal string
+	logs             *testenv.LogBuffer
+	issuer           *testenv.Issuer
+}
+
+func start(t *testing.T, eng testenv.Engine) *env {
+	t.Helper()
+	issuer := testenv.NewIssuer(t)
+	primary, err := tokenguard.NewToken("default", goodToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := tokenguard.NewToken("reporting", otherToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := property.Config{PublicAddr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", DatabaseURL: eng.NewURL(t),
+		Tokens: []tokenguard.Token{primary, second}, JWKSURL: issuer.JWKSURL, JWT: issuer.Settings}
+	log, logs := testenv.Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := property.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("start property service: %v", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := svc.Serve(ctx); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return &env{public: "http://" + svc.Server.Addr("public"), internal: "http://" + svc.Server.Addr("internal"), logs: logs, issuer: issuer}
+}
+
+// each runs fn once per engine, each run with its own database.
+func each(t *testing.T, fn func(t *testing.T, e *env)) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) { fn(t, start(t, eng)) })
+	}
+}
+
+func (e *env) createProperty(t *testing.T, owner int64, name string) int64 {
+	t.Helper()
+	resp := testenv.Do(t, "POST", e.public+"/api/properties/", map[string]any{"name": name, "address": "1 Test Street"},
+		testenv.Bearer(e.issuer.Token(t, owner, false))...)
+	if resp.Status != 201 {
+		t.Fatalf("create property: %d %s", resp.Status, resp.Body)
+	}
+	var p struct{ ID int64 }
+	resp.JSON(t, &p)
+	return p.ID
+}
+
+func userPropertiesURL(e *env, userID string) string {
+	return e.internal + "/api/internal/properties/users/" + userID
+}
+
+func TestInternalEndpointRequiresToken(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		cases := []struct {
+			name, path string
+			headers    []string
+			reason     string
+		}{
+			{"missing token", "1", nil, "missing"},
+			{"wrong token", "1", []string{tokenguard.Header, strings.Repeat("x", 40)}, "invalid"},
+			{"token prefix", "1", []string{tokenguard.Header, goodToken[:20]}, "invalid"},
+			{"token with suffix", "1", []string{tokenguard.Header, goodToken + "x"}, "invalid"},
+			// Security is checked before parameters: a caller without the token
+			// must not learn how user_id is validated.
+			{"missing token, bad id", "abc", nil, "missing"},
+			{"wrong token, bad id", "-1", []string{tokenguard.Header, "nope"}, "invalid"},
+			{"bearer instead of token", "1", testenv.Bearer(goodToken), "missing"},
+		}
+		for _, c := range cases {
+			resp := testenv.Do(t, "GET", userPropertiesURL(e, c.path), nil, c.headers...)
+			if resp.Status != 401 {
+				t.Fatalf("%s: status %d, want 401 (%s)", c.name, resp.Status, resp.Body)
+			}
+			if p := resp.Problem(t); p["detail"] != "Invalid internal service token" {
+				t.Fatalf("%s: detail %v", c.name, p["detail"])
+			}
+		}
+		warns := e.logs.Lines("internal call rejected")
+		if len(warns) != len(cases) {
+			t.Fatalf("%d WARN lines for %d rejected calls", len(warns), len(cases))
+		}
+		for i, w := range warns {
+			if w["level"] != "WARN" || w["reason"] != cases[i].reason || w["client_ip"] != "127.0.0.1" ||
+				w["method"] != "GET" || w["path"] == nil || w["request_id"] == "" {
+				t.Fatalf("rejection log line %d incomplete: %v", i, w)
+			}
+		}
+		if audits := e.logs.Lines("internal call"); len(audits) != 0 {
+			t.Fatalf("rejected calls produced audit success lines: %v", audits)
+		}
+	})
+}
+
+func TestInternalEndpointValidatesAfterAuth(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		for _, id := range []string{"abc", "0", "-5", "9223372036854775808", "1.5"} {
+			resp := testenv.Do(t, "GET", userPropertiesURL(e, id), nil, tokenguard.Header, goodToken)
+			if resp.Status != 400 {
+				t.Fatalf("user_id %q: status %d, want 400 (%s)", id, resp.Status, resp.Body)
+			}
+			p := resp.Problem(t)
+			if !strings.Contains(fmt.Sprint(p["errors"]), "user_id") {
+				t.Fatalf("user_id %q: problem does not name the field: %v", id, p)
+			}
+		}
+	})
+}
+
+func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		a := e.createProperty(t, 7, "Seaside cottage")
+		b := e.createProperty(t, 8, "Town flat")
+		share := testenv.Do(t, "PUT", fmt.Sprintf("%s/api/property/%d/members/7", e.public, b), map[string]string{"access_level": "guest"},
+			testenv.Bearer(e.issuer.Token(t, 8, false))...)
+		if share.Status != 200 {
+			t.Fatalf("share: %d %s", share.Status, share.Body)
+		}
+		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, tokenguard.Header, otherToken, "X-Request-ID", "req-abc-123")
+		if resp.Status != 200 {
+			t.Fatalf("status %d: %s", resp.Status, resp.Body)
+		}
+		var got struct {
+			UserID     int64 `json:"user_id"`
+			TotalCount int   `json:"total_count"`
+			Properties []struct {
+				PropertyID   int64  `json:"property_id"`
+				PropertyName string `json:"property_name"`
+				AccessLevel  string `json:"access_level"`
+			}
+		}
+		resp.JSON(t, &got)
+		want := fmt.Sprintf("[{%d Seaside cottage owner} {%d Town flat guest}]", a, b)
+		if got.UserID != 7 || got.TotalCount != 2 || fmt.Sprint(got.Properties) != want {
+			t.Fatalf("got %+v, want %s", got, want)
+		}
+		audits := e.logs.Lines("internal call")
+		if len(audits) != 1 {
+			t.Fatalf("want 1 audit line, got %d", len(audits))
+		}
+		a0 := audits[0]
+		if a0["level"] != "INFO" || a0["caller"] != "reporting" || a0["user_id"] != "7" || a0["client_ip"] != "127.0.0.1" ||
+			a0["request_id"] != "req-abc-123" || a0["status"] != float64(200) || a0["duration_ms"] == nil {
+			t.Fatalf("audit line incomplete: %v", a0)
+		}
+		for _, secret := range []string{goodToken, otherToken, goodToken[:16]} {
+			if strings.Contains(e.logs.String(), secret) {
+				t.Fatalf("a token appears in the logs")
+			}
+		}
+	})
+}
+
+func TestPublicListenerHasNoInternalRoutes(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		for _, path := range []string{"/api/internal/properties/users/1", "/api/internal/", "/api/internal/properties/users/abc"} {
+			resp := testenv.Do(t, "GET", e.public+path, nil, tokenguard.Header, goodToken)
+			if resp.Status != 404 {
+				t.Fatalf("public %s: status %d, want 404", path, resp.Status)
+			}
+			resp.Problem(t)
+		}
+		// and the internal listener serves nothing public
+		resp := testenv.Do(t, "GET", e.internal+"/api/properties/", nil, testenv.Bearer(e.issuer.Token(t, 1, false))...)
+		if resp.Status != 404 {
+			t.Fatalf("internal listener served a public route: %d", resp.Status)
+		}
+	})
+}

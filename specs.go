@@ -1,0 +1,22 @@
+// Package jeeves4service embeds the files that are the system's source of truth:
+// the two OpenAPI contracts and the SQL migrations. Services load the contracts
+// from here (to validate requests and serve /openapi.yaml) and apply the
+// migrations at start, so a binary never depends on its working directory.
+package jeeves4service
+
+import "embed"
+
+// PublicSpec is openapi-public.yaml, byte for byte.
+//
+//go:embed openapi-public.yaml
+var PublicSpec []byte
+
+// InternalSpec is openapi-internal.yaml, byte for byte.
+//
+//go:embed openapi-internal.yaml
+var InternalSpec []byte
+
+// Migrations holds sql/<engine>/<service>/migrations/*.sql.
+//
+//go:embed sql/sqlite/*/migrations/*.sql sql/postgres/*/migrations/*.sql
+var Migrations embed.FS

@@ -1,0 +1,62 @@
+-- Queries of the property service. One file serves both engines: sqlc.arg() becomes
+-- `?` for SQLite and `$n` for PostgreSQL, and the SQL below is common to both.
+
+-- name: CreateProperty :one
+INSERT INTO properties (name, address, created_by, created_at, updated_at)
+VALUES (sqlc.arg(name), sqlc.arg(address), sqlc.arg(created_by), sqlc.arg(now), sqlc.arg(now))
+RETURNING *;
+
+-- name: GetProperty :one
+SELECT * FROM properties WHERE id = sqlc.arg(id);
+
+-- name: UpdateProperty :one
+UPDATE properties SET name = sqlc.arg(name), address = sqlc.arg(address), updated_at = sqlc.arg(now)
+WHERE id = sqlc.arg(id)
+RETURNING *;
+
+-- name: DeleteProperty :execrows
+DELETE FROM properties WHERE id = sqlc.arg(id);
+
+-- name: ListAllProperties :many
+SELECT * FROM properties ORDER BY id;
+
+-- name: ListMemberships :many
+-- Every property the user has access to, with the access level: the source of
+-- both the public list and the internal claims endpoint.
+SELECT p.id, p.name, p.address, p.created_at, m.access_level
+FROM property_members m
+JOIN properties p ON p.id = m.property_id
+WHERE m.user_id = sqlc.arg(user_id)
+ORDER BY p.id;
+
+-- name: PutMember :one
+INSERT INTO property_members (property_id, user_id, access_level, created_at)
+VALUES (sqlc.arg(property_id), sqlc.arg(user_id), sqlc.arg(access_level), sqlc.arg(now))
+ON CONFLICT (property_id, user_id) DO UPDATE SET access_level = excluded.access_level
+RETURNING *;
+
+-- name: GetMember :one
+SELECT * FROM property_members WHERE property_id = sqlc.arg(property_id) AND user_id = sqlc.arg(user_id);
+
+-- name: ListMembers :many
+SELECT * FROM property_members WHERE property_id = sqlc.arg(property_id) ORDER BY user_id;
+
+-- name: CountOwners :one
+SELECT COUNT(*) FROM property_members WHERE property_id = sqlc.arg(property_id) AND access_level = 'owner';
+
+-- name: DeleteMember :execrows
+DELETE FROM property_members WHERE property_id = sqlc.arg(property_id) AND user_id = sqlc.arg(user_id);
+
+-- name: CreateRoom :one
+INSERT INTO rooms (property_id, name, created_at)
+VALUES (sqlc.arg(property_id), sqlc.arg(name), sqlc.arg(now))
+RETURNING *;
+
+-- name: ListRooms :many
+SELECT * FROM rooms WHERE property_id = sqlc.arg(property_id) ORDER BY id;
+
+-- name: LockProperty :execrows
+-- Taken at the start of a membership change: a row lock on PostgreSQL (SQLite
+-- already holds the database write lock), so two owners demoting each other at
+-- once cannot leave a property without an owner.
+UPDATE properties SET updated_at = sqlc.arg(now) WHERE id = sqlc.arg(id);
