@@ -21,7 +21,8 @@ build:
 
 ## run: both services on SQLite under ./data with a fresh random internal token; Ctrl-C stops both
 run: build
-	$(GO) run ./tools/devrun
+	$(GO) build -o bin/devrun ./tools/devrun
+	bin/devrun
 
 ## test: vet, the contract lint, and every test (PostgreSQL too when TEST_POSTGRES_URL is set)
 test: lint

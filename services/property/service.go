@@ -124,19 +124,11 @@ func PublicHandler(base web.Base, svc *app.Service, verifier *jwtauth.Verifier) 
 	if err != nil {
 		return nil, fmt.Errorf("load public contract: %w", err)
 	}
-	validate, err := validator.New(spec, validator.Options{Authenticate: jwtauth.Authenticate, Log: base.Log,
-		UnauthorizedDetail: "A valid bearer token is required.", Challenge: `Bearer realm="jeeves4service"`})
-	if err != nil {
-		return nil, err
-	}
-	r := web.NewRouter(base)
-	r.Group(func(api chi.Router) {
-		api.Use(jwtauth.Middleware(verifier), validate)
+	return web.API(base, spec, web.BearerAuth, []func(http.Handler) http.Handler{jwtauth.Middleware(verifier)}, func(api chi.Router) {
 		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
 		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
 	})
-	return r, nil
 }
 
 // InternalHandler is the internal listener: the internal contract only, with
@@ -147,19 +139,13 @@ func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGua
 	if err != nil {
 		return nil, fmt.Errorf("load internal contract: %w", err)
 	}
-	validate, err := validator.New(spec, validator.Options{Authenticate: guard.Authenticate, Log: base.Log,
-		UnauthorizedDetail: "Invalid internal service token"})
-	if err != nil {
-		return nil, err
-	}
-	r := web.NewRouter(base)
-	r.Group(func(api chi.Router) {
-		api.Use(guard.Audit(func(r *http.Request) string { return lastSegment(r.URL.Path) }), validate)
+	audit := guard.Audit(func(r *http.Request) string { return lastSegment(r.URL.Path) })
+	opts := validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"}
+	return web.API(base, spec, opts, []func(http.Handler) http.Handler{audit}, func(api chi.Router) {
 		strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil, internalapi.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
 		internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
 	})
-	return r, nil
 }
 
 func lastSegment(path string) string {

@@ -62,3 +62,6 @@ func (s *Signer) Key(_ context.Context, kid string) (ed25519.PublicKey, error) {
 	}
 	return nil, ErrUnknownKey
 }
+
+// Settings returns the issuer and audience the signer writes.
+func (s *Signer) Settings() Settings { return s.settings }

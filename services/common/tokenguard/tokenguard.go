@@ -45,13 +45,13 @@ func NewToken(name, secret string) (Token, error) {
 // FromEnv reads INTERNAL_SERVICE_TOKEN (required, caller name "default") and
 // INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional).
 func FromEnv(getenv config.Getenv) ([]Token, error) {
-	primary, err := config.Required(getenv, "INTERNAL_SERVICE_TOKEN")
+	primary, err := SecretFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
 	t, err := NewToken("default", primary)
 	if err != nil {
-		return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: fmt.Sprintf("must be at least %d characters", MinTokenLength)}
+		return nil, err
 	}
 	tokens := []Token{t}
 	seen := map[string]bool{"default": true}
@@ -76,6 +76,19 @@ func FromEnv(getenv config.Getenv) ([]Token, error) {
 		tokens = append(tokens, t)
 	}
 	return tokens, nil
+}
+
+// SecretFromEnv reads INTERNAL_SERVICE_TOKEN, the secret both services share:
+// required, no default, at least MinTokenLength characters.
+func SecretFromEnv(getenv config.Getenv) (string, error) {
+	secret, err := config.Required(getenv, "INTERNAL_SERVICE_TOKEN")
+	if err != nil {
+		return "", err
+	}
+	if len(secret) < MinTokenLength {
+		return "", &config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: fmt.Sprintf("must be at least %d characters", MinTokenLength)}
+	}
+	return secret, nil
 }
 
 // ErrRejected is what the AuthenticationFunc returns; the validator turns it into a 401.

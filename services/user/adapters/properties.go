@@ -1,0 +1,152 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/oapi-codegen/oapi-codegen/v2/pkg/securityprovider"
+	"github.com/sony/gobreaker/v2"
+
+	"jeeves4service/gen/internalapi"
+	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/reqinfo"
+)
+
+// PropertyClientConfig bounds what one login may spend on the property service.
+type PropertyClientConfig struct {
+	BaseURL string
+	Token   string
+	// Budget is the whole time a login waits, retry included (default 2s).
+	Budget time.Duration
+	// FailuresToOpen consecutive failures open the circuit (default 5) for OpenFor (default 15s).
+	FailuresToOpen uint32
+	OpenFor        time.Duration
+}
+
+// PropertyClient implements app.PropertySource with the client generated from
+// openapi-internal.yaml. It retries once, with jittered backoff, inside the
+// budget, and a circuit breaker (sony/gobreaker: a maintained, tested state
+// machine rather than our own) makes a dead property service cost nothing.
+type PropertyClient struct {
+	client  *internalapi.ClientWithResponses
+	budget  time.Duration
+	breaker *gobreaker.CircuitBreaker[[]jwtauth.PropertyClaim]
+}
+
+// ErrCircuitOpen means the breaker is open: the property service is not asked.
+var ErrCircuitOpen = gobreaker.ErrOpenState
+
+// NewPropertyClient builds the client; the token travels in X-Internal-Token
+// via the security provider, never in a URL.
+func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
+	if cfg.Budget <= 0 {
+		cfg.Budget = 2 * time.Second
+	}
+	if cfg.FailuresToOpen == 0 {
+		cfg.FailuresToOpen = 5
+	}
+	if cfg.OpenFor <= 0 {
+		cfg.OpenFor = 15 * time.Second
+	}
+	apiKey, err := securityprovider.NewSecurityProviderApiKey("header", "X-Internal-Token", cfg.Token)
+	if err != nil {
+		return nil, fmt.Errorf("internal token provider: %w", err)
+	}
+	client, err := internalapi.NewClientWithResponses(cfg.BaseURL,
+		internalapi.WithHTTPClient(&http.Client{Timeout: cfg.Budget}),
+		internalapi.WithRequestEditorFn(apiKey.Intercept),
+		internalapi.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
+			if id := reqinfo.RequestID(ctx); id != "" {
+				req.Header.Set(httpx.RequestIDHeader, id)
+			}
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("property service client for %s: %w", cfg.BaseURL, err)
+	}
+	failures := cfg.FailuresToOpen
+	return &PropertyClient{client: client, budget: cfg.Budget,
+		breaker: gobreaker.NewCircuitBreaker[[]jwtauth.PropertyClaim](gobreaker.Settings{
+			Name:        "property-service",
+			MaxRequests: 1,           // one trial call when half-open
+			Interval:    time.Minute, // forget old failures while closed
+			Timeout:     cfg.OpenFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		})}, nil
+}
+
+// State is the breaker's state, for logs and tests.
+func (p *PropertyClient) State() string { return p.breaker.State().String() }
+
+// UserProperties implements app.PropertySource.
+func (p *PropertyClient) UserProperties(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.budget)
+	defer cancel()
+	return p.breaker.Execute(func() ([]jwtauth.PropertyClaim, error) {
+		claims, err := p.fetch(ctx, userID)
+		if err != nil && retryable(err) && ctx.Err() == nil {
+			// One retry after 50–150 ms: enough to ride out a restart or a
+			// dropped connection, jittered so callers do not retry in step.
+			select {
+			case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+				claims, err = p.fetch(ctx, userID)
+			case <-ctx.Done():
+			}
+		}
+		return claims, err
+	})
+}
+
+// statusError is an answer other than 200.
+type statusError struct{ status int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("property service answered %d", e.status) }
+
+// retryable: transport failures and 5xx may pass; a 4xx (a wrong token) will not.
+func retryable(err error) bool {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status >= 500
+	}
+	var ce *contractError
+	return !errors.As(err, &ce)
+}
+
+// contractError is a 200 whose body breaks the internal contract.
+type contractError struct{ what string }
+
+func (e *contractError) Error() string { return "property service broke the contract: " + e.what }
+
+func (p *PropertyClient) fetch(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
+	resp, err := p.client.GetUserPropertiesWithResponse(ctx, userID, &internalapi.GetUserPropertiesParams{})
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("call property service: %w", err)
+	}
+	if resp.StatusCode() != http.StatusOK {
+		return nil, &statusError{status: resp.StatusCode()}
+	}
+	body := resp.JSON200
+	if body == nil {
+		return nil, &contractError{what: "200 without a JSON body"}
+	}
+	if body.UserId != userID {
+		return nil, &contractError{what: "answer is about another user"}
+	}
+	claims := make([]jwtauth.PropertyClaim, 0, len(body.Properties))
+	for _, pc := range body.Properties {
+		if pc.PropertyId < 1 || !pc.AccessLevel.Valid() {
+			return nil, &contractError{what: "property claim with an invalid id or access level"}
+		}
+		claims = append(claims, jwtauth.PropertyClaim{PropertyID: pc.PropertyId, PropertyName: pc.PropertyName, AccessLevel: string(pc.AccessLevel)})
+	}
+	return claims, nil
+}

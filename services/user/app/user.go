@@ -1,0 +1,198 @@
+// Package app holds the user service's rules: registration, login (with the
+// property claims fetched from the property service), password changes.
+// It knows nothing of HTTP or SQL.
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"jeeves4service/services/common/apperr"
+	"jeeves4service/services/common/jwtauth"
+)
+
+// UserRecord mirrors sqlc's users row on both engines (plain type conversion).
+type UserRecord struct {
+	ID           int64
+	Email        string
+	PasswordHash string
+	FirstName    string
+	LastName     string
+	IsAdmin      bool
+	IsActive     bool
+	CreatedAt    int64
+	UpdatedAt    int64
+}
+
+// NewUser is what registration stores.
+type NewUser struct {
+	Email        string
+	PasswordHash string
+	FirstName    string
+	LastName     string
+	IsAdmin      bool
+}
+
+// Repository is the storage the rules need.
+type Repository interface {
+	Create(ctx context.Context, u NewUser, now time.Time) (UserRecord, error)
+	ByEmail(ctx context.Context, email string) (UserRecord, error)
+	ByID(ctx context.Context, id int64) (UserRecord, error)
+	SetPasswordHash(ctx context.Context, id int64, hash string, now time.Time) error
+	Ping(ctx context.Context) error
+}
+
+// PropertySource asks the property service for a user's properties. Any error
+// means "not available now": login goes on without property claims.
+type PropertySource interface {
+	UserProperties(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error)
+}
+
+// TokenSigner signs session tokens.
+type TokenSigner interface {
+	Sign(c jwtauth.Claims, now time.Time) (string, time.Time, error)
+}
+
+// Service is the user use cases.
+type Service struct {
+	Repo       Repository
+	Properties PropertySource
+	Signer     TokenSigner
+	// MaxPropertyClaims bounds the JWT's size; past it the token says
+	// properties_truncated and other services ask the property service.
+	MaxPropertyClaims int
+	Now               func() time.Time
+	// OnDegraded is told why a login went on without property claims.
+	OnDegraded func(ctx context.Context, userID int64, err error)
+	// NewSessionID makes the trace_id of a session.
+	NewSessionID func() string
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// NormalizeEmail is the one form an email is stored and looked up in.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+var errBadCredentials = apperr.New(apperr.Unauthorized, "Invalid email or password.")
+
+// Register creates an active user.
+func (s *Service) Register(ctx context.Context, email, password, first, last string, admin bool) (UserRecord, error) {
+	if len(password) < 12 {
+		return UserRecord{}, apperr.New(apperr.Invalid, "The password must be at least 12 characters.")
+	}
+	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
+	if first == "" || last == "" {
+		return UserRecord{}, apperr.New(apperr.Invalid, "First and last name are required.")
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return UserRecord{}, err
+	}
+	return s.Repo.Create(ctx, NewUser{Email: NormalizeEmail(email), PasswordHash: hash, FirstName: first, LastName: last, IsAdmin: admin}, s.now())
+}
+
+// Authenticate checks credentials. Unknown email, wrong password and inactive
+// user all fail the same way, after the same amount of hashing.
+func (s *Service) Authenticate(ctx context.Context, email, password string) (UserRecord, error) {
+	u, err := s.Repo.ByEmail(ctx, NormalizeEmail(email))
+	if apperr.CodeOf(err) == apperr.NotFound {
+		_, _ = VerifyPassword(dummyHash, password)
+		return UserRecord{}, errBadCredentials
+	}
+	if err != nil {
+		return UserRecord{}, err
+	}
+	ok, err := VerifyPassword(u.PasswordHash, password)
+	if err != nil {
+		return UserRecord{}, fmt.Errorf("verify password of user %d: %w", u.ID, err)
+	}
+	if !ok || !u.IsActive {
+		return UserRecord{}, errBadCredentials
+	}
+	return u, nil
+}
+
+// Session is a signed login.
+type Session struct {
+	Token              string
+	ExpiresAt          time.Time
+	PropertiesIncluded bool
+}
+
+// Login authenticates and signs a token carrying the user's property claims
+// when the property service answers; when it does not, the token carries none.
+func (s *Service) Login(ctx context.Context, email, password string) (Session, error) {
+	u, err := s.Authenticate(ctx, email, password)
+	if err != nil {
+		return Session{}, err
+	}
+	claims := jwtauth.Claims{UserID: u.ID, Username: u.Email, IsAdmin: u.IsAdmin}
+	claims.Subject = fmt.Sprint(u.ID)
+	if s.NewSessionID != nil {
+		claims.TraceID = s.NewSessionID()
+	}
+	props, err := s.Properties.UserProperties(ctx, u.ID)
+	if err != nil {
+		if s.OnDegraded != nil {
+			s.OnDegraded(ctx, u.ID, err)
+		}
+	} else {
+		claims.PropertiesIncluded = true
+		claims.Properties, claims.PropertiesTruncated = CapClaims(props, s.MaxPropertyClaims)
+	}
+	token, exp, err := s.Signer.Sign(claims, s.now())
+	if err != nil {
+		return Session{}, err
+	}
+	return Session{Token: token, ExpiresAt: exp, PropertiesIncluded: claims.PropertiesIncluded}, nil
+}
+
+// CapClaims keeps at most max claims (all when max <= 0) and says whether it cut.
+func CapClaims(props []jwtauth.PropertyClaim, max int) ([]jwtauth.PropertyClaim, bool) {
+	if max > 0 && len(props) > max {
+		return props[:max], true
+	}
+	return props, false
+}
+
+// ChangePassword replaces the password after checking the current one.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+	u, err := s.Repo.ByID(ctx, userID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
+	}
+	if err != nil {
+		return err
+	}
+	ok, err := VerifyPassword(u.PasswordHash, current)
+	if err != nil {
+		return fmt.Errorf("verify password of user %d: %w", u.ID, err)
+	}
+	if !ok || !u.IsActive {
+		return apperr.New(apperr.Unauthorized, "The current password is wrong.")
+	}
+	if len(next) < 12 {
+		return apperr.New(apperr.Invalid, "The new password must be at least 12 characters.")
+	}
+	hash, err := HashPassword(next)
+	if err != nil {
+		return err
+	}
+	return s.Repo.SetPasswordHash(ctx, userID, hash, s.now())
+}
+
+// Me returns the token's user; a deleted or deactivated user's token is refused.
+func (s *Service) Me(ctx context.Context, userID int64) (UserRecord, error) {
+	u, err := s.Repo.ByID(ctx, userID)
+	if apperr.CodeOf(err) == apperr.NotFound || (err == nil && !u.IsActive) {
+		return UserRecord{}, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
+	}
+	return u, err
+}

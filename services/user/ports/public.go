@@ -1,0 +1,93 @@
+// Package ports is the user service's HTTP side: thin handlers over app.Service.
+package ports
+
+import (
+	"context"
+	"time"
+
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"jeeves4service/gen/userapi"
+	"jeeves4service/services/common/apperr"
+	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/user/app"
+)
+
+// Public implements userapi.StrictServerInterface.
+type Public struct {
+	App  *app.Service
+	JWKS func() jwtauth.JWKS
+}
+
+var _ userapi.StrictServerInterface = (*Public)(nil)
+
+func toUser(u app.UserRecord) userapi.User {
+	return userapi.User{Id: u.ID, Email: openapi_types.Email(u.Email), FirstName: u.FirstName, LastName: u.LastName,
+		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: time.Unix(u.CreatedAt, 0).UTC()}
+}
+
+func callerID(ctx context.Context) (int64, error) {
+	c := jwtauth.FromContext(ctx)
+	if c == nil {
+		return 0, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
+	}
+	return c.UserID, nil
+}
+
+// RegisterUser implements POST /api/users/register.
+func (h *Public) RegisterUser(ctx context.Context, req userapi.RegisterUserRequestObject) (userapi.RegisterUserResponseObject, error) {
+	u, err := h.App.Register(ctx, string(req.Body.Email), req.Body.Password, req.Body.FirstName, req.Body.LastName, false)
+	if err != nil {
+		return nil, err
+	}
+	return userapi.RegisterUser201JSONResponse(toUser(u)), nil
+}
+
+// AuthenticateUser implements POST /api/users/authenticate.
+func (h *Public) AuthenticateUser(ctx context.Context, req userapi.AuthenticateUserRequestObject) (userapi.AuthenticateUserResponseObject, error) {
+	s, err := h.App.Login(ctx, string(req.Body.Email), req.Body.Password)
+	if err != nil {
+		return nil, err
+	}
+	return userapi.AuthenticateUser200JSONResponse{
+		Headers: userapi.AuthenticateUser200ResponseHeaders{Authorization: "Bearer " + s.Token},
+		Body: userapi.Session{Token: s.Token, TokenType: userapi.Bearer, ExpiresAt: s.ExpiresAt.UTC(),
+			PropertiesIncluded: s.PropertiesIncluded},
+	}, nil
+}
+
+// ChangePassword implements POST /api/users/change-password.
+func (h *Public) ChangePassword(ctx context.Context, req userapi.ChangePasswordRequestObject) (userapi.ChangePasswordResponseObject, error) {
+	id, err := callerID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.App.ChangePassword(ctx, id, req.Body.CurrentPassword, req.Body.NewPassword); err != nil {
+		return nil, err
+	}
+	return userapi.ChangePassword204Response{}, nil
+}
+
+// GetCurrentUser implements GET /api/users/me.
+func (h *Public) GetCurrentUser(ctx context.Context, _ userapi.GetCurrentUserRequestObject) (userapi.GetCurrentUserResponseObject, error) {
+	id, err := callerID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.App.Me(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return userapi.GetCurrentUser200JSONResponse(toUser(u)), nil
+}
+
+// GetJWKS implements GET /.well-known/jwks.json.
+func (h *Public) GetJWKS(_ context.Context, _ userapi.GetJWKSRequestObject) (userapi.GetJWKSResponseObject, error) {
+	set := h.JWKS()
+	out := userapi.GetJWKS200JSONResponse{Keys: make([]userapi.JWK, 0, len(set.Keys))}
+	for _, k := range set.Keys {
+		out.Keys = append(out.Keys, userapi.JWK{Kty: userapi.JWKKty(k.Kty), Crv: userapi.JWKCrv(k.Crv), X: k.X,
+			Kid: k.Kid, Alg: userapi.JWKAlg(k.Alg), Use: userapi.JWKUse(k.Use)})
+	}
+	return out, nil
+}
