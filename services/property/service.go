@@ -25,8 +25,8 @@ import (
 	"jeeves4service/services/common/validator"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/property/adapters"
-	"jeeves4service/services/property/ports"
 	"jeeves4service/services/property/app"
+	"jeeves4service/services/property/ports"
 )
 
 // Config is the property service's runtime contract (see DESIGN.md).
@@ -168,4 +168,3 @@ func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return New(ctx, cfg, log)
 	})
 }
-

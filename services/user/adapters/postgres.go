@@ -1,6 +1,5 @@
 package adapters
 
-
 import (
 	"context"
 	"database/sql"
