@@ -70,7 +70,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 type Service struct {
 	Server *httpx.Server
 	db     *sql.DB
-	log    *slog.Logger
+	keys   *jwtauth.RemoteKeys
 }
 
 // New opens the database, builds both routers and binds both listeners.
@@ -86,7 +86,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	svc := &app.Service{Repo: repo}
 	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping}
 
-	public, err := PublicHandler(base, svc, jwtauth.NewVerifier(jwtauth.NewRemoteKeys(cfg.JWKSURL), cfg.JWT))
+	keys := jwtauth.NewRemoteKeys(cfg.JWKSURL)
+	public, err := PublicHandler(base, svc, jwtauth.NewVerifier(keys, cfg.JWT))
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -108,7 +109,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	return &Service{Server: srv, db: conn, log: log}, nil
+	return &Service{Server: srv, db: conn, keys: keys}, nil
 }
 
 // Serve serves until ctx ends, then closes the database.
@@ -168,3 +169,7 @@ func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 		return New(ctx, cfg, log)
 	})
 }
+
+// SetJWKSURL points JWT verification at another JWKS (tests bind the user
+// service after the property service, on a port chosen by the kernel).
+func (s *Service) SetJWKSURL(url string) { s.keys.URL = url }

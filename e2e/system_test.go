@@ -1,0 +1,274 @@
+// Package e2e runs both real services in-process on loopback listeners and
+// drives them over HTTP the way a client would.
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/property"
+	"jeeves4service/services/user"
+)
+
+const internalToken = "e2e-internal-token-0123456789abcdefghijkl"
+
+// system is one running pair of services.
+type system struct {
+	user, property, internal string
+	stopProperty             func()
+	userLogs, propertyLogs   *testenv.LogBuffer
+}
+
+func serve(t *testing.T, ctx context.Context, s interface{ Serve(context.Context) error }) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Serve(ctx); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func startSystem(t *testing.T, eng testenv.Engine) *system {
+	t.Helper()
+	ctx := context.Background()
+	userLog, userLogs := testenv.Logger()
+	propLog, propLogs := testenv.Logger()
+
+	// The user service is configured first (its port is needed for the JWKS URL),
+	// the property service next; start order does not matter to either.
+	userCfg, err := user.LoadConfig(mapEnv(map[string]string{
+		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": eng.NewURL(t),
+		"INTERNAL_SERVICE_TOKEN": internalToken, "JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "key.pem"),
+		"PROPERTY_SERVICE_URL": "http://127.0.0.1:1", // replaced below once the property service has a port
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	propCfg, err := property.LoadConfig(mapEnv(map[string]string{
+		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0",
+		"PROPERTY_DATABASE_URL": eng.NewURL(t), "INTERNAL_SERVICE_TOKEN": internalToken,
+		"JWT_JWKS_URL": "http://127.0.0.1:1/unused",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Bind the property service first so the user service knows its internal URL.
+	propSvc, err := property.New(ctx, propCfg, propLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	internal := "http://" + propSvc.Server.Addr("internal")
+	userCfg.PropertyURL = internal
+	userCfg.Property.BaseURL = internal
+	userSvc, err := user.New(ctx, userCfg, userLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, ctx, userSvc)
+	sys := &system{user: "http://" + userSvc.Server.Addr("public"), internal: internal,
+		userLogs: userLogs, propertyLogs: propLogs}
+	// The property service verifies JWTs with the user service's JWKS.
+	propSvc.SetJWKSURL(sys.user + "/.well-known/jwks.json")
+	sys.property = "http://" + propSvc.Server.Addr("public")
+	sys.stopProperty = serve(t, ctx, propSvc)
+	return sys
+}
+
+func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func register(t *testing.T, s *system, email, password string) int64 {
+	t.Helper()
+	resp := testenv.Do(t, "POST", s.user+"/api/users/register", map[string]string{
+		"email": email, "password": password, "first_name": "Ada", "last_name": "Lovelace"})
+	if resp.Status != 201 {
+		t.Fatalf("register: %d %s", resp.Status, resp.Body)
+	}
+	var u struct{ ID int64 }
+	resp.JSON(t, &u)
+	return u.ID
+}
+
+type session struct {
+	Token              string `json:"token"`
+	TokenType          string `json:"token_type"`
+	ExpiresAt          string `json:"expires_at"`
+	PropertiesIncluded bool   `json:"properties_included"`
+}
+
+func login(t *testing.T, s *system, email, password string) (session, testenv.Response) {
+	t.Helper()
+	resp := testenv.Do(t, "POST", s.user+"/api/users/authenticate", map[string]string{"email": email, "password": password})
+	var out session
+	if resp.Status == 200 {
+		resp.JSON(t, &out)
+		if resp.Header.Get("Authorization") != "Bearer "+out.Token {
+			t.Fatalf("Authorization header %q does not carry the body's token", resp.Header.Get("Authorization"))
+		}
+	}
+	return out, resp
+}
+
+// verifyWithJWKS checks a token the way any other service would: keys from
+// the published JWKS, algorithm pinned to EdDSA.
+func verifyWithJWKS(t *testing.T, s *system, token string) *jwtauth.Claims {
+	t.Helper()
+	var set jwtauth.JWKS
+	testenv.Do(t, "GET", s.user+"/.well-known/jwks.json", nil).JSON(t, &set)
+	claims := &jwtauth.Claims{}
+	parsed, err := jwt.ParseWithClaims(token, claims, func(tok *jwt.Token) (any, error) {
+		for _, k := range set.Keys {
+			if k.Kid == tok.Header["kid"] {
+				return jwtauth.ParseJWK(k)
+			}
+		}
+		return nil, fmt.Errorf("kid %v not in JWKS", tok.Header["kid"])
+	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithIssuer("jeeves4service"), jwt.WithAudience("jeeves4service"),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	if err != nil || !parsed.Valid {
+		t.Fatalf("token does not verify against the JWKS: %v", err)
+	}
+	return claims
+}
+
+func TestLoginCarriesPropertyClaimsAndDegrades(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			s := startSystem(t, eng)
+			const email, password = "ada@example.com", "correct horse battery staple"
+			id := register(t, s, email, password)
+
+			first, resp := login(t, s, email, password)
+			if resp.Status != 200 || !first.PropertiesIncluded || first.TokenType != "Bearer" {
+				t.Fatalf("first login: %d %s", resp.Status, resp.Body)
+			}
+			if c := verifyWithJWKS(t, s, first.Token); len(c.Properties) != 0 || c.UserID != id || c.Subject != fmt.Sprint(id) {
+				t.Fatalf("first token claims: %+v", c)
+			}
+
+			created := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Seaside cottage"},
+				testenv.Bearer(first.Token)...)
+			if created.Status != 201 {
+				t.Fatalf("create property: %d %s", created.Status, created.Body)
+			}
+			var prop struct{ ID int64 }
+			created.JSON(t, &prop)
+
+			second, resp := login(t, s, email, password)
+			if resp.Status != 200 || !second.PropertiesIncluded {
+				t.Fatalf("second login: %d %s", resp.Status, resp.Body)
+			}
+			c := verifyWithJWKS(t, s, second.Token)
+			want := []jwtauth.PropertyClaim{{PropertyID: prop.ID, PropertyName: "Seaside cottage", AccessLevel: "owner"}}
+			if fmt.Sprint(c.Properties) != fmt.Sprint(want) {
+				t.Fatalf("claims %+v, want %+v", c.Properties, want)
+			}
+			if c.Username != email || c.TraceID == "" || c.TraceID == verifyWithJWKS(t, s, first.Token).TraceID ||
+				c.IssuedAt == nil || c.ExpiresAt == nil {
+				t.Fatalf("claims incomplete: %+v", c)
+			}
+			assertHeader(t, second.Token, "EdDSA")
+
+			// The property service goes away: login still works, fast, without claims.
+			s.stopProperty()
+			start := time.Now()
+			third, resp := login(t, s, email, password)
+			took := time.Since(start)
+			if resp.Status != 200 || third.PropertiesIncluded {
+				t.Fatalf("login with property service down: %d %s", resp.Status, resp.Body)
+			}
+			if took > 3*time.Second {
+				t.Fatalf("degraded login took %v, want under 3s", took)
+			}
+			if c := verifyWithJWKS(t, s, third.Token); len(c.Properties) != 0 || c.PropertiesIncluded {
+				t.Fatalf("degraded token carries property claims: %+v", c)
+			}
+			warns := s.userLogs.Lines("login without property claims")
+			if len(warns) != 1 || warns[0]["level"] != "WARN" || warns[0]["reason"] == "" {
+				t.Fatalf("want one WARN line saying why, got %v", warns)
+			}
+			for _, secret := range []string{internalToken, password, first.Token} {
+				if strings.Contains(s.userLogs.String()+s.propertyLogs.String(), secret) {
+					t.Fatalf("a secret appears in the logs")
+				}
+			}
+		})
+	}
+}
+
+func assertHeader(t *testing.T, token, alg string) {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	if h["alg"] != alg || h["kid"] == nil || h["kid"] == "" {
+		t.Fatalf("token header %v", h)
+	}
+}
+
+func TestLoginBadInput(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			s := startSystem(t, eng)
+			register(t, s, "bob@example.com", "a very long password")
+			url := s.user + "/api/users/authenticate"
+			wrong := testenv.Do(t, "POST", url, map[string]string{"email": "bob@example.com", "password": "not the password"})
+			unknown := testenv.Do(t, "POST", url, map[string]string{"email": "nobody@example.com", "password": "not the password"})
+			for name, r := range map[string]testenv.Response{"wrong password": wrong, "unknown email": unknown} {
+				if r.Status != 401 {
+					t.Fatalf("%s: %d %s", name, r.Status, r.Body)
+				}
+				if p := r.Problem(t); p["detail"] != "Invalid email or password." {
+					t.Fatalf("%s: detail %v", name, p["detail"])
+				}
+			}
+			cases := []struct {
+				name   string
+				url    string
+				body   any
+				status int
+			}{
+				{"malformed JSON", url, `{"email": "bob@example.com", "password": `, 400},
+				{"wrong type", url, `{"email": "bob@example.com", "password": 12345}`, 400},
+				{"missing password", url, `{"email": "bob@example.com"}`, 400},
+				{"bad email", url, `{"email": "not-an-email", "password": "x"}`, 400},
+				{"unknown field", url, `{"email": "bob@example.com", "password": "a very long password", "admin": true}`, 400},
+				{"oversized body", url, `{"email": "bob@example.com", "password": "` + strings.Repeat("a", 200<<10) + `"}`, 413},
+				{"password in query string", url + "?email=bob@example.com&password=a+very+long+password", `{"email": "bob@example.com", "password": "a very long password"}`, 400},
+				{"empty body", url, "", 400},
+			}
+			for _, c := range cases {
+				r := testenv.Do(t, "POST", c.url, c.body)
+				if r.Status != c.status {
+					t.Fatalf("%s: status %d, want %d (%s)", c.name, r.Status, c.status, r.Body)
+				}
+				p := r.Problem(t)
+				if strings.Contains(string(r.Body), "a very long password") || strings.Contains(string(r.Body), "12345") {
+					t.Fatalf("%s: problem echoes the submitted value: %v", c.name, p)
+				}
+			}
+		})
+	}
+}
