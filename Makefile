@@ -30,6 +30,7 @@ test: lint
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
+	@test -z "$$(gofmt -l services tools e2e *.go)" || { gofmt -l services tools e2e *.go; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
 

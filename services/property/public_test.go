@@ -61,7 +61,9 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id), map[string]string{"name": "Kitchen"}, e.as(t, owner)...); r.Status != 409 {
 			t.Fatalf("duplicate room: %d %s", r.Status, r.Body)
 		}
-		var rooms struct{ TotalCount int `json:"total_count"` }
+		var rooms struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/property/%d/rooms", id), nil, e.as(t, friend)...).JSON(t, &rooms)
 		if rooms.TotalCount != 1 {
 			t.Fatalf("rooms: %+v", rooms)
@@ -77,7 +79,9 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		if r := testenv.Do(t, "DELETE", e.url("/api/property/%d/members/%d", id, stranger), nil, e.as(t, owner)...); r.Status != 404 {
 			t.Fatalf("remove non-member: %d %s", r.Status, r.Body)
 		}
-		var members struct{ TotalCount int `json:"total_count"` }
+		var members struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/property/%d/members", id), nil, e.as(t, owner)...).JSON(t, &members)
 		if members.TotalCount != 2 {
 			t.Fatalf("members: %+v", members)
@@ -85,7 +89,9 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 
 		// Admins see everything; users see only theirs.
 		e.createProperty(t, stranger, "Stranger's flat")
-		var list struct{ TotalCount int `json:"total_count"` }
+		var list struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/properties/"), nil, testenv.Bearer(e.issuer.Token(t, 99, true))...).JSON(t, &list)
 		if list.TotalCount != 2 {
 			t.Fatalf("admin list: %+v", list)
@@ -145,11 +151,17 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 			}
 			r.Problem(t)
 		}
-		var list struct{ TotalCount int `json:"total_count"` }
+		var list struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/properties/"), nil, e.as(t, owner)...).JSON(t, &list)
-		var members struct{ TotalCount int `json:"total_count"` }
+		var members struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/property/%d/members", id), nil, e.as(t, owner)...).JSON(t, &members)
-		var rooms struct{ TotalCount int `json:"total_count"` }
+		var rooms struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/property/%d/rooms", id), nil, e.as(t, owner)...).JSON(t, &rooms)
 		if list.TotalCount != 1 || members.TotalCount != 1 || rooms.TotalCount != 0 {
 			t.Fatalf("bad input changed something: %d properties, %d members, %d rooms", list.TotalCount, members.TotalCount, rooms.TotalCount)
@@ -195,16 +207,16 @@ func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 		noSub.Subject = ""
 		unsignedNone := sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, full(valid(), now, now.Add(time.Hour)), kid)
 		tokens := map[string]string{
-			"expired":              sign(jwt.SigningMethodEdDSA, e.issuer.Key, full(valid(), now.Add(-2*time.Hour), now.Add(-time.Hour)), kid),
-			"alg none":             unsignedNone,
+			"expired":               sign(jwt.SigningMethodEdDSA, e.issuer.Key, full(valid(), now.Add(-2*time.Hour), now.Add(-time.Hour)), kid),
+			"alg none":              unsignedNone,
 			"HS256 with public key": sign(jwt.SigningMethodHS256, pub, full(valid(), now, now.Add(time.Hour)), kid),
-			"other key, same kid":  sign(jwt.SigningMethodEdDSA, otherKey, full(valid(), now, now.Add(time.Hour)), kid),
-			"unknown kid":          sign(jwt.SigningMethodEdDSA, otherKey, full(valid(), now, now.Add(time.Hour)), "nope"),
-			"no kid":               sign(jwt.SigningMethodEdDSA, e.issuer.Key, full(valid(), now, now.Add(time.Hour)), ""),
-			"wrong audience":       sign(jwt.SigningMethodEdDSA, e.issuer.Key, wrongAud, kid),
-			"no exp":               sign(jwt.SigningMethodEdDSA, e.issuer.Key, noExp, kid),
-			"no sub":               sign(jwt.SigningMethodEdDSA, e.issuer.Key, noSub, kid),
-			"garbage":              "not.a.jwt",
+			"other key, same kid":   sign(jwt.SigningMethodEdDSA, otherKey, full(valid(), now, now.Add(time.Hour)), kid),
+			"unknown kid":           sign(jwt.SigningMethodEdDSA, otherKey, full(valid(), now, now.Add(time.Hour)), "nope"),
+			"no kid":                sign(jwt.SigningMethodEdDSA, e.issuer.Key, full(valid(), now, now.Add(time.Hour)), ""),
+			"wrong audience":        sign(jwt.SigningMethodEdDSA, e.issuer.Key, wrongAud, kid),
+			"no exp":                sign(jwt.SigningMethodEdDSA, e.issuer.Key, noExp, kid),
+			"no sub":                sign(jwt.SigningMethodEdDSA, e.issuer.Key, noSub, kid),
+			"garbage":               "not.a.jwt",
 		}
 		for name, tok := range tokens {
 			r := testenv.Do(t, "GET", e.url("/api/properties/"), nil, testenv.Bearer(tok)...)
@@ -220,7 +232,9 @@ func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 			}
 		}
 		// Nothing was created by any of them.
-		var list struct{ TotalCount int `json:"total_count"` }
+		var list struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/properties/"), nil, e.as(t, 30)...).JSON(t, &list)
 		if list.TotalCount != 0 {
 			t.Fatalf("a rejected request created a property")

@@ -1,0 +1,38 @@
+package speccheck_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"jeeves4service"
+	"jeeves4service/services/common/speccheck"
+)
+
+func TestProjectContractsKeepTheRules(t *testing.T) {
+	for name, data := range map[string][]byte{"public": jeeves4service.PublicSpec, "internal": jeeves4service.InternalSpec} {
+		problems, err := speccheck.Check(context.Background(), data)
+		if err != nil || len(problems) > 0 {
+			t.Fatalf("%s: %v %v", name, err, problems)
+		}
+	}
+}
+
+// The checks catch the mistakes that silently open an internal endpoint.
+func TestChecksCatchOpenedInternalOperations(t *testing.T) {
+	spec := string(jeeves4service.InternalSpec)
+	mutations := map[string]string{
+		"security: [] on the operation": strings.Replace(spec, "      security:\n        - InternalToken: []\n", "      security: []\n", 1),
+		"undeclared scheme":             strings.Replace(spec, "      security:\n        - InternalToken: []\n", "      security:\n        - Typo: []\n", 1),
+		"anonymous alternative":         strings.Replace(spec, "      security:\n        - InternalToken: []\n", "      security:\n        - InternalToken: []\n        - {}\n", 1),
+	}
+	for name, mutated := range mutations {
+		if mutated == spec {
+			t.Fatalf("%s: mutation did not apply", name)
+		}
+		problems, err := speccheck.Check(context.Background(), []byte(mutated))
+		if err == nil && len(problems) == 0 {
+			t.Fatalf("%s: not caught", name)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package validator_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+
+	"jeeves4service"
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/validator"
+)
+
+func TestNewRefusesAValidatorWithoutAuthentication(t *testing.T) {
+	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := testenv.Logger()
+	if _, err := validator.New(spec, validator.Options{Log: log}); err == nil {
+		t.Fatal("validator without AuthenticationFunc was built")
+	}
+}
+
+// Even with a valid user_id, a refusing AuthenticationFunc means 401, and a
+// malformed user_id behind a refusing one is still 401: security first.
+func TestSecurityFailureIs401NotValidation400(t *testing.T) {
+	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := testenv.Logger()
+	mw, err := validator.New(spec, validator.Options{Log: log, UnauthorizedDetail: "Invalid internal service token",
+		Authenticate: func(context.Context, *openapi3filter.AuthenticationInput) error { return errors.New("no") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := false
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached = true }))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, path := range []string{"/api/internal/properties/users/1", "/api/internal/properties/users/abc"} {
+		r := testenv.Do(t, "GET", srv.URL+path, nil)
+		if r.Status != 401 || r.Problem(t)["detail"] != "Invalid internal service token" {
+			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	if reached {
+		t.Fatal("handler ran for an unauthenticated call")
+	}
+}

@@ -1,0 +1,313 @@
+package user_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/user"
+)
+
+const token = "user-test-internal-token-0123456789abcdef"
+
+type env struct {
+	url  string
+	svc  *user.Service
+	logs *testenv.LogBuffer
+}
+
+func start(t *testing.T, dbURL, propertyURL string, extra map[string]string) *env {
+	t.Helper()
+	vars := map[string]string{"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": dbURL,
+		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": propertyURL,
+		"JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "k.pem")}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	cfg, err := user.LoadConfig(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, logs := testenv.Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := user.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = svc.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return &env{url: "http://" + svc.Server.Addr("public"), svc: svc, logs: logs}
+}
+
+func (e *env) register(t *testing.T, email string) {
+	t.Helper()
+	r := testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": email,
+		"password": "correct horse battery", "first_name": "A", "last_name": "B"})
+	if r.Status != 201 {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+}
+
+type loginResult struct {
+	Token              string `json:"token"`
+	PropertiesIncluded bool   `json:"properties_included"`
+}
+
+func (e *env) login(t *testing.T, email string) (loginResult, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	r := testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": email, "password": "correct horse battery"})
+	took := time.Since(start)
+	if r.Status != 200 {
+		t.Fatalf("login: %d %s", r.Status, r.Body)
+	}
+	var out loginResult
+	r.JSON(t, &out)
+	return out, took
+}
+
+// fakeProperty is a stand-in property service whose behaviour a test sets.
+type fakeProperty struct {
+	hits     atomic.Int64
+	mu       sync.Mutex
+	behave   func(w http.ResponseWriter, r *http.Request)
+	srv      *httptest.Server
+	sawToken atomic.Bool
+}
+
+func newFake(t *testing.T, behave func(w http.ResponseWriter, r *http.Request)) *fakeProperty {
+	f := &fakeProperty{behave: behave}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.hits.Add(1)
+		if r.Header.Get(tokenguard.Header) == token {
+			f.sawToken.Store(true)
+		}
+		f.mu.Lock()
+		b := f.behave
+		f.mu.Unlock()
+		b(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeProperty) set(b func(w http.ResponseWriter, r *http.Request)) {
+	f.mu.Lock()
+	f.behave = b
+	f.mu.Unlock()
+}
+
+func goodAnswer(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/api/internal/properties/users/")
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"user_id":` + id + `,"properties":[{"property_id":1,"property_name":"Cottage","access_level":"owner"}],"total_count":1}`))
+}
+
+func jsonAnswer(status int, body string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+func TestLoginSurvivesPropertyServiceFaults(t *testing.T) {
+	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(1500 * time.Millisecond):
+			goodAnswer(w, r)
+		case <-r.Context().Done():
+		}
+	}
+	cases := []struct {
+		name   string
+		behave func(http.ResponseWriter, *http.Request)
+		down   bool
+	}{
+		{"down", nil, true},
+		{"hangs", hang, false},
+		{"answers after 1.5s (budget 1s)", slow, false},
+		{"500", jsonAnswer(500, `{"type":"x","title":"x","status":500,"detail":"x"}`), false},
+		{"401", jsonAnswer(401, `{"type":"x","title":"x","status":401,"detail":"Invalid internal service token"}`), false},
+		{"malformed JSON", jsonAnswer(200, `{"user_id": 1, "properties": [`), false},
+		{"breaks the contract: bad access level", jsonAnswer(200, `{"user_id":1,"properties":[{"property_id":1,"property_name":"x","access_level":"king"}],"total_count":1}`), false},
+		{"breaks the contract: other user", jsonAnswer(200, `{"user_id":999,"properties":[],"total_count":0}`), false},
+		{"breaks the contract: not JSON", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>")) }, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			url := "http://127.0.0.1:1" // nothing listens on port 1: connection refused
+			if !c.down {
+				url = newFake(t, c.behave).srv.URL
+			}
+			e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), url, map[string]string{"PROPERTY_CALL_TIMEOUT": "1s"})
+			e.register(t, "a@example.com")
+			got, took := e.login(t, "a@example.com")
+			if got.PropertiesIncluded {
+				t.Fatalf("properties_included true despite %s", c.name)
+			}
+			if took > 1500*time.Millisecond {
+				t.Fatalf("login took %v; the budget is 1s", took)
+			}
+			warns := e.logs.Lines("login without property claims")
+			if len(warns) != 1 || strings.Contains(e.logs.String(), token) {
+				t.Fatalf("want one WARN line without the token, got %v", warns)
+			}
+		})
+	}
+}
+
+func TestCircuitBreakerOpensAndCloses(t *testing.T) {
+	fake := newFake(t, jsonAnswer(500, `{}`))
+	e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), fake.srv.URL,
+		map[string]string{"PROPERTY_BREAKER_FAILURES": "3", "PROPERTY_BREAKER_OPEN": "500ms"})
+	e.register(t, "a@example.com")
+	for i := 0; i < 3; i++ {
+		if got, _ := e.login(t, "a@example.com"); got.PropertiesIncluded {
+			t.Fatal("included despite 500")
+		}
+	}
+	if e.svc.Property.State() != "open" {
+		t.Fatalf("breaker %s after 3 failed logins, want open", e.svc.Property.State())
+	}
+	before := fake.hits.Load()
+	for i := 0; i < 5; i++ {
+		if got, _ := e.login(t, "a@example.com"); got.PropertiesIncluded {
+			t.Fatal("included while open")
+		}
+	}
+	if fake.hits.Load() != before {
+		t.Fatalf("property service was called %d times while the circuit was open", fake.hits.Load()-before)
+	}
+	// The service recovers; after the open period one trial call closes the circuit.
+	fake.set(goodAnswer)
+	time.Sleep(600 * time.Millisecond)
+	if got, _ := e.login(t, "a@example.com"); !got.PropertiesIncluded {
+		t.Fatal("properties not included after recovery")
+	}
+	if e.svc.Property.State() != "closed" {
+		t.Fatalf("breaker %s after recovery, want closed", e.svc.Property.State())
+	}
+	if !fake.sawToken.Load() {
+		t.Fatal("the client never sent X-Internal-Token")
+	}
+}
+
+func TestAccountOperations(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			fake := newFake(t, goodAnswer)
+			e := start(t, eng.NewURL(t), fake.srv.URL, nil)
+			e.register(t, "Carol@Example.com")
+			// Emails are case-insensitive: the same address cannot register twice.
+			dup := testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": "carol@example.com",
+				"password": "another long password", "first_name": "C", "last_name": "D"})
+			if dup.Status != 409 {
+				t.Fatalf("duplicate register: %d %s", dup.Status, dup.Body)
+			}
+			short := testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": "d@example.com",
+				"password": "short", "first_name": "C", "last_name": "D"})
+			if short.Status != 400 {
+				t.Fatalf("short password: %d", short.Status)
+			}
+			got, _ := e.login(t, "carol@example.com")
+			if !got.PropertiesIncluded {
+				t.Fatal("properties not included with a healthy property service")
+			}
+			me := testenv.Do(t, "GET", e.url+"/api/users/me", nil, testenv.Bearer(got.Token)...)
+			if me.Status != 200 || !strings.Contains(string(me.Body), `"email":"carol@example.com"`) || strings.Contains(string(me.Body), "argon2") {
+				t.Fatalf("me: %d %s", me.Status, me.Body)
+			}
+			if r := testenv.Do(t, "GET", e.url+"/api/users/me", nil); r.Status != 401 || r.Header.Get("WWW-Authenticate") == "" {
+				t.Fatalf("me without token: %d", r.Status)
+			}
+			change := func(current, next string) int {
+				return testenv.Do(t, "POST", e.url+"/api/users/change-password",
+					map[string]string{"current_password": current, "new_password": next}, testenv.Bearer(got.Token)...).Status
+			}
+			if s := change("wrong current password", "a brand new passphrase"); s != 401 {
+				t.Fatalf("change with wrong current: %d", s)
+			}
+			if s := change("correct horse battery", "a brand new passphrase"); s != 204 {
+				t.Fatalf("change: %d", s)
+			}
+			old := testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": "carol@example.com", "password": "correct horse battery"})
+			if old.Status != 401 {
+				t.Fatalf("old password still works: %d", old.Status)
+			}
+			fresh := testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": "carol@example.com", "password": "a brand new passphrase"})
+			if fresh.Status != 200 {
+				t.Fatalf("new password: %d", fresh.Status)
+			}
+			var jwks struct{ Keys []map[string]string }
+			testenv.Do(t, "GET", e.url+"/.well-known/jwks.json", nil).JSON(t, &jwks)
+			if len(jwks.Keys) != 1 || jwks.Keys[0]["kty"] != "OKP" || jwks.Keys[0]["alg"] != "EdDSA" || jwks.Keys[0]["d"] != "" {
+				t.Fatalf("jwks: %+v", jwks)
+			}
+		})
+	}
+}
+
+func TestConfigurationErrorsExit2(t *testing.T) {
+	cases := map[string]map[string]string{
+		"no token":         {},
+		"short token":      {"INTERNAL_SERVICE_TOKEN": "short"},
+		"bad addr":         {"INTERNAL_SERVICE_TOKEN": token, "USER_PUBLIC_ADDR": "nope"},
+		"bad db url":       {"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": "mysql://x"},
+		"bad ttl":          {"INTERNAL_SERVICE_TOKEN": token, "JWT_TTL": "forever"},
+		"bad proxies":      {"INTERNAL_SERVICE_TOKEN": token, "TRUSTED_PROXIES": "10.0.0.0/99"},
+		"bad log level":    {"INTERNAL_SERVICE_TOKEN": token, "LOG_LEVEL": "loud"},
+		"bad property url": {"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "ftp://x"},
+		"bad claims limit": {"INTERNAL_SERVICE_TOKEN": token, "JWT_MAX_PROPERTY_CLAIMS": "-1"},
+	}
+	for name, vars := range cases {
+		var stderr bytes.Buffer
+		code := user.Main(context.Background(), nil, func(k string) string { return vars[k] }, nil, &stderr, &stderr)
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "configuration error") {
+			t.Fatalf("%s: exit %d, stderr %q", name, code, stderr.String())
+		}
+		if vars["INTERNAL_SERVICE_TOKEN"] != "" && strings.Contains(stderr.String(), vars["INTERNAL_SERVICE_TOKEN"]) {
+			t.Fatalf("%s: the token was printed", name)
+		}
+	}
+}
+
+func TestCreateAdmin(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": "sqlite:" + filepath.Join(dir, "u.db"),
+		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "k.pem")}
+	getenv := func(k string) string { return vars[k] }
+	var out, errOut bytes.Buffer
+	code := user.Main(context.Background(), []string{"create-admin", "--email", "root@example.com"}, getenv,
+		strings.NewReader("an admin passphrase\n"), &out, &errOut)
+	if code != 0 || !strings.Contains(out.String(), "created admin root@example.com") {
+		t.Fatalf("create-admin: %d %s %s", code, out.String(), errOut.String())
+	}
+	if strings.Contains(out.String()+errOut.String(), "an admin passphrase") {
+		t.Fatal("password printed")
+	}
+	fake := newFake(t, goodAnswer)
+	e := start(t, vars["USER_DATABASE_URL"], fake.srv.URL, map[string]string{"JWT_SIGNING_KEY_FILE": vars["JWT_SIGNING_KEY_FILE"]})
+	r := testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": "root@example.com", "password": "an admin passphrase"})
+	var s loginResult
+	r.JSON(t, &s)
+	var me map[string]any
+	testenv.Do(t, "GET", e.url+"/api/users/me", nil, testenv.Bearer(s.Token)...).JSON(t, &me)
+	if me["is_admin"] != true {
+		t.Fatalf("not an admin: %v", me)
+	}
+}
