@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"jeeves4service/services/common/apperr"
+	"jeeves4service/services/common/jwtauth"
+)
+
+type memRepo struct{ users map[string]UserRecord }
+
+func (m *memRepo) Create(_ context.Context, u NewUser, now time.Time) (UserRecord, error) {
+	r := UserRecord{ID: int64(len(m.users) + 1), Email: u.Email, PasswordHash: u.PasswordHash, IsActive: true, CreatedAt: now.Unix()}
+	m.users[u.Email] = r
+	return r, nil
+}
+func (m *memRepo) ByEmail(_ context.Context, email string) (UserRecord, error) {
+	if u, ok := m.users[email]; ok {
+		return u, nil
+	}
+	return UserRecord{}, apperr.New(apperr.NotFound, "no")
+}
+func (m *memRepo) ByID(context.Context, int64) (UserRecord, error)                { return UserRecord{}, nil }
+func (m *memRepo) SetPasswordHash(context.Context, int64, string, time.Time) error { return nil }
+func (m *memRepo) Ping(context.Context) error                                     { return nil }
+
+type fixedProps struct {
+	claims []jwtauth.PropertyClaim
+	err    error
+}
+
+func (f fixedProps) UserProperties(context.Context, int64) ([]jwtauth.PropertyClaim, error) {
+	return f.claims, f.err
+}
+
+type captureSigner struct{ last jwtauth.Claims }
+
+func (c *captureSigner) Sign(cl jwtauth.Claims, now time.Time) (string, time.Time, error) {
+	c.last = cl
+	return "signed", now.Add(time.Hour), nil
+}
+
+func newService(props PropertySource) (*Service, *captureSigner) {
+	sig := &captureSigner{}
+	return &Service{Repo: &memRepo{users: map[string]UserRecord{}}, Properties: props, Signer: sig, MaxPropertyClaims: 3}, sig
+}
+
+func TestInactiveUserCannotLogIn(t *testing.T) {
+	s, _ := newService(fixedProps{})
+	u, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.IsActive = false
+	s.Repo.(*memRepo).users[u.Email] = u
+	_, err = s.Login(context.Background(), "x@example.com", "long enough password")
+	if apperr.CodeOf(err) != apperr.Unauthorized || err.Error() != errBadCredentials.Error() {
+		t.Fatalf("inactive login: %v", err)
+	}
+}
+
+func TestClaimsAreCappedAndTruncationSaid(t *testing.T) {
+	many := make([]jwtauth.PropertyClaim, 5)
+	for i := range many {
+		many[i] = jwtauth.PropertyClaim{PropertyID: int64(i + 1), PropertyName: fmt.Sprint(i), AccessLevel: "owner"}
+	}
+	s, sig := newService(fixedProps{claims: many})
+	if _, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Login(context.Background(), "X@example.com", "long enough password")
+	if err != nil || !sess.PropertiesIncluded {
+		t.Fatal(err)
+	}
+	if len(sig.last.Properties) != 3 || !sig.last.PropertiesTruncated || sig.last.Properties[2].PropertyID != 3 {
+		t.Fatalf("claims %+v truncated %v", sig.last.Properties, sig.last.PropertiesTruncated)
+	}
+}
+
+func TestLoginDegradesWithoutPropertyService(t *testing.T) {
+	s, sig := newService(fixedProps{err: errors.New("connection refused")})
+	var why error
+	s.OnDegraded = func(_ context.Context, _ int64, err error) { why = err }
+	if _, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := s.Login(context.Background(), "x@example.com", "long enough password")
+	if err != nil || sess.PropertiesIncluded || sig.last.Properties != nil || why == nil {
+		t.Fatalf("degraded login: %+v %v %v", sess, err, why)
+	}
+}
