@@ -24,9 +24,9 @@ func (m *memRepo) ByEmail(_ context.Context, email string) (UserRecord, error) {
 	}
 	return UserRecord{}, apperr.New(apperr.NotFound, "no")
 }
-func (m *memRepo) ByID(context.Context, int64) (UserRecord, error)                { return UserRecord{}, nil }
+func (m *memRepo) ByID(context.Context, int64) (UserRecord, error)                 { return UserRecord{}, nil }
 func (m *memRepo) SetPasswordHash(context.Context, int64, string, time.Time) error { return nil }
-func (m *memRepo) Ping(context.Context) error                                     { return nil }
+func (m *memRepo) Ping(context.Context) error                                      { return nil }
 
 type fixedProps struct {
 	claims []jwtauth.PropertyClaim
