@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"jeeves4service/services/common/contract"
 )
 
 // Response is what a test request got back.
@@ -39,23 +41,41 @@ func (r Response) Problem(t testing.TB) map[string]any {
 // Client is the HTTP client tests use.
 var Client = &http.Client{Timeout: 10 * time.Second}
 
-// Do sends a request. body may be nil, a string (sent as is) or any value (sent as JSON).
-// headers are name, value pairs.
+// Do sends a request and checks the exchange against the contracts (package
+// contract): a response the contract does not allow fails the test, naming the
+// operation and the mismatch. body may be nil, a string (sent as is) or any
+// value (sent as JSON). headers are name, value pairs.
 func Do(t testing.TB, method, url string, body any, headers ...string) Response {
 	t.Helper()
+	return do(t, true, method, url, body, headers...)
+}
+
+// DoUnchecked is Do without the contract check, for the few probes that
+// deliberately send a contract's path to the listener that must not serve it.
+func DoUnchecked(t testing.TB, method, url string, body any, headers ...string) Response {
+	t.Helper()
+	return do(t, false, method, url, body, headers...)
+}
+
+func do(t testing.TB, check bool, method, url string, body any, headers ...string) Response {
+	t.Helper()
 	var rd io.Reader
+	var sent []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		sent = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		sent = b
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(data)
+		sent = data
+	}
+	if body != nil {
+		rd = bytes.NewReader(sent)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
@@ -75,6 +95,15 @@ func Do(t testing.TB, method, url string, body any, headers ...string) Response 
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	if check {
+		ex, err := contract.Check(req, sent, resp, data)
+		if err != nil {
+			t.Fatalf("%v\nresponse body: %s", err, data)
+		}
+		if err := contract.Record(ex); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
 }
