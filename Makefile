@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint clean
+.PHONY: all generate build run test lint fuzz clean
 
 all: build
 
@@ -24,15 +24,28 @@ run: build
 	$(GO) build -o bin/devrun ./tools/devrun
 	bin/devrun
 
-## test: vet, the contract lint, and every test (PostgreSQL too when TEST_POSTGRES_URL is set)
+COVERAGE_DIR := $(CURDIR)/.contract-coverage
+
+## test: lint, every test (PostgreSQL too when TEST_POSTGRES_URL is set), then the
+## contract coverage check (every operation and documented 2xx/4xx status exercised)
 test: lint
-	$(GO) test -count=1 ./...
+	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
+	CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
+	$(GO) run ./tools/contractcov $(COVERAGE_DIR)
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
 	@test -z "$$(gofmt -l services tools e2e *.go)" || { gofmt -l services tools e2e *.go; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
+
+FUZZTIME ?= 10s
+
+## fuzz: a short run of each fuzz target (their seed corpora already run in make test)
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./services/common/tokenguard
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./services/common/jwtauth
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateProperty$$' -fuzztime $(FUZZTIME) ./services/property
 
 clean:
 	rm -rf bin

@@ -28,6 +28,7 @@ type system struct {
 	user, property, internal string
 	stopProperty             func()
 	userLogs, propertyLogs   *testenv.LogBuffer
+	userDB, propertyDB       string // database URLs, for checking that rejected requests wrote nothing
 }
 
 func serve(t *testing.T, ctx context.Context, s interface{ Serve(context.Context) error }) func() {
@@ -54,8 +55,9 @@ func startSystem(t *testing.T, eng testenv.Engine) *system {
 
 	// The user service is configured first (its port is needed for the JWKS URL),
 	// the property service next; start order does not matter to either.
+	userDB, propertyDB := eng.NewURL(t), eng.NewURL(t)
 	userCfg, err := user.LoadConfig(mapEnv(map[string]string{
-		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": eng.NewURL(t),
+		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": userDB,
 		"INTERNAL_SERVICE_TOKEN": internalToken, "JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "key.pem"),
 		"PROPERTY_SERVICE_URL": "http://127.0.0.1:1", // replaced below once the property service has a port
 	}))
@@ -64,7 +66,7 @@ func startSystem(t *testing.T, eng testenv.Engine) *system {
 	}
 	propCfg, err := property.LoadConfig(mapEnv(map[string]string{
 		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0",
-		"PROPERTY_DATABASE_URL": eng.NewURL(t), "INTERNAL_SERVICE_TOKEN": internalToken,
+		"PROPERTY_DATABASE_URL": propertyDB, "INTERNAL_SERVICE_TOKEN": internalToken,
 		"JWT_JWKS_URL": "http://127.0.0.1:1/unused",
 	}))
 	if err != nil {
@@ -84,7 +86,7 @@ func startSystem(t *testing.T, eng testenv.Engine) *system {
 	}
 	serve(t, ctx, userSvc)
 	sys := &system{user: "http://" + userSvc.Server.Addr("public"), internal: internal,
-		userLogs: userLogs, propertyLogs: propLogs}
+		userLogs: userLogs, propertyLogs: propLogs, userDB: userDB, propertyDB: propertyDB}
 	// The property service verifies JWTs with the user service's JWKS.
 	propSvc.SetJWKSURL(sys.user + "/.well-known/jwks.json")
 	sys.property = "http://" + propSvc.Server.Addr("public")

@@ -53,6 +53,15 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id), map[string]string{"name": "Attic"}, e.as(t, friend)...); r.Status != 403 {
 			t.Fatalf("member add room: %d", r.Status)
 		}
+		if r := testenv.Do(t, "DELETE", e.url("/api/property/%d", id), nil, e.as(t, friend)...); r.Status != 403 {
+			t.Fatalf("member delete: %d", r.Status)
+		}
+		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, friend), map[string]string{"access_level": "owner"}, e.as(t, friend)...); r.Status != 403 {
+			t.Fatalf("member promotes self: %d", r.Status)
+		}
+		if r := testenv.Do(t, "DELETE", e.url("/api/property/%d/members/%d", id, owner), nil, e.as(t, friend)...); r.Status != 403 {
+			t.Fatalf("member removes owner: %d", r.Status)
+		}
 
 		// Rooms: add, list, duplicate name conflicts.
 		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id), map[string]string{"name": "Kitchen"}, e.as(t, owner)...); r.Status != 201 {

@@ -23,7 +23,7 @@ type env struct {
 	issuer           *testenv.Issuer
 }
 
-func start(t *testing.T, eng testenv.Engine) *env {
+func start(t testing.TB, eng testenv.Engine) *env {
 	t.Helper()
 	issuer := testenv.NewIssuer(t)
 	primary, err := tokenguard.NewToken("default", goodToken)
