@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz clean
+.PHONY: all generate build run test lint fuzz contract node-tools clean
 
 all: build
 
@@ -38,6 +38,17 @@ lint:
 	@test -z "$$(gofmt -l services tools e2e *.go)" || { gofmt -l services tools e2e *.go; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
+
+## node-tools: Prism, Redocly and playwright-core at the versions package-lock.json pins
+node-tools:
+	@command -v node >/dev/null 2>&1 || { echo "make: Node.js (20+) and npm are needed for this target; install them (Debian: apt-get install nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is needed for this target"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+
+## contract: the second, independent validator (Stoplight Prism): the generated internal
+## client against prism mock, and the end-to-end story through prism proxy
+contract: node-tools
+	PRISM_BIN=$(CURDIR)/node_modules/.bin/prism $(GO) test -count=1 -tags contract -run 'Prism' -v ./e2e/
 
 FUZZTIME ?= 10s
 

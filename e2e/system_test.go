@@ -49,6 +49,18 @@ func serve(t *testing.T, ctx context.Context, s interface{ Serve(context.Context
 
 func startSystem(t *testing.T, eng testenv.Engine) *system {
 	t.Helper()
+	return startSystemVia(t, eng, nil)
+}
+
+// startSystemVia starts both services; via, when set, gets each listener's URL
+// ("user", "property", "internal") and returns the URL clients should use
+// instead (a validating proxy). The user service reaches the internal
+// listener through via too.
+func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string) string) *system {
+	t.Helper()
+	if via == nil {
+		via = func(_, url string) string { return url }
+	}
 	ctx := context.Background()
 	userLog, userLogs := testenv.Logger()
 	propLog, propLogs := testenv.Logger()
@@ -77,7 +89,7 @@ func startSystem(t *testing.T, eng testenv.Engine) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	internal := "http://" + propSvc.Server.Addr("internal")
+	internal := via("internal", "http://"+propSvc.Server.Addr("internal"))
 	userCfg.PropertyURL = internal
 	userCfg.Property.BaseURL = internal
 	userSvc, err := user.New(ctx, userCfg, userLog)
@@ -85,11 +97,12 @@ func startSystem(t *testing.T, eng testenv.Engine) *system {
 		t.Fatal(err)
 	}
 	serve(t, ctx, userSvc)
-	sys := &system{user: "http://" + userSvc.Server.Addr("public"), internal: internal,
+	userURL := "http://" + userSvc.Server.Addr("public")
+	sys := &system{user: via("user", userURL), internal: internal,
 		userLogs: userLogs, propertyLogs: propLogs, userDB: userDB, propertyDB: propertyDB}
 	// The property service verifies JWTs with the user service's JWKS.
-	propSvc.SetJWKSURL(sys.user + "/.well-known/jwks.json")
-	sys.property = "http://" + propSvc.Server.Addr("public")
+	propSvc.SetJWKSURL(userURL + "/.well-known/jwks.json")
+	sys.property = via("property", "http://"+propSvc.Server.Addr("public"))
 	sys.stopProperty = serve(t, ctx, propSvc)
 	return sys
 }
@@ -152,66 +165,69 @@ func verifyWithJWKS(t *testing.T, s *system, token string) *jwtauth.Claims {
 
 func TestLoginCarriesPropertyClaimsAndDegrades(t *testing.T) {
 	for _, eng := range testenv.Engines(t) {
-		t.Run(eng.Name, func(t *testing.T) {
-			s := startSystem(t, eng)
-			const email, password = "ada@example.com", "correct horse battery staple"
-			id := register(t, s, email, password)
+		t.Run(eng.Name, func(t *testing.T) { loginFlow(t, startSystem(t, eng)) })
+	}
+}
 
-			first, resp := login(t, s, email, password)
-			if resp.Status != 200 || !first.PropertiesIncluded || first.TokenType != "Bearer" {
-				t.Fatalf("first login: %d %s", resp.Status, resp.Body)
-			}
-			if c := verifyWithJWKS(t, s, first.Token); len(c.Properties) != 0 || c.UserID != id || c.Subject != fmt.Sprint(id) {
-				t.Fatalf("first token claims: %+v", c)
-			}
+// loginFlow is the story of issue #4's "done when", run directly and through
+// Prism's validating proxy (make contract).
+func loginFlow(t *testing.T, s *system) {
+	const email, password = "ada@example.com", "correct horse battery staple"
+	id := register(t, s, email, password)
 
-			created := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Seaside cottage"},
-				testenv.Bearer(first.Token)...)
-			if created.Status != 201 {
-				t.Fatalf("create property: %d %s", created.Status, created.Body)
-			}
-			var prop struct{ ID int64 }
-			created.JSON(t, &prop)
+	first, resp := login(t, s, email, password)
+	if resp.Status != 200 || !first.PropertiesIncluded || first.TokenType != "Bearer" {
+		t.Fatalf("first login: %d %s", resp.Status, resp.Body)
+	}
+	if c := verifyWithJWKS(t, s, first.Token); len(c.Properties) != 0 || c.UserID != id || c.Subject != fmt.Sprint(id) {
+		t.Fatalf("first token claims: %+v", c)
+	}
 
-			second, resp := login(t, s, email, password)
-			if resp.Status != 200 || !second.PropertiesIncluded {
-				t.Fatalf("second login: %d %s", resp.Status, resp.Body)
-			}
-			c := verifyWithJWKS(t, s, second.Token)
-			want := []jwtauth.PropertyClaim{{PropertyID: prop.ID, PropertyName: "Seaside cottage", AccessLevel: "owner"}}
-			if fmt.Sprint(c.Properties) != fmt.Sprint(want) {
-				t.Fatalf("claims %+v, want %+v", c.Properties, want)
-			}
-			if c.Username != email || c.TraceID == "" || c.TraceID == verifyWithJWKS(t, s, first.Token).TraceID ||
-				c.IssuedAt == nil || c.ExpiresAt == nil {
-				t.Fatalf("claims incomplete: %+v", c)
-			}
-			assertHeader(t, second.Token, "EdDSA")
+	created := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Seaside cottage"},
+		testenv.Bearer(first.Token)...)
+	if created.Status != 201 {
+		t.Fatalf("create property: %d %s", created.Status, created.Body)
+	}
+	var prop struct{ ID int64 }
+	created.JSON(t, &prop)
 
-			// The property service goes away: login still works, fast, without claims.
-			s.stopProperty()
-			start := time.Now()
-			third, resp := login(t, s, email, password)
-			took := time.Since(start)
-			if resp.Status != 200 || third.PropertiesIncluded {
-				t.Fatalf("login with property service down: %d %s", resp.Status, resp.Body)
-			}
-			if took > 3*time.Second {
-				t.Fatalf("degraded login took %v, want under 3s", took)
-			}
-			if c := verifyWithJWKS(t, s, third.Token); len(c.Properties) != 0 || c.PropertiesIncluded {
-				t.Fatalf("degraded token carries property claims: %+v", c)
-			}
-			warns := s.userLogs.Lines("login without property claims")
-			if len(warns) != 1 || warns[0]["level"] != "WARN" || warns[0]["reason"] == "" {
-				t.Fatalf("want one WARN line saying why, got %v", warns)
-			}
-			for _, secret := range []string{internalToken, password, first.Token} {
-				if strings.Contains(s.userLogs.String()+s.propertyLogs.String(), secret) {
-					t.Fatalf("a secret appears in the logs")
-				}
-			}
-		})
+	second, resp := login(t, s, email, password)
+	if resp.Status != 200 || !second.PropertiesIncluded {
+		t.Fatalf("second login: %d %s", resp.Status, resp.Body)
+	}
+	c := verifyWithJWKS(t, s, second.Token)
+	want := []jwtauth.PropertyClaim{{PropertyID: prop.ID, PropertyName: "Seaside cottage", AccessLevel: "owner"}}
+	if fmt.Sprint(c.Properties) != fmt.Sprint(want) {
+		t.Fatalf("claims %+v, want %+v", c.Properties, want)
+	}
+	if c.Username != email || c.TraceID == "" || c.TraceID == verifyWithJWKS(t, s, first.Token).TraceID ||
+		c.IssuedAt == nil || c.ExpiresAt == nil {
+		t.Fatalf("claims incomplete: %+v", c)
+	}
+	assertHeader(t, second.Token, "EdDSA")
+
+	// The property service goes away: login still works, fast, without claims.
+	s.stopProperty()
+	start := time.Now()
+	third, resp := login(t, s, email, password)
+	took := time.Since(start)
+	if resp.Status != 200 || third.PropertiesIncluded {
+		t.Fatalf("login with property service down: %d %s", resp.Status, resp.Body)
+	}
+	if took > 3*time.Second {
+		t.Fatalf("degraded login took %v, want under 3s", took)
+	}
+	if c := verifyWithJWKS(t, s, third.Token); len(c.Properties) != 0 || c.PropertiesIncluded {
+		t.Fatalf("degraded token carries property claims: %+v", c)
+	}
+	warns := s.userLogs.Lines("login without property claims")
+	if len(warns) != 1 || warns[0]["level"] != "WARN" || warns[0]["reason"] == "" {
+		t.Fatalf("want one WARN line saying why, got %v", warns)
+	}
+	for _, secret := range []string{internalToken, password, first.Token} {
+		if strings.Contains(s.userLogs.String()+s.propertyLogs.String(), secret) {
+			t.Fatalf("a secret appears in the logs")
+		}
 	}
 }
 
