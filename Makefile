@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools clean
+.PHONY: all generate build run test lint fuzz contract node-tools docs clean
 
 all: build
 
@@ -38,6 +38,8 @@ lint:
 	@test -z "$$(gofmt -l services tools e2e *.go)" || { gofmt -l services tools e2e *.go; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
+	@if [ -x node_modules/.bin/redocly ]; then $(REDOCLY) lint --format=stylish openapi-public.yaml openapi-internal.yaml; \
+	  else echo "lint: redocly lint skipped (run make node-tools to install it; CI always runs it)"; fi
 
 ## node-tools: Prism, Redocly and playwright-core at the versions package-lock.json pins
 node-tools:
@@ -49,6 +51,21 @@ node-tools:
 ## client against prism mock, and the end-to-end story through prism proxy
 contract: node-tools
 	PRISM_BIN=$(CURDIR)/node_modules/.bin/prism $(GO) test -count=1 -tags contract -run 'Prism' -v ./e2e/
+
+REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(CURDIR)/node_modules/.bin/redocly
+# Redoc 3 loads one image from its CDN even with --inlineBundle (the "API docs by"
+# logo); the pages must make no request off-host, so it is swapped for an empty
+# inline SVG. The services also send a CSP that forbids any off-host load.
+NO_CDN_LOGO := s|https://cdn.redoc.ly/redoc/logo-mini[a-z-]*\.svg|data:image/svg+xml,%3Csvg xmlns=%22http://www.w3.org/2000/svg%22/%3E|g
+
+## docs: the docs site in docs/site/ (index, public and internal pages), self-contained;
+## the services embed the two pages (committed, like gen/), so rerun after changing a contract
+docs: node-tools
+	mkdir -p docs/site
+	$(REDOCLY) build-docs openapi-public.yaml --inlineBundle --title "jeeves4service public API" -o docs/site/public.html
+	$(REDOCLY) build-docs openapi-internal.yaml --inlineBundle --title "jeeves4service internal API" -o docs/site/internal.html
+	sed -i '$(NO_CDN_LOGO)' docs/site/public.html docs/site/internal.html
+	cp api/docs/index.html docs/site/index.html
 
 FUZZTIME ?= 10s
 

@@ -20,3 +20,12 @@ var InternalSpec []byte
 //
 //go:embed sql/sqlite/*/migrations/*.sql sql/postgres/*/migrations/*.sql
 var Migrations embed.FS
+
+// PublicDocs and InternalDocs are the self-contained Redoc pages `make docs`
+// builds from the contracts (committed, like gen/, so a build needs only Go).
+var (
+	//go:embed docs/site/public.html
+	PublicDocs []byte
+	//go:embed docs/site/internal.html
+	InternalDocs []byte
+)

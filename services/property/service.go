@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"jeeves4service"
+
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/gen/propertyapi"
 	"jeeves4service/services/common/config"
@@ -125,7 +127,7 @@ func PublicHandler(base web.Base, svc *app.Service, verifier *jwtauth.Verifier) 
 	if err != nil {
 		return nil, fmt.Errorf("load public contract: %w", err)
 	}
-	return web.API(base, spec, web.BearerAuth, []func(http.Handler) http.Handler{jwtauth.Middleware(verifier)}, func(api chi.Router) {
+	return web.API(base, web.Contract{Spec: spec, YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs}, web.BearerAuth, []func(http.Handler) http.Handler{jwtauth.Middleware(verifier)}, func(api chi.Router) {
 		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
 		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
@@ -142,7 +144,7 @@ func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGua
 	}
 	audit := guard.Audit(func(r *http.Request) string { return lastSegment(r.URL.Path) })
 	opts := validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"}
-	return web.API(base, spec, opts, []func(http.Handler) http.Handler{audit}, func(api chi.Router) {
+	return web.API(base, web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs}, opts, []func(http.Handler) http.Handler{audit}, func(api chi.Router) {
 		strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil, internalapi.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
 		internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})

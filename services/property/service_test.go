@@ -196,3 +196,33 @@ func TestPublicListenerHasNoInternalRoutes(t *testing.T) {
 		}
 	})
 }
+
+func TestEachListenerServesOnlyItsOwnContract(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		pubYAML := testenv.Do(t, "GET", e.public+"/openapi.yaml", nil)
+		pubJSON := testenv.Do(t, "GET", e.public+"/openapi.json", nil)
+		pubDocs := testenv.Do(t, "GET", e.public+"/docs", nil)
+		for name, r := range map[string]testenv.Response{"yaml": pubYAML, "json": pubJSON, "docs": pubDocs} {
+			if r.Status != 200 {
+				t.Fatalf("public %s: %d", name, r.Status)
+			}
+			for _, leak := range []string{"/api/internal", "X-Internal-Token", "getUserProperties", "jeeves4service internal API"} {
+				if strings.Contains(string(r.Body), leak) {
+					t.Fatalf("public %s reveals %q", name, leak)
+				}
+			}
+		}
+		if !strings.Contains(string(pubYAML.Body), "operationId: createProperty") || !strings.Contains(string(pubJSON.Body), `"operationId": "createProperty"`) {
+			t.Fatal("public contract not served")
+		}
+		if csp := pubDocs.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Fatalf("docs page without a restrictive CSP: %q", csp)
+		}
+		intYAML := testenv.Do(t, "GET", e.internal+"/openapi.yaml", nil)
+		intDocs := testenv.Do(t, "GET", e.internal+"/docs", nil)
+		if intYAML.Status != 200 || !strings.Contains(string(intYAML.Body), "/api/internal/properties/users/{user_id}") ||
+			intDocs.Status != 200 || !strings.Contains(string(intDocs.Body), "jeeves4service internal API") {
+			t.Fatalf("internal listener docs: %d %d", intYAML.Status, intDocs.Status)
+		}
+	})
+}

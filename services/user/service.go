@@ -19,6 +19,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"jeeves4service"
+
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
@@ -188,7 +190,7 @@ func PublicHandler(base web.Base, svc *app.Service, signer *jwtauth.Signer) (htt
 		return nil, fmt.Errorf("load public contract: %w", err)
 	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
-	return web.API(base, spec, web.BearerAuth, []func(http.Handler) http.Handler{jwtauth.Middleware(verifier)}, func(api chi.Router) {
+	return web.API(base, web.Contract{Spec: spec, YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs}, web.BearerAuth, []func(http.Handler) http.Handler{jwtauth.Middleware(verifier)}, func(api chi.Router) {
 		strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: signer.JWKS}, nil, userapi.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
 		userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
