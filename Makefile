@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs clean
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench clean
 
 all: build
 
@@ -66,6 +66,12 @@ docs: node-tools
 	$(REDOCLY) build-docs openapi-internal.yaml --inlineBundle --title "jeeves4service internal API" -o docs/site/internal.html
 	sed -i '$(NO_CDN_LOGO)' docs/site/public.html docs/site/internal.html
 	cp api/docs/index.html docs/site/index.html
+
+## bench: each scenario beside its baseline in the same run, on SQLite, and on PostgreSQL
+## too when TEST_POSTGRES_URL is set; prints a table and writes bench/results.json
+BENCHFLAGS ?=
+bench:
+	$(GO) run ./tools/bench $(BENCHFLAGS)
 
 FUZZTIME ?= 10s
 

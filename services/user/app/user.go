@@ -91,7 +91,11 @@ func (s *Service) Register(ctx context.Context, email, password, first, last str
 	if first == "" || last == "" {
 		return UserRecord{}, apperr.New(apperr.Invalid, "First and last name are required.")
 	}
-	hash, err := HashPassword(password)
+	var hash string
+	var err error
+	if slotErr := withHashSlot(ctx, func() { hash, err = HashPassword(password) }); slotErr != nil {
+		return UserRecord{}, slotErr
+	}
 	if err != nil {
 		return UserRecord{}, err
 	}
@@ -103,13 +107,16 @@ func (s *Service) Register(ctx context.Context, email, password, first, last str
 func (s *Service) Authenticate(ctx context.Context, email, password string) (UserRecord, error) {
 	u, err := s.Repo.ByEmail(ctx, NormalizeEmail(email))
 	if apperr.CodeOf(err) == apperr.NotFound {
-		_, _ = VerifyPassword(dummyHash, password)
+		_ = withHashSlot(ctx, func() { _, _ = VerifyPassword(dummyHash, password) })
 		return UserRecord{}, errBadCredentials
 	}
 	if err != nil {
 		return UserRecord{}, err
 	}
-	ok, err := VerifyPassword(u.PasswordHash, password)
+	var ok bool
+	if slotErr := withHashSlot(ctx, func() { ok, err = VerifyPassword(u.PasswordHash, password) }); slotErr != nil {
+		return UserRecord{}, slotErr
+	}
 	if err != nil {
 		return UserRecord{}, fmt.Errorf("verify password of user %d: %w", u.ID, err)
 	}
@@ -171,7 +178,10 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if err != nil {
 		return err
 	}
-	ok, err := VerifyPassword(u.PasswordHash, current)
+	var ok bool
+	if slotErr := withHashSlot(ctx, func() { ok, err = VerifyPassword(u.PasswordHash, current) }); slotErr != nil {
+		return slotErr
+	}
 	if err != nil {
 		return fmt.Errorf("verify password of user %d: %w", u.ID, err)
 	}
@@ -181,7 +191,10 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if len(next) < 12 {
 		return apperr.New(apperr.Invalid, "The new password must be at least 12 characters.")
 	}
-	hash, err := HashPassword(next)
+	var hash string
+	if slotErr := withHashSlot(ctx, func() { hash, err = HashPassword(next) }); slotErr != nil {
+		return slotErr
+	}
 	if err != nil {
 		return err
 	}

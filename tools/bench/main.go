@@ -1,0 +1,145 @@
+// Command bench is `make bench`: it starts both services on loopback, warms
+// up, and measures each scenario next to its own baseline in the same run, so
+// the ratios hold on a noisy machine. It prints one table and writes
+// bench/results.json. Load comes from vegeta's library (a maintained, accurate
+// load generator with HDR-style latency metrics) rather than a hand-rolled loop.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is one scenario on one engine.
+type Result struct {
+	Scenario   string             `json:"scenario"`
+	Engine     string             `json:"engine"`
+	Variant    string             `json:"variant,omitempty"`
+	RPS        float64            `json:"rps"`
+	P50ms      float64            `json:"p50_ms"`
+	P90ms      float64            `json:"p90_ms"`
+	P99ms      float64            `json:"p99_ms"`
+	Errors     uint64             `json:"errors"`
+	Baseline   *Result            `json:"baseline,omitempty"`
+	RatioRPS   float64            `json:"ratio_rps,omitempty"`
+	RatioP99   float64            `json:"ratio_p99,omitempty"`
+	Target     string             `json:"target,omitempty"`
+	Extra      map[string]float64 `json:"extra,omitempty"`
+	BaselineIs string             `json:"baseline_is,omitempty"`
+}
+
+type options struct {
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency int
+	postgres    string
+	rows        []int
+	out         string
+}
+
+func main() {
+	var o options
+	var rows string
+	flag.DurationVar(&o.duration, "duration", 4*time.Second, "measured duration of each attack")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measured attack")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent workers per attack")
+	flag.StringVar(&o.postgres, "postgres", os.Getenv("TEST_POSTGRES_URL"), "admin URL of a PostgreSQL server to benchmark too (default $TEST_POSTGRES_URL)")
+	flag.StringVar(&rows, "rows", "1000,100000", "rows_growth table sizes")
+	flag.StringVar(&o.out, "out", "bench/results.json", "where to write the JSON results")
+	flag.Parse()
+	for _, r := range strings.Split(rows, ",") {
+		var n int
+		if _, err := fmt.Sscan(r, &n); err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "bench: bad -rows entry %q\n", r)
+			os.Exit(2)
+		}
+		o.rows = append(o.rows, n)
+	}
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	host, _ := os.Hostname()
+	fmt.Printf("machine: %s, %d cores (GOMAXPROCS %d), %s %s/%s; %s per attack after %s warm-up, %d workers\n",
+		host, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.duration, o.warmup, o.concurrency)
+	var results []Result
+	engines := []string{"sqlite"}
+	if o.postgres != "" {
+		engines = append(engines, "postgres")
+	}
+	for _, engine := range engines {
+		fmt.Printf("== %s\n", engine)
+		rs, err := runEngine(ctx, o, engine)
+		if err != nil {
+			return fmt.Errorf("%s: %w", engine, err)
+		}
+		results = append(results, rs...)
+	}
+	mw, err := middlewareOnly()
+	if err != nil {
+		return err
+	}
+	results = append(results, mw...)
+	printTable(results)
+	if err := os.MkdirAll("bench", 0o755); err != nil {
+		return fmt.Errorf("create bench/: %w", err)
+	}
+	data, err := json.MarshalIndent(map[string]any{"machine": map[string]any{"cores": runtime.NumCPU(), "go": runtime.Version(),
+		"host": host}, "options": map[string]any{"duration": o.duration.String(), "concurrency": o.concurrency}, "results": results}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.out, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", o.out, err)
+	}
+	fmt.Printf("wrote %s\n", o.out)
+	return nil
+}
+
+func printTable(results []Result) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "scenario\tengine\tvariant\treq/s\tp50 ms\tp90 ms\tp99 ms\terrors\tbaseline req/s\tratio req/s\tratio p99\ttarget\t")
+	for _, r := range results {
+		base, ratio, ratioP99 := "-", "-", "-"
+		if r.Baseline != nil {
+			base = fmt.Sprintf("%.0f", r.Baseline.RPS)
+			ratio = fmt.Sprintf("%.2f", r.RatioRPS)
+			if r.RatioP99 > 0 {
+				ratioP99 = fmt.Sprintf("%.2f", r.RatioP99)
+			}
+		}
+		target := r.Target
+		if target == "" {
+			target = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%s\t%s\t%s\t%s\t\n", r.Scenario, r.Engine, dash(r.Variant),
+			r.RPS, r.P50ms, r.P90ms, r.P99ms, r.Errors, base, ratio, ratioP99, target)
+	}
+	w.Flush()
+	for _, r := range results {
+		if len(r.Extra) > 0 {
+			fmt.Printf("%s %s %s:", r.Scenario, r.Engine, r.Variant)
+			for k, v := range r.Extra {
+				fmt.Printf(" %s=%.4g", k, v)
+			}
+			fmt.Println()
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
