@@ -289,6 +289,11 @@ type ClientWithResponsesInterface interface {
 	GetUserPropertiesWithResponse(ctx context.Context, userId int64, params *GetUserPropertiesParams, reqEditors ...RequestEditorFn) (*GetUserPropertiesResponse, error)
 }
 
+// GetUserPropertiesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProperties
+type GetUserPropertiesResponse429Headers struct {
+	RetryAfter int
+}
+
 type GetUserPropertiesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -298,8 +303,12 @@ type GetUserPropertiesResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetUserPropertiesResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -315,6 +324,11 @@ func (r GetUserPropertiesResponse) GetApplicationproblemJSON400() *Problem {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetUserPropertiesResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -401,6 +415,13 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -408,6 +429,19 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetUserPropertiesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -660,6 +694,28 @@ func (response GetUserProperties401ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
+type GetUserProperties429ResponseHeaders struct {
+	RetryAfter int
+}
+
+type GetUserProperties429ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProperties429ResponseHeaders
+}
+
+func (response GetUserProperties429ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetUserProperties500ApplicationProblemPlusJSONResponse Problem
 
 func (response GetUserProperties500ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
@@ -752,30 +808,33 @@ func (sh *strictHandler) GetUserProperties(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"rFZrc9u6Ef0rO2hm4kyolx9JzX5yXbejJpN6Yqft1HbtFbESkZAALwDKUTL673cWfOnB6ySTfBIoLhdn",
-	"z559fBWJyQujSXsn4q/CJSnlGI5nSULOvaUlZfxIusxFfCPMoyYrIpFTPguHRUnOi7tI0GfMi4xE3Nr4",
-	"VcGPzlulF2IdiUtrZhnl7E+SS6wqvDJaxOL938/h9PjkNRSVBUjyqDI3FJEorCnIekWu+o5f8GnPO1lr",
-	"bDBSnvJw2P52riiTvZ/m5BwuqOfdOhKWfiuVJcnhVy66D+7aKM3sIyWendV/oLW44melnUedUO/NzqMv",
-	"A7ocP6ucST45PY1ErnT1dDwety6V9rQgGy5RPuv3WP3xrUDC28ZNCyNq+O2L67Iic3Weocr32cUgmPus",
-	"UcwzS3MRiz+NOomNan2NNsW1blO8ulchPa2SJpGYG5ujr2J/dSw2iJn00dJ60pjTli9xReiUJEiM95y6",
-	"6BsMbYLadRxtR9vH1gdH9nKLoOKJp1axT7G2nYAepXnjMbtPTKn9Lo8tbb1qKh3ZnyV/h77G5VYBb0Pc",
-	"p40LgpLSKr+64qArcqbak9WYXZtPpPebxxm4FC1JcJRY8mDmgB4yQufh6BCSFC0mnqyLIDF6rhYlGz8q",
-	"n8L03fXF+3dnb++vLt7/e3p+cX/9rzcX7w6uXnDjUew8JZShmVWCEv8dNGgGFZwuC4V6QyuxXoeSn5t9",
-	"oFdklyqhgTcDVx2BtCyM0t4xap8SNDqD2mII1ymtAC2Ff0iC0dkKjL7VfebPHagaH2TKedJkI0AtgZZk",
-	"V8DWyHCgzpXjW2/1w25cD1BFDgdBfQQPW1l4eDGEM8iVc0ovwFh4tEYvwPM7UO5Wo3aPxDwfjycwo7mx",
-	"BKhXPmV7yhwBzkzpQ8wMhZwH5SAz5hNJQL8B+lYnmGURLIyRfNUMZVTZLhYkh7e67WOx+Ei0JHfc0Nty",
-	"cXY5FZFYknVVKibD8XDMyjcFaSyUiMXRcDw8YrmiT4PsRlioUeNh1Kl4xNJ2o6+1wtdsuyC/n+8PjiTM",
-	"ViFGNm6SFORpFkqDN1DUJLDBcwfdNQzehFf//M8167HN3VSKWPyD/E6LYegWc2Kpi/hmF81UNhoLWA7Q",
-	"gXKu7IfYFQDT0cm/q+qu1r0tKapXh5/sIHt7QaOMFjtLgSVtqSD0JIFZTAmwlCqw+kTl1t4G07+JXrzi",
-	"aH44myRjOpV/xtezVwnjxc9vSS98KuJXx0EcrAcRi//fnA3+h4Mv48Hp8H5w9/JZz0C5Y5pcYbSrGtnh",
-	"eMw/idGeqhaNRZGpJGR19NEZvYVne0jc7I7Yds/aGp+TvSG4N/kY19aomGxMgMl6k5unxtGO/ELj207f",
-	"da+uD1AD5YVfhQ4FjymFFHKDsATaaFbfOhLHT7JVb4ove1hrdsRwf9NcpCEH2njI0Sdp0MzZ5ZQngufx",
-	"wLJpFsibdlXc0Hu7Igqll5gpCUvMyorMZomrdrW6Ff0VJdSK66SRel+4eDTa7lNDScsmIDcK3kOQ4rtz",
-	"0WzWTyQhFJEFbBp7DyEdGYH+yU/SP62Jartw0/98PTk73iYdbx80lj41Vn0h+WPElZtf/irq/ngyKrc3",
-	"AANxJ79Et2HaW0hMmcmQJoaekafNkTncIPFkU3wNZLiq3FywtH+MzSZrv4TJK5NTNfvnqLKwxYQ4qij/",
-	"Es5V+KB56IPDlYPHFFmLG1thKM6dffDmLtRgmedoVyIWXU8CrJSfooOqd4I3zAIuuMxFG+Ld+jsvCXD7",
-	"puvuIra/hsGBpDmWGRfcJwJbakApLTn3QkSitFmdl3g0mhy+5v1kOIlPx+PDql9XkHevPedx2L9k8J44",
-	"7MZfl8679e8BAAD//w==",
+	"rFf9c9vGEf1Xdq6ZiTwBv2TZrpifWFfpsFFcjSS3nUqqvASWxNnAHXq3kIx4+L939vDBL0SJx/qJAHHY",
+	"2337bt/DFxXbvLCGDHs1/aJ8nFKO4XIWx+T9OT1QJrdkylxNb5R9NORUpHLKF+FiVZJndRcp+ox5kZGa",
+	"dmu4KuTWs9NmpdaRunB2kVEu8RLysdMFa2vUVF3+9BZOT169gaJeAQkx6swPVaQKZwtyrMnX78kDuTqI",
+	"Ts5ZFxZppjxc7L671JQlva/m5D2uqOfZOlKO/ldqR4mUX4fYvHDXVWkXHylmCdb8gc5hJffaeEYTU+/O",
+	"npHLkF2On3UuIL86PY1Urk19dzIedyG1YVqRC5tozvoj1n/8XiHhaRumSyNq8e2r66IGs3qboc4P0cVA",
+	"mPusZcx3jpZqqv402lBs1PBrtE2uddfi6l6H9nRMmkRqaV2OXNf++kRtATPpg6WLZDCnnVjqitDrhCC2",
+	"zNK66HcQ2k5qP3C0W20fWu89uYsdgIon7jrGPoXabgN6mMaWMbuPbWl4H8cOtl42lZ7ct4K/B18bcucA",
+	"76Z4CJscCIpLp7m6kqJrcOaGyRnMru0nMofDYwY+RUcJeIodMdglIENG6BleHkOcosOYyfkIYmuWelXK",
+	"4kfNKczfXZ9dvpud31+dXf5z/vbs/vofP5+9O7p6IYNHS/CUMAnDrCaU+vegzWZQp7PpQqF/pkqt1+HI",
+	"L+1holfkHnRMA7YDX18CmaSw2rCXrDklaHkGzYohXKdUAToK/1AC1mQVWHNr+pZ/70E3+UGmPZMhFwGa",
+	"BOiBXAWyGiUdaHrlZddb82G/rg9QVw5HgX0EH3a68OHFEGaQa++1WYF18OisWQHLM9D+1qDxjyQ4n4wn",
+	"sKCldQRoKk5lPWWeABe25FCzpEKeQXvIrP1ECSBvJX1rYsyyCFbWJrLVApOoXrtaUTK8Nd0cm6qPRA/k",
+	"T1p4OyxmF3MVqQdyvm7FZDgejoX5tiCDhVZT9XI4Hr4UuiKngXYjLPSojTDasHgk1PajLw3D17J2RXzY",
+	"7/eeElhUoUZZ3DYp0NOutAG2UDQgyILvPWy2keRtePT3f10LH7vezRM1VX8j3hsxkrrDnITqanqzn808",
+	"aTkWcjlCD9r7sj/FzQEQODb035zqzVlnV1LUWIdvnCAHvqBlRpe7UEEo7aggZEpAUEwJsEx0QPWJk9tE",
+	"G8z/qnrzVS+Xx4tJPKbT5M/4ZvE6lnzx8zmZFadq+vokkEP4oKbqvzezwX9w8Ot4cDq8H9z98F2PoNwJ",
+	"TL6wxteD7Hg8lp/YGqZ6RGNRZDoOXR199Nbs5LMrEjf7Etv5rB35nByI4IHySV47UjHZUoDJehubp+Ro",
+	"j35h8O2277qX10dogPKCqzCh4DGl0EIZEI7AWCPsW0fq5Em0Gqf4Qw9qrUcM+7fDJbHkwViGHDlOA2dm",
+	"F3NRBBZ5ENq0BvKms4pbfO8sotLmATOdwANmZQ1ma+Jqr9aMor9gAg3jNtRImQs/HY1259QwoYe2ID8K",
+	"0UOR6g/3onXWTzQhHCIH2A72HkA2YAT4J98I/7wBqpvC7fzjRjk3uE02uL03WHJqnf6Vkq8Drtx+87mg",
+	"+21l1P5AAGvgjk+/lbfWQo6mgiXqLMghy4HxPwK7CnCF2kCGTG64DeLx6QZEifCLRGgY6L8OSYdMg0zn",
+	"mp8LybaiLZ/gYelsDpxqD3GmyTDML+Co82TBi93/NJufv788uz+f/zK/jiChJZYZ35rJGApykGtTMr2Y",
+	"Nv5G5KEOq4OfcLQsRYVLwzoLHF+UyYpYHugs87V7qBsaRvQlsasGsyWT6zNwsTWJF9l+RM2tr2FXCQlC",
+	"X4ZPSuOT6ieovXqWmRecooPYllkSjrg0KyOmbbu1zZ1X24OrpTtc1WHOZCx+HX/aE/8s3LmyOdW+sTkO",
+	"tpb8usofw3VdPhhhAXisPDymKHNs64siDPa9b4mbuzC/yzxHV6mp2ugZYD01U/RQ6y6wFRRwJRKhuhLv",
+	"1n9wk5BunzPbN/GHFh6OGt5Djp8IXGkAk8SR9y9UpEqXNX2ZjkaT4zfibYeT6el4fFxrfZ3y/rZvxUr1",
+	"G1T5xhhurNOmnXfr/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -253,6 +253,9 @@ type InternalError = Problem
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
 
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
@@ -537,6 +540,15 @@ type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter int
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type GetJWKSRequestObject struct {
@@ -650,6 +662,23 @@ func (response AuthenticateUser413ApplicationProblemPlusJSONResponse) VisitAuthe
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AuthenticateUser429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AuthenticateUser429ApplicationProblemPlusJSONResponse) VisitAuthenticateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1093,48 +1122,52 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"3Fp7U9s6Fv8qZ7Q7c8usyQtoS+4/S7ntHSh3yxY6nSkwRLFPbBVb8pXkhCyT774jyc/EIYTSnTv7FySW",
-	"z+Ono995KA/EF0kqOHKtyPCBpFTSBDVK++kPTMYovyiUJ7+ZzwEqX7JUM8HJkJwEICagI4RMoYRZJBQC",
-	"9X1UCvyI8hBVh3iEmbUp1RHxCKcJkiEx629ZQDwi8c+MSQzIUMsMPaL8CBNqdOE9TdIYyXDgkYmQCdVk",
-	"SBjXr/eJRxLGWZIlZNj3iJ6n6B5hiJIsFh45lyJFqedtVhfPgAVrrHuqYf1tDVsYsSoVXKGF9x0NPuOf",
-	"GSptPvmCa+T2X5qmMfOpsbibSjGOMfnHd2XMr6k3jmnKYjIklxGCdJIgEKiACw0J1X5kt+fo/ASMdEl9",
-	"bXxGKYXZ4KsHMmEYB2RIMDGSPJKgUjR0Zk9pzAKY0jhDsrjxiNJUZ4oM93s9j2imjRHGByicKF2OtE7V",
-	"sNv9jjhFta9QTpmPnQCnhTuqa6VbF8miDu/fJU7IkPytWwVm1z1V3XP3soOyua0bICjc/xVGzvsRmN1W",
-	"9qGYTJAHjIdg4VAdY9Gx4JOY+T++NVSDRReYAhpLpMEcJIZMaZRoY7AC9rACttS/Fap+8dZLY1oIVjBj",
-	"Osc0kxK5BmM+WsxOuEbJafzeQPwCMW1cRAm+yOLAbqixP0aNVn9uWh3Bg3poFtbAhRPjrNoKTpaLeBE4",
-	"L0SCOrJhRlmMAQhu/XBe/mr/d+4DR2OwonMFs4hqC+45nceCBpdCnFEZ4gtSxlgEcxOdWgiIjexGUPb3",
-	"KkhzG+BSCHBWbAWnFmLXKnjx8CxcsNIl6IhW2DLfpaVUu5P9hdNMR0Ky/xh6/yEUj8CR5BipNGrFHXJj",
-	"RpE9mqe7XwHZsGErDLP6my8B4x9MKcZDDwrGFxLwPjXmgy8xQK4ZjQ10pTabvY6rZxa6IGBGIo3zDMtM",
-	"kpvQWKFH0tpXD3myqUNKaED/mX/q+CIhtdRapiZ6f4Y81BEZDg72S8yUloyHBomUKjUTMmhK9oWU6GuI",
-	"hFQIY6o1yrnhLPO4IbU/eGsTePl5RceiXhdclZaVim/KN8T4OzoW/mBSSkmITSDy7Fs3t5C54l2Zmeur",
-	"m0l6k71OXSWqzdzTrx9X7aRxaPVyU9lckffBbxdHtbcrI305bS4cHBz0D1uX3jHr+er3el4X8enjeevr",
-	"mcL6MsXC1mX3qwWgoY00G8fMhzucezCmCl/vZzK2mU1kGlITyzzsbATU2OqcNpqcT55Fyxm4BuCLVYTv",
-	"cG7/Mo2J2nSYzR4tStFUSjpfNc0IbNN/ngfrsa3Qtzy5ecq//flHzSMcZ2v0UC50hBJiwUMwS9JIUrVJ",
-	"xWDTbq44t2RDK5o5r65E2ecPx3C4f/AGcuLOM7vtiJqYFsmk7uGWBf0KdkWF/8SAqnHUSlyZFklpyn1s",
-	"P0qFmSzwYCKks9IUORSKZseVjBRiEULMuC0vKl/3JoNx3+/hYfCWvhm/9tv8KXJoDSPbhST03rVbB4eH",
-	"tebLdShL7VeZfOtAt7YvlV73Rf2FLVubTTFnnxaWlX56RVC0hdxn2ztIJ/8vkXgnTCp967rnuuyjgC6d",
-	"Sbtnjx/7mLbKOhNTjKmP2wt8ca4abF0XNCCqu9i2vxeoVL61S7tnizJ1S3XTlUFv8Hq3398dvL3s7w17",
-	"vWGv962+jwHVuKtZgm0RXqm4ZdyPs8DVxM1z/sEEE8widEV1WoxQiuq6atDGCFTdYeC6GVcPa/OeT6Vk",
-	"lsiq1/2YskQ12MANW3Irx0LESO18wEpqJyDFQo4BnH69bPIKzk+j8e8++8ROP3x7//ny3xcn6iTR6bfj",
-	"k9cnbD87Y6eHnU4rfVptt+Xhz2uMd7bIN3tW4w/33cZjbs1vCPbq+9m+D23R8UVhSyHpS6Qag0dDY7Bt",
-	"aDyPLbZkh5XlLPihIZtHmLqlvmbTprp1gWVWBwlrdng5ea6u3kxOj8eBrQ8LpNZwQs2mujNefZNXI8Mk",
-	"SfQzyfT8wmT1fMJow/MoM7z1QFyX+qGA8/TrJVluBo842OreHCeYSJHA6PzTxSV0acq6mUKpuqb9NH2f",
-	"TzWObINr9Rmglg6DyZWu42R8IlpGsa4KRx6kgnGtGuPkglteaRrCyKoe7QDlQSsFXXO3rjoWo50OvJ8a",
-	"Ujff2GwJeO9jqsvpmwd1X0rZpkK/5hwxUEAtEEypDAMYz1vMGx3l7bhVMQQHOXQ6ndFO55o7E2w9ZgeA",
-	"HMrKcLRu2jCy44zONSfVwKBZbxQNzNH5CfHIFKXLGKTf6XV6JlBFipymzJRXnV5nzyYjHdmY6HZmGMe7",
-	"d1zMePf77E51iglHiJY+SrxOAjIkv6O2LcvS7HrQ6z0yOykkPm04YeW3TCaO4PTi07/gK47hI87hAjW8",
-	"yltK07opD0Z3ej6CTx/Pd+xk58AZ1aarNL7bHFLWDw4ZXt14RGVJQuW8ik+jCnRENUxRsslqEPyiTJSY",
-	"sk3TUJlzbsOV3Bjh9uRUYdklw4elb+fdBxYslm9frtr9qJZ0a7cci5tWmd3EXuConym7+5Df5vygB97G",
-	"1Y3bqHVWSSGSl/J3le+sYOHua5qxehyhf+euE2pDM8spEnUmueGSvFQpGdaDsdARMFsjXfMmlYyq/ilC",
-	"GqC0wtxaRxBwWdZYRXll5Ri7f1FQBR1QlRdbjxRxlKsZSnQqWGIoddRSlQzBpFLDrl+45ZD8dsMYN5NF",
-	"R27KXghRO4MUTRD2e/1ch2O2Js0c1VC2NY5LnKj0OxHMn0A1tfFsXri0VCtVL/B4A/DkuWp9CLpoZnsD",
-	"0+InsmbRJ7QQ55kIQ7uRJj274LHqG/G1GsOjPHddZ73env99pu0/OPLcKN1soos2qhpx+LTr0rwYgWfX",
-	"5dbR/adQfO1i1b7S3/zKl6Wx+n5/b/NLy1cyL5+CzkRooHY04iOboitJHsk1jrXcBfxuvfktiKt58Nwc",
-	"8LxqVZ997FaHg5u67OaIb+1c7+m3HM3Z5pMO5P6aCXFBYjNa/Joh6JD/4wAsQ86B5468zVe7jEORUqow",
-	"eTz8XIe0rqA8dpFS8vxPYkgrf83Foa3fqhmF2eW8ytei8+xN+2HwL1dQ3wh10c2sP+Kf8xU/L6/We/y8",
-	"sa+1yvX++MUzcGMc+qQT3//fBZglD9e2P588Dje/clz72cdfJHMVQQcUOM7WhnJTQnNicXVjf3Zkfx7h",
-	"qvgmzM1GPMAJzWINCb1DkBkHGgQSldohHslknM8jht1uf/DGtMmd/vBtr9e3nUdT7kpp/EzZA/uzqdzl",
-	"lQuiWtx6EIswT/OrvAuv6o7udJq/o1MtDlQXAbZ0YxJsW2Tl520bvFr2si64Nl1c3Cz+GwAA//8=",
+	"1FprUxs51v4rp/S+VRNqm/YlkAnOl/UwZMqETLxAKlUJFJa7j22FbqlHUuN4Kf/3LUl9tdsYA5na/QTu",
+	"lo7OefTo3NT3JBBxIjhyrUjvniRU0hg1SvvrI8ZjlJ8VysHv5neIKpAs0Uxw0iODEMQE9AwhVShhPhMK",
+	"gQYBKgXBjPIpKp94hJmxCdUz4hFOYyQ9YsbfsJB4ROJfKZMYkp6WKXpEBTOMqVkLf9A4iZD0uh6ZCBlT",
+	"TXqEcf3mgHgkZpzFaUx6HY/oRYLuFU5RkuXSI0MpEpR60aR1/g5YuEG7xyrW2VWxpRGrEsEVWnh/o+E5",
+	"/pWi0uZXILhGbv+lSRKxgBqNW4kU4wjjf3xXRv3K8sYwTVlEeuRyhiCdJAgFKuBCQ0x1MLPb0x8OwEiX",
+	"NNDGZpRSmA3+dk8mDKOQ9AjGRpJHYlSKTp3adzRiIdzRKEWyvPaI0lSnivQO2m2PaKaNEsYGyI0oTJ5p",
+	"naheq/Ud8Q7VgUJ5xwL0Q7zLzVEtK92aSJZVeP9f4oT0yP+1SmK23FvVGrrJDsr6tm6BIDf/HYyc9SMw",
+	"u63sSzGZIA8Zn4KFQ/lGo2PBJxELnr81VINFF5gCGkmk4QIkTpnSKNFysAT2qAS2WH8nVIN81ktjmgtW",
+	"MGc6wzSVErkGoz5azAZco+Q0OjEQvwCnjYkoIRBpFNoNNfpHqNGun6lWRfCwSs1cG7hwYpxWO8HJMhEv",
+	"AueFiFHPLM0oizAEwa0dzsp39n9nPnA0Ciu6UDCfUW3BHdJFJGh4KcQZlVN8QZcxFuHCsFMLAZGRXSNl",
+	"53UJaaYDXAoBToud4NRC7NsFXpyeuQlWugQ9oyW2LHBhKdHuZF8K8ZHyRea11HOBFAJiyhf5plKtMU60",
+	"egdaLoBOKeMQUY2yBmq3ctKNBKMQFBrtBKqkGvcjFjON4cvgumJRJKaMK5gIgytTEETMHPvBEPInzr+9",
+	"Ovv0x+DPm/f9wdnn85Obs8HHweXN8OT8ZjD0rvimlycf+4OzvXdgGL/I0TNbKXGSKgwh5ZpFdjPHaThF",
+	"bV6wKFL+FScemSENs2zlHLVc7PcnGuV62L/AQPDQcBzmlGkY40RINHtkDqTdJv/BsP9wZF965DOnqZ4J",
+	"yf5tpj+LU31wsXeMVBo2i1vkDhKnXT1odEoq1XTYiUVpdeZLsOgjU4rxqQd5IiEk4I/EqA+BxBC5ZjQy",
+	"J7JYze7icfnOQheGzEikUZa4MZM7TWik0CNJ5dF9lsNUISU0pP/MfvmBiEklYysyHvrjDPlUz0ive3hQ",
+	"YKa0ZHxqkEioUnMhw7rkQEiJgYaZkAphbHgrFyYUmtc1qZ3uW5sXFr/X1lhWefet0KxY+LqYIcbf0QX3",
+	"9yZTKeJsHYgsqauqm8tcs65I+Kqj67nfNn3dcqWoJnVPv3xY15NGU7suN8fqGzkJf7/oV2aXSgbyrj6w",
+	"e3jYOWocesus5evP9aIq4tOHYeP0VGF1mGLTxmE/1h2MiUZJOo5YALe48GBMFb45SGVkEyaRakgMl/nU",
+	"3wqo0dUZbVZyNnkWLafgBoAv1hG+xYX9yzTGatthNnu0LERTKeliXTUjsGn9YUbWY1v47Xhys0zy5ucf",
+	"NY9wnG9Yh3KhZyghEnwKZkgyk1RtW6K7bTfXjFvRoRHNzK+usez8/TEcHRz+CpnjzhJGW2jXMc2DSdXC",
+	"HevENezywvGRhKr4qDVemcpbacoDbD5KuZos9GzmYbW0oRryGtpVItTkJxAxbrPW0tbXk+64E7TxKHxL",
+	"fx2/CZrsyWNoBSNb3Mb0h4v1h0dHlZreFb4rsb8IvlWgG6vicl33oDphx4p5G+fs21yzwk4vJ0UT5c5t",
+	"SSqd/P+KwDthUukb15Spyu6HdOVM2j17+NhHtFHWmbjDiAa4u8AX91XdnfOCGkRVE5v29wKVyrZ2Zfds",
+	"UqZuqK6b0m133+x3Ovvdt5ed1712u9duf63uY2jqDs1ibGJ4ucQN40GUhi4nrp/z94ZMMJ+hq9WSvDOX",
+	"F21l3T9GoOoWQ1cku3xYm3kBlZJZR1ZODyLKYlXzBi6Zz7QcCxEhtW0nK6nZASk25RjC6ZfLul/Bxels",
+	"/EfAPrHT919Pzi//dTFQg1gnX48HbwbsID1jp0e+3+g+7Wo3xeHPcozfbJJv9qziP9yzrcfcql8T7FX3",
+	"s3kfmtjxWWFDIhlIpBrDB6nR3ZUaT/MWO3qHteEsfFbv1iNM3dBAs7v6cpuIZUaHMatXeJnzXB+93Tk9",
+	"zAObH+ZIbfAJFZ2qxnjVTV5nhgmSGKSS6cWFiepZ49rSs58av3VPXJX6Pofz9MslWS0G+xxsdm+OE0yk",
+	"iGE0/HRxCS2asFaqUKqWKT9N3RdQjSNb4Nr1DFArh8HESldxMj4RDR1+l4UjDxPBuFa1W4rct7zSdAoj",
+	"u/RoDygPG13QFXfjymMx2vPhxLYqzBMbLQF/BJjooqnrQdWWQrbJ0K84RwwVUAsEUyrFEMaLBvVG/awc",
+	"t0v0wEEOvu+P9vwr7lSw+ZjtK3MoMsPRpm7DyHbJXNskbxjU8428gOkPB8QjdyhdxCAdv+23DVFFgpwm",
+	"zKRXftt/bYORnllOtPw5RtH+LRdz3vo+v1V+3uGYonUfBV6DkPTIH6htybJyJdJttx/oneQSH9ecsPIb",
+	"OhN9OL349Cd8wTF8wAVcoIZXWUlpSjflwehWL0bw6cNwzzYMD51STWsVyrfqve/qwSG9b9ceUWkcU7ko",
+	"+WmWAj2jGu5Qssk6CX5RhiW2G0inypxzS1dybYTbk1PSskV69ytPF617Fi5XL/W+NdtRDmlVLs+W140y",
+	"W7G9F1Q/U3brPrskfKYF3tbRtUvOTVpJIeKXsnfd31nBwl0D1rl6PMPg1t1SVZpm1qdI1KnkxpdkqUrh",
+	"YT0YCz0DZnOkK153JaOyfnK9UyvMjXUOAi6LHCtPr6wco/cvCkrSAVVZsvVAEke5mqNEtwSLjUsdNWQl",
+	"PTCh1HjXz9z6kKypbJSby7wiN2kvTFE7hRSNEQ7anWwN59nqbqZfQdnmOC5wotK/iXDxCFdTac9miUtD",
+	"tlLWAg8XAI/uq1aboMt6tDcwLX+i18zrhAbHeSamU7uRfr3xXuPXOodHWey6Stvt18H3ubb/4MhzNzRm",
+	"Ex3bqKrx8HG38FkyAk/Oy62hB49x8ZX7ejuls33K55W2+kHn9fZJqzd9Zl73aPu81Yutlw9dZ2Jqtsi5",
+	"nwDZHbpU5oEY5byd+x5kv1o05w6vfmBd/3BYlrhPPq7rTcVt1Xm9NbixH/j425F6T/RRB/lgQ2c5d35z",
+	"mn9cE/rkf4C4TyVgQTkHnnMVNs7tMw55KCpp8jD9XGW1KRE9dkwp4sNP8qxW/oZ7bJv3lb0Ns8tZdaCF",
+	"/+RNezb4l2uob4U6r4I2H/HzbMTPi8fV3kDWEKiU2NW6+sUjd62N+qgT3/n7CGadhyv3n+48HhGIjitf",
+	"If3djmND5MpJBxQ4zjdSuS6h3un4dm2/grNf67jsvw5zvYAPcULTSENMbxFkyoGGoUSl9ohHUhllfYxe",
+	"q9Xp/mrKa7/Te9tud2zFUpe7llI/UXbXfsWXmbx2sVThrec++Sg6F3UPAK+qhu759c86VYMB5QWCTfmY",
+	"BFtOWflZuQevVq2sCq50JZfXy/8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

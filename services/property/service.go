@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -23,6 +24,7 @@ import (
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/validator"
 	"jeeves4service/services/common/web"
@@ -40,6 +42,10 @@ type Config struct {
 	JWKSURL      string
 	JWT          jwtauth.Settings
 	Trusted      []netip.Prefix
+	// TokenFailures is the budget of wrong X-Internal-Token attempts per client IP.
+	TokenFailures ratelimit.Budget
+	// Limits says where failure counters live (Redis when REDIS_URL is set).
+	Limits func(*slog.Logger) (ratelimit.Store, error)
 }
 
 // LoadConfig reads the environment; every error is a *config.Error.
@@ -65,8 +71,18 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.Trusted, err = config.Prefixes(getenv, "TRUSTED_PROXIES"); err != nil {
 		return c, err
 	}
+	if c.TokenFailures, err = ratelimit.BudgetFromEnv(getenv, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures); err != nil {
+		return c, err
+	}
+	if _, err := ratelimit.StoreFromEnv(getenv, nil); err != nil {
+		return c, err
+	}
+	c.Limits = func(log *slog.Logger) (ratelimit.Store, error) { return ratelimit.StoreFromEnv(getenv, log) }
 	return c, nil
 }
+
+// DefaultTokenFailures is 10 wrong tokens per client IP per minute.
+var DefaultTokenFailures = ratelimit.Budget{Failures: 10, Window: time.Minute}
 
 // Service is a property service with its listeners bound.
 type Service struct {
@@ -99,6 +115,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		_ = conn.Close()
 		return nil, err
 	}
+	store := ratelimit.Store{Log: log}
+	if cfg.Limits != nil {
+		if store, err = cfg.Limits(log); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
+	if cfg.TokenFailures.Failures <= 0 || cfg.TokenFailures.Window <= 0 {
+		cfg.TokenFailures = DefaultTokenFailures
+	}
+	guard.LimitFailures(store.New("internal-token", cfg.TokenFailures))
 	internal, err := InternalHandler(base, svc, guard)
 	if err != nil {
 		_ = conn.Close()
@@ -144,7 +171,7 @@ func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGua
 	}
 	audit := guard.Audit(func(r *http.Request) string { return lastSegment(r.URL.Path) })
 	opts := validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"}
-	return web.API(base, web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs}, opts, []func(http.Handler) http.Handler{audit}, func(api chi.Router) {
+	return web.API(base, web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs}, opts, []func(http.Handler) http.Handler{audit, guard.Throttle}, func(api chi.Router) {
 		strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil, internalapi.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
 		internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})

@@ -25,6 +25,12 @@ type env struct {
 
 func start(t testing.TB, eng testenv.Engine) *env {
 	t.Helper()
+	return startWith(t, eng.NewURL(t), nil)
+}
+
+// startWith starts a property service on dbURL; adjust may change its config.
+func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
+	t.Helper()
 	issuer := testenv.NewIssuer(t)
 	primary, err := tokenguard.NewToken("default", goodToken)
 	if err != nil {
@@ -34,8 +40,11 @@ func start(t testing.TB, eng testenv.Engine) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := property.Config{PublicAddr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", DatabaseURL: eng.NewURL(t),
+	cfg := property.Config{PublicAddr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", DatabaseURL: dbURL,
 		Tokens: []tokenguard.Token{primary, second}, JWKSURL: issuer.JWKSURL, JWT: issuer.Settings}
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	log, logs := testenv.Logger()
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := property.New(ctx, cfg, log)

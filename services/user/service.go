@@ -28,6 +28,7 @@ import (
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/web"
@@ -49,7 +50,17 @@ type Config struct {
 	Trusted           []netip.Prefix
 	Property          adapters.PropertyClientConfig
 	MaxPropertyClaims int
+	// Failed-login budgets, per client IP and per email.
+	LoginPerIP, LoginPerEmail ratelimit.Budget
+	// Limits says where failure counters live (Redis when REDIS_URL is set).
+	Limits func(*slog.Logger) (ratelimit.Store, error)
 }
+
+// Default failed-login budgets: 20 per client IP and 5 per email every 15 minutes.
+var (
+	DefaultLoginPerIP    = ratelimit.Budget{Failures: 20, Window: 15 * time.Minute}
+	DefaultLoginPerEmail = ratelimit.Budget{Failures: 5, Window: 15 * time.Minute}
+)
 
 // Defaults that are not secrets.
 const (
@@ -109,7 +120,24 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.MaxPropertyClaims, err = config.Int(getenv, "JWT_MAX_PROPERTY_CLAIMS", 100); err != nil {
 		return c, err
 	}
+	if c.LoginPerIP, err = ratelimit.BudgetFromEnv(getenv, "LOGIN_FAILURE_LIMIT_PER_IP", DefaultLoginPerIP); err != nil {
+		return c, err
+	}
+	if c.LoginPerEmail, err = ratelimit.BudgetFromEnv(getenv, "LOGIN_FAILURE_LIMIT_PER_EMAIL", DefaultLoginPerEmail); err != nil {
+		return c, err
+	}
+	if _, err := ratelimit.StoreFromEnv(getenv, nil); err != nil {
+		return c, err
+	}
+	c.Limits = func(log *slog.Logger) (ratelimit.Store, error) { return ratelimit.StoreFromEnv(getenv, log) }
 	return c, nil
+}
+
+func orDefault(b, def ratelimit.Budget) ratelimit.Budget {
+	if b.Failures <= 0 || b.Window <= 0 {
+		return def
+	}
+	return b
 }
 
 // Service is a user service with its listener bound.
@@ -159,6 +187,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	svc.Properties = props
+	store := ratelimit.Store{Log: log}
+	if cfg.Limits != nil {
+		if store, err = cfg.Limits(log); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+	}
+	svc.FailuresPerIP = store.New("login-ip", orDefault(cfg.LoginPerIP, DefaultLoginPerIP))
+	svc.FailuresPerEmail = store.New("login-email", orDefault(cfg.LoginPerEmail, DefaultLoginPerEmail))
 	svc.OnDegraded = func(ctx context.Context, userID int64, err error) {
 		log.WarnContext(ctx, "login without property claims", "user_id", userID, "reason", err.Error(),
 			"circuit", props.State(), "request_id", reqinfo.RequestID(ctx))

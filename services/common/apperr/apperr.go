@@ -6,6 +6,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code says what kind of failure an Error is.
@@ -19,12 +20,15 @@ const (
 	NotFound     Code = "not_found"    // no such thing, or the caller may not see it
 	Conflict     Code = "conflict"     // the state does not allow it (duplicate, last owner)
 	Unavailable  Code = "unavailable"  // a dependency (the database) does not answer
+	RateLimited  Code = "rate_limited" // too many failures: try again after RetryAfter
 )
 
 // Error is a failure a caller is allowed to see: Message is safe to show.
 type Error struct {
 	Code    Code
 	Message string
+	// RetryAfter, when set, tells the caller when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

@@ -6,7 +6,9 @@ package problem
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 
 	"jeeves4service/services/common/apperr"
@@ -83,6 +85,8 @@ func Status(err error) int {
 		return http.StatusConflict
 	case apperr.Unavailable:
 		return http.StatusServiceUnavailable
+	case apperr.RateLimited:
+		return http.StatusTooManyRequests
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -108,8 +112,12 @@ func FromError(r *http.Request, log *slog.Logger, err error) Problem {
 	return New(http.StatusInternalServerError, "The server could not complete the request.")
 }
 
-// WriteError is FromError followed by Write.
+// WriteError is FromError followed by Write (with Retry-After when the failure says when).
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var ae *apperr.Error
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(math.Max(1, math.Ceil(ae.RetryAfter.Seconds())))))
+	}
 	Write(w, r, FromError(r, log, err))
 }
 

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
 
 	"jeeves4service/services/common/jwtauth"
 )
@@ -165,4 +166,37 @@ func (i *Issuer) Token(t testing.TB, userID int64, admin bool) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// RedisURL returns TEST_REDIS_URL after checking Redis answers. Without it
+// the test is skipped locally with one line; with CI=true it fails.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("TEST_REDIS_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TEST_REDIS_URL is not set but CI=true: the shared-limit tests must run in CI")
+		}
+		t.Skip("TEST_REDIS_URL not set: shared Redis rate-limit test not run")
+	}
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("TEST_REDIS_URL: %v", err)
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("TEST_REDIS_URL is set but Redis does not answer: %v", err)
+	}
+	return u
+}
+
+// RandomPrefix is a fresh Redis key prefix, so tests sharing a Redis never
+// see each other's counters.
+func RandomPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("test-%x:", b)
 }

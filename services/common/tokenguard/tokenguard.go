@@ -19,6 +19,8 @@ import (
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
 )
 
@@ -96,8 +98,35 @@ var ErrRejected = errors.New("invalid internal service token")
 
 // TokenGuard checks presented tokens against every accepted one.
 type TokenGuard struct {
-	tokens []Token
-	log    *slog.Logger
+	tokens  []Token
+	log     *slog.Logger
+	limiter ratelimit.Limiter
+}
+
+// LimitFailures makes the guard count failed attempts per client IP and
+// refuse (429) an IP whose budget is spent; see Throttle.
+func (g *TokenGuard) LimitFailures(l ratelimit.Limiter) { g.limiter = l }
+
+func ipKey(ctx context.Context) string { return "ip:" + reqinfo.ClientIP(ctx) }
+
+// Throttle answers 429 with Retry-After, before the token is even looked at,
+// to a client IP that has spent its budget of failed attempts: guessing a
+// 32-character token is hopeless anyway, and this keeps it so. Every call from
+// that IP is refused until the budget refills, even one with a good token.
+func (g *TokenGuard) Throttle(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.limiter != nil {
+			if blocked, wait := g.limiter.Blocked(r.Context(), ipKey(r.Context())); blocked {
+				g.log.WarnContext(r.Context(), "internal call rejected", "reason", "rate_limited",
+					"client_ip", reqinfo.ClientIP(r.Context()), "method", r.Method, "path", r.URL.Path,
+					"request_id", reqinfo.RequestID(r.Context()))
+				w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
+				problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // New returns a guard; with no tokens it refuses to exist rather than accept all.
@@ -142,6 +171,9 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 			call.caller = name
 		}
 		return nil
+	}
+	if g != nil && g.limiter != nil {
+		g.limiter.Fail(ctx, ipKey(ctx))
 	}
 	if g != nil && g.log != nil {
 		g.log.WarnContext(ctx, "internal call rejected", "reason", reason,

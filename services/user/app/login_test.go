@@ -57,7 +57,7 @@ func TestInactiveUserCannotLogIn(t *testing.T) {
 	}
 	u.IsActive = false
 	s.Repo.(*memRepo).users[u.Email] = u
-	_, err = s.Login(context.Background(), "x@example.com", "long enough password")
+	_, err = s.Login(context.Background(), "192.0.2.1", "x@example.com", "long enough password")
 	if apperr.CodeOf(err) != apperr.Unauthorized || err.Error() != errBadCredentials.Error() {
 		t.Fatalf("inactive login: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestClaimsAreCappedAndTruncationSaid(t *testing.T) {
 	if _, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := s.Login(context.Background(), "X@example.com", "long enough password")
+	sess, err := s.Login(context.Background(), "192.0.2.1", "X@example.com", "long enough password")
 	if err != nil || !sess.PropertiesIncluded {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestLoginDegradesWithoutPropertyService(t *testing.T) {
 	if _, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := s.Login(context.Background(), "x@example.com", "long enough password")
+	sess, err := s.Login(context.Background(), "192.0.2.1", "x@example.com", "long enough password")
 	if err != nil || sess.PropertiesIncluded || sig.last.Properties != nil || why == nil {
 		t.Fatalf("degraded login: %+v %v %v", sess, err, why)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/ratelimit"
 )
 
 // UserRecord mirrors sqlc's users row on both engines (plain type conversion).
@@ -68,6 +69,8 @@ type Service struct {
 	OnDegraded func(ctx context.Context, userID int64, err error)
 	// NewSessionID makes the trace_id of a session.
 	NewSessionID func() string
+	// FailuresPerIP and FailuresPerEmail bound failed logins (nil: unbounded).
+	FailuresPerIP, FailuresPerEmail ratelimit.Limiter
 }
 
 func (s *Service) now() time.Time {
@@ -135,8 +138,27 @@ type Session struct {
 
 // Login authenticates and signs a token carrying the user's property claims
 // when the property service answers; when it does not, the token carries none.
-func (s *Service) Login(ctx context.Context, email, password string) (Session, error) {
+// clientIP is who is asking, for the failed-login budget.
+func (s *Service) Login(ctx context.Context, clientIP, email, password string) (Session, error) {
+	keys := s.failureKeys(clientIP, email)
+	for _, k := range keys {
+		if k.limiter == nil {
+			continue
+		}
+		if blocked, wait := k.limiter.Blocked(ctx, k.key); blocked {
+			// Refused before any hashing, and even with the right password:
+			// otherwise the budget would only slow guessing, not stop it.
+			return Session{}, &apperr.Error{Code: apperr.RateLimited, Message: "Too many failed attempts; try again later.", RetryAfter: wait}
+		}
+	}
 	u, err := s.Authenticate(ctx, email, password)
+	if apperr.CodeOf(err) == apperr.Unauthorized {
+		for _, k := range keys {
+			if k.limiter != nil {
+				k.limiter.Fail(ctx, k.key)
+			}
+		}
+	}
 	if err != nil {
 		return Session{}, err
 	}
@@ -159,6 +181,15 @@ func (s *Service) Login(ctx context.Context, email, password string) (Session, e
 		return Session{}, err
 	}
 	return Session{Token: token, ExpiresAt: exp, PropertiesIncluded: claims.PropertiesIncluded}, nil
+}
+
+type failureKey struct {
+	limiter ratelimit.Limiter
+	key     string
+}
+
+func (s *Service) failureKeys(clientIP, email string) []failureKey {
+	return []failureKey{{s.FailuresPerIP, "ip:" + clientIP}, {s.FailuresPerEmail, "email:" + NormalizeEmail(email)}}
 }
 
 // CapClaims keeps at most max claims (all when max <= 0) and says whether it cut.

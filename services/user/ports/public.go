@@ -10,6 +10,7 @@ import (
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/user/app"
 )
 
@@ -45,7 +46,7 @@ func (h *Public) RegisterUser(ctx context.Context, req userapi.RegisterUserReque
 
 // AuthenticateUser implements POST /api/users/authenticate.
 func (h *Public) AuthenticateUser(ctx context.Context, req userapi.AuthenticateUserRequestObject) (userapi.AuthenticateUserResponseObject, error) {
-	s, err := h.App.Login(ctx, string(req.Body.Email), req.Body.Password)
+	s, err := h.App.Login(ctx, reqinfo.ClientIP(ctx), string(req.Body.Email), req.Body.Password)
 	if err != nil {
 		return nil, err
 	}

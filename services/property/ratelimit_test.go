@@ -1,0 +1,96 @@
+package property_test
+
+import (
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/property"
+)
+
+// Loopback is a trusted proxy here, so X-Forwarded-For plays the client IP.
+func limited(budget int, store func(*slog.Logger) (ratelimit.Store, error)) func(*property.Config) {
+	return func(c *property.Config) {
+		c.Trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.TokenFailures = ratelimit.Budget{Failures: budget, Window: time.Hour}
+		c.Limits = store
+	}
+}
+
+func call(t *testing.T, e *env, ip, token string) testenv.Response {
+	t.Helper()
+	headers := []string{"X-Forwarded-For", ip}
+	if token != "" {
+		headers = append(headers, tokenguard.Header, token)
+	}
+	return testenv.Do(t, "GET", userPropertiesURL(e, "1"), nil, headers...)
+}
+
+func TestWrongTokensAreRateLimitedPerClientIP(t *testing.T) {
+	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), limited(3, nil))
+	const attacker, bystander = "198.51.100.9", "203.0.113.4"
+	for i := 0; i < 3; i++ {
+		if r := call(t, e, attacker, strings.Repeat("g", 40)); r.Status != 401 {
+			t.Fatalf("guess %d: %d", i, r.Status)
+		}
+	}
+	r := call(t, e, attacker, strings.Repeat("g", 40))
+	if r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("after the budget: %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
+	}
+	r.Problem(t)
+	// Even the right token from the blocked IP waits; the same token from another IP works.
+	if r := call(t, e, attacker, goodToken); r.Status != 429 {
+		t.Fatalf("good token from the blocked IP: %d", r.Status)
+	}
+	if r := call(t, e, bystander, goodToken); r.Status != 200 {
+		t.Fatalf("good token from another IP: %d", r.Status)
+	}
+	if r := call(t, e, bystander, ""); r.Status != 401 {
+		t.Fatalf("another IP's first failure: %d", r.Status)
+	}
+	limitedLines := 0
+	for _, l := range e.logs.Lines("internal call rejected") {
+		if l["reason"] == "rate_limited" && l["client_ip"] == attacker {
+			limitedLines++
+		}
+	}
+	if limitedLines != 2 {
+		t.Fatalf("want 2 rate_limited WARN lines for the attacker, got %d", limitedLines)
+	}
+}
+
+// Two replicas sharing Redis share the budget: failures on one count on the other.
+func TestTokenLimitHoldsAcrossInstancesSharingRedis(t *testing.T) {
+	redisURL := testenv.RedisURL(t)
+	prefix := testenv.RandomPrefix()
+	store := func(log *slog.Logger) (ratelimit.Store, error) {
+		return ratelimit.StoreFromEnv(func(k string) string {
+			return map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix}[k]
+		}, log)
+	}
+	dir := t.TempDir()
+	a := startWith(t, "sqlite:"+filepath.Join(dir, "a.db"), limited(3, store))
+	b := startWith(t, "sqlite:"+filepath.Join(dir, "b.db"), limited(3, store))
+	const attacker = "198.51.100.77"
+	bad := strings.Repeat("h", 40)
+	for i, e := range []*env{a, b, a} {
+		if r := call(t, e, attacker, bad); r.Status != 401 {
+			t.Fatalf("guess %d: %d", i, r.Status)
+		}
+	}
+	for name, e := range map[string]*env{"a": a, "b": b} {
+		if r := call(t, e, attacker, bad); r.Status != 429 {
+			t.Fatalf("instance %s after 3 shared failures: %d", name, r.Status)
+		}
+	}
+	if r := call(t, b, "203.0.113.50", goodToken); r.Status != 200 {
+		t.Fatalf("another IP on instance b: %d", r.Status)
+	}
+}
