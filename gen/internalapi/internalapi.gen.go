@@ -307,6 +307,8 @@ type GetUserPropertiesResponse struct {
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetUserPropertiesResponse429Headers
 }
@@ -334,6 +336,11 @@ func (r GetUserPropertiesResponse) GetApplicationproblemJSON429() *Problem {
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r GetUserPropertiesResponse) GetApplicationproblemJSON500() *Problem {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -428,6 +435,13 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 			return nil, err
 		}
 		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
 
 	}
 
@@ -730,6 +744,20 @@ func (response GetUserProperties500ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
+type GetUserProperties503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetUserProperties503ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetUserProperties Properties a user has access to
@@ -808,33 +836,34 @@ func (sh *strictHandler) GetUserProperties(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"rFf9c9vGEf1Xdq6ZiTwBv2TZrpifWFfpsFFcjSS3nUqqvASWxNnAHXq3kIx4+L939vDBL0SJx/qJAHHY",
-	"2337bt/DFxXbvLCGDHs1/aJ8nFKO4XIWx+T9OT1QJrdkylxNb5R9NORUpHLKF+FiVZJndRcp+ox5kZGa",
-	"dmu4KuTWs9NmpdaRunB2kVEu8RLysdMFa2vUVF3+9BZOT169gaJeAQkx6swPVaQKZwtyrMnX78kDuTqI",
-	"Ts5ZFxZppjxc7L671JQlva/m5D2uqOfZOlKO/ldqR4mUX4fYvHDXVWkXHylmCdb8gc5hJffaeEYTU+/O",
-	"npHLkF2On3UuIL86PY1Urk19dzIedyG1YVqRC5tozvoj1n/8XiHhaRumSyNq8e2r66IGs3qboc4P0cVA",
-	"mPusZcx3jpZqqv402lBs1PBrtE2uddfi6l6H9nRMmkRqaV2OXNf++kRtATPpg6WLZDCnnVjqitDrhCC2",
-	"zNK66HcQ2k5qP3C0W20fWu89uYsdgIon7jrGPoXabgN6mMaWMbuPbWl4H8cOtl42lZ7ct4K/B18bcucA",
-	"76Z4CJscCIpLp7m6kqJrcOaGyRnMru0nMofDYwY+RUcJeIodMdglIENG6BleHkOcosOYyfkIYmuWelXK",
-	"4kfNKczfXZ9dvpud31+dXf5z/vbs/vofP5+9O7p6IYNHS/CUMAnDrCaU+vegzWZQp7PpQqF/pkqt1+HI",
-	"L+1holfkHnRMA7YDX18CmaSw2rCXrDklaHkGzYohXKdUAToK/1AC1mQVWHNr+pZ/70E3+UGmPZMhFwGa",
-	"BOiBXAWyGiUdaHrlZddb82G/rg9QVw5HgX0EH3a68OHFEGaQa++1WYF18OisWQHLM9D+1qDxjyQ4n4wn",
-	"sKCldQRoKk5lPWWeABe25FCzpEKeQXvIrP1ECSBvJX1rYsyyCFbWJrLVApOoXrtaUTK8Nd0cm6qPRA/k",
-	"T1p4OyxmF3MVqQdyvm7FZDgejoX5tiCDhVZT9XI4Hr4UuiKngXYjLPSojTDasHgk1PajLw3D17J2RXzY",
-	"7/eeElhUoUZZ3DYp0NOutAG2UDQgyILvPWy2keRtePT3f10LH7vezRM1VX8j3hsxkrrDnITqanqzn808",
-	"aTkWcjlCD9r7sj/FzQEQODb035zqzVlnV1LUWIdvnCAHvqBlRpe7UEEo7aggZEpAUEwJsEx0QPWJk9tE",
-	"G8z/qnrzVS+Xx4tJPKbT5M/4ZvE6lnzx8zmZFadq+vokkEP4oKbqvzezwX9w8Ot4cDq8H9z98F2PoNwJ",
-	"TL6wxteD7Hg8lp/YGqZ6RGNRZDoOXR199Nbs5LMrEjf7Etv5rB35nByI4IHySV47UjHZUoDJehubp+Ro",
-	"j35h8O2277qX10dogPKCqzCh4DGl0EIZEI7AWCPsW0fq5Em0Gqf4Qw9qrUcM+7fDJbHkwViGHDlOA2dm",
-	"F3NRBBZ5ENq0BvKms4pbfO8sotLmATOdwANmZQ1ma+Jqr9aMor9gAg3jNtRImQs/HY1259QwoYe2ID8K",
-	"0UOR6g/3onXWTzQhHCIH2A72HkA2YAT4J98I/7wBqpvC7fzjRjk3uE02uL03WHJqnf6Vkq8Drtx+87mg",
-	"+21l1P5AAGvgjk+/lbfWQo6mgiXqLMghy4HxPwK7CnCF2kCGTG64DeLx6QZEifCLRGgY6L8OSYdMg0zn",
-	"mp8LybaiLZ/gYelsDpxqD3GmyTDML+Co82TBi93/NJufv788uz+f/zK/jiChJZYZ35rJGApykGtTMr2Y",
-	"Nv5G5KEOq4OfcLQsRYVLwzoLHF+UyYpYHugs87V7qBsaRvQlsasGsyWT6zNwsTWJF9l+RM2tr2FXCQlC",
-	"X4ZPSuOT6ieovXqWmRecooPYllkSjrg0KyOmbbu1zZ1X24OrpTtc1WHOZCx+HX/aE/8s3LmyOdW+sTkO",
-	"tpb8usofw3VdPhhhAXisPDymKHNs64siDPa9b4mbuzC/yzxHV6mp2ugZYD01U/RQ6y6wFRRwJRKhuhLv",
-	"1n9wk5BunzPbN/GHFh6OGt5Djp8IXGkAk8SR9y9UpEqXNX2ZjkaT4zfibYeT6el4fFxrfZ3y/rZvxUr1",
-	"G1T5xhhurNOmnXfr/wcAAP//",
+	"rFf7c9u4Ef5XdtCbOWeOetlOUut+UlNfRz1f6vGj7dR2nRW5EpGAAAss5fAy+t87AF968HyXiX8SKQKL",
+	"3W+/3f3wRcQmy40mzU5MvwgXp5RheJzFMTl3QWtS/pV0kYnpnTBPmqyIREbZIjysCnIsHiJBnzHLFYlp",
+	"u4bL3L86tlKvxCYSl9YsFGXeXkIutjJnabSYiquf3sHZ6eu3kFcrICFGqdxQRCK3JifLkly1z3/wTwfW",
+	"yVpjwyLJlIWH3b1LSSrp3ZqRc7iinm+bSFj6XyEtJT78ykS34aGN0iw+UszeWP0HWoulf5faMeqYek92",
+	"jFwE7zL8LDMP8uuzs0hkUldvp+Nxa1JqphXZcIhk1W+x+uP3AglfGzOtG1GDb19clxWY5TuFMjtEFwNh",
+	"HlXDmO8sLcVU/GnUUWxU82u0Ta5Nm+LyUYb0tEyaRGJpbIZcxf7mVGwBM+mDpbWkMaMdW+Ka0MmEIDbM",
+	"PnXR7yC07dS+4Wg32j60bh3Zyx2A8mfeWsY+h9puAnqYxoZRPcam0LyPYwtbL5sKR/Zbwd+DrzG5U8C7",
+	"Lh7C5guC4sJKLq990BU4c81kNaob84n0YfOYgUvRUgKOYksMZgnIoAgdw8kxxClajJmsiyA2eilXhV/8",
+	"JDmF+fub86v3s4vH6/Orf87fnT/e/OPn8/dH169845HeeEqYhGZWEUr8e9B4M6jc6bKQy5+pFJtNKPml",
+	"OXT0muxaxjRgM3DVI5BOciM1O+81pwQNz6BeMYSblEpAS+EfSsBoVYLR97pv+fcOZO0fKOmYNNkIUCdA",
+	"a7Il+NXo3YE6V86feq8/7Mf1AarI4Siwj+DDThY+vBrCDDLpnNQrMBaerNErYP8NpLvXqN0TeZxPxxNY",
+	"0NJYAtQlp349KUeAC1NwiNm7Qo5BOlDGfKIEkLecvtcxKhXBypjEH7XAJKrWrlaUDO9128em4iPRmtxp",
+	"A2+LxexyLiKxJuuqVEyG4+HYM9/kpDGXYipOhuPhiacrchpoN8JcjhoLo47FI09tN/pSM3zj166ID/N9",
+	"6yiBRRli9IubJAV6mpXUwAbyGgS/4HsH3THeeRM+/f1fN56Pbe7miZiKvxHvtRjvusWMPNXF9G7fm3nS",
+	"cCz4coQOpHNFv4tdAXg4Ovp3Vd3VOtuColo6fGMHOdAFDTNa3z0VPKUt5YRMCXgUUwIsEhlQfaZya2uD",
+	"+V9Fr7/iZHm8mMRjOkv+jG8Xb2LvL36+IL3iVEzfnAZyeD6Iqfjv3WzwHxz8Oh6cDR8HDz981zNQHjxM",
+	"LjfaVY3seDz2P7HRTFWLxjxXMg5ZHX10Ru/4szsk7vZHbKuzdsbn5GAIHkw+79fOqJhsTYDJZhub58bR",
+	"Hv1C49tN300vr49QA2U5l6FDwVNKIYW+QVgCbbRn3yYSp8+iVSvFH3pQazRiOL9pLokhB9owZMhxGjgz",
+	"u5z7icB+PHjaNALyrpWKW3xvJaKQeo1KJrBGVVRgNiKu0mp1K/oLJlAzrqNGypy76Wi026eGCa2bgNwo",
+	"WA9Bij+ci0ZZP5OEUEQWsGnsPYB0YAT4J98I/7wGqu3CTf/jenJ2uE063G41FpwaK3+l5OuAK7Z3vhR0",
+	"vz0ZpTsYgBVwx2ffyltjIENdwhKlCuOQfcG4H4FtCbhCqUEhkx1ug3h81oHoLfziLdQMdF+HpEWmgZKZ",
+	"5JdCsoloSyc4WFqTAafSQawkaYb5JRy1mixoscefZvOL26vzx4v5L/ObCBJaYqH4Xk/GkJOFTOqC6dW0",
+	"1jd+PFRmZdATlpaFn8KFZqkCxxdFsiL2H6RSrlIPVUJDi74ituVgtmSyfQIuNjpxfmw/oeRG17AtPQlC",
+	"XobPjsZnp59H7fWL9LygFC3EplBJKHGfLEVM23JrmzuvtxtXQ3e4rsyc+7b4dfxpKv5FuHNtMqp0Y10O",
+	"phr5VZQ/hucqfNCeBeCwdPCUYtXHXo9PXgDSBBkX6MiTyiOKa5QKF4q2a9KlxrIqd5E96ZCtLwBwq9vt",
+	"X93h2o0v1eB6rhBtsO2MqOT8EG4OY92+tIXZuXddu3sII7LIMrSlmIpOMgBWgylFB5W0ATYeEFz5KSxa",
+	"Fj1s/uAhgRF94nc/yMNbEhzVrQUy/ERgCw2YJJaceyUiUVhVp2g6Gk2O3/rrw3AyPRuPjys5Vbm8f+w7",
+	"r1b77wD+Gjfs1GlXMQ+b/wcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -195,6 +195,9 @@ type NotFound = Problem
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
 
+// ServiceUnavailable RFC 9457 problem details.
+type ServiceUnavailable = Problem
+
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
@@ -730,6 +733,8 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
+type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
+
 type UnauthorizedApplicationProblemPlusJSONResponse Problem
 
 type ListPropertiesRequestObject struct {
@@ -781,6 +786,22 @@ func (response ListProperties500ApplicationProblemPlusJSONResponse) VisitListPro
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProperties503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListProperties503ApplicationProblemPlusJSONResponse) VisitListPropertiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -867,6 +888,22 @@ func (response CreateProperty500ApplicationProblemPlusJSONResponse) VisitCreateP
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateProperty503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateProperty503ApplicationProblemPlusJSONResponse) VisitCreatePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -967,6 +1004,22 @@ func (response DeleteProperty500ApplicationProblemPlusJSONResponse) VisitDeleteP
 	return err
 }
 
+type DeleteProperty503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProperty503ApplicationProblemPlusJSONResponse) VisitDeletePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetPropertyRequestObject struct {
 	Id PropertyID `json:"id"`
 }
@@ -1049,6 +1102,22 @@ func (response GetProperty500ApplicationProblemPlusJSONResponse) VisitGetPropert
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetProperty503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetProperty503ApplicationProblemPlusJSONResponse) VisitGetPropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1172,6 +1241,22 @@ func (response UpdateProperty500ApplicationProblemPlusJSONResponse) VisitUpdateP
 	return err
 }
 
+type UpdateProperty503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProperty503ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMembersRequestObject struct {
 	Id PropertyID `json:"id"`
 }
@@ -1254,6 +1339,22 @@ func (response ListMembers500ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers503ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1367,6 +1468,22 @@ func (response RemoveMember500ApplicationProblemPlusJSONResponse) VisitRemoveMem
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember503ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1507,6 +1624,22 @@ func (response PutMember500ApplicationProblemPlusJSONResponse) VisitPutMemberRes
 	return err
 }
 
+type PutMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response PutMember503ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListRoomsRequestObject struct {
 	Id PropertyID `json:"id"`
 }
@@ -1589,6 +1722,22 @@ func (response ListRooms500ApplicationProblemPlusJSONResponse) VisitListRoomsRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRooms503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListRooms503ApplicationProblemPlusJSONResponse) VisitListRoomsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1724,6 +1873,22 @@ func (response AddRoom500ApplicationProblemPlusJSONResponse) VisitAddRoomRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRoom503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AddRoom503ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2092,49 +2257,51 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ftrb9u40v4rA74vsA2OYstpurtxP2W77Z50ewmSFAVOG9S0OLbZSqSWpOL6FP7vByR1oXyL3TgpsNhv",
-	"kSUNZ555ODcq30gis1wKFEaT/jeSU0UzNKjc1WvMhqjeaVRnv9trhjpRPDdcCtInZwzkCMwEodCoYDqR",
-	"GoEmCWoNyYSKMeoOiQi3z+bUTEhEBM2Q9Il9/hNnJCIK/yq4Qkb6RhUYEZ1MMKN2LfxKszxF0j+KyEiq",
-	"jBrSJ1yYn49JRDIueFZkpN+LiJnl6G/hGBWZzyNyrmSOysxWaV3dA87WaLetYr1dFZtbsTqXQqOD9zfK",
-	"LvCvArWxV4kUBoX7k+Z5yhNqNe7mSg5TzP71WVv1g+WtYYbylPTJ1QRBeUnAJGoQ0kBGTTJx7jk9PwMr",
-	"XdHEWJtRKWkd/OEbGXFMGekTzKykiGSoNR17tW9oyhnc0LRAMr+OiDbUFJr0j+M4IoYbq4S1ASojapMn",
-	"xuS63+1+RrxBfaxR3fAEOwxvKnN010l3JpJ5CO//KxyRPvm/bkPMrr+ru+f+ZQ9l2623QFCZ/xQG3voB",
-	"WG9rd1OORigYF2NwcOiO1eiZFKOUJ3d3DTXg0AWugaYKKZuBwjHXBhU6DjbAnjTA1uvvhGpSvbVvTCvB",
-	"GqbclJgWSqEwYNVHh9kLqYacMRR3BO2tSGdABcipQAUZnZXxBMyEa8jLHdyG7nEDXaPGTtiN6tf2BV5C",
-	"07Q0QCM60BRqWagEYVgYx9HSMm4cgmfCoBI0fW5JuoeoYA1FBYksUuaXk/Y5UynjnBsC+STc3JU2cOnF",
-	"eK12ApWXIvaC6aXM0EzcRqU8RQZSODu8lU/d3958EGgV1nSmYTqhHtw30ryQhWB3xPWNBF0kkzU8PG7g",
-	"eyMN+AV3gkxIczhyr+0Ds0rbingRSOW3b0NOSwxL0JKE53SWSsqupHxF1Rj3mJyGks1sHDRSQmplt7Dr",
-	"BXu41AGupASvxU4YGikP3QJ7D4SVCU66RZI2HOSJL4By43PIO0ELM5GK/xfvSrpT8Ol4iFTZZeUXFFaN",
-	"qk5pk7DXANnSYScMi/DNfcD4mmvNxTiCqraQCvBrbtWHRCFDYThNLXT1aq5OOnU15Su8wdTBI2yB9YG4",
-	"7OBqFlulkoiMXRVyHTUA1s+UZmujuBi7VGUzfR1ly63MfV1WFkWBI+r6aElOXTCFT7drp6W35mF5+aFc",
-	"rhF1Xb8gh5/R53JfiS+r6svtT2mFzSbPhDDOo0rQzBbidylro7qcv2PVHmISKhcF/ULL3vVAeVMdQIxx",
-	"Sz+angfAjWiqMdoXlgu6b6njK+7r/rYSnszuT24w07cpUhJjXi9DlaIzdy0NTT8lsvABJ/Rv7Yj4VkdU",
-	"+rTlrbLqDU6r3mpX4BlTpbuaPdSDf1M1lIWCC0nd9qBfX6EYm0lVpCxuRd++hTIukWrObPVvDHUpJBBy",
-	"ZIVkXFTXvdv2qZO/xvILKbMdrV5W909ukomrWgM1e3tTs4rMSy3xxYtncHL85BcoQ39ZQ7nuva1zlY5C",
-	"rXdsPpfcVnWjWxI+CNwrSM+FNlQkuGxkqCZnEYyk8lracpJC1Zj79oZCKseQcuEKlMbWx6OjYS+J8YT9",
-	"Sn8Z/pyssqfKwgFGrmPO6Fe/6Z6cnARb8DiOV8XUMn2HQK9stZt1/Q/hCzu24bcRy92tNKvtjCpSrKFc",
-	"HRA2B1uapm9HbiSxddi9Xt9y/aTLQdRT20ZSlnHhHCsLAxTKmDbhua16NQxc4TBwJdt2sWgJ/EQhNcg+",
-	"0XasJUfx0c+Hvd7h0a9XvaN+HPfj+D8kSI2MGjw0PMNVQu+cmLeJiJt97pKuE9NAs5CFW8ZvIsHqhNe+",
-	"2ioE1Ky6t6wXKHV74qvUObfR5NYkkHER/trbKhke7SEZVhK+PxkuWV5lvQUf7p+2TWZcMnRfZewq4rer",
-	"0LWJ1cKwmtxKymx7Xjs4743TXpfb6GwTGCaF4mZ2adUqJ9Wu6zwtjOO370FfVOi+fH9FFkPxqYDn7PfL",
-	"U3j5/gpGSmYwOH97eQVdmvOuLed11zaXtuNLqMGBa1/deqRfym83q76f5GIkV4z0i2HKE0DBcsmF0a1j",
-	"iaovf2ToGAZu6cEBUMHcI5WHq8c+Cv9c48bBQQee36Cagf3FZUrAr7bHr6e4EYS21LJfvv/z8qMQiEwD",
-	"dUBwrQtkMJytUG9wWjbbbok+eMih0+kMDjofhVfB1UpukCygrtoG62YJAzes6HwUpBkHtGsByD10p+dn",
-	"JCI3qLRHtNeJO7GlnsxR0Jzb0qcTdx7bPUHNxHGi25limh5+EXIqup+nX3SnnF/MI+Lc3GDYtc+P0aw9",
-	"jeHlJL6cScmp0JEzs8zVIBVQcGka5OgpoEOjdp6t5ao8b5lUe+qMkT6xW/M8DOitQ5ijON4wmqlGMlvP",
-	"PppMt3Em/FM9xuboZ0XHcW+d+Frf7ruFkcwTr/zml9ozZbfDiyyjarYW/3JgbWlDx3ohIV7boCt9tGsD",
-	"/czVAXV29uEHtflNstkWGAdjrzoJLpde5SHdYiGz9XwqbFPn7RhpVIHzJXr09k6PddSo+TylGsqiquTG",
-	"Fm4OThO/l07Hvce3v7Q4Hd4HDT1zgDYQPAroOMREZqiB29A+FagO1jFzIfTMut84m/uok6LBZcr+7n5v",
-	"Ubbl/OPVjWStJtcwlgIf1kvxFl56ER5mHXs7Nr9Rn47sw6Ee19Chrq+2HnR1iEuSZR8Gj/w5nxTp7GB9",
-	"zCnzR9t/f6BZ77z4wXfuA/Pgob36VjSmbkgOwTcka/r55pFu8K2G7ejzqolq+/ldzvaUWsr8sdgN7XK+",
-	"EXR7W2WQh+Nh4WBiP4qP9x6XfliCukDLG1uGKjwsq5NWutoihK1MTt1g4L8ywtla8nU9hL83ZgVnEmu4",
-	"VSoa+RSsgYskLdhDVygPHvPeT6SrhwsdprN7iX4bCdL9Vp6CbaxnLjCTN/i6OhHdrppxjaiQkEoxRgUT",
-	"Wk1P/3bhIz65/YVnwSdUe4gbN/KLJY7FuJ5Kg5G7Bo+7ECu69enWh54uDRcrQtF5YQJmfW9r1xr8l2f2",
-	"W2ff1vHuAyff6qh1Y3ic8ByobVVAyCloQwX7Zxv9sLT9h6LC2KxdfmV39324OkbXc961KfyinL7eGzvr",
-	"IfS675esAn/zXO1ABjm670S9bgB2ypib4d+9PakOPHYZa/njg4cdaTVrrmacG2VR9vBl4j9BsN4Vp4wB",
-	"9d74/ni3fGYTTPr9TR9jD3Oq9VQqtnQ/W36lOkGxN4KTJ7chwzOnD9fuHxDcZ75+u7bp1j5KYTiiRWog",
-	"o18QVCGgbNiskYVKyxOlfrfbO/qlE3fiTq//axz3XKHUlrt4PPS9so9c0CgBXvr8xoHgw0gEqRxzUZ8h",
-	"aT4WyA658EX6o9DQg077P2r0CgOa+X5k5XG1avy2aGUoOCDD/Hr+vwAAAP//",
+	"7Ft5b9s6Ev8qA+4CbbCKjzQ94v6V1+Nt+noESYoC2wY1LY5tthKpR1JxvYW/+4KkDspX7MZJ0UX/i22R",
+	"nPnNj3Mq30ks00wKFEaT3neSUUVTNKjcpzeYDlC916hOntvPDHWseGa4FKRHThjIIZgxQq5RwWQsNQKN",
+	"Y9Qa4jEVI9QtEhFun82oGZOICJoi6RH7/GfOSEQU/p1zhYz0jMoxIjoeY0rtWfiNplmCpHcQkaFUKTWk",
+	"R7gwjw5JRFIueJqnpNeNiJlm6H/CESoym0XkVMkMlZkuk7r8DThbId2mgnW3FWxmt9WZFBodvH9QdoZ/",
+	"56iN/RRLYVC4P2mWJTymVuJ2puQgwfRfX7QVPzjeKmYoT0iPXIwRlN8JmEQNQhpIqYnHzjzHpydgd1c0",
+	"NlZnVEpaA3/8ToYcE0Z6BFO7U0RS1JqOvNhXNOEMrmiSI5ldRkQbanJNeoedTkQMN1YIqwOUSlQqj43J",
+	"dK/d/oJ4hfpQo7riMbYYXpXq6Lbb3alIZiG8/1Q4JD3yj3ZNzLb/VbdP/WIPZdOs10BQqv8U+l77Plhr",
+	"a/ejHA5RMC5G4ODQLSvRMymGCY9vbhpqwKELXANNFFI2BYUjrg0qdBysgT2qga3O3wrVuFy1a0zLjTVM",
+	"uCkwzZVCYcCKjw6zl1INOGMobgjaO5FMgQqQE4EKUjot/AmYMdeQFTe4Cd2DGrpajK2wG1bLdgVeTJOk",
+	"UEAjOtAUapmrGGGQG8fRQjNuHIInwqASNHlhSboDr2AVRQWxzBPmj5P2OVMK44wbAvkwvNylNHDut/FS",
+	"bQUqL7bYCabnMkUzdheV8gQZSOH08Fo+dX979UGgFVjTqYbJmHpw30rzUuaC3RDXtxJ0Ho9X8PCwhu+t",
+	"NOAP3AoyIc3+0C3bBWaltCXxIpDKX9+anJYYlqAFCU/pNJGUXUj5mqoR7jA4DSSbWj9opITE7t3Arhvc",
+	"4UIGuJASvBRbYWik3HcH7NwRliq43S2StOYgj30ClBkfQ879d+8FvaI8oYNkF1gyauiAarRCWMNVez8F",
+	"o6ZAR5QL0GOpTDJt3uwA3kIyCEXbCuA8WLgriIuD7ulaxyqUU6En9ooL6R3AhJZJJmvBxaLes4i8FzQ3",
+	"Y6n4f/GmV/4YfDI0QKqs0eVXFBb/MktsuoBujXNDhm0BrlfuAuE3XGsuRhGUmZ1UgN8yKz7EChkKw2li",
+	"iVud5rLUY5fRv8YrTBw8wqa3H4mLzS5jtDUCicjI5YCXUQ1g9UyhtjaKi5FLFGyeVcW4wpFynxUXKWlg",
+	"iCo7XdinSlfDp5uZ68KqWZjcfyyOq7e6rBbIwRf0mZSvgxZF9cXO56TEZp1lQhhnUbnR1JZBNykqoqqY",
+	"umHNFGISChcF1VpD39VAeVUdQIxxSz+anAbADWmiMdoVlnOybyjja+6rrqYQnszuT24w1dcJUhBjVh1D",
+	"laJT91kamnyOZe4dTmjfyhCdaw1RytPcb5lWb3FSVrbbAs+YKsxV36Eu/JuqgcwVnEnqrgf99hrFyIzL",
+	"FHH+KvriOdzjHKnmzNZexlAXwINNDuwmKRfl5+5199Ttv0LzMynTLbVeFPcvbuKxqxkCMbs7E7P0zAsN",
+	"ibOXz+Do8OFjKFx/kcG63klT5jIchVJvWfovmK3sBWxI+MBxLyE9F9pQEeOikqGYnEUwlMpLaWM5hbIt",
+	"4otLCokcQcKFSw9rXR8MDwbduINH7Al9PHgUL9OnjMIBRq5fkdJv/tI9PDoKruBhp7PMpxbhOwR6aaOj",
+	"Ptd/ES7YsglyHbHcr6VklZ5RSYoVlKscwnpnS5Pk3dA1hDZ2u5erC957umgDPrVFPGUpF86wMjdAofBp",
+	"Y57ZmkND3yUOfZeybeaLFsCPFVKD7DNt+lpy0Dl4tN/t7h88uege9DqdXqfzHxKERkYN7hue4rJNbxyY",
+	"N/GI623ugq7bpoZmLgo3lF9HguUBr/lpIxdQserWol4g1PWBrxTn1HqTa4NAykX4bXejYHiwg2BY7vDj",
+	"wXBB8zLqzdlw97StI+OCortKY5cRv5mFrgysFobl5FZSppvz2sF5a5z2slxHZxvAMM4VN9NzK1YxJ3BV",
+	"53FuHL99DfqyRPfVhwsy74qPBbxgz8+P4dWHCxgqmUL/9N35BbRpxts2nddtW1zaii+mBvuufHXnkV6x",
+	"f7NY9fUkF0O5ZKCSDxIeAwqWSS6MbgyFyq7IfUNH0HdH9/eACuYeKS1cPvZJ+OdqM/b3WvDiCtUU7Dcu",
+	"UgJ+izEzVQ89glCXau9XH/46/yQEItNAHRBc6xwZDKZLxOsfF8W2O6IHHnJotVr9vdYn4UVwuZJr4wuo",
+	"srb+ql5C37WKWp8EqdsBzVwAMg/d8ekJicgVKu0R7bY6rY6lnsxQ0Izb1KfVaT2wd4KaseNEuzXBJNn/",
+	"KuREtL9MvupW0b+YRcSZucawbZ8foVk5C+PFHKToCMqJ0JFTs4jVIBVQcGEa5PApoEOjMp7N5co4b5lU",
+	"WeqEkR6xV/M0dOiNEdhBp7OmNVO2ZDbufdSRbm1H/l41RODoO3WHne6q7St52+/nWjIPvfDrFzU7+m7V",
+	"g+tXLekcOueQpylV05WmKyYNlnF0pOdi6aX119I7yqaNnrkUogrs3nOhNn9INt3APEHHrIqfi1lbMV2d",
+	"z4E2bm2FFe6s6V6NynG2wKzuzpm1ilXVVXBdSZ+PFbTagCHBGPhHmXjY3YBT8239n8xgTzqgNXr3AyYP",
+	"MJYpauA2oEwEqr1VpJ5zeNP2d85m3tclaHCR7c/d9w22N3hzuLx8rcTkGkZS4N0aeBPIX4YDzEOvx/oV",
+	"1UTsJ3PBmyTkgmsEWOO7xMlF9aJwhPt+LCxFMt1b7emKgNc0/Z9oVtu9c+f+4o4p9AsR4p2oUVoTzYK3",
+	"lVb0LupH2sFbQbNLl0r5grFJkfcZ21EsLALefOW3zSwnqGw3Cnl3R+HcwcR+FpVv3Rv+ihH1DC3lbLau",
+	"cL/IxBrxdQPHuTSatoO5yFK/alPuN9Ws4tZIGYxuVtCyEDTyOYMGLuIkZ3edjf1KnvbDWLqyIddh/L0V",
+	"n7uWW+3vxZxxbe52hqm8wjflzHmzzM2V+kJCIsUIFYxp2Z/+v3NanaPrFzwLXhH8ud7qSn61nLPmqUYG",
+	"YOS2LusmnIyufbrxDrTLG/IlDvA0NwEpf7R4bkxlihcqNk4XGrP3O84Wyjn4Wqc85hlQW9GBkBPQhgr2",
+	"+wb+innGn4oKY9OM4t3Vm1/h5ZGh6t+vzDnOiq76rRG7Gi6seivQCvA7uVjp413xLoe3nVmsamweM+bG",
+	"Ojev4soZ2DbtSj9RuttWZX3mcrK6FiVld58S/3a9u7hQx4wB9Yb8cS+7OAEM5kb+R+/Z9zOq9UQqtvB7",
+	"uriknMfZH4I5prvL4QTz46X7ZyL3yr6/6U2mNgdzDIc0Twyk9CuCygUUda1VMldJMZ/stdvdg8etTqvT",
+	"6vaedDpdl9k1950fNv7o3gfO3xQAL7zM5UDwHiiCRI64qCaSmo8Esn0ufEFyP1R0r9X87zi9RIF65BPZ",
+	"/bha1hud1zLcOCDD7HL2vwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -253,6 +253,9 @@ type InternalError = Problem
 // PayloadTooLarge RFC 9457 problem details.
 type PayloadTooLarge = Problem
 
+// ServiceUnavailable RFC 9457 problem details.
+type ServiceUnavailable = Problem
+
 // TooManyRequests RFC 9457 problem details.
 type TooManyRequests = Problem
 
@@ -540,6 +543,8 @@ type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
+type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
+
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter int
 }
@@ -699,6 +704,22 @@ func (response AuthenticateUser500ApplicationProblemPlusJSONResponse) VisitAuthe
 	return err
 }
 
+type AuthenticateUser503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AuthenticateUser503ApplicationProblemPlusJSONResponse) VisitAuthenticateUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePasswordRequestObject struct {
 	Body *ChangePasswordJSONRequestBody
 }
@@ -779,6 +800,22 @@ func (response ChangePassword500ApplicationProblemPlusJSONResponse) VisitChangeP
 	return err
 }
 
+type ChangePassword503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCurrentUserRequestObject struct {
 }
 
@@ -828,6 +865,22 @@ func (response GetCurrentUser500ApplicationProblemPlusJSONResponse) VisitGetCurr
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUser503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetCurrentUser503ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -914,6 +967,22 @@ func (response RegisterUser500ApplicationProblemPlusJSONResponse) VisitRegisterU
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterUser503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterUser503ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1122,52 +1191,53 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1FprUxs51v4rp/S+VRNqm/YlkAnOl/UwZMqETLxAKlUJFJa7j22FbqlHUuN4Kf/3LUl9tdsYA5na/QTu",
-	"lo7OefTo3NT3JBBxIjhyrUjvniRU0hg1SvvrI8ZjlJ8VysHv5neIKpAs0Uxw0iODEMQE9AwhVShhPhMK",
-	"gQYBKgXBjPIpKp94hJmxCdUz4hFOYyQ9YsbfsJB4ROJfKZMYkp6WKXpEBTOMqVkLf9A4iZD0uh6ZCBlT",
-	"TXqEcf3mgHgkZpzFaUx6HY/oRYLuFU5RkuXSI0MpEpR60aR1/g5YuEG7xyrW2VWxpRGrEsEVWnh/o+E5",
-	"/pWi0uZXILhGbv+lSRKxgBqNW4kU4wjjf3xXRv3K8sYwTVlEeuRyhiCdJAgFKuBCQ0x1MLPb0x8OwEiX",
-	"NNDGZpRSmA3+dk8mDKOQ9AjGRpJHYlSKTp3adzRiIdzRKEWyvPaI0lSnivQO2m2PaKaNEsYGyI0oTJ5p",
-	"naheq/Ud8Q7VgUJ5xwL0Q7zLzVEtK92aSJZVeP9f4oT0yP+1SmK23FvVGrrJDsr6tm6BIDf/HYyc9SMw",
-	"u63sSzGZIA8Zn4KFQ/lGo2PBJxELnr81VINFF5gCGkmk4QIkTpnSKNFysAT2qAS2WH8nVIN81ktjmgtW",
-	"MGc6wzSVErkGoz5azAZco+Q0OjEQvwCnjYkoIRBpFNoNNfpHqNGun6lWRfCwSs1cG7hwYpxWO8HJMhEv",
-	"AueFiFHPLM0oizAEwa0dzsp39n9nPnA0Ciu6UDCfUW3BHdJFJGh4KcQZlVN8QZcxFuHCsFMLAZGRXSNl",
-	"53UJaaYDXAoBToud4NRC7NsFXpyeuQlWugQ9oyW2LHBhKdHuZF8K8ZHyRea11HOBFAJiyhf5plKtMU60",
-	"egdaLoBOKeMQUY2yBmq3ctKNBKMQFBrtBKqkGvcjFjON4cvgumJRJKaMK5gIgytTEETMHPvBEPInzr+9",
-	"Ovv0x+DPm/f9wdnn85Obs8HHweXN8OT8ZjD0rvimlycf+4OzvXdgGL/I0TNbKXGSKgwh5ZpFdjPHaThF",
-	"bV6wKFL+FScemSENs2zlHLVc7PcnGuV62L/AQPDQcBzmlGkY40RINHtkDqTdJv/BsP9wZF965DOnqZ4J",
-	"yf5tpj+LU31wsXeMVBo2i1vkDhKnXT1odEoq1XTYiUVpdeZLsOgjU4rxqQd5IiEk4I/EqA+BxBC5ZjQy",
-	"J7JYze7icfnOQheGzEikUZa4MZM7TWik0CNJ5dF9lsNUISU0pP/MfvmBiEklYysyHvrjDPlUz0ive3hQ",
-	"YKa0ZHxqkEioUnMhw7rkQEiJgYaZkAphbHgrFyYUmtc1qZ3uW5sXFr/X1lhWefet0KxY+LqYIcbf0QX3",
-	"9yZTKeJsHYgsqauqm8tcs65I+Kqj67nfNn3dcqWoJnVPv3xY15NGU7suN8fqGzkJf7/oV2aXSgbyrj6w",
-	"e3jYOWocesus5evP9aIq4tOHYeP0VGF1mGLTxmE/1h2MiUZJOo5YALe48GBMFb45SGVkEyaRakgMl/nU",
-	"3wqo0dUZbVZyNnkWLafgBoAv1hG+xYX9yzTGatthNnu0LERTKeliXTUjsGn9YUbWY1v47Xhys0zy5ucf",
-	"NY9wnG9Yh3KhZyghEnwKZkgyk1RtW6K7bTfXjFvRoRHNzK+usez8/TEcHRz+CpnjzhJGW2jXMc2DSdXC",
-	"HevENezywvGRhKr4qDVemcpbacoDbD5KuZos9GzmYbW0oRryGtpVItTkJxAxbrPW0tbXk+64E7TxKHxL",
-	"fx2/CZrsyWNoBSNb3Mb0h4v1h0dHlZreFb4rsb8IvlWgG6vicl33oDphx4p5G+fs21yzwk4vJ0UT5c5t",
-	"SSqd/P+KwDthUukb15Spyu6HdOVM2j17+NhHtFHWmbjDiAa4u8AX91XdnfOCGkRVE5v29wKVyrZ2Zfds",
-	"UqZuqK6b0m133+x3Ovvdt5ed1712u9duf63uY2jqDs1ibGJ4ucQN40GUhi4nrp/z94ZMMJ+hq9WSvDOX",
-	"F21l3T9GoOoWQ1cku3xYm3kBlZJZR1ZODyLKYlXzBi6Zz7QcCxEhtW0nK6nZASk25RjC6ZfLul/Bxels",
-	"/EfAPrHT919Pzi//dTFQg1gnX48HbwbsID1jp0e+3+g+7Wo3xeHPcozfbJJv9qziP9yzrcfcql8T7FX3",
-	"s3kfmtjxWWFDIhlIpBrDB6nR3ZUaT/MWO3qHteEsfFbv1iNM3dBAs7v6cpuIZUaHMatXeJnzXB+93Tk9",
-	"zAObH+ZIbfAJFZ2qxnjVTV5nhgmSGKSS6cWFiepZ49rSs58av3VPXJX6Pofz9MslWS0G+xxsdm+OE0yk",
-	"iGE0/HRxCS2asFaqUKqWKT9N3RdQjSNb4Nr1DFArh8HESldxMj4RDR1+l4UjDxPBuFa1W4rct7zSdAoj",
-	"u/RoDygPG13QFXfjymMx2vPhxLYqzBMbLQF/BJjooqnrQdWWQrbJ0K84RwwVUAsEUyrFEMaLBvVG/awc",
-	"t0v0wEEOvu+P9vwr7lSw+ZjtK3MoMsPRpm7DyHbJXNskbxjU8428gOkPB8QjdyhdxCAdv+23DVFFgpwm",
-	"zKRXftt/bYORnllOtPw5RtH+LRdz3vo+v1V+3uGYonUfBV6DkPTIH6htybJyJdJttx/oneQSH9ecsPIb",
-	"OhN9OL349Cd8wTF8wAVcoIZXWUlpSjflwehWL0bw6cNwzzYMD51STWsVyrfqve/qwSG9b9ceUWkcU7ko",
-	"+WmWAj2jGu5Qssk6CX5RhiW2G0inypxzS1dybYTbk1PSskV69ytPF617Fi5XL/W+NdtRDmlVLs+W140y",
-	"W7G9F1Q/U3brPrskfKYF3tbRtUvOTVpJIeKXsnfd31nBwl0D1rl6PMPg1t1SVZpm1qdI1KnkxpdkqUrh",
-	"YT0YCz0DZnOkK153JaOyfnK9UyvMjXUOAi6LHCtPr6wco/cvCkrSAVVZsvVAEke5mqNEtwSLjUsdNWQl",
-	"PTCh1HjXz9z6kKypbJSby7wiN2kvTFE7hRSNEQ7anWwN59nqbqZfQdnmOC5wotK/iXDxCFdTac9miUtD",
-	"tlLWAg8XAI/uq1aboMt6tDcwLX+i18zrhAbHeSamU7uRfr3xXuPXOodHWey6Stvt18H3ubb/4MhzNzRm",
-	"Ex3bqKrx8HG38FkyAk/Oy62hB49x8ZX7ejuls33K55W2+kHn9fZJqzd9Zl73aPu81Yutlw9dZ2Jqtsi5",
-	"nwDZHbpU5oEY5byd+x5kv1o05w6vfmBd/3BYlrhPPq7rTcVt1Xm9NbixH/j425F6T/RRB/lgQ2c5d35z",
-	"mn9cE/rkf4C4TyVgQTkHnnMVNs7tMw55KCpp8jD9XGW1KRE9dkwp4sNP8qxW/oZ7bJv3lb0Ns8tZdaCF",
-	"/+RNezb4l2uob4U6r4I2H/HzbMTPi8fV3kDWEKiU2NW6+sUjd62N+qgT3/n7CGadhyv3n+48HhGIjitf",
-	"If3djmND5MpJBxQ4zjdSuS6h3un4dm2/grNf67jsvw5zvYAPcULTSENMbxFkyoGGoUSl9ohHUhllfYxe",
-	"q9Xp/mrKa7/Te9tud2zFUpe7llI/UXbXfsWXmbx2sVThrec++Sg6F3UPAK+qhu759c86VYMB5QWCTfmY",
-	"BFtOWflZuQevVq2sCq50JZfXy/8EAAD//w==",
+	"1FptUxs58v8qXfr/qzbUDeOHQDY4b45lyZYJ2fjAVKo2UFieadsKM9KspMHxUf7uV5Lm0R5jTMjt7Svw",
+	"jNTqbv3U/evWPJBAxIngyLUivQeSUElj1Cjtr48Yj1FeKZT9X83vEFUgWaKZ4KRH+iGICegZQqpQwnwm",
+	"FAINAlQKghnlU1Q+8QgzYxOqZ8QjnMZIesSMv2Uh8YjEP1MmMSQ9LVP0iApmGFOzFn6jcRIh6XU9MhEy",
+	"ppr0COP6zQHxSMw4i9OY9Doe0YsE3SucoiTLpUcGUiQo9aJJ6/wdsHCDdk9VrLOrYksjViWCK7Tu/YWG",
+	"F/hnikqbX4HgGrn9lyZJxAJqNG4lUowjjP/xVRn1K8sbwzRlEemR4QxBOkkQClTAhYaY6mBmt+d40Acj",
+	"XdJAG5tRSmE2+MsDmTCMQtIjGBtJHolRKTp1at/TiIVwT6MUyfLGI0pTnSrSO2i3PaKZNkoYGyA3ojB5",
+	"pnWieq3WV8R7VAcK5T0L0A/xPjdHtax0ayJZVt37/xInpEf+r1UCs+XeqtbATXaurG/rFhfk5r+DkbN+",
+	"BGa3lX0pJhPkIeNTsO5QvtHoRPBJxILv3xqqwXoXmAIaSaThAiROmdIo0WKwdOxR6dhi/Z28GuSzXtqn",
+	"uWAFc6Yzn6ZSItdg1Efrsz7XKDmNTo2LXwDTxkSUEIg0Cu2GGv0j1GjXz1SrevCwCs1cG7h0YpxWO7mT",
+	"ZSJexJ2XIkY9szCjLMIQBLd2OCvf2f+d+cDRKKzoQsF8RrV17oAuIkHDoRDnVE7xBUPGWIQLg04tBERG",
+	"dg2UndelSzMdYCgEOC12cqcWYt8u8OLwzE2w0iXoGS19ywKXlhLtTvale3bF6T1lER1HL+HLkGo6pgqN",
+	"Egaphex3oOUC6JQyDmompI4WdcRW3JtpBlXVdnJwWpn4Ui7OFvpJlTYWAZZyNTfQ5cIBe07z1B/6MFy3",
+	"e+mRoRAfKV9kOUN9r+uFgJjyRX6kqNYYJ1pVvR5RjbIG6W4lzhoJRiEoNNrJ45Jq3I9YzDSGL+PyFYsi",
+	"MWVcwUQYVDMFQcRM0O0PIH/issur80+/9X+/fX/cP7+6OL0973/sD28Hpxe3/YF3zTe9PP143D/fewcm",
+	"3ixy7xkMS5ykCkNIuWaRPUrjNJyiNi9YFCn/mhOPzJCGGVe8QC0X+8cTjXKddF1iIHhoIgzMKdMwxomQ",
+	"aPbIoMZuk/8o6XqcVy09csVpqmdCsn+b6d+FqWNwzGeMVJpYIu6QO5c47eopu1NCqabDrue2nPkSKPrI",
+	"lGJ86kFO44QE/JYY9SGQGCLXjEYmHhar2V08Kd9Z14UhMxJplNFmZpjrhEYKPZJUHj1kDLLqUkJD+s/s",
+	"lx+ImFT4csE36bdz5FM9I73u4UHhM6Ul41PjiYQqNRcyrEsOhJQYaJgJqRDGBrdyYYhIYiNmRWqn+9ay",
+	"8uL32hrLKu6+FJoVC98UM8T4Kzpq9d7wxILl1B2RUeqqurnMNesKul0dXWfe2/R1y5WimtQ9+/xhXU8a",
+	"Te263ByrL+Q0/PXyuDK7VDKQ9/WB3cPDzlHj0DtmLV9/rhdVEZ8+DBqnpwqrwxSbNg77th5gTKJK0nHE",
+	"ArjDhQcmTb05SGVk6apINSQGy3zqb3Wo0dUZbVZyNnnWW07BDQ6+XPfwHS7sX6YxVtsOs9mjZSGaSkkX",
+	"66oZgU3rDzKwntjcu+PJzXj87Y8/ah7hON+wDjUcAiVEgk/BDElmkqptS3S37eaacSs6NHozi6trKLt4",
+	"fwJHB4c/Qxa4M7pu2xx1n+bJpGrhjlX6mu/ysv2JgKrEqDVceYRxpSkPsPko5Wqy0LPMw2ppUzXkHQxX",
+	"B1LDTyBi3NYMpa2vJ91xJ2jjUfiW/jx+EzTZk+fQio9sayGm31yuPzw6qnRUXNthJfcXybfq6MaeRLmu",
+	"e1CdsGO/Yhvm7Ntcs8JOLwdFE+QubENAOvn/E4l3wqTSt64lVpV9HNKVM2n37PFjH9FGWefiHiMa4O4C",
+	"XzxWdXfmBTUXVU1s2t9LVCrb2pXds6RM3VJdN6Xb7r7Z73T2u2+Hnde9drvXbv9R3cfQ1B2axdiE8HKJ",
+	"W8aDKA0dJ66f8/cGTDCfoauUk7wvmpfMZddljEDVHYauReH4sDbzAiols4GsnB5ElMWqFg0cmc+0HAsR",
+	"IbVNPyupOQApNuUYwtnnYT2u4OJsNv4tYJ/Y2fs/Ti+G/7rsq36skz9O+m/67CA9Z2dHvt8YPu1qt8Xh",
+	"zzjGL5bkmz2rxA/3bOsxt+rXBHvV/WzehyZ0XClsIJKBRKoxfBQa3V2h8bxosWN0WBvOwu/qnHuEqVsa",
+	"aHZfX24TsMzoMGb1Ci8Lnuujtwenx3Fg+WHuqQ0xoaJT1RivusnryDBJEoNUMr24NFk9uzaw8DxOTdx6",
+	"IK5KfZ+78+zzkKwWg8ccLLs3xwkmUsQwGny6HEKLJqyVKpSqZcpPU/cFVOPIFrh2PeOolcNgcqWrOBmf",
+	"iIb7FcfCkYeJYFyr2h1RHlteaTqFkV16tAeUh40h6Jq7ceWxGO35cGpbFeaJzZaA3wJMdNFS96BqSyHb",
+	"MPRrzhFDBdQ6gimVYgjjRYN6o+OsHLdL9MC5HHzfH+3519ypYPmY7epzKJjhaFO3YWR7lK5tkjcM6nwj",
+	"L2COB33ikXuULmOQjt/22waoIkFOE2bold/2X9tkpGcWEy1/jlG0f8fFnLe+zu+Un3c4pmjDR+Gvfkh6",
+	"5DfUtmRZuZDqttuP9E5yiU9rTlj5DZ2JYzi7/PQ7fMYxfMAFXKKGV1lJaUo35cHoTi9G8OnDYM82DA+d",
+	"Uk1rFcq36jcP1YNDel9uPKLSOKZyUeLTLAV6RjXco2STdRD8pAxKbDeQTpU55xau5MYItyenhGWL9B5W",
+	"ni5aDyxcrl6pfmm2oxzSqlxdLm8aZbZieyurfqTs1kN2RfudFnhbR9eumDdpJYWIX8re9XhnBQt3CVvH",
+	"6skMgzt3R1hpmtmYIlGnkptYklGVIsJ6MBZ6BsxypGteDyWjsn5yvVMrzI11AQKGBcfK6ZWVY/T+SUEJ",
+	"OqAqI1uPkDjXoEe3BItNSB01sJIemFRqousVtzEkayob5eYyr8gN7YUpaqeQojHCQbuTreEiWz3MHFe8",
+	"bDmOS5yo9C8iXDwh1FTasxlxaWArZS3weAHw5L5qtQm6rGd746blD4yaeZ3QEDjPxXRqN9KvN95r+FrH",
+	"8CjLXddpu/06+DrX9h8cee5+zGyiQxtVNRw+7RuIjIzAs3m5NfTgKSG+8rWEndLZPuVqpa1+0Hm9fdLq",
+	"PauZ1z3aPm/1YuuZqcvMeoKWDZeYj2W9czE1u+siV4DsHh0LeiS9uUDpbvP2q/V2HivrZ921Hgdldfzs",
+	"k77ej9xW2Ne7ihtbiU+/WKm3U58UAw42NKXzuFm9GiV/A8z/Bdgt0Or87gKUza77jEOeAEuEPY5cV89t",
+	"or8nDmRFVvpB8dzK33Cxbtlm2VExAMlqEi38Z+/3X7lvw7UN27pLedm2ObBcZCN+HIGoNjOyDkalJ1Bt",
+	"BLw41aj1fZ8UZzr/PWzakOX6E88PWU/InCeVj9b+RuFqQ6rN8QoUOM43noK6hHpX58uN/d7SfhfmKp36",
+	"DtWbFSFOaBppiOkdgkw50DCUqNQe8Ugqo6xn02u1Ot2f/bbf9ju9t+12x1Zndblr5cMzZXft96KZyWuX",
+	"aBXIe+7zlqJLUw8e8Kpq6J5f/4BYNRhQXpZYessk2NLRys9KW3i1amVVcKUDu7xZ/icAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -65,6 +65,14 @@ func Open(ctx context.Context, url, service string) (*sql.DB, Engine, error) {
 			db.SetMaxOpenConns(8)
 		}
 	case Postgres:
+		// A database that does not answer must give a quick 503, not a hung request.
+		if !strings.Contains(dsn, "connect_timeout=") {
+			sep := "?"
+			if strings.Contains(dsn, "?") {
+				sep = "&"
+			}
+			dsn += sep + "connect_timeout=3"
+		}
 		db, err = sql.Open("pgx", dsn)
 		if err == nil {
 			db.SetMaxOpenConns(20)
