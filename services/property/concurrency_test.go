@@ -1,0 +1,139 @@
+package property_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"jeeves4service/services/common/testenv"
+)
+
+// 200 concurrent requests: creates, member changes on one property, and the
+// same room added over and over. The rows that remain are exactly the ones
+// expected: every create once, one membership per user, one room, no 5xx.
+func TestConcurrentWritesLeaveExactlyTheExpectedRows(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		const owner = 50
+		shared := e.createProperty(t, owner, "Shared")
+		ownerAuth := e.as(t, owner)
+		type outcome struct {
+			kind   string
+			status int
+		}
+		results := make(chan outcome, 200)
+		var wg sync.WaitGroup
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var r testenv.Response
+				var kind string
+				switch i % 4 {
+				case 0: // 50 creates by 50 different users
+					kind = "create"
+					r = testenv.Do(t, "POST", e.url("/api/properties/"), map[string]string{"name": fmt.Sprintf("Home %d", i)}, e.as(t, int64(1000+i))...)
+				case 1: // 50 grants to 10 users, each user several times with different levels
+					kind = "member"
+					level := []string{"guest", "member"}[(i/4)%2]
+					r = testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10), map[string]string{"access_level": level}, ownerAuth...)
+				case 2: // 50 attempts at the same room name
+					kind = "room"
+					r = testenv.Do(t, "POST", e.url("/api/property/%d/rooms", shared), map[string]string{"name": "Kitchen"}, ownerAuth...)
+				default: // 50 removals of users that may or may not be members yet
+					kind = "remove"
+					r = testenv.Do(t, "DELETE", e.url("/api/property/%d/members/%d", shared, 3000+i%5), nil, ownerAuth...)
+				}
+				results <- outcome{kind, r.Status}
+			}()
+		}
+		wg.Wait()
+		close(results)
+		counts := map[string]map[int]int{}
+		for o := range results {
+			if counts[o.kind] == nil {
+				counts[o.kind] = map[int]int{}
+			}
+			counts[o.kind][o.status]++
+		}
+		if counts["create"][201] != 50 || counts["member"][200] != 50 || counts["room"][201] != 1 || counts["room"][409] != 49 ||
+			counts["remove"][404] != 50 {
+			t.Fatalf("outcomes: %v", counts)
+		}
+		var members struct {
+			Members []struct {
+				UserID int64 `json:"user_id"`
+			} `json:"members"`
+		}
+		testenv.Do(t, "GET", e.url("/api/property/%d/members", shared), nil, ownerAuth...).JSON(t, &members)
+		seen := map[int64]bool{}
+		for _, m := range members.Members {
+			if seen[m.UserID] {
+				t.Fatalf("duplicate membership for user %d", m.UserID)
+			}
+			seen[m.UserID] = true
+		}
+		if len(members.Members) != 11 { // the owner and 10 granted users
+			t.Fatalf("%d memberships, want 11", len(members.Members))
+		}
+		var rooms struct{ TotalCount int `json:"total_count"` }
+		testenv.Do(t, "GET", e.url("/api/property/%d/rooms", shared), nil, ownerAuth...).JSON(t, &rooms)
+		var all struct{ TotalCount int `json:"total_count"` }
+		testenv.Do(t, "GET", e.url("/api/properties/"), nil, testenv.Bearer(e.issuer.Token(t, 1, true))...).JSON(t, &all)
+		if rooms.TotalCount != 1 || all.TotalCount != 51 {
+			t.Fatalf("%d rooms, %d properties; want 1 and 51", rooms.TotalCount, all.TotalCount)
+		}
+	})
+}
+
+// Two owners demoting each other at the same moment: one wins, the other gets
+// 409, and the property keeps an owner.
+func TestConcurrentDemotionsKeepAnOwner(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		const a, b = 60, 61
+		id := e.createProperty(t, a, "Contested")
+		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, b), map[string]string{"access_level": "owner"}, e.as(t, a)...); r.Status != 200 {
+			t.Fatalf("promote: %d", r.Status)
+		}
+		for round := 0; round < 10; round++ {
+			statuses := make([]int, 2)
+			var wg sync.WaitGroup
+			for i, pair := range [][2]int64{{a, b}, {b, a}} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					statuses[i] = testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, pair[1]), map[string]string{"access_level": "member"}, e.as(t, pair[0])...).Status
+				}()
+			}
+			wg.Wait()
+			var members struct {
+				Members []struct {
+					UserID      int64  `json:"user_id"`
+					AccessLevel string `json:"access_level"`
+				} `json:"members"`
+			}
+			owners := 0
+			for _, who := range []int64{a, b} {
+				r := testenv.Do(t, "GET", e.url("/api/property/%d/members", id), nil, e.as(t, who)...)
+				if r.Status == 200 {
+					r.JSON(t, &members)
+					break
+				}
+			}
+			var owner int64
+			for _, m := range members.Members {
+				if m.AccessLevel == "owner" {
+					owners++
+					owner = m.UserID
+				}
+			}
+			if owners != 1 {
+				t.Fatalf("round %d: statuses %v left %d owners", round, statuses, owners)
+			}
+			// Re-promote the demoted one for the next round.
+			other := a + b - owner
+			if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, other), map[string]string{"access_level": "owner"}, e.as(t, owner)...); r.Status != 200 {
+				t.Fatalf("round %d: re-promote: %d", round, r.Status)
+			}
+		}
+	})
+}
