@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench clean
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean
 
 all: build
 
@@ -72,6 +72,11 @@ docs: node-tools
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./tools/bench $(BENCHFLAGS)
+
+## soak: a mixed workload for SOAK_DURATION (default 60s): zero unexpected answers, flat heap
+SOAK_DURATION ?= 60s
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 30m -v ./e2e/
 
 FUZZTIME ?= 10s
 

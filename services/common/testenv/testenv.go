@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -199,4 +200,10 @@ func RandomPrefix() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("test-%x:", b)
+}
+
+// DiscardLogger logs through the same handler as Logger but keeps nothing,
+// for long runs (the soak) whose memory is being measured.
+func DiscardLogger() (*slog.Logger, *LogBuffer) {
+	return slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})), &LogBuffer{}
 }
