@@ -75,9 +75,13 @@ func TestConcurrentWritesLeaveExactlyTheExpectedRows(t *testing.T) {
 		if len(members.Members) != 11 { // the owner and 10 granted users
 			t.Fatalf("%d memberships, want 11", len(members.Members))
 		}
-		var rooms struct{ TotalCount int `json:"total_count"` }
+		var rooms struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/property/%d/rooms", shared), nil, ownerAuth...).JSON(t, &rooms)
-		var all struct{ TotalCount int `json:"total_count"` }
+		var all struct {
+			TotalCount int `json:"total_count"`
+		}
 		testenv.Do(t, "GET", e.url("/api/properties/"), nil, testenv.Bearer(e.issuer.Token(t, 1, true))...).JSON(t, &all)
 		if rooms.TotalCount != 1 || all.TotalCount != 51 {
 			t.Fatalf("%d rooms, %d properties; want 1 and 51", rooms.TotalCount, all.TotalCount)
