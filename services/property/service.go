@@ -58,16 +58,14 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.InternalAddr, err = config.Addr(getenv, "PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"); err != nil {
 		return c, err
 	}
-	c.DatabaseURL = config.String(getenv, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db")
-	if _, _, err := database.ParseURL(c.DatabaseURL); err != nil {
-		return c, &config.Error{Var: "PROPERTY_DATABASE_URL", Problem: err.Error()}
+	if c.DatabaseURL, err = database.URLFromEnv(getenv, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db"); err != nil {
+		return c, err
 	}
 	if c.Tokens, err = tokenguard.FromEnv(getenv); err != nil {
 		return c, err
 	}
 	c.JWKSURL = config.String(getenv, "JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json")
-	c.JWT = jwtauth.Settings{Issuer: config.String(getenv, "JWT_ISSUER", "jeeves4service"),
-		Audience: config.String(getenv, "JWT_AUDIENCE", "jeeves4service")}
+	c.JWT = jwtauth.SettingsFromEnv(getenv)
 	if c.Trusted, err = config.Prefixes(getenv, "TRUSTED_PROXIES"); err != nil {
 		return c, err
 	}

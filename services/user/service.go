@@ -76,9 +76,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.PublicAddr, err = config.Addr(getenv, "USER_PUBLIC_ADDR", "127.0.0.1:8001"); err != nil {
 		return c, err
 	}
-	c.DatabaseURL = config.String(getenv, "USER_DATABASE_URL", "sqlite:./data/user.db")
-	if _, _, err := database.ParseURL(c.DatabaseURL); err != nil {
-		return c, &config.Error{Var: "USER_DATABASE_URL", Problem: err.Error()}
+	if c.DatabaseURL, err = database.URLFromEnv(getenv, "USER_DATABASE_URL", "sqlite:./data/user.db"); err != nil {
+		return c, err
 	}
 	if c.InternalToken, err = tokenguard.SecretFromEnv(getenv); err != nil {
 		return c, err
@@ -93,8 +92,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			c.RetiredKeyFiles = append(c.RetiredKeyFiles, f)
 		}
 	}
-	c.JWT = jwtauth.Settings{Issuer: config.String(getenv, "JWT_ISSUER", "jeeves4service"),
-		Audience: config.String(getenv, "JWT_AUDIENCE", "jeeves4service")}
+	c.JWT = jwtauth.SettingsFromEnv(getenv)
 	ttl, err := config.Duration(getenv, "JWT_TTL", defaultTTL)
 	if err != nil {
 		return c, err

@@ -18,6 +18,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 
 	"jeeves4service"
+	"jeeves4service/services/common/config"
 )
 
 // Engine names a supported database engine.
@@ -134,4 +135,16 @@ func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("commit transaction: %w", err)
 	}
 	return nil
+}
+
+// URLFromEnv reads a database URL variable and checks its form.
+func URLFromEnv(getenv func(string) string, name, def string) (string, error) {
+	url := getenv(name)
+	if strings.TrimSpace(url) == "" {
+		url = def
+	}
+	if _, _, err := ParseURL(url); err != nil {
+		return "", &config.Error{Var: name, Problem: err.Error()}
+	}
+	return url, nil
 }

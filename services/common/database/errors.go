@@ -74,3 +74,23 @@ func (u *unavailable) Error() string { return "database unavailable: " + u.cause
 func (u *unavailable) Unwrap() []error {
 	return []error{u.cause, apperr.New(apperr.Unavailable, "The database is not available; try again shortly.")}
 }
+
+// Messages are what a repository tells callers when a row is missing or duplicated.
+type Messages struct {
+	NotFound, Conflict string
+}
+
+// Classify is Classify with these messages.
+func (m Messages) Classify(err error) error { return Classify(err, m.NotFound, m.Conflict) }
+
+// Rows turns an :execrows result into an error: the query's own failure, or
+// NotFound when it touched no row.
+func (m Messages) Rows(n int64, err error) error {
+	if err != nil {
+		return m.Classify(err)
+	}
+	if n == 0 {
+		return apperr.New(apperr.NotFound, "%s", m.NotFound)
+	}
+	return nil
+}

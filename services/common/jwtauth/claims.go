@@ -4,6 +4,8 @@
 package jwtauth
 
 import (
+	"strings"
+
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -31,4 +33,15 @@ type Claims struct {
 type Settings struct {
 	Issuer   string
 	Audience string
+}
+
+// SettingsFromEnv reads JWT_ISSUER and JWT_AUDIENCE (both default "jeeves4service").
+func SettingsFromEnv(getenv func(string) string) Settings {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return "jeeves4service"
+	}
+	return Settings{Issuer: get("JWT_ISSUER"), Audience: get("JWT_AUDIENCE")}
 }

@@ -9,19 +9,8 @@ import (
 	"jeeves4service/services/property/app"
 )
 
-func classify(err error) error {
-	return database.Classify(err, "No such property.", "That already exists.")
-}
-
-func rowsOrNotFound(n int64, err error) error {
-	if err != nil {
-		return classify(err)
-	}
-	if n == 0 {
-		return apperr.New(apperr.NotFound, "No such property or member.")
-	}
-	return nil
-}
+// msgs is what this repository says when a row is missing or duplicated.
+var msgs = database.Messages{NotFound: "No such property or member.", Conflict: "That already exists."}
 
 func convert[From, To any](rows []From, f func(From) To) []To {
 	out := make([]To, len(rows))

@@ -41,13 +41,13 @@ func (r *SQLite) CreateWithOwner(ctx context.Context, name, address string, owne
 		out = app.Membership{ID: p.ID, Name: p.Name, Address: p.Address, CreatedAt: p.CreatedAt, AccessLevel: app.Owner}
 		return nil
 	})
-	return out, classify(err)
+	return out, msgs.Classify(err)
 }
 
 // Get implements app.Repository.
 func (r *SQLite) Get(ctx context.Context, id int64) (app.PropertyRecord, error) {
 	p, err := r.q.GetProperty(ctx, id)
-	return app.PropertyRecord(p), classify(err)
+	return app.PropertyRecord(p), msgs.Classify(err)
 }
 
 // Member implements app.Repository.
@@ -59,31 +59,31 @@ func (r *SQLite) Member(ctx context.Context, propertyID, userID int64) (app.Memb
 // Memberships implements app.Repository.
 func (r *SQLite) Memberships(ctx context.Context, userID int64) ([]app.Membership, error) {
 	rows, err := r.q.ListMemberships(ctx, userID)
-	return convert(rows, func(m db.ListMembershipsRow) app.Membership { return app.Membership(m) }), classify(err)
+	return convert(rows, func(m db.ListMembershipsRow) app.Membership { return app.Membership(m) }), msgs.Classify(err)
 }
 
 // All implements app.Repository.
 func (r *SQLite) All(ctx context.Context) ([]app.PropertyRecord, error) {
 	rows, err := r.q.ListAllProperties(ctx)
-	return convert(rows, func(p db.Property) app.PropertyRecord { return app.PropertyRecord(p) }), classify(err)
+	return convert(rows, func(p db.Property) app.PropertyRecord { return app.PropertyRecord(p) }), msgs.Classify(err)
 }
 
 // Update implements app.Repository.
 func (r *SQLite) Update(ctx context.Context, id int64, name, address string, now time.Time) (app.PropertyRecord, error) {
 	p, err := r.q.UpdateProperty(ctx, db.UpdatePropertyParams{ID: id, Name: name, Address: address, Now: now.Unix()})
-	return app.PropertyRecord(p), classify(err)
+	return app.PropertyRecord(p), msgs.Classify(err)
 }
 
 // Delete implements app.Repository.
 func (r *SQLite) Delete(ctx context.Context, id int64) error {
 	n, err := r.q.DeleteProperty(ctx, id)
-	return rowsOrNotFound(n, err)
+	return msgs.Rows(n, err)
 }
 
 // Rooms implements app.Repository.
 func (r *SQLite) Rooms(ctx context.Context, propertyID int64) ([]app.RoomRecord, error) {
 	rows, err := r.q.ListRooms(ctx, propertyID)
-	return convert(rows, func(x db.Room) app.RoomRecord { return app.RoomRecord(x) }), classify(err)
+	return convert(rows, func(x db.Room) app.RoomRecord { return app.RoomRecord(x) }), msgs.Classify(err)
 }
 
 // AddRoom implements app.Repository.
@@ -95,7 +95,7 @@ func (r *SQLite) AddRoom(ctx context.Context, propertyID int64, name string, now
 // Members implements app.Repository.
 func (r *SQLite) Members(ctx context.Context, propertyID int64) ([]app.MemberRecord, error) {
 	rows, err := r.q.ListMembers(ctx, propertyID)
-	return convert(rows, func(m db.PropertyMember) app.MemberRecord { return app.MemberRecord(m) }), classify(err)
+	return convert(rows, func(m db.PropertyMember) app.MemberRecord { return app.MemberRecord(m) }), msgs.Classify(err)
 }
 
 // PutMember implements app.Repository.
@@ -114,12 +114,12 @@ func (r *SQLite) PutMember(ctx context.Context, propertyID, userID int64, level 
 		out = app.MemberRecord(m)
 		return err
 	})
-	return out, classify(err)
+	return out, msgs.Classify(err)
 }
 
 // RemoveMember implements app.Repository.
 func (r *SQLite) RemoveMember(ctx context.Context, propertyID, userID int64, now time.Time) error {
-	return classify(r.inTx(ctx, func(q *db.Queries) error {
+	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
 		if err := lockAndCheckOwner(func() (int64, error) {
 			return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()})
 		}, func() (app.MemberRecord, error) {
@@ -129,7 +129,7 @@ func (r *SQLite) RemoveMember(ctx context.Context, propertyID, userID int64, now
 			return err
 		}
 		n, err := q.DeleteMember(ctx, db.DeleteMemberParams{PropertyID: propertyID, UserID: userID})
-		return rowsOrNotFound(n, err)
+		return msgs.Rows(n, err)
 	}))
 }
 

@@ -23,25 +23,25 @@ func NewPostgres(conn *sql.DB) *Postgres { return &Postgres{db: conn, q: db.New(
 func (r *Postgres) Create(ctx context.Context, u app.NewUser, now time.Time) (app.UserRecord, error) {
 	row, err := r.q.CreateUser(ctx, db.CreateUserParams{Email: u.Email, PasswordHash: u.PasswordHash,
 		FirstName: u.FirstName, LastName: u.LastName, IsAdmin: u.IsAdmin, Now: now.Unix()})
-	return app.UserRecord(row), classify(err)
+	return app.UserRecord(row), msgs.Classify(err)
 }
 
 // ByEmail implements app.Repository.
 func (r *Postgres) ByEmail(ctx context.Context, email string) (app.UserRecord, error) {
 	row, err := r.q.GetUserByEmail(ctx, email)
-	return app.UserRecord(row), classify(err)
+	return app.UserRecord(row), msgs.Classify(err)
 }
 
 // ByID implements app.Repository.
 func (r *Postgres) ByID(ctx context.Context, id int64) (app.UserRecord, error) {
 	row, err := r.q.GetUserByID(ctx, id)
-	return app.UserRecord(row), classify(err)
+	return app.UserRecord(row), msgs.Classify(err)
 }
 
 // SetPasswordHash implements app.Repository.
 func (r *Postgres) SetPasswordHash(ctx context.Context, id int64, hash string, now time.Time) error {
 	n, err := r.q.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, PasswordHash: hash, Now: now.Unix()})
-	return rowsOrNotFound(n, err)
+	return msgs.Rows(n, err)
 }
 
 // Ping implements app.Repository.
