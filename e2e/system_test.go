@@ -195,6 +195,20 @@ func loginFlow(t *testing.T, s *system) {
 	var prop struct{ ID int64 }
 	created.JSON(t, &prop)
 
+	// One request id follows the login into the property service's audit line.
+	traced := testenv.Do(t, "POST", s.user+"/api/users/authenticate", map[string]string{"email": email, "password": password},
+		"X-Request-ID", "login-trace-42")
+	if traced.Status != 200 || traced.Header.Get("X-Request-ID") != "login-trace-42" {
+		t.Fatalf("traced login: %d %q", traced.Status, traced.Header.Get("X-Request-ID"))
+	}
+	audited := false
+	for _, line := range s.propertyLogs.Lines("internal call") {
+		audited = audited || (line["request_id"] == "login-trace-42" && line["caller"] == "default" && line["user_id"] == fmt.Sprint(id))
+	}
+	if !audited {
+		t.Fatal("the login's request id is not in the property service's audit log")
+	}
+
 	second, resp := login(t, s, email, password)
 	if resp.Status != 200 || !second.PropertiesIncluded {
 		t.Fatalf("second login: %d %s", resp.Status, resp.Body)

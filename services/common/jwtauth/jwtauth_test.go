@@ -5,9 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,4 +94,46 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("a token other than the one signed verified: %q -> %+v", token, claims)
 		}
 	})
+}
+
+// The property service fetches the JWKS when first needed and again when a
+// token names a kid it has not seen (the user service rotated its key), but
+// not more often than MinRefresh, so forged kids cannot flood the JWKS.
+func TestRemoteKeysRefreshOnUnknownKid(t *testing.T) {
+	_, k1, _ := ed25519.GenerateKey(rand.Reader)
+	_, k2, _ := ed25519.GenerateKey(rand.Reader)
+	var mu sync.Mutex // the server runs on its own goroutine
+	current := jwtauth.NewSigner(k1, nil, settings, time.Hour)
+	fetches := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		_ = json.NewEncoder(w).Encode(current.JWKS())
+	}))
+	defer srv.Close()
+	keys := jwtauth.NewRemoteKeys(srv.URL)
+	keys.MinRefresh = 200 * time.Millisecond
+	ctx := context.Background()
+	kid1 := jwtauth.KeyID(k1.Public().(ed25519.PublicKey))
+	kid2 := jwtauth.KeyID(k2.Public().(ed25519.PublicKey))
+	if _, err := keys.Key(ctx, kid1); err != nil || fetches != 1 {
+		t.Fatalf("first key: %v after %d fetches", err, fetches)
+	}
+	if _, err := keys.Key(ctx, kid1); err != nil || fetches != 1 {
+		t.Fatalf("cached key refetched: %d fetches", fetches)
+	}
+	mu.Lock()
+	current = jwtauth.NewSigner(k2, []ed25519.PublicKey{k1.Public().(ed25519.PublicKey)}, settings, time.Hour) // rotation
+	mu.Unlock()
+	if _, err := keys.Key(ctx, kid2); err == nil || fetches != 1 {
+		t.Fatalf("unknown kid inside MinRefresh: %v after %d fetches", err, fetches)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if _, err := keys.Key(ctx, kid2); err != nil || fetches != 2 {
+		t.Fatalf("rotated key: %v after %d fetches", err, fetches)
+	}
+	if _, err := keys.Key(ctx, "forged"); err == nil || fetches != 2 {
+		t.Fatalf("forged kid right after a refresh: %v after %d fetches", err, fetches)
+	}
 }
