@@ -207,10 +207,12 @@ func (g *TokenGuard) Audit(userID func(*http.Request) string) func(http.Handler)
 				if c.caller == "" {
 					return // refused by the guard: already logged at WARN
 				}
-				g.log.InfoContext(r.Context(), "internal call", "event", "audit", "caller", c.caller,
-					"user_id", userID(r), "client_ip", reqinfo.ClientIP(r.Context()),
-					"request_id", reqinfo.RequestID(r.Context()), "method", r.Method, "path", r.URL.Path,
-					"status", status, "duration_ms", float64(took.Microseconds())/1000)
+				// LogAttrs with typed attributes: no boxing of key/value pairs on the hot path.
+				g.log.LogAttrs(r.Context(), slog.LevelInfo, "internal call", slog.String("event", "audit"),
+					slog.String("caller", c.caller), slog.String("user_id", userID(r)),
+					slog.String("client_ip", reqinfo.ClientIP(r.Context())), slog.String("request_id", reqinfo.RequestID(r.Context())),
+					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
+					slog.Float64("duration_ms", float64(took.Microseconds())/1000))
 			})
 		})
 	}
