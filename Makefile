@@ -71,7 +71,7 @@ docs: node-tools
 ## too when TEST_POSTGRES_URL is set; prints a table and writes bench/results.json
 BENCHFLAGS ?=
 bench:
-	$(GO) run ./tools/bench $(BENCHFLAGS)
+	@$(GO) run ./tools/bench $(BENCHFLAGS)
 
 ## soak: a mixed workload for SOAK_DURATION (default 60s): zero unexpected answers, flat heap
 SOAK_DURATION ?= 60s
