@@ -119,7 +119,8 @@ type RemoteKeys struct {
 	Client     *http.Client
 	MinRefresh time.Duration
 
-	mu      sync.Mutex
+	mu      sync.Mutex // guards keys and fetched
+	fetchMu sync.Mutex // one fetch at a time
 	keys    map[string]ed25519.PublicKey
 	fetched time.Time
 }
@@ -129,26 +130,45 @@ func NewRemoteKeys(url string) *RemoteKeys {
 	return &RemoteKeys{URL: url, Client: &http.Client{Timeout: 3 * time.Second}, MinRefresh: 10 * time.Second}
 }
 
-// Key implements KeySource.
+// Key implements KeySource. Known kids are answered under a short lock; a
+// fetch holds only fetchMu, so verifications with known keys never wait for
+// a slow JWKS endpoint.
 func (r *RemoteKeys) Key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if k, ok := r.keys[kid]; ok {
+	if k, ok := r.lookup(kid); ok {
 		return k, nil
 	}
-	if !r.fetched.IsZero() && time.Since(r.fetched) < r.MinRefresh {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	if k, ok := r.lookup(kid); ok { // fetched by another caller meanwhile
+		return k, nil
+	}
+	r.mu.Lock()
+	recent := !r.fetched.IsZero() && time.Since(r.fetched) < r.MinRefresh
+	r.mu.Unlock()
+	if recent {
 		return nil, ErrUnknownKey
 	}
 	keys, err := r.fetch(ctx)
+	r.mu.Lock()
 	r.fetched = time.Now()
+	if err == nil {
+		r.keys = keys
+	}
+	r.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	r.keys = keys
-	if k, ok := r.keys[kid]; ok {
+	if k, ok := r.lookup(kid); ok {
 		return k, nil
 	}
 	return nil, ErrUnknownKey
+}
+
+func (r *RemoteKeys) lookup(kid string) (ed25519.PublicKey, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, ok := r.keys[kid]
+	return k, ok
 }
 
 func (r *RemoteKeys) fetch(ctx context.Context) (map[string]ed25519.PublicKey, error) {
