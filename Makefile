@@ -66,6 +66,7 @@ docs: node-tools
 	$(REDOCLY) build-docs openapi-internal.yaml --inlineBundle --title "jeeves4service internal API" -o docs/site/internal.html
 	sed -i '$(NO_CDN_LOGO)' docs/site/public.html docs/site/internal.html
 	cp api/docs/index.html docs/site/index.html
+	sha256sum openapi-public.yaml openapi-internal.yaml > docs/site/SOURCES.sha256
 
 ## bench: each scenario beside its baseline in the same run, on SQLite, and on PostgreSQL
 ## too when TEST_POSTGRES_URL is set; prints a table and writes bench/results.json
