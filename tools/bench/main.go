@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,7 +43,12 @@ type options struct {
 	postgres    string
 	rows        []int
 	out         string
+	only        map[string]bool
+	cpuprofile  string
 }
+
+// runs reports whether scenario was selected with -only (all by default).
+func (o options) runs(scenario string) bool { return len(o.only) == 0 || o.only[scenario] }
 
 func main() {
 	var o options
@@ -53,7 +59,16 @@ func main() {
 	flag.StringVar(&o.postgres, "postgres", os.Getenv("TEST_POSTGRES_URL"), "admin URL of a PostgreSQL server to benchmark too (default $TEST_POSTGRES_URL)")
 	flag.StringVar(&rows, "rows", "1000,100000", "rows_growth table sizes")
 	flag.StringVar(&o.out, "out", "bench/results.json", "where to write the JSON results")
+	var only string
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default all)")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (services included: they run in this process)")
 	flag.Parse()
+	o.only = map[string]bool{}
+	for _, sc := range strings.Split(only, ",") {
+		if sc = strings.TrimSpace(sc); sc != "" {
+			o.only[sc] = true
+		}
+	}
 	for _, r := range strings.Split(rows, ",") {
 		var n int
 		if _, err := fmt.Sscan(r, &n); err != nil || n <= 0 {
@@ -62,8 +77,21 @@ func main() {
 		}
 		o.rows = append(o.rows, n)
 	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -85,11 +113,13 @@ func run(ctx context.Context, o options) error {
 		}
 		results = append(results, rs...)
 	}
-	mw, err := middlewareOnly()
-	if err != nil {
-		return err
+	if o.runs("middleware_only") {
+		mw, err := middlewareOnly()
+		if err != nil {
+			return err
+		}
+		results = append(results, mw...)
 	}
-	results = append(results, mw...)
 	printTable(results)
 	if err := os.MkdirAll("bench", 0o755); err != nil {
 		return fmt.Errorf("create bench/: %w", err)

@@ -230,28 +230,65 @@ func registerAndLogin(s *system, email string) (int64, string, error) {
 
 // attack warms up, then measures target for o.duration.
 func attack(o options, targets ...vegeta.Target) Result {
-	// An Attacker stops for good after one attack: one for the warm-up, one to measure.
+	return measure(o, [][]vegeta.Target{targets})[0]
+}
+
+// pairRounds is how many slices a scenario and its baseline alternate in.
+const pairRounds = 4
+
+// measure warms each variant up, then runs them in alternating slices
+// (A B, B A, A B, B A) of o.duration/pairRounds, so that a disturbance on a
+// shared machine (another process, a checkpoint) falls on both variants
+// instead of on whichever happened to run second.
+func measure(o options, variants [][]vegeta.Target) []Result {
+	// An Attacker stops for good after one attack: a new one per slice.
 	attacker := func() *vegeta.Attacker {
 		return vegeta.NewAttacker(vegeta.Workers(uint64(o.concurrency)), vegeta.MaxWorkers(uint64(o.concurrency)),
 			vegeta.Connections(o.concurrency*2), vegeta.Timeout(10*time.Second))
 	}
-	tr := vegeta.NewStaticTargeter(targets...)
 	rate := vegeta.Rate{Freq: 0} // as fast as the workers go
-	for range attacker().Attack(tr, rate, o.warmup, "warmup") {
-	}
-	var m vegeta.Metrics
-	for res := range attacker().Attack(tr, rate, o.duration, "measure") {
-		m.Add(res)
-	}
-	m.Close()
-	var errs uint64
-	for code, n := range m.StatusCodes {
-		if code[0] != '2' {
-			errs += uint64(n)
+	targeters := make([]vegeta.Targeter, len(variants))
+	for i, v := range variants {
+		targeters[i] = vegeta.NewStaticTargeter(v...)
+		for range attacker().Attack(targeters[i], rate, o.warmup, "warmup") {
 		}
 	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return Result{RPS: m.Throughput, P50ms: ms(m.Latencies.P50), P90ms: ms(m.Latencies.P90), P99ms: ms(m.Latencies.P99), Errors: errs}
+	metrics := make([]vegeta.Metrics, len(variants))
+	busy := make([]time.Duration, len(variants))
+	rounds := 1
+	if len(variants) > 1 {
+		rounds = pairRounds
+	}
+	for round := 0; round < rounds; round++ {
+		for k := range variants {
+			i := k
+			if round%2 == 1 {
+				i = len(variants) - 1 - k
+			}
+			start := time.Now()
+			for res := range attacker().Attack(targeters[i], rate, o.duration/time.Duration(rounds), "measure") {
+				metrics[i].Add(res)
+			}
+			busy[i] += time.Since(start)
+		}
+	}
+	out := make([]Result, len(variants))
+	for i := range variants {
+		m := &metrics[i]
+		m.Close()
+		var errs uint64
+		for code, n := range m.StatusCodes {
+			if code[0] != '2' {
+				errs += uint64(n)
+			}
+		}
+		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		// Requests per second of measured time (vegeta's own throughput would count the
+		// other variant's slices as idle time).
+		rps := float64(m.Requests-errs) / busy[i].Seconds()
+		out[i] = Result{RPS: rps, P50ms: ms(m.Latencies.P50), P90ms: ms(m.Latencies.P90), P99ms: ms(m.Latencies.P99), Errors: errs}
+	}
+	return out
 }
 
 func versus(r, base Result, scenario, engine, baselineIs, target string) Result {
@@ -288,36 +325,44 @@ func runEngine(ctx context.Context, o options, engine string) ([]Result, error) 
 	// internal_get: the full guard against the bare handler and query.
 	path := fmt.Sprintf("/api/internal/properties/users/%d", id)
 	hdr := http.Header{"X-Internal-Token": {s.token}}
-	base := attack(o, vegeta.Target{Method: "GET", URL: s.baseInternal + path})
-	guarded := attack(o, vegeta.Target{Method: "GET", URL: s.internal + path, Header: hdr})
-	out = append(out, versus(guarded, base, "internal_get", engine, "same handler without validator/guard/audit", ">=0.85 req/s, p99<=1.5x"))
-	fmt.Printf("internal_get done\n")
+	if o.runs("internal_get") {
+		pair := measure(o, [][]vegeta.Target{{{Method: "GET", URL: s.internal + path, Header: hdr}}, {{Method: "GET", URL: s.baseInternal + path}}})
+		out = append(out, versus(pair[0], pair[1], "internal_get", engine, "same handler without validator/guard/audit", ">=0.85 req/s, p99<=1.5x"))
+		fmt.Printf("internal_get done\n")
+	}
 
 	// public_read: JWT verification against injected claims.
-	base = attack(o, vegeta.Target{Method: "GET", URL: s.basePublic + "/api/properties/"})
-	read := attack(o, vegeta.Target{Method: "GET", URL: s.property + "/api/properties/", Header: http.Header{"Authorization": {"Bearer " + token}}})
-	out = append(out, versus(read, base, "public_read", engine, "same handler, claims injected (no JWT verification)", ">=0.8 req/s"))
-	fmt.Printf("public_read done\n")
+	if o.runs("public_read") {
+		pair := measure(o, [][]vegeta.Target{{{Method: "GET", URL: s.property + "/api/properties/", Header: http.Header{"Authorization": {"Bearer " + token}}}},
+			{{Method: "GET", URL: s.basePublic + "/api/properties/"}}})
+		out = append(out, versus(pair[0], pair[1], "public_read", engine, "same handler, claims injected (no JWT verification)", ">=0.8 req/s"))
+		fmt.Printf("public_read done\n")
+	}
 
 	// login: end to end against raw password verifications on the same cores.
-	body, _ := json.Marshal(map[string]string{"email": "bench@example.com", "password": benchPassword})
-	login := attack(o, vegeta.Target{Method: "POST", URL: s.user + "/api/users/authenticate", Body: body,
-		Header: http.Header{"Content-Type": {"application/json"}}})
-	out = append(out, versus(login, hashRate(o.duration), "login", engine, "argon2id verifications/s on all cores", ">=0.9 of hash-bound"))
-	fmt.Printf("login done\n")
-
-	cg, err := claimsGrowth(o, s, engine)
-	if err != nil {
-		return nil, err
+	if o.runs("login") {
+		body, _ := json.Marshal(map[string]string{"email": "bench@example.com", "password": benchPassword})
+		login := attack(o, vegeta.Target{Method: "POST", URL: s.user + "/api/users/authenticate", Body: body,
+			Header: http.Header{"Content-Type": {"application/json"}}})
+		out = append(out, versus(login, hashRate(o.duration), "login", engine, "argon2id verifications/s on all cores", ">=0.9 of hash-bound"))
+		fmt.Printf("login done\n")
 	}
-	out = append(out, cg...)
-	fmt.Printf("claims_growth done\n")
-	rg, err := rowsGrowth(ctx, o, s, engine)
-	if err != nil {
-		return nil, err
+	if o.runs("claims_growth") {
+		cg, err := claimsGrowth(o, s, engine)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cg...)
+		fmt.Printf("claims_growth done\n")
 	}
-	out = append(out, rg...)
-	fmt.Printf("rows_growth done\n")
+	if o.runs("rows_growth") {
+		rg, err := rowsGrowth(ctx, o, s, engine)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rg...)
+		fmt.Printf("rows_growth done\n")
+	}
 	return out, nil
 }
 
