@@ -1,7 +1,6 @@
 package property_test
 
 import (
-	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -15,11 +14,11 @@ import (
 )
 
 // Loopback is a trusted proxy here, so X-Forwarded-For plays the client IP.
-func limited(budget int, store func(*slog.Logger) (ratelimit.Store, error)) func(*property.Config) {
+func limited(budget int, backend ratelimit.Backend) func(*property.Config) {
 	return func(c *property.Config) {
 		c.Trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		c.TokenFailures = ratelimit.Budget{Failures: budget, Window: time.Hour}
-		c.Limits = store
+		c.Limits = backend
 	}
 }
 
@@ -33,7 +32,7 @@ func call(t *testing.T, e *env, ip, token string) testenv.Response {
 }
 
 func TestWrongTokensAreRateLimitedPerClientIP(t *testing.T) {
-	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), limited(3, nil))
+	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), limited(3, ratelimit.Backend{}))
 	const attacker, bystander = "198.51.100.9", "203.0.113.4"
 	for i := 0; i < 3; i++ {
 		if r := call(t, e, attacker, strings.Repeat("g", 40)); r.Status != 401 {
@@ -70,14 +69,15 @@ func TestWrongTokensAreRateLimitedPerClientIP(t *testing.T) {
 func TestTokenLimitHoldsAcrossInstancesSharingRedis(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	prefix := testenv.RandomPrefix()
-	store := func(log *slog.Logger) (ratelimit.Store, error) {
-		return ratelimit.StoreFromEnv(func(k string) string {
-			return map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix}[k]
-		}, log)
+	backend, err := ratelimit.BackendFromEnv(func(k string) string {
+		return map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	a := startWith(t, "sqlite:"+filepath.Join(dir, "a.db"), limited(3, store))
-	b := startWith(t, "sqlite:"+filepath.Join(dir, "b.db"), limited(3, store))
+	a := startWith(t, "sqlite:"+filepath.Join(dir, "a.db"), limited(3, backend))
+	b := startWith(t, "sqlite:"+filepath.Join(dir, "b.db"), limited(3, backend))
 	const attacker = "198.51.100.77"
 	bad := strings.Repeat("h", 40)
 	for i, e := range []*env{a, b, a} {

@@ -45,7 +45,7 @@ type Config struct {
 	// TokenFailures is the budget of wrong X-Internal-Token attempts per client IP.
 	TokenFailures ratelimit.Budget
 	// Limits says where failure counters live (Redis when REDIS_URL is set).
-	Limits func(*slog.Logger) (ratelimit.Store, error)
+	Limits ratelimit.Backend
 }
 
 // LoadConfig reads the environment; every error is a *config.Error.
@@ -72,10 +72,9 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.TokenFailures, err = ratelimit.BudgetFromEnv(getenv, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures); err != nil {
 		return c, err
 	}
-	if _, err := ratelimit.StoreFromEnv(getenv, nil); err != nil {
+	if c.Limits, err = ratelimit.BackendFromEnv(getenv); err != nil {
 		return c, err
 	}
-	c.Limits = func(log *slog.Logger) (ratelimit.Store, error) { return ratelimit.StoreFromEnv(getenv, log) }
 	return c, nil
 }
 
@@ -113,17 +112,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	store := ratelimit.Store{Log: log}
-	if cfg.Limits != nil {
-		if store, err = cfg.Limits(log); err != nil {
-			_ = conn.Close()
-			return nil, err
-		}
-	}
-	if cfg.TokenFailures.Failures <= 0 || cfg.TokenFailures.Window <= 0 {
-		cfg.TokenFailures = DefaultTokenFailures
-	}
-	guard.LimitFailures(store.New("internal-token", cfg.TokenFailures))
+	guard.LimitFailures(cfg.Limits.Store(log).New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures)))
 	internal, err := InternalHandler(base, svc, guard)
 	if err != nil {
 		_ = conn.Close()

@@ -53,7 +53,7 @@ type Config struct {
 	// Failed-login budgets, per client IP and per email.
 	LoginPerIP, LoginPerEmail ratelimit.Budget
 	// Limits says where failure counters live (Redis when REDIS_URL is set).
-	Limits func(*slog.Logger) (ratelimit.Store, error)
+	Limits ratelimit.Backend
 }
 
 // Default failed-login budgets: 20 per client IP and 5 per email every 15 minutes.
@@ -124,18 +124,10 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.LoginPerEmail, err = ratelimit.BudgetFromEnv(getenv, "LOGIN_FAILURE_LIMIT_PER_EMAIL", DefaultLoginPerEmail); err != nil {
 		return c, err
 	}
-	if _, err := ratelimit.StoreFromEnv(getenv, nil); err != nil {
+	if c.Limits, err = ratelimit.BackendFromEnv(getenv); err != nil {
 		return c, err
 	}
-	c.Limits = func(log *slog.Logger) (ratelimit.Store, error) { return ratelimit.StoreFromEnv(getenv, log) }
 	return c, nil
-}
-
-func orDefault(b, def ratelimit.Budget) ratelimit.Budget {
-	if b.Failures <= 0 || b.Window <= 0 {
-		return def
-	}
-	return b
 }
 
 // Service is a user service with its listener bound.
@@ -185,15 +177,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	svc.Properties = props
-	store := ratelimit.Store{Log: log}
-	if cfg.Limits != nil {
-		if store, err = cfg.Limits(log); err != nil {
-			_ = conn.Close()
-			return nil, err
-		}
-	}
-	svc.FailuresPerIP = store.New("login-ip", orDefault(cfg.LoginPerIP, DefaultLoginPerIP))
-	svc.FailuresPerEmail = store.New("login-email", orDefault(cfg.LoginPerEmail, DefaultLoginPerEmail))
+	limits := cfg.Limits.Store(log)
+	svc.FailuresPerIP = limits.New("login-ip", cfg.LoginPerIP.Or(DefaultLoginPerIP))
+	svc.FailuresPerEmail = limits.New("login-email", cfg.LoginPerEmail.Or(DefaultLoginPerEmail))
 	svc.OnDegraded = func(ctx context.Context, userID int64, err error) {
 		log.WarnContext(ctx, "login without property claims", "user_id", userID, "reason", err.Error(),
 			"circuit", props.State(), "request_id", reqinfo.RequestID(ctx))

@@ -28,6 +28,15 @@ type Budget struct {
 
 func (b Budget) interval() time.Duration { return b.Window / time.Duration(b.Failures) }
 
+// Or returns b, or def when b is unset (a Config built in code rather than
+// read from the environment).
+func (b Budget) Or(def Budget) Budget {
+	if b.Failures <= 0 || b.Window <= 0 {
+		return def
+	}
+	return b
+}
+
 // Limiter counts failures per key.
 type Limiter interface {
 	// Blocked reports whether key's budget is spent, and when to try again.
@@ -155,33 +164,48 @@ func BudgetFromEnv(getenv config.Getenv, name string, def Budget) (Budget, error
 	return Budget{Failures: n, Window: d}, nil
 }
 
-// Store builds limiters on Redis when a client is configured, else in memory.
-type Store struct {
-	Client *redis.Client // nil: in memory
-	Prefix string
-	Log    *slog.Logger
+// Backend says where failure counters live: in Redis when Redis is set (so
+// replicas share them), in this process otherwise. It is plain configuration;
+// Store turns it into a live client once, when a service starts.
+type Backend struct {
+	Redis  *redis.Options // nil: in memory
+	Prefix string         // namespaces the Redis keys
 }
 
-// New returns a limiter for budget b.
-func (s Store) New(name string, b Budget) Limiter {
-	if s.Client == nil {
-		return NewMemory(b)
-	}
-	return NewRedis(s.Client, b, s.Prefix+name+":", s.Log)
-}
-
-// StoreFromEnv reads REDIS_URL (optional) and REDIS_KEY_PREFIX (default
+// BackendFromEnv reads REDIS_URL (optional) and REDIS_KEY_PREFIX (default
 // "jeeves4service:"; replicas that should share limits use the same one).
-func StoreFromEnv(getenv config.Getenv, log *slog.Logger) (Store, error) {
+func BackendFromEnv(getenv config.Getenv) (Backend, error) {
 	url := config.String(getenv, "REDIS_URL", "")
 	if url == "" {
-		return Store{Log: log}, nil
+		return Backend{}, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return Store{}, &config.Error{Var: "REDIS_URL", Problem: "must be a redis:// URL"}
+		return Backend{}, &config.Error{Var: "REDIS_URL", Problem: "must be a redis:// URL"}
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
-	prefix := config.String(getenv, "REDIS_KEY_PREFIX", "jeeves4service:")
-	return Store{Client: redis.NewClient(opts), Prefix: prefix, Log: log}, nil
+	return Backend{Redis: opts, Prefix: config.String(getenv, "REDIS_KEY_PREFIX", "jeeves4service:")}, nil
+}
+
+// Store builds limiters on one backend.
+type Store struct {
+	client *redis.Client // nil: in memory
+	prefix string
+	log    *slog.Logger
+}
+
+// Store connects to the backend (lazily: go-redis dials on first use).
+func (b Backend) Store(log *slog.Logger) Store {
+	if b.Redis == nil {
+		return Store{log: log}
+	}
+	return Store{client: redis.NewClient(b.Redis), prefix: b.Prefix, log: log}
+}
+
+// New returns a limiter named name with budget b.
+func (s Store) New(name string, b Budget) Limiter {
+	if s.client == nil {
+		return NewMemory(b)
+	}
+	return NewRedis(s.client, b, s.prefix+name+":", s.log)
 }
