@@ -138,11 +138,8 @@ func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 }
 
 // URLFromEnv reads a database URL variable and checks its form.
-func URLFromEnv(getenv func(string) string, name, def string) (string, error) {
-	url := getenv(name)
-	if strings.TrimSpace(url) == "" {
-		url = def
-	}
+func URLFromEnv(getenv config.Getenv, name, def string) (string, error) {
+	url := config.String(getenv, name, def)
 	if _, _, err := ParseURL(url); err != nil {
 		return "", &config.Error{Var: name, Problem: err.Error()}
 	}

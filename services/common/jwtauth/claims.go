@@ -4,9 +4,9 @@
 package jwtauth
 
 import (
-	"strings"
-
 	"github.com/golang-jwt/jwt/v5"
+
+	"jeeves4service/services/common/config"
 )
 
 // PropertyClaim is one property the user may use, as signed into the token.
@@ -36,12 +36,7 @@ type Settings struct {
 }
 
 // SettingsFromEnv reads JWT_ISSUER and JWT_AUDIENCE (both default "jeeves4service").
-func SettingsFromEnv(getenv func(string) string) Settings {
-	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return "jeeves4service"
-	}
-	return Settings{Issuer: get("JWT_ISSUER"), Audience: get("JWT_AUDIENCE")}
+func SettingsFromEnv(getenv config.Getenv) Settings {
+	return Settings{Issuer: config.String(getenv, "JWT_ISSUER", "jeeves4service"),
+		Audience: config.String(getenv, "JWT_AUDIENCE", "jeeves4service")}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"time"
 
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/reqinfo"
@@ -116,9 +117,14 @@ func FromError(r *http.Request, log *slog.Logger, err error) Problem {
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var ae *apperr.Error
 	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(int(math.Max(1, math.Ceil(ae.RetryAfter.Seconds())))))
+		SetRetryAfter(w, ae.RetryAfter)
 	}
 	Write(w, r, FromError(r, log, err))
+}
+
+// SetRetryAfter sets Retry-After to wait in whole seconds, at least 1.
+func SetRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", fmt.Sprint(int(math.Max(1, math.Ceil(wait.Seconds())))))
 }
 
 // RequestErrorHandler is for the generated servers' request-binding failures

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -139,11 +138,6 @@ func (r *Redis) Fail(ctx context.Context, key string) {
 	if _, err := r.rl.AllowN(ctx, r.prefix+key, r.limit, 1); err != nil {
 		r.log.ErrorContext(ctx, "rate limit count failed", "error", err.Error())
 	}
-}
-
-// RetryAfterSeconds formats a wait for the Retry-After header (at least 1).
-func RetryAfterSeconds(d time.Duration) string {
-	return fmt.Sprint(int(math.Max(1, math.Ceil(d.Seconds()))))
 }
 
 // BudgetFromEnv reads NAME as "N/DURATION" (e.g. "10/1m").

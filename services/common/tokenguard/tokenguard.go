@@ -120,7 +120,7 @@ func (g *TokenGuard) Throttle(next http.Handler) http.Handler {
 				g.log.WarnContext(r.Context(), "internal call rejected", "reason", "rate_limited",
 					"client_ip", reqinfo.ClientIP(r.Context()), "method", r.Method, "path", r.URL.Path,
 					"request_id", reqinfo.RequestID(r.Context()))
-				w.Header().Set("Retry-After", ratelimit.RetryAfterSeconds(wait))
+				problem.SetRetryAfter(w, wait)
 				problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
 				return
 			}
