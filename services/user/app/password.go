@@ -31,6 +31,22 @@ func withHashSlot(ctx context.Context, fn func()) error {
 	return nil
 }
 
+// hashInSlot is HashPassword run in a hashing slot.
+func hashInSlot(ctx context.Context, password string) (hash string, err error) {
+	if slotErr := withHashSlot(ctx, func() { hash, err = HashPassword(password) }); slotErr != nil {
+		return "", slotErr
+	}
+	return hash, err
+}
+
+// verifyInSlot is VerifyPassword run in a hashing slot.
+func verifyInSlot(ctx context.Context, hash, password string) (ok bool, err error) {
+	if slotErr := withHashSlot(ctx, func() { ok, err = VerifyPassword(hash, password) }); slotErr != nil {
+		return false, slotErr
+	}
+	return ok, err
+}
+
 // Argon2id parameters: OWASP's first recommended set (19 MiB, 2 passes, 1 lane).
 const (
 	argonMemoryKiB = 19 * 1024

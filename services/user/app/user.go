@@ -94,11 +94,7 @@ func (s *Service) Register(ctx context.Context, email, password, first, last str
 	if first == "" || last == "" {
 		return UserRecord{}, apperr.New(apperr.Invalid, "First and last name are required.")
 	}
-	var hash string
-	var err error
-	if slotErr := withHashSlot(ctx, func() { hash, err = HashPassword(password) }); slotErr != nil {
-		return UserRecord{}, slotErr
-	}
+	hash, err := hashInSlot(ctx, password)
 	if err != nil {
 		return UserRecord{}, err
 	}
@@ -110,16 +106,13 @@ func (s *Service) Register(ctx context.Context, email, password, first, last str
 func (s *Service) Authenticate(ctx context.Context, email, password string) (UserRecord, error) {
 	u, err := s.Repo.ByEmail(ctx, NormalizeEmail(email))
 	if apperr.CodeOf(err) == apperr.NotFound {
-		_ = withHashSlot(ctx, func() { _, _ = VerifyPassword(dummyHash, password) })
+		_, _ = verifyInSlot(ctx, dummyHash, password)
 		return UserRecord{}, errBadCredentials
 	}
 	if err != nil {
 		return UserRecord{}, err
 	}
-	var ok bool
-	if slotErr := withHashSlot(ctx, func() { ok, err = VerifyPassword(u.PasswordHash, password) }); slotErr != nil {
-		return UserRecord{}, slotErr
-	}
+	ok, err := verifyInSlot(ctx, u.PasswordHash, password)
 	if err != nil {
 		return UserRecord{}, fmt.Errorf("verify password of user %d: %w", u.ID, err)
 	}
@@ -142,9 +135,6 @@ type Session struct {
 func (s *Service) Login(ctx context.Context, clientIP, email, password string) (Session, error) {
 	keys := s.failureKeys(clientIP, email)
 	for _, k := range keys {
-		if k.limiter == nil {
-			continue
-		}
 		if blocked, wait := k.limiter.Blocked(ctx, k.key); blocked {
 			// Refused before any hashing, and even with the right password:
 			// otherwise the budget would only slow guessing, not stop it.
@@ -154,9 +144,7 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	u, err := s.Authenticate(ctx, email, password)
 	if apperr.CodeOf(err) == apperr.Unauthorized {
 		for _, k := range keys {
-			if k.limiter != nil {
-				k.limiter.Fail(ctx, k.key)
-			}
+			k.limiter.Fail(ctx, k.key)
 		}
 	}
 	if err != nil {
@@ -188,8 +176,16 @@ type failureKey struct {
 	key     string
 }
 
+// failureKeys lists the budgets a login attempt counts against (those configured).
 func (s *Service) failureKeys(clientIP, email string) []failureKey {
-	return []failureKey{{s.FailuresPerIP, "ip:" + clientIP}, {s.FailuresPerEmail, "email:" + NormalizeEmail(email)}}
+	var keys []failureKey
+	if s.FailuresPerIP != nil {
+		keys = append(keys, failureKey{s.FailuresPerIP, "ip:" + clientIP})
+	}
+	if s.FailuresPerEmail != nil {
+		keys = append(keys, failureKey{s.FailuresPerEmail, "email:" + NormalizeEmail(email)})
+	}
+	return keys
 }
 
 // CapClaims keeps at most max claims (all when max <= 0) and says whether it cut.
@@ -209,10 +205,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if err != nil {
 		return err
 	}
-	var ok bool
-	if slotErr := withHashSlot(ctx, func() { ok, err = VerifyPassword(u.PasswordHash, current) }); slotErr != nil {
-		return slotErr
-	}
+	ok, err := verifyInSlot(ctx, u.PasswordHash, current)
 	if err != nil {
 		return fmt.Errorf("verify password of user %d: %w", u.ID, err)
 	}
@@ -222,10 +215,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if len(next) < 12 {
 		return apperr.New(apperr.Invalid, "The new password must be at least 12 characters.")
 	}
-	var hash string
-	if slotErr := withHashSlot(ctx, func() { hash, err = HashPassword(next) }); slotErr != nil {
-		return slotErr
-	}
+	hash, err := hashInSlot(ctx, next)
 	if err != nil {
 		return err
 	}
