@@ -125,10 +125,6 @@ func (e *contractError) Error() string { return "property service broke the cont
 func (p *PropertyClient) fetch(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
 	resp, err := p.client.GetUserPropertiesWithResponse(ctx, userID, &internalapi.GetUserPropertiesParams{})
 	if err != nil {
-		var se *statusError
-		if errors.As(err, &se) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("call property service: %w", err)
 	}
 	if resp.StatusCode() != http.StatusOK {
