@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -165,14 +166,7 @@ func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGua
 	})
 }
 
-func lastSegment(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			return path[i+1:]
-		}
-	}
-	return path
-}
+func lastSegment(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
 
 // Main is the whole program: read config, start, serve until ctx ends.
 // It returns the process exit status: 2 for configuration errors.

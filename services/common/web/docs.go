@@ -17,6 +17,8 @@ const docsPolicy = "default-src 'none'; script-src 'self' 'unsafe-inline' blob:;
 // Docs serves a contract on r: the rendered page at /docs, the contract at
 // /openapi.yaml and /openapi.json. Each listener gets only its own contract.
 func Docs(r chi.Router, page, specYAML []byte) error {
+	// Parsed from the YAML rather than reusing the validator's document: the
+	// validator clears that document's servers, which the published JSON keeps.
 	doc, err := openapi3.NewLoader().LoadFromData(specYAML)
 	if err != nil {
 		return fmt.Errorf("load contract for /openapi.json: %w", err)
