@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,22 +28,6 @@ type system struct {
 	stopProperty             func()
 	userLogs, propertyLogs   *testenv.LogBuffer
 	userDB, propertyDB       string // database URLs, for checking that rejected requests wrote nothing
-}
-
-func serve(t *testing.T, ctx context.Context, s interface{ Serve(context.Context) error }) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := s.Serve(ctx); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	return stop
 }
 
 func startSystem(t *testing.T, eng testenv.Engine) *system {
@@ -96,14 +79,14 @@ func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve(t, ctx, userSvc)
+	testenv.Serve(t, userSvc)
 	userURL := "http://" + userSvc.Server.Addr("public")
 	sys := &system{user: via("user", userURL), internal: internal,
 		userLogs: userLogs, propertyLogs: propLogs, userDB: userDB, propertyDB: propertyDB}
 	// The property service verifies JWTs with the user service's JWKS.
 	propSvc.SetJWKSURL(userURL + "/.well-known/jwks.json")
 	sys.property = via("property", "http://"+propSvc.Server.Addr("public"))
-	sys.stopProperty = serve(t, ctx, propSvc)
+	sys.stopProperty = testenv.Serve(t, propSvc)
 	return sys
 }
 

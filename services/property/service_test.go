@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"jeeves4service/services/common/testenv"
@@ -46,21 +45,11 @@ func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
 		adjust(&cfg)
 	}
 	log, logs := testenv.Logger()
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := property.New(ctx, cfg, log)
+	svc, err := property.New(context.Background(), cfg, log)
 	if err != nil {
-		cancel()
 		t.Fatalf("start property service: %v", err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := svc.Serve(ctx); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	testenv.Serve(t, svc)
 	return &env{public: "http://" + svc.Server.Addr("public"), internal: "http://" + svc.Server.Addr("internal"), logs: logs, issuer: issuer}
 }
 

@@ -38,16 +38,11 @@ func start(t *testing.T, dbURL, propertyURL string, extra map[string]string) *en
 		t.Fatal(err)
 	}
 	log, logs := testenv.Logger()
-	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := user.New(ctx, cfg, log)
+	svc, err := user.New(context.Background(), cfg, log)
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = svc.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	testenv.Serve(t, svc)
 	return &env{url: "http://" + svc.Server.Addr("public"), svc: svc, logs: logs}
 }
 

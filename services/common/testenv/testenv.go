@@ -207,3 +207,21 @@ func RandomPrefix() string {
 func DiscardLogger() (*slog.Logger, *LogBuffer) {
 	return slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})), &LogBuffer{}
 }
+
+// Serve runs a service until the test ends (or until the returned stop is
+// called, at most once), then waits for it to finish. A Serve error fails the test.
+func Serve(t testing.TB, s interface{ Serve(context.Context) error }) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.Serve(ctx); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
