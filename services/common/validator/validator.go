@@ -100,18 +100,17 @@ func (h *errorHandler) handle(ctx context.Context, err error, w http.ResponseWri
 
 // messages say what rule a field broke, in words that never quote the value.
 var messages = map[string]string{
-	"required":             "is required",
-	"type":                 "has the wrong type",
-	"minLength":            "is too short",
-	"maxLength":            "is too long",
-	"pattern":              "has an invalid format",
-	"format":               "has an invalid format",
-	"enum":                 "is not one of the allowed values",
-	"minimum":              "is out of range",
-	"maximum":              "is out of range",
-	"additionalProperties": "is not a known field",
-	"minProperties":        "needs at least one field",
-	"nullable":             "must not be null",
+	"required":      "is required",
+	"type":          "has the wrong type",
+	"minLength":     "is too short",
+	"maxLength":     "is too long",
+	"pattern":       "has an invalid format",
+	"format":        "has an invalid format",
+	"enum":          "is not one of the allowed values",
+	"minimum":       "is out of range",
+	"maximum":       "is out of range",
+	"minProperties": "needs at least one field",
+	"nullable":      "must not be null",
 }
 
 // FieldErrors names the fields a RequestError is about, built from field
@@ -132,9 +131,12 @@ func FieldErrors(e *openapi3filter.RequestError) []problem.FieldError {
 		}
 		return []problem.FieldError{{Field: e.Parameter.Name, Message: msg}}
 	case hasSchemaErr:
+		// The path already ends in a missing required property; an unknown
+		// property is named only in the reason (`property "x" is unsupported`,
+		// reported against the object's "properties").
 		field := strings.Join(schemaErr.JSONPointer(), ".")
-		if schemaErr.SchemaField == "required" || schemaErr.SchemaField == "additionalProperties" {
-			// The offending property is named in the reason, not in the path.
+		if schemaErr.SchemaField == "properties" && strings.HasSuffix(schemaErr.Reason, "is unsupported") {
+			msg = "is not a known field"
 			if name := quoted(schemaErr.Reason); name != "" {
 				field = strings.TrimPrefix(field+"."+name, ".")
 			}

@@ -3,6 +3,7 @@ package validator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -50,5 +51,41 @@ func TestSecurityFailureIs401NotValidation400(t *testing.T) {
 	}
 	if reached {
 		t.Fatal("handler ran for an unauthenticated call")
+	}
+}
+
+// A rejected body names the offending field and the rule it broke, never the
+// submitted value.
+func TestBadBodiesNameTheField(t *testing.T) {
+	spec, err := validator.LoadSpec(context.Background(), jeeves4service.PublicSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := testenv.Logger()
+	mw, err := validator.New(spec, validator.Options{Log: log, Authenticate: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(201) })))
+	defer srv.Close()
+	cases := map[string]string{
+		`{"address": "x"}`:                       "[map[field:name message:is required]]",
+		`{"name": "x", "owner_id": 1}`:           "[map[field:owner_id message:is not a known field]]",
+		`{"name": 12}`:                           "[map[field:name message:has the wrong type]]",
+		`{"name": ""}`:                           "[map[field:name message:is too short]]",
+		`{"name": "x", "address": "secret-ish"}`: "",
+	}
+	for body, want := range cases {
+		r := testenv.DoUnchecked(t, "POST", srv.URL+"/api/properties/", body)
+		if want == "" {
+			if r.Status != 201 {
+				t.Fatalf("%s: %d %s", body, r.Status, r.Body)
+			}
+			continue
+		}
+		p := r.Problem(t)
+		if r.Status != 400 || fmt.Sprint(p["errors"]) != want {
+			t.Fatalf("%s: %d, errors %v, want %s", body, r.Status, p["errors"], want)
+		}
 	}
 }
