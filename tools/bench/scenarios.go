@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -51,22 +50,7 @@ func freshDB(ctx context.Context, engine, admin, dir, name string) (string, func
 	if engine == "sqlite" {
 		return "sqlite:" + filepath.Join(dir, name+".db"), func() {}, nil
 	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		return "", nil, err
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	dbName := fmt.Sprintf("bench_%s_%s", name, hex.EncodeToString(b[:]))
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+dbName); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", dbName, err)
-	}
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + dbName
-	return u.String(), func() { _, _ = db.Exec("DROP DATABASE IF EXISTS " + dbName + " WITH (FORCE)"); db.Close() }, nil
+	return database.CreateScratchPostgres(ctx, admin, "bench_"+name+"_")
 }
 
 func startSystem(ctx context.Context, o options, engine string) (*system, error) {

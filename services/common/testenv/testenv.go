@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +25,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
+	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/jwtauth"
 )
 
@@ -71,26 +71,12 @@ func pingPostgres(admin string) error {
 // FreshPostgres creates a database with a random name and drops it after the test.
 func FreshPostgres(t testing.TB, admin string) string {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := fmt.Sprintf("t_%x", b)
-	db, err := sql.Open("pgx", admin)
+	url, drop, err := database.CreateScratchPostgres(context.Background(), admin, "t_")
 	if err != nil {
-		t.Fatalf("open admin connection: %v", err)
+		t.Fatalf("fresh PostgreSQL database: %v", err)
 	}
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		_ = db.Close()
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("parse TEST_POSTGRES_URL: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	t.Cleanup(drop)
+	return url
 }
 
 // LogBuffer is a goroutine-safe log sink tests can search.
