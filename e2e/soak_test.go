@@ -43,31 +43,31 @@ func TestSoak(t *testing.T) {
 	type op struct {
 		name     string
 		expected map[int]bool
-		do       func(a account, i int) testenv.Response
+		do       func(a account, i int) (testenv.Response, error)
 	}
 	ops := []op{
-		{"login", map[int]bool{200: true}, func(a account, _ int) testenv.Response {
-			return testenv.Do(t, "POST", s.user+"/api/users/authenticate", map[string]string{"email": a.email, "password": "soak password 1234"})
+		{"login", map[int]bool{200: true}, func(a account, _ int) (testenv.Response, error) {
+			return testenv.Try("POST", s.user+"/api/users/authenticate", map[string]string{"email": a.email, "password": "soak password 1234"})
 		}},
-		{"list", map[int]bool{200: true}, func(a account, _ int) testenv.Response {
-			return testenv.Do(t, "GET", s.property+"/api/properties/", nil, testenv.Bearer(a.token)...)
+		{"list", map[int]bool{200: true}, func(a account, _ int) (testenv.Response, error) {
+			return testenv.Try("GET", s.property+"/api/properties/", nil, testenv.Bearer(a.token)...)
 		}},
-		{"get", map[int]bool{200: true}, func(a account, _ int) testenv.Response {
-			return testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d", s.property, a.property), nil, testenv.Bearer(a.token)...)
+		{"get", map[int]bool{200: true}, func(a account, _ int) (testenv.Response, error) {
+			return testenv.Try("GET", fmt.Sprintf("%s/api/property/%d", s.property, a.property), nil, testenv.Bearer(a.token)...)
 		}},
-		{"create", map[int]bool{201: true}, func(a account, i int) testenv.Response {
-			return testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": fmt.Sprintf("Soak %d", i)}, testenv.Bearer(a.token)...)
+		{"create", map[int]bool{201: true}, func(a account, i int) (testenv.Response, error) {
+			return testenv.Try("POST", s.property+"/api/properties/", map[string]string{"name": fmt.Sprintf("Soak %d", i)}, testenv.Bearer(a.token)...)
 		}},
-		{"room", map[int]bool{201: true, 409: true}, func(a account, i int) testenv.Response {
-			return testenv.Do(t, "POST", fmt.Sprintf("%s/api/property/%d/rooms", s.property, a.property), map[string]string{"name": fmt.Sprintf("Room %d", i%50)}, testenv.Bearer(a.token)...)
+		{"room", map[int]bool{201: true, 409: true}, func(a account, i int) (testenv.Response, error) {
+			return testenv.Try("POST", fmt.Sprintf("%s/api/property/%d/rooms", s.property, a.property), map[string]string{"name": fmt.Sprintf("Room %d", i%50)}, testenv.Bearer(a.token)...)
 		}},
-		{"internal", map[int]bool{200: true, 429: true}, func(a account, _ int) testenv.Response {
-			return testenv.Do(t, "GET", s.internal+"/api/internal/properties/users/1", nil, "X-Internal-Token", internalToken)
+		{"internal", map[int]bool{200: true, 429: true}, func(a account, _ int) (testenv.Response, error) {
+			return testenv.Try("GET", s.internal+"/api/internal/properties/users/1", nil, "X-Internal-Token", internalToken)
 		}},
 		// Wrong tokens: 401, then 429 once loopback's failure budget is spent
 		// (which also holds back the good internal calls above: the same IP).
-		{"bad token", map[int]bool{401: true, 429: true}, func(a account, _ int) testenv.Response {
-			return testenv.Do(t, "GET", s.internal+"/api/internal/properties/users/1", nil, "X-Internal-Token", strings.Repeat("b", 40))
+		{"bad token", map[int]bool{401: true, 429: true}, func(a account, _ int) (testenv.Response, error) {
+			return testenv.Try("GET", s.internal+"/api/internal/properties/users/1", nil, "X-Internal-Token", strings.Repeat("b", 40))
 		}},
 	}
 	weights := []int{1, 6, 6, 2, 2, 4, 1} // of 22
@@ -86,6 +86,7 @@ func TestSoak(t *testing.T) {
 	// Heap is measured with no request in flight (an argon2id hash alone holds
 	// 19 MiB): workers hold quiet.RLock per request, the measurement takes Lock.
 	var quiet sync.RWMutex
+	var errs testenv.Errors // reported from this goroutine: a Fatal under quiet.RLock would hang the run
 	var wg sync.WaitGroup
 	for w := 0; w < 6; w++ {
 		wg.Add(1)
@@ -94,9 +95,13 @@ func TestSoak(t *testing.T) {
 			for i := w; time.Since(start) < d; i += 6 {
 				o := ops[plan[i%len(plan)]]
 				quiet.RLock()
-				r := o.do(accounts[i%len(accounts)], i)
+				r, err := o.do(accounts[i%len(accounts)], i)
 				quiet.RUnlock()
 				count.Add(1)
+				if err != nil {
+					errs.Add(fmt.Errorf("%s: %w", o.name, err))
+					continue
+				}
 				if !o.expected[r.Status] {
 					mu.Lock()
 					unexpected[fmt.Sprintf("%s %d", o.name, r.Status)]++
@@ -110,6 +115,7 @@ func TestSoak(t *testing.T) {
 	heapWarm = heap()
 	quiet.Unlock()
 	wg.Wait()
+	errs.Check(t)
 	heapEnd := heap()
 	t.Logf("%d requests in %v; heap after warm-up %d KiB, at the end %d KiB (%.1f %%)", count.Load(), d,
 		heapWarm/1024, heapEnd/1024, 100*float64(heapEnd)/float64(heapWarm))

@@ -784,6 +784,23 @@ func (response ChangePassword413ApplicationProblemPlusJSONResponse) VisitChangeP
 	return err
 }
 
+type ChangePassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePassword500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -951,6 +968,23 @@ func (response RegisterUser413ApplicationProblemPlusJSONResponse) VisitRegisterU
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterUser429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterUser429ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1191,53 +1225,58 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1FptUxs58v8qXfr/qzbUDeOHQDY4b45lyZYJ2fjAVKo2UFieadsKM9KspMHxUf7uV5Lm0R5jTMjt7Svw",
-	"jNTqbv3U/evWPJBAxIngyLUivQeSUElj1Cjtr48Yj1FeKZT9X83vEFUgWaKZ4KRH+iGICegZQqpQwnwm",
-	"FAINAlQKghnlU1Q+8QgzYxOqZ8QjnMZIesSMv2Uh8YjEP1MmMSQ9LVP0iApmGFOzFn6jcRIh6XU9MhEy",
-	"ppr0COP6zQHxSMw4i9OY9Doe0YsE3SucoiTLpUcGUiQo9aJJ6/wdsHCDdk9VrLOrYksjViWCK7Tu/YWG",
-	"F/hnikqbX4HgGrn9lyZJxAJqNG4lUowjjP/xVRn1K8sbwzRlEemR4QxBOkkQClTAhYaY6mBmt+d40Acj",
-	"XdJAG5tRSmE2+MsDmTCMQtIjGBtJHolRKTp1at/TiIVwT6MUyfLGI0pTnSrSO2i3PaKZNkoYGyA3ojB5",
-	"pnWieq3WV8R7VAcK5T0L0A/xPjdHtax0ayJZVt37/xInpEf+r1UCs+XeqtbATXaurG/rFhfk5r+DkbN+",
-	"BGa3lX0pJhPkIeNTsO5QvtHoRPBJxILv3xqqwXoXmAIaSaThAiROmdIo0WKwdOxR6dhi/Z28GuSzXtqn",
-	"uWAFc6Yzn6ZSItdg1Efrsz7XKDmNTo2LXwDTxkSUEIg0Cu2GGv0j1GjXz1SrevCwCs1cG7h0YpxWO7mT",
-	"ZSJexJ2XIkY9szCjLMIQBLd2OCvf2f+d+cDRKKzoQsF8RrV17oAuIkHDoRDnVE7xBUPGWIQLg04tBERG",
-	"dg2UndelSzMdYCgEOC12cqcWYt8u8OLwzE2w0iXoGS19ywKXlhLtTvale3bF6T1lER1HL+HLkGo6pgqN",
-	"Egaphex3oOUC6JQyDmompI4WdcRW3JtpBlXVdnJwWpn4Ui7OFvpJlTYWAZZyNTfQ5cIBe07z1B/6MFy3",
-	"e+mRoRAfKV9kOUN9r+uFgJjyRX6kqNYYJ1pVvR5RjbIG6W4lzhoJRiEoNNrJ45Jq3I9YzDSGL+PyFYsi",
-	"MWVcwUQYVDMFQcRM0O0PIH/issur80+/9X+/fX/cP7+6OL0973/sD28Hpxe3/YF3zTe9PP143D/fewcm",
-	"3ixy7xkMS5ykCkNIuWaRPUrjNJyiNi9YFCn/mhOPzJCGGVe8QC0X+8cTjXKddF1iIHhoIgzMKdMwxomQ",
-	"aPbIoMZuk/8o6XqcVy09csVpqmdCsn+b6d+FqWNwzGeMVJpYIu6QO5c47eopu1NCqabDrue2nPkSKPrI",
-	"lGJ86kFO44QE/JYY9SGQGCLXjEYmHhar2V08Kd9Z14UhMxJplNFmZpjrhEYKPZJUHj1kDLLqUkJD+s/s",
-	"lx+ImFT4csE36bdz5FM9I73u4UHhM6Ul41PjiYQqNRcyrEsOhJQYaJgJqRDGBrdyYYhIYiNmRWqn+9ay",
-	"8uL32hrLKu6+FJoVC98UM8T4Kzpq9d7wxILl1B2RUeqqurnMNesKul0dXWfe2/R1y5WimtQ9+/xhXU8a",
-	"Te263ByrL+Q0/PXyuDK7VDKQ9/WB3cPDzlHj0DtmLV9/rhdVEZ8+DBqnpwqrwxSbNg77th5gTKJK0nHE",
-	"ArjDhQcmTb05SGVk6apINSQGy3zqb3Wo0dUZbVZyNnnWW07BDQ6+XPfwHS7sX6YxVtsOs9mjZSGaSkkX",
-	"66oZgU3rDzKwntjcu+PJzXj87Y8/ah7hON+wDjUcAiVEgk/BDElmkqptS3S37eaacSs6NHozi6trKLt4",
-	"fwJHB4c/Qxa4M7pu2xx1n+bJpGrhjlX6mu/ysv2JgKrEqDVceYRxpSkPsPko5Wqy0LPMw2ppUzXkHQxX",
-	"B1LDTyBi3NYMpa2vJ91xJ2jjUfiW/jx+EzTZk+fQio9sayGm31yuPzw6qnRUXNthJfcXybfq6MaeRLmu",
-	"e1CdsGO/Yhvm7Ntcs8JOLwdFE+QubENAOvn/E4l3wqTSt64lVpV9HNKVM2n37PFjH9FGWefiHiMa4O4C",
-	"XzxWdXfmBTUXVU1s2t9LVCrb2pXds6RM3VJdN6Xb7r7Z73T2u2+Hnde9drvXbv9R3cfQ1B2axdiE8HKJ",
-	"W8aDKA0dJ66f8/cGTDCfoauUk7wvmpfMZddljEDVHYauReH4sDbzAiols4GsnB5ElMWqFg0cmc+0HAsR",
-	"IbVNPyupOQApNuUYwtnnYT2u4OJsNv4tYJ/Y2fs/Ti+G/7rsq36skz9O+m/67CA9Z2dHvt8YPu1qt8Xh",
-	"zzjGL5bkmz2rxA/3bOsxt+rXBHvV/WzehyZ0XClsIJKBRKoxfBQa3V2h8bxosWN0WBvOwu/qnHuEqVsa",
-	"aHZfX24TsMzoMGb1Ci8Lnuujtwenx3Fg+WHuqQ0xoaJT1RivusnryDBJEoNUMr24NFk9uzaw8DxOTdx6",
-	"IK5KfZ+78+zzkKwWg8ccLLs3xwkmUsQwGny6HEKLJqyVKpSqZcpPU/cFVOPIFrh2PeOolcNgcqWrOBmf",
-	"iIb7FcfCkYeJYFyr2h1RHlteaTqFkV16tAeUh40h6Jq7ceWxGO35cGpbFeaJzZaA3wJMdNFS96BqSyHb",
-	"MPRrzhFDBdQ6gimVYgjjRYN6o+OsHLdL9MC5HHzfH+3519ypYPmY7epzKJjhaFO3YWR7lK5tkjcM6nwj",
-	"L2COB33ikXuULmOQjt/22waoIkFOE2bold/2X9tkpGcWEy1/jlG0f8fFnLe+zu+Un3c4pmjDR+Gvfkh6",
-	"5DfUtmRZuZDqttuP9E5yiU9rTlj5DZ2JYzi7/PQ7fMYxfMAFXKKGV1lJaUo35cHoTi9G8OnDYM82DA+d",
-	"Uk1rFcq36jcP1YNDel9uPKLSOKZyUeLTLAV6RjXco2STdRD8pAxKbDeQTpU55xau5MYItyenhGWL9B5W",
-	"ni5aDyxcrl6pfmm2oxzSqlxdLm8aZbZieyurfqTs1kN2RfudFnhbR9eumDdpJYWIX8re9XhnBQt3CVvH",
-	"6skMgzt3R1hpmtmYIlGnkptYklGVIsJ6MBZ6BsxypGteDyWjsn5yvVMrzI11AQKGBcfK6ZWVY/T+SUEJ",
-	"OqAqI1uPkDjXoEe3BItNSB01sJIemFRqousVtzEkayob5eYyr8gN7YUpaqeQojHCQbuTreEiWz3MHFe8",
-	"bDmOS5yo9C8iXDwh1FTasxlxaWArZS3weAHw5L5qtQm6rGd746blD4yaeZ3QEDjPxXRqN9KvN95r+FrH",
-	"8CjLXddpu/06+DrX9h8cee5+zGyiQxtVNRw+7RuIjIzAs3m5NfTgKSG+8rWEndLZPuVqpa1+0Hm9fdLq",
-	"PauZ1z3aPm/1YuuZqcvMeoKWDZeYj2W9czE1u+siV4DsHh0LeiS9uUDpbvP2q/V2HivrZ921Hgdldfzs",
-	"k77ej9xW2Ne7ihtbiU+/WKm3U58UAw42NKXzuFm9GiV/A8z/Bdgt0Or87gKUza77jEOeAEuEPY5cV89t",
-	"or8nDmRFVvpB8dzK33Cxbtlm2VExAMlqEi38Z+/3X7lvw7UN27pLedm2ObBcZCN+HIGoNjOyDkalJ1Bt",
-	"BLw41aj1fZ8UZzr/PWzakOX6E88PWU/InCeVj9b+RuFqQ6rN8QoUOM43noK6hHpX58uN/d7SfhfmKp36",
-	"DtWbFSFOaBppiOkdgkw50DCUqNQe8Ugqo6xn02u1Ot2f/bbf9ju9t+12x1Zndblr5cMzZXft96KZyWuX",
-	"aBXIe+7zlqJLUw8e8Kpq6J5f/4BYNRhQXpZYessk2NLRys9KW3i1amVVcKUDu7xZ/icAAP//",
+	"7Fp7b9s6lv8qB9wFmmAV+dG0t3H/WTc37bpNb72xiwK3KWJaOrbZSKQuScX1BP7uA5J6xnIcp+nMADN/",
+	"JZbI8+LhefyObkkg4kRw5FqR3i1JqKQxapT210eMpyg/K5SD383vEFUgWaKZ4KRHBiGIGegFQqpQwnIh",
+	"FAINAlQKggXlc1Q+8QgzaxOqF8QjnMZIesSsv2Ih8YjEv1ImMSQ9LVP0iAoWGFPDC3/QOImQ9LoemQkZ",
+	"U016hHH98ph4JGacxWlMeh2P6FWC7hXOUZL12iNDKRKUetUkdf4OWLhFuocK1tlXsLUhqxLBFVrzvqHh",
+	"Bf6VotLmVyC4Rm7/pUkSsYAaiVuJFNMI4//5roz4FfZGMU1ZRHpkvECQjhKEAhVwoSGmOljY4+kPB2Co",
+	"SxpoozNKKcwBf70lM4ZRSHoEY0PJIzEqRedO7BsasRBuaJQiWX/ziNJUp4r0jtttj2imjRBGB8iVKFRe",
+	"aJ2oXqv1HfEG1bFCecMC9EO8ydVRLUvdqkjWVfP+t8QZ6ZH/apWO2XJvVWvoNjtT1o91hwly9V/DxGk/",
+	"AXPayr4UsxnykPE5WHMo30h0KvgsYsHPHw3VYK0LTAGNJNJwBRLnTGmUaH2wNOxJadiC/15WDfJdT23T",
+	"nLCCJdOZTVMpkWsw4qO12YBrlJxGZ8bET+DTRkWUEIg0Cu2BGvkj1Gj5Z6JVLfii6pq5NDByZJxUe5mT",
+	"ZSSexJwjEaNeWDejLMIQBLd6OC1f2/+d+sDRCKzoSsFyQbU17pCuIkHDsRDnVM7xCUPGVIQr451aCIgM",
+	"7ZpTdp6XJs1kgLEQ4KTYy5xaiCPL4MndM1fBUpegF7S0LQtcWkq0u9kj9+wzpzeURXQaPYUtQ6rplCo0",
+	"QhhPLWi/Bi1XQOeUcVALIXW0qntsxbyZZFAVbS8Dp5WNT2XijNEzVepYBFjK1dK4LhfOsZc0T/2hD+NN",
+	"vdceGQvxkfJVljPUz5peCIgpX+VXimqNcaJV1eoR1ShrLt2txFlDwQgEhUR7WVxSjUcRi5nG8ElM3odp",
+	"Gs5RG0dSCXLdy3WLxJxxBYmJiBEzkXcwBCHtA5dhDs4/vRv8cfW2Pzj/fHF2dT74OBhfDc8urgZD75Jv",
+	"e3n2sT84P/SypCSt8e+yObg4ezcYjc8uakQPPRDyki+l4PMiHSRUqaWQoSNhS8ODYX80+vLp4ver0//r",
+	"//HurC7EoQ9vrMoKqESnNExxJiRecnMyOUVjkmCBwTWGHihRHDYos4Nqd+NpjBCL2DwyZuQCYiHRbVRF",
+	"ZLjkzsyvwYTaVU7LsJA4SxWGkHLNIqCQcmYzDyqY0uAaDi5Qy9VRf6ZRHvqXnHhkgTTMaubKy83ic4SB",
+	"4KGJtLCkLNfS+Kq5PdZd/XuLz/vry7VHPnOa6oWQ7G9m+0/drT64CnCKVJqYKq6RO/s46eqlS6e8UjUZ",
+	"9o1f5c6nuE0fmVKMzz3Iy1khAX8kRnwIJIbINaORyQsFN3uKp+U7a7owZIYijbL2gZkKfkYjhR5JKo9u",
+	"s0q6alJCQ/q/2S8/EDGp9A1F3U1/nCOf6wXpdV8cFzZTWjI+N5bI70CdciCkxEDDQkiFMDVOLFemIEts",
+	"5qhQ7XRf2e6k+L3BY131u6+FZAXjb8UOMf2OrsR8a+rlotqrGyJrLari5jQ3tCvajurqegeyS17HriTV",
+	"JO77Lx825aTR3PLl5lp9JWfh76N+ZXcpZCBv6gu7L150ThqXXjOr+eZzvaqS+PRh2Lg9VVhdpti8cdmP",
+	"zQBjEnaSTiMWwDWuPDDp+uVxKiNbtovUhOfQtDr+ToMaWZ3ShpPTybPWcgJuMfBo08LXuLJ/mcZY7brM",
+	"5ozWBWkqJV1timYINvEfZs56amuQPW9ulsCufv1V8wjH5RY+1NRSKCEyOdUsSRaSql0surtOc0O5OzI0",
+	"WjOLqxtedvH2FE6OX/wGWeDO2hYL99RtmieTqoZ7ohUbtsvhiwc6VCVGbfiVRxhXmvIAm69SLiYLPZgJ",
+	"6aS0qRpyJMf1w9RUZxAxbnunUtfns+60E7TxJHxFf5u+DJr0yXNoxUYWYonpD5frX5ycVJAlB7/cyf1F",
+	"8q0auhGbKfm6B9UNe+I2u3zOvs0lK/T0cqdocrmLSg36r5F4Z0wqfeWgwSrtfkjv3El7Zvdf+4g20joX",
+	"NxjRAPcn+OSxqrt3XVAzUVXFpvMdoVLZ0d45PVuUqSuq66p0292XR53OUffVuPO812732u0/q+cYmv5L",
+	"sxibPLxkccV4EKWhq4nr9/ytcSZYLtAhBkmOD+fQQYk+TRGousbQQTWuHtZmX0ClZDaQlduDiLJY1aKB",
+	"K+YzKadCREgt+GkpNQcgxeYcQ3j/ZVyPK7h6v5i+C9gn9v7tn2cX4/8fDdQg1smfp4OXA3acnrP3J77f",
+	"GD4tt6vi8mc1xhtb5Jszq8QP92znNbfi1wh71fNsPocm7/issKGQDCRSjeG9rtHd1zUeFy32jA4by1n4",
+	"UxMEjzB1RQPNburstjmWWR3GrN7hZcFzc/Xu4HS/H9j6MLfUlphQkamqjFc95E3PMEkSg1QyvRqZrJ6N",
+	"T6x79lMTt26J61Lf5uZ8/2VMNqAVDra6N9cJZlLEMBl+Go2hRRPWShVK1TLtp+n7AqpxYhtcy88Y6s5l",
+	"MLnSdZyMz0TDnMlV4cjDRDCuVW1WlseWA03nMLGsJ4dAedgYgi65W1dei8mhD2cWtzBPbLYE/BFgoovR",
+	"ggdVXQrapkK/5BwxVECtIZhSKYYwXTWIN+ln7bhl0QNncvB9f3LoX3Ingq3H7HSDQ1EZTrahDROL1TrY",
+	"JAcM6vVG3sD0hwPikRuULmOQjt/228ZRRYKcJsyUV37bf26TkV5Yn2j5S4yio2sulrz1fXmt/BzhmKMN",
+	"H4W9BiHpkXeobctyZzDXbbfvwU5yig8DJyz9Rpzv/ejTH/AFp/ABVzBCDQdZS2laN+XB5FqvJvDpw/DQ",
+	"AqcvnFBNvArhW/UJTPXikN7Xbx5RaRxTuSr907ACvaAablCy2aYTPFPGSywqSufK3HPrruSbIW5vTumW",
+	"LdK7vfN01bpl4fruaPlrsx7lklZlhLv+1kizFdvptPqVtFu32aj6JzXwdq6ujdq3SSWFiJ9K3814ZwkL",
+	"N4yu++ppjp1iFTSzMUWiTiU3sSQrVYoI68FU6AWwDG6th5JJ2T857NQSc2tdgIBxUWPl5ZWlY+R+pqB0",
+	"OqAqK7buKeLcoAIdCxabkDppqEp6YFKpia6fuY0hGbBuhHMod4FFz1E7gSzgfNzuZDxcZKuHmX7FyrbG",
+	"cYkTlX4jwtUDQk0Fns0Kl4ZqpewF7m8AHoyrVkHQdT3bGzOtf2HUzPuEhsB5LuZze5B+HXiv+demD0+y",
+	"3HWZttvPg+9Lbf/BiVdODZy3UVXzw4d9C5IVI/DoutwqevyQEF/5asRu6eze8vkOrH7ceb570915s9nX",
+	"Pdm97+6A75Gpy+x6gJQNw9z7st65mJvTdZErQHaDrgq6J725QOmmmkfVfjuPlfW77qDHYdkdP/qmb+KR",
+	"uxr7Oqq4FUp8+GClDqc+KAYcbwGl87hZHRGT//j8U/p84eXuvFxgs1n5iHHIE2fpmfd7vOsDt5XNp845",
+	"i2z2i/KApb/lwwRbpZZIjHGsrJfRwn+0n/wzz228cWA7Tylv97YXb65Jqw737Yg9VCA4uuF21poW4/5n",
+	"Kv8IoXnu713yEGc0jTR02nbMvxCpPMzH2Uyr2sx+QdUCQ8+UZzYeGV6urnK1o0g1aAFTNI3pEg667c4h",
+	"CAmamnM9OG6fHPZcjzIVqRHcFpaGiqFs4XgOgyEE1NSKqXLd7kIs7achl9zyUsC0XaFRaQvm4w9jOR5g",
+	"U8l2kdn115VrVegow4sqCEwVdnnywq6Gsj8oqnf+cTfaJgiHBj0+QTwgZp9WPpX89y2Icj8HCububYs5",
+	"dQp17O3rN/t1sP2K0fWj9ZOtQ0p54IjpNYJMOdAwlKjUIfFIKqMMWeu1Wp3ub37bb/ud3qt2u2N76Drd",
+	"jSbvkbS79uvmTOWNUWflqnjuE6wCS6uHajioKnro1z93Vw0KlCMt24QwCbbBt/QzAAIO7mpZJVzBydff",
+	"1n8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -21,32 +21,40 @@ func TestConcurrentWritesLeaveExactlyTheExpectedRows(t *testing.T) {
 			status int
 		}
 		results := make(chan outcome, 200)
+		creators := make([][]string, 200) // tokens made here: e.as may fail the test, so never in a goroutine
+		for i := 0; i < 200; i += 4 {
+			creators[i] = e.as(t, int64(1000+i))
+		}
+		var errs testenv.Errors
 		var wg sync.WaitGroup
 		for i := 0; i < 200; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				var r testenv.Response
+				var err error
 				var kind string
 				switch i % 4 {
 				case 0: // 50 creates by 50 different users
 					kind = "create"
-					r = testenv.Do(t, "POST", e.url("/api/properties/"), map[string]string{"name": fmt.Sprintf("Home %d", i)}, e.as(t, int64(1000+i))...)
+					r, err = testenv.Try("POST", e.url("/api/properties/"), map[string]string{"name": fmt.Sprintf("Home %d", i)}, creators[i]...)
 				case 1: // 50 grants to 10 users, each user several times with different levels
 					kind = "member"
 					level := []string{"guest", "member"}[(i/4)%2]
-					r = testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10), map[string]string{"access_level": level}, ownerAuth...)
+					r, err = testenv.Try("PUT", e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10), map[string]string{"access_level": level}, ownerAuth...)
 				case 2: // 50 attempts at the same room name
 					kind = "room"
-					r = testenv.Do(t, "POST", e.url("/api/property/%d/rooms", shared), map[string]string{"name": "Kitchen"}, ownerAuth...)
+					r, err = testenv.Try("POST", e.url("/api/property/%d/rooms", shared), map[string]string{"name": "Kitchen"}, ownerAuth...)
 				default: // 50 removals of users that may or may not be members yet
 					kind = "remove"
-					r = testenv.Do(t, "DELETE", e.url("/api/property/%d/members/%d", shared, 3000+i%5), nil, ownerAuth...)
+					r, err = testenv.Try("DELETE", e.url("/api/property/%d/members/%d", shared, 3000+i%5), nil, ownerAuth...)
 				}
+				errs.Add(err)
 				results <- outcome{kind, r.Status}
 			}()
 		}
 		wg.Wait()
+		errs.Check(t)
 		close(results)
 		counts := map[string]map[int]int{}
 		for o := range results {
@@ -98,17 +106,23 @@ func TestConcurrentDemotionsKeepAnOwner(t *testing.T) {
 		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, b), map[string]string{"access_level": "owner"}, e.as(t, a)...); r.Status != 200 {
 			t.Fatalf("promote: %d", r.Status)
 		}
+		auth := map[int64][]string{a: e.as(t, a), b: e.as(t, b)}
 		for round := 0; round < 10; round++ {
 			statuses := make([]int, 2)
+			var errs testenv.Errors
 			var wg sync.WaitGroup
 			for i, pair := range [][2]int64{{a, b}, {b, a}} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					statuses[i] = testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, pair[1]), map[string]string{"access_level": "member"}, e.as(t, pair[0])...).Status
+					r, err := testenv.Try("PUT", e.url("/api/property/%d/members/%d", id, pair[1]),
+						map[string]string{"access_level": "member"}, auth[pair[0]]...)
+					errs.Add(err)
+					statuses[i] = r.Status
 				}()
 			}
 			wg.Wait()
+			errs.Check(t)
 			var members struct {
 				Members []struct {
 					UserID      int64  `json:"user_id"`

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 func limited(budget int, backend ratelimit.Backend) func(*property.Config) {
 	return func(c *property.Config) {
 		c.Trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-		c.TokenFailures = ratelimit.Budget{Failures: budget, Window: time.Hour}
+		c.TokenFailures = ratelimit.Budget{Count: budget, Window: time.Hour}
 		c.Limits = backend
 	}
 }
@@ -92,5 +93,34 @@ func TestTokenLimitHoldsAcrossInstancesSharingRedis(t *testing.T) {
 	}
 	if r := call(t, b, "203.0.113.50", goodToken); r.Status != 200 {
 		t.Fatalf("another IP on instance b: %d", r.Status)
+	}
+}
+
+// 200 wrong tokens from one IP at the same moment get exactly the budget's
+// worth of token checks (401); the rest are refused before the check (429).
+func TestConcurrentWrongTokensGetExactlyTheBudget(t *testing.T) {
+	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), limited(10, ratelimit.Backend{}))
+	statuses := make(chan int, 200)
+	var errs testenv.Errors
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := testenv.Try("GET", userPropertiesURL(e, "1"), nil, "X-Forwarded-For", "198.51.100.200",
+				tokenguard.Header, strings.Repeat("x", 40))
+			errs.Add(err)
+			statuses <- r.Status
+		}()
+	}
+	wg.Wait()
+	errs.Check(t)
+	close(statuses)
+	got := map[int]int{}
+	for s := range statuses {
+		got[s]++
+	}
+	if got[401] != 10 || got[429] != 190 {
+		t.Fatalf("200 concurrent wrong tokens, budget 10: %v", got)
 	}
 }

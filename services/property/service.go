@@ -80,13 +80,14 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 }
 
 // DefaultTokenFailures is 10 wrong tokens per client IP per minute.
-var DefaultTokenFailures = ratelimit.Budget{Failures: 10, Window: time.Minute}
+var DefaultTokenFailures = ratelimit.Budget{Count: 10, Window: time.Minute}
 
 // Service is a property service with its listeners bound.
 type Service struct {
 	Server *httpx.Server
 	db     *sql.DB
 	keys   *jwtauth.RemoteKeys
+	limits *ratelimit.Store
 }
 
 // New opens the database, builds both routers and binds both listeners.
@@ -113,7 +114,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	guard.LimitFailures(cfg.Limits.Store(log).New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures)))
+	limits := cfg.Limits.Open(log)
+	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
 	internal, err := InternalHandler(base, svc, guard)
 	if err != nil {
 		_ = conn.Close()
@@ -126,12 +128,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	return &Service{Server: srv, db: conn, keys: keys}, nil
+	return &Service{Server: srv, db: conn, keys: keys, limits: limits}, nil
 }
 
-// Serve serves until ctx ends, then closes the database.
+// Serve serves until ctx ends, then closes the database and the Redis client.
 func (s *Service) Serve(ctx context.Context) error {
 	defer s.db.Close()
+	defer s.limits.Close()
 	return s.Server.Serve(ctx)
 }
 
@@ -157,9 +160,9 @@ func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGua
 	if err != nil {
 		return nil, fmt.Errorf("load internal contract: %w", err)
 	}
-	audit := guard.Audit(func(r *http.Request) string { return lastSegment(r.URL.Path) })
+	audit := guard.Middleware(func(r *http.Request) string { return lastSegment(r.URL.Path) })
 	opts := validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"}
-	return web.API(base, web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs}, opts, []func(http.Handler) http.Handler{audit, guard.Throttle}, func(api chi.Router) {
+	return web.API(base, web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs}, opts, []func(http.Handler) http.Handler{audit}, func(api chi.Router) {
 		strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil, internalapi.StrictHTTPServerOptions{
 			RequestErrorHandlerFunc: problem.RequestErrorHandler(base.Log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(base.Log)})
 		internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})

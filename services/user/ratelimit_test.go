@@ -1,10 +1,13 @@
 package user_test
 
 import (
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/user/app"
 )
 
 func tryLogin(t *testing.T, e *env, ip, email, password string) testenv.Response {
@@ -67,4 +70,121 @@ func TestLoginLimitHoldsAcrossInstancesSharingRedis(t *testing.T) {
 			t.Fatalf("instance %s after 2 shared failures: %d", name, r.Status)
 		}
 	}
+}
+
+// limitBackends runs f with the failure budgets in memory, and in Redis when
+// TEST_REDIS_URL is set (CI), each on every engine.
+func limitBackends(t *testing.T, f func(t *testing.T, dbURL string, vars map[string]string)) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name+"/memory", func(t *testing.T) { f(t, eng.NewURL(t), map[string]string{}) })
+		t.Run(eng.Name+"/redis", func(t *testing.T) {
+			f(t, eng.NewURL(t), map[string]string{"REDIS_URL": testenv.RedisURL(t), "REDIS_KEY_PREFIX": testenv.RandomPrefix()})
+		})
+	}
+}
+
+// burst sends n requests at the same moment and returns the statuses.
+func burst(t *testing.T, n int, send func(i int) (testenv.Response, error)) map[int]int {
+	t.Helper()
+	var errs testenv.Errors
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r, err := send(i)
+			errs.Add(err)
+			mu.Lock()
+			statuses[r.Status]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	errs.Check(t)
+	return statuses
+}
+
+// Issue 17, attack 1: 300 wrong passwords for one account sent at once used to
+// get 299 password checks and let the right one in. The budget is now spent
+// before hashing, so the account gets at most its 5 checks.
+func TestParallelGuessingGetsNoMoreChecksThanTheBudget(t *testing.T) {
+	limitBackends(t, func(t *testing.T, dbURL string, vars map[string]string) {
+		fake := newFake(t, goodAnswer)
+		vars["TRUSTED_PROXIES"] = "127.0.0.0/8"
+		vars["LOGIN_FAILURE_LIMIT_PER_EMAIL"] = "5/1h"
+		vars["LOGIN_FAILURE_LIMIT_PER_IP"] = "20/1h"
+		e := start(t, dbURL, fake.srv.URL, vars)
+		e.register(t, "victim@example.com")
+		before := app.HashOperations()
+		got := burst(t, 300, func(i int) (testenv.Response, error) {
+			return testenv.Try("POST", e.url+"/api/users/authenticate", map[string]string{"email": "victim@example.com",
+				"password": fmt.Sprintf("guess number %d", i)}, "X-Forwarded-For", fmt.Sprintf("198.51.%d.%d", i/200, i%200+1))
+		})
+		checks := app.HashOperations() - before
+		if checks > 5 || got[401] != int(checks) || got[429] != 300-int(checks) {
+			t.Fatalf("300 concurrent guesses: %d password checks (budget 5), statuses %v", checks, got)
+		}
+		if r := tryLogin(t, e, "203.0.113.200", "victim@example.com", "correct horse battery"); r.Status != 429 {
+			t.Fatalf("the right password after the burst: %d, want 429", r.Status)
+		}
+		// The same burst spread over many emails from one IP meets the IP's budget.
+		before = app.HashOperations()
+		got = burst(t, 300, func(i int) (testenv.Response, error) {
+			return testenv.Try("POST", e.url+"/api/users/authenticate", map[string]string{"email": fmt.Sprintf("u%d@example.com", i),
+				"password": "some guess or other"}, "X-Forwarded-For", "203.0.113.66")
+		})
+		if checks := app.HashOperations() - before; checks > 20 || got[429] < 280 {
+			t.Fatalf("300 concurrent guesses from one IP: %d password checks (budget 20), statuses %v", checks, got)
+		}
+	})
+}
+
+// Issue 17, attack 2: registration hashed without any budget (and its 409 was
+// an unlimited account-existence oracle); change-password could be guessed
+// without limit with a stolen access token.
+func TestRegisterAndChangePasswordFloodsReach429(t *testing.T) {
+	limitBackends(t, func(t *testing.T, dbURL string, vars map[string]string) {
+		fake := newFake(t, goodAnswer)
+		vars["TRUSTED_PROXIES"] = "127.0.0.0/8"
+		vars["REGISTER_LIMIT_PER_IP"] = "10/1h"
+		vars["PASSWORD_CHANGE_FAILURE_LIMIT"] = "3/1h"
+		e := start(t, dbURL, fake.srv.URL, vars)
+		e.register(t, "taken@example.com")
+		before := app.HashOperations()
+		got := burst(t, 64, func(i int) (testenv.Response, error) {
+			email := "taken@example.com" // the oracle: is this email registered?
+			if i%2 == 0 {
+				email = fmt.Sprintf("new%d@example.com", i)
+			}
+			return testenv.Try("POST", e.url+"/api/users/register", map[string]string{"email": email,
+				"password": "correct horse battery", "first_name": "A", "last_name": "B"}, "X-Forwarded-For", "198.51.100.20")
+		})
+		if hashes := app.HashOperations() - before; hashes > 10 || got[429] != 54 || got[201]+got[409] != 10 {
+			t.Fatalf("64 registrations from one IP: %d hashes (budget 10), statuses %v", hashes, got)
+		}
+		if r := testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": "other@example.com",
+			"password": "correct horse battery", "first_name": "A", "last_name": "B"}, "X-Forwarded-For", "198.51.100.21"); r.Status != 201 {
+			t.Fatalf("another IP registers: %d", r.Status)
+		}
+
+		session, _ := e.login(t, "taken@example.com")
+		before = app.HashOperations()
+		got = burst(t, 40, func(i int) (testenv.Response, error) {
+			return testenv.Try("POST", e.url+"/api/users/change-password", map[string]string{"current_password": fmt.Sprintf("guess %d", i),
+				"new_password": "a brand new passphrase"}, testenv.Bearer(session.Token)...)
+		})
+		if checks := app.HashOperations() - before; checks > 3 || got[429] != 37 || got[401] != 3 {
+			t.Fatalf("40 concurrent current_password guesses: %d checks (budget 3), statuses %v", checks, got)
+		}
+		r := testenv.Do(t, "POST", e.url+"/api/users/change-password", map[string]string{"current_password": "correct horse battery",
+			"new_password": "a brand new passphrase"}, testenv.Bearer(session.Token)...)
+		if r.Status != 429 || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("the right current password after the guesses: %d", r.Status)
+		}
+	})
 }

@@ -52,14 +52,20 @@ type Config struct {
 	MaxPropertyClaims int
 	// Failed-login budgets, per client IP and per email.
 	LoginPerIP, LoginPerEmail ratelimit.Budget
+	// RegisterPerIP bounds registrations (each hashes a password) per client IP.
+	RegisterPerIP ratelimit.Budget
+	// PasswordChangePerUser bounds wrong current passwords per user.
+	PasswordChangePerUser ratelimit.Budget
 	// Limits says where failure counters live (Redis when REDIS_URL is set).
 	Limits ratelimit.Backend
 }
 
 // Default failed-login budgets: 20 per client IP and 5 per email every 15 minutes.
 var (
-	DefaultLoginPerIP    = ratelimit.Budget{Failures: 20, Window: 15 * time.Minute}
-	DefaultLoginPerEmail = ratelimit.Budget{Failures: 5, Window: 15 * time.Minute}
+	DefaultLoginPerIP            = ratelimit.Budget{Count: 20, Window: 15 * time.Minute}
+	DefaultLoginPerEmail         = ratelimit.Budget{Count: 5, Window: 15 * time.Minute}
+	DefaultRegisterPerIP         = ratelimit.Budget{Count: 10, Window: time.Hour}
+	DefaultPasswordChangePerUser = ratelimit.Budget{Count: 5, Window: 15 * time.Minute}
 )
 
 // Defaults that are not secrets.
@@ -124,6 +130,12 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.LoginPerEmail, err = ratelimit.BudgetFromEnv(getenv, "LOGIN_FAILURE_LIMIT_PER_EMAIL", DefaultLoginPerEmail); err != nil {
 		return c, err
 	}
+	if c.RegisterPerIP, err = ratelimit.BudgetFromEnv(getenv, "REGISTER_LIMIT_PER_IP", DefaultRegisterPerIP); err != nil {
+		return c, err
+	}
+	if c.PasswordChangePerUser, err = ratelimit.BudgetFromEnv(getenv, "PASSWORD_CHANGE_FAILURE_LIMIT", DefaultPasswordChangePerUser); err != nil {
+		return c, err
+	}
 	if c.Limits, err = ratelimit.BackendFromEnv(getenv); err != nil {
 		return c, err
 	}
@@ -136,6 +148,7 @@ type Service struct {
 	App      *app.Service
 	Property *adapters.PropertyClient
 	db       *sql.DB
+	limits   *ratelimit.Store
 }
 
 // openApp opens the database and builds the use cases (shared by the server
@@ -177,9 +190,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	svc.Properties = props
-	limits := cfg.Limits.Store(log)
-	svc.FailuresPerIP = limits.New("login-ip", cfg.LoginPerIP.Or(DefaultLoginPerIP))
-	svc.FailuresPerEmail = limits.New("login-email", cfg.LoginPerEmail.Or(DefaultLoginPerEmail))
+	limits := cfg.Limits.Open(log)
+	svc.Budgets = app.Budgets{
+		LoginPerIP:            limits.New("login-ip", cfg.LoginPerIP.Or(DefaultLoginPerIP), ratelimit.FailClosed),
+		LoginPerEmail:         limits.New("login-email", cfg.LoginPerEmail.Or(DefaultLoginPerEmail), ratelimit.FailClosed),
+		RegisterPerIP:         limits.New("register-ip", cfg.RegisterPerIP.Or(DefaultRegisterPerIP), ratelimit.FailClosed),
+		PasswordChangePerUser: limits.New("password-change", cfg.PasswordChangePerUser.Or(DefaultPasswordChangePerUser), ratelimit.FailClosed),
+	}
 	svc.OnDegraded = func(ctx context.Context, userID int64, err error) {
 		log.WarnContext(ctx, "login without property claims", "user_id", userID, "reason", err.Error(),
 			"circuit", props.State(), "request_id", reqinfo.RequestID(ctx))
@@ -194,12 +211,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	return &Service{Server: srv, App: svc, Property: props, db: conn}, nil
+	return &Service{Server: srv, App: svc, Property: props, db: conn, limits: limits}, nil
 }
 
-// Serve serves until ctx ends, then closes the database.
+// Serve serves until ctx ends, then closes the database and the Redis client.
 func (s *Service) Serve(ctx context.Context) error {
 	defer s.db.Close()
+	defer s.limits.Close()
 	return s.Server.Serve(ctx)
 }
 
@@ -269,7 +287,7 @@ func createAdmin(ctx context.Context, args []string, getenv config.Getenv, stdin
 		return 1
 	}
 	defer conn.Close()
-	u, err := svc.Register(ctx, *email, password, *first, *last, true)
+	u, err := svc.Register(ctx, "", *email, password, *first, *last, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "create-admin: %v\n", err)
 		return 1

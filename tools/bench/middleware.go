@@ -38,7 +38,7 @@ func middlewareOnly() ([]Result, error) {
 		return nil, err
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	guarded := guard.Audit(func(*http.Request) string { return "1" })(mw(noop))
+	guarded := guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))
 	bench := func(h http.Handler) testing.BenchmarkResult {
 		return testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()

@@ -1,143 +1,87 @@
-// Package ratelimit bounds brute force: it counts failures (wrong internal
-// tokens, failed logins) per key and says when a key's budget is spent. The
-// counters live in Redis when REDIS_URL is set, so a limit holds across
-// replicas (go-redis/redis_rate: GCRA in one Lua script, atomic in Redis), and
-// in memory otherwise (golang.org/x/time/rate token buckets).
+// Package ratelimit bounds what one client may do per window: wrong internal
+// tokens, failed logins, password checks, requests. A budget is spent
+// atomically *before* the guarded work (Take: check and spend in one step), so
+// however many requests arrive at once, a key never gets more attempts than its
+// budget; an attempt that turned out fine may give its unit back (Refund).
+//
+// One algorithm (GCRA, the generic cell rate algorithm: one timestamp per key)
+// runs on two backends: in memory, in a bounded LRU with O(1) work per call,
+// and in Redis, in one Lua script (atomic in Redis), so replicas share budgets.
 package ratelimit
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 
 	"jeeves4service/services/common/config"
 )
 
-// Budget is how many failures a key may have per Window.
+// Budget is how many units a key may spend per Window (spent units come back
+// evenly over the window: one every Window/Count).
 type Budget struct {
-	Failures int
-	Window   time.Duration
+	Count  int
+	Window time.Duration
 }
 
-func (b Budget) interval() time.Duration { return b.Window / time.Duration(b.Failures) }
+func (b Budget) interval() time.Duration { return b.Window / time.Duration(b.Count) }
 
 // Or returns b, or def when b is unset (a Config built in code rather than
 // read from the environment).
 func (b Budget) Or(def Budget) Budget {
-	if b.Failures <= 0 || b.Window <= 0 {
+	if b.Count <= 0 || b.Window <= 0 {
 		return def
 	}
 	return b
 }
 
-// Limiter counts failures per key.
+func (b Budget) String() string { return fmt.Sprintf("%d/%s", b.Count, b.Window) }
+
+// Decision is the answer to Take.
+type Decision struct {
+	// Allowed: a unit was spent and the work may go ahead.
+	Allowed bool
+	// Remaining units after this one.
+	Remaining int
+	// RetryAfter, when refused, is when the next unit comes back.
+	RetryAfter time.Duration
+	// Reset is when the whole budget is back (for RateLimit headers).
+	Reset time.Duration
+}
+
+// Limiter spends and refunds units of per-key budgets.
 type Limiter interface {
-	// Blocked reports whether key's budget is spent, and when to try again.
-	Blocked(ctx context.Context, key string) (bool, time.Duration)
-	// Fail spends one unit of key's budget.
-	Fail(ctx context.Context, key string)
+	// Take spends one unit of key's budget if one is left, atomically.
+	Take(ctx context.Context, key string) Decision
+	// Refund gives back one unit that Take spent (the attempt succeeded).
+	Refund(ctx context.Context, key string)
+	// Budget is what each key may spend.
+	Budget() Budget
 }
 
-// Memory is a per-process Limiter.
-type Memory struct {
-	budget Budget
-	mu     sync.Mutex
-	keys   map[string]*rate.Limiter
-}
-
-// NewMemory returns an in-memory limiter.
-func NewMemory(b Budget) *Memory {
-	return &Memory{budget: b, keys: map[string]*rate.Limiter{}}
-}
-
-const maxMemoryKeys = 100_000
-
-func (m *Memory) limiter(key string) *rate.Limiter {
-	l, ok := m.keys[key]
-	if !ok {
-		if len(m.keys) >= maxMemoryKeys {
-			m.prune()
-		}
-		l = rate.NewLimiter(rate.Every(m.budget.interval()), m.budget.Failures)
-		m.keys[key] = l
+// gcra is the whole algorithm. tat is the key's "theoretical arrival time":
+// the moment its budget would be full again. Spending a unit moves it one
+// interval later; a key may run at most Count intervals ahead of now.
+// It returns the new tat (zero: nothing to store, the key is full) and the
+// decision. Both backends use this arithmetic (Redis in Lua, see redisTake).
+func gcra(b Budget, tat, now time.Time, cost int) (time.Time, Decision) {
+	interval := b.interval()
+	limit := time.Duration(b.Count) * interval
+	if tat.Before(now) {
+		tat = now
 	}
-	return l
-}
-
-// prune forgets keys whose bucket has refilled: they carry no information.
-func (m *Memory) prune() {
-	now := time.Now()
-	for k, l := range m.keys {
-		if l.TokensAt(now) >= float64(m.budget.Failures) {
-			delete(m.keys, k)
-		}
+	next := tat.Add(time.Duration(cost) * interval)
+	ahead := next.Sub(now)
+	if cost > 0 && ahead > limit {
+		return tat, Decision{Allowed: false, RetryAfter: ahead - limit, Reset: tat.Sub(now)}
 	}
-}
-
-// Blocked implements Limiter.
-func (m *Memory) Blocked(_ context.Context, key string) (bool, time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	l, ok := m.keys[key]
-	if !ok {
-		return false, 0
+	if ahead <= 0 {
+		return time.Time{}, Decision{Allowed: true, Remaining: b.Count}
 	}
-	tokens := l.TokensAt(time.Now())
-	if tokens >= 1 {
-		return false, 0
-	}
-	return true, time.Duration((1 - tokens) * float64(m.budget.interval()))
-}
-
-// Fail implements Limiter.
-func (m *Memory) Fail(_ context.Context, key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.limiter(key).Allow()
-}
-
-// Redis is a Limiter shared by every replica using the same Redis.
-type Redis struct {
-	budget Budget
-	limit  redis_rate.Limit
-	rl     *redis_rate.Limiter
-	prefix string
-	log    *slog.Logger
-}
-
-// NewRedis returns a Redis-backed limiter; prefix namespaces its keys.
-func NewRedis(client *redis.Client, b Budget, prefix string, log *slog.Logger) *Redis {
-	return &Redis{budget: b, limit: redis_rate.Limit{Rate: b.Failures, Burst: b.Failures, Period: b.Window},
-		rl: redis_rate.NewLimiter(client), prefix: prefix, log: log}
-}
-
-// Blocked implements Limiter. A cost-0 GCRA call reads the bucket without
-// spending. If Redis is unreachable the limiter fails open (logged at ERROR):
-// locking every caller out because the counter store is down would turn a
-// Redis outage into a full outage.
-func (r *Redis) Blocked(ctx context.Context, key string) (bool, time.Duration) {
-	res, err := r.rl.AllowN(ctx, r.prefix+key, r.limit, 0)
-	if err != nil {
-		r.log.ErrorContext(ctx, "rate limit check failed; allowing", "error", err.Error())
-		return false, 0
-	}
-	if res.Remaining >= 1 {
-		return false, 0
-	}
-	return true, r.budget.interval()
-}
-
-// Fail implements Limiter.
-func (r *Redis) Fail(ctx context.Context, key string) {
-	if _, err := r.rl.AllowN(ctx, r.prefix+key, r.limit, 1); err != nil {
-		r.log.ErrorContext(ctx, "rate limit count failed", "error", err.Error())
-	}
+	return next, Decision{Allowed: true, Remaining: int((limit - ahead) / interval), Reset: ahead}
 }
 
 // BudgetFromEnv reads NAME as "N/DURATION" (e.g. "10/1m").
@@ -155,12 +99,12 @@ func BudgetFromEnv(getenv config.Getenv, name string, def Budget) (Budget, error
 	if err != nil || d <= 0 {
 		return Budget{}, &config.Error{Var: name, Problem: fmt.Sprintf("must be COUNT/DURATION such as 10/1m, got %q", v)}
 	}
-	return Budget{Failures: n, Window: d}, nil
+	return Budget{Count: n, Window: d}, nil
 }
 
-// Backend says where failure counters live: in Redis when Redis is set (so
-// replicas share them), in this process otherwise. It is plain configuration;
-// Store turns it into a live client once, when a service starts.
+// Backend says where budgets live: in Redis when Redis is set (so replicas
+// share them), in this process otherwise. It is plain configuration; Open
+// turns it into a live client once, when a service starts.
 type Backend struct {
 	Redis  *redis.Options // nil: in memory
 	Prefix string         // namespaces the Redis keys
@@ -188,18 +132,42 @@ type Store struct {
 	log    *slog.Logger
 }
 
-// Store connects to the backend (lazily: go-redis dials on first use).
-func (b Backend) Store(log *slog.Logger) Store {
+// Open connects to the backend (lazily: go-redis dials on first use).
+func (b Backend) Open(log *slog.Logger) *Store {
 	if b.Redis == nil {
-		return Store{log: log}
+		return &Store{log: log}
 	}
-	return Store{client: redis.NewClient(b.Redis), prefix: b.Prefix, log: log}
+	return &Store{client: redis.NewClient(b.Redis), prefix: b.Prefix, log: log}
 }
 
-// New returns a limiter named name with budget b.
-func (s Store) New(name string, b Budget) Limiter {
-	if s.client == nil {
-		return NewMemory(b)
+// Close releases the Redis connections, if any.
+func (s *Store) Close() error {
+	if s == nil || s.client == nil {
+		return nil
 	}
-	return NewRedis(s.client, b, s.prefix+name+":", s.log)
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("close Redis client: %w", err)
+	}
+	return nil
+}
+
+// WhenFull says what an in-memory limiter does with a new key once it holds
+// MaxKeys keys that all still carry spent units.
+type WhenFull int
+
+const (
+	// FailClosed refuses the new key: forgetting a key's failures would hand
+	// an attacker a fresh budget (failure budgets).
+	FailClosed WhenFull = iota
+	// ForgetOldest evicts the least recently used key (request budgets: an
+	// evicted client merely gets a full budget back).
+	ForgetOldest
+)
+
+// New returns a limiter named name with budget b.
+func (s *Store) New(name string, b Budget, full WhenFull) Limiter {
+	if s.client == nil {
+		return NewMemory(b, DefaultMaxKeys, full)
+	}
+	return &Redis{budget: b, client: s.client, prefix: s.prefix + name + ":", log: s.log}
 }

@@ -3,9 +3,11 @@ package testenv
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,21 +46,36 @@ var Client = &http.Client{Timeout: 10 * time.Second}
 // Do sends a request and checks the exchange against the contracts (package
 // contract): a response the contract does not allow fails the test, naming the
 // operation and the mismatch. body may be nil, a string (sent as is) or any
-// value (sent as JSON). headers are name, value pairs.
+// value (sent as JSON). headers are name, value pairs. Do may only be called
+// from the test's goroutine; goroutines a test starts use Try.
 func Do(t testing.TB, method, url string, body any, headers ...string) Response {
 	t.Helper()
-	return do(t, true, method, url, body, headers...)
+	r, err := send(true, method, url, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Try is Do for goroutines a test starts: it returns what Do would fail the
+// test with, for the test's own goroutine to report (t.Fatal from another
+// goroutine does not stop the test, and can leave it hanging).
+func Try(method, url string, body any, headers ...string) (Response, error) {
+	return send(true, method, url, body, headers...)
 }
 
 // DoUnchecked is Do without the contract check, for the few probes that
 // deliberately send a contract's path to the listener that must not serve it.
 func DoUnchecked(t testing.TB, method, url string, body any, headers ...string) Response {
 	t.Helper()
-	return do(t, false, method, url, body, headers...)
+	r, err := send(false, method, url, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
-func do(t testing.TB, check bool, method, url string, body any, headers ...string) Response {
-	t.Helper()
+func send(check bool, method, url string, body any, headers ...string) (Response, error) {
 	var rd io.Reader
 	var sent []byte
 	switch b := body.(type) {
@@ -70,7 +87,7 @@ func do(t testing.TB, check bool, method, url string, body any, headers ...strin
 	default:
 		data, err := json.Marshal(b)
 		if err != nil {
-			t.Fatal(err)
+			return Response{}, fmt.Errorf("encode request body: %w", err)
 		}
 		sent = data
 	}
@@ -79,7 +96,7 @@ func do(t testing.TB, check bool, method, url string, body any, headers ...strin
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		t.Fatal(err)
+		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -89,23 +106,57 @@ func do(t testing.TB, check bool, method, url string, body any, headers ...strin
 	}
 	resp, err := Client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, url, err)
+		return Response{}, fmt.Errorf("%s %s: read body: %w", method, url, err)
 	}
 	if check {
 		ex, err := contract.Check(req, sent, resp, data)
 		if err != nil {
-			t.Fatalf("%v\nresponse body: %s", err, data)
+			return Response{}, fmt.Errorf("%w\nresponse body: %s", err, data)
 		}
 		if err := contract.Record(ex); err != nil {
-			t.Fatal(err)
+			return Response{}, err
 		}
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: data}, nil
+}
+
+// Errors collects failures from goroutines for the test goroutine to report.
+type Errors struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+// Add records err if it is not nil.
+func (e *Errors) Add(err error) {
+	if err == nil {
+		return
+	}
+	e.mu.Lock()
+	e.errs = append(e.errs, err)
+	e.mu.Unlock()
+}
+
+// Check fails the test with the first few errors recorded; call it from the
+// test's goroutine once the others are done.
+func (e *Errors) Check(t testing.TB) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, err := range e.errs {
+		if i == 3 {
+			t.Errorf("... and %d more", len(e.errs)-3)
+			break
+		}
+		t.Error(err)
+	}
+	if len(e.errs) > 0 {
+		t.FailNow()
+	}
 }
 
 // Bearer is the header pair for a JWT.

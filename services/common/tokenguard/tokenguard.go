@@ -103,31 +103,10 @@ type TokenGuard struct {
 	limiter ratelimit.Limiter
 }
 
-// LimitFailures makes the guard count failed attempts per client IP and
-// refuse (429) an IP whose budget is spent; see Throttle.
+// LimitFailures gives the guard a budget of failed attempts per client IP; see Middleware.
 func (g *TokenGuard) LimitFailures(l ratelimit.Limiter) { g.limiter = l }
 
 func ipKey(ctx context.Context) string { return "ip:" + reqinfo.ClientIP(ctx) }
-
-// Throttle answers 429 with Retry-After, before the token is even looked at,
-// to a client IP that has spent its budget of failed attempts: guessing a
-// 32-character token is hopeless anyway, and this keeps it so. Every call from
-// that IP is refused until the budget refills, even one with a good token.
-func (g *TokenGuard) Throttle(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.limiter != nil {
-			if blocked, wait := g.limiter.Blocked(r.Context(), ipKey(r.Context())); blocked {
-				g.log.WarnContext(r.Context(), "internal call rejected", "reason", "rate_limited",
-					"client_ip", reqinfo.ClientIP(r.Context()), "method", r.Method, "path", r.URL.Path,
-					"request_id", reqinfo.RequestID(r.Context()))
-				problem.SetRetryAfter(w, wait)
-				problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
 
 // New returns a guard; with no tokens it refuses to exist rather than accept all.
 func New(tokens []Token, log *slog.Logger) (*TokenGuard, error) {
@@ -158,7 +137,8 @@ func (g *TokenGuard) Match(presented string) (string, bool) {
 	return name, found == 1
 }
 
-// Authenticate is the openapi3filter.AuthenticationFunc for the InternalToken scheme.
+// Authenticate is the openapi3filter.AuthenticationFunc for the InternalToken
+// scheme. An accepted token gives back the unit Middleware spent for the call.
 func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 	r := in.RequestValidationInput.Request
 	presented := r.Header.Get(Header)
@@ -167,13 +147,13 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 		reason = "missing"
 	}
 	if name, ok := g.Match(presented); ok {
-		if call := callFrom(ctx); call != nil {
-			call.caller = name
+		if c := callFrom(ctx); c != nil {
+			c.caller = name
+			if c.spent {
+				g.limiter.Refund(ctx, ipKey(ctx))
+			}
 		}
 		return nil
-	}
-	if g != nil && g.limiter != nil {
-		g.limiter.Fail(ctx, ipKey(ctx))
 	}
 	if g != nil && g.log != nil {
 		g.log.WarnContext(ctx, "internal call rejected", "reason", reason,
@@ -186,6 +166,7 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 // call collects what the audit line needs across middleware and handler.
 type call struct {
 	caller string
+	spent  bool // a unit of the client IP's budget was spent for this call
 }
 
 type callKey struct{}
@@ -195,22 +176,40 @@ func callFrom(ctx context.Context) *call {
 	return c
 }
 
-// Audit wraps the internal API (outside the validator) and writes the INFO
-// audit event for every call the guard accepted. userID names the subject of
-// the call from the request (the path's user_id).
-func (g *TokenGuard) Audit(userID func(*http.Request) string) func(http.Handler) http.Handler {
+// Middleware wraps the internal API (outside the validator, which calls
+// Authenticate). Before the token is even looked at, it spends one unit of the
+// client IP's failure budget (check and spend in one step, so a burst of
+// concurrent guesses gets no more checks than the budget); an accepted token
+// gives the unit back. An IP whose budget is spent gets 429 with Retry-After,
+// even with a good token: guessing a 32-character token is hopeless anyway,
+// and this keeps it so. After the call it writes the INFO audit event for
+// every call the guard accepted; userID names the call's subject (the path's
+// user_id).
+func (g *TokenGuard) Middleware(userID func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := &call{}
-			r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+			ctx := context.WithValue(r.Context(), callKey{}, c)
+			r = r.WithContext(ctx)
+			if g.limiter != nil {
+				if d := g.limiter.Take(ctx, ipKey(ctx)); !d.Allowed {
+					g.log.WarnContext(ctx, "internal call rejected", "reason", "rate_limited",
+						"client_ip", reqinfo.ClientIP(ctx), "method", r.Method, "path", r.URL.Path,
+						"request_id", reqinfo.RequestID(ctx))
+					problem.SetRetryAfter(w, d.RetryAfter)
+					problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
+					return
+				}
+				c.spent = true
+			}
 			httpx.Observe(w, r, next, func(status int, took time.Duration) {
 				if c.caller == "" {
 					return // refused by the guard: already logged at WARN
 				}
 				// LogAttrs with typed attributes: no boxing of key/value pairs on the hot path.
-				g.log.LogAttrs(r.Context(), slog.LevelInfo, "internal call", slog.String("event", "audit"),
+				g.log.LogAttrs(ctx, slog.LevelInfo, "internal call", slog.String("event", "audit"),
 					slog.String("caller", c.caller), slog.String("user_id", userID(r)),
-					slog.String("client_ip", reqinfo.ClientIP(r.Context())), slog.String("request_id", reqinfo.RequestID(r.Context())),
+					slog.String("client_ip", reqinfo.ClientIP(ctx)), slog.String("request_id", reqinfo.RequestID(ctx)),
 					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
 					slog.Float64("duration_ms", float64(took.Microseconds())/1000))
 			})

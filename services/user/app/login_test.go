@@ -51,7 +51,7 @@ func newService(props PropertySource) (*Service, *captureSigner) {
 
 func TestInactiveUserCannotLogIn(t *testing.T) {
 	s, _ := newService(fixedProps{})
-	u, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false)
+	u, err := s.Register(context.Background(), "", "x@example.com", "long enough password", "X", "Y", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestClaimsAreCappedAndTruncationSaid(t *testing.T) {
 		many[i] = jwtauth.PropertyClaim{PropertyID: int64(i + 1), PropertyName: fmt.Sprint(i), AccessLevel: "owner"}
 	}
 	s, sig := newService(fixedProps{claims: many})
-	if _, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false); err != nil {
+	if _, err := s.Register(context.Background(), "", "x@example.com", "long enough password", "X", "Y", false); err != nil {
 		t.Fatal(err)
 	}
 	sess, err := s.Login(context.Background(), "192.0.2.1", "X@example.com", "long enough password")
@@ -85,7 +85,7 @@ func TestLoginDegradesWithoutPropertyService(t *testing.T) {
 	s, sig := newService(fixedProps{err: errors.New("connection refused")})
 	var why error
 	s.OnDegraded = func(_ context.Context, _ int64, err error) { why = err }
-	if _, err := s.Register(context.Background(), "x@example.com", "long enough password", "X", "Y", false); err != nil {
+	if _, err := s.Register(context.Background(), "", "x@example.com", "long enough password", "X", "Y", false); err != nil {
 		t.Fatal(err)
 	}
 	sess, err := s.Login(context.Background(), "192.0.2.1", "x@example.com", "long enough password")

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -19,6 +20,13 @@ import (
 // 0.65 of the hash-bound login rate without the bound).
 var hashSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
+// hashOperations counts argon2id computations (hashes and checks) run by
+// the service, so tests can count what a flood of attempts really cost.
+var hashOperations atomic.Int64
+
+// HashOperations is how many argon2id computations this process has run.
+func HashOperations() int64 { return hashOperations.Load() }
+
 // withHashSlot runs fn when a slot is free, or gives up when ctx ends.
 func withHashSlot(ctx context.Context, fn func()) error {
 	select {
@@ -27,6 +35,7 @@ func withHashSlot(ctx context.Context, fn func()) error {
 		return fmt.Errorf("wait for a password hashing slot: %w", ctx.Err())
 	}
 	defer func() { <-hashSlots }()
+	hashOperations.Add(1)
 	fn()
 	return nil
 }

@@ -69,8 +69,19 @@ type Service struct {
 	OnDegraded func(ctx context.Context, userID int64, err error)
 	// NewSessionID makes the trace_id of a session.
 	NewSessionID func() string
-	// FailuresPerIP and FailuresPerEmail bound failed logins (nil: unbounded).
-	FailuresPerIP, FailuresPerEmail ratelimit.Limiter
+	// Budgets bound every door that runs argon2id.
+	Budgets Budgets
+}
+
+// Budgets are spent before a password is hashed or checked, so a burst of
+// concurrent attempts gets no more hashing than the budget (nil: unbounded).
+type Budgets struct {
+	// LoginPerIP and LoginPerEmail count failed logins (a success refunds).
+	LoginPerIP, LoginPerEmail ratelimit.Limiter
+	// RegisterPerIP counts registrations: each one hashes a password.
+	RegisterPerIP ratelimit.Limiter
+	// PasswordChangePerUser counts wrong current passwords (a success refunds).
+	PasswordChangePerUser ratelimit.Limiter
 }
 
 func (s *Service) now() time.Time {
@@ -85,14 +96,20 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 
 var errBadCredentials = apperr.New(apperr.Unauthorized, "Invalid email or password.")
 
-// Register creates an active user.
-func (s *Service) Register(ctx context.Context, email, password, first, last string, admin bool) (UserRecord, error) {
+// Register creates an active user. clientIP is who is asking, for the
+// registration budget ("" for the create-admin command, which has none).
+func (s *Service) Register(ctx context.Context, clientIP, email, password, first, last string, admin bool) (UserRecord, error) {
 	if len(password) < 12 {
 		return UserRecord{}, apperr.New(apperr.Invalid, "The password must be at least 12 characters.")
 	}
 	first, last = strings.TrimSpace(first), strings.TrimSpace(last)
 	if first == "" || last == "" {
 		return UserRecord{}, apperr.New(apperr.Invalid, "First and last name are required.")
+	}
+	// Every registration hashes (also for an email that turns out to be taken,
+	// so a 409 costs the same as a 201): the budget is spent and never refunded.
+	if _, err := spend(ctx, budgetKey{s.Budgets.RegisterPerIP, "ip:" + clientIP}); err != nil {
+		return UserRecord{}, err
 	}
 	hash, err := hashInSlot(ctx, password)
 	if err != nil {
@@ -131,21 +148,18 @@ type Session struct {
 
 // Login authenticates and signs a token carrying the user's property claims
 // when the property service answers; when it does not, the token carries none.
-// clientIP is who is asking, for the failed-login budget.
+// clientIP is who is asking, for the failed-login budgets.
 func (s *Service) Login(ctx context.Context, clientIP, email, password string) (Session, error) {
-	keys := s.failureKeys(clientIP, email)
-	for _, k := range keys {
-		if blocked, wait := k.limiter.Blocked(ctx, k.key); blocked {
-			// Refused before any hashing, and even with the right password:
-			// otherwise the budget would only slow guessing, not stop it.
-			return Session{}, &apperr.Error{Code: apperr.RateLimited, Message: "Too many failed attempts; try again later.", RetryAfter: wait}
-		}
+	// Spent before any hashing, and refused even with the right password once
+	// spent: otherwise the budget would only slow guessing, not stop it.
+	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, "ip:" + clientIP},
+		budgetKey{s.Budgets.LoginPerEmail, "email:" + NormalizeEmail(email)})
+	if err != nil {
+		return Session{}, err
 	}
 	u, err := s.Authenticate(ctx, email, password)
-	if apperr.CodeOf(err) == apperr.Unauthorized {
-		for _, k := range keys {
-			k.limiter.Fail(ctx, k.key)
-		}
+	if apperr.CodeOf(err) != apperr.Unauthorized {
+		spent.refund(ctx) // not a failed guess: a success, or the database failing
 	}
 	if err != nil {
 		return Session{}, err
@@ -171,21 +185,36 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	return Session{Token: token, ExpiresAt: exp, PropertiesIncluded: claims.PropertiesIncluded}, nil
 }
 
-type failureKey struct {
-	limiter ratelimit.Limiter
+// budgetKey is one budget an attempt spends.
+type budgetKey struct {
+	limiter ratelimit.Limiter // nil: not configured
 	key     string
 }
 
-// failureKeys lists the budgets a login attempt counts against (those configured).
-func (s *Service) failureKeys(clientIP, email string) []failureKey {
-	var keys []failureKey
-	if s.FailuresPerIP != nil {
-		keys = append(keys, failureKey{s.FailuresPerIP, "ip:" + clientIP})
+// spent is the units an attempt took, to give back if it was not a failure.
+type spent []budgetKey
+
+func (sp spent) refund(ctx context.Context) {
+	for _, k := range sp {
+		k.limiter.Refund(ctx, k.key)
 	}
-	if s.FailuresPerEmail != nil {
-		keys = append(keys, failureKey{s.FailuresPerEmail, "email:" + NormalizeEmail(email)})
+}
+
+// spend takes one unit of each configured budget, in order. If one is
+// exhausted it gives back what it took and answers RateLimited.
+func spend(ctx context.Context, keys ...budgetKey) (spent, error) {
+	var taken spent
+	for _, k := range keys {
+		if k.limiter == nil {
+			continue
+		}
+		if d := k.limiter.Take(ctx, k.key); !d.Allowed {
+			taken.refund(ctx)
+			return nil, &apperr.Error{Code: apperr.RateLimited, Message: "Too many attempts; try again later.", RetryAfter: d.RetryAfter}
+		}
+		taken = append(taken, k)
 	}
-	return keys
+	return taken, nil
 }
 
 // CapClaims keeps at most max claims (all when max <= 0) and says whether it cut.
@@ -205,13 +234,21 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if err != nil {
 		return err
 	}
+	// With a stolen access token, current_password could otherwise be guessed
+	// without limit: each check spends the user's budget, a right one refunds.
+	spent, err := spend(ctx, budgetKey{s.Budgets.PasswordChangePerUser, fmt.Sprint("user:", userID)})
+	if err != nil {
+		return err
+	}
 	ok, err := verifyInSlot(ctx, u.PasswordHash, current)
 	if err != nil {
+		spent.refund(ctx)
 		return fmt.Errorf("verify password of user %d: %w", u.ID, err)
 	}
 	if !ok || !u.IsActive {
 		return apperr.New(apperr.Unauthorized, "The current password is wrong.")
 	}
+	spent.refund(ctx)
 	if len(next) < 12 {
 		return apperr.New(apperr.Invalid, "The new password must be at least 12 characters.")
 	}

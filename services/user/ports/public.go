@@ -37,7 +37,7 @@ func callerID(ctx context.Context) (int64, error) {
 
 // RegisterUser implements POST /api/users/register.
 func (h *Public) RegisterUser(ctx context.Context, req userapi.RegisterUserRequestObject) (userapi.RegisterUserResponseObject, error) {
-	u, err := h.App.Register(ctx, string(req.Body.Email), req.Body.Password, req.Body.FirstName, req.Body.LastName, false)
+	u, err := h.App.Register(ctx, reqinfo.ClientIP(ctx), string(req.Body.Email), req.Body.Password, req.Body.FirstName, req.Body.LastName, false)
 	if err != nil {
 		return nil, err
 	}
