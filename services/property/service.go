@@ -4,6 +4,7 @@
 package property
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -41,6 +42,8 @@ type Config struct {
 	DatabaseURL  string
 	Tokens       []tokenguard.Token
 	JWKSURL      string
+	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
+	JWKSRefresh time.Duration
 	JWT          jwtauth.Settings
 	Trusted      []netip.Prefix
 	// TokenFailures is the budget of wrong X-Internal-Token attempts per client IP.
@@ -66,6 +69,9 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		return c, err
 	}
 	c.JWKSURL = config.String(getenv, "JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json")
+	if c.JWKSRefresh, err = config.Duration(getenv, "JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval); err != nil {
+		return c, err
+	}
 	c.JWT = jwtauth.SettingsFromEnv(getenv)
 	if c.Trusted, err = config.Prefixes(getenv, "TRUSTED_PROXIES"); err != nil {
 		return c, err
@@ -103,7 +109,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	svc := &app.Service{Repo: repo}
 	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping}
 
-	keys := jwtauth.NewRemoteKeys(cfg.JWKSURL)
+	keys := jwtauth.NewRemoteKeys(cfg.JWKSURL, cmp.Or(cfg.JWKSRefresh, jwtauth.DefaultJWKSInterval))
 	public, err := PublicHandler(base, svc, jwtauth.NewVerifier(keys, cfg.JWT))
 	if err != nil {
 		_ = conn.Close()
@@ -132,9 +138,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 // Serve serves until ctx ends, then closes the database and the Redis client.
+// The JWKS is refreshed on its schedule meanwhile.
 func (s *Service) Serve(ctx context.Context) error {
 	defer s.db.Close()
 	defer s.limits.Close()
+	ctx, stop := context.WithCancel(ctx)
+	refreshed := make(chan struct{})
+	go func() { s.keys.Run(ctx); close(refreshed) }()
+	defer func() { stop(); <-refreshed }()
 	return s.Server.Serve(ctx)
 }
 
@@ -185,4 +196,4 @@ func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 
 // SetJWKSURL points JWT verification at another JWKS (tests bind the user
 // service after the property service, on a port chosen by the kernel).
-func (s *Service) SetJWKSURL(url string) { s.keys.URL = url }
+func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }

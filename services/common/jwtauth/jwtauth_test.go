@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"jeeves4service/services/common/jwtauth"
 )
@@ -96,44 +99,241 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-// The property service fetches the JWKS when first needed and again when a
-// token names a kid it has not seen (the user service rotated its key), but
-// not more often than MinRefresh, so forged kids cannot flood the JWKS.
-func TestRemoteKeysRefreshOnUnknownKid(t *testing.T) {
-	_, k1, _ := ed25519.GenerateKey(rand.Reader)
-	_, k2, _ := ed25519.GenerateKey(rand.Reader)
-	var mu sync.Mutex // the server runs on its own goroutine
-	current := jwtauth.NewSigner(k1, nil, settings, time.Hour)
-	fetches := 0
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		fetches++
-		_ = json.NewEncoder(w).Encode(current.JWKS())
+// jwksServer publishes whatever set a test puts in it and counts fetches.
+type jwksServer struct {
+	mu      sync.Mutex
+	set     jwtauth.JWKS
+	fail    bool
+	maxAge  string
+	fetches int
+	srv     *httptest.Server
+}
+
+func newJWKSServer(t *testing.T, keys ...ed25519.PrivateKey) *jwksServer {
+	j := &jwksServer{}
+	j.publish(keys...)
+	j.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.fetches++
+		if j.fail {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		if j.maxAge != "" {
+			w.Header().Set("Cache-Control", "max-age="+j.maxAge)
+		}
+		_ = json.NewEncoder(w).Encode(j.set)
 	}))
-	defer srv.Close()
-	keys := jwtauth.NewRemoteKeys(srv.URL)
-	keys.MinRefresh = 200 * time.Millisecond
+	t.Cleanup(j.srv.Close)
+	return j
+}
+
+func (j *jwksServer) publish(keys ...ed25519.PrivateKey) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.set = jwtauth.JWKS{}
+	for _, k := range keys {
+		j.set.Keys = append(j.set.Keys, jwtauth.PublicJWK(k.Public().(ed25519.PublicKey)))
+	}
+}
+
+func (j *jwksServer) count() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.fetches
+}
+
+func (j *jwksServer) setFail(fail bool) {
+	j.mu.Lock()
+	j.fail = fail
+	j.mu.Unlock()
+}
+
+func newKey(t *testing.T) (ed25519.PrivateKey, string) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, jwtauth.KeyID(k.Public().(ed25519.PublicKey))
+}
+
+func signWith(t *testing.T, k ed25519.PrivateKey) string {
+	tok, _, err := jwtauth.NewSigner(k, nil, settings, time.Hour).Sign(jwtauth.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: "7"}, UserID: 7}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// runKeys starts the scheduled refresh until the test ends.
+func runKeys(t *testing.T, keys *jwtauth.RemoteKeys) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { keys.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// A token names a kid the verifier has not seen (the user service rotated
+// its key): the JWKS is fetched again at once, and concurrent callers share
+// one fetch.
+func TestRemoteKeysFetchAnUnknownKidOnceForEveryone(t *testing.T) {
+	k1, kid1 := newKey(t)
+	k2, kid2 := newKey(t)
+	j := newJWKSServer(t, k1)
+	keys := jwtauth.NewRemoteKeys(j.srv.URL, time.Hour)
 	ctx := context.Background()
-	kid1 := jwtauth.KeyID(k1.Public().(ed25519.PublicKey))
-	kid2 := jwtauth.KeyID(k2.Public().(ed25519.PublicKey))
-	if _, err := keys.Key(ctx, kid1); err != nil || fetches != 1 {
-		t.Fatalf("first key: %v after %d fetches", err, fetches)
+	if _, err := keys.Key(ctx, kid1); err != nil || j.count() != 1 {
+		t.Fatalf("first key: %v after %d fetches", err, j.count())
 	}
-	if _, err := keys.Key(ctx, kid1); err != nil || fetches != 1 {
-		t.Fatalf("cached key refetched: %d fetches", fetches)
+	if _, err := keys.Key(ctx, kid1); err != nil || j.count() != 1 {
+		t.Fatalf("known key refetched: %d fetches", j.count())
 	}
-	mu.Lock()
-	current = jwtauth.NewSigner(k2, []ed25519.PublicKey{k1.Public().(ed25519.PublicKey)}, settings, time.Hour) // rotation
-	mu.Unlock()
-	if _, err := keys.Key(ctx, kid2); err == nil || fetches != 1 {
-		t.Fatalf("unknown kid inside MinRefresh: %v after %d fetches", err, fetches)
+	j.publish(k2, k1)
+	var wg sync.WaitGroup
+	var failed sync.Map
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := keys.Key(ctx, kid2); err != nil {
+				failed.Store(i, err)
+			}
+		}()
 	}
-	time.Sleep(250 * time.Millisecond)
-	if _, err := keys.Key(ctx, kid2); err != nil || fetches != 2 {
-		t.Fatalf("rotated key: %v after %d fetches", err, fetches)
+	wg.Wait()
+	failed.Range(func(k, v any) bool { t.Fatalf("caller %v: %v", k, v); return false })
+	if n := j.count(); n > 3 {
+		t.Fatalf("50 concurrent callers with a new kid made %d fetches; they should share", n-1)
 	}
-	if _, err := keys.Key(ctx, "forged"); err == nil || fetches != 2 {
-		t.Fatalf("forged kid right after a refresh: %v after %d fetches", err, fetches)
+}
+
+// Issue 17, attack 3: a key removed from the JWKS (a compromised key) used to
+// stay trusted until restart. It is refused once the set is refreshed, cached
+// verifications included.
+func TestKeyRemovedFromTheJWKSIsRefusedAfterTheRefreshInterval(t *testing.T) {
+	k1, _ := newKey(t)
+	k2, _ := newKey(t)
+	j := newJWKSServer(t, k1, k2)
+	keys := jwtauth.NewRemoteKeys(j.srv.URL, 200*time.Millisecond)
+	runKeys(t, keys)
+	v := jwtauth.NewVerifier(keys, settings)
+	old, current := signWith(t, k1), signWith(t, k2)
+	if _, err := v.Verify(context.Background(), old); err != nil {
+		t.Fatalf("before removal: %v", err)
 	}
+	j.publish(k2) // k1 is compromised and withdrawn
+	time.Sleep(600 * time.Millisecond)
+	if _, err := v.Verify(context.Background(), old); err == nil {
+		t.Fatal("a token signed by a key removed from the JWKS is still accepted after the refresh interval")
+	}
+	if _, err := v.Verify(context.Background(), current); err != nil {
+		t.Fatalf("the key still published: %v", err)
+	}
+}
+
+// A shorter Cache-Control max-age from the JWKS wins over the interval.
+func TestJWKSMaxAgeShortensTheInterval(t *testing.T) {
+	k1, kid1 := newKey(t)
+	k2, _ := newKey(t)
+	j := newJWKSServer(t, k1, k2)
+	j.maxAge = "1"
+	keys := jwtauth.NewRemoteKeys(j.srv.URL, time.Hour)
+	runKeys(t, keys)
+	if _, err := keys.Key(context.Background(), kid1); err != nil {
+		t.Fatal(err)
+	}
+	j.publish(k2)
+	deadline := time.Now().Add(3 * time.Second)
+	for keys.Has(kid1) {
+		if time.Now().After(deadline) {
+			t.Fatal("max-age=1 ignored: the removed key is still held after 3s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A failed fetch keeps the last good set, and only failed fetches back off.
+func TestFailedFetchKeepsTheLastGoodSetAndBacksOff(t *testing.T) {
+	k1, kid1 := newKey(t)
+	j := newJWKSServer(t, k1)
+	keys := jwtauth.NewRemoteKeys(j.srv.URL, 100*time.Millisecond)
+	runKeys(t, keys)
+	if _, err := keys.Key(context.Background(), kid1); err != nil {
+		t.Fatal(err)
+	}
+	j.setFail(true)
+	time.Sleep(300 * time.Millisecond)
+	if _, err := keys.Key(context.Background(), kid1); err != nil {
+		t.Fatalf("key lost because the JWKS endpoint failed: %v", err)
+	}
+	before := j.count()
+	for i := 0; i < 20; i++ {
+		_, _ = keys.Key(context.Background(), "forged-"+fmt.Sprint(i))
+	}
+	if n := j.count() - before; n > 2 {
+		t.Fatalf("20 unknown kids while the endpoint fails made %d fetches; failures must back off", n)
+	}
+}
+
+// Issue 17, attack 4: a request with a bogus kid whose connection is reset
+// used to cancel the fetch, and the failure started a 10 s back-off in which
+// valid tokens with a new kid failed. Fetches now run on their own context,
+// and a successful fetch never blocks the next one.
+func TestJWKSRefreshCannotBePoisoned(t *testing.T) {
+	k1, _ := newKey(t)
+	k2, _ := newKey(t)
+	j := newJWKSServer(t, k1)
+	keys := jwtauth.NewRemoteKeys(j.srv.URL, time.Hour)
+	v := jwtauth.NewVerifier(keys, settings)
+	if _, err := v.Verify(context.Background(), signWith(t, k1)); err != nil {
+		t.Fatal(err)
+	}
+	// Four attackers keep sending bogus kids and dropping the connection.
+	bogus := forgeKid(t, k1, "bogus")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for a := 0; a < 4; a++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel() // the client reset its connection
+				_, _ = v.Verify(ctx, bogus)
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	j.publish(k2, k1) // the user service rotates its key
+	fresh := signWith(t, k2)
+	for i := 0; i < 10; i++ {
+		if _, err := v.Verify(context.Background(), fresh); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("attempt %d: a valid token with the new kid is refused while attackers poison the refresh: %v", i, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// forgeKid signs a token with k but names another kid in its header.
+func forgeKid(t *testing.T, k ed25519.PrivateKey, kid string) string {
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwtauth.Claims{RegisteredClaims: jwt.RegisteredClaims{
+		Subject: "7", Issuer: settings.Issuer, Audience: jwt.ClaimStrings{settings.Audience},
+		IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}, UserID: 7})
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -63,5 +63,11 @@ func (s *Signer) Key(_ context.Context, kid string) (ed25519.PublicKey, error) {
 	return nil, ErrUnknownKey
 }
 
+// Has implements KeySource.
+func (s *Signer) Has(kid string) bool {
+	_, ok := s.keys[kid]
+	return ok
+}
+
 // Settings returns the issuer and audience the signer writes.
 func (s *Signer) Settings() Settings { return s.settings }

@@ -1,0 +1,207 @@
+package jwtauth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// RemoteKeys holds the verifying keys published at a JWKS URL (the user
+// service's). The set is refreshed on a schedule by Run (every Interval, or
+// sooner when the JWKS says Cache-Control: max-age), and at once when a token
+// names a kid it does not hold (the user service rotated its key). A
+// successful fetch replaces the whole set, so a key withdrawn from the JWKS
+// stops being trusted; a failed fetch keeps the last good set.
+//
+// Fetches run on their own context with their own timeout, and concurrent
+// callers share one (singleflight): a caller that gives up or drops its
+// connection cannot cancel or fail the fetch for everyone else. Only failed
+// fetches back off (from MinBackoff, doubling to MaxBackoff); a successful one
+// never delays the next, so a flood of bogus kids cannot keep a real new kid
+// out (at most one fetch runs at a time, so it cannot flood the JWKS either).
+type RemoteKeys struct {
+	Client     *http.Client
+	Interval   time.Duration
+	Timeout    time.Duration
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+
+	flight singleflight.Group
+
+	mu       sync.RWMutex
+	url      string
+	keys     map[string]ed25519.PublicKey
+	ttl      time.Duration // until the set is due for a refresh (Interval or a shorter max-age)
+	lastGood time.Time     // when the last successful fetch started
+	failures int           // consecutive failed fetches
+	retryAt  time.Time     // no fetch for an unknown kid before this, after a failure
+}
+
+// Defaults for RemoteKeys.
+const (
+	DefaultJWKSInterval = 5 * time.Minute
+	jwksTimeout         = 3 * time.Second
+	minMaxAge           = time.Second // a max-age of 0 must not turn into a fetch loop
+)
+
+// NewRemoteKeys returns a RemoteKeys for url, refreshed every interval.
+func NewRemoteKeys(url string, interval time.Duration) *RemoteKeys {
+	return &RemoteKeys{url: url, Client: &http.Client{}, Interval: interval, Timeout: jwksTimeout,
+		MinBackoff: time.Second, MaxBackoff: 30 * time.Second}
+}
+
+// SetURL points the keys at another JWKS (tests bind the user service after
+// the property service, on a port chosen by the kernel).
+func (r *RemoteKeys) SetURL(url string) {
+	r.mu.Lock()
+	r.url = url
+	r.mu.Unlock()
+}
+
+// ErrJWKSUnavailable means the JWKS could not be fetched lately and the kid is unknown.
+var ErrJWKSUnavailable = errors.New("JWKS unavailable")
+
+// Key implements KeySource.
+func (r *RemoteKeys) Key(_ context.Context, kid string) (ed25519.PublicKey, error) {
+	if k, ok := r.lookup(kid); ok {
+		return k, nil
+	}
+	arrived := time.Now()
+	r.mu.RLock()
+	backingOff := arrived.Before(r.retryAt)
+	r.mu.RUnlock()
+	if backingOff {
+		return nil, fmt.Errorf("%w (kid %q): retrying later", ErrJWKSUnavailable, kid)
+	}
+	err := r.refreshSince(arrived)
+	if k, ok := r.lookup(kid); ok {
+		return k, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, ErrUnknownKey
+}
+
+// Has implements KeySource.
+func (r *RemoteKeys) Has(kid string) bool {
+	_, ok := r.lookup(kid)
+	return ok
+}
+
+func (r *RemoteKeys) lookup(kid string) (ed25519.PublicKey, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.keys[kid]
+	return k, ok
+}
+
+// Run refreshes the set on schedule until ctx ends.
+func (r *RemoteKeys) Run(ctx context.Context) {
+	for {
+		timer := time.NewTimer(r.untilNextRefresh(time.Now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		_ = r.refreshSince(time.Now())
+	}
+}
+
+func (r *RemoteKeys) untilNextRefresh(now time.Time) time.Duration {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.failures > 0 || r.lastGood.IsZero() {
+		return max(r.retryAt.Sub(now), 0)
+	}
+	return max(r.lastGood.Add(r.ttl).Sub(now), 0)
+}
+
+// refreshSince returns once a fetch that started at or after since has
+// finished: joining one already under way if it started late enough, starting
+// one otherwise (a fetch begun before a caller arrived may predate a newly
+// published key, so the caller waits for one more).
+func (r *RemoteKeys) refreshSince(since time.Time) error {
+	for {
+		v, err, _ := r.flight.Do("jwks", func() (any, error) { return r.refresh() })
+		if started, _ := v.(time.Time); !started.Before(since) {
+			return err
+		}
+	}
+}
+
+// refresh fetches the set once and records the outcome; it returns when the fetch started.
+func (r *RemoteKeys) refresh() (time.Time, error) {
+	started := time.Now()
+	keys, ttl, err := r.fetch()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.failures++
+		backoff := min(r.MinBackoff<<min(r.failures-1, 16), r.MaxBackoff)
+		r.retryAt = time.Now().Add(backoff)
+		return started, err
+	}
+	r.keys, r.ttl, r.lastGood, r.failures, r.retryAt = keys, ttl, started, 0, time.Time{}
+	return started, nil
+}
+
+func (r *RemoteKeys) fetch() (map[string]ed25519.PublicKey, time.Duration, error) {
+	r.mu.RLock()
+	url := r.url
+	r.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), r.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("fetch JWKS %s: %w", url, err)
+	}
+	resp, err := r.Client.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("fetch JWKS %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("fetch JWKS %s: status %d", url, resp.StatusCode)
+	}
+	var set JWKS
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
+		return nil, 0, fmt.Errorf("decode JWKS %s: %w", url, err)
+	}
+	keys := map[string]ed25519.PublicKey{}
+	for _, k := range set.Keys {
+		pub, err := ParseJWK(k)
+		if err != nil {
+			continue // a key of another kind is not ours to use
+		}
+		keys[k.Kid] = pub
+	}
+	return keys, r.ttlFrom(resp.Header.Get("Cache-Control")), nil
+}
+
+// ttlFrom is Interval, or the response's max-age when that is shorter.
+func (r *RemoteKeys) ttlFrom(cacheControl string) time.Duration {
+	ttl := r.Interval
+	for _, directive := range strings.Split(cacheControl, ",") {
+		name, value, _ := strings.Cut(strings.TrimSpace(directive), "=")
+		if !strings.EqualFold(name, "max-age") {
+			continue
+		}
+		if secs, err := strconv.Atoi(value); err == nil && secs >= 0 {
+			ttl = min(ttl, max(time.Duration(secs)*time.Second, minMaxAge))
+		}
+	}
+	return ttl
+}
