@@ -44,8 +44,8 @@ type Config struct {
 	JWKSURL      string
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
-	JWT          jwtauth.Settings
-	Trusted      []netip.Prefix
+	JWT         jwtauth.Settings
+	Trusted     []netip.Prefix
 	// TokenFailures is the budget of wrong X-Internal-Token attempts per client IP.
 	TokenFailures ratelimit.Budget
 	// Limits says where failure counters live (Redis when REDIS_URL is set).
