@@ -155,3 +155,39 @@ func TestConcurrentDemotionsKeepAnOwner(t *testing.T) {
 		}
 	})
 }
+
+// Issue 17, attack 6: two PATCHes of one property at the same moment, one
+// changing only the name, the other only the address, used to lose one change
+// (read, merge in Go, write both columns). Each update now sets only the
+// columns it was given, in one statement.
+func TestConcurrentDisjointPatchesLoseNothing(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		const owner = 70
+		id := e.createProperty(t, owner, "Start")
+		auth := e.as(t, owner)
+		url := e.url("/api/property/%d", id)
+		for round := 0; round < 200; round++ {
+			name, address := fmt.Sprintf("Name %d", round), fmt.Sprintf("%d Harbour Road", round)
+			var errs testenv.Errors
+			var wg sync.WaitGroup
+			for _, patch := range []map[string]string{{"name": name}, {"address": address}} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := testenv.Try("PATCH", url, patch, auth...)
+					if err == nil && r.Status != 200 {
+						err = fmt.Errorf("PATCH %v: %d %s", patch, r.Status, r.Body)
+					}
+					errs.Add(err)
+				}()
+			}
+			wg.Wait()
+			errs.Check(t)
+			var got struct{ Name, Address string }
+			testenv.Do(t, "GET", url, nil, auth...).JSON(t, &got)
+			if got.Name != name || got.Address != address {
+				t.Fatalf("round %d: got %q / %q, want %q / %q: an update was lost", round, got.Name, got.Address, name, address)
+			}
+		}
+	})
+}

@@ -9,13 +9,27 @@ RETURNING *;
 -- name: GetProperty :one
 SELECT * FROM properties WHERE id = sqlc.arg(id);
 
+-- Writes below carry their own authorization (the caller is an owner of the
+-- property *now*, in the same statement) and change only what they were
+-- given, so two concurrent requests can neither lose each other's changes nor
+-- act on an ownership revoked a moment before. No row means: no such
+-- property, or the caller may not change it (the app says which).
+
 -- name: UpdateProperty :one
-UPDATE properties SET name = sqlc.arg(name), address = sqlc.arg(address), updated_at = sqlc.arg(now)
+UPDATE properties
+SET name = COALESCE(sqlc.narg(name), name),
+    address = COALESCE(sqlc.narg(address), address),
+    updated_at = sqlc.arg(now)
 WHERE id = sqlc.arg(id)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = sqlc.arg(id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner')
 RETURNING *;
 
 -- name: DeleteProperty :execrows
-DELETE FROM properties WHERE id = sqlc.arg(id);
+DELETE FROM properties
+WHERE id = sqlc.arg(id)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = sqlc.arg(id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner');
 
 -- name: ListAllProperties :many
 SELECT * FROM properties ORDER BY id;
@@ -49,7 +63,9 @@ DELETE FROM property_members WHERE property_id = sqlc.arg(property_id) AND user_
 
 -- name: CreateRoom :one
 INSERT INTO rooms (property_id, name, created_at)
-VALUES (sqlc.arg(property_id), sqlc.arg(name), sqlc.arg(now))
+SELECT o.property_id, sqlc.arg(name), sqlc.arg(now)
+FROM property_members o
+WHERE o.property_id = sqlc.arg(property_id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner'
 RETURNING *;
 
 -- name: ListRooms :many

@@ -7,6 +7,7 @@ package propertysqlite
 
 import (
 	"context"
+	"database/sql"
 )
 
 const countOwners = `-- name: CountOwners :one
@@ -57,18 +58,26 @@ func (q *Queries) CreateProperty(ctx context.Context, arg CreatePropertyParams) 
 
 const createRoom = `-- name: CreateRoom :one
 INSERT INTO rooms (property_id, name, created_at)
-VALUES (?1, ?2, ?3)
+SELECT o.property_id, ?1, ?2
+FROM property_members o
+WHERE o.property_id = ?3 AND o.user_id = ?4 AND o.access_level = 'owner'
 RETURNING id, property_id, name, created_at
 `
 
 type CreateRoomParams struct {
-	PropertyID int64
 	Name       string
 	Now        int64
+	PropertyID int64
+	Caller     int64
 }
 
 func (q *Queries) CreateRoom(ctx context.Context, arg CreateRoomParams) (Room, error) {
-	row := q.db.QueryRowContext(ctx, createRoom, arg.PropertyID, arg.Name, arg.Now)
+	row := q.db.QueryRowContext(ctx, createRoom,
+		arg.Name,
+		arg.Now,
+		arg.PropertyID,
+		arg.Caller,
+	)
 	var i Room
 	err := row.Scan(
 		&i.ID,
@@ -97,11 +106,19 @@ func (q *Queries) DeleteMember(ctx context.Context, arg DeleteMemberParams) (int
 }
 
 const deleteProperty = `-- name: DeleteProperty :execrows
-DELETE FROM properties WHERE id = ?1
+DELETE FROM properties
+WHERE id = ?1
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = ?1 AND o.user_id = ?2 AND o.access_level = 'owner')
 `
 
-func (q *Queries) DeleteProperty(ctx context.Context, id int64) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteProperty, id)
+type DeletePropertyParams struct {
+	ID     int64
+	Caller int64
+}
+
+func (q *Queries) DeleteProperty(ctx context.Context, arg DeletePropertyParams) (int64, error) {
+	result, err := q.db.ExecContext(ctx, deleteProperty, arg.ID, arg.Caller)
 	if err != nil {
 		return 0, err
 	}
@@ -344,24 +361,37 @@ func (q *Queries) PutMember(ctx context.Context, arg PutMemberParams) (PropertyM
 }
 
 const updateProperty = `-- name: UpdateProperty :one
-UPDATE properties SET name = ?1, address = ?2, updated_at = ?3
+
+UPDATE properties
+SET name = COALESCE(?1, name),
+    address = COALESCE(?2, address),
+    updated_at = ?3
 WHERE id = ?4
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = ?4 AND o.user_id = ?5 AND o.access_level = 'owner')
 RETURNING id, name, address, created_by, created_at, updated_at
 `
 
 type UpdatePropertyParams struct {
-	Name    string
-	Address string
+	Name    sql.NullString
+	Address sql.NullString
 	Now     int64
 	ID      int64
+	Caller  int64
 }
 
+// Writes below carry their own authorization (the caller is an owner of the
+// property *now*, in the same statement) and change only what they were
+// given, so two concurrent requests can neither lose each other's changes nor
+// act on an ownership revoked a moment before. No row means: no such
+// property, or the caller may not change it (the app says which).
 func (q *Queries) UpdateProperty(ctx context.Context, arg UpdatePropertyParams) (Property, error) {
 	row := q.db.QueryRowContext(ctx, updateProperty,
 		arg.Name,
 		arg.Address,
 		arg.Now,
 		arg.ID,
+		arg.Caller,
 	)
 	var i Property
 	err := row.Scan(

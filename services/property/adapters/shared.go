@@ -20,19 +20,51 @@ func convert[From, To any](rows []From, f func(From) To) []To {
 	return out
 }
 
-// lockAndCheckOwner runs, inside the membership change's transaction, the rule
-// that a property keeps at least one owner: it locks the property, then refuses
-// to demote (newLevel other than owner) or remove (newLevel "") its last owner.
-func lockAndCheckOwner(lock func() (int64, error), member func() (app.MemberRecord, error),
-	owners func() (int64, error), newLevel string) error {
-	n, err := lock()
+// optional is a nullable column value: NULL (leave the column as it is) for nil.
+func optional(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
+}
+
+// membershipReads are the reads a membership change makes inside its transaction.
+type membershipReads struct {
+	lock   func() (int64, error) // takes the property's row lock; 0 rows: no such property
+	member func(userID int64) (app.MemberRecord, error)
+	owners func() (int64, error)
+}
+
+// checkMembershipChange runs, inside the membership change's transaction
+// after the property is locked, the rules that must hold at the moment of the
+// change: the caller may change the property (app.AccessOf, app.CanChange:
+// an ownership revoked a moment ago no longer counts), and the property keeps
+// at least one owner (no demoting, newLevel other than owner, or removing,
+// newLevel "", of its last owner).
+func checkMembershipChange(rd membershipReads, caller app.Caller, target int64, newLevel string) error {
+	n, err := rd.lock()
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return apperr.New(apperr.NotFound, "No such property.")
+		return app.ErrNoProperty
 	}
-	current, err := member()
+	var mine *app.MemberRecord
+	me, err := rd.member(caller.UserID)
+	switch {
+	case err == nil:
+		mine = &me
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	level, ok := app.AccessOf(mine, caller)
+	if !ok {
+		return app.ErrNoProperty
+	}
+	if !app.CanChange(level) {
+		return app.ErrNotOwner
+	}
+	current, err := rd.member(target)
 	if errors.Is(err, sql.ErrNoRows) {
 		if newLevel == "" {
 			return apperr.New(apperr.NotFound, "That user is not a member of this property.")
@@ -45,7 +77,7 @@ func lockAndCheckOwner(lock func() (int64, error), member func() (app.MemberReco
 	if current.AccessLevel != app.Owner || newLevel == app.Owner {
 		return nil
 	}
-	count, err := owners()
+	count, err := rd.owners()
 	if err != nil {
 		return err
 	}

@@ -69,14 +69,15 @@ func (r *SQLite) All(ctx context.Context) ([]app.PropertyRecord, error) {
 }
 
 // Update implements app.Repository.
-func (r *SQLite) Update(ctx context.Context, id int64, name, address string, now time.Time) (app.PropertyRecord, error) {
-	p, err := r.q.UpdateProperty(ctx, db.UpdatePropertyParams{ID: id, Name: name, Address: address, Now: now.Unix()})
+func (r *SQLite) Update(ctx context.Context, id, caller int64, name, address *string, now time.Time) (app.PropertyRecord, error) {
+	p, err := r.q.UpdateProperty(ctx, db.UpdatePropertyParams{ID: id, Caller: caller, Name: optional(name),
+		Address: optional(address), Now: now.Unix()})
 	return app.PropertyRecord(p), msgs.Classify(err)
 }
 
 // Delete implements app.Repository.
-func (r *SQLite) Delete(ctx context.Context, id int64) error {
-	n, err := r.q.DeleteProperty(ctx, id)
+func (r *SQLite) Delete(ctx context.Context, id, caller int64) error {
+	n, err := r.q.DeleteProperty(ctx, db.DeletePropertyParams{ID: id, Caller: caller})
 	return msgs.Rows(n, err)
 }
 
@@ -87,8 +88,8 @@ func (r *SQLite) Rooms(ctx context.Context, propertyID int64) ([]app.RoomRecord,
 }
 
 // AddRoom implements app.Repository.
-func (r *SQLite) AddRoom(ctx context.Context, propertyID int64, name string, now time.Time) (app.RoomRecord, error) {
-	room, err := r.q.CreateRoom(ctx, db.CreateRoomParams{PropertyID: propertyID, Name: name, Now: now.Unix()})
+func (r *SQLite) AddRoom(ctx context.Context, propertyID, caller int64, name string, now time.Time) (app.RoomRecord, error) {
+	room, err := r.q.CreateRoom(ctx, db.CreateRoomParams{PropertyID: propertyID, Caller: caller, Name: name, Now: now.Unix()})
 	return app.RoomRecord(room), database.Classify(err, "No such property.", "This property already has a room with that name.")
 }
 
@@ -99,15 +100,11 @@ func (r *SQLite) Members(ctx context.Context, propertyID int64) ([]app.MemberRec
 }
 
 // PutMember implements app.Repository.
-func (r *SQLite) PutMember(ctx context.Context, propertyID, userID int64, level string, now time.Time) (app.MemberRecord, error) {
+func (r *SQLite) PutMember(ctx context.Context, propertyID int64, caller app.Caller, userID int64, level string,
+	now time.Time) (app.MemberRecord, error) {
 	var out app.MemberRecord
 	err := r.inTx(ctx, func(q *db.Queries) error {
-		if err := lockAndCheckOwner(func() (int64, error) {
-			return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()})
-		}, func() (app.MemberRecord, error) {
-			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
-			return app.MemberRecord(m), err
-		}, func() (int64, error) { return q.CountOwners(ctx, propertyID) }, level); err != nil {
+		if err := checkMembershipChange(r.membershipRules(ctx, q, propertyID, now), caller, userID, level); err != nil {
 			return err
 		}
 		m, err := q.PutMember(ctx, db.PutMemberParams{PropertyID: propertyID, UserID: userID, AccessLevel: level, Now: now.Unix()})
@@ -118,19 +115,26 @@ func (r *SQLite) PutMember(ctx context.Context, propertyID, userID int64, level 
 }
 
 // RemoveMember implements app.Repository.
-func (r *SQLite) RemoveMember(ctx context.Context, propertyID, userID int64, now time.Time) error {
+func (r *SQLite) RemoveMember(ctx context.Context, propertyID int64, caller app.Caller, userID int64, now time.Time) error {
 	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
-		if err := lockAndCheckOwner(func() (int64, error) {
-			return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()})
-		}, func() (app.MemberRecord, error) {
-			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
-			return app.MemberRecord(m), err
-		}, func() (int64, error) { return q.CountOwners(ctx, propertyID) }, ""); err != nil {
+		if err := checkMembershipChange(r.membershipRules(ctx, q, propertyID, now), caller, userID, ""); err != nil {
 			return err
 		}
 		n, err := q.DeleteMember(ctx, db.DeleteMemberParams{PropertyID: propertyID, UserID: userID})
 		return msgs.Rows(n, err)
 	}))
+}
+
+// membershipRules is what checkMembershipChange reads, inside the transaction.
+func (r *SQLite) membershipRules(ctx context.Context, q *db.Queries, propertyID int64, now time.Time) membershipReads {
+	return membershipReads{
+		lock: func() (int64, error) { return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()}) },
+		member: func(userID int64) (app.MemberRecord, error) {
+			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
+			return app.MemberRecord(m), err
+		},
+		owners: func() (int64, error) { return q.CountOwners(ctx, propertyID) },
+	}
 }
 
 // Ping implements app.Repository.

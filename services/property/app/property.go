@@ -73,15 +73,21 @@ type Repository interface {
 	Member(ctx context.Context, propertyID, userID int64) (MemberRecord, error)
 	Memberships(ctx context.Context, userID int64) ([]Membership, error)
 	All(ctx context.Context) ([]PropertyRecord, error)
-	Update(ctx context.Context, id int64, name, address string, now time.Time) (PropertyRecord, error)
-	Delete(ctx context.Context, id int64) error
+	// Writes take the caller and change something only if the caller is an
+	// owner at that moment, in the same statement or transaction (no lost
+	// updates, no acting on a revoked ownership). Update, Delete and AddRoom
+	// answer apperr.NotFound when there was nothing the caller may change;
+	// Update changes only the fields given (nil: left as it is).
+	Update(ctx context.Context, id, caller int64, name, address *string, now time.Time) (PropertyRecord, error)
+	Delete(ctx context.Context, id, caller int64) error
 	Rooms(ctx context.Context, propertyID int64) ([]RoomRecord, error)
-	AddRoom(ctx context.Context, propertyID int64, name string, now time.Time) (RoomRecord, error)
+	AddRoom(ctx context.Context, propertyID, caller int64, name string, now time.Time) (RoomRecord, error)
 	Members(ctx context.Context, propertyID int64) ([]MemberRecord, error)
-	// PutMember and RemoveMember fail with apperr.Conflict when the change
-	// would leave the property without an owner.
-	PutMember(ctx context.Context, propertyID, userID int64, level string, now time.Time) (MemberRecord, error)
-	RemoveMember(ctx context.Context, propertyID, userID int64, now time.Time) error
+	// PutMember and RemoveMember apply the access rules inside their
+	// transaction (ErrNoProperty, ErrNotOwner) and fail with apperr.Conflict
+	// when the change would leave the property without an owner.
+	PutMember(ctx context.Context, propertyID int64, caller Caller, userID int64, level string, now time.Time) (MemberRecord, error)
+	RemoveMember(ctx context.Context, propertyID int64, caller Caller, userID int64, now time.Time) error
 	Ping(ctx context.Context) error
 }
 
@@ -98,7 +104,14 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-var errNoProperty = apperr.New(apperr.NotFound, "No such property.")
+// The two answers of the access rules to a caller who may not change a property.
+var (
+	// ErrNoProperty: it does not exist, or the caller may not see it (404, never
+	// 403, so that its existence does not leak).
+	ErrNoProperty = apperr.New(apperr.NotFound, "No such property.")
+	// ErrNotOwner: the caller may see it but only owners change it.
+	ErrNotOwner = apperr.New(apperr.Forbidden, "Only an owner may change this property.")
+)
 
 // AccessOf is the access rule: a member's own level; an admin who is not a
 // member reads as a guest; anyone else has no access (ok is false).
@@ -120,7 +133,7 @@ func CanChange(level string) bool { return level == Owner }
 func (s *Service) visible(ctx context.Context, c Caller, id int64) (Membership, error) {
 	p, err := s.Repo.Get(ctx, id)
 	if apperr.CodeOf(err) == apperr.NotFound {
-		return Membership{}, errNoProperty
+		return Membership{}, ErrNoProperty
 	}
 	if err != nil {
 		return Membership{}, err
@@ -135,7 +148,7 @@ func (s *Service) visible(ctx context.Context, c Caller, id int64) (Membership, 
 	}
 	level, ok := AccessOf(member, c)
 	if !ok {
-		return Membership{}, errNoProperty
+		return Membership{}, ErrNoProperty
 	}
 	return Membership{ID: p.ID, Name: p.Name, Address: p.Address, CreatedAt: p.CreatedAt, AccessLevel: level}, nil
 }
@@ -147,9 +160,18 @@ func (s *Service) changeable(ctx context.Context, c Caller, id int64) (Membershi
 		return Membership{}, err
 	}
 	if !CanChange(p.AccessLevel) {
-		return Membership{}, apperr.New(apperr.Forbidden, "Only an owner may change this property.")
+		return Membership{}, ErrNotOwner
 	}
 	return p, nil
+}
+
+// whyNot explains a write that found nothing the caller may change: the
+// property is gone or invisible (404), or the caller is not an owner (403).
+func (s *Service) whyNot(ctx context.Context, c Caller, id int64) error {
+	if _, err := s.changeable(ctx, c, id); err != nil {
+		return err
+	}
+	return ErrNoProperty // it changed between the write and this look
 }
 
 // List returns what the caller may see: their memberships, or every property for an admin.
@@ -193,32 +215,34 @@ func (s *Service) Get(ctx context.Context, c Caller, id int64) (Membership, erro
 
 // Update changes name and/or address (nil leaves a field as it is).
 func (s *Service) Update(ctx context.Context, c Caller, id int64, name, address *string) (Membership, error) {
-	p, err := s.changeable(ctx, c, id)
-	if err != nil {
-		return Membership{}, err
-	}
-	newName, newAddress := p.Name, p.Address
 	if name != nil {
-		if newName = strings.TrimSpace(*name); newName == "" {
+		trimmed := strings.TrimSpace(*name)
+		if trimmed == "" {
 			return Membership{}, apperr.New(apperr.Invalid, "A property needs a name.")
 		}
+		name = &trimmed
 	}
 	if address != nil {
-		newAddress = strings.TrimSpace(*address)
+		trimmed := strings.TrimSpace(*address)
+		address = &trimmed
 	}
-	rec, err := s.Repo.Update(ctx, id, newName, newAddress, s.now())
+	rec, err := s.Repo.Update(ctx, id, c.UserID, name, address, s.now())
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return Membership{}, s.whyNot(ctx, c, id)
+	}
 	if err != nil {
 		return Membership{}, err
 	}
-	return Membership{ID: rec.ID, Name: rec.Name, Address: rec.Address, CreatedAt: rec.CreatedAt, AccessLevel: p.AccessLevel}, nil
+	return Membership{ID: rec.ID, Name: rec.Name, Address: rec.Address, CreatedAt: rec.CreatedAt, AccessLevel: Owner}, nil
 }
 
 // Delete removes a property with its rooms and members.
 func (s *Service) Delete(ctx context.Context, c Caller, id int64) error {
-	if _, err := s.changeable(ctx, c, id); err != nil {
-		return err
+	err := s.Repo.Delete(ctx, id, c.UserID)
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return s.whyNot(ctx, c, id)
 	}
-	return s.Repo.Delete(ctx, id)
+	return err
 }
 
 // Rooms lists a visible property's rooms.
@@ -231,14 +255,15 @@ func (s *Service) Rooms(ctx context.Context, c Caller, id int64) ([]RoomRecord, 
 
 // AddRoom adds a room; room names are unique within a property.
 func (s *Service) AddRoom(ctx context.Context, c Caller, id int64, name string) (RoomRecord, error) {
-	if _, err := s.changeable(ctx, c, id); err != nil {
-		return RoomRecord{}, err
-	}
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return RoomRecord{}, apperr.New(apperr.Invalid, "A room needs a name.")
 	}
-	return s.Repo.AddRoom(ctx, id, name, s.now())
+	room, err := s.Repo.AddRoom(ctx, id, c.UserID, name, s.now())
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return RoomRecord{}, s.whyNot(ctx, c, id)
+	}
+	return room, err
 }
 
 // Members lists who may use a visible property.
@@ -254,18 +279,12 @@ func (s *Service) PutMember(ctx context.Context, c Caller, id, userID int64, lev
 	if !ValidAccessLevel(level) {
 		return MemberRecord{}, apperr.New(apperr.Invalid, "access_level must be owner, member or guest.")
 	}
-	if _, err := s.changeable(ctx, c, id); err != nil {
-		return MemberRecord{}, err
-	}
-	return s.Repo.PutMember(ctx, id, userID, level, s.now())
+	return s.Repo.PutMember(ctx, id, c, userID, level, s.now())
 }
 
 // RemoveMember revokes a user's access.
 func (s *Service) RemoveMember(ctx context.Context, c Caller, id, userID int64) error {
-	if _, err := s.changeable(ctx, c, id); err != nil {
-		return err
-	}
-	return s.Repo.RemoveMember(ctx, id, userID, s.now())
+	return s.Repo.RemoveMember(ctx, id, c, userID, s.now())
 }
 
 // ForUser is the internal claims query: every property userID has access to.
