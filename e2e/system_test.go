@@ -73,7 +73,6 @@ func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string)
 		t.Fatal(err)
 	}
 	internal := via("internal", "http://"+propSvc.Server.Addr("internal"))
-	userCfg.PropertyURL = internal
 	userCfg.Property.BaseURL = internal
 	userSvc, err := user.New(ctx, userCfg, userLog)
 	if err != nil {

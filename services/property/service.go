@@ -35,7 +35,7 @@ import (
 	"jeeves4service/services/property/ports"
 )
 
-// Config is the property service's runtime contract (see DESIGN.md).
+// Config is the property service's runtime contract (the README's Runtime configuration).
 type Config struct {
 	PublicAddr   string
 	InternalAddr string

@@ -37,12 +37,11 @@ import (
 	"jeeves4service/services/user/ports"
 )
 
-// Config is the user service's runtime contract (see DESIGN.md).
+// Config is the user service's runtime contract (the README's Runtime configuration).
 type Config struct {
 	PublicAddr        string
 	DatabaseURL       string
 	InternalToken     string
-	PropertyURL       string
 	SigningKeyFile    string
 	RetiredKeyFiles   []string
 	JWT               jwtauth.Settings
@@ -88,8 +87,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.InternalToken, err = tokenguard.SecretFromEnv(getenv); err != nil {
 		return c, err
 	}
-	c.PropertyURL = config.String(getenv, "PROPERTY_SERVICE_URL", "http://127.0.0.1:9002")
-	if !strings.HasPrefix(c.PropertyURL, "http://") && !strings.HasPrefix(c.PropertyURL, "https://") {
+	propertyURL := config.String(getenv, "PROPERTY_SERVICE_URL", "http://127.0.0.1:9002")
+	if !strings.HasPrefix(propertyURL, "http://") && !strings.HasPrefix(propertyURL, "https://") {
 		return c, &config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an http:// or https:// URL"}
 	}
 	c.SigningKeyFile = config.String(getenv, "JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem")
@@ -119,7 +118,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	c.Property = adapters.PropertyClientConfig{BaseURL: c.PropertyURL, Token: c.InternalToken, Budget: budget,
+	c.Property = adapters.PropertyClientConfig{BaseURL: propertyURL, Token: c.InternalToken, Budget: budget,
 		FailuresToOpen: uint32(failures), OpenFor: openFor}
 	if c.MaxPropertyClaims, err = config.Int(getenv, "JWT_MAX_PROPERTY_CLAIMS", 100); err != nil {
 		return c, err

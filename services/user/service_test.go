@@ -201,6 +201,50 @@ func TestCircuitBreakerOpensAndCloses(t *testing.T) {
 	}
 }
 
+// Issue 17, attack 7: a login whose client gives up during the property call
+// used to count as a property-service failure, so five impatient clients
+// opened the breaker for everyone. A caller's own cancellation is not the
+// property service's failure.
+func TestCallerDisconnectsDoNotOpenTheBreaker(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(1500 * time.Millisecond):
+			goodAnswer(w, r)
+		case <-r.Context().Done():
+		}
+	}
+	fake := newFake(t, slow)
+	e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), fake.srv.URL,
+		map[string]string{"PROPERTY_BREAKER_FAILURES": "5", "PROPERTY_BREAKER_OPEN": "1m"})
+	e.register(t, "a@example.com")
+	for i := 0; i < 5; i++ {
+		before := fake.hits.Load()
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", e.url+"/api/users/authenticate",
+			strings.NewReader(`{"email":"a@example.com","password":"correct horse battery"}`))
+		req.Header.Set("Content-Type", "application/json")
+		go func() {
+			for fake.hits.Load() == before { // the login has reached the property call
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel() // the client disconnects
+		}()
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("login %d: answered %d although the client left", i, resp.StatusCode)
+		}
+		cancel()
+	}
+	time.Sleep(100 * time.Millisecond) // let the server notice the last disconnect
+	if state := e.svc.Property.State(); state != "closed" {
+		t.Fatalf("breaker %s after five clients disconnected mid-login, want closed", state)
+	}
+	fake.set(goodAnswer)
+	if got, _ := e.login(t, "a@example.com"); !got.PropertiesIncluded {
+		t.Fatal("the next login went without claims: the breaker counted the disconnects")
+	}
+}
+
 func TestAccountOperations(t *testing.T) {
 	for _, eng := range testenv.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
@@ -257,23 +301,27 @@ func TestAccountOperations(t *testing.T) {
 }
 
 func TestConfigurationErrorsExit2(t *testing.T) {
+	// Each case names the variable the one-line message must name.
 	cases := map[string]map[string]string{
-		"no token":         {},
-		"short token":      {"INTERNAL_SERVICE_TOKEN": "short"},
-		"bad addr":         {"INTERNAL_SERVICE_TOKEN": token, "USER_PUBLIC_ADDR": "nope"},
-		"bad db url":       {"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": "mysql://x"},
-		"bad ttl":          {"INTERNAL_SERVICE_TOKEN": token, "JWT_TTL": "forever"},
-		"bad proxies":      {"INTERNAL_SERVICE_TOKEN": token, "TRUSTED_PROXIES": "10.0.0.0/99"},
-		"bad log level":    {"INTERNAL_SERVICE_TOKEN": token, "LOG_LEVEL": "loud"},
-		"bad property url": {"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "ftp://x"},
-		"bad claims limit": {"INTERNAL_SERVICE_TOKEN": token, "JWT_MAX_PROPERTY_CLAIMS": "-1"},
+		"INTERNAL_SERVICE_TOKEN":        {},
+		"INTERNAL_SERVICE_TOKEN ":       {"INTERNAL_SERVICE_TOKEN": "short"},
+		"USER_PUBLIC_ADDR":              {"INTERNAL_SERVICE_TOKEN": token, "USER_PUBLIC_ADDR": "nope"},
+		"USER_DATABASE_URL":             {"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": "mysql://x"},
+		"JWT_TTL":                       {"INTERNAL_SERVICE_TOKEN": token, "JWT_TTL": "forever"},
+		"TRUSTED_PROXIES":               {"INTERNAL_SERVICE_TOKEN": token, "TRUSTED_PROXIES": "10.0.0.0/99"},
+		"LOG_LEVEL":                     {"INTERNAL_SERVICE_TOKEN": token, "LOG_LEVEL": "loud"},
+		"PROPERTY_SERVICE_URL":          {"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "ftp://x"},
+		"JWT_MAX_PROPERTY_CLAIMS":       {"INTERNAL_SERVICE_TOKEN": token, "JWT_MAX_PROPERTY_CLAIMS": "-1"},
+		"REGISTER_LIMIT_PER_IP":         {"INTERNAL_SERVICE_TOKEN": token, "REGISTER_LIMIT_PER_IP": "lots"},
+		"PASSWORD_CHANGE_FAILURE_LIMIT": {"INTERNAL_SERVICE_TOKEN": token, "PASSWORD_CHANGE_FAILURE_LIMIT": "5"},
 	}
 	for name, vars := range cases {
 		var stderr bytes.Buffer
 		code := user.Main(context.Background(), nil, func(k string) string { return vars[k] }, nil, &stderr, &stderr)
 		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-		if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "configuration error") {
-			t.Fatalf("%s: exit %d, stderr %q", name, code, stderr.String())
+		if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "configuration error") ||
+			!strings.Contains(lines[0], strings.TrimSpace(name)+":") {
+			t.Fatalf("%s: exit %d, stderr %q (want one line naming %s)", name, code, stderr.String(), strings.TrimSpace(name))
 		}
 		if vars["INTERNAL_SERVICE_TOKEN"] != "" && strings.Contains(stderr.String(), vars["INTERNAL_SERVICE_TOKEN"]) {
 			t.Fatalf("%s: the token was printed", name)

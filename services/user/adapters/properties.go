@@ -38,9 +38,6 @@ type PropertyClient struct {
 	breaker *gobreaker.CircuitBreaker[[]jwtauth.PropertyClaim]
 }
 
-// ErrCircuitOpen means the breaker is open: the property service is not asked.
-var ErrCircuitOpen = gobreaker.ErrOpenState
-
 // NewPropertyClient builds the client; the token travels in X-Internal-Token
 // via the security provider, never in a URL.
 func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
@@ -77,29 +74,44 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 			Interval:    time.Minute, // forget old failures while closed
 			Timeout:     cfg.OpenFor,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+			// A caller that gave up is not the property service failing: five
+			// impatient clients must not open the circuit for everyone.
+			IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
 		})}, nil
 }
 
 // State is the breaker's state, for logs and tests.
 func (p *PropertyClient) State() string { return p.breaker.State().String() }
 
+// errCallerGone marks a call cut short by the caller's own cancellation.
+var errCallerGone = errors.New("the caller went away")
+
 // UserProperties implements app.PropertySource.
-func (p *PropertyClient) UserProperties(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.budget)
+func (p *PropertyClient) UserProperties(caller context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
+	ctx, cancel := context.WithTimeout(caller, p.budget)
 	defer cancel()
 	return p.breaker.Execute(func() ([]jwtauth.PropertyClaim, error) {
-		claims, err := p.fetch(ctx, userID)
-		if err != nil && retryable(err) && ctx.Err() == nil {
-			// One retry after 50–150 ms: enough to ride out a restart or a
-			// dropped connection, jittered so callers do not retry in step.
-			select {
-			case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
-				claims, err = p.fetch(ctx, userID)
-			case <-ctx.Done():
-			}
+		claims, err := p.call(ctx, userID)
+		if err != nil && caller.Err() != nil {
+			return nil, fmt.Errorf("%w: %w", errCallerGone, err)
 		}
 		return claims, err
 	})
+}
+
+// call asks once, and once more after a jittered pause if that may help.
+func (p *PropertyClient) call(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
+	claims, err := p.fetch(ctx, userID)
+	if err != nil && retryable(err) && ctx.Err() == nil {
+		// One retry after 50–150 ms: enough to ride out a restart or a
+		// dropped connection, jittered so callers do not retry in step.
+		select {
+		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+			claims, err = p.fetch(ctx, userID)
+		case <-ctx.Done():
+		}
+	}
+	return claims, err
 }
 
 // statusError is an answer other than 200.
