@@ -124,7 +124,9 @@ func (r *Postgres) RemoveMember(ctx context.Context, propertyID int64, caller ap
 // membershipRules is what checkMembershipChange reads, inside the transaction.
 func (r *Postgres) membershipRules(ctx context.Context, q *db.Queries, propertyID int64, now time.Time) membershipReads {
 	return membershipReads{
-		lock: func() (int64, error) { return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()}) },
+		lock: func() (int64, error) {
+			return q.LockProperty(ctx, db.LockPropertyParams{ID: propertyID, Now: now.Unix()})
+		},
 		member: func(userID int64) (app.MemberRecord, error) {
 			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
 			return app.MemberRecord(m), err
