@@ -70,9 +70,7 @@ func TestWrongTokensAreRateLimitedPerClientIP(t *testing.T) {
 func TestTokenLimitHoldsAcrossInstancesSharingRedis(t *testing.T) {
 	redisURL := testenv.RedisURL(t)
 	prefix := testenv.RandomPrefix()
-	backend, err := ratelimit.BackendFromEnv(func(k string) string {
-		return map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix}[k]
-	})
+	backend, err := ratelimit.ParseRedisURL(redisURL, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

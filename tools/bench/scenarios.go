@@ -21,18 +21,13 @@ import (
 	"github.com/go-chi/chi/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"jeeves4service"
-	"jeeves4service/gen/internalapi"
-	"jeeves4service/gen/propertyapi"
-	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/property"
 	propadapters "jeeves4service/services/property/adapters"
 	propapp "jeeves4service/services/property/app"
-	"jeeves4service/services/property/ports"
 	"jeeves4service/services/user"
 	userapp "jeeves4service/services/user/app"
 )
@@ -50,7 +45,7 @@ func freshDB(ctx context.Context, engine, admin, dir, name string) (string, func
 	if engine == "sqlite" {
 		return "sqlite:" + filepath.Join(dir, name+".db"), func() {}, nil
 	}
-	return database.CreateScratchPostgres(ctx, admin, "bench_"+name+"_")
+	return testenv.ScratchPostgres(ctx, admin, "bench_"+name+"_")
 }
 
 func startSystem(ctx context.Context, o options, engine string) (*system, error) {
@@ -107,14 +102,10 @@ func startSystem(ctx context.Context, o options, engine string) (*system, error)
 
 	// The baselines run the same handlers over the same database, without the
 	// layer each scenario measures.
-	conn, eng, err := database.Open(ctx, propURL, "property")
+	repo, conn, err := propadapters.Open(ctx, propURL)
 	if err != nil {
 		cancel()
 		return nil, err
-	}
-	var repo propapp.Repository = propadapters.NewSQLite(conn)
-	if eng == database.Postgres {
-		repo = propadapters.NewPostgres(conn)
 	}
 	s.propDB, s.propApp = conn, &propapp.Service{Repo: repo}
 	baseSrv, err := httpx.Listen(log, &httpx.Listener{Name: "internal", Addr: "127.0.0.1:0", Handler: unguardedInternal(s.propApp, log)},
@@ -147,30 +138,20 @@ func mustHandler(h http.Handler, err error) http.Handler {
 // validator nor the token guard nor the audit log: the internal_get baseline.
 func unguardedInternal(svc *propapp.Service, log *slog.Logger) http.Handler {
 	r := chi.NewRouter()
-	strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil, internalapi.StrictHTTPServerOptions{
-		RequestErrorHandlerFunc: problem.RequestErrorHandler(log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(log)})
-	return internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: web.ParamErrorHandler})
+	property.MountInternal(r, svc, log)
+	return r
 }
 
 // publicWithoutJWT is the public property listener exactly as served, except
 // that the caller's claims are injected instead of verified: the public_read baseline.
 func publicWithoutJWT(svc *propapp.Service, log *slog.Logger) (http.Handler, error) {
-	spec, err := propertyapi.GetSpec()
-	if err != nil {
-		return nil, err
-	}
 	inject := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := &jwtauth.Claims{UserID: benchUserID}
 			next.ServeHTTP(w, r.WithContext(jwtauth.WithClaims(r.Context(), c)))
 		})
 	}
-	return web.API(web.Base{Log: log}, web.Contract{Spec: spec, YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
-		web.BearerAuth, []func(http.Handler) http.Handler{inject}, func(api chi.Router) {
-			strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions{
-				RequestErrorHandlerFunc: problem.RequestErrorHandler(log), ResponseErrorHandlerFunc: problem.ResponseErrorHandler(log)})
-			propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
-		})
+	return property.PublicHandler(web.Base{Log: log}, svc, inject)
 }
 
 var benchUserID int64

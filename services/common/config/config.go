@@ -24,6 +24,10 @@ func (e *Error) Error() string { return e.Var + ": " + e.Problem }
 // ExitCode is the process status for a configuration error.
 const ExitCode = 2
 
+// MinTokenLength is the shortest internal-service token either service accepts
+// (INTERNAL_SERVICE_TOKEN, INTERNAL_SERVICE_TOKENS).
+const MinTokenLength = 32
+
 // String returns the variable's value, or def when it is unset or empty.
 func String(getenv Getenv, name, def string) string {
 	if v := strings.TrimSpace(getenv(name)); v != "" {
@@ -99,4 +103,29 @@ func Int(getenv Getenv, name string, def int) (int, error) {
 		return 0, &Error{Var: name, Problem: fmt.Sprintf("must be a positive integer, got %q", v)}
 	}
 	return n, nil
+}
+
+// Secret reads a required secret of at least minLen characters. Its errors
+// name the variable and never contain the value.
+func Secret(getenv Getenv, name string, minLen int) (string, error) {
+	secret, err := Required(getenv, name)
+	if err != nil {
+		return "", err
+	}
+	if len(secret) < minLen {
+		return "", &Error{Var: name, Problem: fmt.Sprintf("must be at least %d characters", minLen)}
+	}
+	return secret, nil
+}
+
+// Parsed reads name (def when unset) and turns it into a T with parse, the
+// parser of the package that owns the format (database.ParseURL,
+// ratelimit.ParseBudget, ...); a parse error becomes the variable's problem.
+func Parsed[T any](getenv Getenv, name, def string, parse func(string) (T, error)) (T, error) {
+	v, err := parse(String(getenv, name, def))
+	if err != nil {
+		var zero T
+		return zero, &Error{Var: name, Problem: err.Error()}
+	}
+	return v, nil
 }

@@ -5,11 +5,9 @@ package database
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"io/fs"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 
 	"jeeves4service"
-	"jeeves4service/services/common/config"
 )
 
 // Engine names a supported database engine.
@@ -33,6 +30,7 @@ const (
 )
 
 // ParseURL splits "sqlite:PATH" or "postgres://..." into engine and DSN.
+// CheckURL is ParseURL for configuration: it only checks the form.
 func ParseURL(url string) (Engine, string, error) {
 	switch {
 	case strings.HasPrefix(url, "sqlite:"):
@@ -45,6 +43,13 @@ func ParseURL(url string) (Engine, string, error) {
 		return Postgres, url, nil
 	}
 	return "", "", fmt.Errorf("must start with sqlite: or postgres://")
+}
+
+func CheckURL(url string) (string, error) {
+	if _, _, err := ParseURL(url); err != nil {
+		return "", err
+	}
+	return url, nil
 }
 
 // Open connects and migrates. service names the migration set ("user" or "property").
@@ -139,38 +144,16 @@ func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// URLFromEnv reads a database URL variable and checks its form.
-func URLFromEnv(getenv config.Getenv, name, def string) (string, error) {
-	url := config.String(getenv, name, def)
-	if _, _, err := ParseURL(url); err != nil {
-		return "", &config.Error{Var: name, Problem: err.Error()}
-	}
-	return url, nil
-}
-
-// CreateScratchPostgres creates an empty PostgreSQL database with a random
-// name prefixed by prefix, on the server adminURL points at, for one test or
-// benchmark run. It returns the new database's URL and a function that drops it.
-func CreateScratchPostgres(ctx context.Context, adminURL, prefix string) (string, func(), error) {
-	u, err := neturl.Parse(adminURL)
+// OpenFor is Open followed by the choice of repository for the engine: each
+// service's adapters.Open is this with its own two constructors.
+func OpenFor[R any](ctx context.Context, url, service string, sqlite, postgres func(*sql.DB) R) (R, *sql.DB, error) {
+	var zero R
+	conn, engine, err := Open(ctx, url, service)
 	if err != nil {
-		return "", nil, fmt.Errorf("parse admin URL: %w", err)
+		return zero, nil, fmt.Errorf("open %s database: %w", service, err)
 	}
-	db, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("open admin connection: %w", err)
+	if engine == Postgres {
+		return postgres(conn), conn, nil
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := fmt.Sprintf("%s%x", prefix, b)
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		_ = db.Close()
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	u.Path = "/" + name
-	drop := func() {
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		_ = db.Close()
-	}
-	return u.String(), drop, nil
+	return sqlite(conn), conn, nil
 }

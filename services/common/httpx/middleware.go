@@ -199,13 +199,3 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 		})
 	}
 }
-
-// NotFound and MethodNotAllowed answer unknown routes with problems, not text.
-func NotFound(w http.ResponseWriter, r *http.Request) {
-	problem.Write(w, r, problem.New(http.StatusNotFound, "No such resource."))
-}
-
-// MethodNotAllowed is chi's 405 handler.
-func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "This method is not allowed here."))
-}

@@ -5,8 +5,6 @@ package jwtauth
 
 import (
 	"github.com/golang-jwt/jwt/v5"
-
-	"jeeves4service/services/common/config"
 )
 
 // PropertyClaim is one property the user may use, as signed into the token.
@@ -33,10 +31,4 @@ type Claims struct {
 type Settings struct {
 	Issuer   string
 	Audience string
-}
-
-// SettingsFromEnv reads JWT_ISSUER and JWT_AUDIENCE (both default "jeeves4service").
-func SettingsFromEnv(getenv config.Getenv) Settings {
-	return Settings{Issuer: config.String(getenv, "JWT_ISSUER", "jeeves4service"),
-		Audience: config.String(getenv, "JWT_AUDIENCE", "jeeves4service")}
 }

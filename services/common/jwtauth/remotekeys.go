@@ -54,8 +54,12 @@ const (
 	minMaxAge           = time.Second // a max-age of 0 must not turn into a fetch loop
 )
 
-// NewRemoteKeys returns a RemoteKeys for url, refreshed every interval.
+// NewRemoteKeys returns a RemoteKeys for url, refreshed every interval
+// (DefaultJWKSInterval when interval is not positive).
 func NewRemoteKeys(url string, interval time.Duration) *RemoteKeys {
+	if interval <= 0 {
+		interval = DefaultJWKSInterval
+	}
 	return &RemoteKeys{url: url, Client: &http.Client{}, Interval: interval, Timeout: jwksTimeout,
 		MinBackoff: time.Second, MaxBackoff: 30 * time.Second}
 }

@@ -1,4 +1,8 @@
-package web
+// Package lifecycle is a service process from start to exit: set up logging,
+// build the service, serve until the context ends, and turn the outcome into
+// an exit status (2 for a configuration error, with one line naming the
+// variable). Both services' Main is lifecycle.Main.
+package lifecycle
 
 import (
 	"context"
@@ -16,10 +20,10 @@ type Runner interface {
 	Serve(ctx context.Context) error
 }
 
-// RunMain is the shape of both services' main: set up logging, build the
-// service, serve until ctx ends. A configuration error prints one line naming
-// the variable and exits 2; any other start-up failure exits 1.
-func RunMain(ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,
+// Main sets up logging, builds the service with start, and serves until ctx
+// ends. A configuration error prints one line naming the variable and exits 2;
+// any other start-up failure exits 1.
+func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,
 	start func(context.Context, *slog.Logger) (Runner, error)) int {
 	log, err := logging.New(getenv, stderr, name)
 	if err == nil {

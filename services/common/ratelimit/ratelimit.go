@@ -11,13 +11,12 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"jeeves4service/services/common/config"
 )
 
 // Budget is how many units a key may spend per Window (spent units come back
@@ -84,20 +83,16 @@ func gcra(b Budget, tat, now time.Time, cost int) (time.Time, Decision) {
 	return next, Decision{Allowed: true, Remaining: int((limit - ahead) / interval), Reset: ahead}
 }
 
-// BudgetFromEnv reads NAME as "N/DURATION" (e.g. "10/1m").
-func BudgetFromEnv(getenv config.Getenv, name string, def Budget) (Budget, error) {
-	v := config.String(getenv, name, "")
-	if v == "" {
-		return def, nil
-	}
+// ParseBudget reads "COUNT/DURATION" such as "10/1m".
+func ParseBudget(v string) (Budget, error) {
 	var n int
 	var window string
 	if _, err := fmt.Sscanf(v, "%d/%s", &n, &window); err != nil || n <= 0 {
-		return Budget{}, &config.Error{Var: name, Problem: fmt.Sprintf("must be COUNT/DURATION such as 10/1m, got %q", v)}
+		return Budget{}, fmt.Errorf("must be COUNT/DURATION such as 10/1m, got %q", v)
 	}
 	d, err := time.ParseDuration(window)
 	if err != nil || d <= 0 {
-		return Budget{}, &config.Error{Var: name, Problem: fmt.Sprintf("must be COUNT/DURATION such as 10/1m, got %q", v)}
+		return Budget{}, fmt.Errorf("must be COUNT/DURATION such as 10/1m, got %q", v)
 	}
 	return Budget{Count: n, Window: d}, nil
 }
@@ -110,19 +105,18 @@ type Backend struct {
 	Prefix string         // namespaces the Redis keys
 }
 
-// BackendFromEnv reads REDIS_URL (optional) and REDIS_KEY_PREFIX (default
-// "jeeves4service:"; replicas that should share limits use the same one).
-func BackendFromEnv(getenv config.Getenv) (Backend, error) {
-	url := config.String(getenv, "REDIS_URL", "")
+// ParseRedisURL reads a redis:// URL ("" means: in memory) into a Backend
+// whose keys start with prefix (replicas that share limits use the same one).
+func ParseRedisURL(url, prefix string) (Backend, error) {
 	if url == "" {
 		return Backend{}, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return Backend{}, &config.Error{Var: "REDIS_URL", Problem: "must be a redis:// URL"}
+		return Backend{}, errors.New("must be a redis:// URL")
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
-	return Backend{Redis: opts, Prefix: config.String(getenv, "REDIS_KEY_PREFIX", "jeeves4service:")}, nil
+	return Backend{Redis: opts, Prefix: prefix}, nil
 }
 
 // Store builds limiters on one backend.

@@ -149,18 +149,17 @@ func BenchmarkMemoryMillionKeys(b *testing.B) {
 	}
 }
 
-func TestBudgetFromEnv(t *testing.T) {
-	get := func(v string) func(string) string { return func(string) string { return v } }
-	def := ratelimit.Budget{Count: 1, Window: time.Second}
-	if b, err := ratelimit.BudgetFromEnv(get("10/1m"), "X", def); err != nil || b.Count != 10 || b.Window != time.Minute {
+func TestParseBudget(t *testing.T) {
+	if b, err := ratelimit.ParseBudget("10/1m"); err != nil || b.Count != 10 || b.Window != time.Minute {
 		t.Fatalf("%v %v", b, err)
 	}
-	if b, err := ratelimit.BudgetFromEnv(get(""), "X", def); err != nil || b != def {
-		t.Fatalf("default: %v %v", b, err)
-	}
-	for _, bad := range []string{"10", "0/1m", "-1/1m", "10/forever", "x/1m"} {
-		if _, err := ratelimit.BudgetFromEnv(get(bad), "X", def); err == nil {
+	for _, bad := range []string{"", "10", "0/1m", "-1/1m", "10/forever", "x/1m"} {
+		if _, err := ratelimit.ParseBudget(bad); err == nil {
 			t.Fatalf("%q accepted", bad)
 		}
+	}
+	b := ratelimit.Budget{Count: 7, Window: 90 * time.Second}
+	if back, err := ratelimit.ParseBudget(b.String()); err != nil || back != b {
+		t.Fatalf("String does not parse back: %v %v", back, err)
 	}
 }

@@ -25,7 +25,6 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
-	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/jwtauth"
 )
 
@@ -66,17 +65,6 @@ func pingPostgres(admin string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return db.PingContext(ctx)
-}
-
-// FreshPostgres creates a database with a random name and drops it after the test.
-func FreshPostgres(t testing.TB, admin string) string {
-	t.Helper()
-	url, drop, err := database.CreateScratchPostgres(context.Background(), admin, "t_")
-	if err != nil {
-		t.Fatalf("fresh PostgreSQL database: %v", err)
-	}
-	t.Cleanup(drop)
-	return url
 }
 
 // LogBuffer is a goroutine-safe log sink tests can search.

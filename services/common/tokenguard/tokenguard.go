@@ -28,7 +28,7 @@ import (
 const Header = "X-Internal-Token"
 
 // MinTokenLength is the shortest token accepted in configuration.
-const MinTokenLength = 32
+const MinTokenLength = config.MinTokenLength
 
 // Token is an accepted secret and the caller name audit lines use for it.
 type Token struct {
@@ -44,20 +44,15 @@ func NewToken(name, secret string) (Token, error) {
 	return Token{Name: name, value: sha256.Sum256([]byte(secret))}, nil
 }
 
-// FromEnv reads INTERNAL_SERVICE_TOKEN (required, caller name "default") and
-// INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional).
-func FromEnv(getenv config.Getenv) ([]Token, error) {
-	primary, err := SecretFromEnv(getenv)
-	if err != nil {
-		return nil, err
+// ParseTokens reads more accepted tokens written "name=token,name=token"
+// (INTERNAL_SERVICE_TOKENS); reserved names the caller names already taken.
+func ParseTokens(list string, reserved ...string) ([]Token, error) {
+	seen := map[string]bool{}
+	for _, name := range reserved {
+		seen[name] = true
 	}
-	t, err := NewToken("default", primary)
-	if err != nil {
-		return nil, err
-	}
-	tokens := []Token{t}
-	seen := map[string]bool{"default": true}
-	for _, pair := range strings.Split(getenv("INTERNAL_SERVICE_TOKENS"), ",") {
+	var tokens []Token
+	for _, pair := range strings.Split(list, ",") {
 		pair = strings.TrimSpace(pair)
 		if pair == "" {
 			continue
@@ -65,32 +60,19 @@ func FromEnv(getenv config.Getenv) ([]Token, error) {
 		name, secret, ok := strings.Cut(pair, "=")
 		name = strings.TrimSpace(name)
 		if !ok || name == "" {
-			return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: "entries must be name=token"}
+			return nil, errors.New("entries must be name=token")
 		}
 		if seen[name] {
-			return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: fmt.Sprintf("caller name %q appears twice", name)}
+			return nil, fmt.Errorf("caller name %q appears twice", name)
 		}
 		seen[name] = true
 		t, err := NewToken(name, strings.TrimSpace(secret))
 		if err != nil {
-			return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: fmt.Sprintf("token of %q must be at least %d characters", name, MinTokenLength)}
+			return nil, fmt.Errorf("token of %q must be at least %d characters", name, MinTokenLength)
 		}
 		tokens = append(tokens, t)
 	}
 	return tokens, nil
-}
-
-// SecretFromEnv reads INTERNAL_SERVICE_TOKEN, the secret both services share:
-// required, no default, at least MinTokenLength characters.
-func SecretFromEnv(getenv config.Getenv) (string, error) {
-	secret, err := config.Required(getenv, "INTERNAL_SERVICE_TOKEN")
-	if err != nil {
-		return "", err
-	}
-	if len(secret) < MinTokenLength {
-		return "", &config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: fmt.Sprintf("must be at least %d characters", MinTokenLength)}
-	}
-	return secret, nil
 }
 
 // ErrRejected is what the AuthenticationFunc returns; the validator turns it into a 401.

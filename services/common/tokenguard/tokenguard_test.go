@@ -78,25 +78,23 @@ func TestGuardFailsClosed(t *testing.T) {
 	}
 }
 
-func TestFromEnv(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	tokens, err := tokenguard.FromEnv(env(map[string]string{"INTERNAL_SERVICE_TOKEN": alpha,
-		"INTERNAL_SERVICE_TOKENS": "reporting=" + beta + ", billing=" + strings.Repeat("c", 33)}))
-	if err != nil || len(tokens) != 3 || tokens[1].Name != "reporting" || tokens[2].Name != "billing" {
+func TestParseTokens(t *testing.T) {
+	tokens, err := tokenguard.ParseTokens("reporting="+beta+", billing="+strings.Repeat("c", 33), "default")
+	if err != nil || len(tokens) != 2 || tokens[0].Name != "reporting" || tokens[1].Name != "billing" {
 		t.Fatalf("%v %v", tokens, err)
 	}
-	for name, m := range map[string]map[string]string{
-		"missing":        {},
-		"short":          {"INTERNAL_SERVICE_TOKEN": "abc"},
-		"no name":        {"INTERNAL_SERVICE_TOKEN": alpha, "INTERNAL_SERVICE_TOKENS": "=" + beta},
-		"short extra":    {"INTERNAL_SERVICE_TOKEN": alpha, "INTERNAL_SERVICE_TOKENS": "x=short"},
-		"duplicate name": {"INTERNAL_SERVICE_TOKEN": alpha, "INTERNAL_SERVICE_TOKENS": "x=" + beta + ",x=" + beta},
+	for name, list := range map[string]string{
+		"no name":        "=" + beta,
+		"no token":       "x",
+		"short extra":    "x=short",
+		"duplicate name": "x=" + beta + ",x=" + beta,
+		"reserved name":  "default=" + beta,
 	} {
-		_, err := tokenguard.FromEnv(env(m))
+		_, err := tokenguard.ParseTokens(list, "default")
 		if err == nil {
 			t.Fatalf("%s: accepted", name)
 		}
-		if strings.Contains(err.Error(), beta) || (m["INTERNAL_SERVICE_TOKEN"] != "" && strings.Contains(err.Error(), m["INTERNAL_SERVICE_TOKEN"])) {
+		if strings.Contains(err.Error(), beta) {
 			t.Fatalf("%s: error quotes a token: %v", name, err)
 		}
 	}

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/validator"
 )
 
@@ -23,24 +25,54 @@ type Contract struct {
 	Page []byte
 }
 
-// API returns a listener's router with the contract's operations mounted by
-// mount behind before... and the validator built from the contract. The
-// validator sits on the API group only, so /healthz, /readyz and the docs stay
-// outside it.
-func API(b Base, c Contract, v validator.Options, before []func(http.Handler) http.Handler, mount func(chi.Router)) (http.Handler, error) {
-	v.Log = b.Log
-	validate, err := validator.New(c.Spec, v)
+// API is one listener's API: what it serves and how its callers are checked.
+type API struct {
+	Base     Base
+	Contract Contract
+	// Security enforces the contract's security schemes (in the validator).
+	Security validator.Options
+	// Before runs ahead of the validator, inside the API group: the middleware
+	// that verifies a credential once so the validator's AuthenticationFunc can
+	// read the verdict (jwtauth.Middleware), or the token guard's budget and audit.
+	Before []func(http.Handler) http.Handler
+	// Mount registers the generated server's routes on the API group.
+	Mount func(chi.Router)
+}
+
+// Handler returns the listener's router: shared middleware, /healthz,
+// /readyz, the docs, and the contract's operations behind Before and the
+// validator built from the contract. The validator sits on the API group
+// only, so health and docs stay outside it.
+func (a API) Handler() (http.Handler, error) {
+	v := a.Security
+	v.Log = a.Base.Log
+	validate, err := validator.New(a.Contract.Spec, v)
 	if err != nil {
 		return nil, err
 	}
-	r := NewRouter(b)
-	if err := Docs(r, c.Page, c.YAML); err != nil {
+	r := NewRouter(a.Base)
+	if err := Docs(r, a.Contract.Page, a.Contract.YAML); err != nil {
 		return nil, err
 	}
 	r.Group(func(api chi.Router) {
-		api.Use(before...)
+		api.Use(a.Before...)
 		api.Use(validate)
-		mount(api)
+		a.Mount(api)
 	})
 	return r, nil
+}
+
+// StrictErrors are the error handlers every generated strict server gets,
+// writing problem+json (the library's defaults answer text/plain). Each
+// generated package's StrictHTTPServerOptions has this shape, so it converts:
+// propertyapi.StrictHTTPServerOptions(web.StrictErrors(log)).
+type StrictErrors struct {
+	RequestErrorHandlerFunc  func(w http.ResponseWriter, r *http.Request, err error)
+	ResponseErrorHandlerFunc func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// NewStrictErrors returns the problem+json error handlers for a strict server.
+func NewStrictErrors(log *slog.Logger) StrictErrors {
+	return StrictErrors{RequestErrorHandlerFunc: problem.RequestErrorHandler(log),
+		ResponseErrorHandlerFunc: problem.ResponseErrorHandler(log)}
 }

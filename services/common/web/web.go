@@ -1,6 +1,7 @@
-// Package web assembles a listener's router the same way for both services:
-// request id, client IP, panic recovery, body limit, no secrets in URLs, health
-// endpoints outside the contract, and the API mounted behind its validator.
+// Package web assembles a listener's router the same way for every listener
+// of both services: the shared middleware (package httpx), health endpoints
+// and docs outside the contract, problem+json for unknown routes, and the API
+// mounted behind the validator built from its contract.
 package web
 
 import (
@@ -30,8 +31,8 @@ func NewRouter(b Base) chi.Router {
 	r := chi.NewRouter()
 	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log),
 		httpx.RejectSecretsInQuery, httpx.LimitBody(httpx.MaxBodyBytes))
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -57,4 +58,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // ParamErrorHandler answers the generated chi wrappers' parameter errors.
 func ParamErrorHandler(w http.ResponseWriter, r *http.Request, _ error) {
 	problem.Write(w, r, problem.New(http.StatusBadRequest, "The request does not match the API contract."))
+}
+
+// notFound and methodNotAllowed answer unknown routes with problems, not text.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	problem.Write(w, r, problem.New(http.StatusNotFound, "No such resource."))
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "This method is not allowed here."))
 }

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 
@@ -8,6 +9,13 @@ import (
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/property/app"
 )
+
+// Open opens (and migrates) the property database at url and returns the
+// repository for its engine, and the connection pool to close when done.
+func Open(ctx context.Context, url string) (app.Repository, *sql.DB, error) {
+	return database.OpenFor(ctx, url, "property",
+		func(c *sql.DB) app.Repository { return NewSQLite(c) }, func(c *sql.DB) app.Repository { return NewPostgres(c) })
+}
 
 // msgs is what this repository says when a row is missing or duplicated.
 var msgs = database.Messages{NotFound: "No such property or member.", Conflict: "That already exists."}

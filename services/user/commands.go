@@ -1,0 +1,70 @@
+package user
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"jeeves4service/services/common/config"
+	"jeeves4service/services/common/logging"
+)
+
+// command runs an admin command (user-service COMMAND ...) and returns its
+// exit status: 2 for a usage or configuration error.
+func command(ctx context.Context, args []string, getenv config.Getenv, stdin io.Reader, stdout, stderr io.Writer) int {
+	switch args[0] {
+	case "create-admin":
+		return createAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin)\n", args[0])
+	return 2
+}
+
+// createAdmin: user-service create-admin --email E --first-name F --last-name L,
+// password on stdin (never on the command line, where ps and shell history see it).
+func createAdmin(ctx context.Context, args []string, getenv config.Getenv, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("create-admin", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "email of the admin (required)")
+	first := fs.String("first-name", "Admin", "first name")
+	last := fs.String("last-name", "User", "last name")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *email == "" {
+		fmt.Fprintln(stderr, "create-admin: --email is required; the password is read from stdin")
+		return 2
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintf(stderr, "create-admin: read password from stdin: %v\n", err)
+		return 1
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if _, err := logging.New(getenv, stderr, "user-service"); err != nil {
+		fmt.Fprintf(stderr, "create-admin: configuration error: %v\n", err)
+		return config.ExitCode
+	}
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "create-admin: configuration error: %v\n", err)
+		return config.ExitCode
+	}
+	svc, conn, _, err := openApp(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "create-admin: %v\n", err)
+		return 1
+	}
+	defer conn.Close()
+	u, err := svc.Register(ctx, "", *email, password, *first, *last, true)
+	if err != nil {
+		fmt.Fprintf(stderr, "create-admin: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "created admin %s with id %d\n", u.Email, u.ID)
+	return 0
+}
