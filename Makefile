@@ -36,6 +36,7 @@ test: lint
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
 	@test -z "$$(gofmt -l services tools e2e *.go)" || { gofmt -l services tools e2e *.go; echo "gofmt needed"; exit 1; }
+	@awk 'length > 140 { print FILENAME ":" FNR ": line over 140 characters"; bad = 1 } END { exit bad }' $$(find services -name '*.go')
 	$(GO) vet ./...
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
 	@if [ -x node_modules/.bin/redocly ]; then $(REDOCLY) lint --format=stylish openapi-public.yaml openapi-internal.yaml; \

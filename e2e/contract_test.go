@@ -30,8 +30,18 @@ func setUp(t *testing.T, s *system) fixture {
 	created := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Cottage"}, testenv.Bearer(sess.Token)...)
 	var p struct{ ID int64 }
 	created.JSON(t, &p)
-	testenv.Do(t, "PUT", fmt.Sprintf("%s/api/property/%d/members/%d", s.property, p.ID, member), map[string]string{"access_level": "guest"}, testenv.Bearer(sess.Token)...)
-	testenv.Do(t, "POST", fmt.Sprintf("%s/api/property/%d/rooms", s.property, p.ID), map[string]string{"name": "Kitchen"}, testenv.Bearer(sess.Token)...)
+	testenv.Do(
+		t,
+		"PUT",
+		fmt.Sprintf("%s/api/property/%d/members/%d", s.property, p.ID, member),
+		map[string]string{"access_level": "guest"},
+		testenv.Bearer(sess.Token)...)
+	testenv.Do(
+		t,
+		"POST",
+		fmt.Sprintf("%s/api/property/%d/rooms", s.property, p.ID),
+		map[string]string{"name": "Kitchen"},
+		testenv.Bearer(sess.Token)...)
 	return fixture{ownerID: owner, memberID: member, propertyID: p.ID, ownerToken: sess.Token}
 }
 
@@ -232,10 +242,16 @@ func operationCases(path string, op *openapi3.Operation, params openapi3.Paramet
 			continue
 		}
 		for _, bad := range []string{"0", "-1", "abc", "9223372036854775808", "1.5"} {
-			cases = append(cases, badCase{name: p.Value.Name + "=" + bad, path: fill(map[string]string{p.Value.Name: bad}), body: validBody})
+			cases = append(
+				cases,
+				badCase{name: p.Value.Name + "=" + bad, path: fill(map[string]string{p.Value.Name: bad}), body: validBody},
+			)
 		}
 		if p.Value.Name == "id" {
-			cases = append(cases, badCase{name: "unknown id", path: fill(map[string]string{"id": "999999"}), body: validBody, wantCode: 404})
+			cases = append(
+				cases,
+				badCase{name: "unknown id", path: fill(map[string]string{"id": "999999"}), body: validBody, wantCode: 404},
+			)
 		}
 	}
 	if secured {

@@ -96,7 +96,11 @@ func TestInternalClientAgainstPrismMock(t *testing.T) {
 // every listener (the user service's calls to the internal listener too).
 // With --errors a contract violation becomes a 500 that fails the test.
 func TestEndToEndThroughPrismProxy(t *testing.T) {
-	specs := map[string]string{"user": "../openapi-public.yaml", "property": "../openapi-public.yaml", "internal": "../openapi-internal.yaml"}
+	specs := map[string]string{
+		"user":     "../openapi-public.yaml",
+		"property": "../openapi-public.yaml",
+		"internal": "../openapi-internal.yaml",
+	}
 	for _, eng := range testenv.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
 			s := startSystemVia(t, eng, func(name, url string) string {
@@ -135,7 +139,12 @@ func tour(t *testing.T, s *system) {
 	must(200, "PUT", fmt.Sprintf("%s/members/%d", base, guest), map[string]string{"access_level": "guest"})
 	must(200, "GET", base+"/members", nil)
 	must(204, "DELETE", fmt.Sprintf("%s/members/%d", base, guest), nil)
-	must(204, "POST", s.user+"/api/users/change-password", map[string]string{"current_password": "tour owner password", "new_password": "new tour owner password"})
+	must(
+		204,
+		"POST",
+		s.user+"/api/users/change-password",
+		map[string]string{"current_password": "tour owner password", "new_password": "new tour owner password"},
+	)
 	must(204, "DELETE", base, nil)
 }
 

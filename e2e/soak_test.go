@@ -47,7 +47,11 @@ func TestSoak(t *testing.T) {
 	}
 	ops := []op{
 		{"login", map[int]bool{200: true}, func(a account, _ int) (testenv.Response, error) {
-			return testenv.Try("POST", s.user+"/api/users/authenticate", map[string]string{"email": a.email, "password": "soak password 1234"})
+			return testenv.Try(
+				"POST",
+				s.user+"/api/users/authenticate",
+				map[string]string{"email": a.email, "password": "soak password 1234"},
+			)
 		}},
 		{"list", map[int]bool{200: true}, func(a account, _ int) (testenv.Response, error) {
 			return testenv.Try("GET", s.property+"/api/properties/", nil, testenv.Bearer(a.token)...)
@@ -56,10 +60,18 @@ func TestSoak(t *testing.T) {
 			return testenv.Try("GET", fmt.Sprintf("%s/api/property/%d", s.property, a.property), nil, testenv.Bearer(a.token)...)
 		}},
 		{"create", map[int]bool{201: true}, func(a account, i int) (testenv.Response, error) {
-			return testenv.Try("POST", s.property+"/api/properties/", map[string]string{"name": fmt.Sprintf("Soak %d", i)}, testenv.Bearer(a.token)...)
+			return testenv.Try(
+				"POST",
+				s.property+"/api/properties/",
+				map[string]string{"name": fmt.Sprintf("Soak %d", i)},
+				testenv.Bearer(a.token)...)
 		}},
 		{"room", map[int]bool{201: true, 409: true}, func(a account, i int) (testenv.Response, error) {
-			return testenv.Try("POST", fmt.Sprintf("%s/api/property/%d/rooms", s.property, a.property), map[string]string{"name": fmt.Sprintf("Room %d", i%50)}, testenv.Bearer(a.token)...)
+			return testenv.Try(
+				"POST",
+				fmt.Sprintf("%s/api/property/%d/rooms", s.property, a.property),
+				map[string]string{"name": fmt.Sprintf("Room %d", i%50)},
+				testenv.Bearer(a.token)...)
 		}},
 		{"internal", map[int]bool{200: true, 429: true}, func(a account, _ int) (testenv.Response, error) {
 			return testenv.Try("GET", s.internal+"/api/internal/properties/users/1", nil, "X-Internal-Token", internalToken)

@@ -274,7 +274,12 @@ func TestLoginBadInput(t *testing.T) {
 				{"bad email", url, `{"email": "not-an-email", "password": "x"}`, 400},
 				{"unknown field", url, `{"email": "bob@example.com", "password": "a very long password", "admin": true}`, 400},
 				{"oversized body", url, `{"email": "bob@example.com", "password": "` + strings.Repeat("a", 200<<10) + `"}`, 413},
-				{"password in query string", url + "?email=bob@example.com&password=a+very+long+password", `{"email": "bob@example.com", "password": "a very long password"}`, 400},
+				{
+					"password in query string",
+					url + "?email=bob@example.com&password=a+very+long+password",
+					`{"email": "bob@example.com", "password": "a very long password"}`,
+					400,
+				},
 				{"empty body", url, "", 400},
 			}
 			for _, c := range cases {

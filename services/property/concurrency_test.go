@@ -37,14 +37,26 @@ func TestConcurrentWritesLeaveExactlyTheExpectedRows(t *testing.T) {
 				switch i % 4 {
 				case 0: // 50 creates by 50 different users
 					kind = "create"
-					r, err = testenv.Try("POST", e.url("/api/properties/"), map[string]string{"name": fmt.Sprintf("Home %d", i)}, creators[i]...)
+					r, err = testenv.Try(
+						"POST",
+						e.url("/api/properties/"),
+						map[string]string{"name": fmt.Sprintf("Home %d", i)},
+						creators[i]...)
 				case 1: // 50 grants to 10 users, each user several times with different levels
 					kind = "member"
 					level := []string{"guest", "member"}[(i/4)%2]
-					r, err = testenv.Try("PUT", e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10), map[string]string{"access_level": level}, ownerAuth...)
+					r, err = testenv.Try(
+						"PUT",
+						e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10),
+						map[string]string{"access_level": level},
+						ownerAuth...)
 				case 2: // 50 attempts at the same room name
 					kind = "room"
-					r, err = testenv.Try("POST", e.url("/api/property/%d/rooms", shared), map[string]string{"name": "Kitchen"}, ownerAuth...)
+					r, err = testenv.Try(
+						"POST",
+						e.url("/api/property/%d/rooms", shared),
+						map[string]string{"name": "Kitchen"},
+						ownerAuth...)
 				default: // 50 removals of users that may or may not be members yet
 					kind = "remove"
 					r, err = testenv.Try("DELETE", e.url("/api/property/%d/members/%d", shared, 3000+i%5), nil, ownerAuth...)
@@ -103,7 +115,8 @@ func TestConcurrentDemotionsKeepAnOwner(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		const a, b = 60, 61
 		id := e.createProperty(t, a, "Contested")
-		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, b), map[string]string{"access_level": "owner"}, e.as(t, a)...); r.Status != 200 {
+		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, b),
+			map[string]string{"access_level": "owner"}, e.as(t, a)...); r.Status != 200 {
 			t.Fatalf("promote: %d", r.Status)
 		}
 		auth := map[int64][]string{a: e.as(t, a), b: e.as(t, b)}
@@ -149,7 +162,8 @@ func TestConcurrentDemotionsKeepAnOwner(t *testing.T) {
 			}
 			// Re-promote the demoted one for the next round.
 			other := a + b - owner
-			if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, other), map[string]string{"access_level": "owner"}, e.as(t, owner)...); r.Status != 200 {
+			if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, other),
+				map[string]string{"access_level": "owner"}, e.as(t, owner)...); r.Status != 200 {
 				t.Fatalf("round %d: re-promote: %d", round, r.Status)
 			}
 		}

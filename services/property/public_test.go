@@ -36,7 +36,8 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		}
 
 		// The owner shares it; a member reads but does not change.
-		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, friend), map[string]string{"access_level": "member"}, e.as(t, owner)...); r.Status != 200 {
+		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, friend),
+			map[string]string{"access_level": "member"}, e.as(t, owner)...); r.Status != 200 {
 			t.Fatalf("share: %d %s", r.Status, r.Body)
 		}
 		var got struct {
@@ -47,16 +48,19 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		if got.Name != "Cottage" || got.AccessLevel != "member" {
 			t.Fatalf("member view: %+v", got)
 		}
-		if r := testenv.Do(t, "PATCH", e.url("/api/property/%d", id), map[string]string{"name": "Mine now"}, e.as(t, friend)...); r.Status != 403 {
+		if r := testenv.Do(t, "PATCH", e.url("/api/property/%d", id),
+			map[string]string{"name": "Mine now"}, e.as(t, friend)...); r.Status != 403 {
 			t.Fatalf("member patch: %d", r.Status)
 		}
-		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id), map[string]string{"name": "Attic"}, e.as(t, friend)...); r.Status != 403 {
+		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id),
+			map[string]string{"name": "Attic"}, e.as(t, friend)...); r.Status != 403 {
 			t.Fatalf("member add room: %d", r.Status)
 		}
 		if r := testenv.Do(t, "DELETE", e.url("/api/property/%d", id), nil, e.as(t, friend)...); r.Status != 403 {
 			t.Fatalf("member delete: %d", r.Status)
 		}
-		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, friend), map[string]string{"access_level": "owner"}, e.as(t, friend)...); r.Status != 403 {
+		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, friend),
+			map[string]string{"access_level": "owner"}, e.as(t, friend)...); r.Status != 403 {
 			t.Fatalf("member promotes self: %d", r.Status)
 		}
 		if r := testenv.Do(t, "DELETE", e.url("/api/property/%d/members/%d", id, owner), nil, e.as(t, friend)...); r.Status != 403 {
@@ -64,10 +68,12 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		}
 
 		// Rooms: add, list, duplicate name conflicts.
-		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id), map[string]string{"name": "Kitchen"}, e.as(t, owner)...); r.Status != 201 {
+		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id),
+			map[string]string{"name": "Kitchen"}, e.as(t, owner)...); r.Status != 201 {
 			t.Fatalf("add room: %d %s", r.Status, r.Body)
 		}
-		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id), map[string]string{"name": "Kitchen"}, e.as(t, owner)...); r.Status != 409 {
+		if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", id),
+			map[string]string{"name": "Kitchen"}, e.as(t, owner)...); r.Status != 409 {
 			t.Fatalf("duplicate room: %d %s", r.Status, r.Body)
 		}
 		var rooms struct {
@@ -79,7 +85,8 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		}
 
 		// The last owner can neither be demoted nor removed.
-		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, owner), map[string]string{"access_level": "guest"}, e.as(t, owner)...); r.Status != 409 {
+		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, owner),
+			map[string]string{"access_level": "guest"}, e.as(t, owner)...); r.Status != 409 {
 			t.Fatalf("demote last owner: %d %s", r.Status, r.Body)
 		}
 		if r := testenv.Do(t, "DELETE", e.url("/api/property/%d/members/%d", id, owner), nil, e.as(t, owner)...); r.Status != 409 {
@@ -111,7 +118,9 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		}
 
 		// Patch, then delete; the member loses access with it.
-		if r := testenv.Do(t, "PATCH", e.url("/api/property/%d", id), map[string]string{"address": "2 Lane"}, e.as(t, owner)...); r.Status != 200 || !strings.Contains(string(r.Body), "2 Lane") {
+		if r := testenv.Do(t, "PATCH", e.url("/api/property/%d", id),
+			map[string]string{"address": "2 Lane"}, e.as(t, owner)...); r.Status != 200 ||
+			!strings.Contains(string(r.Body), "2 Lane") {
 			t.Fatalf("patch: %d %s", r.Status, r.Body)
 		}
 		if r := testenv.Do(t, "DELETE", e.url("/api/property/%d/members/%d", id, friend), nil, e.as(t, owner)...); r.Status != 204 {
@@ -150,7 +159,13 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 			{"id beyond int64", "GET", "/api/property/9223372036854775808", nil, 400},
 			{"id not a number", "GET", "/api/property/abc", nil, 400},
 			{"member id zero", "PUT", fmt.Sprintf("/api/property/%d/members/0", id), `{"access_level": "guest"}`, 400},
-			{"room name too long", "POST", fmt.Sprintf("/api/property/%d/rooms", id), map[string]string{"name": strings.Repeat("r", 101)}, 400},
+			{
+				"room name too long",
+				"POST",
+				fmt.Sprintf("/api/property/%d/rooms", id),
+				map[string]string{"name": strings.Repeat("r", 101)},
+				400,
+			},
 			{"unknown method", "PUT", "/api/properties/", `{}`, 405},
 		}
 		for _, c := range cases {
@@ -173,7 +188,12 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 		}
 		testenv.Do(t, "GET", e.url("/api/property/%d/rooms", id), nil, e.as(t, owner)...).JSON(t, &rooms)
 		if list.TotalCount != 1 || members.TotalCount != 1 || rooms.TotalCount != 0 {
-			t.Fatalf("bad input changed something: %d properties, %d members, %d rooms", list.TotalCount, members.TotalCount, rooms.TotalCount)
+			t.Fatalf(
+				"bad input changed something: %d properties, %d members, %d rooms",
+				list.TotalCount,
+				members.TotalCount,
+				rooms.TotalCount,
+			)
 		}
 		if r := testenv.Do(t, "GET", e.public+"/healthz", nil); r.Status != 200 {
 			t.Fatalf("service stopped serving: %d", r.Status)
@@ -216,7 +236,12 @@ func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 		noSub.Subject = ""
 		unsignedNone := sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, full(valid(), now, now.Add(time.Hour)), kid)
 		tokens := map[string]string{
-			"expired":               sign(jwt.SigningMethodEdDSA, e.issuer.Key, full(valid(), now.Add(-2*time.Hour), now.Add(-time.Hour)), kid),
+			"expired": sign(
+				jwt.SigningMethodEdDSA,
+				e.issuer.Key,
+				full(valid(), now.Add(-2*time.Hour), now.Add(-time.Hour)),
+				kid,
+			),
 			"alg none":              unsignedNone,
 			"HS256 with public key": sign(jwt.SigningMethodHS256, pub, full(valid(), now, now.Add(time.Hour)), kid),
 			"other key, same kid":   sign(jwt.SigningMethodEdDSA, otherKey, full(valid(), now, now.Add(time.Hour)), kid),

@@ -50,7 +50,12 @@ func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
 		t.Fatalf("start property service: %v", err)
 	}
 	testenv.Serve(t, svc)
-	return &env{public: "http://" + svc.Server.Addr("public"), internal: "http://" + svc.Server.Addr("internal"), logs: logs, issuer: issuer}
+	return &env{
+		public:   "http://" + svc.Server.Addr("public"),
+		internal: "http://" + svc.Server.Addr("internal"),
+		logs:     logs,
+		issuer:   issuer,
+	}
 }
 
 // each runs fn once per engine, each run with its own database.
@@ -210,7 +215,8 @@ func TestEachListenerServesOnlyItsOwnContract(t *testing.T) {
 				}
 			}
 		}
-		if !strings.Contains(string(pubYAML.Body), "operationId: createProperty") || !strings.Contains(string(pubJSON.Body), `"operationId": "createProperty"`) {
+		if !strings.Contains(string(pubYAML.Body), "operationId: createProperty") ||
+			!strings.Contains(string(pubJSON.Body), `"operationId": "createProperty"`) {
 			t.Fatal("public contract not served")
 		}
 		if csp := pubDocs.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {

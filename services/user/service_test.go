@@ -107,7 +107,9 @@ func (f *fakeProperty) set(b func(w http.ResponseWriter, r *http.Request)) {
 func goodAnswer(w http.ResponseWriter, r *http.Request) {
 	id := strings.TrimPrefix(r.URL.Path, "/api/internal/properties/users/")
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(`{"user_id":` + id + `,"properties":[{"property_id":1,"property_name":"Cottage","access_level":"owner"}],"total_count":1}`))
+	_, _ = w.Write(
+		[]byte(`{"user_id":` + id + `,"properties":[{"property_id":1,"property_name":"Cottage","access_level":"owner"}],"total_count":1}`),
+	)
 }
 
 func jsonAnswer(status int, body string) func(http.ResponseWriter, *http.Request) {
@@ -138,7 +140,11 @@ func TestLoginSurvivesPropertyServiceFaults(t *testing.T) {
 		{"500", jsonAnswer(500, `{"type":"x","title":"x","status":500,"detail":"x"}`), false},
 		{"401", jsonAnswer(401, `{"type":"x","title":"x","status":401,"detail":"Invalid internal service token"}`), false},
 		{"malformed JSON", jsonAnswer(200, `{"user_id": 1, "properties": [`), false},
-		{"breaks the contract: bad access level", jsonAnswer(200, `{"user_id":1,"properties":[{"property_id":1,"property_name":"x","access_level":"king"}],"total_count":1}`), false},
+		{
+			"breaks the contract: bad access level",
+			jsonAnswer(200, `{"user_id":1,"properties":[{"property_id":1,"property_name":"x","access_level":"king"}],"total_count":1}`),
+			false,
+		},
 		{"breaks the contract: other user", jsonAnswer(200, `{"user_id":999,"properties":[],"total_count":0}`), false},
 		{"breaks the contract: not JSON", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>")) }, false},
 	}
@@ -267,7 +273,8 @@ func TestAccountOperations(t *testing.T) {
 				t.Fatal("properties not included with a healthy property service")
 			}
 			me := testenv.Do(t, "GET", e.url+"/api/users/me", nil, testenv.Bearer(got.Token)...)
-			if me.Status != 200 || !strings.Contains(string(me.Body), `"email":"carol@example.com"`) || strings.Contains(string(me.Body), "argon2") {
+			if me.Status != 200 || !strings.Contains(string(me.Body), `"email":"carol@example.com"`) ||
+				strings.Contains(string(me.Body), "argon2") {
 				t.Fatalf("me: %d %s", me.Status, me.Body)
 			}
 			if r := testenv.Do(t, "GET", e.url+"/api/users/me", nil); r.Status != 401 || r.Header.Get("WWW-Authenticate") == "" {
@@ -283,11 +290,21 @@ func TestAccountOperations(t *testing.T) {
 			if s := change("correct horse battery", "a brand new passphrase"); s != 204 {
 				t.Fatalf("change: %d", s)
 			}
-			old := testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": "carol@example.com", "password": "correct horse battery"})
+			old := testenv.Do(
+				t,
+				"POST",
+				e.url+"/api/users/authenticate",
+				map[string]string{"email": "carol@example.com", "password": "correct horse battery"},
+			)
 			if old.Status != 401 {
 				t.Fatalf("old password still works: %d", old.Status)
 			}
-			fresh := testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": "carol@example.com", "password": "a brand new passphrase"})
+			fresh := testenv.Do(
+				t,
+				"POST",
+				e.url+"/api/users/authenticate",
+				map[string]string{"email": "carol@example.com", "password": "a brand new passphrase"},
+			)
 			if fresh.Status != 200 {
 				t.Fatalf("new password: %d", fresh.Status)
 			}
@@ -345,7 +362,12 @@ func TestCreateAdmin(t *testing.T) {
 	}
 	fake := newFake(t, goodAnswer)
 	e := start(t, vars["USER_DATABASE_URL"], fake.srv.URL, map[string]string{"JWT_SIGNING_KEY_FILE": vars["JWT_SIGNING_KEY_FILE"]})
-	r := testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": "root@example.com", "password": "an admin passphrase"})
+	r := testenv.Do(
+		t,
+		"POST",
+		e.url+"/api/users/authenticate",
+		map[string]string{"email": "root@example.com", "password": "an admin passphrase"},
+	)
 	var s loginResult
 	r.JSON(t, &s)
 	var me map[string]any

@@ -56,7 +56,12 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 4*time.Second, "measured duration of each attack")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each measured attack")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "concurrent workers per attack")
-	flag.StringVar(&o.postgres, "postgres", os.Getenv("TEST_POSTGRES_URL"), "admin URL of a PostgreSQL server to benchmark too (default $TEST_POSTGRES_URL)")
+	flag.StringVar(
+		&o.postgres,
+		"postgres",
+		os.Getenv("TEST_POSTGRES_URL"),
+		"admin URL of a PostgreSQL server to benchmark too (default $TEST_POSTGRES_URL)",
+	)
 	flag.StringVar(&rows, "rows", "1000,100000", "rows_growth table sizes")
 	flag.StringVar(&o.out, "out", "bench/results.json", "where to write the JSON results")
 	var only string

@@ -66,8 +66,10 @@ func startSystem(ctx context.Context, o options, engine string) (*system, error)
 	token := hex.EncodeToString(tok[:])
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil)) // audit lines are still built and written, to nowhere
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	propCfg, err := property.LoadConfig(env(map[string]string{"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0",
-		"PROPERTY_DATABASE_URL": propURL, "INTERNAL_SERVICE_TOKEN": token, "JWT_JWKS_URL": "http://127.0.0.1:1/"}))
+	propCfg, err := property.LoadConfig(
+		env(map[string]string{"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0",
+			"PROPERTY_DATABASE_URL": propURL, "INTERNAL_SERVICE_TOKEN": token, "JWT_JWKS_URL": "http://127.0.0.1:1/"}),
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -291,16 +293,30 @@ func runEngine(ctx context.Context, o options, engine string) ([]Result, error) 
 	path := fmt.Sprintf("/api/internal/properties/users/%d", id)
 	hdr := http.Header{"X-Internal-Token": {s.token}}
 	if o.runs("internal_get") {
-		pair := measure(o, [][]vegeta.Target{{{Method: "GET", URL: s.internal + path, Header: hdr}}, {{Method: "GET", URL: s.baseInternal + path}}})
-		out = append(out, versus(pair[0], pair[1], "internal_get", engine, "same handler without validator/guard/audit", ">=0.85 req/s, p99<=1.5x"))
+		pair := measure(
+			o,
+			[][]vegeta.Target{{{Method: "GET", URL: s.internal + path, Header: hdr}}, {{Method: "GET", URL: s.baseInternal + path}}},
+		)
+		out = append(
+			out,
+			versus(pair[0], pair[1], "internal_get", engine, "same handler without validator/guard/audit", ">=0.85 req/s, p99<=1.5x"),
+		)
 		fmt.Printf("internal_get done\n")
 	}
 
 	// public_read: JWT verification against injected claims.
 	if o.runs("public_read") {
-		pair := measure(o, [][]vegeta.Target{{{Method: "GET", URL: s.property + "/api/properties/", Header: http.Header{"Authorization": {"Bearer " + token}}}},
-			{{Method: "GET", URL: s.basePublic + "/api/properties/"}}})
-		out = append(out, versus(pair[0], pair[1], "public_read", engine, "same handler, claims injected (no JWT verification)", ">=0.8 req/s"))
+		pair := measure(
+			o,
+			[][]vegeta.Target{
+				{{Method: "GET", URL: s.property + "/api/properties/", Header: http.Header{"Authorization": {"Bearer " + token}}}},
+				{{Method: "GET", URL: s.basePublic + "/api/properties/"}},
+			},
+		)
+		out = append(
+			out,
+			versus(pair[0], pair[1], "public_read", engine, "same handler, claims injected (no JWT verification)", ">=0.8 req/s"),
+		)
 		fmt.Printf("public_read done\n")
 	}
 
@@ -309,7 +325,10 @@ func runEngine(ctx context.Context, o options, engine string) ([]Result, error) 
 		body, _ := json.Marshal(map[string]string{"email": "bench@example.com", "password": benchPassword})
 		login := attack(o, vegeta.Target{Method: "POST", URL: s.user + "/api/users/authenticate", Body: body,
 			Header: http.Header{"Content-Type": {"application/json"}}})
-		out = append(out, versus(login, hashRate(o.duration), "login", engine, "argon2id verifications/s on all cores", ">=0.9 of hash-bound"))
+		out = append(
+			out,
+			versus(login, hashRate(o.duration), "login", engine, "argon2id verifications/s on all cores", ">=0.9 of hash-bound"),
+		)
 		fmt.Printf("login done\n")
 	}
 	if o.runs("claims_growth") {

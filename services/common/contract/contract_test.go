@@ -32,8 +32,24 @@ func TestBrokenHandlersAreCaught(t *testing.T) {
 		{"wrong content type for an error", "GET", "/api/property/1", "", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "not found", 404)
 		}, false, "operation getProperty"},
-		{"forbidden request answered 200", "GET", "/api/property/0", "", jsonHandler(200, goodProperty, nil), false, "forbids this request"},
-		{"internal failure", "GET", "/api/property/1", "", jsonHandler(500, `{"type":"x","title":"x","status":500,"detail":"x"}`, nil), false, "500"},
+		{
+			"forbidden request answered 200",
+			"GET",
+			"/api/property/0",
+			"",
+			jsonHandler(200, goodProperty, nil),
+			false,
+			"forbids this request",
+		},
+		{
+			"internal failure",
+			"GET",
+			"/api/property/1",
+			"",
+			jsonHandler(500, `{"type":"x","title":"x","status":500,"detail":"x"}`, nil),
+			false,
+			"500",
+		},
 	}
 	for _, c := range cases {
 		srv := httptest.NewServer(c.handler)

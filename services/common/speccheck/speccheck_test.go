@@ -23,8 +23,18 @@ func TestChecksCatchOpenedInternalOperations(t *testing.T) {
 	spec := string(jeeves4service.InternalSpec)
 	mutations := map[string]string{
 		"security: [] on the operation": strings.Replace(spec, "      security:\n        - InternalToken: []\n", "      security: []\n", 1),
-		"undeclared scheme":             strings.Replace(spec, "      security:\n        - InternalToken: []\n", "      security:\n        - Typo: []\n", 1),
-		"anonymous alternative":         strings.Replace(spec, "      security:\n        - InternalToken: []\n", "      security:\n        - InternalToken: []\n        - {}\n", 1),
+		"undeclared scheme": strings.Replace(
+			spec,
+			"      security:\n        - InternalToken: []\n",
+			"      security:\n        - Typo: []\n",
+			1,
+		),
+		"anonymous alternative": strings.Replace(
+			spec,
+			"      security:\n        - InternalToken: []\n",
+			"      security:\n        - InternalToken: []\n        - {}\n",
+			1,
+		),
 	}
 	for name, mutated := range mutations {
 		if mutated == spec {

@@ -74,7 +74,13 @@ func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
 
 type errorHandler struct{ o Options }
 
-func (h *errorHandler) handle(ctx context.Context, err error, w http.ResponseWriter, r *http.Request, opts nethttpmiddleware.ErrorHandlerOpts) {
+func (h *errorHandler) handle(
+	ctx context.Context,
+	err error,
+	w http.ResponseWriter,
+	r *http.Request,
+	opts nethttpmiddleware.ErrorHandlerOpts,
+) {
 	var secErr *openapi3filter.SecurityRequirementsError
 	var reqErr *openapi3filter.RequestError
 	var tooBig *http.MaxBytesError

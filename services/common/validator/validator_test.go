@@ -62,7 +62,10 @@ func TestBadBodiesNameTheField(t *testing.T) {
 		t.Fatal(err)
 	}
 	log, _ := testenv.Logger()
-	mw, err := validator.New(spec, validator.Options{Log: log, Authenticate: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }})
+	mw, err := validator.New(
+		spec,
+		validator.Options{Log: log, Authenticate: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,10 @@ type Internal struct {
 var _ internalapi.StrictServerInterface = (*Internal)(nil)
 
 // GetUserProperties implements GET /api/internal/properties/users/{user_id}.
-func (h *Internal) GetUserProperties(ctx context.Context, req internalapi.GetUserPropertiesRequestObject) (internalapi.GetUserPropertiesResponseObject, error) {
+func (h *Internal) GetUserProperties(
+	ctx context.Context,
+	req internalapi.GetUserPropertiesRequestObject,
+) (internalapi.GetUserPropertiesResponseObject, error) {
 	list, err := h.App.ForUser(ctx, req.UserId)
 	if err != nil {
 		return nil, err

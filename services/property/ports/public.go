@@ -41,7 +41,10 @@ func toMember(m app.MemberRecord) propertyapi.Member {
 }
 
 // ListProperties implements GET /api/properties/.
-func (h *Public) ListProperties(ctx context.Context, _ propertyapi.ListPropertiesRequestObject) (propertyapi.ListPropertiesResponseObject, error) {
+func (h *Public) ListProperties(
+	ctx context.Context,
+	_ propertyapi.ListPropertiesRequestObject,
+) (propertyapi.ListPropertiesResponseObject, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -58,7 +61,10 @@ func (h *Public) ListProperties(ctx context.Context, _ propertyapi.ListPropertie
 }
 
 // CreateProperty implements POST /api/properties/.
-func (h *Public) CreateProperty(ctx context.Context, req propertyapi.CreatePropertyRequestObject) (propertyapi.CreatePropertyResponseObject, error) {
+func (h *Public) CreateProperty(
+	ctx context.Context,
+	req propertyapi.CreatePropertyRequestObject,
+) (propertyapi.CreatePropertyResponseObject, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -88,7 +94,10 @@ func (h *Public) GetProperty(ctx context.Context, req propertyapi.GetPropertyReq
 }
 
 // UpdateProperty implements PATCH /api/property/{id}.
-func (h *Public) UpdateProperty(ctx context.Context, req propertyapi.UpdatePropertyRequestObject) (propertyapi.UpdatePropertyResponseObject, error) {
+func (h *Public) UpdateProperty(
+	ctx context.Context,
+	req propertyapi.UpdatePropertyRequestObject,
+) (propertyapi.UpdatePropertyResponseObject, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -101,7 +110,10 @@ func (h *Public) UpdateProperty(ctx context.Context, req propertyapi.UpdatePrope
 }
 
 // DeleteProperty implements DELETE /api/property/{id}.
-func (h *Public) DeleteProperty(ctx context.Context, req propertyapi.DeletePropertyRequestObject) (propertyapi.DeletePropertyResponseObject, error) {
+func (h *Public) DeleteProperty(
+	ctx context.Context,
+	req propertyapi.DeletePropertyRequestObject,
+) (propertyapi.DeletePropertyResponseObject, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -173,7 +185,10 @@ func (h *Public) PutMember(ctx context.Context, req propertyapi.PutMemberRequest
 }
 
 // RemoveMember implements DELETE /api/property/{id}/members/{user_id}.
-func (h *Public) RemoveMember(ctx context.Context, req propertyapi.RemoveMemberRequestObject) (propertyapi.RemoveMemberResponseObject, error) {
+func (h *Public) RemoveMember(
+	ctx context.Context,
+	req propertyapi.RemoveMemberRequestObject,
+) (propertyapi.RemoveMemberResponseObject, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err

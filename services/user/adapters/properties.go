@@ -154,7 +154,10 @@ func (p *PropertyClient) fetch(ctx context.Context, userID int64) ([]jwtauth.Pro
 		if pc.PropertyId < 1 || !pc.AccessLevel.Valid() {
 			return nil, &contractError{what: "property claim with an invalid id or access level"}
 		}
-		claims = append(claims, jwtauth.PropertyClaim{PropertyID: pc.PropertyId, PropertyName: pc.PropertyName, AccessLevel: string(pc.AccessLevel)})
+		claims = append(
+			claims,
+			jwtauth.PropertyClaim{PropertyID: pc.PropertyId, PropertyName: pc.PropertyName, AccessLevel: string(pc.AccessLevel)},
+		)
 	}
 	return claims, nil
 }

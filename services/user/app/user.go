@@ -115,7 +115,11 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	if err != nil {
 		return UserRecord{}, err
 	}
-	return s.Repo.Create(ctx, NewUser{Email: NormalizeEmail(email), PasswordHash: hash, FirstName: first, LastName: last, IsAdmin: admin}, s.now())
+	return s.Repo.Create(
+		ctx,
+		NewUser{Email: NormalizeEmail(email), PasswordHash: hash, FirstName: first, LastName: last, IsAdmin: admin},
+		s.now(),
+	)
 }
 
 // Authenticate checks credentials. Unknown email, wrong password and inactive

@@ -37,7 +37,15 @@ func callerID(ctx context.Context) (int64, error) {
 
 // RegisterUser implements POST /api/users/register.
 func (h *Public) RegisterUser(ctx context.Context, req userapi.RegisterUserRequestObject) (userapi.RegisterUserResponseObject, error) {
-	u, err := h.App.Register(ctx, reqinfo.ClientIP(ctx), string(req.Body.Email), req.Body.Password, req.Body.FirstName, req.Body.LastName, false)
+	u, err := h.App.Register(
+		ctx,
+		reqinfo.ClientIP(ctx),
+		string(req.Body.Email),
+		req.Body.Password,
+		req.Body.FirstName,
+		req.Body.LastName,
+		false,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +53,10 @@ func (h *Public) RegisterUser(ctx context.Context, req userapi.RegisterUserReque
 }
 
 // AuthenticateUser implements POST /api/users/authenticate.
-func (h *Public) AuthenticateUser(ctx context.Context, req userapi.AuthenticateUserRequestObject) (userapi.AuthenticateUserResponseObject, error) {
+func (h *Public) AuthenticateUser(
+	ctx context.Context,
+	req userapi.AuthenticateUserRequestObject,
+) (userapi.AuthenticateUserResponseObject, error) {
 	s, err := h.App.Login(ctx, reqinfo.ClientIP(ctx), string(req.Body.Email), req.Body.Password)
 	if err != nil {
 		return nil, err
@@ -58,7 +69,10 @@ func (h *Public) AuthenticateUser(ctx context.Context, req userapi.AuthenticateU
 }
 
 // ChangePassword implements POST /api/users/change-password.
-func (h *Public) ChangePassword(ctx context.Context, req userapi.ChangePasswordRequestObject) (userapi.ChangePasswordResponseObject, error) {
+func (h *Public) ChangePassword(
+	ctx context.Context,
+	req userapi.ChangePasswordRequestObject,
+) (userapi.ChangePasswordResponseObject, error) {
 	id, err := callerID(ctx)
 	if err != nil {
 		return nil, err
