@@ -34,55 +34,37 @@ var DefaultTokenFailures = ratelimit.Budget{Count: 10, Window: time.Minute}
 
 // LoadConfig reads the environment; every error is a *config.Error.
 func LoadConfig(getenv config.Getenv) (Config, error) {
-	var c Config
-	var err error
-	if c.PublicAddr, err = config.Addr(getenv, "PROPERTY_PUBLIC_ADDR", "127.0.0.1:8002"); err != nil {
-		return c, err
+	r := config.NewReader(getenv)
+	c := Config{
+		PublicAddr:   r.Addr("PROPERTY_PUBLIC_ADDR", "127.0.0.1:8002"),
+		InternalAddr: r.Addr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"),
+		DatabaseURL:  config.Parse(r, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db", database.CheckURL),
+		Tokens:       tokens(r),
+		JWKSURL:      r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),
+		JWKSRefresh:  r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
+		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
+			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
+		Trusted:       r.Prefixes("TRUSTED_PROXIES"),
+		TokenFailures: config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
+		Limits:        config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
-	if c.InternalAddr, err = config.Addr(getenv, "PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"); err != nil {
-		return c, err
-	}
-	if c.DatabaseURL, err = config.Parsed(getenv, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db", database.CheckURL); err != nil {
-		return c, err
-	}
-	if c.Tokens, err = tokens(getenv); err != nil {
-		return c, err
-	}
-	c.JWKSURL = config.String(getenv, "JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json")
-	if c.JWKSRefresh, err = config.Duration(getenv, "JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval); err != nil {
-		return c, err
-	}
-	c.JWT = jwtauth.Settings{Issuer: config.String(getenv, "JWT_ISSUER", "jeeves4service"),
-		Audience: config.String(getenv, "JWT_AUDIENCE", "jeeves4service")}
-	if c.Trusted, err = config.Prefixes(getenv, "TRUSTED_PROXIES"); err != nil {
-		return c, err
-	}
-	if c.TokenFailures, err = config.Parsed(getenv, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(),
-		ratelimit.ParseBudget); err != nil {
-		return c, err
-	}
-	if c.Limits, err = config.Parsed(getenv, "REDIS_URL", "", func(url string) (ratelimit.Backend, error) {
-		return ratelimit.ParseRedisURL(url, config.String(getenv, "REDIS_KEY_PREFIX", "jeeves4service:"))
-	}); err != nil {
-		return c, err
-	}
-	return c, nil
+	return c, r.Err()
 }
 
 // tokens reads INTERNAL_SERVICE_TOKEN (required, caller name "default") and
 // INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional).
-func tokens(getenv config.Getenv) ([]tokenguard.Token, error) {
-	primary, err := config.Secret(getenv, "INTERNAL_SERVICE_TOKEN", tokenguard.MinTokenLength)
-	if err != nil {
-		return nil, err
+func tokens(r *config.Reader) []tokenguard.Token {
+	first, err := tokenguard.NewToken("default", r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
+	if r.Err() != nil {
+		return nil
 	}
-	first, err := tokenguard.NewToken("default", primary)
 	if err != nil {
-		return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: err.Error()}
+		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: err.Error()})
+		return nil
 	}
-	more, err := tokenguard.ParseTokens(getenv("INTERNAL_SERVICE_TOKENS"), first.Name)
+	more, err := tokenguard.ParseTokens(r.Raw("INTERNAL_SERVICE_TOKENS"), first.Name)
 	if err != nil {
-		return nil, &config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: err.Error()}
+		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: err.Error()})
 	}
-	return append([]tokenguard.Token{first}, more...), nil
+	return append([]tokenguard.Token{first}, more...)
 }

@@ -5,7 +5,6 @@ package property
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,21 +32,14 @@ import (
 // Main is the whole program: read config, start, serve until ctx ends.
 // It returns the process exit status: 2 for configuration errors.
 func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
-	return lifecycle.Main(ctx, getenv, stderr, "property-service", func(ctx context.Context, log *slog.Logger) (lifecycle.Runner, error) {
-		cfg, err := LoadConfig(getenv)
-		if err != nil {
-			return nil, err
-		}
-		return New(ctx, cfg, log)
-	})
+	return lifecycle.Main(ctx, getenv, stderr, "property-service", LoadConfig, New)
 }
 
 // Service is a property service with its listeners bound.
 type Service struct {
 	Server *httpx.Server
-	db     *sql.DB
 	keys   *jwtauth.RemoteKeys
-	limits *ratelimit.Store
+	res    lifecycle.Resources
 }
 
 // New opens the database, builds both routers and binds both listeners.
@@ -60,47 +52,36 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping}
 	keys := jwtauth.NewRemoteKeys(cfg.JWKSURL, cfg.JWKSRefresh)
 	limits := cfg.Limits.Open(log)
-	s := &Service{db: conn, keys: keys, limits: limits}
+	s := &Service{keys: keys}
+	s.res.OnClose(conn.Close)
+	s.res.OnClose(limits.Close)
+	s.res.Background(keys.Run)
 
 	guard, err := tokenguard.New(cfg.Tokens, log)
 	if err != nil {
-		return nil, s.close(err)
+		return nil, s.res.Release(err)
 	}
 	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
 	public, err := PublicHandler(base, svc, jwtauth.Middleware(jwtauth.NewVerifier(keys, cfg.JWT)))
 	if err != nil {
-		return nil, s.close(err)
+		return nil, s.res.Release(err)
 	}
 	internal, err := InternalHandler(base, svc, guard)
 	if err != nil {
-		return nil, s.close(err)
+		return nil, s.res.Release(err)
 	}
 	s.Server, err = httpx.Listen(log,
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
 		&httpx.Listener{Name: "internal", Addr: cfg.InternalAddr, Handler: internal})
 	if err != nil {
-		return nil, s.close(err)
+		return nil, s.res.Release(err)
 	}
 	return s, nil
 }
 
-// close releases what New opened, returning err (for New's failure paths).
-func (s *Service) close(err error) error {
-	_ = s.limits.Close()
-	_ = s.db.Close()
-	return err
-}
-
-// Serve serves until ctx ends, then closes the database and the Redis client.
-// The JWKS is refreshed on its schedule meanwhile.
-func (s *Service) Serve(ctx context.Context) error {
-	defer s.close(nil)
-	ctx, stop := context.WithCancel(ctx)
-	refreshed := make(chan struct{})
-	go func() { s.keys.Run(ctx); close(refreshed) }()
-	defer func() { stop(); <-refreshed }()
-	return s.Server.Serve(ctx)
-}
+// Serve serves until ctx ends, refreshing the JWKS on its schedule meanwhile,
+// then closes the database and the Redis client.
+func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.Server.Serve) }
 
 // SetJWKSURL points JWT verification at another JWKS (tests bind the user
 // service after the property service, on a port chosen by the kernel).

@@ -51,76 +51,51 @@ const (
 
 // LoadConfig reads the environment; every error is a *config.Error.
 func LoadConfig(getenv config.Getenv) (Config, error) {
-	var c Config
-	var err error
-	if c.PublicAddr, err = config.Addr(getenv, "USER_PUBLIC_ADDR", "127.0.0.1:8001"); err != nil {
-		return c, err
+	r := config.NewReader(getenv)
+	c := Config{
+		PublicAddr:      r.Addr("USER_PUBLIC_ADDR", "127.0.0.1:8001"),
+		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
+		Property:        propertyClient(r),
+		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
+		RetiredKeyFiles: list(r.Raw("JWT_RETIRED_PUBLIC_KEY_FILES")),
+		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
+			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
+		TTL:               r.Duration("JWT_TTL", defaultTTL),
+		Trusted:           r.Prefixes("TRUSTED_PROXIES"),
+		MaxPropertyClaims: r.Int("JWT_MAX_PROPERTY_CLAIMS", 100),
+		LoginPerIP:        config.Parse(r, "LOGIN_FAILURE_LIMIT_PER_IP", DefaultLoginPerIP.String(), ratelimit.ParseBudget),
+		LoginPerEmail:     config.Parse(r, "LOGIN_FAILURE_LIMIT_PER_EMAIL", DefaultLoginPerEmail.String(), ratelimit.ParseBudget),
+		RegisterPerIP:     config.Parse(r, "REGISTER_LIMIT_PER_IP", DefaultRegisterPerIP.String(), ratelimit.ParseBudget),
+		PasswordChangePerUser: config.Parse(r, "PASSWORD_CHANGE_FAILURE_LIMIT", DefaultPasswordChangePerUser.String(),
+			ratelimit.ParseBudget),
+		Limits: config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
-	if c.DatabaseURL, err = config.Parsed(getenv, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL); err != nil {
-		return c, err
-	}
-	if c.Property, err = propertyClient(getenv); err != nil {
-		return c, err
-	}
-	c.SigningKeyFile = config.String(getenv, "JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem")
-	for _, f := range strings.Split(getenv("JWT_RETIRED_PUBLIC_KEY_FILES"), ",") {
+	return c, r.Err()
+}
+
+// list splits a comma-separated list, dropping empty entries.
+func list(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
 		if f = strings.TrimSpace(f); f != "" {
-			c.RetiredKeyFiles = append(c.RetiredKeyFiles, f)
+			out = append(out, f)
 		}
 	}
-	c.JWT = jwtauth.Settings{Issuer: config.String(getenv, "JWT_ISSUER", "jeeves4service"),
-		Audience: config.String(getenv, "JWT_AUDIENCE", "jeeves4service")}
-	if c.TTL, err = config.Duration(getenv, "JWT_TTL", defaultTTL); err != nil {
-		return c, err
-	}
-	if c.Trusted, err = config.Prefixes(getenv, "TRUSTED_PROXIES"); err != nil {
-		return c, err
-	}
-	if c.MaxPropertyClaims, err = config.Int(getenv, "JWT_MAX_PROPERTY_CLAIMS", 100); err != nil {
-		return c, err
-	}
-	for _, b := range []struct {
-		into *ratelimit.Budget
-		name string
-		def  ratelimit.Budget
-	}{
-		{&c.LoginPerIP, "LOGIN_FAILURE_LIMIT_PER_IP", DefaultLoginPerIP},
-		{&c.LoginPerEmail, "LOGIN_FAILURE_LIMIT_PER_EMAIL", DefaultLoginPerEmail},
-		{&c.RegisterPerIP, "REGISTER_LIMIT_PER_IP", DefaultRegisterPerIP},
-		{&c.PasswordChangePerUser, "PASSWORD_CHANGE_FAILURE_LIMIT", DefaultPasswordChangePerUser},
-	} {
-		if *b.into, err = config.Parsed(getenv, b.name, b.def.String(), ratelimit.ParseBudget); err != nil {
-			return c, err
-		}
-	}
-	if c.Limits, err = config.Parsed(getenv, "REDIS_URL", "", func(url string) (ratelimit.Backend, error) {
-		return ratelimit.ParseRedisURL(url, config.String(getenv, "REDIS_KEY_PREFIX", "jeeves4service:"))
-	}); err != nil {
-		return c, err
-	}
-	return c, nil
+	return out
 }
 
 // propertyClient reads how logins reach the property service: its internal
 // URL, the internal token, and what one login may spend on it.
-func propertyClient(getenv config.Getenv) (adapters.PropertyClientConfig, error) {
-	var p adapters.PropertyClientConfig
-	var err error
-	if p.Token, err = config.Secret(getenv, "INTERNAL_SERVICE_TOKEN", config.MinTokenLength); err != nil {
-		return p, err
+func propertyClient(r *config.Reader) adapters.PropertyClientConfig {
+	p := adapters.PropertyClientConfig{
+		Token:          r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength),
+		BaseURL:        r.String("PROPERTY_SERVICE_URL", "http://127.0.0.1:9002"),
+		Budget:         r.Duration("PROPERTY_CALL_TIMEOUT", defaultBudget),
+		FailuresToOpen: uint32(r.Int("PROPERTY_BREAKER_FAILURES", 5)),
+		OpenFor:        r.Duration("PROPERTY_BREAKER_OPEN", defaultOpenFor),
 	}
-	p.BaseURL = config.String(getenv, "PROPERTY_SERVICE_URL", "http://127.0.0.1:9002")
 	if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
-		return p, &config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an http:// or https:// URL"}
+		r.Fail(&config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an http:// or https:// URL"})
 	}
-	if p.Budget, err = config.Duration(getenv, "PROPERTY_CALL_TIMEOUT", defaultBudget); err != nil {
-		return p, err
-	}
-	failures, err := config.Int(getenv, "PROPERTY_BREAKER_FAILURES", 5)
-	if err != nil {
-		return p, err
-	}
-	p.FailuresToOpen = uint32(failures)
-	p.OpenFor, err = config.Duration(getenv, "PROPERTY_BREAKER_OPEN", defaultOpenFor)
-	return p, err
+	return p
 }

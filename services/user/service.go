@@ -34,13 +34,7 @@ func Main(ctx context.Context, args []string, getenv config.Getenv, stdin io.Rea
 	if len(args) > 0 {
 		return command(ctx, args, getenv, stdin, stdout, stderr)
 	}
-	return lifecycle.Main(ctx, getenv, stderr, "user-service", func(ctx context.Context, log *slog.Logger) (lifecycle.Runner, error) {
-		cfg, err := LoadConfig(getenv)
-		if err != nil {
-			return nil, err
-		}
-		return New(ctx, cfg, log)
-	})
+	return lifecycle.Main(ctx, getenv, stderr, "user-service", LoadConfig, New)
 }
 
 // Service is a user service with its listener bound.
@@ -48,8 +42,7 @@ type Service struct {
 	Server   *httpx.Server
 	App      *app.Service
 	Property *adapters.PropertyClient
-	db       *sql.DB
-	limits   *ratelimit.Store
+	res      lifecycle.Resources
 }
 
 // New builds the service and binds its listener.
@@ -58,12 +51,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{App: svc, db: conn, limits: cfg.Limits.Open(log)}
+	limits := cfg.Limits.Open(log)
+	s := &Service{App: svc}
+	s.res.OnClose(conn.Close)
+	s.res.OnClose(limits.Close)
 	if s.Property, err = adapters.NewPropertyClient(cfg.Property); err != nil {
-		return nil, s.close(err)
+		return nil, s.res.Release(err)
 	}
 	svc.Properties = s.Property
-	svc.Budgets = budgets(s.limits, cfg)
+	svc.Budgets = budgets(limits, cfg)
 	svc.OnDegraded = func(ctx context.Context, userID int64, err error) {
 		log.WarnContext(ctx, "login without property claims", "user_id", userID, "reason", err.Error(),
 			"circuit", s.Property.State(), "request_id", reqinfo.RequestID(ctx))
@@ -72,10 +68,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	handler, err := PublicHandler(web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping}, svc, signer.JWKS,
 		jwtauth.Middleware(verifier))
 	if err != nil {
-		return nil, s.close(err)
+		return nil, s.res.Release(err)
 	}
 	if s.Server, err = httpx.Listen(log, &httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler}); err != nil {
-		return nil, s.close(err)
+		return nil, s.res.Release(err)
 	}
 	return s, nil
 }
@@ -115,18 +111,8 @@ func openApp(ctx context.Context, cfg Config) (*app.Service, *sql.DB, *jwtauth.S
 		conn, signer, nil
 }
 
-// close releases what New opened, returning err (for New's failure paths).
-func (s *Service) close(err error) error {
-	_ = s.limits.Close()
-	_ = s.db.Close()
-	return err
-}
-
 // Serve serves until ctx ends, then closes the database and the Redis client.
-func (s *Service) Serve(ctx context.Context) error {
-	defer s.close(nil)
-	return s.Server.Serve(ctx)
-}
+func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.Server.Serve) }
 
 // PublicHandler is the public listener: the users operations of the public
 // contract, each request authenticated by auth (the service verifies its own

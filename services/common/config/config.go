@@ -129,3 +129,74 @@ func Parsed[T any](getenv Getenv, name, def string, parse func(string) (T, error
 	}
 	return v, nil
 }
+
+// Reader reads many variables in a row and keeps the first error, so a
+// service's LoadConfig is one line per variable and one error check at the
+// end. After an error, later reads return zero values.
+type Reader struct {
+	getenv Getenv
+	err    error
+}
+
+// NewReader reads from getenv.
+func NewReader(getenv Getenv) *Reader { return &Reader{getenv: getenv} }
+
+// Err is the first error met, or nil.
+func (r *Reader) Err() error { return r.err }
+
+// Raw is the variable's value as set, for parsing by hand.
+func (r *Reader) Raw(name string) string { return r.getenv(name) }
+
+// Fail records err unless an earlier error was recorded (for checks that
+// span variables).
+func (r *Reader) Fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// String is String.
+func (r *Reader) String(name, def string) string { return String(r.getenv, name, def) }
+
+// Addr is Addr.
+func (r *Reader) Addr(name, def string) string {
+	return read(r, func() (string, error) { return Addr(r.getenv, name, def) })
+}
+
+// Duration is Duration.
+func (r *Reader) Duration(name string, def time.Duration) time.Duration {
+	return read(r, func() (time.Duration, error) { return Duration(r.getenv, name, def) })
+}
+
+// Int is Int.
+func (r *Reader) Int(name string, def int) int {
+	return read(r, func() (int, error) { return Int(r.getenv, name, def) })
+}
+
+// Prefixes is Prefixes.
+func (r *Reader) Prefixes(name string) []netip.Prefix {
+	return read(r, func() ([]netip.Prefix, error) { return Prefixes(r.getenv, name) })
+}
+
+// Secret is Secret.
+func (r *Reader) Secret(name string, minLen int) string {
+	return read(r, func() (string, error) { return Secret(r.getenv, name, minLen) })
+}
+
+// Parse is Parsed on a Reader (a function: Go methods cannot be generic).
+func Parse[T any](r *Reader, name, def string, parse func(string) (T, error)) T {
+	return read(r, func() (T, error) { return Parsed(r.getenv, name, def, parse) })
+}
+
+func read[T any](r *Reader, f func() (T, error)) T {
+	var zero T
+	if r.err != nil {
+		return zero
+	}
+	v, err := f()
+	if err != nil {
+		r.err = err
+		return zero
+	}
+	return v
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/logging"
@@ -20,19 +21,14 @@ type Runner interface {
 	Serve(ctx context.Context) error
 }
 
-// Main sets up logging, builds the service with start, and serves until ctx
-// ends. A configuration error prints one line naming the variable and exits 2;
-// any other start-up failure exits 1.
-func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,
-	start func(context.Context, *slog.Logger) (Runner, error)) int {
-	log, err := logging.New(getenv, stderr, name)
+// Main sets up logging, reads the configuration with load, builds the
+// service with start, and serves until ctx ends. A configuration error prints
+// one line naming the variable and exits 2; any other start-up failure exits 1.
+func Main[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,
+	load func(config.Getenv) (C, error), start func(context.Context, C, *slog.Logger) (R, error)) int {
+	err := run(ctx, getenv, stderr, name, load, start)
 	if err == nil {
-		var svc Runner
-		if svc, err = start(ctx, log); err == nil {
-			if err = svc.Serve(ctx); err == nil {
-				return 0
-			}
-		}
+		return 0
 	}
 	var cfgErr *config.Error
 	if errors.As(err, &cfgErr) {
@@ -41,4 +37,63 @@ func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer, name stri
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", name, err)
 	return 1
+}
+
+func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,
+	load func(config.Getenv) (C, error), start func(context.Context, C, *slog.Logger) (R, error)) error {
+	log, err := logging.New(getenv, stderr, name)
+	if err != nil {
+		return err
+	}
+	cfg, err := load(getenv)
+	if err != nil {
+		return err
+	}
+	svc, err := start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return svc.Serve(ctx)
+}
+
+// Resources are what a service opened and must release (database pools,
+// Redis clients, exporters), and loops that run in the background while it
+// serves (the JWKS refresh, identity rotation).
+type Resources struct {
+	closers []func() error
+	loops   []func(context.Context)
+}
+
+// OnClose registers f to run when the service stops (or fails to start);
+// they run in reverse order of registration.
+func (r *Resources) OnClose(f func() error) { r.closers = append(r.closers, f) }
+
+// Background registers a loop to run while the service serves; it must
+// return when its context ends.
+func (r *Resources) Background(loop func(context.Context)) { r.loops = append(r.loops, loop) }
+
+// Release runs the closers and returns err joined with theirs: New's
+// failure paths end with `return nil, res.Release(err)`.
+func (r *Resources) Release(err error) error {
+	errs := []error{err}
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		errs = append(errs, r.closers[i]())
+	}
+	r.closers = nil
+	return errors.Join(errs...)
+}
+
+// Serve runs the background loops and serve until ctx ends, stops the loops,
+// then releases everything.
+func (r *Resources) Serve(ctx context.Context, serve func(context.Context) error) error {
+	ctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, loop := range r.loops {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+	err := serve(ctx)
+	stop()
+	wg.Wait()
+	return r.Release(err)
 }

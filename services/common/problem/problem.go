@@ -71,23 +71,21 @@ func Write(w http.ResponseWriter, r *http.Request, p Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
+// statuses is the one mapping from a use-case failure to an HTTP status.
+var statuses = map[apperr.Code]int{
+	apperr.Invalid:      http.StatusBadRequest,
+	apperr.Unauthorized: http.StatusUnauthorized,
+	apperr.Forbidden:    http.StatusForbidden,
+	apperr.NotFound:     http.StatusNotFound,
+	apperr.Conflict:     http.StatusConflict,
+	apperr.Unavailable:  http.StatusServiceUnavailable,
+	apperr.RateLimited:  http.StatusTooManyRequests,
+}
+
 // Status maps a use-case failure to its HTTP status; anything unexpected is 500.
 func Status(err error) int {
-	switch apperr.CodeOf(err) {
-	case apperr.Invalid:
-		return http.StatusBadRequest
-	case apperr.Unauthorized:
-		return http.StatusUnauthorized
-	case apperr.Forbidden:
-		return http.StatusForbidden
-	case apperr.NotFound:
-		return http.StatusNotFound
-	case apperr.Conflict:
-		return http.StatusConflict
-	case apperr.Unavailable:
-		return http.StatusServiceUnavailable
-	case apperr.RateLimited:
-		return http.StatusTooManyRequests
+	if status, ok := statuses[apperr.CodeOf(err)]; ok {
+		return status
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {

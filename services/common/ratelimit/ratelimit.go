@@ -119,6 +119,11 @@ func ParseRedisURL(url, prefix string) (Backend, error) {
 	return Backend{Redis: opts, Prefix: prefix}, nil
 }
 
+// RedisURLParser is ParseRedisURL with the prefix fixed, for config.Parse.
+func RedisURLParser(prefix string) func(string) (Backend, error) {
+	return func(url string) (Backend, error) { return ParseRedisURL(url, prefix) }
+}
+
 // Store builds limiters on one backend.
 type Store struct {
 	client *redis.Client // nil: in memory
