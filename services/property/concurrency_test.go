@@ -16,65 +16,37 @@ func TestConcurrentWritesLeaveExactlyTheExpectedRows(t *testing.T) {
 		const owner = 50
 		shared := e.createProperty(t, owner, "Shared")
 		ownerAuth := e.as(t, owner)
-		type outcome struct {
-			kind   string
-			status int
-		}
-		results := make(chan outcome, 200)
 		creators := make([][]string, 200) // tokens made here: e.as may fail the test, so never in a goroutine
 		for i := 0; i < 200; i += 4 {
 			creators[i] = e.as(t, int64(1000+i))
 		}
-		var errs testenv.Errors
-		var wg sync.WaitGroup
-		for i := 0; i < 200; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var r testenv.Response
-				var err error
-				var kind string
-				switch i % 4 {
-				case 0: // 50 creates by 50 different users
-					kind = "create"
-					r, err = testenv.Try(
-						"POST",
-						e.url("/api/properties/"),
-						map[string]string{"name": fmt.Sprintf("Home %d", i)},
-						creators[i]...)
-				case 1: // 50 grants to 10 users, each user several times with different levels
-					kind = "member"
-					level := []string{"guest", "member"}[(i/4)%2]
-					r, err = testenv.Try(
-						"PUT",
-						e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10),
-						map[string]string{"access_level": level},
-						ownerAuth...)
-				case 2: // 50 attempts at the same room name
-					kind = "room"
-					r, err = testenv.Try(
-						"POST",
-						e.url("/api/property/%d/rooms", shared),
-						map[string]string{"name": "Kitchen"},
-						ownerAuth...)
-				default: // 50 removals of users that may or may not be members yet
-					kind = "remove"
-					r, err = testenv.Try("DELETE", e.url("/api/property/%d/members/%d", shared, 3000+i%5), nil, ownerAuth...)
-				}
-				errs.Add(err)
-				results <- outcome{kind, r.Status}
-			}()
-		}
-		wg.Wait()
-		errs.Check(t)
-		close(results)
+		kinds := []string{"create", "member", "room", "remove"}
+		var mu sync.Mutex
 		counts := map[string]map[int]int{}
-		for o := range results {
-			if counts[o.kind] == nil {
-				counts[o.kind] = map[int]int{}
+		testenv.Concurrently(t, 200, func(i int) error {
+			var r testenv.Response
+			var err error
+			switch i % 4 {
+			case 0: // 50 creates by 50 different users
+				r, err = testenv.Try("POST", e.url("/api/properties/"), map[string]string{"name": fmt.Sprintf("Home %d", i)},
+					creators[i]...)
+			case 1: // 50 grants to 10 users, each user several times with different levels
+				level := []string{"guest", "member"}[(i/4)%2]
+				r, err = testenv.Try("PUT", e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10),
+					map[string]string{"access_level": level}, ownerAuth...)
+			case 2: // 50 attempts at the same room name
+				r, err = testenv.Try("POST", e.url("/api/property/%d/rooms", shared), map[string]string{"name": "Kitchen"}, ownerAuth...)
+			default: // 50 removals of users that may or may not be members yet
+				r, err = testenv.Try("DELETE", e.url("/api/property/%d/members/%d", shared, 3000+i%5), nil, ownerAuth...)
 			}
-			counts[o.kind][o.status]++
-		}
+			mu.Lock()
+			defer mu.Unlock()
+			if counts[kinds[i%4]] == nil {
+				counts[kinds[i%4]] = map[int]int{}
+			}
+			counts[kinds[i%4]][r.Status]++
+			return err
+		})
 		if counts["create"][201] != 50 || counts["member"][200] != 50 || counts["room"][201] != 1 || counts["room"][409] != 49 ||
 			counts["remove"][404] != 50 {
 			t.Fatalf("outcomes: %v", counts)
@@ -122,20 +94,13 @@ func TestConcurrentDemotionsKeepAnOwner(t *testing.T) {
 		auth := map[int64][]string{a: e.as(t, a), b: e.as(t, b)}
 		for round := 0; round < 10; round++ {
 			statuses := make([]int, 2)
-			var errs testenv.Errors
-			var wg sync.WaitGroup
-			for i, pair := range [][2]int64{{a, b}, {b, a}} {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r, err := testenv.Try("PUT", e.url("/api/property/%d/members/%d", id, pair[1]),
-						map[string]string{"access_level": "member"}, auth[pair[0]]...)
-					errs.Add(err)
-					statuses[i] = r.Status
-				}()
-			}
-			wg.Wait()
-			errs.Check(t)
+			pairs := [][2]int64{{a, b}, {b, a}}
+			testenv.Concurrently(t, 2, func(i int) error {
+				r, err := testenv.Try("PUT", e.url("/api/property/%d/members/%d", id, pairs[i][1]),
+					map[string]string{"access_level": "member"}, auth[pairs[i][0]]...)
+				statuses[i] = r.Status
+				return err
+			})
 			var members struct {
 				Members []struct {
 					UserID      int64  `json:"user_id"`
@@ -182,21 +147,14 @@ func TestConcurrentDisjointPatchesLoseNothing(t *testing.T) {
 		url := e.url("/api/property/%d", id)
 		for round := 0; round < 200; round++ {
 			name, address := fmt.Sprintf("Name %d", round), fmt.Sprintf("%d Harbour Road", round)
-			var errs testenv.Errors
-			var wg sync.WaitGroup
-			for _, patch := range []map[string]string{{"name": name}, {"address": address}} {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r, err := testenv.Try("PATCH", url, patch, auth...)
-					if err == nil && r.Status != 200 {
-						err = fmt.Errorf("PATCH %v: %d %s", patch, r.Status, r.Body)
-					}
-					errs.Add(err)
-				}()
-			}
-			wg.Wait()
-			errs.Check(t)
+			patches := []map[string]string{{"name": name}, {"address": address}}
+			testenv.Concurrently(t, 2, func(i int) error {
+				r, err := testenv.Try("PATCH", url, patches[i], auth...)
+				if err == nil && r.Status != 200 {
+					err = fmt.Errorf("PATCH %v: %d %s", patches[i], r.Status, r.Body)
+				}
+				return err
+			})
 			var got struct{ Name, Address string }
 			testenv.Do(t, "GET", url, nil, auth...).JSON(t, &got)
 			if got.Name != name || got.Address != address {

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -98,26 +97,10 @@ func TestTokenLimitHoldsAcrossInstancesSharingRedis(t *testing.T) {
 // worth of token checks (401); the rest are refused before the check (429).
 func TestConcurrentWrongTokensGetExactlyTheBudget(t *testing.T) {
 	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), limited(10, ratelimit.Backend{}))
-	statuses := make(chan int, 200)
-	var errs testenv.Errors
-	var wg sync.WaitGroup
-	for i := 0; i < 200; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := testenv.Try("GET", userPropertiesURL(e, "1"), nil, "X-Forwarded-For", "198.51.100.200",
-				tokenguard.Header, strings.Repeat("x", 40))
-			errs.Add(err)
-			statuses <- r.Status
-		}()
-	}
-	wg.Wait()
-	errs.Check(t)
-	close(statuses)
-	got := map[int]int{}
-	for s := range statuses {
-		got[s]++
-	}
+	got := testenv.Burst(t, 200, func(int) (testenv.Response, error) {
+		return testenv.Try("GET", userPropertiesURL(e, "1"), nil, "X-Forwarded-For", "198.51.100.200",
+			tokenguard.Header, strings.Repeat("x", 40))
+	})
 	if got[401] != 10 || got[429] != 190 {
 		t.Fatalf("200 concurrent wrong tokens, budget 10: %v", got)
 	}

@@ -95,17 +95,10 @@ func PublicHandler(base web.Base, svc *app.Service, auth func(http.Handler) http
 	if err != nil {
 		return nil, fmt.Errorf("load public contract: %w", err)
 	}
-	return web.API{
-		Base:     base,
-		Contract: web.Contract{Spec: spec, YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
-		Security: web.BearerAuth,
-		Before:   []func(http.Handler) http.Handler{auth},
-		Mount: func(api chi.Router) {
-			strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil,
-				propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
-			propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
-		},
-	}.Handler()
+	return web.PublicAPI(base, spec, auth, func(api chi.Router) {
+		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
+		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
+	}).Handler()
 }
 
 // InternalHandler is the internal listener: the internal contract only, with

@@ -3,7 +3,6 @@ package user_test
 import (
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"jeeves4service/services/common/testenv"
@@ -83,32 +82,6 @@ func limitBackends(t *testing.T, f func(t *testing.T, dbURL string, vars map[str
 	}
 }
 
-// burst sends n requests at the same moment and returns the statuses.
-func burst(t *testing.T, n int, send func(i int) (testenv.Response, error)) map[int]int {
-	t.Helper()
-	var errs testenv.Errors
-	var mu sync.Mutex
-	statuses := map[int]int{}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			r, err := send(i)
-			errs.Add(err)
-			mu.Lock()
-			statuses[r.Status]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	errs.Check(t)
-	return statuses
-}
-
 // Issue 17, attack 1: 300 wrong passwords for one account sent at once used to
 // get 299 password checks and let the right one in. The budget is now spent
 // before hashing, so the account gets at most its 5 checks.
@@ -121,7 +94,7 @@ func TestParallelGuessingGetsNoMoreChecksThanTheBudget(t *testing.T) {
 		e := start(t, dbURL, fake.srv.URL, vars)
 		e.register(t, "victim@example.com")
 		before := app.HashOperations()
-		got := burst(t, 300, func(i int) (testenv.Response, error) {
+		got := testenv.Burst(t, 300, func(i int) (testenv.Response, error) {
 			return testenv.Try("POST", e.url+"/api/users/authenticate", map[string]string{"email": "victim@example.com",
 				"password": fmt.Sprintf("guess number %d", i)}, "X-Forwarded-For", fmt.Sprintf("198.51.%d.%d", i/200, i%200+1))
 		})
@@ -134,7 +107,7 @@ func TestParallelGuessingGetsNoMoreChecksThanTheBudget(t *testing.T) {
 		}
 		// The same burst spread over many emails from one IP meets the IP's budget.
 		before = app.HashOperations()
-		got = burst(t, 300, func(i int) (testenv.Response, error) {
+		got = testenv.Burst(t, 300, func(i int) (testenv.Response, error) {
 			return testenv.Try("POST", e.url+"/api/users/authenticate", map[string]string{"email": fmt.Sprintf("u%d@example.com", i),
 				"password": "some guess or other"}, "X-Forwarded-For", "203.0.113.66")
 		})
@@ -156,7 +129,7 @@ func TestRegisterAndChangePasswordFloodsReach429(t *testing.T) {
 		e := start(t, dbURL, fake.srv.URL, vars)
 		e.register(t, "taken@example.com")
 		before := app.HashOperations()
-		got := burst(t, 64, func(i int) (testenv.Response, error) {
+		got := testenv.Burst(t, 64, func(i int) (testenv.Response, error) {
 			email := "taken@example.com" // the oracle: is this email registered?
 			if i%2 == 0 {
 				email = fmt.Sprintf("new%d@example.com", i)
@@ -174,7 +147,7 @@ func TestRegisterAndChangePasswordFloodsReach429(t *testing.T) {
 
 		session, _ := e.login(t, "taken@example.com")
 		before = app.HashOperations()
-		got = burst(t, 40, func(i int) (testenv.Response, error) {
+		got = testenv.Burst(t, 40, func(i int) (testenv.Response, error) {
 			return testenv.Try("POST", e.url+"/api/users/change-password", map[string]string{"current_password": fmt.Sprintf("guess %d", i),
 				"new_password": "a brand new passphrase"}, testenv.Bearer(session.Token)...)
 		})

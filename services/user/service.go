@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service"
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
@@ -122,15 +121,8 @@ func PublicHandler(base web.Base, svc *app.Service, jwks func() jwtauth.JWKS, au
 	if err != nil {
 		return nil, fmt.Errorf("load public contract: %w", err)
 	}
-	return web.API{
-		Base:     base,
-		Contract: web.Contract{Spec: spec, YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
-		Security: web.BearerAuth,
-		Before:   []func(http.Handler) http.Handler{auth},
-		Mount: func(api chi.Router) {
-			strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: jwks}, nil,
-				userapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
-			userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
-		},
-	}.Handler()
+	return web.PublicAPI(base, spec, auth, func(api chi.Router) {
+		strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: jwks}, nil, userapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
+		userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
+	}).Handler()
 }

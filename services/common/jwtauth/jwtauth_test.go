@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/testenv"
 )
 
 var settings = jwtauth.Settings{Issuer: "iss", Audience: "aud"}
@@ -191,19 +192,10 @@ func TestRemoteKeysFetchAnUnknownKidOnceForEveryone(t *testing.T) {
 		t.Fatalf("known key refetched: %d fetches", j.count())
 	}
 	j.publish(k2, k1)
-	var wg sync.WaitGroup
-	var failed sync.Map
-	for i := 0; i < 50; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := keys.Key(ctx, kid2); err != nil {
-				failed.Store(i, err)
-			}
-		}()
-	}
-	wg.Wait()
-	failed.Range(func(k, v any) bool { t.Fatalf("caller %v: %v", k, v); return false })
+	testenv.Concurrently(t, 50, func(i int) error {
+		_, err := keys.Key(ctx, kid2)
+		return err
+	})
 	if n := j.count(); n > 3 {
 		t.Fatalf("50 concurrent callers with a new kid made %d fetches; they should share", n-1)
 	}

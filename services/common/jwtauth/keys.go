@@ -70,17 +70,24 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	if info.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("signing key %s is readable by others (mode %o); chmod 600 it", path, info.Mode().Perm())
 	}
+	return decodePEM[ed25519.PrivateKey](data, "PRIVATE KEY", x509.ParsePKCS8PrivateKey, "signing key "+path)
+}
+
+// decodePEM reads one PEM block of type blockType with parse and checks the
+// key is a K (an Ed25519 key); what names the file in errors.
+func decodePEM[K any](data []byte, blockType string, parse func([]byte) (any, error), what string) (K, error) {
+	var zero K
 	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("signing key %s: not a PEM PRIVATE KEY", path)
+	if block == nil || block.Type != blockType {
+		return zero, fmt.Errorf("%s: not a PEM %s", what, blockType)
 	}
-	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	parsed, err := parse(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("parse signing key %s: %w", path, err)
+		return zero, fmt.Errorf("parse %s: %w", what, err)
 	}
-	key, ok := parsed.(ed25519.PrivateKey)
+	key, ok := parsed.(K)
 	if !ok {
-		return nil, fmt.Errorf("signing key %s is not an Ed25519 key", path)
+		return zero, fmt.Errorf("%s is not an Ed25519 key", what)
 	}
 	return key, nil
 }
@@ -118,17 +125,5 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read public key %s: %w", path, err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("public key %s: not a PEM PUBLIC KEY", path)
-	}
-	parsed, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("parse public key %s: %w", path, err)
-	}
-	pub, ok := parsed.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("public key %s is not an Ed25519 key", path)
-	}
-	return pub, nil
+	return decodePEM[ed25519.PublicKey](data, "PUBLIC KEY", x509.ParsePKIXPublicKey, "public key "+path)
 }

@@ -87,9 +87,18 @@ func (r *RemoteKeys) Key(_ context.Context, kid string) (ed25519.PublicKey, erro
 	if backingOff {
 		return nil, fmt.Errorf("%w (kid %q): retrying later", ErrJWKSUnavailable, kid)
 	}
-	err := r.refreshSince(arrived)
+	// Join the fetch under way, or start one. A fetch that began before this
+	// caller arrived may predate a newly published key: if the kid is still
+	// unknown after it, fetch once more.
+	started, err := r.shared()
 	if k, ok := r.lookup(kid); ok {
 		return k, nil
+	}
+	if started.Before(arrived) {
+		_, err = r.shared()
+		if k, ok := r.lookup(kid); ok {
+			return k, nil
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -120,7 +129,7 @@ func (r *RemoteKeys) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		_ = r.refreshSince(time.Now())
+		_, _ = r.shared()
 	}
 }
 
@@ -133,17 +142,12 @@ func (r *RemoteKeys) untilNextRefresh(now time.Time) time.Duration {
 	return max(r.lastGood.Add(r.ttl).Sub(now), 0)
 }
 
-// refreshSince returns once a fetch that started at or after since has
-// finished: joining one already under way if it started late enough, starting
-// one otherwise (a fetch begun before a caller arrived may predate a newly
-// published key, so the caller waits for one more).
-func (r *RemoteKeys) refreshSince(since time.Time) error {
-	for {
-		v, err, _ := r.flight.Do("jwks", func() (any, error) { return r.refresh() })
-		if started, _ := v.(time.Time); !started.Before(since) {
-			return err
-		}
-	}
+// shared joins the fetch under way or starts one (only one runs at a time),
+// and returns when that fetch started and how it ended.
+func (r *RemoteKeys) shared() (time.Time, error) {
+	v, err, _ := r.flight.Do("jwks", func() (any, error) { return r.refresh() })
+	started, _ := v.(time.Time)
+	return started, err
 }
 
 // refresh fetches the set once and records the outcome; it returns when the fetch started.

@@ -50,11 +50,7 @@ var Client = &http.Client{Timeout: 10 * time.Second}
 // from the test's goroutine; goroutines a test starts use Try.
 func Do(t testing.TB, method, url string, body any, headers ...string) Response {
 	t.Helper()
-	r, err := send(true, method, url, body, headers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return must(t)(send(true, method, url, body, headers...))
 }
 
 // Try is Do for goroutines a test starts: it returns what Do would fail the
@@ -68,11 +64,18 @@ func Try(method, url string, body any, headers ...string) (Response, error) {
 // deliberately send a contract's path to the listener that must not serve it.
 func DoUnchecked(t testing.TB, method, url string, body any, headers ...string) Response {
 	t.Helper()
-	r, err := send(false, method, url, body, headers...)
-	if err != nil {
-		t.Fatal(err)
+	return must(t)(send(false, method, url, body, headers...))
+}
+
+// must fails the test on an error: must(t)(send(...)).
+func must(t testing.TB) func(Response, error) Response {
+	return func(r Response, err error) Response {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
-	return r
 }
 
 func send(check bool, method, url string, body any, headers ...string) (Response, error) {

@@ -7,6 +7,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 
+	"jeeves4service"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/validator"
@@ -37,6 +38,14 @@ type API struct {
 	Before []func(http.Handler) http.Handler
 	// Mount registers the generated server's routes on the API group.
 	Mount func(chi.Router)
+}
+
+// PublicAPI is a public listener's API: the public contract (spec is the
+// service's part of it, as generated), bearer tokens verified once by auth
+// before the validator, and the operations mount registers.
+func PublicAPI(base Base, spec *openapi3.T, auth func(http.Handler) http.Handler, mount func(chi.Router)) API {
+	return API{Base: base, Contract: Contract{Spec: spec, YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
+		Security: BearerAuth, Before: []func(http.Handler) http.Handler{auth}, Mount: mount}
 }
 
 // Handler returns the listener's router: shared middleware, /healthz,
