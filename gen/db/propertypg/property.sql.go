@@ -15,7 +15,7 @@ SELECT COUNT(*) FROM property_members WHERE property_id = $1 AND access_level = 
 `
 
 func (q *Queries) CountOwners(ctx context.Context, propertyID int64) (int64, error) {
-	row := q.db.QueryRowContext(ctx, countOwners, propertyID)
+	row := q.queryRow(ctx, q.countOwnersStmt, countOwners, propertyID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -38,7 +38,7 @@ type CreatePropertyParams struct {
 // Queries of the property service. One file serves both engines: sqlc.arg() becomes
 // `?` for SQLite and `$n` for PostgreSQL, and the SQL below is common to both.
 func (q *Queries) CreateProperty(ctx context.Context, arg CreatePropertyParams) (Property, error) {
-	row := q.db.QueryRowContext(ctx, createProperty,
+	row := q.queryRow(ctx, q.createPropertyStmt, createProperty,
 		arg.Name,
 		arg.Address,
 		arg.CreatedBy,
@@ -72,7 +72,7 @@ type CreateRoomParams struct {
 }
 
 func (q *Queries) CreateRoom(ctx context.Context, arg CreateRoomParams) (Room, error) {
-	row := q.db.QueryRowContext(ctx, createRoom,
+	row := q.queryRow(ctx, q.createRoomStmt, createRoom,
 		arg.Name,
 		arg.Now,
 		arg.PropertyID,
@@ -98,7 +98,7 @@ type DeleteMemberParams struct {
 }
 
 func (q *Queries) DeleteMember(ctx context.Context, arg DeleteMemberParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteMember, arg.PropertyID, arg.UserID)
+	result, err := q.exec(ctx, q.deleteMemberStmt, deleteMember, arg.PropertyID, arg.UserID)
 	if err != nil {
 		return 0, err
 	}
@@ -118,7 +118,7 @@ type DeletePropertyParams struct {
 }
 
 func (q *Queries) DeleteProperty(ctx context.Context, arg DeletePropertyParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, deleteProperty, arg.ID, arg.Caller)
+	result, err := q.exec(ctx, q.deletePropertyStmt, deleteProperty, arg.ID, arg.Caller)
 	if err != nil {
 		return 0, err
 	}
@@ -135,7 +135,7 @@ type GetMemberParams struct {
 }
 
 func (q *Queries) GetMember(ctx context.Context, arg GetMemberParams) (PropertyMember, error) {
-	row := q.db.QueryRowContext(ctx, getMember, arg.PropertyID, arg.UserID)
+	row := q.queryRow(ctx, q.getMemberStmt, getMember, arg.PropertyID, arg.UserID)
 	var i PropertyMember
 	err := row.Scan(
 		&i.PropertyID,
@@ -151,7 +151,7 @@ SELECT id, name, address, created_by, created_at, updated_at FROM properties WHE
 `
 
 func (q *Queries) GetProperty(ctx context.Context, id int64) (Property, error) {
-	row := q.db.QueryRowContext(ctx, getProperty, id)
+	row := q.queryRow(ctx, q.getPropertyStmt, getProperty, id)
 	var i Property
 	err := row.Scan(
 		&i.ID,
@@ -169,7 +169,7 @@ SELECT id, name, address, created_by, created_at, updated_at FROM properties ORD
 `
 
 func (q *Queries) ListAllProperties(ctx context.Context) ([]Property, error) {
-	rows, err := q.db.QueryContext(ctx, listAllProperties)
+	rows, err := q.query(ctx, q.listAllPropertiesStmt, listAllProperties)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ SELECT property_id, user_id, access_level, created_at FROM property_members WHER
 `
 
 func (q *Queries) ListMembers(ctx context.Context, propertyID int64) ([]PropertyMember, error) {
-	rows, err := q.db.QueryContext(ctx, listMembers, propertyID)
+	rows, err := q.query(ctx, q.listMembersStmt, listMembers, propertyID)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ type ListMembershipsRow struct {
 // Every property the user has access to, with the access level: the source of
 // both the public list and the internal claims endpoint.
 func (q *Queries) ListMemberships(ctx context.Context, userID int64) ([]ListMembershipsRow, error) {
-	rows, err := q.db.QueryContext(ctx, listMemberships, userID)
+	rows, err := q.query(ctx, q.listMembershipsStmt, listMemberships, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -282,7 +282,7 @@ SELECT id, property_id, name, created_at FROM rooms WHERE property_id = $1 ORDER
 `
 
 func (q *Queries) ListRooms(ctx context.Context, propertyID int64) ([]Room, error) {
-	rows, err := q.db.QueryContext(ctx, listRooms, propertyID)
+	rows, err := q.query(ctx, q.listRoomsStmt, listRooms, propertyID)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ type LockPropertyParams struct {
 // already holds the database write lock), so two owners demoting each other at
 // once cannot leave a property without an owner.
 func (q *Queries) LockProperty(ctx context.Context, arg LockPropertyParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, lockProperty, arg.Now, arg.ID)
+	result, err := q.exec(ctx, q.lockPropertyStmt, lockProperty, arg.Now, arg.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -344,7 +344,7 @@ type PutMemberParams struct {
 }
 
 func (q *Queries) PutMember(ctx context.Context, arg PutMemberParams) (PropertyMember, error) {
-	row := q.db.QueryRowContext(ctx, putMember,
+	row := q.queryRow(ctx, q.putMemberStmt, putMember,
 		arg.PropertyID,
 		arg.UserID,
 		arg.AccessLevel,
@@ -386,7 +386,7 @@ type UpdatePropertyParams struct {
 // act on an ownership revoked a moment before. No row means: no such
 // property, or the caller may not change it (the app says which).
 func (q *Queries) UpdateProperty(ctx context.Context, arg UpdatePropertyParams) (Property, error) {
-	row := q.db.QueryRowContext(ctx, updateProperty,
+	row := q.queryRow(ctx, q.updatePropertyStmt, updateProperty,
 		arg.Name,
 		arg.Address,
 		arg.Now,

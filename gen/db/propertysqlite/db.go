@@ -7,6 +7,7 @@ package propertysqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 )
 
 type DBTX interface {
@@ -20,12 +21,198 @@ func New(db DBTX) *Queries {
 	return &Queries{db: db}
 }
 
+func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
+	q := Queries{db: db}
+	var err error
+	if q.countOwnersStmt, err = db.PrepareContext(ctx, countOwners); err != nil {
+		return nil, fmt.Errorf("error preparing query CountOwners: %w", err)
+	}
+	if q.createPropertyStmt, err = db.PrepareContext(ctx, createProperty); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateProperty: %w", err)
+	}
+	if q.createRoomStmt, err = db.PrepareContext(ctx, createRoom); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateRoom: %w", err)
+	}
+	if q.deleteMemberStmt, err = db.PrepareContext(ctx, deleteMember); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteMember: %w", err)
+	}
+	if q.deletePropertyStmt, err = db.PrepareContext(ctx, deleteProperty); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteProperty: %w", err)
+	}
+	if q.getMemberStmt, err = db.PrepareContext(ctx, getMember); err != nil {
+		return nil, fmt.Errorf("error preparing query GetMember: %w", err)
+	}
+	if q.getPropertyStmt, err = db.PrepareContext(ctx, getProperty); err != nil {
+		return nil, fmt.Errorf("error preparing query GetProperty: %w", err)
+	}
+	if q.listAllPropertiesStmt, err = db.PrepareContext(ctx, listAllProperties); err != nil {
+		return nil, fmt.Errorf("error preparing query ListAllProperties: %w", err)
+	}
+	if q.listMembersStmt, err = db.PrepareContext(ctx, listMembers); err != nil {
+		return nil, fmt.Errorf("error preparing query ListMembers: %w", err)
+	}
+	if q.listMembershipsStmt, err = db.PrepareContext(ctx, listMemberships); err != nil {
+		return nil, fmt.Errorf("error preparing query ListMemberships: %w", err)
+	}
+	if q.listRoomsStmt, err = db.PrepareContext(ctx, listRooms); err != nil {
+		return nil, fmt.Errorf("error preparing query ListRooms: %w", err)
+	}
+	if q.lockPropertyStmt, err = db.PrepareContext(ctx, lockProperty); err != nil {
+		return nil, fmt.Errorf("error preparing query LockProperty: %w", err)
+	}
+	if q.putMemberStmt, err = db.PrepareContext(ctx, putMember); err != nil {
+		return nil, fmt.Errorf("error preparing query PutMember: %w", err)
+	}
+	if q.updatePropertyStmt, err = db.PrepareContext(ctx, updateProperty); err != nil {
+		return nil, fmt.Errorf("error preparing query UpdateProperty: %w", err)
+	}
+	return &q, nil
+}
+
+func (q *Queries) Close() error {
+	var err error
+	if q.countOwnersStmt != nil {
+		if cerr := q.countOwnersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countOwnersStmt: %w", cerr)
+		}
+	}
+	if q.createPropertyStmt != nil {
+		if cerr := q.createPropertyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createPropertyStmt: %w", cerr)
+		}
+	}
+	if q.createRoomStmt != nil {
+		if cerr := q.createRoomStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createRoomStmt: %w", cerr)
+		}
+	}
+	if q.deleteMemberStmt != nil {
+		if cerr := q.deleteMemberStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteMemberStmt: %w", cerr)
+		}
+	}
+	if q.deletePropertyStmt != nil {
+		if cerr := q.deletePropertyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deletePropertyStmt: %w", cerr)
+		}
+	}
+	if q.getMemberStmt != nil {
+		if cerr := q.getMemberStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getMemberStmt: %w", cerr)
+		}
+	}
+	if q.getPropertyStmt != nil {
+		if cerr := q.getPropertyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getPropertyStmt: %w", cerr)
+		}
+	}
+	if q.listAllPropertiesStmt != nil {
+		if cerr := q.listAllPropertiesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listAllPropertiesStmt: %w", cerr)
+		}
+	}
+	if q.listMembersStmt != nil {
+		if cerr := q.listMembersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listMembersStmt: %w", cerr)
+		}
+	}
+	if q.listMembershipsStmt != nil {
+		if cerr := q.listMembershipsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listMembershipsStmt: %w", cerr)
+		}
+	}
+	if q.listRoomsStmt != nil {
+		if cerr := q.listRoomsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listRoomsStmt: %w", cerr)
+		}
+	}
+	if q.lockPropertyStmt != nil {
+		if cerr := q.lockPropertyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lockPropertyStmt: %w", cerr)
+		}
+	}
+	if q.putMemberStmt != nil {
+		if cerr := q.putMemberStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing putMemberStmt: %w", cerr)
+		}
+	}
+	if q.updatePropertyStmt != nil {
+		if cerr := q.updatePropertyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing updatePropertyStmt: %w", cerr)
+		}
+	}
+	return err
+}
+
+func (q *Queries) exec(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (sql.Result, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+	case stmt != nil:
+		return stmt.ExecContext(ctx, args...)
+	default:
+		return q.db.ExecContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) query(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) (*sql.Rows, error) {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryContext(ctx, args...)
+	default:
+		return q.db.QueryContext(ctx, query, args...)
+	}
+}
+
+func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, args ...interface{}) *sql.Row {
+	switch {
+	case stmt != nil && q.tx != nil:
+		return q.tx.StmtContext(ctx, stmt).QueryRowContext(ctx, args...)
+	case stmt != nil:
+		return stmt.QueryRowContext(ctx, args...)
+	default:
+		return q.db.QueryRowContext(ctx, query, args...)
+	}
+}
+
 type Queries struct {
-	db DBTX
+	db                    DBTX
+	tx                    *sql.Tx
+	countOwnersStmt       *sql.Stmt
+	createPropertyStmt    *sql.Stmt
+	createRoomStmt        *sql.Stmt
+	deleteMemberStmt      *sql.Stmt
+	deletePropertyStmt    *sql.Stmt
+	getMemberStmt         *sql.Stmt
+	getPropertyStmt       *sql.Stmt
+	listAllPropertiesStmt *sql.Stmt
+	listMembersStmt       *sql.Stmt
+	listMembershipsStmt   *sql.Stmt
+	listRoomsStmt         *sql.Stmt
+	lockPropertyStmt      *sql.Stmt
+	putMemberStmt         *sql.Stmt
+	updatePropertyStmt    *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db: tx,
+		db:                    tx,
+		tx:                    tx,
+		countOwnersStmt:       q.countOwnersStmt,
+		createPropertyStmt:    q.createPropertyStmt,
+		createRoomStmt:        q.createRoomStmt,
+		deleteMemberStmt:      q.deleteMemberStmt,
+		deletePropertyStmt:    q.deletePropertyStmt,
+		getMemberStmt:         q.getMemberStmt,
+		getPropertyStmt:       q.getPropertyStmt,
+		listAllPropertiesStmt: q.listAllPropertiesStmt,
+		listMembersStmt:       q.listMembersStmt,
+		listMembershipsStmt:   q.listMembershipsStmt,
+		listRoomsStmt:         q.listRoomsStmt,
+		lockPropertyStmt:      q.lockPropertyStmt,
+		putMemberStmt:         q.putMemberStmt,
+		updatePropertyStmt:    q.updatePropertyStmt,
 	}
 }

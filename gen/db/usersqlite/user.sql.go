@@ -29,7 +29,7 @@ type CreateUserParams struct {
 // Queries of the user service. One file serves both engines: sqlc.arg() becomes
 // `?` for SQLite and `$n` for PostgreSQL, and the SQL below is common to both.
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
-	row := q.db.QueryRowContext(ctx, createUser,
+	row := q.queryRow(ctx, q.createUserStmt, createUser,
 		arg.Email,
 		arg.PasswordHash,
 		arg.FirstName,
@@ -57,7 +57,7 @@ SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, cre
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
-	row := q.db.QueryRowContext(ctx, getUserByEmail, email)
+	row := q.queryRow(ctx, q.getUserByEmailStmt, getUserByEmail, email)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -78,7 +78,7 @@ SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, cre
 `
 
 func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
-	row := q.db.QueryRowContext(ctx, getUserByID, id)
+	row := q.queryRow(ctx, q.getUserByIDStmt, getUserByID, id)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -106,7 +106,7 @@ type UpdatePasswordHashParams struct {
 }
 
 func (q *Queries) UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error) {
-	result, err := q.db.ExecContext(ctx, updatePasswordHash, arg.PasswordHash, arg.Now, arg.ID)
+	result, err := q.exec(ctx, q.updatePasswordHashStmt, updatePasswordHash, arg.PasswordHash, arg.Now, arg.ID)
 	if err != nil {
 		return 0, err
 	}

@@ -52,6 +52,13 @@ func CheckURL(url string) (string, error) {
 	return url, nil
 }
 
+// Pool sizes. SQLite has one writer and cheap connections; PostgreSQL's
+// connections are processes on the server, so a few per core are enough.
+const (
+	sqliteConns   = 8
+	postgresConns = 20
+)
+
 // Open connects and migrates. service names the migration set ("user" or "property").
 func Open(ctx context.Context, url, service string) (*sql.DB, Engine, error) {
 	engine, dsn, err := ParseURL(url)
@@ -70,7 +77,10 @@ func Open(ctx context.Context, url, service string) (*sql.DB, Engine, error) {
 		db, err = sql.Open("sqlite", "file:"+dsn+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"+
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 		if err == nil {
-			db.SetMaxOpenConns(8)
+			// Idle connections are kept (database/sql keeps only 2 unless told):
+			// each one holds its prepared statements and pragmas.
+			db.SetMaxOpenConns(sqliteConns)
+			db.SetMaxIdleConns(sqliteConns)
 		}
 	case Postgres:
 		// A database that does not answer must give a quick 503, not a hung request.
@@ -83,7 +93,8 @@ func Open(ctx context.Context, url, service string) (*sql.DB, Engine, error) {
 		}
 		db, err = sql.Open("pgx", dsn)
 		if err == nil {
-			db.SetMaxOpenConns(20)
+			db.SetMaxOpenConns(postgresConns)
+			db.SetMaxIdleConns(postgresConns)
 			db.SetConnMaxIdleTime(5 * time.Minute)
 		}
 	}
@@ -146,14 +157,21 @@ func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 
 // OpenFor is Open followed by the choice of repository for the engine: each
 // service's adapters.Open is this with its own two constructors.
-func OpenFor[R any](ctx context.Context, url, service string, sqlite, postgres func(*sql.DB) R) (R, *sql.DB, error) {
+func OpenFor[R any](ctx context.Context, url, service string,
+	sqlite, postgres func(context.Context, *sql.DB) (R, error)) (R, *sql.DB, error) {
 	var zero R
 	conn, engine, err := Open(ctx, url, service)
 	if err != nil {
 		return zero, nil, fmt.Errorf("open %s database: %w", service, err)
 	}
+	build := sqlite
 	if engine == Postgres {
-		return postgres(conn), conn, nil
+		build = postgres
 	}
-	return sqlite(conn), conn, nil
+	repo, err := build(ctx, conn)
+	if err != nil {
+		_ = conn.Close()
+		return zero, nil, err
+	}
+	return repo, conn, nil
 }

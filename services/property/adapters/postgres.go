@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	db "jeeves4service/gen/db/propertypg"
@@ -16,8 +17,15 @@ type Postgres struct {
 	q  *db.Queries
 }
 
-// NewPostgres wraps an open, migrated Postgres database.
-func NewPostgres(conn *sql.DB) *Postgres { return &Postgres{db: conn, q: db.New(conn)} }
+// NewPostgres wraps an open, migrated Postgres database, with every query
+// prepared once (database/sql prepares it again on each new connection).
+func NewPostgres(ctx context.Context, conn *sql.DB) (*Postgres, error) {
+	q, err := db.Prepare(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("prepare property queries: %w", err)
+	}
+	return &Postgres{db: conn, q: q}, nil
+}
 
 func (r *Postgres) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 	return database.InTx(ctx, r.db, func(tx *sql.Tx) error { return fn(r.q.WithTx(tx)) })

@@ -14,7 +14,8 @@ import (
 // repository for its engine, and the connection pool to close when done.
 func Open(ctx context.Context, url string) (app.Repository, *sql.DB, error) {
 	return database.OpenFor(ctx, url, "property",
-		func(c *sql.DB) app.Repository { return NewSQLite(c) }, func(c *sql.DB) app.Repository { return NewPostgres(c) })
+		func(ctx context.Context, c *sql.DB) (app.Repository, error) { return NewSQLite(ctx, c) },
+		func(ctx context.Context, c *sql.DB) (app.Repository, error) { return NewPostgres(ctx, c) })
 }
 
 // msgs is what this repository says when a row is missing or duplicated.

@@ -7,6 +7,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	db "jeeves4service/gen/db/propertysqlite"
@@ -20,8 +21,15 @@ type SQLite struct {
 	q  *db.Queries
 }
 
-// NewSQLite wraps an open, migrated SQLite database.
-func NewSQLite(conn *sql.DB) *SQLite { return &SQLite{db: conn, q: db.New(conn)} }
+// NewSQLite wraps an open, migrated SQLite database, with every query
+// prepared once (database/sql prepares it again on each new connection).
+func NewSQLite(ctx context.Context, conn *sql.DB) (*SQLite, error) {
+	q, err := db.Prepare(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("prepare property queries: %w", err)
+	}
+	return &SQLite{db: conn, q: q}, nil
+}
 
 func (r *SQLite) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
 	return database.InTx(ctx, r.db, func(tx *sql.Tx) error { return fn(r.q.WithTx(tx)) })

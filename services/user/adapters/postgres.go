@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	db "jeeves4service/gen/db/userpg"
@@ -16,8 +17,15 @@ type Postgres struct {
 	q  *db.Queries
 }
 
-// NewPostgres wraps an open, migrated Postgres database.
-func NewPostgres(conn *sql.DB) *Postgres { return &Postgres{db: conn, q: db.New(conn)} }
+// NewPostgres wraps an open, migrated Postgres database, with every query
+// prepared once (database/sql prepares it again on each new connection).
+func NewPostgres(ctx context.Context, conn *sql.DB) (*Postgres, error) {
+	q, err := db.Prepare(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("prepare user queries: %w", err)
+	}
+	return &Postgres{db: conn, q: q}, nil
+}
 
 // Create implements app.Repository.
 func (r *Postgres) Create(ctx context.Context, u app.NewUser, now time.Time) (app.UserRecord, error) {

@@ -6,6 +6,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	db "jeeves4service/gen/db/usersqlite"
@@ -19,8 +20,15 @@ type SQLite struct {
 	q  *db.Queries
 }
 
-// NewSQLite wraps an open, migrated SQLite database.
-func NewSQLite(conn *sql.DB) *SQLite { return &SQLite{db: conn, q: db.New(conn)} }
+// NewSQLite wraps an open, migrated SQLite database, with every query
+// prepared once (database/sql prepares it again on each new connection).
+func NewSQLite(ctx context.Context, conn *sql.DB) (*SQLite, error) {
+	q, err := db.Prepare(ctx, conn)
+	if err != nil {
+		return nil, fmt.Errorf("prepare user queries: %w", err)
+	}
+	return &SQLite{db: conn, q: q}, nil
+}
 
 // Create implements app.Repository.
 func (r *SQLite) Create(ctx context.Context, u app.NewUser, now time.Time) (app.UserRecord, error) {
