@@ -52,7 +52,7 @@ func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string)
 	// the property service next; start order does not matter to either.
 	userDB, propertyDB := eng.NewURL(t), eng.NewURL(t)
 	userCfg, err := user.LoadConfig(mapEnv(map[string]string{
-		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": userDB,
+		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_ADMIN_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": userDB,
 		"INTERNAL_SERVICE_TOKEN": internalToken, "JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "key.pem"),
 		"PROPERTY_SERVICE_URL": "http://127.0.0.1:1", // replaced below once the property service has a port
 	}))
@@ -60,7 +60,7 @@ func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string)
 		t.Fatal(err)
 	}
 	propCfg, err := property.LoadConfig(mapEnv(map[string]string{
-		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0",
+		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_ADMIN_ADDR": "127.0.0.1:0",
 		"PROPERTY_DATABASE_URL": propertyDB, "INTERNAL_SERVICE_TOKEN": internalToken,
 		"JWT_JWKS_URL": "http://127.0.0.1:1/unused",
 	}))

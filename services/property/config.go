@@ -16,9 +16,12 @@ import (
 type Config struct {
 	PublicAddr   string
 	InternalAddr string
-	DatabaseURL  string
-	Tokens       []tokenguard.Token
-	JWKSURL      string
+	// AdminAddr is the admin listener (/metrics, profiling); "" runs none
+	// (a Config built in code, in tests).
+	AdminAddr   string
+	DatabaseURL string
+	Tokens      []tokenguard.Token
+	JWKSURL     string
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
 	JWT         jwtauth.Settings
@@ -38,6 +41,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	c := Config{
 		PublicAddr:   r.Addr("PROPERTY_PUBLIC_ADDR", "127.0.0.1:8002"),
 		InternalAddr: r.Addr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"),
+		AdminAddr:    r.Addr("PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"),
 		DatabaseURL:  config.Parse(r, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db", database.CheckURL),
 		Tokens:       tokens(r),
 		JWKSURL:      r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),

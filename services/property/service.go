@@ -70,9 +70,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.Server, err = httpx.Listen(log,
+	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(nil),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
-		&httpx.Listener{Name: "internal", Addr: cfg.InternalAddr, Handler: internal})
+		&httpx.Listener{Name: "internal", Addr: cfg.InternalAddr, Handler: internal})...)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -91,21 +91,21 @@ func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }
 // contract, each request authenticated by auth (jwtauth.Middleware; the
 // benchmark's baseline injects claims instead) and validated before its handler.
 func PublicHandler(base web.Base, svc *app.Service, auth func(http.Handler) http.Handler) (http.Handler, error) {
-	spec, err := propertyapi.GetSpec()
-	if err != nil {
-		return nil, fmt.Errorf("load public contract: %w", err)
-	}
-	return web.PublicAPI(base, spec, auth, func(api chi.Router) {
+	api, err := web.PublicAPI(base, "properties", auth, func(api chi.Router) {
 		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
 		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
-	}).Handler()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.Handler()
 }
 
 // InternalHandler is the internal listener: the internal contract only, with
 // TokenGuard as the AuthenticationFunc of its InternalToken scheme, and its
 // failure budget and audit line around every call.
 func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard) (http.Handler, error) {
-	spec, err := internalapi.GetSpec()
+	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
 	if err != nil {
 		return nil, fmt.Errorf("load internal contract: %w", err)
 	}

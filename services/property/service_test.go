@@ -171,7 +171,7 @@ func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
 		}
 		a0 := audits[0]
 		if a0["level"] != "INFO" || a0["caller"] != "reporting" || a0["user_id"] != "7" || a0["client_ip"] != "127.0.0.1" ||
-			a0["request_id"] != "req-abc-123" || a0["status"] != float64(200) || a0["duration_ms"] == nil {
+			a0["request_id"] != "req-abc-123" || a0["status"] != float64(200) || a0["duration_us"] == nil || a0["operation"] != "getUserProperties" {
 			t.Fatalf("audit line incomplete: %v", a0)
 		}
 		for _, secret := range []string{goodToken, otherToken, goodToken[:16]} {

@@ -15,7 +15,10 @@ import (
 // Config is the user service's runtime contract (the README's Runtime
 // configuration lists every variable).
 type Config struct {
-	PublicAddr        string
+	PublicAddr string
+	// AdminAddr is the admin listener (/metrics, profiling); "" runs none
+	// (a Config built in code, in tests).
+	AdminAddr         string
 	DatabaseURL       string
 	SigningKeyFile    string
 	RetiredKeyFiles   []string

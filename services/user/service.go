@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,7 +68,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	if s.Server, err = httpx.Listen(log, &httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler}); err != nil {
+	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(nil),
+		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler})...); err != nil {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
@@ -117,12 +117,12 @@ func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.S
 // contract, each request authenticated by auth (the service verifies its own
 // tokens with its own public keys) and validated before its handler.
 func PublicHandler(base web.Base, svc *app.Service, jwks func() jwtauth.JWKS, auth func(http.Handler) http.Handler) (http.Handler, error) {
-	spec, err := userapi.GetSpec()
-	if err != nil {
-		return nil, fmt.Errorf("load public contract: %w", err)
-	}
-	return web.PublicAPI(base, spec, auth, func(api chi.Router) {
+	api, err := web.PublicAPI(base, "users", auth, func(api chi.Router) {
 		strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: jwks}, nil, userapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
 		userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
-	}).Handler()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return api.Handler()
 }

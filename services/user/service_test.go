@@ -27,7 +27,7 @@ type env struct {
 
 func start(t *testing.T, dbURL, propertyURL string, extra map[string]string) *env {
 	t.Helper()
-	vars := map[string]string{"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": dbURL,
+	vars := map[string]string{"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_ADMIN_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": dbURL,
 		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": propertyURL,
 		"JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "k.pem")}
 	for k, v := range extra {

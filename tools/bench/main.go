@@ -1,6 +1,8 @@
-// Command bench is `make bench`: it starts both services on loopback, warms
-// up, and measures each scenario next to its own baseline in the same run, so
-// the ratios hold on a noisy machine. It prints one table and writes
+// Command bench is `make bench`: it builds and starts the shipped binaries
+// of both services (and the baselines in tools/bench/limit and
+// tools/bench/baseline) as child processes on loopback, warms up, and
+// measures each scenario next to its own baseline in the same run, so the
+// ratios hold on a noisy machine. The load generator is this process only. It prints one table and writes
 // bench/results.json. Load comes from vegeta's library (a maintained, accurate
 // load generator with HDR-style latency metrics) rather than a hand-rolled loop.
 package main
@@ -15,6 +17,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
+
+	"jeeves4service/services/common/ratelimit"
 	"time"
 )
 
@@ -34,6 +38,8 @@ type Result struct {
 	Target     string             `json:"target,omitempty"`
 	Extra      map[string]float64 `json:"extra,omitempty"`
 	BaselineIs string             `json:"baseline_is,omitempty"`
+	// CPUPerRequestUS is the serving process's CPU time per request (µs).
+	CPUPerRequestUS float64 `json:"cpu_per_request_us,omitempty"`
 }
 
 type options struct {
@@ -66,7 +72,8 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench/results.json", "where to write the JSON results")
 	var only string
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default all)")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (services included: they run in this process)")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the load generator (the services run in their own processes: "+
+		"profile them with their /debug/pprof on the admin listener)")
 	flag.Parse()
 	o.only = map[string]bool{}
 	for _, sc := range strings.Split(only, ",") {
@@ -105,6 +112,15 @@ func run(ctx context.Context, o options) error {
 	host, _ := os.Hostname()
 	fmt.Printf("machine: %s, %d cores (GOMAXPROCS %d), %s %s/%s; %s per attack after %s warm-up, %d workers\n",
 		host, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, o.duration, o.warmup, o.concurrency)
+	dir, err := os.MkdirTemp("", "jeeves-bench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bins, err := build(dir)
+	if err != nil {
+		return err
+	}
 	var results []Result
 	engines := []string{"sqlite"}
 	if o.postgres != "" {
@@ -112,11 +128,17 @@ func run(ctx context.Context, o options) error {
 	}
 	for _, engine := range engines {
 		fmt.Printf("== %s\n", engine)
-		rs, err := runEngine(ctx, o, engine)
+		rs, err := runEngine(ctx, o, engine, bins)
 		if err != nil {
 			return fmt.Errorf("%s: %w", engine, err)
 		}
 		results = append(results, rs...)
+	}
+	if o.runs("limiter_keys") {
+		// In process: the in-memory limiter on its own (issue 17).
+		ratio := ratelimit.KeyGrowthRatio(1_000_000, 1000)
+		results = append(results, Result{Scenario: "limiter_keys", Engine: "-", Variant: "1M distinct keys",
+			Target: "last/first <= 2", Extra: map[string]float64{"last_over_first": ratio}})
 	}
 	if o.runs("middleware_only") {
 		mw, err := middlewareOnly()

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,27 +15,38 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"jeeves4service/services/common/httpx"
-	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/testenv"
-	"jeeves4service/services/common/web"
-	"jeeves4service/services/property"
 	propadapters "jeeves4service/services/property/adapters"
 	propapp "jeeves4service/services/property/app"
-	"jeeves4service/services/user"
 	userapp "jeeves4service/services/user/app"
 )
 
+// system is one engine's run: the shipped services and the baselines, each
+// in its own process, and the bench's own connection to the property
+// database for seeding rows.
 type system struct {
-	user, property, internal string
+	user, property, internal string // the services under test
+	limit                    string // tools/bench/limit
+	propertyAdmin, userAdmin string // the services' admin listeners (/metrics, /debug/pprof)
+	baseInternal, basePublic string // tools/bench/baseline
 	token                    string
+	userID                   int64 // the benchmark user, owner of five properties
+	bearer                   string
 	propDB                   *sql.DB
 	propApp                  *propapp.Service
-	baseInternal, basePublic string
-	stop                     func()
+	procs                    []*proc
+	propertyProc, limitProc  *proc
+	baselineProc             *proc
+	cleanup                  []func()
+}
+
+func (s *system) stop() {
+	stopAll(s.procs)
+	for i := len(s.cleanup) - 1; i >= 0; i-- {
+		s.cleanup[i]()
+	}
 }
 
 func freshDB(ctx context.Context, engine, admin, dir, name string) (string, func(), error) {
@@ -48,310 +56,183 @@ func freshDB(ctx context.Context, engine, admin, dir, name string) (string, func
 	return testenv.ScratchPostgres(ctx, admin, "bench_"+name+"_")
 }
 
-func startSystem(ctx context.Context, o options, engine string) (*system, error) {
+// startSystem starts both services and both baselines on fresh databases,
+// and registers the benchmark user with five properties.
+func startSystem(ctx context.Context, o options, engine string, bins binaries) (*system, error) {
+	s := &system{}
+	ok := false
+	defer func() {
+		if !ok {
+			s.stop()
+		}
+	}()
 	dir, err := os.MkdirTemp("", "jeeves-bench-")
 	if err != nil {
 		return nil, err
 	}
-	userURL, dropUser, err := freshDB(ctx, engine, o.postgres, dir, "user")
+	s.cleanup = append(s.cleanup, func() { os.RemoveAll(dir) })
+	userDB, dropUser, err := freshDB(ctx, engine, o.postgres, dir, "user")
 	if err != nil {
 		return nil, err
 	}
-	propURL, dropProp, err := freshDB(ctx, engine, o.postgres, dir, "property")
+	s.cleanup = append(s.cleanup, dropUser)
+	propDB, dropProp, err := freshDB(ctx, engine, o.postgres, dir, "property")
+	if err != nil {
+		return nil, err
+	}
+	s.cleanup = append(s.cleanup, dropProp)
+	addrs, err := freeAddrs(8)
 	if err != nil {
 		return nil, err
 	}
 	var tok [32]byte
 	_, _ = rand.Read(tok[:])
-	token := hex.EncodeToString(tok[:])
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil)) // audit lines are still built and written, to nowhere
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	propCfg, err := property.LoadConfig(
-		env(map[string]string{"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0",
-			"PROPERTY_DATABASE_URL": propURL, "INTERNAL_SERVICE_TOKEN": token, "JWT_JWKS_URL": "http://127.0.0.1:1/"}),
-	)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	serve := func(s interface{ Serve(context.Context) error }) {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = s.Serve(ctx) }()
-	}
-	propSvc, err := property.New(ctx, propCfg, log)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	userCfg, err := user.LoadConfig(env(map[string]string{"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": userURL,
-		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "http://" + propSvc.Server.Addr("internal"),
-		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000"}))
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	userSvc, err := user.New(ctx, userCfg, log)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	s := &system{user: "http://" + userSvc.Server.Addr("public"), property: "http://" + propSvc.Server.Addr("public"),
-		internal: "http://" + propSvc.Server.Addr("internal"), token: token}
-	propSvc.SetJWKSURL(s.user + "/.well-known/jwks.json")
-	serve(propSvc)
-	serve(userSvc)
+	s.token = hex.EncodeToString(tok[:])
+	s.user, s.property, s.internal = "http://"+addrs[0], "http://"+addrs[1], "http://"+addrs[2]
+	s.propertyAdmin, s.userAdmin = "http://"+addrs[6], "http://"+addrs[7]
+	s.limit, s.baseInternal, s.basePublic = "http://"+addrs[3], "http://"+addrs[4], "http://"+addrs[5]
 
-	// The baselines run the same handlers over the same database, without the
-	// layer each scenario measures.
-	repo, conn, err := propadapters.Open(ctx, propURL)
+	p, err := start("property-service", bins.property, map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
+		"PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[6], "PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
+		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json", "GOGC": os.Getenv("BENCH_GOGC")}, s.property+"/healthz", s.internal+"/healthz")
 	if err != nil {
-		cancel()
 		return nil, err
 	}
+	s.procs, s.propertyProc = append(s.procs, p), p
+	// Loopback is a trusted proxy so that register_flood can play other client IPs.
+	u, err := start("user-service", bins.user, map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[7],
+		"USER_DATABASE_URL":      userDB,
+		"INTERNAL_SERVICE_TOKEN": s.token, "PROPERTY_SERVICE_URL": s.internal, "TRUSTED_PROXIES": "127.0.0.1/32",
+		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000"}, s.user+"/healthz")
+	if err != nil {
+		return nil, err
+	}
+	s.procs = append(s.procs, u)
+	l, err := start("limit", bins.limit, map[string]string{"LIMIT_ADDR": addrs[3], "LIMIT_DATABASE_URL": propDB,
+		"INTERNAL_SERVICE_TOKEN": s.token, "GOGC": os.Getenv("BENCH_GOGC")}, s.limit+"/healthz")
+	if err != nil {
+		return nil, err
+	}
+	s.procs, s.limitProc = append(s.procs, l), l
+
+	if s.userID, s.bearer, err = registerAndLogin(s, "bench@example.com"); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 5; i++ {
+		if err := post(s.property+"/api/properties/", map[string]string{"name": fmt.Sprintf("Bench home %d", i)}, nil,
+			"Authorization", "Bearer "+s.bearer); err != nil {
+			return nil, err
+		}
+	}
+	b, err := start("baseline", bins.baseline, map[string]string{"BASELINE_DATABASE_URL": propDB,
+		"BASELINE_INTERNAL_ADDR": addrs[4], "BASELINE_PUBLIC_ADDR": addrs[5], "BASELINE_USER_ID": fmt.Sprint(s.userID)},
+		s.baseInternal+"/healthz", s.basePublic+"/healthz")
+	if err != nil {
+		return nil, err
+	}
+	s.procs, s.baselineProc = append(s.procs, b), b
+	repo, conn, err := propadapters.Open(ctx, propDB)
+	if err != nil {
+		return nil, err
+	}
+	s.cleanup = append(s.cleanup, func() { conn.Close() })
 	s.propDB, s.propApp = conn, &propapp.Service{Repo: repo}
-	baseSrv, err := httpx.Listen(log, &httpx.Listener{Name: "internal", Addr: "127.0.0.1:0", Handler: unguardedInternal(s.propApp, log)},
-		&httpx.Listener{Name: "public", Addr: "127.0.0.1:0", Handler: mustHandler(publicWithoutJWT(s.propApp, log))})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	serve(baseSrv)
-	s.baseInternal, s.basePublic = "http://"+baseSrv.Addr("internal"), "http://"+baseSrv.Addr("public")
-	s.stop = func() {
-		cancel()
-		wg.Wait()
-		conn.Close()
-		dropUser()
-		dropProp()
-		os.RemoveAll(dir)
-	}
+	ok = true
 	return s, nil
 }
 
-func mustHandler(h http.Handler, err error) http.Handler {
-	if err != nil {
-		panic(err)
-	}
-	return h
-}
-
-// unguardedInternal is the internal handler and query with neither the
-// validator nor the token guard nor the audit log: the internal_get baseline.
-func unguardedInternal(svc *propapp.Service, log *slog.Logger) http.Handler {
-	r := chi.NewRouter()
-	property.MountInternal(r, svc, log)
-	return r
-}
-
-// publicWithoutJWT is the public property listener exactly as served, except
-// that the caller's claims are injected instead of verified: the public_read baseline.
-func publicWithoutJWT(svc *propapp.Service, log *slog.Logger) (http.Handler, error) {
-	inject := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c := &jwtauth.Claims{UserID: benchUserID}
-			next.ServeHTTP(w, r.WithContext(jwtauth.WithClaims(r.Context(), c)))
-		})
-	}
-	return property.PublicHandler(web.Base{Log: log}, svc, inject)
-}
-
-var benchUserID int64
-
 const benchPassword = "bench password 1234"
-
-func post(url string, body any, out any, headers ...string) (http.Header, error) {
-	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(data))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, b)
-	}
-	if out != nil {
-		return resp.Header, json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.Header, nil
-}
 
 func registerAndLogin(s *system, email string) (int64, string, error) {
 	var u struct{ ID int64 }
-	if _, err := post(s.user+"/api/users/register", map[string]string{"email": email, "password": benchPassword,
+	if err := post(s.user+"/api/users/register", map[string]string{"email": email, "password": benchPassword,
 		"first_name": "Bench", "last_name": "User"}, &u); err != nil {
 		return 0, "", err
 	}
 	var sess struct{ Token string }
-	if _, err := post(s.user+"/api/users/authenticate", map[string]string{"email": email, "password": benchPassword}, &sess); err != nil {
+	if err := post(s.user+"/api/users/authenticate", map[string]string{"email": email, "password": benchPassword}, &sess); err != nil {
 		return 0, "", err
 	}
 	return u.ID, sess.Token, nil
 }
 
-// attack warms up, then measures target for o.duration.
-func attack(o options, targets ...vegeta.Target) Result {
-	return measure(o, [][]vegeta.Target{targets})[0]
-}
-
-// pairRounds is how many slices a scenario and its baseline alternate in.
-const pairRounds = 4
-
-// measure warms each variant up, then runs them in alternating slices
-// (A B, B A, A B, B A) of o.duration/pairRounds, so that a disturbance on a
-// shared machine (another process, a checkpoint) falls on both variants
-// instead of on whichever happened to run second.
-func measure(o options, variants [][]vegeta.Target) []Result {
-	// An Attacker stops for good after one attack: a new one per slice.
-	attacker := func() *vegeta.Attacker {
-		return vegeta.NewAttacker(vegeta.Workers(uint64(o.concurrency)), vegeta.MaxWorkers(uint64(o.concurrency)),
-			vegeta.Connections(o.concurrency*2), vegeta.Timeout(10*time.Second))
-	}
-	rate := vegeta.Rate{Freq: 0} // as fast as the workers go
-	targeters := make([]vegeta.Targeter, len(variants))
-	for i, v := range variants {
-		targeters[i] = vegeta.NewStaticTargeter(v...)
-		for range attacker().Attack(targeters[i], rate, o.warmup, "warmup") {
-		}
-	}
-	metrics := make([]vegeta.Metrics, len(variants))
-	busy := make([]time.Duration, len(variants))
-	rounds := 1
-	if len(variants) > 1 {
-		rounds = pairRounds
-	}
-	for round := 0; round < rounds; round++ {
-		for k := range variants {
-			i := k
-			if round%2 == 1 {
-				i = len(variants) - 1 - k
-			}
-			start := time.Now()
-			for res := range attacker().Attack(targeters[i], rate, o.duration/time.Duration(rounds), "measure") {
-				metrics[i].Add(res)
-			}
-			busy[i] += time.Since(start)
-		}
-	}
-	out := make([]Result, len(variants))
-	for i := range variants {
-		m := &metrics[i]
-		m.Close()
-		var errs uint64
-		for code, n := range m.StatusCodes {
-			if code[0] != '2' {
-				errs += uint64(n)
-			}
-		}
-		ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-		// Requests per second of measured time (vegeta's own throughput would count the
-		// other variant's slices as idle time).
-		rps := float64(m.Requests-errs) / busy[i].Seconds()
-		out[i] = Result{RPS: rps, P50ms: ms(m.Latencies.P50), P90ms: ms(m.Latencies.P90), P99ms: ms(m.Latencies.P99), Errors: errs}
-	}
-	return out
-}
-
-func versus(r, base Result, scenario, engine, baselineIs, target string) Result {
-	r.Scenario, r.Engine, r.Target, r.BaselineIs = scenario, engine, target, baselineIs
-	base.Scenario, base.Engine, base.Variant = scenario, engine, "baseline"
-	r.Baseline = &base
-	if base.RPS > 0 {
-		r.RatioRPS = r.RPS / base.RPS
-	}
-	if base.P99ms > 0 && r.P99ms > 0 {
-		r.RatioP99 = r.P99ms / base.P99ms
-	}
-	return r
-}
-
-func runEngine(ctx context.Context, o options, engine string) ([]Result, error) {
-	s, err := startSystem(ctx, o, engine)
+func runEngine(ctx context.Context, o options, engine string, bins binaries) ([]Result, error) {
+	s, err := startSystem(ctx, o, engine, bins)
 	if err != nil {
 		return nil, err
 	}
 	defer s.stop()
-	id, token, err := registerAndLogin(s, "bench@example.com")
-	if err != nil {
-		return nil, err
-	}
-	benchUserID = id
-	for i := 0; i < 5; i++ {
-		if _, err := post(s.property+"/api/properties/", map[string]string{"name": fmt.Sprintf("Bench home %d", i)}, nil, "Authorization", "Bearer "+token); err != nil {
-			return nil, err
-		}
-	}
 	var out []Result
-
-	// internal_get: the full guard against the bare handler and query.
-	path := fmt.Sprintf("/api/internal/properties/users/%d", id)
-	hdr := http.Header{"X-Internal-Token": {s.token}}
-	if o.runs("internal_get") {
-		pair := measure(
-			o,
-			[][]vegeta.Target{{{Method: "GET", URL: s.internal + path, Header: hdr}}, {{Method: "GET", URL: s.baseInternal + path}}},
-		)
-		out = append(
-			out,
-			versus(pair[0], pair[1], "internal_get", engine, "same handler without validator/guard/audit", ">=0.85 req/s, p99<=1.5x"),
-		)
-		fmt.Printf("internal_get done\n")
-	}
-
-	// public_read: JWT verification against injected claims.
-	if o.runs("public_read") {
-		pair := measure(
-			o,
-			[][]vegeta.Target{
-				{{Method: "GET", URL: s.property + "/api/properties/", Header: http.Header{"Authorization": {"Bearer " + token}}}},
-				{{Method: "GET", URL: s.basePublic + "/api/properties/"}},
-			},
-		)
-		out = append(
-			out,
-			versus(pair[0], pair[1], "public_read", engine, "same handler, claims injected (no JWT verification)", ">=0.8 req/s"),
-		)
-		fmt.Printf("public_read done\n")
-	}
-
-	// login: end to end against raw password verifications on the same cores.
-	if o.runs("login") {
-		body, _ := json.Marshal(map[string]string{"email": "bench@example.com", "password": benchPassword})
-		login := attack(o, vegeta.Target{Method: "POST", URL: s.user + "/api/users/authenticate", Body: body,
-			Header: http.Header{"Content-Type": {"application/json"}}})
-		out = append(
-			out,
-			versus(login, hashRate(o.duration), "login", engine, "argon2id verifications/s on all cores", ">=0.9 of hash-bound"),
-		)
-		fmt.Printf("login done\n")
-	}
-	if o.runs("claims_growth") {
-		cg, err := claimsGrowth(o, s, engine)
-		if err != nil {
-			return nil, err
+	for _, sc := range []struct {
+		name string
+		run  func() ([]Result, error)
+	}{
+		{"internal_get", func() ([]Result, error) { return internalGet(o, s, engine), nil }},
+		{"public_read", func() ([]Result, error) { return publicRead(o, s, engine), nil }},
+		{"login", func() ([]Result, error) { return login(o, s, engine), nil }},
+		{"register_flood", func() ([]Result, error) { return registerFlood(o, s, engine) }},
+		{"claims_growth", func() ([]Result, error) { return claimsGrowth(o, s, engine) }},
+		{"rows_growth", func() ([]Result, error) { return rowsGrowth(ctx, o, s, engine) }},
+	} {
+		if !o.runs(sc.name) {
+			continue
 		}
-		out = append(out, cg...)
-		fmt.Printf("claims_growth done\n")
-	}
-	if o.runs("rows_growth") {
-		rg, err := rowsGrowth(ctx, o, s, engine)
+		rs, err := sc.run()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", sc.name, err)
 		}
-		out = append(out, rg...)
-		fmt.Printf("rows_growth done\n")
+		out = append(out, rs...)
+		fmt.Printf("%s done\n", sc.name)
 	}
 	return out, nil
 }
 
+// internalGet: the guarded internal call (validator, token guard, budget,
+// audit line) against the bare limit server and against the same handler
+// and query mounted without the guard.
+func internalGet(o options, s *system, engine string) []Result {
+	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
+	hdr := http.Header{"X-Internal-Token": {s.token}}
+	r := measureVariants(o, []variant{
+		{targets: []vegeta.Target{{Method: "GET", URL: s.internal + path, Header: hdr}}, server: s.propertyProc},
+		{targets: []vegeta.Target{{Method: "GET", URL: s.limit + path, Header: hdr}}, server: s.limitProc},
+		{targets: []vegeta.Target{{Method: "GET", URL: s.baseInternal + path}}, server: s.baselineProc}})
+	target := ">=0.85 req/s, p99<=1.5x"
+	if engine == "postgres" {
+		target = ">=0.8 req/s"
+	}
+	return []Result{
+		versus(r[0], r[1], "internal_get", engine, "limit: a bare net/http handler, same prepared query, constant-time check", target),
+		versus(r[0], r[2], "internal_get", engine, "unguarded: the same handler and query without validator/guard/audit", "-"),
+	}
+}
+
+// publicRead: JWT verification against the same public listener with the
+// caller's claims injected.
+func publicRead(o options, s *system, engine string) []Result {
+	r := measure(o, [][]vegeta.Target{
+		{{Method: "GET", URL: s.property + "/api/properties/", Header: http.Header{"Authorization": {"Bearer " + s.bearer}}}},
+		{{Method: "GET", URL: s.basePublic + "/api/properties/"}}})
+	return []Result{versus(r[0], r[1], "public_read", engine, "same listener, claims injected (no JWT verification)", ">=0.85 req/s")}
+}
+
+func loginTarget(s *system, email, ip string) vegeta.Target {
+	body, _ := json.Marshal(map[string]string{"email": email, "password": benchPassword})
+	h := http.Header{"Content-Type": {"application/json"}}
+	if ip != "" {
+		h.Set("X-Forwarded-For", ip)
+	}
+	return vegeta.Target{Method: "POST", URL: s.user + "/api/users/authenticate", Body: body, Header: h}
+}
+
+// login: end to end against raw password verifications on the same cores.
+func login(o options, s *system, engine string) []Result {
+	r := attack(o, loginTarget(s, "bench@example.com", ""))
+	return []Result{versus(r, hashRate(o.duration), "login", engine, "argon2id verifications/s on all cores", ">=0.9 of hash-bound")}
+}
+
 // hashRate is the ceiling for logins: password verifications per second with
-// every core busy, nothing else.
+// every core busy, nothing else (the services are idle meanwhile).
 func hashRate(d time.Duration) Result {
 	hash, _ := userapp.HashPassword(benchPassword)
 	var n atomic.Int64
@@ -371,6 +252,50 @@ func hashRate(d time.Duration) Result {
 	return Result{RPS: float64(n.Load()) / d.Seconds()}
 }
 
+// registerFlood (issue 17): another user's login latency while one IP floods
+// registration, against the same user's login latency with no flood. The
+// victim logs in one request at a time, so p99 is one login's latency.
+func registerFlood(o options, s *system, engine string) ([]Result, error) {
+	if _, _, err := registerAndLogin(s, "victim@example.com"); err != nil {
+		return nil, err
+	}
+	victim := o
+	victim.concurrency = 1
+	idle := attack(victim, loginTarget(s, "victim@example.com", "198.51.100.7"))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var answered atomic.Int64
+	flood := vegeta.NewAttacker(vegeta.Workers(64), vegeta.MaxWorkers(64), vegeta.Connections(64))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var i atomic.Int64
+		targeter := func(t *vegeta.Target) error {
+			body, _ := json.Marshal(map[string]string{"email": fmt.Sprintf("flood%d@example.com", i.Add(1)),
+				"password": "flood password 1234", "first_name": "F", "last_name": "F"})
+			*t = vegeta.Target{Method: "POST", URL: s.user + "/api/users/register", Body: body,
+				Header: http.Header{"Content-Type": {"application/json"}, "X-Forwarded-For": {"203.0.113.66"}}}
+			return nil
+		}
+		for range flood.Attack(targeter, vegeta.Rate{Freq: 0}, 0, "flood") {
+			answered.Add(1)
+			select {
+			case <-stop:
+				flood.Stop()
+			default:
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	busy := attack(victim, loginTarget(s, "victim@example.com", "198.51.100.7"))
+	close(stop)
+	wg.Wait()
+	r := versus(busy, idle, "register_flood", engine, "the same login with no flood", "p99 <= 2x idle")
+	r.Variant = "victim login, 64-connection flood"
+	r.Extra = map[string]float64{"flood_requests": float64(answered.Load())}
+	return []Result{r}, nil
+}
+
 // claimsGrowth: login latency and JWT size for users with 1..1000 properties.
 func claimsGrowth(o options, s *system, engine string) ([]Result, error) {
 	short := o
@@ -383,17 +308,16 @@ func claimsGrowth(o options, s *system, engine string) ([]Result, error) {
 			return nil, err
 		}
 		for i := 0; i < n; i++ {
-			if _, err := s.propApp.Create(context.Background(), propapp.Caller{UserID: id}, fmt.Sprintf("Home %d of user %d", i, id), "1 Bench Road"); err != nil {
+			if _, err := s.propApp.Create(context.Background(), propapp.Caller{UserID: id},
+				fmt.Sprintf("Home %d of user %d", i, id), "1 Bench Road"); err != nil {
 				return nil, err
 			}
 		}
 		var sess struct{ Token string }
-		if _, err := post(s.user+"/api/users/authenticate", map[string]string{"email": email, "password": benchPassword}, &sess); err != nil {
+		if err := post(s.user+"/api/users/authenticate", map[string]string{"email": email, "password": benchPassword}, &sess); err != nil {
 			return nil, err
 		}
-		body, _ := json.Marshal(map[string]string{"email": email, "password": benchPassword})
-		r := attack(short, vegeta.Target{Method: "POST", URL: s.user + "/api/users/authenticate", Body: body,
-			Header: http.Header{"Content-Type": {"application/json"}}})
+		r := attack(short, loginTarget(s, email, ""))
 		r.Scenario, r.Engine, r.Variant = "claims_growth", engine, fmt.Sprintf("%d properties", n)
 		r.Extra = map[string]float64{"jwt_bytes": float64(len(sess.Token))}
 		out = append(out, r)
@@ -405,7 +329,7 @@ func claimsGrowth(o options, s *system, engine string) ([]Result, error) {
 func rowsGrowth(ctx context.Context, o options, s *system, engine string) ([]Result, error) {
 	short := o
 	short.duration = o.duration / 2
-	path := fmt.Sprintf("/api/internal/properties/users/%d", benchUserID)
+	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
 	hdr := http.Header{"X-Internal-Token": {s.token}}
 	var out []Result
 	have := 0

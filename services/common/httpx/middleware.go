@@ -9,11 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/reqinfo"
 )
@@ -21,18 +21,32 @@ import (
 // RequestIDHeader carries the request id in and out, and to the property service.
 const RequestIDHeader = "X-Request-ID"
 
-var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// safeRequestID is ^[A-Za-z0-9._-]{1,64}$ (a loop, not a regexp: it runs on
+// every request).
+func safeRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // RequestID keeps a well-formed incoming X-Request-ID (so one id follows a login
 // through both services) and makes a fresh one otherwise; junk is never echoed.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(RequestIDHeader)
-		if !safeRequestID.MatchString(id) {
-			id = NewID()
+		r, info := reqinfo.Attach(r)
+		info.RequestID = r.Header.Get(RequestIDHeader)
+		if !safeRequestID(info.RequestID) {
+			info.RequestID = NewID()
 		}
-		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(reqinfo.WithRequestID(r.Context(), id)))
+		w.Header().Set(RequestIDHeader, info.RequestID)
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -58,6 +72,7 @@ func ClientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r, info := reqinfo.Attach(r)
 			ip := peerIP(r.RemoteAddr)
 			if addr, err := netip.ParseAddr(ip); err == nil && isTrusted(addr) {
 				hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -72,7 +87,8 @@ func ClientIP(trusted []netip.Prefix) func(http.Handler) http.Handler {
 					}
 				}
 			}
-			next.ServeHTTP(w, r.WithContext(reqinfo.WithClientIP(r.Context(), ip)))
+			info.ClientIP = ip
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -119,7 +135,9 @@ func LimitBody(limit int64) func(http.Handler) http.Handler {
 				problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "The request body is too large."))
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.Body != http.NoBody { // no body: nothing to cap (and readers can tell there is none)
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -133,6 +151,10 @@ var secretParams = []string{"password", "current_password", "new_password", "tok
 // credential, before anything else sees it (and without logging the URL).
 func RejectSecretsInQuery(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		q := r.URL.Query()
 		for key := range q {
 			for _, s := range secretParams {
@@ -186,15 +208,28 @@ func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done fun
 	done(rec.Status(), time.Since(start))
 }
 
-// AccessLog writes one DEBUG line per request: method, path (never the query,
-// which may hold what a careless client put there), status and duration.
+// AccessLog writes one INFO line per request once it is served: method, the
+// contract's operationId, status, duration, request id and client IP; never
+// the path's query, which may hold what a careless client put there, nor any
+// header. A layer that writes a richer line for the request itself (the
+// internal listener's audit line) sets reqinfo's Logged, and then this one
+// writes none.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !log.Enabled(r.Context(), slog.LevelInfo) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			Observe(w, r, next, func(status int, took time.Duration) {
-				log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", status,
-					"duration_ms", float64(took.Microseconds())/1000, "client_ip", reqinfo.ClientIP(r.Context()),
-					"request_id", reqinfo.RequestID(r.Context()))
+				info := reqinfo.From(r.Context())
+				if info.Logged {
+					return
+				}
+				logging.Line(r.Context(), log, slog.LevelInfo, "request", slog.String("method", r.Method),
+					slog.String("path", r.URL.Path), slog.String("operation", info.Operation), slog.Int("status", status),
+					slog.Int64("duration_us", took.Microseconds()), slog.String("request_id", info.RequestID),
+					slog.String("client_ip", info.ClientIP))
 			})
 		})
 	}

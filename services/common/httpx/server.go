@@ -24,6 +24,15 @@ type Listener struct {
 	ln net.Listener
 }
 
+// WithAdmin returns listeners plus an "admin" listener on addr serving admin,
+// or listeners alone when addr is "".
+func WithAdmin(addr string, admin http.Handler, listeners ...*Listener) []*Listener {
+	if addr == "" {
+		return listeners
+	}
+	return append(listeners, &Listener{Name: "admin", Addr: addr, Handler: admin})
+}
+
 // Server runs a service's listeners together.
 type Server struct {
 	log       *slog.Logger

@@ -37,6 +37,7 @@ type RemoteKeys struct {
 	MaxBackoff time.Duration
 
 	flight singleflight.Group
+	wake   chan struct{} // tells Run that a fetch finished, so it plans again
 
 	mu       sync.RWMutex
 	url      string
@@ -60,7 +61,7 @@ func NewRemoteKeys(url string, interval time.Duration) *RemoteKeys {
 	if interval <= 0 {
 		interval = DefaultJWKSInterval
 	}
-	return &RemoteKeys{url: url, Client: &http.Client{}, Interval: interval, Timeout: jwksTimeout,
+	return &RemoteKeys{url: url, wake: make(chan struct{}, 1), Client: &http.Client{}, Interval: interval, Timeout: jwksTimeout,
 		MinBackoff: time.Second, MaxBackoff: 30 * time.Second}
 }
 
@@ -127,17 +128,28 @@ func (r *RemoteKeys) Run(ctx context.Context) {
 		case <-ctx.Done():
 			timer.Stop()
 			return
+		case <-r.wake: // a fetch on demand finished: plan from its outcome
+			timer.Stop()
+			continue
 		case <-timer.C:
 		}
 		_, _ = r.shared()
 	}
 }
 
+// untilNextRefresh: a failed fetch is retried once its back-off has passed; a
+// good set is refreshed when due. Before anything was fetched there is nothing
+// to refresh: the first fetch happens when a token first needs a key, so the
+// property service may start before the user service (start-up order never
+// matters), and it looks again after a while.
 func (r *RemoteKeys) untilNextRefresh(now time.Time) time.Duration {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.failures > 0 || r.lastGood.IsZero() {
+	switch {
+	case r.failures > 0:
 		return max(r.retryAt.Sub(now), 0)
+	case r.lastGood.IsZero():
+		return r.Interval
 	}
 	return max(r.lastGood.Add(r.ttl).Sub(now), 0)
 }
@@ -154,6 +166,12 @@ func (r *RemoteKeys) shared() (time.Time, error) {
 func (r *RemoteKeys) refresh() (time.Time, error) {
 	started := time.Now()
 	keys, ttl, err := r.fetch()
+	defer func() {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {

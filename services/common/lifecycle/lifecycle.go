@@ -41,7 +41,12 @@ func Main[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.
 
 func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,
 	load func(config.Getenv) (C, error), start func(context.Context, C, *slog.Logger) (R, error)) error {
-	log, err := logging.New(getenv, stderr, name)
+	out, err := logging.NewOutput(getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer out.Close() // everything logged is written before the process exits
+	log, err := logging.New(getenv, out, name)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,16 @@
-// Package logging builds the structured slog logger both services write to stderr.
+// Package logging builds the structured slog logger both services write to
+// stderr, with secrets redacted by attribute name, and the buffered output
+// it writes through.
 package logging
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
+
+	"go.uber.org/zap/zapcore"
 
 	"jeeves4service/services/common/config"
 )
@@ -17,6 +23,7 @@ var secretKeys = map[string]bool{
 }
 
 // New reads LOG_FORMAT (json|text) and LOG_LEVEL (debug|info|warn|error).
+// When w is an *Output, WARN and ERROR lines are flushed at once.
 func New(getenv config.Getenv, w io.Writer, service string) (*slog.Logger, error) {
 	var level slog.Level
 	switch lv := strings.ToLower(config.String(getenv, "LOG_LEVEL", "info")); lv {
@@ -41,12 +48,116 @@ func New(getenv config.Getenv, w io.Writer, service string) (*slog.Logger, error
 	default:
 		return nil, &config.Error{Var: "LOG_FORMAT", Problem: "must be json or text, got " + f}
 	}
+	if out, ok := w.(*Output); ok && out.buf != nil {
+		h = flushOnWarn{Handler: h, out: out}
+	}
 	return slog.New(h).With("service", service), nil
 }
 
 func redact(_ []string, a slog.Attr) slog.Attr {
-	if secretKeys[strings.ToLower(a.Key)] {
+	if secretKeys[a.Key] || (hasUpper(a.Key) && secretKeys[strings.ToLower(a.Key)]) {
 		return slog.String(a.Key, "[redacted]")
 	}
 	return a
+}
+
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// Line writes one log line with typed attributes, for the lines written on
+// every request (access and audit lines): like Logger.LogAttrs, but without
+// capturing the caller's program counter, which no handler here uses and
+// which costs a stack walk per line.
+func Line(ctx context.Context, log *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
+	h := log.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(ctx, r)
+}
+
+// Output is where a service's log lines go. With a flush interval, lines are
+// written in batches (zapcore.BufferedWriteSyncer: at most 256 KiB or one
+// interval behind), so an audit line per call does not cost a write(2) per
+// call; WARN and ERROR lines, and everything on Close, are flushed at once. A
+// process killed with SIGKILL may lose up to one interval of INFO lines:
+// LOG_FLUSH_INTERVAL=0 writes every line as it comes, at that cost.
+type Output struct {
+	w   io.Writer
+	buf *zapcore.BufferedWriteSyncer // nil: unbuffered
+}
+
+// DefaultFlushInterval is LOG_FLUSH_INTERVAL's default.
+const DefaultFlushInterval = 200 * time.Millisecond
+
+// NewOutput reads LOG_FLUSH_INTERVAL (a duration, 0 for no buffering) and
+// returns the output for w.
+func NewOutput(getenv config.Getenv, w io.Writer) (*Output, error) {
+	interval := DefaultFlushInterval
+	if v := config.String(getenv, "LOG_FLUSH_INTERVAL", ""); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, &config.Error{Var: "LOG_FLUSH_INTERVAL", Problem: "must be a duration such as 200ms, or 0, got " + v}
+		}
+		interval = d
+	}
+	if interval == 0 {
+		return &Output{w: w}, nil
+	}
+	return &Output{w: w, buf: &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(w), Size: 256 << 10, FlushInterval: interval}}, nil
+}
+
+// Write implements io.Writer.
+func (o *Output) Write(p []byte) (int, error) {
+	if o.buf == nil {
+		return o.w.Write(p)
+	}
+	return o.buf.Write(p)
+}
+
+// Flush writes what is buffered.
+func (o *Output) Flush() error {
+	if o.buf == nil {
+		return nil
+	}
+	return o.buf.Sync()
+}
+
+// Close flushes and stops the flushing goroutine.
+func (o *Output) Close() error {
+	if o.buf == nil {
+		return nil
+	}
+	return o.buf.Stop()
+}
+
+// flushOnWarn writes WARN and ERROR lines at once: a refused internal call or
+// a failure should not wait in a buffer.
+type flushOnWarn struct {
+	slog.Handler
+	out *Output
+}
+
+func (h flushOnWarn) Handle(ctx context.Context, r slog.Record) error {
+	err := h.Handler.Handle(ctx, r)
+	if r.Level >= slog.LevelWarn {
+		_ = h.out.Flush()
+	}
+	return err
+}
+
+func (h flushOnWarn) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return flushOnWarn{Handler: h.Handler.WithAttrs(attrs), out: h.out}
+}
+
+func (h flushOnWarn) WithGroup(name string) slog.Handler {
+	return flushOnWarn{Handler: h.Handler.WithGroup(name), out: h.out}
 }

@@ -19,6 +19,7 @@ import (
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
@@ -129,11 +130,11 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 		reason = "missing"
 	}
 	if name, ok := g.Match(presented); ok {
-		if c := callFrom(ctx); c != nil {
-			c.caller = name
-			if c.spent {
-				g.limiter.Refund(ctx, ipKey(ctx))
-			}
+		info := reqinfo.From(ctx)
+		info.Caller = name
+		if info.Refund != nil {
+			info.Refund()
+			info.Refund = nil
 		}
 		return nil
 	}
@@ -145,19 +146,6 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 	return ErrRejected
 }
 
-// call collects what the audit line needs across middleware and handler.
-type call struct {
-	caller string
-	spent  bool // a unit of the client IP's budget was spent for this call
-}
-
-type callKey struct{}
-
-func callFrom(ctx context.Context) *call {
-	c, _ := ctx.Value(callKey{}).(*call)
-	return c
-}
-
 // Middleware wraps the internal API (outside the validator, which calls
 // Authenticate). Before the token is even looked at, it spends one unit of the
 // client IP's failure budget (check and spend in one step, so a burst of
@@ -165,14 +153,14 @@ func callFrom(ctx context.Context) *call {
 // gives the unit back. An IP whose budget is spent gets 429 with Retry-After,
 // even with a good token: guessing a 32-character token is hopeless anyway,
 // and this keeps it so. After the call it writes the INFO audit event for
-// every call the guard accepted; userID names the call's subject (the path's
-// user_id).
+// every call the guard accepted (the request's access line too); userID names
+// the call's subject (the path's user_id).
 func (g *TokenGuard) Middleware(userID func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c := &call{}
-			ctx := context.WithValue(r.Context(), callKey{}, c)
-			r = r.WithContext(ctx)
+			r, info := reqinfo.Attach(r)
+			ctx := r.Context()
+			info.Caller = ""
 			if g.limiter != nil {
 				if d := g.limiter.Take(ctx, ipKey(ctx)); !d.Allowed {
 					g.log.WarnContext(ctx, "internal call rejected", "reason", "rate_limited",
@@ -182,18 +170,19 @@ func (g *TokenGuard) Middleware(userID func(*http.Request) string) func(http.Han
 					problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
 					return
 				}
-				c.spent = true
+				info.Refund = func() { g.limiter.Refund(ctx, ipKey(ctx)) }
 			}
 			httpx.Observe(w, r, next, func(status int, took time.Duration) {
-				if c.caller == "" {
+				if info.Caller == "" {
 					return // refused by the guard: already logged at WARN
 				}
-				// LogAttrs with typed attributes: no boxing of key/value pairs on the hot path.
-				g.log.LogAttrs(ctx, slog.LevelInfo, "internal call", slog.String("event", "audit"),
-					slog.String("caller", c.caller), slog.String("user_id", userID(r)),
-					slog.String("client_ip", reqinfo.ClientIP(ctx)), slog.String("request_id", reqinfo.RequestID(ctx)),
-					slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
-					slog.Float64("duration_ms", float64(took.Microseconds())/1000))
+				// The audit line is also this request's access line (so the
+				// access log writes none): typed attributes, no boxing.
+				info.Logged = true
+				logging.Line(ctx, g.log, slog.LevelInfo, "internal call", slog.String("event", "audit"),
+					slog.String("caller", info.Caller), slog.String("operation", info.Operation), slog.String("user_id", userID(r)),
+					slog.String("client_ip", info.ClientIP), slog.String("request_id", info.RequestID),
+					slog.String("method", r.Method), slog.Int("status", status), slog.Int64("duration_us", took.Microseconds()))
 			})
 		})
 	}

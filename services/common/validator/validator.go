@@ -1,5 +1,5 @@
 // Package validator builds the request-validation middleware from an OpenAPI
-// contract (kin-openapi through oapi-codegen's nethttp-middleware) and answers
+// contract (kin-openapi's openapi3filter) and answers
 // every rejection with a problem+json body. It is where a contract's security
 // schemes are enforced: the AuthenticationFunc given here decides, and a
 // refusal becomes a 401, never the 400 the library would pick on its own.
@@ -11,14 +11,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	nethttpmiddleware "github.com/oapi-codegen/nethttp-middleware"
+	"github.com/go-chi/chi/v5"
 
 	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/reqinfo"
 )
 
 // Options configure a validator.
@@ -46,8 +48,42 @@ func LoadSpec(ctx context.Context, data []byte) (*openapi3.T, error) {
 	return doc, nil
 }
 
+// ForTag returns a copy of doc with only the operations tagged tag: the
+// public contract serves two services, and each listener validates only its
+// own operations. (oapi-codegen's embedded GetSpec does filter by tag, but it
+// also rewrites operationIds into Go names; logs and metrics must name
+// operations as the contract does.)
+func ForTag(doc *openapi3.T, tag string) *openapi3.T {
+	out := *doc
+	out.Paths = openapi3.NewPaths()
+	for _, path := range doc.Paths.InMatchingOrder() {
+		item := *doc.Paths.Value(path)
+		keep := false
+		for method, op := range doc.Paths.Value(path).Operations() {
+			if slices.Contains(op.Tags, tag) {
+				keep = true
+			} else {
+				item.SetOperation(method, nil)
+			}
+		}
+		if keep {
+			out.Paths.Set(path, &item)
+		}
+	}
+	return &out
+}
+
 // New returns middleware validating requests against spec. Mount it on the
 // router that serves the API only: /healthz is not in the contract.
+//
+// For each request it finds the contract's operation (with chi's radix tree,
+// built from the contract's paths: the same matcher the generated routes
+// use, and cheaper than kin-openapi's gorilla/mux router), records its
+// operationId in reqinfo for logs and metrics, and has kin-openapi validate
+// the request: security requirements first (so an unauthenticated caller
+// never learns how parameters are validated), then every parameter and the
+// body. The spec's servers are not matched: the service may listen anywhere
+// (tests use 127.0.0.1:0).
 func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
 	if o.Authenticate == nil {
 		return nil, errors.New("validator: an AuthenticationFunc is required (fail closed)")
@@ -55,51 +91,82 @@ func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
 	if o.Log == nil {
 		return nil, errors.New("validator: a logger is required")
 	}
-	h := &errorHandler{o: o}
-	return nethttpmiddleware.OapiRequestValidatorWithOptions(spec, &nethttpmiddleware.Options{
-		Options: openapi3filter.Options{
-			AuthenticationFunc: o.Authenticate,
-			// kin-openapi's schema errors quote the submitted value; a rejected
-			// password or token must never be echoed, so leave details out.
-			SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
-			// MultiError stays off: with it a bad token plus a bad body is a 500.
-		},
-		// The spec's servers name the default make-run addresses; the service may
-		// listen anywhere (tests use 127.0.0.1:0), so the Host is not matched.
-		DoNotValidateServers:  true,
-		SilenceServersWarning: true,
-		ErrorHandlerWithOpts:  h.handle,
-	}), nil
+	v := &validating{o: o, matcher: chi.NewMux(), routes: map[string]*routers.Route{}, opts: &openapi3filter.Options{
+		AuthenticationFunc: o.Authenticate,
+		// kin-openapi's schema errors quote the submitted value; a rejected
+		// password or token must never be echoed, so leave details out.
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
+		// MultiError stays off: the first failure (security first) decides.
+	}}
+	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, path := range spec.Paths.InMatchingOrder() {
+		item := spec.Paths.Value(path)
+		for method, op := range item.Operations() {
+			v.routes[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			v.matcher.Method(method, path, noop)
+		}
+	}
+	return v.middleware, nil
 }
 
-type errorHandler struct{ o Options }
+type validating struct {
+	o       Options
+	opts    *openapi3filter.Options
+	matcher *chi.Mux
+	routes  map[string]*routers.Route // "METHOD /path/{template}"
+}
 
-func (h *errorHandler) handle(
-	ctx context.Context,
-	err error,
-	w http.ResponseWriter,
-	r *http.Request,
-	opts nethttpmiddleware.ErrorHandlerOpts,
-) {
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+func (v *validating) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rctx := chi.NewRouteContext()
+		pattern := v.matcher.Find(rctx, r.Method, r.URL.Path)
+		route := v.routes[r.Method+" "+pattern]
+		if route == nil {
+			for _, m := range methods {
+				if v.matcher.Match(chi.NewRouteContext(), m, r.URL.Path) {
+					problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "This method is not allowed here."))
+					return
+				}
+			}
+			problem.Write(w, r, problem.New(http.StatusNotFound, "No such resource."))
+			return
+		}
+		reqinfo.From(r.Context()).Operation = route.Operation.OperationID
+		params := make(map[string]string, len(rctx.URLParams.Keys))
+		for i, k := range rctx.URLParams.Keys {
+			params[k] = rctx.URLParams.Values[i]
+		}
+		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+			Request: r, PathParams: params, Route: route, Options: v.opts})
+		if err != nil {
+			v.reject(r.Context(), err, w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// reject answers a failed validation: a failed security requirement is a 401
+// (kin-openapi alone would make it a 400), a broken parameter or body a 400
+// naming the fields.
+func (v *validating) reject(ctx context.Context, err error, w http.ResponseWriter, r *http.Request) {
 	var secErr *openapi3filter.SecurityRequirementsError
 	var reqErr *openapi3filter.RequestError
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &secErr):
-		if h.o.Challenge != "" {
-			w.Header().Set("WWW-Authenticate", h.o.Challenge)
+		if v.o.Challenge != "" {
+			w.Header().Set("WWW-Authenticate", v.o.Challenge)
 		}
-		problem.Write(w, r, problem.New(http.StatusUnauthorized, h.o.UnauthorizedDetail))
-	case errors.Is(err, routers.ErrMethodNotAllowed):
-		problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "This method is not allowed here."))
-	case opts.MatchedRoute == nil:
-		problem.Write(w, r, problem.New(http.StatusNotFound, "No such resource."))
+		problem.Write(w, r, problem.New(http.StatusUnauthorized, v.o.UnauthorizedDetail))
 	case errors.As(err, &tooBig):
 		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "The request body is too large."))
 	case errors.As(err, &reqErr):
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "The request does not match the API contract.", FieldErrors(reqErr)...))
 	default:
-		h.o.Log.ErrorContext(ctx, "request validation failed unexpectedly", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+		v.o.Log.ErrorContext(ctx, "request validation failed unexpectedly", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 		problem.Write(w, r, problem.New(http.StatusInternalServerError, "The server could not complete the request."))
 	}
 }

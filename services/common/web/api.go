@@ -1,6 +1,8 @@
 package web
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -40,12 +42,16 @@ type API struct {
 	Mount func(chi.Router)
 }
 
-// PublicAPI is a public listener's API: the public contract (spec is the
-// service's part of it, as generated), bearer tokens verified once by auth
+// PublicAPI is a public listener's API: the public contract's operations
+// tagged tag (the service's part of it), bearer tokens verified once by auth
 // before the validator, and the operations mount registers.
-func PublicAPI(base Base, spec *openapi3.T, auth func(http.Handler) http.Handler, mount func(chi.Router)) API {
-	return API{Base: base, Contract: Contract{Spec: spec, YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
-		Security: BearerAuth, Before: []func(http.Handler) http.Handler{auth}, Mount: mount}
+func PublicAPI(base Base, tag string, auth func(http.Handler) http.Handler, mount func(chi.Router)) (API, error) {
+	spec, err := validator.LoadSpec(context.Background(), jeeves4service.PublicSpec)
+	if err != nil {
+		return API{}, fmt.Errorf("load public contract: %w", err)
+	}
+	return API{Base: base, Contract: Contract{Spec: validator.ForTag(spec, tag), YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
+		Security: BearerAuth, Before: []func(http.Handler) http.Handler{auth}, Mount: mount}, nil
 }
 
 // Handler returns the listener's router: shared middleware, /healthz,

@@ -1,0 +1,71 @@
+package logging_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+
+	"jeeves4service/services/common/logging"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// INFO lines (audit lines) wait in the buffer; a WARN line flushes at once,
+// with everything before it; Close writes the rest.
+func TestBufferedOutputFlushesWarningsAtOnceAndEverythingOnClose(t *testing.T) {
+	env := map[string]string{"LOG_FLUSH_INTERVAL": "1h"}
+	var sink lockedBuffer
+	out, err := logging.NewOutput(func(k string) string { return env[k] }, &sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := logging.New(func(k string) string { return env[k] }, out, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("audit one")
+	if sink.String() != "" {
+		t.Fatalf("an INFO line was written before a flush: %q", sink.String())
+	}
+	log.Warn("refused", "token", "s3cret")
+	if got := sink.String(); !strings.Contains(got, "audit one") || !strings.Contains(got, "refused") || strings.Contains(got, "s3cret") {
+		t.Fatalf("after a WARN line: %q", got)
+	}
+	log.Info("audit two")
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sink.String(), "audit two") {
+		t.Fatal("Close lost a buffered line")
+	}
+}
+
+func TestUnbufferedOutputWritesEachLine(t *testing.T) {
+	env := map[string]string{"LOG_FLUSH_INTERVAL": "0"}
+	var sink lockedBuffer
+	out, _ := logging.NewOutput(func(k string) string { return env[k] }, &sink)
+	log, _ := logging.New(func(k string) string { return env[k] }, out, "test")
+	log.Info("audit")
+	if !strings.Contains(sink.String(), "audit") {
+		t.Fatal("LOG_FLUSH_INTERVAL=0 did not write the line at once")
+	}
+	if _, err := logging.NewOutput(func(string) string { return "soon" }, &sink); err == nil {
+		t.Fatal("a malformed LOG_FLUSH_INTERVAL was accepted")
+	}
+}

@@ -1,0 +1,30 @@
+package web
+
+import (
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Admin is a service's admin listener (USER_ADMIN_ADDR, PROPERTY_ADMIN_ADDR):
+// the operational endpoints that must never be reachable on a public
+// listener, /metrics (when metrics is not nil) and Go's profiler under
+// /debug/pprof/. Bind it to loopback or a network only operators reach.
+func Admin(metrics http.Handler) http.Handler {
+	r := chi.NewRouter()
+	r.NotFound(notFound)
+	r.MethodNotAllowed(methodNotAllowed)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	if metrics != nil {
+		r.Handle("/metrics", metrics)
+	}
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	r.HandleFunc("/debug/pprof/*", pprof.Index)
+	return r
+}
