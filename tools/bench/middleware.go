@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"jeeves4service"
+	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/validator"
 )
@@ -38,7 +39,10 @@ func middlewareOnly() ([]Result, error) {
 		return nil, err
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	guarded := guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))
+	// The guarded stack as the internal listener runs it around a handler:
+	// request id, the access line (here the audit line), the guard and the
+	// validator; the baseline is the handler alone.
+	guarded := httpx.RequestID(httpx.AccessLog(log)(guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))))
 	bench := func(h http.Handler) testing.BenchmarkResult {
 		return testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()

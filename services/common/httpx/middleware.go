@@ -208,12 +208,13 @@ func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done fun
 	done(rec.Status(), time.Since(start))
 }
 
-// AccessLog writes one INFO line per request once it is served: method, the
-// contract's operationId, status, duration, request id and client IP; never
-// the path's query, which may hold what a careless client put there, nor any
-// header. A layer that writes a richer line for the request itself (the
-// internal listener's audit line) sets reqinfo's Logged, and then this one
-// writes none.
+// AccessLog writes one INFO line per request once it is served: method, path
+// (never the query, which may hold what a careless client put there, nor any
+// header), the contract's operationId, status, duration, request id and
+// client IP. A request whose credential named a caller (an accepted internal
+// call, see tokenguard) gets the audit line instead: the same fields plus
+// event "audit", the caller and the call's subject, message "internal call".
+// One line per request either way.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -223,13 +224,16 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			}
 			Observe(w, r, next, func(status int, took time.Duration) {
 				info := reqinfo.From(r.Context())
-				if info.Logged {
+				attrs := [...]slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("operation", info.Operation), slog.Int("status", status),
+					slog.Int64("duration_us", took.Microseconds()), slog.String("request_id", info.RequestID),
+					slog.String("client_ip", info.ClientIP),
+					slog.String("event", "audit"), slog.String("caller", info.Caller), slog.String("user_id", info.Subject)}
+				if info.Caller == "" {
+					logging.Line(r.Context(), log, slog.LevelInfo, "request", attrs[:7]...)
 					return
 				}
-				logging.Line(r.Context(), log, slog.LevelInfo, "request", slog.String("method", r.Method),
-					slog.String("path", r.URL.Path), slog.String("operation", info.Operation), slog.Int("status", status),
-					slog.Int64("duration_us", took.Microseconds()), slog.String("request_id", info.RequestID),
-					slog.String("client_ip", info.ClientIP))
+				logging.Line(r.Context(), log, slog.LevelInfo, "internal call", attrs[:]...)
 			})
 		})
 	}

@@ -7,13 +7,28 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"jeeves4service/services/common/problem"
 
 	"golang.org/x/sync/errgroup"
 )
 
 // ShutdownTimeout bounds how long in-flight requests may take after SIGTERM.
 const ShutdownTimeout = 15 * time.Second
+
+// Draining: when a service is told to stop, it first closes its listeners
+// (a new connection is refused at once; a load balancer's health check
+// fails and it sends elsewhere), then keeps serving the connections it has,
+// closing each after its next response (Connection: close), so that no client
+// sends a request on a keep-alive connection at the moment the server closes
+// it as idle (the race that resets such a request). Once no request has
+// arrived for DrainQuiet, or after DrainMax, the rest shut down.
+var (
+	DrainQuiet = 100 * time.Millisecond
+	DrainMax   = 2 * time.Second
+)
 
 // Listener is one named HTTP listener of a service.
 type Listener struct {
@@ -37,6 +52,39 @@ func WithAdmin(addr string, admin http.Handler, listeners ...*Listener) []*Liste
 type Server struct {
 	log       *slog.Logger
 	listeners []*Listener
+	draining  atomic.Bool
+	last      atomic.Int64 // unix nanoseconds of the latest request's arrival
+}
+
+// drainable wraps a listener's handler for the drain (see DrainQuiet).
+func (s *Server) drainable(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			s.last.Store(time.Now().UnixNano())
+			w.Header().Set("Connection", "close")
+			if r.URL.Path == "/readyz" {
+				problem.Write(w, r, problem.New(http.StatusServiceUnavailable, "The service is shutting down."))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// drain closes the listeners and waits until no request has arrived on the
+// open connections for DrainQuiet, at most DrainMax.
+func (s *Server) drain() {
+	s.last.Store(time.Now().UnixNano())
+	s.draining.Store(true)
+	s.closeAll()
+	deadline := time.Now().Add(DrainMax)
+	for time.Now().Before(deadline) {
+		quiet := time.Since(time.Unix(0, s.last.Load()))
+		if quiet >= DrainQuiet {
+			return
+		}
+		time.Sleep(DrainQuiet - quiet)
+	}
 }
 
 // Listen binds every address now, so a port clash fails start-up and tests can
@@ -72,14 +120,14 @@ func (s *Server) Addr(name string) string {
 	return ""
 }
 
-// Serve serves until ctx is cancelled, then stops accepting connections and
-// waits up to ShutdownTimeout for in-flight requests to finish.
+// Serve serves until ctx is cancelled, then drains (see DrainQuiet) and waits
+// up to ShutdownTimeout for in-flight requests to finish.
 func (s *Server) Serve(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	servers := make([]*http.Server, len(s.listeners))
 	for i, l := range s.listeners {
 		srv := &http.Server{
-			Handler:           l.Handler,
+			Handler:           s.drainable(l.Handler),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       15 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -90,7 +138,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		servers[i] = srv
 		s.log.Info("listening", "listener", l.Name, "addr", l.Addr)
 		g.Go(func() error {
-			if err := srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !s.draining.Load() {
 				return fmt.Errorf("serve %s: %w", l.Name, err)
 			}
 			return nil
@@ -98,6 +146,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	g.Go(func() error {
 		<-gctx.Done()
+		s.drain()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 		defer cancel()
 		var errs []error

@@ -15,7 +15,7 @@ const DefaultMaxKeys = 100_000
 
 // Memory is a per-process Limiter: one timestamp per key in an LRU of at most
 // maxKeys entries (hashicorp/golang-lru), so every call is O(1) and memory is
-// bounded. A key whose budget is full again is dropped (it carries nothing).
+// bounded.
 type Memory struct {
 	budget Budget
 	full   WhenFull
@@ -61,7 +61,7 @@ func (m *Memory) Take(_ context.Context, key string) Decision {
 	}
 	next, d := gcra(m.budget, tat, now, 1)
 	if d.Allowed {
-		m.store(key, next)
+		m.store(key, next, now)
 	}
 	return d
 }
@@ -76,13 +76,16 @@ func (m *Memory) Refund(_ context.Context, key string) {
 		return
 	}
 	next, _ := gcra(m.budget, tat, now, -1)
-	m.store(key, next)
+	m.store(key, next, now)
 }
 
-func (m *Memory) store(key string, tat time.Time) {
+// store keeps key's tat. A key whose budget is full again stays, with a tat
+// in the past: it carries nothing and is the first to go when space is
+// needed, and the next Take for it updates an entry instead of allocating one
+// (a good caller takes and refunds on every call).
+func (m *Memory) store(key string, tat, now time.Time) {
 	if tat.IsZero() {
-		m.keys.Remove(key) // full again: nothing to remember
-		return
+		tat = now
 	}
 	m.keys.Add(key, tat)
 }

@@ -17,16 +17,16 @@ type Info struct {
 	RequestID string
 	ClientIP  string
 	// Caller is who the request's credential names (an internal caller's
-	// name), set when the credential is accepted.
+	// name), set when the credential is accepted: the access line of such a
+	// request is an audit line.
 	Caller string
+	// Subject is whom the call is about (the user_id of an internal call).
+	Subject string
 	// Operation is the contract's operationId, set by the validator.
 	Operation string
 	// Refund, when set, gives back a unit of a failure budget spent before the
 	// credential was checked; the authenticator calls it on success.
 	Refund func()
-	// Logged is set by a layer that wrote the request's line itself (the
-	// internal listener's audit line), so the access log does not write a second.
-	Logged bool
 }
 
 type key struct{}

@@ -1,7 +1,9 @@
 // Package tokenguard decides whether an internal call carries a valid
 // X-Internal-Token. It plugs into the validator as the AuthenticationFunc of the
-// internal contract's InternalToken scheme, and it writes the audit trail:
-// a WARN line for every refused call, an INFO line for every accepted one.
+// internal contract's InternalToken scheme, bounds guessing with a failure
+// budget per client IP, and feeds the audit trail: a WARN line for every
+// refused call, and for every accepted one the caller and subject that turn
+// its access line into the INFO audit event.
 package tokenguard
 
 import (
@@ -13,13 +15,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/httpx"
-	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
@@ -152,38 +151,26 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 // concurrent guesses gets no more checks than the budget); an accepted token
 // gives the unit back. An IP whose budget is spent gets 429 with Retry-After,
 // even with a good token: guessing a 32-character token is hopeless anyway,
-// and this keeps it so. After the call it writes the INFO audit event for
-// every call the guard accepted (the request's access line too); userID names
-// the call's subject (the path's user_id).
-func (g *TokenGuard) Middleware(userID func(*http.Request) string) func(http.Handler) http.Handler {
+// and this keeps it so. subject names whom a call is about (the path's
+// user_id): with the caller Authenticate names, it makes the request's access
+// line the INFO audit event of an accepted call (httpx.AccessLog).
+func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r, info := reqinfo.Attach(r)
 			ctx := r.Context()
-			info.Caller = ""
+			info.Caller, info.Subject = "", subject(r)
 			if g.limiter != nil {
 				if d := g.limiter.Take(ctx, ipKey(ctx)); !d.Allowed {
 					g.log.WarnContext(ctx, "internal call rejected", "reason", "rate_limited",
-						"client_ip", reqinfo.ClientIP(ctx), "method", r.Method, "path", r.URL.Path,
-						"request_id", reqinfo.RequestID(ctx))
+						"client_ip", info.ClientIP, "method", r.Method, "path", r.URL.Path, "request_id", info.RequestID)
 					problem.SetRetryAfter(w, d.RetryAfter)
 					problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
 					return
 				}
 				info.Refund = func() { g.limiter.Refund(ctx, ipKey(ctx)) }
 			}
-			httpx.Observe(w, r, next, func(status int, took time.Duration) {
-				if info.Caller == "" {
-					return // refused by the guard: already logged at WARN
-				}
-				// The audit line is also this request's access line (so the
-				// access log writes none): typed attributes, no boxing.
-				info.Logged = true
-				logging.Line(ctx, g.log, slog.LevelInfo, "internal call", slog.String("event", "audit"),
-					slog.String("caller", info.Caller), slog.String("operation", info.Operation), slog.String("user_id", userID(r)),
-					slog.String("client_ip", info.ClientIP), slog.String("request_id", info.RequestID),
-					slog.String("method", r.Method), slog.Int("status", status), slog.Int64("duration_us", took.Microseconds()))
-			})
+			next.ServeHTTP(w, r)
 		})
 	}
 }

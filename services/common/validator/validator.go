@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -91,7 +92,7 @@ func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
 	if o.Log == nil {
 		return nil, errors.New("validator: a logger is required")
 	}
-	v := &validating{o: o, matcher: chi.NewMux(), routes: map[string]*routers.Route{}, opts: &openapi3filter.Options{
+	v := &validating{o: o, matcher: chi.NewMux(), routes: map[string]map[string]*routers.Route{}, opts: &openapi3filter.Options{
 		AuthenticationFunc: o.Authenticate,
 		// kin-openapi's schema errors quote the submitted value; a rejected
 		// password or token must never be echoed, so leave details out.
@@ -101,8 +102,9 @@ func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	for _, path := range spec.Paths.InMatchingOrder() {
 		item := spec.Paths.Value(path)
+		v.routes[path] = map[string]*routers.Route{}
 		for method, op := range item.Operations() {
-			v.routes[method+" "+path] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			v.routes[path][method] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
 			v.matcher.Method(method, path, noop)
 		}
 	}
@@ -113,19 +115,25 @@ type validating struct {
 	o       Options
 	opts    *openapi3filter.Options
 	matcher *chi.Mux
-	routes  map[string]*routers.Route // "METHOD /path/{template}"
+	routes  map[string]map[string]*routers.Route // path template, method
 }
+
+// routeContexts recycles chi's matching state (it is only read during the
+// validation, never kept).
+var routeContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 func (v *validating) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rctx := chi.NewRouteContext()
-		pattern := v.matcher.Find(rctx, r.Method, r.URL.Path)
-		route := v.routes[r.Method+" "+pattern]
+		rctx := routeContexts.Get().(*chi.Context)
+		defer routeContexts.Put(rctx)
+		rctx.Reset()
+		route := v.routes[v.matcher.Find(rctx, r.Method, r.URL.Path)][r.Method]
 		if route == nil {
 			for _, m := range methods {
-				if v.matcher.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				rctx.Reset()
+				if v.matcher.Match(rctx, m, r.URL.Path) {
 					problem.Write(w, r, problem.New(http.StatusMethodNotAllowed, "This method is not allowed here."))
 					return
 				}
