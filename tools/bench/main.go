@@ -38,6 +38,8 @@ type Result struct {
 	Target     string             `json:"target,omitempty"`
 	Extra      map[string]float64 `json:"extra,omitempty"`
 	BaselineIs string             `json:"baseline_is,omitempty"`
+	// RoundRPS is the rate in each slice of an interleaved measurement.
+	RoundRPS []float64 `json:"round_rps,omitempty"`
 	// CPUPerRequestUS is the serving process's CPU time per request (µs).
 	CPUPerRequestUS float64 `json:"cpu_per_request_us,omitempty"`
 }

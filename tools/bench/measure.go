@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -16,8 +17,10 @@ func attack(o options, targets ...vegeta.Target) Result {
 	return measure(o, [][]vegeta.Target{targets})[0]
 }
 
-// pairRounds is how many slices variants alternate in.
-const pairRounds = 4
+// pairRounds is how many slices variants alternate in. The ratio of a
+// comparison is the median of its per-round ratios: on a shared machine a
+// neighbour's burst during one slice then moves one round, not the result.
+const pairRounds = 8
 
 // variant is one side of a comparison: its targets, and the process that
 // serves them (nil when it is not a child process), whose CPU time per
@@ -55,6 +58,7 @@ func measureVariants(o options, variants []variant) []Result {
 	metrics := make([]vegeta.Metrics, len(variants))
 	busy := make([]time.Duration, len(variants))
 	cpu := make([]time.Duration, len(variants))
+	roundRPS := make([][]float64, len(variants))
 	rounds := 1
 	if len(variants) > 1 {
 		rounds = pairRounds
@@ -66,16 +70,23 @@ func measureVariants(o options, variants []variant) []Result {
 				i = len(variants) - 1 - k
 			}
 			start, cpuStart := time.Now(), variants[i].server.cpu()
+			ok := 0
 			for res := range attacker().Attack(targeters[i], rate, o.duration/time.Duration(rounds), "measure") {
 				metrics[i].Add(res)
+				if res.Code >= 200 && res.Code < 300 {
+					ok++
+				}
 			}
-			busy[i] += time.Since(start)
+			took := time.Since(start)
+			busy[i] += took
 			cpu[i] += variants[i].server.cpu() - cpuStart
+			roundRPS[i] = append(roundRPS[i], float64(ok)/took.Seconds())
 		}
 	}
 	out := make([]Result, len(variants))
 	for i := range variants {
 		out[i] = summarize(&metrics[i], busy[i])
+		out[i].RoundRPS = roundRPS[i]
 		if variants[i].server != nil && metrics[i].Requests > 0 {
 			out[i].CPUPerRequestUS = float64(cpu[i].Microseconds()) / float64(metrics[i].Requests)
 		}
@@ -106,6 +117,14 @@ func versus(r, base Result, scenario, engine, baselineIs, target string) Result 
 	r.Baseline = &base
 	if base.RPS > 0 {
 		r.RatioRPS = r.RPS / base.RPS
+	}
+	if len(r.RoundRPS) > 1 && len(r.RoundRPS) == len(base.RoundRPS) {
+		ratios := make([]float64, len(r.RoundRPS))
+		for i := range ratios {
+			ratios[i] = r.RoundRPS[i] / base.RoundRPS[i]
+		}
+		sort.Float64s(ratios)
+		r.RatioRPS = (ratios[(len(ratios)-1)/2] + ratios[len(ratios)/2]) / 2
 	}
 	if base.P99ms > 0 && r.P99ms > 0 {
 		r.RatioP99 = r.P99ms / base.P99ms

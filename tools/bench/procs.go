@@ -112,6 +112,29 @@ func (p *proc) stop() {
 	_ = os.Remove(p.log.Name())
 }
 
+// startOn is start for a process whose addresses are chosen here: a port
+// found free can be taken by another process before the child binds it, so
+// a child that fails to start is started again on fresh ports (3 tries).
+func startOn(name, bin string, nAddrs int, setup func(addrs []string) (env map[string]string, health []string)) (*proc, []string, error) {
+	var lastErr error
+	for try := 0; try < 3; try++ {
+		addrs, err := freeAddrs(nAddrs)
+		if err != nil {
+			return nil, nil, err
+		}
+		env, health := setup(addrs)
+		p, err := start(name, bin, env, health...)
+		if err == nil {
+			return p, addrs, nil
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	return nil, nil, lastErr
+}
+
 // freeAddr returns a loopback address nobody listens on (the kernel picks
 // the port; a child process binds it a moment later).
 func freeAddr() (string, error) {

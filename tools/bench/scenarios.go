@@ -17,6 +17,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/testenv"
 	propadapters "jeeves4service/services/property/adapters"
 	propapp "jeeves4service/services/property/app"
@@ -81,7 +82,9 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 		return nil, err
 	}
 	s.cleanup = append(s.cleanup, dropProp)
-	addrs, err := freeAddrs(8)
+	// The services need each other's addresses up front; the baselines, started
+	// later, choose theirs when they start (startOn).
+	addrs, err := freeAddrs(5)
 	if err != nil {
 		return nil, err
 	}
@@ -89,31 +92,36 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	_, _ = rand.Read(tok[:])
 	s.token = hex.EncodeToString(tok[:])
 	s.user, s.property, s.internal = "http://"+addrs[0], "http://"+addrs[1], "http://"+addrs[2]
-	s.propertyAdmin, s.userAdmin = "http://"+addrs[6], "http://"+addrs[7]
-	s.limit, s.baseInternal, s.basePublic = "http://"+addrs[3], "http://"+addrs[4], "http://"+addrs[5]
+	s.propertyAdmin, s.userAdmin = "http://"+addrs[3], "http://"+addrs[4]
 
 	p, err := start("property-service", bins.property, map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
-		"PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[6], "PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
-		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json", "GOGC": os.Getenv("BENCH_GOGC")}, s.property+"/healthz", s.internal+"/healthz")
+		"PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[3], "PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
+		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json"}, s.property+"/healthz", s.internal+"/healthz")
 	if err != nil {
 		return nil, err
 	}
 	s.procs, s.propertyProc = append(s.procs, p), p
 	// Loopback is a trusted proxy so that register_flood can play other client IPs.
-	u, err := start("user-service", bins.user, map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[7],
+	u, err := start("user-service", bins.user, map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4],
 		"USER_DATABASE_URL":      userDB,
 		"INTERNAL_SERVICE_TOKEN": s.token, "PROPERTY_SERVICE_URL": s.internal, "TRUSTED_PROXIES": "127.0.0.1/32",
-		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000"}, s.user+"/healthz")
+		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000",
+		// Eight concurrent logins for one email hold eight units of its failure
+		// budget while they hash: the bench measures throughput, not an attack.
+		"LOGIN_FAILURE_LIMIT_PER_EMAIL": "100000/1m", "LOGIN_FAILURE_LIMIT_PER_IP": "100000/1m"}, s.user+"/healthz")
 	if err != nil {
 		return nil, err
 	}
 	s.procs = append(s.procs, u)
-	l, err := start("limit", bins.limit, map[string]string{"LIMIT_ADDR": addrs[3], "LIMIT_DATABASE_URL": propDB,
-		"INTERNAL_SERVICE_TOKEN": s.token, "GOGC": os.Getenv("BENCH_GOGC")}, s.limit+"/healthz")
+	l, la, err := startOn("limit", bins.limit, 1, func(a []string) (map[string]string, []string) {
+		return map[string]string{"LIMIT_ADDR": a[0], "LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
+			// The same GC setting the services ship with: the comparison is of code, not of runtime knobs.
+			"GOGC": fmt.Sprint(lifecycle.DefaultGCPercent)}, []string{"http://" + a[0] + "/healthz"}
+	})
 	if err != nil {
 		return nil, err
 	}
-	s.procs, s.limitProc = append(s.procs, l), l
+	s.procs, s.limitProc, s.limit = append(s.procs, l), l, "http://"+la[0]
 
 	if s.userID, s.bearer, err = registerAndLogin(s, "bench@example.com"); err != nil {
 		return nil, err
@@ -124,13 +132,15 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 			return nil, err
 		}
 	}
-	b, err := start("baseline", bins.baseline, map[string]string{"BASELINE_DATABASE_URL": propDB,
-		"BASELINE_INTERNAL_ADDR": addrs[4], "BASELINE_PUBLIC_ADDR": addrs[5], "BASELINE_USER_ID": fmt.Sprint(s.userID)},
-		s.baseInternal+"/healthz", s.basePublic+"/healthz")
+	b, ba, err := startOn("baseline", bins.baseline, 2, func(a []string) (map[string]string, []string) {
+		return map[string]string{"BASELINE_DATABASE_URL": propDB, "BASELINE_INTERNAL_ADDR": a[0], "BASELINE_PUBLIC_ADDR": a[1],
+			"BASELINE_USER_ID": fmt.Sprint(s.userID), "GOGC": fmt.Sprint(lifecycle.DefaultGCPercent)}, []string{"http://" + a[0] + "/healthz", "http://" + a[1] + "/healthz"}
+	})
 	if err != nil {
 		return nil, err
 	}
 	s.procs, s.baselineProc = append(s.procs, b), b
+	s.baseInternal, s.basePublic = "http://"+ba[0], "http://"+ba[1]
 	repo, conn, err := propadapters.Open(ctx, propDB)
 	if err != nil {
 		return nil, err

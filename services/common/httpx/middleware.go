@@ -98,8 +98,8 @@ func peerIP(remote string) string {
 	if err != nil {
 		return remote
 	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.Unmap().String()
+	if a, err := netip.ParseAddr(host); err == nil && !a.Is4() {
+		return a.Unmap().String() // ::ffff:1.2.3.4 is 1.2.3.4
 	}
 	return host
 }

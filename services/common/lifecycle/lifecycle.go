@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"jeeves4service/services/common/config"
@@ -39,8 +40,18 @@ func Main[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.
 	return 1
 }
 
+// DefaultGCPercent is the services' GOGC unless the environment sets one.
+// Their live heap is a few MB, so with Go's default of 100 the collector runs
+// after every few MB of garbage: make bench measured about 15 % of the
+// property service's CPU in GC at 100 and 3 % more requests per second at
+// 200, for a few MB more heap.
+const DefaultGCPercent = 200
+
 func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,
 	load func(config.Getenv) (C, error), start func(context.Context, C, *slog.Logger) (R, error)) error {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(DefaultGCPercent)
+	}
 	out, err := logging.NewOutput(getenv, stderr)
 	if err != nil {
 		return err
