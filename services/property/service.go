@@ -91,7 +91,7 @@ func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }
 // contract, each request authenticated by auth (jwtauth.Middleware; the
 // benchmark's baseline injects claims instead) and validated before its handler.
 func PublicHandler(base web.Base, svc *app.Service, auth func(http.Handler) http.Handler) (http.Handler, error) {
-	api, err := web.PublicAPI(base, "properties", auth, func(api chi.Router) {
+	api, err := web.PublicAPI(base, "properties", []func(http.Handler) http.Handler{auth}, func(api chi.Router) {
 		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
 		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
 	})

@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
 	handler, err := PublicHandler(web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping}, svc, signer.JWKS,
-		jwtauth.Middleware(verifier))
+		jwtauth.Middleware(verifier), ports.RefuseSpentRegistrations(svc, log))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -114,10 +114,12 @@ func openApp(ctx context.Context, cfg Config) (*app.Service, *sql.DB, *jwtauth.S
 func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.Server.Serve) }
 
 // PublicHandler is the public listener: the users operations of the public
-// contract, each request authenticated by auth (the service verifies its own
-// tokens with its own public keys) and validated before its handler.
-func PublicHandler(base web.Base, svc *app.Service, jwks func() jwtauth.JWKS, auth func(http.Handler) http.Handler) (http.Handler, error) {
-	api, err := web.PublicAPI(base, "users", auth, func(api chi.Router) {
+// contract, each request passed through before (the bearer-token verifier:
+// the service verifies its own tokens with its own public keys; the early
+// refusal of spent registration budgets) and validated before its handler.
+func PublicHandler(base web.Base, svc *app.Service, jwks func() jwtauth.JWKS,
+	before ...func(http.Handler) http.Handler) (http.Handler, error) {
+	api, err := web.PublicAPI(base, "users", before, func(api chi.Router) {
 		strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: jwks}, nil, userapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
 		userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
 	})

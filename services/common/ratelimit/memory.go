@@ -66,6 +66,16 @@ func (m *Memory) Take(_ context.Context, key string) Decision {
 	return d
 }
 
+// Peek implements Limiter.
+func (m *Memory) Peek(_ context.Context, key string) Decision {
+	now := m.now()
+	m.mu.Lock()
+	tat, _ := m.keys.Peek(key)
+	m.mu.Unlock()
+	_, d := gcra(m.budget, tat, now, 1)
+	return d
+}
+
 // Refund implements Limiter.
 func (m *Memory) Refund(_ context.Context, key string) {
 	now := m.now()

@@ -57,6 +57,9 @@ type Limiter interface {
 	Take(ctx context.Context, key string) Decision
 	// Refund gives back one unit that Take spent (the attempt succeeded).
 	Refund(ctx context.Context, key string)
+	// Peek says what Take would, without spending: a cheap early refusal
+	// for a key whose budget is already spent.
+	Peek(ctx context.Context, key string) Decision
 	// Budget is what each key may spend.
 	Budget() Budget
 }

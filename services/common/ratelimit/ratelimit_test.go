@@ -43,6 +43,15 @@ func TestTakeSpendsAndRefundGivesBack(t *testing.T) {
 		if d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > 20*time.Minute+time.Second {
 			t.Fatalf("after 3 takes: %+v (one unit comes back in 20m)", d)
 		}
+		if p := l.Peek(ctx, "a"); p.Allowed {
+			t.Fatalf("Peek on a spent budget: %+v", p)
+		}
+		if p := l.Peek(ctx, "fresh"); !p.Allowed || p.Remaining != 2 {
+			t.Fatalf("Peek on a fresh key: %+v", p)
+		}
+		if p := l.Peek(ctx, "fresh"); !p.Allowed || p.Remaining != 2 {
+			t.Fatalf("Peek spent a unit: %+v", p)
+		}
 		if d := l.Take(ctx, "b"); !d.Allowed {
 			t.Fatal("another key is refused")
 		}

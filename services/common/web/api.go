@@ -43,15 +43,16 @@ type API struct {
 }
 
 // PublicAPI is a public listener's API: the public contract's operations
-// tagged tag (the service's part of it), bearer tokens verified once by auth
-// before the validator, and the operations mount registers.
-func PublicAPI(base Base, tag string, auth func(http.Handler) http.Handler, mount func(chi.Router)) (API, error) {
+// tagged tag (the service's part of it), the before middleware ahead of the
+// validator (bearer tokens verified once, for its AuthenticationFunc to read),
+// and the operations mount registers.
+func PublicAPI(base Base, tag string, before []func(http.Handler) http.Handler, mount func(chi.Router)) (API, error) {
 	spec, err := validator.LoadSpec(context.Background(), jeeves4service.PublicSpec)
 	if err != nil {
 		return API{}, fmt.Errorf("load public contract: %w", err)
 	}
 	return API{Base: base, Contract: Contract{Spec: validator.ForTag(spec, tag), YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
-		Security: BearerAuth, Before: []func(http.Handler) http.Handler{auth}, Mount: mount}, nil
+		Security: BearerAuth, Before: before, Mount: mount}, nil
 }
 
 // Handler returns the listener's router: shared middleware, /healthz,

@@ -122,6 +122,19 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	)
 }
 
+// RegistrationsSpent says whether clientIP's registration budget is already
+// spent, without spending: the HTTP side refuses such a request before it
+// even reads the body, so a flood of refused registrations costs little.
+func (s *Service) RegistrationsSpent(ctx context.Context, clientIP string) error {
+	if s.Budgets.RegisterPerIP == nil {
+		return nil
+	}
+	if d := s.Budgets.RegisterPerIP.Peek(ctx, "ip:"+clientIP); !d.Allowed {
+		return &apperr.Error{Code: apperr.RateLimited, Message: "Too many attempts; try again later.", RetryAfter: d.RetryAfter}
+	}
+	return nil
+}
+
 // Authenticate checks credentials. Unknown email, wrong password and inactive
 // user all fail the same way, after the same amount of hashing.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (UserRecord, error) {

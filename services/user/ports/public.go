@@ -3,6 +3,8 @@ package ports
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
 	"time"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
@@ -10,6 +12,7 @@ import (
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/user/app"
 )
@@ -105,4 +108,24 @@ func (h *Public) GetJWKS(_ context.Context, _ userapi.GetJWKSRequestObject) (use
 			Kid: k.Kid, Alg: userapi.JWKAlg(k.Alg), Use: userapi.JWKUse(k.Use)})
 	}
 	return out, nil
+}
+
+// RefuseSpentRegistrations answers 429 to a registration from a client IP
+// whose registration budget is already spent, before the body is read or
+// validated (a flood of refused registrations must not take the cores from
+// other users' logins). Registrations that pass are budgeted as usual, after
+// validation, in app.Register.
+func RefuseSpentRegistrations(svc *app.Service, log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Path == "/api/users/register" {
+				if err := svc.RegistrationsSpent(r.Context(), reqinfo.ClientIP(r.Context())); err != nil {
+					reqinfo.From(r.Context()).Operation = "registerUser"
+					problem.WriteError(w, r, log, err)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
