@@ -27,7 +27,8 @@ type system struct {
 	user, property, internal string
 	stopProperty             func()
 	userLogs, propertyLogs   *testenv.LogBuffer
-	userDB, propertyDB       string // database URLs, for checking that rejected requests wrote nothing
+	userDB, propertyDB       string            // database URLs, for checking that rejected requests wrote nothing
+	userEnv                  map[string]string // the user service's environment, for its admin commands
 }
 
 func startSystem(t *testing.T, eng testenv.Engine) *system {
@@ -51,11 +52,13 @@ func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string)
 	// The user service is configured first (its port is needed for the JWKS URL),
 	// the property service next; start order does not matter to either.
 	userDB, propertyDB := eng.NewURL(t), eng.NewURL(t)
-	userCfg, err := user.LoadConfig(mapEnv(map[string]string{
+	sys := &system{}
+	sys.userEnv = map[string]string{
 		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_ADMIN_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": userDB,
 		"INTERNAL_SERVICE_TOKEN": internalToken, "JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "key.pem"),
 		"PROPERTY_SERVICE_URL": "http://127.0.0.1:1", // replaced below once the property service has a port
-	}))
+	}
+	userCfg, err := user.LoadConfig(mapEnv(sys.userEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +83,8 @@ func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string)
 	}
 	testenv.Serve(t, userSvc)
 	userURL := "http://" + userSvc.Server.Addr("public")
-	sys := &system{user: via("user", userURL), internal: internal,
-		userLogs: userLogs, propertyLogs: propLogs, userDB: userDB, propertyDB: propertyDB}
+	sys.user, sys.internal, sys.userLogs, sys.propertyLogs = via("user", userURL), internal, userLogs, propLogs
+	sys.userDB, sys.propertyDB = userDB, propertyDB
 	// The property service verifies JWTs with the user service's JWKS.
 	propSvc.SetJWKSURL(userURL + "/.well-known/jwks.json")
 	sys.property = via("property", "http://"+propSvc.Server.Addr("public"))
@@ -112,6 +115,7 @@ type session struct {
 	TokenType          string `json:"token_type"`
 	ExpiresAt          string `json:"expires_at"`
 	PropertiesIncluded bool   `json:"properties_included"`
+	RefreshToken       string `json:"refresh_token"`
 }
 
 func login(t *testing.T, s *system, email, password string) (session, testenv.Response) {
@@ -120,8 +124,9 @@ func login(t *testing.T, s *system, email, password string) (session, testenv.Re
 	var out session
 	if resp.Status == 200 {
 		resp.JSON(t, &out)
-		if resp.Header.Get("Authorization") != "Bearer "+out.Token {
-			t.Fatalf("Authorization header %q does not carry the body's token", resp.Header.Get("Authorization"))
+		if resp.Header.Get("Authorization") != "Bearer "+out.Token || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("Authorization header %q does not carry the body's token, or Cache-Control %q is not no-store",
+				resp.Header.Get("Authorization"), resp.Header.Get("Cache-Control"))
 		}
 	}
 	return out, resp

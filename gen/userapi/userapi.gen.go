@@ -174,6 +174,12 @@ type Problem struct {
 	Type string `json:"type"`
 }
 
+// RefreshRequest defines model for RefreshRequest.
+type RefreshRequest struct {
+	// RefreshToken Example: 3q2-7wAAAAAvJy6Z2m8m0b4kFQhU8m1Yh5C0bLwQx2A
+	RefreshToken string `json:"refresh_token"`
+}
+
 // Registration defines model for Registration.
 type Registration struct {
 	// Email Example: ada@example.com
@@ -189,7 +195,8 @@ type Registration struct {
 	Password string `json:"password"`
 }
 
-// Session defines model for Session.
+// Session A signed-in session: a short-lived access token (a JWT, `JWT_TTL`, default 10 minutes)
+// and a refresh token that obtains the next pair from `POST /api/users/refresh`.
 type Session struct {
 	// ExpiresAt Example: 2026-11-28T13:00:00Z
 	ExpiresAt time.Time `json:"expires_at"`
@@ -199,7 +206,14 @@ type Session struct {
 	// Example: true
 	PropertiesIncluded bool `json:"properties_included"`
 
-	// Token The signed JWT.
+	// RefreshToken Opaque, 256 bits from a CSPRNG, base64url. Use it once: the refresh that spends it
+	// returns the next one. Presenting a spent refresh token again ends the whole session.
+	//
+	//
+	// Example: 3q2-7wAAAAAvJy6Z2m8m0b4kFQhU8m1Yh5C0bLwQx2A
+	RefreshToken string `json:"refresh_token"`
+
+	// Token The signed JWT (access token). Its `sid` claim names the session.
 	//
 	// Example: eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9...
 	Token string `json:"token"`
@@ -256,6 +270,10 @@ type PayloadTooLarge = Problem
 // ServiceUnavailable RFC 9457 problem details.
 type ServiceUnavailable = Problem
 
+// SessionIssued A signed-in session: a short-lived access token (a JWT, `JWT_TTL`, default 10 minutes)
+// and a refresh token that obtains the next pair from `POST /api/users/refresh`.
+type SessionIssued = Session
+
 // TooManyRequests RFC 9457 problem details.
 type TooManyRequests = Problem
 
@@ -267,6 +285,9 @@ type AuthenticateUserJSONRequestBody = Credentials
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = PasswordChange
+
+// RefreshSessionJSONRequestBody defines body for RefreshSession for application/json ContentType.
+type RefreshSessionJSONRequestBody = RefreshRequest
 
 // RegisterUserJSONRequestBody defines body for RegisterUser for application/json ContentType.
 type RegisterUserJSONRequestBody = Registration
@@ -282,9 +303,15 @@ type ServerInterface interface {
 	// ChangePassword Change the signed-in user's password
 	// (POST /api/users/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
+	// Logout End the session of the bearer access token
+	// (POST /api/users/logout)
+	Logout(w http.ResponseWriter, r *http.Request)
 	// GetCurrentUser The signed-in user
 	// (GET /api/users/me)
 	GetCurrentUser(w http.ResponseWriter, r *http.Request)
+	// RefreshSession Exchange a refresh token for a new access token and refresh token
+	// (POST /api/users/refresh)
+	RefreshSession(w http.ResponseWriter, r *http.Request)
 	// RegisterUser Register a new user
 	// (POST /api/users/register)
 	RegisterUser(w http.ResponseWriter, r *http.Request)
@@ -312,9 +339,21 @@ func (_ Unimplemented) ChangePassword(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// Logout End the session of the bearer access token
+// (POST /api/users/logout)
+func (_ Unimplemented) Logout(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // GetCurrentUser The signed-in user
 // (GET /api/users/me)
 func (_ Unimplemented) GetCurrentUser(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RefreshSession Exchange a refresh token for a new access token and refresh token
+// (POST /api/users/refresh)
+func (_ Unimplemented) RefreshSession(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -375,11 +414,39 @@ func (siw *ServerInterfaceWrapper) ChangePassword(w http.ResponseWriter, r *http
 	handler.ServeHTTP(w, r)
 }
 
+// Logout operation middleware
+func (siw *ServerInterfaceWrapper) Logout(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Logout(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetCurrentUser operation middleware
 func (siw *ServerInterfaceWrapper) GetCurrentUser(w http.ResponseWriter, r *http.Request) {
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetCurrentUser(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RefreshSession operation middleware
+func (siw *ServerInterfaceWrapper) RefreshSession(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RefreshSession(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -523,6 +590,12 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 		r.Post(options.BaseURL+"/api/users/authenticate", wrapper.AuthenticateUser)
 	})
 	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/users/refresh", wrapper.RefreshSession)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/users/logout", wrapper.Logout)
+	})
+	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/api/users/change-password", wrapper.ChangePassword)
 	})
 	r.Group(func(r chi.Router) {
@@ -544,6 +617,16 @@ type InternalErrorApplicationProblemPlusJSONResponse Problem
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
 type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
+
+type SessionIssuedResponseHeaders struct {
+	Authorization string
+	CacheControl  string
+}
+type SessionIssuedJSONResponse struct {
+	Body Session
+
+	Headers SessionIssuedResponseHeaders
+}
 
 type TooManyRequestsResponseHeaders struct {
 	RetryAfter int
@@ -601,14 +684,7 @@ type AuthenticateUserResponseObject interface {
 	VisitAuthenticateUserResponse(w http.ResponseWriter) error
 }
 
-type AuthenticateUser200ResponseHeaders struct {
-	Authorization string
-}
-
-type AuthenticateUser200JSONResponse struct {
-	Body    Session
-	Headers AuthenticateUser200ResponseHeaders
-}
+type AuthenticateUser200JSONResponse struct{ SessionIssuedJSONResponse }
 
 func (response AuthenticateUser200JSONResponse) VisitAuthenticateUserResponse(w http.ResponseWriter) error {
 
@@ -618,6 +694,7 @@ func (response AuthenticateUser200JSONResponse) VisitAuthenticateUserResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Authorization", fmt.Sprint(response.Headers.Authorization))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -833,6 +910,69 @@ func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangeP
 	return err
 }
 
+type LogoutRequestObject struct {
+}
+
+type LogoutResponseObject interface {
+	VisitLogoutResponse(w http.ResponseWriter) error
+}
+
+type Logout204Response struct {
+}
+
+func (response Logout204Response) VisitLogoutResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type Logout401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Logout500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Logout503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Logout503ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCurrentUserRequestObject struct {
 }
 
@@ -891,6 +1031,127 @@ type GetCurrentUser503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetCurrentUser503ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSessionRequestObject struct {
+	Body *RefreshSessionJSONRequestBody
+}
+
+type RefreshSessionResponseObject interface {
+	VisitRefreshSessionResponse(w http.ResponseWriter) error
+}
+
+type RefreshSession200JSONResponse struct{ SessionIssuedJSONResponse }
+
+func (response RefreshSession200JSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Authorization", fmt.Sprint(response.Headers.Authorization))
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSession400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshSession400ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSession401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshSession401ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSession413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshSession413ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSession429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshSession429ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSession500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshSession500ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshSession503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshSession503ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -1032,9 +1293,15 @@ type StrictServerInterface interface {
 	// ChangePassword Change the signed-in user's password
 	// (POST /api/users/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
+	// Logout End the session of the bearer access token
+	// (POST /api/users/logout)
+	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
 	// GetCurrentUser The signed-in user
 	// (GET /api/users/me)
 	GetCurrentUser(ctx context.Context, request GetCurrentUserRequestObject) (GetCurrentUserResponseObject, error)
+	// RefreshSession Exchange a refresh token for a new access token and refresh token
+	// (POST /api/users/refresh)
+	RefreshSession(ctx context.Context, request RefreshSessionRequestObject) (RefreshSessionResponseObject, error)
 	// RegisterUser Register a new user
 	// (POST /api/users/register)
 	RegisterUser(ctx context.Context, request RegisterUserRequestObject) (RegisterUserResponseObject, error)
@@ -1165,6 +1432,30 @@ func (sh *strictHandler) ChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 }
 
+// Logout operation middleware
+func (sh *strictHandler) Logout(w http.ResponseWriter, r *http.Request) {
+	var request LogoutRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Logout(ctx, request.(LogoutRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Logout")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(LogoutResponseObject); ok {
+		if err := validResponse.VisitLogoutResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetCurrentUser operation middleware
 func (sh *strictHandler) GetCurrentUser(w http.ResponseWriter, r *http.Request) {
 	var request GetCurrentUserRequestObject
@@ -1182,6 +1473,37 @@ func (sh *strictHandler) GetCurrentUser(w http.ResponseWriter, r *http.Request) 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(GetCurrentUserResponseObject); ok {
 		if err := validResponse.VisitGetCurrentUserResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RefreshSession operation middleware
+func (sh *strictHandler) RefreshSession(w http.ResponseWriter, r *http.Request) {
+	var request RefreshSessionRequestObject
+
+	var body RefreshSessionJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RefreshSession(ctx, request.(RefreshSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RefreshSession")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RefreshSessionResponseObject); ok {
+		if err := validResponse.VisitRefreshSessionResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -1225,58 +1547,77 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fp7b9s6lv8qB9wFmmAV+dG0t3H/WTc37bpNb72xiwK3KWJaOrbZSKQuScX1BP7uA5J6xnIcp+nMADN/",
-	"JZbI8+LhefyObkkg4kRw5FqR3i1JqKQxapT210eMpyg/K5SD383vEFUgWaKZ4KRHBiGIGegFQqpQwnIh",
-	"FAINAlQKggXlc1Q+8QgzaxOqF8QjnMZIesSsv2Ih8YjEv1ImMSQ9LVP0iAoWGFPDC3/QOImQ9LoemQkZ",
-	"U016hHH98ph4JGacxWlMeh2P6FWC7hXOUZL12iNDKRKUetUkdf4OWLhFuocK1tlXsLUhqxLBFVrzvqHh",
-	"Bf6VotLmVyC4Rm7/pUkSsYAaiVuJFNMI4//5roz4FfZGMU1ZRHpkvECQjhKEAhVwoSGmOljY4+kPB2Co",
-	"SxpoozNKKcwBf70lM4ZRSHoEY0PJIzEqRedO7BsasRBuaJQiWX/ziNJUp4r0jtttj2imjRBGB8iVKFRe",
-	"aJ2oXqv1HfEG1bFCecMC9EO8ydVRLUvdqkjWVfP+t8QZ6ZH/apWO2XJvVWvoNjtT1o91hwly9V/DxGk/",
-	"AXPayr4UsxnykPE5WHMo30h0KvgsYsHPHw3VYK0LTAGNJNJwBRLnTGmUaH2wNOxJadiC/15WDfJdT23T",
-	"nLCCJdOZTVMpkWsw4qO12YBrlJxGZ8bET+DTRkWUEIg0Cu2BGvkj1Gj5Z6JVLfii6pq5NDByZJxUe5mT",
-	"ZSSexJwjEaNeWDejLMIQBLd6OC1f2/+d+sDRCKzoSsFyQbU17pCuIkHDsRDnVM7xCUPGVIQr451aCIgM",
-	"7ZpTdp6XJs1kgLEQ4KTYy5xaiCPL4MndM1fBUpegF7S0LQtcWkq0u9kj9+wzpzeURXQaPYUtQ6rplCo0",
-	"QhhPLWi/Bi1XQOeUcVALIXW0qntsxbyZZFAVbS8Dp5WNT2XijNEzVepYBFjK1dK4LhfOsZc0T/2hD+NN",
-	"vdceGQvxkfJVljPUz5peCIgpX+VXimqNcaJV1eoR1ShrLt2txFlDwQgEhUR7WVxSjUcRi5nG8ElM3odp",
-	"Gs5RG0dSCXLdy3WLxJxxBYmJiBEzkXcwBCHtA5dhDs4/vRv8cfW2Pzj/fHF2dT74OBhfDc8urgZD75Jv",
-	"e3n2sT84P/SypCSt8e+yObg4ezcYjc8uakQPPRDyki+l4PMiHSRUqaWQoSNhS8ODYX80+vLp4ver0//r",
-	"//HurC7EoQ9vrMoKqESnNExxJiRecnMyOUVjkmCBwTWGHihRHDYos4Nqd+NpjBCL2DwyZuQCYiHRbVRF",
-	"ZLjkzsyvwYTaVU7LsJA4SxWGkHLNIqCQcmYzDyqY0uAaDi5Qy9VRf6ZRHvqXnHhkgTTMaubKy83ic4SB",
-	"4KGJtLCkLNfS+Kq5PdZd/XuLz/vry7VHPnOa6oWQ7G9m+0/drT64CnCKVJqYKq6RO/s46eqlS6e8UjUZ",
-	"9o1f5c6nuE0fmVKMzz3Iy1khAX8kRnwIJIbINaORyQsFN3uKp+U7a7owZIYijbL2gZkKfkYjhR5JKo9u",
-	"s0q6alJCQ/q/2S8/EDGp9A1F3U1/nCOf6wXpdV8cFzZTWjI+N5bI70CdciCkxEDDQkiFMDVOLFemIEts",
-	"5qhQ7XRf2e6k+L3BY131u6+FZAXjb8UOMf2OrsR8a+rlotqrGyJrLari5jQ3tCvajurqegeyS17HriTV",
-	"JO77Lx825aTR3PLl5lp9JWfh76N+ZXcpZCBv6gu7L150ThqXXjOr+eZzvaqS+PRh2Lg9VVhdpti8cdmP",
-	"zQBjEnaSTiMWwDWuPDDp+uVxKiNbtovUhOfQtDr+ToMaWZ3ShpPTybPWcgJuMfBo08LXuLJ/mcZY7brM",
-	"5ozWBWkqJV1timYINvEfZs56amuQPW9ulsCufv1V8wjH5RY+1NRSKCEyOdUsSRaSql0surtOc0O5OzI0",
-	"WjOLqxtedvH2FE6OX/wGWeDO2hYL99RtmieTqoZ7ohUbtsvhiwc6VCVGbfiVRxhXmvIAm69SLiYLPZgJ",
-	"6aS0qRpyJMf1w9RUZxAxbnunUtfns+60E7TxJHxFf5u+DJr0yXNoxUYWYonpD5frX5ycVJAlB7/cyf1F",
-	"8q0auhGbKfm6B9UNe+I2u3zOvs0lK/T0cqdocrmLSg36r5F4Z0wqfeWgwSrtfkjv3El7Zvdf+4g20joX",
-	"NxjRAPcn+OSxqrt3XVAzUVXFpvMdoVLZ0d45PVuUqSuq66p0292XR53OUffVuPO812732u0/q+cYmv5L",
-	"sxibPLxkccV4EKWhq4nr9/ytcSZYLtAhBkmOD+fQQYk+TRGousbQQTWuHtZmX0ClZDaQlduDiLJY1aKB",
-	"K+YzKadCREgt+GkpNQcgxeYcQ3j/ZVyPK7h6v5i+C9gn9v7tn2cX4/8fDdQg1smfp4OXA3acnrP3J77f",
-	"GD4tt6vi8mc1xhtb5Jszq8QP92znNbfi1wh71fNsPocm7/issKGQDCRSjeG9rtHd1zUeFy32jA4by1n4",
-	"UxMEjzB1RQPNburstjmWWR3GrN7hZcFzc/Xu4HS/H9j6MLfUlphQkamqjFc95E3PMEkSg1QyvRqZrJ6N",
-	"T6x79lMTt26J61Lf5uZ8/2VMNqAVDra6N9cJZlLEMBl+Go2hRRPWShVK1TLtp+n7AqpxYhtcy88Y6s5l",
-	"MLnSdZyMz0TDnMlV4cjDRDCuVW1WlseWA03nMLGsJ4dAedgYgi65W1dei8mhD2cWtzBPbLYE/BFgoovR",
-	"ggdVXQrapkK/5BwxVECtIZhSKYYwXTWIN+ln7bhl0QNncvB9f3LoX3Ingq3H7HSDQ1EZTrahDROL1TrY",
-	"JAcM6vVG3sD0hwPikRuULmOQjt/228ZRRYKcJsyUV37bf26TkV5Yn2j5S4yio2sulrz1fXmt/BzhmKMN",
-	"H4W9BiHpkXeobctyZzDXbbfvwU5yig8DJyz9Rpzv/ejTH/AFp/ABVzBCDQdZS2laN+XB5FqvJvDpw/DQ",
-	"AqcvnFBNvArhW/UJTPXikN7Xbx5RaRxTuSr907ACvaAablCy2aYTPFPGSywqSufK3HPrruSbIW5vTumW",
-	"LdK7vfN01bpl4fruaPlrsx7lklZlhLv+1kizFdvptPqVtFu32aj6JzXwdq6ujdq3SSWFiJ9K3814ZwkL",
-	"N4yu++ppjp1iFTSzMUWiTiU3sSQrVYoI68FU6AWwDG6th5JJ2T857NQSc2tdgIBxUWPl5ZWlY+R+pqB0",
-	"OqAqK7buKeLcoAIdCxabkDppqEp6YFKpia6fuY0hGbBuhHMod4FFz1E7gSzgfNzuZDxcZKuHmX7FyrbG",
-	"cYkTlX4jwtUDQk0Fns0Kl4ZqpewF7m8AHoyrVkHQdT3bGzOtf2HUzPuEhsB5LuZze5B+HXiv+demD0+y",
-	"3HWZttvPg+9Lbf/BiVdODZy3UVXzw4d9C5IVI/DoutwqevyQEF/5asRu6eze8vkOrH7ceb570915s9nX",
-	"Pdm97+6A75Gpy+x6gJQNw9z7st65mJvTdZErQHaDrgq6J725QOmmmkfVfjuPlfW77qDHYdkdP/qmb+KR",
-	"uxr7Oqq4FUp8+GClDqc+KAYcbwGl87hZHRGT//j8U/p84eXuvFxgs1n5iHHIE2fpmfd7vOsDt5XNp845",
-	"i2z2i/KApb/lwwRbpZZIjHGsrJfRwn+0n/wzz228cWA7Tylv97YXb65Jqw737Yg9VCA4uuF21poW4/5n",
-	"Kv8IoXnu713yEGc0jTR02nbMvxCpPMzH2Uyr2sx+QdUCQ8+UZzYeGV6urnK1o0g1aAFTNI3pEg667c4h",
-	"CAmamnM9OG6fHPZcjzIVqRHcFpaGiqFs4XgOgyEE1NSKqXLd7kIs7achl9zyUsC0XaFRaQvm4w9jOR5g",
-	"U8l2kdn115VrVegow4sqCEwVdnnywq6Gsj8oqnf+cTfaJgiHBj0+QTwgZp9WPpX89y2Icj8HCububYs5",
-	"dQp17O3rN/t1sP2K0fWj9ZOtQ0p54IjpNYJMOdAwlKjUIfFIKqMMWeu1Wp3ub37bb/ud3qt2u2N76Drd",
-	"jSbvkbS79uvmTOWNUWflqnjuE6wCS6uHajioKnro1z93Vw0KlCMt24QwCbbBt/QzAAIO7mpZJVzBydff",
-	"1n8PAAD//w==",
+	"7Dtrc9s4kn+li7dVI9XRetnJxMqX03icrDLOxGM7lbpEOQsiWyJiEtAAoGWty//9qgE+JdqyE8/dbd3m",
+	"SywSaHQ3+t3NWy+QyVIKFEZ7w1tvyRRL0KCyv95jMkP1UaMa/0q/Q9SB4kvDpfCG3jgEOQcTIaQaFawi",
+	"qRFYEKDWEERMLFB3PN/jtHbJTOT5nmAJekOP1l/y0PM9hX+mXGHoDY1K0fd0EGHC6Cy8YckyRm848L25",
+	"VAkz3tDjwrw88Hwv4YInaeIN+75n1kt0r3CByru7871TJZeozLoJ6/wd8PAe7B6LWP+piN0RWL2UQqNl",
+	"7y8sPMM/U9SGfgVSGBT2T7ZcxjxghHF3qeQsxuTfv2lCv3I8EWYYj72hdxEhKAcJQokahDSQMBNE9npG",
+	"p2Mg6IoFhmhGpSRd8Jdbb84xDr2hhwlB8r0EtWYLh/Y1i3kI1yxO0bv76nvaMJNqb3jQ6/me4YaQIBog",
+	"J6IgOTJmqYfd7jfEa9QHGtU1D7AT4nVOju5a6JZE767K3r8pnHtD79+6pWB23VvdPXWbHSvr17qDBTn5",
+	"r2HqqJ8C3ba2L+V8jiLkYgGWHbpDGB1JMY958ONXwwxY7gLXwGKFLFyDwgXXBhVaGSwZe1gytjj/SVwN",
+	"8l3PzdMcsIYVNxlPU6VQGCD00fJsLAwqweJjYvEzyDSRiAoCmcahvVDCP0aD9vwMtSoHX1RFM8cGzh0Y",
+	"h9WT2MkzEM/CznOZoImsmDEeYwhSWDocla/t3458EEgIa7bWsIqYscw9ZetYsvBCyhOmFviMJmMmwzVJ",
+	"p5ESYoJdE8r+fsnSDAe4kBIcFk9ip5Fyzx7w7OKZk2ChKzARK3nLA+eWlsZp9rl79lGwa8ZjNoufg5ch",
+	"M2zGNBISJKkF7Ndg1BrYgnEBOpLKxOu6xFbYm2EGVdSexOC0svG5WJwd9JMuaSwMLBN6RaIrpBPsFctd",
+	"f9iBi226Lfe15lKMtU7Ju97L+Jzhj6Mhg9pEwwgErkC7BdCK5YKLNkgF3GgQeGNgybiyoYy8QqGhpXCu",
+	"UEdtuqcIWZhFQ6PURFLxfzintRVYTH9BplDBJO319oNvK2P/wKnvBJElRXBkzwGmgTshJeHtPC7m8LJD",
+	"cP0umr0N+Af+7s3n47OLP87HepyY5eej8csxP0hP+LvDTqdTSo82iouFjY6OWBDh3hF5RBlv0+HUyoUp",
+	"EDClOGYoa7poCGg7JGwNV4hL4GYH6oLCoS+ekHvaSIXe122cCKsLKd8zsc5iCf2jKiklJEysc1PLjMFk",
+	"aXRVG2NmUNVM3aDifwkCIQQFRk/SRMUM7sU84QbDZ1HFEczScIGGDIxeojDDnDYr0RqW5CljTh55fEry",
+	"TQ9c5NE6+fB2/Pvlm9H45OPZ8eXJ+P344vL0+OxyfOpPxH0vj9+PxidtPwtWlGX+5jGts+O34/OL47Ma",
+	"0LYPUk3ESkmxKMKEJdN6JVXoQNiUoXU6Oj//9OHs18ujv49+f3tcR6LdgV8syRqYQkc0zHAuFU4E3UwO",
+	"kVgSRBhcYeiDlsVlg6YdzJQKmMiEHhEbhYREKnQbdeExJsKx+TWQC17nsOgIhfNUYwipMDwGBqngNiJB",
+	"DTMWXEHrDI1a743mBlW7MxF161F5ua1z5xhIEZKawYrxnEqSVbKqVlwf1rKH84473/soWGa+HrS6j9Gt",
+	"EbjMYOZMkbNmlj8Ou3pI2y9VqobDU/1aufM5tOk915qLhQ95miMV4M2S0IdAYYjCcBZTvFCcZm/xqHxn",
+	"WReGnCCyOEsrOWV2cxZr9L1l5dFtlmHVbDkL2X9kvzqBTLxKPlnkY+zmBMXCRN5w8OJgy3L6Xq4DdciB",
+	"VAoDA5FUGmFGQqzWFKgvbURRgdofvLJZa/G7yWOUcvelwKw4uLTncvYNXerxhvKoIguoMyJLOavo5jC3",
+	"qCvS0erqema6C193XAmqCd13n37bxpPFi6r/Og5/PR81OC/fC9R1feHgxYv+YePSK24p335u1lUQH347",
+	"bdyeaqwu03zRuOym2akv01nMA7jCtQ8Uxr08SFVs0zmZknkOKQXu7GQo4eqIppMcTb7llkPwHgafb3P4",
+	"Ctf2f24w0buUme7orgDNlGLrbdQIYNP5p5mwHtnY9Imamzmwy79e1XxP4OqecxjF2KggJp9KS5aRYnrX",
+	"EYNdt7lF3AYOjdzM7OqWlJ29OYLDgxc/Q2a4s3TWlgHrPM2dSZXCJ1axtniXl7UeKVAVG7UlV77HhTZM",
+	"BHhffOzQ5KEPc6kcltZVl6GzrZMwis4g5sLm1CWt+/PBrB/08DB8xX6evQya6Ml9aIVHtvSWsBvn618c",
+	"HlYqjq4st+H7C+dbyyGaanblue5BdcMT63m7ZM6+zTEr6PRzoWgSuTOXklXKpU9Q4Cyfu7SRSp2y/T8H",
+	"ez+vRvTv+t365edB8irpzQ6u3vwRfXyV9P8zenHUm52s/rgZjH7Qb9aRaKaxjLP/bwQXc660uXRl8Srs",
+	"Ucg2uGHl8mHTFrNGWCfyGmMW4NMBPrs9Hjw59qmxqEpi0/3mNYotizICzRcCwz0u8jrFEJirmuzF/Jry",
+	"12rloMXg3acLH6bvPl1cXlycTH0Icc7S2EC/BwkXqUHdphwptAbJCl6210TMgJwZRikjmdWyAjJXMoHp",
+	"6YfzC+iyJe9Siqa72fapS2g2xM5GzPqSmfodDHqDl3v9/t7g1UV/f9jrDXu9z1UBDCk5NjzBJvNTHnHJ",
+	"RRCnoUtY6ix7Q1oAqwhdBWWZN3Xyel9ZMp4hMH2Foauv5kxAUZQ2hCy3BzHjia6ZapdpZVjOpIyR2Y7F",
+	"llGpI/hhyf5M0YfBi5cw40Y77jI4Oj89+/1tJQDrwEeNwA1IEeAwK2xnN0Z3RWlvqIGbiVBoUlW9Nimw",
+	"A6cKKc913sclyfUrd9UOC4V2riIZYy5n7lafwR4e7Nd0iX4ure4RM/7ry2jvM9v7R2/v8HLv6+3B/t3f",
+	"Gh1PMyttEdIqCIk9tKq60O7A2GiYah5O3e1V+jo5jTUKv7tyluF3WbjHLAp3FTnS+M0q3W5HaAmuAfar",
+	"StWsDP4jfMlHjQ2pV6CQGQwf1NfBU/X1+3zPE33N1nIe/lAv1ve4vmSB4df14+7TdlodJrwePWSueHv1",
+	"blf3sFzYjCrn1D0epoJTlRi/esnbkkFhJQap4mZ9TnFw1oi24jpKSXNvPVfXeZOz892nC2+rGCnA5sNW",
+	"IZv9BkvJyhoeMINTkOp+z+Jn9aS5VBNR+DRoNfi0Dlzk4wZFZyfWMivNaWCZyXOzCHnNH0WI4US0YrmQ",
+	"qfHLuqFrVZD3tNyzkVf7dbNHuUbF52UpHOR8TmE9MBFOhDZyqbMmExliE2FSeKd1VllyttamH1ZeNmwE",
+	"BdmuVMXFXDYMLrj0HUW4lFwYXRu+yLFsGbaAqeXvtE24NRIzEW5daR2m7Q4c24InPbGMALwhcopetQ/V",
+	"K/ULJ5MfQjn+RAjEkO6BBIPbHg/M1g14TmvdlCFkfY1OpzNtdybC4WIzOts3F1DkltP76pVT10ixXM5L",
+	"jvWMJS+BjE7Hnu9do3LxmNfv9Do9Uly5RMGWnBxhp9fZt6GeiayOdDsrjOO9KyFXovttdaU7eY10gdac",
+	"Fowbh97Qe4vGFj02Rj4Gvd6z9bws/MZOwbvzD7/DJ5zBb7iGczTQyopScIVr7cP0yqyn8OG307Ztyb1w",
+	"SDWdVSDfrff2q4bEG3756ns6TRKm1qWg0lEuhLGqsy0EP2mSEttXYQtNds/KrfeVgFs7Ucpn1xvebjxd",
+	"d295eLc5tPSlmY5ySbcyHHT3tRFmN7FzT/qvhN29zYagfpACf+fq2hDXfVgpKZPnonfb/lvA0uXtdVk9",
+	"yrsvWC27W5uSR7ssD/4Kj+PDTJoo655ORN2UTMsKjOu+WGDVTqv1Ic5PFO1NgkN4/6ShFDpgOssIHsg0",
+	"XAsc3RE8Ids6bYjahkChBZnZj8LakKw1R8i5PlnhlRZoHEK2ZXXQ62dnOMtWNzOjCpdtzOcCCdTmFxmu",
+	"H2FqKg2eLJBriN7KTPvh9PrRnZlqG+WuHv0Qm+6arebDBqo+WHDneweP2VWZwbNb+ru3fNxoRh3093dv",
+	"2pzeoX2Dw937Ntvi32muadf+Y3i4NRrzkKU/kQsSe6etAfJrdJ7/AZPujIMLvPaqFZxm+3BMWavrxObR",
+	"XCXs8cFEXFMaDBU9i5CregqsgQI0WEl1ZdNkF7E4jS8UOY8h3f5qkqmBufQcWo0mYMVNxEVZjqEAJmeN",
+	"zb2LkTmBq0LPm9TZ9SdOy/LSdyvzdtNiV2Ws3nq4t9/w+O5rvefyKDU/uKdzlZvG6nzRv1T8WVW8UGp3",
+	"X66AUpQlc99YSubDCu5SrR16XanR2L9rRc4ZkuTZkYgWz0s87aGd2npQuc1EkK76RWLSqOUEplHHXXhw",
+	"b/o3EfVdWRrouyw4z4PsGAo38Ki80M8MyM7kt8FgnDg+P1aRcm5HTLusuPPdKvG/KaLH2c1uuIRsIKV6",
+	"QTsF1dVo7kvhjpwVLSKrvyiTs/DvGb+00luWrskCZnm1kf+ct3exZVl23lKm8Pfbk/NlUd/eKH7XMgnn",
+	"f7nK8wEbYedlYqv4tKIqQD/pidhoD9hptDmaIMIwc/CF8m/ZjRYrn5WfyjANLLRFKSNBcwot6GXMtCnn",
+	"qWKuDYa+DW+suaA8AxQm8hpDd6QbNm6/Bj6vHT8R+fkbo7p+RZTKBohAuCdpsSXOadunVIgZN2rYmYiJ",
+	"GG3wmcyvzgxopSPhcGfGkZx9/eCaFFyDYdkgrIlwboYuKKv1J1zbouUiwK2b9fPhvnpF0BlyP5/gq9zm",
+	"RMg5cFNWxhxXCJeDXr8DH+YQSJFPLGbnYfbNg6WFoPiANyww8do+0mkQIIa6U2WKrUrOGY+zvTaLmxsb",
+	"T7kipPvFtouRMpcGSxTXE1GUJ0kaCPNiSc4lrmF6dvzm7Pj8785/yDgsfch+D0K21u0OvHETowVhE2Hb",
+	"Sy7/zoc6f9LZZOmeve5s7nRImBrgxoeDwaGVgYstbeObqXwHRjnghK0dWzSdSP4353P1hobWPU6EFZoC",
+	"qC0Q+w3qnaTaZKECRQrcDn1mk96brU85hyyozSJ/qaoMzMc78/tyrM4n2/Op20YvnE0n5A3eHwjbN7qK",
+	"T+rHPToy3xim+FcC/s+UgN/e+fWGzZevd7Wk/PjGWZKt1v9cqswF1r9DEGF94SO8sesIPBDeZ/a6HGjJ",
+	"+9hkMe3gdBazVa1ONuDePFPukx0sYuIlKohkqtr5qDRpfnUePGI6InO5itCmsXSWq7i5WECmZF5ghhNB",
+	"HGkNen37UYhzSa2D3mF76DzXTKaEuC05EhSC7KoIMD6FgJEjTbVtBEEkV/azg4mwZ1GaYVcY1MbyH2+I",
+	"c+QlG82I4+tfV8irNlmzzmqlV1ltUD57ya823fQok9P/n4uvbV3B9U2/v67wCGNyVPk88/9v2TCX88wa",
+	"3ZcBbNi9JqNnv5x0nYr6zdabjbnhSNgVgkoFBd8KtW57vpeqOGu+Drvd/uDnTq/T6/SHr3q9vu2u1OFu",
+	"x/ffB3tgv6jOSN4ao62oiu9i7iJgrSdO0KoSaj9Yq3xirxsIKEcJ/bxSKmXiOi5Zawpam1RWAVcmSu6+",
+	"3v13AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -92,7 +92,8 @@ func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }
 // benchmark's baseline injects claims instead) and validated before its handler.
 func PublicHandler(base web.Base, svc *app.Service, auth func(http.Handler) http.Handler) (http.Handler, error) {
 	api, err := web.PublicAPI(base, "properties", []func(http.Handler) http.Handler{auth}, func(api chi.Router) {
-		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil, propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
+		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil,
+			propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
 		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
 	})
 	if err != nil {

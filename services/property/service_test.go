@@ -135,6 +135,16 @@ func TestInternalEndpointValidatesAfterAuth(t *testing.T) {
 				t.Fatalf("user_id %q: problem does not name the field: %v", id, p)
 			}
 		}
+		// The contract promises 401 before anything else about the request is
+		// looked at: a secret in the query string is refused (400) only once
+		// the caller is known.
+		withSecret := userPropertiesURL(e, "1") + "?token=" + strings.Repeat("s", 40)
+		if r := testenv.Do(t, "GET", withSecret, nil); r.Status != 401 {
+			t.Fatalf("no token, a secret in the query: %d, want 401 first", r.Status)
+		}
+		if r := testenv.Do(t, "GET", withSecret, nil, tokenguard.Header, goodToken); r.Status != 400 {
+			t.Fatalf("good token, a secret in the query: %d, want 400", r.Status)
+		}
 	})
 }
 

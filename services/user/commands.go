@@ -11,6 +11,7 @@ import (
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/logging"
+	"jeeves4service/services/user/app"
 )
 
 // command runs an admin command (user-service COMMAND ...) and returns its
@@ -19,9 +20,62 @@ func command(ctx context.Context, args []string, getenv config.Getenv, stdin io.
 	switch args[0] {
 	case "create-admin":
 		return createAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "deactivate":
+		return deactivate(ctx, args[1:], getenv, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin)\n", args[0])
+	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin, deactivate)\n", args[0])
 	return 2
+}
+
+// deactivate: user-service deactivate --email E. The user can no longer log
+// in, and every session of theirs ends (refresh tokens at once; access tokens
+// at once at the user service, within JWT_TTL at the property service).
+func deactivate(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("deactivate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "email of the user (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *email == "" {
+		fmt.Fprintln(stderr, "deactivate: --email is required")
+		return 2
+	}
+	svc, closeApp, code := commandApp(ctx, "deactivate", getenv, stderr)
+	if svc == nil {
+		return code
+	}
+	defer closeApp()
+	u, err := svc.Repo.ByEmail(ctx, app.NormalizeEmail(*email))
+	if err == nil {
+		err = svc.Deactivate(ctx, u.ID)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "deactivate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "deactivated %s (id %d); their sessions have ended\n", u.Email, u.ID)
+	return 0
+}
+
+// commandApp reads the service's configuration and opens its use cases for
+// an admin command; on failure it prints why and returns the exit status.
+func commandApp(ctx context.Context, name string, getenv config.Getenv, stderr io.Writer) (*app.Service, func(), int) {
+	if _, err := logging.New(getenv, stderr, "user-service"); err != nil {
+		fmt.Fprintf(stderr, "%s: configuration error: %v\n", name, err)
+		return nil, nil, config.ExitCode
+	}
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: configuration error: %v\n", name, err)
+		return nil, nil, config.ExitCode
+	}
+	svc, conn, _, err := openApp(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return nil, nil, 1
+	}
+	return svc, func() { conn.Close() }, 0
 }
 
 // createAdmin: user-service create-admin --email E --first-name F --last-name L,
@@ -45,21 +99,11 @@ func createAdmin(ctx context.Context, args []string, getenv config.Getenv, stdin
 		return 1
 	}
 	password := strings.TrimRight(line, "\r\n")
-	if _, err := logging.New(getenv, stderr, "user-service"); err != nil {
-		fmt.Fprintf(stderr, "create-admin: configuration error: %v\n", err)
-		return config.ExitCode
+	svc, closeApp, code := commandApp(ctx, "create-admin", getenv, stderr)
+	if svc == nil {
+		return code
 	}
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "create-admin: configuration error: %v\n", err)
-		return config.ExitCode
-	}
-	svc, conn, _, err := openApp(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "create-admin: %v\n", err)
-		return 1
-	}
-	defer conn.Close()
+	defer closeApp()
 	u, err := svc.Register(ctx, "", *email, password, *first, *last, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "create-admin: %v\n", err)

@@ -18,12 +18,14 @@ type Config struct {
 	PublicAddr string
 	// AdminAddr is the admin listener (/metrics, profiling); "" runs none
 	// (a Config built in code, in tests).
-	AdminAddr         string
-	DatabaseURL       string
-	SigningKeyFile    string
-	RetiredKeyFiles   []string
-	JWT               jwtauth.Settings
-	TTL               time.Duration
+	AdminAddr       string
+	DatabaseURL     string
+	SigningKeyFile  string
+	RetiredKeyFiles []string
+	JWT             jwtauth.Settings
+	TTL             time.Duration
+	// RefreshTTL bounds a session's whole life (its refresh-token family).
+	RefreshTTL        time.Duration
 	Trusted           []netip.Prefix
 	Property          adapters.PropertyClientConfig
 	MaxPropertyClaims int
@@ -47,9 +49,10 @@ var (
 
 // Defaults that are not secrets.
 const (
-	defaultTTL     = time.Hour
-	defaultBudget  = 2 * time.Second
-	defaultOpenFor = 15 * time.Second
+	defaultTTL        = 10 * time.Minute // short: refresh tokens renew it
+	defaultRefreshTTL = 720 * time.Hour
+	defaultBudget     = 2 * time.Second
+	defaultOpenFor    = 15 * time.Second
 )
 
 // LoadConfig reads the environment; every error is a *config.Error.
@@ -64,6 +67,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
 			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
 		TTL:               r.Duration("JWT_TTL", defaultTTL),
+		RefreshTTL:        r.Duration("REFRESH_TTL", defaultRefreshTTL),
 		Trusted:           r.Prefixes("TRUSTED_PROXIES"),
 		MaxPropertyClaims: r.Int("JWT_MAX_PROPERTY_CLAIMS", 100),
 		LoginPerIP:        config.Parse(r, "LOGIN_FAILURE_LIMIT_PER_IP", DefaultLoginPerIP.String(), ratelimit.ParseBudget),

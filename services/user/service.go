@@ -62,6 +62,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		log.WarnContext(ctx, "login without property claims", "user_id", userID, "reason", err.Error(),
 			"circuit", s.Property.State(), "request_id", reqinfo.RequestID(ctx))
 	}
+	svc.OnReuse = func(ctx context.Context, f app.FamilyRecord, clientIP string) {
+		log.WarnContext(ctx, "refresh token reused: session revoked", "user_id", f.UserID, "session", f.ID,
+			"client_ip", clientIP, "request_id", reqinfo.RequestID(ctx))
+	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
 	handler, err := PublicHandler(web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping}, svc, signer.JWKS,
 		jwtauth.Middleware(verifier), ports.RefuseSpentRegistrations(svc, log))
@@ -106,8 +110,8 @@ func openApp(ctx context.Context, cfg Config) (*app.Service, *sql.DB, *jwtauth.S
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &app.Service{Repo: repo, Signer: signer, MaxPropertyClaims: cfg.MaxPropertyClaims, NewSessionID: httpx.NewID},
-		conn, signer, nil
+	return &app.Service{Repo: repo, Sessions: repo, RefreshTTL: cfg.RefreshTTL, Signer: signer,
+		MaxPropertyClaims: cfg.MaxPropertyClaims, NewSessionID: httpx.NewID}, conn, signer, nil
 }
 
 // Serve serves until ctx ends, then closes the database and the Redis client.
@@ -120,7 +124,8 @@ func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.S
 func PublicHandler(base web.Base, svc *app.Service, jwks func() jwtauth.JWKS,
 	before ...func(http.Handler) http.Handler) (http.Handler, error) {
 	api, err := web.PublicAPI(base, "users", before, func(api chi.Router) {
-		strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: jwks}, nil, userapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
+		strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: jwks}, nil,
+			userapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
 		userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
 	})
 	if err != nil {

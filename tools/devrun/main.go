@@ -67,10 +67,16 @@ jeeves4service is running (SQLite under ./data). Ctrl-C stops both services.
 Try it:
   curl -s -X POST http://%[1]s/api/users/register -H 'Content-Type: application/json' \
        -d '{"email":"ada@example.com","password":"correct horse battery staple","first_name":"Ada","last_name":"Lovelace"}'
-  TOKEN=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
-       -d '{"email":"ada@example.com","password":"correct horse battery staple"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
-  curl -s -X POST http://%[2]s/api/properties/ -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"Seaside cottage"}'
-  # log in again: the new token's "properties" claim lists the cottage with access_level owner
+  SESSION=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
+       -d '{"email":"ada@example.com","password":"correct horse battery staple"}')
+  TOKEN=$(echo "$SESSION" | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  REFRESH=$(echo "$SESSION" | sed 's/.*"refresh_token":"\([^"]*\)".*/\1/')
+  curl -s -X POST http://%[2]s/api/properties/ -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -d '{"name":"Seaside cottage"}'
+  # the access token lives 10 minutes; refresh for the next pair (its claims list the cottage now):
+  curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
+  # that refresh token is spent: presenting it again ends the whole session (401)
+  curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
   curl -s http://%[3]s/api/internal/properties/users/1     # 401: no X-Internal-Token
 
 `, user, property, envOr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"))

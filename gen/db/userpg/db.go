@@ -24,14 +24,38 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.createRefreshTokenStmt, err = db.PrepareContext(ctx, createRefreshToken); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateRefreshToken: %w", err)
+	}
+	if q.createSessionFamilyStmt, err = db.PrepareContext(ctx, createSessionFamily); err != nil {
+		return nil, fmt.Errorf("error preparing query CreateSessionFamily: %w", err)
+	}
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
+	}
+	if q.getRefreshTokenStmt, err = db.PrepareContext(ctx, getRefreshToken); err != nil {
+		return nil, fmt.Errorf("error preparing query GetRefreshToken: %w", err)
+	}
+	if q.getSessionFamilyStmt, err = db.PrepareContext(ctx, getSessionFamily); err != nil {
+		return nil, fmt.Errorf("error preparing query GetSessionFamily: %w", err)
 	}
 	if q.getUserByEmailStmt, err = db.PrepareContext(ctx, getUserByEmail); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByEmail: %w", err)
 	}
 	if q.getUserByIDStmt, err = db.PrepareContext(ctx, getUserByID); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByID: %w", err)
+	}
+	if q.revokeSessionFamilyStmt, err = db.PrepareContext(ctx, revokeSessionFamily); err != nil {
+		return nil, fmt.Errorf("error preparing query RevokeSessionFamily: %w", err)
+	}
+	if q.revokeUserSessionsStmt, err = db.PrepareContext(ctx, revokeUserSessions); err != nil {
+		return nil, fmt.Errorf("error preparing query RevokeUserSessions: %w", err)
+	}
+	if q.setUserActiveStmt, err = db.PrepareContext(ctx, setUserActive); err != nil {
+		return nil, fmt.Errorf("error preparing query SetUserActive: %w", err)
+	}
+	if q.spendRefreshTokenStmt, err = db.PrepareContext(ctx, spendRefreshToken); err != nil {
+		return nil, fmt.Errorf("error preparing query SpendRefreshToken: %w", err)
 	}
 	if q.updatePasswordHashStmt, err = db.PrepareContext(ctx, updatePasswordHash); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdatePasswordHash: %w", err)
@@ -41,9 +65,29 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.createRefreshTokenStmt != nil {
+		if cerr := q.createRefreshTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createRefreshTokenStmt: %w", cerr)
+		}
+	}
+	if q.createSessionFamilyStmt != nil {
+		if cerr := q.createSessionFamilyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing createSessionFamilyStmt: %w", cerr)
+		}
+	}
 	if q.createUserStmt != nil {
 		if cerr := q.createUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
+		}
+	}
+	if q.getRefreshTokenStmt != nil {
+		if cerr := q.getRefreshTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getRefreshTokenStmt: %w", cerr)
+		}
+	}
+	if q.getSessionFamilyStmt != nil {
+		if cerr := q.getSessionFamilyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getSessionFamilyStmt: %w", cerr)
 		}
 	}
 	if q.getUserByEmailStmt != nil {
@@ -54,6 +98,26 @@ func (q *Queries) Close() error {
 	if q.getUserByIDStmt != nil {
 		if cerr := q.getUserByIDStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getUserByIDStmt: %w", cerr)
+		}
+	}
+	if q.revokeSessionFamilyStmt != nil {
+		if cerr := q.revokeSessionFamilyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing revokeSessionFamilyStmt: %w", cerr)
+		}
+	}
+	if q.revokeUserSessionsStmt != nil {
+		if cerr := q.revokeUserSessionsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing revokeUserSessionsStmt: %w", cerr)
+		}
+	}
+	if q.setUserActiveStmt != nil {
+		if cerr := q.setUserActiveStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setUserActiveStmt: %w", cerr)
+		}
+	}
+	if q.spendRefreshTokenStmt != nil {
+		if cerr := q.spendRefreshTokenStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing spendRefreshTokenStmt: %w", cerr)
 		}
 	}
 	if q.updatePasswordHashStmt != nil {
@@ -98,21 +162,37 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                     DBTX
-	tx                     *sql.Tx
-	createUserStmt         *sql.Stmt
-	getUserByEmailStmt     *sql.Stmt
-	getUserByIDStmt        *sql.Stmt
-	updatePasswordHashStmt *sql.Stmt
+	db                      DBTX
+	tx                      *sql.Tx
+	createRefreshTokenStmt  *sql.Stmt
+	createSessionFamilyStmt *sql.Stmt
+	createUserStmt          *sql.Stmt
+	getRefreshTokenStmt     *sql.Stmt
+	getSessionFamilyStmt    *sql.Stmt
+	getUserByEmailStmt      *sql.Stmt
+	getUserByIDStmt         *sql.Stmt
+	revokeSessionFamilyStmt *sql.Stmt
+	revokeUserSessionsStmt  *sql.Stmt
+	setUserActiveStmt       *sql.Stmt
+	spendRefreshTokenStmt   *sql.Stmt
+	updatePasswordHashStmt  *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                     tx,
-		tx:                     tx,
-		createUserStmt:         q.createUserStmt,
-		getUserByEmailStmt:     q.getUserByEmailStmt,
-		getUserByIDStmt:        q.getUserByIDStmt,
-		updatePasswordHashStmt: q.updatePasswordHashStmt,
+		db:                      tx,
+		tx:                      tx,
+		createRefreshTokenStmt:  q.createRefreshTokenStmt,
+		createSessionFamilyStmt: q.createSessionFamilyStmt,
+		createUserStmt:          q.createUserStmt,
+		getRefreshTokenStmt:     q.getRefreshTokenStmt,
+		getSessionFamilyStmt:    q.getSessionFamilyStmt,
+		getUserByEmailStmt:      q.getUserByEmailStmt,
+		getUserByIDStmt:         q.getUserByIDStmt,
+		revokeSessionFamilyStmt: q.revokeSessionFamilyStmt,
+		revokeUserSessionsStmt:  q.revokeUserSessionsStmt,
+		setUserActiveStmt:       q.setUserActiveStmt,
+		spendRefreshTokenStmt:   q.spendRefreshTokenStmt,
+		updatePasswordHashStmt:  q.updatePasswordHashStmt,
 	}
 }

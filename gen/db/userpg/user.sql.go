@@ -7,7 +7,54 @@ package userpg
 
 import (
 	"context"
+	"database/sql"
 )
+
+const createRefreshToken = `-- name: CreateRefreshToken :exec
+INSERT INTO refresh_tokens (token_hash, family_id, user_id, issued_at, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+`
+
+type CreateRefreshTokenParams struct {
+	TokenHash string
+	FamilyID  string
+	UserID    int64
+	Now       int64
+	ExpiresAt int64
+}
+
+func (q *Queries) CreateRefreshToken(ctx context.Context, arg CreateRefreshTokenParams) error {
+	_, err := q.exec(ctx, q.createRefreshTokenStmt, createRefreshToken,
+		arg.TokenHash,
+		arg.FamilyID,
+		arg.UserID,
+		arg.Now,
+		arg.ExpiresAt,
+	)
+	return err
+}
+
+const createSessionFamily = `-- name: CreateSessionFamily :exec
+INSERT INTO session_families (id, user_id, created_at, expires_at)
+VALUES ($1, $2, $3, $4)
+`
+
+type CreateSessionFamilyParams struct {
+	ID        string
+	UserID    int64
+	Now       int64
+	ExpiresAt int64
+}
+
+func (q *Queries) CreateSessionFamily(ctx context.Context, arg CreateSessionFamilyParams) error {
+	_, err := q.exec(ctx, q.createSessionFamilyStmt, createSessionFamily,
+		arg.ID,
+		arg.UserID,
+		arg.Now,
+		arg.ExpiresAt,
+	)
+	return err
+}
 
 const createUser = `-- name: CreateUser :one
 
@@ -52,6 +99,42 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 	return i, err
 }
 
+const getRefreshToken = `-- name: GetRefreshToken :one
+SELECT token_hash, family_id, user_id, issued_at, expires_at, spent_at FROM refresh_tokens WHERE token_hash = $1
+`
+
+func (q *Queries) GetRefreshToken(ctx context.Context, tokenHash string) (RefreshToken, error) {
+	row := q.queryRow(ctx, q.getRefreshTokenStmt, getRefreshToken, tokenHash)
+	var i RefreshToken
+	err := row.Scan(
+		&i.TokenHash,
+		&i.FamilyID,
+		&i.UserID,
+		&i.IssuedAt,
+		&i.ExpiresAt,
+		&i.SpentAt,
+	)
+	return i, err
+}
+
+const getSessionFamily = `-- name: GetSessionFamily :one
+SELECT id, user_id, created_at, expires_at, revoked_at, revoked_reason FROM session_families WHERE id = $1
+`
+
+func (q *Queries) GetSessionFamily(ctx context.Context, id string) (SessionFamily, error) {
+	row := q.queryRow(ctx, q.getSessionFamilyStmt, getSessionFamily, id)
+	var i SessionFamily
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.RevokedAt,
+		&i.RevokedReason,
+	)
+	return i, err
+}
+
 const getUserByEmail = `-- name: GetUserByEmail :one
 SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at FROM users WHERE email = $1
 `
@@ -91,6 +174,88 @@ func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 	)
+	return i, err
+}
+
+const revokeSessionFamily = `-- name: RevokeSessionFamily :execrows
+UPDATE session_families SET revoked_at = $1, revoked_reason = $2
+WHERE id = $3 AND revoked_at IS NULL
+`
+
+type RevokeSessionFamilyParams struct {
+	Now    sql.NullInt64
+	Reason string
+	ID     string
+}
+
+func (q *Queries) RevokeSessionFamily(ctx context.Context, arg RevokeSessionFamilyParams) (int64, error) {
+	result, err := q.exec(ctx, q.revokeSessionFamilyStmt, revokeSessionFamily, arg.Now, arg.Reason, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const revokeUserSessions = `-- name: RevokeUserSessions :execrows
+UPDATE session_families SET revoked_at = $1, revoked_reason = $2
+WHERE user_id = $3 AND revoked_at IS NULL
+`
+
+type RevokeUserSessionsParams struct {
+	Now    sql.NullInt64
+	Reason string
+	UserID int64
+}
+
+func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) (int64, error) {
+	result, err := q.exec(ctx, q.revokeUserSessionsStmt, revokeUserSessions, arg.Now, arg.Reason, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const setUserActive = `-- name: SetUserActive :execrows
+UPDATE users SET is_active = $1, updated_at = $2 WHERE id = $3
+`
+
+type SetUserActiveParams struct {
+	IsActive bool
+	Now      int64
+	ID       int64
+}
+
+func (q *Queries) SetUserActive(ctx context.Context, arg SetUserActiveParams) (int64, error) {
+	result, err := q.exec(ctx, q.setUserActiveStmt, setUserActive, arg.IsActive, arg.Now, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const spendRefreshToken = `-- name: SpendRefreshToken :one
+UPDATE refresh_tokens SET spent_at = $1
+WHERE token_hash = $2 AND spent_at IS NULL
+RETURNING family_id, user_id, expires_at
+`
+
+type SpendRefreshTokenParams struct {
+	Now       sql.NullInt64
+	TokenHash string
+}
+
+type SpendRefreshTokenRow struct {
+	FamilyID  string
+	UserID    int64
+	ExpiresAt int64
+}
+
+// Marks the token spent if, and only if, it was not spent yet: of concurrent
+// refreshes with one token, exactly one gets the row back.
+func (q *Queries) SpendRefreshToken(ctx context.Context, arg SpendRefreshTokenParams) (SpendRefreshTokenRow, error) {
+	row := q.queryRow(ctx, q.spendRefreshTokenStmt, spendRefreshToken, arg.Now, arg.TokenHash)
+	var i SpendRefreshTokenRow
+	err := row.Scan(&i.FamilyID, &i.UserID, &i.ExpiresAt)
 	return i, err
 }
 

@@ -4,6 +4,28 @@
 
 package usersqlite
 
+import (
+	"database/sql"
+)
+
+type RefreshToken struct {
+	TokenHash string
+	FamilyID  string
+	UserID    int64
+	IssuedAt  int64
+	ExpiresAt int64
+	SpentAt   sql.NullInt64
+}
+
+type SessionFamily struct {
+	ID            string
+	UserID        int64
+	CreatedAt     int64
+	ExpiresAt     int64
+	RevokedAt     sql.NullInt64
+	RevokedReason string
+}
+
 type User struct {
 	ID           int64
 	Email        string

@@ -14,7 +14,8 @@ import (
 // mismatch named: this is what makes the contract impossible to drift from.
 func TestBrokenHandlersAreCaught(t *testing.T) {
 	goodProperty := `{"id":1,"name":"Cottage","address":"","access_level":"owner","created_at":"2026-11-28T12:00:00Z"}`
-	goodSession := `{"token":"t","token_type":"Bearer","expires_at":"2026-11-28T12:00:00Z","properties_included":true}`
+	goodSession := `{"token":"t","token_type":"Bearer","expires_at":"2026-11-28T12:00:00Z","properties_included":true,` +
+		`"refresh_token":"3q2-7wAAAAAvJy6Z2m8m0b4kFQhU8m1Yh5C0bLwQx2A"}`
 	cases := []struct {
 		name, method, path, body string
 		handler                  http.HandlerFunc
@@ -28,7 +29,7 @@ func TestBrokenHandlersAreCaught(t *testing.T) {
 		{"missing header", "POST", "/api/users/authenticate", `{"email":"a@example.com","password":"x"}`,
 			jsonHandler(200, goodSession, nil), false, "operation authenticateUser"},
 		{"header present", "POST", "/api/users/authenticate", `{"email":"a@example.com","password":"x"}`,
-			jsonHandler(200, goodSession, map[string]string{"Authorization": "Bearer t"}), true, ""},
+			jsonHandler(200, goodSession, map[string]string{"Authorization": "Bearer t", "Cache-Control": "no-store"}), true, ""},
 		{"wrong content type for an error", "GET", "/api/property/1", "", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "not found", 404)
 		}, false, "operation getProperty"},

@@ -123,6 +123,15 @@ func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
+// NoSniff sets X-Content-Type-Options: nosniff on every response, so that no
+// browser second-guesses a JSON or problem+json body as something else.
+func NoSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
 // MaxBodyBytes is the largest request body either service reads.
 const MaxBodyBytes = 64 << 10
 

@@ -18,10 +18,12 @@ type PropertyClaim struct {
 // could not be asked at login (PropertiesIncluded is then false).
 type Claims struct {
 	jwt.RegisteredClaims
-	UserID              int64           `json:"user_id"`
-	Username            string          `json:"username"`
-	IsAdmin             bool            `json:"is_admin"`
-	TraceID             string          `json:"trace_id"`
+	UserID   int64  `json:"user_id"`
+	Username string `json:"username"`
+	IsAdmin  bool   `json:"is_admin"`
+	TraceID  string `json:"trace_id"`
+	// SessionID names the session (refresh-token family) the token belongs to.
+	SessionID           string          `json:"sid,omitempty"`
 	Properties          []PropertyClaim `json:"properties,omitempty"`
 	PropertiesIncluded  bool            `json:"properties_included"`
 	PropertiesTruncated bool            `json:"properties_truncated,omitempty"`

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"jeeves4service"
+	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/validator"
@@ -51,7 +52,8 @@ func PublicAPI(base Base, tag string, before []func(http.Handler) http.Handler, 
 	if err != nil {
 		return API{}, fmt.Errorf("load public contract: %w", err)
 	}
-	return API{Base: base, Contract: Contract{Spec: validator.ForTag(spec, tag), YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs},
+	contract := Contract{Spec: validator.ForTag(spec, tag), YAML: jeeves4service.PublicSpec, Page: jeeves4service.PublicDocs}
+	return API{Base: base, Contract: contract,
 		Security: BearerAuth, Before: before, Mount: mount}, nil
 }
 
@@ -73,6 +75,9 @@ func (a API) Handler() (http.Handler, error) {
 	r.Group(func(api chi.Router) {
 		api.Use(a.Before...)
 		api.Use(validate)
+		// After the validator, so that a caller without valid credentials is
+		// told 401 before anything else about the request is looked at.
+		api.Use(httpx.RejectSecretsInQuery)
 		a.Mount(api)
 	})
 	return r, nil

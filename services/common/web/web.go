@@ -29,8 +29,8 @@ type Base struct {
 // Mount API routes on it inside r.Group, after Use-ing the API's validator.
 func NewRouter(b Base) chi.Router {
 	r := chi.NewRouter()
-	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log),
-		httpx.RejectSecretsInQuery, httpx.LimitBody(httpx.MaxBodyBytes))
+	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log), httpx.NoSniff,
+		httpx.LimitBody(httpx.MaxBodyBytes))
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/user/app"
@@ -10,11 +11,24 @@ import (
 
 // Open opens (and migrates) the user database at url and returns the
 // repository for its engine, and the connection pool to close when done.
-func Open(ctx context.Context, url string) (app.Repository, *sql.DB, error) {
+func Open(ctx context.Context, url string) (app.Store, *sql.DB, error) {
 	return database.OpenFor(ctx, url, "user",
-		func(ctx context.Context, c *sql.DB) (app.Repository, error) { return NewSQLite(ctx, c) },
-		func(ctx context.Context, c *sql.DB) (app.Repository, error) { return NewPostgres(ctx, c) })
+		func(ctx context.Context, c *sql.DB) (app.Store, error) { return NewSQLite(ctx, c) },
+		func(ctx context.Context, c *sql.DB) (app.Store, error) { return NewPostgres(ctx, c) })
 }
 
 // msgs is what this repository says when a row is missing or duplicated.
 var msgs = database.Messages{NotFound: "No such user.", Conflict: "That email is already registered."}
+
+// sessionMsgs is what the session store says when a row is missing.
+var sessionMsgs = database.Messages{NotFound: "No such session.", Conflict: "That session already exists."}
+
+// sessionFamily converts a stored family (the same columns on both engines).
+func sessionFamily(id string, userID, created, expires int64, revoked sql.NullInt64) app.FamilyRecord {
+	return app.FamilyRecord{ID: id, UserID: userID, CreatedAt: created, ExpiresAt: expires, RevokedAt: revoked.Int64}
+}
+
+// live reports whether a family may still issue tokens at now.
+func live(f app.FamilyRecord, now time.Time) bool {
+	return f.RevokedAt == 0 && f.ExpiresAt > now.Unix()
+}

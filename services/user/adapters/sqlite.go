@@ -6,6 +6,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,3 +58,80 @@ func (r *SQLite) SetPasswordHash(ctx context.Context, id int64, hash string, now
 
 // Ping implements app.Repository.
 func (r *SQLite) Ping(ctx context.Context) error { return database.Ping(ctx, r.db) }
+
+func (r *SQLite) inTx(ctx context.Context, fn func(q *db.Queries) error) error {
+	return database.InTx(ctx, r.db, func(tx *sql.Tx) error { return fn(r.q.WithTx(tx)) })
+}
+
+// StartSession implements app.SessionRepository.
+func (r *SQLite) StartSession(ctx context.Context, f app.FamilyRecord, first app.RefreshRecord) error {
+	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
+		if err := q.CreateSessionFamily(ctx, db.CreateSessionFamilyParams{ID: f.ID, UserID: f.UserID, Now: f.CreatedAt,
+			ExpiresAt: f.ExpiresAt}); err != nil {
+			return err
+		}
+		return q.CreateRefreshToken(ctx, db.CreateRefreshTokenParams{TokenHash: first.Hash, FamilyID: first.FamilyID,
+			UserID: first.UserID, Now: f.CreatedAt, ExpiresAt: first.ExpiresAt})
+	}))
+}
+
+// Rotate implements app.SessionRepository.
+func (r *SQLite) Rotate(ctx context.Context, hash string, next func(app.FamilyRecord) (app.RefreshRecord, error),
+	now time.Time) (app.Rotation, error) {
+	var out app.Rotation
+	err := r.inTx(ctx, func(q *db.Queries) error {
+		row, err := q.SpendRefreshToken(ctx, db.SpendRefreshTokenParams{Now: sql.NullInt64{Int64: now.Unix(), Valid: true},
+			TokenHash: hash})
+		familyID := row.FamilyID
+		if errors.Is(err, sql.ErrNoRows) { // unknown, or spent before: reuse
+			spentBefore, err := q.GetRefreshToken(ctx, hash)
+			if err != nil {
+				return err
+			}
+			out.Reused, familyID = true, spentBefore.FamilyID
+		} else if err != nil {
+			return err
+		}
+		f, err := q.GetSessionFamily(ctx, familyID)
+		if err != nil {
+			return err
+		}
+		out.Family = sessionFamily(f.ID, f.UserID, f.CreatedAt, f.ExpiresAt, f.RevokedAt)
+		if out.Reused || !live(out.Family, now) {
+			return nil
+		}
+		n, err := next(out.Family)
+		if err != nil {
+			return err
+		}
+		return q.CreateRefreshToken(ctx, db.CreateRefreshTokenParams{TokenHash: n.Hash, FamilyID: n.FamilyID, UserID: n.UserID,
+			Now: now.Unix(), ExpiresAt: n.ExpiresAt})
+	})
+	return out, sessionMsgs.Classify(err)
+}
+
+// Family implements app.SessionRepository.
+func (r *SQLite) Family(ctx context.Context, id string) (app.FamilyRecord, error) {
+	f, err := r.q.GetSessionFamily(ctx, id)
+	return sessionFamily(f.ID, f.UserID, f.CreatedAt, f.ExpiresAt, f.RevokedAt), sessionMsgs.Classify(err)
+}
+
+// RevokeFamily implements app.SessionRepository.
+func (r *SQLite) RevokeFamily(ctx context.Context, id, reason string, now time.Time) error {
+	_, err := r.q.RevokeSessionFamily(ctx, db.RevokeSessionFamilyParams{ID: id, Reason: reason,
+		Now: sql.NullInt64{Int64: now.Unix(), Valid: true}})
+	return sessionMsgs.Classify(err)
+}
+
+// RevokeUserSessions implements app.SessionRepository.
+func (r *SQLite) RevokeUserSessions(ctx context.Context, userID int64, reason string, now time.Time) error {
+	_, err := r.q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: userID, Reason: reason,
+		Now: sql.NullInt64{Int64: now.Unix(), Valid: true}})
+	return sessionMsgs.Classify(err)
+}
+
+// SetActive implements app.SessionRepository.
+func (r *SQLite) SetActive(ctx context.Context, userID int64, active bool, now time.Time) error {
+	n, err := r.q.SetUserActive(ctx, db.SetUserActiveParams{ID: userID, IsActive: active, Now: now.Unix()})
+	return msgs.Rows(n, err)
+}

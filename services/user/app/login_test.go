@@ -28,6 +28,26 @@ func (m *memRepo) ByID(context.Context, int64) (UserRecord, error)              
 func (m *memRepo) SetPasswordHash(context.Context, int64, string, time.Time) error { return nil }
 func (m *memRepo) Ping(context.Context) error                                      { return nil }
 
+// memSessions keeps session families in memory (the HTTP tests run the real
+// adapters on both engines).
+type memSessions struct{ families map[string]FamilyRecord }
+
+func (m *memSessions) StartSession(_ context.Context, f FamilyRecord, _ RefreshRecord) error {
+	m.families[f.ID] = f
+	return nil
+}
+func (m *memSessions) Rotate(context.Context, string, func(FamilyRecord) (RefreshRecord, error), time.Time) (Rotation, error) {
+	return Rotation{}, apperr.New(apperr.NotFound, "no")
+}
+func (m *memSessions) Family(_ context.Context, id string) (FamilyRecord, error) {
+	return m.families[id], nil
+}
+func (m *memSessions) RevokeFamily(context.Context, string, string, time.Time) error { return nil }
+func (m *memSessions) RevokeUserSessions(context.Context, int64, string, time.Time) error {
+	return nil
+}
+func (m *memSessions) SetActive(context.Context, int64, bool, time.Time) error { return nil }
+
 type fixedProps struct {
 	claims []jwtauth.PropertyClaim
 	err    error
@@ -46,7 +66,8 @@ func (c *captureSigner) Sign(cl jwtauth.Claims, now time.Time) (string, time.Tim
 
 func newService(props PropertySource) (*Service, *captureSigner) {
 	sig := &captureSigner{}
-	return &Service{Repo: &memRepo{users: map[string]UserRecord{}}, Properties: props, Signer: sig, MaxPropertyClaims: 3}, sig
+	return &Service{Repo: &memRepo{users: map[string]UserRecord{}}, Sessions: &memSessions{families: map[string]FamilyRecord{}},
+		Properties: props, Signer: sig, MaxPropertyClaims: 3}, sig
 }
 
 func TestInactiveUserCannotLogIn(t *testing.T) {

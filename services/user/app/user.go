@@ -45,6 +45,12 @@ type Repository interface {
 	Ping(ctx context.Context) error
 }
 
+// Store is both repositories, as each engine's adapter implements them.
+type Store interface {
+	Repository
+	SessionRepository
+}
+
 // PropertySource asks the property service for a user's properties. Any error
 // means "not available now": login goes on without property claims.
 type PropertySource interface {
@@ -58,7 +64,12 @@ type TokenSigner interface {
 
 // Service is the user use cases.
 type Service struct {
-	Repo       Repository
+	Repo     Repository
+	Sessions SessionRepository
+	// RefreshTTL bounds a session's whole life (REFRESH_TTL, default 30 days).
+	RefreshTTL time.Duration
+	// OnReuse is told that a spent refresh token came back (the family is revoked).
+	OnReuse    func(ctx context.Context, f FamilyRecord, clientIP string)
 	Properties PropertySource
 	Signer     TokenSigner
 	// MaxPropertyClaims bounds the JWT's size; past it the token says
@@ -156,11 +167,13 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	return u, nil
 }
 
-// Session is a signed login.
+// Session is a signed login or refresh: an access token and the refresh
+// token that obtains the next pair.
 type Session struct {
 	Token              string
 	ExpiresAt          time.Time
 	PropertiesIncluded bool
+	RefreshToken       string
 }
 
 // Login authenticates and signs a token carrying the user's property claims
@@ -181,7 +194,20 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	if err != nil {
 		return Session{}, err
 	}
-	claims := jwtauth.Claims{UserID: u.ID, Username: u.Email, IsAdmin: u.IsAdmin}
+	now := s.now()
+	sid, refresh, err := s.startSession(ctx, u, now)
+	if err != nil {
+		return Session{}, err
+	}
+	sess, err := s.sign(ctx, u, sid, now)
+	sess.RefreshToken = refresh
+	return sess, err
+}
+
+// sign makes an access token for u in session sid, with the user's property
+// claims when the property service answers, and none when it does not.
+func (s *Service) sign(ctx context.Context, u UserRecord, sid string, now time.Time) (Session, error) {
+	claims := jwtauth.Claims{UserID: u.ID, Username: u.Email, IsAdmin: u.IsAdmin, SessionID: sid}
 	claims.Subject = fmt.Sprint(u.ID)
 	if s.NewSessionID != nil {
 		claims.TraceID = s.NewSessionID()
@@ -195,7 +221,7 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 		claims.PropertiesIncluded = true
 		claims.Properties, claims.PropertiesTruncated = CapClaims(props, s.MaxPropertyClaims)
 	}
-	token, exp, err := s.Signer.Sign(claims, s.now())
+	token, exp, err := s.Signer.Sign(claims, now)
 	if err != nil {
 		return Session{}, err
 	}
@@ -242,8 +268,13 @@ func CapClaims(props []jwtauth.PropertyClaim, max int) ([]jwtauth.PropertyClaim,
 	return props, false
 }
 
-// ChangePassword replaces the password after checking the current one.
-func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+// ChangePassword replaces the password after checking the current one, and
+// ends every session of the user (this one included).
+func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current, next string) error {
+	if _, err := s.liveSession(ctx, c); err != nil {
+		return err
+	}
+	userID := c.UserID
 	u, err := s.Repo.ByID(ctx, userID)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		return apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
@@ -273,12 +304,20 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if err != nil {
 		return err
 	}
-	return s.Repo.SetPasswordHash(ctx, userID, hash, s.now())
+	now := s.now()
+	if err := s.Repo.SetPasswordHash(ctx, userID, hash, now); err != nil {
+		return err
+	}
+	return s.Sessions.RevokeUserSessions(ctx, userID, "password change", now)
 }
 
-// Me returns the token's user; a deleted or deactivated user's token is refused.
-func (s *Service) Me(ctx context.Context, userID int64) (UserRecord, error) {
-	u, err := s.Repo.ByID(ctx, userID)
+// Me returns the token's user; a token whose session ended, or a deleted or
+// deactivated user's, is refused.
+func (s *Service) Me(ctx context.Context, c *jwtauth.Claims) (UserRecord, error) {
+	if _, err := s.liveSession(ctx, c); err != nil {
+		return UserRecord{}, err
+	}
+	u, err := s.Repo.ByID(ctx, c.UserID)
 	if apperr.CodeOf(err) == apperr.NotFound || (err == nil && !u.IsActive) {
 		return UserRecord{}, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
 	}

@@ -30,12 +30,23 @@ func toUser(u app.UserRecord) userapi.User {
 		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: time.Unix(u.CreatedAt, 0).UTC()}
 }
 
-func callerID(ctx context.Context) (int64, error) {
+// caller is the verified access token. The validator already refused
+// requests without one, so a missing one here is a wiring bug: 401, not 500.
+func caller(ctx context.Context) (*jwtauth.Claims, error) {
 	c := jwtauth.FromContext(ctx)
 	if c == nil {
-		return 0, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
+		return nil, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
 	}
-	return c.UserID, nil
+	return c, nil
+}
+
+// issued is the body and headers of a response carrying a session's tokens.
+func issued(s app.Session) userapi.SessionIssuedJSONResponse {
+	return userapi.SessionIssuedJSONResponse{
+		Headers: userapi.SessionIssuedResponseHeaders{Authorization: "Bearer " + s.Token, CacheControl: "no-store"},
+		Body: userapi.Session{Token: s.Token, TokenType: userapi.Bearer, ExpiresAt: s.ExpiresAt.UTC(),
+			PropertiesIncluded: s.PropertiesIncluded, RefreshToken: s.RefreshToken},
+	}
 }
 
 // RegisterUser implements POST /api/users/register.
@@ -64,11 +75,33 @@ func (h *Public) AuthenticateUser(
 	if err != nil {
 		return nil, err
 	}
-	return userapi.AuthenticateUser200JSONResponse{
-		Headers: userapi.AuthenticateUser200ResponseHeaders{Authorization: "Bearer " + s.Token},
-		Body: userapi.Session{Token: s.Token, TokenType: userapi.Bearer, ExpiresAt: s.ExpiresAt.UTC(),
-			PropertiesIncluded: s.PropertiesIncluded},
-	}, nil
+	return userapi.AuthenticateUser200JSONResponse{SessionIssuedJSONResponse: issued(s)}, nil
+}
+
+// RefreshSession implements POST /api/users/refresh.
+func (h *Public) RefreshSession(
+	ctx context.Context,
+	req userapi.RefreshSessionRequestObject,
+) (userapi.RefreshSessionResponseObject, error) {
+	// An access token sent along (optional, see the contract) binds the
+	// refresh to its session; FromContext is nil unless it verified.
+	s, err := h.App.Refresh(ctx, reqinfo.ClientIP(ctx), req.Body.RefreshToken, jwtauth.FromContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return userapi.RefreshSession200JSONResponse{SessionIssuedJSONResponse: issued(s)}, nil
+}
+
+// Logout implements POST /api/users/logout.
+func (h *Public) Logout(ctx context.Context, _ userapi.LogoutRequestObject) (userapi.LogoutResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.App.Logout(ctx, c); err != nil {
+		return nil, err
+	}
+	return userapi.Logout204Response{}, nil
 }
 
 // ChangePassword implements POST /api/users/change-password.
@@ -76,11 +109,11 @@ func (h *Public) ChangePassword(
 	ctx context.Context,
 	req userapi.ChangePasswordRequestObject,
 ) (userapi.ChangePasswordResponseObject, error) {
-	id, err := callerID(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.App.ChangePassword(ctx, id, req.Body.CurrentPassword, req.Body.NewPassword); err != nil {
+	if err := h.App.ChangePassword(ctx, c, req.Body.CurrentPassword, req.Body.NewPassword); err != nil {
 		return nil, err
 	}
 	return userapi.ChangePassword204Response{}, nil
@@ -88,11 +121,11 @@ func (h *Public) ChangePassword(
 
 // GetCurrentUser implements GET /api/users/me.
 func (h *Public) GetCurrentUser(ctx context.Context, _ userapi.GetCurrentUserRequestObject) (userapi.GetCurrentUserResponseObject, error) {
-	id, err := callerID(ctx)
+	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	u, err := h.App.Me(ctx, id)
+	u, err := h.App.Me(ctx, c)
 	if err != nil {
 		return nil, err
 	}
