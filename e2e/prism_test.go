@@ -77,7 +77,8 @@ func TestInternalClientAgainstPrismMock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims, err := client.UserProperties(context.Background(), 1) // the contract's example is user 1
+	got, err := client.UserProperties(context.Background(), 1, 100) // the contract's example is user 1
+	claims := got.Claims
 	if err != nil || len(claims) != 1 || claims[0].AccessLevel != "owner" {
 		t.Fatalf("client against the mock: %v %+v", err, claims)
 	}

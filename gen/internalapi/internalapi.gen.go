@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,7 +54,7 @@ type Problem struct {
 		Message string `json:"message"`
 	} `json:"errors,omitempty"`
 	Instance *string `json:"instance,omitempty"`
-	Status   int     `json:"status"`
+	Status   int32   `json:"status"`
 	Title    string  `json:"title"`
 	Type     string  `json:"type"`
 }
@@ -72,10 +73,13 @@ type PropertyClaim struct {
 
 // UserProperties defines model for UserProperties.
 type UserProperties struct {
+	// Properties At most `limit` (1000) of the user's properties, by id.
 	Properties []PropertyClaim `json:"properties"`
 
-	// TotalCount Example: 1
-	TotalCount int `json:"total_count"`
+	// TotalCount How many properties the user has in all (more than listed when the list was cut).
+	//
+	// Example: 1
+	TotalCount int32 `json:"total_count"`
 
 	// UserId Example: 1
 	UserId int64 `json:"user_id"`
@@ -83,6 +87,9 @@ type UserProperties struct {
 
 // GetUserPropertiesParams defines parameters for GetUserProperties.
 type GetUserPropertiesParams struct {
+	// Limit At most this many properties (default and maximum 1000).
+	Limit *int32 `form:"limit,omitempty" json:"limit,omitempty"`
+
 	// XRequestID Request id of the caller, repeated in the audit log.
 	XRequestID *string `json:"X-Request-ID,omitempty"`
 }
@@ -163,7 +170,9 @@ type ClientInterface interface {
 
 	// GetUserProperties Properties a user has access to
 	//
-	// Used by the user service at login to put the user's properties into the JWT.
+	// Used by the user service at login and at each refresh to put the user's properties into the
+	// access token: at most `limit` of them (by id), and `total_count` of all of them, so that the
+	// caller knows when the list was cut (`properties_truncated` in the token).
 	//
 	// Corresponds with GET /api/internal/properties/users/{user_id} (the `GetUserProperties` operationId).
 	GetUserProperties(ctx context.Context, userId int64, params *GetUserPropertiesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -171,7 +180,9 @@ type ClientInterface interface {
 
 // GetUserProperties Properties a user has access to
 //
-// Used by the user service at login to put the user's properties into the JWT.
+// Used by the user service at login and at each refresh to put the user's properties into the
+// access token: at most `limit` of them (by id), and `total_count` of all of them, so that the
+// caller knows when the list was cut (`properties_truncated` in the token).
 //
 // Corresponds with GET /api/internal/properties/users/{user_id} (the `GetUserProperties` operationId).
 func (c *Client) GetUserProperties(ctx context.Context, userId int64, params *GetUserPropertiesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -210,6 +221,33 @@ func NewGetUserPropertiesRequest(server string, userId int64, params *GetUserPro
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -281,7 +319,9 @@ type ClientWithResponsesInterface interface {
 
 	// GetUserPropertiesWithResponse Properties a user has access to
 	//
-	// Used by the user service at login to put the user's properties into the JWT.
+	// Used by the user service at login and at each refresh to put the user's properties into the
+	// access token: at most `limit` of them (by id), and `total_count` of all of them, so that the
+	// caller knows when the list was cut (`properties_truncated` in the token).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -289,9 +329,29 @@ type ClientWithResponsesInterface interface {
 	GetUserPropertiesWithResponse(ctx context.Context, userId int64, params *GetUserPropertiesParams, reqEditors ...RequestEditorFn) (*GetUserPropertiesResponse, error)
 }
 
+// GetUserPropertiesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProperties
+type GetUserPropertiesResponse200Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserPropertiesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProperties
+type GetUserPropertiesResponse400Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserPropertiesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProperties
+type GetUserPropertiesResponse401Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
 // GetUserPropertiesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProperties
 type GetUserPropertiesResponse429Headers struct {
-	RetryAfter int
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
 }
 
 type GetUserPropertiesResponse struct {
@@ -309,6 +369,12 @@ type GetUserPropertiesResponse struct {
 	ApplicationproblemJSON500 *Problem
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUserPropertiesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetUserPropertiesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetUserPropertiesResponse401Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetUserPropertiesResponse429Headers
 }
@@ -374,7 +440,9 @@ func (r GetUserPropertiesResponse) ContentType() string {
 
 // GetUserPropertiesWithResponse Properties a user has access to
 //
-// Used by the user service at login to put the user's properties into the JWT.
+// Used by the user service at login and at each refresh to put the user's properties into the
+// access token: at most `limit` of them (by id), and `total_count` of all of them, so that the
+// caller knows when the list was cut (`properties_truncated` in the token).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -446,11 +514,76 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUserPropertiesResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetUserPropertiesResponse400Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetUserPropertiesResponse401Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers GetUserPropertiesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
 				return nil, err
 			}
 			headers.RetryAfter = value
@@ -504,6 +637,19 @@ func (siw *ServerInterfaceWrapper) GetUserProperties(w http.ResponseWriter, r *h
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params GetUserPropertiesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
 
 	headers := r.Header
 
@@ -666,50 +812,82 @@ type GetUserPropertiesResponseObject interface {
 	VisitGetUserPropertiesResponse(w http.ResponseWriter) error
 }
 
-type GetUserProperties200JSONResponse UserProperties
+type GetUserProperties200ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProperties200JSONResponse struct {
+	Body    UserProperties
+	Headers GetUserProperties200ResponseHeaders
+}
 
 func (response GetUserProperties200JSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type GetUserProperties400ApplicationProblemPlusJSONResponse Problem
+type GetUserProperties400ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProperties400ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProperties400ResponseHeaders
+}
 
 func (response GetUserProperties400ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
-type GetUserProperties401ApplicationProblemPlusJSONResponse Problem
+type GetUserProperties401ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProperties401ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProperties401ResponseHeaders
+}
 
 func (response GetUserProperties401ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
 type GetUserProperties429ResponseHeaders struct {
-	RetryAfter int
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
 }
 
 type GetUserProperties429ApplicationProblemPlusJSONResponse struct {
@@ -724,6 +902,8 @@ func (response GetUserProperties429ApplicationProblemPlusJSONResponse) VisitGetU
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
@@ -836,34 +1016,48 @@ func (sh *strictHandler) GetUserProperties(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"rFf7c9u4Ef5XdtCbOWeOetlOUut+UlNfRz1f6vGj7dR2nRW5EpGAAAss5fAy+t87AF968HyXiX8SKQKL",
-	"3W+/3f3wRcQmy40mzU5MvwgXp5RheJzFMTl3QWtS/pV0kYnpnTBPmqyIREbZIjysCnIsHiJBnzHLFYlp",
-	"u4bL3L86tlKvxCYSl9YsFGXeXkIutjJnabSYiquf3sHZ6eu3kFcrICFGqdxQRCK3JifLkly1z3/wTwfW",
-	"yVpjwyLJlIWH3b1LSSrp3ZqRc7iinm+bSFj6XyEtJT78ykS34aGN0iw+UszeWP0HWoulf5faMeqYek92",
-	"jFwE7zL8LDMP8uuzs0hkUldvp+Nxa1JqphXZcIhk1W+x+uP3AglfGzOtG1GDb19clxWY5TuFMjtEFwNh",
-	"HlXDmO8sLcVU/GnUUWxU82u0Ta5Nm+LyUYb0tEyaRGJpbIZcxf7mVGwBM+mDpbWkMaMdW+Ka0MmEIDbM",
-	"PnXR7yC07dS+4Wg32j60bh3Zyx2A8mfeWsY+h9puAnqYxoZRPcam0LyPYwtbL5sKR/Zbwd+DrzG5U8C7",
-	"Lh7C5guC4sJKLq990BU4c81kNaob84n0YfOYgUvRUgKOYksMZgnIoAgdw8kxxClajJmsiyA2eilXhV/8",
-	"JDmF+fub86v3s4vH6/Orf87fnT/e/OPn8/dH169845HeeEqYhGZWEUr8e9B4M6jc6bKQy5+pFJtNKPml",
-	"OXT0muxaxjRgM3DVI5BOciM1O+81pwQNz6BeMYSblEpAS+EfSsBoVYLR97pv+fcOZO0fKOmYNNkIUCdA",
-	"a7Il+NXo3YE6V86feq8/7Mf1AarI4Siwj+DDThY+vBrCDDLpnNQrMBaerNErYP8NpLvXqN0TeZxPxxNY",
-	"0NJYAtQlp349KUeAC1NwiNm7Qo5BOlDGfKIEkLecvtcxKhXBypjEH7XAJKrWrlaUDO9128em4iPRmtxp",
-	"A2+LxexyLiKxJuuqVEyG4+HYM9/kpDGXYipOhuPhiacrchpoN8JcjhoLo47FI09tN/pSM3zj166ID/N9",
-	"6yiBRRli9IubJAV6mpXUwAbyGgS/4HsH3THeeRM+/f1fN56Pbe7miZiKvxHvtRjvusWMPNXF9G7fm3nS",
-	"cCz4coQOpHNFv4tdAXg4Ovp3Vd3VOtuColo6fGMHOdAFDTNa3z0VPKUt5YRMCXgUUwIsEhlQfaZya2uD",
-	"+V9Fr7/iZHm8mMRjOkv+jG8Xb2LvL36+IL3iVEzfnAZyeD6Iqfjv3WzwHxz8Oh6cDR8HDz981zNQHjxM",
-	"LjfaVY3seDz2P7HRTFWLxjxXMg5ZHX10Ru/4szsk7vZHbKuzdsbn5GAIHkw+79fOqJhsTYDJZhub58bR",
-	"Hv1C49tN300vr49QA2U5l6FDwVNKIYW+QVgCbbRn3yYSp8+iVSvFH3pQazRiOL9pLokhB9owZMhxGjgz",
-	"u5z7icB+PHjaNALyrpWKW3xvJaKQeo1KJrBGVVRgNiKu0mp1K/oLJlAzrqNGypy76Wi026eGCa2bgNwo",
-	"WA9Bij+ci0ZZP5OEUEQWsGnsPYB0YAT4J98I/7wGqu3CTf/jenJ2uE063G41FpwaK3+l5OuAK7Z3vhR0",
-	"vz0ZpTsYgBVwx2ffyltjIENdwhKlCuOQfcG4H4FtCbhCqUEhkx1ug3h81oHoLfziLdQMdF+HpEWmgZKZ",
-	"5JdCsoloSyc4WFqTAafSQawkaYb5JRy1mixoscefZvOL26vzx4v5L/ObCBJaYqH4Xk/GkJOFTOqC6dW0",
-	"1jd+PFRmZdATlpaFn8KFZqkCxxdFsiL2H6RSrlIPVUJDi74ituVgtmSyfQIuNjpxfmw/oeRG17AtPQlC",
-	"XobPjsZnp59H7fWL9LygFC3EplBJKHGfLEVM23JrmzuvtxtXQ3e4rsyc+7b4dfxpKv5FuHNtMqp0Y10O",
-	"phr5VZQ/hucqfNCeBeCwdPCUYtXHXo9PXgDSBBkX6MiTyiOKa5QKF4q2a9KlxrIqd5E96ZCtLwBwq9vt",
-	"X93h2o0v1eB6rhBtsO2MqOT8EG4OY92+tIXZuXddu3sII7LIMrSlmIpOMgBWgylFB5W0ATYeEFz5KSxa",
-	"Fj1s/uAhgRF94nc/yMNbEhzVrQUy/ERgCw2YJJaceyUiUVhVp2g6Gk2O3/rrw3AyPRuPjys5Vbm8f+w7",
-	"r1b77wD+Gjfs1GlXMQ+b/wcAAP//",
+	"zFl7b9s4Ev8qA94Cda6yLDtOUjsoDtleemdsdzeXpIfDRdmYlsY2txKpklQc7yLf/UBSTz/SdDcH9J9E",
+	"D2o4j9/M/Ib+nUQizQRHrhUZ/06WSGOU9vKSavzAUqbNTYwqkizTTHAyJtdLBKWpRhBz0EuEWR4vUINe",
+	"Ug0LcY+SK9BLpoBytUIJncn59XuIJZ3rLkM97y61zmjGupJqTMwm3WLng3HIpyGZU5bkElVITuVb3/dP",
+	"tfk7hc5KCr4ALT4hVzCXInX7RAlDrmFycQA51yyxWkU0SVACU/CJixX3rGSJn3NUelty/cUrZS/UAdC5",
+	"RumHnHj2OyYxJmMtc/SIipaYUuMbfKBpliAZkw3pR6PRaHSq3wbEIyl9+IB8oZdk3A8Cj2RUa5TGmb+E",
+	"5IZ2f+vevrYf3QTd0e3rU11cfEc8oteZka60ZHxBHh+9OjbdC5GwaL07RC4qY5iGJMyD4DDiNEV7hSE5",
+	"/fzWPcw508o9PV0Vz1aMx2IFjIPCSPC4eD/1/4gjPr89DoIgOF29Pf4KT3wuPbF6whOP5fYWsWdRhEp9",
+	"wHtMrDo8T8n4hogVR2k2xnRmLxZGM3LrNRQu12xs4JELKWYJptsOvnz/DkbDoxPI3AqIUVOWKOOiTIoM",
+	"pWao3HfmhblqmH60YfrNL2H4EATdMHzovw/Dh5P3t3/9bpdCKKVwCco0pvaivd2cYRJv7Lbp6Juz7n9p",
+	"97egO7rz/9bd6VvjL6XoAjdEDf6Y4o9N4NwUStZ73FYfiNmvGGm7P32YOBMHQfWaSknX5i3jSlMebap3",
+	"PNxjqH+3z05TyXLnOiFTqsmYMK4PBw6rLDUoOhqNPJIy7u6GQa0Q4xoXKI0gzXSCX/L8c+PsHjR0yiVr",
+	"Z8+gocUeN9u3pWKVpV4JyV1ev3BgWr9LKEu30UVtjt0lZZJ9J3FOxuQvvbqP9IqU7DXz8bHKivUdi1vV",
+	"ou+1HH88bDp+NBgcHp4MgsPjN0fDkxNTSRqB6O8KQ7WPKXftunSFVLEYIRJaG9ht+zNlvArdlwL3+ss4",
+	"b9q8qZnXduauYHxUKC9a/s+euGsXqDMNqVAapra/TqHTD4LgoOzYubJ9rhbgwWwNLDblqyosTwW3jZNW",
+	"uvaDYEfCaqFpcheJnO9gFP8UK0gpXzcUqtSEJVWmFdEkgU4qJBqewSFhSmMMqyVyu9Tcw4oqiHJ9YMzY",
+	"B7B2Zg/6w5Phm8Pj4UkDVzvT2+jy/8XuBnjKDVsNpe3IbdCYgoZRLpleX5lQOWhMuMExTa4NcdqBFVBL",
+	"KjE27V6iNiChGhKkSsPhAKIllTTSKJUHkeBztsjN4hXTS5j8dH1++dPZh7ur88t/T96d313//MP5T50r",
+	"GwJmhDtmRzzi8pH8p1tq03Xq1FjJ2A+4dn2d8bkwikaCaxpZyBTf/4p4j2qoUN6zCCGljGvKuKGtHsll",
+	"YrbUOlPjXq+91I/xvmci2Tb+yr3tatEtZSKPM8G4VmW6lJkLpSi4XuIaqET7BGMQPFmD4CHftfyVAbCz",
+	"2eGWo/SA8hjwHuUazGpq1IEi/hb9IZ9u+moKzpvQsXmIMG1FdnrgwxmkTCnGFyAkNOgyMBVyx8cxhmHQ",
+	"hxnOTTZRvtZLsx4ThUBnItfW5oLCGf6cCPEJY6C6oXTIDUn2YCFEbLaa0dhzaxcLjP2Qh/x7S0DVGFqs",
+	"XWXIY0fQS9b+SkHB+MtRolPhyuLp7v3Z5MPHy/O7D5MfJ9deyGOc0zzR0A8gQwkp47nGg9IkI7w0ulb+",
+	"FEzBzUzVsPy+1oTJivqHvLR7S5PL8399PL+6LnSAUoXjwAuClho+nNuwDh4erL+G9r/xfMgVXbvS5uYk",
+	"43e30StVzFTM1TM7Mk03mf7UCqwfT8FSKWUBGfItlNniyQW8+/nyCjIrYmzuZ1KsTG3N6AKNk1KkXIMW",
+	"IJFGS2DaTT0FpdnMuWqbs4sJ8cg9SuVyqe8HfmBSTGTIacbImBz6gX9IbC9d2lrUoxnrlRJ6dWnrmXqn",
+	"er8XZe/RrF3gjmbxUWFsulXVIEq1TM0SC9MquIk3WFMkziWqpbEtK5C91fyMQcKlnOvJDj1jI6TVRF05",
+	"SKFjm+WBS4dpoyLbJaZTFSs9UMLNxVZ6MZKaeVTtbl3QmdZ63WmZ84hqjKclLKxiBy46VdmYxGRM/oF6",
+	"gy8Yp0uaorYj/c2mHydxkw1Ax7RZpfLdzq3ruQlkXc3rJvWMwfCl2+U+zmPPBDb5RKdMWBOzYlewpKgy",
+	"7XOOcl3bZoNOmpYUIkqOUxtm7vaTjP4fsOWyLL9VlBx4PJCYocFECQmax8wi/4mWW0jrTv5Odo/sh/PB",
+	"rB8FOIrf0JPZcdTmxl89Vj3eGkCoTHDlGMggCMp2jo4B0ixLWGTx2/tVCd7Sp81tbzYHj2pgbw0V/S3y",
+	"v8X4jV4tJtpvELv+Y9M3T7HfjUSzjGX7AGa7znQoB0wzvS5yvqgApgtLBC64y7N9x3C7VCrW9uqFew6I",
+	"nvVxud5aNHwyZsXBx+sdsSuPPKwXyn4aCzStSENKdbS0yD27mBhCqQ27tJS9ONy4qY4xGvWlOo8gjN/T",
+	"hMVwT5PchbSc4d1kXjSt72kMBe5rgD5BDQuDVM9Kt0aSZyOiPCh6Ago2lSXQksPtcEjTGd8MCPp/EgST",
+	"IlwVayj7tS7ofx29fh29j5zmeikk+w3jrwtf3vzypQK4n4qbVrPBuL+l8A1GfzaHhXC91FB0S6S1KWHq",
+	"FLRcA11QxiGhGqXfDOVgVIfSSPjRSCiyUX1dPCXV2LW9+KXiWVr0pV8TvjCGlCNAyNtjyLgY60zDdmKZ",
+	"HaMkznPDXeufKIoZQ+KcJYny4WfZ5ImvFGwMI8wNLXunkoIYfgPY88glarnuns01ym0Of+V+VzCsfEWZ",
+	"rgY3uTZ5ZEH19I8N+8nWm+PhF9mWwcTRi3Q3O/5LiESexLaYG+8kqLE5Qzcz46jZosqSAldOzLlpgF+X",
+	"HWVVfZHMuBIpusOAItmFo5jOylN77cwHbjAOdpxdLan2iXXp4Qu4NKaazqiyc6nxKL2nLKGzBJsVRy2F",
+	"1Mm67dnD2rPFqQ585NXnX91Fqg9fqonsOBeqjK3YgDsp8OF629bm6Z5lSRvneje3lgzlaUrlmoxJTVGB",
+	"1mep1YhrHEIXhm+RCkW3j8/cxCJi11iZSRHnkbnx4PmHYfbcwTjbnaQVxbg9g26d75Wiu6VAfyOi6j4a",
+	"j4LA1IeHapErJtsTVyIimkBsJgyRpcj18/WHTko/IcicH7SUHPd6/cGJH/iB39+ryG0Vhk2N3pk2sPus",
+	"w3jJrye8ugrcPv4vAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

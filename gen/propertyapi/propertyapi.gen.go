@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -45,14 +46,24 @@ func (e AccessLevel) Valid() bool {
 // AccessLevel Example: owner
 type AccessLevel string
 
+// Address Example: 1 Harbour Road
+type Address = string
+
 // FieldError defines model for FieldError.
 type FieldError struct {
-	// Field Example: email
+	// Field The offending field (characters a field name may not hold are shown as `?`).
+	//
+	// Example: email
 	Field string `json:"field"`
 
-	// Message Example: invalid value
+	// Message The rule the field broke; never the submitted value.
+	//
+	// Example: has an invalid format
 	Message string `json:"message"`
 }
+
+// ID Example: 1
+type ID = int64
 
 // Member defines model for Member.
 type Member struct {
@@ -60,10 +71,10 @@ type Member struct {
 	AccessLevel AccessLevel `json:"access_level"`
 
 	// PropertyId Example: 1
-	PropertyId int64 `json:"property_id"`
+	PropertyId ID `json:"property_id"`
 
-	// UserId Example: 2
-	UserId int64 `json:"user_id"`
+	// UserId Example: 1
+	UserId ID `json:"user_id"`
 }
 
 // MemberAccess defines model for MemberAccess.
@@ -74,25 +85,26 @@ type MemberAccess struct {
 
 // MemberList defines model for MemberList.
 type MemberList struct {
+	// Members Every member of the property, owners included (a property has at most 500).
 	Members []Member `json:"members"`
 
 	// TotalCount Example: 1
-	TotalCount int `json:"total_count"`
+	TotalCount int32 `json:"total_count"`
 }
 
 // NewProperty defines model for NewProperty.
 type NewProperty struct {
 	// Address Example: 1 Harbour Road
-	Address *string `json:"address,omitempty"`
+	Address *Address `json:"address,omitempty"`
 
 	// Name Example: Seaside cottage
-	Name string `json:"name"`
+	Name PropertyName `json:"name"`
 }
 
 // NewRoom defines model for NewRoom.
 type NewRoom struct {
 	// Name Example: Kitchen
-	Name string `json:"name"`
+	Name RoomName `json:"name"`
 }
 
 // Problem RFC 9457 problem details.
@@ -107,7 +119,7 @@ type Problem struct {
 	Instance *string `json:"instance,omitempty"`
 
 	// Status Example: 400
-	Status int `json:"status"`
+	Status int32 `json:"status"`
 
 	// Title Example: Bad Request
 	Title string `json:"title"`
@@ -122,57 +134,79 @@ type Property struct {
 	AccessLevel AccessLevel `json:"access_level"`
 
 	// Address Example: 1 Harbour Road
-	Address string `json:"address"`
+	Address Address `json:"address"`
 
 	// CreatedAt Example: 2026-11-28T12:00:00Z
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt Timestamp `json:"created_at"`
 
 	// Id Example: 1
-	Id int64 `json:"id"`
+	Id ID `json:"id"`
 
 	// Name Example: Seaside cottage
-	Name string `json:"name"`
+	Name PropertyName `json:"name"`
 }
 
-// PropertyList defines model for PropertyList.
+// PropertyList One page of the caller's properties, by id.
 type PropertyList struct {
+	// NextAfter Present when there may be more; pass it as `after` for the next page.
+	//
+	// Example: 100
+	NextAfter  *int64     `json:"next_after,omitempty"`
 	Properties []Property `json:"properties"`
 
-	// TotalCount Example: 1
-	TotalCount int `json:"total_count"`
+	// TotalCount How many properties this page holds.
+	//
+	// Example: 1
+	TotalCount int32 `json:"total_count"`
 }
+
+// PropertyName Example: Seaside cottage
+type PropertyName = string
 
 // PropertyPatch defines model for PropertyPatch.
 type PropertyPatch struct {
-	// Address Example: 2 Harbour Road
-	Address *string `json:"address,omitempty"`
+	// Address Example: 1 Harbour Road
+	Address *Address `json:"address,omitempty"`
 
-	// Name Example: Harbour cottage
-	Name *string `json:"name,omitempty"`
+	// Name Example: Seaside cottage
+	Name *PropertyName `json:"name,omitempty"`
 }
 
 // Room defines model for Room.
 type Room struct {
 	// Id Example: 1
-	Id int64 `json:"id"`
+	Id ID `json:"id"`
 
 	// Name Example: Kitchen
-	Name string `json:"name"`
+	Name RoomName `json:"name"`
 
 	// PropertyId Example: 1
-	PropertyId int64 `json:"property_id"`
+	PropertyId ID `json:"property_id"`
 }
 
 // RoomList defines model for RoomList.
 type RoomList struct {
+	// Rooms Every room of the property (a property has at most 200).
 	Rooms []Room `json:"rooms"`
 
 	// TotalCount Example: 1
-	TotalCount int `json:"total_count"`
+	TotalCount int32 `json:"total_count"`
 }
+
+// RoomName Example: Kitchen
+type RoomName = string
+
+// Timestamp Example: 2026-11-28T12:00:00Z
+type Timestamp = time.Time
 
 // MemberUserID Example: 2
 type MemberUserID = int64
+
+// PageAfter Example: 0
+type PageAfter = int64
+
+// PageLimit Example: 50
+type PageLimit = int32
 
 // PropertyID Example: 1
 type PropertyID = int64
@@ -198,8 +232,20 @@ type PayloadTooLarge = Problem
 // ServiceUnavailable RFC 9457 problem details.
 type ServiceUnavailable = Problem
 
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
+
+// ListPropertiesParams defines parameters for ListProperties.
+type ListPropertiesParams struct {
+	// Limit At most this many items (default and maximum 100).
+	Limit *PageLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After Only items with a greater id (the previous page's `next_after`).
+	After *PageAfter `form:"after,omitempty" json:"after,omitempty"`
+}
 
 // CreatePropertyJSONRequestBody defines body for CreateProperty for application/json ContentType.
 type CreatePropertyJSONRequestBody = NewProperty
@@ -217,7 +263,7 @@ type AddRoomJSONRequestBody = NewRoom
 type ServerInterface interface {
 	// ListProperties Properties the caller may see
 	// (GET /api/properties/)
-	ListProperties(w http.ResponseWriter, r *http.Request)
+	ListProperties(w http.ResponseWriter, r *http.Request, params ListPropertiesParams)
 	// CreateProperty Create a property (the caller becomes its owner)
 	// (POST /api/properties/)
 	CreateProperty(w http.ResponseWriter, r *http.Request)
@@ -253,7 +299,7 @@ type Unimplemented struct{}
 
 // ListProperties Properties the caller may see
 // (GET /api/properties/)
-func (_ Unimplemented) ListProperties(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) ListProperties(w http.ResponseWriter, r *http.Request, params ListPropertiesParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -323,8 +369,40 @@ type MiddlewareFunc func(http.Handler) http.Handler
 // ListProperties operation middleware
 func (siw *ServerInterfaceWrapper) ListProperties(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListPropertiesParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListProperties(w, r)
+		siw.Handler.ListProperties(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -721,39 +799,141 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
-type BadRequestApplicationProblemPlusJSONResponse Problem
+type BadRequestResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type BadRequestApplicationProblemPlusJSONResponse struct {
+	Body Problem
 
-type ConflictApplicationProblemPlusJSONResponse Problem
+	Headers BadRequestResponseHeaders
+}
 
-type ForbiddenApplicationProblemPlusJSONResponse Problem
+type ConflictResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type ConflictApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ConflictResponseHeaders
+}
+
+type ForbiddenResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ForbiddenResponseHeaders
+}
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
-type NotFoundApplicationProblemPlusJSONResponse Problem
+type NotFoundResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type NotFoundApplicationProblemPlusJSONResponse struct {
+	Body Problem
 
-type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+	Headers NotFoundResponseHeaders
+}
+
+type PayloadTooLargeResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers PayloadTooLargeResponseHeaders
+}
 
 type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
 
-type UnauthorizedApplicationProblemPlusJSONResponse Problem
+type TooManyRequestsResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+	RetryAfter               int32
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
+type UnauthorizedResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
 
 type ListPropertiesRequestObject struct {
+	Params ListPropertiesParams
 }
 
 type ListPropertiesResponseObject interface {
 	VisitListPropertiesResponse(w http.ResponseWriter) error
 }
 
-type ListProperties200JSONResponse PropertyList
+type ListProperties200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type ListProperties200JSONResponse struct {
+	Body    PropertyList
+	Headers ListProperties200ResponseHeaders
+}
 
 func (response ListProperties200JSONResponse) VisitListPropertiesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProperties400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListProperties400ApplicationProblemPlusJSONResponse) VisitListPropertiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -765,11 +945,38 @@ type ListProperties401ApplicationProblemPlusJSONResponse struct {
 func (response ListProperties401ApplicationProblemPlusJSONResponse) VisitListPropertiesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListProperties429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListProperties429ApplicationProblemPlusJSONResponse) VisitListPropertiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -814,15 +1021,29 @@ type CreatePropertyResponseObject interface {
 	VisitCreatePropertyResponse(w http.ResponseWriter) error
 }
 
-type CreateProperty201JSONResponse Property
+type CreateProperty201ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type CreateProperty201JSONResponse struct {
+	Body    Property
+	Headers CreateProperty201ResponseHeaders
+}
 
 func (response CreateProperty201JSONResponse) VisitCreatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -835,10 +1056,15 @@ type CreateProperty400ApplicationProblemPlusJSONResponse struct {
 func (response CreateProperty400ApplicationProblemPlusJSONResponse) VisitCreatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -851,10 +1077,15 @@ type CreateProperty401ApplicationProblemPlusJSONResponse struct {
 func (response CreateProperty401ApplicationProblemPlusJSONResponse) VisitCreatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -867,11 +1098,38 @@ type CreateProperty413ApplicationProblemPlusJSONResponse struct {
 func (response CreateProperty413ApplicationProblemPlusJSONResponse) VisitCreatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateProperty429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateProperty429ApplicationProblemPlusJSONResponse) VisitCreatePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -916,10 +1174,22 @@ type DeletePropertyResponseObject interface {
 	VisitDeletePropertyResponse(w http.ResponseWriter) error
 }
 
+type DeleteProperty204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
 type DeleteProperty204Response struct {
+	Headers DeleteProperty204ResponseHeaders
 }
 
 func (response DeleteProperty204Response) VisitDeletePropertyResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(204)
 	return nil
 }
@@ -931,10 +1201,15 @@ type DeleteProperty400ApplicationProblemPlusJSONResponse struct {
 func (response DeleteProperty400ApplicationProblemPlusJSONResponse) VisitDeletePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -947,10 +1222,15 @@ type DeleteProperty401ApplicationProblemPlusJSONResponse struct {
 func (response DeleteProperty401ApplicationProblemPlusJSONResponse) VisitDeletePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -963,10 +1243,15 @@ type DeleteProperty403ApplicationProblemPlusJSONResponse struct {
 func (response DeleteProperty403ApplicationProblemPlusJSONResponse) VisitDeletePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -979,11 +1264,38 @@ type DeleteProperty404ApplicationProblemPlusJSONResponse struct {
 func (response DeleteProperty404ApplicationProblemPlusJSONResponse) VisitDeletePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteProperty429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteProperty429ApplicationProblemPlusJSONResponse) VisitDeletePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1028,15 +1340,29 @@ type GetPropertyResponseObject interface {
 	VisitGetPropertyResponse(w http.ResponseWriter) error
 }
 
-type GetProperty200JSONResponse Property
+type GetProperty200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type GetProperty200JSONResponse struct {
+	Body    Property
+	Headers GetProperty200ResponseHeaders
+}
 
 func (response GetProperty200JSONResponse) VisitGetPropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1049,10 +1375,15 @@ type GetProperty400ApplicationProblemPlusJSONResponse struct {
 func (response GetProperty400ApplicationProblemPlusJSONResponse) VisitGetPropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1065,10 +1396,15 @@ type GetProperty401ApplicationProblemPlusJSONResponse struct {
 func (response GetProperty401ApplicationProblemPlusJSONResponse) VisitGetPropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1081,11 +1417,38 @@ type GetProperty404ApplicationProblemPlusJSONResponse struct {
 func (response GetProperty404ApplicationProblemPlusJSONResponse) VisitGetPropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetProperty429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetProperty429ApplicationProblemPlusJSONResponse) VisitGetPropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1131,15 +1494,29 @@ type UpdatePropertyResponseObject interface {
 	VisitUpdatePropertyResponse(w http.ResponseWriter) error
 }
 
-type UpdateProperty200JSONResponse Property
+type UpdateProperty200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type UpdateProperty200JSONResponse struct {
+	Body    Property
+	Headers UpdateProperty200ResponseHeaders
+}
 
 func (response UpdateProperty200JSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1152,10 +1529,15 @@ type UpdateProperty400ApplicationProblemPlusJSONResponse struct {
 func (response UpdateProperty400ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1168,10 +1550,15 @@ type UpdateProperty401ApplicationProblemPlusJSONResponse struct {
 func (response UpdateProperty401ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1184,10 +1571,15 @@ type UpdateProperty403ApplicationProblemPlusJSONResponse struct {
 func (response UpdateProperty403ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1200,10 +1592,15 @@ type UpdateProperty404ApplicationProblemPlusJSONResponse struct {
 func (response UpdateProperty404ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1216,11 +1613,38 @@ type UpdateProperty413ApplicationProblemPlusJSONResponse struct {
 func (response UpdateProperty413ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateProperty429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateProperty429ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1265,15 +1689,29 @@ type ListMembersResponseObject interface {
 	VisitListMembersResponse(w http.ResponseWriter) error
 }
 
-type ListMembers200JSONResponse MemberList
+type ListMembers200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type ListMembers200JSONResponse struct {
+	Body    MemberList
+	Headers ListMembers200ResponseHeaders
+}
 
 func (response ListMembers200JSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1286,10 +1724,15 @@ type ListMembers400ApplicationProblemPlusJSONResponse struct {
 func (response ListMembers400ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1302,10 +1745,15 @@ type ListMembers401ApplicationProblemPlusJSONResponse struct {
 func (response ListMembers401ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1318,11 +1766,38 @@ type ListMembers404ApplicationProblemPlusJSONResponse struct {
 func (response ListMembers404ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers429ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1368,10 +1843,22 @@ type RemoveMemberResponseObject interface {
 	VisitRemoveMemberResponse(w http.ResponseWriter) error
 }
 
+type RemoveMember204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
 type RemoveMember204Response struct {
+	Headers RemoveMember204ResponseHeaders
 }
 
 func (response RemoveMember204Response) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(204)
 	return nil
 }
@@ -1383,10 +1870,15 @@ type RemoveMember400ApplicationProblemPlusJSONResponse struct {
 func (response RemoveMember400ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1399,10 +1891,15 @@ type RemoveMember401ApplicationProblemPlusJSONResponse struct {
 func (response RemoveMember401ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1415,10 +1912,15 @@ type RemoveMember403ApplicationProblemPlusJSONResponse struct {
 func (response RemoveMember403ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1431,10 +1933,15 @@ type RemoveMember404ApplicationProblemPlusJSONResponse struct {
 func (response RemoveMember404ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1447,11 +1954,38 @@ type RemoveMember409ApplicationProblemPlusJSONResponse struct {
 func (response RemoveMember409ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember429ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1498,15 +2032,29 @@ type PutMemberResponseObject interface {
 	VisitPutMemberResponse(w http.ResponseWriter) error
 }
 
-type PutMember200JSONResponse Member
+type PutMember200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type PutMember200JSONResponse struct {
+	Body    Member
+	Headers PutMember200ResponseHeaders
+}
 
 func (response PutMember200JSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1519,10 +2067,15 @@ type PutMember400ApplicationProblemPlusJSONResponse struct {
 func (response PutMember400ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1535,10 +2088,15 @@ type PutMember401ApplicationProblemPlusJSONResponse struct {
 func (response PutMember401ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1551,10 +2109,15 @@ type PutMember403ApplicationProblemPlusJSONResponse struct {
 func (response PutMember403ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1567,10 +2130,15 @@ type PutMember404ApplicationProblemPlusJSONResponse struct {
 func (response PutMember404ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1583,10 +2151,15 @@ type PutMember409ApplicationProblemPlusJSONResponse struct {
 func (response PutMember409ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1599,11 +2172,38 @@ type PutMember413ApplicationProblemPlusJSONResponse struct {
 func (response PutMember413ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutMember429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response PutMember429ApplicationProblemPlusJSONResponse) VisitPutMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1648,15 +2248,29 @@ type ListRoomsResponseObject interface {
 	VisitListRoomsResponse(w http.ResponseWriter) error
 }
 
-type ListRooms200JSONResponse RoomList
+type ListRooms200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type ListRooms200JSONResponse struct {
+	Body    RoomList
+	Headers ListRooms200ResponseHeaders
+}
 
 func (response ListRooms200JSONResponse) VisitListRoomsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1669,10 +2283,15 @@ type ListRooms400ApplicationProblemPlusJSONResponse struct {
 func (response ListRooms400ApplicationProblemPlusJSONResponse) VisitListRoomsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1685,10 +2304,15 @@ type ListRooms401ApplicationProblemPlusJSONResponse struct {
 func (response ListRooms401ApplicationProblemPlusJSONResponse) VisitListRoomsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1701,11 +2325,38 @@ type ListRooms404ApplicationProblemPlusJSONResponse struct {
 func (response ListRooms404ApplicationProblemPlusJSONResponse) VisitListRoomsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRooms429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListRooms429ApplicationProblemPlusJSONResponse) VisitListRoomsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1751,15 +2402,29 @@ type AddRoomResponseObject interface {
 	VisitAddRoomResponse(w http.ResponseWriter) error
 }
 
-type AddRoom201JSONResponse Room
+type AddRoom201ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type AddRoom201JSONResponse struct {
+	Body    Room
+	Headers AddRoom201ResponseHeaders
+}
 
 func (response AddRoom201JSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1772,10 +2437,15 @@ type AddRoom400ApplicationProblemPlusJSONResponse struct {
 func (response AddRoom400ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1788,10 +2458,15 @@ type AddRoom401ApplicationProblemPlusJSONResponse struct {
 func (response AddRoom401ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1804,10 +2479,15 @@ type AddRoom403ApplicationProblemPlusJSONResponse struct {
 func (response AddRoom403ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1820,10 +2500,15 @@ type AddRoom404ApplicationProblemPlusJSONResponse struct {
 func (response AddRoom404ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1836,10 +2521,15 @@ type AddRoom409ApplicationProblemPlusJSONResponse struct {
 func (response AddRoom409ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1852,11 +2542,38 @@ type AddRoom413ApplicationProblemPlusJSONResponse struct {
 func (response AddRoom413ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AddRoom429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AddRoom429ApplicationProblemPlusJSONResponse) VisitAddRoomResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1967,8 +2684,10 @@ type strictHandler struct {
 }
 
 // ListProperties operation middleware
-func (sh *strictHandler) ListProperties(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListProperties(w http.ResponseWriter, r *http.Request, params ListPropertiesParams) {
 	var request ListPropertiesRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListProperties(ctx, request.(ListPropertiesRequestObject))
@@ -2257,53 +2976,91 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Ft7b9s4Ev8qA94B2+AUP9J0d+v+le1u99rtI0hSFLgmqGlxbLOVSC1JxfUV/u4HPiRRsZ3YjZOih/4X",
-	"60HO/ObHeSpfSCrzQgoURpPBF1JQRXM0qNyvV5iPUL3VqJ7/bn8z1KniheFSkAF5zkCOwUwRSo0KZlOp",
-	"EWiaotaQTqmYoO6QhHD7bEHNlCRE0BzJgNjnP3BGEqLw75IrZGRgVIkJ0ekUc2r3ws80LzIkg4OEjKXK",
-	"qSEDwoX5+ZAkJOeC52VOBv2EmHmB/hZOUJHFIiHHShaozHyV1NU94GyNdJsK1t9WsIVdVhdSaHTw/kbZ",
-	"Cf5dojb2VyqFQeH+pEWR8ZRaibuFkqMM83991Fb8aHurmKE8IwNyNkVQfiVgEjUIaSCnJp068xwdPwe7",
-	"uqKpsTqjUtIa+P0XMuaYMTIgmNuVEpKj1nTixb6kGWdwSbMSyeIiIdpQU2oyOOz1EmK4sUJYHaBSolZ5",
-	"akyhB93uR8RL1Ica1SVPscPwslJHd93qTkWyiOH9p8IxGZB/dBtidv1d3T32L3so22a9AYJK/Scw9NoP",
-	"wVpbu5tyPEbBuJiAg0N3rERPpRhnPL29aagBhy5wDTRTSNkcFE64NqjQcbAB9nEDbL3/Vqim1Vu7xrRa",
-	"WMOMm4BpqRQKA1Z8dJg9k2rEGUNxS9DeiGwOVICcCVSQ03nwJ2CmXEMRTnAbuocNdI0YW2E3rl/bFXgp",
-	"zbKggEZ0oCnUslQpwqg0jqNBM24cgs+FQSVo9ocl6Q68glUUFaSyzJjfTtrnTCWMM24M5KP4cFfSwKlf",
-	"xku1Fag8LLETTE9ljmbqDirlGTKQwunhtXzi/vbqg0ArsKZzDbMp9eC+luaZLAW7Ja6vJegyna7h4WED",
-	"32tpwG+4FWRCmv2xe20XmFXSVsRLQCp/fBtyWmJYggYSHtN5Jik7k/IlVRPcYXAaSTa3ftBICZldu4Vd",
-	"PzrDQQY4kxK8FFthaKTcdxvs3BFWKrjVLZK04SBPfQJUGB9DTv21t4JeUp7RUbYLLBk1dEQ1WiGs4eq1",
-	"n4BRc6ATygXoqVQmm7dPdgRvkAxi0bYCuIxe3BXEYaOfdKNjHcqp0DN7xIX0DmBGqySTdeBsWe9FQt4K",
-	"WpqpVPy/eNsjfwQ+GRohVdbo8hMKi3+VJbZdQL/BuSXDtgA3b+4C4Vdcay4mCVSZnVSAnwsrPqQKGQrD",
-	"aWaJW+/mstQjl9G/xEvMHDzCprfviYvNLmO0NQJJyMTlgBdJA2D9TFBbG8XFxCUKNs+qY1xwpNxnxSEl",
-	"jQxRZ6dL69Tpavx0O3NdemsRJ/fvw3bNUhf1C3L0EX0m5eugZVF9sfMhq7C5zjIxjIukWmhuy6DbFBVJ",
-	"XUzdsmaKMYmFS6JqraXveqC8qg4gxrilH82OI+DGNNOY7ArLK7JvKONL7quuthCezO5PbjDXNwkSiLGo",
-	"t6FK0bn7LQ3NPqSy9A4ntm9tiN6Nhqjkaa+3SqvXOKsq222BZ0wFczVnqA//pmokSwUnkrrjQT+/RDEx",
-	"0ypFvHoUffEcr3GKVHNmay9jqAvg0SIHdpGci+p3/6Zz6tZfo/mJlPmWWi+L+xc36dTVDJGY/Z2JWXnm",
-	"pYbEybOn8Pjw0S8QXH/IYF3vpC1zFY5iqbcs/ZfMVvUCNiR85LhXkJ4LbahIcVnJWEzOEhhL5aW0sZxC",
-	"1RbxxSWFTE4g48Klh42uD8cHo37aw8fsV/rL6Od0lT5VFI4wcv2KnH72h+7R48fRETzs9Vb51BC+Y6BX",
-	"Njqaff2F+IUtmyA3EcvdrSSr9UwqUqyhXO0Qrne2NMvejF1DaGO3e7G+4P1JhzbgE1vEU5Zz4QwrSwMU",
-	"gk+b8sLWHBqGLnEYupRtM1+0BH6qkBpkH2jb15KD3sHP+/3+/sGvZ/2DQa836PX+Q6LQyKjBfcNzXLXo",
-	"rQPzJh7xepu7oOuWaaC5EoVbyl9HgtUBr/1rIxdQs+rOol4k1M2BrxLn2HqTG4NAzkV8tb9RMDzYQTCs",
-	"Vvj6YLikeRX1rthw97RtIuOSortKY1cRv52Frg2sFobV5FZS5pvz2sF5Z5z2stxEZxvAMC0VN/NTK1aY",
-	"E7iq86g0jt++Bn1Wofvi3Rm56oqPBPzBfj89ghfvzmCsZA7D4zenZ9ClBe/adF53bXFpK76UGhzaUnDp",
-	"CYVjhXo6TELtO5bqXAxfvDv7cHb2cggPGI5pmRno9yDnojSo9zpwVk2D6nZIpiUoHJcaNdBQOftRkUat",
-	"uRSAgiE7Fw8yOZGlSaCgWs+kYqG+T4AhTQ2/dHFyz3f5Km7U+1yi4mOO2u+gQY7HNoEAKti50EYWOnRm",
-	"bMJhppjDbIquczMPVXDn3DLcscGaxMPcrtl9Wc3FWK6YK5WjjKdWmUJyYXRrNlZJ+cDQCQwdvsM9K9tK",
-	"Zc6Ff65h83CvA39copqDveKAAPxs1alHCQnEJk0gmK/e5MW7v07PhUBk1g6WGFzrEhmM5ivkHB6F5oPb",
-	"awCegtDpdIZ7nXPhZXG5oxtrCKiz2OG63srQtc48ylV7pJ0bQeExPDp+ThJyiUp7aPudXqdnj6IsUNCC",
-	"21Sw0+s8tD6Cmqk7I93ODLNs/5OQM9H9OPukO6Gfs0iII3UDZtc+P0GzdjbIw1wodEjlTOjEqRlyF3tc",
-	"KLi0BeT4CaBDo7aizW2rvMcmsLXJnjMyINZVHccBrjUSPOj1rmlVVS2qjXtBTeS/dkLxUz1U4eg7l4e9",
-	"/rrla3m7b6+0qB554a9/qT3hcG89vPmtFZ1U5yzLPKdqvtZ0YfJiGUcn+kpucWHjl/SBo22jpy6lqhMd",
-	"78lRm98km29gnqiDWOcTy1lsmDZfzQk3bvXFFf+iHW6MKnGxxKz+zpm1jlX1UXBdWp+fBlptwJBoLP61",
-	"TDzsb8Cpq2OOb8xgTzqgDXoPIiaPMJU5auA2sswEqr11pL7i8ObdL5wtvK/L0OAy239311tsb/HmcHU5",
-	"X4vJNUykwPs18CaQP4sHuodej+vfqCeE35gL3iQxF1xjxBrfJZIuqodCGh74MbkU2XxvvacLAa9t+j/R",
-	"rLd77979xT1T6DsixBvRoHRNNIu+3lrTy2ke6UZfSS0uXCrlC+g2Rd4WbEexMAS8q5XwNrOtqNLfKOTd",
-	"H4VLBxP7VlS+c2/4PUbUE7SUs9m6wv2QibXi6waOc2U07UZzopV+1abcr+rZzZ2RMhplraFlEDTxOYMG",
-	"LtKsZPedjX1PnvbdVLqyodRx/L0Tn3stt7pfwtz12tztBHN5ia+qGfxmmZsr9YWETIoJKpjSql//f+e0",
-	"eo9vfuFp9Mnkt/VWl/KT5Zw1Tz1CASO3dVm34WRy49Otb8Jd3lCucIDHpYlI+bXFc2tKFT4w2ThdaH2L",
-	"cM/ZQvVdwLVOecoLoLaiAyFnoA0V7McJ/B7zjD8VFcamGeFb3tsf4dWRoZ5nrM05TsKU4c6IXQ9b1n0l",
-	"aQX4kVys9fGueJfju84s1jU2jxhzY67bV3HVTHCbdqWfsN1vq7LZczVZXYuSsvtPiX+43l0cqCPGgHpD",
-	"fr2XXZ6IRnMjf9N79v1qNLl0388uly7nyyuFudyK636OZ29EY2B39OMB8PsL979Y7j8evGNoE7s9x6uG",
-	"tDn9hKBKAaEMtpiUKgtzzUG32z/4pdPr9Dr9wa+9Xt8lgu11lyauX7n2gXNPwR5L38I5ELzDSiCTEy7q",
-	"AabmE4FsnwtfvzyIFd3rtP+5UK9QoJkQJXY9rla1Uq9qGS8ccWdxsfhfAAAA//8=",
+	"7Fx7c9u2sv8qO7xnpvYpJVHyI7E8nTNKYqfucRJf25nMnMjHgsiVhJoEGAC0rGb83e/gQYrUy1Kj9k4b",
+	"/xVHJIDdxe4P+wK/eiFPUs6QKem1v3ojJBEK82cnDFHK2mvOlOBxrRPHfFz7IOiQMv04QhkKmirKmdf2",
+	"LgRKZAo4iyfAGRAQ+CVDqWAgeAIE+oKPJQpIyRBhPOISgZu5gEqgDF5/uLy67Zyff/h08ub2w+XZ27P3",
+	"V122wzhD6E8gwgHJYrXbBjUiyg31geE9Cuj9s1fvMs/3ZDjChGjq8IEkaYxe2xsplcp2o0HStO5+rYc8",
+	"8XxvwEVClNf2MkE930vIwzmyoRp57VYQ+J6apHq8VIKyoff46HuXROE5Taia5/96hCAVUQh8AGqEBfv9",
+	"LBqislQP+T0KJkGNqASBMuVMIuycnVyfdlkkyEDVKKpBTZNMUloTRGGs16u5bdltQ6/ruall1zsWP3Wz",
+	"INgLM0aVhBgHyvwfj5V7IDHkLJKQMUVjTViXOYqohEEWx0CGhDI7yklRz08FRl5biQwXS3WGioOjo2P1",
+	"U1CVYlNLMSVKodAi+m/X+0xqv9VufjRDPge1o5sfj5X74x/eSonXLnhMw8liwVuOZmXzpSwbJ5ax+21M",
+	"WcTHWu+cgHIB/B72v/x0GATH458ON+D/S87/eDX/qMSk1hkoFPOsX7m9VRzGhCro44ALBCUmlA3tvq7J",
+	"z15QsgbK1F7LckKTLPHaLw/3NScJZfb/zYJSyhQOUXiPmtaUCJKgcujxDpM+io8SxdmbedLPotxOMg0K",
+	"Fg+IARwIR4QNUWrSNdJoCY4832Mk0Uvq929ptB5frSpbh/tlto5arb29F61g7/Dlwf6LF4fBk0z63gUZ",
+	"4pLd+KCRjypMJIypGgGBoUCiUACNYEezmgq8pzyTBgN/kNBj+KBuiZ6ut1uw+yVDMZnyax5XoM1BodcO",
+	"/Cmnwe/nNFjK6RKs6yhIuFQWxhLCcrZ3HGVAWARucWgGwVLeDLYt5s3YTsHdwUr9bK6zcYKnKNRkkTLm",
+	"z4BGS5RuXX1rblffHvWi9pQwNvWKRJcWdvT/Qs4UMvMnSdOYhkTz00gF78eY/Pir5KxCnGZbERo70MwP",
+	"qIijBMYVJESFI2OTnYsz0LMLEiotERSCa6v+/NUbUIwjr+1homfyvQSlJENL9j2JaQT3JM7Qe7zxPX0e",
+	"ZtJrG/RQVBnkfEUiyJkoWM7P6F8R71HuSxT3NMR6hPc5O7JhZjcseo9l4f9D4MBre//TmDoyDftUNi7s",
+	"YCvK+XNjhQhy9o+hZ7nvgdYFaR7ywQBZpEHWiMNA1fqO0yKC3ejGqqGzDsiqeaYvLjlE1xqcv2/E95qz",
+	"QUzDb1c9osBoj/ZASCyQRBMQOKRSoUBjgVPFOZoqTrH+RloT5qO2rTP5xA7tjc5kQmgf2PiB34VOnHLR",
+	"p1GE7BuVwpydhAEfMxSQkIlzAuwRkzp8rqrG3lQ1pmRspBuDYti2lCMkcewYkIguDpA8E6F2UpXBGMcZ",
+	"Vd+Fhpwx7f2S+ESD6BZOLb2RKCDkWRxZcXL9nsJy0FVWlIPy4ZNTA1d2GkvVRkpD3RRb0ZkrnqAamYOE",
+	"0BgjHTmrgstj87dl30W6kkwkjEdE1fX677k65RmLvlGu7znILBwtsbP9qfjecwV2wY1ExriqDcywbcgs",
+	"pzY3LB+4sPA7NT6tGNoAvxMjuyCTmJPomvNzIoa4Reewz6OJPqcV5xDruSu60SxhsKMBrjkHS8VGOqI4",
+	"r5kFtn5Q5yyY2bWmkKmN0dBGnan6Pny4K8vzR0buCY1JP96GrkREkT6RqIWsDa+Y+xiUmNg8BMgRFyqe",
+	"VJG5pD6OMiiTtpECZaWB21Iht9APcspjESoQJscaohm3AD4meeYiqsP1PN+PvnfN+TvCJi76kd8qes5t",
+	"8O2ODqIUJqmSZanHRKGomGyr5FHrGTRBUFC0kcQFUVgzITxuB9k7ME1NyhSZaltcjyky9YPMLVrCzuXJ",
+	"/348ubq+PT97d3btgz4aJ6APLyO+XT+XScyHlMkuS7XLYKaBswt9XugfbBCyc/7h7dn729PO2fnHyxM7",
+	"4+3FyeXt2YUPy56dvOucne/6XWbjFrushOoyO5cnb8+urk8uK5PumvNqLDgbFgFDSqQccxHZGTKJost2",
+	"LjpXV58+XL65ff1z5/3bkyoVu3V4ZWQlgQi00srzf3pH8xm1KMMRhncY+SB5l+VaAiZbT5SFQpIgJDzR",
+	"P2n5Mw6JnsmMlFPItNtz7OTtpgIqtRwGmcTIpZkJZIwa1wwl9El4BzulROauzTL/rcF2LnO7cnjpVWMW",
+	"HxnJ1IgL+ht+q2/XAZuV6SMR+vTjd2gqLnkyq+rrNafgUKFhUySejtwGLryjUlI29CFPMXEB+JBq8iEU",
+	"GCFTlMTfwwleSLPE4TneY2y2n2WJ1/7smSDapOaSvvljaJJtN6V8avHOTMXB9zpRJFDKarWjCT8T0eeZ",
+	"gEtOomqR42CmyPH5v93uQxDUut2H5mm3+/Di9Oaf/1i00inFOCrCQhd7UJvodFnGRbWemdwb7IQjIkio",
+	"UEgg7jdm8MzFASMeRxYkR3zMgEjo/cum26cMFtnM5cWbz53af0jtt6B2dFv/V21hvaaUDV1EuchiG6Va",
+	"IvuC3+Gxi+sMCmf9hCqFLoVapXBEJBBWWIDLMs8XLTfficdyZvuzE/2UlZtiAO//ijaRZpPof1DW23el",
+	"o3mtsPWh2zhX+FVwUraNRz+faHJLo6dGnr3RA/Iy0xovzwiwvJRfKldVqF8kVcu2JdywG0VUqw+JL0pi",
+	"GJBYor8tyczQviaN59RWIKpEWLyR88p/YtwF+zgv++VS8m3OTwJlYZxFGMEOKR6C0XpXbTrIC0kKE/kU",
+	"k06FHo0intkRB6WiPhGCmGNacUXi25Bn9nhdptPVgtPBGvWzslhzyVSXWyTf9zjOq1GbqsAUuFfuvnvt",
+	"Ma9tPXkqG2Le63dn2TITLOHikvNkQw7WoUdPuxktuV8xp5WXp6/haP/gBTjHxSXajBtRJSx3pspH4oYV",
+	"tG0cmHkV7ut6JlA6Xytm0FpgBZRJRVi47OByfNLI1wePZdO0GEybWFzJO+ZDiCmbObz2Bq1+MwzwKHpJ",
+	"XvQPw6pADveXHLT122XnbO6xlnbEFBlXmOzRUclk94Ng0cHjfN/yPlfLlav8g3W30f6wqENpzern72hc",
+	"KluKeZrzWojSz7V8iQ0VkLT64CFx/GFgCsVrH0E3ywspP0jXE3KsfR8SJZQZReOZAuIOFDmiKUhECT3j",
+	"5/ZMqmVzNAxNs0Z0S9RTg65pglKRJDWWs6Y/8c1ga3wIM8uUuxmnosLEqn3Mz+/ZBha03XnuiC72YLrl",
+	"PvTzLokZ7C46WZa3Bo5HaNIIwvrmfTRJhmOTqwCqjGdum2EMymgS9LSGpgqeNINgyx5nlZm14LWwiQq4",
+	"NtfwMarS+ZmPbRpvSoOreuqt0MGLrDK/fifM045Jie+nfZOKelYA7AqJpBFCyJUiJvM/C0kJZQVwPgWb",
+	"iyE/X/1CHz5PehYJZeVfm/9P3tKcDHO3aEbhtggiUw9p46hnEeJUo5mlXpZedXFUIDhPlsYE+uFsRLA0",
+	"AGhtEgAYQc/4Pdty/1sbWpkVwdMGVmxdxbj+TVU4Mq0Ns97HtxvV9CirLNkKWoe1ZrPWenndbLWDoB0E",
+	"/ym7HRFRWFM0mbH0/YW+h8QwE1RNrvTOuD42k4zsZMoYsk1NnuaT//Lp2purDDA4id5cdeCXT9e2obx3",
+	"8eHqGhokpQ0dYssGydQImaIhUdgDLubfEDgQKEc9H4ocSpf1fvl0fXt9fd6bdi82A0goyxTK3Tpc5y2q",
+	"RbkwlhxsulsCcQlV278qUUrKGSCLMOqynZgPeab8aTLe1od8iJCEit7bYsVxVfvzde5R0IE5DPQKEvhg",
+	"oB1rICzqMql4Kl3lUjviaoRJcb5OXHK03mVdpgWW6iiEhihhwOOYj3WQfXn6+uWL1oEPv1x9eA+fsA/X",
+	"hpNX2tF/7eoSF/nAXVuJIfGQC6pGicn5p5Qx27JgabVZadixO8VZPGlDj8TDNjDOsOfDz1etg8M8Ukiz",
+	"fkxDuMOJaRfVJyDXzkGXTVchAp2oo9286mAFbnvxqJJmAjNl745GPd+0BcT3hq7YlcFMqyp2GZUysw6N",
+	"XluOMIJfPv376hh6VMqeDz2S6Rl6MuvrfyhRPUNbDx/SniPGWrX52dVVjrsspgPU5iDzPKNQx8B4vofC",
+	"HuNAQNIh0/t1h5PShQVtMNYIqol2mwunbMDzIgCx7XeuK7UaL0BCKFOEMptpyES8OrTw5vLsF3ZLkEUp",
+	"p0zJSot2vsqOIkPoGYvq7Ro5LFLfLrPvTc+C3m4dTqp1OsAHrcBF858PZSPWW2kMtlhEb1aXMUQjS63Z",
+	"Zkcj7ZTO09nruCqEWasNFnSgXq/3dutdZmkxMbVpRGRQJAR6y4osPdNMYOzKnV8uMpYpskgCZ2grX3xg",
+	"dHO2cpnXN3d6lQJmz8+vt8BhENhqpUWgdlEQNC4xMT55bkHzhR1/pgJpDGpMJebW02Wthwcjz/2Hh2nw",
+	"brqKpgW+H6S7ykJt2e/s5PoUerP1CGcbxc+9LrPdsL416LwoWZR0bcUcI9hvHTmTLVW+enV4VboiJG0X",
+	"oGbX5VO6zFi0QX/ThGvqMebuUG/R5aEezF0esjaXV7hmzMcBUufizPO9exTSGkWzHtQDbSs8RUZS6rW9",
+	"vXpQ3/PMiTsy51mjPsY4rt0xPmaNX8d3su5Kco++Zw6gqRk09PtDVEu70KnrMXbdTHzMpG+kVyRQtR6Y",
+	"UBf4IEfFwv6MmrhYuQ55SNdlREfMGqNcCNcu3KqeKeH3YKcZBLvlKMSqGQMaFTcZTCXYBWnHxYHTZSZW",
+	"cReK/Mq9hrxjTUd9RUSnt0UqIpS0O1IgwlnktT3tR16UA5PyxZIlmYXpK43pxYVHf62XXeH1ZqbZvhUE",
+	"K2qvec117eLmNPBe2PnwROD9XXQn7VuJLxpY7EyjdAfCDGk+PeTjTEF6v3X09KDZZp1H3ztYh75qw6sZ",
+	"tff0qAWNWcZ3zpKEiMlSdHCNxhrUyFDORPQ3OgLkizI9r405a0zJceO4PGsfbeeGPsLsfc4xQ7HIVO1E",
+	"RSrEz2/FveLRZA3jKTUsFAH5fLHZeTuzSYa1OwvKNZXHamymRIaPc3bf3LrdL2swK2DbdI/Z5N2zqW/T",
+	"1JtrGN9s++xfFCKsMZaM2t46XGTU2p53l6HGjNMyaXyl0aMFkRjVghrRG/O7rAYCxnvQi5nsh70SWCTs",
+	"pXZNZq58HFt3VTsLHELCXAM3DFF12X6w5+fP94P9RVhkqahgUcWq9xcXtwqCqYQhZ/hsfts0v3UU+7R8",
+	"DWff7tPqEcW9h7+opVpVLVvqcmuBHWsh+iDeXX7QLwwpjPufLzHvNvilq2vVehuYglIdOkuHM666zFho",
+	"ObAL9n0gNg42HzwoKuP4QKXyQXL7u+bU/IQsLPVUx0juFpn2W1TL7Tr400/rZ4jYKkR8BwZfNsQVzvpm",
+	"ce70RruOXdO8Ljbj6tuPKVg/vmg+lDCk98hgx3RKEhY1uADngu/6QFkeois0TeHGaE3me9oS7pKqDhNs",
+	"Cs1CFXEDbEd5G9SYQ8hZ3u0e5iQNIKKDAZofHVl9rkYmW7oIBj6m0ZaiDRdS5IHGxiFFtRi5VlDx58FU",
+	"ZsQUPcPVX9Wj+Y5ilks0CMQFCKw5AKpEMGs4PwvjlUapG3WhbzTblEpWe0rzXarlttQlWcx3Rd/nHwYG",
+	"pYbcJXDgBDHHwjMsPHsxmxnrpxE3BpHJcuzyh/gzK2268dV11a/MSlziPb8zSU79dqmVUJt3TKRy3kpI",
+	"mI49+ggCE36vbXs/OCqV/qdRkSvF3yGmXaZGSAWEMaFJfm2/QJDia2t5Ld43n39YWOgvFEna2pZL0HRZ",
+	"fufUhU3F97FMqZEo4CzERchzadh4l9/+WS8NYmqMjEPM2RCF7bsxyz3DxF/MewjWAJbXpa/i/DXdBm3b",
+	"s6YNim/qO3wLSD1dXax8A88EadkCT+StIEwVPHBRBEj2k44mEVPpibYH+YimRWeEu1pmirwF/xqmdFTW",
+	"ZS4sy2/0YpRX9s3FXyUIkyQ0HRnElZfsN2o0EJqKcoQJzxuNSti5ewyky5bd1plmsPQ0qR5F1UJf6SJT",
+	"Jbj6vRWkSiu6u/S4dkRXuXz1Jwd0+WWllf6b2W7TJ834WIfmLHrG5r89Nn9HoaCBwSn8bQHcFzuRRUPy",
+	"irAw70teGRROY8DWihjw0jX//mHoUbReL/sOjibgGSmeg70NXSxTiKrYwB+VuV7Yo9KJTJen1t5j1+6r",
+	"HZiM0S+ZvW5IWQUQcl+FQJRZW8LdvBVxxkXpstxsXb3tSQ+lE0XmRsG355zzdv5N2lfsZYY/t3VluuZi",
+	"SDEtKyR6TiQ9eyF/Jy+kE0UOdb7B4Zi/kVLqBbYPrZNTy6+GzD23d0fmfk7mZ3Jd8gt+t131+kHpGo4B",
+	"6PIFnM835lvN5ouTFr6rBp8KHmUmOvShjyNqAPX6/KqmUCSUERMXmk//9UlMWIgCdrR39AbTmJsv0btg",
+	"8/Kk8+bdye7c3QSS0vr8/QTP9x5qxcc27b0+HXJXiYt5SGKIdMzH0wSZ8mduASTkTofHrLpsu9Fotl7U",
+	"g3pQb7ZfBkHzd682l85bc8XWwhVvCsWaz2ZOPzTm2++aFdG/pEOGUY0yy/tOWQLmxlzp0/nSm2fronS/",
+	"12Y1F3ShzDJanrhkBI83j/8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -108,17 +108,26 @@ type Credentials struct {
 
 // FieldError defines model for FieldError.
 type FieldError struct {
-	// Field Example: email
+	// Field The offending field (characters a field name may not hold are shown as `?`).
+	//
+	// Example: email
 	Field string `json:"field"`
 
-	// Message Example: invalid value
+	// Message The rule the field broke; never the submitted value.
+	//
+	// Example: has an invalid format
 	Message string `json:"message"`
 }
+
+// ID Example: 1
+type ID = int64
 
 // JWK defines model for JWK.
 type JWK struct {
 	Alg JWKAlg `json:"alg"`
 	Crv JWKCrv `json:"crv"`
+
+	// Kid Derived from the key (SHA-256, base64url of the first 12 bytes).
 	Kid string `json:"kid"`
 	Kty JWKKty `json:"kty"`
 	Use JWKUse `json:"use"`
@@ -141,6 +150,7 @@ type JWKUse string
 
 // JWKS defines model for JWKS.
 type JWKS struct {
+	// Keys The signing key and at most 9 retired keys (JWT_RETIRED_PUBLIC_KEY_FILES).
 	Keys []JWK `json:"keys"`
 }
 
@@ -152,6 +162,9 @@ type PasswordChange struct {
 	// NewPassword Example: another long passphrase
 	NewPassword string `json:"new_password"`
 }
+
+// PersonName Example: Ada
+type PersonName = string
 
 // Problem RFC 9457 problem details.
 type Problem struct {
@@ -165,7 +178,7 @@ type Problem struct {
 	Instance *string `json:"instance,omitempty"`
 
 	// Status Example: 400
-	Status int `json:"status"`
+	Status int32 `json:"status"`
 
 	// Title Example: Bad Request
 	Title string `json:"title"`
@@ -186,10 +199,10 @@ type Registration struct {
 	Email openapi_types.Email `json:"email"`
 
 	// FirstName Example: Ada
-	FirstName string `json:"first_name"`
+	FirstName PersonName `json:"first_name"`
 
-	// LastName Example: Lovelace
-	LastName string `json:"last_name"`
+	// LastName Example: Ada
+	LastName PersonName `json:"last_name"`
 
 	// Password Example: correct horse battery staple
 	Password string `json:"password"`
@@ -198,8 +211,8 @@ type Registration struct {
 // Session A signed-in session: a short-lived access token (a JWT, `JWT_TTL`, default 10 minutes)
 // and a refresh token that obtains the next pair from `POST /api/users/refresh`.
 type Session struct {
-	// ExpiresAt Example: 2026-11-28T13:00:00Z
-	ExpiresAt time.Time `json:"expires_at"`
+	// ExpiresAt Example: 2026-11-28T12:00:00Z
+	ExpiresAt Timestamp `json:"expires_at"`
 
 	// PropertiesIncluded False when the property service could not be asked; the token then carries no property claims.
 	//
@@ -213,9 +226,11 @@ type Session struct {
 	// Example: 3q2-7wAAAAAvJy6Z2m8m0b4kFQhU8m1Yh5C0bLwQx2A
 	RefreshToken string `json:"refresh_token"`
 
-	// Token The signed JWT (access token). Its `sid` claim names the session.
+	// Token The signed JWT (access token). Its `sid` claim names the session. Its size is bounded by
+	// JWT_MAX_PROPERTY_CLAIMS (at most 1000 property claims, about 110 KB; 100 by default).
 	//
-	// Example: eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9...
+	//
+	// Example: eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiJ9.e30.c2ln
 	Token string `json:"token"`
 
 	// TokenType Example: Bearer
@@ -225,19 +240,22 @@ type Session struct {
 // SessionTokenType Example: Bearer
 type SessionTokenType string
 
+// Timestamp Example: 2026-11-28T12:00:00Z
+type Timestamp = time.Time
+
 // User defines model for User.
 type User struct {
 	// CreatedAt Example: 2026-11-28T12:00:00Z
-	CreatedAt time.Time `json:"created_at"`
+	CreatedAt Timestamp `json:"created_at"`
 
 	// Email Example: ada@example.com
 	Email openapi_types.Email `json:"email"`
 
 	// FirstName Example: Ada
-	FirstName string `json:"first_name"`
+	FirstName PersonName `json:"first_name"`
 
 	// Id Example: 1
-	Id int64 `json:"id"`
+	Id ID `json:"id"`
 
 	// IsActive Example: true
 	IsActive bool `json:"is_active"`
@@ -245,8 +263,8 @@ type User struct {
 	// IsAdmin Example: false
 	IsAdmin bool `json:"is_admin"`
 
-	// LastName Example: Lovelace
-	LastName string `json:"last_name"`
+	// LastName Example: Ada
+	LastName PersonName `json:"last_name"`
 }
 
 // MemberUserID Example: 2
@@ -608,19 +626,49 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
-type BadRequestApplicationProblemPlusJSONResponse Problem
+type BadRequestResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type BadRequestApplicationProblemPlusJSONResponse struct {
+	Body Problem
 
-type ConflictApplicationProblemPlusJSONResponse Problem
+	Headers BadRequestResponseHeaders
+}
+
+type ConflictResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type ConflictApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ConflictResponseHeaders
+}
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
-type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
+type PayloadTooLargeResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type PayloadTooLargeApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers PayloadTooLargeResponseHeaders
+}
 
 type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
 
 type SessionIssuedResponseHeaders struct {
-	Authorization string
-	CacheControl  string
+	AccessControlAllowOrigin *string
+	Authorization            string
+	CacheControl             string
+	RateLimit                string
+	RateLimitPolicy          string
 }
 type SessionIssuedJSONResponse struct {
 	Body Session
@@ -629,7 +677,10 @@ type SessionIssuedJSONResponse struct {
 }
 
 type TooManyRequestsResponseHeaders struct {
-	RetryAfter int
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+	RetryAfter               int32
 }
 type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -637,7 +688,16 @@ type TooManyRequestsApplicationProblemPlusJSONResponse struct {
 	Headers TooManyRequestsResponseHeaders
 }
 
-type UnauthorizedApplicationProblemPlusJSONResponse Problem
+type UnauthorizedResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
 
 type GetJWKSRequestObject struct {
 }
@@ -646,16 +706,52 @@ type GetJWKSResponseObject interface {
 	VisitGetJWKSResponse(w http.ResponseWriter) error
 }
 
-type GetJWKS200JSONResponse JWKS
+type GetJWKS200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type GetJWKS200JSONResponse struct {
+	Body    JWKS
+	Headers GetJWKS200ResponseHeaders
+}
 
 func (response GetJWKS200JSONResponse) VisitGetJWKSResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJWKS429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetJWKS429ApplicationProblemPlusJSONResponse) VisitGetJWKSResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -693,8 +789,13 @@ func (response AuthenticateUser200JSONResponse) VisitAuthenticateUserResponse(w 
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
 	w.Header().Set("Authorization", fmt.Sprint(response.Headers.Authorization))
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -707,10 +808,15 @@ type AuthenticateUser400ApplicationProblemPlusJSONResponse struct {
 func (response AuthenticateUser400ApplicationProblemPlusJSONResponse) VisitAuthenticateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -723,10 +829,15 @@ type AuthenticateUser401ApplicationProblemPlusJSONResponse struct {
 func (response AuthenticateUser401ApplicationProblemPlusJSONResponse) VisitAuthenticateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -739,10 +850,15 @@ type AuthenticateUser413ApplicationProblemPlusJSONResponse struct {
 func (response AuthenticateUser413ApplicationProblemPlusJSONResponse) VisitAuthenticateUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
@@ -759,6 +875,11 @@ func (response AuthenticateUser429ApplicationProblemPlusJSONResponse) VisitAuthe
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
@@ -805,10 +926,22 @@ type ChangePasswordResponseObject interface {
 	VisitChangePasswordResponse(w http.ResponseWriter) error
 }
 
+type ChangePassword204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
 type ChangePassword204Response struct {
+	Headers ChangePassword204ResponseHeaders
 }
 
 func (response ChangePassword204Response) VisitChangePasswordResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(204)
 	return nil
 }
@@ -820,10 +953,15 @@ type ChangePassword400ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword400ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -836,10 +974,15 @@ type ChangePassword401ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -852,10 +995,15 @@ type ChangePassword413ApplicationProblemPlusJSONResponse struct {
 func (response ChangePassword413ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
@@ -872,6 +1020,11 @@ func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangeP
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
@@ -917,10 +1070,22 @@ type LogoutResponseObject interface {
 	VisitLogoutResponse(w http.ResponseWriter) error
 }
 
+type Logout204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
 type Logout204Response struct {
+	Headers Logout204ResponseHeaders
 }
 
 func (response Logout204Response) VisitLogoutResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(204)
 	return nil
 }
@@ -932,11 +1097,38 @@ type Logout401ApplicationProblemPlusJSONResponse struct {
 func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Logout429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Logout429ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -980,15 +1172,29 @@ type GetCurrentUserResponseObject interface {
 	VisitGetCurrentUserResponse(w http.ResponseWriter) error
 }
 
-type GetCurrentUser200JSONResponse User
+type GetCurrentUser200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type GetCurrentUser200JSONResponse struct {
+	Body    User
+	Headers GetCurrentUser200ResponseHeaders
+}
 
 func (response GetCurrentUser200JSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1001,11 +1207,38 @@ type GetCurrentUser401ApplicationProblemPlusJSONResponse struct {
 func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCurrentUser429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetCurrentUser429ApplicationProblemPlusJSONResponse) VisitGetCurrentUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1059,8 +1292,13 @@ func (response RefreshSession200JSONResponse) VisitRefreshSessionResponse(w http
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
 	w.Header().Set("Authorization", fmt.Sprint(response.Headers.Authorization))
 	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1073,10 +1311,15 @@ type RefreshSession400ApplicationProblemPlusJSONResponse struct {
 func (response RefreshSession400ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1089,10 +1332,15 @@ type RefreshSession401ApplicationProblemPlusJSONResponse struct {
 func (response RefreshSession401ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1105,10 +1353,15 @@ type RefreshSession413ApplicationProblemPlusJSONResponse struct {
 func (response RefreshSession413ApplicationProblemPlusJSONResponse) VisitRefreshSessionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1125,6 +1378,11 @@ func (response RefreshSession429ApplicationProblemPlusJSONResponse) VisitRefresh
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
@@ -1171,15 +1429,29 @@ type RegisterUserResponseObject interface {
 	VisitRegisterUserResponse(w http.ResponseWriter) error
 }
 
-type RegisterUser201JSONResponse User
+type RegisterUser201ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type RegisterUser201JSONResponse struct {
+	Body    User
+	Headers RegisterUser201ResponseHeaders
+}
 
 func (response RegisterUser201JSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1192,10 +1464,15 @@ type RegisterUser400ApplicationProblemPlusJSONResponse struct {
 func (response RegisterUser400ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1208,10 +1485,15 @@ type RegisterUser409ApplicationProblemPlusJSONResponse struct {
 func (response RegisterUser409ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1224,10 +1506,15 @@ type RegisterUser413ApplicationProblemPlusJSONResponse struct {
 func (response RegisterUser413ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1244,6 +1531,11 @@ func (response RegisterUser429ApplicationProblemPlusJSONResponse) VisitRegisterU
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
@@ -1547,77 +1839,100 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Dtrc9s4kn+li7dVI9XRetnJxMqX03icrDLOxGM7lbpEOQsiWyJiEtAAoGWty//9qgE+JdqyE8/dbd3m",
-	"SywSaHQ3+t3NWy+QyVIKFEZ7w1tvyRRL0KCyv95jMkP1UaMa/0q/Q9SB4kvDpfCG3jgEOQcTIaQaFawi",
-	"qRFYEKDWEERMLFB3PN/jtHbJTOT5nmAJekOP1l/y0PM9hX+mXGHoDY1K0fd0EGHC6Cy8YckyRm848L25",
-	"VAkz3tDjwrw88Hwv4YInaeIN+75n1kt0r3CByru7871TJZeozLoJ6/wd8PAe7B6LWP+piN0RWL2UQqNl",
-	"7y8sPMM/U9SGfgVSGBT2T7ZcxjxghHF3qeQsxuTfv2lCv3I8EWYYj72hdxEhKAcJQokahDSQMBNE9npG",
-	"p2Mg6IoFhmhGpSRd8Jdbb84xDr2hhwlB8r0EtWYLh/Y1i3kI1yxO0bv76nvaMJNqb3jQ6/me4YaQIBog",
-	"J6IgOTJmqYfd7jfEa9QHGtU1D7AT4nVOju5a6JZE767K3r8pnHtD79+6pWB23VvdPXWbHSvr17qDBTn5",
-	"r2HqqJ8C3ba2L+V8jiLkYgGWHbpDGB1JMY958ONXwwxY7gLXwGKFLFyDwgXXBhVaGSwZe1gytjj/SVwN",
-	"8l3PzdMcsIYVNxlPU6VQGCD00fJsLAwqweJjYvEzyDSRiAoCmcahvVDCP0aD9vwMtSoHX1RFM8cGzh0Y",
-	"h9WT2MkzEM/CznOZoImsmDEeYwhSWDocla/t3458EEgIa7bWsIqYscw9ZetYsvBCyhOmFviMJmMmwzVJ",
-	"p5ESYoJdE8r+fsnSDAe4kBIcFk9ip5Fyzx7w7OKZk2ChKzARK3nLA+eWlsZp9rl79lGwa8ZjNoufg5ch",
-	"M2zGNBISJKkF7Ndg1BrYgnEBOpLKxOu6xFbYm2EGVdSexOC0svG5WJwd9JMuaSwMLBN6RaIrpBPsFctd",
-	"f9iBi226Lfe15lKMtU7Ju97L+Jzhj6Mhg9pEwwgErkC7BdCK5YKLNkgF3GgQeGNgybiyoYy8QqGhpXCu",
-	"UEdtuqcIWZhFQ6PURFLxfzintRVYTH9BplDBJO319oNvK2P/wKnvBJElRXBkzwGmgTshJeHtPC7m8LJD",
-	"cP0umr0N+Af+7s3n47OLP87HepyY5eej8csxP0hP+LvDTqdTSo82iouFjY6OWBDh3hF5RBlv0+HUyoUp",
-	"EDClOGYoa7poCGg7JGwNV4hL4GYH6oLCoS+ekHvaSIXe122cCKsLKd8zsc5iCf2jKiklJEysc1PLjMFk",
-	"aXRVG2NmUNVM3aDifwkCIQQFRk/SRMUM7sU84QbDZ1HFEczScIGGDIxeojDDnDYr0RqW5CljTh55fEry",
-	"TQ9c5NE6+fB2/Pvlm9H45OPZ8eXJ+P344vL0+OxyfOpPxH0vj9+PxidtPwtWlGX+5jGts+O34/OL47Ma",
-	"0LYPUk3ESkmxKMKEJdN6JVXoQNiUoXU6Oj//9OHs18ujv49+f3tcR6LdgV8syRqYQkc0zHAuFU4E3UwO",
-	"kVgSRBhcYeiDlsVlg6YdzJQKmMiEHhEbhYREKnQbdeExJsKx+TWQC17nsOgIhfNUYwipMDwGBqngNiJB",
-	"DTMWXEHrDI1a743mBlW7MxF161F5ua1z5xhIEZKawYrxnEqSVbKqVlwf1rKH84473/soWGa+HrS6j9Gt",
-	"EbjMYOZMkbNmlj8Ou3pI2y9VqobDU/1aufM5tOk915qLhQ95miMV4M2S0IdAYYjCcBZTvFCcZm/xqHxn",
-	"WReGnCCyOEsrOWV2cxZr9L1l5dFtlmHVbDkL2X9kvzqBTLxKPlnkY+zmBMXCRN5w8OJgy3L6Xq4DdciB",
-	"VAoDA5FUGmFGQqzWFKgvbURRgdofvLJZa/G7yWOUcvelwKw4uLTncvYNXerxhvKoIguoMyJLOavo5jC3",
-	"qCvS0erqema6C193XAmqCd13n37bxpPFi6r/Og5/PR81OC/fC9R1feHgxYv+YePSK24p335u1lUQH347",
-	"bdyeaqwu03zRuOym2akv01nMA7jCtQ8Uxr08SFVs0zmZknkOKQXu7GQo4eqIppMcTb7llkPwHgafb3P4",
-	"Ctf2f24w0buUme7orgDNlGLrbdQIYNP5p5mwHtnY9Imamzmwy79e1XxP4OqecxjF2KggJp9KS5aRYnrX",
-	"EYNdt7lF3AYOjdzM7OqWlJ29OYLDgxc/Q2a4s3TWlgHrPM2dSZXCJ1axtniXl7UeKVAVG7UlV77HhTZM",
-	"BHhffOzQ5KEPc6kcltZVl6GzrZMwis4g5sLm1CWt+/PBrB/08DB8xX6evQya6Ml9aIVHtvSWsBvn618c",
-	"HlYqjq4st+H7C+dbyyGaanblue5BdcMT63m7ZM6+zTEr6PRzoWgSuTOXklXKpU9Q4Cyfu7SRSp2y/T8H",
-	"ez+vRvTv+t365edB8irpzQ6u3vwRfXyV9P8zenHUm52s/rgZjH7Qb9aRaKaxjLP/bwQXc660uXRl8Srs",
-	"Ucg2uGHl8mHTFrNGWCfyGmMW4NMBPrs9Hjw59qmxqEpi0/3mNYotizICzRcCwz0u8jrFEJirmuzF/Jry",
-	"12rloMXg3acLH6bvPl1cXlycTH0Icc7S2EC/BwkXqUHdphwptAbJCl6210TMgJwZRikjmdWyAjJXMoHp",
-	"6YfzC+iyJe9Siqa72fapS2g2xM5GzPqSmfodDHqDl3v9/t7g1UV/f9jrDXu9z1UBDCk5NjzBJvNTHnHJ",
-	"RRCnoUtY6ix7Q1oAqwhdBWWZN3Xyel9ZMp4hMH2Foauv5kxAUZQ2hCy3BzHjia6ZapdpZVjOpIyR2Y7F",
-	"llGpI/hhyf5M0YfBi5cw40Y77jI4Oj89+/1tJQDrwEeNwA1IEeAwK2xnN0Z3RWlvqIGbiVBoUlW9Nimw",
-	"A6cKKc913sclyfUrd9UOC4V2riIZYy5n7lafwR4e7Nd0iX4ure4RM/7ry2jvM9v7R2/v8HLv6+3B/t3f",
-	"Gh1PMyttEdIqCIk9tKq60O7A2GiYah5O3e1V+jo5jTUKv7tyluF3WbjHLAp3FTnS+M0q3W5HaAmuAfar",
-	"StWsDP4jfMlHjQ2pV6CQGQwf1NfBU/X1+3zPE33N1nIe/lAv1ve4vmSB4df14+7TdlodJrwePWSueHv1",
-	"blf3sFzYjCrn1D0epoJTlRi/esnbkkFhJQap4mZ9TnFw1oi24jpKSXNvPVfXeZOz892nC2+rGCnA5sNW",
-	"IZv9BkvJyhoeMINTkOp+z+Jn9aS5VBNR+DRoNfi0Dlzk4wZFZyfWMivNaWCZyXOzCHnNH0WI4US0YrmQ",
-	"qfHLuqFrVZD3tNyzkVf7dbNHuUbF52UpHOR8TmE9MBFOhDZyqbMmExliE2FSeKd1VllyttamH1ZeNmwE",
-	"BdmuVMXFXDYMLrj0HUW4lFwYXRu+yLFsGbaAqeXvtE24NRIzEW5daR2m7Q4c24InPbGMALwhcopetQ/V",
-	"K/ULJ5MfQjn+RAjEkO6BBIPbHg/M1g14TmvdlCFkfY1OpzNtdybC4WIzOts3F1DkltP76pVT10ixXM5L",
-	"jvWMJS+BjE7Hnu9do3LxmNfv9Do9Uly5RMGWnBxhp9fZt6GeiayOdDsrjOO9KyFXovttdaU7eY10gdac",
-	"Fowbh97Qe4vGFj02Rj4Gvd6z9bws/MZOwbvzD7/DJ5zBb7iGczTQyopScIVr7cP0yqyn8OG307Ztyb1w",
-	"SDWdVSDfrff2q4bEG3756ns6TRKm1qWg0lEuhLGqsy0EP2mSEttXYQtNds/KrfeVgFs7Ucpn1xvebjxd",
-	"d295eLc5tPSlmY5ySbcyHHT3tRFmN7FzT/qvhN29zYagfpACf+fq2hDXfVgpKZPnonfb/lvA0uXtdVk9",
-	"yrsvWC27W5uSR7ssD/4Kj+PDTJoo655ORN2UTMsKjOu+WGDVTqv1Ic5PFO1NgkN4/6ShFDpgOssIHsg0",
-	"XAsc3RE8Ids6bYjahkChBZnZj8LakKw1R8i5PlnhlRZoHEK2ZXXQ62dnOMtWNzOjCpdtzOcCCdTmFxmu",
-	"H2FqKg2eLJBriN7KTPvh9PrRnZlqG+WuHv0Qm+6arebDBqo+WHDneweP2VWZwbNb+ru3fNxoRh3093dv",
-	"2pzeoX2Dw937Ntvi32muadf+Y3i4NRrzkKU/kQsSe6etAfJrdJ7/AZPujIMLvPaqFZxm+3BMWavrxObR",
-	"XCXs8cFEXFMaDBU9i5CregqsgQI0WEl1ZdNkF7E4jS8UOY8h3f5qkqmBufQcWo0mYMVNxEVZjqEAJmeN",
-	"zb2LkTmBq0LPm9TZ9SdOy/LSdyvzdtNiV2Ws3nq4t9/w+O5rvefyKDU/uKdzlZvG6nzRv1T8WVW8UGp3",
-	"X66AUpQlc99YSubDCu5SrR16XanR2L9rRc4ZkuTZkYgWz0s87aGd2npQuc1EkK76RWLSqOUEplHHXXhw",
-	"b/o3EfVdWRrouyw4z4PsGAo38Ki80M8MyM7kt8FgnDg+P1aRcm5HTLusuPPdKvG/KaLH2c1uuIRsIKV6",
-	"QTsF1dVo7kvhjpwVLSKrvyiTs/DvGb+00luWrskCZnm1kf+ct3exZVl23lKm8Pfbk/NlUd/eKH7XMgnn",
-	"f7nK8wEbYedlYqv4tKIqQD/pidhoD9hptDmaIMIwc/CF8m/ZjRYrn5WfyjANLLRFKSNBcwot6GXMtCnn",
-	"qWKuDYa+DW+suaA8AxQm8hpDd6QbNm6/Bj6vHT8R+fkbo7p+RZTKBohAuCdpsSXOadunVIgZN2rYmYiJ",
-	"GG3wmcyvzgxopSPhcGfGkZx9/eCaFFyDYdkgrIlwboYuKKv1J1zbouUiwK2b9fPhvnpF0BlyP5/gq9zm",
-	"RMg5cFNWxhxXCJeDXr8DH+YQSJFPLGbnYfbNg6WFoPiANyww8do+0mkQIIa6U2WKrUrOGY+zvTaLmxsb",
-	"T7kipPvFtouRMpcGSxTXE1GUJ0kaCPNiSc4lrmF6dvzm7Pj8785/yDgsfch+D0K21u0OvHETowVhE2Hb",
-	"Sy7/zoc6f9LZZOmeve5s7nRImBrgxoeDwaGVgYstbeObqXwHRjnghK0dWzSdSP4353P1hobWPU6EFZoC",
-	"qC0Q+w3qnaTaZKECRQrcDn1mk96brU85hyyozSJ/qaoMzMc78/tyrM4n2/Op20YvnE0n5A3eHwjbN7qK",
-	"T+rHPToy3xim+FcC/s+UgN/e+fWGzZevd7Wk/PjGWZKt1v9cqswF1r9DEGF94SO8sesIPBDeZ/a6HGjJ",
-	"+9hkMe3gdBazVa1ONuDePFPukx0sYuIlKohkqtr5qDRpfnUePGI6InO5itCmsXSWq7i5WECmZF5ghhNB",
-	"HGkNen37UYhzSa2D3mF76DzXTKaEuC05EhSC7KoIMD6FgJEjTbVtBEEkV/azg4mwZ1GaYVcY1MbyH2+I",
-	"c+QlG82I4+tfV8irNlmzzmqlV1ltUD57ya823fQok9P/n4uvbV3B9U2/v67wCGNyVPk88/9v2TCX88wa",
-	"3ZcBbNi9JqNnv5x0nYr6zdabjbnhSNgVgkoFBd8KtW57vpeqOGu+Drvd/uDnTq/T6/SHr3q9vu2u1OFu",
-	"x/ffB3tgv6jOSN4ao62oiu9i7iJgrSdO0KoSaj9Yq3xirxsIKEcJ/bxSKmXiOi5Zawpam1RWAVcmSu6+",
-	"3v13AAAA//8=",
+	"7Hx7c9pI1vdXOaV3q4J3BQZ8SYxral/i4AyJM/YY8uTZCVnTSAfosdTNdLeMmZS/+1N9kZBA2DhxpmY3",
+	"k39iQH05p8/ldy6tz17A4xlnyJT0Wp+9KZIQhfmzHQQoZfWEMyV4VG1HEZ9XzwWdUKZ/DlEGgs4U5cxr",
+	"eRcCJTIFnEUL4AwICPwtQalgLHgMBEaCzyUKmJEJwnzKJQI3cwGVQBmcnF/2rtpnZ+cfOq+uzi+7r7s/",
+	"9QaswjhDGC0gxDFJIrXTAjUlyg31geENChj+fVgbMM/3ZDDFmOjd4S2JZxF6LW+q1Ey2dnfJbFZz39YC",
+	"Hnu+N+YiJspreYmgnu/F5PYM2URNvVazXvc9tZjp8VIJyibe3Z3vXRKFZzSmap3+/hRBKqIQ+BjUFDPy",
+	"R0k4QWV3PeE3KJgENaUSBMoZZxKh0u30TwcsFGSsqhTVuKq3TGa0KojCSK9Xdcey04LhwHNTy4F3LH4Y",
+	"JPX6XpAwqiREOFbmMx4r94PEgLNQQsIUjfTGBsztiEoYJ1EEZEIos6McF/X8VGDotZRIsJyrK7s4ODo6",
+	"Vj/Ui1xsaC7OiFIoNIv+PfA+kurv1U//MEM+1qtHn/5xrNwff/Pu5Xj1gkc0WJQz3lK0ypvf8rxxbJm7",
+	"7+aUhXyu5c4xKGXAl5D/2w+H9frx/IfDR9D/W0r//H76UYlFtT1WKNZJ77mzVRzmhCoY4ZgLBCUWlE3s",
+	"uW5Jz149pw2Uqb2mpYTGSey1Xhzua0piyuznRrZTyhROUHh3eq8zIkiMylmPdxiPULyXKLqv1rfeDVM9",
+	"SbRRsPaAGIMDwZSwCUq9dW1pNAennu8xEusl9fNXNNyOrmaRrMP9PFlHzebe3vNmfe/wxcH+8+eH9QeJ",
+	"9L0LwWco1KKMpvQ3oOGGvW+77cbTbvtOL2qNjTmalyS8tNKrPwWcKWTmTzKbRTQgmp7dmeCjCON//Co5",
+	"K2xOk60IjZzupXYu5CiBcQUxUcHUHG37ogt6dkECpTmCQnAtHB8/e2OKUei1PIz1TL4Xo5RkYrd9QyIa",
+	"wg2JEvTuPvmeNquJ9FpGCBVVRgFfkhBSIjKSU1P/K+INyn2J4oYGWAvxJiVH7prZDYneXZ75fxM49lre",
+	"/9td+sNd+6vcvbCDLSvXzc89LEjJP4ahpX4IWhak+ZGPx8hCrauGHUbit/e/ZRt2o3fvG7rqx+6bZ/ng",
+	"Blu81eD0ecO+E87GEQ2+XvSIAiM92pGRSCAJFyBwQqVCgUYDl4JztBScbP1HSU2QjnpqmUknljCnyslM",
+	"IoSGUgZOfBcy0WXaRZKoo1XkCWySPkIUEPAkCo1C6p1EqDCPzPIScpA3LeluoGensbt6lLhQN8WTiEuP",
+	"x6imxkwQGmGo4bXKqDw2f1vyHRyWZCFhPiWqpte/IIuIk7DP+RkRE3xCkz/i4UJrn+IcIj13Qekae0uW",
+	"uj1An3Owu3gUOxXnVbPAk6tfSoKZXWiUvuQtDSwkmanvwzL3LM3vGbkhNCKj6ClkJSSKjIhEzWStidnc",
+	"xxqnWpAKcsqFihZFjcyJj9sZ5Lf2KAFKcgOfSoTcQs/kksYMABAm51o1GbeKOycprA1r0F+n23BfSspZ",
+	"V8pEY8ONjE8Zvh0NbtYyGtrAcA7SPgCViE8o2wEuQEeSDG8VzAgVBqbza2QSKgLHAuV05w/ThnaiplzQ",
+	"3y1cWwPcw5dIBAqwId2vcxf7Dn2rwiTOQgpDARCTaNC/abXfNtRzi+DizXT0OqDn9M3pL53L/s+9ruzG",
+	"avbLSfewS/eTM/rmqIZ79VrQjNhKHLjXqD8/KoSCbtKP7eovpPp7vXp0pcPCQe2BL8qDxBMSTDFlYnmE",
+	"nCUbAiIERccRqSUUAj0cYrKAa8QZUPUAZ5iOMz56jFel4gK9Tw+mSv5gQ9bn/B1hCxceyK+1YpxDTNgi",
+	"9b76EOOZknkDFhGFouD9mjnIqWfQG4JsR48yXoIorJo0EIZPYr3asEwByRky1bK4M6LI1DOZOkcJlcvO",
+	"z+87vf7VWfddt++DRhcL0FGuYd+On/LEGA85YDONusw00L3QtkR/YVF65ez8dfenq9N29+z9ZcfOeHXR",
+	"ubzqXviw6bfOu3b3bMcfMAvs7bISistULjuvu71+57Iw6Y6v158LziYZop4RKedchHaGRKIYsMpFu9f7",
+	"cH756urkx/ZPrzvFXezU4KXhlQQi0HIrzbPoE01n1KwMphhcY+iD5AOWSgmYrChRS5MU81h/pfnPOMR6",
+	"JjNSLtGHPZ5jx283FVCp+TBOJIYunUcgYdSgW5QwIsE1VHIJox2bzfuvxi1rGbJ7h+ceNWrxnhHnYe51",
+	"udtYiTbYtMXIGnbrcKjVJboWjzaWxqGwh8eCmuXIp7AL76iUlE18SHMwXADezvT2IRAYIlOURN8DGM64",
+	"aSg8WdJuRCMMqeYYiVzGj6L0WmMSSfS9We6rzy69VYATJCT/f0MZIkuG5QoRB/tr3lUDCWt1ijMHXAgM",
+	"FEy5kAgjAzYWIBWZGbicByTNFyZlmH0uYJOP/x4Mbuv16mBw2zgdDG6fn24CHkuQ8DHbfLa3JSzgo1/R",
+	"pk5OKUZhFuUXeeVSgmXoZSVRBpVgSgQJFAoJxH3HjG0lC4O/pzwKrcGe8rkBfsN/Dg1uXbKrhNurCfsc",
+	"+Kr9sxx+5VKXpbgriWzSwW5yJPg1Hrsw3XiEZBRTpdDlO4s7nBIJhGXa6ORkvVB1/9n9/eGzs6xfklJ2",
+	"dDbj/Y1S1L735sPbdZEg0SSPODvhq167BG76XiBuig82Dw4aR6WPXtMSIXuFgt5gaGuV+lyucQGV3o/t",
+	"avPg0Acd3B3uJyJKixZjKqSCRhNGC4XSCFZejA6L2nW4Saiqnz43Du9KpepaLfIUnb+9KKUmkZh/TNJJ",
+	"6WO35dI5S0YRDTSxeRrnVE15otFSqHVuhbj9vQJx+uNG4vb37h4WPk2pPUG9T3tAvjl6S16ZML758La3",
+	"Li7XuJAbKrN0wrT50MdKmMbwEHOp4AgEKuPf9FiovPnQv7rs9LuXnVdXF+9fnnVPrt52/nV12j3r9Mwp",
+	"U4WxfMjFalm+M0zr2scby2oyEYIs1nmgd15G6IWzpicmefBI7+Ng79Wfwl34HsP5hq0QxtUUBUQarOtH",
+	"ZlNB5EO7aD6B11pj0co2S88EheTsJ1PSy1PRDkmJO/l6vqWIbU2yL09P4Gj/4Dk4SOiywAagFSUhhan5",
+	"7T6yeJej6+DLnM6yAPh5Oz3KoYWCOjXX1Mn3KJOKsGCTG3Z00tDXbtSSaYrky8yIqb8QHcpCRNmKK94b",
+	"N0eNoI5H4QvyfHQYFBlyuL/BCNauNqGGNBbInYipb26uwh8cHeWc6H6uQyXnRl1UUchfFSql96GdbY/R",
+	"flHWY7Nl4fULWm/ySmt+TWnNWOmnUl6ms5c2dZkrez/Cjrq855UJ6oqE7/3WrD6ft/W/mzeLw1+a8Yu4",
+	"Ptq/Pv15+v5F3PjX9OCkPjqb/3zbbD/Kpm6R9ctzpLjDcgYsEyh/jiDGYKgr5szovSHr0uDe+V5EvmjY",
+	"kzvB5rcImgpsydNadqZpcn/N5LUN4MGwavqbzEMtILbcUI0M0i0kxisE3nzo+zDU+KffPxv6ab8dNOoQ",
+	"U5ZolDtgBjqBEzY31rbjjRShzHY1LEsHBk0PL857fdglM7qbSB1vu+Gu12xF1Ey2QV4R9dDh9mmMUpF4",
+	"Zs42m+SKsiBKQizB+KdatmE+RZtjm6XdOmmpb1ktHiEQeY2hLa2mZCLLkueML4cHEaGxLHgLmzF3xzXi",
+	"PEJi8hlrdqS4wfMZ+S1BH5oHhzCiSqadkye9i8ufXucQeg3eSwSqgLMAW66m7c5En4acIQslUDVgAlUi",
+	"8gfDGdbANWtaB2hzmsVDtVltM4seOZ/yCFNJsuf2BCbw6yMJ39vAyhTzY6gFGyp5ad+pQVdJGEoaDu3p",
+	"5VpyUhrNI5L+buqWI56wEEMYLQZMa8i79v9eXVyeX3Qu+/+6Ojlrd9/1oJKGFI16vb4qHT6QkY6oGo06",
+	"vH15rJ/J97SucvRrS03Ne3zJF9WYHJ+vMsfvwk1bxdK2abVc9qDlswdXmNjPq3+5UvtbeLqlZShY+ma9",
+	"eVhtNKrNF/1Gs1Wvt+r1X/J+KyQKq4rGK2Z/v17CjfcSSxJYgUCiMHys8fqTuVebHrnv+e4r85y8IoGi",
+	"N0UkuMn06afDmBbRk0Mb609/kYtfETCTRUi5tcGp5vaVJ8jPH+W6iGn0jkEiqFr09D5cU6WR+3aiT+Sz",
+	"Z8sAp+mpvfnQ99aqcAxMQstYqHJXSRLtdhQNiMIhcLHZmfqQ5QgHLHPjUClx4zXop223WZdLJDnY0pIE",
+	"4nyA7clN+wNQW8ABq0R8whPlLwtftq1BAwbDPVsYPC53sTco6HhZfQY+HutQCwgLB0wqPpOu4UZ7JjXF",
+	"OHPXC1eIqA2YscEw03EpDVDCmEcRn2MIlcvTkxfPmwc+vOmd/wQfcAR9Q8lLHfqduBrgRTpwx3pOEk24",
+	"oGoam/rajDJmO6zsXm0FCCr2pDiLFi0YkmjSAsYZDn34safdtYsdl/k0m2ViCzCJjQFbrkIEOlaHO2mF",
+	"zzLceiHt+PUEZsrhNQ2Hvo5ReXRj9hW5krNUtpmfSpmgeCbt2nJqPN7b3jEMqZRDH4Yk0TMMZTLS/1Gi",
+	"hmZvQ7ydDd1mrNKYr10N83jAIjpGbQ5lmkcXynQLuDMUJseupSWXW8tdwjAaveIKdJRo606UjXlacCO2",
+	"F9S1SBcjSIgJZRpaotABXiKi+4NNb62mdWGPBFk445QpWWg7T1epKDKBodGo4Y7hQ5n4Dph9bmn1hzs1",
+	"6BRr4oC3WoCzTlQf8krsZzgrXUQf1oAxRMNLLdnmRDXYKNnnsNAR0wLXRlKr1YYaRdi9mCyL6YplkKWI",
+	"hpsKmkPbDKP1yg5PcyUORXKGtsrMx0Y2V7sE0l6CyrDQLJALIQ7rddsZYC1QKyu+m1QMgYBEUapB60VU",
+	"f6XabxRqTiWm2jNgzdtbw8/929tlOsc0QS6L6c+ku57jOoC6nf4pDFdrf043sq+HA2Zbs32r0GkDQNY+",
+	"YRu9MIT95pFT2VyVeViDl7lrT9LUpwy5LsM2YEajs7KDvdZk2pSGZReihrB2IcrqXFpNXlEfZ5DaF13P",
+	"925Q2HDRa9TqtbrWFT5DRmZUo/havbZnIlE1Nf5stzbHKKpeMz5nu7/Or2UtLX9PUD1UTpA2EDG2Yl2O",
+	"n8lC+Cm1eTUFGx+G12oxhPO3F846O+MyYHmbWsjZS0U1P0UiFYY1+B9nniSMUQVTHSUtfUiMqLRWJMyQ",
+	"Zc2r9T6pXpqoSh90MMUwifAYiDHHAmOeVYioAuutRmg8lVvcnERmCbqh1/JeozK1ipUbGM16/cla/Mz8",
+	"pV0+mRt8iwvoaR11fDacyzP7u+hv3W8ebRqYHc7uau/Yne8d2MO6f1yxhT2PEb3Wx0++J5M4JmKx9Ejb",
+	"aMmbD33TK0YmUkNa46C8T3pyAwGXjmjXa31e+Xax+5mGdyZKyd3L+lhOx/KR3dwNp7tPpXPuxuZql/yW",
+	"c+9+dve8vpIC/8GnC/fUNu1KcB4/Fb3r0N5MzGWJVT1JG8Mw34BjDGGa2SFpoiMLJnwYcTV1jm7Aiphh",
+	"uPSQVlvMZPm2WBMeWESaNYvqefS+Nc7MhA6IdPmNe7JqmYPUS9BYg6hhSWTf0kYUNZ5672yz7RrUm7M9",
+	"fFnAYW/T4oCZbrr9esOtUWZ+2zkum6DdT+9tvuThYgsTnGv1cnF6SXC+TC3fn0/eukcr33B0VwxsNZvu",
+	"yr3J/Qaq2F+uzeE2o3JXBc2QxsND3q+0pe039h4etHpJ5Q8213rU3jY8XLshcZ+lP+MTLfZWWwOkN2gh",
+	"/j0m3RoHG1NX8yWLcvvQ0QjdxpBpoJ6Lb3x70VwDxpyeTZGKYrpXGjQDcy6uTUrYhiZW4zNFTtMDdnwR",
+	"vxGbioZKqQnQsFgD2jQroSFryhqTZ85uvjGcZ3peps62C+JiWSz5YmVeb414qBRU7F7Y2LKwfR9msbNj",
+	"KzXf34C7U9OYv2byXSC6v0zYU5mwzGhZecyCL1tETH3/UvPuN2A2S/iA3crVW2wmLl+SHKHWLPNugwpN",
+	"yzU7LZOCuNd4KR1TB+hnGZZSK6anKbVhFv5szFwOWHGUy2D6yxBeh2M+SL4MEh9IafrOQD6Yty0xiGeW",
+	"z9saipTbUyJtQvc7sRJfovL/garbcRK/AgVcNi0vuA8qsC29bMz0GJ3Kze0qBkSm2UvFa9DeXEiAjXWE",
+	"ASsUEuwVCnvnxcCE/XpjQ57FJfgzmP+N0i1m/g1XQjO2lPHjL1X7L1K1/pp7fFClnNfa7BR7s6zhYqUb",
+	"oxDuW5BMRRq0mzA461voOxid1/ZncsBWOhJMUcdkSDF0KDzzYGvOr0KW3y1f2UMkkNAUBRUHSTX+1z9G",
+	"RKrl9aeISoWhb2IQ4/PmaEpO+WSq6TzdOQY6Liw/YOn6K9eq/ZyKLTtyGMKGzIIpMw93fCDGy5u7iqbe",
+	"0V7hs8YQ0qGAXIuM3TtRlmT3phFbCKASFHFXi9UUx/Ym5YAVGmZsH00FXXVl5WT99HJgsSJr0Uh65TJ/",
+	"mgNmKjHLOpXlit6LNo5wPoaAs/TKo1sP3ftFDC22rIK3JFDmZW0IMgkCxFDW8kwxVeExoZHMTC+QsTJB",
+	"jzXe9hNZLwbzVBoMUVTmrLqWBr3z7JGUS1TC8LJzetnp/WhBEI/CJRDaq0NIFnKnBqf2ymlG2ICZSlXu",
+	"Cit0L55JdzW1ao47e0PYTEsnVT7sN4+MDPTXtI2u5tu0J3MTx2Rh2SL1iqYc5vicP6GWwXgDZoQmm9SU",
+	"tvwS9Y4TqRze1XCXmkuj7lb+arcdH4OLPF14zkWegauu0rI6fQtBet23FEq6Dtm0p/ArYuuVNrdHNYht",
+	"HT6vNPT+lSX7T8qSfb7ziw0zHz/dFTJnnVtrSda6TW3FeNXBOQ+Ze3ALb2zr8/fEqM5eL/umy0riq1Yn",
+	"rYaX3kk36DYL7GamiSIRO+mFcq35+QvlUyKn2lzOp2hyTXotmxa3WIAn2rzACAdMc6TSrDfMCzysS6rs",
+	"14/S12WaDkZp6wJ6Fj2zTfVB9wICoh1pIk0jDkz53LzvYMDMWjpWNk8o8zJPcyVYc057yVIzYvn67bLt",
+	"+cY2d+cm1y/mnfEbjEiA3yIvX2ii38rkNP64uMMk/2zf2l/Jv02WeQtjeZJ71dv3W7tI9dhZ200Rzopd",
+	"LzPq5i1ltlxalNyZ4GES6A8+jHBKTYNN/6xXVShiyogB3+a1YSMSERaggIpEhFc4i7h5xamLgC477Vfv",
+	"OjtrDWJkRmvrTWKe791Wsxe02SZU7Y+Km4t4QCII8QYjPouRKX+lFSsm1wgiYcVlW7u7jebzWr1WrzVa",
+	"L+r1xhevth6Fbbdis3TFT9nZrV0izNk03wZHWWRRjHChkueA6RnJvZNVeutkLa8W+WndifPY1q9doR8q",
+	"q4TmJ841WN99uvu/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

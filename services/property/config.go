@@ -9,6 +9,7 @@ import (
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/web"
 )
 
 // Config is the property service's runtime contract (the README's Runtime
@@ -28,12 +29,23 @@ type Config struct {
 	Trusted     []netip.Prefix
 	// TokenFailures is the budget of wrong X-Internal-Token attempts per client IP.
 	TokenFailures ratelimit.Budget
+	// RequestLimit is the general budget per client on the public listener
+	// (zero: none), InternalRequestLimit per caller on the internal one.
+	RequestLimit, InternalRequestLimit ratelimit.Budget
+	// CORSOrigins may call the public listener from a browser page (none by default).
+	CORSOrigins []string
 	// Limits says where budgets live (Redis when REDIS_URL is set).
 	Limits ratelimit.Backend
 }
 
-// DefaultTokenFailures is 10 wrong tokens per client IP per minute.
-var DefaultTokenFailures = ratelimit.Budget{Count: 10, Window: time.Minute}
+// Default budgets: 10 wrong internal tokens per client IP per minute; 600
+// public requests per client per minute; 60,000 internal calls per caller per
+// minute (a login or a refresh makes one).
+var (
+	DefaultTokenFailures        = ratelimit.Budget{Count: 10, Window: time.Minute}
+	DefaultRequestLimit         = ratelimit.Budget{Count: 600, Window: time.Minute}
+	DefaultInternalRequestLimit = ratelimit.Budget{Count: 60000, Window: time.Minute}
+)
 
 // LoadConfig reads the environment; every error is a *config.Error.
 func LoadConfig(getenv config.Getenv) (Config, error) {
@@ -50,7 +62,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
 		Trusted:       r.Prefixes("TRUSTED_PROXIES"),
 		TokenFailures: config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
-		Limits:        config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
+		RequestLimit:  config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
+		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
+			ratelimit.ParseBudgetOrOff),
+		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
+		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	return c, r.Err()
 }

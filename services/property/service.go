@@ -21,6 +21,7 @@ import (
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/validator"
 	"jeeves4service/services/common/web"
@@ -49,7 +50,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	svc := &app.Service{Repo: repo}
-	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping}
+	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping}
+	publicBase := internalBase
+	publicBase.CORS = web.CORS(cfg.CORSOrigins)
 	keys := jwtauth.NewRemoteKeys(cfg.JWKSURL, cfg.JWKSRefresh)
 	limits := cfg.Limits.Open(log)
 	s := &Service{keys: keys}
@@ -62,11 +65,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
-	public, err := PublicHandler(base, svc, jwtauth.Middleware(jwtauth.NewVerifier(keys, cfg.JWT)))
+	public, err := PublicHandler(publicBase, svc, jwtauth.Middleware(jwtauth.NewVerifier(keys, cfg.JWT)),
+		web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	internal, err := InternalHandler(base, svc, guard)
+	internal, err := InternalHandler(internalBase, svc, guard, limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -88,10 +92,11 @@ func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.S
 func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }
 
 // PublicHandler is the public listener: the property operations of the public
-// contract, each request authenticated by auth (jwtauth.Middleware; the
-// benchmark's baseline injects claims instead) and validated before its handler.
-func PublicHandler(base web.Base, svc *app.Service, auth func(http.Handler) http.Handler) (http.Handler, error) {
-	api, err := web.PublicAPI(base, "properties", []func(http.Handler) http.Handler{auth}, func(api chi.Router) {
+// contract, each request passed through before (the bearer-token verifier,
+// jwtauth.Middleware, and the request budget; the benchmark's baseline
+// injects claims instead) and validated before its handler.
+func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler) http.Handler) (http.Handler, error) {
+	api, err := web.PublicAPI(base, "properties", before, func(api chi.Router) {
 		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil,
 			propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
 		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
@@ -103,9 +108,10 @@ func PublicHandler(base web.Base, svc *app.Service, auth func(http.Handler) http
 }
 
 // InternalHandler is the internal listener: the internal contract only, with
-// TokenGuard as the AuthenticationFunc of its InternalToken scheme, and its
-// failure budget and audit line around every call.
-func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard) (http.Handler, error) {
+// TokenGuard as the AuthenticationFunc of its InternalToken scheme, its
+// failure budget per client IP before the token is looked at, and the
+// request budget per caller (when not nil) once the caller is known.
+func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
 	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
 	if err != nil {
 		return nil, fmt.Errorf("load internal contract: %w", err)
@@ -115,6 +121,7 @@ func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGua
 		Contract: web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs},
 		Security: validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"},
 		Before:   []func(http.Handler) http.Handler{guard.Middleware(func(r *http.Request) string { return lastSegment(r.URL.Path) })},
+		After:    []func(http.Handler) http.Handler{callerBudget(perCaller)},
 		Mount:    func(api chi.Router) { MountInternal(api, svc, base.Log) },
 	}.Handler()
 }
@@ -125,6 +132,14 @@ func MountInternal(r chi.Router, svc *app.Service, log *slog.Logger) {
 	strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil,
 		internalapi.StrictHTTPServerOptions(web.NewStrictErrors(log)))
 	internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: web.ParamErrorHandler})
+}
+
+// callerBudget spends the request budget of the caller the token named.
+func callerBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
+	if l == nil {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return httpx.Budget(l, "requests", func(r *http.Request) string { return "caller:" + reqinfo.From(r.Context()).Caller })
 }
 
 func lastSegment(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }

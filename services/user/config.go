@@ -9,6 +9,7 @@ import (
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	RegisterPerIP ratelimit.Budget
 	// PasswordChangePerUser bounds wrong current passwords per user.
 	PasswordChangePerUser ratelimit.Budget
+	// RequestLimit is the general budget per client (zero: none).
+	RequestLimit ratelimit.Budget
+	// CORSOrigins may call the service from a browser page (none by default).
+	CORSOrigins []string
 	// Limits says where budgets live (Redis when REDIS_URL is set).
 	Limits ratelimit.Backend
 }
@@ -45,6 +50,7 @@ var (
 	DefaultLoginPerEmail         = ratelimit.Budget{Count: 5, Window: 15 * time.Minute}
 	DefaultRegisterPerIP         = ratelimit.Budget{Count: 10, Window: time.Hour}
 	DefaultPasswordChangePerUser = ratelimit.Budget{Count: 5, Window: 15 * time.Minute}
+	DefaultRequestLimit          = ratelimit.Budget{Count: 600, Window: time.Minute}
 )
 
 // Defaults that are not secrets.
@@ -75,7 +81,15 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		RegisterPerIP:     config.Parse(r, "REGISTER_LIMIT_PER_IP", DefaultRegisterPerIP.String(), ratelimit.ParseBudget),
 		PasswordChangePerUser: config.Parse(r, "PASSWORD_CHANGE_FAILURE_LIMIT", DefaultPasswordChangePerUser.String(),
 			ratelimit.ParseBudget),
-		Limits: config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
+		RequestLimit: config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
+		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
+		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
+	}
+	if c.MaxPropertyClaims > 1000 {
+		r.Fail(&config.Error{Var: "JWT_MAX_PROPERTY_CLAIMS", Problem: "must be at most 1000 (the internal contract lists at most 1000)"})
+	}
+	if len(c.RetiredKeyFiles) > 9 {
+		r.Fail(&config.Error{Var: "JWT_RETIRED_PUBLIC_KEY_FILES", Problem: "at most 9 retired keys (the JWKS holds at most 10)"})
 	}
 	return c, r.Err()
 }

@@ -67,8 +67,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			"client_ip", clientIP, "request_id", reqinfo.RequestID(ctx))
 	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
-	handler, err := PublicHandler(web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping}, svc, signer.JWKS,
-		jwtauth.Middleware(verifier), ports.RefuseSpentRegistrations(svc, log))
+	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping, CORS: web.CORS(cfg.CORSOrigins)}
+	handler, err := PublicHandler(base, svc, signer.JWKS,
+		jwtauth.Middleware(verifier), web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))), ports.RefuseSpentRegistrations(svc, log))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}

@@ -32,16 +32,33 @@ WHERE id = sqlc.arg(id)
               WHERE o.property_id = sqlc.arg(id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner');
 
 -- name: ListAllProperties :many
-SELECT * FROM properties ORDER BY id;
+-- One page of every property (an admin's list), with the admin's own access
+-- level where they are a member and guest elsewhere.
+SELECT p.id, p.name, p.address, p.created_at, COALESCE(m.access_level, 'guest') AS access_level
+FROM properties p
+LEFT JOIN property_members m ON m.property_id = p.id AND m.user_id = sqlc.arg(user_id)
+WHERE p.id > sqlc.arg(after)
+ORDER BY p.id
+LIMIT CAST(sqlc.arg(page_size) AS BIGINT);
 
 -- name: ListMemberships :many
--- Every property the user has access to, with the access level: the source of
--- both the public list and the internal claims endpoint.
+-- One page of the properties the user has access to, with the access level.
 SELECT p.id, p.name, p.address, p.created_at, m.access_level
 FROM property_members m
 JOIN properties p ON p.id = m.property_id
+WHERE m.user_id = sqlc.arg(user_id) AND p.id > sqlc.arg(after)
+ORDER BY p.id
+LIMIT CAST(sqlc.arg(page_size) AS BIGINT);
+
+-- name: ListUserClaims :many
+-- The internal claims endpoint: at most page_size of the user's properties,
+-- and how many there are in all (counted before the LIMIT), in one query.
+SELECT p.id, p.name, m.access_level, COUNT(*) OVER () AS total
+FROM property_members m
+JOIN properties p ON p.id = m.property_id
 WHERE m.user_id = sqlc.arg(user_id)
-ORDER BY p.id;
+ORDER BY p.id
+LIMIT CAST(sqlc.arg(page_size) AS BIGINT);
 
 -- name: PutMember :one
 INSERT INTO property_members (property_id, user_id, access_level, created_at)
@@ -55,6 +72,9 @@ SELECT * FROM property_members WHERE property_id = sqlc.arg(property_id) AND use
 -- name: ListMembers :many
 SELECT * FROM property_members WHERE property_id = sqlc.arg(property_id) ORDER BY user_id;
 
+-- name: CountMembers :one
+SELECT COUNT(*) FROM property_members WHERE property_id = sqlc.arg(property_id);
+
 -- name: CountOwners :one
 SELECT COUNT(*) FROM property_members WHERE property_id = sqlc.arg(property_id) AND access_level = 'owner';
 
@@ -62,10 +82,13 @@ SELECT COUNT(*) FROM property_members WHERE property_id = sqlc.arg(property_id) 
 DELETE FROM property_members WHERE property_id = sqlc.arg(property_id) AND user_id = sqlc.arg(user_id);
 
 -- name: CreateRoom :one
+-- Only by a current owner, and only while the property has fewer than 200
+-- rooms (the most the contract lets a room list hold).
 INSERT INTO rooms (property_id, name, created_at)
 SELECT o.property_id, sqlc.arg(name), sqlc.arg(now)
 FROM property_members o
 WHERE o.property_id = sqlc.arg(property_id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner'
+  AND (SELECT COUNT(*) FROM rooms r WHERE r.property_id = o.property_id) < 200
 RETURNING *;
 
 -- name: ListRooms :many

@@ -24,6 +24,9 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.countMembersStmt, err = db.PrepareContext(ctx, countMembers); err != nil {
+		return nil, fmt.Errorf("error preparing query CountMembers: %w", err)
+	}
 	if q.countOwnersStmt, err = db.PrepareContext(ctx, countOwners); err != nil {
 		return nil, fmt.Errorf("error preparing query CountOwners: %w", err)
 	}
@@ -57,6 +60,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listRoomsStmt, err = db.PrepareContext(ctx, listRooms); err != nil {
 		return nil, fmt.Errorf("error preparing query ListRooms: %w", err)
 	}
+	if q.listUserClaimsStmt, err = db.PrepareContext(ctx, listUserClaims); err != nil {
+		return nil, fmt.Errorf("error preparing query ListUserClaims: %w", err)
+	}
 	if q.lockPropertyStmt, err = db.PrepareContext(ctx, lockProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query LockProperty: %w", err)
 	}
@@ -71,6 +77,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.countMembersStmt != nil {
+		if cerr := q.countMembersStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countMembersStmt: %w", cerr)
+		}
+	}
 	if q.countOwnersStmt != nil {
 		if cerr := q.countOwnersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countOwnersStmt: %w", cerr)
@@ -124,6 +135,11 @@ func (q *Queries) Close() error {
 	if q.listRoomsStmt != nil {
 		if cerr := q.listRoomsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listRoomsStmt: %w", cerr)
+		}
+	}
+	if q.listUserClaimsStmt != nil {
+		if cerr := q.listUserClaimsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listUserClaimsStmt: %w", cerr)
 		}
 	}
 	if q.lockPropertyStmt != nil {
@@ -180,6 +196,7 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 type Queries struct {
 	db                    DBTX
 	tx                    *sql.Tx
+	countMembersStmt      *sql.Stmt
 	countOwnersStmt       *sql.Stmt
 	createPropertyStmt    *sql.Stmt
 	createRoomStmt        *sql.Stmt
@@ -191,6 +208,7 @@ type Queries struct {
 	listMembersStmt       *sql.Stmt
 	listMembershipsStmt   *sql.Stmt
 	listRoomsStmt         *sql.Stmt
+	listUserClaimsStmt    *sql.Stmt
 	lockPropertyStmt      *sql.Stmt
 	putMemberStmt         *sql.Stmt
 	updatePropertyStmt    *sql.Stmt
@@ -200,6 +218,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
 		db:                    tx,
 		tx:                    tx,
+		countMembersStmt:      q.countMembersStmt,
 		countOwnersStmt:       q.countOwnersStmt,
 		createPropertyStmt:    q.createPropertyStmt,
 		createRoomStmt:        q.createRoomStmt,
@@ -211,6 +230,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listMembersStmt:       q.listMembersStmt,
 		listMembershipsStmt:   q.listMembershipsStmt,
 		listRoomsStmt:         q.listRoomsStmt,
+		listUserClaimsStmt:    q.listUserClaimsStmt,
 		lockPropertyStmt:      q.lockPropertyStmt,
 		putMemberStmt:         q.putMemberStmt,
 		updatePropertyStmt:    q.updatePropertyStmt,

@@ -10,6 +10,17 @@ import (
 	"database/sql"
 )
 
+const countMembers = `-- name: CountMembers :one
+SELECT COUNT(*) FROM property_members WHERE property_id = ?1
+`
+
+func (q *Queries) CountMembers(ctx context.Context, propertyID int64) (int64, error) {
+	row := q.queryRow(ctx, q.countMembersStmt, countMembers, propertyID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countOwners = `-- name: CountOwners :one
 SELECT COUNT(*) FROM property_members WHERE property_id = ?1 AND access_level = 'owner'
 `
@@ -61,6 +72,7 @@ INSERT INTO rooms (property_id, name, created_at)
 SELECT o.property_id, ?1, ?2
 FROM property_members o
 WHERE o.property_id = ?3 AND o.user_id = ?4 AND o.access_level = 'owner'
+  AND (SELECT COUNT(*) FROM rooms r WHERE r.property_id = o.property_id) < 200
 RETURNING id, property_id, name, created_at
 `
 
@@ -71,6 +83,8 @@ type CreateRoomParams struct {
 	Caller     int64
 }
 
+// Only by a current owner, and only while the property has fewer than 200
+// rooms (the most the contract lets a room list hold).
 func (q *Queries) CreateRoom(ctx context.Context, arg CreateRoomParams) (Room, error) {
 	row := q.queryRow(ctx, q.createRoomStmt, createRoom,
 		arg.Name,
@@ -165,25 +179,45 @@ func (q *Queries) GetProperty(ctx context.Context, id int64) (Property, error) {
 }
 
 const listAllProperties = `-- name: ListAllProperties :many
-SELECT id, name, address, created_by, created_at, updated_at FROM properties ORDER BY id
+SELECT p.id, p.name, p.address, p.created_at, COALESCE(m.access_level, 'guest') AS access_level
+FROM properties p
+LEFT JOIN property_members m ON m.property_id = p.id AND m.user_id = ?1
+WHERE p.id > ?2
+ORDER BY p.id
+LIMIT CAST(?3 AS BIGINT)
 `
 
-func (q *Queries) ListAllProperties(ctx context.Context) ([]Property, error) {
-	rows, err := q.query(ctx, q.listAllPropertiesStmt, listAllProperties)
+type ListAllPropertiesParams struct {
+	UserID   int64
+	After    int64
+	PageSize int64
+}
+
+type ListAllPropertiesRow struct {
+	ID          int64
+	Name        string
+	Address     string
+	CreatedAt   int64
+	AccessLevel string
+}
+
+// One page of every property (an admin's list), with the admin's own access
+// level where they are a member and guest elsewhere.
+func (q *Queries) ListAllProperties(ctx context.Context, arg ListAllPropertiesParams) ([]ListAllPropertiesRow, error) {
+	rows, err := q.query(ctx, q.listAllPropertiesStmt, listAllProperties, arg.UserID, arg.After, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Property
+	var items []ListAllPropertiesRow
 	for rows.Next() {
-		var i Property
+		var i ListAllPropertiesRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.Name,
 			&i.Address,
-			&i.CreatedBy,
 			&i.CreatedAt,
-			&i.UpdatedAt,
+			&i.AccessLevel,
 		); err != nil {
 			return nil, err
 		}
@@ -234,9 +268,16 @@ const listMemberships = `-- name: ListMemberships :many
 SELECT p.id, p.name, p.address, p.created_at, m.access_level
 FROM property_members m
 JOIN properties p ON p.id = m.property_id
-WHERE m.user_id = ?1
+WHERE m.user_id = ?1 AND p.id > ?2
 ORDER BY p.id
+LIMIT CAST(?3 AS BIGINT)
 `
+
+type ListMembershipsParams struct {
+	UserID   int64
+	After    int64
+	PageSize int64
+}
 
 type ListMembershipsRow struct {
 	ID          int64
@@ -246,10 +287,9 @@ type ListMembershipsRow struct {
 	AccessLevel string
 }
 
-// Every property the user has access to, with the access level: the source of
-// both the public list and the internal claims endpoint.
-func (q *Queries) ListMemberships(ctx context.Context, userID int64) ([]ListMembershipsRow, error) {
-	rows, err := q.query(ctx, q.listMembershipsStmt, listMemberships, userID)
+// One page of the properties the user has access to, with the access level.
+func (q *Queries) ListMemberships(ctx context.Context, arg ListMembershipsParams) ([]ListMembershipsRow, error) {
+	rows, err := q.query(ctx, q.listMembershipsStmt, listMemberships, arg.UserID, arg.After, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +335,57 @@ func (q *Queries) ListRooms(ctx context.Context, propertyID int64) ([]Room, erro
 			&i.PropertyID,
 			&i.Name,
 			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listUserClaims = `-- name: ListUserClaims :many
+SELECT p.id, p.name, m.access_level, COUNT(*) OVER () AS total
+FROM property_members m
+JOIN properties p ON p.id = m.property_id
+WHERE m.user_id = ?1
+ORDER BY p.id
+LIMIT CAST(?2 AS BIGINT)
+`
+
+type ListUserClaimsParams struct {
+	UserID   int64
+	PageSize int64
+}
+
+type ListUserClaimsRow struct {
+	ID          int64
+	Name        string
+	AccessLevel string
+	Total       int64
+}
+
+// The internal claims endpoint: at most page_size of the user's properties,
+// and how many there are in all (counted before the LIMIT), in one query.
+func (q *Queries) ListUserClaims(ctx context.Context, arg ListUserClaimsParams) ([]ListUserClaimsRow, error) {
+	rows, err := q.query(ctx, q.listUserClaimsStmt, listUserClaims, arg.UserID, arg.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListUserClaimsRow
+	for rows.Next() {
+		var i ListUserClaimsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.AccessLevel,
+			&i.Total,
 		); err != nil {
 			return nil, err
 		}

@@ -14,7 +14,7 @@ import (
 // mismatch named: this is what makes the contract impossible to drift from.
 func TestBrokenHandlersAreCaught(t *testing.T) {
 	goodProperty := `{"id":1,"name":"Cottage","address":"","access_level":"owner","created_at":"2026-11-28T12:00:00Z"}`
-	goodSession := `{"token":"t","token_type":"Bearer","expires_at":"2026-11-28T12:00:00Z","properties_included":true,` +
+	goodSession := `{"token":"h.p.s","token_type":"Bearer","expires_at":"2026-11-28T12:00:00Z","properties_included":true,` +
 		`"refresh_token":"3q2-7wAAAAAvJy6Z2m8m0b4kFQhU8m1Yh5C0bLwQx2A"}`
 	cases := []struct {
 		name, method, path, body string
@@ -29,7 +29,7 @@ func TestBrokenHandlersAreCaught(t *testing.T) {
 		{"missing header", "POST", "/api/users/authenticate", `{"email":"a@example.com","password":"x"}`,
 			jsonHandler(200, goodSession, nil), false, "operation authenticateUser"},
 		{"header present", "POST", "/api/users/authenticate", `{"email":"a@example.com","password":"x"}`,
-			jsonHandler(200, goodSession, map[string]string{"Authorization": "Bearer t", "Cache-Control": "no-store"}), true, ""},
+			jsonHandler(200, goodSession, map[string]string{"Authorization": "Bearer h.p.s", "Cache-Control": "no-store"}), true, ""},
 		{"wrong content type for an error", "GET", "/api/property/1", "", func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, "not found", 404)
 		}, false, "operation getProperty"},
@@ -82,6 +82,9 @@ func TestBrokenHandlersAreCaught(t *testing.T) {
 
 func jsonHandler(status int, body string, headers map[string]string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
+		// Every answer carries the budget fields the contracts declare.
+		w.Header().Set("RateLimit-Policy", `"requests";q=600;w=60`)
+		w.Header().Set("RateLimit", `"requests";r=599;t=0`)
 		for k, v := range headers {
 			w.Header().Set(k, v)
 		}

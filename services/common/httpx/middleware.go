@@ -15,6 +15,7 @@ import (
 
 	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
 )
 
@@ -244,6 +245,29 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 				}
 				logging.Line(r.Context(), log, slog.LevelInfo, "internal call", attrs[:]...)
 			})
+		})
+	}
+}
+
+// Budget spends one unit of a general request budget per client on every
+// request it wraps (check and spend in one step: see package ratelimit),
+// answers 429 with Retry-After past it, and writes the budget's state on
+// every response in the RateLimit-Policy and RateLimit fields. key names the
+// client: the verified user of an authenticated call, the client IP
+// otherwise, the caller of an internal call. name is the policy's name in
+// the headers.
+func Budget(l ratelimit.Limiter, name string, key func(*http.Request) string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			d := l.Take(r.Context(), key(r))
+			info := reqinfo.From(r.Context())
+			info.RateLimitPolicy, info.RateLimit = ratelimit.SetHeaders(w.Header(), name, l.Budget(), d)
+			if !d.Allowed {
+				problem.SetRetryAfter(w, d.RetryAfter)
+				problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many requests; try again later."))
+				return
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }

@@ -28,10 +28,13 @@ type Budget struct {
 
 func (b Budget) interval() time.Duration { return b.Window / time.Duration(b.Count) }
 
-// Or returns b, or def when b is unset (a Config built in code rather than
-// read from the environment).
+// Off is "no budget" (REQUEST_LIMIT=off, for measurements only).
+var Off = Budget{Count: -1}
+
+// Or returns b, or def when b is unset (the zero Budget: a Config built in
+// code rather than read from the environment).
 func (b Budget) Or(def Budget) Budget {
-	if b.Count <= 0 || b.Window <= 0 {
+	if b == (Budget{}) {
 		return def
 	}
 	return b
@@ -122,6 +125,15 @@ func ParseRedisURL(url, prefix string) (Backend, error) {
 	return Backend{Redis: opts, Prefix: prefix}, nil
 }
 
+// ParseBudgetOrOff is ParseBudget, with "off" for no budget (Off): for
+// measurements only, see REQUEST_LIMIT in the README.
+func ParseBudgetOrOff(v string) (Budget, error) {
+	if v == "off" {
+		return Off, nil
+	}
+	return ParseBudget(v)
+}
+
 // RedisURLParser is ParseRedisURL with the prefix fixed, for config.Parse.
 func RedisURLParser(prefix string) func(string) (Backend, error) {
 	return func(url string) (Backend, error) { return ParseRedisURL(url, prefix) }
@@ -165,6 +177,16 @@ const (
 	// evicted client merely gets a full budget back).
 	ForgetOldest
 )
+
+// Requests returns a general request budget named name (one unit per
+// request, the least recently seen client forgotten when the in-memory store
+// is full), or nil when b is Off.
+func (s *Store) Requests(name string, b Budget) Limiter {
+	if b == Off {
+		return nil
+	}
+	return s.New(name, b, ForgetOldest)
+}
 
 // New returns a limiter named name with budget b.
 func (s *Store) New(name string, b Budget, full WhenFull) Limiter {

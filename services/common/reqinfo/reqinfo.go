@@ -24,6 +24,11 @@ type Info struct {
 	Subject string
 	// Operation is the contract's operationId, set by the validator.
 	Operation string
+	// RateLimit and RateLimitPolicy are the governing budget's state and
+	// policy, as sent in the response fields of those names: the generated
+	// strict servers write a response's declared headers from its typed
+	// value, so handlers copy them from here (see Budget).
+	RateLimit, RateLimitPolicy string
 	// Refund, when set, gives back a unit of a failure budget spent before the
 	// credential was checked; the authenticator calls it on success.
 	Refund func()
@@ -55,3 +60,28 @@ func RequestID(ctx context.Context) string { return From(ctx).RequestID }
 
 // ClientIP returns the client IP the service believes, or "".
 func ClientIP(ctx context.Context) string { return From(ctx).ClientIP }
+
+// Budget is the response's budget fields, for a handler's typed response.
+type Budget struct {
+	AccessControlAllowOrigin *string // left to the CORS middleware
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+// BudgetOf returns the request's budget fields.
+func BudgetOf(ctx context.Context) Budget {
+	info := From(ctx)
+	return Budget{RateLimit: info.RateLimit, RateLimitPolicy: info.RateLimitPolicy}
+}
+
+// InternalBudget is Budget for the internal contract, which has no CORS field.
+type InternalBudget struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// InternalBudgetOf returns the request's budget fields for the internal contract.
+func InternalBudgetOf(ctx context.Context) InternalBudget {
+	info := From(ctx)
+	return InternalBudget{RateLimit: info.RateLimit, RateLimitPolicy: info.RateLimitPolicy}
+}

@@ -161,7 +161,11 @@ func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Ha
 			ctx := r.Context()
 			info.Caller, info.Subject = "", subject(r)
 			if g.limiter != nil {
-				if d := g.limiter.Take(ctx, ipKey(ctx)); !d.Allowed {
+				d := g.limiter.Take(ctx, ipKey(ctx))
+				// Until the caller is known this budget is the one that governs
+				// the request; the per-caller request budget replaces it after.
+				info.RateLimitPolicy, info.RateLimit = ratelimit.SetHeaders(w.Header(), "failures", g.limiter.Budget(), d)
+				if !d.Allowed {
 					g.log.WarnContext(ctx, "internal call rejected", "reason", "rate_limited",
 						"client_ip", info.ClientIP, "method", r.Method, "path", r.URL.Path, "request_id", info.RequestID)
 					problem.SetRetryAfter(w, d.RetryAfter)

@@ -195,8 +195,34 @@ var messages = map[string]string{
 }
 
 // FieldErrors names the fields a RequestError is about, built from field
-// names and schema keywords only.
+// names and schema keywords only. A field name can come from the client (an
+// unknown key), so it is cut to 100 characters and any character outside
+// [A-Za-z0-9_.-] shows as "?" (the contract's FieldError pattern).
 func FieldErrors(e *openapi3filter.RequestError) []problem.FieldError {
+	out := fieldErrors(e)
+	for i := range out {
+		out[i].Field = safeField(out[i].Field)
+	}
+	return out
+}
+
+func safeField(f string) string {
+	b := []byte(f)
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '?'
+		}
+	}
+	if len(b) == 0 {
+		return "body"
+	}
+	return string(b)
+}
+
+func fieldErrors(e *openapi3filter.RequestError) []problem.FieldError {
 	var schemaErr *openapi3.SchemaError
 	hasSchemaErr := errors.As(e.Err, &schemaErr)
 	msg := "is invalid"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
@@ -13,6 +14,8 @@ import (
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/common/validator"
 )
 
@@ -37,8 +40,12 @@ type API struct {
 	Security validator.Options
 	// Before runs ahead of the validator, inside the API group: the middleware
 	// that verifies a credential once so the validator's AuthenticationFunc can
-	// read the verdict (jwtauth.Middleware), or the token guard's budget and audit.
+	// read the verdict (jwtauth.Middleware), the request budget, or the token
+	// guard's failure budget.
 	Before []func(http.Handler) http.Handler
+	// After runs once the validator accepted the request (the internal
+	// listener's request budget per caller: the caller is known only then).
+	After []func(http.Handler) http.Handler
 	// Mount registers the generated server's routes on the API group.
 	Mount func(chi.Router)
 }
@@ -74,13 +81,31 @@ func (a API) Handler() (http.Handler, error) {
 	}
 	r.Group(func(api chi.Router) {
 		api.Use(a.Before...)
+		api.Use(httpx.LimitBody(httpx.MaxBodyBytes))
 		api.Use(validate)
 		// After the validator, so that a caller without valid credentials is
 		// told 401 before anything else about the request is looked at.
 		api.Use(httpx.RejectSecretsInQuery)
+		api.Use(a.After...)
 		a.Mount(api)
 	})
 	return r, nil
+}
+
+// RequestBudget is the general request budget of a public listener: one
+// unit per request from each client, the verified user of an authenticated
+// call or the client IP otherwise (the bearer token is verified before, by
+// the middleware ahead of it). A nil limiter means no budget.
+func RequestBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
+	if l == nil {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	return httpx.Budget(l, "requests", func(r *http.Request) string {
+		if c := jwtauth.FromContext(r.Context()); c != nil {
+			return "user:" + strconv.FormatInt(c.UserID, 10)
+		}
+		return "ip:" + reqinfo.ClientIP(r.Context())
+	})
 }
 
 // StrictErrors are the error handlers every generated strict server gets,

@@ -23,14 +23,18 @@ type Base struct {
 	Trusted []netip.Prefix
 	// Ready reports whether the service can do its work (its database answers).
 	Ready func(context.Context) error
+	// CORS is the listener's cross-origin policy (public listeners); nil: none.
+	CORS func(http.Handler) http.Handler
 }
 
 // NewRouter returns a router with the shared middleware, /healthz and /readyz.
 // Mount API routes on it inside r.Group, after Use-ing the API's validator.
 func NewRouter(b Base) chi.Router {
 	r := chi.NewRouter()
-	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log), httpx.NoSniff,
-		httpx.LimitBody(httpx.MaxBodyBytes))
+	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log), httpx.NoSniff)
+	if b.CORS != nil {
+		r.Use(b.CORS) // before routing: a preflight is answered here
+	}
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -39,9 +39,10 @@ func optional(s *string) sql.NullString {
 
 // membershipReads are the reads a membership change makes inside its transaction.
 type membershipReads struct {
-	lock   func() (int64, error) // takes the property's row lock; 0 rows: no such property
-	member func(userID int64) (app.MemberRecord, error)
-	owners func() (int64, error)
+	lock    func() (int64, error) // takes the property's row lock; 0 rows: no such property
+	member  func(userID int64) (app.MemberRecord, error)
+	owners  func() (int64, error)
+	members func() (int64, error)
 }
 
 // checkMembershipChange runs, inside the membership change's transaction
@@ -49,7 +50,7 @@ type membershipReads struct {
 // change: the caller may change the property (app.AccessOf, app.CanChange:
 // an ownership revoked a moment ago no longer counts), and the property keeps
 // at least one owner (no demoting, newLevel other than owner, or removing,
-// newLevel "", of its last owner).
+// newLevel "", of its last owner), and at most app.MaxMembers members.
 func checkMembershipChange(rd membershipReads, caller app.Caller, target int64, newLevel string) error {
 	n, err := rd.lock()
 	if err != nil {
@@ -77,6 +78,14 @@ func checkMembershipChange(rd membershipReads, caller app.Caller, target int64, 
 	if errors.Is(err, sql.ErrNoRows) {
 		if newLevel == "" {
 			return apperr.New(apperr.NotFound, "That user is not a member of this property.")
+		}
+		// A new member: the property's member list stays within its bound.
+		n, err := rd.members()
+		if err != nil {
+			return err
+		}
+		if n >= app.MaxMembers {
+			return apperr.New(apperr.Conflict, "A property has at most %d members.", app.MaxMembers)
 		}
 		return nil
 	}

@@ -65,15 +65,26 @@ func (r *SQLite) Member(ctx context.Context, propertyID, userID int64) (app.Memb
 }
 
 // Memberships implements app.Repository.
-func (r *SQLite) Memberships(ctx context.Context, userID int64) ([]app.Membership, error) {
-	rows, err := r.q.ListMemberships(ctx, userID)
+func (r *SQLite) Memberships(ctx context.Context, userID, after int64, limit int) ([]app.Membership, error) {
+	rows, err := r.q.ListMemberships(ctx, db.ListMembershipsParams{UserID: userID, After: after, PageSize: int64(limit)})
 	return convert(rows, func(m db.ListMembershipsRow) app.Membership { return app.Membership(m) }), msgs.Classify(err)
 }
 
 // All implements app.Repository.
-func (r *SQLite) All(ctx context.Context) ([]app.PropertyRecord, error) {
-	rows, err := r.q.ListAllProperties(ctx)
-	return convert(rows, func(p db.Property) app.PropertyRecord { return app.PropertyRecord(p) }), msgs.Classify(err)
+func (r *SQLite) All(ctx context.Context, admin, after int64, limit int) ([]app.Membership, error) {
+	rows, err := r.q.ListAllProperties(ctx, db.ListAllPropertiesParams{UserID: admin, After: after, PageSize: int64(limit)})
+	return convert(rows, func(m db.ListAllPropertiesRow) app.Membership { return app.Membership(m) }), msgs.Classify(err)
+}
+
+// Claims implements app.Repository.
+func (r *SQLite) Claims(ctx context.Context, userID int64, limit int) ([]app.Membership, int, error) {
+	rows, err := r.q.ListUserClaims(ctx, db.ListUserClaimsParams{UserID: userID, PageSize: int64(limit)})
+	if err != nil || len(rows) == 0 {
+		return nil, 0, msgs.Classify(err)
+	}
+	return convert(rows, func(m db.ListUserClaimsRow) app.Membership {
+		return app.Membership{ID: m.ID, Name: m.Name, AccessLevel: m.AccessLevel}
+	}), int(rows[0].Total), nil
 }
 
 // Update implements app.Repository.
@@ -143,7 +154,8 @@ func (r *SQLite) membershipRules(ctx context.Context, q *db.Queries, propertyID 
 			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
 			return app.MemberRecord(m), err
 		},
-		owners: func() (int64, error) { return q.CountOwners(ctx, propertyID) },
+		owners:  func() (int64, error) { return q.CountOwners(ctx, propertyID) },
+		members: func() (int64, error) { return q.CountMembers(ctx, propertyID) },
 	}
 }
 

@@ -18,6 +18,15 @@ const (
 	Guest  = "guest"
 )
 
+// Limits that keep every list the contract declares bounded.
+const (
+	MaxPageSize   = 100  // properties per page of the public list
+	MaxClaims     = 1000 // properties per answer of the internal claims call
+	MaxRooms      = 200  // rooms of one property (also in sql/queries/property.sql)
+	MaxMembers    = 500  // members of one property
+	DefaultClaims = MaxClaims
+)
+
 // ValidAccessLevel reports whether s is one of the three levels.
 func ValidAccessLevel(s string) bool { return s == Owner || s == Member || s == Guest }
 
@@ -71,8 +80,12 @@ type Repository interface {
 	CreateWithOwner(ctx context.Context, name, address string, owner int64, now time.Time) (Membership, error)
 	Get(ctx context.Context, id int64) (PropertyRecord, error)
 	Member(ctx context.Context, propertyID, userID int64) (MemberRecord, error)
-	Memberships(ctx context.Context, userID int64) ([]Membership, error)
-	All(ctx context.Context) ([]PropertyRecord, error)
+	// Memberships is one page of a user's properties (ids above after, by id);
+	// All one page of every property, with admin's level where a member.
+	Memberships(ctx context.Context, userID, after int64, limit int) ([]Membership, error)
+	All(ctx context.Context, admin, after int64, limit int) ([]Membership, error)
+	// Claims is at most limit of a user's properties, and how many there are in all.
+	Claims(ctx context.Context, userID int64, limit int) ([]Membership, int, error)
 	// Writes take the caller and change something only if the caller is an
 	// owner at that moment, in the same statement or transaction (no lost
 	// updates, no acting on a revoked ownership). Update, Delete and AddRoom
@@ -174,29 +187,25 @@ func (s *Service) whyNot(ctx context.Context, c Caller, id int64) error {
 	return ErrNoProperty // it changed between the write and this look
 }
 
-// List returns what the caller may see: their memberships, or every property for an admin.
-func (s *Service) List(ctx context.Context, c Caller) ([]Membership, error) {
-	mine, err := s.Repo.Memberships(ctx, c.UserID)
-	if err != nil || !c.IsAdmin {
-		return mine, err
+// List returns one page of what the caller may see (ids above after, at
+// most limit, by id): their memberships, or every property for an admin. next
+// is the last id when the page is full (there may be more), 0 otherwise.
+func (s *Service) List(ctx context.Context, c Caller, after int64, limit int) (page []Membership, next int64, err error) {
+	if limit <= 0 || limit > MaxPageSize {
+		limit = MaxPageSize
 	}
-	levels := make(map[int64]string, len(mine))
-	for _, m := range mine {
-		levels[m.ID] = m.AccessLevel
+	if c.IsAdmin {
+		page, err = s.Repo.All(ctx, c.UserID, after, limit)
+	} else {
+		page, err = s.Repo.Memberships(ctx, c.UserID, after, limit)
 	}
-	all, err := s.Repo.All(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	out := make([]Membership, 0, len(all))
-	for _, p := range all {
-		level := levels[p.ID]
-		if level == "" {
-			level = Guest
-		}
-		out = append(out, Membership{ID: p.ID, Name: p.Name, Address: p.Address, CreatedAt: p.CreatedAt, AccessLevel: level})
+	if len(page) == limit {
+		next = page[len(page)-1].ID
 	}
-	return out, nil
+	return page, next, nil
 }
 
 // Create stores a property with the caller as its owner.
@@ -261,7 +270,10 @@ func (s *Service) AddRoom(ctx context.Context, c Caller, id int64, name string) 
 	}
 	room, err := s.Repo.AddRoom(ctx, id, c.UserID, name, s.now())
 	if apperr.CodeOf(err) == apperr.NotFound {
-		return RoomRecord{}, s.whyNot(ctx, c, id)
+		if _, err := s.changeable(ctx, c, id); err != nil {
+			return RoomRecord{}, err
+		}
+		return RoomRecord{}, apperr.New(apperr.Conflict, "A property has at most %d rooms.", MaxRooms)
 	}
 	return room, err
 }
@@ -287,7 +299,11 @@ func (s *Service) RemoveMember(ctx context.Context, c Caller, id, userID int64) 
 	return s.Repo.RemoveMember(ctx, id, c, userID, s.now())
 }
 
-// ForUser is the internal claims query: every property userID has access to.
-func (s *Service) ForUser(ctx context.Context, userID int64) ([]Membership, error) {
-	return s.Repo.Memberships(ctx, userID)
+// ForUser is the internal claims query: at most limit (MaxClaims) of the
+// properties userID has access to, by id, and how many there are in all.
+func (s *Service) ForUser(ctx context.Context, userID int64, limit int) ([]Membership, int, error) {
+	if limit <= 0 || limit > MaxClaims {
+		limit = MaxClaims
+	}
+	return s.Repo.Claims(ctx, userID, limit)
 }

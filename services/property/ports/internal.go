@@ -2,8 +2,10 @@ package ports
 
 import (
 	"context"
+	"math"
 
 	"jeeves4service/gen/internalapi"
+	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/property/app"
 )
 
@@ -21,15 +23,20 @@ func (h *Internal) GetUserProperties(
 	ctx context.Context,
 	req internalapi.GetUserPropertiesRequestObject,
 ) (internalapi.GetUserPropertiesResponseObject, error) {
-	list, err := h.App.ForUser(ctx, req.UserId)
+	limit := app.DefaultClaims
+	if req.Params.Limit != nil {
+		limit = int(*req.Params.Limit)
+	}
+	list, total, err := h.App.ForUser(ctx, req.UserId, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := internalapi.GetUserProperties200JSONResponse{UserId: req.UserId, TotalCount: len(list),
+	out := internalapi.UserProperties{UserId: req.UserId, TotalCount: int32(min(total, math.MaxInt32)),
 		Properties: make([]internalapi.PropertyClaim, 0, len(list))}
 	for _, m := range list {
 		out.Properties = append(out.Properties, internalapi.PropertyClaim{
 			PropertyId: m.ID, PropertyName: m.Name, AccessLevel: internalapi.AccessLevel(m.AccessLevel)})
 	}
-	return out, nil
+	return internalapi.GetUserProperties200JSONResponse{Body: out,
+		Headers: internalapi.GetUserProperties200ResponseHeaders(reqinfo.InternalBudgetOf(ctx))}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"jeeves4service/gen/propertyapi"
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/property/app"
 )
 
@@ -31,6 +32,10 @@ func caller(ctx context.Context) (app.Caller, error) {
 	return app.Caller{UserID: c.UserID, IsAdmin: c.IsAdmin}, nil
 }
 
+// budget is the response's RateLimit fields, which the contract declares on
+// every answer: the generated server writes them from the typed response.
+func budget(ctx context.Context) reqinfo.Budget { return reqinfo.BudgetOf(ctx) }
+
 func toProperty(m app.Membership) propertyapi.Property {
 	return propertyapi.Property{Id: m.ID, Name: m.Name, Address: m.Address,
 		AccessLevel: propertyapi.AccessLevel(m.AccessLevel), CreatedAt: time.Unix(m.CreatedAt, 0).UTC()}
@@ -43,21 +48,32 @@ func toMember(m app.MemberRecord) propertyapi.Member {
 // ListProperties implements GET /api/properties/.
 func (h *Public) ListProperties(
 	ctx context.Context,
-	_ propertyapi.ListPropertiesRequestObject,
+	req propertyapi.ListPropertiesRequestObject,
 ) (propertyapi.ListPropertiesResponseObject, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	list, err := h.App.List(ctx, c)
+	var after int64
+	limit := app.MaxPageSize
+	if req.Params.After != nil {
+		after = *req.Params.After
+	}
+	if req.Params.Limit != nil {
+		limit = int(*req.Params.Limit)
+	}
+	list, next, err := h.App.List(ctx, c, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := propertyapi.ListProperties200JSONResponse{Properties: make([]propertyapi.Property, 0, len(list)), TotalCount: len(list)}
+	out := propertyapi.PropertyList{Properties: make([]propertyapi.Property, 0, len(list)), TotalCount: int32(len(list))}
 	for _, m := range list {
 		out.Properties = append(out.Properties, toProperty(m))
 	}
-	return out, nil
+	if next != 0 {
+		out.NextAfter = &next
+	}
+	return propertyapi.ListProperties200JSONResponse{Body: out, Headers: propertyapi.ListProperties200ResponseHeaders(budget(ctx))}, nil
 }
 
 // CreateProperty implements POST /api/properties/.
@@ -77,7 +93,8 @@ func (h *Public) CreateProperty(
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.CreateProperty201JSONResponse(toProperty(m)), nil
+	return propertyapi.CreateProperty201JSONResponse{Body: toProperty(m),
+		Headers: propertyapi.CreateProperty201ResponseHeaders(budget(ctx))}, nil
 }
 
 // GetProperty implements GET /api/property/{id}.
@@ -90,7 +107,7 @@ func (h *Public) GetProperty(ctx context.Context, req propertyapi.GetPropertyReq
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.GetProperty200JSONResponse(toProperty(m)), nil
+	return propertyapi.GetProperty200JSONResponse{Body: toProperty(m), Headers: propertyapi.GetProperty200ResponseHeaders(budget(ctx))}, nil
 }
 
 // UpdateProperty implements PATCH /api/property/{id}.
@@ -106,7 +123,8 @@ func (h *Public) UpdateProperty(
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.UpdateProperty200JSONResponse(toProperty(m)), nil
+	return propertyapi.UpdateProperty200JSONResponse{Body: toProperty(m),
+		Headers: propertyapi.UpdateProperty200ResponseHeaders(budget(ctx))}, nil
 }
 
 // DeleteProperty implements DELETE /api/property/{id}.
@@ -121,7 +139,7 @@ func (h *Public) DeleteProperty(
 	if err := h.App.Delete(ctx, c, req.Id); err != nil {
 		return nil, err
 	}
-	return propertyapi.DeleteProperty204Response{}, nil
+	return propertyapi.DeleteProperty204Response{Headers: propertyapi.DeleteProperty204ResponseHeaders(budget(ctx))}, nil
 }
 
 // ListRooms implements GET /api/property/{id}/rooms.
@@ -134,11 +152,11 @@ func (h *Public) ListRooms(ctx context.Context, req propertyapi.ListRoomsRequest
 	if err != nil {
 		return nil, err
 	}
-	out := propertyapi.ListRooms200JSONResponse{Rooms: make([]propertyapi.Room, 0, len(rooms)), TotalCount: len(rooms)}
+	out := propertyapi.RoomList{Rooms: make([]propertyapi.Room, 0, len(rooms)), TotalCount: int32(len(rooms))}
 	for _, r := range rooms {
 		out.Rooms = append(out.Rooms, propertyapi.Room{Id: r.ID, PropertyId: r.PropertyID, Name: r.Name})
 	}
-	return out, nil
+	return propertyapi.ListRooms200JSONResponse{Body: out, Headers: propertyapi.ListRooms200ResponseHeaders(budget(ctx))}, nil
 }
 
 // AddRoom implements POST /api/property/{id}/rooms.
@@ -151,7 +169,8 @@ func (h *Public) AddRoom(ctx context.Context, req propertyapi.AddRoomRequestObje
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.AddRoom201JSONResponse{Id: r.ID, PropertyId: r.PropertyID, Name: r.Name}, nil
+	return propertyapi.AddRoom201JSONResponse{Body: propertyapi.Room{Id: r.ID, PropertyId: r.PropertyID, Name: r.Name},
+		Headers: propertyapi.AddRoom201ResponseHeaders(budget(ctx))}, nil
 }
 
 // ListMembers implements GET /api/property/{id}/members.
@@ -164,11 +183,11 @@ func (h *Public) ListMembers(ctx context.Context, req propertyapi.ListMembersReq
 	if err != nil {
 		return nil, err
 	}
-	out := propertyapi.ListMembers200JSONResponse{Members: make([]propertyapi.Member, 0, len(members)), TotalCount: len(members)}
+	out := propertyapi.MemberList{Members: make([]propertyapi.Member, 0, len(members)), TotalCount: int32(len(members))}
 	for _, m := range members {
 		out.Members = append(out.Members, toMember(m))
 	}
-	return out, nil
+	return propertyapi.ListMembers200JSONResponse{Body: out, Headers: propertyapi.ListMembers200ResponseHeaders(budget(ctx))}, nil
 }
 
 // PutMember implements PUT /api/property/{id}/members/{user_id}.
@@ -181,7 +200,7 @@ func (h *Public) PutMember(ctx context.Context, req propertyapi.PutMemberRequest
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.PutMember200JSONResponse(toMember(m)), nil
+	return propertyapi.PutMember200JSONResponse{Body: toMember(m), Headers: propertyapi.PutMember200ResponseHeaders(budget(ctx))}, nil
 }
 
 // RemoveMember implements DELETE /api/property/{id}/members/{user_id}.
@@ -196,5 +215,5 @@ func (h *Public) RemoveMember(
 	if err := h.App.RemoveMember(ctx, c, req.Id, req.UserId); err != nil {
 		return nil, err
 	}
-	return propertyapi.RemoveMember204Response{}, nil
+	return propertyapi.RemoveMember204Response{Headers: propertyapi.RemoveMember204ResponseHeaders(budget(ctx))}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/reqinfo"
+	"jeeves4service/services/user/app"
 )
 
 // PropertyClientConfig bounds what one login may spend on the property service.
@@ -35,7 +36,7 @@ type PropertyClientConfig struct {
 type PropertyClient struct {
 	client  *internalapi.ClientWithResponses
 	budget  time.Duration
-	breaker *gobreaker.CircuitBreaker[[]jwtauth.PropertyClaim]
+	breaker *gobreaker.CircuitBreaker[app.PropertyClaims]
 }
 
 // NewPropertyClient builds the client; the token travels in X-Internal-Token
@@ -68,7 +69,7 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 	}
 	failures := cfg.FailuresToOpen
 	return &PropertyClient{client: client, budget: cfg.Budget,
-		breaker: gobreaker.NewCircuitBreaker[[]jwtauth.PropertyClaim](gobreaker.Settings{
+		breaker: gobreaker.NewCircuitBreaker[app.PropertyClaims](gobreaker.Settings{
 			Name:        "property-service",
 			MaxRequests: 1,           // one trial call when half-open
 			Interval:    time.Minute, // forget old failures while closed
@@ -87,27 +88,27 @@ func (p *PropertyClient) State() string { return p.breaker.State().String() }
 var errCallerGone = errors.New("the caller went away")
 
 // UserProperties implements app.PropertySource.
-func (p *PropertyClient) UserProperties(caller context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
+func (p *PropertyClient) UserProperties(caller context.Context, userID int64, limit int) (app.PropertyClaims, error) {
 	ctx, cancel := context.WithTimeout(caller, p.budget)
 	defer cancel()
-	return p.breaker.Execute(func() ([]jwtauth.PropertyClaim, error) {
-		claims, err := p.call(ctx, userID)
+	return p.breaker.Execute(func() (app.PropertyClaims, error) {
+		claims, err := p.call(ctx, userID, limit)
 		if err != nil && caller.Err() != nil {
-			return nil, fmt.Errorf("%w: %w", errCallerGone, err)
+			return app.PropertyClaims{}, fmt.Errorf("%w: %w", errCallerGone, err)
 		}
 		return claims, err
 	})
 }
 
 // call asks once, and once more after a jittered pause if that may help.
-func (p *PropertyClient) call(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
-	claims, err := p.fetch(ctx, userID)
+func (p *PropertyClient) call(ctx context.Context, userID int64, limit int) (app.PropertyClaims, error) {
+	claims, err := p.fetch(ctx, userID, limit)
 	if err != nil && retryable(err) && ctx.Err() == nil {
 		// One retry after 50–150 ms: enough to ride out a restart or a
 		// dropped connection, jittered so callers do not retry in step.
 		select {
 		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
-			claims, err = p.fetch(ctx, userID)
+			claims, err = p.fetch(ctx, userID, limit)
 		case <-ctx.Done():
 		}
 	}
@@ -134,30 +135,40 @@ type contractError struct{ what string }
 
 func (e *contractError) Error() string { return "property service broke the contract: " + e.what }
 
-func (p *PropertyClient) fetch(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error) {
-	resp, err := p.client.GetUserPropertiesWithResponse(ctx, userID, &internalapi.GetUserPropertiesParams{})
+// fetch asks for at most limit claims (the most a token carries), and learns
+// from total_count whether there were more.
+func (p *PropertyClient) fetch(ctx context.Context, userID int64, limit int) (app.PropertyClaims, error) {
+	params := &internalapi.GetUserPropertiesParams{}
+	if limit > 0 {
+		n := int32(limit)
+		params.Limit = &n
+	}
+	resp, err := p.client.GetUserPropertiesWithResponse(ctx, userID, params)
 	if err != nil {
-		return nil, fmt.Errorf("call property service: %w", err)
+		return app.PropertyClaims{}, fmt.Errorf("call property service: %w", err)
 	}
 	if resp.StatusCode() != http.StatusOK {
-		return nil, &statusError{status: resp.StatusCode()}
+		return app.PropertyClaims{}, &statusError{status: resp.StatusCode()}
 	}
 	body := resp.JSON200
 	if body == nil {
-		return nil, &contractError{what: "200 without a JSON body"}
+		return app.PropertyClaims{}, &contractError{what: "200 without a JSON body"}
 	}
 	if body.UserId != userID {
-		return nil, &contractError{what: "answer is about another user"}
+		return app.PropertyClaims{}, &contractError{what: "answer is about another user"}
+	}
+	if limit > 0 && len(body.Properties) > limit {
+		return app.PropertyClaims{}, &contractError{what: "more properties than asked for"}
 	}
 	claims := make([]jwtauth.PropertyClaim, 0, len(body.Properties))
 	for _, pc := range body.Properties {
 		if pc.PropertyId < 1 || !pc.AccessLevel.Valid() {
-			return nil, &contractError{what: "property claim with an invalid id or access level"}
+			return app.PropertyClaims{}, &contractError{what: "property claim with an invalid id or access level"}
 		}
 		claims = append(
 			claims,
 			jwtauth.PropertyClaim{PropertyID: pc.PropertyId, PropertyName: pc.PropertyName, AccessLevel: string(pc.AccessLevel)},
 		)
 	}
-	return claims, nil
+	return app.PropertyClaims{Claims: claims, Total: max(int(body.TotalCount), len(claims))}, nil
 }

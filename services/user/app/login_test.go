@@ -53,8 +53,8 @@ type fixedProps struct {
 	err    error
 }
 
-func (f fixedProps) UserProperties(context.Context, int64) ([]jwtauth.PropertyClaim, error) {
-	return f.claims, f.err
+func (f fixedProps) UserProperties(context.Context, int64, int) (PropertyClaims, error) {
+	return PropertyClaims{Claims: f.claims, Total: len(f.claims)}, f.err
 }
 
 type captureSigner struct{ last jwtauth.Claims }

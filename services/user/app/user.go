@@ -51,10 +51,18 @@ type Store interface {
 	SessionRepository
 }
 
-// PropertySource asks the property service for a user's properties. Any error
-// means "not available now": login goes on without property claims.
+// PropertyClaims is a user's properties as the property service lists them:
+// at most the number asked for, and how many there are in all.
+type PropertyClaims struct {
+	Claims []jwtauth.PropertyClaim
+	Total  int
+}
+
+// PropertySource asks the property service for at most limit of a user's
+// properties. Any error means "not available now": login goes on without
+// property claims.
 type PropertySource interface {
-	UserProperties(ctx context.Context, userID int64) ([]jwtauth.PropertyClaim, error)
+	UserProperties(ctx context.Context, userID int64, limit int) (PropertyClaims, error)
 }
 
 // TokenSigner signs session tokens.
@@ -212,14 +220,15 @@ func (s *Service) sign(ctx context.Context, u UserRecord, sid string, now time.T
 	if s.NewSessionID != nil {
 		claims.TraceID = s.NewSessionID()
 	}
-	props, err := s.Properties.UserProperties(ctx, u.ID)
+	props, err := s.Properties.UserProperties(ctx, u.ID, s.MaxPropertyClaims)
 	if err != nil {
 		if s.OnDegraded != nil {
 			s.OnDegraded(ctx, u.ID, err)
 		}
 	} else {
 		claims.PropertiesIncluded = true
-		claims.Properties, claims.PropertiesTruncated = CapClaims(props, s.MaxPropertyClaims)
+		claims.Properties, claims.PropertiesTruncated = CapClaims(props.Claims, s.MaxPropertyClaims)
+		claims.PropertiesTruncated = claims.PropertiesTruncated || props.Total > len(claims.Properties)
 	}
 	token, exp, err := s.Signer.Sign(claims, now)
 	if err != nil {

@@ -41,9 +41,11 @@ func caller(ctx context.Context) (*jwtauth.Claims, error) {
 }
 
 // issued is the body and headers of a response carrying a session's tokens.
-func issued(s app.Session) userapi.SessionIssuedJSONResponse {
+func issued(ctx context.Context, s app.Session) userapi.SessionIssuedJSONResponse {
+	b := reqinfo.BudgetOf(ctx)
 	return userapi.SessionIssuedJSONResponse{
-		Headers: userapi.SessionIssuedResponseHeaders{Authorization: "Bearer " + s.Token, CacheControl: "no-store"},
+		Headers: userapi.SessionIssuedResponseHeaders{Authorization: "Bearer " + s.Token, CacheControl: "no-store",
+			RateLimit: b.RateLimit, RateLimitPolicy: b.RateLimitPolicy},
 		Body: userapi.Session{Token: s.Token, TokenType: userapi.Bearer, ExpiresAt: s.ExpiresAt.UTC(),
 			PropertiesIncluded: s.PropertiesIncluded, RefreshToken: s.RefreshToken},
 	}
@@ -63,7 +65,7 @@ func (h *Public) RegisterUser(ctx context.Context, req userapi.RegisterUserReque
 	if err != nil {
 		return nil, err
 	}
-	return userapi.RegisterUser201JSONResponse(toUser(u)), nil
+	return userapi.RegisterUser201JSONResponse{Body: toUser(u), Headers: userapi.RegisterUser201ResponseHeaders(reqinfo.BudgetOf(ctx))}, nil
 }
 
 // AuthenticateUser implements POST /api/users/authenticate.
@@ -75,7 +77,7 @@ func (h *Public) AuthenticateUser(
 	if err != nil {
 		return nil, err
 	}
-	return userapi.AuthenticateUser200JSONResponse{SessionIssuedJSONResponse: issued(s)}, nil
+	return userapi.AuthenticateUser200JSONResponse{SessionIssuedJSONResponse: issued(ctx, s)}, nil
 }
 
 // RefreshSession implements POST /api/users/refresh.
@@ -89,7 +91,7 @@ func (h *Public) RefreshSession(
 	if err != nil {
 		return nil, err
 	}
-	return userapi.RefreshSession200JSONResponse{SessionIssuedJSONResponse: issued(s)}, nil
+	return userapi.RefreshSession200JSONResponse{SessionIssuedJSONResponse: issued(ctx, s)}, nil
 }
 
 // Logout implements POST /api/users/logout.
@@ -101,7 +103,7 @@ func (h *Public) Logout(ctx context.Context, _ userapi.LogoutRequestObject) (use
 	if err := h.App.Logout(ctx, c); err != nil {
 		return nil, err
 	}
-	return userapi.Logout204Response{}, nil
+	return userapi.Logout204Response{Headers: userapi.Logout204ResponseHeaders(reqinfo.BudgetOf(ctx))}, nil
 }
 
 // ChangePassword implements POST /api/users/change-password.
@@ -116,7 +118,7 @@ func (h *Public) ChangePassword(
 	if err := h.App.ChangePassword(ctx, c, req.Body.CurrentPassword, req.Body.NewPassword); err != nil {
 		return nil, err
 	}
-	return userapi.ChangePassword204Response{}, nil
+	return userapi.ChangePassword204Response{Headers: userapi.ChangePassword204ResponseHeaders(reqinfo.BudgetOf(ctx))}, nil
 }
 
 // GetCurrentUser implements GET /api/users/me.
@@ -129,18 +131,19 @@ func (h *Public) GetCurrentUser(ctx context.Context, _ userapi.GetCurrentUserReq
 	if err != nil {
 		return nil, err
 	}
-	return userapi.GetCurrentUser200JSONResponse(toUser(u)), nil
+	return userapi.GetCurrentUser200JSONResponse{Body: toUser(u),
+		Headers: userapi.GetCurrentUser200ResponseHeaders(reqinfo.BudgetOf(ctx))}, nil
 }
 
 // GetJWKS implements GET /.well-known/jwks.json.
-func (h *Public) GetJWKS(_ context.Context, _ userapi.GetJWKSRequestObject) (userapi.GetJWKSResponseObject, error) {
+func (h *Public) GetJWKS(ctx context.Context, _ userapi.GetJWKSRequestObject) (userapi.GetJWKSResponseObject, error) {
 	set := h.JWKS()
-	out := userapi.GetJWKS200JSONResponse{Keys: make([]userapi.JWK, 0, len(set.Keys))}
+	out := userapi.JWKS{Keys: make([]userapi.JWK, 0, len(set.Keys))}
 	for _, k := range set.Keys {
 		out.Keys = append(out.Keys, userapi.JWK{Kty: userapi.JWKKty(k.Kty), Crv: userapi.JWKCrv(k.Crv), X: k.X,
 			Kid: k.Kid, Alg: userapi.JWKAlg(k.Alg), Use: userapi.JWKUse(k.Use)})
 	}
-	return out, nil
+	return userapi.GetJWKS200JSONResponse{Body: out, Headers: userapi.GetJWKS200ResponseHeaders(reqinfo.BudgetOf(ctx))}, nil
 }
 
 // RefuseSpentRegistrations answers 429 to a registration from a client IP
