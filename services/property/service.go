@@ -70,7 +70,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	internal, err := InternalHandler(internalBase, svc, guard, limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)))
+	perCaller := limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))
+	internal, err := InternalHandler(internalBase, svc, guard, perCaller)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
