@@ -68,8 +68,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
 	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping, CORS: web.CORS(cfg.CORSOrigins)}
-	handler, err := PublicHandler(base, svc, signer.JWKS,
-		jwtauth.Middleware(verifier), web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))), ports.RefuseSpentRegistrations(svc, log))
+	perClient := web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit)))
+	handler, err := PublicHandler(base, svc, signer.JWKS, jwtauth.Middleware(verifier), perClient, ports.RefuseSpentRegistrations(svc, log))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
