@@ -25,7 +25,9 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("SOAK_DURATION must be a duration of at least 5s (make soak sets it), got %q", os.Getenv("SOAK_DURATION"))
 	}
 	newLogger = testenv.DiscardLogger
-	s := startSystem(t, testenv.Engines(t)[0])
+	// A soak is load, not abuse: budgets far above what it sends.
+	s := startSystemWith(t, testenv.Engines(t)[0], map[string]string{"REQUEST_LIMIT": "10000000/1m",
+		"INTERNAL_REQUEST_LIMIT": "10000000/1m"})
 	type account struct {
 		email, token string
 		property     int64

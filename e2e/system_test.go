@@ -36,11 +36,22 @@ func startSystem(t *testing.T, eng testenv.Engine) *system {
 	return startSystemVia(t, eng, nil)
 }
 
+// startSystemWith is startSystem with more environment for both services.
+func startSystemWith(t *testing.T, eng testenv.Engine, extra map[string]string) *system {
+	t.Helper()
+	return startSystemOpts(t, eng, nil, extra)
+}
+
 // startSystemVia starts both services; via, when set, gets each listener's URL
 // ("user", "property", "internal") and returns the URL clients should use
 // instead (a validating proxy). The user service reaches the internal
 // listener through via too.
 func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string) string) *system {
+	t.Helper()
+	return startSystemOpts(t, eng, via, nil)
+}
+
+func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string) string, extra map[string]string) *system {
 	t.Helper()
 	if via == nil {
 		via = func(_, url string) string { return url }
@@ -58,15 +69,19 @@ func startSystemVia(t *testing.T, eng testenv.Engine, via func(name, url string)
 		"INTERNAL_SERVICE_TOKEN": internalToken, "JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "key.pem"),
 		"PROPERTY_SERVICE_URL": "http://127.0.0.1:1", // replaced below once the property service has a port
 	}
+	propEnv := map[string]string{
+		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_ADMIN_ADDR": "127.0.0.1:0",
+		"PROPERTY_DATABASE_URL": propertyDB, "INTERNAL_SERVICE_TOKEN": internalToken,
+		"JWT_JWKS_URL": "http://127.0.0.1:1/unused",
+	}
+	for k, v := range extra {
+		sys.userEnv[k], propEnv[k] = v, v
+	}
 	userCfg, err := user.LoadConfig(mapEnv(sys.userEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	propCfg, err := property.LoadConfig(mapEnv(map[string]string{
-		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_ADMIN_ADDR": "127.0.0.1:0",
-		"PROPERTY_DATABASE_URL": propertyDB, "INTERNAL_SERVICE_TOKEN": internalToken,
-		"JWT_JWKS_URL": "http://127.0.0.1:1/unused",
-	}))
+	propCfg, err := property.LoadConfig(mapEnv(propEnv))
 	if err != nil {
 		t.Fatal(err)
 	}

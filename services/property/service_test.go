@@ -20,6 +20,7 @@ type env struct {
 	public, internal string
 	logs             *testenv.LogBuffer
 	issuer           *testenv.Issuer
+	svc              *property.Service
 }
 
 func start(t testing.TB, eng testenv.Engine) *env {
@@ -55,6 +56,7 @@ func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
 		internal: "http://" + svc.Server.Addr("internal"),
 		logs:     logs,
 		issuer:   issuer,
+		svc:      svc,
 	}
 }
 

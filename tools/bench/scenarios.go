@@ -30,6 +30,8 @@ import (
 type system struct {
 	user, property, internal string // the services under test
 	limit                    string // tools/bench/limit
+	noBudget, noBudgetPublic string // the same property-service binary with REQUEST_LIMIT=off
+	noBudgetProc             *proc
 	propertyAdmin, userAdmin string // the services' admin listeners (/metrics, /debug/pprof)
 	baseInternal, basePublic string // tools/bench/baseline
 	token                    string
@@ -94,21 +96,21 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	s.user, s.property, s.internal = "http://"+addrs[0], "http://"+addrs[1], "http://"+addrs[2]
 	s.propertyAdmin, s.userAdmin = "http://"+addrs[3], "http://"+addrs[4]
 
-	p, err := start("property-service", bins.property, map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
+	p, err := start("property-service", bins.property, withBudgets(map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
 		"PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[3], "PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
-		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json"}, s.property+"/healthz", s.internal+"/healthz")
+		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json"}), s.property+"/healthz", s.internal+"/healthz")
 	if err != nil {
 		return nil, err
 	}
 	s.procs, s.propertyProc = append(s.procs, p), p
 	// Loopback is a trusted proxy so that register_flood can play other client IPs.
-	u, err := start("user-service", bins.user, map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4],
+	u, err := start("user-service", bins.user, withBudgets(map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4],
 		"USER_DATABASE_URL":      userDB,
 		"INTERNAL_SERVICE_TOKEN": s.token, "PROPERTY_SERVICE_URL": s.internal, "TRUSTED_PROXIES": "127.0.0.1/32",
 		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000",
 		// Eight concurrent logins for one email hold eight units of its failure
 		// budget while they hash: the bench measures throughput, not an attack.
-		"LOGIN_FAILURE_LIMIT_PER_EMAIL": "100000/1m", "LOGIN_FAILURE_LIMIT_PER_IP": "100000/1m"}, s.user+"/healthz")
+		"LOGIN_FAILURE_LIMIT_PER_EMAIL": "100000/1m", "LOGIN_FAILURE_LIMIT_PER_IP": "100000/1m"}), s.user+"/healthz")
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +124,17 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 		return nil, err
 	}
 	s.procs, s.limitProc, s.limit = append(s.procs, l), l, "http://"+la[0]
+	// The same binary without the general request budget, for budget_cost.
+	nb, nba, err := startOn("property-service-no-budget", bins.property, 3, func(a []string) (map[string]string, []string) {
+		return map[string]string{"PROPERTY_PUBLIC_ADDR": a[0], "PROPERTY_INTERNAL_ADDR": a[1], "PROPERTY_ADMIN_ADDR": a[2],
+			"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": s.user + "/.well-known/jwks.json",
+			"REQUEST_LIMIT": "off", "INTERNAL_REQUEST_LIMIT": "off"}, []string{"http://" + a[0] + "/healthz"}
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.procs, s.noBudgetProc = append(s.procs, nb), nb
+	s.noBudgetPublic, s.noBudget = "http://"+nba[0], "http://"+nba[1]
 
 	if s.userID, s.bearer, err = registerAndLogin(s, "bench@example.com"); err != nil {
 		return nil, err
@@ -153,6 +166,13 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 
 const benchPassword = "bench password 1234"
 
+// withBudgets sets the general request budgets far above what the bench
+// sends: it measures their cost (budget_cost), not their refusals.
+func withBudgets(env map[string]string) map[string]string {
+	env["REQUEST_LIMIT"], env["INTERNAL_REQUEST_LIMIT"] = "1000000000/1m", "1000000000/1m"
+	return env
+}
+
 func registerAndLogin(s *system, email string) (int64, string, error) {
 	var u struct{ ID int64 }
 	if err := post(s.user+"/api/users/register", map[string]string{"email": email, "password": benchPassword,
@@ -181,6 +201,7 @@ func runEngine(ctx context.Context, o options, engine string, bins binaries) ([]
 		{"public_read", func() ([]Result, error) { return publicRead(o, s, engine), nil }},
 		{"login", func() ([]Result, error) { return login(o, s, engine), nil }},
 		{"register_flood", func() ([]Result, error) { return registerFlood(o, s, engine) }},
+		{"budget_cost", func() ([]Result, error) { return budgetCost(o, s, engine), nil }},
 		{"claims_growth", func() ([]Result, error) { return claimsGrowth(o, s, engine) }},
 		{"rows_growth", func() ([]Result, error) { return rowsGrowth(ctx, o, s, engine) }},
 	} {
@@ -215,6 +236,25 @@ func internalGet(o options, s *system, engine string) []Result {
 		versus(r[0], r[1], "internal_get", engine, "limit: a bare net/http handler, same prepared query, constant-time check", target),
 		versus(r[0], r[2], "internal_get", engine, "unguarded: the same handler and query without validator/guard/audit", "-"),
 	}
+}
+
+// budgetCost (issue 15): the general request budget's cost, the same binary
+// with it (and every answer's RateLimit fields) against REQUEST_LIMIT=off.
+func budgetCost(o options, s *system, engine string) []Result {
+	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
+	hdr := http.Header{"X-Internal-Token": {s.token}}
+	bearer := http.Header{"Authorization": {"Bearer " + s.bearer}}
+	in := measureVariants(o, []variant{
+		{targets: []vegeta.Target{{Method: "GET", URL: s.internal + path, Header: hdr}}, server: s.propertyProc},
+		{targets: []vegeta.Target{{Method: "GET", URL: s.noBudget + path, Header: hdr}}, server: s.noBudgetProc}})
+	pub := measureVariants(o, []variant{
+		{targets: []vegeta.Target{{Method: "GET", URL: s.property + "/api/properties/", Header: bearer}}, server: s.propertyProc},
+		{targets: []vegeta.Target{{Method: "GET", URL: s.noBudgetPublic + "/api/properties/", Header: bearer}}, server: s.noBudgetProc}})
+	a := versus(in[0], in[1], "budget_cost", engine, "the same binary with REQUEST_LIMIT=off", ">=0.95 req/s")
+	a.Variant = "internal_get"
+	b := versus(pub[0], pub[1], "budget_cost", engine, "the same binary with REQUEST_LIMIT=off", ">=0.95 req/s")
+	b.Variant = "public_read"
+	return []Result{a, b}
 }
 
 // publicRead: JWT verification against the same public listener with the
