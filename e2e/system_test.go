@@ -14,8 +14,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 	"jeeves4service/services/user"
 )
@@ -77,6 +79,18 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	for k, v := range extra {
 		sys.userEnv[k], propEnv[k] = v, v
 	}
+	scheme := "http://"
+	if extra["INTERNAL_AUTH"] == string(tokenguard.SPIFFE) {
+		// A dev trust domain instead of the token, as `make run` makes one.
+		dir := t.TempDir()
+		if err := identity.Init("e2e.example", dir, []string{"user-service", "property-service"}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		delete(sys.userEnv, "INTERNAL_SERVICE_TOKEN")
+		delete(propEnv, "INTERNAL_SERVICE_TOKEN")
+		sys.userEnv["SPIFFE_DIR"], propEnv["SPIFFE_DIR"] = filepath.Join(dir, "user-service"), filepath.Join(dir, "property-service")
+		sys.userEnv["PROPERTY_SERVICE_URL"], scheme = "https://127.0.0.1:1", "https://"
+	}
 	userCfg, err := user.LoadConfig(mapEnv(sys.userEnv))
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +104,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	if err != nil {
 		t.Fatal(err)
 	}
-	internal := via("internal", "http://"+propSvc.Server.Addr("internal"))
+	internal := via("internal", scheme+propSvc.Server.Addr("internal"))
 	userCfg.Property.BaseURL = internal
 	userSvc, err := user.New(ctx, userCfg, userLog)
 	if err != nil {
@@ -175,6 +189,26 @@ func TestLoginCarriesPropertyClaimsAndDegrades(t *testing.T) {
 	}
 }
 
+// The same story with SPIFFE identities from a dev trust domain's files:
+// mutual TLS and JWT-SVIDs, no static secret anywhere.
+func TestLoginInSPIFFEMode(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			s := startSystemWith(t, eng, map[string]string{"INTERNAL_AUTH": "spiffe"})
+			loginFlow(t, s)
+			audits := s.propertyLogs.Lines("internal call")
+			if len(audits) == 0 {
+				t.Fatal("no audit line")
+			}
+			for _, a := range audits {
+				if a["credential"] != "jwt-svid" || a["caller_id"] != "spiffe://e2e.example/user-service" {
+					t.Fatalf("audit line %v", a)
+				}
+			}
+		})
+	}
+}
+
 // loginFlow is the story of issue #4's "done when", run directly and through
 // Prism's validating proxy (make contract).
 func loginFlow(t *testing.T, s *system) {
@@ -205,7 +239,7 @@ func loginFlow(t *testing.T, s *system) {
 	}
 	audited := false
 	for _, line := range s.propertyLogs.Lines("internal call") {
-		audited = audited || (line["request_id"] == "login-trace-42" && line["caller"] == "default" && line["user_id"] == fmt.Sprint(id))
+		audited = audited || (line["request_id"] == "login-trace-42" && line["caller"] == "user-service" && line["user_id"] == fmt.Sprint(id))
 	}
 	if !audited {
 		t.Fatal("the login's request id is not in the property service's audit log")

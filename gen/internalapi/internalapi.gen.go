@@ -347,6 +347,12 @@ type GetUserPropertiesResponse401Headers struct {
 	RateLimitPolicy string
 }
 
+// GetUserPropertiesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProperties
+type GetUserPropertiesResponse403Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
 // GetUserPropertiesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProperties
 type GetUserPropertiesResponse429Headers struct {
 	RateLimit       string
@@ -363,6 +369,8 @@ type GetUserPropertiesResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -375,6 +383,8 @@ type GetUserPropertiesResponse struct {
 	Headers400 *GetUserPropertiesResponse400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetUserPropertiesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetUserPropertiesResponse403Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *GetUserPropertiesResponse429Headers
 }
@@ -392,6 +402,11 @@ func (r GetUserPropertiesResponse) GetApplicationproblemJSON400() *Problem {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetUserPropertiesResponse) GetApplicationproblemJSON401() *Problem {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -490,6 +505,13 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -565,6 +587,23 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 			headers.RateLimitPolicy = value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetUserPropertiesResponse403Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers403 = &headers
 	case rsp.StatusCode == 429:
 		var headers GetUserPropertiesResponse429Headers
 		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
@@ -884,6 +923,30 @@ func (response GetUserProperties401ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
+type GetUserProperties403ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProperties403ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProperties403ResponseHeaders
+}
+
+func (response GetUserProperties403ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetUserProperties429ResponseHeaders struct {
 	RateLimit       string
 	RateLimitPolicy string
@@ -1016,48 +1079,55 @@ func (sh *strictHandler) GetUserProperties(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"zFl7b9s4Ev8qA94Cda6yLDtOUjsoDtleemdsdzeXpIfDRdmYlsY2txKpklQc7yLf/UBSTz/SdDcH9J9E",
-	"D2o4j9/M/Ib+nUQizQRHrhUZ/06WSGOU9vKSavzAUqbNTYwqkizTTHAyJtdLBKWpRhBz0EuEWR4vUINe",
-	"Ug0LcY+SK9BLpoBytUIJncn59XuIJZ3rLkM97y61zmjGupJqTMwm3WLng3HIpyGZU5bkElVITuVb3/dP",
-	"tfk7hc5KCr4ALT4hVzCXInX7RAlDrmFycQA51yyxWkU0SVACU/CJixX3rGSJn3NUelty/cUrZS/UAdC5",
-	"RumHnHj2OyYxJmMtc/SIipaYUuMbfKBpliAZkw3pR6PRaHSq3wbEIyl9+IB8oZdk3A8Cj2RUa5TGmb+E",
-	"5IZ2f+vevrYf3QTd0e3rU11cfEc8oteZka60ZHxBHh+9OjbdC5GwaL07RC4qY5iGJMyD4DDiNEV7hSE5",
-	"/fzWPcw508o9PV0Vz1aMx2IFjIPCSPC4eD/1/4gjPr89DoIgOF29Pf4KT3wuPbF6whOP5fYWsWdRhEp9",
-	"wHtMrDo8T8n4hogVR2k2xnRmLxZGM3LrNRQu12xs4JELKWYJptsOvnz/DkbDoxPI3AqIUVOWKOOiTIoM",
-	"pWao3HfmhblqmH60YfrNL2H4EATdMHzovw/Dh5P3t3/9bpdCKKVwCco0pvaivd2cYRJv7Lbp6Juz7n9p",
-	"97egO7rz/9bd6VvjL6XoAjdEDf6Y4o9N4NwUStZ73FYfiNmvGGm7P32YOBMHQfWaSknX5i3jSlMebap3",
-	"PNxjqH+3z05TyXLnOiFTqsmYMK4PBw6rLDUoOhqNPJIy7u6GQa0Q4xoXKI0gzXSCX/L8c+PsHjR0yiVr",
-	"Z8+gocUeN9u3pWKVpV4JyV1ev3BgWr9LKEu30UVtjt0lZZJ9J3FOxuQvvbqP9IqU7DXz8bHKivUdi1vV",
-	"ou+1HH88bDp+NBgcHp4MgsPjN0fDkxNTSRqB6O8KQ7WPKXftunSFVLEYIRJaG9ht+zNlvArdlwL3+ss4",
-	"b9q8qZnXduauYHxUKC9a/s+euGsXqDMNqVAapra/TqHTD4LgoOzYubJ9rhbgwWwNLDblqyosTwW3jZNW",
-	"uvaDYEfCaqFpcheJnO9gFP8UK0gpXzcUqtSEJVWmFdEkgU4qJBqewSFhSmMMqyVyu9Tcw4oqiHJ9YMzY",
-	"B7B2Zg/6w5Phm8Pj4UkDVzvT2+jy/8XuBnjKDVsNpe3IbdCYgoZRLpleX5lQOWhMuMExTa4NcdqBFVBL",
-	"KjE27V6iNiChGhKkSsPhAKIllTTSKJUHkeBztsjN4hXTS5j8dH1++dPZh7ur88t/T96d313//MP5T50r",
-	"GwJmhDtmRzzi8pH8p1tq03Xq1FjJ2A+4dn2d8bkwikaCaxpZyBTf/4p4j2qoUN6zCCGljGvKuKGtHsll",
-	"YrbUOlPjXq+91I/xvmci2Tb+yr3tatEtZSKPM8G4VmW6lJkLpSi4XuIaqET7BGMQPFmD4CHftfyVAbCz",
-	"2eGWo/SA8hjwHuUazGpq1IEi/hb9IZ9u+moKzpvQsXmIMG1FdnrgwxmkTCnGFyAkNOgyMBVyx8cxhmHQ",
-	"hxnOTTZRvtZLsx4ThUBnItfW5oLCGf6cCPEJY6C6oXTIDUn2YCFEbLaa0dhzaxcLjP2Qh/x7S0DVGFqs",
-	"XWXIY0fQS9b+SkHB+MtRolPhyuLp7v3Z5MPHy/O7D5MfJ9deyGOc0zzR0A8gQwkp47nGg9IkI7w0ulb+",
-	"FEzBzUzVsPy+1oTJivqHvLR7S5PL8399PL+6LnSAUoXjwAuClho+nNuwDh4erL+G9r/xfMgVXbvS5uYk",
-	"43e30StVzFTM1TM7Mk03mf7UCqwfT8FSKWUBGfItlNniyQW8+/nyCjIrYmzuZ1KsTG3N6AKNk1KkXIMW",
-	"IJFGS2DaTT0FpdnMuWqbs4sJ8cg9SuVyqe8HfmBSTGTIacbImBz6gX9IbC9d2lrUoxnrlRJ6dWnrmXqn",
-	"er8XZe/RrF3gjmbxUWFsulXVIEq1TM0SC9MquIk3WFMkziWqpbEtK5C91fyMQcKlnOvJDj1jI6TVRF05",
-	"SKFjm+WBS4dpoyLbJaZTFSs9UMLNxVZ6MZKaeVTtbl3QmdZ63WmZ84hqjKclLKxiBy46VdmYxGRM/oF6",
-	"gy8Yp0uaorYj/c2mHydxkw1Ax7RZpfLdzq3ruQlkXc3rJvWMwfCl2+U+zmPPBDb5RKdMWBOzYlewpKgy",
-	"7XOOcl3bZoNOmpYUIkqOUxtm7vaTjP4fsOWyLL9VlBx4PJCYocFECQmax8wi/4mWW0jrTv5Odo/sh/PB",
-	"rB8FOIrf0JPZcdTmxl89Vj3eGkCoTHDlGMggCMp2jo4B0ixLWGTx2/tVCd7Sp81tbzYHj2pgbw0V/S3y",
-	"v8X4jV4tJtpvELv+Y9M3T7HfjUSzjGX7AGa7znQoB0wzvS5yvqgApgtLBC64y7N9x3C7VCrW9uqFew6I",
-	"nvVxud5aNHwyZsXBx+sdsSuPPKwXyn4aCzStSENKdbS0yD27mBhCqQ27tJS9ONy4qY4xGvWlOo8gjN/T",
-	"hMVwT5PchbSc4d1kXjSt72kMBe5rgD5BDQuDVM9Kt0aSZyOiPCh6Ago2lSXQksPtcEjTGd8MCPp/EgST",
-	"IlwVayj7tS7ofx29fh29j5zmeikk+w3jrwtf3vzypQK4n4qbVrPBuL+l8A1GfzaHhXC91FB0S6S1KWHq",
-	"FLRcA11QxiGhGqXfDOVgVIfSSPjRSCiyUX1dPCXV2LW9+KXiWVr0pV8TvjCGlCNAyNtjyLgY60zDdmKZ",
-	"HaMkznPDXeufKIoZQ+KcJYny4WfZ5ImvFGwMI8wNLXunkoIYfgPY88glarnuns01ym0Of+V+VzCsfEWZ",
-	"rgY3uTZ5ZEH19I8N+8nWm+PhF9mWwcTRi3Q3O/5LiESexLaYG+8kqLE5Qzcz46jZosqSAldOzLlpgF+X",
-	"HWVVfZHMuBIpusOAItmFo5jOylN77cwHbjAOdpxdLan2iXXp4Qu4NKaazqiyc6nxKL2nLKGzBJsVRy2F",
-	"1Mm67dnD2rPFqQ585NXnX91Fqg9fqonsOBeqjK3YgDsp8OF629bm6Z5lSRvneje3lgzlaUrlmoxJTVGB",
-	"1mep1YhrHEIXhm+RCkW3j8/cxCJi11iZSRHnkbnx4PmHYfbcwTjbnaQVxbg9g26d75Wiu6VAfyOi6j4a",
-	"j4LA1IeHapErJtsTVyIimkBsJgyRpcj18/WHTko/IcicH7SUHPd6/cGJH/iB39+ryG0Vhk2N3pk2sPus",
-	"w3jJrye8ugrcPv4vAAD//w==",
+	"zFl9c9s2k/8qO7zORL5QEiW/RfJkbtzUvuqatj7baTuP6VoQuZLQkAADgJbVjr/7MwuQFKkXx2n9zOQf",
+	"mxRBYN/391v+5UUyzaRAYbQ3/MubI4tR2ctLZvA9T7mhmxh1pHhmuBTe0LueI2jDDIKcgpkjTPJ4hgbM",
+	"nBmYyXtUQoOZcw1M6AUqaI3Ors8hVmxq2hzNtD03JmMZbytmMKFD2sXJe8NQjENvyniSK9Shd6Ledjqd",
+	"E0N/x9BaKClmYORHFBqmSqbunCjhKAyMLvYgF4YnVqqIJQkq4Bo+CrkQvt1Z4acctdncefXGK20v9B6w",
+	"qUHVCYXn2/e4wtgbGpWj7+lojikj2+ADS7MEvaG3tvvhYDAYnJi3ged7KXt4j2Jm5t6wFwS+lzFjUJEx",
+	"fw+9G9b+s3372r50E7QHt69PTHHxjed7ZpnR7tooLmbe46O/8k37QiY8Wm53kfPKEMahF+ZBsB8JlqK9",
+	"wtA7+fTW/ZgLbrT79WRR/LbgIpYL4AI0RlLExfNx5+8Y4tPboyAIgpPF26MvsMSn0hKLJyzxWB5vI/Y0",
+	"ilDr93iPiRVH5Kk3vPHkQqCigzGd2IsZSebd+jWByzVrB/jehZKTBNNNA1+ev4PBweExZG4FxGgYTzSZ",
+	"KFMyQ2U4avcePaCrmuqHa6rf/B6GD0HQDsOH3nkYPhyf3/73N9sEQqWkS1BuMLUXzeOmHJN47bR1Q9+c",
+	"tv/F2n8G7cFd53/aW21L9tKazXBtq/7fE/yxHjg3hZCrM26rF+TkD4yMPZ89jJyK/aB6zJRiS3rKhTZM",
+	"ROviHR3sULRzt0tPqmS5M51UKTPe0OPC7PddrPKUouhwMPC9lAt3dxCsBOLC4AwVbWS4SfBzln+un90P",
+	"NZlyxZvZ069JscPM9mkpWKWpX4bkNqtfuGBavksYTzeji9kcu0vKJPtG4dQbev/VXfWRbpGS3Xo+PlZZ",
+	"sbzjcaNa9PyG4Y8O6oYf9Pv7+8f9YP/ozeHB8TFVkpojetvcUJ1D5a5Zl66QaR4jRNIYCrtNe6ZcVK77",
+	"nONefz7O6zqvS+Y3jbnNGR80qouG/bMn7poF6tRAKrWBse2vY2j1giDYKzt2rm2fW23gw2QJPKbyVRWW",
+	"p5zbjJNGuvaCYEvCGmlYchfJXGxBFN/LBaRMLGsCVWLCnGlqRSxJoJVKhYQzBCRcG4xhMUdhl9I9LJiG",
+	"KDd7pMauAGtmdr93cHzwZv/o4LgWV1vTm2T5z8buWvCUBzYaStOQm0FDBQ2jXHGzvCJXudAYCYpjllwT",
+	"cNo0/68E3MiIDoVBxJQiF8SYoYg1SAGjn67PLn86fX93+uH6+w6MLQQbD4GBnjOFMSEFhYbiixlIkGkD",
+	"+/1QRHOmWGRQaWhVe1ydXf4yend2d/3zD2c/ta729jow1hmfTtHu+H+/Xrevfhl9By2dT+AtNKDZ1cXo",
+	"/PwMRt/5oWB5XDwuUws0qnseYWMhSWRz4RBSLnJDwSUh4fe455NuDNLc5CxpX7+/gkgKgREZJhQpixEW",
+	"3MybIvzWOQwGTsIinTRLEYzKtYFYpoyL0kKvK7WQmzkqH6ZSAQtFymeK0SknwGpnutNYCWgj8vqUR4S1",
+	"uYY5JjGJTkcW6qk8Qe0gKidXOg96vueqn/dbu/R92zl/lZkZ/wGXDkVxMZUUFpEUhkU2QYv3/0C8R31Q",
+	"mBVIN8O4IJLge7lK6EhjMj3sdptLOzHedylvmqF25Z62jWyXe6KIM8mF0aU1153Zges5LoEptL9gDFIk",
+	"SyAP7fA9L3R2VUKQ3ZmIAe9RLYFWW9NDkW221oRivG6rcZkPLVv1EMaNPBrv2fA3zPDIURIfyLmg51KZ",
+	"NsVXHIoqmIkXFYEGFGgtjeiCx26+14FTSLnWXMxoG8d0IoUxCsNZAlyHwvEpjOEg6MEEp1QNmViaOb2E",
+	"iUZgE5m7XC4gOMVNIuVHjIGZmhlCQfHsw0zKmM6bsNh3a2czjDtwtmYrsqSu5YEGbqgmywWZOxTjh7a9",
+	"w7hdLBifkGwgKe6B5WZOilAoxyU1m6HRcBDsd0IRim8tXdFDaHA8TRXIHVtyvFcaCn5YEs9VZbEV5e78",
+	"dPT+w+XZ3fvRj6NrPxQxTlmeGOgFkJETbBHYKw1Im9vTGqY6AWrPWSltTRKuqlIQitLKG5Jcnv3/h7Or",
+	"60IGKEU4CvwgaIhRmrr/8GC9c2D/k59DodnS2dyxavKyO+iVLhg4d93PEuzxOi8c2w1XP4/BAm9tEyoU",
+	"G1liW62Q8O7nyyvI7BZDup8ouaBOnLGZrUMpMmGoEClk0Ry4cQWoAMDrNaM65vRi5PnePSrtakGvE3QC",
+	"KhEyQ8Ey7g29/U7Q2fcs8prbztVlGe+WO3RXjbBL3VF3/yqa5COtneEWaPFBY0zYpoITpVjUpuSMgIUg",
+	"f4NVReFUoZ6TblmRRxtQiRSSrmQ4BOeiZ1i1mRJyuXKWQstCqz2XfONa/7ZLCNcUK33Q0k1R7O5FlnwU",
+	"lGNbgQ60xiu57ozKhc2vcRkWVrA9550qlUexN/T+F80auiSjK5aisQOgm3U7juI6doQWgTKt8+3GtQDM",
+	"9iNy5KobrSDNM8YILw2udiFkO0FaR5+tMmHJZ8WpYCF0pdqnHNVypZt1ulfXpNiiRMQrxehuNyTt/Q1d",
+	"LstiX3nJBY8PCjO0NbcICZbH3EZ+ZzdkKHZrj77ztg949qf9SS8KcBC/YceTo6jJpL6YhD/eUkDoTArt",
+	"8Go/CEo4go4vsCxLqHlwKbp/aCka8jSZ0M06Ta3GOw0K2tugihv8kORq8JZejQb0Huu2eYorrSWaRVyb",
+	"47rNOtNiAjDNzLLI+aICUM9XCEIKl2e7hrbbRCrWdlcLd4wTn/Vyud5qdPCkz4ox2estvisHZNYKZT+N",
+	"JVIrMpAyEzn8fXoxIqRsiE9YgleMwm6qoVetvlTTK4+Le5bwGO5ZkjuXlhMfN8cpmta3LIYi7lcB+gS0",
+	"LRTSXbu7VdJ7dkSUY8UnQsGmMqHJAoNuMUjdGF9NEPT+YRCMCndVqKHs16agLyvv9Vbe+yAIYErF/8T4",
+	"y9yX1998KQfuphLUatZA/tC6lYkV4KxzilC0Gtz7revplmrY98DZq+IZRDC30aKyMSyk+phIFodiMZca",
+	"62zW8t0iskpCuna647MFpPhqgm7/H1cerktSkrKlNSzdOmxQIadOI/z2V+F3LtWEx3GdXj8n9qbVay8V",
+	"eA2+WETGJDdADU4DK3VsqrWqLZbBhaK1hcwNd4xhgBBeSXxrcftK20O/skjpD/5ppEjpsCJRUEsUDbVo",
+	"fQJGLYHNGBeQMIOqESv9wSpWaIcfaYei2+gvixnFDLYt1nypelVq9Llvq5+h2SXFDUWTZg+LsYvNJ7st",
+	"t0MJhdOcuNnqg23BoRVOeZLoDvys6jzolYY1ss0dKd/Jur+e2PO9SzRq2T6dGlSbHPXKfWUl1rlg3FSD",
+	"CbWkPmGD6ulPr7vJxJujg8+yCYqJwxdBb3Y8pyCSeRK7IippncH6RKqeGYd1CFa2TLhy25wRwPuy7ChR",
+	"w4tkxpVM0Y3WimSXjkI5LU/stVMfBMU42HHNYs5Mx7Mm3X8Bk8bMsAnTdu5iS/Q94wmbJFivOHbimCyb",
+	"lq31p2LqCh9E9foXo6TqxZfqVVvmtpWyq45kJ2EduN7Utf6tw7KAta8cN7cW7OdpytTSG3orCgZs9WWp",
+	"GuGQQdiM+IRXRdGt7210wvLTTDm/9m4fnymJDZtts5VMyTi3cMuH50+07fCNPOLG4UXFbg5iNob05dbt",
+	"csPOmtv1fTQcBAEVkYdqkas4m2OHREYsgZhotsxSFOb58kMrZR8RVC72GkIOu91e/7gTdIJOb6cgt5Wv",
+	"1iV6R07aPvAjK3VWY45Vqbh9/HcAAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

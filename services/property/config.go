@@ -6,6 +6,7 @@ import (
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/tokenguard"
@@ -21,8 +22,13 @@ type Config struct {
 	// (a Config built in code, in tests).
 	AdminAddr   string
 	DatabaseURL string
-	Tokens      []tokenguard.Token
-	JWKSURL     string
+	// Auth is INTERNAL_AUTH: what the internal listener accepts.
+	Auth tokenguard.Mode
+	// Tokens are the accepted static tokens (modes token and token+spiffe).
+	Tokens []tokenguard.Token
+	// Identity is where the service's SPIFFE identity comes from (modes spiffe and token+spiffe).
+	Identity identity.Config
+	JWKSURL  string
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
 	JWT         jwtauth.Settings
@@ -55,9 +61,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InternalAddr: r.Addr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"),
 		AdminAddr:    r.Addr("PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"),
 		DatabaseURL:  config.Parse(r, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db", database.CheckURL),
-		Tokens:       tokens(r),
-		JWKSURL:      r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),
-		JWKSRefresh:  r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
+		Auth: config.Parse(r, "INTERNAL_AUTH", string(tokenguard.Tokens),
+			tokenguard.ParseMode(tokenguard.Tokens, tokenguard.SPIFFE, tokenguard.Both)),
+		Identity:    identity.ReadConfig(r, "property-service"),
+		JWKSURL:     r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),
+		JWKSRefresh: r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
 			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
 		Trusted:       r.Prefixes("TRUSTED_PROXIES"),
@@ -68,13 +76,27 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
+	c.Tokens = tokens(r, c.Auth)
 	return c, r.Err()
 }
 
-// tokens reads INTERNAL_SERVICE_TOKEN (required, caller name "default") and
-// INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional).
-func tokens(r *config.Reader) []tokenguard.Token {
-	first, err := tokenguard.NewToken("default", r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
+// tokens reads INTERNAL_SERVICE_TOKEN (caller name "user-service") and
+// INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional): required in
+// the modes that accept tokens, refused in spiffe mode (a static secret left
+// configured there would be a credential nobody checks is gone).
+func tokens(r *config.Reader, mode tokenguard.Mode) []tokenguard.Token {
+	if r.Err() != nil {
+		return nil
+	}
+	if !mode.TakesTokens() {
+		for _, name := range []string{"INTERNAL_SERVICE_TOKEN", "INTERNAL_SERVICE_TOKENS"} {
+			if r.Raw(name) != "" {
+				r.Fail(&config.Error{Var: name, Problem: "is not used with INTERNAL_AUTH=" + string(mode) + "; unset it"})
+			}
+		}
+		return nil
+	}
+	first, err := tokenguard.NewToken(PrimaryCaller, r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
 	if r.Err() != nil {
 		return nil
 	}
@@ -82,9 +104,13 @@ func tokens(r *config.Reader) []tokenguard.Token {
 		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: err.Error()})
 		return nil
 	}
-	more, err := tokenguard.ParseTokens(r.Raw("INTERNAL_SERVICE_TOKENS"), first.Name)
+	more, err := tokenguard.ParseTokens(r.Raw("INTERNAL_SERVICE_TOKENS"))
 	if err != nil {
 		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: err.Error()})
 	}
 	return append([]tokenguard.Token{first}, more...)
 }
+
+// PrimaryCaller is the caller name of INTERNAL_SERVICE_TOKEN: the user
+// service, the one caller the internal contract allows today.
+const PrimaryCaller = "user-service"

@@ -1,6 +1,7 @@
 // Package property wires the property service: its database, the public
 // listener (public contract, JWT) and the internal listener (internal
-// contract, TokenGuard). main only calls Main; configuration is config.go.
+// contract, TokenGuard; mutual TLS with SPIFFE identities when INTERNAL_AUTH
+// says so). main only calls Main; configuration is config.go.
 package property
 
 import (
@@ -18,6 +19,7 @@ import (
 	"jeeves4service/gen/propertyapi"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/ratelimit"
@@ -60,7 +62,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)
 
-	guard, err := tokenguard.New(cfg.Tokens, log)
+	internalListener := &httpx.Listener{Name: "internal", Addr: cfg.InternalAddr}
+	var svids *tokenguard.SVIDs
+	if cfg.Auth.TakesSPIFFE() {
+		src, err := identity.Open(ctx, cfg.Identity, log)
+		if err != nil {
+			return nil, s.res.Release(err)
+		}
+		s.res.Background(src.Run)
+		svids = &tokenguard.SVIDs{Bundles: src, Audience: src.ID()}
+		internalListener.TLS = identity.ServerTLS(src)
+		if cfg.Auth == tokenguard.Both { // one port for both kinds of caller (see httpx.Listener.AlsoPlain)
+			internalListener.TLS, internalListener.AlsoPlain = identity.OptionalClientTLS(src), true
+		}
+	}
+	guard, err := tokenguard.NewGuard(cfg.Auth, cfg.Tokens, svids, log)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -71,13 +87,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	perCaller := limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))
-	internal, err := InternalHandler(internalBase, svc, guard, perCaller)
-	if err != nil {
+	if internalListener.Handler, err = InternalHandler(internalBase, svc, guard, perCaller); err != nil {
 		return nil, s.res.Release(err)
 	}
 	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(nil),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
-		&httpx.Listener{Name: "internal", Addr: cfg.InternalAddr, Handler: internal})...)
+		internalListener)...)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -110,19 +125,24 @@ func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler)
 
 // InternalHandler is the internal listener: the internal contract only, with
 // TokenGuard as the AuthenticationFunc of its InternalToken scheme, its
-// failure budget per client IP before the token is looked at, and the
-// request budget per caller (when not nil) once the caller is known.
+// failure budget per client IP before the credential is looked at, and,
+// once the caller is known, the request budget per caller (when not nil)
+// and the contract's x-allowed-callers of the operation (403 otherwise).
 func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
 	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
 	if err != nil {
 		return nil, fmt.Errorf("load internal contract: %w", err)
+	}
+	allowed, err := tokenguard.AllowedCallers(spec)
+	if err != nil {
+		return nil, fmt.Errorf("internal contract: %w", err)
 	}
 	return web.API{
 		Base:     base,
 		Contract: web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs},
 		Security: validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"},
 		Before:   []func(http.Handler) http.Handler{guard.Middleware(func(r *http.Request) string { return lastSegment(r.URL.Path) })},
-		After:    []func(http.Handler) http.Handler{callerBudget(perCaller)},
+		After:    []func(http.Handler) http.Handler{callerBudget(perCaller), guard.Allowed(allowed)},
 		Mount:    func(api chi.Router) { MountInternal(api, svc, base.Log) },
 	}.Handler()
 }

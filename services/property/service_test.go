@@ -32,7 +32,7 @@ func start(t testing.TB, eng testenv.Engine) *env {
 func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
 	t.Helper()
 	issuer := testenv.NewIssuer(t)
-	primary, err := tokenguard.NewToken("default", goodToken)
+	primary, err := tokenguard.NewToken("user-service", goodToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
 		if share.Status != 200 {
 			t.Fatalf("share: %d %s", share.Status, share.Body)
 		}
-		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, tokenguard.Header, otherToken, "X-Request-ID", "req-abc-123")
+		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, tokenguard.Header, goodToken, "X-Request-ID", "req-abc-123")
 		if resp.Status != 200 {
 			t.Fatalf("status %d: %s", resp.Status, resp.Body)
 		}
@@ -182,7 +182,8 @@ func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
 			t.Fatalf("want 1 audit line, got %d", len(audits))
 		}
 		a0 := audits[0]
-		if a0["level"] != "INFO" || a0["caller"] != "reporting" || a0["user_id"] != "7" || a0["client_ip"] != "127.0.0.1" ||
+		if a0["level"] != "INFO" || a0["caller"] != "user-service" || a0["credential"] != "token" || a0["caller_id"] != "" ||
+			a0["user_id"] != "7" || a0["client_ip"] != "127.0.0.1" ||
 			a0["request_id"] != "req-abc-123" || a0["status"] != float64(200) || a0["duration_us"] == nil || a0["operation"] != "getUserProperties" {
 			t.Fatalf("audit line incomplete: %v", a0)
 		}
@@ -239,6 +240,21 @@ func TestEachListenerServesOnlyItsOwnContract(t *testing.T) {
 		if intYAML.Status != 200 || !strings.Contains(string(intYAML.Body), "/api/internal/properties/users/{user_id}") ||
 			intDocs.Status != 200 || !strings.Contains(string(intDocs.Body), "jeeves4service internal API") {
 			t.Fatalf("internal listener docs: %d %d", intYAML.Status, intDocs.Status)
+		}
+	})
+}
+
+// A valid token of a caller the contract does not list for the operation
+// (x-allowed-callers) gets 403, and the refusal is logged with its name.
+func TestTokenOfACallerNotAllowedGets403(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		r := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, tokenguard.Header, otherToken)
+		if r.Status != 403 || r.Problem(t)["detail"] != "This caller may not call this operation." {
+			t.Fatalf("reporting: %d %s", r.Status, r.Body)
+		}
+		warns := e.logs.Lines("internal call forbidden")
+		if len(warns) != 1 || warns[0]["caller"] != "reporting" || warns[0]["credential"] != "token" {
+			t.Fatalf("forbidden WARN: %v", warns)
 		}
 	})
 }

@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"jeeves4service/services/common/config"
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/logging"
 	"jeeves4service/services/user/app"
 )
@@ -22,8 +24,10 @@ func command(ctx context.Context, args []string, getenv config.Getenv, stdin io.
 		return createAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "deactivate":
 		return deactivate(ctx, args[1:], getenv, stdout, stderr)
+	case "identity":
+		return identityCommand(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin, deactivate)\n", args[0])
+	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin, deactivate, identity init)\n", args[0])
 	return 2
 }
 
@@ -55,6 +59,38 @@ func deactivate(ctx context.Context, args []string, getenv config.Getenv, stdout
 		return 1
 	}
 	fmt.Fprintf(stdout, "deactivated %s (id %d); their sessions have ended\n", u.Email, u.ID)
+	return 0
+}
+
+// identityCommand: user-service identity init --trust-domain TD --dir DIR
+// [--lifetime D]. It makes a dev trust domain (a throwaway CA whose key is
+// never written) and DIR/user-service/, DIR/property-service/, each a
+// complete SPIFFE_DIR. It needs no configuration: it touches no database.
+func identityCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "init" {
+		fmt.Fprintln(stderr, "identity: usage: user-service identity init --trust-domain TD --dir DIR [--lifetime 24h]")
+		return 2
+	}
+	fs := flag.NewFlagSet("identity init", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	td := fs.String("trust-domain", "", "trust domain, such as example.org (required)")
+	dir := fs.String("dir", "", "directory to write the services' identities into (required)")
+	lifetime := fs.Duration("lifetime", identity.DefaultSVIDLifetime, "how long the X.509-SVIDs are valid")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *td == "" || *dir == "" || *lifetime <= 0 {
+		fmt.Fprintln(stderr, "identity init: --trust-domain and --dir are required, --lifetime must be positive")
+		return 2
+	}
+	services := []string{"user-service", "property-service"}
+	if err := identity.Init(*td, *dir, services, *lifetime); err != nil {
+		fmt.Fprintf(stderr, "identity init: %v\n", err)
+		return 1
+	}
+	for _, svc := range services {
+		fmt.Fprintf(stdout, "spiffe://%s/%s: SPIFFE_DIR=%s\n", *td, svc, filepath.Join(*dir, svc))
+	}
 	return 0
 }
 

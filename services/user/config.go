@@ -1,14 +1,19 @@
 package user
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
 )
@@ -26,9 +31,16 @@ type Config struct {
 	JWT             jwtauth.Settings
 	TTL             time.Duration
 	// RefreshTTL bounds a session's whole life (its refresh-token family).
-	RefreshTTL        time.Duration
-	Trusted           []netip.Prefix
-	Property          adapters.PropertyClientConfig
+	RefreshTTL time.Duration
+	Trusted    []netip.Prefix
+	Property   adapters.PropertyClientConfig
+	// Auth is INTERNAL_AUTH: a static token (token) or SPIFFE identities (spiffe).
+	Auth tokenguard.Mode
+	// Identity is where the SPIFFE identity comes from, PropertyID the SPIFFE
+	// ID the property service must present (zero: property-service in the
+	// user service's own trust domain).
+	Identity          identity.Config
+	PropertyID        spiffeid.ID
 	MaxPropertyClaims int
 	// Failed-login budgets, per client IP and per email.
 	LoginPerIP, LoginPerEmail ratelimit.Budget
@@ -67,7 +79,9 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	c := Config{
 		PublicAddr:      r.Addr("USER_PUBLIC_ADDR", "127.0.0.1:8001"),
 		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
-		Property:        propertyClient(r),
+		Auth:            config.Parse(r, "INTERNAL_AUTH", string(tokenguard.Tokens), tokenguard.ParseMode(tokenguard.Tokens, tokenguard.SPIFFE)),
+		Identity:        identity.ReadConfig(r, "user-service"),
+		PropertyID:      config.Parse(r, "PROPERTY_SPIFFE_ID", "", parseOptionalID),
 		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
 		RetiredKeyFiles: list(r.Raw("JWT_RETIRED_PUBLIC_KEY_FILES")),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
@@ -85,6 +99,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
 		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
+	c.Property = propertyClient(r, c.Auth)
 	if c.MaxPropertyClaims > 1000 {
 		r.Fail(&config.Error{Var: "JWT_MAX_PROPERTY_CLAIMS", Problem: "must be at most 1000 (the internal contract lists at most 1000)"})
 	}
@@ -106,17 +121,41 @@ func list(v string) []string {
 }
 
 // propertyClient reads how logins reach the property service: its internal
-// URL, the internal token, and what one login may spend on it.
-func propertyClient(r *config.Reader) adapters.PropertyClientConfig {
+// URL, the internal token (token mode only: spiffe mode has no static secret,
+// and refuses one left configured), and what one login may spend on it.
+func propertyClient(r *config.Reader, mode tokenguard.Mode) adapters.PropertyClientConfig {
+	scheme := "http://"
+	if mode == tokenguard.SPIFFE {
+		scheme = "https://"
+	}
 	p := adapters.PropertyClientConfig{
-		Token:          r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength),
-		BaseURL:        r.String("PROPERTY_SERVICE_URL", "http://127.0.0.1:9002"),
+		BaseURL:        r.String("PROPERTY_SERVICE_URL", scheme+"127.0.0.1:9002"),
 		Budget:         r.Duration("PROPERTY_CALL_TIMEOUT", defaultBudget),
 		FailuresToOpen: uint32(r.Int("PROPERTY_BREAKER_FAILURES", 5)),
 		OpenFor:        r.Duration("PROPERTY_BREAKER_OPEN", defaultOpenFor),
 	}
-	if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
+	switch {
+	case r.Err() != nil:
+	case mode == tokenguard.SPIFFE && r.Raw("INTERNAL_SERVICE_TOKEN") != "":
+		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: "is not used with INTERNAL_AUTH=spiffe; unset it"})
+	case mode == tokenguard.SPIFFE && !strings.HasPrefix(p.BaseURL, "https://"):
+		r.Fail(&config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an https:// URL with INTERNAL_AUTH=spiffe (mutual TLS)"})
+	case !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://"):
 		r.Fail(&config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an http:// or https:// URL"})
+	case mode == tokenguard.Tokens:
+		p.Credential = adapters.StaticCredential(r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
 	}
 	return p
+}
+
+// parseOptionalID reads a SPIFFE ID, or "" for none.
+func parseOptionalID(v string) (spiffeid.ID, error) {
+	if v == "" {
+		return spiffeid.ID{}, nil
+	}
+	id, err := spiffeid.FromString(v)
+	if err != nil {
+		return spiffeid.ID{}, fmt.Errorf("not a SPIFFE ID: %w", err)
+	}
+	return id, nil
 }

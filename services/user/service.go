@@ -7,19 +7,23 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
+	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
 	"jeeves4service/services/user/app"
@@ -53,6 +57,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s := &Service{App: svc}
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
+	if cfg.Auth == tokenguard.SPIFFE {
+		if cfg.Property, err = s.spiffeClient(ctx, cfg, log); err != nil {
+			return nil, s.res.Release(err)
+		}
+	}
 	if s.Property, err = adapters.NewPropertyClient(cfg.Property); err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -78,6 +87,27 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
+}
+
+// spiffeClient makes calls to the property service use the SPIFFE identity:
+// mutual TLS with the X.509-SVID (the server must be the property service's
+// SPIFFE ID) and a fresh JWT-SVID for that audience in X-Internal-Token.
+func (s *Service) spiffeClient(ctx context.Context, cfg Config, log *slog.Logger) (adapters.PropertyClientConfig, error) {
+	src, err := identity.Open(ctx, cfg.Identity, log)
+	if err != nil {
+		return cfg.Property, err
+	}
+	s.res.Background(src.Run)
+	audience := cfg.PropertyID
+	if audience.IsZero() {
+		if audience, err = spiffeid.FromPath(src.ID().TrustDomain(), "/property-service"); err != nil {
+			return cfg.Property, fmt.Errorf("property service SPIFFE ID: %w", err)
+		}
+	}
+	p := cfg.Property
+	p.TLS = identity.ClientTLS(src, audience)
+	p.Credential = func(ctx context.Context) (string, error) { return src.JWTSVID(ctx, audience) }
+	return p, nil
 }
 
 // budgets makes the limiters of every door that runs argon2id.

@@ -1,7 +1,9 @@
 // Command devrun is `make run`: it starts bin/user-service and
-// bin/property-service on their default addresses with SQLite under ./data and a
-// fresh random internal token that only these two processes know, prints how to
-// try them, and stops both on Ctrl-C.
+// bin/property-service on their default addresses with SQLite under ./data,
+// in INTERNAL_AUTH=spiffe mode with a fresh dev trust domain under
+// ./data/identity (or, with INTERNAL_AUTH=token, a fresh random token only
+// these two processes know), prints the mode and how to try them, and stops
+// both on Ctrl-C. A port already taken stops it at once, naming the port.
 package main
 
 import (
@@ -9,43 +11,68 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, "bin", os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return fmt.Errorf("generate internal token: %w", err)
+// addresses are the listeners make run's services bind, by variable.
+var addresses = []struct{ name, def string }{
+	{"USER_PUBLIC_ADDR", "127.0.0.1:8001"}, {"USER_ADMIN_ADDR", "127.0.0.1:9101"},
+	{"PROPERTY_PUBLIC_ADDR", "127.0.0.1:8002"}, {"PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"},
+	{"PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"},
+}
+
+func run(ctx context.Context, bin string, getenv func(string) string, stdout, stderr io.Writer) error {
+	envOr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
 	}
-	// The token goes to the children's environment only: never printed, never on disk.
-	env := append(os.Environ(), "INTERNAL_SERVICE_TOKEN="+base64.RawURLEncoding.EncodeToString(raw[:]))
-	if os.Getenv("LOG_FORMAT") == "" {
-		env = append(env, "LOG_FORMAT=text")
+	// A port someone else holds is found before anything starts: the
+	// service would exit with a bind error, and a probe of the port would
+	// ask whatever holds it instead.
+	for _, a := range addresses {
+		if err := free(envOr(a.name, a.def)); err != nil {
+			return fmt.Errorf("%s %s is already in use (%v): stop what holds it or set %s", a.name, envOr(a.name, a.def), err, a.name)
+		}
 	}
 	if err := os.MkdirAll("data", 0o700); err != nil {
 		return fmt.Errorf("create ./data: %w", err)
 	}
+	env := os.Environ()
+	if getenv("LOG_FORMAT") == "" {
+		env = append(env, "LOG_FORMAT=text")
+	}
+	mode := envOr("INTERNAL_AUTH", "spiffe")
+	modeLine, extra, err := internalAuth(ctx, bin, mode, envOr)
+	if err != nil {
+		return err
+	}
+	env = append(env, extra...)
 	var procs []*exec.Cmd
-	for _, bin := range []string{"bin/property-service", "bin/user-service"} {
-		cmd := exec.Command(bin)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stderr
+	for _, name := range []string{"property-service", "user-service"} {
+		cmd := exec.Command(filepath.Join(bin, name))
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, stdout, stderr
 		if err := cmd.Start(); err != nil {
 			stopAll(procs)
-			return fmt.Errorf("start %s: %w", bin, err)
+			return fmt.Errorf("start %s: %w", name, err)
 		}
 		procs = append(procs, cmd)
 	}
@@ -58,11 +85,19 @@ func run() error {
 		stopAll(procs)
 		return err
 	}
-	fmt.Printf(`
+	internal := envOr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002")
+	probe := fmt.Sprintf("curl -s http://%s/api/internal/properties/users/1     # 401: no X-Internal-Token", internal)
+	if mode != "token" {
+		probe = fmt.Sprintf(`curl -sk https://%[1]s/api/internal/properties/users/1     # refused: no client certificate
+  curl -sk --cert data/identity/user-service/svid.pem --key data/identity/user-service/svid_key.pem \
+       https://%[1]s/api/internal/properties/users/1     # 401: a certificate without a JWT-SVID`, internal)
+	}
+	fmt.Fprintf(stdout, `
 jeeves4service is running (SQLite under ./data). Ctrl-C stops both services.
+Internal calls: %[4]s
 
   user service      http://%[1]s      (JWKS: http://%[1]s/.well-known/jwks.json)
-  property service  http://%[2]s      (internal listener: http://%[3]s, token-guarded)
+  property service  http://%[2]s      (internal listener: %[3]s)
 
 Try it:
   curl -s -X POST http://%[1]s/api/users/register -H 'Content-Type: application/json' \
@@ -77,9 +112,9 @@ Try it:
   curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
   # that refresh token is spent: presenting it again ends the whole session (401)
   curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
-  curl -s http://%[3]s/api/internal/properties/users/1     # 401: no X-Internal-Token
+  %[5]s
 
-`, user, property, envOr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"))
+`, user, property, internal, modeLine, probe)
 	select {
 	case <-ctx.Done():
 	case err := <-exited:
@@ -87,22 +122,58 @@ Try it:
 		return fmt.Errorf("a service exited: %v", err)
 	}
 	stopAll(procs)
-	fmt.Println("\nstopped both services")
+	fmt.Fprintln(stdout, "\nstopped both services")
 	return nil
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// internalAuth prepares the mode's credentials: for spiffe (the default) a
+// fresh dev trust domain under ./data/identity, made by the user service's
+// own `identity init`; for token a random token that only the two child
+// processes know (never printed, never on disk).
+func internalAuth(ctx context.Context, bin, mode string, envOr func(name, def string) string) (string, []string, error) {
+	switch mode {
+	case "spiffe":
+		dir := filepath.Join("data", "identity")
+		if err := os.RemoveAll(dir); err != nil {
+			return "", nil, fmt.Errorf("remove the last dev trust domain: %w", err)
+		}
+		initCmd := exec.CommandContext(ctx, filepath.Join(bin, "user-service"), "identity", "init",
+			"--trust-domain", envOr("SPIFFE_TRUST_DOMAIN", "jeeves4service.local"), "--dir", dir)
+		if out, err := initCmd.CombinedOutput(); err != nil {
+			return "", nil, fmt.Errorf("identity init: %v: %s", err, out)
+		}
+		return "INTERNAL_AUTH=spiffe (mutual TLS with X.509-SVIDs and 5-minute JWT-SVIDs, from a fresh dev trust domain in " +
+				"./data/identity; no static secret)",
+			[]string{"INTERNAL_AUTH=spiffe", "PROPERTY_SERVICE_URL=https://" + envOr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002")}, nil
+	case "token":
+		var raw [32]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return "", nil, fmt.Errorf("generate internal token: %w", err)
+		}
+		return "INTERNAL_AUTH=token (a random X-Internal-Token only these two processes know)",
+			[]string{"INTERNAL_AUTH=token", "INTERNAL_SERVICE_TOKEN=" + base64.RawURLEncoding.EncodeToString(raw[:])}, nil
 	}
-	return def
+	return "", nil, fmt.Errorf("INTERNAL_AUTH=%s: make run runs spiffe (default) or token", mode)
 }
+
+// free reports whether addr can be bound now.
+func free(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return ln.Close()
+}
+
+// probe asks for /healthz with a deadline of its own: a listener that
+// accepts and never answers must not hold make run forever.
+var probe = &http.Client{Timeout: time.Second}
 
 func waitHealthy(ctx context.Context, exited <-chan error, urls ...string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for _, u := range urls {
 		for {
-			resp, err := http.Get(u)
+			resp, err := probe.Get(u)
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {

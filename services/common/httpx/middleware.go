@@ -223,7 +223,8 @@ func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done fun
 // header), the contract's operationId, status, duration, request id and
 // client IP. A request whose credential named a caller (an accepted internal
 // call, see tokenguard) gets the audit line instead: the same fields plus
-// event "audit", the caller and the call's subject, message "internal call".
+// event "audit", the caller, its SPIFFE ID ("" for a static token), the
+// credential kind and the call's subject, message "internal call".
 // One line per request either way.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -238,7 +239,8 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 					slog.String("operation", info.Operation), slog.Int("status", status),
 					slog.Int64("duration_us", took.Microseconds()), slog.String("request_id", info.RequestID),
 					slog.String("client_ip", info.ClientIP),
-					slog.String("event", "audit"), slog.String("caller", info.Caller), slog.String("user_id", info.Subject)}
+					slog.String("event", "audit"), slog.String("caller", info.Caller), slog.String("caller_id", info.CallerID),
+					slog.String("credential", info.Credential), slog.String("user_id", info.Subject)}
 				if info.Caller == "" {
 					logging.Line(r.Context(), log, slog.LevelInfo, "request", attrs[:7]...)
 					return

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,12 @@ type Listener struct {
 	Name    string
 	Addr    string
 	Handler http.Handler
+	// TLS, when set, makes the listener speak TLS with this configuration
+	// (the internal listener in spiffe mode: mutual TLS with X.509-SVIDs).
+	TLS *tls.Config
+	// AlsoPlain, with TLS, serves plain HTTP on the same port as well, told
+	// apart by the first byte (see tlsOrPlain).
+	AlsoPlain bool
 
 	ln net.Listener
 }
@@ -97,8 +104,14 @@ func Listen(log *slog.Logger, listeners ...*Listener) (*Server, error) {
 			s.closeAll()
 			return nil, fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
 		}
-		l.ln = ln
 		l.Addr = ln.Addr().String()
+		switch {
+		case l.TLS != nil && l.AlsoPlain:
+			ln = newTLSOrPlain(ln, l.TLS)
+		case l.TLS != nil:
+			ln = tls.NewListener(ln, l.TLS)
+		}
+		l.ln = ln
 		s.listeners = append(s.listeners, l)
 	}
 	return s, nil

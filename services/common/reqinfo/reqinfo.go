@@ -20,6 +20,9 @@ type Info struct {
 	// name), set when the credential is accepted: the access line of such a
 	// request is an audit line.
 	Caller string
+	// CallerID is the caller's SPIFFE ID when a JWT-SVID named it ("" for a
+	// static token), Credential the kind ("token" or "jwt-svid").
+	CallerID, Credential string
 	// Subject is whom the call is about (the user_id of an internal call).
 	Subject string
 	// Operation is the contract's operationId, set by the validator.

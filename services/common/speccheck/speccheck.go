@@ -1,7 +1,8 @@
 // Package speccheck holds the rules every contract of this project must keep,
 // checked by `make lint` and by tests: they catch the spec mistakes that turn
 // into security holes (an operation made public by `security: []`, a
-// requirement naming an undeclared scheme, an undocumented error).
+// requirement naming an undeclared scheme, an undocumented error, an
+// internal operation that does not say which callers it allows).
 package speccheck
 
 import (
@@ -11,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"jeeves4service/services/common/tokenguard"
 )
 
 // Check parses, validates and applies the project rules; it returns one line
@@ -63,6 +66,17 @@ func Check(ctx context.Context, data []byte) ([]string, error) {
 					if !declared[name] {
 						out = append(out, where+": security requirement names undeclared scheme "+name)
 					}
+				}
+			}
+			if internal {
+				names, err := tokenguard.AllowedNames(op)
+				switch {
+				case err != nil:
+					out = append(out, where+": "+err.Error())
+				case len(names) == 0:
+					out = append(out, where+": internal operation does not name its callers ("+tokenguard.AllowedExtension+")")
+				case op.Responses.Value("403") == nil:
+					out = append(out, where+": names its callers but 403 is not documented")
 				}
 			}
 			if len(sec) > 0 && op.Responses.Value("401") == nil {

@@ -35,6 +35,10 @@ func TestChecksCatchOpenedInternalOperations(t *testing.T) {
 			"      security:\n        - InternalToken: []\n        - {}\n",
 			1,
 		),
+		"no allowed callers":    strings.Replace(spec, "      x-allowed-callers: [user-service]\n", "", 1),
+		"empty allowed callers": strings.Replace(spec, "      x-allowed-callers: [user-service]\n", "      x-allowed-callers: []\n", 1),
+		"allowed callers not names": strings.Replace(spec, "      x-allowed-callers: [user-service]\n",
+			"      x-allowed-callers: user-service\n", 1),
 	}
 	for name, mutated := range mutations {
 		if mutated == spec {

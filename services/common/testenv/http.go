@@ -53,6 +53,12 @@ func Do(t testing.TB, method, url string, body any, headers ...string) Response 
 	return must(t)(send(true, method, url, body, headers...))
 }
 
+// TryWith is Try through client (a mutual-TLS client, say): the exchange is
+// still checked against the contracts; an error is what the client met.
+func TryWith(client *http.Client, method, url string, body any, headers ...string) (Response, error) {
+	return sendWith(client, true, method, url, body, headers...)
+}
+
 // Try is Do for goroutines a test starts: it returns what Do would fail the
 // test with, for the test's own goroutine to report (t.Fatal from another
 // goroutine does not stop the test, and can leave it hanging).
@@ -79,6 +85,10 @@ func must(t testing.TB) func(Response, error) Response {
 }
 
 func send(check bool, method, url string, body any, headers ...string) (Response, error) {
+	return sendWith(Client, check, method, url, body, headers...)
+}
+
+func sendWith(client *http.Client, check bool, method, url string, body any, headers ...string) (Response, error) {
 	var rd io.Reader
 	var sent []byte
 	switch b := body.(type) {
@@ -107,7 +117,7 @@ func send(check bool, method, url string, body any, headers ...string) (Response
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}

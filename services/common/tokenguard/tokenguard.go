@@ -1,20 +1,22 @@
 // Package tokenguard decides whether an internal call carries a valid
-// X-Internal-Token. It plugs into the validator as the AuthenticationFunc of the
+// credential in X-Internal-Token: a static token, or a JWT-SVID on a mutual-TLS
+// connection made with the same workload's X.509-SVID (INTERNAL_AUTH picks
+// which). It plugs into the validator as the AuthenticationFunc of the
 // internal contract's InternalToken scheme, bounds guessing with a failure
-// budget per client IP, and feeds the audit trail: a WARN line for every
-// refused call, and for every accepted one the caller and subject that turn
-// its access line into the INFO audit event.
+// budget per client IP, checks the contract's x-allowed-callers (Allowed),
+// and feeds the audit trail: a WARN line for every refused call, and for
+// every accepted one the caller, its SPIFFE ID, the credential kind and the
+// subject that turn its access line into the INFO audit event.
 package tokenguard
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
@@ -30,59 +32,59 @@ const Header = "X-Internal-Token"
 // MinTokenLength is the shortest token accepted in configuration.
 const MinTokenLength = config.MinTokenLength
 
-// Token is an accepted secret and the caller name audit lines use for it.
-type Token struct {
-	Name  string
-	value [sha256.Size]byte // only the digest is kept: equal length for constant-time comparison
+// Mode is INTERNAL_AUTH: which credentials the internal listener accepts.
+type Mode string
+
+const (
+	// Tokens accepts static tokens only (plain HTTP or TLS).
+	Tokens Mode = "token"
+	// SPIFFE accepts only a JWT-SVID, on a mutual-TLS connection made with the
+	// same workload's X.509-SVID.
+	SPIFFE Mode = "spiffe"
+	// Both accepts either, for a migration: a connection with a client
+	// certificate is held to SPIFFE's rules, one without to the tokens'.
+	Both Mode = "token+spiffe"
+)
+
+// ParseMode reads INTERNAL_AUTH; allowed lists the modes the service offers.
+func ParseMode(allowed ...Mode) func(string) (Mode, error) {
+	return func(v string) (Mode, error) {
+		for _, m := range allowed {
+			if Mode(v) == m {
+				return m, nil
+			}
+		}
+		names := make([]string, len(allowed))
+		for i, m := range allowed {
+			names[i] = string(m)
+		}
+		return "", fmt.Errorf("must be one of %s", strings.Join(names, ", "))
+	}
 }
 
-// NewToken checks a secret's strength and keeps its digest.
-func NewToken(name, secret string) (Token, error) {
-	if len(secret) < MinTokenLength {
-		return Token{}, fmt.Errorf("token %q is %d characters, fewer than %d", name, len(secret), MinTokenLength)
-	}
-	return Token{Name: name, value: sha256.Sum256([]byte(secret))}, nil
-}
+// TakesTokens reports whether static tokens are accepted (or, on the calling side, sent).
+func (m Mode) TakesTokens() bool { return m == Tokens || m == Both }
 
-// ParseTokens reads more accepted tokens written "name=token,name=token"
-// (INTERNAL_SERVICE_TOKENS); reserved names the caller names already taken.
-func ParseTokens(list string, reserved ...string) ([]Token, error) {
-	seen := map[string]bool{}
-	for _, name := range reserved {
-		seen[name] = true
-	}
-	var tokens []Token
-	for _, pair := range strings.Split(list, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		name, secret, ok := strings.Cut(pair, "=")
-		name = strings.TrimSpace(name)
-		if !ok || name == "" {
-			return nil, errors.New("entries must be name=token")
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("caller name %q appears twice", name)
-		}
-		seen[name] = true
-		t, err := NewToken(name, strings.TrimSpace(secret))
-		if err != nil {
-			return nil, fmt.Errorf("token of %q must be at least %d characters", name, MinTokenLength)
-		}
-		tokens = append(tokens, t)
-	}
-	return tokens, nil
-}
+// TakesSPIFFE reports whether SPIFFE identities are accepted (or used).
+func (m Mode) TakesSPIFFE() bool { return m == SPIFFE || m == Both }
+
+// Credential kinds, as audit lines name them.
+const (
+	CredentialToken   = "token"
+	CredentialJWTSVID = "jwt-svid"
+)
 
 // ErrRejected is what the AuthenticationFunc returns; the validator turns it into a 401.
-var ErrRejected = errors.New("invalid internal service token")
+var ErrRejected = errors.New("invalid internal service credential")
 
-// TokenGuard checks presented tokens against every accepted one.
+// TokenGuard checks presented credentials against the mode's rules.
 type TokenGuard struct {
+	mode    Mode
 	tokens  []Token
+	svids   *SVIDs
 	log     *slog.Logger
 	limiter ratelimit.Limiter
+	now     func() time.Time
 }
 
 // LimitFailures gives the guard a budget of failed attempts per client IP; see Middleware.
@@ -90,57 +92,96 @@ func (g *TokenGuard) LimitFailures(l ratelimit.Limiter) { g.limiter = l }
 
 func ipKey(ctx context.Context) string { return "ip:" + reqinfo.ClientIP(ctx) }
 
-// New returns a guard; with no tokens it refuses to exist rather than accept all.
+// New returns a guard of static tokens (mode token); with no tokens it
+// refuses to exist rather than accept all.
 func New(tokens []Token, log *slog.Logger) (*TokenGuard, error) {
-	if len(tokens) == 0 {
-		return nil, errors.New("tokenguard: no accepted tokens configured")
-	}
-	return &TokenGuard{tokens: append([]Token(nil), tokens...), log: log}, nil
+	return NewGuard(Tokens, tokens, nil, log)
 }
 
-// Match returns the caller name of the token that equals presented. It hashes
-// the presented value (so lengths never differ) and compares it with every
-// accepted token without stopping early, so the time taken reveals neither
-// which token matched nor how much of one did.
-func (g *TokenGuard) Match(presented string) (string, bool) {
-	if g == nil || len(g.tokens) == 0 || presented == "" {
-		return "", false
+// NewGuard returns a guard for mode: tokens are required when the mode takes
+// tokens, svids when it takes SPIFFE identities, and neither may be given
+// to a mode that would not use it (no credential is accepted by accident).
+func NewGuard(mode Mode, tokens []Token, svids *SVIDs, log *slog.Logger) (*TokenGuard, error) {
+	if mode == "" {
+		mode = Tokens // the zero Config of a service is token mode, as INTERNAL_AUTH's default
 	}
-	digest := sha256.Sum256([]byte(presented))
-	found := 0
-	name := ""
-	for _, t := range g.tokens {
-		eq := subtle.ConstantTimeCompare(digest[:], t.value[:])
-		if eq == 1 && found == 0 {
-			name = t.Name
+	switch {
+	case mode != Tokens && mode != SPIFFE && mode != Both:
+		return nil, fmt.Errorf("tokenguard: unknown mode %q", mode)
+	case mode.TakesTokens() && len(tokens) == 0:
+		return nil, errors.New("tokenguard: no accepted tokens configured")
+	case !mode.TakesTokens() && len(tokens) > 0:
+		return nil, fmt.Errorf("tokenguard: mode %s accepts no static tokens", mode)
+	case mode.TakesSPIFFE() && (svids == nil || svids.Bundles == nil || svids.Audience.IsZero()):
+		return nil, errors.New("tokenguard: no trust bundle or audience for SPIFFE identities")
+	}
+	if !mode.TakesSPIFFE() {
+		svids = nil
+	}
+	return &TokenGuard{mode: mode, tokens: append([]Token(nil), tokens...), svids: svids, log: log, now: time.Now}, nil
+}
+
+// accepted is who a credential named.
+type accepted struct {
+	name, id, kind string
+}
+
+// check decides one call: the caller, or the reason (and detail) of a refusal.
+// With a client certificate on the connection, only a JWT-SVID of that same
+// workload is accepted; without one, only a static token, and only in a mode
+// that takes tokens. So token+spiffe cannot be used to downgrade: a caller
+// that proved a SPIFFE identity is held to it, and spiffe mode has no tokens.
+func (g *TokenGuard) check(r *http.Request, presented string) (accepted, string, error) {
+	if presented == "" {
+		return accepted{}, "missing", nil
+	}
+	peer, hasCert, err := peerID(r)
+	if err != nil {
+		return accepted{}, "client_certificate", err
+	}
+	if hasCert && g.svids != nil {
+		id, reason, err := g.svids.check(presented, peer, g.now())
+		if reason != "" {
+			return accepted{}, reason, err
 		}
-		found |= eq
+		return accepted{name: CallerName(id), id: id.String(), kind: CredentialJWTSVID}, "", nil
 	}
-	return name, found == 1
+	if !g.mode.TakesTokens() {
+		return accepted{}, "no_client_certificate", nil
+	}
+	name, ok := g.Match(presented)
+	if !ok {
+		return accepted{}, "invalid", nil
+	}
+	return accepted{name: name, kind: CredentialToken}, "", nil
 }
 
 // Authenticate is the openapi3filter.AuthenticationFunc for the InternalToken
-// scheme. An accepted token gives back the unit Middleware spent for the call.
+// scheme. An accepted credential names the caller in the request's record
+// and gives back the unit Middleware spent for the call; a refused one is
+// logged at WARN with the reason and the client IP, never the credential.
 func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 	r := in.RequestValidationInput.Request
-	presented := r.Header.Get(Header)
-	reason := "invalid"
-	if presented == "" {
-		reason = "missing"
+	if g == nil {
+		return ErrRejected
 	}
-	if name, ok := g.Match(presented); ok {
+	who, reason, err := g.check(r, r.Header.Get(Header))
+	if reason == "" {
 		info := reqinfo.From(ctx)
-		info.Caller = name
+		info.Caller, info.CallerID, info.Credential = who.name, who.id, who.kind
 		if info.Refund != nil {
 			info.Refund()
 			info.Refund = nil
 		}
 		return nil
 	}
-	if g != nil && g.log != nil {
-		g.log.WarnContext(ctx, "internal call rejected", "reason", reason,
-			"client_ip", reqinfo.ClientIP(ctx), "method", r.Method, "path", r.URL.Path,
-			"request_id", reqinfo.RequestID(ctx))
+	if g.log != nil {
+		attrs := []any{"reason", reason, "client_ip", reqinfo.ClientIP(ctx), "method", r.Method, "path", r.URL.Path,
+			"request_id", reqinfo.RequestID(ctx)}
+		if err != nil {
+			attrs = append(attrs, "error", err.Error())
+		}
+		g.log.WarnContext(ctx, "internal call rejected", attrs...)
 	}
 	return ErrRejected
 }

@@ -79,18 +79,22 @@ func TestGuardFailsClosed(t *testing.T) {
 }
 
 func TestParseTokens(t *testing.T) {
-	tokens, err := tokenguard.ParseTokens("reporting="+beta+", billing="+strings.Repeat("c", 33), "default")
+	tokens, err := tokenguard.ParseTokens("reporting=" + beta + ", billing=" + strings.Repeat("c", 33))
 	if err != nil || len(tokens) != 2 || tokens[0].Name != "reporting" || tokens[1].Name != "billing" {
 		t.Fatalf("%v %v", tokens, err)
 	}
+	// Two tokens of one caller are a rotation in progress, not a mistake.
+	tokens, err = tokenguard.ParseTokens("user-service=" + beta + ",user-service=" + alpha)
+	if err != nil || len(tokens) != 2 || tokens[0].Name != "user-service" || tokens[1].Name != "user-service" {
+		t.Fatalf("rotation: %v %v", tokens, err)
+	}
 	for name, list := range map[string]string{
-		"no name":        "=" + beta,
-		"no token":       "x",
-		"short extra":    "x=short",
-		"duplicate name": "x=" + beta + ",x=" + beta,
-		"reserved name":  "default=" + beta,
+		"no name":     "=" + beta,
+		"no token":    "x",
+		"short extra": "x=short",
+		"one short":   "x=" + beta + ",x=short",
 	} {
-		_, err := tokenguard.ParseTokens(list, "default")
+		_, err := tokenguard.ParseTokens(list)
 		if err == nil {
 			t.Fatalf("%s: accepted", name)
 		}

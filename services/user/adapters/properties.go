@@ -2,26 +2,32 @@ package adapters
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"time"
 
-	"github.com/oapi-codegen/oapi-codegen/v2/pkg/securityprovider"
 	"github.com/sony/gobreaker/v2"
 
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/reqinfo"
+	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/user/app"
 )
 
-// PropertyClientConfig bounds what one login may spend on the property service.
+// PropertyClientConfig says how logins reach the property service and bounds
+// what one login may spend on it.
 type PropertyClientConfig struct {
 	BaseURL string
-	Token   string
+	// Credential is what each call carries in X-Internal-Token: the static
+	// token, or a JWT-SVID for the property service (see StaticCredential).
+	Credential func(ctx context.Context) (string, error)
+	// TLS, when set, is the client side of mutual TLS (spiffe mode).
+	TLS *tls.Config
 	// Budget is the whole time a login waits, retry included (default 2s).
 	Budget time.Duration
 	// FailuresToOpen consecutive failures open the circuit (default 5) for OpenFor (default 15s).
@@ -39,9 +45,17 @@ type PropertyClient struct {
 	breaker *gobreaker.CircuitBreaker[app.PropertyClaims]
 }
 
-// NewPropertyClient builds the client; the token travels in X-Internal-Token
-// via the security provider, never in a URL.
+// StaticCredential is the Credential of token mode.
+func StaticCredential(token string) func(context.Context) (string, error) {
+	return func(context.Context) (string, error) { return token, nil }
+}
+
+// NewPropertyClient builds the client; the credential travels in
+// X-Internal-Token, never in a URL.
 func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
+	if cfg.Credential == nil {
+		return nil, errors.New("property service client: no credential")
+	}
 	if cfg.Budget <= 0 {
 		cfg.Budget = 2 * time.Second
 	}
@@ -51,14 +65,19 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 	if cfg.OpenFor <= 0 {
 		cfg.OpenFor = 15 * time.Second
 	}
-	apiKey, err := securityprovider.NewSecurityProviderApiKey("header", "X-Internal-Token", cfg.Token)
-	if err != nil {
-		return nil, fmt.Errorf("internal token provider: %w", err)
-	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = cfg.TLS
+	// Logins run concurrently; keeping only the default two idle connections
+	// would open (and, with mutual TLS, handshake) a new one for most calls.
+	transport.MaxIdleConnsPerHost = 64
 	client, err := internalapi.NewClientWithResponses(cfg.BaseURL,
-		internalapi.WithHTTPClient(&http.Client{Timeout: cfg.Budget}),
-		internalapi.WithRequestEditorFn(apiKey.Intercept),
+		internalapi.WithHTTPClient(&http.Client{Timeout: cfg.Budget, Transport: transport}),
 		internalapi.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
+			credential, err := cfg.Credential(ctx)
+			if err != nil {
+				return fmt.Errorf("internal credential: %w", err)
+			}
+			req.Header.Set(tokenguard.Header, credential)
 			if id := reqinfo.RequestID(ctx); id != "" {
 				req.Header.Set(httpx.RequestIDHeader, id)
 			}

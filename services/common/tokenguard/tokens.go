@@ -1,0 +1,69 @@
+package tokenguard
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Token is an accepted static secret and the caller name audit lines (and the
+// contract's x-allowed-callers) use for it.
+type Token struct {
+	Name  string
+	value [sha256.Size]byte // only the digest is kept: equal length for constant-time comparison
+}
+
+// NewToken checks a secret's strength and keeps its digest.
+func NewToken(name, secret string) (Token, error) {
+	if len(secret) < MinTokenLength {
+		return Token{}, fmt.Errorf("token %q is %d characters, fewer than %d", name, len(secret), MinTokenLength)
+	}
+	return Token{Name: name, value: sha256.Sum256([]byte(secret))}, nil
+}
+
+// ParseTokens reads more accepted tokens written "name=token,name=token"
+// (INTERNAL_SERVICE_TOKENS). A name may appear more than once, and may be the
+// primary token's: two tokens of one caller are how a token is rotated.
+func ParseTokens(list string) ([]Token, error) {
+	var tokens []Token
+	for _, pair := range strings.Split(list, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, secret, ok := strings.Cut(pair, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, errors.New("entries must be name=token")
+		}
+		t, err := NewToken(name, strings.TrimSpace(secret))
+		if err != nil {
+			return nil, fmt.Errorf("token of %q must be at least %d characters", name, MinTokenLength)
+		}
+		tokens = append(tokens, t)
+	}
+	return tokens, nil
+}
+
+// Match returns the caller name of the token that equals presented. It hashes
+// the presented value (so lengths never differ) and compares it with every
+// accepted token without stopping early, so the time taken reveals neither
+// which token matched nor how much of one did.
+func (g *TokenGuard) Match(presented string) (string, bool) {
+	if g == nil || len(g.tokens) == 0 || presented == "" {
+		return "", false
+	}
+	digest := sha256.Sum256([]byte(presented))
+	found := 0
+	name := ""
+	for _, t := range g.tokens {
+		eq := subtle.ConstantTimeCompare(digest[:], t.value[:])
+		if eq == 1 && found == 0 {
+			name = t.Name
+		}
+		found |= eq
+	}
+	return name, found == 1
+}

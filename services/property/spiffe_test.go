@@ -1,0 +1,232 @@
+package property_test
+
+// The attacks on the internal listener in INTERNAL_AUTH=spiffe and
+// token+spiffe modes (token mode is service_test.go). Each credential an
+// attacker might hold is tried against a property service reading a dev
+// trust domain's files: the listener must refuse the connection or the
+// credential, and say why in a WARN line.
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/property"
+)
+
+// spiffeEnv is a property service in a SPIFFE mode and the trust domains to
+// attack it with: its own (example.org) and a stranger's (evil.example).
+type spiffeEnv struct {
+	*env
+	td, evil *testenv.TrustDomain
+	url      string // the internal call, over https
+}
+
+func startSPIFFE(t *testing.T, mode tokenguard.Mode) *spiffeEnv {
+	t.Helper()
+	td := testenv.NewTrustDomain(t, "example.org", "property-service", "user-service", "reporting")
+	evil := testenv.NewTrustDomain(t, "evil.example", "property-service", "user-service")
+	dir := td.Dir(t, "property-service")
+	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), func(c *property.Config) {
+		c.Auth = mode
+		c.Identity.Dir = dir
+		if mode == tokenguard.SPIFFE {
+			c.Tokens = nil
+		}
+		// Many refusals from one test IP: the failure budget is not under test here.
+		c.TokenFailures = ratelimit.Budget{Count: 1000, Window: time.Minute}
+	})
+	url := strings.Replace(userPropertiesURL(e, "7"), "http://", "https://", 1)
+	return &spiffeEnv{env: e, td: td, evil: evil, url: url}
+}
+
+// caller is a mutual-TLS client of the user service, valid now.
+func (s *spiffeEnv) caller(t *testing.T, name string) *http.Client {
+	now := time.Now()
+	return s.td.Client(t, name, now.Add(-time.Minute), now.Add(time.Hour), s.td)
+}
+
+// svid is a JWT-SVID signed by name's key, for sub name and the property service.
+func (s *spiffeEnv) svid(t *testing.T, name string) string {
+	now := time.Now()
+	return s.td.JWTSVID(t, name, s.td.ID(t, name), s.td.ID(t, "property-service"), now, now.Add(time.Minute))
+}
+
+func TestSPIFFEModeAcceptsTheUserServiceAndAuditsIt(t *testing.T) {
+	s := startSPIFFE(t, tokenguard.SPIFFE)
+	r, err := testenv.TryWith(s.caller(t, "user-service"), "GET", s.url, nil, tokenguard.Header, s.svid(t, "user-service"))
+	if err != nil || r.Status != 200 {
+		t.Fatalf("good identity: %v %d %s", err, r.Status, r.Body)
+	}
+	audits := s.logs.Lines("internal call")
+	if len(audits) != 1 || audits[0]["caller"] != "user-service" || audits[0]["caller_id"] != "spiffe://example.org/user-service" ||
+		audits[0]["credential"] != "jwt-svid" || audits[0]["user_id"] != "7" {
+		t.Fatalf("audit: %v", audits)
+	}
+	if strings.Contains(s.logs.String(), s.svid(t, "user-service")[:40]) {
+		t.Fatal("a JWT-SVID appears in the logs")
+	}
+}
+
+// Mutual TLS with X.509-SVIDs of the trust domain, or no connection at all.
+func TestSPIFFEModeRefusesHandshakes(t *testing.T) {
+	s := startSPIFFE(t, tokenguard.SPIFFE)
+	now := time.Now()
+	good := s.svid(t, "user-service")
+	for name, client := range map[string]*http.Client{
+		"no client certificate":     s.td.NoCertClient(t),
+		"another trust domain":      s.evil.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td),
+		"expired certificate":       s.td.Client(t, "user-service", now.Add(-2*time.Hour), now.Add(-time.Hour), s.td),
+		"certificate not yet valid": s.td.Client(t, "user-service", now.Add(time.Hour), now.Add(2*time.Hour), s.td),
+	} {
+		if r, err := testenv.TryWith(client, "GET", s.url, nil, tokenguard.Header, good); err == nil {
+			t.Fatalf("%s: connection accepted, status %d", name, r.Status)
+		}
+	}
+	// Plain HTTP never reaches the handler either.
+	if r, err := testenv.Try("GET", strings.Replace(s.url, "https://", "http://", 1), nil, tokenguard.Header, good); err == nil &&
+		r.Status < 400 {
+		t.Fatalf("plain HTTP: %d", r.Status)
+	}
+	if len(s.logs.Lines("internal call")) != 0 {
+		t.Fatal("a refused connection was served")
+	}
+}
+
+// On a good connection, every credential but the caller's own fresh
+// JWT-SVID for the property service is refused with 401.
+func TestSPIFFEModeRefusesBadCredentials(t *testing.T) {
+	s := startSPIFFE(t, tokenguard.SPIFFE)
+	now := time.Now()
+	user, property := s.td.ID(t, "user-service"), s.td.ID(t, "property-service")
+	cases := []struct{ name, credential, reason string }{
+		{"a user's login JWT", s.issuer.Token(t, 7, true), "invalid_jwt_svid"},
+		{"a JWT-SVID for another audience", s.td.JWTSVID(t, "user-service", user, s.td.ID(t, "billing"), now, now.Add(time.Minute)),
+			"invalid_jwt_svid"},
+		{"an expired JWT-SVID", s.td.JWTSVID(t, "user-service", user, property, now.Add(-10*time.Minute), now.Add(-5*time.Minute)),
+			"invalid_jwt_svid"},
+		{"a JWT-SVID of another workload", s.svid(t, "reporting"), "subject_mismatch"},
+		{"a JWT-SVID signed by another trust domain", s.evil.JWTSVID(t, "user-service", user, property, now, now.Add(time.Minute)),
+			"invalid_jwt_svid"},
+		{"a JWT-SVID living an hour", s.td.JWTSVID(t, "user-service", user, property, now, now.Add(time.Hour)), "jwt_svid_lifetime"},
+		{"the static token of token mode", goodToken, "invalid_jwt_svid"},
+		{"nothing", "", "missing"},
+	}
+	client := s.caller(t, "user-service")
+	for _, c := range cases {
+		before := len(s.logs.Lines("internal call rejected"))
+		r, err := testenv.TryWith(client, "GET", s.url, nil, tokenguard.Header, c.credential)
+		if err != nil || r.Status != 401 {
+			t.Fatalf("%s: %v %d", c.name, err, r.Status)
+		}
+		warns := s.logs.Lines("internal call rejected")
+		if len(warns) != before+1 || warns[before]["reason"] != c.reason || warns[before]["client_ip"] != "127.0.0.1" {
+			t.Fatalf("%s: want one WARN line with reason %s, got %v", c.name, c.reason, warns[before:])
+		}
+	}
+	if len(s.logs.Lines("internal call")) != 0 {
+		t.Fatal("a refused credential was served")
+	}
+	if strings.Contains(s.logs.String(), goodToken) {
+		t.Fatal("a credential appears in the logs")
+	}
+}
+
+// A workload of the trust domain with its own valid identity, but not named
+// in the operation's x-allowed-callers, gets 403.
+func TestSPIFFEModeForbidsCallersTheContractDoesNotAllow(t *testing.T) {
+	s := startSPIFFE(t, tokenguard.SPIFFE)
+	r, err := testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, tokenguard.Header, s.svid(t, "reporting"))
+	if err != nil || r.Status != 403 {
+		t.Fatalf("reporting: %v %d %s", err, r.Status, r.Body)
+	}
+	warns := s.logs.Lines("internal call forbidden")
+	if len(warns) != 1 || warns[0]["caller_id"] != "spiffe://example.org/reporting" || warns[0]["operation"] != "getUserProperties" {
+		t.Fatalf("forbidden WARN: %v", warns)
+	}
+}
+
+// token+spiffe serves both kinds of caller on one port, and says which
+// credential each call used; a caller with a certificate cannot fall back
+// to a token, and a JWT-SVID without the certificate is worth nothing.
+func TestTokenPlusSPIFFEAcceptsBothAndAuditsWhich(t *testing.T) {
+	s := startSPIFFE(t, tokenguard.Both)
+	plain := strings.Replace(s.url, "https://", "http://", 1)
+	ok := []struct {
+		name, url, credential, kind, callerID string
+		client                                *http.Client
+	}{
+		{"token over plain HTTP", plain, goodToken, "token", "", testenv.Client},
+		{"token over TLS without a certificate", s.url, goodToken, "token", "", s.td.NoCertClient(t)},
+		{"JWT-SVID over mutual TLS", s.url, s.svid(t, "user-service"), "jwt-svid", "spiffe://example.org/user-service",
+			s.caller(t, "user-service")},
+	}
+	for i, c := range ok {
+		r, err := testenv.TryWith(c.client, "GET", c.url, nil, tokenguard.Header, c.credential)
+		if err != nil || r.Status != 200 {
+			t.Fatalf("%s: %v %d", c.name, err, r.Status)
+		}
+		audits := s.logs.Lines("internal call")
+		if len(audits) != i+1 || audits[i]["credential"] != c.kind || audits[i]["caller_id"] != c.callerID ||
+			audits[i]["caller"] != "user-service" {
+			t.Fatalf("%s: audit %v", c.name, audits)
+		}
+	}
+	refused := []struct {
+		name, url, credential, reason string
+		client                        *http.Client
+	}{
+		{"token on a connection with a certificate", s.url, goodToken, "invalid_jwt_svid", s.caller(t, "user-service")},
+		{"JWT-SVID over plain HTTP", plain, s.svid(t, "user-service"), "invalid", testenv.Client},
+	}
+	for _, c := range refused {
+		r, err := testenv.TryWith(c.client, "GET", c.url, nil, tokenguard.Header, c.credential)
+		if err != nil || r.Status != 401 {
+			t.Fatalf("%s: %v %d", c.name, err, r.Status)
+		}
+		warns := s.logs.Lines("internal call rejected")
+		if warns[len(warns)-1]["reason"] != c.reason {
+			t.Fatalf("%s: reason %v", c.name, warns[len(warns)-1])
+		}
+	}
+	// A certificate of another trust domain is refused at the handshake even here.
+	now := time.Now()
+	stranger := s.evil.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td)
+	if r, err := testenv.TryWith(stranger, "GET", s.url, nil, tokenguard.Header, goodToken); err == nil {
+		t.Fatalf("foreign certificate accepted: %d", r.Status)
+	}
+}
+
+func TestModesConfiguration(t *testing.T) {
+	bad := map[string]map[string]string{
+		"INTERNAL_AUTH":           {"INTERNAL_AUTH": "mtls", "INTERNAL_SERVICE_TOKEN": goodToken},
+		"INTERNAL_SERVICE_TOKEN":  {"INTERNAL_AUTH": "spiffe", "INTERNAL_SERVICE_TOKEN": goodToken},
+		"INTERNAL_SERVICE_TOKENS": {"INTERNAL_AUTH": "spiffe", "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken},
+		"INTERNAL_SERVICE_TOKEN ": {"INTERNAL_AUTH": "token+spiffe"},
+	}
+	for name, vars := range bad {
+		_, err := property.LoadConfig(func(k string) string { return vars[k] })
+		if err == nil || !strings.Contains(err.Error(), strings.TrimSpace(name)) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.Contains(err.Error(), goodToken) || strings.Contains(err.Error(), otherToken) {
+			t.Fatalf("%s: the error quotes a token", name)
+		}
+	}
+	cfg, err := property.LoadConfig(func(k string) string { return map[string]string{"INTERNAL_AUTH": "spiffe"}[k] })
+	if err != nil || cfg.Auth != tokenguard.SPIFFE || len(cfg.Tokens) != 0 || cfg.Identity.Dir != "./data/identity/property-service" {
+		t.Fatalf("spiffe mode: %+v %v", cfg, err)
+	}
+	// Rotation: a second token for the same caller.
+	cfg, err = property.LoadConfig(func(k string) string {
+		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken}[k]
+	})
+	if err != nil || cfg.Auth != tokenguard.Tokens || len(cfg.Tokens) != 2 || cfg.Tokens[1].Name != property.PrimaryCaller {
+		t.Fatalf("token mode: %+v %v", cfg.Tokens, err)
+	}
+}
