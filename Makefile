@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin
 
 all: build
 
@@ -23,6 +23,16 @@ build:
 run: build
 	$(GO) build -o bin/devrun ./tools/devrun
 	bin/devrun
+
+## spire: the real-SPIRE test: a SPIRE server and agent (v1.13.3, pinned in tools/spire,
+## built once into .spire-bin), both services in spiffe mode, logins across SVID rotations
+SPIRE_BIN := $(CURDIR)/.spire-bin
+spire: build spire-bin
+	SPIRE_BIN=$(SPIRE_BIN) SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags spire -count=1 -v -timeout 10m ./e2e/spire/
+
+spire-bin: $(SPIRE_BIN)/spire-server
+$(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum
+	cd tools/spire && $(GO) build -o $(SPIRE_BIN)/ github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent
 
 COVERAGE_DIR := $(CURDIR)/.contract-coverage
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"jeeves4service/tools/procs"
 	"net/http"
 	"sort"
 	"time"
@@ -27,7 +28,7 @@ const pairRounds = 8
 // request the result reports.
 type variant struct {
 	targets []vegeta.Target
-	server  *proc
+	server  *procs.Proc
 }
 
 // measure warms each variant up, then runs them in alternating slices
@@ -69,7 +70,7 @@ func measureVariants(o options, variants []variant) []Result {
 			if round%2 == 1 {
 				i = len(variants) - 1 - k
 			}
-			start, cpuStart := time.Now(), variants[i].server.cpu()
+			start, cpuStart := time.Now(), variants[i].server.CPU()
 			ok := 0
 			for res := range attacker().Attack(targeters[i], rate, o.duration/time.Duration(rounds), "measure") {
 				metrics[i].Add(res)
@@ -79,7 +80,7 @@ func measureVariants(o options, variants []variant) []Result {
 			}
 			took := time.Since(start)
 			busy[i] += took
-			cpu[i] += variants[i].server.cpu() - cpuStart
+			cpu[i] += variants[i].server.CPU() - cpuStart
 			roundRPS[i] = append(roundRPS[i], float64(ok)/took.Seconds())
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	propadapters "jeeves4service/services/property/adapters"
 	propapp "jeeves4service/services/property/app"
 	userapp "jeeves4service/services/user/app"
+	"jeeves4service/tools/procs"
 )
 
 // system is one engine's run: the shipped services and the baselines, each
@@ -31,7 +32,7 @@ type system struct {
 	user, property, internal string // the services under test
 	limit                    string // tools/bench/limit
 	noBudget, noBudgetPublic string // the same property-service binary with REQUEST_LIMIT=off
-	noBudgetProc             *proc
+	noBudgetProc             *procs.Proc
 	propertyAdmin, userAdmin string // the services' admin listeners (/metrics, /debug/pprof)
 	baseInternal, basePublic string // tools/bench/baseline
 	token                    string
@@ -39,14 +40,14 @@ type system struct {
 	bearer                   string
 	propDB                   *sql.DB
 	propApp                  *propapp.Service
-	procs                    []*proc
-	propertyProc, limitProc  *proc
-	baselineProc             *proc
+	all                      []*procs.Proc
+	propertyProc, limitProc  *procs.Proc
+	baselineProc             *procs.Proc
 	cleanup                  []func()
 }
 
 func (s *system) stop() {
-	stopAll(s.procs)
+	procs.StopAll(s.all)
 	for i := len(s.cleanup) - 1; i >= 0; i-- {
 		s.cleanup[i]()
 	}
@@ -86,7 +87,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	s.cleanup = append(s.cleanup, dropProp)
 	// The services need each other's addresses up front; the baselines, started
 	// later, choose theirs when they start (startOn).
-	addrs, err := freeAddrs(5)
+	addrs, err := procs.FreeAddrs(5)
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +97,15 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	s.user, s.property, s.internal = "http://"+addrs[0], "http://"+addrs[1], "http://"+addrs[2]
 	s.propertyAdmin, s.userAdmin = "http://"+addrs[3], "http://"+addrs[4]
 
-	p, err := start("property-service", bins.property, withBudgets(map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
+	p, err := procs.Start("property-service", bins.property, withBudgets(map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
 		"PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[3], "PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
 		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json"}), s.property+"/healthz", s.internal+"/healthz")
 	if err != nil {
 		return nil, err
 	}
-	s.procs, s.propertyProc = append(s.procs, p), p
+	s.all, s.propertyProc = append(s.all, p), p
 	// Loopback is a trusted proxy so that register_flood can play other client IPs.
-	u, err := start("user-service", bins.user, withBudgets(map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4],
+	u, err := procs.Start("user-service", bins.user, withBudgets(map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4],
 		"USER_DATABASE_URL":      userDB,
 		"INTERNAL_SERVICE_TOKEN": s.token, "PROPERTY_SERVICE_URL": s.internal, "TRUSTED_PROXIES": "127.0.0.1/32",
 		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000",
@@ -114,8 +115,8 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	if err != nil {
 		return nil, err
 	}
-	s.procs = append(s.procs, u)
-	l, la, err := startOn("limit", bins.limit, 1, func(a []string) (map[string]string, []string) {
+	s.all = append(s.all, u)
+	l, la, err := procs.StartOn("limit", bins.limit, 1, func(a []string) (map[string]string, []string) {
 		return map[string]string{"LIMIT_ADDR": a[0], "LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
 			// The same GC setting the services ship with: the comparison is of code, not of runtime knobs.
 			"GOGC": fmt.Sprint(lifecycle.DefaultGCPercent)}, []string{"http://" + a[0] + "/healthz"}
@@ -123,9 +124,9 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	if err != nil {
 		return nil, err
 	}
-	s.procs, s.limitProc, s.limit = append(s.procs, l), l, "http://"+la[0]
+	s.all, s.limitProc, s.limit = append(s.all, l), l, "http://"+la[0]
 	// The same binary without the general request budget, for budget_cost.
-	nb, nba, err := startOn("property-service-no-budget", bins.property, 3, func(a []string) (map[string]string, []string) {
+	nb, nba, err := procs.StartOn("property-service-no-budget", bins.property, 3, func(a []string) (map[string]string, []string) {
 		return map[string]string{"PROPERTY_PUBLIC_ADDR": a[0], "PROPERTY_INTERNAL_ADDR": a[1], "PROPERTY_ADMIN_ADDR": a[2],
 			"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": s.user + "/.well-known/jwks.json",
 			"REQUEST_LIMIT": "off", "INTERNAL_REQUEST_LIMIT": "off"}, []string{"http://" + a[0] + "/healthz"}
@@ -133,7 +134,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	if err != nil {
 		return nil, err
 	}
-	s.procs, s.noBudgetProc = append(s.procs, nb), nb
+	s.all, s.noBudgetProc = append(s.all, nb), nb
 	s.noBudgetPublic, s.noBudget = "http://"+nba[0], "http://"+nba[1]
 
 	if s.userID, s.bearer, err = registerAndLogin(s, "bench@example.com"); err != nil {
@@ -145,14 +146,14 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 			return nil, err
 		}
 	}
-	b, ba, err := startOn("baseline", bins.baseline, 2, func(a []string) (map[string]string, []string) {
+	b, ba, err := procs.StartOn("baseline", bins.baseline, 2, func(a []string) (map[string]string, []string) {
 		return map[string]string{"BASELINE_DATABASE_URL": propDB, "BASELINE_INTERNAL_ADDR": a[0], "BASELINE_PUBLIC_ADDR": a[1],
 			"BASELINE_USER_ID": fmt.Sprint(s.userID), "GOGC": fmt.Sprint(lifecycle.DefaultGCPercent)}, []string{"http://" + a[0] + "/healthz", "http://" + a[1] + "/healthz"}
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.procs, s.baselineProc = append(s.procs, b), b
+	s.all, s.baselineProc = append(s.all, b), b
 	s.baseInternal, s.basePublic = "http://"+ba[0], "http://"+ba[1]
 	repo, conn, err := propadapters.Open(ctx, propDB)
 	if err != nil {
