@@ -73,7 +73,7 @@ func startPrism(t *testing.T, args ...string) string {
 // Prism's mock, which enforces the X-Internal-Token scheme.
 func TestInternalClientAgainstPrismMock(t *testing.T) {
 	mock := startPrism(t, "mock", "../openapi-internal.yaml", "--errors")
-	client, err := adapters.NewPropertyClient(adapters.PropertyClientConfig{BaseURL: mock, Token: internalToken})
+	client, err := adapters.NewPropertyClient(adapters.PropertyClientConfig{BaseURL: mock, Credential: adapters.StaticCredential(internalToken)})
 	if err != nil {
 		t.Fatal(err)
 	}
