@@ -27,6 +27,7 @@ const internalToken = "e2e-internal-token-0123456789abcdefghijkl"
 // system is one running pair of services.
 type system struct {
 	user, property, internal string
+	userAdmin, propertyAdmin string // admin listeners: /metrics
 	stopProperty             func()
 	userLogs, propertyLogs   *testenv.LogBuffer
 	userDB, propertyDB       string            // database URLs, for checking that rejected requests wrote nothing
@@ -114,6 +115,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	userURL := "http://" + userSvc.Server.Addr("public")
 	sys.user, sys.internal, sys.userLogs, sys.propertyLogs = via("user", userURL), internal, userLogs, propLogs
 	sys.userDB, sys.propertyDB = userDB, propertyDB
+	sys.userAdmin, sys.propertyAdmin = "http://"+userSvc.Server.Addr("admin"), "http://"+propSvc.Server.Addr("admin")
 	// The property service verifies JWTs with the user service's JWKS.
 	propSvc.SetJWKSURL(userURL + "/.well-known/jwks.json")
 	sys.property = via("property", "http://"+propSvc.Server.Addr("public"))

@@ -8,8 +8,10 @@ import (
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/web"
 )
 
@@ -42,6 +44,10 @@ type Config struct {
 	CORSOrigins []string
 	// Limits says where budgets live (Redis when REDIS_URL is set).
 	Limits ratelimit.Backend
+	// TraceEndpoint is where spans go (OTLP/HTTP); "" turns tracing off.
+	TraceEndpoint string
+	// Metrics off stops recording (a measurement switch: the bench's baseline).
+	MetricsOff bool
 }
 
 // Default budgets: 10 wrong internal tokens per client IP per minute; 600
@@ -77,6 +83,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Tokens = tokens(r, c.Auth)
+	c.TraceEndpoint = tracing.Endpoint(r.Raw)
+	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
 	return c, r.Err()
 }
 

@@ -22,9 +22,11 @@ import (
 	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
+	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/validator"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/property/adapters"
@@ -40,24 +42,35 @@ func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 
 // Service is a property service with its listeners bound.
 type Service struct {
-	Server *httpx.Server
-	keys   *jwtauth.RemoteKeys
-	res    lifecycle.Resources
+	Server  *httpx.Server
+	Metrics *metrics.Metrics
+	keys    *jwtauth.RemoteKeys
+	res     lifecycle.Resources
 }
 
 // New opens the database, builds both routers and binds both listeners.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
-	repo, conn, err := adapters.Open(ctx, cfg.DatabaseURL)
+	s := &Service{Metrics: metrics.New("property-service", !cfg.MetricsOff), keys: jwtauth.NewRemoteKeys(cfg.JWKSURL, cfg.JWKSRefresh)}
+	tr, err := tracing.New(ctx, "property-service", cfg.TraceEndpoint)
 	if err != nil {
 		return nil, err
 	}
+	s.res.OnClose(func() error { return tr.Shutdown(context.Background()) })
+	repo, conn, err := adapters.Open(ctx, cfg.DatabaseURL, tr.Database())
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	s.Metrics.DB("property", conn)
 	svc := &app.Service{Repo: repo}
-	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping}
+	// The internal listener takes its callers' trace context; public callers' is only linked.
+	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping,
+		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
 	publicBase := internalBase
 	publicBase.CORS = web.CORS(cfg.CORSOrigins)
-	keys := jwtauth.NewRemoteKeys(cfg.JWKSURL, cfg.JWKSRefresh)
+	publicBase.Observe, publicBase.Trace = s.Metrics.HTTP("public"), tr.Server("public", false)
+	keys := s.keys
 	limits := cfg.Limits.Open(log)
-	s := &Service{keys: keys}
+	limits.OnRefuse = s.Metrics.RefusalCounter()
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)
@@ -80,6 +93,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
+	guard.Report(s.Metrics)
 	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
 	public, err := PublicHandler(publicBase, svc, jwtauth.Middleware(jwtauth.NewVerifier(keys, cfg.JWT)),
 		web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))))
@@ -90,7 +104,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if internalListener.Handler, err = InternalHandler(internalBase, svc, guard, perCaller); err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(nil),
+	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler()),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
 		internalListener)...)
 	if err != nil {

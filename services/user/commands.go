@@ -106,7 +106,7 @@ func commandApp(ctx context.Context, name string, getenv config.Getenv, stderr i
 		fmt.Fprintf(stderr, "%s: configuration error: %v\n", name, err)
 		return nil, nil, config.ExitCode
 	}
-	svc, conn, _, err := openApp(ctx, cfg)
+	svc, conn, _, err := openApp(ctx, cfg, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return nil, nil, 1

@@ -12,8 +12,10 @@ import (
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
 )
@@ -54,6 +56,10 @@ type Config struct {
 	CORSOrigins []string
 	// Limits says where budgets live (Redis when REDIS_URL is set).
 	Limits ratelimit.Backend
+	// TraceEndpoint is where spans go (OTLP/HTTP); "" turns tracing off.
+	TraceEndpoint string
+	// Metrics off stops recording (a measurement switch: the bench's baseline).
+	MetricsOff bool
 }
 
 // Default budgets (each is also the variable's default in LoadConfig).
@@ -78,6 +84,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	r := config.NewReader(getenv)
 	c := Config{
 		PublicAddr:      r.Addr("USER_PUBLIC_ADDR", "127.0.0.1:8001"),
+		AdminAddr:       r.Addr("USER_ADMIN_ADDR", "127.0.0.1:9101"),
 		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
 		Auth:            config.Parse(r, "INTERNAL_AUTH", string(tokenguard.Tokens), tokenguard.ParseMode(tokenguard.Tokens, tokenguard.SPIFFE)),
 		Identity:        identity.ReadConfig(r, "user-service"),
@@ -100,6 +107,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Property = propertyClient(r, c.Auth)
+	c.TraceEndpoint = tracing.Endpoint(r.Raw)
+	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
 	if c.MaxPropertyClaims > 1000 {
 		r.Fail(&config.Error{Var: "JWT_MAX_PROPERTY_CLAIMS", Problem: "must be at most 1000 (the internal contract lists at most 1000)"})
 	}

@@ -17,13 +17,16 @@ import (
 
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/config"
+	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
+	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
 	"jeeves4service/services/user/app"
@@ -44,17 +47,26 @@ type Service struct {
 	Server   *httpx.Server
 	App      *app.Service
 	Property *adapters.PropertyClient
+	Metrics  *metrics.Metrics
 	res      lifecycle.Resources
 }
 
 // New builds the service and binds its listener.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
-	svc, conn, signer, err := openApp(ctx, cfg)
+	s := &Service{Metrics: metrics.New("user-service", !cfg.MetricsOff)}
+	tr, err := tracing.New(ctx, "user-service", cfg.TraceEndpoint)
 	if err != nil {
 		return nil, err
 	}
+	s.res.OnClose(func() error { return tr.Shutdown(context.Background()) })
+	svc, conn, signer, err := openApp(ctx, cfg, tr.Database())
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	s.App = svc
+	s.Metrics.DB("user", conn)
 	limits := cfg.Limits.Open(log)
-	s := &Service{App: svc}
+	limits.OnRefuse = s.Metrics.RefusalCounter()
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
 	if cfg.Auth == tokenguard.SPIFFE {
@@ -62,8 +74,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			return nil, s.res.Release(err)
 		}
 	}
+	cfg.Property.Outcome = s.Metrics.Counter("property_client_calls_total",
+		"Calls to the property service's internal endpoint, by outcome: ok, error, circuit_open, caller_gone.", "outcome")
+	cfg.Property.Transport = tr.Client
 	if s.Property, err = adapters.NewPropertyClient(cfg.Property); err != nil {
 		return nil, s.res.Release(err)
+	}
+	s.Metrics.Gauge("property_client_circuit_state", "The property client's circuit breaker: 0 closed, 1 half-open, 2 open.",
+		s.Property.StateCode)
+	svc.OnLogin = s.Metrics.Counter("logins_total", "Login attempts by outcome: success, bad_credentials, rate_limited, error.",
+		"outcome")
+	countClaims := s.Metrics.Counter("login_claims_total",
+		"Access tokens signed (logins and refreshes), by whether they carry property claims: included or degraded.", "claims")
+	svc.OnClaims = func(included bool) {
+		if included {
+			countClaims("included")
+		} else {
+			countClaims("degraded")
+		}
 	}
 	svc.Properties = s.Property
 	svc.Budgets = budgets(limits, cfg)
@@ -76,13 +104,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			"client_ip", clientIP, "request_id", reqinfo.RequestID(ctx))
 	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
-	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping, CORS: web.CORS(cfg.CORSOrigins)}
+	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping, CORS: web.CORS(cfg.CORSOrigins),
+		Observe: s.Metrics.HTTP("public"), Trace: tr.Server("public", false)}
 	perClient := web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit)))
 	handler, err := PublicHandler(base, svc, signer.JWKS, jwtauth.Middleware(verifier), perClient, ports.RefuseSpentRegistrations(svc, log))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(nil),
+	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler()),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler})...); err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -123,7 +152,7 @@ func budgets(limits *ratelimit.Store, cfg Config) app.Budgets {
 
 // openApp opens the database and builds the use cases (shared by the server
 // and the admin commands).
-func openApp(ctx context.Context, cfg Config) (*app.Service, *sql.DB, *jwtauth.Signer, error) {
+func openApp(ctx context.Context, cfg Config, traced *database.Traced) (*app.Service, *sql.DB, *jwtauth.Signer, error) {
 	key, err := jwtauth.LoadOrCreateKey(cfg.SigningKeyFile)
 	if err != nil {
 		return nil, nil, nil, &config.Error{Var: "JWT_SIGNING_KEY_FILE", Problem: err.Error()}
@@ -137,7 +166,7 @@ func openApp(ctx context.Context, cfg Config) (*app.Service, *sql.DB, *jwtauth.S
 		retired = append(retired, pub)
 	}
 	signer := jwtauth.NewSigner(key, retired, cfg.JWT, cfg.TTL)
-	repo, conn, err := adapters.Open(ctx, cfg.DatabaseURL)
+	repo, conn, err := adapters.Open(ctx, cfg.DatabaseURL, traced)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -6,6 +6,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,8 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/XSAM/otelsql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 
 	"jeeves4service"
@@ -59,8 +63,26 @@ const (
 	postgresConns = 20
 )
 
+// Traced makes every statement a span under the request's span (tracing
+// on; nil: plain database/sql). otelsql wraps the driver, so prepared
+// statements and transactions are covered without touching the queries.
+type Traced struct{ Provider trace.TracerProvider }
+
+func (t *Traced) open(driverName, dsn string) (*sql.DB, error) {
+	if t == nil || t.Provider == nil {
+		return sql.Open(driverName, dsn)
+	}
+	return otelsql.Open(driverName, dsn, otelsql.WithTracerProvider(t.Provider),
+		otelsql.WithAttributes(attribute.String("db.system.name", driverName)),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitConnResetSession: true, OmitRows: true, OmitConnectorConnect: true,
+			// Only statements a request makes: start-up and background work start no traces.
+			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
+				return trace.SpanFromContext(ctx).SpanContext().IsValid()
+			}}))
+}
+
 // Open connects and migrates. service names the migration set ("user" or "property").
-func Open(ctx context.Context, url, service string) (*sql.DB, Engine, error) {
+func Open(ctx context.Context, url, service string, traced *Traced) (*sql.DB, Engine, error) {
 	engine, dsn, err := ParseURL(url)
 	if err != nil {
 		return nil, "", err
@@ -74,7 +96,7 @@ func Open(ctx context.Context, url, service string) (*sql.DB, Engine, error) {
 		// WAL lets readers run beside the writer; busy_timeout makes writers wait
 		// instead of failing; _txlock=immediate takes the write lock at BEGIN so two
 		// transactions never deadlock upgrading their locks (SQLITE_BUSY at once).
-		db, err = sql.Open("sqlite", "file:"+dsn+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"+
+		db, err = traced.open("sqlite", "file:"+dsn+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)"+
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 		if err == nil {
 			// Idle connections are kept (database/sql keeps only 2 unless told):
@@ -91,7 +113,7 @@ func Open(ctx context.Context, url, service string) (*sql.DB, Engine, error) {
 			}
 			dsn += sep + "connect_timeout=3"
 		}
-		db, err = sql.Open("pgx", dsn)
+		db, err = traced.open("pgx", dsn)
 		if err == nil {
 			db.SetMaxOpenConns(postgresConns)
 			db.SetMaxIdleConns(postgresConns)
@@ -157,10 +179,10 @@ func InTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
 
 // OpenFor is Open followed by the choice of repository for the engine: each
 // service's adapters.Open is this with its own two constructors.
-func OpenFor[R any](ctx context.Context, url, service string,
+func OpenFor[R any](ctx context.Context, url, service string, traced *Traced,
 	sqlite, postgres func(context.Context, *sql.DB) (R, error)) (R, *sql.DB, error) {
 	var zero R
-	conn, engine, err := Open(ctx, url, service)
+	conn, engine, err := Open(ctx, url, service, traced)
 	if err != nil {
 		return zero, nil, fmt.Errorf("open %s database: %w", service, err)
 	}

@@ -218,34 +218,50 @@ func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done fun
 	done(rec.Status(), time.Since(start))
 }
 
+// Observer is told about every request once it is served (the metrics).
+type Observer func(info *reqinfo.Info, status int, took time.Duration)
+
 // AccessLog writes one INFO line per request once it is served: method, path
 // (never the query, which may hold what a careless client put there, nor any
-// header), the contract's operationId, status, duration, request id and
-// client IP. A request whose credential named a caller (an accepted internal
-// call, see tokenguard) gets the audit line instead: the same fields plus
-// event "audit", the caller, its SPIFFE ID ("" for a static token), the
-// credential kind and the call's subject, message "internal call".
-// One line per request either way.
-func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+// header), the contract's route and operationId, status, duration, request
+// id, client IP, and the trace id when tracing is on. A request whose
+// credential named a caller (an accepted internal call, see tokenguard) gets
+// the audit line instead: the same fields plus event "audit", the caller,
+// its SPIFFE ID ("" for a static token), the credential kind and the call's
+// subject, message "internal call". One line per request either way.
+// observe, when not nil, is told about every request too.
+func AccessLog(log *slog.Logger, observe Observer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !log.Enabled(r.Context(), slog.LevelInfo) {
+			logged := log.Enabled(r.Context(), slog.LevelInfo)
+			if !logged && observe == nil {
 				next.ServeHTTP(w, r)
 				return
 			}
 			Observe(w, r, next, func(status int, took time.Duration) {
 				info := reqinfo.From(r.Context())
-				attrs := [...]slog.Attr{slog.String("method", r.Method), slog.String("path", r.URL.Path),
-					slog.String("operation", info.Operation), slog.Int("status", status),
-					slog.Int64("duration_us", took.Microseconds()), slog.String("request_id", info.RequestID),
-					slog.String("client_ip", info.ClientIP),
-					slog.String("event", "audit"), slog.String("caller", info.Caller), slog.String("caller_id", info.CallerID),
-					slog.String("credential", info.Credential), slog.String("user_id", info.Subject)}
-				if info.Caller == "" {
-					logging.Line(r.Context(), log, slog.LevelInfo, "request", attrs[:7]...)
+				if observe != nil {
+					observe(info, status, took)
+				}
+				if !logged {
 					return
 				}
-				logging.Line(r.Context(), log, slog.LevelInfo, "internal call", attrs[:]...)
+				var buf [14]slog.Attr
+				attrs := append(buf[:0], slog.String("method", r.Method), slog.String("path", r.URL.Path),
+					slog.String("route", info.Route), slog.String("operation", info.Operation), slog.Int("status", status),
+					slog.Int64("duration_us", took.Microseconds()), slog.String("request_id", info.RequestID),
+					slog.String("client_ip", info.ClientIP))
+				if info.TraceID != "" {
+					attrs = append(attrs, slog.String("trace_id", info.TraceID))
+				}
+				if info.Caller == "" {
+					logging.Line(r.Context(), log, slog.LevelInfo, "request", attrs...)
+					return
+				}
+				attrs = append(attrs, slog.String("event", "audit"), slog.String("caller", info.Caller),
+					slog.String("caller_id", info.CallerID), slog.String("credential", info.Credential),
+					slog.String("user_id", info.Subject))
+				logging.Line(r.Context(), log, slog.LevelInfo, "internal call", attrs...)
 			})
 		})
 	}

@@ -144,6 +144,9 @@ type Store struct {
 	client *redis.Client // nil: in memory
 	prefix string
 	log    *slog.Logger
+	// OnRefuse, when set before limiters are made, is told the budget's name
+	// at every refusal (the metrics).
+	OnRefuse func(budget string)
 }
 
 // Open connects to the backend (lazily: go-redis dials on first use).
@@ -190,8 +193,29 @@ func (s *Store) Requests(name string, b Budget) Limiter {
 
 // New returns a limiter named name with budget b.
 func (s *Store) New(name string, b Budget, full WhenFull) Limiter {
+	var l Limiter
 	if s.client == nil {
-		return NewMemory(b, DefaultMaxKeys, full)
+		l = NewMemory(b, DefaultMaxKeys, full)
+	} else {
+		l = &Redis{budget: b, client: s.client, prefix: s.prefix + name + ":", log: s.log}
 	}
-	return &Redis{budget: b, client: s.client, prefix: s.prefix + name + ":", log: s.log}
+	if s.OnRefuse != nil {
+		l = &counted{Limiter: l, name: name, refused: s.OnRefuse}
+	}
+	return l
+}
+
+// counted tells OnRefuse about every refusal of its limiter.
+type counted struct {
+	Limiter
+	name    string
+	refused func(budget string)
+}
+
+func (c *counted) Take(ctx context.Context, key string) Decision {
+	d := c.Limiter.Take(ctx, key)
+	if !d.Allowed {
+		c.refused(c.name)
+	}
+	return d
 }

@@ -25,8 +25,11 @@ type Info struct {
 	CallerID, Credential string
 	// Subject is whom the call is about (the user_id of an internal call).
 	Subject string
-	// Operation is the contract's operationId, set by the validator.
-	Operation string
+	// Operation is the contract's operationId, Route its path template, both
+	// set by the validator.
+	Operation, Route string
+	// TraceID is the request's trace id when tracing is on.
+	TraceID string
 	// RateLimit and RateLimitPolicy are the governing budget's state and
 	// policy, as sent in the response fields of those names: the generated
 	// strict servers write a response's declared headers from its typed

@@ -64,6 +64,9 @@ func (g *TokenGuard) Allowed(allowed map[string]map[string]bool) func(http.Handl
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			info := reqinfo.From(r.Context())
 			if !allowed[info.Operation][info.Caller] {
+				if g.report != nil {
+					g.report.Forbidden(info.Caller)
+				}
 				if g.log != nil {
 					g.log.WarnContext(r.Context(), "internal call forbidden", "reason", "caller_not_allowed",
 						"caller", info.Caller, "caller_id", info.CallerID, "credential", info.Credential,

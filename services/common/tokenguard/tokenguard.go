@@ -85,6 +85,31 @@ type TokenGuard struct {
 	log     *slog.Logger
 	limiter ratelimit.Limiter
 	now     func() time.Time
+	report  Outcomes
+}
+
+// Outcomes is told the outcome of every internal call's authentication (the
+// metrics): reasons and caller names come from closed sets, never from the
+// request.
+type Outcomes interface {
+	Accepted(caller, credential string)
+	Rejected(reason string)
+	Forbidden(caller string)
+}
+
+// Reasons are every reason a call can be refused for, the closed set the
+// metrics label rejections with (and start at zero, so that the first burst of
+// refusals shows in a rate rather than in the birth of a series).
+var Reasons = []string{"missing", "invalid", "rate_limited", "client_certificate", "no_client_certificate",
+	"invalid_jwt_svid", "jwt_svid_lifetime", "subject_mismatch"}
+
+// Report sends every outcome to o as well as to the log.
+func (g *TokenGuard) Report(o Outcomes) { g.report = o }
+
+func (g *TokenGuard) rejected(reason string) {
+	if g.report != nil {
+		g.report.Rejected(reason)
+	}
 }
 
 // LimitFailures gives the guard a budget of failed attempts per client IP; see Middleware.
@@ -169,12 +194,16 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 	if reason == "" {
 		info := reqinfo.From(ctx)
 		info.Caller, info.CallerID, info.Credential = who.name, who.id, who.kind
+		if g.report != nil {
+			g.report.Accepted(who.name, who.kind)
+		}
 		if info.Refund != nil {
 			info.Refund()
 			info.Refund = nil
 		}
 		return nil
 	}
+	g.rejected(reason)
 	if g.log != nil {
 		attrs := []any{"reason", reason, "client_ip", reqinfo.ClientIP(ctx), "method", r.Method, "path", r.URL.Path,
 			"request_id", reqinfo.RequestID(ctx)}
@@ -207,6 +236,7 @@ func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Ha
 				// the request; the per-caller request budget replaces it after.
 				info.RateLimitPolicy, info.RateLimit = ratelimit.SetHeaders(w.Header(), "failures", g.limiter.Budget(), d)
 				if !d.Allowed {
+					g.rejected("rate_limited")
 					g.log.WarnContext(ctx, "internal call rejected", "reason", "rate_limited",
 						"client_ip", info.ClientIP, "method", r.Method, "path", r.URL.Path, "request_id", info.RequestID)
 					problem.SetRetryAfter(w, d.RetryAfter)

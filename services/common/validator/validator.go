@@ -141,7 +141,8 @@ func (v *validating) middleware(next http.Handler) http.Handler {
 			problem.Write(w, r, problem.New(http.StatusNotFound, "No such resource."))
 			return
 		}
-		reqinfo.From(r.Context()).Operation = route.Operation.OperationID
+		info := reqinfo.From(r.Context())
+		info.Operation, info.Route = route.Operation.OperationID, route.Path
 		params := make(map[string]string, len(rctx.URLParams.Keys))
 		for i, k := range rctx.URLParams.Keys {
 			params[k] = rctx.URLParams.Values[i]

@@ -25,13 +25,20 @@ type Base struct {
 	Ready func(context.Context) error
 	// CORS is the listener's cross-origin policy (public listeners); nil: none.
 	CORS func(http.Handler) http.Handler
+	// Observe records every request in the metrics (nil: not recorded).
+	Observe httpx.Observer
+	// Trace makes the server span of every request (nil: tracing off).
+	Trace func(http.Handler) http.Handler
 }
 
 // NewRouter returns a router with the shared middleware, /healthz and /readyz.
 // Mount API routes on it inside r.Group, after Use-ing the API's validator.
 func NewRouter(b Base) chi.Router {
 	r := chi.NewRouter()
-	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log), httpx.NoSniff)
+	if b.Trace != nil {
+		r.Use(b.Trace) // first: the access line carries the span's trace id
+	}
+	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log, b.Observe), httpx.NoSniff)
 	if b.CORS != nil {
 		r.Use(b.CORS) // before routing: a preflight is answered here
 	}

@@ -12,8 +12,8 @@ import (
 
 // Open opens (and migrates) the property database at url and returns the
 // repository for its engine, and the connection pool to close when done.
-func Open(ctx context.Context, url string) (app.Repository, *sql.DB, error) {
-	return database.OpenFor(ctx, url, "property",
+func Open(ctx context.Context, url string, traced *database.Traced) (app.Repository, *sql.DB, error) {
+	return database.OpenFor(ctx, url, "property", traced,
 		func(ctx context.Context, c *sql.DB) (app.Repository, error) { return NewSQLite(ctx, c) },
 		func(ctx context.Context, c *sql.DB) (app.Repository, error) { return NewPostgres(ctx, c) })
 }

@@ -33,6 +33,11 @@ type PropertyClientConfig struct {
 	// FailuresToOpen consecutive failures open the circuit (default 5) for OpenFor (default 15s).
 	FailuresToOpen uint32
 	OpenFor        time.Duration
+	// Outcome, when set, is told each call's outcome: ok, error,
+	// circuit_open or caller_gone (the metrics).
+	Outcome func(outcome string)
+	// Transport, when set, wraps the HTTP transport (tracing's client spans).
+	Transport func(http.RoundTripper) http.RoundTripper
 }
 
 // PropertyClient implements app.PropertySource with the client generated from
@@ -43,6 +48,7 @@ type PropertyClient struct {
 	client  *internalapi.ClientWithResponses
 	budget  time.Duration
 	breaker *gobreaker.CircuitBreaker[app.PropertyClaims]
+	outcome func(string)
 }
 
 // StaticCredential is the Credential of token mode.
@@ -71,7 +77,7 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 	// would open (and, with mutual TLS, handshake) a new one for most calls.
 	transport.MaxIdleConnsPerHost = 64
 	client, err := internalapi.NewClientWithResponses(cfg.BaseURL,
-		internalapi.WithHTTPClient(&http.Client{Timeout: cfg.Budget, Transport: transport}),
+		internalapi.WithHTTPClient(&http.Client{Timeout: cfg.Budget, Transport: wrap(cfg.Transport, transport)}),
 		internalapi.WithRequestEditorFn(func(ctx context.Context, req *http.Request) error {
 			credential, err := cfg.Credential(ctx)
 			if err != nil {
@@ -87,7 +93,7 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 		return nil, fmt.Errorf("property service client for %s: %w", cfg.BaseURL, err)
 	}
 	failures := cfg.FailuresToOpen
-	return &PropertyClient{client: client, budget: cfg.Budget,
+	return &PropertyClient{client: client, budget: cfg.Budget, outcome: cfg.Outcome,
 		breaker: gobreaker.NewCircuitBreaker[app.PropertyClaims](gobreaker.Settings{
 			Name:        "property-service",
 			MaxRequests: 1,           // one trial call when half-open
@@ -103,6 +109,16 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 // State is the breaker's state, for logs and tests.
 func (p *PropertyClient) State() string { return p.breaker.State().String() }
 
+// StateCode is the breaker's state as a number: 0 closed, 1 half-open, 2 open.
+func (p *PropertyClient) StateCode() float64 { return float64(p.breaker.State()) }
+
+func wrap(f func(http.RoundTripper) http.RoundTripper, rt http.RoundTripper) http.RoundTripper {
+	if f == nil {
+		return rt
+	}
+	return f(rt)
+}
+
 // errCallerGone marks a call cut short by the caller's own cancellation.
 var errCallerGone = errors.New("the caller went away")
 
@@ -110,13 +126,29 @@ var errCallerGone = errors.New("the caller went away")
 func (p *PropertyClient) UserProperties(caller context.Context, userID int64, limit int) (app.PropertyClaims, error) {
 	ctx, cancel := context.WithTimeout(caller, p.budget)
 	defer cancel()
-	return p.breaker.Execute(func() (app.PropertyClaims, error) {
+	claims, err := p.breaker.Execute(func() (app.PropertyClaims, error) {
 		claims, err := p.call(ctx, userID, limit)
 		if err != nil && caller.Err() != nil {
 			return app.PropertyClaims{}, fmt.Errorf("%w: %w", errCallerGone, err)
 		}
 		return claims, err
 	})
+	if p.outcome != nil {
+		p.outcome(outcomeOf(err))
+	}
+	return claims, err
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
+		return "circuit_open"
+	case errors.Is(err, errCallerGone):
+		return "caller_gone"
+	}
+	return "error"
 }
 
 // call asks once, and once more after a jittered pause if that may help.

@@ -11,8 +11,8 @@ import (
 
 // Open opens (and migrates) the user database at url and returns the
 // repository for its engine, and the connection pool to close when done.
-func Open(ctx context.Context, url string) (app.Store, *sql.DB, error) {
-	return database.OpenFor(ctx, url, "user",
+func Open(ctx context.Context, url string, traced *database.Traced) (app.Store, *sql.DB, error) {
+	return database.OpenFor(ctx, url, "user", traced,
 		func(ctx context.Context, c *sql.DB) (app.Store, error) { return NewSQLite(ctx, c) },
 		func(ctx context.Context, c *sql.DB) (app.Store, error) { return NewPostgres(ctx, c) })
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
+
+	"jeeves4service/services/common/tracing"
 )
 
 // hashSlots bounds how many argon2id computations run at once to the number
@@ -29,6 +31,9 @@ func HashOperations() int64 { return hashOperations.Load() }
 
 // withHashSlot runs fn when a slot is free, or gives up when ctx ends.
 func withHashSlot(ctx context.Context, fn func()) error {
+	// One span for the wait and the hash: both are what a login pays here.
+	_, span := tracing.Start(ctx, "password.argon2id")
+	defer span.End()
 	select {
 	case hashSlots <- struct{}{}:
 	case <-ctx.Done():

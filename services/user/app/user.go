@@ -86,6 +86,11 @@ type Service struct {
 	Now               func() time.Time
 	// OnDegraded is told why a login went on without property claims.
 	OnDegraded func(ctx context.Context, userID int64, err error)
+	// OnLogin is told each login's outcome: success, bad_credentials,
+	// rate_limited or error; OnClaims whether a signed token got property
+	// claims (the metrics).
+	OnLogin  func(outcome string)
+	OnClaims func(included bool)
 	// NewSessionID makes the trace_id of a session.
 	NewSessionID func() string
 	// Budgets bound every door that runs argon2id.
@@ -187,7 +192,10 @@ type Session struct {
 // Login authenticates and signs a token carrying the user's property claims
 // when the property service answers; when it does not, the token carries none.
 // clientIP is who is asking, for the failed-login budgets.
-func (s *Service) Login(ctx context.Context, clientIP, email, password string) (Session, error) {
+func (s *Service) Login(ctx context.Context, clientIP, email, password string) (sess Session, err error) {
+	if s.OnLogin != nil {
+		defer func() { s.OnLogin(loginOutcome(err)) }()
+	}
 	// Spent before any hashing, and refused even with the right password once
 	// spent: otherwise the budget would only slow guessing, not stop it.
 	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, "ip:" + clientIP},
@@ -207,9 +215,21 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	if err != nil {
 		return Session{}, err
 	}
-	sess, err := s.sign(ctx, u, sid, now)
+	sess, err = s.sign(ctx, u, sid, now)
 	sess.RefreshToken = refresh
 	return sess, err
+}
+
+func loginOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "success"
+	case apperr.CodeOf(err) == apperr.Unauthorized:
+		return "bad_credentials"
+	case apperr.CodeOf(err) == apperr.RateLimited:
+		return "rate_limited"
+	}
+	return "error"
 }
 
 // sign makes an access token for u in session sid, with the user's property
@@ -229,6 +249,9 @@ func (s *Service) sign(ctx context.Context, u UserRecord, sid string, now time.T
 		claims.PropertiesIncluded = true
 		claims.Properties, claims.PropertiesTruncated = CapClaims(props.Claims, s.MaxPropertyClaims)
 		claims.PropertiesTruncated = claims.PropertiesTruncated || props.Total > len(claims.Properties)
+	}
+	if s.OnClaims != nil {
+		s.OnClaims(claims.PropertiesIncluded)
 	}
 	token, exp, err := s.Signer.Sign(claims, now)
 	if err != nil {
