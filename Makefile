@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus
 
 all: build
 
@@ -29,6 +29,12 @@ run: build
 SPIRE_BIN := $(CURDIR)/.spire-bin
 spire: build spire-bin
 	SPIRE_BIN=$(SPIRE_BIN) SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags spire -count=1 -v -timeout 10m ./e2e/spire/
+
+## prometheus: a real Prometheus (Debian's prometheus) with deploy/prometheus's scrape config and
+## rules against both services' admin listeners; a burst of wrong internal tokens must raise the
+## rejection counter and put the guessing alert in pending or firing
+prometheus: build
+	SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags prometheus -count=1 -v -timeout 10m -run TestRealPrometheus ./deploy/prometheus/
 
 spire-bin: $(SPIRE_BIN)/spire-server
 $(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum

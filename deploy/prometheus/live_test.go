@@ -1,0 +1,183 @@
+//go:build prometheus
+
+package prometheus
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/tools/procs"
+)
+
+// A real Prometheus (Debian's) scrapes both services with the shipped
+// configuration and rules; a burst of wrong internal tokens shows in the
+// rejection counter and sets off the guessing alert.
+func TestRealPrometheus(t *testing.T) {
+	bin := os.Getenv("SERVICE_BIN")
+	promBin, err := exec.LookPath("prometheus")
+	if bin == "" || err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("SERVICE_BIN and the prometheus binary are needed in CI (make prometheus)")
+		}
+		t.Skip("prometheus not installed or SERVICE_BIN not set: run make prometheus")
+	}
+	addrs, err := procs.FreeAddrs(6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, token := t.TempDir(), strings.Repeat("t", 40)
+	property, err := procs.Start("property-service", filepath.Join(bin, "property-service"), map[string]string{
+		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_PUBLIC_ADDR": addrs[1], "PROPERTY_INTERNAL_ADDR": addrs[2],
+		"PROPERTY_ADMIN_ADDR": addrs[3], "PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(data, "p.db"),
+		"JWT_JWKS_URL": "http://" + addrs[0] + "/.well-known/jwks.json",
+		// Many refusals from one IP: the guessing shows as invalid, then rate_limited.
+	}, "http://"+addrs[1]+"/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(property.Stop)
+	user, err := procs.Start("user-service", filepath.Join(bin, "user-service"), map[string]string{
+		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "http://" + addrs[2], "USER_PUBLIC_ADDR": addrs[0],
+		"USER_ADMIN_ADDR": addrs[4], "USER_DATABASE_URL": "sqlite:" + filepath.Join(data, "u.db"),
+		"JWT_SIGNING_KEY_FILE": filepath.Join(data, "jwt.pem"),
+	}, "http://"+addrs[0]+"/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(user.Stop)
+
+	// The shipped files, pointed at this test's admin listeners and scraped every second.
+	shipped, err := os.ReadFile("prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("127.0.0.1:9101", addrs[4], "127.0.0.1:9102", addrs[3],
+		"scrape_interval: 15s", "scrape_interval: 1s", "evaluation_interval: 15s", "evaluation_interval: 1s").Replace(string(shipped))
+	if cfg == string(shipped) || strings.Contains(cfg, ":9101") || strings.Contains(cfg, ":9102") {
+		t.Fatal("the shipped scrape config no longer has the targets and intervals this test rewrites")
+	}
+	dir := t.TempDir()
+	rules, err := os.ReadFile("rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"prometheus.yml": cfg, "rules.yml": string(rules)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	web := addrs[5]
+	var out syncBuffer
+	cmd := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+web)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("prometheus output:\n%s", out.String())
+		}
+	})
+	api := "http://" + web + "/api/v1/"
+	waitFor(t, 60*time.Second, "both targets up", func() bool { return query(t, api, `sum(up)`) == 2 })
+
+	before := query(t, api, `sum(internal_auth_rejected_total)`)
+	for i := 0; i < 40; i++ {
+		r := testenv.Do(t, "GET", "http://"+addrs[2]+"/api/internal/properties/users/1", nil,
+			tokenguard.Header, fmt.Sprintf("guess-%02d-%s", i, strings.Repeat("g", 32)))
+		if r.Status != 401 && r.Status != 429 {
+			t.Fatalf("guess %d: %d", i, r.Status)
+		}
+	}
+	waitFor(t, 30*time.Second, "the rejection counter to rise by 40", func() bool {
+		return query(t, api, `sum(internal_auth_rejected_total)`) >= before+40
+	})
+	if query(t, api, `sum(internal_auth_rejected_total{reason="rate_limited"})`) < 1 {
+		t.Error("no rate_limited rejections: the failure budget did not show")
+	}
+	waitFor(t, 60*time.Second, "InternalTokensBeingGuessed pending or firing", func() bool {
+		var alerts struct {
+			Data struct {
+				Alerts []struct {
+					Labels map[string]string `json:"labels"`
+					State  string            `json:"state"`
+				} `json:"alerts"`
+			} `json:"data"`
+		}
+		get(t, api+"alerts", &alerts)
+		for _, a := range alerts.Data.Alerts {
+			if a.Labels["alertname"] == "InternalTokensBeingGuessed" && (a.State == "pending" || a.State == "firing") {
+				t.Logf("InternalTokensBeingGuessed is %s", a.State)
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// query runs an instant PromQL query and returns its one value (-1: none).
+func query(t *testing.T, api, q string) float64 {
+	var res struct {
+		Data struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	get(t, api+"query?query="+url.QueryEscape(q), &res)
+	if len(res.Data.Result) == 0 {
+		return -1
+	}
+	var v float64
+	fmt.Sscan(fmt.Sprint(res.Data.Result[0].Value[1]), &v)
+	return v
+}
+
+func get(t *testing.T, u string, v any) {
+	resp, err := testenv.Client.Get(u)
+	if err != nil {
+		return // not up yet: the caller polls
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(v)
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", within, what)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
