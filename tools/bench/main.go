@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -150,8 +151,8 @@ func run(ctx context.Context, o options) error {
 		results = append(results, mw...)
 	}
 	printTable(results)
-	if err := os.MkdirAll("bench", 0o755); err != nil {
-		return fmt.Errorf("create bench/: %w", err)
+	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(o.out), err)
 	}
 	data, err := json.MarshalIndent(map[string]any{"machine": map[string]any{"cores": runtime.NumCPU(), "go": runtime.Version(),
 		"host": host}, "options": map[string]any{"duration": o.duration.String(), "concurrency": o.concurrency}, "results": results}, "", "  ")

@@ -42,7 +42,7 @@ func middlewareOnly() ([]Result, error) {
 	// The guarded stack as the internal listener runs it around a handler:
 	// request id, the access line (here the audit line), the guard and the
 	// validator; the baseline is the handler alone.
-	guarded := httpx.RequestID(httpx.AccessLog(log)(guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))))
+	guarded := httpx.RequestID(httpx.AccessLog(log, nil)(guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))))
 	bench := func(h http.Handler) testing.BenchmarkResult {
 		return testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()

@@ -33,6 +33,8 @@ type system struct {
 	limit                    string // tools/bench/limit
 	noBudget, noBudgetPublic string // the same property-service binary with REQUEST_LIMIT=off
 	noBudgetProc             *procs.Proc
+	noMetrics, noMetricsPub  string // the same property-service binary with METRICS=off
+	noMetricsProc            *procs.Proc
 	propertyAdmin, userAdmin string // the services' admin listeners (/metrics, /debug/pprof)
 	baseInternal, basePublic string // tools/bench/baseline
 	token                    string
@@ -125,17 +127,29 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 		return nil, err
 	}
 	s.all, s.limitProc, s.limit = append(s.all, l), l, "http://"+la[0]
-	// The same binary without the general request budget, for budget_cost.
-	nb, nba, err := procs.StartOn("property-service-no-budget", bins.property, 3, func(a []string) (map[string]string, []string) {
-		return map[string]string{"PROPERTY_PUBLIC_ADDR": a[0], "PROPERTY_INTERNAL_ADDR": a[1], "PROPERTY_ADMIN_ADDR": a[2],
-			"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": s.user + "/.well-known/jwks.json",
-			"REQUEST_LIMIT": "off", "INTERNAL_REQUEST_LIMIT": "off"}, []string{"http://" + a[0] + "/healthz"}
-	})
-	if err != nil {
+	// The same binary without the general request budget (budget_cost), and
+	// without metrics (metrics_cost).
+	variant := func(name string, env map[string]string) (*procs.Proc, string, string, error) {
+		p, a, err := procs.StartOn(name, bins.property, 3, func(a []string) (map[string]string, []string) {
+			env["PROPERTY_PUBLIC_ADDR"], env["PROPERTY_INTERNAL_ADDR"], env["PROPERTY_ADMIN_ADDR"] = a[0], a[1], a[2]
+			env["PROPERTY_DATABASE_URL"], env["INTERNAL_SERVICE_TOKEN"] = propDB, s.token
+			env["JWT_JWKS_URL"] = s.user + "/.well-known/jwks.json"
+			return env, []string{"http://" + a[0] + "/healthz"}
+		})
+		if err != nil {
+			return nil, "", "", err
+		}
+		s.all = append(s.all, p)
+		return p, "http://" + a[0], "http://" + a[1], nil
+	}
+	if s.noBudgetProc, s.noBudgetPublic, s.noBudget, err = variant("property-service-no-budget",
+		map[string]string{"REQUEST_LIMIT": "off", "INTERNAL_REQUEST_LIMIT": "off"}); err != nil {
 		return nil, err
 	}
-	s.all, s.noBudgetProc = append(s.all, nb), nb
-	s.noBudgetPublic, s.noBudget = "http://"+nba[0], "http://"+nba[1]
+	if s.noMetricsProc, s.noMetricsPub, s.noMetrics, err = variant("property-service-no-metrics",
+		withBudgets(map[string]string{"METRICS": "off"})); err != nil {
+		return nil, err
+	}
 
 	if s.userID, s.bearer, err = registerAndLogin(s, "bench@example.com"); err != nil {
 		return nil, err
@@ -155,7 +169,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	}
 	s.all, s.baselineProc = append(s.all, b), b
 	s.baseInternal, s.basePublic = "http://"+ba[0], "http://"+ba[1]
-	repo, conn, err := propadapters.Open(ctx, propDB)
+	repo, conn, err := propadapters.Open(ctx, propDB, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +217,7 @@ func runEngine(ctx context.Context, o options, engine string, bins binaries) ([]
 		{"login", func() ([]Result, error) { return login(o, s, engine), nil }},
 		{"register_flood", func() ([]Result, error) { return registerFlood(o, s, engine) }},
 		{"budget_cost", func() ([]Result, error) { return budgetCost(o, s, engine), nil }},
+		{"metrics_cost", func() ([]Result, error) { return metricsCost(o, s, engine), nil }},
 		{"claims_growth", func() ([]Result, error) { return claimsGrowth(o, s, engine) }},
 		{"rows_growth", func() ([]Result, error) { return rowsGrowth(ctx, o, s, engine) }},
 	} {
@@ -242,18 +257,30 @@ func internalGet(o options, s *system, engine string) []Result {
 // budgetCost (issue 15): the general request budget's cost, the same binary
 // with it (and every answer's RateLimit fields) against REQUEST_LIMIT=off.
 func budgetCost(o options, s *system, engine string) []Result {
+	return costOf(o, s, engine, "budget_cost", "the same binary with REQUEST_LIMIT=off", s.noBudgetProc, s.noBudget, s.noBudgetPublic)
+}
+
+// metricsCost: what counting every request (and the admin listener's
+// collectors) costs, against the same binary with METRICS=off.
+func metricsCost(o options, s *system, engine string) []Result {
+	return costOf(o, s, engine, "metrics_cost", "the same binary with METRICS=off", s.noMetricsProc, s.noMetrics, s.noMetricsPub)
+}
+
+// costOf compares the property service with a variant of it on the internal
+// call and on public reads, alternating rounds.
+func costOf(o options, s *system, engine, name, baseline string, without *procs.Proc, internal, public string) []Result {
 	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
 	hdr := http.Header{"X-Internal-Token": {s.token}}
 	bearer := http.Header{"Authorization": {"Bearer " + s.bearer}}
 	in := measureVariants(o, []variant{
 		{targets: []vegeta.Target{{Method: "GET", URL: s.internal + path, Header: hdr}}, server: s.propertyProc},
-		{targets: []vegeta.Target{{Method: "GET", URL: s.noBudget + path, Header: hdr}}, server: s.noBudgetProc}})
+		{targets: []vegeta.Target{{Method: "GET", URL: internal + path, Header: hdr}}, server: without}})
 	pub := measureVariants(o, []variant{
 		{targets: []vegeta.Target{{Method: "GET", URL: s.property + "/api/properties/", Header: bearer}}, server: s.propertyProc},
-		{targets: []vegeta.Target{{Method: "GET", URL: s.noBudgetPublic + "/api/properties/", Header: bearer}}, server: s.noBudgetProc}})
-	a := versus(in[0], in[1], "budget_cost", engine, "the same binary with REQUEST_LIMIT=off", ">=0.95 req/s")
+		{targets: []vegeta.Target{{Method: "GET", URL: public + "/api/properties/", Header: bearer}}, server: without}})
+	a := versus(in[0], in[1], name, engine, baseline, ">=0.95 req/s")
 	a.Variant = "internal_get"
-	b := versus(pub[0], pub[1], "budget_cost", engine, "the same binary with REQUEST_LIMIT=off", ">=0.95 req/s")
+	b := versus(pub[0], pub[1], name, engine, baseline, ">=0.95 req/s")
 	b.Variant = "public_read"
 	return []Result{a, b}
 }

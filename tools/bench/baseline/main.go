@@ -35,7 +35,7 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	repo, _, err := adapters.Open(ctx, os.Getenv("BASELINE_DATABASE_URL"))
+	repo, _, err := adapters.Open(ctx, os.Getenv("BASELINE_DATABASE_URL"), nil)
 	if err != nil {
 		return err
 	}

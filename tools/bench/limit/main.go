@@ -51,7 +51,7 @@ func main() {
 func run() error {
 	ctx := context.Background()
 	// database.Open gives the same driver, pragmas and pool as the service.
-	db, engine, err := database.Open(ctx, os.Getenv("LIMIT_DATABASE_URL"), "property")
+	db, engine, err := database.Open(ctx, os.Getenv("LIMIT_DATABASE_URL"), "property", nil)
 	if err != nil {
 		return err
 	}
