@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test
 
 all: build
 
@@ -35,6 +35,11 @@ spire: build spire-bin
 ## rejection counter and put the guessing alert in pending or firing
 prometheus: build
 	SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags prometheus -count=1 -v -timeout 10m -run TestRealPrometheus ./deploy/prometheus/
+
+## cluster-test: two replicas of each service on PostgreSQL and Redis behind HAProxy
+## (deploy/haproxy), under load, through kills, a rolling restart and a key rotation
+cluster-test: build
+	SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags cluster -count=1 -v -timeout 10m ./e2e/cluster/
 
 spire-bin: $(SPIRE_BIN)/spire-server
 $(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum

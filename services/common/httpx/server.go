@@ -26,9 +26,17 @@ const ShutdownTimeout = 15 * time.Second
 // sends a request on a keep-alive connection at the moment the server closes
 // it as idle (the race that resets such a request). Once no request has
 // arrived for DrainQuiet, or after DrainMax, the rest shut down.
+//
+// Behind a load balancer that alone has a race: a connection the kernel
+// accepted into the listen queue just before the listener closes is reset,
+// and the request sent on it fails. ShutdownDelay (SHUTDOWN_DELAY, set by
+// package lifecycle; 0 by default) keeps the listeners open that long
+// first, answering /readyz 503, so that the balancer's health check takes
+// the replica out of rotation before anything is refused.
 var (
-	DrainQuiet = 100 * time.Millisecond
-	DrainMax   = 2 * time.Second
+	DrainQuiet    = 100 * time.Millisecond
+	DrainMax      = 2 * time.Second
+	ShutdownDelay time.Duration
 )
 
 // Listener is one named HTTP listener of a service.
@@ -83,6 +91,11 @@ func (s *Server) drainable(h http.Handler) http.Handler {
 func (s *Server) drain() {
 	s.last.Store(time.Now().UnixNano())
 	s.draining.Store(true)
+	if ShutdownDelay > 0 {
+		s.log.Info("shutting down: /readyz answers 503", "delay", ShutdownDelay.String())
+		time.Sleep(ShutdownDelay)
+		s.last.Store(time.Now().UnixNano())
+	}
 	s.closeAll()
 	deadline := time.Now().Add(DrainMax)
 	for time.Now().Before(deadline) {

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"jeeves4service/services/common/config"
+	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/logging"
 )
 
@@ -60,6 +61,10 @@ func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.W
 	log, err := logging.New(getenv, out, name)
 	if err != nil {
 		return err
+	}
+	r := config.NewReader(getenv)
+	if httpx.ShutdownDelay = r.Duration("SHUTDOWN_DELAY", 0); r.Err() != nil {
+		return r.Err()
 	}
 	cfg, err := load(getenv)
 	if err != nil {
