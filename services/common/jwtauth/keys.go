@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // JWK is one public key in a JWKS.
@@ -67,10 +68,31 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stat signing key %s: %w", path, err)
 	}
-	if info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("signing key %s is readable by others (mode %o); chmod 600 it", path, info.Mode().Perm())
+	owner := os.Getuid()
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		owner = int(st.Uid)
+	}
+	if err := checkKeyMode(path, info.Mode().Perm(), owner, os.Getuid()); err != nil {
+		return nil, err
 	}
 	return decodePEM[ed25519.PrivateKey](data, "PRIVATE KEY", x509.ParsePKCS8PrivateKey, "signing key "+path)
+}
+
+// checkKeyMode is PostgreSQL's rule for its TLS key: the signing key is
+// private to the service's user (0600 or less), or, when root owns it, may
+// also be read by one group (0640 or less). The second is the shape of a
+// Kubernetes Secret volume read by a non-root pod through fsGroup, where no
+// file can be owned by the pod's user.
+func checkKeyMode(path string, mode fs.FileMode, owner, self int) error {
+	switch {
+	case owner == self && mode&0o077 == 0:
+		return nil
+	case owner == 0 && mode&0o037 == 0:
+		return nil
+	case owner != self && owner != 0:
+		return fmt.Errorf("signing key %s belongs to uid %d, not to this service (uid %d) or root", path, owner, self)
+	}
+	return fmt.Errorf("signing key %s is readable or writable by others (mode %o); chmod 600 it", path, mode)
 }
 
 // decodePEM reads one PEM block of type blockType with parse and checks the
