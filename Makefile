@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test images
 
 all: build
 
@@ -41,24 +41,36 @@ prometheus: build
 cluster-test: build
 	SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags cluster -count=1 -v -timeout 10m ./e2e/cluster/
 
+## images: both images with podman (deploy/images/*.Containerfile, FROM scratch, nothing pulled),
+## tagged localhost/jeeves4service/<service>:$(IMAGE_TAG), then inspected and their binaries reproduced
+IMAGE_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+images:
+	@if ! command -v podman >/dev/null 2>&1; then \
+	  if [ "$$CI" = true ]; then echo "make images: podman is not installed but CI=true"; exit 1; fi; \
+	  echo "make images: not run (podman is not installed; Debian: apt-get install podman)"; exit 0; fi; \
+	IMAGE_TAG=$(IMAGE_TAG) $(GO) test -tags images -count=1 -v -timeout 30m ./deploy/images/
+
 spire-bin: $(SPIRE_BIN)/spire-server
 $(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum
 	cd tools/spire && $(GO) build -o $(SPIRE_BIN)/ github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent
 
 COVERAGE_DIR := $(CURDIR)/.contract-coverage
 
-## test: lint, every test (PostgreSQL too when TEST_POSTGRES_URL is set), then the
+## test: lint, every test (PostgreSQL too when TEST_POSTGRES_URL is set; the Kubernetes
+## manifests' test in deploy/k8s, a module of its own), then the
 ## contract coverage check (every operation and documented 2xx/4xx status exercised)
 test: lint
 	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
 	CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
+	cd deploy/k8s && $(GO) test -count=1 ./...
 	$(GO) run ./tools/contractcov $(COVERAGE_DIR)
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
-	@test -z "$$(gofmt -l services tools e2e *.go)" || { gofmt -l services tools e2e *.go; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l services tools e2e deploy *.go)" || { gofmt -l services tools e2e deploy *.go; echo "gofmt needed"; exit 1; }
 	@awk 'length > 140 { print FILENAME ":" FNR ": line over 140 characters"; bad = 1 } END { exit bad }' $$(find services -name '*.go')
 	$(GO) vet ./...
+	cd deploy/k8s && $(GO) vet ./...
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
 	@if [ -x node_modules/.bin/redocly ]; then $(REDOCLY) lint --format=stylish openapi-public.yaml openapi-internal.yaml; \
 	  elif [ "$$CI" = true ]; then echo "lint: redocly is not installed but CI=true"; exit 1; \

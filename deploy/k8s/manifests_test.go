@@ -1,0 +1,235 @@
+package k8s
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// rendered is one kustomization's output, every object decoded strictly.
+type rendered struct {
+	deployments map[string]*appsv1.Deployment
+	services    map[string]*corev1.Service
+	policies    map[string]*networkingv1.NetworkPolicy
+	budgets     map[string]*policyv1.PodDisruptionBudget
+	kinds       map[string]int
+}
+
+// render runs kustomize on dir and decodes each object into its k8s.io/api
+// type with the API server's strict decoder: an unknown or duplicate field
+// (a typo that kubectl apply would reject, or worse, drop) fails the test.
+func render(t *testing.T, dir string) rendered {
+	t.Helper()
+	resMap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{appsv1.AddToScheme, corev1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decoder := kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme, scheme, kjson.SerializerOptions{Yaml: true, Strict: true})
+	r := rendered{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
+		policies: map[string]*networkingv1.NetworkPolicy{}, budgets: map[string]*policyv1.PodDisruptionBudget{}, kinds: map[string]int{}}
+	for _, res := range resMap.Resources() {
+		data, err := res.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, gvk, err := decoder.Decode(data, nil, nil)
+		if err != nil {
+			t.Fatalf("%s: %s %s does not decode strictly: %v", dir, res.GetKind(), res.GetName(), err)
+		}
+		r.kinds[gvk.Kind]++
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			r.deployments[o.Name] = o
+		case *corev1.Service:
+			r.services[o.Name] = o
+		case *networkingv1.NetworkPolicy:
+			r.policies[o.Name] = o
+		case *policyv1.PodDisruptionBudget:
+			r.budgets[o.Name] = o
+		case *corev1.ServiceAccount, *corev1.Namespace:
+		default:
+			t.Errorf("%s: unexpected kind %s", dir, gvk.Kind)
+		}
+	}
+	return r
+}
+
+func TestManifests(t *testing.T) {
+	for _, dir := range []string{"base", "overlays/dev", "overlays/prod"} {
+		t.Run(strings.ReplaceAll(dir, "/", "-"), func(t *testing.T) {
+			r := render(t, dir)
+			if r.kinds["Secret"] > 0 {
+				t.Error("a Secret is rendered: secret values are never committed; the Deployments reference Secrets made out of band")
+			}
+			for _, name := range []string{"user-service", "property-service"} {
+				d := r.deployments[name]
+				if d == nil {
+					t.Fatalf("no Deployment %s", name)
+				}
+				checkDeployment(t, d, dir != "base")
+				checkBudget(t, r.budgets[name], d)
+			}
+			checkInternalPort(t, r)
+			if s := r.services["property-service-internal"]; s == nil || s.Spec.Ports[0].TargetPort != intstr.FromString("internal") {
+				t.Error("the internal listener has no Service of its own targeting the internal port")
+			}
+			for _, s := range r.services {
+				if s.Spec.Type != "" && s.Spec.Type != corev1.ServiceTypeClusterIP {
+					t.Errorf("Service %s is %s: exposure is the ingress controller's job", s.Name, s.Spec.Type)
+				}
+			}
+		})
+	}
+}
+
+func checkDeployment(t *testing.T, d *appsv1.Deployment, overlay bool) {
+	t.Helper()
+	pod := d.Spec.Template.Spec
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		t.Errorf("%s: fewer than 2 replicas", d.Name)
+	}
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Errorf("%s: mounts a Kubernetes API token it never uses", d.Name)
+	}
+	psc := pod.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		t.Errorf("%s: not runAsNonRoot with a non-zero user", d.Name)
+	}
+	if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("%s: seccomp profile is not RuntimeDefault", d.Name)
+	}
+	for _, c := range pod.Containers {
+		sc := c.SecurityContext
+		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			t.Errorf("%s/%s: root filesystem writable", d.Name, c.Name)
+		}
+		if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("%s/%s: privilege escalation allowed", d.Name, c.Name)
+		}
+		if sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s/%s: capabilities not all dropped", d.Name, c.Name)
+		}
+		if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+			t.Errorf("%s/%s: readiness is not /readyz", d.Name, c.Name)
+		}
+		if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+			t.Errorf("%s/%s: liveness is not /healthz", d.Name, c.Name)
+		}
+		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if c.Resources.Requests.Name(res, "").IsZero() || c.Resources.Limits.Name(res, "").IsZero() {
+				t.Errorf("%s/%s: no %s request and limit", d.Name, c.Name, res)
+			}
+		}
+		if overlay && (strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image, ":")) {
+			t.Errorf("%s/%s: image %q is not pinned to a tag", d.Name, c.Name, c.Image)
+		}
+		checkSecrets(t, d.Name, c)
+	}
+}
+
+// checkSecrets: every credential comes from a Secret, none is a literal.
+func checkSecrets(t *testing.T, deployment string, c corev1.Container) {
+	t.Helper()
+	for _, e := range c.Env {
+		secret := strings.Contains(e.Name, "TOKEN") || strings.HasSuffix(e.Name, "DATABASE_URL") || e.Name == "REDIS_URL"
+		if secret && (e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil) {
+			t.Errorf("%s/%s: %s is not taken from a Secret", deployment, c.Name, e.Name)
+		}
+		if strings.Contains(e.Value, "@") || strings.Contains(strings.ToLower(e.Value), "password") {
+			t.Errorf("%s/%s: %s looks like it holds a credential: %q", deployment, c.Name, e.Name, e.Value)
+		}
+	}
+	if deployment == "user-service" {
+		key := false
+		for _, e := range c.Env {
+			key = key || e.Name == "JWT_SIGNING_KEY_FILE" && strings.HasPrefix(e.Value, "/var/run/secrets/")
+		}
+		if !key {
+			t.Errorf("user-service: the signing key is not read from a mounted Secret")
+		}
+	}
+}
+
+func checkBudget(t *testing.T, b *policyv1.PodDisruptionBudget, d *appsv1.Deployment) {
+	t.Helper()
+	if b == nil {
+		t.Errorf("%s: no PodDisruptionBudget", d.Name)
+		return
+	}
+	if fmt.Sprint(b.Spec.Selector.MatchLabels) != fmt.Sprint(d.Spec.Selector.MatchLabels) {
+		t.Errorf("%s: the PodDisruptionBudget selects %v, the Deployment %v", d.Name, b.Spec.Selector.MatchLabels, d.Spec.Selector.MatchLabels)
+	}
+	if b.Spec.MinAvailable == nil || b.Spec.MinAvailable.IntValue() < 1 {
+		t.Errorf("%s: the PodDisruptionBudget keeps no replica available", d.Name)
+	}
+}
+
+// checkInternalPort: the property pods' internal port admits user-service
+// pods of the same namespace only, and no rule opens every port.
+func checkInternalPort(t *testing.T, r rendered) {
+	t.Helper()
+	property := r.deployments["property-service"]
+	var internal int32
+	for _, p := range property.Spec.Template.Spec.Containers[0].Ports {
+		if p.Name == "internal" {
+			internal = p.ContainerPort
+		}
+	}
+	userLabels := r.deployments["user-service"].Spec.Template.Labels
+	guarded := false
+	for _, np := range r.policies {
+		if fmt.Sprint(np.Spec.PodSelector.MatchLabels) != fmt.Sprint(property.Spec.Template.Labels) &&
+			!matches(np.Spec.PodSelector.MatchLabels, property.Spec.Template.Labels) {
+			continue
+		}
+		guarded = guarded || slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
+		for _, rule := range np.Spec.Ingress {
+			if len(rule.Ports) == 0 {
+				t.Errorf("NetworkPolicy %s: an ingress rule without ports opens every port, the internal one too", np.Name)
+			}
+			for _, p := range rule.Ports {
+				if p.Port == nil || *p.Port == intstr.FromString("internal") || *p.Port == intstr.FromInt32(internal) {
+					ok := len(rule.From) > 0
+					for _, from := range rule.From {
+						ok = ok && from.NamespaceSelector == nil && from.IPBlock == nil && from.PodSelector != nil &&
+							matches(from.PodSelector.MatchLabels, userLabels) &&
+							from.PodSelector.MatchLabels["app.kubernetes.io/name"] == "user-service"
+					}
+					if !ok {
+						t.Errorf("NetworkPolicy %s admits to the internal port more than user-service pods: %+v", np.Name, rule.From)
+					}
+				}
+			}
+		}
+	}
+	if !guarded {
+		t.Error("no NetworkPolicy restricts ingress to the property service's pods")
+	}
+}
+
+// matches reports whether selector selects labels.
+func matches(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
