@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test images
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test images isolation-test
 
 all: build
 
@@ -40,6 +40,11 @@ prometheus: build
 ## (deploy/haproxy), under load, through kills, a rolling restart and a key rotation
 cluster-test: build
 	SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags cluster -count=1 -v -timeout 10m ./e2e/cluster/
+
+## isolation-test: the services in network namespaces of their own (needs root, ip, nft): the
+## internal port unreachable from an "outside" namespace, the login story across them
+isolation-test: build
+	SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags isolation -count=1 -v -timeout 5m ./e2e/isolation/
 
 ## images: both images with podman (deploy/images/*.Containerfile, FROM scratch, nothing pulled),
 ## tagged localhost/jeeves4service/<service>:$(IMAGE_TAG), then inspected and their binaries reproduced

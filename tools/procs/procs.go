@@ -52,11 +52,18 @@ func (p *Proc) Tail() string {
 // answers 200. Its logs go to a file at the default level, as in production:
 // the audit line of every internal call is formatted and written.
 func Start(name, bin string, env map[string]string, health ...string) (*Proc, error) {
+	return StartCommand(name, []string{bin}, env, &http.Client{Timeout: time.Second}, health...)
+}
+
+// StartCommand is Start for a command line (ip netns exec NS BINARY, say),
+// whose health URLs are asked through client (one that dials into the
+// process's network namespace).
+func StartCommand(name string, argv []string, env map[string]string, client *http.Client, health ...string) (*Proc, error) {
 	logFile, err := os.CreateTemp("", "jeeves-"+name+"-*.log")
 	if err != nil {
 		return nil, err
 	}
-	p := &Proc{name: name, cmd: exec.Command(bin), log: logFile, exited: make(chan error, 1)}
+	p := &Proc{name: name, cmd: exec.Command(argv[0], argv[1:]...), log: logFile, exited: make(chan error, 1)}
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
@@ -67,7 +74,6 @@ func Start(name, bin string, env map[string]string, health ...string) (*Proc, er
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: time.Second}
 	for _, u := range health {
 		for {
 			resp, err := client.Get(u)
