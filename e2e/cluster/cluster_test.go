@@ -203,22 +203,10 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 		}
 	}
 	// HAProxy first: the property replicas fetch the JWKS through it.
-	cmd := exec.Command(haproxy, "-db", "-f", filepath.Join("..", "..", "deploy", "haproxy", "haproxy.cfg"))
-	cmd.Env = append(os.Environ(), "USER_FRONTEND="+addrs[0], "PROPERTY_FRONTEND="+addrs[1], "INTERNAL_FRONTEND="+addrs[2],
-		"USER_1="+addrs[3], "USER_2="+addrs[4], "PROPERTY_1="+addrs[5], "PROPERTY_2="+addrs[6],
-		"PROPERTY_INTERNAL_1="+addrs[7], "PROPERTY_INTERNAL_2="+addrs[8], "HAPROXY_STATS="+addrs[9])
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("haproxy:\n%s", out.String())
-		}
-	})
+	testenv.Program(t, "haproxy", []string{"USER_FRONTEND=" + addrs[0], "PROPERTY_FRONTEND=" + addrs[1],
+		"INTERNAL_FRONTEND=" + addrs[2], "USER_1=" + addrs[3], "USER_2=" + addrs[4], "PROPERTY_1=" + addrs[5],
+		"PROPERTY_2=" + addrs[6], "PROPERTY_INTERNAL_1=" + addrs[7], "PROPERTY_INTERNAL_2=" + addrs[8], "HAPROXY_STATS=" + addrs[9]},
+		haproxy, "-db", "-f", filepath.Join("..", "..", "deploy", "haproxy", "haproxy.cfg"))
 	// One replica at a time: the first runs the migrations and creates the signing key.
 	for _, name := range []string{"user-1", "user-2", "property-1", "property-2"} {
 		c.start(t, name)

@@ -3,8 +3,6 @@
 package spire
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -12,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,7 +75,7 @@ plugins {
   NodeAttestor "join_token" { plugin_data {} }
 }
 `, port, s.serverSock, trustDomain, dir, x509TTL, jwtTTL))
-	server := run(t, "spire-server", filepath.Join(bin, "spire-server"), "run", "-config", filepath.Join(dir, "server.conf"))
+	server := testenv.Program(t, "spire-server", nil, filepath.Join(bin, "spire-server"), "run", "-config", filepath.Join(dir, "server.conf"))
 	waitFor(t, 60*time.Second, "the SPIRE server", func() bool {
 		return exec.Command(filepath.Join(bin, "spire-server"), "healthcheck", "-socketPath", s.serverSock).Run() == nil
 	}, server)
@@ -107,7 +104,7 @@ plugins {
   }
 }
 `, dir, port, s.agentSock, trustDomain))
-	agent := run(t, "spire-agent", filepath.Join(bin, "spire-agent"), "run", "-config", filepath.Join(dir, "agent.conf"),
+	agent := testenv.Program(t, "spire-agent", nil, filepath.Join(bin, "spire-agent"), "run", "-config", filepath.Join(dir, "agent.conf"),
 		"-joinToken", m[1])
 	waitFor(t, 60*time.Second, "the SPIRE agent", func() bool {
 		return exec.Command(filepath.Join(bin, "spire-agent"), "healthcheck", "-socketPath", s.agentSock).Run() == nil
@@ -265,56 +262,11 @@ func claimsOf(t *testing.T, token string) string {
 	return string(data)
 }
 
-// run starts a SPIRE process with its output collected, stopped at cleanup.
-func run(t *testing.T, name, bin string, args ...string) *syncBuffer {
-	t.Helper()
-	out := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, tail(out.String()))
-		}
-	})
-	return out
-}
-
-// syncBuffer collects a process's output from its copying goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func tail(s string) string {
-	if len(s) > 4000 {
-		return s[len(s)-4000:]
-	}
-	return s
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, ready func() bool, out *syncBuffer) {
+func waitFor(t *testing.T, within time.Duration, what string, ready func() bool, out *testenv.LogBuffer) {
 	t.Helper()
 	for deadline := time.Now().Add(within); !ready(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within %v:\n%s", what, within, tail(out.String()))
+			t.Fatalf("%s not ready within %v:\n%s", what, within, testenv.Tail(out.String()))
 		}
 	}
 }
