@@ -121,7 +121,9 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 	// Failure budgets are shared through Redis: wrong passwords sent round
 	// robin over both user replicas add up to one budget of 5 (then 429), and
 	// each replica, asked directly, refuses that email.
-	victim := users[0].email
+	// (An account outside the load: a login in flight on a killed replica
+	// keeps the budget unit it took before hashing, failing closed.)
+	victim := c.newAccount(t, "replica-victim@example.com").email
 	statuses := []int{}
 	for i := 0; i < 7; i++ {
 		got := testenv.Do(t, "POST", c.userURL+"/api/users/authenticate", map[string]string{"email": victim, "password": "wrong password 1234"})
@@ -154,7 +156,7 @@ type cluster struct {
 	userURL, propertyURL, internalURL string
 	token                             string // the internal token every replica shares
 	mu                                sync.Mutex
-	kills                             []time.Time
+	kills                             [][2]time.Time // from the signal to the process's end
 	restarts                          int
 	userEnv                           map[string]string // shared by both user replicas (the signing key)
 }
@@ -184,7 +186,7 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 		"REQUEST_LIMIT": "1000000/1m", "INTERNAL_REQUEST_LIMIT": "1000000/1m", "REGISTER_LIMIT_PER_IP": "100/1h",
 		"TRUSTED_PROXIES": "127.0.0.1/32",
 		// Longer than HAProxy takes to see /readyz fail (2 checks 500 ms apart): see deploy/haproxy.
-		"SHUTDOWN_DELAY": "1500ms"}
+		"SHUTDOWN_DELAY": "3s"}
 	userDB, propertyDB := testenv.FreshPostgres(t, pg), testenv.FreshPostgres(t, pg)
 	c.userEnv = merge(common, map[string]string{"USER_DATABASE_URL": userDB, "PROPERTY_SERVICE_URL": c.internalURL,
 		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "signing-1.pem")})
@@ -258,24 +260,29 @@ func (c *cluster) start(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	r.proc = p
+	t.Logf("%s started %s", time.Now().Format("15:04:05.000"), name)
 	// HAProxy marks a server up after two good checks 500 ms apart.
 	time.Sleep(1500 * time.Millisecond)
 	r.down.Store(false)
 }
 
-// kill ends a replica with SIGKILL, as a crash would, and notes when.
+// kill ends a replica with SIGKILL, as a crash would, and notes from when
+// to when it was dying: a request sent to it in that time dies with it.
 func (c *cluster) kill(t *testing.T, name string) {
+	t.Logf("%s SIGKILL %s", time.Now().Format("15:04:05.000"), name)
 	r := c.replicas[name]
 	r.down.Store(true)
-	c.mu.Lock()
-	c.kills = append(c.kills, time.Now())
-	c.mu.Unlock()
+	start := time.Now()
 	r.proc.Kill()
 	r.proc = nil
+	c.mu.Lock()
+	c.kills = append(c.kills, [2]time.Time{start, time.Now()})
+	c.mu.Unlock()
 }
 
 // restart stops a replica gracefully (SIGTERM: in-flight requests finish) and starts it again.
 func (c *cluster) restart(t *testing.T, name string) {
+	t.Logf("%s SIGTERM %s", time.Now().Format("15:04:05.000"), name)
 	r := c.replicas[name]
 	r.down.Store(true)
 	r.proc.Stop()
@@ -351,13 +358,13 @@ func (c *cluster) waitBalanced(t *testing.T) {
 	}
 }
 
-// inFlightAtKill reports whether a failed request was in flight when a
-// process was killed (its start before the kill, its end after it).
+// inFlightAtKill reports whether a failed request was in flight while a
+// process was being killed (their times overlap).
 func (c *cluster) inFlightAtKill(f outcome) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, k := range c.kills {
-		if !f.start.After(k) && !f.end.Before(k) {
+		if !f.start.After(k[1]) && !f.end.Before(k[0]) {
 			return true
 		}
 	}
