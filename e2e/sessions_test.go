@@ -221,7 +221,7 @@ func TestBadRefreshTokensAreRefusedAndGuessingIsLimited(t *testing.T) {
 				headers []string
 			}{
 				"another user's, with my access token": {dan.RefreshToken, testenv.Bearer(eve.Token)},
-				"truncated":                            {dan.RefreshToken[:42] + "A", nil},
+				"last character changed":               {dan.RefreshToken[:42] + otherChar(dan.RefreshToken[42]), nil},
 				"forged":                               {strings.Repeat("A", 43), nil},
 			} {
 				_, r := refresh(t, s, c.token, c.headers...)
@@ -259,4 +259,12 @@ func TestBadRefreshTokensAreRefusedAndGuessingIsLimited(t *testing.T) {
 func digestHex(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// otherChar is a base64url character other than c (a changed token must differ).
+func otherChar(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
 }
