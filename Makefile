@@ -108,6 +108,8 @@ docs: node-tools
 	$(REDOCLY) build-docs openapi-public.yaml --inlineBundle --title "jeeves4service public API" -o docs/site/public.html
 	$(REDOCLY) build-docs openapi-internal.yaml --inlineBundle --title "jeeves4service internal API" -o docs/site/internal.html
 	sed -i '$(NO_CDN_LOGO)' docs/site/public.html docs/site/internal.html
+	gzip -n -9 -c docs/site/public.html > docs/site/public.html.gz
+	gzip -n -9 -c docs/site/internal.html > docs/site/internal.html.gz
 	cp api/docs/index.html docs/site/index.html
 	sha256sum openapi-public.yaml openapi-internal.yaml > docs/site/SOURCES.sha256
 

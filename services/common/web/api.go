@@ -29,7 +29,7 @@ var BearerAuth = validator.Options{Authenticate: jwtauth.Authenticate,
 type Contract struct {
 	Spec *openapi3.T
 	YAML []byte
-	Page []byte
+	Page []byte // gzip-compressed
 }
 
 // API is one listener's API: what it serves and how its callers are checked.

@@ -1,12 +1,19 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
+
+	"jeeves4service/services/common/problem"
 )
 
 // docsPolicy keeps the docs page on its own origin: even if the renderer
@@ -37,8 +44,47 @@ func Docs(r chi.Router, page, specYAML []byte) error {
 			_, _ = w.Write(body)
 		}
 	}
-	r.Get("/docs", serve("text/html; charset=utf-8", page, true))
+	if _, err := gzip.NewReader(bytes.NewReader(page)); err != nil {
+		return fmt.Errorf("docs page is not gzip: %w", err)
+	}
+	plain := sync.OnceValues(func() ([]byte, error) {
+		zr, err := gzip.NewReader(bytes.NewReader(page))
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr)
+	})
+	html := serve("text/html; charset=utf-8", page, true)
+	r.Get("/docs", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Vary", "Accept-Encoding")
+		if acceptsGzip(req.Header.Get("Accept-Encoding")) {
+			w.Header().Set("Content-Encoding", "gzip")
+			html(w, req)
+			return
+		}
+		body, err := plain()
+		if err != nil {
+			problem.Write(w, req, problem.New(http.StatusInternalServerError, "The docs page cannot be read."))
+			return
+		}
+		serve("text/html; charset=utf-8", body, true)(w, req)
+	})
 	r.Get("/openapi.yaml", serve("application/yaml", specYAML, false))
 	r.Get("/openapi.json", serve("application/json", specJSON, false))
 	return nil
+}
+
+// acceptsGzip reports whether an Accept-Encoding value allows gzip (listed,
+// or *, and not with q=0).
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "*" {
+			continue
+		}
+		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+	}
+	return false
 }

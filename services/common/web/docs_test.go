@@ -1,0 +1,78 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"jeeves4service"
+)
+
+// The docs page is embedded gzipped: sent as it is to a client that takes
+// gzip, unpacked for one that does not, and the same page either way.
+func TestDocsPageGzipOrPlain(t *testing.T) {
+	r := chi.NewRouter()
+	if err := Docs(r, jeeves4service.PublicDocs, jeeves4service.PublicSpec); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	get := func(acceptEncoding string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", srv.URL+"/docs", nil)
+		if acceptEncoding != "" {
+			req.Header.Set("Accept-Encoding", acceptEncoding)
+		}
+		// DisableCompression: the transport neither asks for gzip nor unpacks it.
+		resp, err := (&http.Client{Transport: &http.Transport{DisableCompression: true}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	plainResp, plain := get("")
+	if plainResp.Header.Get("Content-Encoding") != "" || !strings.Contains(string(plain), "<html") {
+		t.Fatalf("no Accept-Encoding: %q, starts %q", plainResp.Header.Get("Content-Encoding"), plain[:min(40, len(plain))])
+	}
+	gzResp, packed := get("br;q=1, gzip;q=0.8")
+	if gzResp.Header.Get("Content-Encoding") != "gzip" || gzResp.Header.Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("gzip accepted: Content-Encoding %q Vary %q", gzResp.Header.Get("Content-Encoding"), gzResp.Header.Get("Vary"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(packed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unpacked, _ := io.ReadAll(zr)
+	if !bytes.Equal(unpacked, plain) {
+		t.Fatal("the gzipped page and the plain page differ")
+	}
+	if r, _ := get("gzip;q=0"); r.Header.Get("Content-Encoding") != "" {
+		t.Fatal("gzip sent to a client that refused it (q=0)")
+	}
+	for _, h := range []*http.Response{plainResp, gzResp} {
+		if !strings.Contains(h.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Fatal("docs page without its CSP")
+		}
+	}
+	if err := Docs(chi.NewRouter(), []byte("<html>not packed</html>"), jeeves4service.PublicSpec); err == nil {
+		t.Fatal("an unpacked page was accepted: make docs writes .html.gz")
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"": false, "gzip": true, "GZIP": true, "deflate, gzip;q=1.0": true, "gzip;q=0": false, "gzip; q=0.000": false,
+		"*": true, "br": false, "identity": false, "x-gzip": false,
+	} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("Accept-Encoding %q: %v, want %v", header, got, want)
+		}
+	}
+}
