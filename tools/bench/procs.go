@@ -1,8 +1,9 @@
 package main
 
 import (
-	"jeeves4service/tools/procs"
 	"path/filepath"
+
+	"jeeves4service/tools/procs"
 )
 
 // The services under test run as their shipped binaries in child processes,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -34,32 +35,28 @@ func Docs(r chi.Router, page, specYAML []byte) error {
 	if err != nil {
 		return fmt.Errorf("convert contract to JSON: %w", err)
 	}
-	serve := func(contentType string, body []byte, csp bool) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", contentType)
-			w.Header().Set("X-Content-Type-Options", "nosniff")
-			if csp {
-				w.Header().Set("Content-Security-Policy", docsPolicy)
-			}
-			_, _ = w.Write(body)
+	write := func(w http.ResponseWriter, contentType string, body []byte, csp bool) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if csp {
+			w.Header().Set("Content-Security-Policy", docsPolicy)
 		}
+		_, _ = w.Write(body)
 	}
-	if _, err := gzip.NewReader(bytes.NewReader(page)); err != nil {
+	serve := func(contentType string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) { write(w, contentType, body, false) }
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(page))
+	if err != nil {
 		return fmt.Errorf("docs page is not gzip: %w", err)
 	}
-	plain := sync.OnceValues(func() ([]byte, error) {
-		zr, err := gzip.NewReader(bytes.NewReader(page))
-		if err != nil {
-			return nil, err
-		}
-		return io.ReadAll(zr)
-	})
-	html := serve("text/html; charset=utf-8", page, true)
+	// Unpacked on the first request from a client without gzip, not at start.
+	plain := sync.OnceValues(func() ([]byte, error) { return io.ReadAll(zr) })
 	r.Get("/docs", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Vary", "Accept-Encoding")
 		if acceptsGzip(req.Header.Get("Accept-Encoding")) {
 			w.Header().Set("Content-Encoding", "gzip")
-			html(w, req)
+			write(w, "text/html; charset=utf-8", page, true)
 			return
 		}
 		body, err := plain()
@@ -67,24 +64,35 @@ func Docs(r chi.Router, page, specYAML []byte) error {
 			problem.Write(w, req, problem.New(http.StatusInternalServerError, "The docs page cannot be read."))
 			return
 		}
-		serve("text/html; charset=utf-8", body, true)(w, req)
+		write(w, "text/html; charset=utf-8", body, true)
 	})
-	r.Get("/openapi.yaml", serve("application/yaml", specYAML, false))
-	r.Get("/openapi.json", serve("application/json", specJSON, false))
+	r.Get("/openapi.yaml", serve("application/yaml", specYAML))
+	r.Get("/openapi.json", serve("application/json", specJSON))
 	return nil
 }
 
-// acceptsGzip reports whether an Accept-Encoding value allows gzip (listed,
-// or *, and not with q=0).
+// acceptsGzip reports whether an Accept-Encoding value allows gzip: listed
+// with a q above 0, or not listed and allowed by "*".
 func acceptsGzip(header string) bool {
+	gzipQ, starQ := -1.0, -1.0
 	for _, part := range strings.Split(header, ",") {
 		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		coding = strings.ToLower(strings.TrimSpace(coding))
-		if coding != "gzip" && coding != "*" {
-			continue
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q="); ok {
+			var err error
+			if q, err = strconv.ParseFloat(v, 64); err != nil {
+				q = 0 // unreadable: not allowed
+			}
 		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "gzip":
+			gzipQ = q
+		case "*":
+			starQ = q
+		}
 	}
-	return false
+	if gzipQ >= 0 {
+		return gzipQ > 0
+	}
+	return starQ > 0
 }

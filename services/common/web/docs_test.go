@@ -69,7 +69,8 @@ func TestDocsPageGzipOrPlain(t *testing.T) {
 func TestAcceptsGzip(t *testing.T) {
 	for header, want := range map[string]bool{
 		"": false, "gzip": true, "GZIP": true, "deflate, gzip;q=1.0": true, "gzip;q=0": false, "gzip; q=0.000": false,
-		"*": true, "br": false, "identity": false, "x-gzip": false,
+		"*": true, "br": false, "identity": false, "x-gzip": false, "gzip;q=0.5": true, "gzip;q=x": false,
+		"*;q=1, gzip;q=0": false, "gzip;q=0, *": false, "br, *;q=0": false,
 	} {
 		if got := acceptsGzip(header); got != want {
 			t.Errorf("Accept-Encoding %q: %v, want %v", header, got, want)
