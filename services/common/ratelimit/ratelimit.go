@@ -205,7 +205,8 @@ func (s *Store) New(name string, b Budget, full WhenFull) Limiter {
 	return l
 }
 
-// counted tells OnRefuse about every refusal of its limiter.
+// counted tells OnRefuse about every refusal of its limiter: by Take, and
+// by Peek (a door that refuses early, such as register's, never calls Take).
 type counted struct {
 	Limiter
 	name    string
@@ -213,7 +214,14 @@ type counted struct {
 }
 
 func (c *counted) Take(ctx context.Context, key string) Decision {
-	d := c.Limiter.Take(ctx, key)
+	return c.count(c.Limiter.Take(ctx, key))
+}
+
+func (c *counted) Peek(ctx context.Context, key string) Decision {
+	return c.count(c.Limiter.Peek(ctx, key))
+}
+
+func (c *counted) count(d Decision) Decision {
 	if !d.Allowed {
 		c.refused(c.name)
 	}

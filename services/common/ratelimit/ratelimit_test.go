@@ -172,3 +172,25 @@ func TestParseBudget(t *testing.T) {
 		t.Fatalf("String does not parse back: %v %v", back, err)
 	}
 }
+
+// Every refused request is counted once under its budget's name: by Take,
+// and by Peek (the register door refuses a flood there, before the body).
+func TestRefusalsAreCounted(t *testing.T) {
+	store := ratelimit.Backend{}.Open(nil)
+	refused := map[string]int{}
+	store.OnRefuse = func(budget string) { refused[budget]++ }
+	l := store.New("register", ratelimit.Budget{Count: 1, Window: time.Hour}, ratelimit.FailClosed)
+	ctx := context.Background()
+	if !l.Take(ctx, "ip:1").Allowed || !l.Peek(ctx, "ip:2").Allowed {
+		t.Fatal("the first unit was refused")
+	}
+	if refused["register"] != 0 {
+		t.Fatalf("allowed requests counted as refused: %v", refused)
+	}
+	if l.Take(ctx, "ip:1").Allowed || l.Peek(ctx, "ip:1").Allowed {
+		t.Fatal("a spent budget allowed a request")
+	}
+	if refused["register"] != 2 || len(refused) != 1 {
+		t.Fatalf("refusals counted %v, want register: 2 (one by Take, one by Peek)", refused)
+	}
+}
