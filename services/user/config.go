@@ -107,7 +107,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Property = propertyClient(r, c.Auth)
-	c.TraceEndpoint = tracing.Endpoint(r.Raw)
+	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
 	if c.MaxPropertyClaims > 1000 {
 		r.Fail(&config.Error{Var: "JWT_MAX_PROPERTY_CLAIMS", Problem: "must be at most 1000 (the internal contract lists at most 1000)"})

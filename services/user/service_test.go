@@ -320,6 +320,13 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 		"JWT_MAX_PROPERTY_CLAIMS":       {"INTERNAL_SERVICE_TOKEN": token, "JWT_MAX_PROPERTY_CLAIMS": "-1"},
 		"REGISTER_LIMIT_PER_IP":         {"INTERNAL_SERVICE_TOKEN": token, "REGISTER_LIMIT_PER_IP": "lots"},
 		"PASSWORD_CHANGE_FAILURE_LIMIT": {"INTERNAL_SERVICE_TOKEN": token, "PASSWORD_CHANGE_FAILURE_LIMIT": "5"},
+		"METRICS":                       {"INTERNAL_SERVICE_TOKEN": token, "METRICS": "maybe"},
+		"SHUTDOWN_DELAY":                {"INTERNAL_SERVICE_TOKEN": token, "SHUTDOWN_DELAY": "soon"},
+		"SHUTDOWN_DELAY ":               {"INTERNAL_SERVICE_TOKEN": token, "SHUTDOWN_DELAY": "-1s"},
+		"OTEL_EXPORTER_OTLP_ENDPOINT":   {"INTERNAL_SERVICE_TOKEN": token, "OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://collector:4318"},
+		"OTEL_EXPORTER_OTLP_ENDPOINT ":  {"INTERNAL_SERVICE_TOKEN": token, "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": {"INTERNAL_SERVICE_TOKEN": token,
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://"},
 		// The user service calls; token+spiffe is the property service's migration mode.
 		"INTERNAL_AUTH":  {"INTERNAL_SERVICE_TOKEN": token, "INTERNAL_AUTH": "token+spiffe"},
 		"INTERNAL_AUTH ": {"INTERNAL_AUTH": "mtls"},

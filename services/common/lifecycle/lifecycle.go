@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
@@ -63,7 +64,7 @@ func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.W
 		return err
 	}
 	r := config.NewReader(getenv)
-	if httpx.ShutdownDelay = r.Duration("SHUTDOWN_DELAY", 0); r.Err() != nil {
+	if httpx.ShutdownDelay = config.Parse(r, "SHUTDOWN_DELAY", "0s", parseDelay); r.Err() != nil {
 		return r.Err()
 	}
 	cfg, err := load(getenv)
@@ -117,4 +118,13 @@ func (r *Resources) Serve(ctx context.Context, serve func(context.Context) error
 	stop()
 	wg.Wait()
 	return r.Release(err)
+}
+
+// parseDelay reads SHUTDOWN_DELAY: a duration, 0 (the default) for none.
+func parseDelay(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("must be a duration such as 5s, or 0, got %q", v)
+	}
+	return d, nil
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -23,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/reqinfo"
 )
@@ -35,15 +37,25 @@ type Tracing struct {
 
 // Endpoint is where spans go, from the standard variables:
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, or OTEL_EXPORTER_OTLP_ENDPOINT
-// plus /v1/traces; "" (neither set) turns tracing off.
-func Endpoint(getenv func(string) string) string {
-	if v := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"); v != "" {
-		return v
+// plus /v1/traces; "" (neither set) turns tracing off. Anything but an
+// http:// or https:// URL with a host is a configuration error (the exporter
+// would take it and fail quietly at every export).
+func Endpoint(r *config.Reader) string {
+	name, v := "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", r.Raw("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+	if v == "" {
+		name, v = "OTEL_EXPORTER_OTLP_ENDPOINT", r.Raw("OTEL_EXPORTER_OTLP_ENDPOINT")
+		if v != "" {
+			v = strings.TrimSuffix(v, "/") + "/v1/traces"
+		}
 	}
-	if v := getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); v != "" {
-		return strings.TrimSuffix(v, "/") + "/v1/traces"
+	if v == "" {
+		return ""
 	}
-	return ""
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.Fail(&config.Error{Var: name, Problem: "must be an http:// or https:// URL of an OTLP/HTTP collector, such as http://127.0.0.1:4318"})
+		return ""
+	}
+	return v
 }
 
 // New starts tracing for service when endpoint is set; the exporter reads
