@@ -129,26 +129,27 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	// service fetches the JWKS over the service network), log in again and
 	// get the property as a claim (the internal call over the service network).
 	user1 := "http://" + userPub + ":8001"
-	r := must(t)(testenv.TryWith(fromOutside, "POST", user1+"/api/users/register", map[string]string{"email": "netns@example.com",
-		"password": "namespaces are walls 1234", "first_name": "Net", "last_name": "Ns"}))
+	r := testenv.DoWith(t, fromOutside, "POST", user1+"/api/users/register", map[string]string{"email": "netns@example.com",
+		"password": "namespaces are walls 1234", "first_name": "Net", "last_name": "Ns"})
 	if r.Status != 201 {
 		t.Fatalf("register from outside: %d %s", r.Status, r.Body)
 	}
 	login := func() string {
-		r := must(t)(testenv.TryWith(fromOutside, "POST", user1+"/api/users/authenticate",
-			map[string]string{"email": "netns@example.com", "password": "namespaces are walls 1234"}))
+		r := testenv.DoWith(t, fromOutside, "POST", user1+"/api/users/authenticate",
+			map[string]string{"email": "netns@example.com", "password": "namespaces are walls 1234"})
 		var s struct{ Token string }
 		if r.Status != 200 || json.Unmarshal(r.Body, &s) != nil {
 			t.Fatalf("login from outside: %d %s", r.Status, r.Body)
 		}
 		return s.Token
 	}
-	r = must(t)(testenv.TryWith(fromOutside, "POST", "http://"+propertyPub+":8002/api/properties/",
-		map[string]string{"name": "Behind the fence"}, testenv.Bearer(login())...))
+	r = testenv.DoWith(t, fromOutside, "POST", "http://"+propertyPub+":8002/api/properties/",
+		map[string]string{"name": "Behind the fence"}, testenv.Bearer(login())...)
 	if r.Status != 201 {
 		t.Fatalf("create a property from outside: %d %s", r.Status, r.Body)
 	}
-	claims := payload(t, login())
+	var claims tokenClaims
+	testenv.Payload(t, login(), &claims)
 	if !claims.PropertiesIncluded || len(claims.Properties) != 1 || claims.Properties[0].PropertyName != "Behind the fence" {
 		t.Errorf("login after the internal call across namespaces: %+v", claims)
 	}
@@ -164,26 +165,6 @@ type tokenClaims struct {
 	Properties         []struct {
 		PropertyName string `json:"property_name"`
 	} `json:"properties"`
-}
-
-func payload(t *testing.T, jwt string) tokenClaims {
-	parts := strings.Split(jwt, ".")
-	var c tokenClaims
-	data, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil || json.Unmarshal(data, &c) != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	return c
-}
-
-func must(t *testing.T) func(testenv.Response, error) testenv.Response {
-	return func(r testenv.Response, err error) testenv.Response {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
 }
 
 // netns makes a namespace with loopback up, deleted when the test ends

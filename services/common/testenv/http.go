@@ -59,6 +59,12 @@ func TryWith(client *http.Client, method, url string, body any, headers ...strin
 	return sendWith(client, true, method, url, body, headers...)
 }
 
+// DoWith is Do through client (one that dials into a network namespace, say).
+func DoWith(t testing.TB, client *http.Client, method, url string, body any, headers ...string) Response {
+	t.Helper()
+	return must(t)(TryWith(client, method, url, body, headers...))
+}
+
 // Try is Do for goroutines a test starts: it returns what Do would fail the
 // test with, for the test's own goroutine to report (t.Fatal from another
 // goroutine does not stop the test, and can leave it hanging).
