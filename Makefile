@@ -135,6 +135,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./services/common/tokenguard
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./services/common/jwtauth
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateProperty$$' -fuzztime $(FUZZTIME_DB) ./services/property
+	$(GO) test -run '^$$' -fuzz '^FuzzPlanAgreesWithKinOpenAPI$$' -fuzztime $(FUZZTIME) ./services/common/validator
 
 clean:
 	rm -rf bin

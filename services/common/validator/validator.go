@@ -83,16 +83,29 @@ func ForTag(doc *openapi3.T, tag string) *openapi3.T {
 // operationId in reqinfo for logs and metrics, and has kin-openapi validate
 // the request: security requirements first (so an unauthenticated caller
 // never learns how parameters are validated), then every parameter and the
-// body. The spec's servers are not matched: the service may listen anywhere
-// (tests use 127.0.0.1:0).
+// body. An operation with plain parameters and no body is checked by its
+// plan (plan.go), compiled from the same contract and held to kin-openapi's
+// verdicts by a differential fuzz test; the rest by ValidateRequest. The
+// spec's servers are not matched: the service may listen anywhere (tests use
+// 127.0.0.1:0).
 func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
+	v, err := newValidating(spec, o, true)
+	if err != nil {
+		return nil, err
+	}
+	return v.middleware, nil
+}
+
+// newValidating builds the validator; withPlans false leaves every operation
+// to kin-openapi's ValidateRequest (the tests' reference).
+func newValidating(spec *openapi3.T, o Options, withPlans bool) (*validating, error) {
 	if o.Authenticate == nil {
 		return nil, errors.New("validator: an AuthenticationFunc is required (fail closed)")
 	}
 	if o.Log == nil {
 		return nil, errors.New("validator: a logger is required")
 	}
-	v := &validating{o: o, matcher: chi.NewMux(), routes: map[string]map[string]*routers.Route{}, opts: &openapi3filter.Options{
+	v := &validating{o: o, matcher: chi.NewMux(), routes: map[string]map[string]*operation{}, opts: &openapi3filter.Options{
 		AuthenticationFunc: o.Authenticate,
 		// kin-openapi's schema errors quote the submitted value; a rejected
 		// password or token must never be echoed, so leave details out.
@@ -102,20 +115,31 @@ func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	for _, path := range spec.Paths.InMatchingOrder() {
 		item := spec.Paths.Value(path)
-		v.routes[path] = map[string]*routers.Route{}
+		v.routes[path] = map[string]*operation{}
 		for method, op := range item.Operations() {
-			v.routes[path][method] = &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			route := &routers.Route{Spec: spec, Path: path, PathItem: item, Method: method, Operation: op}
+			o := &operation{route: route}
+			if withPlans {
+				o.plan = compilePlan(route)
+			}
+			v.routes[path][method] = o
 			v.matcher.Method(method, path, noop)
 		}
 	}
-	return v.middleware, nil
+	return v, nil
 }
 
 type validating struct {
 	o       Options
 	opts    *openapi3filter.Options
 	matcher *chi.Mux
-	routes  map[string]map[string]*routers.Route // path template, method
+	routes  map[string]map[string]*operation // path template, method
+}
+
+// operation is a contract operation and, when it has one, its plan.
+type operation struct {
+	route *routers.Route
+	plan  *plan
 }
 
 // routeContexts recycles chi's matching state (it is only read during the
@@ -129,8 +153,8 @@ func (v *validating) middleware(next http.Handler) http.Handler {
 		rctx := routeContexts.Get().(*chi.Context)
 		defer routeContexts.Put(rctx)
 		rctx.Reset()
-		route := v.routes[v.matcher.Find(rctx, r.Method, r.URL.Path)][r.Method]
-		if route == nil {
+		op := v.routes[v.matcher.Find(rctx, r.Method, r.URL.Path)][r.Method]
+		if op == nil {
 			for _, m := range methods {
 				rctx.Reset()
 				if v.matcher.Match(rctx, m, r.URL.Path) {
@@ -142,13 +166,19 @@ func (v *validating) middleware(next http.Handler) http.Handler {
 			return
 		}
 		info := reqinfo.From(r.Context())
-		info.Operation, info.Route = route.Operation.OperationID, route.Path
-		params := make(map[string]string, len(rctx.URLParams.Keys))
-		for i, k := range rctx.URLParams.Keys {
-			params[k] = rctx.URLParams.Values[i]
+		info.Operation, info.Route = op.route.Operation.OperationID, op.route.Path
+		var err error
+		if op.plan != nil {
+			err = op.plan.validate(r.Context(), r, rctx,
+				&openapi3filter.RequestValidationInput{Request: r, Route: op.route, Options: v.opts})
+		} else {
+			params := make(map[string]string, len(rctx.URLParams.Keys))
+			for i, k := range rctx.URLParams.Keys {
+				params[k] = rctx.URLParams.Values[i]
+			}
+			err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+				Request: r, PathParams: params, Route: op.route, Options: v.opts})
 		}
-		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
-			Request: r, PathParams: params, Route: route, Options: v.opts})
 		if err != nil {
 			v.reject(r.Context(), err, w, r)
 			return
