@@ -54,6 +54,9 @@ type options struct {
 	out         string
 	only        map[string]bool
 	cpuprofile  string
+	// serviceProfile: where internal_get writes a CPU profile of the guarded
+	// property service, taken from its admin listener while it is measured.
+	serviceProfile string
 }
 
 // runs reports whether scenario was selected with -only (all by default).
@@ -77,6 +80,8 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default all)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the load generator (the services run in their own processes: "+
 		"profile them with their /debug/pprof on the admin listener)")
+	flag.StringVar(&o.serviceProfile, "service-profile", "", "write a CPU profile of the guarded property service during internal_get "+
+		"(the last engine's run)")
 	flag.Parse()
 	o.only = map[string]bool{}
 	for _, sc := range strings.Split(only, ",") {

@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -169,6 +171,9 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	}
 	s.all, s.baselineProc = append(s.all, b), b
 	s.baseInternal, s.basePublic = "http://"+ba[0], "http://"+ba[1]
+	if err := sameAnswer(fmt.Sprintf("/api/internal/properties/users/%d", s.userID), s.token, s.internal, s.limit, s.baseInternal); err != nil {
+		return nil, err
+	}
 	repo, conn, err := propadapters.Open(ctx, propDB, nil)
 	if err != nil {
 		return nil, err
@@ -240,6 +245,9 @@ func runEngine(ctx context.Context, o options, engine string, bins binaries) ([]
 func internalGet(o options, s *system, engine string) []Result {
 	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
 	hdr := http.Header{"X-Internal-Token": {s.token}}
+	if o.serviceProfile != "" {
+		defer profileService(s.propertyAdmin, o.serviceProfile, o.warmup*3+o.duration)()
+	}
 	r := measureVariants(o, []variant{
 		{targets: []vegeta.Target{{Method: "GET", URL: s.internal + path, Header: hdr}}, server: s.propertyProc},
 		{targets: []vegeta.Target{{Method: "GET", URL: s.limit + path, Header: hdr}}, server: s.limitProc},
@@ -441,4 +449,58 @@ func rowsGrowth(ctx context.Context, o options, s *system, engine string) ([]Res
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// profileService starts a CPU profile of the service behind admin for d and
+// returns a wait for it to be written to path. The profile covers the
+// alternating rounds, so it holds the guarded service's share of them.
+func profileService(admin, path string, d time.Duration) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, int(d.Seconds())+1))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: service profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: service profile:", err)
+		}
+	}()
+	return func() { <-done }
+}
+
+// sameAnswer checks that the servers compared on the internal call give the
+// same JSON answer: a yardstick that did less work would flatter nobody.
+func sameAnswer(path, token string, servers ...string) error {
+	var first any
+	for i, base := range servers {
+		req, err := http.NewRequest("GET", base+path, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("X-Internal-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("internal call to %s: %w", base, err)
+		}
+		var got any
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("internal call to %s: status %d, %v", base, resp.StatusCode, err)
+		}
+		if i == 0 {
+			first = got
+		} else if !reflect.DeepEqual(got, first) {
+			return fmt.Errorf("internal call: %s answers %v, %s answers %v", servers[0], first, base, got)
+		}
+	}
+	return nil
 }

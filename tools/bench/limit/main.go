@@ -23,11 +23,18 @@ import (
 	"jeeves4service/services/common/database"
 )
 
-// memberships is sqlc's ListMemberships (sql/queries/property.sql), the
-// query the service runs, written out.
-const memberships = `SELECT p.id, p.name, p.address, p.created_at, m.access_level
-FROM property_members m JOIN properties p ON p.id = m.property_id
-WHERE m.user_id = $1 ORDER BY p.id`
+// claims is sqlc's ListUserClaims (sql/queries/property.sql), the query the
+// service runs for this call, written out: at most page_size of the user's
+// properties and, counted before the LIMIT, how many there are in all.
+const claims = `SELECT p.id, p.name, m.access_level, COUNT(*) OVER () AS total
+FROM property_members m
+JOIN properties p ON p.id = m.property_id
+WHERE m.user_id = $1
+ORDER BY p.id
+LIMIT CAST($2 AS BIGINT)`
+
+// defaultLimit is the contract's default (and maximum) for ?limit.
+const defaultLimit = 1000
 
 type claim struct {
 	PropertyID   int64  `json:"property_id"`
@@ -55,9 +62,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	query := memberships
+	query := claims
 	if engine == database.SQLite {
-		query = strings.Replace(query, "$1", "?", 1)
+		query = strings.NewReplacer("$1", "?", "$2", "?").Replace(query)
 	}
 	stmt, err := db.PrepareContext(ctx, query)
 	if err != nil {
@@ -77,7 +84,14 @@ func run() error {
 			http.Error(w, "bad user_id", http.StatusBadRequest)
 			return
 		}
-		rows, err := stmt.QueryContext(r.Context(), id)
+		limit := int64(defaultLimit)
+		if v := r.URL.Query().Get("limit"); v != "" {
+			if limit, err = strconv.ParseInt(v, 10, 32); err != nil || limit < 1 || limit > defaultLimit {
+				http.Error(w, "bad limit", http.StatusBadRequest)
+				return
+			}
+		}
+		rows, err := stmt.QueryContext(r.Context(), id, limit)
 		if err != nil {
 			http.Error(w, "query failed", http.StatusInternalServerError)
 			return
@@ -86,15 +100,18 @@ func run() error {
 		out := answer{UserID: id, Properties: []claim{}}
 		for rows.Next() {
 			var c claim
-			var address string
-			var created int64
-			if err := rows.Scan(&c.PropertyID, &c.PropertyName, &address, &created, &c.AccessLevel); err != nil {
+			var total int64
+			if err := rows.Scan(&c.PropertyID, &c.PropertyName, &c.AccessLevel, &total); err != nil {
 				http.Error(w, "scan failed", http.StatusInternalServerError)
 				return
 			}
 			out.Properties = append(out.Properties, c)
+			out.TotalCount = int(total)
 		}
-		out.TotalCount = len(out.Properties)
+		if rows.Err() != nil {
+			http.Error(w, "query failed", http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
 	})
