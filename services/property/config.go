@@ -40,6 +40,9 @@ type Config struct {
 	// RequestLimit is the general budget per client on the public listener
 	// (zero: none), InternalRequestLimit per caller on the internal one.
 	RequestLimit, InternalRequestLimit ratelimit.Budget
+	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
+	// zero: none), see ratelimit.Tarpit.
+	RefusalDelay time.Duration
 	// CORSOrigins may call the public listener from a browser page (none by default).
 	CORSOrigins []string
 	// Limits says where budgets live (Redis when REDIS_URL is set).
@@ -77,6 +80,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Trusted:       r.Prefixes("TRUSTED_PROXIES"),
 		TokenFailures: config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
 		RequestLimit:  config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
+		RefusalDelay:  config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),

@@ -67,6 +67,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
 	publicBase := internalBase
 	publicBase.CORS = web.CORS(cfg.CORSOrigins)
+	publicBase.Tarpit = ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal)
 	publicBase.Observe, publicBase.Trace = s.Metrics.HTTP("public"), tr.Server("public", false)
 	keys := s.keys
 	limits := cfg.Limits.Open(log)

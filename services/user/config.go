@@ -52,6 +52,9 @@ type Config struct {
 	PasswordChangePerUser ratelimit.Budget
 	// RequestLimit is the general budget per client (zero: none).
 	RequestLimit ratelimit.Budget
+	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
+	// zero: none), see ratelimit.Tarpit.
+	RefusalDelay time.Duration
 	// CORSOrigins may call the service from a browser page (none by default).
 	CORSOrigins []string
 	// Limits says where budgets live (Redis when REDIS_URL is set).
@@ -103,6 +106,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		PasswordChangePerUser: config.Parse(r, "PASSWORD_CHANGE_FAILURE_LIMIT", DefaultPasswordChangePerUser.String(),
 			ratelimit.ParseBudget),
 		RequestLimit: config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
+		RefusalDelay: config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
 		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}

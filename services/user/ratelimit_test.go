@@ -2,8 +2,14 @@ package user_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/user/app"
@@ -160,4 +166,54 @@ func TestRegisterAndChangePasswordFloodsReach429(t *testing.T) {
 			t.Fatalf("the right current password after the guesses: %d", r.Status)
 		}
 	})
+}
+
+// Issue 17: a flood of registrations from one IP whose budget is spent, on
+// keep-alive connections, each asking again as soon as it is answered. A
+// refusal costs little, but thousands a second took the cores from other
+// users' logins (make bench: register_flood). Each refusal is now held for
+// REFUSAL_DELAY, so a connection gets at most one answer per delay.
+func TestRefusedRegistrationFloodIsHeld(t *testing.T) {
+	fake := newFake(t, goodAnswer)
+	e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), fake.srv.URL, map[string]string{
+		"TRUSTED_PROXIES": "127.0.0.0/8", "REGISTER_LIMIT_PER_IP": "1/1h", "REFUSAL_DELAY": "250ms"})
+	const conns, flood = 16, time.Second
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	var answers, other atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(flood)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; time.Now().Before(stop); n++ {
+				body := fmt.Sprintf(`{"email":"flood%d-%d@example.com","password":"correct horse battery","first_name":"F","last_name":"F"}`, i, n)
+				req, _ := http.NewRequest("POST", e.url+"/api/users/register", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Forwarded-For", "203.0.113.66")
+				resp, err := client.Do(req)
+				if err != nil {
+					other.Add(1)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				answers.Add(1)
+				if resp.StatusCode != 429 && resp.StatusCode != 201 || resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// One registration may pass (the budget of one); every other answer is a
+	// held 429: at most one per 250 ms per connection, plus the one in flight.
+	if n := answers.Load(); n > conns*(int64(flood/(250*time.Millisecond))+1)+1 || other.Load() != 0 {
+		t.Fatalf("%d answers to %d connections in %s (%d unexpected): refusals were not held", n, conns, flood, other.Load())
+	}
+	// Another client's registration is not refused.
+	if r := testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": "other@example.com",
+		"password": "correct horse battery", "first_name": "A", "last_name": "B"}, "X-Forwarded-For", "198.51.100.21"); r.Status != 201 {
+		t.Fatalf("another IP registers: %d", r.Status)
+	}
 }

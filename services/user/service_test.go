@@ -323,6 +323,8 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 		"METRICS":                       {"INTERNAL_SERVICE_TOKEN": token, "METRICS": "maybe"},
 		"SHUTDOWN_DELAY":                {"INTERNAL_SERVICE_TOKEN": token, "SHUTDOWN_DELAY": "soon"},
 		"SHUTDOWN_DELAY ":               {"INTERNAL_SERVICE_TOKEN": token, "SHUTDOWN_DELAY": "-1s"},
+		"REFUSAL_DELAY":                 {"INTERNAL_SERVICE_TOKEN": token, "REFUSAL_DELAY": "1"},
+		"REFUSAL_DELAY ":                {"INTERNAL_SERVICE_TOKEN": token, "REFUSAL_DELAY": "-250ms"},
 		"OTEL_EXPORTER_OTLP_ENDPOINT":   {"INTERNAL_SERVICE_TOKEN": token, "OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://collector:4318"},
 		"OTEL_EXPORTER_OTLP_ENDPOINT ":  {"INTERNAL_SERVICE_TOKEN": token, "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": {"INTERNAL_SERVICE_TOKEN": token,

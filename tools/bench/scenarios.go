@@ -20,6 +20,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"jeeves4service/services/common/lifecycle"
+	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/testenv"
 	propadapters "jeeves4service/services/property/adapters"
 	propapp "jeeves4service/services/property/app"
@@ -338,9 +339,13 @@ func hashRate(d time.Duration) Result {
 	return Result{RPS: float64(n.Load()) / d.Seconds()}
 }
 
-// registerFlood (issue 17): another user's login latency while one IP floods
-// registration, against the same user's login latency with no flood. The
-// victim logs in one request at a time, so p99 is one login's latency.
+// registerFlood: one user's login p99 while one other IP floods register
+// (refused: its budget is spent) on keep-alive connections, each asking
+// again as soon as it is answered, against the same login with no flood.
+// 64 connections are within what the tarpit holds per IP (target <= 2x);
+// 256 are past it, and the excess is answered at once and disconnected
+// (reported, no target: past the per-IP bound the edge proxy's connection
+// limits are the defence, see the README).
 func registerFlood(o options, s *system, engine string) ([]Result, error) {
 	if _, _, err := registerAndLogin(s, "victim@example.com"); err != nil {
 		return nil, err
@@ -348,10 +353,29 @@ func registerFlood(o options, s *system, engine string) ([]Result, error) {
 	victim := o
 	victim.concurrency = 1
 	idle := attack(victim, loginTarget(s, "victim@example.com", "198.51.100.7"))
+	var out []Result
+	for _, conns := range []int{64, 256} {
+		busy, answered := underFlood(s, conns, func() Result {
+			return attack(victim, loginTarget(s, "victim@example.com", "198.51.100.7"))
+		})
+		r := versus(busy, idle, "register_flood", engine, "the same login with no flood", "-")
+		if conns <= ratelimit.TarpitPerIP {
+			r.Target = "p99 <= 2x idle"
+		}
+		r.Variant = fmt.Sprintf("victim login, %d-connection flood", conns)
+		r.Extra = map[string]float64{"flood_requests": float64(answered)}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// underFlood runs measure while conns connections from one IP flood register,
+// and returns its result and how many flood requests were answered.
+func underFlood(s *system, conns int, measure func() Result) (Result, int64) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var answered atomic.Int64
-	flood := vegeta.NewAttacker(vegeta.Workers(64), vegeta.MaxWorkers(64), vegeta.Connections(64))
+	flood := vegeta.NewAttacker(vegeta.Workers(uint64(conns)), vegeta.MaxWorkers(uint64(conns)), vegeta.Connections(conns))
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -373,13 +397,10 @@ func registerFlood(o options, s *system, engine string) ([]Result, error) {
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	busy := attack(victim, loginTarget(s, "victim@example.com", "198.51.100.7"))
+	r := measure()
 	close(stop)
 	wg.Wait()
-	r := versus(busy, idle, "register_flood", engine, "the same login with no flood", "p99 <= 2x idle")
-	r.Variant = "victim login, 64-connection flood"
-	r.Extra = map[string]float64{"flood_requests": float64(answered.Load())}
-	return []Result{r}, nil
+	return r, answered.Load()
 }
 
 // claimsGrowth: login latency and JWT size for users with 1..1000 properties.

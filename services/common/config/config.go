@@ -45,6 +45,16 @@ func Required(getenv Getenv, name string) (string, error) {
 	return v, nil
 }
 
+// Delay parses a wait such as SHUTDOWN_DELAY or REFUSAL_DELAY: a Go
+// duration, 0 for none, never negative (a parser for Parse).
+func Delay(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("must be a duration such as 5s, or 0, got %q", v)
+	}
+	return d, nil
+}
+
 // Duration parses a Go duration such as "2s"; it must be positive.
 func Duration(getenv Getenv, name string, def time.Duration) (time.Duration, error) {
 	v := strings.TrimSpace(getenv(name))

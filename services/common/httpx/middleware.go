@@ -289,3 +289,44 @@ func Budget(l ratelimit.Limiter, name string, key func(*http.Request) string) fu
 		})
 	}
 }
+
+// HoldRefusals holds every 429 the wrapped handler answers in t before it is
+// sent (see ratelimit.Tarpit), keyed by the client IP, so that a client
+// flooding a door whose budget it has spent waits instead of asking again at
+// once. A refusal the tarpit has no room for goes out at once and closes the
+// connection. nil: refusals go out at once.
+func HoldRefusals(t *ratelimit.Tarpit) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if t == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(&refusalHolder{ResponseWriter: w, r: r, tarpit: t}, r)
+		})
+	}
+}
+
+type refusalHolder struct {
+	http.ResponseWriter
+	r       *http.Request
+	tarpit  *ratelimit.Tarpit
+	started bool
+}
+
+func (h *refusalHolder) WriteHeader(status int) {
+	if status == http.StatusTooManyRequests && !h.started {
+		if !h.tarpit.Hold(h.r.Context(), reqinfo.ClientIP(h.r.Context())) {
+			h.Header().Set("Connection", "close")
+		}
+	}
+	h.started = true
+	h.ResponseWriter.WriteHeader(status)
+}
+
+func (h *refusalHolder) Write(b []byte) (int, error) {
+	h.started = true
+	return h.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (h *refusalHolder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

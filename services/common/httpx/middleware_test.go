@@ -5,8 +5,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"time"
 
 	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
 )
 
@@ -41,5 +43,39 @@ func TestRecoverAnswersProblem(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != 500 || rec.Header().Get("Content-Type") != "application/problem+json" {
 		t.Fatalf("%d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+}
+
+// A 429 is held in the tarpit; one it has no room for goes out at once and
+// closes the connection; other statuses pass untouched.
+func TestHoldRefusals(t *testing.T) {
+	tp := ratelimit.NewTarpit(200*time.Millisecond, 1, 10)
+	h := httpx.ClientIP(nil)(httpx.HoldRefusals(tp)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ok" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.WriteHeader(http.StatusTooManyRequests)
+	})))
+	serve := func(path string) (*httptest.ResponseRecorder, time.Duration) {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "203.0.113.5:1234"
+		w := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(w, req)
+		return w, time.Since(start)
+	}
+	if w, took := serve("/ok"); w.Code != 200 || took >= 200*time.Millisecond {
+		t.Fatalf("a 200: %d after %s", w.Code, took)
+	}
+	first := make(chan time.Duration)
+	go func() { _, took := serve("/refused"); first <- took }()
+	time.Sleep(50 * time.Millisecond) // the first refusal is held by now
+	w, took := serve("/refused")
+	if w.Code != 429 || w.Header().Get("Connection") != "close" || took >= 200*time.Millisecond {
+		t.Fatalf("past the per-IP bound: %d, Connection %q, after %s", w.Code, w.Header().Get("Connection"), took)
+	}
+	if took := <-first; took < 200*time.Millisecond {
+		t.Fatalf("the held refusal went out after %s", took)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
-	"time"
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
@@ -64,7 +63,7 @@ func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.W
 		return err
 	}
 	r := config.NewReader(getenv)
-	if httpx.ShutdownDelay = config.Parse(r, "SHUTDOWN_DELAY", "0s", parseDelay); r.Err() != nil {
+	if httpx.ShutdownDelay = config.Parse(r, "SHUTDOWN_DELAY", "0s", config.Delay); r.Err() != nil {
 		return r.Err()
 	}
 	cfg, err := load(getenv)
@@ -118,13 +117,4 @@ func (r *Resources) Serve(ctx context.Context, serve func(context.Context) error
 	stop()
 	wg.Wait()
 	return r.Release(err)
-}
-
-// parseDelay reads SHUTDOWN_DELAY: a duration, 0 (the default) for none.
-func parseDelay(v string) (time.Duration, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("must be a duration such as 5s, or 0, got %q", v)
-	}
-	return d, nil
 }

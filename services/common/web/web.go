@@ -15,6 +15,7 @@ import (
 
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/ratelimit"
 )
 
 // Base is what every listener needs.
@@ -29,6 +30,8 @@ type Base struct {
 	Observe httpx.Observer
 	// Trace makes the server span of every request (nil: tracing off).
 	Trace func(http.Handler) http.Handler
+	// Tarpit holds the listener's 429s (public listeners; nil: none).
+	Tarpit *ratelimit.Tarpit
 }
 
 // NewRouter returns a router with the shared middleware, /healthz and /readyz.
@@ -38,7 +41,9 @@ func NewRouter(b Base) chi.Router {
 	if b.Trace != nil {
 		r.Use(b.Trace) // first: the access line carries the span's trace id
 	}
-	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log, b.Observe), httpx.NoSniff)
+	// HoldRefusals inside AccessLog: a held refusal's line shows the time it was held.
+	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log, b.Observe),
+		httpx.HoldRefusals(b.Tarpit), httpx.NoSniff)
 	if b.CORS != nil {
 		r.Use(b.CORS) // before routing: a preflight is answered here
 	}
