@@ -162,20 +162,24 @@ func (pl *plan) validate(ctx context.Context, r *http.Request, rctx *chi.Context
 func (c *paramCheck) check(r *http.Request, rctx *chi.Context, in *openapi3filter.RequestValidationInput) error {
 	raw, found := c.lookup(r, rctx)
 	fail := func(err error) error { return &openapi3filter.RequestError{Input: in, Parameter: c.p, Err: err} }
+	failWith := func(err error) error {
+		return &openapi3filter.RequestError{Input: in, Parameter: c.p, Reason: err.Error(), Err: err}
+	}
 	// A non-string parameter sent empty decodes to no value.
 	if raw == "" && (c.integer || !found) {
 		switch {
 		case c.p.Required && !found:
-			return &openapi3filter.RequestError{Input: in, Parameter: c.p, Reason: openapi3filter.ErrInvalidRequired.Error(), Err: openapi3filter.ErrInvalidRequired}
+			return failWith(openapi3filter.ErrInvalidRequired)
 		case found:
-			return &openapi3filter.RequestError{Input: in, Parameter: c.p, Reason: openapi3filter.ErrInvalidEmptyValue.Error(), Err: openapi3filter.ErrInvalidEmptyValue}
+			return failWith(openapi3filter.ErrInvalidEmptyValue)
 		}
 		return nil
 	}
 	if c.integer {
 		n, err := strconv.ParseInt(raw, 10, c.bits)
 		if err != nil {
-			return fail(&openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Value: raw, Reason: "an invalid integer", Cause: err.(*strconv.NumError).Err})
+			return fail(&openapi3filter.ParseError{Kind: openapi3filter.KindInvalidFormat, Value: raw,
+				Reason: "an invalid integer", Cause: err.(*strconv.NumError).Err})
 		}
 		v := float64(n) // kin-openapi compares numbers as float64
 		if c.min != nil && !(*c.min <= v) {
