@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,11 +142,41 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 			t.Errorf("%s directly, after the shared budget was spent: %d, want 429", name, got.Status)
 		}
 	}
+	spoofed := spoofedForwardedFor(t, c)
+
 	fmt.Printf("cluster-test: requests %d (logins %d, reads %d, writes %d, internal %d); kills %d, restarts %d; "+
 		"5xx in flight on killed processes %d, other 5xx %d; writes acknowledged %d, lost %d; "+
-		"login tokens %d, property-replica verifications %d, refused %d, signing keys seen %d; shared budget %v\n",
+		"login tokens %d, property-replica verifications %d, refused %d, signing keys seen %d; shared budget %v; "+
+		"spoofed X-Forwarded-For: refused after %d\n",
 		r.total, r.byOp["login"], r.byOp["read"], r.byOp["write"], r.byOp["internal"], len(c.kills), c.restarts,
-		r.inFlight, len(r.failures)-r.inFlight, len(r.writes), lost, r.tokens, r.verified, len(r.refused), len(r.kids), statuses)
+		r.inFlight, len(r.failures)-r.inFlight, len(r.writes), lost, r.tokens, r.verified, len(r.refused), len(r.kids), statuses,
+		spoofed)
+}
+
+// spoofedForwardedFor: a client that writes its own X-Forwarded-For, a new
+// address in each request, must still be the address HAProxy saw, or it gets
+// a fresh failed-login budget per request (and chooses the IP the audit
+// lines show). The replicas trust HAProxy (127.0.0.1); the client connects
+// from 127.0.0.2, as a client on another host would, and fails logins for
+// unknown emails (one per request, so only the IP budget counts). It returns
+// how many were answered 401 before the first 429: the IP budget, 20.
+func spoofedForwardedFor(t *testing.T, c *cluster) int {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	for i := 0; i < 30; i++ {
+		got := testenv.DoWith(t, client, "POST", c.userURL+"/api/users/authenticate",
+			map[string]string{"email": fmt.Sprintf("nobody-%d@example.com", i), "password": "wrong password 1234"},
+			"X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1))
+		switch {
+		case got.Status == 429 && i == 20:
+			return i
+		case got.Status != 401:
+			t.Errorf("spoofed X-Forwarded-For, attempt %d: %d, want 401 for the first 20 then 429", i+1, got.Status)
+			return i
+		}
+	}
+	t.Errorf("30 failed logins from one client with a new X-Forwarded-For each: never refused (its budget is 20)")
+	return 30
 }
 
 const benchPassword = "replica password 1234"
