@@ -51,9 +51,9 @@ type paramCheck struct {
 	min, max *float64
 	minLen   uint64
 	maxLen   *uint64
-	pattern  *regexp.Regexp
-	class    *byteClass // pattern when it is ^[ASCII class]+$ (or *): a table instead of the regexp engine
-	schema   *openapi3.Schema
+	// matches is the pattern: a table lookup when it is ^[ASCII class]+$
+	// (or *), the regexp otherwise; nil without one.
+	matches func(string) bool
 }
 
 // compilePlan returns the plan of route, or nil when the operation needs
@@ -100,7 +100,7 @@ func compileParam(p *openapi3.Parameter) (paramCheck, bool) {
 		return paramCheck{}, false
 	}
 	s := p.Schema.Value
-	c := paramCheck{p: p, schema: s, header: http.CanonicalHeaderKey(p.Name)}
+	c := paramCheck{p: p, header: http.CanonicalHeaderKey(p.Name)}
 	switch {
 	case s.Type.Is(openapi3.TypeInteger):
 		c.integer = true
@@ -128,7 +128,10 @@ func compileParam(p *openapi3.Parameter) (paramCheck, bool) {
 			if err != nil {
 				return paramCheck{}, false
 			}
-			c.pattern, c.class = re, classOf(s.Pattern)
+			c.matches = re.MatchString
+			if class := classOf(s.Pattern); class != nil {
+				c.matches = class.matches
+			}
 		}
 	default:
 		return paramCheck{}, false
@@ -199,14 +202,14 @@ func (c *paramCheck) check(r *http.Request, rctx *chi.Context, in *openapi3filte
 			return fail(c.schemaError("maxLength", raw))
 		}
 	}
-	if c.class != nil && !c.class.matches(raw) || c.class == nil && c.pattern != nil && !c.pattern.MatchString(raw) {
+	if c.matches != nil && !c.matches(raw) {
 		return fail(c.schemaError("pattern", raw))
 	}
 	return nil
 }
 
 func (c *paramCheck) schemaError(keyword string, value string) error {
-	return &openapi3.SchemaError{Value: value, Schema: c.schema, SchemaField: keyword, Reason: "violates " + keyword}
+	return &openapi3.SchemaError{Value: value, Schema: c.p.Schema.Value, SchemaField: keyword, Reason: "violates " + keyword}
 }
 
 // lookup finds the raw value as kin-openapi's decoders do: a path value
