@@ -11,19 +11,18 @@ import (
 // on many keep-alive connections can still send thousands a second, and on a
 // small machine those take the cores from other users' logins (make bench's
 // register_flood). Held, each refusal costs the server a sleeping goroutine
-// and no CPU, and costs such a client one connection for Delay. A client that
+// and no CPU, and costs such a client one connection for the delay. A client that
 // honours Retry-After never notices: it would have waited longer anyway.
 //
 // Holding is bounded, so that a tarpit cannot be turned into a memory
-// exhaustion: at most PerKey refusals of one key (a client IP) and Total in
+// exhaustion: at most perKey refusals of one key (a client IP) and limit in
 // all are held at once; past either, Hold answers false and the refusal goes
 // out at once, and the caller closes the connection (Connection: close), so
-// that a client with more connections than PerKey pays a new handshake for
-// every extra attempt.
+// that a client with more connections than perKey pays a new handshake for
+// every extra attempt. Make one with NewTarpit.
 type Tarpit struct {
-	Delay  time.Duration
-	PerKey int
-	Total  int
+	delay         time.Duration
+	perKey, limit int
 
 	mu    sync.Mutex
 	held  map[string]int
@@ -45,17 +44,17 @@ func NewTarpit(delay time.Duration, perKey, total int) *Tarpit {
 	if delay <= 0 {
 		return nil
 	}
-	return &Tarpit{Delay: delay, PerKey: perKey, Total: total, held: map[string]int{}}
+	return &Tarpit{delay: delay, perKey: perKey, limit: total, held: map[string]int{}}
 }
 
-// Hold waits Delay (or until ctx ends) when key and the tarpit have room,
+// Hold waits the delay (or until ctx ends) when key and the tarpit have room,
 // and reports whether it held the refusal.
 func (t *Tarpit) Hold(ctx context.Context, key string) bool {
 	if t == nil {
 		return false
 	}
 	t.mu.Lock()
-	if t.held[key] >= t.PerKey || t.total >= t.Total {
+	if t.held[key] >= t.perKey || t.total >= t.limit {
 		t.mu.Unlock()
 		return false
 	}
@@ -70,7 +69,7 @@ func (t *Tarpit) Hold(ctx context.Context, key string) bool {
 		t.total--
 		t.mu.Unlock()
 	}()
-	timer := time.NewTimer(t.Delay)
+	timer := time.NewTimer(t.delay)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
