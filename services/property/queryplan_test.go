@@ -3,6 +3,7 @@ package property_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,7 +96,7 @@ func namedQuery(t *testing.T, name string) string {
 	for i := 1; strings.Contains(sql, "sqlc.arg("); i++ {
 		start := strings.Index(sql, "sqlc.arg(")
 		end := start + strings.IndexByte(sql[start:], ')')
-		sql = sql[:start] + "$" + string(rune('0'+i)) + sql[end+1:]
+		sql = sql[:start] + "$" + strconv.Itoa(i) + sql[end+1:]
 	}
 	return sql
 }
