@@ -16,15 +16,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"jeeves4service/tools/procs"
 )
 
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := procs.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // TestSIGTERMUnderLoad runs the real property-service binary, loads its

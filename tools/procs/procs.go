@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -136,15 +137,42 @@ func StartOn(name, bin string, nAddrs int, setup func(addrs []string) (env map[s
 	return nil, nil, lastErr
 }
 
-// FreeAddr returns a loopback address nobody listens on (the kernel picks
-// the port; a child process binds it a moment later).
+// FreeAddr returns a loopback address nobody listens on, for a child process
+// to bind a moment later (and again after a restart). The port is taken
+// below the kernel's ephemeral range: a port the kernel picked (":0") comes
+// from that range, and any outgoing connection of the machine (to
+// PostgreSQL, Redis, a replica) could take it as its local port before the
+// child binds it ("address already in use", seen in make cluster-test).
 func FreeAddr() (string, error) {
+	low := ephemeralLow()
+	for try := 0; try < 50 && low > 10000; try++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(low-10000)))
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr, nil
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux;
+// 32768, the usual start, where it cannot be read).
+func ephemeralLow() int {
+	var low, high int
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	if _, err := fmt.Sscan(string(data), &low, &high); err != nil || low <= 0 {
+		return 32768
+	}
+	return low
 }
 
 // FreeAddrs returns n free loopback addresses.
