@@ -41,11 +41,13 @@ func New(getenv config.Getenv, w io.Writer, service string) (*slog.Logger, error
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redact}
 	plainOpts := &slog.HandlerOptions{Level: level}
 	h := &handler{}
+	out := &lockedWriter{w: w}
 	switch f := strings.ToLower(config.String(getenv, "LOG_FORMAT", "json")); f {
 	case "json":
-		h.Handler, h.plain = slog.NewJSONHandler(w, opts), slog.NewJSONHandler(w, plainOpts)
+		h.Handler, h.plain = slog.NewJSONHandler(out, opts), slog.NewJSONHandler(out, plainOpts)
+		h.line = &lineWriter{w: out}
 	case "text":
-		h.Handler, h.plain = slog.NewTextHandler(w, opts), slog.NewTextHandler(w, plainOpts)
+		h.Handler, h.plain = slog.NewTextHandler(out, opts), slog.NewTextHandler(out, plainOpts)
 	default:
 		return nil, &config.Error{Var: "LOG_FORMAT", Problem: "must be json or text, got " + f}
 	}
@@ -75,16 +77,24 @@ func hasUpper(s string) bool {
 // every request (access and audit lines): like Logger.LogAttrs, but without
 // capturing the caller's program counter, which no handler here uses and
 // which costs a stack walk per line, and without the redaction hook: a Line's
-// attribute names are fixed in code and none of them is a secret.
+// attribute names are fixed in code and none of them is a secret. In JSON
+// format its lines are written directly (see lineWriter).
 func Line(ctx context.Context, log *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
 	h := log.Handler()
 	if !h.Enabled(ctx, level) {
 		return
 	}
-	r := slog.NewRecord(time.Now(), level, msg, 0)
+	ours, _ := h.(*handler)
+	if ours != nil && ours.line != nil {
+		if written, err := ours.line.write(level, msg, attrs); written {
+			_ = ours.flushedAt(level, err)
+			return
+		}
+	}
+	r := slog.NewRecord(now(), level, msg, 0)
 	r.AddAttrs(attrs...)
-	if ours, ok := h.(*handler); ok {
-		_ = ours.flushed(r, ours.plain.Handle(ctx, r))
+	if ours != nil {
+		_ = ours.flushedAt(level, ours.plain.Handle(ctx, r))
 		return
 	}
 	_ = h.Handle(ctx, r)
@@ -153,24 +163,32 @@ func (o *Output) Close() error {
 type handler struct {
 	slog.Handler              // with the redaction hook
 	plain        slog.Handler // the same output and attributes, without it
+	line         *lineWriter  // Line's direct writer; nil: Line goes through plain
 	out          *Output      // nil: nothing to flush
 }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
-	return h.flushed(r, h.Handler.Handle(ctx, r))
+	return h.flushedAt(r.Level, h.Handler.Handle(ctx, r))
 }
 
-func (h *handler) flushed(r slog.Record, err error) error {
-	if h.out != nil && r.Level >= slog.LevelWarn {
+func (h *handler) flushedAt(level slog.Level, err error) error {
+	if h.out != nil && level >= slog.LevelWarn {
 		_ = h.out.Flush()
 	}
 	return err
 }
 
+// WithAttrs redacts the logger's own attributes for plain and line too: they
+// are not named in code at the Line call.
 func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &handler{Handler: h.Handler.WithAttrs(attrs), plain: h.plain.WithAttrs(attrs), out: h.out}
+	redacted := make([]slog.Attr, len(attrs))
+	for i, a := range attrs {
+		redacted[i] = redact(nil, a)
+	}
+	return &handler{Handler: h.Handler.WithAttrs(attrs), plain: h.plain.WithAttrs(redacted), line: h.line.with(redacted), out: h.out}
 }
 
+// WithGroup leaves Line's lines to slog (the direct writer knows no groups).
 func (h *handler) WithGroup(name string) slog.Handler {
 	return &handler{Handler: h.Handler.WithGroup(name), plain: h.plain.WithGroup(name), out: h.out}
 }

@@ -1,0 +1,161 @@
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// lineWriter writes Line's lines in JSON format directly: the same bytes
+// slog's JSONHandler writes for them (TestLineWritesWhatSlogWrites compares
+// the two), without its generic machinery (a record, a handle state, an
+// attribute walk, a buffer per line). The access and audit line is written
+// on every request, and through slog it was the largest single cost of the
+// guarded internal call. Only string and integer attributes are written here;
+// a line with any other kind goes through slog.
+type lineWriter struct {
+	w      *lockedWriter
+	prefix []byte // the logger's With attributes, rendered and redacted: `,"service":"user-service"`
+}
+
+// lockedWriter is shared by slog's handlers and the lineWriter, so a line
+// written by either is never interleaved with one written by the other.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// now is the clock lines are stamped with (the comparison test fixes it).
+var now = time.Now
+
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// with returns the writer for a logger with (already redacted) attrs added,
+// or nil when one of them is of a kind this writer does not render (slog
+// writes such a logger's lines).
+func (lw *lineWriter) with(attrs []slog.Attr) *lineWriter {
+	if lw == nil {
+		return nil
+	}
+	prefix := append([]byte(nil), lw.prefix...)
+	for _, a := range attrs {
+		var ok bool
+		if prefix, ok = appendAttr(prefix, a); !ok {
+			return nil
+		}
+	}
+	return &lineWriter{w: lw.w, prefix: prefix}
+}
+
+// write writes one line; false (and nothing written) when an attribute is of
+// a kind it does not render.
+func (lw *lineWriter) write(level slog.Level, msg string, attrs []slog.Attr) (bool, error) {
+	for _, a := range attrs {
+		if k := a.Value.Kind(); a.Key == "" || (k != slog.KindString && k != slog.KindInt64) {
+			return false, nil
+		}
+	}
+	bp := linePool.Get().(*[]byte)
+	b := append((*bp)[:0], `{"time":"`...)
+	b = now().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","level":`...)
+	b = appendString(b, level.String())
+	b = append(b, `,"msg":`...)
+	b = appendString(b, msg)
+	b = append(b, lw.prefix...)
+	for _, a := range attrs {
+		b, _ = appendAttr(b, a)
+	}
+	b = append(b, "}\n"...)
+	_, err := lw.w.Write(b)
+	if cap(b) <= 64<<10 { // an unusually long line is not kept around
+		*bp = b
+		linePool.Put(bp)
+	}
+	return true, err
+}
+
+// appendAttr appends `,"key":value` for a string or integer attribute.
+func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
+	if a.Key == "" { // slog's rules for these (dropped only when the value is empty too) stay slog's
+		return b, false
+	}
+	b = append(b, ',')
+	b = appendString(b, a.Key)
+	b = append(b, ':')
+	switch a.Value.Kind() {
+	case slog.KindString:
+		return appendString(b, a.Value.String()), true
+	case slog.KindInt64:
+		return strconv.AppendInt(b, a.Value.Int64(), 10), true
+	}
+	return b, false
+}
+
+// appendString appends s as a JSON string, escaped as slog escapes it:
+// control characters, '"' and '\\' escaped, invalid UTF-8 as U+FFFD, and
+// U+2028 and U+2029 escaped for JavaScript's sake.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if plainByte[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// plainByte: the bytes written as they are (ASCII but control characters,
+// '"' and '\\'); one lookup per byte in the common case.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
