@@ -108,6 +108,10 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plain8(s[i:i+8]) {
+			i += 8
+			continue
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if plainByte[c] {
 				i++
@@ -150,6 +154,19 @@ func appendString(b []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// plain8 reports whether none of the 8 bytes of s needs escaping (a control
+// character, '"', '\\' or a byte of a multi-byte sequence), testing all 8 at
+// once: most of an access line is plain ASCII.
+func plain8(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	control := x - 0x20*ones // a byte below 0x20 borrows into its high bit
+	quote, backslash := x^('"'*ones), x^('\\'*ones)
+	found := (control | (quote - ones) | (backslash - ones)) &^ x // a zero byte of quote or backslash did too
+	return (x|found)&highs == 0
+}
 
 // plainByte: the bytes written as they are (ASCII but control characters,
 // '"' and '\\'); one lookup per byte in the common case.
