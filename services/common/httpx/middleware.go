@@ -19,8 +19,11 @@ import (
 	"jeeves4service/services/common/reqinfo"
 )
 
-// RequestIDHeader carries the request id in and out, and to the property service.
-const RequestIDHeader = "X-Request-ID"
+// RequestIDHeader carries the request id in and out, and to the property
+// service. Field names are case-insensitive (X-Request-ID on the wire is the
+// same field); the constant is in Go's canonical form, so that looking it up
+// and setting it, on every request, does not convert and allocate the name.
+const RequestIDHeader = "X-Request-Id"
 
 // safeRequestID is ^[A-Za-z0-9._-]{1,64}$ (a loop, not a regexp: it runs on
 // every request).

@@ -42,14 +42,30 @@ type Info struct {
 
 type key struct{}
 
+// infoContext carries the Info in the context it extends: one allocation
+// for both, where context.WithValue and a separate Info made two (Attach
+// runs on every request). Cancellation, deadlines and other values are the
+// embedded context's.
+type infoContext struct {
+	context.Context
+	info Info
+}
+
+func (c *infoContext) Value(k any) any {
+	if k == (key{}) {
+		return &c.info
+	}
+	return c.Context.Value(k)
+}
+
 // Attach returns r with a fresh Info in its context, or r as it is when one
 // is already there, and the Info either way.
 func Attach(r *http.Request) (*http.Request, *Info) {
 	if info, ok := r.Context().Value(key{}).(*Info); ok {
 		return r, info
 	}
-	info := &Info{}
-	return r.WithContext(context.WithValue(r.Context(), key{}, info)), info
+	c := &infoContext{Context: r.Context()}
+	return r.WithContext(c), &c.info
 }
 
 // From returns the request's Info; a context without one gets an empty

@@ -231,7 +231,8 @@ func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Ha
 			ctx := r.Context()
 			info.Caller, info.Subject = "", subject(r)
 			if g.limiter != nil {
-				d := g.limiter.Take(ctx, ipKey(ctx))
+				key := ipKey(ctx)
+				d := g.limiter.Take(ctx, key)
 				// Until the caller is known this budget is the one that governs
 				// the request; the per-caller request budget replaces it after.
 				info.RateLimitPolicy, info.RateLimit = ratelimit.SetHeaders(w.Header(), "failures", g.limiter.Budget(), d)
@@ -243,7 +244,7 @@ func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Ha
 					problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
 					return
 				}
-				info.Refund = func() { g.limiter.Refund(ctx, ipKey(ctx)) }
+				info.Refund = func() { g.limiter.Refund(ctx, key) }
 			}
 			next.ServeHTTP(w, r)
 		})
