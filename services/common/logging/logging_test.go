@@ -1,36 +1,18 @@
 package logging_test
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 
 	"jeeves4service/services/common/logging"
+	"jeeves4service/services/common/testenv"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // INFO lines (audit lines) wait in the buffer; a WARN line flushes at once,
 // with everything before it; Close writes the rest.
 func TestBufferedOutputFlushesWarningsAtOnceAndEverythingOnClose(t *testing.T) {
 	env := map[string]string{"LOG_FLUSH_INTERVAL": "1h"}
-	var sink lockedBuffer
+	var sink testenv.LogBuffer
 	out, err := logging.NewOutput(func(k string) string { return env[k] }, &sink)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +40,7 @@ func TestBufferedOutputFlushesWarningsAtOnceAndEverythingOnClose(t *testing.T) {
 
 func TestUnbufferedOutputWritesEachLine(t *testing.T) {
 	env := map[string]string{"LOG_FLUSH_INTERVAL": "0"}
-	var sink lockedBuffer
+	var sink testenv.LogBuffer
 	out, _ := logging.NewOutput(func(k string) string { return env[k] }, &sink)
 	log, _ := logging.New(func(k string) string { return env[k] }, out, "test")
 	log.Info("audit")
