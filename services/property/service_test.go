@@ -3,6 +3,7 @@ package property_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -21,6 +22,7 @@ type env struct {
 	logs             *testenv.LogBuffer
 	issuer           *testenv.Issuer
 	svc              *property.Service
+	dbURL            string
 }
 
 func start(t testing.TB, eng testenv.Engine) *env {
@@ -30,6 +32,15 @@ func start(t testing.TB, eng testenv.Engine) *env {
 
 // startWith starts a property service on dbURL; adjust may change its config.
 func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
+	t.Helper()
+	log, logs := testenv.Logger()
+	e := startLogged(t, dbURL, adjust, log)
+	e.logs = logs
+	return e
+}
+
+// startLogged is startWith writing to log.
+func startLogged(t testing.TB, dbURL string, adjust func(*property.Config), log *slog.Logger) *env {
 	t.Helper()
 	issuer := testenv.NewIssuer(t)
 	primary, err := tokenguard.NewToken("user-service", goodToken)
@@ -45,7 +56,6 @@ func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	log, logs := testenv.Logger()
 	svc, err := property.New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("start property service: %v", err)
@@ -54,9 +64,9 @@ func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
 	return &env{
 		public:   "http://" + svc.Server.Addr("public"),
 		internal: "http://" + svc.Server.Addr("internal"),
-		logs:     logs,
 		issuer:   issuer,
 		svc:      svc,
+		dbURL:    dbURL,
 	}
 }
 

@@ -71,6 +71,17 @@ type Server struct {
 	last      atomic.Int64 // unix nanoseconds of the latest request's arrival
 }
 
+// Handler is what the listener called name serves, as it serves it (nil when
+// there is no such listener): in-process benchmarks call it without a socket.
+func (s *Server) Handler(name string) http.Handler {
+	for _, l := range s.listeners {
+		if l.Name == name {
+			return s.drainable(l.Handler)
+		}
+	}
+	return nil
+}
+
 // drainable wraps a listener's handler for the drain (see DrainQuiet).
 func (s *Server) drainable(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

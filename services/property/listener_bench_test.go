@@ -1,0 +1,75 @@
+package property_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"jeeves4service/services/common/database"
+	"jeeves4service/services/common/logging"
+	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/testenv"
+	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/property"
+	"jeeves4service/services/property/adapters"
+	"jeeves4service/services/property/app"
+	limithandler "jeeves4service/tools/bench/limit/handler"
+)
+
+// BenchmarkInternalListener: the internal listener's handler, in process, as
+// the service serves it (request id, access and audit line, metrics, the
+// failure and per-caller budgets, the token guard, the validator, the
+// caller check) against the same generated handler and query mounted bare,
+// both on one SQLite database, and against the limit (make bench's yardstick,
+// a bare net/http handler with the same query). The difference is what the guard costs a
+// call before the network and the query (see make bench's internal_get).
+func BenchmarkInternalListener(b *testing.B) {
+	// The services' own logger (buffered JSON, as lifecycle builds it), into
+	// io.Discard; a budget large enough for the whole run, still spent on
+	// every call.
+	out, err := logging.NewOutput(func(string) string { return "" }, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	log, err := logging.New(func(string) string { return "" }, out, "property-service")
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := startLogged(b, testenv.Engines(b)[0].NewURL(b), func(c *property.Config) {
+		c.InternalRequestLimit = ratelimit.Budget{Count: 1 << 40, Window: time.Minute}
+	}, log)
+	repo, conn, err := adapters.Open(context.Background(), e.dbURL, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	bare := chi.NewRouter()
+	property.MountInternal(bare, &app.Service{Repo: repo}, nil)
+	limit, err := limithandler.New(context.Background(), conn, database.SQLite, goodToken)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"limit", limit}, {"bare", bare}, {"guarded", e.svc.Server.Handler("internal")}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest("GET", "/api/internal/properties/users/1", nil)
+				req.Header.Set(tokenguard.Header, goodToken)
+				rec := httptest.NewRecorder()
+				c.h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
