@@ -1,0 +1,72 @@
+package tokenguard_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"jeeves4service/services/common/tokenguard"
+)
+
+// Reasons is the closed set the rejection counter is created with (every
+// label present from the start, so an alert's rate() has a series before the
+// first refusal, which the guessing alert needs). It is kept by hand; this reads the package's source for
+// every reason a refusal can carry (the string a check returns beside its
+// error, or the one passed to rejected) and requires the two to match, both
+// ways.
+func TestReasonsListsEveryRefusalReason(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.ReturnStmt: // return who, "reason", err
+				if len(n.Results) == 3 {
+					addLiteral(found, n.Results[1])
+				}
+			case *ast.CallExpr: // g.rejected("reason")
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "rejected" && len(n.Args) == 1 {
+					addLiteral(found, n.Args[0])
+				}
+			}
+			return true
+		})
+	}
+	if len(found) < 5 {
+		t.Fatalf("found only %v in the source: the test no longer reads it right", found)
+	}
+	for reason := range found {
+		if !slices.Contains(tokenguard.Reasons, reason) {
+			t.Errorf("reason %q can be returned but is not in tokenguard.Reasons", reason)
+		}
+	}
+	for _, reason := range tokenguard.Reasons {
+		if !found[reason] {
+			t.Errorf("tokenguard.Reasons lists %q, which nothing returns", reason)
+		}
+	}
+}
+
+func addLiteral(found map[string]bool, e ast.Expr) {
+	if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+		if s, err := strconv.Unquote(lit.Value); err == nil && s != "" {
+			found[s] = true
+		}
+	}
+}
