@@ -13,12 +13,11 @@ import (
 	"jeeves4service/services/common/tokenguard"
 )
 
-// Reasons is the closed set the rejection counter is created with (every
-// label present from the start, so an alert's rate() has a series before the
-// first refusal, which the guessing alert needs). It is kept by hand; this reads the package's source for
-// every reason a refusal can carry (the string a check returns beside its
-// error, or the one passed to rejected) and requires the two to match, both
-// ways.
+// Reasons is the closed set the rejection counter is created with: every
+// label exists from the start, so the guessing alert sees a first burst. It
+// is kept by hand; this reads the package's source for every reason a
+// refusal can carry (the string a check returns beside its error, or the one
+// passed to rejected) and requires the two to match, both ways.
 func TestReasonsListsEveryRefusalReason(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
