@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -191,6 +193,7 @@ type cluster struct {
 	kills                             [][2]time.Time // from the signal to the process's end
 	restarts                          int
 	userEnv                           map[string]string // shared by both user replicas (the signing key)
+	stats                             string            // HAProxy's stats as CSV
 }
 
 type replica struct {
@@ -236,6 +239,7 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 			c.replicas[fmt.Sprintf("property-%d", i)].env[k] = v
 		}
 	}
+	c.stats = "http://" + addrs[9] + "/stats;csv"
 	// HAProxy first: the property replicas fetch the JWKS through it.
 	testenv.Program(t, "haproxy", []string{"USER_FRONTEND=" + addrs[0], "PROPERTY_FRONTEND=" + addrs[1],
 		"INTERNAL_FRONTEND=" + addrs[2], "USER_1=" + addrs[3], "USER_2=" + addrs[4], "PROPERTY_1=" + addrs[5],
@@ -293,9 +297,48 @@ func (c *cluster) start(t *testing.T, name string) {
 	}
 	r.proc = p
 	t.Logf("%s started %s", time.Now().Format("15:04:05.000"), name)
-	// HAProxy marks a server up after two good checks 500 ms apart.
-	time.Sleep(1500 * time.Millisecond)
+	c.waitUp(t, name)
 	r.down.Store(false)
+}
+
+// waitUp waits until HAProxy's stats show every server called name (one per
+// backend it serves) UP: after two good checks 500 ms apart.
+func (c *cluster) waitUp(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !serversUp(c.stats, name) {
+		if time.Now().After(deadline) {
+			t.Fatalf("HAProxy did not mark %s up within 15 s", name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// serversUp reads HAProxy's stats CSV (a header row "# pxname,svname,...,
+// status,..." then a row per frontend, server and backend).
+func serversUp(statsURL, name string) bool {
+	resp, err := http.Get(statsURL)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	r := csv.NewReader(resp.Body)
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) < 2 {
+		return false
+	}
+	status := slices.Index(rows[0], "status")
+	seen := 0
+	for _, row := range rows[1:] {
+		if status > 0 && len(row) > status && row[1] == name {
+			if row[status] != "UP" {
+				return false
+			}
+			seen++
+		}
+	}
+	return seen > 0
 }
 
 // kill ends a replica with SIGKILL, as a crash would, and notes from when
