@@ -10,7 +10,7 @@ import (
 )
 
 // lineWriter writes Line's lines in JSON format directly: the same bytes
-// slog's JSONHandler writes for them (TestLineWritesWhatSlogWrites compares
+// slog's JSONHandler writes for them (FuzzLineWritesWhatSlogWrites compares
 // the two), without its generic machinery (a record, a handle state, an
 // attribute walk, a buffer per line). The access and audit line is written
 // on every request, and through slog it was the largest single cost of the
@@ -58,14 +58,16 @@ func (lw *lineWriter) with(attrs []slog.Attr) *lineWriter {
 
 // write writes one line; false (and nothing written) when an attribute is of
 // a kind it does not render.
-func (lw *lineWriter) write(level slog.Level, msg string, attrs []slog.Attr) (bool, error) {
-	for _, a := range attrs {
-		if k := a.Value.Kind(); a.Key == "" || (k != slog.KindString && k != slog.KindInt64) {
-			return false, nil
-		}
-	}
+func (lw *lineWriter) write(level slog.Level, msg string, attrs []slog.Attr) (written bool, err error) {
 	bp := linePool.Get().(*[]byte)
-	b := append((*bp)[:0], `{"time":"`...)
+	b := (*bp)[:0]
+	defer func() {
+		if cap(b) <= 64<<10 { // an unusually long line is not kept around
+			*bp = b
+			linePool.Put(bp)
+		}
+	}()
+	b = append(b, `{"time":"`...)
 	b = now().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":`...)
 	b = appendString(b, level.String())
@@ -73,18 +75,18 @@ func (lw *lineWriter) write(level slog.Level, msg string, attrs []slog.Attr) (bo
 	b = appendString(b, msg)
 	b = append(b, lw.prefix...)
 	for _, a := range attrs {
-		b, _ = appendAttr(b, a)
+		var ok bool
+		if b, ok = appendAttr(b, a); !ok {
+			return false, nil
+		}
 	}
 	b = append(b, "}\n"...)
-	_, err := lw.w.Write(b)
-	if cap(b) <= 64<<10 { // an unusually long line is not kept around
-		*bp = b
-		linePool.Put(bp)
-	}
+	_, err = lw.w.Write(b)
 	return true, err
 }
 
-// appendAttr appends `,"key":value` for a string or integer attribute.
+// appendAttr appends `,"key":value` for a string or integer attribute, and
+// reports false for any other (the one rule for what this writer renders).
 func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
 	if a.Key == "" { // slog's rules for these (dropped only when the value is empty too) stay slog's
 		return b, false
