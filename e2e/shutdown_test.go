@@ -22,14 +22,6 @@ import (
 	"jeeves4service/tools/procs"
 )
 
-func freeAddr(t *testing.T) string {
-	a, err := procs.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // TestSIGTERMUnderLoad runs the real property-service binary, loads its
 // internal endpoint from 8 workers, and sends SIGTERM mid-load: every request
 // gets its normal complete answer or, once the listener is closed, a refused
@@ -41,7 +33,11 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../services/property/cmd/property-service").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	pub, internal, admin := freeAddr(t), freeAddr(t), freeAddr(t)
+	addrs, err := procs.FreeAddrs(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, internal, admin := addrs[0], addrs[1], addrs[2]
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "INTERNAL_SERVICE_TOKEN="+internalToken, "PROPERTY_PUBLIC_ADDR="+pub,
 		"PROPERTY_INTERNAL_ADDR="+internal, "PROPERTY_ADMIN_ADDR="+admin, "PROPERTY_DATABASE_URL=sqlite:"+filepath.Join(dir, "p.db"))

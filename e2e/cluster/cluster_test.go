@@ -229,7 +229,11 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 		"JWT_JWKS_URL": c.userURL + "/.well-known/jwks.json", "JWT_JWKS_REFRESH": "5s"})
 	for i := 1; i <= 2; i++ {
 		u, p, in := addrs[2+i], addrs[4+i], addrs[6+i]
-		a1, a2 := freeAddr(t), freeAddr(t)
+		admin, err := procs.FreeAddrs(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a1, a2 := admin[0], admin[1]
 		c.replicas[fmt.Sprintf("user-%d", i)] = &replica{name: fmt.Sprintf("user-%d", i), bin: filepath.Join(bin, "user-service"),
 			env: map[string]string{"USER_PUBLIC_ADDR": u, "USER_ADMIN_ADDR": a1}, public: "http://" + u, health: "http://" + u + "/readyz"}
 		c.replicas[fmt.Sprintf("property-%d", i)] = &replica{name: fmt.Sprintf("property-%d", i), bin: filepath.Join(bin, "property-service"),
@@ -261,14 +265,6 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 	})
 	c.waitBalanced(t)
 	return c
-}
-
-func freeAddr(t *testing.T) string {
-	a, err := procs.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func merge(ms ...map[string]string) map[string]string {

@@ -9,7 +9,7 @@ import (
 	"jeeves4service/services/common/ratelimit"
 )
 
-// holdAll starts n holds of key at once and returns how many were held.
+// holdAll starts a hold of each key at once and returns how many were held.
 func holdAll(t *ratelimit.Tarpit, keys ...string) int {
 	var wg sync.WaitGroup
 	var mu sync.Mutex

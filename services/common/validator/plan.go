@@ -148,12 +148,12 @@ func compileParam(p *openapi3.Parameter) (paramCheck, bool) {
 
 // validate is ValidateRequest for a planned operation: security first, then
 // each parameter in order, the first failure deciding.
-func (pl *plan) validate(ctx context.Context, r *http.Request, rctx *chi.Context, in *openapi3filter.RequestValidationInput) error {
+func (pl *plan) validate(ctx context.Context, rctx *chi.Context, in *openapi3filter.RequestValidationInput) error {
 	if err := openapi3filter.ValidateSecurityRequirements(ctx, in, pl.security); err != nil {
 		return err
 	}
 	for i := range pl.params {
-		if err := pl.params[i].check(r, rctx, in); err != nil {
+		if err := pl.params[i].check(rctx, in); err != nil {
 			return err
 		}
 	}
@@ -162,8 +162,8 @@ func (pl *plan) validate(ctx context.Context, r *http.Request, rctx *chi.Context
 
 // check decodes and validates one parameter, returning the same kind of
 // error kin-openapi would (so the 400 names the same field and rule).
-func (c *paramCheck) check(r *http.Request, rctx *chi.Context, in *openapi3filter.RequestValidationInput) error {
-	raw, found := c.lookup(r, rctx)
+func (c *paramCheck) check(rctx *chi.Context, in *openapi3filter.RequestValidationInput) error {
+	raw, found := c.lookup(in.Request, rctx)
 	fail := func(err error) error { return &openapi3filter.RequestError{Input: in, Parameter: c.p, Err: err} }
 	failWith := func(err error) error {
 		return &openapi3filter.RequestError{Input: in, Parameter: c.p, Reason: err.Error(), Err: err}

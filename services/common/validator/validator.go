@@ -169,8 +169,7 @@ func (v *validating) middleware(next http.Handler) http.Handler {
 		info.Operation, info.Route = op.route.Operation.OperationID, op.route.Path
 		var err error
 		if op.plan != nil {
-			err = op.plan.validate(r.Context(), r, rctx,
-				&openapi3filter.RequestValidationInput{Request: r, Route: op.route, Options: v.opts})
+			err = op.plan.validate(r.Context(), rctx, &openapi3filter.RequestValidationInput{Request: r, Route: op.route, Options: v.opts})
 		} else {
 			params := make(map[string]string, len(rctx.URLParams.Keys))
 			for i, k := range rctx.URLParams.Keys {
