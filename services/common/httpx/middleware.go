@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"jeeves4service/services/common/logging"
@@ -272,8 +273,9 @@ func AccessLog(log *slog.Logger, observe Observer) func(http.Handler) http.Handl
 
 // Budget spends one unit of a general request budget per client on every
 // request it wraps (check and spend in one step: see package ratelimit),
-// answers 429 with Retry-After past it, and writes the budget's state on
-// every response in the RateLimit-Policy and RateLimit fields. key names the
+// answers 429 with Retry-After past it, and makes itself the budget that
+// governs the request: its state goes out on the response in the
+// RateLimit-Policy and RateLimit fields (BudgetFields). key names the
 // client: the verified user of an authenticated call, the client IP
 // otherwise, the caller of an internal call. name is the policy's name in
 // the headers.
@@ -281,8 +283,7 @@ func Budget(l ratelimit.Limiter, name string, key func(*http.Request) string) fu
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			d := l.Take(r.Context(), key(r))
-			info := reqinfo.From(r.Context())
-			info.RateLimitPolicy, info.RateLimit = ratelimit.SetHeaders(w.Header(), name, l.Budget(), d)
+			reqinfo.From(r.Context()).RateLimit = ratelimit.Governing{Name: name, Budget: l.Budget(), Decision: d}
 			if !d.Allowed {
 				problem.SetRetryAfter(w, d.RetryAfter)
 				problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many requests; try again later."))
@@ -292,6 +293,54 @@ func Budget(l ratelimit.Limiter, name string, key func(*http.Request) string) fu
 		})
 	}
 }
+
+// BudgetFields writes the RateLimit-Policy and RateLimit fields of the
+// budget that governs the request (reqinfo's RateLimit, recorded by Budget
+// and the token guard's failure budget) on every response, just before its
+// status line: success, refusal or problem alike. A generated typed
+// response writes them itself, from the value its handler copied; they are
+// not written twice. A request without a governing budget gets none.
+func BudgetFields(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bw := budgetWriters.Get().(*budgetWriter)
+		*bw = budgetWriter{ResponseWriter: w, info: reqinfo.From(r.Context())}
+		next.ServeHTTP(bw, r)
+		*bw = budgetWriter{} // no reference to this request stays in the pool
+		budgetWriters.Put(bw)
+	})
+}
+
+// budgetWriters recycles the writers: a handler may not use its
+// ResponseWriter once ServeHTTP has returned (net/http's rule), so one
+// can serve the next request.
+var budgetWriters = sync.Pool{New: func() any { return new(budgetWriter) }}
+
+type budgetWriter struct {
+	http.ResponseWriter
+	info    *reqinfo.Info
+	started bool
+}
+
+func (b *budgetWriter) start() {
+	if !b.started {
+		b.started = true
+		b.info.RateLimit.SetHeaders(b.ResponseWriter.Header())
+	}
+}
+
+func (b *budgetWriter) WriteHeader(status int) {
+	if status >= 200 { // an informational response is not the response
+		b.start()
+	}
+	b.ResponseWriter.WriteHeader(status)
+}
+
+func (b *budgetWriter) Write(p []byte) (int, error) {
+	b.start()
+	return b.ResponseWriter.Write(p)
+}
+
+func (b *budgetWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
 // HoldRefusals holds every 429 the wrapped handler answers in t before it is
 // sent (see ratelimit.Tarpit), keyed by the client IP, so that a client

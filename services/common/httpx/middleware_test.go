@@ -79,3 +79,48 @@ func TestHoldRefusals(t *testing.T) {
 		t.Fatalf("the held refusal went out after %s", took)
 	}
 }
+
+// The budgets record their decision and BudgetFields writes the fields of
+// the last one once, on every kind of answer: a status line, a body alone,
+// a refusal. A handler's own fields are kept; a request no budget governed
+// gets none, even on a writer recycled from one that had a budget.
+func TestBudgetFieldsAreTheGoverningBudgets(t *testing.T) {
+	first := ratelimit.NewMemory(ratelimit.Budget{Count: 10, Window: time.Minute}, 10, ratelimit.FailClosed)
+	second := ratelimit.NewMemory(ratelimit.Budget{Count: 3, Window: time.Minute}, 10, ratelimit.FailClosed)
+	key := func(*http.Request) string { return "k" }
+	answer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/body":
+			_, _ = w.Write([]byte("{}"))
+		case "/own":
+			w.Header().Set("RateLimit-Policy", "own")
+			w.Header().Set("RateLimit", "own")
+			w.WriteHeader(http.StatusOK)
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	budgeted := httpx.RequestID(httpx.BudgetFields(httpx.Budget(first, "failures", key)(httpx.Budget(second, "requests", key)(answer))))
+	bare := httpx.RequestID(httpx.BudgetFields(answer))
+	for i, c := range []struct {
+		h             http.Handler
+		path          string
+		status        int
+		policy, state string
+	}{
+		{budgeted, "/", 204, `"requests";q=3;w=60`, `"requests";r=2;t=20`},
+		{bare, "/", 204, "", ""},
+		{budgeted, "/body", 200, `"requests";q=3;w=60`, `"requests";r=1;t=40`},
+		{budgeted, "/own", 200, "own", "own"},
+		{budgeted, "/", 429, `"requests";q=3;w=60`, `"requests";r=0;t=60`}, // the refusal, from the same budget
+		{bare, "/body", 200, "", ""},
+	} {
+		rec := httptest.NewRecorder()
+		c.h.ServeHTTP(rec, httptest.NewRequest("GET", c.path, nil))
+		h := rec.Result().Header
+		if p, s := h.Values("RateLimit-Policy"), h.Values("RateLimit"); rec.Code != c.status || len(p) > 1 || len(s) > 1 ||
+			h.Get("RateLimit-Policy") != c.policy || h.Get("RateLimit") != c.state {
+			t.Fatalf("answer %d (%s): %d, RateLimit-Policy %q RateLimit %q, want %d, %q and %q", i, c.path, rec.Code, p, s, c.status, c.policy, c.state)
+		}
+	}
+}

@@ -20,17 +20,41 @@ const (
 	StateHeader  = "RateLimit"
 )
 
-// SetHeaders writes budget name's policy and state after decision d, and
-// returns both values (handlers repeat them in their typed responses).
-// It runs on every request, up to twice: each value is built with one
-// allocation, and the fields are stored under their canonical keys (Set
-// would convert and allocate the mixed-case names each time).
-func SetHeaders(h http.Header, name string, b Budget, d Decision) (policy, state string) {
-	policy = field(name, ";q=", int64(b.Count), ";w=", seconds(b.Window))
-	state = field(name, ";r=", int64(d.Remaining), ";t=", seconds(d.Reset))
+// Governing is the decision of the budget that governs a request, kept
+// until its response goes out. A request can pass two budgets (the
+// internal listener's failure budget before the credential is looked at,
+// then the caller's request budget), and only the last one's fields are
+// sent: the budgets record their decision here, and the fields are built
+// once, for the response (see httpx.BudgetFields), rather than by every
+// budget on the way.
+type Governing struct {
+	Name     string // the policy's name in the fields; "" when no budget governs
+	Budget   Budget
+	Decision Decision
+}
+
+// Fields returns the RateLimit-Policy and RateLimit values, "" when no
+// budget governs the request. Each is built with one allocation.
+func (g Governing) Fields() (policy, state string) {
+	if g.Name == "" {
+		return "", ""
+	}
+	return field(g.Name, ";q=", int64(g.Budget.Count), ";w=", seconds(g.Budget.Window)),
+		field(g.Name, ";r=", int64(g.Decision.Remaining), ";t=", seconds(g.Decision.Reset))
+}
+
+// SetHeaders writes both fields into h unless the response carries them
+// already (a generated typed response writes them from its own value), and
+// nothing when no budget governs the request. The fields are stored under
+// their canonical keys: Set would convert and allocate the mixed-case
+// names on every response.
+func (g Governing) SetHeaders(h http.Header) {
+	if g.Name == "" || h[stateKey] != nil {
+		return
+	}
+	policy, state := g.Fields()
 	h[policyKey] = []string{policy}
 	h[stateKey] = []string{state}
-	return policy, state
 }
 
 var policyKey, stateKey = http.CanonicalHeaderKey(PolicyHeader), http.CanonicalHeaderKey(StateHeader)

@@ -9,6 +9,8 @@ package reqinfo
 import (
 	"context"
 	"net/http"
+
+	"jeeves4service/services/common/ratelimit"
 )
 
 // Info is one request's record. Middleware fills it in order; it is not
@@ -30,11 +32,12 @@ type Info struct {
 	Operation, Route string
 	// TraceID is the request's trace id when tracing is on.
 	TraceID string
-	// RateLimit and RateLimitPolicy are the governing budget's state and
-	// policy, as sent in the response fields of those names: the generated
-	// strict servers write a response's declared headers from its typed
-	// value, so handlers copy them from here (see Budget).
-	RateLimit, RateLimitPolicy string
+	// RateLimit is the decision of the budget that governs the request, the
+	// last one it passed: its RateLimit-Policy and RateLimit fields go out
+	// with the response (httpx.BudgetFields), and the generated strict
+	// servers write a response's declared fields from its typed value, so
+	// handlers copy them from here (see BudgetOf).
+	RateLimit ratelimit.Governing
 	// Refund, when set, gives back a unit of a failure budget spent before the
 	// credential was checked; the authenticator calls it on success.
 	Refund func()
@@ -92,8 +95,8 @@ type Budget struct {
 
 // BudgetOf returns the request's budget fields.
 func BudgetOf(ctx context.Context) Budget {
-	info := From(ctx)
-	return Budget{RateLimit: info.RateLimit, RateLimitPolicy: info.RateLimitPolicy}
+	policy, state := From(ctx).RateLimit.Fields()
+	return Budget{RateLimit: state, RateLimitPolicy: policy}
 }
 
 // InternalBudget is Budget for the internal contract, which has no CORS field.
@@ -104,6 +107,6 @@ type InternalBudget struct {
 
 // InternalBudgetOf returns the request's budget fields for the internal contract.
 func InternalBudgetOf(ctx context.Context) InternalBudget {
-	info := From(ctx)
-	return InternalBudget{RateLimit: info.RateLimit, RateLimitPolicy: info.RateLimitPolicy}
+	policy, state := From(ctx).RateLimit.Fields()
+	return InternalBudget{RateLimit: state, RateLimitPolicy: policy}
 }

@@ -235,7 +235,7 @@ func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Ha
 				d := g.limiter.Take(ctx, key)
 				// Until the caller is known this budget is the one that governs
 				// the request; the per-caller request budget replaces it after.
-				info.RateLimitPolicy, info.RateLimit = ratelimit.SetHeaders(w.Header(), "failures", g.limiter.Budget(), d)
+				info.RateLimit = ratelimit.Governing{Name: "failures", Budget: g.limiter.Budget(), Decision: d}
 				if !d.Allowed {
 					g.rejected("rate_limited")
 					g.log.WarnContext(ctx, "internal call rejected", "reason", "rate_limited",

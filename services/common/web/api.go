@@ -80,6 +80,9 @@ func (a API) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	r.Group(func(api chi.Router) {
+		// First in the group: the budgets in Before and After record their
+		// decision, and every answer of the group carries its fields.
+		api.Use(httpx.BudgetFields)
 		api.Use(a.Before...)
 		api.Use(httpx.LimitBody(httpx.MaxBodyBytes))
 		api.Use(validate)
