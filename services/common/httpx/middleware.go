@@ -216,11 +216,19 @@ func (s *statusRecorder) Status() int {
 
 // Observe calls done with the status and duration after next has served the request.
 func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done func(status int, took time.Duration)) {
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := statusRecorders.Get().(*statusRecorder)
+	*rec = statusRecorder{ResponseWriter: w}
 	start := time.Now()
 	next.ServeHTTP(rec, r)
-	done(rec.Status(), time.Since(start))
+	status := rec.Status()
+	*rec = statusRecorder{} // no reference to this request stays in the pool
+	statusRecorders.Put(rec)
+	done(status, time.Since(start))
 }
+
+// statusRecorders recycles the recorders, as budgetWriters do the budget
+// writers: a handler may not use its ResponseWriter once ServeHTTP returned.
+var statusRecorders = sync.Pool{New: func() any { return new(statusRecorder) }}
 
 // Observer is told about every request once it is served (the metrics).
 type Observer func(info *reqinfo.Info, status int, took time.Duration)

@@ -38,9 +38,11 @@ type Info struct {
 	// servers write a response's declared fields from its typed value, so
 	// handlers copy them from here (see BudgetOf).
 	RateLimit ratelimit.Governing
-	// Refund, when set, gives back a unit of a failure budget spent before the
-	// credential was checked; the authenticator calls it on success.
-	Refund func()
+	// FailureKey, when not "", is the key under which the token guard
+	// spent a unit of its failure budget before the credential was checked;
+	// it gives the unit back when the credential is accepted. A key, not a
+	// closure: nothing to allocate on every call.
+	FailureKey string
 }
 
 type key struct{}

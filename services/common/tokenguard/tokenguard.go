@@ -197,9 +197,9 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 		if g.report != nil {
 			g.report.Accepted(who.name, who.kind)
 		}
-		if info.Refund != nil {
-			info.Refund()
-			info.Refund = nil
+		if info.FailureKey != "" && g.limiter != nil {
+			g.limiter.Refund(ctx, info.FailureKey)
+			info.FailureKey = ""
 		}
 		return nil
 	}
@@ -244,7 +244,7 @@ func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Ha
 					problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many failed attempts; try again later."))
 					return
 				}
-				info.Refund = func() { g.limiter.Refund(ctx, key) }
+				info.FailureKey = key
 			}
 			next.ServeHTTP(w, r)
 		})

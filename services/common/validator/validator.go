@@ -146,6 +146,11 @@ type operation struct {
 // validation, never kept).
 var routeContexts = sync.Pool{New: func() any { return chi.NewRouteContext() }}
 
+// inputs recycles a plan's validation input (kin-openapi's security check
+// takes it by pointer, so it would be allocated on every call): nothing
+// keeps it once the request is validated, or its refusal written.
+var inputs = sync.Pool{New: func() any { return new(openapi3filter.RequestValidationInput) }}
+
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 
 func (v *validating) middleware(next http.Handler) http.Handler {
@@ -167,23 +172,36 @@ func (v *validating) middleware(next http.Handler) http.Handler {
 		}
 		info := reqinfo.From(r.Context())
 		info.Operation, info.Route = op.route.Operation.OperationID, op.route.Path
-		var err error
-		if op.plan != nil {
-			err = op.plan.validate(r.Context(), rctx, &openapi3filter.RequestValidationInput{Request: r, Route: op.route, Options: v.opts})
-		} else {
-			params := make(map[string]string, len(rctx.URLParams.Keys))
-			for i, k := range rctx.URLParams.Keys {
-				params[k] = rctx.URLParams.Values[i]
-			}
-			err = openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
-				Request: r, PathParams: params, Route: op.route, Options: v.opts})
+		if v.check(w, r, rctx, op) {
+			next.ServeHTTP(w, r)
 		}
+	})
+}
+
+// check validates r against op, through op's plan when it has one, and
+// answers a refusal itself; it reports whether r may go on.
+func (v *validating) check(w http.ResponseWriter, r *http.Request, rctx *chi.Context, op *operation) bool {
+	if op.plan == nil {
+		params := make(map[string]string, len(rctx.URLParams.Keys))
+		for i, k := range rctx.URLParams.Keys {
+			params[k] = rctx.URLParams.Values[i]
+		}
+		err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+			Request: r, PathParams: params, Route: op.route, Options: v.opts})
 		if err != nil {
 			v.reject(r.Context(), err, w, r)
-			return
 		}
-		next.ServeHTTP(w, r)
-	})
+		return err == nil
+	}
+	in := inputs.Get().(*openapi3filter.RequestValidationInput)
+	*in = openapi3filter.RequestValidationInput{Request: r, Route: op.route, Options: v.opts}
+	err := op.plan.validate(r.Context(), rctx, in)
+	if err != nil {
+		v.reject(r.Context(), err, w, r) // before the input goes back: kin-openapi's errors point at it
+	}
+	*in = openapi3filter.RequestValidationInput{}
+	inputs.Put(in)
+	return err == nil
 }
 
 // reject answers a failed validation: a failed security requirement is a 401
