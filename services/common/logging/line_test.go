@@ -14,14 +14,27 @@ import (
 func FuzzLineWritesWhatSlogWrites(f *testing.F) {
 	for _, s := range []string{"", "plain", `quote " and \ backslash`, "new\nline\r\ttab", "\x00\x01\x1f\x7f",
 		"<script>&amp;</script>", "caf\u00e9 \u2028 \u2029 \U0001F600", "bad \xff\xfe utf8 \xc3", "\xe2\x80"} {
-		f.Add(s, s, s, int64(-7))
+		f.Add(s, s, s, int64(-7), time.Date(2026, 11, 29, 16, 4, 5, 123456789, time.UTC).UnixNano())
 	}
-	f.Add("internal call", "user_id", "42", int64(1<<62))
-	f.Fuzz(func(t *testing.T, msg, key, value string, n int64) {
-		fixed := time.Date(2026, 11, 29, 16, 4, 5, 123456789, time.FixedZone("X", 5400))
+	f.Add("internal call", "user_id", "42", int64(1<<62), int64(0))
+	f.Add("internal call", "user_id", "42", int64(5400), int64(-1))
+	// One second in two zones, one after the other: the stamp is the zone's.
+	// Its fraction has trailing zeros to trim.
+	second := time.Date(2026, 11, 29, 16, 4, 5, 120000000, time.UTC).UnixNano()
+	f.Add("internal call", "user_id", "42", int64(3600), second)
+	f.Add("internal call", "user_id", "42", int64(-7200), second)
+	f.Fuzz(func(t *testing.T, msg, key, value string, n int64, at int64) {
+		// The line's time, in a zone of n's choosing, then the same second
+		// without its fraction (the second line reuses the first's stamp).
+		zone := time.FixedZone("X", int(n%(14*3600)))
+		stamped := time.Unix(0, at).In(zone)
 		defer func(old func() time.Time) { now = old }(now)
-		now = func() time.Time { return fixed }
-		for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+		for i, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+			fixed := stamped
+			if i == 1 {
+				fixed = stamped.Add(-time.Duration(stamped.Nanosecond()))
+			}
+			now = func() time.Time { return fixed }
 			var ours, theirs bytes.Buffer
 			log, err := New(func(string) string { return "" }, &ours, "svc "+value)
 			if err != nil {
