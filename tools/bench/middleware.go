@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -53,12 +54,26 @@ func middlewareOnly() ([]Result, error) {
 	// request id, the access line (here the audit line), the guard and the
 	// validator; the baseline is the handler alone.
 	guarded := httpx.RequestID(httpx.AccessLog(log, nil)(guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))))
+	// Each request is read as net/http's server reads one: parsed from the
+	// connection's reader, which lives as long as the connection. (With
+	// httptest.NewRequest every call allocated a fresh 4 KB reader: the
+	// garbage of the harness, not of the guard, set how often the collector
+	// ran, and the added cost read 1 to 1.5 µs higher than the guard's own.)
+	raw := "GET /api/internal/properties/users/1 HTTP/1.1\r\nHost: property.internal\r\n" +
+		tokenguard.Header + ": " + secret + "\r\n\r\n"
 	bench := func(h http.Handler) testing.BenchmarkResult {
 		return testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()
+			var conn strings.Reader
+			br := bufio.NewReader(&conn)
 			for b.Loop() {
-				req := httptest.NewRequest("GET", "/api/internal/properties/users/1", nil)
-				req.Header.Set(tokenguard.Header, secret)
+				conn.Reset(raw)
+				br.Reset(&conn)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					b.Fatal(err)
+				}
+				req.RemoteAddr = "192.0.2.10:41000"
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
 				if rec.Code != http.StatusNoContent {
