@@ -63,6 +63,10 @@ type options struct {
 func (o options) runs(scenario string) bool { return len(o.only) == 0 || o.only[scenario] }
 
 func main() {
+	if os.Getenv(middlewareChildEnv) != "" {
+		middlewareChild()
+		return
+	}
 	var o options
 	var rows string
 	flag.DurationVar(&o.duration, "duration", 4*time.Second, "measured duration of each attack")
@@ -149,7 +153,7 @@ func run(ctx context.Context, o options) error {
 			Target: "last/first <= 2", Extra: map[string]float64{"last_over_first": ratio}})
 	}
 	if o.runs("middleware_only") {
-		mw, err := middlewareOnly()
+		mw, err := middlewareOnlyInChild(ctx)
 		if err != nil {
 			return err
 		}
