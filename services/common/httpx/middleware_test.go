@@ -120,7 +120,8 @@ func TestBudgetFieldsAreTheGoverningBudgets(t *testing.T) {
 		h := rec.Result().Header
 		if p, s := h.Values("RateLimit-Policy"), h.Values("RateLimit"); rec.Code != c.status || len(p) > 1 || len(s) > 1 ||
 			h.Get("RateLimit-Policy") != c.policy || h.Get("RateLimit") != c.state {
-			t.Fatalf("answer %d (%s): %d, RateLimit-Policy %q RateLimit %q, want %d, %q and %q", i, c.path, rec.Code, p, s, c.status, c.policy, c.state)
+			t.Fatalf("answer %d (%s): %d, RateLimit-Policy %q RateLimit %q, want %d, %q and %q",
+				i, c.path, rec.Code, p, s, c.status, c.policy, c.state)
 		}
 	}
 }
