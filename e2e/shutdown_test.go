@@ -25,7 +25,7 @@ import (
 // TestSIGTERMUnderLoad runs the real property-service binary, loads its
 // internal endpoint from 8 workers, and sends SIGTERM mid-load: every request
 // gets its normal complete answer or, once the listener is closed, a refused
-// connection (refused, or reset from the listen backlog: see inBacklog);
+// connection (refused, or reset from the listen backlog: see neverAccepted);
 // nothing in between. The process exits 0 within the shutdown bound.
 func TestSIGTERMUnderLoad(t *testing.T) {
 	dir := t.TempDir()
@@ -86,7 +86,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 				asked := time.Now().UnixNano()
 				resp, err := client.Do(req)
 				if err != nil {
-					if neverAccepted(err) || (fresh && sigterm.Load() != 0 && asked > sigterm.Load() && inBacklog(err)) {
+					if neverAccepted(err, fresh && sigterm.Load() != 0 && asked > sigterm.Load()) {
 						refused.Add(1)
 						time.Sleep(10 * time.Millisecond)
 						continue
@@ -152,24 +152,21 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	t.Logf("%d requests answered in full, %d new connections refused after SIGTERM; exit 0 after %v", ok.Load(), refused.Load(), took)
 }
 
-// inBacklog reports the error of a request sent, after SIGTERM, on a
-// connection the client had just opened, when the connection was reset or
-// closed before any answer: the kernel completed the handshake while the
-// connection waited in the listen backlog, and reset it when the listener
-// closed. The server never saw it: net/http's Shutdown waits for a connection
-// it accepted until its first request is answered (it closes a new one only
-// after 5 s without a request), and requests on reused connections stay
-// checked strictly.
-func inBacklog(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
-}
-
 // neverAccepted reports a request whose new connection the server never
 // accepted: refused once the listener is closed, or reset by the kernel while
 // it waited in the listen backlog as the listener closed. Either way nothing
 // was sent to the server; a reset on an accepted connection is a failure.
-func neverAccepted(err error) bool {
+// The reset shows at the dial, or, for a connection the client opened after
+// SIGTERM (freshAfterSIGTERM), as a reset or close before any answer: the
+// kernel completed the handshake while the connection waited in the backlog.
+// The server never saw it: net/http's Shutdown waits for a connection it
+// accepted until its first request is answered (it closes a new one only
+// after 5 s without a request). Requests on reused connections stay checked
+// strictly.
+func neverAccepted(err error, freshAfterSIGTERM bool) bool {
 	var op *net.OpError
-	return errors.Is(err, syscall.ECONNREFUSED) ||
-		(errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNRESET))
+	if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.ECONNRESET)) {
+		return true
+	}
+	return freshAfterSIGTERM && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF))
 }
