@@ -7,7 +7,6 @@ import (
 	"io"
 	"jeeves4service/tools/procs"
 	"net/http"
-	"sort"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -124,8 +123,7 @@ func versus(r, base Result, scenario, engine, baselineIs, target string) Result 
 		for i := range ratios {
 			ratios[i] = r.RoundRPS[i] / base.RoundRPS[i]
 		}
-		sort.Float64s(ratios)
-		r.RatioRPS = (ratios[(len(ratios)-1)/2] + ratios[len(ratios)/2]) / 2
+		r.RatioRPS = median(ratios)
 	}
 	if base.P99ms > 0 && r.P99ms > 0 {
 		r.RatioP99 = r.P99ms / base.P99ms

@@ -100,16 +100,12 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 		added = append(added, float64(full.NsPerOp()-base.NsPerOp()))
 		report(fmt.Sprintf("middleware_only round %d: no-op %s, guarded %s", round+1, base.String()+base.MemString(), full.String()+full.MemString()))
 	}
-	r := Result{Scenario: "middleware_only", Engine: "-", Variant: "validator+token+audit",
+	r := Result{Variant: "validator+token+audit", RPS: 1e9 / median(fullNs),
 		Extra: map[string]float64{"ns_per_op": median(fullNs), "allocs_per_op": float64(full.AllocsPerOp()),
 			"baseline_ns_per_op": median(baseNs), "baseline_allocs_per_op": float64(base.AllocsPerOp()),
-			"added_ns_per_op": median(added), "added_allocs_per_op": float64(full.AllocsPerOp() - base.AllocsPerOp())},
-		BaselineIs: "no-op handler", Target: "<=3000 added ns, <=20 added allocs"}
-	r.RPS = 1e9 / median(fullNs)
-	b := Result{Scenario: r.Scenario, Engine: "-", Variant: "baseline", RPS: 1e9 / median(baseNs)}
-	r.Baseline = &b
-	r.RatioRPS = r.RPS / b.RPS
-	return []Result{r}, nil
+			"added_ns_per_op": median(added), "added_allocs_per_op": float64(full.AllocsPerOp() - base.AllocsPerOp())}}
+	return []Result{versus(r, Result{RPS: 1e9 / median(baseNs)}, "middleware_only", "-", "no-op handler",
+		"<=3000 added ns, <=20 added allocs")}, nil
 }
 
 // middlewareChildEnv, set, makes the tool the child that runs
@@ -162,6 +158,8 @@ func middlewareChild() {
 // middlewareRounds: pairs of runs of about a second each.
 const middlewareRounds = 5
 
+// median is the middle value of xs (the mean of the two middle ones for an
+// even count); xs is left as it is.
 func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
