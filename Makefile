@@ -136,7 +136,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./services/common/jwtauth
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateProperty$$' -fuzztime $(FUZZTIME_DB) ./services/property
 	$(GO) test -run '^$$' -fuzz '^FuzzPlanAgreesWithKinOpenAPI$$' -fuzztime $(FUZZTIME) ./services/common/validator
-	$(GO) test -run '^$$' -fuzz '^FuzzLineWritesWhatSlogWrites$$' -fuzztime $(FUZZTIME) ./services/common/logging
+	$(GO) test -run '^$$' -fuzz '^FuzzAccessWritesWhatSlogWrites$$' -fuzztime $(FUZZTIME) ./services/common/logging
 
 clean:
 	rm -rf bin

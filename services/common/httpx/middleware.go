@@ -214,8 +214,10 @@ func (s *statusRecorder) Status() int {
 	return s.status
 }
 
-// Observe calls done with the status and duration after next has served the request.
-func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done func(status int, took time.Duration)) {
+// Observe calls done with the status, the duration and the time it ended
+// after next has served the request (one clock read for both: on a VM a
+// read costs about 60 ns, and the access line is stamped with the end).
+func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done func(status int, took time.Duration, end time.Time)) {
 	rec := statusRecorders.Get().(*statusRecorder)
 	*rec = statusRecorder{ResponseWriter: w}
 	start := time.Now()
@@ -223,7 +225,8 @@ func Observe(w http.ResponseWriter, r *http.Request, next http.Handler, done fun
 	status := rec.Status()
 	*rec = statusRecorder{} // no reference to this request stays in the pool
 	statusRecorders.Put(rec)
-	done(status, time.Since(start))
+	end := time.Now()
+	done(status, end.Sub(start), end)
 }
 
 // statusRecorders recycles the recorders, as budgetWriters do the budget
@@ -233,14 +236,14 @@ var statusRecorders = sync.Pool{New: func() any { return new(statusRecorder) }}
 // Observer is told about every request once it is served (the metrics).
 type Observer func(info *reqinfo.Info, status int, took time.Duration)
 
-// AccessLog writes one INFO line per request once it is served: method, path
-// (never the query, which may hold what a careless client put there, nor any
-// header), the contract's route and operationId, status, duration, request
-// id, client IP, and the trace id when tracing is on. A request whose
-// credential named a caller (an accepted internal call, see tokenguard) gets
-// the audit line instead: the same fields plus event "audit", the caller,
-// its SPIFFE ID ("" for a static token), the credential kind and the call's
-// subject, message "internal call". One line per request either way.
+// AccessLog writes one INFO line per request once it is served
+// (logging.Access): method, path (never the query, which may hold what a
+// careless client put there, nor any header), the contract's route and
+// operationId, status, duration, request id, client IP, and the trace id
+// when tracing is on. A request whose credential named a caller (an accepted
+// internal call, see tokenguard) gets the audit line instead: the same
+// fields plus the caller, its credential and the call's subject. One line
+// per request either way.
 // observe, when not nil, is told about every request too.
 func AccessLog(log *slog.Logger, observe Observer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -250,7 +253,7 @@ func AccessLog(log *slog.Logger, observe Observer) func(http.Handler) http.Handl
 				next.ServeHTTP(w, r)
 				return
 			}
-			Observe(w, r, next, func(status int, took time.Duration) {
+			Observe(w, r, next, func(status int, took time.Duration, end time.Time) {
 				info := reqinfo.From(r.Context())
 				if observe != nil {
 					observe(info, status, took)
@@ -258,22 +261,10 @@ func AccessLog(log *slog.Logger, observe Observer) func(http.Handler) http.Handl
 				if !logged {
 					return
 				}
-				var buf [14]slog.Attr
-				attrs := append(buf[:0], slog.String("method", r.Method), slog.String("path", r.URL.Path),
-					slog.String("route", info.Route), slog.String("operation", info.Operation), slog.Int("status", status),
-					slog.Int64("duration_us", took.Microseconds()), slog.String("request_id", info.RequestID),
-					slog.String("client_ip", info.ClientIP))
-				if info.TraceID != "" {
-					attrs = append(attrs, slog.String("trace_id", info.TraceID))
-				}
-				if info.Caller == "" {
-					logging.Line(r.Context(), log, slog.LevelInfo, "request", attrs...)
-					return
-				}
-				attrs = append(attrs, slog.String("event", "audit"), slog.String("caller", info.Caller),
-					slog.String("caller_id", info.CallerID), slog.String("credential", info.Credential),
-					slog.String("user_id", info.Subject))
-				logging.Line(r.Context(), log, slog.LevelInfo, "internal call", attrs...)
+				logging.WriteAccess(r.Context(), log, &logging.Access{Method: r.Method, Path: r.URL.Path,
+					Route: info.Route, Operation: info.Operation, Status: status, Took: took, At: end,
+					RequestID: info.RequestID, ClientIP: info.ClientIP, TraceID: info.TraceID,
+					Caller: info.Caller, CallerID: info.CallerID, Credential: info.Credential, Subject: info.Subject})
 			})
 		})
 	}

@@ -11,47 +11,52 @@ import (
 // The direct writer must write, byte for byte, what slog's JSONHandler
 // writes for the same line: the services' logs stay one format whichever
 // path wrote a line.
-func FuzzLineWritesWhatSlogWrites(f *testing.F) {
+func FuzzAccessWritesWhatSlogWrites(f *testing.F) {
 	for _, s := range []string{"", "plain", `quote " and \ backslash`, "new\nline\r\ttab", "\x00\x01\x1f\x7f",
 		"<script>&amp;</script>", "caf\u00e9 \u2028 \u2029 \U0001F600", "bad \xff\xfe utf8 \xc3", "\xe2\x80"} {
 		f.Add(s, s, s, int64(-7), time.Date(2026, 11, 29, 16, 4, 5, 123456789, time.UTC).UnixNano())
 	}
-	f.Add("internal call", "user_id", "42", int64(1<<62), int64(0))
-	f.Add("internal call", "user_id", "42", int64(5400), int64(-1))
+	f.Add("/api/internal/properties/users/42", "user-service", "42", int64(1<<62), int64(0))
+	f.Add("/api/internal/properties/users/42", "", "", int64(5400), int64(-1))
 	// One second in two zones, one after the other: the stamp is the zone's.
 	// Its fraction has trailing zeros to trim.
 	second := time.Date(2026, 11, 29, 16, 4, 5, 120000000, time.UTC).UnixNano()
-	f.Add("internal call", "user_id", "42", int64(3600), second)
-	f.Add("internal call", "user_id", "42", int64(-7200), second)
-	f.Fuzz(func(t *testing.T, msg, key, value string, n int64, at int64) {
+	f.Add("/healthz", "user-service", "42", int64(3600), second)
+	f.Add("/healthz", "", "42", int64(-7200), second)
+	f.Fuzz(func(t *testing.T, path, caller, value string, n int64, at int64) {
 		// The line's time, in a zone of n's choosing, then the same second
 		// without its fraction (the second line reuses the first's stamp).
 		zone := time.FixedZone("X", int(n%(14*3600)))
 		stamped := time.Unix(0, at).In(zone)
 		defer func(old func() time.Time) { now = old }(now)
-		for i, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
-			fixed := stamped
+		// Every field from the fuzzer: an audit line when caller is not "",
+		// a trace id when value is not "".
+		a := &Access{Method: value, Path: path, Route: path + value, Operation: value, Status: int(n % 1000),
+			Took: time.Duration(n), RequestID: value, ClientIP: caller + value, TraceID: value,
+			Caller: caller, CallerID: value + caller, Credential: value, Subject: path}
+		for i, fixed := range []time.Time{stamped, stamped.Add(-time.Duration(stamped.Nanosecond()))} {
+			// The first line is stamped now, the second with its own time.
+			now, a.At = func() time.Time { return fixed }, time.Time{}
 			if i == 1 {
-				fixed = stamped.Add(-time.Duration(stamped.Nanosecond()))
+				now, a.At = time.Now, fixed
 			}
-			now = func() time.Time { return fixed }
 			var ours, theirs bytes.Buffer
 			log, err := New(func(string) string { return "" }, &ours, "svc "+value)
 			if err != nil {
 				t.Fatal(err)
 			}
-			log = log.With(key, n, "password", value)
-			attrs := []slog.Attr{slog.String("method", "GET"), slog.String(key, value), slog.Int64("n", n),
-				slog.Int("status", 200), slog.String("path", msg+value)}
-			if key != "" { // a line with an empty key goes through slog (TestLineFallsBackToSlog)
-				log.Handler().(*handler).plain = refuse{t}
+			if i == 1 {
+				log = log.With("n", n, "password", value)
 			}
-			Line(context.Background(), log, level, msg, attrs...)
+			log.Handler().(*handler).plain = refuse{t}
+			WriteAccess(context.Background(), log, a)
 
-			h := slog.NewJSONHandler(&theirs, nil).WithAttrs([]slog.Attr{slog.String("service", "svc "+value),
-				slog.Int64(key, n), slog.String("password", "[redacted]")})
-			r := slog.NewRecord(fixed, level, msg, 0)
-			r.AddAttrs(attrs...)
+			h := slog.NewJSONHandler(&theirs, nil).WithAttrs([]slog.Attr{slog.String("service", "svc "+value)})
+			if i == 1 {
+				h = h.WithAttrs([]slog.Attr{slog.Int64("n", n), slog.String("password", "[redacted]")})
+			}
+			r := slog.NewRecord(fixed, slog.LevelInfo, a.msg(), 0)
+			r.AddAttrs(a.attrs(nil)...)
 			if err := h.Handle(context.Background(), r); err != nil {
 				t.Fatal(err)
 			}
@@ -74,23 +79,25 @@ func (r refuse) Handle(context.Context, slog.Record) error {
 func (r refuse) WithAttrs([]slog.Attr) slog.Handler { return r }
 func (r refuse) WithGroup(string) slog.Handler      { return r }
 
-// A line with an attribute of another kind, and a logger with a group, go
-// through slog; either way the line is written once.
-func TestLineFallsBackToSlog(t *testing.T) {
+// A logger with a group, or with an attribute of a kind the direct writer
+// does not render, and a text logger write access lines through slog; each
+// line is written once, with its fields.
+func TestAccessFallsBackToSlog(t *testing.T) {
 	var buf bytes.Buffer
 	log, _ := New(func(string) string { return "" }, &buf, "svc")
-	Line(context.Background(), log, slog.LevelInfo, "m", slog.Bool("ok", true), slog.Duration("took", time.Second))
-	Line(context.Background(), log.WithGroup("g"), slog.LevelInfo, "m", slog.String("k", "v"))
-	Line(context.Background(), log.With("at", time.Unix(0, 0).UTC()), slog.LevelInfo, "m", slog.String("k", "v"))
-	Line(context.Background(), log, slog.LevelInfo, "m", slog.String("", "v"))
-	want := []string{`"ok":true,"took":1000000000}`, `"g":{"k":"v"}}`, `"at":"1970-01-01T00:00:00Z","k":"v"}`, `"":"v"}`}
+	text, _ := New(func(k string) string { return map[string]string{"LOG_FORMAT": "text"}[k] }, &buf, "svc")
+	a := &Access{Method: "GET", Path: "/p", Status: 200, Caller: "user-service", Subject: "7"}
+	WriteAccess(context.Background(), log.WithGroup("g"), a)
+	WriteAccess(context.Background(), log.With("at", time.Unix(0, 0).UTC()), a)
+	WriteAccess(context.Background(), text, a)
+	want := []string{`"g":{"method":"GET","path":"/p",`, `"at":"1970-01-01T00:00:00Z","method":"GET",`, `msg="internal call"`}
 	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d: %s", len(lines), len(want), buf.String())
 	}
 	for i, w := range want {
-		if !bytes.HasSuffix(lines[i], []byte(w)) {
-			t.Errorf("line %d: %s, want it to end %s", i, lines[i], w)
+		if !bytes.Contains(lines[i], []byte(w)) || !bytes.Contains(lines[i], []byte("user_id")) {
+			t.Errorf("line %d: %s, want it to hold %s and the audit fields", i, lines[i], w)
 		}
 	}
 }

@@ -73,33 +73,6 @@ func hasUpper(s string) bool {
 	return false
 }
 
-// Line writes one log line with typed attributes, for the lines written on
-// every request (access and audit lines): like Logger.LogAttrs, but without
-// capturing the caller's program counter, which no handler here uses and
-// which costs a stack walk per line, and without the redaction hook: a Line's
-// attribute names are fixed in code and none of them is a secret. In JSON
-// format its lines are written directly (see lineWriter).
-func Line(ctx context.Context, log *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
-	h := log.Handler()
-	if !h.Enabled(ctx, level) {
-		return
-	}
-	ours, _ := h.(*handler)
-	if ours != nil && ours.line != nil {
-		if written, err := ours.line.write(level, msg, attrs); written {
-			_ = ours.flushedAt(level, err)
-			return
-		}
-	}
-	r := slog.NewRecord(now(), level, msg, 0)
-	r.AddAttrs(attrs...)
-	if ours != nil {
-		_ = ours.flushedAt(level, ours.plain.Handle(ctx, r))
-		return
-	}
-	_ = h.Handle(ctx, r)
-}
-
 // Output is where a service's log lines go. With a flush interval, lines are
 // written in batches (zapcore.BufferedWriteSyncer: at most 256 KiB or one
 // interval behind), so an audit line per call does not cost a write(2) per
@@ -156,14 +129,14 @@ func (o *Output) Close() error {
 }
 
 // handler is the services' slog.Handler: every line goes through the
-// redaction hook, except those written with Line (their attributes are named
-// in code and never secrets; the hook costs about 40 % of a line, and Line
-// writes one per request). WARN and ERROR lines are flushed at once, so a
+// redaction hook, except access lines (WriteAccess: their fields are named
+// in code and never secrets; the hook costs about 40 % of a line, and there
+// is one per request). WARN and ERROR lines are flushed at once, so a
 // refused call or a failure does not wait in the output's buffer.
 type handler struct {
 	slog.Handler              // with the redaction hook
 	plain        slog.Handler // the same output and attributes, without it
-	line         *lineWriter  // Line's direct writer; nil: Line goes through plain
+	line         *lineWriter  // access lines' direct writer; nil: they go through plain
 	out          *Output      // nil: nothing to flush
 }
 
@@ -179,7 +152,7 @@ func (h *handler) flushedAt(level slog.Level, err error) error {
 }
 
 // WithAttrs redacts the logger's own attributes for plain and line too: they
-// are not named in code at the Line call.
+// are not named in code like an access line's fields.
 func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	redacted := make([]slog.Attr, len(attrs))
 	for i, a := range attrs {
@@ -188,7 +161,7 @@ func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return &handler{Handler: h.Handler.WithAttrs(attrs), plain: h.plain.WithAttrs(redacted), line: h.line.with(redacted), out: h.out}
 }
 
-// WithGroup leaves Line's lines to slog (the direct writer knows no groups).
+// WithGroup leaves access lines to slog (the direct writer knows no groups).
 func (h *handler) WithGroup(name string) slog.Handler {
 	return &handler{Handler: h.Handler.WithGroup(name), plain: h.plain.WithGroup(name), out: h.out}
 }
