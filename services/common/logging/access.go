@@ -69,7 +69,7 @@ func WriteAccess(ctx context.Context, log *slog.Logger, a *Access) {
 	}
 	ours, _ := h.(*handler)
 	if ours != nil && ours.line != nil {
-		_ = ours.line.write(level, a) // an INFO line waits in the output's buffer: nothing to flush
+		_ = ours.line.write(a) // an INFO line waits in the output's buffer: nothing to flush
 		return
 	}
 	var buf [14]slog.Attr

@@ -56,8 +56,8 @@ func (lw *lineWriter) with(attrs []slog.Attr) *lineWriter {
 	return &lineWriter{w: lw.w, prefix: prefix}
 }
 
-// write writes one access line.
-func (lw *lineWriter) write(level slog.Level, a *Access) error {
+// write writes one access line (always at INFO: see WriteAccess).
+func (lw *lineWriter) write(a *Access) error {
 	bp := linePool.Get().(*[]byte)
 	b := (*bp)[:0]
 	defer func() {
@@ -68,9 +68,7 @@ func (lw *lineWriter) write(level slog.Level, a *Access) error {
 	}()
 	b = append(b, `{"time":"`...)
 	b = a.at().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","level":`...)
-	b = appendString(b, level.String())
-	b = append(b, `,"msg":`...)
+	b = append(b, `","level":"INFO","msg":`...)
 	b = appendString(b, a.msg())
 	b = append(b, lw.prefix...)
 	// The same fields in the same order as Access.attrs.
