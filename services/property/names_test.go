@@ -26,7 +26,7 @@ func TestPropertyNamesAreBoundedInBytes(t *testing.T) {
 		}{
 			{"200 four-byte characters (800 bytes)", strings.Repeat("😀", 200), 400},
 			{"101 four-byte characters (404 bytes)", strings.Repeat("😀", 101), 400},
-			{"399 bytes and one two-byte character", strings.Repeat("n", 399) + "ж", 400},
+			{"199 two-byte characters and a four-byte one (402 bytes)", strings.Repeat("ж", 199) + "😀", 400},
 			{"100 four-byte characters (400 bytes)", strings.Repeat("😀", 100), 0},
 			{"200 two-byte characters (400 bytes)", strings.Repeat("ж", 200), 0},
 		}
