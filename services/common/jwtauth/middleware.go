@@ -18,7 +18,7 @@ type verdict struct {
 	claims *Claims
 	err    error
 	// unheld is a token signed, by its kid, with a key not held: FetchKeys
-	// verifies it, once the request budget has been spent.
+	// verifies it if the client's request budget allows a fetch.
 	unheld string
 }
 
