@@ -97,7 +97,12 @@ type NewProperty struct {
 	// Address Example: 1 Harbour Road
 	Address *Address `json:"address,omitempty"`
 
-	// Name Example: Seaside cottage
+	// Name At most 200 characters. A name sent to create or change a property must also be at most
+	// 400 bytes of UTF-8 (it is signed into the access token of every member); a longer one is
+	// refused with 400 naming `name`. Names stored before that bound may be longer in bytes.
+	//
+	//
+	// Example: Seaside cottage
 	Name PropertyName `json:"name"`
 }
 
@@ -142,7 +147,12 @@ type Property struct {
 	// Id Example: 1
 	Id ID `json:"id"`
 
-	// Name Example: Seaside cottage
+	// Name At most 200 characters. A name sent to create or change a property must also be at most
+	// 400 bytes of UTF-8 (it is signed into the access token of every member); a longer one is
+	// refused with 400 naming `name`. Names stored before that bound may be longer in bytes.
+	//
+	//
+	// Example: Seaside cottage
 	Name PropertyName `json:"name"`
 }
 
@@ -160,7 +170,11 @@ type PropertyList struct {
 	TotalCount int32 `json:"total_count"`
 }
 
-// PropertyName Example: Seaside cottage
+// PropertyName At most 200 characters. A name sent to create or change a property must also be at most
+// 400 bytes of UTF-8 (it is signed into the access token of every member); a longer one is
+// refused with 400 naming `name`. Names stored before that bound may be longer in bytes.
+//
+// Example: Seaside cottage
 type PropertyName = string
 
 // PropertyPatch defines model for PropertyPatch.
@@ -168,7 +182,12 @@ type PropertyPatch struct {
 	// Address Example: 1 Harbour Road
 	Address *Address `json:"address,omitempty"`
 
-	// Name Example: Seaside cottage
+	// Name At most 200 characters. A name sent to create or change a property must also be at most
+	// 400 bytes of UTF-8 (it is signed into the access token of every member); a longer one is
+	// refused with 400 naming `name`. Names stored before that bound may be longer in bytes.
+	//
+	//
+	// Example: Seaside cottage
 	Name *PropertyName `json:"name,omitempty"`
 }
 
@@ -2976,91 +2995,93 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9u2sv8qO7xnpvYpJVHyI7E8nTNKYqfucRJf25nMnMjHgsiVhJoEGAC0rGb83e/gQYrUy1Kj9k4b",
-	"/xVHJIDdxe4P+wK/eiFPUs6QKem1v3ojJBEK82cnDFHK2mvOlOBxrRPHfFz7IOiQMv04QhkKmirKmdf2",
-	"LgRKZAo4iyfAGRAQ+CVDqWAgeAIE+oKPJQpIyRBhPOISgZu5gEqgDF5/uLy67Zyff/h08ub2w+XZ27P3",
-	"V122wzhD6E8gwgHJYrXbBjUiyg31geE9Cuj9s1fvMs/3ZDjChGjq8IEkaYxe2xsplcp2o0HStO5+rYc8",
-	"8XxvwEVClNf2MkE930vIwzmyoRp57VYQ+J6apHq8VIKyoff46HuXROE5Taia5/96hCAVUQh8AGqEBfv9",
-	"LBqislQP+T0KJkGNqASBMuVMIuycnVyfdlkkyEDVKKpBTZNMUloTRGGs16u5bdltQ6/ruall1zsWP3Wz",
-	"INgLM0aVhBgHyvwfj5V7IDHkLJKQMUVjTViXOYqohEEWx0CGhDI7yklRz08FRl5biQwXS3WGioOjo2P1",
-	"U1CVYlNLMSVKodAi+m/X+0xqv9VufjRDPge1o5sfj5X74x/eSonXLnhMw8liwVuOZmXzpSwbJ5ax+21M",
-	"WcTHWu+cgHIB/B72v/x0GATH458ON+D/S87/eDX/qMSk1hkoFPOsX7m9VRzGhCro44ALBCUmlA3tvq7J",
-	"z15QsgbK1F7LckKTLPHaLw/3NScJZfb/zYJSyhQOUXiPmtaUCJKgcujxDpM+io8SxdmbedLPotxOMg0K",
-	"Fg+IARwIR4QNUWrSNdJoCY4832Mk0Uvq929ptB5frSpbh/tlto5arb29F61g7/Dlwf6LF4fBk0z63gUZ",
-	"4pLd+KCRjypMJIypGgGBoUCiUACNYEezmgq8pzyTBgN/kNBj+KBuiZ6ut1uw+yVDMZnyax5XoM1BodcO",
-	"/Cmnwe/nNFjK6RKs6yhIuFQWxhLCcrZ3HGVAWARucWgGwVLeDLYt5s3YTsHdwUr9bK6zcYKnKNRkkTLm",
-	"z4BGS5RuXX1rblffHvWi9pQwNvWKRJcWdvT/Qs4UMvMnSdOYhkTz00gF78eY/Pir5KxCnGZbERo70MwP",
-	"qIijBMYVJESFI2OTnYsz0LMLEiotERSCa6v+/NUbUIwjr+1homfyvQSlJENL9j2JaQT3JM7Qe7zxPX0e",
-	"ZtJrG/RQVBnkfEUiyJkoWM7P6F8R71HuSxT3NMR6hPc5O7JhZjcseo9l4f9D4MBre//TmDoyDftUNi7s",
-	"YCvK+XNjhQhy9o+hZ7nvgdYFaR7ywQBZpEHWiMNA1fqO0yKC3ejGqqGzDsiqeaYvLjlE1xqcv2/E95qz",
-	"QUzDb1c9osBoj/ZASCyQRBMQOKRSoUBjgVPFOZoqTrH+RloT5qO2rTP5xA7tjc5kQmgf2PiB34VOnHLR",
-	"p1GE7BuVwpydhAEfMxSQkIlzAuwRkzp8rqrG3lQ1pmRspBuDYti2lCMkcewYkIguDpA8E6F2UpXBGMcZ",
-	"Vd+Fhpwx7f2S+ESD6BZOLb2RKCDkWRxZcXL9nsJy0FVWlIPy4ZNTA1d2GkvVRkpD3RRb0ZkrnqAamYOE",
-	"0BgjHTmrgstj87dl30W6kkwkjEdE1fX677k65RmLvlGu7znILBwtsbP9qfjecwV2wY1ExriqDcywbcgs",
-	"pzY3LB+4sPA7NT6tGNoAvxMjuyCTmJPomvNzIoa4Reewz6OJPqcV5xDruSu60SxhsKMBrjkHS8VGOqI4",
-	"r5kFtn5Q5yyY2bWmkKmN0dBGnan6Pny4K8vzR0buCY1JP96GrkREkT6RqIWsDa+Y+xiUmNg8BMgRFyqe",
-	"VJG5pD6OMiiTtpECZaWB21Iht9APcspjESoQJscaohm3AD4meeYiqsP1PN+PvnfN+TvCJi76kd8qes5t",
-	"8O2ODqIUJqmSZanHRKGomGyr5FHrGTRBUFC0kcQFUVgzITxuB9k7ME1NyhSZaltcjyky9YPMLVrCzuXJ",
-	"/348ubq+PT97d3btgz4aJ6APLyO+XT+XScyHlMkuS7XLYKaBswt9XugfbBCyc/7h7dn729PO2fnHyxM7",
-	"4+3FyeXt2YUPy56dvOucne/6XWbjFrushOoyO5cnb8+urk8uK5PumvNqLDgbFgFDSqQccxHZGTKJost2",
-	"LjpXV58+XL65ff1z5/3bkyoVu3V4ZWQlgQi00srzf3pH8xm1KMMRhncY+SB5l+VaAiZbT5SFQpIgJDzR",
-	"P2n5Mw6JnsmMlFPItNtz7OTtpgIqtRwGmcTIpZkJZIwa1wwl9El4BzulROauzTL/rcF2LnO7cnjpVWMW",
-	"HxnJ1IgL+ht+q2/XAZuV6SMR+vTjd2gqLnkyq+rrNafgUKFhUySejtwGLryjUlI29CFPMXEB+JBq8iEU",
-	"GCFTlMTfwwleSLPE4TneY2y2n2WJ1/7smSDapOaSvvljaJJtN6V8avHOTMXB9zpRJFDKarWjCT8T0eeZ",
-	"gEtOomqR42CmyPH5v93uQxDUut2H5mm3+/Di9Oaf/1i00inFOCrCQhd7UJvodFnGRbWemdwb7IQjIkio",
-	"UEgg7jdm8MzFASMeRxYkR3zMgEjo/cum26cMFtnM5cWbz53af0jtt6B2dFv/V21hvaaUDV1EuchiG6Va",
-	"IvuC3+Gxi+sMCmf9hCqFLoVapXBEJBBWWIDLMs8XLTfficdyZvuzE/2UlZtiAO//ijaRZpPof1DW23el",
-	"o3mtsPWh2zhX+FVwUraNRz+faHJLo6dGnr3RA/Iy0xovzwiwvJRfKldVqF8kVcu2JdywG0VUqw+JL0pi",
-	"GJBYor8tyczQviaN59RWIKpEWLyR88p/YtwF+zgv++VS8m3OTwJlYZxFGMEOKR6C0XpXbTrIC0kKE/kU",
-	"k06FHo0intkRB6WiPhGCmGNacUXi25Bn9nhdptPVgtPBGvWzslhzyVSXWyTf9zjOq1GbqsAUuFfuvnvt",
-	"Ma9tPXkqG2Le63dn2TITLOHikvNkQw7WoUdPuxktuV8xp5WXp6/haP/gBTjHxSXajBtRJSx3pspH4oYV",
-	"tG0cmHkV7ut6JlA6Xytm0FpgBZRJRVi47OByfNLI1wePZdO0GEybWFzJO+ZDiCmbObz2Bq1+MwzwKHpJ",
-	"XvQPw6pADveXHLT122XnbO6xlnbEFBlXmOzRUclk94Ng0cHjfN/yPlfLlav8g3W30f6wqENpzern72hc",
-	"KluKeZrzWojSz7V8iQ0VkLT64CFx/GFgCsVrH0E3ywspP0jXE3KsfR8SJZQZReOZAuIOFDmiKUhECT3j",
-	"5/ZMqmVzNAxNs0Z0S9RTg65pglKRJDWWs6Y/8c1ga3wIM8uUuxmnosLEqn3Mz+/ZBha03XnuiC72YLrl",
-	"PvTzLokZ7C46WZa3Bo5HaNIIwvrmfTRJhmOTqwCqjGdum2EMymgS9LSGpgqeNINgyx5nlZm14LWwiQq4",
-	"NtfwMarS+ZmPbRpvSoOreuqt0MGLrDK/fifM045Jie+nfZOKelYA7AqJpBFCyJUiJvM/C0kJZQVwPgWb",
-	"iyE/X/1CHz5PehYJZeVfm/9P3tKcDHO3aEbhtggiUw9p46hnEeJUo5mlXpZedXFUIDhPlsYE+uFsRLA0",
-	"AGhtEgAYQc/4Pdty/1sbWpkVwdMGVmxdxbj+TVU4Mq0Ns97HtxvV9CirLNkKWoe1ZrPWenndbLWDoB0E",
-	"/ym7HRFRWFM0mbH0/YW+h8QwE1RNrvTOuD42k4zsZMoYsk1NnuaT//Lp2purDDA4id5cdeCXT9e2obx3",
-	"8eHqGhokpQ0dYssGydQImaIhUdgDLubfEDgQKEc9H4ocSpf1fvl0fXt9fd6bdi82A0goyxTK3Tpc5y2q",
-	"RbkwlhxsulsCcQlV278qUUrKGSCLMOqynZgPeab8aTLe1od8iJCEit7bYsVxVfvzde5R0IE5DPQKEvhg",
-	"oB1rICzqMql4Kl3lUjviaoRJcb5OXHK03mVdpgWW6iiEhihhwOOYj3WQfXn6+uWL1oEPv1x9eA+fsA/X",
-	"hpNX2tF/7eoSF/nAXVuJIfGQC6pGicn5p5Qx27JgabVZadixO8VZPGlDj8TDNjDOsOfDz1etg8M8Ukiz",
-	"fkxDuMOJaRfVJyDXzkGXTVchAp2oo9286mAFbnvxqJJmAjNl745GPd+0BcT3hq7YlcFMqyp2GZUysw6N",
-	"XluOMIJfPv376hh6VMqeDz2S6Rl6MuvrfyhRPUNbDx/SniPGWrX52dVVjrsspgPU5iDzPKNQx8B4vofC",
-	"HuNAQNIh0/t1h5PShQVtMNYIqol2mwunbMDzIgCx7XeuK7UaL0BCKFOEMptpyES8OrTw5vLsF3ZLkEUp",
-	"p0zJSot2vsqOIkPoGYvq7Ro5LFLfLrPvTc+C3m4dTqp1OsAHrcBF858PZSPWW2kMtlhEb1aXMUQjS63Z",
-	"Zkcj7ZTO09nruCqEWasNFnSgXq/3dutdZmkxMbVpRGRQJAR6y4osPdNMYOzKnV8uMpYpskgCZ2grX3xg",
-	"dHO2cpnXN3d6lQJmz8+vt8BhENhqpUWgdlEQNC4xMT55bkHzhR1/pgJpDGpMJebW02Wthwcjz/2Hh2nw",
-	"brqKpgW+H6S7ykJt2e/s5PoUerP1CGcbxc+9LrPdsL416LwoWZR0bcUcI9hvHTmTLVW+enV4VboiJG0X",
-	"oGbX5VO6zFi0QX/ThGvqMebuUG/R5aEezF0esjaXV7hmzMcBUufizPO9exTSGkWzHtQDbSs8RUZS6rW9",
-	"vXpQ3/PMiTsy51mjPsY4rt0xPmaNX8d3su5Kco++Zw6gqRk09PtDVEu70KnrMXbdTHzMpG+kVyRQtR6Y",
-	"UBf4IEfFwv6MmrhYuQ55SNdlREfMGqNcCNcu3KqeKeH3YKcZBLvlKMSqGQMaFTcZTCXYBWnHxYHTZSZW",
-	"cReK/Mq9hrxjTUd9RUSnt0UqIpS0O1IgwlnktT3tR16UA5PyxZIlmYXpK43pxYVHf62XXeH1ZqbZvhUE",
-	"K2qvec117eLmNPBe2PnwROD9XXQn7VuJLxpY7EyjdAfCDGk+PeTjTEF6v3X09KDZZp1H3ztYh75qw6sZ",
-	"tff0qAWNWcZ3zpKEiMlSdHCNxhrUyFDORPQ3OgLkizI9r405a0zJceO4PGsfbeeGPsLsfc4xQ7HIVO1E",
-	"RSrEz2/FveLRZA3jKTUsFAH5fLHZeTuzSYa1OwvKNZXHamymRIaPc3bf3LrdL2swK2DbdI/Z5N2zqW/T",
-	"1JtrGN9s++xfFCKsMZaM2t46XGTU2p53l6HGjNMyaXyl0aMFkRjVghrRG/O7rAYCxnvQi5nsh70SWCTs",
-	"pXZNZq58HFt3VTsLHELCXAM3DFF12X6w5+fP94P9RVhkqahgUcWq9xcXtwqCqYQhZ/hsfts0v3UU+7R8",
-	"DWff7tPqEcW9h7+opVpVLVvqcmuBHWsh+iDeXX7QLwwpjPufLzHvNvilq2vVehuYglIdOkuHM666zFho",
-	"ObAL9n0gNg42HzwoKuP4QKXyQXL7u+bU/IQsLPVUx0juFpn2W1TL7Tr400/rZ4jYKkR8BwZfNsQVzvpm",
-	"ce70RruOXdO8Ljbj6tuPKVg/vmg+lDCk98hgx3RKEhY1uADngu/6QFkeois0TeHGaE3me9oS7pKqDhNs",
-	"Cs1CFXEDbEd5G9SYQ8hZ3u0e5iQNIKKDAZofHVl9rkYmW7oIBj6m0ZaiDRdS5IHGxiFFtRi5VlDx58FU",
-	"ZsQUPcPVX9Wj+Y5ilks0CMQFCKw5AKpEMGs4PwvjlUapG3WhbzTblEpWe0rzXarlttQlWcx3Rd/nHwYG",
-	"pYbcJXDgBDHHwjMsPHsxmxnrpxE3BpHJcuzyh/gzK2268dV11a/MSlziPb8zSU79dqmVUJt3TKRy3kpI",
-	"mI49+ggCE36vbXs/OCqV/qdRkSvF3yGmXaZGSAWEMaFJfm2/QJDia2t5Ld43n39YWOgvFEna2pZL0HRZ",
-	"fufUhU3F97FMqZEo4CzERchzadh4l9/+WS8NYmqMjEPM2RCF7bsxyz3DxF/MewjWAJbXpa/i/DXdBm3b",
-	"s6YNim/qO3wLSD1dXax8A88EadkCT+StIEwVPHBRBEj2k44mEVPpibYH+YimRWeEu1pmirwF/xqmdFTW",
-	"ZS4sy2/0YpRX9s3FXyUIkyQ0HRnElZfsN2o0EJqKcoQJzxuNSti5ewyky5bd1plmsPQ0qR5F1UJf6SJT",
-	"Jbj6vRWkSiu6u/S4dkRXuXz1Jwd0+WWllf6b2W7TJ834WIfmLHrG5r89Nn9HoaCBwSn8bQHcFzuRRUPy",
-	"irAw70teGRROY8DWihjw0jX//mHoUbReL/sOjibgGSmeg70NXSxTiKrYwB+VuV7Yo9KJTJen1t5j1+6r",
-	"HZiM0S+ZvW5IWQUQcl+FQJRZW8LdvBVxxkXpstxsXb3tSQ+lE0XmRsG355zzdv5N2lfsZYY/t3VluuZi",
-	"SDEtKyR6TiQ9eyF/Jy+kE0UOdb7B4Zi/kVLqBbYPrZNTy6+GzD23d0fmfk7mZ3Jd8gt+t131+kHpGo4B",
-	"6PIFnM835lvN5ouTFr6rBp8KHmUmOvShjyNqAPX6/KqmUCSUERMXmk//9UlMWIgCdrR39AbTmJsv0btg",
-	"8/Kk8+bdye7c3QSS0vr8/QTP9x5qxcc27b0+HXJXiYt5SGKIdMzH0wSZ8mduASTkTofHrLpsu9Fotl7U",
-	"g3pQb7ZfBkHzd682l85bc8XWwhVvCsWaz2ZOPzTm2++aFdG/pEOGUY0yy/tOWQLmxlzp0/nSm2fronS/",
-	"12Y1F3ShzDJanrhkBI83j/8XAAD//w==",
+	"7F17UxtHtv8qp+ZuVcTuSIwE2EZUakuxwSGLbS7gctVaLGrNHEkdZrrH3T0IrYvvfqsf89ILKSa5lZi/",
+	"gmemH+f0Ob/zbOWrF/Ik5QyZkl73qzdBEqEwf/bCEKVsvuZMCR43e3HMp80Pgo4p068jlKGgqaKceV3v",
+	"XKBEpoCzeAacAQGBXzKUCkaCJ0BgKPhUooCUjBGmEy4RuJkLqATK4PWHi8ub3tnZh0/Hb24+XJy+PX1/",
+	"2WcNxhnCcAYRjkgWq50uqAlRbqgPDO9QwODvg1afeb4nwwkmRO8O70mSxuh1vYlSqezu7pI0bbmnrZAn",
+	"nu+NuEiI8rpeJqjnewm5P0M2VhOv2wkC31OzVI+XSlA29h4efO+CKDyjCVWL9F9NEKQiCoGPQE2wIH+Y",
+	"RWNUdtdjfoeCSVATKkGgTDmTCI3T46uTPosEGakmRTVq6i2TlDYFURjr9ZruWHa6MOh7bmrZ947Ej/0s",
+	"CPbCjFElIcaRMv/GI+VeSAw5iyRkTNFYb6zP3I6ohFEWx0DGhDI7ynFRz08FRl5XiQyXc3VuFweHh0fq",
+	"x6DOxbbmYkqUQqFZ9J++95k0/9u8/ocZ8jloHl7/40i5P/7mreV485zHNJwtZ7ylaJ43X6q8cWyZumdT",
+	"yiI+1XLnGJQz4LeQ/+XHF0FwNP3xxRb0f8npn66nH5WYNXsjhWKR9Et3torDlFAFQxxxgaDEjLKxPdcN",
+	"6dkLKtpAmdrrWEpokiVe99WLfU1JQpn9d7vYKWUKxyi8B73XlAiSoHLo8Q6TIYqPEsXpm8Wtn0a5nmQa",
+	"FCweEAM4EE4IG6PUW9dIozk48XyPkUQvqb+/odFmdHXqZL3Yr5J12Ons7b3sBHsvXh3sv3z5IniUSN87",
+	"J2NccRofNPJRhYmEKVUTIDAWSBQKoBE0NKmpwDvKM2kw8AcJA4b36obo6QY7BblfMhSzkl7zugZtDgq9",
+	"buCXlAa/ndJgJaUrsK6nIOFSWRhLCMvJbridAWERuMWhHQQraTPYtpw2ozsFdQdr5bO9ycEJnqJQs2XC",
+	"mL8DGq0Quk3lrf208vagF7VWwujUTyS6sLCj/xVyppCZP0maxjQkmp7dVPBhjMk/fpWc1TanyVaExg40",
+	"cwMVcZTAuIKEqHBidLJ3fgp6dkFCpTmCQnCt1Z+/eiOKceR1PUz0TL6XoJRkbLd9R2IawR2JM/Qern1P",
+	"28NMel2DHooqg5w/kQhyIgqScxv9K+Idyn2J4o6G2IrwLidH7prZDYneQ5X5fxM48rre/+yWjsyufSt3",
+	"z+1gy8pFu7GGBTn5RzCw1A9Ay4I0L/lohCzSIGvYYaBqc8dp2Ybd6N11Q+cdkHXzlB+uMKIbDc6/N+x7",
+	"zdkopuG3ix5RYKRHeyAkFkiiGQgcU6lQoNHAUnAOS8Ep1t9KasJ81FPLTD6xQ3sjM5kQ2gc2fuB3IRMn",
+	"XAxpFCH7RqEwtpMw4FOGAhIyc06ANTGpw+e6aOyVolFuYyvZGBXDnko4QhLHjgCJ6OIAyTMRaidVGYxx",
+	"lFH1XUjIKdPeL4mPNYg+gdXSB4kCQp7FkWUn198prAZdVUE5qBqffDdwaaexu9pKaKib4klk5pInqCbG",
+	"kBAaY6QjZ1VQeWT+tuS7SFeSmYTphKiWXv89Vyc8Y9E38vU9B5mFkxV6tl+y7z1XYBfcimWMq+bIDHsK",
+	"nuW7zRXLBy4s/JbKpwVDK+B3omTnZBZzEl1xfkbEGJ/QORzyaKbttOIcYj13TTbaFQx2e4ArzsHuYisZ",
+	"UZw3zQJPbqhzEszsWlJIqWM0tFFnqr4PH+7S0vyRkTtCYzKMn0JWIqLIkEjUTNaKV8x9BErMbB4C5IQL",
+	"Fc/qyFwRH7czqG5tKwHKKgOfSoTcQj/IksYiVCBMTjVEM24BfEryzEXUgqtFuh9874rzd4TNXPQjv5X1",
+	"nNvg25kOohQmqZJVrsdEoaipbKfiUesZ9Iag2NFWHBdEYdOE8Pg0yN6DMjUpU2Sqa3E9psjUDzLXaAmN",
+	"i+P//Xh8eXVzdvru9MoHbRpnoI2XYd+On/Mk5mPKZJ+l2mUw08DpubYX+oENQhpnH96evr856Z2efbw4",
+	"tjPenB9f3Jye+7Dq3fG73unZjt9nNm6xy0qoL9O4OH57enl1fFGbdMfYq6ngbFwEDCmRcspFZGfIJIo+",
+	"a5z3Li8/fbh4c/P65977t8f1Xey04CfDKwlEoOVWnv/TJ5rPqFkZTjC8xcgHyfsslxIw2XqiLBSSBCHh",
+	"iX6k+c84JHomM1KWkGmP58jx200FVGo+jDKJkUszE8gYNa4ZShiS8BYalUTmjs0y/6XBdiFzu3Z45VOj",
+	"Fh8ZydSEC/pf/Fbfrgc2KzNEIrT147doKi55Mqvu67VLcKjtYVskLkc+BS68o1JSNvYhTzFxAXif6u1D",
+	"KDBCpiiJvwcLXnCzQuEZ3mFsjp9lidf97Jkg2qTmkqH5Y2ySbdeVfGrxzVzFwfd6USRQynq1ow0/EzHk",
+	"mYALTqJ6keNgrsjx+T/9/n0QNPv9+/ZJv3//8uT6739bttIJxTgqwkIXe1Cb6HRZxmW1nrncGzTCCREk",
+	"VCgkEPeMGTxzccCEx5EFyQmfMiASBv+06faSwCKbubp487nX/Ddp/jdoHt60/tlcWq+pZEOX7VxksY1S",
+	"7SaHgt/ikYvrDApnw4QqhS6FWt/hhEggrNAAl2VeLFpufxIP1cz2Z8f6kpTrYgAf/oo2kWaT6L9T1tt3",
+	"paNFqbD1oZs4F/h1cFLVjQc/n2h2Q6PHRp6+0QPyMtMGH88xsLqUXylX1Xa/jKuWbLtxQ24UUS0+JD6v",
+	"sGFEYon+U3Fmbu8b7vGM2gpEfRMWb+Si8B8bd8G+zst+OZd8m/OTQFkYZxFG0CDFSzBS76pNB3khSWEi",
+	"HyPSidCDEcRTO+KgUtQnQhBjphVXJL4JeWbN6yqZrhecDjaon1XZmnOmvtwy/r7HaV6N2lYESuBee/ru",
+	"s4e8tvWoVTabea+/nSfLTLCCigvOky0p2GQ/etrt9pL7FQtSeXHyGg73D16Cc1xcos24EfWN5c5U1SRu",
+	"WUF7CoOZV+G+bqYCFftaU4POEi2gTCrCwlWGy9FJI18bHkumaTEom1hcyTvmY4gpmzNee6POsB0GeBi9",
+	"Ii+HL8I6Q17srzC0rZtVdjb3WCsnYoqMa1T28LCisvtBsMzwON+3es71cuU6/2DTY7QPlnUobVj9/A2N",
+	"S1VNMW9zWgtW+rmUr9ChApLWGx4Sxx9GplC8sQm6Xl1I+UG6npAj7fuQKKHMCBrPFBBnUOSEpiARJQyM",
+	"nzswqZbt0TA0zRrRDVGPDbqiCUpFktRozob+xDeDrfEhzCwldXNORY2IdeeY2+/5Bha03XnORBdnUB65",
+	"D8O8S2IOu4tOltWtgdMJmjSCsL75EE2S4cjkKoAq45nbZhiDMnoLelqzpxqetIPgiT3OOjEbwWuhEzVw",
+	"bW/gY9S58zOf2jReuQdX9dRHoYMXWSd+806Yxx2TCt2P+yY18VzZFNQJAihDshb0bDRmJEBxsBKqI3hX",
+	"B614e0kmFZBYci0bzu3rs/0ggOFModRy+fHqpPkKGtTmCOmYYQSUKW6kxfWP2RwHH7k0lYWJnSNjndhY",
+	"u6AMa0krY7v0Mowk2qwN9I4HLXhvGj6k4gKjorluQhQMeWY6nIwQu0kps7u0ya0S3C+RSBohhFwpYqoi",
+	"83CdUFYYlcdMynJzmJ/MuTbMj3pdCWXVp+3/J09yQb5yl3FOGZ8QYEvvceuIcBka1yO9lR6oXnV5xCQ4",
+	"T1bGS/rlfLS0MjjqbBMcGUbP+YRPFRp1tkQgy4LHwac4uprn9C+qwolp+5j3zL5dqUozX1uyE3ReNNvt",
+	"ZufVVbvTDYJuEPy76pJFRGFT0WRO0/eX+mUSw0xQNbvUJ+N6/Eyitpcpo8g2bXuST/7LpytvoWrC4Dh6",
+	"c9mDXz5d2Wb7wfmHyyvYJSndzSQKuUsyNUGmaEgUDjT2LnwhcCRQTgY+FPmlPhv88unq5urqbFB2drYD",
+	"SCjLFMqdFlzl7btFKVVjt0VVCcQBse3tlSgl5QyQRRj1WSPmY54pvyxUWHPgQ4QkVPTOFnKO6tKfr3OH",
+	"go6ModQraMMw0kEHEBb1mVQ8la6qq9FcTTApfI+ZSxy3+qzPNMNSbahoiBJGPI75FCNoXJy8fvWyc+DD",
+	"L5cf3sMnHMKVoeQnHQS9djWb83zgjq1SkXjMBVWTxJiWlDJm2znsXm3GHhr2pDiLZ10YkHjcBcYZDnz4",
+	"+bJz8CKPotJsGNMQbnFmWmm1d8C149Rn5SpEoGN1tJNXZCzDbZ8iVdJMYKYc3NJo4JuWifjO7Ct2JULT",
+	"xot9RqXMrLOn15YTjOCXT/+6PIIBlXLgw4BkeoaBzIb6P5SogdnbAO/TgduM1Wrz2NWcjvospiPU6iDz",
+	"HKxQR8B4fobCujhAjDXX53WLs8plDq0wVgnqRQhbJ6BsxPMCCbGtia5jtx5LQUIoU4Qym4XJRLw+7PIW",
+	"ahDn9kiQRSmnTMla+3q+SkORMQyMRg12DB+WiW+f2e9KWzDYacFxvYYJeK8FuGiM9KGqxPoojcIWi+jD",
+	"6jOGaHipJducaKQd9sV9DnquQmPW6oIFHWi1WoOdVp/ZvZh8g2nSZFAkSwarClAD02hh9MrZL5c1kCmy",
+	"SBqny1QF+cjI5nxVN6/9Nga14u7Az6/+wIsgsJVci0DdolhqwgVi4pVcgxaLXv5cddYo1JRKzLWnzzr3",
+	"94af+/f3ZWLDdFyVxc8fpLvmQ21J9PT46gQG87UapxvF40Gf2U5h3yp0XrAtyt22mwAj2O8cOpWtVAUH",
+	"Lfipcn1K2g5JTa7LNfWZ0WiD/qZB2dSqzL2qwbKLVQNYuFhldS6v/s2pjwOk3vmp53t3KKRVinYraAVa",
+	"V3iKjKTU63p7raC15xmLOzH2bLc1xThu3jI+Zbu/Tm9ly5UrH3zPGKBSDXb192NUKzv0qeu/dp1efMqk",
+	"b7hXJJe1HJg0APBRjoqF/hkxcXmEFuThbp8RpY0VTdCFt93CrRqY9oYBNNpBsFON0KyYMaBRccvDVMld",
+	"AHtUGJw+M3Gcu2zl1+585N18KLCMdvWxSEWEcpFEgQinkdf1tB95Xg3aqpduVmRdyk92y0sdD/5GH7ui",
+	"9PXcRYROEKypS+f16I0Lv2VSYmlXyCNJie+ic2vfcnzZwOJkdiv3Q8yQ9uNDPs4V6/c7h48Pmm9kevC9",
+	"g032V28GNqP2Hh+1pGnN+M5ZkhAxW4kOrglbgxoZy7lsx7WOAPmyLNhro86ykpc4qs46RNvVok2Yves6",
+	"ZSiWqaqdqEgT+fmNwZ94NNtAeSrNHEVAvliId97OfJJh466Lar3poR6bKZHhw4Let59c71c13xWwbTrr",
+	"bGLzWdWfUtXbGyjffGvxnxQirDJWk42NVUqt9XlnFWrMOS2z3a80erAgEqNakhZ9Y57LeiBgvAe9mMl+",
+	"2OuSRTFDatdk7jrMkXVXtbPAISTMNbfDGE2CdM/P3+8H+8uwyO6ihkU1rd5fXvgrNkwljDnDZ/V7SvXb",
+	"RLBPqleU9u05rR9R3An5k2qqFdWqpq7WFmhYDdGGeGe1oV8aUhj3P19i0W3wK9f66rVIMMW2FvRWDmdc",
+	"9ZnR0GpgF+z7QGwcbIoIRdcA3lOpfJDcPteUmkfIwkq/eYzkdplqv0W1Wq+DP9xaP0PEk0LEd6DwVUVc",
+	"46xvF+eWt/117JrmdbE5V9/+0IT144vGTAljeocMGqZuSVi0ywU4F3zHB8ryEF2haZg3Smsy32W7vEuq",
+	"OkywKTQLVcQNsN32XVBTDiFn+U2AMN/SCCI6GqF56LY15GpisqXLYOBjGj1RtOFCijzQ2DqkqBcjNwoq",
+	"/jiYygybome4+rN6NN9RzHKBBoG4AIFNB0C1CGYD52dpvLJb6dRd6hvNN+yS9Z7SYgdvtWV3RRbzXdET",
+	"+7uBQaVZeQUcOEYskPAMC89ezHbK+mnCjUJkshq7/C7+zFqd3v3qbhyszUpc4B2/NUlO/XWlzVKrd0yk",
+	"ct5KSJiOPYYIAhN+p3V7PzislP7LqMiV4m8R0z5TE6QCwpjQJP9JgwJBil+iy2vxvvlpjKWF/kKQpK1t",
+	"uQRNn+X3cV3YVPR+mVIjUcBZiMuQ58KQ8S6/GbVZGsTUGBnPO71M341Z7hkm/mTeQ7ABsLyu/GLQn9Nt",
+	"0Lo9r9qg+La+w7eA1OPVxdrvA5ogLVviibwVhKmChqJr1KZqXSKm1i9uDfmEpkVnhLt2Z4q8Bf0apnRU",
+	"1mcuLMtvO5t+0vJStBKESRKajgziyku2b1UDoakoR5jwvNGogp07R0D6bNVNpjKDpadJ9SiqlvpK55mq",
+	"wNVvrSDV2vTdhdCNI7raxbQ/OKDLL3Kt9d/McZsecsanOjRn0TM2/+Wx+TsKBQ0M1prmvxXclzuRRUPy",
+	"mrAw70teGxSWMWBnTQx44Zp/fzf0KFqvV/1GkN7AM1I8B3tbulimEFXTgd8rc720R6UXmS5PLb1Hrt1X",
+	"OzAZo18yexWTshog5L4KgSizuoQ7eSvinIvSZ8U1Hltve9RD6UWRuVHw7TnnvJ1/m/YVe5nhj21dKddc",
+	"DimmZYVEz4mkZy/kr+SF9KLIoc43OByLN1IqvcD2pXVymvnVkIX39u7IwuNkcSbXJb/kue2q1y8q13AM",
+	"QFcv4Hy+Nr9jbX6N08J3XeFTwaPMRIc+DHFCDaBenV02FYqEMmLiQvOziEMSExaigIb2jt5gGnPzK/0u",
+	"2Lw47r15d7yzcDeBpLS1eD/B8737ZvFDpPZenw6565uLeUhiiHTMx9MEmfLnbgEk5FaHx6y+bHd3t915",
+	"2QpaQavdfRUE7d+82kI6b8MVO0tXvC4EazGbWf4Im29/862I/u0d0SZllvZGlQPmxlzlfysgvUWyzit3",
+	"n21Wc0kXyjyh1YkrSvBw/fB/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

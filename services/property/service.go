@@ -96,8 +96,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	guard.Report(s.Metrics)
 	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
-	public, err := PublicHandler(publicBase, svc, jwtauth.Middleware(jwtauth.NewVerifier(keys, cfg.JWT)),
-		web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))))
+	// A token of a key not held yet may cost a JWKS fetch only while its
+	// client (IP) has request budget left.
+	verifier, requests := jwtauth.NewVerifier(keys, cfg.JWT), limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))
+	public, err := PublicHandler(publicBase, svc, jwtauth.Middleware(verifier),
+		jwtauth.FetchKeys(verifier, web.BudgetLeft(requests)), web.RequestBudget(requests))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -124,8 +127,9 @@ func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }
 
 // PublicHandler is the public listener: the property operations of the public
 // contract, each request passed through before (the bearer-token verifier,
-// jwtauth.Middleware, and the request budget; the benchmark's baseline
-// injects claims instead) and validated before its handler.
+// jwtauth.Middleware and jwtauth.FetchKeys for a token of a key not held
+// yet, and the request budget; the benchmark's baseline injects claims instead)
+// and validated before its handler.
 func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler) http.Handler) (http.Handler, error) {
 	api, err := web.PublicAPI(base, "properties", before, func(api chi.Router) {
 		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil,

@@ -2,10 +2,12 @@ package user
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"jeeves4service/services/common/config"
@@ -44,6 +46,9 @@ type Config struct {
 	Identity          identity.Config
 	PropertyID        spiffeid.ID
 	MaxPropertyClaims int
+	// MaxTokenBytes is the access token's byte budget (JWT_MAX_BYTES): the
+	// property claims are cut to fit it.
+	MaxTokenBytes int
 	// Failed-login budgets, per client IP and per email.
 	LoginPerIP, LoginPerEmail ratelimit.Budget
 	// RegisterPerIP bounds registrations (each hashes a password) per client IP.
@@ -100,6 +105,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		RefreshTTL:        r.Duration("REFRESH_TTL", defaultRefreshTTL),
 		Trusted:           r.Prefixes("TRUSTED_PROXIES"),
 		MaxPropertyClaims: r.Int("JWT_MAX_PROPERTY_CLAIMS", 100),
+		MaxTokenBytes:     r.Int("JWT_MAX_BYTES", DefaultMaxTokenBytes),
 		LoginPerIP:        config.Parse(r, "LOGIN_FAILURE_LIMIT_PER_IP", DefaultLoginPerIP.String(), ratelimit.ParseBudget),
 		LoginPerEmail:     config.Parse(r, "LOGIN_FAILURE_LIMIT_PER_EMAIL", DefaultLoginPerEmail.String(), ratelimit.ParseBudget),
 		RegisterPerIP:     config.Parse(r, "REGISTER_LIMIT_PER_IP", DefaultRegisterPerIP.String(), ratelimit.ParseBudget),
@@ -116,10 +122,54 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	if c.MaxPropertyClaims > 1000 {
 		r.Fail(&config.Error{Var: "JWT_MAX_PROPERTY_CLAIMS", Problem: "must be at most 1000 (the internal contract lists at most 1000)"})
 	}
+	if r.Err() == nil {
+		checkTokenBudget(r, c)
+	}
 	if len(c.RetiredKeyFiles) > 9 {
 		r.Fail(&config.Error{Var: "JWT_RETIRED_PUBLIC_KEY_FILES", Problem: "at most 9 retired keys (the JWKS holds at most 10)"})
 	}
 	return c, r.Err()
+}
+
+// JWT_MAX_BYTES: the default, and the most it may be. The most keeps the
+// whole "Authorization: Bearer ..." line within the 8 KiB nginx allows a
+// header line by default (large_client_header_buffers), and so well within
+// HAProxy's default 16 KiB buffer for all of a request's headers and the
+// services' own 32 KiB.
+const (
+	DefaultMaxTokenBytes = 4096
+	maxTokenBytes        = 8000
+)
+
+// checkTokenBudget refuses a JWT_MAX_BYTES that could not hold a token
+// without property claims, or that no proxy would pass.
+func checkTokenBudget(r *config.Reader, c Config) {
+	least, err := minTokenBytes(c.JWT)
+	switch {
+	case err != nil:
+		r.Fail(&config.Error{Var: "JWT_MAX_BYTES", Problem: err.Error()})
+	case c.MaxTokenBytes < least:
+		r.Fail(&config.Error{Var: "JWT_MAX_BYTES", Problem: fmt.Sprintf("must be at least %d: the longest token without "+
+			"property claims (the longest email, with this JWT_ISSUER and JWT_AUDIENCE) would not fit", least)})
+	case c.MaxTokenBytes > maxTokenBytes:
+		r.Fail(&config.Error{Var: "JWT_MAX_BYTES", Problem: fmt.Sprintf("must be at most %d, or proxies with default "+
+			"header limits (nginx: 8 KiB a line) refuse the tokens", maxTokenBytes)})
+	}
+}
+
+// minTokenBytes is the length of the longest token without property claims
+// the service can sign with s: an email of the 254 characters the contract
+// allows, each costing the most a character can in JSON (six bytes, as
+// U+2028 is escaped), the largest ids, times in the year 9999, and session
+// and trace ids longer than the service makes them.
+func minTokenBytes(s jwtauth.Settings) (int, error) {
+	far := jwt.NewNumericDate(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC))
+	return jwtauth.TokenLength(jwtauth.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: s.Issuer, Subject: fmt.Sprint(int64(math.MaxInt64)),
+			Audience: jwt.ClaimStrings{s.Audience}, ExpiresAt: far, NotBefore: far, IssuedAt: far},
+		UserID: math.MaxInt64, Username: strings.Repeat("\u2028", 254), TraceID: strings.Repeat("t", 64),
+		SessionID: strings.Repeat("s", 64), PropertiesIncluded: true, PropertiesTruncated: true,
+	})
 }
 
 // list splits a comma-separated list, dropping empty entries.

@@ -4,6 +4,7 @@
 package user
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
@@ -167,6 +168,7 @@ func openApp(ctx context.Context, cfg Config, traced *database.Traced) (*app.Ser
 		retired = append(retired, pub)
 	}
 	signer := jwtauth.NewSigner(key, retired, cfg.JWT, cfg.TTL)
+	signer.LimitBytes(cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes)) // a Config built in code is bounded too
 	repo, conn, err := adapters.Open(ctx, cfg.DatabaseURL, traced)
 	if err != nil {
 		return nil, nil, nil, err

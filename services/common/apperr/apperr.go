@@ -29,6 +29,10 @@ type Error struct {
 	Message string
 	// RetryAfter, when set, tells the caller when to try again.
 	RetryAfter time.Duration
+	// Field, when set, is the request field an Invalid is about, and Rule
+	// the rule it broke, in words that never quote the value (the problem
+	// lists them in its errors).
+	Field, Rule string
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
@@ -36,6 +40,11 @@ func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 // New returns an *Error.
 func New(code Code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidField returns an Invalid *Error about one request field.
+func InvalidField(field, rule, message string) error {
+	return &Error{Code: Invalid, Message: message, Field: field, Rule: rule}
 }
 
 // CodeOf returns the code of the first *Error in err's chain, or "" for an

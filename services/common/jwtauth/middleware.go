@@ -17,6 +17,9 @@ import (
 type verdict struct {
 	claims *Claims
 	err    error
+	// unheld is a token signed, by its kid, with a key not held: FetchKeys
+	// verifies it if the client's request budget allows a fetch.
+	unheld string
 }
 
 type verdictKey struct{}
@@ -24,7 +27,9 @@ type verdictKey struct{}
 // ErrNoToken means the request carried no bearer token.
 var ErrNoToken = errors.New("no bearer token")
 
-// Middleware verifies an Authorization: Bearer header when present.
+// Middleware verifies an Authorization: Bearer header when present, with the
+// keys held now only: a token whose kid is not held is left failed (a 401)
+// unless FetchKeys, later in the chain, verifies it.
 func Middleware(v *Verifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,10 +39,32 @@ func Middleware(v *Verifier) func(http.Handler) http.Handler {
 				if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 					vd.err = errors.New("malformed Authorization header")
 				} else {
-					vd.claims, vd.err = v.Verify(r.Context(), strings.TrimSpace(token))
+					vd.claims, vd.err = v.VerifyHeld(r.Context(), strings.TrimSpace(token))
+					if errors.Is(vd.err, ErrKeyNotHeld) {
+						vd.unheld = strings.TrimSpace(token)
+					}
 				}
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), verdictKey{}, vd)))
+		})
+	}
+}
+
+// FetchKeys verifies the token Middleware left for a key not held, now
+// letting the key source fetch it (RemoteKeys: the JWKS), if may says this
+// request may cost a fetch (nil: always). The services ask their request
+// budget: such a token is no verified user yet, so it is its client IP's
+// budget, and a client past it is refused (by the budget, next in the chain)
+// before it could cause a fetch. Verified, the request is then charged to
+// its user like any other.
+func FetchKeys(v *Verifier, may func(*http.Request) bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if vd, ok := r.Context().Value(verdictKey{}).(*verdict); ok && vd.unheld != "" && (may == nil || may(r)) {
+				vd.claims, vd.err = v.Verify(r.Context(), vd.unheld)
+				vd.unheld = ""
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }

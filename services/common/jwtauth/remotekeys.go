@@ -25,16 +25,24 @@ import (
 //
 // Fetches run on their own context with their own timeout, and concurrent
 // callers share one (singleflight): a caller that gives up or drops its
-// connection cannot cancel or fail the fetch for everyone else. Only failed
-// fetches back off (from MinBackoff, doubling to MaxBackoff); a successful one
-// never delays the next, so a flood of bogus kids cannot keep a real new kid
-// out (at most one fetch runs at a time, so it cannot flood the JWKS either).
+// connection cannot cancel or fail the fetch for everyone else.
+//
+// A fetch on demand starts at least MinRefetch after the last fetch started,
+// whatever arrives: a flood of tokens with bogus kids gets at most one fetch
+// per MinRefetch (and only clients with request budget left may wait for
+// it; see FetchKeys). A token with a kid not held waits for the next
+// fetch rather than being refused, so a real newly published key is accepted
+// on its first request: at most MinRefetch (plus the fetch) after the key is
+// published, its tokens verify. Failed fetches back off besides (from
+// MinBackoff, doubling to MaxBackoff); a caller arriving then is refused at
+// once, since the last good set is kept.
 type RemoteKeys struct {
 	Client     *http.Client
 	Interval   time.Duration
 	Timeout    time.Duration
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+	MinRefetch time.Duration
 
 	flight singleflight.Group
 	wake   chan struct{} // tells Run that a fetch finished, so it plans again
@@ -44,6 +52,8 @@ type RemoteKeys struct {
 	keys     map[string]ed25519.PublicKey
 	ttl      time.Duration // until the set is due for a refresh (Interval or a shorter max-age)
 	lastGood time.Time     // when the last successful fetch started
+	last     time.Time     // when the last fetch (on schedule or on demand) started
+	lastErr  error         // how it ended
 	failures int           // consecutive failed fetches
 	retryAt  time.Time     // no fetch for an unknown kid before this, after a failure
 }
@@ -51,8 +61,13 @@ type RemoteKeys struct {
 // Defaults for RemoteKeys.
 const (
 	DefaultJWKSInterval = 5 * time.Minute
-	jwksTimeout         = 3 * time.Second
-	minMaxAge           = time.Second // a max-age of 0 must not turn into a fetch loop
+	// DefaultJWKSMinRefetch spaces fetches on demand: one a second keeps a
+	// flood's fetches negligible for the JWKS (60 a minute per replica, within
+	// the user service's default request budget of 600 per client), and is
+	// the longest a token of a newly published key waits.
+	DefaultJWKSMinRefetch = time.Second
+	jwksTimeout           = 3 * time.Second
+	minMaxAge             = time.Second // a max-age of 0 must not turn into a fetch loop
 )
 
 // NewRemoteKeys returns a RemoteKeys for url, refreshed every interval
@@ -62,7 +77,7 @@ func NewRemoteKeys(url string, interval time.Duration) *RemoteKeys {
 		interval = DefaultJWKSInterval
 	}
 	return &RemoteKeys{url: url, wake: make(chan struct{}, 1), Client: &http.Client{}, Interval: interval, Timeout: jwksTimeout,
-		MinBackoff: time.Second, MaxBackoff: 30 * time.Second}
+		MinBackoff: time.Second, MaxBackoff: 30 * time.Second, MinRefetch: DefaultJWKSMinRefetch}
 }
 
 // SetURL points the keys at another JWKS (tests bind the user service after
@@ -76,35 +91,62 @@ func (r *RemoteKeys) SetURL(url string) {
 // ErrJWKSUnavailable means the JWKS could not be fetched lately and the kid is unknown.
 var ErrJWKSUnavailable = errors.New("JWKS unavailable")
 
-// Key implements KeySource.
-func (r *RemoteKeys) Key(_ context.Context, kid string) (ed25519.PublicKey, error) {
+// Key implements KeySource. A kid not held waits for the next fetch (at most
+// MinRefetch after the last one started) and is looked up in what it
+// brought; a fetch that began before this caller arrived may predate a newly
+// published key, so only a fetch begun after its arrival decides that the
+// kid is unknown.
+func (r *RemoteKeys) Key(ctx context.Context, kid string) (ed25519.PublicKey, error) {
 	if k, ok := r.lookup(kid); ok {
 		return k, nil
 	}
 	arrived := time.Now()
-	r.mu.RLock()
-	backingOff := arrived.Before(r.retryAt)
-	r.mu.RUnlock()
-	if backingOff {
-		return nil, fmt.Errorf("%w (kid %q): retrying later", ErrJWKSUnavailable, kid)
-	}
-	// Join the fetch under way, or start one. A fetch that began before this
-	// caller arrived may predate a newly published key: if the kid is still
-	// unknown after it, fetch once more.
-	started, err := r.shared()
-	if k, ok := r.lookup(kid); ok {
-		return k, nil
-	}
-	if started.Before(arrived) {
-		_, err = r.shared()
+	for {
+		r.mu.RLock()
+		retryAt, next := r.retryAt, r.last.Add(r.MinRefetch)
+		r.mu.RUnlock()
+		now := time.Now()
+		if now.Before(retryAt) {
+			return nil, fmt.Errorf("%w (kid %q): retrying later", ErrJWKSUnavailable, kid)
+		}
+		if wait := next.Sub(now); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, fmt.Errorf("wait for the next JWKS fetch: %w", ctx.Err())
+			case <-timer.C:
+			}
+		}
+		started, err := r.onDemand()
 		if k, ok := r.lookup(kid); ok {
 			return k, nil
 		}
+		if !started.Before(arrived) {
+			if err != nil {
+				return nil, err
+			}
+			return nil, ErrUnknownKey
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return nil, ErrUnknownKey
+}
+
+// onDemand joins the fetch under way, or starts one if the last began at
+// least MinRefetch ago; it returns when the fetch it saw started and how it
+// ended. The spacing is checked inside the single flight, so two callers
+// that waited for the same moment cannot start two fetches one after the other.
+func (r *RemoteKeys) onDemand() (time.Time, error) {
+	v, err, _ := r.flight.Do("jwks", func() (any, error) {
+		r.mu.RLock()
+		last, lastErr := r.last, r.lastErr
+		r.mu.RUnlock()
+		if time.Since(last) < r.MinRefetch {
+			return last, lastErr
+		}
+		return r.refresh()
+	})
+	started, _ := v.(time.Time)
+	return started, err
 }
 
 // Has implements KeySource.
@@ -165,6 +207,9 @@ func (r *RemoteKeys) shared() (time.Time, error) {
 // refresh fetches the set once and records the outcome; it returns when the fetch started.
 func (r *RemoteKeys) refresh() (time.Time, error) {
 	started := time.Now()
+	r.mu.Lock()
+	r.last = started
+	r.mu.Unlock()
 	keys, ttl, err := r.fetch()
 	defer func() {
 		select {
@@ -174,6 +219,7 @@ func (r *RemoteKeys) refresh() (time.Time, error) {
 	}()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.lastErr = err
 	if err != nil {
 		r.failures++
 		backoff := min(r.MinBackoff<<min(r.failures-1, 16), r.MaxBackoff)

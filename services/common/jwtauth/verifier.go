@@ -15,6 +15,10 @@ import (
 // ErrUnknownKey means no published key has the token's kid.
 var ErrUnknownKey = errors.New("unknown signing key")
 
+// ErrKeyNotHeld means VerifyHeld met a kid that is not among the keys held
+// now; Verify would look further (fetch the JWKS).
+var ErrKeyNotHeld = errors.New("signing key not held")
+
 // KeySource finds the public key for a kid.
 type KeySource interface {
 	Key(ctx context.Context, kid string) (ed25519.PublicKey, error)
@@ -63,8 +67,19 @@ func NewVerifier(keys KeySource, s Settings) *Verifier {
 	)}
 }
 
-// Verify parses and checks a compact JWT.
+// Verify parses and checks a compact JWT, fetching its key if need be.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	return v.check(ctx, token, true)
+}
+
+// VerifyHeld is Verify with the keys held now only: a token whose kid is not
+// held fails with ErrKeyNotHeld, and nothing is fetched. It lets a request
+// budget be asked before a token can cost a JWKS fetch (see FetchKeys).
+func (v *Verifier) VerifyHeld(ctx context.Context, token string) (*Claims, error) {
+	return v.check(ctx, token, false)
+}
+
+func (v *Verifier) check(ctx context.Context, token string, fetch bool) (*Claims, error) {
 	key := sha256.Sum256([]byte(token))
 	now := time.Now()
 	v.mu.RLock()
@@ -74,7 +89,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		c := hit.claims
 		return &c, nil
 	}
-	claims, kid, err := v.verify(ctx, token)
+	claims, kid, err := v.verify(ctx, token, fetch)
 	if err != nil {
 		return nil, err
 	}
@@ -91,13 +106,16 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	return claims, nil
 }
 
-func (v *Verifier) verify(ctx context.Context, token string) (*Claims, string, error) {
+func (v *Verifier) verify(ctx context.Context, token string, fetch bool) (*Claims, string, error) {
 	claims := &Claims{}
 	var kid string
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("token has no kid")
+		}
+		if !fetch && !v.keys.Has(kid) {
+			return nil, ErrKeyNotHeld
 		}
 		return v.keys.Key(ctx, kid)
 	})

@@ -101,6 +101,8 @@ func FromError(r *http.Request, log *slog.Logger, err error) Problem {
 	status := Status(err)
 	var ae *apperr.Error
 	switch {
+	case errors.As(err, &ae) && ae.Field != "":
+		return New(status, ae.Message, FieldError{Field: ae.Field, Message: ae.Rule})
 	case errors.As(err, &ae):
 		return New(status, ae.Message)
 	case status == http.StatusRequestEntityTooLarge:

@@ -103,12 +103,22 @@ func RequestBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
 	if l == nil {
 		return func(next http.Handler) http.Handler { return next }
 	}
-	return httpx.Budget(l, "requests", func(r *http.Request) string {
-		if c := jwtauth.FromContext(r.Context()); c != nil {
-			return "user:" + strconv.FormatInt(c.UserID, 10)
-		}
-		return "ip:" + reqinfo.ClientIP(r.Context())
-	})
+	return httpx.Budget(l, "requests", requestClient)
+}
+
+// requestClient is whose request budget a request spends.
+func requestClient(r *http.Request) string {
+	if c := jwtauth.FromContext(r.Context()); c != nil {
+		return "user:" + strconv.FormatInt(c.UserID, 10)
+	}
+	return "ip:" + reqinfo.ClientIP(r.Context())
+}
+
+// BudgetLeft says, without spending, whether the request's client has some
+// of its request budget left (always, with no budget): jwtauth.FetchKeys asks
+// before a token of a key not held may cost a JWKS fetch.
+func BudgetLeft(l ratelimit.Limiter) func(*http.Request) bool {
+	return func(r *http.Request) bool { return l == nil || l.Peek(r.Context(), requestClient(r)).Allowed }
 }
 
 // StrictErrors are the error handlers every generated strict server gets,

@@ -7,6 +7,7 @@ import (
 	"context"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"jeeves4service/services/common/apperr"
 )
@@ -26,6 +27,46 @@ const (
 	MaxMembers    = 500  // members of one property
 	DefaultClaims = MaxClaims
 )
+
+// MaxNameBytes bounds a property name in bytes, as the contract's 200 bounds
+// it in characters: every property claim in an access token carries its
+// property's name, and 200 four-byte characters are 800 bytes. 400 is twice
+// the character bound, so a 200-character name in a script of one- or
+// two-byte characters (Latin, Greek, Cyrillic, Hebrew, Arabic) still fits, and
+// one claim stays under 900 bytes of JSON even if every byte is escaped.
+const MaxNameBytes = 400
+
+const errNameBytes = "must be at most 400 bytes of UTF-8"
+
+// propertyName is a name as it is stored: trimmed, not empty, at most
+// MaxNameBytes.
+func propertyName(raw string) (string, error) {
+	name := strings.TrimSpace(raw)
+	switch {
+	case name == "":
+		return "", apperr.New(apperr.Invalid, "A property needs a name.")
+	case len(name) > MaxNameBytes:
+		return "", apperr.InvalidField("name", errNameBytes, "A property name "+errNameBytes+".")
+	}
+	return name, nil
+}
+
+// ClaimName is a stored name as a property claim carries it. Names stored
+// before the byte bound may be longer (200 characters of up to 4 bytes): they
+// are cut at a character boundary and end with an ellipsis, so a claim is
+// never longer than the internal contract says, and never shows as whole a
+// name that was cut.
+func ClaimName(name string) string {
+	if len(name) <= MaxNameBytes {
+		return name
+	}
+	const ellipsis = "…"
+	cut := MaxNameBytes - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + ellipsis
+}
 
 // ValidAccessLevel reports whether s is one of the three levels.
 func ValidAccessLevel(s string) bool { return s == Owner || s == Member || s == Guest }
@@ -210,9 +251,9 @@ func (s *Service) List(ctx context.Context, c Caller, after int64, limit int) (p
 
 // Create stores a property with the caller as its owner.
 func (s *Service) Create(ctx context.Context, c Caller, name, address string) (Membership, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return Membership{}, apperr.New(apperr.Invalid, "A property needs a name.")
+	name, err := propertyName(name)
+	if err != nil {
+		return Membership{}, err
 	}
 	return s.Repo.CreateWithOwner(ctx, name, strings.TrimSpace(address), c.UserID, s.now())
 }
@@ -225,11 +266,11 @@ func (s *Service) Get(ctx context.Context, c Caller, id int64) (Membership, erro
 // Update changes name and/or address (nil leaves a field as it is).
 func (s *Service) Update(ctx context.Context, c Caller, id int64, name, address *string) (Membership, error) {
 	if name != nil {
-		trimmed := strings.TrimSpace(*name)
-		if trimmed == "" {
-			return Membership{}, apperr.New(apperr.Invalid, "A property needs a name.")
+		checked, err := propertyName(*name)
+		if err != nil {
+			return Membership{}, err
 		}
-		name = &trimmed
+		name = &checked
 	}
 	if address != nil {
 		trimmed := strings.TrimSpace(*address)

@@ -35,7 +35,7 @@ func (h *Internal) GetUserProperties(
 		Properties: make([]internalapi.PropertyClaim, 0, len(list))}
 	for _, m := range list {
 		out.Properties = append(out.Properties, internalapi.PropertyClaim{
-			PropertyId: m.ID, PropertyName: m.Name, AccessLevel: internalapi.AccessLevel(m.AccessLevel)})
+			PropertyId: m.ID, PropertyName: app.ClaimName(m.Name), AccessLevel: internalapi.AccessLevel(m.AccessLevel)})
 	}
 	return internalapi.GetUserProperties200JSONResponse{Body: out,
 		Headers: internalapi.GetUserProperties200ResponseHeaders(reqinfo.InternalBudgetOf(ctx))}, nil

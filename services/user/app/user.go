@@ -80,7 +80,8 @@ type Service struct {
 	OnReuse    func(ctx context.Context, f FamilyRecord, clientIP string)
 	Properties PropertySource
 	Signer     TokenSigner
-	// MaxPropertyClaims bounds the JWT's size; past it the token says
+	// MaxPropertyClaims bounds the number of property claims (the Signer's
+	// byte budget, JWT_MAX_BYTES, their bytes); past it the token says
 	// properties_truncated and other services ask the property service.
 	MaxPropertyClaims int
 	Now               func() time.Time
