@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type UserRecord struct {
 	IsActive     bool
 	CreatedAt    int64
 	UpdatedAt    int64
+	// CredentialEpoch is the password's version: a session starts only if it
+	// is still the one read with the hash the password was checked against.
+	CredentialEpoch int64
 }
 
 // NewUser is what registration stores.
@@ -41,9 +45,17 @@ type Repository interface {
 	Create(ctx context.Context, u NewUser, now time.Time) (UserRecord, error)
 	ByEmail(ctx context.Context, email string) (UserRecord, error)
 	ByID(ctx context.Context, id int64) (UserRecord, error)
-	SetPasswordHash(ctx context.Context, id int64, hash string, now time.Time) error
+	// ReplacePassword stores hash, bumps the credential epoch and ends every
+	// session of the user, in one transaction, if the epoch is still epoch
+	// (the one read with the hash the current password was checked against);
+	// ErrCredentialsChanged if it is not.
+	ReplacePassword(ctx context.Context, id, epoch int64, hash string, now time.Time) error
 	Ping(ctx context.Context) error
 }
+
+// ErrCredentialsChanged: the user's password changed (or the user was
+// deactivated) after the credentials were checked; nothing was stored.
+var ErrCredentialsChanged = errors.New("the credentials changed after they were checked")
 
 // Store is both repositories, as each engine's adapter implements them.
 type Store interface {
@@ -95,6 +107,28 @@ type Service struct {
 	NewSessionID func() string
 	// Budgets bound every door that runs argon2id.
 	Budgets Budgets
+	// Interleave, when set, is called where a concurrent password change
+	// decides a race (see Point). Production leaves it nil; tests set it to
+	// force the interleavings the fences are proved against.
+	Interleave func(ctx context.Context, at Point, userID int64)
+}
+
+// Point names a place where Interleave is called.
+type Point int
+
+const (
+	// AfterPasswordCheck: a login checked the password against the hash it
+	// read, and has not created its session yet.
+	AfterPasswordCheck Point = iota + 1
+	// InRotation: a refresh found its session live, inside the transaction
+	// that spends its refresh token, before that transaction commits.
+	InRotation
+)
+
+func (s *Service) interleave(ctx context.Context, at Point, userID int64) {
+	if s.Interleave != nil {
+		s.Interleave(ctx, at, userID)
+	}
 }
 
 // Budgets are spent before a password is hashed or checked, so a burst of
@@ -210,8 +244,14 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	if err != nil {
 		return Session{}, err
 	}
+	s.interleave(ctx, AfterPasswordCheck, u.ID)
 	now := s.now()
 	sid, refresh, err := s.startSession(ctx, u, now)
+	if errors.Is(err, ErrCredentialsChanged) {
+		// The password this login checked was replaced meanwhile (and the
+		// change ended the user's sessions): it is a wrong password now.
+		return Session{}, errBadCredentials
+	}
 	if err != nil {
 		return Session{}, err
 	}
@@ -301,7 +341,11 @@ func CapClaims(props []jwtauth.PropertyClaim, max int) ([]jwtauth.PropertyClaim,
 }
 
 // ChangePassword replaces the password after checking the current one, and
-// ends every session of the user (this one included).
+// ends every session of the user (this one included), in one transaction
+// that also bumps the credential epoch: a login that checked the old
+// password and has not started its session yet cannot start it afterwards,
+// and of two changes racing with the same current password only the first
+// applies.
 func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current, next string) error {
 	if _, err := s.liveSession(ctx, c); err != nil {
 		return err
@@ -336,11 +380,11 @@ func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	if err := s.Repo.SetPasswordHash(ctx, userID, hash, now); err != nil {
-		return err
+	err = s.Repo.ReplacePassword(ctx, userID, u.CredentialEpoch, hash, s.now())
+	if errors.Is(err, ErrCredentialsChanged) {
+		return apperr.New(apperr.Unauthorized, "The password was changed meanwhile; sign in again.")
 	}
-	return s.Sessions.RevokeUserSessions(ctx, userID, "password change", now)
+	return err
 }
 
 // Me returns the token's user; a token whose session ended, or a deleted or
