@@ -148,6 +148,7 @@ func budgets(limits *ratelimit.Store, cfg Config) app.Budgets {
 		RegisterPerIP: limits.New("register-ip", cfg.RegisterPerIP.Or(DefaultRegisterPerIP), ratelimit.FailClosed),
 		PasswordChangePerUser: limits.New("password-change", cfg.PasswordChangePerUser.Or(DefaultPasswordChangePerUser),
 			ratelimit.FailClosed),
+		RefreshPerIP: limits.New("refresh-ip", cfg.RefreshPerIP.Or(DefaultRefreshPerIP), ratelimit.FailClosed),
 	}
 }
 

@@ -112,12 +112,13 @@ func (s *Service) startSession(ctx context.Context, u UserRecord, now time.Time)
 }
 
 // Refresh spends a refresh token and returns the session's next pair of
-// tokens, with property claims fetched again. clientIP is who is asking: a
-// failed refresh spends its failed-login budget. bound, when the request also
-// carried a valid access token, is that token: the refresh token must then
-// belong to its session.
+// tokens, with property claims fetched again. clientIP is who is asking:
+// every failed refresh (an unknown, reused or another session's token, an
+// ended or expired session) spends its failed-refresh budget, never its
+// failed-login budget. bound, when the request also carried a valid access
+// token, is that token: the refresh token must then belong to its session.
 func (s *Service) Refresh(ctx context.Context, clientIP, token string, bound *jwtauth.Claims) (Session, error) {
-	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, "ip:" + clientIP})
+	spent, err := spend(ctx, budgetKey{s.Budgets.RefreshPerIP, "ip:" + clientIP})
 	if err != nil {
 		return Session{}, err
 	}

@@ -131,8 +131,9 @@ func (s *Service) interleave(ctx context.Context, at Point, userID int64) {
 	}
 }
 
-// Budgets are spent before a password is hashed or checked, so a burst of
-// concurrent attempts gets no more hashing than the budget (nil: unbounded).
+// Budgets are spent before a password is hashed or checked (or a refresh
+// token looked up), so a burst of concurrent attempts gets no more checks
+// than the budget (nil: unbounded).
 type Budgets struct {
 	// LoginPerIP and LoginPerEmail count failed logins (a success refunds).
 	LoginPerIP, LoginPerEmail ratelimit.Limiter
@@ -140,6 +141,10 @@ type Budgets struct {
 	RegisterPerIP ratelimit.Limiter
 	// PasswordChangePerUser counts wrong current passwords (a success refunds).
 	PasswordChangePerUser ratelimit.Limiter
+	// RefreshPerIP counts failed refreshes (a success refunds). It is not the
+	// login budget: refreshes that fail for honest reasons (tabs racing one
+	// token, a session that ended) behind one NAT must not stop logins there.
+	RefreshPerIP ratelimit.Limiter
 }
 
 func (s *Service) now() time.Time {
