@@ -19,7 +19,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/oapi-codegen/runtime"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for JWKAlg.
@@ -99,12 +98,38 @@ func (e SessionTokenType) Valid() bool {
 
 // Credentials defines model for Credentials.
 type Credentials struct {
-	// Email Example: ada@example.com
-	Email openapi_types.Email `json:"email"`
+	// Email A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+	// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
+	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+	// `email` and the rule it breaks.
+	//
+	//
+	// Example: ada@example.com
+	Email EmailAddress `json:"email"`
 
 	// Password Example: correct horse battery staple
 	Password string `json:"password"`
 }
+
+// EmailAddress A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+// of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
+// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+// `email` and the rule it breaks.
+//
+// Example: ada@example.com
+type EmailAddress = string
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -195,8 +220,20 @@ type RefreshRequest struct {
 
 // Registration defines model for Registration.
 type Registration struct {
-	// Email Example: ada@example.com
-	Email openapi_types.Email `json:"email"`
+	// Email A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+	// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
+	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+	// `email` and the rule it breaks.
+	//
+	//
+	// Example: ada@example.com
+	Email EmailAddress `json:"email"`
 
 	// FirstName Example: Ada
 	FirstName PersonName `json:"first_name"`
@@ -248,8 +285,14 @@ type User struct {
 	// CreatedAt Example: 2026-11-28T12:00:00Z
 	CreatedAt Timestamp `json:"created_at"`
 
-	// Email Example: ada@example.com
-	Email openapi_types.Email `json:"email"`
+	// Email The account's address in its canonical form (see `EmailAddress`). Not declared
+	// `format: email`: it is what is stored, and an account registered before the canonical
+	// form (kept as it was when its canonical form belonged to another account) must still be
+	// shown, never turned into an error.
+	//
+	//
+	// Example: ada@example.com
+	Email string `json:"email"`
 
 	// FirstName Example: Ada
 	FirstName PersonName `json:"first_name"`
@@ -1839,101 +1882,113 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx7cxpH1vdXOTXvVhntDgjQxRaq1L5YRg62HCkSfvxsjFc0MwfoaKYbd/cIEZe++1N9mRsMuthKKrtO",
-	"/okF0z3nnD6X37k0X7yAx3POkCnpdb54MyQhCvPPbhCglPUjzpTgUb0bRXxRPxV0Spn+OkQZCDpXlDOv",
-	"450JlMgUcBYtgTMgIPBzglLBRPAYCIwFX0gUMCdThMWMSwRu9gIqgTI4Oj2/uOyenJx+6L26PD3vv+7/",
-	"dDFkNcYZwngJIU5IEqmtDqgZUW6pDwyvUcDo76PGkHm+J4MZxkRThzcknkfodbyZUnPZ2d4m83nDfdoI",
-	"eOz53oSLmCiv4yWCer4Xk5sTZFM18zrtZtP31HKu10slKJt6t7e+d04UntCYqnX+BzMEqYhC4BNQM8zY",
-	"HyfhFJWlesqvUTAJakYlCJRzziRCrd8bHA9ZKMhE1SmqSV2TTOa0LojCSL+v7o5lqwOjoee2lkPvUPww",
-	"TJrNnSBhVEmIcKLM33io3BcSA85CCQlTNNKEDZmjiEqYJFEEZEoos6ucFPX+VGDodZRIsFqqK1TsHRwc",
-	"qh+aZSm2tBTnRCkUWkT/HnofSf23+qd/mCUfm/WDT/84VO4ff/PulHj9jEc0WFYL3nK0KpvPRdk4sSzc",
-	"ZwvKQr7QeucElArga9j//MN+s3m4+GH/Efx/Tvlf3M0/KrGsdycKxTrrF+5sFYcFoQrGOOECQYklZVN7",
-	"rg/kZ6dZsAbK1E7bckLjJPY6L/Z3NScxZfbvVkYpZQqnKLxbTeucCBKjct7jHcZjFO8liv6rddL7YWon",
-	"iXYK1h8Q43AgmBE2RalJ155GS3Dm+R4jsX6lfv6Shg/jq11ma3+3yNZBu72z87zd3Nl/sbf7/Pl+814m",
-	"fe9M8DkKtaziKf0OaLiB9oeS3Xpasm/1S62zMUfzkoTnVnv1XwFnCpn5J5nPIxoQzc/2XPBxhPE/fpWc",
-	"lYjTbCtCI2d7qZ8LOUpgXEFMVDAzR9s964PeXZBAaYmgEFwrx8cv3oRiFHodD2O9k+/FKCWZWrKvSURD",
-	"uCZRgt7tJ9/TbjWRXscooaLKGOBLEkLKRMZy6up/RbxGuStRXNMAGyFep+zIbbO7YdG7LQr/bwInXsf7",
-	"f9t5PNy238rtM7vYinLd/dwhgpT9QxhZ7kegdUGaL/lkgizUtmrEYTT+4fG3imC3evuupatx7K598gc3",
-	"+OIHLU6fN+I74mwS0eDbVY8oMNqjAxmJBJJwCQKnVCoUaCwwV5yDXHGy9z9Ka4J01VPrTLqxhAVVTmcS",
-	"ITSUMnDiu9CJPtMhkkQ9bSJP4JP0EaKAgCdRaAxSUxKhwiIyK2rIXtG1pNTAhd3GUvUodaFuiydRlwse",
-	"o5oZN0FohKGG1yrj8tD827Lv4LAkSwmLGVEN/f4zsow4CQecnxAxxSd0+WMeLrX1Kc4h0nuXjK61k4vU",
-	"0QADzsFS8ShxKs7r5gVPbn4pC2Z3oVF6LlsaWEgyV9+HZ76wPL9n5JrQiIyjp9CVkCgyJhK1kLUlZnsf",
-	"apxqQSrIGRcqWpYtsqA+jjIokvYoBUoKC59KhdyLnsmcxwwAECYX2jQZt4a7ICmsDRswWOfbSF9Kyllf",
-	"ykRjw42CTwX+MB7crlU8dIHhAqR9AGoRn1K2BVyAziQZ3iiYEyoMTOdXyCTUBE4EytnWH2YN3UTNuKC/",
-	"Wbi2BrhHL5EIFGBTul8XLvcd+daESZylFIYDIKbQoL/TZv/QVM+9BJdvZuPXAT2lb45/6Z0Pfr7oy36s",
-	"5r8c9ff7dDc5oW8OGrjTbATtiK3kgTut5vODUiroNv3Yrf9C6r816weXOi0cNu75oDpJPCLBDFMhVmfI",
-	"WbEhIEJQdBKRWkMh0MshJku4QpwDVfdIhuk846PHeF0qLtD7dG+p5A92ZAPO3xG2dOmB/FYvxjnEhC3T",
-	"6KsPMZ4rWXRgEVEoStGvXYCcegdNEGQUPcp5CaKwbspAGD6J9+pCXgKSc2SqY3FnRJGpZzINjhJq572f",
-	"3/cuBpcn/Xf9gQ8aXSxBZ7lGfFt+KhPjPOSQzTXqMttA/0z7Ev2BRem1k9PX/Z8uj7v9k/fnPbvj5Vnv",
-	"/LJ/5sOm73rvuv2TLX/ILLC3r5VQfk3tvPe6fzHonZc23fJhITibZnB6TqRccBHa5YlEMWS1s+7FxYfT",
-	"81eXRz92f3rdK5Ow5WsWHIvO+eHK24esdt47Pu9d/FjJ2lYDXhpZSyACrbTTOo3WiJQofRTBDIMrDH2Q",
-	"fMhSLQNTVSUqd2kxj/VH+vwYh1jvZFbKHL3Y4z105+W2Aiq1HCeJxNCVAwkkjBp0jBLGJLiCWqHgtGWr",
-	"gf/VuGetwnbn8sKjxqzeM+Ii1J0h+yFepgu27DG2gcEGLGptka7ls63cuZRoeCwoylc+hV95R6WkbOpD",
-	"WsPhAvBmrsmHQGCITFESfQ9gOpOm4fAo592oRhhSLTESuYohRel1JiSS6HvzwkdfXHmsBEdISP7/hjZG",
-	"VkwrNDL2dteiswYi1uuUdw64EBgomHEhEcYGrCxBKjI3cLsIaNovTMkx+7uEbT7+ezi8aTbrw+FN63g4",
-	"vHl+vAm45CDjY0Z8RlsOK/j4V7Sll2OKUZhVCcqyciXFKvSzUmiDWjAjggQKhQTiPmPGt5Klwe8zHoXW",
-	"Yc/4wgDH0T9HBvfm4qqQ9mrBvwDeGv+shm+F0mclbksiW7SwRI4Fv8JDl+abiJCMY6oUunppmcIZkUBY",
-	"Zo1OT9YbXXef3d/vPzsr+pyVqqOzFfPfqcTte28+vF1XCRJNi4i1F7666FbAVd8LxHX5wfbeXuug8tEr",
-	"WqFkr1DQawxtr1OfyxUuoXbxY7fe3tv3QSeH+7uJiNKmx4QKqaDVhvFSoTSKVVSj/bJ17W9SqvqnL639",
-	"20qtulLLIkenb88quUkkFh+TdFr52E21ds6TcUQDzWyRxwVVM55owBVqm1thbnenxJz+cyNzuzu39yuf",
-	"5tSeoKbTHpBvjt6yV6WMbz68vVhXlytcyg2dXTpl2n3oYyVM5wAQc6ngAAQqE9/0Wqi9+TC4PO8N+ue9",
-	"V5dn71+e9I8u3/b+dXncP+ldmFOmCmN5X4jVunxrhNa3j7fybjQRgizXZaApr2L0zHnTI1N8eGT0ccj5",
-	"8k8RLnyP4WIDKYRxNUMBkcb7+pH5TBB5HxXtJ4haayJaIbPyTFBIzn4yLcEiF92QVISTb5dbitjWNPv8",
-	"+AgOdveeg4OEropsAFpZE1KYWiT3kc2/Al97Xxd08gbil4fZUQEtlMypvWZOvkeZVIQFm8Kw45OGvg6j",
-	"lk3TZM8rK6Z/Q3QqDBFlK6F4Z9Iet4ImHoQvyPPxflAWyP7uBifYuNyEGtJcoHAipj+6uYu/d3BQCKK7",
-	"hQmXQhh1WUWp/lXqtN6Fdh56jPaDqhmdBzZuv2J0p2i05tuU10yUfqrlVTZ7brP/Qtv8EX7UlQ4uTVJX",
-	"Znznc7v+fNHV/12/We7/0o5fxM3x7tXxz7P3L+LWv2Z7R83xyeLnm3b3UT71AVXDokTKFFYLIC/A/DmS",
-	"GIOhLplzo3emrLnDvfW9iHzVsicPgu3fI2kqiaXIa9WZps2BNZfXNYAHw7qZjzIPdYDYdkU9Mki3VFiv",
-	"EXjzYeDDSOOfweBk5KfzetBqQkxZolHukBnolFbS3Fo7zjdWhDI7FZG3HgyaHp2dXgxgm8zpdiJ1vu2W",
-	"u1m1FVUz1QZ5SdR9hzugMUpF4rk522yTS8qCKAmxAuMfa92GxQxtjW2eTvukrcK82zxGIPIKQ9uaTdlE",
-	"lhXfGc+XBxGhsSxFC1txd8c15jxCYuoZa36kTODpnHxO0If23j6MqZLp5OXRxdn5T68LCL0B7yUCVcBZ",
-	"gB3XE3dnok9DzpGFEqgaMoEqEcWD4Qwb4IY9bQC0Nc3yodqquNlFr1zMeISpJtlzewIX+O2ZhO9tEGWK",
-	"+THUig21orZvNaCvJIwkDUf29AojPSmP5hFJfzN9zzFPWIghjJdDpi3kXfd/L8/OT89654N/XR6ddPvv",
-	"LqCWphStZrO5qh0+kLHOqFqtJrx9eaifKc7Erkr0W1tV7TtiyVf1qJycL7PA79JN2wXTvmm13Xav57MH",
-	"V9rYL5p/tVH7D4h0uWcoefp2s71fb7Xq7ReDVrvTbHaazV+KcSskCuuKxituf7dZIY33EisKWIFAojB8",
-	"rPP6k4VXWx656/n+K/OcvCSBotdlJLjJ9emnw5iW0ZNDG+tPf1WIX1EwU0VIpbUhqBboKjLkF49yXcU0",
-	"escgEVQtLzQdbijT6H030SfyxbNtgOP01N58GHhrXTwGpqBlPFR1qCSJDjuKBkThCLjYHEx9yGqEQ5aF",
-	"cahVhPEGDNKx3WxKJpIcbGtJAnExwM70pvMFqD3gkNUiPuWJ8vPGlx2L0IDBSM82Fg+rQ+w1CjrJu9fA",
-	"JxOdagFh4ZBJxefSDezoyKRmGGfheukaEY0hMz4Y5jovpQFKmPAo4gsMoXZ+fPTieXvPhzcXpz/BBxzD",
-	"wHDyUqd+R66NeJYu3LKRk0RTLqiaxaa/NqeM2QktS6vtAEHNnhRn0bIDIxJNO8A4w5EPP17ocO1yx7ye",
-	"ZqtMbAmmsDFk+VuIQCfqcCvt8FmB2yikA7/ewGw5uqLhyNc5Ko+uDV2Ra1lLZS8DUCkTFM+kfbecmYj3",
-	"9uIQRlTKkQ8jkugdRjIZ6/9RokaGthHezEeOGGs05mPXwzwcsohOULtDmdbRhTLTBu4Mhamxa20p1NYK",
-	"lziMRa+EAp0l2r4TZROeNtyInSV1I9blDBJiQpmGlih0gpeI6O5k01vraZ3ZI0EWzjllSpbG1tO31BSZ",
-	"wshY1GjLyKFKfYfMPpd7/dFWA3rlnjrgjVbgbJLVh6IR+xnOSl+iD2vIGKKRpdZsc6IabFTQOSpN1HTA",
-	"jaE0Go2RRhGWFlNlMVO1DLIS0WhTQ3Nkh2m0Xdnlaa3EoUjO0HaZ+cTo5uqUQTqLUBuVhg0KKcR+s2kn",
-	"C6wH6mT9e1OKIRCQKEotaL2J6q9MCxiDWlCJqfUMWfvmxshz9+YmL+eYIcq8mf5Muus9boKo3xscw2i1",
-	"9+dsI/t4NGR2tNu3Bp0OAGTjF3ZQDEPYbR84ky10mUcNeFm4NiVNf8qw6ypsQ2YsOms72GtRZsxpVHWh",
-	"agRrF6qszaXd5BXzcQ6pe9b3fO8ahU0XvVaj2WhqW+FzZGRONYpvNBs7JhNVMxPPthsLjKL6FeMLtv3r",
-	"4ko20vb3FNV97QRpExHjK9b1+JkspZ9Su1fTsPFhdKWWIzh9e+a8s3MuQ1b0qaWavVRUy1MkUmHYgP9x",
-	"7knCBFUw01lSHkNiRKWtImGGLetebfRJ7dJkVfqggxmGSYSHQIw7FhjzrENEFdhoNUYTqdzLzUlknqAf",
-	"eh3vNSrTq1i5wdFuNp9sRNDsXzkllIXBt7iEC22jTs5GckVhfxfzsbvtg00Ls8PZXp09u/W9PXtYd68r",
-	"j8AXMaLX+fjJ92QSx0Qs84j0ECt582FgZs3IVGpIawKU90lvbiBgHoi2vc6XlU+X219oeGuylMK9ro/V",
-	"fOSPbBduSN1+qtxzOzZXw+Tvuff2F3dP7Bs58O99unTPbRNVgvP4qfhdh/ZmYy4rvOpROhiGxQEc4wjT",
-	"yg5JCx1ZMuHDmKuZC3RDVsYMozxCWmsxmxXHak16YBFpNmyq99F0a5yZKR0Q6eobd1TVsgCpX0FjDaJG",
-	"FZl9RztR1HjqvfPNdupQE2fHALOEw97GxSEz03S7zZZ7R5X77RakbJJ2P733+ZKHywe44MKol8vTK5Lz",
-	"vLR8dz35wTNaxYGj23Jiq8V0Wx1N7nZQ5fl07Q4fsqpw1dAsad2/5P3KWNpua+f+RauXXP5gd61X7TxE",
-	"hms3LO7y9Cd8qtXeWmuA9BotxL/DpVvnYHPqerFlUe0fehqh2xwyTdQL+Y1vL6prwFiwsxlSUS73SoNm",
-	"YMHFlSkJ29TEWnxmyGl5wK4v4zdiS9FQq3QBGhZrQJtWJTRkTUVj6szZzTmGi8zOq8zZTkGc5c2Srzbm",
-	"9dGI+1pB5emFjSMLD5/DLE92PMjMdzfg7tQ1Fq+pfBeI7i8X9lQuLHNaVh+z5Ms2EdPYn1ve3Q7MVgnv",
-	"8VuFfoutxBVbkmPUlmV+G6FG03bNVseUIO50Xkrn1AH6WYWl0ovpbSp9mIU/GyuXQ1Ze5SqYfp7C63TM",
-	"B8nzJPGekqbvHOS9ddsKh3hi5fxQR5FKe0akLeh+J17ia0z+P9B0e07jV6CAq6YVFfdeA7atl42VHmNT",
-	"hb1dx4DItHqpeAO6mxsJsLGPMGSlRoK9QmHvvBiYsNtsbaizuAJ/BvN/p3KL2X/DldJMLFXy+MvU/otM",
-	"bbAWHu81KRe1NgfFi3k2cLEyjVFK9y1IpiJN2k0anM0tDByMLlr7MzlkKxMJpqljKqQYOhSeRbC14Fcj",
-	"+Wf5T/4QCSQ0TUHFQVKN//WXEZEqv/4UUakw9E0OYmLeAk3LqVhMNZOnW4dAJ6XXD1n6/pVr2X7BxPKJ",
-	"HIawobJg2syjLR+IifLmrqPpd3RX5KwxhHQooDAiY2knyrLsfqnENgKoBEXc1WQ1w4m9iTlkpYEZO0dT",
-	"Q9ddWTlZP70cWO7IWjSSXtksnuaQmU5M3qeyUtG0aOcIpxMIOEtvTebXHo37NLzYtgrekECZH3tDkEkQ",
-	"IIayURSK6QpPCI1k5nqBTJRJeqzztn+R9WYwT7XBMEVlwatrbdCUZ4+kUqISRulVTAOCeBTmQGinCSFZ",
-	"yqzhZm915nV7mRtP1it6Jt1j9fSptFd115XPrHE1ZO2maT619jIQlv5inRnPsnsbfcp+wmyu1Z8qH3bb",
-	"B5bRiE+nWo0oc70Ko2aNdfVz9vw5sXmnMIvWwl/TqO5gzUnQ1TKhDsBOFDFZ2tOUyELbxXPqUVSsjoGm",
-	"Q2Z0PdvUdOT8Cq8UJ1I5mK5ROjV3Xd2PEawOCfIJuITZVRW4KJ77aoS3gkt/fCG95VyJgN1gbzoK+Q0l",
-	"gZXpvEfNtT0461+ZQ/6ruPefVNz7cuuX53w+frotFfx6N9YBrg3J2kb3alx2gb3w4ANAhB0ruCO1dmEm",
-	"H/eu6uSv+sncMVZcxTegPMtH52b2IxFb6T14bfnFe/AzImfayy9maEpk+l22mm8hDE+0e4ExDpmWSK3d",
-	"bJnfLbGRtLbbPEh/JdQMXkrbztC76J1thRL6ZxAQHf8TaeaHYMYX5mcehsy8S6f45gllfsPU3GTWktPB",
-	"vdKNWLn+fk2C4jyeuypUGHPzTvg1RiTA36OdUJr9f5DLaf1x6ZKpWdpxu79qlps88wOc5VHhF+6+35ZL",
-	"asfO225KzFb8epVTNz/OZru8Zc2dCx4mgf7DhzHOqJkLGpxc1BWKmDJicgbza2ljEhEWoICaRIRXOI/4",
-	"0iFB7c3Oe91X73pba3NtZE4b67Ntnu/d1LPfpbOzszoelYmLeEAiCPEaIz6PkSl/ZYIsJlcIImHl13a2",
-	"t1vt541mo9lodV40m62vftt68viwN7Yr3/gpO7u1u48Fn+bbnC5LiMqJOdSKEjCjLoWfopXeOlv5jSg/",
-	"bZdxHtu2u5tPgNoqo8WNC3Pht59u/y8AAP//",
+	"7HzrcttG9uernMXMlqkJSJHUxRZVqQktUwlt2VIker0T0yM0gUOyI6Cb7m6IYrzah/m/wL5Avs0DzSts",
+	"9QUgQIKS7CipnXVSqbJIoi/n9LmfX+OTF/JkxhkyJb3OJ2+KJEJh/uyGIUpZP+JMCR7Xu3HM5/VTQSeU",
+	"6Z8jlKGgM0U58zremUCJTAFn8QI4AwICP6YoFYwFT4DASPC5RAEzMkGYT7lE4GYuoBIog6PT84vL7snJ",
+	"6bvei8vT8/73/TcXQ1ZjnCGMFhDhmKSx2uqAmhLlhvrA8BoFBH8LGkPm+Z4Mp5gQvTu8IcksRq/jTZWa",
+	"yc72NpnNGu7bRsgTz/fGXCREeR0vFdTzvYTcnCCbqKnXaTebvqcWMz1eKkHZxLu99b1zovCEJlSt0z+Y",
+	"IkhFFAIfg5piTv4ojSao7K4n/BoFk6CmVIJAOeNMItT6vcHxkEWCjFWdohrX9ZbJjNYFURjr9eruWLY6",
+	"EAw9N7Uceofi22HabO6EKaNKQoxjZT7joXI/SAw5iySkTNFYb2zI3I6ohHEax0AmhDI7ynFRz08FRl5H",
+	"iRSrubqyi72Dg0P1bbPMxZbm4owohUKz6J9D7z2p/1L/8I0Z8r5ZP/jwzaFyf/zVu5Pj9TMe03BRzXhL",
+	"0SpvPhZ549gyd9/NKYv4XMudY1DGgC8h/+O3+83m4fzb/c+g/2NG//xu+lGJRb07VijWSb9wZ6s4zAlV",
+	"MMIxFwhKLCib2HN9ID07zYI2UKZ22pYSmqSJ13m2v6spSSizn1v5TilTOEHh3eq9zoggCSpnPV5jMkLx",
+	"VqLov1jfej/K9CTVRsHaA2IMDoRTwiYo9da1pdEcnHq+x0iil9TPX9LoYXS1y2Tt7xbJOmi3d3aetps7",
+	"+8/2dp8+3W/eS6TvnQk+Q6EWVTRlvwGNNuz9odtuPe62b/Wi1tiYo3lOonMrvfpTyJlCZv4ks1lMQ6Lp",
+	"2Z4JPoox+eZnyVlpc5psRWjsdC+zcxFHCYwrSIgKp+Zou2d90LMLEirNERSCa+F4/8kbU4wjr+Nhomfy",
+	"vQSlJBO97STVRhOBwCwmlAGJIqGlIuYhib+LeEIo6wDjEFE5i8kCNG99+JhyhdKHkCeJ9mU+jAQJr1BJ",
+	"4ALkjIQovdsPvqeNdCq9jhFpRZVR5+ckgowlOQMzx/Ez4jXKXYnimobYiPA6Y47cviYxjQzDvNviUf5V",
+	"4NjreH/ZXnrXbfur3D6zg+3BrBuzOxiaMfMQAsvLwFAvzY98PEYWac03zJVAWGQ9URrjkCEJpzASSK4k",
+	"1Kzb1D/KdJRQpTCCaxKnuNWALox4tADjzedUTXmqIDiyQlIfLGbYGbKioGgBCcA4tHEqMTKDzNzIlFis",
+	"jIX8fFensL7n4fFHFYvd6O27hq768bvmWT64wRc9aHD2vDnwI87GMQ1/u+oRBUZ7NOtJLJBECxA4oVKh",
+	"QGOBlqJ+sBT1fP3PkvMwG/XYUp5NLJdiE6ZCaOEz4VTja5CJPtMhAol7WqkfwSbrI0QBIU/jyJgQvZMY",
+	"FRYj06KE7BWNYbYbuLDT2F19lrhQN8WjiMsFT1BNjWEjNMZIpxcqp/LQ/G3Jd+mAJAsJ8ylRDb3+GVnE",
+	"nEQDzk+ImOAjujxjJ6mOvzjEeu6S0rV2lix1e4AB52B38VnsVJzXzQKPrn4ZCWZ27RHIkrc0tCHZTMmv",
+	"QgsvLM1vGbkmNCaj+DFkJSKKjIhEzWStifnchzpOt0E6yCkXKl6UNbIgPm5nUNzaZwlQWhj4WCLkFnoi",
+	"lzTmIQthcq5Vk3GruHOShfVRAwbrdBvuS0k560uZ6th4I+Mzhj+MBjdrFQ1dYDgHaR+AWswnlG3pYFFn",
+	"0gxvFMwIFSZN4VfIJNQEjgXK6dYfpg3dVE25oL/YAHMt4QieIxEowKa0P89d7h/4VoVJkqdUhgIgptCi",
+	"f9Nq/9BU1y2Ci5fT0fchPaUvj3/qnQ9+vOjLfqJmPx319/t0Nz2hLw8auNNshO2YreTBO63m04NSKuwm",
+	"fd+t/0TqvzTrB5c6LR427vmiOkk+IuEUMyZWVwjyYktIhKDoOCK1hEKoh0NCFnCFOAOq7uEM03nWe4/x",
+	"ulRcoPfh3lLRH2zIBpy/JmzhEhr5W60Y55AQtsi8rz7EZKZk0YDFRKEoeb92IeTUM+gNQb6jzzJegiis",
+	"mzIYRo9ivbqwLIHJGTLVsXFnTJGpJzJzjhJq570f3/YuBpcn/df9gQ86uliAzvIN+7b8jCfGeMghm+mo",
+	"y0wD/TNtS/QXNkqvnZx+339zedztn7w979kZL89655f9Mx82/dZ73e2fbPlDZgN7u6yE8jK18973/YtB",
+	"77w06ZYPc8HZJA+nZ0TKOReRHZ5KFENWO+teXLw7PX9xefRD9833vfIWtnxNgiPRGT9cWX3Iaue94/Pe",
+	"xQ+VpG014LnhtQQi0HI7q1Npicg2pY8inGJ4hZEPkg9ZJmU2DyVqadISrhN80OfHOCR6JjNSLqMXe7yH",
+	"7rzcVECl5qPNUW05lEDKqImOUcKIhFdQKxTctr6CjHStwnjn8MKjRq3eMuI81J0u+yFWpgumlAIj6xis",
+	"w6JWF+laPttaGpfSHj43KFqOfAy78ppKSdnEB8osMVwA3sz09iEUGCFTlMRfQzCdc9NQeLSk3YhGFFHN",
+	"MRK7iilF6XXGJJboe7PCV59cefCeE+nph7q2TOiZOrS1KeUwJuRCYKhgyoVEGJlQZAFSkZkJpovhSvuZ",
+	"Kajmn0uRy/t/Doc3zWZ9OLxpHQ+HN0+PN4UlyxDifV7nzPe2DBr46Ge0hZUSIWthTHelIBoUK6LBWkkU",
+	"akHvGl1sOOKj7wq9Lxcnbvl6kKmcRra+OmQzIpT5+q5C6iHgDQmV6fQhBN8Fh5lNpwpi1LySPiREXNkq",
+	"ZEQnVMkh42Nj9C1VNkoNp0SQUA+AIPhvf/nrf9d7a+8/+ds39e1v//7Py+DT/7r930FgptHKFessQ0kY",
+	"oZojGnOfQI0oSLhUQ7a/C6OFQrl1CETbKb0hApZHli16D3qTRCpQc524jzCWUOu/eNNtN5vPfB0mvx1c",
+	"wF929yEhMwlUbR0Omd6s4RFoFpn9mJKqm9tMo8NrzRFLINS4gBOiKLO1rR8IM8NeEUZ8eM5nPOFjDlwM",
+	"2Q+ETdJ4qwHdMOQpc94yZfRjir4ZNOYpi8zOuWl8jhaGfU4YnkgICeOM6v2NuUg68JbRkEc4ZG+OXx3Z",
+	"DZh2X6gTtTGPI2Opshqxo0L/ryR0L476fajNUrbQc2yZKX1wXIb2nuPy4ZBJDsG/f/2vf//6f/796399",
+	"13MydnT62pSEgxXBC+yKwc//+lVMkH33/F+/hlMUWV82MD46//WG1esj/Xv96prkzzSgm5eaM12gEgjs",
+	"NpuukZRXx20F2tTIhywwShiU6uJaPmxR3Dr7pb0gEfluQ7s4b1oUGsZ7u6smwPdu6hNeX7ELvndMMY7y",
+	"Sl/Z3rm2SFUGs1Leh1pBc4j7zgi4TmR0Dj7lcWSDrimfm+Qv+HtgctclkRWUrDYtCwlY4+/VKVihfVOZ",
+	"e2k+a4bbTY4Ev8JD2NiCKO9wSrQJyT2qO4P1Zv3dFvpv91toy/olKVUG2nb9fqc2ne+9fPdqXSRIPClm",
+	"nb3oxUW3IuX0vVBclx9s7+21DiofvaIVQvYCBb3GyOI19Llc4QJqFz906+29fR9GROL+birirHE7pkIq",
+	"aLWdwW2siNF+2YfubxKq+odPrf3bSqm6UosiRaevziqpSSUWH5N0UvnYTbV0ztJRTENNbJHGrPE108EK",
+	"m6wQt7tTIk5/3Ejc7s7t/cKnKbUnqPdpD8g3R2/JqxLGl+9eXayLyxUu5AZ0Cp0wbT70sRLrS4w1PwCB",
+	"ysSoeizUXr4bXJ73Bv3z3ovLs7fPT/pHl696/7g87p/0LswpU4WJvC8o07J8a5jWt4+3logaIgRZrPNA",
+	"77yK0DMXMx2ZAuJnRpAu+738fyIo9D2G8w1bIYyrKQqIdc6uH5lNBZH37aL9CLHpGotWtll5JigkZ28M",
+	"rKFIRTciFe7kt/Mty7rWJPv8+AgOdveegkvrXCfIJFllSchSzeJ2PxPAUKBr78uczhIE8elhelSIFkrq",
+	"1F5TJ9+jTCrCwk1u2NFJI1+7UUumAQotq6MmTCQ6xoSYshVXvDNuj1phEw+iZ+TpaD8sM2R/d4MRbFxu",
+	"ihqyfL5wIgaVsRmJtHdwUHCiuwWUXsGNuspAqYZdwnfcFe089BjtF1U4wwfCRb4AflhUWvNrRmvOSj+T",
+	"8iqdPbcVvAL05zPsqCv/XZrCTJnwnY/t+tN5V/93/XKx/1M7eZY0R7tXxz9O3z5LWv+Y7h01RyfzH2/a",
+	"3c+yqQ+o/Bc5Ut5hNQOWRdQ/ohBhIqRL5ozknUWlpTm99b2YfNGwR3dx7d+j8FFiS5HWqhPL2ncVxRAd",
+	"zmBUNwhO81AHiG0o1mMTx5ZaXzUCL98NfAh0dDMYnAR+hiiGVhMSylIdww6ZCYyyWrcbawHHI0Uos0ir",
+	"ZXPQxMrB2enFALbJjG6nEoXcdsMdomlFkEw9UF4Sdd/hDmiCUpFkZs42n+SSsjBOI6yI4I+15MJ8assi",
+	"MMvwiFkzf4kHGSEQeYWRBU9kZCLL22OML4eHMaGJLPkC2xNzxzXiPEZiKo5rVqK8wdMZMQWN9t4+jKiS",
+	"GTb86OLs/M33hfi7AW+lyc05C7HjUCvuTPRpyBmySAJVQyZQpaJ4MJxhAxwc3bo323UoH6rtW5lZ9Mj5",
+	"lMeYSdJqKeCLDdxvzxN8bwMrs4geIy3YUCtK+1YD+kpCIGkU2NMrwAQzGs0jkv5ikAkjnrIIIxgthkxr",
+	"yOvu/7w8Oz89650P/nF5dNLtv77Ii2zQajabq9LhAxnpfKnVasKr54f6mSJqf5Wjv7WZ3L7DU3xRF9nx",
+	"+TJ36y6ZtH1qbZtWG+L3Wj57cKWJ/aL6Vyu1/wA/trQMJUvfbrb3661Wvf1s0Gp3ms1Os/lTMcyIiMK6",
+	"osmK2d9tVnDjrcSK8lQokCiMPtd45c5zXYSJrXc+kctSni1BlsuZUJOIEBQdbLDVgDdcQYRhTARGQxZY",
+	"Sju24Rp0tP2gFghmOr2KC4xsAZKwbOUCZDLHz09xufyQ2fWvcKYMgEIZMIsxshX7HKHO3zACxSHL6NxK",
+	"Wxb6KhWNYxjhkJm6XHaFRRsxjIAyMxBMlnB/SXK1AvklqdWXRim2hnTX8/0X5jl5SUJFr8vh8iYPop+O",
+	"EloOMV1Itv70F0VKK3pqSi1ZmLIhNinsq0iQX9SIdU3VKQ6GqaBqcaH34dD3xnx0U31onzzb7zzOdPTl",
+	"u4G3BldgYKp+xtBXRxwk1d5b0ZAoDICLzTGJD3khdcjyaAhqFdFQAwbZ/YwcDhhL7orvEohzpbbmngGp",
+	"UDuSIavFfMJT5S87/Bb/peMuwz2LoDisjlSuUdDxEqYDfDzW+ajW3SGTis+kQyZqB29aQFnUs3Ad18aQ",
+	"GVcGM5280xAljHkc8zlGUDs/Pnr2tL3nw8uL0zfwDkcwMJQ81/nxkcNLnGUDt2wAQuIJF1RNE9OkmFHG",
+	"LBTV7tW2uqFmT4qzeNGBgMSTDjDOMPDhhwsd9bgEe1l0dOZoAcZWDNlyFSIw63NsZVAGy3DrzLX10ROY",
+	"KYMrGgW+TuR5fG32FTtsjlT21heVMkXxRNq15dQEDq8uDiGgUgY+BCTVMwQyHel/KFG2UxLgzSxwm7FK",
+	"Y752YI3DIYvpGLVXkVmzQSgDq3JnKEwjQktLoQBZuK1nNHrFo+pU2jbYKRvzDFlALGje3aUpp9mQEMp0",
+	"hI5CZ8GpiO/OyL215v2ZPRJk0YxTpmTpflK2Sk2RCQRGo4KtvJG0Kr5DZp9bOk/trHpl8BDgjRbg3P/4",
+	"UFRiPw9Xs0X0YQ0ZQzS81JJtTjTKOoHlfQYl6GAHHN6u0WgEOhizezFOxvTOGOR1tGATciOwqEGtV3Z4",
+	"VlBywThnaOE0fGw94wqcKgNd1YISqqqQie03mxZCZS1QJwcqmXoVgZDEcaZB62gRfwUWZRRqTiVm2jNk",
+	"7Zsbw8/dm5tlzcugxZeooSfS3eN0UMl+b3AMwSrIwelG/nUwZPbWjYsvMqRTjjOziFiMYLd94FS2AKcJ",
+	"GvC8cD9WmiaeIdeVIYfMaHTem7H3X020FFTdnA1g7eas1bkMNrOiPs4gdc/6nu9do7BZt9dqNBtNrSt8",
+	"hozMqE6GGs3Gjkno1dT4s+3GHOO4fsX4nG3/PL+SjQznM0F1X89F2nzO2Ip1OX4iS1m81ObVdLV8CK7U",
+	"IoDTV2fOOjvjMmRFm1pqbNjAS4lUKowa8D+ceZIwRhVOTWCX+5AEUWmtSJkhy5pX630yvTTJqT7ocIpR",
+	"GuMhEGOOBSY8b6NRHe9pbzVC46nc4uYkckvQj7yO9z0q09BZuarXbjYfDQtt5q+EQ+Zu8BUu4ELrqOOz",
+	"4VyR2V/FRYDd9sGmgfnhbK+CbG99b88e1t3jynd9ijGi13n/wfdkmiRELJYe6SFa8vLdwIBqyUTqkNY4",
+	"KO+DntyEgEtHtO11Pq18u9j+RKNbk+wVLvC+r6Zj+ch24Srs7YfKObcTcwdY/p5zb39yF4J/IwX+vU+X",
+	"LjRv2pXgPHksetdDezMxlxVW9ShDwGIRaWgMYVYgI1m9KE8mfBhxNXWObsjKMUOw9JBWW8xkxfsDJj2w",
+	"EWmOqtfz6H3rODMXOp032zLRHcXJ3EHqJWiig6igokDS0UYUdTz11tlmC6/Wm7N45zzhsK9d0Ik2SRB2",
+	"my23RpX57Ra4bGoffnbB/zmPFg8wwQVMqyt3VKTrywr93WX5B4NRi8jK23Jiq9l0W+1N7jZQ5Ys42hw+",
+	"ZFThTrkZ0rp/yNsV/O1ua+f+Qau3+f5gc61H7TyEh2tXye6y9Cd8osXeamuI9BptiH+HSbfGwebU9WLn",
+	"p9o+9HSEbnPILFEv5De+fSOJDhgLejZFKspVc1NEm8GciytTWbepidX4XJGz8oAdX47fiK3oQ63SBOiw",
+	"WAe0WVVCh6wZa0y5Pr8izHCe63mVOluoyNmy5/TFyryOH7mvo1aGeGzEdTwccF6GvzxIzXc3xN2ZaSze",
+	"x/sqIro/TdhjmbDcaFl5zJMv24vNfP9S8+42YLZKeI/dKrStbCWu2Nm1FXfzEpwazbpeWx1TgrjTeCmd",
+	"U4e4xEBXWjE9TaUNs+HPxsrlkJVHuQqmv0zhdTrmg+TLJPGekqbvDOS9ddsKg3hi+fxQQ5Fxe0qkLeh+",
+	"JVbiS1T+P1B1e07iV0IBV00rCu69CmxbLxsrPUanCnO7jgGRWfVS8QZ0NzcSYGMfYchKjYS1F9DsNlsb",
+	"6iyuwJ+H+b9TucXMv+HufM6WKn78qWr/H6naYM093qtSzmttdooXsxy3sgJqKaX7NkimIkvaTRqcwz8G",
+	"LowuavsTOWQrwA7T1DEVUoxcFJ57sDXnVyPL75bvdiOmuY/RkCkOkur431ymMjewsnueMZUKI9/kIMbn",
+	"zdG0nIrFVAPP3ToEOi4tP2TZ+ivvn/ALKrYENjGEDZUF02YOtswNsOymlel3dFf4rGMI6aKAAtLI7p1Y",
+	"hED2SibbCKASFHHvYFBTHNsr50NWwh1ZOFINXXdl5WT97BZ0uSNro5HsbnrxNM19O6qWfSrLFb0XbRzh",
+	"dAwhZ9n18OX9bmM+DS22rVK86yfTMESMZKPIFNMVHhMay9z0utt3mfG2n8h6M5hn0mCIorJg1TOsRv5I",
+	"xiUqIcjunJsgiMfRMhDaaUJEFjJvuNnr68u6vVwqT94reiLdY/XsqaxXddfd9rxxNWTtpmk+tfbyICzD",
+	"dRiUm53byFP+rsqZFn+qfNhtH1hCYz6ZaDGizPUqjJg11sXP6fPH1Oadwgxac39NI7qDNSNBV8uE2gE7",
+	"ViRkYU9TIotsF8+JR1GwOiY0HTIj6/mkpiPnV1gl98Y3kwArbmbN37qyirU0N0RdK9yIBBfFc1/18JZx",
+	"2Vtmstc5VEbADv2cIUp/Q0lgBeT4WfDAB2f9K2DtP4t7/0nFvU+3fhnn8/7Dbang17uxBnANa2wb3at+",
+	"2Tn2woMPCCIsrOCO1Nq5mSUmvqqTv2onl4ax4p0jJijP89GZwX6kYmt5OVyWXvgxJXKqrfx8iqZEZt4Z",
+	"aar5NoThqTYvBiunOVJrN1vmBU3Wk9Z2mwfZ66ANflXadoaeRc9sK5TQP4OQaP+fSoMfgimfm/fZDJlZ",
+	"y0D69BPKvKzavLJBc04790ozYvn6+zUJing8d5+qAHPzTvg1xiTE36OdULog8SCT0/rj0iVTs7Rwuz9r",
+	"lpss8wOM5VHhVZ5fb8sl02NnbTclZit2vcqom7dQ2i5vWXJngkdpqD/4MMIpNbigwclFXaFIKCMmZzCv",
+	"hRyRmLAQhYU5v8BZzBcuEtTW7LzXffG6t7WGayMz2ljHtpkXD+Qv4LTYWe2Pypuzr7KI8BpjPkuQKX8F",
+	"QZaQKwSRsvKyne3tVvtpo9loNlqdZ81m64tXW08eH7Ziu3LFD/nZrV0QLdg03+Z0eUJUTsyhVuSAgboU",
+	"3jkuvXWyltfG/Kxdxnli2+4OnwC1VUKLExfg9bcfbv9vAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

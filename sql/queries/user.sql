@@ -2,10 +2,23 @@
 -- `?` for SQLite and `$n` for PostgreSQL, and the SQL below is common to both.
 
 -- name: CreateUser :one
-INSERT INTO users (email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at)
+-- email is in canonical form (the service puts it there before it stores it).
+INSERT INTO users (email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, email_canonical)
 VALUES (sqlc.arg(email), sqlc.arg(password_hash), sqlc.arg(first_name), sqlc.arg(last_name),
-        sqlc.arg(is_admin), TRUE, sqlc.arg(now), sqlc.arg(now))
+        sqlc.arg(is_admin), TRUE, sqlc.arg(now), sqlc.arg(now), TRUE)
 RETURNING *;
+
+-- name: ListUncheckedEmails :many
+-- Accounts whose stored email is not known to be canonical: from before the
+-- canonical form, or left as they were because theirs belongs to another.
+SELECT id, email FROM users WHERE NOT email_canonical ORDER BY id;
+
+-- name: SetCanonicalEmail :execrows
+-- Puts one stored email in its canonical form, if it is still what was read
+-- (a replica starting at the same time may have done it). A unique violation
+-- means another account has that form already.
+UPDATE users SET email = sqlc.arg(canonical), email_canonical = TRUE
+WHERE id = sqlc.arg(id) AND email = sqlc.arg(stored) AND NOT email_canonical;
 
 -- name: GetUserByEmail :one
 SELECT * FROM users WHERE email = sqlc.arg(email);

@@ -58,10 +58,10 @@ func (q *Queries) CreateSessionFamily(ctx context.Context, arg CreateSessionFami
 
 const createUser = `-- name: CreateUser :one
 
-INSERT INTO users (email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at)
+INSERT INTO users (email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, email_canonical)
 VALUES ($1, $2, $3, $4,
-        $5, TRUE, $6, $6)
-RETURNING id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch
+        $5, TRUE, $6, $6, TRUE)
+RETURNING id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch, email_canonical
 `
 
 type CreateUserParams struct {
@@ -75,6 +75,7 @@ type CreateUserParams struct {
 
 // Queries of the user service. One file serves both engines: sqlc.arg() becomes
 // `?` for SQLite and `$n` for PostgreSQL, and the SQL below is common to both.
+// email is in canonical form (the service puts it there before it stores it).
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
 	row := q.queryRow(ctx, q.createUserStmt, createUser,
 		arg.Email,
@@ -96,6 +97,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CredentialEpoch,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
@@ -137,7 +139,7 @@ func (q *Queries) GetSessionFamily(ctx context.Context, id string) (SessionFamil
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch FROM users WHERE email = $1
+SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch, email_canonical FROM users WHERE email = $1
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -154,12 +156,13 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CredentialEpoch,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
 
 const getUserByID = `-- name: GetUserByID :one
-SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch FROM users WHERE id = $1
+SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch, email_canonical FROM users WHERE id = $1
 `
 
 func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
@@ -176,6 +179,7 @@ func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CredentialEpoch,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
@@ -213,6 +217,40 @@ func (q *Queries) HoldCredentials(ctx context.Context, arg HoldCredentialsParams
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const listUncheckedEmails = `-- name: ListUncheckedEmails :many
+SELECT id, email FROM users WHERE NOT email_canonical ORDER BY id
+`
+
+type ListUncheckedEmailsRow struct {
+	ID    int64
+	Email string
+}
+
+// Accounts whose stored email is not known to be canonical: from before the
+// canonical form, or left as they were because theirs belongs to another.
+func (q *Queries) ListUncheckedEmails(ctx context.Context) ([]ListUncheckedEmailsRow, error) {
+	rows, err := q.query(ctx, q.listUncheckedEmailsStmt, listUncheckedEmails)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListUncheckedEmailsRow
+	for rows.Next() {
+		var i ListUncheckedEmailsRow
+		if err := rows.Scan(&i.ID, &i.Email); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const lockSessionFamily = `-- name: LockSessionFamily :one
@@ -304,6 +342,28 @@ type RevokeUserSessionsParams struct {
 
 func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) (int64, error) {
 	result, err := q.exec(ctx, q.revokeUserSessionsStmt, revokeUserSessions, arg.Now, arg.Reason, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const setCanonicalEmail = `-- name: SetCanonicalEmail :execrows
+UPDATE users SET email = $1, email_canonical = TRUE
+WHERE id = $2 AND email = $3 AND NOT email_canonical
+`
+
+type SetCanonicalEmailParams struct {
+	Canonical string
+	ID        int64
+	Stored    string
+}
+
+// Puts one stored email in its canonical form, if it is still what was read
+// (a replica starting at the same time may have done it). A unique violation
+// means another account has that form already.
+func (q *Queries) SetCanonicalEmail(ctx context.Context, arg SetCanonicalEmailParams) (int64, error) {
+	result, err := q.exec(ctx, q.setCanonicalEmailStmt, setCanonicalEmail, arg.Canonical, arg.ID, arg.Stored)
 	if err != nil {
 		return 0, err
 	}

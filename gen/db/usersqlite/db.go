@@ -48,6 +48,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.holdCredentialsStmt, err = db.PrepareContext(ctx, holdCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query HoldCredentials: %w", err)
 	}
+	if q.listUncheckedEmailsStmt, err = db.PrepareContext(ctx, listUncheckedEmails); err != nil {
+		return nil, fmt.Errorf("error preparing query ListUncheckedEmails: %w", err)
+	}
 	if q.lockSessionFamilyStmt, err = db.PrepareContext(ctx, lockSessionFamily); err != nil {
 		return nil, fmt.Errorf("error preparing query LockSessionFamily: %w", err)
 	}
@@ -59,6 +62,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.revokeUserSessionsStmt, err = db.PrepareContext(ctx, revokeUserSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeUserSessions: %w", err)
+	}
+	if q.setCanonicalEmailStmt, err = db.PrepareContext(ctx, setCanonicalEmail); err != nil {
+		return nil, fmt.Errorf("error preparing query SetCanonicalEmail: %w", err)
 	}
 	if q.setUserActiveStmt, err = db.PrepareContext(ctx, setUserActive); err != nil {
 		return nil, fmt.Errorf("error preparing query SetUserActive: %w", err)
@@ -111,6 +117,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing holdCredentialsStmt: %w", cerr)
 		}
 	}
+	if q.listUncheckedEmailsStmt != nil {
+		if cerr := q.listUncheckedEmailsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listUncheckedEmailsStmt: %w", cerr)
+		}
+	}
 	if q.lockSessionFamilyStmt != nil {
 		if cerr := q.lockSessionFamilyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing lockSessionFamilyStmt: %w", cerr)
@@ -129,6 +140,11 @@ func (q *Queries) Close() error {
 	if q.revokeUserSessionsStmt != nil {
 		if cerr := q.revokeUserSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing revokeUserSessionsStmt: %w", cerr)
+		}
+	}
+	if q.setCanonicalEmailStmt != nil {
+		if cerr := q.setCanonicalEmailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setCanonicalEmailStmt: %w", cerr)
 		}
 	}
 	if q.setUserActiveStmt != nil {
@@ -188,10 +204,12 @@ type Queries struct {
 	getUserByEmailStmt      *sql.Stmt
 	getUserByIDStmt         *sql.Stmt
 	holdCredentialsStmt     *sql.Stmt
+	listUncheckedEmailsStmt *sql.Stmt
 	lockSessionFamilyStmt   *sql.Stmt
 	replacePasswordHashStmt *sql.Stmt
 	revokeSessionFamilyStmt *sql.Stmt
 	revokeUserSessionsStmt  *sql.Stmt
+	setCanonicalEmailStmt   *sql.Stmt
 	setUserActiveStmt       *sql.Stmt
 	spendRefreshTokenStmt   *sql.Stmt
 }
@@ -208,10 +226,12 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserByEmailStmt:      q.getUserByEmailStmt,
 		getUserByIDStmt:         q.getUserByIDStmt,
 		holdCredentialsStmt:     q.holdCredentialsStmt,
+		listUncheckedEmailsStmt: q.listUncheckedEmailsStmt,
 		lockSessionFamilyStmt:   q.lockSessionFamilyStmt,
 		replacePasswordHashStmt: q.replacePasswordHashStmt,
 		revokeSessionFamilyStmt: q.revokeSessionFamilyStmt,
 		revokeUserSessionsStmt:  q.revokeUserSessionsStmt,
+		setCanonicalEmailStmt:   q.setCanonicalEmailStmt,
 		setUserActiveStmt:       q.setUserActiveStmt,
 		spendRefreshTokenStmt:   q.spendRefreshTokenStmt,
 	}

@@ -37,4 +37,5 @@ type User struct {
 	CreatedAt       int64
 	UpdatedAt       int64
 	CredentialEpoch int64
+	EmailCanonical  bool
 }

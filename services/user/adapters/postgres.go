@@ -66,6 +66,22 @@ func (r *Postgres) ReplacePassword(ctx context.Context, id, epoch int64, hash st
 	}))
 }
 
+// UncheckedEmails implements app.Repository.
+func (r *Postgres) UncheckedEmails(ctx context.Context) ([]app.StoredEmail, error) {
+	rows, err := r.q.ListUncheckedEmails(ctx)
+	out := make([]app.StoredEmail, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, app.StoredEmail(row))
+	}
+	return out, msgs.Classify(err)
+}
+
+// SetCanonicalEmail implements app.Repository.
+func (r *Postgres) SetCanonicalEmail(ctx context.Context, id int64, stored, canonical string) error {
+	n, err := r.q.SetCanonicalEmail(ctx, db.SetCanonicalEmailParams{ID: id, Stored: stored, Canonical: canonical})
+	return msgs.Rows(n, err)
+}
+
 // Ping implements app.Repository.
 func (r *Postgres) Ping(ctx context.Context) error { return database.Ping(ctx, r.db) }
 

@@ -69,6 +69,22 @@ func (r *SQLite) ReplacePassword(ctx context.Context, id, epoch int64, hash stri
 	}))
 }
 
+// UncheckedEmails implements app.Repository.
+func (r *SQLite) UncheckedEmails(ctx context.Context) ([]app.StoredEmail, error) {
+	rows, err := r.q.ListUncheckedEmails(ctx)
+	out := make([]app.StoredEmail, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, app.StoredEmail(row))
+	}
+	return out, msgs.Classify(err)
+}
+
+// SetCanonicalEmail implements app.Repository.
+func (r *SQLite) SetCanonicalEmail(ctx context.Context, id int64, stored, canonical string) error {
+	n, err := r.q.SetCanonicalEmail(ctx, db.SetCanonicalEmailParams{ID: id, Stored: stored, Canonical: canonical})
+	return msgs.Rows(n, err)
+}
+
 // Ping implements app.Repository.
 func (r *SQLite) Ping(ctx context.Context) error { return database.Ping(ctx, r.db) }
 

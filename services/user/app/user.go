@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"jeeves4service/services/common/apperr"
+	"jeeves4service/services/common/emailaddr"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/ratelimit"
 )
@@ -29,6 +30,9 @@ type UserRecord struct {
 	// CredentialEpoch is the password's version: a session starts only if it
 	// is still the one read with the hash the password was checked against.
 	CredentialEpoch int64
+	// EmailCanonical: Email is known to be in canonical form (false only for
+	// an account from before the canonical form that could not be given it).
+	EmailCanonical bool
 }
 
 // NewUser is what registration stores.
@@ -50,7 +54,19 @@ type Repository interface {
 	// (the one read with the hash the current password was checked against);
 	// ErrCredentialsChanged if it is not.
 	ReplacePassword(ctx context.Context, id, epoch int64, hash string, now time.Time) error
+	// UncheckedEmails lists the accounts whose email is not known to be in
+	// canonical form, oldest first; SetCanonicalEmail stores one's canonical
+	// form if its email is still stored (apperr.Conflict: another account
+	// has that form).
+	UncheckedEmails(ctx context.Context) ([]StoredEmail, error)
+	SetCanonicalEmail(ctx context.Context, id int64, stored, canonical string) error
 	Ping(ctx context.Context) error
+}
+
+// StoredEmail is an account's email as stored.
+type StoredEmail struct {
+	ID    int64
+	Email string
 }
 
 // ErrCredentialsChanged: the user's password changed (or the user was
@@ -154,8 +170,18 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// NormalizeEmail is the one form an email is stored and looked up in.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// CanonicalEmail is the one form an email is stored and looked up in
+// (emailaddr's canonical form), or a 400 naming the email and the rule it
+// breaks. The contract's validator refuses such an address before any
+// handler runs; this holds for the callers it does not see (create-admin).
+func CanonicalEmail(email string) (string, error) {
+	canonical, err := emailaddr.Canonical(email)
+	var bad *emailaddr.Error
+	if errors.As(err, &bad) {
+		return "", apperr.InvalidField("The email address is not valid.", "email", bad.Rule.Message())
+	}
+	return canonical, err
+}
 
 var errBadCredentials = apperr.New(apperr.Unauthorized, "Invalid email or password.")
 
@@ -169,6 +195,10 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	if first == "" || last == "" {
 		return UserRecord{}, apperr.New(apperr.Invalid, "First and last name are required.")
 	}
+	email, err := CanonicalEmail(email)
+	if err != nil {
+		return UserRecord{}, err
+	}
 	// Every registration hashes (also for an email that turns out to be taken,
 	// so a 409 costs the same as a 201): the budget is spent and never refunded.
 	if _, err := spend(ctx, budgetKey{s.Budgets.RegisterPerIP, "ip:" + clientIP}); err != nil {
@@ -180,7 +210,7 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	}
 	return s.Repo.Create(
 		ctx,
-		NewUser{Email: NormalizeEmail(email), PasswordHash: hash, FirstName: first, LastName: last, IsAdmin: admin},
+		NewUser{Email: email, PasswordHash: hash, FirstName: first, LastName: last, IsAdmin: admin},
 		s.now(),
 	)
 }
@@ -198,10 +228,11 @@ func (s *Service) RegistrationsSpent(ctx context.Context, clientIP string) error
 	return nil
 }
 
-// Authenticate checks credentials. Unknown email, wrong password and inactive
-// user all fail the same way, after the same amount of hashing.
+// Authenticate checks credentials; email is in canonical form. Unknown
+// email, wrong password and inactive user all fail the same way, after the
+// same amount of hashing.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (UserRecord, error) {
-	u, err := s.Repo.ByEmail(ctx, NormalizeEmail(email))
+	u, err := s.Repo.ByEmail(ctx, email)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		_, _ = verifyInSlot(ctx, dummyHash, password)
 		return UserRecord{}, errBadCredentials
@@ -235,10 +266,17 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	if s.OnLogin != nil {
 		defer func() { s.OnLogin(loginOutcome(err)) }()
 	}
+	// An address that has no canonical form names no account: 400, before
+	// any budget is spent (nothing is hashed for it).
+	email, err = CanonicalEmail(email)
+	if err != nil {
+		return Session{}, err
+	}
 	// Spent before any hashing, and refused even with the right password once
-	// spent: otherwise the budget would only slow guessing, not stop it.
+	// spent: otherwise the budget would only slow guessing, not stop it. The
+	// email's budget is its canonical form's: look-alike spellings share it.
 	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, "ip:" + clientIP},
-		budgetKey{s.Budgets.LoginPerEmail, "email:" + NormalizeEmail(email)})
+		budgetKey{s.Budgets.LoginPerEmail, "email:" + email})
 	if err != nil {
 		return Session{}, err
 	}
