@@ -137,6 +137,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateProperty$$' -fuzztime $(FUZZTIME_DB) ./services/property
 	$(GO) test -run '^$$' -fuzz '^FuzzPlanAgreesWithKinOpenAPI$$' -fuzztime $(FUZZTIME) ./services/common/validator
 	$(GO) test -run '^$$' -fuzz '^FuzzAccessWritesWhatSlogWrites$$' -fuzztime $(FUZZTIME) ./services/common/logging
+	$(GO) test -run '^$$' -fuzz '^FuzzCanonical$$' -fuzztime $(FUZZTIME) ./services/common/emailaddr
 
 clean:
 	rm -rf bin

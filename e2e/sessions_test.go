@@ -207,7 +207,7 @@ func TestConcurrentRefreshesWithOneTokenGiveOneSuccess(t *testing.T) {
 }
 
 // Refresh tokens that are not this session's, truncated or forged are
-// refused; guessing them spends the client IP's failure budget.
+// refused; guessing them spends the client IP's failed-refresh budget.
 func TestBadRefreshTokensAreRefusedAndGuessingIsLimited(t *testing.T) {
 	for _, eng := range testenv.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
@@ -236,7 +236,7 @@ func TestBadRefreshTokensAreRefusedAndGuessingIsLimited(t *testing.T) {
 			if _, r := refresh(t, s, dan.RefreshToken, testenv.Bearer(dan.Token)...); r.Status != 200 {
 				t.Fatalf("dan's own token with dan's access token: %d", r.Status)
 			}
-			// Guessing reaches 429 (LOGIN_FAILURE_LIMIT_PER_IP, default 20).
+			// Guessing reaches 429 (REFRESH_FAILURE_LIMIT_PER_IP, default 20).
 			limited := 0
 			for i := 0; i < 25; i++ {
 				_, r := refresh(t, s, fmt.Sprintf("%043d", i))

@@ -19,7 +19,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 	"github.com/oapi-codegen/runtime"
-	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for JWKAlg.
@@ -99,12 +98,38 @@ func (e SessionTokenType) Valid() bool {
 
 // Credentials defines model for Credentials.
 type Credentials struct {
-	// Email Example: ada@example.com
-	Email openapi_types.Email `json:"email"`
+	// Email A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+	// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
+	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+	// `email` and the rule it breaks.
+	//
+	//
+	// Example: ada@example.com
+	Email EmailAddress `json:"email"`
 
 	// Password Example: correct horse battery staple
 	Password string `json:"password"`
 }
+
+// EmailAddress A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+// of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
+// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+// `email` and the rule it breaks.
+//
+// Example: ada@example.com
+type EmailAddress = string
 
 // FieldError defines model for FieldError.
 type FieldError struct {
@@ -195,8 +220,20 @@ type RefreshRequest struct {
 
 // Registration defines model for Registration.
 type Registration struct {
-	// Email Example: ada@example.com
-	Email openapi_types.Email `json:"email"`
+	// Email A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+	// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
+	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+	// `email` and the rule it breaks.
+	//
+	//
+	// Example: ada@example.com
+	Email EmailAddress `json:"email"`
 
 	// FirstName Example: Ada
 	FirstName PersonName `json:"first_name"`
@@ -250,8 +287,14 @@ type User struct {
 	// CreatedAt Example: 2026-11-28T12:00:00Z
 	CreatedAt Timestamp `json:"created_at"`
 
-	// Email Example: ada@example.com
-	Email openapi_types.Email `json:"email"`
+	// Email The account's address in its canonical form (see `EmailAddress`). Not declared
+	// `format: email`: it is what is stored, and an account registered before the canonical
+	// form (kept as it was when its canonical form belonged to another account) must still be
+	// shown, never turned into an error.
+	//
+	//
+	// Example: ada@example.com
+	Email string `json:"email"`
 
 	// FirstName Example: Ada
 	FirstName PersonName `json:"first_name"`
@@ -1841,101 +1884,114 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hz5cxpJ8u+/ktHvG2G02yBAhy0UE/uwjDzY8kgj8PObMV5RdCeiRt1VTFW1EOvQ//6NOvqCRsK2ZmJ3",
-	"Pf7FArqOzMrjk0f1Zy/g8ZwzZEp6nc/eDEmIwvzZDQKUsn7CmRI8qnejiC/q54JeU6Z/DlEGgs4V5czr",
-	"eBcCJTIFnEVL4AwICPw9QalgKngMBCaCLyQKmJNrhMWMSwRu5gIqgTI4Ob8cXHXPzs4/9F5dnV/2X/d/",
-	"GoxYjXGGMFlCiFOSRGqnA2pGlBvqA8NbFDD+27gxYp7vyWCGMdG7wzsSzyP0Ot5Mqbns7O6S+bzhvm0E",
-	"PPZ8b8pFTJTX8RJBPd+Lyd0Zsms18zrtZtP31HKux0slKLv27u9975IoPKMxVev0D2cIUhGFwKegZpiR",
-	"P0nCa1R219f8FgWToGZUgkA550wi1Pq94emIhYJMVZ2imtb1lsmc1gVRGOn16u5YdjowHnluajnyjsUP",
-	"o6TZ3AsSRpWECKfKfMZj5X6QGHAWSkiYopHe2Ii5HVEJ0ySKgFwTyuwox0U9PxUYeh0lEqzm6souDo6O",
-	"jtUPzTIXW5qLc6IUCs2if468j6T+r/qnv5shH5v1o09/P1buj//xHuR4/YJHNFhWM95StMqb34u8cWxZ",
-	"uO8WlIV8oeXOMShlwNeQ//sPh83m8eKHwy+g//eU/sXD9KMSy3p3qlCskz5wZ6s4LAhVMMEpFwhKLCm7",
-	"tue6JT17zYI2UKb22pYSGiex13lxuK8piSmzn1vZTilTeI3Cu9d7nRNBYlTOerzDeILivUTRf7W+9X6Y",
-	"6kmijYK1B8QYHAhmhF2j1FvXlkZzcOb5HiOxXlI/f0XD7ehql8k63C+SddRu7+09bzf3Dl8c7D9/fth8",
-	"lEjfuxB8jkItq2hKfwMabtj7tttuPe227/Wi1tiYo3lJwksrvfpTwJlCZv4k83lEA6Lp2Z0LPokw/vtv",
-	"krPS5jTZitDI6V5q50KOEhhXEBMVzMzRdi/6oGcXJFCaIygE18Lx8bM3pRiFXsfDWM/kezFKSa7ttm9J",
-	"REO4JVGC3v0n39NmNZFexwihosoo4EsSQkpERnJq6n9DvEW5L1Hc0gAbId6m5MhdM7sh0bsvMv9/BE69",
-	"jvd/dnN/uGt/lbsXdrBl5br5eYAFKfnHMLbUj0HLgjQ/8ukUWah11bDDSPz2/rdqw2707kNDV/3YQ/Pk",
-	"D26wxVsNTp837DvhbBrR4NtFjygw0qMdGYkEknAJAq+pVCjQaGAuOEe54GTrf5HUBOmop5aZdGIJC6qc",
-	"zCRCaChl4MR3IRN9pl0kiXpaRZ7AJukjRAEBT6LQKKTeSYQKi8isKCEHRdOS7gYGdhq7qy8SF+qmeBJx",
-	"GfAY1cyYCUIjDDW8VhmVx+ZvS76Dw5IsJSxmRDX0+hdkGXESDjk/I+Ian9DkT3i41NqnOIdIz11SutZe",
-	"zlK3BxhyDnYXX8ROxXndLPDk6peSYGYXGqXnvKWBhSRz9X1Y5oGl+T0jt4RGZBI9hayERJEJkaiZrDUx",
-	"m/tY41QLUkHOuFDRsqyRBfFxO4Pi1r5IgJLCwKcSIbfQM5nTmAEAwuRCqybjVnEXJIW1YQOG63Qb7ktJ",
-	"OetLmWhsuJHxKcO3o8HNWkVDFxguQNoHoBbxa8p2gAvQkSTDOwVzQoWB6fwGmYSawKlAOdv507Shm6gZ",
-	"F/RfFq6tAe7xSyQCBdiQ7reFi33HvlVhEmchhaEAiEk06N+02m8b6rlFcPlmNnkd0HP65vTX3uXw50Ff",
-	"9mM1//Wkf9in+8kZfXPUwL1mI2hHrBwHvmg2n5cCQTflx279V1L/V7N+dKWDwlHjkS+qQ8QTEswwZWF1",
-	"fJylGgIiBEXHD6nlEwI9HGKyhBvEOVD1CF+YjjI+eozXpeICvU+PJkr+ZDM25PwdYUsXHMhvtWGcQ0zY",
-	"MvW9+hDjuZJF8xURhaLk+9oFwKln0BuCbEdfZLoEUVg3SSAMn8R2dSFPAMk5MtWxqDOiyNQzmbpGCbXL",
-	"3s/ve4Ph1Vn/XX/og8YWS9AxrmHfjp/yxJgOOWJzjbnMNNC/0JZEf2Exeu3s/HX/p6vTbv/s/WXPznh1",
-	"0bu86l/4sOm33rtu/2zHHzEL6+2yEsrL1C57r/uDYe+yNOmOr9dfCM6uMzw9J1IuuAjtDIlEMWK1i+5g",
-	"8OH88tXVyY/dn173yrvYacBLwysJRKDlVppl0SeazqhZGcwwuMHQB8lHLJUSMDlRonKDFPNYf6X5zzjE",
-	"eiYzUubYwx7PseO3mwqo1HyYJhJDl8wjkDBqsC1KmJDgBmqFdNGOzeX9V6OWtfzYg8MLjxq1eM+I8y8P",
-	"OtxtrEQXbNJiYg27dTfU6hJdi0ZbuXEo7eFLIU0+8inswjsqJWXXPqQZGC4A7+Z6+xAIDJEpSqLvAQpn",
-	"3DQUnuS0G9EIQ6o5RiKX76Movc6URBJ9b1746rNLbpXABAnJ/91QhMhSYYUyxMH+mnfVQMJanfLMARcC",
-	"AwUzLiTCxICNJUhF5gYsF9PS7RcmYZh9LmGTj/8cje6azfpodNc6HY3unp9uAh45SPiYbT7bWw4L+OQ3",
-	"tImTU4pRmMX4ZV65hGAVellJk0EtmBFBAoVCAnHfMWNbydKg7xmPQmuwZ3xhYN/4H2ODWnN2VXB7NV1f",
-	"AF+Nf1TDr0LishJ3JZFNOdhNTgS/wWMXpBuPkExiqhS6bGd5hzMigbBMG52crJepHj67vz1+dpb1OSlV",
-	"R2fz3X9Qgtr33nx4uy4SJLouIs5e+GrQrYCbvheI2/KD7YOD1lHloze0QsheoaC3GNpKpT6XG1xCbfBj",
-	"t94+OPRBh3aH+4mI0pLFlAqpoNWGyVKhNIJVFKPDsnYdbhKq+qfPrcP7Sqm6UcsiRedvLyqpSSQWH5P0",
-	"uvKxu2rpnCeTiAaa2CKNC6pmPNFoKdQ6t0Lc/l6JOP1xI3H7e/ePC5+m1J6g3qc9IN8cvSWvShjffHg7",
-	"WBeXG1zKDXVZes20+dDHSpjG8BBzqeAIBCrj3/RYqL35MLy67A37l71XVxfvX571T67e9n65Ou2f9Qbm",
-	"lKnCWD7mYrUs3xum9e3jrbyWTIQgy3Ue6J1XEXrhrOmJSR18ofdxsPfq38Jd+B7DxYatEMbVDAVEGqzr",
-	"R+YzQeRju2g/gddaY9HKNivPBIXk7CdT0CtS0Q1JhTv5dr6liG1Nsi9PT+Bo/+A5OEjocsAGoJUlIYWp",
-	"xe1+YemuQNfB1zmdvPz3eTs9KqCFkjq119TJ9yiTirBgkxt2dNLQ127UkmlK5HlmxFRfiA5lIaJsxRXv",
-	"TduTVtDEo/AFeT45DMoMOdzfYAQbV5tQQxoLFE7EVDc31+APjo4KTnS/0J9ScKMuqihlr0p10ofQzrbH",
-	"aL+o6rDZsuz6FY03RaU1v6a0Zqz0Uymv0tlLm7gsFL2/wI66rOeVCerKhO/93q4/X3T1v9s3y8Nf2/GL",
-	"uDnZvzn9efb+Rdz6ZXZw0pycLX6+a3e/yKZukfUrcqS8w2oG5AmUf48gxmCoK+bM6IMha25w730vIl81",
-	"7MmdYPuPCJpKbCnSWnWmaWp/zeR1DeDBsG66m8xDHSC22FCPDNItpcVrBN58GPow1vhnODwb+2m3HbSa",
-	"EFOWaJQ7YgY6gRM2N9Y2400Uocz2NOSFA4OmxxfngyHskjndTaSOt91w12m2Imom2yCviHrscIc0RqlI",
-	"PDdnm01yRVkQJSFWYPxTLduwmKHNsc3TXp200JfXiicIRN5gaAurKZnIsuQ54/nwICI0liVvYTPm7rgm",
-	"nEdITD5jzY6UN3g+J78n6EP74BAmVMm0b/JkcHH50+sCQm/Ae4lAFXAWYMdVtN2Z6NOQc2ShBKpGTKBK",
-	"RPFgOMMGuFZN6wBtTrN8qDarbWbRIxczHmEqSfbcnsAEfnsk4XsbWJlifgy1YEOtKO07DegrCWNJw7E9",
-	"vUJDTkoj9E123MUJI6YV4133/1+9/GXYG1icWttvHh0WGlP9LKp40Ww2dzqmirYiJiYnESQKFIcpVT5M",
-	"liMW8IQpG3voJS4uzy96l8Nfrk7Ouv13Ax9azWax/9UEMJOlDT1982lcUAAlEhYQheF4xKi0cqsFEigD",
-	"qlYP79tqWs0HnNZXFbPcgV5lCMPFtbZcpo3galXuURNrJaQ0sV+0M9XWw9/CpeYmqORS2s32Yb3Vqrdf",
-	"DFvtTrPZaTZ/LTrIkCisKxqv+Jf9ZgU33kusyJQFAvUBf6mV/Dfz4zYP89Dz/VfmOXlFAkVvy5Bzk43V",
-	"T4cxLcM0B2vWn/4qLLEiYCZdkXJrg/cu7KtIkF88ynUR02ECBomgajnQ+3C9m0buu4k+kc+erTecpqf2",
-	"5sPQWyv3MTCZM2MKq30ySbSdUFQbjjFwsdlr+5AlI0cswwtQq8ALDRim3b1ZM00kOdgalgTinI1t/U3b",
-	"EJCFGI5YLeLXPFF+XmGz3RMamRju2QrkcbUvv0VBp3mZG/h0qmM6bSxHTCo+l66vR7tANcM4wwVLV/Fo",
-	"jJix+jDXATANUMKURxFfYAi1y9OTF8/bBz68GZz/BB9wAkNDyUsdY564YuNFOnDHumgSXXNB1Sw2hbw5",
-	"Zcw2ctm92lIT1OxJcRYtOzAm0XUHGGc49uHHgcYFLkjNE3c2ncWWYDIoI5avol2NKxfupKVEy3Dr7rR7",
-	"0hOYKcc3NBz7Ohjm0a3ZV+Rq21LZOwNUygTFM2nXljPjWt8OjmFMpRz7MCaJnmEsk4n+jxI1tr4J7+Zj",
-	"txmrNOZrVyw9HrGITlGbQ5km7IUybQnuDIVJ5mtpKSTxCnc9jEavuAIdjtoCF2VTnlb2iG05dZ3Y5VAV",
-	"YkKZxrAodCSZiOjhqNZbK55d2CNBFs45ZUqWutvTVWqKXMPYaNTYOvIq8R0x+1xu9cc7DeiVi++Ad1qA",
-	"s4ZXH4pK7GeALl1EH9aIMUTDSy3Z5kQNlFjf57jUeNMB16/SaDTGO40Rs3sx6RwDkxhkuajxpsrp2Pbc",
-	"aL2yw9OkjIOrnKEtZ/Opkc3VdoS0aaE2LnUlFGKVw2bTtiBYC9TJqvwm50MgIFGUatB6tdZfaSswCrWg",
-	"ElPtGbH23Z3h5/7dXZ43Mr2WedX+mXS3gFyjUb83PIXxapHR6Ub29XjEbAe4BXQpKs/7NGw/GYaw3z5y",
-	"KlsoZ48b8LJwu0qaQpgh16XyRsxodFbfsLenTDfUuOre1RjW7l1ZnUvL1ivq4wxS96Lv+d4tChuXeq1G",
-	"s9HUusLnyMic6nCh0WzsmZBXzYw/220sMIrqN4wv2O5vixvZSOvs16geq1tIG/EYW7Eux89kKc6V2rya",
-	"ypAP4xu1HMP52wtnnZ1xGbGiTS0VB6Simp8ikQrDBvw/Z54kTFEFMx2O5T4kRlRaKxJmyLLm1XqfVC9N",
-	"+KYPOphhmER4DMSYY4Exz0pRVIH1VhM0nsotbk4iswT90Ot4r1GZosjKRY92s/lknYRm/sp2oswNvsUl",
-	"DLSOOj4bzhWZ/V200e63jzYNzA5nd7VJ7d73DuxhPTyu3ClfxIhe5+Mn35NJHBOxzD3SNlry5sPQNKWR",
-	"a6khrXFQ3ic9uYGAuSPa9TqfV75d7n6m4b2JUgrXvz5W05E/slu4SHX/qXLO3djcIJN/5Ny7n911sm+k",
-	"wH/06dJ1uE27EpzHT0XvOrQ3E3NZYVVP0g40LHb6GEOYppBImlHJggkfJlzNnKMbsTJmGOce0mqLmazY",
-	"fWvCA4tIs65UPY/e97MsdaK/JjLNn2xO32UOUi9BYw2ixhWRfcckQzSeeu9ss21P1JuzzYJZwGEv7eKI",
-	"mba9/WbLrVFlfrsFLpug3U+vh77k4XILE1zoKXNxekVwnuewH05cb90MVuxsui8HtppN99Xe5GEDVW5j",
-	"1+Zwm1GFG4lmSOvxIe9X+t/2W3uPD1q9C/Mnm2s9am8bHq5dxHjI0p/xay32VlsDpLdoIf4DJt0aBxtT",
-	"14u1kWr70NMI3caQaaBeiG98e59dA8aCns2QinJeWRo0Awsubkzu2YYmVuMzRU7TA3Z8Gb8Rm/OGWqUJ",
-	"0LBYA9o0K6Eha8oak9DOLtgxXGR6XqXOtt3iIq/KfLUyr/dgPFZzKrdJbOyN2L7hs9xCspWa72/A3alp",
-	"LN5m+S4Q3V8m7KlMWGa0rDxmwZetVqa+P9e8hw2YzRI+YrcKhR2biSvWPieoNcu8QqFG07qQq948aLyU",
-	"jqkD9LMMS6UV09NU2jALfzZmLkesPMplMP08hNfhmA+S50HiIylN3xnIR/O2FQbxzPJ5W0ORcntGpE3o",
-	"fidW4mtU/j9QdXtO4leggMumFQX3UQW2pZeNmR6jU4W5XcWAyDR7qXgDupsLCbCxjjBipUKCvathL9cY",
-	"mLDfbG3Is7gEfwbz/6B0i5l/w83TjC1V/PhL1f6LVG245h4fVSnntTY7xcE86+xYafsohfsWJFORBu0m",
-	"DM4aJIYORhe1/ZkcsaqOB5MhxdCh8MyDrTm/Gsm/y98MRCSQ0BQFFQdJNf7XP0ZEqvyeVUSlwtA3MYjx",
-	"eQs0JadiMtW0uO4cA52Wlh+xdP2V29t+QcXy1h+GsCGzYMrM4x0fiPHy5lKkqXd0V/isMYR0KKDQi2P3",
-	"TpQl2b3QxBYCqARF3A1mNcOpvbI5YqXOHNuwU0NXXVk5WT+9hViuyFo0kt7tLJ7miJlKTF6nslzRe9HG",
-	"Ec6nEHCW3q1066F7jYmhxZZV8I4EyrwTDkEmQYAYykaRKaYqPCU0kpnpBTJVJuixxtt+IuvFYJ5KgyGK",
-	"yoJV19Kgd549knKJShhf9k4ve4MfLQjiUZgDob0mhGQpdxpwau+2ZoSNmKlUFe7KQv/imXR3YOvmuLMX",
-	"kc21dFLlw377yMjAcE3b6Gq+TXsyN3FMlpYtUq9oymGOz8UT6hiMN2JGaLJJTWnLr1DvOJHK4V0Nd6m5",
-	"neou/6+29fEpuMjThedcFBm46iotq9OXHaT3iiuhpGvFTZsXvyG2Xumn+6JOtK3D55XO4b+yZP9JWbLP",
-	"9365Yebjp/tS5qx3Zy3JWlurrRivOjjnIQsPbuGNbX3+gRjV2eu8QbuqJL5qddJqeOXld4Nus8Bubpoo",
-	"ErGT3lw3nYmFm+szImfaXC5maHJNei2bFrdYgNuOxQmOmOZIrd1smfeEWJdU228epW/lnPBEb9zUBfQs",
-	"emab6oP+BQREO9JEmkYcmPGFebHCiJm1dKxsnlDmnaHm7rHmnPaSlWbE8vWPy7YXG9vc5Z5Cv5h3xm8x",
-	"IgH+EXn5Urf+Vian9efFHSb5Z/vW/kr+bbLMWxjLk8Ib5b7f2kWqx87abopwVux6lVE3L0Oz5dKy5M4F",
-	"D5NAf/BhgjNqGmyGZ4O6QhFTRgz4Nm8nm5CIsAAF1CQivMJ5xM2bVF0EdNnrvnrX21lrECNz2lhvEvN8",
-	"766evQfONqFqf1TeXMQDEkGItxjxeYxM+SutWDG5QRAJKy/b2d1ttZ83mo1mo9V50Wy2vnq19ShsuxXb",
-	"lSt+ys5u7bZiwab5NjjKIotyhAu1IgdMz0jh1a/SWycrv8Pkp3UnzmNbv3aFfqitElqcuNBgff/p/n8D",
-	"AAD//w==",
+	"7HzrcttG9uernMXMlqkJSFHUxRZVqQkt0wlt2VYker2J6RGawCHZEdBNdzdEcbzah/m/wL5Avs0DzSts",
+	"9QU3EpRkR0ntrJNKlUUSfTmnz/38Gp+8kCdzzpAp6XU/eTMkEQrzZy8MUcrmMWdK8LjZi2O+aL4RdEqZ",
+	"/jlCGQo6V5Qzr+udCpTIFHAWL4EzICDwY4pSwUTwBAiMBV9IFDAnU4TFjEsEbuYCKoEyOH5zdn7ROzl5",
+	"867/7OLN2eD7wevzEWswzhDGS4hwQtJYbXVBzYhyQ31geIUCgr8FrRHzfE+GM0yI3h1ek2Qeo9f1ZkrN",
+	"ZXd7m8znLfdtK+SJ53sTLhKivK6XCur5XkKuT5BN1czrdtpt31PLuR4vlaBs6t3c+N4ZUXhCE6rW6R/O",
+	"EKQiCoFPQM0wJ3+cRlNUdtdTfoWCSVAzKkGgnHMmERqD/vD5iEWCTFSTopo09ZbJnDYFURjr9ZruWLa6",
+	"EIw8N7UceUfi21Habu+GKaNKQowTZT7jkXI/SAw5iySkTNFYb2zE3I6ohEkax0CmhDI7ynFRz08FRl5X",
+	"iRTrubqyi/3DwyP1bbvKxR3NxTlRCoVm0T9G3nvS/GfzwzdmyPt28/DDN0fK/fFX71aON095TMNlPeMt",
+	"Rau8+VjmjWPLwn23oCziCy13jkEZA76E/I/fHrTbR4tvDz6D/o8Z/Yvb6Uclls3eRKFYJ/3cna3isCBU",
+	"wRgnXCAosaRsas/1nvTstkvaQJna7VhKaJImXvfJwZ6mJKHMft7Jd0qZwikK70bvdU4ESVA56/EKkzGK",
+	"txLF4Nn61gdRpiepNgrWHhBjcCCcETZFqbeuLY3m4MzzPUYSvaR+/oJG96OrUyXrYK9M1mGns7v7uNPe",
+	"PXiyv/f48UH7TiJ971TwOQq1rKMp+w1otGHv9932zsNu+0Yvao2NOZqnJDqz0qs/hZwpZOZPMp/HNCSa",
+	"nu254OMYk29+kZxVNqfJVoTGTvcyOxdxlMC4goSocGaOtnc6AD27IKHSHEEhuBaO95+8CcU48roeJnom",
+	"30tQSjLV205SbTQRCMxjQhmQKBJaKmIekvi7iCeEsi4wDhGV85gsQfPWh48pVyh9CHmSaF/mw1iQ8BKV",
+	"BC5AzkmI0rv54HvaSKfS6xqRVlQZdX5KIshYkjMwcxy/IF6h3JMormiIrQivMubI7SsS08gwzLspH+Vf",
+	"BU68rveX7cK7bttf5fapHWwPZt2Y3cLQjJlHEFheBoZ6aX7kkwmySGu+Ya4EwiLridIYRwxJOIOxQHIp",
+	"oWHdpv5RpuOEKoURXJE4xa0W9GDMoyUYb76gasZTBcGxFZLmcDnH7oiVBUULSADGoU1SiZEZZOZGpsRy",
+	"ZSzk57s6hfU9948/6ljsRm/fNnTVj982T/HgBl90r8HZ8+bAjzmbxDT87apHFBjt0awnsUASLUHglEqF",
+	"Ao0FKkT9sBD1fP3PkvMwG/XQUp5NLAuxCVMhtPCZcKr1NcjEgOkQgcR9rdQPYJP1EaKAkKdxZEyI3kmM",
+	"CsuRaVlC9svGMNsNnNtp7K4+S1yom+JBxOWcJ6hmxrARGmOk0wuVU3lk/rbku3RAkqWExYyoll7/lCxj",
+	"TqIh5ydETPEBXZ6xk1THXxxiPXdF6XZ2C5a6PcCQc7C7+Cx2Ks6bZoEHV7+MBDO79gik4C0NbUg2V/Kr",
+	"0MJzS/NbRq4Ijck4fghZiYgiYyJRM1lrYj73kY7TbZAOcsaFipdVjSyJj9sZlLf2WQKUlgY+lAi5hR7J",
+	"gsY8ZCFMLrRqMm4Vd0GysD5qwXCdbsN9KSlnAylTHRtvZHzG8PvR4Gato6EHDBcg7QPQiPmUsi0dLOpM",
+	"muG1gjmhwqQp/BKZhIbAiUA52/rDtKGXqhkX9J82wFxLOIKnSAQKsCntLwuX+we+VWGS5CmVoQCIKbTo",
+	"37Ta3zfVdYvg8sVs/H1I39AXz3/unw1/PB/IQaLmPx8PDgZ0Lz2hLw5buNtuhZ2YVfPgJ+3240oi7KZ8",
+	"32v+TJr/bDcPL3RSPGrd8UV9inxMwhlmLKyvD+SllpAIQdHxQ2r5hFAPh4Qs4RJxDlTdwRems6z3HuNN",
+	"qbhA78OdhaI/2IwNOX9F2NKlM/K32jDOISFsmflefYjJXMmy+YqJQlHxfZ1SwKln0BuCfEefZboEUdg0",
+	"RTCMHsR29aAogMk5MtW1UWdMkalHMnONEhpn/R/f9s+HFyeDV4OhDzq2WILO8Q37tvyMJ8Z0yBGb65jL",
+	"TAODU21J9Bc2Rm+cvPl+8PrieW9w8vasb2e8OO2fXQxOfdj0W/9Vb3Cy5Y+YDevtshKqyzTO+t8Pzof9",
+	"s8qkWz4sBGfTPJieEykXXER2eCpRjFjjtHd+/u7N2bOL4x96r7/vV7ew5WsSHInO9OHK6iPWOOs/P+uf",
+	"/1BL2lYLnhpeSyACLbezKpWWiGxT+ijCGYaXGPkg+YhlUmazUKIKg5Zwnd6DPj/GIdEzmZGyiF3s8R65",
+	"83JTAZWajzZDtcVQAimjJjZGCWMSXkKjVG7b+gry0bX64q3DS48atXrLiPNPtzrs+1iZHphCCoytY7Du",
+	"ilpdpGvZ7E5hXCp7+NyQqBj5EHblFZWSsqkPlFliuAC8nuvtQygwQqYoib+GUDrnpqHwuKDdiEYUUc0x",
+	"Ert6KUXpdSckluh789JXn1xx8I4T6euHerZI6JkqtLUp1SAm5EJgqGDGhUQYm1BkCVKRuQmly0X7zhNT",
+	"Ts0/VyKX9/8Yja7b7eZodL3zfDS6fvx8U1hShBDv8ypnvrciaODjX9CWVSqErIUxvZVyaFCuhwZrBVFo",
+	"BP0rdJHhmI+/K3W+XJS45etBpm4a2erqiM2JUObr28qoR4DXJFSmz4cQfBccZTadKohR80r6kBBxaWuQ",
+	"EZ1SJUeMT4zRt1TZGDWcEUFCPQCC4L/95a//Xe+tc/Dob980t7/9+z8ugk//6+Z/B4GZRitXrHMMJWGM",
+	"aoFozH0CDaIg4VKN2MEejJcK5dYREG2n9IYIWB5Ztug96E0SqUAtdNo+xlhCY/Dsda/Tbj/xdZD8dngO",
+	"f9k7gITMJVC1dTRierOGR6BZZPZjCqpubjONDq41RyyB0OACToiizFa2fiDMDHtJGPHhKZ/zhE84cDFi",
+	"PxA2TeOtFvTCkKfMecuU0Y8p+mbQhKcsMjvnpu05Xhr2OWF4JCEkjDOq9zfhIunCW0ZDHuGIvX7+8thu",
+	"wDT7Qp2mTXgcGUuVVYgdFfp/JaF3fjwYQGOesqWeY8tM6YPjMnT2HZePRkxyCP7963/9+9f/8+9f/+u7",
+	"vpOx4zevTEE4WBG8wK4Y/PKvX8UU2XdP//VrOEORdWUD46PzX69ZsznWvzcvr0j+TAt6eaE50wUqgcBe",
+	"u+3aSHlt3NafTYV8xAKjhEGlKq7lw5bErbMv7AWJyHcbmsV5y6LULt7fWzUBvnfdnPLmil3wvecU4yiv",
+	"81XtnWuK1GUwK8V9aJQ0h7jvjIDrREZn4DMeRzbomvGFSf2Cvwcmcy2IrKFktWVZSsBaf69PwUrNm9rc",
+	"S/NZM9xuciz4JR7BxgZEdYczok1I7lHdGay36m+30H+720Jb1hek1Blo2/P7nZp0vvfi3ct1kSDxtJx1",
+	"9qNn572alNP3QnFVfbCzv79zWPvoJa0Rsmco6BVGFq2hz+USl9A4/6HX7Owf+DAmEg/2UhFnbdsJFVLB",
+	"TscZ3NaKGB1UfejBJqFqfvi0c3BTK1WXalmm6M3L01pqUonlxySd1j52XS+d83Qc01ATW6Yxa3vNdbDC",
+	"pivE7e1WiNMfNxK3t3tzt/BpSu0J6n3aA/LN0Vvy6oTxxbuX5+vicolLuQGbQqdMmw99rMT6EmPND0Gg",
+	"MjGqHguNF++GF2f94eCs/+zi9O3Tk8Hxxcv+TxfPByf9c3PKVGEi7wrKtCzfGKYN7OM7BZ6GCEGW6zzQ",
+	"O68j9NTFTMemfPiZEaTLfi/+nwgKfY/hYsNWCONqhgJinbPrR+YzQeRdu+g8QGy6xqKVbdaeCQrJ2WsD",
+	"aihT0YtIjTv57XzLsq41yT57fgyHe/uPwaV1rg9kkqyqJGSpZnm7nwlfKNG1/2VOp4BAfLqfHpWihYo6",
+	"ddbUyfcok4qwcJMbdnTSyNdu1JJpYEJFddSEiUTHmBBTtuKKdyed8U7YxsPoCXk8PgirDDnY22AEWxeb",
+	"ooYsny+diMFkbMYh7R8elpzoXgmjV3KjrjJQqWBX0B23RTv3PUb7RR3K8J5gkS8AH5aV1vya0Zqz0s+k",
+	"vE5nz2wFrwT8+Qw76sp/F6YwUyV892On+XjR0/9dvVge/NxJniTt8d7l8x9nb58kOz/N9o/b45PFj9ed",
+	"3mfZ1HtU/sscqe6wngFFEfWPKESYCOmCOSN5a1GpMKc3vheTLxr24C6u83sUPipsKdNad2JZ866mGKLD",
+	"GYyaBr9pHuoCse3EZmzi2Erjq0HgxbuhD4GObobDk8DP8MSw04aEslTHsCNmAqOs1u3GWrjxWBHKLM6q",
+	"aA2aWDk4fXM+hG0yp9upRCG33XCHZ1oRJFMPlBdE3XW4Q5qgVCSZm7PNJ7mgLIzTCGsi+OdacmExs2UR",
+	"mGdoxKyVX6BBxghEXmJkoRMZmcjy9hjjxfAwJjSRFV9ge2LuuMacx0hMxXHNSlQ3+GZOTEGjs38AY6pk",
+	"hgw/Pj89e/19Kf5uwVtpcnPOQuw6zIo7E30aco4skkDViAlUqSgfDGfYAgdGt+7Ndh2qh2r7VmYWPXIx",
+	"4zFmkrRaCvhiA/fb8wTf28DKLKLHSAs2NMrSvtWCgZIQSBoF9vRKIMGMRhiY/ldeOdOK8ar3Py+e/jTs",
+	"n9sotLHXPjwoQe+LCtCTdru91TW1ohUxMRWHMFWgOEyo8mG8HDFT07KZhV7i9OzNaf9s+NPF8Ulv8Orc",
+	"h512u4zwN+nJeGkTS1cxKimAEikLicIoGDEqrdxqgbTVq9XD+21d6/YtLumL2tXuQC/y+MFlrbYhro3g",
+	"at/9ThNrJaQysV+2M/XWw7+HwyxMUMWldNqdg+bOTrPzZLjT6bbb3Xb753I8ExGFTUWTFf+y167hxluJ",
+	"NXWwUKA+4M+1krmXXtcVYgurj2RRM7S1zmrdFBoSEYKyJw+2WvCaK4gwjInAaMQCS2nXdnYDrQdalRba",
+	"MlEJBhUQWbklLFu5hMzMYfozLJYfMbv+Jc6VwWkog5kx1rxmn2PUKoqR1rMsdXQrbVmErVQ0jmGMI2YK",
+	"gNlNGW0tMQLKzEAw6cjdtc/VUueX5HBfGg7ZYtVtzw+emefkBQkVvarG5ZtclX46Smg1lnWx3/rTXxSS",
+	"reipqelk8dCGIKi0rzJBflkj1jVV51IYpoKq5bnehwP5G/PRS/WhffJsY/V5pqMv3g29NVwEA1NeNB6l",
+	"PrQhqTa3imr7GwAXm4MfH/KK7YjlYRc0asKuFgyzayA56jCW3FX5JRDns21xP8NrIYu0MjZiPuWp8gso",
+	"gYWZ6QDPcM9CNY7qQ6IrFHRS4IGATyY68dW6O2JS8bl0AEgdSZheUxZeLV1rtzVixnnCXOjlQpQw4XHM",
+	"FxhB4+z58ZPHnX0fXpy/eQ3vcAxDQ8lTnYgfO2DGaTZwy0Y6JJ5yQdUsMd2QOWXMIl7tXm1PHRr2pDiL",
+	"l10ISDztAuMMAx9+ONfhlcvki+qmM0dLMLZixIpVtMd2DZWtDDNhGW6jBm199ARmyuCSRoEPAiWPr8y+",
+	"YgcCkspeLqNSpigeSbu2nJkI5eX5EQRUysCHgKR6hkCmY/0PJcq2ZAK8ngduM1ZpzNcOFXI0YjGdoPYq",
+	"MutqCGXwW+4Mhel4aGkpVTpLlwKNRq94VJ2z204+ZROeQRiIxea7KzvVfB4SQplOBVDodDsV8e2pv7eG",
+	"Eji1R4IsmnPKlKxcg8pWaSgyhcBoVLCVd6xWxXfE7HOF89TOql9FKQFeawHO/Y8PZSX287g4W0Qf1ogx",
+	"RMNLLdnmRKOs5VjdZ1BBKHbBAftarVaw1RoxuxfjZEy0ySAv2AWbICKBBSdqvbLDs8qVi/o5Q4vb4RPr",
+	"GVdwWxm6qxFU4FullO+g3bZYLWuBujkiyhTGCIQkjjMNWoel+Cv4K6NQCyox054R61xfG37uXV8XxTUD",
+	"Si/gSY+kuy7qEJmD/vA5BKtoCqcb+dfBiNnLPS6+yCBVOaDNAm8xgr3OoVPZEm4naMHT0jVcabqFhlxX",
+	"7xwxo9F5E8heszXRUlB3QTeAtQu6VucyfM6K+jiD1DsdeL53hcKm995Oq91qa13hc2RkTnXW1Wq3dk3l",
+	"QM2MP9tuLTCOm5eML9j2L4tL2coARVNUdzV3pE0cja1Yl+NHslIukNq8mvaZD8GlWgbw5uWps87OuIxY",
+	"2aZWOig28FIilQqjFvwPZ54kTFCFMxPY5T4kQVRaK1JmyLLm1XqfTC9NFqwPOpxhlMZ4BMSYY4EJz/t1",
+	"VMd72luN0Xgqt7g5idwSDCKv632PynSOVm4EdtrtB4Ncm/lrcZe5G3yJSzjXOur4bDhXZvZXcd9gr3O4",
+	"aWB+ONuraN4b39u3h3X7uOqVonKM6HXff/A9mSYJEcvCI91HS168Gxr0LplKHdIaB+V90JObELBwRNte",
+	"99PKt8vtTzS6Mcle6Z7w+3o6ike2Szdubz7UzrmdmKvG8vece/uTu3f8Gynw73y6cm96064E58lD0bse",
+	"2puJuayxqscZ1BbLkEZjCLNKHMkKU3ky4cOYq5lzdCNWjRmCwkNabTGTla8pmPTARqQ5fF/Po/f9KK9A",
+	"6a+JzMpQm6uguYPUS9BEB1FBTYGka2pKOp5662yzxXHrzVlgdZ5w2Lc76ESbJAh77R23Rp357ZW4bGof",
+	"fvYegac8Wt7DBJfAs67cUZOuF62A2+v/90a9liGcN9XEVrPppt6b3G6gqvd9tDm8z6jS1XUzZOfuIW9X",
+	"gL57O7t3D1q9NPgHm2s9avc+PFy7sXabpT/hUy32VltDpFdoQ/xbTLo1DjanbpZbTPX2oa8jdJtDZol6",
+	"Kb/x7YtPdMBY0rMZUlEtz5si2hwWXFyaEr5NTazG54qclQfs+Gr8RmzrABq1JkCHxTqgzaoSOmTNWGP6",
+	"AvlNZIaLXM/r1NliUk6L5tYXK/M6UOWu1l0VS7IRQHJ/ZHsVZ3MvNd/bEHdnprF87e+riOj+NGEPZcJy",
+	"o2XlMU++bNM38/2F5t1uwGyV8A67VeqP2UpcuYVsK+7mXTsNmrXXXBPsVuOldE4dYgG2rrVieppaG2bD",
+	"n42VyxGrjnIVTL9I4XU65oPkRZJ4R0nTdwbyzrptjUE8sXy+r6HIuD0j0hZ0vxIr8SUq/x+oun0n8Suh",
+	"gKumlQX3TgW2rZeNlR6jU6W5XceAyKx6qXgLepsbCbCxjzBilUbC2ntu9to7G+osrsCfh/m/U7nFzL/h",
+	"in7Oljp+/Klq/x+p2nDNPd6pUs5rbXaK5/McILOCnqmk+zZIpiJL2k0anONMhi6MLmv7IzlidcARUyHF",
+	"yEXhuQdbc34NUnxXvEKOmOY+RiOmOEiq439za8tc9coulMZUKox8k4MYn7dA03IqF1MNDnjrCOiksvyI",
+	"ZeuvvObCL6lYgaBiCBsqC6bNHGyZq2bZlS7T7+it8FnHENJFASVIk907sQiB7M1PthFAJSjiXvWgZjix",
+	"d9tHrAJwsrinBrruysrJ+tl162pH1kYj2SX48mmai31UFX0qyxW9F20c4c0EQs6ye+jFRXJjPg0ttq1S",
+	"vlQo0zBEjGSrzBTTFZ4QGsvc9Lprfpnxtp/IejOYZ9JgiKKyZNUzrEb+SMYlKiHILrebIIjHUREI7bYh",
+	"IkuZN9zsPfmibi8L5cl7RY+ke6yZPZX1qm67RJ83rkas0zbNp539PAjLcB0GTmfnNvKUvxJzrsWfKh/2",
+	"OoeW0JhPp1qMKHO9CiNmrXXxc/r8MbV5pzCD1txf24jucM1I0NUyoXbAjhUJWdrTlMgi28Vz4lEWrK4J",
+	"TUfMyHo+qenI+TVWyb1YziTAiptZ85e7rII6zVVU1wo3IsFF+dxXPbxlXPYym+y9EbURsINZZ9DV31AS",
+	"WEFTfhYO8d5Z/woq/M/i3n9Sce/TjV/F+bz/cFMp+PWvrQFcAzXbRveqX3aOvfTgPYIICyu4JbV2bqYA",
+	"39d18lftZGEYa15uYoLyPB+dG+xHKraKW+iy8maRGZEzbeUXMzQlMvNqSlPNtyEMt3jVMY6Y5kij094x",
+	"74GynrSx1z7M3jo95qneuGln6Fn0zLZCCYNTCIn2/6k0+CGY8YV5cc6ImbUMpE8/ocw7sc27ITTntHOv",
+	"NSOWr79fk6CMx3MXt0owN++EX2FMQvw92gmVmxj3Mjk7f1y6ZGqWFm73Z81yk2W+h7E8Lr0x9OttuWR6",
+	"7KztpsRsxa7XGXXzskvb5a1K7lzwKA31Bx/GOKMGFzQ8OW8qFAllxOQM5u2TYxITFqKwMOdnOI/50kWC",
+	"2pqd9XvPXvW31nBtZE5b69g284aD/D2fFjur/VF1c/adGRFeYcznCTLlryDIEnKJIFJWXba7vb3Tedxq",
+	"t9qtne6Tdnvni1dbTx7vt2KndsUP+dmt3UQt2TTf5nR5QlRNzKFR5oCBupRebS69dbKK+2l+1i7jPLFt",
+	"d4dPgMYqoeWJS/D6mw83/zcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

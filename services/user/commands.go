@@ -31,18 +31,22 @@ func command(ctx context.Context, args []string, getenv config.Getenv, stdin io.
 	return 2
 }
 
-// deactivate: user-service deactivate --email E. The user can no longer log
-// in, and every session of theirs ends (refresh tokens at once; access tokens
-// at once at the user service, within JWT_TTL at the property service).
+// deactivate: user-service deactivate --email E (or --id N). The user can
+// no longer log in, and every session of theirs ends (refresh tokens at once;
+// access tokens at once at the user service, within JWT_TTL at the property
+// service). --email finds the account by the canonical form of E; --id is
+// for an account the start-up reported by id (its stored email has no
+// canonical form of its own, so no email finds it).
 func deactivate(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("deactivate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	email := fs.String("email", "", "email of the user (required)")
+	email := fs.String("email", "", "email of the user")
+	id := fs.Int64("id", 0, "id of the user (instead of --email)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *email == "" {
-		fmt.Fprintln(stderr, "deactivate: --email is required")
+	if (*email == "") == (*id == 0) {
+		fmt.Fprintln(stderr, "deactivate: one of --email and --id is required")
 		return 2
 	}
 	svc, closeApp, code := commandApp(ctx, "deactivate", getenv, stderr)
@@ -50,7 +54,16 @@ func deactivate(ctx context.Context, args []string, getenv config.Getenv, stdout
 		return code
 	}
 	defer closeApp()
-	u, err := svc.Repo.ByEmail(ctx, app.NormalizeEmail(*email))
+	var u app.UserRecord
+	var err error
+	if *id != 0 {
+		u, err = svc.Repo.ByID(ctx, *id)
+	} else {
+		var canonical string
+		if canonical, err = app.CanonicalEmail(*email); err == nil {
+			u, err = svc.Repo.ByEmail(ctx, canonical)
+		}
+	}
 	if err == nil {
 		err = svc.Deactivate(ctx, u.ID)
 	}
@@ -97,7 +110,8 @@ func identityCommand(args []string, stdout, stderr io.Writer) int {
 // commandApp reads the service's configuration and opens its use cases for
 // an admin command; on failure it prints why and returns the exit status.
 func commandApp(ctx context.Context, name string, getenv config.Getenv, stderr io.Writer) (*app.Service, func(), int) {
-	if _, err := logging.New(getenv, stderr, "user-service"); err != nil {
+	log, err := logging.New(getenv, stderr, "user-service")
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration error: %v\n", name, err)
 		return nil, nil, config.ExitCode
 	}
@@ -106,7 +120,7 @@ func commandApp(ctx context.Context, name string, getenv config.Getenv, stderr i
 		fmt.Fprintf(stderr, "%s: configuration error: %v\n", name, err)
 		return nil, nil, config.ExitCode
 	}
-	svc, conn, _, err := openApp(ctx, cfg, nil)
+	svc, conn, _, err := openApp(ctx, cfg, nil, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return nil, nil, 1

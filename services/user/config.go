@@ -55,6 +55,8 @@ type Config struct {
 	RegisterPerIP ratelimit.Budget
 	// PasswordChangePerUser bounds wrong current passwords per user.
 	PasswordChangePerUser ratelimit.Budget
+	// RefreshPerIP bounds failed refreshes per client IP (not the login budget).
+	RefreshPerIP ratelimit.Budget
 	// RequestLimit is the general budget per client (zero: none).
 	RequestLimit ratelimit.Budget
 	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
@@ -76,6 +78,7 @@ var (
 	DefaultLoginPerEmail         = ratelimit.Budget{Count: 5, Window: 15 * time.Minute}
 	DefaultRegisterPerIP         = ratelimit.Budget{Count: 10, Window: time.Hour}
 	DefaultPasswordChangePerUser = ratelimit.Budget{Count: 5, Window: 15 * time.Minute}
+	DefaultRefreshPerIP          = ratelimit.Budget{Count: 20, Window: 15 * time.Minute}
 	DefaultRequestLimit          = ratelimit.Budget{Count: 600, Window: time.Minute}
 )
 
@@ -111,6 +114,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		RegisterPerIP:     config.Parse(r, "REGISTER_LIMIT_PER_IP", DefaultRegisterPerIP.String(), ratelimit.ParseBudget),
 		PasswordChangePerUser: config.Parse(r, "PASSWORD_CHANGE_FAILURE_LIMIT", DefaultPasswordChangePerUser.String(),
 			ratelimit.ParseBudget),
+		RefreshPerIP: config.Parse(r, "REFRESH_FAILURE_LIMIT_PER_IP", DefaultRefreshPerIP.String(), ratelimit.ParseBudget),
 		RequestLimit: config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
 		RefusalDelay: config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),

@@ -217,3 +217,45 @@ func TestRefusedRegistrationFloodIsHeld(t *testing.T) {
 		t.Fatalf("another IP registers: %d", r.Status)
 	}
 }
+
+// Issue 25, item 13: failed refreshes spent the client IP's failed-login
+// budget. Behind one office NAT, tabs racing one refresh token (each race a
+// reuse: 401 and the session ends) locked the whole office out of logging
+// in. Failed refreshes now spend a budget of their own.
+func TestFailedRefreshesDoNotSpendTheLoginBudget(t *testing.T) {
+	fake := newFake(t, goodAnswer)
+	e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), fake.srv.URL, map[string]string{
+		"TRUSTED_PROXIES": "127.0.0.0/8", "LOGIN_FAILURE_LIMIT_PER_IP": "3/1h", "REFRESH_FAILURE_LIMIT_PER_IP": "4/1h"})
+	e.register(t, "tabs@example.com")
+	const office = "198.51.100.77"
+	refresh := func(token string) testenv.Response {
+		return testenv.Do(t, "POST", e.url+"/api/users/refresh", map[string]string{"refresh_token": token}, "X-Forwarded-For", office)
+	}
+	for i := 0; i < 4; i++ { // four sessions, each ended by two tabs refreshing with one token
+		r := tryLogin(t, e, office, "tabs@example.com", "correct horse battery")
+		if r.Status != 200 {
+			t.Fatalf("session %d: login from the office: %d %s", i, r.Status, r.Body)
+		}
+		var s struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		r.JSON(t, &s)
+		if got := refresh(s.RefreshToken).Status; got != 200 {
+			t.Fatalf("session %d: the first tab's refresh: %d", i, got)
+		}
+		if got := refresh(s.RefreshToken).Status; got != 401 {
+			t.Fatalf("session %d: the second tab's refresh (reuse): %d, want 401", i, got)
+		}
+	}
+	// Four failed refreshes, more than the login budget of 3: logging in still works.
+	if r := tryLogin(t, e, office, "tabs@example.com", "correct horse battery"); r.Status != 200 {
+		t.Fatalf("login from the office after 4 failed refreshes: %d, want 200", r.Status)
+	}
+	// The refresh budget itself holds: the fifth failure waits.
+	if r := refresh("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("the fifth failed refresh: %d %q, want 429 with Retry-After", r.Status, r.Header.Get("Retry-After"))
+	}
+	if r := tryLogin(t, e, office, "tabs@example.com", "correct horse battery"); r.Status != 200 {
+		t.Fatalf("login once the refresh budget is spent: %d, want 200", r.Status)
+	}
+}

@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s.res.OnClose(func() error { return tr.Shutdown(context.Background()) })
-	svc, conn, signer, err := openApp(ctx, cfg, tr.Database())
+	svc, conn, signer, err := openApp(ctx, cfg, tr.Database(), log)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -149,12 +149,15 @@ func budgets(limits *ratelimit.Store, cfg Config) app.Budgets {
 		RegisterPerIP: limits.New("register-ip", cfg.RegisterPerIP.Or(DefaultRegisterPerIP), ratelimit.FailClosed),
 		PasswordChangePerUser: limits.New("password-change", cfg.PasswordChangePerUser.Or(DefaultPasswordChangePerUser),
 			ratelimit.FailClosed),
+		RefreshPerIP: limits.New("refresh-ip", cfg.RefreshPerIP.Or(DefaultRefreshPerIP), ratelimit.FailClosed),
 	}
 }
 
-// openApp opens the database and builds the use cases (shared by the server
-// and the admin commands).
-func openApp(ctx context.Context, cfg Config, traced *database.Traced) (*app.Service, *sql.DB, *jwtauth.Signer, error) {
+// openApp opens the database, puts the emails stored before the canonical
+// form in it, and builds the use cases (shared by the server and the admin
+// commands).
+func openApp(ctx context.Context, cfg Config, traced *database.Traced, log *slog.Logger) (*app.Service, *sql.DB,
+	*jwtauth.Signer, error) {
 	key, err := jwtauth.LoadOrCreateKey(cfg.SigningKeyFile)
 	if err != nil {
 		return nil, nil, nil, &config.Error{Var: "JWT_SIGNING_KEY_FILE", Problem: err.Error()}
@@ -173,8 +176,37 @@ func openApp(ctx context.Context, cfg Config, traced *database.Traced) (*app.Ser
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &app.Service{Repo: repo, Sessions: repo, RefreshTTL: cfg.RefreshTTL, Signer: signer,
-		MaxPropertyClaims: cfg.MaxPropertyClaims, NewSessionID: httpx.NewID}, conn, signer, nil
+	svc := &app.Service{Repo: repo, Sessions: repo, RefreshTTL: cfg.RefreshTTL, Signer: signer,
+		MaxPropertyClaims: cfg.MaxPropertyClaims, NewSessionID: httpx.NewID}
+	if err := canonicaliseStoredEmails(ctx, svc, log); err != nil {
+		_ = conn.Close()
+		return nil, nil, nil, err
+	}
+	return svc, conn, signer, nil
+}
+
+// canonicaliseStoredEmails runs app.CanonicaliseStoredEmails and says what
+// it did: how many emails it put in canonical form, and a WARN line (at
+// every start, until an operator resolves it) for each account it could
+// not, by user id only.
+func canonicaliseStoredEmails(ctx context.Context, svc *app.Service, log *slog.Logger) error {
+	fixed, issues, err := svc.CanonicaliseStoredEmails(ctx)
+	if err != nil {
+		return err
+	}
+	if fixed > 0 {
+		log.InfoContext(ctx, "stored emails put in canonical form", "count", fixed)
+	}
+	for _, is := range issues {
+		if is.Rule != "" {
+			log.WarnContext(ctx, "stored email has no canonical form: the account cannot log in with a password",
+				"user_id", is.UserID, "rule", "email "+is.Rule)
+			continue
+		}
+		log.WarnContext(ctx, "stored email's canonical form belongs to another account: the account cannot log in with a password",
+			"user_id", is.UserID, "other_user_id", is.CollidesWith)
+	}
+	return nil
 }
 
 // Serve serves until ctx ends, then closes the database and the Redis client.

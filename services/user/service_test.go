@@ -3,6 +3,7 @@ package user_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/user"
+	"jeeves4service/services/user/adapters"
+	"jeeves4service/services/user/app"
 )
 
 const token = "user-test-internal-token-0123456789abcdef"
@@ -320,6 +323,7 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 		"JWT_MAX_PROPERTY_CLAIMS":       {"INTERNAL_SERVICE_TOKEN": token, "JWT_MAX_PROPERTY_CLAIMS": "-1"},
 		"REGISTER_LIMIT_PER_IP":         {"INTERNAL_SERVICE_TOKEN": token, "REGISTER_LIMIT_PER_IP": "lots"},
 		"PASSWORD_CHANGE_FAILURE_LIMIT": {"INTERNAL_SERVICE_TOKEN": token, "PASSWORD_CHANGE_FAILURE_LIMIT": "5"},
+		"REFRESH_FAILURE_LIMIT_PER_IP":  {"INTERNAL_SERVICE_TOKEN": token, "REFRESH_FAILURE_LIMIT_PER_IP": "20"},
 		"METRICS":                       {"INTERNAL_SERVICE_TOKEN": token, "METRICS": "maybe"},
 		"SHUTDOWN_DELAY":                {"INTERNAL_SERVICE_TOKEN": token, "SHUTDOWN_DELAY": "soon"},
 		"SHUTDOWN_DELAY ":               {"INTERNAL_SERVICE_TOKEN": token, "SHUTDOWN_DELAY": "-1s"},
@@ -382,5 +386,172 @@ func TestCreateAdmin(t *testing.T) {
 	testenv.Do(t, "GET", e.url+"/api/users/me", nil, testenv.Bearer(s.Token)...).JSON(t, &me)
 	if me["is_admin"] != true {
 		t.Fatalf("not an admin: %v", me)
+	}
+}
+
+// emailProblem returns the one errors entry of a 400 problem.
+func emailProblem(t *testing.T, r testenv.Response) map[string]any {
+	t.Helper()
+	if r.Status != 400 {
+		t.Fatalf("status %d, want 400 (%s)", r.Status, r.Body)
+	}
+	errs, _ := r.Problem(t)["errors"].([]any)
+	if len(errs) != 1 {
+		t.Fatalf("errors %v, want one entry naming the field (%s)", errs, r.Body)
+	}
+	return errs[0].(map[string]any)
+}
+
+// Issue 25, item 4: emails were parsed by net/mail, not validated. A quoted
+// local part was stored unquoted (x@evil.com@example.com): register answered
+// 500 after creating the account, and so did every GET /me of it; a display
+// name was dropped ("Eve <bob@example.com>" logged in as bob); fullwidth and
+// mixed-script look-alikes of an address became accounts of their own.
+func TestEmailsAreValidatedNotParsed(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			e := start(t, eng.NewURL(t), newFake(t, goodAnswer).srv.URL, nil)
+			e.register(t, "bob@example.com")
+			register := func(email string) testenv.Response {
+				return testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": email,
+					"password": "another long password", "first_name": "E", "last_name": "V"})
+			}
+			login := func(email string) testenv.Response {
+				return testenv.Do(t, "POST", e.url+"/api/users/authenticate",
+					map[string]string{"email": email, "password": "correct horse battery"})
+			}
+			for _, bad := range []struct{ email, rule string }{
+				{`"x@evil.com"@example.com`, "plain address"},
+				{"Eve <bob@example.com>", "plain address"},
+				{"bob@example.com (Bob)", "plain address"},
+				{"bob@exаmple.com", "scripts"}, // a Cyrillic а in the domain
+				{"bоb@example.com", "scripts"}, // a Cyrillic о in the local part
+				{"bob@@example.com", "one @"},
+				{"bob..b@example.com", "before the @"},
+				{"bob@localhost", "domain"},
+			} {
+				for name, r := range map[string]testenv.Response{"register": register(bad.email), "login": login(bad.email)} {
+					entry := emailProblem(t, r)
+					msg, _ := entry["message"].(string)
+					if entry["field"] != "email" || !strings.Contains(msg, bad.rule) {
+						t.Fatalf("%s %q: errors entry %v, want field email and the rule (%q)", name, bad.email, entry, bad.rule)
+					}
+				}
+			}
+			if _, err := e.svc.App.Repo.ByEmail(context.Background(), "x@evil.com@example.com"); err == nil {
+				t.Fatal("the refused registration left an account behind")
+			}
+			// Look-alikes that canonicalise to bob's address are bob's address.
+			for _, same := range []string{"ｂｏｂ＠ｅｘａｍｐｌｅ．ｃｏｍ", "BOB@EXAMPLE.COM", "bob@EXAMPLE.com"} {
+				if r := register(same); r.Status != 409 {
+					t.Fatalf("register %q with bob@example.com taken: %d, want 409 (%s)", same, r.Status, r.Body)
+				}
+				if r := login(same); r.Status != 200 {
+					t.Fatalf("login as %q with bob's password: %d, want 200 (%s)", same, r.Status, r.Body)
+				}
+			}
+			// An internationalised domain is stored in its ASCII (punycode) form.
+			r := register("Jürgen@Bücher.example")
+			var u struct{ Email string }
+			r.JSON(t, &u)
+			if r.Status != 201 || u.Email != "jürgen@xn--bcher-kva.example" {
+				t.Fatalf("register an IDN address: %d %s", r.Status, r.Body)
+			}
+			// A JSON body without Content-Type: application/json is told so.
+			plain := testenv.Do(t, "POST", e.url+"/api/users/authenticate",
+				`{"email": "bob@example.com", "password": "correct horse battery"}`, "Content-Type", "text/plain")
+			if entry := emailProblem(t, plain); entry["field"] != "Content-Type" || entry["message"] != "must be application/json" {
+				t.Fatalf("a JSON body sent as text/plain: %v", entry)
+			}
+		})
+	}
+}
+
+// Issue 25, item 4, the migration: accounts stored before the canonical form
+// are put in it at start-up when no other account has it (and log in under
+// any spelling of it), and the others keep their email, stay as they are,
+// and are reported by id at every start.
+func TestStoredEmailsFromBeforeTheCanonicalFormStayReachable(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			url := eng.NewURL(t)
+			_, conn, err := adapters.Open(context.Background(), url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hash, err := app.HashPassword("correct horse battery")
+			if err != nil {
+				t.Fatal(err)
+			}
+			legacy := []string{"ｃａｒｏｌ@example.com", "bob@example.com", "ｂｏｂ@example.com", "x@evil.com@example.com",
+				"jürgen@bücher.example"}
+			ids := map[string]int64{}
+			for _, email := range legacy {
+				var id int64
+				err := conn.QueryRowContext(context.Background(), fmt.Sprintf(`INSERT INTO users (email, password_hash, first_name,
+					last_name, created_at, updated_at) VALUES ('%s', '%s', 'L', 'G', 1, 1) RETURNING id`, email, hash)).Scan(&id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[email] = id
+			}
+			conn.Close()
+
+			e := start(t, url, newFake(t, goodAnswer).srv.URL, nil)
+			for spelling, owner := range map[string]string{"carol@example.com": "ｃａｒｏｌ@example.com", "CAROL@example.com": "ｃａｒｏｌ@example.com",
+				"bob@example.com": "bob@example.com", "ｂｏｂ@example.com": "bob@example.com",
+				"Jürgen@Bücher.example": "jürgen@bücher.example", "jürgen@xn--bcher-kva.example": "jürgen@bücher.example"} {
+				got, _ := e.login(t, spelling)
+				var me struct{ ID int64 }
+				testenv.Do(t, "GET", e.url+"/api/users/me", nil, testenv.Bearer(got.Token)...).JSON(t, &me)
+				if me.ID != ids[owner] {
+					t.Fatalf("login as %q: user %d, want %d (stored as %q)", spelling, me.ID, ids[owner], owner)
+				}
+			}
+			if n := e.logs.Lines("stored emails put in canonical form"); len(n) != 1 || n[0]["count"] != float64(3) {
+				t.Fatalf("canonicalised: %v, want one line with count 3", n)
+			}
+			check := func(logs *testenv.LogBuffer) {
+				t.Helper()
+				collided := logs.Lines("stored email's canonical form belongs to another account: the account cannot log in with a password")
+				if len(collided) != 1 || collided[0]["level"] != "WARN" || collided[0]["user_id"] != float64(ids["ｂｏｂ@example.com"]) ||
+					collided[0]["other_user_id"] != float64(ids["bob@example.com"]) {
+					t.Fatalf("the collision: %v", collided)
+				}
+				invalid := logs.Lines("stored email has no canonical form: the account cannot log in with a password")
+				if len(invalid) != 1 || invalid[0]["user_id"] != float64(ids["x@evil.com@example.com"]) ||
+					!strings.Contains(invalid[0]["rule"].(string), "one @") {
+					t.Fatalf("the invalid email: %v", invalid)
+				}
+				if strings.Contains(logs.String(), "evil.com") || strings.Contains(logs.String(), "ｂｏｂ") {
+					t.Fatal("a stored email in the logs")
+				}
+			}
+			check(e.logs)
+			// Every start says so again, until an operator resolves it; nothing else changes.
+			again := start(t, url, newFake(t, goodAnswer).srv.URL, nil)
+			check(again.logs)
+			if n := again.logs.Lines("stored emails put in canonical form"); len(n) != 0 {
+				t.Fatalf("second start canonicalised again: %v", n)
+			}
+			for _, email := range []string{"ｂｏｂ@example.com", "x@evil.com@example.com"} {
+				u, err := e.svc.App.Repo.ByID(context.Background(), ids[email])
+				if err != nil || u.Email != email || u.EmailCanonical {
+					t.Fatalf("the account stored as %q: %+v %v, want it unchanged", email, u, err)
+				}
+			}
+			// The operator's way out: by id, as the WARN line names it.
+			var stdout, stderr bytes.Buffer
+			vars := map[string]string{"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": url,
+				"JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "k.pem")}
+			code := user.Main(context.Background(), []string{"deactivate", "--id", fmt.Sprint(ids["ｂｏｂ@example.com"])},
+				func(k string) string { return vars[k] }, nil, &stdout, &stderr)
+			if code != 0 || !strings.Contains(stdout.String(), fmt.Sprintf("(id %d)", ids["ｂｏｂ@example.com"])) {
+				t.Fatalf("deactivate --id: %d %s %s", code, stdout.String(), stderr.String())
+			}
+			if bob, _ := e.svc.App.Repo.ByID(context.Background(), ids["bob@example.com"]); !bob.IsActive {
+				t.Fatal("deactivating the look-alike deactivated bob")
+			}
+		})
 	}
 }

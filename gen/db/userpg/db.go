@@ -45,20 +45,32 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getUserByIDStmt, err = db.PrepareContext(ctx, getUserByID); err != nil {
 		return nil, fmt.Errorf("error preparing query GetUserByID: %w", err)
 	}
+	if q.holdCredentialsStmt, err = db.PrepareContext(ctx, holdCredentials); err != nil {
+		return nil, fmt.Errorf("error preparing query HoldCredentials: %w", err)
+	}
+	if q.listUncheckedEmailsStmt, err = db.PrepareContext(ctx, listUncheckedEmails); err != nil {
+		return nil, fmt.Errorf("error preparing query ListUncheckedEmails: %w", err)
+	}
+	if q.lockSessionFamilyStmt, err = db.PrepareContext(ctx, lockSessionFamily); err != nil {
+		return nil, fmt.Errorf("error preparing query LockSessionFamily: %w", err)
+	}
+	if q.replacePasswordHashStmt, err = db.PrepareContext(ctx, replacePasswordHash); err != nil {
+		return nil, fmt.Errorf("error preparing query ReplacePasswordHash: %w", err)
+	}
 	if q.revokeSessionFamilyStmt, err = db.PrepareContext(ctx, revokeSessionFamily); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeSessionFamily: %w", err)
 	}
 	if q.revokeUserSessionsStmt, err = db.PrepareContext(ctx, revokeUserSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeUserSessions: %w", err)
 	}
+	if q.setCanonicalEmailStmt, err = db.PrepareContext(ctx, setCanonicalEmail); err != nil {
+		return nil, fmt.Errorf("error preparing query SetCanonicalEmail: %w", err)
+	}
 	if q.setUserActiveStmt, err = db.PrepareContext(ctx, setUserActive); err != nil {
 		return nil, fmt.Errorf("error preparing query SetUserActive: %w", err)
 	}
 	if q.spendRefreshTokenStmt, err = db.PrepareContext(ctx, spendRefreshToken); err != nil {
 		return nil, fmt.Errorf("error preparing query SpendRefreshToken: %w", err)
-	}
-	if q.updatePasswordHashStmt, err = db.PrepareContext(ctx, updatePasswordHash); err != nil {
-		return nil, fmt.Errorf("error preparing query UpdatePasswordHash: %w", err)
 	}
 	return &q, nil
 }
@@ -100,6 +112,26 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getUserByIDStmt: %w", cerr)
 		}
 	}
+	if q.holdCredentialsStmt != nil {
+		if cerr := q.holdCredentialsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing holdCredentialsStmt: %w", cerr)
+		}
+	}
+	if q.listUncheckedEmailsStmt != nil {
+		if cerr := q.listUncheckedEmailsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listUncheckedEmailsStmt: %w", cerr)
+		}
+	}
+	if q.lockSessionFamilyStmt != nil {
+		if cerr := q.lockSessionFamilyStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing lockSessionFamilyStmt: %w", cerr)
+		}
+	}
+	if q.replacePasswordHashStmt != nil {
+		if cerr := q.replacePasswordHashStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing replacePasswordHashStmt: %w", cerr)
+		}
+	}
 	if q.revokeSessionFamilyStmt != nil {
 		if cerr := q.revokeSessionFamilyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing revokeSessionFamilyStmt: %w", cerr)
@@ -110,6 +142,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing revokeUserSessionsStmt: %w", cerr)
 		}
 	}
+	if q.setCanonicalEmailStmt != nil {
+		if cerr := q.setCanonicalEmailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setCanonicalEmailStmt: %w", cerr)
+		}
+	}
 	if q.setUserActiveStmt != nil {
 		if cerr := q.setUserActiveStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setUserActiveStmt: %w", cerr)
@@ -118,11 +155,6 @@ func (q *Queries) Close() error {
 	if q.spendRefreshTokenStmt != nil {
 		if cerr := q.spendRefreshTokenStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing spendRefreshTokenStmt: %w", cerr)
-		}
-	}
-	if q.updatePasswordHashStmt != nil {
-		if cerr := q.updatePasswordHashStmt.Close(); cerr != nil {
-			err = fmt.Errorf("error closing updatePasswordHashStmt: %w", cerr)
 		}
 	}
 	return err
@@ -171,11 +203,15 @@ type Queries struct {
 	getSessionFamilyStmt    *sql.Stmt
 	getUserByEmailStmt      *sql.Stmt
 	getUserByIDStmt         *sql.Stmt
+	holdCredentialsStmt     *sql.Stmt
+	listUncheckedEmailsStmt *sql.Stmt
+	lockSessionFamilyStmt   *sql.Stmt
+	replacePasswordHashStmt *sql.Stmt
 	revokeSessionFamilyStmt *sql.Stmt
 	revokeUserSessionsStmt  *sql.Stmt
+	setCanonicalEmailStmt   *sql.Stmt
 	setUserActiveStmt       *sql.Stmt
 	spendRefreshTokenStmt   *sql.Stmt
-	updatePasswordHashStmt  *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
@@ -189,10 +225,14 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getSessionFamilyStmt:    q.getSessionFamilyStmt,
 		getUserByEmailStmt:      q.getUserByEmailStmt,
 		getUserByIDStmt:         q.getUserByIDStmt,
+		holdCredentialsStmt:     q.holdCredentialsStmt,
+		listUncheckedEmailsStmt: q.listUncheckedEmailsStmt,
+		lockSessionFamilyStmt:   q.lockSessionFamilyStmt,
+		replacePasswordHashStmt: q.replacePasswordHashStmt,
 		revokeSessionFamilyStmt: q.revokeSessionFamilyStmt,
 		revokeUserSessionsStmt:  q.revokeUserSessionsStmt,
+		setCanonicalEmailStmt:   q.setCanonicalEmailStmt,
 		setUserActiveStmt:       q.setUserActiveStmt,
 		spendRefreshTokenStmt:   q.spendRefreshTokenStmt,
-		updatePasswordHashStmt:  q.updatePasswordHashStmt,
 	}
 }

@@ -27,13 +27,15 @@ type SessionFamily struct {
 }
 
 type User struct {
-	ID           int64
-	Email        string
-	PasswordHash string
-	FirstName    string
-	LastName     string
-	IsAdmin      bool
-	IsActive     bool
-	CreatedAt    int64
-	UpdatedAt    int64
+	ID              int64
+	Email           string
+	PasswordHash    string
+	FirstName       string
+	LastName        string
+	IsAdmin         bool
+	IsActive        bool
+	CreatedAt       int64
+	UpdatedAt       int64
+	CredentialEpoch int64
+	EmailCanonical  bool
 }

@@ -58,10 +58,10 @@ func (q *Queries) CreateSessionFamily(ctx context.Context, arg CreateSessionFami
 
 const createUser = `-- name: CreateUser :one
 
-INSERT INTO users (email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at)
+INSERT INTO users (email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, email_canonical)
 VALUES (?1, ?2, ?3, ?4,
-        ?5, TRUE, ?6, ?6)
-RETURNING id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at
+        ?5, TRUE, ?6, ?6, TRUE)
+RETURNING id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch, email_canonical
 `
 
 type CreateUserParams struct {
@@ -75,6 +75,7 @@ type CreateUserParams struct {
 
 // Queries of the user service. One file serves both engines: sqlc.arg() becomes
 // `?` for SQLite and `$n` for PostgreSQL, and the SQL below is common to both.
+// email is in canonical form (the service puts it there before it stores it).
 func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, error) {
 	row := q.queryRow(ctx, q.createUserStmt, createUser,
 		arg.Email,
@@ -95,6 +96,8 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CredentialEpoch,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
@@ -136,7 +139,7 @@ func (q *Queries) GetSessionFamily(ctx context.Context, id string) (SessionFamil
 }
 
 const getUserByEmail = `-- name: GetUserByEmail :one
-SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at FROM users WHERE email = ?1
+SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch, email_canonical FROM users WHERE email = ?1
 `
 
 func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error) {
@@ -152,12 +155,14 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CredentialEpoch,
+		&i.EmailCanonical,
 	)
 	return i, err
 }
 
 const getUserByID = `-- name: GetUserByID :one
-SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at FROM users WHERE id = ?1
+SELECT id, email, password_hash, first_name, last_name, is_admin, is_active, created_at, updated_at, credential_epoch, email_canonical FROM users WHERE id = ?1
 `
 
 func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
@@ -173,8 +178,136 @@ func (q *Queries) GetUserByID(ctx context.Context, id int64) (User, error) {
 		&i.IsActive,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.CredentialEpoch,
+		&i.EmailCanonical,
 	)
 	return i, err
+}
+
+const holdCredentials = `-- name: HoldCredentials :execrows
+UPDATE users SET credential_epoch = credential_epoch
+WHERE id = ?1 AND credential_epoch = ?2 AND is_active
+`
+
+type HoldCredentialsParams struct {
+	ID              int64
+	CredentialEpoch int64
+}
+
+// The fence a new session passes, first in the transaction that creates it:
+// one row if the user is active and the password is still the one checked
+// (same credential epoch), none otherwise. It is an UPDATE that changes
+// nothing so that it takes the row's write lock, which makes it race-free on
+// both engines:
+//
+//	PostgreSQL (READ COMMITTED): a plain SELECT, or a conditional INSERT ...
+//	SELECT, reads the last committed row without waiting, so it would pass
+//	while a password change sat uncommitted between bumping the epoch and
+//	ending the sessions, and its session would outlive the change. An UPDATE
+//	waits for the change's row lock instead, then re-evaluates its WHERE on
+//	the committed row (the bumped epoch: no row). If it gets the lock first,
+//	the change's own UPDATE waits until this session is committed, and the
+//	change then ends it with the others.
+//	SQLite: every transaction takes the single write lock at BEGIN
+//	(_txlock=immediate), so this one runs wholly before a change (which ends
+//	the session it made) or wholly after it (and finds the bumped epoch).
+func (q *Queries) HoldCredentials(ctx context.Context, arg HoldCredentialsParams) (int64, error) {
+	result, err := q.exec(ctx, q.holdCredentialsStmt, holdCredentials, arg.ID, arg.CredentialEpoch)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const listUncheckedEmails = `-- name: ListUncheckedEmails :many
+SELECT id, email FROM users WHERE NOT email_canonical ORDER BY id
+`
+
+type ListUncheckedEmailsRow struct {
+	ID    int64
+	Email string
+}
+
+// Accounts whose stored email is not known to be canonical: from before the
+// canonical form, or left as they were because theirs belongs to another.
+func (q *Queries) ListUncheckedEmails(ctx context.Context) ([]ListUncheckedEmailsRow, error) {
+	rows, err := q.query(ctx, q.listUncheckedEmailsStmt, listUncheckedEmails)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListUncheckedEmailsRow
+	for rows.Next() {
+		var i ListUncheckedEmailsRow
+		if err := rows.Scan(&i.ID, &i.Email); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockSessionFamily = `-- name: LockSessionFamily :one
+UPDATE session_families SET revoked_at = revoked_at WHERE id = ?1
+RETURNING id, user_id, created_at, expires_at, revoked_at, revoked_reason
+`
+
+// A refresh reads its family with this, inside the transaction that spends
+// its token: an UPDATE that changes nothing, so that it waits for a
+// concurrent revocation's row lock and then returns the committed row
+// (PostgreSQL re-reads the row it waited for), instead of the pre-revocation
+// row a plain SELECT would return under READ COMMITTED. A revocation that
+// comes after it waits until the rotation is committed, and ends the new
+// token with the family. (SQLite: one writer at a time, see HoldCredentials.)
+func (q *Queries) LockSessionFamily(ctx context.Context, id string) (SessionFamily, error) {
+	row := q.queryRow(ctx, q.lockSessionFamilyStmt, lockSessionFamily, id)
+	var i SessionFamily
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.RevokedAt,
+		&i.RevokedReason,
+	)
+	return i, err
+}
+
+const replacePasswordHash = `-- name: ReplacePasswordHash :execrows
+UPDATE users SET password_hash = ?1, credential_epoch = credential_epoch + 1,
+                 updated_at = ?2
+WHERE id = ?3 AND credential_epoch = ?4
+`
+
+type ReplacePasswordHashParams struct {
+	PasswordHash    string
+	Now             int64
+	ID              int64
+	CredentialEpoch int64
+}
+
+// A password change, fenced: it applies only if the credential epoch is still
+// the one read with the hash that the current password was checked against,
+// and bumps it. It is the first statement of the transaction that also ends
+// the user's sessions, so the row stays locked until they are ended (see
+// HoldCredentials for why that order matters).
+func (q *Queries) ReplacePasswordHash(ctx context.Context, arg ReplacePasswordHashParams) (int64, error) {
+	result, err := q.exec(ctx, q.replacePasswordHashStmt, replacePasswordHash,
+		arg.PasswordHash,
+		arg.Now,
+		arg.ID,
+		arg.CredentialEpoch,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
 }
 
 const revokeSessionFamily = `-- name: RevokeSessionFamily :execrows
@@ -209,6 +342,28 @@ type RevokeUserSessionsParams struct {
 
 func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessionsParams) (int64, error) {
 	result, err := q.exec(ctx, q.revokeUserSessionsStmt, revokeUserSessions, arg.Now, arg.Reason, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const setCanonicalEmail = `-- name: SetCanonicalEmail :execrows
+UPDATE users SET email = ?1, email_canonical = TRUE
+WHERE id = ?2 AND email = ?3 AND NOT email_canonical
+`
+
+type SetCanonicalEmailParams struct {
+	Canonical string
+	ID        int64
+	Stored    string
+}
+
+// Puts one stored email in its canonical form, if it is still what was read
+// (a replica starting at the same time may have done it). A unique violation
+// means another account has that form already.
+func (q *Queries) SetCanonicalEmail(ctx context.Context, arg SetCanonicalEmailParams) (int64, error) {
+	result, err := q.exec(ctx, q.setCanonicalEmailStmt, setCanonicalEmail, arg.Canonical, arg.ID, arg.Stored)
 	if err != nil {
 		return 0, err
 	}
@@ -257,23 +412,4 @@ func (q *Queries) SpendRefreshToken(ctx context.Context, arg SpendRefreshTokenPa
 	var i SpendRefreshTokenRow
 	err := row.Scan(&i.FamilyID, &i.UserID, &i.ExpiresAt)
 	return i, err
-}
-
-const updatePasswordHash = `-- name: UpdatePasswordHash :execrows
-UPDATE users SET password_hash = ?1, updated_at = ?2
-WHERE id = ?3
-`
-
-type UpdatePasswordHashParams struct {
-	PasswordHash string
-	Now          int64
-	ID           int64
-}
-
-func (q *Queries) UpdatePasswordHash(ctx context.Context, arg UpdatePasswordHashParams) (int64, error) {
-	result, err := q.exec(ctx, q.updatePasswordHashStmt, updatePasswordHash, arg.PasswordHash, arg.Now, arg.ID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected()
 }

@@ -29,22 +29,32 @@ type Error struct {
 	Message string
 	// RetryAfter, when set, tells the caller when to try again.
 	RetryAfter time.Duration
-	// Field, when set, is the request field an Invalid is about, and Rule
-	// the rule it broke, in words that never quote the value (the problem
-	// lists them in its errors).
-	Field, Rule string
+	// Fields, for Invalid, names the offending input fields and their rules.
+	Fields []Field
 }
 
-func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+// Field is one offending input field: Rule says what it broke, in words
+// that never repeat the value.
+type Field struct {
+	Name, Rule string
+}
+
+// InvalidField is an Invalid failure about one field.
+func InvalidField(message, field, rule string) error {
+	return &Error{Code: Invalid, Message: message, Fields: []Field{{Name: field, Rule: rule}}}
+}
+
+func (e *Error) Error() string {
+	msg := string(e.Code) + ": " + e.Message
+	for _, f := range e.Fields {
+		msg += " (" + f.Name + " " + f.Rule + ")"
+	}
+	return msg
+}
 
 // New returns an *Error.
 func New(code Code, format string, args ...any) error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// InvalidField returns an Invalid *Error about one request field.
-func InvalidField(field, rule, message string) error {
-	return &Error{Code: Invalid, Message: message, Field: field, Rule: rule}
 }
 
 // CodeOf returns the code of the first *Error in err's chain, or "" for an

@@ -159,7 +159,7 @@ func LimitBody(limit int64) func(http.Handler) http.Handler {
 
 // secretParams must never travel in a URL: URLs end up in proxy logs, browser
 // history and Referer headers.
-var secretParams = []string{"password", "current_password", "new_password", "token", "access_token", "x-internal-token"}
+var secretParams = []string{"password", "current_password", "new_password", "token", "access_token", "refresh_token", "x-internal-token"}
 
 // RejectSecretsInQuery answers 400 to a request whose query string carries a
 // credential, before anything else sees it (and without logging the URL).

@@ -101,10 +101,12 @@ func FromError(r *http.Request, log *slog.Logger, err error) Problem {
 	status := Status(err)
 	var ae *apperr.Error
 	switch {
-	case errors.As(err, &ae) && ae.Field != "":
-		return New(status, ae.Message, FieldError{Field: ae.Field, Message: ae.Rule})
 	case errors.As(err, &ae):
-		return New(status, ae.Message)
+		fields := make([]FieldError, 0, len(ae.Fields))
+		for _, f := range ae.Fields {
+			fields = append(fields, FieldError{Field: f.Name, Message: f.Rule})
+		}
+		return New(status, ae.Message, fields...)
 	case status == http.StatusRequestEntityTooLarge:
 		return New(status, "The request body is too large.")
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
 
+	"jeeves4service/services/common/emailaddr"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/reqinfo"
 )
@@ -109,7 +110,10 @@ func newValidating(spec *openapi3.T, o Options, withPlans bool) (*validating, er
 		AuthenticationFunc: o.Authenticate,
 		// kin-openapi's schema errors quote the submitted value; a rejected
 		// password or token must never be echoed, so leave details out.
-		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails()},
+		// `format: email` is emailaddr's plain address (kin-openapi checks no
+		// email format of its own), for this validator only, not process-wide.
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.DisableSchemaErrorDetails(),
+			openapi3.WithStringFormatValidator("email", openapi3.NewCallbackValidator(emailaddr.Valid))},
 		// MultiError stays off: the first failure (security first) decides.
 	}}
 	noop := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
@@ -278,6 +282,10 @@ func fieldErrors(e *openapi3filter.RequestError) []problem.FieldError {
 		if m, ok := messages[schemaErr.SchemaField]; ok {
 			msg = m
 		}
+		var badEmail *emailaddr.Error
+		if schemaErr.SchemaField == "format" && errors.As(schemaErr, &badEmail) {
+			msg = badEmail.Rule.Message() // which rule, in words that never quote the address
+		}
 	}
 	switch {
 	case e.Parameter != nil:
@@ -301,12 +309,27 @@ func fieldErrors(e *openapi3filter.RequestError) []problem.FieldError {
 		}
 		return []problem.FieldError{{Field: field, Message: msg}}
 	case e.RequestBody != nil:
-		if e.Err == nil || strings.Contains(e.Reason, "required") {
+		if strings.HasPrefix(e.Reason, "header Content-Type has unexpected value") {
+			// A body the contract does not take in this media type (kin-openapi
+			// reads no further): say which it takes, not that it is missing.
+			return []problem.FieldError{{Field: "Content-Type", Message: "must be " + mediaTypes(e.RequestBody)}}
+		}
+		if e.Err == nil || errors.Is(e.Err, openapi3filter.ErrInvalidRequired) || strings.Contains(e.Reason, "required") {
 			return []problem.FieldError{{Field: "body", Message: "is required"}}
 		}
 		return []problem.FieldError{{Field: "body", Message: "is not valid JSON of the expected shape"}}
 	}
 	return nil
+}
+
+// mediaTypes lists the media types a request body may be sent as.
+func mediaTypes(body *openapi3.RequestBody) string {
+	types := make([]string, 0, len(body.Content))
+	for t := range body.Content {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return strings.Join(types, " or ")
 }
 
 // quoted returns the first "double-quoted" word in s (a property name in

@@ -11,6 +11,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"jeeves4service"
+	"jeeves4service/services/common/emailaddr"
 	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/validator"
 )
@@ -91,5 +92,55 @@ func TestBadBodiesNameTheField(t *testing.T) {
 		if r.Status != 400 || fmt.Sprint(p["errors"]) != want {
 			t.Fatalf("%s: %d, errors %v, want %s", body, r.Status, p["errors"], want)
 		}
+	}
+}
+
+// Issue 25, item 4: a malformed email was answered "does not match the API
+// contract" with no errors entry (the generated type's decoding failed after
+// the validator), and a JSON body without Content-Type: application/json
+// was told "body: is required". Both now name the field and the rule.
+func TestEmailAndContentTypeRefusalsNameTheRule(t *testing.T) {
+	spec, err := validator.LoadSpec(context.Background(), jeeves4service.PublicSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := testenv.Logger()
+	mw, err := validator.New(spec, validator.Options{Log: log,
+		Authenticate: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(201) })))
+	defer srv.Close()
+	body := func(email string) string {
+		return fmt.Sprintf(`{"email": %q, "password": "correct horse battery", "first_name": "A", "last_name": "B"}`, email)
+	}
+	cases := map[string]emailaddr.Rule{
+		`"x@evil.com"@example.com`: emailaddr.RulePlain,
+		"Eve <bob@example.com>":    emailaddr.RulePlain,
+		"bob@exаmple.com":          emailaddr.RuleScripts,
+		"bob@localhost":            emailaddr.RuleDomain,
+		"not-an-email":             emailaddr.RuleOneAt,
+	}
+	for email, rule := range cases {
+		r := testenv.DoUnchecked(t, "POST", srv.URL+"/api/users/register", body(email))
+		want := fmt.Sprint([]map[string]string{{"field": "email", "message": rule.Message()}})
+		if got := fmt.Sprint(r.Problem(t)["errors"]); r.Status != 400 || got != want {
+			t.Fatalf("%q: %d, errors %s, want %s", email, r.Status, got, want)
+		}
+	}
+	if r := testenv.DoUnchecked(t, "POST", srv.URL+"/api/users/register", body("ＢＯＢ@Example.com")); r.Status != 201 {
+		t.Fatalf("an address with a canonical form: %d %s", r.Status, r.Body)
+	}
+	for _, contentType := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		r := testenv.DoUnchecked(t, "POST", srv.URL+"/api/users/register", body("bob@example.com"), "Content-Type", contentType)
+		want := "[map[field:Content-Type message:must be application/json]]"
+		if got := fmt.Sprint(r.Problem(t)["errors"]); r.Status != 400 || got != want {
+			t.Fatalf("a JSON body sent as %q: %d, errors %s, want %s", contentType, r.Status, got, want)
+		}
+	}
+	if r := testenv.DoUnchecked(t, "POST", srv.URL+"/api/users/register", ""); fmt.Sprint(r.Problem(t)["errors"]) !=
+		"[map[field:body message:is required]]" {
+		t.Fatalf("no body at all: %s", r.Body)
 	}
 }

@@ -46,7 +46,7 @@ func propertyName(raw string) (string, error) {
 	case name == "":
 		return "", apperr.New(apperr.Invalid, "A property needs a name.")
 	case len(name) > MaxNameBytes:
-		return "", apperr.InvalidField("name", errNameBytes, "A property name "+errNameBytes+".")
+		return "", apperr.InvalidField("A property name "+errNameBytes+".", "name", errNameBytes)
 	}
 	return name, nil
 }

@@ -47,9 +47,38 @@ func (r *Postgres) ByID(ctx context.Context, id int64) (app.UserRecord, error) {
 	return app.UserRecord(row), msgs.Classify(err)
 }
 
-// SetPasswordHash implements app.Repository.
-func (r *Postgres) SetPasswordHash(ctx context.Context, id int64, hash string, now time.Time) error {
-	n, err := r.q.UpdatePasswordHash(ctx, db.UpdatePasswordHashParams{ID: id, PasswordHash: hash, Now: now.Unix()})
+// ReplacePassword implements app.Repository: the fenced hash update first
+// (it locks the user's row until commit, see HoldCredentials in
+// sql/queries/user.sql), then the end of every session of the user.
+func (r *Postgres) ReplacePassword(ctx context.Context, id, epoch int64, hash string, now time.Time) error {
+	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
+		n, err := q.ReplacePasswordHash(ctx, db.ReplacePasswordHashParams{ID: id, CredentialEpoch: epoch, PasswordHash: hash,
+			Now: now.Unix()})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return app.ErrCredentialsChanged
+		}
+		_, err = q.RevokeUserSessions(ctx, db.RevokeUserSessionsParams{UserID: id, Reason: "password change",
+			Now: sql.NullInt64{Int64: now.Unix(), Valid: true}})
+		return err
+	}))
+}
+
+// UncheckedEmails implements app.Repository.
+func (r *Postgres) UncheckedEmails(ctx context.Context) ([]app.StoredEmail, error) {
+	rows, err := r.q.ListUncheckedEmails(ctx)
+	out := make([]app.StoredEmail, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, app.StoredEmail(row))
+	}
+	return out, msgs.Classify(err)
+}
+
+// SetCanonicalEmail implements app.Repository.
+func (r *Postgres) SetCanonicalEmail(ctx context.Context, id int64, stored, canonical string) error {
+	n, err := r.q.SetCanonicalEmail(ctx, db.SetCanonicalEmailParams{ID: id, Stored: stored, Canonical: canonical})
 	return msgs.Rows(n, err)
 }
 
@@ -60,9 +89,17 @@ func (r *Postgres) inTx(ctx context.Context, fn func(q *db.Queries) error) error
 	return database.InTx(ctx, r.db, func(tx *sql.Tx) error { return fn(r.q.WithTx(tx)) })
 }
 
-// StartSession implements app.SessionRepository.
-func (r *Postgres) StartSession(ctx context.Context, f app.FamilyRecord, first app.RefreshRecord) error {
+// StartSession implements app.SessionRepository: the credential fence
+// (HoldCredentials) first, then the family and its first token.
+func (r *Postgres) StartSession(ctx context.Context, f app.FamilyRecord, first app.RefreshRecord, epoch int64) error {
 	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
+		held, err := q.HoldCredentials(ctx, db.HoldCredentialsParams{ID: f.UserID, CredentialEpoch: epoch})
+		if err != nil {
+			return err
+		}
+		if held == 0 {
+			return app.ErrCredentialsChanged
+		}
 		if err := q.CreateSessionFamily(ctx, db.CreateSessionFamilyParams{ID: f.ID, UserID: f.UserID, Now: f.CreatedAt,
 			ExpiresAt: f.ExpiresAt}); err != nil {
 			return err
@@ -89,7 +126,11 @@ func (r *Postgres) Rotate(ctx context.Context, hash string, next func(app.Family
 		} else if err != nil {
 			return err
 		}
-		f, err := q.GetSessionFamily(ctx, familyID)
+		read := q.LockSessionFamily // a live rotation waits for, or holds off, a revocation
+		if out.Reused {
+			read = q.GetSessionFamily // nothing is issued: it is revoked below
+		}
+		f, err := read(ctx, familyID)
 		if err != nil {
 			return err
 		}

@@ -24,15 +24,17 @@ func (m *memRepo) ByEmail(_ context.Context, email string) (UserRecord, error) {
 	}
 	return UserRecord{}, apperr.New(apperr.NotFound, "no")
 }
-func (m *memRepo) ByID(context.Context, int64) (UserRecord, error)                 { return UserRecord{}, nil }
-func (m *memRepo) SetPasswordHash(context.Context, int64, string, time.Time) error { return nil }
-func (m *memRepo) Ping(context.Context) error                                      { return nil }
+func (m *memRepo) ByID(context.Context, int64) (UserRecord, error)                        { return UserRecord{}, nil }
+func (m *memRepo) ReplacePassword(context.Context, int64, int64, string, time.Time) error { return nil }
+func (m *memRepo) UncheckedEmails(context.Context) ([]StoredEmail, error)                 { return nil, nil }
+func (m *memRepo) SetCanonicalEmail(context.Context, int64, string, string) error         { return nil }
+func (m *memRepo) Ping(context.Context) error                                             { return nil }
 
 // memSessions keeps session families in memory (the HTTP tests run the real
 // adapters on both engines).
 type memSessions struct{ families map[string]FamilyRecord }
 
-func (m *memSessions) StartSession(_ context.Context, f FamilyRecord, _ RefreshRecord) error {
+func (m *memSessions) StartSession(_ context.Context, f FamilyRecord, _ RefreshRecord, _ int64) error {
 	m.families[f.ID] = f
 	return nil
 }

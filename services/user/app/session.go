@@ -47,12 +47,16 @@ type Rotation struct {
 
 // SessionRepository is the storage sessions need.
 type SessionRepository interface {
-	// StartSession stores a family and its first refresh token together.
-	StartSession(ctx context.Context, f FamilyRecord, first RefreshRecord) error
+	// StartSession stores a family and its first refresh token together, if
+	// the user is active and their credential epoch is still epoch (checked
+	// in the same transaction, under the user row's lock);
+	// ErrCredentialsChanged otherwise.
+	StartSession(ctx context.Context, f FamilyRecord, first RefreshRecord, epoch int64) error
 	// Rotate spends the refresh token with digest hash and stores next in its
 	// family, in one transaction, if the token was unspent and its family is
-	// live. A spent token gives Rotation{Reused: true} with its family and
-	// stores nothing; an unknown one apperr.NotFound; one whose family ended
+	// live (read under the family row's lock, so that a revocation is either
+	// seen or waits for the rotation, and then ends the new token too). A
+	// spent token gives Rotation{Reused: true} with its family and stores nothing; an unknown one apperr.NotFound; one whose family ended
 	// or that expired gives the family with RevokedAt set or ExpiresAt past.
 	// When next fails, nothing is stored and the token stays unspent.
 	Rotate(ctx context.Context, hash string, next func(FamilyRecord) (RefreshRecord, error), now time.Time) (Rotation, error)
@@ -101,19 +105,20 @@ func (s *Service) startSession(ctx context.Context, u UserRecord, now time.Time)
 	}
 	f := FamilyRecord{ID: id, UserID: u.ID, CreatedAt: now.Unix(), ExpiresAt: now.Add(s.refreshTTL()).Unix()}
 	if err := s.Sessions.StartSession(ctx, f, RefreshRecord{Hash: refreshDigest(token), FamilyID: id, UserID: u.ID,
-		ExpiresAt: f.ExpiresAt}); err != nil {
+		ExpiresAt: f.ExpiresAt}, u.CredentialEpoch); err != nil {
 		return "", "", err
 	}
 	return id, token, nil
 }
 
 // Refresh spends a refresh token and returns the session's next pair of
-// tokens, with property claims fetched again. clientIP is who is asking: a
-// failed refresh spends its failed-login budget. bound, when the request also
-// carried a valid access token, is that token: the refresh token must then
-// belong to its session.
+// tokens, with property claims fetched again. clientIP is who is asking:
+// every failed refresh (an unknown, reused or another session's token, an
+// ended or expired session) spends its failed-refresh budget, never its
+// failed-login budget. bound, when the request also carried a valid access
+// token, is that token: the refresh token must then belong to its session.
 func (s *Service) Refresh(ctx context.Context, clientIP, token string, bound *jwtauth.Claims) (Session, error) {
-	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, "ip:" + clientIP})
+	spent, err := spend(ctx, budgetKey{s.Budgets.RefreshPerIP, "ip:" + clientIP})
 	if err != nil {
 		return Session{}, err
 	}
@@ -134,6 +139,7 @@ func (s *Service) refresh(ctx context.Context, clientIP, token string, bound *jw
 		if bound != nil && bound.SessionID != f.ID {
 			return RefreshRecord{}, errBadRefresh // another session's token: refused, and not spent
 		}
+		s.interleave(ctx, InRotation, f.UserID)
 		return RefreshRecord{Hash: refreshDigest(next), FamilyID: f.ID, UserID: f.UserID, ExpiresAt: f.ExpiresAt}, nil
 	}, now)
 	if apperr.CodeOf(err) == apperr.NotFound {
@@ -178,6 +184,9 @@ func (s *Service) Logout(ctx context.Context, c *jwtauth.Claims) error {
 }
 
 // Deactivate stops a user from logging in and ends every session of theirs.
+// The order matters: a login's session fence (StartSession) checks is_active
+// under the user row's lock, so once the user is inactive no session can
+// start, and one that started before is ended by the revocation after.
 func (s *Service) Deactivate(ctx context.Context, userID int64) error {
 	now := s.now()
 	if err := s.Sessions.SetActive(ctx, userID, false, now); err != nil {

@@ -5,11 +5,13 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"jeeves4service/services/common/apperr"
+	"jeeves4service/services/common/emailaddr"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/ratelimit"
 )
@@ -25,6 +27,12 @@ type UserRecord struct {
 	IsActive     bool
 	CreatedAt    int64
 	UpdatedAt    int64
+	// CredentialEpoch is the password's version: a session starts only if it
+	// is still the one read with the hash the password was checked against.
+	CredentialEpoch int64
+	// EmailCanonical: Email is known to be in canonical form (false only for
+	// an account from before the canonical form that could not be given it).
+	EmailCanonical bool
 }
 
 // NewUser is what registration stores.
@@ -41,9 +49,29 @@ type Repository interface {
 	Create(ctx context.Context, u NewUser, now time.Time) (UserRecord, error)
 	ByEmail(ctx context.Context, email string) (UserRecord, error)
 	ByID(ctx context.Context, id int64) (UserRecord, error)
-	SetPasswordHash(ctx context.Context, id int64, hash string, now time.Time) error
+	// ReplacePassword stores hash, bumps the credential epoch and ends every
+	// session of the user, in one transaction, if the epoch is still epoch
+	// (the one read with the hash the current password was checked against);
+	// ErrCredentialsChanged if it is not.
+	ReplacePassword(ctx context.Context, id, epoch int64, hash string, now time.Time) error
+	// UncheckedEmails lists the accounts whose email is not known to be in
+	// canonical form, oldest first; SetCanonicalEmail stores one's canonical
+	// form if its email is still stored (apperr.Conflict: another account
+	// has that form).
+	UncheckedEmails(ctx context.Context) ([]StoredEmail, error)
+	SetCanonicalEmail(ctx context.Context, id int64, stored, canonical string) error
 	Ping(ctx context.Context) error
 }
+
+// StoredEmail is an account's email as stored.
+type StoredEmail struct {
+	ID    int64
+	Email string
+}
+
+// ErrCredentialsChanged: the user's password changed (or the user was
+// deactivated) after the credentials were checked; nothing was stored.
+var ErrCredentialsChanged = errors.New("the credentials changed after they were checked")
 
 // Store is both repositories, as each engine's adapter implements them.
 type Store interface {
@@ -96,10 +124,33 @@ type Service struct {
 	NewSessionID func() string
 	// Budgets bound every door that runs argon2id.
 	Budgets Budgets
+	// Interleave, when set, is called where a concurrent password change
+	// decides a race (see Point). Production leaves it nil; tests set it to
+	// force the interleavings the fences are proved against.
+	Interleave func(ctx context.Context, at Point, userID int64)
 }
 
-// Budgets are spent before a password is hashed or checked, so a burst of
-// concurrent attempts gets no more hashing than the budget (nil: unbounded).
+// Point names a place where Interleave is called.
+type Point int
+
+const (
+	// AfterPasswordCheck: a login checked the password against the hash it
+	// read, and has not created its session yet.
+	AfterPasswordCheck Point = iota + 1
+	// InRotation: a refresh found its session live, inside the transaction
+	// that spends its refresh token, before that transaction commits.
+	InRotation
+)
+
+func (s *Service) interleave(ctx context.Context, at Point, userID int64) {
+	if s.Interleave != nil {
+		s.Interleave(ctx, at, userID)
+	}
+}
+
+// Budgets are spent before a password is hashed or checked (or a refresh
+// token looked up), so a burst of concurrent attempts gets no more checks
+// than the budget (nil: unbounded).
 type Budgets struct {
 	// LoginPerIP and LoginPerEmail count failed logins (a success refunds).
 	LoginPerIP, LoginPerEmail ratelimit.Limiter
@@ -107,6 +158,10 @@ type Budgets struct {
 	RegisterPerIP ratelimit.Limiter
 	// PasswordChangePerUser counts wrong current passwords (a success refunds).
 	PasswordChangePerUser ratelimit.Limiter
+	// RefreshPerIP counts failed refreshes (a success refunds). It is not the
+	// login budget: refreshes that fail for honest reasons (tabs racing one
+	// token, a session that ended) behind one NAT must not stop logins there.
+	RefreshPerIP ratelimit.Limiter
 }
 
 func (s *Service) now() time.Time {
@@ -116,8 +171,18 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// NormalizeEmail is the one form an email is stored and looked up in.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// CanonicalEmail is the one form an email is stored and looked up in
+// (emailaddr's canonical form), or a 400 naming the email and the rule it
+// breaks. The contract's validator refuses such an address before any
+// handler runs; this holds for the callers it does not see (create-admin).
+func CanonicalEmail(email string) (string, error) {
+	canonical, err := emailaddr.Canonical(email)
+	var bad *emailaddr.Error
+	if errors.As(err, &bad) {
+		return "", apperr.InvalidField("The email address is not valid.", "email", bad.Rule.Message())
+	}
+	return canonical, err
+}
 
 var errBadCredentials = apperr.New(apperr.Unauthorized, "Invalid email or password.")
 
@@ -131,6 +196,10 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	if first == "" || last == "" {
 		return UserRecord{}, apperr.New(apperr.Invalid, "First and last name are required.")
 	}
+	email, err := CanonicalEmail(email)
+	if err != nil {
+		return UserRecord{}, err
+	}
 	// Every registration hashes (also for an email that turns out to be taken,
 	// so a 409 costs the same as a 201): the budget is spent and never refunded.
 	if _, err := spend(ctx, budgetKey{s.Budgets.RegisterPerIP, "ip:" + clientIP}); err != nil {
@@ -142,7 +211,7 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	}
 	return s.Repo.Create(
 		ctx,
-		NewUser{Email: NormalizeEmail(email), PasswordHash: hash, FirstName: first, LastName: last, IsAdmin: admin},
+		NewUser{Email: email, PasswordHash: hash, FirstName: first, LastName: last, IsAdmin: admin},
 		s.now(),
 	)
 }
@@ -160,10 +229,11 @@ func (s *Service) RegistrationsSpent(ctx context.Context, clientIP string) error
 	return nil
 }
 
-// Authenticate checks credentials. Unknown email, wrong password and inactive
-// user all fail the same way, after the same amount of hashing.
+// Authenticate checks credentials; email is in canonical form. Unknown
+// email, wrong password and inactive user all fail the same way, after the
+// same amount of hashing.
 func (s *Service) Authenticate(ctx context.Context, email, password string) (UserRecord, error) {
-	u, err := s.Repo.ByEmail(ctx, NormalizeEmail(email))
+	u, err := s.Repo.ByEmail(ctx, email)
 	if apperr.CodeOf(err) == apperr.NotFound {
 		_, _ = verifyInSlot(ctx, dummyHash, password)
 		return UserRecord{}, errBadCredentials
@@ -197,10 +267,17 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	if s.OnLogin != nil {
 		defer func() { s.OnLogin(loginOutcome(err)) }()
 	}
+	// An address that has no canonical form names no account: 400, before
+	// any budget is spent (nothing is hashed for it).
+	email, err = CanonicalEmail(email)
+	if err != nil {
+		return Session{}, err
+	}
 	// Spent before any hashing, and refused even with the right password once
-	// spent: otherwise the budget would only slow guessing, not stop it.
+	// spent: otherwise the budget would only slow guessing, not stop it. The
+	// email's budget is its canonical form's: look-alike spellings share it.
 	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, "ip:" + clientIP},
-		budgetKey{s.Budgets.LoginPerEmail, "email:" + NormalizeEmail(email)})
+		budgetKey{s.Budgets.LoginPerEmail, "email:" + email})
 	if err != nil {
 		return Session{}, err
 	}
@@ -211,8 +288,14 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	if err != nil {
 		return Session{}, err
 	}
+	s.interleave(ctx, AfterPasswordCheck, u.ID)
 	now := s.now()
 	sid, refresh, err := s.startSession(ctx, u, now)
+	if errors.Is(err, ErrCredentialsChanged) {
+		// The password this login checked was replaced meanwhile (and the
+		// change ended the user's sessions): it is a wrong password now.
+		return Session{}, errBadCredentials
+	}
 	if err != nil {
 		return Session{}, err
 	}
@@ -302,7 +385,11 @@ func CapClaims(props []jwtauth.PropertyClaim, max int) ([]jwtauth.PropertyClaim,
 }
 
 // ChangePassword replaces the password after checking the current one, and
-// ends every session of the user (this one included).
+// ends every session of the user (this one included), in one transaction
+// that also bumps the credential epoch: a login that checked the old
+// password and has not started its session yet cannot start it afterwards,
+// and of two changes racing with the same current password only the first
+// applies.
 func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current, next string) error {
 	if _, err := s.liveSession(ctx, c); err != nil {
 		return err
@@ -337,11 +424,11 @@ func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	if err := s.Repo.SetPasswordHash(ctx, userID, hash, now); err != nil {
-		return err
+	err = s.Repo.ReplacePassword(ctx, userID, u.CredentialEpoch, hash, s.now())
+	if errors.Is(err, ErrCredentialsChanged) {
+		return apperr.New(apperr.Unauthorized, "The password was changed meanwhile; sign in again.")
 	}
-	return s.Sessions.RevokeUserSessions(ctx, userID, "password change", now)
+	return err
 }
 
 // Me returns the token's user; a token whose session ended, or a deleted or

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	openapi_types "github.com/oapi-codegen/runtime/types"
-
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/jwtauth"
@@ -25,8 +23,11 @@ type Public struct {
 
 var _ userapi.StrictServerInterface = (*Public)(nil)
 
+// toUser is the response body of a user. Nothing in it can fail to marshal
+// (the email is a plain string, as stored): a response that fails after a
+// write would report an error for a write that happened.
 func toUser(u app.UserRecord) userapi.User {
-	return userapi.User{Id: u.ID, Email: openapi_types.Email(u.Email), FirstName: u.FirstName, LastName: u.LastName,
+	return userapi.User{Id: u.ID, Email: u.Email, FirstName: u.FirstName, LastName: u.LastName,
 		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: time.Unix(u.CreatedAt, 0).UTC()}
 }
 
@@ -56,7 +57,7 @@ func (h *Public) RegisterUser(ctx context.Context, req userapi.RegisterUserReque
 	u, err := h.App.Register(
 		ctx,
 		reqinfo.ClientIP(ctx),
-		string(req.Body.Email),
+		req.Body.Email,
 		req.Body.Password,
 		req.Body.FirstName,
 		req.Body.LastName,
@@ -73,7 +74,7 @@ func (h *Public) AuthenticateUser(
 	ctx context.Context,
 	req userapi.AuthenticateUserRequestObject,
 ) (userapi.AuthenticateUserResponseObject, error) {
-	s, err := h.App.Login(ctx, reqinfo.ClientIP(ctx), string(req.Body.Email), req.Body.Password)
+	s, err := h.App.Login(ctx, reqinfo.ClientIP(ctx), req.Body.Email, req.Body.Password)
 	if err != nil {
 		return nil, err
 	}

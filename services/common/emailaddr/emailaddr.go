@@ -1,0 +1,263 @@
+// Package emailaddr validates email addresses and puts them in the one
+// canonical form under which accounts are unique and looked up (the user
+// service's registration and login; the property service's invitations).
+//
+// An address is validated, never parsed: only a plain local@domain is
+// accepted, no display name ("Eve <bob@example.com>"), no quoted local part,
+// no comments, no brackets, no spaces. Nothing is dropped or unquoted to
+// make an input fit: what is checked is exactly what is stored.
+//
+// The canonical form of an address is, in order:
+//
+//  1. Unicode NFKC, full case folding, NFKC again (NFKC_Casefold, to a fixed
+//     point): fullwidth, ligature and letter-case variants of one address are
+//     one address ("ＢＯＢ＠ｅｘａｍｐｌｅ．ｃｏｍ" is bob@example.com);
+//  2. the plain syntax, checked on that form: exactly one @; before it a
+//     dot-atom of at most 64 bytes (letters, marks and digits of any script,
+//     the ASCII specials RFC 5322 allows in an atom, single dots between);
+//  3. the domain in its ASCII form (IDNA2008 as UTS #46 maps it,
+//     nontransitional, STD3 rules, Bidi and joiner rules, DNS lengths:
+//     Bücher.example is xn--bcher-kva.example), with at least two labels and
+//     a top-level label that is not all digits (no IP addresses, no
+//     "localhost");
+//  4. no mixed scripts: the local part, and each domain label as Unicode,
+//     must use one script, or one of the combinations UTS #39 calls highly
+//     restrictive (Latin with Han and Hiragana/Katakana, Bopomofo or
+//     Hangul); Common and Inherited characters (digits, punctuation,
+//     combining marks) go with any. "bob@exаmple.com" with a Cyrillic "а"
+//     is refused, as is "bоb@example.com";
+//  5. at most 254 bytes in all (the SMTP path limit).
+//
+// Canonical(Canonical(x)) == Canonical(x) for every accepted x (fuzzed).
+// The scripts come from Go's unicode.Scripts (Script, not Script_Extensions),
+// which is stricter than UTS #39 for the few characters used by several
+// scripts.
+package emailaddr
+
+import (
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Limits, in bytes of the canonical form (RFC 5321 4.5.3.1).
+const (
+	MaxLength      = 254
+	MaxLocalLength = 64
+	// maxInput bounds the work done on an input before it is refused: NFKC
+	// may lengthen a string, so the bound applies before it too.
+	maxInput = 1024
+)
+
+// Rule is a rule an address can break.
+type Rule int
+
+// The rules, in the order they are checked.
+const (
+	RuleLength Rule = iota + 1
+	RuleUTF8
+	RulePlain
+	RuleOneAt
+	RuleLocalPart
+	RuleDomain
+	RuleScripts
+)
+
+// Message says the rule in words that never quote the address, for a
+// problem's errors entry ("email" + message).
+func (r Rule) Message() string {
+	switch r {
+	case RuleLength:
+		return "is too long: at most 254 bytes in canonical form, 64 of them before the @"
+	case RuleUTF8:
+		return "is not valid UTF-8"
+	case RulePlain:
+		return "must be a plain address local@domain: no display name, quotes, comments, brackets or spaces"
+	case RuleOneAt:
+		return "must have exactly one @, with text on both sides"
+	case RuleLocalPart:
+		return "may hold before the @ only letters, digits and !#$%&'*+-/=?^_`{|}~, with single dots between them"
+	case RuleDomain:
+		return "must have a domain name after the @, such as example.com"
+	case RuleScripts:
+		return "must not mix scripts (look-alike characters) in the part before the @ or in a domain label"
+	}
+	return "is not a valid email address"
+}
+
+// Error is an address that breaks Rule.
+type Error struct{ Rule Rule }
+
+func (e *Error) Error() string { return "email address " + e.Rule.Message() }
+
+func broken(r Rule) (string, error) { return "", &Error{Rule: r} }
+
+// domains maps and checks a domain name for lookup (RFC 5891 section 5, as
+// UTS #46 maps it, nontransitional: ß stays ß, but case folding has made it
+// ss already), with the Bidi rule and DNS lengths.
+var domains = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true), idna.Transitional(false))
+
+// Canonical returns the canonical form of address (see the package comment),
+// or an *Error naming the first rule it breaks.
+func Canonical(address string) (string, error) {
+	if len(address) > maxInput {
+		return broken(RuleLength)
+	}
+	if !utf8.ValidString(address) {
+		return broken(RuleUTF8)
+	}
+	s := fold(address)
+	if len(s) > maxInput {
+		return broken(RuleLength)
+	}
+	if strings.IndexFunc(s, notPlain) >= 0 {
+		return broken(RulePlain)
+	}
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.Count(s, "@") != 1 {
+		return broken(RuleOneAt)
+	}
+	local, domain := s[:at], s[at+1:]
+	if len(local) > MaxLocalLength {
+		return broken(RuleLength)
+	}
+	if !dotAtom(local) {
+		return broken(RuleLocalPart)
+	}
+	ascii, err := domains.ToASCII(domain)
+	if err != nil || !hostName(ascii) {
+		return broken(RuleDomain)
+	}
+	if !singleScript(local) {
+		return broken(RuleScripts)
+	}
+	for label := range strings.SplitSeq(ascii, ".") {
+		if u, err := domains.ToUnicode(label); err != nil || !singleScript(u) {
+			return broken(RuleScripts)
+		}
+	}
+	canonical := local + "@" + ascii
+	if len(canonical) > MaxLength {
+		return broken(RuleLength)
+	}
+	return canonical, nil
+}
+
+// Valid reports whether address has a canonical form (nil) or the *Error
+// naming the rule it breaks: the contract's `format: email`.
+func Valid(address string) error {
+	_, err := Canonical(address)
+	return err
+}
+
+// fold is NFKC_Casefold: NFKC, full case folding, NFKC, repeated until
+// nothing changes (folding can undo a composition, and NFKC can make a
+// character that folds again). A Caser keeps state, so each call has its own.
+func fold(s string) string {
+	for range 4 {
+		next := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+		if next == s {
+			break
+		}
+		s = next
+	}
+	return s
+}
+
+// notPlain: what only a display name, a quoted string, a comment, a domain
+// literal or a list would hold.
+func notPlain(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || strings.ContainsRune(`"(),:;<>[\]`, r)
+}
+
+// dotAtom: atoms of atext (RFC 5322 3.2.3, and RFC 6531's non-ASCII, here
+// letters, marks and digits only: no symbols, no invisible format
+// characters) with single dots between them.
+func dotAtom(local string) bool {
+	if local == "" || local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		return false
+	}
+	for _, r := range local {
+		switch {
+		case r == '.':
+		case r < utf8.RuneSelf:
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)) {
+				return false
+			}
+		case !unicode.In(r, unicode.L, unicode.M, unicode.N):
+			return false
+		}
+	}
+	return true
+}
+
+// hostName: an ASCII domain of at least two labels whose last label is not
+// all digits (so neither an IP address nor a bare name such as localhost).
+func hostName(ascii string) bool {
+	dot := strings.LastIndexByte(ascii, '.')
+	if dot <= 0 || dot == len(ascii)-1 {
+		return false
+	}
+	return strings.ContainsFunc(ascii[dot+1:], func(r rune) bool { return r < '0' || r > '9' })
+}
+
+// scriptNames is unicode.Scripts' keys, sorted, so lookups are deterministic.
+var scriptNames = func() []string {
+	names := make([]string, 0, len(unicode.Scripts))
+	for name := range unicode.Scripts {
+		if name != "Common" && name != "Inherited" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}()
+
+// highlyRestrictive are the script combinations UTS #39 (5.2) allows in one
+// identifier besides a single script.
+var highlyRestrictive = [][]string{
+	{"Han", "Hiragana", "Katakana", "Latin"},
+	{"Bopomofo", "Han", "Latin"},
+	{"Han", "Hangul", "Latin"},
+}
+
+// singleScript reports whether s uses one script, or one of the highly
+// restrictive combinations (Common and Inherited go with any).
+func singleScript(s string) bool {
+	var used []string
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+				used = addScript(used, "Latin")
+			}
+			continue
+		}
+		for _, name := range scriptNames {
+			if unicode.Is(unicode.Scripts[name], r) {
+				used = addScript(used, name)
+				break
+			}
+		}
+	}
+	if len(used) <= 1 {
+		return true
+	}
+	for _, allowed := range highlyRestrictive {
+		if !slices.ContainsFunc(used, func(name string) bool { return !slices.Contains(allowed, name) }) {
+			return true
+		}
+	}
+	return false
+}
+
+func addScript(used []string, name string) []string {
+	if slices.Contains(used, name) {
+		return used
+	}
+	return append(used, name)
+}

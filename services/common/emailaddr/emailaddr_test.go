@@ -1,0 +1,138 @@
+package emailaddr_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"jeeves4service/services/common/emailaddr"
+)
+
+func TestCanonicalForms(t *testing.T) {
+	cases := map[string]string{
+		"bob@example.com":                        "bob@example.com",
+		"Bob@Example.COM":                        "bob@example.com",
+		"ｂｏｂ@example.com":                        "bob@example.com",  // fullwidth letters
+		"ＢＯＢ＠ＥＸＡＭＰＬＥ．ＣＯＭ":                        "bob@example.com",  // fullwidth @ and full stop too
+		"bob@example﹒com":                        "bob@example.com",  // small full stop
+		"ﬁne@example.com":                        "fine@example.com", // a ligature
+		"Straße@example.com":                     "strasse@example.com",
+		"\u212Aelvin@example.com":                "kelvin@example.com", // the Kelvin sign
+		"o'brien+tag@sub.example.co.uk":          "o'brien+tag@sub.example.co.uk",
+		"a.b.c@example.com":                      "a.b.c@example.com",
+		"!#$%&'*+-/=?^_`{|}~@example.com":        "!#$%&'*+-/=?^_`{|}~@example.com",
+		"jürgen@Bücher.example":                  "jürgen@xn--bcher-kva.example", // an IDN is stored as punycode
+		"jürgen@xn--bcher-kva.example":           "jürgen@xn--bcher-kva.example", // and punycode stays
+		"ÉVE@example.com":                        "éve@example.com",
+		"e\u0301ve@example.com":                  "éve@example.com", // decomposed é composes
+		"юля@пример.рф":                          "юля@xn--e1afmkfd.xn--p1ai",
+		"山田@例え.jp":                               "山田@xn--r8jz45g.jp",
+		"たなか@example.jp":                         "たなか@example.jp",
+		"bob1@123.example.com":                   "bob1@123.example.com",
+		strings.Repeat("a", 64) + "@example.com": strings.Repeat("a", 64) + "@example.com",
+	}
+	for in, want := range cases {
+		got, err := emailaddr.Canonical(in)
+		if err != nil || got != want {
+			t.Errorf("Canonical(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestRefusedAddressesNameTheRule(t *testing.T) {
+	// A 250-byte domain (DNS allows 253): with "bobby@" the address is 256 bytes.
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 58)
+	cases := map[string]emailaddr.Rule{
+		`"x@evil.com"@example.com`:                emailaddr.RulePlain,
+		`"bob"@example.com`:                       emailaddr.RulePlain,
+		"Eve <bob@example.com>":                   emailaddr.RulePlain,
+		"<bob@example.com>":                       emailaddr.RulePlain,
+		"bob@example.com (Bob)":                   emailaddr.RulePlain,
+		"bob(comment)@example.com":                emailaddr.RulePlain,
+		" bob@example.com":                        emailaddr.RulePlain,
+		"bob@example.com\n":                       emailaddr.RulePlain,
+		"bob@[192.0.2.1]":                         emailaddr.RulePlain,
+		"bob@example.com, eve@example.com":        emailaddr.RulePlain,
+		"bob\u3000@example.com":                   emailaddr.RulePlain, // an ideographic space
+		"bob@@example.com":                        emailaddr.RuleOneAt,
+		"bob@eve@example.com":                     emailaddr.RuleOneAt,
+		"x＠evil.com@example.com":                  emailaddr.RuleOneAt, // a fullwidth @ is an @
+		"bob":                                     emailaddr.RuleOneAt,
+		"@example.com":                            emailaddr.RuleOneAt,
+		"bob@":                                    emailaddr.RuleOneAt,
+		"":                                        emailaddr.RuleOneAt,
+		".bob@example.com":                        emailaddr.RuleLocalPart,
+		"bob.@example.com":                        emailaddr.RuleLocalPart,
+		"bob..b@example.com":                      emailaddr.RuleLocalPart,
+		"bob\u200d@example.com":                   emailaddr.RuleLocalPart, // an invisible joiner
+		"bob\u202e@example.com":                   emailaddr.RuleLocalPart, // a bidi override
+		"bob☃@example.com":                        emailaddr.RuleLocalPart, // a symbol
+		"bob\ufffd@example.com":                   emailaddr.RuleLocalPart, // what JSON makes of broken UTF-8
+		"bob@localhost":                           emailaddr.RuleDomain,
+		"bob@192.0.2.1":                           emailaddr.RuleDomain,
+		"bob@example.com.":                        emailaddr.RuleDomain,
+		"bob@.example.com":                        emailaddr.RuleDomain,
+		"bob@exa_mple.com":                        emailaddr.RuleDomain,
+		"bob@-example.com":                        emailaddr.RuleDomain,
+		"bob@example..com":                        emailaddr.RuleDomain,
+		"bob@xn--example.com":                     emailaddr.RuleDomain,  // broken punycode
+		"bob@" + strings.Repeat("a", 64) + ".com": emailaddr.RuleDomain,  // a label over 63 bytes
+		"bob@exаmple.com":                         emailaddr.RuleScripts, // Cyrillic а among Latin
+		"bob@xn--exmple-4nf.com":                  emailaddr.RuleScripts, // the same, as punycode
+		"bоb@example.com":                         emailaddr.RuleScripts, // Cyrillic о among Latin
+		"paypaΙ@example.com":                      emailaddr.RuleScripts, // Greek among Latin
+		strings.Repeat("a", 65) + "@example.com":  emailaddr.RuleLength,
+		"bobby@" + long:                           emailaddr.RuleLength,
+		strings.Repeat("a", 1025):                 emailaddr.RuleLength,
+		"bob\xff@example.com":                     emailaddr.RuleUTF8,
+	}
+	for in, want := range cases {
+		got, err := emailaddr.Canonical(in)
+		var e *emailaddr.Error
+		if !errors.As(err, &e) || e.Rule != want {
+			t.Errorf("Canonical(%q) = %q, %v; want rule %d (%s)", in, got, err, want, want.Message())
+			continue
+		}
+		if strings.Contains(err.Error(), in) && in != "" {
+			t.Errorf("the error for %q quotes the address", in)
+		}
+	}
+}
+
+// FuzzCanonical: whatever comes in, an accepted address comes out in a form
+// that is its own canonical form, plain and within the limits; a refused one
+// names a rule.
+func FuzzCanonical(f *testing.F) {
+	for _, seed := range []string{"bob@example.com", "ＢＯＢ＠ｅｘａｍｐｌｅ．ｃｏｍ", `"x@evil.com"@example.com`, "Eve <bob@example.com>",
+		"jürgen@Bücher.example", "bob@exаmple.com", "ǅ@example.com", "ß@ß.de", "İ@example.com", "\u0345@example.com",
+		"a\u0300\u0315\u0301@example.com", "ﷺ@example.com", "ᾈ@example.com"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := emailaddr.Canonical(in)
+		if err != nil {
+			var e *emailaddr.Error
+			if !errors.As(err, &e) || e.Rule.Message() == "" {
+				t.Fatalf("Canonical(%q): %v is not a rule", in, err)
+			}
+			return
+		}
+		again, err := emailaddr.Canonical(out)
+		if err != nil || again != out {
+			t.Fatalf("Canonical(%q) = %q, whose canonical form is %q, %v", in, out, again, err)
+		}
+		local, domain, ok := strings.Cut(out, "@")
+		if !ok || strings.Contains(domain, "@") || len(out) > emailaddr.MaxLength || len(local) > emailaddr.MaxLocalLength ||
+			!utf8.ValidString(out) || !norm.NFKC.IsNormalString(out) || strings.ContainsAny(out, "\"<>()[]\\,;: \t\r\n") {
+			t.Fatalf("Canonical(%q) = %q: not a plain canonical address", in, out)
+		}
+		for _, r := range domain {
+			if r >= utf8.RuneSelf || 'A' <= r && r <= 'Z' {
+				t.Fatalf("Canonical(%q) = %q: the domain is not lower-case ASCII", in, out)
+			}
+		}
+	})
+}
