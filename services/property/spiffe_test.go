@@ -7,12 +7,14 @@ package property_test
 // credential, and say why in a WARN line.
 
 import (
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/tokenguard"
@@ -25,6 +27,7 @@ type spiffeEnv struct {
 	*env
 	td, evil *testenv.TrustDomain
 	url      string // the internal call, over https
+	dir      string // the property service's identity directory
 }
 
 func startSPIFFE(t *testing.T, mode tokenguard.Mode) *spiffeEnv {
@@ -51,7 +54,7 @@ func startSPIFFEWith(t *testing.T, mode tokenguard.Mode, adjust func(*property.C
 		}
 	})
 	url := strings.Replace(userPropertiesURL(e, "7"), "http://", "https://", 1)
-	return &spiffeEnv{env: e, td: td, evil: evil, url: url}
+	return &spiffeEnv{env: e, td: td, evil: evil, url: url, dir: dir}
 }
 
 // caller is a mutual-TLS client of the user service, valid now.
@@ -333,6 +336,67 @@ func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
 			}
 			if got[401] != budget || got[429] != 1 {
 				t.Fatalf("the caller's own %d bad JWT-SVIDs: %v", budget+1, got)
+			}
+		})
+	}
+}
+
+// A trust-bundle rotation holds for every connection, resumed or not: go-spiffe
+// verifies a client certificate in VerifyPeerCertificate, which Go does not
+// call when a TLS session is resumed, so the internal listener resumes no
+// sessions. After the bundle is rotated away from the CA that issued the user
+// service's certificate, a client holding a session ticket from before is
+// refused like one making a full handshake.
+func TestBundleRotationIsNotSkippedByResumingASession(t *testing.T) {
+	for _, mode := range []tokenguard.Mode{tokenguard.SPIFFE, tokenguard.Both} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := startSPIFFE(t, mode)
+			now := time.Now()
+			client := s.td.ResumingClient(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td)
+			get := func() (*http.Response, error) {
+				req, err := http.NewRequest("GET", s.url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set(tokenguard.Header, s.svid(t, "user-service"))
+				resp, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+				client.CloseIdleConnections() // the next call makes a new connection
+				return resp, err
+			}
+			for i := range 2 {
+				resp, err := get()
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("call %d before the rotation: %v", i, err)
+				}
+				if resp.TLS.DidResume {
+					t.Errorf("call %d before the rotation resumed a TLS session", i)
+				}
+			}
+
+			// The trust domain gets a new CA; the property service keeps its own
+			// X.509-SVID (which the client still trusts) but trusts only the new CA.
+			rotated := testenv.NewTrustDomain(t, "example.org", "property-service")
+			if err := identity.WriteDir(s.dir, map[string][]byte{identity.BundleFile: rotated.CA.BundlePEM()}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for len(s.logs.Lines("identity rotated")) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the property service did not pick up the new bundle")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			fresh := s.td.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td)
+			if r, err := testenv.TryWith(fresh, "GET", s.url, nil, tokenguard.Header, s.svid(t, "user-service")); err == nil {
+				t.Fatalf("a full handshake with the old CA's certificate after the rotation: %d", r.Status)
+			}
+			if resp, err := get(); err == nil {
+				t.Fatalf("a resumed session with the old CA's certificate after the rotation: %d, resumed %v",
+					resp.StatusCode, resp.TLS.DidResume)
 			}
 		})
 	}
