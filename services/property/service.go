@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.Metrics.DB("property", conn)
 	svc := &app.Service{Repo: repo}
 	// The internal listener takes its callers' trace context; public callers' is only linked.
-	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping,
+	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: s.ready(repo.Ping),
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
 	publicBase := internalBase
 	publicBase.CORS = web.CORS(cfg.CORSOrigins)
@@ -112,6 +112,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
+}
+
+// ready is /readyz on every listener: all of the service's listeners accept
+// connections (s.Server is bound after the handlers are built, before any
+// request), and the database answers.
+func (s *Service) ready(ping func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := s.Server.Accepting(); err != nil {
+			return err
+		}
+		return ping(ctx)
+	}
 }
 
 // Serve serves until ctx ends, refreshing the JWKS on its schedule meanwhile,
