@@ -152,7 +152,8 @@ func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler)
 
 // InternalHandler is the internal listener: the internal contract only, with
 // TokenGuard as the AuthenticationFunc of its InternalToken scheme, its
-// failure budget per client IP before the credential is looked at, and,
+// failure budget (per client IP, or per SPIFFE ID of a client certificate)
+// before the credential is looked at, and,
 // once the caller is known, the request budget per caller (when not nil)
 // and the contract's x-allowed-callers of the operation (403 otherwise).
 func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
