@@ -35,7 +35,8 @@ type Config struct {
 	JWKSRefresh time.Duration
 	JWT         jwtauth.Settings
 	Trusted     []netip.Prefix
-	// TokenFailures is the budget of wrong X-Internal-Token attempts per client IP.
+	// TokenFailures is the budget of wrong X-Internal-Token attempts per client
+	// IP, or per SPIFFE ID on a connection with a client certificate.
 	TokenFailures ratelimit.Budget
 	// RequestLimit is the general budget per client on the public listener
 	// (zero: none), InternalRequestLimit per caller on the internal one.

@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.Metrics.DB("property", conn)
 	svc := &app.Service{Repo: repo}
 	// The internal listener takes its callers' trace context; public callers' is only linked.
-	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping,
+	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: s.ready(repo.Ping),
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
 	publicBase := internalBase
 	publicBase.CORS = web.CORS(cfg.CORSOrigins)
@@ -117,6 +117,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	return s, nil
 }
 
+// ready is /readyz on every listener: all of the service's listeners accept
+// connections (s.Server is bound after the handlers are built, before any
+// request), and the database answers.
+func (s *Service) ready(ping func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := s.Server.Accepting(); err != nil {
+			return err
+		}
+		return ping(ctx)
+	}
+}
+
 // Serve serves until ctx ends, refreshing the JWKS on its schedule meanwhile,
 // then closes the database and the Redis client.
 func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.Server.Serve) }
@@ -144,7 +156,8 @@ func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler)
 
 // InternalHandler is the internal listener: the internal contract only, with
 // TokenGuard as the AuthenticationFunc of its InternalToken scheme, its
-// failure budget per client IP before the credential is looked at, and,
+// failure budget (per client IP, or per SPIFFE ID of a client certificate)
+// before the credential is looked at, and,
 // once the caller is known, the request budget per caller (when not nil)
 // and the contract's x-allowed-callers of the operation (403 otherwise).
 func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {

@@ -7,12 +7,14 @@ package property_test
 // credential, and say why in a WARN line.
 
 import (
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/tokenguard"
@@ -25,9 +27,16 @@ type spiffeEnv struct {
 	*env
 	td, evil *testenv.TrustDomain
 	url      string // the internal call, over https
+	dir      string // the property service's identity directory
 }
 
 func startSPIFFE(t *testing.T, mode tokenguard.Mode) *spiffeEnv {
+	t.Helper()
+	return startSPIFFEWith(t, mode, nil)
+}
+
+// startSPIFFEWith is startSPIFFE with adjust applied to the config last.
+func startSPIFFEWith(t *testing.T, mode tokenguard.Mode, adjust func(*property.Config)) *spiffeEnv {
 	t.Helper()
 	td := testenv.NewTrustDomain(t, "example.org", "property-service", "user-service", "reporting")
 	evil := testenv.NewTrustDomain(t, "evil.example", "property-service", "user-service")
@@ -40,9 +49,12 @@ func startSPIFFE(t *testing.T, mode tokenguard.Mode) *spiffeEnv {
 		}
 		// Many refusals from one test IP: the failure budget is not under test here.
 		c.TokenFailures = ratelimit.Budget{Count: 1000, Window: time.Minute}
+		if adjust != nil {
+			adjust(c)
+		}
 	})
 	url := strings.Replace(userPropertiesURL(e, "7"), "http://", "https://", 1)
-	return &spiffeEnv{env: e, td: td, evil: evil, url: url}
+	return &spiffeEnv{env: e, td: td, evil: evil, url: url, dir: dir}
 }
 
 // caller is a mutual-TLS client of the user service, valid now.
@@ -228,5 +240,164 @@ func TestModesConfiguration(t *testing.T) {
 	})
 	if err != nil || cfg.Auth != tokenguard.Tokens || len(cfg.Tokens) != 2 || cfg.Tokens[1].Name != property.PrimaryCaller {
 		t.Fatalf("token mode: %+v %v", cfg.Tokens, err)
+	}
+}
+
+// The JWT-SVID's time claims are checked with a leeway of tokenguard.SVIDLeeway
+// (5 s), not the JOSE library's default minute: one expired 6 s ago, or
+// issued 10 s in the future, is refused with a reason; one expired 3 s ago is
+// still taken (the clocks of two hosts may differ by that much).
+func TestSPIFFEModeChecksTimeWithAFewSecondsOfLeeway(t *testing.T) {
+	s := startSPIFFE(t, tokenguard.SPIFFE)
+	now := time.Now()
+	user, property := s.td.ID(t, "user-service"), s.td.ID(t, "property-service")
+	client := s.caller(t, "user-service")
+	cases := []struct {
+		name     string
+		iat, exp time.Time
+		status   int
+		reason   string
+	}{
+		{"expired 50 s ago", now.Add(-2 * time.Minute), now.Add(-50 * time.Second), 401, "jwt_svid_expired"},
+		{"expired 6 s ago", now.Add(-time.Minute), now.Add(-6 * time.Second), 401, "jwt_svid_expired"},
+		{"issued 10 s in the future", now.Add(10 * time.Second), now.Add(time.Minute), 401, "jwt_svid_not_yet_valid"},
+		{"expired 3 s ago", now.Add(-time.Minute), now.Add(-3 * time.Second), 200, ""},
+		{"issued 3 s in the future", now.Add(3 * time.Second), now.Add(time.Minute), 200, ""},
+	}
+	for _, c := range cases {
+		before := len(s.logs.Lines("internal call rejected"))
+		svid := s.td.JWTSVID(t, "user-service", user, property, c.iat, c.exp)
+		r, err := testenv.TryWith(client, "GET", s.url, nil, tokenguard.Header, svid)
+		if err != nil || r.Status != c.status {
+			t.Fatalf("%s: %v %d, want %d", c.name, err, r.Status, c.status)
+		}
+		warns := s.logs.Lines("internal call rejected")
+		if c.reason == "" {
+			if len(warns) != before {
+				t.Fatalf("%s: accepted but logged %v", c.name, warns[before:])
+			}
+			continue
+		}
+		if len(warns) != before+1 || warns[before]["reason"] != c.reason {
+			t.Fatalf("%s: want one WARN line with reason %s, got %v", c.name, c.reason, warns[before:])
+		}
+	}
+}
+
+// The internal failure budget of a connection with a verified client
+// certificate is its SPIFFE ID's, not its IP's: a co-located process (or a
+// NAT) guessing tokens over plain HTTP, or another workload of the trust
+// domain sending bad JWT-SVIDs, spends its own budget and never the real
+// caller's. A caller that guesses on its own certificate still runs out.
+func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
+	for _, mode := range []tokenguard.Mode{tokenguard.Both, tokenguard.SPIFFE} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := startSPIFFEWith(t, mode, func(c *property.Config) { c.TokenFailures = property.DefaultTokenFailures })
+			budget := property.DefaultTokenFailures.Count
+			type guesser struct {
+				name  string
+				guess func() (testenv.Response, error)
+			}
+			var guessers []guesser
+			if mode == tokenguard.Both {
+				guessers = append(guessers, guesser{"plain HTTP", func() (testenv.Response, error) {
+					return testenv.Try("GET", strings.Replace(s.url, "https://", "http://", 1), nil, tokenguard.Header,
+						strings.Repeat("g", 40))
+				}})
+			}
+			guessers = append(guessers, guesser{"another workload's certificate", func() (testenv.Response, error) {
+				return testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, tokenguard.Header, "not-a-jwt-svid")
+			}})
+			for _, g := range guessers {
+				got := map[int]int{}
+				for i := 0; i < budget+2; i++ {
+					r, err := g.guess()
+					if err != nil {
+						t.Fatalf("%s: guess %d: %v", g.name, i, err)
+					}
+					got[r.Status]++
+				}
+				if got[401] != budget || got[429] != 2 {
+					t.Fatalf("%s: %d guesses, budget %d: %v", g.name, budget+2, budget, got)
+				}
+			}
+			user := s.caller(t, "user-service")
+			if r, err := testenv.TryWith(user, "GET", s.url, nil, tokenguard.Header, s.svid(t, "user-service")); err != nil ||
+				r.Status != 200 {
+				t.Fatalf("the real caller after the guessing: %v %d %s", err, r.Status, r.Body)
+			}
+			got := map[int]int{}
+			for i := 0; i < budget+1; i++ {
+				r, err := testenv.TryWith(user, "GET", s.url, nil, tokenguard.Header, "not-a-jwt-svid")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[r.Status]++
+			}
+			if got[401] != budget || got[429] != 1 {
+				t.Fatalf("the caller's own %d bad JWT-SVIDs: %v", budget+1, got)
+			}
+		})
+	}
+}
+
+// A trust-bundle rotation holds for every connection, resumed or not: go-spiffe
+// verifies a client certificate in VerifyPeerCertificate, which Go does not
+// call when a TLS session is resumed, so the internal listener resumes no
+// sessions. After the bundle is rotated away from the CA that issued the user
+// service's certificate, a client holding a session ticket from before is
+// refused like one making a full handshake.
+func TestBundleRotationIsNotSkippedByResumingASession(t *testing.T) {
+	for _, mode := range []tokenguard.Mode{tokenguard.SPIFFE, tokenguard.Both} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := startSPIFFE(t, mode)
+			now := time.Now()
+			client := s.td.ResumingClient(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td)
+			get := func() (*http.Response, error) {
+				req, err := http.NewRequest("GET", s.url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set(tokenguard.Header, s.svid(t, "user-service"))
+				resp, err := client.Do(req)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+				client.CloseIdleConnections() // the next call makes a new connection
+				return resp, err
+			}
+			for i := range 2 {
+				resp, err := get()
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("call %d before the rotation: %v", i, err)
+				}
+				if resp.TLS.DidResume {
+					t.Errorf("call %d before the rotation resumed a TLS session", i)
+				}
+			}
+
+			// The trust domain gets a new CA; the property service keeps its own
+			// X.509-SVID (which the client still trusts) but trusts only the new CA.
+			rotated := testenv.NewTrustDomain(t, "example.org", "property-service")
+			if err := identity.WriteDir(s.dir, map[string][]byte{identity.BundleFile: rotated.CA.BundlePEM()}); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for len(s.logs.Lines("identity rotated")) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the property service did not pick up the new bundle")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			fresh := s.td.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td)
+			if r, err := testenv.TryWith(fresh, "GET", s.url, nil, tokenguard.Header, s.svid(t, "user-service")); err == nil {
+				t.Fatalf("a full handshake with the old CA's certificate after the rotation: %d", r.Status)
+			}
+			if resp, err := get(); err == nil {
+				t.Fatalf("a resumed session with the old CA's certificate after the rotation: %d, resumed %v",
+					resp.StatusCode, resp.TLS.DidResume)
+			}
+		})
 	}
 }

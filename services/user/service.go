@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			"client_ip", clientIP, "request_id", reqinfo.RequestID(ctx))
 	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
-	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping, CORS: web.CORS(cfg.CORSOrigins),
+	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: s.ready(svc.Repo.Ping), CORS: web.CORS(cfg.CORSOrigins),
 		Tarpit:  ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal),
 		Observe: s.Metrics.HTTP("public"), Trace: tr.Server("public", false)}
 	perClient := web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit)))
@@ -207,6 +207,18 @@ func canonicaliseStoredEmails(ctx context.Context, svc *app.Service, log *slog.L
 			"user_id", is.UserID, "other_user_id", is.CollidesWith)
 	}
 	return nil
+}
+
+// ready is /readyz: all of the service's listeners accept connections
+// (s.Server is bound after the handler is built, before any request), and
+// the database answers.
+func (s *Service) ready(ping func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := s.Server.Accepting(); err != nil {
+			return err
+		}
+		return ping(ctx)
+	}
 }
 
 // Serve serves until ctx ends, then closes the database and the Redis client.

@@ -51,7 +51,8 @@ type Listener struct {
 	// apart by the first byte (see tlsOrPlain).
 	AlsoPlain bool
 
-	ln net.Listener
+	ln    net.Listener
+	watch *watchedListener
 }
 
 // WithAdmin returns listeners plus an "admin" listener on addr serving admin,
@@ -129,6 +130,8 @@ func Listen(log *slog.Logger, listeners ...*Listener) (*Server, error) {
 			return nil, fmt.Errorf("listen %s on %s: %w", l.Name, l.Addr, err)
 		}
 		l.Addr = ln.Addr().String()
+		l.watch = &watchedListener{Listener: ln, name: l.Name, log: log}
+		ln = l.watch
 		switch {
 		case l.TLS != nil && l.AlsoPlain:
 			ln = newTLSOrPlain(ln, l.TLS)
@@ -139,6 +142,24 @@ func Listen(log *slog.Logger, listeners ...*Listener) (*Server, error) {
 		s.listeners = append(s.listeners, l)
 	}
 	return s, nil
+}
+
+// Accepting is nil when every listener accepts connections, and otherwise
+// says which cannot (NotAcceptingError): part of /readyz, because a listener
+// whose accepts fail serves none of its new callers however well the rest
+// of the service does. It is nil on a nil Server (one not yet bound).
+func (s *Server) Accepting() error {
+	if s == nil {
+		return nil
+	}
+	now := time.Now()
+	var errs []error
+	for _, l := range s.listeners {
+		if err := l.watch.accepting(now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Server) closeAll() {

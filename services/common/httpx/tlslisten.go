@@ -3,7 +3,6 @@ package httpx
 import (
 	"bufio"
 	"crypto/tls"
-	"errors"
 	"net"
 	"sync"
 	"time"
@@ -36,18 +35,29 @@ func newTLSOrPlain(inner net.Listener, config *tls.Config) *tlsOrPlain {
 	return l
 }
 
+// acceptLoop accepts until the listener is closed or fails for good. A
+// temporary error (no file descriptor left) is retried with back-off, as
+// net/http's Server.Serve does, never kept: a listener that gave up on the
+// first EMFILE would stay dead after the descriptors came back. The
+// watchedListener underneath reports the failure meanwhile.
 func (l *tlsOrPlain) acceptLoop() {
+	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
+			if !retryableAccept(err) {
+				l.once.Do(func() { l.err = err; close(l.done) })
+				return
 			}
-			l.once.Do(func() { l.err = err; close(l.done) })
-			return
+			delay = acceptBackoff(delay)
+			select {
+			case <-time.After(delay):
+			case <-l.done:
+				return
+			}
+			continue
 		}
+		delay = 0
 		go l.classify(c)
 	}
 }

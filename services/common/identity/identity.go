@@ -74,16 +74,33 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
 // ServerTLS is the internal listener's mutual TLS: its certificate is the
 // service's X.509-SVID, and a client must present an X.509-SVID of the same
 // trust domain (tlsconfig.AuthorizeMemberOf). Both are read from the source
-// at every handshake, so a rotation needs no restart.
+// at every handshake, so a rotation needs no restart. See noResumption.
 func ServerTLS(s Source) *tls.Config {
-	return tlsconfig.MTLSServerConfig(s, s, tlsconfig.AuthorizeMemberOf(s.ID().TrustDomain()))
+	return noResumption(tlsconfig.MTLSServerConfig(s, s, tlsconfig.AuthorizeMemberOf(s.ID().TrustDomain())))
+}
+
+// noResumption turns TLS session resumption off (Go's server resumes only
+// with session tickets, so no tickets means none). go-spiffe verifies the
+// client's X.509-SVID in VerifyPeerCertificate, which Go skips on a resumed
+// session: a ticket from before a trust-bundle rotation would let a client
+// whose certificate the new bundle refuses carry on for the ticket's
+// lifetime (up to 7 days). Verifying again in VerifyConnection would catch
+// the bundle, but a resumed client proves possession of a secret from an
+// earlier handshake, not of its private key; with no resumption every
+// connection is a full handshake, verified against the bundle of the moment
+// by the one check go-spiffe makes. Callers keep their connections alive, so
+// the cost is one full handshake per connection, not per call.
+func noResumption(cfg *tls.Config) *tls.Config {
+	cfg.SessionTicketsDisabled = true
+	return cfg
 }
 
 // OptionalClientTLS is ServerTLS for a listener that also serves callers
 // without a client certificate (INTERNAL_AUTH=token+spiffe): a certificate,
-// when given, must still be an X.509-SVID of the trust domain.
+// when given, must still be an X.509-SVID of the trust domain. No session
+// is resumed here either (see noResumption).
 func OptionalClientTLS(s Source) *tls.Config {
-	cfg := tlsconfig.TLSServerConfig(s)
+	cfg := noResumption(tlsconfig.TLSServerConfig(s))
 	cfg.ClientAuth = tls.RequestClientCert
 	verify := tlsconfig.VerifyPeerCertificate(s, tlsconfig.AuthorizeMemberOf(s.ID().TrustDomain()))
 	cfg.VerifyPeerCertificate = func(raw [][]byte, chains [][]*x509.Certificate) error {

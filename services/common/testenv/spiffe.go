@@ -70,6 +70,16 @@ func (d *TrustDomain) Client(t testing.TB, name string, notBefore, notAfter time
 	return tlsClient(tlsconfig.MTLSClientConfig(svid, server.bundle(t), tlsconfig.AuthorizeAny()))
 }
 
+// ResumingClient is Client with a TLS session cache: a new connection offers
+// the session ticket a previous one was given, as browsers and most HTTP
+// clients do, to resume instead of making a full handshake.
+func (d *TrustDomain) ResumingClient(t testing.TB, name string, notBefore, notAfter time.Time, server *TrustDomain) *http.Client {
+	t.Helper()
+	c := d.Client(t, name, notBefore, notAfter, server)
+	c.Transport.(*http.Transport).TLSClientConfig.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	return c
+}
+
 // NoCertClient trusts d's servers but has no certificate of its own.
 func (d *TrustDomain) NoCertClient(t testing.TB) *http.Client {
 	t.Helper()

@@ -3,7 +3,7 @@
 // connection made with the same workload's X.509-SVID (INTERNAL_AUTH picks
 // which). It plugs into the validator as the AuthenticationFunc of the
 // internal contract's InternalToken scheme, bounds guessing with a failure
-// budget per client IP, checks the contract's x-allowed-callers (Allowed),
+// budget per client IP (per SPIFFE ID on a connection with a client certificate), checks the contract's x-allowed-callers (Allowed),
 // and feeds the audit trail: a WARN line for every refused call, and for
 // every accepted one the caller, its SPIFFE ID, the credential kind and the
 // subject that turn its access line into the INFO audit event.
@@ -101,7 +101,7 @@ type Outcomes interface {
 // metrics label rejections with (and start at zero, so that the first burst of
 // refusals shows in a rate rather than in the birth of a series).
 var Reasons = []string{"missing", "invalid", "rate_limited", "client_certificate", "no_client_certificate",
-	"invalid_jwt_svid", "jwt_svid_lifetime", "subject_mismatch"}
+	"invalid_jwt_svid", "jwt_svid_expired", "jwt_svid_not_yet_valid", "jwt_svid_lifetime", "subject_mismatch"}
 
 // Report sends every outcome to o as well as to the log.
 func (g *TokenGuard) Report(o Outcomes) { g.report = o }
@@ -112,10 +112,28 @@ func (g *TokenGuard) rejected(reason string) {
 	}
 }
 
-// LimitFailures gives the guard a budget of failed attempts per client IP; see Middleware.
+// LimitFailures gives the guard a budget of failed attempts per client IP, or
+// per SPIFFE ID on a connection with a client certificate; see Middleware.
 func (g *TokenGuard) LimitFailures(l ratelimit.Limiter) { g.limiter = l }
 
 func ipKey(ctx context.Context) string { return "ip:" + reqinfo.ClientIP(ctx) }
+
+// failureKey is whose failure budget a call spends: the SPIFFE ID of the
+// client certificate when the guard takes SPIFFE identities (the listener's
+// TLS handshake, identity.ServerTLS or OptionalClientTLS, has verified it as
+// an X.509-SVID of the trust domain before any HTTP was read, so it cannot be
+// chosen by the caller), the client IP otherwise. So a process on the same
+// host or behind the same NAT that guesses over plain HTTP, or another
+// workload that sends bad JWT-SVIDs, spends its own budget and never the
+// caller whose certificate it does not hold.
+func (g *TokenGuard) failureKey(r *http.Request) string {
+	if g.svids != nil {
+		if id, ok, err := peerID(r); ok && err == nil {
+			return "spiffe:" + id.String()
+		}
+	}
+	return ipKey(r.Context())
+}
 
 // New returns a guard of static tokens (mode token); with no tokens it
 // refuses to exist rather than accept all.
@@ -217,9 +235,10 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 
 // Middleware wraps the internal API (outside the validator, which calls
 // Authenticate). Before the token is even looked at, it spends one unit of the
-// client IP's failure budget (check and spend in one step, so a burst of
-// concurrent guesses gets no more checks than the budget); an accepted token
-// gives the unit back. An IP whose budget is spent gets 429 with Retry-After,
+// failure budget of the client IP, or of the SPIFFE ID of a verified client
+// certificate (failureKey), checking and spending in one step so that a burst
+// of concurrent guesses gets no more checks than the budget; an accepted token
+// gives the unit back. A key whose budget is spent gets 429 with Retry-After,
 // even with a good token: guessing a 32-character token is hopeless anyway,
 // and this keeps it so. subject names whom a call is about (the path's
 // user_id): with the caller Authenticate names, it makes the request's access
@@ -231,7 +250,7 @@ func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Ha
 			ctx := r.Context()
 			info.Caller, info.Subject = "", subject(r)
 			if g.limiter != nil {
-				key := ipKey(ctx)
+				key := g.failureKey(r)
 				d := g.limiter.Take(ctx, key)
 				// Until the caller is known this budget is the one that governs
 				// the request; the per-caller request budget replaces it after.

@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -22,7 +23,8 @@ import (
 type Base struct {
 	Log     *slog.Logger
 	Trusted []netip.Prefix
-	// Ready reports whether the service can do its work (its database answers).
+	// Ready reports whether the service can do its work: every listener of the
+	// service accepts connections (httpx.Server.Accepting) and its database answers.
 	Ready func(context.Context) error
 	// CORS is the listener's cross-origin policy (public listeners); nil: none.
 	CORS func(http.Handler) http.Handler
@@ -56,13 +58,23 @@ func NewRouter(b Base) chi.Router {
 		if b.Ready != nil {
 			if err := b.Ready(req.Context()); err != nil {
 				b.Log.WarnContext(req.Context(), "not ready", "error", err.Error())
-				problem.Write(w, req, problem.New(http.StatusServiceUnavailable, "The service is not ready: its database does not answer."))
+				problem.Write(w, req, problem.New(http.StatusServiceUnavailable, notReadyDetail(err)))
 				return
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	return r
+}
+
+// notReadyDetail says what /readyz found wrong, without the error's details
+// (which name addresses and files; they are in the WARN line).
+func notReadyDetail(err error) string {
+	var listener *httpx.NotAcceptingError
+	if errors.As(err, &listener) {
+		return "The service is not ready: a listener cannot accept connections."
+	}
+	return "The service is not ready: its database does not answer."
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
