@@ -72,6 +72,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	keys := s.keys
 	limits := cfg.Limits.Open(log)
 	limits.OnRefuse = s.Metrics.RefusalCounter()
+	// The public listener's budget per client; the internal listener's docs
+	// and unknown paths (before any credential) a budget of the same size of
+	// their own, so that neither listener's traffic spends the other's.
+	publicBase.Requests = limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))
+	internalBase.Requests = limits.Requests("internal-ip", cfg.RequestLimit.Or(DefaultRequestLimit))
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)
@@ -97,7 +102,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	guard.Report(s.Metrics)
 	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
 	public, err := PublicHandler(publicBase, svc, jwtauth.Middleware(jwtauth.NewVerifier(keys, cfg.JWT)),
-		web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))))
+		web.RequestBudget(publicBase.Requests))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}

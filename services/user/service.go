@@ -106,8 +106,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
 	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: svc.Repo.Ping, CORS: web.CORS(cfg.CORSOrigins),
 		Tarpit:  ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal),
-		Observe: s.Metrics.HTTP("public"), Trace: tr.Server("public", false)}
-	perClient := web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit)))
+		Observe: s.Metrics.HTTP("public"), Trace: tr.Server("public", false),
+		Requests: limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))}
+	perClient := web.RequestBudget(base.Requests)
 	handler, err := PublicHandler(base, svc, signer.JWKS, jwtauth.Middleware(verifier), perClient, ports.RefuseSpentRegistrations(svc, log))
 	if err != nil {
 		return nil, s.res.Release(err)

@@ -67,7 +67,7 @@ func PublicAPI(base Base, tag string, before []func(http.Handler) http.Handler, 
 // Handler returns the listener's router: shared middleware, /healthz,
 // /readyz, the docs, and the contract's operations behind Before and the
 // validator built from the contract. The validator sits on the API group
-// only, so health and docs stay outside it.
+// only, so health and docs stay outside it; the docs spend Base.Requests.
 func (a API) Handler() (http.Handler, error) {
 	v := a.Security
 	v.Log = a.Base.Log
@@ -76,8 +76,13 @@ func (a API) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	r := NewRouter(a.Base)
-	if err := Docs(r, a.Contract.Page, a.Contract.YAML); err != nil {
-		return nil, err
+	var docsErr error
+	r.Group(func(docs chi.Router) {
+		docs.Use(OutsideBudget(a.Base))
+		docsErr = Docs(docs, a.Contract.Page, a.Contract.YAML)
+	})
+	if docsErr != nil {
+		return nil, docsErr
 	}
 	r.Group(func(api chi.Router) {
 		// First in the group: the budgets in Before and After record their
