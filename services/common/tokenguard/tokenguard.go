@@ -115,7 +115,7 @@ func (g *TokenGuard) rejected(reason string) {
 // LimitFailures gives the guard a budget of failed attempts per client IP; see Middleware.
 func (g *TokenGuard) LimitFailures(l ratelimit.Limiter) { g.limiter = l }
 
-func ipKey(ctx context.Context) string { return "ip:" + reqinfo.ClientIP(ctx) }
+func ipKey(ctx context.Context) string { return ratelimit.IPKey(reqinfo.ClientIP(ctx)) }
 
 // New returns a guard of static tokens (mode token); with no tokens it
 // refuses to exist rather than accept all.

@@ -102,8 +102,8 @@ func (a API) Handler() (http.Handler, error) {
 
 // RequestBudget is the general request budget of a public listener: one
 // unit per request from each client, the verified user of an authenticated
-// call or the client IP otherwise (the bearer token is verified before, by
-// the middleware ahead of it). A nil limiter means no budget.
+// call or the client IP otherwise (per /64 for IPv6, see ratelimit.IPKey;
+// the bearer token is verified before, by the middleware ahead of it). A nil limiter means no budget.
 func RequestBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
 	if l == nil {
 		return func(next http.Handler) http.Handler { return next }
@@ -112,7 +112,7 @@ func RequestBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
 		if c := jwtauth.FromContext(r.Context()); c != nil {
 			return "user:" + strconv.FormatInt(c.UserID, 10)
 		}
-		return "ip:" + reqinfo.ClientIP(r.Context())
+		return ratelimit.IPKey(reqinfo.ClientIP(r.Context()))
 	})
 }
 
