@@ -34,7 +34,11 @@ type Config struct {
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
 	JWT         jwtauth.Settings
-	Trusted     []netip.Prefix
+	// Trusted are the proxies whose X-Forwarded-For the public listener
+	// believes, InternalTrusted those the internal listener believes (none
+	// unless set: its callers connect directly, and a proxy trusted there
+	// lets whoever can reach it choose the client IP of its failure budget).
+	Trusted, InternalTrusted []netip.Prefix
 	// TokenFailures is the budget of wrong X-Internal-Token attempts per client IP.
 	TokenFailures ratelimit.Budget
 	// RequestLimit is the general budget per client on the public listener
@@ -77,10 +81,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		JWKSRefresh: r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
 			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
-		Trusted:       r.Prefixes("TRUSTED_PROXIES"),
-		TokenFailures: config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
-		RequestLimit:  config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
-		RefusalDelay:  config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
+		Trusted:         r.Prefixes("TRUSTED_PROXIES"),
+		InternalTrusted: r.Prefixes("INTERNAL_TRUSTED_PROXIES"),
+		TokenFailures:   config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
+		RequestLimit:    config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
+		RefusalDelay:    config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),

@@ -63,9 +63,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.Metrics.DB("property", conn)
 	svc := &app.Service{Repo: repo}
 	// The internal listener takes its callers' trace context; public callers' is only linked.
-	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: repo.Ping,
+	internalBase := web.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: repo.Ping,
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
 	publicBase := internalBase
+	publicBase.Trusted = cfg.Trusted
 	publicBase.CORS = web.CORS(cfg.CORSOrigins)
 	publicBase.Tarpit = ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal)
 	publicBase.Observe, publicBase.Trace = s.Metrics.HTTP("public"), tr.Server("public", false)
