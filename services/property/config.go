@@ -92,6 +92,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Tokens = tokens(r, c.Auth)
+	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
 	return c, r.Err()
