@@ -1,7 +1,9 @@
 package property
 
 import (
+	"fmt"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"jeeves4service/services/common/config"
@@ -55,6 +57,8 @@ type Config struct {
 	TraceEndpoint string
 	// Metrics off stops recording (a measurement switch: the bench's baseline).
 	MetricsOff bool
+	// Profiler serves /debug/pprof/ on the admin listener (PPROF=on; off by default).
+	Profiler bool
 }
 
 // Default budgets: 10 wrong internal tokens per client IP per minute; 600
@@ -92,9 +96,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Tokens = tokens(r, c.Auth)
+	checkJWKSURL(r, c.JWKSURL, config.Parse(r, "JWT_JWKS_PLAIN_HTTP", "refuse", parsePlainHTTP))
 	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
+	c.Profiler = config.Parse(r, "PPROF", "off", config.Switch)
 	return c, r.Err()
 }
 
@@ -132,3 +138,40 @@ func tokens(r *config.Reader, mode tokenguard.Mode) []tokenguard.Token {
 // PrimaryCaller is the caller name of INTERNAL_SERVICE_TOKEN: the user
 // service, the one caller the internal contract allows today.
 const PrimaryCaller = "user-service"
+
+// checkJWKSURL refuses a JWKS fetched over plain http from another host:
+// anyone on the path (a pod on the node, a spoofed DNS answer) could serve
+// their own key and sign any token. https is verified against the system's
+// CA bundle (the images carry one). Plain http is accepted for a loopback
+// host (nothing on the path), or with JWT_JWKS_PLAIN_HTTP=allow, which says
+// out loud that the network between the services is trusted (a developer's
+// cluster, network namespaces in a test).
+func checkJWKSURL(r *config.Reader, raw string, plainHTTP bool) {
+	if r.Err() != nil {
+		return
+	}
+	u, err := url.Parse(raw)
+	ok := err == nil && u.Host != ""
+	if ok && u.Scheme == "http" && !plainHTTP {
+		host := u.Hostname()
+		addr, err := netip.ParseAddr(host)
+		ok = host == "localhost" || err == nil && addr.IsLoopback()
+	} else if ok {
+		ok = u.Scheme == "https" || u.Scheme == "http"
+	}
+	if !ok {
+		r.Fail(&config.Error{Var: "JWT_JWKS_URL", Problem: "must be an https:// URL (plain http only to a loopback host, or with " +
+			"JWT_JWKS_PLAIN_HTTP=allow): over plain http anyone on the path can serve their own key and sign any token"})
+	}
+}
+
+// parsePlainHTTP reads JWT_JWKS_PLAIN_HTTP: refuse (the default) or allow.
+func parsePlainHTTP(v string) (bool, error) {
+	switch v {
+	case "refuse":
+		return false, nil
+	case "allow":
+		return true, nil
+	}
+	return false, fmt.Errorf("must be refuse or allow, got %q", v)
+}

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if internalListener.Handler, err = InternalHandler(internalBase, svc, guard, perCaller); err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler()),
+	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler(), cfg.Profiler),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
 		internalListener)...)
 	if err != nil {

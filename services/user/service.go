@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler()),
+	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler(), cfg.Profiler),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler})...); err != nil {
 		return nil, s.res.Release(err)
 	}
