@@ -66,7 +66,8 @@ func TestPlainHTTPJWKSIsRefusedOffHost(t *testing.T) {
 	if err := load("http://user-service:8001/.well-known/jwks.json", "allow"); err != nil {
 		t.Errorf("plain http with JWT_JWKS_PLAIN_HTTP=allow: %v", err)
 	}
-	if err := load("http://127.0.0.1:8001/.well-known/jwks.json", "maybe"); err == nil || !strings.Contains(err.Error(), "JWT_JWKS_PLAIN_HTTP") {
+	err := load("http://127.0.0.1:8001/.well-known/jwks.json", "maybe")
+	if err == nil || !strings.Contains(err.Error(), "JWT_JWKS_PLAIN_HTTP") {
 		t.Errorf("JWT_JWKS_PLAIN_HTTP=maybe: %v, want an error naming it", err)
 	}
 }
