@@ -32,7 +32,7 @@ spire: build spire-bin
 
 ## prometheus: a real Prometheus (Debian's prometheus) with deploy/prometheus's scrape config and
 ## rules against both services' admin listeners; a burst of wrong internal tokens must raise the
-## rejection counter and put the guessing alert in pending or firing
+## rejection counter, fire the guessing alert within a minute and keep it firing
 prometheus: build
 	SERVICE_BIN=$(CURDIR)/bin $(GO) test -tags prometheus -count=1 -v -timeout 10m -run TestRealPrometheus ./deploy/prometheus/
 

@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -87,6 +88,7 @@ func TestManifests(t *testing.T) {
 				checkBudget(t, r.budgets[name], d)
 			}
 			checkInternalPort(t, r)
+			checkSettings(t, dir, r)
 			if s := r.services["property-service-internal"]; s == nil || s.Spec.Ports[0].TargetPort != intstr.FromString("internal") {
 				t.Error("the internal listener has no Service of its own targeting the internal port")
 			}
@@ -232,4 +234,116 @@ func matches(selector, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// env is a container's environment by name.
+func env(c corev1.Container) map[string]corev1.EnvVar {
+	out := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		out[e.Name] = e
+	}
+	return out
+}
+
+// checkSettings: what the README's threat model promises of a deployment
+// (issue 25, items 10 and 13). In every overlay, the profiler is off and the
+// services start (a plain-http JWKS only where the overlay allows it out
+// loud). In prod: SPIFFE identities from the Workload API instead of a
+// static token, the JWKS over TLS, X-Forwarded-For believed only from the
+// ingress's narrow range on the public listeners and from nobody on the
+// internal one.
+func checkSettings(t *testing.T, dir string, r rendered) {
+	t.Helper()
+	for name, d := range r.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			e := env(c)
+			if v := e["PPROF"].Value; v != "" && v != "off" {
+				t.Errorf("%s: %s/%s serves the profiler (PPROF=%s) on its admin port, which a whole namespace reaches", dir, name, c.Name, v)
+			}
+			if url := e["JWT_JWKS_URL"].Value; name == "property-service" && dir != "base" &&
+				!strings.HasPrefix(url, "https://") && e["JWT_JWKS_PLAIN_HTTP"].Value != "allow" {
+				t.Errorf("%s: property-service fetches the JWKS from %q: plain http, which the service refuses to start with", dir, url)
+			}
+		}
+	}
+	if dir != "overlays/prod" {
+		return
+	}
+	for name, d := range r.deployments {
+		pod := d.Spec.Template.Spec
+		c := pod.Containers[0]
+		e := env(c)
+		if e["INTERNAL_AUTH"].Value != "spiffe" {
+			t.Errorf("prod: %s runs INTERNAL_AUTH=%q, want spiffe", name, e["INTERNAL_AUTH"].Value)
+		}
+		for _, v := range []string{"INTERNAL_SERVICE_TOKEN", "INTERNAL_SERVICE_TOKENS"} {
+			if _, ok := e[v]; ok {
+				t.Errorf("prod: %s still gets %s: spiffe mode has no static secret (and refuses one)", name, v)
+			}
+		}
+		checkWorkloadAPI(t, name, pod, c, e["SPIFFE_ENDPOINT_SOCKET"].Value)
+		for _, p := range prefixes(t, name, e["TRUSTED_PROXIES"].Value) {
+			if p.Addr().Is4() && p.Bits() < 24 || !p.Addr().Is4() && p.Bits() < 120 {
+				t.Errorf("prod: %s trusts X-Forwarded-For from %s: wider than an ingress controller's range, so other pods "+
+					"in it choose their own client IP", name, p)
+			}
+		}
+		if len(prefixes(t, name, e["TRUSTED_PROXIES"].Value)) == 0 {
+			t.Errorf("prod: %s trusts no proxy: behind the ingress every client would share its address", name)
+		}
+		if v, ok := e["INTERNAL_TRUSTED_PROXIES"]; ok && v.Value != "" {
+			t.Errorf("prod: %s trusts X-Forwarded-For on the internal listener (%s): its callers connect directly", name, v.Value)
+		}
+		switch name {
+		case "property-service":
+			if url := e["JWT_JWKS_URL"].Value; !strings.HasPrefix(url, "https://") || e["JWT_JWKS_PLAIN_HTTP"].Value != "" {
+				t.Errorf("prod: the JWKS comes from %q (JWT_JWKS_PLAIN_HTTP=%q), want https with CA verification", url,
+					e["JWT_JWKS_PLAIN_HTTP"].Value)
+			}
+		case "user-service":
+			if url := e["PROPERTY_SERVICE_URL"].Value; !strings.HasPrefix(url, "https://") {
+				t.Errorf("prod: the user service calls the property service at %q, want https:// (mutual TLS)", url)
+			}
+		}
+	}
+}
+
+// checkWorkloadAPI: the SPIFFE Workload API socket comes from the SPIFFE CSI
+// driver, mounted read-only where SPIFFE_ENDPOINT_SOCKET points.
+func checkWorkloadAPI(t *testing.T, name string, pod corev1.PodSpec, c corev1.Container, socket string) {
+	t.Helper()
+	path, ok := strings.CutPrefix(socket, "unix://")
+	if !ok || !strings.HasPrefix(path, "/") {
+		t.Errorf("prod: %s SPIFFE_ENDPOINT_SOCKET=%q, want unix:///path to the agent's socket", name, socket)
+		return
+	}
+	csi := map[string]bool{}
+	for _, v := range pod.Volumes {
+		if v.CSI != nil && v.CSI.Driver == "csi.spiffe.io" && v.CSI.ReadOnly != nil && *v.CSI.ReadOnly {
+			csi[v.Name] = true
+		}
+	}
+	for _, m := range c.VolumeMounts {
+		if csi[m.Name] && m.ReadOnly && strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/") {
+			return
+		}
+	}
+	t.Errorf("prod: %s: no read-only csi.spiffe.io volume mounted where %s is", name, path)
+}
+
+func prefixes(t *testing.T, name, v string) []netip.Prefix {
+	t.Helper()
+	var out []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			t.Errorf("%s: TRUSTED_PROXIES entry %q is not a CIDR", name, part)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }

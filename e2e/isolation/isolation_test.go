@@ -82,7 +82,8 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	prop, err := procs.StartCommand("property-service", []string{"ip", "netns", "exec", property, filepath.Join(bin, "property-service")},
 		map[string]string{"PROPERTY_PUBLIC_ADDR": "0.0.0.0:8002", "PROPERTY_INTERNAL_ADDR": propertyOnService + ":9002",
 			"PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(data, "property.db"), "INTERNAL_SERVICE_TOKEN": token,
-			"JWT_JWKS_URL": "http://" + userOnService + ":8001/.well-known/jwks.json"},
+			// Plain http across the namespaces' links: the test's own network.
+			"JWT_JWKS_URL": "http://" + userOnService + ":8001/.well-known/jwks.json", "JWT_JWKS_PLAIN_HTTP": "allow"},
 		in(property), "http://"+propertyPub+":8002/healthz")
 	if err != nil {
 		t.Fatal(err)

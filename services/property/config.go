@@ -1,7 +1,9 @@
 package property
 
 import (
+	"fmt"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"jeeves4service/services/common/config"
@@ -34,7 +36,11 @@ type Config struct {
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
 	JWT         jwtauth.Settings
-	Trusted     []netip.Prefix
+	// Trusted are the proxies whose X-Forwarded-For the public listener
+	// believes, InternalTrusted those the internal listener believes (none
+	// unless set: its callers connect directly, and a proxy trusted there
+	// lets whoever can reach it choose the client IP of its failure budget).
+	Trusted, InternalTrusted []netip.Prefix
 	// TokenFailures is the budget of wrong X-Internal-Token attempts per client
 	// IP, or per SPIFFE ID on a connection with a client certificate.
 	TokenFailures ratelimit.Budget
@@ -52,6 +58,8 @@ type Config struct {
 	TraceEndpoint string
 	// Metrics off stops recording (a measurement switch: the bench's baseline).
 	MetricsOff bool
+	// Profiler serves /debug/pprof/ on the admin listener (PPROF=on; off by default).
+	Profiler bool
 }
 
 // Default budgets: 10 wrong internal tokens per client IP per minute; 600
@@ -78,18 +86,22 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		JWKSRefresh: r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
 			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
-		Trusted:       r.Prefixes("TRUSTED_PROXIES"),
-		TokenFailures: config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
-		RequestLimit:  config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
-		RefusalDelay:  config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
+		Trusted:         r.Prefixes("TRUSTED_PROXIES"),
+		InternalTrusted: r.Prefixes("INTERNAL_TRUSTED_PROXIES"),
+		TokenFailures:   config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
+		RequestLimit:    config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
+		RefusalDelay:    config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Tokens = tokens(r, c.Auth)
+	checkJWKSURL(r, c.JWKSURL, config.Parse(r, "JWT_JWKS_PLAIN_HTTP", "refuse", parsePlainHTTP))
+	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
+	c.Profiler = config.Parse(r, "PPROF", "off", config.Switch)
 	return c, r.Err()
 }
 
@@ -127,3 +139,40 @@ func tokens(r *config.Reader, mode tokenguard.Mode) []tokenguard.Token {
 // PrimaryCaller is the caller name of INTERNAL_SERVICE_TOKEN: the user
 // service, the one caller the internal contract allows today.
 const PrimaryCaller = "user-service"
+
+// checkJWKSURL refuses a JWKS fetched over plain http from another host:
+// anyone on the path (a pod on the node, a spoofed DNS answer) could serve
+// their own key and sign any token. https is verified against the system's
+// CA bundle (the images carry one). Plain http is accepted for a loopback
+// host (nothing on the path), or with JWT_JWKS_PLAIN_HTTP=allow, which says
+// out loud that the network between the services is trusted (a developer's
+// cluster, network namespaces in a test).
+func checkJWKSURL(r *config.Reader, raw string, plainHTTP bool) {
+	if r.Err() != nil {
+		return
+	}
+	u, err := url.Parse(raw)
+	ok := err == nil && u.Host != ""
+	if ok && u.Scheme == "http" && !plainHTTP {
+		host := u.Hostname()
+		addr, err := netip.ParseAddr(host)
+		ok = host == "localhost" || err == nil && addr.IsLoopback()
+	} else if ok {
+		ok = u.Scheme == "https" || u.Scheme == "http"
+	}
+	if !ok {
+		r.Fail(&config.Error{Var: "JWT_JWKS_URL", Problem: "must be an https:// URL (plain http only to a loopback host, or with " +
+			"JWT_JWKS_PLAIN_HTTP=allow): over plain http anyone on the path can serve their own key and sign any token"})
+	}
+}
+
+// parsePlainHTTP reads JWT_JWKS_PLAIN_HTTP: refuse (the default) or allow.
+func parsePlainHTTP(v string) (bool, error) {
+	switch v {
+	case "refuse":
+		return false, nil
+	case "allow":
+		return true, nil
+	}
+	return false, fmt.Errorf("must be refuse or allow, got %q", v)
+}

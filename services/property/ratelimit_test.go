@@ -17,6 +17,7 @@ import (
 func limited(budget int, backend ratelimit.Backend) func(*property.Config) {
 	return func(c *property.Config) {
 		c.Trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c.InternalTrusted = c.Trusted
 		c.TokenFailures = ratelimit.Budget{Count: budget, Window: time.Hour}
 		c.Limits = backend
 	}

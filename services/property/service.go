@@ -63,15 +63,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.Metrics.DB("property", conn)
 	svc := &app.Service{Repo: repo}
 	// The internal listener takes its callers' trace context; public callers' is only linked.
-	internalBase := web.Base{Log: log, Trusted: cfg.Trusted, Ready: s.ready(repo.Ping),
+	internalBase := web.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: s.ready(repo.Ping),
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
 	publicBase := internalBase
+	publicBase.Trusted = cfg.Trusted
 	publicBase.CORS = web.CORS(cfg.CORSOrigins)
 	publicBase.Tarpit = ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal)
 	publicBase.Observe, publicBase.Trace = s.Metrics.HTTP("public"), tr.Server("public", false)
 	keys := s.keys
 	limits := cfg.Limits.Open(log)
 	limits.OnRefuse = s.Metrics.RefusalCounter()
+	// The public listener's budget per client; the internal listener's docs
+	// and unknown paths (before any credential) a budget of the same size of
+	// their own, so that neither listener's traffic spends the other's.
+	publicBase.Requests = limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))
+	internalBase.Requests = limits.Requests("internal-ip", cfg.RequestLimit.Or(DefaultRequestLimit))
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)
@@ -98,9 +104,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
 	// A token of a key not held yet may cost a JWKS fetch only while its
 	// client (IP) has request budget left.
-	verifier, requests := jwtauth.NewVerifier(keys, cfg.JWT), limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))
+	verifier := jwtauth.NewVerifier(keys, cfg.JWT)
 	public, err := PublicHandler(publicBase, svc, jwtauth.Middleware(verifier),
-		jwtauth.FetchKeys(verifier, web.BudgetLeft(requests)), web.RequestBudget(requests))
+		jwtauth.FetchKeys(verifier, web.BudgetLeft(publicBase.Requests)), web.RequestBudget(publicBase.Requests))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -108,7 +114,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if internalListener.Handler, err = InternalHandler(internalBase, svc, guard, perCaller); err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler()),
+	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler(), cfg.Profiler),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
 		internalListener)...)
 	if err != nil {

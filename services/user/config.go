@@ -70,6 +70,8 @@ type Config struct {
 	TraceEndpoint string
 	// Metrics off stops recording (a measurement switch: the bench's baseline).
 	MetricsOff bool
+	// Profiler serves /debug/pprof/ on the admin listener (PPROF=on; off by default).
+	Profiler bool
 }
 
 // Default budgets (each is also the variable's default in LoadConfig).
@@ -121,8 +123,10 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Property = propertyClient(r, c.Auth)
+	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
+	c.Profiler = config.Parse(r, "PPROF", "off", config.Switch)
 	if c.MaxPropertyClaims > 1000 {
 		r.Fail(&config.Error{Var: "JWT_MAX_PROPERTY_CLAIMS", Problem: "must be at most 1000 (the internal contract lists at most 1000)"})
 	}

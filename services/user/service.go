@@ -107,13 +107,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
 	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: s.ready(svc.Repo.Ping), CORS: web.CORS(cfg.CORSOrigins),
 		Tarpit:  ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal),
-		Observe: s.Metrics.HTTP("public"), Trace: tr.Server("public", false)}
-	perClient := web.RequestBudget(limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit)))
+		Observe: s.Metrics.HTTP("public"), Trace: tr.Server("public", false),
+		Requests: limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))}
+	perClient := web.RequestBudget(base.Requests)
 	handler, err := PublicHandler(base, svc, signer.JWKS, jwtauth.Middleware(verifier), perClient, ports.RefuseSpentRegistrations(svc, log))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler()),
+	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler(), cfg.Profiler),
 		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler})...); err != nil {
 		return nil, s.res.Release(err)
 	}

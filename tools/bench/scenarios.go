@@ -104,7 +104,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 
 	p, err := procs.Start("property-service", bins.property, withBudgets(map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
 		"PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[3], "PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
-		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json"}), s.property+"/healthz", s.internal+"/healthz")
+		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json", "PPROF": "on"}), s.property+"/healthz", s.internal+"/healthz")
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000",
 		// Eight concurrent logins for one email hold eight units of its failure
 		// budget while they hash: the bench measures throughput, not an attack.
-		"LOGIN_FAILURE_LIMIT_PER_EMAIL": "100000/1m", "LOGIN_FAILURE_LIMIT_PER_IP": "100000/1m"}), s.user+"/healthz")
+		"LOGIN_FAILURE_LIMIT_PER_EMAIL": "100000/1m", "LOGIN_FAILURE_LIMIT_PER_IP": "100000/1m", "PPROF": "on"}), s.user+"/healthz")
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,9 @@ func run(ctx context.Context, bin string, getenv func(string) string, stdout, st
 	if getenv("LOG_FORMAT") == "" {
 		env = append(env, "LOG_FORMAT=text")
 	}
+	if getenv("PPROF") == "" {
+		env = append(env, "PPROF=on") // a developer's machine: the profiler on the loopback admin listeners
+	}
 	mode := envOr("INTERNAL_AUTH", "spiffe")
 	modeLine, extra, err := internalAuth(ctx, bin, mode, envOr)
 	if err != nil {

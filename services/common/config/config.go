@@ -55,6 +55,17 @@ func Delay(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// Switch parses "on" or "off" (a parser for Parse).
+func Switch(v string) (bool, error) {
+	switch v {
+	case "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("must be on or off, got %q", v)
+}
+
 // Duration parses a Go duration such as "2s"; it must be positive.
 func Duration(getenv Getenv, name string, def time.Duration) (time.Duration, error) {
 	v := strings.TrimSpace(getenv(name))

@@ -342,7 +342,7 @@ func (b *budgetWriter) Write(p []byte) (int, error) {
 func (b *budgetWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
 
 // HoldRefusals holds every 429 the wrapped handler answers in t before it is
-// sent (see ratelimit.Tarpit), keyed by the client IP, so that a client
+// sent (see ratelimit.Tarpit), keyed by the client IP (ratelimit.IPKey), so that a client
 // flooding a door whose budget it has spent waits instead of asking again at
 // once. A refusal the tarpit has no room for goes out at once and closes the
 // connection. nil: refusals go out at once.
@@ -366,7 +366,7 @@ type refusalHolder struct {
 
 func (h *refusalHolder) WriteHeader(status int) {
 	if status == http.StatusTooManyRequests && !h.started {
-		if !h.tarpit.Hold(h.r.Context(), reqinfo.ClientIP(h.r.Context())) {
+		if !h.tarpit.Hold(h.r.Context(), ratelimit.IPKey(reqinfo.ClientIP(h.r.Context()))) {
 			h.Header().Set("Connection", "close")
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -109,6 +110,9 @@ func ParseBudget(v string) (Budget, error) {
 type Backend struct {
 	Redis  *redis.Options // nil: in memory
 	Prefix string         // namespaces the Redis keys
+	// Timeout is how long a check waits for Redis before it is decided in
+	// memory (REDIS_TIMEOUT; zero: DefaultRedisTimeout).
+	Timeout time.Duration
 }
 
 // ParseRedisURL reads a redis:// URL ("" means: in memory) into a Backend
@@ -122,6 +126,10 @@ func ParseRedisURL(url, prefix string) (Backend, error) {
 		return Backend{}, errors.New("must be a redis:// URL")
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
+	// Each check's own deadline (Backend.Timeout) bounds the dial, the wait
+	// for a pooled connection and the answer; a check is not retried (the
+	// fallback decides it instead).
+	opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialerRetries = true, -1, 1
 	return Backend{Redis: opts, Prefix: prefix}, nil
 }
 
@@ -142,6 +150,7 @@ func RedisURLParser(prefix string) func(string) (Backend, error) {
 // Store builds limiters on one backend.
 type Store struct {
 	client *redis.Client // nil: in memory
+	health *redisHealth  // whether that Redis answers
 	prefix string
 	log    *slog.Logger
 	// OnRefuse, when set before limiters are made, is told the budget's name
@@ -154,7 +163,22 @@ func (b Backend) Open(log *slog.Logger) *Store {
 	if b.Redis == nil {
 		return &Store{log: log}
 	}
-	return &Store{client: redis.NewClient(b.Redis), prefix: b.Prefix, log: log}
+	quietRedis.Do(func() { redis.SetLogger(redisLog{log}) })
+	return &Store{client: redis.NewClient(b.Redis), health: newRedisHealth(log, b.Timeout), prefix: b.Prefix, log: log}
+}
+
+// quietRedis: go-redis writes its own unstructured lines to stderr (one per
+// failed dial: a line a second while Redis is down); the Store logs the
+// outage itself (see redisHealth), so go-redis's lines go to the service's
+// log at DEBUG. It is go-redis's one process-wide logger.
+var quietRedis sync.Once
+
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	if l.log != nil {
+		l.log.DebugContext(ctx, "go-redis", "line", fmt.Sprintf(format, v...))
+	}
 }
 
 // Close releases the Redis connections, if any.
@@ -197,7 +221,7 @@ func (s *Store) New(name string, b Budget, full WhenFull) Limiter {
 	if s.client == nil {
 		l = NewMemory(b, DefaultMaxKeys, full)
 	} else {
-		l = &Redis{budget: b, client: s.client, prefix: s.prefix + name + ":", log: s.log}
+		l = newRedis(s.client, b, s.prefix+name+":", s.health)
 	}
 	if s.OnRefuse != nil {
 		l = &counted{Limiter: l, name: name, refused: s.OnRefuse}

@@ -10,6 +10,8 @@ import (
 
 // Redis is a Limiter shared by every replica using the same Redis. Take and
 // Refund are one Lua script each, so check-and-spend is atomic across replicas.
+// While Redis does not answer within its timeout, each replica holds the
+// budgets in memory instead (see local and redisHealth).
 //
 // Why not go-redis/redis_rate (used before): its GCRA script cannot give a
 // unit back (a refund that leaves the bucket full is silently dropped), and a
@@ -18,12 +20,25 @@ type Redis struct {
 	budget Budget
 	client *redis.Client
 	prefix string
-	log    *slog.Logger
+	// health is shared by the limiters of one Store (one Redis). local is
+	// this process's share of every key's budget: the units its own checks
+	// spent (in an LRU that forgets its oldest key when full: Redis holds
+	// the budget, the share only backs it). A check must pass both, so
+	// when Redis stops answering the share goes on from where this process's
+	// clients were rather than from a full budget, and a burst that makes
+	// Redis slow cannot win a fresh budget.
+	health *redisHealth
+	local  *Memory
 }
 
-// NewRedis returns a Redis-backed limiter; prefix namespaces its keys.
+// NewRedis returns a Redis-backed limiter with the default timeout; prefix
+// namespaces its keys.
 func NewRedis(client *redis.Client, b Budget, prefix string, log *slog.Logger) *Redis {
-	return &Redis{budget: b, client: client, prefix: prefix, log: log}
+	return newRedis(client, b, prefix, newRedisHealth(log, DefaultRedisTimeout))
+}
+
+func newRedis(client *redis.Client, b Budget, prefix string, health *redisHealth) *Redis {
+	return &Redis{budget: b, client: client, prefix: prefix, health: health, local: NewMemory(b, DefaultMaxKeys, ForgetOldest)}
 }
 
 // Budget implements Limiter.
@@ -73,30 +88,59 @@ func (r *Redis) run(ctx context.Context, key string, cost int, peek bool) (Decis
 		RetryAfter: time.Duration(res[2]) * time.Microsecond, Reset: time.Duration(res[3]) * time.Microsecond}, nil
 }
 
-// Take implements Limiter. If Redis does not answer the limiter fails open
-// (logged at ERROR): locking every caller out because the counter store is
-// down would turn a Redis outage into a full outage.
+// Take implements Limiter. The unit is spent in this process's share of
+// the budget first (see Redis), then in Redis: a check is allowed only if
+// both allow it, and decided by the share alone while Redis does not answer
+// (see redisHealth). It never fails open.
 func (r *Redis) Take(ctx context.Context, key string) Decision {
-	d, err := r.run(ctx, key, 1, false)
-	if err != nil {
-		r.log.ErrorContext(ctx, "rate limit check failed; allowing", "error", err.Error())
-		return Decision{Allowed: true, Remaining: r.budget.Count}
+	local := r.local.Take(ctx, key)
+	if !local.Allowed {
+		return local
+	}
+	d, ok := r.ask(ctx, key, 1, false)
+	if !ok {
+		return local
+	}
+	if !d.Allowed {
+		r.local.Refund(ctx, key) // refused: the share gives back what it took
 	}
 	return d
 }
 
-// Peek implements Limiter (failing open like Take).
+// Peek implements Limiter, like Take without spending.
 func (r *Redis) Peek(ctx context.Context, key string) Decision {
-	d, err := r.run(ctx, key, 1, true)
-	if err != nil {
-		return Decision{Allowed: true, Remaining: r.budget.Count}
+	local := r.local.Peek(ctx, key)
+	if !local.Allowed {
+		return local
 	}
-	return d
+	if d, ok := r.ask(ctx, key, 1, true); ok {
+		return d
+	}
+	return local
 }
 
-// Refund implements Limiter.
+// Refund implements Limiter: the unit goes back to both.
 func (r *Redis) Refund(ctx context.Context, key string) {
-	if _, err := r.run(context.WithoutCancel(ctx), key, -1, false); err != nil {
-		r.log.ErrorContext(ctx, "rate limit refund failed", "error", err.Error())
+	r.local.Refund(ctx, key)
+	r.ask(ctx, key, -1, false)
+}
+
+// ask runs the script in Redis within the health's timeout; ok is false
+// when Redis is known to be down or does not answer in time. The caller's
+// cancellation does not end the call (a client that hangs up must not get
+// another answer), the timeout does.
+func (r *Redis) ask(ctx context.Context, key string, cost int, peek bool) (d Decision, ok bool) {
+	use, probe := r.health.usable()
+	if !use {
+		return Decision{}, false
 	}
+	call, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.health.timeout)
+	d, err := r.run(call, key, cost, peek)
+	cancel()
+	if err != nil {
+		r.health.failed(ctx, err, probe)
+		return Decision{}, false
+	}
+	r.health.answered(ctx, probe)
+	return d, true
 }

@@ -116,7 +116,7 @@ func (g *TokenGuard) rejected(reason string) {
 // per SPIFFE ID on a connection with a client certificate; see Middleware.
 func (g *TokenGuard) LimitFailures(l ratelimit.Limiter) { g.limiter = l }
 
-func ipKey(ctx context.Context) string { return "ip:" + reqinfo.ClientIP(ctx) }
+func ipKey(ctx context.Context) string { return ratelimit.IPKey(reqinfo.ClientIP(ctx)) }
 
 // failureKey is whose failure budget a call spends: the SPIFFE ID of the
 // client certificate when the guard takes SPIFFE identities (the listener's

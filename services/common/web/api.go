@@ -67,7 +67,7 @@ func PublicAPI(base Base, tag string, before []func(http.Handler) http.Handler, 
 // Handler returns the listener's router: shared middleware, /healthz,
 // /readyz, the docs, and the contract's operations behind Before and the
 // validator built from the contract. The validator sits on the API group
-// only, so health and docs stay outside it.
+// only, so health and docs stay outside it; the docs spend Base.Requests.
 func (a API) Handler() (http.Handler, error) {
 	v := a.Security
 	v.Log = a.Base.Log
@@ -76,8 +76,13 @@ func (a API) Handler() (http.Handler, error) {
 		return nil, err
 	}
 	r := NewRouter(a.Base)
-	if err := Docs(r, a.Contract.Page, a.Contract.YAML); err != nil {
-		return nil, err
+	var docsErr error
+	r.Group(func(docs chi.Router) {
+		docs.Use(OutsideBudget(a.Base))
+		docsErr = Docs(docs, a.Contract.Page, a.Contract.YAML)
+	})
+	if docsErr != nil {
+		return nil, docsErr
 	}
 	r.Group(func(api chi.Router) {
 		// First in the group: the budgets in Before and After record their
@@ -97,8 +102,8 @@ func (a API) Handler() (http.Handler, error) {
 
 // RequestBudget is the general request budget of a public listener: one
 // unit per request from each client, the verified user of an authenticated
-// call or the client IP otherwise (the bearer token is verified before, by
-// the middleware ahead of it). A nil limiter means no budget.
+// call or the client IP otherwise (per /64 for IPv6, see ratelimit.IPKey;
+// the bearer token is verified before, by the middleware ahead of it). A nil limiter means no budget.
 func RequestBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
 	if l == nil {
 		return func(next http.Handler) http.Handler { return next }
@@ -111,7 +116,7 @@ func requestClient(r *http.Request) string {
 	if c := jwtauth.FromContext(r.Context()); c != nil {
 		return "user:" + strconv.FormatInt(c.UserID, 10)
 	}
-	return "ip:" + reqinfo.ClientIP(r.Context())
+	return ratelimit.IPKey(reqinfo.ClientIP(r.Context()))
 }
 
 // BudgetLeft says, without spending, whether the request's client has some

@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
@@ -35,28 +38,22 @@ func Docs(r chi.Router, page, specYAML []byte) error {
 	if err != nil {
 		return fmt.Errorf("convert contract to JSON: %w", err)
 	}
-	write := func(w http.ResponseWriter, contentType string, body []byte, csp bool) {
-		w.Header().Set("Content-Type", contentType)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if csp {
-			w.Header().Set("Content-Security-Policy", docsPolicy)
-		}
-		_, _ = w.Write(body)
-	}
-	serve := func(contentType string, body []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, _ *http.Request) { write(w, contentType, body, false) }
-	}
 	zr, err := gzip.NewReader(bytes.NewReader(page))
 	if err != nil {
 		return fmt.Errorf("docs page is not gzip: %w", err)
 	}
 	// Unpacked on the first request from a client without gzip, not at start.
 	plain := sync.OnceValues(func() ([]byte, error) { return io.ReadAll(zr) })
+	// The plain page is the gzipped one unpacked, so one digest names both;
+	// each representation still gets a validator of its own.
+	pageTag := etag(page)
+	packedTag, plainTag := strings.TrimSuffix(pageTag, `"`)+`-gzip"`, pageTag
 	r.Get("/docs", func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Vary", "Accept-Encoding")
+		w.Header().Set("Content-Security-Policy", docsPolicy)
 		if acceptsGzip(req.Header.Get("Accept-Encoding")) {
 			w.Header().Set("Content-Encoding", "gzip")
-			write(w, "text/html; charset=utf-8", page, true)
+			serveStatic(w, req, "text/html; charset=utf-8", packedTag, page)
 			return
 		}
 		body, err := plain()
@@ -64,11 +61,41 @@ func Docs(r chi.Router, page, specYAML []byte) error {
 			problem.Write(w, req, problem.New(http.StatusInternalServerError, "The docs page cannot be read."))
 			return
 		}
-		write(w, "text/html; charset=utf-8", body, true)
+		serveStatic(w, req, "text/html; charset=utf-8", plainTag, body)
 	})
-	r.Get("/openapi.yaml", serve("application/yaml", specYAML))
-	r.Get("/openapi.json", serve("application/json", specJSON))
+	for path, c := range map[string]struct {
+		contentType string
+		body        []byte
+	}{"/openapi.yaml": {"application/yaml", specYAML}, "/openapi.json": {"application/json", specJSON}} {
+		tag := etag(c.body)
+		r.Get(path, func(w http.ResponseWriter, req *http.Request) { serveStatic(w, req, c.contentType, tag, c.body) })
+	}
 	return nil
+}
+
+// docsCacheControl lets a browser keep the docs and contracts for a few
+// minutes without asking, and then ask with If-None-Match (a 304 and no body
+// while they are unchanged): they change only with a new release.
+const docsCacheControl = "max-age=300"
+
+// serveStatic answers with body under its validator tag: http.ServeContent
+// answers If-None-Match with 304 (and HEAD and Range requests) from the
+// ETag set here.
+func serveStatic(w http.ResponseWriter, r *http.Request, contentType, tag string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", docsCacheControl)
+	h.Set("ETag", tag)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+// etag is a strong validator for body: its SHA-256, shortened (the bodies
+// are the release's own files, not chosen by anyone who could seek a
+// collision).
+func etag(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
 
 // acceptsGzip reports whether an Accept-Encoding value allows gzip: listed

@@ -77,3 +77,61 @@ func TestAcceptsGzip(t *testing.T) {
 		}
 	}
 }
+
+// Issue 25, item 8: the docs page (2.6 MB unpacked) and the contracts went out
+// whole to every request. Each is now served with a validator and a cache
+// lifetime: a client that has it asks with If-None-Match and gets 304 and no
+// body; a client whose copy differs gets the body.
+func TestDocsAndContractsAnswerConditionalRequests(t *testing.T) {
+	r := chi.NewRouter()
+	if err := Docs(r, jeeves4service.PublicDocs, jeeves4service.PublicSpec); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	get := func(path string, headers ...string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	tags := map[string]string{}
+	for _, c := range []struct{ path, encoding string }{
+		{"/docs", ""}, {"/docs", "gzip"}, {"/openapi.yaml", ""}, {"/openapi.json", ""},
+	} {
+		name := c.path + " " + c.encoding
+		first, body := get(c.path, "Accept-Encoding", c.encoding)
+		tag := first.Header.Get("ETag")
+		if first.StatusCode != 200 || len(body) == 0 || !strings.HasPrefix(tag, `"`) || !strings.HasSuffix(tag, `"`) || len(tag) < 10 {
+			t.Fatalf("%s: %d, %d bytes, ETag %q: want 200 with a strong ETag", name, first.StatusCode, len(body), tag)
+		}
+		if cc := first.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age=") {
+			t.Errorf("%s: Cache-Control %q, want a max-age", name, cc)
+		}
+		tags[name] = tag
+		for _, match := range []string{tag, "W/" + tag, `"other", ` + tag, "*"} {
+			again, body := get(c.path, "Accept-Encoding", c.encoding, "If-None-Match", match)
+			if again.StatusCode != http.StatusNotModified || len(body) != 0 || again.Header.Get("ETag") != tag {
+				t.Errorf("%s with If-None-Match %s: %d, %d bytes, ETag %q; want 304, no body, the same ETag",
+					name, match, again.StatusCode, len(body), again.Header.Get("ETag"))
+			}
+		}
+		if other, body := get(c.path, "Accept-Encoding", c.encoding, "If-None-Match", `"not-this-one"`); other.StatusCode != 200 ||
+			len(body) == 0 {
+			t.Errorf("%s with another ETag: %d, %d bytes; want 200 and the body", name, other.StatusCode, len(body))
+		}
+	}
+	// Each representation has its own validator: a cache holding the gzipped
+	// page must never be told its copy is the plain one.
+	if tags["/docs "] == tags["/docs gzip"] {
+		t.Errorf("the plain and the gzipped page share the ETag %s", tags["/docs "])
+	}
+}

@@ -8,11 +8,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/sync/singleflight"
 
 	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/problem"
@@ -34,10 +38,23 @@ type Base struct {
 	Trace func(http.Handler) http.Handler
 	// Tarpit holds the listener's 429s (public listeners; nil: none).
 	Tarpit *ratelimit.Tarpit
+	// Requests is the request budget per client IP of the routes outside the
+	// contract: the docs page, the contracts, unknown paths and methods (nil:
+	// none). Public listeners pass their general request budget, so that a
+	// client's docs and its unauthenticated API calls spend one budget.
+	Requests ratelimit.Limiter
 }
 
 // NewRouter returns a router with the shared middleware, /healthz and /readyz.
 // Mount API routes on it inside r.Group, after Use-ing the API's validator.
+//
+// Every route but the two health endpoints spends b.Requests (the API's
+// routes spend the budget their group Uses instead). The health endpoints
+// stay outside any budget: a prober (the kubelet, a load balancer) shares
+// its address with whatever else runs there, and a budget spent by a
+// neighbour would fail the probe and take the replica out; and their
+// answers cost no more than the 429 that would refuse them, /readyz's
+// database ping being shared by every check within readinessReuse.
 func NewRouter(b Base) chi.Router {
 	r := chi.NewRouter()
 	if b.Trace != nil {
@@ -49,14 +66,16 @@ func NewRouter(b Base) chi.Router {
 	if b.CORS != nil {
 		r.Use(b.CORS) // before routing: a preflight is answered here
 	}
-	r.NotFound(notFound)
-	r.MethodNotAllowed(methodNotAllowed)
+	outside := OutsideBudget(b)
+	r.NotFound(outside(http.HandlerFunc(notFound)).ServeHTTP)
+	r.MethodNotAllowed(outside(http.HandlerFunc(methodNotAllowed)).ServeHTTP)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	ready := &readiness{check: b.Ready}
 	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
 		if b.Ready != nil {
-			if err := b.Ready(req.Context()); err != nil {
+			if err := ready.Check(req.Context()); err != nil {
 				b.Log.WarnContext(req.Context(), "not ready", "error", err.Error())
 				problem.Write(w, req, problem.New(http.StatusServiceUnavailable, notReadyDetail(err)))
 				return
@@ -75,6 +94,59 @@ func notReadyDetail(err error) string {
 		return "The service is not ready: a listener cannot accept connections."
 	}
 	return "The service is not ready: its database does not answer."
+}
+
+// OutsideBudget is the budget of b's routes outside the contract: b.Requests
+// per client IP, its fields on every answer.
+func OutsideBudget(b Base) func(http.Handler) http.Handler {
+	budget := RequestBudget(b.Requests)
+	return func(next http.Handler) http.Handler { return httpx.BudgetFields(budget(next)) }
+}
+
+// How long a readiness answer is reused, and how long one look may take.
+const (
+	readinessReuse   = 250 * time.Millisecond
+	readinessTimeout = 5 * time.Second
+)
+
+// readiness shares one look at the database between every check made while
+// it runs or within readinessReuse after, so that a flood of /readyz (it is
+// outside the budgets) costs the database at most a few pings a second.
+type readiness struct {
+	check func(context.Context) error
+	group singleflight.Group
+
+	mu  sync.Mutex
+	at  time.Time
+	err error
+}
+
+// Check returns the last look's answer if it is recent, else the answer of
+// the look in flight or of a new one; a caller that gives up stops waiting,
+// not the look, which others may be waiting for too.
+func (r *readiness) Check(ctx context.Context) error {
+	r.mu.Lock()
+	if time.Since(r.at) < readinessReuse {
+		err := r.err
+		r.mu.Unlock()
+		return err
+	}
+	r.mu.Unlock()
+	look := r.group.DoChan("", func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readinessTimeout)
+		defer cancel()
+		err := r.check(ctx)
+		r.mu.Lock()
+		r.at, r.err = time.Now(), err
+		r.mu.Unlock()
+		return nil, err
+	})
+	select {
+	case res := <-look:
+		return res.Err
+	case <-ctx.Done():
+		return fmt.Errorf("readiness check: %w", ctx.Err())
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

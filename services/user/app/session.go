@@ -11,6 +11,7 @@ import (
 
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/ratelimit"
 )
 
 // A session is a family of refresh tokens (RFC 9700, refresh token rotation):
@@ -118,7 +119,7 @@ func (s *Service) startSession(ctx context.Context, u UserRecord, now time.Time)
 // failed-login budget. bound, when the request also carried a valid access
 // token, is that token: the refresh token must then belong to its session.
 func (s *Service) Refresh(ctx context.Context, clientIP, token string, bound *jwtauth.Claims) (Session, error) {
-	spent, err := spend(ctx, budgetKey{s.Budgets.RefreshPerIP, "ip:" + clientIP})
+	spent, err := spend(ctx, budgetKey{s.Budgets.RefreshPerIP, ratelimit.IPKey(clientIP)})
 	if err != nil {
 		return Session{}, err
 	}

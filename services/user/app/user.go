@@ -202,7 +202,7 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	}
 	// Every registration hashes (also for an email that turns out to be taken,
 	// so a 409 costs the same as a 201): the budget is spent and never refunded.
-	if _, err := spend(ctx, budgetKey{s.Budgets.RegisterPerIP, "ip:" + clientIP}); err != nil {
+	if _, err := spend(ctx, budgetKey{s.Budgets.RegisterPerIP, ratelimit.IPKey(clientIP)}); err != nil {
 		return UserRecord{}, err
 	}
 	hash, err := hashInSlot(ctx, password)
@@ -223,7 +223,7 @@ func (s *Service) RegistrationsSpent(ctx context.Context, clientIP string) error
 	if s.Budgets.RegisterPerIP == nil {
 		return nil
 	}
-	if d := s.Budgets.RegisterPerIP.Peek(ctx, "ip:"+clientIP); !d.Allowed {
+	if d := s.Budgets.RegisterPerIP.Peek(ctx, ratelimit.IPKey(clientIP)); !d.Allowed {
 		return &apperr.Error{Code: apperr.RateLimited, Message: "Too many attempts; try again later.", RetryAfter: d.RetryAfter}
 	}
 	return nil
@@ -276,7 +276,7 @@ func (s *Service) Login(ctx context.Context, clientIP, email, password string) (
 	// Spent before any hashing, and refused even with the right password once
 	// spent: otherwise the budget would only slow guessing, not stop it. The
 	// email's budget is its canonical form's: look-alike spellings share it.
-	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, "ip:" + clientIP},
+	spent, err := spend(ctx, budgetKey{s.Budgets.LoginPerIP, ratelimit.IPKey(clientIP)},
 		budgetKey{s.Budgets.LoginPerEmail, "email:" + email})
 	if err != nil {
 		return Session{}, err
