@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/common/contract"
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/contract"
+	"jeeves4service/internal/testkit/testenv"
 )
 
 var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)

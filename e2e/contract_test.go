@@ -11,9 +11,9 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"jeeves4service/services/common/contract"
+	"jeeves4service/internal/testkit/contract"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/testenv"
 )
 
 // fixture is the data every generated case runs against.

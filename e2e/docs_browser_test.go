@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 )
 
 // TestDocsPageInABrowser opens the user service's served /docs in headless

@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/tokenguard"
 )
 

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"jeeves4service/gen/internalapi"
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/user/adapters"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/user"
 )
 

@@ -14,9 +14,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/identity"
 	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 	"jeeves4service/services/user"

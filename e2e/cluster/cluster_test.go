@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/tools/procs"
 )
 

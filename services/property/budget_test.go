@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 )

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 )
 
 // 200 concurrent requests: creates, member changes on one property, and the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 )
 
 // With PostgreSQL unreachable, requests get quick 503 problems and /readyz says

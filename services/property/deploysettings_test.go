@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/property"
 )
 

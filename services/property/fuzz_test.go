@@ -3,7 +3,7 @@ package property_test
 import (
 	"testing"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 )
 
 // FuzzCreateProperty throws arbitrary bodies at POST /api/properties/ through

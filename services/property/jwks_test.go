@@ -15,9 +15,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/property"
 )
 

@@ -10,10 +10,10 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 	"jeeves4service/services/property/adapters"

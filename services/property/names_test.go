@@ -7,8 +7,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/tokenguard"
 )
 

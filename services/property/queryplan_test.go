@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/testenv"
 )
 
 // The claims query runs as a prepared statement, and after five executions

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/user"
 	"jeeves4service/services/user/adapters"

@@ -19,9 +19,9 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/testenv"
 	propadapters "jeeves4service/services/property/adapters"
 	propapp "jeeves4service/services/property/app"
 	userapp "jeeves4service/services/user/app"

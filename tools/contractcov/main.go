@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"jeeves4service/services/common/contract"
+	"jeeves4service/internal/testkit/contract"
 )
 
 func main() {

@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-
-	"jeeves4service/services/common/speccheck"
 )
 
 func main() {
@@ -18,7 +16,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "speclint: %v\n", err)
 			os.Exit(1)
 		}
-		problems, err := speccheck.Check(context.Background(), data)
+		problems, err := Check(context.Background(), data)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "speclint: %s: %v\n", path, err)
 			failed = true

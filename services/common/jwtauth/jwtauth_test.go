@@ -18,8 +18,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/testenv"
 )
 
 var settings = jwtauth.Settings{Issuer: "iss", Audience: "aud"}

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/logging"
-	"jeeves4service/services/common/testenv"
 )
 
 // INFO lines (audit lines) wait in the buffer; a WARN line flushes at once,

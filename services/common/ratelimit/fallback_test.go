@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/testenv"
 )
 
 // With Redis unreachable a limiter decides in memory, never waits longer

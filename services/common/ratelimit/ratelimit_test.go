@@ -11,8 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/testenv"
 )
 
 // backends runs f on the in-memory limiter, and on Redis when TEST_REDIS_URL is set.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/tokenguard"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"jeeves4service"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/emailaddr"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/common/validator"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/testenv"
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/user/adapters"
 	"jeeves4service/services/user/app"
 )

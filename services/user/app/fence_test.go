@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/testenv"
 	"jeeves4service/services/user/adapters"
 	"jeeves4service/services/user/app"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/contract"
+	"jeeves4service/internal/testkit/contract"
 )
 
 // Response is what a test request got back.

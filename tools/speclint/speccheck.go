@@ -1,9 +1,10 @@
-// Package speccheck holds the rules every contract of this project must keep,
+// The rules every contract of this project must keep,
 // checked by `make lint` and by tests: they catch the spec mistakes that turn
 // into security holes (an operation made public by `security: []`, a
 // requirement naming an undeclared scheme, an undocumented error, an
 // internal operation that does not say which callers it allows).
-package speccheck
+
+package main
 
 import (
 	"context"

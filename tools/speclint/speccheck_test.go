@@ -1,4 +1,4 @@
-package speccheck_test
+package main
 
 import (
 	"context"
@@ -6,12 +6,11 @@ import (
 	"testing"
 
 	"jeeves4service"
-	"jeeves4service/services/common/speccheck"
 )
 
 func TestProjectContractsKeepTheRules(t *testing.T) {
 	for name, data := range map[string][]byte{"public": jeeves4service.PublicSpec, "internal": jeeves4service.InternalSpec} {
-		problems, err := speccheck.Check(context.Background(), data)
+		problems, err := Check(context.Background(), data)
 		if err != nil || len(problems) > 0 {
 			t.Fatalf("%s: %v %v", name, err, problems)
 		}
@@ -44,7 +43,7 @@ func TestChecksCatchOpenedInternalOperations(t *testing.T) {
 		if mutated == spec {
 			t.Fatalf("%s: mutation did not apply", name)
 		}
-		problems, err := speccheck.Check(context.Background(), []byte(mutated))
+		problems, err := Check(context.Background(), []byte(mutated))
 		if err == nil && len(problems) == 0 {
 			t.Fatalf("%s: not caught", name)
 		}
