@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 )
 
 // scrape returns the series a /metrics page holds (name and labels, no
@@ -51,7 +51,7 @@ func TestMetricsOnAdminListenersOnly(t *testing.T) {
 	register(t, s, email, password)
 	login(t, s, email, password)
 	login(t, s, email, "wrong password, twelve chars")
-	testenv.Do(t, "GET", s.internal+"/api/internal/properties/users/1", nil, tokenguard.Header, strings.Repeat("x", 40))
+	testenv.Do(t, "GET", s.internal+"/api/internal/properties/users/1", nil, internalauth.Header, strings.Repeat("x", 40))
 
 	user, property := scrape(t, s.userAdmin+"/metrics"), scrape(t, s.propertyAdmin+"/metrics")
 	for series, want := range map[string]string{

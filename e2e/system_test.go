@@ -15,9 +15,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 	"jeeves4service/services/user"
 )
@@ -81,7 +81,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 		sys.userEnv[k], propEnv[k] = v, v
 	}
 	scheme := "http://"
-	if extra["INTERNAL_AUTH"] == string(tokenguard.SPIFFE) {
+	if extra["INTERNAL_AUTH"] == string(internalauth.SPIFFE) {
 		// A dev trust domain instead of the token, as `make run` makes one.
 		dir := t.TempDir()
 		if err := identity.Init("e2e.example", dir, []string{"user-service", "property-service"}, time.Hour); err != nil {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/tools/procs"
 )
 
@@ -90,7 +90,7 @@ func TestRealPrometheus(t *testing.T) {
 	for i := 0; i < 90; i++ {
 		client := from(fmt.Sprintf("127.0.0.%d", 2+i%3))
 		r := testenv.DoWith(t, client, "GET", "http://"+addrs[2]+"/api/internal/properties/users/1", nil,
-			tokenguard.Header, fmt.Sprintf("guess-%02d-%s", i, strings.Repeat("g", 32)))
+			internalauth.Header, fmt.Sprintf("guess-%02d-%s", i, strings.Repeat("g", 32)))
 		if r.Status != 401 && r.Status != 429 {
 			t.Fatalf("guess %d: %d", i, r.Status)
 		}

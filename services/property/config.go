@@ -8,11 +8,11 @@ import (
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/web"
 )
@@ -27,9 +27,9 @@ type Config struct {
 	AdminAddr   string
 	DatabaseURL string
 	// Auth is INTERNAL_AUTH: what the internal listener accepts.
-	Auth tokenguard.Mode
+	Auth internalauth.Mode
 	// Tokens are the accepted static tokens (modes token and token+spiffe).
-	Tokens []tokenguard.Token
+	Tokens []internalauth.Token
 	// Identity is where the service's SPIFFE identity comes from (modes spiffe and token+spiffe).
 	Identity identity.Config
 	JWKSURL  string
@@ -79,8 +79,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InternalAddr: r.Addr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"),
 		AdminAddr:    r.Addr("PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"),
 		DatabaseURL:  config.Parse(r, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db", database.CheckURL),
-		Auth: config.Parse(r, "INTERNAL_AUTH", string(tokenguard.Tokens),
-			tokenguard.ParseMode(tokenguard.Tokens, tokenguard.SPIFFE, tokenguard.Both)),
+		Auth: config.Parse(r, "INTERNAL_AUTH", string(internalauth.Tokens),
+			internalauth.ParseMode(internalauth.Tokens, internalauth.SPIFFE, internalauth.Both)),
 		Identity:    identity.ReadConfig(r, "property-service"),
 		JWKSURL:     r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),
 		JWKSRefresh: r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
@@ -109,7 +109,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 // INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional): required in
 // the modes that accept tokens, refused in spiffe mode (a static secret left
 // configured there would be a credential nobody checks is gone).
-func tokens(r *config.Reader, mode tokenguard.Mode) []tokenguard.Token {
+func tokens(r *config.Reader, mode internalauth.Mode) []internalauth.Token {
 	if r.Err() != nil {
 		return nil
 	}
@@ -121,7 +121,7 @@ func tokens(r *config.Reader, mode tokenguard.Mode) []tokenguard.Token {
 		}
 		return nil
 	}
-	first, err := tokenguard.NewToken(PrimaryCaller, r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
+	first, err := internalauth.NewToken(PrimaryCaller, r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
 	if r.Err() != nil {
 		return nil
 	}
@@ -129,11 +129,11 @@ func tokens(r *config.Reader, mode tokenguard.Mode) []tokenguard.Token {
 		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: err.Error()})
 		return nil
 	}
-	more, err := tokenguard.ParseTokens(r.Raw("INTERNAL_SERVICE_TOKENS"))
+	more, err := internalauth.ParseTokens(r.Raw("INTERNAL_SERVICE_TOKENS"))
 	if err != nil {
 		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: err.Error()})
 	}
-	return append([]tokenguard.Token{first}, more...)
+	return append([]internalauth.Token{first}, more...)
 }
 
 // PrimaryCaller is the caller name of INTERNAL_SERVICE_TOKEN: the user

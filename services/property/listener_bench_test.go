@@ -12,9 +12,9 @@ import (
 
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 	"jeeves4service/services/property/adapters"
 	"jeeves4service/services/property/app"
@@ -63,7 +63,7 @@ func BenchmarkInternalListener(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				req := httptest.NewRequest("GET", "/api/internal/properties/users/1", nil)
-				req.Header.Set(tokenguard.Header, goodToken)
+				req.Header.Set(internalauth.Header, goodToken)
 				rec := httptest.NewRecorder()
 				c.h.ServeHTTP(rec, req)
 				if rec.Code != http.StatusOK {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/property"
 )
 
@@ -39,12 +39,12 @@ const (
 // a new connection to the internal listener is served again (by each kind of
 // caller the mode takes) and /readyz answers 200.
 func TestListenersOutliveDescriptorExhaustion(t *testing.T) {
-	for _, mode := range []tokenguard.Mode{tokenguard.Tokens, tokenguard.SPIFFE, tokenguard.Both} {
+	for _, mode := range []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both} {
 		t.Run(string(mode), func(t *testing.T) { exhaustDescriptors(t, mode) })
 	}
 }
 
-func exhaustDescriptors(t *testing.T, mode tokenguard.Mode) {
+func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 	issuer := testenv.NewIssuer(t)
 	env := []string{"INTERNAL_AUTH=" + string(mode), "PROPERTY_PUBLIC_ADDR=127.0.0.1:0", "PROPERTY_INTERNAL_ADDR=127.0.0.1:0",
 		"PROPERTY_ADMIN_ADDR=127.0.0.1:0", "PROPERTY_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "p.db"),
@@ -67,7 +67,7 @@ func exhaustDescriptors(t *testing.T, mode tokenguard.Mode) {
 		client                *http.Client
 	}
 	var callers []caller
-	if mode == tokenguard.Tokens || mode == tokenguard.Both {
+	if mode == internalauth.Tokens || mode == internalauth.Both {
 		callers = append(callers, caller{"token over plain HTTP", "http://" + internal + path, goodToken,
 			&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}})
 	}
@@ -81,7 +81,7 @@ func exhaustDescriptors(t *testing.T, mode tokenguard.Mode) {
 	}
 	callAll := func() error {
 		for _, c := range callers {
-			r, err := testenv.TryWith(c.client, "GET", c.url, nil, tokenguard.Header, c.credential)
+			r, err := testenv.TryWith(c.client, "GET", c.url, nil, internalauth.Header, c.credential)
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ func exhaustDescriptors(t *testing.T, mode tokenguard.Mode) {
 		"public": readyProbe(t, &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}},
 			"http://"+public+"/readyz"),
 	}
-	if mode == tokenguard.SPIFFE {
+	if mode == internalauth.SPIFFE {
 		now := time.Now()
 		c := td.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), td)
 		c.Transport.(*http.Transport).MaxConnsPerHost = 1

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 )
 
@@ -27,7 +27,7 @@ func call(t *testing.T, e *env, ip, token string) testenv.Response {
 	t.Helper()
 	headers := []string{"X-Forwarded-For", ip}
 	if token != "" {
-		headers = append(headers, tokenguard.Header, token)
+		headers = append(headers, internalauth.Header, token)
 	}
 	return testenv.Do(t, "GET", userPropertiesURL(e, "1"), nil, headers...)
 }
@@ -100,7 +100,7 @@ func TestConcurrentWrongTokensGetExactlyTheBudget(t *testing.T) {
 	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), limited(10, ratelimit.Backend{}))
 	got := testenv.Burst(t, 200, func(int) (testenv.Response, error) {
 		return testenv.Try("GET", userPropertiesURL(e, "1"), nil, "X-Forwarded-For", "198.51.100.200",
-			tokenguard.Header, strings.Repeat("x", 40))
+			internalauth.Header, strings.Repeat("x", 40))
 	})
 	if got[401] != 10 || got[429] != 190 {
 		t.Fatalf("200 concurrent wrong tokens, budget 10: %v", got)

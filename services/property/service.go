@@ -19,13 +19,13 @@ import (
 	"jeeves4service/gen/propertyapi"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/httpx"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/validator"
 	"jeeves4service/services/common/web"
@@ -83,20 +83,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.res.Background(keys.Run)
 
 	internalListener := &httpx.Listener{Name: "internal", Addr: cfg.InternalAddr}
-	var svids *tokenguard.SVIDs
+	var svids *internalauth.SVIDs
 	if cfg.Auth.TakesSPIFFE() {
 		src, err := identity.Open(ctx, cfg.Identity, log)
 		if err != nil {
 			return nil, s.res.Release(err)
 		}
 		s.res.Background(src.Run)
-		svids = &tokenguard.SVIDs{Bundles: src, Audience: src.ID()}
+		svids = &internalauth.SVIDs{Bundles: src, Audience: src.ID()}
 		internalListener.TLS = identity.ServerTLS(src)
-		if cfg.Auth == tokenguard.Both { // one port for both kinds of caller (see httpx.Listener.AlsoPlain)
+		if cfg.Auth == internalauth.Both { // one port for both kinds of caller (see httpx.Listener.AlsoPlain)
 			internalListener.TLS, internalListener.AlsoPlain = identity.OptionalClientTLS(src), true
 		}
 	}
-	guard, err := tokenguard.NewGuard(cfg.Auth, cfg.Tokens, svids, log)
+	guard, err := internalauth.NewGuard(cfg.Auth, cfg.Tokens, svids, log)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -166,12 +166,12 @@ func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler)
 // before the credential is looked at, and,
 // once the caller is known, the request budget per caller (when not nil)
 // and the contract's x-allowed-callers of the operation (403 otherwise).
-func InternalHandler(base web.Base, svc *app.Service, guard *tokenguard.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
+func InternalHandler(base web.Base, svc *app.Service, guard *internalauth.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
 	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
 	if err != nil {
 		return nil, fmt.Errorf("load internal contract: %w", err)
 	}
-	allowed, err := tokenguard.AllowedCallers(spec)
+	allowed, err := internalauth.AllowedCallers(spec)
 	if err != nil {
 		return nil, fmt.Errorf("internal contract: %w", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/property"
 )
 
@@ -43,16 +43,16 @@ func startWith(t testing.TB, dbURL string, adjust func(*property.Config)) *env {
 func startLogged(t testing.TB, dbURL string, adjust func(*property.Config), log *slog.Logger) *env {
 	t.Helper()
 	issuer := testenv.NewIssuer(t)
-	primary, err := tokenguard.NewToken("user-service", goodToken)
+	primary, err := internalauth.NewToken("user-service", goodToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := tokenguard.NewToken("reporting", otherToken)
+	second, err := internalauth.NewToken("reporting", otherToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := property.Config{PublicAddr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", DatabaseURL: dbURL,
-		Tokens: []tokenguard.Token{primary, second}, JWKSURL: issuer.JWKSURL, JWT: issuer.Settings}
+		Tokens: []internalauth.Token{primary, second}, JWKSURL: issuer.JWKSURL, JWT: issuer.Settings}
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -101,13 +101,13 @@ func TestInternalEndpointRequiresToken(t *testing.T) {
 			reason     string
 		}{
 			{"missing token", "1", nil, "missing"},
-			{"wrong token", "1", []string{tokenguard.Header, strings.Repeat("x", 40)}, "invalid"},
-			{"token prefix", "1", []string{tokenguard.Header, goodToken[:20]}, "invalid"},
-			{"token with suffix", "1", []string{tokenguard.Header, goodToken + "x"}, "invalid"},
+			{"wrong token", "1", []string{internalauth.Header, strings.Repeat("x", 40)}, "invalid"},
+			{"token prefix", "1", []string{internalauth.Header, goodToken[:20]}, "invalid"},
+			{"token with suffix", "1", []string{internalauth.Header, goodToken + "x"}, "invalid"},
 			// Security is checked before parameters: a caller without the token
 			// must not learn how user_id is validated.
 			{"missing token, bad id", "abc", nil, "missing"},
-			{"wrong token, bad id", "-1", []string{tokenguard.Header, "nope"}, "invalid"},
+			{"wrong token, bad id", "-1", []string{internalauth.Header, "nope"}, "invalid"},
 			{"bearer instead of token", "1", testenv.Bearer(goodToken), "missing"},
 		}
 		for _, c := range cases {
@@ -138,7 +138,7 @@ func TestInternalEndpointRequiresToken(t *testing.T) {
 func TestInternalEndpointValidatesAfterAuth(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		for _, id := range []string{"abc", "0", "-5", "9223372036854775808", "1.5"} {
-			resp := testenv.Do(t, "GET", userPropertiesURL(e, id), nil, tokenguard.Header, goodToken)
+			resp := testenv.Do(t, "GET", userPropertiesURL(e, id), nil, internalauth.Header, goodToken)
 			if resp.Status != 400 {
 				t.Fatalf("user_id %q: status %d, want 400 (%s)", id, resp.Status, resp.Body)
 			}
@@ -154,7 +154,7 @@ func TestInternalEndpointValidatesAfterAuth(t *testing.T) {
 		if r := testenv.Do(t, "GET", withSecret, nil); r.Status != 401 {
 			t.Fatalf("no token, a secret in the query: %d, want 401 first", r.Status)
 		}
-		if r := testenv.Do(t, "GET", withSecret, nil, tokenguard.Header, goodToken); r.Status != 400 {
+		if r := testenv.Do(t, "GET", withSecret, nil, internalauth.Header, goodToken); r.Status != 400 {
 			t.Fatalf("good token, a secret in the query: %d, want 400", r.Status)
 		}
 	})
@@ -169,7 +169,7 @@ func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
 		if share.Status != 200 {
 			t.Fatalf("share: %d %s", share.Status, share.Body)
 		}
-		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, tokenguard.Header, goodToken, "X-Request-ID", "req-abc-123")
+		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, internalauth.Header, goodToken, "X-Request-ID", "req-abc-123")
 		if resp.Status != 200 {
 			t.Fatalf("status %d: %s", resp.Status, resp.Body)
 		}
@@ -209,7 +209,7 @@ func TestPublicListenerHasNoInternalRoutes(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		for _, path := range []string{"/api/internal/properties/users/1", "/api/internal/", "/api/internal/properties/users/abc"} {
 			// Unchecked: these paths belong to the internal contract, sent on purpose to the wrong listener.
-			resp := testenv.DoUnchecked(t, "GET", e.public+path, nil, tokenguard.Header, goodToken)
+			resp := testenv.DoUnchecked(t, "GET", e.public+path, nil, internalauth.Header, goodToken)
 			if resp.Status != 404 {
 				t.Fatalf("public %s: status %d, want 404", path, resp.Status)
 			}
@@ -258,7 +258,7 @@ func TestEachListenerServesOnlyItsOwnContract(t *testing.T) {
 // (x-allowed-callers) gets 403, and the refusal is logged with its name.
 func TestTokenOfACallerNotAllowedGets403(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		r := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, tokenguard.Header, otherToken)
+		r := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, internalauth.Header, otherToken)
 		if r.Status != 403 || r.Problem(t)["detail"] != "This caller may not call this operation." {
 			t.Fatalf("reporting: %d %s", r.Status, r.Body)
 		}

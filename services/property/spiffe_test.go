@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/property"
 )
 
@@ -30,13 +30,13 @@ type spiffeEnv struct {
 	dir      string // the property service's identity directory
 }
 
-func startSPIFFE(t *testing.T, mode tokenguard.Mode) *spiffeEnv {
+func startSPIFFE(t *testing.T, mode internalauth.Mode) *spiffeEnv {
 	t.Helper()
 	return startSPIFFEWith(t, mode, nil)
 }
 
 // startSPIFFEWith is startSPIFFE with adjust applied to the config last.
-func startSPIFFEWith(t *testing.T, mode tokenguard.Mode, adjust func(*property.Config)) *spiffeEnv {
+func startSPIFFEWith(t *testing.T, mode internalauth.Mode, adjust func(*property.Config)) *spiffeEnv {
 	t.Helper()
 	td := testenv.NewTrustDomain(t, "example.org", "property-service", "user-service", "reporting")
 	evil := testenv.NewTrustDomain(t, "evil.example", "property-service", "user-service")
@@ -44,7 +44,7 @@ func startSPIFFEWith(t *testing.T, mode tokenguard.Mode, adjust func(*property.C
 	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), func(c *property.Config) {
 		c.Auth = mode
 		c.Identity.Dir = dir
-		if mode == tokenguard.SPIFFE {
+		if mode == internalauth.SPIFFE {
 			c.Tokens = nil
 		}
 		// Many refusals from one test IP: the failure budget is not under test here.
@@ -70,8 +70,8 @@ func (s *spiffeEnv) svid(t *testing.T, name string) string {
 }
 
 func TestSPIFFEModeAcceptsTheUserServiceAndAuditsIt(t *testing.T) {
-	s := startSPIFFE(t, tokenguard.SPIFFE)
-	r, err := testenv.TryWith(s.caller(t, "user-service"), "GET", s.url, nil, tokenguard.Header, s.svid(t, "user-service"))
+	s := startSPIFFE(t, internalauth.SPIFFE)
+	r, err := testenv.TryWith(s.caller(t, "user-service"), "GET", s.url, nil, internalauth.Header, s.svid(t, "user-service"))
 	if err != nil || r.Status != 200 {
 		t.Fatalf("good identity: %v %d %s", err, r.Status, r.Body)
 	}
@@ -87,7 +87,7 @@ func TestSPIFFEModeAcceptsTheUserServiceAndAuditsIt(t *testing.T) {
 
 // Mutual TLS with X.509-SVIDs of the trust domain, or no connection at all.
 func TestSPIFFEModeRefusesHandshakes(t *testing.T) {
-	s := startSPIFFE(t, tokenguard.SPIFFE)
+	s := startSPIFFE(t, internalauth.SPIFFE)
 	now := time.Now()
 	good := s.svid(t, "user-service")
 	for name, client := range map[string]*http.Client{
@@ -96,12 +96,12 @@ func TestSPIFFEModeRefusesHandshakes(t *testing.T) {
 		"expired certificate":       s.td.Client(t, "user-service", now.Add(-2*time.Hour), now.Add(-time.Hour), s.td),
 		"certificate not yet valid": s.td.Client(t, "user-service", now.Add(time.Hour), now.Add(2*time.Hour), s.td),
 	} {
-		if r, err := testenv.TryWith(client, "GET", s.url, nil, tokenguard.Header, good); err == nil {
+		if r, err := testenv.TryWith(client, "GET", s.url, nil, internalauth.Header, good); err == nil {
 			t.Fatalf("%s: connection accepted, status %d", name, r.Status)
 		}
 	}
 	// Plain HTTP never reaches the handler either.
-	if r, err := testenv.Try("GET", strings.Replace(s.url, "https://", "http://", 1), nil, tokenguard.Header, good); err == nil &&
+	if r, err := testenv.Try("GET", strings.Replace(s.url, "https://", "http://", 1), nil, internalauth.Header, good); err == nil &&
 		r.Status < 400 {
 		t.Fatalf("plain HTTP: %d", r.Status)
 	}
@@ -113,7 +113,7 @@ func TestSPIFFEModeRefusesHandshakes(t *testing.T) {
 // On a good connection, every credential but the caller's own fresh
 // JWT-SVID for the property service is refused with 401.
 func TestSPIFFEModeRefusesBadCredentials(t *testing.T) {
-	s := startSPIFFE(t, tokenguard.SPIFFE)
+	s := startSPIFFE(t, internalauth.SPIFFE)
 	now := time.Now()
 	user, property := s.td.ID(t, "user-service"), s.td.ID(t, "property-service")
 	cases := []struct{ name, credential, reason string }{
@@ -132,7 +132,7 @@ func TestSPIFFEModeRefusesBadCredentials(t *testing.T) {
 	client := s.caller(t, "user-service")
 	for _, c := range cases {
 		before := len(s.logs.Lines("internal call rejected"))
-		r, err := testenv.TryWith(client, "GET", s.url, nil, tokenguard.Header, c.credential)
+		r, err := testenv.TryWith(client, "GET", s.url, nil, internalauth.Header, c.credential)
 		if err != nil || r.Status != 401 {
 			t.Fatalf("%s: %v %d", c.name, err, r.Status)
 		}
@@ -152,8 +152,8 @@ func TestSPIFFEModeRefusesBadCredentials(t *testing.T) {
 // A workload of the trust domain with its own valid identity, but not named
 // in the operation's x-allowed-callers, gets 403.
 func TestSPIFFEModeForbidsCallersTheContractDoesNotAllow(t *testing.T) {
-	s := startSPIFFE(t, tokenguard.SPIFFE)
-	r, err := testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, tokenguard.Header, s.svid(t, "reporting"))
+	s := startSPIFFE(t, internalauth.SPIFFE)
+	r, err := testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, internalauth.Header, s.svid(t, "reporting"))
 	if err != nil || r.Status != 403 {
 		t.Fatalf("reporting: %v %d %s", err, r.Status, r.Body)
 	}
@@ -167,7 +167,7 @@ func TestSPIFFEModeForbidsCallersTheContractDoesNotAllow(t *testing.T) {
 // credential each call used; a caller with a certificate cannot fall back
 // to a token, and a JWT-SVID without the certificate is worth nothing.
 func TestTokenPlusSPIFFEAcceptsBothAndAuditsWhich(t *testing.T) {
-	s := startSPIFFE(t, tokenguard.Both)
+	s := startSPIFFE(t, internalauth.Both)
 	plain := strings.Replace(s.url, "https://", "http://", 1)
 	ok := []struct {
 		name, url, credential, kind, callerID string
@@ -179,7 +179,7 @@ func TestTokenPlusSPIFFEAcceptsBothAndAuditsWhich(t *testing.T) {
 			s.caller(t, "user-service")},
 	}
 	for i, c := range ok {
-		r, err := testenv.TryWith(c.client, "GET", c.url, nil, tokenguard.Header, c.credential)
+		r, err := testenv.TryWith(c.client, "GET", c.url, nil, internalauth.Header, c.credential)
 		if err != nil || r.Status != 200 {
 			t.Fatalf("%s: %v %d", c.name, err, r.Status)
 		}
@@ -197,7 +197,7 @@ func TestTokenPlusSPIFFEAcceptsBothAndAuditsWhich(t *testing.T) {
 		{"JWT-SVID over plain HTTP", plain, s.svid(t, "user-service"), "invalid", testenv.Client},
 	}
 	for _, c := range refused {
-		r, err := testenv.TryWith(c.client, "GET", c.url, nil, tokenguard.Header, c.credential)
+		r, err := testenv.TryWith(c.client, "GET", c.url, nil, internalauth.Header, c.credential)
 		if err != nil || r.Status != 401 {
 			t.Fatalf("%s: %v %d", c.name, err, r.Status)
 		}
@@ -209,7 +209,7 @@ func TestTokenPlusSPIFFEAcceptsBothAndAuditsWhich(t *testing.T) {
 	// A certificate of another trust domain is refused at the handshake even here.
 	now := time.Now()
 	stranger := s.evil.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td)
-	if r, err := testenv.TryWith(stranger, "GET", s.url, nil, tokenguard.Header, goodToken); err == nil {
+	if r, err := testenv.TryWith(stranger, "GET", s.url, nil, internalauth.Header, goodToken); err == nil {
 		t.Fatalf("foreign certificate accepted: %d", r.Status)
 	}
 }
@@ -231,24 +231,24 @@ func TestModesConfiguration(t *testing.T) {
 		}
 	}
 	cfg, err := property.LoadConfig(func(k string) string { return map[string]string{"INTERNAL_AUTH": "spiffe"}[k] })
-	if err != nil || cfg.Auth != tokenguard.SPIFFE || len(cfg.Tokens) != 0 || cfg.Identity.Dir != "./data/identity/property-service" {
+	if err != nil || cfg.Auth != internalauth.SPIFFE || len(cfg.Tokens) != 0 || cfg.Identity.Dir != "./data/identity/property-service" {
 		t.Fatalf("spiffe mode: %+v %v", cfg, err)
 	}
 	// Rotation: a second token for the same caller.
 	cfg, err = property.LoadConfig(func(k string) string {
 		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken}[k]
 	})
-	if err != nil || cfg.Auth != tokenguard.Tokens || len(cfg.Tokens) != 2 || cfg.Tokens[1].Name != property.PrimaryCaller {
+	if err != nil || cfg.Auth != internalauth.Tokens || len(cfg.Tokens) != 2 || cfg.Tokens[1].Name != property.PrimaryCaller {
 		t.Fatalf("token mode: %+v %v", cfg.Tokens, err)
 	}
 }
 
-// The JWT-SVID's time claims are checked with a leeway of tokenguard.SVIDLeeway
+// The JWT-SVID's time claims are checked with a leeway of internalauth.SVIDLeeway
 // (5 s), not the JOSE library's default minute: one expired 6 s ago, or
 // issued 10 s in the future, is refused with a reason; one expired 3 s ago is
 // still taken (the clocks of two hosts may differ by that much).
 func TestSPIFFEModeChecksTimeWithAFewSecondsOfLeeway(t *testing.T) {
-	s := startSPIFFE(t, tokenguard.SPIFFE)
+	s := startSPIFFE(t, internalauth.SPIFFE)
 	now := time.Now()
 	user, property := s.td.ID(t, "user-service"), s.td.ID(t, "property-service")
 	client := s.caller(t, "user-service")
@@ -267,7 +267,7 @@ func TestSPIFFEModeChecksTimeWithAFewSecondsOfLeeway(t *testing.T) {
 	for _, c := range cases {
 		before := len(s.logs.Lines("internal call rejected"))
 		svid := s.td.JWTSVID(t, "user-service", user, property, c.iat, c.exp)
-		r, err := testenv.TryWith(client, "GET", s.url, nil, tokenguard.Header, svid)
+		r, err := testenv.TryWith(client, "GET", s.url, nil, internalauth.Header, svid)
 		if err != nil || r.Status != c.status {
 			t.Fatalf("%s: %v %d, want %d", c.name, err, r.Status, c.status)
 		}
@@ -290,7 +290,7 @@ func TestSPIFFEModeChecksTimeWithAFewSecondsOfLeeway(t *testing.T) {
 // domain sending bad JWT-SVIDs, spends its own budget and never the real
 // caller's. A caller that guesses on its own certificate still runs out.
 func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
-	for _, mode := range []tokenguard.Mode{tokenguard.Both, tokenguard.SPIFFE} {
+	for _, mode := range []internalauth.Mode{internalauth.Both, internalauth.SPIFFE} {
 		t.Run(string(mode), func(t *testing.T) {
 			s := startSPIFFEWith(t, mode, func(c *property.Config) { c.TokenFailures = property.DefaultTokenFailures })
 			budget := property.DefaultTokenFailures.Count
@@ -299,14 +299,14 @@ func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
 				guess func() (testenv.Response, error)
 			}
 			var guessers []guesser
-			if mode == tokenguard.Both {
+			if mode == internalauth.Both {
 				guessers = append(guessers, guesser{"plain HTTP", func() (testenv.Response, error) {
-					return testenv.Try("GET", strings.Replace(s.url, "https://", "http://", 1), nil, tokenguard.Header,
+					return testenv.Try("GET", strings.Replace(s.url, "https://", "http://", 1), nil, internalauth.Header,
 						strings.Repeat("g", 40))
 				}})
 			}
 			guessers = append(guessers, guesser{"another workload's certificate", func() (testenv.Response, error) {
-				return testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, tokenguard.Header, "not-a-jwt-svid")
+				return testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, internalauth.Header, "not-a-jwt-svid")
 			}})
 			for _, g := range guessers {
 				got := map[int]int{}
@@ -322,13 +322,13 @@ func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
 				}
 			}
 			user := s.caller(t, "user-service")
-			if r, err := testenv.TryWith(user, "GET", s.url, nil, tokenguard.Header, s.svid(t, "user-service")); err != nil ||
+			if r, err := testenv.TryWith(user, "GET", s.url, nil, internalauth.Header, s.svid(t, "user-service")); err != nil ||
 				r.Status != 200 {
 				t.Fatalf("the real caller after the guessing: %v %d %s", err, r.Status, r.Body)
 			}
 			got := map[int]int{}
 			for i := 0; i < budget+1; i++ {
-				r, err := testenv.TryWith(user, "GET", s.url, nil, tokenguard.Header, "not-a-jwt-svid")
+				r, err := testenv.TryWith(user, "GET", s.url, nil, internalauth.Header, "not-a-jwt-svid")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -348,7 +348,7 @@ func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
 // service's certificate, a client holding a session ticket from before is
 // refused like one making a full handshake.
 func TestBundleRotationIsNotSkippedByResumingASession(t *testing.T) {
-	for _, mode := range []tokenguard.Mode{tokenguard.SPIFFE, tokenguard.Both} {
+	for _, mode := range []internalauth.Mode{internalauth.SPIFFE, internalauth.Both} {
 		t.Run(string(mode), func(t *testing.T) {
 			s := startSPIFFE(t, mode)
 			now := time.Now()
@@ -358,7 +358,7 @@ func TestBundleRotationIsNotSkippedByResumingASession(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				req.Header.Set(tokenguard.Header, s.svid(t, "user-service"))
+				req.Header.Set(internalauth.Header, s.svid(t, "user-service"))
 				resp, err := client.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
@@ -391,7 +391,7 @@ func TestBundleRotationIsNotSkippedByResumingASession(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			fresh := s.td.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), s.td)
-			if r, err := testenv.TryWith(fresh, "GET", s.url, nil, tokenguard.Header, s.svid(t, "user-service")); err == nil {
+			if r, err := testenv.TryWith(fresh, "GET", s.url, nil, internalauth.Header, s.svid(t, "user-service")); err == nil {
 				t.Fatalf("a full handshake with the old CA's certificate after the rotation: %d", r.Status)
 			}
 			if resp, err := get(); err == nil {

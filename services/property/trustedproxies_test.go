@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/property"
 )
 
@@ -46,7 +46,7 @@ func TestTrustedProxiesArePerListener(t *testing.T) {
 		statuses := map[int]int{}
 		for i := 1; i <= 12; i++ {
 			r := testenv.Do(t, "GET", e.internal+"/api/internal/properties/users/1", nil,
-				"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i), tokenguard.Header, strings.Repeat("g", 40))
+				"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i), internalauth.Header, strings.Repeat("g", 40))
 			statuses[r.Status]++
 		}
 		return statuses

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/logging"
 	"jeeves4service/services/user/app"
 )

@@ -12,11 +12,11 @@ import (
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
@@ -39,7 +39,7 @@ type Config struct {
 	Trusted    []netip.Prefix
 	Property   adapters.PropertyClientConfig
 	// Auth is INTERNAL_AUTH: a static token (token) or SPIFFE identities (spiffe).
-	Auth tokenguard.Mode
+	Auth internalauth.Mode
 	// Identity is where the SPIFFE identity comes from, PropertyID the SPIFFE
 	// ID the property service must present (zero: property-service in the
 	// user service's own trust domain).
@@ -99,7 +99,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		PublicAddr:      r.Addr("USER_PUBLIC_ADDR", "127.0.0.1:8001"),
 		AdminAddr:       r.Addr("USER_ADMIN_ADDR", "127.0.0.1:9101"),
 		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
-		Auth:            config.Parse(r, "INTERNAL_AUTH", string(tokenguard.Tokens), tokenguard.ParseMode(tokenguard.Tokens, tokenguard.SPIFFE)),
+		Auth:            config.Parse(r, "INTERNAL_AUTH", string(internalauth.Tokens), internalauth.ParseMode(internalauth.Tokens, internalauth.SPIFFE)),
 		Identity:        identity.ReadConfig(r, "user-service"),
 		PropertyID:      config.Parse(r, "PROPERTY_SPIFFE_ID", "", parseOptionalID),
 		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
@@ -194,9 +194,9 @@ func list(v string) []string {
 // propertyClient reads how logins reach the property service: its internal
 // URL, the internal token (token mode only: spiffe mode has no static secret,
 // and refuses one left configured), and what one login may spend on it.
-func propertyClient(r *config.Reader, mode tokenguard.Mode) adapters.PropertyClientConfig {
+func propertyClient(r *config.Reader, mode internalauth.Mode) adapters.PropertyClientConfig {
 	scheme := "http://"
-	if mode == tokenguard.SPIFFE {
+	if mode == internalauth.SPIFFE {
 		scheme = "https://"
 	}
 	p := adapters.PropertyClientConfig{
@@ -207,13 +207,13 @@ func propertyClient(r *config.Reader, mode tokenguard.Mode) adapters.PropertyCli
 	}
 	switch {
 	case r.Err() != nil:
-	case mode == tokenguard.SPIFFE && r.Raw("INTERNAL_SERVICE_TOKEN") != "":
+	case mode == internalauth.SPIFFE && r.Raw("INTERNAL_SERVICE_TOKEN") != "":
 		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: "is not used with INTERNAL_AUTH=spiffe; unset it"})
-	case mode == tokenguard.SPIFFE && !strings.HasPrefix(p.BaseURL, "https://"):
+	case mode == internalauth.SPIFFE && !strings.HasPrefix(p.BaseURL, "https://"):
 		r.Fail(&config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an https:// URL with INTERNAL_AUTH=spiffe (mutual TLS)"})
 	case !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://"):
 		r.Fail(&config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an http:// or https:// URL"})
-	case mode == tokenguard.Tokens:
+	case mode == internalauth.Tokens:
 		p.Credential = adapters.StaticCredential(r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
 	}
 	return p

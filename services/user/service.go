@@ -20,13 +20,13 @@ import (
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/httpx"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	limits.OnRefuse = s.Metrics.RefusalCounter()
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
-	if cfg.Auth == tokenguard.SPIFFE {
+	if cfg.Auth == internalauth.SPIFFE {
 		if cfg.Property, err = s.spiffeClient(ctx, cfg, log); err != nil {
 			return nil, s.res.Release(err)
 		}

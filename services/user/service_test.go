@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/user"
 	"jeeves4service/services/user/adapters"
 	"jeeves4service/services/user/app"
@@ -89,7 +89,7 @@ func newFake(t *testing.T, behave func(w http.ResponseWriter, r *http.Request)) 
 	f := &fakeProperty{behave: behave}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.hits.Add(1)
-		if r.Header.Get(tokenguard.Header) == token {
+		if r.Header.Get(internalauth.Header) == token {
 			f.sawToken.Store(true)
 		}
 		f.mu.Lock()

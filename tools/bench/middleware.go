@@ -16,8 +16,8 @@ import (
 
 	"jeeves4service"
 	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/logging"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/common/validator"
 )
 
@@ -36,11 +36,11 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 		return nil, err
 	}
 	secret := strings.Repeat("k", 48)
-	tok, err := tokenguard.NewToken("bench", secret)
+	tok, err := internalauth.NewToken("bench", secret)
 	if err != nil {
 		return nil, err
 	}
-	guard, err := tokenguard.New([]tokenguard.Token{tok}, log)
+	guard, err := internalauth.New([]internalauth.Token{tok}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 	// garbage of the harness, not of the guard, set how often the collector
 	// ran, and the added cost read 1 to 1.5 µs higher than the guard's own.)
 	raw := "GET /api/internal/properties/users/1 HTTP/1.1\r\nHost: property.internal\r\n" +
-		tokenguard.Header + ": " + secret + "\r\n\r\n"
+		internalauth.Header + ": " + secret + "\r\n\r\n"
 	bench := func(h http.Handler) testing.BenchmarkResult {
 		return testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 )
 
 // Check parses, validates and applies the project rules; it returns one line
@@ -70,12 +70,12 @@ func Check(ctx context.Context, data []byte) ([]string, error) {
 				}
 			}
 			if internal {
-				names, err := tokenguard.AllowedNames(op)
+				names, err := internalauth.AllowedNames(op)
 				switch {
 				case err != nil:
 					out = append(out, where+": "+err.Error())
 				case len(names) == 0:
-					out = append(out, where+": internal operation does not name its callers ("+tokenguard.AllowedExtension+")")
+					out = append(out, where+": internal operation does not name its callers ("+internalauth.AllowedExtension+")")
 				case op.Responses.Value("403") == nil:
 					out = append(out, where+": names its callers but 403 is not documented")
 				}

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/tokenguard"
 )
 
 // Metrics is one service's registry and the instruments every service has.
@@ -78,7 +78,7 @@ func New(service string, on bool) *Metrics {
 	w.MustRegister(m.requests, m.latency, m.authOK, m.authNo, m.denied, m.refusals)
 	// A series born at 40 shows no increase() until its second change, so the
 	// guessing alert would miss a first burst: every reason starts at zero.
-	for _, reason := range tokenguard.Reasons {
+	for _, reason := range internalauth.Reasons {
 		m.authNo.WithLabelValues(reason)
 	}
 	return m

@@ -13,9 +13,9 @@ import (
 
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/tokenguard"
 	"jeeves4service/services/user/app"
 )
 
@@ -83,7 +83,7 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 			if err != nil {
 				return fmt.Errorf("internal credential: %w", err)
 			}
-			req.Header.Set(tokenguard.Header, credential)
+			req.Header.Set(internalauth.Header, credential)
 			if id := reqinfo.RequestID(ctx); id != "" {
 				req.Header.Set(httpx.RequestIDHeader, id)
 			}

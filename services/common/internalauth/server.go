@@ -7,7 +7,7 @@
 // and feeds the audit trail: a WARN line for every refused call, and for
 // every accepted one the caller, its SPIFFE ID, the credential kind and the
 // subject that turn its access line into the INFO audit event.
-package tokenguard
+package internalauth
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package tokenguard_test
+package internalauth_test
 
 import (
 	"go/ast"
@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 )
 
 // Reasons is the closed set the rejection counter is created with: every
@@ -51,13 +51,13 @@ func TestReasonsListsEveryRefusalReason(t *testing.T) {
 		t.Fatalf("found only %v in the source: the test no longer reads it right", found)
 	}
 	for reason := range found {
-		if !slices.Contains(tokenguard.Reasons, reason) {
-			t.Errorf("reason %q can be returned but is not in tokenguard.Reasons", reason)
+		if !slices.Contains(internalauth.Reasons, reason) {
+			t.Errorf("reason %q can be returned but is not in internalauth.Reasons", reason)
 		}
 	}
-	for _, reason := range tokenguard.Reasons {
+	for _, reason := range internalauth.Reasons {
 		if !found[reason] {
-			t.Errorf("tokenguard.Reasons lists %q, which nothing returns", reason)
+			t.Errorf("internalauth.Reasons lists %q, which nothing returns", reason)
 		}
 	}
 }

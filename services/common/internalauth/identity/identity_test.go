@@ -15,7 +15,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/identity"
+	"jeeves4service/services/common/internalauth/identity"
 )
 
 var services = []string{"user-service", "property-service"}

@@ -1,4 +1,4 @@
-package tokenguard
+package internalauth
 
 import (
 	"fmt"

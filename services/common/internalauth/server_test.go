@@ -1,4 +1,4 @@
-package tokenguard_test
+package internalauth_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/tokenguard"
+	"jeeves4service/services/common/internalauth"
 )
 
 var (
@@ -17,18 +17,18 @@ var (
 	beta  = strings.Repeat("b", 40)
 )
 
-func guard(t testing.TB) *tokenguard.TokenGuard {
+func guard(t testing.TB) *internalauth.TokenGuard {
 	t.Helper()
-	a, err := tokenguard.NewToken("alpha", alpha)
+	a, err := internalauth.NewToken("alpha", alpha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := tokenguard.NewToken("beta", beta)
+	b, err := internalauth.NewToken("beta", beta)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log, _ := testenv.Logger()
-	g, err := tokenguard.New([]tokenguard.Token{a, b}, log)
+	g, err := internalauth.New([]internalauth.Token{a, b}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestMatchAcceptsEveryConfiguredTokenAndNothingElse(t *testing.T) {
 }
 
 func TestShortTokensAreRefused(t *testing.T) {
-	if _, err := tokenguard.NewToken("x", strings.Repeat("a", 31)); err == nil {
+	if _, err := internalauth.NewToken("x", strings.Repeat("a", 31)); err == nil {
 		t.Fatal("31-character token accepted")
 	}
 }
@@ -60,16 +60,16 @@ func TestShortTokensAreRefused(t *testing.T) {
 // (the failure mode of GHSA-r277-6w6q-xmqw).
 func TestGuardFailsClosed(t *testing.T) {
 	log, _ := testenv.Logger()
-	if _, err := tokenguard.New(nil, log); err == nil {
+	if _, err := internalauth.New(nil, log); err == nil {
 		t.Fatal("guard without tokens was built")
 	}
-	var nilGuard *tokenguard.TokenGuard
+	var nilGuard *internalauth.TokenGuard
 	for _, presented := range []string{"", alpha} {
 		if _, ok := nilGuard.Match(presented); ok {
 			t.Fatal("nil guard accepted a token")
 		}
 		req := httptest.NewRequest("GET", "/api/internal/properties/users/1", nil)
-		req.Header.Set(tokenguard.Header, presented)
+		req.Header.Set(internalauth.Header, presented)
 		err := nilGuard.Authenticate(context.Background(), &openapi3filter.AuthenticationInput{
 			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req}})
 		if err == nil {
@@ -79,12 +79,12 @@ func TestGuardFailsClosed(t *testing.T) {
 }
 
 func TestParseTokens(t *testing.T) {
-	tokens, err := tokenguard.ParseTokens("reporting=" + beta + ", billing=" + strings.Repeat("c", 33))
+	tokens, err := internalauth.ParseTokens("reporting=" + beta + ", billing=" + strings.Repeat("c", 33))
 	if err != nil || len(tokens) != 2 || tokens[0].Name != "reporting" || tokens[1].Name != "billing" {
 		t.Fatalf("%v %v", tokens, err)
 	}
 	// Two tokens of one caller are a rotation in progress, not a mistake.
-	tokens, err = tokenguard.ParseTokens("user-service=" + beta + ",user-service=" + alpha)
+	tokens, err = internalauth.ParseTokens("user-service=" + beta + ",user-service=" + alpha)
 	if err != nil || len(tokens) != 2 || tokens[0].Name != "user-service" || tokens[1].Name != "user-service" {
 		t.Fatalf("rotation: %v %v", tokens, err)
 	}
@@ -94,7 +94,7 @@ func TestParseTokens(t *testing.T) {
 		"short extra": "x=short",
 		"one short":   "x=" + beta + ",x=short",
 	} {
-		_, err := tokenguard.ParseTokens(list)
+		_, err := internalauth.ParseTokens(list)
 		if err == nil {
 			t.Fatalf("%s: accepted", name)
 		}
