@@ -13,8 +13,8 @@ import (
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
-	"jeeves4service/services/common/web"
 )
 
 // Config is the property service's runtime contract (the README's Runtime
@@ -93,7 +93,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		RefusalDelay:    config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
-		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
+		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Tokens = tokens(r, c.Auth)

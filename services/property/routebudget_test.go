@@ -50,7 +50,7 @@ func TestEveryRouteSpendsTheRequestBudget(t *testing.T) {
 			}
 		}
 	}
-	// Health endpoints stay outside (see web.NewRouter): a probe shares its
+	// Health endpoints stay outside (see router.NewRouter): a probe shares its
 	// address with others, and their answer costs no more than a refusal.
 	client := from("127.0.0.99")
 	for i := 0; i < 3*budget; i++ {

@@ -17,18 +17,18 @@ import (
 	"jeeves4service"
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/gen/propertyapi"
+	"jeeves4service/services/common/budget"
 	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
+	"jeeves4service/services/common/listener"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/reqinfo"
+	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/validator"
-	"jeeves4service/services/common/web"
 	"jeeves4service/services/property/adapters"
 	"jeeves4service/services/property/app"
 	"jeeves4service/services/property/ports"
@@ -42,7 +42,7 @@ func Main(ctx context.Context, getenv config.Getenv, stderr io.Writer) int {
 
 // Service is a property service with its listeners bound.
 type Service struct {
-	Server  *httpx.Server
+	Server  *listener.Server
 	Metrics *metrics.Metrics
 	keys    *jwtauth.RemoteKeys
 	res     lifecycle.Resources
@@ -63,11 +63,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.Metrics.DB("property", conn)
 	svc := &app.Service{Repo: repo}
 	// The internal listener takes its callers' trace context; public callers' is only linked.
-	internalBase := web.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: s.ready(repo.Ping),
+	internalBase := router.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: s.ready(repo.Ping),
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
 	publicBase := internalBase
 	publicBase.Trusted = cfg.Trusted
-	publicBase.CORS = web.CORS(cfg.CORSOrigins)
+	publicBase.CORS = router.CORS(cfg.CORSOrigins)
 	publicBase.Tarpit = ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal)
 	publicBase.Observe, publicBase.Trace = s.Metrics.HTTP("public"), tr.Server("public", false)
 	keys := s.keys
@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)
 
-	internalListener := &httpx.Listener{Name: "internal", Addr: cfg.InternalAddr}
+	internalListener := &listener.Listener{Name: "internal", Addr: cfg.InternalAddr}
 	var svids *internalauth.SVIDs
 	if cfg.Auth.TakesSPIFFE() {
 		src, err := identity.Open(ctx, cfg.Identity, log)
@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		s.res.Background(src.Run)
 		svids = &internalauth.SVIDs{Bundles: src, Audience: src.ID()}
 		internalListener.TLS = identity.ServerTLS(src)
-		if cfg.Auth == internalauth.Both { // one port for both kinds of caller (see httpx.Listener.AlsoPlain)
+		if cfg.Auth == internalauth.Both { // one port for both kinds of caller (see listener.Listener.AlsoPlain)
 			internalListener.TLS, internalListener.AlsoPlain = identity.OptionalClientTLS(src), true
 		}
 	}
@@ -106,7 +106,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	// client (IP) has request budget left.
 	verifier := jwtauth.NewVerifier(keys, cfg.JWT)
 	public, err := PublicHandler(publicBase, svc, jwtauth.Middleware(verifier),
-		jwtauth.FetchKeys(verifier, web.BudgetLeft(publicBase.Requests)), web.RequestBudget(publicBase.Requests))
+		jwtauth.FetchKeys(verifier, budget.Left(publicBase.Requests)), budget.PerClient(publicBase.Requests))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -114,8 +114,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if internalListener.Handler, err = InternalHandler(internalBase, svc, guard, perCaller); err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler(), cfg.Profiler),
-		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
+	s.Server, err = listener.Listen(log, listener.WithAdmin(cfg.AdminAddr, router.Admin(s.Metrics.Handler(), cfg.Profiler),
+		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
 		internalListener)...)
 	if err != nil {
 		return nil, s.res.Release(err)
@@ -148,11 +148,11 @@ func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }
 // jwtauth.Middleware and jwtauth.FetchKeys for a token of a key not held
 // yet, and the request budget; the benchmark's baseline injects claims instead)
 // and validated before its handler.
-func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler) http.Handler) (http.Handler, error) {
-	api, err := web.PublicAPI(base, "properties", before, func(api chi.Router) {
+func PublicHandler(base router.Base, svc *app.Service, before ...func(http.Handler) http.Handler) (http.Handler, error) {
+	api, err := router.PublicAPI(base, "properties", before, func(api chi.Router) {
 		strict := propertyapi.NewStrictHandlerWithOptions(&ports.Public{App: svc}, nil,
-			propertyapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
-		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
+			propertyapi.StrictHTTPServerOptions(router.NewStrictErrors(base.Log)))
+		propertyapi.HandlerWithOptions(strict, propertyapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: router.ParamErrorHandler})
 	})
 	if err != nil {
 		return nil, err
@@ -166,7 +166,7 @@ func PublicHandler(base web.Base, svc *app.Service, before ...func(http.Handler)
 // before the credential is looked at, and,
 // once the caller is known, the request budget per caller (when not nil)
 // and the contract's x-allowed-callers of the operation (403 otherwise).
-func InternalHandler(base web.Base, svc *app.Service, guard *internalauth.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
+func InternalHandler(base router.Base, svc *app.Service, guard *internalauth.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
 	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
 	if err != nil {
 		return nil, fmt.Errorf("load internal contract: %w", err)
@@ -175,12 +175,12 @@ func InternalHandler(base web.Base, svc *app.Service, guard *internalauth.TokenG
 	if err != nil {
 		return nil, fmt.Errorf("internal contract: %w", err)
 	}
-	return web.API{
+	return router.API{
 		Base:     base,
-		Contract: web.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs},
+		Contract: router.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs},
 		Security: validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"},
 		Before:   []func(http.Handler) http.Handler{guard.Middleware(func(r *http.Request) string { return lastSegment(r.URL.Path) })},
-		After:    []func(http.Handler) http.Handler{callerBudget(perCaller), guard.Allowed(allowed)},
+		After:    []func(http.Handler) http.Handler{budget.PerCaller(perCaller), guard.Allowed(allowed)},
 		Mount:    func(api chi.Router) { MountInternal(api, svc, base.Log) },
 	}.Handler()
 }
@@ -189,16 +189,8 @@ func InternalHandler(base web.Base, svc *app.Service, guard *internalauth.TokenG
 // benchmark mounts them bare, as the baseline of the guarded call).
 func MountInternal(r chi.Router, svc *app.Service, log *slog.Logger) {
 	strict := internalapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil,
-		internalapi.StrictHTTPServerOptions(web.NewStrictErrors(log)))
-	internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: web.ParamErrorHandler})
-}
-
-// callerBudget spends the request budget of the caller the token named.
-func callerBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
-	if l == nil {
-		return func(next http.Handler) http.Handler { return next }
-	}
-	return httpx.Budget(l, "requests", func(r *http.Request) string { return "caller:" + reqinfo.From(r.Context()).Caller })
+		internalapi.StrictHTTPServerOptions(router.NewStrictErrors(log)))
+	internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: router.ParamErrorHandler})
 }
 
 func lastSegment(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }

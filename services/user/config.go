@@ -17,8 +17,8 @@ import (
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
-	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
 )
 
@@ -119,7 +119,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		RefreshPerIP: config.Parse(r, "REFRESH_FAILURE_LIMIT_PER_IP", DefaultRefreshPerIP.String(), ratelimit.ParseBudget),
 		RequestLimit: config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
 		RefusalDelay: config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
-		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", web.ParseOrigins),
+		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
 		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	c.Property = propertyClient(r, c.Auth)

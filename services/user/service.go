@@ -17,18 +17,20 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"jeeves4service/gen/userapi"
+	"jeeves4service/services/common/budget"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
+	"jeeves4service/services/common/listener"
 	"jeeves4service/services/common/metrics"
+	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
+	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
-	"jeeves4service/services/common/web"
 	"jeeves4service/services/user/adapters"
 	"jeeves4service/services/user/app"
 	"jeeves4service/services/user/ports"
@@ -45,7 +47,7 @@ func Main(ctx context.Context, args []string, getenv config.Getenv, stdin io.Rea
 
 // Service is a user service with its listener bound.
 type Service struct {
-	Server   *httpx.Server
+	Server   *listener.Server
 	App      *app.Service
 	Property *adapters.PropertyClient
 	Metrics  *metrics.Metrics
@@ -105,17 +107,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 			"client_ip", clientIP, "request_id", reqinfo.RequestID(ctx))
 	}
 	verifier := jwtauth.NewVerifier(signer, signer.Settings())
-	base := web.Base{Log: log, Trusted: cfg.Trusted, Ready: s.ready(svc.Repo.Ping), CORS: web.CORS(cfg.CORSOrigins),
+	base := router.Base{Log: log, Trusted: cfg.Trusted, Ready: s.ready(svc.Repo.Ping), CORS: router.CORS(cfg.CORSOrigins),
 		Tarpit:  ratelimit.NewTarpit(cfg.RefusalDelay, ratelimit.TarpitPerIP, ratelimit.TarpitTotal),
 		Observe: s.Metrics.HTTP("public"), Trace: tr.Server("public", false),
 		Requests: limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))}
-	perClient := web.RequestBudget(base.Requests)
+	perClient := budget.PerClient(base.Requests)
 	handler, err := PublicHandler(base, svc, signer.JWKS, jwtauth.Middleware(verifier), perClient, ports.RefuseSpentRegistrations(svc, log))
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	if s.Server, err = httpx.Listen(log, httpx.WithAdmin(cfg.AdminAddr, web.Admin(s.Metrics.Handler(), cfg.Profiler),
-		&httpx.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler})...); err != nil {
+	if s.Server, err = listener.Listen(log, listener.WithAdmin(cfg.AdminAddr, router.Admin(s.Metrics.Handler(), cfg.Profiler),
+		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler})...); err != nil {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
@@ -178,7 +180,7 @@ func openApp(ctx context.Context, cfg Config, traced *database.Traced, log *slog
 		return nil, nil, nil, err
 	}
 	svc := &app.Service{Repo: repo, Sessions: repo, RefreshTTL: cfg.RefreshTTL, Signer: signer,
-		MaxPropertyClaims: cfg.MaxPropertyClaims, NewSessionID: httpx.NewID}
+		MaxPropertyClaims: cfg.MaxPropertyClaims, NewSessionID: middleware.NewID}
 	if err := canonicaliseStoredEmails(ctx, svc, log); err != nil {
 		_ = conn.Close()
 		return nil, nil, nil, err
@@ -229,12 +231,12 @@ func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.S
 // contract, each request passed through before (the bearer-token verifier:
 // the service verifies its own tokens with its own public keys; the early
 // refusal of spent registration budgets) and validated before its handler.
-func PublicHandler(base web.Base, svc *app.Service, jwks func() jwtauth.JWKS,
+func PublicHandler(base router.Base, svc *app.Service, jwks func() jwtauth.JWKS,
 	before ...func(http.Handler) http.Handler) (http.Handler, error) {
-	api, err := web.PublicAPI(base, "users", before, func(api chi.Router) {
+	api, err := router.PublicAPI(base, "users", before, func(api chi.Router) {
 		strict := userapi.NewStrictHandlerWithOptions(&ports.Public{App: svc, JWKS: jwks}, nil,
-			userapi.StrictHTTPServerOptions(web.NewStrictErrors(base.Log)))
-		userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: web.ParamErrorHandler})
+			userapi.StrictHTTPServerOptions(router.NewStrictErrors(base.Log)))
+		userapi.HandlerWithOptions(strict, userapi.ChiServerOptions{BaseRouter: api, ErrorHandlerFunc: router.ParamErrorHandler})
 	})
 	if err != nil {
 		return nil, err

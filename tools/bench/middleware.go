@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"jeeves4service"
-	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/logging"
+	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/validator"
 )
 
@@ -56,7 +56,7 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 	// The guarded stack as the internal listener runs it around a handler:
 	// request id, the access line (here the audit line), the guard and the
 	// validator; the baseline is the handler alone.
-	guarded := httpx.RequestID(httpx.AccessLog(log, nil)(guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))))
+	guarded := middleware.RequestID(middleware.AccessLog(log, nil)(guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))))
 	// Each request is read as net/http's server reads one: parsed from the
 	// connection's reader, which lives as long as the connection. (With
 	// httptest.NewRequest every call allocated a fresh 4 KB reader: the

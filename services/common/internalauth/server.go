@@ -242,7 +242,7 @@ func (g *TokenGuard) Authenticate(ctx context.Context, in *openapi3filter.Authen
 // even with a good token: guessing a 32-character token is hopeless anyway,
 // and this keeps it so. subject names whom a call is about (the path's
 // user_id): with the caller Authenticate names, it makes the request's access
-// line the INFO audit event of an accepted call (httpx.AccessLog).
+// line the INFO audit event of an accepted call (middleware.AccessLog).
 func (g *TokenGuard) Middleware(subject func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

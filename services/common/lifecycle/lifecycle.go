@@ -14,7 +14,7 @@ import (
 	"sync"
 
 	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/listener"
 	"jeeves4service/services/common/logging"
 )
 
@@ -63,7 +63,7 @@ func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.W
 		return err
 	}
 	r := config.NewReader(getenv)
-	if httpx.ShutdownDelay = config.Parse(r, "SHUTDOWN_DELAY", "0s", config.Delay); r.Err() != nil {
+	if listener.ShutdownDelay = config.Parse(r, "SHUTDOWN_DELAY", "0s", config.Delay); r.Err() != nil {
 		return r.Err()
 	}
 	cfg, err := load(getenv)

@@ -7,7 +7,7 @@ import (
 )
 
 // Access is the one INFO line every request gets once it is served (see
-// httpx.AccessLog): message "request", or, for a request whose credential
+// middleware.AccessLog): message "request", or, for a request whose credential
 // named a caller (an accepted internal call), the audit line: message
 // "internal call" and the same fields plus event "audit", the caller, its
 // SPIFFE ID ("" for a static token), the credential kind and the call's

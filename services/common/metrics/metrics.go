@@ -113,7 +113,7 @@ var statusLabels = func() (s [600]string) {
 	return
 }()
 
-// HTTP returns the recorder of a listener's requests (httpx.AccessLog calls it).
+// HTTP returns the recorder of a listener's requests (middleware.AccessLog calls it).
 func (m *Metrics) HTTP(listener string) func(info *reqinfo.Info, status int, took time.Duration) {
 	if m == nil {
 		return nil

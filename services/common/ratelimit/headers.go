@@ -25,7 +25,7 @@ const (
 // internal listener's failure budget before the credential is looked at,
 // then the caller's request budget), and only the last one's fields are
 // sent: the budgets record their decision here, and the fields are built
-// once, for the response (see httpx.BudgetFields), rather than by every
+// once, for the response (see budget.Fields), rather than by every
 // budget on the way.
 type Governing struct {
 	Name     string // the policy's name in the fields; "" when no budget governs

@@ -34,7 +34,7 @@ type Info struct {
 	TraceID string
 	// RateLimit is the decision of the budget that governs the request, the
 	// last one it passed: its RateLimit-Policy and RateLimit fields go out
-	// with the response (httpx.BudgetFields), and the generated strict
+	// with the response (budget.Fields), and the generated strict
 	// servers write a response's declared fields from its typed value, so
 	// handlers copy them from here (see BudgetOf).
 	RateLimit ratelimit.Governing

@@ -12,9 +12,9 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"jeeves4service/gen/internalapi"
-	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/user/app"
 )
@@ -85,7 +85,7 @@ func NewPropertyClient(cfg PropertyClientConfig) (*PropertyClient, error) {
 			}
 			req.Header.Set(internalauth.Header, credential)
 			if id := reqinfo.RequestID(ctx); id != "" {
-				req.Header.Set(httpx.RequestIDHeader, id)
+				req.Header.Set(middleware.RequestIDHeader, id)
 			}
 			return nil
 		}))

@@ -18,9 +18,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service/services/common/httpx"
 	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/web"
+	"jeeves4service/services/common/listener"
+	"jeeves4service/services/common/router"
 	"jeeves4service/services/property"
 	"jeeves4service/services/property/adapters"
 	"jeeves4service/services/property/app"
@@ -53,12 +53,12 @@ func run() error {
 			next.ServeHTTP(w, r.WithContext(jwtauth.WithClaims(r.Context(), &jwtauth.Claims{UserID: userID})))
 		})
 	}
-	public, err := property.PublicHandler(web.Base{Log: log}, svc, inject)
+	public, err := property.PublicHandler(router.Base{Log: log}, svc, inject)
 	if err != nil {
 		return err
 	}
-	srv, err := httpx.Listen(log, &httpx.Listener{Name: "internal", Addr: os.Getenv("BASELINE_INTERNAL_ADDR"), Handler: internal},
-		&httpx.Listener{Name: "public", Addr: os.Getenv("BASELINE_PUBLIC_ADDR"), Handler: public})
+	srv, err := listener.Listen(log, &listener.Listener{Name: "internal", Addr: os.Getenv("BASELINE_INTERNAL_ADDR"), Handler: internal},
+		&listener.Listener{Name: "public", Addr: os.Getenv("BASELINE_PUBLIC_ADDR"), Handler: public})
 	if err != nil {
 		return err
 	}

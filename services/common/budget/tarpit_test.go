@@ -1,4 +1,4 @@
-package httpx_test
+package budget_test
 
 import (
 	"net/http"
@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/budget"
+	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/ratelimit"
 )
 
@@ -17,7 +18,7 @@ import (
 func TestTarpitBoundsIPv6PerSlash64(t *testing.T) {
 	tp := ratelimit.NewTarpit(300*time.Millisecond, 1, 10)
 	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	h := httpx.ClientIP(trusted)(httpx.HoldRefusals(tp)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := middleware.ClientIP(trusted)(budget.HoldRefusals(tp)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusTooManyRequests)
 	})))
 	serve := func(ip string) (*httptest.ResponseRecorder, time.Duration) {

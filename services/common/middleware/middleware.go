@@ -1,6 +1,9 @@
-// Package httpx holds the HTTP plumbing both services share: middleware that
-// every request passes through, and a server with timeouts and graceful shutdown.
-package httpx
+// Package middleware is what every request of every listener passes through
+// before it reaches an API: its request id, the client IP it is believed to
+// come from, panic recovery, nosniff, the body limit, the refusal of
+// credentials in a URL, and the access line (the audit line of an accepted
+// internal call). Package router puts them in order.
+package middleware
 
 import (
 	"crypto/rand"
@@ -16,7 +19,6 @@ import (
 
 	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/reqinfo"
 )
 
@@ -269,115 +271,3 @@ func AccessLog(log *slog.Logger, observe Observer) func(http.Handler) http.Handl
 		})
 	}
 }
-
-// Budget spends one unit of a general request budget per client on every
-// request it wraps (check and spend in one step: see package ratelimit),
-// answers 429 with Retry-After past it, and makes itself the budget that
-// governs the request: its state goes out on the response in the
-// RateLimit-Policy and RateLimit fields (BudgetFields). key names the
-// client: the verified user of an authenticated call, the client IP
-// otherwise, the caller of an internal call. name is the policy's name in
-// the headers.
-func Budget(l ratelimit.Limiter, name string, key func(*http.Request) string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			d := l.Take(r.Context(), key(r))
-			reqinfo.From(r.Context()).RateLimit = ratelimit.Governing{Name: name, Budget: l.Budget(), Decision: d}
-			if !d.Allowed {
-				problem.SetRetryAfter(w, d.RetryAfter)
-				problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many requests; try again later."))
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// BudgetFields writes the RateLimit-Policy and RateLimit fields of the
-// budget that governs the request (reqinfo's RateLimit, recorded by Budget
-// and the token guard's failure budget) on every response, just before its
-// status line: success, refusal or problem alike. A generated typed
-// response writes them itself, from the value its handler copied; they are
-// not written twice. A request without a governing budget gets none.
-func BudgetFields(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		bw := budgetWriters.Get().(*budgetWriter)
-		*bw = budgetWriter{ResponseWriter: w, info: reqinfo.From(r.Context())}
-		next.ServeHTTP(bw, r)
-		*bw = budgetWriter{} // no reference to this request stays in the pool
-		budgetWriters.Put(bw)
-	})
-}
-
-// budgetWriters recycles the writers: a handler may not use its
-// ResponseWriter once ServeHTTP has returned (net/http's rule), so one
-// can serve the next request.
-var budgetWriters = sync.Pool{New: func() any { return new(budgetWriter) }}
-
-type budgetWriter struct {
-	http.ResponseWriter
-	info    *reqinfo.Info
-	started bool
-}
-
-func (b *budgetWriter) start() {
-	if !b.started {
-		b.started = true
-		b.info.RateLimit.SetHeaders(b.ResponseWriter.Header())
-	}
-}
-
-func (b *budgetWriter) WriteHeader(status int) {
-	if status >= 200 { // an informational response is not the response
-		b.start()
-	}
-	b.ResponseWriter.WriteHeader(status)
-}
-
-func (b *budgetWriter) Write(p []byte) (int, error) {
-	b.start()
-	return b.ResponseWriter.Write(p)
-}
-
-func (b *budgetWriter) Unwrap() http.ResponseWriter { return b.ResponseWriter }
-
-// HoldRefusals holds every 429 the wrapped handler answers in t before it is
-// sent (see ratelimit.Tarpit), keyed by the client IP (ratelimit.IPKey), so that a client
-// flooding a door whose budget it has spent waits instead of asking again at
-// once. A refusal the tarpit has no room for goes out at once and closes the
-// connection. nil: refusals go out at once.
-func HoldRefusals(t *ratelimit.Tarpit) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		if t == nil {
-			return next
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			next.ServeHTTP(&refusalHolder{ResponseWriter: w, r: r, tarpit: t}, r)
-		})
-	}
-}
-
-type refusalHolder struct {
-	http.ResponseWriter
-	r       *http.Request
-	tarpit  *ratelimit.Tarpit
-	started bool
-}
-
-func (h *refusalHolder) WriteHeader(status int) {
-	if status == http.StatusTooManyRequests && !h.started {
-		if !h.tarpit.Hold(h.r.Context(), ratelimit.IPKey(reqinfo.ClientIP(h.r.Context()))) {
-			h.Header().Set("Connection", "close")
-		}
-	}
-	h.started = true
-	h.ResponseWriter.WriteHeader(status)
-}
-
-func (h *refusalHolder) Write(b []byte) (int, error) {
-	h.started = true
-	return h.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (h *refusalHolder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -1,4 +1,8 @@
-package httpx
+// Package listener runs a service's listeners together: each bound at start
+// (a port clash fails start-up), served with timeouts, watched so that one
+// that stops accepting makes the service unready instead of dying quietly,
+// optionally TLS or TLS and plain HTTP on one port, and drained on shutdown.
+package listener
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package httpx_test
+package middleware_test
 
 import (
 	"io"

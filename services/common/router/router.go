@@ -1,8 +1,8 @@
-// Package web assembles a listener's router the same way for every listener
-// of both services: the shared middleware (package httpx), health endpoints
+// Package router assembles a listener's router the same way for every listener
+// of both services: the shared middleware (package middleware), health endpoints
 // and docs outside the contract, problem+json for unknown routes, and the API
 // mounted behind the validator built from its contract.
-package web
+package router
 
 import (
 	"context"
@@ -18,7 +18,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/singleflight"
 
-	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/budget"
+	"jeeves4service/services/common/listener"
+	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/ratelimit"
 )
@@ -28,12 +30,12 @@ type Base struct {
 	Log     *slog.Logger
 	Trusted []netip.Prefix
 	// Ready reports whether the service can do its work: every listener of the
-	// service accepts connections (httpx.Server.Accepting) and its database answers.
+	// service accepts connections (listener.Server.Accepting) and its database answers.
 	Ready func(context.Context) error
 	// CORS is the listener's cross-origin policy (public listeners); nil: none.
 	CORS func(http.Handler) http.Handler
 	// Observe records every request in the metrics (nil: not recorded).
-	Observe httpx.Observer
+	Observe middleware.Observer
 	// Trace makes the server span of every request (nil: tracing off).
 	Trace func(http.Handler) http.Handler
 	// Tarpit holds the listener's 429s (public listeners; nil: none).
@@ -61,8 +63,8 @@ func NewRouter(b Base) chi.Router {
 		r.Use(b.Trace) // first: the access line carries the span's trace id
 	}
 	// HoldRefusals inside AccessLog: a held refusal's line shows the time it was held.
-	r.Use(httpx.RequestID, httpx.ClientIP(b.Trusted), httpx.Recover(b.Log), httpx.AccessLog(b.Log, b.Observe),
-		httpx.HoldRefusals(b.Tarpit), httpx.NoSniff)
+	r.Use(middleware.RequestID, middleware.ClientIP(b.Trusted), middleware.Recover(b.Log), middleware.AccessLog(b.Log, b.Observe),
+		budget.HoldRefusals(b.Tarpit), middleware.NoSniff)
 	if b.CORS != nil {
 		r.Use(b.CORS) // before routing: a preflight is answered here
 	}
@@ -89,7 +91,7 @@ func NewRouter(b Base) chi.Router {
 // notReadyDetail says what /readyz found wrong, without the error's details
 // (which name addresses and files; they are in the WARN line).
 func notReadyDetail(err error) string {
-	var listener *httpx.NotAcceptingError
+	var listener *listener.NotAcceptingError
 	if errors.As(err, &listener) {
 		return "The service is not ready: a listener cannot accept connections."
 	}
@@ -99,8 +101,8 @@ func notReadyDetail(err error) string {
 // OutsideBudget is the budget of b's routes outside the contract: b.Requests
 // per client IP, its fields on every answer.
 func OutsideBudget(b Base) func(http.Handler) http.Handler {
-	budget := RequestBudget(b.Requests)
-	return func(next http.Handler) http.Handler { return httpx.BudgetFields(budget(next)) }
+	perClient := budget.PerClient(b.Requests)
+	return func(next http.Handler) http.Handler { return budget.Fields(perClient(next)) }
 }
 
 // How long a readiness answer is reused, and how long one look may take.

@@ -1,21 +1,19 @@
-package web
+package router
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 
 	"jeeves4service"
-	"jeeves4service/services/common/httpx"
+	"jeeves4service/services/common/budget"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/common/validator"
 )
 
@@ -87,49 +85,23 @@ func (a API) Handler() (http.Handler, error) {
 	r.Group(func(api chi.Router) {
 		// First in the group: the budgets in Before and After record their
 		// decision, and every answer of the group carries its fields.
-		api.Use(httpx.BudgetFields)
+		api.Use(budget.Fields)
 		api.Use(a.Before...)
-		api.Use(httpx.LimitBody(httpx.MaxBodyBytes))
+		api.Use(middleware.LimitBody(middleware.MaxBodyBytes))
 		api.Use(validate)
 		// After the validator, so that a caller without valid credentials is
 		// told 401 before anything else about the request is looked at.
-		api.Use(httpx.RejectSecretsInQuery)
+		api.Use(middleware.RejectSecretsInQuery)
 		api.Use(a.After...)
 		a.Mount(api)
 	})
 	return r, nil
 }
 
-// RequestBudget is the general request budget of a public listener: one
-// unit per request from each client, the verified user of an authenticated
-// call or the client IP otherwise (per /64 for IPv6, see ratelimit.IPKey;
-// the bearer token is verified before, by the middleware ahead of it). A nil limiter means no budget.
-func RequestBudget(l ratelimit.Limiter) func(http.Handler) http.Handler {
-	if l == nil {
-		return func(next http.Handler) http.Handler { return next }
-	}
-	return httpx.Budget(l, "requests", requestClient)
-}
-
-// requestClient is whose request budget a request spends.
-func requestClient(r *http.Request) string {
-	if c := jwtauth.FromContext(r.Context()); c != nil {
-		return "user:" + strconv.FormatInt(c.UserID, 10)
-	}
-	return ratelimit.IPKey(reqinfo.ClientIP(r.Context()))
-}
-
-// BudgetLeft says, without spending, whether the request's client has some
-// of its request budget left (always, with no budget): jwtauth.FetchKeys asks
-// before a token of a key not held may cost a JWKS fetch.
-func BudgetLeft(l ratelimit.Limiter) func(*http.Request) bool {
-	return func(r *http.Request) bool { return l == nil || l.Peek(r.Context(), requestClient(r)).Allowed }
-}
-
 // StrictErrors are the error handlers every generated strict server gets,
 // writing problem+json (the library's defaults answer text/plain). Each
 // generated package's StrictHTTPServerOptions has this shape, so it converts:
-// propertyapi.StrictHTTPServerOptions(web.StrictErrors(log)).
+// propertyapi.StrictHTTPServerOptions(router.StrictErrors(log)).
 type StrictErrors struct {
 	RequestErrorHandlerFunc  func(w http.ResponseWriter, r *http.Request, err error)
 	ResponseErrorHandlerFunc func(w http.ResponseWriter, r *http.Request, err error)
