@@ -19,6 +19,8 @@ import (
 
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/user/adapters"
 )
 
@@ -73,7 +75,13 @@ func startPrism(t *testing.T, args ...string) string {
 // Prism's mock, which enforces the X-Internal-Token scheme.
 func TestInternalClientAgainstPrismMock(t *testing.T) {
 	mock := startPrism(t, "mock", "../openapi-internal.yaml", "--errors")
-	client, err := adapters.NewPropertyClient(adapters.PropertyClientConfig{BaseURL: mock, Credential: adapters.StaticCredential(internalToken)})
+	log, _ := testenv.Logger()
+	workload, err := internalauth.Open(context.Background(), internalauth.Config{Name: "user-service", Mode: internalauth.Tokens,
+		Callees: []internalauth.Callee{{Name: adapters.PropertyService, URL: mock, Token: internalToken}}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := adapters.NewPropertyClient(workload, upstream.Settings{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +90,7 @@ func TestInternalClientAgainstPrismMock(t *testing.T) {
 	if err != nil || len(claims) != 1 || claims[0].AccessLevel != "owner" {
 		t.Fatalf("client against the mock: %v %+v", err, claims)
 	}
-	// Without the request editor there is no token, and the mock refuses.
+	// Without the workload's client there is no token, and the mock refuses.
 	bare, err := internalapi.NewClientWithResponses(mock)
 	if err != nil {
 		t.Fatal(err)

@@ -106,7 +106,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 		t.Fatal(err)
 	}
 	internal := via("internal", scheme+propSvc.Server.Addr("internal"))
-	userCfg.Property.BaseURL = internal
+	userCfg.Internal.Callees[0].URL = internal // the property service is its one callee
 	userSvc, err := user.New(ctx, userCfg, userLog)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
@@ -26,12 +25,9 @@ type Config struct {
 	// (a Config built in code, in tests).
 	AdminAddr   string
 	DatabaseURL string
-	// Auth is INTERNAL_AUTH: what the internal listener accepts.
-	Auth internalauth.Mode
-	// Tokens are the accepted static tokens (modes token and token+spiffe).
-	Tokens []internalauth.Token
-	// Identity is where the service's SPIFFE identity comes from (modes spiffe and token+spiffe).
-	Identity identity.Config
+	// Internal is what the internal listener accepts (its mode and
+	// credentials, see internalauth).
+	Internal internalauth.Config
 	JWKSURL  string
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
@@ -79,11 +75,9 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InternalAddr: r.Addr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"),
 		AdminAddr:    r.Addr("PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"),
 		DatabaseURL:  config.Parse(r, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db", database.CheckURL),
-		Auth: config.Parse(r, "INTERNAL_AUTH", string(internalauth.Tokens),
-			internalauth.ParseMode(internalauth.Tokens, internalauth.SPIFFE, internalauth.Both)),
-		Identity:    identity.ReadConfig(r, "property-service"),
-		JWKSURL:     r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),
-		JWKSRefresh: r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
+		Internal:     internalauth.ReadConfig(r, InternalRole),
+		JWKSURL:      r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),
+		JWKSRefresh:  r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
 			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
 		Trusted:         r.Prefixes("TRUSTED_PROXIES"),
@@ -96,7 +90,6 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
-	c.Tokens = tokens(r, c.Auth)
 	checkJWKSURL(r, c.JWKSURL, config.Parse(r, "JWT_JWKS_PLAIN_HTTP", "refuse", parsePlainHTTP))
 	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
@@ -105,40 +98,20 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	return c, r.Err()
 }
 
-// tokens reads INTERNAL_SERVICE_TOKEN (caller name "user-service") and
-// INTERNAL_SERVICE_TOKENS ("name=token,name=token", optional): required in
-// the modes that accept tokens, refused in spiffe mode (a static secret left
-// configured there would be a credential nobody checks is gone).
-func tokens(r *config.Reader, mode internalauth.Mode) []internalauth.Token {
-	if r.Err() != nil {
-		return nil
-	}
-	if !mode.TakesTokens() {
-		for _, name := range []string{"INTERNAL_SERVICE_TOKEN", "INTERNAL_SERVICE_TOKENS"} {
-			if r.Raw(name) != "" {
-				r.Fail(&config.Error{Var: name, Problem: "is not used with INTERNAL_AUTH=" + string(mode) + "; unset it"})
-			}
-		}
-		return nil
-	}
-	first, err := internalauth.NewToken(PrimaryCaller, r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
-	if r.Err() != nil {
-		return nil
-	}
-	if err != nil {
-		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: err.Error()})
-		return nil
-	}
-	more, err := internalauth.ParseTokens(r.Raw("INTERNAL_SERVICE_TOKENS"))
-	if err != nil {
-		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKENS", Problem: err.Error()})
-	}
-	return append([]internalauth.Token{first}, more...)
-}
-
 // PrimaryCaller is the caller name of INTERNAL_SERVICE_TOKEN: the user
 // service, the one caller the internal contract allows today.
 const PrimaryCaller = "user-service"
+
+// InternalRole is what the property service does with internal calls: it
+// serves the user service on its internal listener, which accepts the user
+// service's static token (INTERNAL_SERVICE_TOKEN) and more tokens by name
+// (INTERNAL_SERVICE_TOKENS), or SPIFFE identities, or both for a migration.
+var InternalRole = internalauth.Role{
+	Name:  "property-service",
+	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both},
+	Serve: &internalauth.ServeRole{TokenVars: map[string]string{PrimaryCaller: "INTERNAL_SERVICE_TOKEN"},
+		MoreTokensVar: "INTERNAL_SERVICE_TOKENS"},
+}
 
 // checkJWKSURL refuses a JWKS fetched over plain http from another host:
 // anyone on the path (a pod on the node, a spoofed DNS answer) could serve

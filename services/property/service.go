@@ -1,26 +1,22 @@
 // Package property wires the property service: its database, the public
 // listener (public contract, JWT) and the internal listener (internal
-// contract, TokenGuard; mutual TLS with SPIFFE identities when INTERNAL_AUTH
-// says so). main only calls Main; configuration is config.go.
+// contract, guarded by package internalauth). main only calls Main;
+// configuration is config.go.
 package property
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service"
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/gen/propertyapi"
 	"jeeves4service/services/common/budget"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/listener"
@@ -28,7 +24,6 @@ import (
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
-	"jeeves4service/services/common/validator"
 	"jeeves4service/services/property/adapters"
 	"jeeves4service/services/property/app"
 	"jeeves4service/services/property/ports"
@@ -82,26 +77,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)
 
-	internalListener := &listener.Listener{Name: "internal", Addr: cfg.InternalAddr}
-	var svids *internalauth.SVIDs
-	if cfg.Auth.TakesSPIFFE() {
-		src, err := identity.Open(ctx, cfg.Identity, log)
-		if err != nil {
-			return nil, s.res.Release(err)
-		}
-		s.res.Background(src.Run)
-		svids = &internalauth.SVIDs{Bundles: src, Audience: src.ID()}
-		internalListener.TLS = identity.ServerTLS(src)
-		if cfg.Auth == internalauth.Both { // one port for both kinds of caller (see listener.Listener.AlsoPlain)
-			internalListener.TLS, internalListener.AlsoPlain = identity.OptionalClientTLS(src), true
-		}
-	}
-	guard, err := internalauth.NewGuard(cfg.Auth, cfg.Tokens, svids, log)
+	workload, err := internalauth.Open(ctx, cfg.Internal, log)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	guard.Report(s.Metrics)
-	guard.LimitFailures(limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed))
+	s.res.Background(workload.Run)
+	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
+		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
+		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))})
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	internalContract, err := router.InternalContract("internal")
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	internal, err := guard.Handler(internalBase, internalContract, func(api chi.Router) { MountInternal(api, svc, log) })
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
 	// A token of a key not held yet may cost a JWKS fetch only while its
 	// client (IP) has request budget left.
 	verifier := jwtauth.NewVerifier(keys, cfg.JWT)
@@ -110,13 +104,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	perCaller := limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))
-	if internalListener.Handler, err = InternalHandler(internalBase, svc, guard, perCaller); err != nil {
-		return nil, s.res.Release(err)
-	}
 	s.Server, err = listener.Listen(log, listener.WithAdmin(cfg.AdminAddr, router.Admin(s.Metrics.Handler(), cfg.Profiler),
 		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
-		internalListener)...)
+		guard.Listener("internal", cfg.InternalAddr, internal))...)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -160,31 +150,6 @@ func PublicHandler(base router.Base, svc *app.Service, before ...func(http.Handl
 	return api.Handler()
 }
 
-// InternalHandler is the internal listener: the internal contract only, with
-// TokenGuard as the AuthenticationFunc of its InternalToken scheme, its
-// failure budget (per client IP, or per SPIFFE ID of a client certificate)
-// before the credential is looked at, and,
-// once the caller is known, the request budget per caller (when not nil)
-// and the contract's x-allowed-callers of the operation (403 otherwise).
-func InternalHandler(base router.Base, svc *app.Service, guard *internalauth.TokenGuard, perCaller ratelimit.Limiter) (http.Handler, error) {
-	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
-	if err != nil {
-		return nil, fmt.Errorf("load internal contract: %w", err)
-	}
-	allowed, err := internalauth.AllowedCallers(spec)
-	if err != nil {
-		return nil, fmt.Errorf("internal contract: %w", err)
-	}
-	return router.API{
-		Base:     base,
-		Contract: router.Contract{Spec: spec, YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs},
-		Security: validator.Options{Authenticate: guard.Authenticate, UnauthorizedDetail: "Invalid internal service token"},
-		Before:   []func(http.Handler) http.Handler{guard.Middleware(func(r *http.Request) string { return lastSegment(r.URL.Path) })},
-		After:    []func(http.Handler) http.Handler{budget.PerCaller(perCaller), guard.Allowed(allowed)},
-		Mount:    func(api chi.Router) { MountInternal(api, svc, base.Log) },
-	}.Handler()
-}
-
 // MountInternal registers the internal operations' handlers on r (the
 // benchmark mounts them bare, as the baseline of the guarded call).
 func MountInternal(r chi.Router, svc *app.Service, log *slog.Logger) {
@@ -192,5 +157,3 @@ func MountInternal(r chi.Router, svc *app.Service, log *slog.Logger) {
 		internalapi.StrictHTTPServerOptions(router.NewStrictErrors(log)))
 	internalapi.HandlerWithOptions(strict, internalapi.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: router.ParamErrorHandler})
 }
-
-func lastSegment(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }

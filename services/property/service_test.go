@@ -52,7 +52,8 @@ func startLogged(t testing.TB, dbURL string, adjust func(*property.Config), log 
 		t.Fatal(err)
 	}
 	cfg := property.Config{PublicAddr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", DatabaseURL: dbURL,
-		Tokens: []internalauth.Token{primary, second}, JWKSURL: issuer.JWKSURL, JWT: issuer.Settings}
+		Internal: internalauth.Config{Name: "property-service", Accepted: []internalauth.Token{primary, second}},
+		JWKSURL:  issuer.JWKSURL, JWT: issuer.Settings}
 	if adjust != nil {
 		adjust(&cfg)
 	}

@@ -42,10 +42,10 @@ func startSPIFFEWith(t *testing.T, mode internalauth.Mode, adjust func(*property
 	evil := testenv.NewTrustDomain(t, "evil.example", "property-service", "user-service")
 	dir := td.Dir(t, "property-service")
 	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), func(c *property.Config) {
-		c.Auth = mode
-		c.Identity.Dir = dir
+		c.Internal.Mode = mode
+		c.Internal.Identity.Dir = dir
 		if mode == internalauth.SPIFFE {
-			c.Tokens = nil
+			c.Internal.Accepted = nil
 		}
 		// Many refusals from one test IP: the failure budget is not under test here.
 		c.TokenFailures = ratelimit.Budget{Count: 1000, Window: time.Minute}
@@ -231,15 +231,17 @@ func TestModesConfiguration(t *testing.T) {
 		}
 	}
 	cfg, err := property.LoadConfig(func(k string) string { return map[string]string{"INTERNAL_AUTH": "spiffe"}[k] })
-	if err != nil || cfg.Auth != internalauth.SPIFFE || len(cfg.Tokens) != 0 || cfg.Identity.Dir != "./data/identity/property-service" {
+	if err != nil || cfg.Internal.Mode != internalauth.SPIFFE || len(cfg.Internal.Accepted) != 0 ||
+		cfg.Internal.Identity.Dir != "./data/identity/property-service" {
 		t.Fatalf("spiffe mode: %+v %v", cfg, err)
 	}
 	// Rotation: a second token for the same caller.
 	cfg, err = property.LoadConfig(func(k string) string {
 		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken}[k]
 	})
-	if err != nil || cfg.Auth != internalauth.Tokens || len(cfg.Tokens) != 2 || cfg.Tokens[1].Name != property.PrimaryCaller {
-		t.Fatalf("token mode: %+v %v", cfg.Tokens, err)
+	if err != nil || cfg.Internal.Mode != internalauth.Tokens || len(cfg.Internal.Accepted) != 2 ||
+		cfg.Internal.Accepted[1].Name != property.PrimaryCaller {
+		t.Fatalf("token mode: %+v %v", cfg.Internal.Accepted, err)
 	}
 }
 

@@ -8,17 +8,16 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/metrics"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
+	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/user/adapters"
 )
 
@@ -37,14 +36,11 @@ type Config struct {
 	// RefreshTTL bounds a session's whole life (its refresh-token family).
 	RefreshTTL time.Duration
 	Trusted    []netip.Prefix
-	Property   adapters.PropertyClientConfig
-	// Auth is INTERNAL_AUTH: a static token (token) or SPIFFE identities (spiffe).
-	Auth internalauth.Mode
-	// Identity is where the SPIFFE identity comes from, PropertyID the SPIFFE
-	// ID the property service must present (zero: property-service in the
-	// user service's own trust domain).
-	Identity          identity.Config
-	PropertyID        spiffeid.ID
+	// Internal is how the service calls the property service's internal
+	// listener (its mode and credentials, see internalauth), PropertyCalls
+	// what one login may spend on that call.
+	Internal          internalauth.Config
+	PropertyCalls     upstream.Settings
 	MaxPropertyClaims int
 	// MaxTokenBytes is the access token's byte budget (JWT_MAX_BYTES): the
 	// property claims are cut to fit it.
@@ -88,8 +84,6 @@ var (
 const (
 	defaultTTL        = 10 * time.Minute // short: refresh tokens renew it
 	defaultRefreshTTL = 720 * time.Hour
-	defaultBudget     = 2 * time.Second
-	defaultOpenFor    = 15 * time.Second
 )
 
 // LoadConfig reads the environment; every error is a *config.Error.
@@ -99,9 +93,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		PublicAddr:      r.Addr("USER_PUBLIC_ADDR", "127.0.0.1:8001"),
 		AdminAddr:       r.Addr("USER_ADMIN_ADDR", "127.0.0.1:9101"),
 		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
-		Auth:            config.Parse(r, "INTERNAL_AUTH", string(internalauth.Tokens), internalauth.ParseMode(internalauth.Tokens, internalauth.SPIFFE)),
-		Identity:        identity.ReadConfig(r, "user-service"),
-		PropertyID:      config.Parse(r, "PROPERTY_SPIFFE_ID", "", parseOptionalID),
+		Internal:        internalauth.ReadConfig(r, InternalRole),
 		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
 		RetiredKeyFiles: list(r.Raw("JWT_RETIRED_PUBLIC_KEY_FILES")),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
@@ -122,7 +114,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
 		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
-	c.Property = propertyClient(r, c.Auth)
+	c.PropertyCalls = upstream.Settings{
+		Budget:         r.Duration("PROPERTY_CALL_TIMEOUT", upstream.DefaultBudget),
+		FailuresToOpen: uint32(r.Int("PROPERTY_BREAKER_FAILURES", upstream.DefaultFailuresToOpen)),
+		OpenFor:        r.Duration("PROPERTY_BREAKER_OPEN", upstream.DefaultOpenFor),
+	}
 	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
@@ -191,42 +187,12 @@ func list(v string) []string {
 	return out
 }
 
-// propertyClient reads how logins reach the property service: its internal
-// URL, the internal token (token mode only: spiffe mode has no static secret,
-// and refuses one left configured), and what one login may spend on it.
-func propertyClient(r *config.Reader, mode internalauth.Mode) adapters.PropertyClientConfig {
-	scheme := "http://"
-	if mode == internalauth.SPIFFE {
-		scheme = "https://"
-	}
-	p := adapters.PropertyClientConfig{
-		BaseURL:        r.String("PROPERTY_SERVICE_URL", scheme+"127.0.0.1:9002"),
-		Budget:         r.Duration("PROPERTY_CALL_TIMEOUT", defaultBudget),
-		FailuresToOpen: uint32(r.Int("PROPERTY_BREAKER_FAILURES", 5)),
-		OpenFor:        r.Duration("PROPERTY_BREAKER_OPEN", defaultOpenFor),
-	}
-	switch {
-	case r.Err() != nil:
-	case mode == internalauth.SPIFFE && r.Raw("INTERNAL_SERVICE_TOKEN") != "":
-		r.Fail(&config.Error{Var: "INTERNAL_SERVICE_TOKEN", Problem: "is not used with INTERNAL_AUTH=spiffe; unset it"})
-	case mode == internalauth.SPIFFE && !strings.HasPrefix(p.BaseURL, "https://"):
-		r.Fail(&config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an https:// URL with INTERNAL_AUTH=spiffe (mutual TLS)"})
-	case !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://"):
-		r.Fail(&config.Error{Var: "PROPERTY_SERVICE_URL", Problem: "must be an http:// or https:// URL"})
-	case mode == internalauth.Tokens:
-		p.Credential = adapters.StaticCredential(r.Secret("INTERNAL_SERVICE_TOKEN", config.MinTokenLength))
-	}
-	return p
-}
-
-// parseOptionalID reads a SPIFFE ID, or "" for none.
-func parseOptionalID(v string) (spiffeid.ID, error) {
-	if v == "" {
-		return spiffeid.ID{}, nil
-	}
-	id, err := spiffeid.FromString(v)
-	if err != nil {
-		return spiffeid.ID{}, fmt.Errorf("not a SPIFFE ID: %w", err)
-	}
-	return id, nil
+// InternalRole is what the user service does with internal calls: it calls
+// the property service's internal listener, with its static token
+// (INTERNAL_SERVICE_TOKEN) or its SPIFFE identity.
+var InternalRole = internalauth.Role{
+	Name:  "user-service",
+	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE},
+	Call: []internalauth.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
+		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN"}},
 }

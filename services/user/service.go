@@ -8,20 +8,17 @@ import (
 	"context"
 	"crypto/ed25519"
 	"database/sql"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/budget"
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/internalauth/identity"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/listener"
@@ -72,15 +69,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	limits.OnRefuse = s.Metrics.RefusalCounter()
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
-	if cfg.Auth == internalauth.SPIFFE {
-		if cfg.Property, err = s.spiffeClient(ctx, cfg, log); err != nil {
-			return nil, s.res.Release(err)
-		}
+	workload, err := internalauth.Open(ctx, cfg.Internal, log)
+	if err != nil {
+		return nil, s.res.Release(err)
 	}
-	cfg.Property.Outcome = s.Metrics.Counter("property_client_calls_total",
+	s.res.Background(workload.Run)
+	calls := cfg.PropertyCalls
+	calls.Outcome = s.Metrics.Counter("property_client_calls_total",
 		"Calls to the property service's internal endpoint, by outcome: ok, error, circuit_open, caller_gone.", "outcome")
-	cfg.Property.Transport = tr.Client
-	if s.Property, err = adapters.NewPropertyClient(cfg.Property); err != nil {
+	if s.Property, err = adapters.NewPropertyClient(workload, calls, tr.Client); err != nil {
 		return nil, s.res.Release(err)
 	}
 	s.Metrics.Gauge("property_client_circuit_state", "The property client's circuit breaker: 0 closed, 1 half-open, 2 open.",
@@ -121,27 +118,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
-}
-
-// spiffeClient makes calls to the property service use the SPIFFE identity:
-// mutual TLS with the X.509-SVID (the server must be the property service's
-// SPIFFE ID) and a fresh JWT-SVID for that audience in X-Internal-Token.
-func (s *Service) spiffeClient(ctx context.Context, cfg Config, log *slog.Logger) (adapters.PropertyClientConfig, error) {
-	src, err := identity.Open(ctx, cfg.Identity, log)
-	if err != nil {
-		return cfg.Property, err
-	}
-	s.res.Background(src.Run)
-	audience := cfg.PropertyID
-	if audience.IsZero() {
-		if audience, err = spiffeid.FromPath(src.ID().TrustDomain(), "/property-service"); err != nil {
-			return cfg.Property, fmt.Errorf("property service SPIFFE ID: %w", err)
-		}
-	}
-	p := cfg.Property
-	p.TLS = identity.ClientTLS(src, audience)
-	p.Credential = func(ctx context.Context) (string, error) { return src.JWTSVID(ctx, audience) }
-	return p, nil
 }
 
 // budgets makes the limiters of every door that runs argon2id.

@@ -14,11 +14,11 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/logging"
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/validator"
+	"jeeves4service/services/common/router"
+
+	"github.com/go-chi/chi/v5"
 )
 
 // middlewareOnly measures the per-request cost of the internal validator and
@@ -36,27 +36,33 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 		return nil, err
 	}
 	secret := strings.Repeat("k", 48)
-	tok, err := internalauth.NewToken("bench", secret)
+	tok, err := internalauth.NewToken("user-service", secret)
 	if err != nil {
 		return nil, err
 	}
-	guard, err := internalauth.New([]internalauth.Token{tok}, log)
+	workload, err := internalauth.Open(context.Background(), internalauth.Config{Name: "property-service",
+		Mode: internalauth.Tokens, Accepted: []internalauth.Token{tok}}, log)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
+	guard, err := workload.Guard(internalauth.GuardOptions{Log: log})
 	if err != nil {
 		return nil, err
 	}
-	mw, err := validator.New(spec, validator.Options{Authenticate: guard.Authenticate, Log: log, UnauthorizedDetail: "x"})
+	contract, err := router.InternalContract("internal")
 	if err != nil {
 		return nil, err
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	// The guarded stack as the internal listener runs it around a handler:
-	// request id, the access line (here the audit line), the guard and the
-	// validator; the baseline is the handler alone.
-	guarded := middleware.RequestID(middleware.AccessLog(log, nil)(guard.Middleware(func(*http.Request) string { return "1" })(mw(noop))))
+	// the listener's router (request id, client IP, the access line, here the
+	// audit line), the guard and the validator; the baseline is the handler alone.
+	guarded, err := guard.Handler(router.Base{Log: log}, contract, func(r chi.Router) {
+		r.Get("/api/internal/properties/users/{user_id}", noop)
+	})
+	if err != nil {
+		return nil, err
+	}
 	// Each request is read as net/http's server reads one: parsed from the
 	// connection's reader, which lives as long as the connection. (With
 	// httptest.NewRequest every call allocated a fresh 4 KB reader: the

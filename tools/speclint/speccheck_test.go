@@ -38,6 +38,12 @@ func TestChecksCatchOpenedInternalOperations(t *testing.T) {
 		"empty allowed callers": strings.Replace(spec, "      x-allowed-callers: [user-service]\n", "      x-allowed-callers: []\n", 1),
 		"allowed callers not names": strings.Replace(spec, "      x-allowed-callers: [user-service]\n",
 			"      x-allowed-callers: user-service\n", 1),
+		"no x-on-behalf-of": strings.Replace(spec, "      x-on-behalf-of:\n        parameter: user_id\n", "", 1),
+		"x-on-behalf-of names no path parameter": strings.Replace(spec, "        parameter: user_id\n",
+			"        parameter: limit\n", 1),
+		"x-on-behalf-of with two answers": strings.Replace(spec, "        parameter: user_id\n",
+			"        parameter: user_id\n        any: whoever\n", 1),
+		"x-on-behalf-of without a reason": strings.Replace(spec, "        parameter: user_id\n", "        none: ''\n", 1),
 	}
 	for name, mutated := range mutations {
 		if mutated == spec {

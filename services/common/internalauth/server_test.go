@@ -1,15 +1,11 @@
-package internalauth_test
+package internalauth
 
 import (
-	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/getkin/kin-openapi/openapi3filter"
-
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
 )
 
 var (
@@ -17,18 +13,17 @@ var (
 	beta  = strings.Repeat("b", 40)
 )
 
-func guard(t testing.TB) *internalauth.TokenGuard {
+func guard(t testing.TB) *checker {
 	t.Helper()
-	a, err := internalauth.NewToken("alpha", alpha)
+	a, err := NewToken("alpha", alpha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := internalauth.NewToken("beta", beta)
+	b, err := NewToken("beta", beta)
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, _ := testenv.Logger()
-	g, err := internalauth.New([]internalauth.Token{a, b}, log)
+	g, err := newChecker(Tokens, []Token{a, b}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,40 +46,52 @@ func TestMatchAcceptsEveryConfiguredTokenAndNothingElse(t *testing.T) {
 }
 
 func TestShortTokensAreRefused(t *testing.T) {
-	if _, err := internalauth.NewToken("x", strings.Repeat("a", 31)); err == nil {
+	if _, err := NewToken("x", strings.Repeat("a", 31)); err == nil {
 		t.Fatal("31-character token accepted")
 	}
 }
 
 // A guard without credentials must reject every call, never accept all
-// (the failure mode of GHSA-r277-6w6q-xmqw).
+// (the failure mode of GHSA-r277-6w6q-xmqw): it cannot be built, and a nil
+// checker refuses everything.
 func TestGuardFailsClosed(t *testing.T) {
 	log, _ := testenv.Logger()
-	if _, err := internalauth.New(nil, log); err == nil {
-		t.Fatal("guard without tokens was built")
+	for _, mode := range []Mode{Tokens, Both} {
+		w := &Workload{cfg: Config{Name: "property-service", Mode: mode}}
+		if _, err := w.Guard(GuardOptions{Log: log}); err == nil {
+			t.Fatalf("%s: guard without tokens was built", mode)
+		}
 	}
-	var nilGuard *internalauth.TokenGuard
+	if _, err := newChecker(SPIFFE, nil, nil); err == nil {
+		t.Fatal("spiffe checker without a trust bundle was built")
+	}
+	tok, err := NewToken("user-service", alpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Workload{cfg: Config{Name: "property-service", Mode: Tokens, Accepted: []Token{tok}}}
+	if _, err := w.Guard(GuardOptions{}); err == nil {
+		t.Fatal("guard without a logger was built: its refusals would go unlogged")
+	}
+	var nilChecker *checker
 	for _, presented := range []string{"", alpha} {
-		if _, ok := nilGuard.Match(presented); ok {
-			t.Fatal("nil guard accepted a token")
+		if _, ok := nilChecker.Match(presented); ok {
+			t.Fatal("nil checker accepted a token")
 		}
 		req := httptest.NewRequest("GET", "/api/internal/properties/users/1", nil)
-		req.Header.Set(internalauth.Header, presented)
-		err := nilGuard.Authenticate(context.Background(), &openapi3filter.AuthenticationInput{
-			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req}})
-		if err == nil {
-			t.Fatal("nil guard authenticated a call")
+		if _, reason, _ := nilChecker.check(req, presented); reason == "" {
+			t.Fatal("nil checker accepted a call")
 		}
 	}
 }
 
 func TestParseTokens(t *testing.T) {
-	tokens, err := internalauth.ParseTokens("reporting=" + beta + ", billing=" + strings.Repeat("c", 33))
+	tokens, err := ParseTokens("reporting=" + beta + ", billing=" + strings.Repeat("c", 33))
 	if err != nil || len(tokens) != 2 || tokens[0].Name != "reporting" || tokens[1].Name != "billing" {
 		t.Fatalf("%v %v", tokens, err)
 	}
 	// Two tokens of one caller are a rotation in progress, not a mistake.
-	tokens, err = internalauth.ParseTokens("user-service=" + beta + ",user-service=" + alpha)
+	tokens, err = ParseTokens("user-service=" + beta + ",user-service=" + alpha)
 	if err != nil || len(tokens) != 2 || tokens[0].Name != "user-service" || tokens[1].Name != "user-service" {
 		t.Fatalf("rotation: %v %v", tokens, err)
 	}
@@ -94,7 +101,7 @@ func TestParseTokens(t *testing.T) {
 		"short extra": "x=short",
 		"one short":   "x=" + beta + ",x=short",
 	} {
-		_, err := internalauth.ParseTokens(list)
+		_, err := ParseTokens(list)
 		if err == nil {
 			t.Fatalf("%s: accepted", name)
 		}

@@ -51,15 +51,15 @@ func ParseTokens(list string) ([]Token, error) {
 // the presented value (so lengths never differ) and compares it with every
 // accepted token without stopping early, so the time taken reveals neither
 // which token matched nor how much of one did.
-func (g *TokenGuard) Match(presented string) (string, bool) {
-	if g == nil || len(g.tokens) == 0 || presented == "" {
+func (c *checker) Match(presented string) (string, bool) {
+	if c == nil || len(c.tokens) == 0 || presented == "" {
 		return "", false
 	}
 	var buf [128]byte // a token of usual length is hashed without a heap copy
 	digest := sha256.Sum256(append(buf[:0], presented...))
 	found := 0
 	name := ""
-	for _, t := range g.tokens {
+	for _, t := range c.tokens {
 		eq := subtle.ConstantTimeCompare(digest[:], t.value[:])
 		if eq == 1 && found == 0 {
 			name = t.Name

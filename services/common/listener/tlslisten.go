@@ -13,7 +13,7 @@ import (
 const sniffTimeout = 5 * time.Second
 
 // tlsOrPlain is a listener that serves TLS and plain HTTP on one port
-// (INTERNAL_AUTH=token+spiffe: SPIFFE callers over mutual TLS and token callers
+// (internal-call mode token+spiffe: SPIFFE callers over mutual TLS and token callers
 // as before, during a migration). Every TLS connection opens with a
 // handshake record, whose first byte is 0x16; no HTTP request starts with
 // it. Each accepted connection is classified on its own goroutine, so a

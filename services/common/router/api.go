@@ -62,6 +62,16 @@ func PublicAPI(base Base, tag string, before []func(http.Handler) http.Handler, 
 		Security: BearerAuth, Before: before, Mount: mount}, nil
 }
 
+// InternalContract is the internal contract's operations tagged tag (the
+// ones a service serves), its YAML and docs page, for an internal listener.
+func InternalContract(tag string) (Contract, error) {
+	spec, err := validator.LoadSpec(context.Background(), jeeves4service.InternalSpec)
+	if err != nil {
+		return Contract{}, fmt.Errorf("load internal contract: %w", err)
+	}
+	return Contract{Spec: validator.ForTag(spec, tag), YAML: jeeves4service.InternalSpec, Page: jeeves4service.InternalDocs}, nil
+}
+
 // Handler returns the listener's router: shared middleware, /healthz,
 // /readyz, the docs, and the contract's operations behind Before and the
 // validator built from the contract. The validator sits on the API group

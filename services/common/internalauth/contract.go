@@ -1,0 +1,122 @@
+package internalauth
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// The extensions every operation of the internal contract carries (tools/speclint
+// refuses an internal operation without them). They are read from the
+// contract, like its security schemes, so that what the contract says is
+// what the guard enforces.
+const (
+	// AllowedExtension names the callers allowed to call the operation (a
+	// SPIFFE ID's CallerName, or a static token's name): any other
+	// authenticated caller gets 403.
+	AllowedExtension = "x-allowed-callers"
+	// OnBehalfOfExtension says for whom a call is made: `parameter: user_id`
+	// (the path parameter that names the user the call is for, the audit
+	// line's subject), `any: <reason>` (the caller decided whom a call is
+	// for) or `none: <reason>` (a call made for no user).
+	OnBehalfOfExtension = "x-on-behalf-of"
+)
+
+// Policy is what the internal contract says about one operation's callers.
+type Policy struct {
+	// Callers are the caller names x-allowed-callers lists.
+	Callers map[string]bool
+	// OnBehalfOf is the operation's x-on-behalf-of.
+	OnBehalfOf OnBehalfOf
+}
+
+// OnBehalfOf is an operation's x-on-behalf-of: exactly one of its fields is set.
+type OnBehalfOf struct {
+	// Parameter is the path parameter that names the user a call is for.
+	Parameter string
+	// Any and None give the reason a call names no user by a parameter:
+	// whoever the caller decided, or nobody.
+	Any, None string
+}
+
+// Policies reads every operation's policy, by operationId.
+func Policies(doc *openapi3.T) (map[string]Policy, error) {
+	out := map[string]Policy{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			names, err := AllowedNames(op)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", method, path, err)
+			}
+			obo, _, err := ReadOnBehalfOf(item, op)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", method, path, err)
+			}
+			p := Policy{Callers: map[string]bool{}, OnBehalfOf: obo}
+			for _, n := range names {
+				p.Callers[n] = true
+			}
+			out[op.OperationID] = p
+		}
+	}
+	return out, nil
+}
+
+// AllowedNames returns an operation's x-allowed-callers: nil when absent,
+// an error when it is not a list of non-empty strings.
+func AllowedNames(op *openapi3.Operation) ([]string, error) {
+	raw, ok := op.Extensions[AllowedExtension]
+	if !ok {
+		return nil, nil
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be a list", AllowedExtension)
+	}
+	names := make([]string, 0, len(list))
+	for _, v := range list {
+		s, ok := v.(string)
+		if !ok || s == "" {
+			return nil, fmt.Errorf("%s must list caller names", AllowedExtension)
+		}
+		names = append(names, s)
+	}
+	return names, nil
+}
+
+// ReadOnBehalfOf returns an operation's x-on-behalf-of and whether it has
+// one; an error when it is not exactly one of parameter (a path parameter
+// of the operation or of its path item), any or none, each with a non-empty
+// value.
+func ReadOnBehalfOf(item *openapi3.PathItem, op *openapi3.Operation) (OnBehalfOf, bool, error) {
+	raw, ok := op.Extensions[OnBehalfOfExtension]
+	if !ok {
+		return OnBehalfOf{}, false, nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok || len(m) != 1 {
+		return OnBehalfOf{}, true, fmt.Errorf("%s must have exactly one of parameter, any, none", OnBehalfOfExtension)
+	}
+	key := slices.Collect(maps.Keys(m))[0]
+	value, ok := m[key].(string)
+	if !ok || value == "" {
+		return OnBehalfOf{}, true, fmt.Errorf("%s.%s must be a non-empty string", OnBehalfOfExtension, key)
+	}
+	switch key {
+	case "parameter":
+		for _, p := range append(slices.Clone(item.Parameters), op.Parameters...) {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInPath && p.Value.Name == value {
+				return OnBehalfOf{Parameter: value}, true, nil
+			}
+		}
+		return OnBehalfOf{}, true, fmt.Errorf("%s.parameter names %q, which is not a path parameter of the operation",
+			OnBehalfOfExtension, value)
+	case "any":
+		return OnBehalfOf{Any: value}, true, nil
+	case "none":
+		return OnBehalfOf{None: value}, true, nil
+	}
+	return OnBehalfOf{}, true, fmt.Errorf("%s must have exactly one of parameter, any, none (not %q)", OnBehalfOfExtension, key)
+}

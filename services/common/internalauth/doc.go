@@ -1,0 +1,61 @@
+// Package internalauth is how one service calls another's internal-only
+// operations, and how the one called decides whether to answer. It is the
+// whole of this project's subject in one place; the services only wire it.
+//
+// # The threat
+//
+// An endpoint meant only for other services is still an HTTP endpoint. It
+// ends up reachable from where it should not be, guarded by a default or
+// leaked secret, unlogged, or open to every caller for every operation. Each
+// defence below answers one of those.
+//
+// # The design
+//
+//  1. A listener of its own. Internal operations are served only on the
+//     internal listener (Guard.Listener); public listeners answer 404 for
+//     them and never mention them. The network should fence that port too
+//     (see docs/deploying.md).
+//  2. The contract says who may call what. openapi-internal.yaml declares an
+//     apiKey scheme on X-Internal-Token required by every operation, and per
+//     operation x-allowed-callers (who may call it) and x-on-behalf-of (for
+//     whom a call is made; contract.go). tools/speclint refuses an internal
+//     operation without them, or one made public with `security: []`.
+//  3. The validator built from the contract enforces it. The guard is the
+//     AuthenticationFunc of the InternalToken scheme (Guard.Handler), so a
+//     call without a valid credential is a 401 before any parameter is looked
+//     at, and a known caller the operation does not list is a 403.
+//  4. The credential says which workload calls (Config.Mode, INTERNAL_AUTH):
+//     - token: a static secret per caller, at least 32 characters, kept as a
+//     SHA-256 digest and compared in constant time against every accepted
+//     token (tokens.go). A leaked token works until it is rotated by hand.
+//     - spiffe: mutual TLS with the caller's X.509-SVID, and in the header a
+//     JWT-SVID for the callee's SPIFFE ID, at most 5 minutes to live, whose
+//     subject must be the SPIFFE ID of the certificate the connection was
+//     made with (svid.go). A JWT-SVID copied out of a request is useless
+//     without that workload's private key; no TLS session is resumed, so
+//     every connection is checked against the current trust bundle.
+//     - token+spiffe: either, for a migration; a connection with a client
+//     certificate is held to the SPIFFE rules, so it cannot downgrade.
+//  5. Guessing is bounded. Every call spends a unit of a failure budget
+//     (per client IP, or per SPIFFE ID on a certificate connection) before
+//     its credential is looked at; an accepted one gives it back, so a
+//     guesser gets a handful of tries a minute and then 429.
+//  6. Every call leaves a line. A refused call: WARN with the reason and the
+//     client IP, never the credential. An accepted one: its access line is
+//     the INFO audit event, naming the caller, its SPIFFE ID, the kind of
+//     credential and the subject the contract's x-on-behalf-of names.
+//  7. It fails closed. A guard without the credentials its mode accepts
+//     cannot be built, the validator refuses to exist without an
+//     AuthenticationFunc, and an operation the guard has no policy for lets
+//     nobody in.
+//
+// # Using it
+//
+// A service declares its Role (its name, the modes it offers, whom it
+// serves and calls) and reads its Config once with ReadConfig. Open gives
+// the Workload; Workload.Client is the HTTP client to call another service
+// with (credential, request id and TLS set on every request), and
+// Workload.Guard the guard of its own internal listener. A new internal
+// operation needs its contract entry and its handler, no new wiring (see
+// docs/adding-an-internal-endpoint.md).
+package internalauth

@@ -1,0 +1,154 @@
+// Package upstream bounds what a call to another service may cost the caller,
+// for the calls a service can do without (the property claims of a login,
+// the names on a member list): a time budget for the whole call, one
+// jittered retry inside it when a retry may help, and a circuit breaker
+// (sony/gobreaker: a maintained, tested state machine rather than our own)
+// so that a dead service costs nothing after a few failures. The caller
+// degrades when Call fails, whatever the reason.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// Settings bound one upstream's calls.
+type Settings struct {
+	// Name names the breaker (logs).
+	Name string
+	// Budget is the whole time a call may take, its retry included.
+	Budget time.Duration
+	// FailuresToOpen consecutive failures open the circuit for OpenFor.
+	FailuresToOpen uint32
+	OpenFor        time.Duration
+	// Outcome, when set, is told each call's outcome: ok, error,
+	// circuit_open or caller_gone (the metrics).
+	Outcome func(outcome string)
+}
+
+// The defaults of every upstream (each service's variables may change them).
+const (
+	DefaultBudget         = 2 * time.Second
+	DefaultFailuresToOpen = 5
+	DefaultOpenFor        = 15 * time.Second
+)
+
+// Upstream is one service called through a breaker; T is what a call returns.
+type Upstream[T any] struct {
+	budget  time.Duration
+	breaker *gobreaker.CircuitBreaker[T]
+	outcome func(string)
+}
+
+// New returns an upstream with s's bounds (the defaults for zero fields).
+func New[T any](s Settings) *Upstream[T] {
+	if s.Budget <= 0 {
+		s.Budget = DefaultBudget
+	}
+	if s.FailuresToOpen == 0 {
+		s.FailuresToOpen = DefaultFailuresToOpen
+	}
+	if s.OpenFor <= 0 {
+		s.OpenFor = DefaultOpenFor
+	}
+	failures := s.FailuresToOpen
+	return &Upstream[T]{budget: s.Budget, outcome: s.Outcome,
+		breaker: gobreaker.NewCircuitBreaker[T](gobreaker.Settings{
+			Name:        s.Name,
+			MaxRequests: 1,           // one trial call when half-open
+			Interval:    time.Minute, // forget old failures while closed
+			Timeout:     s.OpenFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+			// A caller that gave up is not the upstream failing: five
+			// impatient clients must not open the circuit for everyone.
+			IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
+		})}
+}
+
+// Budget is the whole time a call may take.
+func (u *Upstream[T]) Budget() time.Duration { return u.budget }
+
+// State is the breaker's state, for logs and tests.
+func (u *Upstream[T]) State() string { return u.breaker.State().String() }
+
+// StateCode is the breaker's state as a number: 0 closed, 1 half-open, 2 open.
+func (u *Upstream[T]) StateCode() float64 { return float64(u.breaker.State()) }
+
+// errCallerGone marks a call cut short by the caller's own cancellation.
+var errCallerGone = errors.New("the caller went away")
+
+// Call runs fetch within the budget and through the breaker, once more after
+// a jittered pause if the first failure may pass (Retryable).
+func (u *Upstream[T]) Call(caller context.Context, fetch func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(caller, u.budget)
+	defer cancel()
+	v, err := u.breaker.Execute(func() (T, error) {
+		v, err := retryOnce(ctx, fetch)
+		if err != nil && caller.Err() != nil {
+			var zero T
+			return zero, fmt.Errorf("%w: %w", errCallerGone, err)
+		}
+		return v, err
+	})
+	if u.outcome != nil {
+		u.outcome(outcomeOf(err))
+	}
+	return v, err
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
+		return "circuit_open"
+	case errors.Is(err, errCallerGone):
+		return "caller_gone"
+	}
+	return "error"
+}
+
+// retryOnce asks once, and once more after a jittered pause if that may help.
+func retryOnce[T any](ctx context.Context, fetch func(context.Context) (T, error)) (T, error) {
+	v, err := fetch(ctx)
+	if err != nil && Retryable(err) && ctx.Err() == nil {
+		// One retry after 50–150 ms: enough to ride out a restart or a
+		// dropped connection, jittered so callers do not retry in step.
+		select {
+		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+			v, err = fetch(ctx)
+		case <-ctx.Done():
+		}
+	}
+	return v, err
+}
+
+// StatusError is an answer other than the one expected from Service.
+type StatusError struct {
+	Service string
+	Status  int
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%s answered %d", e.Service, e.Status) }
+
+// ContractError is an answer of Service whose body breaks the contract.
+type ContractError struct{ Service, What string }
+
+func (e *ContractError) Error() string { return e.Service + " broke the contract: " + e.What }
+
+// Retryable reports whether a failed call may pass when tried again:
+// transport failures and 5xx may; a 4xx (a wrong credential) and an answer
+// that breaks the contract will not.
+func Retryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Status >= 500
+	}
+	var ce *ContractError
+	return !errors.As(err, &ce)
+}
