@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -20,31 +19,6 @@ import (
 	"jeeves4service/services/common/internalauth"
 )
 
-// scrape returns the series a /metrics page holds (name and labels, no
-// values), and the value of each.
-func scrape(t *testing.T, url string) map[string]string {
-	t.Helper()
-	resp, err := testenv.Client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s: %d", url, resp.StatusCode)
-	}
-	series := map[string]string{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		series[line[:i]] = line[i+1:]
-	}
-	return series
-}
-
 func TestMetricsOnAdminListenersOnly(t *testing.T) {
 	s := startSystem(t, testenv.Engines(t)[0])
 	const email, password = "ada@example.com", "correct horse battery staple"
@@ -53,7 +27,7 @@ func TestMetricsOnAdminListenersOnly(t *testing.T) {
 	login(t, s, email, "wrong password, twelve chars")
 	testenv.Do(t, "GET", s.internal+"/api/internal/properties/users/1", nil, internalauth.Header, strings.Repeat("x", 40))
 
-	user, property := scrape(t, s.userAdmin+"/metrics"), scrape(t, s.propertyAdmin+"/metrics")
+	user, property := testenv.Scrape(t, s.userAdmin+"/metrics"), testenv.Scrape(t, s.propertyAdmin+"/metrics")
 	for series, want := range map[string]string{
 		`logins_total{outcome="success",service="user-service"}`:                                                  "1",
 		`logins_total{outcome="bad_credentials",service="user-service"}`:                                          "1",
@@ -111,12 +85,12 @@ func TestRandomPathsAddNoSeries(t *testing.T) {
 		}
 	}
 	hit("/warm-up") // the "none" operation's 404 series exist from the first unknown path on
-	before := len(scrape(t, s.userAdmin+"/metrics")) + len(scrape(t, s.propertyAdmin+"/metrics"))
+	before := len(testenv.Scrape(t, s.userAdmin+"/metrics")) + len(testenv.Scrape(t, s.propertyAdmin+"/metrics"))
 	for i := 0; i < 1000; i++ {
 		path := fmt.Sprintf("/%x/%d/api/internal/properties/users/%d", rand.Uint64(), i, rand.Int64())
 		testenv.DoUnchecked(t, "GET", bases[i%3]+path, nil)
 	}
-	after := len(scrape(t, s.userAdmin+"/metrics")) + len(scrape(t, s.propertyAdmin+"/metrics"))
+	after := len(testenv.Scrape(t, s.userAdmin+"/metrics")) + len(testenv.Scrape(t, s.propertyAdmin+"/metrics"))
 	if after > before {
 		t.Fatalf("%d series before, %d after 1,000 random paths", before, after)
 	}

@@ -63,9 +63,11 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	userLog, userLogs := newLogger()
 	propLog, propLogs := newLogger()
 
-	// The user service is configured first (its port is needed for the JWKS URL),
-	// the property service next; start order does not matter to either.
+	// The property service binds first, so the user service knows its
+	// internal URL; it verifies JWTs with the user service's JWKS through a
+	// proxy that reaches the user service once that has a port.
 	userDB, propertyDB := eng.NewURL(t), eng.NewURL(t)
+	jwks := testenv.NewProxy(t, "127.0.0.1:1")
 	sys := &system{}
 	sys.userEnv = map[string]string{
 		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_ADMIN_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": userDB,
@@ -75,7 +77,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	propEnv := map[string]string{
 		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_ADMIN_ADDR": "127.0.0.1:0",
 		"PROPERTY_DATABASE_URL": propertyDB, "INTERNAL_SERVICE_TOKEN": internalToken,
-		"JWT_JWKS_URL": "http://127.0.0.1:1/unused",
+		"JWT_JWKS_URL": "http://" + jwks.Addr() + "/.well-known/jwks.json",
 	}
 	for k, v := range extra {
 		sys.userEnv[k], propEnv[k] = v, v
@@ -116,8 +118,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	sys.user, sys.internal, sys.userLogs, sys.propertyLogs = via("user", userURL), internal, userLogs, propLogs
 	sys.userDB, sys.propertyDB = userDB, propertyDB
 	sys.userAdmin, sys.propertyAdmin = "http://"+userSvc.Server.Addr("admin"), "http://"+propSvc.Server.Addr("admin")
-	// The property service verifies JWTs with the user service's JWKS.
-	propSvc.SetJWKSURL(userURL + "/.well-known/jwks.json")
+	jwks.Retarget(userSvc.Server.Addr("public"))
 	sys.property = via("property", "http://"+propSvc.Server.Addr("public"))
 	sys.stopProperty = testenv.Serve(t, propSvc)
 	return sys

@@ -87,9 +87,12 @@ func TestRequestBudgetIsSharedThroughRedis(t *testing.T) {
 	}
 	dir := t.TempDir()
 	a := startWith(t, "sqlite:"+filepath.Join(dir, "a.db"), budgets(3, 3, backend))
-	b := startWith(t, "sqlite:"+filepath.Join(dir, "b.db"), budgets(3, 3, backend))
-	// b trusts a's issuer too: the same user id, as one user service would sign.
-	token := e2eToken(t, a, b, 9)
+	// b trusts a's issuer: one user service signs for both replicas.
+	b := startWith(t, "sqlite:"+filepath.Join(dir, "b.db"), func(cfg *property.Config) {
+		budgets(3, 3, backend)(cfg)
+		cfg.JWKSURL, cfg.JWT = a.issuer.JWKSURL, a.issuer.Settings
+	})
+	token := a.issuer.Token(t, 9, false)
 	for i, e := range []*env{a, b, a} {
 		if r := testenv.Do(t, "GET", e.url("/api/properties/"), nil, testenv.Bearer(token)...); r.Status != 200 {
 			t.Fatalf("request %d: %d", i, r.Status)
@@ -100,14 +103,6 @@ func TestRequestBudgetIsSharedThroughRedis(t *testing.T) {
 			t.Fatalf("instance %s after 3 shared requests: %d", name, r.Status)
 		}
 	}
-}
-
-// e2eToken returns a token for userID that both instances accept (b is
-// pointed at a's JWKS).
-func e2eToken(t *testing.T, a, b *env, userID int64) string {
-	t.Helper()
-	b.svc.SetJWKSURL(a.issuer.JWKSURL)
-	return a.issuer.Token(t, userID, false)
 }
 
 // No origin may call the public listener from a browser page unless

@@ -129,10 +129,6 @@ func (s *Service) ready(ping func(context.Context) error) func(context.Context) 
 // then closes the database and the Redis client.
 func (s *Service) Serve(ctx context.Context) error { return s.res.Serve(ctx, s.Server.Serve) }
 
-// SetJWKSURL points JWT verification at another JWKS (tests bind the user
-// service after the property service, on a port chosen by the kernel).
-func (s *Service) SetJWKSURL(url string) { s.keys.SetURL(url) }
-
 // PublicHandler is the public listener: the property operations of the public
 // contract, each request passed through before (the bearer-token verifier,
 // jwtauth.Middleware and jwtauth.FetchKeys for a token of a key not held

@@ -26,8 +26,10 @@ func command(ctx context.Context, args []string, getenv config.Getenv, stdin io.
 		return deactivate(ctx, args[1:], getenv, stdout, stderr)
 	case "identity":
 		return identityCommand(args[1:], stdout, stderr)
+	case "call":
+		return callCommand(ctx, args[1:], getenv, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin, deactivate, identity init)\n", args[0])
+	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin, deactivate, identity init, call properties)\n", args[0])
 	return 2
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/user/app"
 )
 
 func tryLogin(t *testing.T, e *env, ip, email, password string) testenv.Response {
@@ -79,6 +78,12 @@ func TestLoginLimitHoldsAcrossInstancesSharingRedis(t *testing.T) {
 
 // limitBackends runs f with the failure budgets in memory, and in Redis when
 // TEST_REDIS_URL is set (CI), each on every engine.
+// hashes is how many argon2id computations the service has started, read
+// from its admin listener's password_hashes_total.
+func (e *env) hashes(t *testing.T) int {
+	return int(testenv.Sum(t, "http://"+e.svc.Server.Addr("admin")+"/metrics", "password_hashes_total"))
+}
+
 func limitBackends(t *testing.T, f func(t *testing.T, dbURL string, vars map[string]string)) {
 	for _, eng := range testenv.Engines(t) {
 		t.Run(eng.Name+"/memory", func(t *testing.T) { f(t, eng.NewURL(t), map[string]string{}) })
@@ -99,12 +104,12 @@ func TestParallelGuessingGetsNoMoreChecksThanTheBudget(t *testing.T) {
 		vars["LOGIN_FAILURE_LIMIT_PER_IP"] = "20/1h"
 		e := start(t, dbURL, fake.srv.URL, vars)
 		e.register(t, "victim@example.com")
-		before := app.HashOperations()
+		before := e.hashes(t)
 		got := testenv.Burst(t, 300, func(i int) (testenv.Response, error) {
 			return testenv.Try("POST", e.url+"/api/users/authenticate", map[string]string{"email": "victim@example.com",
 				"password": fmt.Sprintf("guess number %d", i)}, "X-Forwarded-For", fmt.Sprintf("198.51.%d.%d", i/200, i%200+1))
 		})
-		checks := app.HashOperations() - before
+		checks := e.hashes(t) - before
 		if checks > 5 || got[401] != int(checks) || got[429] != 300-int(checks) {
 			t.Fatalf("300 concurrent guesses: %d password checks (budget 5), statuses %v", checks, got)
 		}
@@ -112,12 +117,12 @@ func TestParallelGuessingGetsNoMoreChecksThanTheBudget(t *testing.T) {
 			t.Fatalf("the right password after the burst: %d, want 429", r.Status)
 		}
 		// The same burst spread over many emails from one IP meets the IP's budget.
-		before = app.HashOperations()
+		before = e.hashes(t)
 		got = testenv.Burst(t, 300, func(i int) (testenv.Response, error) {
 			return testenv.Try("POST", e.url+"/api/users/authenticate", map[string]string{"email": fmt.Sprintf("u%d@example.com", i),
 				"password": "some guess or other"}, "X-Forwarded-For", "203.0.113.66")
 		})
-		if checks := app.HashOperations() - before; checks > 20 || got[429] < 280 {
+		if checks := e.hashes(t) - before; checks > 20 || got[429] < 280 {
 			t.Fatalf("300 concurrent guesses from one IP: %d password checks (budget 20), statuses %v", checks, got)
 		}
 	})
@@ -134,7 +139,7 @@ func TestRegisterAndChangePasswordFloodsReach429(t *testing.T) {
 		vars["PASSWORD_CHANGE_FAILURE_LIMIT"] = "3/1h"
 		e := start(t, dbURL, fake.srv.URL, vars)
 		e.register(t, "taken@example.com")
-		before := app.HashOperations()
+		before := e.hashes(t)
 		got := testenv.Burst(t, 64, func(i int) (testenv.Response, error) {
 			email := "taken@example.com" // the oracle: is this email registered?
 			if i%2 == 0 {
@@ -143,7 +148,7 @@ func TestRegisterAndChangePasswordFloodsReach429(t *testing.T) {
 			return testenv.Try("POST", e.url+"/api/users/register", map[string]string{"email": email,
 				"password": "correct horse battery", "first_name": "A", "last_name": "B"}, "X-Forwarded-For", "198.51.100.20")
 		})
-		if hashes := app.HashOperations() - before; hashes > 10 || got[429] != 54 || got[201]+got[409] != 10 {
+		if hashes := e.hashes(t) - before; hashes > 10 || got[429] != 54 || got[201]+got[409] != 10 {
 			t.Fatalf("64 registrations from one IP: %d hashes (budget 10), statuses %v", hashes, got)
 		}
 		if r := testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": "other@example.com",
@@ -152,12 +157,12 @@ func TestRegisterAndChangePasswordFloodsReach429(t *testing.T) {
 		}
 
 		session, _ := e.login(t, "taken@example.com")
-		before = app.HashOperations()
+		before = e.hashes(t)
 		got = testenv.Burst(t, 40, func(i int) (testenv.Response, error) {
 			return testenv.Try("POST", e.url+"/api/users/change-password", map[string]string{"current_password": fmt.Sprintf("guess %d", i),
 				"new_password": "a brand new passphrase"}, testenv.Bearer(session.Token)...)
 		})
-		if checks := app.HashOperations() - before; checks > 3 || got[429] != 37 || got[401] != 3 {
+		if checks := e.hashes(t) - before; checks > 3 || got[429] != 37 || got[401] != 3 {
 			t.Fatalf("40 concurrent current_password guesses: %d checks (budget 3), statuses %v", checks, got)
 		}
 		r := testenv.Do(t, "POST", e.url+"/api/users/change-password", map[string]string{"current_password": "correct horse battery",

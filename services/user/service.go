@@ -84,6 +84,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		s.Property.StateCode)
 	svc.OnLogin = s.Metrics.Counter("logins_total", "Login attempts by outcome: success, bad_credentials, rate_limited, error.",
 		"outcome")
+	svc.OnHash = s.Metrics.Counter("password_hashes_total",
+		"argon2id computations started, by kind: hash (a new password) or check (a login, a password change, an unknown email).", "kind")
 	countClaims := s.Metrics.Counter("login_claims_total",
 		"Access tokens signed (logins and refreshes), by whether they carry property claims: included or degraded.", "claims")
 	svc.OnClaims = func(included bool) {

@@ -19,7 +19,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"jeeves4service/services/common/ratelimit"
 	"time"
 )
 
@@ -148,7 +147,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.runs("limiter_keys") {
 		// In process: the in-memory limiter on its own (issue 17).
-		ratio := ratelimit.KeyGrowthRatio(1_000_000, 1000)
+		ratio := keyGrowthRatio(1_000_000, 1000)
 		results = append(results, Result{Scenario: "limiter_keys", Engine: "-", Variant: "1M distinct keys",
 			Target: "last/first <= 2", Extra: map[string]float64{"last_over_first": ratio}})
 	}

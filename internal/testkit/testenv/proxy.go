@@ -31,6 +31,15 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	return p
 }
 
+// Retarget sends the connections accepted from now on to target: a service
+// can be configured with the proxy's address before the one it reaches has
+// a port (the property service's JWKS URL, before the user service binds).
+func (p *Proxy) Retarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
+}
+
 // Addr is host:port clients should dial.
 func (p *Proxy) Addr() string { return p.addr }
 
@@ -44,7 +53,10 @@ func (p *Proxy) serve(ln net.Listener) {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", p.target)
+			p.mu.Lock()
+			target := p.target
+			p.mu.Unlock()
+			up, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
 				continue

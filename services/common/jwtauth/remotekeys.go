@@ -80,14 +80,6 @@ func NewRemoteKeys(url string, interval time.Duration) *RemoteKeys {
 		MinBackoff: time.Second, MaxBackoff: 30 * time.Second, MinRefetch: DefaultJWKSMinRefetch}
 }
 
-// SetURL points the keys at another JWKS (tests bind the user service after
-// the property service, on a port chosen by the kernel).
-func (r *RemoteKeys) SetURL(url string) {
-	r.mu.Lock()
-	r.url = url
-	r.mu.Unlock()
-}
-
 // ErrJWKSUnavailable means the JWKS could not be fetched lately and the kid is unknown.
 var ErrJWKSUnavailable = errors.New("JWKS unavailable")
 

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"time"
 
@@ -98,28 +97,4 @@ func (m *Memory) store(key string, tat, now time.Time) {
 		tat = now
 	}
 	m.keys.Add(key, tat)
-}
-
-// KeyGrowthRatio takes one unit for each of n distinct keys in a fresh
-// limiter with the default bound and returns the time per call of the last
-// `sample` keys divided by that of the first `sample` (make bench and
-// BenchmarkMemoryMillionKeys report it: O(1) work per call keeps it near 1).
-func KeyGrowthRatio(n, sample int) float64 {
-	l := NewMemory(Budget{Count: 5, Window: time.Hour}, DefaultMaxKeys, FailClosed)
-	ctx := context.Background()
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = "email:" + strconv.Itoa(i) + "@example.com"
-	}
-	timeRange := func(from, to int) time.Duration {
-		start := time.Now()
-		for _, k := range keys[from:to] {
-			l.Take(ctx, k)
-		}
-		return time.Since(start)
-	}
-	first := timeRange(0, sample)
-	timeRange(sample, n-sample)
-	last := timeRange(n-sample, n)
-	return float64(last) / float64(first)
 }

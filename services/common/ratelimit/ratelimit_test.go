@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/ratelimit"
 )
@@ -19,14 +17,14 @@ import (
 func backends(t *testing.T, b ratelimit.Budget, f func(t *testing.T, l ratelimit.Limiter)) {
 	t.Run("memory", func(t *testing.T) { f(t, ratelimit.NewMemory(b, 1000, ratelimit.FailClosed)) })
 	t.Run("redis", func(t *testing.T) {
-		opts, err := redis.ParseURL(testenv.RedisURL(t))
+		backend, err := ratelimit.ParseRedisURL(testenv.RedisURL(t), testenv.RandomPrefix())
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := redis.NewClient(opts)
-		t.Cleanup(func() { c.Close() })
 		log, _ := testenv.Logger()
-		f(t, ratelimit.NewRedis(c, b, testenv.RandomPrefix(), log))
+		store := backend.Open(log)
+		t.Cleanup(func() { store.Close() })
+		f(t, store.New("test", b, ratelimit.FailClosed))
 	})
 }
 
@@ -147,14 +145,6 @@ func TestMemoryLimiterStaysBounded(t *testing.T) {
 	}
 	if r.Len() != max {
 		t.Fatalf("%d keys, want %d", r.Len(), max)
-	}
-}
-
-// BenchmarkMemoryMillionKeys reports the cost per call of the last 1,000 of a
-// million distinct keys as a ratio of the first 1,000's (issue 17: within 2x).
-func BenchmarkMemoryMillionKeys(b *testing.B) {
-	for b.Loop() {
-		b.ReportMetric(ratelimit.KeyGrowthRatio(1_000_000, 1000), "last/first")
 	}
 }
 

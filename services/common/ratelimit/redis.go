@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,12 +28,6 @@ type Redis struct {
 	// Redis slow cannot win a fresh budget.
 	health *redisHealth
 	local  *Memory
-}
-
-// NewRedis returns a Redis-backed limiter with the default timeout; prefix
-// namespaces its keys.
-func NewRedis(client *redis.Client, b Budget, prefix string, log *slog.Logger) *Redis {
-	return newRedis(client, b, prefix, newRedisHealth(log, DefaultRedisTimeout))
 }
 
 func newRedis(client *redis.Client, b Budget, prefix string, health *redisHealth) *Redis {

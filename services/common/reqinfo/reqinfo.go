@@ -73,6 +73,13 @@ func Attach(r *http.Request) (*http.Request, *Info) {
 	return r.WithContext(c), &c.info
 }
 
+// New returns ctx extended with a fresh Info, for work that no request
+// started (a command making an internal call), and the Info.
+func New(ctx context.Context) (context.Context, *Info) {
+	c := &infoContext{Context: ctx}
+	return c, &c.info
+}
+
 // From returns the request's Info; a context without one gets an empty
 // Info (so readers never check for nil).
 func From(ctx context.Context) *Info {

@@ -111,7 +111,7 @@ func (a API) Handler() (http.Handler, error) {
 // StrictErrors are the error handlers every generated strict server gets,
 // writing problem+json (the library's defaults answer text/plain). Each
 // generated package's StrictHTTPServerOptions has this shape, so it converts:
-// propertyapi.StrictHTTPServerOptions(router.StrictErrors(log)).
+// propertyapi.StrictHTTPServerOptions(router.NewStrictErrors(log)).
 type StrictErrors struct {
 	RequestErrorHandlerFunc  func(w http.ResponseWriter, r *http.Request, err error)
 	ResponseErrorHandlerFunc func(w http.ResponseWriter, r *http.Request, err error)

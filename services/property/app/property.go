@@ -21,11 +21,10 @@ const (
 
 // Limits that keep every list the contract declares bounded.
 const (
-	MaxPageSize   = 100  // properties per page of the public list
-	MaxClaims     = 1000 // properties per answer of the internal claims call
-	MaxRooms      = 200  // rooms of one property (also in sql/queries/property.sql)
-	MaxMembers    = 500  // members of one property
-	DefaultClaims = MaxClaims
+	MaxPageSize = 100  // properties per page of the public list
+	MaxClaims   = 1000 // properties per answer of the internal claims call
+	MaxRooms    = 200  // rooms of one property (also in sql/queries/property.sql)
+	MaxMembers  = 500  // members of one property
 )
 
 // MaxNameBytes bounds a property name in bytes, as the contract's 200 bounds

@@ -23,7 +23,7 @@ func (h *Internal) GetUserProperties(
 	ctx context.Context,
 	req internalapi.GetUserPropertiesRequestObject,
 ) (internalapi.GetUserPropertiesResponseObject, error) {
-	limit := app.DefaultClaims
+	limit := app.MaxClaims
 	if req.Params.Limit != nil {
 		limit = int(*req.Params.Limit)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 
@@ -22,15 +21,9 @@ import (
 // 0.65 of the hash-bound login rate without the bound).
 var hashSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
-// hashOperations counts argon2id computations (hashes and checks) run by
-// the service, so tests can count what a flood of attempts really cost.
-var hashOperations atomic.Int64
-
-// HashOperations is how many argon2id computations this process has run.
-func HashOperations() int64 { return hashOperations.Load() }
-
-// withHashSlot runs fn when a slot is free, or gives up when ctx ends.
-func withHashSlot(ctx context.Context, fn func()) error {
+// withHashSlot runs fn when a slot is free, or gives up when ctx ends;
+// started (when not nil) is told when fn starts.
+func withHashSlot(ctx context.Context, started func(), fn func()) error {
 	// One span for the wait and the hash: both are what a login pays here.
 	_, span := tracing.Start(ctx, "password.argon2id")
 	defer span.End()
@@ -40,22 +33,24 @@ func withHashSlot(ctx context.Context, fn func()) error {
 		return fmt.Errorf("wait for a password hashing slot: %w", ctx.Err())
 	}
 	defer func() { <-hashSlots }()
-	hashOperations.Add(1)
+	if started != nil {
+		started()
+	}
 	fn()
 	return nil
 }
 
 // hashInSlot is HashPassword run in a hashing slot.
-func hashInSlot(ctx context.Context, password string) (hash string, err error) {
-	if slotErr := withHashSlot(ctx, func() { hash, err = HashPassword(password) }); slotErr != nil {
+func (s *Service) hashInSlot(ctx context.Context, password string) (hash string, err error) {
+	if slotErr := withHashSlot(ctx, s.hashStarted("hash"), func() { hash, err = HashPassword(password) }); slotErr != nil {
 		return "", slotErr
 	}
 	return hash, err
 }
 
 // verifyInSlot is VerifyPassword run in a hashing slot.
-func verifyInSlot(ctx context.Context, hash, password string) (ok bool, err error) {
-	if slotErr := withHashSlot(ctx, func() { ok, err = VerifyPassword(hash, password) }); slotErr != nil {
+func (s *Service) verifyInSlot(ctx context.Context, hash, password string) (ok bool, err error) {
+	if slotErr := withHashSlot(ctx, s.hashStarted("check"), func() { ok, err = VerifyPassword(hash, password) }); slotErr != nil {
 		return false, slotErr
 	}
 	return ok, err
@@ -122,3 +117,11 @@ var dummyHash = func() string {
 	}
 	return h
 }()
+
+// hashStarted is what withHashSlot tells when a computation of kind starts.
+func (s *Service) hashStarted(kind string) func() {
+	if s.OnHash == nil {
+		return nil
+	}
+	return func() { s.OnHash(kind) }
+}

@@ -120,6 +120,10 @@ type Service struct {
 	// claims (the metrics).
 	OnLogin  func(outcome string)
 	OnClaims func(included bool)
+	// OnHash is told of every argon2id computation that starts, by kind:
+	// hash (a new password) or check. What a flood of attempts really
+	// costs the cores.
+	OnHash func(kind string)
 	// NewSessionID makes the trace_id of a session.
 	NewSessionID func() string
 	// Budgets bound every door that runs argon2id.
@@ -205,7 +209,7 @@ func (s *Service) Register(ctx context.Context, clientIP, email, password, first
 	if _, err := spend(ctx, budgetKey{s.Budgets.RegisterPerIP, ratelimit.IPKey(clientIP)}); err != nil {
 		return UserRecord{}, err
 	}
-	hash, err := hashInSlot(ctx, password)
+	hash, err := s.hashInSlot(ctx, password)
 	if err != nil {
 		return UserRecord{}, err
 	}
@@ -235,13 +239,13 @@ func (s *Service) RegistrationsSpent(ctx context.Context, clientIP string) error
 func (s *Service) Authenticate(ctx context.Context, email, password string) (UserRecord, error) {
 	u, err := s.Repo.ByEmail(ctx, email)
 	if apperr.CodeOf(err) == apperr.NotFound {
-		_, _ = verifyInSlot(ctx, dummyHash, password)
+		_, _ = s.verifyInSlot(ctx, dummyHash, password)
 		return UserRecord{}, errBadCredentials
 	}
 	if err != nil {
 		return UserRecord{}, err
 	}
-	ok, err := verifyInSlot(ctx, u.PasswordHash, password)
+	ok, err := s.verifyInSlot(ctx, u.PasswordHash, password)
 	if err != nil {
 		return UserRecord{}, fmt.Errorf("verify password of user %d: %w", u.ID, err)
 	}
@@ -408,7 +412,7 @@ func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current
 	if err != nil {
 		return err
 	}
-	ok, err := verifyInSlot(ctx, u.PasswordHash, current)
+	ok, err := s.verifyInSlot(ctx, u.PasswordHash, current)
 	if err != nil {
 		spent.refund(ctx)
 		return fmt.Errorf("verify password of user %d: %w", u.ID, err)
@@ -420,7 +424,7 @@ func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current
 	if len(next) < 12 {
 		return apperr.New(apperr.Invalid, "The new password must be at least 12 characters.")
 	}
-	hash, err := hashInSlot(ctx, next)
+	hash, err := s.hashInSlot(ctx, next)
 	if err != nil {
 		return err
 	}
