@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test images isolation-test
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test images isolation-test race
 
 all: build
 
@@ -19,9 +19,13 @@ build:
 	$(GO) build -o bin/user-service ./services/user/cmd/user-service
 	$(GO) build -o bin/property-service ./services/property/cmd/property-service
 
-## run: both services on SQLite under ./data with a fresh random internal token; Ctrl-C stops both
-run: build
-	$(GO) build -o bin/devrun ./tools/devrun
+## run: both services on SQLite under ./data in spiffe mode (a dev trust domain); Ctrl-C, or a
+## signal to make or to bin/devrun, stops both
+run:
+	@echo "make run: building bin/ (on a fresh machine the first build downloads and compiles every module: several minutes; each package is listed as it compiles)"
+	$(GO) build -v -o bin/user-service ./services/user/cmd/user-service
+	$(GO) build -v -o bin/property-service ./services/property/cmd/property-service
+	$(GO) build -v -o bin/devrun ./tools/devrun
 	bin/devrun
 
 ## spire: the real-SPIRE test: a SPIRE server and agent (v1.13.3, pinned in tools/spire,
@@ -69,6 +73,13 @@ test: lint
 	CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
 	cd deploy/k8s && $(GO) test -count=1 ./...
 	$(GO) run ./tools/contractcov $(COVERAGE_DIR)
+
+## race: the services' tests under the race detector (needs cgo and a C compiler; .ci/run runs it)
+race:
+	@if [ "$$(go env CGO_ENABLED)" != 1 ] || ! command -v "$$(go env CC)" >/dev/null 2>&1; then \
+	  if [ "$$CI" = true ]; then echo "race: the race detector needs cgo and a C compiler, but CI=true"; exit 1; fi; \
+	  echo "race: not run (the race detector needs cgo and a C compiler)"; exit 0; fi
+	$(GO) test -race -count=1 ./services/...
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:

@@ -25,6 +25,10 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// `kill -INT` on the make process reaches make, not this one: make
+	// exits and leaves it behind. Whoever started it going away stops it
+	// (and the services with it), as Ctrl-C on the terminal does.
+	go stopWhenOrphaned(stop)
 	if err := run(ctx, "bin", os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
@@ -73,6 +77,7 @@ func run(ctx context.Context, bin string, getenv func(string) string, stdout, st
 	for _, name := range []string{"property-service", "user-service"} {
 		cmd := exec.Command(filepath.Join(bin, name))
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, stdout, stderr
+		cmd.SysProcAttr = stopWithParent()
 		if err := cmd.Start(); err != nil {
 			stopAll(procs)
 			return fmt.Errorf("start %s: %w", name, err)
@@ -196,6 +201,17 @@ func waitHealthy(ctx context.Context, exited <-chan error, urls ...string) error
 		}
 	}
 	return nil
+}
+
+// stopWhenOrphaned calls stop once this process's parent has gone.
+func stopWhenOrphaned(stop func()) {
+	parent := os.Getppid()
+	for range time.Tick(500 * time.Millisecond) {
+		if os.Getppid() != parent {
+			stop()
+			return
+		}
+	}
 }
 
 // stopAll sends SIGTERM (graceful shutdown) and waits up to 20s before killing.
