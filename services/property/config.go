@@ -52,7 +52,7 @@ type Config struct {
 	Limits ratelimit.Backend
 	// TraceEndpoint is where spans go (OTLP/HTTP); "" turns tracing off.
 	TraceEndpoint string
-	// Metrics off stops recording (a measurement switch: the bench's baseline).
+	// Metrics off stops recording (METRICS=off: to measure what they cost).
 	MetricsOff bool
 	// Profiler serves /debug/pprof/ on the admin listener (PPROF=on; off by default).
 	Profiler bool

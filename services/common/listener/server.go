@@ -77,7 +77,7 @@ type Server struct {
 }
 
 // Handler is what the listener called name serves, as it serves it (nil when
-// there is no such listener): in-process benchmarks call it without a socket.
+// there is no such listener), to serve it in-process, without a socket.
 func (s *Server) Handler(name string) http.Handler {
 	for _, l := range s.listeners {
 		if l.Name == name {

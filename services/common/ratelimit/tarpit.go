@@ -9,8 +9,7 @@ import (
 // Tarpit holds a refusal for a while before it is sent. A 429 costs the
 // server little, but a client that ignores Retry-After and asks again at once
 // on many keep-alive connections can still send thousands a second, and on a
-// small machine those take the cores from other users' logins (make bench's
-// register_flood). Held, each refusal costs the server a sleeping goroutine
+// small machine those take the cores from other users' logins. Held, each refusal costs the server a sleeping goroutine
 // and no CPU, and costs such a client one connection for the delay. A client that
 // honours Retry-After never notices: it would have waited longer anyway.
 //
