@@ -428,6 +428,8 @@ func TestEmailsAreValidatedNotParsed(t *testing.T) {
 				{"bоb@example.com", "scripts"}, // a Cyrillic о in the local part
 				{"bob@@example.com", "one @"},
 				{"bob..b@example.com", "before the @"},
+				{"bob\u3164@example.com", "before the @"}, // an invisible Hangul filler
+				{"bob\u034f@example.com", "before the @"}, // an invisible combining grapheme joiner
 				{"bob@localhost", "domain"},
 			} {
 				for name, r := range map[string]testenv.Response{"register": register(bad.email), "login": login(bad.email)} {

@@ -189,11 +189,20 @@ func dotAtom(local string) bool {
 			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)) {
 				return false
 			}
-		case !unicode.In(r, unicode.L, unicode.M, unicode.N):
+		case !unicode.In(r, unicode.L, unicode.M, unicode.N), defaultIgnorable(r):
 			return false
 		}
 	}
 	return true
+}
+
+// defaultIgnorable: a letter or mark that renders as nothing (Unicode's
+// Default_Ignorable_Code_Point, less the format characters dotAtom refuses
+// anyway): the combining grapheme joiner, the variation selectors, the
+// Hangul fillers. Allowed, "bob\u3164@example.com" is a second account
+// that shows as bob@example.com.
+func defaultIgnorable(r rune) bool {
+	return unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
 // hostName: an ASCII domain of at least two labels whose last label is not

@@ -46,31 +46,40 @@ func TestRefusedAddressesNameTheRule(t *testing.T) {
 	// A 250-byte domain (DNS allows 253): with "bobby@" the address is 256 bytes.
 	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 58)
 	cases := map[string]emailaddr.Rule{
-		`"x@evil.com"@example.com`:                emailaddr.RulePlain,
-		`"bob"@example.com`:                       emailaddr.RulePlain,
-		"Eve <bob@example.com>":                   emailaddr.RulePlain,
-		"<bob@example.com>":                       emailaddr.RulePlain,
-		"bob@example.com (Bob)":                   emailaddr.RulePlain,
-		"bob(comment)@example.com":                emailaddr.RulePlain,
-		" bob@example.com":                        emailaddr.RulePlain,
-		"bob@example.com\n":                       emailaddr.RulePlain,
-		"bob@[192.0.2.1]":                         emailaddr.RulePlain,
-		"bob@example.com, eve@example.com":        emailaddr.RulePlain,
-		"bob\u3000@example.com":                   emailaddr.RulePlain, // an ideographic space
-		"bob@@example.com":                        emailaddr.RuleOneAt,
-		"bob@eve@example.com":                     emailaddr.RuleOneAt,
-		"x＠evil.com@example.com":                  emailaddr.RuleOneAt, // a fullwidth @ is an @
-		"bob":                                     emailaddr.RuleOneAt,
-		"@example.com":                            emailaddr.RuleOneAt,
-		"bob@":                                    emailaddr.RuleOneAt,
-		"":                                        emailaddr.RuleOneAt,
-		".bob@example.com":                        emailaddr.RuleLocalPart,
-		"bob.@example.com":                        emailaddr.RuleLocalPart,
-		"bob..b@example.com":                      emailaddr.RuleLocalPart,
-		"bob\u200d@example.com":                   emailaddr.RuleLocalPart, // an invisible joiner
-		"bob\u202e@example.com":                   emailaddr.RuleLocalPart, // a bidi override
-		"bob☃@example.com":                        emailaddr.RuleLocalPart, // a symbol
-		"bob\ufffd@example.com":                   emailaddr.RuleLocalPart, // what JSON makes of broken UTF-8
+		`"x@evil.com"@example.com`:         emailaddr.RulePlain,
+		`"bob"@example.com`:                emailaddr.RulePlain,
+		"Eve <bob@example.com>":            emailaddr.RulePlain,
+		"<bob@example.com>":                emailaddr.RulePlain,
+		"bob@example.com (Bob)":            emailaddr.RulePlain,
+		"bob(comment)@example.com":         emailaddr.RulePlain,
+		" bob@example.com":                 emailaddr.RulePlain,
+		"bob@example.com\n":                emailaddr.RulePlain,
+		"bob@[192.0.2.1]":                  emailaddr.RulePlain,
+		"bob@example.com, eve@example.com": emailaddr.RulePlain,
+		"bob\u3000@example.com":            emailaddr.RulePlain, // an ideographic space
+		"bob@@example.com":                 emailaddr.RuleOneAt,
+		"bob@eve@example.com":              emailaddr.RuleOneAt,
+		"x＠evil.com@example.com":           emailaddr.RuleOneAt, // a fullwidth @ is an @
+		"bob":                              emailaddr.RuleOneAt,
+		"@example.com":                     emailaddr.RuleOneAt,
+		"bob@":                             emailaddr.RuleOneAt,
+		"":                                 emailaddr.RuleOneAt,
+		".bob@example.com":                 emailaddr.RuleLocalPart,
+		"bob.@example.com":                 emailaddr.RuleLocalPart,
+		"bob..b@example.com":               emailaddr.RuleLocalPart,
+		"bob\u200d@example.com":            emailaddr.RuleLocalPart, // an invisible joiner
+		"bob\u202e@example.com":            emailaddr.RuleLocalPart, // a bidi override
+		"bob☃@example.com":                 emailaddr.RuleLocalPart, // a symbol
+		"bob\ufffd@example.com":            emailaddr.RuleLocalPart, // what JSON makes of broken UTF-8
+		// Invisible marks and letters: each made a second "bob@example.com".
+		"bob\u034f@example.com":                   emailaddr.RuleLocalPart, // combining grapheme joiner
+		"bob\ufe0f@example.com":                   emailaddr.RuleLocalPart, // a variation selector
+		"bob\U000E0100@example.com":               emailaddr.RuleLocalPart, // a supplementary variation selector
+		"bob\u115f@example.com":                   emailaddr.RuleLocalPart, // Hangul choseong filler
+		"bob\u1160@example.com":                   emailaddr.RuleLocalPart, // Hangul jungseong filler
+		"bob\u3164@example.com":                   emailaddr.RuleLocalPart, // Hangul filler
+		"bob\uffa0@example.com":                   emailaddr.RuleLocalPart, // halfwidth Hangul filler
+		"\u3164@example.com":                      emailaddr.RuleLocalPart, // nothing visible at all
 		"bob@localhost":                           emailaddr.RuleDomain,
 		"bob@192.0.2.1":                           emailaddr.RuleDomain,
 		"bob@example.com.":                        emailaddr.RuleDomain,
