@@ -373,3 +373,40 @@ func TestDocsCoverageFiguresMatchTheContracts(t *testing.T) {
 		}
 	}
 }
+
+// Every test, fuzz target or benchmark a page cites by name exists: a
+// renamed test leaves no claim in the docs pointing at nothing.
+func TestDocsCiteOnlyTestsThatExist(t *testing.T) {
+	defined := map[string]bool{}
+	def := regexp.MustCompile(`(?m)^func ((?:Test|Fuzz|Benchmark)[A-Z]\w*)\(`)
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (path == "node_modules" || strings.HasPrefix(d.Name(), ".") && path != ".") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range def.FindAllStringSubmatch(string(data), -1) {
+			defined[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cited := regexp.MustCompile(`\b((?:Test|Fuzz|Benchmark)[A-Z]\w*)\b`)
+	for name, text := range docPages(t) {
+		for _, m := range cited.FindAllStringSubmatch(text, -1) {
+			if !defined[m[1]] {
+				t.Errorf("%s cites %s, which no _test.go file defines", name, m[1])
+			}
+		}
+	}
+}
