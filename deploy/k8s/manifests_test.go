@@ -245,7 +245,7 @@ func env(c corev1.Container) map[string]corev1.EnvVar {
 	return out
 }
 
-// checkSettings: what the README's threat model promises of a deployment
+// checkSettings: what the threat model (docs/security.md) promises of a deployment
 // (issue 25, items 10 and 13). In every overlay, the profiler is off and the
 // services start (a plain-http JWKS only where the overlay allows it out
 // loud). In prod: SPIFFE identities from the Workload API instead of a

@@ -16,8 +16,8 @@ import (
 	"jeeves4service/services/common/tracing"
 )
 
-// Config is the property service's runtime contract (the README's Runtime
-// configuration lists every variable).
+// Config is the property service's runtime contract (docs/operations.md
+// lists every variable; a test checks it does).
 type Config struct {
 	PublicAddr   string
 	InternalAddr string

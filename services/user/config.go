@@ -21,8 +21,8 @@ import (
 	"jeeves4service/services/user/adapters"
 )
 
-// Config is the user service's runtime contract (the README's Runtime
-// configuration lists every variable).
+// Config is the user service's runtime contract (docs/operations.md lists
+// every variable; a test checks it does).
 type Config struct {
 	PublicAddr string
 	// AdminAddr is the admin listener (/metrics, profiling); "" runs none

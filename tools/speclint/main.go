@@ -1,5 +1,5 @@
 // Command speclint validates OpenAPI contracts beyond what a parser checks:
-// the rules this project relies on for its security (see the README, What protects the internal endpoint).
+// the rules this project relies on for its security (see docs/security.md and docs/contract.md).
 package main
 
 import (

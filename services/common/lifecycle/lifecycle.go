@@ -43,8 +43,8 @@ func Main[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.
 
 // DefaultGCPercent is the services' GOGC unless the environment sets one.
 // Their live heap is a few MB, so with Go's default of 100 the collector runs
-// after every few MB of garbage and takes a noticeable share of the CPU;
-// 200 trades a few MB more heap for less of it (docs/performance.md).
+// after every few MB of garbage, a visible share of the CPU of a service that
+// allocates per request; 200 halves how often it runs for a few MB more heap.
 const DefaultGCPercent = 200
 
 func run[C any, R Runner](ctx context.Context, getenv config.Getenv, stderr io.Writer, name string,

@@ -134,7 +134,7 @@ func ParseRedisURL(url, prefix string) (Backend, error) {
 }
 
 // ParseBudgetOrOff is ParseBudget, with "off" for no budget (Off): for
-// measurements only, see REQUEST_LIMIT in the README.
+// measurements only, see REQUEST_LIMIT in docs/operations.md.
 func ParseBudgetOrOff(v string) (Budget, error) {
 	if v == "off" {
 		return Off, nil

@@ -17,8 +17,8 @@ import (
 
 // hashSlots bounds how many argon2id computations run at once to the number
 // of cores. Each takes 19 MiB; unbounded, a burst of logins would multiply the
-// memory and thrash the cores without finishing any sooner (measured: about
-// 0.65 of the hash-bound login rate without the bound).
+// memory and thrash the cores without finishing any sooner: past the cores,
+// more hashes at once only share them and hold their memory longer.
 var hashSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
 // withHashSlot runs fn when a slot is free, or gives up when ctx ends;
