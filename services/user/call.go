@@ -38,7 +38,9 @@ func callCommand(ctx context.Context, args []string, getenv config.Getenv, stdou
 		return 2
 	}
 	claims, requestID, code := callProperties(ctx, getenv, *userID, *limit, stderr)
-	fmt.Fprintf(stdout, "request_id: %s\n", requestID)
+	if requestID != "" { // "": the call was never made (configuration, identity)
+		fmt.Fprintf(stdout, "request_id: %s\n", requestID)
+	}
 	if code != 0 {
 		return code
 	}

@@ -98,7 +98,9 @@ func run(ctx context.Context, bin string, getenv func(string) string, stdout, st
 	if mode != "token" {
 		probe = fmt.Sprintf(`curl -sk https://%[1]s/api/internal/properties/users/1     # refused: no client certificate
   curl -sk --cert data/identity/user-service/svid.pem --key data/identity/user-service/svid_key.pem \
-       https://%[1]s/api/internal/properties/users/1     # 401: a certificate without a JWT-SVID`, internal)
+       https://%[1]s/api/internal/properties/users/1     # 401: a certificate without a JWT-SVID
+  INTERNAL_AUTH=spiffe bin/user-service call properties --user-id 1   # 200: the call a login makes, by hand;
+                                                  # its request_id is in the property service's audit line`, internal)
 	}
 	fmt.Fprintf(stdout, `
 jeeves4service is running (SQLite under ./data). Ctrl-C stops both services.
