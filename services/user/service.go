@@ -74,6 +74,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	s.res.Background(workload.Run)
+	// The user service is the authority on users: it mints the subject
+	// token of each call it makes for one (the claims call, at login right
+	// after the password check and at refresh) with its access tokens' key.
+	workload.SetSubjects(internalauth.Minter(signer, internalauth.DefaultSubjectTTL))
 	calls := cfg.PropertyCalls
 	calls.Outcome = s.Metrics.Counter("property_client_calls_total",
 		"Calls to the property service's internal endpoint, by outcome: ok, error, circuit_open, caller_gone.", "outcome")
