@@ -92,7 +92,8 @@ func TestSubjectTokenLifetimeAndLeeway(t *testing.T) {
 		t.Fatalf("accepted more than 5 s past exp: %v", err)
 	}
 	// Signed with the right key but living two minutes: refused.
-	long := signRaw(t, key, map[string]any{"alg": "EdDSA", "typ": jwtauth.SubjectTokenType, "kid": jwtauth.KeyID(key.Public().(ed25519.PublicKey))},
+	kid := jwtauth.KeyID(key.Public().(ed25519.PublicKey))
+	long := signRaw(t, key, map[string]any{"alg": "EdDSA", "typ": jwtauth.SubjectTokenType, "kid": kid},
 		map[string]any{"iss": settings.Issuer, "sub": "7", "aud": "property-service", "op": "getUserProperties",
 			"azp": "user-service", "jti": "x", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix()})
 	if _, err := at(0).Verify(context.Background(), long, "property-service"); err == nil {
