@@ -32,6 +32,28 @@ type system struct {
 	userLogs, propertyLogs   *testenv.LogBuffer
 	userDB, propertyDB       string            // database URLs, for checking that rejected requests wrote nothing
 	userEnv                  map[string]string // the user service's environment, for its admin commands
+	jwt                      jwtauth.Settings  // the user service's issuer and audience
+}
+
+// claimsCall are the headers of the user service's call of url (ending in
+// /users/{id}): its static token, and a subject token for that user signed
+// with the user service's own key, as the user service mints it at login.
+// Tests that call the internal listener themselves stand in for the user
+// service.
+func (s *system) claimsCall(t testing.TB, url string) []string {
+	t.Helper()
+	key, err := jwtauth.LoadOrCreateKey(s.userEnv["JWT_SIGNING_KEY_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := url[strings.LastIndex(url, "/")+1:]
+	user, _, _ = strings.Cut(user, "?")
+	tok, _, err := jwtauth.NewSigner(key, nil, s.jwt, time.Hour).SignSubject(jwtauth.SubjectRequest{Subject: user,
+		Audience: "property-service", Operation: "getUserProperties", AuthorizedParty: "user-service"}, 30*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{internalauth.Header, internalToken, internalauth.SubjectHeader, tok}
 }
 
 func startSystem(t *testing.T, eng testenv.Engine) *system {
@@ -114,7 +136,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	testenv.Serve(t, userSvc)
 	userURL := "http://" + userSvc.Server.Addr("public")
 	sys.user, sys.internal, sys.userLogs, sys.propertyLogs = via("user", userURL), internal, userLogs, propLogs
-	sys.userDB, sys.propertyDB = userDB, propertyDB
+	sys.userDB, sys.propertyDB, sys.jwt = userDB, propertyDB, userCfg.JWT
 	sys.userAdmin, sys.propertyAdmin = "http://"+userSvc.Server.Addr("admin"), "http://"+propSvc.Server.Addr("admin")
 	// The property service verifies JWTs with the user service's JWKS.
 	propSvc.SetJWKSURL(userURL + "/.well-known/jwks.json")
