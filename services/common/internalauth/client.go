@@ -66,6 +66,9 @@ func (w *Workload) Client(callee string, timeout time.Duration,
 // token's sub) and the callee's operationId.
 type Subject struct {
 	User, Operation string
+	// Evidence, when set, is the user's access token, for a SubjectSource
+	// that exchanges it (SubjectCache); it is never sent to the callee.
+	Evidence string
 }
 
 type subjectKey struct{}
