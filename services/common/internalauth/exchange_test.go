@@ -82,9 +82,10 @@ func TestExchangeIssuesASubjectTokenForTheAccessTokensUserOnly(t *testing.T) {
 		caller string
 		code   string
 	}{
-		"another grant":                   {ExchangeRequest{GrantType: "password"}, "property-service", "unsupported_grant_type"},
-		"no subject token":                {request("", "user-service", "listUserProfiles"), "property-service", "invalid_request"},
-		"a forged access token":           {request(access[:len(access)-4]+"AAAA", "user-service", "listUserProfiles"), "property-service", "invalid_grant"},
+		"another grant":    {ExchangeRequest{GrantType: "password"}, "property-service", "unsupported_grant_type"},
+		"no subject token": {request("", "user-service", "listUserProfiles"), "property-service", "invalid_request"},
+		"a forged access token": {request(access[:len(access)-4]+"AAAA", "user-service", "listUserProfiles"),
+			"property-service", "invalid_grant"},
 		"a subject token as subject":      {request(subjectTok, "user-service", "listUserProfiles"), "property-service", "invalid_grant"},
 		"an access token about to expire": {request(shortLived(), "user-service", "listUserProfiles"), "property-service", "invalid_grant"},
 		"a caller the contract does not allow": {request(access, "user-service", "listUserProfiles"), "reporting",
@@ -130,7 +131,8 @@ func TestSubjectCacheExchangesOncePerUserUntilNearExpiry(t *testing.T) {
 	if c, _ := src(for7, req); c == a || exchanges != 2 {
 		t.Fatalf("no new exchange near expiry (%d)", exchanges)
 	}
-	if _, err := src(ForSubject(context.Background(), Subject{User: "7", Operation: "listUserProfiles"}), req); !errors.Is(err, ErrNoEvidence) {
+	noEvidence := ForSubject(context.Background(), Subject{User: "7", Operation: "listUserProfiles"})
+	if _, err := src(noEvidence, req); !errors.Is(err, ErrNoEvidence) {
 		t.Fatalf("without the access token: %v", err)
 	}
 	// An access token of user 7 presented for user 8: the answer is refused, not cached for 8.
