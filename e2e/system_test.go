@@ -213,6 +213,37 @@ func TestLoginCarriesPropertyClaimsAndDegrades(t *testing.T) {
 	}
 }
 
+// Against the real pair: the user service's logins carry subject tokens the
+// property service accepts (audited with their jti), while its credential
+// alone, or with a subject token for another user, reads nothing.
+func TestTheUserServicesCredentialAloneReadsNoUser(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			s := startSystem(t, eng)
+			id := register(t, s, "ada@example.com", "correct horse battery staple")
+			if first, resp := login(t, s, "ada@example.com", "correct horse battery staple"); resp.Status != 200 ||
+				!first.PropertiesIncluded {
+				t.Fatalf("login: %d %s", resp.Status, resp.Body)
+			}
+			audits := s.propertyLogs.Lines("internal call")
+			if len(audits) != 1 || audits[0]["user_id"] != fmt.Sprint(id) || audits[0]["jti"] == nil || audits[0]["jti"] == "" {
+				t.Fatalf("audit of the login's claims call: %v", audits)
+			}
+			url := fmt.Sprintf("%s/api/internal/properties/users/%d", s.internal, id)
+			if r := testenv.Do(t, "GET", url, nil, internalauth.Header, internalToken); r.Status != 401 {
+				t.Fatalf("the credential alone: %d", r.Status)
+			}
+			other := s.claimsCall(t, fmt.Sprintf("%s/api/internal/properties/users/%d", s.internal, id+1))
+			if r := testenv.Do(t, "GET", url, nil, other...); r.Status != 403 {
+				t.Fatalf("a subject token for another user: %d", r.Status)
+			}
+			if r := testenv.Do(t, "GET", url, nil, s.claimsCall(t, url)...); r.Status != 200 {
+				t.Fatalf("the control: %d", r.Status)
+			}
+		})
+	}
+}
+
 // The same story with SPIFFE identities from a dev trust domain's files:
 // mutual TLS and JWT-SVIDs, no static secret anywhere.
 func TestLoginInSPIFFEMode(t *testing.T) {
@@ -225,7 +256,10 @@ func TestLoginInSPIFFEMode(t *testing.T) {
 				t.Fatal("no audit line")
 			}
 			for _, a := range audits {
-				if a["credential"] != "jwt-svid" || a["caller_id"] != "spiffe://e2e.example/user-service" {
+				// The subject token the user service minted, with SPIFFE IDs for
+				// audience and caller, was accepted: its jti is in the line.
+				if a["credential"] != "jwt-svid" || a["caller_id"] != "spiffe://e2e.example/user-service" ||
+					a["status"] != float64(200) || a["jti"] == nil || a["jti"] == "" || a["user_id"] == "" {
 					t.Fatalf("audit line %v", a)
 				}
 			}
