@@ -291,7 +291,7 @@ func TestEveryOperationRejectsWhatTheContractForbids(t *testing.T) {
 							total++
 							headers := testenv.Bearer(f.ownerToken)
 							if spec.Name == "internal" {
-								headers = []string{"X-Internal-Token", internalToken}
+								headers = s.claimsCall(t, base+c.path)
 							}
 							switch {
 							case c.noAuth:

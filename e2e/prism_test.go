@@ -8,6 +8,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,6 +22,7 @@ import (
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/user/adapters"
 )
@@ -81,6 +84,12 @@ func TestInternalClientAgainstPrismMock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workload.SetSubjects(internalauth.Minter(jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour),
+		internalauth.DefaultSubjectTTL))
 	client, err := adapters.NewPropertyClient(workload, upstream.Settings{}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/tools/procs"
 )
 
@@ -39,7 +41,11 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	pub, internal, admin := addrs[0], addrs[1], addrs[2]
 	cmd := exec.Command(bin)
+	// The test stands in for the user service: it signs the subject tokens
+	// the property service verifies with this issuer's JWKS.
+	issuer := testenv.NewIssuer(t)
 	cmd.Env = append(os.Environ(), "INTERNAL_SERVICE_TOKEN="+internalToken, "PROPERTY_PUBLIC_ADDR="+pub,
+		"JWT_JWKS_URL="+issuer.JWKSURL, "JWT_ISSUER="+issuer.Settings.Issuer, "INTERNAL_SUBJECT_LIMIT=off",
 		"PROPERTY_INTERNAL_ADDR="+internal, "PROPERTY_ADMIN_ADDR="+admin, "PROPERTY_DATABASE_URL=sqlite:"+filepath.Join(dir, "p.db"))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -83,6 +89,8 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 				trace := &httptrace.ClientTrace{GotConn: func(c httptrace.GotConnInfo) { fresh = !c.Reused }}
 				req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", url, nil)
 				req.Header.Set("X-Internal-Token", internalToken)
+				req.Header.Set(internalauth.SubjectHeader,
+					issuer.SubjectToken(t, 1, "property-service", "getUserProperties", "user-service"))
 				asked := time.Now().UnixNano()
 				resp, err := client.Do(req)
 				if err != nil {

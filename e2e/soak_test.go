@@ -76,7 +76,8 @@ func TestSoak(t *testing.T) {
 				testenv.Bearer(a.token)...)
 		}},
 		{"internal", map[int]bool{200: true, 429: true}, func(a account, _ int) (testenv.Response, error) {
-			return testenv.Try("GET", s.internal+"/api/internal/properties/users/1", nil, "X-Internal-Token", internalToken)
+			url := s.internal + "/api/internal/properties/users/1"
+			return testenv.Try("GET", url, nil, s.claimsCall(t, url)...)
 		}},
 		// Wrong tokens: 401, then 429 once loopback's failure budget is spent
 		// (which also holds back the good internal calls above: the same IP).

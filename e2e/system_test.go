@@ -32,6 +32,28 @@ type system struct {
 	userLogs, propertyLogs   *testenv.LogBuffer
 	userDB, propertyDB       string            // database URLs, for checking that rejected requests wrote nothing
 	userEnv                  map[string]string // the user service's environment, for its admin commands
+	jwt                      jwtauth.Settings  // the user service's issuer and audience
+}
+
+// claimsCall are the headers of the user service's call of url (ending in
+// /users/{id}): its static token, and a subject token for that user signed
+// with the user service's own key, as the user service mints it at login.
+// Tests that call the internal listener themselves stand in for the user
+// service.
+func (s *system) claimsCall(t testing.TB, url string) []string {
+	t.Helper()
+	key, err := jwtauth.LoadOrCreateKey(s.userEnv["JWT_SIGNING_KEY_FILE"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := url[strings.LastIndex(url, "/")+1:]
+	user, _, _ = strings.Cut(user, "?")
+	tok, _, err := jwtauth.NewSigner(key, nil, s.jwt, time.Hour).SignSubject(jwtauth.SubjectRequest{Subject: user,
+		Audience: "property-service", Operation: "getUserProperties", AuthorizedParty: "user-service"}, 30*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{internalauth.Header, internalToken, internalauth.SubjectHeader, tok}
 }
 
 func startSystem(t *testing.T, eng testenv.Engine) *system {
@@ -116,7 +138,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	testenv.Serve(t, userSvc)
 	userURL := "http://" + userSvc.Server.Addr("public")
 	sys.user, sys.internal, sys.userLogs, sys.propertyLogs = via("user", userURL), internal, userLogs, propLogs
-	sys.userDB, sys.propertyDB = userDB, propertyDB
+	sys.userDB, sys.propertyDB, sys.jwt = userDB, propertyDB, userCfg.JWT
 	sys.userAdmin, sys.propertyAdmin = "http://"+userSvc.Server.Addr("admin"), "http://"+propSvc.Server.Addr("admin")
 	jwks.Retarget(userSvc.Server.Addr("public"))
 	sys.property = via("property", "http://"+propSvc.Server.Addr("public"))
@@ -192,6 +214,37 @@ func TestLoginCarriesPropertyClaimsAndDegrades(t *testing.T) {
 	}
 }
 
+// Against the real pair: the user service's logins carry subject tokens the
+// property service accepts (audited with their jti), while its credential
+// alone, or with a subject token for another user, reads nothing.
+func TestTheUserServicesCredentialAloneReadsNoUser(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			s := startSystem(t, eng)
+			id := register(t, s, "ada@example.com", "correct horse battery staple")
+			if first, resp := login(t, s, "ada@example.com", "correct horse battery staple"); resp.Status != 200 ||
+				!first.PropertiesIncluded {
+				t.Fatalf("login: %d %s", resp.Status, resp.Body)
+			}
+			audits := s.propertyLogs.Lines("internal call")
+			if len(audits) != 1 || audits[0]["user_id"] != fmt.Sprint(id) || audits[0]["jti"] == nil || audits[0]["jti"] == "" {
+				t.Fatalf("audit of the login's claims call: %v", audits)
+			}
+			url := fmt.Sprintf("%s/api/internal/properties/users/%d", s.internal, id)
+			if r := testenv.Do(t, "GET", url, nil, internalauth.Header, internalToken); r.Status != 401 {
+				t.Fatalf("the credential alone: %d", r.Status)
+			}
+			other := s.claimsCall(t, fmt.Sprintf("%s/api/internal/properties/users/%d", s.internal, id+1))
+			if r := testenv.Do(t, "GET", url, nil, other...); r.Status != 403 {
+				t.Fatalf("a subject token for another user: %d", r.Status)
+			}
+			if r := testenv.Do(t, "GET", url, nil, s.claimsCall(t, url)...); r.Status != 200 {
+				t.Fatalf("the control: %d", r.Status)
+			}
+		})
+	}
+}
+
 // The same story with SPIFFE identities from a dev trust domain's files:
 // mutual TLS and JWT-SVIDs, no static secret anywhere.
 func TestLoginInSPIFFEMode(t *testing.T) {
@@ -204,7 +257,10 @@ func TestLoginInSPIFFEMode(t *testing.T) {
 				t.Fatal("no audit line")
 			}
 			for _, a := range audits {
-				if a["credential"] != "jwt-svid" || a["caller_id"] != "spiffe://e2e.example/user-service" {
+				// The subject token the user service minted, with SPIFFE IDs for
+				// audience and caller, was accepted: its jti is in the line.
+				if a["credential"] != "jwt-svid" || a["caller_id"] != "spiffe://e2e.example/user-service" ||
+					a["status"] != float64(200) || a["jti"] == nil || a["jti"] == "" || a["user_id"] == "" {
 					t.Fatalf("audit line %v", a)
 				}
 			}

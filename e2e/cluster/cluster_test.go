@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/tools/procs"
 )
 
@@ -564,11 +566,27 @@ func (c *cluster) startLoad(users []*account) loadRun {
 		}
 	})
 	worker(0, func(_, n int) {
-		send("internal", "GET", fmt.Sprintf("%s/api/internal/properties/users/%d", c.internalURL, users[n%len(users)].id), nil,
-			"X-Internal-Token", c.token)
+		id := users[n%len(users)].id
+		send("internal", "GET", fmt.Sprintf("%s/api/internal/properties/users/%d", c.internalURL, id), nil,
+			"X-Internal-Token", c.token, internalauth.SubjectHeader, c.subjectToken(id))
 		time.Sleep(5 * time.Millisecond)
 	})
 	return loadRun{r}
+}
+
+// subjectToken is a subject token for userID's claims call, signed with the
+// user service's current key as the user service mints it (the test stands
+// in for the user service on the internal call). "" when the key cannot be
+// read: the call is then refused (401) and counted as the failure it is.
+func (c *cluster) subjectToken(userID int64) string {
+	key, err := jwtauth.LoadOrCreateKey(c.userEnv["JWT_SIGNING_KEY_FILE"])
+	if err != nil {
+		return ""
+	}
+	tok, _, _ := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour).SignSubject(
+		jwtauth.SubjectRequest{Subject: fmt.Sprint(userID), Audience: "property-service", Operation: "getUserProperties",
+			AuthorizedParty: "user-service"}, 30*time.Second, time.Now())
+	return tok
 }
 
 // verifyEverywhere presents a fresh login token to each property replica

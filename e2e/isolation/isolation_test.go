@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/tools/procs"
 )
 
@@ -103,7 +104,20 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	internalURL := "http://" + propertyOnService + ":9002/api/internal/properties/users/1"
 
 	// From the user service's namespace, the internal listener answers.
-	if r, err := testenv.TryWith(fromUser, "GET", internalURL, nil, "X-Internal-Token", token); err != nil || r.Status != 200 {
+	// The test stands in for the user service: a subject token for user 1
+	// signed with its key (created when it started).
+	key, err := jwtauth.LoadOrCreateKey(filepath.Join(data, "jwt.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _, err := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour).SignSubject(
+		jwtauth.SubjectRequest{Subject: "1", Audience: "property-service", Operation: "getUserProperties",
+			AuthorizedParty: "user-service"}, 30*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := testenv.TryWith(fromUser, "GET", internalURL, nil, "X-Internal-Token", token, "X-Subject-Token", subject); err != nil ||
+		r.Status != 200 {
 		t.Fatalf("internal call from the user namespace: %v %d", err, r.Status)
 	}
 	// From outside, no route to the service network at all...

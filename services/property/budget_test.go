@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/property"
 )
@@ -59,17 +58,17 @@ func TestRequestBudgetCountsDownThenRefuses(t *testing.T) {
 
 	url := userPropertiesURL(e, "1")
 	for i, want := range []string{"2", "1", "0"} {
-		r := testenv.Do(t, "GET", url, nil, internalauth.Header, goodToken)
+		r := testenv.Do(t, "GET", url, nil, e.claimsCall(t, goodToken, 1)...)
 		if r.Status != 200 || remaining(t, r) != want {
 			t.Fatalf("internal call %d: %d, remaining %q, want %s", i, r.Status, remaining(t, r), want)
 		}
 	}
-	if r := testenv.Do(t, "GET", url, nil, internalauth.Header, goodToken); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+	if r := testenv.Do(t, "GET", url, nil, e.claimsCall(t, goodToken, 1)...); r.Status != 429 || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("internal caller past its budget: %d", r.Status)
 	}
 	// Another caller has a budget of its own (the contract does not allow it
 	// this operation, so it gets 403, but not 429).
-	if r := testenv.Do(t, "GET", url, nil, internalauth.Header, otherToken); r.Status != 403 || remaining(t, r) != "2" {
+	if r := testenv.Do(t, "GET", url, nil, e.claimsCall(t, otherToken, 1)...); r.Status != 403 || remaining(t, r) != "2" {
 		t.Fatalf("another caller: %d, remaining %q", r.Status, remaining(t, r))
 	}
 	// Before the caller is known, the answer carries the client IP's failure budget.
@@ -183,7 +182,7 @@ func TestListsStayWithinTheirBounds(t *testing.T) {
 				Properties []any `json:"properties"`
 				TotalCount int   `json:"total_count"`
 			}
-			testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner))+"?limit=3", nil, internalauth.Header, goodToken).JSON(t, &claims)
+			testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner))+"?limit=3", nil, e.claimsCall(t, goodToken, owner)...).JSON(t, &claims)
 			if len(claims.Properties) != 3 || claims.TotalCount != 105 {
 				t.Fatalf("claims with limit 3: %d listed, total %d", len(claims.Properties), claims.TotalCount)
 			}

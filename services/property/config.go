@@ -43,6 +43,9 @@ type Config struct {
 	// RequestLimit is the general budget per client on the public listener
 	// (zero: none), InternalRequestLimit per caller on the internal one.
 	RequestLimit, InternalRequestLimit ratelimit.Budget
+	// SubjectLimit is the budget of each (internal operation, subject):
+	// INTERNAL_SUBJECT_LIMIT.
+	SubjectLimit ratelimit.Budget
 	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
 	// zero: none), see ratelimit.Tarpit.
 	RefusalDelay time.Duration
@@ -65,6 +68,8 @@ var (
 	DefaultTokenFailures        = ratelimit.Budget{Count: 10, Window: time.Minute}
 	DefaultRequestLimit         = ratelimit.Budget{Count: 600, Window: time.Minute}
 	DefaultInternalRequestLimit = ratelimit.Budget{Count: 60000, Window: time.Minute}
+	// DefaultSubjectLimit: a user's logins and refreshes, with room to spare.
+	DefaultSubjectLimit = ratelimit.Budget{Count: 120, Window: time.Minute}
 )
 
 // LoadConfig reads the environment; every error is a *config.Error.
@@ -87,8 +92,9 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		RefusalDelay:    config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
-		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
-		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
+		SubjectLimit: config.Parse(r, "INTERNAL_SUBJECT_LIMIT", DefaultSubjectLimit.String(), ratelimit.ParseBudgetOrOff),
+		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
+		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	checkJWKSURL(r, c.JWKSURL, config.Parse(r, "JWT_JWKS_PLAIN_HTTP", "refuse", parsePlainHTTP))
 	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)

@@ -45,7 +45,7 @@ func TestPostgresOutageIsSurvived(t *testing.T) {
 			t.Fatalf("problem leaks connection details: %v", p)
 		}
 	}
-	internal := testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner)), nil, "X-Internal-Token", goodToken)
+	internal := testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner)), nil, e.claimsCall(t, goodToken, owner)...)
 	if internal.Status != 503 {
 		t.Fatalf("internal call with the database down: %d", internal.Status)
 	}

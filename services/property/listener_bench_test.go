@@ -43,6 +43,7 @@ func BenchmarkInternalListener(b *testing.B) {
 	}
 	e := startLogged(b, testenv.Engines(b)[0].NewURL(b), func(c *property.Config) {
 		c.InternalRequestLimit = ratelimit.Budget{Count: 1 << 40, Window: time.Minute}
+		c.SubjectLimit = ratelimit.Budget{Count: 1 << 40, Window: time.Minute}
 	}, log)
 	repo, conn, err := adapters.Open(context.Background(), e.dbURL, nil)
 	if err != nil {
@@ -60,10 +61,14 @@ func BenchmarkInternalListener(b *testing.B) {
 		h    http.Handler
 	}{{"limit", limit}, {"bare", bare}, {"guarded", e.svc.Server.Handler("internal")}} {
 		b.Run(c.name, func(b *testing.B) {
+			// The subject token the user service would send (the bare and
+			// limit handlers ignore it); it lives 30 s, longer than a run.
+			subject := e.issuer.SubjectToken(b, 1, "property-service", "getUserProperties", "user-service")
 			b.ReportAllocs()
 			for b.Loop() {
 				req := httptest.NewRequest("GET", "/api/internal/properties/users/1", nil)
 				req.Header.Set(internalauth.Header, goodToken)
+				req.Header.Set(internalauth.SubjectHeader, subject)
 				rec := httptest.NewRecorder()
 				c.h.ServeHTTP(rec, req)
 				if rec.Code != http.StatusOK {

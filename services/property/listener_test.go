@@ -65,11 +65,13 @@ func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 	type caller struct {
 		name, url, credential string
 		client                *http.Client
+		aud, azp              string // the subject token's
 	}
 	var callers []caller
 	if mode == internalauth.Tokens || mode == internalauth.Both {
 		callers = append(callers, caller{"token over plain HTTP", "http://" + internal + path, goodToken,
-			&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}})
+			&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+			"property-service", "user-service"})
 	}
 	if mode.TakesSPIFFE() {
 		now := time.Now()
@@ -77,11 +79,13 @@ func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 		c.Timeout = 2 * time.Second
 		c.Transport.(*http.Transport).DisableKeepAlives = true
 		svid := td.JWTSVID(t, "user-service", td.ID(t, "user-service"), td.ID(t, "property-service"), now, now.Add(5*time.Minute))
-		callers = append(callers, caller{"JWT-SVID over mutual TLS", "https://" + internal + path, svid, c})
+		callers = append(callers, caller{"JWT-SVID over mutual TLS", "https://" + internal + path, svid, c,
+			td.ID(t, "property-service").String(), td.ID(t, "user-service").String()})
 	}
 	callAll := func() error {
 		for _, c := range callers {
-			r, err := testenv.TryWith(c.client, "GET", c.url, nil, internalauth.Header, c.credential)
+			r, err := testenv.TryWith(c.client, "GET", c.url, nil, internalauth.Header, c.credential,
+				internalauth.SubjectHeader, issuer.SubjectToken(t, 7, c.aud, "getUserProperties", c.azp))
 			if err != nil {
 				return err
 			}

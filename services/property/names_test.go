@@ -9,7 +9,6 @@ import (
 
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/internalauth"
 )
 
 // Issue 25, item 2: a property name was bounded in characters only, so 200
@@ -94,7 +93,7 @@ func TestStoredNamesLongerThanTheByteBoundAreCutInClaims(t *testing.T) {
 		if public.Name != stored {
 			t.Fatalf("the public API changed a stored name: %d bytes", len(public.Name))
 		}
-		resp := testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner)), nil, internalauth.Header, goodToken)
+		resp := testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner)), nil, e.claimsCall(t, goodToken, owner)...)
 		var claims struct {
 			Properties []struct {
 				PropertyName string `json:"property_name"`

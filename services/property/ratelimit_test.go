@@ -26,7 +26,10 @@ func limited(budget int, backend ratelimit.Backend) func(*property.Config) {
 func call(t *testing.T, e *env, ip, token string) testenv.Response {
 	t.Helper()
 	headers := []string{"X-Forwarded-For", ip}
-	if token != "" {
+	switch {
+	case callerNames[token] != "":
+		headers = append(headers, e.claimsCall(t, token, 1)...)
+	case token != "":
 		headers = append(headers, internalauth.Header, token)
 	}
 	return testenv.Do(t, "GET", userPropertiesURL(e, "1"), nil, headers...)

@@ -84,7 +84,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.res.Background(workload.Run)
 	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
 		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
-		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))})
+		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)),
+		// Subject tokens are the user service's: its issuer, its JWKS (the
+		// keys the access tokens are verified with; nothing is asked per call).
+		Subjects:   jwtauth.NewSubjectVerifier(keys, cfg.JWT.Issuer),
+		PerSubject: limits.Requests("internal-subject", cfg.SubjectLimit.Or(DefaultSubjectLimit))})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}

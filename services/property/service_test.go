@@ -90,6 +90,18 @@ func (e *env) createProperty(t *testing.T, owner int64, name string) int64 {
 	return p.ID
 }
 
+// callerNames are the callers the test tokens name.
+var callerNames = map[string]string{goodToken: "user-service", otherToken: "reporting"}
+
+// claimsCall are the headers of a claims call for userID made with the
+// static token: the token, and a subject token for userID, this operation,
+// the property service and the token's caller, as the user service mints it.
+func (e *env) claimsCall(t testing.TB, token string, userID int64) []string {
+	t.Helper()
+	return []string{internalauth.Header, token, internalauth.SubjectHeader,
+		e.issuer.SubjectToken(t, userID, "property-service", "getUserProperties", callerNames[token])}
+}
+
 func userPropertiesURL(e *env, userID string) string {
 	return e.internal + "/api/internal/properties/users/" + userID
 }
@@ -139,7 +151,7 @@ func TestInternalEndpointRequiresToken(t *testing.T) {
 func TestInternalEndpointValidatesAfterAuth(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		for _, id := range []string{"abc", "0", "-5", "9223372036854775808", "1.5"} {
-			resp := testenv.Do(t, "GET", userPropertiesURL(e, id), nil, internalauth.Header, goodToken)
+			resp := testenv.Do(t, "GET", userPropertiesURL(e, id), nil, e.claimsCall(t, goodToken, 1)...)
 			if resp.Status != 400 {
 				t.Fatalf("user_id %q: status %d, want 400 (%s)", id, resp.Status, resp.Body)
 			}
@@ -155,7 +167,7 @@ func TestInternalEndpointValidatesAfterAuth(t *testing.T) {
 		if r := testenv.Do(t, "GET", withSecret, nil); r.Status != 401 {
 			t.Fatalf("no token, a secret in the query: %d, want 401 first", r.Status)
 		}
-		if r := testenv.Do(t, "GET", withSecret, nil, internalauth.Header, goodToken); r.Status != 400 {
+		if r := testenv.Do(t, "GET", withSecret, nil, e.claimsCall(t, goodToken, 1)...); r.Status != 400 {
 			t.Fatalf("good token, a secret in the query: %d, want 400", r.Status)
 		}
 	})
@@ -170,7 +182,7 @@ func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
 		if share.Status != 200 {
 			t.Fatalf("share: %d %s", share.Status, share.Body)
 		}
-		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, internalauth.Header, goodToken, "X-Request-ID", "req-abc-123")
+		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, append(e.claimsCall(t, goodToken, 7), "X-Request-ID", "req-abc-123")...)
 		if resp.Status != 200 {
 			t.Fatalf("status %d: %s", resp.Status, resp.Body)
 		}
@@ -259,7 +271,7 @@ func TestEachListenerServesOnlyItsOwnContract(t *testing.T) {
 // (x-allowed-callers) gets 403, and the refusal is logged with its name.
 func TestTokenOfACallerNotAllowedGets403(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
-		r := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, internalauth.Header, otherToken)
+		r := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, e.claimsCall(t, otherToken, 7)...)
 		if r.Status != 403 || r.Problem(t)["detail"] != "This caller may not call this operation." {
 			t.Fatalf("reporting: %d %s", r.Status, r.Body)
 		}

@@ -63,6 +63,14 @@ func (s *spiffeEnv) caller(t *testing.T, name string) *http.Client {
 	return s.td.Client(t, name, now.Add(-time.Minute), now.Add(time.Hour), s.td)
 }
 
+// as are the headers of name's claims call for user 7 in a SPIFFE mode: its
+// credential, and a subject token for user 7 naming the property service
+// and name by their SPIFFE IDs.
+func (s *spiffeEnv) as(t *testing.T, name, credential string) []string {
+	return []string{internalauth.Header, credential, internalauth.SubjectHeader, s.issuer.SubjectToken(t, 7,
+		s.td.ID(t, "property-service").String(), "getUserProperties", s.td.ID(t, name).String())}
+}
+
 // svid is a JWT-SVID signed by name's key, for sub name and the property service.
 func (s *spiffeEnv) svid(t *testing.T, name string) string {
 	now := time.Now()
@@ -71,7 +79,7 @@ func (s *spiffeEnv) svid(t *testing.T, name string) string {
 
 func TestSPIFFEModeAcceptsTheUserServiceAndAuditsIt(t *testing.T) {
 	s := startSPIFFE(t, internalauth.SPIFFE)
-	r, err := testenv.TryWith(s.caller(t, "user-service"), "GET", s.url, nil, internalauth.Header, s.svid(t, "user-service"))
+	r, err := testenv.TryWith(s.caller(t, "user-service"), "GET", s.url, nil, s.as(t, "user-service", s.svid(t, "user-service"))...)
 	if err != nil || r.Status != 200 {
 		t.Fatalf("good identity: %v %d %s", err, r.Status, r.Body)
 	}
@@ -153,7 +161,7 @@ func TestSPIFFEModeRefusesBadCredentials(t *testing.T) {
 // in the operation's x-allowed-callers, gets 403.
 func TestSPIFFEModeForbidsCallersTheContractDoesNotAllow(t *testing.T) {
 	s := startSPIFFE(t, internalauth.SPIFFE)
-	r, err := testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, internalauth.Header, s.svid(t, "reporting"))
+	r, err := testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, s.as(t, "reporting", s.svid(t, "reporting"))...)
 	if err != nil || r.Status != 403 {
 		t.Fatalf("reporting: %v %d %s", err, r.Status, r.Body)
 	}
@@ -179,7 +187,13 @@ func TestTokenPlusSPIFFEAcceptsBothAndAuditsWhich(t *testing.T) {
 			s.caller(t, "user-service")},
 	}
 	for i, c := range ok {
-		r, err := testenv.TryWith(c.client, "GET", c.url, nil, internalauth.Header, c.credential)
+		var headers []string
+		if c.kind == "jwt-svid" {
+			headers = s.as(t, "user-service", c.credential)
+		} else {
+			headers = s.claimsCall(t, c.credential, 7)
+		}
+		r, err := testenv.TryWith(c.client, "GET", c.url, nil, headers...)
 		if err != nil || r.Status != 200 {
 			t.Fatalf("%s: %v %d", c.name, err, r.Status)
 		}
@@ -269,7 +283,7 @@ func TestSPIFFEModeChecksTimeWithAFewSecondsOfLeeway(t *testing.T) {
 	for _, c := range cases {
 		before := len(s.logs.Lines("internal call rejected"))
 		svid := s.td.JWTSVID(t, "user-service", user, property, c.iat, c.exp)
-		r, err := testenv.TryWith(client, "GET", s.url, nil, internalauth.Header, svid)
+		r, err := testenv.TryWith(client, "GET", s.url, nil, s.as(t, "user-service", svid)...)
 		if err != nil || r.Status != c.status {
 			t.Fatalf("%s: %v %d, want %d", c.name, err, r.Status, c.status)
 		}
@@ -324,7 +338,7 @@ func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
 				}
 			}
 			user := s.caller(t, "user-service")
-			if r, err := testenv.TryWith(user, "GET", s.url, nil, internalauth.Header, s.svid(t, "user-service")); err != nil ||
+			if r, err := testenv.TryWith(user, "GET", s.url, nil, s.as(t, "user-service", s.svid(t, "user-service"))...); err != nil ||
 				r.Status != 200 {
 				t.Fatalf("the real caller after the guessing: %v %d %s", err, r.Status, r.Body)
 			}
@@ -360,7 +374,9 @@ func TestBundleRotationIsNotSkippedByResumingASession(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				req.Header.Set(internalauth.Header, s.svid(t, "user-service"))
+				h := s.as(t, "user-service", s.svid(t, "user-service"))
+				req.Header.Set(h[0], h[1])
+				req.Header.Set(h[2], h[3])
 				resp, err := client.Do(req)
 				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)

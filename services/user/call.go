@@ -18,9 +18,11 @@ import (
 
 // callCommand: user-service call properties --user-id N. It makes the
 // internal call a login makes, by hand, with the service's own
-// configuration and identity (the static token, or its X.509-SVID and a
-// JWT-SVID), and prints the answer and the request id: the property
-// service's audit line for the call carries the same request_id.
+// configuration, identity (the static token, or its X.509-SVID and a
+// JWT-SVID) and signing key (the subject token for user N), and prints the
+// answer and the request id: the property service's audit line for the
+// call carries the same request_id. Whoever can run it holds the user
+// service's secrets anyway.
 func callCommand(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "properties" {
 		fmt.Fprintln(stderr, "call: usage: user-service call properties --user-id N [--limit N]")
@@ -78,6 +80,14 @@ func callProperties(ctx context.Context, getenv config.Getenv, userID int64, lim
 		return app.PropertyClaims{}, "", 1
 	}
 	go workload.Run(ctx)
+	// The call is made for the user, as a login's is: the subject token is
+	// minted with the service's own signing key.
+	signer, err := loadSigner(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "call properties: %v\n", err)
+		return app.PropertyClaims{}, "", config.ExitCode
+	}
+	workload.SetSubjects(internalauth.Minter(signer, internalauth.DefaultSubjectTTL))
 	client, err := adapters.NewPropertyClient(workload, cfg.PropertyCalls, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "call properties: %v\n", err)

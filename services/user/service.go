@@ -74,6 +74,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	s.res.Background(workload.Run)
+	// The user service is the authority on users: it mints the subject
+	// token of each call it makes for one (the claims call, at login right
+	// after the password check and at refresh) with its access tokens' key.
+	workload.SetSubjects(internalauth.Minter(signer, internalauth.DefaultSubjectTTL))
 	calls := cfg.PropertyCalls
 	calls.Outcome = s.Metrics.Counter("property_client_calls_total",
 		"Calls to the property service's internal endpoint, by outcome: ok, error, circuit_open, caller_gone.", "outcome")
@@ -139,20 +143,10 @@ func budgets(limits *ratelimit.Store, cfg Config) app.Budgets {
 // commands).
 func openApp(ctx context.Context, cfg Config, traced *database.Traced, log *slog.Logger) (*app.Service, *sql.DB,
 	*jwtauth.Signer, error) {
-	key, err := jwtauth.LoadOrCreateKey(cfg.SigningKeyFile)
+	signer, err := loadSigner(cfg)
 	if err != nil {
-		return nil, nil, nil, &config.Error{Var: "JWT_SIGNING_KEY_FILE", Problem: err.Error()}
+		return nil, nil, nil, err
 	}
-	var retired []ed25519.PublicKey
-	for _, f := range cfg.RetiredKeyFiles {
-		pub, err := jwtauth.LoadPublicKey(f)
-		if err != nil {
-			return nil, nil, nil, &config.Error{Var: "JWT_RETIRED_PUBLIC_KEY_FILES", Problem: err.Error()}
-		}
-		retired = append(retired, pub)
-	}
-	signer := jwtauth.NewSigner(key, retired, cfg.JWT, cfg.TTL)
-	signer.LimitBytes(cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes)) // a Config built in code is bounded too
 	repo, conn, err := adapters.Open(ctx, cfg.DatabaseURL, traced)
 	if err != nil {
 		return nil, nil, nil, err
@@ -164,6 +158,26 @@ func openApp(ctx context.Context, cfg Config, traced *database.Traced, log *slog
 		return nil, nil, nil, err
 	}
 	return svc, conn, signer, nil
+}
+
+// loadSigner reads the signing key (made on first use) and the retired
+// public keys: what signs access and subject tokens.
+func loadSigner(cfg Config) (*jwtauth.Signer, error) {
+	key, err := jwtauth.LoadOrCreateKey(cfg.SigningKeyFile)
+	if err != nil {
+		return nil, &config.Error{Var: "JWT_SIGNING_KEY_FILE", Problem: err.Error()}
+	}
+	var retired []ed25519.PublicKey
+	for _, f := range cfg.RetiredKeyFiles {
+		pub, err := jwtauth.LoadPublicKey(f)
+		if err != nil {
+			return nil, &config.Error{Var: "JWT_RETIRED_PUBLIC_KEY_FILES", Problem: err.Error()}
+		}
+		retired = append(retired, pub)
+	}
+	signer := jwtauth.NewSigner(key, retired, cfg.JWT, cfg.TTL)
+	signer.LimitBytes(cmp.Or(cfg.MaxTokenBytes, DefaultMaxTokenBytes)) // a Config built in code is bounded too
+	return signer, nil
 }
 
 // canonicaliseStoredEmails runs app.CanonicaliseStoredEmails and says what

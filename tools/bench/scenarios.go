@@ -20,6 +20,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/services/common/ratelimit"
 	propadapters "jeeves4service/services/property/adapters"
@@ -41,7 +42,8 @@ type system struct {
 	propertyAdmin, userAdmin string // the services' admin listeners (/metrics, /debug/pprof)
 	baseInternal, basePublic string // tools/bench/baseline
 	token                    string
-	userID                   int64 // the benchmark user, owner of five properties
+	signer                   *jwtauth.Signer // the user service's key, to mint the claims call's subject tokens
+	userID                   int64           // the benchmark user, owner of five properties
 	bearer                   string
 	propDB                   *sql.DB
 	propApp                  *propapp.Service
@@ -146,7 +148,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 		return p, "http://" + a[0], "http://" + a[1], nil
 	}
 	if s.noBudgetProc, s.noBudgetPublic, s.noBudget, err = variant("property-service-no-budget",
-		map[string]string{"REQUEST_LIMIT": "off", "INTERNAL_REQUEST_LIMIT": "off"}); err != nil {
+		map[string]string{"REQUEST_LIMIT": "off", "INTERNAL_REQUEST_LIMIT": "off", "INTERNAL_SUBJECT_LIMIT": "off"}); err != nil {
 		return nil, err
 	}
 	if s.noMetricsProc, s.noMetricsPub, s.noMetrics, err = variant("property-service-no-metrics",
@@ -157,6 +159,13 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	if s.userID, s.bearer, err = registerAndLogin(s, "bench@example.com"); err != nil {
 		return nil, err
 	}
+	// The bench stands in for the user service on the internal call: it
+	// mints subject tokens with the user service's key (created at its start).
+	key, err := jwtauth.LoadOrCreateKey(filepath.Join(dir, "key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	s.signer = jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service", Audience: "jeeves4service"}, time.Hour)
 	for i := 0; i < 5; i++ {
 		if err := post(s.property+"/api/properties/", map[string]string{"name": fmt.Sprintf("Bench home %d", i)}, nil,
 			"Authorization", "Bearer "+s.bearer); err != nil {
@@ -172,7 +181,8 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	}
 	s.all, s.baselineProc = append(s.all, b), b
 	s.baseInternal, s.basePublic = "http://"+ba[0], "http://"+ba[1]
-	if err := sameAnswer(fmt.Sprintf("/api/internal/properties/users/%d", s.userID), s.token, s.internal, s.limit, s.baseInternal); err != nil {
+	if err := sameAnswer(fmt.Sprintf("/api/internal/properties/users/%d", s.userID), s.internalHeader(), s.internal, s.limit,
+		s.baseInternal); err != nil {
 		return nil, err
 	}
 	repo, conn, err := propadapters.Open(ctx, propDB, nil)
@@ -191,7 +201,20 @@ const benchPassword = "bench password 1234"
 // sends: it measures their cost (budget_cost), not their refusals.
 func withBudgets(env map[string]string) map[string]string {
 	env["REQUEST_LIMIT"], env["INTERNAL_REQUEST_LIMIT"] = "1000000000/1m", "1000000000/1m"
+	env["INTERNAL_SUBJECT_LIMIT"] = "1000000000/1m"
 	return env
+}
+
+// internalHeader is the claims call's credential and a subject token for the
+// bench user, as the user service sends them. The token lives the longest a
+// subject token may (60 s): build the header again for each measurement.
+func (s *system) internalHeader() http.Header {
+	tok, _, err := s.signer.SignSubject(jwtauth.SubjectRequest{Subject: fmt.Sprint(s.userID), Audience: "property-service",
+		Operation: "getUserProperties", AuthorizedParty: "user-service"}, jwtauth.MaxSubjectTTL, time.Now())
+	if err != nil {
+		panic(err) // the request is fixed: only a broken signer fails
+	}
+	return http.Header{"X-Internal-Token": {s.token}, "X-Subject-Token": {tok}}
 }
 
 func registerAndLogin(s *system, email string) (int64, string, error) {
@@ -245,7 +268,7 @@ func runEngine(ctx context.Context, o options, engine string, bins binaries) ([]
 // and query mounted without the guard.
 func internalGet(o options, s *system, engine string) []Result {
 	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
-	hdr := http.Header{"X-Internal-Token": {s.token}}
+	hdr := s.internalHeader()
 	if o.serviceProfile != "" {
 		defer profileService(s.propertyAdmin, o.serviceProfile, o.warmup*3+o.duration)()
 	}
@@ -285,7 +308,7 @@ func metricsCost(o options, s *system, engine string) []Result {
 // call and on public reads, alternating rounds.
 func costOf(o options, s *system, engine, name, baseline string, without *procs.Proc, internal, public string) []Result {
 	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
-	hdr := http.Header{"X-Internal-Token": {s.token}}
+	hdr := s.internalHeader()
 	bearer := http.Header{"Authorization": {"Bearer " + s.bearer}}
 	in := measureVariants(o, []variant{
 		{targets: []vegeta.Target{{Method: "GET", URL: s.internal + path, Header: hdr}}, server: s.propertyProc},
@@ -443,7 +466,6 @@ func rowsGrowth(ctx context.Context, o options, s *system, engine string) ([]Res
 	short := o
 	short.duration = o.duration / 2
 	path := fmt.Sprintf("/api/internal/properties/users/%d", s.userID)
-	hdr := http.Header{"X-Internal-Token": {s.token}}
 	var out []Result
 	have := 0
 	if err := s.propDB.QueryRowContext(ctx, "SELECT COUNT(*) FROM properties").Scan(&have); err != nil {
@@ -471,7 +493,7 @@ func rowsGrowth(ctx context.Context, o options, s *system, engine string) ([]Res
 			}
 			have = n
 		}
-		r := attack(short, vegeta.Target{Method: "GET", URL: s.internal + path, Header: hdr})
+		r := attack(short, vegeta.Target{Method: "GET", URL: s.internal + path, Header: s.internalHeader()})
 		r.Scenario, r.Engine, r.Variant = "rows_growth", engine, fmt.Sprintf("%d rows", n)
 		out = append(out, r)
 	}
@@ -505,14 +527,14 @@ func profileService(admin, path string, d time.Duration) (wait func()) {
 
 // sameAnswer checks that the servers compared on the internal call give the
 // same JSON answer: a yardstick that did less work would flatter nobody.
-func sameAnswer(path, token string, servers ...string) error {
+func sameAnswer(path string, header http.Header, servers ...string) error {
 	var first any
 	for i, base := range servers {
 		req, err := http.NewRequest("GET", base+path, nil)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("X-Internal-Token", token)
+		req.Header = header.Clone()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return fmt.Errorf("internal call to %s: %w", base, err)

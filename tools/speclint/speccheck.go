@@ -79,11 +79,15 @@ func Check(ctx context.Context, data []byte) ([]string, error) {
 				case op.Responses.Value("403") == nil:
 					out = append(out, where+": names its callers but 403 is not documented")
 				}
-				if _, ok, err := internalauth.ReadOnBehalfOf(item, op); err != nil {
+				if obo, ok, err := internalauth.ReadOnBehalfOf(item, op); err != nil {
 					out = append(out, where+": "+err.Error())
 				} else if !ok {
 					out = append(out, where+": internal operation does not say for whom it is called ("+
 						internalauth.OnBehalfOfExtension+")")
+				} else {
+					for _, p := range internalauth.SecurityProblems(doc, op, obo) {
+						out = append(out, where+": "+p)
+					}
 				}
 			}
 			if len(sec) > 0 && op.Responses.Value("401") == nil {

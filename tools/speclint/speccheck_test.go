@@ -20,18 +20,19 @@ func TestProjectContractsKeepTheRules(t *testing.T) {
 // The checks catch the mistakes that silently open an internal endpoint.
 func TestChecksCatchOpenedInternalOperations(t *testing.T) {
 	spec := string(jeeves4service.InternalSpec)
+	both := "      security:\n        - InternalToken: []\n          SubjectToken: []\n"
 	mutations := map[string]string{
-		"security: [] on the operation": strings.Replace(spec, "      security:\n        - InternalToken: []\n", "      security: []\n", 1),
+		"security: [] on the operation": strings.Replace(spec, both, "      security: []\n", 1),
 		"undeclared scheme": strings.Replace(
 			spec,
-			"      security:\n        - InternalToken: []\n",
-			"      security:\n        - Typo: []\n",
+			both,
+			"      security:\n        - InternalToken: []\n          Typo: []\n",
 			1,
 		),
 		"anonymous alternative": strings.Replace(
 			spec,
-			"      security:\n        - InternalToken: []\n",
-			"      security:\n        - InternalToken: []\n        - {}\n",
+			both,
+			both+"        - {}\n",
 			1,
 		),
 		"no allowed callers":    strings.Replace(spec, "      x-allowed-callers: [user-service]\n", "", 1),
@@ -52,6 +53,48 @@ func TestChecksCatchOpenedInternalOperations(t *testing.T) {
 		problems, err := Check(context.Background(), []byte(mutated))
 		if err == nil && len(problems) == 0 {
 			t.Fatalf("%s: not caught", name)
+		}
+	}
+}
+
+// An internal operation made for a user requires the subject token together
+// with the workload credential, in its only security requirement; one made
+// for nobody must not ask for one. Each mutation is caught by a rule (not by
+// a parse error).
+func TestChecksRequireTheSubjectTokenWithTheCredential(t *testing.T) {
+	spec := string(jeeves4service.InternalSpec)
+	both := "        - InternalToken: []\n          SubjectToken: []\n"
+	mutations := map[string]string{
+		"workload credential alone":          strings.Replace(spec, both, "        - InternalToken: []\n", 1),
+		"subject token alone":                strings.Replace(spec, both, "        - SubjectToken: []\n", 1),
+		"the two as alternatives":            strings.Replace(spec, both, "        - InternalToken: []\n        - SubjectToken: []\n", 1),
+		"an alternative without the subject": strings.Replace(spec, both, both+"        - InternalToken: []\n", 1),
+		"none but a subject token required": strings.Replace(spec, "        parameter: user_id\n",
+			"        none: a batch job\n", 1),
+		"subject scheme in another header": strings.Replace(spec, "      name: X-Subject-Token\n", "      name: X-Subject\n", 1),
+		"subject scheme in a query":        strings.Replace(spec, "      in: header\n      name: X-Subject-Token\n", "      in: query\n      name: X-Subject-Token\n", 1),
+		"a third scheme in the requirement": strings.Replace(strings.Replace(spec, both, both+"          Other: []\n", 1),
+			"  headers:\n    RateLimit:\n", "    Other:\n      type: apiKey\n      in: header\n      name: X-Other\n  headers:\n    RateLimit:\n", 1),
+	}
+	for name, mutated := range mutations {
+		if mutated == spec {
+			t.Fatalf("%s: mutation did not apply", name)
+		}
+		problems, err := Check(context.Background(), []byte(mutated))
+		if err != nil || len(problems) == 0 {
+			t.Fatalf("%s: not caught by a rule (err %v)", name, err)
+		}
+	}
+	// The forms that are allowed pass: any verified subject, and a call for
+	// nobody that asks for no subject token.
+	allowed := map[string]string{
+		"any": strings.Replace(spec, "        parameter: user_id\n", "        any: the caller decided whom to show\n", 1),
+		"none without a subject token": strings.Replace(strings.Replace(spec, "        parameter: user_id\n",
+			"        none: a batch job\n", 1), both, "        - InternalToken: []\n", 1),
+	}
+	for name, mutated := range allowed {
+		if problems, err := Check(context.Background(), []byte(mutated)); err != nil || len(problems) > 0 {
+			t.Fatalf("%s: refused: %v %v", name, err, problems)
 		}
 	}
 }

@@ -143,6 +143,18 @@ func (i *Issuer) Token(t testing.TB, userID int64, admin bool) string {
 	return tok
 }
 
+// SubjectToken signs a subject token, living 30 s, for userID's call of
+// operation at audience made by azp (the user service mints these).
+func (i *Issuer) SubjectToken(t testing.TB, userID int64, audience, operation, azp string) string {
+	t.Helper()
+	tok, _, err := i.Signer.SignSubject(jwtauth.SubjectRequest{Subject: fmt.Sprint(userID), Audience: audience,
+		Operation: operation, AuthorizedParty: azp}, 30*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // RedisURL returns TEST_REDIS_URL after checking Redis answers. Without it
 // the test is skipped locally with one line; with CI=true it fails.
 func RedisURL(t testing.TB) string {

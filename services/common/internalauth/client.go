@@ -2,6 +2,7 @@ package internalauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"jeeves4service/services/common/internalauth/identity"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/reqinfo"
 )
@@ -33,6 +35,10 @@ func (w *Workload) Client(callee string, timeout time.Duration,
 	// would open (and, with mutual TLS, handshake) a new one for most calls.
 	transport.MaxIdleConnsPerHost = 64
 	credential := func(context.Context) (string, error) { return c.Token, nil }
+	// A subject token names the callee and this caller as the guard will
+	// know them: by service name with a static token, by SPIFFE ID with a
+	// JWT-SVID.
+	audience, azp := callee, w.cfg.Name
 	if c.UsesSPIFFE() {
 		if w.src == nil {
 			return nil, "", fmt.Errorf("internalauth: %s calls %s with SPIFFE but has no identity", w.cfg.Name, callee)
@@ -44,6 +50,7 @@ func (w *Workload) Client(callee string, timeout time.Duration,
 				return nil, "", fmt.Errorf("SPIFFE ID of %s: %w", callee, err)
 			}
 		}
+		audience, azp = id.String(), w.src.ID().String()
 		transport.TLSClientConfig = identity.ClientTLS(w.src, id)
 		credential = func(ctx context.Context) (string, error) { return w.src.JWTSVID(ctx, id) }
 	}
@@ -51,13 +58,57 @@ func (w *Workload) Client(callee string, timeout time.Duration,
 	if wrap != nil {
 		rt = wrap(rt)
 	}
-	return &http.Client{Timeout: timeout, Transport: &credentialed{next: rt, credential: credential}}, c.URL, nil
+	return &http.Client{Timeout: timeout, Transport: &credentialed{next: rt, credential: credential,
+		subjects: w.subjects, audience: audience, azp: azp}}, c.URL, nil
 }
 
-// credentialed sets the credential and the request id on every request.
+// Subject is for whom one internal call is made: the user (the subject
+// token's sub) and the callee's operationId.
+type Subject struct {
+	User, Operation string
+	// Evidence, when set, is the user's access token, for a SubjectSource
+	// that exchanges it (SubjectCache); it is never sent to the callee.
+	Evidence string
+}
+
+type subjectKey struct{}
+
+// ForSubject returns ctx carrying s: a call made with a Workload's Client
+// under it carries a subject token for s (from the workload's
+// SubjectSource) in X-Subject-Token, or is not made at all.
+func ForSubject(ctx context.Context, s Subject) context.Context {
+	return context.WithValue(ctx, subjectKey{}, s)
+}
+
+// SubjectSource gives the subject token for one call: minted on the spot
+// by the user service (Minter), or obtained from it by an exchange.
+type SubjectSource func(ctx context.Context, req jwtauth.SubjectRequest) (string, error)
+
+// DefaultSubjectTTL is how long a minted subject token lives: one call,
+// with its retry, and clock skew.
+const DefaultSubjectTTL = 30 * time.Second
+
+// Minter is the SubjectSource of the service that signs subject tokens
+// itself (the user service, with its access tokens' key).
+func Minter(s *jwtauth.Signer, ttl time.Duration) SubjectSource {
+	return func(_ context.Context, req jwtauth.SubjectRequest) (string, error) {
+		tok, _, err := s.SignSubject(req, ttl, time.Now())
+		return tok, err
+	}
+}
+
+// SetSubjects makes src the source of the subject tokens of the clients
+// made after (Client). Without one, a call made for a subject fails before
+// it is sent.
+func (w *Workload) SetSubjects(src SubjectSource) { w.subjects = src }
+
+// credentialed sets the credential, the subject token when the call is made
+// for one, and the request id on every request.
 type credentialed struct {
-	next       http.RoundTripper
-	credential func(context.Context) (string, error)
+	next          http.RoundTripper
+	credential    func(context.Context) (string, error)
+	subjects      SubjectSource
+	audience, azp string
 }
 
 // RoundTrip implements http.RoundTripper. It works on a copy of req: a
@@ -70,8 +121,28 @@ func (c *credentialed) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("internal credential: %w", err)
 	}
+	var subjectToken string
+	if s, ok := req.Context().Value(subjectKey{}).(Subject); ok {
+		// No subject token, no call: the caller degrades as when the callee
+		// is down, and the callee never sees a call it would refuse.
+		if c.subjects == nil {
+			err = errors.New("no subject token source")
+		} else {
+			subjectToken, err = c.subjects(req.Context(), jwtauth.SubjectRequest{Subject: s.User, Audience: c.audience,
+				Operation: s.Operation, AuthorizedParty: c.azp})
+		}
+		if err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, fmt.Errorf("subject token: %w", err)
+		}
+	}
 	out := req.Clone(req.Context())
 	out.Header.Set(Header, credential)
+	if subjectToken != "" {
+		out.Header.Set(SubjectHeader, subjectToken)
+	}
 	if id := reqinfo.RequestID(req.Context()); id != "" {
 		out.Header.Set(middleware.RequestIDHeader, id)
 	}

@@ -24,12 +24,28 @@ const (
 	OnBehalfOfExtension = "x-on-behalf-of"
 )
 
+// The internal contract's security schemes. Every internal operation has
+// one security requirement naming WorkloadScheme (which workload calls) and,
+// unless its x-on-behalf-of is `none`, SubjectScheme (for whom) with it: both
+// must pass. The validator asks for them in name order, so the workload
+// credential is decided first; the subject's check also refuses to run
+// without an accepted caller, whatever the order.
+const (
+	WorkloadScheme = "InternalToken"
+	SubjectScheme  = "SubjectToken"
+	// SubjectHeader is the subject token's header (the SubjectToken scheme).
+	SubjectHeader = "X-Subject-Token"
+)
+
 // Policy is what the internal contract says about one operation's callers.
 type Policy struct {
 	// Callers are the caller names x-allowed-callers lists.
 	Callers map[string]bool
 	// OnBehalfOf is the operation's x-on-behalf-of.
 	OnBehalfOf OnBehalfOf
+	// Subject is whether a call must carry a subject token (every
+	// operation but one made for nobody).
+	Subject bool
 }
 
 // OnBehalfOf is an operation's x-on-behalf-of: exactly one of its fields is set.
@@ -54,7 +70,10 @@ func Policies(doc *openapi3.T) (map[string]Policy, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, path, err)
 			}
-			p := Policy{Callers: map[string]bool{}, OnBehalfOf: obo}
+			if problems := SecurityProblems(doc, op, obo); len(problems) > 0 {
+				return nil, fmt.Errorf("%s %s: %s", method, path, problems[0])
+			}
+			p := Policy{Callers: map[string]bool{}, OnBehalfOf: obo, Subject: obo.None == ""}
 			for _, n := range names {
 				p.Callers[n] = true
 			}
@@ -119,4 +138,54 @@ func ReadOnBehalfOf(item *openapi3.PathItem, op *openapi3.Operation) (OnBehalfOf
 		return OnBehalfOf{None: value}, true, nil
 	}
 	return OnBehalfOf{}, true, fmt.Errorf("%s must have exactly one of parameter, any, none (not %q)", OnBehalfOfExtension, key)
+}
+
+// SecurityProblems says what is wrong with an internal operation's security
+// requirements given its x-on-behalf-of: there must be exactly one
+// requirement (an alternative would be a way around the other), naming
+// WorkloadScheme, and SubjectScheme with it unless the call is made for
+// nobody (`none`), when it must not; both schemes must be the apiKey headers
+// the guard reads.
+func SecurityProblems(doc *openapi3.T, op *openapi3.Operation, obo OnBehalfOf) []string {
+	sec := doc.Security
+	if op.Security != nil {
+		sec = *op.Security
+	}
+	if len(sec) != 1 {
+		return []string{fmt.Sprintf("an internal operation has exactly one security requirement (%s with %s), not %d",
+			WorkloadScheme, SubjectScheme, len(sec))}
+	}
+	var out []string
+	req := sec[0]
+	if _, ok := req[WorkloadScheme]; !ok {
+		out = append(out, "its security requirement does not name "+WorkloadScheme)
+	}
+	_, subject := req[SubjectScheme]
+	switch {
+	case obo.None == "" && !subject:
+		out = append(out, "it is called for a user ("+OnBehalfOfExtension+") but its security requirement does not name "+
+			SubjectScheme)
+	case obo.None != "" && subject:
+		out = append(out, "it is called for nobody ("+OnBehalfOfExtension+": none) but requires "+SubjectScheme)
+	}
+	for name := range req {
+		if name != WorkloadScheme && name != SubjectScheme {
+			out = append(out, "its security requirement names "+name+", which the guard does not check")
+		}
+	}
+	want := map[string]string{WorkloadScheme: Header, SubjectScheme: SubjectHeader}
+	for _, name := range slices.Sorted(maps.Keys(req)) {
+		header, known := want[name]
+		if !known {
+			continue
+		}
+		var scheme *openapi3.SecurityScheme
+		if doc.Components != nil && doc.Components.SecuritySchemes[name] != nil {
+			scheme = doc.Components.SecuritySchemes[name].Value
+		}
+		if scheme == nil || scheme.Type != "apiKey" || scheme.In != "header" || scheme.Name != header {
+			out = append(out, fmt.Sprintf("scheme %s must be an apiKey in the header %s", name, header))
+		}
+	}
+	return out
 }

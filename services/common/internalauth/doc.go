@@ -36,15 +36,24 @@
 //     every connection is checked against the current trust bundle.
 //     - token+spiffe: either, for a migration; a connection with a client
 //     certificate is held to the SPIFFE rules, so it cannot downgrade.
-//  5. Guessing is bounded. Every call spends a unit of a failure budget
+//  5. The subject says for whom. A call made for a user carries, in
+//     X-Subject-Token (the SubjectToken scheme, required with InternalToken
+//     in the one security requirement), a subject token the user service
+//     signed with its access tokens' key: sub the user, aud this callee, op
+//     the operation, azp the caller, at most 60 s to live. The guard checks
+//     it after the credential (401 invalid or expired past 5 s, 403 for
+//     another user, operation or caller) against the operation's
+//     x-on-behalf-of, and spends a budget per (operation, subject). A
+//     leaked credential alone reads nothing (docs/subject-tokens.md).
+//  6. Guessing is bounded. Every call spends a unit of a failure budget
 //     (per client IP, or per SPIFFE ID on a certificate connection) before
 //     its credential is looked at; an accepted one gives it back, so a
 //     guesser gets a handful of tries a minute and then 429.
-//  6. Every call leaves a line. A refused call: WARN with the reason and the
+//  7. Every call leaves a line. A refused call: WARN with the reason and the
 //     client IP, never the credential. An accepted one: its access line is
 //     the INFO audit event, naming the caller, its SPIFFE ID, the kind of
-//     credential and the subject the contract's x-on-behalf-of names.
-//  7. It fails closed. A guard without the credentials its mode accepts
+//     credential, the verified subject and its token's jti.
+//  8. It fails closed. A guard without the credentials its mode accepts
 //     cannot be built, the validator refuses to exist without an
 //     AuthenticationFunc, and an operation the guard has no policy for lets
 //     nobody in.

@@ -39,9 +39,11 @@ func TestReasonsListsEveryRefusalReason(t *testing.T) {
 				if len(n.Results) == 3 {
 					addLiteral(found, n.Results[1])
 				}
-			case *ast.CallExpr: // g.rejected("reason")
+			case *ast.CallExpr: // g.rejected("reason"), g.refuseSubject(ctx, r, "reason", err)
 				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "rejected" && len(n.Args) == 1 {
 					addLiteral(found, n.Args[0])
+				} else if ok && sel.Sel.Name == "refuseSubject" && len(n.Args) == 4 {
+					addLiteral(found, n.Args[2])
 				}
 			}
 			return true

@@ -14,6 +14,7 @@ import (
 
 	"jeeves4service/services/common/budget"
 	"jeeves4service/services/common/internalauth/identity"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/listener"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/ratelimit"
@@ -51,7 +52,15 @@ type Outcomes interface {
 // metrics label rejections with (and start at zero, so that the first burst of
 // refusals shows in a rate rather than in the birth of a series).
 var Reasons = []string{"missing", "invalid", "rate_limited", "client_certificate", "no_client_certificate",
-	"invalid_jwt_svid", "jwt_svid_expired", "jwt_svid_not_yet_valid", "jwt_svid_lifetime", "subject_mismatch"}
+	"invalid_jwt_svid", "jwt_svid_expired", "jwt_svid_not_yet_valid", "jwt_svid_lifetime", "subject_mismatch",
+	"subject_token_missing", "subject_token_invalid", "subject_token_expired", "subject_token_unchecked"}
+
+// The reasons a valid subject token does not allow a call (403).
+const (
+	refusedOtherUser      = "subject_token_other_user"
+	refusedOtherOperation = "subject_token_other_operation"
+	refusedOtherCaller    = "subject_token_other_caller"
+)
 
 // GuardOptions are what a Guard needs besides the workload's credentials.
 type GuardOptions struct {
@@ -64,6 +73,13 @@ type GuardOptions struct {
 	Failures ratelimit.Limiter
 	// PerCaller is the request budget of each authenticated caller (nil: none).
 	PerCaller ratelimit.Limiter
+	// Subjects verifies subject tokens (the user service's issuer and JWKS).
+	// Required when an operation of the contract is made for a user.
+	Subjects *jwtauth.SubjectVerifier
+	// PerSubject is the budget of each (operation, subject) (nil: none): a
+	// caller, however compromised, reads a user's data only as often as that
+	// budget allows, and only for users whose subject tokens it holds.
+	PerSubject ratelimit.Limiter
 }
 
 // Guard is the security of one internal listener: the credential rules of
@@ -76,6 +92,9 @@ type Guard struct {
 	report    Outcomes
 	failures  ratelimit.Limiter
 	perCaller ratelimit.Limiter
+	subjects  *jwtauth.SubjectVerifier
+	perSubj   ratelimit.Limiter
+	name      string // the service's own name: the audience of token-mode subject tokens
 	tls       *tls.Config
 	alsoPlain bool
 }
@@ -96,7 +115,8 @@ func (w *Workload) Guard(o GuardOptions) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{checker: *c, log: o.Log, report: o.Outcomes, failures: o.Failures, perCaller: o.PerCaller}
+	g := &Guard{checker: *c, log: o.Log, report: o.Outcomes, failures: o.Failures, perCaller: o.PerCaller,
+		subjects: o.Subjects, perSubj: o.PerSubject, name: w.cfg.Name}
 	switch {
 	case w.src != nil && w.cfg.Mode == Both: // one port for both kinds of caller (see listener.Listener.AlsoPlain)
 		g.tls, g.alsoPlain = identity.OptionalClientTLS(w.src), true
@@ -118,13 +138,19 @@ func (g *Guard) Handler(base router.Base, c router.Contract, mount func(chi.Rout
 	if err != nil {
 		return nil, fmt.Errorf("internal contract: %w", err)
 	}
+	for op, p := range policies {
+		if p.Subject && g.subjects == nil {
+			return nil, fmt.Errorf("internalauth: operation %s is made for a user but the guard verifies no subject tokens", op)
+		}
+	}
 	return router.API{
 		Base:     base,
 		Contract: c,
 		Security: validator.Options{Authenticate: g.authenticate(policies), UnauthorizedDetail: unauthorizedDetail},
 		Before:   []func(http.Handler) http.Handler{g.spendFailure},
-		After:    []func(http.Handler) http.Handler{budget.PerCaller(g.perCaller), g.allowed(policies)},
-		Mount:    mount,
+		After: []func(http.Handler) http.Handler{budget.PerCaller(g.perCaller), g.allowed(policies),
+			g.perSubject(policies)},
+		Mount: mount,
 	}.Handler()
 }
 
@@ -200,6 +226,9 @@ func (g *Guard) spendFailure(next http.Handler) http.Handler {
 func (g *Guard) authenticate(policies map[string]Policy) openapi3filter.AuthenticationFunc {
 	return func(ctx context.Context, in *openapi3filter.AuthenticationInput) error {
 		r := in.RequestValidationInput.Request
+		if in.SecuritySchemeName != WorkloadScheme {
+			return g.authenticateSubject(ctx, r, in.SecuritySchemeName, policies)
+		}
 		who, reason, err := g.check(r, r.Header.Get(Header))
 		if reason != "" {
 			g.rejected(reason)
@@ -213,8 +242,8 @@ func (g *Guard) authenticate(policies map[string]Policy) openapi3filter.Authenti
 		}
 		info := reqinfo.From(ctx)
 		info.Caller, info.CallerID, info.Credential = who.name, who.id, who.kind
-		if p := policies[info.Operation].OnBehalfOf.Parameter; p != "" {
-			info.Subject = chi.URLParam(r, p)
+		if p := policies[info.Operation]; p.OnBehalfOf.Parameter != "" && !p.Subject {
+			info.Subject = chi.URLParam(r, p.OnBehalfOf.Parameter)
 		}
 		if g.report != nil {
 			g.report.Accepted(who.name, who.kind)
@@ -227,10 +256,74 @@ func (g *Guard) authenticate(policies map[string]Policy) openapi3filter.Authenti
 	}
 }
 
+// authenticateSubject is the AuthenticationFunc of the SubjectToken scheme,
+// asked after the workload credential's (the validator asks in name order;
+// without an accepted caller it refuses, whatever the order). A token that
+// is absent, not a subject token of the user service for this service, or
+// expired more than SubjectLeeway ago is a 401. A valid one is the call's
+// subject (the audit line's user_id and jti); when it was minted for another
+// operation, another caller, or another user than the parameter the
+// contract's x-on-behalf-of names, the refusal is recorded and allowed
+// answers 403 once the validator has passed the request (an
+// AuthenticationFunc can only say 401).
+func (g *Guard) authenticateSubject(ctx context.Context, r *http.Request, scheme string, policies map[string]Policy) error {
+	info := reqinfo.From(ctx)
+	policy := policies[info.Operation]
+	switch {
+	case scheme != SubjectScheme || !policy.Subject || g.subjects == nil:
+		return g.refuseSubject(ctx, r, "subject_token_unchecked", fmt.Errorf("scheme %q", scheme))
+	case info.Caller == "":
+		return g.refuseSubject(ctx, r, "subject_token_unchecked", errors.New("no accepted caller"))
+	}
+	token := r.Header.Get(SubjectHeader)
+	if token == "" {
+		return g.refuseSubject(ctx, r, "subject_token_missing", nil)
+	}
+	self, caller := g.name, info.Caller
+	if info.Credential == CredentialJWTSVID {
+		self, caller = g.svids.Audience.String(), info.CallerID
+	}
+	claims, err := g.subjects.Verify(ctx, token, self)
+	switch {
+	case errors.Is(err, jwtauth.ErrSubjectExpired):
+		return g.refuseSubject(ctx, r, "subject_token_expired", err)
+	case err != nil:
+		return g.refuseSubject(ctx, r, "subject_token_invalid", err)
+	}
+	info.Subject, info.SubjectTokenID = claims.Subject, claims.ID
+	switch {
+	case claims.AuthorizedParty != caller:
+		info.SubjectRefusal = refusedOtherCaller
+	case claims.Operation != info.Operation:
+		info.SubjectRefusal = refusedOtherOperation
+	case policy.OnBehalfOf.Parameter != "" && chi.URLParam(r, policy.OnBehalfOf.Parameter) != claims.Subject:
+		info.SubjectRefusal = refusedOtherUser
+	}
+	return nil
+}
+
+// refuseSubject logs a refused subject token at WARN with the reason (never
+// the token) and returns the error the validator makes a 401 of.
+func (g *Guard) refuseSubject(ctx context.Context, r *http.Request, reason string, err error) error {
+	g.rejected(reason)
+	info := reqinfo.From(ctx)
+	attrs := []any{"reason", reason, "caller", info.Caller, "client_ip", info.ClientIP, "method", r.Method,
+		"path", r.URL.Path, "request_id", info.RequestID}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	g.log.WarnContext(ctx, "internal call rejected", attrs...)
+	// A 401 is no accepted call: its access line is no audit line.
+	info.Caller, info.CallerID, info.Credential, info.Subject, info.SubjectTokenID = "", "", "", "", ""
+	return ErrRejected
+}
+
 // allowed answers 403 to an authenticated caller the contract does not list
-// for the operation it called (after the validator, which names both). An
+// for the operation it called (after the validator, which names both), and
+// to a call whose subject token is valid but not for this call. An
 // operation missing from the contract's policies lets nobody in: the default
-// is closed.
+// is closed; so does one made for a user whose subject token was not
+// verified.
 func (g *Guard) allowed(policies map[string]Policy) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -243,6 +336,55 @@ func (g *Guard) allowed(policies map[string]Policy) func(http.Handler) http.Hand
 					"caller", info.Caller, "caller_id", info.CallerID, "credential", info.Credential,
 					"operation", info.Operation, "client_ip", info.ClientIP, "request_id", info.RequestID)
 				problem.Write(w, r, problem.New(http.StatusForbidden, "This caller may not call this operation."))
+				return
+			}
+			if p := policies[info.Operation]; p.Subject && (info.SubjectRefusal != "" || info.SubjectTokenID == "") {
+				reason := info.SubjectRefusal
+				if reason == "" {
+					reason = "subject_token_unchecked"
+				}
+				if g.report != nil {
+					g.report.Forbidden(info.Caller)
+				}
+				// The audit of a refusal: who called, for whom the token
+				// says, which token (its jti, never the token).
+				g.log.WarnContext(r.Context(), "internal call forbidden", "reason", reason,
+					"caller", info.Caller, "caller_id", info.CallerID, "credential", info.Credential,
+					"operation", info.Operation, "subject", info.Subject, "jti", info.SubjectTokenID,
+					"client_ip", info.ClientIP, "request_id", info.RequestID)
+				problem.Write(w, r, problem.New(http.StatusForbidden, "The subject token does not allow this call."))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// perSubject spends the budget of the call's (operation, subject), after
+// allowed (the subject is verified and allowed by then): 429 past it. It
+// governs the answer's RateLimit fields when it is the one closer to
+// running out (a user's few calls, next to the caller's many).
+func (g *Guard) perSubject(policies map[string]Policy) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if g.perSubj == nil {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info := reqinfo.From(r.Context())
+			if !policies[info.Operation].Subject {
+				next.ServeHTTP(w, r)
+				return
+			}
+			d := g.perSubj.Take(r.Context(), "subject:"+info.Operation+":"+info.Subject)
+			if !d.Allowed || info.RateLimit.Name == "" || d.Remaining < info.RateLimit.Decision.Remaining {
+				info.RateLimit = ratelimit.Governing{Name: "subject-requests", Budget: g.perSubj.Budget(), Decision: d}
+			}
+			if !d.Allowed {
+				g.log.WarnContext(r.Context(), "internal call refused", "reason", "subject_budget",
+					"caller", info.Caller, "operation", info.Operation, "subject", info.Subject, "jti", info.SubjectTokenID,
+					"request_id", info.RequestID)
+				problem.SetRetryAfter(w, d.RetryAfter)
+				problem.Write(w, r, problem.New(http.StatusTooManyRequests, "Too many calls for this user; try again later."))
 				return
 			}
 			next.ServeHTTP(w, r)

@@ -15,6 +15,8 @@ type Workload struct {
 	cfg Config
 	src identity.Source // nil in token mode
 	log *slog.Logger
+	// subjects gives the subject tokens of calls made for a user (SetSubjects).
+	subjects SubjectSource
 }
 
 // Open returns the workload cfg describes, with its SPIFFE identity loaded

@@ -27,7 +27,8 @@ type KeySource interface {
 }
 
 // Verifier checks tokens: EdDSA only (the algorithm is pinned, so alg:none and
-// HS256-with-the-public-key tricks fail), exp/iat/iss/aud/sub required.
+// HS256-with-the-public-key tricks fail), typ JWT (a subject token is not
+// one), exp/iat/iss/aud/sub required.
 //
 // Successful verifications are remembered for up to a minute (never past the
 // token's exp), keyed by the token's SHA-256: an Ed25519 check costs tens of
@@ -110,6 +111,11 @@ func (v *Verifier) verify(ctx context.Context, token string, fetch bool) (*Claim
 	claims := &Claims{}
 	var kid string
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		// A subject token (or anything else signed with the same key) is
+		// never an access token, whatever its claims.
+		if typ, _ := t.Header["typ"].(string); typ != AccessTokenType {
+			return nil, fmt.Errorf("typ %q is not %s", typ, AccessTokenType)
+		}
 		kid, _ = t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("token has no kid")

@@ -22,6 +22,8 @@ type Access struct {
 	TraceID                        string // written when not ""
 	// The audit fields, written when Caller is not "".
 	Caller, CallerID, Credential, Subject string
+	// SubjectTokenID is the jti of the call's subject token, written when not "".
+	SubjectTokenID string
 }
 
 func (a *Access) msg() string {
@@ -52,6 +54,9 @@ func (a *Access) attrs(buf []slog.Attr) []slog.Attr {
 		buf = append(buf, slog.String("event", "audit"), slog.String("caller", a.Caller),
 			slog.String("caller_id", a.CallerID), slog.String("credential", a.Credential),
 			slog.String("user_id", a.Subject))
+		if a.SubjectTokenID != "" {
+			buf = append(buf, slog.String("jti", a.SubjectTokenID))
+		}
 	}
 	return buf
 }

@@ -89,6 +89,9 @@ func (lw *lineWriter) write(a *Access) error {
 		b = appendString(append(b, `,"caller_id":`...), a.CallerID)
 		b = appendString(append(b, `,"credential":`...), a.Credential)
 		b = appendString(append(b, `,"user_id":`...), a.Subject)
+		if a.SubjectTokenID != "" {
+			b = appendString(append(b, `,"jti":`...), a.SubjectTokenID)
+		}
 	}
 	b = append(b, "}\n"...)
 	_, err := lw.w.Write(b)

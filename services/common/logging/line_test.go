@@ -33,7 +33,7 @@ func FuzzAccessWritesWhatSlogWrites(f *testing.F) {
 		// a trace id when value is not "".
 		a := &Access{Method: value, Path: path, Route: path + value, Operation: value, Status: int(n % 1000),
 			Took: time.Duration(n), RequestID: value, ClientIP: caller + value, TraceID: value,
-			Caller: caller, CallerID: value + caller, Credential: value, Subject: path}
+			Caller: caller, CallerID: value + caller, Credential: value, Subject: path, SubjectTokenID: value}
 		for i, fixed := range []time.Time{stamped, stamped.Add(-time.Duration(stamped.Nanosecond()))} {
 			// The first line is stamped now, the second with its own time.
 			now, a.At = func() time.Time { return fixed }, time.Time{}

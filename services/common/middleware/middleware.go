@@ -266,7 +266,8 @@ func AccessLog(log *slog.Logger, observe Observer) func(http.Handler) http.Handl
 				logging.WriteAccess(r.Context(), log, &logging.Access{Method: r.Method, Path: r.URL.Path,
 					Route: info.Route, Operation: info.Operation, Status: status, Took: took, At: end,
 					RequestID: info.RequestID, ClientIP: info.ClientIP, TraceID: info.TraceID,
-					Caller: info.Caller, CallerID: info.CallerID, Credential: info.Credential, Subject: info.Subject})
+					Caller: info.Caller, CallerID: info.CallerID, Credential: info.Credential, Subject: info.Subject,
+					SubjectTokenID: info.SubjectTokenID})
 			})
 		})
 	}

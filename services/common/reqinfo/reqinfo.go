@@ -25,8 +25,14 @@ type Info struct {
 	// CallerID is the caller's SPIFFE ID when a JWT-SVID named it ("" for a
 	// static token), Credential the kind ("token" or "jwt-svid").
 	CallerID, Credential string
-	// Subject is whom the call is about (the user_id of an internal call).
+	// Subject is whom the call is about (the user_id of an internal call):
+	// the verified subject token's sub when the call carries one.
 	Subject string
+	// SubjectTokenID is the jti of the call's verified subject token, and
+	// SubjectRefusal, when not "", why that valid token does not allow this
+	// call (another user, operation or caller: a 403, answered once the
+	// validator has passed the request).
+	SubjectTokenID, SubjectRefusal string
 	// Operation is the contract's operationId, Route its path template, both
 	// set by the validator.
 	Operation, Route string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"jeeves4service/gen/internalapi"
 	"jeeves4service/services/common/internalauth"
@@ -15,6 +16,9 @@ import (
 // PropertyService is the property service's name, as its SPIFFE ID's path
 // and the user service's configuration name it.
 const PropertyService = "property-service"
+
+// getUserProperties is the claims call's operationId, for its subject token.
+const getUserProperties = "getUserProperties"
 
 // PropertyClient implements app.PropertySource with the client generated from
 // openapi-internal.yaml, through the workload's internal-call client (which
@@ -56,6 +60,9 @@ func (p *PropertyClient) fetch(ctx context.Context, userID int64, limit int) (ap
 		n := int32(limit)
 		params.Limit = &n
 	}
+	// The call is made for userID: its subject token says so (the
+	// workload's client mints it, or the call is not made).
+	ctx = internalauth.ForSubject(ctx, internalauth.Subject{User: strconv.FormatInt(userID, 10), Operation: getUserProperties})
 	resp, err := p.client.GetUserPropertiesWithResponse(ctx, userID, params)
 	if err != nil {
 		return app.PropertyClaims{}, fmt.Errorf("call property service: %w", err)

@@ -1,0 +1,65 @@
+package internalauth
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"jeeves4service/services/common/jwtauth"
+)
+
+// A call made for a subject carries a subject token for that subject, the
+// operation, the callee and this caller; one the workload cannot get a
+// subject token for is never sent (the caller then degrades as when the
+// callee is down), and a call made for nobody carries none.
+func TestClientSendsTheSubjectTokenOrNoCall(t *testing.T) {
+	var calls atomic.Int32
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		got.Store(r.Header.Get(SubjectHeader))
+	}))
+	t.Cleanup(srv.Close)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	signer := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "iss", Audience: "api"}, time.Hour)
+	w := &Workload{cfg: Config{Name: "user-service", Mode: Tokens,
+		Callees: []Callee{{Name: "property-service", URL: srv.URL, Token: alpha}}}}
+	call := func(ctx context.Context) error {
+		client, base, err := w.Client("property-service", time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/x", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		return err
+	}
+	forUser := ForSubject(context.Background(), Subject{User: "7", Operation: "getUserProperties"})
+
+	if err := call(forUser); err == nil || calls.Load() != 0 {
+		t.Fatalf("no subject source: err %v, %d calls sent", err, calls.Load())
+	}
+	w.SetSubjects(func(context.Context, jwtauth.SubjectRequest) (string, error) { return "", errors.New("cannot sign") })
+	if err := call(forUser); err == nil || calls.Load() != 0 {
+		t.Fatalf("a failing subject source: err %v, %d calls sent", err, calls.Load())
+	}
+	w.SetSubjects(Minter(signer, DefaultSubjectTTL))
+	if err := call(forUser); err != nil || calls.Load() != 1 {
+		t.Fatalf("minted: err %v, %d calls", err, calls.Load())
+	}
+	c, err := jwtauth.NewSubjectVerifier(signer, "iss").Verify(context.Background(), got.Load().(string), "property-service")
+	if err != nil || c.Subject != "7" || c.Operation != "getUserProperties" || c.AuthorizedParty != "user-service" {
+		t.Fatalf("the subject token sent: %+v %v", c, err)
+	}
+	if err := call(context.Background()); err != nil || got.Load().(string) != "" {
+		t.Fatalf("a call for nobody: err %v, subject token %q", err, got.Load())
+	}
+}

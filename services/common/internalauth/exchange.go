@@ -1,0 +1,223 @@
+package internalauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"jeeves4service/services/common/jwtauth"
+)
+
+// The subject-token exchange (docs/subject-tokens.md): a service serving a
+// request whose user it has verified (a valid access token) asks the user
+// service for a subject token for the call it is about to make for that
+// user, in the shape of an RFC 8693 token exchange: the user's access token
+// is the subject_token, the callee the audience, the operationId the scope,
+// and the asking workload authenticates with its own credential (the user
+// service's internal listener checks it; the exchange is an internal
+// operation like any other). So a workload gets subject tokens only for the
+// users who are actually using it, for the operations the contract allows
+// it, for at most as long as their access tokens live.
+//
+// Exchange is the user service's side, SubjectCache the caller's; the HTTP
+// endpoint between them is wired once the user service has its internal
+// listener.
+
+// RFC 8693's names, and the type of the token issued.
+const (
+	GrantTokenExchange   = "urn:ietf:params:oauth:grant-type:token-exchange"
+	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeSubject     = "urn:jeeves4service:token-type:subject"
+	exchangeNotABearer   = "N_A" // RFC 8693 2.2.1: the issued token is not an OAuth access token
+	minExchangeRemaining = 5 * time.Second
+)
+
+// ExchangeRequest is an RFC 8693 token exchange request, as form fields.
+type ExchangeRequest struct {
+	GrantType          string `json:"grant_type"`
+	SubjectToken       string `json:"subject_token"`
+	SubjectTokenType   string `json:"subject_token_type"`
+	Audience           string `json:"audience"`
+	Scope              string `json:"scope"` // the callee's operationId
+	RequestedTokenType string `json:"requested_token_type,omitempty"`
+}
+
+// ExchangeResponse is an RFC 8693 token exchange response.
+type ExchangeResponse struct {
+	AccessToken     string `json:"access_token"` // RFC 8693's name for the issued token: here a subject token
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int    `json:"expires_in"`
+}
+
+// ExchangeError is a refused exchange, with its RFC 6749 error code
+// (invalid_request, invalid_grant, invalid_target, unauthorized_client) and
+// a description that never quotes a token.
+type ExchangeError struct {
+	Code, Description string
+}
+
+func (e *ExchangeError) Error() string { return e.Code + ": " + e.Description }
+
+// Exchanger is the user service's side of the exchange.
+type Exchanger struct {
+	// Access verifies the user's access token (the user service's own).
+	Access *jwtauth.Verifier
+	// Signer signs the subject token (the same key).
+	Signer *jwtauth.Signer
+	// Policies are the internal contract's, by operationId: the asking
+	// workload must be among the operation's x-allowed-callers, and the
+	// operation must be one made for a user.
+	Policies map[string]Policy
+	// Audiences gives the identity of the service that serves an operation
+	// in the form the asking workload authenticated with (its name, or its
+	// SPIFFE ID); false for an operation the exchange does not serve.
+	Audiences func(operation string, spiffe bool) (string, bool)
+	// TTL is the longest a subject token lives (at most jwtauth.MaxSubjectTTL).
+	TTL time.Duration
+	Now func() time.Time
+}
+
+// Exchange decides one exchange asked by the workload caller (its caller
+// name, and its SPIFFE ID when it authenticated with a JWT-SVID, "" with a
+// static token), already authenticated by the internal listener's guard.
+func (x *Exchanger) Exchange(ctx context.Context, req ExchangeRequest, caller, callerID string) (ExchangeResponse, error) {
+	refuse := func(code, desc string) (ExchangeResponse, error) {
+		return ExchangeResponse{}, &ExchangeError{Code: code, Description: desc}
+	}
+	switch {
+	case req.GrantType != GrantTokenExchange:
+		return refuse("unsupported_grant_type", "grant_type must be "+GrantTokenExchange)
+	case req.SubjectToken == "" || req.SubjectTokenType != TokenTypeJWT:
+		return refuse("invalid_request", "subject_token must be the user's access token, of type "+TokenTypeJWT)
+	case req.RequestedTokenType != "" && req.RequestedTokenType != TokenTypeSubject:
+		return refuse("invalid_request", "requested_token_type must be "+TokenTypeSubject)
+	case req.Scope == "" || req.Audience == "":
+		return refuse("invalid_request", "audience and scope (the operationId) are required")
+	}
+	policy, ok := x.Policies[req.Scope]
+	if !ok || !policy.Subject {
+		return refuse("invalid_target", "no operation made for a user has that operationId")
+	}
+	if !policy.Callers[caller] {
+		return refuse("unauthorized_client", "the contract does not allow this caller that operation")
+	}
+	audience, ok := x.Audiences(req.Scope, callerID != "")
+	if !ok || audience != req.Audience {
+		return refuse("invalid_target", "that operation is not served by that audience")
+	}
+	user, err := x.Access.Verify(ctx, req.SubjectToken)
+	if err != nil {
+		return refuse("invalid_grant", "the subject_token is not a valid access token")
+	}
+	now := x.Now()
+	ttl := min(x.TTL, jwtauth.MaxSubjectTTL, user.ExpiresAt.Sub(now))
+	if ttl < minExchangeRemaining {
+		return refuse("invalid_grant", "the subject_token expires too soon")
+	}
+	azp := caller
+	if callerID != "" {
+		azp = callerID
+	}
+	tok, _, err := x.Signer.SignSubject(jwtauth.SubjectRequest{Subject: strconv.FormatInt(user.UserID, 10), Audience: audience,
+		Operation: req.Scope, AuthorizedParty: azp}, ttl, now)
+	if err != nil {
+		return ExchangeResponse{}, fmt.Errorf("exchange: %w", err)
+	}
+	return ExchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeSubject, TokenType: exchangeNotABearer,
+		ExpiresIn: int(ttl / time.Second)}, nil
+}
+
+// SubjectCache is the caller's side: a SubjectSource that asks exchange for
+// a subject token, and keeps each (user, operation, audience)'s until
+// Margin before it expires, so a burst of calls for one user costs one
+// exchange. The user's access token comes with the Subject (Evidence); a
+// cached token is given only for a call whose subject is the same user, and
+// the cache never outlives the token it was given for.
+type SubjectCache struct {
+	// Exchange performs one exchange (the HTTP call to the user service).
+	Exchange func(ctx context.Context, req ExchangeRequest) (ExchangeResponse, error)
+	// Margin is how long before its expiry a cached token is replaced.
+	Margin time.Duration
+	// MaxEntries bounds the cache (it starts over when full).
+	MaxEntries int
+	Now        func() time.Time
+
+	mu      sync.Mutex
+	entries map[subjectKeyOf]cachedSubject
+}
+
+type subjectKeyOf struct{ user, operation, audience string }
+
+type cachedSubject struct {
+	token string
+	until time.Time
+}
+
+// ErrNoEvidence means a call was made for a subject without the user's
+// access token to exchange.
+var ErrNoEvidence = errors.New("no access token to exchange for a subject token")
+
+// Source returns the SubjectSource of the cache, reading the user's access
+// token from the context's Subject.
+func (c *SubjectCache) Source() SubjectSource {
+	return func(ctx context.Context, req jwtauth.SubjectRequest) (string, error) {
+		s, _ := ctx.Value(subjectKey{}).(Subject)
+		if s.Evidence == "" {
+			return "", ErrNoEvidence
+		}
+		key := subjectKeyOf{req.Subject, req.Operation, req.Audience}
+		now := c.Now()
+		c.mu.Lock()
+		hit, ok := c.entries[key]
+		c.mu.Unlock()
+		if ok && now.Before(hit.until) {
+			return hit.token, nil
+		}
+		resp, err := c.Exchange(ctx, ExchangeRequest{GrantType: GrantTokenExchange, SubjectToken: s.Evidence,
+			SubjectTokenType: TokenTypeJWT, Audience: req.Audience, Scope: req.Operation, RequestedTokenType: TokenTypeSubject})
+		if err != nil {
+			return "", fmt.Errorf("exchange for a subject token: %w", err)
+		}
+		if resp.IssuedTokenType != TokenTypeSubject || resp.AccessToken == "" {
+			return "", errors.New("exchange for a subject token: the answer is no subject token")
+		}
+		// The callee verifies the token; this only keeps a token for
+		// another user (the access token was someone else's) out of the
+		// cache entry of this one.
+		var claims jwtauth.SubjectClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(resp.AccessToken, &claims); err != nil || claims.Subject != req.Subject {
+			return "", errors.New("exchange for a subject token: the answer is for another subject")
+		}
+		until := now.Add(time.Duration(resp.ExpiresIn)*time.Second - c.Margin)
+		c.mu.Lock()
+		if c.entries == nil || len(c.entries) >= max(c.MaxEntries, 1) {
+			c.entries = map[subjectKeyOf]cachedSubject{}
+		}
+		if until.After(now) {
+			c.entries[key] = cachedSubject{token: resp.AccessToken, until: until}
+		}
+		c.mu.Unlock()
+		return resp.AccessToken, nil
+	}
+}
+
+// ServedBy returns an Audiences function for a service called self (and
+// selfID, its SPIFFE ID, "" in token mode) that serves the operations served.
+func ServedBy(self, selfID string, served ...string) func(string, bool) (string, bool) {
+	return func(op string, spiffe bool) (string, bool) {
+		if !slices.Contains(served, op) {
+			return "", false
+		}
+		if spiffe {
+			return selfID, selfID != ""
+		}
+		return self, true
+	}
+}
