@@ -8,6 +8,7 @@ package property_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -136,13 +137,16 @@ func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 	}
 
 	// The flood: idle connections to the public port, more than the limit;
-	// then new connections to the internal port, which wait to be accepted.
+	// once the service has no descriptor left (/readyz says so), new
+	// connections to the internal port, which wait to be accepted. Dialled
+	// before that, they could be accepted while the public port's backlog
+	// was still being taken, and the internal listener would never fail.
 	floodStart := time.Now()
 	releasePublic := testenv.Flood(t, public, floodConns)
-	releaseInternal := testenv.Flood(t, internal, 3)
 	if err := testenv.Eventually(5*time.Second, func() error { return ready(503) }); err != nil {
 		t.Errorf("while no connection could be accepted: %v", err)
 	}
+	releaseInternal := testenv.Flood(t, internal, 3)
 	// And it stays so while the flood lasts, through the retries' back-off
 	// (5 ms doubling to 1 s) and past it.
 	for range 5 {
@@ -151,8 +155,13 @@ func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 			t.Errorf("%s into the flood: %v", time.Since(floodStart).Round(100*time.Millisecond), err)
 		}
 	}
-	if !loggedCannotAccept(child.Log, "internal") {
-		t.Errorf("no ERROR line says the internal listener cannot accept connections")
+	if err := testenv.Eventually(2*time.Second, func() error {
+		if !loggedCannotAccept(child.Log, "internal") {
+			return errors.New("no ERROR line says the internal listener cannot accept connections")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
 	}
 
 	releasePublic()
