@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"jeeves4service/services/common/lifecycle"
+	"jeeves4service/tools/procs"
+)
+
+// server is one process under callgrind.
+type server struct {
+	name  string
+	proc  *procs.Proc
+	out   string   // --callgrind-out-file; dumps are out.1, out.2, …
+	addrs []string // its listeners
+}
+
+func (s *server) base(i int) string { return "http://" + s.addrs[i] }
+
+func (s *server) control(args ...string) error {
+	cmd := exec.Command("callgrind_control", append(args, strconv.Itoa(s.proc.Pid()))...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("callgrind_control %v on %s: %w: %s", args, s.name, err, out)
+	}
+	return nil
+}
+
+// dump asks for a dump and returns the file it was written to.
+func (s *server) dump() (string, error) {
+	before, _ := filepath.Glob(s.out + ".*")
+	if err := s.control("-d"); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		files, _ := filepath.Glob(s.out + ".*")
+		if len(files) > len(before) {
+			sort.Slice(files, func(i, j int) bool { return suffix(files[i]) < suffix(files[j]) })
+			last := files[len(files)-1]
+			// callgrind writes the totals last.
+			if data, err := os.ReadFile(last); err == nil && bytes.Contains(data, []byte("\ntotals:")) {
+				return last, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", fmt.Errorf("%s: no callgrind dump in %s.* after 2 minutes", s.name, s.out)
+}
+
+func suffix(path string) int {
+	n, _ := strconv.Atoi(path[strings.LastIndexByte(path, '.')+1:])
+	return n
+}
+
+// system is every process of one run.
+type system struct {
+	service, limit, bare *server
+	user                 *procs.Proc
+	token, bearer        string
+}
+
+func (s *system) tokenHeader() http.Header  { return http.Header{"X-Internal-Token": {s.token}} }
+func (s *system) bearerHeader() http.Header { return http.Header{"Authorization": {"Bearer " + s.bearer}} }
+
+func (s *system) stop() {
+	for _, srv := range []*server{s.service, s.limit, s.bare} {
+		if srv != nil {
+			srv.proc.Stop()
+		}
+	}
+	s.user.Stop()
+}
+
+// still is the environment every measured process runs in.
+func still(env map[string]string) map[string]string {
+	env["GOMAXPROCS"], env["GODEBUG"] = "1", "asyncpreemptoff=1"
+	return env
+}
+
+// underCallgrind starts bin under callgrind with instrumentation off (start-up
+// is not measured and runs several times faster so) and switches it on once
+// the process answers.
+func underCallgrind(dir, name, bin string, env map[string]string, nAddrs int, setup func(addrs []string)) (*server, error) {
+	addrs, err := procs.FreeAddrs(nAddrs)
+	if err != nil {
+		return nil, fmt.Errorf("addresses for %s: %w", name, err)
+	}
+	setup(addrs)
+	out := filepath.Join(dir, name+".callgrind")
+	argv := []string{"valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=" + out, bin}
+	// Valgrind starts a Go binary slowly: health is asked with a patient client.
+	p, err := procs.StartCommand(name, argv, still(env), &http.Client{Timeout: 10 * time.Second}, "http://"+addrs[0]+"/healthz")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{name: name, proc: p, out: out, addrs: addrs}
+	if err := s.control("-i", "on"); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func start(o options, dir, propDB, limitBin string) (*system, error) {
+	var tok [32]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, fmt.Errorf("token: %w", err)
+	}
+	s := &system{token: hex.EncodeToString(tok[:])}
+	ok := false
+	defer func() {
+		if !ok {
+			s.stop()
+		}
+	}()
+	userAddrs, err := procs.FreeAddrs(2)
+	if err != nil {
+		return nil, err
+	}
+	jwks := "http://" + userAddrs[0] + "/.well-known/jwks.json"
+	budgets := func(env map[string]string) map[string]string {
+		// Far above what the bench sends: the budgets are spent on every call, never refused.
+		env["REQUEST_LIMIT"], env["INTERNAL_REQUEST_LIMIT"] = "1000000000/1m", "1000000000/1m"
+		return env
+	}
+	env := budgets(map[string]string{"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": jwks})
+	if s.service, err = underCallgrind(dir, "property-service", o.propertyBin, env, 3, func(a []string) {
+		env["PROPERTY_PUBLIC_ADDR"], env["PROPERTY_INTERNAL_ADDR"], env["PROPERTY_ADMIN_ADDR"] = a[0], a[1], a[2]
+	}); err != nil {
+		return nil, err
+	}
+	if s.user, err = procs.Start("user-service", o.userBin, budgets(map[string]string{"USER_PUBLIC_ADDR": userAddrs[0],
+		"USER_ADMIN_ADDR": userAddrs[1], "USER_DATABASE_URL": "sqlite:" + filepath.Join(dir, "user.db"),
+		"INTERNAL_SERVICE_TOKEN": s.token, "PROPERTY_SERVICE_URL": s.service.base(1),
+		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem")}), "http://"+userAddrs[0]+"/healthz"); err != nil {
+		return nil, err
+	}
+	if s.bearer, err = login("http://" + userAddrs[0]); err != nil {
+		return nil, err
+	}
+	gc := fmt.Sprint(lifecycle.DefaultGCPercent) // the services' own GC setting
+	lenv := map[string]string{"LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "LIMIT_JWKS_URL": jwks, "GOGC": gc}
+	if s.limit, err = underCallgrind(dir, "limit", limitBin, lenv, 1, func(a []string) { lenv["LIMIT_ADDR"] = a[0] }); err != nil {
+		return nil, err
+	}
+	benv := map[string]string{"LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "LIMIT_AUDIT": "off", "GOGC": gc}
+	if s.bare, err = underCallgrind(dir, "limit-bare", limitBin, benv, 1, func(a []string) { benv["LIMIT_ADDR"] = a[0] }); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// login registers the first user (id 1, owner of properties 1 to 3 in the
+// seeded database) and returns its access token.
+func login(base string) (string, error) {
+	const email, password = "bench@example.com", "bench password 1234"
+	if err := post(base+"/api/users/register", map[string]string{"email": email, "password": password,
+		"first_name": "Bench", "last_name": "User"}, nil); err != nil {
+		return "", err
+	}
+	var sess struct{ Token string }
+	if err := post(base+"/api/users/authenticate", map[string]string{"email": email, "password": password}, &sess); err != nil {
+		return "", err
+	}
+	return sess.Token, nil
+}
+
+func post(url string, body, into any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Post(url, "application/json", bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: status %d", url, resp.StatusCode)
+	}
+	if into != nil {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			return fmt.Errorf("POST %s: %w", url, err)
+		}
+	}
+	return nil
+}
