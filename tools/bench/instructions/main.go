@@ -38,6 +38,7 @@ type options struct {
 	propertyBin, userBin string
 	n, warmup            int
 	out, doc             string
+	keep                 bool
 }
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 500, "warm-up calls per scenario, before the counters are zeroed")
 	flag.StringVar(&o.out, "out", "bench/results.json", "JSON results (its \"instructions\" entry is replaced)")
 	flag.StringVar(&o.doc, "doc", "docs/performance.md", "page whose generated table is replaced (empty: none)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the callgrind dumps (their directory is printed)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-instructions:", err)
@@ -78,7 +80,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("temp dir: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		fmt.Printf("callgrind dumps in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	limitBin := filepath.Join(dir, "limit")
 	if err := procs.Build(map[string]string{limitBin: "./tools/bench/limit"}); err != nil {
 		return err
