@@ -1,132 +1,155 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 )
 
-// layer is a part of a call, named by the functions that enter it. Its cost
-// is, for each entry pattern, the largest inclusive cost of a function that
-// matches it (the outermost one), summed over the patterns. A new layer (a
-// subject-token check, say) is one more entry in a target's list; what no
-// layer claims shows up as "everything else".
+// layer is a part of a call, named by the functions (regular expressions on
+// callgrind's function names, package path first) whose own instructions
+// belong to it; a function counts in the first layer that matches it.
+// Callgrind's inclusive costs cannot be trusted for Go: its shadow call stack
+// follows threads, not goroutines, so a goroutine switch inside a function
+// charges it with another goroutine's work. Self costs are exact, so layers
+// sum self costs. What a layer calls in the runtime (allocation, GC) shows in
+// the runtime's row, for every target alike. A new layer (a subject-token
+// check, say) is one more entry here, above the layer that would otherwise
+// claim its package.
 type layer struct {
-	name    string
-	entries []string // regular expressions on callgrind's function names
+	name string
+	re   *regexp.Regexp
 }
 
-var (
-	// The service's internal call.
-	internalLayers = []layer{
-		{"claims query (ListUserClaims through database/sql)", []string{`propertysqlite\.\(\*Queries\)\.ListUserClaims$`}},
-		{"response (generated strict handler's writer)", []string{`internalapi\.GetUserProperties200JSONResponse\.Visit`}},
-		{"audit/access line (logging)", []string{`services/common/logging\.WriteAccess$`}},
-		{"validator + token guard", []string{`services/common/validator\.\(\*validating\)\.check$`}},
-		{"routing (chi)", []string{`go-chi/chi/v5\.\(\*node\)\.FindRoute$`}},
-	}
-	// The limit's internal call.
-	limitLayers = []layer{
-		{"claims query (database/sql)", []string{`limit/handler\.scan$`}},
-		{"response (encoding/json)", []string{`encoding/json\.\(\*Encoder\)\.Encode$`}},
-		{"audit line (slog JSON)", []string{`log/slog\.\(\*Logger\)\.LogAttrs$`}},
-		{"token check (sha256, crypto/subtle)", []string{`crypto/sha256\.Sum256$`, `crypto/subtle\.ConstantTimeCompare$`}},
-	}
-	// The service's public read.
-	publicLayers = []layer{
-		{"query (ListMemberships through database/sql)", []string{`propertysqlite\.\(\*Queries\)\.ListMemberships$`}},
-		{"JWT verification", []string{`services/common/jwtauth\.\(\*Verifier\)\.check$`}},
-		{"access line (logging)", []string{`services/common/logging\.WriteAccess$`}},
-		{"validator", []string{`services/common/validator\.\(\*validating\)\.check$`}},
-		{"routing (chi)", []string{`go-chi/chi/v5\.\(\*node\)\.FindRoute$`}},
-	}
-	publicLimitLayers = []layer{
-		{"query (database/sql)", []string{`limit/handler\.scan$`}},
-		{"JWT verification (golang-jwt)", []string{`golang-jwt/jwt/v5\.\(\*Parser\)\.ParseWithClaims$`}},
-		{"response (encoding/json)", []string{`encoding/json\.\(\*Encoder\)\.Encode$`}},
-	}
-)
+var layers = []layer{
+	{"query: database/sql, SQLite, generated queries, repository",
+		regexp.MustCompile(`^(database/sql|modernc\.org/|jeeves4service/gen/db/|jeeves4service/services/property/adapters|jeeves4service/tools/bench/limit/handler\.scan)`)},
+	{"JWT verification: golang-jwt, jwtauth, Ed25519",
+		regexp.MustCompile(`^(github\.com/golang-jwt/|jeeves4service/services/common/jwtauth|crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512)|crypto/internal/fips140/edwards25519|encoding/base64)`)},
+	{"token guard: internalauth, SHA-256, constant-time comparison",
+		regexp.MustCompile(`^(jeeves4service/services/common/internalauth|crypto/sha256|crypto/subtle|crypto/internal/fips140/(sha256|subtle))`)},
+	{"validator: contract plans, kin-openapi", regexp.MustCompile(`^(jeeves4service/services/common/validator|github\.com/getkin/)`)},
+	{"audit/access line: logging, slog", regexp.MustCompile(`^(jeeves4service/services/common/logging|log/slog|go\.uber\.org/zap)`)},
+	{"response: handlers, generated strict handler, encoding/json",
+		regexp.MustCompile(`^(encoding/json|jeeves4service/gen/(internalapi|propertyapi)|github\.com/oapi-codegen/|jeeves4service/services/property/(ports|app)|jeeves4service/tools/bench/limit/handler)`)},
+	{"routing and middleware: chi, request record, budgets, metrics",
+		regexp.MustCompile(`^(github\.com/go-chi/|jeeves4service/services/common/|github\.com/prometheus/|net/netip)`)},
+	{"net/http, connection, headers", regexp.MustCompile(`^(net/|net\.|bufio|internal/poll|syscall|mime)`)},
+	{"Go runtime: allocation, GC, maps, scheduler",
+		regexp.MustCompile(`^(runtime|internal/runtime|internal/sync|sync|aeshash|memeqbody|cmpbody|indexbytebody|gogo|gosave)`)},
+}
 
-const rest = "everything else (net/http, runtime, GC, budgets, metrics, request record)"
+const rest = "everything else: strings, strconv, time, context, fmt, reflect"
 
 // readDump returns a callgrind dump's total instructions and each function's
-// inclusive cost (callgrind_annotate --inclusive=yes).
-func readDump(path string) (int64, map[string]int64, error) {
+// self cost, read from the dump itself: every cost line under fn= except the
+// one after a calls= line (that is the call's inclusive cost). callgrind_annotate
+// is not used: on Go it prints self costs no run can have.
+func readDump(path string) (total int64, self map[string]int64, unattributed int64, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read dump: %w", err)
+		return 0, nil, 0, fmt.Errorf("read dump: %w", err)
 	}
-	var total int64 = -1
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "totals:"); ok {
-			total, err = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
-		} else if v, ok := strings.CutPrefix(line, "summary:"); ok && total < 0 {
-			total, err = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+	names := map[string]string{} // compressed "(id)" to name
+	name := func(v string) string {
+		v = strings.TrimSpace(v)
+		if v[0] != '(' {
+			return v
 		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("dump %s: %q: %w", path, line, err)
+		id, rest, _ := strings.Cut(v, ")")
+		if rest = strings.TrimSpace(rest); rest != "" {
+			names[id] = rest
+		}
+		return names[id]
+	}
+	self = map[string]int64{}
+	var fn string
+	var sum int64
+	total = -1
+	skip := false
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == "":
+		case strings.HasPrefix(line, "fn="):
+			fn = strings.TrimSuffix(name(line[3:]), "'2")
+		case strings.HasPrefix(line, "cfn="):
+			name(line[4:]) // defines the id for later lines
+		case strings.HasPrefix(line, "calls="):
+			skip = true
+		case line[0] == '+' || line[0] == '-' || line[0] == '*' || (line[0] >= '0' && line[0] <= '9'):
+			if skip {
+				skip = false
+				continue
+			}
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			n, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, nil, 0, fmt.Errorf("dump %s: %q: %w", path, line, err)
+			}
+			self[fn] += n
+			sum += n
+		case strings.HasPrefix(line, "totals:") || (strings.HasPrefix(line, "summary:") && total < 0):
+			_, v, _ := strings.Cut(line, ":")
+			if total, err = strconv.ParseInt(strings.Fields(v)[0], 10, 64); err != nil {
+				return 0, nil, 0, fmt.Errorf("dump %s: %q: %w", path, line, err)
+			}
 		}
 	}
 	if total <= 0 {
-		return 0, nil, fmt.Errorf("dump %s: no totals line", path)
+		return 0, nil, 0, fmt.Errorf("dump %s: no totals line", path)
 	}
-	out, err := exec.Command("callgrind_annotate", "--inclusive=yes", "--threshold=100", path).Output()
-	if err != nil {
-		return 0, nil, fmt.Errorf("callgrind_annotate %s: %w", path, err)
-	}
-	fns := map[string]int64{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if m := annotated.FindStringSubmatch(sc.Text()); m != nil {
-			n, _ := strconv.ParseInt(strings.ReplaceAll(m[1], ",", ""), 10, 64)
-			if n > fns[m[2]] {
-				fns[m[2]] = n
-			}
-		}
-	}
-	return total, fns, sc.Err()
+	return total, self, total - sum, nil
 }
 
-// annotated is one line of callgrind_annotate: "1,234 (5.6%)  file:function [object]".
-var annotated = regexp.MustCompile(`^\s*([\d,]+)\s+(?:\([\d.]+%\)\s+)?[^:\s]*:(\S.*?)(?:\s+\[[^\]]*\])?$`)
-
-func breakdown(layers []layer, fns map[string]int64, total int64, n int) map[string]int64 {
+// breakdown sums self costs into layers, per call.
+func breakdown(self map[string]int64, unattributed int64, n int) map[string]int64 {
 	out := map[string]int64{}
-	var claimed int64
-	for _, l := range layers {
-		var cost int64
-		for _, e := range l.entries {
-			re := regexp.MustCompile(e)
-			var most int64
-			for name, c := range fns {
-				if re.MatchString(name) && c > most {
-					most = c
-				}
+	for name, c := range self {
+		l := rest
+		for _, ly := range layers {
+			if ly.re.MatchString(name) {
+				l = ly.name
+				break
 			}
-			cost += most
 		}
-		out[l.name] = cost / int64(n)
-		claimed += cost
+		out[l] += c
 	}
-	out[rest] = (total - claimed) / int64(n)
+	if unattributed != 0 {
+		out["unattributed (dump lines not read)"] += unattributed
+	}
+	for k := range out {
+		out[k] /= int64(n)
+	}
 	return out
 }
 
-// layerNames orders a breakdown by cost, the rest last.
-func layerNames(m map[string]int64) []string {
+// layerNames is every layer in the order above, then the rest.
+func layerNames(ms ...Measurement) []string {
 	var names []string
-	for k := range m {
-		if k != rest {
-			names = append(names, k)
+	for _, l := range layers {
+		names = append(names, l.name)
+	}
+	names = append(names, rest)
+	for _, m := range ms {
+		for k := range m.Layers {
+			if !contains(names, k) {
+				names = append(names, k)
+			}
 		}
 	}
-	sort.Slice(names, func(i, j int) bool { return m[names[i]] > m[names[j]] })
-	return append(names, rest)
+	return names
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
 }

@@ -11,7 +11,7 @@
 // seeded and warm; then, per scenario, warm-up calls, counters zeroed
 // (callgrind_control -z), N sequential calls from this process, counters
 // dumped (callgrind_control -d), and the dump's total divided by N. The
-// per-layer breakdown comes from callgrind_annotate --inclusive=yes (see
+// per-layer breakdown sums the dump's self costs by function name (see
 // layers.go). It writes the "instructions" entry of bench/results.json and
 // the table between the markers in docs/performance.md.
 package main
@@ -71,7 +71,7 @@ type Measurement struct {
 }
 
 func run(ctx context.Context, o options) error {
-	for _, tool := range []string{"valgrind", "callgrind_control", "callgrind_annotate"} {
+	for _, tool := range []string{"valgrind", "callgrind_control"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed (Debian: apt-get install valgrind)", tool)
 		}
@@ -108,16 +108,15 @@ func run(ctx context.Context, o options) error {
 		listener       int
 		path           string
 		header         http.Header
-		layers         []layer
 	}{
-		{"internal_get", "limit: one prepared indexed query, crypto/subtle, encoding/json", s.bare, 0, internalPath, s.tokenHeader(), nil},
-		{"internal_get", "limit + one slog JSON audit line", s.limit, 0, internalPath, s.tokenHeader(), limitLayers},
-		{"internal_get", "property service (token mode)", s.service, 1, internalPath, s.tokenHeader(), internalLayers},
+		{"internal_get", "limit: one prepared indexed query, crypto/subtle, encoding/json", s.bare, 0, internalPath, s.tokenHeader()},
+		{"internal_get", "limit + one slog JSON audit line", s.limit, 0, internalPath, s.tokenHeader()},
+		{"internal_get", "property service (token mode)", s.service, 1, internalPath, s.tokenHeader()},
 		{"public_read", "bare handler: golang-jwt EdDSA verification, one prepared query, encoding/json", s.limit, 0, publicPath,
-			s.bearerHeader(), publicLimitLayers},
-		{"public_read", "property service", s.service, 0, publicPath, s.bearerHeader(), publicLayers},
+			s.bearerHeader()},
+		{"public_read", "property service", s.service, 0, publicPath, s.bearerHeader()},
 	} {
-		m, err := measure(o, sc.srv, sc.listener, sc.path, sc.header, sc.layers)
+		m, err := measure(o, sc.srv, sc.listener, sc.path, sc.header)
 		if err != nil {
 			return fmt.Errorf("%s on %s: %w", sc.scenario, sc.srv.name, err)
 		}
@@ -136,7 +135,7 @@ func ratio(m *Measurement, base Measurement, limit float64) {
 
 // measure warms target up, zeroes the counters, makes o.n calls, dumps the
 // counters and reads them.
-func measure(o options, srv *server, listener int, path string, header http.Header, layers []layer) (Measurement, error) {
+func measure(o options, srv *server, listener int, path string, header http.Header) (Measurement, error) {
 	client := &http.Client{Timeout: 60 * time.Second}
 	call := func() error {
 		req, err := http.NewRequest(http.MethodGet, srv.base(listener)+path, nil)
@@ -172,15 +171,11 @@ func measure(o options, srv *server, listener int, path string, header http.Head
 	if err != nil {
 		return Measurement{}, err
 	}
-	total, fns, err := readDump(dump)
+	total, self, unattributed, err := readDump(dump)
 	if err != nil {
 		return Measurement{}, err
 	}
-	m := Measurement{Calls: o.n, PerCall: float64(total) / float64(o.n)}
-	if len(layers) > 0 {
-		m.Layers = breakdown(layers, fns, total, o.n)
-	}
-	return m, nil
+	return Measurement{Calls: o.n, PerCall: float64(total) / float64(o.n), Layers: breakdown(self, unattributed, o.n)}, nil
 }
 
 // report writes the results into o.out and the table into o.doc.
@@ -240,22 +235,37 @@ func markdown(ms []Measurement) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", m.Scenario, m.What, thousands(int64(m.PerCall+0.5)), r, t)
 	}
-	for _, m := range ms {
-		if len(m.Layers) == 0 {
-			continue
+	for _, pair := range [][2]int{{1, 2}, {3, 4}} {
+		base, m := ms[pair[0]], ms[pair[1]]
+		fmt.Fprintf(&b, "\n%s: instructions per call by layer (callgrind self costs, summed by function name):\n\n", m.Scenario)
+		fmt.Fprintf(&b, "| layer | %s | %s | difference |\n| --- | ---: | ---: | ---: |\n", base.What, m.What)
+		for _, l := range layerNames(base, m) {
+			if base.Layers[l] == 0 && m.Layers[l] == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", l, thousands(base.Layers[l]), thousands(m.Layers[l]), signed(m.Layers[l]-base.Layers[l]))
 		}
-		fmt.Fprintf(&b, "\n%s, %s — inclusive instructions per call by layer (approximate: goroutine switches blur inclusive costs):\n\n",
-			m.Scenario, m.What)
-		fmt.Fprintf(&b, "| layer | instructions per call | share |\n| --- | ---: | ---: |\n")
-		for _, l := range layerNames(m.Layers) {
-			fmt.Fprintf(&b, "| %s | %s | %.1f %% |\n", l, thousands(m.Layers[l]), 100*float64(m.Layers[l])/m.PerCall)
-		}
+		fmt.Fprintf(&b, "| **total** | %s | %s | %s |\n", thousands(int64(base.PerCall)), thousands(int64(m.PerCall)),
+			signed(int64(m.PerCall)-int64(base.PerCall)))
 	}
 	b.WriteString("\n")
 	return b.String()
 }
 
+func signed(n int64) string {
+	if n > 0 {
+		return "+" + thousands(n)
+	}
+	if n < 0 {
+		return "−" + thousands(-n)
+	}
+	return "0"
+}
+
 func thousands(n int64) string {
+	if n < 0 {
+		return "−" + thousands(-n)
+	}
 	s := fmt.Sprint(n)
 	var out []byte
 	for i := range s {

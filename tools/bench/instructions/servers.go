@@ -71,8 +71,10 @@ type system struct {
 	token, bearer        string
 }
 
-func (s *system) tokenHeader() http.Header  { return http.Header{"X-Internal-Token": {s.token}} }
-func (s *system) bearerHeader() http.Header { return http.Header{"Authorization": {"Bearer " + s.bearer}} }
+func (s *system) tokenHeader() http.Header { return http.Header{"X-Internal-Token": {s.token}} }
+func (s *system) bearerHeader() http.Header {
+	return http.Header{"Authorization": {"Bearer " + s.bearer}}
+}
 
 func (s *system) stop() {
 	for _, srv := range []*server{s.service, s.limit, s.bare} {
