@@ -90,12 +90,18 @@ func ForTag(doc *openapi3.T, tag string) *openapi3.T {
 // spec's servers are not matched: the service may listen anywhere (tests use
 // 127.0.0.1:0).
 func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
-	v, err := newValidating(spec, o, true)
+	v, err := newValidating(spec, o, compiledPlans != "off")
 	if err != nil {
 		return nil, err
 	}
 	return v.middleware, nil
 }
+
+// compiledPlans is "off" only in a binary linked with
+// -ldflags=-X=jeeves4service/services/common/validator.compiledPlans=off:
+// make bench-instructions builds one to measure what the plans save against
+// kin-openapi's ValidateRequest.
+var compiledPlans = "on"
 
 // newValidating builds the validator; withPlans false leaves every operation
 // to kin-openapi's ValidateRequest (the tests' reference).
@@ -159,10 +165,22 @@ var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.Met
 
 func (v *validating) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rctx := routeContexts.Get().(*chi.Context)
-		defer routeContexts.Put(rctx)
-		rctx.Reset()
-		op := v.routes[v.matcher.Find(rctx, r.Method, r.URL.Path)][r.Method]
+		// Mounted in a chi group, the validator runs after the router has
+		// matched the route: its pattern names the operation and its URL
+		// parameters are the path's, so the path is not matched a second time.
+		// Anywhere else (or for a route the contract does not have) the
+		// validator matches the path itself.
+		rctx := chi.RouteContext(r.Context())
+		var op *operation
+		if rctx != nil {
+			op = v.routes[rctx.RoutePattern()][r.Method]
+		}
+		if op == nil {
+			rctx = routeContexts.Get().(*chi.Context)
+			defer routeContexts.Put(rctx)
+			rctx.Reset()
+			op = v.routes[v.matcher.Find(rctx, r.Method, r.URL.Path)][r.Method]
+		}
 		if op == nil {
 			for _, m := range methods {
 				rctx.Reset()

@@ -67,8 +67,12 @@ func suffix(path string) int {
 // system is every process of one run.
 type system struct {
 	service, limit, bare *server
-	user                 *procs.Proc
-	token, bearer        string
+	// The same service linked with its compiled validation plans off (kin-openapi's
+	// ValidateRequest for every operation), and with its direct access-line writer off
+	// (slog's JSON handler for every line).
+	noPlans, slogLines *server
+	user               *procs.Proc
+	token, bearer      string
 }
 
 func (s *system) tokenHeader() http.Header { return http.Header{"X-Internal-Token": {s.token}} }
@@ -77,7 +81,7 @@ func (s *system) bearerHeader() http.Header {
 }
 
 func (s *system) stop() {
-	for _, srv := range []*server{s.service, s.limit, s.bare} {
+	for _, srv := range []*server{s.service, s.limit, s.bare, s.noPlans, s.slogLines} {
 		if srv != nil {
 			srv.proc.Stop()
 		}
@@ -115,7 +119,7 @@ func underCallgrind(dir, name, bin string, env map[string]string, nAddrs int, se
 	return s, nil
 }
 
-func start(o options, dir, propDB, limitBin string) (*system, error) {
+func start(o options, dir, propDB string, bins binaries) (*system, error) {
 	var tok [32]byte
 	if _, err := rand.Read(tok[:]); err != nil {
 		return nil, fmt.Errorf("token: %w", err)
@@ -137,10 +141,13 @@ func start(o options, dir, propDB, limitBin string) (*system, error) {
 		env["REQUEST_LIMIT"], env["INTERNAL_REQUEST_LIMIT"] = "1000000000/1m", "1000000000/1m"
 		return env
 	}
-	env := budgets(map[string]string{"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": jwks})
-	if s.service, err = underCallgrind(dir, "property-service", o.propertyBin, env, 3, func(a []string) {
-		env["PROPERTY_PUBLIC_ADDR"], env["PROPERTY_INTERNAL_ADDR"], env["PROPERTY_ADMIN_ADDR"] = a[0], a[1], a[2]
-	}); err != nil {
+	service := func(name, bin string) (*server, error) {
+		env := budgets(map[string]string{"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": jwks})
+		return underCallgrind(dir, name, bin, env, 3, func(a []string) {
+			env["PROPERTY_PUBLIC_ADDR"], env["PROPERTY_INTERNAL_ADDR"], env["PROPERTY_ADMIN_ADDR"] = a[0], a[1], a[2]
+		})
+	}
+	if s.service, err = service("property-service", o.propertyBin); err != nil {
 		return nil, err
 	}
 	if s.user, err = procs.Start("user-service", o.userBin, budgets(map[string]string{"USER_PUBLIC_ADDR": userAddrs[0],
@@ -152,18 +159,48 @@ func start(o options, dir, propDB, limitBin string) (*system, error) {
 	if s.bearer, err = login("http://" + userAddrs[0]); err != nil {
 		return nil, err
 	}
+	if s.noPlans, err = service("property-service-kin-openapi", bins.noPlans); err != nil {
+		return nil, err
+	}
+	if s.slogLines, err = service("property-service-slog-lines", bins.slogLines); err != nil {
+		return nil, err
+	}
 	gc := fmt.Sprint(lifecycle.DefaultGCPercent) // the services' own GC setting
 	lenv := map[string]string{"LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "LIMIT_JWKS_URL": jwks, "GOGC": gc}
-	if s.limit, err = underCallgrind(dir, "limit", limitBin, lenv, 1, func(a []string) { lenv["LIMIT_ADDR"] = a[0] }); err != nil {
+	if s.limit, err = underCallgrind(dir, "limit", bins.limit, lenv, 1, func(a []string) { lenv["LIMIT_ADDR"] = a[0] }); err != nil {
 		return nil, err
 	}
 	benv := map[string]string{"LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "LIMIT_AUDIT": "off", "GOGC": gc}
-	if s.bare, err = underCallgrind(dir, "limit-bare", limitBin, benv, 1, func(a []string) { benv["LIMIT_ADDR"] = a[0] }); err != nil {
+	if s.bare, err = underCallgrind(dir, "limit-bare", bins.limit, benv, 1, func(a []string) { benv["LIMIT_ADDR"] = a[0] }); err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
 }
+
+// binaries are the ones this run builds itself.
+type binaries struct {
+	limit, noPlans, slogLines string
+}
+
+func build(dir string) (binaries, error) {
+	b := binaries{limit: filepath.Join(dir, "limit"), noPlans: filepath.Join(dir, "property-service-kin-openapi"),
+		slogLines: filepath.Join(dir, "property-service-slog-lines")}
+	for _, c := range [][]string{
+		{"-o", b.limit, "./tools/bench/limit"},
+		{"-o", b.noPlans, "-ldflags=-X=jeeves4service/services/common/validator.compiledPlans=off", propertyPkg},
+		{"-o", b.slogLines, "-ldflags=-X=jeeves4service/services/common/logging.directLines=off", propertyPkg},
+	} {
+		cmd := exec.Command("go", append([]string{"build"}, c...)...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return b, fmt.Errorf("go build %v: %w", c, err)
+		}
+	}
+	return b, nil
+}
+
+const propertyPkg = "./services/property/cmd/property-service"
 
 // login registers the first user (id 1, owner of properties 1 to 3 in the
 // seeded database) and returns its access token.
