@@ -165,22 +165,10 @@ var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.Met
 
 func (v *validating) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Mounted in a chi group, the validator runs after the router has
-		// matched the route: its pattern names the operation and its URL
-		// parameters are the path's, so the path is not matched a second time.
-		// Anywhere else (or for a route the contract does not have) the
-		// validator matches the path itself.
-		rctx := chi.RouteContext(r.Context())
-		var op *operation
-		if rctx != nil {
-			op = v.routes[rctx.RoutePattern()][r.Method]
-		}
-		if op == nil {
-			rctx = routeContexts.Get().(*chi.Context)
-			defer routeContexts.Put(rctx)
-			rctx.Reset()
-			op = v.routes[v.matcher.Find(rctx, r.Method, r.URL.Path)][r.Method]
-		}
+		rctx := routeContexts.Get().(*chi.Context)
+		defer routeContexts.Put(rctx)
+		rctx.Reset()
+		op := v.routes[v.matcher.Find(rctx, r.Method, r.URL.Path)][r.Method]
 		if op == nil {
 			for _, m := range methods {
 				rctx.Reset()
