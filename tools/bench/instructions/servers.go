@@ -71,8 +71,11 @@ type system struct {
 	// ValidateRequest for every operation), and with its direct access-line writer off
 	// (slog's JSON handler for every line).
 	noPlans, slogLines *server
-	user               *procs.Proc
-	token, bearer      string
+	// tools/bench/baseline: the service's generated handler and query mounted
+	// without validator, token guard, budgets or audit line.
+	unguarded     *server
+	user          *procs.Proc
+	token, bearer string
 }
 
 func (s *system) tokenHeader() http.Header { return http.Header{"X-Internal-Token": {s.token}} }
@@ -81,7 +84,7 @@ func (s *system) bearerHeader() http.Header {
 }
 
 func (s *system) stop() {
-	for _, srv := range []*server{s.service, s.limit, s.bare, s.noPlans, s.slogLines} {
+	for _, srv := range []*server{s.service, s.limit, s.bare, s.noPlans, s.slogLines, s.unguarded} {
 		if srv != nil {
 			srv.proc.Stop()
 		}
@@ -174,20 +177,27 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 	if s.bare, err = underCallgrind(dir, "limit-bare", bins.limit, benv, 1, func(a []string) { benv["LIMIT_ADDR"] = a[0] }); err != nil {
 		return nil, err
 	}
+	uenv := map[string]string{"BASELINE_DATABASE_URL": propDB, "BASELINE_USER_ID": "1", "GOGC": gc}
+	if s.unguarded, err = underCallgrind(dir, "unguarded", bins.baseline, uenv, 2, func(a []string) {
+		uenv["BASELINE_INTERNAL_ADDR"], uenv["BASELINE_PUBLIC_ADDR"] = a[0], a[1]
+	}); err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
 
 // binaries are the ones this run builds itself.
 type binaries struct {
-	limit, noPlans, slogLines string
+	limit, baseline, noPlans, slogLines string
 }
 
 func build(dir string) (binaries, error) {
-	b := binaries{limit: filepath.Join(dir, "limit"), noPlans: filepath.Join(dir, "property-service-kin-openapi"),
+	b := binaries{limit: filepath.Join(dir, "limit"), baseline: filepath.Join(dir, "baseline"), noPlans: filepath.Join(dir, "property-service-kin-openapi"),
 		slogLines: filepath.Join(dir, "property-service-slog-lines")}
 	for _, c := range [][]string{
 		{"-o", b.limit, "./tools/bench/limit"},
+		{"-o", b.baseline, "./tools/bench/baseline"},
 		{"-o", b.noPlans, "-ldflags=-X=jeeves4service/services/common/validator.compiledPlans=off", propertyPkg},
 		{"-o", b.slogLines, "-ldflags=-X=jeeves4service/services/common/logging.directLines=off", propertyPkg},
 	} {
