@@ -44,7 +44,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.propertyBin, "property", "bin/property-service", "the shipped property service (make build)")
 	flag.StringVar(&o.userBin, "user", "bin/user-service", "the shipped user service (make build): it signs the JWT")
-	flag.IntVar(&o.n, "n", 3000, "measured calls per scenario (1,000 repeat within about 3 %: GC cycles fall unevenly)")
+	flag.IntVar(&o.n, "n", 2000, "measured calls per scenario (1,000 repeat within about 3 %: GC cycles fall unevenly)")
 	flag.IntVar(&o.warmup, "warmup", 500, "warm-up calls per scenario, before the counters are zeroed")
 	flag.StringVar(&o.out, "out", "bench/results.json", "JSON results (its \"instructions\" entry is replaced)")
 	flag.StringVar(&o.doc, "doc", "docs/performance.md", "page whose generated table is replaced (empty: none)")
@@ -122,6 +122,8 @@ func run(ctx context.Context, o options) error {
 			s.tokenHeader()},
 		{"internal_get", "unguarded: the service's router, generated handler and query without validator, guard, budgets, audit line",
 			s.unguarded, 0, internalPath, s.tokenHeader()},
+		{"internal_get", "property service, REQUEST_LIMIT=off INTERNAL_REQUEST_LIMIT=off", s.noBudgets, 1, internalPath, s.tokenHeader()},
+		{"internal_get", "property service, METRICS=off", s.noMetrics, 1, internalPath, s.tokenHeader()},
 	} {
 		m, err := measure(o, sc.srv, sc.listener, sc.path, sc.header)
 		if err != nil {
@@ -134,7 +136,7 @@ func run(ctx context.Context, o options) error {
 	ratio(&ms[2], ms[1], 1.20)
 	ratio(&ms[4], ms[3], 1.25)
 	ratio(&ms[8], ms[1], 0) // what the service's own stack costs before any guard
-	for i, base := range map[int]int{5: 2, 6: 4, 7: 2} {
+	for i, base := range map[int]int{5: 2, 6: 4, 7: 2, 9: 2, 10: 2} {
 		ms[i].Ratio, ms[i].RatioTo = ms[i].PerCall/ms[base].PerCall, ms[base].Target
 	}
 	return report(o, ms)

@@ -73,9 +73,11 @@ type system struct {
 	noPlans, slogLines *server
 	// tools/bench/baseline: the service's generated handler and query mounted
 	// without validator, token guard, budgets or audit line.
-	unguarded     *server
-	user          *procs.Proc
-	token, bearer string
+	unguarded *server
+	// The shipped service with REQUEST_LIMIT=off INTERNAL_REQUEST_LIMIT=off, and with METRICS=off.
+	noBudgets, noMetrics *server
+	user                 *procs.Proc
+	token, bearer        string
 }
 
 func (s *system) tokenHeader() http.Header { return http.Header{"X-Internal-Token": {s.token}} }
@@ -84,7 +86,7 @@ func (s *system) bearerHeader() http.Header {
 }
 
 func (s *system) stop() {
-	for _, srv := range []*server{s.service, s.limit, s.bare, s.noPlans, s.slogLines, s.unguarded} {
+	for _, srv := range []*server{s.service, s.limit, s.bare, s.noPlans, s.slogLines, s.unguarded, s.noBudgets, s.noMetrics} {
 		if srv != nil {
 			srv.proc.Stop()
 		}
@@ -144,8 +146,11 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 		env["REQUEST_LIMIT"], env["INTERNAL_REQUEST_LIMIT"] = "1000000000/1m", "1000000000/1m"
 		return env
 	}
-	service := func(name, bin string) (*server, error) {
+	service := func(name, bin string, extra ...string) (*server, error) {
 		env := budgets(map[string]string{"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": jwks})
+		for i := 0; i+1 < len(extra); i += 2 {
+			env[extra[i]] = extra[i+1]
+		}
 		return underCallgrind(dir, name, bin, env, 3, func(a []string) {
 			env["PROPERTY_PUBLIC_ADDR"], env["PROPERTY_INTERNAL_ADDR"], env["PROPERTY_ADMIN_ADDR"] = a[0], a[1], a[2]
 		})
@@ -166,6 +171,12 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 		return nil, err
 	}
 	if s.slogLines, err = service("property-service-slog-lines", bins.slogLines); err != nil {
+		return nil, err
+	}
+	if s.noBudgets, err = service("property-service-no-budgets", o.propertyBin, "REQUEST_LIMIT", "off", "INTERNAL_REQUEST_LIMIT", "off"); err != nil {
+		return nil, err
+	}
+	if s.noMetrics, err = service("property-service-no-metrics", o.propertyBin, "METRICS", "off"); err != nil {
 		return nil, err
 	}
 	gc := fmt.Sprint(lifecycle.DefaultGCPercent) // the services' own GC setting
