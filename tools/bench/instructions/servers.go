@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
-	"errors"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
