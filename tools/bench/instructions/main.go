@@ -172,6 +172,17 @@ func measure(o options, srv *server, listener int, path string, header http.Head
 			return Measurement{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	if srv.gc != "" {
+		resp, err := client.Get(srv.gc)
+		if err != nil {
+			return Measurement{}, fmt.Errorf("collect garbage: %w", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return Measurement{}, fmt.Errorf("collect garbage: %s: status %d", srv.gc, resp.StatusCode)
+		}
+	}
 	if err := srv.control("-z"); err != nil {
 		return Measurement{}, err
 	}
