@@ -28,7 +28,7 @@ var layers = []layer{
 		regexp.MustCompile(`^(database/sql|modernc\.org/|jeeves4service/gen/db/|jeeves4service/services/property/adapters|jeeves4service/tools/bench/limit/handler\.scan)`)},
 	{"JWT verification: golang-jwt, jwtauth, Ed25519",
 		regexp.MustCompile(`^(github\.com/golang-jwt/|jeeves4service/services/common/jwtauth|crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512)|crypto/internal/fips140/edwards25519|encoding/base64)`)},
-	{"token guard: internalauth, SHA-256, constant-time comparison",
+	{"SHA-256 and the token guard: crypto/sha256, crypto/subtle, internalauth",
 		regexp.MustCompile(`^(jeeves4service/services/common/internalauth|crypto/sha256|crypto/subtle|crypto/internal/fips140/(sha256|subtle))`)},
 	{"validator: contract plans, kin-openapi", regexp.MustCompile(`^(jeeves4service/services/common/validator|github\.com/getkin/)`)},
 	{"audit/access line: logging, slog", regexp.MustCompile(`^(jeeves4service/services/common/logging|log/slog|go\.uber\.org/zap)`)},
