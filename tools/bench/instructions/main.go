@@ -259,7 +259,11 @@ func markdown(ms []Measurement) string {
 		} else if m.Ratio > 0 && m.RatioLimit == 0 {
 			r = fmt.Sprintf("%+.1f %% against the shipped service", 100*(m.Ratio-1))
 		} else if m.Ratio > 0 {
-			r, t = fmt.Sprintf("%.2f× %s", m.Ratio, m.RatioTo), fmt.Sprintf("≤ %.2f×", m.RatioLimit)
+			verdict := "met"
+			if m.Ratio > m.RatioLimit {
+				verdict = "missed"
+			}
+			r, t = fmt.Sprintf("%.2f× %s", m.Ratio, m.RatioTo), fmt.Sprintf("≤ %.2f×: %s", m.RatioLimit, verdict)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", m.Scenario, m.What, thousands(int64(m.PerCall+0.5)), r, t)
 	}
