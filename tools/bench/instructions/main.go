@@ -44,7 +44,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.propertyBin, "property", "bin/property-service", "the shipped property service (make build)")
 	flag.StringVar(&o.userBin, "user", "bin/user-service", "the shipped user service (make build): it signs the JWT")
-	flag.IntVar(&o.n, "n", 2000, "measured calls per scenario (1,000 repeat within about 3 %: GC cycles fall unevenly)")
+	flag.IntVar(&o.n, "n", 2000, "measured calls per scenario")
 	flag.IntVar(&o.warmup, "warmup", 500, "warm-up calls per scenario, before the counters are zeroed")
 	flag.StringVar(&o.out, "out", "bench/results.json", "JSON results (its \"instructions\" entry is replaced)")
 	flag.StringVar(&o.doc, "doc", "docs/performance.md", "page whose generated table is replaced (empty: none)")

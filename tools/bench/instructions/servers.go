@@ -30,9 +30,9 @@ type server struct {
 	// gc, when set, is a URL that makes the process collect garbage (the
 	// admin listener's /debug/pprof/heap?gc=1): asked before the counters are
 	// zeroed, so that every measured window starts just after a collection
-	// and holds the same number of GC cycles. Without it the service's count
-	// moved by up to 4 % between runs, by whether one more cycle (a scan of
-	// its whole heap) fell into the window.
+	// and holds the same number of GC cycles: otherwise whether one more
+	// cycle (a scan of the service's whole heap) falls into the window decides
+	// the count more than the code does.
 	gc string
 }
 
