@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench soak clean spire spire-bin prometheus cluster-test images isolation-test race
+.PHONY: all generate build run test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin prometheus cluster-test images isolation-test race
 
 all: build
 
@@ -129,6 +129,15 @@ docs: node-tools
 BENCHFLAGS ?=
 bench:
 	@$(GO) run ./tools/bench $(BENCHFLAGS)
+
+## bench-instructions: instructions per call (valgrind's callgrind) of the shipped property service
+## against the limit in tools/bench/limit, with the per-layer breakdown, into bench/results.json
+## and docs/performance.md; about 2 minutes
+bench-instructions: build
+	@if ! command -v valgrind >/dev/null 2>&1; then \
+	  if [ "$$CI" = true ]; then echo "make bench-instructions: valgrind is not installed but CI=true"; exit 1; fi; \
+	  echo "make bench-instructions: not run (valgrind is not installed; Debian: apt-get install valgrind)"; exit 0; fi; \
+	$(GO) run ./tools/bench/instructions
 
 ## soak: a mixed workload for SOAK_DURATION (default 60s): zero unexpected answers, flat heap
 SOAK_DURATION ?= 60s

@@ -186,6 +186,14 @@ func TestListsStayWithinTheirBounds(t *testing.T) {
 			if len(claims.Properties) != 3 || claims.TotalCount != 105 {
 				t.Fatalf("claims with limit 3: %d listed, total %d", len(claims.Properties), claims.TotalCount)
 			}
+			// A page exactly full and a page one short of all: the same total.
+			for _, limit := range []int{104, 105} {
+				testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner))+fmt.Sprintf("?limit=%d", limit), nil, internalauth.Header,
+					goodToken).JSON(t, &claims)
+				if len(claims.Properties) != limit || claims.TotalCount != 105 {
+					t.Fatalf("claims with limit %d: %d listed, total %d", limit, len(claims.Properties), claims.TotalCount)
+				}
+			}
 
 			for i := 0; i < 200; i++ {
 				if r := testenv.Do(t, "POST", e.url("/api/property/%d/rooms", first), map[string]string{"name": fmt.Sprint("Room ", i)},

@@ -26,7 +26,7 @@ import (
 // failure and per-caller budgets, the token guard, the validator, the
 // caller check) against the same generated handler and query mounted bare,
 // both on one SQLite database, and against the limit (make bench's yardstick,
-// a bare net/http handler with the same query). The difference is what the guard costs a
+// a bare net/http handler, the same answer from one indexed query). The difference is what the guard costs a
 // call before the network and the query (see make bench's internal_get).
 func BenchmarkInternalListener(b *testing.B) {
 	// The services' own logger (buffered JSON, as lifecycle builds it), into

@@ -51,14 +51,19 @@ ORDER BY p.id
 LIMIT CAST(sqlc.arg(page_size) AS BIGINT);
 
 -- name: ListUserClaims :many
--- The internal claims endpoint: at most page_size of the user's properties,
--- and how many there are in all (counted before the LIMIT), in one query.
-SELECT p.id, p.name, m.access_level, COUNT(*) OVER () AS total
+-- The internal claims endpoint: the user's properties in id order, read straight
+-- from the (user_id, property_id) index (no window, no sort). The caller asks for
+-- one row more than its page and counts (CountUserClaims) only when that row comes.
+SELECT p.id, p.name, m.access_level
 FROM property_members m
 JOIN properties p ON p.id = m.property_id
 WHERE m.user_id = sqlc.arg(user_id)
-ORDER BY p.id
+ORDER BY m.property_id
 LIMIT CAST(sqlc.arg(page_size) AS BIGINT);
+
+-- name: CountUserClaims :one
+-- How many properties the user has access to in all, when a claims page is full.
+SELECT COUNT(*) FROM property_members WHERE user_id = sqlc.arg(user_id);
 
 -- name: PutMember :one
 INSERT INTO property_members (property_id, user_id, access_level, created_at)

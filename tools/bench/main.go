@@ -162,8 +162,16 @@ func run(ctx context.Context, o options) error {
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(o.out), err)
 	}
-	data, err := json.MarshalIndent(map[string]any{"machine": map[string]any{"cores": runtime.NumCPU(), "go": runtime.Version(),
-		"host": host}, "options": map[string]any{"duration": o.duration.String(), "concurrency": o.concurrency}, "results": results}, "", "  ")
+	out := map[string]any{"machine": map[string]any{"cores": runtime.NumCPU(), "go": runtime.Version(),
+		"host": host}, "options": map[string]any{"duration": o.duration.String(), "concurrency": o.concurrency}, "results": results}
+	// make bench-instructions writes its "instructions" entry into the same file: kept.
+	if old, err := os.ReadFile(o.out); err == nil {
+		var prev map[string]json.RawMessage
+		if json.Unmarshal(old, &prev) == nil && prev["instructions"] != nil {
+			out["instructions"] = prev["instructions"]
+		}
+	}
+	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return err
 	}

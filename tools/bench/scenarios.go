@@ -286,7 +286,7 @@ func internalGet(o options, s *system, engine string) []Result {
 	unguarded := r[2]
 	unguarded.Variant = "unguarded"
 	return []Result{
-		versus(r[0], r[1], "internal_get", engine, "limit: a bare net/http handler, same prepared query, constant-time check", target),
+		versus(r[0], r[1], "internal_get", engine, "limit: a bare net/http handler, one prepared indexed query, constant-time check, one slog audit line", target),
 		versus(r[0], r[2], "internal_get", engine, "unguarded: the same handler and query without validator/guard/audit", "-"),
 		versus(unguarded, r[1], "internal_get", engine, "limit, against the unguarded handler", "-"),
 	}

@@ -30,6 +30,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.countOwnersStmt, err = db.PrepareContext(ctx, countOwners); err != nil {
 		return nil, fmt.Errorf("error preparing query CountOwners: %w", err)
 	}
+	if q.countUserClaimsStmt, err = db.PrepareContext(ctx, countUserClaims); err != nil {
+		return nil, fmt.Errorf("error preparing query CountUserClaims: %w", err)
+	}
 	if q.createPropertyStmt, err = db.PrepareContext(ctx, createProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateProperty: %w", err)
 	}
@@ -85,6 +88,11 @@ func (q *Queries) Close() error {
 	if q.countOwnersStmt != nil {
 		if cerr := q.countOwnersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countOwnersStmt: %w", cerr)
+		}
+	}
+	if q.countUserClaimsStmt != nil {
+		if cerr := q.countUserClaimsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countUserClaimsStmt: %w", cerr)
 		}
 	}
 	if q.createPropertyStmt != nil {
@@ -198,6 +206,7 @@ type Queries struct {
 	tx                    *sql.Tx
 	countMembersStmt      *sql.Stmt
 	countOwnersStmt       *sql.Stmt
+	countUserClaimsStmt   *sql.Stmt
 	createPropertyStmt    *sql.Stmt
 	createRoomStmt        *sql.Stmt
 	deleteMemberStmt      *sql.Stmt
@@ -220,6 +229,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		tx:                    tx,
 		countMembersStmt:      q.countMembersStmt,
 		countOwnersStmt:       q.countOwnersStmt,
+		countUserClaimsStmt:   q.countUserClaimsStmt,
 		createPropertyStmt:    q.createPropertyStmt,
 		createRoomStmt:        q.createRoomStmt,
 		deleteMemberStmt:      q.deleteMemberStmt,

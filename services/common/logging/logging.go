@@ -45,7 +45,9 @@ func New(getenv config.Getenv, w io.Writer, service string) (*slog.Logger, error
 	switch f := strings.ToLower(config.String(getenv, "LOG_FORMAT", "json")); f {
 	case "json":
 		h.Handler, h.plain = slog.NewJSONHandler(out, opts), slog.NewJSONHandler(out, plainOpts)
-		h.line = &lineWriter{w: out}
+		if directLines != "off" {
+			h.line = &lineWriter{w: out}
+		}
 	case "text":
 		h.Handler, h.plain = slog.NewTextHandler(out, opts), slog.NewTextHandler(out, plainOpts)
 	default:
@@ -56,6 +58,12 @@ func New(getenv config.Getenv, w io.Writer, service string) (*slog.Logger, error
 	}
 	return slog.New(h).With("service", service), nil
 }
+
+// directLines is "off" only in a binary linked with
+// -ldflags=-X=jeeves4service/services/common/logging.directLines=off: make
+// bench-instructions builds one to measure what the direct access-line writer
+// (lineWriter) saves against slog's JSON handler.
+var directLines = "on"
 
 func redact(_ []string, a slog.Attr) slog.Attr {
 	if secretKeys[a.Key] || (hasUpper(a.Key) && secretKeys[strings.ToLower(a.Key)]) {

@@ -90,12 +90,18 @@ func ForTag(doc *openapi3.T, tag string) *openapi3.T {
 // spec's servers are not matched: the service may listen anywhere (tests use
 // 127.0.0.1:0).
 func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
-	v, err := newValidating(spec, o, true)
+	v, err := newValidating(spec, o, compiledPlans != "off")
 	if err != nil {
 		return nil, err
 	}
 	return v.middleware, nil
 }
+
+// compiledPlans is "off" only in a binary linked with
+// -ldflags=-X=jeeves4service/services/common/validator.compiledPlans=off:
+// make bench-instructions builds one to measure what the plans save against
+// kin-openapi's ValidateRequest.
+var compiledPlans = "on"
 
 // newValidating builds the validator; withPlans false leaves every operation
 // to kin-openapi's ValidateRequest (the tests' reference).

@@ -74,13 +74,13 @@ func (r *Postgres) All(ctx context.Context, admin, after int64, limit int) ([]ap
 
 // Claims implements app.Repository.
 func (r *Postgres) Claims(ctx context.Context, userID int64, limit int) ([]app.Membership, int, error) {
-	rows, err := r.q.ListUserClaims(ctx, db.ListUserClaimsParams{UserID: userID, PageSize: int64(limit)})
-	if err != nil || len(rows) == 0 {
+	rows, err := r.q.ListUserClaims(ctx, db.ListUserClaimsParams{UserID: userID, PageSize: int64(limit) + 1})
+	if err != nil {
 		return nil, 0, msgs.Classify(err)
 	}
-	return convert(rows, func(m db.ListUserClaimsRow) app.Membership {
+	return claimsPage(convert(rows, func(m db.ListUserClaimsRow) app.Membership {
 		return app.Membership{ID: m.ID, Name: m.Name, AccessLevel: m.AccessLevel}
-	}), int(rows[0].Total), nil
+	}), limit, func() (int64, error) { return r.q.CountUserClaims(ctx, userID) })
 }
 
 // Update implements app.Repository.

@@ -29,6 +29,23 @@ func convert[From, To any](rows []From, f func(From) To) []To {
 	return out
 }
 
+// claimsPage cuts rows, read with a LIMIT of limit+1, to limit and returns
+// how many there are in all: len(rows) unless the extra row came, when count
+// asks the database (a second query only for a user with more than a page).
+func claimsPage(rows []app.Membership, limit int, count func() (int64, error)) ([]app.Membership, int, error) {
+	if len(rows) == 0 {
+		return nil, 0, nil
+	}
+	if len(rows) <= limit {
+		return rows, len(rows), nil
+	}
+	total, err := count()
+	if err != nil {
+		return nil, 0, msgs.Classify(err)
+	}
+	return rows[:limit], int(total), nil
+}
+
 // optional is a nullable column value: NULL (leave the column as it is) for nil.
 func optional(s *string) sql.NullString {
 	if s == nil {

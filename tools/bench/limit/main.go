@@ -1,17 +1,23 @@
 // Command limit serves the limit (package handler) for make bench, which
-// compares internal_get with it.
+// compares internal_get with it, and make bench-instructions.
 //
 // Environment: LIMIT_ADDR, LIMIT_DATABASE_URL (as the property service's),
-// INTERNAL_SERVICE_TOKEN.
+// INTERNAL_SERVICE_TOKEN; LIMIT_AUDIT=off drops the slog audit line (JSON, to
+// stderr) written for every accepted call; LIMIT_JWKS_URL (the user
+// service's JWKS, read once) also serves GET /api/properties/ for its
+// tokens, issued by and for LIMIT_JWT_ISSUER (default jeeves4service).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 
 	"jeeves4service/services/common/database"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/tools/bench/limit/handler"
 )
 
@@ -29,9 +35,41 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	h, err := handler.New(ctx, db, engine, os.Getenv("INTERNAL_SERVICE_TOKEN"))
+	var opts []handler.Option
+	if os.Getenv("LIMIT_AUDIT") != "off" {
+		opts = append(opts, handler.Audit(slog.New(slog.NewJSONHandler(os.Stderr, nil))))
+	}
+	if u := os.Getenv("LIMIT_JWKS_URL"); u != "" {
+		key, err := firstKey(u)
+		if err != nil {
+			return err
+		}
+		issuer := os.Getenv("LIMIT_JWT_ISSUER")
+		if issuer == "" {
+			issuer = "jeeves4service"
+		}
+		opts = append(opts, handler.PublicKey(key, issuer))
+	}
+	h, err := handler.New(ctx, db, engine, os.Getenv("INTERNAL_SERVICE_TOKEN"), opts...)
 	if err != nil {
 		return err
 	}
 	return http.ListenAndServe(os.Getenv("LIMIT_ADDR"), h)
+}
+
+// firstKey reads the first Ed25519 key of the JWKS at url.
+func firstKey(url string) ([]byte, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("JWKS: %w", err)
+	}
+	defer resp.Body.Close()
+	var set jwtauth.JWKS
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		return nil, fmt.Errorf("JWKS %s: %w", url, err)
+	}
+	if len(set.Keys) == 0 {
+		return nil, fmt.Errorf("JWKS %s: no keys", url)
+	}
+	return jwtauth.ParseJWK(set.Keys[0])
 }
