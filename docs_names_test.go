@@ -36,13 +36,6 @@ func docPages(t *testing.T) map[string]string {
 	return pages
 }
 
-// pendingPages are pages another branch adds, which the docs may link before
-// it is merged. Once such a page exists its links are checked like any other;
-// delete its entry then.
-var pendingPages = map[string]string{
-	"docs/performance.md": "the bench branch (make bench, the current table)",
-}
-
 // A word that names an environment variable: upper case and digits, with
 // at least one underscore between parts (INTERNAL_AUTH, JWT_TTL). Words
 // without an underscore (PPROF, METRICS, GOGC) are too like ordinary
@@ -249,9 +242,7 @@ func TestDocsLinksPointToFilesThatExist(t *testing.T) {
 				path = filepath.Join(filepath.Dir(name), file)
 			}
 			if _, err := os.Stat(path); err != nil {
-				if _, pending := pendingPages[path]; !pending {
-					t.Errorf("%s links %s: %s does not exist", name, target, path)
-				}
+				t.Errorf("%s links %s: %s does not exist", name, target, path)
 				continue
 			}
 			if frag == "" || !strings.HasSuffix(path, ".md") {
