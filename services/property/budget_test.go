@@ -188,8 +188,8 @@ func TestListsStayWithinTheirBounds(t *testing.T) {
 			}
 			// A page exactly full and a page one short of all: the same total.
 			for _, limit := range []int{104, 105} {
-				testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner))+fmt.Sprintf("?limit=%d", limit), nil, internalauth.Header,
-					goodToken).JSON(t, &claims)
+				testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(owner))+fmt.Sprintf("?limit=%d", limit), nil,
+					e.claimsCall(t, goodToken, owner)...).JSON(t, &claims)
 				if len(claims.Properties) != limit || claims.TotalCount != 105 {
 					t.Fatalf("claims with limit %d: %d listed, total %d", limit, len(claims.Properties), claims.TotalCount)
 				}
