@@ -129,6 +129,23 @@ var newLogger = testenv.Logger
 
 func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// share makes the holder of inviteeToken a member of property id: the owner
+// invites email, the invitee accepts (the only way anyone becomes a member).
+func share(t *testing.T, s *system, ownerToken, inviteeToken string, id int64, email, level string) {
+	t.Helper()
+	r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/property/%d/invitations", s.property, id),
+		map[string]string{"email": email, "access_level": level}, testenv.Bearer(ownerToken)...)
+	if r.Status != 201 {
+		t.Fatalf("invite %s: %d %s", email, r.Status, r.Body)
+	}
+	var inv struct{ ID int64 }
+	r.JSON(t, &inv)
+	if r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID), nil,
+		testenv.Bearer(inviteeToken)...); r.Status != 200 {
+		t.Fatalf("accept: %d %s", r.Status, r.Body)
+	}
+}
+
 func register(t *testing.T, s *system, email, password string) int64 {
 	t.Helper()
 	resp := testenv.Do(t, "POST", s.user+"/api/users/register", map[string]string{

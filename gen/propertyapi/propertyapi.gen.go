@@ -49,6 +49,20 @@ type AccessLevel string
 // Address Example: 1 Harbour Road
 type Address = string
 
+// EmailAddress A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+// of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
+// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+// `email` and the rule it breaks.
+//
+// Example: ada@example.com
+type EmailAddress = string
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field The offending field (characters a field name may not hold are shown as `?`).
@@ -64,6 +78,49 @@ type FieldError struct {
 
 // ID Example: 1
 type ID = int64
+
+// Invitation defines model for Invitation.
+type Invitation struct {
+	// AccessLevel Example: owner
+	AccessLevel AccessLevel `json:"access_level"`
+
+	// CreatedAt Example: 2026-11-28T12:00:00Z
+	CreatedAt Timestamp `json:"created_at"`
+
+	// Email The invited address in its canonical form (see `EmailAddress`).
+	//
+	// Example: ada@example.com
+	Email string `json:"email"`
+
+	// ExpiresAt Example: 2026-11-28T12:00:00Z
+	ExpiresAt Timestamp `json:"expires_at"`
+
+	// Id Example: 1
+	Id ID `json:"id"`
+
+	// InvitedBy Example: 1
+	InvitedBy ID `json:"invited_by"`
+
+	// PropertyId Example: 1
+	PropertyId ID `json:"property_id"`
+
+	// PropertyName At most 200 characters. A name sent to create or change a property must also be at most
+	// 400 bytes of UTF-8 (it is signed into the access token of every member); a longer one is
+	// refused with 400 naming `name`. Names stored before that bound may be longer in bytes.
+	//
+	//
+	// Example: Seaside cottage
+	PropertyName PropertyName `json:"property_name"`
+}
+
+// InvitationList defines model for InvitationList.
+type InvitationList struct {
+	// Invitations Pending invitations, oldest first (at most 100).
+	Invitations []Invitation `json:"invitations"`
+
+	// TotalCount Example: 1
+	TotalCount int32 `json:"total_count"`
+}
 
 // Member defines model for Member.
 type Member struct {
@@ -90,6 +147,32 @@ type MemberList struct {
 
 	// TotalCount Example: 1
 	TotalCount int32 `json:"total_count"`
+}
+
+// NewInvitation defines model for NewInvitation.
+type NewInvitation struct {
+	// AccessLevel Example: owner
+	AccessLevel AccessLevel `json:"access_level"`
+
+	// Email A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+	// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
+	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+	// `email` and the rule it breaks.
+	//
+	//
+	// Example: ada@example.com
+	Email EmailAddress `json:"email"`
+
+	// ExpiresInDays Days until the invitation expires (default 7).
+	//
+	// Example: 7
+	ExpiresInDays *int32 `json:"expires_in_days,omitempty"`
 }
 
 // NewProperty defines model for NewProperty.
@@ -218,6 +301,9 @@ type RoomName = string
 // Timestamp Example: 2026-11-28T12:00:00Z
 type Timestamp = time.Time
 
+// InvitationID Example: 1
+type InvitationID = int64
+
 // MemberUserID Example: 2
 type MemberUserID = int64
 
@@ -272,6 +358,9 @@ type CreatePropertyJSONRequestBody = NewProperty
 // UpdatePropertyJSONRequestBody defines body for UpdateProperty for application/json ContentType.
 type UpdatePropertyJSONRequestBody = PropertyPatch
 
+// CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
+type CreateInvitationJSONRequestBody = NewInvitation
+
 // PutMemberJSONRequestBody defines body for PutMember for application/json ContentType.
 type PutMemberJSONRequestBody = MemberAccess
 
@@ -280,6 +369,15 @@ type AddRoomJSONRequestBody = NewRoom
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListMyInvitations Invitations addressed to the caller
+	// (GET /api/invitations)
+	ListMyInvitations(w http.ResponseWriter, r *http.Request)
+	// DeclineInvitation Decline an invitation addressed to the caller
+	// (DELETE /api/invitations/{invitation_id})
+	DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
+	// AcceptInvitation Accept an invitation addressed to the caller
+	// (POST /api/invitations/{invitation_id}/accept)
+	AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
 	// ListProperties Properties the caller may see
 	// (GET /api/properties/)
 	ListProperties(w http.ResponseWriter, r *http.Request, params ListPropertiesParams)
@@ -295,13 +393,22 @@ type ServerInterface interface {
 	// UpdateProperty Rename or re-address a property (owner only)
 	// (PATCH /api/property/{id})
 	UpdateProperty(w http.ResponseWriter, r *http.Request, id PropertyID)
+	// ListInvitations Pending invitations to a property (owner only)
+	// (GET /api/property/{id}/invitations)
+	ListInvitations(w http.ResponseWriter, r *http.Request, id PropertyID)
+	// CreateInvitation Invite someone by email (owner only)
+	// (POST /api/property/{id}/invitations)
+	CreateInvitation(w http.ResponseWriter, r *http.Request, id PropertyID)
+	// RevokeInvitation Revoke a pending invitation (owner only)
+	// (DELETE /api/property/{id}/invitations/{invitation_id})
+	RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID)
 	// RemoveMember Revoke a user's access to a property (owner only)
 	// (DELETE /api/property/{id}/members/{user_id})
 	RemoveMember(w http.ResponseWriter, r *http.Request, id PropertyID, userId MemberUserID)
-	// PutMember Grant or change a user's access to a property (owner only)
+	// PutMember Change a member's access level (owner only)
 	// (PUT /api/property/{id}/members/{user_id})
 	PutMember(w http.ResponseWriter, r *http.Request, id PropertyID, userId MemberUserID)
 	// ListRooms Rooms of a property
@@ -315,6 +422,24 @@ type ServerInterface interface {
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
+
+// ListMyInvitations Invitations addressed to the caller
+// (GET /api/invitations)
+func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeclineInvitation Decline an invitation addressed to the caller
+// (DELETE /api/invitations/{invitation_id})
+func (_ Unimplemented) DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AcceptInvitation Accept an invitation addressed to the caller
+// (POST /api/invitations/{invitation_id}/accept)
+func (_ Unimplemented) AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
 
 // ListProperties Properties the caller may see
 // (GET /api/properties/)
@@ -346,6 +471,24 @@ func (_ Unimplemented) UpdateProperty(w http.ResponseWriter, r *http.Request, id
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListInvitations Pending invitations to a property (owner only)
+// (GET /api/property/{id}/invitations)
+func (_ Unimplemented) ListInvitations(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateInvitation Invite someone by email (owner only)
+// (POST /api/property/{id}/invitations)
+func (_ Unimplemented) CreateInvitation(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeInvitation Revoke a pending invitation (owner only)
+// (DELETE /api/property/{id}/invitations/{invitation_id})
+func (_ Unimplemented) RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListMembers Who may use a property
 // (GET /api/property/{id}/members)
 func (_ Unimplemented) ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID) {
@@ -358,7 +501,7 @@ func (_ Unimplemented) RemoveMember(w http.ResponseWriter, r *http.Request, id P
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// PutMember Grant or change a user's access to a property (owner only)
+// PutMember Change a member's access level (owner only)
 // (PUT /api/property/{id}/members/{user_id})
 func (_ Unimplemented) PutMember(w http.ResponseWriter, r *http.Request, id PropertyID, userId MemberUserID) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -384,6 +527,72 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ListMyInvitations operation middleware
+func (siw *ServerInterfaceWrapper) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListMyInvitations(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeclineInvitation operation middleware
+func (siw *ServerInterfaceWrapper) DeclineInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeclineInvitation(w, r, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AcceptInvitation operation middleware
+func (siw *ServerInterfaceWrapper) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AcceptInvitation(w, r, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // ListProperties operation middleware
 func (siw *ServerInterfaceWrapper) ListProperties(w http.ResponseWriter, r *http.Request) {
@@ -514,6 +723,93 @@ func (siw *ServerInterfaceWrapper) UpdateProperty(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateProperty(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListInvitations operation middleware
+func (siw *ServerInterfaceWrapper) ListInvitations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListInvitations(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateInvitation operation middleware
+func (siw *ServerInterfaceWrapper) CreateInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateInvitation(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeInvitation operation middleware
+func (siw *ServerInterfaceWrapper) RevokeInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeInvitation(w, r, id, invitationId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -814,6 +1110,24 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	r.Group(func(r chi.Router) {
 		r.Put(options.BaseURL+"/api/property/{id}/members/{user_id}", wrapper.PutMember)
 	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/api/property/{id}/invitations", wrapper.ListInvitations)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/property/{id}/invitations", wrapper.CreateInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/api/property/{id}/invitations/{invitation_id}", wrapper.RevokeInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/api/invitations", wrapper.ListMyInvitations)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/api/invitations/{invitation_id}", wrapper.DeclineInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/invitations/{invitation_id}/accept", wrapper.AcceptInvitation)
+	})
 
 	return r
 }
@@ -898,6 +1212,435 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnauthorizedResponseHeaders
+}
+
+type ListMyInvitationsRequestObject struct {
+}
+
+type ListMyInvitationsResponseObject interface {
+	VisitListMyInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListMyInvitations200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type ListMyInvitations200JSONResponse struct {
+	Body    InvitationList
+	Headers ListMyInvitations200ResponseHeaders
+}
+
+func (response ListMyInvitations200JSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations401ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations429ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations500ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations503ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitationRequestObject struct {
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type DeclineInvitationResponseObject interface {
+	VisitDeclineInvitationResponse(w http.ResponseWriter) error
+}
+
+type DeclineInvitation204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type DeclineInvitation204Response struct {
+	Headers DeclineInvitation204ResponseHeaders
+}
+
+func (response DeclineInvitation204Response) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeclineInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation400ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation401ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation404ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation429ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation500ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation503ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitationRequestObject struct {
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type AcceptInvitationResponseObject interface {
+	VisitAcceptInvitationResponse(w http.ResponseWriter) error
+}
+
+type AcceptInvitation200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type AcceptInvitation200JSONResponse struct {
+	Body    Member
+	Headers AcceptInvitation200ResponseHeaders
+}
+
+func (response AcceptInvitation200JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation400ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation401ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation404ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation409ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation429ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation500ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation503ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type ListPropertiesRequestObject struct {
@@ -1689,6 +2432,564 @@ type UpdateProperty503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response UpdateProperty503ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsRequestObject struct {
+	Id PropertyID `json:"id"`
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type ListInvitations200JSONResponse struct {
+	Body    InvitationList
+	Headers ListInvitations200ResponseHeaders
+}
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations400ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations403ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations404ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations429ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations500ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations503ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitationRequestObject struct {
+	Id   PropertyID `json:"id"`
+	Body *CreateInvitationJSONRequestBody
+}
+
+type CreateInvitationResponseObject interface {
+	VisitCreateInvitationResponse(w http.ResponseWriter) error
+}
+
+type CreateInvitation201ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type CreateInvitation201JSONResponse struct {
+	Body    Invitation
+	Headers CreateInvitation201ResponseHeaders
+}
+
+func (response CreateInvitation201JSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation400ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation403ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation404ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation409ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation413ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation429ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation500ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation503ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitationRequestObject struct {
+	Id           PropertyID   `json:"id"`
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type RevokeInvitationResponseObject interface {
+	VisitRevokeInvitationResponse(w http.ResponseWriter) error
+}
+
+type RevokeInvitation204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type RevokeInvitation204Response struct {
+	Headers RevokeInvitation204ResponseHeaders
+}
+
+func (response RevokeInvitation204Response) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation400ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation403ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation404ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation429ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation500ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation503ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -2631,6 +3932,15 @@ func (response AddRoom503ApplicationProblemPlusJSONResponse) VisitAddRoomRespons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListMyInvitations Invitations addressed to the caller
+	// (GET /api/invitations)
+	ListMyInvitations(ctx context.Context, request ListMyInvitationsRequestObject) (ListMyInvitationsResponseObject, error)
+	// DeclineInvitation Decline an invitation addressed to the caller
+	// (DELETE /api/invitations/{invitation_id})
+	DeclineInvitation(ctx context.Context, request DeclineInvitationRequestObject) (DeclineInvitationResponseObject, error)
+	// AcceptInvitation Accept an invitation addressed to the caller
+	// (POST /api/invitations/{invitation_id}/accept)
+	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
 	// ListProperties Properties the caller may see
 	// (GET /api/properties/)
 	ListProperties(ctx context.Context, request ListPropertiesRequestObject) (ListPropertiesResponseObject, error)
@@ -2646,13 +3956,22 @@ type StrictServerInterface interface {
 	// UpdateProperty Rename or re-address a property (owner only)
 	// (PATCH /api/property/{id})
 	UpdateProperty(ctx context.Context, request UpdatePropertyRequestObject) (UpdatePropertyResponseObject, error)
+	// ListInvitations Pending invitations to a property (owner only)
+	// (GET /api/property/{id}/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
+	// CreateInvitation Invite someone by email (owner only)
+	// (POST /api/property/{id}/invitations)
+	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
+	// RevokeInvitation Revoke a pending invitation (owner only)
+	// (DELETE /api/property/{id}/invitations/{invitation_id})
+	RevokeInvitation(ctx context.Context, request RevokeInvitationRequestObject) (RevokeInvitationResponseObject, error)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
 	// RemoveMember Revoke a user's access to a property (owner only)
 	// (DELETE /api/property/{id}/members/{user_id})
 	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
-	// PutMember Grant or change a user's access to a property (owner only)
+	// PutMember Change a member's access level (owner only)
 	// (PUT /api/property/{id}/members/{user_id})
 	PutMember(ctx context.Context, request PutMemberRequestObject) (PutMemberResponseObject, error)
 	// ListRooms Rooms of a property
@@ -2700,6 +4019,82 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ListMyInvitations operation middleware
+func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+	var request ListMyInvitationsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMyInvitations(ctx, request.(ListMyInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMyInvitations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListMyInvitationsResponseObject); ok {
+		if err := validResponse.VisitListMyInvitationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeclineInvitation operation middleware
+func (sh *strictHandler) DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	var request DeclineInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeclineInvitation(ctx, request.(DeclineInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeclineInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeclineInvitationResponseObject); ok {
+		if err := validResponse.VisitDeclineInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AcceptInvitation operation middleware
+func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	var request AcceptInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptInvitation(ctx, request.(AcceptInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AcceptInvitationResponseObject); ok {
+		if err := validResponse.VisitAcceptInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // ListProperties operation middleware
@@ -2837,6 +4232,92 @@ func (sh *strictHandler) UpdateProperty(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdatePropertyResponseObject); ok {
 		if err := validResponse.VisitUpdatePropertyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	var request ListInvitationsRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx, request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		if err := validResponse.VisitListInvitationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateInvitation operation middleware
+func (sh *strictHandler) CreateInvitation(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	var request CreateInvitationRequestObject
+
+	request.Id = id
+
+	var body CreateInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateInvitation(ctx, request.(CreateInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateInvitationResponseObject); ok {
+		if err := validResponse.VisitCreateInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeInvitation operation middleware
+func (sh *strictHandler) RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	var request RevokeInvitationRequestObject
+
+	request.Id = id
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeInvitation(ctx, request.(RevokeInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeInvitationResponseObject); ok {
+		if err := validResponse.VisitRevokeInvitationResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -2995,95 +4476,122 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s2tvhXOcPfzlTapWRKsZNYns7+1MRu3XUSX9uZzGzktSDySEJNAgwAWlY7/u538OBLL0uN2zvd",
-	"+K86IgGcc3DeD/Y3L+RJyhkyJb3eb94USYTC/NkPQ5Sy9YYzJXjc6scxn7U+CDqhTD+OUIaCpopy5vW8",
-	"c4ESmQLO4jlwBgQEfslQKhgLngCBkeAziQJSMkGYTblE4GYvoBIogzcfLi5v+mdnHz4dv735cHH64+n7",
-	"ywFrMM4QRnOIcEyyWDV7oKZEuaU+MLxDAcO/D9sD5vmeDKeYEA0d3pMkjdHreVOlUtnb2yNp2na/tkOe",
-	"eL435iIhyut5maCe7yXk/gzZRE29XjcIfE/NU71eKkHZxHt48L0LovCMJlQt4381RZCKKAQ+BjXFAv1R",
-	"Fk1QWagn/A4Fk6CmVIJAmXImERqnx1cnAxYJMlYtimrc0iCTlLYEURjr81ruWpo9GA48t7UceEfi+0EW",
-	"BC/CjFElIcaxMv/GI+UeSAw5iyRkTNFYAzZgDiIqYZzFMZAJocyuclTU+1OBkddTIsPVVF2A4uDw8Eh9",
-	"H9Sp2NFUTIlSKDSJ/jPwPpPWr63rf5gln4PW4fU/jpT742/eRoq3znlMw/lqwluMFmnzpUobR5aZ+21G",
-	"WcRnmu8cgXIC/B70v3z/MgiOZt+/3AH/Lzn+s834oxLzVn+sUCyjfunuVnGYEapghGMuEJSYUzax97ol",
-	"Pi+CijRQpl50LSY0yRKv9/rlvsYkocz+u1NASpnCCQrvQcOaEkESVE57vMNkhOKjRHH6dhn00yiXk0wr",
-	"BasPiFE4EE4Jm6DUoGtNoyk49XyPkUQfqd+/odF2eHXraL3cr6J12O2+ePGqG7x4+fpg/9Wrl8GjSPre",
-	"OZngmtv4oDUfVZhImFE1BQITgUShABpBQ6OaCryjPJNGB34nYcjwXt0Qvd2wWaD7JUMxL/E1j2uqzalC",
-	"rxf4JabB78c0WIvpGl3XV5BwqawaSwjL0W44yICwCNzh0AmCtbgZ3bYaNyM7BXYHG/mzs83FCZ6iUPNV",
-	"zJg/AxqtYbpt+a3ztPz2oA+1VsLI1A8kurBqR/8r5EwhM3+SNI1pSDQ+e6ngoxiTf/wiOasBp9FWhMZO",
-	"aeYGKuIogXEFCVHh1Mhk//wU9O6ChEpTBIXgWqo//+aNKcaR1/Mw0Tv5XoJSkokGO8m0tUMgkMaEMiBR",
-	"JLQ4xzwk8f+PeEIo6wHjEFGZxmQOmrY+fMm4QulDyJNEOyE+jAQJb1FJ4AJkSkKU3sO172nrmkmvZ3SR",
-	"osro4R9IBDlJCgLmFv8XxDuU+xLFHQ2xHeFdThy5d0diGhmCeQ/Vq/ybwLHX8/7fXukW7dmncu/cLrYX",
-	"s2yFNhA0J+YRDC0thwZ7aR7y8RhZpFW2Ia404mNciCzGAUMSTmEkkNxKaFh/Rz+U2SihSmEEdyTOsNmG",
-	"Pox4NAfjhmkNxDMFwzeWSVpX8xR7A1ZlFM0gQzCeyDiTGFm1pfdGpsR8YS0U97u4hXUatnccV5HYrd7b",
-	"tHTRAdu0T/niGidiq8X5++bC33A2jmn49aJHFBjp0aQnsUASzUHghEqFAo0GKln9sGT14vyd+DzMVz01",
-	"l+cby5JtwkwIzXzGD25/CzxxwsWIRhGyr2QK4zsQBnzGUEBC5s4JsiY2dfapzhovStYowdiJN8bFsqdi",
-	"jpDEsUNAIro4SPJMhNpJV0YrOsyo+iY45JRp75/Ex1rtP4HV1heJAkKexZElJ9fvKawGnVVGOaiayxwa",
-	"uLTbWKh2YhrqtngSnrnkCaqpMX2ExhgBZ9a4GfCOzN8WfRfpSzKXMJsS1dbnv+fqhGcs+kq6vucgs3C6",
-	"Rs72S/K95wrsgTuRjHHVGptlT0GzHNpcsHztJ6m68GnG0AL4jQjZOZnHnERXnJ8RMcEndI6NR0V1iM0h",
-	"1nvXeKNT0cEOBrjiHCwUO/GI4rxlDnhyQ52jYHbXnEJKGaOhjbpTJb8JRrm0OH9k5I7QmIzip+CViCgy",
-	"IhI1kbXgFXsfgXajTR4G5JQLFc/rmrnCPg4yqIK2EwNllYVPxULuoO9kiWMR3BAmZ1pFM24V+IzkmZuo",
-	"DVfLeD/43hXn7wibu3hNfi3pObfJB2c6iFKYpEpWqR4ThaImst2KR6130ABBAdFOFBdEYcukMPBpNHsf",
-	"ytSsTJGpntXrMUWmvpO5REtoXBz/z8fjy6ubs9N3p1c+aNM4B228DPmafk6TmE8okwOWapfBbAOn59pe",
-	"6B9sENI4+/Dj6fubk/7p2ceLY7vjzfnxxc3puQ/rnh2/65+eNf0Bs3GLPVZC/ZjGxfGPp5dXxxe1TZs+",
-	"zARnkyJaSImUMy4iuzyTKAascd6/vPz04eLtzZuf+u9/PK6D0DQmz6EocCxQTnHh9AFrXByfXBxf/rQS",
-	"tWYbfjC0lkAEWmrn+VPNETlQ+irCKYa3GPkg+YDlXGbDbKKsKiUJQsIT/ZO+P8Yh0TuZlbJUufZ6j9x9",
-	"ua2ASk1HG4LbND2BjFHj2qGEEQlvoVFJBDe/gYB7KfO9cXnlVSNWHxnJ1JQL+it+rW/YB5MpghESoa0n",
-	"v0VmcyY2GVj3FTulcqnBsKsmL1c+hV55R6WkbOIDZRYZLgDvUw0+hAIjZIqS+FvwAApqVjA8wzuMzfWz",
-	"LPF6nz0ThJvUZjIyf0xMevG6ko8u3lmo2Phe32Y969WiDvxExIhnAi44iepFooOFItHn/wwG90HQGgzu",
-	"OyeDwf2rk+u//23VSScU46gIK13sQm2i2GVpV9XKFrKN0AinRJBQoZBA3G/M6DMXR0x5HFklOeUzBkTC",
-	"8J+2XFEiWGSD1xe/Pvdb/yatX4PW4U37n62V9a5KNnkV5CKLbZRrgRwJfotHsDYjWodwSiQQVkiAy9Iv",
-	"F313v4mHamXgsyN9icp1sYCPfkGbiLNFiD+oauC70tsyV9j62k2cM/wmdVKVjQc/32h+Q6PHVp6+1Qvy",
-	"Mt0WLy8QsHqUXyn31aBfRVWLtgXcoBtFVLMPic8rZBiTWKL/VJRZgH1LGM+oreDUgbD6Ri4z/7FxF+zj",
-	"vGyaU8m3OUMJlIVxFmEEDVI8BMP1rlp3kBfiFCbyMSQdCz0YRjy1Kw4qTRFECGLMtOKKxDchz6x5XcfT",
-	"9YLdwRb1xypZc8rUj1tF3/c4y6t5u7JAqbg33r577SGvDT5qlQ0w7/W7i2iZDdZgccF5siMG28Cjt90N",
-	"ltyvWOLKi5M3cLh/8Aqc4+ISdcaNqAOWO1NVk7hjBfIpDGZexfxtOxGo2NeaGHRXSAFlUhEWrjNcDk8a",
-	"+drwWDRNi0bZBORaBmI+gZiyBeP1YtwddcIAD6PX5NXoZVgnyMv9NYa2fbPOzuYea+VGTFl1g8geHlZE",
-	"dj8IVhke5/tW77leoN3kH2x7jfaHVR1eW9Z7f0fjV1VSzNMc14KUfs7la2SoUEmbDQ+J4w9jU2jf2gRd",
-	"ry/EfCddT82R9n1IlFBWVIaJMyhySlOQiBKGxs8dmlTN7towNM0u0Q1Rjy26oglKRZLUSM6W/sRXK1vj",
-	"Q5hdSuwWnIoaEpvuMbffiw1AaLsbnYku7qC8ch9GeZfJgu4uOoHWt1bOpmjSCML65iM0SYYjk6sAqoxn",
-	"bpuJjJbRIOhtDUw1fdIJgif2OOvIbKVeC5moKdfOFj5GnTo/8ZlNA5YwuKqpvgodvMg68tt3Ej3umFTw",
-	"ftw3qbHn2qaqbhBAGZK1oW+jMcMBioPlUB3BuzpqxdszHRoklty0adj9Bmw/CGA0Vyg1X368Omm9hga1",
-	"OUY6YRgBZYobbnH9dzbHwccuTWXVRPPIWCc20S4ow1rSytgufQwjiTZrQw3xsA3vTYuLVFxgVDQnTomC",
-	"Ec9Mh5hhYrcpZRZKm9wqlfslEkkjhJArRUxVZVFdJ5QVRuUxk7LaHOY3c64N86NeV0JZ9dfO/5EnucRf",
-	"ucu4IIxPqGBL73HniHCVNq5Hems9UH3q6ohJcJ6sjZf0w8VoaW1w1N0lODKEXvAJnyo06u6ogSwJHlc+",
-	"xdXVPKd/URVOTdvIomf29UJVmvnakd2g+7LV6bS6r6863V4Q9ILg31WXLCIKW4omC5K+v9Ivkxhmgqr5",
-	"pb4Z1yNpErX9TBlBtmnbk3zznz9deUtVFwbH0dvLPvz86coOKwzPP1xewR5J6V4mUcg9kqkpMkVDonCo",
-	"de/SG64KMfShyC8N2PDnT1c3V1dnw7IzthNAQlmmUDbbcJW3PxelWK27rVaVQJwitr3REqWknAGyCKMB",
-	"a8R8wjPll4UKaw58iJCEit7ZQtBRnfvzc+5Q0LExlPoEbRjGOugAwqIBk4qn0lWFtTZXU0wK32PuEsft",
-	"ARswTbBUGyoaooQxj2M+wwgaFydvXr/qHvjw8+WH9/AJR3BlMPlBB0FvXNnnPF/YtFUuEk+4oGqaGNOS",
-	"UsZsO4iF1WbsoWFvirN43oMhiSc9YJzh0IefLrsHL/MoKs1GMQ3hFueml1J7B1w7TgNWnkIE5o2Pzbwi",
-	"YwluOzOpkmYDs+XwlkZD37RcxHcGrtiVGE0bNA4YlTKzzp4+W04xgp8//evyCIZUyqEPQ5LpHYYyG+n/",
-	"UKKGBrYh3qdDB4yVavOzqzkdDVhMx6jFQeY5WKGOgPH8DoV1cYAYa67v6xbnlWEYLTBWCOpFCFsnoGzM",
-	"8wIJsa2NruO5HktBQihThDKbhclEvDns8pZqEOf2SpBFKadMyVr7f35KQ5EJDI1EDZtFG+wi+w6Yfa+0",
-	"BcNmG47rNVDAe83ARWOlD1Uh9vOyYXGIvqwBY4iGlpqzzY1G2mFfhnPYdxUac1YPrNKBdrs9bLYHzMJi",
-	"8g2myZNBkSwZritADU2jhpErZ79c1kCmyCJpnC5TFeRjw5uLVeG8dtwY1orDQz8fnYKXQWArwVYD9Yp6",
-	"qwkXiIlXcglaLnr5C9VdI1AzKjGXngHr3t8beu7f35eJDdOxVRY/v5NuTIrakujp8dUJDBdrNU42ip+H",
-	"A2Z7o30r0HnBtiiX224EjGC/e+hEtlIVHLbhh8r4mbQdlhpdl2saMCPRRvublmxTqzJzacNVg2lDWBpM",
-	"szKXV/8WxMcppP75qed7dyikFYpOO2gHWlZ4ioyk1Ot5L9pB+4VnLO7U2LO99gzjuHXL+Izt/TK7lW1X",
-	"rnzwPWOASjHY0+9PUK2dcKCu49x1ivEZk76hXpFc1nxg0gDAx7lWLOTPsInLI7QhD3cHjChtrGiCLrzt",
-	"FW7V0LRHDKHRCYJmNUKzbMaARsWUjKmSuwD2qDA4A2biODes5tdmZvJuQBRYRrv6WqQiQrlIotAIp5HX",
-	"87QfeV4N2qpDS2uyLuUre+VQzIO/1cuuKH29MMjRDYINdem8Hr114bdMSqzsKnkkKfFNdH7tW4qvWljc",
-	"zF5lvsYs6Ty+5ONCsX6/e/j4osVGqAffO9gGvnozsVn14vFVK5rejO+cJQkR87XawTVxa6VGJnIh23Gt",
-	"I0C+Kgv2xoizrOQljqq7jtB2tWgTZmeFZwzFKlG1GxVpIj+fuPyBR/MthKfSzFEE5MuFeOftLCYZtu66",
-	"qNabHuqxmRIZPizJfefJ5X5d816htk1nnk1sPov6U4p6ZwvhW2xN/ouqCCuM1WRjY51Qa3lurtMaC07L",
-	"fO83Gj1YJRKjWpEWfWt+l/VAwHgP+jCT/bDjpkUxQ2rXZGGc5si6q9pZ4BAS5prjYYImQfrCz5/vB/ur",
-	"dJGFoqaLalK9v7rwVwBMJUw4w2fxe0rx24axT6ojTvv2njavKGZK/qKSalm1KqnrpQUaVkK0IW6uN/Qr",
-	"Qwrj/udHLLsNfmUssF6LBFNsa0N/7XLG1YAZCa0GdsG+D8TGwaaIUHQN4D2VygfJ7e8aU/MTsrDSrx4j",
-	"uV0l2j+iWi/XwZ9urZ9VxJOqiG9A4KuCuMFZ3y3OLb+WoGPXNK+LLbj69kMd1o8vGjMlTOgdMmiYuiVh",
-	"0R4X+ccAmj5QlofoCk3DvBFak/ku2+VdUtXpBJtCs6qKuAW2274HasYh5CwfJghzkMYQ0fEYzY8OrBFX",
-	"U5MtXaUGPqbRE0UbLqTIA42dQ4p6MXKroOLPU1OZIVP0rK7+qh7NNxSzXKDRQFyAwFb+NZJqBLOF87My",
-	"XtmrdOqu9I0WG3bJZk9puYO32rK7Jov5ruiJ/cOUQaVZeY06cIRYQuFZLTx7MbsJ66cpNwKRyWrs8of4",
-	"Mxtleu83N3GwMStxgXf81iQ59duVNkst3jGRynkrIWE69hghCEz4nZbt/eCwUvovoyJXir9FTAdMTZEK",
-	"CGNCk/yTCIUGKb7kl9fiffNpjZWF/oKRpK1tuQTNgOXzvC5sKnq/TKmRKOAsxFWa58Kg8S6fjNouDWJq",
-	"jIznnV6m78Yc96wm/mLeQ7CFYnlT+eLQX9Nt0LK9KNqg+K6+w9coqceri7XvK5ogLVvhifwoCFMFDkXX",
-	"qE3VukRMrV/cGvIpTWtfIXNBWom/VlM6KhswF5bl086mn7QcilaCMElC05FBXHnJ9q1qRWgqyhEmPG80",
-	"qujO5hGQAVs3yVRmsPQ2qV5F1Upf6TxTFXX1eytItTZ9NxC6dURXG0z7kwO6fJBro/9mrtv0kDM+06E5",
-	"i55183+9bv6GQkGjBmtN81+r3Fc7kUVD8oawMO9L3hgUljFgd0MMeOGaf/8w7VG0Xq/7xpAG4FlTPAd7",
-	"O7pYphBVk4E/KnO9skelH5kuT829R67dVzswGaNfMjuKSVlNIeS+CoEos7KEzbwVccFFGbBijMfW2x71",
-	"UPpRZCYKvj7nnLfz79K+YocZ/tzWlfLM1SrFtKyQ6DmR9OyF/Dd5If0oclrnKxyO5YmUSi+wfWidnFY+",
-	"GrL03M6OLP2cLO/kuuRX/G676vWDyhiOUdDVAZzP1+bL3eZrnlZ91wU+FTzKTHTowwin1CjUq7PLlkKR",
-	"UEZMXGg+qzgiMWEhCmho7+gtpjE3/5cDF2xeHPffvjtuLs0mkJS2l+cTPN+7bxUfMrVzfTrkrgNnPlwO",
-	"kY75eJogU/7CFEBCbnV4zOrH9vb2Ot1X7aAdtDu910HQ+d2nLaXztjyxu/LE64KxlrOZ5UfcfPvNuCL6",
-	"tzOiLcos7o0qBczEXOV/yyC9ZbTOK7PPNqu5ogtlEdHqxhUheLh++N8AAAD//w==",
+	"7H17chs50udVcjmzYXKmSJVk+UVFxzRty93qsWWtJK9jP5dHBVaBJFpVALsASuJ4tYf5LrAX6P++A80V",
+	"NpAA6sUiRdps9/ZYER3RMlmFRyIzkY9fJj+1IpFOBadcyVb/U2tCSUwz/HMQRVTK7gvBVSaS7iBJxHX3",
+	"bcbGjOuvYyqjjE0VE7zVb51kVFKuQPBkDoIDgYz+MqNSwSgTKRAYZuJa0gymZEzheiIkBYFjAZPAOLx4",
+	"e3p2MXj9+u37w5cXb0+Pfjg6Pgt4mwtOYTiHmI7ILFGdPqgJUfZVDzi9ohmEfwl7AW95LRlNaEr06ugN",
+	"SacJbfVbE6Wmsr+zQ6bTnv20F4m05bVGIkuJavVbs4y1vFZKbl5TPlaTVn/P972Wmk/1+1JljI9bt7de",
+	"65Qo+pqlTC3u/3xCQSqiKIgRqAnNtz+cxWOqzKrH4opmXIKaMAkZlVPBJYX20eH5q4DHGRmpLqNq1NVL",
+	"JlPWzYiiiZ6va4+l04cwaNmhZdA6yL4LZr7/MJpxpiQkdKTw3/RA2S8kjQSPJcy4YoleWMDtipiE0SxJ",
+	"gIwJ4+YtS0U9Psto3OqrbEabqVpbxaNnzw7Ud36ViruailOiFM00if4RtD6Q7j+7H/+Kr3zwu88+/vVA",
+	"2T/+3FpJ8e6JSFg0bya82VGdNr+UaWPJcm0/u2Y8Ftea7yyBHAE+Z/u/fPfY9w+uv3u8wf5/cfu/Xr1/",
+	"qrJ5dzBSNFvc+pk9WyXgmjAFQzoSGQWVzRkfm3Ndcz8P/ZI0MK4e7pmdsHSWtvpPH+/rnaSMm3/v5itl",
+	"XNExzVq3eq1TkpGUKqs9jvgVU0Sv9Ojl4tKLb4HFepFap2haTVpei5PUDO6euWDxevvYrW7j8X55G8/2",
+	"9h4+fLLnP3z89NH+kyeP/Ts35bXe0HRIs3eSZo27iJ20z7RqM1qNoNqEaEL4mMole9PPr72rvW3v6oSM",
+	"6RKeeqv1N1M0lXDN1AQIjDNKFM2AxdDWW51m9IqJmURN/kBCyOmNuiB6uLCTb/eXGc3mxX7x64qCtgq9",
+	"1fe9Yqf+5+/UX7rTJRp7oCAVUhllnBLutt22KwPCY7CTw67vL90baujmvaEGyHf3aKWU7a5zcJmY0kzN",
+	"m5jRfbdCoH4fKbrVk5q7DjXDcxKfGuWp/xUJrijHP8l0mrAIJX5nmolhQtO//iwFryxOb1sRlljV767Z",
+	"WFAJXChIiYomKJODkyPQo2ckUpoiNMuE1k0fPrVGjCZxq9+iqR7Ja6VUSjLWy05n+s6mQGCaEMaBxHGm",
+	"xTkREUm+j0VKGO8DFxAzOU3IHDRtPfhlJhSVHkQiTbUp5cEwI9ElVRJEBnJKIipbtx+9lrYRZrLVR42q",
+	"mMLb5DmJwZEkJ6CzW36m9IrKfUmzKxbRXkyvHHHkzhVJWIwEa92Wj/LPGR21+q0/7RTG3Y75Vu6cmJfN",
+	"wSzepSsI6oh5AKGhZYi7l/ilGI0oj/XFg8SVKD5oCM0SGnBKogkMM0ouJbSN1aa/lLNhypSiMVyRZEY7",
+	"PRjAUMRzQGNSayAxUxC+MEzSPZ9PaT/gZUbRDBIC2lOjmaSxUVt6bMpVNq+9C/n51ocwps/65m8Tie3b",
+	"O6terZuRq8YpHlxiCq31snseD/yF4KOERV8uekQBSo8mPUkySuI5ZHTMpKIZRQ1UsPqzgtXz+Tfi88i9",
+	"tW0udwPLgm2iWZZp5kNrvvct8MQrkQ1ZHFP+hUyBtgPhIK45zSAlc2sEmSt2au+nKms8LFijWMZGvDHK",
+	"X9sWc0QkSewGJKXWm5NilkXa1VCoFe3OmPomOOSIax+GJIda7W/h1tYHSTOIxCyJDTmFfk7RsutcZpRH",
+	"5evSrQbOzDBmVRsxDbNDbIVnzkRK1QSvPsISGoPg5nLD5R3g32b7Nl4hyVzC9YSonp7/WKhXYsbjL6Tr",
+	"sQA5iyZL5Gy/IN+xUGAm3IhkXKjuCF/bBs3cap1gedpOUlXh04yhBfAbEbITMk8Eic+FeE2yMd2icYwW",
+	"FZOghIBEj13hjd2SDrZrgHMhwKxiIx5RQnRxgq1f1G4LOLrmFFLIGIuM1z1V8ptglDOz53ecXBGWkGGy",
+	"DV6JiSJDIqkmsha8fOwD0GY0RpNATkSmknlVM5fYx64MykvbiIFmpRe3xUJ2ogey2GPu3BAur7WK5sIo",
+	"8GviIjdxD84X933rtc6FeEP43Ppr8ktJL4QJPtirgyhF06mSZaonRNGsIrJ7JYtaj6AXBPmKNqJ4RhTt",
+	"YgiDbkezD6AIMMsp5apv9HrCKFcPpJNoCe3Tw//x7vDs/OL10Zujcw/01TgHfXkh+Tqeo0kixozLgE+1",
+	"yYDDwNGJvi/0B8YJab9++8PR8cWrwdHrd6eHZsSLk8PTi6MTD5Z9d/hmcPS64wXc+C1mWgnVadqnhz8c",
+	"nZ0fnlYG7XhwnQk+zr2FKZHyWmSxeX0maRbw9sng7Oz929OXFy9+HBz/cFhdQgevPLvFjI4yKie0NnvA",
+	"26eHr04Pz35s3FqnB8+R1hJIRg21XRRYc4RblD6KaEKjSxp7IEXAHZcZN5soo0pJSiEVqf5Inx8XkOqR",
+	"8E1ZqFxzvAf2vOxQwKSmo3HBTbKBwIwzNO2ohCGJLqFdCmd3vgGHeyF+v/L10qMoVu84mamJyNg/6Zfa",
+	"hgPASBEMKcn07SkuKTcxExMMrNqKu4VyqaxhU01evLkNvfKGScn42APGzWZEBvRmqpcPUUZjyhUjybdg",
+	"AeTULO3wNb2iCR4/n6Wt/ocWOuEY2kyH+McYw4sfS/Ho/Jla3slrDUzUs5rz2oUfSTYUswxOBYmrqa5H",
+	"tVTXh38EwY3vd4PgZvdVENw8efXxL39umulQq+/SdPW7pBqFDcth2HAhDgvt8PCKgknxDcXw+1K+1yb4",
+	"Op5+CcO1sQnqBnxKMoUfr4reHgC9IZHC7DaF8PvwwGlapiCheufSg5Rklyb0GbMxUzLgYoSq2OzKM1fh",
+	"hGQk0i9AGP63P/35v+u17T1+8Je/dne++9s/LsJP//v2/4QhDqNZPtEGi5IwpOqaUlTCKbSJyV8E/PE+",
+	"DOeKys4BYJpFL4iAoZEhi16DXiSRCtS19gGGNJHQPnp5PNjz/aceEAnvzs/gT/uPISVTCUx1DgKuF4s0",
+	"Ak0iXA/Gce3YOAwwjhQxG4S2yOA1UYybgNqPhONrfyecePBcTEUqRgJEFvAfCR/Pkk4PBlEkZtzeYTPO",
+	"fplRD19CbxNXLjDZP5wj+SwzPJAQES440+sbiSztwzvOIhHTgB+/+vsLswBMcUfa5huJJEb94QLTdhf6",
+	"PyVhcPbi6Aja0xmf6zE6OKQHlsqw98hS+SDgUkD4r1//81+//t9//fqf3x9aHnvx9g3GocMa44VmxvDn",
+	"//o1G1P+/fP/+jWa0MxhEUK8OfNvb3i3O9Tfdy+vSP5MDwZ5fNvJApNAYN/3bdoxD8mbsDcG5gMeonkU",
+	"VoLxmj9MJN5cwYWEk5h8vwQikWdKSiCJR/t1gfZaN92x6C5I+StGkzgPHtkIBTPpIJuLacrr13IK0C5J",
+	"DrGfIYO7aMFEJLExhSbimmuuDv9mkpLFJht2Uk/Ufxh0/4N0/+l3n130/tZtzM2XckZNK0c6a4KbRQ4z",
+	"cUkPYGneo7rCCdEqJL/n7BksAlQ217e35fzfB0v6Yisf8xfE8Gdqwu0m1fgb5Qa9EhBgkTNMJv0icVfb",
+	"KsOhfAveeq0Ik9bxBVF3vXjOUioVSaf6NcMbjSeKaISy+Bm1UVVB0JaUQli+1OrstyhjdZFafazNzGgM",
+	"Ibnpfll81+NHL/E5s/mL4Xy9510M8mLdCfIXTKr6TiMRHz7Wz9Z5GpPc5fnrg3u5BqjwV2WTFQaqULdR",
+	"RHIefs1MUrvKxwWQpcHEObEarvSQByKJETrHMqnym74AISiayjvpWgjWLfLYkXlrtwRtI1lG0E1RQpHk",
+	"Aq/hVdK+CrDQjL+onEyJDNUpm4hqkDdbVQobc6VD6azxcG2vVQYs0D6V1S/ftlk4bjeOmSYZSU5KZBiR",
+	"RFJvW5SprX3NNTbzunE3Gvj8EKMF5muHmnJU8kzKUCvVKJnFNIY2yb8EvA6tCDzaRAQsC1XY/9HW2P/R",
+	"huzvKHM36x/T6+q1+DWYoHT5rXqn4q+VLh7GL2IylxX005O6C/+SzEtI1JLKs458CXz1pHptPll1Eg/v",
+	"Bk6VD6JR/S85B3fVbHoKhUO78gAKOn7xvYcDLNnFqRDphjtYZz162M3W4sI7C9rh9NULeLb/6AnY+JHN",
+	"l2I0p7owF9MqRyY2BIJtI27hwGSf1lNFJQeooo72GrQR41IRHi3zLOw+Wexpk9NsE/G+BaLcIjcTMYaE",
+	"8Zp38XC0N9yNfPosfkqeDB9HVYI83l/iCfUuljlCLnBYOhFEt61Qnc+elSR23/ebPAMbgiyfcxUnt8qB",
+	"W/cYzQdN5QJrwu4+o4qgLCn4rdtrTkrPcfkSGcpV0mrdT5Lk7QjxjmvfAh+X42EeSAttPtDOKYlTG+MR",
+	"MwXEXuxywqYgKZUQYrgxxIzZ5trwM923de267TgZ1ptwu1vwJ0qbWHWOzo6q47CpKZWxplJ+BsWRY0DM",
+	"gH1rujsHZC+v07memEBiZoInQ4q5ngNMGWEAUUJoMN2oZfQS9LC4poo+2fX9LYcEas7TOuo1l4mNXZ0q",
+	"dX4U1yYbW6zBgtf0UUxEEsvq5rfpH5X2fbeNWGHPpdj2Pd8vRZt7MDDhMuQAJcBwKIjMwdlKVjcCZUki",
+	"BaJlXax53/dNGFTz5bvzV92n0GYm1cvGnMbAuBImSmvKIEyqSYxsttCoic4B3k58rF0BTiu5Q7y79DSc",
+	"pPpaC/WKwx4cI9JYKpHROK90mRAFQ4wSWya2gzJuVlkPcJ5RIllMIRJKEQS31NV1ynh+qXxeKMadzIm+",
+	"mO+0ulLGy5/u/k6W5AJ/OZOxJoxbVLCF9bixZ353yGepBapnbfZcMyHSpX6r/rLutS51Uvc2cVKR0DWb",
+	"cFsu6t6GGsiQ4G7lkx9dxXL6O1PRBNG7dcvsy4WquOYrU+75e4+7u7vdvafnu3t93+/7/n+UTbKYKNpV",
+	"LK1J+n6jXSZpNMuYmp/pk7GlKpgvH8wUCrLJnr9yg//0/ry1AH7hcBi/PBvAT+/PTeVrePL27Bx2yJTt",
+	"zCTN5A6ZqQnlikVE0VDr3oUnLBgk9CBPAAQ8/On9+cX5+euw8JF3fUgZnykqOz04d1VoOSJO626jVSUQ",
+	"q4hNrkhSKdHr5jGNA95OxFjMlFfgRcx14EFMSaTYlcHjHFS5381zRTM2wotSz6AvhpF2OoDwOOBSiam0",
+	"4DytzTF16WyPuXX7ewEPuCbYVF9ULKISRiJJxDWNoX366sXTJ3uPPPjp7O0xvKdDOMedPNdO0AuLvjlx",
+	"L3YM2IgkY5ExNUnxapkyzg0q16zVACegbU5K8GTeh5Ak4z5wwWnowY9ne48eOy9qOhsmLIJLOscsmrYO",
+	"hDacAl7MQjLq8nMdB4wxBDcFMkxJHACHDC9ZHHqIfE2ucF2JRXphNRoNOJNyZow9Pbec0Bh+ev/3swMI",
+	"mZShByGZ6RFCORvq/zGiTIYvpDfT0C7GSDV+bKE/BwFP2IhqcZAuSZapA+DCnWFmTBwgeJvr87qk81Jl",
+	"tRYYIwRVLIiBazA+Eg6nQkyFiS08q/pSkBLGFWHcRMNmWbLa7WotQEFOzJFQHk8F40pWqjDdLG1FxhCi",
+	"RIWdPAFaZ9+Am+eKuyDs9OCwCkUDeqMZOK9v8aAsxJ5Db+WT6MMKOKcUaak5G080dhns6jrDgQXK4Fx9",
+	"MEoHer1e2OkF3KwF4w2Y8+WQB0vCZTigEPGyKFf2/rJRAzmlPJZodCE4S4xMFqsGznMQvnZYweiFnqvD",
+	"h8e+bwB5RgP1c9gbugsE/RUnQYvYI68GskOBumaSOukJ+N7NDdJz/+amCGwgcL7AoD2QtuaeGWTa0eH5",
+	"KwjrkBkrG/nHYcBNiZpJzBOHm8tRiwYUSmPY33tmRbYEzgp78LzUy0CaQhe9XRtrCjhKNGp/rIxDyBBm",
+	"DMOmLgchLHQ5MDLnQFg18bEKaXBy1PJaVzSTRih2e37P17IippSTKWv1Ww97fu9hC2/cCd5nO71rmiTd",
+	"Sy6u+c7P15eyZ1Fjt14LL6BaqmpMl7Q6mC5mrVxmlMZgXYAiN2pAmnVXlhjgB6JPUO+VfYYHEhx4IUoI",
+	"SyEiWcZQl1YyYtVkGRYQ2qvOxia0kxBwM0abcDeruwqNQ2EWqI04Lmo53Y4JaOgjMseSq4WjuNVvaWPy",
+	"zfyoktuqlLvu+f4K9J5D7a0Hj6tlGlfWL+nrY/GUvgmA/L6/u+zF/Gh23tUAivt7z+5+qQ7+vvVaj8z5",
+	"rn6vWkCFbz28+60GoD8aqrM0Jdm80kahUfw0G2g9QsayFmD4eNsg8TufKi0Xbo3oJ1Q1RBhOaSqubOlv",
+	"8ZY2JrBSY0gN7NcFBnuw7++bq4GX8z7owbuKA7eBgFd28EAa8fRQPh3k09yGY6042zl62WhuM0+SdJrk",
+	"9SWNtHlaSrAtyOv+CgSI7VlhZi5vF6d3u/02hGwNvi/V+n+2XJrzWP1SXkP3BxVky5U16dhQpKstWJaE",
+	"/YtHdiotWm4/rqERdownh8GTL5nKa01FU9T7Dbm0OsWWAZIliAFXs+BQWRhzh3b+uKtIv6R0ao0L8wi6",
+	"nRNyRY1LkDWqsY20FShhkLLraasD2Pef5S5wNYCkTfFHvu+SKejUBzwfFwPwlbhqG5GxenTrgnRyM6k8",
+	"eJMeHOBJrlKD2zNbHBDjDnOllENCYgAX19rA57G816i/q0b119CoL0o9Gv6IKtgIxJdpYKdCiw93lrpR",
+	"J+UUU67wxDWXnsF2O82ntSBmU0GMXHApVxtWSWE6tgcuaxhwooCAYim1WcJ+Hp0OsdgvhPau73fKiS7j",
+	"rXNgcd7zCWu+bB7wIFdaAcd0mG0g51U6QLnadprRImmI9QGKZEou86BOyrmvza6WosXTrbfWw7bE6uNv",
+	"qPAqud3GGsk7crv3+m6b+u4PqI2atYNtSbLCAGw0q16gOMtSevegPKpz1rT5Yfp3XnOaNYmqGSjPtnuu",
+	"C+JzEc/XEJ5SaWKe11wsK7NB43qudu0awjJs77aa4lLZjN4uyP3u1uV+mamTq22sMzf4kHtR36ao764h",
+	"fPVGG39QFWGEsYzZaC8Tai3PnTWNlvnOpztiPy/x86qLYawHPRkmkU3zxNyel9o0qTWHOjBRf20sYMjV",
+	"tnqBMUWcyUPPfb/v7zcHcvQqKrponShOvmDrj92L31Y9izUY+1W5Ydc3Et3B3lZkHWmBtpEQfRF3ll/0",
+	"jS4Fmv9uikWzwSs1uatCOk38pAeDpa9zoQKOElrOj/n7mLzR9j3GRnLwNb1hUnkghY2ZKGk+ojwqdV9J",
+	"KLlsEu0fqFou1/5Xv63vVcR9OHczgS8L4raitaXevxhAdfDCmqlv2k4bOz4vQJYwZleUQ5ubLEm8IzIX",
+	"2+h4eQm/Iopi+xcUWgQQFc1fLDbF6gSDRDCqitgXTO+YPrYYiAR3rXEit6QRxGw0ovihXdZQqAmCTprU",
+	"wLtpvCVvw7oUztHY2KWoYjrXciq+npqaIZnie3X1R7VoviGf5ZSahiQZZLTrSunLHswaxk+jv7I+csW+",
+	"9UBWwCuowLRVA5wy7XdY0CKNPYhNci72IKNX4pLGwEUGCVU2vQNtogKel2hXESnLIp7/XyFGvl2gyL1f",
+	"9HsGORtQZEpsqg++1JBqDJmi3FA0cgw2zCkrmweqenIGVlZypI6bYTAwnAdcTZg0MOUpzWQlyYRIs1pp",
+	"tNAuU15d41w4kmegsedIwMMfDi2IvERNC3y1zVG12rW6TAJTBjNeaidksXD1ziYBX9ra5MAsFMtPiy5d",
+	"Dji9cLp14gXcNLjM6DQhkcX2IQU9o1rnns3wZxbhbgE+TBYdC68nFPW1yNCnLHWICrjtpGMhfz0Y8Kai",
+	"c9M1K6yVsoeVYvSAB9z2WuxX+HVqknY0g/bR8f88Oh+cH709LnVpfPv++PC0wM3u+fhGTObmaKY0C3jB",
+	"7o1DnJy+PTk8Pf9fjaN4Fr6KBv+wFGIzyaVicKztU2BuN6/AtmqC5drR2eU2M1VGxlaiA6bcpbj0GgGh",
+	"7X3/mZmUqc7ydEINg/C5CYVK8WvR9s52NVjou7NJOqHcS+XrJhTqM69Epd2DJv7gV/jGMItvyHMwFzJI",
+	"kVILlredf7fhMXwO8rXxgqvB1A7wJnX3OwUuXIUq3vT6Di6QZgGvDkQ4JkDKXXJMuawDt63yUIrmqE2K",
+	"9xSf2goG9l7J3PsJv33UQLNrs8T91h6C97kw2qqyKfXFagxN1NtjkdWJnMV+WeUGWcvKVPIOVL8x0nNV",
+	"qMESYmEL93rkPsmymVZ4PxEoEDNZTq3+JlGClTK988n297vDbNA6TJsN+ulSMx1ssqydJKPIIsK1Gzuk",
+	"FpseoxtVKvAukra24PqS0iki0FlmS+VEDVuet1xzFdce/o5VYzl3zkjSVDBa/EjA3Y9n2Kxu3uEDC0qJ",
+	"wjhFs62ht/HG+WPr2RlYSVpYS+hu4nT3auLf3af5I9sndfn8mqHMuw2Vyo8ZY+hzppZnkFEvYc0M+iIG",
+	"v6GNL6P2DjDWgA2tSYw/9znHWrzcn8l/EzmvmAm4edUG0KjpBuE8Oa/cCGOppxbm/dud/9Opl8kYwwKr",
+	"SMpdz03MtDgPUxpUJLHdL52YCKgLLwZcZYRLErkIi23gz8fUxLdGGFRNhWtvUdLljYbYyUyVdOF2gl1j",
+	"pwU2MdJsj9mvnMxeXQp0XwF0H8z6JqC7rt2aYfgaDu8LYlp5E6sVTqbrZbXSxSw8yr0VHuWpbRj1m6mL",
+	"vF3Xsp8H1Au4Vw33ruOGBhuibisy8FWzywO0mJB7D2yLqOLHbzAtx3jFdnSWBoF4ZmSJdlz7muak3J7v",
+	"W3DxnWm4QRxjF7ovB9i5FnCbJNdMA7yvm1Yr5mxWKVifQ+L7sNS92fHvZHYM4thqnc/wTZ3BsdjFsNQ/",
+	"ynxp/KOuaye48L3pN7jwcbo4km1r0PC56cSmvyi1bkQFXW7a+OGjVsLmh7iN+q4K/DQT8Qx9Ow+GdMJQ",
+	"oZ6/PusqmqWME/Tq8BeRhyQhPKKZwcG8pNNEzE0qwiAoDgcv3xx2FvrZkSnrLfa0wx/Kyn+D3PSC1Q58",
+	"dXHmp9dibRKKaUq58mqd41JyqZ1bXp22v7Ozu/ek5/f83m7/qe/vfvZsC8HBNWfca5zxY85Yi7HR4vdX",
+	"PfNrb7nvbpBPXcbN3ttlCmCXVXv1IF+0Frd1UuqXbWKkDSU39Y2WBy4Jwe3H2/8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -43,6 +43,9 @@ type Config struct {
 	// RequestLimit is the general budget per client on the public listener
 	// (zero: none), InternalRequestLimit per caller on the internal one.
 	RequestLimit, InternalRequestLimit ratelimit.Budget
+	// InvitationsPerOwner and InvitationsPerProperty bound the invitations
+	// sent (zero: the defaults; ratelimit.Off: none, for tests that fill a property).
+	InvitationsPerOwner, InvitationsPerProperty ratelimit.Budget
 	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
 	// zero: none), see ratelimit.Tarpit.
 	RefusalDelay time.Duration
@@ -65,6 +68,10 @@ var (
 	DefaultTokenFailures        = ratelimit.Budget{Count: 10, Window: time.Minute}
 	DefaultRequestLimit         = ratelimit.Budget{Count: 600, Window: time.Minute}
 	DefaultInternalRequestLimit = ratelimit.Budget{Count: 60000, Window: time.Minute}
+	// 20 invitations per owner and per property per day: a household invites
+	// a handful of people; a flood of invitations to strangers stops early.
+	DefaultInvitationsPerOwner    = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
+	DefaultInvitationsPerProperty = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
 )
 
 // LoadConfig reads the environment; every error is a *config.Error.
@@ -86,6 +93,10 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		RequestLimit:    config.Parse(r, "REQUEST_LIMIT", DefaultRequestLimit.String(), ratelimit.ParseBudgetOrOff),
 		RefusalDelay:    config.Parse(r, "REFUSAL_DELAY", ratelimit.DefaultRefusalDelay.String(), config.Delay),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
+			ratelimit.ParseBudgetOrOff),
+		InvitationsPerOwner: config.Parse(r, "INVITATION_LIMIT_PER_OWNER", DefaultInvitationsPerOwner.String(),
+			ratelimit.ParseBudgetOrOff),
+		InvitationsPerProperty: config.Parse(r, "INVITATION_LIMIT_PER_PROPERTY", DefaultInvitationsPerProperty.String(),
 			ratelimit.ParseBudgetOrOff),
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),

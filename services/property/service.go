@@ -56,7 +56,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	s.Metrics.DB("property", conn)
-	svc := &app.Service{Repo: repo}
 	// The internal listener takes its callers' trace context; public callers' is only linked.
 	internalBase := router.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: s.ready(repo.Ping),
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
@@ -68,6 +67,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	keys := s.keys
 	limits := cfg.Limits.Open(log)
 	limits.OnRefuse = s.Metrics.RefusalCounter()
+	svc := &app.Service{Repo: repo, Budgets: app.InvitationBudgets{
+		PerOwner:    failureStyle(limits, "invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
+		PerProperty: failureStyle(limits, "invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
 	// The public listener's budget per client; the internal listener's docs
 	// and unknown paths (before any credential) a budget of the same size of
 	// their own, so that neither listener's traffic spends the other's.
@@ -111,6 +113,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
+}
+
+// failureStyle is a budget that must not be forgotten to make room (an
+// evicted owner would get a fresh day of invitations), or nil when b is Off.
+func failureStyle(limits *ratelimit.Store, name string, b ratelimit.Budget) ratelimit.Limiter {
+	if b == ratelimit.Off {
+		return nil
+	}
+	return limits.New(name, b, ratelimit.FailClosed)
 }
 
 // ready is /readyz on every listener: all of the service's listeners accept

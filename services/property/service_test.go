@@ -165,11 +165,7 @@ func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		a := e.createProperty(t, 7, "Seaside cottage")
 		b := e.createProperty(t, 8, "Town flat")
-		share := testenv.Do(t, "PUT", fmt.Sprintf("%s/api/property/%d/members/7", e.public, b), map[string]string{"access_level": "guest"},
-			testenv.Bearer(e.issuer.Token(t, 8, false))...)
-		if share.Status != 200 {
-			t.Fatalf("share: %d %s", share.Status, share.Body)
-		}
+		e.addMember(t, 8, b, 7, "guest")
 		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, internalauth.Header, goodToken, "X-Request-ID", "req-abc-123")
 		if resp.Status != 200 {
 			t.Fatalf("status %d: %s", resp.Status, resp.Body)

@@ -113,6 +113,9 @@ type RoomRecord struct {
 type Caller struct {
 	UserID  int64
 	IsAdmin bool
+	// Email is the token's email claim: the account's canonical address ("":
+	// none), which invitations are matched against.
+	Email string
 }
 
 // Repository is the storage the rules need. Membership changes that must see a
@@ -137,18 +140,21 @@ type Repository interface {
 	Rooms(ctx context.Context, propertyID int64) ([]RoomRecord, error)
 	AddRoom(ctx context.Context, propertyID, caller int64, name string, now time.Time) (RoomRecord, error)
 	Members(ctx context.Context, propertyID int64) ([]MemberRecord, error)
-	// PutMember and RemoveMember apply the access rules inside their
-	// transaction (ErrNoProperty, ErrNotOwner) and fail with apperr.Conflict
-	// when the change would leave the property without an owner.
+	// PutMember (a member's new level; apperr.NotFound for a user who is not
+	// one: nobody is added this way) and RemoveMember apply the access rules
+	// inside their transaction (ErrNoProperty, ErrNotOwner) and fail with
+	// apperr.Conflict when the change would leave the property without an owner.
 	PutMember(ctx context.Context, propertyID int64, caller Caller, userID int64, level string, now time.Time) (MemberRecord, error)
 	RemoveMember(ctx context.Context, propertyID int64, caller Caller, userID int64, now time.Time) error
+	InvitationRepository
 	Ping(ctx context.Context) error
 }
 
 // Service is the property use cases.
 type Service struct {
-	Repo Repository
-	Now  func() time.Time
+	Repo    Repository
+	Budgets InvitationBudgets
+	Now     func() time.Time
 }
 
 func (s *Service) now() time.Time {
@@ -327,7 +333,7 @@ func (s *Service) Members(ctx context.Context, c Caller, id int64) ([]MemberReco
 	return s.Repo.Members(ctx, id)
 }
 
-// PutMember grants or changes a user's access.
+// PutMember changes an existing member's access level; it never adds one.
 func (s *Service) PutMember(ctx context.Context, c Caller, id, userID int64, level string) (MemberRecord, error) {
 	if !ValidAccessLevel(level) {
 		return MemberRecord{}, apperr.New(apperr.Invalid, "access_level must be owner, member or guest.")

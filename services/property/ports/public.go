@@ -29,7 +29,7 @@ func caller(ctx context.Context) (app.Caller, error) {
 	if c == nil {
 		return app.Caller{}, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
 	}
-	return app.Caller{UserID: c.UserID, IsAdmin: c.IsAdmin}, nil
+	return app.Caller{UserID: c.UserID, IsAdmin: c.IsAdmin, Email: c.Email}, nil
 }
 
 // budget is the response's RateLimit fields, which the contract declares on
