@@ -108,7 +108,7 @@ func TestEndToEndThroughPrismProxy(t *testing.T) {
 	specs := map[string]string{
 		"user":     "../openapi-public.yaml",
 		"property": "../openapi-public.yaml",
-		"internal": "../openapi-internal.yaml",
+		"internal": "../openapi-internal.yaml", "userInternal": "../openapi-internal.yaml",
 	}
 	for _, eng := range testenv.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	}
 	pub, internal, admin := addrs[0], addrs[1], addrs[2]
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "INTERNAL_SERVICE_TOKEN="+internalToken, "PROPERTY_PUBLIC_ADDR="+pub,
+	cmd.Env = append(os.Environ(), "INTERNAL_SERVICE_TOKEN="+internalToken, "PROPERTY_SERVICE_TOKEN="+propertyToken, "PROPERTY_PUBLIC_ADDR="+pub,
 		"PROPERTY_INTERNAL_ADDR="+internal, "PROPERTY_ADMIN_ADDR="+admin, "PROPERTY_DATABASE_URL=sqlite:"+filepath.Join(dir, "p.db"))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -76,12 +76,15 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	var tok [32]byte
 	_, _ = rand.Read(tok[:])
 	token := base64.RawURLEncoding.EncodeToString(tok[:])
+	propertyToken := token + "-property" // the property service's own, for the user service's internal listener
 	in := func(ns string) *http.Client {
 		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(ns)}}
 	}
 	prop, err := procs.StartCommand("property-service", []string{"ip", "netns", "exec", property, filepath.Join(bin, "property-service")},
 		map[string]string{"PROPERTY_PUBLIC_ADDR": "0.0.0.0:8002", "PROPERTY_INTERNAL_ADDR": propertyOnService + ":9002",
 			"PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(data, "property.db"), "INTERNAL_SERVICE_TOKEN": token,
+			// The other direction: the property service asks the user service's internal listener for names.
+			"PROPERTY_SERVICE_TOKEN": propertyToken, "USER_SERVICE_INTERNAL_URL": "http://" + userOnService + ":9001",
 			// Plain http across the namespaces' links: the test's own network.
 			"JWT_JWKS_URL": "http://" + userOnService + ":8001/.well-known/jwks.json", "JWT_JWKS_PLAIN_HTTP": "allow"},
 		in(property), "http://"+propertyPub+":8002/healthz")
@@ -92,6 +95,7 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	usr, err := procs.StartCommand("user-service", []string{"ip", "netns", "exec", user, filepath.Join(bin, "user-service")},
 		map[string]string{"USER_PUBLIC_ADDR": "0.0.0.0:8001", "USER_DATABASE_URL": "sqlite:" + filepath.Join(data, "user.db"),
 			"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "http://" + propertyOnService + ":9002",
+			"PROPERTY_SERVICE_TOKEN": propertyToken, "USER_INTERNAL_ADDR": userOnService + ":9001",
 			"JWT_SIGNING_KEY_FILE": filepath.Join(data, "jwt.pem")},
 		in(user), "http://"+userPub+":8001/healthz")
 	if err != nil {

@@ -89,6 +89,18 @@ type UserProperties struct {
 	UserId int64 `json:"user_id"`
 }
 
+// Forbidden RFC 9457 problem details.
+type Forbidden = Problem
+
+// InternalError RFC 9457 problem details.
+type InternalError = Problem
+
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
+// Unauthorized RFC 9457 problem details.
+type Unauthorized = Problem
+
 // GetUserPropertiesParams defines parameters for GetUserProperties.
 type GetUserPropertiesParams struct {
 	// Limit At most this many properties (default and maximum 1000).
@@ -372,13 +384,13 @@ type GetUserPropertiesResponse struct {
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Problem
+	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *Problem
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *Problem
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *Problem
+	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -404,22 +416,22 @@ func (r GetUserPropertiesResponse) GetApplicationproblemJSON400() *Problem {
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON401() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON403() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON429() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON500() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
@@ -503,28 +515,28 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Problem
+		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Problem
+		var dest Forbidden
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Problem
+		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Problem
+		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -846,6 +858,39 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
+type ForbiddenResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ForbiddenResponseHeaders
+}
+
+type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type TooManyRequestsResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
+type UnauthorizedResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
+
 type GetUserPropertiesRequestObject struct {
 	UserId int64 `json:"user_id"`
 	Params GetUserPropertiesParams
@@ -903,14 +948,8 @@ func (response GetUserProperties400ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties401ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
 type GetUserProperties401ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProperties401ResponseHeaders
+	UnauthorizedApplicationProblemPlusJSONResponse
 }
 
 func (response GetUserProperties401ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
@@ -927,14 +966,8 @@ func (response GetUserProperties401ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties403ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
 type GetUserProperties403ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProperties403ResponseHeaders
+	ForbiddenApplicationProblemPlusJSONResponse
 }
 
 func (response GetUserProperties403ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
@@ -951,15 +984,8 @@ func (response GetUserProperties403ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties429ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-	RetryAfter      int32
-}
-
 type GetUserProperties429ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProperties429ResponseHeaders
+	TooManyRequestsApplicationProblemPlusJSONResponse
 }
 
 func (response GetUserProperties429ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
@@ -977,7 +1003,9 @@ func (response GetUserProperties429ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties500ApplicationProblemPlusJSONResponse Problem
+type GetUserProperties500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
 
 func (response GetUserProperties500ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
 
@@ -1083,58 +1111,63 @@ func (sh *strictHandler) GetUserProperties(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"zFnrchs3sn6VrjmpMnnMy5C6WVS5TimOdMKNk2h1SVKrUURwpkkingHGAEYUk1LVPs0+2D7JVgNzJSlZ",
-	"TrRV/mOTIgZodH/d/X09f3ihTFIpUBjtjf7wFsgiVPbjOTP4nifc0JcIdah4argU3si7XCBowwyCnIFZ",
-	"IEyzaI4GzIIZmMs7VEKDWXANTOglKmiNTy5PIVJsZroczay7MCZlKe8qZjCmQ7r5ye1RICaBN2M8zhTq",
-	"wDtSb3u93pGhfyfQWiop5mDkBxQaZkom7pww5igMjM/akAnDY2tVyOIYFXANH4Rcio7dWeHHDLXZ3Ll6",
-	"4pW2H3Qb2Myg6gXC69jnuMLIGxmVYcfT4QITRr7Be5akMXojb233vcPDw8Mj89b3Ol7C7t+jmJuFNxr4",
-	"fsdLmTGoyJm/Bt416/7evXltH7r2u4c3r49M/uErr+OZVUq7a6O4mHsPD50qNt0zGfNwtT1ELiojmARe",
-	"kPn+TihYgvYTBt7Rx7fuj5ngRru/Hi3zvy25iOQSuACNoRRR/vuk92cc8fHtvu/7/tHy7f5neOJj4Ynl",
-	"E554KI63iD0OQ9T6Pd5hbM0RWeKNrj25FKjoYEym9sOcLPNuOjWDizVrB3S8MyWnMSabDj4/fQeHu3sH",
-	"kLoVEKFhPNbkolTJFJXhqN1z9AN9ql19b+3q178Gwb3vd4PgfnAaBPcHpzf/+9U2g1Ap6RKUG0zsh+Zx",
-	"M45xtHbauqOvj7v/YN3f/e7hbe//ult9S/7Sms1xbavhnzP8oQ6c69zI6oyb8gE5/Q1DY89n92N3xaFf",
-	"/syUYiv6lQttmAjXzdvffeSivdvH7kmVLHOukyphxht5XJidocMqTwhFe4eHHS/hwn3b9SuDuDA4R0Ub",
-	"GW5i/JTnnxtn94eaTZnizewZ1qx4xM3218Kw8qadApLbvH7mwLR6FzOebKKL2Ry7jYsk+0rhzBt5/9Ov",
-	"+kg/T8l+PR8fyqxY3fKoUS0GnYbj93frjj8cDnd2Dob+zv6bvd2DA6oktUAMtoWhPIfK3WbiHhtIpDYw",
-	"9H0IF0yx0KCiThUBy3/a9X2Yrgxq6m9Xl6fdNz04BtoOtJEKI5jiTCp0vW9lEKYyE1EgaJNYijkq6oUC",
-	"uKHuE2aGtmbVcW49Uyt7LIpIw5KbBUz+/c9/TVy/qWrTBTLNI4RQGkO5sgmChIsSb59C2+tPJ2c9UOvu",
-	"7DQRsA1BVxrVWQM06RPftgdnYknBBFoD3/fbBc3ItG3O1QYdmK6AR1Rzy2r4FCKb4G7UmIHvb6kyRhoW",
-	"34YyE1to0LdyCQkTq5pBpZmwYJr6J4tjaCUOK0xAzLXBCJYLFHYpfYclsxhp9+phX8uKZjkaDnYPdt/s",
-	"7O8e1JJha00iW/67CbcGnuLARhdsOnITNFSFMcwUN6sLCpWDxlgQjll8SWxv0/0/E9skJzrqCCFTikIQ",
-	"YWozSgoY/3B5cv7D8fvb46vLb3swsbxxMgIGesEojzWGCg3hixmIkWkDO8NA1OpCq9zj4uT8p/G7k9vL",
-	"H787+aF10W73YKJTPpuh3fFvP192L34afwMtnU3hLTT45MXZ+PT0BMbfdALBsij/uUgt0KjueIiNhWU1",
-	"2oOEi4yqkZEQ8ztsd+huDJLMZCzuXr6/gFAKgSE5JhAJi9CVk4YJv/T2/ENnYZ5OmgqaUZk2EMmEcVF4",
-	"6HV5LeRmgaoDM6mABSLhc8XolCOqZuWZ7jRWsPCQoj7jIQkErmGBcUSm05H59VQWo3Z1jlMoXQS9judK",
-	"tvdLt4h91wW/ysyUf4crR/24mEmCRSiFYaFN0Pz53xDvUO/mbgW6m2FckLLpeJmK6UhjUj3q95tLexHe",
-	"9SlvmlC7cL92jewWe6KIUsmF0YU314PZg8sFroAptH/BCKSIV0AReiT2PL+zqxKC/G7bwx2qFdBq63rI",
-	"s83WmkBM1n01KfKhZasewqSRR5O2hb9hhodOR3WAggt6IZXpEr6iQJRgJjGXAw0IaC2Nru25zdvUGBOu",
-	"NRdz2sbJs1BhhMJwFgPX1BVJBGIEu/6g6JxMrMyCHsJYI7CpzFwu57qBcBNL+QGpKdfcEAjCcwfmUkZ0",
-	"3pRFHbd2PseoBydrviJP6loeaGrJLI7lktwdiMl9137DqJsvmByRbSAJ98Ays6CLEJSjQk/O0WjY9Xc2",
-	"T9NspSlVArFcyIQSgso/12BTkguY3Hel6E5xweJZV84mI4ccZhaQMsUSNI45GEs2qm4SiNakXDBp24gt",
-	"FysQsvZcJFFDa8LEatKBiZACJ+0juwXLIm4g5gLLfZmxG/cCEYivrU7UI2iIa01V1LmuENevNOTCvFD8",
-	"VXW0VfH29Hj8/ur85Pb9+PvxZScQEc5YFhsY+JASkGwha9fpkz2tEe4jIIqRFh6vWcJVWc4CUSBlw5Lz",
-	"k79fnVxc5jZAYcK+3/H9hhlFAIf39xZhu/Z/wmogbCjJPjfOIKS6g17pfPTBXQe3k43JuiCf2A2rP0/A",
-	"Kh5ti0IgNjLd0gUh4d2P5xeQ2i1G9H2q5JLYRMrmtpYmyIShYqqQhQvgxhXRXHms173ymOOzsdfx7lBp",
-	"V88GPb/nU5mTKQqWcm/k7fT83o5n2ePCdt8+S3m/2KFfNfM+4Ub3/8gb/QOtneMWenSliSivKkpUmEWt",
-	"Vs6JHDnOba+icKZQL+huaV4LNugeXUi6sudYqEPPqGyVBW10JTmBlqWHbVdAJjUOYpdQcuYrO6Clywq7",
-	"e57pHwTVia1kDVqTyq5bozJha8SkgIU1rO2iUxaIceSNvP9Hs8aQyel5EmtvdL3ux3FU57/QImKpdbbd",
-	"uZZE2p5Kgaw6akXLnjG/eWmC+BjLt6O7dQbdKhKWYpafClYGlFf7mKFaVXezQffqN8m3KFh9dTH69jit",
-	"HvyJu5wXDauMkgNPBxSmaPtGDom8Cst573Hak+/WHX/jbZ+s7cyG00Ho42H0hh1M98OmGvzs6cfDDQFC",
-	"p1Jox7mHvl9QKnSah6VpTA2QS9H/TUvRsKep5q7X5wPlXK2h/QcbGn1D45JdDe01qEmZwUPdN0/pvbVE",
-	"s6xxc066WWdaTAAmqVnlOZ9XAOItCoFaqwXjY9PybSbla/vVwkfmuM96uFhvb7T7ZMzy+eTrLbErJpPW",
-	"C0U/tTRCSAMJM6HTEMdnY2L7hjSRFan5DPK6nDbW6ks5NvS4uGMxj+COxZkLaTFqcwO0vGl9zSLIcV8B",
-	"9Al6nl9I9+3u9pLesxFRzHOfgIJNZWLEOY/e4pC6M74YEAz+IgjGebhK1lD0a5NLsCp6gyp6V4JIslT8",
-	"d4w+L3xZ/cmXCuDjcohazZpQGdmwMlERzrouCkSrMT9463q6Jd/2OXD+KrUSieRt0q5oDEupPsSSRVYe",
-	"aKwrcisQcmQVonrtdKfJc0rxxYBu5y9XHq4LYZWwlXWsVU2WG5TMqdeA304Fv1OppjyK6iOC52BvVj72",
-	"UsBraN4cGdOsEHKsuGPzWlVtsSqUZN6mIB09MkqyurEQ7zXcvtL20C8MKcPDv4oUKR1XJAlqhaKhFq2P",
-	"wKgVsDnjAmJmUDWwMjyssEI7fE875N1Gfx5mFDPYtVzzpepVcaNPvdT+hMwuJG4gmjJ7lI+ObD7Zbd37",
-	"CIWzjLRZ9aY819AKZzyOdQ9+VHUd9ErDmtjmTpQ/qrq/HOx1vHM0atU9nhlUmxr1wr3eJtW5ZNyUgwm1",
-	"oj5hQfX0O+/HxcSb/d1PqgnCxN6LsDc7YlQQyiyOXBGVtM5gfapWz4y9OgUrWiZcuG1OiOB9XnYUrOFF",
-	"MuNCJujGg3mySyeh3C3dUMtdHwRh3E3elgtmep516c4LuDRihk2ZtnMXW6LvGI/ZNMZ6xbFT03jV9Gyt",
-	"P+WTY7gS5eOfzZLKB1+qV22ZPZeXrTqSnYT14HLzrvX3NVYFrL2pub6xZD9LEqZW3sirJBiw6u1YOcIh",
-	"h7A56QmvRNFNx9vohMXrpWIG7xbVB6pWkBazlJoqcZn2DJMtvrYNYVIlo8zysg48f3xvp3QUOjf7z0t7",
-	"c2Kz8Uai2LpbbNhbw4e+C0eHvk/V5r5c5ErT5nwiliGLISI9LtMEhXm+/dBK2AcElYl2w8hRvz8YHvT8",
-	"nt8bPGrITRnUdYveUTS3TwbJS71qHlLVlJuH/wQAAP//",
+	"zFr/ctu2sn6VHd7ORL6hJEqW7ViezB03sW91mza+/tH2HNM1IRKS0JAAA4CW1YxnztOcBztPcmYB/pZk",
+	"O03OTP5JJJMAFovdb7/9oE9OKJJUcMq1csafnAUlEZXm4znR9B1LmMYvEVWhZKlmgjtj53JBQWmiKYgZ",
+	"6AWFaRbNqQa9IBrm4o5KrkAvmALC1ZJK6ExOLk8hkmSmu4zqWXehdUpS1pVE0xgX6eYr74x9HvjOjLA4",
+	"k1T5zpF83ev1jjT+G0BnKQWfgxYfKFcwkyKx64Qxo1zD5GwHMq5ZbKwKSRxTCUzBBy6W3DUzS/oxo0qv",
+	"z1yNeKHMB7UDZKap7Pnccc04JmnkjLXMqOuocEETgr6h9yRJY+qMndbse4eHh4dH+rXnuE5C7t9RPtcL",
+	"ZzzwPNdJidZUojN/951r0v2ze/PSDLr2uoc3L490/uE7x3X0KsXZlZaMz52HB7c6m+6ZiFm42nxE9lTG",
+	"EPiOn3nebshJQs0n6jtHH1/bP2acaWX/erTM/7ZkPBJLYBwUDQWP8udB76844uPrfc/zvKPl6/3P8MTH",
+	"whPLRzzxgOaoVHBFTcyeCjllUUQ5fgkF15Sb8CVpGrOQoG/6qRTTmCYv/1CCN6xGF2rCYuM9porwScgK",
+	"uNDmqw02kVJp5kJ3YB5kyhmPvF3X0Uyb/Vd2lDZjxKtxv/8HpXdUjRSVdyykvYjeFRap/qwc9lD363eS",
+	"zpyx81/9Klf79qnqn9mx1hfrIRBKGlGuGYkxDe5IzCKYZhowEhSQYo/NbUEkqDJ7JnEslj7vBPdd85FG",
+	"XTtCBWNoJMzF2eT09AQmbyEleuGCkEAMRrDQZusLZRbdsdm0DWc2bTV/t1+9uCUDnjW4eN84bMIx9Eh8",
+	"IqWQXxwzFPBUqYRQZHFkg0bge5oaZ+U5UY+aPcyAImoKa+DCTmOt+qwIYvkUXyWALkRC9YLxOSAc0wgE",
+	"N/uwuzwyn+32gVM0WJGVguWC6B6ufynET4SvznMk+FL3CgEJ4avCFkSNJNXqCLRcAZkTxiEmCNf1pBwe",
+	"Vu7FGdAgKC36LNdiqeqaWkWjr5OfxY6eqmnQmfx8eXL+8/G728v3P578fHt6PHl3dX5y+27y0+TShYjO",
+	"SBZrnw88SBGxGM803RkDHsrKApeZlmlEAUlnmaJRrVDm5VvSGYtj1YP3iAjU52V255FbvMgUqBRtqww7",
+	"P/n/q5OLS2vSt5PkrnNOtVx1j7GQr1fJC1vdQAtYEqZhSmdCUowojHoTVI+XvJmQCdHO2GFc7w5tdWNJ",
+	"ljjjV/sjzO2Ecft9UAYb5uicSgyJB9e54iTTCyHZnzj/F6XIhFuAL0AA8ji2odWoVYMqLRoGfFZGZPWR",
+	"X6tiBb91CxzsXqLdAdjjxahLmFJ4MkLapBnbKsWBhCFNNY0aJcfnVXweX13+8Nr8dccUJzMuL4j/9+tl",
+	"9+KXyVuYCVlVtah0X05yl0J+iAWJfL5cCEXht96ed2gHJiSyEB8KzmloimhrbZWy2eybKn/liRk7jsOQ",
+	"KvWO3tHYxBfHoL12xJJTrEEJTabmwxyBwLlxa2yveKfFzlynOOq1vDs/fQOHo70DyGMpLyMKky2VSEQ0",
+	"s4yuCO5Pdd641+KN17/7/r3ndX3/fnDq+/cHpzf//d0mgyhWVDMv0zQxH5rLzRiNo9ZqbZZ6fdz9O+n+",
+	"6XUPb3v/091ITNFfSpE5bU01/GuGP9Qh6Do3slrjphwgpn/Q0ARIQu4ndotDr3xMpCQGFBlXmvCwbd7+",
+	"aMtGe7fb9llAymNQuHd4WANCA4ttKCzh6HHPP/ec7R9qNmWSNVuPYc2KLW42TwvDyp26RUhu8vqZDabV",
+	"m5iwZD26iMmx27hIssdgsp6PD2VWrG5Z1ID/gdtw/P6o7vjD4XB392Do7e6/2hsdHGAb9nhFqq2DZH09",
+	"cY81JEJpGHoehAsiSaipxDYfCZl9NPI8mK40VYibV5en3Vc9ODbcH5QWkkZllUXmsdIUpiLjkc9xkljw",
+	"uelHCM/ZSphpnJpUy9n3CbI+HgHF+r1kegHBv/7xz8Dia4VNF5QoFiEwa425sh4ECeNlvD0VbS+fTs76",
+	"QbXd6TYjYFMEXSkqzxpBkz7ybfPhBIalBtAZeJ63U5SvTBkqV03gwnQFLELMLdHwicJdC+4Gxgw8bwPK",
+	"aKFJfBuKjG/QkH4QS8t+K4NKM2FBFDCO7Sd0EhsrhEPMFJb45YLaPgS/w5KYGNnp1Y+9lRVNOBoORgej",
+	"V7v7o4NaMmzEJLTlP5twreApFmxUwaYj14MGUZiGmWR6dYFHZUOjIFGGQ627/9cF0caJObkKiZR4BBFN",
+	"TUYJDg3+0oPAsKdgjH39gkjDj0JJNcYX0RBTojTsDn1e4YILglPTkthOYlydcM6tXqhqmYuT818mb05s",
+	"jwMdTO7Nzy52fJ5bX+RXMZ+78a8vFJydvz87Ob/8W2uVfJq6SUfAKdMLKn2OjE8V75RkGj23EHGkEKG0",
+	"MHvrQWAJnvFPSSg7KpvC6y1KietzkkX1x1HN4Oq1Eln38s7O9Csxu6NIZTkQSDKdIV1+d1EjoD43rNRA",
+	"Y8OAGm/NoUEhOGuZKQ2RSLDpyU/7Zbkp6xLXUGTi84TNrVZ0hMhckV6zGila1xAjeIYtDEUoX9A4QtNx",
+	"yXx7MoupspjNMCxtNDquY8uP024GKvglKfuR5jIO4zNR9E4kNGCTj2+2L4B704Rx5N6uk8n48U7HWZdE",
+	"7NOuFt1iTsqjVDCulQuazOdY31brAWM0E4NwyRiCKruDXFTx+YagLRs5g3ycSuiUcVxl59u356UGAIPh",
+	"Qc/reb3B+NDzhjtuEVjTlc/XIz3Ar6UN7czcsPzVxcn5lqV93lh7UF97Y1b24ISEi2ry3EWCxytgWoFY",
+	"8kqTVD43iFA8CPqRCFVgKEDQFynlJGW9FUniYOcoFz4qQTPHWGU9vb3F7JhaRyFooGewM26JmYW+uRBS",
+	"dzETI5+XSS/uqMxTEjAlO4pasmMn30E61G5km0ItciG1pIixI29Q8CXCV1aNo7GiQKYi03VZETMsFuKD",
+	"0cZcy43QDVbGcWEuRITrTUnk2ncxWHtw0vIVnoeqIYaBOaP+YkT4fIMWfIS2gUCEAJLpBW4Ekz4q9OU5",
+	"1QpG3u76akYynAlpmuokV6RNq4/gxTgE913Bu1O6IPGsK2a57pwSvYCUSJJQbflioWkXcezzTlC+ENim",
+	"f7lYARe1cUbo7gSErwIXAi44xejBKUgWMQ0x47Scl2gzcc/nPv/eCGFq3NTuFNZO67pCu3uhIL/LKsSz",
+	"x8U8n5eZ3BDz6qTZrNY47qNKADE3V5UlTJbA7/OWjLdFvavAZN9zPa9hRnGAw/t7E2Ej8z/Gqs/NUaJ9",
+	"9gYQI9Uu9ELlt4XMwoy5DAzakkSey+WfAzB9rurBJSbtOhghSeQC3rw/v4DUTDHG71MplohjKZmbqpNQ",
+	"wk2dlhThhmlbbgr5q1UhymWOzyaO69xRqSzyDxDasCDkWOOMnd2e19t1TM+wMJyrT1JWSvD9CuT7Bmb7",
+	"n3J694DvzukGUnylKrisg7EhWGKOlNh2WmYrks4kVQvcW5rpzSQfNyQs7Nnew0bPuCQVRbNgqUACHdMU",
+	"7FgACWrM07yCyZm/6YISNitqWrG5aVWbKTp0anXvVsuMG4wIirCw6pw9nRIgJpEzdv6X6lZfhE7Pk1g5",
+	"4+u2HydRveuBDrYTSmWbnWtaB8M+8CAr7lGR8WdceX7ttmBbb2duBtp9U6dIWDyzfFUwzV+5tY8Zlatq",
+	"b+bQnfpO8imKXq7aGH7b3kwN/sJezouCVZ6SDR4XJE2pqRt5SOQoLOa97QQxn607eetsvozenQ2ng9Cj",
+	"h9ErcjDdD5sawGdrXg83rUvnoec9ItxvEOzrPfx1WxUq1dSG4jNYU2bWlA20q9FxD2oN7ODZ8nwr0bao",
+	"9Os40yEcaJLqVZ7zOQIgb5EUsLSaYPxGLn5Hj57Zc697i3pa3pcnRIe22zo+m2BfpLETNtJErjxflxpz",
+	"DV9Ksdhh+RXOHYkze6TVnU3tpvh7EhW3mJ93ZWNmN5v8ahc2BkpZZBlxzqM3OKTujG8mCAbbBpYJ3r9q",
+	"XXKNvN2nB53Wf8gxGh4+PaJ9Wf7gOns2Rh8f1/wFgxm1+xUiOyKaTIkyBMpcld0RFpNpTOvX7ab9iVfN",
+	"3zPUfgWTN8twxcvhn33BWA78WuG6oc0uN1v97sVQ2h5cru+1LreZdG4Jbdc3JmuzJCFy5YydCkuBVOJm",
+	"ycXQIWSuasoxou6N66x1WYU+WAgP9qV6b2RqS0GLagBjPNHkppaQplLMWGyq2DO3ZX75sYlxpVJEmdGA",
+	"tkpwawzetZQcj9d2/flvH5r0bE2oKabuFhP2WjGk7kKjfjjooPIXMYa7rZORWIQkhgiLr0gTyvXz7YdO",
+	"Qj5QkBnfaRg57vebMsyzDGl78CkxZrv32ravedCE0RPeG3yJ954Wkp7nuY1G3JQp82mDOrddbzpq6VF1",
+	"I3sVo6yl4fp+mys0xbQn1K5mY6Gch5uHfwcAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -49,6 +49,12 @@ type AccessLevel string
 // Address Example: 1 Harbour Road
 type Address = string
 
+// DisplayName The person's first and last name, from the user service: present in a list whose
+// `names_included` is true, for a user who still has an account.
+//
+// Example: Ada Lovelace
+type DisplayName = string
+
 // EmailAddress A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
 // part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
 // of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
@@ -101,6 +107,13 @@ type Invitation struct {
 	// InvitedBy Example: 1
 	InvitedBy ID `json:"invited_by"`
 
+	// InvitedByName The person's first and last name, from the user service: present in a list whose
+	// `names_included` is true, for a user who still has an account.
+	//
+	//
+	// Example: Ada Lovelace
+	InvitedByName *DisplayName `json:"invited_by_name,omitempty"`
+
 	// PropertyId Example: 1
 	PropertyId ID `json:"property_id"`
 
@@ -118,6 +131,13 @@ type InvitationList struct {
 	// Invitations Pending invitations, oldest first (at most 100).
 	Invitations []Invitation `json:"invitations"`
 
+	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
+	// retry, a circuit breaker): the list is complete but shows no names.
+	//
+	//
+	// Example: true
+	NamesIncluded NamesIncluded `json:"names_included"`
+
 	// TotalCount Example: 1
 	TotalCount int32 `json:"total_count"`
 }
@@ -126,6 +146,18 @@ type InvitationList struct {
 type Member struct {
 	// AccessLevel Example: owner
 	AccessLevel AccessLevel `json:"access_level"`
+
+	// DisplayName The person's first and last name, from the user service: present in a list whose
+	// `names_included` is true, for a user who still has an account.
+	//
+	//
+	// Example: Ada Lovelace
+	DisplayName *DisplayName `json:"display_name,omitempty"`
+
+	// Email The member's address, from the user service (in lists, when `names_included`).
+	//
+	// Example: ada@example.com
+	Email *string `json:"email,omitempty"`
 
 	// PropertyId Example: 1
 	PropertyId ID `json:"property_id"`
@@ -145,9 +177,22 @@ type MemberList struct {
 	// Members Every member of the property, owners included (a property has at most 500).
 	Members []Member `json:"members"`
 
+	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
+	// retry, a circuit breaker): the list is complete but shows no names.
+	//
+	//
+	// Example: true
+	NamesIncluded NamesIncluded `json:"names_included"`
+
 	// TotalCount Example: 1
 	TotalCount int32 `json:"total_count"`
 }
+
+// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
+// retry, a circuit breaker): the list is complete but shows no names.
+//
+// Example: true
+type NamesIncluded = bool
 
 // NewInvitation defines model for NewInvitation.
 type NewInvitation struct {
@@ -4476,122 +4521,128 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17chs50udVcjmzYXKmSJVk+UVFxzRty93qsWWtJK9jP5dHBVaBJFpVALsASuJ4tYf5LrAX6P++A80V",
-	"NpAA6sUiRdps9/ZYER3RMlmFRyIzkY9fJj+1IpFOBadcyVb/U2tCSUwz/HMQRVTK7gvBVSaS7iBJxHX3",
-	"bcbGjOuvYyqjjE0VE7zVb51kVFKuQPBkDoIDgYz+MqNSwSgTKRAYZuJa0gymZEzheiIkBYFjAZPAOLx4",
-	"e3p2MXj9+u37w5cXb0+Pfjg6Pgt4mwtOYTiHmI7ILFGdPqgJUfZVDzi9ohmEfwl7AW95LRlNaEr06ugN",
-	"SacJbfVbE6Wmsr+zQ6bTnv20F4m05bVGIkuJavVbs4y1vFZKbl5TPlaTVn/P972Wmk/1+1JljI9bt7de",
-	"65Qo+pqlTC3u/3xCQSqiKIgRqAnNtz+cxWOqzKrH4opmXIKaMAkZlVPBJYX20eH5q4DHGRmpLqNq1NVL",
-	"JlPWzYiiiZ6va4+l04cwaNmhZdA6yL4LZr7/MJpxpiQkdKTw3/RA2S8kjQSPJcy4YoleWMDtipiE0SxJ",
-	"gIwJ4+YtS0U9Psto3OqrbEabqVpbxaNnzw7Ud36ViruailOiFM00if4RtD6Q7j+7H/+Kr3zwu88+/vVA",
-	"2T/+3FpJ8e6JSFg0bya82VGdNr+UaWPJcm0/u2Y8Ftea7yyBHAE+Z/u/fPfY9w+uv3u8wf5/cfu/Xr1/",
-	"qrJ5dzBSNFvc+pk9WyXgmjAFQzoSGQWVzRkfm3Ndcz8P/ZI0MK4e7pmdsHSWtvpPH+/rnaSMm3/v5itl",
-	"XNExzVq3eq1TkpGUKqs9jvgVU0Sv9Ojl4tKLb4HFepFap2haTVpei5PUDO6euWDxevvYrW7j8X55G8/2",
-	"9h4+fLLnP3z89NH+kyeP/Ts35bXe0HRIs3eSZo27iJ20z7RqM1qNoNqEaEL4mMole9PPr72rvW3v6oSM",
-	"6RKeeqv1N1M0lXDN1AQIjDNKFM2AxdDWW51m9IqJmURN/kBCyOmNuiB6uLCTb/eXGc3mxX7x64qCtgq9",
-	"1fe9Yqf+5+/UX7rTJRp7oCAVUhllnBLutt22KwPCY7CTw67vL90baujmvaEGyHf3aKWU7a5zcJmY0kzN",
-	"m5jRfbdCoH4fKbrVk5q7DjXDcxKfGuWp/xUJrijHP8l0mrAIJX5nmolhQtO//iwFryxOb1sRlljV767Z",
-	"WFAJXChIiYomKJODkyPQo2ckUpoiNMuE1k0fPrVGjCZxq9+iqR7Ja6VUSjLWy05n+s6mQGCaEMaBxHGm",
-	"xTkREUm+j0VKGO8DFxAzOU3IHDRtPfhlJhSVHkQiTbUp5cEwI9ElVRJEBnJKIipbtx+9lrYRZrLVR42q",
-	"mMLb5DmJwZEkJ6CzW36m9IrKfUmzKxbRXkyvHHHkzhVJWIwEa92Wj/LPGR21+q0/7RTG3Y75Vu6cmJfN",
-	"wSzepSsI6oh5AKGhZYi7l/ilGI0oj/XFg8SVKD5oCM0SGnBKogkMM0ouJbSN1aa/lLNhypSiMVyRZEY7",
-	"PRjAUMRzQGNSayAxUxC+MEzSPZ9PaT/gZUbRDBIC2lOjmaSxUVt6bMpVNq+9C/n51ocwps/65m8Tie3b",
-	"O6terZuRq8YpHlxiCq31snseD/yF4KOERV8uekQBSo8mPUkySuI5ZHTMpKIZRQ1UsPqzgtXz+Tfi88i9",
-	"tW0udwPLgm2iWZZp5kNrvvct8MQrkQ1ZHFP+hUyBtgPhIK45zSAlc2sEmSt2au+nKms8LFijWMZGvDHK",
-	"X9sWc0QkSewGJKXWm5NilkXa1VCoFe3OmPomOOSIax+GJIda7W/h1tYHSTOIxCyJDTmFfk7RsutcZpRH",
-	"5evSrQbOzDBmVRsxDbNDbIVnzkRK1QSvPsISGoPg5nLD5R3g32b7Nl4hyVzC9YSonp7/WKhXYsbjL6Tr",
-	"sQA5iyZL5Gy/IN+xUGAm3IhkXKjuCF/bBs3cap1gedpOUlXh04yhBfAbEbITMk8Eic+FeE2yMd2icYwW",
-	"FZOghIBEj13hjd2SDrZrgHMhwKxiIx5RQnRxgq1f1G4LOLrmFFLIGIuM1z1V8ptglDOz53ecXBGWkGGy",
-	"DV6JiSJDIqkmsha8fOwD0GY0RpNATkSmknlVM5fYx64MykvbiIFmpRe3xUJ2ogey2GPu3BAur7WK5sIo",
-	"8GviIjdxD84X933rtc6FeEP43Ppr8ktJL4QJPtirgyhF06mSZaonRNGsIrJ7JYtaj6AXBPmKNqJ4RhTt",
-	"YgiDbkezD6AIMMsp5apv9HrCKFcPpJNoCe3Tw//x7vDs/OL10Zujcw/01TgHfXkh+Tqeo0kixozLgE+1",
-	"yYDDwNGJvi/0B8YJab9++8PR8cWrwdHrd6eHZsSLk8PTi6MTD5Z9d/hmcPS64wXc+C1mWgnVadqnhz8c",
-	"nZ0fnlYG7XhwnQk+zr2FKZHyWmSxeX0maRbw9sng7Oz929OXFy9+HBz/cFhdQgevPLvFjI4yKie0NnvA",
-	"26eHr04Pz35s3FqnB8+R1hJIRg21XRRYc4RblD6KaEKjSxp7IEXAHZcZN5soo0pJSiEVqf5Inx8XkOqR",
-	"8E1ZqFxzvAf2vOxQwKSmo3HBTbKBwIwzNO2ohCGJLqFdCmd3vgGHeyF+v/L10qMoVu84mamJyNg/6Zfa",
-	"hgPASBEMKcn07SkuKTcxExMMrNqKu4VyqaxhU01evLkNvfKGScn42APGzWZEBvRmqpcPUUZjyhUjybdg",
-	"AeTULO3wNb2iCR4/n6Wt/ocWOuEY2kyH+McYw4sfS/Ho/Jla3slrDUzUs5rz2oUfSTYUswxOBYmrqa5H",
-	"tVTXh38EwY3vd4PgZvdVENw8efXxL39umulQq+/SdPW7pBqFDcth2HAhDgvt8PCKgknxDcXw+1K+1yb4",
-	"Op5+CcO1sQnqBnxKMoUfr4reHgC9IZHC7DaF8PvwwGlapiCheufSg5Rklyb0GbMxUzLgYoSq2OzKM1fh",
-	"hGQk0i9AGP63P/35v+u17T1+8Je/dne++9s/LsJP//v2/4QhDqNZPtEGi5IwpOqaUlTCKbSJyV8E/PE+",
-	"DOeKys4BYJpFL4iAoZEhi16DXiSRCtS19gGGNJHQPnp5PNjz/aceEAnvzs/gT/uPISVTCUx1DgKuF4s0",
-	"Ak0iXA/Gce3YOAwwjhQxG4S2yOA1UYybgNqPhONrfyecePBcTEUqRgJEFvAfCR/Pkk4PBlEkZtzeYTPO",
-	"fplRD19CbxNXLjDZP5wj+SwzPJAQES440+sbiSztwzvOIhHTgB+/+vsLswBMcUfa5huJJEb94QLTdhf6",
-	"PyVhcPbi6Aja0xmf6zE6OKQHlsqw98hS+SDgUkD4r1//81+//t9//fqf3x9aHnvx9g3GocMa44VmxvDn",
-	"//o1G1P+/fP/+jWa0MxhEUK8OfNvb3i3O9Tfdy+vSP5MDwZ5fNvJApNAYN/3bdoxD8mbsDcG5gMeonkU",
-	"VoLxmj9MJN5cwYWEk5h8vwQikWdKSiCJR/t1gfZaN92x6C5I+StGkzgPHtkIBTPpIJuLacrr13IK0C5J",
-	"DrGfIYO7aMFEJLExhSbimmuuDv9mkpLFJht2Uk/Ufxh0/4N0/+l3n130/tZtzM2XckZNK0c6a4KbRQ4z",
-	"cUkPYGneo7rCCdEqJL/n7BksAlQ217e35fzfB0v6Yisf8xfE8Gdqwu0m1fgb5Qa9EhBgkTNMJv0icVfb",
-	"KsOhfAveeq0Ik9bxBVF3vXjOUioVSaf6NcMbjSeKaISy+Bm1UVVB0JaUQli+1OrstyhjdZFafazNzGgM",
-	"Ibnpfll81+NHL/E5s/mL4Xy9510M8mLdCfIXTKr6TiMRHz7Wz9Z5GpPc5fnrg3u5BqjwV2WTFQaqULdR",
-	"RHIefs1MUrvKxwWQpcHEObEarvSQByKJETrHMqnym74AISiayjvpWgjWLfLYkXlrtwRtI1lG0E1RQpHk",
-	"Aq/hVdK+CrDQjL+onEyJDNUpm4hqkDdbVQobc6VD6azxcG2vVQYs0D6V1S/ftlk4bjeOmSYZSU5KZBiR",
-	"RFJvW5SprX3NNTbzunE3Gvj8EKMF5muHmnJU8kzKUCvVKJnFNIY2yb8EvA6tCDzaRAQsC1XY/9HW2P/R",
-	"huzvKHM36x/T6+q1+DWYoHT5rXqn4q+VLh7GL2IylxX005O6C/+SzEtI1JLKs458CXz1pHptPll1Eg/v",
-	"Bk6VD6JR/S85B3fVbHoKhUO78gAKOn7xvYcDLNnFqRDphjtYZz162M3W4sI7C9rh9NULeLb/6AnY+JHN",
-	"l2I0p7owF9MqRyY2BIJtI27hwGSf1lNFJQeooo72GrQR41IRHi3zLOw+Wexpk9NsE/G+BaLcIjcTMYaE",
-	"8Zp38XC0N9yNfPosfkqeDB9HVYI83l/iCfUuljlCLnBYOhFEt61Qnc+elSR23/ebPAMbgiyfcxUnt8qB",
-	"W/cYzQdN5QJrwu4+o4qgLCn4rdtrTkrPcfkSGcpV0mrdT5Lk7QjxjmvfAh+X42EeSAttPtDOKYlTG+MR",
-	"MwXEXuxywqYgKZUQYrgxxIzZ5trwM923de267TgZ1ptwu1vwJ0qbWHWOzo6q47CpKZWxplJ+BsWRY0DM",
-	"gH1rujsHZC+v07memEBiZoInQ4q5ngNMGWEAUUJoMN2oZfQS9LC4poo+2fX9LYcEas7TOuo1l4mNXZ0q",
-	"dX4U1yYbW6zBgtf0UUxEEsvq5rfpH5X2fbeNWGHPpdj2Pd8vRZt7MDDhMuQAJcBwKIjMwdlKVjcCZUki",
-	"BaJlXax53/dNGFTz5bvzV92n0GYm1cvGnMbAuBImSmvKIEyqSYxsttCoic4B3k58rF0BTiu5Q7y79DSc",
-	"pPpaC/WKwx4cI9JYKpHROK90mRAFQ4wSWya2gzJuVlkPcJ5RIllMIRJKEQS31NV1ynh+qXxeKMadzIm+",
-	"mO+0ulLGy5/u/k6W5AJ/OZOxJoxbVLCF9bixZ353yGepBapnbfZcMyHSpX6r/rLutS51Uvc2cVKR0DWb",
-	"cFsu6t6GGsiQ4G7lkx9dxXL6O1PRBNG7dcvsy4WquOYrU+75e4+7u7vdvafnu3t93+/7/n+UTbKYKNpV",
-	"LK1J+n6jXSZpNMuYmp/pk7GlKpgvH8wUCrLJnr9yg//0/ry1AH7hcBi/PBvAT+/PTeVrePL27Bx2yJTt",
-	"zCTN5A6ZqQnlikVE0VDr3oUnLBgk9CBPAAQ8/On9+cX5+euw8JF3fUgZnykqOz04d1VoOSJO626jVSUQ",
-	"q4hNrkhSKdHr5jGNA95OxFjMlFfgRcx14EFMSaTYlcHjHFS5381zRTM2wotSz6AvhpF2OoDwOOBSiam0",
-	"4DytzTF16WyPuXX7ewEPuCbYVF9ULKISRiJJxDWNoX366sXTJ3uPPPjp7O0xvKdDOMedPNdO0AuLvjlx",
-	"L3YM2IgkY5ExNUnxapkyzg0q16zVACegbU5K8GTeh5Ak4z5wwWnowY9ne48eOy9qOhsmLIJLOscsmrYO",
-	"hDacAl7MQjLq8nMdB4wxBDcFMkxJHACHDC9ZHHqIfE2ucF2JRXphNRoNOJNyZow9Pbec0Bh+ev/3swMI",
-	"mZShByGZ6RFCORvq/zGiTIYvpDfT0C7GSDV+bKE/BwFP2IhqcZAuSZapA+DCnWFmTBwgeJvr87qk81Jl",
-	"tRYYIwRVLIiBazA+Eg6nQkyFiS08q/pSkBLGFWHcRMNmWbLa7WotQEFOzJFQHk8F40pWqjDdLG1FxhCi",
-	"RIWdPAFaZ9+Am+eKuyDs9OCwCkUDeqMZOK9v8aAsxJ5Db+WT6MMKOKcUaak5G080dhns6jrDgQXK4Fx9",
-	"MEoHer1e2OkF3KwF4w2Y8+WQB0vCZTigEPGyKFf2/rJRAzmlPJZodCE4S4xMFqsGznMQvnZYweiFnqvD",
-	"h8e+bwB5RgP1c9gbugsE/RUnQYvYI68GskOBumaSOukJ+N7NDdJz/+amCGwgcL7AoD2QtuaeGWTa0eH5",
-	"KwjrkBkrG/nHYcBNiZpJzBOHm8tRiwYUSmPY33tmRbYEzgp78LzUy0CaQhe9XRtrCjhKNGp/rIxDyBBm",
-	"DMOmLgchLHQ5MDLnQFg18bEKaXBy1PJaVzSTRih2e37P17IippSTKWv1Ww97fu9hC2/cCd5nO71rmiTd",
-	"Sy6u+c7P15eyZ1Fjt14LL6BaqmpMl7Q6mC5mrVxmlMZgXYAiN2pAmnVXlhjgB6JPUO+VfYYHEhx4IUoI",
-	"SyEiWcZQl1YyYtVkGRYQ2qvOxia0kxBwM0abcDeruwqNQ2EWqI04Lmo53Y4JaOgjMseSq4WjuNVvaWPy",
-	"zfyoktuqlLvu+f4K9J5D7a0Hj6tlGlfWL+nrY/GUvgmA/L6/u+zF/Gh23tUAivt7z+5+qQ7+vvVaj8z5",
-	"rn6vWkCFbz28+60GoD8aqrM0Jdm80kahUfw0G2g9QsayFmD4eNsg8TufKi0Xbo3oJ1Q1RBhOaSqubOlv",
-	"8ZY2JrBSY0gN7NcFBnuw7++bq4GX8z7owbuKA7eBgFd28EAa8fRQPh3k09yGY6042zl62WhuM0+SdJrk",
-	"9SWNtHlaSrAtyOv+CgSI7VlhZi5vF6d3u/02hGwNvi/V+n+2XJrzWP1SXkP3BxVky5U16dhQpKstWJaE",
-	"/YtHdiotWm4/rqERdownh8GTL5nKa01FU9T7Dbm0OsWWAZIliAFXs+BQWRhzh3b+uKtIv6R0ao0L8wi6",
-	"nRNyRY1LkDWqsY20FShhkLLraasD2Pef5S5wNYCkTfFHvu+SKejUBzwfFwPwlbhqG5GxenTrgnRyM6k8",
-	"eJMeHOBJrlKD2zNbHBDjDnOllENCYgAX19rA57G816i/q0b119CoL0o9Gv6IKtgIxJdpYKdCiw93lrpR",
-	"J+UUU67wxDWXnsF2O82ntSBmU0GMXHApVxtWSWE6tgcuaxhwooCAYim1WcJ+Hp0OsdgvhPau73fKiS7j",
-	"rXNgcd7zCWu+bB7wIFdaAcd0mG0g51U6QLnadprRImmI9QGKZEou86BOyrmvza6WosXTrbfWw7bE6uNv",
-	"qPAqud3GGsk7crv3+m6b+u4PqI2atYNtSbLCAGw0q16gOMtSevegPKpz1rT5Yfp3XnOaNYmqGSjPtnuu",
-	"C+JzEc/XEJ5SaWKe11wsK7NB43qudu0awjJs77aa4lLZjN4uyP3u1uV+mamTq22sMzf4kHtR36ao764h",
-	"fPVGG39QFWGEsYzZaC8Tai3PnTWNlvnOpztiPy/x86qLYawHPRkmkU3zxNyel9o0qTWHOjBRf20sYMjV",
-	"tnqBMUWcyUPPfb/v7zcHcvQqKrponShOvmDrj92L31Y9izUY+1W5Ydc3Et3B3lZkHWmBtpEQfRF3ll/0",
-	"jS4Fmv9uikWzwSs1uatCOk38pAeDpa9zoQKOElrOj/n7mLzR9j3GRnLwNb1hUnkghY2ZKGk+ojwqdV9J",
-	"KLlsEu0fqFou1/5Xv63vVcR9OHczgS8L4raitaXevxhAdfDCmqlv2k4bOz4vQJYwZleUQ5ubLEm8IzIX",
-	"2+h4eQm/Iopi+xcUWgQQFc1fLDbF6gSDRDCqitgXTO+YPrYYiAR3rXEit6QRxGw0ovihXdZQqAmCTprU",
-	"wLtpvCVvw7oUztHY2KWoYjrXciq+npqaIZnie3X1R7VoviGf5ZSahiQZZLTrSunLHswaxk+jv7I+csW+",
-	"9UBWwCuowLRVA5wy7XdY0CKNPYhNci72IKNX4pLGwEUGCVU2vQNtogKel2hXESnLIp7/XyFGvl2gyL1f",
-	"9HsGORtQZEpsqg++1JBqDJmi3FA0cgw2zCkrmweqenIGVlZypI6bYTAwnAdcTZg0MOUpzWQlyYRIs1pp",
-	"tNAuU15d41w4kmegsedIwMMfDi2IvERNC3y1zVG12rW6TAJTBjNeaidksXD1ziYBX9ra5MAsFMtPiy5d",
-	"Dji9cLp14gXcNLjM6DQhkcX2IQU9o1rnns3wZxbhbgE+TBYdC68nFPW1yNCnLHWICrjtpGMhfz0Y8Kai",
-	"c9M1K6yVsoeVYvSAB9z2WuxX+HVqknY0g/bR8f88Oh+cH709LnVpfPv++PC0wM3u+fhGTObmaKY0C3jB",
-	"7o1DnJy+PTk8Pf9fjaN4Fr6KBv+wFGIzyaVicKztU2BuN6/AtmqC5drR2eU2M1VGxlaiA6bcpbj0GgGh",
-	"7X3/mZmUqc7ydEINg/C5CYVK8WvR9s52NVjou7NJOqHcS+XrJhTqM69Epd2DJv7gV/jGMItvyHMwFzJI",
-	"kVILlredf7fhMXwO8rXxgqvB1A7wJnX3OwUuXIUq3vT6Di6QZgGvDkQ4JkDKXXJMuawDt63yUIrmqE2K",
-	"9xSf2goG9l7J3PsJv33UQLNrs8T91h6C97kw2qqyKfXFagxN1NtjkdWJnMV+WeUGWcvKVPIOVL8x0nNV",
-	"qMESYmEL93rkPsmymVZ4PxEoEDNZTq3+JlGClTK988n297vDbNA6TJsN+ulSMx1ssqydJKPIIsK1Gzuk",
-	"FpseoxtVKvAukra24PqS0iki0FlmS+VEDVuet1xzFdce/o5VYzl3zkjSVDBa/EjA3Y9n2Kxu3uEDC0qJ",
-	"wjhFs62ht/HG+WPr2RlYSVpYS+hu4nT3auLf3af5I9sndfn8mqHMuw2Vyo8ZY+hzppZnkFEvYc0M+iIG",
-	"v6GNL6P2DjDWgA2tSYw/9znHWrzcn8l/EzmvmAm4edUG0KjpBuE8Oa/cCGOppxbm/dud/9Opl8kYwwKr",
-	"SMpdz03MtDgPUxpUJLHdL52YCKgLLwZcZYRLErkIi23gz8fUxLdGGFRNhWtvUdLljYbYyUyVdOF2gl1j",
-	"pwU2MdJsj9mvnMxeXQp0XwF0H8z6JqC7rt2aYfgaDu8LYlp5E6sVTqbrZbXSxSw8yr0VHuWpbRj1m6mL",
-	"vF3Xsp8H1Au4Vw33ruOGBhuibisy8FWzywO0mJB7D2yLqOLHbzAtx3jFdnSWBoF4ZmSJdlz7muak3J7v",
-	"W3DxnWm4QRxjF7ovB9i5FnCbJNdMA7yvm1Yr5mxWKVifQ+L7sNS92fHvZHYM4thqnc/wTZ3BsdjFsNQ/",
-	"ynxp/KOuaye48L3pN7jwcbo4km1r0PC56cSmvyi1bkQFXW7a+OGjVsLmh7iN+q4K/DQT8Qx9Ow+GdMJQ",
-	"oZ6/PusqmqWME/Tq8BeRhyQhPKKZwcG8pNNEzE0qwiAoDgcv3xx2FvrZkSnrLfa0wx/Kyn+D3PSC1Q58",
-	"dXHmp9dibRKKaUq58mqd41JyqZ1bXp22v7Ozu/ek5/f83m7/qe/vfvZsC8HBNWfca5zxY85Yi7HR4vdX",
-	"PfNrb7nvbpBPXcbN3ttlCmCXVXv1IF+0Frd1UuqXbWKkDSU39Y2WBy4Jwe3H2/8XAAD//w==",
+	"7H39chs3su+r9OXuLZObITWSJTumKrVhbClRVrZ1Jfm67sl4NSAHJBENAQYARXFzdR/mvMB9gfx3Hmhf",
+	"4RQawHxxSJG24j05VlWqIpMz+Gh0N/rj181fGwMxmQpOuVaN7q+NMSUJlfhnbzCgSrVfCq6lSNu9NBXz",
+	"9lvJRoybrxOqBpJNNRO80W2cSaoo1yB4ugDBgYCkv8yo0jCUYgIE+lLMFZUwJSMK87FQFASOBUwB4/Dy",
+	"7fnFVe/09O37o1dXb89Pvj95cxHxJhecQn8BCR2SWapbXdBjot2rAXB6QyXEf4k7EW8EDTUY0wkxq6O3",
+	"ZDJNaaPbGGs9Vd2dHTKddtynnYGYNILGUMgJ0Y1uYyZZI2hMyO0p5SM9bnT3wjBo6MXUvK+0ZHzUuLsL",
+	"GudE01M2YXp5/5djCkoTTUEMQY9ptv3+LBlRbVc9EjdUcgV6zBRIqqaCKwrNk6PL44gnkgx1m1E9bJsl",
+	"kylrS6JpauZru2NpdSGOGm5oFTUO5TfRLAyfDmacaQUpHWr8Nz3U7gtFB4InCmZcs9QsLOJuRUzBcJam",
+	"QEaEcfuWo6IZn0maNLpazmg9VSurOHjx4lB/E5apuGuoOCVaU2lI9Peo8RNp/6P94St85aew/eLDV4fa",
+	"/fHnxlqKt89EygaLesLbHVVp80uRNo4sc/fZnPFEzA3fOQJ5AnzM9n/55lkYHs6/ebbF/n/x+5+v3z/V",
+	"ctHuDTWVy1u/cGerBcwJ09CnQyEpaLlgfGTPdcP9PA0L0sC4frpnd8Ims0mj+/WzfbOTCeP237vZShnX",
+	"dERl486sdUokmVDttMcJv2GamJWevFpeev4tsMQs0ugUQ6txI2hwMrGD+2euWLLZPnbL23i2X9zGi729",
+	"p0+f74VPn319sP/8+bPw3k0Fjdd00qfynaKydheJl/aZUW1WqxFUmzAYEz6iasXezPMb72rvoXd1RkZ0",
+	"BU+9NfqbaTpRMGd6DARGkhJNJbAEmmarU0lvmJgp1ORPFMSc3uorYoaLW9l2f5lRucj3i1+XFLRT6I1u",
+	"GOQ7DT9+p+HKna7Q2D0NE6G0VcYTwv22m25lQHgCbnLYDcOVe0MNXb831ADZ7g7WStnuJgcnxZRKvahj",
+	"Rv/dGoH610jRnZnU3nWoGb4jyblVnuZfA8E15fgnmU5TNkCJ35lK0U/p5KufleClxZlta8JSp/r9NZsI",
+	"qoALDROiB2OUyd7ZCZjRJRloQxEqpTC66adfG0NG06TRbdCJGSloTKhSZGSWPZmZO5sCgWlKGAeSJNKI",
+	"cyoGJP02ERPCeBe4gISpaUoWYGgbwC8zoakKYCAmE2NKBdCXZHBNtQIhQU3JgKrG3YegYWyEmWp0UaNq",
+	"pvE2+Y4k4EmSEdDbLT9TekPVvqLyhg1oJ6E3njhq54akLEGCNe6KR/lnSYeNbuNPO7lxt2O/VTtn9mV7",
+	"MMt36RqCemIeQmxpGePuFX4phkPKE3PxIHEVig8aQrOURpySwRj6kpJrBU1rtZkv1aw/YVrTBG5IOqOt",
+	"DvSgL5IFoDFpNJCYaYhfWiZpXy6mtBvxIqMYBokB7anhTNHEqi0zNuVaLirvQna+1SGs6bO5+VtHYvf2",
+	"zrpXq2bkunHyB1eYQhu97J/HA38p+DBlg08XPaIBpceQnqSSkmQBko6Y0lRS1EA5q7/IWT2bfys+H/i3",
+	"HprL/cAqZ5vBTErDfGjNd74EnjgWss+ShPJPZAq0HQgHMedUwoQsnBFkr9ipu5/KrPE0Z418GVvxxjB7",
+	"7aGYY0DS1G1AUeq8OSVmcmBcDY1a0e2M6S+CQ0648WFIemTU/gPc2uYgqYSBmKWJJacwz2ladJ2LjHJQ",
+	"vC79auDCDmNXtRXTMDfEg/DMhZhQPcarj7CUJiC4vdxweYf4t92+i1coslAwHxPdMfO/EfpYzHjyiXR9",
+	"I0DNBuMVcrafk++N0GAn3IpkXOj2EF97CJr51XrBCoydpMvCZxjDCOAXImRnZJEKklwKcUrkiD6gcYwW",
+	"FVOghYDUjF3ijd2CDnZrgEshwK5iKx7RQrRxgge/qP0WcHTDKSSXMTawXvdUqy+CUS7snt9xckNYSvrp",
+	"Q/BKQjTpE0UNkY3gZWMfgjGjMZoEaiykThdlzVxgH7cyKC5tKwaaFV58KBZyEz1R+R4z54ZwNTcqmgur",
+	"wOfER26SDlwu7/suaFwK8ZrwhfPX1KeSXggbfHBXB9GaTqZaFameEk1lSWT3Cha1GcEsCLIVbUVxSTRt",
+	"YwiDPoxm70EeYFZTynXX6vWUUa6fKC/RCprnR//r3dHF5dXpyeuTywDM1bgAc3kh+VqBp0kqRoyriE+N",
+	"yYDDwMmZuS/MB9YJaZ6+/f7kzdVx7+T03fmRHfHq7Oj86uQsgFXfHb3unZy2gohbv8VOq6A8TfP86PuT",
+	"i8uj89KgrQDmUvBR5i1MiVJzIRP7+kxRGfHmWe/i4v3b81dXL3/ovfn+qLyEFl55bouSDiVVY1qZPeLN",
+	"86Pj86OLH2q31urAd0hrBURSS20fBTYc4RdljmIwpoNrmgSgRMQ9l1k3m2irSsmEwkRMzEfm/LiAiRkJ",
+	"31S5yrXHe+jOyw0FTBk6WhfcJhsIzDhD044q6JPBNTQL4ezWF+BwL8Xv175eeBTF6h0nMz0Wkv2Dfqpt",
+	"2AOMFEGfEmluT3FNuY2Z2GBg2VbczZVLaQ3bavL8zYfQK6+ZUoyPAmDcbkZIoLdTs3wYSJpQrhlJvwQL",
+	"IKNmYYen9IamePx8Nml0f2qgE46hzUkf/xhhePFDIR6dPVPJOwWNno16lnNeu/ADkX0xk3AuSFJOdR1U",
+	"Ul0//T2KbsOwHUW3u8dRdPv8+MNf/lw30ysbRn2DEeq63N6USiX4EwVDJpUNyqdEaRd3xeRyloBxjNiF",
+	"qctGMw4EUqa0zc1EPMaA5RXjg3SW0AQDhxgHh6GQRmO5PA4ozdIUxkQB4ca4FDOurcbKCdJLCJyKG5qS",
+	"Aa3mj3fvI8dXteQ4MrdZgfrVq7UclI6LUel4KSwNzfjohoLNePZF/9tC+tvlO1uBeQmj14mNcUd8SqTG",
+	"j9cFsw+B3pKBxmQ/hfjb+NBfPExDSs3OVQATIq9tJDhhI6ZVxMUQbya7q8BaBmMiycC8AHH8P/705/9p",
+	"1rb37MlfvmrvfPPXv1/Fv/7fu/8XxziM0QCpsd+0gj7Vc0rxTppAk9h0TsSf7UN/oalqHQJmncyCCFga",
+	"WbKYNZhFGjbSc+MS9WmqoHny6k1vLwy/DoAoeHd5AX/afwYTMlXAdOsw4maxSCMwJML1YFjbjY3DGJYz",
+	"FLEbhKaQcEo04za++INhJp7A3wgnAXwnpmIihgKEjPgPhI9maasDPcts9kqfcfaL4U7zEjrfuHKB2If+",
+	"AsnnmOGJggHhgjOzvqGQky6842wgEhrxN8d/e2kXgBn/gTGBhyJNUJ36OL3bhflPK+hdvDw5geZ0xhdm",
+	"jBYOGYCjMuwdOCofRlwJiP/527//87f//8/f/v3bI8djL9++RumKK4wX2xnjn//jNzmi/Nvv/uO3wZhK",
+	"D82I0ZDIvr3l7XbffN++viHZMx3oZeF+LwtMAYH9MHRZ2CxDYbMAKPYRj9FajEu5CcMfNjFRlW+SkG9X",
+	"IEayxFFB5g/2qwIdNG7bI9FekvJjRtMki6W5gA2z2TGXmqpThZUUCzQLkkPcZ8jgPngyFmliLcOxmHPD",
+	"1fFfbY4232TNTqq4hZ967X8j7X+E7RdXnb+2V2iuLIVWt3KksyG4XWRfimt6CCvTQOUVOiXsr313Bst4",
+	"ne2vn7tiOvQnR/p8Kx+yF0T/Z2qzDzbz+julSoMCLmKZMyyw4Cr1N/06O6poFNwFjQHm8JMrou978ZJN",
+	"qNJkMjWvWd6oPVEEZxTFz6qNsgqCpqIU4uKlVmW/ZRmritTHXKPWLlTb7pcl9z1+8gqfs5u/6i+2ff6K",
+	"O0Nn3UtFm+gu8FywuNp0edkLm0zmYQN2topEIGKgOH918CDTHyXuLJGoxH6ls6kVsEwCTplFCJSlIEcF",
+	"1RhIZ04/Fh4KQKQJ4hDRfvR2Qo7o0HSi7qVrLpZ3yKEn9q3dAk6QSEnQ5yubmPcNbeiuTvzDd0FDC03S",
+	"K7QB1qmadeCReixM6WALVCxPubT+ukOysKgHVVHOcP0YAVmjpqz380R5PbXCY4Cmsd+YMrbufEw5VP2E",
+	"z6K1thZ0jyLb4OHK+ZdlOkejlQ5w9cnbs8MTTxJm6E3SswInDEmqaPBQzFFZ+4ZrrFcfliFqVMcRRrPs",
+	"1x7V56kU2JS2ueUsP0CTZF9aJ9FplYNttIqTopJGOfivolEOttQonrAfoU3KC146mWPDTFYsl+Q2zyD3",
+	"KRB1TRNjiWhmnN93F0fnVy97p6dXlyevj96+uww8ihz2wNwLnEZcUi0XARAYMDmYeVeAypaNWmPsgKk8",
+	"P92fabSmlXGQcW8Vr8Gi6twe+0KklOCl8YbOy8bd55Ccgm5c904p6lAwnxi/SshClSCNz6txuVdkUYCX",
+	"F65eF50rICqfl9Xo83X89/R+NGSR/WrNkFpmo3Nv8mx7CnlYZu0B5HT8ZPsLB1ixi3MhJlvuYJP1mGG3",
+	"W4uP2S4J7vnxS3ixf/AcXFDYgSAwRFtemA9UF8ONW6I7HyIY6RGiv26mvwtufEmH79WocMaVJnywyj92",
+	"+2SJDUTiNhHEn5eJODh2KkaQMl7xkZ8O9/q7g5C+SL4mz/vPBmWCPNtf4c93rla58z4bUDgRhKyuuTBe",
+	"vChI7H4Y1vm3Lq9QPOcy+HVdGGLTY7Qf1NUAbYil/YjSoKKk4Ld+rxkpA8/lK2QoU0nrdT9J07dDBDFv",
+	"fAt8WA1yM5YxPnqIce5k4iKVYqaBOGtIjdkUFKUKYswhxJgG314bfmQQYlNj+GGcXefV+t0t+bWFTaw7",
+	"R298VosrqK1/c/Zldgb5kWNY1yL4K7o7q7JYXXznbSRpQ4B9igncQ8wDYxhcQWwLNVDLmCWYYXFNJX2y",
+	"G4YPHNiqOPGbqNdMJu53uSsWbpk6P4i5hVjka3CIVHMUY5Emqrz5h3S0C/suL3Md99Rnw3zByl4YFnIm",
+	"HejZoC9ygBZgORSE9BjVgquC6HeSKoHmss+Y7IehDeYbvnx3edz+GprM4jfYiKNJrYXNNdjaJps/FkMH",
+	"AbBqonWItxMfGf+J0xIgAO8uMw0nE3OtoXsddwAtf1BaSJpk5WtjoqGPuQ7HxG5Qxu0qq2H6C0oUS4wv",
+	"oDUZ0Rp1PWE8u1Q+zjX3J3NmLuZ7ra4J48VPd/9FluQSf3mTsSKMD6hgc+tx63DG/aHHlRaombXe3ZdC",
+	"TFY6++bLqqu/0rPf28azR0JXbML71dZmGmhvSw1kSXC/8smOrmQ5/Y3pwRgh+VXL7NOFKr/mS1PuhXvP",
+	"2ru77b2vL3f3umHYDcN/K5pkCdG0bVz88qL2a+0yRQczyfTiwpyMqz9DEExvplGQLSTm2A/+4/vLxhKi",
+	"jcNR8uqiBz++v7Txw/js7cUl7JAp25kpKtUOmekx5ZoNiKax0b1LTziEVxxAlsaKePzj+8ury8vTOPeR",
+	"d0OYMD7TVLU6cFmNd6DutlpVAXGK2GY8FVUKvW6e0CTizVSMxEwHOQjMXgcBJJQMNLuxILvDMvf7eW6o",
+	"ZEO8KM0M5mIYGqcDCE8irrSYKoe4NdocE/De9lg4t78T8Ygbgk3NRcUGVMFQpKmY0wSa58cvv36+dxDA",
+	"jxdv38B72odL3Ml3xgl66SB1Z/5FF4sh6UhIpscTvFqmjHMLtbdrtWgoaNqTEjxddCEm6agLXHAaB/DD",
+	"xd7BM+9FTWf9lA3gmi4wF2ysA2EMp4jnsxBJfZa55dFuluC26o1phQPgkPE1S+IA4ezpDa4rdfBNLDGl",
+	"EWdKzayxZ+ZWY5rAj+//dnEIMVMqDiAmMzNCrGZ98z9GtM1Tx/R2GrvFWKnGjx2e7zDiKRtSIw7Kp3ql",
+	"PgQu/BlKa+IAwdvcnNc1XRTaJWCcCoWgDPCyGCzGh8KDz4gtG3PVpGVfCiaEcU0YtzHAmUzXu12NJXzX",
+	"mT0SypOpYFyrUml1FqfXZAQxSlTcytL4VfaNuH0uvwviVgeOyvhSoLeGgbOitQCKQhx4SGY2iTmsiHNK",
+	"kZaGs/FEE4/DKK8z7jn0G87VBat0oNPpxK1OxO1aMN6AyAUOWbAkXgXuixEEj3Ll7i8XNVBTyhOFRhci",
+	"LsXQ5mIriFuPy23GJeBtnIdFn4WhRdlaDdTNsKwOHWX8FS9By4DCoIKcRYGaM0W99ER87/YW6bl/e5sH",
+	"NrAaJgeWPlGukQaz8d6To8tjiKs4OCcb2cdxxG3dqYWXEA+GzaDIFulNE9jfe+FEtoC4jDvwXaFBibLV",
+	"a2a7LtYUcZToLHtkG5Bg3juua10Sw1LrEitzHllZER+nkHpnJ42gcUOlskKx2wk7oZEVMaWcTFmj23ja",
+	"CTtPG3jjjvE+2+nMaZq2r7mY852f59eq46Cgd0EDL6BKynRE9Sqo3VL21OfNaALOBcgz/BZ5XXVlHVYO",
+	"MVSo94o+wxMFHoIzSAmbwIBIyVCXljKz5aQtVgW7q87FJoyTEHE7RjNH6Pmr0DoUdoHGiOOigkxo2YCG",
+	"OSJ7LJlaOEka3YYxJl8vTkpJ0lIN+14YroHkeijuZpjXSsZ7bVGiuT6WT+mLqHrZD3dXvZgdzc67Cup4",
+	"f+/F/S9VKzrugsaBPd/175WrIvGtp/e/VVO9g4bqbDIhclHqjVIrfoYNjB4hI1UJMHy4q5H4nV9LfVTu",
+	"rOinVNdEGM7pRNy4ev78LWNMYPlVn1osvw8MdmA/3LdXAy/mfdCD92VEfgMRL+3gibLiGaB8ehy3vQ1H",
+	"RnE2s5IEq7ntPGnaqpPXV3RgzNNCgm1JXvfX4JhcIxo7c3G7OL3f7ZchZBvwfaGBx0fLpT2P9S9lhbF/",
+	"UEF2XFmRji1FutxXaUXYP39kp9R36e7DBhphx3pyGDz5lKmCxlTURb1fk2unU1xtL1kBs/CFSB5biDF3",
+	"aGaP+zYT15ROnXFhH0G3c0xuqHUJZK0a20pbgRYW772ZtjqE/fBFDlEoBZCMKX4Qhj6Zgk59xLNxMQBf",
+	"iqs2Ed9tRncuSCszk4qD1+nBHp7kOjX4cGaLR6/cY64UckhIDOBibgx8nqhHjfov1ajhBhr1ZaHxyh9R",
+	"BVuB+DQN7FVo/uHOSjfqrJhiyhSemHMV2AoFr/mMFsRsKoihDy5lasMpKUzHdsBnDSNONBAEN7ksYTeL",
+	"TsdYwRtDczcMW8VEl/XWObAka+SGhZwuD3iYKa2IYzrMdYUMSm3dfMMKKmmeNMQqF02kVqs8qLNi7mu7",
+	"qyXv23YXbPSwq5v88DsqvFJut7bw+Z7c7qO+e0h99wfURvXawfUZWmMA1ppVL1GcVSG9e1gc1Ttrxvyw",
+	"TXnnnMo6UbUDZdn2wLc2/U4kiw2Ep1BvnOU1l2tFXdC4mqvduDC4CNu7K6e4tJzRuyW5331wuV9l6mRq",
+	"G5tHWHzIo6g/pKjvbiB81e45f1AVYYWxiNlorhJqI8+tDY2Wxc6v98R+XuHnZRfDWg9mMkwi246omT2v",
+	"jGlS6fh2aKP+CmuoB4S7/k0woogzeRr47/fD/fpAjllFSRdtEsXJFuz8sUfxe1DPYgPGPi524ftCojtY",
+	"EEA2kRZoWgkxF3Fr9UVf61Kg+e+nWDYbgkLnyjKk08ZPOtBb+ToXOuIoocX8WLiPyRtj32NsJANf01um",
+	"dABKuJiJVvYjygeFlkopJdd1ov091avlOvzst/WjingM524n8EVBfKhobaGhNwZQPbywYurbXvLWjs/K",
+	"6BWM2A3l0OQ2S5LsCOljG60ga0ShiabY0wmFFgFEeUcnh01xOsEiEayqIu4F2xCqi40yBoL7flcDv6Qh",
+	"JGw4pPihW1Zf6DGCTurUwLtp8kDehnMpvKOxtUtRxnRu5FR8PjU1QzIlj+rqj2rRfEE+yzm1bXUkSNr2",
+	"DSGKHswGxk+tv7I5csW99USVwCuowIxVA5wy43c40CJNAkhsci4JQNIbcU0T4EJCSrVL70CT6IhnrQLK",
+	"iJRVEc//UoiRLxco8ugX/SuDnDUoMi221QefakjVhkxRbigaORYb5pWVywOVPTkLKys4Um/qYTDQX0Rc",
+	"j5myMGXbsK6QZEKkWaU0WhiXKauu8S4cyTLQ2Dkn4vH3Rw5EXqCmA766jsdG7TpdpoBpixkvNMVyWLhq",
+	"f56Ir2zQc2gXiuWnea85D5xeOt0q8SJuu9ZKOk3JwGH7kIKBVa2LwGX4pUO4O4APU3kb0vmYor4WEn3K",
+	"Qp+ziFea8kGP1xWd295vcaWUPS4Vo0c84q6BarfEr1ObtKMSmidv/vfJZe/y5O2bQuvVt+/fHJ0X2gmE",
+	"+EZCFvZoplRGPGf32iHOzt+eHZ1f/p/aUQIHX0WDv18IsdnkUj441vZpsLdbkGNbDcEy7ejtcpeZKiJj",
+	"S9EBW+6SX3q1gNDmfvjCTsp0a3U6oYJB+NiEQqn4Ne9l6boaLPVh2SadUOzp83kTCtWZ16LSHkETf/Ar",
+	"fGuYxRfkOdgLGZSYUAeWd+28H8Jj+Bjka+0FV4GpHeJN6u93Clz4ClW86c0dnCPNIl4eiHBMgBRbC9ly",
+	"WQ9uW+eh5B2P6xTvOT71IBjYRyXz6Cf8/lEDw671Evd7ewjBx8Joy8qm0EysNjRR7SlG1idylpuMFbqK",
+	"BbbXsLfuIu6jvk5lLpWgGWvOdXmYdOB9bfusyu9g+N5ZrtUxU9r1wUaHx2aaGIe9zgG4f4mZdtWQZiW2",
+	"rKrc8asLWBQfryyzyfqG/c5I1XWhEneQS0fwqAcfk0TbabX3Y4ECPVPF1PDvEuVYq5N2fnVNHe8xe4wO",
+	"Vq7xfaEZEMq/cfKsIh4Q7nrsWWx9gm5goUA9Tzq7gvFrSqeoRph0pX6igo3PWsb5ivEAm+vVlqNnjKRs",
+	"BabDv0Tc/6KPy0pnHUqwIJZojLPU20pmG6+9P7mZnYSqM7f20F3G6R7VxH93n+yPbF9V5fNzhmLvN7RK",
+	"v7COoduZXp0BR72ENT/oS1n8iTEerdo7xFgJtpUnCf4G8QJrCTN/LP+BD1/xE3H7qgsAUtvNwnuiQbGR",
+	"x0pPM85+RcH7b61qmY81LLAKpvjbAzbmm5+HLW3Kk/D+55dcX1MXHo24loQrMvARIvczGnxEbXxuiEHh",
+	"ifDtOQq6vDZmdzbTBV34MMG6kdcC2xhprrHwZ07Gry9leqxgegzGfRHQY98uLm+aXkh/fUJMLmvCtcZJ",
+	"9r241rrIuUeM3bhWeJTnruHV76YusnZjq36z1CzgUTU8uo5bGmyIGi7JwGfNjvfQYkLuPfRBnewnqHzs",
+	"p2g7ekuDQDKzskRbvv1OfVJxLwwdOPreNGIvSbCL3qcDBH0Lu22Sg7aB3+dNC+Zz1qsUrC8iyWNY6tHs",
+	"+O9kdvSSxGmdj/BNvcGx3IWx0P/Kfmn9o7Zvh7j0ve2XuPTxZHkk15ah5nPbSc58UWg9iQq62HTypw9G",
+	"CSsqb7z6Lgv8VIpkhr5dAH06ZqhQL08v2prKCeMEvTr8mfY+SQkfUGlxPK/oNBULm0qxCJCj3qvXR62l",
+	"fnxkyjrLPfnw5+qYO2TXy9Y48OXF2R9ATIxJKKYTynVQ6Xw3IdfGueXlabs7O7t7zzthJ+zsdr8Ow92P",
+	"nm0pOLjhjHu1M37IGGs5Npr/KHRgf3Mx890tcqvNuN17s0gB7BLrrh7ki8byts4K/b5tjLSmZKi60eLA",
+	"BSG4+3D3nwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -14,6 +14,7 @@ import (
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
+	"jeeves4service/services/common/upstream"
 )
 
 // Config is the property service's runtime contract (the README's Runtime
@@ -25,10 +26,12 @@ type Config struct {
 	// (a Config built in code, in tests).
 	AdminAddr   string
 	DatabaseURL string
-	// Internal is what the internal listener accepts (its mode and
-	// credentials, see internalauth).
-	Internal internalauth.Config
-	JWKSURL  string
+	// Internal is what the internal listener accepts and how the service
+	// calls the user service's (its mode and credentials, see internalauth);
+	// UserCalls what one list may spend on the profiles call.
+	Internal  internalauth.Config
+	UserCalls upstream.Settings
+	JWKSURL   string
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
 	JWT         jwtauth.Settings
@@ -102,6 +105,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	checkJWKSURL(r, c.JWKSURL, config.Parse(r, "JWT_JWKS_PLAIN_HTTP", "refuse", parsePlainHTTP))
+	c.UserCalls = upstream.Settings{
+		Budget:         r.Duration("USER_CALL_TIMEOUT", upstream.DefaultBudget),
+		FailuresToOpen: uint32(r.Int("USER_BREAKER_FAILURES", upstream.DefaultFailuresToOpen)),
+		OpenFor:        r.Duration("USER_BREAKER_OPEN", upstream.DefaultOpenFor),
+	}
 	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
@@ -116,12 +124,16 @@ const PrimaryCaller = "user-service"
 // InternalRole is what the property service does with internal calls: it
 // serves the user service on its internal listener, which accepts the user
 // service's static token (INTERNAL_SERVICE_TOKEN) and more tokens by name
-// (INTERNAL_SERVICE_TOKENS), or SPIFFE identities, or both for a migration.
+// (INTERNAL_SERVICE_TOKENS), or SPIFFE identities, or both for a migration;
+// and it calls the user service's internal listener for profiles, with its
+// own token (PROPERTY_SERVICE_TOKEN) or its SPIFFE identity.
 var InternalRole = internalauth.Role{
 	Name:  "property-service",
 	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both},
 	Serve: &internalauth.ServeRole{TokenVars: map[string]string{PrimaryCaller: "INTERNAL_SERVICE_TOKEN"},
 		MoreTokensVar: "INTERNAL_SERVICE_TOKENS"},
+	Call: []internalauth.CallRole{{Name: PrimaryCaller, URLVar: "USER_SERVICE_INTERNAL_URL", DefaultAddr: "127.0.0.1:9001",
+		IDVar: "USER_SPIFFE_ID", TokenVar: "PROPERTY_SERVICE_TOKEN"}},
 }
 
 // checkJWKSURL refuses a JWKS fetched over plain http from another host:

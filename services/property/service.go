@@ -24,6 +24,7 @@ import (
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
+	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/property/adapters"
 	"jeeves4service/services/property/app"
 	"jeeves4service/services/property/ports"
@@ -41,6 +42,23 @@ type Service struct {
 	Metrics *metrics.Metrics
 	keys    *jwtauth.RemoteKeys
 	res     lifecycle.Resources
+	// What the profiles client is built from (SetUserServiceURL).
+	app       *app.Service
+	workload  *internalauth.Workload
+	userCalls upstream.Settings
+	wrap      func(http.RoundTripper) http.RoundTripper
+}
+
+// SetUserServiceURL points the profiles call at the user service's internal
+// listener at url ("": the configured one). Tests bind the user service after
+// the property service, on a port chosen by the kernel; call it before Serve.
+func (s *Service) SetUserServiceURL(url string) error {
+	profiles, err := adapters.NewProfileClient(s.workload, s.userCalls, url, s.wrap)
+	if err != nil {
+		return err
+	}
+	s.app.Profiles = profiles
+	return nil
 }
 
 // New opens the database, builds both routers and binds both listeners.
@@ -84,13 +102,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	s.res.Background(workload.Run)
+	s.app, s.workload, s.userCalls, s.wrap = svc, workload, cfg.UserCalls, tr.Client
+	if _, ok := cfg.Internal.Callee(adapters.UserService); ok {
+		if err := s.SetUserServiceURL(""); err != nil {
+			return nil, s.res.Release(err)
+		}
+	}
 	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
 		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
 		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	internalContract, err := router.InternalContract("internal")
+	internalContract, err := router.InternalContract("properties")
 	if err != nil {
 		return nil, s.res.Release(err)
 	}

@@ -15,6 +15,9 @@ import (
 const (
 	goodToken  = "test-internal-token-0123456789abcdefghij"
 	otherToken = "second-caller-token-0123456789abcdefghij"
+	// ownToken is the property service's token for the user service's
+	// internal listener (PROPERTY_SERVICE_TOKEN), which it never accepts.
+	ownToken = "property-own-token-0123456789abcdefghijk"
 )
 
 type env struct {

@@ -146,12 +146,30 @@ func (s *Service) spendInvitation(ctx context.Context, owner, property int64) er
 	return nil
 }
 
-// PropertyInvitations lists a property's pending invitations (owners only).
-func (s *Service) PropertyInvitations(ctx context.Context, c Caller, id int64) ([]InvitationRecord, error) {
+// PropertyInvitations lists a property's pending invitations (owners only),
+// with the inviters' names when the user service answers.
+func (s *Service) PropertyInvitations(ctx context.Context, c Caller, id int64) ([]InvitationRecord, Names, error) {
 	if _, err := s.changeable(ctx, c, id); err != nil {
-		return nil, err
+		return nil, Names{}, err
 	}
-	return s.Repo.PropertyInvitations(ctx, id, s.now())
+	list, err := s.Repo.PropertyInvitations(ctx, id, s.now())
+	if err != nil {
+		return nil, Names{}, err
+	}
+	return list, s.names(ctx, inviters(list)), nil
+}
+
+// inviters are the distinct users who sent list.
+func inviters(list []InvitationRecord) []int64 {
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, i := range list {
+		if !seen[i.InvitedBy] {
+			seen[i.InvitedBy] = true
+			ids = append(ids, i.InvitedBy)
+		}
+	}
+	return ids
 }
 
 // RevokeInvitation removes a pending invitation of property id (owners only).
@@ -166,13 +184,18 @@ func (s *Service) RevokeInvitation(ctx context.Context, c Caller, id, invitation
 	return err
 }
 
-// MyInvitations lists the pending invitations addressed to the caller's email.
-func (s *Service) MyInvitations(ctx context.Context, c Caller) ([]InvitationRecord, error) {
+// MyInvitations lists the pending invitations addressed to the caller's
+// email, with the inviters' names when the user service answers.
+func (s *Service) MyInvitations(ctx context.Context, c Caller) ([]InvitationRecord, Names, error) {
 	email := invitee(c)
 	if email == "" {
-		return nil, nil
+		return nil, s.names(ctx, nil), nil
 	}
-	return s.Repo.EmailInvitations(ctx, email, s.now())
+	list, err := s.Repo.EmailInvitations(ctx, email, s.now())
+	if err != nil {
+		return nil, Names{}, err
+	}
+	return list, s.names(ctx, inviters(list)), nil
 }
 
 // Accept makes the caller a member by an invitation addressed to them.

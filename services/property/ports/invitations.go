@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"jeeves4service/gen/propertyapi"
@@ -14,12 +15,26 @@ func toInvitation(i app.InvitationRecord) propertyapi.Invitation {
 		CreatedAt: time.Unix(i.CreatedAt, 0).UTC(), ExpiresAt: time.Unix(i.ExpiresAt, 0).UTC()}
 }
 
-func toInvitationList(list []app.InvitationRecord) propertyapi.InvitationList {
-	out := propertyapi.InvitationList{Invitations: make([]propertyapi.Invitation, 0, len(list)), TotalCount: int32(len(list))}
+func toInvitationList(list []app.InvitationRecord, names app.Names) propertyapi.InvitationList {
+	out := propertyapi.InvitationList{Invitations: make([]propertyapi.Invitation, 0, len(list)), TotalCount: int32(len(list)),
+		NamesIncluded: names.Included}
 	for _, i := range list {
-		out.Invitations = append(out.Invitations, toInvitation(i))
+		inv := toInvitation(i)
+		if p, ok := names.ByID[i.InvitedBy]; ok {
+			inv.InvitedByName = displayName(p)
+		}
+		out.Invitations = append(out.Invitations, inv)
 	}
 	return out
+}
+
+// displayName is how a person is shown: first and last name (nil: no name).
+func displayName(p app.Profile) *string {
+	name := strings.TrimSpace(p.FirstName + " " + p.LastName)
+	if name == "" {
+		return nil
+	}
+	return &name
 }
 
 // CreateInvitation implements POST /api/property/{id}/invitations.
@@ -52,11 +67,11 @@ func (h *Public) ListInvitations(
 	if err != nil {
 		return nil, err
 	}
-	list, err := h.App.PropertyInvitations(ctx, c, req.Id)
+	list, names, err := h.App.PropertyInvitations(ctx, c, req.Id)
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.ListInvitations200JSONResponse{Body: toInvitationList(list),
+	return propertyapi.ListInvitations200JSONResponse{Body: toInvitationList(list, names),
 		Headers: propertyapi.ListInvitations200ResponseHeaders(budget(ctx))}, nil
 }
 
@@ -84,11 +99,11 @@ func (h *Public) ListMyInvitations(
 	if err != nil {
 		return nil, err
 	}
-	list, err := h.App.MyInvitations(ctx, c)
+	list, names, err := h.App.MyInvitations(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.ListMyInvitations200JSONResponse{Body: toInvitationList(list),
+	return propertyapi.ListMyInvitations200JSONResponse{Body: toInvitationList(list, names),
 		Headers: propertyapi.ListMyInvitations200ResponseHeaders(budget(ctx))}, nil
 }
 
