@@ -208,11 +208,13 @@ func list(v string) []string {
 // the property service's internal listener, with its static token
 // (INTERNAL_SERVICE_TOKEN) or its SPIFFE identity, and serves the property
 // service on its own, which accepts the property service's token
-// (PROPERTY_SERVICE_TOKEN; never its own) or SPIFFE identity.
+// (PROPERTY_SERVICE_TOKEN; never its own) and more tokens by name
+// (USER_INTERNAL_TOKENS: a rotation, other callers), or SPIFFE identities.
 var InternalRole = internalauth.Role{
 	Name:  "user-service",
 	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE},
-	Serve: &internalauth.ServeRole{TokenVars: map[string]string{adapters.PropertyService: "PROPERTY_SERVICE_TOKEN"}},
+	Serve: &internalauth.ServeRole{TokenVars: map[string]string{adapters.PropertyService: "PROPERTY_SERVICE_TOKEN"},
+		MoreTokensVar: "USER_INTERNAL_TOKENS"},
 	Call: []internalauth.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
 		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN"}},
 }
