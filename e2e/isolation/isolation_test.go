@@ -128,6 +128,17 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	if _, err := testenv.TryWith(fromOutside, "GET", internalURL, nil, "X-Internal-Token", token); err == nil {
 		t.Error("the internal endpoint answered a request from outside")
 	}
+	// The other direction: the user service's internal listener answers the
+	// property service's namespace, and not the outside.
+	profilesURL := "http://" + userOnService + ":9001/api/internal/users/profiles"
+	if r, err := testenv.TryWith(in(property), "POST", profilesURL, map[string]any{"user_ids": []int{1}},
+		"X-Internal-Token", propertyToken); err != nil || r.Status != 200 {
+		t.Fatalf("profiles call from the property namespace: %v %d", err, r.Status)
+	}
+	if _, err := testenv.TryWith(fromOutside, "POST", profilesURL, map[string]any{"user_ids": []int{1}},
+		"X-Internal-Token", propertyToken); err == nil {
+		t.Error("the user service's internal endpoint answered a request from outside")
+	}
 
 	// The public listeners are reachable from outside, and the whole story
 	// works across the namespaces: register, log in, create a property (its
@@ -157,6 +168,19 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	testenv.Payload(t, login(), &claims)
 	if !claims.PropertiesIncluded || len(claims.Properties) != 1 || claims.Properties[0].PropertyName != "Behind the fence" {
 		t.Errorf("login after the internal call across namespaces: %+v", claims)
+	}
+	var created struct{ ID int64 }
+	_ = json.Unmarshal(r.Body, &created)
+	var members struct {
+		NamesIncluded bool `json:"names_included"`
+		Members       []struct {
+			DisplayName string `json:"display_name"`
+		} `json:"members"`
+	}
+	testenv.DoWith(t, fromOutside, "GET", fmt.Sprintf("http://%s:8002/api/property/%d/members", propertyPub, created.ID), nil,
+		testenv.Bearer(login())...).JSON(t, &members)
+	if !members.NamesIncluded || len(members.Members) != 1 || members.Members[0].DisplayName != "Net Ns" {
+		t.Errorf("the member list by name across namespaces (the profiles call): %+v", members)
 	}
 	if t.Failed() {
 		return
