@@ -459,7 +459,21 @@ func (c *cluster) newAccount(t *testing.T, email string) *account {
 	got.JSON(t, &u)
 	a := &account{email: email, id: u.ID}
 	a.token = c.login(t, email)
-	testenv.Do(t, "POST", c.propertyURL+"/api/properties/", map[string]string{"name": "First home"}, testenv.Bearer(a.token)...)
+	var p struct{ ID int64 }
+	testenv.Do(t, "POST", c.propertyURL+"/api/properties/", map[string]string{"name": "First home"}, testenv.Bearer(a.token)...).
+		JSON(t, &p)
+	// The other direction: the member list by name, from a user replica's internal listener.
+	var members struct {
+		NamesIncluded bool `json:"names_included"`
+		Members       []struct {
+			DisplayName string `json:"display_name"`
+		} `json:"members"`
+	}
+	testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", c.propertyURL, p.ID), nil, testenv.Bearer(a.token)...).
+		JSON(t, &members)
+	if !members.NamesIncluded || len(members.Members) != 1 || members.Members[0].DisplayName != "Replica User" {
+		t.Fatalf("the member list by name: %+v", members)
+	}
 	return a
 }
 
