@@ -94,6 +94,16 @@ func TestBothInternalOperationsAreGuardedAlike(t *testing.T) {
 					t.Fatalf("%s on a public listener: %d, want 404", public, r.Status)
 				}
 			}
+			// Its docs are on its internal listener, and on no public one.
+			serving := strings.TrimSuffix(op.url(s), op.url(s)[strings.Index(op.url(s), "/api/"):])
+			if r := testenv.DoUnchecked(t, "GET", serving+"/openapi.yaml", nil); r.Status != 200 || !strings.Contains(string(r.Body), op.name) {
+				t.Fatalf("%s/openapi.yaml: %d, or without %s", serving, r.Status, op.name)
+			}
+			for _, public := range []string{s.user, s.property} {
+				if r := testenv.DoUnchecked(t, "GET", public+"/openapi.yaml", nil); strings.Contains(string(r.Body), op.name) {
+					t.Fatalf("%s/openapi.yaml shows the internal operation %s", public, op.name)
+				}
+			}
 			// The failure budget: 5 wrong tokens an hour from this IP (one spent above), then 429 even for the right one.
 			statuses := map[int]int{}
 			for range 5 {
