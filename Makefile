@@ -12,6 +12,7 @@ generate:
 	$(OAPI) -config api/userapi.yaml openapi-public.yaml
 	$(OAPI) -config api/propertyapi.yaml openapi-public.yaml
 	$(OAPI) -config api/internalapi.yaml openapi-internal.yaml
+	$(OAPI) -config api/internaluserapi.yaml openapi-internal.yaml
 	$(GO) tool sqlc generate
 
 ## build: both binaries into bin/

@@ -30,12 +30,8 @@ func setUp(t *testing.T, s *system) fixture {
 	created := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Cottage"}, testenv.Bearer(sess.Token)...)
 	var p struct{ ID int64 }
 	created.JSON(t, &p)
-	testenv.Do(
-		t,
-		"PUT",
-		fmt.Sprintf("%s/api/property/%d/members/%d", s.property, p.ID, member),
-		map[string]string{"access_level": "guest"},
-		testenv.Bearer(sess.Token)...)
+	memberSess, _ := login(t, s, "member@example.com", "member password 123")
+	share(t, s, sess.Token, memberSess.Token, p.ID, "member@example.com", "guest")
 	testenv.Do(
 		t,
 		"POST",
@@ -213,7 +209,8 @@ func bodyCases(s *openapi3.Schema) []badCase {
 
 // operationCases lists every forbidden request for one operation.
 func operationCases(path string, op *openapi3.Operation, params openapi3.Parameters, f fixture, secured bool) []badCase {
-	values := map[string]string{"id": fmt.Sprint(f.propertyID), "user_id": fmt.Sprint(f.memberID)}
+	// No invitation has this id: a forbidden request about one is refused before it is looked up.
+	values := map[string]string{"id": fmt.Sprint(f.propertyID), "user_id": fmt.Sprint(f.memberID), "invitation_id": "999998"}
 	if strings.HasPrefix(path, "/api/internal/") {
 		values["user_id"] = fmt.Sprint(f.ownerID)
 	}
@@ -282,6 +279,8 @@ func TestEveryOperationRejectsWhatTheContractForbids(t *testing.T) {
 						secured := op.Security == nil || len(*op.Security) > 0
 						base := s.property
 						switch {
+						case spec.Name == "internal" && len(op.Tags) > 0 && op.Tags[0] == "users":
+							base = s.userInternal
 						case spec.Name == "internal":
 							base = s.internal
 						case len(op.Tags) > 0 && op.Tags[0] == "users":
@@ -290,7 +289,10 @@ func TestEveryOperationRejectsWhatTheContractForbids(t *testing.T) {
 						for _, c := range operationCases(path, op, item.Parameters, f, secured) {
 							total++
 							headers := testenv.Bearer(f.ownerToken)
-							if spec.Name == "internal" {
+							switch {
+							case spec.Name == "internal" && base == s.userInternal:
+								headers = []string{"X-Internal-Token", propertyToken}
+							case spec.Name == "internal":
 								headers = s.claimsCall(t, base+c.path)
 							}
 							switch {

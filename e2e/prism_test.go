@@ -117,7 +117,7 @@ func TestEndToEndThroughPrismProxy(t *testing.T) {
 	specs := map[string]string{
 		"user":     "../openapi-public.yaml",
 		"property": "../openapi-public.yaml",
-		"internal": "../openapi-internal.yaml",
+		"internal": "../openapi-internal.yaml", "userInternal": "../openapi-internal.yaml",
 	}
 	for _, eng := range testenv.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
@@ -154,7 +154,23 @@ func tour(t *testing.T, s *system) {
 	must(200, "PATCH", base, map[string]string{"name": "Tour home"})
 	must(201, "POST", base+"/rooms", map[string]string{"name": "Hall"})
 	must(200, "GET", base+"/rooms", nil)
-	must(200, "PUT", fmt.Sprintf("%s/members/%d", base, guest), map[string]string{"access_level": "guest"})
+	var inv struct{ ID int64 }
+	must(201, "POST", base+"/invitations", map[string]string{"email": "tour-guest@example.com", "access_level": "guest"}).JSON(t, &inv)
+	must(200, "GET", base+"/invitations", nil)
+	guestSess, _ := login(t, s, "tour-guest@example.com", "tour guest password")
+	asGuest := func(status int, method, url string) {
+		t.Helper()
+		if r := testenv.Do(t, method, url, nil, testenv.Bearer(guestSess.Token)...); r.Status != status {
+			t.Fatalf("%s %s: %d, want %d: %s", method, url, r.Status, status, r.Body)
+		}
+	}
+	asGuest(200, "GET", s.property+"/api/invitations")
+	asGuest(200, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID))
+	must(201, "POST", base+"/invitations", map[string]string{"email": "tour-guest@example.com", "access_level": "member"}).JSON(t, &inv)
+	asGuest(204, "DELETE", fmt.Sprintf("%s/api/invitations/%d", s.property, inv.ID))
+	must(201, "POST", base+"/invitations", map[string]string{"email": "nobody@example.com", "access_level": "member"}).JSON(t, &inv)
+	must(204, "DELETE", fmt.Sprintf("%s/invitations/%d", base, inv.ID), nil)
+	must(200, "PUT", fmt.Sprintf("%s/members/%d", base, guest), map[string]string{"access_level": "member"})
 	must(200, "GET", base+"/members", nil)
 	must(204, "DELETE", fmt.Sprintf("%s/members/%d", base, guest), nil)
 	must(

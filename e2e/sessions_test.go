@@ -64,9 +64,7 @@ func TestRefreshRotatesTokensAndRefreshesClaims(t *testing.T) {
 			var p struct{ ID int64 }
 			created.JSON(t, &p)
 			member := fmt.Sprintf("%s/api/property/%d/members/%d", s.property, p.ID, guestID)
-			if r := testenv.Do(t, "PUT", member, map[string]string{"access_level": "member"}, testenv.Bearer(owner.Token)...); r.Status != 200 {
-				t.Fatalf("grant: %d", r.Status)
-			}
+			share(t, s, owner.Token, guest.Token, p.ID, "guest@example.com", "member")
 
 			second := mustRefresh(t, s, guest.RefreshToken)
 			if second.RefreshToken == guest.RefreshToken || second.Token == guest.Token || !second.PropertiesIncluded {

@@ -44,7 +44,8 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	// The test stands in for the user service: it signs the subject tokens
 	// the property service verifies with this issuer's JWKS.
 	issuer := testenv.NewIssuer(t)
-	cmd.Env = append(os.Environ(), "INTERNAL_SERVICE_TOKEN="+internalToken, "PROPERTY_PUBLIC_ADDR="+pub,
+	cmd.Env = append(os.Environ(), "INTERNAL_SERVICE_TOKEN="+internalToken, "PROPERTY_SERVICE_TOKEN="+propertyToken,
+		"PROPERTY_PUBLIC_ADDR="+pub,
 		"JWT_JWKS_URL="+issuer.JWKSURL, "JWT_ISSUER="+issuer.Settings.Issuer, "INTERNAL_SUBJECT_LIMIT=off",
 		"PROPERTY_INTERNAL_ADDR="+internal, "PROPERTY_ADMIN_ADDR="+admin, "PROPERTY_DATABASE_URL=sqlite:"+filepath.Join(dir, "p.db"))
 	var stderr strings.Builder

@@ -24,11 +24,17 @@ import (
 
 const internalToken = "e2e-internal-token-0123456789abcdefghijkl"
 
+// propertyToken is the property service's token for the user service's
+// internal listener (PROPERTY_SERVICE_TOKEN).
+const propertyToken = "e2e-property-token-0123456789abcdefghijk"
+
 // system is one running pair of services.
 type system struct {
 	user, property, internal string
+	// userInternal is the user service's internal listener (the property service calls it).
+	userInternal             string
 	userAdmin, propertyAdmin string // admin listeners: /metrics
-	stopProperty             func()
+	stopProperty, stopUser   func()
 	userLogs, propertyLogs   *testenv.LogBuffer
 	userDB, propertyDB       string            // database URLs, for checking that rejected requests wrote nothing
 	userEnv                  map[string]string // the user service's environment, for its admin commands
@@ -95,11 +101,12 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 		"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_ADMIN_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": userDB,
 		"INTERNAL_SERVICE_TOKEN": internalToken, "JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "key.pem"),
 		"PROPERTY_SERVICE_URL": "http://127.0.0.1:1", // replaced below once the property service has a port
+		"USER_INTERNAL_ADDR":   "127.0.0.1:0", "PROPERTY_SERVICE_TOKEN": propertyToken,
 	}
 	propEnv := map[string]string{
 		"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_ADMIN_ADDR": "127.0.0.1:0",
 		"PROPERTY_DATABASE_URL": propertyDB, "INTERNAL_SERVICE_TOKEN": internalToken,
-		"JWT_JWKS_URL": "http://" + jwks.Addr() + "/.well-known/jwks.json",
+		"JWT_JWKS_URL": "http://" + jwks.Addr() + "/.well-known/jwks.json", "PROPERTY_SERVICE_TOKEN": propertyToken,
 	}
 	for k, v := range extra {
 		sys.userEnv[k], propEnv[k] = v, v
@@ -111,8 +118,10 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 		if err := identity.Init("e2e.example", dir, []string{"user-service", "property-service"}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		delete(sys.userEnv, "INTERNAL_SERVICE_TOKEN")
-		delete(propEnv, "INTERNAL_SERVICE_TOKEN")
+		for _, name := range []string{"INTERNAL_SERVICE_TOKEN", "PROPERTY_SERVICE_TOKEN"} {
+			delete(sys.userEnv, name)
+			delete(propEnv, name)
+		}
 		sys.userEnv["SPIFFE_DIR"], propEnv["SPIFFE_DIR"] = filepath.Join(dir, "user-service"), filepath.Join(dir, "property-service")
 		sys.userEnv["PROPERTY_SERVICE_URL"], scheme = "https://127.0.0.1:1", "https://"
 	}
@@ -135,7 +144,11 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Serve(t, userSvc)
+	sys.stopUser = testenv.Serve(t, userSvc)
+	sys.userInternal = via("userInternal", scheme+userSvc.Server.Addr("internal"))
+	if err := propSvc.SetUserServiceURL(sys.userInternal); err != nil {
+		t.Fatal(err)
+	}
 	userURL := "http://" + userSvc.Server.Addr("public")
 	sys.user, sys.internal, sys.userLogs, sys.propertyLogs = via("user", userURL), internal, userLogs, propLogs
 	sys.userDB, sys.propertyDB, sys.jwt = userDB, propertyDB, userCfg.JWT
@@ -151,6 +164,23 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 var newLogger = testenv.Logger
 
 func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// share makes the holder of inviteeToken a member of property id: the owner
+// invites email, the invitee accepts (the only way anyone becomes a member).
+func share(t *testing.T, s *system, ownerToken, inviteeToken string, id int64, email, level string) {
+	t.Helper()
+	r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/property/%d/invitations", s.property, id),
+		map[string]string{"email": email, "access_level": level}, testenv.Bearer(ownerToken)...)
+	if r.Status != 201 {
+		t.Fatalf("invite %s: %d %s", email, r.Status, r.Body)
+	}
+	var inv struct{ ID int64 }
+	r.JSON(t, &inv)
+	if r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID), nil,
+		testenv.Bearer(inviteeToken)...); r.Status != 200 {
+		t.Fatalf("accept: %d %s", r.Status, r.Body)
+	}
+}
 
 func register(t *testing.T, s *system, email, password string) int64 {
 	t.Helper()

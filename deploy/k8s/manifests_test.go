@@ -276,7 +276,7 @@ func checkSettings(t *testing.T, dir string, r rendered) {
 		if e["INTERNAL_AUTH"].Value != "spiffe" {
 			t.Errorf("prod: %s runs INTERNAL_AUTH=%q, want spiffe", name, e["INTERNAL_AUTH"].Value)
 		}
-		for _, v := range []string{"INTERNAL_SERVICE_TOKEN", "INTERNAL_SERVICE_TOKENS"} {
+		for _, v := range []string{"INTERNAL_SERVICE_TOKEN", "INTERNAL_SERVICE_TOKENS", "PROPERTY_SERVICE_TOKEN", "USER_INTERNAL_TOKENS"} {
 			if _, ok := e[v]; ok {
 				t.Errorf("prod: %s still gets %s: spiffe mode has no static secret (and refuses one)", name, v)
 			}

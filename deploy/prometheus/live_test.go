@@ -32,13 +32,14 @@ func TestRealPrometheus(t *testing.T) {
 		}
 		t.Skip("prometheus not installed or SERVICE_BIN not set: run make prometheus")
 	}
-	addrs, err := procs.FreeAddrs(6)
+	addrs, err := procs.FreeAddrs(7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	data, token := t.TempDir(), strings.Repeat("t", 40)
 	property, err := procs.Start("property-service", filepath.Join(bin, "property-service"), map[string]string{
-		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_PUBLIC_ADDR": addrs[1], "PROPERTY_INTERNAL_ADDR": addrs[2],
+		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": strings.Repeat("p", 40),
+		"PROPERTY_PUBLIC_ADDR": addrs[1], "PROPERTY_INTERNAL_ADDR": addrs[2],
 		"PROPERTY_ADMIN_ADDR": addrs[3], "PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(data, "p.db"),
 		"JWT_JWKS_URL": "http://" + addrs[0] + "/.well-known/jwks.json",
 		// Many refusals from one IP: the guessing shows as invalid, then rate_limited.
@@ -49,6 +50,7 @@ func TestRealPrometheus(t *testing.T) {
 	t.Cleanup(property.Stop)
 	user, err := procs.Start("user-service", filepath.Join(bin, "user-service"), map[string]string{
 		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "http://" + addrs[2], "USER_PUBLIC_ADDR": addrs[0],
+		"PROPERTY_SERVICE_TOKEN": strings.Repeat("p", 40), "USER_INTERNAL_ADDR": addrs[6],
 		"USER_ADMIN_ADDR": addrs[4], "USER_DATABASE_URL": "sqlite:" + filepath.Join(data, "u.db"),
 		"JWT_SIGNING_KEY_FILE": filepath.Join(data, "jwt.pem"),
 	}, "http://"+addrs[0]+"/healthz")

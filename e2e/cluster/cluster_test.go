@@ -220,7 +220,8 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 	// The settings every replica shares: one database per service, one Redis
 	// namespace, one internal token; request budgets far above the load.
 	common := map[string]string{"REDIS_URL": redis, "REDIS_KEY_PREFIX": prefix, "INTERNAL_SERVICE_TOKEN": c.token,
-		"REQUEST_LIMIT": "1000000/1m", "INTERNAL_REQUEST_LIMIT": "1000000/1m", "REGISTER_LIMIT_PER_IP": "100/1h",
+		"PROPERTY_SERVICE_TOKEN": c.token + "-property", // the other direction's: the property service's own
+		"REQUEST_LIMIT":          "1000000/1m", "INTERNAL_REQUEST_LIMIT": "1000000/1m", "REGISTER_LIMIT_PER_IP": "100/1h",
 		"TRUSTED_PROXIES": "127.0.0.1/32", "INTERNAL_TRUSTED_PROXIES": "127.0.0.1/32", // HAProxy fronts both
 		// Longer than HAProxy takes to see /readyz fail (2 checks 500 ms apart): see deploy/haproxy.
 		"SHUTDOWN_DELAY": "3s"}
@@ -231,13 +232,16 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 		"JWT_JWKS_URL": c.userURL + "/.well-known/jwks.json", "JWT_JWKS_REFRESH": "5s"})
 	for i := 1; i <= 2; i++ {
 		u, p, in := addrs[2+i], addrs[4+i], addrs[6+i]
-		admin, err := procs.FreeAddrs(2)
+		admin, err := procs.FreeAddrs(3)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a1, a2 := admin[0], admin[1]
+		a1, a2, userInternal := admin[0], admin[1], admin[2]
 		c.replicas[fmt.Sprintf("user-%d", i)] = &replica{name: fmt.Sprintf("user-%d", i), bin: filepath.Join(bin, "user-service"),
-			env: map[string]string{"USER_PUBLIC_ADDR": u, "USER_ADMIN_ADDR": a1}, public: "http://" + u, health: "http://" + u + "/readyz"}
+			env:    map[string]string{"USER_PUBLIC_ADDR": u, "USER_ADMIN_ADDR": a1, "USER_INTERNAL_ADDR": userInternal},
+			public: "http://" + u, health: "http://" + u + "/readyz"}
+		// Each property replica asks its user replica for names (the other direction, not behind HAProxy).
+		propertyEnv["USER_SERVICE_INTERNAL_URL"] = "http://" + userInternal
 		c.replicas[fmt.Sprintf("property-%d", i)] = &replica{name: fmt.Sprintf("property-%d", i), bin: filepath.Join(bin, "property-service"),
 			env:    map[string]string{"PROPERTY_PUBLIC_ADDR": p, "PROPERTY_INTERNAL_ADDR": in, "PROPERTY_ADMIN_ADDR": a2},
 			public: "http://" + p, health: "http://" + in + "/readyz"}
@@ -457,7 +461,21 @@ func (c *cluster) newAccount(t *testing.T, email string) *account {
 	got.JSON(t, &u)
 	a := &account{email: email, id: u.ID}
 	a.token = c.login(t, email)
-	testenv.Do(t, "POST", c.propertyURL+"/api/properties/", map[string]string{"name": "First home"}, testenv.Bearer(a.token)...)
+	var p struct{ ID int64 }
+	testenv.Do(t, "POST", c.propertyURL+"/api/properties/", map[string]string{"name": "First home"}, testenv.Bearer(a.token)...).
+		JSON(t, &p)
+	// The other direction: the member list by name, from a user replica's internal listener.
+	var members struct {
+		NamesIncluded bool `json:"names_included"`
+		Members       []struct {
+			DisplayName string `json:"display_name"`
+		} `json:"members"`
+	}
+	testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", c.propertyURL, p.ID), nil, testenv.Bearer(a.token)...).
+		JSON(t, &members)
+	if !members.NamesIncluded || len(members.Members) != 1 || members.Members[0].DisplayName != "Replica User" {
+		t.Fatalf("the member list by name: %+v", members)
+	}
 	return a
 }
 

@@ -77,12 +77,15 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	var tok [32]byte
 	_, _ = rand.Read(tok[:])
 	token := base64.RawURLEncoding.EncodeToString(tok[:])
+	propertyToken := token + "-property" // the property service's own, for the user service's internal listener
 	in := func(ns string) *http.Client {
 		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(ns)}}
 	}
 	prop, err := procs.StartCommand("property-service", []string{"ip", "netns", "exec", property, filepath.Join(bin, "property-service")},
 		map[string]string{"PROPERTY_PUBLIC_ADDR": "0.0.0.0:8002", "PROPERTY_INTERNAL_ADDR": propertyOnService + ":9002",
 			"PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(data, "property.db"), "INTERNAL_SERVICE_TOKEN": token,
+			// The other direction: the property service asks the user service's internal listener for names.
+			"PROPERTY_SERVICE_TOKEN": propertyToken, "USER_SERVICE_INTERNAL_URL": "http://" + userOnService + ":9001",
 			// Plain http across the namespaces' links: the test's own network.
 			"JWT_JWKS_URL": "http://" + userOnService + ":8001/.well-known/jwks.json", "JWT_JWKS_PLAIN_HTTP": "allow"},
 		in(property), "http://"+propertyPub+":8002/healthz")
@@ -93,6 +96,7 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	usr, err := procs.StartCommand("user-service", []string{"ip", "netns", "exec", user, filepath.Join(bin, "user-service")},
 		map[string]string{"USER_PUBLIC_ADDR": "0.0.0.0:8001", "USER_DATABASE_URL": "sqlite:" + filepath.Join(data, "user.db"),
 			"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "http://" + propertyOnService + ":9002",
+			"PROPERTY_SERVICE_TOKEN": propertyToken, "USER_INTERNAL_ADDR": userOnService + ":9001",
 			"JWT_SIGNING_KEY_FILE": filepath.Join(data, "jwt.pem")},
 		in(user), "http://"+userPub+":8001/healthz")
 	if err != nil {
@@ -138,6 +142,17 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	if _, err := testenv.TryWith(fromOutside, "GET", internalURL, nil, "X-Internal-Token", token); err == nil {
 		t.Error("the internal endpoint answered a request from outside")
 	}
+	// The other direction: the user service's internal listener answers the
+	// property service's namespace, and not the outside.
+	profilesURL := "http://" + userOnService + ":9001/api/internal/users/profiles"
+	if r, err := testenv.TryWith(in(property), "POST", profilesURL, map[string]any{"user_ids": []int{1}},
+		"X-Internal-Token", propertyToken); err != nil || r.Status != 200 {
+		t.Fatalf("profiles call from the property namespace: %v %d", err, r.Status)
+	}
+	if _, err := testenv.TryWith(fromOutside, "POST", profilesURL, map[string]any{"user_ids": []int{1}},
+		"X-Internal-Token", propertyToken); err == nil {
+		t.Error("the user service's internal endpoint answered a request from outside")
+	}
 
 	// The public listeners are reachable from outside, and the whole story
 	// works across the namespaces: register, log in, create a property (its
@@ -167,6 +182,19 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	testenv.Payload(t, login(), &claims)
 	if !claims.PropertiesIncluded || len(claims.Properties) != 1 || claims.Properties[0].PropertyName != "Behind the fence" {
 		t.Errorf("login after the internal call across namespaces: %+v", claims)
+	}
+	var created struct{ ID int64 }
+	_ = json.Unmarshal(r.Body, &created)
+	var members struct {
+		NamesIncluded bool `json:"names_included"`
+		Members       []struct {
+			DisplayName string `json:"display_name"`
+		} `json:"members"`
+	}
+	testenv.DoWith(t, fromOutside, "GET", fmt.Sprintf("http://%s:8002/api/property/%d/members", propertyPub, created.ID), nil,
+		testenv.Bearer(login())...).JSON(t, &members)
+	if !members.NamesIncluded || len(members.Members) != 1 || members.Members[0].DisplayName != "Net Ns" {
+		t.Errorf("the member list by name across namespaces (the profiles call): %+v", members)
 	}
 	if t.Failed() {
 		return

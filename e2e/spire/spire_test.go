@@ -133,11 +133,11 @@ func TestRealSPIRE(t *testing.T) {
 	s.register(t, "property-service", propertyBin)
 	socket := "unix://" + s.agentSock
 
-	addrs, err := procs.FreeAddrs(5)
+	addrs, err := procs.FreeAddrs(6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	userURL, internal := "http://"+addrs[0], "https://"+addrs[2]
+	userURL, internal, userInternal := "http://"+addrs[0], "https://"+addrs[2], "https://"+addrs[5]
 	data := t.TempDir()
 	// An agent may take a few seconds to receive new entries: the services
 	// wait for their first identity (identity.Open) before they listen.
@@ -145,7 +145,7 @@ func TestRealSPIRE(t *testing.T) {
 		"INTERNAL_AUTH": "spiffe", "SPIFFE_ENDPOINT_SOCKET": socket,
 		"PROPERTY_PUBLIC_ADDR": addrs[1], "PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[3],
 		"PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(data, "p.db"), "JWT_JWKS_URL": userURL + "/.well-known/jwks.json",
-		"LOG_FLUSH_INTERVAL": "100ms",
+		"LOG_FLUSH_INTERVAL": "100ms", "USER_SERVICE_INTERNAL_URL": userInternal, // the other direction: names
 	}, "http://"+addrs[1]+"/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +154,7 @@ func TestRealSPIRE(t *testing.T) {
 	user, err := procs.Start("user-service", userBin, map[string]string{
 		"INTERNAL_AUTH": "spiffe", "SPIFFE_ENDPOINT_SOCKET": socket, "PROPERTY_SERVICE_URL": internal,
 		"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4], "USER_DATABASE_URL": "sqlite:" + filepath.Join(data, "u.db"),
+		"USER_INTERNAL_ADDR":   addrs[5],
 		"JWT_SIGNING_KEY_FILE": filepath.Join(data, "jwt.pem"), "LOG_FLUSH_INTERVAL": "100ms",
 	}, userURL+"/healthz")
 	if err != nil {
@@ -189,12 +190,30 @@ func TestRealSPIRE(t *testing.T) {
 	// Log in every second until both services have rotated their X.509-SVIDs
 	// (and the user service has fetched several JWT-SVIDs); every login must
 	// carry the claim, before, during and after.
+	// The other direction on every round: the member list by name, from the
+	// user service's internal listener, called with the property service's SVIDs.
+	var pid struct{ ID int64 }
+	created.JSON(t, &pid)
+	namesShown := func(tok string) bool {
+		var members struct {
+			NamesIncluded bool `json:"names_included"`
+			Members       []struct {
+				DisplayName string `json:"display_name"`
+			} `json:"members"`
+		}
+		testenv.Do(t, "GET", fmt.Sprintf("http://%s/api/property/%d/members", addrs[1], pid.ID), nil, testenv.Bearer(tok)...).
+			JSON(t, &members)
+		return members.NamesIncluded && len(members.Members) == 1 && members.Members[0].DisplayName == "Ada Lovelace"
+	}
 	deadline := time.Now().Add(3 * x509TTL)
 	logins := 0
 	for {
 		tok := login(t, userURL, email, password, user, property)
 		if !strings.Contains(propertyNames(t, tok), "Seaside cottage") {
 			t.Fatalf("login %d has no property claim", logins)
+		}
+		if !namesShown(tok) {
+			t.Fatalf("round %d: the member list has no names\n%s", logins, property.Tail())
 		}
 		logins++
 		if len(user.Lines("identity rotated")) > 0 && len(property.Lines("identity rotated")) > 0 && logins >= 5 {

@@ -89,6 +89,18 @@ type UserProperties struct {
 	UserId int64 `json:"user_id"`
 }
 
+// Forbidden RFC 9457 problem details.
+type Forbidden = Problem
+
+// InternalError RFC 9457 problem details.
+type InternalError = Problem
+
+// TooManyRequests RFC 9457 problem details.
+type TooManyRequests = Problem
+
+// Unauthorized RFC 9457 problem details.
+type Unauthorized = Problem
+
 // GetUserPropertiesParams defines parameters for GetUserProperties.
 type GetUserPropertiesParams struct {
 	// Limit At most this many properties (default and maximum 1000).
@@ -372,13 +384,13 @@ type GetUserPropertiesResponse struct {
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Problem
+	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *Problem
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *Problem
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *Problem
+	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
 	ApplicationproblemJSON503 *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
@@ -404,22 +416,22 @@ func (r GetUserPropertiesResponse) GetApplicationproblemJSON400() *Problem {
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON401() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
 }
 
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON403() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON429() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON429() *TooManyRequests {
 	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetUserPropertiesResponse) GetApplicationproblemJSON500() *Problem {
+func (r GetUserPropertiesResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
@@ -503,28 +515,28 @@ func ParseGetUserPropertiesResponse(rsp *http.Response) (*GetUserPropertiesRespo
 		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Problem
+		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Problem
+		var dest Forbidden
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest Problem
+		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest Problem
+		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -846,6 +858,39 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	return r
 }
 
+type ForbiddenResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+type ForbiddenApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ForbiddenResponseHeaders
+}
+
+type InternalErrorApplicationProblemPlusJSONResponse Problem
+
+type TooManyRequestsResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
+}
+type TooManyRequestsApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers TooManyRequestsResponseHeaders
+}
+
+type UnauthorizedResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+type UnauthorizedApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers UnauthorizedResponseHeaders
+}
+
 type GetUserPropertiesRequestObject struct {
 	UserId int64 `json:"user_id"`
 	Params GetUserPropertiesParams
@@ -903,14 +948,8 @@ func (response GetUserProperties400ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties401ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
 type GetUserProperties401ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProperties401ResponseHeaders
+	UnauthorizedApplicationProblemPlusJSONResponse
 }
 
 func (response GetUserProperties401ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
@@ -927,14 +966,8 @@ func (response GetUserProperties401ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties403ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
 type GetUserProperties403ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProperties403ResponseHeaders
+	ForbiddenApplicationProblemPlusJSONResponse
 }
 
 func (response GetUserProperties403ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
@@ -951,15 +984,8 @@ func (response GetUserProperties403ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties429ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-	RetryAfter      int32
-}
-
 type GetUserProperties429ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProperties429ResponseHeaders
+	TooManyRequestsApplicationProblemPlusJSONResponse
 }
 
 func (response GetUserProperties429ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
@@ -977,7 +1003,9 @@ func (response GetUserProperties429ApplicationProblemPlusJSONResponse) VisitGetU
 	return err
 }
 
-type GetUserProperties500ApplicationProblemPlusJSONResponse Problem
+type GetUserProperties500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
 
 func (response GetUserProperties500ApplicationProblemPlusJSONResponse) VisitGetUserPropertiesResponse(w http.ResponseWriter) error {
 
@@ -1083,68 +1111,74 @@ func (sh *strictHandler) GetUserProperties(w http.ResponseWriter, r *http.Reques
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"zFrrctu4kn6VLu5URdpQMuVbYrlSW56MvceZnJlsbJ85tabHhMiWhIQEFAC0rJly1T7NPtg+yVYDBC+S",
-	"7CQzOVXzJ5FEsNHo/vr2wb8HqSwWUqAwOhj/HsyRZajsx/fM4FtecENfMtSp4gvDpQjGweUcQRtmEOQU",
-	"zBxhUmYzNGDmzMBM3qESGsyca2BCL1FB7/z08gwyxaZmwNFMB3NjFmzBB4oZzGmTQbVzfxyLJA6mjOel",
-	"Qh0Hx+rVcDg8NvRvAr2lkmIGRn5EoWGqZOH2SXOOwsD5uz6UwvDcapWyPEcFXMNHIZcitJIVfipRm03J",
-	"zRvPtP2g+8CmBtUwFkFo3+MKs2BsVIlhoNM5Foxsg/esWOQYjIM16QdHR0dHx+ZVFIRBwe7fopiZeTAe",
-	"RVEYLJgxqMiYv8bBNRv8Nrh5bl+6jgZHN8+PTfXhuyAMzGpB0rVRXMyCh4ew8c3gncx5utruIueVMSRx",
-	"EJdRtJcKVqD9hHFw/OmV+7EU3Gj36/Gy+m3JRSaXwAVoTKXIqufJ8I8Y4tOrwyiKouPlq8OvsMQnb4nl",
-	"E5Z48NtbxJ6kKWr9Fu8wt+qIsgjG14FcClS0MRYT+2FGmgU3YUthv2ZtgzB4p+Qkx2LTwO/PXsPR/sEL",
-	"WLgVkKFhPNdkooWSC1SGo3bv0QP61Dr6wdrRr3+N4/soGsTx/egsju9fnN38+3fbFEKlpAtQbrCwH7rb",
-	"TTnm2dpu64a+Phn8Nxv8Fg2Obof/MdhqW7KX1myGa6J2/5jiD23gXFdKNnvc1C/IyQdMjd2f3Z+7I+5G",
-	"9WOmFFvRUy60YSJdV+9w/5GDDm8fOydlstKZTqqCmWAccGH2dh1WeUEoOjg6CoOCC/dtP2oU4sLgDBUJ",
-	"Mtzk+DnLf6mf3Q8tnUrFu9Gz29LiETPbp16x+qShh+Q2q79zYFq9zhkvNtHFbIzd5j7IvlM4DcbBv+00",
-	"dWSnCsmddjw+1FGxuuVZJ1uMwo7hD/fbhj/a3d3be7Eb7R2+PNh/8YIyScsRo21uqPehdLcZuCcGCqkN",
-	"7EYRpHOmWGpQUaXKgFWP9qMIJiuDmurb1eXZ4OUQToDEgTZSYQYTnEqFrvatDMJEliKLBQnJpZiholoo",
-	"gBuqPmlpSDRrtnPrmVrZbVFkGpbczCH5v//538TVmyY3XSDTPENIpTEUK5sgKLio8fY5tD3/fHC2HbVu",
-	"zrCLgG0IutKo3nVAs3ji23bnJLYpSKA3iqKo79uMUtvi3AgIYbICnlHOrbPhU4jsgruTY0ZRtCXLGGlY",
-	"fpvKUmxpg/4ml1AwsWopVKsJc6apfrI8h17hsMIE5FwbzGA5R2GX0ndYMouR/rDt9rWo6Kaj3dH+i/2X",
-	"e4f7L1rBsDUnkS7/2oBbA4/fsFMFu4bcBA1lYUxLxc3qglzloHEuCMcsv6Rub9P8v1C3SUZ0rSOkTCly",
-	"QYYLG1FSwPlPl6fvfzp5e3tydfm3ISS2b0zGwEDPGcWxxlShIXwxAzkybWBvNxatvNCrZVycvv/H+evT",
-	"28uffzz9qXfR7w8h0Qs+naKV+OaXy8HFP85/gJ4uJ/AKOv3kxbvzs7NTOP8hjAUrs+qxDy3QqO54ip2F",
-	"dTY6gIKLkrKRkZDzO+yHdDYGRWlKlg8u315AKoXAlAwTi4Jl6NJJR4V/Dg+iI6dhFU6aEppRpTaQyYJx",
-	"4S30vD4WcjNHFcJUKmCxKPhMMdrlmLJZvafbjfkuPCWvT3lKAwLXMMc8I9Vpy+p4qsxRuzzHyZXOg0EY",
-	"uJQd/HPgfT9wzm8ic8F/RBuaF6UFzyPgOJMKlnM7HjgbkCZkmbHVvFiw1MCbXy6gd5r9cHESwpufL049",
-	"khKzWoxBuw2ef1iapA+azwQl/lUs6hiv3OaP/xFXZFpuNLz55ceLIdg0o8eQcK0TWH/tmQaudUnmTXQ5",
-	"sQtiYVfwLISElVnSuBChR4JrfDQ5pBpzWGnmKIw1e+ZV8qAMSatYeIVtKauWUFPAUzdS9UNI5MLtStC0",
-	"vj63yvy2aJThYgZLqT7mkmV2cIqFxRJlFWDaqU6yODNJCAneL5IazoeRHyrceOVXUSVMPhieDOHclk0h",
-	"DTARC1dwnIKuTAvo/FatlQLHgCydgy2XCqelrjKyJBQ/09axyZO4q1D1GOwebOc5lQS4VArDUlsXqtc/",
-	"IN6h3vdWppAyjAsaqMOgVDntaMxCj3d2ukuHGd7tEKi7IL5wTwdGDrxMFNlCcmG0D+L1HDKEyzmugCm0",
-	"v2AGUuQroMTwSMrhVai54iQIj7YruUO1alAAVZLXDqbJeogmPnh6ttgiJJ30nfTHa1gLgXIK6LlUZkBp",
-	"LYtFnUPlHaoqvwHlt55G12054X3qxwquNSGRIt2yAqnCjCKAUbBTM6aXSEl+Pxr5ho2JlZnTS5hrBDaR",
-	"pSsh1bhKUMql/IjUC7bMEAuCfQgzKTPab8Ky0K2dzTAbwumarciSuhWcmjpBludySeaORXI/sN8wG1QL",
-	"kmPSzQF1LZSr+J6h0bAf7W3uptlKU+zFwmY81sl31IQk9wMpBhOcs3w6kNNk7JDDzBwWTLECjWtYjU0M",
-	"TRMTi15SL6CAtkl1BUK23sskauglTKwo1IUUmPSPrQhWZtxAzgXWcpmxgoexiMWJ09MqaeuLy44s17Ku",
-	"5cxnYR/qApK1IE084mKRtGtCEnrIUvWZobWs67K7yCShUlC4uA7Ev1agMIRaC8uN7G0LgjV7c6zQkVG1",
-	"Z6rvVf4mNDXfKcpMLNZTYlXih3AlbCWq7TyGqrNKbIHxZimoek9cbCT1Cjmtop2Z+TGUThR5yILsDhWf",
-	"cup+vBC2ApaataDi4o7lPFv3gCaL7EejEBi4BWQ860Dh4OtM0eBTqrpGEYBdMGcy1TuV6IHj84ZF1rfI",
-	"+N4SV3oMHbZPU1vngsqzfc80VEyhpyCbds22abdnJ+dvr96f3r49//v5ZRiLDKeszA2MIlhQirGdVb89",
-	"z9XHrBPBsS03Cx+LLU24qvurWPgcsqHJ+9P/ujq9uKx0AK/CYRRGUUcNwktV1CshLslzFYvGnIQj75NW",
-	"d3r1/ZvT1xubjHbbO9iP5J6+zyK79/dW4L79nxIm1fKVywGOyiU4OHWe6Yr25U5Jy+om62Rk4kp5/XMC",
-	"lu3RtjLFYqPc2FFJSHj98/sLWFgRY/o+UXJJAbdgM9tHFsgEoRCULfLcuEJesS7rxbfe5uTdeRAGd6i0",
-	"K6qjYTSMqNbKBQq24ME42BtGw73ATs5zO3nssAXf8RJ2mkFmh2ynd36vAu2B1s5wy2h4pW2vuJk1aMyQ",
-	"My4832CPonCqUM/pbIuqIG2MunQg6Wpvu/kZ132VH5kdZAro2dG4XzVWrfnLLqHMW60MQUuXw6z0KlQ/",
-	"CipWWwdV6CWNXrdGlcIWqsTDwrWSzjutLjIYB/+JZo0dIKNXGU4H4+t1O55n7dkfeqzqmbca1w7Qtq8j",
-	"RzZdXTOSfgF3/a2H48cYDlsJ1tmDng9b8lm1K1gKpD7apxLVqjmbdXrQPkklwjMazcHo2+OUwugPnOW9",
-	"75pqL/nSpnCBtnmpIFG1AnI2fLz1rqQNzn8Itt8q7E13J6M0wqPsJXsxOUy7TNhXM78PNwQIvZBCO75h",
-	"N4p8X4+O72GLRU5dGJdi54OWoqNPl8m6XudG6zuFDu852uAnN/g90qvDO41aNM7ooW2bp7iutUCzo8vm",
-	"HdFmnukxAVgszKqK+SoDUPOsEKi/s2B87KZwm0rV2p1m4SN3WF/0sl9vT7T/pM+qu5nnW3znb2WsFXzp",
-	"tr0szZIFM6njT07enQNJV9QgBc39y3V909LKL/WVSeCbpzuWl86l/prBXR5URet7lkGF+wagT8yI1YH0",
-	"jpVuDxl8MSL8XdYTULChTH1aNcxtMUjbGH8ZEIz+JAjOK3fVXYOv16biARrvjRrvXQma1KTiv2H2de4r",
-	"229+Kwc+PpNTqVmblscVv9L0tu3hPBa9Dnf6ytNDUrn3qta/HtjdHLTJL/jC4OkiO6NqbLORdgCskOUJ",
-	"xbXdHR/ZH8LPbpeNGTAWW0/aVrU7xjh9ufZ6OnPUJF9rBK4WhI5jmgJ52RJ2NTkYAt4v7JzZO6gHOTmF",
-	"HHHJVs5o7fmIiiGKFF2H9JeJob0/nUjr2dZOlGQvO+F3h+JhJ5r2mmg6k2rCs6xNu31JKE3r175VHHV4",
-	"pAo9k9KTI8yfsXusJlVaZicWvS0kz/iRWwE7qHtCrBWGz7TdtAZ+LDaG8Ua9ZdMcr0/j7vKp5gdC/7A1",
-	"Vrrdq3c2SF77vmVSBYKL4JaV0ppO9kPZXwXUu0d/FtRSui59ynhu2QBDzZE+BqNWwGaMC8iZQdWB9e5R",
-	"A2uS8HeSUNV5/XXwVszgwHb536pS+BN97k+pPsOleIohFl0uZVwxxzb0rVh3C+74+Kz191kVx6FwyvNc",
-	"Nxiv42ONUeGOeXmUWnGZdp094bpNnjR5/2kGpf+XwXEYvEejVoOTqUG1yTRcNMThknFTM1lqRQFsAfr0",
-	"X209PhK+PNz/7ExI+Dr4Jj24va1QkMoyz1ztkLTOYJugb0fZQbuR9o0PXDgxp9Smf12k+d7vm0TZhSzQ",
-	"3TRUiUO6/OlO6fhxd3wQFC+OxF/OmRkG1qR738CkGTNswjTWt2l3jOdskmM7e9kLmHzVtWyrLFeXUHAl",
-	"6te/utetX/xWJXrLNVZ92KYQWz5zCJebZ23/xYGd5db+1uD6Zv2C+frGDnFlUTC1CsZBM1r7i4s50829",
-	"JJmIzWhODGpc3YTBRkvg/2TCX/C5Re3bGks0eI6sNW262PtDh7AY3Ea3LZTMytRfXXzpbaHlY8m97qqx",
-	"KiVdbm7jAtSLHniBwzUM6bt0fBRFlJHu60UufW0yUblMWQ4Z3mEuFwUK8+X6Q69gHxFUKfodJcc7O6Pd",
-	"F8NoGA1HjypyU7t5XaPX5N/tHDBZadgwX03euXn4/wAAAP//",
+	"zFr9ctu4dn+VM+zORGoombJley1NpuNN7F5lczeuZd/d1vQ1IRKSkJAAA4CWtRnP9Gn6YH2SzgH4Lcl2",
+	"dtOZ/ScxRQI4ODgfv/M7+OqEIkkFp1wrZ/TVWVISUWn+vCSafmAJ0/gQURVKlmomuDNyrpYUlCaagpiD",
+	"XlKYZdGCatBLomEh7qnkCvSSKSBcraiEzuTs6hwiSea6x6ie95ZapyRlPUk0jXGRXr5yd+TzwHfmhMWZ",
+	"pMp3xvJNv98fa/w3gM5KCr4ALT5TrmAuRWLXCWNGuYbJRRcyrllspApJHFMJTMFnLlbcNTNL+iWjSm/O",
+	"XI14pcwfqgtkrqns+9xxzTgmaeSMtMyo66hwSROCuqEPJElj6oyc1uyHJycnJ2P9xnNcJyEPHyhf6KUz",
+	"Gnie66REaypRmf/0nRvS+713+9oMuvF6J7evxzr/4wfHdfQ6xdmVlowvnMdHtzqb3oWIWbjefkT2VEYQ",
+	"+I6fed5ByElCzV/Ud8Zf3tgfM860sr+OV/lvK8YjsQLGQdFQ8Ch/H/T/iCK+vDnyPM8br94cfYMmvhSa",
+	"WD2hiUcUR6WCK2ps9lzIGYsiyvEhFFxTbsyXpGnMQoK62UulmMU0ef1JCd6QGlWoCYuN9pgqzCcha+BC",
+	"m0drbCKl0syF6kA/yJQzGnoHrqOZNvuv5ChlRotXo729T5TeUzVUVN6zkPYjel9IpPbm5bDHul5/kHTu",
+	"jJx/2at8dc++VXsXdqzVxaYJhJJGlGtGYnSDexKzCGaZBrQEBaTYY3NbEAmqzJ5JHIuVzzvBQ8/8SaOe",
+	"HaGCETQcZnoxOT8/g8k7SIleuiAkEBMjWGi99ZUyi3b78BHXoz5X2ewTDbV93RRvRRQwpTIawRxn4kIv",
+	"qYRMGVkJN2uX8r5SPg8eeoL3ZnRJ4nlPzANIiSQJ1VS65fBygBUv/xW3wPgCVkJ+jgWJrLvvCoTbziL/",
+	"dq/6cIeLvmhw8b050QlH3yDxmZRC/mmjpoBmh3sWWRxZqxb4naZGo7nT1s36EF20MOtCGpjaaaxU32Ti",
+	"LJ/iu1j4VCRUL/HwMF/QCIS1DLvLsfnbbh84RYEVWStYLYnu4/pXQvyd8PVlHqr+rHqFgITwdSELhrUk",
+	"1WoMWq6BLAjjEBPMJ/WosX9SqRdnQIGglOibVIu5tGeSKY2+TwApdvRc0oXO5Jers8tfTj/cXX38+eyX",
+	"u/PTyYfry7O7D5O/T65ciOicZLH2+cCDFEMq45mm3RHgoaxtZDXTMo1xQNJ5pmhUy+Q5vpB0zuJYVSGk",
+	"DD+55RYfMgUqRdkqwS7P/uP6bHplReqaCFCb2eAYpnxeBcG5yONiEaequabXP70/e1vM9ZcJGK5zSbVc",
+	"904RtWxCgqlN5aAFrAjTMKNzISlaJ3qQMdCn8/tcyIRoZ+Qwrg/2bSpnSZY4ox+PhhgnEsbt86A0XPT3",
+	"BZVoXo+uc81JppdCst9x/j/lbhNu00URUCD3CWumjcQ8qFysIcA3eVdWH/m90nPwW6+Iqb0rlDsAe7xo",
+	"wQlTCk9GSOuAI5uSOZAwpKmmUSO/+ryyz9Prq7+9Mb9aQzfj8vT6/ter3vQfk3e5fecpPCrVlyP6Ihv6",
+	"fLUUisJv/UPvxA5MSGTTRSg4p6FxltbaKmXzuc31LgZlwmvowoyfC+lzYjK6ayYLfutNraM9qYn6VpoA",
+	"ovBXn+dbsfpSbMFpBLO1WcUgiPy9a97jftcphSCf7fWnlQ5coA8pOgF0DgsIDGLu85jSFVlbrdaRCcki",
+	"RnlI/0LgobRRI8dpGFKlPtB7GhuP4uimN45YcYoZPKHJzPyxwDDq3Lo1MF980wLfrlMY90akuTx/CyfD",
+	"w2PIvSdPwgrDSyrREjSzgL1w56/1suCwVRbc/NP3Hzyv5/sPg3Pffzg+v/3XH7YJRBGPmHmZpon5o7nc",
+	"nNE4aq3WLkJuTnv/RXq/e72Tu/6/9bbWHagvpciCtqba/2OCP9aD7k0uZLXGbTlAGAs165OHid3ivle+",
+	"JlISkwYYV5rwsC3e0XDHRvt3u/ZZBNGngv/hyUkt9JtE0A7+ZQB+WvMvPWf7Q02mTLJmZblfk2KHms3b",
+	"QrByp25hktu0fmGNaf02JizZtC5ifOwuLpzsqcRQ98fH0ivWdyxqJLyB21D80bCu+JP9/YOD433v4OjH",
+	"w+HxMVbZT+fg2jpYi2067qmGRCgN+54H4ZJIEmoqFRCOcNa+GnoezNaaYjyE66vz3o99ODWlHSgtMGQW",
+	"uALR1VpTmImMRz7HSWLBF0UJZ7FemGmcmlTL2e8JYmYeAcXIu2J6CcH//vf/BDa+VrFpSoliEaYirdFX",
+	"No0gYby0t+es7fXzzlk/qLY63aYFbLOga0XlRcNo0ieeth9OYDB+AJ2B53ndImFjZnuloJrAxZzHIoy5",
+	"ZTR8BqrUjLsRYwaetyXKaKFJfBeKjG+hCP8mVrZ2qASqEvASy3sOCPs7ibUVwiFmCkHNakltFYfPhgkI",
+	"M93t14+95RXNcLQ/GB4Pfzw4Gh7XnGFrTEJZ/n8drmU8xYKNLNhU5KbRYBSmYSaZXk/xqKxpFLDRYKVN",
+	"9f+6JNooMQdRIZESjyCiqfEowaGB2PoQGBQVjICAWhJpEGEobWlENMSUKA0H+z6v4gJCO2oKOluHjTYg",
+	"1itVLTM9u/zH5O2ZrRChg869/d206/Nc+sK/Ksi27ddXCi4uP16cXV79Z2uVfJq6SGPglCFm8zliXFV8",
+	"U5YPqLmliCOFEUoLs7c+BBbSGv2UELqjshm82UGEuT4nWVR/HdUErj4rI+thXhebCi1m97RrsTMkmc6w",
+	"QPgwrUFunxscbUJjQ4AaUs9Dg8LgrGWmNEQiwTIvP+3X5aasSlyLaX2esIUF62OMzBXMN6uRovAP0YLn",
+	"WLRRDOVLGkcoOi6Zb09mMVU2ZjM0S2uNjuvY9OO0y58q/JKU/UxNmMmrgh2Gfo7V0dIwElYHpl4gER0Z",
+	"yZOUhBre/zqFzln0bnrqwvuP07PCKwK9TkdQB/7dql7wedt0iu1/pmtULdMK3v/687QPJmSqEQRMqWCb",
+	"ExguU7qmyAgsdWG+YJELAcmioDpCCh2cuOJTy3iYc7VYhlKujdqjQqTCJF2UqqyAbFrOP6kXi10XApEG",
+	"TRp1YoT5Pa2EqdOipkHic2NLGCGBKCs6zsUI1kwBfUiD0pyPvLJyMm2U4it0/OCTZkEfJgYC2KrW5zZ5",
+	"5tWcgRy21C1/y78VnI6AknAJJvVbtshmF1OMvVLmYIMn7a5Ra26a3aNB0XNRkBQkNDkuH97kCQBdShPG",
+	"seRznUzGT1MKziaPad/2tOgVc1IepYJxrVzQZLGoKthGnDJEp9l6MoKgSipBzoT6fEusLBkTk3A5ldAp",
+	"w2eVFN69uyyJOxjsH/e9vtcfjE48b7/rFvFsm5eMIcDHUoYNX9hc/np6drljaZ831h7U196aDPpwhqZR",
+	"Tp6rSPB4bTxWrGpchPK5SUTFi2AvEqEKrI3uiZRykrL+miRx0B3nbGVFZOSpXVlN7+ZyOgZiUQgaSTvo",
+	"jlpeWXRNlkLqHiaAyOdlrhH3VOaZADATdBS1GNtO3kUU3maMmu0fhOBqRTG1D71BAdMJX1sKncaKApmJ",
+	"TNd7Aeh0sRCfDaFtndeowXKvLiyEiHC9GYlc+y0aax/OWrrC81C1MGayq+kpoUWY/k27wzRG2aDgV+pB",
+	"L4+EC6oVDL2DzdUMz28oJpMbSCMzIPRst4ssdEmJXlaNI+titlNW2LHPO0H5QWB5oNVyDVzUxpn2WScg",
+	"fI1BkQtO0XpwCpJFTEPMOC3nJdpM3Pe5z0+tnAVBBpYfAxIrUSI40qK9cDMb1FlucT4P6tkzcAuTxTy9",
+	"oEaztrZqWiZOitCuwJ3FsIRyjVZrzHLDt03qVDkPl2/LbbUW8+c806E1Vc8SoZDP28kjB0N9uOYmZ5d6",
+	"HkGOpwPjv4VaEsQ5M+sbQfmFmNtIhUc8hsxOhSdkjOyeSjZntKIUE7IGEuqWUzG+jXhkCjUy9AZuyUyi",
+	"8tqNS7dmn0KW2RwN2Dozhp69fOqebbb0k6hrLOMn06ZQo2YrRiGYNxvN70s02hm0atAYO81/rJAFgkuf",
+	"vwjevazBA83+juvzGhdQKqsMJ+OKyTb3Lar9MAk7Wjt1mrvR0qmEOPJcz2sKgnPyjX4PLlOdCeFR1ZPe",
+	"0eupZ8T6CuZPPORuEYv2Hx6MeQ/N/xh2ETutbSSxV2TQqKw4r1R+nYZZIc1tmaBN6uZpqfw5AMMUqj5c",
+	"Yf7ZzKtYZnMBbz9eTiE1U4zweSbFCt02JQuD2xNKuKl0pAFVTFvgVLRMWmCnXOb0YuK4zj2VyoKYAWZp",
+	"xDZ52nRGzkHf6x84hnVZmqp1j6SsbAHvVXhlzyCGva+5uz7itwu6hVa4Vtu5fFOiigXjBVdltiLpXFK1",
+	"xL2lmd5Ok+CGhM3gdbA5KnFsQbdYk0mgY2iVbg5ka7W7+QTjd/6lC0rYSFjrVZqrSGo7yQGdGoS70zLj",
+	"Jt0FhVlY6G5Pp4banZHz71S3mCVUeh4nlTO6aetxEtV5I+hU9y22KNeQLwZH40FWKLqiM15wJ+h7Eyu7",
+	"2DGTT9rMU6dwWzyzfFUw9Fm5tS8Zletqb+bQnfpO8ikKNqzaGD7tpqMGf2AvlwX2Kk+pSJCSptRAoNwk",
+	"ckAhFv3dpU4+W2/yztl+W+tgvj8bhB49iX4kx7OjsMmifnPX4PG2dStr3/OeaPZuafLWWdCbNq9e9qMa",
+	"nPlgg9ve4IZRrgZnOahRgIMXt3Rbjrajs7sZZzqEA01Svc59Po8ACMElBUSJxhj/IhePhk+e2UuvGxW5",
+	"u7xQlhAdWr7q9GICOLtEmOVUvbubsktXiy9lu80pINg9iTN7pFWfv3ZT6ScSFbdovq3Nb2Y3m/xuTf6c",
+	"6bHFXV4SblFIXRl/GSMY7BpYOvjedetixNA7eH7Qef2m43D/5PkR7ctaj65zaG306XHNG3Rm1MF3sOyI",
+	"aDIjipYE1j1hMZnFtH7dy1Ty8bp5n652TTTnfeCal8O/+VJKOfB7mesWxqjcbHUx1EDaPlxt7rXesDDu",
+	"3GpV3Ny2Od2bW+PHWZIQuXZGThVdiwoYkWyJzlBFZKFq3TiMw7eus0EhFD2XglWzH9ULf5NtCqBUCzlG",
+	"N020aiFqKsWcxSav/eGNmtuJ21BZKkWUhUWdvPUoNlC+a2E7moAlufL7eU0It8FLFlMXqukVE/db9qbu",
+	"Q0P6Oai68vamwXmbwCUWIYkhwkQt0oRy/fJ9QCchnynIjLs1mmsMKLAtTLddb9rYV5OpfJHQba0/x1fu",
+	"1nh7nxvS1Y3xOY0P/ozGn+dcv7+2twp8Wzrr1y2k924ad9yieesb6lfothYANnXTXKHJUT9DIjeLHOU8",
+	"3j7+XwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

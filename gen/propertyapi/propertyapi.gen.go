@@ -49,6 +49,26 @@ type AccessLevel string
 // Address Example: 1 Harbour Road
 type Address = string
 
+// DisplayName The person's first and last name, from the user service: present in a list whose
+// `names_included` is true, for a user who still has an account.
+//
+// Example: Ada Lovelace
+type DisplayName = string
+
+// EmailAddress A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+// of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
+// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+// `email` and the rule it breaks.
+//
+// Example: ada@example.com
+type EmailAddress = string
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field The offending field (characters a field name may not hold are shown as `?`).
@@ -65,10 +85,79 @@ type FieldError struct {
 // ID Example: 1
 type ID = int64
 
+// Invitation defines model for Invitation.
+type Invitation struct {
+	// AccessLevel Example: owner
+	AccessLevel AccessLevel `json:"access_level"`
+
+	// CreatedAt Example: 2026-11-28T12:00:00Z
+	CreatedAt Timestamp `json:"created_at"`
+
+	// Email The invited address in its canonical form (see `EmailAddress`).
+	//
+	// Example: ada@example.com
+	Email string `json:"email"`
+
+	// ExpiresAt Example: 2026-11-28T12:00:00Z
+	ExpiresAt Timestamp `json:"expires_at"`
+
+	// Id Example: 1
+	Id ID `json:"id"`
+
+	// InvitedBy Example: 1
+	InvitedBy ID `json:"invited_by"`
+
+	// InvitedByName The person's first and last name, from the user service: present in a list whose
+	// `names_included` is true, for a user who still has an account.
+	//
+	//
+	// Example: Ada Lovelace
+	InvitedByName *DisplayName `json:"invited_by_name,omitempty"`
+
+	// PropertyId Example: 1
+	PropertyId ID `json:"property_id"`
+
+	// PropertyName At most 200 characters. A name sent to create or change a property must also be at most
+	// 400 bytes of UTF-8 (it is signed into the access token of every member); a longer one is
+	// refused with 400 naming `name`. Names stored before that bound may be longer in bytes.
+	//
+	//
+	// Example: Seaside cottage
+	PropertyName PropertyName `json:"property_name"`
+}
+
+// InvitationList defines model for InvitationList.
+type InvitationList struct {
+	// Invitations Pending invitations, oldest first (at most 100).
+	Invitations []Invitation `json:"invitations"`
+
+	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
+	// retry, a circuit breaker): the list is complete but shows no names.
+	//
+	//
+	// Example: true
+	NamesIncluded NamesIncluded `json:"names_included"`
+
+	// TotalCount Example: 1
+	TotalCount int32 `json:"total_count"`
+}
+
 // Member defines model for Member.
 type Member struct {
 	// AccessLevel Example: owner
 	AccessLevel AccessLevel `json:"access_level"`
+
+	// DisplayName The person's first and last name, from the user service: present in a list whose
+	// `names_included` is true, for a user who still has an account.
+	//
+	//
+	// Example: Ada Lovelace
+	DisplayName *DisplayName `json:"display_name,omitempty"`
+
+	// Email The member's address, from the user service (in lists, when `names_included`).
+	//
+	// Example: ada@example.com
+	Email *string `json:"email,omitempty"`
 
 	// PropertyId Example: 1
 	PropertyId ID `json:"property_id"`
@@ -88,8 +177,47 @@ type MemberList struct {
 	// Members Every member of the property, owners included (a property has at most 500).
 	Members []Member `json:"members"`
 
+	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
+	// retry, a circuit breaker): the list is complete but shows no names.
+	//
+	//
+	// Example: true
+	NamesIncluded NamesIncluded `json:"names_included"`
+
 	// TotalCount Example: 1
 	TotalCount int32 `json:"total_count"`
+}
+
+// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
+// retry, a circuit breaker): the list is complete but shows no names.
+//
+// Example: true
+type NamesIncluded = bool
+
+// NewInvitation defines model for NewInvitation.
+type NewInvitation struct {
+	// AccessLevel Example: owner
+	AccessLevel AccessLevel `json:"access_level"`
+
+	// Email A plain address `local@domain`: no display name (`Eve <bob@example.com>`), no quoted local
+	// part, no comments, brackets or spaces; exactly one `@`; before it letters, marks and digits
+	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
+	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
+	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
+	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
+	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
+	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
+	// `email` and the rule it breaks.
+	//
+	//
+	// Example: ada@example.com
+	Email EmailAddress `json:"email"`
+
+	// ExpiresInDays Days until the invitation expires (default 7).
+	//
+	// Example: 7
+	ExpiresInDays *int32 `json:"expires_in_days,omitempty"`
 }
 
 // NewProperty defines model for NewProperty.
@@ -218,6 +346,9 @@ type RoomName = string
 // Timestamp Example: 2026-11-28T12:00:00Z
 type Timestamp = time.Time
 
+// InvitationID Example: 1
+type InvitationID = int64
+
 // MemberUserID Example: 2
 type MemberUserID = int64
 
@@ -272,6 +403,9 @@ type CreatePropertyJSONRequestBody = NewProperty
 // UpdatePropertyJSONRequestBody defines body for UpdateProperty for application/json ContentType.
 type UpdatePropertyJSONRequestBody = PropertyPatch
 
+// CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
+type CreateInvitationJSONRequestBody = NewInvitation
+
 // PutMemberJSONRequestBody defines body for PutMember for application/json ContentType.
 type PutMemberJSONRequestBody = MemberAccess
 
@@ -280,6 +414,15 @@ type AddRoomJSONRequestBody = NewRoom
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListMyInvitations Invitations addressed to the caller
+	// (GET /api/invitations)
+	ListMyInvitations(w http.ResponseWriter, r *http.Request)
+	// DeclineInvitation Decline an invitation addressed to the caller
+	// (DELETE /api/invitations/{invitation_id})
+	DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
+	// AcceptInvitation Accept an invitation addressed to the caller
+	// (POST /api/invitations/{invitation_id}/accept)
+	AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
 	// ListProperties Properties the caller may see
 	// (GET /api/properties/)
 	ListProperties(w http.ResponseWriter, r *http.Request, params ListPropertiesParams)
@@ -295,13 +438,22 @@ type ServerInterface interface {
 	// UpdateProperty Rename or re-address a property (owner only)
 	// (PATCH /api/property/{id})
 	UpdateProperty(w http.ResponseWriter, r *http.Request, id PropertyID)
+	// ListInvitations Pending invitations to a property (owner only)
+	// (GET /api/property/{id}/invitations)
+	ListInvitations(w http.ResponseWriter, r *http.Request, id PropertyID)
+	// CreateInvitation Invite someone by email (owner only)
+	// (POST /api/property/{id}/invitations)
+	CreateInvitation(w http.ResponseWriter, r *http.Request, id PropertyID)
+	// RevokeInvitation Revoke a pending invitation (owner only)
+	// (DELETE /api/property/{id}/invitations/{invitation_id})
+	RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID)
 	// RemoveMember Revoke a user's access to a property (owner only)
 	// (DELETE /api/property/{id}/members/{user_id})
 	RemoveMember(w http.ResponseWriter, r *http.Request, id PropertyID, userId MemberUserID)
-	// PutMember Grant or change a user's access to a property (owner only)
+	// PutMember Change a member's access level (owner only)
 	// (PUT /api/property/{id}/members/{user_id})
 	PutMember(w http.ResponseWriter, r *http.Request, id PropertyID, userId MemberUserID)
 	// ListRooms Rooms of a property
@@ -315,6 +467,24 @@ type ServerInterface interface {
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
+
+// ListMyInvitations Invitations addressed to the caller
+// (GET /api/invitations)
+func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// DeclineInvitation Decline an invitation addressed to the caller
+// (DELETE /api/invitations/{invitation_id})
+func (_ Unimplemented) DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// AcceptInvitation Accept an invitation addressed to the caller
+// (POST /api/invitations/{invitation_id}/accept)
+func (_ Unimplemented) AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
 
 // ListProperties Properties the caller may see
 // (GET /api/properties/)
@@ -346,6 +516,24 @@ func (_ Unimplemented) UpdateProperty(w http.ResponseWriter, r *http.Request, id
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
+// ListInvitations Pending invitations to a property (owner only)
+// (GET /api/property/{id}/invitations)
+func (_ Unimplemented) ListInvitations(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// CreateInvitation Invite someone by email (owner only)
+// (POST /api/property/{id}/invitations)
+func (_ Unimplemented) CreateInvitation(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// RevokeInvitation Revoke a pending invitation (owner only)
+// (DELETE /api/property/{id}/invitations/{invitation_id})
+func (_ Unimplemented) RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
 // ListMembers Who may use a property
 // (GET /api/property/{id}/members)
 func (_ Unimplemented) ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID) {
@@ -358,7 +546,7 @@ func (_ Unimplemented) RemoveMember(w http.ResponseWriter, r *http.Request, id P
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// PutMember Grant or change a user's access to a property (owner only)
+// PutMember Change a member's access level (owner only)
 // (PUT /api/property/{id}/members/{user_id})
 func (_ Unimplemented) PutMember(w http.ResponseWriter, r *http.Request, id PropertyID, userId MemberUserID) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -384,6 +572,72 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
+
+// ListMyInvitations operation middleware
+func (siw *ServerInterfaceWrapper) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListMyInvitations(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeclineInvitation operation middleware
+func (siw *ServerInterfaceWrapper) DeclineInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeclineInvitation(w, r, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// AcceptInvitation operation middleware
+func (siw *ServerInterfaceWrapper) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AcceptInvitation(w, r, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
 
 // ListProperties operation middleware
 func (siw *ServerInterfaceWrapper) ListProperties(w http.ResponseWriter, r *http.Request) {
@@ -514,6 +768,93 @@ func (siw *ServerInterfaceWrapper) UpdateProperty(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateProperty(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListInvitations operation middleware
+func (siw *ServerInterfaceWrapper) ListInvitations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListInvitations(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateInvitation operation middleware
+func (siw *ServerInterfaceWrapper) CreateInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateInvitation(w, r, id)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeInvitation operation middleware
+func (siw *ServerInterfaceWrapper) RevokeInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeInvitation(w, r, id, invitationId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -814,6 +1155,24 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	r.Group(func(r chi.Router) {
 		r.Put(options.BaseURL+"/api/property/{id}/members/{user_id}", wrapper.PutMember)
 	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/api/property/{id}/invitations", wrapper.ListInvitations)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/property/{id}/invitations", wrapper.CreateInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/api/property/{id}/invitations/{invitation_id}", wrapper.RevokeInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Get(options.BaseURL+"/api/invitations", wrapper.ListMyInvitations)
+	})
+	r.Group(func(r chi.Router) {
+		r.Delete(options.BaseURL+"/api/invitations/{invitation_id}", wrapper.DeclineInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/invitations/{invitation_id}/accept", wrapper.AcceptInvitation)
+	})
 
 	return r
 }
@@ -898,6 +1257,435 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnauthorizedResponseHeaders
+}
+
+type ListMyInvitationsRequestObject struct {
+}
+
+type ListMyInvitationsResponseObject interface {
+	VisitListMyInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListMyInvitations200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type ListMyInvitations200JSONResponse struct {
+	Body    InvitationList
+	Headers ListMyInvitations200ResponseHeaders
+}
+
+func (response ListMyInvitations200JSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations401ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations429ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations500ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations503ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitationRequestObject struct {
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type DeclineInvitationResponseObject interface {
+	VisitDeclineInvitationResponse(w http.ResponseWriter) error
+}
+
+type DeclineInvitation204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type DeclineInvitation204Response struct {
+	Headers DeclineInvitation204ResponseHeaders
+}
+
+func (response DeclineInvitation204Response) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeclineInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation400ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation401ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation404ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation429ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation500ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeclineInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeclineInvitation503ApplicationProblemPlusJSONResponse) VisitDeclineInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitationRequestObject struct {
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type AcceptInvitationResponseObject interface {
+	VisitAcceptInvitationResponse(w http.ResponseWriter) error
+}
+
+type AcceptInvitation200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type AcceptInvitation200JSONResponse struct {
+	Body    Member
+	Headers AcceptInvitation200ResponseHeaders
+}
+
+func (response AcceptInvitation200JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation400ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation401ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation404ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation409ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation429ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation500ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation503ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type ListPropertiesRequestObject struct {
@@ -1689,6 +2477,564 @@ type UpdateProperty503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response UpdateProperty503ApplicationProblemPlusJSONResponse) VisitUpdatePropertyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsRequestObject struct {
+	Id PropertyID `json:"id"`
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type ListInvitations200JSONResponse struct {
+	Body    InvitationList
+	Headers ListInvitations200ResponseHeaders
+}
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations400ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations403ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations404ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations429ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations500ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations503ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitationRequestObject struct {
+	Id   PropertyID `json:"id"`
+	Body *CreateInvitationJSONRequestBody
+}
+
+type CreateInvitationResponseObject interface {
+	VisitCreateInvitationResponse(w http.ResponseWriter) error
+}
+
+type CreateInvitation201ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type CreateInvitation201JSONResponse struct {
+	Body    Invitation
+	Headers CreateInvitation201ResponseHeaders
+}
+
+func (response CreateInvitation201JSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation400ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation403ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation404ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation409ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation413ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation429ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation500ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation503ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitationRequestObject struct {
+	Id           PropertyID   `json:"id"`
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type RevokeInvitationResponseObject interface {
+	VisitRevokeInvitationResponse(w http.ResponseWriter) error
+}
+
+type RevokeInvitation204ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type RevokeInvitation204Response struct {
+	Headers RevokeInvitation204ResponseHeaders
+}
+
+func (response RevokeInvitation204Response) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation400ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation403ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation404ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation429ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation500ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation503ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -2631,6 +3977,15 @@ func (response AddRoom503ApplicationProblemPlusJSONResponse) VisitAddRoomRespons
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListMyInvitations Invitations addressed to the caller
+	// (GET /api/invitations)
+	ListMyInvitations(ctx context.Context, request ListMyInvitationsRequestObject) (ListMyInvitationsResponseObject, error)
+	// DeclineInvitation Decline an invitation addressed to the caller
+	// (DELETE /api/invitations/{invitation_id})
+	DeclineInvitation(ctx context.Context, request DeclineInvitationRequestObject) (DeclineInvitationResponseObject, error)
+	// AcceptInvitation Accept an invitation addressed to the caller
+	// (POST /api/invitations/{invitation_id}/accept)
+	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
 	// ListProperties Properties the caller may see
 	// (GET /api/properties/)
 	ListProperties(ctx context.Context, request ListPropertiesRequestObject) (ListPropertiesResponseObject, error)
@@ -2646,13 +4001,22 @@ type StrictServerInterface interface {
 	// UpdateProperty Rename or re-address a property (owner only)
 	// (PATCH /api/property/{id})
 	UpdateProperty(ctx context.Context, request UpdatePropertyRequestObject) (UpdatePropertyResponseObject, error)
+	// ListInvitations Pending invitations to a property (owner only)
+	// (GET /api/property/{id}/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
+	// CreateInvitation Invite someone by email (owner only)
+	// (POST /api/property/{id}/invitations)
+	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
+	// RevokeInvitation Revoke a pending invitation (owner only)
+	// (DELETE /api/property/{id}/invitations/{invitation_id})
+	RevokeInvitation(ctx context.Context, request RevokeInvitationRequestObject) (RevokeInvitationResponseObject, error)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
 	// RemoveMember Revoke a user's access to a property (owner only)
 	// (DELETE /api/property/{id}/members/{user_id})
 	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
-	// PutMember Grant or change a user's access to a property (owner only)
+	// PutMember Change a member's access level (owner only)
 	// (PUT /api/property/{id}/members/{user_id})
 	PutMember(ctx context.Context, request PutMemberRequestObject) (PutMemberResponseObject, error)
 	// ListRooms Rooms of a property
@@ -2700,6 +4064,82 @@ type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
 	options     StrictHTTPServerOptions
+}
+
+// ListMyInvitations operation middleware
+func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+	var request ListMyInvitationsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMyInvitations(ctx, request.(ListMyInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMyInvitations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListMyInvitationsResponseObject); ok {
+		if err := validResponse.VisitListMyInvitationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeclineInvitation operation middleware
+func (sh *strictHandler) DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	var request DeclineInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeclineInvitation(ctx, request.(DeclineInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeclineInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeclineInvitationResponseObject); ok {
+		if err := validResponse.VisitDeclineInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// AcceptInvitation operation middleware
+func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
+	var request AcceptInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptInvitation(ctx, request.(AcceptInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AcceptInvitationResponseObject); ok {
+		if err := validResponse.VisitAcceptInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
 }
 
 // ListProperties operation middleware
@@ -2837,6 +4277,92 @@ func (sh *strictHandler) UpdateProperty(w http.ResponseWriter, r *http.Request, 
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdatePropertyResponseObject); ok {
 		if err := validResponse.VisitUpdatePropertyResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	var request ListInvitationsRequestObject
+
+	request.Id = id
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx, request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		if err := validResponse.VisitListInvitationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateInvitation operation middleware
+func (sh *strictHandler) CreateInvitation(w http.ResponseWriter, r *http.Request, id PropertyID) {
+	var request CreateInvitationRequestObject
+
+	request.Id = id
+
+	var body CreateInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateInvitation(ctx, request.(CreateInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateInvitationResponseObject); ok {
+		if err := validResponse.VisitCreateInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeInvitation operation middleware
+func (sh *strictHandler) RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	var request RevokeInvitationRequestObject
+
+	request.Id = id
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeInvitation(ctx, request.(RevokeInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeInvitationResponseObject); ok {
+		if err := validResponse.VisitRevokeInvitationResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -2995,95 +4521,128 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H17c9s2tvhXOcPfzlTapWRKsZNYns7+1NRu3XUSX9uZzGzktSDySEJNAgwAWlYz/u538OBLL0uN2zvd",
-	"+K86IgGcc3DeD/aLF/Ik5QyZkl7vizdFEqEwf/bDEKVsveFMCR63+nHMZ633gk4o048jlKGgqaKceT3v",
-	"XKBEpoCzeA6cAQGBnzOUCsaCJ0BgJPhMooCUTBBmUy4RuNkLqATK4M37i8ub/tnZ+4/HP968vzj96fTd",
-	"5YA1GGcIozlEOCZZrJo9UFOi3FIfGN6hgOHfh+0B83xPhlNMiIYO70mSxuj1vKlSqezt7ZE0bbtf2yFP",
-	"PN8bc5EQ5fW8TFDP9xJyf4ZsoqZerxsEvqfmqV4vlaBs4j08+N4FUXhGE6qW8b+aIkhFFAIfg5pigf4o",
-	"iyaoLNQTfoeCSVBTKkGgTDmTCI3T46uTAYsEGasWRTVuaZBJSluCKIz1eS13Lc0eDAee21oOvCPx/SAL",
-	"ghdhxqiSEONYmX/jkXIPJIacRRIypmisARswBxGVMM7iGMiEUGZXOSrq/anAyOspkeFqqi5AcXB4eKS+",
-	"D+pU7GgqpkQpFJpE/xl4n0jrt9b1P8yST0Hr8PofR8r98TdvI8Vb5zym4Xw14S1Gi7T5XKWNI8vM/Taj",
-	"LOIzzXeOQDkBfg/6n79/GQRHs+9f7oD/5xz/2Wb8UYl5qz9WKJZRv3R3qzjMCFUwwjEXCErMKZvYe90S",
-	"nxdBRRooUy+6FhOaZInXe/1yX2OSUGb/3SkgpUzhBIX3oGFNiSAJKqc93mIyQvFBojj9cRn00yiXk0wr",
-	"BasPiFE4EE4Jm6DUoGtNoyk49XyPkUQfqd+/odF2eHXraL3cr6J12O2+ePGqG7x4+fpg/9Wrl8GjSPre",
-	"OZngmtt4rzUfVZhImFE1BQITgUShABpBQ6OaCryjPJNGB34nYcjwXt0Qvd2wWaD7OUMxL/E1j2uqzalC",
-	"rxf4JabB78c0WIvpGl3XV5BwqawaSwjL0W44yICwCNzh0AmCtbgZ3bYaNyM7BXYHG/mzs83FCZ6iUPNV",
-	"zJg/AxqtYbpt+a3ztPz2oA+1VsLI1A8kurBqR/8r5EwhM3+SNI1pSDQ+e6ngoxiTf/wqOasBp9FWhMZO",
-	"aeYGKuIogXEFCVHh1Mhk//wU9O6ChEpTBIXgWqo/ffHGFOPI63mY6J18L0EpyUSDnWTa2iEQSGNCGZAo",
-	"ElqcYx6S+P9HPCGU9YBxiKhMYzIHTVsfPmdcofQh5EminRAfRoKEt6gkcAEyJSFK7+Ha97R1zaTXM7pI",
-	"UWX08A8kgpwkBQFzi/8r4h3KfYnijobYjvAuJ47cuyMxjQzBvIfqVf5N4Njref9vr3SL9uxTuXduF9uL",
-	"WbZCGwiaE/MIhpaWQ4O9NA/5eIws0irbEFca8TEuRBbjgCEJpzASSG4lNKy/ox/KbJRQpTCCOxJn2GxD",
-	"H0Y8moNxw7QG4pmC4RvLJK2reYq9AasyimaQIRhPZJxJjKza0nsjU2K+sBaK+13cwjoN2zuOq0jsVu9t",
-	"WrrogG3ap3xxjROx1eL8fXPhbzgbxzT8etEjCoz0aNKTWCCJ5iBwQqVCgUYDlax+WLJ6cf5OfB7mq56a",
-	"y/ONZck2YSaEZj7jB7e/BZ444WJEowjZVzKF8R0IAz5jKCAhc+cEWRObOvtUZ40XJWuUYOzEG+Ni2VMx",
-	"R0ji2CEgEV0cJHkmQu2kK6MVHWZUfRMccsq090/iY632n8Bq64tEASHP4siSk+v3FFaDziqjHFTNZQ4N",
-	"XNptLFQ7MQ11WzwJz1zyBNXUmD5CY4yAM2vcDHhH5m+Lvov0JZlLmE2Jauvz33F1wjMWfSVd33GQWThd",
-	"I2f7JfnecQX2wJ1Ixrhqjc2yp6BZDm0uWL72k1Rd+DRjaAH8RoTsnMxjTqIrzs+ImOATOsfGo6I6xOYQ",
-	"671rvNGp6GAHA1xxDhaKnXhEcd4yBzy5oc5RMLtrTiGljNHQRt2pkt8Eo1xanD8wckdoTEbxU/BKRBQZ",
-	"EYmayFrwir2PQLvRJg8DcsqFiud1zVxhHwcZVEHbiYGyysKnYiF30HeyxLEIbgiTM62iGbcKfEbyzE3U",
-	"hqtlvB9874rzt4TNXbwmv5b0nNvkgzMdRClMUiWrVI+JQlET2W7Fo9Y7aICggGgniguisGVSGPg0mr0P",
-	"ZWpWpshUz+r1mCJT38lcoiU0Lo7/58Px5dXN2enb0ysftGmcgzZehnxNP6dJzCeUyQFLtctgtoHTc20v",
-	"9A82CGmcvf/p9N3NSf/07MPFsd3x5vz44ub03Id1z47f9k/Pmv6A2bjFHiuhfkzj4vin08ur44vapk0f",
-	"ZoKzSREtpETKGReRXZ5JFAPWOO9fXn58f/HjzZuf++9+Oq6D0DQmz6EocCxQTnHh9AFrXByfXBxf/rwS",
-	"tWYbfjC0lkAEWmrn+VPNETlQ+irCKYa3GPkg+YDlXGbDbKKsKiUJQsIT/ZO+P8Yh0TuZlbJUufZ6j9x9",
-	"ua2ASk1HG4LbND2BjFHj2qGEEQlvoVFJBDe/gYB7KfO9cXnlVSNWHxjJ1JQL+ht+rW/YB5MpghESoa0n",
-	"v0VmcyY2GVj3FTulcqnBsKsmL1c+hV55S6WkbOIDZRYZLgDvUw0+hAIjZIqS+FvwAApqVjA8wzuMzfWz",
-	"LPF6nzwThJvUZjIyf0xMevG6ko8u3lmo2Phe32Y969WiDvxMxIhnAi44iepFooOFItGn/wwG90HQGgzu",
-	"OyeDwf2rk+u//23VSScU46gIK13sQm2i2GVpV9XKFrKN0AinRJBQoZBA3G/M6DMXR0x5HFklOeUzBkTC",
-	"8J+2XFEiWGSD1xe/PvVb/yat34LW4U37n62V9a5KNnkV5CKLbZRrgRwJfotHsDYjWodwSiQQVkiAy9Iv",
-	"F313v4mHamXgkyN9icp1sYCPfkWbiLNFiD+oauC70tsyV9j62k2cM/wmdVKVjQc/32h+Q6PHVp7+qBfk",
-	"ZbotXl4gYPUov1Luq0G/iqoWbQu4QTeKqGYfEp9XyDAmsUT/qSizAPuWMJ5RW8GpA2H1jVxm/mPjLtjH",
-	"edk0p5Jvc4YSKAvjLMIIGqR4CIbrXbXuIC/EKUzkY0g6FnowjHhqVxxUmiKIEMSYacUViW9Cnlnzuo6n",
-	"6wW7gy3qj1Wy5pSpH7eKvu9wllfzdmWBUnFvvH332kNeG3zUKhtg3ul3F9EyG6zB4oLzZEcMtoFHb7sb",
-	"LLlfscSVFydv4HD/4BU4x8Ul6owbUQcsd6aqJnHHCuRTGMy8ivllOxGo2NeaGHRXSAFlUhEWrjNcDk8a",
-	"+drwWDRNi0bZBORaBmI+gZiyBeP1YtwddcIAD6PX5NXoZVgnyMv9NYa2fbPOzuYea+VGTFl1g8geHlZE",
-	"dj8IVhke5/tW77leoN3kH2x7jfaHVR1eW9Z7f0fjV1VSzNMc14KUfs7la2SoUEmbDQ+J4/djU2jf2gRd",
-	"ry/EfCddT82R9n1IlFBWVIaJMyhySlOQiBKGxs8dmlTN7towNM0u0Q1Rjy26oglKRZLUSM6W/sRXK1vj",
-	"Q5hdSuwWnIoaEpvuMbffiw1AaLsbnYku7qC8ch9GeZfJgu4uOoHWt1bOpmjSCML65iM0SYYjk6sAqoxn",
-	"bpuJjJbRIOhtDUw1fdIJgif2OOvIbKVeC5moKdfOFj5GnTo/85lNA5YwuKqpvgodvMg68tt3Ej3umFTw",
-	"ftw3qbHn2qaqbhBAGZK1oW+jMcMBioPlUB3BuzpqxdszHRoklty0adj9Bmw/CGA0Vyg1X364Omm9hga1",
-	"OUY6YRgBZYobbnH9dzbHwccuTWXVRPPIWCc20S4ow1rSytgufQwjiTZrQw3xsA3vTIuLVFxgVDQnTomC",
-	"Ec9Mh5hhYrcpZRZKm9wqlfslEkkjhJArRUxVZVFdJ5QVRuUxk7LaHOY3c64N86NeV0JZ9dfO/5EnucRf",
-	"ucu4IIxPqGBL73HniHCVNq5Hems9UH3q6ohJcJ6sjZf0w8VoaW1w1N0lODKEXvAJnyo06u6ogSwJHlc+",
-	"xdXVPKd/URVOTdvIomf29UJVmvnakd2g+7LV6bS6r6863V4Q9ILg31WXLCIKW4omC5K+v9Ivkxhmgqr5",
-	"pb4Z1yNpErX9TBlBtmnbk3zzXz5eeUtVFwbH0Y+Xffjl45UdVhiev7+8gj2S0r1MopB7JFNTZIqGROFQ",
-	"696lN1wVYuhDkV8asOEvH69urq7OhmVnbCeAhLJMoWy24Spvfy5KsVp3W60qgThFbHujJUpJOQNkEUYD",
-	"1oj5hGfKLwsV1hz4ECEJFb2zhaCjOvfn59yhoGNjKPUJ2jCMddABhEUDJhVPpasKa22uppgUvsfcJY7b",
-	"AzZgmmCpNlQ0RAljHsd8hhE0Lk7evH7VPfDhl8v37+AjjuDKYPKDDoLeuLLPeb6waatcJJ5wQdU0MaYl",
-	"pYzZdhALq83YQ8PeFGfxvAdDEk96wDjDoQ8/X3YPXuZRVJqNYhrCLc5NL6X2Drh2nAasPIUIzBsfm3lF",
-	"xhLcdmZSJc0GZsvhLY2Gvmm5iO8MXLErMZo2aBwwKmVmnT19tpxiBL98/NflEQyplEMfhiTTOwxlNtL/",
-	"oUQNDWxDvE+HDhgr1eZnV3M6GrCYjlGLg8xzsEIdAeP5HQrr4gAx1lzf1y3OK8MwWmCsENSLELZOQNmY",
-	"5wUSYlsbXcdzPZaChFCmCGU2C5OJeHPY5S3VIM7tlSCLUk6ZkrX2//yUhiITGBqJGjaLNthF9h0w+15p",
-	"C4bNNhzXa6CA95qBi8ZKH6pC7Odlw+IQfVkDxhANLTVnmxuNtMO+DOew7yo05qweWKUD7XZ72GwPmIXF",
-	"5BtMkyeDIlkyXFeAGppGDSNXzn65rIFMkUXSOF2mKsjHhjcXq8J57bgxrBWHh34+OgUvg8BWgq0G6hX1",
-	"VhMuEBOv5BK0XPTyF6q7RqBmVGIuPQPWvb839Ny/vy8TG6Zjqyx+fifdmBS1JdHT46sTGC7WapxsFD8P",
-	"B8z2RvtWoPOCbVEut90IGMF+99CJbKUqOGzDD5XxM2k7LDW6Ltc0YEaijfY3LdmmVmXm0oarBtOGsDSY",
-	"ZmUur/4tiI9TSP3zU8/37lBIKxSddtAOtKzwFBlJqdfzXrSD9gvPWNypsWd77RnGceuW8Rnb+3V2K9uu",
-	"XPnge8YAlWKwp9+foFo74UBdx7nrFOMzJn1DvSK5rPnApAGAj3OtWMifYROXR2hDHu4OGFHaWNEEXXjb",
-	"K9yqoWmPGEKjEwTNaoRm2YwBjYopGVMldwHsUWFwBszEcW5Yza/NzOTdgCiwjHb1tUhFhHKRRKERTiOv",
-	"52k/8rwatFWHltZkXcpX9sqhmAd/q5ddUfp6YZCjGwQb6tJ5PXrrwm+ZlFjZVfJIUuKb6PzatxRftbC4",
-	"mb3KfI1Z0nl8yYeFYv1+9/DxRYuNUA++d7ANfPVmYrPqxeOrVjS9Gd85SxIi5mu1g2vi1kqNTORCtuNa",
-	"R4B8VRbsjRFnWclLHFV3HaHtatEmzM4KzxiKVaJqNyrSRH4+cfkDj+ZbCE+lmaMIyJcL8c7bWUwybN11",
-	"Ua03PdRjMyUyfFiS+86Ty/265r1CbZvOPJvYfBb1pxT1zhbCt9ia/BdVEVYYq8nGxjqh1vLcXKc1FpyW",
-	"+d4XGj1YJRKjWpEW/dH8LuuBgPEe9GEm+2HHTYtihtSuycI4zZF1V7WzwCEkzDXHwwRNgvSFnz/fD/ZX",
-	"6SILRU0X1aR6f3XhrwCYSphwhs/i95Titw1jn1RHnPbtPW1eUcyU/EUl1bJqVVLXSws0rIRoQ9xcb+hX",
-	"hhTG/c+PWHYb/MpYYL0WCabY1ob+2uWMqwEzEloN7IJ9H4iNg00RoegawHsqlQ+S2981puYnZGGlXz1G",
-	"crtKtH9CtV6ugz/dWj+riCdVEd+AwFcFcYOzvlucW34tQceuaV4XW3D17Yc6rB9fNGZKmNA7ZNAwdUvC",
-	"oj0u8o8BNH2gLA/RFZqGeSO0JvNdtsu7pKrTCTaFZlUVcQtst30P1IxDyFk+TBDmII0houMxmh8dWCOu",
-	"piZbukoNfEijJ4o2XEiRBxo7hxT1YuRWQcWfp6YyQ6boWV39VT2abyhmuUCjgbgAga38ayTVCGYL52dl",
-	"vLJX6dRd6RstNuySzZ7ScgdvtWV3TRbzbdET+4cpg0qz8hp14AixhMKzWnj2YnYT1o9TbgQik9XY5Q/x",
-	"ZzbK9N4XN3GwMStxgXf81iQ59duVNkst3jGRynkrIWE69hghCEz4nZbt/eCwUvovoyJXir9FTAdMTZEK",
-	"CGNCk/yTCIUGKb7kl9fiffNpjZWF/oKRpK1tuQTNgOXzvC5sKnq/TKmRKOAsxFWa58Kg8TafjNouDWJq",
-	"jIznnV6m78Yc96wm/mLeQ7CFYnlT+eLQX9Nt0LK9KNqg+K6+w9coqceri7XvK5ogLVvhifwkCFMFDkXX",
-	"qE3VukRMrV/cGvIpTWtfIXNBWom/VlM6KhswF5bl086mn7QcilaCMElC05FBXHnJ9q1qRWgqyhEmPG80",
-	"qujO5hGQAVs3yVRmsPQ2qV5F1Upf6TxTFXX1eytItTZ9NxC6dURXG0z7kwO6fJBro/9mrtv0kDM+06E5",
-	"i55183+9bv6GQkGjBmtN81+r3Fc7kUVD8oawMO9L3hgUljFgd0MMeOGaf/8w7VG0Xq/7xpAG4FlTPAd7",
-	"O7pYphBVk4E/KnO9skelH5kuT829R67dVzswGaOfMzuKSVlNIeS+CoEos7KEzbwVccFFGbBijMfW2x71",
-	"UPpRZCYKvj7nnLfz79K+YocZ/tzWlfLM1SrFtKyQ6DmR9OyF/Dd5If0oclrnKxyO5YmUSi+wfWidnFY+",
-	"GrL03M6OLP2cLO/kuuRX/G676vWDyhiOUdDVAZxP1+bL3eZrnlZ91wU+FTzKTHTowwin1CjUq7PLlkKR",
-	"UEZMXGg+qzgiMWEhCmho7yjiodyLMI35nLJJO4maS1MJJKXt5ckEz/fuW8UnTO1Enw6262CZT5ZDpKM9",
-	"nibIlL/Q/5+QWx0Ys/qxvb29TvdVO2gH7U7vdRB0fvdpS4m8LU/srjzxumCp5Txm+fk2334troj77XRo",
-	"izKLe6NKATMrV/kfMkhvGa3zytSzzWeu6D9ZRLS6cYX9H64f/jcAAP//",
+	"7H39chs3su+r9OXuLZObITWSJTumKrVhbClRVrZ1Jfm67sl4NeAMSCKaAZgBKIqbq/sw5wXuC+S/80D7",
+	"CqfQAOaLQ4q0Fe/JsapSFZmcwUeju9Efv27+2opEOhWcciVb/V9bE0pimuGfgyiiUnZfCq4ykXQHSSLm",
+	"3bcZGzOuv46pjDI2VUzwVr91llFJuQLBkwUIDgQy+suMSgWjTKRAYJiJuaQZTMmYwnwiJAWBYwGTwDi8",
+	"fHt+cTU4PX37/ujV1dvzk+9P3lwEvM0FpzBcQExHZJaoTh/UhCj7qgec3tAMwr+EvYC3vJaMJjQlenX0",
+	"lqTThLb6rYlSU9nf2SHTac9+2otE2vJaI5GlRLX6rVnGWl4rJbenlI/VpNXf832vpRZT/b5UGePj1t2d",
+	"1zonip6ylKnl/V9OKEhFFAUxAjWh+faHs3hMlVn1WNzQjEtQEyYho3IquKTQPjm6PA54nJGR6jKqRl29",
+	"ZDJl3Ywomuj5uvZYOn0Ig5YdWgatw+ybYOb7T6MZZ0pCQkcK/00Plf1C0kjwWMKMK5bohQXcrohJGM2S",
+	"BMiYMG7eslTU47OMxq2+yma0maq1VRy8eHGovvGrVNzVVJwSpWimSfT3oPUT6f6j++ErfOUnv/viw1eH",
+	"yv7x59ZainfPRMKiRTPhzY7qtPmlTBtLlrn9bM54LOaa7yyBHAE+Zvu/fPPM9w/n3zzbYv+/uP3P1++f",
+	"qmzRHYwUzZa3fmHPVgmYE6ZgSEcio6CyBeNjc64b7uepX5IGxtXTPbMTls7SVv/rZ/t6Jynj5t+7+UoZ",
+	"V3RMs9adXuuUZCSlymqPE37DFNErPXm1vPTiW2CxXqTWKZpWk5bX4iQ1g7tnrli82T52q9t4tl/exou9",
+	"vadPn+/5T599fbD//Pkz/95Nea3XNB3S7J2kWeMuYiftM63ajFYjqDYhmhA+pnLF3vTzG+9q76F3dUbG",
+	"dAVPvdX6mymaSpgzNQEC44wSRTNgMbT1VqcZvWFiJlGTP5EQcnqrrogeLuzk2/1lRrNFsV/8uqKgrUJv",
+	"9X2v2Kn/8Tv1V+50hcYeKEiFVEYZp4S7bbftyoDwGOzksOv7K/eGGrp5b6gB8t0drJWy3U0OLhNTmqlF",
+	"EzO679YI1L9Giu70pOauQ83wHYnPjfLU/4oEV5Tjn2Q6TViEEr8zzcQwoelXP0vBK4vT21aEJVb1u2s2",
+	"FlQCFwpSoqIJyuTg7AT06BmJlKYIzTKhddNPv7ZGjCZxq9+iqR7Ja6VUSjLWy05n+s6mQGCaEMaBxHGm",
+	"xTkREUm+jUVKGO8DFxAzOU3IAjRtPfhlJhSVHkQiTbUp5cEwI9E1VRJEBnJKIipbdx+8lrYRZrLVR42q",
+	"mMLb5DsSgyNJTkBnt/xM6Q2V+5JmNyyivZjeOOLInRuSsBgJ1rorH+WfMzpq9Vt/2imMux3zrdw5My+b",
+	"g1m+S9cQ1BHzEEJDyxB3L/FLMRpRHuuLB4krUXzQEJolNOCURBMYZpRcS2gbq01/KWfDlClFY7ghyYx2",
+	"ejCAoYgXgMak1kBipiB8aZike7mY0n7Ay4yiGSQEtKdGM0ljo7b02JSrbFF7F/LzrQ9hTJ/Nzd8mEtu3",
+	"d9a9Wjcj141TPLjCFNroZfc8HvhLwUcJiz5d9IgClB5NepJklMQLyOiYSUUzihqoYPUXBavn82/F55F7",
+	"66G53A0sC7aJZlmmmQ+t+d6XwBPHIhuyOKb8E5kCbQfCQcw5zSAlC2sEmSt2au+nKms8LVijWMZWvDHK",
+	"X3so5ohIktgNSEqtNyfFLIu0q6FQK9qdMfVFcMgJ1z4MSY602n+AW1sfJM0gErMkNuQU+jlFy65zmVEO",
+	"ytelWw1cmGHMqrZiGmaHeBCeuRApVRO8+ghLaAyCm8sNl3eIf5vt23iFJAsJ8wlRPT3/G6GOxYzHn0jX",
+	"NwLkLJqskLP9gnxvhAIz4VYk40J1R/jaQ9DMrdYJlqftJFUVPs0YWgC/ECE7I4tEkPhSiFOSjekDGsdo",
+	"UTEJSghI9NgV3tgt6WC7BrgUAswqtuIRJUQXJ3jwi9ptAUfXnEIKGWOR8bqnSn4RjHJh9vyOkxvCEjJM",
+	"HoJXYqLIkEiqiawFLx/7ELQZjdEkkBORqWRR1cwl9rErg/LStmKgWenFh2IhO9ETWewxd24Il3Otorkw",
+	"CnxOXOQm7sHl8r7vvNalEK8JX1h/TX4q6YUwwQd7dRClaDpVskz1hCiaVUR2r2RR6xH0giBf0VYUz4ii",
+	"XQxh0IfR7AMoAsxySrnqG72eMMrVE+kkWkL7/Oh/vTu6uLw6PXl9cumBvhoXoC8vJF/HczRJxJhxGfCp",
+	"NhlwGDg50/eF/sA4Ie3Tt9+fvLk6Hpycvjs/MiNenR2dX52cebDqu6PXg5PTjhdw47eYaSVUp2mfH31/",
+	"cnF5dF4ZtOPBPBN8nHsLUyLlXGSxeX0maRbw9tng4uL92/NXVy9/GLz5/qi6hA5eeXaLGR1lVE5obfaA",
+	"t8+Pjs+PLn5o3FqnB98hrSWQjBpquyiw5gi3KH0U0YRG1zT2QIqAOy4zbjZRRpWSlEIqUv2RPj8uINUj",
+	"4ZuyULnmeA/tedmhgElNR+OCm2QDgRlnaNpRCUMSXUO7FM7ufAEO91L8fu3rpUdRrN5xMlMTkbF/0E+1",
+	"DQeAkSIYUpLp21NcU25iJiYYWLUVdwvlUlnDtpq8ePMh9MprJiXjYw8YN5sRGdDbqV4+RBmNKVeMJF+C",
+	"BZBTs7TDU3pDEzx+Pktb/Z9a6IRjaDMd4h9jDC9+KMWj82dqeSevNTBRz2rOaxd+INlQzDI4FySuproO",
+	"aqmun/4eBLe+3w2C293jILh9fvzhL39umumVCaO+wQh1U25vSjMp+BMJI5ZJE5RPiFQ27orJ5TwBYxmx",
+	"D1ObjWYcCCRMKpObCXiIAcsrxqNkFtMYA4cYB4eRyLTGsnkckIolCUyIBMK1cSlmXBmNVRBkEBM4FTc0",
+	"IRGt54937yPHV43kONK3WYn69au1GpQOy1HpcCksDe3w6IaCyXgOxfDbUvrb5js7nn4Jo9exiXEHfEoy",
+	"hR+vC2YfAr0lkcJkP4Xw2/DQXTxMQUL1zqUHKcmuTSQ4ZmOmZMDFCG8msyvPWAYTkpFIvwBh+D/+9Of/",
+	"qde29+zJX77q7nzz179fhb/+37v/F4Y4jNYAibbflIQhVXNK8U5KoU1MOifgz/ZhuFBUdg4Bs056QQQM",
+	"jQxZ9Br0IjUbqbl2iYY0kdA+efVmsOf7X3tAJLy7vIA/7T+DlEwlMNU5DLheLNIINIlwPRjWtmPjMJrl",
+	"NEXMBqEtMjglinETX/xBMxOP4W+EEw++E1ORipEAkQX8B8LHs6TTg4FhNnOlzzj7RXOnfgmdb1y5QOzD",
+	"cIHks8zwREJEuOBMr28ksrQP7ziLREwD/ub4by/NAjDjH2kTeCSSGNWpi9PbXej/lITBxcuTE2hPZ3yh",
+	"x+jgkB5YKsPegaXyYcClgPCfv/37P3/7///87d+/PbI89vLta5SusMZ4oZkx/Pk/fsvGlH/73X/8Fk1o",
+	"5qAZIRoS+be3vNsd6u+71zckf6YHgzzc72SBSSCw7/s2C5tnKEwWAMU+4CFai2ElN6H5wyQm6vJNYvLt",
+	"CsRInjgqyfzBfl2gvdZtdyy6S1J+zGgS57E0G7BhJjtmU1NNqrCWYoF2SXKI/QwZ3AVPJiKJjWU4EXOu",
+	"uTr8q8nRFpts2Ekdt/DToPtvpPsPv/viqvfX7grNlafQmlaOdNYEN4scZuKaHsLKNFB1hVYJu2vfnsEy",
+	"Xmf76+eunA79yZK+2MqH/AUx/Jma7IPJvP5OqVKvhItY5gwDLLhK3E2/zo4qGwV3XivCHH58RdR9L16y",
+	"lEpF0ql+zfBG44kiOKMsfkZtVFUQtCWlEJYvtTr7LctYXaQ+5ho1dqHcdr8svu/xk1f4nNn81XCx7fNX",
+	"3Bo6614q20R3nuOCxdWmy8tf2GQyBxsws9UkAhED5fnrg3u5/qhwZ4VEFfarnE2jgOUScMoMQqAqBQUq",
+	"qMFAOrP6sfSQByKJEYeI9qOzEwpEh6KpvJeuhVjeIYeemLd2SzhBkmUEfb6qiXnf0Jru8sQ9fOe1lFAk",
+	"uUIbYJ2qWQceacbCVA62RMXqlEvrbzokA4t6UBVlDdePEZA1asp4P0+k01MrPAZoa/uNSW3rzieUQ91P",
+	"+Cxaa2tBdyiyDR6unX9Vpgs0WuUAV5+8OTs88Thmmt4kOStxwogkknoPxRy1tW+4xmb1YRiiQXUcYTTL",
+	"fO1QfY5Knklp61vO8AO0Sf6lcRKtVjnYRqtYKapolIP/KhrlYEuN4gj7EdqkuuClkznWzGTEckluiwzy",
+	"kAKR1zTWlohi2vl9d3F0fvVycHp6dXny+ujtu0vPochhD/S9wGnAM6qyhQcEIpZFM+cK0KxjotYYO2Cy",
+	"yE8PZwqtaakdZNxbzWswqDq7x6EQCSV4abyh86px9zkkp6Qb171TiTqUzCfGr2KykBVI4/N6XO4VWZTg",
+	"5aWr10bnSojK51U1+nwd/z29Hw1ZZr9GM6SR2ejcmTzbnkIRlll7AAUdP9n+wgFW7OJciHTLHWyyHj3s",
+	"dmtxMdslwT0/fgkv9g+egw0KWxAEhmirC3OB6nK4cUt050MEIx1C9NfN9HfJja/o8L0GFc64VIRHq/xj",
+	"u08Wm0AkbhNB/EWZiIVjJ2IMCeM1H/npaG+4G/n0Rfw1eT58FlUJ8mx/hT/fu1rlzrtsQOlEELK65sJ4",
+	"8aIksfu+3+Tf2rxC+Zyr4Nd1YYhNj9F80FQDtCGW9iNKg8qSgt+6veak9ByXr5ChXCWt1/0kSd6OEMS8",
+	"8S3wYTXITVvG+Oghxrnj1EYqxUwBsdaQnLApSEolhJhDCDENvr02/MggxKbG8MM4u9ardbtb8mtLm1h3",
+	"js74rBdXUFP/Zu3L/AyKI8ewrkHw13R3XmWxuvjO2UiZCQEOKSZwDzEPjGFwCaEp1EAto5egh8U1VfTJ",
+	"ru8/cGCr5sRvol5zmbjf5a5ZuFXq/CDmBmJRrMEiUvVRTEQSy+rmH9LRLu27usx13NOcDXMFK3u+X8qZ",
+	"9GBggr7IAUqA4VAQmcOollwVRL+TRAo0l13GZN/3TTBf8+W7y+Pu19BmBr/BxhxNaiVMrsHUNpn8sRhZ",
+	"CIBRE51DvJ34WPtPnFYAAXh36Wk4SfW1hu512AO0/EEqkdE4L1+bEAVDzHVYJraDMm5WWQ/TX1AiWax9",
+	"AaXImDao65Tx/FL5ONfcncyZvpjvtbpSxsuf7v6LLMkl/nImY00YH1DBFtbj1uGM+0OPKy1QPWuzu58J",
+	"ka509vWXdVd/pWe/t41nj4Su2YT3q63NNNDelhrIkOB+5ZMfXcVy+htT0QQh+XXL7NOFqrjmK1Pu+XvP",
+	"uru73b2vL3f3+r7f9/1/K5tkMVG0q1386qL2G+0ySaNZxtTiQp+MrT9DEMxgplCQDSTm2A3+4/vL1hKi",
+	"jcNR/OpiAD++vzTxw/Ds7cUl7JAp25lJmskdMlMTyhWLiKKh1r1LT1iEV+hBnsYKePjj+8ury8vTsPCR",
+	"d31IGZ8pKjs9uKzHO1B3G60qgVhFbDKekkqJXjePaRzwdiLGYqa8AgRmrgMPYkoixW4MyO6wyv1unhua",
+	"sRFelHoGfTGMtNMBhMcBl0pMpUXcam2OCXhneyys298LeMA1wab6omIRlTASSSLmNIb2+fHLr5/vHXjw",
+	"48XbN/CeDuESd/KddoJeWkjdmXvRxmJIMhYZU5MUr5Yp49xA7c1aDRoK2uakBE8WfQhJMu4DF5yGHvxw",
+	"sXfwzHlR09kwYRFc0wXmgrV1ILThFPBiFpJRl2XuOLSbIbipemNK4gA4ZHjN4tBDOHtyg+tKLHwTS0xp",
+	"wJmUM2Ps6bnlhMbw4/u/XRxCyKQMPQjJTI8QytlQ/48RZfLUIb2dhnYxRqrxY4vnOwx4wkZUi4N0qd5M",
+	"HQIX7gwzY+IAwdtcn9c1XZTaJWCcCoWgCvAyGCzGR8KBz4gpG7PVpFVfClLCuCKMmxjgLEvWu12tJXzX",
+	"mTkSyuOpYFzJSml1HqdXZAwhSlTYydP4dfYNuHmuuAvCTg+OqvhSoLeagfOiNQ/KQuw5SGY+iT6sgHNK",
+	"kZaas/FEY4fDqK4zHFj0G87VB6N0oNfrhZ1ewM1aMN6AyAUOebAkXAXuCxEEj3Jl7y8bNZBTymOJRhci",
+	"LsXI5GJriFuHy22HFeBtWIRFn/m+QdkaDdTPsawWHaX9FSdBy4BCr4acRYGaM0md9AR87/YW6bl/e1sE",
+	"NrAapgCWPpG2kQYz8d6To8tjCOs4OCsb+cdhwE3dqYGXEAeGzaHIBulNY9jfe2FFtoS4DHvwXalBiTTV",
+	"a3q7NtYUcJToPHtkGpBg3jtsal0SwlLrEiNzDllZEx+rkAZnJy2vdUMzaYRit+f3fC0rYko5mbJWv/W0",
+	"5/eetvDGneB9ttOb0yTpXnMx5zs/z69lz0JB77wWXkC1lOmYqlVQu6Xsqcub0RisC1Bk+A3yuu7KWqwc",
+	"YqhQ75V9hicSHAQnSghLISJZxlCXVjKz1aQtVgXbq87GJrSTEHAzRrtA6Lmr0DgUZoHaiOOihkzomICG",
+	"PiJzLLlaOIlb/ZY2Jl8vTipJ0koN+57vr4HkOijuZpjXWsZ7bVGivj6WT+mLqHrZ93dXvZgfzc67Gup4",
+	"f+/F/S/VKzruvNaBOd/171WrIvGtp/e/1VC9g4bqLE1Jtqj0RmkUP80GWo+QsawFGD7cNUj8zq+VPip3",
+	"RvQTqhoiDOc0FTe2nr94SxsTWH41pAbL7wKDPdj3983VwMt5H/TgXRmR20DAKzt4Io14eiifDsdtbsOx",
+	"VpztvCTBaG4zT5J0muT1FY20eVpKsC3J6/4aHJNtRGNmLm8Xp3e7/TKEbAO+LzXw+Gi5NOex/qW8MPYP",
+	"KsiWK2vSsaVIV/sqrQj7F4/sVPou3X3YQCPsGE8OgyefMpXXmoqmqPdrcm11iq3tJStgFq4QyWELMeYO",
+	"7fxx12bimtKpNS7MI+h2TsgNNS5B1qjGttJWoITBe2+mrQ5h339RQBQqASRtih/4vkumoFMf8HxcDMBX",
+	"4qptxHfr0a0L0snNpPLgTXpwgCe5Tg0+nNni0Cv3mCulHBISA7iYawOfx/JRo/5LNaq/gUZ9WWq88kdU",
+	"wUYgPk0DOxVafLiz0o06K6eYcoUn5lx6pkLBaT6tBTGbCmLkgku52rBKCtOxPXBZw4ATBQTBTTZL2M+j",
+	"0yFW8IbQ3vX9TjnRZbx1DizOG7lhIafNAx7mSivgmA6zXSG9Sls317CCZrRIGmKViyKZkqs8qLNy7mu7",
+	"q6Xo23bnbfSwrZv88DsqvEput7Hw+Z7c7qO+e0h99wfURs3awfYZWmMANppVL1GcZSm9e1ge1Tlr2vww",
+	"TXnnnGZNomoGyrPtnmtt+p2IFxsIT6neOM9rLteK2qBxPVe7cWFwGbZ3V01xqWxG75bkfvfB5X6VqZOr",
+	"bWweYfAhj6L+kKK+u4Hw1bvn/EFVhBHGMmajvUqotTx3NjRaFju/3hP7eYWfV10MYz3oyTCJbDqi5va8",
+	"1KZJrePboYn6S6yhjgi3/ZtgTBFn8tRz3+/7+82BHL2Kii7aJIqTL9j6Y4/i96CexQaMfVzuwveFRHew",
+	"IIBsIi3QNhKiL+LO6ou+0aVA899NsWw2eKXOlVVIp4mf9GCw8nUuVMBRQsv5MX8fkzfavsfYSA6+prdM",
+	"Kg+ksDETJc1HlEellkoJJddNov09Vavl2v/st/WjingM524n8GVBfKhobamhNwZQHbywZuqbXvLGjs/L",
+	"6CWM2Q3l0OYmSxLviMzFNjpe3ohCEUWxpxMKLQKIio5OFptidYJBIhhVRewLpiFUHxtlRIK7fleRW9II",
+	"YjYaUfzQLmso1ARBJ01q4N00fiBvw7oUztHY2qWoYjo3cio+n5qaIZniR3X1R7VoviCf5ZyatjoZZLTr",
+	"GkKUPZgNjJ9Gf2Vz5Ip964msgFdQgWmrBjhl2u+woEUaexCb5FzsQUZvxDWNgYsMEqpsegfaRAU8bxVQ",
+	"RaSsinj+l0KMfLlAkUe/6F8Z5GxAkSmxrT74VEOqMWSKckPRyDHYMKesbB6o6skZWFnJkXrTDIOB4SLg",
+	"asKkgSmbhnWlJBMizWql0UK7THl1jXPhSJ6Bxs45AQ+/P7Ig8hI1LfDVdjzWatfqMglMGcx4qSmWxcLV",
+	"+/MEfGWDnkOzUCw/LXrNOeD00unWiRdw07U2o9OERBbbhxT0jGpdeDbDn1mEuwX4MFm0IZ1PKOprkaFP",
+	"WepzFvBaUz4Y8Kaic9P7LayVsoeVYvSAB9w2UO1X+HVqknY0g/bJm/99cjm4PHn7ptR69e37N0fnpXYC",
+	"Pr4Rk4U5minNAl6we+MQZ+dvz47OL/9P4yieha+iwT8shdhMcqkYHGv7FJjbzSuwrZpguXZ0drnNTJWR",
+	"sZXogCl3KS69RkBoe99/YSZlqrM6nVDDIHxsQqFS/Fr0srRdDZb6sGyTTij39Pm8CYX6zGtRaY+giT/4",
+	"Fb41zOIL8hzMhQxSpNSC5W0774fwGD4G+dp4wdVgaod4k7r7nQIXrkIVb3p9BxdIs4BXByIcEyDl1kKm",
+	"XNaB29Z5KEXH4ybFe45PPQgG9lHJPPoJv3/UQLNrs8T93h6C97Ew2qqyKTUTawxN1HuKkfWJnOUmY6Wu",
+	"Yp7pNeysu4C7qK9VmUslaNqas10e0h68b2yfVfsdDNc7y7Y6ZlLZPtjo8JhME+Ow1zsA+y8xU7YaUq/E",
+	"lFVVO371AYviw5VlNnnfsN8ZqbouVGIPcukIHvXgY5JoO632fiJQoGeynBr+XaIca3XSzq+2qeM9Zo/W",
+	"wdI2vi81A0L5106eUcQR4bbHnsHWx+gGlgrUi6SzLRi/pnSKaoRlttRP1LDxecs4VzHuYXO9xnL0nJGk",
+	"qcC0+JeAu1/0sVnpvEMJFsQShXGWZltJb+O18yc3s5NQdRbWHrrLON2jmvjv7pP9ke2runx+zlDs/YZW",
+	"5RfWMXQ7U6sz4KiXsOYHfSmDP9HGo1F7hxgrwbbyJMbfIF5gLWHujxU/8OEqfgJuXrUBQGq6WThP1Cs3",
+	"8ljpaYb5ryg4/61TL/MxhgVWwZR/e8DEfIvzMKVNRRLe/fyS7Wtqw6MBVxnhkkQuQmR/RoOPqYnPjTAo",
+	"nArXnqOkyxtjdmczVdKFDxOsGzstsI2RZhsLf+Zk/PpSpscKpsdg3BcBPXbt4oqm6aX01yfE5PImXGuc",
+	"ZNeLa62LXHjE2I1rhUd5bhte/W7qIm83tuo3S/UCHlXDo+u4pcGGqOGKDHzW7PgALSbk3kMX1Ml/gsrF",
+	"fsq2o7M0CMQzI0u049rvNCcV93zfgqPvTSMO4hi76H06QNC1sNsmOWga+H3etGAxZ7NKwfoiEj+GpR7N",
+	"jv9OZscgjq3W+Qjf1Bkcy10YS/2vzJfGP+q6dohL35t+iUsfp8sj2bYMDZ+bTnL6i1LrSVTQ5aaTP33Q",
+	"SljS7Map76rATzMRz9C382BIJwwV6uXpRVfRLGWcoFeHP9M+JAnhEc0MjicWkdyJ6TQRC8bHvTTuLHXi",
+	"I1PWW+7Ghz9Ux+zx2i622nWvLsv89GGsjUExTSlXXq3nXUqutVvLq9P2d3Z29573/J7f2+1/7fu7Hz3b",
+	"Ulhwwxn3Gmf8kLPUclS0+Dloz/zaYu61G8xWl3Gz93aZAtgf1l46yBGt5W2dlTp9m+hoQ7FQfaPlgUvs",
+	"f/fh7j8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -205,14 +205,12 @@ func TestListsStayWithinTheirBounds(t *testing.T) {
 				e.as(t, owner)...); r.Status != 409 {
 				t.Fatalf("room 201: %d", r.Status)
 			}
-			for i := int64(1); i < 500; i++ { // the owner is the first member
-				if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", first, 10000+i), map[string]string{"access_level": "guest"},
-					e.as(t, owner)...); r.Status != 200 {
-					t.Fatalf("member %d: %d %s", i, r.Status, r.Body)
-				}
-			}
-			if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", first, 20000), map[string]string{"access_level": "guest"},
-				e.as(t, owner)...); r.Status != 409 {
+			// The owner is the first member; one joins by invitation, the rest
+			// are written directly (TestInvitationBounds: the 501st cannot join).
+			e.addMember(t, owner, first, 10001, "guest")
+			e.fillMembers(t, first, 498)
+			inv := e.invite(t, owner, first, emailOf(20000), "guest")
+			if r := testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv), nil, e.as(t, 20000)...); r.Status != 409 {
 				t.Fatalf("member 501: %d", r.Status)
 			}
 			// Changing an existing member's level is not adding one.

@@ -16,6 +16,9 @@ func TestConcurrentWritesLeaveExactlyTheExpectedRows(t *testing.T) {
 		const owner = 50
 		shared := e.createProperty(t, owner, "Shared")
 		ownerAuth := e.as(t, owner)
+		for user := int64(2000); user < 2010; user++ { // the users whose level changes concurrently below
+			e.addMember(t, owner, shared, user, "guest")
+		}
 		creators := make([][]string, 200) // tokens made here: e.as may fail the test, so never in a goroutine
 		for i := 0; i < 200; i += 4 {
 			creators[i] = e.as(t, int64(1000+i))
@@ -30,7 +33,7 @@ func TestConcurrentWritesLeaveExactlyTheExpectedRows(t *testing.T) {
 			case 0: // 50 creates by 50 different users
 				r, err = testenv.Try("POST", e.url("/api/properties/"), map[string]string{"name": fmt.Sprintf("Home %d", i)},
 					creators[i]...)
-			case 1: // 50 grants to 10 users, each user several times with different levels
+			case 1: // 50 level changes of 10 members, each several times to different levels
 				level := []string{"guest", "member"}[(i/4)%2]
 				r, err = testenv.Try("PUT", e.url("/api/property/%d/members/%d", shared, 2000+(i/4)%10),
 					map[string]string{"access_level": level}, ownerAuth...)
@@ -87,10 +90,7 @@ func TestConcurrentDemotionsKeepAnOwner(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		const a, b = 60, 61
 		id := e.createProperty(t, a, "Contested")
-		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, b),
-			map[string]string{"access_level": "owner"}, e.as(t, a)...); r.Status != 200 {
-			t.Fatalf("promote: %d", r.Status)
-		}
+		e.addMember(t, a, id, b, "owner")
 		auth := map[int64][]string{a: e.as(t, a), b: e.as(t, b)}
 		for round := 0; round < 10; round++ {
 			statuses := make([]int, 2)

@@ -14,6 +14,7 @@ import (
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
+	"jeeves4service/services/common/upstream"
 )
 
 // Config is the property service's runtime contract (docs/operations.md
@@ -25,10 +26,12 @@ type Config struct {
 	// (a Config built in code, in tests).
 	AdminAddr   string
 	DatabaseURL string
-	// Internal is what the internal listener accepts (its mode and
-	// credentials, see internalauth).
-	Internal internalauth.Config
-	JWKSURL  string
+	// Internal is what the internal listener accepts and how the service
+	// calls the user service's (its mode and credentials, see internalauth);
+	// UserCalls what one list may spend on the profiles call.
+	Internal  internalauth.Config
+	UserCalls upstream.Settings
+	JWKSURL   string
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
 	JWKSRefresh time.Duration
 	JWT         jwtauth.Settings
@@ -46,6 +49,9 @@ type Config struct {
 	// SubjectLimit is the budget of each (internal operation, subject):
 	// INTERNAL_SUBJECT_LIMIT.
 	SubjectLimit ratelimit.Budget
+	// InvitationsPerOwner and InvitationsPerProperty bound the invitations
+	// sent (zero: the defaults; ratelimit.Off: none, for tests that fill a property).
+	InvitationsPerOwner, InvitationsPerProperty ratelimit.Budget
 	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
 	// zero: none), see ratelimit.Tarpit.
 	RefusalDelay time.Duration
@@ -70,6 +76,10 @@ var (
 	DefaultInternalRequestLimit = ratelimit.Budget{Count: 60000, Window: time.Minute}
 	// DefaultSubjectLimit: a user's logins and refreshes, with room to spare.
 	DefaultSubjectLimit = ratelimit.Budget{Count: 120, Window: time.Minute}
+	// 20 invitations per owner and per property per day: a household invites
+	// a handful of people; a flood of invitations to strangers stops early.
+	DefaultInvitationsPerOwner    = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
+	DefaultInvitationsPerProperty = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
 )
 
 // LoadConfig reads the environment; every error is a *config.Error.
@@ -93,10 +103,19 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
 		SubjectLimit: config.Parse(r, "INTERNAL_SUBJECT_LIMIT", DefaultSubjectLimit.String(), ratelimit.ParseBudgetOrOff),
-		CORSOrigins:  config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
-		Limits:       config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
+		InvitationsPerOwner: config.Parse(r, "INVITATION_LIMIT_PER_OWNER", DefaultInvitationsPerOwner.String(),
+			ratelimit.ParseBudgetOrOff),
+		InvitationsPerProperty: config.Parse(r, "INVITATION_LIMIT_PER_PROPERTY", DefaultInvitationsPerProperty.String(),
+			ratelimit.ParseBudgetOrOff),
+		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
+		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
 	}
 	checkJWKSURL(r, c.JWKSURL, config.Parse(r, "JWT_JWKS_PLAIN_HTTP", "refuse", parsePlainHTTP))
+	c.UserCalls = upstream.Settings{
+		Budget:         r.Duration("USER_CALL_TIMEOUT", upstream.DefaultBudget),
+		FailuresToOpen: uint32(r.Int("USER_BREAKER_FAILURES", upstream.DefaultFailuresToOpen)),
+		OpenFor:        r.Duration("USER_BREAKER_OPEN", upstream.DefaultOpenFor),
+	}
 	c.Limits.Timeout = r.Duration("REDIS_TIMEOUT", ratelimit.DefaultRedisTimeout)
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
@@ -111,12 +130,16 @@ const PrimaryCaller = "user-service"
 // InternalRole is what the property service does with internal calls: it
 // serves the user service on its internal listener, which accepts the user
 // service's static token (INTERNAL_SERVICE_TOKEN) and more tokens by name
-// (INTERNAL_SERVICE_TOKENS), or SPIFFE identities, or both for a migration.
+// (INTERNAL_SERVICE_TOKENS), or SPIFFE identities, or both for a migration;
+// and it calls the user service's internal listener for profiles, with its
+// own token (PROPERTY_SERVICE_TOKEN) or its SPIFFE identity.
 var InternalRole = internalauth.Role{
 	Name:  "property-service",
 	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both},
 	Serve: &internalauth.ServeRole{TokenVars: map[string]string{PrimaryCaller: "INTERNAL_SERVICE_TOKEN"},
 		MoreTokensVar: "INTERNAL_SERVICE_TOKENS"},
+	Call: []internalauth.CallRole{{Name: PrimaryCaller, URLVar: "USER_SERVICE_INTERNAL_URL", DefaultAddr: "127.0.0.1:9001",
+		IDVar: "USER_SPIFFE_ID", TokenVar: "PROPERTY_SERVICE_TOKEN"}},
 }
 
 // checkJWKSURL refuses a JWKS fetched over plain http from another host:

@@ -30,7 +30,7 @@ func TestProfilerOnlyWhenTurnedOn(t *testing.T) {
 		}
 	}
 	_, err := property.LoadConfig(func(k string) string {
-		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "PPROF": "yes"}[k]
+		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "PROPERTY_SERVICE_TOKEN": ownToken, "PPROF": "yes"}[k]
 	})
 	var cerr *config.Error
 	if !errors.As(err, &cerr) || cerr.Var != "PPROF" {
@@ -45,7 +45,8 @@ func TestProfilerOnlyWhenTurnedOn(t *testing.T) {
 func TestPlainHTTPJWKSIsRefusedOffHost(t *testing.T) {
 	load := func(url, allow string) error {
 		_, err := property.LoadConfig(func(k string) string {
-			return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "JWT_JWKS_URL": url, "JWT_JWKS_PLAIN_HTTP": allow}[k]
+			return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "PROPERTY_SERVICE_TOKEN": ownToken, "JWT_JWKS_URL": url,
+				"JWT_JWKS_PLAIN_HTTP": allow}[k]
 		})
 		return err
 	}

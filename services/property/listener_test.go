@@ -51,7 +51,7 @@ func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 		"PROPERTY_ADMIN_ADDR=127.0.0.1:0", "PROPERTY_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "p.db"),
 		"JWT_JWKS_URL=" + issuer.JWKSURL}
 	if mode.TakesTokens() {
-		env = append(env, "INTERNAL_SERVICE_TOKEN="+goodToken)
+		env = append(env, "INTERNAL_SERVICE_TOKEN="+goodToken, "PROPERTY_SERVICE_TOKEN="+ownToken)
 	}
 	var td *testenv.TrustDomain
 	if mode.TakesSPIFFE() {

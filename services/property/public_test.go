@@ -36,10 +36,7 @@ func TestPropertyLifecycleAndAuthorization(t *testing.T) {
 		}
 
 		// The owner shares it; a member reads but does not change.
-		if r := testenv.Do(t, "PUT", e.url("/api/property/%d/members/%d", id, friend),
-			map[string]string{"access_level": "member"}, e.as(t, owner)...); r.Status != 200 {
-			t.Fatalf("share: %d %s", r.Status, r.Body)
-		}
+		e.addMember(t, owner, id, friend, "member")
 		var got struct {
 			Name        string `json:"name"`
 			AccessLevel string `json:"access_level"`

@@ -24,6 +24,7 @@ import (
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
+	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/property/adapters"
 	"jeeves4service/services/property/app"
 	"jeeves4service/services/property/ports"
@@ -41,6 +42,23 @@ type Service struct {
 	Metrics *metrics.Metrics
 	keys    *jwtauth.RemoteKeys
 	res     lifecycle.Resources
+	// What the profiles client is built from (SetUserServiceURL).
+	app       *app.Service
+	workload  *internalauth.Workload
+	userCalls upstream.Settings
+	wrap      func(http.RoundTripper) http.RoundTripper
+}
+
+// SetUserServiceURL points the profiles call at the user service's internal
+// listener at url ("": the configured one). Tests bind the user service after
+// the property service, on a port chosen by the kernel; call it before Serve.
+func (s *Service) SetUserServiceURL(url string) error {
+	profiles, err := adapters.NewProfileClient(s.workload, s.userCalls, url, s.wrap)
+	if err != nil {
+		return err
+	}
+	s.app.Profiles = profiles
+	return nil
 }
 
 // New opens the database, builds both routers and binds both listeners.
@@ -56,7 +74,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	s.Metrics.DB("property", conn)
-	svc := &app.Service{Repo: repo}
 	// The internal listener takes its callers' trace context; public callers' is only linked.
 	internalBase := router.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: s.ready(repo.Ping),
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true)}
@@ -68,6 +85,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	keys := s.keys
 	limits := cfg.Limits.Open(log)
 	limits.OnRefuse = s.Metrics.RefusalCounter()
+	svc := &app.Service{Repo: repo, Budgets: app.InvitationBudgets{
+		PerOwner:    failureStyle(limits, "invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
+		PerProperty: failureStyle(limits, "invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
 	// The public listener's budget per client; the internal listener's docs
 	// and unknown paths (before any credential) a budget of the same size of
 	// their own, so that neither listener's traffic spends the other's.
@@ -82,6 +102,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	s.res.Background(workload.Run)
+	s.app, s.workload, s.userCalls, s.wrap = svc, workload, cfg.UserCalls, tr.Client
+	if _, ok := cfg.Internal.Callee(adapters.UserService); ok {
+		if err := s.SetUserServiceURL(""); err != nil {
+			return nil, s.res.Release(err)
+		}
+	}
 	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
 		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
 		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)),
@@ -92,7 +118,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	internalContract, err := router.InternalContract("internal")
+	internalContract, err := router.InternalContract("properties")
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -115,6 +141,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
+}
+
+// failureStyle is a budget that must not be forgotten to make room (an
+// evicted owner would get a fresh day of invitations), or nil when b is Off.
+func failureStyle(limits *ratelimit.Store, name string, b ratelimit.Budget) ratelimit.Limiter {
+	if b == ratelimit.Off {
+		return nil
+	}
+	return limits.New(name, b, ratelimit.FailClosed)
 }
 
 // ready is /readyz on every listener: all of the service's listeners accept

@@ -15,6 +15,9 @@ import (
 const (
 	goodToken  = "test-internal-token-0123456789abcdefghij"
 	otherToken = "second-caller-token-0123456789abcdefghij"
+	// ownToken is the property service's token for the user service's
+	// internal listener (PROPERTY_SERVICE_TOKEN), which it never accepts.
+	ownToken = "property-own-token-0123456789abcdefghijk"
 )
 
 type env struct {
@@ -177,11 +180,7 @@ func TestInternalEndpointReturnsPropertiesAndAudits(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		a := e.createProperty(t, 7, "Seaside cottage")
 		b := e.createProperty(t, 8, "Town flat")
-		share := testenv.Do(t, "PUT", fmt.Sprintf("%s/api/property/%d/members/7", e.public, b), map[string]string{"access_level": "guest"},
-			testenv.Bearer(e.issuer.Token(t, 8, false))...)
-		if share.Status != 200 {
-			t.Fatalf("share: %d %s", share.Status, share.Body)
-		}
+		e.addMember(t, 8, b, 7, "guest")
 		resp := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, append(e.claimsCall(t, goodToken, 7), "X-Request-ID", "req-abc-123")...)
 		if resp.Status != 200 {
 			t.Fatalf("status %d: %s", resp.Status, resp.Body)

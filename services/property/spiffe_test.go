@@ -234,13 +234,22 @@ func TestModesConfiguration(t *testing.T) {
 		"INTERNAL_SERVICE_TOKEN":  {"INTERNAL_AUTH": "spiffe", "INTERNAL_SERVICE_TOKEN": goodToken},
 		"INTERNAL_SERVICE_TOKENS": {"INTERNAL_AUTH": "spiffe", "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken},
 		"INTERNAL_SERVICE_TOKEN ": {"INTERNAL_AUTH": "token+spiffe"},
+		// Issue 28: the token it calls the user service with is required in token
+		// mode, refused in spiffe mode, and never one it accepts.
+		"PROPERTY_SERVICE_TOKEN":   {"INTERNAL_SERVICE_TOKEN": goodToken},
+		"PROPERTY_SERVICE_TOKEN ":  {"INTERNAL_AUTH": "spiffe", "PROPERTY_SERVICE_TOKEN": ownToken},
+		"PROPERTY_SERVICE_TOKEN  ": {"INTERNAL_SERVICE_TOKEN": goodToken, "PROPERTY_SERVICE_TOKEN": goodToken},
+		"PROPERTY_SERVICE_TOKEN   ": {"INTERNAL_SERVICE_TOKEN": goodToken, "INTERNAL_SERVICE_TOKENS": "reporting=" + otherToken,
+			"PROPERTY_SERVICE_TOKEN": otherToken},
+		"USER_SERVICE_INTERNAL_URL": {"INTERNAL_AUTH": "spiffe", "USER_SERVICE_INTERNAL_URL": "http://127.0.0.1:9001"},
+		"USER_SPIFFE_ID":            {"INTERNAL_AUTH": "spiffe", "USER_SPIFFE_ID": "https://user"},
 	}
 	for name, vars := range bad {
 		_, err := property.LoadConfig(func(k string) string { return vars[k] })
 		if err == nil || !strings.Contains(err.Error(), strings.TrimSpace(name)) {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if strings.Contains(err.Error(), goodToken) || strings.Contains(err.Error(), otherToken) {
+		if strings.Contains(err.Error(), goodToken) || strings.Contains(err.Error(), otherToken) || strings.Contains(err.Error(), ownToken) {
 			t.Fatalf("%s: the error quotes a token", name)
 		}
 	}
@@ -251,7 +260,8 @@ func TestModesConfiguration(t *testing.T) {
 	}
 	// Rotation: a second token for the same caller.
 	cfg, err = property.LoadConfig(func(k string) string {
-		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken}[k]
+		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken,
+			"PROPERTY_SERVICE_TOKEN": ownToken}[k]
 	})
 	if err != nil || cfg.Internal.Mode != internalauth.Tokens || len(cfg.Internal.Accepted) != 2 ||
 		cfg.Internal.Accepted[1].Name != property.PrimaryCaller {

@@ -18,7 +18,7 @@ func startEnv(t *testing.T, vars map[string]string) *env {
 	issuer := testenv.NewIssuer(t)
 	all := map[string]string{"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0",
 		"PROPERTY_ADMIN_ADDR": "127.0.0.1:0", "PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "p.db"),
-		"INTERNAL_SERVICE_TOKEN": goodToken, "JWT_JWKS_URL": issuer.JWKSURL}
+		"INTERNAL_SERVICE_TOKEN": goodToken, "PROPERTY_SERVICE_TOKEN": ownToken, "JWT_JWKS_URL": issuer.JWKSURL}
 	for k, v := range vars {
 		all[k] = v
 	}

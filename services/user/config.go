@@ -25,6 +25,15 @@ import (
 // every variable; a test checks it does).
 type Config struct {
 	PublicAddr string
+	// InternalAddr is the internal listener: the user service's internal
+	// operations (the property service calls them), and nothing else.
+	InternalAddr string
+	// InternalTrusted are the proxies the internal listener believes (none
+	// unless set, see the property service's).
+	InternalTrusted []netip.Prefix
+	// TokenFailures is the internal listener's budget of wrong credentials per
+	// client IP (or SPIFFE ID); InternalRequestLimit each caller's request budget.
+	TokenFailures, InternalRequestLimit ratelimit.Budget
 	// AdminAddr is the admin listener (/metrics, profiling); "" runs none
 	// (a Config built in code, in tests).
 	AdminAddr       string
@@ -37,8 +46,8 @@ type Config struct {
 	RefreshTTL time.Duration
 	Trusted    []netip.Prefix
 	// Internal is how the service calls the property service's internal
-	// listener (its mode and credentials, see internalauth), PropertyCalls
-	// what one login may spend on that call.
+	// listener and what its own accepts (its mode and credentials, see
+	// internalauth), PropertyCalls what one login may spend on that call.
 	Internal          internalauth.Config
 	PropertyCalls     upstream.Settings
 	MaxPropertyClaims int
@@ -78,6 +87,9 @@ var (
 	DefaultPasswordChangePerUser = ratelimit.Budget{Count: 5, Window: 15 * time.Minute}
 	DefaultRefreshPerIP          = ratelimit.Budget{Count: 20, Window: 15 * time.Minute}
 	DefaultRequestLimit          = ratelimit.Budget{Count: 600, Window: time.Minute}
+	// The internal listener's, as the property service's.
+	DefaultTokenFailures        = ratelimit.Budget{Count: 10, Window: time.Minute}
+	DefaultInternalRequestLimit = ratelimit.Budget{Count: 60000, Window: time.Minute}
 )
 
 // Defaults that are not secrets.
@@ -92,6 +104,11 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	c := Config{
 		PublicAddr:      r.Addr("USER_PUBLIC_ADDR", "127.0.0.1:8001"),
 		AdminAddr:       r.Addr("USER_ADMIN_ADDR", "127.0.0.1:9101"),
+		InternalAddr:    r.Addr("USER_INTERNAL_ADDR", "127.0.0.1:9001"),
+		InternalTrusted: r.Prefixes("INTERNAL_TRUSTED_PROXIES"),
+		TokenFailures:   config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
+		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
+			ratelimit.ParseBudgetOrOff),
 		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
 		Internal:        internalauth.ReadConfig(r, InternalRole),
 		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
@@ -189,10 +206,15 @@ func list(v string) []string {
 
 // InternalRole is what the user service does with internal calls: it calls
 // the property service's internal listener, with its static token
-// (INTERNAL_SERVICE_TOKEN) or its SPIFFE identity.
+// (INTERNAL_SERVICE_TOKEN) or its SPIFFE identity, and serves the property
+// service on its own, which accepts the property service's token
+// (PROPERTY_SERVICE_TOKEN; never its own) and more tokens by name
+// (USER_INTERNAL_TOKENS: a rotation, other callers), or SPIFFE identities.
 var InternalRole = internalauth.Role{
 	Name:  "user-service",
 	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE},
+	Serve: &internalauth.ServeRole{TokenVars: map[string]string{adapters.PropertyService: "PROPERTY_SERVICE_TOKEN"},
+		MoreTokensVar: "USER_INTERNAL_TOKENS"},
 	Call: []internalauth.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
 		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN"}},
 }

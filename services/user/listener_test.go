@@ -30,7 +30,8 @@ func TestPublicListenerOutlivesDescriptorExhaustion(t *testing.T) {
 	dir := t.TempDir()
 	child := testenv.StartChild(t, 128, []string{"USER_PUBLIC_ADDR=127.0.0.1:0", "USER_ADMIN_ADDR=127.0.0.1:0",
 		"USER_DATABASE_URL=sqlite:" + filepath.Join(dir, "u.db"), "JWT_SIGNING_KEY_FILE=" + filepath.Join(dir, "k.pem"),
-		"INTERNAL_SERVICE_TOKEN=" + token, "PROPERTY_SERVICE_URL=http://127.0.0.1:1"}, "public", "admin")
+		"INTERNAL_SERVICE_TOKEN=" + token, "PROPERTY_SERVICE_URL=http://127.0.0.1:1",
+		"USER_INTERNAL_ADDR=127.0.0.1:0", "PROPERTY_SERVICE_TOKEN=" + propertyToken}, "public", "admin")
 	public := "http://" + child.Addrs["public"]
 	// Asked on one connection opened now: during the flood no new one is accepted.
 	probe := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}}

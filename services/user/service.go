@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"jeeves4service/gen/internaluserapi"
 	"jeeves4service/gen/userapi"
 	"jeeves4service/services/common/budget"
 	"jeeves4service/services/common/config"
@@ -119,11 +120,38 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
+	// The internal listener, wired as the property service's: the guard of
+	// package internalauth in front of the operations tagged users.
+	internalBase := router.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: s.ready(svc.Repo.Ping),
+		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true),
+		Requests: limits.Requests("internal-ip", cfg.RequestLimit.Or(DefaultRequestLimit))}
+	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
+		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
+		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))})
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	internalContract, err := router.InternalContract("users")
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	internal, err := guard.Handler(internalBase, internalContract, func(api chi.Router) { MountInternal(api, svc, log) })
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
 	if s.Server, err = listener.Listen(log, listener.WithAdmin(cfg.AdminAddr, router.Admin(s.Metrics.Handler(), cfg.Profiler),
-		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler})...); err != nil {
+		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler},
+		guard.Listener("internal", cfg.InternalAddr, internal))...); err != nil {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
+}
+
+// MountInternal registers the internal operations' handlers on r.
+func MountInternal(r chi.Router, svc *app.Service, log *slog.Logger) {
+	strict := internaluserapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil,
+		internaluserapi.StrictHTTPServerOptions(router.NewStrictErrors(log)))
+	internaluserapi.HandlerWithOptions(strict, internaluserapi.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: router.ParamErrorHandler})
 }
 
 // budgets makes the limiters of every door that runs argon2id.

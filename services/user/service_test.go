@@ -22,6 +22,10 @@ import (
 
 const token = "user-test-internal-token-0123456789abcdef"
 
+// propertyToken is the property service's token, which the user service's
+// internal listener accepts (never token, which the user service presents).
+const propertyToken = "property-test-token-0123456789abcdefghij"
+
 type env struct {
 	url  string
 	svc  *user.Service
@@ -32,6 +36,7 @@ func start(t *testing.T, dbURL, propertyURL string, extra map[string]string) *en
 	t.Helper()
 	vars := map[string]string{"USER_PUBLIC_ADDR": "127.0.0.1:0", "USER_ADMIN_ADDR": "127.0.0.1:0", "USER_DATABASE_URL": dbURL,
 		"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": propertyURL,
+		"USER_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_SERVICE_TOKEN": propertyToken,
 		"JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "k.pem")}
 	for k, v := range extra {
 		vars[k] = v
@@ -344,6 +349,19 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 		"SPIFFE_DIR": {"INTERNAL_AUTH": "spiffe", "SPIFFE_DIR": filepath.Join(t.TempDir(), "none"),
 			"USER_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "u.db"), "JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "k.pem")},
 	}
+	// Issue 28: the internal listener's token: required in token mode, refused
+	// in spiffe mode, never the one the user service presents.
+	cases["PROPERTY_SERVICE_TOKEN"] = map[string]string{"INTERNAL_SERVICE_TOKEN": token}
+	cases["PROPERTY_SERVICE_TOKEN "] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": "short"}
+	cases["PROPERTY_SERVICE_TOKEN  "] = map[string]string{"INTERNAL_AUTH": "spiffe", "PROPERTY_SERVICE_TOKEN": propertyToken}
+	cases["USER_INTERNAL_ADDR"] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "USER_INTERNAL_ADDR": "nope"}
+	cases["INTERNAL_SERVICE_TOKEN   "] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": token}
+	for name, vars := range cases {
+		_, set := vars["PROPERTY_SERVICE_TOKEN"]
+		if !set && !strings.HasPrefix(name, "PROPERTY_SERVICE_TOKEN") && vars["INTERNAL_AUTH"] != "spiffe" {
+			vars["PROPERTY_SERVICE_TOKEN"] = propertyToken
+		}
+	}
 	for name, vars := range cases {
 		var stderr bytes.Buffer
 		code := user.Main(context.Background(), nil, func(k string) string { return vars[k] }, nil, &stderr, &stderr)
@@ -352,7 +370,8 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 			!strings.Contains(lines[0], strings.TrimSpace(name)+":") {
 			t.Fatalf("%s: exit %d, stderr %q (want one line naming %s)", name, code, stderr.String(), strings.TrimSpace(name))
 		}
-		if vars["INTERNAL_SERVICE_TOKEN"] != "" && strings.Contains(stderr.String(), vars["INTERNAL_SERVICE_TOKEN"]) {
+		if vars["INTERNAL_SERVICE_TOKEN"] != "" && strings.Contains(stderr.String(), vars["INTERNAL_SERVICE_TOKEN"]) ||
+			vars["PROPERTY_SERVICE_TOKEN"] != "" && strings.Contains(stderr.String(), vars["PROPERTY_SERVICE_TOKEN"]) {
 			t.Fatalf("%s: the token was printed", name)
 		}
 	}
@@ -360,7 +379,8 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 
 func TestCreateAdmin(t *testing.T) {
 	dir := t.TempDir()
-	vars := map[string]string{"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": "sqlite:" + filepath.Join(dir, "u.db"),
+	vars := map[string]string{"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": propertyToken,
+		"USER_DATABASE_URL":    "sqlite:" + filepath.Join(dir, "u.db"),
 		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "k.pem")}
 	getenv := func(k string) string { return vars[k] }
 	var out, errOut bytes.Buffer
@@ -544,7 +564,7 @@ func TestStoredEmailsFromBeforeTheCanonicalFormStayReachable(t *testing.T) {
 			}
 			// The operator's way out: by id, as the WARN line names it.
 			var stdout, stderr bytes.Buffer
-			vars := map[string]string{"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": url,
+			vars := map[string]string{"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": propertyToken, "USER_DATABASE_URL": url,
 				"JWT_SIGNING_KEY_FILE": filepath.Join(t.TempDir(), "k.pem")}
 			code := user.Main(context.Background(), []string{"deactivate", "--id", fmt.Sprint(ids["ｂｏｂ@example.com"])},
 				func(k string) string { return vars[k] }, nil, &stdout, &stderr)

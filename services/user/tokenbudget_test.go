@@ -14,7 +14,7 @@ import (
 // the service at start with an error naming the variable.
 func TestTokenByteBudgetConfiguration(t *testing.T) {
 	load := func(vars map[string]string) (user.Config, error) {
-		vars["INTERNAL_SERVICE_TOKEN"] = token
+		vars["INTERNAL_SERVICE_TOKEN"], vars["PROPERTY_SERVICE_TOKEN"] = token, propertyToken
 		return user.LoadConfig(func(k string) string { return vars[k] })
 	}
 	cfg, err := load(map[string]string{})

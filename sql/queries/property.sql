@@ -104,3 +104,64 @@ SELECT * FROM rooms WHERE property_id = sqlc.arg(property_id) ORDER BY id;
 -- already holds the database write lock), so two owners demoting each other at
 -- once cannot leave a property without an owner.
 UPDATE properties SET updated_at = sqlc.arg(now) WHERE id = sqlc.arg(id);
+
+-- name: PutInvitation :one
+-- Only by a current owner, and only while the property has fewer than 100
+-- pending invitations (the most the contract lets a list hold); inviting an
+-- address again replaces its invitation (an expired one too).
+INSERT INTO invitations (property_id, email, access_level, invited_by, created_at, expires_at)
+SELECT o.property_id, sqlc.arg(email), sqlc.arg(access_level), sqlc.arg(caller), sqlc.arg(now), sqlc.arg(expires_at)
+FROM property_members o
+WHERE o.property_id = sqlc.arg(property_id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner'
+  AND (SELECT COUNT(*) FROM invitations i
+       WHERE i.property_id = o.property_id AND i.expires_at > sqlc.arg(now) AND i.email <> sqlc.arg(email)) < 100
+  AND TRUE -- SQLite: an upsert of an INSERT ... SELECT needs a WHERE before ON CONFLICT
+ON CONFLICT (property_id, email) DO UPDATE
+SET access_level = excluded.access_level, invited_by = excluded.invited_by,
+    created_at = excluded.created_at, expires_at = excluded.expires_at
+RETURNING *;
+
+-- name: ListPropertyInvitations :many
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at
+FROM invitations i
+JOIN properties p ON p.id = i.property_id
+WHERE i.property_id = sqlc.arg(property_id) AND i.expires_at > sqlc.arg(now)
+ORDER BY i.id
+LIMIT 100;
+
+-- name: ListEmailInvitations :many
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at
+FROM invitations i
+JOIN properties p ON p.id = i.property_id
+WHERE i.email = sqlc.arg(email) AND i.expires_at > sqlc.arg(now)
+ORDER BY i.id
+LIMIT 100;
+
+-- name: RevokeInvitation :execrows
+-- Only by a current owner of the invitation's property.
+DELETE FROM invitations
+WHERE invitations.id = sqlc.arg(id) AND invitations.property_id = sqlc.arg(property_id)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = invitations.property_id AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner');
+
+-- name: GetEmailInvitation :one
+-- An invitation addressed to email and not expired: the only ones its
+-- addressee may accept or decline.
+SELECT * FROM invitations WHERE id = sqlc.arg(id) AND email = sqlc.arg(email) AND expires_at > sqlc.arg(now);
+
+-- name: DeleteInvitation :execrows
+DELETE FROM invitations WHERE id = sqlc.arg(id);
+
+-- name: AddMember :one
+-- A new member, by an accepted invitation (an existing member keeps the
+-- level they have).
+INSERT INTO property_members (property_id, user_id, access_level, created_at)
+VALUES (sqlc.arg(property_id), sqlc.arg(user_id), sqlc.arg(access_level), sqlc.arg(now))
+ON CONFLICT (property_id, user_id) DO NOTHING
+RETURNING *;
+
+-- name: SetMemberLevel :one
+-- An existing member's new level; no row: not a member.
+UPDATE property_members SET access_level = sqlc.arg(access_level)
+WHERE property_id = sqlc.arg(property_id) AND user_id = sqlc.arg(user_id)
+RETURNING *;

@@ -106,7 +106,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 
 	p, err := procs.Start("property-service", bins.property, withBudgets(map[string]string{"PROPERTY_PUBLIC_ADDR": addrs[1],
 		"PROPERTY_INTERNAL_ADDR": addrs[2], "PROPERTY_ADMIN_ADDR": addrs[3], "PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
-		"JWT_JWKS_URL": s.user + "/.well-known/jwks.json", "PPROF": "on"}), s.property+"/healthz", s.internal+"/healthz")
+		"PROPERTY_SERVICE_TOKEN": s.token + "-property", "JWT_JWKS_URL": s.user + "/.well-known/jwks.json", "PPROF": "on"}), s.property+"/healthz", s.internal+"/healthz")
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +115,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	u, err := procs.Start("user-service", bins.user, withBudgets(map[string]string{"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4],
 		"USER_DATABASE_URL":      userDB,
 		"INTERNAL_SERVICE_TOKEN": s.token, "PROPERTY_SERVICE_URL": s.internal, "TRUSTED_PROXIES": "127.0.0.1/32",
+		"USER_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_SERVICE_TOKEN": s.token + "-property",
 		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem"), "JWT_MAX_PROPERTY_CLAIMS": "1000",
 		// Eight concurrent logins for one email hold eight units of its failure
 		// budget while they hash: the bench measures throughput, not an attack.
@@ -138,6 +139,7 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 		p, a, err := procs.StartOn(name, bins.property, 3, func(a []string) (map[string]string, []string) {
 			env["PROPERTY_PUBLIC_ADDR"], env["PROPERTY_INTERNAL_ADDR"], env["PROPERTY_ADMIN_ADDR"] = a[0], a[1], a[2]
 			env["PROPERTY_DATABASE_URL"], env["INTERNAL_SERVICE_TOKEN"] = propDB, s.token
+			env["PROPERTY_SERVICE_TOKEN"] = s.token + "-property"
 			env["JWT_JWKS_URL"] = s.user + "/.well-known/jwks.json"
 			return env, []string{"http://" + a[0] + "/healthz"}
 		})

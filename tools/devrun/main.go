@@ -37,7 +37,7 @@ func main() {
 
 // addresses are the listeners make run's services bind, by variable.
 var addresses = []struct{ name, def string }{
-	{"USER_PUBLIC_ADDR", "127.0.0.1:8001"}, {"USER_ADMIN_ADDR", "127.0.0.1:9101"},
+	{"USER_PUBLIC_ADDR", "127.0.0.1:8001"}, {"USER_INTERNAL_ADDR", "127.0.0.1:9001"}, {"USER_ADMIN_ADDR", "127.0.0.1:9101"},
 	{"PROPERTY_PUBLIC_ADDR", "127.0.0.1:8002"}, {"PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"},
 	{"PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"},
 }
@@ -107,6 +107,7 @@ jeeves4service is running (SQLite under ./data). Ctrl-C stops both services.
 Internal calls: %[4]s
 
   user service      http://%[1]s      (JWKS: http://%[1]s/.well-known/jwks.json)
+  user service      internal listener: %[6]s (the property service calls it for names)
   property service  http://%[2]s      (internal listener: %[3]s)
 
 Try it:
@@ -122,9 +123,20 @@ Try it:
   curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
   # that refresh token is spent: presenting it again ends the whole session (401)
   curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
+  # share it by email: invite Grace (before or after she registers); she signs in, sees it, accepts
+  curl -s -X POST http://%[2]s/api/property/1/invitations -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -d '{"email":"grace@example.com","access_level":"member"}'
+  curl -s -X POST http://%[1]s/api/users/register -H 'Content-Type: application/json' \
+       -d '{"email":"grace@example.com","password":"another long passphrase","first_name":"Grace","last_name":"Hopper"}'
+  GRACE=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
+       -d '{"email":"grace@example.com","password":"another long passphrase"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s http://%[2]s/api/invitations -H "Authorization: Bearer $GRACE"
+  curl -s -X POST http://%[2]s/api/invitations/1/accept -H "Authorization: Bearer $GRACE"
+  # the member list, by name (the property service asks the user service's internal listener, %[6]s)
+  curl -s http://%[2]s/api/property/1/members -H "Authorization: Bearer $TOKEN"
   %[5]s
 
-`, user, property, internal, modeLine, probe)
+`, user, property, internal, modeLine, probe, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001"))
 	select {
 	case <-ctx.Done():
 	case err := <-exited:
@@ -154,14 +166,21 @@ func internalAuth(ctx context.Context, bin, mode string, envOr func(name, def st
 		}
 		return "INTERNAL_AUTH=spiffe (mutual TLS with X.509-SVIDs and 5-minute JWT-SVIDs, from a fresh dev trust domain in " +
 				"./data/identity; no static secret)",
-			[]string{"INTERNAL_AUTH=spiffe", "PROPERTY_SERVICE_URL=https://" + envOr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002")}, nil
+			[]string{"INTERNAL_AUTH=spiffe", "PROPERTY_SERVICE_URL=https://" + envOr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"),
+				"USER_SERVICE_INTERNAL_URL=https://" + envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001")}, nil
 	case "token":
-		var raw [32]byte
-		if _, err := rand.Read(raw[:]); err != nil {
-			return "", nil, fmt.Errorf("generate internal token: %w", err)
+		// One token per direction: the user service's for the property
+		// service, the property service's for the user service.
+		var raw [2][32]byte
+		for i := range raw {
+			if _, err := rand.Read(raw[i][:]); err != nil {
+				return "", nil, fmt.Errorf("generate internal token: %w", err)
+			}
 		}
-		return "INTERNAL_AUTH=token (a random X-Internal-Token only these two processes know)",
-			[]string{"INTERNAL_AUTH=token", "INTERNAL_SERVICE_TOKEN=" + base64.RawURLEncoding.EncodeToString(raw[:])}, nil
+		return "INTERNAL_AUTH=token (a random X-Internal-Token per direction that only these two processes know)",
+			[]string{"INTERNAL_AUTH=token", "INTERNAL_SERVICE_TOKEN=" + base64.RawURLEncoding.EncodeToString(raw[0][:]),
+				"PROPERTY_SERVICE_TOKEN=" + base64.RawURLEncoding.EncodeToString(raw[1][:]),
+				"USER_SERVICE_INTERNAL_URL=http://" + envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001")}, nil
 	}
 	return "", nil, fmt.Errorf("INTERNAL_AUTH=%s: make run runs spiffe (default) or token", mode)
 }

@@ -24,6 +24,9 @@ func New(db DBTX) *Queries {
 func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	q := Queries{db: db}
 	var err error
+	if q.addMemberStmt, err = db.PrepareContext(ctx, addMember); err != nil {
+		return nil, fmt.Errorf("error preparing query AddMember: %w", err)
+	}
 	if q.countMembersStmt, err = db.PrepareContext(ctx, countMembers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountMembers: %w", err)
 	}
@@ -39,11 +42,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createRoomStmt, err = db.PrepareContext(ctx, createRoom); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateRoom: %w", err)
 	}
+	if q.deleteInvitationStmt, err = db.PrepareContext(ctx, deleteInvitation); err != nil {
+		return nil, fmt.Errorf("error preparing query DeleteInvitation: %w", err)
+	}
 	if q.deleteMemberStmt, err = db.PrepareContext(ctx, deleteMember); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteMember: %w", err)
 	}
 	if q.deletePropertyStmt, err = db.PrepareContext(ctx, deleteProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query DeleteProperty: %w", err)
+	}
+	if q.getEmailInvitationStmt, err = db.PrepareContext(ctx, getEmailInvitation); err != nil {
+		return nil, fmt.Errorf("error preparing query GetEmailInvitation: %w", err)
 	}
 	if q.getMemberStmt, err = db.PrepareContext(ctx, getMember); err != nil {
 		return nil, fmt.Errorf("error preparing query GetMember: %w", err)
@@ -54,11 +63,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.listAllPropertiesStmt, err = db.PrepareContext(ctx, listAllProperties); err != nil {
 		return nil, fmt.Errorf("error preparing query ListAllProperties: %w", err)
 	}
+	if q.listEmailInvitationsStmt, err = db.PrepareContext(ctx, listEmailInvitations); err != nil {
+		return nil, fmt.Errorf("error preparing query ListEmailInvitations: %w", err)
+	}
 	if q.listMembersStmt, err = db.PrepareContext(ctx, listMembers); err != nil {
 		return nil, fmt.Errorf("error preparing query ListMembers: %w", err)
 	}
 	if q.listMembershipsStmt, err = db.PrepareContext(ctx, listMemberships); err != nil {
 		return nil, fmt.Errorf("error preparing query ListMemberships: %w", err)
+	}
+	if q.listPropertyInvitationsStmt, err = db.PrepareContext(ctx, listPropertyInvitations); err != nil {
+		return nil, fmt.Errorf("error preparing query ListPropertyInvitations: %w", err)
 	}
 	if q.listRoomsStmt, err = db.PrepareContext(ctx, listRooms); err != nil {
 		return nil, fmt.Errorf("error preparing query ListRooms: %w", err)
@@ -69,8 +84,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.lockPropertyStmt, err = db.PrepareContext(ctx, lockProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query LockProperty: %w", err)
 	}
+	if q.putInvitationStmt, err = db.PrepareContext(ctx, putInvitation); err != nil {
+		return nil, fmt.Errorf("error preparing query PutInvitation: %w", err)
+	}
 	if q.putMemberStmt, err = db.PrepareContext(ctx, putMember); err != nil {
 		return nil, fmt.Errorf("error preparing query PutMember: %w", err)
+	}
+	if q.revokeInvitationStmt, err = db.PrepareContext(ctx, revokeInvitation); err != nil {
+		return nil, fmt.Errorf("error preparing query RevokeInvitation: %w", err)
+	}
+	if q.setMemberLevelStmt, err = db.PrepareContext(ctx, setMemberLevel); err != nil {
+		return nil, fmt.Errorf("error preparing query SetMemberLevel: %w", err)
 	}
 	if q.updatePropertyStmt, err = db.PrepareContext(ctx, updateProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query UpdateProperty: %w", err)
@@ -80,6 +104,11 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 
 func (q *Queries) Close() error {
 	var err error
+	if q.addMemberStmt != nil {
+		if cerr := q.addMemberStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing addMemberStmt: %w", cerr)
+		}
+	}
 	if q.countMembersStmt != nil {
 		if cerr := q.countMembersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing countMembersStmt: %w", cerr)
@@ -105,6 +134,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing createRoomStmt: %w", cerr)
 		}
 	}
+	if q.deleteInvitationStmt != nil {
+		if cerr := q.deleteInvitationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing deleteInvitationStmt: %w", cerr)
+		}
+	}
 	if q.deleteMemberStmt != nil {
 		if cerr := q.deleteMemberStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deleteMemberStmt: %w", cerr)
@@ -113,6 +147,11 @@ func (q *Queries) Close() error {
 	if q.deletePropertyStmt != nil {
 		if cerr := q.deletePropertyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing deletePropertyStmt: %w", cerr)
+		}
+	}
+	if q.getEmailInvitationStmt != nil {
+		if cerr := q.getEmailInvitationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing getEmailInvitationStmt: %w", cerr)
 		}
 	}
 	if q.getMemberStmt != nil {
@@ -130,6 +169,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing listAllPropertiesStmt: %w", cerr)
 		}
 	}
+	if q.listEmailInvitationsStmt != nil {
+		if cerr := q.listEmailInvitationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listEmailInvitationsStmt: %w", cerr)
+		}
+	}
 	if q.listMembersStmt != nil {
 		if cerr := q.listMembersStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listMembersStmt: %w", cerr)
@@ -138,6 +182,11 @@ func (q *Queries) Close() error {
 	if q.listMembershipsStmt != nil {
 		if cerr := q.listMembershipsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listMembershipsStmt: %w", cerr)
+		}
+	}
+	if q.listPropertyInvitationsStmt != nil {
+		if cerr := q.listPropertyInvitationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listPropertyInvitationsStmt: %w", cerr)
 		}
 	}
 	if q.listRoomsStmt != nil {
@@ -155,9 +204,24 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing lockPropertyStmt: %w", cerr)
 		}
 	}
+	if q.putInvitationStmt != nil {
+		if cerr := q.putInvitationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing putInvitationStmt: %w", cerr)
+		}
+	}
 	if q.putMemberStmt != nil {
 		if cerr := q.putMemberStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing putMemberStmt: %w", cerr)
+		}
+	}
+	if q.revokeInvitationStmt != nil {
+		if cerr := q.revokeInvitationStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing revokeInvitationStmt: %w", cerr)
+		}
+	}
+	if q.setMemberLevelStmt != nil {
+		if cerr := q.setMemberLevelStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setMemberLevelStmt: %w", cerr)
 		}
 	}
 	if q.updatePropertyStmt != nil {
@@ -202,47 +266,63 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                    DBTX
-	tx                    *sql.Tx
-	countMembersStmt      *sql.Stmt
-	countOwnersStmt       *sql.Stmt
-	countUserClaimsStmt   *sql.Stmt
-	createPropertyStmt    *sql.Stmt
-	createRoomStmt        *sql.Stmt
-	deleteMemberStmt      *sql.Stmt
-	deletePropertyStmt    *sql.Stmt
-	getMemberStmt         *sql.Stmt
-	getPropertyStmt       *sql.Stmt
-	listAllPropertiesStmt *sql.Stmt
-	listMembersStmt       *sql.Stmt
-	listMembershipsStmt   *sql.Stmt
-	listRoomsStmt         *sql.Stmt
-	listUserClaimsStmt    *sql.Stmt
-	lockPropertyStmt      *sql.Stmt
-	putMemberStmt         *sql.Stmt
-	updatePropertyStmt    *sql.Stmt
+	db                          DBTX
+	tx                          *sql.Tx
+	addMemberStmt               *sql.Stmt
+	countMembersStmt            *sql.Stmt
+	countOwnersStmt             *sql.Stmt
+	countUserClaimsStmt         *sql.Stmt
+	createPropertyStmt          *sql.Stmt
+	createRoomStmt              *sql.Stmt
+	deleteInvitationStmt        *sql.Stmt
+	deleteMemberStmt            *sql.Stmt
+	deletePropertyStmt          *sql.Stmt
+	getEmailInvitationStmt      *sql.Stmt
+	getMemberStmt               *sql.Stmt
+	getPropertyStmt             *sql.Stmt
+	listAllPropertiesStmt       *sql.Stmt
+	listEmailInvitationsStmt    *sql.Stmt
+	listMembersStmt             *sql.Stmt
+	listMembershipsStmt         *sql.Stmt
+	listPropertyInvitationsStmt *sql.Stmt
+	listRoomsStmt               *sql.Stmt
+	listUserClaimsStmt          *sql.Stmt
+	lockPropertyStmt            *sql.Stmt
+	putInvitationStmt           *sql.Stmt
+	putMemberStmt               *sql.Stmt
+	revokeInvitationStmt        *sql.Stmt
+	setMemberLevelStmt          *sql.Stmt
+	updatePropertyStmt          *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                    tx,
-		tx:                    tx,
-		countMembersStmt:      q.countMembersStmt,
-		countOwnersStmt:       q.countOwnersStmt,
-		countUserClaimsStmt:   q.countUserClaimsStmt,
-		createPropertyStmt:    q.createPropertyStmt,
-		createRoomStmt:        q.createRoomStmt,
-		deleteMemberStmt:      q.deleteMemberStmt,
-		deletePropertyStmt:    q.deletePropertyStmt,
-		getMemberStmt:         q.getMemberStmt,
-		getPropertyStmt:       q.getPropertyStmt,
-		listAllPropertiesStmt: q.listAllPropertiesStmt,
-		listMembersStmt:       q.listMembersStmt,
-		listMembershipsStmt:   q.listMembershipsStmt,
-		listRoomsStmt:         q.listRoomsStmt,
-		listUserClaimsStmt:    q.listUserClaimsStmt,
-		lockPropertyStmt:      q.lockPropertyStmt,
-		putMemberStmt:         q.putMemberStmt,
-		updatePropertyStmt:    q.updatePropertyStmt,
+		db:                          tx,
+		tx:                          tx,
+		addMemberStmt:               q.addMemberStmt,
+		countMembersStmt:            q.countMembersStmt,
+		countOwnersStmt:             q.countOwnersStmt,
+		countUserClaimsStmt:         q.countUserClaimsStmt,
+		createPropertyStmt:          q.createPropertyStmt,
+		createRoomStmt:              q.createRoomStmt,
+		deleteInvitationStmt:        q.deleteInvitationStmt,
+		deleteMemberStmt:            q.deleteMemberStmt,
+		deletePropertyStmt:          q.deletePropertyStmt,
+		getEmailInvitationStmt:      q.getEmailInvitationStmt,
+		getMemberStmt:               q.getMemberStmt,
+		getPropertyStmt:             q.getPropertyStmt,
+		listAllPropertiesStmt:       q.listAllPropertiesStmt,
+		listEmailInvitationsStmt:    q.listEmailInvitationsStmt,
+		listMembersStmt:             q.listMembersStmt,
+		listMembershipsStmt:         q.listMembershipsStmt,
+		listPropertyInvitationsStmt: q.listPropertyInvitationsStmt,
+		listRoomsStmt:               q.listRoomsStmt,
+		listUserClaimsStmt:          q.listUserClaimsStmt,
+		lockPropertyStmt:            q.lockPropertyStmt,
+		putInvitationStmt:           q.putInvitationStmt,
+		putMemberStmt:               q.putMemberStmt,
+		revokeInvitationStmt:        q.revokeInvitationStmt,
+		setMemberLevelStmt:          q.setMemberLevelStmt,
+		updatePropertyStmt:          q.updatePropertyStmt,
 	}
 }

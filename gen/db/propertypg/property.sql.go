@@ -10,6 +10,39 @@ import (
 	"database/sql"
 )
 
+const addMember = `-- name: AddMember :one
+INSERT INTO property_members (property_id, user_id, access_level, created_at)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (property_id, user_id) DO NOTHING
+RETURNING property_id, user_id, access_level, created_at
+`
+
+type AddMemberParams struct {
+	PropertyID  int64
+	UserID      int64
+	AccessLevel string
+	Now         int64
+}
+
+// A new member, by an accepted invitation (an existing member keeps the
+// level they have).
+func (q *Queries) AddMember(ctx context.Context, arg AddMemberParams) (PropertyMember, error) {
+	row := q.queryRow(ctx, q.addMemberStmt, addMember,
+		arg.PropertyID,
+		arg.UserID,
+		arg.AccessLevel,
+		arg.Now,
+	)
+	var i PropertyMember
+	err := row.Scan(
+		&i.PropertyID,
+		&i.UserID,
+		&i.AccessLevel,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const countMembers = `-- name: CountMembers :one
 SELECT COUNT(*) FROM property_members WHERE property_id = $1
 `
@@ -114,6 +147,18 @@ func (q *Queries) CreateRoom(ctx context.Context, arg CreateRoomParams) (Room, e
 	return i, err
 }
 
+const deleteInvitation = `-- name: DeleteInvitation :execrows
+DELETE FROM invitations WHERE id = $1
+`
+
+func (q *Queries) DeleteInvitation(ctx context.Context, id int64) (int64, error) {
+	result, err := q.exec(ctx, q.deleteInvitationStmt, deleteInvitation, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const deleteMember = `-- name: DeleteMember :execrows
 DELETE FROM property_members WHERE property_id = $1 AND user_id = $2
 `
@@ -149,6 +194,33 @@ func (q *Queries) DeleteProperty(ctx context.Context, arg DeletePropertyParams) 
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const getEmailInvitation = `-- name: GetEmailInvitation :one
+SELECT id, property_id, email, access_level, invited_by, created_at, expires_at FROM invitations WHERE id = $1 AND email = $2 AND expires_at > $3
+`
+
+type GetEmailInvitationParams struct {
+	ID    int64
+	Email string
+	Now   int64
+}
+
+// An invitation addressed to email and not expired: the only ones its
+// addressee may accept or decline.
+func (q *Queries) GetEmailInvitation(ctx context.Context, arg GetEmailInvitationParams) (Invitation, error) {
+	row := q.queryRow(ctx, q.getEmailInvitationStmt, getEmailInvitation, arg.ID, arg.Email, arg.Now)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.PropertyID,
+		&i.Email,
+		&i.AccessLevel,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
+	return i, err
 }
 
 const getMember = `-- name: GetMember :one
@@ -244,6 +316,63 @@ func (q *Queries) ListAllProperties(ctx context.Context, arg ListAllPropertiesPa
 	return items, nil
 }
 
+const listEmailInvitations = `-- name: ListEmailInvitations :many
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at
+FROM invitations i
+JOIN properties p ON p.id = i.property_id
+WHERE i.email = $1 AND i.expires_at > $2
+ORDER BY i.id
+LIMIT 100
+`
+
+type ListEmailInvitationsParams struct {
+	Email string
+	Now   int64
+}
+
+type ListEmailInvitationsRow struct {
+	ID           int64
+	PropertyID   int64
+	PropertyName string
+	Email        string
+	AccessLevel  string
+	InvitedBy    int64
+	CreatedAt    int64
+	ExpiresAt    int64
+}
+
+func (q *Queries) ListEmailInvitations(ctx context.Context, arg ListEmailInvitationsParams) ([]ListEmailInvitationsRow, error) {
+	rows, err := q.query(ctx, q.listEmailInvitationsStmt, listEmailInvitations, arg.Email, arg.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListEmailInvitationsRow
+	for rows.Next() {
+		var i ListEmailInvitationsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.PropertyID,
+			&i.PropertyName,
+			&i.Email,
+			&i.AccessLevel,
+			&i.InvitedBy,
+			&i.CreatedAt,
+			&i.ExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listMembers = `-- name: ListMembers :many
 SELECT property_id, user_id, access_level, created_at FROM property_members WHERE property_id = $1 ORDER BY user_id
 `
@@ -315,6 +444,63 @@ func (q *Queries) ListMemberships(ctx context.Context, arg ListMembershipsParams
 			&i.Address,
 			&i.CreatedAt,
 			&i.AccessLevel,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listPropertyInvitations = `-- name: ListPropertyInvitations :many
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at
+FROM invitations i
+JOIN properties p ON p.id = i.property_id
+WHERE i.property_id = $1 AND i.expires_at > $2
+ORDER BY i.id
+LIMIT 100
+`
+
+type ListPropertyInvitationsParams struct {
+	PropertyID int64
+	Now        int64
+}
+
+type ListPropertyInvitationsRow struct {
+	ID           int64
+	PropertyID   int64
+	PropertyName string
+	Email        string
+	AccessLevel  string
+	InvitedBy    int64
+	CreatedAt    int64
+	ExpiresAt    int64
+}
+
+func (q *Queries) ListPropertyInvitations(ctx context.Context, arg ListPropertyInvitationsParams) ([]ListPropertyInvitationsRow, error) {
+	rows, err := q.query(ctx, q.listPropertyInvitationsStmt, listPropertyInvitations, arg.PropertyID, arg.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListPropertyInvitationsRow
+	for rows.Next() {
+		var i ListPropertyInvitationsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.PropertyID,
+			&i.PropertyName,
+			&i.Email,
+			&i.AccessLevel,
+			&i.InvitedBy,
+			&i.CreatedAt,
+			&i.ExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -427,6 +613,54 @@ func (q *Queries) LockProperty(ctx context.Context, arg LockPropertyParams) (int
 	return result.RowsAffected()
 }
 
+const putInvitation = `-- name: PutInvitation :one
+INSERT INTO invitations (property_id, email, access_level, invited_by, created_at, expires_at)
+SELECT o.property_id, $1, $2, $3, $4, $5
+FROM property_members o
+WHERE o.property_id = $6 AND o.user_id = $3 AND o.access_level = 'owner'
+  AND (SELECT COUNT(*) FROM invitations i
+       WHERE i.property_id = o.property_id AND i.expires_at > $4 AND i.email <> $1) < 100
+  AND TRUE -- SQLite: an upsert of an INSERT ... SELECT needs a WHERE before ON CONFLICT
+ON CONFLICT (property_id, email) DO UPDATE
+SET access_level = excluded.access_level, invited_by = excluded.invited_by,
+    created_at = excluded.created_at, expires_at = excluded.expires_at
+RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at
+`
+
+type PutInvitationParams struct {
+	Email       string
+	AccessLevel string
+	Caller      int64
+	Now         int64
+	ExpiresAt   int64
+	PropertyID  int64
+}
+
+// Only by a current owner, and only while the property has fewer than 100
+// pending invitations (the most the contract lets a list hold); inviting an
+// address again replaces its invitation (an expired one too).
+func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (Invitation, error) {
+	row := q.queryRow(ctx, q.putInvitationStmt, putInvitation,
+		arg.Email,
+		arg.AccessLevel,
+		arg.Caller,
+		arg.Now,
+		arg.ExpiresAt,
+		arg.PropertyID,
+	)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.PropertyID,
+		&i.Email,
+		&i.AccessLevel,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+	)
+	return i, err
+}
+
 const putMember = `-- name: PutMember :one
 INSERT INTO property_members (property_id, user_id, access_level, created_at)
 VALUES ($1, $2, $3, $4)
@@ -448,6 +682,53 @@ func (q *Queries) PutMember(ctx context.Context, arg PutMemberParams) (PropertyM
 		arg.AccessLevel,
 		arg.Now,
 	)
+	var i PropertyMember
+	err := row.Scan(
+		&i.PropertyID,
+		&i.UserID,
+		&i.AccessLevel,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const revokeInvitation = `-- name: RevokeInvitation :execrows
+DELETE FROM invitations
+WHERE invitations.id = $1 AND invitations.property_id = $2
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = invitations.property_id AND o.user_id = $3 AND o.access_level = 'owner')
+`
+
+type RevokeInvitationParams struct {
+	ID         int64
+	PropertyID int64
+	Caller     int64
+}
+
+// Only by a current owner of the invitation's property.
+func (q *Queries) RevokeInvitation(ctx context.Context, arg RevokeInvitationParams) (int64, error) {
+	result, err := q.exec(ctx, q.revokeInvitationStmt, revokeInvitation, arg.ID, arg.PropertyID, arg.Caller)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const setMemberLevel = `-- name: SetMemberLevel :one
+UPDATE property_members SET access_level = $1
+WHERE property_id = $2 AND user_id = $3
+RETURNING property_id, user_id, access_level, created_at
+`
+
+type SetMemberLevelParams struct {
+	AccessLevel string
+	PropertyID  int64
+	UserID      int64
+}
+
+// An existing member's new level; no row: not a member.
+func (q *Queries) SetMemberLevel(ctx context.Context, arg SetMemberLevelParams) (PropertyMember, error) {
+	row := q.queryRow(ctx, q.setMemberLevelStmt, setMemberLevel, arg.AccessLevel, arg.PropertyID, arg.UserID)
 	var i PropertyMember
 	err := row.Scan(
 		&i.PropertyID,

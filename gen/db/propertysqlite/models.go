@@ -4,6 +4,16 @@
 
 package propertysqlite
 
+type Invitation struct {
+	ID          int64
+	PropertyID  int64
+	Email       string
+	AccessLevel string
+	InvitedBy   int64
+	CreatedAt   int64
+	ExpiresAt   int64
+}
+
 type Property struct {
 	ID        int64
 	Name      string

@@ -135,6 +135,7 @@ func (i *Issuer) Token(t testing.TB, userID int64, admin bool) string {
 	t.Helper()
 	tok, _, err := i.Signer.Sign(jwtauth.Claims{
 		RegisteredClaims: jwtRegistered(userID), UserID: userID, Username: fmt.Sprintf("user%d@example.com", userID),
+		Email:   fmt.Sprintf("user%d@example.com", userID),
 		IsAdmin: admin, TraceID: "test",
 	}, time.Now())
 	if err != nil {

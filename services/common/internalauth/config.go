@@ -156,7 +156,27 @@ func ReadConfig(r *config.Reader, role Role) Config {
 	for _, call := range role.Call {
 		c.Callees = append(c.Callees, callee(r, c.Mode, call))
 	}
+	refuseOwnToken(r, role, c)
 	return c
+}
+
+// refuseOwnToken fails when a token this service accepts is one it presents
+// to another: one secret for both directions would let whoever holds the
+// caller's copy call this service as the callee's caller, and each service's
+// token must work only at the service it is for.
+func refuseOwnToken(r *config.Reader, role Role, c Config) {
+	for i, callee := range c.Callees {
+		if callee.Token == "" {
+			continue
+		}
+		for _, t := range c.Accepted {
+			if t.Matches(callee.Token) {
+				r.Fail(&config.Error{Var: role.Call[i].TokenVar,
+					Problem: "must differ from every token this service accepts (one secret per caller and direction)"})
+				return
+			}
+		}
+	}
 }
 
 // accepted reads the tokens an internal listener accepts.

@@ -20,8 +20,12 @@ type Claims struct {
 	jwt.RegisteredClaims
 	UserID   int64  `json:"user_id"`
 	Username string `json:"username"`
-	IsAdmin  bool   `json:"is_admin"`
-	TraceID  string `json:"trace_id"`
+	// Email is the account's address in canonical form (package emailaddr),
+	// absent for an account whose stored address has none: what invitations
+	// are matched against (username is the stored address, whatever it is).
+	Email   string `json:"email,omitempty"`
+	IsAdmin bool   `json:"is_admin"`
+	TraceID string `json:"trace_id"`
 	// SessionID names the session (refresh-token family) the token belongs to.
 	SessionID           string          `json:"sid,omitempty"`
 	Properties          []PropertyClaim `json:"properties,omitempty"`

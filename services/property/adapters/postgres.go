@@ -122,7 +122,7 @@ func (r *Postgres) PutMember(ctx context.Context, propertyID int64, caller app.C
 		if err := checkMembershipChange(r.membershipRules(ctx, q, propertyID, now), caller, userID, level); err != nil {
 			return err
 		}
-		m, err := q.PutMember(ctx, db.PutMemberParams{PropertyID: propertyID, UserID: userID, AccessLevel: level, Now: now.Unix()})
+		m, err := q.SetMemberLevel(ctx, db.SetMemberLevelParams{PropertyID: propertyID, UserID: userID, AccessLevel: level})
 		out = app.MemberRecord(m)
 		return err
 	})
@@ -150,8 +150,7 @@ func (r *Postgres) membershipRules(ctx context.Context, q *db.Queries, propertyI
 			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
 			return app.MemberRecord(m), err
 		},
-		owners:  func() (int64, error) { return q.CountOwners(ctx, propertyID) },
-		members: func() (int64, error) { return q.CountMembers(ctx, propertyID) },
+		owners: func() (int64, error) { return q.CountOwners(ctx, propertyID) },
 	}
 }
 

@@ -54,12 +54,16 @@ func optional(s *string) sql.NullString {
 	return sql.NullString{String: *s, Valid: true}
 }
 
+var errNotMember = apperr.New(apperr.NotFound, "That user is not a member of this property; invite them by email.")
+
+// errPropertyFull is an accepted invitation to a property with app.MaxMembers.
+var errPropertyFull = apperr.New(apperr.Conflict, "A property has at most %d members.", app.MaxMembers)
+
 // membershipReads are the reads a membership change makes inside its transaction.
 type membershipReads struct {
-	lock    func() (int64, error) // takes the property's row lock; 0 rows: no such property
-	member  func(userID int64) (app.MemberRecord, error)
-	owners  func() (int64, error)
-	members func() (int64, error)
+	lock   func() (int64, error) // takes the property's row lock; 0 rows: no such property
+	member func(userID int64) (app.MemberRecord, error)
+	owners func() (int64, error)
 }
 
 // checkMembershipChange runs, inside the membership change's transaction
@@ -67,7 +71,7 @@ type membershipReads struct {
 // change: the caller may change the property (app.AccessOf, app.CanChange:
 // an ownership revoked a moment ago no longer counts), and the property keeps
 // at least one owner (no demoting, newLevel other than owner, or removing,
-// newLevel "", of its last owner), and at most app.MaxMembers members.
+// newLevel "", of its last owner). The target must be a member already.
 func checkMembershipChange(rd membershipReads, caller app.Caller, target int64, newLevel string) error {
 	n, err := rd.lock()
 	if err != nil {
@@ -93,18 +97,9 @@ func checkMembershipChange(rd membershipReads, caller app.Caller, target int64, 
 	}
 	current, err := rd.member(target)
 	if errors.Is(err, sql.ErrNoRows) {
-		if newLevel == "" {
-			return apperr.New(apperr.NotFound, "That user is not a member of this property.")
-		}
-		// A new member: the property's member list stays within its bound.
-		n, err := rd.members()
-		if err != nil {
-			return err
-		}
-		if n >= app.MaxMembers {
-			return apperr.New(apperr.Conflict, "A property has at most %d members.", app.MaxMembers)
-		}
-		return nil
+		// Nobody becomes a member by another's request: a new member accepts
+		// an invitation (see app.Service.Invite).
+		return errNotMember
 	}
 	if err != nil {
 		return err

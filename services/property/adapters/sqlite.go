@@ -126,7 +126,7 @@ func (r *SQLite) PutMember(ctx context.Context, propertyID int64, caller app.Cal
 		if err := checkMembershipChange(r.membershipRules(ctx, q, propertyID, now), caller, userID, level); err != nil {
 			return err
 		}
-		m, err := q.PutMember(ctx, db.PutMemberParams{PropertyID: propertyID, UserID: userID, AccessLevel: level, Now: now.Unix()})
+		m, err := q.SetMemberLevel(ctx, db.SetMemberLevelParams{PropertyID: propertyID, UserID: userID, AccessLevel: level})
 		out = app.MemberRecord(m)
 		return err
 	})
@@ -154,8 +154,7 @@ func (r *SQLite) membershipRules(ctx context.Context, q *db.Queries, propertyID 
 			m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: propertyID, UserID: userID})
 			return app.MemberRecord(m), err
 		},
-		owners:  func() (int64, error) { return q.CountOwners(ctx, propertyID) },
-		members: func() (int64, error) { return q.CountMembers(ctx, propertyID) },
+		owners: func() (int64, error) { return q.CountOwners(ctx, propertyID) },
 	}
 }
 

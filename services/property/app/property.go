@@ -112,6 +112,9 @@ type RoomRecord struct {
 type Caller struct {
 	UserID  int64
 	IsAdmin bool
+	// Email is the token's email claim: the account's canonical address ("":
+	// none), which invitations are matched against.
+	Email string
 }
 
 // Repository is the storage the rules need. Membership changes that must see a
@@ -136,18 +139,55 @@ type Repository interface {
 	Rooms(ctx context.Context, propertyID int64) ([]RoomRecord, error)
 	AddRoom(ctx context.Context, propertyID, caller int64, name string, now time.Time) (RoomRecord, error)
 	Members(ctx context.Context, propertyID int64) ([]MemberRecord, error)
-	// PutMember and RemoveMember apply the access rules inside their
-	// transaction (ErrNoProperty, ErrNotOwner) and fail with apperr.Conflict
-	// when the change would leave the property without an owner.
+	// PutMember (a member's new level; apperr.NotFound for a user who is not
+	// one: nobody is added this way) and RemoveMember apply the access rules
+	// inside their transaction (ErrNoProperty, ErrNotOwner) and fail with
+	// apperr.Conflict when the change would leave the property without an owner.
 	PutMember(ctx context.Context, propertyID int64, caller Caller, userID int64, level string, now time.Time) (MemberRecord, error)
 	RemoveMember(ctx context.Context, propertyID int64, caller Caller, userID int64, now time.Time) error
+	InvitationRepository
 	Ping(ctx context.Context) error
 }
 
 // Service is the property use cases.
 type Service struct {
-	Repo Repository
-	Now  func() time.Time
+	Repo    Repository
+	Budgets InvitationBudgets
+	// Profiles gives the names shown in member and invitation lists (nil:
+	// lists without names, a Config built in code without a user service).
+	Profiles ProfileSource
+	Now      func() time.Time
+}
+
+// Profile is what the user service says of a user: name and email.
+type Profile struct {
+	FirstName, LastName, Email string
+}
+
+// ProfileSource is the user service's profiles call: the profile of each id
+// that names an account. Its own time budget, retry and circuit breaker
+// bound it (package upstream); an error means: no names this time.
+type ProfileSource interface {
+	Profiles(ctx context.Context, ids []int64) (map[int64]Profile, error)
+}
+
+// Names are the profiles of a list's users, or none (Included false) when
+// the user service could not be asked.
+type Names struct {
+	Included bool
+	ByID     map[int64]Profile
+}
+
+// names asks for ids' profiles; a failure is not the list's failure.
+func (s *Service) names(ctx context.Context, ids []int64) Names {
+	if s.Profiles == nil || len(ids) == 0 {
+		return Names{Included: s.Profiles != nil}
+	}
+	got, err := s.Profiles.Profiles(ctx, ids)
+	if err != nil {
+		return Names{}
+	}
+	return Names{Included: true, ByID: got}
 }
 
 func (s *Service) now() time.Time {
@@ -318,15 +358,24 @@ func (s *Service) AddRoom(ctx context.Context, c Caller, id int64, name string) 
 	return room, err
 }
 
-// Members lists who may use a visible property.
-func (s *Service) Members(ctx context.Context, c Caller, id int64) ([]MemberRecord, error) {
+// Members lists who may use a visible property, with their names when the
+// user service answers.
+func (s *Service) Members(ctx context.Context, c Caller, id int64) ([]MemberRecord, Names, error) {
 	if _, err := s.visible(ctx, c, id); err != nil {
-		return nil, err
+		return nil, Names{}, err
 	}
-	return s.Repo.Members(ctx, id)
+	members, err := s.Repo.Members(ctx, id)
+	if err != nil {
+		return nil, Names{}, err
+	}
+	ids := make([]int64, len(members))
+	for i, m := range members {
+		ids[i] = m.UserID
+	}
+	return members, s.names(ctx, ids), nil
 }
 
-// PutMember grants or changes a user's access.
+// PutMember changes an existing member's access level; it never adds one.
 func (s *Service) PutMember(ctx context.Context, c Caller, id, userID int64, level string) (MemberRecord, error) {
 	if !ValidAccessLevel(level) {
 		return MemberRecord{}, apperr.New(apperr.Invalid, "access_level must be owner, member or guest.")

@@ -29,7 +29,7 @@ func caller(ctx context.Context) (app.Caller, error) {
 	if c == nil {
 		return app.Caller{}, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
 	}
-	return app.Caller{UserID: c.UserID, IsAdmin: c.IsAdmin}, nil
+	return app.Caller{UserID: c.UserID, IsAdmin: c.IsAdmin, Email: c.Email}, nil
 }
 
 // budget is the response's RateLimit fields, which the contract declares on
@@ -179,13 +179,18 @@ func (h *Public) ListMembers(ctx context.Context, req propertyapi.ListMembersReq
 	if err != nil {
 		return nil, err
 	}
-	members, err := h.App.Members(ctx, c, req.Id)
+	members, names, err := h.App.Members(ctx, c, req.Id)
 	if err != nil {
 		return nil, err
 	}
-	out := propertyapi.MemberList{Members: make([]propertyapi.Member, 0, len(members)), TotalCount: int32(len(members))}
+	out := propertyapi.MemberList{Members: make([]propertyapi.Member, 0, len(members)), TotalCount: int32(len(members)),
+		NamesIncluded: names.Included}
 	for _, m := range members {
-		out.Members = append(out.Members, toMember(m))
+		member := toMember(m)
+		if p, ok := names.ByID[m.UserID]; ok {
+			member.DisplayName, member.Email = displayName(p), &p.Email
+		}
+		out.Members = append(out.Members, member)
 	}
 	return propertyapi.ListMembers200JSONResponse{Body: out, Headers: propertyapi.ListMembers200ResponseHeaders(budget(ctx))}, nil
 }

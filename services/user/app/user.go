@@ -324,6 +324,9 @@ func loginOutcome(err error) string {
 // claims when the property service answers, and none when it does not.
 func (s *Service) sign(ctx context.Context, u UserRecord, sid string, now time.Time) (Session, error) {
 	claims := jwtauth.Claims{UserID: u.ID, Username: u.Email, IsAdmin: u.IsAdmin, SessionID: sid}
+	if u.EmailCanonical {
+		claims.Email = u.Email
+	}
 	claims.Subject = fmt.Sprint(u.ID)
 	if s.NewSessionID != nil {
 		claims.TraceID = s.NewSessionID()

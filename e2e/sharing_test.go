@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"jeeves4service/internal/testkit/testenv"
+)
+
+type memberList struct {
+	NamesIncluded bool `json:"names_included"`
+	Members       []struct {
+		UserID      int64  `json:"user_id"`
+		AccessLevel string `json:"access_level"`
+		DisplayName string `json:"display_name"`
+		Email       string `json:"email"`
+	} `json:"members"`
+}
+
+// Issue 28, done when: an owner invites ada@example.com before Ada
+// registers; Ada registers, logs in, sees the invitation, accepts; her next
+// token carries the property; the owner's member list shows her by name. The
+// names come from the user service's internal listener, called by the
+// property service with its own credential.
+func TestSharingByEmailEndToEnd(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		for _, mode := range []string{"token", "spiffe"} {
+			t.Run(eng.Name+"/"+mode, func(t *testing.T) {
+				s := startSystemWith(t, eng, map[string]string{"INTERNAL_AUTH": mode})
+				sharingStory(t, s)
+			})
+		}
+	}
+}
+
+func sharingStory(t *testing.T, s *system) {
+	t.Helper()
+	register(t, s, "owner@example.com", "owner password 1234")
+	owner, _ := login(t, s, "owner@example.com", "owner password 1234")
+	created := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Seaside cottage"},
+		testenv.Bearer(owner.Token)...)
+	var p struct{ ID int64 }
+	created.JSON(t, &p)
+	r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/property/%d/invitations", s.property, p.ID),
+		map[string]string{"email": "Ada@Example.com", "access_level": "member"}, testenv.Bearer(owner.Token)...)
+	if r.Status != 201 {
+		t.Fatalf("invite before Ada registers: %d %s", r.Status, r.Body)
+	}
+
+	adaID := register(t, s, "ada@example.com", "correct horse battery staple")
+	ada, _ := login(t, s, "ada@example.com", "correct horse battery staple")
+	var mine struct {
+		Invitations []struct {
+			ID            int64  `json:"id"`
+			PropertyName  string `json:"property_name"`
+			InvitedByName string `json:"invited_by_name"`
+		} `json:"invitations"`
+		NamesIncluded bool `json:"names_included"`
+	}
+	testenv.Do(t, "GET", s.property+"/api/invitations", nil, testenv.Bearer(ada.Token)...).JSON(t, &mine)
+	if len(mine.Invitations) != 1 || mine.Invitations[0].PropertyName != "Seaside cottage" || !mine.NamesIncluded ||
+		mine.Invitations[0].InvitedByName != "Ada Lovelace" { // register names everyone Ada Lovelace
+		t.Fatalf("Ada's invitations: %+v", mine)
+	}
+	if r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, mine.Invitations[0].ID), nil,
+		testenv.Bearer(ada.Token)...); r.Status != 200 {
+		t.Fatalf("accept: %d %s", r.Status, r.Body)
+	}
+	next := mustRefresh(t, s, ada.RefreshToken)
+	if ids := claimedProperties(t, s, next.Token); fmt.Sprint(ids) != fmt.Sprint([]int64{p.ID}) {
+		t.Fatalf("Ada's next token claims %v, want [%d]", ids, p.ID)
+	}
+	var members memberList
+	testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", s.property, p.ID), nil, testenv.Bearer(owner.Token)...).
+		JSON(t, &members)
+	found := false
+	for _, m := range members.Members {
+		if m.UserID == adaID {
+			found = m.DisplayName == "Ada Lovelace" && m.Email == "ada@example.com" && m.AccessLevel == "member"
+		}
+	}
+	if !members.NamesIncluded || !found || len(members.Members) != 2 {
+		t.Fatalf("the owner's member list: %+v", members)
+	}
+	// The profiles call's audit line at the user service names its caller.
+	if lines := s.userLogs.Lines("internal call"); len(lines) == 0 || lines[len(lines)-1]["caller"] != "property-service" {
+		t.Fatalf("user service audit lines: %v", lines)
+	}
+}
+
+// With the user service stopped, the member list still answers within
+// 2.5 s, complete, without names and saying so.
+func TestMembersWithoutTheUserService(t *testing.T) {
+	eng := testenv.Engines(t)[0]
+	s := startSystem(t, eng)
+	register(t, s, "owner@example.com", "owner password 1234")
+	owner, _ := login(t, s, "owner@example.com", "owner password 1234")
+	var p struct{ ID int64 }
+	testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Cottage"}, testenv.Bearer(owner.Token)...).JSON(t, &p)
+	s.stopUser()
+	for i := 0; i < 3; i++ { // the first calls time out or are refused, later ones meet the open breaker
+		start := time.Now()
+		r := testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", s.property, p.ID), nil, testenv.Bearer(owner.Token)...)
+		took := time.Since(start)
+		var members memberList
+		r.JSON(t, &members)
+		if r.Status != 200 || members.NamesIncluded || len(members.Members) != 1 || members.Members[0].DisplayName != "" ||
+			took > 2500*time.Millisecond {
+			t.Fatalf("call %d without the user service: %d in %s: %+v", i, r.Status, took, members)
+		}
+	}
+}

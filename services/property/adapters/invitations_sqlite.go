@@ -1,0 +1,96 @@
+package adapters
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	db "jeeves4service/gen/db/propertysqlite"
+	"jeeves4service/services/property/app"
+)
+
+// PutInvitation implements app.Repository.
+func (r *SQLite) PutInvitation(ctx context.Context, propertyID, caller int64, email, level string,
+	now, expires time.Time) (app.InvitationRecord, error) {
+	var out app.InvitationRecord
+	err := r.inTx(ctx, func(q *db.Queries) error {
+		inv, err := q.PutInvitation(ctx, db.PutInvitationParams{PropertyID: propertyID, Caller: caller, Email: email,
+			AccessLevel: level, Now: now.Unix(), ExpiresAt: expires.Unix()})
+		if err != nil {
+			return err
+		}
+		p, err := q.GetProperty(ctx, propertyID)
+		out = app.InvitationRecord{ID: inv.ID, PropertyID: inv.PropertyID, PropertyName: p.Name, Email: inv.Email,
+			AccessLevel: inv.AccessLevel, InvitedBy: inv.InvitedBy, CreatedAt: inv.CreatedAt, ExpiresAt: inv.ExpiresAt}
+		return err
+	})
+	return out, msgs.Classify(err)
+}
+
+// PropertyInvitations implements app.Repository.
+func (r *SQLite) PropertyInvitations(ctx context.Context, propertyID int64, now time.Time) ([]app.InvitationRecord, error) {
+	rows, err := r.q.ListPropertyInvitations(ctx, db.ListPropertyInvitationsParams{PropertyID: propertyID, Now: now.Unix()})
+	return convert(rows, func(x db.ListPropertyInvitationsRow) app.InvitationRecord { return app.InvitationRecord(x) }),
+		msgs.Classify(err)
+}
+
+// EmailInvitations implements app.Repository.
+func (r *SQLite) EmailInvitations(ctx context.Context, email string, now time.Time) ([]app.InvitationRecord, error) {
+	rows, err := r.q.ListEmailInvitations(ctx, db.ListEmailInvitationsParams{Email: email, Now: now.Unix()})
+	return convert(rows, func(x db.ListEmailInvitationsRow) app.InvitationRecord { return app.InvitationRecord(x) }),
+		msgs.Classify(err)
+}
+
+// RevokeInvitation implements app.Repository.
+func (r *SQLite) RevokeInvitation(ctx context.Context, propertyID, id, caller int64) error {
+	n, err := r.q.RevokeInvitation(ctx, db.RevokeInvitationParams{ID: id, PropertyID: propertyID, Caller: caller})
+	return msgs.Rows(n, err)
+}
+
+// AcceptInvitation implements app.Repository.
+func (r *SQLite) AcceptInvitation(ctx context.Context, id int64, email string, userID int64, now time.Time) (app.MemberRecord, error) {
+	var out app.MemberRecord
+	err := r.inTx(ctx, func(q *db.Queries) error {
+		inv, err := q.GetEmailInvitation(ctx, db.GetEmailInvitationParams{ID: id, Email: email, Now: now.Unix()})
+		if err != nil {
+			return err
+		}
+		if _, err := q.LockProperty(ctx, db.LockPropertyParams{ID: inv.PropertyID, Now: now.Unix()}); err != nil {
+			return err
+		}
+		m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: inv.PropertyID, UserID: userID})
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			n, err := q.CountMembers(ctx, inv.PropertyID)
+			if err != nil {
+				return err
+			}
+			if n >= app.MaxMembers {
+				return errPropertyFull
+			}
+			if m, err = q.AddMember(ctx, db.AddMemberParams{PropertyID: inv.PropertyID, UserID: userID,
+				AccessLevel: inv.AccessLevel, Now: now.Unix()}); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		}
+		out = app.MemberRecord(m)
+		_, err = q.DeleteInvitation(ctx, inv.ID)
+		return err
+	})
+	return out, msgs.Classify(err)
+}
+
+// DeclineInvitation implements app.Repository.
+func (r *SQLite) DeclineInvitation(ctx context.Context, id int64, email string, now time.Time) error {
+	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
+		inv, err := q.GetEmailInvitation(ctx, db.GetEmailInvitationParams{ID: id, Email: email, Now: now.Unix()})
+		if err != nil {
+			return err
+		}
+		_, err = q.DeleteInvitation(ctx, inv.ID)
+		return err
+	}))
+}

@@ -1,0 +1,79 @@
+package adapters
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"jeeves4service/gen/internaluserapi"
+	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/upstream"
+	"jeeves4service/services/property/app"
+)
+
+// UserService is the user service's name, as its SPIFFE ID's path and the
+// property service's configuration name it.
+const UserService = "user-service"
+
+// ProfileClient implements app.ProfileSource with the client generated from
+// openapi-internal.yaml (operations tagged users), through the workload's
+// internal-call client (credential, request id, TLS) and an upstream (time
+// budget, one retry, circuit breaker), built as the user service's property
+// client is.
+type ProfileClient struct {
+	client *internaluserapi.ClientWithResponses
+	*upstream.Upstream[map[int64]app.Profile]
+}
+
+// NewProfileClient builds the client; s bounds what one list spends on the
+// user service. baseURL, when set, replaces the configured one (tests bind
+// the user service after the property service).
+func NewProfileClient(w *internalauth.Workload, s upstream.Settings, baseURL string,
+	wrap func(http.RoundTripper) http.RoundTripper) (*ProfileClient, error) {
+	s.Name = UserService
+	up := upstream.New[map[int64]app.Profile](s)
+	httpClient, configured, err := w.Client(UserService, up.Budget(), wrap)
+	if err != nil {
+		return nil, err
+	}
+	if baseURL == "" {
+		baseURL = configured
+	}
+	client, err := internaluserapi.NewClientWithResponses(baseURL, internaluserapi.WithHTTPClient(httpClient))
+	if err != nil {
+		return nil, fmt.Errorf("user service client for %s: %w", baseURL, err)
+	}
+	return &ProfileClient{client: client, Upstream: up}, nil
+}
+
+// Profiles implements app.ProfileSource.
+func (p *ProfileClient) Profiles(ctx context.Context, ids []int64) (map[int64]app.Profile, error) {
+	return p.Call(ctx, func(ctx context.Context) (map[int64]app.Profile, error) { return p.fetch(ctx, ids) })
+}
+
+// fetch asks for ids' profiles and checks the answer is about them only.
+func (p *ProfileClient) fetch(ctx context.Context, ids []int64) (map[int64]app.Profile, error) {
+	resp, err := p.client.GetUserProfilesWithResponse(ctx, &internaluserapi.GetUserProfilesParams{},
+		internaluserapi.GetUserProfilesJSONRequestBody{UserIds: ids})
+	if err != nil {
+		return nil, fmt.Errorf("call user service: %w", err)
+	}
+	if resp.StatusCode() != http.StatusOK {
+		return nil, &upstream.StatusError{Service: "user service", Status: resp.StatusCode()}
+	}
+	if resp.JSON200 == nil {
+		return nil, &upstream.ContractError{Service: "user service", What: "200 without a JSON body"}
+	}
+	asked := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		asked[id] = true
+	}
+	out := make(map[int64]app.Profile, len(resp.JSON200.Profiles))
+	for _, pr := range resp.JSON200.Profiles {
+		if !asked[pr.UserId] {
+			return nil, &upstream.ContractError{Service: "user service", What: "a profile of a user not asked for"}
+		}
+		out[pr.UserId] = app.Profile{FirstName: pr.FirstName, LastName: pr.LastName, Email: pr.Email}
+	}
+	return out, nil
+}

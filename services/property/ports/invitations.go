@@ -1,0 +1,140 @@
+package ports
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"jeeves4service/gen/propertyapi"
+	"jeeves4service/services/property/app"
+)
+
+func toInvitation(i app.InvitationRecord) propertyapi.Invitation {
+	return propertyapi.Invitation{Id: i.ID, PropertyId: i.PropertyID, PropertyName: i.PropertyName, Email: i.Email,
+		AccessLevel: propertyapi.AccessLevel(i.AccessLevel), InvitedBy: i.InvitedBy,
+		CreatedAt: time.Unix(i.CreatedAt, 0).UTC(), ExpiresAt: time.Unix(i.ExpiresAt, 0).UTC()}
+}
+
+func toInvitationList(list []app.InvitationRecord, names app.Names) propertyapi.InvitationList {
+	out := propertyapi.InvitationList{Invitations: make([]propertyapi.Invitation, 0, len(list)), TotalCount: int32(len(list)),
+		NamesIncluded: names.Included}
+	for _, i := range list {
+		inv := toInvitation(i)
+		if p, ok := names.ByID[i.InvitedBy]; ok {
+			inv.InvitedByName = displayName(p)
+		}
+		out.Invitations = append(out.Invitations, inv)
+	}
+	return out
+}
+
+// displayName is how a person is shown: first and last name (nil: no name).
+func displayName(p app.Profile) *string {
+	name := strings.TrimSpace(p.FirstName + " " + p.LastName)
+	if name == "" {
+		return nil
+	}
+	return &name
+}
+
+// CreateInvitation implements POST /api/property/{id}/invitations.
+func (h *Public) CreateInvitation(
+	ctx context.Context,
+	req propertyapi.CreateInvitationRequestObject,
+) (propertyapi.CreateInvitationResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	days := 0
+	if req.Body.ExpiresInDays != nil {
+		days = int(*req.Body.ExpiresInDays)
+	}
+	inv, err := h.App.Invite(ctx, c, req.Id, req.Body.Email, string(req.Body.AccessLevel), days)
+	if err != nil {
+		return nil, err
+	}
+	return propertyapi.CreateInvitation201JSONResponse{Body: toInvitation(inv),
+		Headers: propertyapi.CreateInvitation201ResponseHeaders(budget(ctx))}, nil
+}
+
+// ListInvitations implements GET /api/property/{id}/invitations.
+func (h *Public) ListInvitations(
+	ctx context.Context,
+	req propertyapi.ListInvitationsRequestObject,
+) (propertyapi.ListInvitationsResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, names, err := h.App.PropertyInvitations(ctx, c, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	return propertyapi.ListInvitations200JSONResponse{Body: toInvitationList(list, names),
+		Headers: propertyapi.ListInvitations200ResponseHeaders(budget(ctx))}, nil
+}
+
+// RevokeInvitation implements DELETE /api/property/{id}/invitations/{invitation_id}.
+func (h *Public) RevokeInvitation(
+	ctx context.Context,
+	req propertyapi.RevokeInvitationRequestObject,
+) (propertyapi.RevokeInvitationResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.App.RevokeInvitation(ctx, c, req.Id, req.InvitationId); err != nil {
+		return nil, err
+	}
+	return propertyapi.RevokeInvitation204Response{Headers: propertyapi.RevokeInvitation204ResponseHeaders(budget(ctx))}, nil
+}
+
+// ListMyInvitations implements GET /api/invitations.
+func (h *Public) ListMyInvitations(
+	ctx context.Context,
+	_ propertyapi.ListMyInvitationsRequestObject,
+) (propertyapi.ListMyInvitationsResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	list, names, err := h.App.MyInvitations(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return propertyapi.ListMyInvitations200JSONResponse{Body: toInvitationList(list, names),
+		Headers: propertyapi.ListMyInvitations200ResponseHeaders(budget(ctx))}, nil
+}
+
+// AcceptInvitation implements POST /api/invitations/{invitation_id}/accept.
+func (h *Public) AcceptInvitation(
+	ctx context.Context,
+	req propertyapi.AcceptInvitationRequestObject,
+) (propertyapi.AcceptInvitationResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := h.App.Accept(ctx, c, req.InvitationId)
+	if err != nil {
+		return nil, err
+	}
+	return propertyapi.AcceptInvitation200JSONResponse{Body: toMember(m),
+		Headers: propertyapi.AcceptInvitation200ResponseHeaders(budget(ctx))}, nil
+}
+
+// DeclineInvitation implements DELETE /api/invitations/{invitation_id}.
+func (h *Public) DeclineInvitation(
+	ctx context.Context,
+	req propertyapi.DeclineInvitationRequestObject,
+) (propertyapi.DeclineInvitationResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.App.Decline(ctx, c, req.InvitationId); err != nil {
+		return nil, err
+	}
+	return propertyapi.DeclineInvitation204Response{Headers: propertyapi.DeclineInvitation204ResponseHeaders(budget(ctx))}, nil
+}
