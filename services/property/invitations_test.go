@@ -11,7 +11,6 @@ import (
 	"jeeves4service/gen/propertyapi"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/ratelimit"
 	"jeeves4service/services/property"
 )
@@ -47,7 +46,7 @@ func (e *env) claimsOf(t *testing.T, user int64) int {
 	var claims struct {
 		TotalCount int `json:"total_count"`
 	}
-	testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(user)), nil, internalauth.Header, goodToken).JSON(t, &claims)
+	testenv.Do(t, "GET", userPropertiesURL(e, fmt.Sprint(user)), nil, e.claimsCall(t, goodToken, user)...).JSON(t, &claims)
 	return claims.TotalCount
 }
 
