@@ -74,7 +74,7 @@ func TestChecksRequireTheSubjectTokenWithTheCredential(t *testing.T) {
 		"subject scheme in another header": strings.Replace(spec, "      name: X-Subject-Token\n", "      name: X-Subject\n", 1),
 		"subject scheme in a query":        strings.Replace(spec, "      in: header\n      name: X-Subject-Token\n", "      in: query\n      name: X-Subject-Token\n", 1),
 		"a third scheme in the requirement": strings.Replace(strings.Replace(spec, both, both+"          Other: []\n", 1),
-			"  headers:\n    RateLimit:\n", "    Other:\n      type: apiKey\n      in: header\n      name: X-Other\n  headers:\n    RateLimit:\n", 1),
+			"  securitySchemes:\n", "  securitySchemes:\n    Other:\n      type: apiKey\n      in: header\n      name: X-Other\n", 1),
 	}
 	for name, mutated := range mutations {
 		if mutated == spec {
