@@ -221,7 +221,7 @@ func startCluster(t *testing.T, bin, haproxy, pg, redis string) *cluster {
 	// namespace, one internal token; request budgets far above the load.
 	common := map[string]string{"REDIS_URL": redis, "REDIS_KEY_PREFIX": prefix, "INTERNAL_SERVICE_TOKEN": c.token,
 		"PROPERTY_SERVICE_TOKEN": c.token + "-property", // the other direction's: the property service's own
-		"REQUEST_LIMIT":          "1000000/1m", "INTERNAL_REQUEST_LIMIT": "1000000/1m", "REGISTER_LIMIT_PER_IP": "100/1h",
+		"REQUEST_LIMIT":          "1000000/1m", "INTERNAL_REQUEST_LIMIT": "1000000/1m", "INTERNAL_SUBJECT_LIMIT": "1000000/1m", "REGISTER_LIMIT_PER_IP": "100/1h",
 		"TRUSTED_PROXIES": "127.0.0.1/32", "INTERNAL_TRUSTED_PROXIES": "127.0.0.1/32", // HAProxy fronts both
 		// Longer than HAProxy takes to see /readyz fail (2 checks 500 ms apart): see deploy/haproxy.
 		"SHUTDOWN_DELAY": "3s"}
