@@ -126,6 +126,8 @@ func startSystem(ctx context.Context, o options, engine string, bins binaries) (
 	s.all = append(s.all, u)
 	l, la, err := procs.StartOn("limit", bins.limit, 1, func(a []string) (map[string]string, []string) {
 		return map[string]string{"LIMIT_ADDR": a[0], "LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token,
+			// The limit verifies the internal call's subject token with the user service's key, as the service does.
+			"LIMIT_JWKS_URL": s.user + "/.well-known/jwks.json",
 			// The same GC setting the services ship with: the comparison is of code, not of runtime knobs.
 			"GOGC": fmt.Sprint(lifecycle.DefaultGCPercent)}, []string{"http://" + a[0] + "/healthz"}
 	})
@@ -288,7 +290,8 @@ func internalGet(o options, s *system, engine string) []Result {
 	unguarded := r[2]
 	unguarded.Variant = "unguarded"
 	return []Result{
-		versus(r[0], r[1], "internal_get", engine, "limit: a bare net/http handler, one prepared indexed query, constant-time check, one slog audit line", target),
+		versus(r[0], r[1], "internal_get", engine, "limit: a bare net/http handler, one prepared indexed query, constant-time check, "+
+			"the subject token verified with golang-jwt, one slog audit line", target),
 		versus(r[0], r[2], "internal_get", engine, "unguarded: the same handler and query without validator/guard/audit", "-"),
 		versus(unguarded, r[1], "internal_get", engine, "limit, against the unguarded handler", "-"),
 	}

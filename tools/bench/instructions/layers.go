@@ -15,18 +15,24 @@ import (
 // follows threads, not goroutines, so a goroutine switch inside a function
 // charges it with another goroutine's work. Self costs are exact, so layers
 // sum self costs. What a layer calls in the runtime (allocation, GC) shows in
-// the runtime's row, for every target alike. A new layer (a subject-token
-// check, say) is one more entry here, above the layer that would otherwise
-// claim its package.
+// the runtime's row, for every target alike. A new layer is one more entry
+// here, above the layer that would otherwise claim its package.
 type layer struct {
 	name string
 	re   *regexp.Regexp
 }
 
 var layers = []layer{
+	// The subject token's own checks (typ, claims, sub against the path, the
+	// refusal bookkeeping); its signature and JSON parsing are golang-jwt's and
+	// Ed25519's, in the next layer: internal_get verifies no other JWT, so
+	// there that layer is the subject token's too (subjectRows).
+	{subjectLayer, regexp.MustCompile(`^(jeeves4service/services/common/jwtauth\.\(\*SubjectVerifier\)|` +
+		`jeeves4service/services/common/internalauth\.\(\*Guard\)\.(authenticateSubject|refuseSubject|perSubject)|` +
+		`jeeves4service/tools/bench/limit/handler\.subjectVerifier)`)},
 	{"query: database/sql, SQLite, generated queries, repository",
 		regexp.MustCompile(`^(database/sql|modernc\.org/|jeeves4service/gen/db/|jeeves4service/services/property/adapters|jeeves4service/tools/bench/limit/handler\.scan)`)},
-	{"JWT verification: golang-jwt, jwtauth, Ed25519",
+	{jwtLayer,
 		regexp.MustCompile(`^(github\.com/golang-jwt/|jeeves4service/services/common/jwtauth|crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512)|crypto/internal/fips140/edwards25519|encoding/base64)`)},
 	{"SHA-256 and the token guard: crypto/sha256, crypto/subtle, internalauth",
 		regexp.MustCompile(`^(jeeves4service/services/common/internalauth|crypto/sha256|crypto/subtle|crypto/internal/fips140/(sha256|subtle))`)},
@@ -40,6 +46,14 @@ var layers = []layer{
 	{"Go runtime: allocation, GC, maps, scheduler",
 		regexp.MustCompile(`^(runtime|internal/runtime|internal/sync|sync|aeshash|memeqbody|cmpbody|indexbytebody|gogo|gosave)`)},
 }
+
+const (
+	subjectLayer = "subject token's checks: SubjectVerifier, the guard's subject functions, the limit's subjectVerifier"
+	jwtLayer     = "JWT verification: golang-jwt, jwtauth, Ed25519 (internal_get: the subject token's signature)"
+)
+
+// subjectRows are the layers that, in internal_get, are the subject token.
+var subjectRows = []string{subjectLayer, jwtLayer}
 
 const rest = "everything else: strings, strconv, time, context, fmt, reflect"
 

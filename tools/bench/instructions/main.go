@@ -97,7 +97,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer s.stop()
-	if err := sameAnswer(internalPath, s.token, s.service.base(1), s.limit.base(0)); err != nil {
+	if err := sameAnswer(internalPath, s.tokenHeader, s.service.base(1), s.limit.base(0), s.bare.base(0)); err != nil {
 		return err
 	}
 	var ms []Measurement
@@ -106,24 +106,26 @@ func run(ctx context.Context, o options) error {
 		srv            *server
 		listener       int
 		path           string
-		header         http.Header
+		header         func() http.Header
 	}{
-		{"internal_get", "limit: one prepared indexed query, crypto/subtle, encoding/json", s.bare, 0, internalPath, s.tokenHeader()},
-		{"internal_get", "limit + one slog JSON audit line", s.limit, 0, internalPath, s.tokenHeader()},
-		{"internal_get", "property service (token mode)", s.service, 1, internalPath, s.tokenHeader()},
+		{"internal_get", "limit: one prepared indexed query, crypto/subtle, the subject token by golang-jwt (EdDSA), encoding/json", s.bare, 0,
+			internalPath, s.tokenHeader},
+		{"internal_get", "limit + one slog JSON audit line", s.limit, 0, internalPath, s.tokenHeader},
+		{"internal_get", "property service (token mode)", s.service, 1, internalPath, s.tokenHeader},
 		{"public_read", "bare handler: golang-jwt EdDSA verification, one prepared query, encoding/json", s.limit, 0, publicPath,
-			s.bearerHeader()},
-		{"public_read", "property service", s.service, 0, publicPath, s.bearerHeader()},
+			s.bearerHeader},
+		{"public_read", "property service", s.service, 0, publicPath, s.bearerHeader},
 		{"internal_get", "property service, kin-openapi's ValidateRequest instead of the compiled plans", s.noPlans, 1, internalPath,
-			s.tokenHeader()},
+			s.tokenHeader},
 		{"public_read", "property service, kin-openapi's ValidateRequest instead of the compiled plans", s.noPlans, 0, publicPath,
-			s.bearerHeader()},
+			s.bearerHeader},
 		{"internal_get", "property service, slog's JSON handler instead of the direct line writer", s.slogLines, 1, internalPath,
-			s.tokenHeader()},
+			s.tokenHeader},
 		{"internal_get", "unguarded: the service's router, generated handler and query without validator, guard, budgets, audit line",
-			s.unguarded, 0, internalPath, s.tokenHeader()},
-		{"internal_get", "property service, REQUEST_LIMIT=off INTERNAL_REQUEST_LIMIT=off", s.noBudgets, 1, internalPath, s.tokenHeader()},
-		{"internal_get", "property service, METRICS=off", s.noMetrics, 1, internalPath, s.tokenHeader()},
+			s.unguarded, 0, internalPath, s.tokenHeader},
+		{"internal_get", "property service, REQUEST_LIMIT=off INTERNAL_REQUEST_LIMIT=off INTERNAL_SUBJECT_LIMIT=off", s.noBudgets, 1,
+			internalPath, s.tokenHeader},
+		{"internal_get", "property service, METRICS=off", s.noMetrics, 1, internalPath, s.tokenHeader},
 	} {
 		m, err := measure(o, sc.srv, sc.listener, sc.path, sc.header)
 		if err != nil {
@@ -148,14 +150,14 @@ func ratio(m *Measurement, base Measurement, limit float64) {
 
 // measure warms target up, zeroes the counters, makes o.n calls, dumps the
 // counters and reads them.
-func measure(o options, srv *server, listener int, path string, header http.Header) (Measurement, error) {
+func measure(o options, srv *server, listener int, path string, header func() http.Header) (Measurement, error) {
 	client := &http.Client{Timeout: 60 * time.Second}
 	call := func() error {
 		req, err := http.NewRequest(http.MethodGet, srv.base(listener)+path, nil)
 		if err != nil {
 			return err
 		}
-		req.Header = header.Clone()
+		req.Header = header()
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
@@ -277,6 +279,14 @@ func markdown(ms []Measurement) string {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", l, thousands(base.Layers[l]), thousands(m.Layers[l]), signed(m.Layers[l]-base.Layers[l]))
 		}
+		if m.Scenario == "internal_get" {
+			var lb, lm int64
+			for _, l := range subjectRows {
+				lb, lm = lb+base.Layers[l], lm+m.Layers[l]
+			}
+			fmt.Fprintf(&b, "| the subject token in all (the two rows above; its claims' JSON is in the response row) | %s | %s | %s |\n",
+				thousands(lb), thousands(lm), signed(lm-lb))
+		}
 		fmt.Fprintf(&b, "| **total** | %s | %s | %s |\n", thousands(int64(base.PerCall)), thousands(int64(m.PerCall)),
 			signed(int64(m.PerCall)-int64(base.PerCall)))
 	}
@@ -347,18 +357,19 @@ func seed(ctx context.Context, url string) error {
 const (
 	users        = 1000
 	perUser      = 3
-	internalPath = "/api/internal/properties/users/500"
+	internalUser = "500"
+	internalPath = "/api/internal/properties/users/" + internalUser
 	publicPath   = "/api/properties/"
 )
 
-func sameAnswer(path, token string, servers ...string) error {
+func sameAnswer(path string, header func() http.Header, servers ...string) error {
 	var first any
 	for i, base := range servers {
 		req, err := http.NewRequest(http.MethodGet, base+path, nil)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("X-Internal-Token", token)
+		req.Header = header()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return fmt.Errorf("internal call to %s: %w", base, err)

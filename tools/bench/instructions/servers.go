@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/tools/procs"
 )
@@ -87,9 +88,25 @@ type system struct {
 	noBudgets, noMetrics *server
 	user                 *procs.Proc
 	token, bearer        string
+	// signer holds the user service's key (the file it created at its
+	// start): the driver stands in for the user service on the internal
+	// call and mints the subject token each call needs.
+	signer *jwtauth.Signer
 }
 
-func (s *system) tokenHeader() http.Header { return http.Header{"X-Internal-Token": {s.token}} }
+// tokenHeader is the internal call's credential with a fresh subject token,
+// as the user service sends it: it mints one per login, for that login's
+// one claims call, so every call here gets its own (nothing in the guard
+// caches a verified subject token, and a reused one would be as costly, but
+// a fresh one is what production sends).
+func (s *system) tokenHeader() http.Header {
+	tok, _, err := s.signer.SignSubject(jwtauth.SubjectRequest{Subject: internalUser, Audience: "property-service",
+		Operation: "getUserProperties", AuthorizedParty: "user-service"}, jwtauth.MaxSubjectTTL, time.Now())
+	if err != nil {
+		panic(err) // the request is fixed: only a broken signer fails
+	}
+	return http.Header{"X-Internal-Token": {s.token}, "X-Subject-Token": {tok}}
+}
 func (s *system) bearerHeader() http.Header {
 	return http.Header{"Authorization": {"Bearer " + s.bearer}}
 }
@@ -153,6 +170,8 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 	budgets := func(env map[string]string) map[string]string {
 		// Far above what the bench sends: the budgets are spent on every call, never refused.
 		env["REQUEST_LIMIT"], env["INTERNAL_REQUEST_LIMIT"] = "1000000000/1m", "1000000000/1m"
+		// The per-(operation, subject) budget too: every call here is for one user.
+		env["INTERNAL_SUBJECT_LIMIT"] = "1000000000/1m"
 		return env
 	}
 	service := func(name, bin string, extra ...string) (*server, error) {
@@ -181,13 +200,19 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 	if s.bearer, err = login("http://" + userAddrs[0]); err != nil {
 		return nil, err
 	}
+	key, err := jwtauth.LoadOrCreateKey(filepath.Join(dir, "key.pem")) // the user service created it
+	if err != nil {
+		return nil, err
+	}
+	s.signer = jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service", Audience: "jeeves4service"}, time.Hour)
 	if s.noPlans, err = service("property-service-kin-openapi", bins.noPlans); err != nil {
 		return nil, err
 	}
 	if s.slogLines, err = service("property-service-slog-lines", bins.slogLines); err != nil {
 		return nil, err
 	}
-	if s.noBudgets, err = service("property-service-no-budgets", o.propertyBin, "REQUEST_LIMIT", "off", "INTERNAL_REQUEST_LIMIT", "off"); err != nil {
+	if s.noBudgets, err = service("property-service-no-budgets", o.propertyBin, "REQUEST_LIMIT", "off", "INTERNAL_REQUEST_LIMIT", "off",
+		"INTERNAL_SUBJECT_LIMIT", "off"); err != nil {
 		return nil, err
 	}
 	if s.noMetrics, err = service("property-service-no-metrics", o.propertyBin, "METRICS", "off"); err != nil {
@@ -198,7 +223,8 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 	if s.limit, err = underCallgrind(dir, "limit", bins.limit, lenv, 1, func(a []string) { lenv["LIMIT_ADDR"] = a[0] }); err != nil {
 		return nil, err
 	}
-	benv := map[string]string{"LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "LIMIT_AUDIT": "off", "GOGC": gc}
+	benv := map[string]string{"LIMIT_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "LIMIT_JWKS_URL": jwks, "LIMIT_AUDIT": "off",
+		"GOGC": gc}
 	if s.bare, err = underCallgrind(dir, "limit-bare", bins.limit, benv, 1, func(a []string) { benv["LIMIT_ADDR"] = a[0] }); err != nil {
 		return nil, err
 	}

@@ -4,8 +4,10 @@
 // Environment: LIMIT_ADDR, LIMIT_DATABASE_URL (as the property service's),
 // INTERNAL_SERVICE_TOKEN; LIMIT_AUDIT=off drops the slog audit line (JSON, to
 // stderr) written for every accepted call; LIMIT_JWKS_URL (the user
-// service's JWKS, read once) also serves GET /api/properties/ for its
-// tokens, issued by and for LIMIT_JWT_ISSUER (default jeeves4service).
+// service's JWKS, read once) makes the internal call require a subject token
+// signed with its key, as the shipped service does, and also serves
+// GET /api/properties/ for its access tokens, issued by and for
+// LIMIT_JWT_ISSUER (default jeeves4service).
 package main
 
 import (

@@ -4,7 +4,11 @@
 // from the (user_id, property_id) index (no window, no sort), a second only
 // when the page is full, a constant-time X-Internal-Token check,
 // encoding/json and, when given a logger (Audit), one slog line per accepted
-// call. No router, no validation, no rate limit. With PublicKey it also
+// call. No router, no validation, no rate limit. With PublicKey the internal
+// call also needs the X-Subject-Token the shipped service requires (issue
+// 29), verified the plainest way: golang-jwt, EdDSA, typ subject+jwt, the
+// issuer, aud the property service, op the operation, azp the user service,
+// exp within the subject token's leeway, sub equal to user_id; and it
 // answers GET /api/properties/ for a bearer token verified with golang-jwt
 // (EdDSA), the bare handler make bench-instructions holds public_read
 // against. It is a yardstick (make bench's and make bench-instructions'
@@ -19,6 +23,7 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -51,6 +56,14 @@ JOIN properties p ON p.id = m.property_id
 WHERE m.user_id = $1
 ORDER BY m.property_id
 LIMIT 100`
+
+// What a subject token for this call must say (the contract's operationId,
+// the service names of token mode).
+const (
+	subjectAudience  = "property-service"
+	subjectOperation = "getUserProperties"
+	subjectCaller    = "user-service"
+)
 
 // defaultLimit is the contract's default (and maximum) for ?limit.
 const defaultLimit = 1000
@@ -119,6 +132,7 @@ func New(ctx context.Context, db *sql.DB, engine database.Engine, token string, 
 		return nil, err
 	}
 	want := sha256.Sum256([]byte(token))
+	subjects := subjectVerifier(o)
 	const prefix = "/api/internal/properties/users/"
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
@@ -132,6 +146,13 @@ func New(ctx context.Context, db *sql.DB, engine database.Engine, token string, 
 		if err != nil || id < 1 {
 			http.Error(w, "bad user_id", http.StatusBadRequest)
 			return
+		}
+		var jti string
+		if subjects != nil {
+			if jti, err = subjects(r.Header.Get("X-Subject-Token"), id); err != nil {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
 		}
 		limit := int64(defaultLimit)
 		if v := r.URL.Query().Get("limit"); v != "" {
@@ -159,8 +180,9 @@ func New(ctx context.Context, db *sql.DB, engine database.Engine, token string, 
 			}
 		}
 		if o.audit != nil {
-			o.audit.LogAttrs(r.Context(), slog.LevelInfo, "internal call", slog.String("caller", "token"),
-				slog.String("route", prefix+"{user_id}"), slog.Int64("subject", id), slog.Int("status", http.StatusOK))
+			o.audit.LogAttrs(r.Context(), slog.LevelInfo, "internal call", slog.String("caller", subjectCaller),
+				slog.String("route", prefix+"{user_id}"), slog.Int64("subject", id), slog.String("jti", jti),
+				slog.Int("status", http.StatusOK))
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)
@@ -204,6 +226,45 @@ func New(ctx context.Context, db *sql.DB, engine database.Engine, token string, 
 		})
 	}
 	return mux, nil
+}
+
+// subjectClaims are a subject token's claims (jwtauth.SubjectClaims, written
+// out here so that the limit depends on golang-jwt alone).
+type subjectClaims struct {
+	jwt.RegisteredClaims
+	Operation       string `json:"op"`
+	AuthorizedParty string `json:"azp"`
+}
+
+// subjectVerifier returns the check of a subject token for user id (its
+// jti, or why it is refused), or nil without a key.
+func subjectVerifier(o options) func(token string, id int64) (string, error) {
+	if o.publicKey == nil {
+		return nil
+	}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithIssuer(o.issuer),
+		jwt.WithAudience(subjectAudience), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(5*time.Second))
+	key := func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != "subject+jwt" {
+			return nil, fmt.Errorf("typ %q is not subject+jwt", typ)
+		}
+		return o.publicKey, nil
+	}
+	return func(token string, id int64) (string, error) {
+		var c subjectClaims
+		if _, err := parser.ParseWithClaims(token, &c, key); err != nil {
+			return "", fmt.Errorf("subject token: %w", err)
+		}
+		switch {
+		case c.Operation != subjectOperation || c.AuthorizedParty != subjectCaller || c.ID == "":
+			return "", errors.New("subject token: not for this call")
+		case c.ExpiresAt.Sub(c.IssuedAt.Time) > time.Minute:
+			return "", errors.New("subject token: lives longer than a minute")
+		case c.Subject != strconv.FormatInt(id, 10):
+			return "", errors.New("subject token: for another user")
+		}
+		return c.ID, nil
+	}
 }
 
 // scan runs stmt with args and calls row for every row.
