@@ -176,7 +176,7 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 	}
 	service := func(name, bin string, extra ...string) (*server, error) {
 		env := budgets(map[string]string{"PROPERTY_DATABASE_URL": propDB, "INTERNAL_SERVICE_TOKEN": s.token, "JWT_JWKS_URL": jwks,
-			"PPROF": "on"})
+			"PROPERTY_SERVICE_TOKEN": s.token + "-property", "PPROF": "on"})
 		for i := 0; i+1 < len(extra); i += 2 {
 			env[extra[i]] = extra[i+1]
 		}
@@ -194,6 +194,7 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 	if s.user, err = procs.Start("user-service", o.userBin, budgets(map[string]string{"USER_PUBLIC_ADDR": userAddrs[0],
 		"USER_ADMIN_ADDR": userAddrs[1], "USER_DATABASE_URL": "sqlite:" + filepath.Join(dir, "user.db"),
 		"INTERNAL_SERVICE_TOKEN": s.token, "PROPERTY_SERVICE_URL": s.service.base(1),
+		"PROPERTY_SERVICE_TOKEN": s.token + "-property", "USER_INTERNAL_ADDR": "127.0.0.1:0",
 		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem")}), "http://"+userAddrs[0]+"/healthz"); err != nil {
 		return nil, err
 	}
