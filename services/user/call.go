@@ -9,7 +9,6 @@ import (
 
 	"jeeves4service/services/common/config"
 	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/logging"
 	"jeeves4service/services/common/middleware"
 	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/user/adapters"
@@ -62,15 +61,9 @@ func callCommand(ctx context.Context, args []string, getenv config.Getenv, stdou
 // does at start, and asks once.
 func callProperties(ctx context.Context, getenv config.Getenv, userID int64, limit int,
 	stderr io.Writer) (app.PropertyClaims, string, int) {
-	log, err := logging.New(getenv, stderr, "user-service")
-	if err != nil {
-		fmt.Fprintf(stderr, "call properties: configuration error: %v\n", err)
-		return app.PropertyClaims{}, "", config.ExitCode
-	}
-	cfg, err := LoadConfig(getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "call properties: configuration error: %v\n", err)
-		return app.PropertyClaims{}, "", config.ExitCode
+	cfg, log, code := commandConfig("call properties", getenv, stderr)
+	if code != 0 {
+		return app.PropertyClaims{}, "", code
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 
@@ -109,18 +110,28 @@ func identityCommand(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// commandApp reads the service's configuration and opens its use cases for
-// an admin command; on failure it prints why and returns the exit status.
-func commandApp(ctx context.Context, name string, getenv config.Getenv, stderr io.Writer) (*app.Service, func(), int) {
+// commandConfig reads the service's logger and configuration for the
+// command called name; on failure it prints why and returns the exit status.
+func commandConfig(name string, getenv config.Getenv, stderr io.Writer) (Config, *slog.Logger, int) {
 	log, err := logging.New(getenv, stderr, "user-service")
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration error: %v\n", name, err)
-		return nil, nil, config.ExitCode
+		return Config{}, nil, config.ExitCode
 	}
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration error: %v\n", name, err)
-		return nil, nil, config.ExitCode
+		return Config{}, nil, config.ExitCode
+	}
+	return cfg, log, 0
+}
+
+// commandApp reads the service's configuration and opens its use cases for
+// an admin command; on failure it prints why and returns the exit status.
+func commandApp(ctx context.Context, name string, getenv config.Getenv, stderr io.Writer) (*app.Service, func(), int) {
+	cfg, log, code := commandConfig(name, getenv, stderr)
+	if code != 0 {
+		return nil, nil, code
 	}
 	svc, conn, _, err := openApp(ctx, cfg, nil, log)
 	if err != nil {
