@@ -51,6 +51,18 @@ func TestCallPropertiesByHand(t *testing.T) {
 			if requestID == "" || !found {
 				t.Fatalf("no audit line with request_id %q at the property service:\n%s", requestID, s.propertyLogs.String())
 			}
+			// A user id that is no user id is a usage error that makes no call.
+			for _, bad := range [][]string{{"--user-id", "0"}, {"--user-id", "ada"}, {}} {
+				out.Reset()
+				errOut.Reset()
+				before := len(s.propertyLogs.Lines("internal call"))
+				code = user.Main(context.Background(), append([]string{"call", "properties"}, bad...), mapEnv(env),
+					strings.NewReader(""), &out, &errOut)
+				if code != 2 || !strings.Contains(errOut.String(), "user-id") || out.Len() != 0 ||
+					len(s.propertyLogs.Lines("internal call")) != before {
+					t.Fatalf("call properties %v: exit %d, stdout %q, stderr %q", bad, code, out.String(), errOut.String())
+				}
+			}
 			// A wrong credential is refused, and says so without printing it.
 			if mode == "token" {
 				env["INTERNAL_SERVICE_TOKEN"] = strings.Repeat("w", 40)
