@@ -22,7 +22,8 @@ type Signer struct {
 	ttl      time.Duration
 	jwks     JWKS
 	keys     map[string]ed25519.PublicKey
-	header   string // the encoded header segment, the same in every token
+	header   string // the encoded header segment, the same in every access token
+	subject  string // the same for every subject token (typ subject+jwt)
 	maxBytes int    // no token is longer (0: no bound)
 }
 
@@ -30,7 +31,7 @@ type Signer struct {
 func NewSigner(key ed25519.PrivateKey, retired []ed25519.PublicKey, s Settings, ttl time.Duration) *Signer {
 	pub := key.Public().(ed25519.PublicKey)
 	sg := &Signer{key: key, kid: KeyID(pub), settings: s, ttl: ttl, keys: map[string]ed25519.PublicKey{}}
-	sg.header = encodeHeader(sg.kid)
+	sg.header, sg.subject = encodeHeader(sg.kid, AccessTokenType), encodeHeader(sg.kid, SubjectTokenType)
 	for _, p := range append([]ed25519.PublicKey{pub}, retired...) {
 		jwk := PublicJWK(p)
 		if _, dup := sg.keys[jwk.Kid]; dup {
@@ -126,14 +127,14 @@ func TokenLength(c Claims) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s := Signer{header: encodeHeader(KeyID(make(ed25519.PublicKey, ed25519.PublicKeySize)))}
+	s := Signer{header: encodeHeader(KeyID(make(ed25519.PublicKey, ed25519.PublicKeySize)), AccessTokenType)}
 	return s.length(payload), nil
 }
 
-// encodeHeader is the header segment for kid.
-func encodeHeader(kid string) string {
+// encodeHeader is the header segment for kid and typ.
+func encodeHeader(kid, typ string) string {
 	// A map, as golang-jwt's own header is: keys in sorted order.
-	h, _ := json.Marshal(map[string]string{"alg": jwt.SigningMethodEdDSA.Alg(), "kid": kid, "typ": "JWT"})
+	h, _ := json.Marshal(map[string]string{"alg": jwt.SigningMethodEdDSA.Alg(), "kid": kid, "typ": typ})
 	return base64.RawURLEncoding.EncodeToString(h)
 }
 

@@ -91,18 +91,12 @@ func (s *Signer) SignSubject(req SubjectRequest, ttl time.Duration, now time.Tim
 	if err != nil {
 		return "", SubjectClaims{}, fmt.Errorf("sign subject token: %w", err)
 	}
-	signing := encodeTypedHeader(s.kid, SubjectTokenType) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	signing := s.subject + "." + base64.RawURLEncoding.EncodeToString(payload)
 	sig, err := jwt.SigningMethodEdDSA.Sign(signing, s.key)
 	if err != nil {
 		return "", SubjectClaims{}, fmt.Errorf("sign subject token: %w", err)
 	}
 	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), c, nil
-}
-
-// encodeTypedHeader is the header segment for kid and typ.
-func encodeTypedHeader(kid, typ string) string {
-	h, _ := json.Marshal(map[string]string{"alg": jwt.SigningMethodEdDSA.Alg(), "kid": kid, "typ": typ})
-	return base64.RawURLEncoding.EncodeToString(h)
 }
 
 // ErrSubjectExpired means a subject token's exp is past, beyond the leeway.
