@@ -86,8 +86,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	limits := cfg.Limits.Open(log)
 	limits.OnRefuse = s.Metrics.RefusalCounter()
 	svc := &app.Service{Repo: repo, Budgets: app.InvitationBudgets{
-		PerOwner:    failureStyle(limits, "invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
-		PerProperty: failureStyle(limits, "invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
+		PerOwner:    limits.Counted("invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
+		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
 	// The public listener's budget per client; the internal listener's docs
 	// and unknown paths (before any credential) a budget of the same size of
 	// their own, so that neither listener's traffic spends the other's.
@@ -141,15 +141,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, s.res.Release(err)
 	}
 	return s, nil
-}
-
-// failureStyle is a budget that must not be forgotten to make room (an
-// evicted owner would get a fresh day of invitations), or nil when b is Off.
-func failureStyle(limits *ratelimit.Store, name string, b ratelimit.Budget) ratelimit.Limiter {
-	if b == ratelimit.Off {
-		return nil
-	}
-	return limits.New(name, b, ratelimit.FailClosed)
 }
 
 // ready is /readyz on every listener: all of the service's listeners accept

@@ -215,6 +215,16 @@ func (s *Store) Requests(name string, b Budget) Limiter {
 	return s.New(name, b, ForgetOldest)
 }
 
+// Counted returns a budget named name whose spent units must not be
+// forgotten to make room (an evicted key would get a fresh budget: an
+// owner a fresh day of invitations), or nil when b is Off.
+func (s *Store) Counted(name string, b Budget) Limiter {
+	if b == Off {
+		return nil
+	}
+	return s.New(name, b, FailClosed)
+}
+
 // New returns a limiter named name with budget b.
 func (s *Store) New(name string, b Budget, full WhenFull) Limiter {
 	var l Limiter
