@@ -165,16 +165,12 @@ func ReadConfig(r *config.Reader, role Role) Config {
 // caller's copy call this service as the callee's caller, and each service's
 // token must work only at the service it is for.
 func refuseOwnToken(r *config.Reader, role Role, c Config) {
+	accepts := &checker{tokens: c.Accepted} // the guard's own constant-time match
 	for i, callee := range c.Callees {
-		if callee.Token == "" {
-			continue
-		}
-		for _, t := range c.Accepted {
-			if t.Matches(callee.Token) {
-				r.Fail(&config.Error{Var: role.Call[i].TokenVar,
-					Problem: "must differ from every token this service accepts (one secret per caller and direction)"})
-				return
-			}
+		if _, ok := accepts.Match(callee.Token); ok {
+			r.Fail(&config.Error{Var: role.Call[i].TokenVar,
+				Problem: "must differ from every token this service accepts (one secret per caller and direction)"})
+			return
 		}
 	}
 }

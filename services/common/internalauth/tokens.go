@@ -23,13 +23,6 @@ func NewToken(name, secret string) (Token, error) {
 	return Token{Name: name, value: sha256.Sum256([]byte(secret))}, nil
 }
 
-// Matches reports whether secret is this token (in constant time): for
-// configuration cross-checks.
-func (t Token) Matches(secret string) bool {
-	digest := sha256.Sum256([]byte(secret))
-	return subtle.ConstantTimeCompare(digest[:], t.value[:]) == 1
-}
-
 // ParseTokens reads more accepted tokens written "name=token,name=token"
 // (INTERNAL_SERVICE_TOKENS). A name may appear more than once, and may be the
 // primary token's: two tokens of one caller are how a token is rotated.
