@@ -66,7 +66,10 @@ func New[T any](s Settings) *Upstream[T] {
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
 			// A caller that gave up is not the upstream failing: five
 			// impatient clients must not open the circuit for everyone.
-			IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
+			// Nor is one request refused for its own sake.
+			IsExcluded: func(err error) bool {
+				return errors.Is(err, errCallerGone) || errors.Is(err, ErrRefusedForThisRequest)
+			},
 		})}
 }
 
@@ -81,6 +84,13 @@ func (u *Upstream[T]) StateCode() float64 { return float64(u.breaker.State()) }
 
 // errCallerGone marks a call cut short by the caller's own cancellation.
 var errCallerGone = errors.New("the caller went away")
+
+// ErrRefusedForThisRequest marks a failure that is about one request, not
+// about the upstream: the user service refusing to exchange one user's
+// access token (expired, or about to) for a subject token. It is not
+// retried, and does not count towards opening the circuit: a user with a
+// stale token must not cut the names off everyone's lists.
+var ErrRefusedForThisRequest = errors.New("refused for this request")
 
 // Call runs fetch within the budget and through the breaker, once more after
 // a jittered pause if the first failure may pass (Retryable).
@@ -142,9 +152,12 @@ type ContractError struct{ Service, What string }
 func (e *ContractError) Error() string { return e.Service + " broke the contract: " + e.What }
 
 // Retryable reports whether a failed call may pass when tried again:
-// transport failures and 5xx may; a 4xx (a wrong credential) and an answer
-// that breaks the contract will not.
+// transport failures and 5xx may; a 4xx (a wrong credential), an answer
+// that breaks the contract and a request refused for itself will not.
 func Retryable(err error) bool {
+	if errors.Is(err, ErrRefusedForThisRequest) {
+		return false
+	}
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Status >= 500
