@@ -17,6 +17,9 @@ import (
 type verdict struct {
 	claims *Claims
 	err    error
+	// token is the verified token itself, for a service that exchanges it
+	// for a subject token (VerifiedToken).
+	token string
 	// unheld is a token signed, by its kid, with a key not held: FetchKeys
 	// verifies it if the client's request budget allows a fetch.
 	unheld string
@@ -39,9 +42,13 @@ func Middleware(v *Verifier) func(http.Handler) http.Handler {
 				if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 					vd.err = errors.New("malformed Authorization header")
 				} else {
-					vd.claims, vd.err = v.VerifyHeld(r.Context(), strings.TrimSpace(token))
-					if errors.Is(vd.err, ErrKeyNotHeld) {
-						vd.unheld = strings.TrimSpace(token)
+					token = strings.TrimSpace(token)
+					vd.claims, vd.err = v.VerifyHeld(r.Context(), token)
+					switch {
+					case vd.err == nil:
+						vd.token = token
+					case errors.Is(vd.err, ErrKeyNotHeld):
+						vd.unheld = token
 					}
 				}
 			}
@@ -62,6 +69,9 @@ func FetchKeys(v *Verifier, may func(*http.Request) bool) func(http.Handler) htt
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if vd, ok := r.Context().Value(verdictKey{}).(*verdict); ok && vd.unheld != "" && (may == nil || may(r)) {
 				vd.claims, vd.err = v.Verify(r.Context(), vd.unheld)
+				if vd.err == nil {
+					vd.token = vd.unheld
+				}
 				vd.unheld = ""
 			}
 			next.ServeHTTP(w, r)
@@ -88,6 +98,18 @@ func FromContext(ctx context.Context) *Claims {
 		return nil
 	}
 	return vd.claims
+}
+
+// VerifiedToken returns the request's bearer token once it is verified (the
+// claims of FromContext are its), or "": what a service that serves this
+// user gives the user service to exchange for a subject token
+// (internalauth.SubjectCache). It is never logged or sent anywhere else.
+func VerifiedToken(ctx context.Context) string {
+	vd, ok := ctx.Value(verdictKey{}).(*verdict)
+	if !ok || vd.err != nil || vd.claims == nil {
+		return ""
+	}
+	return vd.token
 }
 
 // WithClaims marks ctx as carrying claims verified by other means. Only the
