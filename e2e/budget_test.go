@@ -6,9 +6,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"jeeves4service/internal/testkit/contract"
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/internalauth"
 )
 
 var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)
@@ -62,6 +64,10 @@ func TestEveryOperationAnswers429PastTheRequestBudget(t *testing.T) {
 				switch {
 				case spec.Name == "internal" && base == s.userInternal:
 					headers = append(headers, "X-Internal-Token", propertyToken)
+					if _, subject := (*op.Security)[0]["SubjectToken"]; subject {
+						headers = append(headers, internalauth.SubjectHeader,
+							s.subjectToken(t, 1, "user-service", op.OperationID, "property-service", time.Now()))
+					}
 				case spec.Name == "internal":
 					headers = append(headers, s.claimsCall(t, url)...)
 				case op.Security == nil || len(*op.Security) > 0 && len((*op.Security)[0]) > 0:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/internalauth"
 )
 
 // reportingToken is a known caller that neither internal operation lists.
@@ -19,7 +20,7 @@ type internalOp struct {
 	name        string
 	url         func(s *system) string // the serving internal listener's URL of the operation
 	method      string
-	body        any // a valid body (nil: none)
+	body        func(t testing.TB, s *system) any // a valid body (nil: none)
 	badRequest  func(s *system) (url string, body any)
 	good, own   string                                 // the caller's token, and the token the serving service presents to others
 	subject     func(t testing.TB, s *system) []string // the subject token's header for the allowed caller (nil: none)
@@ -38,8 +39,13 @@ var internalOps = []internalOp{
 			return []string{s.user + "/api/internal/properties/users/1", s.property + "/api/internal/properties/users/1"}
 		},
 		logs: func(s *system) *testenv.LogBuffer { return s.propertyLogs }},
-	{name: "getUserProfiles", method: "POST", good: propertyToken, own: internalToken, body: map[string]any{"user_ids": []int{1}},
-		url: func(s *system) string { return s.userInternal + "/api/internal/users/profiles" },
+	{name: "getUserProfiles", method: "POST", good: propertyToken, own: internalToken,
+		body: func(testing.TB, *system) any { return map[string]any{"user_ids": []int{1}} },
+		url:  func(s *system) string { return s.userInternal + "/api/internal/users/profiles" },
+		subject: func(t testing.TB, s *system) []string {
+			return []string{internalauth.SubjectHeader,
+				s.subjectToken(t, 1, "user-service", "getUserProfiles", "property-service", time.Now())}
+		},
 		badRequest: func(s *system) (string, any) {
 			return s.userInternal + "/api/internal/users/profiles", map[string]any{"user_ids": "all of them"}
 		},
@@ -47,6 +53,27 @@ var internalOps = []internalOp{
 			return []string{s.user + "/api/internal/users/profiles", s.property + "/api/internal/users/profiles"}
 		},
 		logs: func(s *system) *testenv.LogBuffer { return s.userLogs }},
+	{name: "exchangeSubjectToken", method: "POST", good: propertyToken, own: internalToken,
+		body: func(t testing.TB, s *system) any {
+			return map[string]any{"grant_type": internalauth.GrantTokenExchange, "subject_token": s.accessToken(t, 1),
+				"subject_token_type": internalauth.TokenTypeJWT, "audience": "user-service", "scope": "getUserProfiles"}
+		},
+		url: func(s *system) string { return s.userInternal + "/api/internal/users/subject-tokens" },
+		badRequest: func(s *system) (string, any) {
+			return s.userInternal + "/api/internal/users/subject-tokens", map[string]any{"grant_type": "password"}
+		},
+		publicPaths: func(s *system) []string {
+			return []string{s.user + "/api/internal/users/subject-tokens", s.property + "/api/internal/users/subject-tokens"}
+		},
+		logs: func(s *system) *testenv.LogBuffer { return s.userLogs }},
+}
+
+// bodyOf is op's valid body, or nil.
+func (op internalOp) bodyOf(t testing.TB, s *system) any {
+	if op.body == nil {
+		return nil
+	}
+	return op.body(t, s)
 }
 
 // fromIP is a client whose connections leave from ip (127.0.0.0/8 is this
@@ -80,7 +107,7 @@ func TestBothInternalOperationsAreGuardedAlike(t *testing.T) {
 				}
 				return h
 			}
-			if r := do(op.url(s), op.body, cred(op.good)...); r.Status != 200 {
+			if r := do(op.url(s), op.bodyOf(t, s), cred(op.good)...); r.Status != 200 {
 				t.Fatalf("the allowed caller: %d %s", r.Status, r.Body)
 			}
 			audits := op.logs(s).Lines("internal call")
@@ -96,14 +123,14 @@ func TestBothInternalOperationsAreGuardedAlike(t *testing.T) {
 				t.Fatalf("a bad request with the credential: %d, want 400", r.Status)
 			}
 			// The serving service's own token (the one it presents to the other) is not a credential here.
-			if r := do(op.url(s), op.body, cred(op.own)...); r.Status != 401 {
+			if r := do(op.url(s), op.bodyOf(t, s), cred(op.own)...); r.Status != 401 {
 				t.Fatalf("the serving service's own token: %d, want 401", r.Status)
 			}
-			if r := do(op.url(s), op.body, cred(reportingToken)...); r.Status != 403 {
+			if r := do(op.url(s), op.bodyOf(t, s), cred(reportingToken)...); r.Status != 403 {
 				t.Fatalf("a known caller the operation does not list: %d, want 403", r.Status)
 			}
 			for _, public := range op.publicPaths(s) {
-				if r := testenv.DoUnchecked(t, op.method, public, op.body, cred(op.good)...); r.Status != 404 {
+				if r := testenv.DoUnchecked(t, op.method, public, op.bodyOf(t, s), cred(op.good)...); r.Status != 404 {
 					t.Fatalf("%s on a public listener: %d, want 404", public, r.Status)
 				}
 			}
@@ -120,9 +147,9 @@ func TestBothInternalOperationsAreGuardedAlike(t *testing.T) {
 			// The failure budget: 5 wrong tokens an hour from this IP (one spent above), then 429 even for the right one.
 			statuses := map[int]int{}
 			for range 5 {
-				statuses[do(op.url(s), op.body, cred(strings.Repeat("w", 40))...).Status]++
+				statuses[do(op.url(s), op.bodyOf(t, s), cred(strings.Repeat("w", 40))...).Status]++
 			}
-			if r := do(op.url(s), op.body, cred(op.good)...); r.Status != 429 || statuses[429] == 0 {
+			if r := do(op.url(s), op.bodyOf(t, s), cred(op.good)...); r.Status != 429 || statuses[429] == 0 {
 				t.Fatalf("past the failure budget: %d (wrong tokens: %v)", r.Status, statuses)
 			}
 			for _, secret := range []string{internalToken, propertyToken, reportingToken} {

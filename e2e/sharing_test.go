@@ -36,7 +36,7 @@ func TestSharingByEmailEndToEnd(t *testing.T) {
 
 func sharingStory(t *testing.T, s *system) {
 	t.Helper()
-	register(t, s, "owner@example.com", "owner password 1234")
+	ownerID := register(t, s, "owner@example.com", "owner password 1234")
 	owner, _ := login(t, s, "owner@example.com", "owner password 1234")
 	created := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Seaside cottage"},
 		testenv.Bearer(owner.Token)...)
@@ -83,9 +83,28 @@ func sharingStory(t *testing.T, s *system) {
 	if !members.NamesIncluded || !found || len(members.Members) != 2 {
 		t.Fatalf("the owner's member list: %+v", members)
 	}
-	// The profiles call's audit line at the user service names its caller.
-	if lines := s.userLogs.Lines("internal call"); len(lines) == 0 || lines[len(lines)-1]["caller"] != "property-service" {
+	// The profiles call's audit line at the user service names its caller,
+	// and the owner it was made for (issue 29).
+	if lines := s.userLogs.Lines("internal call"); len(lines) == 0 || lines[len(lines)-1]["caller"] != "property-service" ||
+		lines[len(lines)-1]["user_id"] != fmt.Sprint(ownerID) {
 		t.Fatalf("user service audit lines: %v", lines)
+	}
+	// The owner's subject token came from one exchange of the owner's access
+	// token, kept for the next list.
+	testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", s.property, p.ID), nil, testenv.Bearer(owner.Token)...)
+	exchanges, calls := 0, 0
+	for _, l := range s.userLogs.Lines("internal call") {
+		if l["user_id"] == fmt.Sprint(ownerID) {
+			switch l["operation"] {
+			case "exchangeSubjectToken":
+				exchanges++
+			case "getUserProfiles":
+				calls++
+			}
+		}
+	}
+	if exchanges != 1 || calls != 2 {
+		t.Fatalf("the owner's lists: %d exchanges, %d profiles calls; want 1 and 2", exchanges, calls)
 	}
 }
 

@@ -39,6 +39,7 @@ type system struct {
 	userDB, propertyDB       string            // database URLs, for checking that rejected requests wrote nothing
 	userEnv                  map[string]string // the user service's environment, for its admin commands
 	jwt                      jwtauth.Settings  // the user service's issuer and audience
+	propertyIdentity         string            // the property service's SPIFFE_DIR in spiffe mode ("" otherwise)
 }
 
 // claimsCall are the headers of the user service's call of url (ending in
@@ -123,6 +124,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 			delete(propEnv, name)
 		}
 		sys.userEnv["SPIFFE_DIR"], propEnv["SPIFFE_DIR"] = filepath.Join(dir, "user-service"), filepath.Join(dir, "property-service")
+		sys.propertyIdentity = propEnv["SPIFFE_DIR"]
 		sys.userEnv["PROPERTY_SERVICE_URL"], scheme = "https://127.0.0.1:1", "https://"
 	}
 	userCfg, err := user.LoadConfig(mapEnv(sys.userEnv))

@@ -144,9 +144,17 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	}
 	// The other direction: the user service's internal listener answers the
 	// property service's namespace, and not the outside.
+	// The test stands in for the user service's exchange: a subject token
+	// for the profiles call, signed with its key.
+	profilesSubject, _, err := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour).SignSubject(
+		jwtauth.SubjectRequest{Subject: "1", Audience: "user-service", Operation: "getUserProfiles",
+			AuthorizedParty: "property-service"}, 30*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	profilesURL := "http://" + userOnService + ":9001/api/internal/users/profiles"
 	if r, err := testenv.TryWith(in(property), "POST", profilesURL, map[string]any{"user_ids": []int{1}},
-		"X-Internal-Token", propertyToken); err != nil || r.Status != 200 {
+		"X-Internal-Token", propertyToken, "X-Subject-Token", profilesSubject); err != nil || r.Status != 200 {
 		t.Fatalf("profiles call from the property namespace: %v %d", err, r.Status)
 	}
 	if _, err := testenv.TryWith(fromOutside, "POST", profilesURL, map[string]any{"user_ids": []int{1}},

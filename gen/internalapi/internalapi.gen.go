@@ -1175,10 +1175,10 @@ var swaggerSpec = []string{
 	"6bHFXV4SblFIXRl/GSMY7BpYOvjedetixNA7eH7Qef2m43D/5PkR7ctaj65zaG306XHNG3Rm1MF3sOyI",
 	"aDIjipYE1j1hMZnFtH7dy1Ty8bp5n652TTTnfeCal8O/+VJKOfB7mesWxqjcbHUx1EDaPlxt7rXesDDu",
 	"3GpV3Ny2Od2bW+PHWZIQuXZGThVdiwoYkWyJzlBFZKFq3TiMw7eus0EhFD2XglWzH9ULf5NtCqBUCzlG",
-	"N020aiFqKsWcxSav/eGNmtuJ21BZKkWUhUWdvPUoNlC+a2E7moAlufL7eU0It8FLFlMXqukVE/db9qbu",
-	"Q0P6Oai68vamwXmbwCUWIYkhwkQt0oRy/fJ9QCchnynIjLs1mmsMKLAtTLddb9rYV5OpfJHQba0/x1fu",
-	"1nh7nxvS1Y3xOY0P/ozGn+dcv7+2twp8Wzrr1y2k924ad9yieesb6lfothYANnXTXKHJUT9DIjeLHOU8",
-	"3j7+XwAAAP//",
+	"N020aiFqKsWcxSav7fiiWcHhd39UIeYW4zb0lkoRZWFRT289so1qwLXwHk3FkmH5Pb4m1NvgL4upCxX2",
+	"ion7LbtU96EhBx1UcXnL0+DBTYATi5DEEGFCF2lCuX75PqCTkM8UZMbdGh02BhTYFrDbrkFt7KvJaL5I",
+	"6LbWn+M1d2u8vc8N6epG+5zGB39G489zs99f21sFvi2d+usWcnw33Ttu0cH1DfUrFFwLFJu6aa7Q5LKf",
+	"IZubxZByHm8f/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

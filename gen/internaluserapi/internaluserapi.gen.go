@@ -21,6 +21,81 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for TokenExchangeRequestGrantType.
+const (
+	UrnIetfParamsOauthGrantTypeTokenExchange TokenExchangeRequestGrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+)
+
+// Valid indicates whether the value is a known member of the TokenExchangeRequestGrantType enum.
+func (e TokenExchangeRequestGrantType) Valid() bool {
+	switch e {
+	case UrnIetfParamsOauthGrantTypeTokenExchange:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenExchangeRequestRequestedTokenType.
+const (
+	TokenExchangeRequestRequestedTokenTypeUrnJeeves4serviceTokenTypeSubject TokenExchangeRequestRequestedTokenType = "urn:jeeves4service:token-type:subject"
+)
+
+// Valid indicates whether the value is a known member of the TokenExchangeRequestRequestedTokenType enum.
+func (e TokenExchangeRequestRequestedTokenType) Valid() bool {
+	switch e {
+	case TokenExchangeRequestRequestedTokenTypeUrnJeeves4serviceTokenTypeSubject:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenExchangeRequestSubjectTokenType.
+const (
+	UrnIetfParamsOauthTokenTypeJwt TokenExchangeRequestSubjectTokenType = "urn:ietf:params:oauth:token-type:jwt"
+)
+
+// Valid indicates whether the value is a known member of the TokenExchangeRequestSubjectTokenType enum.
+func (e TokenExchangeRequestSubjectTokenType) Valid() bool {
+	switch e {
+	case UrnIetfParamsOauthTokenTypeJwt:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenExchangeResponseIssuedTokenType.
+const (
+	TokenExchangeResponseIssuedTokenTypeUrnJeeves4serviceTokenTypeSubject TokenExchangeResponseIssuedTokenType = "urn:jeeves4service:token-type:subject"
+)
+
+// Valid indicates whether the value is a known member of the TokenExchangeResponseIssuedTokenType enum.
+func (e TokenExchangeResponseIssuedTokenType) Valid() bool {
+	switch e {
+	case TokenExchangeResponseIssuedTokenTypeUrnJeeves4serviceTokenTypeSubject:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TokenExchangeResponseTokenType.
+const (
+	NA TokenExchangeResponseTokenType = "N_A"
+)
+
+// Valid indicates whether the value is a known member of the TokenExchangeResponseTokenType enum.
+func (e TokenExchangeResponseTokenType) Valid() bool {
+	switch e {
+	case NA:
+		return true
+	default:
+		return false
+	}
+}
+
 // Problem RFC 9457 problem details.
 type Problem struct {
 	Detail string `json:"detail"`
@@ -39,6 +114,57 @@ type ProfileRequest struct {
 	// UserIds The users whose profiles are wanted (one property's members at most).
 	UserIds []int64 `json:"user_ids"`
 }
+
+// TokenExchangeRequest An RFC 8693 token exchange request (its field names and values, as JSON).
+//
+// Example: {"audience":"user-service","grant_type":"urn:ietf:params:oauth:grant-type:token-exchange","requested_token_type":"urn:jeeves4service:token-type:subject","scope":"getUserProfiles","subject_token":"eyJhbGciOiJFZERTQSIsImtpZCI6IjEiLCJ0eXAiOiJKV1QifQ.e30.c2ln","subject_token_type":"urn:ietf:params:oauth:token-type:jwt"}
+type TokenExchangeRequest struct {
+	// Audience The callee, as the caller authenticates to it (its SPIFFE ID with a JWT-SVID, its name with a static token).
+	//
+	// Example: user-service
+	Audience           string                                  `json:"audience"`
+	GrantType          TokenExchangeRequestGrantType           `json:"grant_type"`
+	RequestedTokenType *TokenExchangeRequestRequestedTokenType `json:"requested_token_type,omitempty"`
+
+	// Scope The operationId of the call the subject token is for.
+	//
+	// Example: getUserProfiles
+	Scope string `json:"scope"`
+
+	// SubjectToken The user's access token, as the caller received it in `Authorization`.
+	SubjectToken     string                               `json:"subject_token"`
+	SubjectTokenType TokenExchangeRequestSubjectTokenType `json:"subject_token_type"`
+}
+
+// TokenExchangeRequestGrantType defines model for TokenExchangeRequest.GrantType.
+type TokenExchangeRequestGrantType string
+
+// TokenExchangeRequestRequestedTokenType defines model for TokenExchangeRequest.RequestedTokenType.
+type TokenExchangeRequestRequestedTokenType string
+
+// TokenExchangeRequestSubjectTokenType defines model for TokenExchangeRequest.SubjectTokenType.
+type TokenExchangeRequestSubjectTokenType string
+
+// TokenExchangeResponse An RFC 8693 token exchange response; `access_token` is RFC 8693's name for the issued token, here a subject token.
+type TokenExchangeResponse struct {
+	// AccessToken The subject token (see the SubjectToken scheme).
+	AccessToken string `json:"access_token"`
+
+	// ExpiresIn Seconds the subject token lives (at most 60).
+	//
+	// Example: 60
+	ExpiresIn       int32                                `json:"expires_in"`
+	IssuedTokenType TokenExchangeResponseIssuedTokenType `json:"issued_token_type"`
+
+	// TokenType `N_A`: the issued token is not an OAuth access token (RFC 8693 section 2.2.1).
+	TokenType TokenExchangeResponseTokenType `json:"token_type"`
+}
+
+// TokenExchangeResponseIssuedTokenType defines model for TokenExchangeResponse.IssuedTokenType.
+type TokenExchangeResponseIssuedTokenType string
+
+// TokenExchangeResponseTokenType `N_A`: the issued token is not an OAuth access token (RFC 8693 section 2.2.1).
+type TokenExchangeResponseTokenType string
 
 // UserProfile defines model for UserProfile.
 type UserProfile struct {
@@ -78,8 +204,17 @@ type GetUserProfilesParams struct {
 	XRequestID *string `json:"X-Request-ID,omitempty"`
 }
 
+// ExchangeSubjectTokenParams defines parameters for ExchangeSubjectToken.
+type ExchangeSubjectTokenParams struct {
+	// XRequestID Request id of the caller, repeated in the audit log.
+	XRequestID *string `json:"X-Request-ID,omitempty"`
+}
+
 // GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
 type GetUserProfilesJSONRequestBody = ProfileRequest
+
+// ExchangeSubjectTokenJSONRequestBody defines body for ExchangeSubjectToken for application/json ContentType.
+type ExchangeSubjectTokenJSONRequestBody = TokenExchangeRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -178,6 +313,38 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
 	GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
+	//
+	// Used by the property service before it calls an operation of the user service for the user whose
+	// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+	// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+	// every other internal body. The issued token lives at most 60 seconds and never past the access
+	// token; the caller keeps it for calls for the same user and operation until shortly before it
+	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+	ExchangeSubjectTokenWithBody(ctx context.Context, params *ExchangeSubjectTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
+	//
+	// Used by the property service before it calls an operation of the user service for the user whose
+	// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+	// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+	// every other internal body. The issued token lives at most 60 seconds and never past the access
+	// token; the caller keeps it for calls for the same user and operation until shortly before it
+	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+	ExchangeSubjectToken(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // GetUserProfilesWithBody Display names and emails of some users
@@ -224,6 +391,58 @@ func (c *Client) GetUserProfiles(ctx context.Context, params *GetUserProfilesPar
 	return c.Client.Do(req)
 }
 
+// ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
+//
+// Used by the property service before it calls an operation of the user service for the user whose
+// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+// every other internal body. The issued token lives at most 60 seconds and never past the access
+// token; the caller keeps it for calls for the same user and operation until shortly before it
+// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+func (c *Client) ExchangeSubjectTokenWithBody(ctx context.Context, params *ExchangeSubjectTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeSubjectTokenRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
+//
+// Used by the property service before it calls an operation of the user service for the user whose
+// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+// every other internal body. The issued token lives at most 60 seconds and never past the access
+// token; the caller keeps it for calls for the same user and operation until shortly before it
+// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+func (c *Client) ExchangeSubjectToken(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExchangeSubjectTokenRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
 func NewGetUserProfilesRequest(server string, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -245,6 +464,61 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 	}
 
 	operationPath := fmt.Sprintf("/api/internal/users/profiles")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
+func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
+func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -346,6 +620,38 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
 	GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
+
+	// ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
+	//
+	// Used by the property service before it calls an operation of the user service for the user whose
+	// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+	// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+	// every other internal body. The issued token lives at most 60 seconds and never past the access
+	// token; the caller keeps it for calls for the same user and operation until shortly before it
+	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+	ExchangeSubjectTokenWithBodyWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error)
+
+	// ExchangeSubjectTokenWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
+	//
+	// Used by the property service before it calls an operation of the user service for the user whose
+	// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+	// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+	// every other internal body. The issued token lives at most 60 seconds and never past the access
+	// token; the caller keeps it for calls for the same user and operation until shortly before it
+	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+	ExchangeSubjectTokenWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error)
 }
 
 // GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
@@ -487,6 +793,139 @@ func (r GetUserProfilesResponse) ContentType() string {
 	return ""
 }
 
+// ExchangeSubjectTokenResponse200Headers the declared response headers of an HTTP 200 response for ExchangeSubjectToken
+type ExchangeSubjectTokenResponse200Headers struct {
+	CacheControl    string
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// ExchangeSubjectTokenResponse400Headers the declared response headers of an HTTP 400 response for ExchangeSubjectToken
+type ExchangeSubjectTokenResponse400Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// ExchangeSubjectTokenResponse401Headers the declared response headers of an HTTP 401 response for ExchangeSubjectToken
+type ExchangeSubjectTokenResponse401Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// ExchangeSubjectTokenResponse403Headers the declared response headers of an HTTP 403 response for ExchangeSubjectToken
+type ExchangeSubjectTokenResponse403Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// ExchangeSubjectTokenResponse413Headers the declared response headers of an HTTP 413 response for ExchangeSubjectToken
+type ExchangeSubjectTokenResponse413Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// ExchangeSubjectTokenResponse429Headers the declared response headers of an HTTP 429 response for ExchangeSubjectToken
+type ExchangeSubjectTokenResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
+}
+
+type ExchangeSubjectTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenExchangeResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ExchangeSubjectTokenResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ExchangeSubjectTokenResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExchangeSubjectTokenResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ExchangeSubjectTokenResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ExchangeSubjectTokenResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExchangeSubjectTokenResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExchangeSubjectTokenResponse) GetJSON200() *TokenExchangeResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ExchangeSubjectTokenResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ExchangeSubjectTokenResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ExchangeSubjectTokenResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ExchangeSubjectTokenResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ExchangeSubjectTokenResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ExchangeSubjectTokenResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ExchangeSubjectTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExchangeSubjectTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExchangeSubjectTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExchangeSubjectTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetUserProfilesWithBodyWithResponse Display names and emails of some users
 //
 // Used by the property service to show a property's members and invitations by name: the
@@ -521,6 +960,50 @@ func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseGetUserProfilesResponse(rsp)
+}
+
+// ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
+//
+// Used by the property service before it calls an operation of the user service for the user whose
+// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+// every other internal body. The issued token lives at most 60 seconds and never past the access
+// token; the caller keeps it for calls for the same user and operation until shortly before it
+// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+func (c *ClientWithResponses) ExchangeSubjectTokenWithBodyWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error) {
+	rsp, err := c.ExchangeSubjectTokenWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeSubjectTokenResponse(rsp)
+}
+
+// ExchangeSubjectTokenWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
+//
+// Used by the property service before it calls an operation of the user service for the user whose
+// request it is serving: it gives that user's access token (which it has verified) and gets a subject
+// token for that user, for the operation named in `scope`, for the callee named in `audience`, with
+// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
+// every other internal body. The issued token lives at most 60 seconds and never past the access
+// token; the caller keeps it for calls for the same user and operation until shortly before it
+// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
+func (c *ClientWithResponses) ExchangeSubjectTokenWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error) {
+	rsp, err := c.ExchangeSubjectToken(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExchangeSubjectTokenResponse(rsp)
 }
 
 // ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
@@ -710,11 +1193,201 @@ func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse,
 	return response, nil
 }
 
+// ParseExchangeSubjectTokenResponse parses an HTTP response from a ExchangeSubjectTokenWithResponse call
+func ParseExchangeSubjectTokenResponse(rsp *http.Response) (*ExchangeSubjectTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExchangeSubjectTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenExchangeResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ExchangeSubjectTokenResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ExchangeSubjectTokenResponse400Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ExchangeSubjectTokenResponse401Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ExchangeSubjectTokenResponse403Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers ExchangeSubjectTokenResponse413Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers ExchangeSubjectTokenResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// GetUserProfiles Display names and emails of some users
 	// (POST /api/internal/users/profiles)
 	GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams)
+	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
+	// (POST /api/internal/users/subject-tokens)
+	ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
@@ -724,6 +1397,12 @@ type Unimplemented struct{}
 // GetUserProfiles Display names and emails of some users
 // (POST /api/internal/users/profiles)
 func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
+// (POST /api/internal/users/subject-tokens)
+func (_ Unimplemented) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -768,6 +1447,47 @@ func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetUserProfiles(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ExchangeSubjectToken operation middleware
+func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ExchangeSubjectTokenParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Request-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
+		var XRequestID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
+			return
+		}
+
+		params.XRequestID = &XRequestID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ExchangeSubjectToken(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -892,6 +1612,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/api/internal/users/profiles", wrapper.GetUserProfiles)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/internal/users/subject-tokens", wrapper.ExchangeSubjectToken)
 	})
 
 	return r
@@ -1096,11 +1819,168 @@ func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUse
 	return err
 }
 
+type ExchangeSubjectTokenRequestObject struct {
+	Params ExchangeSubjectTokenParams
+	Body   *ExchangeSubjectTokenJSONRequestBody
+}
+
+type ExchangeSubjectTokenResponseObject interface {
+	VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error
+}
+
+type ExchangeSubjectToken200ResponseHeaders struct {
+	CacheControl    string
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type ExchangeSubjectToken200JSONResponse struct {
+	Body    TokenExchangeResponse
+	Headers ExchangeSubjectToken200ResponseHeaders
+}
+
+func (response ExchangeSubjectToken200JSONResponse) VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExchangeSubjectToken400ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type ExchangeSubjectToken400ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers ExchangeSubjectToken400ResponseHeaders
+}
+
+func (response ExchangeSubjectToken400ApplicationProblemPlusJSONResponse) VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExchangeSubjectToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ExchangeSubjectToken401ApplicationProblemPlusJSONResponse) VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExchangeSubjectToken403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ExchangeSubjectToken403ApplicationProblemPlusJSONResponse) VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExchangeSubjectToken413ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type ExchangeSubjectToken413ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers ExchangeSubjectToken413ResponseHeaders
+}
+
+func (response ExchangeSubjectToken413ApplicationProblemPlusJSONResponse) VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExchangeSubjectToken429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ExchangeSubjectToken429ApplicationProblemPlusJSONResponse) VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ExchangeSubjectToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ExchangeSubjectToken500ApplicationProblemPlusJSONResponse) VisitExchangeSubjectTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetUserProfiles Display names and emails of some users
 	// (POST /api/internal/users/profiles)
 	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
+	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
+	// (POST /api/internal/users/subject-tokens)
+	ExchangeSubjectToken(ctx context.Context, request ExchangeSubjectTokenRequestObject) (ExchangeSubjectTokenResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -1175,78 +2055,130 @@ func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request,
 	}
 }
 
+// ExchangeSubjectToken operation middleware
+func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
+	var request ExchangeSubjectTokenRequestObject
+
+	request.Params = params
+
+	var body ExchangeSubjectTokenJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ExchangeSubjectToken(ctx, request.(ExchangeSubjectTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ExchangeSubjectToken")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ExchangeSubjectTokenResponseObject); ok {
+		if err := validResponse.VisitExchangeSubjectTokenResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"zFp7c9s4kv8qXbytin2hZMmPZCxX6s6T2HfOZCc+P3bmzsyGMNmSkJAAA4CWNSl/96sGwKdkx5nxVuWf",
-	"xCIJoNHox69/ja9BIvNCChRGB5OvwRxZisr+ecYMvuM5N/QjRZ0oXhguRTAJLuYI2jCDIKdg5gjXZTpD",
-	"A2bODMzkDSqhwcy5Bib0AhVsnBxdHEOq2NQMOJrpYG5MwQo+UMxgRosM/Mqbk0jEUTBlPCsV6ig4UK+G",
-	"w+GBoX9j2FgoKWZg5GcUGqZK5m6dJOMoDJycbkIpDM+sVAnLMlTANXwWciFCO7PCLyVqszpzM+KZtn/o",
-	"TWBTg2oYiSC047jCNJgYVWIY6GSOOSPd4C3LiwyDSdCbfW9/f3//wLwaBWGQs9t3KGZmHkzGo1EYFMwY",
-	"VKTMf0bBFRv8Mfjw3A66Gg32Pzw/MP6PvwVhYJYFza6N4mIW3N2FzdkMTmXGk+X6I3KnMoE4CqJyNNpJ",
-	"BMvR/oVRcPDllXtYCm60e3qw8M8WXKRyAVyAxkSK1L+Ph39GEV9evRiNRqODxasX36GJL5UmFg9o4o7E",
-	"0YUUGq3NHkt1zdMUBf1IpDAorPmyosh4wkg3W4WS1xnmzz9pKTpSkwoN45nVHteV+eRsCUIa+9MZmyxQ",
-	"2blIHeQHpQ4mu6OdMDDc2P03ctQyk8XrydbWJ8Qb1Lsa1Q1PcJjiTSWR3prWw+7aev2bwmkwCf5tq/HV",
-	"LfdWb526sU4XqyaQKExRGM4ycoMblvEUrksDZAkaWLXH7rYglajtnlmWyUUkNuLbgf0T04EboeMJdBzm",
-	"/PTk+PgITt5Awcw8BKmA2RjBE+etz7RddHMI72k9jIQurz9hYtzrrngLpoFrXWIKU5pJSDNHBaW2sjJh",
-	"167lfaYjEd8OpBhc45xl04GcxlAwxXI0qMJ6eD3Aieef0ha4mMFCqs+ZZKlz9/sC4bqz8N9uNR/e46KP",
-	"Glx9b0/0RJBvsOxIKan+slEjkNnRnmWZpc6qJX1n0GrUO23brPfIRSuzrqSBczeNk+q7TJz7KZ7Ews9l",
-	"jmZOh0f5AlOQzjLcLg/s3277IJAE1mypYTFnZkjrX0j5dyaWZz5U/VX1Sgk5E8tKFgpreWH0ARi1BDZj",
-	"XEDGKJ+0o8b2fqNemoEEglqi71It5dKBTaaYPk0AqXb0raQLGye/Xhyd/Xr47uPF+1+Ofv14fHjy7vLs",
-	"6OO7k7+fXISQ4pSVmYnEeAQFhVQuSoObE6BDWbrIaqflhuKAwmmpMW1lco8vFE55lukmhNThx1tu9SHX",
-	"oAuSrRHs7Oh/Lo/OL5xImzYCtGa2OIbrSDRBcCp9XKziVDPX+eXPb49eV3P9MAEjDM7QqOXgkFDLKiQ4",
-	"d6kcjIQF4waucSoVknWSB1kDfTi/T6XKmQkmARdmZ9ulcp6XeTD56cUuxYmcC/d7XBsu+fsMFZnXXRhc",
-	"ClaauVT8D5r/L7nbiXDpogoo4H3CmWknMY8bF+sI8F3eVbZHPlV6jn8fVDF1cEFyx+COlyw451rTyUjl",
-	"HHDiUrIAliRYGEw7+TUSjX0eXl789yv71Bm6HefT69vfLgbn/zh54+3bp/C0Vp9H9FU2jMRiLjXC78O9",
-	"0b4bmLPUpYtECoGJdZbe2rrg06nL9SEFZSZa6MKOn0oVCWYzemgni38fnDtHe1AT7a10AUTlr5HwW3H6",
-	"0nwmMIXrpV3FIgj/PrTvab/LAiH2sz3/tDBxCHhbkBPAxl4FgUFOI5EhLtjSabWNTFiZchQJ/kDgobZR",
-	"K0dliCtR4ez4Nezv7r0Eb+k+YWoKBYWiUzPcgevK9b62IfxeD8Jf/TOKbkejQRTdjo+j6Pbl8Yd/X4Pc",
-	"wwAJO9h5ucHc/tFdbsoxS3ur9QuGq8PB/7HBH6PB/sfhfwzW1ghhkKPWbIa9qbb/nOB37QB55YVs1vhQ",
-	"D5DWmuz67PbEbXF7VL9mSjEbsrnQhomkL96L3Xs2Ovx43z6rgPdQoN7b32+FaRu0+4G6DpYPa/6x5+we",
-	"tGQqFe9WgdstKe5Rs31bCVbvNKxMcp3WT5Wc8gw9lLIZJk05GT3LTluGNmWZxrCdYihGfOSpDiZX43D7",
-	"w13fD5r364pueksYk4Jm4WTQwBTCggmK2RtS2Bc04fKZhhzzaxrBDORSm03yu9ojaqnGYedQX+y2D3V/",
-	"e3tn5+X2aOfFT3u7L19Stf1wLm7b5J7/2P8c9yw0DErBv5ToXxMk6B9OrY91x3CpUfmjWHVxzH1AaZgD",
-	"lrL/9L+Gicx7lrK3+y0jXO8aU660+Uj1Z3e1w5Q9zEg82swztnaBd/IGM5bgE63iVf0vNI31Zxt0VNje",
-	"begP8Rtnvya+F603tcE/hKXaprRqwt242ttGvdaqmBQ4MSkVN8tzWsgJVKEyC0VWHf23OTMWT3iMkjCl",
-	"OGpIsUALFQR0ANEQYgtS4gkw0HOmLOBKlKs8mIEMmTawsx2JZM4USwwqTcgJbb3kypzJCoJ5pptlzo/O",
-	"/nHy+sgVYLDBRHrPu/PNSHjpqzDUIKJ1T59pOD17f3p0dvG/vVX8NG2RDkAgJ0gUCYKQuvqmRuekubnM",
-	"Uk3FnpF2b0OIHWK0+qkR6oYur+HVPTxTGAlWpu3XaUvg5rMqsMKeLzttAZTxG9x00BTy0pSEv9+dtxBt",
-	"JCxMXXAz7wrQAsIeKmuWUxVVagOpzKmK8qf9vN6UU0noIGMkcj5zWPgAWBtF29VYVVcn5CtTqomQQPAc",
-	"s5REpyX99lSZoXaQk5NZOmsMwsAFoqBfXTQhhRX8F7T4w4Puewz9mIqPuS34nQ4sHGcpTqzkecESA29/",
-	"O4eNo/TN+WEIb9+fH1VeEZtlMYE2rt5s4Hgk+qZTbf8zLkm13Gh4+9sv50N4nTGe6wnEXOt4nRNYqlCF",
-	"FsPHjhmwX/A0hJiVadwcIcIGTdzQlYs5ina3gKo8FMaqPa1EqkwyJKnqAsMSmtUn7VpsM4RYFnGXpTyx",
-	"wvxRNMK0WUfbf4iEtSUK58C0E53m4oxKkhhvi7g25xejujCxXYrqK3L8+JPh8RBOLBHiisZIUNWotS+W",
-	"6CtfSdbP/LdS4ASQJXPQPEVPxmi3F7LiZ9oebPyg3XVKuVWzu7PAdyorDoAlFqH54d0yHMilDOOCKqow",
-	"KFX2cMUerNKE7u3AyEE1J4q0kFwYHYJhs1lTIHbilOUR7dbzCcRN+oo90RiJNbGyJiQyrg0KVLBRh88m",
-	"Kbx5c1bzYjDefjkcDUfD8WR/NNreDKt4ts5LDiC2ELOSYcUXVpe/PD86u2fpSHTWHrfXXpsMhnBEplFP",
-	"7lUkRba0HisXrVJfR8ImoupFvJXKRMfORrdkgYIVfLhkeRZvHngysOEJfALXTtP3UyUbFiAgxJ2kHW9O",
-	"el5ZNSXmUpkBJYA0EnWukTeofCYAygQbGh3J4SbfHMLhCiHT7a5EwjU7MYXd0bhi15hYOoYaM43ArmVp",
-	"2lQ7OV0m5WfLFzvntWpw1GYIMylTWu+apaH7lox1CEc9XdF56FYYs9nVtmzIImx7pN/AOSDZoKIv2kHP",
-	"R8IZGg27o53V1SyNbhkcmxtYJzMAF9DvxjjoUjAzb/oyzsVcI6qy40hsxPUHsaNZFvMlCNkaZ7tTGzET",
-	"SwqKQgok66EpWJlyAxkXWM/LjJ14GIlIHDo5K/4JHP0ELNOyRnCsxyrRZlaYKW9xkYjb2TMOK5OlPD1D",
-	"q1mbHXqWSZMStKtwZzUsR2HIaq1Zrvi2TZ3a01x+W2Gvc+d/+0xH1tT8VgSFItFPHh4MDeFS2Jxd63kC",
-	"HvzH1n8rteSEc66db8T1F3LqIhUd8QGUbio6IWtkN6j4lGPD2OVsCSwxPafiYh2vxzVpZHc0Dmvij5TX",
-	"7wuGLfuUqs7mZMDOmSn0bPmpB66XMczTTWsZP9sugJ50Ox2awLzdqL+O0OkWYNP/sHbqHzbIgsBlJB4F",
-	"7x7XP4Fu+ySMREXhz7FRVh1ODhqi2F5naPbDFdzTOWmzyJ2OSSPEi1E4GnUFoTnFSjuFlmnOhIm0afne",
-	"00ppZ8T2CvZPOuTNKhZt395a8961/1PYJey0dJHE3UAho3LiPNP+tgp3QtrLKHGfM/VpqX4cgyX39BAu",
-	"KP+s5tU5I8AEr9+fnUNhp5jQ72slF+S2BZtZ3J4jE7bSURZUceOAU9WR6IGdepnD05MgDG5QaQdixpSl",
-	"Cdv4tBlMgp3haLgTWCZhbqvWLVbwusO61eCVLYsYtr56d70LJl/vwt7X7pN2UV5Ivebuz6W+HxzQLvVc",
-	"LoCtZbgICYgbbhw2oEkoSk9qJEUrk+lYPXkAX53ZtUyX7YzhwKsshYENbsl50n31iCmEDKcGZGnIwy/m",
-	"CPSVUewGs86cWrppC1RakuJTZixuWGoaTRNfnr1z0nu4nMmZPqiAeCT2vDe4jL2e3nNn3qoFgknwX2g6",
-	"DAkdpI+9OphcrRD1FWJI6/jjw7rCAm3i9vvyaVDOhvcDdD/b4ORNsP4Kz850+3qcjHA//Ym9vH6RdBms",
-	"76an7z6E1Z2gn2W6fKD5t6bpt8rIPrr71uaA77q0kOUyexeItkej7xOtcZirms9cQ2K2CUjPOrYYwzZN",
-	"WFN847vHb7RjR/f0Gmsy2luP9YfKoVr+FJJj8nT441yC2X3wUB579aVKdPXlppyZxJE7h6cnQLMrwiRB",
-	"05u6qrtQjQm2+klBBVhuWFZiQCbeNJ1b12Z+Zml1peP7es52drvLJ+s425hnsa+vntaoo62KH8YExvcN",
-	"rP1367LXot8d7Xx70HH7zt3ueOcJLc3qmhPElpAxNcPOzZ9x677gKVtaEuhCSnhHX36fnRgpB3aBpzUT",
-	"ApM0a+vOXZXoHbLUP5KFbO9/+7D7N77uwmDPBZeHx3Wv4dlRT2EoBDWumcaaprthPGPXGbbvjFm+Ilt2",
-	"L+W1bMezW3Ap6uHffbOlHvhU9tMjpeqNNjdLLWgfwsXqPtstGRuDe82Yqw820pZ5ztQymARvuC4ytqyB",
-	"YQo2D9tEp2XuW7KkEzbTVVPLtoJWSBHfK7LgreIK3YdtOsNSlVKQfteiYKY/6/p6TYV+5bSFimtGrHXH",
-	"WCM6Ash1R4Rce7+FmWpMczvOvcfbZM6EqzkW7u7KPSVvdTvkQR33OwNe6/Zm5Tp4WiiZlklFQqztIq2U",
-	"UKGricjyHIPo7xZ27WeF9O2f0KCaeNgzc32TWEY1oBOsb5564NffQCYTQv94g5ksciQg9Nh9wEbOPiOo",
-	"UoQtDvEASGBX9a+7mrWyry4N/Cih+1r/Fhl8v8b7+1yRjqZ+rMbHf0Xj3ya0n17bawX+UIeMr2s6CveX",
-	"wQc9Dr29oWFThLXa4au66a7QbQB8g6FvVnCB7u7D3f8HAAD//w==",
+	"7Fx7c9u2lv8qGO6dib2lZMmv1NJkdt3Euas0N0n9uO1e09eESUhCQgIsAFlWO/7uO+cAJEGKsp3WO5M7",
+	"c/9pZZIADg7O43ceyO9BIvNCCiaMDka/B3NGU6bw5wd5ZqRi8DNlOlG8MFyKYBTEQvY0vIpHxMwZoUIv",
+	"mSIJVYozTSgx8gsTZOv07Wty+HL/iGiWwFBy0B9u94MwUOzXBVcsDUZGLVgY6GTOcgoLMbHIg9FlUK4Q",
+	"XIUBu6N5kbFgVD8NA7Mq4Ik2iotZcH8fBqfUsPc852ad4PM5I9pQw4icIsU3i3TGDDFzashM3jIlNDFz",
+	"rsutbE1Ozt+SVNGp6XFmpr25MQUteE9RwzJYpOcYtT2KRBwFU8qzhWI6CsbqVb/fHxv4b0y2lkqKmWWI",
+	"JlMlc7tOknEmDJl82iYLYXiGVCU0y5giXJMvQi5FiDMDr5g26zPXI15o/KG3CZ0apvqReJjHFT9bsx8c",
+	"HR0djc2rQRAGOb17z8TMzIPRcDAIg4IawxQw859RcEl7v/WuvsNBl4Pe0dV3Y+N+/OXhs+l9khlPVt1H",
+	"ZE9lROIoiBaDwV4iaM7wF4uC8a+v7MOF4Ebbp+Ole7bkIpVLwgWImhSpex/3/wgjfn11OBgMBuPlq8Ov",
+	"4MSvJSeWD3DiHsjRhRSaoYq9leqGpykT8EcihWECxZcWRcYTCrzZKZS8yVj+3WctRYNqYKGhPEPucV2K",
+	"T05XREiDf1phkwVTOBewA/RgoYPR/mAvDAw3uP+ajopmkHg92tn5zNgt0/uaqVuesH7KbkuK9M60Gnbv",
+	"8/Uvik2DUfAfO7Vp2bFv9c4nO9byYl0EEsVSJgynGajBLc14Sm4WhoAkgGVxe2xui6SSadwzzTK5jMRW",
+	"fNfDnyzt2RHamapKYc4+Td6+PSGTN6SgZh4SqQhFG8ETq60vNC663ScfYT0WCb24+cwS46xbg7wl1YRr",
+	"vWApmcJMQpo5U2ShkVYqcO2K3hc6EvFdT4reDZvTbNqT05gUVNGcGabCang1wJLnnsIWuJiRpVRfMklT",
+	"q+6e3W4Ywq6zcN/u1B9uUNEnDS6/xxOdCNANmp0oJdWfFmpGQOxgz3KRpVaqJXxnGHLUKa0v1gegoqVY",
+	"l9SQMzuNpeqrRJy7KZ5Fws9kzswcDg/8BUuJtJJhdznG33b7RDAgWNOVJss5NX1Y/1zKv1GxOnWm6s+y",
+	"V0qSU7EqaQGzlhdGj4lRK0JnlAuSUfAnvtXYParZCzMAQaSi6KtYC760h86Upc9jQModPeZ0ydbkw/nJ",
+	"6Yfj99fnH388+XD99njy/uL05Pr95G+T85CkbEoXmYnEcEAKMKlcLAzbHhE4lJW1rDgtN2AHFJsuNEs9",
+	"T+7whWJTnmW6NiGV+XGSW37INdEF0FYTdnry08XJ2bklaRstgDcz4hiuI1Ebwal0drG0U/VcZxc/vDt5",
+	"Xc71zRiMMDhlRq16x4Ba1iHBmXXlxEiypNyQGzaVioF0ggahgD7s36dS5dQEo4ALs7drXTnPAWB+f7gP",
+	"diLnwv49rAQX9H3GFIjXfRhcCLowc6n4bzD/n1K3ibDuojQoxOmEFdOGYx7WKtYg4Ku0a+GPfC73HP/S",
+	"K21q7xzojok9XpDgnGsNJyOVVcCRdcmC0CRhhWFpw79GopbP44vz/3mFT62g4zjnXt/9fN47+/vkjZNv",
+	"58LTin0O0ZfeMBLLudSM/NI/GBzZgTlNrbtIpBAuEmmtrQs+nVpfH4JRpsJDFzh+KlUkKHr0ECeLf+md",
+	"WUV7kBP+VpoAotTXSLitWH5pPhMsJTcrXAURhHsf4nvY76pgJHazffd5aeKQsLsClIBsHZQQmMhpJDLG",
+	"lnRlueojE7pIORMJ+4bAQyWjSEcpiGtWAYLKo/2Dl8RJunOYGkxBoeDUDLfgulS9330If9CC8Jf/jKK7",
+	"waAXRXfDt1F09/Lt1X92IPcwYIAdcF5uWI4/mstNOcvS1mrtgOHyuPcP2vtt0Du67v9XrzNGCIOcaU1n",
+	"rDXV7h8j/N43kJeOyHqNq2qARGnC9endxG5xd1C9pkpRNNlcaENF0ibvcH/DRvvXm/ZZGryHDPXB0ZFn",
+	"ptFotw11ZSwf5vxTz9k+8GhaKN6MAnc9KjawGd+WhFU7DUuR7OL6JyWnPGMOSqGHSVMOQk+zT56gTWmm",
+	"Wei7GLAR1zzVwehyGO5e3bf1oH7fFXTDW8CYYDQLS4MmVDGypAJs9pYU+AImXL3QJGf5DYyghuRSG8zn",
+	"VBpRUTUMG4d6uO8f6tHu7t7ey93B3uH3B/svX0K0/bAv9mXywH3s/hy2JDQMFoL/umDuNUCC9uFU/Og6",
+	"BrTlJ3fJnIrZkw+jydVjQcBIfX94tOdMPXPzVbBvixtNUBfLyFak4CQWTIeEavLu7OMH5Kx3zKXJBpHU",
+	"TPWcVwjCYKaoMNduKwslRpyZ6QgDSj2SAANG+EkPPhkhSb2SJAegmDYsvcZX/kRNgOGG4izO+4BwJxK/",
+	"nzFzoZlycgzS7r6x0wajgK3ezW/+mvCP/N3bf5ycnv90NtGT3BT/eD05nHw+4e9fvxuwX47h/Y9/H/7E",
+	"pz/12d6gn+xmoj3bw7v16Py8xGNtakTNyi6NQIDB8By8rBxMzIQByMcQk3J3jHUmYcnNnNAKsYQEXsP5",
+	"lm98/NM83vaRts1NzkVl2TYY2tHOZlPrS0idZP1aUbnqmLlbeJprPC5FXTM7ueo6oQqbTdIS/7lsFyNr",
+	"WZqpVE1Wrwtq2288xu2rmusbvEhL9DcZ3hcawbHWlty2zCmWMH7LUowzBYmPHaLHvWNy06P8++HR7pME",
+	"BaQkivqPPHh8W0+Up5YyXj3mOz1ZbfOxk4CwVudSaJ5g2G0Sdv1kHjTedtCYxPbQLBUxCFk5xmUNq2DF",
+	"JQXd6c6ZYmAGfBFdx63+5BtqGQ0Z39LMxjcuHsGdEsTSbLslJPuDo8PnFwsbfOhrLh6I4tfozvgt02TL",
+	"AQlyOGiaxMNB+AAwPHwUMljWP7tZas7XKox9uD52iWb/4EFAXCj8EVS4ofO2TIbyVpbJdvu7rlBWkvvh",
+	"+vhxxWnITdf+G8Q3Tq1LYTwbuR7ssNyFVrVZpSn9b/dXP5F5y4kd7D8Gx7tFa8qVNtegU83VjlP6cG3m",
+	"yYA/o50LvJe3LKNtZ/yHV3Gg8/8RJHej3KDBQn+3oTvER86+I9ItvDcV9H8oq+SL0jqYb0aYrW1Ua62T",
+	"Cf6IJQvFzeoMjR3SUeanzrvN589zalBBXbamLFqnrGCYNBGkkRrqk9ha+REY7jlVmHpKlM3BUkMyRrUh",
+	"e7uRSOZU0cQwpUOCQZMr1jA1WsvlvND1Mmcnp3+fvD6xqWiyBaFA97uz7Ug46suArM4NdT19ocmn04+f",
+	"Tk7P/7e1ipvGJ2lMBONmzlQkllJ90eU3VZ4SODeXWaoBjhiJe+uT2ObOkD9Vrm5LL27Iqw0VtzASdJH6",
+	"r1OP4PqzMsQkBy4Bj7AbvMa2TdKRfGEWNOudvz/zcnuRwIQdQu4GAV5K0IFGDa7aqIU2JJU55aI87e+q",
+	"TVmWhDZ5FomczyzyHBPq5xMdwHcVhgR0ZYqhAtj+OcR5RlofbbenFhnTNvkGTtNl4IIwsIYoaOdZa5NC",
+	"C/4jw0yM7+7XBf2tVBDV5zU65hpTmSOkPC9oYsi7n8/I1kn65uw4JO8+np2UWhGbVTEifoZxu05MRqIt",
+	"OuX2v7AVsBbCnnc//3jWJ68zynM9IjHXOu5SAnRSKsRsZmxrJPgFT0MS00Ua10fI1sKtORObIrS0Mxir",
+	"Uq2bo7KQxLKIm/XaCRLzW1ET49dfsRMjEtrBvhwwPJIOc3Fq4pDE7K6ISQ10qhQt9muUX4Hix58Nj/tk",
+	"YmrMEIkGXICvXE69eua+lYKNCKPJnGieMleWssgLs74vNB5s/KDcNZLa62J3jynAqSyrITTB9Igb3oRU",
+	"BFTKUC6YgihrobKHaxfBesHUvu0ZWcbGhIm0kFwYHRJDZ7M6Vd6wU1hRxa3nIxLX7it2JddIdNjKqjST",
+	"cW2YYIpsVeazdgpv3pxWFUIy3H3ZH/QH/eHoaDDY3Q5Le9alJWMSY7KtpGFNF9aXvzg7Od2wdCQaaw/9",
+	"tTudQZ+cgGhUkzsWSZGtUGPl0it66EigIypfxDupTHRsZXRHFkzQgvdXNM/i7bEri9YVE+fAteX05qLR",
+	"lg1SSNxw2vH2qKWVZXvGXCrTAweQRqLyNfKWKecJCHiCKhwqIyByvFaaavaZRMK2fbGU7A+GZZ2RipWt",
+	"1bNMM0Jv5ML4TQegdJmUX7BybpUX2WCLvCGZSZnCejc0De23IKx9ctLiFZyHH/Sjd8XmFZAIbBRpt7KM",
+	"gTZSFnJ8o+cs4YwZTfYHe+urYUMB1rLQN9CGZ8AcQ6svxUKXgpp53aFiVcwmLks5jsRWXH0Q24LTcr4i",
+	"QnrjsE9nK6ZiBUZRSMFAerCFcJFyQzIuWDUvNThxPxKROLZ0lpU4YgtxhGZaem2HrdSP6KjROYmLROx7",
+	"zzgsRRb89IwhZ9E7tCQTJgVoV+LOcljOhAGpRbFc0210ndrlBNy2wlYPk/vbeTqQpvpvBVAoEm3n4cBQ",
+	"n1wI9NkVn0fEgf8Y9bdkSw4458bqRlx9IafWUsERj8nCTgUnhEJ2yxSfclbXLnO6IjQxLaXioqvCyTVw",
+	"ZH8wDKsSKDCv3SEVevIpVeXNQYCtMoPp2XFT92xXRz9Pt1EyfsB+CD1q9nxoAPO4UdeY2eibYHUnCMqp",
+	"e1gjCwCXkXgSvHtaJwlpNpKEkSibGeasZlZlTsZ1yRwbO+v9cEU29JD49fRG70hNxOEgHAyahMCcYq2x",
+	"BJapz4SKtG5+29BU4ntEfwX8CYe8Xdqi3bs7FO99/D+YXcBOK2tJbC8uCJUl54V2fbvcEoltuXG7euzc",
+	"UvU4tqUV3Sfn4H/W/eqcAmAirz+enpECpxjB3zdKLkFtCzpD3J4zKjDSUQiquLHAqezNaIGdapnjT5Mg",
+	"DG6Z0hbEDMFLA7ZxbjMYBXv9QX8vwEzCHKPWHVrwqtdsp8YrO4gYdn536nofjH6/D1tf20/8oLyQuqML",
+	"+kJvBgewSz2XS0I7a32ABMQtNxYbwCRgpUcVkoKVQXSQTw7Al2d2I9OV7zEseJULYcgWxzYF4H35iCpG",
+	"MjY1RC4MaPj5nBH4yih6y7LGnFraaQumtATGp9QgblhpGA0TX5y+t9Q7uJzJmR6XQDwSB04brMfuLnTa",
+	"M/digWAU/HWtglDZXh2MLtdaFkrE0KhWgOFTrGDouN2+nBuUs/5mgO5m603eBN3NzHvT3ZthMmBH6ff0",
+	"5c1h0sxgfXWh/v6qqvL8INPVA21QHe1P67XpJ/ch+dXw+2ZaCKu6rVbq3cHg60irFeayymd2JDH9BKTL",
+	"OnoZQz9NWKX4hvdP32hDjjZ0XVVleSc9qA+lQnn6FIJi8rT/7bQD7z94KE9tAi4dXdXmnVOT2OTO8acJ",
+	"gdkVYJKg7tK5rPpxahH0OmuCErBgzT0AEa/b77wG4h9oWja3fl33Hc6Ou3y23ju0eYh9XfTUwQ6fFd+M",
+	"CAw3Daz0d+ei1ay4P9h7fNBb//bB/nDvGSUNec0BYkuSUTVjjR7ooXdz4hNdYRLoXEryHr78OjkxUvZw",
+	"gecVEwCTMKt3+6B09BZZ6m9JQnaPHj/sdu/7fRgcWOPy8LjmhQQc9RyCAlDjhmpWpeluKc/oTcb87nnM",
+	"V2Sr5vUET3ZcdotciGr4V/f4VgOfS35aSalqo/UdGwTtfXK+vk+/JIM2uFWMubxqZ60vr9D2LvKcqlUw",
+	"Ct5wXWR05XVFoWdG16dl7trVgEt0pssyFxaH1tIkrnqEcK7qrMEP/QQHCoCApTthMWBiG5qUWFhOPYyM",
+	"8XUVI3sXsDRjoyp5Rv22DZJgq53z46EL9ddq+ni9oGw98Hm2XeVwML1vj7ErIGgGzH8wLHBhKjcuEG00",
+	"Rjs40kh1lI0P+BC7CiNRZczsRQf4UsyAPWTGb/1cT6sdhmwt5xwDL4zYSj5vI88wx1XlfCLhN1VXOZaS",
+	"mppmECyE2zG2isRhs6+ceR+UbSVxiPF/JLjRLJvam5ddebdtm/r/rYgx8nRRqNfbh9FN3SoS1rHMu7OP",
+	"H0jGv7BIuGQqpkeqmBI+spM2GgtsC0VXYUGk7gpRQbXNW1rOOkaN/cLJF8YKTDtOXfpFV0zBqobNtYnU",
+	"Y6O96uIUv5aSSLimgj45tvUHmnmJQtvxWOaVq+vBCNpIIlNGtmKHzK6xDSgOSfXAgEMzcRiJ2L/bcG2T",
+	"MnFI+v3+dle0dtKhRf8O2Zpx0dNcR2dz7LPFZn+IBtfHtcGZrXVaeZDnNU3mrPcaELPMHkMu5V349j3z",
+	"f8l4qtXXVt9g2xBBtZvw1sIoq6yjxmUX35D/CwVYDwRV1R28Ds6Nqvs4XlOgkJYXrQquu7vXutsjlbvD",
+	"o9HbcEHqmzxtq7g9Lt2XNa6RELLtl0tPi2XYRtkE16q9WwlhG0OcccN6tndzsavGvtW20Nvf1I3kf8ef",
+	"/44/v53489EAqRkOHXfeGXSIDCIRsamXtGnjt585YhJSMBcy2Wy/htDhtg4kmu0pddI+JBbSN8yoA/Z6",
+	"3N3AvwQ8j7GDxvsxWhJYnyRUkBtGqP5i/9mF8hLhHwlA8QJ+FxAslEwXSVmh7WyxW6svhbZgBGG5ba9w",
+	"V9CbodJaR0yb9b1y4n5Lg/Vtgu0mARxN9Q8UOOTV3kAmE5qRlN2yTBY5E+bp+yBbOf3CiFqI0GuwGBMg",
+	"2Nr+rhu8a/tq9sg8ieg21x/rlNnM8fY+16jzL948xvHhn+H4490+z8/tToKvKlvwe0e71eZkwLjVYORv",
+	"qF+HO16v8Dpvmis0u6MeaV+qV7AW7P7q/v8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

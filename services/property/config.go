@@ -82,6 +82,16 @@ var (
 	DefaultInvitationsPerProperty = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
 )
 
+// The exchanged subject tokens of the profiles calls.
+const (
+	// SubjectTokenMargin: an exchanged subject token is replaced this long
+	// before it expires, so that it outlives its call and its retry.
+	SubjectTokenMargin = 10 * time.Second
+	// SubjectTokenCacheEntries bound the exchanged tokens kept (one per user
+	// using the service in the last minute; the cache starts over when full).
+	SubjectTokenCacheEntries = 10000
+)
+
 // LoadConfig reads the environment; every error is a *config.Error.
 func LoadConfig(getenv config.Getenv) (Config, error) {
 	r := config.NewReader(getenv)

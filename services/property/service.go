@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -47,6 +48,9 @@ type Service struct {
 	workload  *internalauth.Workload
 	userCalls upstream.Settings
 	wrap      func(http.RoundTripper) http.RoundTripper
+	// subjects are the subject tokens of the profiles calls, exchanged at
+	// the user service (its Exchange is the profiles client's).
+	subjects *internalauth.SubjectCache
 }
 
 // SetUserServiceURL points the profiles call at the user service's internal
@@ -57,6 +61,7 @@ func (s *Service) SetUserServiceURL(url string) error {
 	if err != nil {
 		return err
 	}
+	s.subjects.Exchange = profiles.Exchange
 	s.app.Profiles = profiles
 	return nil
 }
@@ -103,6 +108,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s.res.Background(workload.Run)
 	s.app, s.workload, s.userCalls, s.wrap = svc, workload, cfg.UserCalls, tr.Client
+	// The profiles call is made for the user whose request is served: its
+	// subject token comes from an exchange of that user's access token at
+	// the user service, kept for the user's next lists until shortly
+	// before it expires (docs/subject-tokens.md).
+	s.subjects = &internalauth.SubjectCache{Margin: SubjectTokenMargin, MaxEntries: SubjectTokenCacheEntries, Now: time.Now}
+	workload.SetSubjects(s.subjects.Source())
 	if _, ok := cfg.Internal.Callee(adapters.UserService); ok {
 		if err := s.SetUserServiceURL(""); err != nil {
 			return nil, s.res.Release(err)

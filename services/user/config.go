@@ -34,6 +34,9 @@ type Config struct {
 	// TokenFailures is the internal listener's budget of wrong credentials per
 	// client IP (or SPIFFE ID); InternalRequestLimit each caller's request budget.
 	TokenFailures, InternalRequestLimit ratelimit.Budget
+	// SubjectLimit is the budget of each (internal operation, subject):
+	// INTERNAL_SUBJECT_LIMIT, as the property service's.
+	SubjectLimit ratelimit.Budget
 	// AdminAddr is the admin listener (/metrics, profiling); "" runs none
 	// (a Config built in code, in tests).
 	AdminAddr       string
@@ -90,6 +93,8 @@ var (
 	// The internal listener's, as the property service's.
 	DefaultTokenFailures        = ratelimit.Budget{Count: 10, Window: time.Minute}
 	DefaultInternalRequestLimit = ratelimit.Budget{Count: 60000, Window: time.Minute}
+	// DefaultSubjectLimit: a user's member lists and invitations, with room to spare.
+	DefaultSubjectLimit = ratelimit.Budget{Count: 120, Window: time.Minute}
 )
 
 // Defaults that are not secrets.
@@ -109,6 +114,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		TokenFailures:   config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
+		SubjectLimit:    config.Parse(r, "INTERNAL_SUBJECT_LIMIT", DefaultSubjectLimit.String(), ratelimit.ParseBudgetOrOff),
 		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
 		Internal:        internalauth.ReadConfig(r, InternalRole),
 		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),

@@ -127,7 +127,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		Requests: limits.Requests("internal-ip", cfg.RequestLimit.Or(DefaultRequestLimit))}
 	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
 		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
-		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit))})
+		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)),
+		// The subject tokens it is called with are its own (issued by the exchange).
+		Subjects:   jwtauth.NewSubjectVerifier(signer, cfg.JWT.Issuer),
+		PerSubject: limits.Requests("internal-subject", cfg.SubjectLimit.Or(DefaultSubjectLimit))})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -135,7 +138,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	internal, err := guard.Handler(internalBase, internalContract, func(api chi.Router) { MountInternal(api, svc, log) })
+	exchanger, err := workload.Exchanger(verifier, signer, internalContract)
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	internal, err := guard.Handler(internalBase, internalContract, func(api chi.Router) {
+		MountInternal(api, &ports.Internal{App: svc, Exchanger: exchanger, Log: log}, log)
+	})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -148,8 +157,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 // MountInternal registers the internal operations' handlers on r.
-func MountInternal(r chi.Router, svc *app.Service, log *slog.Logger) {
-	strict := internaluserapi.NewStrictHandlerWithOptions(&ports.Internal{App: svc}, nil,
+func MountInternal(r chi.Router, h *ports.Internal, log *slog.Logger) {
+	strict := internaluserapi.NewStrictHandlerWithOptions(h, nil,
 		internaluserapi.StrictHTTPServerOptions(router.NewStrictErrors(log)))
 	internaluserapi.HandlerWithOptions(strict, internaluserapi.ChiServerOptions{BaseRouter: r, ErrorHandlerFunc: router.ParamErrorHandler})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/router"
 )
 
 // The subject-token exchange (docs/subject-tokens.md): a service serving a
@@ -25,9 +26,8 @@ import (
 // users who are actually using it, for the operations the contract allows
 // it, for at most as long as their access tokens live.
 //
-// Exchange is the user service's side, SubjectCache the caller's; the HTTP
-// endpoint between them is wired once the user service has its internal
-// listener.
+// Exchange is the user service's side (served as exchangeSubjectToken on
+// its internal listener), SubjectCache the caller's.
 
 // RFC 8693's names, and the type of the token issued.
 const (
@@ -54,16 +54,20 @@ type ExchangeResponse struct {
 	IssuedTokenType string `json:"issued_token_type"`
 	TokenType       string `json:"token_type"`
 	ExpiresIn       int    `json:"expires_in"`
+	// Subject and TokenID are the issued token's sub and jti, for the
+	// exchange's audit line; they are not part of the answer.
+	Subject string `json:"-"`
+	TokenID string `json:"-"`
 }
 
-// ExchangeError is a refused exchange, with its RFC 6749 error code
-// (invalid_request, invalid_grant, invalid_target, unauthorized_client) and
-// a description that never quotes a token.
+// ExchangeError is a refused exchange: the request field at fault, its RFC
+// 6749 error code (invalid_request, invalid_grant, invalid_target,
+// unauthorized_client) and a description that never quotes a token.
 type ExchangeError struct {
-	Code, Description string
+	Field, Code, Description string
 }
 
-func (e *ExchangeError) Error() string { return e.Code + ": " + e.Description }
+func (e *ExchangeError) Error() string { return e.Field + ": " + e.Code + ": " + e.Description }
 
 // Exchanger is the user service's side of the exchange.
 type Exchanger struct {
@@ -88,50 +92,54 @@ type Exchanger struct {
 // name, and its SPIFFE ID when it authenticated with a JWT-SVID, "" with a
 // static token), already authenticated by the internal listener's guard.
 func (x *Exchanger) Exchange(ctx context.Context, req ExchangeRequest, caller, callerID string) (ExchangeResponse, error) {
-	refuse := func(code, desc string) (ExchangeResponse, error) {
-		return ExchangeResponse{}, &ExchangeError{Code: code, Description: desc}
+	refuse := func(field, code, desc string) (ExchangeResponse, error) {
+		return ExchangeResponse{}, &ExchangeError{Field: field, Code: code, Description: desc}
 	}
 	switch {
 	case req.GrantType != GrantTokenExchange:
-		return refuse("unsupported_grant_type", "grant_type must be "+GrantTokenExchange)
-	case req.SubjectToken == "" || req.SubjectTokenType != TokenTypeJWT:
-		return refuse("invalid_request", "subject_token must be the user's access token, of type "+TokenTypeJWT)
+		return refuse("grant_type", "unsupported_grant_type", "must be "+GrantTokenExchange)
+	case req.SubjectToken == "":
+		return refuse("subject_token", "invalid_request", "must be the user's access token")
+	case req.SubjectTokenType != TokenTypeJWT:
+		return refuse("subject_token_type", "invalid_request", "must be "+TokenTypeJWT)
 	case req.RequestedTokenType != "" && req.RequestedTokenType != TokenTypeSubject:
-		return refuse("invalid_request", "requested_token_type must be "+TokenTypeSubject)
-	case req.Scope == "" || req.Audience == "":
-		return refuse("invalid_request", "audience and scope (the operationId) are required")
+		return refuse("requested_token_type", "invalid_request", "must be "+TokenTypeSubject)
+	case req.Scope == "":
+		return refuse("scope", "invalid_request", "must be the operationId of the call")
+	case req.Audience == "":
+		return refuse("audience", "invalid_request", "must be the callee")
 	}
 	policy, ok := x.Policies[req.Scope]
 	if !ok || !policy.Subject {
-		return refuse("invalid_target", "no operation made for a user has that operationId")
+		return refuse("scope", "invalid_target", "no operation made for a user has that operationId")
 	}
 	if !policy.Callers[caller] {
-		return refuse("unauthorized_client", "the contract does not allow this caller that operation")
+		return refuse("scope", "unauthorized_client", "the contract does not allow this caller that operation")
 	}
 	audience, ok := x.Audiences(req.Scope, callerID != "")
 	if !ok || audience != req.Audience {
-		return refuse("invalid_target", "that operation is not served by that audience")
+		return refuse("audience", "invalid_target", "that operation is not served by that audience")
 	}
 	user, err := x.Access.Verify(ctx, req.SubjectToken)
 	if err != nil {
-		return refuse("invalid_grant", "the subject_token is not a valid access token")
+		return refuse("subject_token", "invalid_grant", "not a valid access token")
 	}
 	now := x.Now()
 	ttl := min(x.TTL, jwtauth.MaxSubjectTTL, user.ExpiresAt.Sub(now))
 	if ttl < minExchangeRemaining {
-		return refuse("invalid_grant", "the subject_token expires too soon")
+		return refuse("subject_token", "invalid_grant", "expires too soon")
 	}
 	azp := caller
 	if callerID != "" {
 		azp = callerID
 	}
-	tok, _, err := x.Signer.SignSubject(jwtauth.SubjectRequest{Subject: strconv.FormatInt(user.UserID, 10), Audience: audience,
+	tok, claims, err := x.Signer.SignSubject(jwtauth.SubjectRequest{Subject: strconv.FormatInt(user.UserID, 10), Audience: audience,
 		Operation: req.Scope, AuthorizedParty: azp}, ttl, now)
 	if err != nil {
 		return ExchangeResponse{}, fmt.Errorf("exchange: %w", err)
 	}
 	return ExchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeSubject, TokenType: exchangeNotABearer,
-		ExpiresIn: int(ttl / time.Second)}, nil
+		ExpiresIn: int(ttl / time.Second), Subject: claims.Subject, TokenID: claims.ID}, nil
 }
 
 // SubjectCache is the caller's side: a SubjectSource that asks exchange for
@@ -180,7 +188,10 @@ func (c *SubjectCache) Source() SubjectSource {
 		if ok && now.Before(hit.until) {
 			return hit.token, nil
 		}
-		resp, err := c.Exchange(ctx, ExchangeRequest{GrantType: GrantTokenExchange, SubjectToken: s.Evidence,
+		// The exchange is itself an internal call, made for nobody: without
+		// the subject, the client would ask this source again for it.
+		forNobody := context.WithValue(ctx, subjectKey{}, nil)
+		resp, err := c.Exchange(forNobody, ExchangeRequest{GrantType: GrantTokenExchange, SubjectToken: s.Evidence,
 			SubjectTokenType: TokenTypeJWT, Audience: req.Audience, Scope: req.Operation, RequestedTokenType: TokenTypeSubject})
 		if err != nil {
 			return "", fmt.Errorf("exchange for a subject token: %w", err)
@@ -220,4 +231,26 @@ func ServedBy(self, selfID string, served ...string) func(string, bool) (string,
 		}
 		return self, true
 	}
+}
+
+// Exchanger returns the exchange of the service that signs subject tokens
+// (the user service): access verifies its users' access tokens, signer signs
+// with the same key, c is the internal contract it serves (the operations
+// an exchange may issue a token for, and who may call each). The subject
+// tokens it issues live MaxSubjectTTL, never past the access token.
+func (w *Workload) Exchanger(access *jwtauth.Verifier, signer *jwtauth.Signer, c router.Contract) (*Exchanger, error) {
+	policies, err := Policies(c.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("internal contract: %w", err)
+	}
+	served := make([]string, 0, len(policies))
+	for op := range policies {
+		served = append(served, op)
+	}
+	selfID := ""
+	if w.src != nil {
+		selfID = w.src.ID().String()
+	}
+	return &Exchanger{Access: access, Signer: signer, Policies: policies, TTL: jwtauth.MaxSubjectTTL,
+		Audiences: ServedBy(w.cfg.Name, selfID, served...), Now: time.Now}, nil
 }

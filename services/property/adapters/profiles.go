@@ -2,11 +2,14 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"jeeves4service/gen/internaluserapi"
 	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/property/app"
 )
@@ -14,6 +17,14 @@ import (
 // UserService is the user service's name, as its SPIFFE ID's path and the
 // property service's configuration name it.
 const UserService = "user-service"
+
+// getUserProfiles is the profiles call's operationId: the operation its
+// subject tokens are for.
+const getUserProfiles = "getUserProfiles"
+
+// errNoVerifiedUser: a list asked for outside a request whose user was
+// verified has no one to ask the names for.
+var errNoVerifiedUser = errors.New("no verified user to ask the names for")
 
 // ProfileClient implements app.ProfileSource with the client generated from
 // openapi-internal.yaml (operations tagged users), through the workload's
@@ -46,9 +57,47 @@ func NewProfileClient(w *internalauth.Workload, s upstream.Settings, baseURL str
 	return &ProfileClient{client: client, Upstream: up}, nil
 }
 
-// Profiles implements app.ProfileSource.
+// Profiles implements app.ProfileSource. The call is made for the user of
+// the request being served, whose access token the public listener has
+// verified: the workload's client exchanges that token at the user service
+// for a subject token (internalauth.SubjectCache), or makes no call.
 func (p *ProfileClient) Profiles(ctx context.Context, ids []int64) (map[int64]app.Profile, error) {
+	claims, token := jwtauth.FromContext(ctx), jwtauth.VerifiedToken(ctx)
+	if claims == nil || token == "" {
+		return nil, errNoVerifiedUser
+	}
+	ctx = internalauth.ForSubject(ctx, internalauth.Subject{User: strconv.FormatInt(claims.UserID, 10),
+		Operation: getUserProfiles, Evidence: token})
 	return p.Call(ctx, func(ctx context.Context) (map[int64]app.Profile, error) { return p.fetch(ctx, ids) })
+}
+
+// Exchange is the user service's token exchange (exchangeSubjectToken), the
+// Exchange of the property service's internalauth.SubjectCache. A refusal
+// (400: that user's access token will not do) is about this request only
+// (upstream.ErrRefusedForThisRequest).
+func (p *ProfileClient) Exchange(ctx context.Context, req internalauth.ExchangeRequest) (internalauth.ExchangeResponse, error) {
+	body := internaluserapi.TokenExchangeRequest{GrantType: internaluserapi.TokenExchangeRequestGrantType(req.GrantType),
+		SubjectToken: req.SubjectToken, SubjectTokenType: internaluserapi.TokenExchangeRequestSubjectTokenType(req.SubjectTokenType),
+		Audience: req.Audience, Scope: req.Scope}
+	if req.RequestedTokenType != "" {
+		t := internaluserapi.TokenExchangeRequestRequestedTokenType(req.RequestedTokenType)
+		body.RequestedTokenType = &t
+	}
+	resp, err := p.client.ExchangeSubjectTokenWithResponse(ctx, &internaluserapi.ExchangeSubjectTokenParams{}, body)
+	switch {
+	case err != nil:
+		return internalauth.ExchangeResponse{}, fmt.Errorf("token exchange at the user service: %w", err)
+	case resp.StatusCode() == http.StatusBadRequest:
+		return internalauth.ExchangeResponse{}, fmt.Errorf("%w: %w", upstream.ErrRefusedForThisRequest,
+			&upstream.StatusError{Service: "user service's token exchange", Status: resp.StatusCode()})
+	case resp.StatusCode() != http.StatusOK:
+		return internalauth.ExchangeResponse{}, &upstream.StatusError{Service: "user service's token exchange", Status: resp.StatusCode()}
+	case resp.JSON200 == nil:
+		return internalauth.ExchangeResponse{}, &upstream.ContractError{Service: "user service",
+			What: "a token exchange's 200 without a JSON body"}
+	}
+	return internalauth.ExchangeResponse{AccessToken: resp.JSON200.AccessToken, IssuedTokenType: string(resp.JSON200.IssuedTokenType),
+		TokenType: string(resp.JSON200.TokenType), ExpiresIn: int(resp.JSON200.ExpiresIn)}, nil
 }
 
 // fetch asks for ids' profiles and checks the answer is about them only.

@@ -2,8 +2,12 @@ package ports
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 
 	"jeeves4service/gen/internaluserapi"
+	"jeeves4service/services/common/apperr"
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/user/app"
 )
@@ -14,6 +18,10 @@ import (
 // call reaches it.
 type Internal struct {
 	App *app.Service
+	// Exchanger issues the subject tokens of exchangeSubjectToken.
+	Exchanger *internalauth.Exchanger
+	// Log gets a WARN line for every refused exchange.
+	Log *slog.Logger
 }
 
 var _ internaluserapi.StrictServerInterface = (*Internal)(nil)
@@ -34,4 +42,49 @@ func (h *Internal) GetUserProfiles(
 	}
 	return internaluserapi.GetUserProfiles200JSONResponse{Body: out,
 		Headers: internaluserapi.GetUserProfiles200ResponseHeaders(reqinfo.InternalBudgetOf(ctx))}, nil
+}
+
+// ExchangeSubjectToken implements POST /api/internal/users/subject-tokens:
+// the guard has authenticated the caller (the subject token is issued to
+// it, as azp, in the form it authenticated with); the exchanger decides.
+func (h *Internal) ExchangeSubjectToken(
+	ctx context.Context,
+	req internaluserapi.ExchangeSubjectTokenRequestObject,
+) (internaluserapi.ExchangeSubjectTokenResponseObject, error) {
+	info := reqinfo.From(ctx)
+	callerID := ""
+	if info.Credential == internalauth.CredentialJWTSVID {
+		callerID = info.CallerID
+	}
+	b := req.Body
+	asked := internalauth.ExchangeRequest{GrantType: string(b.GrantType), SubjectToken: b.SubjectToken,
+		SubjectTokenType: string(b.SubjectTokenType), Audience: b.Audience, Scope: b.Scope}
+	if b.RequestedTokenType != nil {
+		asked.RequestedTokenType = string(*b.RequestedTokenType)
+	}
+	issued, err := h.Exchanger.Exchange(ctx, asked, info.Caller, callerID)
+	var refused *internalauth.ExchangeError
+	if errors.As(err, &refused) {
+		h.Log.WarnContext(ctx, "subject token exchange refused", "reason", refused.Code, "field", refused.Field,
+			"caller", info.Caller, "caller_id", info.CallerID, "scope", b.Scope, "client_ip", info.ClientIP,
+			"request_id", info.RequestID)
+		code := apperr.Invalid
+		if refused.Code == "unauthorized_client" {
+			code = apperr.Forbidden
+		}
+		return nil, &apperr.Error{Code: code, Message: "The token exchange is refused.",
+			Fields: []apperr.Field{{Name: refused.Field, Rule: refused.Code + ": " + refused.Description}}}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The audit line says for whom the caller obtained a token, and which.
+	info.Subject, info.SubjectTokenID = issued.Subject, issued.TokenID
+	fields := reqinfo.InternalBudgetOf(ctx)
+	return internaluserapi.ExchangeSubjectToken200JSONResponse{
+		Body: internaluserapi.TokenExchangeResponse{AccessToken: issued.AccessToken,
+			IssuedTokenType: internaluserapi.TokenExchangeResponseIssuedTokenType(issued.IssuedTokenType),
+			TokenType:       internaluserapi.TokenExchangeResponseTokenType(issued.TokenType), ExpiresIn: int32(issued.ExpiresIn)},
+		Headers: internaluserapi.ExchangeSubjectToken200ResponseHeaders{CacheControl: "no-store",
+			RateLimit: fields.RateLimit, RateLimitPolicy: fields.RateLimitPolicy}}, nil
 }
