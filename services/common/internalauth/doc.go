@@ -44,7 +44,11 @@
 //     it after the credential (401 invalid or expired past 5 s, 403 for
 //     another user, operation or caller) against the operation's
 //     x-on-behalf-of, and spends a budget per (operation, subject). A
-//     leaked credential alone reads nothing (docs/subject-tokens.md).
+//     leaked credential alone reads nothing (docs/subject-tokens.md). The
+//     user service mints the tokens of its own calls (Minter); another
+//     service gets one by exchanging, at the user service, the access token
+//     of the user whose request it serves (exchange.go: Exchanger serves
+//     the exchange, SubjectCache asks for it once per user and operation).
 //  6. Guessing is bounded. Every call spends a unit of a failure budget
 //     (per client IP, or per SPIFFE ID on a certificate connection) before
 //     its credential is looked at; an accepted one gives it back, so a
