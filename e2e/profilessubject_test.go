@@ -79,13 +79,9 @@ func (w propertyWorkload) exchange(t *testing.T, s *system, access, scope, audie
 // as its login does.
 func (s *system) accessToken(t testing.TB, user int64) string {
 	t.Helper()
-	key, err := jwtauth.LoadOrCreateKey(s.userEnv["JWT_SIGNING_KEY_FILE"])
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := jwtauth.Claims{UserID: user}
 	c.Subject = fmt.Sprint(user)
-	tok, _, err := jwtauth.NewSigner(key, nil, s.jwt, time.Hour).Sign(c, time.Now())
+	tok, _, err := s.signer(t).Sign(c, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +92,7 @@ func (s *system) accessToken(t testing.TB, user int64) string {
 // only the user service can do: a test standing in for its signer).
 func (s *system) subjectToken(t testing.TB, user int64, audience, op, azp string, iat time.Time) string {
 	t.Helper()
-	key, err := jwtauth.LoadOrCreateKey(s.userEnv["JWT_SIGNING_KEY_FILE"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := jwtauth.NewSigner(key, nil, s.jwt, time.Hour).SignSubject(jwtauth.SubjectRequest{Subject: fmt.Sprint(user),
+	tok, _, err := s.signer(t).SignSubject(jwtauth.SubjectRequest{Subject: fmt.Sprint(user),
 		Audience: audience, Operation: op, AuthorizedParty: azp}, 30*time.Second, iat)
 	if err != nil {
 		t.Fatal(err)
@@ -131,12 +123,7 @@ func profilesAttacks(t *testing.T, s *system) {
 		return testenv.DoWith(t, w.client, "POST", profiles, everyone, append(w.credential(), subject...)...)
 	}
 	warned := func(reason string) bool {
-		for _, l := range s.userLogs.Lines("internal call rejected") {
-			if l["reason"] == reason && l["level"] == "WARN" {
-				return true
-			}
-		}
-		for _, l := range s.userLogs.Lines("internal call forbidden") {
+		for _, l := range append(s.userLogs.Lines("internal call rejected"), s.userLogs.Lines("internal call forbidden")...) {
 			if l["reason"] == reason && l["level"] == "WARN" {
 				return true
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -49,18 +50,25 @@ type system struct {
 // service.
 func (s *system) claimsCall(t testing.TB, url string) []string {
 	t.Helper()
+	user := url[strings.LastIndex(url, "/")+1:]
+	user, _, _ = strings.Cut(user, "?")
+	id, err := strconv.ParseInt(user, 10, 64)
+	if err != nil {
+		t.Fatalf("claimsCall of %s: no user id at the end", url)
+	}
+	return []string{internalauth.Header, internalToken, internalauth.SubjectHeader,
+		s.subjectToken(t, id, "property-service", "getUserProperties", "user-service", time.Now())}
+}
+
+// signer is the user service's signer, from its key file: tests that stand
+// in for the user service sign with it.
+func (s *system) signer(t testing.TB) *jwtauth.Signer {
+	t.Helper()
 	key, err := jwtauth.LoadOrCreateKey(s.userEnv["JWT_SIGNING_KEY_FILE"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	user := url[strings.LastIndex(url, "/")+1:]
-	user, _, _ = strings.Cut(user, "?")
-	tok, _, err := jwtauth.NewSigner(key, nil, s.jwt, time.Hour).SignSubject(jwtauth.SubjectRequest{Subject: user,
-		Audience: "property-service", Operation: "getUserProperties", AuthorizedParty: "user-service"}, 30*time.Second, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []string{internalauth.Header, internalToken, internalauth.SubjectHeader, tok}
+	return jwtauth.NewSigner(key, nil, s.jwt, time.Hour)
 }
 
 func startSystem(t *testing.T, eng testenv.Engine) *system {

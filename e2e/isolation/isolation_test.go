@@ -114,7 +114,8 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subject, _, err := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour).SignSubject(
+	signer := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour)
+	subject, _, err := signer.SignSubject(
 		jwtauth.SubjectRequest{Subject: "1", Audience: "property-service", Operation: "getUserProperties",
 			AuthorizedParty: "user-service"}, 30*time.Second, time.Now())
 	if err != nil {
@@ -146,7 +147,7 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	// property service's namespace, and not the outside.
 	// The test stands in for the user service's exchange: a subject token
 	// for the profiles call, signed with its key.
-	profilesSubject, _, err := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour).SignSubject(
+	profilesSubject, _, err := signer.SignSubject(
 		jwtauth.SubjectRequest{Subject: "1", Audience: "user-service", Operation: "getUserProfiles",
 			AuthorizedParty: "property-service"}, 30*time.Second, time.Now())
 	if err != nil {

@@ -84,14 +84,15 @@ func (p *ProfileClient) Exchange(ctx context.Context, req internalauth.ExchangeR
 		body.RequestedTokenType = &t
 	}
 	resp, err := p.client.ExchangeSubjectTokenWithResponse(ctx, &internaluserapi.ExchangeSubjectTokenParams{}, body)
-	switch {
-	case err != nil:
+	if err != nil {
 		return internalauth.ExchangeResponse{}, fmt.Errorf("token exchange at the user service: %w", err)
-	case resp.StatusCode() == http.StatusBadRequest:
-		return internalauth.ExchangeResponse{}, fmt.Errorf("%w: %w", upstream.ErrRefusedForThisRequest,
-			&upstream.StatusError{Service: "user service's token exchange", Status: resp.StatusCode()})
-	case resp.StatusCode() != http.StatusOK:
-		return internalauth.ExchangeResponse{}, &upstream.StatusError{Service: "user service's token exchange", Status: resp.StatusCode()}
+	}
+	status := &upstream.StatusError{Service: "user service's token exchange", Status: resp.StatusCode()}
+	switch {
+	case status.Status == http.StatusBadRequest:
+		return internalauth.ExchangeResponse{}, fmt.Errorf("%w: %w", upstream.ErrRefusedForThisRequest, status)
+	case status.Status != http.StatusOK:
+		return internalauth.ExchangeResponse{}, status
 	case resp.JSON200 == nil:
 		return internalauth.ExchangeResponse{}, &upstream.ContractError{Service: "user service",
 			What: "a token exchange's 200 without a JSON body"}
