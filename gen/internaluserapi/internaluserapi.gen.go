@@ -198,23 +198,23 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
-// GetUserProfilesParams defines parameters for GetUserProfiles.
-type GetUserProfilesParams struct {
-	// XRequestID Request id of the caller, repeated in the audit log.
-	XRequestID *string `json:"X-Request-ID,omitempty"`
-}
-
 // ExchangeSubjectTokenParams defines parameters for ExchangeSubjectToken.
 type ExchangeSubjectTokenParams struct {
 	// XRequestID Request id of the caller, repeated in the audit log.
 	XRequestID *string `json:"X-Request-ID,omitempty"`
 }
 
-// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
-type GetUserProfilesJSONRequestBody = ProfileRequest
+// GetUserProfilesParams defines parameters for GetUserProfiles.
+type GetUserProfilesParams struct {
+	// XRequestID Request id of the caller, repeated in the audit log.
+	XRequestID *string `json:"X-Request-ID,omitempty"`
+}
 
 // ExchangeSubjectTokenJSONRequestBody defines body for ExchangeSubjectToken for application/json ContentType.
 type ExchangeSubjectTokenJSONRequestBody = TokenExchangeRequest
+
+// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
+type GetUserProfilesJSONRequestBody = ProfileRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -290,30 +290,6 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
-	// GetUserProfilesWithBody Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// GetUserProfiles Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-
 	// ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -345,50 +321,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectToken(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-}
 
-// GetUserProfilesWithBody Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequestWithBody(c.Server, params, contentType, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
+	// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-// GetUserProfiles Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequest(c.Server, params, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
@@ -443,19 +415,79 @@ func (c *Client) ExchangeSubjectToken(ctx context.Context, params *ExchangeSubje
 	return c.Client.Do(req)
 }
 
-// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
-func NewGetUserProfilesRequest(server string, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
+// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequestWithBody(c.Server, userId, propertyId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequest(c.Server, userId, propertyId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
+func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewGetUserProfilesRequestWithBody(server, params, "application/json", bodyReader)
+	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
 }
 
-// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
-func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
+func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -463,7 +495,7 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/profiles")
+	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -498,27 +530,41 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 	return req, nil
 }
 
-// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
-func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
+// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
+func NewGetUserProfilesRequest(server string, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
+	return NewGetUserProfilesRequestWithBody(server, userId, propertyId, params, "application/json", bodyReader)
 }
 
-// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
-func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
+func NewGetUserProfilesRequestWithBody(server string, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "property_id", propertyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
 
 	serverURL, err := url.Parse(server)
 	if err != nil {
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
+	operationPath := fmt.Sprintf("/api/internal/users/%s/properties/%s/profiles", pathParam0, pathParam1)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -597,30 +643,6 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
-	// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
-	// GetUserProfilesWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
 	// ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -652,145 +674,46 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectTokenWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error)
-}
 
-// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
-type GetUserProfilesResponse200Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
+	// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 
-// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
-type GetUserProfilesResponse400Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
-type GetUserProfilesResponse401Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
-type GetUserProfilesResponse403Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
-type GetUserProfilesResponse413Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
-type GetUserProfilesResponse429Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-	RetryAfter      int32
-}
-
-type GetUserProfilesResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *UserProfiles
-	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
-	ApplicationproblemJSON400 *Problem
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
-	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *Forbidden
-	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
-	ApplicationproblemJSON413 *Problem
-	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
-	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
-	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetUserProfilesResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *GetUserProfilesResponse400Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *GetUserProfilesResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetUserProfilesResponse403Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *GetUserProfilesResponse413Headers
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *GetUserProfilesResponse429Headers
-}
-
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
-	return r.JSON200
-}
-
-// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
-	return r.ApplicationproblemJSON400
-}
-
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
-	return r.ApplicationproblemJSON401
-}
-
-// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Forbidden {
-	return r.ApplicationproblemJSON403
-}
-
-// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
-	return r.ApplicationproblemJSON413
-}
-
-// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
-	return r.ApplicationproblemJSON429
-}
-
-// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
-	return r.ApplicationproblemJSON500
-}
-
-// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
-	return r.ApplicationproblemJSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r GetUserProfilesResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r GetUserProfilesResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r GetUserProfilesResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r GetUserProfilesResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
+	// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 }
 
 // ExchangeSubjectTokenResponse200Headers the declared response headers of an HTTP 200 response for ExchangeSubjectToken
@@ -926,40 +849,143 @@ func (r ExchangeSubjectTokenResponse) ContentType() string {
 	return ""
 }
 
-// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfilesWithBody(ctx, params, contentType, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseGetUserProfilesResponse(rsp)
+// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
+type GetUserProfilesResponse200Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
 }
 
-// GetUserProfilesWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfiles(ctx, params, body, reqEditors...)
-	if err != nil {
-		return nil, err
+// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
+type GetUserProfilesResponse400Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
+type GetUserProfilesResponse401Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
+type GetUserProfilesResponse403Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
+type GetUserProfilesResponse413Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
+type GetUserProfilesResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
+}
+
+type GetUserProfilesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserProfiles
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUserProfilesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetUserProfilesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetUserProfilesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetUserProfilesResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *GetUserProfilesResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetUserProfilesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUserProfilesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUserProfilesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
 	}
-	return ParseGetUserProfilesResponse(rsp)
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUserProfilesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUserProfilesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
@@ -1006,191 +1032,56 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithResponse(ctx context.Conte
 	return ParseExchangeSubjectTokenResponse(rsp)
 }
 
-// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
-func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
+// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfilesWithBody(ctx, userId, propertyId, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
+	return ParseGetUserProfilesResponse(rsp)
+}
 
-	response := &GetUserProfilesResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
+// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfiles(ctx, userId, propertyId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
 	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest UserProfiles
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON200 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON413 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 200:
-		var headers GetUserProfilesResponse200Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers GetUserProfilesResponse400Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers400 = &headers
-	case rsp.StatusCode == 401:
-		var headers GetUserProfilesResponse401Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetUserProfilesResponse403Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 413:
-		var headers GetUserProfilesResponse413Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 429:
-		var headers GetUserProfilesResponse429Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int32
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		response.Headers429 = &headers
-	}
-
-	return response, nil
+	return ParseGetUserProfilesResponse(rsp)
 }
 
 // ParseExchangeSubjectTokenResponse parses an HTTP response from a ExchangeSubjectTokenWithResponse call
@@ -1380,29 +1271,216 @@ func ParseExchangeSubjectTokenResponse(rsp *http.Response) (*ExchangeSubjectToke
 	return response, nil
 }
 
+// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
+func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUserProfilesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserProfiles
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUserProfilesResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetUserProfilesResponse400Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetUserProfilesResponse401Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetUserProfilesResponse403Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers GetUserProfilesResponse413Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetUserProfilesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
 
-// GetUserProfiles Display names and emails of some users
-// (POST /api/internal/users/profiles)
-func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	w.WriteHeader(http.StatusNotImplemented)
-}
-
 // ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 // (POST /api/internal/users/subject-tokens)
 func (_ Unimplemented) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1414,47 +1492,6 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
-
-// GetUserProfiles operation middleware
-func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
-
-	var err error
-	_ = err
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params GetUserProfilesParams
-
-	headers := r.Header
-
-	// ------------- Optional header parameter "X-Request-ID" -------------
-	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
-		var XRequestID string
-		n := len(valueList)
-		if n != 1 {
-			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
-			return
-		}
-
-		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
-		if err != nil {
-			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
-			return
-		}
-
-		params.XRequestID = &XRequestID
-
-	}
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetUserProfiles(w, r, params)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
 
 // ExchangeSubjectToken operation middleware
 func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request) {
@@ -1488,6 +1525,65 @@ func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ExchangeSubjectToken(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUserProfiles operation middleware
+func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "property_id" -------------
+	var propertyId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "property_id", chi.URLParam(r, "property_id"), &propertyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "property_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUserProfilesParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Request-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
+		var XRequestID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
+			return
+		}
+
+		params.XRequestID = &XRequestID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUserProfiles(w, r, userId, propertyId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1611,7 +1707,7 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	}
 
 	r.Group(func(r chi.Router) {
-		r.Post(options.BaseURL+"/api/internal/users/profiles", wrapper.GetUserProfiles)
+		r.Post(options.BaseURL+"/api/internal/users/{user_id}/properties/{property_id}/profiles", wrapper.GetUserProfiles)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/api/internal/users/subject-tokens", wrapper.ExchangeSubjectToken)
@@ -1651,172 +1747,6 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnauthorizedResponseHeaders
-}
-
-type GetUserProfilesRequestObject struct {
-	Params GetUserProfilesParams
-	Body   *GetUserProfilesJSONRequestBody
-}
-
-type GetUserProfilesResponseObject interface {
-	VisitGetUserProfilesResponse(w http.ResponseWriter) error
-}
-
-type GetUserProfiles200ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles200JSONResponse struct {
-	Body    UserProfiles
-	Headers GetUserProfiles200ResponseHeaders
-}
-
-func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles400ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles400ResponseHeaders
-}
-
-func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
-	ForbiddenApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles413ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles413ResponseHeaders
-}
-
-func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(413)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
-	TooManyRequestsApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
-	w.WriteHeader(429)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
-
-func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
 }
 
 type ExchangeSubjectTokenRequestObject struct {
@@ -1973,14 +1903,188 @@ func (response ExchangeSubjectToken500ApplicationProblemPlusJSONResponse) VisitE
 	return err
 }
 
+type GetUserProfilesRequestObject struct {
+	UserId     int64 `json:"user_id"`
+	PropertyId int64 `json:"property_id"`
+	Params     GetUserProfilesParams
+	Body       *GetUserProfilesJSONRequestBody
+}
+
+type GetUserProfilesResponseObject interface {
+	VisitGetUserProfilesResponse(w http.ResponseWriter) error
+}
+
+type GetUserProfiles200ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles200JSONResponse struct {
+	Body    UserProfiles
+	Headers GetUserProfiles200ResponseHeaders
+}
+
+func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles400ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles400ResponseHeaders
+}
+
+func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles403ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles403ResponseHeaders
+}
+
+func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles413ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles413ResponseHeaders
+}
+
+func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(ctx context.Context, request ExchangeSubjectTokenRequestObject) (ExchangeSubjectTokenResponseObject, error)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2022,39 +2126,6 @@ type strictHandler struct {
 	options     StrictHTTPServerOptions
 }
 
-// GetUserProfiles operation middleware
-func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	var request GetUserProfilesRequestObject
-
-	request.Params = params
-
-	var body GetUserProfilesJSONRequestBody
-	if err := runtime.BindJSONBody(r, &body); err != nil {
-		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
-		return
-	}
-	request.Body = &body
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "GetUserProfiles")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
-		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
 // ExchangeSubjectToken operation middleware
 func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
 	var request ExchangeSubjectTokenRequestObject
@@ -2088,97 +2159,139 @@ func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Req
 	}
 }
 
+// GetUserProfiles operation middleware
+func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
+	var request GetUserProfilesRequestObject
+
+	request.UserId = userId
+	request.PropertyId = propertyId
+	request.Params = params
+
+	var body GetUserProfilesJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUserProfiles")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
+		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9u2lv8qGO6dib2lZMmv1NJkdt3Euas0N0n9uO1e09eESUhCQgIsAFlWO/7uO+cAJEGKsp3WO5M7",
-	"c/9pZZIADg7O43ceyO9BIvNCCiaMDka/B3NGU6bw5wd5ZqRi8DNlOlG8MFyKYBTEQvY0vIpHxMwZoUIv",
-	"mSIJVYozTSgx8gsTZOv07Wty+HL/iGiWwFBy0B9u94MwUOzXBVcsDUZGLVgY6GTOcgoLMbHIg9FlUK4Q",
-	"XIUBu6N5kbFgVD8NA7Mq4Ik2iotZcH8fBqfUsPc852ad4PM5I9pQw4icIsU3i3TGDDFzashM3jIlNDFz",
-	"rsutbE1Ozt+SVNGp6XFmpr25MQUteE9RwzJYpOcYtT2KRBwFU8qzhWI6CsbqVb/fHxv4b0y2lkqKmWWI",
-	"JlMlc7tOknEmDJl82iYLYXiGVCU0y5giXJMvQi5FiDMDr5g26zPXI15o/KG3CZ0apvqReJjHFT9bsx8c",
-	"HR0djc2rQRAGOb17z8TMzIPRcDAIg4IawxQw859RcEl7v/WuvsNBl4Pe0dV3Y+N+/OXhs+l9khlPVt1H",
-	"ZE9lROIoiBaDwV4iaM7wF4uC8a+v7MOF4Ebbp+Ole7bkIpVLwgWImhSpex/3/wgjfn11OBgMBuPlq8Ov",
-	"4MSvJSeWD3DiHsjRhRSaoYq9leqGpykT8EcihWECxZcWRcYTCrzZKZS8yVj+3WctRYNqYKGhPEPucV2K",
-	"T05XREiDf1phkwVTOBewA/RgoYPR/mAvDAw3uP+ajopmkHg92tn5zNgt0/uaqVuesH7KbkuK9M60Gnbv",
-	"8/Uvik2DUfAfO7Vp2bFv9c4nO9byYl0EEsVSJgynGajBLc14Sm4WhoAkgGVxe2xui6SSadwzzTK5jMRW",
-	"fNfDnyzt2RHamapKYc4+Td6+PSGTN6SgZh4SqQhFG8ETq60vNC663ScfYT0WCb24+cwS46xbg7wl1YRr",
-	"vWApmcJMQpo5U2ShkVYqcO2K3hc6EvFdT4reDZvTbNqT05gUVNGcGabCang1wJLnnsIWuJiRpVRfMklT",
-	"q+6e3W4Ywq6zcN/u1B9uUNEnDS6/xxOdCNANmp0oJdWfFmpGQOxgz3KRpVaqJXxnGHLUKa0v1gegoqVY",
-	"l9SQMzuNpeqrRJy7KZ5Fws9kzswcDg/8BUuJtJJhdznG33b7RDAgWNOVJss5NX1Y/1zKv1GxOnWm6s+y",
-	"V0qSU7EqaQGzlhdGj4lRK0JnlAuSUfAnvtXYParZCzMAQaSi6KtYC760h86Upc9jQModPeZ0ydbkw/nJ",
-	"6Yfj99fnH388+XD99njy/uL05Pr95G+T85CkbEoXmYnEcEAKMKlcLAzbHhE4lJW1rDgtN2AHFJsuNEs9",
-	"T+7whWJTnmW6NiGV+XGSW37INdEF0FYTdnry08XJ2bklaRstgDcz4hiuI1Ebwal0drG0U/VcZxc/vDt5",
-	"Xc71zRiMMDhlRq16x4Ba1iHBmXXlxEiypNyQGzaVioF0ggahgD7s36dS5dQEo4ALs7drXTnPAWB+f7gP",
-	"diLnwv49rAQX9H3GFIjXfRhcCLowc6n4bzD/n1K3ibDuojQoxOmEFdOGYx7WKtYg4Ku0a+GPfC73HP/S",
-	"K21q7xzojok9XpDgnGsNJyOVVcCRdcmC0CRhhWFpw79GopbP44vz/3mFT62g4zjnXt/9fN47+/vkjZNv",
-	"58LTin0O0ZfeMBLLudSM/NI/GBzZgTlNrbtIpBAuEmmtrQs+nVpfH4JRpsJDFzh+KlUkKHr0ECeLf+md",
-	"WUV7kBP+VpoAotTXSLitWH5pPhMsJTcrXAURhHsf4nvY76pgJHazffd5aeKQsLsClIBsHZQQmMhpJDLG",
-	"lnRlueojE7pIORMJ+4bAQyWjSEcpiGtWAYLKo/2Dl8RJunOYGkxBoeDUDLfgulS9330If9CC8Jf/jKK7",
-	"waAXRXfDt1F09/Lt1X92IPcwYIAdcF5uWI4/mstNOcvS1mrtgOHyuPcP2vtt0Du67v9XrzNGCIOcaU1n",
-	"rDXV7h8j/N43kJeOyHqNq2qARGnC9endxG5xd1C9pkpRNNlcaENF0ibvcH/DRvvXm/ZZGryHDPXB0ZFn",
-	"ptFotw11ZSwf5vxTz9k+8GhaKN6MAnc9KjawGd+WhFU7DUuR7OL6JyWnPGMOSqGHSVMOQk+zT56gTWmm",
-	"Wei7GLAR1zzVwehyGO5e3bf1oH7fFXTDW8CYYDQLS4MmVDGypAJs9pYU+AImXL3QJGf5DYyghuRSG8zn",
-	"VBpRUTUMG4d6uO8f6tHu7t7ey93B3uH3B/svX0K0/bAv9mXywH3s/hy2JDQMFoL/umDuNUCC9uFU/Og6",
-	"BrTlJ3fJnIrZkw+jydVjQcBIfX94tOdMPXPzVbBvixtNUBfLyFak4CQWTIeEavLu7OMH5Kx3zKXJBpHU",
-	"TPWcVwjCYKaoMNduKwslRpyZ6QgDSj2SAANG+EkPPhkhSb2SJAegmDYsvcZX/kRNgOGG4izO+4BwJxK/",
-	"nzFzoZlycgzS7r6x0wajgK3ezW/+mvCP/N3bf5ycnv90NtGT3BT/eD05nHw+4e9fvxuwX47h/Y9/H/7E",
-	"pz/12d6gn+xmoj3bw7v16Py8xGNtakTNyi6NQIDB8By8rBxMzIQByMcQk3J3jHUmYcnNnNAKsYQEXsP5",
-	"lm98/NM83vaRts1NzkVl2TYY2tHOZlPrS0idZP1aUbnqmLlbeJprPC5FXTM7ueo6oQqbTdIS/7lsFyNr",
-	"WZqpVE1Wrwtq2288xu2rmusbvEhL9DcZ3hcawbHWlty2zCmWMH7LUowzBYmPHaLHvWNy06P8++HR7pME",
-	"BaQkivqPPHh8W0+Up5YyXj3mOz1ZbfOxk4CwVudSaJ5g2G0Sdv1kHjTedtCYxPbQLBUxCFk5xmUNq2DF",
-	"JQXd6c6ZYmAGfBFdx63+5BtqGQ0Z39LMxjcuHsGdEsTSbLslJPuDo8PnFwsbfOhrLh6I4tfozvgt02TL",
-	"AQlyOGiaxMNB+AAwPHwUMljWP7tZas7XKox9uD52iWb/4EFAXCj8EVS4ofO2TIbyVpbJdvu7rlBWkvvh",
-	"+vhxxWnITdf+G8Q3Tq1LYTwbuR7ssNyFVrVZpSn9b/dXP5F5y4kd7D8Gx7tFa8qVNtegU83VjlP6cG3m",
-	"yYA/o50LvJe3LKNtZ/yHV3Gg8/8RJHej3KDBQn+3oTvER86+I9ItvDcV9H8oq+SL0jqYb0aYrW1Ua62T",
-	"Cf6IJQvFzeoMjR3SUeanzrvN589zalBBXbamLFqnrGCYNBGkkRrqk9ha+REY7jlVmHpKlM3BUkMyRrUh",
-	"e7uRSOZU0cQwpUOCQZMr1jA1WsvlvND1Mmcnp3+fvD6xqWiyBaFA97uz7Ug46suArM4NdT19ocmn04+f",
-	"Tk7P/7e1ipvGJ2lMBONmzlQkllJ90eU3VZ4SODeXWaoBjhiJe+uT2ObOkD9Vrm5LL27Iqw0VtzASdJH6",
-	"r1OP4PqzMsQkBy4Bj7AbvMa2TdKRfGEWNOudvz/zcnuRwIQdQu4GAV5K0IFGDa7aqIU2JJU55aI87e+q",
-	"TVmWhDZ5FomczyzyHBPq5xMdwHcVhgR0ZYqhAtj+OcR5RlofbbenFhnTNvkGTtNl4IIwsIYoaOdZa5NC",
-	"C/4jw0yM7+7XBf2tVBDV5zU65hpTmSOkPC9oYsi7n8/I1kn65uw4JO8+np2UWhGbVTEifoZxu05MRqIt",
-	"OuX2v7AVsBbCnnc//3jWJ68zynM9IjHXOu5SAnRSKsRsZmxrJPgFT0MS00Ua10fI1sKtORObIrS0Mxir",
-	"Uq2bo7KQxLKIm/XaCRLzW1ET49dfsRMjEtrBvhwwPJIOc3Fq4pDE7K6ISQ10qhQt9muUX4Hix58Nj/tk",
-	"YmrMEIkGXICvXE69eua+lYKNCKPJnGieMleWssgLs74vNB5s/KDcNZLa62J3jynAqSyrITTB9Igb3oRU",
-	"BFTKUC6YgihrobKHaxfBesHUvu0ZWcbGhIm0kFwYHRJDZ7M6Vd6wU1hRxa3nIxLX7it2JddIdNjKqjST",
-	"cW2YYIpsVeazdgpv3pxWFUIy3H3ZH/QH/eHoaDDY3Q5Le9alJWMSY7KtpGFNF9aXvzg7Od2wdCQaaw/9",
-	"tTudQZ+cgGhUkzsWSZGtUGPl0it66EigIypfxDupTHRsZXRHFkzQgvdXNM/i7bEri9YVE+fAteX05qLR",
-	"lg1SSNxw2vH2qKWVZXvGXCrTAweQRqLyNfKWKecJCHiCKhwqIyByvFaaavaZRMK2fbGU7A+GZZ2RipWt",
-	"1bNMM0Jv5ML4TQegdJmUX7BybpUX2WCLvCGZSZnCejc0De23IKx9ctLiFZyHH/Sjd8XmFZAIbBRpt7KM",
-	"gTZSFnJ8o+cs4YwZTfYHe+urYUMB1rLQN9CGZ8AcQ6svxUKXgpp53aFiVcwmLks5jsRWXH0Q24LTcr4i",
-	"QnrjsE9nK6ZiBUZRSMFAerCFcJFyQzIuWDUvNThxPxKROLZ0lpU4YgtxhGZaem2HrdSP6KjROYmLROx7",
-	"zzgsRRb89IwhZ9E7tCQTJgVoV+LOcljOhAGpRbFc0210ndrlBNy2wlYPk/vbeTqQpvpvBVAoEm3n4cBQ",
-	"n1wI9NkVn0fEgf8Y9bdkSw4458bqRlx9IafWUsERj8nCTgUnhEJ2yxSfclbXLnO6IjQxLaXioqvCyTVw",
-	"ZH8wDKsSKDCv3SEVevIpVeXNQYCtMoPp2XFT92xXRz9Pt1EyfsB+CD1q9nxoAPO4UdeY2eibYHUnCMqp",
-	"e1gjCwCXkXgSvHtaJwlpNpKEkSibGeasZlZlTsZ1yRwbO+v9cEU29JD49fRG70hNxOEgHAyahMCcYq2x",
-	"BJapz4SKtG5+29BU4ntEfwX8CYe8Xdqi3bs7FO99/D+YXcBOK2tJbC8uCJUl54V2fbvcEoltuXG7euzc",
-	"UvU4tqUV3Sfn4H/W/eqcAmAirz+enpECpxjB3zdKLkFtCzpD3J4zKjDSUQiquLHAqezNaIGdapnjT5Mg",
-	"DG6Z0hbEDMFLA7ZxbjMYBXv9QX8vwEzCHKPWHVrwqtdsp8YrO4gYdn536nofjH6/D1tf20/8oLyQuqML",
-	"+kJvBgewSz2XS0I7a32ABMQtNxYbwCRgpUcVkoKVQXSQTw7Al2d2I9OV7zEseJULYcgWxzYF4H35iCpG",
-	"MjY1RC4MaPj5nBH4yih6y7LGnFraaQumtATGp9QgblhpGA0TX5y+t9Q7uJzJmR6XQDwSB04brMfuLnTa",
-	"M/digWAU/HWtglDZXh2MLtdaFkrE0KhWgOFTrGDouN2+nBuUs/5mgO5m603eBN3NzHvT3ZthMmBH6ff0",
-	"5c1h0sxgfXWh/v6qqvL8INPVA21QHe1P67XpJ/ch+dXw+2ZaCKu6rVbq3cHg60irFeayymd2JDH9BKTL",
-	"OnoZQz9NWKX4hvdP32hDjjZ0XVVleSc9qA+lQnn6FIJi8rT/7bQD7z94KE9tAi4dXdXmnVOT2OTO8acJ",
-	"gdkVYJKg7tK5rPpxahH0OmuCErBgzT0AEa/b77wG4h9oWja3fl33Hc6Ou3y23ju0eYh9XfTUwQ6fFd+M",
-	"CAw3Daz0d+ei1ay4P9h7fNBb//bB/nDvGSUNec0BYkuSUTVjjR7ooXdz4hNdYRLoXEryHr78OjkxUvZw",
-	"gecVEwCTMKt3+6B09BZZ6m9JQnaPHj/sdu/7fRgcWOPy8LjmhQQc9RyCAlDjhmpWpeluKc/oTcb87nnM",
-	"V2Sr5vUET3ZcdotciGr4V/f4VgOfS35aSalqo/UdGwTtfXK+vk+/JIM2uFWMubxqZ60vr9D2LvKcqlUw",
-	"Ct5wXWR05XVFoWdG16dl7trVgEt0pssyFxaH1tIkrnqEcK7qrMEP/QQHCoCApTthMWBiG5qUWFhOPYyM",
-	"8XUVI3sXsDRjoyp5Rv22DZJgq53z46EL9ddq+ni9oGw98Hm2XeVwML1vj7ErIGgGzH8wLHBhKjcuEG00",
-	"Rjs40kh1lI0P+BC7CiNRZczsRQf4UsyAPWTGb/1cT6sdhmwt5xwDL4zYSj5vI88wx1XlfCLhN1VXOZaS",
-	"mppmECyE2zG2isRhs6+ceR+UbSVxiPF/JLjRLJvam5ddebdtm/r/rYgx8nRRqNfbh9FN3SoS1rHMu7OP",
-	"H0jGv7BIuGQqpkeqmBI+spM2GgtsC0VXYUGk7gpRQbXNW1rOOkaN/cLJF8YKTDtOXfpFV0zBqobNtYnU",
-	"Y6O96uIUv5aSSLimgj45tvUHmnmJQtvxWOaVq+vBCNpIIlNGtmKHzK6xDSgOSfXAgEMzcRiJ2L/bcG2T",
-	"MnFI+v3+dle0dtKhRf8O2Zpx0dNcR2dz7LPFZn+IBtfHtcGZrXVaeZDnNU3mrPcaELPMHkMu5V349j3z",
-	"f8l4qtXXVt9g2xBBtZvw1sIoq6yjxmUX35D/CwVYDwRV1R28Ds6Nqvs4XlOgkJYXrQquu7vXutsjlbvD",
-	"o9HbcEHqmzxtq7g9Lt2XNa6RELLtl0tPi2XYRtkE16q9WwlhG0OcccN6tndzsavGvtW20Nvf1I3kf8ef",
-	"/44/v53489EAqRkOHXfeGXSIDCIRsamXtGnjt585YhJSMBcy2Wy/htDhtg4kmu0pddI+JBbSN8yoA/Z6",
-	"3N3AvwQ8j7GDxvsxWhJYnyRUkBtGqP5i/9mF8hLhHwlA8QJ+FxAslEwXSVmh7WyxW6svhbZgBGG5ba9w",
-	"V9CbodJaR0yb9b1y4n5Lg/Vtgu0mARxN9Q8UOOTV3kAmE5qRlN2yTBY5E+bp+yBbOf3CiFqI0GuwGBMg",
-	"2Nr+rhu8a/tq9sg8ieg21x/rlNnM8fY+16jzL948xvHhn+H4490+z8/tToKvKlvwe0e71eZkwLjVYORv",
-	"qF+HO16v8Dpvmis0u6MeaV+qV7AW7P7q/v8CAAD//w==",
+	"7Hx9c9s4kvdXQfHZqkjPULL8EmcsV+rOkzi7zmSTjO3szG3oNWESkpBQAAeALGtS/u5X3QBIkKJsZ8Z7",
+	"lb3bfxJJJIHuRr/3j/4SZXJeSsGE0dH4SzRjNGcKP76VZ0YqBh9zpjPFS8OliMZRKuRAw6V0TMyMESr0",
+	"kimSUaU404QSIz8zQXqnr16Q/Wd7B0SzDB4lT4fb/WEUR4r9uuCK5dHYqAWLI53N2JzCRkws5tH4Y+R3",
+	"iC7iiN3QeVmwaFz/GkdmVcIv2iguptHtbRydUsPe8Dk36wSfzxjRhhpG5AQpvlrkU2aImVFDpvKaKaGJ",
+	"mXHtWemdHJ+/IrmiEzPgzEwGM2NKWvKBooYVsMnACao/TkSaRBPKi4ViOokO1fPhcHho4N+U9JZKiqkV",
+	"iCYTJed2n6zgTBhy8r5PFsLwAqnKaFEwRbgmn4VcihhXBlkxbdZXrp94ovGD7hM6MUwNE3G3jCt5tlZ/",
+	"enBwcHBono+iOJrTmzdMTM0sGm+PRnFUUmOYAmH+I4k+0sFvg4vv8KGPo8HBxXeHxn34091nM3gvC56t",
+	"uo/InsqYpEmULEaj3UzQOcNPLIkOf31uf1wIbrT99XDpfltykcsl4QJUTYrcXU+Hv0cQvz7fH41Go8Pl",
+	"8/2vkMSvXhLLOyRxC+ToUgrN0MReSXXF85wJ+JJJYZhA9aVlWfCMgmy2SiWvCjb/7pOWokE1iNBQXqD0",
+	"uPbqM6crIqTBr1bZZMkUrgXiADtY6Gi8N9qNI8MN8l/TUdEMGq/HW1ufGLtmek8zdc0zNszZtadIb02q",
+	"x25Duf5JsUk0jv7fVu1atuxVvfXePmtlsa4CmWI5E4bTAszgmhY8J1cLQ0ATwLM4HptskVwyjTzTopDL",
+	"RPTSmwF+ZPnAPqGdq6oM5uz9yatXx+TkJSmpmcVEKkLRR/DMWusTjZv2h+Qd7McSoRdXn1hmnHdrkLek",
+	"mnCtFywnE1hJSDNjiiw00koF7l3R+0QnIr0ZSDG4YjNaTAZykpKSKjpnhqm4erx6wJLnfgUWuJiSpVSf",
+	"C0lza+6B3244wq6zcPdu1TduMNEHPezvxxM9EWAbtDhWSqo/rNSMgNoBz3JR5FarJdxnGErUGW2o1k/B",
+	"RL1ae2rImV3GUvVVKs7dEo+i4WdyzswMDg/iBcuJtJphuTzEz5Z9IhgQrOlKk+WMmiHsfy7lX6lYnTpX",
+	"9UfFKyWZU7HytIBbm5dGHxKjVoROKRekoBBPQq+xc1CLF1YAgkhF0VeJFmLpAIMpyx/HgXiO7gu6pHfy",
+	"9vz49O3Rm8vzdz8ev718dXTy5sPp8eWbk7+enMckZxO6KEwitkekBJfKxcKw/pjAoaysZ8VluQE/oNhk",
+	"oVkeRHKXXyg24UWhaxdSuR+nuf5GrokugbaasNPjnz4cn51bkvroAYKVMY/hOhG1E5xI5xe9n6rXOvvw",
+	"w+vjF36tb8ZhxNEpM2o1OIKsZT0lOLOhnBhJlpQbcsUmUjHQTrAgVNC74/tEqjk10Tjiwuzu2FDO55Bg",
+	"fr+/B35izoX9vl0pLtj7lClQr9s4+iDowsyk4r/B+n/I3E6EDRfeoRBnE1ZNG4F5uzaxBgFfZV2L8MnH",
+	"Cs/pLwPvUwfnQHdK7PGCBs+51nAyUlkDHNuQLAjNMlYaljfiayJq/Tz6cP6X5/irVXR8zoXX1z+fD87+",
+	"dvLS6bcL4XklPpfR+2iYiOVMakZ+GT4dHdgH5zS34SKTQrhKpLW3LvlkYmN9DE6ZiiC7wOcnUiWCYkSP",
+	"cbH0l8GZNbQ7JRGy0kwgvL0mwrFi5aX5VLCcXK1wF8wg3PUYrwO/q5KR1K323aelSWPCbkowAtJ76lNg",
+	"IieJKBhb0pWVapiZ0EXOmcjYN5Q8VDqKdHhFXPMKUFQe7D19Rpymu4CpwRWUCk7NcJtce9P7EqbwT1sp",
+	"/Md/JMnNaDRIkpvtV0ly8+zVxf/vyNzjiEHugOtyw+b4obndhLMib+3WLhg+Hg3+Tge/jQYHl8P/GHTW",
+	"CHE0Z1rTKWsttfP7CL8NHeRHR2S9x0X1gERtwv3pzYllcWdUXaZKUXTZXGhDRdYmb39vA6PDy018eod3",
+	"l6N+enAQuGl02m1HXTnLuyX/0HO2PwQ0LRRvVoE7ARUbxIxXPWEVp7FXyS6pv1dywgvmUimMMHnOQelp",
+	"8T5QtAktNIvDEAM+4pLnOhp/3I53Lm7bdlBf7yq64SrkmOA0S0uDJlQxsqQCfHZPCrwAC66eaDJn8yt4",
+	"ghoyl9pgP6eyiIqq7bhxqPt74aEe7Ozs7j7bGe3uf/9079kzqLbvjsWhTj51N7uv2y0NjaOF4L8umLsM",
+	"KUH7cCp5dB0D+vLjm2xGxfTBh9GU6pEg4KS+3z/Yda6eufWqtK/HjSZoi76yFTkEiQXTMaGavD579xYl",
+	"Gxyzd9mgkpqpgYsKURxNFRXm0rGyUGLMmZmMsaDUYwlpwBhvGcAtYyRp4ElyCRTThuWXeClcqJlguEdx",
+	"FRd9QLkzifdPmfmgmXJ6DNru7rHLRuOIrV7Prv6c8Xf89au/H5+e/3R2ok/mpvz7i5P9k0/H/M2L1yP2",
+	"yxFc//Fv2z/xyU9DtjsaZjuFaK92N7cBnZ+WeKxNi6hF2WURmGAwPIegKwcLM2Eg5WOYk3J3jHUnYcnN",
+	"jNAqY4kJXIbz9VfC/Kd5vO0jbbubOReVZ9vgaMdbm11tqCF1k/VrVeWiY+Vu5Wnucb8Wda3s9KrrhKrc",
+	"7CT3+Z/rdjGy1qWZSNUU9bqituPGfdK+qKW+IYq0VH+T432iMTnW2pLb1jnFMsavWY51piDpkcvokXds",
+	"bgaUf799sPMgRQEtSZLhPT/cz9YD9alljBf3xc5AV9ty7CQgrs3ZK80DHLttwq6fzJ3O2z50SFJ7aJaK",
+	"FJTMP+O6hlWx4pqC7nRnTDFwA6GKruet4eIbZhkNHe9pZusbV48gpwRzadZvKcne6GD/8dXCFh/6kos7",
+	"qvg1ugt+zTTpuUSC7I+aLnF/FN+RGO7fmzJY0T+6W2qu1xqMvb08co3m8OBBQVwp/A5MuGHzdkyG+ubH",
+	"ZDvDHTco8+S+vTy633AaetPFf4P4xql1GUzgI9eLHTZ3pVXtVmlO/9N9G2Zy3gpiT/fuS8e7VWvClTaX",
+	"YFPN3Y5yevds5sEJf0E7N3gjr1lB28H4d+/iks5/YpLcneVGDRGG3MbuEO85+45KtwyuVKn/XV2lUJXW",
+	"k/lmhdlio9prnUyIRyxbKG5WZ+jskA7fnzrvdp8/z6hBA3XdGj+0zlnJsGkiSKM1NCSp9fJjcNwzqrD1",
+	"lCnbg6WGFIxqQ3Z3EpHNqKKZYUrHBIsmN6xharzWy3mi623Ojk//dvLi2LaiSQ9Kge5rZ/1EOOp9QVb3",
+	"hrp+faLJ+9N3749Pz/+rtYtbJiTpkAjGzYypRCyl+qz9PVWfEiQ3k0WuIR0xEnkbktT2zlA+Va+upxdX",
+	"5PmGiVucCLrIw8t5QHB9my8xyVPXgMe0G6JG3zbpyHxhFrQYnL85C3p7icCGHabcDQKClqBLGjWEaqMW",
+	"2pBczikX/rS/q5iyIolt8ywRcz61mechoWE/0SX4bsKQga1MsFQA3z+DOs9IG6Mte2pRMG2bbxA0XQcu",
+	"iiPriKJ2n7V2KbTkPzLsxIThfl3RX0kFVf28zo65xlbmGCmflzQz5PXPZ6R3nL88O4rJ63dnx94qUrMq",
+	"xyTsMPbrxmQi2qrj2f/MViBaKHte//zj2ZC8KCif6zFJudZplxFgkFIxdjNTOyPBO3gek5Qu8rQ+QrZW",
+	"bs2Y2FSh5Z3FWNVq3VyVxSSVZdqc154gMb+VNTHh/BWRGInQLu2bQw6PpMNanJo0Jim7KVNSJzpVixbx",
+	"Gv4uMPz0k+HpkJyYOmdIRCNdgLtcT736zd0rBRsTRrMZ0TxnbixlMy/s+j7ReLDpnXrXaGqvq90ttgAn",
+	"0k9DaIbtEfd4M6UiYFKGcsEUVFkLVdw9u4jWB6b26sBIXxsTJvJScmF0TAydTutWecNP4UQVWZ+PSVqH",
+	"r9SNXBPR4Sur0UzBtWGCKdKr3GcdFF6+PK0mhGR759lwNBwNt8cHo9FOP/b+rMtKDkmKzTZPw5otrG//",
+	"4ez4dMPWiWjsvR3u3RkMhuQYVKNa3IlIimKFFiuXwdBDJwIDkb+QbuUy06nV0S1ZMkFLPlzReZH2D91Y",
+	"tJ6YuACuraQ3D416tkghaSNop/1xyyo9PGMmlRlAAMgTUcUaec2UiwQEIkFVDvkKiBytjaaaOJNEWNgX",
+	"y8neaNvPGalY2Vk9KzQj9EouTAg6AKMrpPyMk3NrvCgGO+SNyVTKHPa7onls7wVlHZLjlqzgPMKiH6Mr",
+	"gldAIxAo0oayHAJtxA9yQqfnPOGUGU32RrvruyGgAGdZGBtoIzJgj6GFS7GpS0nNrEaoWBOzjUuvx4no",
+	"pdUNqR04LWcrImTwHOJ0eqmQwuYLuLkfrxEhr2S+guparNKYLGc8mxEhwxk3+jPUwTn9zEjBhUkrP7cQ",
+	"BbhEStJsxrLPqaNwif7AUPC33I/dwAF4svoWeEEXOTewJKtYowZ5GyYiEUctau0skNBCywD52Oo+iY4x",
+	"oVP6RKRhAE9jbzWQKkwZHi4GqJZxwKKQXfrU1z82Z8KA4aBlrLkXjN7aMe/YilswKvfdBVuQcv1dQTaW",
+	"iHb8cvkYBKwadzCHfOrK2mDqypDUp1yoSYGqjIm/o22oXHRNTbkGFvdG23E1VgVptFFXcaDzUlUZAhiF",
+	"dRDgzrbc0gOLFBnO8z4e9Q+IsdDjJo5EQ4GAPDiwZwOLwWp0Ceq++7HOViBhTcSDUsaHoVNIE5wSJ8ID",
+	"JGasFlblog7rMTyCRWt+uCIbcCnhjL6BR6mJ2B/Fo1GTEFhTrIFVYJv6TKjIa0DdBqBKGGXDHfAjHHLf",
+	"+7edmxvU1z38H1w55GMr650svheUypLzRDssMLdEItQ3bU+kXairfk7tuEYPyTk4j/VYPaOQhJEX707P",
+	"SIlLjOH7lZJLsMOSTrEWmDMqsHpSmKhxY5Mxj/doJVDVNkfvT6I4umZK28RoGyI/5EsuFEfjaHc4Gu5G",
+	"2J2YYSW8RUte4de26hxoC7OQrS/O8G6j8ZfbuHW3vaVpH1j6S92Br/6gN6cdPpxy4/Suga1wZtJwVb53",
+	"ij/iYDIRVdC1WCm4U0zH8HXKr0Nf3eqok54NI9zgAV0zxSec5X08XQyTlc9ORIjLqHykp6amGaJDjr4d",
+	"u81p3ISmsOAG35mGcMbNLBHcaFZMLHi7K3T3bfXwW5miojmlC8aDOJqtu8227oe4iTNDUvDPLBEuH0Nv",
+	"WKkQ3GQXbfQmbRe2qzYRuUMhllTb1MdK1gnqMKy9PjNWYuYycd5WV0LBwsjGSpEHYrRoOczpilWtJYlw",
+	"fUkIBxjaaRHkGnZo6lPT6g0DRGeQTOaM9FIXOS5xkgDll//BUDVlJo0TkYbwqEvrg9OYDIdDB48Lir9o",
+	"HPm5QaPkBlNzUUxH449rQBWvso0ZFaiUYiXDM3ceyGUecjrcXJa51QYnL6NuCPvuZOdqOxuxg/x7+uxq",
+	"P2v2Lb8annF7Uc32fpD56g7wmwe9PQxg1jlfv212/XBo30LK74xG/ywa3ChoA+RtbVgTgKVe0GzGBi+k",
+	"MEoW92Ge/Os07VdV/ocR2nt3CvKhuOzWaKwGweLUwkGlPlagqLU5XoVxihrGOm7g5UJHHoFC1hDJAOT9",
+	"A809APnrEJK4CbL9aPhIdMTV2whzarKZRx4aRTNTwXg7JDeuIH3BXFFIK4tWE8jBf1vwQKkcDFBjtOGC",
+	"1GDAtlfsH/rwZZ1rIoRsx2UfabGT0yh7cK86uvkGVOMR59ywJRaAn7vadL22h+5/Uy817I22Nz1Y+ait",
+	"Dy287d5o9/6HXoUv0Oxt7z6CZVYZPKgiB4WRpACpNmD828HLP+/pCvuY51KSN3Dn15mRkXKAGzyuFUHt",
+	"AqsGL9B4zbKFjB5+Qxqyc3D/Ybdf37iNo6fWGd/9XPOdmnDshS62NfD6eIGecjGfU7WKxtFRJ+zYZWRy",
+	"stZL7m2AP/RBK+hU+9kiTuTWelNuZIcVQAVnwhvDrhJ2jKUADatI4RpKh+u6kGh2uEWV6PrOUMONusRe",
+	"H3ZjgLAHhLWDRoidlgT2JxkV5IoRqj/bN7fsaXaVQlW1FBZSXzyr/kI9MP36OslISIaXhHaiLUVOoF6H",
+	"MpaLa25slxYWA/cd255eJcxe1XfpO2gn1KnN6snWAo3Ky9bOrieML7h4wc0oDk9AmljBjEMeONN27ICL",
+	"zWiV2FY8ZjgHwvqAmWzGclsP+fZyIup+bGznjnU5V0D1Ucgpx06OYhPF9GwYdJaw3zSj11BqMkGQSgqF",
+	"nRVeIuSkGgGs8AkKOUZ7SR8z09c/n1+en79JSQ9tw/DrCqxlC6tQMxMRvPuHZFd4+3Dwhp2nQ18IcNuK",
+	"rDUaBW7woBz5ifBHv0Z9zxN6evzq9PjsL0hsHwtD38eOXadaG/y5YBND5MLYtovtRIMQfj46fVsPSp3V",
+	"DMmZBKXB0s/Oe5uvGtetc8Vorm35C+fvZndW4Zrm6ybHFaeMlEyWBatP2g7XdaD+SNnYqqAf2eSLzKCZ",
+	"BCU/oWK1pCtsH1qZzXhJrGPwpq+dXG0da297oolgN063EhFoQoVJqnUB34RzbcZQKfqupAYpKXrNivBg",
+	"wc8AmYkomdISqvCcGpxtrDQeiJyQD6dvrH07iRVyqg/r2bdrrtmhQjcWu6ti/fMayPHOYvW80W9x3kKT",
+	"KwYOB+QtbM+i4VmfaDu37Vd1a0nNrK5aawjKA97BfmwwTBeHtWYhl5VzVUEI2MBLYIHfBj//19oLd77w",
+	"8OC0M3zF4tG6DgFpdQ7wsQLJdSDjQlSbg7IFMLQQe1bhxrZvH85ow/I3JNnVux5BTKrmei4rlAth1uJp",
+	"NclxFhFDEsLzbykbf5QWhy+kOsr5o/cnVUm/oeFR6WhHr8O2cv+FOhpY97uZ/R3djeH/jpL9D+qNS4Kt",
+	"kDoz0qq74k3oX+rvcvi2fqPGav4FjnpwXKMxKlYqHD1myUHR0gaqYbb1AEEGcb2R2CdiU2b/bXWX/t32",
+	"+Xfb5/62Dzz1GIoCBcgV1awCGF5TXtCrgoV/98NN5Zp/WCXQHYfLIx9E9fhX/3WC6sHH0p8WnK5itPZN",
+	"WB0Pyfk6n/d31dp423af7SXXZUFXwfucmP5hftXV0rFlMxR01onNH7m/VpV7QSHm3rL/PXziX6jpqhxd",
+	"Ue7wQ50Y9DWwRGzRD3D6Qa+pDQRYg4y2GR/4hYctVdPXGeIxIxBM9Rd8XIbfZqCQGdTl7JoVspwzYR7O",
+	"B+khDE0tRBwgEA8JEGz7Kl1/4mKNryaI9EFEt6V+H5R0s8TbfK5RF76Zep/Et/+IxO+Hwz6+tDsJvqgs",
+	"8UsHHnlzC/ewhcANGRqutRI41Gbx3Ts04cP34HubjRcd3V7c/ncAAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
