@@ -44,8 +44,8 @@ var internalOps = []internalOp{
 		// User 1 is seen as a member of property 1: the owner, signed in
 		// again after creating it (the profiles call's rule).
 		setup: func(t *testing.T, s *system) { ownerSeenInProperty(t, s, "guard@example.com") },
-		body: func(testing.TB, *system) any { return map[string]any{"user_ids": []int{1}} },
-		url:  func(s *system) string { return s.userInternal + "/api/internal/users/1/properties/1/profiles" },
+		body:  func(testing.TB, *system) any { return map[string]any{"user_ids": []int{1}} },
+		url:   func(s *system) string { return s.userInternal + "/api/internal/users/1/properties/1/profiles" },
 		subject: func(t testing.TB, s *system) []string {
 			return []string{internalauth.SubjectHeader,
 				s.subjectToken(t, 1, "user-service", "getUserProfiles", "property-service", time.Now())}
