@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"jeeves4service/internal/testkit/testenv"
@@ -35,6 +36,30 @@ func TestTheExchangeIsAsStrictAsMe(t *testing.T) {
 			})
 		}
 	}
+}
+
+// liveTokens are the access tokens liveAccessToken made, per system.
+var liveTokens sync.Map
+
+// liveAccessToken is the access token of a live session of a user of s
+// (registered and logged in on first use): what the exchange accepts, where
+// an access token signed without a session (accessToken) is refused.
+func (s *system) liveAccessToken(t testing.TB) string {
+	t.Helper()
+	if tok, ok := liveTokens.Load(s); ok {
+		return tok.(string)
+	}
+	tt, ok := t.(*testing.T)
+	if !ok {
+		t.Fatal("liveAccessToken: first use needs a *testing.T")
+	}
+	register(tt, s, "live@example.com", "correct horse battery staple")
+	sess, r := login(tt, s, "live@example.com", "correct horse battery staple")
+	if r.Status != 200 {
+		t.Fatalf("liveAccessToken: login %d %s", r.Status, r.Body)
+	}
+	liveTokens.Store(s, sess.Token)
+	return sess.Token
 }
 
 // refusedExchange asserts that r is the exchange's refusal of the access
@@ -102,6 +127,15 @@ func endedSessionsAreRefused(t *testing.T, s *system) {
 	}
 	n = warns()
 	refusedExchange(t, s, "after deactivation", w.exchange(t, s, third.Token, "getUserProfiles", w.audience), adaID, n)
+
+	// A token signed with the user service's key but of no session at all
+	// (/me refuses it too).
+	bare := s.accessToken(t, adaID+1000)
+	if r := testenv.Do(t, "GET", me, nil, testenv.Bearer(bare)...); r.Status != 401 {
+		t.Fatalf("/me with a token of no session: %d", r.Status)
+	}
+	n = warns()
+	refusedExchange(t, s, "of a token of no session", w.exchange(t, s, bare, "getUserProfiles", w.audience), adaID+1000, n)
 
 	for _, secret := range []string{first.Token, second.Token, third.Token} {
 		if strings.Contains(s.userLogs.String(), secret) || strings.Contains(s.propertyLogs.String(), secret) {
