@@ -322,8 +322,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -338,8 +342,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -399,8 +407,12 @@ func (c *Client) GetUserProfiles(ctx context.Context, params *GetUserProfilesPar
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -425,8 +437,12 @@ func (c *Client) ExchangeSubjectTokenWithBody(ctx context.Context, params *Excha
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -629,8 +645,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -645,8 +665,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -970,8 +994,12 @@ func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, p
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -992,8 +1020,12 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithBodyWithResponse(ctx conte
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2093,92 +2125,96 @@ func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Req
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fx7c9u2lv8qGO6dib2lZMmv1NJkdt3Euas0N0n9uO1e09eESUhCQgIsAFlWO/7uO+cAJEGKsp3WO5M7",
-	"c/9pZZIADg7O43ceyO9BIvNCCiaMDka/B3NGU6bw5wd5ZqRi8DNlOlG8MFyKYBTEQvY0vIpHxMwZoUIv",
-	"mSIJVYozTSgx8gsTZOv07Wty+HL/iGiWwFBy0B9u94MwUOzXBVcsDUZGLVgY6GTOcgoLMbHIg9FlUK4Q",
-	"XIUBu6N5kbFgVD8NA7Mq4Ik2iotZcH8fBqfUsPc852ad4PM5I9pQw4icIsU3i3TGDDFzashM3jIlNDFz",
-	"rsutbE1Ozt+SVNGp6XFmpr25MQUteE9RwzJYpOcYtT2KRBwFU8qzhWI6CsbqVb/fHxv4b0y2lkqKmWWI",
-	"JlMlc7tOknEmDJl82iYLYXiGVCU0y5giXJMvQi5FiDMDr5g26zPXI15o/KG3CZ0apvqReJjHFT9bsx8c",
-	"HR0djc2rQRAGOb17z8TMzIPRcDAIg4IawxQw859RcEl7v/WuvsNBl4Pe0dV3Y+N+/OXhs+l9khlPVt1H",
-	"ZE9lROIoiBaDwV4iaM7wF4uC8a+v7MOF4Ebbp+Ole7bkIpVLwgWImhSpex/3/wgjfn11OBgMBuPlq8Ov",
-	"4MSvJSeWD3DiHsjRhRSaoYq9leqGpykT8EcihWECxZcWRcYTCrzZKZS8yVj+3WctRYNqYKGhPEPucV2K",
-	"T05XREiDf1phkwVTOBewA/RgoYPR/mAvDAw3uP+ajopmkHg92tn5zNgt0/uaqVuesH7KbkuK9M60Gnbv",
-	"8/Uvik2DUfAfO7Vp2bFv9c4nO9byYl0EEsVSJgynGajBLc14Sm4WhoAkgGVxe2xui6SSadwzzTK5jMRW",
-	"fNfDnyzt2RHamapKYc4+Td6+PSGTN6SgZh4SqQhFG8ETq60vNC663ScfYT0WCb24+cwS46xbg7wl1YRr",
-	"vWApmcJMQpo5U2ShkVYqcO2K3hc6EvFdT4reDZvTbNqT05gUVNGcGabCang1wJLnnsIWuJiRpVRfMklT",
-	"q+6e3W4Ywq6zcN/u1B9uUNEnDS6/xxOdCNANmp0oJdWfFmpGQOxgz3KRpVaqJXxnGHLUKa0v1gegoqVY",
-	"l9SQMzuNpeqrRJy7KZ5Fws9kzswcDg/8BUuJtJJhdznG33b7RDAgWNOVJss5NX1Y/1zKv1GxOnWm6s+y",
-	"V0qSU7EqaQGzlhdGj4lRK0JnlAuSUfAnvtXYParZCzMAQaSi6KtYC760h86Upc9jQModPeZ0ydbkw/nJ",
-	"6Yfj99fnH388+XD99njy/uL05Pr95G+T85CkbEoXmYnEcEAKMKlcLAzbHhE4lJW1rDgtN2AHFJsuNEs9",
-	"T+7whWJTnmW6NiGV+XGSW37INdEF0FYTdnry08XJ2bklaRstgDcz4hiuI1Ebwal0drG0U/VcZxc/vDt5",
-	"Xc71zRiMMDhlRq16x4Ba1iHBmXXlxEiypNyQGzaVioF0ggahgD7s36dS5dQEo4ALs7drXTnPAWB+f7gP",
-	"diLnwv49rAQX9H3GFIjXfRhcCLowc6n4bzD/n1K3ibDuojQoxOmEFdOGYx7WKtYg4Ku0a+GPfC73HP/S",
-	"K21q7xzojok9XpDgnGsNJyOVVcCRdcmC0CRhhWFpw79GopbP44vz/3mFT62g4zjnXt/9fN47+/vkjZNv",
-	"58LTin0O0ZfeMBLLudSM/NI/GBzZgTlNrbtIpBAuEmmtrQs+nVpfH4JRpsJDFzh+KlUkKHr0ECeLf+md",
-	"WUV7kBP+VpoAotTXSLitWH5pPhMsJTcrXAURhHsf4nvY76pgJHazffd5aeKQsLsClIBsHZQQmMhpJDLG",
-	"lnRlueojE7pIORMJ+4bAQyWjSEcpiGtWAYLKo/2Dl8RJunOYGkxBoeDUDLfgulS9330If9CC8Jf/jKK7",
-	"waAXRXfDt1F09/Lt1X92IPcwYIAdcF5uWI4/mstNOcvS1mrtgOHyuPcP2vtt0Du67v9XrzNGCIOcaU1n",
-	"rDXV7h8j/N43kJeOyHqNq2qARGnC9endxG5xd1C9pkpRNNlcaENF0ibvcH/DRvvXm/ZZGryHDPXB0ZFn",
-	"ptFotw11ZSwf5vxTz9k+8GhaKN6MAnc9KjawGd+WhFU7DUuR7OL6JyWnPGMOSqGHSVMOQk+zT56gTWmm",
-	"Wei7GLAR1zzVwehyGO5e3bf1oH7fFXTDW8CYYDQLS4MmVDGypAJs9pYU+AImXL3QJGf5DYyghuRSG8zn",
-	"VBpRUTUMG4d6uO8f6tHu7t7ey93B3uH3B/svX0K0/bAv9mXywH3s/hy2JDQMFoL/umDuNUCC9uFU/Og6",
-	"BrTlJ3fJnIrZkw+jydVjQcBIfX94tOdMPXPzVbBvixtNUBfLyFak4CQWTIeEavLu7OMH5Kx3zKXJBpHU",
-	"TPWcVwjCYKaoMNduKwslRpyZ6QgDSj2SAANG+EkPPhkhSb2SJAegmDYsvcZX/kRNgOGG4izO+4BwJxK/",
-	"nzFzoZlycgzS7r6x0wajgK3ezW/+mvCP/N3bf5ycnv90NtGT3BT/eD05nHw+4e9fvxuwX47h/Y9/H/7E",
-	"pz/12d6gn+xmoj3bw7v16Py8xGNtakTNyi6NQIDB8By8rBxMzIQByMcQk3J3jHUmYcnNnNAKsYQEXsP5",
-	"lm98/NM83vaRts1NzkVl2TYY2tHOZlPrS0idZP1aUbnqmLlbeJprPC5FXTM7ueo6oQqbTdIS/7lsFyNr",
-	"WZqpVE1Wrwtq2288xu2rmusbvEhL9DcZ3hcawbHWlty2zCmWMH7LUowzBYmPHaLHvWNy06P8++HR7pME",
-	"BaQkivqPPHh8W0+Up5YyXj3mOz1ZbfOxk4CwVudSaJ5g2G0Sdv1kHjTedtCYxPbQLBUxCFk5xmUNq2DF",
-	"JQXd6c6ZYmAGfBFdx63+5BtqGQ0Z39LMxjcuHsGdEsTSbLslJPuDo8PnFwsbfOhrLh6I4tfozvgt02TL",
-	"AQlyOGiaxMNB+AAwPHwUMljWP7tZas7XKox9uD52iWb/4EFAXCj8EVS4ofO2TIbyVpbJdvu7rlBWkvvh",
-	"+vhxxWnITdf+G8Q3Tq1LYTwbuR7ssNyFVrVZpSn9b/dXP5F5y4kd7D8Gx7tFa8qVNtegU83VjlP6cG3m",
-	"yYA/o50LvJe3LKNtZ/yHV3Gg8/8RJHej3KDBQn+3oTvER86+I9ItvDcV9H8oq+SL0jqYb0aYrW1Ua62T",
-	"Cf6IJQvFzeoMjR3SUeanzrvN589zalBBXbamLFqnrGCYNBGkkRrqk9ha+REY7jlVmHpKlM3BUkMyRrUh",
-	"e7uRSOZU0cQwpUOCQZMr1jA1WsvlvND1Mmcnp3+fvD6xqWiyBaFA97uz7Ug46suArM4NdT19ocmn04+f",
-	"Tk7P/7e1ipvGJ2lMBONmzlQkllJ90eU3VZ4SODeXWaoBjhiJe+uT2ObOkD9Vrm5LL27Iqw0VtzASdJH6",
-	"r1OP4PqzMsQkBy4Bj7AbvMa2TdKRfGEWNOudvz/zcnuRwIQdQu4GAV5K0IFGDa7aqIU2JJU55aI87e+q",
-	"TVmWhDZ5FomczyzyHBPq5xMdwHcVhgR0ZYqhAtj+OcR5RlofbbenFhnTNvkGTtNl4IIwsIYoaOdZa5NC",
-	"C/4jw0yM7+7XBf2tVBDV5zU65hpTmSOkPC9oYsi7n8/I1kn65uw4JO8+np2UWhGbVTEifoZxu05MRqIt",
-	"OuX2v7AVsBbCnnc//3jWJ68zynM9IjHXOu5SAnRSKsRsZmxrJPgFT0MS00Ua10fI1sKtORObIrS0Mxir",
-	"Uq2bo7KQxLKIm/XaCRLzW1ET49dfsRMjEtrBvhwwPJIOc3Fq4pDE7K6ISQ10qhQt9muUX4Hix58Nj/tk",
-	"YmrMEIkGXICvXE69eua+lYKNCKPJnGieMleWssgLs74vNB5s/KDcNZLa62J3jynAqSyrITTB9Igb3oRU",
-	"BFTKUC6YgihrobKHaxfBesHUvu0ZWcbGhIm0kFwYHRJDZ7M6Vd6wU1hRxa3nIxLX7it2JddIdNjKqjST",
-	"cW2YYIpsVeazdgpv3pxWFUIy3H3ZH/QH/eHoaDDY3Q5Le9alJWMSY7KtpGFNF9aXvzg7Od2wdCQaaw/9",
-	"tTudQZ+cgGhUkzsWSZGtUGPl0it66EigIypfxDupTHRsZXRHFkzQgvdXNM/i7bEri9YVE+fAteX05qLR",
-	"lg1SSNxw2vH2qKWVZXvGXCrTAweQRqLyNfKWKecJCHiCKhwqIyByvFaaavaZRMK2fbGU7A+GZZ2RipWt",
-	"1bNMM0Jv5ML4TQegdJmUX7BybpUX2WCLvCGZSZnCejc0De23IKx9ctLiFZyHH/Sjd8XmFZAIbBRpt7KM",
-	"gTZSFnJ8o+cs4YwZTfYHe+urYUMB1rLQN9CGZ8AcQ6svxUKXgpp53aFiVcwmLks5jsRWXH0Q24LTcr4i",
-	"QnrjsE9nK6ZiBUZRSMFAerCFcJFyQzIuWDUvNThxPxKROLZ0lpU4YgtxhGZaem2HrdSP6KjROYmLROx7",
-	"zzgsRRb89IwhZ9E7tCQTJgVoV+LOcljOhAGpRbFc0210ndrlBNy2wlYPk/vbeTqQpvpvBVAoEm3n4cBQ",
-	"n1wI9NkVn0fEgf8Y9bdkSw4458bqRlx9IafWUsERj8nCTgUnhEJ2yxSfclbXLnO6IjQxLaXioqvCyTVw",
-	"ZH8wDKsSKDCv3SEVevIpVeXNQYCtMoPp2XFT92xXRz9Pt1EyfsB+CD1q9nxoAPO4UdeY2eibYHUnCMqp",
-	"e1gjCwCXkXgSvHtaJwlpNpKEkSibGeasZlZlTsZ1yRwbO+v9cEU29JD49fRG70hNxOEgHAyahMCcYq2x",
-	"BJapz4SKtG5+29BU4ntEfwX8CYe8Xdqi3bs7FO99/D+YXcBOK2tJbC8uCJUl54V2fbvcEoltuXG7euzc",
-	"UvU4tqUV3Sfn4H/W/eqcAmAirz+enpECpxjB3zdKLkFtCzpD3J4zKjDSUQiquLHAqezNaIGdapnjT5Mg",
-	"DG6Z0hbEDMFLA7ZxbjMYBXv9QX8vwEzCHKPWHVrwqtdsp8YrO4gYdn536nofjH6/D1tf20/8oLyQuqML",
-	"+kJvBgewSz2XS0I7a32ABMQtNxYbwCRgpUcVkoKVQXSQTw7Al2d2I9OV7zEseJULYcgWxzYF4H35iCpG",
-	"MjY1RC4MaPj5nBH4yih6y7LGnFraaQumtATGp9QgblhpGA0TX5y+t9Q7uJzJmR6XQDwSB04brMfuLnTa",
-	"M/digWAU/HWtglDZXh2MLtdaFkrE0KhWgOFTrGDouN2+nBuUs/5mgO5m603eBN3NzHvT3ZthMmBH6ff0",
-	"5c1h0sxgfXWh/v6qqvL8INPVA21QHe1P67XpJ/ch+dXw+2ZaCKu6rVbq3cHg60irFeayymd2JDH9BKTL",
-	"OnoZQz9NWKX4hvdP32hDjjZ0XVVleSc9qA+lQnn6FIJi8rT/7bQD7z94KE9tAi4dXdXmnVOT2OTO8acJ",
-	"gdkVYJKg7tK5rPpxahH0OmuCErBgzT0AEa/b77wG4h9oWja3fl33Hc6Ou3y23ju0eYh9XfTUwQ6fFd+M",
-	"CAw3Daz0d+ei1ay4P9h7fNBb//bB/nDvGSUNec0BYkuSUTVjjR7ooXdz4hNdYRLoXEryHr78OjkxUvZw",
-	"gecVEwCTMKt3+6B09BZZ6m9JQnaPHj/sdu/7fRgcWOPy8LjmhQQc9RyCAlDjhmpWpeluKc/oTcb87nnM",
-	"V2Sr5vUET3ZcdotciGr4V/f4VgOfS35aSalqo/UdGwTtfXK+vk+/JIM2uFWMubxqZ60vr9D2LvKcqlUw",
-	"Ct5wXWR05XVFoWdG16dl7trVgEt0pssyFxaH1tIkrnqEcK7qrMEP/QQHCoCApTthMWBiG5qUWFhOPYyM",
-	"8XUVI3sXsDRjoyp5Rv22DZJgq53z46EL9ddq+ni9oGw98Hm2XeVwML1vj7ErIGgGzH8wLHBhKjcuEG00",
-	"Rjs40kh1lI0P+BC7CiNRZczsRQf4UsyAPWTGb/1cT6sdhmwt5xwDL4zYSj5vI88wx1XlfCLhN1VXOZaS",
-	"mppmECyE2zG2isRhs6+ceR+UbSVxiPF/JLjRLJvam5ddebdtm/r/rYgx8nRRqNfbh9FN3SoS1rHMu7OP",
-	"H0jGv7BIuGQqpkeqmBI+spM2GgtsC0VXYUGk7gpRQbXNW1rOOkaN/cLJF8YKTDtOXfpFV0zBqobNtYnU",
-	"Y6O96uIUv5aSSLimgj45tvUHmnmJQtvxWOaVq+vBCNpIIlNGtmKHzK6xDSgOSfXAgEMzcRiJ2L/bcG2T",
-	"MnFI+v3+dle0dtKhRf8O2Zpx0dNcR2dz7LPFZn+IBtfHtcGZrXVaeZDnNU3mrPcaELPMHkMu5V349j3z",
-	"f8l4qtXXVt9g2xBBtZvw1sIoq6yjxmUX35D/CwVYDwRV1R28Ds6Nqvs4XlOgkJYXrQquu7vXutsjlbvD",
-	"o9HbcEHqmzxtq7g9Lt2XNa6RELLtl0tPi2XYRtkE16q9WwlhG0OcccN6tndzsavGvtW20Nvf1I3kf8ef",
-	"/44/v53489EAqRkOHXfeGXSIDCIRsamXtGnjt585YhJSMBcy2Wy/htDhtg4kmu0pddI+JBbSN8yoA/Z6",
-	"3N3AvwQ8j7GDxvsxWhJYnyRUkBtGqP5i/9mF8hLhHwlA8QJ+FxAslEwXSVmh7WyxW6svhbZgBGG5ba9w",
-	"V9CbodJaR0yb9b1y4n5Lg/Vtgu0mARxN9Q8UOOTV3kAmE5qRlN2yTBY5E+bp+yBbOf3CiFqI0GuwGBMg",
-	"2Nr+rhu8a/tq9sg8ieg21x/rlNnM8fY+16jzL948xvHhn+H4490+z8/tToKvKlvwe0e71eZkwLjVYORv",
-	"qF+HO16v8Dpvmis0u6MeaV+qV7AW7P7q/v8CAAD//w==",
+	"7Hx9c9s2tvdXwfDZmVhPKVl+TS1N5l43cXadZpPUdra9G3pNWDySkJAAS0CW1Y6/+51zAJIgRdlO6zuT",
+	"ndl/WpkkgIOD8/I7L8jvwURluZIgjQ5Gvwdz4AkU9POdOjeqAPyZgJ4UIjdCyWAUxFL1Nb6KR8zMgXGp",
+	"l1CwCS8KAZpxZtQXkGzr7PVLdvh8/4hpmOBQdjDY6Q2CMCjg14UoIAlGplhAGOjJHDKOC4FcZMHoU1Cu",
+	"EFyGAdzyLE8hGNVPw8CscnyiTSHkLLi7C4MzbuCtyIRZJ/hiDkwbboCpKVF8vUhmYJiZc8Nm6gYKqZmZ",
+	"C11uZev05OI1Swo+NX0BZtqfG5PzXPQLbiDFRfqOUb1RJOMomHKRLgrQUTAuXgwGg7HB/8Zsa1koObMM",
+	"0WxaqMyuM0kFSMNOP/TYQhqRElUTnqZQMKHZF6mWMqSZkVegzfrM9Yhnmn7oHuNTA8UgkvfzuOJna/aD",
+	"o6Ojo7F5MQzCIOO3b0HOzDwY7QyHYZBzY6BAZv4rCj7x/m/9y+9o0Kdh/+jyu7FxP/5y/9n0P6hUTFbd",
+	"R2RPZcTiKIgWw+HeRPIM6BdEwfjXF/bhQgqj7dPx0j1bCpmoJRMSRU3JxL2PB3+EEb++OBwOh8Px8sXh",
+	"V3Di15ITy3s4cYfk6FxJDaRir1VxLZIEJP4xUdKAJPHleZ6KCUfebOeFuk4h++6zVrJBNbLQcJES94Qu",
+	"xSfjKyaVoT+tsKkcCpoL2YF6sNDBaH+4FwZGGNp/TUdFM0q8Hm1vfwa4Ab2vobgRExgkcFNSpLen1bA7",
+	"n69/KWAajIL/t12blm37Vm9/sGMtL9ZFYFJAAtIInqIa3PBUJOx6YRhKAloWt8fmtliiQNOeeZqqZSS3",
+	"4ts+/YSkb0doZ6oqhTn/cPr69Qk7fcVybuYhUwXjZCPExGrrM02L9gbsPa4HkdSL688wMc66Nchbcs2E",
+	"1gtI2BRnksrMoWALTbRySWtX9D7TkYxv+0r2r2HO02lfTWOW84JnYKAIq+HVAEuee4pbEHLGlqr4kiqe",
+	"WHX37HbDEHadhft2u/5wg4o+anD5PZ3oqUTd4OlJUajiTws1MBQ73LNapImVaoXfGSCOOqX1xfoAVbQU",
+	"65Iadm6nsVR9lYgLN8WTSPi5ysDM8fDQX0DClJUMu8sx/bbbZxKQYM1Xmi3n3Axw/Qul/s7l6syZqj/L",
+	"XqVYxuWqpAXNWpYbPWamWDE+40KylKM/8a3G7lHNXpwBCWIVRV/FWvSlfXKmkDyNASl39JDTZVun7y5O",
+	"zt4dv726eP/jybur18enbz+enVy9Pf376UXIEpjyRWoiuTNkOZpUIRcGeiOGh7KylpWmFQbtQAHThYbE",
+	"8+QOXxQwFWmqaxNSmR8nueWHQjOdI201YWcnP308Ob+wJPXIAngzE44ROpK1EZwqZxdLO1XPdf7xhzcn",
+	"L/25QmunnC2D28mcyxmElsp6jfKFdrMD45MJaF2ZSLJwXCZNA4eOONYTlUMcyZqMk19e/u343V8dm3vf",
+	"jOEKgzMwxap/jOhpHZqcW0jBjGJLLgy7hqkqALUENZkU5X6cMVVFxk0wCoQ0e7sWUogMge73h/torzIh",
+	"7d87lQKh3ZlBgWJ+FwYfJV+YuSrEbzj/n1L7U2ndVmnYmNNNe6QNgLBTq3qDgK/S8oU/8qlgQvxLv7Tt",
+	"/QukO2b2eFGTMqE1nowqrCEYWWggSXZzA0nDz/sCevzx4m8v6KlVOBrn3Pybny/65/84fVVpAulyUrHP",
+	"RRalV47kcq40sF8GB8MjOzDjiXVbEyWli4haa+tcTKcWc4ToHLj0lIrGT1URSU56R9qKrDi3Cn8vJ/yt",
+	"NIFMaTci6bZi+aXFTELCrle0Cum5ex/Se9zvKgcWu9m++7w0ccjgNkclYFsHJRRnahrJFGDJV5arPkLi",
+	"i0SAnMA3BGIqGSU6SkFcswoY3B7tHzxnTtKd49ZoCvICT80IC/JL1fvdDyUOWqHEp39F0e1w2I+i253X",
+	"UXT7/PXl/++IIMIAEMPQvMJARj+ay00FpElrtXbg8um4/0/e/23YP7oa/Fe/M1YJgwy05jNoTbX7xwi/",
+	"8w3kJ0dkvcZlNUCRNNH6/PbUbnF3WL3mRcHJZAupDZeTNnmH+xs2OrjatM/S4N1nqA+OjjwzTUa7bagr",
+	"Y3k/5x97zvaBR9OiEM1odNejYgOb6W1JWLXTsBTJLq5/KNRUpOAgHXmYJBEo9Dz94AnalKcaQt/FoI24",
+	"EokORp92wt3Lu7Ye1O+7gn98i1gXjWZuadCMF8CWXKLN3lKSXuCEq2eaZZBd4whuWKa0obxSpREVVTth",
+	"41AP9/1DPdrd3dt7vjvcO/z+YP/5c4z67/fFvkweuI/dnzstCQ2DhRS/LsC9RkjQPpyKH13HQLb8xMGv",
+	"xx5Gk6vHkqGR+v7waK+F8yr4uSWMZqSLZYQtE3QSC9Ah45q9OX//jjjrHXNpslEkNRR95xWCMJgVXJor",
+	"t5VFIUcCzHREga0eKYQBI/qkj5+MiKR+SZIDUKANJFf0yp+oCTDcUJrFeR8UbsSbwSiYgfmooXByjNLu",
+	"vrHTBqMAVm/m13+diPfizet/npxd/HR+qk8zk//z5enh6ecT8fblmyH8cozvf/zHzk9i+tMA9oaDyW4q",
+	"27Pdv1uPzs9LOtamRtSs7NIIAhhA5+BlB3FikAYhHxAmFe4Y64zGUpg54xViCRm+xvMt3/j4p3m87SNt",
+	"m5tMyMqybTC0o+3NptaXkDrZ+7Wictkxc7fwNNd4WIq6ZnZy1XVCFTY7TUr857JuwNayRVNVNFm9Lqht",
+	"v/EQty9rrm/wIi3R32R4n+lGYNeWuQImIG4goXhXsvjYIXraOyVZPcq/3znafZSgoJRE0eCBBw9v65Hy",
+	"1FLGy4d8pyerbT52EhDW6lwKzSMMu00Gr5/MvcbbDhqz2B6apSJGISvHuOxlFay45KQ73TkUgGbAF9F1",
+	"3OpPvqGm0pDxLQ02vnHxCO2UEZaGXktI9odHh08vFjb40FdC3hPFr9GdihvQbMsBCXY4bJrEw2F4DzA8",
+	"fBAyWNY/uVlqztcq0L27OnYJb//gUUBcKPweVbih87ZcR/JWlut2B7uuYFeS++7q+GHFachN1/4bxDdO",
+	"rUthPBu5HuxA5kKr2qzyhP+3+2swUVnLiR3sPwTHu0VrKgptrlCnmqsdJ/z+GtGjAX/KOxd4q24g5W1n",
+	"/IdXcaDz/xAkd6PcoMFCf7ehO8QHzr4j0s29NxX0vy+r5IvSOphvRpitbVRrrZOJ/ggmi0KY1TkZO6Kj",
+	"zE9ddJvPn+fckIK6bE1ZPE8gB0qaSNZIDQ1YbK38CA33nBeUepoUNk/LDUuBa8P2diM5mfOCTwwUOmQU",
+	"NLmiERSjtVzOM10vc35y9o/Tlyc2Jc62MBTofnfei6SjvgzI6txQ19Nnmn04e//h5Ozif1qruGl8ksZM",
+	"gjBzKCK5VMUXXX5T5SmRc3OVJhrhiFG0twGLbe6M+FPl6rb04pq92FD5CyPJF4n/OvEIrj8rQ0x24AoB",
+	"BLvRa/Rsko5lC7Pgaf/i7bmX24skJewIcjcI8FKCDjRqdNWmWGjDEpVxIcvT/q7alGWJS9tHMhMzizzH",
+	"jPv5RAfwXaVjgroypVABbf8c4zyjrI+22ysWKWibfEOn6TJwQRhYQxS086y1SeG5+BEoE+O7+3VBf60K",
+	"jOqzGh0LTanMEVGe5Xxi2Jufz9nWSfLq/Dhkb96fn5RaEZtVPmJ+hrFXJyYj2RadcvtfYIWsxbDnzc8/",
+	"ng/Yy5SLTI9YLLSOu5SAnFQRUjYztlUQ+kIkIYv5IonrI4S1cGsOclOElnQGY1WqdXNUFrJY5XGzrHJK",
+	"xPyW18T4dWDqCImkdrAvQwxPpONcgps4ZDHc5jGrgU6VoqW+kfIrVPz4sxHxgJ2aGjNEsgEX8CuXU6+e",
+	"uW+VhBEDPpkzLRJw5TGLvCjr+0zTwcb3yl0jqb0udneUApyqshrCJ5QeccObkIqhShkuJBQYZS2K9P7a",
+	"RbBeuLVv+0aVsTEDmeRKSKNDZvhsVqfKG3aKKru09WzE4tp9xa70G8kOW1mVZlKhDUgo2FZlPmun8OrV",
+	"WVWpZDu7zwfDwXCwMzoaDnd7YWnPurRkzGJKtpU0rOnC+vIfz0/ONiwdycbaO/7anc5gwE5QNKrJHYuU",
+	"TFeksWrpFT10JMkRlS/i7URNdGxldFvlIHkuBiuepXFv7MqzdcXEOXBtOb25aLRlgxQWN5x23Bu1tLJs",
+	"E5mrwvTRASSRrHyNuoHCeQKGnqAKh8oIiB2vlaaa/S6RtO1nkLD94U5ZZ+RyZXsGINXA+LVaGL/5AZUu",
+	"VeoLVfCt8hIbbLE5ZDOlElzvmieh/RaFdcBOWrzC8/CDfvKu1ESDEkENK+2WmjHSxspCjm/0nCWcgdFs",
+	"f7i3vho1NlAti3wDb3gGyjG0+mMsdMm5mdedMlbFbOKylONIbsXVB7EtOC3nKyaVN476hbZiLldoFKWS",
+	"gNJD5e1FIgxLhYRqXm5o4kEkI3ls6SwrcYy7Aniqldf+2Er9yI4anZO4SMa+94zDUmTRT8+AOEveoSWZ",
+	"OClCuxJ3lsMykAallsRyTbfJdZalfLetsNVL5f52ns5W9qveMoRCkWw7DweGBuyjJJ9d8XnEHPiPSX9L",
+	"tmSIc66tbsTVF2pqLRUe8Zgt7FR4QiRkN1CIqYC6dpnxFeMT01IqIbsqnEIjR/aHO2FVAkXmtTu1Qk8+",
+	"VVF5cxRgq8xoerbd1H3bXTLIkh5Jxg/UM6FHzd4TjWCeNuoaRBv9G1B3pJCcuoc1skBwGclHwbvHdbSw",
+	"ZkNLGMmymWEONbMqczKuS+bUYFrvRxRsQy+LX09v9LDURBwOw+GwSQjOKdcaXHCZ+ky4TOomvA3NLb5H",
+	"9Fegn3jIvfFa14vdlW73vqDIbup2IXfkdbtoAwjANnS6bGwoKu3i7u0tTbtP/6cOZDKQyA/bnozybUl7",
+	"pl0rs7D8Oj25eB3JuF3Jdi6yehzbMo8esIs5dLj4OUfsxl6+PztnOc0wwr+vC7Ukq5rzGcUQGXBJUVdB",
+	"AE8YC+LKPpEW8KrWOf5wGoTBDRTaAqodRAyIs5wLD0bB3mA42AsoqzGnCHqb56Lqv9uusdM2oZft353p",
+	"uAtGv9+Fra/tJ36CIFe6ozP8o94MVHCXeq6WjHfWHVEM5I0wFqfgJOgxRhWqw5Wphwr55IKJ8tCuVbLy",
+	"vZcF0mohDdsS1DKBzC8f8QJYClPD1MKgtaETRIEt+A2kjTm1stPmUGiFjE+4IQyz0jgaJ/549tZS74Q7",
+	"VTM9LoOCSB44zbToobvoas/ci0uCUfDXtWpG5Qd0MPq01j5RopdG5QSNcAE5EIhw+3IuWc0Gm4MFN1v/",
+	"9FXQ3eC9N9293pkM4Sj5nj+/Ppw0s2lf3TRwd1lVnH5QyeqelqyOVqz1Ovmje6L8yvxdM0VFFeZWe/nu",
+	"cPh1pNUK86nKrXYkVP1kqMuAetlLP2VZpRt37h6/0YYcbegAq1oEnPSQPpQK5elTiIopksG30yK9f++h",
+	"PLYxunS6Vet7xs3EJpqOP5wynL1AfBTUHUOfqt6gWgS9Lp+gBE9U/w9QxOtWQK+p+geelA2/X9cJSLPT",
+	"Lp+sD5BsHuFwF8l1sMNnxTcjAjubBlb6u/2x1Ti5P9x7eNBr/0bG/s7eE0oa8VogGFIs5cUMGn3hO95t",
+	"kg98RQmpC6XYW/zy6+TEKNWnBZ5WTBDY4qzejYzS0VuUq78lCdk9eviw2/cB7sLgwBqX+8c1L2nQqKcQ",
+	"FIQa11xDlTK84SLl1yn4Nwood5Kumlc2PNlxmTb2UVbDv7rfuBr4VPLTSpBVG63vHRFoH7CL9X365SGy",
+	"wa3C0KfLdgb90yXZ3kWW8WIVjIJXQucpX3kdWuSZyfVplbnWOeQSn+my5EaFqrWUjatkEZyrunzoQz/Z",
+	"QgIgcelOWIyY2MYmJRZWUw8jU3BUxevepTQNMKoSedxvIWETavtzfjysLhS0+gvoykUZtfk861X5JCo1",
+	"2GPsCgiawfsfDAtcyCyMC4obTdoOjjTSLmUTBj2kDsdIVtk7e/kDv5QzZA+biRs/79RqzWFby7mgwItC",
+	"tpLPPeIZ5duq/FMk/QbvKt9TUlPTjIKVeHc2wmaPO3gflC0ucUi5iEgKoyGd2tuoXTnAni1D/JbHNvK0",
+	"UajXZ0jRTd22EtaxzJvz9+9YKr5AJF1il1I1VUyJH7lw1m9ysO0cXUUOmbhrVTnXxrvN4hg19os4XwBy",
+	"SoFOXSqovgJDFZYqFVCz0V7/cYpfS0kkXYODpbVdMPGLcsUiBRaT4Fp5zSBmZIpBj7wcDembBo3BNB1t",
+	"JFEYQCaQsK1UzdTChLhLvVRFwsrLPQnwiRE3RG3Pv7jEDVOybOyncpYwrKL6GKV1utA89XKttmm0zIVU",
+	"N70Ja7KJSoBtxQ5QXlEnVRyy6oFBP2ziMJKxfz3kyua14pANBoOeqxN0MBr3ylnHLaUQtYtOmOsvevPV",
+	"o035sJF/w5SbSgh0mc+TAChIlIPH0JgqsTh0XMtUdbe8uhgvNNvfPeoKmk86jNl/IudmePo4D97ZL/1k",
+	"IfIfosG19m3AFGvNdx7yfMknc+i/xMBFpQ8ByPKfaWj/Ewj/lmFtKzNb26gNgWy7L3MtmrXGZ9S4/+Sb",
+	"4H+jOPee2La6HtrBuVF1RcvrE5XK8qJV1HfXSlvXvah447zN1/qZUSTbDq3sB6DuHWVLdLW/IVwhJKvv",
+	"j7UdSW9cAhXrjyIpVRuBlZiKiv+NYh0tV+OYMlhpDHH2k7oovHu7XZ0dW22n1vum7uP/J9Pwn0zDt5Np",
+	"eDAUbga+x503VR32RgwsN3UwN91I74ljY6kkuODY1nU0Bok3dcjYxPh1eQbxqXCmu7LULoTT4+5rI0sE",
+	"ohQlarqVpRXD9dmES3YNCHTtPzpSXl39I6kG+ucnurBmXqhkMSn7AjobO9dKiaEtDfLrFGxTj/sHGJpB",
+	"8VofVpv1/XLiQUuD9c2EmpwCPJrqn+dw4K69gVRNeMoSuIFU5RlI8/h9sK2Mf8GYTIZeW8+YIcHW9nfd",
+	"G1/bV7Mz61FEt7n+UH/WZo6397lGnX/d6yGO7/wZjj/cY/b03O4k+LKyBb93NPltTvuMW21t/oYGdUTl",
+	"daiv86a5QrMn74GmuXoFa8HuLu/+NwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
