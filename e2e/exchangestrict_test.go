@@ -160,6 +160,11 @@ func exchangesAreBudgetedPerUser(t *testing.T, s *system) {
 		switch {
 		case r.Status == 200 && refused.Status == 0:
 			granted++
+			// The user's exchange budget, nearer its end than the caller's
+			// request budget, governs the fields of a granted exchange too.
+			if want := fmt.Sprintf(`"subject-exchanges";r=%d;`, exchangeBudget-granted); !strings.HasPrefix(r.Header.Get("RateLimit"), want) {
+				t.Fatalf("exchange %d: RateLimit %q, want %s...", i, r.Header.Get("RateLimit"), want)
+			}
 		case r.Status == 429:
 			refused = r
 		default:
