@@ -198,23 +198,23 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
-// GetUserProfilesParams defines parameters for GetUserProfiles.
-type GetUserProfilesParams struct {
-	// XRequestID Request id of the caller, repeated in the audit log.
-	XRequestID *string `json:"X-Request-ID,omitempty"`
-}
-
 // ExchangeSubjectTokenParams defines parameters for ExchangeSubjectToken.
 type ExchangeSubjectTokenParams struct {
 	// XRequestID Request id of the caller, repeated in the audit log.
 	XRequestID *string `json:"X-Request-ID,omitempty"`
 }
 
-// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
-type GetUserProfilesJSONRequestBody = ProfileRequest
+// GetUserProfilesParams defines parameters for GetUserProfiles.
+type GetUserProfilesParams struct {
+	// XRequestID Request id of the caller, repeated in the audit log.
+	XRequestID *string `json:"X-Request-ID,omitempty"`
+}
 
 // ExchangeSubjectTokenJSONRequestBody defines body for ExchangeSubjectToken for application/json ContentType.
 type ExchangeSubjectTokenJSONRequestBody = TokenExchangeRequest
+
+// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
+type GetUserProfilesJSONRequestBody = ProfileRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -290,30 +290,6 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
-	// GetUserProfilesWithBody Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// GetUserProfiles Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-
 	// ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -353,50 +329,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectToken(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-}
 
-// GetUserProfilesWithBody Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequestWithBody(c.Server, params, contentType, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
+	// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-// GetUserProfiles Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequest(c.Server, params, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
@@ -459,19 +431,79 @@ func (c *Client) ExchangeSubjectToken(ctx context.Context, params *ExchangeSubje
 	return c.Client.Do(req)
 }
 
-// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
-func NewGetUserProfilesRequest(server string, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
+// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequestWithBody(c.Server, userId, propertyId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequest(c.Server, userId, propertyId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
+func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewGetUserProfilesRequestWithBody(server, params, "application/json", bodyReader)
+	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
 }
 
-// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
-func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
+func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -479,7 +511,7 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/profiles")
+	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -514,27 +546,41 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 	return req, nil
 }
 
-// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
-func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
+// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
+func NewGetUserProfilesRequest(server string, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
+	return NewGetUserProfilesRequestWithBody(server, userId, propertyId, params, "application/json", bodyReader)
 }
 
-// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
-func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
+func NewGetUserProfilesRequestWithBody(server string, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "property_id", propertyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
 
 	serverURL, err := url.Parse(server)
 	if err != nil {
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
+	operationPath := fmt.Sprintf("/api/internal/users/%s/properties/%s/profiles", pathParam0, pathParam1)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -613,30 +659,6 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
-	// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
-	// GetUserProfilesWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
 	// ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -676,145 +698,46 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectTokenWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error)
-}
 
-// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
-type GetUserProfilesResponse200Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
+	// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 
-// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
-type GetUserProfilesResponse400Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
-type GetUserProfilesResponse401Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
-type GetUserProfilesResponse403Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
-type GetUserProfilesResponse413Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
-type GetUserProfilesResponse429Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-	RetryAfter      int32
-}
-
-type GetUserProfilesResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *UserProfiles
-	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
-	ApplicationproblemJSON400 *Problem
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
-	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *Forbidden
-	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
-	ApplicationproblemJSON413 *Problem
-	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
-	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
-	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetUserProfilesResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *GetUserProfilesResponse400Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *GetUserProfilesResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetUserProfilesResponse403Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *GetUserProfilesResponse413Headers
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *GetUserProfilesResponse429Headers
-}
-
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
-	return r.JSON200
-}
-
-// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
-	return r.ApplicationproblemJSON400
-}
-
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
-	return r.ApplicationproblemJSON401
-}
-
-// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Forbidden {
-	return r.ApplicationproblemJSON403
-}
-
-// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
-	return r.ApplicationproblemJSON413
-}
-
-// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
-	return r.ApplicationproblemJSON429
-}
-
-// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
-	return r.ApplicationproblemJSON500
-}
-
-// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
-	return r.ApplicationproblemJSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r GetUserProfilesResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r GetUserProfilesResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r GetUserProfilesResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r GetUserProfilesResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
+	// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 }
 
 // ExchangeSubjectTokenResponse200Headers the declared response headers of an HTTP 200 response for ExchangeSubjectToken
@@ -950,40 +873,143 @@ func (r ExchangeSubjectTokenResponse) ContentType() string {
 	return ""
 }
 
-// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfilesWithBody(ctx, params, contentType, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseGetUserProfilesResponse(rsp)
+// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
+type GetUserProfilesResponse200Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
 }
 
-// GetUserProfilesWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfiles(ctx, params, body, reqEditors...)
-	if err != nil {
-		return nil, err
+// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
+type GetUserProfilesResponse400Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
+type GetUserProfilesResponse401Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
+type GetUserProfilesResponse403Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
+type GetUserProfilesResponse413Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
+type GetUserProfilesResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
+}
+
+type GetUserProfilesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserProfiles
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUserProfilesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetUserProfilesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetUserProfilesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetUserProfilesResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *GetUserProfilesResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetUserProfilesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUserProfilesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUserProfilesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
 	}
-	return ParseGetUserProfilesResponse(rsp)
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUserProfilesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUserProfilesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
@@ -1038,191 +1064,56 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithResponse(ctx context.Conte
 	return ParseExchangeSubjectTokenResponse(rsp)
 }
 
-// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
-func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
+// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfilesWithBody(ctx, userId, propertyId, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
+	return ParseGetUserProfilesResponse(rsp)
+}
 
-	response := &GetUserProfilesResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
+// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfiles(ctx, userId, propertyId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
 	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest UserProfiles
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON200 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON413 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 200:
-		var headers GetUserProfilesResponse200Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers GetUserProfilesResponse400Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers400 = &headers
-	case rsp.StatusCode == 401:
-		var headers GetUserProfilesResponse401Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetUserProfilesResponse403Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 413:
-		var headers GetUserProfilesResponse413Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 429:
-		var headers GetUserProfilesResponse429Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int32
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		response.Headers429 = &headers
-	}
-
-	return response, nil
+	return ParseGetUserProfilesResponse(rsp)
 }
 
 // ParseExchangeSubjectTokenResponse parses an HTTP response from a ExchangeSubjectTokenWithResponse call
@@ -1412,29 +1303,216 @@ func ParseExchangeSubjectTokenResponse(rsp *http.Response) (*ExchangeSubjectToke
 	return response, nil
 }
 
+// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
+func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUserProfilesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserProfiles
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUserProfilesResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetUserProfilesResponse400Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetUserProfilesResponse401Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetUserProfilesResponse403Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers GetUserProfilesResponse413Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetUserProfilesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
 
-// GetUserProfiles Display names and emails of some users
-// (POST /api/internal/users/profiles)
-func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	w.WriteHeader(http.StatusNotImplemented)
-}
-
 // ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 // (POST /api/internal/users/subject-tokens)
 func (_ Unimplemented) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1446,47 +1524,6 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
-
-// GetUserProfiles operation middleware
-func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
-
-	var err error
-	_ = err
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params GetUserProfilesParams
-
-	headers := r.Header
-
-	// ------------- Optional header parameter "X-Request-ID" -------------
-	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
-		var XRequestID string
-		n := len(valueList)
-		if n != 1 {
-			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
-			return
-		}
-
-		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
-		if err != nil {
-			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
-			return
-		}
-
-		params.XRequestID = &XRequestID
-
-	}
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetUserProfiles(w, r, params)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
 
 // ExchangeSubjectToken operation middleware
 func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request) {
@@ -1520,6 +1557,65 @@ func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ExchangeSubjectToken(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUserProfiles operation middleware
+func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "property_id" -------------
+	var propertyId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "property_id", chi.URLParam(r, "property_id"), &propertyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "property_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUserProfilesParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Request-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
+		var XRequestID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
+			return
+		}
+
+		params.XRequestID = &XRequestID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUserProfiles(w, r, userId, propertyId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1643,7 +1739,7 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	}
 
 	r.Group(func(r chi.Router) {
-		r.Post(options.BaseURL+"/api/internal/users/profiles", wrapper.GetUserProfiles)
+		r.Post(options.BaseURL+"/api/internal/users/{user_id}/properties/{property_id}/profiles", wrapper.GetUserProfiles)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/api/internal/users/subject-tokens", wrapper.ExchangeSubjectToken)
@@ -1683,172 +1779,6 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnauthorizedResponseHeaders
-}
-
-type GetUserProfilesRequestObject struct {
-	Params GetUserProfilesParams
-	Body   *GetUserProfilesJSONRequestBody
-}
-
-type GetUserProfilesResponseObject interface {
-	VisitGetUserProfilesResponse(w http.ResponseWriter) error
-}
-
-type GetUserProfiles200ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles200JSONResponse struct {
-	Body    UserProfiles
-	Headers GetUserProfiles200ResponseHeaders
-}
-
-func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles400ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles400ResponseHeaders
-}
-
-func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
-	ForbiddenApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles413ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles413ResponseHeaders
-}
-
-func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(413)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
-	TooManyRequestsApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
-	w.WriteHeader(429)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
-
-func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
 }
 
 type ExchangeSubjectTokenRequestObject struct {
@@ -2005,14 +1935,188 @@ func (response ExchangeSubjectToken500ApplicationProblemPlusJSONResponse) VisitE
 	return err
 }
 
+type GetUserProfilesRequestObject struct {
+	UserId     int64 `json:"user_id"`
+	PropertyId int64 `json:"property_id"`
+	Params     GetUserProfilesParams
+	Body       *GetUserProfilesJSONRequestBody
+}
+
+type GetUserProfilesResponseObject interface {
+	VisitGetUserProfilesResponse(w http.ResponseWriter) error
+}
+
+type GetUserProfiles200ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles200JSONResponse struct {
+	Body    UserProfiles
+	Headers GetUserProfiles200ResponseHeaders
+}
+
+func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles400ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles400ResponseHeaders
+}
+
+func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles403ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles403ResponseHeaders
+}
+
+func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles413ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles413ResponseHeaders
+}
+
+func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(ctx context.Context, request ExchangeSubjectTokenRequestObject) (ExchangeSubjectTokenResponseObject, error)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2054,39 +2158,6 @@ type strictHandler struct {
 	options     StrictHTTPServerOptions
 }
 
-// GetUserProfiles operation middleware
-func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	var request GetUserProfilesRequestObject
-
-	request.Params = params
-
-	var body GetUserProfilesJSONRequestBody
-	if err := runtime.BindJSONBody(r, &body); err != nil {
-		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
-		return
-	}
-	request.Body = &body
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "GetUserProfiles")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
-		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
 // ExchangeSubjectToken operation middleware
 func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
 	var request ExchangeSubjectTokenRequestObject
@@ -2120,101 +2191,143 @@ func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Req
 	}
 }
 
+// GetUserProfiles operation middleware
+func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
+	var request GetUserProfilesRequestObject
+
+	request.UserId = userId
+	request.PropertyId = propertyId
+	request.Params = params
+
+	var body GetUserProfilesJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUserProfiles")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
+		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx9c9s2tvdXwfDZmVhPKVl+TS1N5l43cXadZpPUdra9G3pNWDySkJAAS0CW1Y6/+51zAJIgRdlO6zuT",
-	"ndl/WpkkgIOD8/I7L8jvwURluZIgjQ5Gvwdz4AkU9POdOjeqAPyZgJ4UIjdCyWAUxFL1Nb6KR8zMgXGp",
-	"l1CwCS8KAZpxZtQXkGzr7PVLdvh8/4hpmOBQdjDY6Q2CMCjg14UoIAlGplhAGOjJHDKOC4FcZMHoU1Cu",
-	"EFyGAdzyLE8hGNVPw8CscnyiTSHkLLi7C4MzbuCtyIRZJ/hiDkwbboCpKVF8vUhmYJiZc8Nm6gYKqZmZ",
-	"C11uZev05OI1Swo+NX0BZtqfG5PzXPQLbiDFRfqOUb1RJOMomHKRLgrQUTAuXgwGg7HB/8Zsa1koObMM",
-	"0WxaqMyuM0kFSMNOP/TYQhqRElUTnqZQMKHZF6mWMqSZkVegzfrM9Yhnmn7oHuNTA8UgkvfzuOJna/aD",
-	"o6Ojo7F5MQzCIOO3b0HOzDwY7QyHYZBzY6BAZv4rCj7x/m/9y+9o0Kdh/+jyu7FxP/5y/9n0P6hUTFbd",
-	"R2RPZcTiKIgWw+HeRPIM6BdEwfjXF/bhQgqj7dPx0j1bCpmoJRMSRU3JxL2PB3+EEb++OBwOh8Px8sXh",
-	"V3Di15ITy3s4cYfk6FxJDaRir1VxLZIEJP4xUdKAJPHleZ6KCUfebOeFuk4h++6zVrJBNbLQcJES94Qu",
-	"xSfjKyaVoT+tsKkcCpoL2YF6sNDBaH+4FwZGGNp/TUdFM0q8Hm1vfwa4Ab2vobgRExgkcFNSpLen1bA7",
-	"n69/KWAajIL/t12blm37Vm9/sGMtL9ZFYFJAAtIInqIa3PBUJOx6YRhKAloWt8fmtliiQNOeeZqqZSS3",
-	"4ts+/YSkb0doZ6oqhTn/cPr69Qk7fcVybuYhUwXjZCPExGrrM02L9gbsPa4HkdSL688wMc66Nchbcs2E",
-	"1gtI2BRnksrMoWALTbRySWtX9D7TkYxv+0r2r2HO02lfTWOW84JnYKAIq+HVAEuee4pbEHLGlqr4kiqe",
-	"WHX37HbDEHadhft2u/5wg4o+anD5PZ3oqUTd4OlJUajiTws1MBQ73LNapImVaoXfGSCOOqX1xfoAVbQU",
-	"65Iadm6nsVR9lYgLN8WTSPi5ysDM8fDQX0DClJUMu8sx/bbbZxKQYM1Xmi3n3Axw/Qul/s7l6syZqj/L",
-	"XqVYxuWqpAXNWpYbPWamWDE+40KylKM/8a3G7lHNXpwBCWIVRV/FWvSlfXKmkDyNASl39JDTZVun7y5O",
-	"zt4dv726eP/jybur18enbz+enVy9Pf376UXIEpjyRWoiuTNkOZpUIRcGeiOGh7KylpWmFQbtQAHThYbE",
-	"8+QOXxQwFWmqaxNSmR8nueWHQjOdI201YWcnP308Ob+wJPXIAngzE44ROpK1EZwqZxdLO1XPdf7xhzcn",
-	"L/25QmunnC2D28mcyxmElsp6jfKFdrMD45MJaF2ZSLJwXCZNA4eOONYTlUMcyZqMk19e/u343V8dm3vf",
-	"jOEKgzMwxap/jOhpHZqcW0jBjGJLLgy7hqkqALUENZkU5X6cMVVFxk0wCoQ0e7sWUogMge73h/torzIh",
-	"7d87lQKh3ZlBgWJ+FwYfJV+YuSrEbzj/n1L7U2ndVmnYmNNNe6QNgLBTq3qDgK/S8oU/8qlgQvxLv7Tt",
-	"/QukO2b2eFGTMqE1nowqrCEYWWggSXZzA0nDz/sCevzx4m8v6KlVOBrn3Pybny/65/84fVVpAulyUrHP",
-	"RRalV47kcq40sF8GB8MjOzDjiXVbEyWli4haa+tcTKcWc4ToHLj0lIrGT1URSU56R9qKrDi3Cn8vJ/yt",
-	"NIFMaTci6bZi+aXFTELCrle0Cum5ex/Se9zvKgcWu9m++7w0ccjgNkclYFsHJRRnahrJFGDJV5arPkLi",
-	"i0SAnMA3BGIqGSU6SkFcswoY3B7tHzxnTtKd49ZoCvICT80IC/JL1fvdDyUOWqHEp39F0e1w2I+i253X",
-	"UXT7/PXl/++IIMIAEMPQvMJARj+ay00FpElrtXbg8um4/0/e/23YP7oa/Fe/M1YJgwy05jNoTbX7xwi/",
-	"8w3kJ0dkvcZlNUCRNNH6/PbUbnF3WL3mRcHJZAupDZeTNnmH+xs2OrjatM/S4N1nqA+OjjwzTUa7bagr",
-	"Y3k/5x97zvaBR9OiEM1odNejYgOb6W1JWLXTsBTJLq5/KNRUpOAgHXmYJBEo9Dz94AnalKcaQt/FoI24",
-	"EokORp92wt3Lu7Ye1O+7gn98i1gXjWZuadCMF8CWXKLN3lKSXuCEq2eaZZBd4whuWKa0obxSpREVVTth",
-	"41AP9/1DPdrd3dt7vjvcO/z+YP/5c4z67/fFvkweuI/dnzstCQ2DhRS/LsC9RkjQPpyKH13HQLb8xMGv",
-	"xx5Gk6vHkqGR+v7waK+F8yr4uSWMZqSLZYQtE3QSC9Ah45q9OX//jjjrHXNpslEkNRR95xWCMJgVXJor",
-	"t5VFIUcCzHREga0eKYQBI/qkj5+MiKR+SZIDUKANJFf0yp+oCTDcUJrFeR8UbsSbwSiYgfmooXByjNLu",
-	"vrHTBqMAVm/m13+diPfizet/npxd/HR+qk8zk//z5enh6ecT8fblmyH8cozvf/zHzk9i+tMA9oaDyW4q",
-	"27Pdv1uPzs9LOtamRtSs7NIIAhhA5+BlB3FikAYhHxAmFe4Y64zGUpg54xViCRm+xvMt3/j4p3m87SNt",
-	"m5tMyMqybTC0o+3NptaXkDrZ+7Wictkxc7fwNNd4WIq6ZnZy1XVCFTY7TUr857JuwNayRVNVNFm9Lqht",
-	"v/EQty9rrm/wIi3R32R4n+lGYNeWuQImIG4goXhXsvjYIXraOyVZPcq/3znafZSgoJRE0eCBBw9v65Hy",
-	"1FLGy4d8pyerbT52EhDW6lwKzSMMu00Gr5/MvcbbDhqz2B6apSJGISvHuOxlFay45KQ73TkUgGbAF9F1",
-	"3OpPvqGm0pDxLQ02vnHxCO2UEZaGXktI9odHh08vFjb40FdC3hPFr9GdihvQbMsBCXY4bJrEw2F4DzA8",
-	"fBAyWNY/uVlqztcq0L27OnYJb//gUUBcKPweVbih87ZcR/JWlut2B7uuYFeS++7q+GHFachN1/4bxDdO",
-	"rUthPBu5HuxA5kKr2qzyhP+3+2swUVnLiR3sPwTHu0VrKgptrlCnmqsdJ/z+GtGjAX/KOxd4q24g5W1n",
-	"/IdXcaDz/xAkd6PcoMFCf7ehO8QHzr4j0s29NxX0vy+r5IvSOphvRpitbVRrrZOJ/ggmi0KY1TkZO6Kj",
-	"zE9ddJvPn+fckIK6bE1ZPE8gB0qaSNZIDQ1YbK38CA33nBeUepoUNk/LDUuBa8P2diM5mfOCTwwUOmQU",
-	"NLmiERSjtVzOM10vc35y9o/Tlyc2Jc62MBTofnfei6SjvgzI6txQ19Nnmn04e//h5Ozif1qruGl8ksZM",
-	"gjBzKCK5VMUXXX5T5SmRc3OVJhrhiFG0twGLbe6M+FPl6rb04pq92FD5CyPJF4n/OvEIrj8rQ0x24AoB",
-	"BLvRa/Rsko5lC7Pgaf/i7bmX24skJewIcjcI8FKCDjRqdNWmWGjDEpVxIcvT/q7alGWJS9tHMhMzizzH",
-	"jPv5RAfwXaVjgroypVABbf8c4zyjrI+22ysWKWibfEOn6TJwQRhYQxS086y1SeG5+BEoE+O7+3VBf60K",
-	"jOqzGh0LTanMEVGe5Xxi2Jufz9nWSfLq/Dhkb96fn5RaEZtVPmJ+hrFXJyYj2RadcvtfYIWsxbDnzc8/",
-	"ng/Yy5SLTI9YLLSOu5SAnFQRUjYztlUQ+kIkIYv5IonrI4S1cGsOclOElnQGY1WqdXNUFrJY5XGzrHJK",
-	"xPyW18T4dWDqCImkdrAvQwxPpONcgps4ZDHc5jGrgU6VoqW+kfIrVPz4sxHxgJ2aGjNEsgEX8CuXU6+e",
-	"uW+VhBEDPpkzLRJw5TGLvCjr+0zTwcb3yl0jqb0udneUApyqshrCJ5QeccObkIqhShkuJBQYZS2K9P7a",
-	"RbBeuLVv+0aVsTEDmeRKSKNDZvhsVqfKG3aKKru09WzE4tp9xa70G8kOW1mVZlKhDUgo2FZlPmun8OrV",
-	"WVWpZDu7zwfDwXCwMzoaDnd7YWnPurRkzGJKtpU0rOnC+vIfz0/ONiwdycbaO/7anc5gwE5QNKrJHYuU",
-	"TFeksWrpFT10JMkRlS/i7URNdGxldFvlIHkuBiuepXFv7MqzdcXEOXBtOb25aLRlgxQWN5x23Bu1tLJs",
-	"E5mrwvTRASSRrHyNuoHCeQKGnqAKh8oIiB2vlaaa/S6RtO1nkLD94U5ZZ+RyZXsGINXA+LVaGL/5AZUu",
-	"VeoLVfCt8hIbbLE5ZDOlElzvmieh/RaFdcBOWrzC8/CDfvKu1ESDEkENK+2WmjHSxspCjm/0nCWcgdFs",
-	"f7i3vho1NlAti3wDb3gGyjG0+mMsdMm5mdedMlbFbOKylONIbsXVB7EtOC3nKyaVN476hbZiLldoFKWS",
-	"gNJD5e1FIgxLhYRqXm5o4kEkI3ls6SwrcYy7Aniqldf+2Er9yI4anZO4SMa+94zDUmTRT8+AOEveoSWZ",
-	"OClCuxJ3lsMykAallsRyTbfJdZalfLetsNVL5f52ns5W9qveMoRCkWw7DweGBuyjJJ9d8XnEHPiPSX9L",
-	"tmSIc66tbsTVF2pqLRUe8Zgt7FR4QiRkN1CIqYC6dpnxFeMT01IqIbsqnEIjR/aHO2FVAkXmtTu1Qk8+",
-	"VVF5cxRgq8xoerbd1H3bXTLIkh5Jxg/UM6FHzd4TjWCeNuoaRBv9G1B3pJCcuoc1skBwGclHwbvHdbSw",
-	"ZkNLGMmymWEONbMqczKuS+bUYFrvRxRsQy+LX09v9LDURBwOw+GwSQjOKdcaXHCZ+ky4TOomvA3NLb5H",
-	"9Fegn3jIvfFa14vdlW73vqDIbup2IXfkdbtoAwjANnS6bGwoKu3i7u0tTbtP/6cOZDKQyA/bnozybUl7",
-	"pl0rs7D8Oj25eB3JuF3Jdi6yehzbMo8esIs5dLj4OUfsxl6+PztnOc0wwr+vC7Ukq5rzGcUQGXBJUVdB",
-	"AE8YC+LKPpEW8KrWOf5wGoTBDRTaAqodRAyIs5wLD0bB3mA42AsoqzGnCHqb56Lqv9uusdM2oZft353p",
-	"uAtGv9+Fra/tJ36CIFe6ozP8o94MVHCXeq6WjHfWHVEM5I0wFqfgJOgxRhWqw5Wphwr55IKJ8tCuVbLy",
-	"vZcF0mohDdsS1DKBzC8f8QJYClPD1MKgtaETRIEt+A2kjTm1stPmUGiFjE+4IQyz0jgaJ/549tZS74Q7",
-	"VTM9LoOCSB44zbToobvoas/ci0uCUfDXtWpG5Qd0MPq01j5RopdG5QSNcAE5EIhw+3IuWc0Gm4MFN1v/",
-	"9FXQ3eC9N9293pkM4Sj5nj+/Ppw0s2lf3TRwd1lVnH5QyeqelqyOVqz1Ovmje6L8yvxdM0VFFeZWe/nu",
-	"cPh1pNUK86nKrXYkVP1kqMuAetlLP2VZpRt37h6/0YYcbegAq1oEnPSQPpQK5elTiIopksG30yK9f++h",
-	"PLYxunS6Vet7xs3EJpqOP5wynL1AfBTUHUOfqt6gWgS9Lp+gBE9U/w9QxOtWQK+p+geelA2/X9cJSLPT",
-	"Lp+sD5BsHuFwF8l1sMNnxTcjAjubBlb6u/2x1Ti5P9x7eNBr/0bG/s7eE0oa8VogGFIs5cUMGn3hO95t",
-	"kg98RQmpC6XYW/zy6+TEKNWnBZ5WTBDY4qzejYzS0VuUq78lCdk9eviw2/cB7sLgwBqX+8c1L2nQqKcQ",
-	"FIQa11xDlTK84SLl1yn4Nwood5Kumlc2PNlxmTb2UVbDv7rfuBr4VPLTSpBVG63vHRFoH7CL9X365SGy",
-	"wa3C0KfLdgb90yXZ3kWW8WIVjIJXQucpX3kdWuSZyfVplbnWOeQSn+my5EaFqrWUjatkEZyrunzoQz/Z",
-	"QgIgcelOWIyY2MYmJRZWUw8jU3BUxevepTQNMKoSedxvIWETavtzfjysLhS0+gvoykUZtfk861X5JCo1",
-	"2GPsCgiawfsfDAtcyCyMC4obTdoOjjTSLmUTBj2kDsdIVtk7e/kDv5QzZA+biRs/79RqzWFby7mgwItC",
-	"tpLPPeIZ5duq/FMk/QbvKt9TUlPTjIKVeHc2wmaPO3gflC0ucUi5iEgKoyGd2tuoXTnAni1D/JbHNvK0",
-	"UajXZ0jRTd22EtaxzJvz9+9YKr5AJF1il1I1VUyJH7lw1m9ysO0cXUUOmbhrVTnXxrvN4hg19os4XwBy",
-	"SoFOXSqovgJDFZYqFVCz0V7/cYpfS0kkXYODpbVdMPGLcsUiBRaT4Fp5zSBmZIpBj7wcDembBo3BNB1t",
-	"JFEYQCaQsK1UzdTChLhLvVRFwsrLPQnwiRE3RG3Pv7jEDVOybOyncpYwrKL6GKV1utA89XKttmm0zIVU",
-	"N70Ja7KJSoBtxQ5QXlEnVRyy6oFBP2ziMJKxfz3kyua14pANBoOeqxN0MBr3ylnHLaUQtYtOmOsvevPV",
-	"o035sJF/w5SbSgh0mc+TAChIlIPH0JgqsTh0XMtUdbe8uhgvNNvfPeoKmk86jNl/IudmePo4D97ZL/1k",
-	"IfIfosG19m3AFGvNdx7yfMknc+i/xMBFpQ8ByPKfaWj/Ewj/lmFtKzNb26gNgWy7L3MtmrXGZ9S4/+Sb",
-	"4H+jOPee2La6HtrBuVF1RcvrE5XK8qJV1HfXSlvXvah447zN1/qZUSTbDq3sB6DuHWVLdLW/IVwhJKvv",
-	"j7UdSW9cAhXrjyIpVRuBlZiKiv+NYh0tV+OYMlhpDHH2k7oovHu7XZ0dW22n1vum7uP/J9Pwn0zDt5Np",
-	"eDAUbga+x503VR32RgwsN3UwN91I74ljY6kkuODY1nU0Bok3dcjYxPh1eQbxqXCmu7LULoTT4+5rI0sE",
-	"ohQlarqVpRXD9dmES3YNCHTtPzpSXl39I6kG+ucnurBmXqhkMSn7AjobO9dKiaEtDfLrFGxTj/sHGJpB",
-	"8VofVpv1/XLiQUuD9c2EmpwCPJrqn+dw4K69gVRNeMoSuIFU5RlI8/h9sK2Mf8GYTIZeW8+YIcHW9nfd",
-	"G1/bV7Mz61FEt7n+UH/WZo6397lGnX/d6yGO7/wZjj/cY/b03O4k+LKyBb93NPltTvuMW21t/oYGdUTl",
-	"daiv86a5QrMn74GmuXoFa8HuLu/+NwAA//8=",
+	"7Hx9c9s4kvdXQfHZqljPULL8mrFcqTtPYu86k00ytrMzt6HXhElIQkIBHAKyrEn5u19144UgRdnOjPcq",
+	"e7f/JLJIAI1Gv/cP+hJlclZKwYRW0ehLNGU0ZxV+fCvPtawYfMyZyipeai5FNIpSIfsKHqUjoqeMUKEW",
+	"rCIZrSrOFKFEy89MkI2zk5dk//nuAVEsg6Fkb7DVG0RxVLFf57xieTTS1ZzFkcqmbEZhISbms2j0MXIr",
+	"RJdxxG7prCxYNKq/jSO9LOEbpSsuJtHdXRydUc3e8BnXqwRfTBlRmmpG5Bgpvp7nE6aJnlJNJvKGVUIR",
+	"PeXKbWXj9PjihOQVHes+Z3rcn2pd0pL3K6pZAYv0LaN6o0SkSTSmvJhXTCXRYfViMBgcavg3JRuLSoqJ",
+	"YYgi40rOzDpZwZnQ5PR9j8yF5gVSldGiYBXhinwWciFinBl4xZRenbke8UzhB9UjdKxZNUjE/Tz2/GzN",
+	"vndwcHBwqF8Mozia0ds3TEz0NBptDYdxVFKtWQXM/EcSfaT93/qX3+Ggj8P+weV3h9p++NP9Z9N/Lwue",
+	"LbuPyJzKiKRJlMyHw51M0BnDTyyJDn99Yb6cC66V+fZwYb9bcJHLBeECRE2K3D5PB7+HEb++2B8Oh8PD",
+	"xYv9r+DEr44Ti3s4cQfkqFIKxVDFTmR1zfOcCfgjk0IzgeJLy7LgGQXebJaVvC7Y7LtPSooG1cBCTXmB",
+	"3OPKic+MLomQGv80wiZLVuFcwA7Qg7mKRrvDnTjSXOP+azo8zSDxarS5+YmxG6Z2FatueMYGObtxFKnN",
+	"sR92F/L1TxUbR6Po/23WpmXTPFWb781Yw4tVEcgqljOhOS1ADW5owXNyPdcEJAEsi91jc1skl0zhnmlR",
+	"yEUiNtLbPn5ked+MUNZUeYU5f396cnJMTl+RkuppTGRFKNoInhltfaZw0d6AvIP1WCLU/PoTy7S1bg3y",
+	"FlQRrtSc5WQMMwmpp6wic4W0UoFre3qfqUSkt30p+tdsSotxX45TUtKKzphmVeyH+wGGPPstbIGLCVnI",
+	"6nMhaW7UPbDbDUPYdRb23c36xTUq+qjB7n080VMBukGL46qS1R8WakZA7GDPcl7kRqolvKcZctQqbSjW",
+	"e6CiTqwdNeTcTGOo+ioR53aKJ5HwczljegqHB/6C5UQayTC7PMTPZvtEMCBY0aUiiynVA1j/Qsq/UrE8",
+	"s6bqj7JXSjKjYuloAbM2K7U6JLpaEjqhXJCCgj8Jrcb2Qc1emAEIIp6ir2It+NI+OlOWP40BcTt6yOmS",
+	"jdO3F8dnb4/eXF28+/H47dXJ0embD2fHV29O/3p6EZOcjem80InYGpISTCoXc816IwKHsjSWFaflGuxA",
+	"xcZzxfLAk9v4omJjXhSqNiHe/FjJdS9yRVQJtNWEnR3/9OH4/MKQ1EMLEMyMcQxXiaiN4Fhau+jsVD3X",
+	"+YcfXh+/DOeKjZ2ytozdZlMqJiw2VNZruAfKzs4IzTKmlDeRaOGoyJsGDhxxqjJZsjQRNRnHv7z8y9Hb",
+	"P1s2974ZwxVHZ0xXy/4RRE+rocm5CSmIlmRBuSbXbCwrBloCmoyKcn+cMZbVjOpoFHGhd7ZNSMFnEOh+",
+	"v78L9mrGhfl7yysQ2J0Jq0DM7+Log6BzPZUV/w3m/0NqfyqM23KGjVjdNEfaCBC2alVvEPBVWj4PRz5V",
+	"mJD+0ne2vX8BdKfEHC9o0owrBScjK2MIRiY0ECi7pWZ5w8+HAnr04eIvL/Bbo3A4zrr51z9f9M//dvrK",
+	"awLqcu7ZZzML55UTsZhKxcgvg73hgRk4o7lxW5kUwmZErbVVycdjE3PE4ByoCJQKx49llQiKeofaCqw4",
+	"Nwp/LyfCrTQDGWc3EmG3Yvil+ESwnFwvcRXUc/s8xuew32XJSGpn++7TQqcxYbclKAHZ2HOhOJHjRBSM",
+	"LejScDWMkOg850xk7BsKYryMIh1OEFesAiS3B7t7z4mVdOu4FZiCsoJT09wE+U71voSpxF4rlfj4jyS5",
+	"HQ77SXK7dZIkt89PLv9/RwYRRwxiGJyXazbDD83lxpwVeWu1duLy8aj/d9r/bdg/uBr8R78zV4mjGVOK",
+	"Tlhrqu3fR/hdaCA/WiLrNS79AInShOvT21Ozxe2hf0yriqLJ5kJpKrI2efu7azY6uFq3T2fw7jPUewcH",
+	"gZlGo9021N5Y3s/5x56z+SKgaV7xZja6HVCxhs341BHmdxo7kezi+vtKjnnBbEiHHibPOQg9Ld4Hgjam",
+	"hWJx6GLARlzxXEWjj1vx9uVdWw/q513JPzyFWBeMZmloUIRWjCyoAJu9IQU+gAmXzxSZsdk1jKCazKTS",
+	"WFfyGuGp2oobh7q/Gx7qwfb2zs7z7eHO/vd7u8+fQ9Z/vy8OZXLPvmz/3GpJaBzNBf91zuxjCAnah+P5",
+	"0XUMaMuPbfj12MNocvVIEDBS3+8f7LTiPB9+bnCtCOqiy7BFDk5izlRMqCKvz9+9Rc4Gx+xMNoikYlXf",
+	"eoUojiYVFfrKbmVeiRFnejzCxFaNJIQBI3ylD6+MkKS+I8kGUExpll/ho3CiZoBhh+Is1vuAcEO8GY2i",
+	"CdMfFKusHIO023fMtNEoYsvX0+s/Z/wdf33y9+Ozi5/OT9XpTJd/f3m6f/rpmL95+XrIfjmC5z/+besn",
+	"Pv5pwHaGg2y7EO3Z7t9tQOenBR5rUyNqVnZpBAYYDM8hqA7CxExoCPkYxqTcHmNd0VhwPSXURywxgcdw",
+	"vu5JGP80j7d9pG1zM+PCW7Y1hna0ud7UhhJSF3u/VlQuO2buFp7mGg9LUdfMVq66TsjHZqe5i/9s1Y2R",
+	"lWrRWFZNVq8KattvPMTty5rra7xIS/TXGd5nqpHYtWWuYhnjNyzHfFeQ9MhG9Lh3LLIGlH+/dbD9KEEB",
+	"KUmSwQNfPLytR8pTSxkvH/Kdgay2+dhJQFyrsxOaRxh2UwxePZl7jbcZdEhSc2iGihSEzI2x1UufrNji",
+	"pD3dKasYmIFQRFfj1nDyNT2VhoxvKGbyG5uP4E4JxtKs1xKS3eHB/tOLhUk+1BUX92TxK3QX/IYpsmED",
+	"CbI/bJrE/WF8T2C4/2DIYFj/5GapOV+rQff26sgWvMODBwGxqfA7UOGGzpt2Hcqba9dtD7Ztw86R+/bq",
+	"6GHFachN1/4bxDdOrUthAhu5muywmU2tarNKc/qf9q9BJmctJ7a3+1A43i1aY14pfQU61VztKKf394ge",
+	"HfAXtHOBN/KGFbTtjH/3Kjbo/CcGyd1RbtRgYbjb2B7iA2ffkemWwRMf+t9XVQpFaTWYb2aYrW34tVbJ",
+	"BH/EsnnF9fIcjR3S4epTF93m8+cp1aigtlrjmuc5KxkWTQRplIYGJDVWfgSGe0orLD1llanTUk0KRpUm",
+	"O9uJyKa0oplmlYoJJk22acSq0Uot55mqlzk/Pvvb6ctjUxInG5AKdD877yXCUu8Ssro21PXtM0Xen717",
+	"f3x28V+tVew0IUmHRDCup6xKxEJWn5V7x9cpgXNTWeQKwhEtcW8DkpraGfLH1+o21PyavFjT+YsTQed5",
+	"+DgPCK5fcykm2bONAAy7wWv0TJGOzOZ6Tov+xZvzoLaXCCzYYcjdICAoCdqgUYGr1tVcaZLLGeXCnfZ3",
+	"flOGJbZsn4gZn5jI85DQsJ5oA3zb6chAV8aYKoDtn0Kep6Xx0WZ71bxgyhTfwGnaClwUR8YQRe06a21S",
+	"aMl/ZFiJCd39qqCfyAqy+lkdHXOFpcwRUj4raabJ65/PycZx/ur8KCav350fO61I9bIckbDC2KsLk4lo",
+	"i47b/me2BNZC2vP65x/PB+RlQflMjUjKlUq7lACdVBVjNTM1XRB8g+cxSek8T+sjZCvp1pSJdRla3pmM",
+	"+VLr+qwsJqks02Zb5RSJ+a2siQn7wIgISYSyYd8MYngkHebiVKcxSdltmZI60PElWsSNuLdA8dNPmqcD",
+	"cqrrmCERjXAB3rI1df+dfVcKNiKMZlOieM5se8xEXlj1fabwYNN75a5R1F4VuzssAY6l64bQDMsjdngz",
+	"pCKgUppywSrIsuZVcX/vIlpt3JqnfS1dbkyYyEvJhVYx0XQyqUvlDTuFnV3c+mxE0tp9pbb1m4gOW+lb",
+	"MwVXmglWkQ1vPmun8OrVme9Ukq3t54PhYDjYGh0Mh9u92NmzLi05JCkW2xwNK7qwuvyH8+OzNUsnorH2",
+	"Vrh2pzMYkGMQDT+5ZZEUxRI1Vi6CpodKBDoi9yDdzGWmUiOjm7JkgpZ8sKSzIu0d2vZs3TGxDlwZTq9v",
+	"Gm2YJIWkDaed9kYtrXQwkamsdB8cQJ4I72vkDausJyDgCXw65DIgcrTSmmriXRJh4GcsJ7vDLddnpGJp",
+	"MAOsUIzQaznXIfgBlK6Q8jN28I3yIhtMszkmEylzWO+a5rF5F4R1QI5bvILzCJN+9K4IogGJQMBKG1Jz",
+	"CLQR18gJjZ61hBOmFdkd7qyuhsAG7GWhb6ANz4A1hhY+xoQuJdXTGiljVMwULp0cJ2Ij9S+kpuG0mC6J",
+	"kME4xAttpEIKEy/g4q69RoS8lvkSsmuxTGOymPJsSoQMe+1oz1AGZ/QzIwUXOvV2bi4KMImUpNmUZZ9T",
+	"S+EC7YGmYG+5a7uBAXBk9QwAhM5zrmFK5rdGNe5tkIhEHLWopbYHXygZIDBb1SfR0Sa0Qp+INHTgaey0",
+	"BkKFCcPDRQfVUg6YFKJLF/q6YTMmNCgOasaKeUHv7dAEdltxC85l/7bO1oALPLwNorFEtP2XjcfAYdX4",
+	"hxnEU9dGB1ObhqQu5EJJCkRlRNwbbUXloqtryhVscXe4Ffu2KnCjjf6KA5mXlY8QQCmMgQBztmmn7hvE",
+	"ymCW9/Cof0Achho18SwKEgTcgwWdNjAhrEa5oOzbL+toBQLWRDwqZHwcSoY0QTJxIhxAYspqZnkTdVi3",
+	"4RG0Wu+HV2QNPibs0TdwMTUR+8N4OGwSAnOKFdAMLFOfCRV5DexbA5gJvWy4An6EQ+4driBpzK5UG08D",
+	"bmwdggZdXICgUZpBULcGPbMWpORs7fbtLU67i/8jqhmNLvDDQJ5Bvg1pz5SFR3PDr9Pji5NEpO3uuHW7",
+	"/uvUtI7UgFxMWUfYMKUQD5KX787OSYkzjODv60ou0FKXdIJ5yYxRgZlchUEj1yYwdNiTVjDn1zl6fxrF",
+	"0Q2rlAnStiAKgdjNhgXRKNoZDAc7EVZKppiVb9KSe0zfZh2PbWJEtPnFGoG7aPTlLm69bV5p6iqWIaTq",
+	"wJx/UOtDIOfaubY60MB5WJVtmE1Xx8UvsUmaCB8AGPwYvCkmI/hzwm9Cv9Gq7pMN49K4xhO6YRUfc5b3",
+	"8HTRZXv/kYgQI+LttaOmphk8VR7AvuImTIYFL7gqObhWrqeJ4FqxYmwA7V1hRM9kMr+VqRE0I3RBqxLb",
+	"xHXl29QgwIdj/5IU/DNLhI0N0TJ7EYKXrPSGdVJTEe7Kk0RukZklVToAxFlGHYZ54GfGSoyixtby1yg6",
+	"TNK85gdxBSIIMb4slrWUJMLWSA2t7ZwrzOshoScpCq6R1xlLCWLEmBoFJlmO4ZSZAt3Bo00ECAMTOcvJ",
+	"RiEncq5j2KVayConDh+YM5ppfoPU9kLsI4W0z2GDMCPmmniqj0Bax3NFiyBcM31nZ/r8ZREEuJBM5oxs",
+	"pNb5XmEzBjJY94Wm1YTpNE5EGiLMrowbS2MyGAx6NtXoYDTslZIOoCPEexJPmKrPaj16cZ37G4Ugdaq9",
+	"ECjnvgVjIEgYxkPEgMUcGHpYy5S/nuLv1nBFdrcPjF0M6gHRKHKtpEYVBiyeDWxUNPq4gl1ylqPRtgTN",
+	"rljJUPWsJ7DBqJwM1mfqdrb+6auo+3bFznj7eisbsoP8e/r8ej9rlrK/GrFzd+nbvT/IfHkPHtLhIB+H",
+	"OeyEXNw1C8GI42hd4tgeDv9ZNNju4BoU5Er/LsDPvaTZlPVfSqErWTwEg3M3vdq3qP6HLw/s3svIx14Z",
+	"aAVitY3CRpZFz330OLmV1q6HvUUN4zNqQChDExyBQNao2eD+wQ80d9j4rwPN4iK47SeDzKI/9BdlZlRn",
+	"UwdG1RXNtEeYd3Bu5FGeQatZSMOLVl3QItNbiFEwgM7bfK2fGSWi7dBcqo0NAGmy/NrfYFzBBakhqG1H",
+	"0jt0gYrxR4kQsh2BuZgK64eNZBuXq+MYV/ZsDLH2EwuxAfS/qzi80XZqvW/qSs/ucGvdQG8GNz+0UN67",
+	"w52HB52E18d2t3aeQPl93gjSzkEmJSmAq41LLFvB1bf3dInV8wspyRt48+s0VUvZxwWeVlEhY4ZZg+tj",
+	"TrJM+qwG35CEbB88fNjty0t3cbRn7P3945o3ysJmK1rxVpv14yUa4/lsRqtlNIqOOsHuNvaGGFisA0E0",
+	"3UgPpIJOlOtoYx94pSJqG8WY63kQHb4Y1jKxTyEFSJgnhStIEm/qlLEZ4wuf0rh6ZMNS2xROHXYjz7Dy",
+	"iFmiQmCnkgTWJxkV5JpBoGvuLZrT7Ep6fV4cpsxf3Fbdg7pN//UZsZaQ9iwI7cT4ipyUTORcTAgXN1yb",
+	"3gBMBuY7NpVkz8wNX+3rWUBxwdt5ssmkGjm2CbVtJwKvdznGTSm27DCpgVx1FO6BM2WaXTjZlPrY2e8x",
+	"w+4jZoJMZ1OWm8zXNTUSUXcBYtPtrhP3AnKCQk441g8rNq6Ymg6CeiZWOaf0hpFrIBCpxOTGMC8Rcuwb",
+	"T0scQSGMaU/pfGb6+ueLq4uLNynZQN3Q/MZDBE0KHUpmIoKbr0i2v+URtnux3nnocg1uCuC1RCPDNR6U",
+	"JT8R7uhXqN9whJ4dn5wdn/8Fie1hCcB1T2LbH1Eavy7YWBNIt7DYZ/ofwISfj87e1u15qzUDci59CmhQ",
+	"Bs2L9nXDpmI0V6bQAedvO8ZG4Jrqa/EKfqeMlEyWBatP2kA6VCD+SNnIiKBrFObzTKOaBMUdQsVyQZdY",
+	"tDY8m/KSuGt7RoKV5atJKc1rzyAVvbWylYhAEjwSrpYFvAdqi9uhUPRs8QS4VNEbVoQHC3bGVBZKVikp",
+	"aEFyqrGjtlR4IHJMPpy9MfptOVbIiTqsERe2pGtaWd03ALqS4j+vQGvvzYcvGpU1ay0UuWZgcIDfwlSn",
+	"Gpb1mTJogZ5PjUuqp3ViXAOfHvELBE8NweraYS1ZuEtvXKvABazZS6CB38Z+/q9VMO69ZvPosDO82PNk",
+	"hY2AtDoG+OihmR14zBBLaQGUAfgxRDx6tOLW3eM32tD8NUG2v2EU+CTfTbZRoZwLveJPff/QakQMQQjP",
+	"v6Vo/EmqKC6R6qgYHL0/9VWDNTUVL6Md5RRTtP8XKppg3m+RIvcUUAb/O1L2Pyg3Ngg2TOqMSH11xanQ",
+	"v9Sv0rgGTiPHav7+TA1XqDFAfiv+9gZGyUHS0oZHYrT1CEYGfr0R2GPHpTOy/7aqS/8u+/y77PNw2QdG",
+	"PYWgQAJyTRXzsNYbygt6XbDwV29s/7X5s0KB7Fg0KPkg/PCv/k0MP/Cp5KcF4vQbrW0TZscDcrG6z4er",
+	"am2Ud7vO9oqrsqDL4BYxhn/K9JlXkzaTNkNCZ4zY7Inraz7dCxIx+9sOv2ef+PtMXZmjTcotaq3z5sMK",
+	"LiY2OBc4/aDW1IZ8rACV2xvvu4kHLVFTNxmigCNgjP/9KhvhtzdQyAzycnbDClnOmNCP3wfZQPBjNRdx",
+	"gHs9JECwqat0/bDKyr6a0OVHEd3m+kMA5vUcb+9zhbrwPvRDHN/6Ixx/GIT99NzuJPjSa+KXDhT8+hLu",
+	"YQv3HW5osFJK4JCbxfev0AStP4AqbxZeVHR3efffAQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
