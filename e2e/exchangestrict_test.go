@@ -192,6 +192,18 @@ func exchangesAreBudgetedPerUser(t *testing.T, s *system) {
 		t.Fatalf("no WARN line naming the user, operation and caller: %v", s.userLogs.Lines("subject token exchange refused"))
 	}
 
+	// The refusals are counted under the budget the alert
+	// SubjectTokensBeingMinted watches.
+	refusals := 0.0
+	for series, v := range testenv.Scrape(t, s.userAdmin+"/metrics") {
+		if strings.HasPrefix(series, "ratelimit_refusals_total{") && strings.Contains(series, `budget="internal-exchange"`) {
+			_, _ = fmt.Sscan(v, &refusals)
+		}
+	}
+	if refusals != 6 {
+		t.Fatalf("ratelimit_refusals_total{budget=\"internal-exchange\"} = %v, want the 6 refusals of the burst", refusals)
+	}
+
 	// Another user's exchange is not touched by Bob's budget.
 	if r := w.exchange(t, s, carol.Token, "getUserProfiles", w.audience); r.Status != 200 {
 		t.Fatalf("another user's exchange after Bob's burst: %d %s", r.Status, r.Body)
