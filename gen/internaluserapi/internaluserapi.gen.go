@@ -298,8 +298,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -314,8 +318,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -371,8 +379,12 @@ type ClientInterface interface {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -397,8 +409,12 @@ func (c *Client) ExchangeSubjectTokenWithBody(ctx context.Context, params *Excha
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -651,8 +667,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -667,8 +687,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -996,8 +1020,12 @@ func (r GetUserProfilesResponse) ContentType() string {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1018,8 +1046,12 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithBodyWithResponse(ctx conte
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2199,99 +2231,103 @@ func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx9c9s4kvdXQfHZqkjPULL8EmcsV+rOkzi7zmSTjO3szG3oNWESkpBQAAeALGtS/u5X3QBIkKJsZ8Z7",
-	"lb3bfxJJJIHuRr/3j/4SZXJeSsGE0dH4SzRjNGcKP76VZ0YqBh9zpjPFS8OliMZRKuRAw6V0TMyMESr0",
-	"kimSUaU404QSIz8zQXqnr16Q/Wd7B0SzDB4lT4fb/WEUR4r9uuCK5dHYqAWLI53N2JzCRkws5tH4Y+R3",
-	"iC7iiN3QeVmwaFz/GkdmVcIv2iguptHtbRydUsPe8Dk36wSfzxjRhhpG5AQpvlrkU2aImVFDpvKaKaGJ",
-	"mXHtWemdHJ+/IrmiEzPgzEwGM2NKWvKBooYVsMnACao/TkSaRBPKi4ViOokO1fPhcHho4N+U9JZKiqkV",
-	"iCYTJed2n6zgTBhy8r5PFsLwAqnKaFEwRbgmn4VcihhXBlkxbdZXrp94ovGD7hM6MUwNE3G3jCt5tlZ/",
-	"enBwcHBono+iOJrTmzdMTM0sGm+PRnFUUmOYAmH+I4k+0sFvg4vv8KGPo8HBxXeHxn34091nM3gvC56t",
-	"uo/InsqYpEmULEaj3UzQOcNPLIkOf31uf1wIbrT99XDpfltykcsl4QJUTYrcXU+Hv0cQvz7fH41Go8Pl",
-	"8/2vkMSvXhLLOyRxC+ToUgrN0MReSXXF85wJ+JJJYZhA9aVlWfCMgmy2SiWvCjb/7pOWokE1iNBQXqD0",
-	"uPbqM6crIqTBr1bZZMkUrgXiADtY6Gi8N9qNI8MN8l/TUdEMGq/HW1ufGLtmek8zdc0zNszZtadIb02q",
-	"x25Duf5JsUk0jv7fVu1atuxVvfXePmtlsa4CmWI5E4bTAszgmhY8J1cLQ0ATwLM4HptskVwyjTzTopDL",
-	"RPTSmwF+ZPnAPqGdq6oM5uz9yatXx+TkJSmpmcVEKkLRR/DMWusTjZv2h+Qd7McSoRdXn1hmnHdrkLek",
-	"mnCtFywnE1hJSDNjiiw00koF7l3R+0QnIr0ZSDG4YjNaTAZykpKSKjpnhqm4erx6wJLnfgUWuJiSpVSf",
-	"C0lza+6B3244wq6zcPdu1TduMNEHPezvxxM9EWAbtDhWSqo/rNSMgNoBz3JR5FarJdxnGErUGW2o1k/B",
-	"RL1ae2rImV3GUvVVKs7dEo+i4WdyzswMDg/iBcuJtJphuTzEz5Z9IhgQrOlKk+WMmiHsfy7lX6lYnTpX",
-	"9UfFKyWZU7HytIBbm5dGHxKjVoROKRekoBBPQq+xc1CLF1YAgkhF0VeJFmLpAIMpyx/HgXiO7gu6pHfy",
-	"9vz49O3Rm8vzdz8ev718dXTy5sPp8eWbk7+enMckZxO6KEwitkekBJfKxcKw/pjAoaysZ8VluQE/oNhk",
-	"oVkeRHKXXyg24UWhaxdSuR+nuf5GrokugbaasNPjnz4cn51bkvroAYKVMY/hOhG1E5xI5xe9n6rXOvvw",
-	"w+vjF36tb8ZhxNEpM2o1OIKsZT0lOLOhnBhJlpQbcsUmUjHQTrAgVNC74/tEqjk10Tjiwuzu2FDO55Bg",
-	"fr+/B35izoX9vl0pLtj7lClQr9s4+iDowsyk4r/B+n/I3E6EDRfeoRBnE1ZNG4F5uzaxBgFfZV2L8MnH",
-	"Cs/pLwPvUwfnQHdK7PGCBs+51nAyUlkDHNuQLAjNMlYaljfiayJq/Tz6cP6X5/irVXR8zoXX1z+fD87+",
-	"dvLS6bcL4XklPpfR+2iYiOVMakZ+GT4dHdgH5zS34SKTQrhKpLW3LvlkYmN9DE6ZiiC7wOcnUiWCYkSP",
-	"cbH0l8GZNbQ7JRGy0kwgvL0mwrFi5aX5VLCcXK1wF8wg3PUYrwO/q5KR1K323aelSWPCbkowAtJ76lNg",
-	"IieJKBhb0pWVapiZ0EXOmcjYN5Q8VDqKdHhFXPMKUFQe7D19Rpymu4CpwRWUCk7NcJtce9P7EqbwT1sp",
-	"/Md/JMnNaDRIkpvtV0ly8+zVxf/vyNzjiEHugOtyw+b4obndhLMib+3WLhg+Hg3+Tge/jQYHl8P/GHTW",
-	"CHE0Z1rTKWsttfP7CL8NHeRHR2S9x0X1gERtwv3pzYllcWdUXaZKUXTZXGhDRdYmb39vA6PDy018eod3",
-	"l6N+enAQuGl02m1HXTnLuyX/0HO2PwQ0LRRvVoE7ARUbxIxXPWEVp7FXyS6pv1dywgvmUimMMHnOQelp",
-	"8T5QtAktNIvDEAM+4pLnOhp/3I53Lm7bdlBf7yq64SrkmOA0S0uDJlQxsqQCfHZPCrwAC66eaDJn8yt4",
-	"ghoyl9pgP6eyiIqq7bhxqPt74aEe7Ozs7j7bGe3uf/9079kzqLbvjsWhTj51N7uv2y0NjaOF4L8umLsM",
-	"KUH7cCp5dB0D+vLjm2xGxfTBh9GU6pEg4KS+3z/Yda6eufWqtK/HjSZoi76yFTkEiQXTMaGavD579xYl",
-	"Gxyzd9mgkpqpgYsKURxNFRXm0rGyUGLMmZmMsaDUYwlpwBhvGcAtYyRp4ElyCRTThuWXeClcqJlguEdx",
-	"FRd9QLkzifdPmfmgmXJ6DNru7rHLRuOIrV7Prv6c8Xf89au/H5+e/3R2ok/mpvz7i5P9k0/H/M2L1yP2",
-	"yxFc//Fv2z/xyU9DtjsaZjuFaK92N7cBnZ+WeKxNi6hF2WURmGAwPIegKwcLM2Eg5WOYk3J3jHUnYcnN",
-	"jNAqY4kJXIbz9VfC/Kd5vO0jbbubOReVZ9vgaMdbm11tqCF1k/VrVeWiY+Vu5Wnucb8Wda3s9KrrhKrc",
-	"7CT3+Z/rdjGy1qWZSNUU9bqituPGfdK+qKW+IYq0VH+T432iMTnW2pLb1jnFMsavWY51piDpkcvokXds",
-	"bgaUf799sPMgRQEtSZLhPT/cz9YD9alljBf3xc5AV9ty7CQgrs3ZK80DHLttwq6fzJ3O2z50SFJ7aJaK",
-	"FJTMP+O6hlWx4pqC7nRnTDFwA6GKruet4eIbZhkNHe9pZusbV48gpwRzadZvKcne6GD/8dXCFh/6kos7",
-	"qvg1ugt+zTTpuUSC7I+aLnF/FN+RGO7fmzJY0T+6W2qu1xqMvb08co3m8OBBQVwp/A5MuGHzdkyG+ubH",
-	"ZDvDHTco8+S+vTy633AaetPFf4P4xql1GUzgI9eLHTZ3pVXtVmlO/9N9G2Zy3gpiT/fuS8e7VWvClTaX",
-	"YFPN3Y5yevds5sEJf0E7N3gjr1lB28H4d+/iks5/YpLcneVGDRGG3MbuEO85+45KtwyuVKn/XV2lUJXW",
-	"k/lmhdlio9prnUyIRyxbKG5WZ+jskA7fnzrvdp8/z6hBA3XdGj+0zlnJsGkiSKM1NCSp9fJjcNwzqrD1",
-	"lCnbg6WGFIxqQ3Z3EpHNqKKZYUrHBIsmN6xharzWy3mi623Ojk//dvLi2LaiSQ9Kge5rZ/1EOOp9QVb3",
-	"hrp+faLJ+9N3749Pz/+rtYtbJiTpkAjGzYypRCyl+qz9PVWfEiQ3k0WuIR0xEnkbktT2zlA+Va+upxdX",
-	"5PmGiVucCLrIw8t5QHB9my8xyVPXgMe0G6JG3zbpyHxhFrQYnL85C3p7icCGHabcDQKClqBLGjWEaqMW",
-	"2pBczikX/rS/q5iyIolt8ywRcz61mechoWE/0SX4bsKQga1MsFQA3z+DOs9IG6Mte2pRMG2bbxA0XQcu",
-	"iiPriKJ2n7V2KbTkPzLsxIThfl3RX0kFVf28zo65xlbmGCmflzQz5PXPZ6R3nL88O4rJ63dnx94qUrMq",
-	"xyTsMPbrxmQi2qrj2f/MViBaKHte//zj2ZC8KCif6zFJudZplxFgkFIxdjNTOyPBO3gek5Qu8rQ+QrZW",
-	"bs2Y2FSh5Z3FWNVq3VyVxSSVZdqc154gMb+VNTHh/BWRGInQLu2bQw6PpMNanJo0Jim7KVNSJzpVixbx",
-	"Gv4uMPz0k+HpkJyYOmdIRCNdgLtcT736zd0rBRsTRrMZ0TxnbixlMy/s+j7ReLDpnXrXaGqvq90ttgAn",
-	"0k9DaIbtEfd4M6UiYFKGcsEUVFkLVdw9u4jWB6b26sBIXxsTJvJScmF0TAydTutWecNP4UQVWZ+PSVqH",
-	"r9SNXBPR4Sur0UzBtWGCKdKr3GcdFF6+PK0mhGR759lwNBwNt8cHo9FOP/b+rMtKDkmKzTZPw5otrG//",
-	"4ez4dMPWiWjsvR3u3RkMhuQYVKNa3IlIimKFFiuXwdBDJwIDkb+QbuUy06nV0S1ZMkFLPlzReZH2D91Y",
-	"tJ6YuACuraQ3D416tkghaSNop/1xyyo9PGMmlRlAAMgTUcUaec2UiwQEIkFVDvkKiBytjaaaOJNEWNgX",
-	"y8neaNvPGalY2Vk9KzQj9EouTAg6AKMrpPyMk3NrvCgGO+SNyVTKHPa7onls7wVlHZLjlqzgPMKiH6Mr",
-	"gldAIxAo0oayHAJtxA9yQqfnPOGUGU32RrvruyGgAGdZGBtoIzJgj6GFS7GpS0nNrEaoWBOzjUuvx4no",
-	"pdUNqR04LWcrImTwHOJ0eqmQwuYLuLkfrxEhr2S+guparNKYLGc8mxEhwxk3+jPUwTn9zEjBhUkrP7cQ",
-	"BbhEStJsxrLPqaNwif7AUPC33I/dwAF4svoWeEEXOTewJKtYowZ5GyYiEUctau0skNBCywD52Oo+iY4x",
-	"oVP6RKRhAE9jbzWQKkwZHi4GqJZxwKKQXfrU1z82Z8KA4aBlrLkXjN7aMe/YilswKvfdBVuQcv1dQTaW",
-	"iHb8cvkYBKwadzCHfOrK2mDqypDUp1yoSYGqjIm/o22oXHRNTbkGFvdG23E1VgVptFFXcaDzUlUZAhiF",
-	"dRDgzrbc0gOLFBnO8z4e9Q+IsdDjJo5EQ4GAPDiwZwOLwWp0Ceq++7HOViBhTcSDUsaHoVNIE5wSJ8ID",
-	"JGasFlblog7rMTyCRWt+uCIbcCnhjL6BR6mJ2B/Fo1GTEFhTrIFVYJv6TKjIa0DdBqBKGGXDHfAjHHLf",
-	"+7edmxvU1z38H1w55GMr650svheUypLzRDssMLdEItQ3bU+kXairfk7tuEYPyTk4j/VYPaOQhJEX707P",
-	"SIlLjOH7lZJLsMOSTrEWmDMqsHpSmKhxY5Mxj/doJVDVNkfvT6I4umZK28RoGyI/5EsuFEfjaHc4Gu5G",
-	"2J2YYSW8RUte4de26hxoC7OQrS/O8G6j8ZfbuHW3vaVpH1j6S92Br/6gN6cdPpxy4/Suga1wZtJwVb53",
-	"ij/iYDIRVdC1WCm4U0zH8HXKr0Nf3eqok54NI9zgAV0zxSec5X08XQyTlc9ORIjLqHykp6amGaJDjr4d",
-	"u81p3ISmsOAG35mGcMbNLBHcaFZMLHi7K3T3bfXwW5miojmlC8aDOJqtu8227oe4iTNDUvDPLBEuH0Nv",
-	"WKkQ3GQXbfQmbRe2qzYRuUMhllTb1MdK1gnqMKy9PjNWYuYycd5WV0LBwsjGSpEHYrRoOczpilWtJYlw",
-	"fUkIBxjaaRHkGnZo6lPT6g0DRGeQTOaM9FIXOS5xkgDll//BUDVlJo0TkYbwqEvrg9OYDIdDB48Lir9o",
-	"HPm5QaPkBlNzUUxH449rQBWvso0ZFaiUYiXDM3ceyGUecjrcXJa51QYnL6NuCPvuZOdqOxuxg/x7+uxq",
-	"P2v2Lb8annF7Uc32fpD56g7wmwe9PQxg1jlfv212/XBo30LK74xG/ywa3ChoA+RtbVgTgKVe0GzGBi+k",
-	"MEoW92Ge/Os07VdV/ocR2nt3CvKhuOzWaKwGweLUwkGlPlagqLU5XoVxihrGOm7g5UJHHoFC1hDJAOT9",
-	"A809APnrEJK4CbL9aPhIdMTV2whzarKZRx4aRTNTwXg7JDeuIH3BXFFIK4tWE8jBf1vwQKkcDFBjtOGC",
-	"1GDAtlfsH/rwZZ1rIoRsx2UfabGT0yh7cK86uvkGVOMR59ywJRaAn7vadL22h+5/Uy817I22Nz1Y+ait",
-	"Dy287d5o9/6HXoUv0Oxt7z6CZVYZPKgiB4WRpACpNmD828HLP+/pCvuY51KSN3Dn15mRkXKAGzyuFUHt",
-	"AqsGL9B4zbKFjB5+Qxqyc3D/Ybdf37iNo6fWGd/9XPOdmnDshS62NfD6eIGecjGfU7WKxtFRJ+zYZWRy",
-	"stZL7m2AP/RBK+hU+9kiTuTWelNuZIcVQAVnwhvDrhJ2jKUADatI4RpKh+u6kGh2uEWV6PrOUMONusRe",
-	"H3ZjgLAHhLWDRoidlgT2JxkV5IoRqj/bN7fsaXaVQlW1FBZSXzyr/kI9MP36OslISIaXhHaiLUVOoF6H",
-	"MpaLa25slxYWA/cd255eJcxe1XfpO2gn1KnN6snWAo3Ky9bOrieML7h4wc0oDk9AmljBjEMeONN27ICL",
-	"zWiV2FY8ZjgHwvqAmWzGclsP+fZyIup+bGznjnU5V0D1Ucgpx06OYhPF9GwYdJaw3zSj11BqMkGQSgqF",
-	"nRVeIuSkGgGs8AkKOUZ7SR8z09c/n1+en79JSQ9tw/DrCqxlC6tQMxMRvPuHZFd4+3Dwhp2nQ18IcNuK",
-	"rDUaBW7woBz5ifBHv0Z9zxN6evzq9PjsL0hsHwtD38eOXadaG/y5YBND5MLYtovtRIMQfj46fVsPSp3V",
-	"DMmZBKXB0s/Oe5uvGtetc8Vorm35C+fvZndW4Zrm6ybHFaeMlEyWBatP2g7XdaD+SNnYqqAf2eSLzKCZ",
-	"BCU/oWK1pCtsH1qZzXhJrGPwpq+dXG0da297oolgN063EhFoQoVJqnUB34RzbcZQKfqupAYpKXrNivBg",
-	"wc8AmYkomdISqvCcGpxtrDQeiJyQD6dvrH07iRVyqg/r2bdrrtmhQjcWu6ti/fMayPHOYvW80W9x3kKT",
-	"KwYOB+QtbM+i4VmfaDu37Vd1a0nNrK5aawjKA97BfmwwTBeHtWYhl5VzVUEI2MBLYIHfBj//19oLd77w",
-	"8OC0M3zF4tG6DgFpdQ7wsQLJdSDjQlSbg7IFMLQQe1bhxrZvH85ow/I3JNnVux5BTKrmei4rlAth1uJp",
-	"NclxFhFDEsLzbykbf5QWhy+kOsr5o/cnVUm/oeFR6WhHr8O2cv+FOhpY97uZ/R3djeH/jpL9D+qNS4Kt",
-	"kDoz0qq74k3oX+rvcvi2fqPGav4FjnpwXKMxKlYqHD1myUHR0gaqYbb1AEEGcb2R2CdiU2b/bXWX/t32",
-	"+Xfb5/62Dzz1GIoCBcgV1awCGF5TXtCrgoV/98NN5Zp/WCXQHYfLIx9E9fhX/3WC6sHH0p8WnK5itPZN",
-	"WB0Pyfk6n/d31dp423af7SXXZUFXwfucmP5hftXV0rFlMxR01onNH7m/VpV7QSHm3rL/PXziX6jpqhxd",
-	"Ue7wQ50Y9DWwRGzRD3D6Qa+pDQRYg4y2GR/4hYctVdPXGeIxIxBM9Rd8XIbfZqCQGdTl7JoVspwzYR7O",
-	"B+khDE0tRBwgEA8JEGz7Kl1/4mKNryaI9EFEt6V+H5R0s8TbfK5RF76Zep/Et/+IxO+Hwz6+tDsJvqgs",
-	"8UsHHnlzC/ewhcANGRqutRI41Gbx3Ts04cP34HubjRcd3V7c/ncAAAD//w==",
+	"7Hx9c9s4kvdXQfHZqljPULL8mrFcqTtPYu86k00ytrMzt6HXhElIQkIBHAKyrEn5u19144UgRdnOjPcq",
+	"e7f/JLJIAI1Gv/cP+hJlclZKwYRW0ehLNGU0ZxV+fCvPtawYfMyZyipeai5FNIpSIfsKHqUjoqeMUKEW",
+	"rCIZrSrOFKFEy89MkI2zk5dk//nuAVEsg6Fkb7DVG0RxVLFf57xieTTS1ZzFkcqmbEZhISbms2j0MXIr",
+	"RJdxxG7prCxYNKq/jSO9LOEbpSsuJtHdXRydUc3e8BnXqwRfTBlRmmpG5Bgpvp7nE6aJnlJNJvKGVUIR",
+	"PeXKbWXj9PjihOQVHes+Z3rcn2pd0pL3K6pZAYv0LaN6o0SkSTSmvJhXTCXRYfViMBgcavg3JRuLSoqJ",
+	"YYgi40rOzDpZwZnQ5PR9j8yF5gVSldGiYBXhinwWciFinBl4xZRenbke8UzhB9UjdKxZNUjE/Tz2/GzN",
+	"vndwcHBwqF8Mozia0ds3TEz0NBptDYdxVFKtWQXM/EcSfaT93/qX3+Ggj8P+weV3h9p++NP9Z9N/Lwue",
+	"LbuPyJzKiKRJlMyHw51M0BnDTyyJDn99Yb6cC66V+fZwYb9bcJHLBeECRE2K3D5PB7+HEb++2B8Oh8PD",
+	"xYv9r+DEr44Ti3s4cQfkqFIKxVDFTmR1zfOcCfgjk0IzgeJLy7LgGQXebJaVvC7Y7LtPSooG1cBCTXmB",
+	"3OPKic+MLomQGv80wiZLVuFcwA7Qg7mKRrvDnTjSXOP+azo8zSDxarS5+YmxG6Z2FatueMYGObtxFKnN",
+	"sR92F/L1TxUbR6Po/23WpmXTPFWb781Yw4tVEcgqljOhOS1ADW5owXNyPdcEJAEsi91jc1skl0zhnmlR",
+	"yEUiNtLbPn5ked+MUNZUeYU5f396cnJMTl+RkuppTGRFKNoInhltfaZw0d6AvIP1WCLU/PoTy7S1bg3y",
+	"FlQRrtSc5WQMMwmpp6wic4W0UoFre3qfqUSkt30p+tdsSotxX45TUtKKzphmVeyH+wGGPPstbIGLCVnI",
+	"6nMhaW7UPbDbDUPYdRb23c36xTUq+qjB7n080VMBukGL46qS1R8WakZA7GDPcl7kRqolvKcZctQqbSjW",
+	"e6CiTqwdNeTcTGOo+ioR53aKJ5HwczljegqHB/6C5UQayTC7PMTPZvtEMCBY0aUiiynVA1j/Qsq/UrE8",
+	"s6bqj7JXSjKjYuloAbM2K7U6JLpaEjqhXJCCgj8Jrcb2Qc1emAEIIp6ir2It+NI+OlOWP40BcTt6yOmS",
+	"jdO3F8dnb4/eXF28+/H47dXJ0embD2fHV29O/3p6EZOcjem80InYGpISTCoXc816IwKHsjSWFaflGuxA",
+	"xcZzxfLAk9v4omJjXhSqNiHe/FjJdS9yRVQJtNWEnR3/9OH4/MKQ1EMLEMyMcQxXiaiN4Fhau+jsVD3X",
+	"+YcfXh+/DOeKjZ2ytozdZlMqJiw2VNZruAfKzs4IzTKmlDeRaOGoyJsGDhxxqjJZsjQRNRnHv7z8y9Hb",
+	"P1s2974ZwxVHZ0xXy/4RRE+rocm5CSmIlmRBuSbXbCwrBloCmoyKcn+cMZbVjOpoFHGhd7ZNSMFnEOh+",
+	"v78L9mrGhfl7yysQ2J0Jq0DM7+Log6BzPZUV/w3m/0NqfyqM23KGjVjdNEfaCBC2alVvEPBVWj4PRz5V",
+	"mJD+0ne2vX8BdKfEHC9o0owrBScjK2MIRiY0ECi7pWZ5w8+HAnr04eIvL/Bbo3A4zrr51z9f9M//dvrK",
+	"awLqcu7ZZzML55UTsZhKxcgvg73hgRk4o7lxW5kUwmZErbVVycdjE3PE4ByoCJQKx49llQiKeofaCqw4",
+	"Nwp/LyfCrTQDGWc3EmG3Yvil+ESwnFwvcRXUc/s8xuew32XJSGpn++7TQqcxYbclKAHZ2HOhOJHjRBSM",
+	"LejScDWMkOg850xk7BsKYryMIh1OEFesAiS3B7t7z4mVdOu4FZiCsoJT09wE+U71voSpxF4rlfj4jyS5",
+	"HQ77SXK7dZIkt89PLv9/RwYRRwxiGJyXazbDD83lxpwVeWu1duLy8aj/d9r/bdg/uBr8R78zV4mjGVOK",
+	"Tlhrqu3fR/hdaCA/WiLrNS79AInShOvT21Ozxe2hf0yriqLJ5kJpKrI2efu7azY6uFq3T2fw7jPUewcH",
+	"gZlGo9021N5Y3s/5x56z+SKgaV7xZja6HVCxhs341BHmdxo7kezi+vtKjnnBbEiHHibPOQg9Ld4Hgjam",
+	"hWJx6GLARlzxXEWjj1vx9uVdWw/q513JPzyFWBeMZmloUIRWjCyoAJu9IQU+gAmXzxSZsdk1jKCazKTS",
+	"WFfyGuGp2oobh7q/Gx7qwfb2zs7z7eHO/vd7u8+fQ9Z/vy8OZXLPvmz/3GpJaBzNBf91zuxjCAnah+P5",
+	"0XUMaMuPbfj12MNocvVIEDBS3+8f7LTiPB9+bnCtCOqiy7BFDk5izlRMqCKvz9+9Rc4Gx+xMNoikYlXf",
+	"eoUojiYVFfrKbmVeiRFnejzCxFaNJIQBI3ylD6+MkKS+I8kGUExpll/ho3CiZoBhh+Is1vuAcEO8GY2i",
+	"CdMfFKusHIO023fMtNEoYsvX0+s/Z/wdf33y9+Ozi5/OT9XpTJd/f3m6f/rpmL95+XrIfjmC5z/+besn",
+	"Pv5pwHaGg2y7EO3Z7t9tQOenBR5rUyNqVnZpBAYYDM8hqA7CxExoCPkYxqTcHmNd0VhwPSXURywxgcdw",
+	"vu5JGP80j7d9pG1zM+PCW7Y1hna0ud7UhhJSF3u/VlQuO2buFp7mGg9LUdfMVq66TsjHZqe5i/9s1Y2R",
+	"lWrRWFZNVq8KattvPMTty5rra7xIS/TXGd5nqpHYtWWuYhnjNyzHfFeQ9MhG9Lh3LLIGlH+/dbD9KEEB",
+	"KUmSwQNfPLytR8pTSxkvH/Kdgay2+dhJQFyrsxOaRxh2UwxePZl7jbcZdEhSc2iGihSEzI2x1UufrNji",
+	"pD3dKasYmIFQRFfj1nDyNT2VhoxvKGbyG5uP4E4JxtKs1xKS3eHB/tOLhUk+1BUX92TxK3QX/IYpsmED",
+	"CbI/bJrE/WF8T2C4/2DIYFj/5GapOV+rQff26sgWvMODBwGxqfA7UOGGzpt2Hcqba9dtD7Ztw86R+/bq",
+	"6GHFachN1/4bxDdOrUthAhu5muywmU2tarNKc/qf9q9BJmctJ7a3+1A43i1aY14pfQU61VztKKf394ge",
+	"HfAXtHOBN/KGFbTtjH/3Kjbo/CcGyd1RbtRgYbjb2B7iA2ffkemWwRMf+t9XVQpFaTWYb2aYrW34tVbJ",
+	"BH/EsnnF9fIcjR3S4epTF93m8+cp1aigtlrjmuc5KxkWTQRplIYGJDVWfgSGe0orLD1llanTUk0KRpUm",
+	"O9uJyKa0oplmlYoJJk22acSq0Uot55mqlzk/Pvvb6ctjUxInG5AKdD877yXCUu8Ssro21PXtM0Xen717",
+	"f3x28V+tVew0IUmHRDCup6xKxEJWn5V7x9cpgXNTWeQKwhEtcW8DkpraGfLH1+o21PyavFjT+YsTQed5",
+	"+DgPCK5fcykm2bONAAy7wWv0TJGOzOZ6Tov+xZvzoLaXCCzYYcjdICAoCdqgUYGr1tVcaZLLGeXCnfZ3",
+	"flOGJbZsn4gZn5jI85DQsJ5oA3zb6chAV8aYKoDtn0Kep6Xx0WZ71bxgyhTfwGnaClwUR8YQRe06a21S",
+	"aMl/ZFiJCd39qqCfyAqy+lkdHXOFpcwRUj4raabJ65/PycZx/ur8KCav350fO61I9bIckbDC2KsLk4lo",
+	"i47b/me2BNZC2vP65x/PB+RlQflMjUjKlUq7lACdVBVjNTM1XRB8g+cxSek8T+sjZCvp1pSJdRla3pmM",
+	"+VLr+qwsJqks02Zb5RSJ+a2siQn7wIgISYSyYd8MYngkHebiVKcxSdltmZI60PElWsSNuLdA8dNPmqcD",
+	"cqrrmCERjXAB3rI1df+dfVcKNiKMZlOieM5se8xEXlj1fabwYNN75a5R1F4VuzssAY6l64bQDMsjdngz",
+	"pCKgUppywSrIsuZVcX/vIlpt3JqnfS1dbkyYyEvJhVYx0XQyqUvlDTuFnV3c+mxE0tp9pbb1m4gOW+lb",
+	"MwVXmglWkQ1vPmun8OrVme9Ukq3t54PhYDjYGh0Mh9u92NmzLi05JCkW2xwNK7qwuvyH8+OzNUsnorH2",
+	"Vrh2pzMYkGMQDT+5ZZEUxRI1Vi6CpodKBDoi9yDdzGWmUiOjm7JkgpZ8sKSzIu0d2vZs3TGxDlwZTq9v",
+	"Gm2YJIWkDaed9kYtrXQwkamsdB8cQJ4I72vkDausJyDgCXw65DIgcrTSmmriXRJh4GcsJ7vDLddnpGJp",
+	"MAOsUIzQaznXIfgBlK6Q8jN28I3yIhtMszkmEylzWO+a5rF5F4R1QI5bvILzCJN+9K4IogGJQMBKG1Jz",
+	"CLQR18gJjZ61hBOmFdkd7qyuhsAG7GWhb6ANz4A1hhY+xoQuJdXTGiljVMwULp0cJ2Ij9S+kpuG0mC6J",
+	"kME4xAttpEIKEy/g4q69RoS8lvkSsmuxTGOymPJsSoQMe+1oz1AGZ/QzIwUXOvV2bi4KMImUpNmUZZ9T",
+	"S+EC7YGmYG+5a7uBAXBk9QwAhM5zrmFK5rdGNe5tkIhEHLWopbYHXygZIDBb1SfR0Sa0Qp+INHTgaey0",
+	"BkKFCcPDRQfVUg6YFKJLF/q6YTMmNCgOasaKeUHv7dAEdltxC85l/7bO1oALPLwNorFEtP2XjcfAYdX4",
+	"hxnEU9dGB1ObhqQu5EJJCkRlRNwbbUXloqtryhVscXe4Ffu2KnCjjf6KA5mXlY8QQCmMgQBztmmn7hvE",
+	"ymCW9/Cof0Achho18SwKEgTcgwWdNjAhrEa5oOzbL+toBQLWRDwqZHwcSoY0QTJxIhxAYspqZnkTdVi3",
+	"4RG0Wu+HV2QNPibs0TdwMTUR+8N4OGwSAnOKFdAMLFOfCRV5DexbA5gJvWy4An6EQ+4driBpzK5UG08D",
+	"bmwdggZdXICgUZpBULcGPbMWpORs7fbtLU67i/8jqhmNLvDDQJ5Bvg1pz5SFR3PDr9Pji5NEpO3uuHW7",
+	"/uvUtI7UgFxMWUfYMKUQD5KX787OSYkzjODv60ou0FKXdIJ5yYxRgZlchUEj1yYwdNiTVjDn1zl6fxrF",
+	"0Q2rlAnStiAKgdjNhgXRKNoZDAc7EVZKppiVb9KSe0zfZh2PbWJEtPnFGoG7aPTlLm69bV5p6iqWIaTq",
+	"wJx/UOtDIOfaubY60MB5WJVtmE1Xx8UvsUmaCB8AGPwYvCkmI/hzwm9Cv9Gq7pMN49K4xhO6YRUfc5b3",
+	"8HTRZXv/kYgQI+LttaOmphk8VR7AvuImTIYFL7gqObhWrqeJ4FqxYmwA7V1hRM9kMr+VqRE0I3RBqxLb",
+	"xHXl29QgwIdj/5IU/DNLhI0N0TJ7EYKXrPSGdVJTEe7Kk0RukZklVToAxFlGHYZ54GfGSoyixtby1yg6",
+	"TNK85gdxBSIIMb4slrWUJMLWSA2t7ZwrzOshoScpCq6R1xlLCWLEmBoFJlmO4ZSZAt3Bo00ECAMTOcvJ",
+	"RiEncq5j2KVayConDh+YM5ppfoPU9kLsI4W0z2GDMCPmmniqj0Bax3NFiyBcM31nZ/r8ZREEuJBM5oxs",
+	"pNb5XmEzBjJY94Wm1YTpNE5EGiLMrowbS2MyGAx6NtXoYDTslZIOoCPEexJPmKrPaj16cZ37G4Ugdaq9",
+	"ECjnvgVjIEgYxkPEgMUcGHpYy5S/nuLv1nBFdrcPjF0M6gHRKHKtpEYVBiyeDWxUNPq4gl1ylqPRtgTN",
+	"rljJUPWsJ7DBqJwM1mfqdrb+6auo+3bFznj7eisbsoP8e/r8ej9rlrK/GrFzd+nbvT/IfHkPHtLhIB+H",
+	"OeyEXNw1C8GI42hd4tgeDv9ZNNju4BoU5Er/LsDPvaTZlPVfSqErWTwEg3M3vdq3qP6HLw/s3svIx14Z",
+	"aAVitY3CRpZFz330OLmV1q6HvUUN4zNqQChDExyBQNao2eD+wQ80d9j4rwPN4iK47SeDzKI/9BdlZlRn",
+	"UwdG1RXNtEeYd3Bu5FGeQatZSMOLVl3QItNbiFEwgM7bfK2fGSWi7dBcqo0NAGmy/NrfYFzBBakhqG1H",
+	"0jt0gYrxR4kQsh2BuZgK64eNZBuXq+MYV/ZsDLH2EwuxAfS/qzi80XZqvW/qSs/ucGvdQG8GNz+0UN67",
+	"w52HB52E18d2t3aeQPl93gjSzkEmJSmAq41LLFvB1bf3dInV8wspyRt48+s0VUvZxwWeVlEhY4ZZg+tj",
+	"TrJM+qwG35CEbB88fNjty0t3cbRn7P3945o3ysJmK1rxVpv14yUa4/lsRqtlNIqOOsHuNvaGGFisA0E0",
+	"3UgPpIJOlOtoYx94pSJqG8WY63kQHb4Y1jKxTyEFSJgnhStIEm/qlLEZ4wuf0rh6ZMNS2xROHXYjz7Dy",
+	"iFmiQmCnkgTWJxkV5JpBoGvuLZrT7Ep6fV4cpsxf3Fbdg7pN//UZsZaQ9iwI7cT4ipyUTORcTAgXN1yb",
+	"3gBMBuY7NpVkz8wNX+3rWUBxwdt5ssmkGjm2CbVtJwKvdznGTSm27DCpgVx1FO6BM2WaXTjZlPrY2e8x",
+	"w+4jZoJMZ1OWm8zXNTUSUXcBYtPtrhP3AnKCQk441g8rNq6Ymg6CeiZWOaf0hpFrIBCpxOTGMC8Rcuwb",
+	"T0scQSGMaU/pfGb6+ueLq4uLNynZQN3Q/MZDBE0KHUpmIoKbr0i2v+URtnux3nnocg1uCuC1RCPDNR6U",
+	"JT8R7uhXqN9whJ4dn5wdn/8Fie1hCcB1T2LbH1Eavy7YWBNIt7DYZ/ofwISfj87e1u15qzUDci59CmhQ",
+	"Bs2L9nXDpmI0V6bQAedvO8ZG4Jrqa/EKfqeMlEyWBatP2kA6VCD+SNnIiKBrFObzTKOaBMUdQsVyQZdY",
+	"tDY8m/KSuGt7RoKV5atJKc1rzyAVvbWylYhAEjwSrpYFvAdqi9uhUPRs8QS4VNEbVoQHC3bGVBZKVikp",
+	"aEFyqrGjtlR4IHJMPpy9MfptOVbIiTqsERe2pGtaWd03ALqS4j+vQGvvzYcvGpU1ay0UuWZgcIDfwlSn",
+	"Gpb1mTJogZ5PjUuqp3ViXAOfHvELBE8NweraYS1ZuEtvXKvABazZS6CB38Z+/q9VMO69ZvPosDO82PNk",
+	"hY2AtDoG+OihmR14zBBLaQGUAfgxRDx6tOLW3eM32tD8NUG2v2EU+CTfTbZRoZwLveJPff/QakQMQQjP",
+	"v6Vo/EmqKC6R6qgYHL0/9VWDNTUVL6Md5RRTtP8XKppg3m+RIvcUUAb/O1L2Pyg3Ngg2TOqMSH11xanQ",
+	"v9Sv0rgGTiPHav7+TA1XqDFAfiv+9gZGyUHS0oZHYrT1CEYGfr0R2GPHpTOy/7aqS/8u+/y77PNw2QdG",
+	"PYWgQAJyTRXzsNYbygt6XbDwV29s/7X5s0KB7Fg0KPkg/PCv/k0MP/Cp5KcF4vQbrW0TZscDcrG6z4er",
+	"am2Ud7vO9oqrsqDL4BYxhn/K9JlXkzaTNkNCZ4zY7Inraz7dCxIx+9sOv2ef+PtMXZmjTcotaq3z5sMK",
+	"LiY2OBc4/aDW1IZ8rACV2xvvu4kHLVFTNxmigCNgjP/9KhvhtzdQyAzycnbDClnOmNCP3wfZQPBjNRdx",
+	"gHs9JECwqat0/bDKyr6a0OVHEd3m+kMA5vUcb+9zhbrwPvRDHN/6Ixx/GIT99NzuJPjSa+KXDhT8+hLu",
+	"YQv3HW5osFJK4JCbxfev0AStP4AqbxZeVHR3efffAQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
