@@ -1252,6 +1252,7 @@ type UnauthorizedResponseHeaders struct {
 	AccessControlAllowOrigin *string
 	RateLimit                string
 	RateLimitPolicy          string
+	WWWAuthenticate          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1310,6 +1311,9 @@ func (response ListMyInvitations401ApplicationProblemPlusJSONResponse) VisitList
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1434,6 +1438,9 @@ func (response DeclineInvitation401ApplicationProblemPlusJSONResponse) VisitDecl
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1587,6 +1594,9 @@ func (response AcceptInvitation401ApplicationProblemPlusJSONResponse) VisitAccep
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1761,6 +1771,9 @@ func (response ListProperties401ApplicationProblemPlusJSONResponse) VisitListPro
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1893,6 +1906,9 @@ func (response CreateProperty401ApplicationProblemPlusJSONResponse) VisitCreateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2038,6 +2054,9 @@ func (response DeleteProperty401ApplicationProblemPlusJSONResponse) VisitDeleteP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2212,6 +2231,9 @@ func (response GetProperty401ApplicationProblemPlusJSONResponse) VisitGetPropert
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2366,6 +2388,9 @@ func (response UpdateProperty401ApplicationProblemPlusJSONResponse) VisitUpdateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2561,6 +2586,9 @@ func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListIn
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2736,6 +2764,9 @@ func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreat
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2945,6 +2976,9 @@ func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevok
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3119,6 +3153,9 @@ func (response ListMembers401ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3265,6 +3302,9 @@ func (response RemoveMember401ApplicationProblemPlusJSONResponse) VisitRemoveMem
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3462,6 +3502,9 @@ func (response PutMember401ApplicationProblemPlusJSONResponse) VisitPutMemberRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3678,6 +3721,9 @@ func (response ListRooms401ApplicationProblemPlusJSONResponse) VisitListRoomsRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3832,6 +3878,9 @@ func (response AddRoom401ApplicationProblemPlusJSONResponse) VisitAddRoomRespons
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4521,128 +4570,134 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39chs3su+r9OXuLZObITWSJTumKrVhbClRVrZ1Jfm67sl4NeAMSCKaAZgBKIqbq/sw5wXuC+S/80D7",
-	"CqfQAOaLQ4q0Fe/JsapSFZmcwUeju9Efv27+2opEOhWcciVb/V9bE0pimuGfgyiiUnZfCq4ykXQHSSLm",
-	"3bcZGzOuv46pjDI2VUzwVr91llFJuQLBkwUIDgQy+suMSgWjTKRAYJiJuaQZTMmYwnwiJAWBYwGTwDi8",
-	"fHt+cTU4PX37/ujV1dvzk+9P3lwEvM0FpzBcQExHZJaoTh/UhCj7qgec3tAMwr+EvYC3vJaMJjQlenX0",
-	"lqTThLb6rYlSU9nf2SHTac9+2otE2vJaI5GlRLX6rVnGWl4rJbenlI/VpNXf832vpRZT/b5UGePj1t2d",
-	"1zonip6ylKnl/V9OKEhFFAUxAjWh+faHs3hMlVn1WNzQjEtQEyYho3IquKTQPjm6PA54nJGR6jKqRl29",
-	"ZDJl3Ywomuj5uvZYOn0Ig5YdWgatw+ybYOb7T6MZZ0pCQkcK/00Plf1C0kjwWMKMK5bohQXcrohJGM2S",
-	"BMiYMG7eslTU47OMxq2+yma0maq1VRy8eHGovvGrVNzVVJwSpWimSfT3oPUT6f6j++ErfOUnv/viw1eH",
-	"yv7x59ZainfPRMKiRTPhzY7qtPmlTBtLlrn9bM54LOaa7yyBHAE+Zvu/fPPM9w/n3zzbYv+/uP3P1++f",
-	"qmzRHYwUzZa3fmHPVgmYE6ZgSEcio6CyBeNjc64b7uepX5IGxtXTPbMTls7SVv/rZ/t6Jynj5t+7+UoZ",
-	"V3RMs9adXuuUZCSlymqPE37DFNErPXm1vPTiW2CxXqTWKZpWk5bX4iQ1g7tnrli82T52q9t4tl/exou9",
-	"vadPn+/5T599fbD//Pkz/95Nea3XNB3S7J2kWeMuYiftM63ajFYjqDYhmhA+pnLF3vTzG+9q76F3dUbG",
-	"dAVPvdX6mymaSpgzNQEC44wSRTNgMbT1VqcZvWFiJlGTP5EQcnqrrogeLuzk2/1lRrNFsV/8uqKgrUJv",
-	"9X2v2Kn/8Tv1V+50hcYeKEiFVEYZp4S7bbftyoDwGOzksOv7K/eGGrp5b6gB8t0drJWy3U0OLhNTmqlF",
-	"EzO679YI1L9Giu70pOauQ83wHYnPjfLU/4oEV5Tjn2Q6TViEEr8zzcQwoelXP0vBK4vT21aEJVb1u2s2",
-	"FlQCFwpSoqIJyuTg7AT06BmJlKYIzTKhddNPv7ZGjCZxq9+iqR7Ja6VUSjLWy05n+s6mQGCaEMaBxHGm",
-	"xTkREUm+jUVKGO8DFxAzOU3IAjRtPfhlJhSVHkQiTbUp5cEwI9E1VRJEBnJKIipbdx+8lrYRZrLVR42q",
-	"mMLb5DsSgyNJTkBnt/xM6Q2V+5JmNyyivZjeOOLInRuSsBgJ1rorH+WfMzpq9Vt/2imMux3zrdw5My+b",
-	"g1m+S9cQ1BHzEEJDyxB3L/FLMRpRHuuLB4krUXzQEJolNOCURBMYZpRcS2gbq01/KWfDlClFY7ghyYx2",
-	"ejCAoYgXgMak1kBipiB8aZike7mY0n7Ay4yiGSQEtKdGM0ljo7b02JSrbFF7F/LzrQ9hTJ/Nzd8mEtu3",
-	"d9a9Wjcj141TPLjCFNroZfc8HvhLwUcJiz5d9IgClB5NepJklMQLyOiYSUUzihqoYPUXBavn82/F55F7",
-	"66G53A0sC7aJZlmmmQ+t+d6XwBPHIhuyOKb8E5kCbQfCQcw5zSAlC2sEmSt2au+nKms8LVijWMZWvDHK",
-	"X3so5ohIktgNSEqtNyfFLIu0q6FQK9qdMfVFcMgJ1z4MSY602n+AW1sfJM0gErMkNuQU+jlFy65zmVEO",
-	"ytelWw1cmGHMqrZiGmaHeBCeuRApVRO8+ghLaAyCm8sNl3eIf5vt23iFJAsJ8wlRPT3/G6GOxYzHn0jX",
-	"NwLkLJqskLP9gnxvhAIz4VYk40J1R/jaQ9DMrdYJlqftJFUVPs0YWgC/ECE7I4tEkPhSiFOSjekDGsdo",
-	"UTEJSghI9NgV3tgt6WC7BrgUAswqtuIRJUQXJ3jwi9ptAUfXnEIKGWOR8bqnSn4RjHJh9vyOkxvCEjJM",
-	"HoJXYqLIkEiqiawFLx/7ELQZjdEkkBORqWRR1cwl9rErg/LStmKgWenFh2IhO9ETWewxd24Il3Otorkw",
-	"CnxOXOQm7sHl8r7vvNalEK8JX1h/TX4q6YUwwQd7dRClaDpVskz1hCiaVUR2r2RR6xH0giBf0VYUz4ii",
-	"XQxh0IfR7AMoAsxySrnqG72eMMrVE+kkWkL7/Oh/vTu6uLw6PXl9cumBvhoXoC8vJF/HczRJxJhxGfCp",
-	"NhlwGDg50/eF/sA4Ie3Tt9+fvLk6Hpycvjs/MiNenR2dX52cebDqu6PXg5PTjhdw47eYaSVUp2mfH31/",
-	"cnF5dF4ZtOPBPBN8nHsLUyLlXGSxeX0maRbw9tng4uL92/NXVy9/GLz5/qi6hA5eeXaLGR1lVE5obfaA",
-	"t8+Pjs+PLn5o3FqnB98hrSWQjBpquyiw5gi3KH0U0YRG1zT2QIqAOy4zbjZRRpWSlEIqUv2RPj8uINUj",
-	"4ZuyULnmeA/tedmhgElNR+OCm2QDgRlnaNpRCUMSXUO7FM7ufAEO91L8fu3rpUdRrN5xMlMTkbF/0E+1",
-	"DQeAkSIYUpLp21NcU25iJiYYWLUVdwvlUlnDtpq8ePMh9MprJiXjYw8YN5sRGdDbqV4+RBmNKVeMJF+C",
-	"BZBTs7TDU3pDEzx+Pktb/Z9a6IRjaDMd4h9jDC9+KMWj82dqeSevNTBRz2rOaxd+INlQzDI4FySuproO",
-	"aqmun/4eBLe+3w2C293jILh9fvzhL39umumVCaO+wQh1U25vSjMp+BMJI5ZJE5RPiFQ27orJ5TwBYxmx",
-	"D1ObjWYcCCRMKpObCXiIAcsrxqNkFtMYA4cYB4eRyLTGsnkckIolCUyIBMK1cSlmXBmNVRBkEBM4FTc0",
-	"IRGt54937yPHV43kONK3WYn69au1GpQOy1HpcCksDe3w6IaCyXgOxfDbUvrb5js7nn4Jo9exiXEHfEoy",
-	"hR+vC2YfAr0lkcJkP4Xw2/DQXTxMQUL1zqUHKcmuTSQ4ZmOmZMDFCG8msyvPWAYTkpFIvwBh+D/+9Of/",
-	"qde29+zJX77q7nzz179fhb/+37v/F4Y4jNYAibbflIQhVXNK8U5KoU1MOifgz/ZhuFBUdg4Bs056QQQM",
-	"jQxZ9Br0IjUbqbl2iYY0kdA+efVmsOf7X3tAJLy7vIA/7T+DlEwlMNU5DLheLNIINIlwPRjWtmPjMJrl",
-	"NEXMBqEtMjglinETX/xBMxOP4W+EEw++E1ORipEAkQX8B8LHs6TTg4FhNnOlzzj7RXOnfgmdb1y5QOzD",
-	"cIHks8zwREJEuOBMr28ksrQP7ziLREwD/ub4by/NAjDjH2kTeCSSGNWpi9PbXej/lITBxcuTE2hPZ3yh",
-	"x+jgkB5YKsPegaXyYcClgPCfv/37P3/7///87d+/PbI89vLta5SusMZ4oZkx/Pk/fsvGlH/73X/8Fk1o",
-	"5qAZIRoS+be3vNsd6u+71zckf6YHgzzc72SBSSCw7/s2C5tnKEwWAMU+4CFai2ElN6H5wyQm6vJNYvLt",
-	"CsRInjgqyfzBfl2gvdZtdyy6S1J+zGgS57E0G7BhJjtmU1NNqrCWYoF2SXKI/QwZ3AVPJiKJjWU4EXOu",
-	"uTr8q8nRFpts2Ekdt/DToPtvpPsPv/viqvfX7grNlafQmlaOdNYEN4scZuKaHsLKNFB1hVYJu2vfnsEy",
-	"Xmf76+eunA79yZK+2MqH/AUx/Jma7IPJvP5OqVKvhItY5gwDLLhK3E2/zo4qGwV3XivCHH58RdR9L16y",
-	"lEpF0ql+zfBG44kiOKMsfkZtVFUQtCWlEJYvtTr7LctYXaQ+5ho1dqHcdr8svu/xk1f4nNn81XCx7fNX",
-	"3Bo6614q20R3nuOCxdWmy8tf2GQyBxsws9UkAhED5fnrg3u5/qhwZ4VEFfarnE2jgOUScMoMQqAqBQUq",
-	"qMFAOrP6sfSQByKJEYeI9qOzEwpEh6KpvJeuhVjeIYeemLd2SzhBkmUEfb6qiXnf0Jru8sQ9fOe1lFAk",
-	"uUIbYJ2qWQceacbCVA62RMXqlEvrbzokA4t6UBVlDdePEZA1asp4P0+k01MrPAZoa/uNSW3rzieUQ91P",
-	"+Cxaa2tBdyiyDR6unX9Vpgs0WuUAV5+8OTs88Thmmt4kOStxwogkknoPxRy1tW+4xmb1YRiiQXUcYTTL",
-	"fO1QfY5Knklp61vO8AO0Sf6lcRKtVjnYRqtYKapolIP/KhrlYEuN4gj7EdqkuuClkznWzGTEckluiwzy",
-	"kAKR1zTWlohi2vl9d3F0fvVycHp6dXny+ujtu0vPochhD/S9wGnAM6qyhQcEIpZFM+cK0KxjotYYO2Cy",
-	"yE8PZwqtaakdZNxbzWswqDq7x6EQCSV4abyh86px9zkkp6Qb171TiTqUzCfGr2KykBVI4/N6XO4VWZTg",
-	"5aWr10bnSojK51U1+nwd/z29Hw1ZZr9GM6SR2ejcmTzbnkIRlll7AAUdP9n+wgFW7OJciHTLHWyyHj3s",
-	"dmtxMdslwT0/fgkv9g+egw0KWxAEhmirC3OB6nK4cUt050MEIx1C9NfN9HfJja/o8L0GFc64VIRHq/xj",
-	"u08Wm0AkbhNB/EWZiIVjJ2IMCeM1H/npaG+4G/n0Rfw1eT58FlUJ8mx/hT/fu1rlzrtsQOlEELK65sJ4",
-	"8aIksfu+3+Tf2rxC+Zyr4Nd1YYhNj9F80FQDtCGW9iNKg8qSgt+6veak9ByXr5ChXCWt1/0kSd6OEMS8",
-	"8S3wYTXITVvG+Oghxrnj1EYqxUwBsdaQnLApSEolhJhDCDENvr02/MggxKbG8MM4u9ardbtb8mtLm1h3",
-	"js74rBdXUFP/Zu3L/AyKI8ewrkHw13R3XmWxuvjO2UiZCQEOKSZwDzEPjGFwCaEp1EAto5egh8U1VfTJ",
-	"ru8/cGCr5sRvol5zmbjf5a5ZuFXq/CDmBmJRrMEiUvVRTEQSy+rmH9LRLu27usx13NOcDXMFK3u+X8qZ",
-	"9GBggr7IAUqA4VAQmcOollwVRL+TRAo0l13GZN/3TTBf8+W7y+Pu19BmBr/BxhxNaiVMrsHUNpn8sRhZ",
-	"CIBRE51DvJ34WPtPnFYAAXh36Wk4SfW1hu512AO0/EEqkdE4L1+bEAVDzHVYJraDMm5WWQ/TX1AiWax9",
-	"AaXImDao65Tx/FL5ONfcncyZvpjvtbpSxsuf7v6LLMkl/nImY00YH1DBFtbj1uGM+0OPKy1QPWuzu58J",
-	"ka509vWXdVd/pWe/t41nj4Su2YT3q63NNNDelhrIkOB+5ZMfXcVy+htT0QQh+XXL7NOFqrjmK1Pu+XvP",
-	"uru73b2vL3f3+r7f9/1/K5tkMVG0q1386qL2G+0ySaNZxtTiQp+MrT9DEMxgplCQDSTm2A3+4/vL1hKi",
-	"jcNR/OpiAD++vzTxw/Ds7cUl7JAp25lJmskdMlMTyhWLiKKh1r1LT1iEV+hBnsYKePjj+8ury8vTsPCR",
-	"d31IGZ8pKjs9uKzHO1B3G60qgVhFbDKekkqJXjePaRzwdiLGYqa8AgRmrgMPYkoixW4MyO6wyv1unhua",
-	"sRFelHoGfTGMtNMBhMcBl0pMpUXcam2OCXhneyys298LeMA1wab6omIRlTASSSLmNIb2+fHLr5/vHXjw",
-	"48XbN/CeDuESd/KddoJeWkjdmXvRxmJIMhYZU5MUr5Yp49xA7c1aDRoK2uakBE8WfQhJMu4DF5yGHvxw",
-	"sXfwzHlR09kwYRFc0wXmgrV1ILThFPBiFpJRl2XuOLSbIbipemNK4gA4ZHjN4tBDOHtyg+tKLHwTS0xp",
-	"wJmUM2Ps6bnlhMbw4/u/XRxCyKQMPQjJTI8QytlQ/48RZfLUIb2dhnYxRqrxY4vnOwx4wkZUi4N0qd5M",
-	"HQIX7gwzY+IAwdtcn9c1XZTaJWCcCoWgCvAyGCzGR8KBz4gpG7PVpFVfClLCuCKMmxjgLEvWu12tJXzX",
-	"mTkSyuOpYFzJSml1HqdXZAwhSlTYydP4dfYNuHmuuAvCTg+OqvhSoLeagfOiNQ/KQuw5SGY+iT6sgHNK",
-	"kZaas/FEY4fDqK4zHFj0G87VB6N0oNfrhZ1ewM1aMN6AyAUOebAkXAXuCxEEj3Jl7y8bNZBTymOJRhci",
-	"LsXI5GJriFuHy22HFeBtWIRFn/m+QdkaDdTPsawWHaX9FSdBy4BCr4acRYGaM0md9AR87/YW6bl/e1sE",
-	"NrAapgCWPpG2kQYz8d6To8tjCOs4OCsb+cdhwE3dqYGXEAeGzaHIBulNY9jfe2FFtoS4DHvwXalBiTTV",
-	"a3q7NtYUcJToPHtkGpBg3jtsal0SwlLrEiNzDllZEx+rkAZnJy2vdUMzaYRit+f3fC0rYko5mbJWv/W0",
-	"5/eetvDGneB9ttOb0yTpXnMx5zs/z69lz0JB77wWXkC1lOmYqlVQu6Xsqcub0RisC1Bk+A3yuu7KWqwc",
-	"YqhQ75V9hicSHAQnSghLISJZxlCXVjKz1aQtVgXbq87GJrSTEHAzRrtA6Lmr0DgUZoHaiOOihkzomICG",
-	"PiJzLLlaOIlb/ZY2Jl8vTipJ0koN+57vr4HkOijuZpjXWsZ7bVGivj6WT+mLqHrZ93dXvZgfzc67Gup4",
-	"f+/F/S/VKzruvNaBOd/171WrIvGtp/e/1VC9g4bqLE1Jtqj0RmkUP80GWo+QsawFGD7cNUj8zq+VPip3",
-	"RvQTqhoiDOc0FTe2nr94SxsTWH41pAbL7wKDPdj3983VwMt5H/TgXRmR20DAKzt4Io14eiifDsdtbsOx",
-	"VpztvCTBaG4zT5J0muT1FY20eVpKsC3J6/4aHJNtRGNmLm8Xp3e7/TKEbAO+LzXw+Gi5NOex/qW8MPYP",
-	"KsiWK2vSsaVIV/sqrQj7F4/sVPou3X3YQCPsGE8OgyefMpXXmoqmqPdrcm11iq3tJStgFq4QyWELMeYO",
-	"7fxx12bimtKpNS7MI+h2TsgNNS5B1qjGttJWoITBe2+mrQ5h339RQBQqASRtih/4vkumoFMf8HxcDMBX",
-	"4qptxHfr0a0L0snNpPLgTXpwgCe5Tg0+nNni0Cv3mCulHBISA7iYawOfx/JRo/5LNaq/gUZ9WWq88kdU",
-	"wUYgPk0DOxVafLiz0o06K6eYcoUn5lx6pkLBaT6tBTGbCmLkgku52rBKCtOxPXBZw4ATBQTBTTZL2M+j",
-	"0yFW8IbQ3vX9TjnRZbx1DizOG7lhIafNAx7mSivgmA6zXSG9Sls317CCZrRIGmKViyKZkqs8qLNy7mu7",
-	"q6Xo23bnbfSwrZv88DsqvEput7Hw+Z7c7qO+e0h99wfURs3awfYZWmMANppVL1GcZSm9e1ge1Tlr2vww",
-	"TXnnnGZNomoGyrPtnmtt+p2IFxsIT6neOM9rLteK2qBxPVe7cWFwGbZ3V01xqWxG75bkfvfB5X6VqZOr",
-	"bWweYfAhj6L+kKK+u4Hw1bvn/EFVhBHGMmajvUqotTx3NjRaFju/3hP7eYWfV10MYz3oyTCJbDqi5va8",
-	"1KZJrePboYn6S6yhjgi3/ZtgTBFn8tRz3+/7+82BHL2Kii7aJIqTL9j6Y4/i96CexQaMfVzuwveFRHew",
-	"IIBsIi3QNhKiL+LO6ou+0aVA899NsWw2eKXOlVVIp4mf9GCw8nUuVMBRQsv5MX8fkzfavsfYSA6+prdM",
-	"Kg+ksDETJc1HlEellkoJJddNov09Vavl2v/st/WjingM524n8GVBfKhobamhNwZQHbywZuqbXvLGjs/L",
-	"6CWM2Q3l0OYmSxLviMzFNjpe3ohCEUWxpxMKLQKIio5OFptidYJBIhhVRewLpiFUHxtlRIK7fleRW9II",
-	"YjYaUfzQLmso1ARBJ01q4N00fiBvw7oUztHY2qWoYjo3cio+n5qaIZniR3X1R7VoviCf5ZyatjoZZLTr",
-	"GkKUPZgNjJ9Gf2Vz5Ip964msgFdQgWmrBjhl2u+woEUaexCb5FzsQUZvxDWNgYsMEqpsegfaRAU8bxVQ",
-	"RaSsinj+l0KMfLlAkUe/6F8Z5GxAkSmxrT74VEOqMWSKckPRyDHYMKesbB6o6skZWFnJkXrTDIOB4SLg",
-	"asKkgSmbhnWlJBMizWql0UK7THl1jXPhSJ6Bxs45AQ+/P7Ig8hI1LfDVdjzWatfqMglMGcx4qSmWxcLV",
-	"+/MEfGWDnkOzUCw/LXrNOeD00unWiRdw07U2o9OERBbbhxT0jGpdeDbDn1mEuwX4MFm0IZ1PKOprkaFP",
-	"WepzFvBaUz4Y8Kaic9P7LayVsoeVYvSAB9w2UO1X+HVqknY0g/bJm/99cjm4PHn7ptR69e37N0fnpXYC",
-	"Pr4Rk4U5minNAl6we+MQZ+dvz47OL/9P4yieha+iwT8shdhMcqkYHGv7FJjbzSuwrZpguXZ0drnNTJWR",
-	"sZXogCl3KS69RkBoe99/YSZlqrM6nVDDIHxsQqFS/Fr0srRdDZb6sGyTTij39Pm8CYX6zGtRaY+giT/4",
-	"Fb41zOIL8hzMhQxSpNSC5W0774fwGD4G+dp4wdVgaod4k7r7nQIXrkIVb3p9BxdIs4BXByIcEyDl1kKm",
-	"XNaB29Z5KEXH4ybFe45PPQgG9lHJPPoJv3/UQLNrs8T93h6C97Ew2qqyKTUTawxN1HuKkfWJnOUmY6Wu",
-	"Yp7pNeysu4C7qK9VmUslaNqas10e0h68b2yfVfsdDNc7y7Y6ZlLZPtjo8JhME+Ow1zsA+y8xU7YaUq/E",
-	"lFVVO371AYviw5VlNnnfsN8ZqbouVGIPcukIHvXgY5JoO632fiJQoGeynBr+XaIca3XSzq+2qeM9Zo/W",
-	"wdI2vi81A0L5106eUcQR4bbHnsHWx+gGlgrUi6SzLRi/pnSKaoRlttRP1LDxecs4VzHuYXO9xnL0nJGk",
-	"qcC0+JeAu1/0sVnpvEMJFsQShXGWZltJb+O18yc3s5NQdRbWHrrLON2jmvjv7pP9ke2runx+zlDs/YZW",
-	"5RfWMXQ7U6sz4KiXsOYHfSmDP9HGo1F7hxgrwbbyJMbfIF5gLWHujxU/8OEqfgJuXrUBQGq6WThP1Cs3",
-	"8ljpaYb5ryg4/61TL/MxhgVWwZR/e8DEfIvzMKVNRRLe/fyS7Wtqw6MBVxnhkkQuQmR/RoOPqYnPjTAo",
-	"nArXnqOkyxtjdmczVdKFDxOsGzstsI2RZhsLf+Zk/PpSpscKpsdg3BcBPXbt4oqm6aX01yfE5PImXGuc",
-	"ZNeLa62LXHjE2I1rhUd5bhte/W7qIm83tuo3S/UCHlXDo+u4pcGGqOGKDHzW7PgALSbk3kMX1Ml/gsrF",
-	"fsq2o7M0CMQzI0u049rvNCcV93zfgqPvTSMO4hi76H06QNC1sNsmOWga+H3etGAxZ7NKwfoiEj+GpR7N",
-	"jv9OZscgjq3W+Qjf1Bkcy10YS/2vzJfGP+q6dohL35t+iUsfp8sj2bYMDZ+bTnL6i1LrSVTQ5aaTP33Q",
-	"SljS7Map76rATzMRz9C382BIJwwV6uXpRVfRLGWcoFeHP9M+JAnhEc0MjicWkdyJ6TQRC8bHvTTuLHXi",
-	"I1PWW+7Ghz9Ux+zx2i622nWvLsv89GGsjUExTSlXXq3nXUqutVvLq9P2d3Z29573/J7f2+1/7fu7Hz3b",
-	"Ulhwwxn3Gmf8kLPUclS0+Dloz/zaYu61G8xWl3Gz93aZAtgf1l46yBGt5W2dlTp9m+hoQ7FQfaPlgUvs",
-	"f/fh7j8DAAD//w==",
+	"7H39chs3tuernOXMlqlJk2rJkh1TlZrQtpwoI9taSV7X3rRHDXaDJKImwACgJI5X+zD3BfYF8t99oHmF",
+	"WzgA+otNirQVz821qlIVmWyg8XV+OB+/c/ixlYjJVHDKtWr1PrbGlKRU4p/9JKFKdV4IrqXIOv0sE9ed",
+	"t5KNGDdfp1Qlkk01E7zVa51IqijXIHg2B8GBgKS/zqjSMJRiAgQGUlwrKmFKRhSux0JRENgXMAWMw4u3",
+	"p2cX/ePjt+8PX168PT364ejNWcTbXHAKgzmkdEhmmd7qgR4T7ZoGwOkVlRD/Je5GvBW0VDKmE2JGR2/I",
+	"ZJrRVq811nqqetvbZDrtuk+7iZi0gtZQyAnRrV5rJlkraE3IzTHlIz1u9XbDMGjp+dS0V1oyPmrd3gat",
+	"U6LpMZswvTj/8zEFpYmmIIagxzSf/mCWjqi2ox6JKyq5Aj1mCiRVU8EVhfbR4fmriKeSDHWHUT3smCGT",
+	"KetIomlm3tdx27LVgzhqua5V1DqQ30WzMHyczDjTCjI61PhveqDdF4omgqcKZlyzzAws4m5ETMFwlmVA",
+	"RoRx28qtoumfSZq2elrOaPOq1kax/+zZgf4urK7ijlnFKdGaSrNEf49aP5POPzofvsEmP4edZx++OdDu",
+	"jz+3Vq5450RkLJk3L7ydUX1tfi2vjVuWa/fZNeOpuDbnzi2QX4BPmf6v3z0Jw4Pr755sMP9f/fyvV8+f",
+	"ajnv9IeaysWpn7m91QKuCdMwoEMhKWg5Z3xk93XN+TwOS9LAuH68a2fCJrNJq/ftkz0zkwnj9t87+UgZ",
+	"13REZevWjHVKJJlQ7dDjiF8xTcxIj14uDr34FlhqBmkwxazVuBW0OJnYzv0zFyxdbx471Wk82StP49nu",
+	"7uPHT3fDx0++3d97+vRJeOekgtZrOhlQ+U5R2TiL1Ev7zECbRTWCsAnJmPARVUvmZp5fe1a79z2rEzKi",
+	"S87UW4PfTNOJgmumx0BgJCnRVAJLoW2mOpX0iomZQiR/pCDm9EZfENNdvJVP99cZlfNivvh1BaAdoLd6",
+	"YVDMNPz0mYZLZ7oEsfsaJkJpC8YTwv20225kQHgK7uWwE4ZL54YI3Tw3RIB8dvsrpWxnnY2TYkqlnjcd",
+	"Rv/dCoH610jRrXmpvesQGZ6T9NSCp/lXIrimHP8k02nGEpT47akUg4xOvvlFCV4ZnJm2Jixz0O+v2VRQ",
+	"BVxomBCdjFEm+ydHYHqXJNFmRaiUwmDTzx9bQ0aztNVr0YnpKWhNqFJkZIY9mZk7mwKBaUYYB5Km0ohz",
+	"JhKSfZ+KCWG8B1xAytQ0I3MwaxvArzOhqQogEZOJUaUCGEiSXFKtQEhQU5JQ1br9ELSMjjBTrR4iqmYa",
+	"b5PnJAW/JPkCer3lF0qvqNpTVF6xhHZTeuUXR21fkYyluGCt2/JW/lnSYavX+tN2odxt22/V9oltbDdm",
+	"8S5dsaB+MQ8gtmsZ4+wVfimGQ8pTc/Hg4ioUH1SEZhmNOCXJGAaSkksFbau1mS/VbDBhWtMUrkg2o1td",
+	"6MNApHNAZdIgkJhpiF/YQ9I5n09pL+Llg2IOSAyoTw1niqYWtkzflGs5r7WFfH/rXVjVZ331t2mJXevt",
+	"VU3rauSqfooHl6hCazX2z+OGvxB8mLHk80WPaEDpMUtPMklJOgdJR0xpKikiUHHUnxVHPX//Ruc88a3u",
+	"+5T7jlVxbJKZlObwoTbf/RrOxCshByxNKf/MQ4G6A+EgrjmVMCFzpwTZK3bq7qfq0XhcHI1iGBudjWHe",
+	"7L4OR0KyzE1AUeqsOSVmMjGmhkZUdDNj+qs4IUfc2DAkOzSwfw+3ttlIKiERsyy1yynMc5qWTefyQdkv",
+	"X5d+NHBmu7Gj2ujQMNfFvZyZMzGheoxXH2EZTUFwe7nh8A7wbzt9569QZK7gekx017z/jdCvxIynn7mu",
+	"bwSoWTJeImd7xfK9ERrsCzdaMi50Z4jN7mPN/Gi9YAVGT9JV4TMHwwjgVyJkJ2SeCZKeC3FM5Ijeo3KM",
+	"GhVToIWAzPRdORs7JQx2Y4BzIcCOYqMzooXo4Avu/aL2U8DezUkhhYyxxFrdU62+ioNyZuf8jpMrwjIy",
+	"yO7jrKREkwFR1CyyEby87wMwajR6k0CNhdTZvIrMpePjRgbloW10gGalhvd1hNyLHqlijrlxQ7i6NhDN",
+	"hQXwa+I9N2kXzhfnfRu0zoV4Tfjc2Wvqc5deCOt8cFcH0ZpOplqVVz0jmsqKyO6WNGrTgxkQ5CPaaMUl",
+	"0bSDLgx6P8jeh8LBrKaU657F9YxRrh8pL9EK2qeH/+vd4dn5xfHR66PzAMzVOAdzeeHybQV+TTIxYlxF",
+	"fGpUBuwGjk7MfWE+sEZI+/jtD0dvLl71j47fnR7aHi9ODk8vjk4CWPbd4ev+0fFWEHFrt9jXKqi+pn16",
+	"+MPR2fnhaaXTrQCupeCj3FqYEqWuhUxt85miMuLtk/7Z2fu3py8vXvzYf/PDYXUIW3jluSlKOpRUjWnt",
+	"7RFvnx6+Oj08+7FxaltdeI5rrYBIalfbe4HNifCDMluRjGlySdMAlIi4P2XWzCbaQimZUJiIifnI7B8X",
+	"MDE9YUtVQK7d3gO3X64rYMqsozXBbbCBwIwzVO2oggFJLqFdcmdvfQUG94L/fmXz0qMoVu84memxkOwf",
+	"9HN1wz6gpwgGlEhze4pLyq3PxDoDq7riTgEulTFsiuRFy/vAlddMKcZHATBuJyMk0JupGT4kkqaUa0Yy",
+	"1YV+7gqqT9eivUFZBaevXsCTp/thxBVNMBDxGPVy0z/E79+/7/Rnemw6TYimMbqzmBUAN0cgGbuk6AzE",
+	"NwRWOoikEU/GRo3lI3pgDOK475YCdywGu+U2Juiu2/i5HasNT2F/LiQVOG/bd1HLzfzCQWjUig8iTtz8",
+	"sDdzf1kbw65ReyjkyEi9JpOpmXoAxNx1VMIlnZslJLOUUZ5Qg4MLL7LjaOVjuChtyXcR3q4u3JGvsZkM",
+	"No5aMbQVG3FgPOJ4k20dQGW0TPlzOdN+Lxumm4/Cj/CuYbiuzAi8F9LvmTnBEY/XU2YvKe+4vmJoO4wG",
+	"pg3uCj32moVy2icQM9HyQGZT0AIehz7KaBBZA9MKYnozjaGdUXpN5jAUBvSFg1kNKVNkJKn1h9rpcxtd",
+	"UlQpc1gpT2kK7UyMxEwHBdJb5WWr7BAdzIsQlVeXnbfLgLaVe2MbBLhaShvr1M6oaO2tyrwHi/HM75v6",
+	"KuC8DgvN4WgnyjkGQNuDjbnzubs4cXtI5iOIZawKgHZH3Yh7UJCUZJPvolb1tEatAJaIivtifTlZTp/4",
+	"UkNYg4CBl4K7KYoTdkyvaIZj5rNJq/dzC92PGNSZDPCPEQZWPpQicfkztVcErb6N91TXYAd+JHIgZhJO",
+	"BUmrI92vBfl//nsU3YRhJ4pudl5F0c3TVx/+8uemN720AaQ3GJtrOkZTKpXgjxQMmVQ2HJkZ+LARJ6TV",
+	"1OW6B1PHw2EcCGRMaRuVjniMoZoLxpNslho8YwowAojgQ/IINijNsgzGxFyXZq/EjGt7PIoF6acEjsUV",
+	"zUhC6xu3c9dyfNO4HIdGjy+tft2oqIbj4nI8Ll4IyEE7Pryi7jIdiMH3JeKPu1a3AtMI43apje5FfEqk",
+	"xo9XhfEOgN6QRCPNiUL8fXzgVW6mIaNm5iqACZGXNgaWshHTKuJiiDq5nZXVFZIxkSQxDSCO/8ef/vw/",
+	"zdh2nzz6yzed7e/++veL+OP/vf1/sb3EjO6TGctVKxhQfU3xEqUTaBMbyI74kz0YzDVV5podYsheAwG7",
+	"RnZZzBjMIM0x0tcCMjKgmYL20cs3/d0w/DYwmtG78zP4094TmJCpMpfdQcTNYHGNwCwRjgcDeq5v7MYc",
+	"ObMidoLQFhKOiWbc3jU/msPEU/gb4SSA52IqJmIoQMiI/0j4aJaZq84eNmvMzDj71ZxO0wjdjjhygawv",
+	"dye5w/BIQUK44MyMbyjkpAfvOEtESiP+5tXfXtgBINcpMcb/UGQpKpJeN3CzMP9pBf2zF0dH0J7O+Nz0",
+	"sYVdBuBWGXb33SofRFwJiP/527//87f//8/f/v37Q3fGXrx9jdIV1w5ebN8Y//Ifv8kR5d8//4/fkjGV",
+	"npQWowmVf3vDO52B+b5zeUXyZ8rarZcFo9jCXhg6/kkem7XxTxR7ozgZ+YorUVlzPmxIti7fJCXfL+HK",
+	"5SHzkszv79UFOmjddEaisyDlrxjN0jyK4JQKZnkBLijfBIW14DK0S5JD3Gd4wL3beCyy1NrEY3HNzamO",
+	"/2rZKcUkG2ZSZ2z93O/8G+n8I+w8u+j+tbMEuXLyQNPIcZ3NgttBDqS4pAewNABeHaEDYW/wuD1YvCg3",
+	"v35uy0SQn93SF1P5kDcQg1+ojbtazsnvRBIJSoywxZNhNYaLzN/0qyzIslJwG7QSZC+lF0Tf1fCcTagy",
+	"ZpJpZs9G444iLa0sfhY2qhAEbUUpxOVLrX78FmWsLlKfco06bXzT+bL0rsePXuJzdvIXg/mmz19wp+is",
+	"alTWiW4DfwrmF+sOL2+wzss8Ycq+rSYRyJUqv7/eeZDjR+V0Vpaocvwqe9MoYLkEHDPLjapKQcGHbFCQ",
+	"Thw+lh4KQGQpMrBRf/R6QsFl03Si7lzXQixv8YQe2VY7JQWdSEnQPKqqmHd1bdZdHfmHb4OWFppkF6gD",
+	"rIKaVbS5ZhZgZWNLq1h95cL4mzbJEkLvFaKc4vopArICpqz180h5nFpiMUDb6G9MGV33ekw51O2EL4Ja",
+	"Gwu658+u8XBt/6syXfBwKxu4fOft3uGOpykz602yk9JJGJJM0eC+Dkdt7GuOsRk+7IFogI5DdEfYr703",
+	"wq9SYMk85paz5wHapPAFoX7iUGV/E1RxUlRBlP3/KoiyvyGi+IX9BDSpDnhhZ16Zw2TFckFuC+7MgAJR",
+	"l9S6p5kxft+dHZ5evOgfH1+cH70+fPvuPPD5M7AL5l7gNOKSajkPgEDCZDLzpgCVWzZeh74DpgpmzmCm",
+	"UZtWxkDGudWsBssndnMcCJFRgpfGG3pdVe6+hOSUsHFVm4rXoaQ+MX6RkrmqkLmf1iMSL8m8lFhTunq9",
+	"T7Tgkj+twujTVefv8d088PLxa1RDGg8bvfYqz6a7ULhlVm5AsY6frX9hB0tmcSrEZMMZrDMe0+1mY/HR",
+	"qgXBPX31Ap7t7T/Nww42Eof0lOrAfIiu7G7ckNd+H85Iz43/uB5+l8z4CobvNkA440oTniyzj908WWod",
+	"kThNTF8qEuRcIkomRpAxXrORHw93BztJSJ+l35KngydJdUGe7C2x57sXy8x5Hwct7QiS9VdcGM+elSR2",
+	"Lwyb7FsXUa241iu0/1VuiHW30X7QlP24ZhbBJyRFliUFv/VzzZcy8Kd8iQzlkLQa+0mWvR1i+sbat8CH",
+	"5fTeR8oFIjBCS9KJ81SKmQbitCE1ZlNQlCqIMYYQIwFoczT8RCfEusrw/Ri7zqr1s1uwa0uTWLWPXvms",
+	"p5VRm/nr9Mt8D4otR7euzV2qYXeeX7Y87djrSNK6AAcUqSsHGBdFN7iC2KaoIcqYIZhucUwVPNkJw3t2",
+	"bNWM+HXgNZeJu03umoZbXZ0fxbUllxVjcFx8sxVjkaWqOvn7NLRL864Oc9XpaY6G+VS93TAsxUy60LdO",
+	"XzwBWoA9oSCkZ+eXTBXM+yGZEqgu+4jJXhhaZ745l+/OX3W+hTazzDU24qhSa2FjDeWgpRi6GK6FCaQ1",
+	"ZIKPjP3EaYUKhXeXeQ0nE3OtoXkddwE1f1BaSOSp2MTdMdEwwFiHO8SuU8btKOtu+jNKFEuNLaA1GdEG",
+	"uJ4wnl8qn2aa+505MRfznVrXhPHypzv/Ik1y4Xx5lbEmjPcIsIX2uLE7427X41IN1Ly12dyXQkyWGvvm",
+	"y7qpv9Sy393EsseFrumEd8PWegi0uyEC2SW4G3zyratoTn9jOhljMlJdM/t8oSqu+cord8PdJ52dnc7u",
+	"t+c7u70w7IXhv5VVspRo2jEmfnVQe416maLJTDI9PzM74zJvkcvRn2kUZMs4eeU7/+n9eWuBy8vhMH15",
+	"1oef3p9b/2F88vbsHLbJlG3PFJVqm1RYckIuPuF4U3EAeRgr4vFP788vzs+P48JG3glhwvhMU7XVhfO6",
+	"vwOx26KqyllkDZyoiC8jRQWQUpJodmXpxQfNvKYrKtkQL0rzBnMxDI3RAYSnEVdaTD03yqA5BuC97jF3",
+	"Zn834hE3CzY1FxXyw4Yiy8Q1TZEJ9O3T3f0Afjp7+wbe0wGc40yeGyPohSMTn/iGzhdDspGQTI8neLVM",
+	"Gec2yciO1fJAoW13SvBs3oOYZKMecMFpHMCPZ7v7T7wVNZ0NMpYg+4/wFCkJyAeMePEWIqmPMm95nq9d",
+	"cJvvy7TCDrDL+JKlcYCJPNkVjitzxHVMrqcRZ0rNrLJn3q3GNIWf3v/t7ABiplQcQExmpodYzQbmf4xo",
+	"G6e2HDk7GCvV+LFjMh9EPGNDasRB+VCv1AfAhd9DaVUcIHibm/26pPMS0wn9VCgEVWqrZZ8yPhSedkts",
+	"wqzLo6/aUjAhjGvCuPUBzmS22uxqLTBbT+yWUJ5OBeNaVYpK5H56TUYQo0TFW2VaY+X4Rtw+V9wF8VYX",
+	"DqvMeqA3SFf06boBlIU48GT0/CVmsyLOKcW1NCcbd7SZWdiukl17ng3X7XbjrW7E7VjQ32ApuZA7S+Jl",
+	"tOYY039Qrtz95bwGakp5qlDpQq65GNpYbC3XwGcktONKykFcuEWfhKHNL7AI1MtZ/I4dZewVL0GLVOqg",
+	"ljOAAnXNFPXSE/Hdmxtcz72bm8KxgXmABaX+kXIlhBzP+Ojw/BXEdR6ik4384zjiNuPe0kuITwPIkzBy",
+	"1vPe7jMnsiWuedyF56XSTMrm7ZrpOl9TxFGi8+iRLb2Ece+4qWhTDAtFm6zMeU55TXwcIPVPjlpB64pK",
+	"ZYVipxt2QyMrYko5mbJWr/W4G3Yft/DGHeN9tt29plnWueTimm//cn2puo4Efxu08AKqhUxHVC+j2i1E",
+	"T33cjKbgTIAiwm9zTuqmrOPKIYcKca9sMzxS4Ck4SUbYBBIiJUMsrURmq0Hbgv+b+yaMkRBx20e7YOj5",
+	"q9AaFHaARonjosZM2LIODbNFdltyWDhKW72WUSZfz48qQdJK9Y7dMFyRjOCTENZj+9ci3ivTsc31sbhL",
+	"X0W+3164s6xhvjXb72r5Fnu7z+5uVM9luw1a+3Z/V7er5oNjq8d3t2rIW0RFdTaZEDmvVIVqFD9zDAyO",
+	"kJGqORg+3DZI/PbHSgWpWyv6GW2ibZ/SibhylUyKVkaZwMTTAbVZTN4x2IW9cM9eDbwc9ylndOQTiHhl",
+	"Bo+UFc8A5dNnsNjbcGSAs50nY1nktu/Jsq0meX1JE6OelgJsC/K6t4LH5Epw2TeXp4uv97P9OoRsjXNf",
+	"Kl30yXJp92N1o7wkwB9UkN2prEnHhiJdrSi3xO1fPLJdqTh3+2ENRNi2lhw6Tz7nVUFrKpq83q/JpcMU",
+	"V9WALKFZ+BRMzy1Enzu088d9gZ1LSqdOubCPoNk5JlfUmgSyEcY2QivQwvK910OrA9gLnxUUhYoDyaji",
+	"+2Hogylo1Ec87xcd8BW/ahv53aZ3Z4Js5WpSufMmHOzjTq6CwftTWzx75Q51pRRDwsUALq6Ngs9T9YCo",
+	"/1JEDddA1BelklN/RAju+5TEz0BgD6HFh9tLzaiTcogpBzxxzVVgMxQ88hkUxGgqiKF3LuWw4UAKw7Fd",
+	"8FHDiBMNBMlNLkrYy73TMdYuiKG9E4Zb5UCXtdY5sDQvYYkp7C4OeJCDVsQxHObq4QaVgpa+VA+VtAga",
+	"YpaLJlKrZRbUSTn2tdnVUlSsvA3WethljH/4HQGvEtttLPlwR2z3Ae/uE+/+gGjUjA6uwtoKBbBRrXqB",
+	"4qxK4d2Dcq/eWDPqhy1Hfs2pbBJV21EebQ98UefnIp2vITylSgt5XHMxV9Q5jeux2rVLIpRpe7fVEJeW",
+	"M3q7IPc79y73y1SdHLaxbI7lhzyI+n2K+s4awlevG/YHhQgrjGXORnuZUBt53lpTaZlvf7zD9/MSP6+a",
+	"GFZ7MC/DILKtBZ3r88qoJrValwfW668whzoh3FWugxFFnsnjwH+/F+41O3LMKCpYtI4XJx+ws8cexO9e",
+	"LYs1Dvarcv3Rr8S7gwkBZB1pgbaVEHMRby2/6BtNClT//SsW1YagVLO3Sum0/pMu9Jc250JHHCW0HB8L",
+	"9zB4Y/R7W4bFk6/pDVM6ACWcz0Qr+xHlSamYXEbJZZNo/0D1crkOv/ht/QARD+7czQS+LIj35a0t/ZQB",
+	"OlA9vbCm6ttf0bB6fJ5Gr2DEriiHNrdRknRbSO/b2AryQhSaaIrV7FBokUBU1LJz3BSHCZaJYKGKuAa2",
+	"FF4PC2UkgvtKf4kf0hBSNhxS/NANayD0GEknTTDwbprek7XhTApvaGxsUlQ5nWsZFV8Opma4TOkDXP1R",
+	"NZqvyGY5pbasjgRJO74gRNmCWUP5abRX1meuuFaPVIW8YosBUkmBU4bl/nxBtwBSG5xLA5D0SlzSFLiQ",
+	"kFFfyg3aREc8LxVQZaQs83j+l2KMfL1EkQe76F/p5GxgkWmxKR58riLV6DJFuaGo5FhumAcrFweqWnKW",
+	"VlYypN4002BgMI+4HjNlacq2YF0pyIRMs1pqtDAmU55d4004kkegsXJOxOMfDh2JvLSajvjqar0b2HVY",
+	"poBpyxkvFcVyXLh6fZ6ILy3Qc2AHiumnRa05T5xe2N364rkqpyDpNCOJ4/bhCgYWWueBi/BLx3B3BB+m",
+	"igLM12OKeC0k2pSlOmcRrxXlgz5vSjq3td/iWip7XElGj3jEXenoXuW8Tm3QjkpoH73530fn/fOjt29K",
+	"Raffvn9zeFoqJxBii5TM7dZMqYx4cdwbuzg5fXtyeHr+fxp7CRx9FRX+QcnFZoNLRecHtpaqvd2Cgttq",
+	"FixHR6+Xu8hUmRlb8Q7YdJfi0mskhLb3wme+gOvW8nBCjYPwqQGFSvJrUcvSVTVYqMOySTihXNPnywYU",
+	"6m9eyUp7IE38wa/wjWkWX5HlYC9kUGJCHVne/ZDBfVgMn8J8bbzgajS1A7xJ/f1OgQufoYo3vbmDC6ZZ",
+	"xKsd+brjpdJCNl3Wk9tWWShFrfcm4D3Fp+6FA/sAMg92wu/vNTDHtVnifm8LIfhUGm0VbErFxBpdE/Wa",
+	"YmR1IGexyFipqlhgaw177S7i3uvrIHMhBc1oc67Kw6QL7xvLZ9V+AcjXznKljpnSrg42Gjw20sQ47Hb3",
+	"wf1LzLTLhjQjsWlV1YpfPcCk+Hhpmk1eN+x3ZqqucpW4jVzYggccfAgSbYZq78cCBXqmyqHh38XLsRKT",
+	"tj+6oo53qD0Gg5UrfF8qBoTyb4w8C8QJ4a7GnuXWp2gGlhLUi6CzSxi/pHSKMMKkS/UTNW58XjLOZ4wH",
+	"WFyvMR09P0jKZmA6/kvE/W+Zuah0XqEEE2KJRj9Ls65kpvHa25Pr6UkInYW2h+Yyvu4BJv6722R/ZP2q",
+	"Lp9f0hV7t6JlZfCdotK7bmd6eQQccQlzftCWsvwTozxa2DtAXwmWlScp/vr6HHMJc3us+IEPn/ETcdvU",
+	"OQCprWbhLdGgXMhjqaUZ57+i4O23rXqaj1UsMAum/NsD1udb7IdNbSqC8P6H52j+s1uKoH4mCVck8R4i",
+	"9zMa+Cs7e+EznGtKJ8KX5yhheaPP7mSmS1h4P866kUeBTZQ0V1j4CwfjV6cyPWQwPTjjvgrqsS8XVxRN",
+	"L4W/PsMnlxfhWmEk+1pcK03kwiLGalxLLMpTV/Dqd4OLvNzYsl9rNgN4gIYH03FDhQ1ZwxUZ+KLR8T5q",
+	"THh6D7xTJ/8JKu/7KeuOXtMgkM6sLNEtX36nOai4G4aOHH1nGLGfplhF7/MJgr6E3SbBQVvA78uGBYt3",
+	"NkMK5heR9MEt9aB2/HdSO/pp6lDnE2xTr3AsVmEs1b+yX1r7qOPLIS58b+slLnw8WezJlWVo+NxWkjNf",
+	"lEpPIkCXi07+/MGAsKLyysN3VeCnUqQztO0CGNAxQ0A9Pz7raConjBO06szWw4BkhCdUWh5PKhK1ndJp",
+	"JuaMj7qTdGuhEh+Zsu5iNT78oTrmttdVsTWme3VY9qcPU6MMiumEch3Uat5NyKUxa3n1tb3t7Z3dp92w",
+	"G3Z3et+G4c4nv23BLbjmG3cb3/ghP1KLXtHih/AD+2uLudVuOVsdxu3c2+UVwPqw7tLBE9FanNZJqdK3",
+	"9Y42JAvVJ1ruuHT8bz/c/mcAAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

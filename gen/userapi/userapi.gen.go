@@ -740,6 +740,7 @@ type UnauthorizedResponseHeaders struct {
 	AccessControlAllowOrigin *string
 	RateLimit                string
 	RateLimitPolicy          string
+	WWWAuthenticate          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -886,6 +887,9 @@ func (response AuthenticateUser401ApplicationProblemPlusJSONResponse) VisitAuthe
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1031,6 +1035,9 @@ func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangeP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1154,6 +1161,9 @@ func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1264,6 +1274,9 @@ func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurr
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1389,6 +1402,9 @@ func (response RefreshSession401ApplicationProblemPlusJSONResponse) VisitRefresh
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1887,115 +1903,121 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hz9dts2tu+r7MuZuyJPKVmSPxLLq2uqOHKqxIldS7m5bZgxIRKSUJMAA4CWNbm+DzMvcF6g/80DzSuc",
-	"hQ9+SZTtJE7PmZN2da1YEgFib+zv/QM+OgGLE0YxlcLpfXTmGIWY6z/7QYCFaB4xKjmLmv0oYovmKScz",
-	"QtXPIRYBJ4kkjDo954xjgakERqMlMAoIOP6QYiFhylkMCCacLQTmkKAZhsWcCQxMzwVEAKFwdHo+uuif",
-	"nJy+HTy7OD0fPh++Hnm0QRnFMFlCiKcojeRWD+QcSTvUBYqvMAf/L37Lo47riGCOY6RWh69RnETY6Tlz",
-	"KRPR295GSdKy37YCFjuuM2U8RtLpOSknjuvE6PoE05mcO71uu+06cpmo8UJyQmfOzY3rnCOJT0hM5Dr9",
-	"4zkGIZHEwKYg5zgnf5KGMyzNqmfsCnMqQM6JAI5FwqjA0BgOxsceDTmayibBctpUS0YJaXIkcaTe17Tb",
-	"stUD33Ps1MJzDvn3Xtpu7wQpJVJAhKdSf8aH0v4gcMBoKCClkkRqYR61KyICpmkUAZohQs0oy0U1P+E4",
-	"dHqSp7ieqyur2Ds4OJTft6tc7CguJkhKzBWL/uY571Dz78333+kh79rNg/ffHUr7x5+dWznePGMRCZb1",
-	"jDcUrfLmQ5k3li0L+92C0JAtlNxZBmUM+BzyP3y/324fLr7f/wT6P2T0L26nH0u+bPanEvN10kd2byWD",
-	"BSISJnjKOAbJl4TOzL7ek56ddkkbCJU7XUMJidPY6T3Z31WUxISaz518pYRKPMPcuVFrTRBHMZbWegzp",
-	"FZFIrXT4bH3pxa9AQrVIZVMUr+aO61AUm8mzZy5IeD86OlUy9nfLZBx0uzs7j7vtnf0ne7uPH++37yTK",
-	"dV7heIL5G4F5LRVhpu2pMm3GqiFtNiGYIzrDYgNt6vl7U9V9aKrOOEswl8s6mrLfbtmX/5rNuFEvNSZT",
-	"C9hTFJ4bHVSfAkYlpvpPlCQRCbTgbCecTSIcf/erYLSyOEW2RCSyFiSz1iHDAiiTECMZzPXW9s+GoGbn",
-	"KJCKI5hzpkT83UdnSnAUOj0Hx2om14mxEGimlh2nyvRjQJBEiFBAYciVVEQsQNEPIYsRoT2gDEIikggt",
-	"QfHWhQ8pk1i4ELA4Vh7ZhQlHwSWWAhgHkaAAC+fmvesoV5MKp6cVUxKpjdJTFELGkpyBmfv7FeMrLHYF",
-	"5lckwK0QX2XMEdtXKCKhZphzU97KP3M8dXrOn7aLGGHb/Cq2z8xgszHrJvkWhmbMPATf8NLX1Av9I5tO",
-	"MQ2V/dLMFYBoaPxpGmGPYhTMYcIxuhTQMM5f/SjSSUykxCFcoSjFWy3ow4SFS9AxyYLIOUsl+EdGSJrj",
-	"ZYJ7Hi0LihIQH7RbnqYCh3qQnhtTyZcrYyHf39UpjAe9fxRVx2I7evu2oavRyG3zFA9u8Kj3Gpw9rzf8",
-	"iNFpRIIvVz0kQWuPYj2KOEbhEjieESExx9oCFaJ+UIh6/v5PkvMgG/XQUp5NLAqxCVLOlfDpoLD1LcjE",
-	"kKpAB0UDpdQPYJPVFmIOAUujUJsQtZIIS1yOr8sSslc2htlqYGSmMav6JHEhdooHEZcRi7Gca8OGSIRD",
-	"lSTJnMpD/bch3yY1Ai0FLOZIttT7z9AyYigcM3aC+Aw/oMvTdpKoKJJBpOauKF1np2CpXQOMGQOzik9i",
-	"p2SsqV/w4OqXkaBnVx4BFbwlgQnJEim+CS0cGZrfUHSFSIQm0UPISogkmiCBFZOVJuZzH6psw6QaIOaM",
-	"y2hZ1ciS+NiVQXlpnyRAaWngQ4mQfdEjUdCYhyyIioVSTcqM4i5QFtaHLRiv0625L4RKeYRIVWy8kfEZ",
-	"w+9Hg521joY+ULwAYR6ARsRmhG6pYJFIARRfS0gQ4TpNYZeYCmhwPOVYzLd+N23op3LOOPm7CTDXEg7/",
-	"KUYcczCJ+a8LW8HwXaPCKM5TKk0BIF0uUr8ptb9vwm5fgpcv5pPnATklL45/GZyPfxoNxTCWyS9Hw/0h",
-	"2U1PyIuDFt5pt4JuRKvZ/JN2+3ElnbdTvus3f0HNv7ebBxcqtfdad3xRn+gfoWCOMxbWVznyglGAOCfY",
-	"8kMo+YRADYcYLeES4wSIvIMvVGVZ7xzKmkIyjp33d5a7fmczNmbsFaJLm86IL7VhjEGM6DLzvWoT40SK",
-	"svmKkMS84vu6pYBTzaAWBPmKPsl0cSRxU5fycPggtqsPRRlPJJjKnok6I4KpfCQy1yigcT746c1gNL44",
-	"Gb4ajl1QscUSVI6v2bflZjzRpkN4NFExl54GhmfKkqgvTIzeODl9Pnx9cdwfnrw5H5gZL84G5xfDMxc2",
-	"/TZ41R+ebLkeNWG9ea2A6msa54Pnw9F4cF6ZdMuFBWd0lgfTCRJiwXhohqcCc482zvqj0dvT82cXRz/2",
-	"Xz8fVJew5SoSLInW9OGVt3u0cT44Ph+MfqwlbasFTzWvBSCODbezWpuSiGxRaiuCOQ4uceiCYB7NpMxk",
-	"oUgWBi1mKr0HtX+UQaxm0iNFEbuY7T20+2WnAiIUH02Gakq6CFJKdGyMBUxQcAmNUtFw6xvIR9eqpLcO",
-	"Lz2q1eoNRdY/3eqw72Nl+qALKTAxjsG4K2J0kaxls53CuFTW8KkhUTHyIezKKyIEoTMXCDXEMA74OlHL",
-	"h4DjEFNJUPQthNI5NzWFRwXtWjTCkCiOocjWSwkWTm+KIoFdJyl99dEWB+/YkYF6qG+KhI6upRubUg1i",
-	"AsY5DiTMGRcYJjoUWYKQKNGhdLn10H2iy6n550rk8u5vnnfdbjc977pz7HnXj483hSVFCPEur3LmayuC",
-	"Bjb5FZuySoWQtTCmv1IO9cv1UH+tIAoNf3CFbWQ4YZMfSv07GyVuuWqQrpuGprrq0QRxqb++rYx6CPga",
-	"BVJ3KzH4P/iHmU0nEiKseCVciBG/NDXIkMyIFB5lU230DVUmRg3miKNADQDf/19/+vP/Vmvr7j/6y3fN",
-	"7e//+rcL/+P/u/n/vq+nUcoVqRxDCphgucBYm/sYGkhCzIT06P4uTJYSi61DQMpOqQUhMDwybFFrUItE",
-	"QoJcqLR9giMBjeGz1/1uu/3EVUHym/EI/rS7DzFKBBC5dehRtVjNI1As0uvRBVU7t55GBdeKI4ZAaDAO",
-	"J0gSaipbPyKqh71EFLnwlCUsZlMGjHv0R0RnabTVgn4QsJRab5lS8iHFrh40ZSkN9cqZbt5Olpp9Vhge",
-	"CQgQZZSo9U0Zj3vwhpKAhdijr49fHpkF6JZloNK0KYtCbamyCrGlQv0vBfRHR8MhNJKULtUcW3pKFyyX",
-	"obtnuXzoUcHA/9dv//jXb//xr9/+8cPAytjR6StdEPZXBM83b/R//edvfIbpD0//+VswxzzrLfvaR+e/",
-	"XtNmc6J+b15eofyZFvTzQnOmC0QAgt1227aR8tq4qT/rCrlHfa2EfqUqruTDlMSNsy/sBQrRDxta3nnL",
-	"otT03ttdNQGuc92cseaKXXCdY4KjMK/zVe2dbYrUZTArxX1olDQH2e+0gKtERmXgcxaFJuias4VO/fy/",
-	"+jpzLYisoWS18VpKwFp/rU/BSs2b2txL8Vkx3CxywtklPoSNDYjqCudImZDco9o9WAcc3G6h/3K3hTas",
-	"L0ipM9Cm5/eVmnSu8+Lty3WRQNGsnHUOwmejfk3K6ToBv6o+2N3b6xzUPnpJaoTsGebkCocGc6L25RIv",
-	"oTH6sd/s7u27MEEC7++mPMratlPChYRO1xrc1ooY7Vd96P4moWq+/9jZv6mVqku5LFN0+vKslppU4PJj",
-	"gsxqH7uul84knUQkUMSWaczaXokKVuhshbjdnQpx6uNG4nZ3bu4WPkWp2UG1TrNBrt56Q16dML54+3K0",
-	"Li6XeCk2IGzIjCrzobYVGV+irfkBcCx1jKrGQuPF2/HF+WA8PB88uzh78/RkeHTxcvDzxfHwZDDSu0wk",
-	"jsVdQZmS5RvNtKF5vFOgghDnaLnOA7XyOkLPbMx0pMuHnxhB2uz34r9FUOg6FC82LAVRJueYQ6RydvVI",
-	"MudI3LWK7gPEpmssWllm7Z5gLhh9rUENZSr6IapxJ1/OtyzrWpPs8+MjONjdeww2rbN9IJ1kVSUhSzXL",
-	"y/1E+EKJrr3PczoFBOLj/fSoFC1U1Km7pk6uQ6iQiAab3LClk4SucqOGTA12KqqjOkxEKsaEiNAVV7wz",
-	"7U46QRsfhE/Q48l+UGXI/u4GI9i62BQ1ZPl8aUc0JmMzmmrv4KDkRHdLSMOSG7WVgUoFu4LuuC3aue82",
-	"mi/qsJL3BIt8BoSyrLT614zWnJVuJuV1OntuKngl4M8n2FFb/rvQhZkq4Tsfus3Hi7767+rFcv+Xbvwk",
-	"bk92L49/mr95End+nu8dtScni5+uu/1Psqn3qPyXOVJdYT0DiiLq71GI0BHSBbVG8taiUmFOb1wnQp81",
-	"7MFdXPdrFD4qbCnTWrdjWfOuphiiwhkcNjUKVT/UA2Taic1Ix7GVxlcDwYu3Yxd8Fd2Mxye+m6GiodOG",
-	"mNBUxbAe1YFRVuu2Yw1oeiIRoQZnVbQGdazsn52OxrCNErKdCszFth1u8UwrgqTrgeICybs2d0xiLCSK",
-	"E723+SQXhAZRGuKaCP5YSS4s5qYsAkmGRsxa+QUaZIIBiUscGuhERiameXuMsmJ4ECESi4ovMD0xu10T",
-	"xiKMdMVxzUpUF3iaIF3Q6O7tw4RIkeHbj0Zn56+fl+LvFrwROjdnNMA9i1mxe6J2QySYhgKI9CjHMuXl",
-	"jWEUt8BC6o17M12H6qaavpWeRY1czFmEM0laLQV8toH78jzBdTawMovocagEGxplad9qwVAK8AUJfbN7",
-	"JZBgRiMMdf8rr5wpxXjV/78XT38eD0YmCm3stg/2SwcIigrQk3a7vdXTtaIVMdEVhyCVIBlMiXRhsvSo",
-	"rmmZzEK94uz89GxwPv754uikP3w1cqHTbpfPKej0ZLI0iaWtGJUUQPKUBkji0PcoEUZulUCa6tXq5n1Z",
-	"17p9i0v6rHa13dCLPH6wWatpiCsjuNp3v9PEGgmpTOyW7Uy99XDv4TALE1RxKd12d7/Z6TS7T8adbq/d",
-	"7rXbv5TjmRBJ3JQkXvEvu+0abrwRuKYOFnCsNvhTrWTupdd1BZnC6iNR1AxNrbNaN4WGwBj8sif3t1rw",
-	"mkkIcRAhjkOP+obSnuns+koPlCotlGUiAjQqIDRyi2j25hIyMz9sMMfF6z1q3n+JE6lxGlJjZrQ1r1nn",
-	"BCsVxaHSsyx1tG/aMghbIUkUwQR7VBcAs/M+ylriEAjVA0GnI3fXPldLnZ+Tw31uOGSKVbc9P3ymnxMX",
-	"KJDkqhqXb3JV6ukwJtVY1sZ+609/Vki2oqe6ppPFQxuCoNK6ygS5ZY1Y11SVS+Eg5UQuR2odFuSvzUc/",
-	"VZv20TGN1eNMR1+8HTtruAgKuryoPUp9aINSZW4lUfbXB8Y3Bz8u5BVbj+ZhFzRqwq4WjLNjIDnqMBLM",
-	"VvkFIOuzTXE/w2thGiplbERsxlLpFlACAzNTAZ7mnoFqHNaHRFeYk2mBBwI2narEV+muR4VkibAASBVJ",
-	"6F5TFl4tbWu35VHtPCHh6nUBFjBlUcQWOITG+fHRk8fdPRdejE5fw1s8gbGm5KlKxI8sMOMsG7hlIh0U",
-	"zRgnch7rbkhCKDWIV7NW01OHhtkpRqNlD3wUzXpAGcW+Cz+OVHhlM/miumnN0RK0rfBo8RblsW1DZSvD",
-	"TBiGm6hBWR81gZ7SvySh7wLHgkVXel2RBQEJaY7IESFSzB8J824x1xHKy9Eh+EQI3wUfpWoGX6QT9Q9B",
-	"0rRkfHyd+HYxRmn01xYVcujRiEyx8ioi62pwqfFbdg+57ngoaSlVOktHG7VGr3hUlbObTj6hU5ZBGJDB",
-	"5tsjO9V8HmJEqEoFMFfpdsqj21N/Zw0lcGa2BNMwYYRKUTkGlb2lIdEMfK1R/lbesVoVX4+a5wrnqZzV",
-	"oIpSAnytBDj3Py6UldjN4+LsJWqzPEox1rxUkq13NMxajtV1+hWEYg8ssK/VavlbLY+atWgno6NNCnnB",
-	"zt8EEfENOFHplRmeVa5s1M8oNrgdNjWecQW3laG7Gn4FvlVK+fbbbYPVMhaolyOidGEMQYCiKNOgdViK",
-	"u4K/0gq1IAJn2uPR7vW15ufu9XVRXNOg9AKe9EjYQ68WkTkcjI/BX0VTWN3Iv/Y9ag732Pgig1TlgDYD",
-	"vMUh7HYPrMqWcDt+C56WDhML3S3U5Np6p0e1RudNIHNYWEdLft0xYx/WjhkbncvwOSvqYw1S/2zouM4V",
-	"5ia9dzqtdqutdIUlmKKEqKyr1W7t6MqBnGt/tt1a4ChqXlK2oNu/Li5FKwMUzbC8q7kjTOKobcW6HD8S",
-	"lXKBUOZVt89c8C/l0ofTl2fWOlvj4tGyTa10UEzgJXkqJA5b8H+seRIwxTKY68Au9yExxlJpRUo1Wca8",
-	"Gu+T6aXOgtVGB3McphE+BKTNMccxy/t1RMV7yltNsPZU9uV6J3JLMAydnvMcS905WjkR2G23Hwxyreev",
-	"xV3mbvAlXsJI6ajls+ZcmdnfxHmD3e7BpoH55myvonlvXGfPbNbt46pHisoxotN79951RBrHiC8Lj3Qf",
-	"LXnxdqzRu2gmVEirHZTzXk2uQ8Di2LHatZpvtz9WTibf6NSvdPb5XT1VxSPblbPRN+/v8Y5tE8E92KsK",
-	"b7tdIjLzzdsfP4us0rHitTeZOVeY+1Xn//JtKr/P/UJO2/XF+jz516Hdzr390R4u/+oUVw7Hb1oVZyx+",
-	"KHrX8zc9MRM1rvMow1PjMm5Ve7us3Iqy6mOeMbowYXJuoxmPVgNDvwiDjEnUk5XPougc0KQd+RkNNY9a",
-	"96O8zKi+RiKrNW4udedRkHoFiVWk7NdUwXq6cKiC5jfWARuwvlqcQc/nWaW5iAR7VIPQd9sd+446H9sv",
-	"cVkXuNzsyounLFzew8+WENK2plVTkyn6Pbc3ee4NbS7jdG+q1QvFppv6kOF2L1Q91KV83n1Gle4n0EM6",
-	"dw95s4Lm3u3s3D1o9WTo7+yT1aid+/Bw7Vjibe78hM2U2BttDTC5wiaPu8VvG+NgCifNch+x3j4MVBpm",
-	"CgVZNaaUxLrmjh6VFZT0bI4Jr/ZgdKU0gQXjl7pPY/JPo/G5Imc1IDO+GqQj0x+CRq0JULmPylqy0pPK",
-	"SzLW6OZPftyc4kWu53XqbIBHZ0UH87OVeR2NdFd/tgoY2ogSuv/xhSqY6l5qvrshucpMY/ls5zcRtv9h",
-	"wh7KhOVGy8hjnmGbzn7m+wvNu92AmVLwHXar1AQ15dYyTsC0VfS1UA2S9VBtp/NW4yU9qmxRgaivtWJq",
-	"mlobZsKfjeVpj1ZH2TK1W9RpVM7tgmBFJeCOurVrDeSdxfkag3hi+HxfQ5Fxe46Eqdp/I1bic1T+31B1",
-	"B1biV0IBWzItC+6dCmz6axvLeVqnSnPbthASWYlashb0N3eLYGOzyKOVbtHaZUa77c6GYprt4uRh/leq",
-	"qen5N9zDkLOljh9/qNr/IFUbr7nHO1XKeq3NTnGU5CioFYhUJd03QTLhWdKu0+AcTDS2YXRZ2x8Jj9ah",
-	"g3QZHIc2Cs892Jrza6Diu+KeQKQRHDj0qGQgiIr/9dE8fZ4vOzUcESFx6OocRPu8BdZ9xXLFXIO9tw6B",
-	"TCuv92j2/pW7TNySihUwOYphQ2VBYwn8LX2eMDu3p5ta/RU+qxhC2CighFsza0cGBpJd72W6PUSARPY+",
-	"DznHU3OBgUcrKDYDbmtg20Jb2Vk3O1NfbbubaCS76aC8m/r0JpFFM9JwRa1FGUc4nULAaHbZQHFbgDaf",
-	"mhbTOyufHBVpEGAcilaZKbr1P0UkErnptWc5M+NtPqH1jj/LpEETRUTJqmeAnPyRjEtEgJ/dYKCDIBaF",
-	"RSC004YQLUXeVTWXIRTNGVEoT94QfCTsY83sqawhedtNCXl30qPdtu4wdvbyICwD72jMpJlby1N+e2ui",
-	"xJ9IF3a7B4bQiM1mSowItQ0pLWatdfGz+vwhNXkn14PW3F9bi+54zUiQ1TKhcsCWFTFamt0UmIamVWvF",
-	"oyxYPR2aelTLej6pbru6NVbJ3h6oE2DJ9Kz5DT6ryF193tjiHbRIMF7e91UPbxiX3ViUXQ5SGwFbLH2G",
-	"T/6CksAKZPaTwKb3zvpXoP9/FPf+nYp7H2/cKpjr3fubSsFvcG0M4Bpy3aAZVv2ydeylB+8RRBjsyC2p",
-	"tXUzxQmLOrjGqp0sDGPNDTY6KM/z0UQDfFK+VVw1ICrXx8yRmCsrv5hjXSLT94/qar4JYZgBJU+wRxVH",
-	"Gt12R1/2ZTxpY7d9kF2QPmGpWrhuZ6hZ1MymQgnDMwiQ8v+p0CAxmLOFvh3Jo/pdGrepnpD6+nZ9AYji",
-	"nHLutWbE8PXrNQnKoEt7Oq+EZXRO2BWOUIC/RjuhctzmXian8/ulS7pmaTCVf9QsN1nmexjLo9K1sN9u",
-	"yyXTY2ttNyVmK3a9zqjrG01Nl7cquQlnYRqoDy5M8Jxo8Nf4ZNSUmMeEIp0z6CtGJyhCNMDcYNlDFojt",
-	"ECcRWxI6a8Xh1hpsESWktQ5d1BdY5Ne4Gmi08kTVZZkrUUJ8hSOWxJhKdwUgGKNLDDyl1df2trc73cet",
-	"dqvd6vSetNudz37betp4vzd2a9/4Pt+1tYPGJWvmmmwuT4WqKTk0yhzQSKbSzfXCWSerOH7oZo0yxmLT",
-	"cLfIBGisElqeuHR64ub9zX8GAAD//w==",
+	"7H19cts4tu9WzuPMq8jTlCzLH4nlSk07jtOtxEnctvPyusOMCZFHEtokoACgZU2e32JmA3cD/d8saLZw",
+	"Cx/8kijbSZy+d256aqrakkgA5+B8nx+Qj17E0ylnyJT0+h+9CZIYhflzP4pQyvYBZ0rwpL2fJHzWfi3o",
+	"mDL9c4wyEnSqKGde3zsWKJEp4CyZA2dAQOCHDKWCkeApEBgKPpMoYErGCLMJlwjcjAVUAmVw8Prk9Hz/",
+	"6Oj128On569PBj8MXp0GrMU4QxjOIcYRyRK11gc1Icq96gPDSxQQ/iXsBMzzPRlNMCV6dXhF0mmCXt+b",
+	"KDWV/fV1Mp123LediKee7424SIny+l4mqOd7Kbk6QjZWE6/f63Z9T82n+n2pBGVj7/ra906IwiOaUrVM",
+	"/9kEQSqiEPgI1AQL8odZPEZlVz3mlyiYBDWhEgTKKWcSoTU4PHsWsFiQkWpTVKO2XjKZ0rYgChM9X9tt",
+	"y1ofwsBzQ8vA2xOPg6zb3YwyRpWEBEfKfMY95X6QGHEWS8iYooleWMDciqiEUZYkQMaEMvuW46IenwqM",
+	"vb4SGTZzdWEV27u7e+pxt87FDc3FKVEKhWbR3wLvHWn/vf3+O/PKu2579/13e8r98WfvRo63j3lCo3kz",
+	"4y1Fi7z5UOWNY8vMfTejLOYzLXeOQTkDPof8D493ut292eOdT6D/Q07/7Gb6UYl5e3+kUCyTfur2VnGY",
+	"EapgiCMuEJSYUza2+3pHeja7FW2gTG32LCU0zVKv/2hnS1OSUmY/bxQrpUzhGIV3rdc6JYKkqJz1GLBL",
+	"qohe6eDp8tLLX4HGepHapmheTTzfYyS1g+fPnNP4bnRs1MnY2aqSsdvrbW4+7HU3dx5tbz18uNO9lSjf",
+	"e4npEMUbiaKRijjX9kybNmvViDGbEE0IG6NcQZt+/s5U9e6bqmPBpyjUvImm/Lcb9uW/ZjOu9aTWZBoB",
+	"e0LiE6uD+lPEmUJm/iTTaUIjIzjrU8GHCabf/So5qy1Ok60ITZwFya11zFEC4wpSoqKJ2dr94wHo0QWJ",
+	"lOYICsG1iL/76I0oJrHX9zDVI/leilKSsV52mmnTj0BgmhDKgMSx0FKR8Igk38c8JZT1gXGIqZwmZA6a",
+	"tz58yLhC6UPE01R7ZB+GgkQXqCRwAXJKIpTe9Xvf064mk17fKKaiyhilJySGnCUFA3P39yviJcotieKS",
+	"RtiJ8TJnjly/JAmNDcO86+pW/lngyOt7f1ovY4R1+6tcP7Yv241ZNsk3MDRn5h6ElpehoV6aH/lohCzW",
+	"9sswVwJhsfWnWYIBQxJNYCiQXEhoWeevf5TZMKVKYQyXJMlwrQP7MOTxHExMMqNqwjMF4YEVkvbZfIr9",
+	"gFUFRQtICMYtjzKJsXnJjI1MifnCu1Ds7+IQ1oPePYpqYrF7e/2mVxejkZvGKR9c4VHv9HL+vNnwA85G",
+	"CY2+XPWIAqM9mvUkEUjiOQgcU6lQoLFApajvlqJezP9Jch7lb923lOcDy1JsokwILXwmKOx8CzIxYDrQ",
+	"IcmhVup7sMl6C1FAxLMkNiZEryRBhdX4uioh21VjmK8GTu0wdlWfJC7UDXEv4nLKU1QTY9gITTDWSZIq",
+	"qNwzf1vyXVIjyVzCbEJUR89/TOYJJ/EZ50dEjPEeXZ6xk1RHkRwSPXZN6TY2S5a6NcAZ52BX8UnsVJy3",
+	"zQT3rn45CWZ07RFIyVsa2ZBsquQ3oYWnluY3jFwSmpBhch+yEhNFhkSiZrLWxGLsPZ1t2FQD5IQLlczr",
+	"GlkRH7cyqC7tkwQoq7x4XyLkJnogSxqLkIUwOdOqybhV3BnJw/q4A2fLdBvuS6lTHikzHRuvZHzO8LvR",
+	"4EZtomEfGM5A2geglfAxZWs6WKRKAsMrBVNChUlT+AUyCS2BI4Fysva7acN+piZc0L/bAHMp4QifIBEo",
+	"wCbmv85cBSP0rQqTtEipDAVATLlI/6bV/q4Ju5sE588nwx8i+po+f/bL4cnZT6cDOUjV9JeDwc6AbmVH",
+	"9PluBze7naiXsHo2/6jbfVhL592Q7/bbv5D237vt3XOd2gedW75oTvQPSDTBnIXNVY6iYBQRISg6fkgt",
+	"nxDp1yElc7hAnAJVt/CF6Szrncd4Wyou0Ht/a7nrdzZjZ5y/JGzu0hn5pTaMc0gJm+e+V29iOlWyar4S",
+	"olDUfF+vEnDqEfSCoFjRJ5kuQRS2TSkP43uxXftQlvHkFJnq26gzocjUA5m7Rgmtk8Of3hyenp0fDV4O",
+	"znzQscUcdI5v2Lfm5zwxpkMGbKpjLjMMDI61JdFf2Bi9dfT6h8Gr82f7g6M3J4d2xPPjw5PzwbEPq347",
+	"fLk/OFrzA2bDejuthPo0rZPDHwanZ4cntUHXfJgJzsZFMD0lUs64iO3rmUQRsNbx/unp29cnT88Pftx/",
+	"9cNhfQlrvibBkehMHy7MHrDWyeGzk8PTHxtJW+vAE8NrCUSg5XZea9MSkS9Kb0U0wegCYx8kD1guZTYL",
+	"Jao0aCnX6T3o/WMcUj2SeVOWsYvd3j23X24ooFLz0WaotqRLIGPUxMYoYUiiC2hVioZr30A+ulQlvfH1",
+	"yqNGrd4w4vzTjQ77LlZmH0whBYbWMVh3Ra0u0qVsdqM0LrU1fGpIVL55H3blJZWSsrEPlFliuAC8murl",
+	"QyQwRqYoSWQH9otKySK5NmzSVlbCybMD2Hm43Q2YxMiUezdNYqPHh/Dt27dtHR3oQSOiMDTVHufdHY1A",
+	"EnqBplZmZrBhwZAIDFg0IUmCbIx7QBiEtUAjBLvltvPi4tZ6rGHGK6INW4x6HHiO8nNnQgMv3AsYcfSZ",
+	"0XQgaJM0y6PWiIux1npF0qkm3Qeig0YUcIFzzUKSxRRZhNoOLk1k1+EVazivbMnjwPj+WgTkiDEvB14I",
+	"LUnHDCgLmPFka3tQWy2VuVxmKt/LBnKLVeQrvG0Zbii9grxIl++ZluCAhXfLCi+Qtd1YYRGeAlXa7nI1",
+	"yUN06dI4IJrQ6kKyKSgOm928l6MtsjIBcIhX0xBaCeKMzGHEtdHnzswqiKkkY4G2XGjJZ7aGn8fTyGKM",
+	"TVTNM+WXlt5mAWvVeuFwXjYC8rzTFYO00bZ6r5Ns33BLKp3eW4rKt6d58T0fwdp4mu+b/CbM+aJZaA6H",
+	"nSoXNgBaubHRPp85x2m2hyR5n6Zqq3zAzrgTsNwoCCRJ+jjw6tIaeD6sUBX3w931ZHWT+vdawh3a3MYp",
+	"OE+hF3lQWn3jFOOY6mlI4jpFFKXXH5FEou9NK199dG2RW3zRoX5o37ZHPNNFtDpW50/EhcBIwYQLqa2/",
+	"TsLmWommpohQbbr2HplGUvG5lrO9+1sQXHW77SC42ngWBFcPn61KyMrk6V3R3ynWVqZLfPgr2oJyjZAl",
+	"id1faASF1U5QuNQKglZ4eInOTw358PsKcsF5rDVfv2Q6RrHtKwVsSoQyX9/UQNoDvCKRMjgNhPD7cC+P",
+	"ZqmCBDWvpA8pERe2+xLTMVUyYHxkwl1LlXXD0YQIEukXIAz/15/+/L/12no7D/7yXXv98V//dh5+/H/X",
+	"/z+0/kGHFQlCzJWEIaoZGv+EKbSIgpRLFbCdLRjOFUrtwXSEphdEwPLIskWvQS9SG3g145CQISYSWoOn",
+	"r/Z73e4jXwcdb85O4U9bO5CSqdR+ZC9gerGGR6BZZNZjWklubDOMDjw0RyyB0OICjoiizJrxHwkzr70g",
+	"jPjwhE95ykccuAjYj4SNs0R7kSjiGXN5QsbohwyttR/xjMVm5dzAVpy5d8LwQEJEGGdUr2/ERdqHN4xG",
+	"PMaAvXr24sAuwIA1IiIRRjyJTYyWu11Hhf6/krB/ejAYQGuasbkeY80M6YPjMvS2HZf3AiY5hP/67R//",
+	"+u0//vXbP74/dDJ28PqlaYWFC4IX2hnDX//5mxgj+/7JP3+LJihyVE1ospPi1yvWbg/17+2LS1I8Uw0c",
+	"c13QMSNsdbuugV50BW3nzfQGdUyi9Sus9QO1fNhmoLWspb0gMfl+BdinaNZW7OD21qIJ8L2r9pi3F+yC",
+	"7z2jmMRFh6Nu71w7uMlZLbQ1oVXRHOK+MwKeagPAtaFLYptuTvjMFL3Cv4amZlcS2UDJIuSkUnrq/LW5",
+	"+FRpWzdWnTSfNcPtIoeCX+AerGy91lc4IdqEFLmE24NlH3Szhf7L7Rbasr4kpclAW7TDV4In+N7zty+W",
+	"RYIk42q97TB+errfUGzzvUhc1h/sbW9v7DY+ekEbhOwpCnqJsUXb6X3RiUfr9Mf9dm97x4chkbizlYki",
+	"EBpRIRVs9JzB7SyI0U7dh+6sEqr2+48bO9eNUnWh5lWKXr84bqQmk1h9TNJx42NXzdI5zYYJjTSxVRrz",
+	"hv9UBytsvEDc1maNOP1xJXFbm9e3C5+m1O6gXqfdIN9svSWvSRifv31xuiwuFziXK7CFdMy0+dDbSqwv",
+	"MdZ8FwQqk53rd6H1/O3Z+cnh2eDk8On58ZsnR4OD8xeHP58/GxwdnppdpgpTeVtQpmX52jBtYB/fKANF",
+	"IgSZL/NAr7yJ0GMXMx2YlOkTI0hX9zv/bxEU+h7D2Yql5Ol+wtnYpInTiSDytlX07iE2XWLRwjIb9wSF",
+	"5OyVgXNVqdiPSYM7+XK+5fWmJcnWGdvu1vbDonBga2mmU1uXhLzIVl3uJwK3KnRtf57TKcFfH++mR5Vo",
+	"oaZOvSV18j3KpCIsWuWGHZ009k0dw5BpYJ5lX8iEiUTHmJBQtuCKN0e94UbUxd34EXk43InqDNnZWmEE",
+	"O+erooa8klnZEYNGW40j3d7drTjRrUryWXGjriZaS45ruLabop27bqP9ogklfkeY3GeAx6tKa37NaS1Y",
+	"6edS3qSzJ7YuVoE8foIddUU1WzWoE775odd+ONvX/7t8Pt/5pZc+SrvDrYtnP03ePEo3fp5sH3SHR7Of",
+	"rnr7n2RT79DzrHKkvsJmBpTto9+jEGEipHPmjOSN5fTSnF77XkI+67V7d3G9r1H4qLGlSmvTjuWwhYZi",
+	"iA5nMG4b/L15qA/EAinaiYlja+WrFoHnb898CHV0c3Z2FPr5eRDY6EJKWaZj2ICZwCjv8lVL4HyoCGUW",
+	"YVqCIkysHB6/Pj2DdTKl65lEIdfd665YtyBItgp7TtRtm3tGU5SKpFOzt8Ug55RFSRZjQwT/TEsuzCbI",
+	"mkvBJQ5uiEDkBcYWNJaTiawABjBevh4lhKay5gssGsBt15DzBImp+C5ZifoCX0+JKWj0tndgSJXMT/Yc",
+	"nB6fvPqhEn934I00uTlnEfYdWs/tid4NOUUWS6AqYAJVJqobwxl2wB0msu7N9lvrm2o79mYU/eZswpOi",
+	"aL9YCvhsA/fleYLvrWBlHtFjrAUbWlVpX+vAQEkIJY1Du3sVeHROIwxMX6eonGnFeLn/f8+f/Hx2eGqj",
+	"0NZWd3encnSqrAA96na7a31TK1oQE1NxiDIFisOIKh+G84CZmpbNLPQUxyevjw9Pzn4+PzjaH7w89WGj",
+	"262e0DLpyXBuE0tXMaoogBIZi4jCOAwYlVZutUDa6tXi5n0ZXqd7g0v6LKCO29DzIn5wWast32sjuFjS",
+	"v9XEWgmpDexX7Uyz9fDv4DBLE1RzKb1ub6e9sdHuPTrb6PW73X63+0s1nomJwrai6YJ/2eo2cOONxIY6",
+	"WCRQb/CnWsnCSy/rCrGF1QeyrBnaWme9bgotiQhh1ZOHax14xRXEGCVEYByw0FLat5iWUOuBVqWZa5Ua",
+	"PFRs5ZawfOYKJr04ZjXBcvqA2fkvTINS2zbTJDbWvGGdQ9QqirHWszx1dDOt2bMFUtEkgSEGzBQA85OO",
+	"2lpiDJSZF23z5/ba52Kp83NyuM8Nh2yx6qbnB0/Nc/KcRIpe1uPyVa5KPx2ntB7Luthv+enPCskW9NTU",
+	"dPJ4aEUQVFlXlSC/qhHLmqpzKYwyQdX8VK/DHW8y5mM/05v20bN9y2e5jj5/e+YtIcIYmPKi8SjNoQ2p",
+	"YS24WB38+FBUbANWhF3Qagi7OnC22PcmieSuyi8LLEJDZz1gq1rrOsAz3LMgtb3mkOgSBR2VSEjgo5FO",
+	"fLXuBkwqPs077DqSML2mPLyau5ZoJ2DGecJU6OkilDDiScJnGJt+8qOHvW0fnp++fgVvcQhnhpInOhE/",
+	"cJC04/zFNRvpkGTMBVWT1HRDppQxi/W3a7VoImjZneIsmfchJMm4D4wzDH348VSHVy6TL6ubzhzNwdiK",
+	"gJWzaI/tGiprOVrMMtxGDdr66AHMkOEFjUMfBEqeXJp1JQ7+KJU9HEylzFA8kHZuOTERyovTPQiplKEP",
+	"Icn0CKHMhvo/lCjbkrFIC7sYqzTma4eH2wtYQkeovYrMuxpCGeSq20NhOh5aWiqVzkq/3Gj0gkfVObvF",
+	"MFE24jl4i9hTSe6wYj2fh5RQplMBFDrdzkRyc+rvLeGjju2WIIunnDIlawdA81laiowhNBoVrlXBMTXx",
+	"DZh9rnSe2lkd1vGZgFcG9JL7Hx+qSuwXcXE+id6sgDFEw0st2WZHm/EprTpkqp9jKjqdTrjWCZhdi3Ey",
+	"FtgFRcEuXAWOCy0sW+vVoUNg2MqVi/o5Q4tY5CPrGRcQqzmutRXWgKuVlG+n27UoVWuB+gUW1BTGCEQk",
+	"SXINWgbk+QvIU6NQMyox156A9a6uDD+3rq7K4po5jlMCMx9Id9zfodUGh2fPIFxEszjdKL4OA2aPNbr4",
+	"IgeTFlDeAju31dt1KltBLIYdeFK5RkGabqEh19U7A2Y0umgC2WsSTLQUNl2wEMLSBQtW53Jk4oL6OIO0",
+	"fzzwfO8ShU3vvY1Ot9PVusKnyMiU6qyr0+1smsqBmhh/tt6ZYZK0LxifsfVfZxeyk0Mpx6hua+44wJax",
+	"Fcty/EDWygVSm1fTPvMhvFDzEF6/OHbW2RmXgFVtaq2DYgMvJTKpMO7A/3HmScIIVTQxgV3hQ1JEpbUi",
+	"Y4Ysa16t9ylhbPY2DG3E4izBPSDGHAtMedGvozre095qiMZTucnNThSWYBB7fe8HVKZztHAWutft3tth",
+	"EzN+I+K8cIMvcA6nWkcdnw3nqsz+Jk5abfV2V71YbM764jmGa9/btpt183v1w5TVGNHrv3vvezJLUyLm",
+	"pUe6i5Y8f3tmzi2QsdQhrXFQ3ns9uAkBywsX9K41fLv+sXYnw7VJ/Sq3Prxrpqp8ZL12K8T1+zvMsW4j",
+	"uHubqvS26xUic9+8/vGzyKpcqLA0kx1zgblfdfwv36bqfP4XctqtLzU3aXwd2t3Y6x/dtRpfneLatSCr",
+	"ViU4T++L3uX8zQzMZYPrPMhPkmAVsW+8XV5uJXn1scgYfRhyNXHRTMAWsfRFGORA9RWcvgn3TA5o047i",
+	"dJoeR6/7QVFm1F8TmdcaV5e6iyhIT0FTHSmHDVWwvikc6qD5jXPA9piSXpw9N1RklfYKJgyYOX6z1d1w",
+	"czT52Cr02BS4/Pyynyc8nt/Bz1bOhriaVkNNpuz33NzkufOhjipO97pevdBsum4OGW72QvXjrNrn3eWt",
+	"ys0s5pWN2195s3COZWtj8/aXFs/E/84+Wb+1eRceLh3IvsmdH/GxFnurrRHSS7R53A1+2xoHWzhpV/uI",
+	"zfbhUKdhtlCQV2MqSaxvbyfTWUFFzyZIRb0HYyqlU5hxcWH6NDb/tBpfKHJeA7Lv14N0YvtD0Go0ATr3",
+	"0VlLXnrSeUnOGtP8KS7aYDgr9LxJnS3w6LjsYH62Mi+jkW7rz9YBQytRQnc/uFUHU91JzbdWJFe5aaye",
+	"av8mwvY/TNh9mbDCaFl5LDJs29nPfX+peTcbMFsKvsVuVZqgttxaxQnYtoq5EK9F8x6q63TeaLxUwLQt",
+	"KhH1jVZMD9Now2z4s7I8XT+uVpSp/bJOo3NuHyQvKwG31K19ZyBvLc43GMQjy+e7Goqc2xMibdX+G7ES",
+	"n6Py/4aqe+gkfiEUcCXTquDeqsC2v7aynGd0avEQnnE/rkSteHEQEz7lHKYfsFq3aOkat63uxopimuvi",
+	"FGH+V6qpmfFX3EBTsKWJH3+o2v8gVTtbco+3qpTzWqud4um0QEEtQKRq6b4NkqnIk3aTBhdgojMXRle1",
+	"/YEMWBM6yJTBMXZReOHBlpxfi5TflTekEoPgwDhgioOkOv43R/PMeb78cHtCpcLYNzmI8XkzNH3FasXc",
+	"gL3X9oCOatMHLJ9/4RYnv6JiJUyOIayoLBgsQbhmzhPm5/ZMU2t/gc86hpAuCqjg1uza3V0B+cWGtttD",
+	"JSjibjJSExzZq1vM0fOkZvIktIpDzPWd9fPbROptdxuN5He8VHfTnN6kqmxGWq7otWjjCK9HEHGWX7NS",
+	"3pNizKehxZ2YrpwclVkUIcayU2WKaf2PCE1kYXrdWc7ceNtPZLnjz3NpMERRWbHqOSCneCTnEpUQ5ne3",
+	"mCCIJ3EZCG12ISZzWXRV7TUwZXNGlspTNAQfSPdYO38qb0jedEdM0Z0MWK9rOowb20UQloN3DGbSjm3k",
+	"qbi32t1X4MNWb9cSmvDxWIsRZa4hZcSssyx+Tp8/ZDbvFOalJffXNaJ7tmQk6GKZUDtgx4qUzO1uSmSx",
+	"bdU68agKVt+EpgEzsl4MatqufoNVcvemmgRYcTNqcXfZInLXnDd2eAcjElxU933Rw1vG5Xe15dciNUbA",
+	"Dkuf45O/oCSwAJn9JLDpnbP+Bej/H8W9f6fi3sdrvw7mevf+ulbwO7yyBnAJuW7RDIt+2Tn2yoN3CCIs",
+	"duSG1Nq5mfKERRNcY9FOloax4e4uE5QX+ejUAHwysVZeNSBrF2dNiJxoKz+boCmRmZuXTTXfhjDcgpKH",
+	"GDDNkVavu2GuObSetLXV3c3/aYghz/TCTTtDj6JHthVKGBxDRLT/z6QBicGEz8y9cAEzcxncpn5CmX+4",
+	"wlx9pDmnnXujGbF8/XpNgiro0p3Oq2AZvSN+iQmJ8Gu0E2rHbe5kcjZ+v3TJ1CwtpvKPmuUqy3wHY3lQ",
+	"uRD722255HrsrO2qxGzBrjcZdXOXs+3y1iV3KnicmQvQfBjihBrw19nRaVuhSCkjJmcwlysPSUJYhMJi",
+	"2WMeyfUYpwmfUzbupPHaEmyRTGlnGbpoLrAoLrC20GjtierLsleixHiJCZ+myJS/ABBMyQWCyFh92v76",
+	"+kbvYafb6XY2+o+63Y3Pnm05bbzbjL3GGd8Xu7Z00LhizXybzRWpUD0lh1aVAwbJVPk3O6S3TFZ5/NDP",
+	"G2Wcp7bh7pAJ0FoktDpw5fTE9fvr/wwAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -198,6 +198,18 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	})
 }
 
+// A client can tell an expired access token (refresh) from one that was
+// never valid (sign in again): RFC 6750's error and error_description in
+// WWW-Authenticate, and the problem's type and detail (issue 36). The
+// property service verifies with the user service's keys (the JWKS), with
+// the same leeway.
+func TestExpiredTokenIsAnsweredApartFromAnInvalidOne(t *testing.T) {
+	e := start(t, testenv.Engines(t)[0]) // no database row is involved
+	c := jwtauth.Claims{UserID: 30, Username: "x@example.com", Email: "x@example.com"}
+	c.Subject = "30"
+	testenv.BearerRefusals(t, "GET", e.url("/api/properties/"), c, e.issuer.Key, e.issuer.Settings)
+}
+
 func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		now := time.Now()

@@ -34,7 +34,12 @@ type Options struct {
 	UnauthorizedDetail string
 	// Challenge, when set, is sent as WWW-Authenticate with a 401.
 	Challenge string
-	Log       *slog.Logger
+	// Unauthorized, when set, answers a refused credential in place of
+	// UnauthorizedDetail and Challenge, from what Authenticate returned
+	// (one error per security requirement): a bearer token that expired is
+	// answered differently from one that was never valid.
+	Unauthorized func(errs []error) (p problem.Problem, challenge string)
+	Log          *slog.Logger
 }
 
 // LoadSpec parses and validates an OpenAPI document.
@@ -223,10 +228,14 @@ func (v *validating) reject(ctx context.Context, err error, w http.ResponseWrite
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &secErr):
-		if v.o.Challenge != "" {
-			w.Header().Set("WWW-Authenticate", v.o.Challenge)
+		p, challenge := problem.New(http.StatusUnauthorized, v.o.UnauthorizedDetail), v.o.Challenge
+		if v.o.Unauthorized != nil {
+			p, challenge = v.o.Unauthorized(secErr.Errors)
 		}
-		problem.Write(w, r, problem.New(http.StatusUnauthorized, v.o.UnauthorizedDetail))
+		if challenge != "" {
+			w.Header().Set("WWW-Authenticate", challenge)
+		}
+		problem.Write(w, r, p)
 	case errors.As(err, &tooBig):
 		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "The request body is too large."))
 	case errors.As(err, &reqErr):

@@ -1,0 +1,34 @@
+package user_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/jwtauth"
+)
+
+// A client can tell an expired access token (refresh) from one that was
+// never valid (sign in again): RFC 6750's error and error_description in
+// WWW-Authenticate, and the problem's type and detail (issue 36). The tokens
+// are signed with the service's own key, for a live session (the user
+// service also checks the session), so only their exp differs from a
+// login's token.
+func TestExpiredTokenIsAnsweredApartFromAnInvalidOne(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "k.pem")
+	key, err := jwtauth.LoadOrCreateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), newFake(t, goodAnswer).srv.URL,
+		map[string]string{"JWT_SIGNING_KEY_FILE": keyFile})
+	e.register(t, "ada@example.com")
+	login, _ := e.login(t, "ada@example.com")
+	var claims jwtauth.Claims
+	testenv.Payload(t, login.Token, &claims)
+	if claims.SessionID == "" {
+		t.Fatal("the login's token names no session")
+	}
+	testenv.BearerRefusals(t, "GET", e.url+"/api/users/me", claims, key,
+		jwtauth.Settings{Issuer: "jeeves4service", Audience: "jeeves4service"})
+}
