@@ -66,14 +66,22 @@ $(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum
 
 COVERAGE_DIR := $(CURDIR)/.contract-coverage
 
+# What make test's tests did not run for want of PostgreSQL, Redis, promtool, a
+# browser, HAProxy or the Node linters (internal/testkit/notrun): go test hides
+# skips without -v, so tools/notrun lists them, one line each, at the end.
+NOT_RUN_DIR := $(CURDIR)/.not-run
+
 ## test: lint, every test (PostgreSQL too when TEST_POSTGRES_URL is set; the Kubernetes
 ## manifests' test in deploy/k8s, a module of its own), then the
-## contract coverage check (every operation and documented 2xx/4xx status exercised)
-test: lint
-	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
-	CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
+## contract coverage check (every operation and documented 2xx/4xx status exercised),
+## and last one line per thing it did not run
+test:
+	@rm -rf $(COVERAGE_DIR) $(NOT_RUN_DIR) && mkdir -p $(COVERAGE_DIR) $(NOT_RUN_DIR)
+	@TEST_NOT_RUN_DIR=$(NOT_RUN_DIR) $(MAKE) --no-print-directory lint
+	TEST_NOT_RUN_DIR=$(NOT_RUN_DIR) CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
 	cd deploy/k8s && $(GO) test -count=1 ./...
 	$(GO) run ./tools/contractcov $(COVERAGE_DIR)
+	@$(GO) run ./tools/notrun $(NOT_RUN_DIR)
 
 ## race: the services' tests under the race detector (needs cgo and a C compiler; .ci/run runs it)
 race:
@@ -81,6 +89,10 @@ race:
 	  if [ "$$CI" = true ]; then echo "race: the race detector needs cgo and a C compiler, but CI=true"; exit 1; fi; \
 	  echo "race: not run (the race detector needs cgo and a C compiler)"; exit 0; fi
 	$(GO) test -race -count=1 ./services/...
+
+# Under make test, a lint without the Node linters says so in make test's last lines too.
+NOTE_NODE_LINT := test -z "$$TEST_NOT_RUN_DIR" || echo "Redocly and Spectral: the Node linters of the contracts and of the guide's example (make node-tools)" \
+	> "$$TEST_NOT_RUN_DIR/node-lint"
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
@@ -91,10 +103,11 @@ lint:
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
 	@if [ -x node_modules/.bin/redocly ]; then $(REDOCLY) lint --format=stylish openapi-public.yaml openapi-internal.yaml; \
 	  elif [ "$$CI" = true ]; then echo "lint: redocly is not installed but CI=true"; exit 1; \
-	  else echo "lint: redocly lint skipped (run make node-tools to install it; CI always runs it)"; fi
+	  else echo "lint: redocly lint skipped (run make node-tools to install it; CI always runs it)"; $(NOTE_NODE_LINT); fi
 	@if [ -x node_modules/.bin/spectral ]; then node_modules/.bin/spectral lint --fail-severity=warn openapi-public.yaml openapi-internal.yaml; \
 	  elif [ "$$CI" = true ]; then echo "lint: spectral is not installed but CI=true"; exit 1; \
-	  else echo "lint: spectral (OWASP API Security ruleset) skipped (run make node-tools to install it; CI always runs it)"; fi
+	  else echo "lint: spectral (OWASP API Security ruleset) skipped (run make node-tools to install it; CI always runs it)"; \
+	  $(NOTE_NODE_LINT); fi
 
 ## node-tools: Prism, Redocly, Spectral (with the OWASP ruleset) and playwright-core at the versions package-lock.json pins
 node-tools:
