@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin prometheus cluster-test images isolation-test race
+.PHONY: all generate build run run-fresh test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin prometheus cluster-test images isolation-test race
 
 all: build
 
@@ -20,6 +20,8 @@ build:
 	$(GO) build -o bin/user-service ./services/user/cmd/user-service
 	$(GO) build -o bin/property-service ./services/property/cmd/property-service
 
+DEVRUN_FLAGS ?=
+
 ## run: both services on SQLite under ./data in spiffe mode (a dev trust domain); Ctrl-C, or a
 ## signal to make or to bin/devrun, stops both
 run:
@@ -27,7 +29,12 @@ run:
 	$(GO) build -v -o bin/user-service ./services/user/cmd/user-service
 	$(GO) build -v -o bin/property-service ./services/property/cmd/property-service
 	$(GO) build -v -o bin/devrun ./tools/devrun
-	bin/devrun
+	bin/devrun $(DEVRUN_FLAGS)
+
+## run-fresh: make run on empty databases: it removes ./data (an earlier run's SQLite files,
+## signing key and dev trust domain) first, so the walk-through's ids and emails are new
+run-fresh:
+	@$(MAKE) --no-print-directory run DEVRUN_FLAGS=-fresh
 
 ## spire: the real-SPIRE test: a SPIRE server and agent (v1.13.3, pinned in tools/spire,
 ## built once into .spire-bin), both services in spiffe mode, logins across SVID rotations
