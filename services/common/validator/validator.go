@@ -261,6 +261,24 @@ var messages = map[string]string{
 	"nullable":      "must not be null",
 }
 
+// lengthRule says a string length rule with its bound ("must be at least
+// 12 characters"): "is too short" left a newcomer guessing the password's
+// minimum. The bound is the contract's, never the value's length.
+func lengthRule(e *openapi3.SchemaError) string {
+	if e.Schema == nil {
+		return ""
+	}
+	switch {
+	case e.SchemaField == "minLength" && e.Schema.MinLength == 1:
+		return "must not be empty"
+	case e.SchemaField == "minLength":
+		return fmt.Sprintf("must be at least %d characters", e.Schema.MinLength)
+	case e.SchemaField == "maxLength" && e.Schema.MaxLength != nil:
+		return fmt.Sprintf("must be at most %d characters", *e.Schema.MaxLength)
+	}
+	return ""
+}
+
 // FieldErrors names the fields a RequestError is about, built from field
 // names and schema keywords only. A field name can come from the client (an
 // unknown key), so it is cut to 100 characters and any character outside
@@ -295,6 +313,9 @@ func fieldErrors(e *openapi3filter.RequestError) []problem.FieldError {
 	msg := "is invalid"
 	if hasSchemaErr {
 		if m, ok := messages[schemaErr.SchemaField]; ok {
+			msg = m
+		}
+		if m := lengthRule(schemaErr); m != "" {
 			msg = m
 		}
 		var badEmail *emailaddr.Error
