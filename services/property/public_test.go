@@ -284,3 +284,26 @@ func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 		}
 	})
 }
+
+// POST /api/properties without the trailing slash was a bare "No such
+// resource." 404 where the collection lives at /api/properties/. It stays a
+// 404 (a redirect would drop a POST's body, and paths are the contract's),
+// but the problem names the path to use (issue 36; docs/contract.md).
+func TestAMissingTrailingSlashIsA404NamingThePath(t *testing.T) {
+	e := start(t, testenv.Engines(t)[0])
+	for _, c := range []struct{ method, path, want string }{
+		{"POST", "/api/properties", "POST /api/properties/"},
+		{"GET", "/api/properties", "GET /api/properties/"},
+		{"GET", "/api/property/1/", "GET /api/property/{id}"},
+	} {
+		r := testenv.DoUnchecked(t, c.method, e.url("%s", c.path), map[string]string{"name": "x"}, e.as(t, 30)...)
+		p := r.Problem(t)
+		if detail, _ := p["detail"].(string); r.Status != 404 || !strings.Contains(detail, c.want) {
+			t.Errorf("%s %s: %d %q, want a 404 naming %s", c.method, c.path, r.Status, detail, c.want)
+		}
+	}
+	if r := testenv.DoUnchecked(t, "GET", e.url("/api/nothing"), nil); r.Status != 404 ||
+		r.Problem(t)["detail"] != "No such resource." {
+		t.Errorf("an unknown path: %d %s", r.Status, r.Body)
+	}
+}
