@@ -172,6 +172,15 @@ func TestAddingAnInternalEndpointFollowsTheGuide(t *testing.T) {
 		write(t, path, f.body)
 		replace[filepath.Join(root, f.file)] = path
 	}
+	// Go files the guide inserts into (the wiring: a method added to an
+	// interface) compile as the guide leaves them, or the build fails.
+	for name, text := range edited {
+		if strings.HasSuffix(name, ".go") {
+			path := filepath.Join(dir, "edited-"+strings.ReplaceAll(name, "/", "-"))
+			write(t, path, text)
+			replace[filepath.Join(root, name)] = path
+		}
+	}
 	overlay, err := json.Marshal(map[string]any{"Replace": replace})
 	if err != nil {
 		t.Fatal(err)
