@@ -2,6 +2,7 @@ package user_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"jeeves4service/internal/testkit/testenv"
@@ -31,4 +32,20 @@ func TestExpiredTokenIsAnsweredApartFromAnInvalidOne(t *testing.T) {
 	}
 	testenv.BearerRefusals(t, "GET", e.url+"/api/users/me", claims, key,
 		jwtauth.Settings{Issuer: "jeeves4service", Audience: "jeeves4service"})
+}
+
+// A token whose session ended (logout) is valid but refused by the user
+// service; the problem says a new sign-in, not a refresh, is what helps.
+func TestEndedSessionSaysSignInAgain(t *testing.T) {
+	e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), newFake(t, goodAnswer).srv.URL, nil)
+	e.register(t, "ada@example.com")
+	login, _ := e.login(t, "ada@example.com")
+	if r := testenv.Do(t, "POST", e.url+"/api/users/logout", nil, testenv.Bearer(login.Token)...); r.Status != 204 {
+		t.Fatalf("logout: %d %s", r.Status, r.Body)
+	}
+	r := testenv.Do(t, "GET", e.url+"/api/users/me", nil, testenv.Bearer(login.Token)...)
+	if detail, _ := r.Problem(t)["detail"].(string); r.Status != 401 || !strings.Contains(detail, "ended") ||
+		!strings.Contains(detail, "sign in again") {
+		t.Fatalf("me after logout: %d %q", r.Status, detail)
+	}
 }
