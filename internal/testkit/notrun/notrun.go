@@ -42,6 +42,7 @@ var (
 	// NodeLint's line is also the Makefile's (NOTE_NODE_LINT): make lint
 	// records it too.
 	NodeLint = Thing{"node-lint", "Redocly and Spectral: the Node linters of the contracts and of the guide's example (make node-tools)"}
+	Curl     = Thing{"curl", "curl: make run's banner run as a script, its walk-through and its probe (apt-get install curl)"}
 	HAProxy  = Thing{"haproxy", "HAProxy: the bloated-token login through the shipped HAProxy configuration (apt-get install haproxy)"}
 )
 
