@@ -1264,6 +1264,7 @@ type UnauthorizedResponseHeaders struct {
 	AccessControlAllowOrigin *string
 	RateLimit                string
 	RateLimitPolicy          string
+	WWWAuthenticate          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1322,6 +1323,9 @@ func (response ListMyInvitations401ApplicationProblemPlusJSONResponse) VisitList
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1446,6 +1450,9 @@ func (response DeclineInvitation401ApplicationProblemPlusJSONResponse) VisitDecl
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1599,6 +1606,9 @@ func (response AcceptInvitation401ApplicationProblemPlusJSONResponse) VisitAccep
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1773,6 +1783,9 @@ func (response ListProperties401ApplicationProblemPlusJSONResponse) VisitListPro
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1905,6 +1918,9 @@ func (response CreateProperty401ApplicationProblemPlusJSONResponse) VisitCreateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2050,6 +2066,9 @@ func (response DeleteProperty401ApplicationProblemPlusJSONResponse) VisitDeleteP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2224,6 +2243,9 @@ func (response GetProperty401ApplicationProblemPlusJSONResponse) VisitGetPropert
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2378,6 +2400,9 @@ func (response UpdateProperty401ApplicationProblemPlusJSONResponse) VisitUpdateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2573,6 +2598,9 @@ func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListIn
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2748,6 +2776,9 @@ func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreat
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2957,6 +2988,9 @@ func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevok
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3131,6 +3165,9 @@ func (response ListMembers401ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3277,6 +3314,9 @@ func (response RemoveMember401ApplicationProblemPlusJSONResponse) VisitRemoveMem
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3474,6 +3514,9 @@ func (response PutMember401ApplicationProblemPlusJSONResponse) VisitPutMemberRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3690,6 +3733,9 @@ func (response ListRooms401ApplicationProblemPlusJSONResponse) VisitListRoomsRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3844,6 +3890,9 @@ func (response AddRoom401ApplicationProblemPlusJSONResponse) VisitAddRoomRespons
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4533,130 +4582,137 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39chs3tuernOXMlslJk2rJkh1TlZowtpQoI9taSV7X3rRHDXaDJKJugGmAojhZ7cPcF9gXyH/3geYV",
-	"buEA6C82KdJWPDfXqkpVZLKBxsc5P5yPHw5/bUUinQpOuZKt/q+tCSUxzfDPQRRRKbsvBVeZSLqDJBHz",
-	"7tuMjRnXX8dURhmbKiZ4q986y6ikXIHgyQIEBwIZ/WVGpYJRJlIgMMzEXNIMpmRMYT4RkoLAvoBJYBxe",
-	"vj2/uBqcnr59f/Tq6u35yfcnby4C3uaCUxguIKYjMktUpw9qQpRt6gGnNzSD8C9hL+AtryWjCU2JHh29",
-	"Jek0oa1+a6LUVPZ3dsh02rOf9iKRtrzWSGQpUa1+a5axltdKye0p5WM1afX3fN9rqcVUt5cqY3zcurvz",
-	"WudE0VOWMrU8/8sJBamIoiBGoCY0n/5wFo+pMqMeixuacQlqwiRkVE4FlxTaJ0eXxwGPMzJSXUbVqKuH",
-	"TKasmxFFE/2+rt2WTh/CoGW7lkHrMPsmmPn+02jGmZKQ0JHCf9NDZb+QNBI8ljDjiiV6YAG3I2ISRrMk",
-	"ATImjJtWdhV1/yyjcauvshltXtXaKA5evDhU3/jVVdzVqzglStFML9Hfg9ZPpPuP7oevsMlPfvfFh68O",
-	"lf3jz621K949EwmLFs0Lb2ZUX5tfymtjl2VuP5szHou5lju7QG4BPmb6v3zzzPcP598822L+v7j5z9fP",
-	"n6ps0R2MFM2Wp35h91YJmBOmYEhHIqOgsgXjY7OvG87nqV/SBsbV0z0zE5bO0lb/62f7eiYp4+bfu/lI",
-	"GVd0TLPWnR7rlGQkpcqixwm/YYrokZ68Wh568S2wWA9SY4peq0nLa3GSms7dM1cs3mweu9VpPNsvT+PF",
-	"3t7Tp8/3/KfPvj7Yf/78mX/vpLzWa5oOafZO0qxxFrHT9pmGNoNqBGETognhYypXzE0/v/Gs9h56Vmdk",
-	"TFfI1FuN30zRVMKcqQkQGGeUKJoBi6GtpzrN6A0TM4lI/kRCyOmtuiK6u7CTT/eXGc0WxXzx6wpAW0Bv",
-	"9X2vmKn/8TP1V850BWIPFKRCKgPGKeFu2m07MiA8Bvty2PX9lXNDhG6eGyJAPruDtVq2u8nGZWJKM7Vo",
-	"Ekb33RqF+tdo0Z1+qTnrEBm+I/G5AU/9r0hwRTn+SabThEWo8TvTTAwTmn71sxS8Mjg9bUVYYqHfHbOx",
-	"oBK4UJASFU1QJwdnJ6B7z0ik9IrQLBMam376tTViNIlb/RZNdU9eK6VSkrEedjrTZzYFAtOEMA4kjjOt",
-	"zomISPJtLFLCeB+4gJjJaUIWoNfWg19mQlHpQSTSVJtSHgwzEl1TJUFkIKckorJ198FraRthJlt9RFTF",
-	"FJ4m35EY3JLkC+jslp8pvaFyX9LshkW0F9Mbtzhy54YkLMYFa92Vt/LPGR21+q0/7RTG3Y75Vu6cmcZm",
-	"Y5bP0jUL6hbzEEKzliHOXuKXYjSiPNYHDy6uRPVBQ2iW0IBTEk1gmFFyLaFtrDb9pZwNU6YUjeGGJDPa",
-	"6cEAhiJeABqTGoHETEH40ghJ93Ixpf2AlwVFC0gIaE+NZpLGBrZ035SrbFFrC/n+1rswps/m5m/TEtvW",
-	"O+ua1s3Idf0UD64whTZq7J7HDX8p+Chh0aerHlGA2qOXniQZJfECMjpmUtGMIgIVov6iEPX8/VvJeeRa",
-	"PbSUu45lITbRLMu08KE13/sSZOJYZEMWx5R/olCg7UA4iDmnGaRkYY0gc8RO7flUFY2nhWgUw9hKNkZ5",
-	"s4cSjogkiZ2ApNR6c1LMski7GgpR0c6MqS9CQk649mFIcqRh/wFObb2RNINIzJLYLKfQzyladp3LgnJQ",
-	"Pi7daODCdGNGtZXQMNvFg8jMhUipmuDRR1hCYxDcHG44vEP820zfxiskWUiYT4jq6fe/EepYzHj8iev6",
-	"RoCcRZMVerZfLN8bocC8cKsl40J1R9jsIdbMjdYplqftJFVVPi0YWgG/ECU7I4tEkPhSiFOSjekDGsdo",
-	"UTEJSghIdN8V2dgtYbAdA1wKAWYUW8mIEqKLL3jwg9pNAXvXkkIKHWOR8bqnSn4RgnJh5vyOkxvCEjJM",
-	"HkJWYqLIkEiqF1krXt73IWgzGqNJICciU8miiswl8bEjg/LQthKgWanhQ4mQfdETWcwxd24Il3MN0VwY",
-	"AJ8TF7mJe3C5PO87r3UpxGvCF9Zfk5+69EKY4IM9OohSNJ0qWV71hCiaVVR2r2RR6x70gCAf0VYrnhFF",
-	"uxjCoA+D7AMoAsxySrnqG1xPGOXqiXQaLaF9fvS/3h1dXF6dnrw+ufRAH40L0IcXLl/Hc2uSiDHjMuBT",
-	"bTJgN3Byps8L/YFxQtqnb78/eXN1PDg5fXd+ZHq8Ojs6vzo582DVd0evByenHS/gxm8xr5VQfU37/Oj7",
-	"k4vLo/NKpx0P5png49xbmBIp5yKLTfOZpFnA22eDi4v3b89fXb38YfDm+6PqEDp45NkpZnSUUTmhtbcH",
-	"vH1+dHx+dPFD49Q6PfgO11oCyahZbRcF1hLhBqW3IprQ6JrGHkgRcCdlxs0mykApSSmkItUf6f3jAlLd",
-	"E7aUBeSa7T20+2W7Aib1OhoX3CQbCMw4Q9OOShiS6BrapXB25wtwuJfi92ublx5FtXrHyUxNRMb+QT/V",
-	"NhwARopgSEmmT09xTbmJmZhgYNVW3C3ApTKGbZG8aPkQuPKaScn42APGzWREBvR2qocPUUZjyhUjyZdg",
-	"AeSrWZrhKb2hCW4/n6Wt/k8tdMIxtJkO8Y8xhhc/lOLR+TO1vJPXGpioZzXntQs/kGwoZhmcCxJXU10H",
-	"tVTXT38Pglvf7wbB7e5xENw+P/7wlz83vemVCaO+wQh1U25vSjMp+BMJI5ZJE5RPiFQ27orJ5TwBYwWx",
-	"D1ObjWYcCCRMKpObCXiIAcsrxqNkFtMYA4cYB4eRyDRiSRuYLPcHE6KRknIgEgiYFXWZH+duaVDVH7DM",
-	"jA8PLS2jFtqhTYDTuW39ROIEtGExlyB4hJ7vAibkhoJkY05jwOYIqng0xIBJFPhZMM742OJnsT2DmMCp",
-	"uKEJiWg9m7173+Z81bg5R/psLclC/aCvhsjDcow8XAqSQzs8uqFg8q9DMfy2lIy32deOpxthLD02EfeA",
-	"T0mm8ON1ofVDoLckUkg9oBB+Gx66Y5ApSKieufQgJdm1iUvHbMyUDLgY4TlpZuUZO2VCMhLpBhCG/+NP",
-	"f/6femx7z5785avuzjd//ftV+Ov/vft/YYjdaDxKtDWpJAypmmsRUROaQpuY5FLAn+3DcKGo7Bza7WMK",
-	"CJg1Msuix6AHqYVGzbWDNqSJhPbJqzeDPd//2tNS9+7yAv60/wxSMpXAVOcw4HqwuEaglwjHg0F22zd2",
-	"gzLEqZ0gtEUGp0QxbqKdPxCOzf5GOPHgOzEVqRgJFLofCB/Pkk4PBlEkZtwaGDPOftG6ohthKABHLpCJ",
-	"MVzg8llheCIhIlxwpsc3Elnah3ecRSKmAX9z/LeXZgDIP4i0QT4SSYzg7rIGdhb6PyVhcPHy5ATa0xlf",
-	"6D462KUHdpVh78Cu8mHApYDwn7/9+z9/+////O3fvz2yMvby7WvU9bAmeKF5Y/jzf/yWjSn/9rv/+C2a",
-	"0MwRRUI0a/Jvb3m3O9Tfd69vSP5MDwZ58sHpAtNAse/7Niec50tMTgJBKOAh2q5hJVOi5cOkSer6TWLy",
-	"7Qr+Sp7GKun8wX5dob3WbXcsuktafsxoEueRPYtnzOTqbKKsCZhrCR9olzSH2M9QwF0oZyKS2NipEzFH",
-	"LA3/ajLGxSQbZlJnUfw06P4b6f7D77646v21uwK58oRe08hxnfWCm0EOM3FND2FlUqo6Qn0WEJ4bIXYP",
-	"ltlD2x+Gd+Xk7E926YupfMgbiOHP1ORCTB74d0rceiWWxrJkGJrDVeLsjnVWXdlEufNaETIK4iui7mt4",
-	"yVIqFUmnupmRjcYdRapIWf0MbFQhCNqSUgjLh1pd/JZ1rK5SH3OMGitVbjtfFt/3+MkrfM5M/mq42Pb5",
-	"K27NrnWNyhbaneekYHG16fDyBpu8zJEYzNtqGoH8hfL76517OX5UpLOyRBXxq+xNo4LlGnDKDF+hqgUF",
-	"R6nBQDqz+Fh6yAORxMiKRGvW2QkFv0TRVN67roVa3qGEnphWuyXWIskygh5o1eC9r2u97vLEPXzntZRQ",
-	"JLlCG2Ad1KyjsjQzcyobW1rF6iuXxt+0SYak9aAQZQ3Xj1GQNTCV2/4Wp1b4L9DW9huT2tadTyiHutfy",
-	"WVBra0V3nLYNHq7tf1WnC25cZQNX77zZO9zxOGZ6vUlyVpKEEUkk9R5KOGpj33CMzfBhBKIBOo4wttbs",
-	"aXomwa5POSMP2rV0X6Kv6lDlYBtUsVpUQZSD/yqIcrAloriF/Qg0qQ54aWeOtTAZtVzS2yKfPaRA5LVx",
-	"4hXTzu+7i6Pzq5eD09Ory5PXR2/fXXqO0w57oM8FTrWvr7KFBwQilkUz5wrQzMSK53n3Jm2BMQvkVuAo",
-	"2jZf2hSmCHguIEQ7oEvRCe2PMQ4/vr+8urw87Ri3iCRzskBrSuVGFn0itfwhPvVN1xhgYbJI4g9nykY2",
-	"uDDOTs2ZMdRDu/RDIRJK8Cx7Q+dVm/NzKHQJste1qQRDSlYd41cxWcgK7/N5PXj5Sq9jzsEvWQQ2hFmi",
-	"nT6vovvzdWrx9H7KaFkrGq2jRh2gc2eJbbsLRbRo7QYU6/jJZiF2sGIW50KkW85gk/HobrcbiwtsL+HJ",
-	"+fFLeLF/8Bxs5NwyRTCOXR2Yi+aXY7JbUmAfImLraLS/bnaslKILlaNlr+FkYVwqwqNVbrudJ4tNtBan",
-	"iTcdirs0lrOeiDEkjNdc96ejveFu5NMX8dfk+fBZVF2QZ/srwgy9q1VRBpcyKe0I8nrXnGMvXpQ0dt/3",
-	"m9xum3wp73OVIbwuOrLpNpoPmi5KbUg4/oj7U2VNwW/dXPOl9JyUr9ChHJLWYz9JkrcjZHpvfAp8WM0E",
-	"1AY7PnoIhAOJUxtAFTOVn7Nywqb68JUQYqIlRK7A9mj4kbGRTW30h/HBrbPtZrfkbpcmsW4fnU1cv4FC",
-	"zSVBa/bme1BsOUabzTWHGnbnV1FW31B0pltmIpNDilnuQ0yWY3ReQmhus1j7ioLuFsdUwZNd33/geFst",
-	"trAJvOY6cX8koGZ4V1fnBzE3PJRiDJa2q7diIpJYVif/kP5/ad7VYa6TnuaUobvVs+f7pVRODwY236Yl",
-	"QAkwEqoNYEvkLXlQeEWAJFKgFe8SOfu+b3IMWi7fXR53v4Y2MyQXl65TwqRAzAUwk2QXI8uTMDDROcTT",
-	"iY+1Zc5phTWBZ5d+DSepPtbQ6w97gA4JSCUyGud3/CZEwRBTMFaIbaeMm1HWswcXlEgWaxdFKTKmDXCd",
-	"Mp4fKh8XMXA7c6YP5nutrpTx8qe7/yJLckm+nMlYU8YHBNjCetw6ynJ/RHSlBarf2hyFyIRIV8Yg9Jf1",
-	"CMTKgMPeNgEHXOiaTXg/bG2GQHtbIpBZgvvBJ9+6iuX0N6aiCd5bqFtmn65UxTFfeeWev/esu7vb3fv6",
-	"cnev7/t93/+3skkWE0W7iqU1Td9vtMskjWYZU4sLvTP2kh4yhQYzhYpseEPHrvMf31+2lmh/HI7iVxcD",
-	"+PH9pQlrhmdvLy5hh0zZzkzSTO6QmZpQrlhEFA019i49YaMRoQd5di3goQ1KhIWPvOtDyvhMUdnpwWU9",
-	"DIPYbVBVArFAbBKxkkqJXjePaRzwdiLGYqa8gilnjgMPYkoixW4ME/GwKv3uPTc0YyM8KPUb9MEw0k4H",
-	"EB4HXCoxlZaWrNEceQHO9lhYt78X8IDrBZvqg4pFVMJIJImY0xja58cvv36+d+DBjxdv38B7OoRLnMl3",
-	"2gl6aXmHZ65hx9AsSTIWGVOTFI+WKePc3EcwYzWUMWibnRI8WfQhJMm4D1xwGnrww8XewTPnRU1nw4RF",
-	"cE0XJhrEFyC04RTw4i0koy753XGUQLPg5mogUxI7wC7DaxaHHnL+kxscV2I5rngPlwacSTkzxp5+N7Je",
-	"fnz/t4tDCJmUoQchmekeQjkb6v8xokz6PKS309AOxmg1fmxJj4cBT9iIanWQLgOdqUPgwu1hZkwcIHia",
-	"6/26potSTQmMU6ESVFlwhqjG+Eg4hh4xd+vslduqLwUpYVwRxk1ocpYl692u1hIJ7sxsCeXxVDCuZOX+",
-	"eZ4+UGQMIWpU2MnZBXXxDbh5rjgLwk4PjqokXKC3WoDzm30elJXYy8OH7iV6swLOKcW11JKNOxo7ekh1",
-	"nOHAUgTxXX0woAO9Xi/s9AJuxoLxBiRUcMiDJeEqBmSINwVQr+z5ZaMGckp5LNHoQlqqGJkUcY2W7MjL",
-	"7bDCTg6LaO0z3zdUZINA/Zzwaylk2l9xGrTMuvRq9GJUqDmT1GlPwPdub3E9929vi8AGXhkq2LdPpK02",
-	"YmOzJ0eXxxDWyYJWN/KPw4Cby7k2vOsYwzlf28SVaQz7ey+sypZoqWEPvitVcZHmip+ero01BRw1Ok9q",
-	"mSotGEAOm+q7hLBU38XonKOf1tTHAtLg7KTltW5oJo1S7Pb8nq91RUwpJ1PW6ree9vze0xaeuBM8z3Z6",
-	"c5ok3Wsu5nzn5/m17Fm+7J3XwgOolskdU7WKj7iU1HXpPBqDdQEK4oGhp9ddWWJYVUjtQtwr+wxPJDhm",
-	"UJQQlkJEsowhllYSxtVcMl6dtkedjU1oJyHgpo824e6t7ig0DoUZoDbiuKgRJjomoKG3yJyyGOg3jwbc",
-	"pAMy+cQifbuWpewDGvqhPZgqmm+SA6QgdxomnBYeJQIuRUrRO1IF9VJONHCX7E53YTe1wsxdgqIIhC6o",
-	"MvKU49lJ3Oq3tBX8enFSSTpXKhTs+f4awrUjWm/GaK4xCNZeOdXn3rJ4fRF3mvb93VUN863ZeVfjlO/v",
-	"vbi/Uf2+zp3XOjD7u75d9c4rtnp6f6uGu1loYc/SlGSLSuWbRtzQYqABkIxlLTLy4a4BqnZ+rVTJuTOY",
-	"lVDVEBo5p6m4sdUailbaCsLLdUNqbmq4iGYP9v19c6bxcsIKQw/ukpibQMArM3giDa54qL+OpW+O8bHW",
-	"7HZ+4aSUyiRJ0mnS11c00nZ1KTO4pK/7a3hhtsyQeXN5uvh6N9svQ8k2kPtSeZaP1kuzH+sb5dee/6CK",
-	"bKWyph1bqnS1ataKfEXxyE6lqtbdhw0QYce4oBj1+ZRXea2paArXvybXFlPsze1VFyTcNTPH1cRkAbTz",
-	"x10RkWtKp9YqMo/kFyOML5M1wthWaIVGxuZodQj7/ouC8lGJfGkf4sD3XRYI7aSA5/1i5qASEG7XqRed",
-	"3L4rd96EgwPcyXUw+HBmi2MD3WOulJJfuBjAxVx7JjyWj4j6L0VUfwNEfVkqq/NHhGCjEJ+GwA5Ciw93",
-	"Vvp/Z+XcWA54Ys6lZ258OOTTKIhpYBAjFxXLYcOCFOaRe+DSnXh/jCBZzKY3+3lYPcT72SG0d32/U87Q",
-	"mTADBxbnZfrwmq5NYB7moBVwzOPZmp9epWifK0dCM1pkO/HWkCKZkqs8qLNy0m67o6WoynfnbfSwvRX7",
-	"4XcEvEpSuvFa+z1J6Ue8e0i8+wOiUTM62CpSawzARrPqJaqzLAU8Dsu9OmdNmx+m5PKc06xJVU1HOU3A",
-	"c4VrvxPxYgPlKd0mzxOyyzeBbbS7nmTe+Np3mW94V83NqWxG75b0fvfB9X6VqVPEm4i0tIH4UdUfUtV3",
-	"N1C+em2kPyhEGGUsRzHbq5Ra63NnQ6NlsfPrPbGfV/h51cUw1oN+GWa/Tb3b3J6X2jSp1fM7NOkKbSxg",
-	"rNhW54IxRYLMU899v+/vNwdy9CgqWLRJFCcfsPXHHtXvQT2LDQT7uFxj8QuJ7uBNBrKJtkDbaIg+iDur",
-	"D/pGlwLNf/eKZbPBK9UlrXJRTfykB4OVzblQAUcNLSf2/H3MOmn7HmMjebKE3jKpPJDCxkyUNB9RHpVS",
-	"Kgkl102q/T1Vq/Xa/+yn9SNEPIZzt1P4siI+VLS2VK4dA6iOF1kz9c0vBdj0pytLIGHMbiiHNjdZknhH",
-	"ZC620fHywh6KKIoVu1BpkflU1OuypBqLCYZCYaCK2Aam3FcfC49EgrtqZpEb0ghiNhpR/NAOayjUBNky",
-	"TTDwbho/kLdhXQrnaGztUlTJqBs5FZ8Ppma4TPEjXP1RLZovyGc5p4ackUFGu67ARtmD2cD4afRXNqfc",
-	"2FZPZIV1gwCmrRrglGm/w7ItaexBbJJzsQcZvRHXNAYuMkiosukdaBMV8Lz0QpVKsyri+V+KMfLlEkUe",
-	"/aJ/ZZCzgf6mxLZ48KmGVGPIFPWGopFjSG0OrGweqOrJGT5cyZF600yDgeEi4GrCpKGxGcZaKcmEFLna",
-	"nW6s51dU8bMuHMkz0FiJKODh90eW/V5aTcvYtfWsNexaLJPAlKHhlYqMWRJfvd5RwFcWPDo0A8V7s0Xt",
-	"Psf4Xtrd+uIF3NQkzug0IZElJeIKegZaF57N8GeWmm8JPkwWRWbnE4p4LTL0KUt14wJu62tZrmIPBrzp",
-	"tryppRfW7uCHlVv0AQ+4LY/br8jr1CTtaAbtkzf/++RycHny9k2psO7b92+OzkvlGXxsEZOF2ZopzUrl",
-	"FJq7ODt/e3Z0fvl/GnvxLO8WDf5hKcRWr9WAlxIVmNPNK0i5esFydHR2uc1MlSm9leiAuadTHHqNTNb2",
-	"vv/CvJSpzup0Qo2D8LEJhcqt3aJSqS3HsFTXZpt0QrlG0udNKNTfvJaV9kia+IMf4VvTLL4gz8EcyODY",
-	"3MOFK9b+EB7DxzBfGw+4Gk3tEE9Sd75T4MJdrcWTXp/BBdPMsuDzjgjHBEi5VJO55+vIbes8lKKedRPw",
-	"nuNTD8KBfQSZRz/h948aaHFt1rjf20PwPpZGWwWbUnG2xtBEvUYbWZ/IWS7aVqrS5pnazc66C7iL+lrI",
-	"bCxJbstTpD1431iOrPYrJ64WmS0dzaQCqViSmF9o8FwJsL3eAdh/iZmyl3v0SMx9sOZLPiuv2eR12H5n",
-	"puq6UIndyKUteMTBxyTRdqj2fiJQoWeynBr+XaIcazFp51dbJPMes0djsLQ/a1CqYoT6r508A8QR4bZm",
-	"oeHWx+gGlm7WF0lne9P9mtIpwgjL7B1FUePG57Xu3FV3D6sCNt6jzwVJmqujlv8ScPd7TTYrnZdWwZu8",
-	"RGGcpdlW0tN47fzJzewkhM7C2kN3GV/3CBP/3X2yP7J9VdfPzxmKvd/Qqvx+PoZuZ2p1BhxxCe/8oC9l",
-	"+CfaeDSwd4ixEizTT2L8hekF3iXM/bH8Z/jzGz8BN01tAJCaMhzOE/XKFUhWepph/qsUzn/r1K/5GMMC",
-	"b8GUf8vBxHyL/TBXm4okvPtxLVsn1oZHA64ywiWJXITI/iwJH1MTnxthUDgVrq5ICcsbY3ZnM1XCwocJ",
-	"1o0dCmxjpNlCzZ85Gb/+KtPjDabHYNwXQT12de6KIvSl9NcnxOTy6mFrnGRXRGyti1x4xFhGbIVHeW4r",
-	"df1ucJHXSVv1i7R6AI/Q8Og6bmmwIWu4ogOfNTs+QIsJpffQBXXyn/RysZ+y7egsDQLxzOgSdWXhVyQV",
-	"93zfkqPvTSMO4hjL/306QdDV3tsmOWgqD37etGDxzmZIwftFJH4MSz2aHf+dzI5BHFvU+Qjf1Bkcy+Uj",
-	"S4W7zJfGP+q6Oo5L35tCj0sfp8s92bIMDZ+bEnj6i1LNTATocrXMnz5oEJY0u3HwXVX4aSbiGfp2Hgzp",
-	"hCGgXp5edBXNUsYJenX4I/xDkhAe0czweGIRyZ2YThOxYHzcS+POUglBMmW95TKC+MN/zG6vLb+rXffq",
-	"sMxPScbaGBTTlHLl1Yr1peRau7W8+tr+zs7u3vOe3/N7u/2vfX/3o9+2FBbc8I17jW/8kIvUclS0+LFv",
-	"z/4QivPaDWery7j9RZXyCmBhW3vooES0lqd1VipRbqKjDZeF6hMtd1wS/7sPd/8ZAAD//w==",
+	"7H39cttGtuernMXMlqkJSEGybMdUpSa0LSfK+EMryevaa3iEJtAkOwK6GXRTFCerfZj7AvsC+e8+0LzC",
+	"rT7djS+CFGkrnptrVaUqMslu9Mc5v/N98KsXi2wqOOVKev1fvQklCc3xz0EcUym7zwVXuUi7gzQV8+7b",
+	"nI0Z118nVMY5myomuNf3TnIqKVcgeLoAwYFATn+ZUalglIsMCAxzMZc0hykZU5hPhKQgcC5gEhiH529P",
+	"zy4Gr169fX/04uLt6fEPx2/OQt7hglMYLiChIzJL1U4f1IQoO9QHTq9oDtFfol7IPd+T8YRmRK+OXpNs",
+	"mlKv702Umsr+7i6ZTnv2014sMs/3RiLPiPL63ixnnu9l5PoV5WM18fr7QeB7ajHV46XKGR97Nze+d0oU",
+	"fcUyppb3fz6hIBVRFMQI1IQW2x/OkjFVZtVjcUVzLkFNmIScyqngkkLn+Oj8ZciTnIxUl1E16uolkynr",
+	"5kTRVD+va69lpw9R6NmpZegd5t+FsyB4GM84UxJSOlL4b3qo7BeSxoInEmZcsVQvLOR2RUzCaJamQMaE",
+	"cTPKnqKen+U08foqn9H2U22s4tHTp4fqu6B+inv6FKdEKZrrI/p76H0g3X90P36DQz4E3acfvzlU9o8/",
+	"e2tPvHsiUhYv2g/e7Kh5Nr9Uz8Yey9x+Nmc8EXNNd/aA3AF8yvZ/+e5xEBzOv3u8xf5/cfufr98/Vfmi",
+	"Oxgpmi9v/czerRIwJ0zBkI5ETkHlC8bH5l433M/DoMINjKuH+2YnLJtlXv/bxwd6Jxnj5t97xUoZV3RM",
+	"c+9Gr3VKcpJRZdHjmF8xRfRKj18sL738FliiF6kxRZ/VxPM9TjIzufvNBUs228defRuPD6rbeLq///Dh",
+	"k/3g4eNvHx08efI4uHVTvveaZkOav5M0b91F4rh9pqHNoBpB2IR4QviYyhV707/feFf7d72rEzKmK2jq",
+	"rcZvpmgmYc7UBAiMc0oUzYEl0NFbneb0iomZRCR/ICHi9FpdED1dtFNs95cZzRflfvHrGkBbQPf6gV/u",
+	"NPj0nQYrd7oCsQcKMiGVAeOMcLftjl0ZEJ6AfTjsBcHKvSFCt+8NEaDY3aO1XLa3ycXlYkpztWgjRvfd",
+	"Gob613DRjX6okXWIDM9IcmrAU/8rFlxRjn+S6TRlMXL87jQXw5Rm3/wsBa8tTm9bEZZa6HdiNhFUAhcK",
+	"MqLiCfLk4OQY9Ow5iZU+EZrnQmPTh1+9EaNp4vU9mumZfC+jUpKxXnY20zKbAoFpShgHkiS5ZudUxCT9",
+	"PhEZYbwPXEDC5DQlC9Bn68MvM6Go9CEWWaZVKR+GOYkvqZIgcpBTElPp3Xz0Pa0jzKTXR0RVTKE0eUYS",
+	"cEdSHKDTW36m9IrKA0nzKxbTXkKv3OHI3SuSsgQPzLupXuWfczry+t6fdkvlbtd8K3dPzGBzMcuydM2B",
+	"usM8hMicZYS7l/ilGI0oT7TgwcOVyD6oCM1SGnJK4gkMc0ouJXSM1qa/lLNhxpSiCVyRdEZ3ejCAoUgW",
+	"gMqkRiAxUxA9N0TSPV9MaT/kVULRBBIB6lOjmaSJgS09N+UqXzTGQnG/zSmM6rO5+tt2xHb07rqhTTVy",
+	"3TzlD1eoQhsNdr/HC38u+Chl8eezHlGA3KOPnqQ5JckCcjpmUtGcIgKVpP60JPXi+VvReexG3TWVu4ll",
+	"STbxLM818aE23/saaOKlyIcsSSj/TKJA3YFwEHNOc8jIwipBRsROrXyqk8bDkjTKZWxFG6Ni2F0RR0zS",
+	"1G5AUmqtOSlmeaxNDYWoaHfG1FdBIcdc2zAkPdKwfwdSW18kzSEWszQxxyn07xStms5VQnlUFZduNXBm",
+	"pjGr2opomJ3iTmjmTGRUTVD0EZbSBAQ3wg2Xd4h/m+1bf4UkCwnzCVE9/fw3Qr0UM5585rm+ESBn8WQF",
+	"nx2Ux/dGKDAP3OrIuFDdEQ67izNzq3WM5Ws9SdWZTxOGZsCvhMlOyCIVJDkX4hXJx/QOlWPUqJgEJQSk",
+	"eu4abexVMNiuAc6FALOKrWhECdHFB9y5oHZbwNk1pZCSx1hsrO6pkl8FoZyZPb/j5IqwlAzTu6CVhCgy",
+	"JJLqQ9aMV8x9CFqNRm8SyInIVbqoI3OFfOzKoLq0rQhoVhl4VyRkH/RAlnssjBvC5VxDNBcGwOfEeW6S",
+	"Hpwv7/vG986FeE34wtpr8nOPXgjjfLCigyhFs6mS1VNPiaJ5jWX3Kxq1nkEvCIoVbXXiOVG0iy4MejfI",
+	"PoDSwSynlKu+wfWUUa4eSMfREjqnR//r3dHZ+cWr49fH5z5o0bgALbzw+HZ8dyapGDMuQz7VKgNOA8cn",
+	"Wl7oD4wR0nn19ofjNxcvB8ev3p0emRkvTo5OL45PfFj13dHrwfGrHT/kxm4xj5VQf0zn9OiH47Pzo9Pa",
+	"pDs+zHPBx4W1MCVSzkWemOEzSfOQd04GZ2fv356+uHj+4+DND0f1JeygyLNbzOkop3JCG08Peef06OXp",
+	"0dmPrVvb6cEzPGsJJKfmtJ0XWFOEW5S+inhC40ua+CBFyB2VGTObKAOlJKOQiUx/pO+PC8j0TDhSlpBr",
+	"rvfQ3pedCpjU52hMcBNsIDDjDFU7KmFI4kvoVNzZO1+Bwb3kv187vPJTZKt3nMzUROTsH/RzdcMBoKcI",
+	"hpTkWnqKS8qNz8Q4A+u64l4JLrU1bIvk5ci7wJXXTErGxz4wbjYjcqDXU718iHOaUK4YSWUPBoUrqLld",
+	"g/YaZSWcvnwOj588CkIuaYyBiIeol+v5IXr//n13MFMTPWlMFI3QncUMA9g9AknZJUVnID7BN9xBchry",
+	"eKLVWD6mh9ogjgb2KPDGIjBXbmKCVtxGz8xaTXgK57MhKd96274LPbvzCwuhoRcdhpzY/eFsWn4ZG8Oc",
+	"UWck8rHmekWyqd66D0TLOprDJV3oIySzhFEeU42DSw8y6/CKNVxUruS7EKWrDXcUZ6w3g4NDL4KOZGMO",
+	"jIccJdnOIdRWy6Sjy5lyd9my3WIVboW3LcNOpVfgvJDuzjQFhzzaTJm9pLxr54qgYzEamNK4K9TEaRbS",
+	"ap9A9EarC5lNQQl4GLgoo0ZkBUxJiOj1NIJOSumcLGAkNOgLC7MKEibJOKfGH2q2z010SVIpNbFSntAE",
+	"OqkYi5nyS6Q3ystO1SE6XJQhKqcuW2+XBm3D99o28PG0pNLWqdlROdpZlcUMBuOZuzf5VcB5Exbaw9GW",
+	"lQsMgI4DGy3zuRWceD0kdRHEKlb5QHvjXsgdKOSUpNl3oVen1tDzYQWr2C8255PV6RNfagktCRiV0Hlj",
+	"FR/+Hnof/xJ6HR8+kO4/Lj5+U/lw5y9tsXSUKFbMlOT5il7RFDfMZ5nX/+Ch7xIjQtkQ/xhjVOZjJYxX",
+	"/KbxCN8bmGBR/QD34EeSD8Ush1NBkvo2HzW2+eHvYXgdBN0wvN57GYbXT15+bNuM770w0ac3GNhro8Ep",
+	"zaXgDySMWC5NLDPV2GPCVZiT0wSFPkxtEg/jQCBlUpmQdsgjjPNcMB6ns0SDIZOA4UNELmKmWQKZCdEK",
+	"JuVa3BIwJ+rI3eGJ1kX1Byw360NdX8slh7YdApzO7egHEjeg7bG5BMFjdBguYEKuKGhZQ1FIixx1UdSo",
+	"E8DYM/wsGGd8bNXO8noGCYFX4oqmJKZNGty77XK+ab2cI22SVGihaR/VI4tRNbQYLcUWoRMdXVGrFwzF",
+	"8PtKDpPVEHZ8PQhDkIkJVIZ8SnKFH6+LSB4CvSaxwowtCtH30aGzHpiClOqdSx8ykl+acF7CxkzJkIsR",
+	"mhdmV0btiSckJ7EeAFH0P/705/+p17b/+MFfvunufvfXv19Ev/7fm/8XGXms1bhUG+FKwpCqOUV9gGbQ",
+	"ISYmH/LHBzBcKCq1xoDXxxQQMGdkjkWvQS9SE42aC0jJkKYSOscv3gz2g+BbX1Pdu/Mz+NPBY8jIVGq5",
+	"fRhyvVg8I9BHhOvB2KSdG6dBGuLUbhA6IodXRDFuxOaPhOOwvxFOfHgmpiITI4FE9yPh41mqpXYcixm3",
+	"dtmMs180r+hB6EHFlQtMYLPi1RLDAwkx4YIzvb6RyLM+vOMsFgkN+ZuXf3tuFoBpWzGRFEYiTVAndmqO",
+	"3YX+T0kYnD0/PobOdMYXeo4dnNIHe8qw/8ie8mHIpYDon7/9+z9/+////O3fvz+yNPb87Wvk9ahBeJF5",
+	"YvTzf/yWjyn//tl//BZPaO7y6yK0Botvr3m3O9Tfdy+vSPGbqqLueEHr6HAQBDaVpggzm1AugpDWATV/",
+	"RbUAs6YPE11u8jdJyPcr0v6K6H+F5x8dNBna9667Y9Fd4vKXjKZJERCxeMZMioPNL2gD5kacHDoVziH2",
+	"MyRw5wGfiDQx5v1EzBFLo7+aRJtyky07aSaffRh0/410/xF0n170/tpdgVxFHkTbyvGc9YGbRQ5zcUkP",
+	"YWUsv75CLQsIL2w3ewdrZf6GwvCmmtPywR59uZWPxQAx/JmaELJJn/md8l38SnLbMmUY5ecidXrHOmO4",
+	"qqLc+F6MiVjJBVG3DTxnGZXa4tPDDG203ihm2FXZz8BGHYKgIymFqCrUmuS3zGNNlvoUMWoNi233y5Lb",
+	"fn78An9nNn8xXGz7+wtu1a51g6oa2o3vqGBxsenyigGbPMzlfpmnNTgC076qz29O7hf4UaPO2hHVyK92",
+	"N60MVnDAK2bSvOpcUKZ2tihIJxYfKz/yQaQJJpOjNuv0hDItT9FM3nquJVveIIUem1F7lWRvkucELb26",
+	"wnvb1Prc5bH78Y3vKaFIeoE6wDqoWZcB2J7QWLvYyinWH7m0/rZLMrmtdwpRVnH9FAZZA1OF7m9xaoX9",
+	"Ah2tvzGpdd35hHJoWi1fBLW2ZnSXCrzBjxv3X+fpMqW4doGrb97cHd54kjB93iQ9qVDCiKSS+ndFHI21",
+	"b7jGdvgwBNECHUfoWWm3NH2Tl6SlnKEHbVoWbi3UTyyqPNoGVSwX1RDl0X8VRHm0JaK4g/0ENKkveOlm",
+	"XmpiMmy5xLdlGtCQApGXxohXTBu/786OTi+eD169ujg/fn309t2570qBYB+0XOBU2/oqX/hAIGZ5PHOm",
+	"AM1NiG1eTG/8/+izwJQ0XEXHppm0uSlCXhAI0QbokndC22OMw0/vzy/Oz1/tGLOIpHOykC5aYIQofSA1",
+	"/SE+9c3U6GBhssx9Gs6U9WxwYYydhjFjMrbt0Q+FSClBWfaGzus655dg6ApkrxtTc4ZUtDrGLxKykLV0",
+	"+SfNmM8LfY5F6VJFI3Be5zJb/0kd3Z+sY4uHt2faV7miVTtq5QE6d5rYtrdQeovWXkB5jp+tFuIEK3Zx",
+	"KkS25Q42WY+edru1uHjgEp6cvnwOTw8ePSkCOybWiQlA9YW5IGjVJ7tl5cBdeGxd9cGvm4mVinehJlr2",
+	"WyQL41IRHq8y2+0+WWK8tbhNLBArSxBtqU8qxpAy3jDdH472h3txQJ8m35Inw8dx/UAeH6xwM/QuVnkZ",
+	"XKS5ciNYDrFGjj19WuHYgyBoM7ttzLoWvKgVVqzzjmx6jeaDtvrSDes0PqHstMop+K3ba3GUvqPyFTxU",
+	"QNJ67Cdp+naEBTIbS4GPqxOoH0gb6sEYOEky60AVM1XIWTlhUy18JUQYaIkwxWp7NPxE38imOvrd2ODW",
+	"2Ha7WzK3K5tYd49OJ24W7lFTW23V3uIOyitHb7OpDmtgd1HBt7qw26luufFMDikmBx1i5Bm98xIiUwRo",
+	"9SsKelpcUw1P9oLgjv1tDd/CJvBa8MTtnoCG4l0/nR/F3KTvlWuw1Q76KiYiTWR983dp/1f2XV/mOupp",
+	"Dxm6Ysj9IKiEcnowsPE2TQFKgKFQrQDb+oeKBYWVVSSVArV4F8g5CAITY9B0+e78Zfdb6DCTG+jCdUqY",
+	"EEg1LCxGNkpuYAITR1LBx1oz57SWbIaySz+Gk0yLNbT6ox6gQQJSiRwzgUxp9IQoGGIIxhKxnZRxs8pm",
+	"9OCMEskSbaIoRca0Ba4zxguh8mkeA3czJ1ow36p1ZYxXP937F2mSS/TlVMYGM94hwJba49Zelts9ois1",
+	"UP3Udi9ELkS20gehv2x6IFY6HPa3cTjgQTd0wtthazME2t8SgcwR3A4+xdXVNKe/MRVPsNyrqZl9PlOV",
+	"Yr72yP1g/3F3b6+7/+353n4/CPpB8G9VlSwhinYVyxqcftCql0kaz3KmFmf6ZmxtM+apDGYKGdnk9Lx0",
+	"k//0/txbypbmcJS8OBvAT+/PjVszOnl7dg67ZMp2Z5LmcpfU8hBFvvwL642IfCiiayGPrFMiKm3kvQAy",
+	"xmeKyp0enDfdMIjdBlVlkafXknUW8lVpZz4klMSKXZkE7sP2zLErmrMRCkr9BC0YRtroAMKTkEslpi77",
+	"TKM55gU43WNhzf5eyEOuD2yqBRVm4I1Emoo5TTDX6tsn+498+Ons7Rt4T4dwjjt5po2g5zZd+8QN3DHZ",
+	"6SQdi5ypSYaiZco4N2VcZq0m0xY65qYETxd9iEg67gMXnEY+/Hi2/+ixs6Kms2HKYsyvRG8QXwBmXIa8",
+	"fArJqQt+77hManPgpqKaKYkT4JTRJUsiH0ul0itcV2pLA7B9AQ05k3JmlD39bMx6+en9384OIWJSRj5E",
+	"ZKZniORsqP/HiDLhc5OFaBZjuBo/trnihyFP2YhqdpAuAp2rQ+DC3WFuVBwgKM31fV3SRSWXDP1UyAT1",
+	"5GGT38v4SLjEZmJKkm2ngrotBRlhXBHGjWtylqfrzS5vKXf4xFwJ5clUMK5krW1HET5QZAwRclS0U00c",
+	"rZFvyM3vSlkQ7fTgqF67APQaE0JdQbQPVSb2C/ehe4i+rJBzSvEsNWXjjbbnbnbq6cR9l2/Y6/WinV7I",
+	"zVrQ32CSnqFwlkSrEscjLLBCvrLyy3oN5JTyRKLShdn8YmRCxI1qDlfz0YlqRR1R6a19HASmgsMgUL+o",
+	"k7ApZNpecRy0nKzuN6oykKHmTFLHPSHfv77G8zy4vi4dG1hpWRYtPJC2SZP1zR4fnb+EqJnpaXmj+DgK",
+	"uelpYN27rtCiKHMp8soP9p9alq1k80c9eFZpfiVNZbTervU1hRw5ughqmeZW6ECO2tpiRbDUFsvwnMva",
+	"b7CPBaTBybHne1c0l4Yp9npBL9C8IqaUkynz+t7DXtB76KHEnaA82+3NaZp2L7mY892f55eyZ8sMbnwP",
+	"BVAjkjumalU+4lJQ14XzaALWBCgTD0xVT9OUJSarClO7EPeqNsMDCS4zKE4JyyAmec4QS2sB43osucyw",
+	"LnwT2kgIuZmjQ7h7qhOFxqAwC9RKHBeNhIkd49DQV2SkLDr6zU9DbsIBuXxgkb7TiFL2ARX9yAqmGueb",
+	"4AApkztNJpwmHiVCLkVG0TpSZeqlnGjgruidrs9BZomZuwBF6QhdUGXoqcCz48Tre1oLfr04rgWda41d",
+	"9oNgTZ2Kq0/ZrBCkkUGwtlJfy71l8voqSkEPgr1VA4ur2X3XKMU52H96+6BmmeON7z0y97t+XL1VAI56",
+	"ePuolpJW1LBnWUbyRa1hWCtuaDLQAEjGsuEZ+XjTAlW7v9aai90YzEppW0b/Kc3ElW1yU47SWhDWJA+p",
+	"KXBzHs0eHAQHRqbxasCqWuxTbCDktR08kAZXfORfV9xkxPhYc3anqNOrhDJJmu608esLGmu9uhIZXOLX",
+	"gzV5YbY7m3lydbv4eLfbr4PJNqD7SlerT+ZLcx/rBxXdIv6gjGypssEdW7J0vdnginhF+ZPdWjPCm48b",
+	"IMKuMUHR6/M5j/K9qWhz178mlxZTbMOLVQUSrjrX5WpisAA6xc9d76VLSqdWKzI/KQojjC2Tt8LYVmiF",
+	"SsbmaHUIB8HTMuWj5vnSNsSjIHBRINSTQl7Mi5GDmkO400y92Cn0u+rkbTg4wJtcB4N3p7a4bKBb1JVK",
+	"8AsPA7iYa8uEJ/IeUf+liBpsgKjPK93I/ogQPHDVqp+BwA5Cyw93V9p/J9XYWAF4Ys6lbyo+HPJpFMQw",
+	"MIiR84oVsGFBCuPIPXDhTqwfI5gsZsOb/cKtHmFbiwg6e0GwU43QGTcDB5YU3U2xu4ENYB4WoBVyjOPZ",
+	"Vsl+rdep6+JEc1pGO7FqSJFcyVUW1Ek1aLedaCmbmd74G/3YNhP4+DsCXi0o3doN5Jag9D3e3SXe/QHR",
+	"qB0dbPO9NQpgq1r1HNlZVhweh9VZnbGm1Q/TqX7Oad7GqmaiIk3Ad/2+n4lksQHzVJpwFAHZ5Upg6+1u",
+	"Bpk37pZRzTe8qcfmVD6jN0t8v3fnfL9K1Sn9TUTatIHkntXvktX3NmC+Zku5PyhEGGasejE7q5ha8/PO",
+	"hkrLYvfXW3w/L/DzuolhtAf9MIx+mzbhhT4vtWrSaIN6aMIVWllAX7FtaghjigkyD333/UFw0O7I0auo",
+	"YdEmXpxiwdYeu2e/O7UsNiDsl9XWtF+JdwcrGcgm3AIdwyFaEO+sFvStJgWq/+4Ry2qDX2nnXM9FNf6T",
+	"HgxWDudChRw5tBrYCw4w6qT1e9OhxwVL6DWTygcprM9ESfMR5XElpJJSctnG2j9QtZqvgy8ure8h4t6d",
+	"ux3DVxnxrry1lbdcoAPV5UU2VH3zghUb/nRtCSSM2RXl0OEmSpLsitz5Nnb8orGHIopio0NkWsx8Ktsc",
+	"2qQaiwkmhcJAFbEDTJfEPjYeiQV3TSBjt6QRJGw0ovihXdZQqAlmy7TBwLtpckfWhjUpnKGxtUlRT0bd",
+	"yKj4cjA1w2NK7uHqj6rRfEU2yyk1yRk55LTrGmxULZgNlJ9We2XzlBs76oGsZd2YPpE0p8Apw06Qrtef",
+	"D4kJziU+5PRKXNIEuMghpa7LH3SICnnReqGeSrPK4/lfKmPk600UubeL/pVOzpb0NyW2xYPPVaRaXabI",
+	"NxSVHJPU5sDKxoHqlpzJh6sYUm/a02BguAi5mjBp0thMxlolyIQpco2abuznV3bxsyYcKSLQ2Iko5NEP",
+	"Rzb7vXKaNmPXvgZAw67FMglMmTS8SpMxm8TX7HcU8pUNjw7NQrFutuzd5zK+l263eXi2AS7kdJqS2CYl",
+	"4gn6BloXvo3w5zY13yb4MFn25p5PKOK1yNGmrPSNC7ntr2VzFXsw4G3V8qaXXtSowY9qVfQhD7ntKt6v",
+	"0evUBO1oDp3jN//7+Hxwfvz2TaUf+dv3b45OK+0ZAhyRkIW5minNK+0U2qc4OX17cnR6/n9aZ/Ft3i0q",
+	"/MOKi63Zq+HQtNk10s0vk3L1gRXo6PRyG5mqpvTWvAOmTqcUeq2ZrJ2D4Knr7buzOpzQyEH41IBCrWq3",
+	"7FRq2zEs9bXZJpxQ7ZH0ZQMKzSevzUq7T5r4g4vwrdMsviLLwQhkcNncw4V7x8VdWAyfkvnaKuAaaWqH",
+	"KEmdfKfAhSutRUmvZXCZaWaz4IuJXEv6SqsmU+frktvWWSjlawDagPcUf3UnObD3IHNvJ/z+XgNNru0c",
+	"93tbCP6nptHWwabSnK3VNdHs0UbWB3KWm7ZVurT5pnez0+5C7ry+FjJbW5Lb9hRZD963tiNrvBzK9SKz",
+	"raOZVCAVS1PzYhvftQDb7z0C+y8xU7a4R6/E1IO1F/msLLMp+rD9zpmq61wl9iKXruAeB++DRNuh2vuJ",
+	"QIaeyWpo+HfxcqzFpN1fbZPMW9QejcHSvtag0sUI+V8beQaIY8Jtz0KTW5+gGViprC+DzrbS/ZLSKcII",
+	"y22Nomjkxhe97lypu49dAVvr6AtCkqZ01Oa/hNy95s5GpYvWKljJSxT6Wdp1Jb2N186e3ExPQugstT00",
+	"l/Fx9zDx390m+yPrV03+/JKu2NsVLcOD7yTNnet2plZHwBGXsOYHbSmTf6KVRwN7h+grwTb9JMEX8y+w",
+	"lrCwxwwPzyeiqPgJuRlqHYDUtOFwlqhf7UCy0tKMirdSOPttp1nmYxQLrIKpvsvB+HzL+zClTWUQ3r2T",
+	"kBZvZJME9bOccEli5yGyryXBFzAdBE9xrwnNhOsrUsHyVp/dyUxVsPBunHVjhwLbKGm2UfMXDsavL2W6",
+	"r2C6d8Z9FanHrs9d2YS+Ev76DJ9c0T1sjZHsmoitNZFLixjbiK2wKE9tp67fDS6KPmmrXuStF3APDfem",
+	"45YKG2YN13jgi0bHB6gxIfUeOqdO8Uov5/up6o5O0yCQzAwvUdcWfkVQcT8IbHL0rWHEQZJg+7/PTxB0",
+	"vfe2CQ6azoNfNixYPrMdUrC+iCT3bql7teO/k9oxSBKLOp9gmzqFY7l9ZKVxl/nS2Edd18dx6XvT6HHp",
+	"42x5JtuWoeVz0wJPf1HpmYkAXe2W+eGjBmFJ8ysH33WGn+YimaFt58OQThgC6vmrs66iecY4QatOXz0M",
+	"SUp4THOTx5OIWO4mdJqKBePjXpbsLLUQJFPWW24jiC/+Y/Z6bftdbbrXl2VeJZloZVBMM8qV32jWl5FL",
+	"bdby+mP7u7t7+096QS/o7fW/DYK9T37akltwwyfutz7xY0FSy15RfY9GFvn2RSjOajc5W13G7RtVqieA",
+	"jW2t0EGK8Ja3dVJpUW68oy3FQs2NVieukP/Nx5v/DAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -68,7 +68,11 @@ type SessionRepository interface {
 	SetActive(ctx context.Context, userID int64, active bool, now time.Time) error
 }
 
-var errSessionEnded = apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
+// errSessionEnded refuses a valid access token whose session is over: unlike
+// an expired token (the 401 of type token-expired), a refresh cannot help,
+// and the detail says so.
+var errSessionEnded = apperr.New(apperr.Unauthorized,
+	"The session of this access token has ended (logout, password change or deactivation): sign in again.")
 
 var errBadRefresh = apperr.New(apperr.Unauthorized, "The refresh token is not valid.")
 
