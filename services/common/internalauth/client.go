@@ -58,9 +58,21 @@ func (w *Workload) Client(callee string, timeout time.Duration,
 	if wrap != nil {
 		rt = wrap(rt)
 	}
-	return &http.Client{Timeout: timeout, Transport: &credentialed{next: rt, credential: credential,
-		subjects: w.subjects, audience: audience, azp: azp}}, c.URL, nil
+	return &http.Client{Timeout: timeout, CheckRedirect: refuseRedirect, Transport: &credentialed{next: rt,
+		credential: credential, subjects: w.subjects, audience: audience, azp: azp}}, c.URL, nil
 }
+
+// ErrRedirect is an internal call answered with a redirect. No internal
+// operation answers one, so it comes from something else at the callee's
+// address (a proxy, a misconfiguration, an attacker); following it would
+// send the credential, the subject token and the body (a user's access
+// token, for the exchange) to wherever it points.
+var ErrRedirect = errors.New("internal call answered with a redirect; internal calls follow none")
+
+// refuseRedirect is every internal client's CheckRedirect: the redirect is
+// not followed, and the call fails with ErrRedirect (its target is not
+// quoted: a Location is the callee's to choose, and may carry anything).
+func refuseRedirect(*http.Request, []*http.Request) error { return ErrRedirect }
 
 // Subject is for whom one internal call is made: the user (the subject
 // token's sub) and the callee's operationId.
