@@ -6,14 +6,21 @@ package e2e
 // attack against the real services, on both engines.
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/property"
 )
 
 // The callee's address answers 307 to another listener (a proxy or a
@@ -68,5 +75,146 @@ func TestInternalClientsFollowNoRedirect(t *testing.T) {
 				t.Fatalf("the redirect's target received %d requests", reached.Load())
 			}
 		})
+	}
+}
+
+// recorder is a TCP relay that keeps every byte it carries, both ways: what
+// a passive observer of the hop reads.
+type recorder struct {
+	addr string
+	mu   sync.Mutex
+	seen bytes.Buffer
+}
+
+// record relays connections to target (host:port) until the test ends.
+func record(t *testing.T, target string) *recorder {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	r := &recorder{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			t.Cleanup(func() { _ = c.Close(); _ = up.Close() })
+			pipe := func(dst, src net.Conn) {
+				_, _ = io.Copy(dst, io.TeeReader(src, r))
+				_ = dst.Close()
+				_ = src.Close()
+			}
+			go pipe(up, c)
+			go pipe(c, up)
+		}
+	}()
+	return r
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen.Write(p)
+}
+
+func (r *recorder) captured() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.seen.Bytes())
+}
+
+// Issue 33, attack 4: in token mode the property service's exchange carried
+// the user's access token over plain HTTP, and an observer of the hop used
+// it on the public API. A recording relay sits between the property service
+// and the user service's internal listener; a member list makes the
+// exchange with the owner's real access token. In the modes the docs
+// recommend (spiffe, token with TLS) the relay carries the exchange and the
+// profiles call (the names arrive) and never the access token nor the
+// property service's static token. Plain http is still allowed to a loopback
+// host (INTERNAL_AUTH=token make run), and there the relay does read the
+// token: the check can fail.
+func TestNoAccessTokenCrossesTheExchangeHopInClear(t *testing.T) {
+	files := testenv.NewTLSFiles(t, "127.0.0.1")
+	modes := []struct {
+		name  string
+		extra map[string]string
+		clear bool // plain http on loopback: the token crosses in clear
+	}{
+		{"spiffe", map[string]string{"INTERNAL_AUTH": "spiffe"}, false},
+		{"token+TLS", files.Env(), false},
+		{"token on loopback", nil, true},
+	}
+	for _, eng := range testenv.Engines(t) {
+		for _, m := range modes {
+			t.Run(eng.Name+"/"+m.name, func(t *testing.T) {
+				var hop *recorder
+				s := startSystemOpts(t, eng, func(name, url string) string {
+					if name != "userInternal" {
+						return url
+					}
+					scheme, hostport, _ := strings.Cut(url, "://")
+					hop = record(t, hostport)
+					return scheme + "://" + hop.addr
+				}, m.extra)
+				register(t, s, "owner@example.com", "owner password 1234")
+				owner, _ := login(t, s, "owner@example.com", "owner password 1234")
+				var p struct{ ID int64 }
+				testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Cottage"},
+					testenv.Bearer(owner.Token)...).JSON(t, &p)
+				var members memberList
+				testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", s.property, p.ID), nil,
+					testenv.Bearer(owner.Token)...).JSON(t, &members)
+				if !members.NamesIncluded {
+					t.Fatalf("the member list has no names: the exchange and the profiles call did not cross the relay")
+				}
+				seen := hop.captured()
+				if len(seen) == 0 {
+					t.Fatal("the relay carried nothing")
+				}
+				if got := bytes.Contains(seen, []byte(owner.Token)); got != m.clear {
+					t.Fatalf("the owner's access token in the captured hop: %v, want %v", got, m.clear)
+				}
+				if !m.clear && bytes.Contains(seen, []byte(propertyToken)) {
+					t.Fatal("the property service's static token crossed the hop in clear")
+				}
+			})
+		}
+	}
+}
+
+// In token mode, a user service reached over plain http at an address that
+// is not loopback would carry users' access tokens across a network in
+// clear: the property service refuses to start, with one line naming the
+// variable and exit status 2, as for a plain-http JWT_JWKS_URL.
+func TestPlainHTTPExchangeOffLoopbackRefusesToStart(t *testing.T) {
+	for _, url := range []string{"http://10.0.0.7:9001", "http://user-service-internal:9001", "http://127.0.0.1.example.com:9001",
+		"http://[fe80::1]:9001"} {
+		env := map[string]string{"INTERNAL_SERVICE_TOKEN": internalToken, "PROPERTY_SERVICE_TOKEN": propertyToken,
+			"USER_SERVICE_INTERNAL_URL": url, "PROPERTY_DATABASE_URL": "sqlite:" + t.TempDir() + "/p.db",
+			"PROPERTY_PUBLIC_ADDR": "127.0.0.1:0", "PROPERTY_INTERNAL_ADDR": "127.0.0.1:0", "PROPERTY_ADMIN_ADDR": "127.0.0.1:0"}
+		for _, mode := range []string{"", "token", "token+spiffe"} {
+			env["INTERNAL_AUTH"] = mode
+			var stderr bytes.Buffer
+			// Bounded: a service that starts instead serves until ctx ends.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			code := property.Main(ctx, mapEnv(env), &stderr)
+			cancel()
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "configuration error: USER_SERVICE_INTERNAL_URL: must be an https://") {
+				t.Fatalf("INTERNAL_AUTH=%q USER_SERVICE_INTERNAL_URL=%s: exit %d, stderr %q; want 2 and one line naming the variable",
+					mode, url, code, stderr.String())
+			}
+			if strings.Contains(stderr.String(), propertyToken) || strings.Contains(stderr.String(), internalToken) {
+				t.Fatal("the refusal quotes a token")
+			}
+		}
 	}
 }

@@ -53,13 +53,19 @@ func (w *Workload) Client(callee string, timeout time.Duration,
 		audience, azp = id.String(), w.src.ID().String()
 		transport.TLSClientConfig = identity.ClientTLS(w.src, id)
 		credential = func(ctx context.Context) (string, error) { return w.src.JWTSVID(ctx, id) }
+	} else {
+		cfg, err := w.cfg.TLS.tokenClientTLS()
+		if err != nil {
+			return nil, "", err
+		}
+		transport.TLSClientConfig = cfg
 	}
 	var rt http.RoundTripper = transport
 	if wrap != nil {
 		rt = wrap(rt)
 	}
 	return &http.Client{Timeout: timeout, CheckRedirect: refuseRedirect, Transport: &credentialed{next: rt,
-		credential: credential, subjects: w.subjects, audience: audience, azp: azp}}, c.URL, nil
+		credential: credential, subjects: w.subjects, audience: audience, azp: azp, userTokens: c.UserTokens}}, c.URL, nil
 }
 
 // ErrRedirect is an internal call answered with a redirect. No internal
@@ -121,11 +127,25 @@ type credentialed struct {
 	credential    func(context.Context) (string, error)
 	subjects      SubjectSource
 	audience, azp string
+	// userTokens: requests may carry users' access tokens (the exchange), so
+	// none goes over plain HTTP off loopback, whatever URL it was given
+	// (ReadConfig checks the configured one; a base URL can be replaced).
+	userTokens bool
 }
+
+// ErrPlainHTTP is a request that would carry users' access tokens over plain
+// HTTP to a host other than loopback: it is not sent.
+var ErrPlainHTTP = errors.New("internal call refused: it carries users' access tokens, which go over plain http only to loopback")
 
 // RoundTrip implements http.RoundTripper. It works on a copy of req: a
 // RoundTripper must not change the request it is given.
 func (c *credentialed) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.userTokens && req.URL.Scheme != "https" && !loopbackHost(req.URL.Hostname()) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, ErrPlainHTTP
+	}
 	credential, err := c.credential(req.Context())
 	if err != nil {
 		if req.Body != nil {
