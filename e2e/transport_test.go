@@ -166,6 +166,9 @@ func TestNoAccessTokenCrossesTheExchangeHopInClear(t *testing.T) {
 				}, m.extra)
 				register(t, s, "owner@example.com", "owner password 1234")
 				owner, _ := login(t, s, "owner@example.com", "owner password 1234")
+				if !owner.PropertiesIncluded { // the other hop, user -> property, in the same mode
+					t.Fatal("the login has no property claims: the claims call failed")
+				}
 				var p struct{ ID int64 }
 				testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Cottage"},
 					testenv.Bearer(owner.Token)...).JSON(t, &p)
