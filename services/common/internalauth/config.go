@@ -276,8 +276,12 @@ func callee(r *config.Reader, mode Mode, call CallRole, caVar string) Callee {
 	case !https && call.UserTokens && !loopbackURL(c.URL):
 		// The JWT_JWKS_URL rule, without its escape hatch: a user's access
 		// token read off the path is that user's session for its lifetime.
-		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an https:// URL (verified with " + caVar +
-			", or the system's CAs), or plain http only to a loopback host: its calls carry users' access tokens " +
+		verified := "the system's CAs"
+		if caVar != "" {
+			verified = caVar + ", or the system's CAs"
+		}
+		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an https:// URL (verified with " + verified +
+			"), or plain http only to a loopback host: its calls carry users' access tokens " +
 			"(the token exchange), which anyone on the path could read and use"})
 	case mode == SPIFFE || (mode == Both && https && r.Raw(call.TokenVar) == ""):
 		refuseSet(r, mode, call.TokenVar)
@@ -312,7 +316,8 @@ func readTLS(r *config.Reader, mode Mode, v TLSVars) TLSFiles {
 		r.Fail(&config.Error{Var: v.CertVar, Problem: "is required when " + v.KeyVar + " is set (the key's certificate)"})
 	case f.CertFile != "":
 		if _, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile); err != nil {
-			r.Fail(&config.Error{Var: v.CertVar, Problem: "with " + v.KeyVar + " is no certificate and key: " + err.Error()})
+			r.Fail(&config.Error{Var: v.CertVar, Problem: "does not load as a certificate with " + v.KeyVar + " as its key: " +
+				err.Error()})
 		}
 	}
 	if f.CAFile != "" {
