@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/golang-jwt/jwt/v5"
 
+	"jeeves4service"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/internalauth/identity"
@@ -52,12 +53,14 @@ func (s *system) claimsCall(t testing.TB, url string) []string {
 	t.Helper()
 	user := url[strings.LastIndex(url, "/")+1:]
 	user, _, _ = strings.Cut(user, "?")
-	id, err := strconv.ParseInt(user, 10, 64)
+	// The subject is the path's user id as written, a number or not (the
+	// contract tests send bad ones, which must meet the validator).
+	tok, _, err := s.signer(t).SignSubject(jwtauth.SubjectRequest{Subject: user, Audience: "property-service",
+		Operation: "getUserProperties", AuthorizedParty: "user-service"}, 30*time.Second, time.Now())
 	if err != nil {
-		t.Fatalf("claimsCall of %s: no user id at the end", url)
+		t.Fatal(err)
 	}
-	return []string{internalauth.Header, internalToken, internalauth.SubjectHeader,
-		s.subjectToken(t, id, "property-service", "getUserProperties", "user-service", time.Now())}
+	return []string{internalauth.Header, internalToken, internalauth.SubjectHeader, tok}
 }
 
 // signer is the user service's signer, from its key file: tests that stand
@@ -452,4 +455,45 @@ func TestLoginBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// profilesURL is where the profiles call (getUserProfiles) is served on the
+// user service's internal listener base, for subject in property: read
+// from the internal contract, so a test that attacks it attacks whatever
+// the contract declares.
+func profilesURL(t testing.TB, base string, subject, property int64) string {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(jeeves4service.InternalSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		if item.Post != nil && item.Post.OperationID == "getUserProfiles" {
+			path = strings.ReplaceAll(path, "{user_id}", fmt.Sprint(subject))
+			return base + strings.ReplaceAll(path, "{property_id}", fmt.Sprint(property))
+		}
+	}
+	t.Fatal("the internal contract has no getUserProfiles")
+	return ""
+}
+
+// ownerSeenInProperty registers email, creates a property with it and signs
+// in again, so that the user service has seen the owner as a member of it
+// (what the profiles call answers from); it returns the user, the
+// property and the session.
+func ownerSeenInProperty(t *testing.T, s *system, email string) (int64, int64, session) {
+	t.Helper()
+	user := register(t, s, email, "correct horse battery staple")
+	first, _ := login(t, s, email, "correct horse battery staple")
+	var p struct{ ID int64 }
+	r := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Seen cottage"}, testenv.Bearer(first.Token)...)
+	if r.Status != 201 {
+		t.Fatalf("create a property: %d %s", r.Status, r.Body)
+	}
+	r.JSON(t, &p)
+	again, _ := login(t, s, email, "correct horse battery staple")
+	if !again.PropertiesIncluded {
+		t.Fatal("the second login got no property claims")
+	}
+	return user, p.ID, again
 }

@@ -172,6 +172,10 @@ func TestNoAccessTokenCrossesTheExchangeHopInClear(t *testing.T) {
 				var p struct{ ID int64 }
 				testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Cottage"},
 					testenv.Bearer(owner.Token)...).JSON(t, &p)
+				// The refreshed token claims the cottage, and the user service has
+				// seen the owner in it: the profiles call then answers names.
+				first := owner.Token
+				owner = mustRefresh(t, s, owner.RefreshToken)
 				var members memberList
 				testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", s.property, p.ID), nil,
 					testenv.Bearer(owner.Token)...).JSON(t, &members)
@@ -184,6 +188,9 @@ func TestNoAccessTokenCrossesTheExchangeHopInClear(t *testing.T) {
 				}
 				if got := bytes.Contains(seen, []byte(owner.Token)); got != m.clear {
 					t.Fatalf("the owner's access token in the captured hop: %v, want %v", got, m.clear)
+				}
+				if bytes.Contains(seen, []byte(first)) {
+					t.Fatal("the owner's first access token crossed the hop, though no exchange was made with it")
 				}
 				if !m.clear && bytes.Contains(seen, []byte(propertyToken)) {
 					t.Fatal("the property service's static token crossed the hop in clear")

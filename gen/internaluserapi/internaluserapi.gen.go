@@ -198,23 +198,23 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
-// GetUserProfilesParams defines parameters for GetUserProfiles.
-type GetUserProfilesParams struct {
-	// XRequestID Request id of the caller, repeated in the audit log.
-	XRequestID *string `json:"X-Request-ID,omitempty"`
-}
-
 // ExchangeSubjectTokenParams defines parameters for ExchangeSubjectToken.
 type ExchangeSubjectTokenParams struct {
 	// XRequestID Request id of the caller, repeated in the audit log.
 	XRequestID *string `json:"X-Request-ID,omitempty"`
 }
 
-// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
-type GetUserProfilesJSONRequestBody = ProfileRequest
+// GetUserProfilesParams defines parameters for GetUserProfiles.
+type GetUserProfilesParams struct {
+	// XRequestID Request id of the caller, repeated in the audit log.
+	XRequestID *string `json:"X-Request-ID,omitempty"`
+}
 
 // ExchangeSubjectTokenJSONRequestBody defines body for ExchangeSubjectToken for application/json ContentType.
 type ExchangeSubjectTokenJSONRequestBody = TokenExchangeRequest
+
+// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
+type GetUserProfilesJSONRequestBody = ProfileRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -290,30 +290,6 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
-	// GetUserProfilesWithBody Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// GetUserProfiles Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-
 	// ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -322,8 +298,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -338,57 +318,57 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectToken(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-}
 
-// GetUserProfilesWithBody Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequestWithBody(c.Server, params, contentType, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
+	// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-// GetUserProfiles Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequest(c.Server, params, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
@@ -399,8 +379,12 @@ func (c *Client) GetUserProfiles(ctx context.Context, params *GetUserProfilesPar
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -425,8 +409,12 @@ func (c *Client) ExchangeSubjectTokenWithBody(ctx context.Context, params *Excha
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -443,19 +431,79 @@ func (c *Client) ExchangeSubjectToken(ctx context.Context, params *ExchangeSubje
 	return c.Client.Do(req)
 }
 
-// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
-func NewGetUserProfilesRequest(server string, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
+// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequestWithBody(c.Server, userId, propertyId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequest(c.Server, userId, propertyId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
+func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewGetUserProfilesRequestWithBody(server, params, "application/json", bodyReader)
+	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
 }
 
-// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
-func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
+func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -463,7 +511,7 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/profiles")
+	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -498,27 +546,41 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 	return req, nil
 }
 
-// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
-func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
+// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
+func NewGetUserProfilesRequest(server string, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
+	return NewGetUserProfilesRequestWithBody(server, userId, propertyId, params, "application/json", bodyReader)
 }
 
-// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
-func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
+func NewGetUserProfilesRequestWithBody(server string, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "property_id", propertyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
 
 	serverURL, err := url.Parse(server)
 	if err != nil {
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
+	operationPath := fmt.Sprintf("/api/internal/users/%s/properties/%s/profiles", pathParam0, pathParam1)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -597,30 +659,6 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
-	// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
-	// GetUserProfilesWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
 	// ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -629,8 +667,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -645,152 +687,57 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectTokenWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error)
-}
 
-// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
-type GetUserProfilesResponse200Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
+	// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 
-// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
-type GetUserProfilesResponse400Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
-type GetUserProfilesResponse401Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
-type GetUserProfilesResponse403Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
-type GetUserProfilesResponse413Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
-type GetUserProfilesResponse429Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-	RetryAfter      int32
-}
-
-type GetUserProfilesResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *UserProfiles
-	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
-	ApplicationproblemJSON400 *Problem
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
-	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *Forbidden
-	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
-	ApplicationproblemJSON413 *Problem
-	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
-	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
-	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetUserProfilesResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *GetUserProfilesResponse400Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *GetUserProfilesResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetUserProfilesResponse403Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *GetUserProfilesResponse413Headers
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *GetUserProfilesResponse429Headers
-}
-
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
-	return r.JSON200
-}
-
-// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
-	return r.ApplicationproblemJSON400
-}
-
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
-	return r.ApplicationproblemJSON401
-}
-
-// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Forbidden {
-	return r.ApplicationproblemJSON403
-}
-
-// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
-	return r.ApplicationproblemJSON413
-}
-
-// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
-	return r.ApplicationproblemJSON429
-}
-
-// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
-	return r.ApplicationproblemJSON500
-}
-
-// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
-	return r.ApplicationproblemJSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r GetUserProfilesResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r GetUserProfilesResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r GetUserProfilesResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r GetUserProfilesResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
+	// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 }
 
 // ExchangeSubjectTokenResponse200Headers the declared response headers of an HTTP 200 response for ExchangeSubjectToken
@@ -926,40 +873,143 @@ func (r ExchangeSubjectTokenResponse) ContentType() string {
 	return ""
 }
 
-// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfilesWithBody(ctx, params, contentType, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseGetUserProfilesResponse(rsp)
+// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
+type GetUserProfilesResponse200Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
 }
 
-// GetUserProfilesWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfiles(ctx, params, body, reqEditors...)
-	if err != nil {
-		return nil, err
+// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
+type GetUserProfilesResponse400Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
+type GetUserProfilesResponse401Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
+type GetUserProfilesResponse403Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
+type GetUserProfilesResponse413Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
+type GetUserProfilesResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
+}
+
+type GetUserProfilesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserProfiles
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUserProfilesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetUserProfilesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetUserProfilesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetUserProfilesResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *GetUserProfilesResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetUserProfilesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUserProfilesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUserProfilesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
 	}
-	return ParseGetUserProfilesResponse(rsp)
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUserProfilesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUserProfilesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
@@ -970,8 +1020,12 @@ func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, p
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -992,8 +1046,12 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithBodyWithResponse(ctx conte
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1006,191 +1064,56 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithResponse(ctx context.Conte
 	return ParseExchangeSubjectTokenResponse(rsp)
 }
 
-// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
-func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
+// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfilesWithBody(ctx, userId, propertyId, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
+	return ParseGetUserProfilesResponse(rsp)
+}
 
-	response := &GetUserProfilesResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
+// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfiles(ctx, userId, propertyId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
 	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest UserProfiles
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON200 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON413 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 200:
-		var headers GetUserProfilesResponse200Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers GetUserProfilesResponse400Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers400 = &headers
-	case rsp.StatusCode == 401:
-		var headers GetUserProfilesResponse401Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetUserProfilesResponse403Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 413:
-		var headers GetUserProfilesResponse413Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 429:
-		var headers GetUserProfilesResponse429Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int32
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		response.Headers429 = &headers
-	}
-
-	return response, nil
+	return ParseGetUserProfilesResponse(rsp)
 }
 
 // ParseExchangeSubjectTokenResponse parses an HTTP response from a ExchangeSubjectTokenWithResponse call
@@ -1380,29 +1303,216 @@ func ParseExchangeSubjectTokenResponse(rsp *http.Response) (*ExchangeSubjectToke
 	return response, nil
 }
 
+// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
+func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUserProfilesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserProfiles
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUserProfilesResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetUserProfilesResponse400Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetUserProfilesResponse401Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetUserProfilesResponse403Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers GetUserProfilesResponse413Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetUserProfilesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
 
-// GetUserProfiles Display names and emails of some users
-// (POST /api/internal/users/profiles)
-func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	w.WriteHeader(http.StatusNotImplemented)
-}
-
 // ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 // (POST /api/internal/users/subject-tokens)
 func (_ Unimplemented) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1414,47 +1524,6 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
-
-// GetUserProfiles operation middleware
-func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
-
-	var err error
-	_ = err
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params GetUserProfilesParams
-
-	headers := r.Header
-
-	// ------------- Optional header parameter "X-Request-ID" -------------
-	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
-		var XRequestID string
-		n := len(valueList)
-		if n != 1 {
-			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
-			return
-		}
-
-		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
-		if err != nil {
-			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
-			return
-		}
-
-		params.XRequestID = &XRequestID
-
-	}
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetUserProfiles(w, r, params)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
 
 // ExchangeSubjectToken operation middleware
 func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request) {
@@ -1488,6 +1557,65 @@ func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ExchangeSubjectToken(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUserProfiles operation middleware
+func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "property_id" -------------
+	var propertyId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "property_id", chi.URLParam(r, "property_id"), &propertyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "property_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUserProfilesParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Request-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
+		var XRequestID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
+			return
+		}
+
+		params.XRequestID = &XRequestID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUserProfiles(w, r, userId, propertyId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1611,7 +1739,7 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	}
 
 	r.Group(func(r chi.Router) {
-		r.Post(options.BaseURL+"/api/internal/users/profiles", wrapper.GetUserProfiles)
+		r.Post(options.BaseURL+"/api/internal/users/{user_id}/properties/{property_id}/profiles", wrapper.GetUserProfiles)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/api/internal/users/subject-tokens", wrapper.ExchangeSubjectToken)
@@ -1651,172 +1779,6 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnauthorizedResponseHeaders
-}
-
-type GetUserProfilesRequestObject struct {
-	Params GetUserProfilesParams
-	Body   *GetUserProfilesJSONRequestBody
-}
-
-type GetUserProfilesResponseObject interface {
-	VisitGetUserProfilesResponse(w http.ResponseWriter) error
-}
-
-type GetUserProfiles200ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles200JSONResponse struct {
-	Body    UserProfiles
-	Headers GetUserProfiles200ResponseHeaders
-}
-
-func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles400ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles400ResponseHeaders
-}
-
-func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
-	ForbiddenApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles413ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles413ResponseHeaders
-}
-
-func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(413)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
-	TooManyRequestsApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
-	w.WriteHeader(429)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
-
-func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
 }
 
 type ExchangeSubjectTokenRequestObject struct {
@@ -1973,14 +1935,188 @@ func (response ExchangeSubjectToken500ApplicationProblemPlusJSONResponse) VisitE
 	return err
 }
 
+type GetUserProfilesRequestObject struct {
+	UserId     int64 `json:"user_id"`
+	PropertyId int64 `json:"property_id"`
+	Params     GetUserProfilesParams
+	Body       *GetUserProfilesJSONRequestBody
+}
+
+type GetUserProfilesResponseObject interface {
+	VisitGetUserProfilesResponse(w http.ResponseWriter) error
+}
+
+type GetUserProfiles200ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles200JSONResponse struct {
+	Body    UserProfiles
+	Headers GetUserProfiles200ResponseHeaders
+}
+
+func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles400ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles400ResponseHeaders
+}
+
+func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles403ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles403ResponseHeaders
+}
+
+func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles413ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles413ResponseHeaders
+}
+
+func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(ctx context.Context, request ExchangeSubjectTokenRequestObject) (ExchangeSubjectTokenResponseObject, error)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2022,39 +2158,6 @@ type strictHandler struct {
 	options     StrictHTTPServerOptions
 }
 
-// GetUserProfiles operation middleware
-func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	var request GetUserProfilesRequestObject
-
-	request.Params = params
-
-	var body GetUserProfilesJSONRequestBody
-	if err := runtime.BindJSONBody(r, &body); err != nil {
-		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
-		return
-	}
-	request.Body = &body
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "GetUserProfiles")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
-		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
 // ExchangeSubjectToken operation middleware
 func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
 	var request ExchangeSubjectTokenRequestObject
@@ -2088,98 +2191,144 @@ func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Req
 	}
 }
 
+// GetUserProfiles operation middleware
+func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
+	var request GetUserProfilesRequestObject
+
+	request.UserId = userId
+	request.PropertyId = propertyId
+	request.Params = params
+
+	var body GetUserProfilesJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUserProfiles")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
+		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fz/c9s2lv9XMLydiXWlZMnfUkuTuXMTeU+pN0kte9tb02vCJCQhIQGWgCyrHf/vN+8BJEGKsp3WN5Od",
-	"2V9amSSAh4f35fO+IL97kUwzKZjQyhv+7i0YjVmOPz/IqZY5g58xU1HOM82l8IZeKGRXwatwSPSCESrU",
-	"iuUkonnOmSKUaPmFCbJzfvqWHL0+OCaKRTCUHPYGnZ7nezn7dclzFntDnS+Z76lowVIKCzGxTL3hlVes",
-	"4F37HrunaZYwb1g99T29zuCJ0jkXc+/hwffOqWZnPOV6k+CLBSNKU82InCHFt8t4zjTRC6rJXN6xXCii",
-	"F1wVW9mZjC9OSZzTme5ypmfdhdYZzXg3p5olsEjXMqozDEQYeDPKk2XOVOCN8je9Xm+k4b8h2VnlUswN",
-	"QxSZ5TI160QJZ0KTyacOWQrNE6QqoknCcsIV+SLkSvg4M/CKKb05czXilcIfqkPoTLO8F4jHeVzyszH7",
-	"4fHx8fFIv+l7vpfS+zMm5nrhDQf9vu9lVGuWAzP/GXhXtPtb9/o7HHTV7x5ffzfS9sdfHj+b7ieZ8Gjd",
-	"fkTmVIYkDLxg2e/vR4KmDH+xwBv9+sY8XAqulXk6WtlnKy5iuSJcgKhJEdv3Ye+PMOLXN0f9fr8/Wr05",
-	"+gpO/FpwYvUIJx6AHJVJoRiq2KnMb3kcMwF/RFJoJlB8aZYlPKLAm90sl7cJS7/7rKSoUQ0s1JQnyD2u",
-	"CvFJ6ZoIqfFPI2wyYznOBewAPVgqb3jQ3/c9zTXuv6KjpBkkXg13dz8zdsfUgWL5HY9YL2Z3BUVqd1YO",
-	"e3D5+peczbyh9x+7lWnZNW/V7icz1vBiUwSinMVMaE4TUIM7mvCY3C41AUkAy2L3WN8WiSVTuGeaJHIV",
-	"iJ3wvos/Wdw1I5Q1VaXCTD9NTk/HZPKOZFQvfCJzQtFG8Mho6yuFi3Z65COsxwKhlrefWaStdauRt6KK",
-	"cKWWLCYzmElIvWA5WSqklQpcu6T3lQpEeN+VonvLFjSZdeUsJBnNaco0y/1yeDnAkGefwha4mJOVzL8k",
-	"ksZG3R27XTOEbWdhv92tPtyios8aXHyPJzoRoBs0Gee5zP+0UDMCYgd7lsskNlIt4TvNkKNWaV2xPgQV",
-	"LcS6oIZMzTSGqq8ScW6neBEJn8qU6QUcHvgLFhNpJMPscoS/zfaJYECwomtFVguqe7D+hZR/o2J9bk3V",
-	"n2WvlCSlYl3QAmYtzbQaEZ2vCZ1TLkhCwZ+4VmPvuGIvzAAEkZKir2It+NIuOlMWv4wBKXb0lNMlO5MP",
-	"F+PzDydnNxcffxx/uDk9mZxdno9vziZ/m1z4JGYzukx0IAZ9koFJ5WKpWWdI4FDWxrLitFyDHcjZbKlY",
-	"7Hhyiy9yNuNJoioTUpofK7nFh1wRlQFtFWHn458ux9MLQ1IHLYAzM+IYrgJRGcGZtHaxsFPVXNPLH96P",
-	"3xZzfTMGw/fOmc7X3RNALZuQYGpcOdGSrCjX5JbNZM5AOkGDUEAf9+8zmadUe0OPC72/Z1w5TwFgfn90",
-	"AHYi5cL8PSgFF/R9znIQrwffuxR0qRcy57/B/H9K3SbCuIvCoBCrE0ZMa455UKlYjYCv0q6lO/Kl3HP4",
-	"S7ewqd0LoDsk5nhBglOuFJyMzI0CDo1LFoRGEcs0i2v+NRCVfJ5cXvzPG3xqBB3HWff6/ueL7vTvk3dW",
-	"vq0Lj0v2WURfeMNArBZSMfJL77B/bAamNDbuIpJC2EiksbbK+GxmfL0PRpkKB13g+JnMA0HRo/s4WfhL",
-	"d2oU7VFOuFupA4hCXwNht2L4pfhcsJjcrnEVRBD2vY/vYb/rjJHQzvbd55UOfcLuM1ACsnNYQGAiZ4FI",
-	"GFvRteGqi0zoMuZMROwbAg+ljCIdhSBuWAUIKo8PDl8TK+nWYSowBVkOp6a5AdeF6v3uQvjDBoS/+mcQ",
-	"3Pf73SC4H5wGwf3r0+v/bEHuvscAO+C8XLMUf9SXm3GWxI3VmgHD1Un3H7T7W797fNP7r25rjOB7KVOK",
-	"zlljqr0/RviDayCvLJHVGtflAInShOvT+4nZ4l6/fE3znKLJ5kJpKqImeUcHWzbau9m2z8LgPWaoD4+P",
-	"HTONRrtpqEtj+Tjnn3vO5oFD0zLn9Shwz6FiC5vxbUFYuVO/EMk2rn/K5YwnzEIp9DBxzEHoafLJEbQZ",
-	"TRTzXRcDNuKGx8obXg38veuHph5U79uCbngLGBOMZmZoUITmjKyoAJu9IwW+gAnXrxRJWXoLI6gmqVQa",
-	"8zmlRpRUDfzaoR4duId6vLe3v/96r79/9P3hwevXEG0/7otdmTy0H9s/Bw0J9b2l4L8umX0NkKB5OCU/",
-	"2o4Bbfn4PlpQMX/2YdS5eiIIGKnvj473ralndr4S9u1wrQjqYhHZihicxJIpn1BF3k8/fkDOOsdcmGwQ",
-	"ScXyrvUKnu/Ncyr0jd3KMhdDzvRsiAGlGkqAAUP8pAufDJGkbkGSBVBMaRbf4Ct3ojrAsENxFut9QLgj",
-	"id/Pmb5ULLdyDNJuvzHTekOPrd8vbv8a8Y/8/ek/xucXP00napLq7B9vJ0eTz2N+9vZ9n/1yAu9//Pvg",
-	"Jz77qcf2+71oLxHN2R7frUPn5xUea10jKla2aQQCDIbn4GTlYGImNEA+hpiU22OsMgkrrheElojFJ/Aa",
-	"zrd44+Kf+vE2j7RpblIuSsu2xdAOd7ebWldCqiTr14rKdcvM7cJTX+NpKWqb2cpV2wmV2GwSF/jPZrsY",
-	"2cjSzGReZ/WmoDb9xlPcvq64vsWLNER/m+F9pRAcK2XIbcpcziLG71iMcaYg4YlF9Lh3TG46lH8/ON57",
-	"lqCAlARB74kHT2/rmfLUUMbrp3ynI6tNPrYS4FfqXAjNMwy7ScJunsyjxtsMGpHQHJqhIgQhK8bYrGEZ",
-	"rNikoD3dBcsZmAFXRDdxqzv5llpGTcZ3FDPxjY1HcKcEsTTrNITkoH989PJiYYIPdcPFI1H8Bt0Jv2OK",
-	"7FggQY76dZN41PcfAYZHT0IGw/oXN0v1+RqFsQ83JzbR7B48CIgNhT+CCtd03pTJUN6KMtleb88Wygpy",
-	"P9ycPK04Nblp23+N+NqptSmMYyM3gx2W2tCqMqs0pv9t/+pFMm04scODp+B4u2jNeK70DehUfbWTmD5e",
-	"m3k24E9o6wJn8o4ltOmM//AqFnT+P4LkdpTr1Vjo7ta3h/jE2bdEupnzpoT+j2WVXFHaBPP1CLOxjXKt",
-	"TTLBH7FomXO9nqKxQzqK/NRFu/n8eUE1KqjN1hRF65hlDJMmgtRSQz0SGis/BMO9oDmmnqLc5GCpJgmj",
-	"SpP9vUBEC5rTSLNc+QSDJlusYflwI5fzSlXLTMfnf5+8HZtUNNmBUKD93bQTCEt9EZBVuaG2p68U+XT+",
-	"8dP4/OJ/G6vYaVySRkQwrhcsD8RK5l9U8U2ZpwTOLWQSK4AjWuLeeiQ0uTPkT5mr21HLW/JmS8XNDwRd",
-	"xu7r2CG4+qwIMcmhTcAj7Aav0TFJOpIu9ZIm3YuzqZPbCwQm7BBy1whwUoIWNCpw1TpfKk1imVIuitP+",
-	"rtyUYYlvkmeBSPncIM8RoW4+0QJ8W2GIQFdmGCqA7V9AnKel8dFme/kyYcok38Bp2gyc53vGEHnNPGtl",
-	"UmjGf2SYiXHd/aagn8ocovq0QsdcYSpziJSnGY00ef/zlOyM43fTE5+8/zgdF1oR6nU2JG6GsVMlJgPR",
-	"FJ1i+1/YGlgLYc/7n3+c9sjbhPJUDUnIlQrblACdVO5jNjM0NRL8gsc+CekyDqsjZBvh1oKJbRFa3BqM",
-	"lanW7VGZT0KZhfV67QSJ+S2riHHrr9iJEQhlYV8KGB5Jh7k41aFPQnafhaQCOmWKFvs1iq9A8cPPmoc9",
-	"MtEVZghEDS7AVzanXj6z30rBhoTRaEEUj5ktSxnkhVnfVwoPNnxU7mpJ7U2xe8AU4EwW1RAaYXrEDq9D",
-	"KgIqpSkXLIcoa5knj9cuvM2CqXnb1bKIjQkTcSa50Monms7nVaq8ZqewoopbT4ckrNxXaEuugWixlWVp",
-	"JuFKM8FyslOaz8opvHt3XlYIyWDvda/f6/cGw+N+f6/jF/asTUtGJMRkW0HDhi5sLn85HZ9vWToQtbUH",
-	"7tqtzqBHxiAa5eSWRVIka9RYuXKKHioQ6IiKF+FuLCMVGhndlRkTNOO9NU2TsDOyZdGqYmIduDKc3l40",
-	"2jFBCglrTjvsDBtaWbRnLGSuu+AA4kCUvkbesdx6AgKeoAyHigiInGyUpup9JoEwbV8sJgf9QVFnpGJt",
-	"avUsUYzQW7nUbtMBKF0i5ResnBvlRTaYIq9P5lLGsN4tjX3zLQhrj4wbvILzcIN+9K7YvAISgY0izVaW",
-	"EdBGikKOa/SsJZwzrchBf39zNWwowFoW+gZa8wyYY2j0pRjoklG9qDpUjIqZxGUhx4HYCcsPQlNwWi3W",
-	"REhnHPbp7IRUrMEoCikYSA+2EC5jrknCBSvnpRon7gUiECeGzqISR0whjtBESaftsJH6ES01OitxgQhd",
-	"7xn6hciCn54z5Cx6h4ZkwqQA7QrcWQxLmdAgtSiWG7qNrlPZnIDdlt/oYbJ/W08H0lT9nQMUCkTTeVgw",
-	"1COXAn12yechseA/RP0t2JICzrk1uhGWX8iZsVRwxCOyNFPBCaGQ3bGczzirapcpXRMa6YZScdFW4eQK",
-	"OHLQH/hlCRSY1+yQ8h35lHnpzUGAjTKD6dm1U3dNV0cvjTsoGT9gP4Qa1ns+FIB53KhtzKz1TbCqEwTl",
-	"1D6skAWAy0A8C949r5OE1BtJ/EAUzQwLVjGrNCejqmSOjZ3VfnhOtvSQuPX0Wu9IRcRR3+/364TAnGKj",
-	"sQSWqc6EirhqftvSVOJ6RHcF/AmH3Cls0d79PYr3Af4fzC5gp7WxJKYXF4TKkPNK2b5dbojEttywWT22",
-	"bql8HJrSiuqRC/A/m351QQEwkbcfz6ckwymG8PdtLlegthmdI25PGRUY6eQIqrg2wKnozWiAnXKZk08T",
-	"z/fuWK4MiBmAlwZsY92mN/T2e/3evoeZhAVGrbs042Wv2W6FV3YRMez+btX1wRv+/uA3vjafuEF5JlVL",
-	"F/Sl2g4OYJdqIVeEttb6AAmIO64NNoBJwEoPSyQFK4PoIJ8sgC/O7FbGa9djGPAql0KTHY5tCsD74hHN",
-	"GUnYTBO51KDhFwtG4Cud0zuW1OZU0kybsVxJYHxMNeKGtYLRMPHl+Zmh3sLlRM7VqADigTi02mA8dnuh",
-	"05y5Ewt4Q++vGxWE0vYqb3i10bJQIIZatQIMX84yho7b7su6QTnvbQfodrbu5J3X3sy8P9u7HUR9dhx/",
-	"T1/fHkX1DNZXF+ofrssqzw8yXj/SBtXS/rRZm352H5JbDX+op4Wwqttopd7r97+OtEphrsp8ZksS001A",
-	"2qyjkzF004Rlim/w8PyN1uRoS9dVWZa30oP6UCiUo08+KCaPe99OO/DBo4fy3CbgwtGVbd4p1ZFJ7px8",
-	"mhCYPQdM4lVdOldlP04lgk5njVcAFqy5eyDiVfud00D8A42L5tav677D2XGXL9Z7hzYPsa+NnlrY4bLi",
-	"mxGBwbaBpf7uXjaaFQ/6+08POnVvHxwM9l9Q0pDXHCC2JAnN56zWAz1wbk58omtMAl1ISc7gy6+TEy1l",
-	"Fxd4WTEBMAmzOrcPCkdvkKX6liRk7/jpw272vj/43qExLo+Pq19IwFEvISgANW6pYmWa7o7yhN4mzO2e",
-	"x3xFsq5fT3Bkx2a3yKUoh391j2858KXkp5GUKjda3bFB0N4jF5v7dEsyaIMbxZir62bW+uoabe8yTWm+",
-	"9obeO66yhK6drij0zOj6lExtuxpwic5VUebC4tBGmsRWjxDOlZ01+KGb4EABELB0KywGTGxCkwILy5mD",
-	"kTG+LmNk5wKWYmxYJs+o27ZBImy1s37ct6H+Rk0frxcUrQcuzzplDgfT++YY2wKCesD8B8MCG6ZybQPR",
-	"WmO0hSO1VEfR+IAPsaswEGXGzFx0gC/FHNhD5vzOzfU02mHIzmrBMfDCiK3gcwd5hjmuMucTCLepusyx",
-	"FNRUNINgIdwOsVUk9Ot95cz5oGgrCX2M/wPBtWLJzNy8bMu7dUzq/7csxMjTRqFObx9GN1WriF/FMu+n",
-	"Hz+QhH9hgbDJVEyPlDElfGQmrTUWmBaKtsKCiO0Voowqk7c0nLWMGrmFky+MZZh2nNn0iyqZglUNk2sT",
-	"scNGc9XFKn4lJYGwTQU9cmLqDzRxEoWm47HIK5fXgxG0kUjGjOyEFpndYBtQ6JPygQaHpkM/EKF7t+HG",
-	"JGVCn/R6vU5btDZu0aJ/h2z1uOh5rqO1OfbFYrM/RIPt49rizDY6rRzI85ZGC9Z9C4hZJk8hl+IufPOe",
-	"+b9kPNXoa6tusG2JoJpNeBthlFHWYe2yi2vI/4UCrEeCqvIOXgvnhuV9HKcpUEjDi0YF197da9ztkbm9",
-	"w6PQ23BBqps8TavYGRXuyxjXQAjZ9MuFp8UybK1sgmtV3q2AsLUh1rhhPdu5udhWY99pWujON3Uj+d/x",
-	"57/jz28n/nwyQKqHQyetdwYtIoNIRGzrJa3b+M4LR0xCCmZDJpPtVxA63FWBRL09pUra+8RA+poZtcBe",
-	"jdob+FeA5zF2UHg/RkkC65OICnLLCFVfzD+7UFwi/CMBKF7AbwOCWS7jZVRUaFtb7DbqS74pGEFYbtor",
-	"7BX0eqi00RHTZH23mLjX0GB1F2G7iQdHU/4DBRZ5NTeQyIgmJGZ3LJFZyoR+/j7ITkq/MJIvhe80WIyM",
-	"2W+5vOuTLKFcENgQkYIkUma3NPoC/ubibNoYd3E2vXk7Pr+4OZ2cjTsb3Kh31jxrq82zeqq/Zvs5Nbmz",
-	"QZ17Xeepcxr8mXN6ukfoWzmj1m1el3bn95bWru2Jh1GjmcllQ68KrZy+5E2O1leod2I90SpVrWCs5cP1",
-	"w/8FAAD//w==",
+	"7Hx9c9s4kvdXQfHZqljPULL8EmcsV+rOk9i7zniTjO3szG3oNWESkpBQAIeALGtS/u5X3XghSFG2M+O9",
+	"yt7tP4ksEkCj0e/9g75EmZyVUjChVTT6Ek0ZzVmFH9/Kcy0rBh9zprKKl5pLEY2iVMi+gkfpiOgpI1So",
+	"BatIRquKM0Uo0fIzE2Tj7PgV2Xuxu08Uy2AoeT7Y6g2iOKrYr3NesTwa6WrO4khlUzajsBAT81k0+hi5",
+	"FaLLOGK3dFYWLBrV38aRXpbwjdIVF5Po7i6Ozqhmp3zG9SrBF1NGlKaaETlGiq/n+YRpoqdUk4m8YZVQ",
+	"RE+5clvZODm6OCZ5Rce6z5ke96dal7Tk/YpqVsAifcuo3igRaRKNKS/mFVNJdFC9HAwGBxr+TcnGopJi",
+	"YhiiyLiSM7NOVnAmNDl53yNzoXmBVGW0KFhFuCKfhVyIGGcGXjGlV2euRzxT+EH1CB1rVg0ScT+PPT9b",
+	"sz/f39/fP9Avh1EczejtKRMTPY1GW8NhHJVUa1YBM/+RRB9p/7f+5Xc46OOwv3/53YG2H/50/9n038uC",
+	"Z8vuIzKnMiJpEiXz4XAnE3TG8BNLooNfX5ov54JrZb49WNjvFlzkckG4AFGTIrfP08HvYcSvL/eGw+Hw",
+	"YPFy7ys48avjxOIeTtwBOaqUQjFUsWNZXfM8ZwL+yKTQTKD40rIseEaBN5tlJa8LNvvuk5KiQTWwUFNe",
+	"IPe4cuIzo0sipMY/jbDJklU4F7AD9GCuotHucCeONNe4/5oOTzNIvBptbn5i7IapXcWqG56xQc5uHEVq",
+	"c+yH3YV8/VPFxtEo+n+btWnZNE/V5nsz1vBiVQSyiuVMaE4LUIMbWvCcXM81AUkAy2L32NwWySVTuGda",
+	"FHKRiI30to8fWd43I5Q1VV5hzt+fHB8fkZPXpKR6GhNZEYo2gmdGW58pXLQ3IO9gPZYINb/+xDJtrVuD",
+	"vAVVhCs1ZzkZw0xC6imryFwhrVTg2p7eZyoR6W1fiv41m9Ji3JfjlJS0ojOmWRX74X6AIc9+C1vgYkIW",
+	"svpcSJobdQ/sdsMQdp2FfXezfnGNij5qsHsfT/REgG7Q4qiqZPWHhZoREDvYs5wXuZFqCe9phhy1ShuK",
+	"9XNQUSfWjhpybqYxVH2ViHM7xZNI+LmcMT2FwwN/wXIijWSYXR7gZ7N9IhgQrOhSkcWU6gGsfyHlX6lY",
+	"nllT9UfZKyWZUbF0tIBZm5VaHRBdLQmdUC5IQcGfhFZje79mL8wABBFP0VexFnxpH50py5/GgLgdPeR0",
+	"ycbJ24ujs7eHp1cX7348ent1fHhy+uHs6Or05K8nFzHJ2ZjOC52IrSEpwaRyMdesNyJwKEtjWXFarsEO",
+	"VGw8VywPPLmNLyo25kWhahPizY+VXPciV0SVQFtN2NnRTx+Ozi8MST20AMHMGMdwlYjaCI6ltYvOTtVz",
+	"nX/44c3Rq3Cu2Ngpa8vYbTalYsJiQ2W9hnug7OyM0CxjSnkTiRaOirxp4MARpyqTJUsTUZNx9Murvxy+",
+	"/bNlc++bMVxxdMZ0tewfQvS0Gpqcm5CCaEkWlGtyzcayYqAloMmoKPfHGWNZzaiORhEXemfbhBR8BoHu",
+	"93u7YK9mXJi/t7wCgd2ZsArE/C6OPgg611NZ8d9g/j+k9ifCuC1n2IjVTXOkjQBhq1b1BgFfpeXzcORT",
+	"hQnpL31n2/sXQHdKzPGCJs24UnAysjKGYGRCA4GyW2qWN/x8KKCHHy7+8hK/NQqH46ybf/PzRf/8byev",
+	"vSagLueefTazcF45EYupVIz8Mng+3DcDZzQ3biuTQtiMqLW2Kvl4bGKOGJwDFYFS4fixrBJBUe9QW4EV",
+	"50bh7+VEuJVmIOPsRiLsVgy/FJ8IlpPrJa6Cem6fx/gc9rssGUntbN99Wug0Juy2BCUgG89dKE7kOBEF",
+	"Ywu6NFwNIyQ6zzkTGfuGghgvo0iHE8QVqwDJ7f7u8xfESrp13ApMQVnBqWlugnynel/CVOJ5K5X4+I8k",
+	"uR0O+0lyu3WcJLcvji//f0cGEUcMYhicl2s2ww/N5cacFXlrtXbi8vGw/3fa/23Y378a/Ee/M1eJoxlT",
+	"ik5Ya6rt30f4XWggP1oi6zUu/QCJ0oTr09sTs8XtoX9Mq4qiyeZCaSqyNnl7u2s2Orhat09n8O4z1M/3",
+	"9wMzjUa7bai9sbyf8489Z/NFQNO84s1sdDugYg2b8akjzO80diLZxfX3lRzzgtmQDj1MnnMQelq8DwRt",
+	"TAvF4tDFgI244rmKRh+34u3Lu7Ye1M+7kn94CrEuGM3S0KAIrRhZUAE2e0MKfAATLp8pMmOzaxhBNZlJ",
+	"pbGu5DXCU7UVNw51bzc81P3t7Z2dF9vDnb3vn+++eAFZ//2+OJTJ5/Zl++dWS0LjaC74r3NmH0NI0D4c",
+	"z4+uY0BbfmTDr8ceRpOrh4KAkfp+b3+nFef58HODa0VQF12GLXJwEnOmYkIVeXP+7i1yNjhmZ7JBJBWr",
+	"+tYrRHE0qajQV3Yr80qMONPjESa2aiQhDBjhK314ZYQk9R1JNoBiSrP8Ch+FEzUDDDsUZ7HeB4Qb4s1o",
+	"FE2Y/qBYZeUYpN2+Y6aNRhFbvple/znj7/ib478fnV38dH6iTma6/Purk72TT0f89NWbIfvlEJ7/+Let",
+	"n/j4pwHbGQ6y7UK0Z7t/twGdnxZ4rE2NqFnZpREYYDA8h6A6CBMzoSHkYxiTcnuMdUVjwfWUUB+xxAQe",
+	"w/m6J2H80zze9pG2zc2MC2/Z1hja0eZ6UxtKSF3s/VpRueyYuVt4mms8LEVdM1u56johH5ud5C7+s1U3",
+	"RlaqRWNZNVm9Kqhtv/EQty9rrq/xIi3RX2d4n6lGYteWuYpljN+wHPNdQdJDG9Hj3rHIGlD+/db+9qME",
+	"BaQkSQYPfPHwth4pTy1lvHzIdway2uZjJwFxrc5OaB5h2E0xePVk7jXeZtABSc2hGSpSEDI3xlYvfbJi",
+	"i5P2dKesYmAGQhFdjVvDydf0VBoyvqGYyW9sPoI7JRhLs15LSHaH+3tPLxYm+VBXXNyTxa/QXfAbpsiG",
+	"DSTI3rBpEveG8T2B4d6DIYNh/ZObpeZ8rQbd26tDW/AODx4ExKbC70CFGzpv2nUob65dtz3Ytg07R+7b",
+	"q8OHFachN137bxDfOLUuhQls5Gqyw2Y2tarNKs3pf9q/BpmctZzY892HwvFu0RrzSukr0Knmaoc5vb9H",
+	"9OiAv6CdC5zKG1bQtjP+3avYoPOfGCR3R7lRg4XhbmN7iA+cfUemWwZPfOh/X1UpFKXVYL6ZYba24dda",
+	"JRP8EcvmFdfLczR2SIerT110m8+fp1SjgtpqjWue56xkWDQRpFEaGpDUWPkRGO4prbD0lFWmTks1KRhV",
+	"muxsJyKb0opmmlUqJpg02aYRq0YrtZxnql7m/OjsbyevjkxJnGxAKtD97LyXCEu9S8jq2lDXt88UeX/2",
+	"7v3R2cV/tVax04QkHRDBuJ6yKhELWX1W7h1fpwTOTWWRKwhHtMS9DUhqamfIH1+r21Dza/JyTecvTgSd",
+	"5+HjPCC4fs2lmOS5bQRg2A1eo2eKdGQ213Na9C9Oz4PaXiKwYIchd4OAoCRog0YFrlpXc6VJLmeUC3fa",
+	"3/lNGZbYsn0iZnxiIs8DQsN6og3wbacjA10ZY6oAtn8KeZ6Wxkeb7VXzgilTfAOnaStwURwZQxS166y1",
+	"SaEl/5FhJSZ096uCfiwryOpndXTMFZYyR0j5rKSZJm9+PicbR/nr88OYvHl3fuS0ItXLckTCCmOvLkwm",
+	"oi06bvuf2RJYC2nPm59/PB+QVwXlMzUiKVcq7VICdFJVjNXM1HRB8A2exySl8zytj5CtpFtTJtZlaHln",
+	"MuZLreuzspikskybbZUTJOa3siYm7AMjIiQRyoZ9M4jhkXSYi1OdxiRlt2VK6kDHl2gRN+LeAsVPP2me",
+	"DsiJrmOGRDTCBXjL1tT9d/ZdKdiIMJpNieI5s+0xE3lh1feZwoNN75W7RlF7VezusAQ4lq4bQjMsj9jh",
+	"zZCKgEppygWrIMuaV8X9vYtotXFrnva1dLkxYSIvJRdaxUTTyaQulTfsFHZ2ceuzEUlr95Xa1m8iOmyl",
+	"b80UXGkmWEU2vPmsncLr12e+U0m2tl8MhoPhYGu0Pxxu92Jnz7q05ICkWGxzNKzowuryH86PztYsnYjG",
+	"2lvh2p3OYECOQDT85JZFUhRL1Fi5CJoeKhHoiNyDdDOXmUqNjG7Kkgla8sGSzoq0d2Dbs3XHxDpwZTi9",
+	"vmm0YZIUkjacdtobtbTSwUSmstJ9cAB5IryvkTessp6AgCfw6ZDLgMjhSmuqiXdJhIGfsZzsDrdcn5GK",
+	"pcEMsEIxQq/lXIfgB1C6QsrP2ME3yotsMM3mmEykzGG9a5rH5l0Q1gE5avEKziNM+tG7IogGJAIBK21I",
+	"zQHQRlwjJzR61hJOmFZkd7izuhoCG7CXhb6BNjwD1hha+BgTupRUT2ukjFExU7h0cpyIjdS/kJqG02K6",
+	"JEIG4xAvtJEKKUy8gIu79hoR8lrmS8iuxTKNyWLKsykRMuy1oz1DGZzRz4wUXOjU27m5KMAkUpJmU5Z9",
+	"Ti2FC7QHmoK95a7tBgbAkdUzABA6z7mGKZnfGtW4t0EiEnHYopbaHnyhZIDAbFWfREeb0Ap9ItLQgaex",
+	"0xoIFSYMDxcdVEs5YFKILl3o64bNmNCgOKgZK+YFvbdDE9htxS04l/3bOlsDLvDwNojGEtH2XzYeA4dV",
+	"4x9mEE9dGx1MbRqSupALJSkQlRFxb7QVlYuurilXsMXd4Vbs26rAjTb6Kw5kXlY+QgClMAYCzNmmnbpv",
+	"ECuDWd7Do/4BcRhq1MSzKEgQcA8WdNrAhLAa5YKyb7+soxUIWBPxqJDxcSgZ0gTJxIlwAIkpq5nlTdRB",
+	"3YZH0Gq9H16RNfiYsEffwMXUROwN4+GwSQjMKVZAM7BMfSZU5DWwbw1gJvSy4Qr4EQ65d7CCpDG7Um08",
+	"DbixdQgadHEBgkZpBkHdGvTMWpCSs7Xbt7c47S7+j6hmNLrADwN5Bvk2pD1TFh7NDb9Oji6OE5G2u+PW",
+	"7fqvU9M6UgNyMWUdYcOUQjxIXr07OyclzjCCv68ruUBLXdIJ5iUzRgVmchUGjVybwNBhT1rBnF/n8P1J",
+	"FEc3rFImSNuCKARiNxsWRKNoZzAc7ERYKZliVr5JS+4xfZt1PLaJEdHmF2sE7qLRl7u49bZ5pamrWIaQ",
+	"qgNz/kGtD4Gca+fa6kAD52FVtmE2XR0Xv8QmaSJ8AGDwY/CmmIzgzwm/Cf1Gq7pPNoxL4xpP6IZVfMxZ",
+	"3sPTRZft/UciQoyIt9eOmppm8FR5APuKmzAZFrzgquTgWrmeJoJrxYqxAbR3hRE9k8n8VqZG0IzQBa1K",
+	"bBPXlW9TgwAfjv1LUvDPLBE2NkTL7EUIXrLSG9ZJTUW4K08SuUVmllTpABBnGXUQ5oGfGSsxihpby1+j",
+	"6DBJ85ofxBWIIMT4sljWUpIIWyM1tLZzrjCvh4SepCi4Rl5nLCWIEWNqFJhkOYZTZgp0B482ESAMTOQs",
+	"JxuFnMi5jmGXaiGrnDh8YM5opvkNUtsLsY8U0j6HDcKMmGviqT4EaR3PFS2CcM30nZ3p85dFEOBCMpkz",
+	"spFa53uFzRjIYN0XmlYTptM4EWmIMLsybiyNyWAw6NlUo4PRsFdKOoCOEO9JPGGqPqv16MV17m8UgtSp",
+	"9kKgnPsWjIEgYRgPEQMWc2DoQS1T/nqKv1vDFdnd3jd2MagHRKPItZIaVRiweDawUdHo4wp2yVmORtsS",
+	"NLtiJUPVs57ABqNyMlifqdvZ+ievo+7bFTvj7eutbMj28+/pi+u9rFnK/mrEzt2lb/f+IPPlPXhIh4N8",
+	"HOawE3Jx1ywEI46jdYljezj8Z9Fgu4NrUJAr/bsAP/eKZlPWfyWFrmTxEAzO3fRq36L6H748sHsvIx97",
+	"ZaAViNU2ChtZFj330ePkVlq7HvYWNYzPqAGhDE1wBAJZo2aD+wc/0Nxh478ONIuL4LafDDKL/tBflJlR",
+	"nU0dGFVXNNMeYd7BuZFHeQatZiENL1p1QYtMbyFGwQA6b/O1fmaUiLZDc6k2NgCkyfJrf4NxBRekhqC2",
+	"HUnvwAUqxh8lQsh2BOZiKqwfNpJtXK6OY1zZszHE2k8sxAbQ/67i8EbbqfW+qSs9u8OtdQO9Gdz80EJ5",
+	"7w53Hh50HF4f293aeQLl93kjSDsHmZSkAK42LrFsBVff3tMlVs8vpCSn8ObXaaqWso8LPK2iQsYMswbX",
+	"x5xkmfRZDb4hCdnef/iw25eX7uLoubH3949r3igLm61oxVtt1o+XaIznsxmtltEoOuwEu9vYG2JgsQ4E",
+	"0XQjPZAKOlGuo4194JWKqG0UY67nQXT4YljLxD6FFCBhnhSuIEm8qVPGZowvfErj6pENS21TOHXQjTzD",
+	"yiNmiQqBnUoSWJ9kVJBrBoGuubdoTrMr6fV5cZgyf3FbdQ/qNv3XZ8RaQtqzILQT4ytyUjKRczEhXNxw",
+	"bXoDMBmY79hUkj0zN3y1r2cBxQVv58kmk2rk2CbUtp0IvN7lGDel2LLDpAZy1VG4B86UaXbhZFPqY2e/",
+	"xwy7j5gJMp1NWW4yX9fUSETdBYhNt7tO3AvICQo54Vg/rNi4Ymo6COqZWOWc0htGroFApBKTG8O8RMix",
+	"bzwtcQSFMKY9pfOZ6ZufL64uLk5TsoG6ofmNhwiaFDqUzEQEN1+RbH/LI2z3Yr3zwOUa3BTAa4lGhms8",
+	"KEt+ItzRr1C/4Qg9Ozo+Ozr/CxLbwxKA657Etj+iNH5dsLEmkG5hsc/0P4AJPx+eva3b81ZrBuRc+hTQ",
+	"oAyaF+3rhk3FaK5MoQPO33aMjcA11dfiFfxOGSmZLAtWn7SBdKhA/JGykRFB1yjM55lGNQmKO4SK5YIu",
+	"sWhteDblJXHX9owEK8tXk1Ka155BKnprZSsRgSR4JFwtC3gP1Ba3Q6Ho2eIJcKmiN6wIDxbsjKkslKxS",
+	"UtCC5FRjR22p8EDkmHw4OzX6bTlWyIk6qBEXtqRrWlndNwC6kuI/r0Br782HLxqVNWstFLlmYHCA38JU",
+	"pxqW9ZkyaIGeT41Lqqd1YlwDnx7xCwRPDcHq2mEtWbhLb1yrwAWs2Uuggd/Gfv6vVTDuvWbz6LAzvNjz",
+	"ZIWNgLQ6BvjooZkdeMwQS2kBlAH4MUQ8erTi1t3jN9rQ/DVBtr9hFPgk3022UaGcC73iT33/0GpEDEEI",
+	"z7+laPxJqigukeqoGBy+P/FVgzU1FS+jHeUUU7T/FyqaYN5vkSL3FFAG/ztS9j8oNzYINkzqjEh9dcWp",
+	"0L/Ur9K4Bk4jx2r+/kwNV6gxQH4r/vYGRslB0tKGR2K09QhGBn69Edhjx6Uzsv+2qkv/Lvv8u+zzcNkH",
+	"Rj2FoEACck0V87DWG8oLel2w8FdvbP+1+bNCgexYNCj5IPzwr/5NDD/wqeSnBeL0G61tE2bHA3Kxus+H",
+	"q2ptlHe7zvaaq7Kgy+AWMYZ/yvSZV5M2kzZDQmeM2OyJ62s+3QsSMfvbDr9nn/j7TF2Zo03KLWqt8+bD",
+	"Ci4mNjgXOP2g1tSGfKwAldsb77uJBy1RUzcZooAjYIz//Sob4bc3UMgM8nJ2wwpZzpjQj98H2UDwYzUX",
+	"cYB7PTAllY7fVIlJWYDYwYaIFKSQsrym2WfwqRen561xF6fnV6+Ozi6ujk9Oj3or3GgCnh+11fZZPQR7",
+	"Xn9Obe6sUBfeon7onLb+yDk9DN3+Vs6oc5uXXuu/dCDu15eLD1oY85ANg5WyBYc8ML5/hSZA/gEEe7PI",
+	"o6K7y7v/DgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
