@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +95,49 @@ func TestTokenModeTLSServesTheRenewedCertificate(t *testing.T) {
 	}
 	if err := get(client(first.CAPEM)); err == nil {
 		t.Fatal("the old certificate is still served after the renewal")
+	}
+}
+
+// A caller that presents a token to an https:// callee (token mode across
+// hosts, or token+spiffe towards a user service not migrated yet) verifies
+// the callee's certificate against the CA file and sends its token inside
+// TLS; a callee whose certificate that CA did not sign gets no request.
+func TestTokenCallerVerifiesTheCalleeAgainstTheCAFile(t *testing.T) {
+	good, other := testenv.NewTLSFiles(t, "127.0.0.1"), testenv.NewTLSFiles(t, "127.0.0.1")
+	serve := func(f testenv.TLSFiles, got *atomic.Value) string {
+		cfg, err := TLSFiles{CertFile: f.Cert, KeyFile: f.Key}.tokenServerTLS(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			got.Store(r.Header.Get(Header))
+		}))
+		srv.Listener = tls.NewListener(srv.Listener, cfg)
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return strings.Replace(srv.URL, "http://", "https://", 1)
+	}
+	var atGood, atOther atomic.Value
+	goodURL, otherURL := serve(good, &atGood), serve(other, &atOther)
+	for _, mode := range []Mode{Tokens, Both} {
+		w := &Workload{cfg: Config{Name: "property-service", Mode: mode, TLS: TLSFiles{CAFile: good.CA},
+			Callees: []Callee{{Name: "user-service", URL: goodURL, Token: alpha, UserTokens: true}}}}
+		client, base, err := w.Client("user-service", 5*time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, url := range []string{base, otherURL} {
+			req, _ := http.NewRequest("POST", url+"/api/internal/users/subject-tokens", strings.NewReader(`{}`))
+			resp, err := client.Do(req)
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			if (err == nil) != (url == base) {
+				t.Errorf("%s to %s: %v", mode, url, err)
+			}
+		}
+		if atGood.Load() != alpha || atOther.Load() != nil {
+			t.Fatalf("%s: the callee got %v, the one with another CA's certificate %v", mode, atGood.Load(), atOther.Load())
+		}
 	}
 }
