@@ -235,4 +235,8 @@ var InternalRole = internalauth.Role{
 		MoreTokensVar: "USER_INTERNAL_TOKENS"},
 	Call: []internalauth.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
 		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN"}},
+	// Token mode's TLS, as the property service's: INTERNAL_TLS_CERT_FILE and
+	// INTERNAL_TLS_KEY_FILE for its internal listener, INTERNAL_TLS_CA_FILE
+	// to verify the property service's.
+	TLS: internalauth.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
 }
