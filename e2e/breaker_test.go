@@ -92,6 +92,31 @@ func TestOneUsersSpentBudgetDegradesNobodyElse(t *testing.T) {
 					t.Fatal("the property service never refused the attacker's claims calls for the subject budget")
 				}
 
+				// Each side saw the refusals as about the attacker, and its
+				// breaker never opened.
+				userMetrics, propertyMetrics := testenv.Scrape(t, s.userAdmin+"/metrics"), testenv.Scrape(t, s.propertyAdmin+"/metrics")
+				for _, c := range []struct {
+					name    string
+					metrics map[string]string
+					refused string
+				}{
+					{"user service", userMetrics, `property_client_calls_total{outcome="refused",service="user-service"}`},
+					{"property service", propertyMetrics, `user_client_calls_total{outcome="refused",service="property-service"}`},
+				} {
+					if c.metrics[c.refused] == "" || c.metrics[c.refused] == "0" {
+						t.Errorf("%s: %s = %q: the attacker's refusals were not counted as refused", c.name, c.refused, c.metrics[c.refused])
+					}
+				}
+				opens := map[string]map[string]string{
+					`upstream_circuit_opens_total{service="user-service",upstream="property-service"}`: userMetrics,
+					`upstream_circuit_opens_total{service="property-service",upstream="user-service"}`: propertyMetrics,
+				}
+				for series, metrics := range opens {
+					if metrics[series] != "0" {
+						t.Errorf("%s = %q after one user's attack, want 0", series, metrics[series])
+					}
+				}
+
 				// Everyone else is served as before.
 				var m memberList
 				testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", s.property, victim.property), nil,

@@ -45,6 +45,14 @@ type Settings struct {
 	Log *slog.Logger
 }
 
+// StateOpen is the name of the open state in OnStateChange, and
+// OutcomeCircuitOpen the outcome of a call the breaker refused without
+// trying (the metrics count them).
+const (
+	StateOpen          = "open"
+	OutcomeCircuitOpen = "circuit_open"
+)
+
 // The defaults of every upstream (each service's variables may change them).
 const (
 	DefaultBudget         = 2 * time.Second
@@ -155,7 +163,7 @@ func outcomeOf(err error) string {
 	case err == nil:
 		return "ok"
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
-		return "circuit_open"
+		return OutcomeCircuitOpen
 	case errors.Is(err, errCallerGone):
 		return "caller_gone"
 	case errors.Is(err, ErrRefusedForThisRequest):
