@@ -4,7 +4,9 @@
 // jittered retry inside it when a retry may help, and a circuit breaker
 // (sony/gobreaker: a maintained, tested state machine rather than our own)
 // so that a dead service costs nothing after a few failures. The caller
-// degrades when Call fails, whatever the reason.
+// degrades when Call fails, whatever the reason; but only a failure of the
+// upstream counts towards opening the circuit: a refusal about the one user
+// a call is made for (Refusal) does not, or any user could cut everyone off.
 package upstream
 
 import (
@@ -134,9 +136,12 @@ var errCallerGone = errors.New("the caller went away")
 
 // ErrRefusedForThisRequest marks a failure that is about one request, not
 // about the upstream: the user service refusing to exchange one user's
-// access token (expired, or about to) for a subject token. It is not
-// retried, and does not count towards opening the circuit: a user with a
-// stale token must not cut the names off everyone's lists.
+// access token (expired, or about to) for a subject token, or a callee
+// refusing a call for that user (its budget spent, its subject token not
+// for this call: see Refusal). It is not retried, and does not count
+// towards opening the circuit: a user with a stale token or a spent budget
+// must not cut the names off everyone's lists, or the claims off everyone's
+// tokens.
 var ErrRefusedForThisRequest = errors.New("refused for this request")
 
 // Call runs fetch within the budget and through the breaker, once more after
