@@ -26,6 +26,7 @@ type internalOp struct {
 	subject     func(t testing.TB, s *system) []string // the subject token's header for the allowed caller (nil: none)
 	publicPaths func(s *system) []string
 	logs        func(s *system) *testenv.LogBuffer
+	setup       func(t *testing.T, s *system) // what the allowed call needs first (nil: nothing)
 }
 
 var internalOps = []internalOp{
@@ -40,17 +41,20 @@ var internalOps = []internalOp{
 		},
 		logs: func(s *system) *testenv.LogBuffer { return s.propertyLogs }},
 	{name: "getUserProfiles", method: "POST", good: propertyToken, own: internalToken,
-		body: func(testing.TB, *system) any { return map[string]any{"user_ids": []int{1}} },
-		url:  func(s *system) string { return s.userInternal + "/api/internal/users/profiles" },
+		// User 1 is seen as a member of property 1: the owner, signed in
+		// again after creating it (the profiles call's rule).
+		setup: func(t *testing.T, s *system) { ownerSeenInProperty(t, s, "guard@example.com") },
+		body:  func(testing.TB, *system) any { return map[string]any{"user_ids": []int{1}} },
+		url:   func(s *system) string { return s.userInternal + "/api/internal/users/1/properties/1/profiles" },
 		subject: func(t testing.TB, s *system) []string {
 			return []string{internalauth.SubjectHeader,
 				s.subjectToken(t, 1, "user-service", "getUserProfiles", "property-service", time.Now())}
 		},
 		badRequest: func(s *system) (string, any) {
-			return s.userInternal + "/api/internal/users/profiles", map[string]any{"user_ids": "all of them"}
+			return s.userInternal + "/api/internal/users/1/properties/1/profiles", map[string]any{"user_ids": "all of them"}
 		},
 		publicPaths: func(s *system) []string {
-			return []string{s.user + "/api/internal/users/profiles", s.property + "/api/internal/users/profiles"}
+			return []string{s.user + "/api/internal/users/1/properties/1/profiles", s.property + "/api/internal/users/1/properties/1/profiles"}
 		},
 		logs: func(s *system) *testenv.LogBuffer { return s.userLogs }},
 	{name: "exchangeSubjectToken", method: "POST", good: propertyToken, own: internalToken,
@@ -106,6 +110,9 @@ func TestBothInternalOperationsAreGuardedAlike(t *testing.T) {
 					h = append(h, op.subject(t, s)...)
 				}
 				return h
+			}
+			if op.setup != nil {
+				op.setup(t, s)
 			}
 			if r := do(op.url(s), op.bodyOf(t, s), cred(op.good)...); r.Status != 200 {
 				t.Fatalf("the allowed caller: %d %s", r.Status, r.Body)

@@ -112,11 +112,15 @@ func TestThePropertyServicesCredentialAloneReadsNoProfile(t *testing.T) {
 }
 
 func profilesAttacks(t *testing.T, s *system) {
-	adaID := register(t, s, "ada@example.com", "correct horse battery staple")
+	// Ada shares her cottage with Bob; both have signed in since, so the
+	// user service has seen both as its members.
+	adaID, cottage, ada := ownerSeenInProperty(t, s, "ada@example.com")
 	bobID := register(t, s, "bob@example.com", "correct horse battery staple")
-	ada, _ := login(t, s, "ada@example.com", "correct horse battery staple")
+	bob, _ := login(t, s, "bob@example.com", "correct horse battery staple")
+	share(t, s, ada.Token, bob.Token, cottage, "bob@example.com", "member")
+	login(t, s, "bob@example.com", "correct horse battery staple")
 	w := s.asPropertyService(t)
-	profiles := s.userInternal + "/api/internal/users/profiles"
+	profiles := profilesURL(t, s.userInternal, adaID, cottage)
 	everyone := map[string]any{"user_ids": []int64{adaID, bobID}}
 	call := func(subject ...string) testenv.Response {
 		t.Helper()
@@ -185,8 +189,8 @@ func profilesAttacks(t *testing.T, s *system) {
 		t.Fatalf("an exchange without the credential: %d", r.Status)
 	}
 
-	// The controls: Ada's access token, exchanged, reads the profiles (any
-	// verified subject may act), and the audit line names Ada and the jti.
+	// The controls: Ada's access token, exchanged, reads the profiles of
+	// her cottage's members, and the audit line names Ada and the jti.
 	r := w.exchange(t, s, ada.Token, "getUserProfiles", w.audience)
 	var issued struct {
 		AccessToken string `json:"access_token"`

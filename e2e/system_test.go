@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/golang-jwt/jwt/v5"
 
+	"jeeves4service"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/internalauth/identity"
@@ -447,4 +449,45 @@ func TestLoginBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// profilesURL is where the profiles call (getUserProfiles) is served on the
+// user service's internal listener base, for subject in property: read
+// from the internal contract, so a test that attacks it attacks whatever
+// the contract declares.
+func profilesURL(t testing.TB, base string, subject, property int64) string {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(jeeves4service.InternalSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		if item.Post != nil && item.Post.OperationID == "getUserProfiles" {
+			path = strings.ReplaceAll(path, "{user_id}", fmt.Sprint(subject))
+			return base + strings.ReplaceAll(path, "{property_id}", fmt.Sprint(property))
+		}
+	}
+	t.Fatal("the internal contract has no getUserProfiles")
+	return ""
+}
+
+// ownerSeenInProperty registers email, creates a property with it and signs
+// in again, so that the user service has seen the owner as a member of it
+// (what the profiles call answers from); it returns the user, the
+// property and the session.
+func ownerSeenInProperty(t *testing.T, s *system, email string) (int64, int64, session) {
+	t.Helper()
+	user := register(t, s, email, "correct horse battery staple")
+	first, _ := login(t, s, email, "correct horse battery staple")
+	var p struct{ ID int64 }
+	r := testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Seen cottage"}, testenv.Bearer(first.Token)...)
+	if r.Status != 201 {
+		t.Fatalf("create a property: %d %s", r.Status, r.Body)
+	}
+	r.JSON(t, &p)
+	again, _ := login(t, s, email, "correct horse battery staple")
+	if !again.PropertiesIncluded {
+		t.Fatal("the second login got no property claims")
+	}
+	return user, p.ID, again
 }

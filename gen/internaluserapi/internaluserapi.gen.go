@@ -198,23 +198,23 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
-// GetUserProfilesParams defines parameters for GetUserProfiles.
-type GetUserProfilesParams struct {
-	// XRequestID Request id of the caller, repeated in the audit log.
-	XRequestID *string `json:"X-Request-ID,omitempty"`
-}
-
 // ExchangeSubjectTokenParams defines parameters for ExchangeSubjectToken.
 type ExchangeSubjectTokenParams struct {
 	// XRequestID Request id of the caller, repeated in the audit log.
 	XRequestID *string `json:"X-Request-ID,omitempty"`
 }
 
-// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
-type GetUserProfilesJSONRequestBody = ProfileRequest
+// GetUserProfilesParams defines parameters for GetUserProfiles.
+type GetUserProfilesParams struct {
+	// XRequestID Request id of the caller, repeated in the audit log.
+	XRequestID *string `json:"X-Request-ID,omitempty"`
+}
 
 // ExchangeSubjectTokenJSONRequestBody defines body for ExchangeSubjectToken for application/json ContentType.
 type ExchangeSubjectTokenJSONRequestBody = TokenExchangeRequest
+
+// GetUserProfilesJSONRequestBody defines body for GetUserProfiles for application/json ContentType.
+type GetUserProfilesJSONRequestBody = ProfileRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -290,30 +290,6 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
-	// GetUserProfilesWithBody Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
-
-	// GetUserProfiles Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type.
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-
 	// ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -345,50 +321,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectToken(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
-}
 
-// GetUserProfilesWithBody Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfilesWithBody(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequestWithBody(c.Server, params, contentType, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
-}
+	// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-// GetUserProfiles Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type.
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *Client) GetUserProfiles(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetUserProfilesRequest(c.Server, params, body)
-	if err != nil {
-		return nil, err
-	}
-	req = req.WithContext(ctx)
-	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
-		return nil, err
-	}
-	return c.Client.Do(req)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ExchangeSubjectTokenWithBody A subject token for the user of an access token (RFC 8693 token exchange)
@@ -443,19 +415,79 @@ func (c *Client) ExchangeSubjectToken(ctx context.Context, params *ExchangeSubje
 	return c.Client.Do(req)
 }
 
-// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
-func NewGetUserProfilesRequest(server string, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
+// GetUserProfilesWithBody Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfilesWithBody(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequestWithBody(c.Server, userId, propertyId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *Client) GetUserProfiles(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUserProfilesRequest(c.Server, userId, propertyId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
+func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewGetUserProfilesRequestWithBody(server, params, "application/json", bodyReader)
+	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
 }
 
-// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
-func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
+func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -463,7 +495,7 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/profiles")
+	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -498,27 +530,41 @@ func NewGetUserProfilesRequestWithBody(server string, params *GetUserProfilesPar
 	return req, nil
 }
 
-// NewExchangeSubjectTokenRequest calls the generic ExchangeSubjectToken builder with application/json body
-func NewExchangeSubjectTokenRequest(server string, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody) (*http.Request, error) {
+// NewGetUserProfilesRequest calls the generic GetUserProfiles builder with application/json body
+func NewGetUserProfilesRequest(server string, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewExchangeSubjectTokenRequestWithBody(server, params, "application/json", bodyReader)
+	return NewGetUserProfilesRequestWithBody(server, userId, propertyId, params, "application/json", bodyReader)
 }
 
-// NewExchangeSubjectTokenRequestWithBody constructs an http.Request for the ExchangeSubjectToken method, with any body, and a specified content type
-func NewExchangeSubjectTokenRequestWithBody(server string, params *ExchangeSubjectTokenParams, contentType string, body io.Reader) (*http.Request, error) {
+// NewGetUserProfilesRequestWithBody constructs an http.Request for the GetUserProfiles method, with any body, and a specified content type
+func NewGetUserProfilesRequestWithBody(server string, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "property_id", propertyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: "int64"})
+	if err != nil {
+		return nil, err
+	}
 
 	serverURL, err := url.Parse(server)
 	if err != nil {
 		return nil, err
 	}
 
-	operationPath := fmt.Sprintf("/api/internal/users/subject-tokens")
+	operationPath := fmt.Sprintf("/api/internal/users/%s/properties/%s/profiles", pathParam0, pathParam1)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -597,30 +643,6 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
-	// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
-	// GetUserProfilesWithResponse Display names and emails of some users
-	//
-	// Used by the property service to show a property's members and invitations by name: the
-	// profile of each user id in the body that names an account (ids of no account are left out).
-	// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-	// 500 per call, one property's members.
-	//
-	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-	//
-	// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-	GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
-
 	// ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
 	//
 	// Used by the property service before it calls an operation of the user service for the user whose
@@ -652,145 +674,46 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/internal/users/subject-tokens (the `ExchangeSubjectToken` operationId).
 	ExchangeSubjectTokenWithResponse(ctx context.Context, params *ExchangeSubjectTokenParams, body ExchangeSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*ExchangeSubjectTokenResponse, error)
-}
 
-// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
-type GetUserProfilesResponse200Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
+	// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 
-// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
-type GetUserProfilesResponse400Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
-type GetUserProfilesResponse401Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
-type GetUserProfilesResponse403Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
-type GetUserProfilesResponse413Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
-type GetUserProfilesResponse429Headers struct {
-	RateLimit       string
-	RateLimitPolicy string
-	RetryAfter      int32
-}
-
-type GetUserProfilesResponse struct {
-	Body         []byte
-	HTTPResponse *http.Response
-	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *UserProfiles
-	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
-	ApplicationproblemJSON400 *Problem
-	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
-	ApplicationproblemJSON401 *Unauthorized
-	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
-	ApplicationproblemJSON403 *Forbidden
-	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
-	ApplicationproblemJSON413 *Problem
-	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
-	ApplicationproblemJSON429 *TooManyRequests
-	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
-	ApplicationproblemJSON500 *InternalError
-	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
-	ApplicationproblemJSON503 *Problem
-	// Headers200 the parsed response headers for an HTTP 200 response
-	Headers200 *GetUserProfilesResponse200Headers
-	// Headers400 the parsed response headers for an HTTP 400 response
-	Headers400 *GetUserProfilesResponse400Headers
-	// Headers401 the parsed response headers for an HTTP 401 response
-	Headers401 *GetUserProfilesResponse401Headers
-	// Headers403 the parsed response headers for an HTTP 403 response
-	Headers403 *GetUserProfilesResponse403Headers
-	// Headers413 the parsed response headers for an HTTP 413 response
-	Headers413 *GetUserProfilesResponse413Headers
-	// Headers429 the parsed response headers for an HTTP 429 response
-	Headers429 *GetUserProfilesResponse429Headers
-}
-
-// GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
-	return r.JSON200
-}
-
-// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
-	return r.ApplicationproblemJSON400
-}
-
-// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
-	return r.ApplicationproblemJSON401
-}
-
-// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Forbidden {
-	return r.ApplicationproblemJSON403
-}
-
-// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
-	return r.ApplicationproblemJSON413
-}
-
-// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
-	return r.ApplicationproblemJSON429
-}
-
-// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
-	return r.ApplicationproblemJSON500
-}
-
-// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
-func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
-	return r.ApplicationproblemJSON503
-}
-
-// GetBody returns the raw response body bytes
-func (r GetUserProfilesResponse) GetBody() []byte {
-	return r.Body
-}
-
-// Status returns HTTPResponse.Status
-func (r GetUserProfilesResponse) Status() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Status
-	}
-	return http.StatusText(0)
-}
-
-// StatusCode returns HTTPResponse.StatusCode
-func (r GetUserProfilesResponse) StatusCode() int {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.StatusCode
-	}
-	return 0
-}
-
-// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
-func (r GetUserProfilesResponse) ContentType() string {
-	if r.HTTPResponse != nil {
-		return r.HTTPResponse.Header.Get("Content-Type")
-	}
-	return ""
+	// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+	//
+	// Used by the property service to show a property's members and pending invitations by name, for
+	// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+	// seen itself: the properties each user had in the property claims it fetched, with its own
+	// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+	// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+	// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+	// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+	// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+	// user whose access token it holds, only the people that user shares a property with: what the
+	// product shows that user anyway. A membership changes what is seen at the member's next login
+	// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+	// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+	GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error)
 }
 
 // ExchangeSubjectTokenResponse200Headers the declared response headers of an HTTP 200 response for ExchangeSubjectToken
@@ -926,40 +849,143 @@ func (r ExchangeSubjectTokenResponse) ContentType() string {
 	return ""
 }
 
-// GetUserProfilesWithBodyWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfilesWithBody(ctx, params, contentType, body, reqEditors...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseGetUserProfilesResponse(rsp)
+// GetUserProfilesResponse200Headers the declared response headers of an HTTP 200 response for GetUserProfiles
+type GetUserProfilesResponse200Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
 }
 
-// GetUserProfilesWithResponse Display names and emails of some users
-//
-// Used by the property service to show a property's members and invitations by name: the
-// profile of each user id in the body that names an account (ids of no account are left out).
-// The ids travel in the body so that personal data stays out of URLs and access logs; at most
-// 500 per call, one property's members.
-//
-// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
-//
-// Corresponds with POST /api/internal/users/profiles (the `GetUserProfiles` operationId).
-func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
-	rsp, err := c.GetUserProfiles(ctx, params, body, reqEditors...)
-	if err != nil {
-		return nil, err
+// GetUserProfilesResponse400Headers the declared response headers of an HTTP 400 response for GetUserProfiles
+type GetUserProfilesResponse400Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse401Headers the declared response headers of an HTTP 401 response for GetUserProfiles
+type GetUserProfilesResponse401Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse403Headers the declared response headers of an HTTP 403 response for GetUserProfiles
+type GetUserProfilesResponse403Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse413Headers the declared response headers of an HTTP 413 response for GetUserProfiles
+type GetUserProfilesResponse413Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+// GetUserProfilesResponse429Headers the declared response headers of an HTTP 429 response for GetUserProfiles
+type GetUserProfilesResponse429Headers struct {
+	RateLimit       string
+	RateLimitPolicy string
+	RetryAfter      int32
+}
+
+type GetUserProfilesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *UserProfiles
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetUserProfilesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetUserProfilesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetUserProfilesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetUserProfilesResponse403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *GetUserProfilesResponse413Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetUserProfilesResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUserProfilesResponse) GetJSON200() *UserProfiles {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetUserProfilesResponse) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUserProfilesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUserProfilesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
 	}
-	return ParseGetUserProfilesResponse(rsp)
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUserProfilesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUserProfilesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ExchangeSubjectTokenWithBodyWithResponse A subject token for the user of an access token (RFC 8693 token exchange)
@@ -1006,191 +1032,56 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithResponse(ctx context.Conte
 	return ParseExchangeSubjectTokenResponse(rsp)
 }
 
-// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
-func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
-	bodyBytes, err := io.ReadAll(rsp.Body)
-	defer func() { _ = rsp.Body.Close() }()
+// GetUserProfilesWithBodyWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithBodyWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfilesWithBody(ctx, userId, propertyId, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
+	return ParseGetUserProfilesResponse(rsp)
+}
 
-	response := &GetUserProfilesResponse{
-		Body:         bodyBytes,
-		HTTPResponse: rsp,
+// GetUserProfilesWithResponse Display names and emails of a property's members, for one of them
+//
+// Used by the property service to show a property's members and pending invitations by name, for
+// the user (`user_id`) whose list it is serving. The user service answers only from what it has
+// seen itself: the properties each user had in the property claims it fetched, with its own
+// credential, at that user's last login or refresh. `user_id` must have been seen as a member
+// of `property_id` at a login or refresh within `JWT_TTL` (an active user's every access token
+// was issued that way), or the call is a 403; of the ids in the body, only those seen as
+// members of `property_id` (within `REFRESH_TTL`) are answered, the rest are left out and
+// logged at WARN with the subject. So whoever holds the caller's credential reads, for each
+// user whose access token it holds, only the people that user shares a property with: what the
+// product shows that user anyway. A membership changes what is seen at the member's next login
+// or refresh (at most `JWT_TTL` later for an active user). The ids travel in the body so that
+// personal data stays out of URLs and access logs; at most 500 per call, one property's members.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/internal/users/{user_id}/properties/{property_id}/profiles (the `GetUserProfiles` operationId).
+func (c *ClientWithResponses) GetUserProfilesWithResponse(ctx context.Context, userId int64, propertyId int64, params *GetUserProfilesParams, body GetUserProfilesJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUserProfilesResponse, error) {
+	rsp, err := c.GetUserProfiles(ctx, userId, propertyId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
 	}
-
-	switch {
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest UserProfiles
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.JSON200 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON400 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
-		var dest Unauthorized
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON401 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
-		var dest Forbidden
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON403 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON413 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
-		var dest TooManyRequests
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON429 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
-		var dest InternalError
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON500 = &dest
-
-	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
-		var dest Problem
-		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
-			return nil, err
-		}
-		response.ApplicationproblemJSON503 = &dest
-
-	}
-
-	switch {
-	case rsp.StatusCode == 200:
-		var headers GetUserProfilesResponse200Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers200 = &headers
-	case rsp.StatusCode == 400:
-		var headers GetUserProfilesResponse400Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers400 = &headers
-	case rsp.StatusCode == 401:
-		var headers GetUserProfilesResponse401Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers401 = &headers
-	case rsp.StatusCode == 403:
-		var headers GetUserProfilesResponse403Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers403 = &headers
-	case rsp.StatusCode == 413:
-		var headers GetUserProfilesResponse413Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		response.Headers413 = &headers
-	case rsp.StatusCode == 429:
-		var headers GetUserProfilesResponse429Headers
-		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimit = value
-		}
-		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
-			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			}
-			headers.RateLimitPolicy = value
-		}
-		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
-			var value int32
-			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
-				return nil, err
-			}
-			headers.RetryAfter = value
-		}
-		response.Headers429 = &headers
-	}
-
-	return response, nil
+	return ParseGetUserProfilesResponse(rsp)
 }
 
 // ParseExchangeSubjectTokenResponse parses an HTTP response from a ExchangeSubjectTokenWithResponse call
@@ -1380,29 +1271,216 @@ func ParseExchangeSubjectTokenResponse(rsp *http.Response) (*ExchangeSubjectToke
 	return response, nil
 }
 
+// ParseGetUserProfilesResponse parses an HTTP response from a GetUserProfilesWithResponse call
+func ParseGetUserProfilesResponse(rsp *http.Response) (*GetUserProfilesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUserProfilesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest UserProfiles
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetUserProfilesResponse200Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetUserProfilesResponse400Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetUserProfilesResponse401Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetUserProfilesResponse403Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers GetUserProfilesResponse413Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetUserProfilesResponse429Headers
+		if values := rsp.Header.Values("RateLimit"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimit = value
+		}
+		if values := rsp.Header.Values("RateLimit-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "RateLimit-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RateLimitPolicy = value
+		}
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int32
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int32"}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams)
 }
 
 // Unimplemented server implementation that returns http.StatusNotImplemented for each endpoint.
 
 type Unimplemented struct{}
 
-// GetUserProfiles Display names and emails of some users
-// (POST /api/internal/users/profiles)
-func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	w.WriteHeader(http.StatusNotImplemented)
-}
-
 // ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 // (POST /api/internal/users/subject-tokens)
 func (_ Unimplemented) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// GetUserProfiles Display names and emails of a property's members, for one of them
+// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+func (_ Unimplemented) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -1414,47 +1492,6 @@ type ServerInterfaceWrapper struct {
 }
 
 type MiddlewareFunc func(http.Handler) http.Handler
-
-// GetUserProfiles operation middleware
-func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
-
-	var err error
-	_ = err
-
-	// Parameter object where we will unmarshal all parameters from the context
-	var params GetUserProfilesParams
-
-	headers := r.Header
-
-	// ------------- Optional header parameter "X-Request-ID" -------------
-	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
-		var XRequestID string
-		n := len(valueList)
-		if n != 1 {
-			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
-			return
-		}
-
-		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
-		if err != nil {
-			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
-			return
-		}
-
-		params.XRequestID = &XRequestID
-
-	}
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.GetUserProfiles(w, r, params)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
 
 // ExchangeSubjectToken operation middleware
 func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request) {
@@ -1488,6 +1525,65 @@ func (siw *ServerInterfaceWrapper) ExchangeSubjectToken(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ExchangeSubjectToken(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetUserProfiles operation middleware
+func (siw *ServerInterfaceWrapper) GetUserProfiles(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", chi.URLParam(r, "user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "property_id" -------------
+	var propertyId int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "property_id", chi.URLParam(r, "property_id"), &propertyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "property_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetUserProfilesParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Request-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Request-ID")]; found {
+		var XRequestID string
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Request-ID", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", valueList[0], &XRequestID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Request-ID", Err: err})
+			return
+		}
+
+		params.XRequestID = &XRequestID
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetUserProfiles(w, r, userId, propertyId, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1611,7 +1707,7 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	}
 
 	r.Group(func(r chi.Router) {
-		r.Post(options.BaseURL+"/api/internal/users/profiles", wrapper.GetUserProfiles)
+		r.Post(options.BaseURL+"/api/internal/users/{user_id}/properties/{property_id}/profiles", wrapper.GetUserProfiles)
 	})
 	r.Group(func(r chi.Router) {
 		r.Post(options.BaseURL+"/api/internal/users/subject-tokens", wrapper.ExchangeSubjectToken)
@@ -1651,172 +1747,6 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
 
 	Headers UnauthorizedResponseHeaders
-}
-
-type GetUserProfilesRequestObject struct {
-	Params GetUserProfilesParams
-	Body   *GetUserProfilesJSONRequestBody
-}
-
-type GetUserProfilesResponseObject interface {
-	VisitGetUserProfilesResponse(w http.ResponseWriter) error
-}
-
-type GetUserProfiles200ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles200JSONResponse struct {
-	Body    UserProfiles
-	Headers GetUserProfiles200ResponseHeaders
-}
-
-func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles400ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles400ResponseHeaders
-}
-
-func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(400)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
-	ForbiddenApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(403)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles413ResponseHeaders struct {
-	RateLimit       string
-	RateLimitPolicy string
-}
-
-type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
-	Body    Problem
-	Headers GetUserProfiles413ResponseHeaders
-}
-
-func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.WriteHeader(413)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
-	TooManyRequestsApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
-	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
-	w.WriteHeader(429)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
-
-func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
 }
 
 type ExchangeSubjectTokenRequestObject struct {
@@ -1973,14 +1903,188 @@ func (response ExchangeSubjectToken500ApplicationProblemPlusJSONResponse) VisitE
 	return err
 }
 
+type GetUserProfilesRequestObject struct {
+	UserId     int64 `json:"user_id"`
+	PropertyId int64 `json:"property_id"`
+	Params     GetUserProfilesParams
+	Body       *GetUserProfilesJSONRequestBody
+}
+
+type GetUserProfilesResponseObject interface {
+	VisitGetUserProfilesResponse(w http.ResponseWriter) error
+}
+
+type GetUserProfiles200ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles200JSONResponse struct {
+	Body    UserProfiles
+	Headers GetUserProfiles200ResponseHeaders
+}
+
+func (response GetUserProfiles200JSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles400ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles400ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles400ResponseHeaders
+}
+
+func (response GetUserProfiles400ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles401ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles403ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles403ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles403ResponseHeaders
+}
+
+func (response GetUserProfiles403ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles413ResponseHeaders struct {
+	RateLimit       string
+	RateLimitPolicy string
+}
+
+type GetUserProfiles413ApplicationProblemPlusJSONResponse struct {
+	Body    Problem
+	Headers GetUserProfiles413ResponseHeaders
+}
+
+func (response GetUserProfiles413ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles429ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetUserProfiles500ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetUserProfiles503ApplicationProblemPlusJSONResponse Problem
+
+func (response GetUserProfiles503ApplicationProblemPlusJSONResponse) VisitGetUserProfilesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
-	// GetUserProfiles Display names and emails of some users
-	// (POST /api/internal/users/profiles)
-	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 	// ExchangeSubjectToken A subject token for the user of an access token (RFC 8693 token exchange)
 	// (POST /api/internal/users/subject-tokens)
 	ExchangeSubjectToken(ctx context.Context, request ExchangeSubjectTokenRequestObject) (ExchangeSubjectTokenResponseObject, error)
+	// GetUserProfiles Display names and emails of a property's members, for one of them
+	// (POST /api/internal/users/{user_id}/properties/{property_id}/profiles)
+	GetUserProfiles(ctx context.Context, request GetUserProfilesRequestObject) (GetUserProfilesResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -2022,39 +2126,6 @@ type strictHandler struct {
 	options     StrictHTTPServerOptions
 }
 
-// GetUserProfiles operation middleware
-func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, params GetUserProfilesParams) {
-	var request GetUserProfilesRequestObject
-
-	request.Params = params
-
-	var body GetUserProfilesJSONRequestBody
-	if err := runtime.BindJSONBody(r, &body); err != nil {
-		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
-		return
-	}
-	request.Body = &body
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "GetUserProfiles")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
-		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
 // ExchangeSubjectToken operation middleware
 func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Request, params ExchangeSubjectTokenParams) {
 	var request ExchangeSubjectTokenRequestObject
@@ -2088,105 +2159,147 @@ func (sh *strictHandler) ExchangeSubjectToken(w http.ResponseWriter, r *http.Req
 	}
 }
 
+// GetUserProfiles operation middleware
+func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request, userId int64, propertyId int64, params GetUserProfilesParams) {
+	var request GetUserProfilesRequestObject
+
+	request.UserId = userId
+	request.PropertyId = propertyId
+	request.Params = params
+
+	var body GetUserProfilesJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetUserProfiles(ctx, request.(GetUserProfilesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetUserProfiles")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetUserProfilesResponseObject); ok {
+		if err := validResponse.VisitGetUserProfilesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fxtc9s4kv4rKN5WRbqhZPk1Y7lSd57E2XMmm2T8srO3pteESUhCTAIcALKsSfm/X3UDJEGKsp2Mrypb",
-	"NV8SWyKBRqPR/XT3A38JEpkXUjBhdDD+EswYTZnCHz/IUyMVgx9TphPFC8OlCMZBLORAw1fxmJgZI1To",
-	"BVMkoUpxpgklRt4wQXonb1+TvZc7+0SzBF4lu8PN/jAIA8V+m3PF0mBs1JyFgU5mLKcwERPzPBhfBOUM",
-	"wWUYsDuaFxkLxvWnYWCWBXyijeJiGtzfh8EJNew9z7lZFfhsxog21DAiJyjx9TydMkPMjBoylbdMCU3M",
-	"jOtyKb3jo7O3JFV0YgacmclgZkxBCz5Q1LAMJhk4RfXHkYijYEJ5NldMR8GBejUcDg8M/BuT3kJJMbUK",
-	"0WSiZG7nSTLOhCHHn/pkLgzPUKqEZhlThGtyI+RChDgy6Ippszpy/cYLjT/oPqETw1RIqEhJHAV6fv2Z",
-	"JWawZohI9FAWWTBFQVPlOGQilRVzrpnqEykIFfVjJKcpw2coPkAWMyasLp1euY4EipdJ+N5IouZCcDEl",
-	"cm5CInGNugAN9CjZ2don9FrO3X7gkFJky/4wEg8bS2UYLTXt7u/v7x+YV6MgDHJ6956JqZkF483RKAwK",
-	"agxTYBX/ioILOvh9cPkDvnQxGuxf/nBg3A9/edjIBp9kxpNlt61ZNYxhD6L5aLSdCJoz/IlFwcFvr+yH",
-	"c8GNtp8eLNxnCy5SuSBcwJmRInXfx8NvUcRvr/ZGo9HoYPFq7ys08VupicUDmrgHcXQhhWboK95Kdc3T",
-	"lAn4JZHCMIHnkBZFxhM0m41CyeuM5T981lI0pAYVGsoz1B7X5TnI6ZIIafBX0rRUUAcc6LkOxjuj7TAw",
-	"3OD6azkqmeHo6vHGxmfGbpne0Uzd8oQNU3ZbSqQ37IyDSfX2va/evyg2CcbBf2zUrnLDfqs3PtkhrEpW",
-	"LSFRLGXCcJqByd/SjKfkem4IGAR4SrfU5upIKpnGpdMsk4tI9OK7Af7I0oF9QzvXWzmA00/Hb98ekeM3",
-	"pKBmhmeMos/jifU+LzRO2h8T0Esk4m/RSxwSShSbzDXNSl9aLYEawm6ZWkYCd4wbktMbpsmCZxnJGTND",
-	"8lHhK84xuTjRUMyCasK1nrPUehghzYwp6xTMjArrWHyXFd8NpBhcsxnNJgM5iUlBFc2Zc4T29ep5qxj3",
-	"KYgJTmkh1U0maTqOBOiGPEk13Top/RgrJbb6QY9Yus0hOayUxsDdwlNmIQktqDLkekliECMmPQH6xA/s",
-	"AYn7B4SKJdkZbVt9czSTSMQrG0USKRKMa+BKa89qgwO8xzgqQTGjOEuJkIokci4MS4mRC6pSFMxupo0x",
-	"XCVzbsi1YvSGKeudPbzQCMBdZ8Y9u1E/uMajPunl8nk8eccCXBnNjpSS6g/7IEZgyxkqJEutE5LwnGG4",
-	"Wc7H+l5oFzxq6YVKacipHcZK9VUeibshnsUTncqcmRmYOuAUlkJEN9UqD/Bnu3xiTU7TpSaLGTVDmP9M",
-	"yr9RsTxxkeWPqldKkoMVO1kgCuWF0QfEqCWhU8oFyahhquHkt/Zr9cIIIBCpJPoq1QKGGyCIY+nzOPpy",
-	"RY+BPdI7/nB2dPLh8P3V2cefjz5cvT08fn9+cnT1/vhvx2chSdmEzjMTic0RKSACcjE34LLRr1pPgsNy",
-	"PProdFjqIUiHvxSb8CzTpb/1zrCz3BqolTCsEuzk6Jfzo9MzK1If/aU3Mvp8cGZ1sKrAYunV67FOz396",
-	"d/S6HGtI4GTF1QGOyYQzOF4YC1FONwvKhPCpxtVxiWprgBMTqlgzDPY8TVUBCORt6io+YUYtB4cAl+N+",
-	"2A2WY1CPFNaVw9joSX2ETE0k0M+DHG6GAz8o5nNt0H2AlwUvzPKw9rT4O6GAA9w6a/06y+1/N142DDyd",
-	"rcLeUwtXAesvKAQJNpGwOWoJbgdP9cMYdiJVTk0wDrgw21sWrvIcssEf93bAueZc2N83q9MOTnLKFJzJ",
-	"+zA4F3RuZlLx32H8P+SjjoVFJKUXJm477NlugM/N2i81BPgqlzT333wu7Bn/Y1AGosEZyB0Tu71g1znX",
-	"GhMyZb3W2OJNQWiSsAJAgA8eI1Ef6sPzs/95hZ9a74DvOQT37tezwenfj9+48+HOQVqpz0HGEnBFYjGT",
-	"mpF/DHdH+/ZFBEn4phTClQ1ac+uCTyasD94tXJubRoI6vGOsKk7d+X5IE/5Smhi1dHLVwbT60nwqWAoI",
-	"rYJ87vsQv4f1IqJ0o/3weWHikLC7Ag4B6e2WaR6Rk0hkjC3o0mrVB790nnImEvYdIa7KRlGO0hBXvMLJ",
-	"29dkf2f3JXGW7lCGBldQKNg1w20CWR69L36auttKUy/+FUV3o9Egiu4230bR3cu3l//ZkZ2GAQPAheNy",
-	"w3L8oTkdRp7WbO2k+OJw8E86+H002L8a/tegMw8Og5xpTaesNdTWtwl+7zvICydkPcdl9YJEa8L56d2x",
-	"XeLWqPqaKkXRZXOhDRVJW7y9nTULHV6tW2fp8B5y1Lv7+56bRqfddtSVs3xY80/dZ/uBJ9Nc8WalY8uT",
-	"Yo2a8dtSsGqlYWmSXVr/pOSEZ8zhT4wwacrB6Gn2yTO0Cc00C/0QAz7iiqc6GF9shluX9+1zUH/fVViC",
-	"bwGYg9MsrAwawceCYuLWA7jiBly+0CRn+TW8QQ3JpTZYfK1ORCXVZtjY1L0df1P3t7a2t19ujbb3ftzd",
-	"eflyb/RYLPZtctc97H7dbFloGMwF/23O3NcACdqbU+mjaxvQlx/dJTMqpk/ejKZWDwUBJ/Xj3v62c/XM",
-	"jVdh5R43ugFVAYje0mzOdAjo7d3pxw+oWW+bS5cNJqmZGrioEITBVFFhrtxS5kqMOTOTMdYs9FgCDBjj",
-	"IwN4ZIwiDUqRHIBi2rD0Cr/yB2oCDPcqjuKiDxh3IvH5KTPnmilnx2Dt7hk7bDAO2PLd7PqvCf/I3739",
-	"59HJ2S+nx/o4N8U/Xx/vHX8+4u9fvxuxfxzC9z//ffMXPvllyLZHw2QrE+3RHl6tJ+fnBW5r80TUquw6",
-	"EQgwGO6Dh7thYCYMQD6GmJS7bazLZAtuZoRWiCUk8DXsb/mNj3+a29ve0ra7ybmoPNsaRzveWO9qfQup",
-	"OyJfayqXHSN3G09zjsetqGtkZ1ddO1Rhs+PULxl2FwInUjVVvWqo7bjxmLYva62viSIt01/neF9oBMda",
-	"W3HbNqdYwvgtSzE5FyQ+dIge144FfE/yHzf3t55kKGAlUTR85IPHl/VEe2odxsvHYqdnq209dgoQ1se5",
-	"NJonOHbbaFjdmQedt33pgMR206wUmNOX77iSeJWsuLqz290ZUwzcgG+iq7jVH3xN47Fh4z3NbH7j8hFc",
-	"KUEszfotI9kZ7e89v1nY5ENfcfFAFr8id8ZvmSY9ByTI3qjpEvdG4QPAcO9RyGBV/+xuqTleq4v94erQ",
-	"dVH8jXc1dcgqP8IRbpx529NGeyt72lvDLdfVLsX9cHX4+MFp2E3X+hvCN3at68B4PnI12WG5S61qt0pT",
-	"+t/ut2Ei81YQ2915DI53m9aEK22u4Ew1ZztM6cP9xycD/ox2TvBe3rKMtoPxN8/iQOf/I0juRrlBQ4X+",
-	"akO3iY/sfUemW3jfVND/oaqSb0qrYL6ZYbaWUc21KibEI5bMFTfLU3R2KEdZnzrrdp+/zqhtprlqTckw",
-	"SVnBsGgiSKM0NCSx9fJjcNwzqrD0lChbuKaGZIxqQ7a3IpHMqKKJYUqHWOMtXD+QqfFKLeeFrqc5PTr5",
-	"+/HrI1u/Jz1IBbq/O+1HwklfJmR1bajr0xeafDr5+Ono5Ox/W7NQsyLSQdm/i8RCqhtdPlPVKUFzM5ml",
-	"GuCIkbi2IYlt7Qz1U9Xqenp+TV6taSeHkaDz1P869QSuHytTTLLruhYIuyFq9G2RjuRzM6fZ4Oz9qVfb",
-	"c11RhNwNAbySoAONGkK1UXNtSCpzykW52z9Ui7IqCW3xLBI5n1rkeUCoX090AN+1ZRI4KxNMFcD3zyDP",
-	"M9LGaLs8Nc+YtsU3CJquAheEgXVEQbvOWrsUWvCfGVZi/HC/auhvpYKsPvcbxljKHKPkeUETQ979ekp6",
-	"R+mb08OQvPt4elSeitgsizHxK4z9ujBp++W+6ZTLv2FLUC2kPe9+/fl0SF5nlOd6TGKuddx1CDBIqRCr",
-	"mbFt2OATPA1JTOdpXG8hW0m3LEeoM0NLO5OxqtS6PisLSSwLO6uXZYAwvxe1MH6LH2lTkdAO9mH3BUWH",
-	"sTg1cUhidlfEpAY6VYkWyVXlU9iM+mx4PCTHpsYMkWjABXjK1dSrz9yzUrAxYTSZEc3TsntkkRdWfV9o",
-	"3Nj4QbtrFLVXze4eS4ATWXZDaILlEfd6E1IROFKGcsEUZFlzlT3cuwhWu8z224GRZW5MmEgLyYXRITF0",
-	"Oq1L5Q0/hW1oXHo+JnEdvmLXp45Eh6+sWjMZ14YJpkivcp91UHjz5qRqq5LNrZfD0XA03Bzvj0Zb/bD0",
-	"Z12n5IDEWGwrZVg5C6vTn58enayZOhKNuTf9uTuDwZAcgWlUgzsVYQcSDpZceE0PHQkMROUX8UYqE+0a",
-	"phuyYIIWfLikORJIbIe07pi4AO46sOubRj2bpJC4EbTj/rh1Kkvu0UwqM4AAkEaiijXyFruiEAkIRIIq",
-	"HSozIHK40ppqkqgiYTmaLCU7o82yz0jF0hIcWKaZx8Ipa3hck0zKG6Qb2MPrUZVCMpUyhfmuaRraZ8FY",
-	"h+SopSvYDz/px+iKzCywiEh08LQsY6ds5PhOz3nCKTOa7Iy2V2dDFgb2sjA20EZkwBpDi/pkoUtBzawm",
-	"QdkjVvXY0Y4j0YurB2LbcFrMlkRI7z0kofViKpbgFIUUDKwH+b7zlBuSccGqcR27aBiJSFh20wpLlGZa",
-	"ehzhVulHdPTonMVFIvajZxyWJgtxespQsxgdWpYJgwK0K3Fn+VrOhAGrRbNcOdsYOusGf9VE9Al67ncX",
-	"6cCa6t8VQKFItIOHA0NDci4wZld6HhMH/mM8v6VakDlwbc9GXD0hJ9ZTwRYfkLkdCnYIjeyWKT7hrO5d",
-	"5nRJaGJah4qLrg4n16CRndFmWLVAQXltEl7o2adUVTRHShoeZnA9GyWZwlJhhnnaR8v4CekdetwkymgA",
-	"87jQkgXhk01YTZ9BO3Uf1sgCwGUkngTvnka/IU32TRiJkswwY7WyKndyULfMLTekWg9XZA3xxu+nNwg3",
-	"tRB7o3A0agoCY4oVNg5MU+8JFWkkHmHi+BHRnwF/RMp36Yu27u7QvHfwf3C7gJ2W1pNY4jwYlRXnhXYk",
-	"e26FRA593O4eu7DUZgFpZAdFYjWuzigAJvL648kpKXCIMfx+reQCjm1Bp4jbc0YFZjoKQRU3zhc1mZkl",
-	"nadCbE3mTQVMIKjtbO27VtsazhLy8zt4Q16AwXNx7YIRTF4xAobD4YM8W8ffjITjb64ySkkHofQphKOS",
-	"3YkYu0XqtB1E6w/BjGF3nYktRGl2C2RFok9YcM1IMnfMX7vAiQ0THuusfhciSoPCFbZYXn1rHmv5rKRB",
-	"8IL08QbClPU6ztEP8zQkUbBu76PAsapK3k4LCFcmePjpOAiDW6a0BbibgOAA9zpIFYyD7eFouB1glWmG",
-	"FY0NWvCKvLlRY9kNRJMbX5wrvw/GX+7D1tP2Eb9gU0jdcZ3lXK8HjnAC9EwuCO3sAwNKFLfcWNwIg4Al",
-	"jyuUDTODjeIZcsldeZ6vZbr00YRNbNCuehwpLHAuy4+oYiRjE0Pk3IC+z2aMwFNG0VuWNcbU0g5bMKUl",
-	"KD6lBjHlUhPcuAk5P3lvpXepVCan+qBM0iKx6zylRXPdTXC7516eGIyDv650l6q4rIPxxQqdpUSTaZP8",
-	"DoikYAjq3LocRJLT4frkzY02OH4TdF/m2J5sXW8mI7af/khfXu8lzermV5M47i+rDuBPMl0+QJHroMat",
-	"8haezFHzmRL3zZIhdvxbV0m2RqOvE60+MBdVrbujwO0Xp11F2qsm+yXkqvy7ef/0hTbsaA0jr6JsOOvB",
-	"81AeKO88hXAweTr8fvj1Ow9uylNZ9SUIqu635NQktvB3+OkYXLxRgFeDmsF1UXG1ahP0WFdBCWaRjxGA",
-	"idfUTI+R/xNNS7b41zEzcXRc5bPxMtHnYV7kMusOdfiq+G5MYHPdi9X53ThvEVl3RtuPv/TWv3a1s7n9",
-	"jJaGuuaQfkmSUTVljUsFm97NsU90iQXCMynJe3jy6+zESDnACZ7XTCDRgFHt5adG6cxmHfp7spCt/cc3",
-	"u32Z5D4Mdq1zefi95g0ffOs5DAWgxjXVrEoIbinP6HXG/OsoWMvKls37Pp7tuMonORfV61/N/65efC77",
-	"aRUsq4XWlwsxoRuSs9V1+u069MGtRt3FZbujcXGJvnee51Qtg3Hwhusio0uPMYeRGUOflrmjMoKW6FSX",
-	"LVBsHK6U0FxnEeFcxbrCB/3iFxqAgKk7YTFgYpu2llhYTjyMjLWXqn7iXUDVjI2rwir1KT0kwdzQxfHQ",
-	"lYFW+B54X6ekpfg661f1PWz92G3sSgiaxZRvTAtcCYMbV6RokOYdHGmUwUpSjLvhLTWLRFVNtTeH4Ekx",
-	"BfWQKb/164AtqhTpLWYck3LM5ks921wPs8KqHhgJn3Bf1d9KaWqZwbAQbsdII4rD5p0D5j1QUo7iEGtD",
-	"keBGs2xir9B31WT7ti30exHbO0u2QuHxPjG7qWlEYZ3LvDv9+IFk/IZFwhXasXRW5ZTwkB20QTqx9Jqu",
-	"ppNI3Z28gmpbRrCadYpqXDe6YazAkvTEleZ0pRTseNk6rEg9Ndr7UO7g11YSCUc4GZI6ja6LyLYIUvYc",
-	"qr/zgKCNJDJlpBc7ZHaFFDHI88sPDAQ0E4eRiP17L1e2YBeHZDgc9ruytaOOU/RnytbMi54WOjqJ08+W",
-	"m32TDI7jtyaYrbDwPMjzmiYzNngNiFlmjyGX8o+atP9gyL9lPtXiPNZXQtdkUG2C5koaZQ/ruHERynfk",
-	"/0YJ1gNJVXWptUNz4+qulkcYFdLqotXdd5c1W/e+pHL3uzRGGy5Ifcur7RX7B2X4KivKQrbjchlpsUXf",
-	"aKnhXHV0KyFs4xXn3JDr4BVlu/gXvbaH7n9XV/z/zD//zD+/n/zz0QSpmQ4ddt4ndYgMMhGxjmfc9PH9",
-	"Z86YhBTMpUxlW6xQ8rZOJJrUpbpoHxIL6Rtu1AF7fdB9uWOBf7LEWOSrQ6IlgflJQgW5ZoTqG/tXX8oL",
-	"pt+SgOJftOgCgoWS6Twpu/ed9MuV3mNom4mQllvqjfubDs1UaYUt1Vb9oBx42DrB+jZBKlIAW1P9xQ+H",
-	"vNoLyGRCM5KyW5bJImfCPH0dpJfTG0bUXIQe+eaAgMDW93fd7l5ZV5M/9SSh21p/jEW1XuPtda5I51/K",
-	"ekzjm39E448zwZ5f250CX1a+4EsHFW99MeCgRT7zFzSs0x2PR76qm+YMTebcI9S2egbrwe4v7/8vAAD/",
-	"/w==",
+	"7Fxtc9s4kv4rKN5WRbqhZPklzliu1J0ncXadySYZ29nZ2zBrwiQkIaYADgFZ1qT836+68UKQomxnxnOV",
+	"u9sviSWSQKPR6H66+6G+RJmcl1IwoVU0/hLNGM1ZhX++lWdaVgz+zJnKKl5qLkU0jlIhBwoupWOiZ4xQ",
+	"oZasIhmtKs4UoUTLKyZI7/TVC7L/bO+AKJbBo+TpcLs/jOKoYr8seMXyaKyrBYsjlc3YnMJETCzm0fhj",
+	"5GaIPsURu6HzsmDRuP42jvSqhG+UrriYRre3cXRKNXvD51yvC3w+Y0RpqhmRE5T4cpFPmSZ6RjWZymtW",
+	"CUX0jCu3lN7J8fkrkld0ogec6clgpnVJSz6oqGYFTDKwiuqPE5Em0YTyYlExlUSH1fPhcHio4d+U9JaV",
+	"FFOjEEUmlZybebKCM6HJyfs+WQjNC5Qqo0XBKsIVuRJyKWIcGXTFlF4fuX7iicI/VJ/QiWZVTKjISZpE",
+	"anH5mWV6sGGIRPRQFlmyioKm3DhkIisj5kKxqk+kIFTUt5E5zRneQ/EGspwxYXRp9cpVIlC8QsJ1LUm1",
+	"EIKLKZELHROJa1QlaKBHyd7OAaGXcmH3A4eUolj1h4m421i8YbTU9PTg4ODgUD8fRXE0pzdvmJjqWTTe",
+	"Ho3iqKRaswqs4p9J9JEOfh18+g4f+jgaHHz67lDbP/50t5EN3suCZ6tuWzNqGMMeJIvRaDcTdM7wL5ZE",
+	"h788N18uBNfKfHu4tN8tucjlknABZ0aK3F5Ph79FEb883x+NRqPD5fP9r9DEL04Tyzs0cQviqFIKxdBX",
+	"vJLVJc9zJuBDJoVmAs8hLcuCZ2g2W2UlLws2/+6zkqIhNahQU16g9rhy52BOV0RIjR9J01JBHXCgFyoa",
+	"741240hzjeuv5fAyw9FV462tz4xdM7WnWHXNMzbM2bWTSG2ZGQcT//RtqN4/VWwSjaN/26pd5Za5qrbe",
+	"myGMStYtIatYzoTmtACTv6YFz8nlQhMwCPCUdqnN1ZFcMoVLp0Uhl4nopTcD/JPlA/OEsq7XO4Cz9yev",
+	"Xh2Tk5ekpHqGZ4yiz+OZ8T5PFE7aHxPQSyLS36KXNCaUVGyyULRwvtQvgWrCrlm1SgTuGNdkTq+YIkte",
+	"FGTOmB6SdxU+Yh2TjRMNxSypIlypBcuNhxFSz1hlnIKeUWEcS+iy0puBFINLNqPFZCAnKSlpRefMOkLz",
+	"uL/fKMZ+C2KCU1rK6qqQNB8nAnRDHqSabp04P8acxEY/6BGd2xySI680Bu4W7tJLSWhJK00uVyQFMVLS",
+	"E6BP/MIckLR/SKhYkb3RrtE3RzNJRLq2USSTIsO4Bq609qwmOMBzjKMSKqYrznIiZEUyuRCa5UTLJa1y",
+	"FMxspokxvMoWXJPLitErVhnvHOCFRgDuOjP23q36xg0e9UEPu/vx5J0IcGW0OK4qWf1uH8QIbDlDhRS5",
+	"cUIS7tMMN8v62NALPQWP6ryQk4acmWGMVF/lkbgd4lE80ZmcMz0DUwecwnKI6Nqv8hD/NssnxuQUXSmy",
+	"nFE9hPnPpfwrFatTG1l+r3qlJHOwYisLRKF5qdUh0dWK0CnlghRUs6rh5HcOavXCCCAQ8RJ9lWoBww0Q",
+	"xLH8cRy9W9F9YI/0Tt6eH5++PXpzcf7ux+O3F6+OTt58OD2+eHPy15PzmORsQheFTsT2iJQQAblYaHDZ",
+	"6FeNJ8FhOR59dDosDxCkxV8Vm/CiUM7fBmfYWm4N1BwM84KdHv/04fjs3IjUR38ZjIw+H5xZHaw8WHRe",
+	"vR7r7MMPr49fuLGGBE5W6g9wSiacwfHCWIhy2llQJoRPNa5OHaqtAU5KaMWaYbAXaMoHIJC3qav0lOlq",
+	"NTgCuJz2426wnIJ6pDCuHMZGTxoiZKoTgX4e5LAzHIZBcb5QGt0HeFnwwmwe154WPxMKOMCus9avtdz+",
+	"N+Nl4yjQ2TrsPTNwFbD+kkKQYBMJm1OtwO3gqb4bw05kNac6Gkdc6N0dA1f5HLLB7/f3wLnOuTCft/1p",
+	"Byc5ZRWcyds4+iDoQs9kxX+F8X+XjzoRBpE4L0zsdpiz3QCf27VfagjwVS5pET75WNgz/fvABaLBOcid",
+	"ErO9YNdzrhQmZJXxWmODNwWhWcZKAAEheExEfaiPPpz/5Tl+a7wDPmcR3Oufzwdnfzt5ac+HPQe5V5+F",
+	"jA5wJWI5k4qRvw+fjg7MgwiS8EkphC0btOZWJZ9MWB+8W7wxN00EtXhHG1Wc2fN9lybCpTQxqnNy/mAa",
+	"fSk+FSwHhOYhn70e43VYLyJKO9p3n5c6jQm7KeEQkN5Tl+YROUlEwdiSroxWQ/BLFzlnImPfEOLyNopy",
+	"OENc8wqnr16Qg72nz4i1dIsyFLiCsoJd09wkkO7ofQnT1KetNPXjP5PkZjQaJMnN9qskuXn26tO/d2Sn",
+	"ccQAcOG4XLM5/tGcDiNPa7Z2UvzxaPAPOvh1NDi4GP7HoDMPjqM5U4pOWWuond8m+G3oID9aIes5PvkH",
+	"JFoTzk9vTswSd0b+Mq0qii6bC6WpyNri7e9tWOjwYtM6ncO7y1E/PTgI3DQ67baj9s7ybs0/dJ/NF4FM",
+	"i4o3Kx07gRQb1IxXnWB+pbEzyS6tv6/khBfM4k+MMHnOwehp8T4wtAktFIvDEAM+4oLnKhp/3I53Pt22",
+	"z0F9vauwBFcBmIPTLI0MCsHHkmLi1gO4YgdcPVFkzuaX8ATVZC6VxuKrPxFequ24san7e+GmHuzs7O4+",
+	"2xnt7n//dO/Zs/3RfbE4tMmn9mb7cbtloXG0EPyXBbOXARK0N8fro2sb0Jcf32QzKqYP3oymVo8EASf1",
+	"/f7BrnX1zI7nsXKPa9WAqgBEr2mxYCoG9Pb67N1b1Gywzc5lg0kqVg1sVIjiaFpRoS/sUhaVGHOmJ2Os",
+	"WaixBBgwxlsGcMsYRRo4kSyAYkqz/AIvhQM1AYZ9FEex0QeMO5N4/5TpD4pV1o7B2u09ZthoHLHV69nl",
+	"nzP+jr9+9Y/j0/Ofzk7UyVyX/3hxsn/y+Zi/efF6xP5+BNd//Nv2T3zy05DtjobZTiHao9292kDOz0vc",
+	"1uaJqFXZdSIQYDDchwB3w8BMaIB8DDEpt9tYl8mWXM8I9YglJnAZ9tddCfFPc3vbW9p2N3MuvGfb4GjH",
+	"W5tdbWghdUfka03lU8fI3cbTnON+K+oa2dpV1w55bHaShyXD7kLgRFZNVa8bajtu3KftT7XWN0SRlulv",
+	"crxPFIJjpYy4bZurWMb4NcsxORckPbKIHteOBfxA8u+3D3YeZChgJUkyvOeL+5f1QHtqHcZP98XOwFbb",
+	"euwUIK6PszOaBzh202hY35k7nbd56JCkZtOMFJjTu2dsSdwnK7bubHd3xioGbiA00XXcGg6+ofHYsPGe",
+	"Yia/sfkIrpQglmb9lpHsjQ72H98sTPKhLri4I4tfk7vg10yRngUSZH/UdIn7o/gOYLh/L2Qwqn90t9Qc",
+	"r9XFfntxZLso4cbbmjpkle/gCDfOvOlpo725nvbOcMd2tZ24by+O7j84DbvpWn9D+MaudR2YwEeuJzts",
+	"blOr2q3SnP6n/TTM5LwVxJ7u3QfHu01rwiulL+BMNWc7yund/ccHA/6Cdk7wRl6zgraD8W+exYLOPxAk",
+	"d6PcqKHCcLWx3cR79r4j0y2DKx7631VVCk1pHcw3M8zWMvxc62JCPGLZouJ6dYbODuVw9anzbvf584ya",
+	"Zpqt1jiGSc5KhkUTQRqloSFJjZcfg+Oe0QpLT1llCtdUk4JRpcnuTiKyGa1oplmlYqzxlrYfyKrxWi3n",
+	"iaqnOTs+/dvJi2NTvyc9SAW6r531E2GldwlZXRvq+vaJIu9P370/Pj3/r9YsVK+JdOj6d4lYyupKuXt8",
+	"nRI0N5NFrgCOaIlrG5LU1M5QP75W11OLS/J8Qzs5TgRd5OHlPBC4vs2lmOSp7Vog7Iao0TdFOjJf6AUt",
+	"BudvzoLanu2KIuRuCBCUBC1oVBCqdbVQmuRyTrlwu/2dX5RRSWyKZ4mY86lBnoeEhvVEC/BtWyaDszLB",
+	"VAF8/wzyPC1NjDbLqxYFU6b4BkHTVuCiODKOKGrXWWuXQkv+I8NKTBju1w39lawgq5+HDWMsZY5R8nlJ",
+	"M01e/3xGesf5y7OjmLx+d3bsTkWqV+WYhBXGfl2YNP3y0HTc8q/YClQLac/rn388G5IXBeVzNSYpVyrt",
+	"OgQYpKoYq5mpadjgHTyPSUoXeVpvIVtLtwxHqDNDyzuTMV9q3ZyVxSSVpZk1yDJAmF/LWpiwxY+0qUQo",
+	"C/uw+4Kiw1ic6jQmKbspU1IDHV+iRXKVuwubUZ81T4fkRNeYIRENuAB32Zq6/87eKwUbE0azGVE8d90j",
+	"g7yw6vtE4camd9pdo6i9bna3WAKcSNcNoRmWR+zjTUhF4EhpygWrIMtaVMXdvYtovctsrg60dLkxYSIv",
+	"JRdaxUTT6bQulTf8FLahcenzMUnr8JXaPnUiOnylb80UXGkmWEV63n3WQeHly1PfViXbO8+Go+FouD0+",
+	"GI12+rHzZ12n5JCkWGxzMqydhfXpP5wdn26YOhGNubfDuTuDwZAcg2n4wa2KsAMJB0sug6aHSgQGInch",
+	"3cplpmzDdEuWTNCSD1d0jgQS0yGtOyY2gNsO7OamUc8kKSRtBO20P26dSsc9mslKDyAA5InwsUZeY1cU",
+	"IgGBSODTIZcBkaO11lSTRJUIw9FkOdkbbbs+IxUrQ3BghWIBC8fV8LgihZRXSDcwhzegKsVkKmUO813S",
+	"PDb3grEOyXFLV7AfYdKP0RWZWWARiejgaRnGjmvkhE7PesIp04rsjXbXZ0MWBvayMDbQRmTAGkOL+mSg",
+	"S0n1rCZBmSPme+xox4nopf6G1DSclrMVETJ4DklovVRIYfACTu6pn0JeynwF2bVYpTFZzng2I0KGxAD0",
+	"Z2iDc3rFSMGFTr2fW4gCXCIlaTZj2VVqJVyiP9AU/C13bTdwAE6svumv00XONQzJ/NIswWmYiEQctaS1",
+	"RFVaKBnQlFvVJ9HRJrRGn4g0DOBp7E4NQIUpw83FANU6HDAooEsHfd1jcyY0HBw8GWvuBaN3zTHwfcyQ",
+	"I2g/22ALWq4/V4DGEtGOXxaPQcCqyRrIULg0ZzC1aUjqIBdaUmAqY+LuaB9ULrq6plzBEvdG27Fvq4I2",
+	"2sS+OLB5WXmEgDQ3dBDgzrYcQcPQa4bzvI9b/QNSRtS4Sb5RkCDgGhyzIiSwsJqSg7Zvv6zRCgDWRDwI",
+	"Mj6M0kOajJ44EY4gMWO1sryLOqzb8IZv4tfDK7KBzBP26BsknlqI/VE8GjUFgTHFGsMHpqn3hIo8Efew",
+	"e8IoG86AfyKN3Pm3nZsbtNc9/B9cOeCxlfFOhowPRmXEeaIscZ8bIZGXn7Y70jbUtZlFChlHiViP1TMK",
+	"IIy8eHd6RkocYgyfLyu5hHNY0inmAnNGBWZPFQI1rq1zabI9HUXIo8Amm8eDHXCiezsHtn23gQeFnP8O",
+	"LlIQtPBcXNoAB5N7lsFwOLyTu2s5oYmwnNB1lirpIKk+hMTkGKOI21tEUdOVNA4OzBh215rYUjizWyLT",
+	"En3CkitGsoVlE5sFTozfD5hs9bMQpRq0sLjFHOsb89jIkSUN0hikpFcQ+ozXsZ57OM9jkkSb9j6JLFPL",
+	"cYFa4Nqb4NH7kyiOrlmlDGjeBlQIWNrCtGgc7Q5Hw90IK1czrJJs0ZJ7QuhWjY+3EKFufbFO+TYaf7mN",
+	"W3ebW5q+E8tCUnW8KPNBbYakDmpxbX1Sg3djTb0Rxlxd3b4kIhVLhAdkhnwId4rpGD5O+XUYx1vdFtIz",
+	"EINrPLzXrOITznKztWgEPp4nIuTs+PjppKllhgOXY9zHTkQaN2lLLLjBdS0A6nA9SwTXihUT8xZOF6zr",
+	"m8zy1zI1tEfjkILWMbbt606EqQkBpsJ+Min4FUuExeoYKb0JwU1m0Ebd2lTou/JWkVtab0mV8RpGs1ZR",
+	"DcbiFWMlotqJjcTKKwWTZoOjRB6o0VAqEe8Xq9pKEmFr1uBK3KmpcajxeS5t8a+KIXOHZDJnpJdaVHGB",
+	"XSY41u4LTasp02mciDSkzl2Y+JzGZDgc2gMZFAaiceR6So1yDBw1i3BUNP64RmJyJps3X3kAEFgy3HMb",
+	"nSwqldPh5pTdjjY4eRl1v8KzO9m53M5G7CD/nj673M+aNe2vpu7cfvJ93x9kvrqDGOkIkQ8jH3ZyL26b",
+	"FWEkdLTeFNoZjf4oGWybcAMdcq2RFxDpXtBsxgYvpNCVLO7jw7n3ItvvHP4Pv/Kwd6ciH/qiQ6ttWrPK",
+	"saNlaXQfPWFurcfr+W9R47COG1zK0JFHYJA1fTZ4a+IHmjtG/9exZ3ESXPajcWfREfvXsOZUZzPHStUV",
+	"zbTnxXdobuzpnkHPWUiji1aB0PK9W9RRWVmKqMJowwWpiaJtr9g/dOHLAUgh23HZRVqs8jVSYpyrjm4O",
+	"wjYesc4Ny6UBBusq4fbaHrr/Tb0ltDfa3vSg91FbH1pc7L3R7v0PvQrfHNzb3n2Ek+mzOzBFDgYjSQFa",
+	"bbwXsx28/PierrDGfS4leQN3ft0x0lIOcILHPUWQ18Ko5v29RvXXJLlq+A1ZyM7B/Zvdfh/qNo6eGmd8",
+	"93PNl9TClii62FYz9OMn9JSL+ZxWq2gcHXVS0i0ik5O1PkNvAzWmD1ZBp8r1nbFbu1a3tO1czAA81Q1v",
+	"DCuO2E2QAizMi8IVpA7XdSLR7H4ID3Rd1bDhRi2wV4fd/DCsD2LuoJB+qSSB+UlGBblkhKor8+Ko2c2u",
+	"VMhnS2Ei9cUt1V2om+lfnydpCWB4SWgnE1fkxCXBXFxzbSr4MBi479jUe70ye74m17d1g4K3syeTCzQy",
+	"L1NXsf0CfGPMKW5GsbEG2sQMZhyugTNlWlI42Ix6YOvXmGGPEPMDprMZy00+5FoPiahr9bHpSdfpXAHZ",
+	"RyGnHKt8FZtUTM2GQdURCw0zeg2pJhMEpcS3o4zyEiEnvj20wicoYIz2kC5mpq9/Pr84P3+Tkh6eDc2v",
+	"PZHPJFahZSYiePUYxfbvYoT1EaxKHrpEgJsydW3RtrACG2XFT4Tb+jXpe07Q0+NXp8dnf0Fh+5gYuh5H",
+	"bLsYSuPXBZtoIhfalORMlwKU8PPR6du6iW5PzZCcSTAaTP0MF6D5mxF1W6ViNFcm/YX9t31dY3DN42tZ",
+	"BX6ljJRMlgULfrsBiRcqMH+UbGxM0LXz8kWm8ZgEKT+hYrWkKywtG53NeEmMY3BHX1m9mjzW3PZEEcFu",
+	"rG0lIrAEz1erbQFfLbUl6NAo7OuJsKO6otesCDcW/Ix53a9klZKQhedUY99rpXBD5IR8OH1jzrfVWCGn",
+	"6rDmRdjCq2k4dfP0uzLWP68RYO9MVs8b9RbrLRS5ZOBwQN/C1CwanvWJMj39vs9bS6pnddZa05Me8BsU",
+	"j02U6lphbVm4Su9cqyAEbFhLcAK/jfX8fysv3PkyzINhZ/j6zaNVHQLRagzw0RMoO1iTIePR0hwDimLI",
+	"S/Scwu3bhy+0cfI3gGz/HlAQk3zP16JCLNS346nv8tkTEQMI4fm3hMYfpcThEqmOdP7o/YlP6TcUPLyN",
+	"dtQ6TCn3f1FFA/N+y+e4o7ox/L+Rsv9Ou7Eg2CipE5H66oo7Qo/9u0R/6A8Sya4f42n+9FBNKqiZOn4p",
+	"/h0LRMlB0tLVT3yIIoO43gD2+OsNnch+TB7lB3tA9vCXx8LM1Ba7mj+Xo+r+pwp7n9/0b+T8qyz1r7LU",
+	"A8pS8NRjGAokSJdUMU+LuKa8oJcFC3/ox3YNm7+kFNiO5ZSSD8I//tW/rOEffCz7aVFB/UJr34nZ+5Cc",
+	"r6/z/qpfmyvergO+5Kos6Cp4FxnhKeK/rpKTSesdT2TG5o9c//PpaJAo2l+I+C3rxJ+k6spsbdHAct86",
+	"359YI/rEhrkDux/UwtpEhTW6c3vhAzfwsGVq6jpDLnEEivE/2WUzkPYCCpnRguTsmhWynDOhH74O0kMK",
+	"ZbUQccCePSQgsKn7dP08y9q6mgToBwnd1vp9NOjNGm+vc0268K3q+zS+/Xs0fj+V+/G13SnwJ38Sv3Rw",
+	"6TeXmA9b7PFwQcO1UgeH3DG+e4Ym9f0ebnqzMKSi20+3/x0AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -45,6 +45,10 @@ func TestChecksCatchOpenedInternalOperations(t *testing.T) {
 		"x-on-behalf-of with two answers": strings.Replace(spec, "        parameter: user_id\n",
 			"        parameter: user_id\n        any: whoever\n", 1),
 		"x-on-behalf-of without a reason": strings.Replace(spec, "        parameter: user_id\n", "        none: ''\n", 1),
+		"x-on-behalf-of any without its check": strings.Replace(spec, "        parameter: user_id\n",
+			"        any: the caller decided whom to show\n", 1),
+		"x-on-behalf-of check without any": strings.Replace(spec, "        parameter: user_id\n",
+			"        parameter: user_id\n        check: members only\n", 1),
 	}
 	for name, mutated := range mutations {
 		if mutated == spec {
@@ -85,10 +89,12 @@ func TestChecksRequireTheSubjectTokenWithTheCredential(t *testing.T) {
 			t.Fatalf("%s: not caught by a rule (err %v)", name, err)
 		}
 	}
-	// The forms that are allowed pass: any verified subject, and a call for
-	// nobody that asks for no subject token.
+	// The forms that are allowed pass: any verified subject with the
+	// callee's check named, and a call for nobody that asks for no subject
+	// token.
 	allowed := map[string]string{
-		"any": strings.Replace(spec, "        parameter: user_id\n", "        any: the caller decided whom to show\n", 1),
+		"any with its check": strings.Replace(spec, "        parameter: user_id\n",
+			"        any: the subject's own list\n        check: ports.SeenMembers\n", 1),
 		"none without a subject token": strings.Replace(strings.Replace(spec, "        parameter: user_id\n",
 			"        none: a batch job\n", 1), both, "        - InternalToken: []\n", 1),
 	}

@@ -33,6 +33,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.createUserStmt, err = db.PrepareContext(ctx, createUser); err != nil {
 		return nil, fmt.Errorf("error preparing query CreateUser: %w", err)
 	}
+	if q.forgetSeenMembershipsStmt, err = db.PrepareContext(ctx, forgetSeenMemberships); err != nil {
+		return nil, fmt.Errorf("error preparing query ForgetSeenMemberships: %w", err)
+	}
 	if q.getRefreshTokenStmt, err = db.PrepareContext(ctx, getRefreshToken); err != nil {
 		return nil, fmt.Errorf("error preparing query GetRefreshToken: %w", err)
 	}
@@ -63,6 +66,15 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.revokeUserSessionsStmt, err = db.PrepareContext(ctx, revokeUserSessions); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeUserSessions: %w", err)
 	}
+	if q.seeMembershipStmt, err = db.PrepareContext(ctx, seeMembership); err != nil {
+		return nil, fmt.Errorf("error preparing query SeeMembership: %w", err)
+	}
+	if q.seenMemberProfilesStmt, err = db.PrepareContext(ctx, seenMemberProfiles); err != nil {
+		return nil, fmt.Errorf("error preparing query SeenMemberProfiles: %w", err)
+	}
+	if q.seenMemberSinceStmt, err = db.PrepareContext(ctx, seenMemberSince); err != nil {
+		return nil, fmt.Errorf("error preparing query SeenMemberSince: %w", err)
+	}
 	if q.setCanonicalEmailStmt, err = db.PrepareContext(ctx, setCanonicalEmail); err != nil {
 		return nil, fmt.Errorf("error preparing query SetCanonicalEmail: %w", err)
 	}
@@ -90,6 +102,11 @@ func (q *Queries) Close() error {
 	if q.createUserStmt != nil {
 		if cerr := q.createUserStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing createUserStmt: %w", cerr)
+		}
+	}
+	if q.forgetSeenMembershipsStmt != nil {
+		if cerr := q.forgetSeenMembershipsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing forgetSeenMembershipsStmt: %w", cerr)
 		}
 	}
 	if q.getRefreshTokenStmt != nil {
@@ -140,6 +157,21 @@ func (q *Queries) Close() error {
 	if q.revokeUserSessionsStmt != nil {
 		if cerr := q.revokeUserSessionsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing revokeUserSessionsStmt: %w", cerr)
+		}
+	}
+	if q.seeMembershipStmt != nil {
+		if cerr := q.seeMembershipStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing seeMembershipStmt: %w", cerr)
+		}
+	}
+	if q.seenMemberProfilesStmt != nil {
+		if cerr := q.seenMemberProfilesStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing seenMemberProfilesStmt: %w", cerr)
+		}
+	}
+	if q.seenMemberSinceStmt != nil {
+		if cerr := q.seenMemberSinceStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing seenMemberSinceStmt: %w", cerr)
 		}
 	}
 	if q.setCanonicalEmailStmt != nil {
@@ -194,45 +226,53 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                      DBTX
-	tx                      *sql.Tx
-	createRefreshTokenStmt  *sql.Stmt
-	createSessionFamilyStmt *sql.Stmt
-	createUserStmt          *sql.Stmt
-	getRefreshTokenStmt     *sql.Stmt
-	getSessionFamilyStmt    *sql.Stmt
-	getUserByEmailStmt      *sql.Stmt
-	getUserByIDStmt         *sql.Stmt
-	holdCredentialsStmt     *sql.Stmt
-	listUncheckedEmailsStmt *sql.Stmt
-	lockSessionFamilyStmt   *sql.Stmt
-	replacePasswordHashStmt *sql.Stmt
-	revokeSessionFamilyStmt *sql.Stmt
-	revokeUserSessionsStmt  *sql.Stmt
-	setCanonicalEmailStmt   *sql.Stmt
-	setUserActiveStmt       *sql.Stmt
-	spendRefreshTokenStmt   *sql.Stmt
+	db                        DBTX
+	tx                        *sql.Tx
+	createRefreshTokenStmt    *sql.Stmt
+	createSessionFamilyStmt   *sql.Stmt
+	createUserStmt            *sql.Stmt
+	forgetSeenMembershipsStmt *sql.Stmt
+	getRefreshTokenStmt       *sql.Stmt
+	getSessionFamilyStmt      *sql.Stmt
+	getUserByEmailStmt        *sql.Stmt
+	getUserByIDStmt           *sql.Stmt
+	holdCredentialsStmt       *sql.Stmt
+	listUncheckedEmailsStmt   *sql.Stmt
+	lockSessionFamilyStmt     *sql.Stmt
+	replacePasswordHashStmt   *sql.Stmt
+	revokeSessionFamilyStmt   *sql.Stmt
+	revokeUserSessionsStmt    *sql.Stmt
+	seeMembershipStmt         *sql.Stmt
+	seenMemberProfilesStmt    *sql.Stmt
+	seenMemberSinceStmt       *sql.Stmt
+	setCanonicalEmailStmt     *sql.Stmt
+	setUserActiveStmt         *sql.Stmt
+	spendRefreshTokenStmt     *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                      tx,
-		tx:                      tx,
-		createRefreshTokenStmt:  q.createRefreshTokenStmt,
-		createSessionFamilyStmt: q.createSessionFamilyStmt,
-		createUserStmt:          q.createUserStmt,
-		getRefreshTokenStmt:     q.getRefreshTokenStmt,
-		getSessionFamilyStmt:    q.getSessionFamilyStmt,
-		getUserByEmailStmt:      q.getUserByEmailStmt,
-		getUserByIDStmt:         q.getUserByIDStmt,
-		holdCredentialsStmt:     q.holdCredentialsStmt,
-		listUncheckedEmailsStmt: q.listUncheckedEmailsStmt,
-		lockSessionFamilyStmt:   q.lockSessionFamilyStmt,
-		replacePasswordHashStmt: q.replacePasswordHashStmt,
-		revokeSessionFamilyStmt: q.revokeSessionFamilyStmt,
-		revokeUserSessionsStmt:  q.revokeUserSessionsStmt,
-		setCanonicalEmailStmt:   q.setCanonicalEmailStmt,
-		setUserActiveStmt:       q.setUserActiveStmt,
-		spendRefreshTokenStmt:   q.spendRefreshTokenStmt,
+		db:                        tx,
+		tx:                        tx,
+		createRefreshTokenStmt:    q.createRefreshTokenStmt,
+		createSessionFamilyStmt:   q.createSessionFamilyStmt,
+		createUserStmt:            q.createUserStmt,
+		forgetSeenMembershipsStmt: q.forgetSeenMembershipsStmt,
+		getRefreshTokenStmt:       q.getRefreshTokenStmt,
+		getSessionFamilyStmt:      q.getSessionFamilyStmt,
+		getUserByEmailStmt:        q.getUserByEmailStmt,
+		getUserByIDStmt:           q.getUserByIDStmt,
+		holdCredentialsStmt:       q.holdCredentialsStmt,
+		listUncheckedEmailsStmt:   q.listUncheckedEmailsStmt,
+		lockSessionFamilyStmt:     q.lockSessionFamilyStmt,
+		replacePasswordHashStmt:   q.replacePasswordHashStmt,
+		revokeSessionFamilyStmt:   q.revokeSessionFamilyStmt,
+		revokeUserSessionsStmt:    q.revokeUserSessionsStmt,
+		seeMembershipStmt:         q.seeMembershipStmt,
+		seenMemberProfilesStmt:    q.seenMemberProfilesStmt,
+		seenMemberSinceStmt:       q.seenMemberSinceStmt,
+		setCanonicalEmailStmt:     q.setCanonicalEmailStmt,
+		setUserActiveStmt:         q.setUserActiveStmt,
+		spendRefreshTokenStmt:     q.spendRefreshTokenStmt,
 	}
 }

@@ -17,6 +17,12 @@ type RefreshToken struct {
 	SpentAt   sql.NullInt64
 }
 
+type SeenMembership struct {
+	PropertyID int64
+	UserID     int64
+	SeenAt     int64
+}
+
 type SessionFamily struct {
 	ID            string
 	UserID        int64

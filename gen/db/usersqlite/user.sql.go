@@ -102,6 +102,17 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 	return i, err
 }
 
+const forgetSeenMemberships = `-- name: ForgetSeenMemberships :exec
+DELETE FROM seen_memberships WHERE user_id = ?1
+`
+
+// The first half of replacing what a login or refresh saw (its transaction
+// adds the rows it saw).
+func (q *Queries) ForgetSeenMemberships(ctx context.Context, userID int64) error {
+	_, err := q.exec(ctx, q.forgetSeenMembershipsStmt, forgetSeenMemberships, userID)
+	return err
+}
+
 const getRefreshToken = `-- name: GetRefreshToken :one
 SELECT token_hash, family_id, user_id, issued_at, expires_at, spent_at FROM refresh_tokens WHERE token_hash = ?1
 `
@@ -346,6 +357,43 @@ func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessions
 		return 0, err
 	}
 	return result.RowsAffected()
+}
+
+const seeMembership = `-- name: SeeMembership :exec
+INSERT INTO seen_memberships (property_id, user_id, seen_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (property_id, user_id) DO UPDATE SET seen_at = excluded.seen_at
+`
+
+type SeeMembershipParams struct {
+	PropertyID int64
+	UserID     int64
+	SeenAt     int64
+}
+
+// An upsert: two logins of one user at once both delete, then both insert.
+func (q *Queries) SeeMembership(ctx context.Context, arg SeeMembershipParams) error {
+	_, err := q.exec(ctx, q.seeMembershipStmt, seeMembership, arg.PropertyID, arg.UserID, arg.SeenAt)
+	return err
+}
+
+const seenMemberSince = `-- name: SeenMemberSince :one
+SELECT 1 FROM seen_memberships
+WHERE property_id = ?1 AND user_id = ?2 AND seen_at >= ?3
+`
+
+type SeenMemberSinceParams struct {
+	PropertyID int64
+	UserID     int64
+	SeenAt     int64
+}
+
+// Whether user_id was seen as a member of property_id at a login or refresh
+// at or after seen_at (1), or not (no row).
+func (q *Queries) SeenMemberSince(ctx context.Context, arg SeenMemberSinceParams) (int64, error) {
+	row := q.queryRow(ctx, q.seenMemberSinceStmt, seenMemberSince, arg.PropertyID, arg.UserID, arg.SeenAt)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
 }
 
 const setCanonicalEmail = `-- name: SetCanonicalEmail :execrows

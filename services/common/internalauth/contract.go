@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -19,8 +20,12 @@ const (
 	AllowedExtension = "x-allowed-callers"
 	// OnBehalfOfExtension says for whom a call is made: `parameter: user_id`
 	// (the path parameter that names the user the call is for, the audit
-	// line's subject), `any: <reason>` (the caller decided whom a call is
-	// for) or `none: <reason>` (a call made for no user).
+	// line's subject), `none: <reason>` (a call made for no user), or
+	// `any: <reason>` with `check: <what stands in>` (any verified subject
+	// may act, and the callee's own check, named so that a reviewer can
+	// find it, decides what the subject may see). `any` without a check is
+	// refused: "the caller decided" is the caller's say-so, which a leaked
+	// credential also has.
 	OnBehalfOfExtension = "x-on-behalf-of"
 )
 
@@ -53,8 +58,11 @@ type OnBehalfOf struct {
 	// Parameter is the path parameter that names the user a call is for.
 	Parameter string
 	// Any and None give the reason a call names no user by a parameter:
-	// whoever the caller decided, or nobody.
+	// any verified subject, or nobody.
 	Any, None string
+	// Check names what stands in for the parameter under Any: the callee's
+	// own check of what the subject may see.
+	Check string
 }
 
 // Policies reads every operation's policy, by operationId.
@@ -107,22 +115,38 @@ func AllowedNames(op *openapi3.Operation) ([]string, error) {
 
 // ReadOnBehalfOf returns an operation's x-on-behalf-of and whether it has
 // one; an error when it is not exactly one of parameter (a path parameter
-// of the operation or of its path item), any or none, each with a non-empty
-// value.
+// of the operation or of its path item), none, or any together with check,
+// each with a non-empty value.
 func ReadOnBehalfOf(item *openapi3.PathItem, op *openapi3.Operation) (OnBehalfOf, bool, error) {
 	raw, ok := op.Extensions[OnBehalfOfExtension]
 	if !ok {
 		return OnBehalfOf{}, false, nil
 	}
 	m, ok := raw.(map[string]any)
-	if !ok || len(m) != 1 {
+	if !ok || len(m) == 0 {
 		return OnBehalfOf{}, true, fmt.Errorf("%s must have exactly one of parameter, any, none", OnBehalfOfExtension)
 	}
-	key := slices.Collect(maps.Keys(m))[0]
-	value, ok := m[key].(string)
-	if !ok || value == "" {
-		return OnBehalfOf{}, true, fmt.Errorf("%s.%s must be a non-empty string", OnBehalfOfExtension, key)
+	values := make(map[string]string, len(m))
+	for key, v := range m {
+		value, ok := v.(string)
+		if !ok || value == "" {
+			return OnBehalfOf{}, true, fmt.Errorf("%s.%s must be a non-empty string", OnBehalfOfExtension, key)
+		}
+		values[key] = value
 	}
+	keys := slices.Sorted(maps.Keys(values))
+	switch {
+	case slices.Equal(keys, []string{"any", "check"}):
+		return OnBehalfOf{Any: values["any"], Check: values["check"]}, true, nil
+	case len(keys) == 1 && keys[0] == "any":
+		return OnBehalfOf{}, true, fmt.Errorf("%s.any must come with a check: what the callee itself verifies of the ids "+
+			"a subject may read (any verified subject acting on the caller's say-so is what a leaked credential has too)",
+			OnBehalfOfExtension)
+	case len(keys) != 1:
+		return OnBehalfOf{}, true, fmt.Errorf("%s must have exactly one of parameter, any, none (not %s)",
+			OnBehalfOfExtension, strings.Join(keys, ", "))
+	}
+	key, value := keys[0], values[keys[0]]
 	switch key {
 	case "parameter":
 		for _, p := range append(slices.Clone(item.Parameters), op.Parameters...) {
@@ -132,8 +156,6 @@ func ReadOnBehalfOf(item *openapi3.PathItem, op *openapi3.Operation) (OnBehalfOf
 		}
 		return OnBehalfOf{}, true, fmt.Errorf("%s.parameter names %q, which is not a path parameter of the operation",
 			OnBehalfOfExtension, value)
-	case "any":
-		return OnBehalfOf{Any: value}, true, nil
 	case "none":
 		return OnBehalfOf{None: value}, true, nil
 	}

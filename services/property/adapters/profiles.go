@@ -60,15 +60,19 @@ func NewProfileClient(w *internalauth.Workload, s upstream.Settings, baseURL str
 // Profiles implements app.ProfileSource. The call is made for the user of
 // the request being served, whose access token the public listener has
 // verified: the workload's client exchanges that token at the user service
-// for a subject token (internalauth.SubjectCache), or makes no call.
-func (p *ProfileClient) Profiles(ctx context.Context, ids []int64) (map[int64]app.Profile, error) {
+// for a subject token (internalauth.SubjectCache), or makes no call. It
+// names the property and that user: the user service answers only about the
+// people it has itself seen share that property with them.
+func (p *ProfileClient) Profiles(ctx context.Context, propertyID int64, ids []int64) (map[int64]app.Profile, error) {
 	claims, token := jwtauth.FromContext(ctx), jwtauth.VerifiedToken(ctx)
 	if claims == nil || token == "" {
 		return nil, errNoVerifiedUser
 	}
 	ctx = internalauth.ForSubject(ctx, internalauth.Subject{User: strconv.FormatInt(claims.UserID, 10),
 		Operation: getUserProfiles, Evidence: token})
-	return p.Call(ctx, func(ctx context.Context) (map[int64]app.Profile, error) { return p.fetch(ctx, ids) })
+	return p.Call(ctx, func(ctx context.Context) (map[int64]app.Profile, error) {
+		return p.fetch(ctx, claims.UserID, propertyID, ids)
+	})
 }
 
 // Exchange is the user service's token exchange (exchangeSubjectToken), the
@@ -103,9 +107,10 @@ func (p *ProfileClient) Exchange(ctx context.Context, req internalauth.ExchangeR
 		TokenType: string(resp.JSON200.TokenType), ExpiresIn: int(resp.JSON200.ExpiresIn)}, nil
 }
 
-// fetch asks for ids' profiles and checks the answer is about them only.
-func (p *ProfileClient) fetch(ctx context.Context, ids []int64) (map[int64]app.Profile, error) {
-	resp, err := p.client.GetUserProfilesWithResponse(ctx, &internaluserapi.GetUserProfilesParams{},
+// fetch asks, for user, for ids' profiles in property and checks the answer
+// is about them only.
+func (p *ProfileClient) fetch(ctx context.Context, user, property int64, ids []int64) (map[int64]app.Profile, error) {
+	resp, err := p.client.GetUserProfilesWithResponse(ctx, user, property, &internaluserapi.GetUserProfilesParams{},
 		internaluserapi.GetUserProfilesJSONRequestBody{UserIds: ids})
 	if err != nil {
 		return nil, fmt.Errorf("call user service: %w", err)

@@ -156,7 +156,7 @@ func (s *Service) PropertyInvitations(ctx context.Context, c Caller, id int64) (
 	if err != nil {
 		return nil, Names{}, err
 	}
-	return list, s.names(ctx, inviters(list)), nil
+	return list, s.names(ctx, id, inviters(list)), nil
 }
 
 // inviters are the distinct users who sent list.
@@ -185,17 +185,19 @@ func (s *Service) RevokeInvitation(ctx context.Context, c Caller, id, invitation
 }
 
 // MyInvitations lists the pending invitations addressed to the caller's
-// email, with the inviters' names when the user service answers.
+// email, without the inviters' names: the user service shows a person's
+// name only to someone it has seen share a property with them, and an
+// invitee does not yet.
 func (s *Service) MyInvitations(ctx context.Context, c Caller) ([]InvitationRecord, Names, error) {
 	email := invitee(c)
 	if email == "" {
-		return nil, s.names(ctx, nil), nil
+		return nil, Names{}, nil
 	}
 	list, err := s.Repo.EmailInvitations(ctx, email, s.now())
 	if err != nil {
 		return nil, Names{}, err
 	}
-	return list, s.names(ctx, inviters(list)), nil
+	return list, Names{}, nil
 }
 
 // Accept makes the caller a member by an invitation addressed to them.

@@ -164,11 +164,13 @@ type Profile struct {
 	FirstName, LastName, Email string
 }
 
-// ProfileSource is the user service's profiles call: the profile of each id
-// that names an account. Its own time budget, retry and circuit breaker
-// bound it (package upstream); an error means: no names this time.
+// ProfileSource is the user service's profiles call: the profile of each of
+// ids that the user service has itself seen as a member of propertyID, asked
+// for the user of the request being served (who must be seen as one too).
+// Its own time budget, retry and circuit breaker bound it (package
+// upstream); an error means: no names this time.
 type ProfileSource interface {
-	Profiles(ctx context.Context, ids []int64) (map[int64]Profile, error)
+	Profiles(ctx context.Context, propertyID int64, ids []int64) (map[int64]Profile, error)
 }
 
 // Names are the profiles of a list's users, or none (Included false) when
@@ -178,12 +180,13 @@ type Names struct {
 	ByID     map[int64]Profile
 }
 
-// names asks for ids' profiles; a failure is not the list's failure.
-func (s *Service) names(ctx context.Context, ids []int64) Names {
+// names asks for the profiles of ids, people of property id; a failure is
+// not the list's failure.
+func (s *Service) names(ctx context.Context, id int64, ids []int64) Names {
 	if s.Profiles == nil || len(ids) == 0 {
 		return Names{Included: s.Profiles != nil}
 	}
-	got, err := s.Profiles.Profiles(ctx, ids)
+	got, err := s.Profiles.Profiles(ctx, id, ids)
 	if err != nil {
 		return Names{}
 	}
@@ -372,7 +375,7 @@ func (s *Service) Members(ctx context.Context, c Caller, id int64) ([]MemberReco
 	for i, m := range members {
 		ids[i] = m.UserID
 	}
-	return members, s.names(ctx, ids), nil
+	return members, s.names(ctx, id, ids), nil
 }
 
 // PutMember changes an existing member's access level; it never adds one.

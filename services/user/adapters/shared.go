@@ -3,6 +3,7 @@ package adapters
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"jeeves4service/services/common/database"
@@ -31,4 +32,15 @@ func sessionFamily(id string, userID, created, expires int64, revoked sql.NullIn
 // live reports whether a family may still issue tokens at now.
 func live(f app.FamilyRecord, now time.Time) bool {
 	return f.RevokedAt == 0 && f.ExpiresAt > now.Unix()
+}
+
+// seen turns a lookup of one row into whether it was there.
+func seen(err error) (bool, error) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, msgs.Classify(err)
+	}
+	return true, nil
 }

@@ -29,6 +29,13 @@ func (m *memRepo) ReplacePassword(context.Context, int64, int64, string, time.Ti
 func (m *memRepo) UncheckedEmails(context.Context) ([]StoredEmail, error)                 { return nil, nil }
 func (m *memRepo) SetCanonicalEmail(context.Context, int64, string, string) error         { return nil }
 func (m *memRepo) Ping(context.Context) error                                             { return nil }
+func (m *memRepo) SeeMemberships(context.Context, int64, []int64, time.Time) error        { return nil }
+func (m *memRepo) SeenMember(context.Context, int64, int64, time.Time) (bool, error) {
+	return false, nil
+}
+func (m *memRepo) SeenMemberProfiles(context.Context, int64, []int64, time.Time) ([]Profile, error) {
+	return nil, nil
+}
 
 // memSessions keeps session families in memory (the HTTP tests run the real
 // adapters on both engines).

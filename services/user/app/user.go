@@ -60,6 +60,7 @@ type Repository interface {
 	// has that form).
 	UncheckedEmails(ctx context.Context) ([]StoredEmail, error)
 	SetCanonicalEmail(ctx context.Context, id int64, stored, canonical string) error
+	MembershipRepository
 	Ping(ctx context.Context) error
 }
 
@@ -108,6 +109,9 @@ type Service struct {
 	OnReuse    func(ctx context.Context, f FamilyRecord, clientIP string)
 	Properties PropertySource
 	Signer     TokenSigner
+	// AccessTTL is how long an access token lives (JWT_TTL): the most a
+	// subject's own seen memberships may be behind its token (profiles.go).
+	AccessTTL time.Duration
 	// MaxPropertyClaims bounds the number of property claims (the Signer's
 	// byte budget, JWT_MAX_BYTES, their bytes); past it the token says
 	// properties_truncated and other services ask the property service.
@@ -340,6 +344,12 @@ func (s *Service) sign(ctx context.Context, u UserRecord, sid string, now time.T
 		claims.PropertiesIncluded = true
 		claims.Properties, claims.PropertiesTruncated = CapClaims(props.Claims, s.MaxPropertyClaims)
 		claims.PropertiesTruncated = claims.PropertiesTruncated || props.Total > len(claims.Properties)
+		// What the property service just told this service, with its own
+		// credential and for this user, is what the profiles call later
+		// answers from (profiles.go): never what a caller says.
+		if err := s.Repo.SeeMemberships(ctx, u.ID, propertyIDs(props.Claims), now); err != nil {
+			return Session{}, fmt.Errorf("record the memberships seen at login: %w", err)
+		}
 	}
 	if s.OnClaims != nil {
 		s.OnClaims(claims.PropertiesIncluded)

@@ -26,23 +26,44 @@ type Internal struct {
 
 var _ internaluserapi.StrictServerInterface = (*Internal)(nil)
 
-// GetUserProfiles implements POST /api/internal/users/profiles.
+// GetUserProfiles implements POST
+// /api/internal/users/{user_id}/properties/{property_id}/profiles. The
+// guard has checked that the subject token is user_id's; the rule
+// (app.Service.Profiles) answers only about the members of the property this
+// service has seen itself. Every refusal and every id left out is a WARN line
+// naming the subject: a caller asking about people its user does not share
+// the property with is what a leaked credential looks like.
 func (h *Internal) GetUserProfiles(
 	ctx context.Context,
 	req internaluserapi.GetUserProfilesRequestObject,
 ) (internaluserapi.GetUserProfilesResponseObject, error) {
-	profiles, err := h.App.Profiles(ctx, req.Body.UserIds)
+	info := reqinfo.From(ctx)
+	answer, err := h.App.Profiles(ctx, req.UserId, req.PropertyId, req.Body.UserIds)
+	if errors.Is(err, app.ErrNotSeenMember) {
+		h.Log.WarnContext(ctx, "profiles refused", "reason", "subject_not_seen_member", "subject", req.UserId,
+			"property_id", req.PropertyId, "asked", len(req.Body.UserIds), "caller", info.Caller, "jti", info.SubjectTokenID,
+			"client_ip", info.ClientIP, "request_id", info.RequestID)
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := internaluserapi.UserProfiles{Profiles: make([]internaluserapi.UserProfile, 0, len(profiles))}
-	for _, p := range profiles {
+	if len(answer.LeftOut) > 0 {
+		h.Log.WarnContext(ctx, "profiles left out", "reason", "not_seen_member", "subject", req.UserId,
+			"property_id", req.PropertyId, "left_out", len(answer.LeftOut), "ids", answer.LeftOut[:min(len(answer.LeftOut), maxLoggedIDs)],
+			"asked", len(req.Body.UserIds), "caller", info.Caller, "jti", info.SubjectTokenID, "request_id", info.RequestID)
+	}
+	out := internaluserapi.UserProfiles{Profiles: make([]internaluserapi.UserProfile, 0, len(answer.Profiles))}
+	for _, p := range answer.Profiles {
 		out.Profiles = append(out.Profiles, internaluserapi.UserProfile{UserId: p.UserID, FirstName: p.FirstName,
 			LastName: p.LastName, Email: p.Email})
 	}
 	return internaluserapi.GetUserProfiles200JSONResponse{Body: out,
 		Headers: internaluserapi.GetUserProfiles200ResponseHeaders(reqinfo.InternalBudgetOf(ctx))}, nil
 }
+
+// maxLoggedIDs bounds the ids a WARN line lists (a harvest asks for 500).
+const maxLoggedIDs = 20
 
 // ExchangeSubjectToken implements POST /api/internal/users/subject-tokens:
 // the guard has authenticated the caller (the subject token is issued to

@@ -1,0 +1,47 @@
+package adapters
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	db "jeeves4service/gen/db/userpg"
+	"jeeves4service/services/user/app"
+)
+
+// SeeMemberships implements app.MembershipRepository.
+func (r *Postgres) SeeMemberships(ctx context.Context, userID int64, propertyIDs []int64, now time.Time) error {
+	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
+		if err := q.ForgetSeenMemberships(ctx, userID); err != nil {
+			return err
+		}
+		for _, p := range propertyIDs {
+			if err := q.SeeMembership(ctx, db.SeeMembershipParams{PropertyID: p, UserID: userID, SeenAt: now.Unix()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// SeenMember implements app.MembershipRepository.
+func (r *Postgres) SeenMember(ctx context.Context, propertyID, userID int64, since time.Time) (bool, error) {
+	_, err := r.q.SeenMemberSince(ctx, db.SeenMemberSinceParams{PropertyID: propertyID, UserID: userID, SeenAt: since.Unix()})
+	return seen(err)
+}
+
+// SeenMemberProfiles implements app.MembershipRepository: one query,
+// whatever the number of ids (they travel as one JSON array).
+func (r *Postgres) SeenMemberProfiles(ctx context.Context, propertyID int64, ids []int64, since time.Time) ([]app.Profile, error) {
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("ids as JSON: %w", err)
+	}
+	rows, err := r.q.SeenMemberProfiles(ctx, db.SeenMemberProfilesParams{PropertyID: propertyID, SeenAt: since.Unix(), Ids: list})
+	out := make([]app.Profile, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, app.Profile{UserID: row.ID, FirstName: row.FirstName, LastName: row.LastName, Email: row.Email})
+	}
+	return out, msgs.Classify(err)
+}

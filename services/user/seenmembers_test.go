@@ -1,0 +1,112 @@
+package user_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/user/adapters"
+	"jeeves4service/services/user/app"
+)
+
+// Issue 33: the profiles call answers from what the user service has seen
+// itself at logins and refreshes, and only while it can still be true: the
+// subject's own membership for as long as an access token of that login
+// lives (JWT_TTL, plus the tokens' leeway), the others' for as long as a
+// session lives (REFRESH_TTL). A membership that ends is seen ended at the
+// member's next login or refresh. The rule on the real adapters of both
+// engines, on a clock the test moves.
+func TestProfilesAnswerOnlyFromMembershipsSeenRecently(t *testing.T) {
+	const accessTTL, refreshTTL = 10 * time.Minute, 24 * time.Hour
+	for _, eng := range testenv.Engines(t) {
+		t.Run(eng.Name, func(t *testing.T) {
+			ctx := context.Background()
+			repo, conn, err := adapters.Open(ctx, eng.NewURL(t), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = conn.Close() })
+			start := time.Unix(1_800_000_000, 0)
+			clock := start
+			svc := &app.Service{Repo: repo, Sessions: repo, AccessTTL: accessTTL, RefreshTTL: refreshTTL,
+				Now: func() time.Time { return clock }}
+			var ada, bob, eve int64
+			for _, u := range []struct {
+				email string
+				id    *int64
+			}{{"ada@example.com", &ada}, {"bob@example.com", &bob}, {"eve@example.com", &eve}} {
+				rec, err := repo.Create(ctx, app.NewUser{Email: u.email, PasswordHash: "x", FirstName: "F", LastName: "L"}, start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				*u.id = rec.ID
+			}
+			const cottage, flat = 7, 8
+			see := func(user int64, at time.Time, properties ...int64) {
+				t.Helper()
+				if err := repo.SeeMemberships(ctx, user, properties, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			profiles := func(subject, property int64, ids ...int64) ([]int64, []int64, error) {
+				t.Helper()
+				got, err := svc.Profiles(ctx, subject, property, ids)
+				var read []int64
+				for _, p := range got.Profiles {
+					read = append(read, p.UserID)
+				}
+				return read, got.LeftOut, err
+			}
+			see(ada, start, cottage)
+			see(bob, start, cottage, flat)
+			see(eve, start, flat)
+
+			clock = start.Add(time.Minute)
+			read, left, err := profiles(ada, cottage, ada, bob, eve, 999)
+			if err != nil || !slices.Equal(read, []int64{ada, bob}) || !slices.Equal(left, []int64{eve, 999}) {
+				t.Fatalf("Ada in her cottage: read %v, left out %v, %v", read, left, err)
+			}
+			if _, _, err := profiles(eve, cottage, ada, bob); !errors.Is(err, app.ErrNotSeenMember) {
+				t.Fatalf("Eve, never seen in the cottage: %v", err)
+			}
+			if read, _, err := profiles(eve, flat, ada, bob, eve); err != nil || !slices.Equal(read, []int64{bob, eve}) {
+				t.Fatalf("Eve in her flat: %v %v", read, err)
+			}
+
+			// The subject's own membership: within JWT_TTL and the leeway of
+			// the last login or refresh, and not after.
+			clock = start.Add(accessTTL + 10*time.Second)
+			if _, _, err := profiles(ada, cottage, bob); err != nil {
+				t.Fatalf("at the edge of JWT_TTL: %v", err)
+			}
+			clock = start.Add(accessTTL + 11*time.Second)
+			if _, _, err := profiles(ada, cottage, bob); !errors.Is(err, app.ErrNotSeenMember) {
+				t.Fatalf("past JWT_TTL since Ada was last seen: %v", err)
+			}
+
+			// Bob is removed from the cottage: seen so until his next refresh,
+			// which replaces what was seen of him.
+			see(ada, clock, cottage)
+			if read, _, _ := profiles(ada, cottage, bob); !slices.Equal(read, []int64{bob}) {
+				t.Fatalf("before Bob's next refresh: %v", read)
+			}
+			see(bob, clock, flat)
+			if read, left, _ := profiles(ada, cottage, bob); len(read) != 0 || !slices.Equal(left, []int64{bob}) {
+				t.Fatalf("after Bob's refresh without the cottage: read %v", read)
+			}
+			if _, _, err := profiles(bob, cottage, ada); !errors.Is(err, app.ErrNotSeenMember) {
+				t.Fatalf("Bob, removed and refreshed, about the cottage: %v", err)
+			}
+
+			// The others': within REFRESH_TTL (no session of theirs is older).
+			clock = start.Add(refreshTTL + time.Hour)
+			see(eve, clock, flat)
+			if read, left, _ := profiles(eve, flat, bob, eve); !slices.Equal(read, []int64{eve}) || !slices.Equal(left, []int64{bob}) {
+				t.Fatalf("Bob, not seen for longer than REFRESH_TTL: read %v", read)
+			}
+		})
+	}
+}
