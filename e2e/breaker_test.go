@@ -223,3 +223,59 @@ func hasSubjectRefusal(lines []map[string]any) bool {
 	}
 	return false
 }
+
+// The user service answers a profiles call 403 when the user it is made for
+// has not been seen as a member of the property (at a login or refresh): a
+// refusal about that user, which any user can provoke by listing the members
+// of a property created since their last refresh. Counted as the user
+// service failing, a few such lists would cut the names off everyone's.
+func TestOneUsersForbiddenListsDegradeNobodyElse(t *testing.T) {
+	for _, eng := range testenv.Engines(t) {
+		for _, style := range []string{"steady", "bursty"} {
+			t.Run(eng.Name+"/"+style, func(t *testing.T) {
+				s := startSystem(t, eng)
+				victim := newOwner(t, s, "victim@example.com", "victim password 1234")
+				register(t, s, "mallory@example.com", "mallory password 1234")
+				attacker, r := login(t, s, "mallory@example.com", "mallory password 1234")
+				if r.Status != 200 {
+					t.Fatalf("attacker's login: %d %s", r.Status, r.Body)
+				}
+				var p struct{ ID int64 }
+				testenv.Do(t, "POST", s.property+"/api/properties/", map[string]string{"name": "Unseen"},
+					testenv.Bearer(attacker.Token)...).JSON(t, &p)
+				lists := attack(t, style, 12, func() (bool, error) {
+					r, err := testenv.Try("GET", fmt.Sprintf("%s/api/property/%d/members", s.property, p.ID), nil,
+						testenv.Bearer(attacker.Token)...)
+					if err != nil || r.Status != 200 {
+						return false, fmt.Errorf("attacker's member list: %d %s: %v", r.Status, r.Body, err)
+					}
+					var m memberList
+					if err := jsonOf(r, &m); err != nil {
+						return false, err
+					}
+					return m.NamesIncluded, nil
+				})
+				// The user service did refuse them (else this test proves nothing).
+				if lists.degraded != lists.done {
+					t.Fatalf("%d of the attacker's %d lists had names: the user service did not refuse them",
+						lists.done-lists.degraded, lists.done)
+				}
+				if n := len(s.userLogs.Lines("internal call")); n == 0 {
+					t.Fatal("no profiles call reached the user service")
+				}
+				var m memberList
+				testenv.Do(t, "GET", fmt.Sprintf("%s/api/property/%d/members", s.property, victim.property), nil,
+					testenv.Bearer(victim.Token)...).JSON(t, &m)
+				if !m.NamesIncluded || len(m.Members) != 1 || m.Members[0].DisplayName != "Ada Lovelace" {
+					t.Fatalf("after the attack, another owner's member list: %+v", m)
+				}
+				opens := `upstream_circuit_opens_total{service="property-service",upstream="user-service"}`
+				refused := `user_client_calls_total{outcome="refused",service="property-service"}`
+				if metrics := testenv.Scrape(t, s.propertyAdmin+"/metrics"); metrics[opens] != "0" || metrics[refused] != "12" {
+					t.Fatalf("after 12 lists refused for the attacker: %s = %q, %s = %q; want 0 and 12",
+						opens, metrics[opens], refused, metrics[refused])
+				}
+			})
+		}
+	}
+}
