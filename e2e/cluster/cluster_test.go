@@ -464,6 +464,9 @@ func (c *cluster) newAccount(t *testing.T, email string) *account {
 	var p struct{ ID int64 }
 	testenv.Do(t, "POST", c.propertyURL+"/api/properties/", map[string]string{"name": "First home"}, testenv.Bearer(a.token)...).
 		JSON(t, &p)
+	// Signed in again, the owner has been seen in the new home by the user
+	// service, whose profiles call answers only about what it has seen.
+	a.token = c.login(t, email)
 	// The other direction: the member list by name, from a user replica's internal listener.
 	var members struct {
 		NamesIncluded bool `json:"names_included"`

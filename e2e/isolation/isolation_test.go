@@ -153,10 +153,13 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	profilesURL := "http://" + userOnService + ":9001/api/internal/users/profiles"
+	// User 1 has not been seen in property 1 yet: past the credential and
+	// the subject token, the user service's own rule answers 403. An answer
+	// is what this part is after.
+	profilesURL := "http://" + userOnService + ":9001/api/internal/users/1/properties/1/profiles"
 	if r, err := testenv.TryWith(in(property), "POST", profilesURL, map[string]any{"user_ids": []int{1}},
-		"X-Internal-Token", propertyToken, "X-Subject-Token", profilesSubject); err != nil || r.Status != 200 {
-		t.Fatalf("profiles call from the property namespace: %v %d", err, r.Status)
+		"X-Internal-Token", propertyToken, "X-Subject-Token", profilesSubject); err != nil || r.Status != 403 {
+		t.Fatalf("profiles call from the property namespace: %v %d, want the user service's 403", err, r.Status)
 	}
 	if _, err := testenv.TryWith(fromOutside, "POST", profilesURL, map[string]any{"user_ids": []int{1}},
 		"X-Internal-Token", propertyToken); err == nil {

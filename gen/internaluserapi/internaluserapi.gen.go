@@ -298,8 +298,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -314,8 +318,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -371,8 +379,12 @@ type ClientInterface interface {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -397,8 +409,12 @@ func (c *Client) ExchangeSubjectTokenWithBody(ctx context.Context, params *Excha
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -651,8 +667,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -667,8 +687,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -996,8 +1020,12 @@ func (r GetUserProfilesResponse) ContentType() string {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1018,8 +1046,12 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithBodyWithResponse(ctx conte
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2199,107 +2231,112 @@ func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fxtc9s4kv4rKN5WRbqhZPklzliu1J0ncXadySYZ29nZ2zBrwiQkIaYADgFZ1qT836+68UKQomxnxnOV",
-	"u9sviSWSQKPR6H66+6G+RJmcl1IwoVU0/hLNGM1ZhX++lWdaVgz+zJnKKl5qLkU0jlIhBwoupWOiZ4xQ",
-	"oZasIhmtKs4UoUTLKyZI7/TVC7L/bO+AKJbBo+TpcLs/jOKoYr8seMXyaKyrBYsjlc3YnMJETCzm0fhj",
-	"5GaIPsURu6HzsmDRuP42jvSqhG+UrriYRre3cXRKNXvD51yvC3w+Y0RpqhmRE5T4cpFPmSZ6RjWZymtW",
-	"CUX0jCu3lN7J8fkrkld0ogec6clgpnVJSz6oqGYFTDKwiuqPE5Em0YTyYlExlUSH1fPhcHio4d+U9JaV",
-	"FFOjEEUmlZybebKCM6HJyfs+WQjNC5Qqo0XBKsIVuRJyKWIcGXTFlF4fuX7iicI/VJ/QiWZVTKjISZpE",
-	"anH5mWV6sGGIRPRQFlmyioKm3DhkIisj5kKxqk+kIFTUt5E5zRneQ/EGspwxYXRp9cpVIlC8QsJ1LUm1",
-	"EIKLKZELHROJa1QlaKBHyd7OAaGXcmH3A4eUolj1h4m421i8YbTU9PTg4ODgUD8fRXE0pzdvmJjqWTTe",
-	"Ho3iqKRaswqs4p9J9JEOfh18+g4f+jgaHHz67lDbP/50t5EN3suCZ6tuWzNqGMMeJIvRaDcTdM7wL5ZE",
-	"h788N18uBNfKfHu4tN8tucjlknABZ0aK3F5Ph79FEb883x+NRqPD5fP9r9DEL04Tyzs0cQviqFIKxdBX",
-	"vJLVJc9zJuBDJoVmAs8hLcuCZ2g2W2UlLws2/+6zkqIhNahQU16g9rhy52BOV0RIjR9J01JBHXCgFyoa",
-	"741240hzjeuv5fAyw9FV462tz4xdM7WnWHXNMzbM2bWTSG2ZGQcT//RtqN4/VWwSjaN/26pd5Za5qrbe",
-	"myGMStYtIatYzoTmtACTv6YFz8nlQhMwCPCUdqnN1ZFcMoVLp0Uhl4nopTcD/JPlA/OEsq7XO4Cz9yev",
-	"Xh2Tk5ekpHqGZ4yiz+OZ8T5PFE7aHxPQSyLS36KXNCaUVGyyULRwvtQvgWrCrlm1SgTuGNdkTq+YIkte",
-	"FGTOmB6SdxU+Yh2TjRMNxSypIlypBcuNhxFSz1hlnIKeUWEcS+iy0puBFINLNqPFZCAnKSlpRefMOkLz",
-	"uL/fKMZ+C2KCU1rK6qqQNB8nAnRDHqSabp04P8acxEY/6BGd2xySI680Bu4W7tJLSWhJK00uVyQFMVLS",
-	"E6BP/MIckLR/SKhYkb3RrtE3RzNJRLq2USSTIsO4Bq609qwmOMBzjKMSKqYrznIiZEUyuRCa5UTLJa1y",
-	"FMxspokxvMoWXJPLitErVhnvHOCFRgDuOjP23q36xg0e9UEPu/vx5J0IcGW0OK4qWf1uH8QIbDlDhRS5",
-	"cUIS7tMMN8v62NALPQWP6ryQk4acmWGMVF/lkbgd4lE80ZmcMz0DUwecwnKI6Nqv8hD/NssnxuQUXSmy",
-	"nFE9hPnPpfwrFatTG1l+r3qlJHOwYisLRKF5qdUh0dWK0CnlghRUs6rh5HcOavXCCCAQ8RJ9lWoBww0Q",
-	"xLH8cRy9W9F9YI/0Tt6eH5++PXpzcf7ux+O3F6+OTt58OD2+eHPy15PzmORsQheFTsT2iJQQAblYaHDZ",
-	"6FeNJ8FhOR59dDosDxCkxV8Vm/CiUM7fBmfYWm4N1BwM84KdHv/04fjs3IjUR38ZjIw+H5xZHaw8WHRe",
-	"vR7r7MMPr49fuLGGBE5W6g9wSiacwfHCWIhy2llQJoRPNa5OHaqtAU5KaMWaYbAXaMoHIJC3qav0lOlq",
-	"NTgCuJz2426wnIJ6pDCuHMZGTxoiZKoTgX4e5LAzHIZBcb5QGt0HeFnwwmwe154WPxMKOMCus9avtdz+",
-	"N+Nl4yjQ2TrsPTNwFbD+kkKQYBMJm1OtwO3gqb4bw05kNac6Gkdc6N0dA1f5HLLB7/f3wLnOuTCft/1p",
-	"Byc5ZRWcyds4+iDoQs9kxX+F8X+XjzoRBpE4L0zsdpiz3QCf27VfagjwVS5pET75WNgz/fvABaLBOcid",
-	"ErO9YNdzrhQmZJXxWmODNwWhWcZKAAEheExEfaiPPpz/5Tl+a7wDPmcR3Oufzwdnfzt5ac+HPQe5V5+F",
-	"jA5wJWI5k4qRvw+fjg7MgwiS8EkphC0btOZWJZ9MWB+8W7wxN00EtXhHG1Wc2fN9lybCpTQxqnNy/mAa",
-	"fSk+FSwHhOYhn70e43VYLyJKO9p3n5c6jQm7KeEQkN5Tl+YROUlEwdiSroxWQ/BLFzlnImPfEOLyNopy",
-	"OENc8wqnr16Qg72nz4i1dIsyFLiCsoJd09wkkO7ofQnT1KetNPXjP5PkZjQaJMnN9qskuXn26tO/d2Sn",
-	"ccQAcOG4XLM5/tGcDiNPa7Z2UvzxaPAPOvh1NDi4GP7HoDMPjqM5U4pOWWuond8m+G3oID9aIes5PvkH",
-	"JFoTzk9vTswSd0b+Mq0qii6bC6WpyNri7e9tWOjwYtM6ncO7y1E/PTgI3DQ67baj9s7ybs0/dJ/NF4FM",
-	"i4o3Kx07gRQb1IxXnWB+pbEzyS6tv6/khBfM4k+MMHnOwehp8T4wtAktFIvDEAM+4oLnKhp/3I53Pt22",
-	"z0F9vauwBFcBmIPTLI0MCsHHkmLi1gO4YgdcPVFkzuaX8ATVZC6VxuKrPxFequ24san7e+GmHuzs7O4+",
-	"2xnt7n//dO/Zs/3RfbE4tMmn9mb7cbtloXG0EPyXBbOXARK0N8fro2sb0Jcf32QzKqYP3oymVo8EASf1",
-	"/f7BrnX1zI7nsXKPa9WAqgBEr2mxYCoG9Pb67N1b1Gywzc5lg0kqVg1sVIjiaFpRoS/sUhaVGHOmJ2Os",
-	"WaixBBgwxlsGcMsYRRo4kSyAYkqz/AIvhQM1AYZ9FEex0QeMO5N4/5TpD4pV1o7B2u09ZthoHLHV69nl",
-	"nzP+jr9+9Y/j0/Ofzk7UyVyX/3hxsn/y+Zi/efF6xP5+BNd//Nv2T3zy05DtjobZTiHao9292kDOz0vc",
-	"1uaJqFXZdSIQYDDchwB3w8BMaIB8DDEpt9tYl8mWXM8I9YglJnAZ9tddCfFPc3vbW9p2N3MuvGfb4GjH",
-	"W5tdbWghdUfka03lU8fI3cbTnON+K+oa2dpV1w55bHaShyXD7kLgRFZNVa8bajtu3KftT7XWN0SRlulv",
-	"crxPFIJjpYy4bZurWMb4NcsxORckPbKIHteOBfxA8u+3D3YeZChgJUkyvOeL+5f1QHtqHcZP98XOwFbb",
-	"euwUIK6PszOaBzh202hY35k7nbd56JCkZtOMFJjTu2dsSdwnK7bubHd3xioGbiA00XXcGg6+ofHYsPGe",
-	"Yia/sfkIrpQglmb9lpHsjQ72H98sTPKhLri4I4tfk7vg10yRngUSZH/UdIn7o/gOYLh/L2Qwqn90t9Qc",
-	"r9XFfntxZLso4cbbmjpkle/gCDfOvOlpo725nvbOcMd2tZ24by+O7j84DbvpWn9D+MaudR2YwEeuJzts",
-	"blOr2q3SnP6n/TTM5LwVxJ7u3QfHu01rwiulL+BMNWc7yund/ccHA/6Cdk7wRl6zgraD8W+exYLOPxAk",
-	"d6PcqKHCcLWx3cR79r4j0y2DKx7631VVCk1pHcw3M8zWMvxc62JCPGLZouJ6dYbODuVw9anzbvf584ya",
-	"Zpqt1jiGSc5KhkUTQRqloSFJjZcfg+Oe0QpLT1llCtdUk4JRpcnuTiKyGa1oplmlYqzxlrYfyKrxWi3n",
-	"iaqnOTs+/dvJi2NTvyc9SAW6r531E2GldwlZXRvq+vaJIu9P370/Pj3/r9YsVK+JdOj6d4lYyupKuXt8",
-	"nRI0N5NFrgCOaIlrG5LU1M5QP75W11OLS/J8Qzs5TgRd5OHlPBC4vs2lmOSp7Vog7Iao0TdFOjJf6AUt",
-	"BudvzoLanu2KIuRuCBCUBC1oVBCqdbVQmuRyTrlwu/2dX5RRSWyKZ4mY86lBnoeEhvVEC/BtWyaDszLB",
-	"VAF8/wzyPC1NjDbLqxYFU6b4BkHTVuCiODKOKGrXWWuXQkv+I8NKTBju1w39lawgq5+HDWMsZY5R8nlJ",
-	"M01e/3xGesf5y7OjmLx+d3bsTkWqV+WYhBXGfl2YNP3y0HTc8q/YClQLac/rn388G5IXBeVzNSYpVyrt",
-	"OgQYpKoYq5mpadjgHTyPSUoXeVpvIVtLtwxHqDNDyzuTMV9q3ZyVxSSVpZk1yDJAmF/LWpiwxY+0qUQo",
-	"C/uw+4Kiw1ic6jQmKbspU1IDHV+iRXKVuwubUZ81T4fkRNeYIRENuAB32Zq6/87eKwUbE0azGVE8d90j",
-	"g7yw6vtE4camd9pdo6i9bna3WAKcSNcNoRmWR+zjTUhF4EhpygWrIMtaVMXdvYtovctsrg60dLkxYSIv",
-	"JRdaxUTT6bQulTf8FLahcenzMUnr8JXaPnUiOnylb80UXGkmWEV63n3WQeHly1PfViXbO8+Go+FouD0+",
-	"GI12+rHzZ12n5JCkWGxzMqydhfXpP5wdn26YOhGNubfDuTuDwZAcg2n4wa2KsAMJB0sug6aHSgQGInch",
-	"3cplpmzDdEuWTNCSD1d0jgQS0yGtOyY2gNsO7OamUc8kKSRtBO20P26dSsc9mslKDyAA5InwsUZeY1cU",
-	"IgGBSODTIZcBkaO11lSTRJUIw9FkOdkbbbs+IxUrQ3BghWIBC8fV8LgihZRXSDcwhzegKsVkKmUO813S",
-	"PDb3grEOyXFLV7AfYdKP0RWZWWARiejgaRnGjmvkhE7PesIp04rsjXbXZ0MWBvayMDbQRmTAGkOL+mSg",
-	"S0n1rCZBmSPme+xox4nopf6G1DSclrMVETJ4DklovVRIYfACTu6pn0JeynwF2bVYpTFZzng2I0KGxAD0",
-	"Z2iDc3rFSMGFTr2fW4gCXCIlaTZj2VVqJVyiP9AU/C13bTdwAE6svumv00XONQzJ/NIswWmYiEQctaS1",
-	"RFVaKBnQlFvVJ9HRJrRGn4g0DOBp7E4NQIUpw83FANU6HDAooEsHfd1jcyY0HBw8GWvuBaN3zTHwfcyQ",
-	"I2g/22ALWq4/V4DGEtGOXxaPQcCqyRrIULg0ZzC1aUjqIBdaUmAqY+LuaB9ULrq6plzBEvdG27Fvq4I2",
-	"2sS+OLB5WXmEgDQ3dBDgzrYcQcPQa4bzvI9b/QNSRtS4Sb5RkCDgGhyzIiSwsJqSg7Zvv6zRCgDWRDwI",
-	"Mj6M0kOajJ44EY4gMWO1sryLOqzb8IZv4tfDK7KBzBP26BsknlqI/VE8GjUFgTHFGsMHpqn3hIo8Efew",
-	"e8IoG86AfyKN3Pm3nZsbtNc9/B9cOeCxlfFOhowPRmXEeaIscZ8bIZGXn7Y70jbUtZlFChlHiViP1TMK",
-	"IIy8eHd6RkocYgyfLyu5hHNY0inmAnNGBWZPFQI1rq1zabI9HUXIo8Amm8eDHXCiezsHtn23gQeFnP8O",
-	"LlIQtPBcXNoAB5N7lsFwOLyTu2s5oYmwnNB1lirpIKk+hMTkGKOI21tEUdOVNA4OzBh215rYUjizWyLT",
-	"En3CkitGsoVlE5sFTozfD5hs9bMQpRq0sLjFHOsb89jIkSUN0hikpFcQ+ozXsZ57OM9jkkSb9j6JLFPL",
-	"cYFa4Nqb4NH7kyiOrlmlDGjeBlQIWNrCtGgc7Q5Hw90IK1czrJJs0ZJ7QuhWjY+3EKFufbFO+TYaf7mN",
-	"W3ebW5q+E8tCUnW8KPNBbYakDmpxbX1Sg3djTb0Rxlxd3b4kIhVLhAdkhnwId4rpGD5O+XUYx1vdFtIz",
-	"EINrPLzXrOITznKztWgEPp4nIuTs+PjppKllhgOXY9zHTkQaN2lLLLjBdS0A6nA9SwTXihUT8xZOF6zr",
-	"m8zy1zI1tEfjkILWMbbt606EqQkBpsJ+Min4FUuExeoYKb0JwU1m0Ebd2lTou/JWkVtab0mV8RpGs1ZR",
-	"DcbiFWMlotqJjcTKKwWTZoOjRB6o0VAqEe8Xq9pKEmFr1uBK3KmpcajxeS5t8a+KIXOHZDJnpJdaVHGB",
-	"XSY41u4LTasp02mciDSkzl2Y+JzGZDgc2gMZFAaiceR6So1yDBw1i3BUNP64RmJyJps3X3kAEFgy3HMb",
-	"nSwqldPh5pTdjjY4eRl1v8KzO9m53M5G7CD/nj673M+aNe2vpu7cfvJ93x9kvrqDGOkIkQ8jH3ZyL26b",
-	"FWEkdLTeFNoZjf4oGWybcAMdcq2RFxDpXtBsxgYvpNCVLO7jw7n3ItvvHP4Pv/Kwd6ciH/qiQ6ttWrPK",
-	"saNlaXQfPWFurcfr+W9R47COG1zK0JFHYJA1fTZ4a+IHmjtG/9exZ3ESXPajcWfREfvXsOZUZzPHStUV",
-	"zbTnxXdobuzpnkHPWUiji1aB0PK9W9RRWVmKqMJowwWpiaJtr9g/dOHLAUgh23HZRVqs8jVSYpyrjm4O",
-	"wjYesc4Ny6UBBusq4fbaHrr/Tb0ltDfa3vSg91FbH1pc7L3R7v0PvQrfHNzb3n2Ek+mzOzBFDgYjSQFa",
-	"bbwXsx28/PierrDGfS4leQN3ft0x0lIOcILHPUWQ18Ko5v29RvXXJLlq+A1ZyM7B/Zvdfh/qNo6eGmd8",
-	"93PNl9TClii62FYz9OMn9JSL+ZxWq2gcHXVS0i0ik5O1PkNvAzWmD1ZBp8r1nbFbu1a3tO1czAA81Q1v",
-	"DCuO2E2QAizMi8IVpA7XdSLR7H4ID3Rd1bDhRi2wV4fd/DCsD2LuoJB+qSSB+UlGBblkhKor8+Ko2c2u",
-	"VMhnS2Ei9cUt1V2om+lfnydpCWB4SWgnE1fkxCXBXFxzbSr4MBi479jUe70ye74m17d1g4K3syeTCzQy",
-	"L1NXsf0CfGPMKW5GsbEG2sQMZhyugTNlWlI42Ix6YOvXmGGPEPMDprMZy00+5FoPiahr9bHpSdfpXAHZ",
-	"RyGnHKt8FZtUTM2GQdURCw0zeg2pJhMEpcS3o4zyEiEnvj20wicoYIz2kC5mpq9/Pr84P3+Tkh6eDc2v",
-	"PZHPJFahZSYiePUYxfbvYoT1EaxKHrpEgJsydW3RtrACG2XFT4Tb+jXpe07Q0+NXp8dnf0Fh+5gYuh5H",
-	"bLsYSuPXBZtoIhfalORMlwKU8PPR6du6iW5PzZCcSTAaTP0MF6D5mxF1W6ViNFcm/YX9t31dY3DN42tZ",
-	"BX6ljJRMlgULfrsBiRcqMH+UbGxM0LXz8kWm8ZgEKT+hYrWkKywtG53NeEmMY3BHX1m9mjzW3PZEEcFu",
-	"rG0lIrAEz1erbQFfLbUl6NAo7OuJsKO6otesCDcW/Ix53a9klZKQhedUY99rpXBD5IR8OH1jzrfVWCGn",
-	"6rDmRdjCq2k4dfP0uzLWP68RYO9MVs8b9RbrLRS5ZOBwQN/C1CwanvWJMj39vs9bS6pnddZa05Me8BsU",
-	"j02U6lphbVm4Su9cqyAEbFhLcAK/jfX8fysv3PkyzINhZ/j6zaNVHQLRagzw0RMoO1iTIePR0hwDimLI",
-	"S/Scwu3bhy+0cfI3gGz/HlAQk3zP16JCLNS346nv8tkTEQMI4fm3hMYfpcThEqmOdP7o/YlP6TcUPLyN",
-	"dtQ6TCn3f1FFA/N+y+e4o7ox/L+Rsv9Ou7Eg2CipE5H66oo7Qo/9u0R/6A8Sya4f42n+9FBNKqiZOn4p",
-	"/h0LRMlB0tLVT3yIIoO43gD2+OsNnch+TB7lB3tA9vCXx8LM1Ba7mj+Xo+r+pwp7n9/0b+T8qyz1r7LU",
-	"A8pS8NRjGAokSJdUMU+LuKa8oJcFC3/ox3YNm7+kFNiO5ZSSD8I//tW/rOEffCz7aVFB/UJr34nZ+5Cc",
-	"r6/z/qpfmyvergO+5Kos6Cp4FxnhKeK/rpKTSesdT2TG5o9c//PpaJAo2l+I+C3rxJ+k6spsbdHAct86",
-	"359YI/rEhrkDux/UwtpEhTW6c3vhAzfwsGVq6jpDLnEEivE/2WUzkPYCCpnRguTsmhWynDOhH74O0kMK",
-	"ZbUQccCePSQgsKn7dP08y9q6mgToBwnd1vp9NOjNGm+vc0268K3q+zS+/Xs0fj+V+/G13SnwJ38Sv3Rw",
-	"6TeXmA9b7PFwQcO1UgeH3DG+e4Ym9f0ebnqzMKSi20+3/x0AAP//",
+	"7Fz/d9s2kv9X8Hj7XqQrJctf4tT067tzU3vXaTZJbWfb2zBrwiQkIaYAlYAsq3n+3+/N4AtBirKd1nsv",
+	"d7e/tI5IgoPBYOYzMx/wc5TL2VwKJrSKks/RlNGCVfjnG3muZcXgz4KpvOJzzaWIkigTcqDgUpYQPWWE",
+	"CrVkFclpVXGmCCVaXjNBemcnL8n+i70DolgOj5Lnw+3+MIqjiv264BUrokRXCxZHKp+yGYUXMbGYRcmH",
+	"yL0h+hhH7JbO5iWLkvrXONKrOfyidMXFJLq7i6MzqtlrPuN6XeCLKSNKU82IHKPEV4tiwjTRU6rJRN6w",
+	"Siiip1y5qfROjy9OSFHRsR5wpseDqdZzOueDimpWwksGVlH9JBVZGo0pLxcVU2l0WH03HA4PNfw3I71l",
+	"JcXEKESRcSVn5j15yZnQ5PRdnyyE5iVKldOyZBXhilwLuRQxjgy6Ykqvj1w/8UzhH6pP6FizKiZUFCRL",
+	"I7W4+sRyPdgwRCp6KIucs4qCptw4ZCwrI+ZCsapPpCBU1LeRGS0Y3kPxhpjICkV172O3+ZSKCeuS2Q76",
+	"TBF/l30dC97ABclULucsw7frKUuFMSr3VEyWUybMCtrV5MposZSKVURLUi2E4GJC5EKDjHCDmjOhh+TI",
+	"PSPHRAqWCpAJrtNySVeKCDpjBcnchED4hFCyt3NAeG0xcP+VXFg7wiGkKFfDVNxv496eW6v7/ODg4OBQ",
+	"fzeK4mhGb18zMdHTKNkejeJoTrVmFRjzP9LoAx38Nvj4DT70YTQ4+PjNobZ//On+vTF4J0uer7q3iNFJ",
+	"AqaTLkaj3RzUgH+xNDr89Tvz40Jwrcyvh0v725KLQi5h2RTLpSjs9Wz4exTx63f7o9FodLj8bv8LNPGr",
+	"08TyHk3cgThqLoVi6OJOZHXFi4IJ+EcuhWYC3Qedz0ueoy1uzSt5VbLZN5+UFA2pQYWa8hK1x5XbvjO6",
+	"IkJq/CdpbjBQB/ihhYqSvdFuHGmucf61HF5m8Dgq2dr6xNgNU3uKVTc8Z8OC3TiJ1JZ542Dsn74L1fun",
+	"io2jJPq3rdrDb5mrauudGcKoZN0S8ooVTGhOSzDyG1ryglwtNO4LcPB2qs3ZkUIyhVOnZSmXqehltwP8",
+	"kxUD84SyEcP7rfN3pycnx+T0BzKneoq7lKKr5rlxms/MZuwnBPSSiuz36CWLCSUVGy8ULV0I8FOgmrAb",
+	"Vq1SgSvGNZnRa6bIkpclmTGmh+St8U/WHdjw1lDMkoI7UAtWGMcopJ6yyvgEPaUiFQ0H90yR7HYgxeCK",
+	"TWk5HshxRua0ojNm/bd53N9vFGN/BTHBrS1ldV1KWiSpAN2QR6mmWyfOjTEnsdEP4SoVztuD13RKYxAl",
+	"4C69lITOaaXJ1YpkIEZGegL0iT+YDZL1DwkVK7I32jX65mgmqcjWForkUuToXMGT1o7VxDR4jnFUQsV0",
+	"xVlBhKxILhdCs4JouaRVoUy4qEMjr/IF1+SqYvSaVcY7BzCngRu69oy9d6u+cYNHfdTD7n7ceacCXBkt",
+	"j6tKVn/YBzECS85QIWVhnJCE+zTDxbI+NvRCz8GjOi/kpCHnZhgj1Rd5JG6HeBJPdC5nTE/B1AFescJC",
+	"ATvLQ/zbTJ8Yk1MQu5dTqofw/gsp/0rF6sxGlj+qXinJDKzYygJRaDbX6pDoakXohHJBSqpZ1XDyOwe1",
+	"emEEEIh4ib5ItQA9B4g9WfE0jt7N6CGMSnqnby6Oz94cvb68ePvj8ZvLk6PT1+/Pji9fn/719CImBRvT",
+	"RalTsT0ic4iAXCw0uGz0q8aT4LActz46HVYEwNeCsYqNeVkq52+DPWwtN0B6COQCwc6Of3p/fH5hROqj",
+	"vwxGRp8PzqwOVh7jOq9ej3X+/vtXxy/DsWILd9sYFKWs37EOaWmeM6V8KEPvCp5sE9xNRS3G8S8v/3L0",
+	"5s9Wzf0hgR2eeUeSkTFnsM0xJgeTRdUgiquzkgze2sonMkIr1gzHvWDFfCBcW7LsjOlqNTiCZCPrHzaw",
+	"f2P4ZhoSpAWZexMIb7y80rTSEHX1tAbeWR9kTIUUzKYNiQkMYZ7isDfMxgoaeyU7ULZQGh0ixA2IK2wW",
+	"Q+xIBQYP/IFQgDZWZ85kiNuLX0vYiKNA++s4/tzgb0h/lhSiHhtLWOVqBX4U3dT9oHwsqxnVURJxoXd3",
+	"DP7mM8jKv93fg2gx48L8e9u7L/D6E1aBk7mLo/eCLvRUVvw3GP8POd1TYSCWCytuNcyGaqDp7drRNgT4",
+	"Ih+7CJ98KjCd/TJwkXVwAXJnxCwv7KwZVwpz1Mq44cQAaIGeYw6oJkTDoXs4en/xl+/wV+Pu8DkLSV/9",
+	"fDE4/9vpD94P4TYovPosBnYIMhXLqVSM/DJ8PjowDyLqwyelELZ803q3mvPxmPXBXccbawSpcEUCbVRx",
+	"brf2fZoIp9IE3c5rp8JOxehL8YlgBUBOj2Ht9Rivw3wRItvRvvm01FlM2O0cNgHpPXd5K5HjVJSMLenK",
+	"aDVE83RRcCa+Il+ABmetEJ52hrjmFc5OXpKDvecviLV0C5sUuIJ5BaumucmI3db7HObdz1t594d/pOnt",
+	"aDRI09vtkzS9fXHy8d870u04YoAgcVyu2Qz/aL4OQ1jrbe0s/8PR4O908NtocHA5/I9BZ2IfRzOmFJ2w",
+	"1lA7v0/wu9BBfrBC1u/46B+QaE34fnp7aqa4M/KXaVVRdNlcKE1F3hZvf2/DRIeXm+bpHN59jvr5wUHg",
+	"ptFptx21d5b3a/6x62x+CGRaVLxZutkJpNigZrzqBPMzjZ1Jdmn9XSXHvGQWUGOEKQoORk/Ld4GhjWmp",
+	"WByGGPARl7xQUfJhO975eNfeB/X1rkoZXIVMA5zm3MigEH8sKWaiPQAsdsDVM0VmbHYFT1BNZlJpLIL7",
+	"HeGl2o4bi7q/Fy7qwc7O7u6LndHu/rfP91682B89FItDm3xub7b/3G5ZaBwtBP91wexlgATtxfH66FoG",
+	"9OXHFt49djGaWj0SBJzUt/sHuy2U7cF/j2vVwLyA8W5ouWAqBuz26vztG9RssMzOZYNJKlYNbFSI4mhS",
+	"UaEv7VQWlUg40+MEizAqkQADErxlALckKJJHsBZAMaVZcYmXwoGaAMM+iqPY6APGDWg/SqIJ0+8Vq6wd",
+	"g7Xbe8ywURKx1avp1Z9z/pa/Ovn78dnFT+en6nSm539/ebp/+umYv375asR+OYLrP/5t+yc+/mnIdkfD",
+	"fKcU7dHun20g56clLmtzR9Sq7NoRCDAYrkMAu2FgJjRAPoaYlNtlrOt+CPipRywxgcuYFtgrIf5pLm97",
+	"SdvuZsaF92wbHG2ytdnVhhZSd6a+1FQ+dozcbTzNdzxsRV0jW7vqWiGPzU6LsAbaXdkcy6qp6nVDbceN",
+	"h7T9sdb6hijSMv1NjveZaqTVbZurWM74DSuw2iBIdmQRPc4dOxKB5N9uH+w8ylDAStJ0+MAPD0/rkfbU",
+	"2owfH4qdga229dgpQFxvZ2c0j3DspnOyvjL3Om/z0CHJzKIZKTIwMveMrfH7ZMUW0u3qTlnFwA2EJrqO",
+	"W8PBNzSAGzbeU8zkNzYfwZkSxNKs3zKSvdHB/tObhUk+1CUX92Txa3KX/IYp0rNAguyPmi5xfxTfAwz3",
+	"H4QMRvVP7paa47XYBG8uj2xbKFx42ySArPItbOHGnjfcArQ3xy3YGe5YdoET983l0cMbp2E3XfNvCN9Y",
+	"ta4NE/jI9WSHzWxqVbtVWtD/tP8a5nLWCmLP9x6C492mNeaV0pewp5pvOyro/Q3VRwP+kna+4LW8YSVt",
+	"B+Pf/RYLOv+JILkb5UYNFYazje0iPrD2HZnuPLjiof99VaXQlNbBfDPDbE3Dv2tdTIhHLF9UXK/O0dmh",
+	"HK4+ddHtPn+eUtMdtNUax/Qp2Jxh0USQRmloSDLj5RNw3FNaYekpr0yVnGpSMqo02d1JRT6lFc01q1RM",
+	"MGmyDU5WJWu1nGeqfs358dnfTl8em4YE6UEq0H3tvJ8KK71LyOraUNevzxR5d/b23fHZxX+13kL1mkiH",
+	"riGZiqWsrpW7x9cpQXNTWRYK4IiWOLchyUztDPXja3U9tbgi323oj8epoIsivFwEAte3uRSTPLdtGITd",
+	"EDX6pkhHZgu9oOXg4vV5UNuzbV6E3A0BgpKgBY0KS/bVQmlSyBnlwq32N35SRiW2aZKKGZ8Y5HlIaFhP",
+	"tADf9ply2CtjTBXA908hz9PSxGgzvWpRMmWKbxA0bQUuiiPjiKJ2nbV2KXTOf2RYiQnD/bqhn8gKsvpZ",
+	"2AHHUmaCks/mNNfk1c/npHdc/HB+FJNXb8+P3a7I9GqekLDC2K8Lk4YAEJqOm/41W4FqIe159fOP50Py",
+	"sqR8phKScaWyrk2AQaqKsZqZmR6U4S8VMcnoosjqJWRr6ZZhTXVmaEVnMuZLrZuzsphkcp41m1qnKMxv",
+	"81qYkLOA9LVUKAv7sPeCosNYnOosJhm7nWekBjq+RIskN3cX9pg+aZ4NyamuMUMqGnAB7rI1df+bvVcK",
+	"lhBG8ylRvHANJIO8sOr7TOHCZvfaXaOovW52d1gCHEvXDaE5lkfs401IRWBLacoFqyDLWlTl/b2LaL1t",
+	"bq4OtHS5MWGimEsutIqJppNJXSpv+Cnsq+PUZwnJ6vCVeQ5eh6/0rZmSK80Eq0jPu886KPzww5nvE5Pt",
+	"nRfD0XA03E4ORqOdfuz8WdcuOSQZFtucDGt7Yf3178+Pzza8OhWNd2+H7+4MBkNyDKbhB7cqwh4kbCy5",
+	"DJoeKhUYiNyFbKuQubJ90C05Z4LO+XBFZ8iIMQ3QumNiA7ilr2xuGvVMkkKyRtDO+klrVzoy1VRWegAB",
+	"oEiFjzXyBpuiEAkIRAKfDrkMiByttaaarLBUGK4sK8jeaNv1GalYGcYGKxULaEWuhscVKaW8Rv6E2bwB",
+	"9yomEykLeN8VLWJzLxjrkBy3dAXrESb9GF2RagYWkYoO4pmhILlGTuj0rCecMK3I3mh3/W1IK8FeFsYG",
+	"2ogMWGNocbkMdJlTPa1ZXWaL1c16sONU9DJ/Q2YaTsvpiggZPIesul4mpDB4AV/uKbhCXsliBdm1WGUx",
+	"WU55PiVChkwH9GdogzN6zUjJhc68n1uIElwiJVk+Zfl1ZiVc2pY8+Fvu2m7gAJxYfUO/oYuCaxiS+anZ",
+	"dvwwFak4aklLbae+VDKgi7eqT6KjTWiNPhVZGMCz2O0agAoThotrGATNzQGDArp00Nc9NmNCw8bBnbHm",
+	"XjB6t1gGcYv0aP9tg61hHXguKKCxVLTjl8VjELBq9gkSFK7MHsxsGpI5yIWWFJhKQtwd7Y3KRVfXlCuY",
+	"4t5oO/ZtVdBGm6kYBzYvK48QkLeHDgLc2ZbjZhi+0HBW9HGpv0fyiUqabCIFCQLOwfEqQkYOqzlGaPv2",
+	"xxqtAGBNxaMg4+M4SqRJUYpT4QgSU1Yry7uow7oNbxgnfj68IhvYSWGPvsFKqoXYH8WjUVMQGFOsUZbg",
+	"NfWaIIXnAbpSGGXDN+CfSOc/XOMxmVmpNpsJwtgm/hKGuIC/pDQDULeBu7SRIuZ87c7tLQ67h//HIxjo",
+	"dEEfhm0P9m1Ee6bsWQ5u9HV6fHGSiqzdHbdht02XUoZGtQ4bphTwIHn59uyczHGEBP59Vckleuo5nWBe",
+	"MmNUYCZXIWjk2jq6JpXWEZY8Im3yijzwcqcKTCtxE7mLhsvih+7RB+lTSfcxkCzedF4DgpCPyrjxr2wE",
+	"h9d6GsVwOLyPbY1bNmeVcCzedV4x6aAVbyJpkYCjZTm+qQALbFF7TdvVeHCwaLAZu4eWwu2rJXJj0ekt",
+	"uWIkX1j+t5ng2AS2gHtYPwthuEGgi1sku76xuY2sZtKg10HOfQ2x3bhVG5qGsyImabTJoNKobzIRR3Zq",
+	"ZQ/esI/enUZxdMMqZbKCbYC9kCxYHBol0e5wNNyNsDQ3xTLQFp1zT+HdqhOALYTgW59t1LmLks93cetu",
+	"c0szOGDdS6qOE1nv1WbM7bAk19bpNohFdv804rRrHOCPuJVS4RGnoYvCnWKS4PEdfhMClVY7ifQMhuIa",
+	"XcINq/iYs8IsLRqBByzuTFILIKwfZzLHiWqWZ9zkZbHgBteWASzH9RTtnJVjc9yrC7f2Ter82zwzns14",
+	"uaA3jryEutViil4AGrFhTkp+zVJhkxGEAt6E4CbrLsPCvGlBdCXmorBE7DlVOuC/WkUdhoWHa8bmCNvH",
+	"FmrUpFmsCvhQEwBZZJ9iQlOuaitJhS3KG1nbSX5YSKoWJSMZGq6x1xnLCJISmUoCDCDHsMpMwd7BpU0F",
+	"GAMTBStIr5QTPFI2p0otZVUQRwcuGM01v0Fp+yFvlsIGdmQ0LMFwTbzUR2CtZrPX+YHx/y7W+qOUyKgi",
+	"uSwY6WUW7V1i9w+8kftB02rCNLr5kNJ4aXBTFpPhcNi3uW2HoqfIhO3gNUOCIXGFqbpWm8nKm/BWEp4d",
+	"otobgXJ4UTBWqMDlYfUQHj2sbcof3vQnT7mCIGr8YlCAipLI9S4bZT/weBZJqyj5sEaWc56jaJ4VgmRj",
+	"znDrWehhsx85GW4uDdnRBqc/RN1n33bHO1fb+YgdFN/SF1f7ebN38sUUsbuPnl/wvSxW9xBwHfH2cSTX",
+	"To7PXbPzgMSh1hG7ndHonyWDbUdvoN2uNYwDwuZLmk/Z4KUUupLlQ7xLdw66fcb4f/is0N69inzsCaEW",
+	"8q99FHZOLV3zgydmrnEJPM8yajifpMHZDV1wBAZZ07SD40bf08Idhfkylja+BKf9ZBxtjIf+/OKM6nzq",
+	"2M+6orn2B0o6NJd4wB1wG4Q0umgVot2pgiZFGRygizZfGmeSVLQDmqvtYMdJmrJSHW8QV3BBas5zO5D0",
+	"Dx1QMfEoFUK2EVh9MqLrOHiAY1wG1HjE+k+s/Adou6sb0WsHtf5XdYJvb7S96UHvBrfet44V7I12H37o",
+	"JDzVu7e9+wSb3xcqwNo52KQkJWi1cWZtOziY/I6usF1zISV5DXd+2U7VUg7wBU+7UbkyYpuztY1GhqnX",
+	"qOFXZCE7Bw8vdvus4l0cPTf+/v7nmgdIw+4+evFWX//DR3TGi9mMVqsoiY46T1dY7A0YWGxi3TTDSB+s",
+	"gk6Uo1Ag8WCtBG+ZCZjredYm3hgWz7ExJgVYmBeFK0gSb+qUsYnxhU9pXAG84altCqcOu6mOWOrGLFEh",
+	"k1hJgufNcirIFQOgaw51m9XsSnp9XhymzJ/dVN2Fmhfy5RmxlpD2LAntJJWLgrhyBxc3XJtmFAwG7js2",
+	"rQuvzJ4vL/dt2ank7TzZZFKNHNtAbdv6wtOcTnFTij1iTGogV03COXCmTHcVB5tSj539HHNsd2MmyHQ+",
+	"ZYXJfF0XLRV12yk29Io6cS8hJyjlhGPBumLjiqnpMCigY0lpSm8YuQIBUUpMbozyUiHHvtO5wicowJj2",
+	"kC5mZq9+vri8uHidkR7uDc1vPCfVpNChZaYi+CwAiu2PFYWVMCywH7pcg5uOS23RtoQGC2XFT4Vb+jXp",
+	"e07Qs+OTs+Pzv6CweIiSuHZdbBtySuPPJRtrAukWVpdNww2U8PPR2ZuaD2J3zZCcS58CGlpL8zM0dYew",
+	"YrRQptAB628pCsbgmtvXEmTiulg4Z3JesuBoJ3KIVGD+KFliTNB1potFrnGbqPBQqFgt6Qq7JEZnUz4n",
+	"7pTu0n6MwOjVpJTmtmeQit5a20pFYAmeelnbAh77tt2U0CjskV1YUV3RG1aGCwt+xlQW5qxSUtCSFFRj",
+	"C3elcEHkmLw/e232t9VYKSfqsKb42B6C6Z12HznpSor/vMblvjcfvmhU1qy3UOSKgcMBfQtTnWp41mfK",
+	"0FP6PjWeUz2tE+OaafeI78M8Neeva4a1ZeEsvXOtghCwYS7BDvw65vP/rYJx77muR8PO8CTZkxU2AtFq",
+	"DPDBc4E7CMAhedcydgO2bUix9fTY7bvHT7Sx8zeAbH+kLYhJnr5gUSG2ZNrx1Des7Y6IAYTw4mtC409S",
+	"RXGJVEfF4Ojdqa8abKipeBvtKKeYov3/oqIJ5v2WmnRPAWX4fyNl/4N2Y0GwUVInIvXVFbeFnvqbYf/U",
+	"j4XJrg9lNT8LVvNjatKZn4o/LtQ3HxW8t3P8GEUGcb0B7LHj0onsE/IkH9MC2cOPAoaZqS12NT9lpepO",
+	"t/Jfsupocn9d1a9/laX+VZZ6uCwFTz2FoUCCdEUV86yaG8pLelWy8CNctj/c/MpZYDuWHk3eC//4F38k",
+	"xj/4VPbTYjX7ida+E7P3IblYn+fDVb/2sYd2HfAHruYlXQXH6hGeKtMHX08qTVrvGEFTNnvi+p9PR4NE",
+	"0X7s5PfMEz8X15XZ2qKBpXF2HgVaI4rFhvgFqx/UwtqUlDXmfnviAzfwsGVq6iZHWnwEivGf07MZSHsC",
+	"pcxpSQp2w0o5nzGhHz8P0kM2cLUQcUAEPyQgsKn7dH1paG1eTS7/o4Rua/0hRv9mjbfnuSZd+IGAhzS+",
+	"/Uc0/vCphKfXdqfAH/1O/NxxLGRzifmwdRAinNBwrdTBIXeM739D8xTHA8csmoUhFd19vPvvAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -50,7 +50,9 @@ type AccessLevel string
 type Address = string
 
 // DisplayName The person's first and last name, from the user service: present in a list whose
-// `names_included` is true, for a user who still has an account.
+// `names_included` is true, for a user the user service has seen as a member of the property
+// at their last login or refresh (a new member's name shows once they have signed in or
+// refreshed after joining).
 //
 // Example: Ada Lovelace
 type DisplayName = string
@@ -108,7 +110,9 @@ type Invitation struct {
 	InvitedBy ID `json:"invited_by"`
 
 	// InvitedByName The person's first and last name, from the user service: present in a list whose
-	// `names_included` is true, for a user who still has an account.
+	// `names_included` is true, for a user the user service has seen as a member of the property
+	// at their last login or refresh (a new member's name shows once they have signed in or
+	// refreshed after joining).
 	//
 	//
 	// Example: Ada Lovelace
@@ -132,7 +136,9 @@ type InvitationList struct {
 	Invitations []Invitation `json:"invitations"`
 
 	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
-	// retry, a circuit breaker): the list is complete but shows no names.
+	// retry, a circuit breaker), or would not answer for this user (not seen as a member of the
+	// property at a login or refresh within JWT_TTL), and always in the invitee's own list: the
+	// list is complete but shows no names.
 	//
 	//
 	// Example: true
@@ -148,7 +154,9 @@ type Member struct {
 	AccessLevel AccessLevel `json:"access_level"`
 
 	// DisplayName The person's first and last name, from the user service: present in a list whose
-	// `names_included` is true, for a user who still has an account.
+	// `names_included` is true, for a user the user service has seen as a member of the property
+	// at their last login or refresh (a new member's name shows once they have signed in or
+	// refreshed after joining).
 	//
 	//
 	// Example: Ada Lovelace
@@ -178,7 +186,9 @@ type MemberList struct {
 	Members []Member `json:"members"`
 
 	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
-	// retry, a circuit breaker): the list is complete but shows no names.
+	// retry, a circuit breaker), or would not answer for this user (not seen as a member of the
+	// property at a login or refresh within JWT_TTL), and always in the invitee's own list: the
+	// list is complete but shows no names.
 	//
 	//
 	// Example: true
@@ -189,7 +199,9 @@ type MemberList struct {
 }
 
 // NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
-// retry, a circuit breaker): the list is complete but shows no names.
+// retry, a circuit breaker), or would not answer for this user (not seen as a member of the
+// property at a login or refresh within JWT_TTL), and always in the invitee's own list: the
+// list is complete but shows no names.
 //
 // Example: true
 type NamesIncluded = bool
@@ -4521,128 +4533,130 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39chs3su+r9OXuLZObITWSJTumKrVhbClRVrZ1Jfm67sl4NeAMSCKaAZgBKIqbq/sw5wXuC+S/80D7",
-	"CqfQAOaLQ4q0Fe/JsapSFZmcwUeju9Efv27+2opEOhWcciVb/V9bE0pimuGfgyiiUnZfCq4ykXQHSSLm",
-	"3bcZGzOuv46pjDI2VUzwVr91llFJuQLBkwUIDgQy+suMSgWjTKRAYJiJuaQZTMmYwnwiJAWBYwGTwDi8",
-	"fHt+cTU4PX37/ujV1dvzk+9P3lwEvM0FpzBcQExHZJaoTh/UhCj7qgec3tAMwr+EvYC3vJaMJjQlenX0",
-	"lqTThLb6rYlSU9nf2SHTac9+2otE2vJaI5GlRLX6rVnGWl4rJbenlI/VpNXf832vpRZT/b5UGePj1t2d",
-	"1zonip6ylKnl/V9OKEhFFAUxAjWh+faHs3hMlVn1WNzQjEtQEyYho3IquKTQPjm6PA54nJGR6jKqRl29",
-	"ZDJl3Ywomuj5uvZYOn0Ig5YdWgatw+ybYOb7T6MZZ0pCQkcK/00Plf1C0kjwWMKMK5bohQXcrohJGM2S",
-	"BMiYMG7eslTU47OMxq2+yma0maq1VRy8eHGovvGrVNzVVJwSpWimSfT3oPUT6f6j++ErfOUnv/viw1eH",
-	"yv7x59ZainfPRMKiRTPhzY7qtPmlTBtLlrn9bM54LOaa7yyBHAE+Zvu/fPPM9w/n3zzbYv+/uP3P1++f",
-	"qmzRHYwUzZa3fmHPVgmYE6ZgSEcio6CyBeNjc64b7uepX5IGxtXTPbMTls7SVv/rZ/t6Jynj5t+7+UoZ",
-	"V3RMs9adXuuUZCSlymqPE37DFNErPXm1vPTiW2CxXqTWKZpWk5bX4iQ1g7tnrli82T52q9t4tl/exou9",
-	"vadPn+/5T599fbD//Pkz/95Nea3XNB3S7J2kWeMuYiftM63ajFYjqDYhmhA+pnLF3vTzG+9q76F3dUbG",
-	"dAVPvdX6mymaSpgzNQEC44wSRTNgMbT1VqcZvWFiJlGTP5EQcnqrrogeLuzk2/1lRrNFsV/8uqKgrUJv",
-	"9X2v2Kn/8Tv1V+50hcYeKEiFVEYZp4S7bbftyoDwGOzksOv7K/eGGrp5b6gB8t0drJWy3U0OLhNTmqlF",
-	"EzO679YI1L9Giu70pOauQ83wHYnPjfLU/4oEV5Tjn2Q6TViEEr8zzcQwoelXP0vBK4vT21aEJVb1u2s2",
-	"FlQCFwpSoqIJyuTg7AT06BmJlKYIzTKhddNPv7ZGjCZxq9+iqR7Ja6VUSjLWy05n+s6mQGCaEMaBxHGm",
-	"xTkREUm+jUVKGO8DFxAzOU3IAjRtPfhlJhSVHkQiTbUp5cEwI9E1VRJEBnJKIipbdx+8lrYRZrLVR42q",
-	"mMLb5DsSgyNJTkBnt/xM6Q2V+5JmNyyivZjeOOLInRuSsBgJ1rorH+WfMzpq9Vt/2imMux3zrdw5My+b",
-	"g1m+S9cQ1BHzEEJDyxB3L/FLMRpRHuuLB4krUXzQEJolNOCURBMYZpRcS2gbq01/KWfDlClFY7ghyYx2",
-	"ejCAoYgXgMak1kBipiB8aZike7mY0n7Ay4yiGSQEtKdGM0ljo7b02JSrbFF7F/LzrQ9hTJ/Nzd8mEtu3",
-	"d9a9Wjcj141TPLjCFNroZfc8HvhLwUcJiz5d9IgClB5NepJklMQLyOiYSUUzihqoYPUXBavn82/F55F7",
-	"66G53A0sC7aJZlmmmQ+t+d6XwBPHIhuyOKb8E5kCbQfCQcw5zSAlC2sEmSt2au+nKms8LVijWMZWvDHK",
-	"X3so5ohIktgNSEqtNyfFLIu0q6FQK9qdMfVFcMgJ1z4MSY602n+AW1sfJM0gErMkNuQU+jlFy65zmVEO",
-	"ytelWw1cmGHMqrZiGmaHeBCeuRApVRO8+ghLaAyCm8sNl3eIf5vt23iFJAsJ8wlRPT3/G6GOxYzHn0jX",
-	"NwLkLJqskLP9gnxvhAIz4VYk40J1R/jaQ9DMrdYJlqftJFUVPs0YWgC/ECE7I4tEkPhSiFOSjekDGsdo",
-	"UTEJSghI9NgV3tgt6WC7BrgUAswqtuIRJUQXJ3jwi9ptAUfXnEIKGWOR8bqnSn4RjHJh9vyOkxvCEjJM",
-	"HoJXYqLIkEiqiawFLx/7ELQZjdEkkBORqWRR1cwl9rErg/LStmKgWenFh2IhO9ETWewxd24Il3Otorkw",
-	"CnxOXOQm7sHl8r7vvNalEK8JX1h/TX4q6YUwwQd7dRClaDpVskz1hCiaVUR2r2RR6xH0giBf0VYUz4ii",
-	"XQxh0IfR7AMoAsxySrnqG72eMMrVE+kkWkL7/Oh/vTu6uLw6PXl9cumBvhoXoC8vJF/HczRJxJhxGfCp",
-	"NhlwGDg50/eF/sA4Ie3Tt9+fvLk6Hpycvjs/MiNenR2dX52cebDqu6PXg5PTjhdw47eYaSVUp2mfH31/",
-	"cnF5dF4ZtOPBPBN8nHsLUyLlXGSxeX0maRbw9tng4uL92/NXVy9/GLz5/qi6hA5eeXaLGR1lVE5obfaA",
-	"t8+Pjs+PLn5o3FqnB98hrSWQjBpquyiw5gi3KH0U0YRG1zT2QIqAOy4zbjZRRpWSlEIqUv2RPj8uINUj",
-	"4ZuyULnmeA/tedmhgElNR+OCm2QDgRlnaNpRCUMSXUO7FM7ufAEO91L8fu3rpUdRrN5xMlMTkbF/0E+1",
-	"DQeAkSIYUpLp21NcU25iJiYYWLUVdwvlUlnDtpq8ePMh9MprJiXjYw8YN5sRGdDbqV4+RBmNKVeMJF+C",
-	"BZBTs7TDU3pDEzx+Pktb/Z9a6IRjaDMd4h9jDC9+KMWj82dqeSevNTBRz2rOaxd+INlQzDI4FySuproO",
-	"aqmun/4eBLe+3w2C293jILh9fvzhL39umumVCaO+wQh1U25vSjMp+BMJI5ZJE5RPiFQ27orJ5TwBYxmx",
-	"D1ObjWYcCCRMKpObCXiIAcsrxqNkFtMYA4cYB4eRyLTGsnkckIolCUyIBMK1cSlmXBmNVRBkEBM4FTc0",
-	"IRGt54937yPHV43kONK3WYn69au1GpQOy1HpcCksDe3w6IaCyXgOxfDbUvrb5js7nn4Jo9exiXEHfEoy",
-	"hR+vC2YfAr0lkcJkP4Xw2/DQXTxMQUL1zqUHKcmuTSQ4ZmOmZMDFCG8msyvPWAYTkpFIvwBh+D/+9Of/",
-	"qde29+zJX77q7nzz179fhb/+37v/F4Y4jNYAibbflIQhVXNK8U5KoU1MOifgz/ZhuFBUdg4Bs056QQQM",
-	"jQxZ9Br0IjUbqbl2iYY0kdA+efVmsOf7X3tAJLy7vIA/7T+DlEwlMNU5DLheLNIINIlwPRjWtmPjMJrl",
-	"NEXMBqEtMjglinETX/xBMxOP4W+EEw++E1ORipEAkQX8B8LHs6TTg4FhNnOlzzj7RXOnfgmdb1y5QOzD",
-	"cIHks8zwREJEuOBMr28ksrQP7ziLREwD/ub4by/NAjDjH2kTeCSSGNWpi9PbXej/lITBxcuTE2hPZ3yh",
-	"x+jgkB5YKsPegaXyYcClgPCfv/37P3/7///87d+/PbI89vLta5SusMZ4oZkx/Pk/fsvGlH/73X/8Fk1o",
-	"5qAZIRoS+be3vNsd6u+71zckf6YHgzzc72SBSSCw7/s2C5tnKEwWAMU+4CFai2ElN6H5wyQm6vJNYvLt",
-	"CsRInjgqyfzBfl2gvdZtdyy6S1J+zGgS57E0G7BhJjtmU1NNqrCWYoF2SXKI/QwZ3AVPJiKJjWU4EXOu",
-	"uTr8q8nRFpts2Ekdt/DToPtvpPsPv/viqvfX7grNlafQmlaOdNYEN4scZuKaHsLKNFB1hVYJu2vfnsEy",
-	"Xmf76+eunA79yZK+2MqH/AUx/Jma7IPJvP5OqVKvhItY5gwDLLhK3E2/zo4qGwV3XivCHH58RdR9L16y",
-	"lEpF0ql+zfBG44kiOKMsfkZtVFUQtCWlEJYvtTr7LctYXaQ+5ho1dqHcdr8svu/xk1f4nNn81XCx7fNX",
-	"3Bo6614q20R3nuOCxdWmy8tf2GQyBxsws9UkAhED5fnrg3u5/qhwZ4VEFfarnE2jgOUScMoMQqAqBQUq",
-	"qMFAOrP6sfSQByKJEYeI9qOzEwpEh6KpvJeuhVjeIYeemLd2SzhBkmUEfb6qiXnf0Jru8sQ9fOe1lFAk",
-	"uUIbYJ2qWQceacbCVA62RMXqlEvrbzokA4t6UBVlDdePEZA1asp4P0+k01MrPAZoa/uNSW3rzieUQ91P",
-	"+Cxaa2tBdyiyDR6unX9Vpgs0WuUAV5+8OTs88Thmmt4kOStxwogkknoPxRy1tW+4xmb1YRiiQXUcYTTL",
-	"fO1QfY5Knklp61vO8AO0Sf6lcRKtVjnYRqtYKapolIP/KhrlYEuN4gj7EdqkuuClkznWzGTEckluiwzy",
-	"kAKR1zTWlohi2vl9d3F0fvVycHp6dXny+ujtu0vPochhD/S9wGnAM6qyhQcEIpZFM+cK0KxjotYYO2Cy",
-	"yE8PZwqtaakdZNxbzWswqDq7x6EQCSV4abyh86px9zkkp6Qb171TiTqUzCfGr2KykBVI4/N6XO4VWZTg",
-	"5aWr10bnSojK51U1+nwd/z29Hw1ZZr9GM6SR2ejcmTzbnkIRlll7AAUdP9n+wgFW7OJciHTLHWyyHj3s",
-	"dmtxMdslwT0/fgkv9g+egw0KWxAEhmirC3OB6nK4cUt050MEIx1C9NfN9HfJja/o8L0GFc64VIRHq/xj",
-	"u08Wm0AkbhNB/EWZiIVjJ2IMCeM1H/npaG+4G/n0Rfw1eT58FlUJ8mx/hT/fu1rlzrtsQOlEELK65sJ4",
-	"8aIksfu+3+Tf2rxC+Zyr4Nd1YYhNj9F80FQDtCGW9iNKg8qSgt+6veak9ByXr5ChXCWt1/0kSd6OEMS8",
-	"8S3wYTXITVvG+Oghxrnj1EYqxUwBsdaQnLApSEolhJhDCDENvr02/MggxKbG8MM4u9ardbtb8mtLm1h3",
-	"js74rBdXUFP/Zu3L/AyKI8ewrkHw13R3XmWxuvjO2UiZCQEOKSZwDzEPjGFwCaEp1EAto5egh8U1VfTJ",
-	"ru8/cGCr5sRvol5zmbjf5a5ZuFXq/CDmBmJRrMEiUvVRTEQSy+rmH9LRLu27usx13NOcDXMFK3u+X8qZ",
-	"9GBggr7IAUqA4VAQmcOollwVRL+TRAo0l13GZN/3TTBf8+W7y+Pu19BmBr/BxhxNaiVMrsHUNpn8sRhZ",
-	"CIBRE51DvJ34WPtPnFYAAXh36Wk4SfW1hu512AO0/EEqkdE4L1+bEAVDzHVYJraDMm5WWQ/TX1AiWax9",
-	"AaXImDao65Tx/FL5ONfcncyZvpjvtbpSxsuf7v6LLMkl/nImY00YH1DBFtbj1uGM+0OPKy1QPWuzu58J",
-	"ka509vWXdVd/pWe/t41nj4Su2YT3q63NNNDelhrIkOB+5ZMfXcVy+htT0QQh+XXL7NOFqrjmK1Pu+XvP",
-	"uru73b2vL3f3+r7f9/1/K5tkMVG0q1386qL2G+0ySaNZxtTiQp+MrT9DEMxgplCQDSTm2A3+4/vL1hKi",
-	"jcNR/OpiAD++vzTxw/Ds7cUl7JAp25lJmskdMlMTyhWLiKKh1r1LT1iEV+hBnsYKePjj+8ury8vTsPCR",
-	"d31IGZ8pKjs9uKzHO1B3G60qgVhFbDKekkqJXjePaRzwdiLGYqa8AgRmrgMPYkoixW4MyO6wyv1unhua",
-	"sRFelHoGfTGMtNMBhMcBl0pMpUXcam2OCXhneyys298LeMA1wab6omIRlTASSSLmNIb2+fHLr5/vHXjw",
-	"48XbN/CeDuESd/KddoJeWkjdmXvRxmJIMhYZU5MUr5Yp49xA7c1aDRoK2uakBE8WfQhJMu4DF5yGHvxw",
-	"sXfwzHlR09kwYRFc0wXmgrV1ILThFPBiFpJRl2XuOLSbIbipemNK4gA4ZHjN4tBDOHtyg+tKLHwTS0xp",
-	"wJmUM2Ps6bnlhMbw4/u/XRxCyKQMPQjJTI8QytlQ/48RZfLUIb2dhnYxRqrxY4vnOwx4wkZUi4N0qd5M",
-	"HQIX7gwzY+IAwdtcn9c1XZTaJWCcCoWgCvAyGCzGR8KBz4gpG7PVpFVfClLCuCKMmxjgLEvWu12tJXzX",
-	"mTkSyuOpYFzJSml1HqdXZAwhSlTYydP4dfYNuHmuuAvCTg+OqvhSoLeagfOiNQ/KQuw5SGY+iT6sgHNK",
-	"kZaas/FEY4fDqK4zHFj0G87VB6N0oNfrhZ1ewM1aMN6AyAUOebAkXAXuCxEEj3Jl7y8bNZBTymOJRhci",
-	"LsXI5GJriFuHy22HFeBtWIRFn/m+QdkaDdTPsawWHaX9FSdBy4BCr4acRYGaM0md9AR87/YW6bl/e1sE",
-	"NrAapgCWPpG2kQYz8d6To8tjCOs4OCsb+cdhwE3dqYGXEAeGzaHIBulNY9jfe2FFtoS4DHvwXalBiTTV",
-	"a3q7NtYUcJToPHtkGpBg3jtsal0SwlLrEiNzDllZEx+rkAZnJy2vdUMzaYRit+f3fC0rYko5mbJWv/W0",
-	"5/eetvDGneB9ttOb0yTpXnMx5zs/z69lz0JB77wWXkC1lOmYqlVQu6Xsqcub0RisC1Bk+A3yuu7KWqwc",
-	"YqhQ75V9hicSHAQnSghLISJZxlCXVjKz1aQtVgXbq87GJrSTEHAzRrtA6Lmr0DgUZoHaiOOihkzomICG",
-	"PiJzLLlaOIlb/ZY2Jl8vTipJ0koN+57vr4HkOijuZpjXWsZ7bVGivj6WT+mLqHrZ93dXvZgfzc67Gup4",
-	"f+/F/S/VKzruvNaBOd/171WrIvGtp/e/1VC9g4bqLE1Jtqj0RmkUP80GWo+QsawFGD7cNUj8zq+VPip3",
-	"RvQTqhoiDOc0FTe2nr94SxsTWH41pAbL7wKDPdj3983VwMt5H/TgXRmR20DAKzt4Io14eiifDsdtbsOx",
-	"VpztvCTBaG4zT5J0muT1FY20eVpKsC3J6/4aHJNtRGNmLm8Xp3e7/TKEbAO+LzXw+Gi5NOex/qW8MPYP",
-	"KsiWK2vSsaVIV/sqrQj7F4/sVPou3X3YQCPsGE8OgyefMpXXmoqmqPdrcm11iq3tJStgFq4QyWELMeYO",
-	"7fxx12bimtKpNS7MI+h2TsgNNS5B1qjGttJWoITBe2+mrQ5h339RQBQqASRtih/4vkumoFMf8HxcDMBX",
-	"4qptxHfr0a0L0snNpPLgTXpwgCe5Tg0+nNni0Cv3mCulHBISA7iYawOfx/JRo/5LNaq/gUZ9WWq88kdU",
-	"wUYgPk0DOxVafLiz0o06K6eYcoUn5lx6pkLBaT6tBTGbCmLkgku52rBKCtOxPXBZw4ATBQTBTTZL2M+j",
-	"0yFW8IbQ3vX9TjnRZbx1DizOG7lhIafNAx7mSivgmA6zXSG9Sls317CCZrRIGmKViyKZkqs8qLNy7mu7",
-	"q6Xo23bnbfSwrZv88DsqvEput7Hw+Z7c7qO+e0h99wfURs3awfYZWmMANppVL1GcZSm9e1ge1Tlr2vww",
-	"TXnnnGZNomoGyrPtnmtt+p2IFxsIT6neOM9rLteK2qBxPVe7cWFwGbZ3V01xqWxG75bkfvfB5X6VqZOr",
-	"bWweYfAhj6L+kKK+u4Hw1bvn/EFVhBHGMmajvUqotTx3NjRaFju/3hP7eYWfV10MYz3oyTCJbDqi5va8",
-	"1KZJrePboYn6S6yhjgi3/ZtgTBFn8tRz3+/7+82BHL2Kii7aJIqTL9j6Y4/i96CexQaMfVzuwveFRHew",
-	"IIBsIi3QNhKiL+LO6ou+0aVA899NsWw2eKXOlVVIp4mf9GCw8nUuVMBRQsv5MX8fkzfavsfYSA6+prdM",
-	"Kg+ksDETJc1HlEellkoJJddNov09Vavl2v/st/WjingM524n8GVBfKhobamhNwZQHbywZuqbXvLGjs/L",
-	"6CWM2Q3l0OYmSxLviMzFNjpe3ohCEUWxpxMKLQKIio5OFptidYJBIhhVRewLpiFUHxtlRIK7fleRW9II",
-	"YjYaUfzQLmso1ARBJ01q4N00fiBvw7oUztHY2qWoYjo3cio+n5qaIZniR3X1R7VoviCf5ZyatjoZZLTr",
-	"GkKUPZgNjJ9Gf2Vz5Ip964msgFdQgWmrBjhl2u+woEUaexCb5FzsQUZvxDWNgYsMEqpsegfaRAU8bxVQ",
-	"RaSsinj+l0KMfLlAkUe/6F8Z5GxAkSmxrT74VEOqMWSKckPRyDHYMKesbB6o6skZWFnJkXrTDIOB4SLg",
-	"asKkgSmbhnWlJBMizWql0UK7THl1jXPhSJ6Bxs45AQ+/P7Ig8hI1LfDVdjzWatfqMglMGcx4qSmWxcLV",
-	"+/MEfGWDnkOzUCw/LXrNOeD00unWiRdw07U2o9OERBbbhxT0jGpdeDbDn1mEuwX4MFm0IZ1PKOprkaFP",
-	"WepzFvBaUz4Y8Kaic9P7LayVsoeVYvSAB9w2UO1X+HVqknY0g/bJm/99cjm4PHn7ptR69e37N0fnpXYC",
-	"Pr4Rk4U5minNAl6we+MQZ+dvz47OL/9P4yieha+iwT8shdhMcqkYHGv7FJjbzSuwrZpguXZ0drnNTJWR",
-	"sZXogCl3KS69RkBoe99/YSZlqrM6nVDDIHxsQqFS/Fr0srRdDZb6sGyTTij39Pm8CYX6zGtRaY+giT/4",
-	"Fb41zOIL8hzMhQxSpNSC5W0774fwGD4G+dp4wdVgaod4k7r7nQIXrkIVb3p9BxdIs4BXByIcEyDl1kKm",
-	"XNaB29Z5KEXH4ybFe45PPQgG9lHJPPoJv3/UQLNrs8T93h6C97Ew2qqyKTUTawxN1HuKkfWJnOUmY6Wu",
-	"Yp7pNeysu4C7qK9VmUslaNqas10e0h68b2yfVfsdDNc7y7Y6ZlLZPtjo8JhME+Ow1zsA+y8xU7YaUq/E",
-	"lFVVO371AYviw5VlNnnfsN8ZqbouVGIPcukIHvXgY5JoO632fiJQoGeynBr+XaIca3XSzq+2qeM9Zo/W",
-	"wdI2vi81A0L5106eUcQR4bbHnsHWx+gGlgrUi6SzLRi/pnSKaoRlttRP1LDxecs4VzHuYXO9xnL0nJGk",
-	"qcC0+JeAu1/0sVnpvEMJFsQShXGWZltJb+O18yc3s5NQdRbWHrrLON2jmvjv7pP9ke2runx+zlDs/YZW",
-	"5RfWMXQ7U6sz4KiXsOYHfSmDP9HGo1F7hxgrwbbyJMbfIF5gLWHujxU/8OEqfgJuXrUBQGq6WThP1Cs3",
-	"8ljpaYb5ryg4/61TL/MxhgVWwZR/e8DEfIvzMKVNRRLe/fyS7Wtqw6MBVxnhkkQuQmR/RoOPqYnPjTAo",
-	"nArXnqOkyxtjdmczVdKFDxOsGzstsI2RZhsLf+Zk/PpSpscKpsdg3BcBPXbt4oqm6aX01yfE5PImXGuc",
-	"ZNeLa62LXHjE2I1rhUd5bhte/W7qIm83tuo3S/UCHlXDo+u4pcGGqOGKDHzW7PgALSbk3kMX1Ml/gsrF",
-	"fsq2o7M0CMQzI0u049rvNCcV93zfgqPvTSMO4hi76H06QNC1sNsmOWga+H3etGAxZ7NKwfoiEj+GpR7N",
-	"jv9OZscgjq3W+Qjf1Bkcy10YS/2vzJfGP+q6dohL35t+iUsfp8sj2bYMDZ+bTnL6i1LrSVTQ5aaTP33Q",
-	"SljS7Map76rATzMRz9C382BIJwwV6uXpRVfRLGWcoFeHP9M+JAnhEc0MjicWkdyJ6TQRC8bHvTTuLHXi",
-	"I1PWW+7Ghz9Ux+zx2i622nWvLsv89GGsjUExTSlXXq3nXUqutVvLq9P2d3Z29573/J7f2+1/7fu7Hz3b",
-	"Ulhwwxn3Gmf8kLPUclS0+Dloz/zaYu61G8xWl3Gz93aZAtgf1l46yBGt5W2dlTp9m+hoQ7FQfaPlgUvs",
-	"f/fh7j8DAAD//w==",
+	"7H39chs3tuernOXMlslJk2rJkh1TlZowtpQoI9taSV7X3rRHDXaDJKJugGmAojhZ7cPcF9gXyH/3geYV",
+	"buEA6C82KdJWPDfXqkpVZLKBxsc5P5yPHw5/bUUinQpOuZKt/q+tCSUxzfDPQRRRKbsvBVeZSLqDJBHz",
+	"7tuMjRnXX8dURhmbKiZ4q986y6ikXIHgyQIEBwIZ/WVGpYJRJlIgMMzEXNIMpmRMYT4RkoLAvoBJYBxe",
+	"vj2/uBqcnr59f/Tq6u35yfcnby4C3uaCUxguIKYjMktUpw9qQpRt6gGnNzSD8C9hL+AtryWjCU2JHh29",
+	"Jek0oa1+a6LUVPZ3dsh02rOf9iKRtrzWSGQpUa1+a5axltdKye0p5WM1afX3fN9rqcVUt5cqY3zcurvz",
+	"WudE0VOWMrU8/8sJBamIoiBGoCY0n/5wFo+pMqMeixuacQlqwiRkVE4FlxTaJ0eXxwGPMzJSXUbVqKuH",
+	"TKasmxFFE/2+rt2WTh/CoGW7lkHrMPsmmPn+02jGmZKQ0JHCf9NDZb+QNBI8ljDjiiV6YAG3I2ISRrMk",
+	"ATImjJtWdhV1/yyjcauvshltXtXaKA5evDhU3/jVVdzVqzglStFML9Hfg9ZPpPuP7oevsMlPfvfFh68O",
+	"lf3jz621K949EwmLFs0Lb2ZUX5tfymtjl2VuP5szHou5lju7QG4BPmb6v3zzzPcP598822L+v7j5z9fP",
+	"n6ps0R2MFM2Wp35h91YJmBOmYEhHIqOgsgXjY7OvG87nqV/SBsbV0z0zE5bO0lb/62f7eiYp4+bfu/lI",
+	"GVd0TLPWnR7rlGQkpcqixwm/YYrokZ68Wh568S2wWA9SY4peq0nLa3GSms7dM1cs3mweu9VpPNsvT+PF",
+	"3t7Tp8/3/KfPvj7Yf/78mX/vpLzWa5oOafZO0qxxFrHT9pmGNoNqBGETognhYypXzE0/v/Gs9h56Vmdk",
+	"TFfI1FuN30zRVMKcqQkQGGeUKJoBi6GtpzrN6A0TM4lI/kRCyOmtuiK6u7CTT/eXGc0WxXzx6wpAW0Bv",
+	"9X2vmKn/8TP1V850BWIPFKRCKgPGKeFu2m07MiA8Bvty2PX9lXNDhG6eGyJAPruDtVq2u8nGZWJKM7Vo",
+	"Ekb33RqF+tdo0Z1+qTnrEBm+I/G5AU/9r0hwRTn+SabThEWo8TvTTAwTmn71sxS8Mjg9bUVYYqHfHbOx",
+	"oBK4UJASFU1QJwdnJ6B7z0ik9IrQLBMam376tTViNIlb/RZNdU9eK6VSkrEedjrTZzYFAtOEMA4kjjOt",
+	"zomISPJtLFLCeB+4gJjJaUIWoNfWg19mQlHpQSTSVJtSHgwzEl1TJUFkIKckorJ198FraRthJlt9RFTF",
+	"FJ4m35EY3JLkC+jslp8pvaFyX9LshkW0F9Mbtzhy54YkLMYFa92Vt/LPGR21+q0/7RTG3Y75Vu6cmcZm",
+	"Y5bP0jUL6hbzEEKzliHOXuKXYjSiPNYHDy6uRPVBQ2iW0IBTEk1gmFFyLaFtrDb9pZwNU6YUjeGGJDPa",
+	"6cEAhiJeABqTGoHETEH40ghJ93Ixpf2AlwVFC0gIaE+NZpLGBrZ035SrbFFrC/n+1rswps/m5m/TEtvW",
+	"O+ua1s3Idf0UD64whTZq7J7HDX8p+Chh0aerHlGA2qOXniQZJfECMjpmUtGMIgIVov6iEPX8/VvJeeRa",
+	"PbSUu45lITbRLMu08KE13/sSZOJYZEMWx5R/olCg7UA4iDmnGaRkYY0gc8RO7flUFY2nhWgUw9hKNkZ5",
+	"s4cSjogkiZ2ApNR6c1LMski7GgpR0c6MqS9CQk649mFIcqRh/wFObb2RNINIzJLYLKfQzyladp3LgnJQ",
+	"Pi7daODCdGNGtZXQMNvFg8jMhUipmuDRR1hCYxDcHG44vEP820zfxiskWUiYT4jq6fe/EepYzHj8iev6",
+	"RoCcRZMVerZfLN8bocC8cKsl40J1R9jsIdbMjdYplqftJFVVPi0YWgG/ECU7I4tEkPhSiFOSjekDGsdo",
+	"UTEJSghIdN8V2dgtYbAdA1wKAWYUW8mIEqKLL3jwg9pNAXvXkkIKHWOR8bqnSn4RgnJh5vyOkxvCEjJM",
+	"HkJWYqLIkEiqF1krXt73IWgzGqNJICciU8miiswl8bEjg/LQthKgWanhQ4mQfdETWcwxd24Il3MN0VwY",
+	"AJ8TF7mJe3C5PO87r3UpxGvCF9Zfk5+69EKY4IM9OohSNJ0qWV71hCiaVVR2r2RR6x70gCAf0VYrnhFF",
+	"uxjCoA+D7AMoAsxySrnqG1xPGOXqiXQaLaF9fvS/3h1dXF6dnrw+ufRAH40L0IcXLl/Hc2uSiDHjMuBT",
+	"bTJgN3Byps8L/YFxQtqnb78/eXN1PDg5fXd+ZHq8Ojs6vzo582DVd0evByenHS/gxm8xr5VQfU37/Oj7",
+	"k4vLo/NKpx0P5png49xbmBIp5yKLTfOZpFnA22eDi4v3b89fXb38YfDm+6PqEDp45NkpZnSUUTmhtbcH",
+	"vH1+dHx+dPFD49Q6PfgO11oCyahZbRcF1hLhBqW3IprQ6JrGHkgRcCdlxs0mykApSSmkItUf6f3jAlLd",
+	"E7aUBeSa7T20+2W7Aib1OhoX3CQbCMw4Q9OOShiS6BrapXB25wtwuJfi92ublx5FtXrHyUxNRMb+QT/V",
+	"NhwARopgSEmmT09xTbmJmZhgYNVW3C3ApTKGbZG8aPkQuPKaScn42APGzWREBvR2qocPUUZjyhUjyZdg",
+	"AeSrWZrhKb2hCW4/n6Wt/k8tdMIxtJkO8Y8xhhc/lOLR+TO1vJPXGpioZzXntQs/kGwoZhmcCxJXU10H",
+	"tVTXT38Pglvf7wbB7e5xENw+P/7wlz83vemVCaO+wQh1U25vSjMp+BMJI5ZJE5RPiFQ27orJ5TwBYwWx",
+	"D1ObjWYcCCRMKpObCXiIAcsrxqNkFtMYA4cYB4eRyDRiSRuYLPcHE6KRknIgEgiYFXWZH+duaVDVH7DM",
+	"jA8PLS2jFtqhTYDTuW39ROIEtGExlyB4hJ7vAibkhoJkY05jwOYIqng0xIBJFPhZMM742OJnsT2DmMCp",
+	"uKEJiWg9m7173+Z81bg5R/psLclC/aCvhsjDcow8XAqSQzs8uqFg8q9DMfy2lIy32deOpxthLD02EfeA",
+	"T0mm8ON1ofVDoLckUkg9oBB+Gx66Y5ApSKieufQgJdm1iUvHbMyUDLgY4TlpZuUZO2VCMhLpBhCG/+NP",
+	"f/6femx7z5785avuzjd//ftV+Ov/vft/YYjdaDxKtDWpJAypmmsRUROaQpuY5FLAn+3DcKGo7Bza7WMK",
+	"CJg1Msuix6AHqYVGzbWDNqSJhPbJqzeDPd//2tNS9+7yAv60/wxSMpXAVOcw4HqwuEaglwjHg0F22zd2",
+	"gzLEqZ0gtEUGp0QxbqKdPxCOzf5GOPHgOzEVqRgJFLofCB/Pkk4PBlEkZtwaGDPOftG6ohthKABHLpCJ",
+	"MVzg8llheCIhIlxwpsc3Elnah3ecRSKmAX9z/LeXZgDIP4i0QT4SSYzg7rIGdhb6PyVhcPHy5ATa0xlf",
+	"6D462KUHdpVh78Cu8mHApYDwn7/9+z9/+////O3fvz2yMvby7WvU9bAmeKF5Y/jzf/yWjSn/9rv/+C2a",
+	"0MwRRUI0a/Jvb3m3O9Tfd69vSP5MDwZ58sHpAtNAse/7Niec50tMTgJBKOAh2q5hJVOi5cOkSer6TWLy",
+	"7Qr+Sp7GKun8wX5dob3WbXcsuktafsxoEueRPYtnzOTqbKKsCZhrCR9olzSH2M9QwF0oZyKS2NipEzFH",
+	"LA3/ajLGxSQbZlJnUfw06P4b6f7D77646v21uwK58oRe08hxnfWCm0EOM3FND2FlUqo6Qn0WEJ4bIXYP",
+	"ltlD2x+Gd+Xk7E926YupfMgbiOHP1ORCTB74d0rceiWWxrJkGJrDVeLsjnVWXdlEufNaETIK4iui7mt4",
+	"yVIqFUmnupmRjcYdRapIWf0MbFQhCNqSUgjLh1pd/JZ1rK5SH3OMGitVbjtfFt/3+MkrfM5M/mq42Pb5",
+	"K27NrnWNyhbaneekYHG16fDyBpu8zJEYzNtqGoH8hfL76517OX5UpLOyRBXxq+xNo4LlGnDKDF+hqgUF",
+	"R6nBQDqz+Fh6yAORxMiKRGvW2QkFv0TRVN67roVa3qGEnphWuyXWIskygh5o1eC9r2u97vLEPXzntZRQ",
+	"JLlCG2Ad1KyjsjQzcyobW1rF6iuXxt+0SYak9aAQZQ3Xj1GQNTCV2/4Wp1b4L9DW9huT2tadTyiHutfy",
+	"WVBra0V3nLYNHq7tf1WnC25cZQNX77zZO9zxOGZ6vUlyVpKEEUkk9R5KOGpj33CMzfBhBKIBOo4wttbs",
+	"aXomwa5POSMP2rV0X6Kv6lDlYBtUsVpUQZSD/yqIcrAloriF/Qg0qQ54aWeOtTAZtVzS2yKfPaRA5LVx",
+	"4hXTzu+7i6Pzq5eD09Ory5PXR2/fXXqO0w57oM8FTrWvr7KFBwQilkUz5wrQzMSK53n3Jm2BMQvkVuAo",
+	"2jZf2hSmCHguIEQ7oEvRCe2PMQ4/vr+8urw87Ri3iCRzskBrSuVGFn0itfwhPvVN1xhgYbJI4g9nykY2",
+	"uDDOTs2ZMdRDu/RDIRJK8Cx7Q+dVm/NzKHQJste1qQRDSlYd41cxWcgK7/N5PXj5Sq9jzsEvWQQ2hFmi",
+	"nT6vovvzdWrx9H7KaFkrGq2jRh2gc2eJbbsLRbRo7QYU6/jJZiF2sGIW50KkW85gk/HobrcbiwtsL+HJ",
+	"+fFLeLF/8Bxs5NwyRTCOXR2Yi+aXY7JbUmAfImLraLS/bnaslKILlaNlr+FkYVwqwqNVbrudJ4tNtBan",
+	"iTcdirs0lrOeiDEkjNdc96ejveFu5NMX8dfk+fBZVF2QZ/srwgy9q1VRBpcyKe0I8nrXnGMvXpQ0dt/3",
+	"m9xum3wp73OVIbwuOrLpNpoPmi5KbUg4/oj7U2VNwW/dXPOl9JyUr9ChHJLWYz9JkrcjZHpvfAp8WM0E",
+	"1AY7PnoIhAOJUxtAFTOVn7Nywqb68JUQYqIlRK7A9mj4kbGRTW30h/HBrbPtZrfkbpcmsW4fnU1cv4FC",
+	"zSVBa/bme1BsOUabzTWHGnbnV1FW31B0pltmIpNDilnuQ0yWY3ReQmhus1j7ioLuFsdUwZNd33/geFst",
+	"trAJvOY6cX8koGZ4V1fnBzE3PJRiDJa2q7diIpJYVif/kP5/ad7VYa6TnuaUobvVs+f7pVRODwY236Yl",
+	"QAkwEqoNYEvkLXlQeEWAJFKgFe8SOfu+b3IMWi7fXR53v4Y2MyQXl65TwqRAzAUwk2QXI8uTMDDROcTT",
+	"iY+1Zc5phTWBZ5d+DSepPtbQ6w97gA4JSCUyGud3/CZEwRBTMFaIbaeMm1HWswcXlEgWaxdFKTKmDXCd",
+	"Mp4fKh8XMXA7c6YP5nutrpTx8qe7/yJLckm+nMlYU8YHBNjCetw6ynJ/RHSlBarf2hyFyIRIV8Yg9Jf1",
+	"CMTKgMPeNgEHXOiaTXg/bG2GQHtbIpBZgvvBJ9+6iuX0N6aiCd5bqFtmn65UxTFfeeWev/esu7vb3fv6",
+	"cnev7/t93/+3skkWE0W7iqU1Td9vtMskjWYZU4sLvTP2kh4yhQYzhYpseEPHrvMf31+2lmh/HI7iVxcD",
+	"+PH9pQlrhmdvLy5hh0zZzkzSTO6QmZpQrlhEFA019i49YaMRoQd5di3goQ1KhIWPvOtDyvhMUdnpwWU9",
+	"DIPYbVBVArFAbBKxkkqJXjePaRzwdiLGYqa8gilnjgMPYkoixW4ME/GwKv3uPTc0YyM8KPUb9MEw0k4H",
+	"EB4HXCoxlZaWrNEceQHO9lhYt78X8IDrBZvqg4pFVMJIJImY0xja58cvv36+d+DBjxdv38B7OoRLnMl3",
+	"2gl6aXmHZ65hx9AsSTIWGVOTFI+WKePc3EcwYzWUMWibnRI8WfQhJMm4D1xwGnrww8XewTPnRU1nw4RF",
+	"cE0XJhrEFyC04RTw4i0koy753XGUQLPg5mogUxI7wC7DaxaHHnL+kxscV2I5rngPlwacSTkzxp5+N7Je",
+	"fnz/t4tDCJmUoQchmekeQjkb6v8xokz6PKS309AOxmg1fmxJj4cBT9iIanWQLgOdqUPgwu1hZkwcIHia",
+	"6/26potSTQmMU6ESVFlwhqjG+Eg4hh4xd+vslduqLwUpYVwRxk1ocpYl692u1hIJ7sxsCeXxVDCuZOX+",
+	"eZ4+UGQMIWpU2MnZBXXxDbh5rjgLwk4PjqokXKC3WoDzm30elJXYy8OH7iV6swLOKcW11JKNOxo7ekh1",
+	"nOHAUgTxXX0woAO9Xi/s9AJuxoLxBiRUcMiDJeEqBmSINwVQr+z5ZaMGckp5LNHoQlqqGJkUcY2W7MjL",
+	"7bDCTg6LaO0z3zdUZINA/Zzwaylk2l9xGrTMuvRq9GJUqDmT1GlPwPdub3E9929vi8AGXhkq2LdPpK02",
+	"YmOzJ0eXxxDWyYJWN/KPw4Cby7k2vOsYwzlf28SVaQz7ey+sypZoqWEPvitVcZHmip+ero01BRw1Ok9q",
+	"mSotGEAOm+q7hLBU38XonKOf1tTHAtLg7KTltW5oJo1S7Pb8nq91RUwpJ1PW6ree9vze0xaeuBM8z3Z6",
+	"c5ok3Wsu5nzn5/m17Fm+7J3XwgOolskdU7WKj7iU1HXpPBqDdQEK4oGhp9ddWWJYVUjtQtwr+wxPJDhm",
+	"UJQQlkJEsowhllYSxtVcMl6dtkedjU1oJyHgpo824e6t7ig0DoUZoDbiuKgRJjomoKG3yJyyGOg3jwbc",
+	"pAMy+cQifbuWpewDGvqhPZgqmm+SA6QgdxomnBYeJQIuRUrRO1IF9VJONHCX7E53YTe1wsxdgqIIhC6o",
+	"MvKU49lJ3Oq3tBX8enFSSTpXKhTs+f4awrUjWm/GaK4xCNZeOdXn3rJ4fRF3mvb93VUN863ZeVfjlO/v",
+	"vbi/Uf2+zp3XOjD7u75d9c4rtnp6f6uGu1loYc/SlGSLSuWbRtzQYqABkIxlLTLy4a4BqnZ+rVTJuTOY",
+	"lVDVEBo5p6m4sdUailbaCsLLdUNqbmq4iGYP9v19c6bxcsIKQw/ukpibQMArM3giDa54qL+OpW+O8bHW",
+	"7HZ+4aSUyiRJ0mnS11c00nZ1KTO4pK/7a3hhtsyQeXN5uvh6N9svQ8k2kPtSeZaP1kuzH+sb5dee/6CK",
+	"bKWyph1bqnS1ataKfEXxyE6lqtbdhw0QYce4oBj1+ZRXea2paArXvybXFlPsze1VFyTcNTPH1cRkAbTz",
+	"x10RkWtKp9YqMo/kFyOML5M1wthWaIVGxuZodQj7/ouC8lGJfGkf4sD3XRYI7aSA5/1i5qASEG7XqRed",
+	"3L4rd96EgwPcyXUw+HBmi2MD3WOulJJfuBjAxVx7JjyWj4j6L0VUfwNEfVkqq/NHhGCjEJ+GwA5Ciw93",
+	"Vvp/Z+XcWA54Ys6lZ258OOTTKIhpYBAjFxXLYcOCFOaRe+DSnXh/jCBZzKY3+3lYPcT72SG0d32/U87Q",
+	"mTADBxbnZfrwmq5NYB7moBVwzOPZmp9epWifK0dCM1pkO/HWkCKZkqs8qLNy0m67o6WoynfnbfSwvRX7",
+	"4XcEvEpSuvFa+z1J6Ue8e0i8+wOiUTM62CpSawzARrPqJaqzLAU8Dsu9OmdNmx+m5PKc06xJVU1HOU3A",
+	"c4VrvxPxYgPlKd0mzxOyyzeBbbS7nmTe+Np3mW94V83NqWxG75b0fvfB9X6VqVPEm4i0tIH4UdUfUtV3",
+	"N1C+em2kPyhEGGUsRzHbq5Ra63NnQ6NlsfPrPbGfV/h51cUw1oN+GWa/Tb3b3J6X2jSp1fM7NOkKbSxg",
+	"rNhW54IxRYLMU899v+/vNwdy9CgqWLRJFCcfsPXHHtXvQT2LDQT7uFxj8QuJ7uBNBrKJtkDbaIg+iDur",
+	"D/pGlwLNf/eKZbPBK9UlrXJRTfykB4OVzblQAUcNLSf2/H3MOmn7HmMjebKE3jKpPJDCxkyUNB9RHpVS",
+	"Kgkl102q/T1Vq/Xa/+yn9SNEPIZzt1P4siI+VLS2VK4dA6iOF1kz9c0vBdj0pytLIGHMbiiHNjdZknhH",
+	"ZC620fHywh6KKIoVu1BpkflU1OuypBqLCYZCYaCK2Aam3FcfC49EgrtqZpEb0ghiNhpR/NAOayjUBNky",
+	"TTDwbho/kLdhXQrnaGztUlTJqBs5FZ8Ppma4TPEjXP1RLZovyGc5p4ackUFGu67ARtmD2cD4afRXNqfc",
+	"2FZPZIV1gwCmrRrglGm/w7ItaexBbJJzsQcZvRHXNAYuMkiosukdaBMV8Lz0QpVKsyri+V+KMfLlEkUe",
+	"/aJ/ZZCzgf6mxLZ48KmGVGPIFPWGopFjSG0OrGweqOrJGT5cyZF600yDgeEi4GrCpKGxGcZaKcmEFLna",
+	"nW6s51dU8bMuHMkz0FiJKODh90eW/V5aTcvYtfWsNexaLJPAlKHhlYqMWRJfvd5RwFcWPDo0A8V7s0Xt",
+	"Psf4Xtrd+uIF3NQkzug0IZElJeIKegZaF57N8GeWmm8JPkwWRWbnE4p4LTL0KUt14wJu62tZrmIPBrzp",
+	"tryppRfW7uCHlVv0AQ+4LY/br8jr1CTtaAbtkzf/++RycHny9k2psO7b92+OzkvlGXxsEZOF2ZopzUrl",
+	"FJq7ODt/e3Z0fvl/GnvxLO8WDf5hKcRWr9WAlxIVmNPNK0i5esFydHR2uc1MlSm9leiAuadTHHqNTNb2",
+	"vv/CvJSpzup0Qo2D8LEJhcqt3aJSqS3HsFTXZpt0QrlG0udNKNTfvJaV9kia+IMf4VvTLL4gz8EcyODY",
+	"3MOFK9b+EB7DxzBfGw+4Gk3tEE9Sd75T4MJdrcWTXp/BBdPMsuDzjgjHBEi5VJO55+vIbes8lKKedRPw",
+	"nuNTD8KBfQSZRz/h948aaHFt1rjf20PwPpZGWwWbUnG2xtBEvUYbWZ/IWS7aVqrS5pnazc66C7iL+lrI",
+	"bCxJbstTpD1431iOrPYrJ64WmS0dzaQCqViSmF9o8FwJsL3eAdh/iZmyl3v0SMx9sOZLPiuv2eR12H5n",
+	"puq6UIndyKUteMTBxyTRdqj2fiJQoWeynBr+XaIcazFp51dbJPMes0djsLQ/a1CqYoT6r508A8QR4bZm",
+	"oeHWx+gGlm7WF0lne9P9mtIpwgjL7B1FUePG57Xu3FV3D6sCNt6jzwVJmqujlv8ScPd7TTYrnZdWwZu8",
+	"RGGcpdlW0tN47fzJzewkhM7C2kN3GV/3CBP/3X2yP7J9VdfPzxmKvd/Qqvx+PoZuZ2p1BhxxCe/8oC9l",
+	"+CfaeDSwd4ixEizTT2L8hekF3iXM/bH8Z/jzGz8BN01tAJCaMhzOE/XKFUhWepph/qsUzn/r1K/5GMMC",
+	"b8GUf8vBxHyL/TBXm4okvPtxLVsn1oZHA64ywiWJXITI/iwJH1MTnxthUDgVrq5ICcsbY3ZnM1XCwocJ",
+	"1o0dCmxjpNlCzZ85Gb/+KtPjDabHYNwXQT12de6KIvSl9NcnxOTy6mFrnGRXRGyti1x4xFhGbIVHeW4r",
+	"df1ucJHXSVv1i7R6AI/Q8Og6bmmwIWu4ogOfNTs+QIsJpffQBXXyn/RysZ+y7egsDQLxzOgSdWXhVyQV",
+	"93zfkqPvTSMO4hjL/306QdDV3tsmOWgqD37etGDxzmZIwftFJH4MSz2aHf+dzI5BHFvU+Qjf1Bkcy+Uj",
+	"S4W7zJfGP+q6Oo5L35tCj0sfp8s92bIMDZ+bEnj6i1LNTATocrXMnz5oEJY0u3HwXVX4aSbiGfp2Hgzp",
+	"hCGgXp5edBXNUsYJenX4I/xDkhAe0czweGIRyZ2YThOxYHzcS+POUglBMmW95TKC+MN/zG6vLb+rXffq",
+	"sMxPScbaGBTTlHLl1Yr1peRau7W8+tr+zs7u3vOe3/N7u/2vfX/3o9+2FBbc8I17jW/8kIvUclS0+LFv",
+	"z/4QivPaDWery7j9RZXyCmBhW3vooES0lqd1VipRbqKjDZeF6hMtd1wS/7sPd/8ZAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -53,6 +53,9 @@
 //     service gets one by exchanging, at the user service, the access token
 //     of the user whose request it serves (exchange.go: Exchanger serves
 //     the exchange, SubjectCache asks for it once per user and operation).
+//     The exchange takes only an access token the user service would
+//     still accept itself (Exchanger.Live, the service's own session rule),
+//     and a few a minute per user and operation (Exchanger.PerUser).
 //  6. Guessing is bounded. Every call spends a unit of a failure budget
 //     (per client IP, or per SPIFFE ID on a certificate connection) before
 //     its credential is looked at; an accepted one gives it back, so a

@@ -22,10 +22,15 @@ const (
 )
 
 // SubjectPolicy is the name of the internal listeners' budget per operation
-// and subject (INTERNAL_SUBJECT_LIMIT) in those fields. A 429 it governs is
-// about one user, not the caller: the caller's client tells the two apart
-// by this name (package upstream), so it is part of the contract.
-const SubjectPolicy = "subject-requests"
+// and subject (INTERNAL_SUBJECT_LIMIT) in those fields. Like every budget of
+// one user (the token exchange's, "subject-exchanges"), it starts with
+// SubjectPolicyPrefix: a 429 such a budget governs is about that user, not
+// the caller, and the caller's client tells the two apart by this prefix
+// (package upstream), so it is part of the contract.
+const (
+	SubjectPolicy       = "subject-requests"
+	SubjectPolicyPrefix = "subject-"
+)
 
 // PolicyName is the policy's name at the start of a RateLimit or
 // RateLimit-Policy value (`"requests";r=0;t=12` → requests), "" when the

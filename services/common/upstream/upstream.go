@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -208,9 +209,10 @@ func (e *StatusError) Error() string { return fmt.Sprintf("%s answered %d", e.Se
 // callee says which in the contract's terms (openapi-internal.yaml), never
 // in prose:
 //
-//   - a 429 is about the user when its RateLimit field names the budget
-//     per operation and subject (ratelimit.SubjectPolicy,
-//     "subject-requests"): that user's calls are spent, everyone else's are
+//   - a 429 is about the user when its RateLimit field names a budget of
+//     one user, whose name starts with ratelimit.SubjectPolicyPrefix
+//     ("subject-requests" per operation and subject, "subject-exchanges" at
+//     the token exchange): that user's calls are spent, everyone else's are
 //     not. Any other budget ("requests", the caller's; "failures", its
 //     credential's), or none, is the caller's: every call would meet it.
 //   - a 403 is about the user unless its problem type is
@@ -233,7 +235,7 @@ func Refusal(service string, resp *http.Response, body []byte) error {
 func aboutTheSubject(resp *http.Response, body []byte) bool {
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
-		return ratelimit.PolicyName(resp.Header.Get(ratelimit.StateHeader)) == ratelimit.SubjectPolicy
+		return strings.HasPrefix(ratelimit.PolicyName(resp.Header.Get(ratelimit.StateHeader)), ratelimit.SubjectPolicyPrefix)
 	case http.StatusForbidden:
 		var p struct {
 			Type string `json:"type"`

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/problem"
 	"jeeves4service/services/common/ratelimit"
 )
@@ -64,6 +65,8 @@ func TestRefusalTellsOneUsersRefusalsFromTheCallers(t *testing.T) {
 		aboutTheUser, retried bool
 	}{
 		{"the user's budget spent", `"subject-requests";r=0;t=12`, `{}`, 429, true, false},
+		{"the user's exchanges spent", `"` + internalauth.ExchangeBudgetName + `";r=0;t=50`, `{}`, 429, true, false},
+		{"a budget that only ends like a user's", `"all-subject-requests";r=0;t=5`, `{}`, 429, false, false},
 		{"the caller's request budget spent", `"requests";r=0;t=3`, `{}`, 429, false, false},
 		{"the caller's failure budget spent", `"failures";r=0;t=30`, `{}`, 429, false, false},
 		{"a 429 without a RateLimit field", "", `{}`, 429, false, false},

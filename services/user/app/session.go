@@ -196,6 +196,38 @@ func (s *Service) Deactivate(ctx context.Context, userID int64) error {
 	return s.Sessions.RevokeUserSessions(ctx, userID, "deactivated", now)
 }
 
+// activeUser is what /me requires of an access token, and returns its user:
+// a live session (liveSession) of a user who still exists and is active.
+// Every refusal is Unauthorized; any other error is the database's.
+func (s *Service) activeUser(ctx context.Context, c *jwtauth.Claims) (UserRecord, error) {
+	if _, err := s.liveSession(ctx, c); err != nil {
+		return UserRecord{}, err
+	}
+	u, err := s.Repo.ByID(ctx, c.UserID)
+	if apperr.CodeOf(err) == apperr.NotFound || (err == nil && !u.IsActive) {
+		return UserRecord{}, errSessionEnded
+	}
+	return u, err
+}
+
+// SessionLive says whether a verified access token would still be accepted
+// by /me (activeUser): false once its session ended (logout, a password
+// change, deactivation, a reused refresh token) or its user is gone or
+// inactive; an error only when that cannot be decided (the database). The
+// token exchange asks it (internalauth.Exchanger.Live), so that a token
+// the user service refuses is never exchanged for a subject token.
+func (s *Service) SessionLive(ctx context.Context, c *jwtauth.Claims) (bool, error) {
+	_, err := s.activeUser(ctx, c)
+	switch {
+	case err == nil:
+		return true, nil
+	case apperr.CodeOf(err) == apperr.Unauthorized:
+		return false, nil
+	default:
+		return false, fmt.Errorf("session check: %w", err)
+	}
+}
+
 // liveSession checks that an access token's session has not ended: the
 // user service refuses a token at once after logout, a password change or
 // deactivation (the property service, verifying offline, within JWT_TTL).
