@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -19,7 +20,7 @@ func TestCanonicalForms(t *testing.T) {
 		"ＢＯＢ＠ＥＸＡＭＰＬＥ．ＣＯＭ":                        "bob@example.com",  // fullwidth @ and full stop too
 		"bob@example﹒com":                        "bob@example.com",  // small full stop
 		"ﬁne@example.com":                        "fine@example.com", // a ligature
-		"Straße@example.com":                     "strasse@example.com",
+		"Straße@example.com":                     "straße@example.com", // ß is a letter of its own, not ss (issue 34)
 		"\u212Aelvin@example.com":                "kelvin@example.com", // the Kelvin sign
 		"o'brien+tag@sub.example.co.uk":          "o'brien+tag@sub.example.co.uk",
 		"a.b.c@example.com":                      "a.b.c@example.com",
@@ -38,6 +39,68 @@ func TestCanonicalForms(t *testing.T) {
 		got, err := emailaddr.Canonical(in)
 		if err != nil || got != want {
 			t.Errorf("Canonical(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// Issue 34, attack 2: two spellings are one address only when they are one
+// mailbox. The domain is what UTS #46 (non-transitional) makes of it, in its
+// A-label form; the local part is lower-cased, never case-folded, so ß, ς
+// and σ stay letters of their own.
+func TestCanonicalFormNeverMergesTwoMailboxes(t *testing.T) {
+	same := [][]string{
+		{"boss@straße.de", "boss@xn--strae-oqa.de", "BOSS@STRAßE.DE", "boss@Straße.de", "boss@ｓｔｒａße.de"},
+		{"boss@strasse.de", "BOSS@STRASSE.DE"},
+		{"straße@example.com", "STRAẞE@example.com", "Straße@example.com"}, // ẞ is the capital of ß
+		{"strasse@example.com", "STRASSE@example.com"},
+		{"σοφιας@example.com", "ΣΟΦΙΑΣ@example.com", "Σοφιας@example.com"}, // Σ at a word's end is ς
+		{"σοφιασ@example.com"},
+		{"bob@σοφος.gr", "bob@xn--0xaajbq.gr", "bob@ΣΟΦΟς.gr"},
+		{"bob@σοφοσ.gr", "bob@xn--0xaakcn.gr", "bob@ΣΟΦΟΣ.gr"}, // UTS #46 maps a capital Σ to σ
+		{"ᾳ@example.com", "ᾼ@example.com"},                       // not αι, as case folding makes it
+		{"αι@example.com"},
+		{"i̇@example.com", "İ@example.com"}, // İ lower-cases to i and a combining dot, as before
+		{"i@example.com", "I@example.com"},
+		{"ı@example.com"}, // the dotless ı is a letter of its own
+		{"ꭰ@example.com", "Ꭰ@example.com"}, // Cherokee lower-cases (folding made it upper case)
+	}
+	forms := map[string]int{}
+	for i, spellings := range same {
+		first, err := emailaddr.Canonical(spellings[0])
+		if err != nil {
+			t.Fatalf("Canonical(%q): %v", spellings[0], err)
+		}
+		if other, seen := forms[first]; seen {
+			t.Errorf("%q and %q are different mailboxes but both %q", spellings[0], same[other][0], first)
+		}
+		forms[first] = i
+		for _, s := range spellings[1:] {
+			if got, err := emailaddr.Canonical(s); err != nil || got != first {
+				t.Errorf("Canonical(%q) = %q, %v; want %q, as %q", s, got, err, first, spellings[0])
+			}
+		}
+	}
+	for in, want := range map[string]string{"boss@straße.de": "boss@xn--strae-oqa.de", "σοφιας@example.com": "σοφιας@example.com",
+		"ΣΟΦΙΑΣ@example.com": "σοφιας@example.com", "ꭰ@example.com": "ꭰ@example.com"} {
+		if got, _ := emailaddr.Canonical(in); got != want {
+			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A letter typed in lower case is never changed into another: the canonical
+// form of an address that is already lower case and NFKC is itself, for
+// every lower-case letter of every script dotAtom accepts.
+func TestLowerCaseLettersStayThemselves(t *testing.T) {
+	for r := rune(0x80); r <= unicode.MaxRune; r++ {
+		s := string(r)
+		if !unicode.IsLower(r) || !norm.NFKC.IsNormalString(s) {
+			continue
+		}
+		address := s + "@example.com"
+		got, err := emailaddr.Canonical(address)
+		if err == nil && got != address {
+			t.Errorf("Canonical(%q) = %q: the lower-case letter U+%04X changed", address, got, r)
 		}
 	}
 }
