@@ -15,7 +15,8 @@ import (
 func TestCanonicalFormNeverMergesTwoMailboxes(t *testing.T) {
 	for _, eng := range testenv.Engines(t) {
 		t.Run(eng.Name, func(t *testing.T) {
-			e := start(t, eng.NewURL(t), newFake(t, goodAnswer).srv.URL, nil)
+			// Fourteen registrations from one address: more than the default budget.
+			e := start(t, eng.NewURL(t), newFake(t, goodAnswer).srv.URL, map[string]string{"REGISTER_LIMIT_PER_IP": "100/1h"})
 			register := func(email, password string) testenv.Response {
 				return testenv.Do(t, "POST", e.url+"/api/users/register", map[string]string{"email": email,
 					"password": password, "first_name": "B", "last_name": "O"})

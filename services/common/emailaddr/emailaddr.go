@@ -42,6 +42,7 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -98,8 +99,10 @@ func (e *Error) Error() string { return "email address " + e.Rule.Message() }
 func broken(r Rule) (string, error) { return "", &Error{Rule: r} }
 
 // domains maps and checks a domain name for lookup (RFC 5891 section 5, as
-// UTS #46 maps it, nontransitional: ß stays ß, but case folding has made it
-// ss already), with the Bidi rule and DNS lengths.
+// UTS #46 maps it, nontransitional: ß and ς stay, so straße.de is
+// xn--strae-oqa.de and never strasse.de), with the Bidi rule and DNS
+// lengths. It is given the domain as typed (after NFKC): its mapping does
+// the case, and any case mapping done before it would be a second opinion.
 var domains = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true), idna.Transitional(false))
 
 // Canonical returns the canonical form of address (see the package comment),
@@ -111,7 +114,10 @@ func Canonical(address string) (string, error) {
 	if !utf8.ValidString(address) {
 		return broken(RuleUTF8)
 	}
-	s := fold(address)
+	// NFKC on the whole address first, so that a fullwidth @ or full stop
+	// is one before the address is split; NFKC maps a presentation form to
+	// its letter and never one letter to another (ß and ς stay).
+	s := norm.NFKC.String(address)
 	if len(s) > maxInput {
 		return broken(RuleLength)
 	}
@@ -122,7 +128,7 @@ func Canonical(address string) (string, error) {
 	if at <= 0 || at == len(s)-1 || strings.Count(s, "@") != 1 {
 		return broken(RuleOneAt)
 	}
-	local, domain := s[:at], s[at+1:]
+	local, domain := lower(s[:at]), s[at+1:]
 	if len(local) > MaxLocalLength {
 		return broken(RuleLength)
 	}
@@ -155,12 +161,16 @@ func Valid(address string) error {
 	return err
 }
 
-// fold is NFKC_Casefold: NFKC, full case folding, NFKC, repeated until
-// nothing changes (folding can undo a composition, and NFKC can make a
-// character that folds again). A Caser keeps state, so each call has its own.
-func fold(s string) string {
+// lower is the local part's letter case: Unicode's default lower-case
+// mapping (full, with the final-sigma rule), then NFKC, repeated until
+// nothing changes (lowering can undo a composition). Only capital and
+// title-case letters change, each into its own lower-case letter: ß, ς, σ,
+// ı stay as typed, ẞ is ß, a capital Σ ending a word is ς. Case folding, used
+// before issue 34, made ß ss and ς σ: two mailboxes, one account. A Caser
+// keeps state, so each call has its own.
+func lower(s string) string {
 	for range 4 {
-		next := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+		next := norm.NFKC.String(cases.Lower(language.Und).String(s))
 		if next == s {
 			break
 		}
