@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/net/idna"
+	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
 	"jeeves4service/services/common/emailaddr"
@@ -16,10 +18,10 @@ func TestCanonicalForms(t *testing.T) {
 	cases := map[string]string{
 		"bob@example.com":                        "bob@example.com",
 		"Bob@Example.COM":                        "bob@example.com",
-		"ｂｏｂ@example.com":                        "bob@example.com",  // fullwidth letters
-		"ＢＯＢ＠ＥＸＡＭＰＬＥ．ＣＯＭ":                        "bob@example.com",  // fullwidth @ and full stop too
-		"bob@example﹒com":                        "bob@example.com",  // small full stop
-		"ﬁne@example.com":                        "fine@example.com", // a ligature
+		"ｂｏｂ@example.com":                        "bob@example.com",    // fullwidth letters
+		"ＢＯＢ＠ＥＸＡＭＰＬＥ．ＣＯＭ":                        "bob@example.com",    // fullwidth @ and full stop too
+		"bob@example﹒com":                        "bob@example.com",    // small full stop
+		"ﬁne@example.com":                        "fine@example.com",   // a ligature
 		"Straße@example.com":                     "straße@example.com", // ß is a letter of its own, not ss (issue 34)
 		"\u212Aelvin@example.com":                "kelvin@example.com", // the Kelvin sign
 		"o'brien+tag@sub.example.co.uk":          "o'brien+tag@sub.example.co.uk",
@@ -57,11 +59,11 @@ func TestCanonicalFormNeverMergesTwoMailboxes(t *testing.T) {
 		{"σοφιασ@example.com"},
 		{"bob@σοφος.gr", "bob@xn--0xaajbq.gr", "bob@ΣΟΦΟς.gr"},
 		{"bob@σοφοσ.gr", "bob@xn--0xaakcn.gr", "bob@ΣΟΦΟΣ.gr"}, // UTS #46 maps a capital Σ to σ
-		{"ᾳ@example.com", "ᾼ@example.com"},                       // not αι, as case folding makes it
+		{"ᾳ@example.com", "ᾼ@example.com"},                     // not αι, as case folding makes it
 		{"αι@example.com"},
 		{"i̇@example.com", "İ@example.com"}, // İ lower-cases to i and a combining dot, as before
 		{"i@example.com", "I@example.com"},
-		{"ı@example.com"}, // the dotless ı is a letter of its own
+		{"ı@example.com"},                  // the dotless ı is a letter of its own
 		{"ꭰ@example.com", "Ꭰ@example.com"}, // Cherokee lower-cases (folding made it upper case)
 	}
 	forms := map[string]int{}
@@ -207,4 +209,83 @@ func FuzzCanonical(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The variant shapes case folding merged into their letter are refused
+// rather than made second, look-alike accounts; the letters themselves and ς
+// are not.
+func TestVariantShapesOfLettersAreRefused(t *testing.T) {
+	for _, in := range []string{"ᲃергей@example.com", "ᲀ@example.com", "ᲈ@example.com"} {
+		_, err := emailaddr.Canonical(in)
+		var e *emailaddr.Error
+		if !errors.As(err, &e) || e.Rule != emailaddr.RuleVariant {
+			t.Errorf("Canonical(%q): %v, want the variant rule", in, err)
+		}
+	}
+	var refused []rune
+	for r := rune(0x80); r <= 0x1FFFF; r++ { // no letter past it has a case
+
+		_, err := emailaddr.Canonical(string(r) + "@example.com")
+		var e *emailaddr.Error
+		if errors.As(err, &e) && e.Rule == emailaddr.RuleVariant {
+			refused = append(refused, r)
+		}
+	}
+	want := []rune{0x1C80, 0x1C81, 0x1C82, 0x1C83, 0x1C84, 0x1C85, 0x1C86, 0x1C87, 0x1C88}
+	if string(refused) != string(want) {
+		t.Errorf("refused as variants: %U, want %U", refused, want)
+	}
+	// The lunate sigma has a compatibility mapping: NFKC makes it ς.
+	if got, err := emailaddr.Canonical("σοφιαϲ@example.com"); err != nil || got != "σοφιας@example.com" {
+		t.Errorf("Canonical(σοφιαϲ@example.com) = %q, %v", got, err)
+	}
+	for _, in := range []string{"σοφια@example.com", "σοφιας@example.com", "сергей@example.com", "ꭰ@example.com"} {
+		if _, err := emailaddr.Canonical(in); err != nil {
+			t.Errorf("Canonical(%q): %v", in, err)
+		}
+	}
+}
+
+// legacyCanonical is the canonical form before issue 34, for the migration's
+// tests: NFKC_Casefold of the whole address, then IDNA on the domain.
+func legacyCanonical(address string) string {
+	s := address
+	for range 4 {
+		next := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+		if next == s {
+			break
+		}
+		s = next
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	ascii, err := idna.New(idna.MapForLookup(), idna.Transitional(false)).ToASCII(domain)
+	if err != nil {
+		return ""
+	}
+	return local + "@" + ascii
+}
+
+// Every address whose old form differs from its new one other than by the
+// new form's own lower casing (what the user service's start-up migrates)
+// is one MayHaveBeenFolded reports, before the @ and after it; ASCII
+// addresses without ss are not.
+func TestMayHaveBeenFoldedFindsEveryMergedForm(t *testing.T) {
+	for r := rune(0x80); r <= 0x1FFFF; r++ { // no letter past it has a case
+		for _, address := range []string{string(r) + "@example.com", "bob@" + string(r) + ".de", "bob@a" + string(r) + ".de"} {
+			now, err := emailaddr.Canonical(address)
+			if err != nil {
+				continue
+			}
+			old := legacyCanonical(address)
+			if again, err := emailaddr.Canonical(old); (err != nil || again != now) && !emailaddr.MayHaveBeenFolded(old) {
+				t.Errorf("%q (U+%04X) was stored as %q, today %q: not reported", address, r, old, now)
+			}
+		}
+	}
+	for stored, want := range map[string]bool{"bob@example.com": false, "jürgen@xn--bcher-kva.example": false, "boss@example.com": true,
+		"bob@strasse.de": true, "σοφια@example.com": true, "bob@xn--0xaakcn.gr": true, "αι@example.com": true, "ꭰ@example.com": false} {
+		if got := emailaddr.MayHaveBeenFolded(stored); got != want {
+			t.Errorf("MayHaveBeenFolded(%q) = %v, want %v", stored, got, want)
+		}
+	}
 }
