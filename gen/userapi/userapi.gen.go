@@ -103,11 +103,13 @@ type Credentials struct {
 	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
 	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-	// `email` and the rule it breaks.
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form, which
+	// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+	// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+	// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+	// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+	// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+	// entry names `email` and the rule it breaks.
 	//
 	//
 	// Example: ada@example.com
@@ -122,11 +124,13 @@ type Credentials struct {
 // of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
 // 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 // the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-// `email` and the rule it breaks.
+// Hangul). Accounts are unique, and found at login, by the address's canonical form, which
+// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+// entry names `email` and the rule it breaks.
 //
 // Example: ada@example.com
 type EmailAddress = string
@@ -225,11 +229,13 @@ type Registration struct {
 	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
 	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-	// `email` and the rule it breaks.
+	// Hangul). Accounts are unique, and found at login, by the address's canonical form, which
+	// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+	// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+	// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+	// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+	// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+	// entry names `email` and the rule it breaks.
 	//
 	//
 	// Example: ada@example.com
@@ -1887,115 +1893,117 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hz9dts2tu+r7MuZuyJPKVmSPxLLq2uqOHKqxIldS7m5bZgxIRKSUJMAA4CWNbm+DzMvcF6g/80DzSuc",
-	"hQ9+SZTtJE7PmZN2da1YEgFib+zv/QM+OgGLE0YxlcLpfXTmGIWY6z/7QYCFaB4xKjmLmv0oYovmKScz",
-	"QtXPIRYBJ4kkjDo954xjgakERqMlMAoIOP6QYiFhylkMCCacLQTmkKAZhsWcCQxMzwVEAKFwdHo+uuif",
-	"nJy+HTy7OD0fPh++Hnm0QRnFMFlCiKcojeRWD+QcSTvUBYqvMAf/L37Lo47riGCOY6RWh69RnETY6Tlz",
-	"KRPR295GSdKy37YCFjuuM2U8RtLpOSknjuvE6PoE05mcO71uu+06cpmo8UJyQmfOzY3rnCOJT0hM5Dr9",
-	"4zkGIZHEwKYg5zgnf5KGMyzNqmfsCnMqQM6JAI5FwqjA0BgOxsceDTmayibBctpUS0YJaXIkcaTe17Tb",
-	"stUD33Ps1MJzDvn3Xtpu7wQpJVJAhKdSf8aH0v4gcMBoKCClkkRqYR61KyICpmkUAZohQs0oy0U1P+E4",
-	"dHqSp7ieqyur2Ds4OJTft6tc7CguJkhKzBWL/uY571Dz78333+kh79rNg/ffHUr7x5+dWznePGMRCZb1",
-	"jDcUrfLmQ5k3li0L+92C0JAtlNxZBmUM+BzyP3y/324fLr7f/wT6P2T0L26nH0u+bPanEvN10kd2byWD",
-	"BSISJnjKOAbJl4TOzL7ek56ddkkbCJU7XUMJidPY6T3Z31WUxISaz518pYRKPMPcuVFrTRBHMZbWegzp",
-	"FZFIrXT4bH3pxa9AQrVIZVMUr+aO61AUm8mzZy5IeD86OlUy9nfLZBx0uzs7j7vtnf0ne7uPH++37yTK",
-	"dV7heIL5G4F5LRVhpu2pMm3GqiFtNiGYIzrDYgNt6vl7U9V9aKrOOEswl8s6mrLfbtmX/5rNuFEvNSZT",
-	"C9hTFJ4bHVSfAkYlpvpPlCQRCbTgbCecTSIcf/erYLSyOEW2RCSyFiSz1iHDAiiTECMZzPXW9s+GoGbn",
-	"KJCKI5hzpkT83UdnSnAUOj0Hx2om14mxEGimlh2nyvRjQJBEiFBAYciVVEQsQNEPIYsRoT2gDEIikggt",
-	"QfHWhQ8pk1i4ELA4Vh7ZhQlHwSWWAhgHkaAAC+fmvesoV5MKp6cVUxKpjdJTFELGkpyBmfv7FeMrLHYF",
-	"5lckwK0QX2XMEdtXKCKhZphzU97KP3M8dXrOn7aLGGHb/Cq2z8xgszHrJvkWhmbMPATf8NLX1Av9I5tO",
-	"MQ2V/dLMFYBoaPxpGmGPYhTMYcIxuhTQMM5f/SjSSUykxCFcoSjFWy3ow4SFS9AxyYLIOUsl+EdGSJrj",
-	"ZYJ7Hi0LihIQH7RbnqYCh3qQnhtTyZcrYyHf39UpjAe9fxRVx2I7evu2oavRyG3zFA9u8Kj3Gpw9rzf8",
-	"iNFpRIIvVz0kQWuPYj2KOEbhEjieESExx9oCFaJ+UIh6/v5PkvMgG/XQUp5NLAqxCVLOlfDpoLD1LcjE",
-	"kKpAB0UDpdQPYJPVFmIOAUujUJsQtZIIS1yOr8sSslc2htlqYGSmMav6JHEhdooHEZcRi7Gca8OGSIRD",
-	"lSTJnMpD/bch3yY1Ai0FLOZIttT7z9AyYigcM3aC+Aw/oMvTdpKoKJJBpOauKF1np2CpXQOMGQOzik9i",
-	"p2SsqV/w4OqXkaBnVx4BFbwlgQnJEim+CS0cGZrfUHSFSIQm0UPISogkmiCBFZOVJuZzH6psw6QaIOaM",
-	"y2hZ1ciS+NiVQXlpnyRAaWngQ4mQfdEjUdCYhyyIioVSTcqM4i5QFtaHLRiv0625L4RKeYRIVWy8kfEZ",
-	"w+9Hg521joY+ULwAYR6ARsRmhG6pYJFIARRfS0gQ4TpNYZeYCmhwPOVYzLd+N23op3LOOPm7CTDXEg7/",
-	"KUYcczCJ+a8LW8HwXaPCKM5TKk0BIF0uUr8ptb9vwm5fgpcv5pPnATklL45/GZyPfxoNxTCWyS9Hw/0h",
-	"2U1PyIuDFt5pt4JuRKvZ/JN2+3ElnbdTvus3f0HNv7ebBxcqtfdad3xRn+gfoWCOMxbWVznyglGAOCfY",
-	"8kMo+YRADYcYLeES4wSIvIMvVGVZ7xzKmkIyjp33d5a7fmczNmbsFaJLm86IL7VhjEGM6DLzvWoT40SK",
-	"svmKkMS84vu6pYBTzaAWBPmKPsl0cSRxU5fycPggtqsPRRlPJJjKnok6I4KpfCQy1yigcT746c1gNL44",
-	"Gb4ajl1QscUSVI6v2bflZjzRpkN4NFExl54GhmfKkqgvTIzeODl9Pnx9cdwfnrw5H5gZL84G5xfDMxc2",
-	"/TZ41R+ebLkeNWG9ea2A6msa54Pnw9F4cF6ZdMuFBWd0lgfTCRJiwXhohqcCc482zvqj0dvT82cXRz/2",
-	"Xz8fVJew5SoSLInW9OGVt3u0cT44Ph+MfqwlbasFTzWvBSCODbezWpuSiGxRaiuCOQ4uceiCYB7NpMxk",
-	"oUgWBi1mKr0HtX+UQaxm0iNFEbuY7T20+2WnAiIUH02Gakq6CFJKdGyMBUxQcAmNUtFw6xvIR9eqpLcO",
-	"Lz2q1eoNRdY/3eqw72Nl+qALKTAxjsG4K2J0kaxls53CuFTW8KkhUTHyIezKKyIEoTMXCDXEMA74OlHL",
-	"h4DjEFNJUPQthNI5NzWFRwXtWjTCkCiOocjWSwkWTm+KIoFdJyl99dEWB+/YkYF6qG+KhI6upRubUg1i",
-	"AsY5DiTMGRcYJjoUWYKQKNGhdLn10H2iy6n550rk8u5vnnfdbjc977pz7HnXj483hSVFCPEur3LmayuC",
-	"Bjb5FZuySoWQtTCmv1IO9cv1UH+tIAoNf3CFbWQ4YZMfSv07GyVuuWqQrpuGprrq0QRxqb++rYx6CPga",
-	"BVJ3KzH4P/iHmU0nEiKseCVciBG/NDXIkMyIFB5lU230DVUmRg3miKNADQDf/19/+vP/Vmvr7j/6y3fN",
-	"7e//+rcL/+P/u/n/vq+nUcoVqRxDCphgucBYm/sYGkhCzIT06P4uTJYSi61DQMpOqQUhMDwybFFrUItE",
-	"QoJcqLR9giMBjeGz1/1uu/3EVUHym/EI/rS7DzFKBBC5dehRtVjNI1As0uvRBVU7t55GBdeKI4ZAaDAO",
-	"J0gSaipbPyKqh71EFLnwlCUsZlMGjHv0R0RnabTVgn4QsJRab5lS8iHFrh40ZSkN9cqZbt5Olpp9Vhge",
-	"CQgQZZSo9U0Zj3vwhpKAhdijr49fHpkF6JZloNK0KYtCbamyCrGlQv0vBfRHR8MhNJKULtUcW3pKFyyX",
-	"obtnuXzoUcHA/9dv//jXb//xr9/+8cPAytjR6StdEPZXBM83b/R//edvfIbpD0//+VswxzzrLfvaR+e/",
-	"XtNmc6J+b15eofyZFvTzQnOmC0QAgt1227aR8tq4qT/rCrlHfa2EfqUqruTDlMSNsy/sBQrRDxta3nnL",
-	"otT03ttdNQGuc92cseaKXXCdY4KjMK/zVe2dbYrUZTArxX1olDQH2e+0gKtERmXgcxaFJuias4VO/fy/",
-	"+jpzLYisoWS18VpKwFp/rU/BSs2b2txL8Vkx3CxywtklPoSNDYjqCudImZDco9o9WAcc3G6h/3K3hTas",
-	"L0ipM9Cm5/eVmnSu8+Lty3WRQNGsnHUOwmejfk3K6ToBv6o+2N3b6xzUPnpJaoTsGebkCocGc6L25RIv",
-	"oTH6sd/s7u27MEEC7++mPMratlPChYRO1xrc1ooY7Vd96P4moWq+/9jZv6mVqku5LFN0+vKslppU4PJj",
-	"gsxqH7uul84knUQkUMSWaczaXokKVuhshbjdnQpx6uNG4nZ3bu4WPkWp2UG1TrNBrt56Q16dML54+3K0",
-	"Li6XeCk2IGzIjCrzobYVGV+irfkBcCx1jKrGQuPF2/HF+WA8PB88uzh78/RkeHTxcvDzxfHwZDDSu0wk",
-	"jsVdQZmS5RvNtKF5vFOgghDnaLnOA7XyOkLPbMx0pMuHnxhB2uz34r9FUOg6FC82LAVRJueYQ6RydvVI",
-	"MudI3LWK7gPEpmssWllm7Z5gLhh9rUENZSr6IapxJ1/OtyzrWpPs8+MjONjdeww2rbN9IJ1kVSUhSzXL",
-	"y/1E+EKJrr3PczoFBOLj/fSoFC1U1Km7pk6uQ6iQiAab3LClk4SucqOGTA12KqqjOkxEKsaEiNAVV7wz",
-	"7U46QRsfhE/Q48l+UGXI/u4GI9i62BQ1ZPl8aUc0JmMzmmrv4KDkRHdLSMOSG7WVgUoFu4LuuC3aue82",
-	"mi/qsJL3BIt8BoSyrLT614zWnJVuJuV1OntuKngl4M8n2FFb/rvQhZkq4Tsfus3Hi7767+rFcv+Xbvwk",
-	"bk92L49/mr95End+nu8dtScni5+uu/1Psqn3qPyXOVJdYT0DiiLq71GI0BHSBbVG8taiUmFOb1wnQp81",
-	"7MFdXPdrFD4qbCnTWrdjWfOuphiiwhkcNjUKVT/UA2Taic1Ix7GVxlcDwYu3Yxd8Fd2Mxye+m6GiodOG",
-	"mNBUxbAe1YFRVuu2Yw1oeiIRoQZnVbQGdazsn52OxrCNErKdCszFth1u8UwrgqTrgeICybs2d0xiLCSK",
-	"E723+SQXhAZRGuKaCP5YSS4s5qYsAkmGRsxa+QUaZIIBiUscGuhERiameXuMsmJ4ECESi4ovMD0xu10T",
-	"xiKMdMVxzUpUF3iaIF3Q6O7tw4RIkeHbj0Zn56+fl+LvFrwROjdnNMA9i1mxe6J2QySYhgKI9CjHMuXl",
-	"jWEUt8BC6o17M12H6qaavpWeRY1czFmEM0laLQV8toH78jzBdTawMovocagEGxplad9qwVAK8AUJfbN7",
-	"JZBgRiMMdf8rr5wpxXjV/78XT38eD0YmCm3stg/2SwcIigrQk3a7vdXTtaIVMdEVhyCVIBlMiXRhsvSo",
-	"rmmZzEK94uz89GxwPv754uikP3w1cqHTbpfPKej0ZLI0iaWtGJUUQPKUBkji0PcoEUZulUCa6tXq5n1Z",
-	"17p9i0v6rHa13dCLPH6wWatpiCsjuNp3v9PEGgmpTOyW7Uy99XDv4TALE1RxKd12d7/Z6TS7T8adbq/d",
-	"7rXbv5TjmRBJ3JQkXvEvu+0abrwRuKYOFnCsNvhTrWTupdd1BZnC6iNR1AxNrbNaN4WGwBj8sif3t1rw",
-	"mkkIcRAhjkOP+obSnuns+koPlCotlGUiAjQqIDRyi2j25hIyMz9sMMfF6z1q3n+JE6lxGlJjZrQ1r1nn",
-	"BCsVxaHSsyx1tG/aMghbIUkUwQR7VBcAs/M+ylriEAjVA0GnI3fXPldLnZ+Tw31uOGSKVbc9P3ymnxMX",
-	"KJDkqhqXb3JV6ukwJtVY1sZ+609/Vki2oqe6ppPFQxuCoNK6ygS5ZY1Y11SVS+Eg5UQuR2odFuSvzUc/",
-	"VZv20TGN1eNMR1+8HTtruAgKuryoPUp9aINSZW4lUfbXB8Y3Bz8u5BVbj+ZhFzRqwq4WjLNjIDnqMBLM",
-	"VvkFIOuzTXE/w2thGiplbERsxlLpFlACAzNTAZ7mnoFqHNaHRFeYk2mBBwI2narEV+muR4VkibAASBVJ",
-	"6F5TFl4tbWu35VHtPCHh6nUBFjBlUcQWOITG+fHRk8fdPRdejE5fw1s8gbGm5KlKxI8sMOMsG7hlIh0U",
-	"zRgnch7rbkhCKDWIV7NW01OHhtkpRqNlD3wUzXpAGcW+Cz+OVHhlM/miumnN0RK0rfBo8RblsW1DZSvD",
-	"TBiGm6hBWR81gZ7SvySh7wLHgkVXel2RBQEJaY7IESFSzB8J824x1xHKy9Eh+EQI3wUfpWoGX6QT9Q9B",
-	"0rRkfHyd+HYxRmn01xYVcujRiEyx8ioi62pwqfFbdg+57ngoaSlVOktHG7VGr3hUlbObTj6hU5ZBGJDB",
-	"5tsjO9V8HmJEqEoFMFfpdsqj21N/Zw0lcGa2BNMwYYRKUTkGlb2lIdEMfK1R/lbesVoVX4+a5wrnqZzV",
-	"oIpSAnytBDj3Py6UldjN4+LsJWqzPEox1rxUkq13NMxajtV1+hWEYg8ssK/VavlbLY+atWgno6NNCnnB",
-	"zt8EEfENOFHplRmeVa5s1M8oNrgdNjWecQW3laG7Gn4FvlVK+fbbbYPVMhaolyOidGEMQYCiKNOgdViK",
-	"u4K/0gq1IAJn2uPR7vW15ufu9XVRXNOg9AKe9EjYQ68WkTkcjI/BX0VTWN3Iv/Y9ag732Pgig1TlgDYD",
-	"vMUh7HYPrMqWcDt+C56WDhML3S3U5Np6p0e1RudNIHNYWEdLft0xYx/WjhkbncvwOSvqYw1S/2zouM4V",
-	"5ia9dzqtdqutdIUlmKKEqKyr1W7t6MqBnGt/tt1a4ChqXlK2oNu/Li5FKwMUzbC8q7kjTOKobcW6HD8S",
-	"lXKBUOZVt89c8C/l0ofTl2fWOlvj4tGyTa10UEzgJXkqJA5b8H+seRIwxTKY68Au9yExxlJpRUo1Wca8",
-	"Gu+T6aXOgtVGB3McphE+BKTNMccxy/t1RMV7yltNsPZU9uV6J3JLMAydnvMcS905WjkR2G23Hwxyreev",
-	"xV3mbvAlXsJI6ajls+ZcmdnfxHmD3e7BpoH55myvonlvXGfPbNbt46pHisoxotN79951RBrHiC8Lj3Qf",
-	"LXnxdqzRu2gmVEirHZTzXk2uQ8Di2LHatZpvtz9WTibf6NSvdPb5XT1VxSPblbPRN+/v8Y5tE8E92KsK",
-	"b7tdIjLzzdsfP4us0rHitTeZOVeY+1Xn//JtKr/P/UJO2/XF+jz516Hdzr390R4u/+oUVw7Hb1oVZyx+",
-	"KHrX8zc9MRM1rvMow1PjMm5Ve7us3Iqy6mOeMbowYXJuoxmPVgNDvwiDjEnUk5XPougc0KQd+RkNNY9a",
-	"96O8zKi+RiKrNW4udedRkHoFiVWk7NdUwXq6cKiC5jfWARuwvlqcQc/nWaW5iAR7VIPQd9sd+446H9sv",
-	"cVkXuNzsyounLFzew8+WENK2plVTkyn6Pbc3ee4NbS7jdG+q1QvFppv6kOF2L1Q91KV83n1Gle4n0EM6",
-	"dw95s4Lm3u3s3D1o9WTo7+yT1aid+/Bw7Vjibe78hM2U2BttDTC5wiaPu8VvG+NgCifNch+x3j4MVBpm",
-	"CgVZNaaUxLrmjh6VFZT0bI4Jr/ZgdKU0gQXjl7pPY/JPo/G5Imc1IDO+GqQj0x+CRq0JULmPylqy0pPK",
-	"SzLW6OZPftyc4kWu53XqbIBHZ0UH87OVeR2NdFd/tgoY2ogSuv/xhSqY6l5qvrshucpMY/ls5zcRtv9h",
-	"wh7KhOVGy8hjnmGbzn7m+wvNu92AmVLwHXar1AQ15dYyTsC0VfS1UA2S9VBtp/NW4yU9qmxRgaivtWJq",
-	"mlobZsKfjeVpj1ZH2TK1W9RpVM7tgmBFJeCOurVrDeSdxfkag3hi+HxfQ5Fxe46Eqdp/I1bic1T+31B1",
-	"B1biV0IBWzItC+6dCmz6axvLeVqnSnPbthASWYlashb0N3eLYGOzyKOVbtHaZUa77c6GYprt4uRh/leq",
-	"qen5N9zDkLOljh9/qNr/IFUbr7nHO1XKeq3NTnGU5CioFYhUJd03QTLhWdKu0+AcTDS2YXRZ2x8Jj9ah",
-	"g3QZHIc2Cs892Jrza6Diu+KeQKQRHDj0qGQgiIr/9dE8fZ4vOzUcESFx6OocRPu8BdZ9xXLFXIO9tw6B",
-	"TCuv92j2/pW7TNySihUwOYphQ2VBYwn8LX2eMDu3p5ta/RU+qxhC2CighFsza0cGBpJd72W6PUSARPY+",
-	"DznHU3OBgUcrKDYDbmtg20Jb2Vk3O1NfbbubaCS76aC8m/r0JpFFM9JwRa1FGUc4nULAaHbZQHFbgDaf",
-	"mhbTOyufHBVpEGAcilaZKbr1P0UkErnptWc5M+NtPqH1jj/LpEETRUTJqmeAnPyRjEtEgJ/dYKCDIBaF",
-	"RSC004YQLUXeVTWXIRTNGVEoT94QfCTsY83sqawhedtNCXl30qPdtu4wdvbyICwD72jMpJlby1N+e2ui",
-	"xJ9IF3a7B4bQiM1mSowItQ0pLWatdfGz+vwhNXkn14PW3F9bi+54zUiQ1TKhcsCWFTFamt0UmIamVWvF",
-	"oyxYPR2aelTLej6pbru6NVbJ3h6oE2DJ9Kz5DT6ryF193tjiHbRIMF7e91UPbxiX3ViUXQ5SGwFbLH2G",
-	"T/6CksAKZPaTwKb3zvpXoP9/FPf+nYp7H2/cKpjr3fubSsFvcG0M4Bpy3aAZVv2ydeylB+8RRBjsyC2p",
-	"tXUzxQmLOrjGqp0sDGPNDTY6KM/z0UQDfFK+VVw1ICrXx8yRmCsrv5hjXSLT94/qar4JYZgBJU+wRxVH",
-	"Gt12R1/2ZTxpY7d9kF2QPmGpWrhuZ6hZ1MymQgnDMwiQ8v+p0CAxmLOFvh3Jo/pdGrepnpD6+nZ9AYji",
-	"nHLutWbE8PXrNQnKoEt7Oq+EZXRO2BWOUIC/RjuhctzmXian8/ulS7pmaTCVf9QsN1nmexjLo9K1sN9u",
-	"yyXTY2ttNyVmK3a9zqjrG01Nl7cquQlnYRqoDy5M8Jxo8Nf4ZNSUmMeEIp0z6CtGJyhCNMDcYNlDFojt",
-	"ECcRWxI6a8Xh1hpsESWktQ5d1BdY5Ne4Gmi08kTVZZkrUUJ8hSOWxJhKdwUgGKNLDDyl1df2trc73cet",
-	"dqvd6vSetNudz37betp4vzd2a9/4Pt+1tYPGJWvmmmwuT4WqKTk0yhzQSKbSzfXCWSerOH7oZo0yxmLT",
-	"cLfIBGisElqeuHR64ub9zX8GAAD//w==",
+	"7Hxrdhs39udW7lT3HFOdIkVRD1vUyenQspzQlm1FoseTuNwqsOqSRFQF0AAoiu3RfJhZyP+c3sBsIN+y",
+	"gF5Kb2EOHvUii5Jsy5npv5MvsYoFFO7Ffd8f8MGLeDrlDJmSXveDN0ESozD/7EURStk85EwJnjR7ScLn",
+	"zVeCjinTP8coI0GninLmdb0TgRKZAs6SBXAGBAS+n6FUMBI8BQJDwecSBUzJGGE+4RKBm7mASqAMDl+d",
+	"np33jo9fvTl6cv7qtP99/+VZwBqMM4ThAmIckVmiNrqgJkS5oT4wvEQB4V/CVsA835PRBFOiV4dXJJ0m",
+	"6HW9iVJT2d3cJNNpyz1tRTz1fG/ERUqU1/Vmgnq+l5KrY2RjNfG6nXbb99RiqsdLJSgbe9fXvndKFB7T",
+	"lKpV+gcTBKmIQuAjUBPMyR/O4jEqu+oxv0TBJKgJlSBQTjmTCI3+0eBpwGJBRqpJUY2aeslkSpuCKEz0",
+	"95puWza6EAaem1oG3oH4Npi129vRjFElIcGRMn/jgXI/SIw4iyXMmKKJXljA3IqohNEsSYCMCWV2lOOi",
+	"np8KjL2uEjOs5+rSKnb39w/Ut+0qF7c0F6dEKRSaRX8LvLek+ffmu2/MkLft5v67bw6U+8efvRs53jzh",
+	"CY0W9Yy3FC3z5n2ZN44tc/dsTlnM51ruHIMyBnwK+e+/3Wu3D+bf7n0E/e8z+uc3049KLJq9kUKxSvqZ",
+	"21vFYU6ogiGOuEBQYkHZ2O7rHenZbpe0gTK13bGU0HSWet1HezuakpQy+/dWvlLKFI5ReNd6rVMiSIrK",
+	"WY8+u6SK6JX2n6wuvfgVaKwXqW2K5tXE8z1GUjt59s45je9Gx1aVjL2dMhn7nc729sNOe3vv0e7Ow4d7",
+	"7VuJ8r0XmA5RvJYoaqmIM22fadNmrRoxZhOiCWFjlGto0+/fmarOfVN1IvgUhVrU0ZT9dsO+/L/ZjGv9",
+	"UWsyjYA9JvGp1UH9V8SZQmb+SabThEZGcDangg8TTL/5RXJWWZwmWxGaOAuSWeuYowTGFaRERROztb2T",
+	"PujZBYmU5ggKwbWIv/3gjSgmsdf1MNUz+V6KUpKxXnY606YfgcA0IZQBiWOhpSLhEUm+i3lKKOsC4xBT",
+	"OU3IAjRvfXg/4wqlDxFPU+2RfRgKEl2gksAFyCmJUHrX73xPu5qZ9LpGMRVVxig9JjFkLMkZmLm/XxAv",
+	"Ue5IFJc0wlaMlxlz5OYlSWhsGOZdl7fyzwJHXtf702YRI2zaX+XmiR1sN2bVJN/A0IyZBxBaXoaGeml+",
+	"5KMRsljbL8NcCYTF1p/OEgwYkmgCQ4HkQkLDOn/9o5wNU6oUxnBJkhlutKAHQx4vwMQkc6omfKYgPLRC",
+	"0hwsptgNWFlQtICEYNzyaCYxNoPM3MiUWCyNhXx/l6ewHvTuUVQdi93ozZuGLkcjN81TvLjGo95pcPa+",
+	"2fBDzkYJjT5f9YgCoz2a9SQRSOIFCBxTqVCgsUCFqO8Xop5//6PkPMpG3beUZxPLQmyimRBa+ExQ2Poa",
+	"ZKLPdKBDkiOt1Pdgk/UWooCIz5LYmBC9kgQVluPrsoTslo1htho4s9PYVX2UuFA3xb2IyxlPUU2MYSM0",
+	"wVgnSSqn8sD825LvkhpJFhLmE6Ja+vsnZJFwEg84PyZijPfo8oydpDqK5JDouStKt7VdsNStAQacg13F",
+	"R7FTcd40H7h39ctIMLNrj0AK3tLIhmRTJb8KLTyzNL9m5JLQhAyT+5CVmCgyJBI1k7Um5nMf6GzDphog",
+	"J1yoZFHVyJL4uJVBeWkfJUCz0sD7EiH3oQeyoDEPWQiTc62ajFvFnZMsrI9bMFil23BfSp3ySDnTsfFa",
+	"xmcMvxsNbtY6GnrAcA7SvgCNhI8p29DBIlUSGF4pmBIqTJrCL5BJaAgcCZSTjd9NG3ozNeGC/t0GmCsJ",
+	"R/gYiUABNjH/Ze4qGKFvVZikeUplKABiykX6N632d03Y3Udw8Wwy/D6ir+izpz8fnQ5+POvLfqqmPx/2",
+	"9/p0Z3ZMn+23cLvdijoJq2bzj9rth5V03k35ttf8mTT/3m7un+vUPmjd8qA+0T8k0QQzFtZXOfKCUUSE",
+	"oOj4IbV8QqSHQ0oWcIE4Bapu4QvTWdZbj/GmVFyg9+7WctfvbMYGnL8gbOHSGfm5NoxzSAlbZL5Xb2I6",
+	"VbJsvhKiUFR8X6cUcOoZ9IIgX9FHmS5BFDZNKQ/je7FdPSjKeHKKTHVt1JlQZOqBzFyjhMbp0Y+vj84G",
+	"58f9F/2BDzq2WIDO8Q37NvyMJ8Z0yIBNdcxlpoH+ibYk+oGN0RvHr77vvzx/2usfvz49sjOenxydnvdP",
+	"fFj329GLXv94ww+YDevtZyVUP9M4Pfq+fzY4Oq1MuuHDXHA2zoPpKZFyzkVsh88kioA1TnpnZ29enT45",
+	"P/yh9/L7o+oSNnxNgiPRmT5c+nrAGqdHT0+Pzn6oJW2jBY8NryUQgZbbWa1NS0S2KL0V0QSjC4x9kDxg",
+	"mZTZLJSowqClXKf3oPePcUj1TGakLGIXu70Hbr/cVECl5qPNUG1Jl8CMURMbo4QhiS6gUSoabnwF+ehK",
+	"lfTG4aVXjVq9ZsT5pxsd9l2sTA9MIQWG1jFYd0WtLtKVbHarMC6VNXxsSFSMvA+78oJKSdnYB8osMVwA",
+	"Xk318iESGCNTlCRfQyidc9NQeFjQbkQjjqnmGElcvZSi9Lojkkj0vWnp0QdXHLxlR470Sz1bJPRMLd3a",
+	"lGoQE3EhMFIw4UIiDE0osgCpyNSE0uXWQ+eRKafmf1cil7d/C4KrdrsZBFdbT4Pg6uHTdWFJEUK8zauc",
+	"+dqKoIEPf0FbVqkQshLG9JbKoWG5HhquFEShER5doosMh3z4Xal/56LEDV8PMnXT2FZXAzYlQpnHN5VR",
+	"DwCvSKRMtxIh/C48yGw6VZCg5pX0ISXiwtYgYzqmSgaMj4zRt1TZGDWaEEEiPQDC8L/86c//Va+ts/fg",
+	"L980N7/969/Oww//4/p/hqGZRitXonMMJWGIao5ozH0KDaIg5VIFbG8HhguFcuMAiLZTekEELI8sW/Qa",
+	"9CKJVKDmOm0fYiKh0X/ystdptx/5Okh+PTiDP+3sQUqmEqjaOAiYXqzhEWgWmfWYgqqb20yjg2vNEUsg",
+	"NLiAY6Ios5WtHwgzw54TRnx4zKc85SMOXATsB8LGs2SjBb0o4jPmvOWM0fcz9M2gEZ+x2Kycm+btcGHY",
+	"54ThgYSIMM6oXt+Ii9SH+YRGk4DZekhKLnTMO9eRHE2G/AqlXmgXXjMa8Rjh5dPnh3ZDSjQmfI6iGRHt",
+	"MF3BWP/RHPEkxrgbsPC3/wiztDaUMvQh/Of/Kp78839rEcuK0I5RaiL4bDzJWdxgnDWVIEw6o7ChuWjE",
+	"pXd22O9Do9c0zN1whLm9hs6u2+sDkBzCf/36j3/9+n/+9es/vjtygn746oVZS7gk/aEfsPCX334VY2Tf",
+	"Pf7t12iCIutu2wHZj1es2Rzqn5sXlyR/xZIUDrmU3+mY7Lf/0I4lNPGFfarH6V+wyd8T/ZtvGZIPkdIM",
+	"aUEvr5lnak0lENhpt11HLCvzB8zW0m21PzT2JKwU+LWo2+q+jVsK00di8t2a7n3efSn173d3lq2Z7101",
+	"x7y5ZOJ87ynFJM5LllXT7fo7dcnYUp8CGiUjQNwzo6s6J9OMm/AktvHjhM9NFhv+NTRJeEFkDSXLPeRS",
+	"Ltn6a302WepD1aaRms+a4XaRQ8Ev8ADW9lKqK5wQbQ3z4MDtwSp24mZn85fbnY1lfUFKna+x7csv1G/0",
+	"vWdvnq+KBEnG5QT6KH5y1qvJnn0vEpfVFzu7u1v7ta9e0Bohe4KCXmJs4TN6Xy5wAY2zH3rNzu6eD0Mi",
+	"cW9nJpKsAz2iQirY6jjf0VoSo71qOLC3Tqia7z5s7V3XStWFWpQpevX8pJaamcTya5KOa1+7qpfO6WyY",
+	"0EgTW6Yx6+BNddzFxkvE7WxXiNN/riVuZ/v6duHTlNod1Ou0G+Sbrbfk1QnjszfPz1bF5QIXcg1YiI6Z",
+	"Nh96W4l1i8Yl7INAZcJtPRYaz94Mzk+PBv3ToyfnJ68fH/cPz58f/XT+tH98dGZ2mSpM5W3xpZbla8O0",
+	"vn19qwA4ESHIYpUHeuV1hJ648O/QVEI/Mhh2ifz5/xfxre8xnK9ZCmFcTVBAwtnYZPjTiSDytlV07iHM",
+	"XmHR0jJr9wSF5OylwWeUqejFpMadfD7fsgRyRbJPnx7C/s7uQ3AZqmtpmXyxKglZ1lxe7kciMUp07X6a",
+	"0ynQHB/upkelaKGiTp0VdfI9yqQiLFrnhh2dNPa1G7VkGtxWUeg1ITfR4TIklC254u1RZ7gVtXE/fkQe",
+	"DveiKkP2dtYYwdb5uqghK02UdsTAS9YDw3b390tOdKcEmiy5UVfkqBTjK0CVm6Kdu26jfVAH+7wj7uUT",
+	"0KBlpTW/ZrTmrPQzKa/T2VNbjCxhmD7CjrpK5rmpMVUJ337faT6c9/R/l88Wez930kdpe7hz8fTHyetH",
+	"6dZPk93D9vB4/uNVp/dRNvUOTYwyR6orrGdAUQ/+PWoqJkI6Z85I3lgfK8zpte8l5JOG3buL63yJGk6F",
+	"LWVa63Ys60PW1HV0OINx0wBqzUtdILYz2kxMHFvp4TUIPHsz8CHU0c1gcBz6GcAbttqQUjbTMWzATGCU",
+	"le3dWIv/HipCmYWMFV1OEyuHJ6/OBrBJpnRzJlHITTfcQbOWBMmUNuU5Ubdt7oCmKBVJp2Zv80nOKYuS",
+	"WYw1EfxTLbkwn9gKD0wzYGWGSiiALUMEIi8wtiiQjExkeaeP8WJ4lBCayoovsO09t11DzhMkpni6YiWq",
+	"C3w1JaY209ndgyFVMoPqH56dnL78vhR/t+C1NLk5ZxF2HfzG7YneDTlFFkugKmAC1UyUN4YzbIE7HWDd",
+	"m22gVDfVtuDMLHrkfMITzCRpuRTwyQbu8/ME31vDyiyix1gLNjTK0r7Rgr6SEEoah3b3SnjHjEbom1Ze",
+	"XgTUivGi99/PH/80ODqzUWhjp72/VzoLUZSRHrXb7Y2uafkviYmpOEQzBYrDiCofhouAmfKczSz0J05O",
+	"X50cnQ5+Oj887vVfnPmw1W6Xj1yY9GS4sImlKxyVFECJGYuIwjgMGJVWbrVA2hLY8uZ9XgO+fYNL+qTO",
+	"u9vQ8zx+cFmr7e1rI7gMIbjVxFoJqUzsl+1MvfXw7+AwCxNUcSmddmevubXV7DwabHW67Xa33f65HM/E",
+	"RGFT0XTJv+y0a7jxWmJNHSwSqDf4Y61k7qVXdYXYGvEDWdQMTcF0qQQMDYkIYdmThxsteMkVxBglRGAc",
+	"sNBS2rVN6lDrgValubZMVIIBOMRWbgnLvlwCmebnJiZYfD5g9vsXOFUGcqIM/MdY85p1DlGrKMZaz7LU",
+	"0X1pw4KFpaJJAkMMmCkAZkeXtLXEGCgzA8GkI7fXPpdLnZ+Sw31qOGSLVTe9339i3pPnJFL0shqXr3NV",
+	"+u04pdVY1sV+q29/Uki2pKemppPFQ2uCoNK6ygT5ZY1Y1VSdS2E0E1QtzvQ63HkFYz56M71pHzzbI36a",
+	"6eizNwNvBeLBwJQXjUepD23ITJtbRbX9DYGL9cGPD3nFNmB52AWNmrCrBYPsREsOoEwkd1V+CcT5bFvc",
+	"z6BnyGKtjI2Ej/lM+QUqwiLmdIBnuGdRJwf1IdElCjoqoE3ARyOd+GrdDZhUfCodllNHEqZtloVXC9el",
+	"bgXMOE+YCv25CCWMeJLwOcbQOH16+OhhZ9eHZ2evXsIbHMLAUPJYJ+KHDmNykg3csJEOScZcUDVJTXNk",
+	"Shmz4F27VgsPgIbdKc6SRRdCkoy7wDjD0IcfznR45TL5orrpzNECjK0IWPEV7bFdQ2Ujg39YhtuoQVsf",
+	"PYGZMrygceiDQMmTS7OuxOGZpLKn/aiUMxQPpP22nJgI5fnZAYTUdrvITM8QytlQ/48SZVsyIV5NQ7cY",
+	"qzTmsQO4HAQsoSPUXkVmXQ2hDBTN7aEwHQ8tLaVKZ+mUptHoJY+qc3YLSqBsxDM0BrHHDNzpo2o+Dymh",
+	"TKcCKHS6PRPJzam/twJ4OLFbgiyecsqUrJzoyr7SUGQModGocCPvWC2Lb8Dse4Xz1M7qqAq4ArzSApz7",
+	"Hx/KSuzncXH2Eb1ZAWOIhpdass2Oxln3tLrOsAK27ILDKLZarXCjFTC7FuNkTLTJIC/YhevQLqHFWWq9",
+	"ssOzypWL+jlDC0HiI+sZlyBoGVCtEVaQaKWUb6/dtrAza4G6ObjLFMYIRCRJMg1aRdj4S1Ayo1BzKjHT",
+	"noB1rq4MP3eurorimsHXF0irB9Kd33Xg0v7R4CmEy8AQpxv54zBg9pySiy8ydFiOzbMYYoxhp7PvVLYE",
+	"QQpb8Lh0LlqabqEh19U7A2Y0Om8C2XPPJloK605Mh7ByYtrqXAY1WlIfZ5B6J33P9y5R2PTe22q1W22t",
+	"K3yKjEypzrpa7da2qRyoifFnm605JknzgvE52/xlfiFbGTZqjOq25o60iaOxFaty/EBWygVSm1fTPvMh",
+	"vFCLEF49P3HW2RmXgJVtaqWDYgMvJWZSYdyC/+bMk4QRqmhiArvch6SISmvFjBmyrHm13ifTS5MF642O",
+	"JhjPEjwAYsyxwJTn/Tqq4z3trYZoPJX7uNmJ3BL0Y6/rfY/KdI6WDjd22u17Q4+b+WshpLkbfI4LONM6",
+	"6vhsOFdm9ldxdGKns79uYL45m8vA5Gvf27WbdfO46umocozodd++8z05S1MiFoVHuouWPHszMEBkMpY6",
+	"pDUOynunJzchYHGCWu9azdPND5VD1tcm9Ssd435bT1XxymblmPf1uzt8Y9NGcPf2qcLbbpaIzHzz5odP",
+	"Iqt0QnrlS3bOJeZ+0fk/f5vK3/M/k9Nufak5Gv9laHdzb35w5+S/OMWVc/7rViU4T++L3tX8zUzMZY3r",
+	"PMyg4ViG4Bpvl5VbSVZ9zDNGH4ZcTVw0E7BqYBgWYZA1iWay8rEakwPatCM/bqLn0et+kJcZ9WMis1rj",
+	"+lJ3HgXpT9BUR8phTRWsawqHOmh+7RywPXegF2cPAuRZpb1TBQNm8PQ77S33jTof2ytx2RS4/Oz2jsc8",
+	"XtzBz5bA3q6mVVOTKfo9Nzd57ozSLkOOr6vVC82m6/qQ4WYvVD2fpn3eXUaVrlowQ7ZuH/J6CZi+s7V9",
+	"+6DlQ66/s0/Wo7bvwsOVE5Y3ufNjPtZib7U1QnqJNo+7wW9b42ALJ81yH7HePhzpNMwWCrJqTCmJ9e11",
+	"QzorKOnZBKmo9mBMpXQKcy4uTJ/G5p9W43NFzmpAdnw1SCe2PwSNWhOgcx+dtWSlJ52XZKwxzZ/85DzD",
+	"ea7ndepsgUcnRQfzk5V5FY10W3+2ChhaixK6+0mMKpjqTmq+sya5ykxj+ZjqVxG2/2HC7suE5UbLymOe",
+	"YdvOfub7C8272YDZUvAtdqvUBLXl1jJOwLZVzA1XDZr1UF2n80bjpQKmbVGB3K+1YnqaWhtmw5+15emA",
+	"VUe5MrVf1Gl0zu2D5EUl4Ja6te8M5K3F+RqDeGz5fFdDkXF7QqSt2n8lVuJTVP7fUHWPnMQvhQKuZFoW",
+	"3FsV2PbX1pbzjE6V5nZtISKzErXiLeit7xbB2mZRwCrdopV7mXbaW2uKaa6Lk4f5X6imZuZfc6VEzpY6",
+	"fvyhav+JVG2w4h5vVSnntdY7xbNpjoJagkhV0n0bJFORJe0mDc7BRAMXRpe1/YEMWB06yJTBMXZReO7B",
+	"VpxfgxTPiisPiUFwYBwwxUFSHf+bE3jmaGJ2ADqhUmHsmxzE+Lw5mr5iuWJuwN4bB0BHlc8HLPv+0rUs",
+	"fknFCpgcQ1hTWTBYAnOWT+ZHEE1Tq7fEZx1DSBcFlHBrdu3EwkCym8pst4dKUMRdTaImOLJ3MQSsgmKz",
+	"4LYGuhba0s762fUA1ba7jUaySxvKu2kOolJVNCMtV/RatHGEVyOIOMvuTSguPjDm09Bie2flQ7ByFkWI",
+	"sWyVmWJa/yNCE5mbXncsNTPe9i+y2vHnmTQYoqgsWfUMkJO/knGJSgizyxhMEMSTuAiEttsQk4XMu6r2",
+	"XoeiOSML5ckbgg+ke62ZvZU1JG+69CHvTgas0zYdxq3dPAjLwDsGM2nnNvKUX0Q71eJPlQ87nX1LaMLH",
+	"Yy1GlLmGlBGz1qr4OX1+P7N5pzCDVtxf24juYMVI0OUyoXbAjhUpWdjdlMhi26p14lEWrK4JTQNmZD2f",
+	"1LRd/Rqr5C5CNAmw4mbW/DKiZeSuOTrt8A5GJLgo7/uyh7eMyy5fyu45qY2AHZY+wyd/RklgCTL7UWDT",
+	"O2f9S9D/P4p7/07FvQ/XfhXM9fbddaXgd3RlDeAKct2iGZb9snPspRfvEERY7MgNqbVzM8UJizq4xrKd",
+	"LAxjzWU8JijP89GpAfjMxEZxa4Ks3IQzIXKirfx8gqZEZq5SNdV8G8JwC0oeYsA0Rxqd9pa5t8x60sZO",
+	"ez+7633IZ3rhpp2hZ9Ez2wol9E8gItr/z6QBicGEz81FTwEz3zK4Tf2GMjfRm7tMNOe0c681I5avX65J",
+	"UAZdutN5JSyjd8wvMSERfol2QuW4zZ1Mztbvly6ZmqXFVP5Rs1xnme9gLA9LN9x+vS2XTI+dtV2XmC3Z",
+	"9Tqjbi5ntV3equROBY9nkf7DhyFOqAF/DY7PmgpFShkxOYO5LXVIEsIiFBbLHvNIbsY4TfiCsnErjTdW",
+	"YItkSlur0EVzgUV+I62FRmtPVF2WvfkkxktM+DRFpvwlgGBKLhDEjFU/293c3Oo8bLVb7dZW91G7vfXJ",
+	"X1tNG+/2xU7tF9/lu7Zy0LhkzXybzeWpUDUlh0aZAwbJVLqEX3qrZBXHD/2sUcZ5ahvuDpkAjWVCyxOX",
+	"Tk9cv7v+vwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -5,8 +5,7 @@
 -- or may stand for another mailbox, are checked again at the next start, in
 -- Go (NFKC, lower casing and IDNA are not SQL): those with a non-ASCII
 -- character, an A-label (xn--) or "ss". Any other stored form is lower-case
--- ASCII and already the new form. See the README, Registration and email
--- addresses, and docs/security.md.
+-- ASCII and already the new form. See docs/security.md (email addresses).
 UPDATE users SET email_canonical = FALSE
 WHERE email_canonical AND (email LIKE '%ss%' OR email LIKE '%xn--%' OR length(email) <> length(CAST(email AS BLOB)));
 
