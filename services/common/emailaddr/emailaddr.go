@@ -206,10 +206,10 @@ func lower(s string) string {
 // variant: a lower-case letter that is only another shape of a letter
 // (Unicode gives it that letter's capital and case-folds it into that
 // letter, with no compatibility mapping NFKC would apply): the Old Cyrillic
-// rounded, tall and wide forms ᲀ to ᲈ (a wide ᲃ is a second с). Case folding made them the letter, which merged them and
-// which lower casing no longer does; refused, they are neither a look-alike
-// second account nor a merge. The final sigma ς is a letter of its own in
-// Greek spelling, not a variant.
+// rounded, tall and wide forms ᲀ to ᲈ (a wide ᲃ is a second с). Case
+// folding made them that letter; lower casing keeps them, so they would be
+// look-alike second accounts. Refused, they are neither that nor a merge.
+// The final sigma ς is a letter of its own in Greek spelling, not a variant.
 func variant(r rune) bool {
 	if r < utf8.RuneSelf || r == 'ς' || !unicode.IsLower(r) {
 		return false
