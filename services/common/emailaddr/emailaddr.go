@@ -189,18 +189,24 @@ func Valid(address string) error {
 // mapping (full, with the final-sigma rule), then NFKC, repeated until
 // nothing changes (lowering can undo a composition). Only capital and
 // title-case letters change, each into its own lower-case letter: ß, ς, σ,
-// ı stay as typed, ẞ is ß, a capital Σ ending a word is ς. Case folding, used
-// before issue 34, made ß ss and ς σ: two mailboxes, one account. A Caser
-// keeps state, so each call has its own.
-func lower(s string) string {
-	for range 4 {
-		next := norm.NFKC.String(cases.Lower(language.Und).String(s))
-		if next == s {
-			break
+// ı stay as typed, ẞ is ß, a capital Σ ending a word is ς. Each dot-atom is
+// lowered on its own, so a Σ before a dot ends its word (Unicode's rule
+// would look past the dot). Case folding, used before issue 34, made ß ss
+// and ς σ: two mailboxes, one account. A Caser keeps state, so each call
+// has its own.
+func lower(local string) string {
+	atoms := strings.Split(local, ".")
+	for i, s := range atoms {
+		for range 4 {
+			next := norm.NFKC.String(cases.Lower(language.Und).String(s))
+			if next == s {
+				break
+			}
+			s = next
 		}
-		s = next
+		atoms[i] = s
 	}
-	return s
+	return strings.Join(atoms, ".")
 }
 
 // variant: a lower-case letter that is only another shape of a letter

@@ -57,6 +57,8 @@ func TestCanonicalFormNeverMergesTwoMailboxes(t *testing.T) {
 		{"strasse@example.com", "STRASSE@example.com"},
 		{"σοφιας@example.com", "ΣΟΦΙΑΣ@example.com", "Σοφιας@example.com"}, // Σ at a word's end is ς
 		{"σοφιασ@example.com"},
+		{"σοφιας.αννα@example.com", "ΣΟΦΙΑΣ.ΑΝΝΑ@example.com"}, // a dot ends a word
+		{"σοφιασ.αννα@example.com"},
 		{"bob@σοφος.gr", "bob@xn--0xaajbq.gr", "bob@ΣΟΦΟς.gr"},
 		{"bob@σοφοσ.gr", "bob@xn--0xaakcn.gr", "bob@ΣΟΦΟΣ.gr"}, // UTS #46 maps a capital Σ to σ
 		{"ᾳ@example.com", "ᾼ@example.com"},                     // not αι, as case folding makes it
@@ -182,7 +184,8 @@ func TestRefusedAddressesNameTheRule(t *testing.T) {
 func FuzzCanonical(f *testing.F) {
 	for _, seed := range []string{"bob@example.com", "ＢＯＢ＠ｅｘａｍｐｌｅ．ｃｏｍ", `"x@evil.com"@example.com`, "Eve <bob@example.com>",
 		"jürgen@Bücher.example", "bob@exаmple.com", "ǅ@example.com", "ß@ß.de", "İ@example.com", "\u0345@example.com",
-		"a\u0300\u0315\u0301@example.com", "ﷺ@example.com", "ᾈ@example.com"} {
+		"a\u0300\u0315\u0301@example.com", "ﷺ@example.com", "ᾈ@example.com",
+		"ΣΟΦΙΑΣ.ΑΝΝΑ@ΣΟΦΟΣ.gr", "boss@STRAẞE.de", "ᲃ@example.com", "ᏗᏗ@example.com", "İ.Σ@example.com"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
