@@ -1,6 +1,7 @@
 package user_test
 
 import (
+	"strings"
 	"testing"
 
 	"jeeves4service/internal/testkit/testenv"
@@ -71,6 +72,16 @@ func TestCanonicalFormNeverMergesTwoMailboxes(t *testing.T) {
 				testenv.Payload(t, got.Token, &claims)
 				if claims.Email != c.want {
 					t.Fatalf("login %q: email claim %q, want %q", c.email, claims.Email, c.want)
+				}
+			}
+			// A variant shape of a letter, which folding made that letter, is
+			// neither the letter's account nor a second, look-alike one: a 400
+			// naming the field and the rule.
+			for _, r := range []testenv.Response{register("ᲃергей@example.com", "a long password 1234"),
+				testenv.Do(t, "POST", e.url+"/api/users/authenticate", map[string]string{"email": "ᲃергей@example.com", "password": "x"})} {
+				entry := emailProblem(t, r)
+				if msg, _ := entry["message"].(string); entry["field"] != "email" || !strings.Contains(msg, "variant shape") {
+					t.Fatalf("a variant letter: errors entry %v, want field email and the variant rule", entry)
 				}
 			}
 			// The other mailbox's password opens nothing: they are two accounts.

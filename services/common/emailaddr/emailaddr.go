@@ -107,7 +107,7 @@ func (r Rule) Message() string {
 	case RuleScripts:
 		return "must not mix scripts (look-alike characters) in the part before the @ or in a domain label"
 	case RuleVariant:
-		return "must not use a variant shape of a letter (such as ϲ for σ) before the @: type the letter itself"
+		return "must not use a variant shape of a letter (such as the Old Cyrillic ᲃ for с) before the @: type the letter itself"
 	}
 	return "is not a valid email address"
 }
