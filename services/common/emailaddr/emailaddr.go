@@ -23,14 +23,16 @@
 //     Bob and bob are one mailbox, as nearly every mail system treats them;
 //     ß is not ss, ς is not σ (case folding said they were). ẞ is ß, İ is
 //     i with a combining dot, and a capital Σ ending a word is ς, as Greek is
-//     spelled. Variant shapes of a letter that only case folding named that
+//     spelled (each dot-atom is a word). Variant shapes of a letter that only case folding named that
 //     letter (ᲀ to ᲈ, Old Cyrillic) are refused, not a second account;
 //  4. the domain in its A-label form (xn--…): UTS #46 processing as for
 //     lookup, nontransitional (ß and ς stay: straße.de and xn--strae-oqa.de
 //     are one domain, strasse.de another), STD3 rules, Bidi and joiner
 //     rules, DNS lengths, on the domain as typed: UTS #46 maps the case
-//     itself. At least two labels and a top-level label that is not all
-//     digits (no IP addresses, no "localhost"). The A-label rather than the
+//     itself (x/net's tables, Unicode 15.0, map a capital ẞ to ss there, so
+//     STRAẞE.DE is strasse.de: a domain is what IDNA says). At least two
+//     labels and a top-level label that is not all digits (no IP
+//     addresses, no "localhost"). The A-label rather than the
 //     U-label: it is what the DNS and mail without SMTPUTF8 use, it is the
 //     form accounts were stored in before, and it shows a look-alike label
 //     as what it is;
