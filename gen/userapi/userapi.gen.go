@@ -103,11 +103,14 @@ type Credentials struct {
 	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
 	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-	// `email` and the rule it breaks.
+	// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+	// Accounts are unique, and found at login, by the address's canonical form, which
+	// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+	// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+	// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+	// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+	// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+	// entry names `email` and the rule it breaks.
 	//
 	//
 	// Example: ada@example.com
@@ -122,11 +125,14 @@ type Credentials struct {
 // of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
 // 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 // the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-// `email` and the rule it breaks.
+// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+// Accounts are unique, and found at login, by the address's canonical form, which
+// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+// entry names `email` and the rule it breaks.
 //
 // Example: ada@example.com
 type EmailAddress = string
@@ -225,11 +231,14 @@ type Registration struct {
 	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
 	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-	// `email` and the rule it breaks.
+	// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+	// Accounts are unique, and found at login, by the address's canonical form, which
+	// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+	// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+	// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+	// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+	// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+	// entry names `email` and the rule it breaks.
 	//
 	//
 	// Example: ada@example.com
@@ -1903,121 +1912,124 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37chs31uernO2ZLVNJk6Koiy2qXBNZlhPasq2R5PUmbkcNdh+SiLoBGkCLYrzah/leYF8g/30PNK+w",
-	"hUvfyKYk23J253Ompioi2UDjHJz7+QH+6EU8nXKGTEmv/9GbIIlRmD/3owilbB9wpgRP2vtJwmft14KO",
-	"KdM/xygjQaeKcub1vWOBEpkCzpI5cAYEBH7IUCoYCZ4CgaHgM4kCpmSMMJtwicDNXEAlUAYHr09Oz/eP",
-	"jl6/PXx6/vpk8OPg1WnAWowzhOEcYhyRLFFrfVATotxQHxheooDwu7ATMM/3ZDTBlOjV4RVJpwl6fW+i",
-	"1FT219fJdNpx33Yinnq+N+IiJcrre5mgnu+l5OoI2VhNvH6v2/U9NZ/q8VIJysbe9bXvnRCFRzSlapn+",
-	"swmCVEQh8BGoCRbkD7N4jMqueswvUTAJakIlCJRTziRCa3B49ixgsSAj1aaoRm29ZDKlbUEUJvp9bbct",
-	"a30IA89NLQNvTzwOsm53M8oYVRISHCnzGfeU+0FixFksIWOKJnphAXMrohJGWZIAGRPK7CjHRT0/FRh7",
-	"fSUybObqwiq2d3f31ONunYsbmotTohQKzaJfA+8daf/efv+9GfKu2959//2ecn/83buR4+1jntBo3sx4",
-	"S9Eibz5UeePYMnPfzSiL+UzLnWNQzoDPIf/D451ud2/2eOcT6P+Q0z+7mX5UYt7eHykUy6Sfur1VHGaE",
-	"KhjiiAsEJeaUje2+3pGezW5FGyhTmz1LCU2z1Os/2tnSlKSU2c8bxUopUzhG4V3rtU6JICkqZz0G7JIq",
-	"olc6eLq89PJXoLFepLYpmlcTz/cYSe3k+TPnNL4bHRt1Mna2qmTs9nqbmw973c2dR9tbDx/udG8lyvde",
-	"YjpE8UaiaKQizrU906bNWjVizCZEE8LGKFfQpp+/M1W9+6bqWPApCjVvoin/7YZ9+X+zGdf6pdZkGgF7",
-	"QuITq4P6U8SZQmb+JNNpQiMjOOtTwYcJpt//JjmrLU6TrQhNnAXJrXXMUQLjClKioonZ2v3jAejZBYmU",
-	"5ggKwbWIv/vojSgmsdf3MNUz+V6KUpKxXnaaadOPQGCaEMqAxLHQUpHwiCQ/xDwllPWBcYipnCZkDpq3",
-	"PnzIuELpQ8TTVHtkH4aCRBeoJHABckoilN71e9/TriaTXt8opqLKGKUnJIacJQUDc/f3G+Ilyi2J4pJG",
-	"2InxMmeOXL8kCY0Nw7zr6lb+XeDI63t/Wy9jhHX7q1w/toPtxiyb5BsYmjNzD0LLy9BQL82PfDRCFmv7",
-	"ZZgrgbDY+tMswYAhiSYwFEguJLSs89c/ymyYUqUwhkuSZLjWgX0Y8ngOJiaZUTXhmYLwwApJ+2w+xX7A",
-	"qoKiBSQE45ZHmcTYDDJzI1NivjAWiv1dnMJ60LtHUU0sdqPXbxq6GI3cNE/54AqPeqfB+fNmww84GyU0",
-	"+nLVIwqM9mjWk0QgiecgcEylQoHGApWivluKevH+T5LzKB9131KeTyxLsYkyIbTwmaCw8y3IxIDpQIck",
-	"h1qp78Em6y1EARHPktiYEL2SBBVW4+uqhGxXjWG+Gji109hVfZK4UDfFvYjLKU9RTYxhIzTBWCdJqqBy",
-	"z/xtyXdJjSRzCbMJUR39/mMyTziJzzg/ImKM9+jyjJ2kOorkkOi5a0q3sVmy1K0BzjgHu4pPYqfivG1e",
-	"cO/ql5NgZtcegZS8pZENyaZKfhNaeGppfsPIJaEJGSb3ISsxUWRIJGoma00s5t7T2YZNNUBOuFDJvK6R",
-	"FfFxK4Pq0j5JgLLKwPsSIfeiB7KksQhZCJMzrZqMW8WdkTysjztwtky34b6UOuWRMtOx8UrG5wy/Gw1u",
-	"1iYa9oHhDKR9AFoJH1O2poNFqiQwvFIwJVSYNIVfIJPQEjgSKCdrf5o27GdqwgX93QaYSwlH+ASJQAE2",
-	"Mf9t5ioYoW9VmKRFSmUoAGLKRfo3rfZ3TdjdS3D+fDL8MaKv6fNnvxyenP3zdCAHqZr+cjDYGdCt7Ig+",
-	"3+3gZrcT9RJWz+YfdbsPa+m8m/LdfvsX0v69294916l90Lnli+ZE/4BEE8xZ2FzlKApGERGCouOH1PIJ",
-	"kR4OKZnDBeIUqLqFL0xnWe88xttScYHe+1vLXX+yGTvj/CVhc5fOyC+1YZxDStg89716E9OpklXzlRCF",
-	"oub7epWAU8+gFwTFij7JdAmisG1KeRjfi+3ah7KMJ6fIVN9GnQlFph7I3DVKaJ0c/vPN4enZ+dHg5eDM",
-	"Bx1bzEHn+IZ9a37OE2M6ZMCmOuYy08DgWFsS/YWN0VtHr38cvDp/tj84enNyaGc8Pz48OR8c+7Dqt8OX",
-	"+4OjNT9gNqy3r5VQf03r5PDHwenZ4Ult0jUfZoKzcRFMT4mUMy5iOzyTKALWOt4/PX37+uTp+cFP+69+",
-	"PKwvYc3XJDgSnenDhbcHrHVy+Ozk8PSnRtLWOvDE8FoCEWi5ndfatETki9JbEU0wusDYB8kDlkuZzUKJ",
-	"Kg1aynV6D3r/GIdUz2RGyjJ2sdu75/bLTQVUaj7aDNWWdAlkjJrYGCUMSXQBrUrRcO0byEeXqqQ3Dq88",
-	"atTqDSPOP93osO9iZfbBFFJgaB2DdVfU6iJdymY3SuNSW8OnhkTlyPuwKy+plJSNfaDMEsMF4NVULx8i",
-	"gTEyRUkiO7BfVEoWybVhk7ayEk6eHcDOw+1uwCRGpty7aRIbPT+Eb9++bevoQE8aEYWhqfY47+5oBJLQ",
-	"CzS1MvMGGxYMicCARROSJMjGuAeEQVgLNEKwW247Ly5urccaZr4i2rDFqMeB5yg/dyY08MK9gBFHn5lN",
-	"B4I2SbM8ao24GGutVySdatJ9IDpoRAEXONcsJFlMkUWo7eDSi+w6vGIN55UteRwY31+LgBwxZnDghdCS",
-	"dMyAsoAZT7a2B7XVUpnLZabyvWwgt1hFvsLbluGm0ivIi3T5nmkJDlh4t6zwAlnbzRUW4SlQpe0uV5M8",
-	"RJcujQOiCa0uJJuC4rDZzXs52iIrEwCHeDUNoZUgzsgcRlwbfe7MrIKYSjIWaMuFlnxma/h5PI0sxthE",
-	"1TxTfmnpbRawVq0XDudlIyDPO10xSBttq/c6yfYNt6TS6b2lqBw9zYvv+QzWxtN83+Q3Yc4XzUJzOOxU",
-	"ubAB0MqNjfb5zDlOsz0kyfs0VVvlA3bGnYDlRkEgSdLHgVeX1sDzYYWquB/urierm9R/1hIa2tzLGU2+",
-	"ine/Bt777wKv5cM70v79/P33lS/XvmtKZIxHcW5GU3hQugzjUeOY6jWSxLWZKEqvPyKJRN+bVr766Hoq",
-	"tziyQ/3Qvu2teKYFaRW0ztyIC4GRggkXUrsOTe9ca+DUVCCqHdveI9OFKj7X2PPu1yC46nbbQXC18SwI",
-	"rh4+W5XNlZnXu6I5VKytzLX48De01egaIUvivr/QRQqrbaRwqY8ErfDwEp2TG/LhDxXYg3N3a74eZNpN",
-	"sW1KBWxKhDJf39R92gO8IpEyIA+E8IdwLw+FqYIENa+kDykRF7Z1E9MxVTJgfGRiZUuV9eHRhAgS6QEQ",
-	"hv/tb3//73ptvZ0H333fXn/8j1/Pw4//6/p/h9a56JgkQYi5kjBENUPj3DCFFlGQcqkCtrMFw7lCqd2f",
-	"Du/0gghYHlm26DXoRWrvoGYcEjLEREJr8PTVfq/bfeTriOXN2Sn8bWsHUjKV2gntBUwv1vAINIvMekwf",
-	"ys1tptFRi+aIJRBaXMARUZRZH/ATYWbYC8KID0/4lKd8xIGLgP1E2DhLtAuKIp4xl2RkjH7I0LqKEc9Y",
-	"bFbODebF+QonDA8kRIRxRvX6RlykfXjDaMRjDNirZy8O7AIM0iMiEmHEk9gEeLnPdlTo/ysJ+6cHgwG0",
-	"phmb6znWzJQ+OC5Db9txeS9gkkP4rz/+419//J9//fEfPxw6GTt4/dL00cIFwQvtG8Pf/vMPMUb2w5P/",
-	"/COaoMghOaFJbYpfr1i7PdS/ty8uSfFMNerMdUEHnLDV7brue9FStG0701jUAY3Wr7DWTNTyYTuJ1iyX",
-	"9oLE5IcVSKGi01sxottbiybA967aY95esAu+94xiEhftkbq9c73kJk+30BOFVkVziPvOCHiqDQDXhi6J",
-	"ba464TNTMQv/EZqCX0lkAyWLeJVK3arzj+bKVaXn3Viy0nzWDLeLHAp+gXuwsm9bX+GEaBNSJCJuD250",
-	"YA0W+rvbLbRlfUlKk4G2UImvhG3wvedvXyyLBEnG1WLdYfz0dL+hUud7kbisP9jb3t7YbXz0gjYI2VMU",
-	"9BJjC9XT+6KzltbpT/vt3vaOD0MicWcrE0UUNaJCKtjoOYPbWRCjnboP3VklVO33Hzd2rhul6kLNqxS9",
-	"fnHcSE0msfqYpOPGx66apXOaDRMaaWKrNOZogakOVth4gbitzRpx+uNK4rY2r28XPk2p3UG9TrtBvtl6",
-	"S16TMD5/++J0WVwucC5XABPpmGnzobeVWF9irPkuCFQmtddjofX87dn5yeHZ4OTw6fnxmydHg4PzF4c/",
-	"nz8bHB2eml2mClN5W1CmZfnaMG1gH98owZRECDJf5oFeeROhxy5mOjD51idGkK5oeP7/RVDoewxnK5aS",
-	"1woSzsYmx5xOBJG3raJ3D7HpEosWltm4JygkZ68MFqxKxX5MGtzJl/MtL1YtSbZO93a3th8WVQdbiDNt",
-	"3rok5BW66nI/EfVVoWv785xOiRz7eDc9qkQLNXXqLamT71EmFWHRKjfs6KSxb4oghkyDES2bSiZMJDrG",
-	"hISyBVe8OeoNN6Iu7saPyMPhTlRnyM7WCiPYOV8VNeRl0MqOGCjbahDq9u5uxYluVQDaFTfqCqq1zLoG",
-	"irsp2rnrNtovmiDmd8TYfQbyvKq05tec1oKVfi7lTTp7YotqFbzkJ9hRV5GzJYc64Zsfeu2Hs339v8vn",
-	"851feumjtDvcunj2z8mbR+nGz5Ptg+7waPbPq97+J9nUOzRMqxypr7CZAWXv6c8oRJgI6Zw5I3ljLb40",
-	"p9e+l5DPGnbvLq73NQofNbZUaW3asRzz0FAM0eEMxm0D3jcP9YFYFEY7MXFsrfbVIvD87ZkPoY5uzs6O",
-	"Qj8/TAIbXUgpy3QMGzATGOUtwmr9nA8VoczCU0tEhYmVw+PXp2ewTqZ0PZMo5Lob7ip9C4JkS7jnRN22",
-	"uWc0RalIOjV7W0xyTlmUZDE2RPDPtOTCbIKsuY5cguiGCEReYGwRZzmZyApUAePl8CghNJU1X2ChBG67",
-	"hpwnSEy5eMlK1Bf4ekpMQaO3vQNDqmR+LOjg9Pjk1Y+V+LsDb6TJzTmLsO+gfm5P9G7IKbJYAlUBE6gy",
-	"Ud0YzrAD7iSSdW+2WVvfVNvuN7PokbMJT4qK/2Ip4LMN3JfnCb63gpV5RI+xFmxoVaV9rQMDJSGUNA7t",
-	"7lWw1TmNMDBNoaJyphXj5f7/PH/y89nhqY1CW1vd3Z3KuauyAvSo2+2u9U2taEFMTMUhyhQoDiOqfBjO",
-	"A2ZqWjaz0K84Pnl9fHhy9vP5wdH+4OWpDxvdbvV4l0lPhnObWLqKUUUBlMhYRBTGYcCotHKrBdJWrxY3",
-	"78vAPt0bXNJnoXzchp4X8YPLWm3VXRvBxX7ArSbWSkhtYr9qZ5qth38Hh1maoJpL6XV7O+2NjXbv0dlG",
-	"r9/t9rvdX6rxTEwUthVNF/zLVreBG28kNtTBIoF6gz/VShZeellXiC2sPpBlzdDWOut1U2hJRAirnjxc",
-	"68ArriDGKCEC44CFltK+BcSEWg+0Ks1cn9WAqWIrt4Tlb64A2oszWhMsXx8w+/4L093Uts10mI01b1jn",
-	"ELWKYqz1LE8d3ZvW7MEEqWiSwBADZgqA+TFJbS0xBsrMQNs5ur32uVjq/Jwc7nPDIVusuun5wVPznDwn",
-	"kaKX9bh8lavST8cprceyLvZbfvqzQrIFPTU1nTweWhEEVdZVJcivasSypupcCqNMUDU/1etwZ6OM+djP",
-	"9KZ99GzT81muo8/fnnlLcDIGprxoPEpzaENqQA0uVgc/PhQV24AVYRe0GsKuDpwtNs1JIrmr8ssCyNDQ",
-	"lg/Yqr68DvAM9yzCba85JLpEQUcljBL4aKQTX627AZOKT/P2vI4kTK8pD6/mrp/aCZhxnjAV+nURShjx",
-	"JOEzjE0z+tHD3rYPz09fv4K3OIQzQ8kTnYgfODzbcT5wzUY6JBlzQdUkNd2QKWXMHhSwa7VQJGjZneIs",
-	"mfchJMm4D4wzDH346VSHVy6TL6ubzhzNwdiKgJVv0R7bNVTWcqiZZbiNGrT10ROYKcMLGoc+CJQ8uTTr",
-	"Shx2Uip7sphKmaF4IO275cREKC9O9yCkUoY+hCTTM4QyG+r/UKJsS8bCNOxirNKYrx2Ybi9gCR2h9ioy",
-	"72oIZWCvbg+F6XhoaalUOivNdqPRCx5V5+wWAEXZiOfIL2KPNLmTjvV8HlJCmU4FUOh0OxPJzam/twSu",
-	"OrZbgiyecsqUrJ0ezd/SUmQModGocK2KrKmJb8Dsc6Xz1M7qsA7uBLwyiJnc//hQVWK/iIvzl+jNChhD",
-	"NLzUkm12tBnc0qrjrfo5IKPT6YRrnYDZtRgnY1FhUBTswlXIutBiurVeHTr4hq1cuaifM7RwRz6ynnEB",
-	"7pqDYlthDfVaSfl2ul0LcbUWqF8ASU1hjEBEkiTXoGU0n78AWzUKNaMSc+0JWO/qyvBz6+qqLK6Zszwl",
-	"qvOBdHcFOKjb4PDsGYSLUBinG8XXYcDsmUgXX+RI1AIHXADvtnq7TmUrcMewA08qdzBI0y005Lp6Z8CM",
-	"RhdNIHvHgomWwqbbGUJYup3B6lwOa1xQH2eQ9o8Hnu9dorDpvbfR6Xa6Wlf4FBmZUp11dbqdTVM5UBPj",
-	"z9Y7M0yS9gXjM7b+2+xCdnIc5hjVbc0dh/YytmJZjh/IWrlAavNq2mc+hBdqHsLrF8fOOjvjErCqTa11",
-	"UGzgpUQmFcYd+B/OPEkYoYomJrArfEiKqLRWZMyQZc2r9T4lBs5epaGNWJwluAfEmGOBKS/6dVTHe9pb",
-	"DdF4KvdysxOFJRjEXt/7EZXpHC0cpO51u/d2UsXM3whXL9zgC5zDqdZRx2fDuSqzv4ljWlu93VUDi81Z",
-	"XzwEce1723azbh5XP4lZjRG9/rv3viezNCViXnqku2jJ87dn5tADGUsd0hoH5b3Xk5sQsLytQe9aw7fr",
-	"H2sXOlyb1K9yZcS7ZqrKR9ZrV0pcv7/DO9ZtBHdvryq97XqFyNw3r3/8LLIqtzEsvcnOucDcrzr/l29T",
-	"9X3+F3LarS8113B8Hdrd3Osf3Z0cX53i2p0iq1YlOE/vi97l/M1MzGWD6zzIj6FgFe5vvF1ebiV59bHI",
-	"GH0YcjVx0UzAFoH4RRjkEPkVkL8J90wOaNOO4mibnkev+0FRZtRfE5nXGleXuosoSL+CpjpSDhuqYH1T",
-	"ONRB8xvngO0ZJ704e+ioyCrt/U0YMHN2Z6u74d7R5GOruGVT4PLzm4Ke8Hh+Bz9bOVjialoNNZmy33Nz",
-	"k+fOJ0KqON3revVCs+m6OWS42QvVz8Jqn3eXUZVrXcyQjduHvFk4BLO1sXn7oMUD9X+yT9ajNu/Cw6XT",
-	"3De58yM+1mJvtTVCeok2j7vBb1vjYAsn7Wofsdk+HOo0zBYK8mpMJYn17dVmOiuo6NkEqaj3YEyldAoz",
-	"Li5Mn8bmn1bjC0XOa0B2fD1IJ7Y/BK1GE6BzH5215KUnnZfkrDHNn+KWDoazQs+b1NkCj47LDuZnK/My",
-	"Gum2/mwdMLQSJXT3U191MNWd1HxrRXKVm8bqkfhvImz/y4TdlwkrjJaVxyLDtp393PeXmnezAbOl4Fvs",
-	"VqUJasutVZyAbauY2/RaNO+huk7njcZLBUzbohJR32jF9DSNNsyGPyvL0/WzbkWZ2i/rNDrn9kHyshJw",
-	"S93adwby1uJ8g0E8sny+q6HIuT0h0lbtvxEr8Tkq/2+ouodO4hdCAVcyrQrurQps+2sry3lGpxZP8Bn3",
-	"40rUihenOOFTDnH6Aat1i5bugNvqbqwoprkuThHmf6Wampl/xfU1BVua+PGXqv0XUrWzJfd4q0o5r7Xa",
-	"KZ5OCxTUAkSqlu7bIJmKPGk3aXABJjpzYXRV2x/IgDWhg0wZHGMXhRcebMn5tUj5XXm9KjEIDowDpjhI",
-	"quN/czTPnOfLT8YnVCqMfZODGJ83Q9NXrFbMDdh7bQ/oqPb6gOXvX7gCyq+oWAmTYwgrKgsGSxCumfOE",
-	"+bk909TaX+CzjiGkiwIquDW7dnfRQH4rou32UAmKuGuQ1ARH9t4Xc249qZk8Ca3iBHR9Z/38KpJ6291G",
-	"I/kFMdXdNKc3qSqbkZYrei3aOMLrEUSc5Xe0lJesGPNpaHHHrSsnR2UWRYix7FSZYlr/I0ITWZhed5Yz",
-	"N972E1nu+PNcGgxRVFaseg7IKR7JuUQlhPnFLyYI4klcBkKbXYjJXBZdVXuHTNmckaXyFA3BB9I91s6f",
-	"yhuSN10wU3QnA9brmg7jxnYRhOXgHYOZtHMbeSouvXaXHfiw1du1hCZ8PNZiRJlrSBkx6yyLn9PnD5nN",
-	"O4UZtOT+ukZ0z5aMBF0sE2oH7FiRkrndTYkstq1aJx5Vweqb0DRgRtaLSU3b1W+wSu7SVZMAK25mLS4+",
-	"W0TumvPGDu9gRIKL6r4venjLuPyit/xOpcYI2GHpc3zyF5QEFiCznwQ2vXPWvwD9/6u49+9U3Pt47dfB",
-	"XO/eX9cKfodX1gAuIdctmmHRLzvHXnnwDkGExY7ckFo7N1OesGiCayzaydIwNlz8ZYLyIh+dGoBPJtbK",
-	"qwZk7datCZETbeVnEzQlMnNts6nm2xCGW1DyEAOmOdLqdTfMHYnWk7a2urv5vysx5JleuGln6Fn0zLZC",
-	"CYNjiIj2/5k0IDGY8Jm5VC5g5l0Gt6mfUOZfvTD3JmnOaefeaEYsX79ek6AKunSn8ypYRu+IX2JCIvwa",
-	"7YTacZs7mZyNPy9dMjVLi6n8q2a5yjLfwVgeVG7T/nZbLrkeO2u7KjFbsOtNRt1cBG27vHXJnQoeZ+b2",
-	"NB+GOKEG/HV2dNpWKFLKiMkZzM3MQ5IQFqGwWPaYR3I9xmnC55SNO2m8tgRbJFPaWYYumgssituvLTRa",
-	"e6L6suyVKDFeYsKnKTLlLwAEU3KBIDJWf21/fX2j97DT7XQ7G/1H3e7GZ79tOW282xt7jW98X+za0kHj",
-	"ijXzbTZXpEL1lBxaVQ4YJFPlH/yQ3jJZ5fFDP2+UcZ7ahrtDJkBrkdDqxJXTE9fvr/9vAAAA//8=",
+	"7H3dchvHtt6rrMzeKYH2AATBH4lgqbYhirIhUSI3SUWxNTKnMbMAtDnTDXU3CMIKU6nkJm9xqs4LpOpc",
+	"+84PcJ7hPMF+hVT/zB8wICmJcnKO7BsTwHRPr9Xrf33d+uBFPJ1whkxJr/vBGyOJUZg/e1GEUjb3OVOC",
+	"J81ekvBZ80jQEWX65xhlJOhEUc68rncsUCJTwFkyB86AgMD3U5QKhoKnQGAg+EyigAkZIczGXCJwMxdQ",
+	"CZTB/tHJ6Xnv8PDozcHT86OT/vf9V6cBazDOEAZziHFIpola64IaE+WG+sDwEgWE34StgHm+J6MxpkSv",
+	"Dq9IOknQ63pjpSayu75OJpOW+7YV8dTzvSEXKVFe15sK6vleSq4OkY3U2Ot22m3fU/OJHi+VoGzkXV/7",
+	"3glReEhTqpbpPxsjSEUUAh+CGmNO/mAaj1DZVY/4JQomQY2pBIFywplEaPQPzp4FLBZkqJoU1bCpl0wm",
+	"tCmIwkS/r+m2Za0LYeC5qWXg7YnHwbTd3oymjCoJCQ6V+Yx7yv0gMeIsljBliiZ6YQFzK6IShtMkATIi",
+	"lNlRjot6fiow9rpKTLGeqwur2N7d3VOP21UubmguTohSKDSLfg68t6T5a/Pdt2bI23Zz9923e8r98Vfv",
+	"Ro43j3lCo3k94y1Fi7x5X+aNY8vMfTejLOYzLXeOQRkDPoX894932u292eOdj6D/fUb/7Gb6UYl5szdU",
+	"KJZJP3V7qzjMCFUwwCEXCErMKRvZfb0jPZvtkjZQpjY7lhKaTlOv+2hnS1OSUmY/b+QrpUzhCIV3rdc6",
+	"IYKkqJz16LNLqoheaf/p8tKLX4HGepHapmhejT3fYyS1k2fPnNP4bnRsVMnY2SqTsdvpbG4+7LQ3dx5t",
+	"bz18uNO+lSjfe4npAMVriaKWijjT9qk2bdaqEWM2IRoTNkK5gjb9/J2p6tw3VceCT1CoeR1N2W837Mv/",
+	"m8241i+1JtMI2BMSn1gd1J8izhQy8yeZTBIaGcFZnwg+SDD99hfJWWVxmmxFaOIsSGatY44SGFeQEhWN",
+	"zdb2jvugZxckUpojKATXIv72gzekmMRe18NUz+R7KUpJRnrZ6VSbfgQCk4RQBiSOhZaKhEck+S7mKaGs",
+	"C4xDTOUkIXPQvPXh/ZQrlD5EPE21R/ZhIEh0gUoCFyAnJELpXb/zPe1qptLrGsVUVBmj9ITEkLEkZ2Dm",
+	"/n5BvES5JVFc0ghbMV5mzJHrlyShsWGYd13eyr8KHHpd7y/rRYywbn+V68d2sN2YZZN8A0MzZu5BaHkZ",
+	"Guql+ZEPh8hibb8McyUQFlt/Ok0wYEiiMQwEkgsJDev89Y9yOkipUhjDJUmmuNaCHgx4PAcTk8yoGvOp",
+	"gnDfCknzbD7BbsDKgqIFJATjlodTibEZZOZGpsR8YSzk+7s4hfWgd4+i6ljsRq/fNHQxGrlpnuLBFR71",
+	"ToOz582G73M2TGj0+apHFBjt0awniUASz0HgiEqFAo0FKkR9txD1/P0fJedRNuq+pTybWBZiE02F0MJn",
+	"gsLW1yATfaYDHZIcaKW+B5ustxAFRHyaxMaE6JUkqLAcX5clZLtsDLPVwKmdxq7qo8SFuinuRVxOeYpq",
+	"bAwboQnGOklSOZV75m9LvktqJJlLmI2Jaun3H5N5wkl8xvkhESO8R5dn7CTVUSSHRM9dUbqNzYKlbg1w",
+	"xjnYVXwUOxXnTfOCe1e/jAQzu/YIpOAtjWxINlHyq9DCU0vza0YuCU3IILkPWYmJIgMiUTNZa2I+957O",
+	"NmyqAXLMhUrmVY0siY9bGZSX9lECNC0NvC8Rci96IAsa85CFMDnTqsm4VdwZycL6uAVny3Qb7kupUx4p",
+	"pzo2Xsn4jOF3o8HNWkdDDxjOQNoHoJHwEWVrOlikSgLDKwUTQoVJU/gFMgkNgUOBcrz2h2lDb6rGXNBf",
+	"bYC5lHCET5AIFGAT819mroIR+laFSZqnVIYCIKZcpH/Tan/XhN29BOfPx4PvI3pEnz/76eDk7O+nfdlP",
+	"1eSn/f5On25ND+nz3RZutltRJ2HVbP5Ru/2wks67Kd/2mj+R5q/t5u65Tu2D1i1f1Cf6+yQaY8bC+ipH",
+	"XjCKiBAUHT+klk+I9HBIyRwuECdA1S18YTrLeusx3pSKC/Te3Vru+oPN2BnnLwmbu3RGfq4N4xxSwuaZ",
+	"79WbmE6ULJuvhCgUFd/XKQWcega9IMhX9FGmSxCFTVPKw/hebFcPijKenCBTXRt1JhSZeiAz1yihcXLw",
+	"99cHp2fnh/2X/TMfdGwxB53jG/at+RlPjOmQAZvomMtMA/1jbUn0FzZGbxwefd9/df6s1z98fXJgZzw/",
+	"Pjg57x/7sOq3g5e9/uGaHzAb1tvXSqi+pnFy8H3/9OzgpDLpmg8zwdkoD6YnRMoZF7EdPpUoAtY47p2e",
+	"vjk6eXq+/0Pv1fcH1SWs+ZoER6Izfbjw9oA1Tg6enRyc/lBL2loLnhheSyACLbezWpuWiGxReiuiMUYX",
+	"GPsgecAyKbNZKFGFQUu5Tu9B7x/jkOqZzEhZxC52e/fcfrmpgErNR5uh2pIugSmjJjZGCQMSXUCjVDRc",
+	"+wry0aUq6Y3DS48atXrNiPNPNzrsu1iZHphCCgysY7DuilpdpEvZ7EZhXCpr+NiQqBh5H3blJZWSspEP",
+	"lFliuAC8mujlQyQwRqYoSWQLenmlZJFcGzZpKyvh5Nk+7DzcbgdMYmTKvZsmsdHzQ/jmzZumjg70pBFR",
+	"GJpqj/PujkYgCb1AUyszb7BhwYAIDFg0JkmCbIR7QBiElUAjBLvltvPi4tZqrGHmy6MNW4x6HHiO8nNn",
+	"QgMv3AsYcfSZ2XQgaJM0y6PGkIuR1npF0okm3Qeig0YUcIFzzUIyjSmyCLUdXHqRXYeXr+G8tCWPA+P7",
+	"KxGQI8YMDrwQGpKOGFAWMOPJ1vagsloqM7mcqmwva8jNV5Gt8LZluKn0CrIiXbZnWoIDFt4tK7xA1nRz",
+	"hXl4ClRpu8vVOAvRpUvjgGhCywuZTkBx2GxnvRxtkZUJgEO8moTQSBBnZA5Dro0+d2ZWQUwlGQm05UJL",
+	"PrM1/CyeRhZjbKJqPlV+YeltFrBWrhcO5kUjIMs7XTFIG22r9zrJ9g23pNLpvaWoGD3Jiu/ZDNbG02zf",
+	"5FdhzhfNQn047FQ5twHQyIyN9vnMOU6zPSTJ+jRlW+UDtkatgGVGQSBJ0seBV5XWwPNhhaq4H+6uJ6ub",
+	"1H/UEmra3MsZTbaKtz8H3rtvAq/hw1vS/PX83belL9e+qUtkjEdxbkZTuF+4DONR45jqNZLEtZkoSq87",
+	"JIlE35uUvvrgeiq3OLID/VDP9lY804K0ClplbsSFwEjBmAupXYemd641cGIqEOWObeeR6ULlnyvseftz",
+	"EFy1280guNp4FgRXD5+tyuaKzOtt3hzK11bkWnzwC9pqdIWQJXHvLXSRwnIbKVzqI0EjPLhE5+QGfPBd",
+	"Cfbg3N2arweZdlNsm1IBmxChzNc3dZ/2AK9IpAzIAyH8LtzLQmGqIEHNK+lDSsSFbd3EdESVDBgfmljZ",
+	"UmV9eDQmgkR6AIThf/rLX/+zXltn58E33zbXH//t5/Pww3+7/u+hdS46JkkQYq4kDFDN0Dg3TKFBFKRc",
+	"qoDtbMFgrlBq96fDO70gApZHli16DXqR2juoGYeEDDCR0Og/fdXrtNuPfB2xvD47hb9s7UBKJlI7ob2A",
+	"6cUaHoFmkVmP6UO5uc00OmrRHLEEQoMLOCSKMusDfiDMDHtBGPHhCZ/wlA85cBGwHwgbTZM16xUYh0si",
+	"KGEK5JhM7JIdW/P2/tjwHRr6j6Mkhv25oElCIwj/7V/+R6hdYfhv//K/Qx3696KIT5lLXKaMvp+ifdGQ",
+	"T1lsuMENjsb5HydgDyREhHFGNc1DLlIfZmMajQNmo56UXKA0LNRiO+BXKDXxXXjNaMRjhFfPXuzbTS7x",
+	"LeEzFM2IaG/penf6Q3PIkxjjbsDC3/8pzCM1KXU89K//s/jmX/9X6NhkauWW+Wos+HQ0zretwThrKkGY",
+	"dIZmTe+MEcHe6X6/D41e02zYmiPMyQ90tp387IHkEP7jt3/+x2//5x+//fN3B0559o9emrWECxplAqZf",
+	"fv9NjJB99+T336IxigxoZAdkP16xZnOgf25eXJL8EUtSOOBSfqfT49//SUdIoUn17Ld6nP4Fm/w90b/5",
+	"liH5ECnNkHJQnpkKHY/DVrvtwAlZxzVgtq1pG6+hsVFhpdeq1cc2Wq3XKswpicl3K4BUeSO85GO2txYt",
+	"pO9dNUe8uWA2fe8ZxSTOu0dVd+Ba7XWBwELLGBolw0Lcd0b/U20fufYDSWxT+TGfmYJi+LfQ1EMLImso",
+	"WYTzlMp6rb/VF/ZKkIDaip7ms2a4XeRA8Avcg5Vt7eoKx0Rb2DxPc3two3+vcWDf3O7ALOsLUur8l0WS",
+	"fCHoh+89f/NiWSRIMirXMg/ip6e9mkKm70XisvpgZ3t7Y7f20QtaI2RPUdBLjC2SUe+LTuoapz/0mp3t",
+	"HR8GROLO1lTkQeaQCqlgo+P8UWtBjHaqIcbOKqFqvvuwsXNdK1UXal6m6OjFcS01U4nlxyQd1T52VS+d",
+	"k+lAe5ULnJdpzMAUEx3LsdECcVubFeL0x5XEbW1e3y58mlK7g3qddoN8s/WWvDphfP7mxemyuFzgXK7A",
+	"bdIR0+ZDbyuxbtG4hF0QqEzlQ4+FxvM3Z+cnB2f9k4On58evnxz2989fHPx4/qx/eHBqdpkqTOVtMauW",
+	"5WvDtL59fKPAmhIhyHyZB3rldYQeu5By36SjHxlgu5rq+f8XMbPvMZytWEpWSkk4G5kUfDIWRN62is49",
+	"hO5LLFpYZu2eoJCcvTJQuTIVvZjUuJPP51tWy1uSbJ0N725tP8yLMrZOabrgVUnICpjl5X4kKK5E1/an",
+	"OZ0CWPfhbnpUihYq6tRZUiffo0wqwqJVbtjRSWPf1IgMmQZCW/TcTBhPdLgMCWULrnhz2BlsRG3cjR+R",
+	"h4OdqMqQna0VRrB1vipqyKrEpR0xSL/VGN3t3d2SE90q4ddLbtTVmyuFhwpm8KZo567baL+oQ+DfEYL4",
+	"CcD8stKaXzNac1b6mZTX6eyJrTmW4KQfYUddwdJWZKqEb77vNB/Oevq/y+fznZ866aO0Pdi6ePb38etH",
+	"6caP4+399uBw9verTu+jbOod+slljlRXWM+AojX3R9RpTIR0zpyRvLFVUZjTa99LyCcNu3cX1/kSdaEK",
+	"W8q01u1YBgmpqRXpcAbjpjnbYB7qArEglWZi4thKabBB4PmbMx9CHd2cnR2GfnbWBjbakFI21TFswExg",
+	"lHVQy+0FPlCEMoveLQAnJlYOj49Oz2CdTOj6VKKQ6264K4QuCJKtcJ8TddvmntEUpSLpxOxtPsk5ZVEy",
+	"jbEmgn+mJRdmY2T1ZfYCYzhAIPICYwvIy8hEloMuGC+GRwmhqaz4Aou0cNs14DxBYqrpS1aiusCjCTG1",
+	"mc72Dgyoktmpqf3T45NX35fi7xa8liY35yzCrkNCuj3RuyEnyGIJVAVMoJqK8sZwhi1wB7Wse7O97Oqm",
+	"WjSEmUWPnI15kjdEFksBn2zgPj9P8L0VrMwieoy1YEOjLO1rLegrCaGkcWh3rwQ9z2iEvumZ5YVFrRgv",
+	"e//1/MmPZwenNgptbLV3d0rH0ooy0qN2u73WNc2nBTExFYdoqkBxGFLlw2AeMFOes5mFfsXxydHxwcnZ",
+	"j+f7h73+y1MfNtrt8uk3k54M5jaxdIWjkgIoMWURURiHAaPSyq0WSFsCW9y8z8NCtW9wSZ8EgnIbep7H",
+	"Dy5rtU0JbQQX2yW3mlgrIZWJ/bKdqbce/h0cZmGCKi6l0+7sNDc2mp1HZxudbrvdbbd/KsczMVHYVDRd",
+	"8C9b7RpuvJZYUweLBOoN/lgrmXvpZV0htkb8QBY1Q1MwXSgBQ0MiQlj25OFaC15xBTFGCREYByy0lHYt",
+	"XijUeqBVaeba0AZrFlu5JSx7cwnvX65x568PmH3/hWn+attmGvDGmtesc4BaRTHWepalju5Na/bchlQ0",
+	"SWCAATMFwOwUqbaWGANlZqBtrN1e+1wsdX5KDvep4ZAtVt30fP+peU6ek0jRy2pcvspV6afjlFZjWRf7",
+	"LT/9SSHZgp6amk4WD60IgkrrKhPklzViWVN1LoXRVFA1P9XrcEfHjPnoTfWmffBsT/hZpqPP35x5S2g7",
+	"Bqa8aDxKfWhDKjgWLlYHPz7kFduA5WEXNGrCrhacLWIKSCK5q/LLHOdRg1oI2CrYgg7wDPcsAHCvPiS6",
+	"REGHBcoU+HCoE1+tuwGTik8y9IKOJEwrLguv5q7d3AqYcZ4wEfp1EUoY8iThM4xNr/7Rw862D89Pj17B",
+	"GxzAmaHkiU7E9x3c7zgbuGYjHZKMuKBqnJrmyIQyZs9R2LVapBY07E5xlsy7EJJk1AXGGYY+/HCqwyuX",
+	"yRfVTWeO5mBsRcCKt2iP7RoqaxkSzzLcRg3a+ugJzJThBY1DHwRKnlyadSUOWiqVPXhNpZyieCDtu+XY",
+	"RCgvTvcgpLbbRaZ6hlBOB/p/lCjbkrEoFrsYqzTma4c13AtYQoeovYrMuhpCGVSw20NhOh5aWkqVzhIW",
+	"wWj0gkfVObvFh1E25BkwjtgTX+4gaDWfh5RQplMBFDrdnork5tTfW8KeHdstQRZPOGVKVg7XZm9pKDKC",
+	"0GhUuFYGHlXEN2D2ucJ5amd1UMW+Al4ZQFHmf3woK7Gfx8XZS/RmBYwhGl5qyTY7Wo/9aVThaN0Mr9Jq",
+	"tUxr1q7FOBkLmoO8YBeuAh6GFvKu9erAoVts5cpF/ZyhRYPyofWMC2jgDDPcCCug4FLKt9NuWwSwtUDd",
+	"HGdrCmMEIpIkmQYtgx39BVSvUagZlZhpT8A6V1eGn1tXV0VxzRx1KkCvD6S7SsEhAfsHZ88gXEQKOd3I",
+	"vw4DZo+MuvgiA+rmMOkcl7jV2XUqW0KDhi14UrqiQppuoSHX1TsDZjQ6bwLZKyhMtBTWXV4RwtLlFVbn",
+	"MtTngvo4g9Q77nu+d4nCpvfeRqvdamtd4RNkZEJ11tVqtzZN5UCNjT9bb80wSZoXjM/Y+i+zC9nKYKoj",
+	"VLc1dxwYztiKZTl+ICvlAqnNq2mf+RBeqHkIRy+OnXV2xiVgZZta6aDYwEuJqVQYt+C/OPMkYYgqGpvA",
+	"LvchKaLSWjFlhixrXq33KSCC9qYRbcTiaYJ7QIw5FpjyvF9HdbynvdUAjadyLzc7kVuCfux1ve9Rmc7R",
+	"wjnzTrt9bwd5zPy1aP7cDb7AOZxqHXV8NpwrM/urOMW21dldNTDfnPXFMyLXvrdtN+vmcdWDquUY0eu+",
+	"fed7cpqmRMwLj3QXLXn+5sycCSEjqUNa46C8d3pyEwIWl1noXav5dv1D5b6La5P6lW7UeFtPVfHIeuXG",
+	"jet3d3jHuo3g7u1VhbddLxGZ+eb1D59EVumyiqU32TkXmPtF5//8bSq/z/9MTrv1peaWki9Du5t7/YO7",
+	"suSLU1y5cmXVqgTn6X3Ru5y/mYm5rHGd+9kpHSyfhjDeLiu3kqz6mGeMPgy4GrtoJmCL5xTyMMgdWCid",
+	"gTDhnskBbdqRn/zT8+h1P8jLjPprIrNa4+pSdx4F6VfQVEfKYU0VrGsKhzpofu0csD0Cphdnz2TlWaW9",
+	"3goDZo42bbU33DvqfGwZ1m0KXH52kdITHs/v4GdL525cTaumJlP0e25u8tz5wEwZxnxdrV5oNl3Xhww3",
+	"e6HqUWHt8+4yqnTrjRmycfuQ1wtnhLY2Nm8ftHjfwB/sk/WozbvwcOmw+03u/JCPtNhbbY2QXqLN427w",
+	"29Y42MJJs9xHrLcPBzoNs4WCrBpTSmJ9e/ObzgpKejZGKqo9GFMpncCMiwvTp7H5p9X4XJGzGpAdXw3S",
+	"ie0PWYzwkgnQuY/OWrLSk85LMtaY5k9+iQnDWa7ndepsgUfHRQfzk5V5GY10W3+2ChhaiRK6+6G4Kpjq",
+	"Tmq+tSK5ykxj+caAryJs/9OE3ZcJy42Wlcc8w7ad/cz3F5p3swGzpeBb7FapCWrLrWWcgG2rmMsGGzTr",
+	"obpO543GSwVM26ICuV9rxfQ0tTbMhj8ry9PVo4B5mdov6jQ65/ZB8qIScEvd2ncG8tbifI1BPLR8vquh",
+	"yLg9JtJW7b8SK/EpKv/vUHUPnMQvhAKuZFoW3FsV2PbXVpbzjE4tHnA07seVqBXPD7nCx5xx9QNW6RYt",
+	"XZG31d5YUUxzXZw8zP9CNTUz/4rbfXK21PHjT1X7D6RqZ0vu8VaVcl5rtVM8neQoqAWIVCXdt0EyFVnS",
+	"btLgHEx05sLosrY/kAGrQweZMjjGLgrPPdiS82uQ4rvi9lliEBwYB0xxkFTH/+YEnjnumF0ckFCpMPZN",
+	"DmJ83gxNX7FcMTdg77U9oMPK6wOWvX/hhiy/pGIFTI4hrKgsGCyBOcsn8yOIpqnVW+CzjiGkiwJKuDW7",
+	"dncPQ3ZppO32UAmKuFui1BiH9locc6w/qZg8CY38gHh1Z/3sppZq291GI9n9OeXdNIdbqSqakZYrei3a",
+	"OMLRECLOsitsijtojPk0tLjT6KWDtXIaRYixbJWZYlr/Q0ITmZted9Q1M972E1nu+PNMGgxRVJasegbI",
+	"yR/JuEQlhNm9OCYI4klcBEKbbYjJXOZdVXvFTtGckYXy5A3BB9I91syeyhqSN92/k3cnA9Zpmw7jxnYe",
+	"hGXgHYOZtHMbecrvBHd3Qfiw1dm1hCZ8NNJiRJlrSBkxay2Ln9Pn91ObdwozaMn9tY3oni0ZCbpYJtQO",
+	"2LEiJXO7mxJZbFu1TjzKgtU1oWnAjKznk5q2q19jldydtCYBVtzMmt8Lt4jcNcexHd7BiAQX5X1f9PDZ",
+	"6WR7D1525VRtBOyw9Bk++TNKAguQ2Y8Cm94561+A/v9Z3Pv3VNz7cO1XwVxv311XCn4HV9YALiHXLZph",
+	"0S87x1568A5BhMWO3JBaOzdTnLCog2ss2snCMNbci2aC8jwfnRiAz1SsFTcxyMqlZGMix9rKz8ZoSmTm",
+	"VmtTzbchDLeg5AEGTHOk0WlvmCskrSdtbLV3s392Y8CneuGmnaFn0TPbCiX0jyEi2v9PpQGJwZjPzJ17",
+	"ATPvMrhN/YQy/yiIuVZKc04791ozYvn65ZoEZdClO51XwjJ6h/wSExLhl2gnVI7b3MnkbPxx6ZKpWVpM",
+	"5Z81y1WW+Q7Gcr902fjX23LJ9NhZ21WJ2YJdrzPq5p5s2+WtSu5E8HhqLpfzYYBjasBfZ4enTYUipYyY",
+	"nMFcXD0gCWERCotlj3kk12OcJHxO2aiVxmtLsEUyoa1l6KK5wCK/HNxCo7Unqi7L3nwS4yUmfJIiU/4C",
+	"QDAlFwhiyqqv7a6vb3Qettqtdmuj+6jd3vjkty2njXd7Y6f2je/yXVs6aFyyZr7N5vJUqJqSQ6PMAYNk",
+	"Kv17KNJbJqs4fuhnjTLOU9twd8gEaCwSWp64dHri+t31/w0AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -80,6 +80,35 @@ func (s *Service) profilesState() float64 {
 	return 0
 }
 
+// canonicaliseInvitationEmails runs app.CanonicaliseInvitationEmails (issue
+// 34) and says what it did: how many invitation emails it put in today's
+// canonical form, and a WARN line, once, for each invitation it could not or
+// whose address may be another mailbox's, by invitation and property id
+// only (an owner can revoke it and invite the address again).
+func canonicaliseInvitationEmails(ctx context.Context, svc *app.Service, log *slog.Logger) error {
+	fixed, issues, err := svc.CanonicaliseInvitationEmails(ctx)
+	if err != nil {
+		return err
+	}
+	if fixed > 0 {
+		log.InfoContext(ctx, "stored invitation emails put in canonical form", "count", fixed)
+	}
+	for _, is := range issues {
+		ids := []any{"invitation_id", is.InvitationID, "property_id", is.PropertyID}
+		switch is.Kind {
+		case app.InvalidEmail:
+			log.WarnContext(ctx, "stored invitation email has no canonical form: nobody can accept it",
+				append(ids, "rule", "email "+is.Rule)...)
+		case app.TakenEmail:
+			log.WarnContext(ctx, "stored invitation email's canonical form is invited to the property already: nobody can accept it", ids...)
+		case app.FoldedEmail:
+			log.WarnContext(ctx, "stored invitation email may stand for another mailbox (an old canonical form folded ß, ς or ι): kept",
+				ids...)
+		}
+	}
+	return nil
+}
+
 // New opens the database, builds both routers and binds both listeners.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s := &Service{Metrics: metrics.New("property-service", !cfg.MetricsOff), keys: jwtauth.NewRemoteKeys(cfg.JWKSURL, cfg.JWKSRefresh)}
@@ -107,6 +136,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	svc := &app.Service{Repo: repo, Budgets: app.InvitationBudgets{
 		PerOwner:    limits.Counted("invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
 		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
+	if err := canonicaliseInvitationEmails(ctx, svc, log); err != nil {
+		return nil, s.res.Release(err)
+	}
 	// The public listener's budget per client; the internal listener's docs
 	// and unknown paths (before any credential) a budget of the same size of
 	// their own, so that neither listener's traffic spends the other's.

@@ -224,7 +224,8 @@ func loadSigner(cfg Config) (*jwtauth.Signer, error) {
 // canonicaliseStoredEmails runs app.CanonicaliseStoredEmails and says what
 // it did: how many emails it put in canonical form, and a WARN line (at
 // every start, until an operator resolves it) for each account it could
-// not, by user id only.
+// not, by user id only; and once, a WARN line for each account whose email
+// from before issue 34 may stand for another mailbox.
 func canonicaliseStoredEmails(ctx context.Context, svc *app.Service, log *slog.Logger) error {
 	fixed, issues, err := svc.CanonicaliseStoredEmails(ctx)
 	if err != nil {
@@ -234,6 +235,11 @@ func canonicaliseStoredEmails(ctx context.Context, svc *app.Service, log *slog.L
 		log.InfoContext(ctx, "stored emails put in canonical form", "count", fixed)
 	}
 	for _, is := range issues {
+		if is.MayBeOther {
+			log.WarnContext(ctx, "stored email may stand for another mailbox (an old canonical form folded ß, ς or ι): kept, "+
+				"the account logs in as stored", "user_id", is.UserID)
+			continue
+		}
 		if is.Rule != "" {
 			log.WarnContext(ctx, "stored email has no canonical form: the account cannot log in with a password",
 				"user_id", is.UserID, "rule", "email "+is.Rule)

@@ -60,6 +60,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.getPropertyStmt, err = db.PrepareContext(ctx, getProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query GetProperty: %w", err)
 	}
+	if q.invitationEmailCheckedStmt, err = db.PrepareContext(ctx, invitationEmailChecked); err != nil {
+		return nil, fmt.Errorf("error preparing query InvitationEmailChecked: %w", err)
+	}
+	if q.invitationEmailsToCheckStmt, err = db.PrepareContext(ctx, invitationEmailsToCheck); err != nil {
+		return nil, fmt.Errorf("error preparing query InvitationEmailsToCheck: %w", err)
+	}
 	if q.listAllPropertiesStmt, err = db.PrepareContext(ctx, listAllProperties); err != nil {
 		return nil, fmt.Errorf("error preparing query ListAllProperties: %w", err)
 	}
@@ -92,6 +98,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.revokeInvitationStmt, err = db.PrepareContext(ctx, revokeInvitation); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeInvitation: %w", err)
+	}
+	if q.setInvitationEmailStmt, err = db.PrepareContext(ctx, setInvitationEmail); err != nil {
+		return nil, fmt.Errorf("error preparing query SetInvitationEmail: %w", err)
 	}
 	if q.setMemberLevelStmt, err = db.PrepareContext(ctx, setMemberLevel); err != nil {
 		return nil, fmt.Errorf("error preparing query SetMemberLevel: %w", err)
@@ -164,6 +173,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing getPropertyStmt: %w", cerr)
 		}
 	}
+	if q.invitationEmailCheckedStmt != nil {
+		if cerr := q.invitationEmailCheckedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing invitationEmailCheckedStmt: %w", cerr)
+		}
+	}
+	if q.invitationEmailsToCheckStmt != nil {
+		if cerr := q.invitationEmailsToCheckStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing invitationEmailsToCheckStmt: %w", cerr)
+		}
+	}
 	if q.listAllPropertiesStmt != nil {
 		if cerr := q.listAllPropertiesStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing listAllPropertiesStmt: %w", cerr)
@@ -217,6 +236,11 @@ func (q *Queries) Close() error {
 	if q.revokeInvitationStmt != nil {
 		if cerr := q.revokeInvitationStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing revokeInvitationStmt: %w", cerr)
+		}
+	}
+	if q.setInvitationEmailStmt != nil {
+		if cerr := q.setInvitationEmailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setInvitationEmailStmt: %w", cerr)
 		}
 	}
 	if q.setMemberLevelStmt != nil {
@@ -280,6 +304,8 @@ type Queries struct {
 	getEmailInvitationStmt      *sql.Stmt
 	getMemberStmt               *sql.Stmt
 	getPropertyStmt             *sql.Stmt
+	invitationEmailCheckedStmt  *sql.Stmt
+	invitationEmailsToCheckStmt *sql.Stmt
 	listAllPropertiesStmt       *sql.Stmt
 	listEmailInvitationsStmt    *sql.Stmt
 	listMembersStmt             *sql.Stmt
@@ -291,6 +317,7 @@ type Queries struct {
 	putInvitationStmt           *sql.Stmt
 	putMemberStmt               *sql.Stmt
 	revokeInvitationStmt        *sql.Stmt
+	setInvitationEmailStmt      *sql.Stmt
 	setMemberLevelStmt          *sql.Stmt
 	updatePropertyStmt          *sql.Stmt
 }
@@ -311,6 +338,8 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getEmailInvitationStmt:      q.getEmailInvitationStmt,
 		getMemberStmt:               q.getMemberStmt,
 		getPropertyStmt:             q.getPropertyStmt,
+		invitationEmailCheckedStmt:  q.invitationEmailCheckedStmt,
+		invitationEmailsToCheckStmt: q.invitationEmailsToCheckStmt,
 		listAllPropertiesStmt:       q.listAllPropertiesStmt,
 		listEmailInvitationsStmt:    q.listEmailInvitationsStmt,
 		listMembersStmt:             q.listMembersStmt,
@@ -322,6 +351,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		putInvitationStmt:           q.putInvitationStmt,
 		putMemberStmt:               q.putMemberStmt,
 		revokeInvitationStmt:        q.revokeInvitationStmt,
+		setInvitationEmailStmt:      q.setInvitationEmailStmt,
 		setMemberLevelStmt:          q.setMemberLevelStmt,
 		updatePropertyStmt:          q.updatePropertyStmt,
 	}

@@ -14,6 +14,10 @@ type Invitation struct {
 	ExpiresAt   int64
 }
 
+type InvitationEmailsToCheck struct {
+	InvitationID int64
+}
+
 type Property struct {
 	ID        int64
 	Name      string
