@@ -109,6 +109,15 @@ type Invitation struct {
 	// InvitedBy Example: 1
 	InvitedBy ID `json:"invited_by"`
 
+	// InvitedByEmail The inviter's address in canonical form, from the `email` claim the user service signed
+	// into the inviter's access token when they invited (absent for an invitation sent before
+	// it was recorded). It names the inviter's account; registration does not prove that the
+	// account's holder reads that mailbox.
+	//
+	//
+	// Example: owner@example.com
+	InvitedByEmail *string `json:"invited_by_email,omitempty"`
+
 	// InvitedByName The person's first and last name, from the user service: present in a list whose
 	// `names_included` is true, for a user the user service has seen as a member of the property
 	// at their last login or refresh (a new member's name shows once they have signed in or
@@ -132,7 +141,7 @@ type Invitation struct {
 
 // InvitationList defines model for InvitationList.
 type InvitationList struct {
-	// Invitations Pending invitations, oldest first (at most 100).
+	// Invitations Pending invitations, oldest first (at most 100; for the caller's own, one page).
 	Invitations []Invitation `json:"invitations"`
 
 	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
@@ -144,7 +153,16 @@ type InvitationList struct {
 	// Example: true
 	NamesIncluded NamesIncluded `json:"names_included"`
 
-	// TotalCount Example: 1
+	// NextAfter The caller's own list only: present when more invitations follow this page; pass it as
+	// `after` for the next page.
+	//
+	//
+	// Example: 100
+	NextAfter *int64 `json:"next_after,omitempty"`
+
+	// TotalCount How many pending invitations the list has in all, over every page.
+	//
+	// Example: 1
 	TotalCount int32 `json:"total_count"`
 }
 
@@ -400,6 +418,15 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
+// ListMyInvitationsParams defines parameters for ListMyInvitations.
+type ListMyInvitationsParams struct {
+	// Limit At most this many items (default and maximum 100).
+	Limit *PageLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After Only items with a greater id (the previous page's `next_after`).
+	After *PageAfter `form:"after,omitempty" json:"after,omitempty"`
+}
+
 // ListPropertiesParams defines parameters for ListProperties.
 type ListPropertiesParams struct {
 	// Limit At most this many items (default and maximum 100).
@@ -428,7 +455,7 @@ type AddRoomJSONRequestBody = NewRoom
 type ServerInterface interface {
 	// ListMyInvitations Invitations addressed to the caller
 	// (GET /api/invitations)
-	ListMyInvitations(w http.ResponseWriter, r *http.Request)
+	ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams)
 	// DeclineInvitation Decline an invitation addressed to the caller
 	// (DELETE /api/invitations/{invitation_id})
 	DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
@@ -482,7 +509,7 @@ type Unimplemented struct{}
 
 // ListMyInvitations Invitations addressed to the caller
 // (GET /api/invitations)
-func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -588,8 +615,40 @@ type MiddlewareFunc func(http.Handler) http.Handler
 // ListMyInvitations operation middleware
 func (siw *ServerInterfaceWrapper) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMyInvitationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListMyInvitations(w, r)
+		siw.Handler.ListMyInvitations(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1272,6 +1331,7 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type ListMyInvitationsRequestObject struct {
+	Params ListMyInvitationsParams
 }
 
 type ListMyInvitationsResponseObject interface {
@@ -1302,6 +1362,27 @@ func (response ListMyInvitations200JSONResponse) VisitListMyInvitationsResponse(
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations400ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4079,8 +4160,10 @@ type strictHandler struct {
 }
 
 // ListMyInvitations operation middleware
-func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams) {
 	var request ListMyInvitationsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListMyInvitations(ctx, request.(ListMyInvitationsRequestObject))
@@ -4533,130 +4616,139 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39chs3tuernOXMlslJk2rJkh1TlZowtpQoI9taSV7X3rRHDXaDJKJugGmAojhZ7cPcF9gXyH/3geYV",
-	"buEA6C82KdJWPDfXqkpVZLKBxsc5P5yPHw5/bUUinQpOuZKt/q+tCSUxzfDPQRRRKbsvBVeZSLqDJBHz",
-	"7tuMjRnXX8dURhmbKiZ4q986y6ikXIHgyQIEBwIZ/WVGpYJRJlIgMMzEXNIMpmRMYT4RkoLAvoBJYBxe",
-	"vj2/uBqcnr59f/Tq6u35yfcnby4C3uaCUxguIKYjMktUpw9qQpRt6gGnNzSD8C9hL+AtryWjCU2JHh29",
-	"Jek0oa1+a6LUVPZ3dsh02rOf9iKRtrzWSGQpUa1+a5axltdKye0p5WM1afX3fN9rqcVUt5cqY3zcurvz",
-	"WudE0VOWMrU8/8sJBamIoiBGoCY0n/5wFo+pMqMeixuacQlqwiRkVE4FlxTaJ0eXxwGPMzJSXUbVqKuH",
-	"TKasmxFFE/2+rt2WTh/CoGW7lkHrMPsmmPn+02jGmZKQ0JHCf9NDZb+QNBI8ljDjiiV6YAG3I2ISRrMk",
-	"ATImjJtWdhV1/yyjcauvshltXtXaKA5evDhU3/jVVdzVqzglStFML9Hfg9ZPpPuP7oevsMlPfvfFh68O",
-	"lf3jz621K949EwmLFs0Lb2ZUX5tfymtjl2VuP5szHou5lju7QG4BPmb6v3zzzPcP598822L+v7j5z9fP",
-	"n6ps0R2MFM2Wp35h91YJmBOmYEhHIqOgsgXjY7OvG87nqV/SBsbV0z0zE5bO0lb/62f7eiYp4+bfu/lI",
-	"GVd0TLPWnR7rlGQkpcqixwm/YYrokZ68Wh568S2wWA9SY4peq0nLa3GSms7dM1cs3mweu9VpPNsvT+PF",
-	"3t7Tp8/3/KfPvj7Yf/78mX/vpLzWa5oOafZO0qxxFrHT9pmGNoNqBGETognhYypXzE0/v/Gs9h56Vmdk",
-	"TFfI1FuN30zRVMKcqQkQGGeUKJoBi6GtpzrN6A0TM4lI/kRCyOmtuiK6u7CTT/eXGc0WxXzx6wpAW0Bv",
-	"9X2vmKn/8TP1V850BWIPFKRCKgPGKeFu2m07MiA8Bvty2PX9lXNDhG6eGyJAPruDtVq2u8nGZWJKM7Vo",
-	"Ekb33RqF+tdo0Z1+qTnrEBm+I/G5AU/9r0hwRTn+SabThEWo8TvTTAwTmn71sxS8Mjg9bUVYYqHfHbOx",
-	"oBK4UJASFU1QJwdnJ6B7z0ik9IrQLBMam376tTViNIlb/RZNdU9eK6VSkrEedjrTZzYFAtOEMA4kjjOt",
-	"zomISPJtLFLCeB+4gJjJaUIWoNfWg19mQlHpQSTSVJtSHgwzEl1TJUFkIKckorJ198FraRthJlt9RFTF",
-	"FJ4m35EY3JLkC+jslp8pvaFyX9LshkW0F9Mbtzhy54YkLMYFa92Vt/LPGR21+q0/7RTG3Y75Vu6cmcZm",
-	"Y5bP0jUL6hbzEEKzliHOXuKXYjSiPNYHDy6uRPVBQ2iW0IBTEk1gmFFyLaFtrDb9pZwNU6YUjeGGJDPa",
-	"6cEAhiJeABqTGoHETEH40ghJ93Ixpf2AlwVFC0gIaE+NZpLGBrZ035SrbFFrC/n+1rswps/m5m/TEtvW",
-	"O+ua1s3Idf0UD64whTZq7J7HDX8p+Chh0aerHlGA2qOXniQZJfECMjpmUtGMIgIVov6iEPX8/VvJeeRa",
-	"PbSUu45lITbRLMu08KE13/sSZOJYZEMWx5R/olCg7UA4iDmnGaRkYY0gc8RO7flUFY2nhWgUw9hKNkZ5",
-	"s4cSjogkiZ2ApNR6c1LMski7GgpR0c6MqS9CQk649mFIcqRh/wFObb2RNINIzJLYLKfQzyladp3LgnJQ",
-	"Pi7daODCdGNGtZXQMNvFg8jMhUipmuDRR1hCYxDcHG44vEP820zfxiskWUiYT4jq6fe/EepYzHj8iev6",
-	"RoCcRZMVerZfLN8bocC8cKsl40J1R9jsIdbMjdYplqftJFVVPi0YWgG/ECU7I4tEkPhSiFOSjekDGsdo",
-	"UTEJSghIdN8V2dgtYbAdA1wKAWYUW8mIEqKLL3jwg9pNAXvXkkIKHWOR8bqnSn4RgnJh5vyOkxvCEjJM",
-	"HkJWYqLIkEiqF1krXt73IWgzGqNJICciU8miiswl8bEjg/LQthKgWanhQ4mQfdETWcwxd24Il3MN0VwY",
-	"AJ8TF7mJe3C5PO87r3UpxGvCF9Zfk5+69EKY4IM9OohSNJ0qWV71hCiaVVR2r2RR6x70gCAf0VYrnhFF",
-	"uxjCoA+D7AMoAsxySrnqG1xPGOXqiXQaLaF9fvS/3h1dXF6dnrw+ufRAH40L0IcXLl/Hc2uSiDHjMuBT",
-	"bTJgN3Byps8L/YFxQtqnb78/eXN1PDg5fXd+ZHq8Ojs6vzo582DVd0evByenHS/gxm8xr5VQfU37/Oj7",
-	"k4vLo/NKpx0P5png49xbmBIp5yKLTfOZpFnA22eDi4v3b89fXb38YfDm+6PqEDp45NkpZnSUUTmhtbcH",
-	"vH1+dHx+dPFD49Q6PfgO11oCyahZbRcF1hLhBqW3IprQ6JrGHkgRcCdlxs0mykApSSmkItUf6f3jAlLd",
-	"E7aUBeSa7T20+2W7Aib1OhoX3CQbCMw4Q9OOShiS6BrapXB25wtwuJfi92ublx5FtXrHyUxNRMb+QT/V",
-	"NhwARopgSEmmT09xTbmJmZhgYNVW3C3ApTKGbZG8aPkQuPKaScn42APGzWREBvR2qocPUUZjyhUjyZdg",
-	"AeSrWZrhKb2hCW4/n6Wt/k8tdMIxtJkO8Y8xhhc/lOLR+TO1vJPXGpioZzXntQs/kGwoZhmcCxJXU10H",
-	"tVTXT38Pglvf7wbB7e5xENw+P/7wlz83vemVCaO+wQh1U25vSjMp+BMJI5ZJE5RPiFQ27orJ5TwBYwWx",
-	"D1ObjWYcCCRMKpObCXiIAcsrxqNkFtMYA4cYB4eRyDRiSRuYLPcHE6KRknIgEgiYFXWZH+duaVDVH7DM",
-	"jA8PLS2jFtqhTYDTuW39ROIEtGExlyB4hJ7vAibkhoJkY05jwOYIqng0xIBJFPhZMM742OJnsT2DmMCp",
-	"uKEJiWg9m7173+Z81bg5R/psLclC/aCvhsjDcow8XAqSQzs8uqFg8q9DMfy2lIy32deOpxthLD02EfeA",
-	"T0mm8ON1ofVDoLckUkg9oBB+Gx66Y5ApSKieufQgJdm1iUvHbMyUDLgY4TlpZuUZO2VCMhLpBhCG/+NP",
-	"f/6femx7z5785avuzjd//ftV+Ov/vft/YYjdaDxKtDWpJAypmmsRUROaQpuY5FLAn+3DcKGo7Bza7WMK",
-	"CJg1Msuix6AHqYVGzbWDNqSJhPbJqzeDPd//2tNS9+7yAv60/wxSMpXAVOcw4HqwuEaglwjHg0F22zd2",
-	"gzLEqZ0gtEUGp0QxbqKdPxCOzf5GOPHgOzEVqRgJFLofCB/Pkk4PBlEkZtwaGDPOftG6ohthKABHLpCJ",
-	"MVzg8llheCIhIlxwpsc3Elnah3ecRSKmAX9z/LeXZgDIP4i0QT4SSYzg7rIGdhb6PyVhcPHy5ATa0xlf",
-	"6D462KUHdpVh78Cu8mHApYDwn7/9+z9/+////O3fvz2yMvby7WvU9bAmeKF5Y/jzf/yWjSn/9rv/+C2a",
-	"0MwRRUI0a/Jvb3m3O9Tfd69vSP5MDwZ58sHpAtNAse/7Niec50tMTgJBKOAh2q5hJVOi5cOkSer6TWLy",
-	"7Qr+Sp7GKun8wX5dob3WbXcsuktafsxoEueRPYtnzOTqbKKsCZhrCR9olzSH2M9QwF0oZyKS2NipEzFH",
-	"LA3/ajLGxSQbZlJnUfw06P4b6f7D77646v21uwK58oRe08hxnfWCm0EOM3FND2FlUqo6Qn0WEJ4bIXYP",
-	"ltlD2x+Gd+Xk7E926YupfMgbiOHP1ORCTB74d0rceiWWxrJkGJrDVeLsjnVWXdlEufNaETIK4iui7mt4",
-	"yVIqFUmnupmRjcYdRapIWf0MbFQhCNqSUgjLh1pd/JZ1rK5SH3OMGitVbjtfFt/3+MkrfM5M/mq42Pb5",
-	"K27NrnWNyhbaneekYHG16fDyBpu8zJEYzNtqGoH8hfL76517OX5UpLOyRBXxq+xNo4LlGnDKDF+hqgUF",
-	"R6nBQDqz+Fh6yAORxMiKRGvW2QkFv0TRVN67roVa3qGEnphWuyXWIskygh5o1eC9r2u97vLEPXzntZRQ",
-	"JLlCG2Ad1KyjsjQzcyobW1rF6iuXxt+0SYak9aAQZQ3Xj1GQNTCV2/4Wp1b4L9DW9huT2tadTyiHutfy",
-	"WVBra0V3nLYNHq7tf1WnC25cZQNX77zZO9zxOGZ6vUlyVpKEEUkk9R5KOGpj33CMzfBhBKIBOo4wttbs",
-	"aXomwa5POSMP2rV0X6Kv6lDlYBtUsVpUQZSD/yqIcrAloriF/Qg0qQ54aWeOtTAZtVzS2yKfPaRA5LVx",
-	"4hXTzu+7i6Pzq5eD09Ory5PXR2/fXXqO0w57oM8FTrWvr7KFBwQilkUz5wrQzMSK53n3Jm2BMQvkVuAo",
-	"2jZf2hSmCHguIEQ7oEvRCe2PMQ4/vr+8urw87Ri3iCRzskBrSuVGFn0itfwhPvVN1xhgYbJI4g9nykY2",
-	"uDDOTs2ZMdRDu/RDIRJK8Cx7Q+dVm/NzKHQJste1qQRDSlYd41cxWcgK7/N5PXj5Sq9jzsEvWQQ2hFmi",
-	"nT6vovvzdWrx9H7KaFkrGq2jRh2gc2eJbbsLRbRo7QYU6/jJZiF2sGIW50KkW85gk/HobrcbiwtsL+HJ",
-	"+fFLeLF/8Bxs5NwyRTCOXR2Yi+aXY7JbUmAfImLraLS/bnaslKILlaNlr+FkYVwqwqNVbrudJ4tNtBan",
-	"iTcdirs0lrOeiDEkjNdc96ejveFu5NMX8dfk+fBZVF2QZ/srwgy9q1VRBpcyKe0I8nrXnGMvXpQ0dt/3",
-	"m9xum3wp73OVIbwuOrLpNpoPmi5KbUg4/oj7U2VNwW/dXPOl9JyUr9ChHJLWYz9JkrcjZHpvfAp8WM0E",
-	"1AY7PnoIhAOJUxtAFTOVn7Nywqb68JUQYqIlRK7A9mj4kbGRTW30h/HBrbPtZrfkbpcmsW4fnU1cv4FC",
-	"zSVBa/bme1BsOUabzTWHGnbnV1FW31B0pltmIpNDilnuQ0yWY3ReQmhus1j7ioLuFsdUwZNd33/geFst",
-	"trAJvOY6cX8koGZ4V1fnBzE3PJRiDJa2q7diIpJYVif/kP5/ad7VYa6TnuaUobvVs+f7pVRODwY236Yl",
-	"QAkwEqoNYEvkLXlQeEWAJFKgFe8SOfu+b3IMWi7fXR53v4Y2MyQXl65TwqRAzAUwk2QXI8uTMDDROcTT",
-	"iY+1Zc5phTWBZ5d+DSepPtbQ6w97gA4JSCUyGud3/CZEwRBTMFaIbaeMm1HWswcXlEgWaxdFKTKmDXCd",
-	"Mp4fKh8XMXA7c6YP5nutrpTx8qe7/yJLckm+nMlYU8YHBNjCetw6ynJ/RHSlBarf2hyFyIRIV8Yg9Jf1",
-	"CMTKgMPeNgEHXOiaTXg/bG2GQHtbIpBZgvvBJ9+6iuX0N6aiCd5bqFtmn65UxTFfeeWev/esu7vb3fv6",
-	"cnev7/t93/+3skkWE0W7iqU1Td9vtMskjWYZU4sLvTP2kh4yhQYzhYpseEPHrvMf31+2lmh/HI7iVxcD",
-	"+PH9pQlrhmdvLy5hh0zZzkzSTO6QmZpQrlhEFA019i49YaMRoQd5di3goQ1KhIWPvOtDyvhMUdnpwWU9",
-	"DIPYbVBVArFAbBKxkkqJXjePaRzwdiLGYqa8gilnjgMPYkoixW4ME/GwKv3uPTc0YyM8KPUb9MEw0k4H",
-	"EB4HXCoxlZaWrNEceQHO9lhYt78X8IDrBZvqg4pFVMJIJImY0xja58cvv36+d+DBjxdv38B7OoRLnMl3",
-	"2gl6aXmHZ65hx9AsSTIWGVOTFI+WKePc3EcwYzWUMWibnRI8WfQhJMm4D1xwGnrww8XewTPnRU1nw4RF",
-	"cE0XJhrEFyC04RTw4i0koy753XGUQLPg5mogUxI7wC7DaxaHHnL+kxscV2I5rngPlwacSTkzxp5+N7Je",
-	"fnz/t4tDCJmUoQchmekeQjkb6v8xokz6PKS309AOxmg1fmxJj4cBT9iIanWQLgOdqUPgwu1hZkwcIHia",
-	"6/26potSTQmMU6ESVFlwhqjG+Eg4hh4xd+vslduqLwUpYVwRxk1ocpYl692u1hIJ7sxsCeXxVDCuZOX+",
-	"eZ4+UGQMIWpU2MnZBXXxDbh5rjgLwk4PjqokXKC3WoDzm30elJXYy8OH7iV6swLOKcW11JKNOxo7ekh1",
-	"nOHAUgTxXX0woAO9Xi/s9AJuxoLxBiRUcMiDJeEqBmSINwVQr+z5ZaMGckp5LNHoQlqqGJkUcY2W7MjL",
-	"7bDCTg6LaO0z3zdUZINA/Zzwaylk2l9xGrTMuvRq9GJUqDmT1GlPwPdub3E9929vi8AGXhkq2LdPpK02",
-	"YmOzJ0eXxxDWyYJWN/KPw4Cby7k2vOsYwzlf28SVaQz7ey+sypZoqWEPvitVcZHmip+ero01BRw1Ok9q",
-	"mSotGEAOm+q7hLBU38XonKOf1tTHAtLg7KTltW5oJo1S7Pb8nq91RUwpJ1PW6ree9vze0xaeuBM8z3Z6",
-	"c5ok3Wsu5nzn5/m17Fm+7J3XwgOolskdU7WKj7iU1HXpPBqDdQEK4oGhp9ddWWJYVUjtQtwr+wxPJDhm",
-	"UJQQlkJEsowhllYSxtVcMl6dtkedjU1oJyHgpo824e6t7ig0DoUZoDbiuKgRJjomoKG3yJyyGOg3jwbc",
-	"pAMy+cQifbuWpewDGvqhPZgqmm+SA6QgdxomnBYeJQIuRUrRO1IF9VJONHCX7E53YTe1wsxdgqIIhC6o",
-	"MvKU49lJ3Oq3tBX8enFSSTpXKhTs+f4awrUjWm/GaK4xCNZeOdXn3rJ4fRF3mvb93VUN863ZeVfjlO/v",
-	"vbi/Uf2+zp3XOjD7u75d9c4rtnp6f6uGu1loYc/SlGSLSuWbRtzQYqABkIxlLTLy4a4BqnZ+rVTJuTOY",
-	"lVDVEBo5p6m4sdUailbaCsLLdUNqbmq4iGYP9v19c6bxcsIKQw/ukpibQMArM3giDa54qL+OpW+O8bHW",
-	"7HZ+4aSUyiRJ0mnS11c00nZ1KTO4pK/7a3hhtsyQeXN5uvh6N9svQ8k2kPtSeZaP1kuzH+sb5dee/6CK",
-	"bKWyph1bqnS1ataKfEXxyE6lqtbdhw0QYce4oBj1+ZRXea2paArXvybXFlPsze1VFyTcNTPH1cRkAbTz",
-	"x10RkWtKp9YqMo/kFyOML5M1wthWaIVGxuZodQj7/ouC8lGJfGkf4sD3XRYI7aSA5/1i5qASEG7XqRed",
-	"3L4rd96EgwPcyXUw+HBmi2MD3WOulJJfuBjAxVx7JjyWj4j6L0VUfwNEfVkqq/NHhGCjEJ+GwA5Ciw93",
-	"Vvp/Z+XcWA54Ys6lZ258OOTTKIhpYBAjFxXLYcOCFOaRe+DSnXh/jCBZzKY3+3lYPcT72SG0d32/U87Q",
-	"mTADBxbnZfrwmq5NYB7moBVwzOPZmp9epWifK0dCM1pkO/HWkCKZkqs8qLNy0m67o6WoynfnbfSwvRX7",
-	"4XcEvEpSuvFa+z1J6Ue8e0i8+wOiUTM62CpSawzARrPqJaqzLAU8Dsu9OmdNmx+m5PKc06xJVU1HOU3A",
-	"c4VrvxPxYgPlKd0mzxOyyzeBbbS7nmTe+Np3mW94V83NqWxG75b0fvfB9X6VqVPEm4i0tIH4UdUfUtV3",
-	"N1C+em2kPyhEGGUsRzHbq5Ra63NnQ6NlsfPrPbGfV/h51cUw1oN+GWa/Tb3b3J6X2jSp1fM7NOkKbSxg",
-	"rNhW54IxRYLMU899v+/vNwdy9CgqWLRJFCcfsPXHHtXvQT2LDQT7uFxj8QuJ7uBNBrKJtkDbaIg+iDur",
-	"D/pGlwLNf/eKZbPBK9UlrXJRTfykB4OVzblQAUcNLSf2/H3MOmn7HmMjebKE3jKpPJDCxkyUNB9RHpVS",
-	"Kgkl102q/T1Vq/Xa/+yn9SNEPIZzt1P4siI+VLS2VK4dA6iOF1kz9c0vBdj0pytLIGHMbiiHNjdZknhH",
-	"ZC620fHywh6KKIoVu1BpkflU1OuypBqLCYZCYaCK2Aam3FcfC49EgrtqZpEb0ghiNhpR/NAOayjUBNky",
-	"TTDwbho/kLdhXQrnaGztUlTJqBs5FZ8Ppma4TPEjXP1RLZovyGc5p4ackUFGu67ARtmD2cD4afRXNqfc",
-	"2FZPZIV1gwCmrRrglGm/w7ItaexBbJJzsQcZvRHXNAYuMkiosukdaBMV8Lz0QpVKsyri+V+KMfLlEkUe",
-	"/aJ/ZZCzgf6mxLZ48KmGVGPIFPWGopFjSG0OrGweqOrJGT5cyZF600yDgeEi4GrCpKGxGcZaKcmEFLna",
-	"nW6s51dU8bMuHMkz0FiJKODh90eW/V5aTcvYtfWsNexaLJPAlKHhlYqMWRJfvd5RwFcWPDo0A8V7s0Xt",
-	"Psf4Xtrd+uIF3NQkzug0IZElJeIKegZaF57N8GeWmm8JPkwWRWbnE4p4LTL0KUt14wJu62tZrmIPBrzp",
-	"tryppRfW7uCHlVv0AQ+4LY/br8jr1CTtaAbtkzf/++RycHny9k2psO7b92+OzkvlGXxsEZOF2ZopzUrl",
-	"FJq7ODt/e3Z0fvl/GnvxLO8WDf5hKcRWr9WAlxIVmNPNK0i5esFydHR2uc1MlSm9leiAuadTHHqNTNb2",
-	"vv/CvJSpzup0Qo2D8LEJhcqt3aJSqS3HsFTXZpt0QrlG0udNKNTfvJaV9kia+IMf4VvTLL4gz8EcyODY",
-	"3MOFK9b+EB7DxzBfGw+4Gk3tEE9Sd75T4MJdrcWTXp/BBdPMsuDzjgjHBEi5VJO55+vIbes8lKKedRPw",
-	"nuNTD8KBfQSZRz/h948aaHFt1rjf20PwPpZGWwWbUnG2xtBEvUYbWZ/IWS7aVqrS5pnazc66C7iL+lrI",
-	"bCxJbstTpD1431iOrPYrJ64WmS0dzaQCqViSmF9o8FwJsL3eAdh/iZmyl3v0SMx9sOZLPiuv2eR12H5n",
-	"puq6UIndyKUteMTBxyTRdqj2fiJQoWeynBr+XaIcazFp51dbJPMes0djsLQ/a1CqYoT6r508A8QR4bZm",
-	"oeHWx+gGlm7WF0lne9P9mtIpwgjL7B1FUePG57Xu3FV3D6sCNt6jzwVJmqujlv8ScPd7TTYrnZdWwZu8",
-	"RGGcpdlW0tN47fzJzewkhM7C2kN3GV/3CBP/3X2yP7J9VdfPzxmKvd/Qqvx+PoZuZ2p1BhxxCe/8oC9l",
-	"+CfaeDSwd4ixEizTT2L8hekF3iXM/bH8Z/jzGz8BN01tAJCaMhzOE/XKFUhWepph/qsUzn/r1K/5GMMC",
-	"b8GUf8vBxHyL/TBXm4okvPtxLVsn1oZHA64ywiWJXITI/iwJH1MTnxthUDgVrq5ICcsbY3ZnM1XCwocJ",
-	"1o0dCmxjpNlCzZ85Gb/+KtPjDabHYNwXQT12de6KIvSl9NcnxOTy6mFrnGRXRGyti1x4xFhGbIVHeW4r",
-	"df1ucJHXSVv1i7R6AI/Q8Og6bmmwIWu4ogOfNTs+QIsJpffQBXXyn/RysZ+y7egsDQLxzOgSdWXhVyQV",
-	"93zfkqPvTSMO4hjL/306QdDV3tsmOWgqD37etGDxzmZIwftFJH4MSz2aHf+dzI5BHFvU+Qjf1Bkcy+Uj",
-	"S4W7zJfGP+q6Oo5L35tCj0sfp8s92bIMDZ+bEnj6i1LNTATocrXMnz5oEJY0u3HwXVX4aSbiGfp2Hgzp",
-	"hCGgXp5edBXNUsYJenX4I/xDkhAe0czweGIRyZ2YThOxYHzcS+POUglBMmW95TKC+MN/zG6vLb+rXffq",
-	"sMxPScbaGBTTlHLl1Yr1peRau7W8+tr+zs7u3vOe3/N7u/2vfX/3o9+2FBbc8I17jW/8kIvUclS0+LFv",
-	"z/4QivPaDWery7j9RZXyCmBhW3vooES0lqd1VipRbqKjDZeF6hMtd1wS/7sPd/8ZAAD//w==",
+	"7L3/chs3si/+Kv3l7rdMbobUSJb8g6rUhrHlRFnZ1pXk67on9GrAGZBENASYASiKm6v7MOcF7gvkv/NA",
+	"+wq30ABmMMMhRdqyUzlWVapikQQGP7ob3Z/+oOe3RiwmU8EpV7LR/a0xpiShGf6zF8dUyvYLwVUm0nYv",
+	"TcW8/TZjI8b11wmVccamigne6DZOMyopVyB4ugDBgUBGf51RqWCYiQkQGGRiLmkGUzKiMB8LSUFgX8Ak",
+	"MA4v3p6dX/ZOTt6+P3p5+fbs+IfjN+d93uSCUxgsIKFDMktVqwtqTJRtGgCn1zSD6G9Rp88bQUPGYzoh",
+	"enT0hkymKW10G2OlprK7s0Om0479tBOLSSNoDEU2IarRbcwy1ggaE3JzQvlIjRvdvTAMGmox1e2lyhgf",
+	"NW5vg8YZUfSETZhanv/FmIJURFEQQ1Bjmk9/MEtGVJlRj8Q1zbgENWYSMiqngksKzeOji1d9nmRkqNqM",
+	"qmFbD5lMWTsjiqb6eW27La0uRP2G7Vr2G4fZt/1ZGD6OZ5wpCSkdKvybHir7haSx4ImEGVcs1QPrczsi",
+	"JmE4S1MgI8K4aWVXUffPMpo0uiqb0fpVrYzi4PnzQ/VtWF7FXb2KU6IUzfQS/bPf+Jm0/9X+8A02+Tls",
+	"P//wzaGy//hrY+2Kt09FyuJF/cKbGVXX5ld/beyyzO1nc8YTMddyZxfILcDHTP/Xb5+E4eH82ydbzP9X",
+	"N//5+vlTlS3avaGi2fLUz+3eKgFzwhQM6FBkFFS2YHxk9nXD+TwOPW1gXD3eMzNhk9mk0X32ZF/PZMK4",
+	"+Xs3Hynjio5o1rjVY52SjEyostbjmF8zRfRIj18uD734FliiB6ltil6rcSNocDIxnbvfXLJks3nslqfx",
+	"ZN+fxvO9vcePn+6Fj588O9h/+vRJeOekgsZrOhnQ7J2kWe0sEqftM23ajFUjaDYhHhM+onLF3PTvN57V",
+	"3n3P6pSM6AqZeqvtN1N0ImHO1BgIjDJKFM2AJdDUU51m9JqJmURL/khCxOmNuiS6u6iVT/fXGc0WxXzx",
+	"65KBtga90Q2DYqbhx880XDnTFRa7p2AipDLGeEK4m3bTjgwIT8A+HHbDcOXc0ELXzw0tQD67g7VatrvJ",
+	"xmViSjO1qBNG990ahfpjtOhWP9ScdWgZvifJmTGe+q9YcEU5/pNMpymLUeN3ppkYpHTyzS9S8NLg9LQV",
+	"Yak1/e6YTQSVwIWCCVHxGHWyd3oMuveMxEqvCM0yoW3Tz781hoymSaPboBPdU9CYUCnJSA97MtNnNgUC",
+	"05QwDiRJMq3OqYhJ+l0iJoTxLnABCZPTlCxAr20Av86EojKAWEwm2pUKYJCR+IoqCSIDOSUxlY3bD0FD",
+	"+wgz2eiiRVVM4WnyPUnALUm+gM5v+YXSayr3Jc2uWUw7Cb12iyN3rknKElywxq2/lX/N6LDRbfxlp3Du",
+	"dsy3cufUNDYbs3yWrllQt5iHEJm1jHD2Er8UwyHliT54cHElqg86QrOU9jkl8RgGGSVXEprGa9Nfytlg",
+	"wpSiCVyTdEZbHejBQCQLQGdSWyAxUxC9MELSvlhMabfPfUHRAhIB+lPDmaSJMVu6b8pVtqi0hXx/q10Y",
+	"12dz97duiW3rnXVNq27kun6KH65whTZq7H6PG/5C8GHK4k9XPaIAtUcvPUkzSpIFZHTEpKIZRQtUiPrz",
+	"QtTz528l57Frdd9S7jqWhdjEsyzTwofefOdrkIlXIhuwJKH8E4UCfQfCQcw5zWBCFtYJMkfs1J5PZdF4",
+	"XIhGMYytZGOYN7sv4YhJmtoJSEptNCfFLIt1qKHQKtqZMfVVSMgx1zEMSY+02b+HU1tvJM0gFrM0Mcsp",
+	"9O8U9UNnX1AO/OPSjQbOTTdmVFsJDbNd3IvMnIsJVWM8+ghLaQKCm8MNh3eI/zbTt3iFJAsJ8zFRHf38",
+	"N0K9EjOefOK6vhEgZ/F4hZ7tF8v3RigwD9xqybhQ7SE2u481c6N1ihVoP0mVlU8LhlbAr0TJTskiFSS5",
+	"EOKEZCN6j84xelRMghICUt13STZ2PRtsxwAXQoAZxVYyooRo4wPu/aB2U8DetaSQQsdYbKLuqZJfhaCc",
+	"mzm/4+SasJQM0vuQlYQoMiCS6kXWipf3fQjajUY0CeRYZCpdlC2zJz52ZOAPbSsBmnkN70uE7IMeyWKO",
+	"eXBDuJxrE82FMeBz4pCbpAMXy/O+DRoXQrwmfGHjNfmpSy+EAR/s0UGUopOpkv6qp0TRrKSye55HrXvQ",
+	"A4J8RFuteEYUbSOEQe/HsvegAJjllHLVNXY9ZZSrR9JptITm2dH/eHd0fnF5cvz6+CIAfTQuQB9euHyt",
+	"wK1JKkaMyz6fapcBu4HjU31e6A9MENI8efvD8ZvLV73jk3dnR6bHy9Ojs8vj0wBWfXf0und80gr63MQt",
+	"5rESyo9pnh39cHx+cXRW6rQVwDwTfJRHC1Mi5VxkiWk+kzTr8+Zp7/z8/duzl5cvfuy9+eGoPIQWHnl2",
+	"ihkdZlSOaeXpfd48O3p1dnT+Y+3UWh34HtdaAsmoWW2HAmuJcIPSWxGPaXxFkwCk6HMnZSbMJsqYUjKh",
+	"MBET/ZHePy5gonvClrIwuWZ7D+1+2a6ASb2OJgQ3yQYCM87QtaMSBiS+gqYHZ7e+goB7Cb9f29z7KarV",
+	"O05maiwy9i/6qb5hDxApggElmT49xRXlBjMxYGDZV9wtjEtpDNta8qLlfdiV10xKxkcBMG4mIzKgN1M9",
+	"fIgzmlCuGEm/Bg8gX01vhif0mqa4/Xw2aXR/bmAQjtDmZID/GCG8+MHDo/PfVPJOQaNnUM9yzmsXfiTZ",
+	"QMwyOBMkKae6Diqprp//2e/fhGG737/ZfdXv3zx99eFvf6170ksDo75BhLoutzelmRT8kYQhy6QB5VMi",
+	"lcVdMbmcJ2CsIHZharPRjAOBlEllcjN9HiFgecl4nM4SmiBwiDg4DEWmLZa0wKTfH4yJtpSUA5FAwKyo",
+	"y/y4cEsbVf0By8z48NDSMmpNOzQJcDq3rR9JnIB2LOYSBI8x8l3AmFxTkGzEaQLYHI0qHg0JYBIFfhGM",
+	"Mz6y9rPYnl5C4ERc05TEtJrN3r1rc76p3ZwjfbZ6slA96MsQeeRj5NESSA7N6Oiagsm/DsTgOy8Zb7Ov",
+	"rUA3Qiw9MYh7n09JpvDjddD6IdAbEiukHlCIvosO3THIFKRUz1wGMCHZlcGlEzZiSva5GOI5aWYVGD9l",
+	"TDIS6wYQRf/fX/76/+ux7T159Ldv2jvf/v2fl9Fv//v2/0QRdqPtUaq9SSVhQNVci4ga0wk0iUku9fmT",
+	"fRgsFJWtQ7t9TAEBs0ZmWfQY9CC10Ki5DtAGNJXQPH75prcXhs8CLXXvLs7hL/tPYEKmEphqHfa5Hiyu",
+	"EeglwvEgyG77xm5Qhji1E4SmyOCEKMYN2vkj4djsH4STAL4XUzERQ4FC9yPho1na6kAvjsWMWwdjxtmv",
+	"Wld0I4QCcOQCmRiDBS6fFYZHEmLCBWd6fEORTbrwjrNYJLTP37z6xwszAOQfxNohH4o0QePusgZ2Fvo/",
+	"JaF3/uL4GJrTGV/oPlrYZQB2lWHvwK7yYZ9LAdG/f//Pf//+f//9+39+d2Rl7MXb16jrUUXwIvPE6Jf/",
+	"+j0bUf7d9//1ezymmSOKROjW5N/e8HZ7oL9vX12T/Dcd6OXJB6cLTBuK/TC0OeE8X2JyEmiE+jxC3zUq",
+	"ZUq0fJg0SVW/SUK+W8FfydNYns4f7FcVOmjctEeivaTlrxhNkxzZs/aMmVydTZTVGeZKwgeanuYQ+xkK",
+	"uINyxiJNjJ86FnO0pdHfTca4mGTNTKosip977f8g7X+F7eeXnb+3V1iuPKFXN3JcZ73gZpCDTFzRQ1iZ",
+	"lCqPUJ8FhOdOiN2DZfbQ9ofhrZ+c/dkufTGVD3kDMfiFmlyIyQN/psRt4LE0liXD0BwuU+d3rPPqfBfl",
+	"NmjEyChILom6q+EFm1CpyGSqmxnZqN1RpIr46mfMRtkEQVNSCpF/qFXFb1nHqir1Mceo8VLltvNlyV0/",
+	"P36JvzOTvxwstv395Z1Lqh0Vb1HLC+q5X86UxSlhyw6Z9Wj6nHEl8Fuvd0OXMSHJfGxO0EW+o00yQE8O",
+	"3TMOBSfIhK7mlO/rOHNOdDwTiyyhSasDx8pLTpcep8+zQ/Bj/gIPmmbimhqyHnLl7M8fSbReVHtzJJHm",
+	"B3rGA3FTtdPoVH8GKfK2jVtved1e+471beCUd3G5qVTlDTZ5mOOemKdVDBnSTvznVzsPcrNfMiolyS5Z",
+	"jZJK1drFXExOmKGZlI1XIUY1fu2pPda8HwWgd18qG4Q49w52w/AQRbPIXDySIOY8QLdrSkbU0IYUncg7",
+	"172wtrcoMsem1a5HRiVZRhBYKMcxd3Wt90Ueux/r5jlnq177/bmYAErwdFEEVqioiA55q6S9uFTMbbqX",
+	"jOghIlDo8mp3x3DE8vXSY8CfVTQI53uv55gSiqSXqMnL0/1RzA0CO13edxwnTl8f+zrWSdMAhHYUDPqF",
+	"wy8Nfh3Fa293/+n+s8dP9p/eSVwrKZAnreXJLMlBnTIYDuO9nuA2rvsYQ7TmyMlDY3virAjvocmMTMrA",
+	"yGE1qP8ih/rWBtVRPjf4cWX/y7azoI6WNnD1zpu9wx1PEqbXm6SnniQMSSppcF/CURn7hmOsN9NGIGpM",
+	"9BEqXz0QExj+iVZXIw/QJPmXqMfOeh84Uucm1tlqUckyH3wGy1yxVZsZloMNqLD+rriF/QhrUh7w0s68",
+	"0sKU+3FlvS3oHgMKRF4ZjEuxCYXmu/Ojs8sXvZOTy4vj10dv310E7soH7IHE47TPM6qyRQAEYpbFMxcp",
+	"08ykUuZ59yarZw8aJs0ompZOUIfi9XkuIEQBWQbv5kyNGYef3l9cXlyctAxqQNI5WeCxUPiY1Dszu6Zr",
+	"PD+YLDgug5mywB8XxkmtnICGmWuXfiBESgn6BG/ovBySfQmF9kz2ujYlrNALehi/TMhClmjRT6vY/ku9",
+	"jvkVFd/Lt90UrOynZev+dJ1aPL6bUe1rRa0XWqsDdO483m13oQBT125AsY6f7H5jBytmcSbEZMsZbDIe",
+	"3e12Y3F5nyV7cvbqBTzfP3gKNrFkiVSY5ikPzCW7/JTFlgzx+0hoOJb5b5sdKx74Vjpa9mpOFsalIjxe",
+	"hWrZebLEJDNwmngRqLhqZq90pGIEKeMVZOvxcG+wG4f0efKMPB08icsL8mR/BQrXuVwFwrmMorcj++Ha",
+	"OxAHz597GrsfhrXevMlN+vtcJtCvAw833UbzQd09wg35+B9xvdDXFPzWzTVfysBJ+Qodyk3SettP0vTt",
+	"EC9CbHwKfAjWRYnmAYdAOJBkYvMLYqbyc1aO2VQfvhIizENGSKXZ3hp+JHS4qY9+P1iHBTXc7JZgDW8S",
+	"6/bR+cTVC1oGV3Bub74HxZZjMsbcAqrY7jVR/6kf2asxzQxwP6AY5vuRPKwO5D9vGF/BcDYxr7lO3I2o",
+	"bAgS5GMoYA7EBuXmMMDult66N+/yMNdJT31G3V162wtDL9PZgZ5NR2sJUAKMhGoH2PLcvQgKb9CQVAr0",
+	"4l2ecz8MTQpOy+W7i1ftZ9BkhgPmstkW+i0BvmJogRRjJlqHeDrxkfbMOS2RivDs0o/hZKKPNYz6ow5g",
+	"QAJSiYwm+RXYMVEwwAylFWLbKeNmlFXQ9pwSyRIdoihFRrTGXE8Yzw+Vj0MM3M6c6oP5Tq9rwrj/6e4f",
+	"5EkuyZdzGSvKeI8GtvAet0ZZ7kaeV3qg+qn1KEQmxGQlBqG/rCIQKwGHvW0AB1zoik94t9naEIjc0gKZ",
+	"Jbjb+ORbV/Kc/sFUPMZrPVXP7NOVqjjmS4/cC/eetHd323vPLnb3umHYDcP/8F2yhCjaVmxS0fT9Wr9M",
+	"0niWMbU41ztj77Aika43U6jIhlb3ynX+0/uLxhIrlsNR8vK8Bz+9vzCwZnT69vwCdsiU7cwkzeQOmakx",
+	"5YrFRNFI296lX1g0IgogTz73eWRBiaiIkXdDmDA+U1S2OnBRhWHQdhurKoHkmTchtf2XEqNuntCkz5up",
+	"GImZCgoiqTkOAkgoiRW7NkTdw7L0u+dc04wN8aDUT9AHw1AHHUB40udSiam0rH1tzZE2U6T/TNjf6fM+",
+	"1ws21QcVi6lLMdAEmmevXjx7uncQwE/nb9/AezqAC5zJ9zoIemFpuaeuYcuwkEk6EhlT4wkeLVPGubmu",
+	"Y8ZqGJXQNDtlMh4RSUdd4ILTKIAfz/cOnrgoajobpCyGK7owaBBfgNCOU58XTyEZddyQlmPMmgU3yUmm",
+	"JHaAXUZXLIkCvBKTXuO4UksBlzYdyaScGWdPPxtJYT+9/8f5IURMyiiAiMx0D5GcDfT/GFGGXRLRm2lk",
+	"B2O0Gj+2nODDPk/ZkGp1kI6gkalD4MLtYWZcHCB4muv9uqILr+QK4lSoBGWSqOFxMj4UjsBKzNVTeyO9",
+	"HEvBhDCuCOMGmpxl6fqwq7HEET01W0J5MhWMK1kqz5CnDxQZQYQaFbVy8k1VfPvc/K44C6JWB47KHHWg",
+	"N1qA84uvAfhKHOTwoXuI3qw+55TiWmrJxh1NHHuqPM6oZxm0+KwuGKMDnU4nanX63IwF8QbkG3HIwZJo",
+	"FUE4wos0qFf2/LKogZxSnkh0upC1LYaGQVFh7TtufzMqkfejAq19EoaGqW8sUDfnw1uGpY5XnAYtk5KD",
+	"CvseFWrOJHXa0+d7Nze4nvs3NwWwgTfqCnL6I2mL8Vhs9vjo4hVEVS6t1Y3846jPzd11C+86Qn1+ncHg",
+	"yjSB/b3nVmU91nbUge+9IkfS3IDV07VYU5+jRudJLVPECAHkqK78UQRL5Y+Mzjl2dkV9rEHqnR43gsY1",
+	"zaRRit1O2Am1rogp5WTKGt3G407YedzAE3eM59lOZ07TtH3FxZzv/DK/kh1LJ78NGngAVTLmI6pW0XWX",
+	"k6jWVaUJ2BCgoJGY2xvVUNayLpD56GgYeczwSFbYJjHJMoa2tJymL3LwBtTX9q2b+2JRare8uRuGrdJ4",
+	"jXRyYEle/AQvP9i499DLfpvjKCgVQXHXO2lGDUszj4+1UGbKilfkOVPITRy7GNNE3wST60DSVIdn9pQ2",
+	"sIrulig7/SbhbsHcKW5iIbO22v/kosLcaRksRktXB0zJl2L+fW66saQZkIqlKYi5TYcXmZLM5MbxqpSf",
+	"J+fCtZWPHNexWUnSdgHjnMiey2W2EOZGSEH9NjxZPUwlQIoJxdhQ5bzsPpdjPRrP7XbX+SdWl7nLzxQ4",
+	"8IIqfXBW2FBRUGYM9bnjPxlhrCM26bHUUJusRbPiIHJOkx6WUeT8IDlOGt2GDj9eL45L2X6/qNIKvK74",
+	"yU5R7uY22OjH9rrJh0qJlr0wXHPjxN002exKR4WLs/bOvfZslg3IV3Gpc98seV3DfGt2vNI52GT37ibv",
+	"Kvdw9vee392oesfxNmgcbDK+cp0AbPX47lY191kx7JpNJiRblKqF1R4mWnL0qUhGsgKXfbitOb92fitV",
+	"Frs1B1lKVQ1edkYn4tonEWIr7RrjheQBNbfbHMzdgf1wv4ariObaXax1E+jz0gweSWOxAzRr7maT8e1G",
+	"2uA180t6Xn6bpGmrzpa8pLEOtrx08ZKK768hftrSbObJ/nTx8W62D3p5j3pp9mN9o7xUxJ9Uka1UVrRj",
+	"S5Xe9lAsVSK8/bCBRdgxuARCgZ/yqKAxFXU5nNfkytoUW+1i1aUydzXXeQ6YQYJm/nNXeOmK0ql1lc1P",
+	"8stkJsDNas3YVtYKlDDe7GbWyjBySn4kFzm0X/Ul+7xpsQh75d3GbWYftCuVES5JbIzvKjt4CPvh84J7",
+	"VHSO5E0l4SAMXT7SuKz5XNBFL2UmmlUOUCsPNPzO62xvD0e9zvTen3flaGl3eFVeFhbXAriY62iEJw/e",
+	"1R9rxcMNrPgLr/zZn9HsG4X4NKvvzHbx4c5KIOLUT9LmRlZbncDczHPWVlte5COAGDp4Nre91jAioUFH",
+	"yQZLwHu+BkywefYlTAEMpOClijdDFAwRkYyoq828Elco0u54uxNRhVUR5amfPf7zh5MldkRt+ZE72BEP",
+	"9u4rjybrrYOt9rfG6ax15V6gOksPejr0e3UBovY+TGn8OadZnaqajnK+SuAKjH8vksUGyuNV/ciZAcsV",
+	"G2zapcp22Lg8h098vS0niVU2o7dLer9773q/ytUpkD8iLX8leVD1+1T13Q2Ur1rD7k9qIowy+nhyc5VS",
+	"a31ubei0LHZ+uwNveomfV4B29B70w5CGYeqS5/68tAC+X3f10OTNDOocE26rKMKIIlPrceC+3w/368Ej",
+	"PYqSLdoEOcoHbGPAB/W718hiA8F+5dfC/UoQJbxSQzbRFmgaDdEHcWv1QV8bUqD77x6x7DYEXv3oMina",
+	"YDYd6K1szoXqc9RQP8Mc7mP6U/v3iMfkaSt6w6QKQAqL0yhpPqI89pJbKSVXdar9A1Wr9Tr84qf1g4l4",
+	"gJC3U3hfEe8LIfZeq4GgrSPoVlx980YXm4h25WMkjNg15dDkBpFMdkTmsI1WkBdgUkRRrKyISosUvKKu",
+	"omV3WZtguDzGVBHbwJRl7GKBqFhwV3UydkMaQsKGQ4of2mENhBojbavODLybJvcUbdiQwgUaW4cUZVb0",
+	"RkHFlzNTM1ym5MFc/Vk9mq8oZjmjhiaTQUbbOWfFi2A2cH5q45XNuV+21SNZqaFBFGivBjhlOu6waR2a",
+	"BJCYhGASQEavxRVNgIsMUqpsSgmaRPW5q7XSqhK8sOBd7vAVzBtLW3UcqOYyy6e1Ci4t02/+YFbMAxnm",
+	"Iaj6IxDSuko4Yltj8qleWC3einpD0UMyuu0snU0ilcNAQ430orA39bwdGCz6XI2ZNGxEQzz0MlTIlqxU",
+	"JsCirUWpVhv/kTxljuXm+jz64cje4fBW0/LO7UsLtM22hlACUyY17VWStHzOalG7Pl9Z1e7QDBRvfxcF",
+	"Wt29haXdrS5en5ssfEanKYlxUNDEFQyMXV4EztjaCyY2E89kkZyfjykae5FhQOoVBzUJ+YK22oEer6v5",
+	"YAqmRpVKElGpFgQcKz8v3+fLdessb7NMGrb5oRV16LRLb2Zdww/t8/m4xMugRj7EcInlifcZS9Rd8Ji7",
+	"MeF6ZUwDaO6Hj3E+fZ7i4zHOmI8ZFgXNT7dl8kTX0Dv0lqIgTYS7UZO3MYcrClef97ktGt8tKfjU9E0z",
+	"aB6/+Z/HF72L47dvvHLzb9+/OTrzqrKE2CIhixaS9r0SKvXtT8/enh6dXfyv2i5QHaZ4QdOMWP9tV7Jg",
+	"4NZ3jB8eHRX9PvZGZij8uJQDDyStln3B+80KCF8EK8j9+R2O/MRygZYVJf+yQAd63nr4VwB3w7CWI9/c",
+	"D5+bMTDVWp0fqpBKPjZDVKoHUJQIt4VelipmbZMf8qvYfdkMUfXJa6mNDyyYP7lbtTVv5isKBY2TlN+U",
+	"GCxcHHQfIeDH0KdrnY4K1/EQTznnc1GPLoinq/aLCrqiPefzjgjHjJZfBM5UEHAMyXUhZ/EiiTrDe4a/",
+	"uhci9YOReYjdPj8MpMW1XuM+d9QWfCwXu2xsvLKPtVhTtfojWZ+ZWy4H6dV/9DEk9AgdjG9NZu27QGzh",
+	"m0kH3tcWOqy8XsxVObTvbGBS2Tt1GIQGrrjgXucA7F86UDAXxPVIjDNaf39u5T2yvMLjZ6Yer4Ov7EYu",
+	"bcGDHXzI+m1n1d6PBSr0TPq5/s+CPK21STu/2fK7d7g9Jtw27xPy6qOh/usgzxhiCwAMqL2gkWAY2OrA",
+	"mQvoi0SgKdqB/Ro7sqJc9SIv4lQuimtvVCA0492mKOqD5MPsc1uw44rSqX2lkQVNyhcrioqdrmBHgLVN",
+	"a6uB5EIr+xxvwFv2VP5SRktpyAtEYT0CohBnq/fL9JK9drHrZj4ZmunCs8TIHB/3YJL+u8d/f2ZfrqSf",
+	"XxiKv9upMzr4TtLMQfcztZo+gTYQL6lh3GbIS9qQGRN7iLgMvouHJNoC8AVefs1jP6PDiLRaJ6vPTdOu",
+	"g1KxmJCLegO/jtLKqDbKXz3lYkWDbDtWxiNL9TRXqPwXNhnMv9gPcxevMNzuDZq22rW1wX3uGWEHUdti",
+	"e4gFDqtYbnFutDrw0n2TP8dBvAbWvJezoVu5scOQ8lqC2GPlw9Q+5OyxWOqs9+lMeab7fnDMkTNa2/iv",
+	"tjr+FyaerL+293Bb7wGn/Cpo9q64aPHmDy9b+wlwZV6ycQ1+4Co3rkUPCrAAazeuCLbPbHnEz2Yu8uKU",
+	"q96SrwfwYBoeouot/UtkyJd04IuSOXro4KH0Hjq8K3/NqIPFfFfXOUYEkpnRJerexVGtuGpZY3thaC8C",
+	"3Jlh7SUJ1lz9dDKsK3i6Td7UlHv9shnT4pn1JgXv0pHkAbF7cDv+O7kdvSSxVucjQmnncCzX7PWqJZov",
+	"TTjXdsVzl7431XWXPp4s92RLkNR8buqO6i+8QsVooP0SxT9/0EZY0uzame+ywk8zkcww5gtgQMcMDerF",
+	"yXlb0WzCOMFQU289DEhKeEwzQztLRCx3EjpNxYLxUWeStJbqtpIp6yzXbsWXETO7vbbm+W1QHZZ5vXWi",
+	"nUExnVCugkqF1Am50lE4Lz+2u7Ozu/e0E3bCzm73WRjufvTTllDMDZ+4V/vED7lILQPGxctIA/v2KQcy",
+	"GIphm3H7Git/BbCauD10UCIay9M69d4LYcDcmotx1Yn6HXvif/vh9v8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -92,7 +92,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	limits.OnRefuse = s.Metrics.RefusalCounter()
 	svc := &app.Service{Repo: repo, Budgets: app.InvitationBudgets{
 		PerOwner:    limits.Counted("invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
-		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
+		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty)),
+		PerInvitee:  limits.Counted("invitations-invitee", cfg.InvitationsPerInvitee.Or(DefaultInvitationsPerInvitee))}}
 	// The public listener's budget per client; the internal listener's docs
 	// and unknown paths (before any credential) a budget of the same size of
 	// their own, so that neither listener's traffic spends the other's.
