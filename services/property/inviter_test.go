@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/database"
+	"jeeves4service/services/common/jwtauth"
 )
 
 // exec runs one statement on the service's database itself (sqlite and
@@ -242,6 +246,31 @@ func TestStrangerInvitationBudget(t *testing.T) {
 		testenv.Do(t, "GET", e.url("/api/property/%d/invitations", id), nil, e.as(t, 101)...).JSON(t, &list)
 		if len(list.Invitations) != 1 || list.Invitations[0].InvitedByEmail != emailOf(101) {
 			t.Fatalf("the owner's list: %+v", list)
+		}
+	})
+}
+
+// An invitation shows the invitee its inviter's verified email: an owner
+// whose token carries no email claim (an old account whose stored address
+// has no canonical form) cannot invite (403, a problem), and nothing is
+// stored or spent.
+func TestAnInviterWithoutAVerifiedEmailCannotInvite(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		const legacy, victim = 5, 77
+		id := e.createProperty(t, legacy, "Old account's")
+		tok, _, err := e.issuer.Signer.Sign(jwtauth.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: fmt.Sprint(legacy)},
+			UserID: legacy, Username: "Legacy@Example.com", TraceID: "test"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := testenv.Do(t, "POST", e.url("/api/property/%d/invitations", id),
+			map[string]string{"email": emailOf(victim), "access_level": "guest"}, testenv.Bearer(tok)...)
+		if r.Status != 403 || r.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(r.Body), "no verified email") {
+			t.Fatalf("invite without an email claim: %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
+		}
+		if page := e.myInvitations(t, victim, ""); page.TotalCount != 0 {
+			t.Fatalf("stored anyway: %+v", page)
 		}
 	})
 }
