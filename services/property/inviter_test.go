@@ -274,3 +274,48 @@ func TestAnInviterWithoutAVerifiedEmailCannotInvite(t *testing.T) {
 		}
 	})
 }
+
+// A removal racing the removed owner's own invitations: whatever the order,
+// once the removal has answered, none of them works. One written from a
+// snapshot in which the co-owner still owned escapes the removal's revocation
+// on PostgreSQL; the reads' check of the inviter's ownership kills it.
+func TestRemovalRacingInvitationsLeavesNoneAlive(t *testing.T) {
+	eachWith(t, noInvitationBudgets, func(t *testing.T, e *env) {
+		const owner, coOwner, rounds, invites = 1, 2, 10, 8
+		ownerAuth, coAuth := e.as(t, owner), e.as(t, coOwner)
+		invitees := make([][]string, invites)
+		for i := range invitees {
+			invitees[i] = e.as(t, int64(300+i))
+		}
+		for round := 0; round < rounds; round++ {
+			id := e.createProperty(t, owner, fmt.Sprintf("Race %d", round))
+			e.addMember(t, owner, id, coOwner, "owner")
+			var removed testenv.Response
+			testenv.Concurrently(t, invites+1, func(i int) error {
+				if i == invites {
+					r, err := testenv.Try("DELETE", e.url("/api/property/%d/members/%d", id, coOwner), nil, ownerAuth...)
+					removed = r
+					return err
+				}
+				_, err := testenv.Try("POST", e.url("/api/property/%d/invitations", id),
+					map[string]string{"email": emailOf(int64(300 + i)), "access_level": "owner"}, coAuth...)
+				return err
+			})
+			if removed.Status != 204 {
+				t.Fatalf("round %d: removal %d %s", round, removed.Status, removed.Body)
+			}
+			for i := range invitees {
+				if page := e.myInvitations(t, int64(300+i), ""); page.TotalCount != 0 {
+					t.Fatalf("round %d: invitee %d still sees %+v", round, 300+i, page)
+				}
+			}
+		}
+		for i := range invitees {
+			for inv := int64(1); inv <= rounds*invites+rounds; inv++ {
+				if r := testenv.DoUnchecked(t, "POST", e.url("/api/invitations/%d/accept", inv), nil, invitees[i]...); r.Status != 404 {
+					t.Fatalf("invitee %d accepted invitation %d: %d %s", 300+i, inv, r.Status, r.Body)
+				}
+			}
+		}
+	})
+}
