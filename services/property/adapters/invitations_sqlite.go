@@ -67,10 +67,12 @@ func (r *SQLite) AcceptInvitation(ctx context.Context, id int64, email string, u
 		if _, err := q.LockProperty(ctx, db.LockPropertyParams{ID: inv.PropertyID, Now: now.Unix()}); err != nil {
 			return err
 		}
-		// Again under the property's lock: a removal or demotion of the
-		// inviter that committed while this waited for it has revoked the
-		// invitation, or left its inviter no owner (both: no row).
-		if _, err := q.GetEmailInvitation(ctx, db.GetEmailInvitationParams{ID: id, Email: email, Now: now.Unix()}); err != nil {
+		// Again under the property's lock, and this read is the one that
+		// counts: a removal or demotion of the inviter that committed while
+		// this waited for the lock has revoked the invitation, or left its
+		// inviter no owner (both: no row), and another owner's invitation of
+		// the same address since has replaced its level and inviter.
+		if inv, err = q.GetEmailInvitation(ctx, db.GetEmailInvitationParams{ID: id, Email: email, Now: now.Unix()}); err != nil {
 			return err
 		}
 		m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: inv.PropertyID, UserID: userID})
