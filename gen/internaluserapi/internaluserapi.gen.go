@@ -298,8 +298,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -314,8 +318,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -371,8 +379,12 @@ type ClientInterface interface {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -397,8 +409,12 @@ func (c *Client) ExchangeSubjectTokenWithBody(ctx context.Context, params *Excha
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -651,8 +667,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -667,8 +687,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -996,8 +1020,12 @@ func (r GetUserProfilesResponse) ContentType() string {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1018,8 +1046,12 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithBodyWithResponse(ctx conte
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2199,99 +2231,104 @@ func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx9c9s4kvdXQfHZqkjPULL8EmcsV+rOkzi7zmSTjO3szG3oNWESkpBQAAeALGtS/u5X3QBIkKJsZ8Z7",
-	"lb3bfxJJJIHuRr/3j/4SZXJeSsGE0dH4SzRjNGcKP76VZ0YqBh9zpjPFS8OliMZRKuRAw6V0TMyMESr0",
-	"kimSUaU404QSIz8zQXqnr16Q/Wd7B0SzDB4lT4fb/WEUR4r9uuCK5dHYqAWLI53N2JzCRkws5tH4Y+R3",
-	"iC7iiN3QeVmwaFz/GkdmVcIv2iguptHtbRydUsPe8Dk36wSfzxjRhhpG5AQpvlrkU2aImVFDpvKaKaGJ",
-	"mXHtWemdHJ+/IrmiEzPgzEwGM2NKWvKBooYVsMnACao/TkSaRBPKi4ViOokO1fPhcHho4N+U9JZKiqkV",
-	"iCYTJed2n6zgTBhy8r5PFsLwAqnKaFEwRbgmn4VcihhXBlkxbdZXrp94ovGD7hM6MUwNE3G3jCt5tlZ/",
-	"enBwcHBono+iOJrTmzdMTM0sGm+PRnFUUmOYAmH+I4k+0sFvg4vv8KGPo8HBxXeHxn34091nM3gvC56t",
-	"uo/InsqYpEmULEaj3UzQOcNPLIkOf31uf1wIbrT99XDpfltykcsl4QJUTYrcXU+Hv0cQvz7fH41Go8Pl",
-	"8/2vkMSvXhLLOyRxC+ToUgrN0MReSXXF85wJ+JJJYZhA9aVlWfCMgmy2SiWvCjb/7pOWokE1iNBQXqD0",
-	"uPbqM6crIqTBr1bZZMkUrgXiADtY6Gi8N9qNI8MN8l/TUdEMGq/HW1ufGLtmek8zdc0zNszZtadIb02q",
-	"x25Duf5JsUk0jv7fVu1atuxVvfXePmtlsa4CmWI5E4bTAszgmhY8J1cLQ0ATwLM4HptskVwyjTzTopDL",
-	"RPTSmwF+ZPnAPqGdq6oM5uz9yatXx+TkJSmpmcVEKkLRR/DMWusTjZv2h+Qd7McSoRdXn1hmnHdrkLek",
-	"mnCtFywnE1hJSDNjiiw00koF7l3R+0QnIr0ZSDG4YjNaTAZykpKSKjpnhqm4erx6wJLnfgUWuJiSpVSf",
-	"C0lza+6B3244wq6zcPdu1TduMNEHPezvxxM9EWAbtDhWSqo/rNSMgNoBz3JR5FarJdxnGErUGW2o1k/B",
-	"RL1ae2rImV3GUvVVKs7dEo+i4WdyzswMDg/iBcuJtJphuTzEz5Z9IhgQrOlKk+WMmiHsfy7lX6lYnTpX",
-	"9UfFKyWZU7HytIBbm5dGHxKjVoROKRekoBBPQq+xc1CLF1YAgkhF0VeJFmLpAIMpyx/HgXiO7gu6pHfy",
-	"9vz49O3Rm8vzdz8ev718dXTy5sPp8eWbk7+enMckZxO6KEwitkekBJfKxcKw/pjAoaysZ8VluQE/oNhk",
-	"oVkeRHKXXyg24UWhaxdSuR+nuf5GrokugbaasNPjnz4cn51bkvroAYKVMY/hOhG1E5xI5xe9n6rXOvvw",
-	"w+vjF36tb8ZhxNEpM2o1OIKsZT0lOLOhnBhJlpQbcsUmUjHQTrAgVNC74/tEqjk10Tjiwuzu2FDO55Bg",
-	"fr+/B35izoX9vl0pLtj7lClQr9s4+iDowsyk4r/B+n/I3E6EDRfeoRBnE1ZNG4F5uzaxBgFfZV2L8MnH",
-	"Cs/pLwPvUwfnQHdK7PGCBs+51nAyUlkDHNuQLAjNMlYaljfiayJq/Tz6cP6X5/irVXR8zoXX1z+fD87+",
-	"dvLS6bcL4XklPpfR+2iYiOVMakZ+GT4dHdgH5zS34SKTQrhKpLW3LvlkYmN9DE6ZiiC7wOcnUiWCYkSP",
-	"cbH0l8GZNbQ7JRGy0kwgvL0mwrFi5aX5VLCcXK1wF8wg3PUYrwO/q5KR1K323aelSWPCbkowAtJ76lNg",
-	"IieJKBhb0pWVapiZ0EXOmcjYN5Q8VDqKdHhFXPMKUFQe7D19Rpymu4CpwRWUCk7NcJtce9P7EqbwT1sp",
-	"/Md/JMnNaDRIkpvtV0ly8+zVxf/vyNzjiEHugOtyw+b4obndhLMib+3WLhg+Hg3+Tge/jQYHl8P/GHTW",
-	"CHE0Z1rTKWsttfP7CL8NHeRHR2S9x0X1gERtwv3pzYllcWdUXaZKUXTZXGhDRdYmb39vA6PDy018eod3",
-	"l6N+enAQuGl02m1HXTnLuyX/0HO2PwQ0LRRvVoE7ARUbxIxXPWEVp7FXyS6pv1dywgvmUimMMHnOQelp",
-	"8T5QtAktNIvDEAM+4pLnOhp/3I53Lm7bdlBf7yq64SrkmOA0S0uDJlQxsqQCfHZPCrwAC66eaDJn8yt4",
-	"ghoyl9pgP6eyiIqq7bhxqPt74aEe7Ozs7j7bGe3uf/9079kzqLbvjsWhTj51N7uv2y0NjaOF4L8umLsM",
-	"KUH7cCp5dB0D+vLjm2xGxfTBh9GU6pEg4KS+3z/Yda6eufWqtK/HjSZoi76yFTkEiQXTMaGavD579xYl",
-	"Gxyzd9mgkpqpgYsKURxNFRXm0rGyUGLMmZmMsaDUYwlpwBhvGcAtYyRp4ElyCRTThuWXeClcqJlguEdx",
-	"FRd9QLkzifdPmfmgmXJ6DNru7rHLRuOIrV7Prv6c8Xf89au/H5+e/3R2ok/mpvz7i5P9k0/H/M2L1yP2",
-	"yxFc//Fv2z/xyU9DtjsaZjuFaK92N7cBnZ+WeKxNi6hF2WURmGAwPIegKwcLM2Eg5WOYk3J3jHUnYcnN",
-	"jNAqY4kJXIbz9VfC/Kd5vO0jbbubOReVZ9vgaMdbm11tqCF1k/VrVeWiY+Vu5Wnucb8Wda3s9KrrhKrc",
-	"7CT3+Z/rdjGy1qWZSNUU9bqituPGfdK+qKW+IYq0VH+T432iMTnW2pLb1jnFMsavWY51piDpkcvokXds",
-	"bgaUf799sPMgRQEtSZLhPT/cz9YD9alljBf3xc5AV9ty7CQgrs3ZK80DHLttwq6fzJ3O2z50SFJ7aJaK",
-	"FJTMP+O6hlWx4pqC7nRnTDFwA6GKruet4eIbZhkNHe9pZusbV48gpwRzadZvKcne6GD/8dXCFh/6kos7",
-	"qvg1ugt+zTTpuUSC7I+aLnF/FN+RGO7fmzJY0T+6W2qu1xqMvb08co3m8OBBQVwp/A5MuGHzdkyG+ubH",
-	"ZDvDHTco8+S+vTy633AaetPFf4P4xql1GUzgI9eLHTZ3pVXtVmlO/9N9G2Zy3gpiT/fuS8e7VWvClTaX",
-	"YFPN3Y5yevds5sEJf0E7N3gjr1lB28H4d+/iks5/YpLcneVGDRGG3MbuEO85+45KtwyuVKn/XV2lUJXW",
-	"k/lmhdlio9prnUyIRyxbKG5WZ+jskA7fnzrvdp8/z6hBA3XdGj+0zlnJsGkiSKM1NCSp9fJjcNwzqrD1",
-	"lCnbg6WGFIxqQ3Z3EpHNqKKZYUrHBIsmN6xharzWy3mi623Ojk//dvLi2LaiSQ9Kge5rZ/1EOOp9QVb3",
-	"hrp+faLJ+9N3749Pz/+rtYtbJiTpkAjGzYypRCyl+qz9PVWfEiQ3k0WuIR0xEnkbktT2zlA+Va+upxdX",
-	"5PmGiVucCLrIw8t5QHB9my8xyVPXgMe0G6JG3zbpyHxhFrQYnL85C3p7icCGHabcDQKClqBLGjWEaqMW",
-	"2pBczikX/rS/q5iyIolt8ywRcz61mechoWE/0SX4bsKQga1MsFQA3z+DOs9IG6Mte2pRMG2bbxA0XQcu",
-	"iiPriKJ2n7V2KbTkPzLsxIThfl3RX0kFVf28zo65xlbmGCmflzQz5PXPZ6R3nL88O4rJ63dnx94qUrMq",
-	"xyTsMPbrxmQi2qrj2f/MViBaKHte//zj2ZC8KCif6zFJudZplxFgkFIxdjNTOyPBO3gek5Qu8rQ+QrZW",
-	"bs2Y2FSh5Z3FWNVq3VyVxSSVZdqc154gMb+VNTHh/BWRGInQLu2bQw6PpMNanJo0Jim7KVNSJzpVixbx",
-	"Gv4uMPz0k+HpkJyYOmdIRCNdgLtcT736zd0rBRsTRrMZ0TxnbixlMy/s+j7ReLDpnXrXaGqvq90ttgAn",
-	"0k9DaIbtEfd4M6UiYFKGcsEUVFkLVdw9u4jWB6b26sBIXxsTJvJScmF0TAydTutWecNP4UQVWZ+PSVqH",
-	"r9SNXBPR4Sur0UzBtWGCKdKr3GcdFF6+PK0mhGR759lwNBwNt8cHo9FOP/b+rMtKDkmKzTZPw5otrG//",
-	"4ez4dMPWiWjsvR3u3RkMhuQYVKNa3IlIimKFFiuXwdBDJwIDkb+QbuUy06nV0S1ZMkFLPlzReZH2D91Y",
-	"tJ6YuACuraQ3D416tkghaSNop/1xyyo9PGMmlRlAAMgTUcUaec2UiwQEIkFVDvkKiBytjaaaOJNEWNgX",
-	"y8neaNvPGalY2Vk9KzQj9EouTAg6AKMrpPyMk3NrvCgGO+SNyVTKHPa7onls7wVlHZLjlqzgPMKiH6Mr",
-	"gldAIxAo0oayHAJtxA9yQqfnPOGUGU32RrvruyGgAGdZGBtoIzJgj6GFS7GpS0nNrEaoWBOzjUuvx4no",
-	"pdUNqR04LWcrImTwHOJ0eqmQwuYLuLkfrxEhr2S+guparNKYLGc8mxEhwxk3+jPUwTn9zEjBhUkrP7cQ",
-	"BbhEStJsxrLPqaNwif7AUPC33I/dwAF4svoWeEEXOTewJKtYowZ5GyYiEUctau0skNBCywD52Oo+iY4x",
-	"oVP6RKRhAE9jbzWQKkwZHi4GqJZxwKKQXfrU1z82Z8KA4aBlrLkXjN7aMe/YilswKvfdBVuQcv1dQTaW",
-	"iHb8cvkYBKwadzCHfOrK2mDqypDUp1yoSYGqjIm/o22oXHRNTbkGFvdG23E1VgVptFFXcaDzUlUZAhiF",
-	"dRDgzrbc0gOLFBnO8z4e9Q+IsdDjJo5EQ4GAPDiwZwOLwWp0Ceq++7HOViBhTcSDUsaHoVNIE5wSJ8ID",
-	"JGasFlblog7rMTyCRWt+uCIbcCnhjL6BR6mJ2B/Fo1GTEFhTrIFVYJv6TKjIa0DdBqBKGGXDHfAjHHLf",
-	"+7edmxvU1z38H1w55GMr650svheUypLzRDssMLdEItQ3bU+kXairfk7tuEYPyTk4j/VYPaOQhJEX707P",
-	"SIlLjOH7lZJLsMOSTrEWmDMqsHpSmKhxY5Mxj/doJVDVNkfvT6I4umZK28RoGyI/5EsuFEfjaHc4Gu5G",
-	"2J2YYSW8RUte4de26hxoC7OQrS/O8G6j8ZfbuHW3vaVpH1j6S92Br/6gN6cdPpxy4/Suga1wZtJwVb53",
-	"ij/iYDIRVdC1WCm4U0zH8HXKr0Nf3eqok54NI9zgAV0zxSec5X08XQyTlc9ORIjLqHykp6amGaJDjr4d",
-	"u81p3ISmsOAG35mGcMbNLBHcaFZMLHi7K3T3bfXwW5miojmlC8aDOJqtu8227oe4iTNDUvDPLBEuH0Nv",
-	"WKkQ3GQXbfQmbRe2qzYRuUMhllTb1MdK1gnqMKy9PjNWYuYycd5WV0LBwsjGSpEHYrRoOczpilWtJYlw",
-	"fUkIBxjaaRHkGnZo6lPT6g0DRGeQTOaM9FIXOS5xkgDll//BUDVlJo0TkYbwqEvrg9OYDIdDB48Lir9o",
-	"HPm5QaPkBlNzUUxH449rQBWvso0ZFaiUYiXDM3ceyGUecjrcXJa51QYnL6NuCPvuZOdqOxuxg/x7+uxq",
-	"P2v2Lb8annF7Uc32fpD56g7wmwe9PQxg1jlfv212/XBo30LK74xG/ywa3ChoA+RtbVgTgKVe0GzGBi+k",
-	"MEoW92Ge/Os07VdV/ocR2nt3CvKhuOzWaKwGweLUwkGlPlagqLU5XoVxihrGOm7g5UJHHoFC1hDJAOT9",
-	"A809APnrEJK4CbL9aPhIdMTV2whzarKZRx4aRTNTwXg7JDeuIH3BXFFIK4tWE8jBf1vwQKkcDFBjtOGC",
-	"1GDAtlfsH/rwZZ1rIoRsx2UfabGT0yh7cK86uvkGVOMR59ywJRaAn7vadL22h+5/Uy817I22Nz1Y+ait",
-	"Dy287d5o9/6HXoUv0Oxt7z6CZVYZPKgiB4WRpACpNmD828HLP+/pCvuY51KSN3Dn15mRkXKAGzyuFUHt",
-	"AqsGL9B4zbKFjB5+Qxqyc3D/Ybdf37iNo6fWGd/9XPOdmnDshS62NfD6eIGecjGfU7WKxtFRJ+zYZWRy",
-	"stZL7m2AP/RBK+hU+9kiTuTWelNuZIcVQAVnwhvDrhJ2jKUADatI4RpKh+u6kGh2uEWV6PrOUMONusRe",
-	"H3ZjgLAHhLWDRoidlgT2JxkV5IoRqj/bN7fsaXaVQlW1FBZSXzyr/kI9MP36OslISIaXhHaiLUVOoF6H",
-	"MpaLa25slxYWA/cd255eJcxe1XfpO2gn1KnN6snWAo3Ky9bOrieML7h4wc0oDk9AmljBjEMeONN27ICL",
-	"zWiV2FY8ZjgHwvqAmWzGclsP+fZyIup+bGznjnU5V0D1Ucgpx06OYhPF9GwYdJaw3zSj11BqMkGQSgqF",
-	"nRVeIuSkGgGs8AkKOUZ7SR8z09c/n1+en79JSQ9tw/DrCqxlC6tQMxMRvPuHZFd4+3Dwhp2nQ18IcNuK",
-	"rDUaBW7woBz5ifBHv0Z9zxN6evzq9PjsL0hsHwtD38eOXadaG/y5YBND5MLYtovtRIMQfj46fVsPSp3V",
-	"DMmZBKXB0s/Oe5uvGtetc8Vorm35C+fvZndW4Zrm6ybHFaeMlEyWBatP2g7XdaD+SNnYqqAf2eSLzKCZ",
-	"BCU/oWK1pCtsH1qZzXhJrGPwpq+dXG0da297oolgN063EhFoQoVJqnUB34RzbcZQKfqupAYpKXrNivBg",
-	"wc8AmYkomdISqvCcGpxtrDQeiJyQD6dvrH07iRVyqg/r2bdrrtmhQjcWu6ti/fMayPHOYvW80W9x3kKT",
-	"KwYOB+QtbM+i4VmfaDu37Vd1a0nNrK5aawjKA97BfmwwTBeHtWYhl5VzVUEI2MBLYIHfBj//19oLd77w",
-	"8OC0M3zF4tG6DgFpdQ7wsQLJdSDjQlSbg7IFMLQQe1bhxrZvH85ow/I3JNnVux5BTKrmei4rlAth1uJp",
-	"NclxFhFDEsLzbykbf5QWhy+kOsr5o/cnVUm/oeFR6WhHr8O2cv+FOhpY97uZ/R3djeH/jpL9D+qNS4Kt",
-	"kDoz0qq74k3oX+rvcvi2fqPGav4FjnpwXKMxKlYqHD1myUHR0gaqYbb1AEEGcb2R2CdiU2b/bXWX/t32",
-	"+Xfb5/62Dzz1GIoCBcgV1awCGF5TXtCrgoV/98NN5Zp/WCXQHYfLIx9E9fhX/3WC6sHH0p8WnK5itPZN",
-	"WB0Pyfk6n/d31dp423af7SXXZUFXwfucmP5hftXV0rFlMxR01onNH7m/VpV7QSHm3rL/PXziX6jpqhxd",
-	"Ue7wQ50Y9DWwRGzRD3D6Qa+pDQRYg4y2GR/4hYctVdPXGeIxIxBM9Rd8XIbfZqCQGdTl7JoVspwzYR7O",
-	"B+khDE0tRBwgEA8JEGz7Kl1/4mKNryaI9EFEt6V+H5R0s8TbfK5RF76Zep/Et/+IxO+Hwz6+tDsJvqgs",
-	"8UsHHnlzC/ewhcANGRqutRI41Gbx3Ts04cP34HubjRcd3V7c/ncAAAD//w==",
+	"7Hx9c9s4kvdXQfHZqljPULL8EmcsV+rOk9i7zniTjO3szG3oNWESkpBQAIeALGtS/u5X3XghSFG2M+O9",
+	"yt7tP4ksEkCj0e/9g75EmZyVUjChVTT6Ek0ZzVmFH9/Kcy0rBh9zprKKl5pLEY2iVMi+gkfpiOgpI1So",
+	"BatIRquKM0Uo0fIzE2Tj7PgV2Xuxu08Uy2AoeT7Y6g2iOKrYr3NesTwa6WrO4khlUzajsBAT81k0+hi5",
+	"FaLLOGK3dFYWLBrV38aRXpbwjdIVF5Po7i6Ozqhmp3zG9SrBF1NGlKaaETlGiq/n+YRpoqdUk4m8YZVQ",
+	"RE+5clvZODm6OCZ5Rce6z5ke96dal7Tk/YpqVsAifcuo3igRaRKNKS/mFVNJdFC9HAwGBxr+TcnGopJi",
+	"YhiiyLiSM7NOVnAmNDl53yNzoXmBVGW0KFhFuCKfhVyIGGcGXjGlV2euRzxT+EH1CB1rVg0ScT+PPT9b",
+	"sz/f39/fP9Avh1EczejtKRMTPY1GW8NhHJVUa1YBM/+RRB9p/7f+5Xc46OOwv3/53YG2H/50/9n038uC",
+	"Z8vuIzKnMiJpEiXz4XAnE3TG8BNLooNfX5ov54JrZb49WNjvFlzkckG4AFGTIrfP08HvYcSvL/eGw+Hw",
+	"YPFy7ys48avjxOIeTtwBOaqUQjFUsWNZXfM8ZwL+yKTQTKD40rIseEaBN5tlJa8LNvvuk5KiQTWwUFNe",
+	"IPe4cuIzo0sipMY/jbDJklU4F7AD9GCuotHucCeONNe4/5oOTzNIvBptbn5i7IapXcWqG56xQc5uHEVq",
+	"c+yH3YV8/VPFxtEo+n+btWnZNE/V5nsz1vBiVQSyiuVMaE4LUIMbWvCcXM81AUkAy2L32NwWySVTuGda",
+	"FHKRiI30to8fWd43I5Q1VV5hzt+fHB8fkZPXpKR6GhNZEYo2gmdGW58pXLQ3IO9gPZYINb/+xDJtrVuD",
+	"vAVVhCs1ZzkZw0xC6imryFwhrVTg2p7eZyoR6W1fiv41m9Ji3JfjlJS0ojOmWRX74X6AIc9+C1vgYkIW",
+	"svpcSJobdQ/sdsMQdp2FfXezfnGNij5qsHsfT/REgG7Q4qiqZPWHhZoREDvYs5wXuZFqCe9phhy1ShuK",
+	"9XNQUSfWjhpybqYxVH2ViHM7xZNI+LmcMT2FwwN/wXIijWSYXR7gZ7N9IhgQrOhSkcWU6gGsfyHlX6lY",
+	"nllT9UfZKyWZUbF0tIBZm5VaHRBdLQmdUC5IQcGfhFZje79mL8wABBFP0VexFnxpH50py5/GgLgdPeR0",
+	"ycbJ24ujs7eHp1cX7348ent1fHhy+uHs6Or05K8nFzHJ2ZjOC52IrSEpwaRyMdesNyJwKEtjWXFarsEO",
+	"VGw8VywPPLmNLyo25kWhahPizY+VXPciV0SVQFtN2NnRTx+Ozi8MST20AMHMGMdwlYjaCI6ltYvOTtVz",
+	"nX/44c3Rq3Cu2Ngpa8vYbTalYsJiQ2W9hnug7OyM0CxjSnkTiRaOirxp4MARpyqTJUsTUZNx9Murvxy+",
+	"/bNlc++bMVxxdMZ0tewfQvS0Gpqcm5CCaEkWlGtyzcayYqAloMmoKPfHGWNZzaiORhEXemfbhBR8BoHu",
+	"93u7YK9mXJi/t7wCgd2ZsArE/C6OPgg611NZ8d9g/j+k9ifCuC1n2IjVTXOkjQBhq1b1BgFfpeXzcORT",
+	"hQnpL31n2/sXQHdKzPGCJs24UnAysjKGYGRCA4GyW2qWN/x8KKCHHy7+8hK/NQqH46ybf/PzRf/8byev",
+	"vSagLueefTazcF45EYupVIz8Mng+3DcDZzQ3biuTQtiMqLW2Kvl4bGKOGJwDFYFS4fixrBJBUe9QW4EV",
+	"50bh7+VEuJVmIOPsRiLsVgy/FJ8IlpPrJa6Cem6fx/gc9rssGUntbN99Wug0Juy2BCUgG89dKE7kOBEF",
+	"Ywu6NFwNIyQ6zzkTGfuGghgvo0iHE8QVqwDJ7f7u8xfESrp13ApMQVnBqWlugnynel/CVOJ5K5X4+I8k",
+	"uR0O+0lyu3WcJLcvji//f0cGEUcMYhicl2s2ww/N5cacFXlrtXbi8vGw/3fa/23Y378a/Ee/M1eJoxlT",
+	"ik5Ya6rt30f4XWggP1oi6zUu/QCJ0oTr09sTs8XtoX9Mq4qiyeZCaSqyNnl7u2s2Orhat09n8O4z1M/3",
+	"9wMzjUa7bai9sbyf8489Z/NFQNO84s1sdDugYg2b8akjzO80diLZxfX3lRzzgtmQDj1MnnMQelq8DwRt",
+	"TAvF4tDFgI244rmKRh+34u3Lu7Ye1M+7kn94CrEuGM3S0KAIrRhZUAE2e0MKfAATLp8pMmOzaxhBNZlJ",
+	"pbGu5DXCU7UVNw51bzc81P3t7Z2dF9vDnb3vn+++eAFZ//2+OJTJ5/Zl++dWS0LjaC74r3NmH0NI0D4c",
+	"z4+uY0BbfmTDr8ceRpOrh4KAkfp+b3+nFef58HODa0VQF12GLXJwEnOmYkIVeXP+7i1yNjhmZ7JBJBWr",
+	"+tYrRHE0qajQV3Yr80qMONPjESa2aiQhDBjhK314ZYQk9R1JNoBiSrP8Ch+FEzUDDDsUZ7HeB4Qb4s1o",
+	"FE2Y/qBYZeUYpN2+Y6aNRhFbvple/znj7/ib478fnV38dH6iTma6/Purk72TT0f89NWbIfvlEJ7/+Let",
+	"n/j4pwHbGQ6y7UK0Z7t/twGdnxZ4rE2NqFnZpREYYDA8h6A6CBMzoSHkYxiTcnuMdUVjwfWUUB+xxAQe",
+	"w/m6J2H80zze9pG2zc2MC2/Z1hja0eZ6UxtKSF3s/VpRueyYuVt4mms8LEVdM1u56johH5ud5C7+s1U3",
+	"RlaqRWNZNVm9Kqhtv/EQty9rrq/xIi3RX2d4n6lGYteWuYpljN+wHPNdQdJDG9Hj3rHIGlD+/db+9qME",
+	"BaQkSQYPfPHwth4pTy1lvHzIdway2uZjJwFxrc5OaB5h2E0xePVk7jXeZtABSc2hGSpSEDI3xlYvfbJi",
+	"i5P2dKesYmAGQhFdjVvDydf0VBoyvqGYyW9sPoI7JRhLs15LSHaH+3tPLxYm+VBXXNyTxa/QXfAbpsiG",
+	"DSTI3rBpEveG8T2B4d6DIYNh/ZObpeZ8rQbd26tDW/AODx4ExKbC70CFGzpv2nUob65dtz3Ytg07R+7b",
+	"q8OHFachN137bxDfOLUuhQls5Gqyw2Y2tarNKs3pf9q/BpmctZzY892HwvFu0RrzSukr0Knmaoc5vb9H",
+	"9OiAv6CdC5zKG1bQtjP+3avYoPOfGCR3R7lRg4XhbmN7iA+cfUemWwZPfOh/X1UpFKXVYL6ZYba24dda",
+	"JRP8EcvmFdfLczR2SIerT110m8+fp1SjgtpqjWue56xkWDQRpFEaGpDUWPkRGO4prbD0lFWmTks1KRhV",
+	"muxsJyKb0opmmlUqJpg02aYRq0YrtZxnql7m/OjsbyevjkxJnGxAKtD97LyXCEu9S8jq2lDXt88UeX/2",
+	"7v3R2cV/tVax04QkHRDBuJ6yKhELWX1W7h1fpwTOTWWRKwhHtMS9DUhqamfIH1+r21Dza/JyTecvTgSd",
+	"5+HjPCC4fs2lmOS5bQRg2A1eo2eKdGQ213Na9C9Oz4PaXiKwYIchd4OAoCRog0YFrlpXc6VJLmeUC3fa",
+	"3/lNGZbYsn0iZnxiIs8DQsN6og3wbacjA10ZY6oAtn8KeZ6Wxkeb7VXzgilTfAOnaStwURwZQxS166y1",
+	"SaEl/5FhJSZ096uCfiwryOpndXTMFZYyR0j5rKSZJm9+PicbR/nr88OYvHl3fuS0ItXLckTCCmOvLkwm",
+	"oi06bvuf2RJYC2nPm59/PB+QVwXlMzUiKVcq7VICdFJVjNXM1HRB8A2exySl8zytj5CtpFtTJtZlaHln",
+	"MuZLreuzspikskybbZUTJOa3siYm7AMjIiQRyoZ9M4jhkXSYi1OdxiRlt2VK6kDHl2gRN+LeAsVPP2me",
+	"DsiJrmOGRDTCBXjL1tT9d/ZdKdiIMJpNieI5s+0xE3lh1feZwoNN75W7RlF7VezusAQ4lq4bQjMsj9jh",
+	"zZCKgEppygWrIMuaV8X9vYtotXFrnva1dLkxYSIvJRdaxUTTyaQulTfsFHZ2ceuzEUlr95Xa1m8iOmyl",
+	"b80UXGkmWEU2vPmsncLr12e+U0m2tl8MhoPhYGu0Pxxu92Jnz7q05ICkWGxzNKzowuryH86PztYsnYjG",
+	"2lvh2p3OYECOQDT85JZFUhRL1Fi5CJoeKhHoiNyDdDOXmUqNjG7Kkgla8sGSzoq0d2Dbs3XHxDpwZTi9",
+	"vmm0YZIUkjacdtobtbTSwUSmstJ9cAB5IryvkTessp6AgCfw6ZDLgMjhSmuqiXdJhIGfsZzsDrdcn5GK",
+	"pcEMsEIxQq/lXIfgB1C6QsrP2ME3yotsMM3mmEykzGG9a5rH5l0Q1gE5avEKziNM+tG7IogGJAIBK21I",
+	"zQHQRlwjJzR61hJOmFZkd7izuhoCG7CXhb6BNjwD1hha+BgTupRUT2ukjFExU7h0cpyIjdS/kJqG02K6",
+	"JEIG4xAvtJEKKUy8gIu79hoR8lrmS8iuxTKNyWLKsykRMuy1oz1DGZzRz4wUXOjU27m5KMAkUpJmU5Z9",
+	"Ti2FC7QHmoK95a7tBgbAkdUzABA6z7mGKZnfGtW4t0EiEnHYopbaHnyhZIDAbFWfREeb0Ap9ItLQgaex",
+	"0xoIFSYMDxcdVEs5YFKILl3o64bNmNCgOKgZK+YFvbdDE9htxS04l/3bOlsDLvDwNojGEtH2XzYeA4dV",
+	"4x9mEE9dGx1MbRqSupALJSkQlRFxb7QVlYuurilXsMXd4Vbs26rAjTb6Kw5kXlY+QgClMAYCzNmmnbpv",
+	"ECuDWd7Do/4BcRhq1MSzKEgQcA8WdNrAhLAa5YKyb7+soxUIWBPxqJDxcSgZ0gTJxIlwAIkpq5nlTdRB",
+	"3YZH0Gq9H16RNfiYsEffwMXUROwN4+GwSQjMKVZAM7BMfSZU5DWwbw1gJvSy4Qr4EQ65d7CCpDG7Um08",
+	"DbixdQgadHEBgkZpBkHdGvTMWpCSs7Xbt7c47S7+j6hmNLrADwN5Bvk2pD1TFh7NDb9Oji6OE5G2u+PW",
+	"7fqvU9M6UgNyMWUdYcOUQjxIXr07OyclzjCCv68ruUBLXdIJ5iUzRgVmchUGjVybwNBhT1rBnF/n8P1J",
+	"FEc3rFImSNuCKARiNxsWRKNoZzAc7ERYKZliVr5JS+4xfZt1PLaJEdHmF2sE7qLRl7u49bZ5pamrWIaQ",
+	"qgNz/kGtD4Gca+fa6kAD52FVtmE2XR0Xv8QmaSJ8AGDwY/CmmIzgzwm/Cf1Gq7pPNoxL4xpP6IZVfMxZ",
+	"3sPTRZft/UciQoyIt9eOmppm8FR5APuKmzAZFrzgquTgWrmeJoJrxYqxAbR3hRE9k8n8VqZG0IzQBa1K",
+	"bBPXlW9TgwAfjv1LUvDPLBE2NkTL7EUIXrLSG9ZJTUW4K08SuUVmllTpABBnGXUQ5oGfGSsxihpby1+j",
+	"6DBJ85ofxBWIIMT4sljWUpIIWyM1tLZzrjCvh4SepCi4Rl5nLCWIEWNqFJhkOYZTZgp0B482ESAMTOQs",
+	"JxuFnMi5jmGXaiGrnDh8YM5opvkNUtsLsY8U0j6HDcKMmGviqT4EaR3PFS2CcM30nZ3p85dFEOBCMpkz",
+	"spFa53uFzRjIYN0XmlYTptM4EWmIMLsybiyNyWAw6NlUo4PRsFdKOoCOEO9JPGGqPqv16MV17m8UgtSp",
+	"9kKgnPsWjIEgYRgPEQMWc2DoQS1T/nqKv1vDFdnd3jd2MagHRKPItZIaVRiweDawUdHo4wp2yVmORtsS",
+	"NLtiJUPVs57ABqNyMlifqdvZ+ievo+7bFTvj7eutbMj28+/pi+u9rFnK/mrEzt2lb/f+IPPlPXhIh4N8",
+	"HOawE3Jx1ywEI46jdYljezj8Z9Fgu4NrUJAr/bsAP/eKZlPWfyWFrmTxEAzO3fRq36L6H748sHsvIx97",
+	"ZaAViNU2ChtZFj330ePkVlq7HvYWNYzPqAGhDE1wBAJZo2aD+wc/0Nxh478ONIuL4LafDDKL/tBflJlR",
+	"nU0dGFVXNNMeYd7BuZFHeQatZiENL1p1QYtMbyFGwQA6b/O1fmaUiLZDc6k2NgCkyfJrf4NxBRekhqC2",
+	"HUnvwAUqxh8lQsh2BOZiKqwfNpJtXK6OY1zZszHE2k8sxAbQ/67i8EbbqfW+qSs9u8OtdQO9Gdz80EJ5",
+	"7w53Hh50HF4f293aeQLl93kjSDsHmZSkAK42LrFsBVff3tMlVs8vpCSn8ObXaaqWso8LPK2iQsYMswbX",
+	"x5xkmfRZDb4hCdnef/iw25eX7uLoubH3949r3igLm61oxVtt1o+XaIznsxmtltEoOuwEu9vYG2JgsQ4E",
+	"0XQjPZAKOlGuo4194JWKqG0UY67nQXT4YljLxD6FFCBhnhSuIEm8qVPGZowvfErj6pENS21TOHXQjTzD",
+	"yiNmiQqBnUoSWJ9kVJBrBoGuubdoTrMr6fV5cZgyf3FbdQ/qNv3XZ8RaQtqzILQT4ytyUjKRczEhXNxw",
+	"bXoDMBmY79hUkj0zN3y1r2cBxQVv58kmk2rk2CbUtp0IvN7lGDel2LLDpAZy1VG4B86UaXbhZFPqY2e/",
+	"xwy7j5gJMp1NWW4yX9fUSETdBYhNt7tO3AvICQo54Vg/rNi4Ymo6COqZWOWc0htGroFApBKTG8O8RMix",
+	"bzwtcQSFMKY9pfOZ6ZufL64uLk5TsoG6ofmNhwiaFDqUzEQEN1+RbH/LI2z3Yr3zwOUa3BTAa4lGhms8",
+	"KEt+ItzRr1C/4Qg9Ozo+Ozr/CxLbwxKA657Etj+iNH5dsLEmkG5hsc/0P4AJPx+eva3b81ZrBuRc+hTQ",
+	"oAyaF+3rhk3FaK5MoQPO33aMjcA11dfiFfxOGSmZLAtWn7SBdKhA/JGykRFB1yjM55lGNQmKO4SK5YIu",
+	"sWhteDblJXHX9owEK8tXk1Ka155BKnprZSsRgSR4JFwtC3gP1Ba3Q6Ho2eIJcKmiN6wIDxbsjKkslKxS",
+	"UtCC5FRjR22p8EDkmHw4OzX6bTlWyIk6qBEXtqRrWlndNwC6kuI/r0Br782HLxqVNWstFLlmYHCA38JU",
+	"pxqW9ZkyaIGeT41Lqqd1YlwDnx7xCwRPDcHq2mEtWbhLb1yrwAWs2Uuggd/Gfv6vVTDuvWbz6LAzvNjz",
+	"ZIWNgLQ6BvjooZkdeMwQS2kBlAH4MUQ8erTi1t3jN9rQ/DVBtr9hFPgk3022UaGcC73iT33/0GpEDEEI",
+	"z7+laPxJqigukeqoGBy+P/FVgzU1FS+jHeUUU7T/FyqaYN5vkSL3FFAG/ztS9j8oNzYINkzqjEh9dcWp",
+	"0L/Ur9K4Bk4jx2r+/kwNV6gxQH4r/vYGRslB0tKGR2K09QhGBn69Edhjx6Uzsv+2qkv/Lvv8u+zzcNkH",
+	"Rj2FoEACck0V87DWG8oLel2w8FdvbP+1+bNCgexYNCj5IPzwr/5NDD/wqeSnBeL0G61tE2bHA3Kxus+H",
+	"q2ptlHe7zvaaq7Kgy+AWMYZ/yvSZV5M2kzZDQmeM2OyJ62s+3QsSMfvbDr9nn/j7TF2Zo03KLWqt8+bD",
+	"Ci4mNjgXOP2g1tSGfKwAldsb77uJBy1RUzcZooAjYIz//Sob4bc3UMgM8nJ2wwpZzpjQj98H2UDwYzUX",
+	"cYB7PTAllY7fVIlJWYDYwYaIFKSQsrym2WfwqRen561xF6fnV6+Ozi6ujk9Oj3or3GgCnh+11fZZPQR7",
+	"Xn9Obe6sUBfeon7onLb+yDk9DN3+Vs6oc5uXXuu/dCDu15eLD1oY85ANg5WyBYc8ML5/hSZA/gEEe7PI",
+	"o6K7y7v/DgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

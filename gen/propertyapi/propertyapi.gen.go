@@ -1323,6 +1323,7 @@ type UnauthorizedResponseHeaders struct {
 	AccessControlAllowOrigin *string
 	RateLimit                string
 	RateLimitPolicy          string
+	WWWAuthenticate          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1403,6 +1404,9 @@ func (response ListMyInvitations401ApplicationProblemPlusJSONResponse) VisitList
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1527,6 +1531,9 @@ func (response DeclineInvitation401ApplicationProblemPlusJSONResponse) VisitDecl
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1680,6 +1687,9 @@ func (response AcceptInvitation401ApplicationProblemPlusJSONResponse) VisitAccep
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1854,6 +1864,9 @@ func (response ListProperties401ApplicationProblemPlusJSONResponse) VisitListPro
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1986,6 +1999,9 @@ func (response CreateProperty401ApplicationProblemPlusJSONResponse) VisitCreateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2131,6 +2147,9 @@ func (response DeleteProperty401ApplicationProblemPlusJSONResponse) VisitDeleteP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2305,6 +2324,9 @@ func (response GetProperty401ApplicationProblemPlusJSONResponse) VisitGetPropert
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2459,6 +2481,9 @@ func (response UpdateProperty401ApplicationProblemPlusJSONResponse) VisitUpdateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2654,6 +2679,9 @@ func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListIn
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2829,6 +2857,9 @@ func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreat
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3038,6 +3069,9 @@ func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevok
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3212,6 +3246,9 @@ func (response ListMembers401ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3358,6 +3395,9 @@ func (response RemoveMember401ApplicationProblemPlusJSONResponse) VisitRemoveMem
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3555,6 +3595,9 @@ func (response PutMember401ApplicationProblemPlusJSONResponse) VisitPutMemberRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3771,6 +3814,9 @@ func (response ListRooms401ApplicationProblemPlusJSONResponse) VisitListRoomsRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3925,6 +3971,9 @@ func (response AddRoom401ApplicationProblemPlusJSONResponse) VisitAddRoomRespons
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4616,139 +4665,146 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3/chs3si/+Kv3l7rdMbobUSJb8g6rUhrHlRFnZ1pXk67on9GrAGZBENASYASiKm6v7MOcF7gvkv/NA",
-	"+wq30ABmMMMhRdqyUzlWVapikQQGP7ob3Z/+oOe3RiwmU8EpV7LR/a0xpiShGf6zF8dUyvYLwVUm0nYv",
-	"TcW8/TZjI8b11wmVccamigne6DZOMyopVyB4ugDBgUBGf51RqWCYiQkQGGRiLmkGUzKiMB8LSUFgX8Ak",
-	"MA4v3p6dX/ZOTt6+P3p5+fbs+IfjN+d93uSCUxgsIKFDMktVqwtqTJRtGgCn1zSD6G9Rp88bQUPGYzoh",
-	"enT0hkymKW10G2OlprK7s0Om0479tBOLSSNoDEU2IarRbcwy1ggaE3JzQvlIjRvdvTAMGmox1e2lyhgf",
-	"NW5vg8YZUfSETZhanv/FmIJURFEQQ1Bjmk9/MEtGVJlRj8Q1zbgENWYSMiqngksKzeOji1d9nmRkqNqM",
-	"qmFbD5lMWTsjiqb6eW27La0uRP2G7Vr2G4fZt/1ZGD6OZ5wpCSkdKvybHir7haSx4ImEGVcs1QPrczsi",
-	"JmE4S1MgI8K4aWVXUffPMpo0uiqb0fpVrYzi4PnzQ/VtWF7FXb2KU6IUzfQS/bPf+Jm0/9X+8A02+Tls",
-	"P//wzaGy//hrY+2Kt09FyuJF/cKbGVXX5ld/beyyzO1nc8YTMddyZxfILcDHTP/Xb5+E4eH82ydbzP9X",
-	"N//5+vlTlS3avaGi2fLUz+3eKgFzwhQM6FBkFFS2YHxk9nXD+TwOPW1gXD3eMzNhk9mk0X32ZF/PZMK4",
-	"+Xs3Hynjio5o1rjVY52SjEyostbjmF8zRfRIj18uD734FliiB6ltil6rcSNocDIxnbvfXLJks3nslqfx",
-	"ZN+fxvO9vcePn+6Fj588O9h/+vRJeOekgsZrOhnQ7J2kWe0sEqftM23ajFUjaDYhHhM+onLF3PTvN57V",
-	"3n3P6pSM6AqZeqvtN1N0ImHO1BgIjDJKFM2AJdDUU51m9JqJmURL/khCxOmNuiS6u6iVT/fXGc0WxXzx",
-	"65KBtga90Q2DYqbhx880XDnTFRa7p2AipDLGeEK4m3bTjgwIT8A+HHbDcOXc0ELXzw0tQD67g7VatrvJ",
-	"xmViSjO1qBNG990ahfpjtOhWP9ScdWgZvifJmTGe+q9YcEU5/pNMpymLUeN3ppkYpHTyzS9S8NLg9LQV",
-	"Yak1/e6YTQSVwIWCCVHxGHWyd3oMuveMxEqvCM0yoW3Tz781hoymSaPboBPdU9CYUCnJSA97MtNnNgUC",
-	"05QwDiRJMq3OqYhJ+l0iJoTxLnABCZPTlCxAr20Av86EojKAWEwm2pUKYJCR+IoqCSIDOSUxlY3bD0FD",
-	"+wgz2eiiRVVM4WnyPUnALUm+gM5v+YXSayr3Jc2uWUw7Cb12iyN3rknKElywxq2/lX/N6LDRbfxlp3Du",
-	"dsy3cufUNDYbs3yWrllQt5iHEJm1jHD2Er8UwyHliT54cHElqg86QrOU9jkl8RgGGSVXEprGa9Nfytlg",
-	"wpSiCVyTdEZbHejBQCQLQGdSWyAxUxC9MELSvlhMabfPfUHRAhIB+lPDmaSJMVu6b8pVtqi0hXx/q10Y",
-	"12dz97duiW3rnXVNq27kun6KH65whTZq7H6PG/5C8GHK4k9XPaIAtUcvPUkzSpIFZHTEpKIZRQtUiPrz",
-	"QtTz528l57Frdd9S7jqWhdjEsyzTwofefOdrkIlXIhuwJKH8E4UCfQfCQcw5zWBCFtYJMkfs1J5PZdF4",
-	"XIhGMYytZGOYN7sv4YhJmtoJSEptNCfFLIt1qKHQKtqZMfVVSMgx1zEMSY+02b+HU1tvJM0gFrM0Mcsp",
-	"9O8U9UNnX1AO/OPSjQbOTTdmVFsJDbNd3IvMnIsJVWM8+ghLaQKCm8MNh3eI/zbTt3iFJAsJ8zFRHf38",
-	"N0K9EjOefOK6vhEgZ/F4hZ7tF8v3RigwD9xqybhQ7SE2u481c6N1ihVoP0mVlU8LhlbAr0TJTskiFSS5",
-	"EOKEZCN6j84xelRMghICUt13STZ2PRtsxwAXQoAZxVYyooRo4wPu/aB2U8DetaSQQsdYbKLuqZJfhaCc",
-	"mzm/4+SasJQM0vuQlYQoMiCS6kXWipf3fQjajUY0CeRYZCpdlC2zJz52ZOAPbSsBmnkN70uE7IMeyWKO",
-	"eXBDuJxrE82FMeBz4pCbpAMXy/O+DRoXQrwmfGHjNfmpSy+EAR/s0UGUopOpkv6qp0TRrKSye55HrXvQ",
-	"A4J8RFuteEYUbSOEQe/HsvegAJjllHLVNXY9ZZSrR9JptITm2dH/eHd0fnF5cvz6+CIAfTQuQB9euHyt",
-	"wK1JKkaMyz6fapcBu4HjU31e6A9MENI8efvD8ZvLV73jk3dnR6bHy9Ojs8vj0wBWfXf0und80gr63MQt",
-	"5rESyo9pnh39cHx+cXRW6rQVwDwTfJRHC1Mi5VxkiWk+kzTr8+Zp7/z8/duzl5cvfuy9+eGoPIQWHnl2",
-	"ihkdZlSOaeXpfd48O3p1dnT+Y+3UWh34HtdaAsmoWW2HAmuJcIPSWxGPaXxFkwCk6HMnZSbMJsqYUjKh",
-	"MBET/ZHePy5gonvClrIwuWZ7D+1+2a6ASb2OJgQ3yQYCM87QtaMSBiS+gqYHZ7e+goB7Cb9f29z7KarV",
-	"O05maiwy9i/6qb5hDxApggElmT49xRXlBjMxYGDZV9wtjEtpDNta8qLlfdiV10xKxkcBMG4mIzKgN1M9",
-	"fIgzmlCuGEm/Bg8gX01vhif0mqa4/Xw2aXR/bmAQjtDmZID/GCG8+MHDo/PfVPJOQaNnUM9yzmsXfiTZ",
-	"QMwyOBMkKae6Diqprp//2e/fhGG737/ZfdXv3zx99eFvf6170ksDo75BhLoutzelmRT8kYQhy6QB5VMi",
-	"lcVdMbmcJ2CsIHZharPRjAOBlEllcjN9HiFgecl4nM4SmiBwiDg4DEWmLZa0wKTfH4yJtpSUA5FAwKyo",
-	"y/y4cEsbVf0By8z48NDSMmpNOzQJcDq3rR9JnIB2LOYSBI8x8l3AmFxTkGzEaQLYHI0qHg0JYBIFfhGM",
-	"Mz6y9rPYnl5C4ERc05TEtJrN3r1rc76p3ZwjfbZ6slA96MsQeeRj5NESSA7N6Oiagsm/DsTgOy8Zb7Ov",
-	"rUA3Qiw9MYh7n09JpvDjddD6IdAbEiukHlCIvosO3THIFKRUz1wGMCHZlcGlEzZiSva5GOI5aWYVGD9l",
-	"TDIS6wYQRf/fX/76/+ux7T159Ldv2jvf/v2fl9Fv//v2/0QRdqPtUaq9SSVhQNVci4ga0wk0iUku9fmT",
-	"fRgsFJWtQ7t9TAEBs0ZmWfQY9CC10Ki5DtAGNJXQPH75prcXhs8CLXXvLs7hL/tPYEKmEphqHfa5Hiyu",
-	"EeglwvEgyG77xm5Qhji1E4SmyOCEKMYN2vkj4djsH4STAL4XUzERQ4FC9yPho1na6kAvjsWMWwdjxtmv",
-	"Wld0I4QCcOQCmRiDBS6fFYZHEmLCBWd6fEORTbrwjrNYJLTP37z6xwszAOQfxNohH4o0QePusgZ2Fvo/",
-	"JaF3/uL4GJrTGV/oPlrYZQB2lWHvwK7yYZ9LAdG/f//Pf//+f//9+39+d2Rl7MXb16jrUUXwIvPE6Jf/",
-	"+j0bUf7d9//1ezymmSOKROjW5N/e8HZ7oL9vX12T/Dcd6OXJB6cLTBuK/TC0OeE8X2JyEmiE+jxC3zUq",
-	"ZUq0fJg0SVW/SUK+W8FfydNYns4f7FcVOmjctEeivaTlrxhNkxzZs/aMmVydTZTVGeZKwgeanuYQ+xkK",
-	"uINyxiJNjJ86FnO0pdHfTca4mGTNTKosip977f8g7X+F7eeXnb+3V1iuPKFXN3JcZ73gZpCDTFzRQ1iZ",
-	"lCqPUJ8FhOdOiN2DZfbQ9ofhrZ+c/dkufTGVD3kDMfiFmlyIyQN/psRt4LE0liXD0BwuU+d3rPPqfBfl",
-	"NmjEyChILom6q+EFm1CpyGSqmxnZqN1RpIr46mfMRtkEQVNSCpF/qFXFb1nHqir1Mceo8VLltvNlyV0/",
-	"P36JvzOTvxwstv395Z1Lqh0Vb1HLC+q5X86UxSlhyw6Z9Wj6nHEl8Fuvd0OXMSHJfGxO0EW+o00yQE8O",
-	"3TMOBSfIhK7mlO/rOHNOdDwTiyyhSasDx8pLTpcep8+zQ/Bj/gIPmmbimhqyHnLl7M8fSbReVHtzJJHm",
-	"B3rGA3FTtdPoVH8GKfK2jVtved1e+471beCUd3G5qVTlDTZ5mOOemKdVDBnSTvznVzsPcrNfMiolyS5Z",
-	"jZJK1drFXExOmKGZlI1XIUY1fu2pPda8HwWgd18qG4Q49w52w/AQRbPIXDySIOY8QLdrSkbU0IYUncg7",
-	"172wtrcoMsem1a5HRiVZRhBYKMcxd3Wt90Ueux/r5jlnq177/bmYAErwdFEEVqioiA55q6S9uFTMbbqX",
-	"jOghIlDo8mp3x3DE8vXSY8CfVTQI53uv55gSiqSXqMnL0/1RzA0CO13edxwnTl8f+zrWSdMAhHYUDPqF",
-	"wy8Nfh3Fa293/+n+s8dP9p/eSVwrKZAnreXJLMlBnTIYDuO9nuA2rvsYQ7TmyMlDY3virAjvocmMTMrA",
-	"yGE1qP8ih/rWBtVRPjf4cWX/y7azoI6WNnD1zpu9wx1PEqbXm6SnniQMSSppcF/CURn7hmOsN9NGIGpM",
-	"9BEqXz0QExj+iVZXIw/QJPmXqMfOeh84Uucm1tlqUckyH3wGy1yxVZsZloMNqLD+rriF/QhrUh7w0s68",
-	"0sKU+3FlvS3oHgMKRF4ZjEuxCYXmu/Ojs8sXvZOTy4vj10dv310E7soH7IHE47TPM6qyRQAEYpbFMxcp",
-	"08ykUuZ59yarZw8aJs0ompZOUIfi9XkuIEQBWQbv5kyNGYef3l9cXlyctAxqQNI5WeCxUPiY1Dszu6Zr",
-	"PD+YLDgug5mywB8XxkmtnICGmWuXfiBESgn6BG/ovBySfQmF9kz2ujYlrNALehi/TMhClmjRT6vY/ku9",
-	"jvkVFd/Lt90UrOynZev+dJ1aPL6bUe1rRa0XWqsDdO483m13oQBT125AsY6f7H5jBytmcSbEZMsZbDIe",
-	"3e12Y3F5nyV7cvbqBTzfP3gKNrFkiVSY5ikPzCW7/JTFlgzx+0hoOJb5b5sdKx74Vjpa9mpOFsalIjxe",
-	"hWrZebLEJDNwmngRqLhqZq90pGIEKeMVZOvxcG+wG4f0efKMPB08icsL8mR/BQrXuVwFwrmMorcj++Ha",
-	"OxAHz597GrsfhrXevMlN+vtcJtCvAw833UbzQd09wg35+B9xvdDXFPzWzTVfysBJ+Qodyk3SettP0vTt",
-	"EC9CbHwKfAjWRYnmAYdAOJBkYvMLYqbyc1aO2VQfvhIizENGSKXZ3hp+JHS4qY9+P1iHBTXc7JZgDW8S",
-	"6/bR+cTVC1oGV3Bub74HxZZjMsbcAqrY7jVR/6kf2asxzQxwP6AY5vuRPKwO5D9vGF/BcDYxr7lO3I2o",
-	"bAgS5GMoYA7EBuXmMMDult66N+/yMNdJT31G3V162wtDL9PZgZ5NR2sJUAKMhGoH2PLcvQgKb9CQVAr0",
-	"4l2ecz8MTQpOy+W7i1ftZ9BkhgPmstkW+i0BvmJogRRjJlqHeDrxkfbMOS2RivDs0o/hZKKPNYz6ow5g",
-	"QAJSiYwm+RXYMVEwwAylFWLbKeNmlFXQ9pwSyRIdoihFRrTGXE8Yzw+Vj0MM3M6c6oP5Tq9rwrj/6e4f",
-	"5EkuyZdzGSvKeI8GtvAet0ZZ7kaeV3qg+qn1KEQmxGQlBqG/rCIQKwGHvW0AB1zoik94t9naEIjc0gKZ",
-	"Jbjb+ORbV/Kc/sFUPMZrPVXP7NOVqjjmS4/cC/eetHd323vPLnb3umHYDcP/8F2yhCjaVmxS0fT9Wr9M",
-	"0niWMbU41ztj77Aika43U6jIhlb3ynX+0/uLxhIrlsNR8vK8Bz+9vzCwZnT69vwCdsiU7cwkzeQOmakx",
-	"5YrFRNFI296lX1g0IgogTz73eWRBiaiIkXdDmDA+U1S2OnBRhWHQdhurKoHkmTchtf2XEqNuntCkz5up",
-	"GImZCgoiqTkOAkgoiRW7NkTdw7L0u+dc04wN8aDUT9AHw1AHHUB40udSiam0rH1tzZE2U6T/TNjf6fM+",
-	"1ws21QcVi6lLMdAEmmevXjx7uncQwE/nb9/AezqAC5zJ9zoIemFpuaeuYcuwkEk6EhlT4wkeLVPGubmu",
-	"Y8ZqGJXQNDtlMh4RSUdd4ILTKIAfz/cOnrgoajobpCyGK7owaBBfgNCOU58XTyEZddyQlmPMmgU3yUmm",
-	"JHaAXUZXLIkCvBKTXuO4UksBlzYdyaScGWdPPxtJYT+9/8f5IURMyiiAiMx0D5GcDfT/GFGGXRLRm2lk",
-	"B2O0Gj+2nODDPk/ZkGp1kI6gkalD4MLtYWZcHCB4muv9uqILr+QK4lSoBGWSqOFxMj4UjsBKzNVTeyO9",
-	"HEvBhDCuCOMGmpxl6fqwq7HEET01W0J5MhWMK1kqz5CnDxQZQYQaFbVy8k1VfPvc/K44C6JWB47KHHWg",
-	"N1qA84uvAfhKHOTwoXuI3qw+55TiWmrJxh1NHHuqPM6oZxm0+KwuGKMDnU4nanX63IwF8QbkG3HIwZJo",
-	"FUE4wos0qFf2/LKogZxSnkh0upC1LYaGQVFh7TtufzMqkfejAq19EoaGqW8sUDfnw1uGpY5XnAYtk5KD",
-	"CvseFWrOJHXa0+d7Nze4nvs3NwWwgTfqCnL6I2mL8Vhs9vjo4hVEVS6t1Y3846jPzd11C+86Qn1+ncHg",
-	"yjSB/b3nVmU91nbUge+9IkfS3IDV07VYU5+jRudJLVPECAHkqK78UQRL5Y+Mzjl2dkV9rEHqnR43gsY1",
-	"zaRRit1O2Am1rogp5WTKGt3G407YedzAE3eM59lOZ07TtH3FxZzv/DK/kh1LJ78NGngAVTLmI6pW0XWX",
-	"k6jWVaUJ2BCgoJGY2xvVUNayLpD56GgYeczwSFbYJjHJMoa2tJymL3LwBtTX9q2b+2JRare8uRuGrdJ4",
-	"jXRyYEle/AQvP9i499DLfpvjKCgVQXHXO2lGDUszj4+1UGbKilfkOVPITRy7GNNE3wST60DSVIdn9pQ2",
-	"sIrulig7/SbhbsHcKW5iIbO22v/kosLcaRksRktXB0zJl2L+fW66saQZkIqlKYi5TYcXmZLM5MbxqpSf",
-	"J+fCtZWPHNexWUnSdgHjnMiey2W2EOZGSEH9NjxZPUwlQIoJxdhQ5bzsPpdjPRrP7XbX+SdWl7nLzxQ4",
-	"8IIqfXBW2FBRUGYM9bnjPxlhrCM26bHUUJusRbPiIHJOkx6WUeT8IDlOGt2GDj9eL45L2X6/qNIKvK74",
-	"yU5R7uY22OjH9rrJh0qJlr0wXHPjxN002exKR4WLs/bOvfZslg3IV3Gpc98seV3DfGt2vNI52GT37ibv",
-	"Kvdw9vee392oesfxNmgcbDK+cp0AbPX47lY191kx7JpNJiRblKqF1R4mWnL0qUhGsgKXfbitOb92fitV",
-	"Frs1B1lKVQ1edkYn4tonEWIr7RrjheQBNbfbHMzdgf1wv4ariObaXax1E+jz0gweSWOxAzRr7maT8e1G",
-	"2uA180t6Xn6bpGmrzpa8pLEOtrx08ZKK768hftrSbObJ/nTx8W62D3p5j3pp9mN9o7xUxJ9Uka1UVrRj",
-	"S5Xe9lAsVSK8/bCBRdgxuARCgZ/yqKAxFXU5nNfkytoUW+1i1aUydzXXeQ6YQYJm/nNXeOmK0ql1lc1P",
-	"8stkJsDNas3YVtYKlDDe7GbWyjBySn4kFzm0X/Ul+7xpsQh75d3GbWYftCuVES5JbIzvKjt4CPvh84J7",
-	"VHSO5E0l4SAMXT7SuKz5XNBFL2UmmlUOUCsPNPzO62xvD0e9zvTen3flaGl3eFVeFhbXAriY62iEJw/e",
-	"1R9rxcMNrPgLr/zZn9HsG4X4NKvvzHbx4c5KIOLUT9LmRlZbncDczHPWVlte5COAGDp4Nre91jAioUFH",
-	"yQZLwHu+BkywefYlTAEMpOClijdDFAwRkYyoq828Elco0u54uxNRhVUR5amfPf7zh5MldkRt+ZE72BEP",
-	"9u4rjybrrYOt9rfG6ax15V6gOksPejr0e3UBovY+TGn8OadZnaqajnK+SuAKjH8vksUGyuNV/ciZAcsV",
-	"G2zapcp22Lg8h098vS0niVU2o7dLer9773q/ytUpkD8iLX8leVD1+1T13Q2Ur1rD7k9qIowy+nhyc5VS",
-	"a31ubei0LHZ+uwNveomfV4B29B70w5CGYeqS5/68tAC+X3f10OTNDOocE26rKMKIIlPrceC+3w/368Ej",
-	"PYqSLdoEOcoHbGPAB/W718hiA8F+5dfC/UoQJbxSQzbRFmgaDdEHcWv1QV8bUqD77x6x7DYEXv3oMina",
-	"YDYd6K1szoXqc9RQP8Mc7mP6U/v3iMfkaSt6w6QKQAqL0yhpPqI89pJbKSVXdar9A1Wr9Tr84qf1g4l4",
-	"gJC3U3hfEe8LIfZeq4GgrSPoVlx980YXm4h25WMkjNg15dDkBpFMdkTmsI1WkBdgUkRRrKyISosUvKKu",
-	"omV3WZtguDzGVBHbwJRl7GKBqFhwV3UydkMaQsKGQ4of2mENhBojbavODLybJvcUbdiQwgUaW4cUZVb0",
-	"RkHFlzNTM1ym5MFc/Vk9mq8oZjmjhiaTQUbbOWfFi2A2cH5q45XNuV+21SNZqaFBFGivBjhlOu6waR2a",
-	"BJCYhGASQEavxRVNgIsMUqpsSgmaRPW5q7XSqhK8sOBd7vAVzBtLW3UcqOYyy6e1Ci4t02/+YFbMAxnm",
-	"Iaj6IxDSuko4Yltj8qleWC3einpD0UMyuu0snU0ilcNAQ430orA39bwdGCz6XI2ZNGxEQzz0MlTIlqxU",
-	"JsCirUWpVhv/kTxljuXm+jz64cje4fBW0/LO7UsLtM22hlACUyY17VWStHzOalG7Pl9Z1e7QDBRvfxcF",
-	"Wt29haXdrS5en5ssfEanKYlxUNDEFQyMXV4EztjaCyY2E89kkZyfjykae5FhQOoVBzUJ+YK22oEer6v5",
-	"YAqmRpVKElGpFgQcKz8v3+fLdessb7NMGrb5oRV16LRLb2Zdww/t8/m4xMugRj7EcInlifcZS9Rd8Ji7",
-	"MeF6ZUwDaO6Hj3E+fZ7i4zHOmI8ZFgXNT7dl8kTX0Dv0lqIgTYS7UZO3MYcrClef97ktGt8tKfjU9E0z",
-	"aB6/+Z/HF72L47dvvHLzb9+/OTrzqrKE2CIhixaS9r0SKvXtT8/enh6dXfyv2i5QHaZ4QdOMWP9tV7Jg",
-	"4NZ3jB8eHRX9PvZGZij8uJQDDyStln3B+80KCF8EK8j9+R2O/MRygZYVJf+yQAd63nr4VwB3w7CWI9/c",
-	"D5+bMTDVWp0fqpBKPjZDVKoHUJQIt4VelipmbZMf8qvYfdkMUfXJa6mNDyyYP7lbtTVv5isKBY2TlN+U",
-	"GCxcHHQfIeDH0KdrnY4K1/EQTznnc1GPLoinq/aLCrqiPefzjgjHjJZfBM5UEHAMyXUhZ/EiiTrDe4a/",
-	"uhci9YOReYjdPj8MpMW1XuM+d9QWfCwXu2xsvLKPtVhTtfojWZ+ZWy4H6dV/9DEk9AgdjG9NZu27QGzh",
-	"m0kH3tcWOqy8XsxVObTvbGBS2Tt1GIQGrrjgXucA7F86UDAXxPVIjDNaf39u5T2yvMLjZ6Yer4Ov7EYu",
-	"bcGDHXzI+m1n1d6PBSr0TPq5/s+CPK21STu/2fK7d7g9Jtw27xPy6qOh/usgzxhiCwAMqL2gkWAY2OrA",
-	"mQvoi0SgKdqB/Ro7sqJc9SIv4lQuimtvVCA0492mKOqD5MPsc1uw44rSqX2lkQVNyhcrioqdrmBHgLVN",
-	"a6uB5EIr+xxvwFv2VP5SRktpyAtEYT0CohBnq/fL9JK9drHrZj4ZmunCs8TIHB/3YJL+u8d/f2ZfrqSf",
-	"XxiKv9upMzr4TtLMQfcztZo+gTYQL6lh3GbIS9qQGRN7iLgMvouHJNoC8AVefs1jP6PDiLRaJ6vPTdOu",
-	"g1KxmJCLegO/jtLKqDbKXz3lYkWDbDtWxiNL9TRXqPwXNhnMv9gPcxevMNzuDZq22rW1wX3uGWEHUdti",
-	"e4gFDqtYbnFutDrw0n2TP8dBvAbWvJezoVu5scOQ8lqC2GPlw9Q+5OyxWOqs9+lMeab7fnDMkTNa2/iv",
-	"tjr+FyaerL+293Bb7wGn/Cpo9q64aPHmDy9b+wlwZV6ycQ1+4Co3rkUPCrAAazeuCLbPbHnEz2Yu8uKU",
-	"q96SrwfwYBoeouot/UtkyJd04IuSOXro4KH0Hjq8K3/NqIPFfFfXOUYEkpnRJerexVGtuGpZY3thaC8C",
-	"3Jlh7SUJ1lz9dDKsK3i6Td7UlHv9shnT4pn1JgXv0pHkAbF7cDv+O7kdvSSxVucjQmnncCzX7PWqJZov",
-	"TTjXdsVzl7431XWXPp4s92RLkNR8buqO6i+8QsVooP0SxT9/0EZY0uzame+ywk8zkcww5gtgQMcMDerF",
-	"yXlb0WzCOMFQU289DEhKeEwzQztLRCx3EjpNxYLxUWeStJbqtpIp6yzXbsWXETO7vbbm+W1QHZZ5vXWi",
-	"nUExnVCugkqF1Am50lE4Lz+2u7Ozu/e0E3bCzm73WRjufvTTllDMDZ+4V/vED7lILQPGxctIA/v2KQcy",
-	"GIphm3H7Git/BbCauD10UCIay9M69d4LYcDcmotx1Yn6HXvif/vh9v8FAAD//w==",
+	"7L37chs3ti/8KuvjzFcmJ02KuvlCVWpC23KijGzrSPJxne32qMFukETUBJgGKIqTo/Mw+wXOC+S//UDz",
+	"CqewAHSjm02KsmWnsq2qVEUmCTQu675+a/VvjVhMpoJTrmSj91tjTElCM/yzH8dUyvYLwVUm0nY/TcW8",
+	"/TZjI8b11wmVccamigne6DVOMiopVyB4ugDBgUBGf51RqWCYiQkQGGRiLmkGUzKiMB8LSUHgXMAkMA4v",
+	"3p6eXfSPj9++P3x58fb06MejN2chb3LBKQwWkNAhmaWq1QM1JsoODYDTK5pB9LeoE/JG0JDxmE6IXh29",
+	"JpNpShu9xlipqextbZHptGM/7cRi0ggaQ5FNiGr0GrOMNYLGhFwfUz5S40Zvp9sNGmox1eOlyhgfNW5u",
+	"gsYpUfSYTZha3v/5mIJURFEQQ1Bjmm9/MEtGVJlVj8QVzbgENWYSMiqngksKzaPD81chTzIyVG1G1bCt",
+	"l0ymrJ0RRVP9vLa9llYPorBhp5Zh4yD7Ppx1u7vxjDMlIaVDhf+mB8p+IWkseCJhxhVL9cJCblfEJAxn",
+	"aQpkRBg3o+wp6vlZRpNGT2UzWn+qlVXsP3t2oL7vlk9xW5/ilChFM31E/wwbH0j7X+2P3+GQD932s4/f",
+	"HSj7x18ba0+8fSJSFi/qD97sqHo2v/pnY49lbj+bM56IuaY7e0DuAD5l+79+/7jbPZh///gO+//V7X++",
+	"fv9UZYt2f6hotrz1M3u3SsCcMAUDOhQZBZUtGB+Ze91wP7tdjxsYV7s7ZidsMps0ek8f7+mdTBg3/97O",
+	"V8q4oiOaNW70WqckIxOqrPQ44ldMEb3So5fLSy++BZboRWqZos9q3AganEzM5O43FyzZbB/b5W083vO3",
+	"8WxnZ3f3yU539/HT/b0nTx53b91U0HhNJwOavZM0q91F4rh9pkWbkWoExSbEY8JHVK7Ym/79xrvaue9d",
+	"nZARXUFTb7X8ZopOJMyZGgOBUUaJohmwBJp6q9OMXjExkyjJH0mIOL1WF0RPF7Xy7f46o9mi2C9+XRLQ",
+	"VqA3et2g2Gn303faXbnTFRK7r2AipDLCeEK423bTrgwIT8A+HLa73ZV7QwldvzeUAPnu9tdy2fYmF5eJ",
+	"Kc3Uoo4Y3XdrGOqP4aIb/VCj61AyPCfJqRGe+l+x4Ipy/JNMpymLkeO3ppkYpHTy3S9S8NLi9LYVYakV",
+	"/U7NJoJK4ELBhKh4jDzZPzkCPXtGYqVPhGaZ0LLpw2+NIaNp0ug16ETPFDQmVEoy0suezLTOpkBgmhLG",
+	"gSRJptk5FTFJf0jEhDDeAy4gYXKakgXosw3g15lQVAYQi8lEm1IBDDISX1IlQWQgpySmsnHzMWhoG2Em",
+	"Gz2UqIop1CbPSQLuSPIDdHbLL5ReUbknaXbFYtpJ6JU7HLl1RVKW4IE1bvyr/GtGh41e4y9bhXG3Zb6V",
+	"WydmsLmYZV265kDdYR5AZM4ywt1L/FIMh5QnWvHg4UpkHzSEZikNOSXxGAYZJZcSmsZq01/K2WDClKIJ",
+	"XJF0Rlsd6MNAJAtAY1JLIDFTEL0wRNI+X0xpL+Q+oWgCiQDtqeFM0sSILT035SpbVMZCfr/VKYzps7n5",
+	"W3fEdvTWuqFVM3LdPMUPV5hCGw12v8cLfyH4MGXx57MeUYDco4+epBklyQIyOmJS0YyiBCpI/VlB6vnz",
+	"70TnsRt131TuJpYF2cSzLNPEh9Z851ugiVciG7AkofwziQJtB8JBzDnNYEIW1ggyKnZq9VOZNHYL0iiW",
+	"cSfaGObD7os4YpKmdgOSUuvNSTHLYu1qKJSKdmdMfRMUcsS1D0PSQy3270Fr64ukGcRilibmOIX+naK+",
+	"6+wTyr6vLt1q4MxMY1Z1J6Jhdop7oZkzMaFqjKqPsJQmILhRbri8A/zbbN/GKyRZSJiPiero578R6pWY",
+	"8eQzz/WNADmLxyv4bK84vjdCgXngnY6MC9Ue4rD7ODO3WsdYgbaTVJn5NGFoBvxGmOyELFJBknMhjkk2",
+	"ovdoHKNFxSQoISDVc5doY9uTwXYNcC4EmFXciUaUEG18wL0rarcFnF1TCil4jMXG654q+U0QypnZ8ztO",
+	"rghLySC9D1pJiCIDIqk+ZM14+dwHoM1ojCaBHItMpYuyZPbIx64M/KXdiYBm3sD7IiH7oEey2GPu3BAu",
+	"51pEc2EE+Jy4yE3SgfPlfd8EjXMhXhO+sP6a/NyjF8IEH6zqIErRyVRJ/9RTomhWYtkdz6LWM+gFQb6i",
+	"O514RhRtYwiD3o9k70MRYJZTylXPyPWUUa4eScfREpqnh//j3eHZ+cXx0euj8wC0alyAVl54fK3AnUkq",
+	"RozLkE+1yYDTwNGJ1hf6A+OENI/f/nj05uJV/+j43emhmfHi5PD04ugkgFXfHb7uHx23gpAbv8U8VkL5",
+	"Mc3Twx+Pzs4PT0uTtgKYZ4KPcm9hSqSciywxw2eSZiFvnvTPzt6/PX158eKn/psfD8tLaKHKs1vM6DCj",
+	"ckwrTw958/Tw1enh2U+1W2t14DmetQSSUXPaLgqsKcItSl9FPKbxJU0CkCLkjsqMm02UEaVkQmEiJvoj",
+	"fX9cwETPhCNlIXLN9R7Y+7JTAZP6HI0LbpINBGacoWlHJQxIfAlNL5zd+gYc7qX4/drh3k+Rrd5xMlNj",
+	"kbF/0c+1DfuAkSIYUJJp7SkuKTcxExMMLNuK24VwKa3hrpK8GHkfcuU1k5LxUQCMm82IDOj1VC8f4owm",
+	"lCtGUtmBfh4Kqm7XSHstZSWcvnoBj5/sd0MuaYyJiF20y/X8EL1//77dn6mxnjQmikYYzmKGAewegaTs",
+	"kmIwEJ8QGO4gGQ15PNZmLB/RA+0QR317FHhjEZgrNzlBq26j52atJj2F89mUVGCjbd+HDbvzCytCw0Z0",
+	"EHJi94ezaf1lfAxzRs2hyEaa6xWZTPXWAyBa19EMLulCHyGZJYzymGo5uPQgs45GvoYL70q+D1G72nRH",
+	"fsZ6Mzg4bETQlGzEgfGQoyZrHUBptUw6upwpd5c1281X4VZ42zLsVHoFLgrp7kxTcMijzYzZS8rbdq4I",
+	"mlZGA1Na7go1dpaFtNYnEL1RfyGzKSgBu12XZdQSWQFTEiJ6PY2gmVI6JwsYCi30hRWzChImySijJh5q",
+	"ts9NdklSKTWxUp7QBJqpGImZCgpJb4yXlh8QHSyKFJUzl220Swttw/faNwjwtKTS3qnZUTHaeZX5DEbG",
+	"M3dv8psQ51WxUJ+OtqycywBoOmGjdT63ihOvh6Qug+jLqgBoZ9QJuRMKGSXp5PuwUabWsBHAClaxX2zO",
+	"J6vhE19rCTUADC91XlnFh3+GjY9/CxvNAD6Q9r8uPn7nfdj6W10uHTWKVTMFeR7TK5rihvls0uh9aGDs",
+	"EjNCkwH+McKszEcvjZf/pvKIoNE3yaLyAW7DTyQbiFkGp4Ik5W3uV7b54Z9heN3ttsPwevtVGF4/efWx",
+	"bjNB46XJPr3BxF4dDU5pJgV/JGHIMmlymamWPSZdhZicqlDowdSCeBgHAimTyqS0Qx5hnueC8TidJVoY",
+	"MgmYPkTJRcw0S0JmTLSBSblWtwTMiTpyd/JE26L6A5aZ9aGtr/WSk7ZNApzO7ehHEjeg/bG5BMFjDBgu",
+	"YEyuKGhdQ1FJiwxtUbSoE8DcM/wiGGd8ZM3O4nr6CYFjcUVTEtMqDW7fdjnf1V7OoXZJPFqo+kflzGLk",
+	"pxajpdwiNKPDK2rtgoEY/OBhmKyF0Ar0IExBJiZRGfIpyRR+vC4jeQD0msQKEVsUoh+iA+c9MAUp1TuX",
+	"AUxIdmnSeQkbMSVDLoboXphdGbMnHpOMxHoARNH/95e//v96bTuPH/3tu/bW93//50X02/+++T+R0cfa",
+	"jEu1E64kDKiaU7QH6ASaxOTkQ/54DwYLRaW2GPD6mAIC5ozMseg16EVqolFzASkZ0FRC8+jlm/5Ot/s0",
+	"0FT37vwM/rL3GCZkKrXePgi5XiyeEegjwvVgbtLOjdMgDXFqNwhNkcExUYwbtfkT4TjsH4STAJ6LqZiI",
+	"oUCi+4nw0SzVWjuOxYxbv2zG2a+aV/QgjKDiygUC2Kx6tcTwSEJMuOBMr28oskkP3nEWi4SG/M2rf7ww",
+	"C0DYVkwkhaFIE7SJnZljd6H/UxL6Zy+OjqA5nfGFnqOFUwZgTxl29u0pH4RcCoj+/ft//vv3//vv3//z",
+	"h0NLYy/evkZejyqEF5knRr/81+/ZiPIfnv/X7/GYZg5fF6E3mH97zdvtgf6+fXlF8t/4hrrjBW2jw163",
+	"a6E0eZrZpHJRCGkbUPNXVEowa/ow2eUqf5OE/LAC9pdn/z2e39+rMnTQuG6PRHuJy18xmiZ5QsTKM2Yg",
+	"DhZfUCeYK3lyaHqcQ+xnSOAuAj4WaWLc+7GYoyyN/m6ANsUma3ZSBZ996Lf/g7T/1W0/u+j8vb1CcuU4",
+	"iLqV4znrAzeLHGTikh7Aylx+eYVaFxCe+272Dtbq/A2V4Y2Paflgj77Yysd8gBj8Qk0K2cBnvhDeJfDA",
+	"bcuUYYyfi9TZHeucYd9EuQkaMQKxkguibht4ziZUao9PDzO0UXujiLDz2c+IjbIIgqakFCJfqVXJb5nH",
+	"qiz1KWrUOhZ33S9Lbvv50Uv8ndn8xWBx199f3Hqk2lDxDrV8oJ755URZnBK2bJBZiybkjCuB33qz+0b0",
+	"fGw06CK/0SYZoCWH5hmHAkppIn5Gy4ecmYhBRmORJTRpdeBIeZie0uO0PjsAP1RahNGnmbiixnVFiLH9",
+	"+SOJ0ssY7on1bfWOB+K6KqfRqP4CVORdG7fW8rq79g3rm8Ax7+JiU6rKB2zyMAfZM0+rCDJE6/nPr04e",
+	"5GK/JFRKlF2SGiWWqpWLOZkcM4POKwuvgoxq7NoTq9a8HwWgb18q64Q48w62u90DJM0i4ftIgpjzAM2u",
+	"KRlRg7ZUdCJvPfdC2t4gyRyZUdsehp9kGUEHvuzH3Da1vhd55H6sh+dQ13ru9/diHCjB00XhWCGjYlDd",
+	"OyVtxaViblEyZEQPMJyDJq82dwy0Nj8vvQb8WYWDcL/3qseUUCS9QE5e3u5PYm4SV9Ple8d14va12te+",
+	"TpoGILShYGIfuPzS4tchY3e2957sPd19vPfkVrxviYE8ai1vZokO6pjBQL/vVYNbv+5TBNEalZO7xlbj",
+	"rHDvockMTcrA0GHVqf8qSv3OAtUh5Tf4ceX+y7KzQNyXLnD1zZu7wxtPEqbPm6QnHiUMSSppcF/EUVn7",
+	"hmusF9OGIGpE9CEyX30gJjCwPc2uhh6gSYqoL5rvVnrvOyz8JtLZclFJMu9/AclckVWbCZb9DSoI/Ftx",
+	"B/sJ0qS84KWbeaWJKbfjynxboOQGFIi8NDEuxSYUmu/ODk8vXvSPjy/Oj14fvn13HrhKOdgBieo05BlV",
+	"2SIAAjHL4pnzlGlmMtDzfHqTHrOKhkmziqZFYdVF8UKeEwhRQJaDd3OmxozDz+/PL87Pj1smakDSOVlI",
+	"l0wzxgr1dGbPTI36g8kCGjiYKRv448IYqRUNaAoa7NEPhEgpQZvgDZ2XXbKvwdCeyF43phQr9Jwexi8S",
+	"spClapIn1ZToS32OeWWfb+XbaYpilidl6f5kHVvs3l6I4nNFrRVaywN07izeu95CEUxdewHFOX62+Y0T",
+	"rNjFqRCTO+5gk/Xoae+2FpcuX5Inp69ewLO9/Sd53tNAARAfV16Ywwj4KYs7FtbcR0LDFef8tpla8YJv",
+	"JdWyU6NZGJeK8HhVVMvukyUmmYHbxPrJokLXVsKlYgQp45XI1u5wZ7Add+mz5Cl5Mngclw/k8d6KKFzn",
+	"YlUQzgExvBvZ664tHdt/9szj2L1ut9aaN5COUm6vVHe0Lni46TWaD+rKrzcsY/qEqmyfU/Bbt9f8KANH",
+	"5St4KBdJ62U/SdO3Q6wf21gLfAzWeYnmAQgRIcnE5hfETOV6Vo7ZVCtfCRHmISNEIN5dGn5i6HBTG/1+",
+	"Yh02qOF2txTW8Dax7h6dTVytazVxBWf25ndQXDkmY0zxZEV2r/H6T3zPXo1pZgL3A4puvu/Jw2pH/su6",
+	"8ZUYzibiNeeJ2yMqGwYJ8jUUYQ6MDcrNwwDbd7TWvX2Xl7mOeuoz6q5WeKfb9TKdHejbdLSmACXAUKg2",
+	"gG15kOdBYeEhSaVAK97lOfe6XZOC03T57vxV+yk0mYHOumy2Df2WAr5iaAMpRkwgrioVfKQtc05LWEzU",
+	"XfoxnEy0WkOvP+oAOiQglcgQKGc6B4yJggFmKC0R20kZN6usBm3PKJEs0S6KUmREa8T1hPFcqXxaxMDd",
+	"zIlWzLdaXRPG/U+3/yBLcom+nMlYYcZ7FLCF9XjnKMvtkeeVFqh+an0UIhNisjIGob+sRiBWBhx27hJw",
+	"wIOu2IS3i60NA5F3lEDmCG4XPvnVlSynfzAVj7EasmqZfT5TFWq+9Mid7s7j9vZ2e+fp+fZOr9vtdbv/",
+	"4ZtkCVG0rdikwul7tXaZpPEsY2pxpm/Glv4jjKs/U8jIBvL2yk3+8/vzxlIxAYfD5OVZH35+f27CmtHJ",
+	"27Nz2CJTtjWTNJNbpATTFdnyL2w0IgogTz6HPLJBiajwkbe7MGF8pqhsdeC8GoZB2W2kqsxhrDWgzJCv",
+	"QmUGkFASK3Zl6hsO6oGVVzRjQ1SU+glaMQy10wGEJyGXSkwdOFNLc4TNFOk/4/Z3Qh5yfWBTragQoGpS",
+	"DDRBKOLTJzv7Afx89vYNvKcDOMedPNdO0AtbzXDiBrZM8QZJRyJjajxB1TJlnJsqR7NWA0SHprkpk/GI",
+	"SDrqARecRgH8dLaz/9h5UdPZIGUxwo8xGsQXgIDkkBdPIRl12JCWKzQwB26Sk0xJnACnjC5ZEgVYSZhe",
+	"4bpSWzkjbTqSSTkzxp5+NoLCfn7/j7MDiJiUUQARmekZIjkb6P8xogy6xIB0zWIMV+PHtpTiIOQpG1LN",
+	"DtIBNDJ1AFy4O8yMiQMEtbm+r0u68KCWGKdCJihj6w38nfGhcLh/Yir2bSOPsi8FE8K4Ioyb0OQsS9e7",
+	"XY0laP2JuRLKk6lgXMlSV5s8faDICCLkqKjl46pL5Bty87tCF0StDhyWS3uAXiNe2vULCMBn4iAPH7qH",
+	"6MsKOacUz1JTNt5oPbS5WUbb9xwct9PpRK1OyM1aMN5gagIgD5ZEq+oqIqw/RL6y+stGDeSU8kSi0YXF",
+	"LmJoEBSVYidXEtWMSjVPURGtfdztmgInI4F6eRmRRVhqf8Vx0HItR1ApWkKGmjNJHfeEfOf6Gs9z7/q6",
+	"CGxgIXJR0/NI2h5mNjZ7dHj+CqIqENryRv5xFHLT8sOGd10dUl4Flpdd7O08syzrFbtEHXju9YaTpnGA",
+	"3q6NNYUcOTpPapnebxhAjuq6xkWw1DXO8JwraqmwjxVI/ZOjRtC4opk0TLHd6Xa6mlfElHIyZY1eY7fT",
+	"7ew2UOOOUZ9tdeY0TduXXMz51i/zS9mxVTg3QQMVUCVjPqJqFVx3OYlqTVWagHUBChiJKXqrurIWdYHI",
+	"RwfDyH2GR7KCNolJljGUpeU0fZGDN0F9Ld96uS0WpfbKm9vdbqu0XkOdHFiS94zCmjHr9x542W+jjoJS",
+	"7yhXFU8zalCauX+siTJTlrwiz5hCbOLY+ZjG+yaYXAeSpnnthAur6GmJsttvEu4OzGlx4wuZs9X2JxcV",
+	"5E7LxGI0dXXAdMoq9u8qNCxoBqRiaQpibtPhRaYkM7lxrDD18+RcuLHykcM6NitJ2h6gnxNZvVxGC2Fu",
+	"hBTQb4OT1ctUAqSYUPQNVY7LDrkc69V4ZrfrgjKxvMxdfqaIAy+o0oqzgoaKgjJiKOQO/2SIsQ7YpNdS",
+	"A22yEs2Sg8gxTXpZhpFzRXKUNHoN7X68XhyVsv1+L7oV8briJ1tFl7CbYKMf2yq9j5XOVjvd7ppCPVeg",
+	"t1klXAWLs7ZVibZslgXIN1ELv2eOvG5gfjVbXscxHLJ9+5B3lfLFvZ1ntw+qlobfBI39TdZXbq+Co3Zv",
+	"H1XTBgDdrtlkQrJFqclirTLRlKO1IhnJSrjs402N/tr6rdSQ8cYospTWVUGd0om48kGEOEqbxtjHYUBN",
+	"UbALc3dgr7tXg1X0CyTzDYS8tINH0kjsAMWaKwg1tt1IC7xmXtvs5bdJmrbqZMlLGmtny0sXL7H43hrg",
+	"p+1oaZ7sbxcf73b7wJf3yJfmPtYPyjvs/EkZ2VJlhTvuyNJ3VYqlBq43HzeQCFsmLoGhwM95VNCYiroc",
+	"zmtyaWWKbRK0qqjMdTRwlgNmkKCZ/9z1q7ukdGpNZfOTvJjMOLhZrRi7k7QCJYw1u5m0Moickh3JRR7a",
+	"r9qSIW/aWITtFGL9NnMP2pTKCJckNsJ3lRw8gL3uswJ7VEyO4E0lYb/bdflIY7Lme0ETvZSZaFYxQK3c",
+	"0fAnr5O9fVz1OtF7f9aVg6XdYlV5WVg8C+Birr0RnjxYV3+sFO9uIMVfeF0j/4xiv++6CnyG1Hdiu/hw",
+	"a2Ug4sRP0uZCVkudwFTmOWmrJS/iEUAMXXg2l71WMCKgQXvJJpaAdb4mmGDz7EsxBTAhBS9VvFlEwQAR",
+	"yYi6lvYr4wpF2h2rOzGqsMqjPPGzx39+d7KEjqjt2nQLOuJB3n3j3mS9dLBNUtcYnbWm3AtkZ+mFng78",
+	"WZ2DqK0P80aROadZHauaiXK8SuDey/BcJIsNmMdrlpQjA5Y7Nti0SxXtsHFXIx/4elNOEqtsRm+W+H77",
+	"3vl+lalTRP6ItPiV5IHV75PVtzdgvmrrzz+piDDM6MeTm6uYWvNza0OjZbH12y3xppf4eSXQjtaDfhjC",
+	"MMzrHHJ7XtoAvt+u+sDkzUzUOSbcNp+FEUWk1m7gvt/r7tUHj/QqSrJok8hRvmDrAz6w3716FhsQ9iu/",
+	"hfg3ElHCkhqyCbdA03CIVsSt1Yq+1qVA8989YtlsCLy2+2VQtInZdKC/cjgXKuTIoX6GubuH6U9t35tO",
+	"ai5tRa+ZVAFIYeM0SpqPKI+95FZKyWUda/9I1Wq+7n51bf0gIh5CyHdjeJ8R7ytC7L2NCIO2DqBbMfXN",
+	"i7BsItq1j5EwYleUQ5ObiGSyJTIX22gFeQMmRRTFhrTItAjBK9rRWnSXlQkGy2NEFbEDTDfbHjaIigV3",
+	"zXpjt6QhJGw4pPihXdZAqDHCturEwLtpck/ehnUpnKNxZ5eijIreyKn4emJqhseUPIirP6tF8w35LKfU",
+	"wGQyyGg7x6x4HswGxk+tv7I59suOeiQrPTSIAm3VAKcMO/a6nqwBJCYhmASQ0StxSRPgIoOUum6s0CQq",
+	"5K7XSqsK8MKGd7nBVyBvLGzVYaCayyif1qpwaRl+8wejYh7AMA9O1R8RIa3rhCPuKkw+1wqrjbci31C0",
+	"kAxvO0lnk0hlN9BAIz0v7E09bgcGi5CrMZMGjWiAh16GCtGSlc4E2LS1aNVq/T+Sp8yx3VzIox8PbQ2H",
+	"d5oWd27f9aJlthWEEpgyqWmvk6TFc1ab2oV8ZVe7A7NQrP4uGrS6uoWl260enu1yDhmdpiTGRUETTzAw",
+	"cnkROGFrC0xsJp7JIjk/H1MU9iJDh9RrDmoS8gVstQN9XtfzwTRMjSqdJKJSLwg4Un5ePuTLfessbrMM",
+	"Grb5oRV96LRJb3Zdgw8N+XxcwmVQQx9iuITy9PrEu4poD7kbE65PxgyA5l53F/cT8hQfj37GfMywKWiu",
+	"3ZbBEz0D79BXioQ0Ea6iJh9jlCsSV8hDbt+10Ssx+NTMTTNoHr35n0fn/fOjt2+8t3S8ff/m8NTrytLF",
+	"EQlZtBC077VQqR9/cvr25PD0/H/VToHsMMUCTbNi85YCPMkCgVs/MX54eFjMu+utzED48SgHXpC02vbl",
+	"wDS0J3wRrAD35zUcucZyjpYlJb9YoAN97zz8EsDtbrcWI9/c6z5zTfVbq/NDFVDJp2aISv0AihbhttHL",
+	"Usesu+SH/C52XzdDVH3yWmjjAwrmT25W3Rk38w25gsZIyislBgvnB92HC/gp8Olao6OCdTxALedsLurB",
+	"BVG7aruogCtaPZ9P5N4F4zWBMx0EHEJynctZvH+nTvCe4q/uBUj9IGQefLcvHwbS5FrPcV/aaws+FYtd",
+	"FjZe28faWFO1+yNZn5lbbgfp9X/0Y0hoEbowvhWZte8CsY1vJh14X9vosPJWRtfl0L6zgUlla+rQCQ1c",
+	"c8Gdzj7Yf2lHwRSI65UYY7S+fm5lHVne4fELQ4/Xha/sRS5dwYMcfMj63U2qvR8LZOiZ9HP9XyTytFYm",
+	"bf1m2+/eYvYYd9u8T8jrj4b8r508I4htAGBAbYFGgm5gqwOnzqEvEoGmaQfOa+TIinbVi7yJU7kprq2o",
+	"wNCMV01R9AfJlxly27DjktKpfaWRDZqUCyuKjp2uYUeAvU1ru4HkRCtDjhXwFj2Vv8vWQhryBlHYj4Ao",
+	"jLPV22X6yF4733UzmwzFdGFZomeOj3sQSf/d/b8/sy1X4s+vHIq/3agzPPhO0syF7mdqNXwCZSAWqaHf",
+	"ZsBLWpAZEXuAcRl8Fw9JtATgCyx+zX0/w8MYabVGVsjN0J4LpWIzIef1Bn4fpZVebZS/esr5iiay7VAZ",
+	"jyzU05RQ+S9sMjH/4j5MLV4huN2Lh2niy+CQe0LYhahtsz2MBQ6rsdxCb7Q68NJ9kz/HhXhNWPNedEOv",
+	"UrHDEPJaCrHHyg9T+yFnD8VSJ71PZsoT3fcTxxw5oXUX+9V2x//KwJP1ZXsP1XoPccpvAmbvmosWb/7w",
+	"srWfEa7MWzauiR+4zo1rowdFsAB7N65wtk9te8QvJi7y5pQrBAbu90E0PHjVd7QvESFf4oGvCuboo4GH",
+	"1Hvg4l35a0ZdWMw3dZ1hRCCZGV6i7l0c1Y6rFjW20+3aQoBbM6z9JMGeq58PhnUNT++SNzXtXr9uxrR4",
+	"Zr1IwVo6kjxE7B7Mjv9OZkc/SazU+QRX2hkcyz17vW6J5kvjzrVd89yl70133aWPJ8sz2RYkNZ+bvqP6",
+	"C69RMQpov0Xxh49aCEuaXTnxXWb4aSaSGfp8AQzomKFAPT8+ayuaTRgn6Grqq4cBSQmPaWZgZ4mI5VZC",
+	"p6lYMD7qTJLWUt9WMmWd5d6t+DJiZq/X9jy/CarLMq+3TrQxKKYTylVQ6ZA6IZfaC+flx/a2trZ3nnS6",
+	"nW5nu/e0293+5KctRTE3fOJO7RM/5iS1HDAuXkYa2LdPuSCDgRi2GbevsfJPALuJW6WDFNFY3taJ914I",
+	"E8ytKYyrbtSf2CP/m483/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -740,6 +740,7 @@ type UnauthorizedResponseHeaders struct {
 	AccessControlAllowOrigin *string
 	RateLimit                string
 	RateLimitPolicy          string
+	WWWAuthenticate          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -886,6 +887,9 @@ func (response AuthenticateUser401ApplicationProblemPlusJSONResponse) VisitAuthe
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1031,6 +1035,9 @@ func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangeP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1154,6 +1161,9 @@ func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1264,6 +1274,9 @@ func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurr
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1389,6 +1402,9 @@ func (response RefreshSession401ApplicationProblemPlusJSONResponse) VisitRefresh
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1887,115 +1903,121 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hz9dts2tu+r7MuZuyJPKVmSPxLLq2uqOHKqxIldS7m5bZgxIRKSUJMAA4CWNbm+DzMvcF6g/80DzSuc",
-	"hQ9+SZTtJE7PmZN2da1YEgFib+zv/QM+OgGLE0YxlcLpfXTmGIWY6z/7QYCFaB4xKjmLmv0oYovmKScz",
-	"QtXPIRYBJ4kkjDo954xjgakERqMlMAoIOP6QYiFhylkMCCacLQTmkKAZhsWcCQxMzwVEAKFwdHo+uuif",
-	"nJy+HTy7OD0fPh++Hnm0QRnFMFlCiKcojeRWD+QcSTvUBYqvMAf/L37Lo47riGCOY6RWh69RnETY6Tlz",
-	"KRPR295GSdKy37YCFjuuM2U8RtLpOSknjuvE6PoE05mcO71uu+06cpmo8UJyQmfOzY3rnCOJT0hM5Dr9",
-	"4zkGIZHEwKYg5zgnf5KGMyzNqmfsCnMqQM6JAI5FwqjA0BgOxsceDTmayibBctpUS0YJaXIkcaTe17Tb",
-	"stUD33Ps1MJzDvn3Xtpu7wQpJVJAhKdSf8aH0v4gcMBoKCClkkRqYR61KyICpmkUAZohQs0oy0U1P+E4",
-	"dHqSp7ieqyur2Ds4OJTft6tc7CguJkhKzBWL/uY571Dz78333+kh79rNg/ffHUr7x5+dWznePGMRCZb1",
-	"jDcUrfLmQ5k3li0L+92C0JAtlNxZBmUM+BzyP3y/324fLr7f/wT6P2T0L26nH0u+bPanEvN10kd2byWD",
-	"BSISJnjKOAbJl4TOzL7ek56ddkkbCJU7XUMJidPY6T3Z31WUxISaz518pYRKPMPcuVFrTRBHMZbWegzp",
-	"FZFIrXT4bH3pxa9AQrVIZVMUr+aO61AUm8mzZy5IeD86OlUy9nfLZBx0uzs7j7vtnf0ne7uPH++37yTK",
-	"dV7heIL5G4F5LRVhpu2pMm3GqiFtNiGYIzrDYgNt6vl7U9V9aKrOOEswl8s6mrLfbtmX/5rNuFEvNSZT",
-	"C9hTFJ4bHVSfAkYlpvpPlCQRCbTgbCecTSIcf/erYLSyOEW2RCSyFiSz1iHDAiiTECMZzPXW9s+GoGbn",
-	"KJCKI5hzpkT83UdnSnAUOj0Hx2om14mxEGimlh2nyvRjQJBEiFBAYciVVEQsQNEPIYsRoT2gDEIikggt",
-	"QfHWhQ8pk1i4ELA4Vh7ZhQlHwSWWAhgHkaAAC+fmvesoV5MKp6cVUxKpjdJTFELGkpyBmfv7FeMrLHYF",
-	"5lckwK0QX2XMEdtXKCKhZphzU97KP3M8dXrOn7aLGGHb/Cq2z8xgszHrJvkWhmbMPATf8NLX1Av9I5tO",
-	"MQ2V/dLMFYBoaPxpGmGPYhTMYcIxuhTQMM5f/SjSSUykxCFcoSjFWy3ow4SFS9AxyYLIOUsl+EdGSJrj",
-	"ZYJ7Hi0LihIQH7RbnqYCh3qQnhtTyZcrYyHf39UpjAe9fxRVx2I7evu2oavRyG3zFA9u8Kj3Gpw9rzf8",
-	"iNFpRIIvVz0kQWuPYj2KOEbhEjieESExx9oCFaJ+UIh6/v5PkvMgG/XQUp5NLAqxCVLOlfDpoLD1LcjE",
-	"kKpAB0UDpdQPYJPVFmIOAUujUJsQtZIIS1yOr8sSslc2htlqYGSmMav6JHEhdooHEZcRi7Gca8OGSIRD",
-	"lSTJnMpD/bch3yY1Ai0FLOZIttT7z9AyYigcM3aC+Aw/oMvTdpKoKJJBpOauKF1np2CpXQOMGQOzik9i",
-	"p2SsqV/w4OqXkaBnVx4BFbwlgQnJEim+CS0cGZrfUHSFSIQm0UPISogkmiCBFZOVJuZzH6psw6QaIOaM",
-	"y2hZ1ciS+NiVQXlpnyRAaWngQ4mQfdEjUdCYhyyIioVSTcqM4i5QFtaHLRiv0625L4RKeYRIVWy8kfEZ",
-	"w+9Hg521joY+ULwAYR6ARsRmhG6pYJFIARRfS0gQ4TpNYZeYCmhwPOVYzLd+N23op3LOOPm7CTDXEg7/",
-	"KUYcczCJ+a8LW8HwXaPCKM5TKk0BIF0uUr8ptb9vwm5fgpcv5pPnATklL45/GZyPfxoNxTCWyS9Hw/0h",
-	"2U1PyIuDFt5pt4JuRKvZ/JN2+3ElnbdTvus3f0HNv7ebBxcqtfdad3xRn+gfoWCOMxbWVznyglGAOCfY",
-	"8kMo+YRADYcYLeES4wSIvIMvVGVZ7xzKmkIyjp33d5a7fmczNmbsFaJLm86IL7VhjEGM6DLzvWoT40SK",
-	"svmKkMS84vu6pYBTzaAWBPmKPsl0cSRxU5fycPggtqsPRRlPJJjKnok6I4KpfCQy1yigcT746c1gNL44",
-	"Gb4ajl1QscUSVI6v2bflZjzRpkN4NFExl54GhmfKkqgvTIzeODl9Pnx9cdwfnrw5H5gZL84G5xfDMxc2",
-	"/TZ41R+ebLkeNWG9ea2A6msa54Pnw9F4cF6ZdMuFBWd0lgfTCRJiwXhohqcCc482zvqj0dvT82cXRz/2",
-	"Xz8fVJew5SoSLInW9OGVt3u0cT44Ph+MfqwlbasFTzWvBSCODbezWpuSiGxRaiuCOQ4uceiCYB7NpMxk",
-	"oUgWBi1mKr0HtX+UQaxm0iNFEbuY7T20+2WnAiIUH02Gakq6CFJKdGyMBUxQcAmNUtFw6xvIR9eqpLcO",
-	"Lz2q1eoNRdY/3eqw72Nl+qALKTAxjsG4K2J0kaxls53CuFTW8KkhUTHyIezKKyIEoTMXCDXEMA74OlHL",
-	"h4DjEFNJUPQthNI5NzWFRwXtWjTCkCiOocjWSwkWTm+KIoFdJyl99dEWB+/YkYF6qG+KhI6upRubUg1i",
-	"AsY5DiTMGRcYJjoUWYKQKNGhdLn10H2iy6n550rk8u5vnnfdbjc977pz7HnXj483hSVFCPEur3LmayuC",
-	"Bjb5FZuySoWQtTCmv1IO9cv1UH+tIAoNf3CFbWQ4YZMfSv07GyVuuWqQrpuGprrq0QRxqb++rYx6CPga",
-	"BVJ3KzH4P/iHmU0nEiKseCVciBG/NDXIkMyIFB5lU230DVUmRg3miKNADQDf/19/+vP/Vmvr7j/6y3fN",
-	"7e//+rcL/+P/u/n/vq+nUcoVqRxDCphgucBYm/sYGkhCzIT06P4uTJYSi61DQMpOqQUhMDwybFFrUItE",
-	"QoJcqLR9giMBjeGz1/1uu/3EVUHym/EI/rS7DzFKBBC5dehRtVjNI1As0uvRBVU7t55GBdeKI4ZAaDAO",
-	"J0gSaipbPyKqh71EFLnwlCUsZlMGjHv0R0RnabTVgn4QsJRab5lS8iHFrh40ZSkN9cqZbt5Olpp9Vhge",
-	"CQgQZZSo9U0Zj3vwhpKAhdijr49fHpkF6JZloNK0KYtCbamyCrGlQv0vBfRHR8MhNJKULtUcW3pKFyyX",
-	"obtnuXzoUcHA/9dv//jXb//xr9/+8cPAytjR6StdEPZXBM83b/R//edvfIbpD0//+VswxzzrLfvaR+e/",
-	"XtNmc6J+b15eofyZFvTzQnOmC0QAgt1227aR8tq4qT/rCrlHfa2EfqUqruTDlMSNsy/sBQrRDxta3nnL",
-	"otT03ttdNQGuc92cseaKXXCdY4KjMK/zVe2dbYrUZTArxX1olDQH2e+0gKtERmXgcxaFJuias4VO/fy/",
-	"+jpzLYisoWS18VpKwFp/rU/BSs2b2txL8Vkx3CxywtklPoSNDYjqCudImZDco9o9WAcc3G6h/3K3hTas",
-	"L0ipM9Cm5/eVmnSu8+Lty3WRQNGsnHUOwmejfk3K6ToBv6o+2N3b6xzUPnpJaoTsGebkCocGc6L25RIv",
-	"oTH6sd/s7u27MEEC7++mPMratlPChYRO1xrc1ooY7Vd96P4moWq+/9jZv6mVqku5LFN0+vKslppU4PJj",
-	"gsxqH7uul84knUQkUMSWaczaXokKVuhshbjdnQpx6uNG4nZ3bu4WPkWp2UG1TrNBrt56Q16dML54+3K0",
-	"Li6XeCk2IGzIjCrzobYVGV+irfkBcCx1jKrGQuPF2/HF+WA8PB88uzh78/RkeHTxcvDzxfHwZDDSu0wk",
-	"jsVdQZmS5RvNtKF5vFOgghDnaLnOA7XyOkLPbMx0pMuHnxhB2uz34r9FUOg6FC82LAVRJueYQ6RydvVI",
-	"MudI3LWK7gPEpmssWllm7Z5gLhh9rUENZSr6IapxJ1/OtyzrWpPs8+MjONjdeww2rbN9IJ1kVSUhSzXL",
-	"y/1E+EKJrr3PczoFBOLj/fSoFC1U1Km7pk6uQ6iQiAab3LClk4SucqOGTA12KqqjOkxEKsaEiNAVV7wz",
-	"7U46QRsfhE/Q48l+UGXI/u4GI9i62BQ1ZPl8aUc0JmMzmmrv4KDkRHdLSMOSG7WVgUoFu4LuuC3aue82",
-	"mi/qsJL3BIt8BoSyrLT614zWnJVuJuV1OntuKngl4M8n2FFb/rvQhZkq4Tsfus3Hi7767+rFcv+Xbvwk",
-	"bk92L49/mr95End+nu8dtScni5+uu/1Psqn3qPyXOVJdYT0DiiLq71GI0BHSBbVG8taiUmFOb1wnQp81",
-	"7MFdXPdrFD4qbCnTWrdjWfOuphiiwhkcNjUKVT/UA2Taic1Ix7GVxlcDwYu3Yxd8Fd2Mxye+m6GiodOG",
-	"mNBUxbAe1YFRVuu2Yw1oeiIRoQZnVbQGdazsn52OxrCNErKdCszFth1u8UwrgqTrgeICybs2d0xiLCSK",
-	"E723+SQXhAZRGuKaCP5YSS4s5qYsAkmGRsxa+QUaZIIBiUscGuhERiameXuMsmJ4ECESi4ovMD0xu10T",
-	"xiKMdMVxzUpUF3iaIF3Q6O7tw4RIkeHbj0Zn56+fl+LvFrwROjdnNMA9i1mxe6J2QySYhgKI9CjHMuXl",
-	"jWEUt8BC6o17M12H6qaavpWeRY1czFmEM0laLQV8toH78jzBdTawMovocagEGxplad9qwVAK8AUJfbN7",
-	"JZBgRiMMdf8rr5wpxXjV/78XT38eD0YmCm3stg/2SwcIigrQk3a7vdXTtaIVMdEVhyCVIBlMiXRhsvSo",
-	"rmmZzEK94uz89GxwPv754uikP3w1cqHTbpfPKej0ZLI0iaWtGJUUQPKUBkji0PcoEUZulUCa6tXq5n1Z",
-	"17p9i0v6rHa13dCLPH6wWatpiCsjuNp3v9PEGgmpTOyW7Uy99XDv4TALE1RxKd12d7/Z6TS7T8adbq/d",
-	"7rXbv5TjmRBJ3JQkXvEvu+0abrwRuKYOFnCsNvhTrWTupdd1BZnC6iNR1AxNrbNaN4WGwBj8sif3t1rw",
-	"mkkIcRAhjkOP+obSnuns+koPlCotlGUiAjQqIDRyi2j25hIyMz9sMMfF6z1q3n+JE6lxGlJjZrQ1r1nn",
-	"BCsVxaHSsyx1tG/aMghbIUkUwQR7VBcAs/M+ylriEAjVA0GnI3fXPldLnZ+Tw31uOGSKVbc9P3ymnxMX",
-	"KJDkqhqXb3JV6ukwJtVY1sZ+609/Vki2oqe6ppPFQxuCoNK6ygS5ZY1Y11SVS+Eg5UQuR2odFuSvzUc/",
-	"VZv20TGN1eNMR1+8HTtruAgKuryoPUp9aINSZW4lUfbXB8Y3Bz8u5BVbj+ZhFzRqwq4WjLNjIDnqMBLM",
-	"VvkFIOuzTXE/w2thGiplbERsxlLpFlACAzNTAZ7mnoFqHNaHRFeYk2mBBwI2narEV+muR4VkibAASBVJ",
-	"6F5TFl4tbWu35VHtPCHh6nUBFjBlUcQWOITG+fHRk8fdPRdejE5fw1s8gbGm5KlKxI8sMOMsG7hlIh0U",
-	"zRgnch7rbkhCKDWIV7NW01OHhtkpRqNlD3wUzXpAGcW+Cz+OVHhlM/miumnN0RK0rfBo8RblsW1DZSvD",
-	"TBiGm6hBWR81gZ7SvySh7wLHgkVXel2RBQEJaY7IESFSzB8J824x1xHKy9Eh+EQI3wUfpWoGX6QT9Q9B",
-	"0rRkfHyd+HYxRmn01xYVcujRiEyx8ioi62pwqfFbdg+57ngoaSlVOktHG7VGr3hUlbObTj6hU5ZBGJDB",
-	"5tsjO9V8HmJEqEoFMFfpdsqj21N/Zw0lcGa2BNMwYYRKUTkGlb2lIdEMfK1R/lbesVoVX4+a5wrnqZzV",
-	"oIpSAnytBDj3Py6UldjN4+LsJWqzPEox1rxUkq13NMxajtV1+hWEYg8ssK/VavlbLY+atWgno6NNCnnB",
-	"zt8EEfENOFHplRmeVa5s1M8oNrgdNjWecQW3laG7Gn4FvlVK+fbbbYPVMhaolyOidGEMQYCiKNOgdViK",
-	"u4K/0gq1IAJn2uPR7vW15ufu9XVRXNOg9AKe9EjYQ68WkTkcjI/BX0VTWN3Iv/Y9ag732Pgig1TlgDYD",
-	"vMUh7HYPrMqWcDt+C56WDhML3S3U5Np6p0e1RudNIHNYWEdLft0xYx/WjhkbncvwOSvqYw1S/2zouM4V",
-	"5ia9dzqtdqutdIUlmKKEqKyr1W7t6MqBnGt/tt1a4ChqXlK2oNu/Li5FKwMUzbC8q7kjTOKobcW6HD8S",
-	"lXKBUOZVt89c8C/l0ofTl2fWOlvj4tGyTa10UEzgJXkqJA5b8H+seRIwxTKY68Au9yExxlJpRUo1Wca8",
-	"Gu+T6aXOgtVGB3McphE+BKTNMccxy/t1RMV7yltNsPZU9uV6J3JLMAydnvMcS905WjkR2G23Hwxyreev",
-	"xV3mbvAlXsJI6ajls+ZcmdnfxHmD3e7BpoH55myvonlvXGfPbNbt46pHisoxotN79951RBrHiC8Lj3Qf",
-	"LXnxdqzRu2gmVEirHZTzXk2uQ8Di2LHatZpvtz9WTibf6NSvdPb5XT1VxSPblbPRN+/v8Y5tE8E92KsK",
-	"b7tdIjLzzdsfP4us0rHitTeZOVeY+1Xn//JtKr/P/UJO2/XF+jz516Hdzr390R4u/+oUVw7Hb1oVZyx+",
-	"KHrX8zc9MRM1rvMow1PjMm5Ve7us3Iqy6mOeMbowYXJuoxmPVgNDvwiDjEnUk5XPougc0KQd+RkNNY9a",
-	"96O8zKi+RiKrNW4udedRkHoFiVWk7NdUwXq6cKiC5jfWARuwvlqcQc/nWaW5iAR7VIPQd9sd+446H9sv",
-	"cVkXuNzsyounLFzew8+WENK2plVTkyn6Pbc3ee4NbS7jdG+q1QvFppv6kOF2L1Q91KV83n1Gle4n0EM6",
-	"dw95s4Lm3u3s3D1o9WTo7+yT1aid+/Bw7Vjibe78hM2U2BttDTC5wiaPu8VvG+NgCifNch+x3j4MVBpm",
-	"CgVZNaaUxLrmjh6VFZT0bI4Jr/ZgdKU0gQXjl7pPY/JPo/G5Imc1IDO+GqQj0x+CRq0JULmPylqy0pPK",
-	"SzLW6OZPftyc4kWu53XqbIBHZ0UH87OVeR2NdFd/tgoY2ogSuv/xhSqY6l5qvrshucpMY/ls5zcRtv9h",
-	"wh7KhOVGy8hjnmGbzn7m+wvNu92AmVLwHXar1AQ15dYyTsC0VfS1UA2S9VBtp/NW4yU9qmxRgaivtWJq",
-	"mlobZsKfjeVpj1ZH2TK1W9RpVM7tgmBFJeCOurVrDeSdxfkag3hi+HxfQ5Fxe46Eqdp/I1bic1T+31B1",
-	"B1biV0IBWzItC+6dCmz6axvLeVqnSnPbthASWYlashb0N3eLYGOzyKOVbtHaZUa77c6GYprt4uRh/leq",
-	"qen5N9zDkLOljh9/qNr/IFUbr7nHO1XKeq3NTnGU5CioFYhUJd03QTLhWdKu0+AcTDS2YXRZ2x8Jj9ah",
-	"g3QZHIc2Cs892Jrza6Diu+KeQKQRHDj0qGQgiIr/9dE8fZ4vOzUcESFx6OocRPu8BdZ9xXLFXIO9tw6B",
-	"TCuv92j2/pW7TNySihUwOYphQ2VBYwn8LX2eMDu3p5ta/RU+qxhC2CighFsza0cGBpJd72W6PUSARPY+",
-	"DznHU3OBgUcrKDYDbmtg20Jb2Vk3O1NfbbubaCS76aC8m/r0JpFFM9JwRa1FGUc4nULAaHbZQHFbgDaf",
-	"mhbTOyufHBVpEGAcilaZKbr1P0UkErnptWc5M+NtPqH1jj/LpEETRUTJqmeAnPyRjEtEgJ/dYKCDIBaF",
-	"RSC004YQLUXeVTWXIRTNGVEoT94QfCTsY83sqawhedtNCXl30qPdtu4wdvbyICwD72jMpJlby1N+e2ui",
-	"xJ9IF3a7B4bQiM1mSowItQ0pLWatdfGz+vwhNXkn14PW3F9bi+54zUiQ1TKhcsCWFTFamt0UmIamVWvF",
-	"oyxYPR2aelTLej6pbru6NVbJ3h6oE2DJ9Kz5DT6ryF193tjiHbRIMF7e91UPbxiX3ViUXQ5SGwFbLH2G",
-	"T/6CksAKZPaTwKb3zvpXoP9/FPf+nYp7H2/cKpjr3fubSsFvcG0M4Bpy3aAZVv2ydeylB+8RRBjsyC2p",
-	"tXUzxQmLOrjGqp0sDGPNDTY6KM/z0UQDfFK+VVw1ICrXx8yRmCsrv5hjXSLT94/qar4JYZgBJU+wRxVH",
-	"Gt12R1/2ZTxpY7d9kF2QPmGpWrhuZ6hZ1MymQgnDMwiQ8v+p0CAxmLOFvh3Jo/pdGrepnpD6+nZ9AYji",
-	"nHLutWbE8PXrNQnKoEt7Oq+EZXRO2BWOUIC/RjuhctzmXian8/ulS7pmaTCVf9QsN1nmexjLo9K1sN9u",
-	"yyXTY2ttNyVmK3a9zqjrG01Nl7cquQlnYRqoDy5M8Jxo8Nf4ZNSUmMeEIp0z6CtGJyhCNMDcYNlDFojt",
-	"ECcRWxI6a8Xh1hpsESWktQ5d1BdY5Ne4Gmi08kTVZZkrUUJ8hSOWxJhKdwUgGKNLDDyl1df2trc73cet",
-	"dqvd6vSetNudz37betp4vzd2a9/4Pt+1tYPGJWvmmmwuT4WqKTk0yhzQSKbSzfXCWSerOH7oZo0yxmLT",
-	"cLfIBGisElqeuHR64ub9zX8GAAD//w==",
+	"7H37chs31uernO2ZLVNJk6Koiy2qXBNZlhPasq2R5PUmbkcNdh+SiLoBGkCLYrzah/leYF8g/30PNK+w",
+	"hUvfyKYk23J253Ompioi2UDjHJz7+QH+6EU8nXKGTEmv/9GbIIlRmD/3owilbB9wpgRP2vtJwmft14KO",
+	"KdM/xygjQaeKcub1vWOBEpkCzpI5cAYEBH7IUCoYCZ4CgaHgM4kCpmSMMJtwicDNXEAlUAYHr09Oz/eP",
+	"jl6/PXx6/vpk8OPg1WnAWowzhOEcYhyRLFFrfVATotxQHxheooDwu7ATMM/3ZDTBlOjV4RVJpwl6fW+i",
+	"1FT219fJdNpx33Yinnq+N+IiJcrre5mgnu+l5OoI2VhNvH6v2/U9NZ/q8VIJysbe9bXvnRCFRzSlapn+",
+	"swmCVEQh8BGoCRbkD7N4jMqueswvUTAJakIlCJRTziRCa3B49ixgsSAj1aaoRm29ZDKlbUEUJvp9bbct",
+	"a30IA89NLQNvTzwOsm53M8oYVRISHCnzGfeU+0FixFksIWOKJnphAXMrohJGWZIAGRPK7CjHRT0/FRh7",
+	"fSUybObqwiq2d3f31ONunYsbmotTohQKzaJfA+8daf/efv+9GfKu2959//2ecn/83buR4+1jntBo3sx4",
+	"S9Eibz5UeePYMnPfzSiL+UzLnWNQzoDPIf/D451ud2/2eOcT6P+Q0z+7mX5UYt7eHykUy6Sfur1VHGaE",
+	"KhjiiAsEJeaUje2+3pGezW5FGyhTmz1LCU2z1Os/2tnSlKSU2c8bxUopUzhG4V3rtU6JICkqZz0G7JIq",
+	"olc6eLq89PJXoLFepLYpmlcTz/cYSe3k+TPnNL4bHRt1Mna2qmTs9nqbmw973c2dR9tbDx/udG8lyvde",
+	"YjpE8UaiaKQizrU906bNWjVizCZEE8LGKFfQpp+/M1W9+6bqWPApCjVvoin/7YZ9+X+zGdf6pdZkGgF7",
+	"QuITq4P6U8SZQmb+JNNpQiMjOOtTwYcJpt//JjmrLU6TrQhNnAXJrXXMUQLjClKioonZ2v3jAejZBYmU",
+	"5ggKwbWIv/vojSgmsdf3MNUz+V6KUpKxXnaaadOPQGCaEMqAxLHQUpHwiCQ/xDwllPWBcYipnCZkDpq3",
+	"PnzIuELpQ8TTVHtkH4aCRBeoJHABckoilN71e9/TriaTXt8opqLKGKUnJIacJQUDc/f3G+Ilyi2J4pJG",
+	"2InxMmeOXL8kCY0Nw7zr6lb+XeDI63t/Wy9jhHX7q1w/toPtxiyb5BsYmjNzD0LLy9BQL82PfDRCFmv7",
+	"ZZgrgbDY+tMswYAhiSYwFEguJLSs89c/ymyYUqUwhkuSZLjWgX0Y8ngOJiaZUTXhmYLwwApJ+2w+xX7A",
+	"qoKiBSQE45ZHmcTYDDJzI1NivjAWiv1dnMJ60LtHUU0sdqPXbxq6GI3cNE/54AqPeqfB+fNmww84GyU0",
+	"+nLVIwqM9mjWk0QgiecgcEylQoHGApWivluKevH+T5LzKB9131KeTyxLsYkyIbTwmaCw8y3IxIDpQIck",
+	"h1qp78Em6y1EARHPktiYEL2SBBVW4+uqhGxXjWG+Gji109hVfZK4UDfFvYjLKU9RTYxhIzTBWCdJqqBy",
+	"z/xtyXdJjSRzCbMJUR39/mMyTziJzzg/ImKM9+jyjJ2kOorkkOi5a0q3sVmy1K0BzjgHu4pPYqfivG1e",
+	"cO/ql5NgZtcegZS8pZENyaZKfhNaeGppfsPIJaEJGSb3ISsxUWRIJGoma00s5t7T2YZNNUBOuFDJvK6R",
+	"FfFxK4Pq0j5JgLLKwPsSIfeiB7KksQhZCJMzrZqMW8WdkTysjztwtky34b6UOuWRMtOx8UrG5wy/Gw1u",
+	"1iYa9oHhDKR9AFoJH1O2poNFqiQwvFIwJVSYNIVfIJPQEjgSKCdrf5o27GdqwgX93QaYSwlH+ASJQAE2",
+	"Mf9t5ioYoW9VmKRFSmUoAGLKRfo3rfZ3TdjdS3D+fDL8MaKv6fNnvxyenP3zdCAHqZr+cjDYGdCt7Ig+",
+	"3+3gZrcT9RJWz+YfdbsPa+m8m/LdfvsX0v69294916l90Lnli+ZE/4BEE8xZ2FzlKApGERGCouOH1PIJ",
+	"kR4OKZnDBeIUqLqFL0xnWe88xttScYHe+1vLXX+yGTvj/CVhc5fOyC+1YZxDStg89716E9OpklXzlRCF",
+	"oub7epWAU8+gFwTFij7JdAmisG1KeRjfi+3ah7KMJ6fIVN9GnQlFph7I3DVKaJ0c/vPN4enZ+dHg5eDM",
+	"Bx1bzEHn+IZ9a37OE2M6ZMCmOuYy08DgWFsS/YWN0VtHr38cvDp/tj84enNyaGc8Pz48OR8c+7Dqt8OX",
+	"+4OjNT9gNqy3r5VQf03r5PDHwenZ4Ult0jUfZoKzcRFMT4mUMy5iOzyTKALWOt4/PX37+uTp+cFP+69+",
+	"PKwvYc3XJDgSnenDhbcHrHVy+Ozk8PSnRtLWOvDE8FoCEWi5ndfatETki9JbEU0wusDYB8kDlkuZzUKJ",
+	"Kg1aynV6D3r/GIdUz2RGyjJ2sdu75/bLTQVUaj7aDNWWdAlkjJrYGCUMSXQBrUrRcO0byEeXqqQ3Dq88",
+	"atTqDSPOP93osO9iZfbBFFJgaB2DdVfU6iJdymY3SuNSW8OnhkTlyPuwKy+plJSNfaDMEsMF4NVULx8i",
+	"gTEyRUkiO7BfVEoWybVhk7ayEk6eHcDOw+1uwCRGpty7aRIbPT+Eb9++bevoQE8aEYWhqfY47+5oBJLQ",
+	"CzS1MvMGGxYMicCARROSJMjGuAeEQVgLNEKwW247Ly5urccaZr4i2rDFqMeB5yg/dyY08MK9gBFHn5lN",
+	"B4I2SbM8ao24GGutVySdatJ9IDpoRAEXONcsJFlMkUWo7eDSi+w6vGIN55UteRwY31+LgBwxZnDghdCS",
+	"dMyAsoAZT7a2B7XVUpnLZabyvWwgt1hFvsLbluGm0ivIi3T5nmkJDlh4t6zwAlnbzRUW4SlQpe0uV5M8",
+	"RJcujQOiCa0uJJuC4rDZzXs52iIrEwCHeDUNoZUgzsgcRlwbfe7MrIKYSjIWaMuFlnxma/h5PI0sxthE",
+	"1TxTfmnpbRawVq0XDudlIyDPO10xSBttq/c6yfYNt6TS6b2lqBw9zYvv+QzWxtN83+Q3Yc4XzUJzOOxU",
+	"ubAB0MqNjfb5zDlOsz0kyfs0VVvlA3bGnYDlRkEgSdLHgVeX1sDzYYWquB/urierm9R/1hIa2tzLGU2+",
+	"ine/Bt777wKv5cM70v79/P33lS/XvmtKZIxHcW5GU3hQugzjUeOY6jWSxLWZKEqvPyKJRN+bVr766Hoq",
+	"tziyQ/3Qvu2teKYFaRW0ztyIC4GRggkXUrsOTe9ca+DUVCCqHdveI9OFKj7X2PPu1yC46nbbQXC18SwI",
+	"rh4+W5XNlZnXu6I5VKytzLX48De01egaIUvivr/QRQqrbaRwqY8ErfDwEp2TG/LhDxXYg3N3a74eZNpN",
+	"sW1KBWxKhDJf39R92gO8IpEyIA+E8IdwLw+FqYIENa+kDykRF7Z1E9MxVTJgfGRiZUuV9eHRhAgS6QEQ",
+	"hv/tb3//73ptvZ0H333fXn/8j1/Pw4//6/p/h9a56JgkQYi5kjBENUPj3DCFFlGQcqkCtrMFw7lCqd2f",
+	"Du/0gghYHlm26DXoRWrvoGYcEjLEREJr8PTVfq/bfeTriOXN2Sn8bWsHUjKV2gntBUwv1vAINIvMekwf",
+	"ys1tptFRi+aIJRBaXMARUZRZH/ATYWbYC8KID0/4lKd8xIGLgP1E2DhLtAuKIp4xl2RkjH7I0LqKEc9Y",
+	"bFbODebF+QonDA8kRIRxRvX6RlykfXjDaMRjDNirZy8O7AIM0iMiEmHEk9gEeLnPdlTo/ysJ+6cHgwG0",
+	"phmb6znWzJQ+OC5Db9txeS9gkkP4rz/+419//J9//fEfPxw6GTt4/dL00cIFwQvtG8Pf/vMPMUb2w5P/",
+	"/COaoMghOaFJbYpfr1i7PdS/ty8uSfFMNerMdUEHnLDV7brue9FStG0701jUAY3Wr7DWTNTyYTuJ1iyX",
+	"9oLE5IcVSKGi01sxottbiybA967aY95esAu+94xiEhftkbq9c73kJk+30BOFVkVziPvOCHiqDQDXhi6J",
+	"ba464TNTMQv/EZqCX0lkAyWLeJVK3arzj+bKVaXn3Viy0nzWDLeLHAp+gXuwsm9bX+GEaBNSJCJuD250",
+	"YA0W+rvbLbRlfUlKk4G2UImvhG3wvedvXyyLBEnG1WLdYfz0dL+hUud7kbisP9jb3t7YbXz0gjYI2VMU",
+	"9BJjC9XT+6KzltbpT/vt3vaOD0MicWcrE0UUNaJCKtjoOYPbWRCjnboP3VklVO33Hzd2rhul6kLNqxS9",
+	"fnHcSE0msfqYpOPGx66apXOaDRMaaWKrNOZogakOVth4gbitzRpx+uNK4rY2r28XPk2p3UG9TrtBvtl6",
+	"S16TMD5/++J0WVwucC5XABPpmGnzobeVWF9irPkuCFQmtddjofX87dn5yeHZ4OTw6fnxmydHg4PzF4c/",
+	"nz8bHB2eml2mClN5W1CmZfnaMG1gH98owZRECDJf5oFeeROhxy5mOjD51idGkK5oeP7/RVDoewxnK5aS",
+	"1woSzsYmx5xOBJG3raJ3D7HpEosWltm4JygkZ68MFqxKxX5MGtzJl/MtL1YtSbZO93a3th8WVQdbiDNt",
+	"3rok5BW66nI/EfVVoWv785xOiRz7eDc9qkQLNXXqLamT71EmFWHRKjfs6KSxb4oghkyDES2bSiZMJDrG",
+	"hISyBVe8OeoNN6Iu7saPyMPhTlRnyM7WCiPYOV8VNeRl0MqOGCjbahDq9u5uxYluVQDaFTfqCqq1zLoG",
+	"irsp2rnrNtovmiDmd8TYfQbyvKq05tec1oKVfi7lTTp7YotqFbzkJ9hRV5GzJYc64Zsfeu2Hs339v8vn",
+	"851feumjtDvcunj2z8mbR+nGz5Ptg+7waPbPq97+J9nUOzRMqxypr7CZAWXv6c8oRJgI6Zw5I3ljLb40",
+	"p9e+l5DPGnbvLq73NQofNbZUaW3asRzz0FAM0eEMxm0D3jcP9YFYFEY7MXFsrfbVIvD87ZkPoY5uzs6O",
+	"Qj8/TAIbXUgpy3QMGzATGOUtwmr9nA8VoczCU0tEhYmVw+PXp2ewTqZ0PZMo5Lob7ip9C4JkS7jnRN22",
+	"uWc0RalIOjV7W0xyTlmUZDE2RPDPtOTCbIKsuY5cguiGCEReYGwRZzmZyApUAePl8CghNJU1X2ChBG67",
+	"hpwnSEy5eMlK1Bf4ekpMQaO3vQNDqmR+LOjg9Pjk1Y+V+LsDb6TJzTmLsO+gfm5P9G7IKbJYAlUBE6gy",
+	"Ud0YzrAD7iSSdW+2WVvfVNvuN7PokbMJT4qK/2Ip4LMN3JfnCb63gpV5RI+xFmxoVaV9rQMDJSGUNA7t",
+	"7lWw1TmNMDBNoaJyphXj5f7/PH/y89nhqY1CW1vd3Z3KuauyAvSo2+2u9U2taEFMTMUhyhQoDiOqfBjO",
+	"A2ZqWjaz0K84Pnl9fHhy9vP5wdH+4OWpDxvdbvV4l0lPhnObWLqKUUUBlMhYRBTGYcCotHKrBdJWrxY3",
+	"78vAPt0bXNJnoXzchp4X8YPLWm3VXRvBxX7ArSbWSkhtYr9qZ5qth38Hh1maoJpL6XV7O+2NjXbv0dlG",
+	"r9/t9rvdX6rxTEwUthVNF/zLVreBG28kNtTBIoF6gz/VShZeellXiC2sPpBlzdDWOut1U2hJRAirnjxc",
+	"68ArriDGKCEC44CFltK+BcSEWg+0Ks1cn9WAqWIrt4Tlb64A2oszWhMsXx8w+/4L093Uts10mI01b1jn",
+	"ELWKYqz1LE8d3ZvW7MEEqWiSwBADZgqA+TFJbS0xBsrMQNs5ur32uVjq/Jwc7nPDIVusuun5wVPznDwn",
+	"kaKX9bh8lavST8cprceyLvZbfvqzQrIFPTU1nTweWhEEVdZVJcivasSypupcCqNMUDU/1etwZ6OM+djP",
+	"9KZ99GzT81muo8/fnnlLcDIGprxoPEpzaENqQA0uVgc/PhQV24AVYRe0GsKuDpwtNs1JIrmr8ssCyNDQ",
+	"lg/Yqr68DvAM9yzCba85JLpEQUcljBL4aKQTX627AZOKT/P2vI4kTK8pD6/mrp/aCZhxnjAV+nURShjx",
+	"JOEzjE0z+tHD3rYPz09fv4K3OIQzQ8kTnYgfODzbcT5wzUY6JBlzQdUkNd2QKWXMHhSwa7VQJGjZneIs",
+	"mfchJMm4D4wzDH346VSHVy6TL6ubzhzNwdiKgJVv0R7bNVTWcqiZZbiNGrT10ROYKcMLGoc+CJQ8uTTr",
+	"Shx2Uip7sphKmaF4IO275cREKC9O9yCkUoY+hCTTM4QyG+r/UKJsS8bCNOxirNKYrx2Ybi9gCR2h9ioy",
+	"72oIZWCvbg+F6XhoaalUOivNdqPRCx5V5+wWAEXZiOfIL2KPNLmTjvV8HlJCmU4FUOh0OxPJzam/twSu",
+	"OrZbgiyecsqUrJ0ezd/SUmQModGocK2KrKmJb8Dsc6Xz1M7qsA7uBLwyiJnc//hQVWK/iIvzl+jNChhD",
+	"NLzUkm12tBnc0qrjrfo5IKPT6YRrnYDZtRgnY1FhUBTswlXIutBiurVeHTr4hq1cuaifM7RwRz6ynnEB",
+	"7pqDYlthDfVaSfl2ul0LcbUWqF8ASU1hjEBEkiTXoGU0n78AWzUKNaMSc+0JWO/qyvBz6+qqLK6Zszwl",
+	"qvOBdHcFOKjb4PDsGYSLUBinG8XXYcDsmUgXX+RI1AIHXADvtnq7TmUrcMewA08qdzBI0y005Lp6Z8CM",
+	"RhdNIHvHgomWwqbbGUJYup3B6lwOa1xQH2eQ9o8Hnu9dorDpvbfR6Xa6Wlf4FBmZUp11dbqdTVM5UBPj",
+	"z9Y7M0yS9gXjM7b+2+xCdnIc5hjVbc0dh/YytmJZjh/IWrlAavNq2mc+hBdqHsLrF8fOOjvjErCqTa11",
+	"UGzgpUQmFcYd+B/OPEkYoYomJrArfEiKqLRWZMyQZc2r9T4lBs5epaGNWJwluAfEmGOBKS/6dVTHe9pb",
+	"DdF4KvdysxOFJRjEXt/7EZXpHC0cpO51u/d2UsXM3whXL9zgC5zDqdZRx2fDuSqzv4ljWlu93VUDi81Z",
+	"XzwEce1723azbh5XP4lZjRG9/rv3viezNCViXnqku2jJ87dn5tADGUsd0hoH5b3Xk5sQsLytQe9aw7fr",
+	"H2sXOlyb1K9yZcS7ZqrKR9ZrV0pcv7/DO9ZtBHdvryq97XqFyNw3r3/8LLIqtzEsvcnOucDcrzr/l29T",
+	"9X3+F3LarS8113B8Hdrd3Osf3Z0cX53i2p0iq1YlOE/vi97l/M1MzGWD6zzIj6FgFe5vvF1ebiV59bHI",
+	"GH0YcjVx0UzAFoH4RRjkEPkVkL8J90wOaNOO4mibnkev+0FRZtRfE5nXGleXuosoSL+CpjpSDhuqYH1T",
+	"ONRB8xvngO0ZJ704e+ioyCrt/U0YMHN2Z6u74d7R5GOruGVT4PLzm4Ke8Hh+Bz9bOVjialoNNZmy33Nz",
+	"k+fOJ0KqON3revVCs+m6OWS42QvVz8Jqn3eXUZVrXcyQjduHvFk4BLO1sXn7oMUD9X+yT9ajNu/Cw6XT",
+	"3De58yM+1mJvtTVCeok2j7vBb1vjYAsn7Wofsdk+HOo0zBYK8mpMJYn17dVmOiuo6NkEqaj3YEyldAoz",
+	"Li5Mn8bmn1bjC0XOa0B2fD1IJ7Y/BK1GE6BzH5215KUnnZfkrDHNn+KWDoazQs+b1NkCj47LDuZnK/My",
+	"Gum2/mwdMLQSJXT3U191MNWd1HxrRXKVm8bqkfhvImz/y4TdlwkrjJaVxyLDtp393PeXmnezAbOl4Fvs",
+	"VqUJasutVZyAbauY2/RaNO+huk7njcZLBUzbohJR32jF9DSNNsyGPyvL0/WzbkWZ2i/rNDrn9kHyshJw",
+	"S93adwby1uJ8g0E8sny+q6HIuT0h0lbtvxEr8Tkq/2+ouodO4hdCAVcyrQrurQps+2sry3lGpxZP8Bn3",
+	"40rUihenOOFTDnH6Aat1i5bugNvqbqwoprkuThHmf6Wampl/xfU1BVua+PGXqv0XUrWzJfd4q0o5r7Xa",
+	"KZ5OCxTUAkSqlu7bIJmKPGk3aXABJjpzYXRV2x/IgDWhg0wZHGMXhRcebMn5tUj5XXm9KjEIDowDpjhI",
+	"quN/czTPnOfLT8YnVCqMfZODGJ83Q9NXrFbMDdh7bQ/oqPb6gOXvX7gCyq+oWAmTYwgrKgsGSxCumfOE",
+	"+bk909TaX+CzjiGkiwIquDW7dnfRQH4rou32UAmKuGuQ1ARH9t4Xc249qZk8Ca3iBHR9Z/38KpJ6291G",
+	"I/kFMdXdNKc3qSqbkZYrei3aOMLrEUSc5Xe0lJesGPNpaHHHrSsnR2UWRYix7FSZYlr/I0ITWZhed5Yz",
+	"N972E1nu+PNcGgxRVFaseg7IKR7JuUQlhPnFLyYI4klcBkKbXYjJXBZdVXuHTNmckaXyFA3BB9I91s6f",
+	"yhuSN10wU3QnA9brmg7jxnYRhOXgHYOZtHMbeSouvXaXHfiw1du1hCZ8PNZiRJlrSBkx6yyLn9PnD5nN",
+	"O4UZtOT+ukZ0z5aMBF0sE2oH7FiRkrndTYkstq1aJx5Vweqb0DRgRtaLSU3b1W+wSu7SVZMAK25mLS4+",
+	"W0TumvPGDu9gRIKL6r4venjLuPyit/xOpcYI2GHpc3zyF5QEFiCznwQ2vXPWvwD9/6u49+9U3Pt47dfB",
+	"XO/eX9cKfodX1gAuIdctmmHRLzvHXnnwDkGExY7ckFo7N1OesGiCayzaydIwNlz8ZYLyIh+dGoBPJtbK",
+	"qwZk7datCZETbeVnEzQlMnNts6nm2xCGW1DyEAOmOdLqdTfMHYnWk7a2urv5vysx5JleuGln6Fn0zLZC",
+	"CYNjiIj2/5k0IDGY8Jm5VC5g5l0Gt6mfUOZfvTD3JmnOaefeaEYsX79ek6AKunSn8ypYRu+IX2JCIvwa",
+	"7YTacZs7mZyNPy9dMjVLi6n8q2a5yjLfwVgeVG7T/nZbLrkeO2u7KjFbsOtNRt1cBG27vHXJnQoeZ+b2",
+	"NB+GOKEG/HV2dNpWKFLKiMkZzM3MQ5IQFqGwWPaYR3I9xmnC55SNO2m8tgRbJFPaWYYumgssituvLTRa",
+	"e6L6suyVKDFeYsKnKTLlLwAEU3KBIDJWf21/fX2j97DT7XQ7G/1H3e7GZ79tOW282xt7jW98X+za0kHj",
+	"ijXzbTZXpEL1lBxaVQ4YJFPlH/yQ3jJZ5fFDP2+UcZ7ahrtDJkBrkdDqxJXTE9fvr/9vAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -149,14 +149,21 @@ const PrimaryCaller = "user-service"
 // service's static token (INTERNAL_SERVICE_TOKEN) and more tokens by name
 // (INTERNAL_SERVICE_TOKENS), or SPIFFE identities, or both for a migration;
 // and it calls the user service's internal listener for profiles, with its
-// own token (PROPERTY_SERVICE_TOKEN) or its SPIFFE identity.
+// own token (PROPERTY_SERVICE_TOKEN) or its SPIFFE identity. In token mode
+// its internal listener speaks TLS when given a certificate.
 var InternalRole = internalauth.Role{
 	Name:  "property-service",
 	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both},
 	Serve: &internalauth.ServeRole{TokenVars: map[string]string{PrimaryCaller: "INTERNAL_SERVICE_TOKEN"},
 		MoreTokensVar: "INTERNAL_SERVICE_TOKENS"},
+	// Its calls to the user service carry users' access tokens (the token
+	// exchange): over TLS, or plain http to a loopback host only.
 	Call: []internalauth.CallRole{{Name: PrimaryCaller, URLVar: "USER_SERVICE_INTERNAL_URL", DefaultAddr: "127.0.0.1:9001",
-		IDVar: "USER_SPIFFE_ID", TokenVar: "PROPERTY_SERVICE_TOKEN"}},
+		IDVar: "USER_SPIFFE_ID", TokenVar: "PROPERTY_SERVICE_TOKEN", UserTokens: true}},
+	// Token mode's TLS, the same names on both services: the internal
+	// listener's certificate and key, and the CA the user service's
+	// certificate is verified against.
+	TLS: internalauth.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
 }
 
 // checkJWKSURL refuses a JWKS fetched over plain http from another host:

@@ -138,7 +138,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	exchanger, err := workload.Exchanger(verifier, signer, internalContract)
+	// The exchange holds an access token to /me's rule (svc.SessionLive: an
+	// ended session's token is refused at once, not when it expires), and
+	// each (user, operation) to a few exchanges a minute.
+	exchanger, err := workload.Exchanger(verifier, signer, internalContract, internalauth.ExchangeOptions{Live: svc.SessionLive,
+		PerUser: limits.Requests("internal-exchange", cfg.ExchangeLimit.Or(DefaultExchangeLimit))})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}

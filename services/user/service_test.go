@@ -356,6 +356,10 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 	cases["PROPERTY_SERVICE_TOKEN  "] = map[string]string{"INTERNAL_AUTH": "spiffe", "PROPERTY_SERVICE_TOKEN": propertyToken}
 	cases["USER_INTERNAL_ADDR"] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "USER_INTERNAL_ADDR": "nope"}
 	cases["INTERNAL_SERVICE_TOKEN   "] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": token}
+	// Issue 33: token mode's TLS, the property service's variables: a
+	// certificate needs its key, and spiffe mode has its own TLS.
+	cases["INTERNAL_TLS_KEY_FILE"] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "INTERNAL_TLS_CERT_FILE": "/etc/tls/tls.crt"}
+	cases["INTERNAL_TLS_CA_FILE"] = map[string]string{"INTERNAL_AUTH": "spiffe", "INTERNAL_TLS_CA_FILE": "/etc/tls/ca.crt"}
 	for name, vars := range cases {
 		_, set := vars["PROPERTY_SERVICE_TOKEN"]
 		if !set && !strings.HasPrefix(name, "PROPERTY_SERVICE_TOKEN") && vars["INTERNAL_AUTH"] != "spiffe" {

@@ -122,6 +122,10 @@ func (w *Workload) Guard(o GuardOptions) (*Guard, error) {
 		g.tls, g.alsoPlain = identity.OptionalClientTLS(w.src), true
 	case w.src != nil:
 		g.tls = identity.ServerTLS(w.src)
+	case w.cfg.TLS.CertFile != "": // token mode with a certificate: only TLS (no plain HTTP beside it)
+		if g.tls, err = w.cfg.TLS.tokenServerTLS(o.Log); err != nil {
+			return nil, err
+		}
 	}
 	return g, nil
 }

@@ -21,6 +21,11 @@ const ContentType = "application/problem+json"
 
 const typeBase = "https://jeeves4service.dev/problems/"
 
+// TypeTokenExpired is the type of the 401 for an access token that is
+// valid but for its expiry: a client tells "refresh" from "sign in again"
+// by it, as by the WWW-Authenticate challenge's error_description.
+const TypeTokenExpired = typeBase + "token-expired"
+
 // FieldError names one offending field; Message never repeats the submitted value.
 type FieldError struct {
 	Field   string `json:"field"`
