@@ -12,12 +12,15 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
 	"jeeves4service/internal/testkit/testenv"
+	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/user"
 )
 
@@ -180,6 +183,12 @@ func exchangesAreBudgetedPerUser(t *testing.T, s *system) {
 		!strings.HasPrefix(h.Get("RateLimit"), `"subject-exchanges";r=0;`) {
 		t.Fatalf("the 429: Retry-After %q RateLimit-Policy %q RateLimit %q", h.Get("Retry-After"),
 			h.Get("RateLimit-Policy"), h.Get("RateLimit"))
+	}
+	// The property service's client reads it as about Bob only: its breaker
+	// does not count it (issue 33).
+	if err := upstream.Refusal("user service's token exchange", &http.Response{StatusCode: refused.Status, Header: h},
+		refused.Body); !errors.Is(err, upstream.ErrRefusedForThisRequest) {
+		t.Fatalf("the exchange's 429 for one user reads as a failure of the user service: %v", err)
 	}
 	var warned bool
 	for _, l := range s.userLogs.Lines("subject token exchange refused") {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -51,6 +52,9 @@ type Service struct {
 	// subjects are the subject tokens of the profiles calls, exchanged at
 	// the user service (its Exchange is the profiles client's).
 	subjects *internalauth.SubjectCache
+	// profiles is the profiles client in use, whose breaker's state the
+	// metrics read (SetUserServiceURL replaces it).
+	profiles atomic.Pointer[adapters.ProfileClient]
 }
 
 // SetUserServiceURL points the profiles call at the user service's internal
@@ -63,7 +67,17 @@ func (s *Service) SetUserServiceURL(url string) error {
 	}
 	s.subjects.Exchange = profiles.Exchange
 	s.app.Profiles = profiles
+	s.profiles.Store(profiles)
 	return nil
+}
+
+// profilesState is the profiles client's breaker state for the metrics: 0
+// (closed) while there is no client.
+func (s *Service) profilesState() float64 {
+	if p := s.profiles.Load(); p != nil {
+		return p.StateCode()
+	}
+	return 0
 }
 
 // New opens the database, builds both routers and binds both listeners.
@@ -109,6 +123,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s.res.Background(workload.Run)
 	s.app, s.workload, s.userCalls, s.wrap = svc, workload, cfg.UserCalls, tr.Client
+	// The profiles call's breaker, as the user service's claims call's: its
+	// transitions in the log, its state and openings in the metrics.
+	s.userCalls.Log = log
+	s.userCalls.Outcome = s.Metrics.Counter("user_client_calls_total",
+		"Profiles calls to the user service's internal endpoint (their token exchange included), by outcome: "+
+			"ok, error, refused, circuit_open, caller_gone.", "outcome")
+	s.userCalls = s.Metrics.Breaker(adapters.UserService, s.userCalls, s.profilesState)
 	// The profiles call is made for the user whose request is served: its
 	// subject token comes from an exchange of that user's access token at
 	// the user service, kept for the user's next lists until shortly

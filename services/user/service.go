@@ -80,13 +80,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	// after the password check and at refresh) with its access tokens' key.
 	workload.SetSubjects(internalauth.Minter(signer, internalauth.DefaultSubjectTTL))
 	calls := cfg.PropertyCalls
+	calls.Log = log
 	calls.Outcome = s.Metrics.Counter("property_client_calls_total",
-		"Calls to the property service's internal endpoint, by outcome: ok, error, circuit_open, caller_gone.", "outcome")
+		"Calls to the property service's internal endpoint, by outcome: ok, error, refused, circuit_open, caller_gone.", "outcome")
+	calls = s.Metrics.Breaker(adapters.PropertyService, calls, func() float64 { return s.Property.StateCode() })
 	if s.Property, err = adapters.NewPropertyClient(workload, calls, tr.Client); err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.Metrics.Gauge("property_client_circuit_state", "The property client's circuit breaker: 0 closed, 1 half-open, 2 open.",
-		s.Property.StateCode)
 	svc.OnLogin = s.Metrics.Counter("logins_total", "Login attempts by outcome: success, bad_credentials, rate_limited, error.",
 		"outcome")
 	svc.OnHash = s.Metrics.Counter("password_hashes_total",

@@ -23,7 +23,11 @@
 //  3. The validator built from the contract enforces it. The guard is the
 //     AuthenticationFunc of the InternalToken scheme (Guard.Handler), so a
 //     call without a valid credential is a 401 before any parameter is looked
-//     at, and a known caller the operation does not list is a 403.
+//     at, and a known caller the operation does not list is a 403 of its own
+//     problem type (problem.TypeCallerForbidden), which its client counts as
+//     a failure; a refusal about the call's user (a subject token's 403, the
+//     per-subject 429 whose RateLimit field names "subject-requests") it
+//     does not (upstream.Refusal, issue 33).
 //  4. The credential says which workload calls (Config.Mode, INTERNAL_AUTH):
 //     - token: a static secret per caller, at least 32 characters, kept as a
 //     SHA-256 digest and compared in constant time against every accepted

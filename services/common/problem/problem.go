@@ -65,6 +65,22 @@ func New(status int, detail string, fields ...FieldError) Problem {
 	return Problem{Type: typeBase + slug, Title: http.StatusText(status), Status: status, Detail: detail, Errors: fields}
 }
 
+// TypeCallerForbidden is the type of an internal listener's 403 to a caller
+// the operation's x-allowed-callers does not list: a refusal of the calling
+// workload itself, which every call it makes will meet. Every other 403 of
+// an internal operation (a subject token for another user, operation or
+// caller; a user who may not see what is asked) is about the user the call
+// is made for, and has the type forbidden. The caller's client tells them
+// apart by this type (package upstream; openapi-internal.yaml, Forbidden).
+const TypeCallerForbidden = typeBase + "caller-forbidden"
+
+// As is p with the type typ instead of its status's (one of the Type
+// constants above).
+func (p Problem) As(typ string) Problem {
+	p.Type = typ
+	return p
+}
+
 // Write sends p, tagged with the request id so a response can be matched with a log line.
 func Write(w http.ResponseWriter, r *http.Request, p Problem) {
 	if p.Instance == "" && r != nil {
