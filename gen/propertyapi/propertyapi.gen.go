@@ -112,6 +112,15 @@ type Invitation struct {
 	// InvitedBy Example: 1
 	InvitedBy ID `json:"invited_by"`
 
+	// InvitedByEmail The inviter's address in canonical form, from the `email` claim the user service signed
+	// into the inviter's access token when they invited (absent for an invitation sent before
+	// it was recorded). It names the inviter's account; registration does not prove that the
+	// account's holder reads that mailbox.
+	//
+	//
+	// Example: owner@example.com
+	InvitedByEmail *string `json:"invited_by_email,omitempty"`
+
 	// InvitedByName The person's first and last name, from the user service: present in a list whose
 	// `names_included` is true, for a user the user service has seen as a member of the property
 	// at their last login or refresh (a new member's name shows once they have signed in or
@@ -135,7 +144,7 @@ type Invitation struct {
 
 // InvitationList defines model for InvitationList.
 type InvitationList struct {
-	// Invitations Pending invitations, oldest first (at most 100).
+	// Invitations Pending invitations, oldest first (at most 100; for the caller's own, one page).
 	Invitations []Invitation `json:"invitations"`
 
 	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
@@ -147,7 +156,16 @@ type InvitationList struct {
 	// Example: true
 	NamesIncluded NamesIncluded `json:"names_included"`
 
-	// TotalCount Example: 1
+	// NextAfter The caller's own list only: present when more invitations follow this page; pass it as
+	// `after` for the next page.
+	//
+	//
+	// Example: 100
+	NextAfter *int64 `json:"next_after,omitempty"`
+
+	// TotalCount How many pending invitations the list has in all, over every page.
+	//
+	// Example: 1
 	TotalCount int32 `json:"total_count"`
 }
 
@@ -406,6 +424,15 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
+// ListMyInvitationsParams defines parameters for ListMyInvitations.
+type ListMyInvitationsParams struct {
+	// Limit At most this many items (default and maximum 100).
+	Limit *PageLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After Only items with a greater id (the previous page's `next_after`).
+	After *PageAfter `form:"after,omitempty" json:"after,omitempty"`
+}
+
 // ListPropertiesParams defines parameters for ListProperties.
 type ListPropertiesParams struct {
 	// Limit At most this many items (default and maximum 100).
@@ -434,7 +461,7 @@ type AddRoomJSONRequestBody = NewRoom
 type ServerInterface interface {
 	// ListMyInvitations Invitations addressed to the caller
 	// (GET /api/invitations)
-	ListMyInvitations(w http.ResponseWriter, r *http.Request)
+	ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams)
 	// DeclineInvitation Decline an invitation addressed to the caller
 	// (DELETE /api/invitations/{invitation_id})
 	DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
@@ -488,7 +515,7 @@ type Unimplemented struct{}
 
 // ListMyInvitations Invitations addressed to the caller
 // (GET /api/invitations)
-func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -594,8 +621,40 @@ type MiddlewareFunc func(http.Handler) http.Handler
 // ListMyInvitations operation middleware
 func (siw *ServerInterfaceWrapper) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMyInvitationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListMyInvitations(w, r)
+		siw.Handler.ListMyInvitations(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1279,6 +1338,7 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type ListMyInvitationsRequestObject struct {
+	Params ListMyInvitationsParams
 }
 
 type ListMyInvitationsResponseObject interface {
@@ -1309,6 +1369,27 @@ func (response ListMyInvitations200JSONResponse) VisitListMyInvitationsResponse(
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMyInvitations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations400ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4134,8 +4215,10 @@ type strictHandler struct {
 }
 
 // ListMyInvitations operation middleware
-func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams) {
 	var request ListMyInvitationsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListMyInvitations(ctx, request.(ListMyInvitationsRequestObject))
@@ -4588,140 +4671,149 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3dchs5luarnGX3hqmuJEXJsl2moqKLtuUqVcu2VpLXseN0K8FMkEQpE2ABoCh2rTY2dm/2LSZiXmAj",
-	"5rru+gHmGeYJ+hUmcADkH5MUZavcU21d2SITSPyc853/w59bscimglOuVav/c2tCSUIl/ncQx1SpznPB",
-	"tRRpZ5CmYt55I9mYcfN1QlUs2VQzwVv91rGkinINgqcLEBwISPrTjCoNIykyIDCUYq6ohCkZU5hPhKIg",
-	"cC5gChiH529OTs8HR0dv3h28OH9zcvjd4evTkLe54BSGC0joiMxSvdUHPSHaDQ2A00sqIfpD1A15K2ip",
-	"eEIzYlZHr0g2TWmr35poPVX97W0ynXbdp91YZK2gNRIyI7rVb80kawWtjFwdUT7Wk1Z/t9cLWnoxNeOV",
-	"loyPW9fXQeuEaHrEMqaX9382oaA00RTECPSE5tsfzpIx1XbVY3FJJVegJ0yBpGoquKLQPjw4exnyRJKR",
-	"7jCqRx2zZDJlHUk0Tc37Ou5atvoQhS03tQpb+/KbcNbrPYxnnGkFKR1p/Jvua/eForHgiYIZ1yw1Cwu5",
-	"WxFTMJqlKZAxYdyOcqdo5meSJq2+ljPafKq1VTx6+nRff9OrnuKOOcUp0ZpKc0R/DlvvSecvnQ9f4ZD3",
-	"vc7TD1/ta/ef37fWnnjnWKQsXjQfvN1R/Wx+Kp+NO5a5+2zOeCLmhu7cAfkD+Jjt//TN415vf/7N41vs",
-	"/ye///n6/VMtF53BSFO5vPVTd7dawJwwDUM6EpKClgvGx/ZeN9zPw16JGxjXD3ftTlg2y1r9rx/vmZ1k",
-	"jNu/d/KVMq7pmMrWtVnrlEiSUe3Q45BfMk3MSg9fLC+9+BZYYhZpMMWc1aQVtDjJ7OT+mXOWbLaPneo2",
-	"Hu+Vt/F0d/fhwye7vYePv3609+TJ496Nmwpar2g2pPKtorJxF4nn9pmBNotqBGET4gnhY6pW7M08v/Gu",
-	"du96V8dkTFfQ1BuD30zTTMGc6QkQGEtKNJXAEmibrU4lvWRiphDJHyiIOL3S58RMF23l2/1pRuWi2C9+",
-	"XQFoB+itfi8odtr7+J32Vu50BWIPNGRCaQvGGeF+2223MiA8Afdy2On1Vu4NEbp5b4gA+e4ereWynU0u",
-	"TooplXrRRIz+uzUM9ffhomvzUivrEBmekeTEgqf5KxZcU47/JdNpymLk+O2pFMOUZl/9qASvLM5sWxOW",
-	"Ouj3YjYRVAEXGjKi4wny5OD4EMzsksTanAiVUhhsev9za8RomrT6LZqZmYJWRpUiY7PsbGZkNgUC05Qw",
-	"DiRJpGHnVMQk/TYRGWG8D1xAwtQ0JQswZxvATzOhqQogFllmVKkAhpLEF1QrEBLUlMRUta4/BC2jI8xU",
-	"q4+IqplGafKMJOCPJD9Ar7f8SOklVXuKyksW025CL/3hqO1LkrIED6x1Xb7K30s6avVbv9sulLtt+63a",
-	"PraD7cUsy9I1B+oPcx8ie5YR7l7hl2I0ojwxggcPVyH7oCI0S2nIKYknMJSUXChoW63NfKlmw4xpTRO4",
-	"JOmMbnVhAEORLACVSYNAYqYhem6JpHO2mNJ+yMuEYggkAtSnRjNFEwtbZm7KtVzUxkJ+v/UprOqzufrb",
-	"dMRu9Pa6oXU1ct08xYMrVKGNBvvn8cKfCz5KWfzprEc0IPeYoyeppCRZgKRjpjSVFBGoIPWnBann778V",
-	"ncd+1F1TuZ9YFWQTz6Q0xIfafPdLoImXQg5ZklD+iUSBugPhIOacSsjIwilBVsROnXyqksbDgjSKZdyK",
-	"Nkb5sLsijpikqduAotRZc0rMZGxMDY2o6HbG9BdBIYfc2DAkPTCwfwdS21wklRCLWZrY4xTmOU3LpnOZ",
-	"UB6VxaVfDZzaaeyqbkU0zE1xJzRzKjKqJyj6CEtpAoJb4YbL28f/2+07f4UiCwXzCdFd8/7XQr8UM558",
-	"4rm+FqBm8WQFn+0Vx/daaLAvvNWRcaE7Ixx2F2fmV+sZKzB6kq4ynyEMw4BfCJMdk0UqSHImxBGRY3qH",
-	"yjFqVEyBFgJSM3eFNnZKGOzWAGdCgF3FrWhEC9HBF9y5oPZbwNkNpZCCx1hsre6pVl8EoZzaPb/l5JKw",
-	"lAzTu6CVhGgyJIqaQzaMl8+9D0aNRm8SqImQOl1UkblEPm5lUF7arQhoVhp4VyTkXvRAFXvMjRvC1dxA",
-	"NBcWwOfEe26SLpwt7/s6aJ0J8YrwhbPX1KcevRDW+eBEB9GaZlOtyqeeEk1lhWV3Sxq1mcEsCPIV3erE",
-	"JdG0gy4MejfIPoDCwaymlOu+xfWUUa4fKM/RCtonB//t7cHp2fnR4avDswCMaFyAEV54fFuBP5NUjBlX",
-	"IZ8alQGngcNjIy/MB9YIaR+9+e7w9fnLweHR25MDO+P58cHJ+eFxAKu+O3g1ODzaCkJu7Rb7WgXV17RP",
-	"Dr47PD07OKlMuhXAXAo+zq2FKVFqLmRih88UlSFvHw9OT9+9OXlx/vz7wevvDqpL2EKR57Yo6UhSNaG1",
-	"t4e8fXLw8uTg9PvGrW114RmetQIiqT1t7wU2FOEXZa4intD4giYBKBFyT2XWzCbaQinJKGQiMx+Z++MC",
-	"MjMTjlQF5Nrr3Xf35aYCpsw5WhPcBhsIzDhD1Y4qGJL4Atold/bWF2BwL/nv1w4vPYps9ZaTmZ4Iyf5C",
-	"P1U3HAB6imBIiTTSU1xQbn0m1hlY1RV3CnCprOG2SF6MvAtcecWUYnwcAON2M0ICvZqa5UMsaUK5ZiRV",
-	"XRjkrqD6di3aG5RVcPLyOTx+8qgXckVjDEQ8RL3czA/Ru3fvOoOZnphJY6JphO4sZhnA7RFIyi4oOgPx",
-	"DYHlDiJpyOOJUWP5mO4bgzgauKPAG4vAXrmNCTpxGz2za7XhKZzPhaQC5237Jmy5nZ87CA1b0X7Iidsf",
-	"zmbkl7Ux7Bm1R0KODddrkk3N1gMgRtZRCRd0YY6QzBJGeUwNDi69yK6jla/hvHQl34QoXV24Iz9jsxkc",
-	"HLYiaCs25sB4yFGSbe1DZbVMebqcaX+XDdvNV+FXeNMy3FRmBd4L6e/MUHDIo82U2QvKO26uCNoOo4Fp",
-	"g7tCT7xmoZz2CcRstLyQ2RS0gIc9H2U0iKyBaQURvZpG0E4pnZMFjIQBfeFgVkPCFBlLav2hdvvcRpcU",
-	"VcoQK+UJTaCdirGY6aBAequ8bJUdosNFEaLy6rLzdhnQtnxvbIMAT0tpY53aHRWjvVWZz2Axnvl7U18E",
-	"nNdhoTkc7Vg5xwBoe7AxMp87wYnXQ1IfQSxjVQC0O+6G3IOCpCTNvglbVWoNWwGsYBX3xeZ8sjp94nMt",
-	"oSEBoxQ6r63i/Z/D1oc/hK12AO9J5y/nH74qfbj1h6ZYOkoUJ2YK8jyilzTFDfNZ1uq/b6HvEiNC2RD/",
-	"M8aozIdSGC9/pvaKoDWwwaLqAe7A90QOxUzCiSBJdZuPatt8/+cwvOr1OmF4tfMyDK+evPzQtJmg9cJG",
-	"n15jYK+JBqdUKsEfKBgxqWwsMzXYY8NVmJNTB4U+TF0SD+NAIGVK25B2yCOM85wzHqezxIAhU4DhQ0Qu",
-	"YqdZApkJMQom5UbcErAn6snd44nRRc0HTNr1oa5v5JJH2zYBTudu9AOFGzD22FyB4DE6DBcwIZcUjKyh",
-	"KKSFRF0UNeoEMPYMPwrGGR87tbO4nkFC4Ehc0pTEtE6DOzddzleNl3NgTJISLdTto2pkMSqHFqOl2CK0",
-	"o4NL6vSCoRh+W8phchrCVmAGYQgysYHKkE+J1PjxuojkPtArEmvM2KIQfRvte+uBaUip2bkKICPywobz",
-	"EjZmWoVcjNC8sLuyak88IZLEZgBE0X/53e//q1nb7uMHf/iqs/3NH/98Hv38P6//V2TlsVHjUmOEawVD",
-	"qucU9QGaQZvYmHzIH+/BcKGpMhoDXh/TQMCekT0WswazSEM0ei4gJUOaKmgfvng92O31vg4M1b09O4Xf",
-	"7T2GjEyVkdv7ITeLxTMCc0S4HoxNurlxGqQhTt0GoS0kHBHNuBWb3xOOw/5EOAngmZiKTIwEEt33hI9n",
-	"6ZYVpFzAJZGMcA1qQqZ2ye5Y81ydCZ67zax4kybwfCFZmrIYon//1/8dGe0h+vd//X+RIdtBHIsZd7be",
-	"jLOfDP+ZF6FXFk9DYFKcE9mOwB4oiAkXnJk9j4TMAphPWDwJuVUUM3JBFR6hIduhuKKGs2gf3nIWi4TC",
-	"65d/em4vuXRuqZhT2YmJUTBcPNf80RmJNKFJP+TRX/85ypVbpYwK+W//p/jk3/5v5I4JveP28PVEitl4",
-	"kl9bmwve0ZJwxQzzkHTL3AyS4OD0+eEhtAcdvLAttzFHP7D7yNHPPigB0d9++Ze//fL///bLv3x74Jjn",
-	"+ZtXuJaoxlGoY/7411/kmPJvn/31l3hCpc8atAP8l1e80xmarzsXlyR/xG4pGgqlvlVakr/+s1EqI7SO",
-	"7admnPmGdsRPxHwX2APJhyiFQ8p2jIcKY8LAXq/nMo18FD7kNtRtg/ERekSiSvzdsI8NvtfhjyTk2xVZ",
-	"kXlyRAkSH+3V8S5oXXXGorMEgi8ZTZM8XuTgntkMEJd+0SS3amkE0C4BC3GfIf/7AMFEpIn1fkzEHEVN",
-	"9Eebh1RssmEn9dy894POP5HOX3qdp+fdP3ZWAHueJtK0cjxnc+B2kUMpLug+rEx1qK7QiErCc9PW3cFa",
-	"lWhDXeG6nPLz3h19sZUP+QAx/JHaCLvNLvqV0oGCUu7fMmVY3fA89WrZOl9BWYO7Dlox5qkl50TfNPCM",
-	"ZVQZg9gMs7TReKOYgFhmP8SeGppCW1EKUVnm18lvmcfqLPUxWoazu267X5bc9PjhC3zObv58uLjt8+fc",
-	"aaXrBpUV2OvAU8HifNPl5QM2eZlPjbNvq3EEZsWV31+fPMjxo0KdlSOqkF/lbhoZLOeAI2az4KpcUGS+",
-	"NuiPxw4fSw8FYKSu0k7Z92pUkbWoaaZuPNeCLa+RQg/tqJ1SLjyRkqAhXLUHbpranLs69A9fBy0tNEnP",
-	"UZ1ZBzXrEiSb8z0rF1s6xeorl9bfdEk29fdOIcrp9R/DIGtgKjeNHE6tMO+gbdRbpowpMJ9QDnWj7rOg",
-	"1q0Z3WdKb/Bw7f6rPF1kXFcucPXN27vDG08Sp38elyhhRFJFg7sijtraN1xjM3xYgmiAjgN0PDUb4oFN",
-	"2zJSztKDsbxzrx/qJw5VHt0GVRwXVRDl0X8WRHl0S0TxB/sRaFJd8NLNvDTEZNlyiW+LLKkhBaIurI9D",
-	"s4xC++3pwcn588HR0fnZ4auDN2/PAl8pBbtg5AKnIZdUy0UABGIm45k3Bai0Ech5Pr0Nj6BLBzP2cBVt",
-	"l4XT5MUJeU4gxNjnS84bYy8zDj+8Ozs/OztyBh9J52ShfDDFClH6QBn6Q3zq26nR/8RUkRo2nGnn+OHC",
-	"2jo1Y8YmtLujHwqRUoKy7DWdV3XOz8HQJcheN6biKyppdYyfJ2ShKtUET+ohsRfmHPPKrpJG4J3yRTHD",
-	"kyq6P1nHFg9vLkQoc0WjdtTIA3TuNbHb3kLhTFt7AcU5frJaiBOs2MWJENktd7DJesy0t1uLD5cu4cnJ",
-	"y+fwdO/RkzzuZUPBmB9VXZiPEZdd1rcsrLgLh7Yvzvh5M7FS8i5URMtug2RhXGnC41Vmu9snS6wzG7eJ",
-	"9XNFhaarhErFGFLGa6b7w9HucCfu0afJ1+TJ8HFcPZDHeyvcDN3zVV4GH4gv3QhWi6yRY0+fljh2r9dr",
-	"MrtdSL8S26nUnazzjmx6jfaDpvLbDctYPqIqt8wp+K3fa36UgafyFTyUQ9J67Cdp+maE9UMbS4EPq/PL",
-	"HygXCcMUAZJkzr8sZjqXs2rCpkb4KogwDhVhBtrt0fAjfSOb6uh3Y4M7Y9vvbsncLm1i3T16nbhe10ht",
-	"6blTe/M7KK4cHee2eK6G3XmB4+q6d6+6SeuZHFLMndrHwDwGLxREtkbS6VcUzLS4pgqe7PR6d+xvq/kW",
-	"NoHXnCdu9gTUFO/q6Xwv5ja7sViDKwYxVzERaaKqm79L+7+07+oy11FPc0TV14ru9nqlSFcXBi4caShA",
-	"C7AUahRgVx5SsqCw8IykSqAW7+Nce72eDVQYunx79rLzNbSZTZ300UwtbDSnHDUXI5dEYGEC82pSwcdG",
-	"M+e0kouHssu8hpPMiDW0+qMuoEECSguJiVIuGkU0DDGa5IjYTcq4XWU9enBKiWKJMVG0JmPaANcZ47lQ",
-	"+TiPgb+ZYyOYb9S6MsbLn+78nTTJJfryKmONGe8QYAvt8dZelps9ois1UPPWZi+EFCJb6YMwX9Y9ECsd",
-	"Dru3cTjgQdd0wpthazME2r0lAtkjuBl88quraE5/YjqeYDVcXTP7dKYqxHzllbu93cednZ3O7tdnO7v9",
-	"Xq/f6/1TWSVLiKYdzbIap+816mWKxjPJ9OLU3Iwr/cY0nsFMIyPblKeXfvIf3p21lpLJORwkL04H8MO7",
-	"M+vWjI7fnJ7BNpmy7ZmiUm2TSpqmkMtPOG9EFEAeXQt55JwSUWEj7/QgY3ymqdrqwlndDYPYbVFV5WmM",
-	"DUl5IV+VlRdAQkms2aXNb99vTqy7pJKNUFCaNxjBMDJGBxCehFxpMfXJeQbNMW3C6x4LZ/Z3Qx5yc2BT",
-	"I6gwQXEk0lTMaYKpaF8/2X0UwA+nb17DOzqEM9zJM2MEPXfZ7Md+4JZN3ifpWEimJxmKlinj3Fa52bXa",
-	"RGRo25sSPF30ISLpuA9ccBoF8P3p7qPH3oqazoYpizH9FL1BfAGYkBry4i1EUh/83vKJ5vbAbYybaYUT",
-	"4JTRBUuiACvJ0ktcV+oqJ7C7Aw05U2pmlT3zbkwK+uHdn073IWI2M4HMzAyRmg3NP4xoGz63SZp2MZar",
-	"8WOXSr8f8pSNqGEH5SPQUu9j3oe9Q2lVHCAozc19XdBFKdUO/VTIBNXcapv+zPhI+LxvYiu2XSOHqi0F",
-	"GWFcE8ata3Im0/VmV2sptfrYXgnlyVQwrlWlq0kePtBkDBFyVLRVzqutkG/I7XOFLIi2unBQLe0AeoX5",
-	"sr5ePIAyEwe5+9C/xFxWyDmleJaGsvFGm1Nb29Vs675Px+x2u5hGY9eC/gabEw65syRalVcfYf0Z8pWT",
-	"X85roKaUJ5gvY4sdxMiGiGvFLr4kph1Val6iwlv7uNezBS4Wgfp5GYnLsDP2iueg5Vz+oFa0ggw1Z4p6",
-	"7gn57tUVnufe1VXh2MBC1KKm44FyPaycb/bw4OwlRPVEWMcb+cdRyG3LB+fe9XUoeRVQnna/t/vUsWyp",
-	"2CHqwrNSbzBlC8fNdp2vKeTI0XlQy/b+Qgdy1NQ1LIKlrmGW53xRQ419HCANjg9bQeuSSmWZYqfb6/YM",
-	"r4gp5WTKWv3Ww26v+7CFEneC8my7O6dp2rngYs63f5xfqK6rwrgOWiiAapHcMdWr0jWXgro+nEcTcCZA",
-	"kXhgi57qpiyxCWKY+Ya4V7YZHhSZQXFKWAYxkZIhllYCxtVYcpGAnvsmjJEQcjtHm3D/Vi8KrUFhF2iU",
-	"OC5qCRNb1qFhrshKWXT020dDbsMBUj1wSN+uRSn7gIp+5ARThfNtcIAUua82UdAQjxYhVyKjaB3pIjNV",
-	"TQxwl/RO3wYic8TMfYCicIQuqLb0lOPZYdLqt4wW/GpxWAk6V/re7PZ6a8p4fPnOZnUytQyCtY0MjNxb",
-	"Jq8volJ2r7ezamB+Ndtva5VKe7tPbx5UrwK9DlqP7P2uH1ftpICjHt48qqHiFzXsWZYRuaj0U2vEDUMG",
-	"BgDJWNU8Ix+uG6Bq++dK77Vri1kpbSp4OKGZuHQ9gIpRRgvCku0htfV/3qPZhb3enpVpvBywKtdC5RsI",
-	"eWUHD5TFlQD519d+WTE+NpzdzssYS6FMkqZbTfz6gsZGry5FBpf4dW9NXphrXmffXN4uvt7v9stgsg3o",
-	"vtT066P50t7H+kF5M43fKCM7qqxxxy1ZutqLcUW8onhku9Kr8frDBoiwbU1Q9Pp8yquC1lQ0uetf2aT0",
-	"oh/IqvoRX7zsczUxWADt/HHfmuqC0qnTiuwjed2ItWVkI4zdCq1QydgcrfZhr/e0SPmoeL6MDfGo1/NR",
-	"INSTQp7Pi5GDikO4XU+92Mr1u/LkTTg4wJtcB4N3p7b4bKAb1JVS8AsPA7iYG8uEJ+oeUf+uiNrbAFGf",
-	"l5q1/RYheOCLeT8BgT2EFh9ur7T/jsuxsRzwxJyrwFZ8eOQzKIhhYBAj7xXLYcOBFMaRu+DDnVheRzBZ",
-	"zIU3+7lbPcKuHxG0d3q9rXKEzroZOLAkb/6KzR9cAHM/B62QYxzPdZIOKq1gfZMr6qqcELOwqEoTqdUq",
-	"C+q4HLS7nWgper1eBxs97HotfPgVAa8SlG5slnJDUPoe7+4S736DaNSMDq434RoFsFGteo7srEoOj/3y",
-	"rN5YM+qHbeQ/51Q2saqdKE8TCHw79GciWWzAPKUeJXlAdrlQ2nm760HmjZuJlPMNr6uxOS1n9HqJ73fu",
-	"nO9XqTqFv4kolzaQ3LP6XbL6zgbMV++49xuFCMuMZS9mexVTG37e2lBpWWz/fIPv5wV+XjUxrPZgXobR",
-	"b9tFPdfnlVFNal1i9224wigL6Ct2PR9hTDFB5mHgv9/r7TU7cswqKli0iRcnX7Czx+7Z704tiw0I+2W5",
-	"c+8X4t3BSgayCbdA23KIEcRbqwV9o0mB6r9/xbLaEJS6XVdzUa3/pAuDlcO50CFHDi0H9np7GHUy+r1t",
-	"YOSDJfSKKR2AEs5nopX9iPK4FFJJKbloYu3vqF7N173PLq3vIeLenXs7hi8z4l15a0s/AoIOVJ8XWVP1",
-	"7e/PuPCnb0ugYMwuKYc2t1GSZFtI79vYCvK+J5poin0gkWkx86noAumSahwm2BQKC1XEDbBNJPvYVCQW",
-	"3PfIjP2SRpCw0Yjih25ZQ6EnmC3TBANvp8kdWRvOpPCGxq1Nimoy6kZGxeeDqRkeU3IPV79VjeYLsllO",
-	"qE3OkCBpxzfYKFswGyg/jfbK5ik3btQDVcm6sW00qaTAKcNGmb4VYgCJDc4lAUh6KS5oAlxISKlvgght",
-	"okOet16optKs8nj+p8oY+XITRe7tor+nk7Mh/U2L2+LBpypSjS5T5BuKSo5NavNg5eJAVUvO5sOVDKnX",
-	"zWkwMFyEXE+YsmlsNmOtFGTCFLlaTTe2OyyaHDoTjuQRaOxEFPLouwOX/V46TZex634lwcCuwzIFTNs0",
-	"vFKTMZfEV+93FPKVDY/27UKxbrZobegzvpdut354rj8wSDpNSeySEvEEAwuti8BF+KVLzXcJPkwVrcvn",
-	"E4p4LSTalKUWeCF3/bVcrmIXBrypWt62GoxqNfhRpYo+5CF3Tdf7FXqd2qAdldA+fP3fD88GZ4dvXpfa",
-	"tb959/rgpNSeoYcjErKwVzOlstROoXmK45M3xwcnZ/+jcZbA5d2iwj8sudjqvRr2bRdiK92CIinXHFiO",
-	"jl4vd5GpckpvxTtg63QKodeYydre6z31rY+3VocTajkIHxtQqFTtFo1cXTuGpb42twknlHskfd6AQv3N",
-	"a7PS7pMmfuMi/NZpFl+Q5WAFMvhs7uHC/wTIXVgMH5P52ijgamlq+yhJvXynwIUvrUVJb2RwkWnmsuDz",
-	"iXzH/lKrJlvn65Pb1lkoxa8kNAHvCT51Jzmw9yBzbyf8+l4DQ67NHPdrWwjBx6bRVsGm1Jyt0TVR79FG",
-	"1gdylpu2lbq0Bba1tdfuQu69vg4yGzu2u/YUWRfeNbYjq/12lu9F5jprM6VBaZam9nd/At8CbLf7CNxf",
-	"YqZdcY9Zia0Hay7yWVlmk/dh+5UzVde5StxFLl3BPQ7eB4luh2rvJgIZeqbKoeFfxcuxFpO2f3ZNMm9Q",
-	"ewwGK/erD6UuRsj/xsizQBwT7noW2tz6BM3AUmV9EXR2le4XlE4RRph0NYqilhuf97rzpe4BdgVsrKPP",
-	"CUnZ0lGX/xJy/yuALiqdt1bBSl6i0c/SrCuZbbzy9uRmehJCZ6HtobmMr7uHiX90m+y3rF/V+fNzumJv",
-	"VrQsD75VVHrX7UyvjoAjLmHND9pSNv/EKI8W9vbRV4Jt+kliEIAvsJYwt8csD88nIq/4Cbkd6hyA1Lbh",
-	"8JZoUO5AstLSjPJfv/D221a9zMcqFlgFU/4tB+vzLe7DljYVQXj/k400/8E6RVA/k4QrEnsPkfvVFvx9",
-	"qr3eU9xrQjPh+4qUsLzRZ3c80yUsvBtn3dijwG2UNNeo+TMH49eXMt1XMN07476I1GPf565oQl8Kf32C",
-	"Ty7vHrbGSPZNxNaayIVFjG3EVliUJ65T168GF3mftFW/c24WcA8N96bjLRU2zBqu8MBnjY4PUGNC6t33",
-	"Tp3818m876esO3pNg0Ays7xEfVv4FUHF3V7PJUffGEYcJAm2//v0BEHfe+82wUHbefDzhgWLdzZDCtYX",
-	"keTeLXWvdvwjqR2DJHGo8xG2qVc4lttHlhp32S+tfdTxfRyXvreNHpc+zpZncm0ZGj63LfDMF6WemQjQ",
-	"5W6Z7z8YEFZUXnr4rjL8VIpkhrZdAEM6YQioZ0enHU1lxjhBq85cPQxJSnhMpc3jSUSsthM6TcWC8XE3",
-	"S7aWWgiSKesutxHEH/5j7npd+11juleXZX8xMjHKoJhmlOug1qwvIxfGrOXV1/a3t3d2n3R73V53p/91",
-	"r7fz0W9bcgtu+Mbdxjd+yElq2Stq7tHKosD9EIq32m3OVodx94sq5RPAxrZO6CBFtJa3dVxqUW69ow3F",
-	"QvWNlicukf/1h+v/CAAA//8=",
+	"7H3rchs5luarnGX3hsmuJEXdfKGioou25SpV+6KV5HXsON1KMBMkUUoCrAQoil2rjY3dP/sWEzEvsBHz",
+	"u/71A8wzzBP0K0zgAMhEJpMUZcuuqLF+2SIJJC7nfr5z8pdGLCZTwSlXstH7pTGmJKEZ/rcfx1TK9jPB",
+	"VSbSdj9Nxbz9JmMjxvXXCZVxxqaKCd7oNY4zKilXIHi6AMGBQEZ/nlGpYJiJCRAYZGIuaQZTMqIwHwtJ",
+	"QeBcwCQwDs/enJye91++fPPu8Pn5m5Oj749en4a8yQWnMFhAQodklqpWD9SYKDs0AE4vaQbRn6JOyBtB",
+	"Q8ZjOiF6dfSKTKYpbfQaY6Wmsre1RabTjv20E4tJI2gMRTYhqtFrzDLWCBoTcvWS8pEaN3o73W7QUIup",
+	"Hi9VxviocX0dNE6Ioi/ZhKnl/Z+NKUhFFAUxBDWm+fYHs2RElVn1SFzSjEtQYyYho3IquKTQPDo8exHy",
+	"JCND1WZUDdt6yWTK2hlRNNXPa9trafUgCht2ahk2DrJvw1m3uxvPOFMSUjpU+Dc9UPYLSWPBEwkzrliq",
+	"FxZyuyImYThLUyAjwrgZZU9Rz88ymjR6KpvR+lOtrGL/yZMD9W23fIrb+hSnRCma6SP6a9h4T9p/a3/4",
+	"Boe877affPjmQNn//LGx9sTbxyJl8aL+4M2Oqmfzs3829ljm9rM544mYa7qzB+QO4GO2//O3D7vdg/m3",
+	"D2+x/5/d/ufr909Vtmj3h4pmy1s/tXerBMwJUzCgQ5FRUNmC8ZG51w33s9v1uIFxtbtjdsIms0mj9/jh",
+	"nt7JhHHz93a+UsYVHdGsca3XOiUZmVBlpccRv2SK6JUePV9eevEtsEQvUssUfVbjRtDgZGImd785Z8lm",
+	"+9gub+Phnr+NJzs7u7uPdrq7Dx/v7z169LB746aCxis6GdDsraRZ7S4Sx+0zLdqMVCMoNiEeEz6icsXe",
+	"9O833tXOXe/qmIzoCpp6o+U3U3QiYc7UGAiMMkoUzYAl0NRbnWb0komZREn+QELE6ZU6J3q6qJVv9+cZ",
+	"zRbFfvHrkoC2Ar3R6wbFTrsfv9Puyp2ukNh9BRMhlRHGE8Ldtpt2ZUB4AvbhsN3trtwbSuj6vaEEyHe3",
+	"v5bLtje5uExMaaYWdcTovlvDUL8NF13rhxpdh5LhKUlOjPDUf8WCK8rxv2Q6TVmMHL81zcQgpZNvfpKC",
+	"lxant60IS63od2o2EVQCFwomRMVj5Mn+8RHo2TMSK30iNMuElk3vf2kMGU2TRq9BJ3qmoDGhUpKRXvZk",
+	"pnU2BQLTlDAOJEkyzc6piEn6XSImhPEecAEJk9OULECfbQA/z4SiMoBYTCbalApgkJH4gioJIgM5JTGV",
+	"jesPQUPbCDPZ6KFEVUyhNnlKEnBHkh+gs1t+ovSSyj1Js0sW005CL93hyK1LkrIED6xx7V/lHzM6bPQa",
+	"f9gqjLst863cOjaDzcUs69I1B+oO8wAic5YR7l7il2I4pDzRigcPVyL7oCE0S2nIKYnHMMgouZDQNFab",
+	"/lLOBhOmFE3gkqQz2upAHwYiWQAak1oCiZmC6JkhkvbZYkp7IfcJRRNIBGhPDWeSJkZs6bkpV9miMhby",
+	"+61OYUyfzc3fuiO2o7fWDa2akevmKX64whTaaLD7PV74M8GHKYs/nfWIAuQeffQkzShJFpDREZOKZhQl",
+	"UEHqTwpSz59/KzqP3ai7pnI3sSzIJp5lmSY+tOY7XwNNvBDZgCUJ5Z9IFGg7EA5izmkGE7KwRpBRsVOr",
+	"n8qksVuQRrGMW9HGMB92V8QRkzS1G5CUWm9OilkWa1dDoVS0O2Pqq6CQI659GJIearF/B1pbXyTNIBaz",
+	"NDHHKfTvFPVdZ59Q9n116VYDp2Yas6pbEQ2zU9wJzZyKCVVjVH2EpTQBwY1yw+Ud4P/N9m28QpKFhPmY",
+	"qI5+/muhXogZTz7xXF8LkLN4vILP9orjey0UmAfe6si4UO0hDruLM3OrdYwVaDtJlZlPE4ZmwK+EyY7J",
+	"IhUkORPiJclG9A6NY7SomAQlBKR67hJtbHsy2K4BzoQAs4pb0YgSoo0PuHNF7baAs2tKIQWPsdh43VMl",
+	"vwpCOTV7fsvJJWEpGaR3QSsJUWRAJNWHrBkvn/sAtBmN0SSQY5GpdFGWzB752JWBv7RbEdDMG3hXJGQf",
+	"9EAWe8ydG8LlXItoLowAnxMXuUk6cLa87+ugcSbEK8IX1l+Tn3r0Qpjgg1UdRCk6mSrpn3pKFM1KLLvj",
+	"WdR6Br0gyFd0qxPPiKJtDGHQu5HsfSgCzHJKueoZuZ4yytUD6ThaQvPk8L+9PTw9O3959OroLACtGheg",
+	"lRceXytwZ5KKEeMy5FNtMuA0cHSs9YX+wDghzZdvvj96ff6if/Ty7cmhmfH8+PDk/Og4gFXfHb7qH71s",
+	"BSE3fot5rITyY5onh98fnZ4dnpQmbQUwzwQf5d7ClEg5F1lihs8kzULePO6fnr57c/L8/NkP/dffH5aX",
+	"0EKVZ7eY0WFG5ZhWnh7y5snhi5PD0x9qt9bqwFM8awkko+a0XRRYU4RblL6KeEzjC5oEIEXIHZUZN5so",
+	"I0rJhMJETPRH+v64gImeCUfKQuSa6z2w92WnAib1ORoX3CQbCMw4Q9OOShiQ+AKaXji79RU43Evx+7XD",
+	"vZ8iW73lZKbGImN/o59qG/YBI0UwoCTT2lNcUG5iJiYYWLYVtwvhUlrDbSV5MfIu5MorJiXjowAYN5sR",
+	"GdCrqV4+xBlNKFeMpLID/TwUVN2ukfZayko4efEMHj7a74Zc0hgTEbtol+v5IXr37l27P1NjPWlMFI0w",
+	"nMUMA9g9AknZBcVgID4hMNxBMhryeKzNWD6iB9ohjvr2KPDGIjBXbnKCVt1GT81aTXoK57MpqcBG274N",
+	"G3bn51aEho3oIOTE7g9n0/rL+BjmjJpDkY001ysymeqtB0C0rqMZXNCFPkIySxjlMdVycOlBZh2NfA3n",
+	"3pV8G6J2temO/Iz1ZnBw2IigKdmIA+MhR03WOoDSapl0dDlT7i5rtpuvwq3wpmXYqfQKXBTS3Zmm4JBH",
+	"mxmzF5S37VwRNK2MBqa03BVq7CwLaa1PIHqj/kJmU1ACdrsuy6glsgKmJET0ahpBM6V0ThYwFFroCytm",
+	"FSRMklFGTTzUbJ+b7JKkUmpipTyhCTRTMRIzFRSS3hgvLT8gOlgUKSpnLttolxbahu+1bxDgaUmlvVOz",
+	"o2K08yrzGYyMZ+7e5FchzqtioT4dbVk5lwHQdMJG63xuFSdeD0ldBtGXVQHQzqgTcicUMkrSybdho0yt",
+	"YSOAFaxiv9icT1bDJ77UEmoAGF7qvLKK938NGx/+FDaaAbwn7b+df/jG+7D1p7pcOmoUq2YK8nxJL2mK",
+	"G+azSaP3voGxS8wITQb4nxFmZT54abz8N5VHBI2+SRaVD3AbfiDZQMwyOBEkKW9zv7LN938Nw6tutx2G",
+	"V9svwvDq0YsPdZsJGs9N9uk1JvbqaHBKMyn4AwlDlkmTy0y17DHpKsTkVIVCD6YWxMM4EEiZVCalHfII",
+	"8zznjMfpLNHCkEnA9CFKLmKmWRIyY6INTMq1uiVgTtSRu5Mn2hbVH7DMrA9tfa2XnLRtEuB0bkc/kLgB",
+	"7Y/NJQgeY8BwAWNySUHrGopKWmRoi6JFnQDmnuEnwTjjI2t2FtfTTwi8FJc0JTGt0uD2TZfzTe3lHGqX",
+	"xKOFqn9UzixGfmoxWsotQjM6vKTWLhiIwXcehslaCK1AD8IUZGISlSGfkkzhx+sykgdAr0isELFFIfou",
+	"OnDeA1OQUr1zGcCEZBcmnZewEVMy5GKI7oXZlTF74jHJSKwHQBT9lz/88b/qte08fPCnb9pb3/75r+fR",
+	"L//z+n9FRh9rMy7VTriSMKBqTtEeoBNoEpOTD/nDPRgsFJXaYsDrYwoImDMyx6LXoBepiUbNBaRkQFMJ",
+	"zaPnr/s73e7jQFPd27NT+MPeQ5iQqdR6+yDkerF4RqCPCNeDuUk7N06DNMSp3SA0RQYviWLcqM0fCMdh",
+	"fyGcBPBUTMVEDAUS3Q+Ej2ZpyyhSLuCSZIxwBXJMpmbJ9lhzrM4Yz90gK96kCTxbZCxNWQzRv//r/460",
+	"9RD9+7/+v0iTbT+OxYxbX2/G2c+a//SDMCqLpyEQFGdVtiWwBxJiwgVnes9DkU0CmI9ZPA65MRQn5IJK",
+	"PEJNtgNxRTVn0R685SwWCYXXL/7yzFyyd26pmNOsHRNtYNh8rv6jPRRpQpNeyKO//3OUG7dSahPy3/5P",
+	"8cm//d/IHhNGx83hq3EmZqNxfm1NLnhbZYRLppmHpC19M0iC/dNnR0fQ7Lfxwlp2Y5Z+YGff0s8BSAHR",
+	"P379l3/8+v//8eu/fHdomefZm1e4lqjCUWhj/vT3X7MR5d89/fuv8ZhmDjVoBrgvr3i7PdBfty8uSf4T",
+	"s6VoIKT8TqqM/P2ftVEZoXdsPtXj9De0LX4m+rvAHEg+REoc4vsxTlRoFwb2ul2LNHJZ+JCbVLdJxkcY",
+	"EYlK+XfNPib5XhV/JCHfrUBF5uAITyTu71XlXdC4ao9Ee0kIvmA0TfJ8kRX3zCBALPyiTm9VYATQ9AQL",
+	"sZ8h/7sEwVikiYl+jMUcVU30Z4NDKjZZs5MqNu99v/1PpP23bvvJeefP7RWCPYeJ1K0cz1kfuFnkIBMX",
+	"9ABWQh3KK9SqkvDctbV3sNYk2tBWuPYhP+/t0Rdb+ZAPEIOfqMmwG3TRZ4IDBR72b5kyjG14njqzbF2s",
+	"wLfgroNGjDi15JyomwaesQmV2iHWwwxt1N4oAhB99kPZU5Gm0JSUQuTr/Cr5LfNYlaU+xsqwftdt98uS",
+	"m35+9Bx/ZzZ/Pljc9vfnNx6ptuO8Q62qp9w6daIsTglbtletwRdyxpXAb73ZfR9jPjYGxiK/0SYZoKGL",
+	"1iuHAmlqAqJGOYecmYBKRmORJTRpdeBIeZCn0uO0aj4AP5JcZBmmmbikxrNHBLb9+QOJ0sv4NYl1/a0S",
+	"rspp9Dk+AxV518atM7Hurn2/4zpwzLs435Sq8gGbPMwhGs3TKoIMwYz+86uTB7nYLwmVEmWXpEaJpWrl",
+	"Yk4mL5kBL5aFV0FGNWb/sVVr3o8C0LcvlfXRnPUL293uAZJmkQ9/IEHMeYBW6ZSMqAGjKjqRN557IW2v",
+	"kWSOzKhtr8SBZBnB+EbZzbtpan0v8sj9WA/PkcD13O/vxfiXgqeLwu9ERsWcg3dKMBRpKuYWRERG9ACj",
+	"XegRaKvKII/z89JrwJ9VOAj3e6d6TAlF0nPk5OXt/iDmJq83Xb53Y0vr7Wu1r13BNA1AaEPBhIZw+aXF",
+	"rwMO72zvPdp7vPtw79GNcOgSA3nUWt7MEh3UMYNBxt+pBrdu78cIojUqJ48cWI2zIvoBTWZoUgaGDqsx",
+	"jy+i1G8tUF0hwQY/rtx/WXYWBQmlC1x98+bu8MaTxLpnxx4lDEkqaXBXxFFZ+4ZrrBfThiBqRPQhMl99",
+	"nCowqEbNroYeoEmKoDia71Z677tSgU2ks+WikmTe/wySuSKrNhMs+xsUWPi34g72I6RJecFLN/NCE1Nu",
+	"x5X5tgARDigQeWFCgIpNKDTfnh6enD/rv3x5fnb06vDN27PAFRLCDkhUpyHPqMoWARCIWRbPnKdMM5Og",
+	"n+fTm+yhVTRMmlU0LUitLsgZ8pxAiAKyHNucMzVmHH58d3Z+dvbSxkNIOicL6XKNxlihns7smalRfzBZ",
+	"ICcHM2XjolwYI7WiAU29hz36gRApJWgTvKbzskv2JRjaE9nrxpRCqZ7Tw/h5QhayVGzzqJoxfq7PMS98",
+	"9K18O01R6/OoLN0frWOL3ZvrdHyuqLVCa3mAzp3Fe9tbKGLNay+gOMdPNr9xghW7OBFicssdbLIePe3t",
+	"1uLQBEvy5OTFM3iyt/8oTwsbpATCB8sLcxAKP6Nzy7qju8j3uNqlXzZTK17wraRadmo0C+NSER6vimrZ",
+	"fbLE5Hpwm1heWhQw20LBVIwgZbwS2dod7gy24y59kjwmjwYP4/KBPNxbEYXrnK8Kwjmcincje921lXX7",
+	"T554HLvX7dZa8wbxUkp9lsqy1gUPN71G80FddfqGVV4fUbTucwp+6/aaH2XgqHwFD+Uiab3sJ2n6Zojl",
+	"dRtrgQ/BOi/RPAARNCSZ2PSLmKlcz8oxm2rlKyHCNG2EAM3bS8OPDB1uaqPfTazDBjXc7pbCGt4m1t2j",
+	"s4mrZb8mruDM3vwOiivHvJKpLa3I7jVe/7Hv2asxzUzgfkDRzfc9eVjtyH9eN74Sw9lEvOY8cXNEZcMg",
+	"Qb6GIsyBsUG5eRhg+5bWurfv8jLXUU894MCVUu90u14iuAN9m63XFKAEGArVBrCtnvI8KKzLJKkUaMW7",
+	"NPBet2vyeJou3569aD+GJjPIYpfst6HfUsBXDG0gxYgJhJ2lgo+0Zc5pCaqKuks/hpOJVmvo9UcdQIcE",
+	"pBIZ4ghtspYoGGCy1RKxnZRxs8pq0PaUEskS7aIoRUa0RlxPGM+VysdFDNzNHGvFfKPVNWHc/3T7N7Ik",
+	"l+jLmYwVZrxDAVtYj7eOstwceV5pgeqn1kchMiEmK2MQ+stqBGJlwGHnNgEHPOiKTXiz2NowEHlLCWSO",
+	"4Gbhk19dyXL6C1PxGItFq5bZpzNVoeZLj9zp7jxsb2+3dx6fbe/0ut1et/tPvkmWEEXbik0qnL5Xa5dJ",
+	"Gs8yphan+mZsZwREufVnChnZIAJfuMl/fHfWWKq14HCYPD/tw4/vzkxYMzp+c3oGW2TKtmaSZnKLlFDM",
+	"Ilv+hY1GRAHkyeeQRzYoERU+8nYXJozPFJWtDpxVwzAou41UlTnKtwazGvJVoNUAEkpixS5N+cdBPe70",
+	"kmZsiIpSP0ErhqF2OoDwJORSianDrmppjqiiIv1n3P5OyEOuD2yqFRXid02KgSaI1Hz8aGc/gB9P37yG",
+	"d3QAZ7iTp9oJemaLPY7dwJapbSHpSGRMjSeoWqaMc1MEatZqcPrQNDdlMh4RSUc94ILTKIAfTnf2Hzov",
+	"ajobpCxGdDZGg/gCEK8d8uIpJKMOG9JydRjmwE1ykimJE+CU0QVLogALLdNLXFdqC4ukTUcyKWfG2NPP",
+	"Rszcj+/+cnoAETPAHTLTM0RyNtD/MKIMusRgmM1iDFfjx7bS5CDkKRtSzQ7SATQydYCwKHOHmTFxgKA2",
+	"1/d1QRceEhXjVMgE5dIDUx3A+FC4sghiGhrYPidlXwomhHFFGDehyVmWrne7GkuVB8fmSihPpoJxJUtN",
+	"f/L0gSIjiJCjopYPOy+Rb8jN7wpdELU6cFiufAJ6hXBy104hAJ+Jgzx86B6iLyvknFI8S03ZeKP1yO9m",
+	"uRih59DKnU4HUWZmLRhvMCUTkAdLolVlJxGWZyJfWf1lowZySnmCcDJTCySGBkFRqQVzFWPNqFQSFhXR",
+	"2ofdrqn/MhKol1dZWQCq9lccBy2XugSVmi5kqDmT1HFPyHeurvA8966uisAG1mkXJU8PpG3xZmOzR4dn",
+	"LyCq4sQtb+QfRyE3HVFseNeVaeVFcnlVyt7OE8uyXi1Q1IGnXus8afoq6O3aWFPIkaPzpJZpjYcB5Kiu",
+	"qV4ES031DM+5mp8K+1iB1D8+agSNS5pJwxTbnW6nq3lFTCknU9boNXY73c5uAzXuGPXZVmdO07R9wcWc",
+	"b/00v5AdW6R0HTRQAVUy5iOqVqGZl5Oo1lSlCVgXoICRmJrAqitrURcIDHUwjNxneCAraJOYZBlDWVpO",
+	"0xc5eBPU1/Ktl9tiUWqvvLnd7bZK6zXUyYEleUstLKmzfu+Bl/026igotdZyTQNoRg2INfePNVFmypJX",
+	"5BlTCFgcOx/TeN8Ek+tA0jQvLXFhFT0tUXb7TcLdgTktbnwhc7ba/uSigtxpmViMpq4OmEZixf5dAYsF",
+	"zYBULE1BzG06vMiUZCY3jgW4fp6cCzdWPjB6LuTNSpK2B+jnRFYvl9FCmBshBTLewIj1MpUAKSYUfUOV",
+	"w9ZDLsd6NZ7Z7ZrETCwvc5efKeLAC6q04qygoaKgjBgKucM/GWKsAzbptdRAm6xEs+QgckyTXpZh5FyR",
+	"HCWNXkO7H68WR6Vsv9+qb0W8rvjJVtFE7TrY6Me2iPFDpfHXTre7po7R1S9uVihYweKs7eSiLZtlAfJV",
+	"tArYM0deNzC/mi2vIRsO2b55yNtKdefezpObB1Ur56+Dxv4m6yt3n8FRuzePqumSgG7XbDIh2aLUg7JW",
+	"mWjK0VqRjGQlXPbhukZ/bf1S6ld5bRRZSuuKxE7oRFz6IEIcpU1jbHMxoKZm2oW5O7DX3avBKvr1o/kG",
+	"Ql7awQNpJHaAYs3VyxrbbqQFXjMv/fby2yRNW3Wy5DmNtbPlpYuXWHxvDfDTNvw0T/a3i493u73nyzvk",
+	"S3Mf6wflDYh+p4xsqbLCHbdk6dsqxVJ/2+sPG0iELROXwFDgpzwqaExFXQ7nlSnkKXooraq5cw0fnOWA",
+	"GSRo5j937fwuKJ1aU9n8JK+1Mw5uVivGbiWtQAljzW4mrQwip2RHcpGH9qu2ZMibNhZhG6lYv83cgzal",
+	"MsIliY3wXSUHD2Cv+6TAHhWTI3hTSdjvdl0+0pis+V7QRC9lJppVDFArdzT8yetkbx9XvU703p115WBp",
+	"N1hVXhYWzwK4mGtvhCf31tVvK8W7G0jxZ15Tzd+j2O+7pgufIPWd2C4+3FoZiDj2k7S5kNVSJzCVeU7a",
+	"asmLeAQQQxeezWWvFYwIaNBesoklYBm0CSbYPPtSTAFMSMFLFW8WUTBARDKiruP/yrhCkXbH4leMKqzy",
+	"KI/97PHv350soSNqm1rdgI64l3dfuTdZLx1sD9k1RmetKfcM2Vl6oacDf1bnIGrrw7xwZc5pVseqZqIc",
+	"rxK411Y8FcliA+bxeknlyIDlhhY27VJFO2zc9MkHvl6Xk8Qqm9HrJb7fvnO+X2XqFJE/Ii1+Jbln9btk",
+	"9e0NmK/aGfV3KiIMM/rx5OYqptb83NrQaFls/XJDvOk5fl4JtKP1oB+GMAzztovcnpc2gO938z4weTMT",
+	"dY4Jt715YUQRqbUbuO/3unv1wSO9ipIs2iRylC/Y+oD37HennsUGhP3C77D+lUSUsKSGbMIt0DQcohVx",
+	"a7Wir3Up0Px3j1g2GwLvrQRlULSJ2XSgv3I4FyrkyKF+hrm7h+lPbd+bRnMubUWvmFQBSGHjNEqajyiP",
+	"veRWSslFHWt/T9Vqvu5+cW19LyLuQ8i3Y3ifEe8qQuy9rAmDtg6gWzH1zXvCbCLatY+RMGKXlEOTm4hk",
+	"siUyF9toBXl/KkUUxX69yLQIwSu69Vp0l5UJBstjRBWxA0yz3x42f4oFd72MY7ekISRsOKT4oV3WQKgx",
+	"wrbqxMDbaXJH3oZ1KZyjcWuXooyK3sip+HJiaobHlNyLq9+rRfMV+Swn1MBkMshoO8eseB7MBsZPrb+y",
+	"OfbLjnogKz00iAJt1QCnDBsau5a1ASQmIZgEkNFLcUET4CKDlLpmtdAkKuSu10qrCvDCfoC5wVcgbyxs",
+	"1WGgmsson9aqcGkZfvMbo2LuwTD3TtVvESGt64QjbitMPtUKq423It9QtJAMbztJZ5NIZTfQQCM9L+x1",
+	"PW4HBouQqzGTBo1ogIdehgrRkpXOBNjTtuhka/0/kqfMsd1cyKPvD20Nh3eaFnduX4WjZbYVhBKYMqlp",
+	"r5OkxXNWm9qFfGVXuwOzUKz+LvrXurqFpdutHp5tAg8ZnaYkxkVBE08wMHJ5EThhawtMbCaeySI5Px9T",
+	"FPYiQ4fU63NqEvIFbLUDfV7X88H0k40qnSSiUi8IOFJ+Xj7ky33rLG6zDBq2+aEVfei0SW92XYMPDfl8",
+	"XMJlUEMfYriE8vTa6LuKaA+5GxOuT8YMgOZedxf3E/IUH49+xnzMsClort2WwRM9A+/QV4qENBGuoiYf",
+	"Y5QrElfIQ25fRdIrMfjUzE0zaB69/u9HZ/2zozevvZeYvHn3+vDE68rSxREJWbQQtO+1UKkff3zy5vjw",
+	"5Ox/1E6B7DDFAk2zYvMSBzzJAoFbPzF+eHhYzLvrrcxA+PEoB16QtNr25cD0+yd8EawA9+c1HLnGco6W",
+	"JSW/WKADfe88/BLA7W63FiPf3Os+ce8caK3OD1VAJR+bISr1Ayg6qNtGL0sds26TH/K72H3ZDFH1yWuh",
+	"jfcomN+5WXVr3MxX5AoaIymvlBgsnB90Fy7gx8Cna42OCtbxALWcs7moBxdE7artogKuaPV8PpF7VY7X",
+	"BM50EHAIyXUuZ/F6ojrBe4K/uhMg9b2QuffdPn8YSJNrPcd9bq8t+FgsdlnYeG0fa2NN1e6PZH1mbrkd",
+	"pNf/0Y8hoUXowvhWZNa+KsU2vpl04F1to8PKSytdl0P7Sgsmla2pQyc0cM0Fdzr7YP/SjoIpENcrMcZo",
+	"ff3cyjqyvMPjZ4Yerwtf2YtcuoJ7OXif9budVHs3FsjQM+nn+j9L5GmtTNr6xbbfvcHsMe62ed2S1x8N",
+	"+V87eUYQ2wDAgNoCjQTdwFYHTpxDXyQCTdMOnNfIkRXtqhd5E6dyU1xbUYGhGa+aougPki8z5LZhxwWl",
+	"U/vGJxs0KRdWFB07XcOOAHub1nYDyYlWhhwr4C16Kn/Vr4U05A2isB8BURhnq7fL9JG9cr7rZjYZiunC",
+	"skTPHB93L5L+s/t/v2dbrsSfXzgUf7NRZ3jwraSZC93P1Gr4BMpALFJDv82Al7QgMyL2AOMy+C4ekmgJ",
+	"wBdY/Jr7foaHMdJqjayQm6E9F0rFZkLO6w38Pkorvdoof8WV8xVNZNuhMh5YqKcpofJf2GRi/sV9mFq8",
+	"QnC79zLTxJfBIfeEsAtR22Z7GAscVmO5hd5odeC5+yZ/jgvxmrDmneiGXqVih0nzRi8/aK78MLUfcvZQ",
+	"LHXS+3imPNF9N3HMkRNat7FfbXf8Lww8WV+2d1+tdx+n/Cpg9q65aPHmDy9b+wnhyrxl45r4gevcuDZ6",
+	"UAQLsHfjCmf7xLZH/GziIm9OuUJg4H7vRcO9V31L+xIR8iUe+KJgjj4aeEi9By7elb8x1YXFfFPXGUYE",
+	"kpnhJerexVHtuGpRYzvdri0EuDHD2k8S7Ln66WBY1/D0NnlT0+71y2ZMi2fWixSspSPJfcTu3uz4z2R2",
+	"9JPESp2PcKWdwbHcs9frlmi+NO5c2zXPXfredNdd+niyPJNtQVLzuek7qr/wGhWjgPZbFL//oIWwpNml",
+	"E99lhp9mIpmhzxfAgI4ZCtSzl6dtRbMJ4wRdTX31MCAp4THNDOwsEbHcSug0FQvGR51J0lrq20qmrLPc",
+	"uxVfRszs9dqe59dBdVnmLdaJNgbFdEK5CiodUifkQnvhvPzY3tbW9s6jTrfT7Wz3Hne72x/9tKUo5oZP",
+	"3Kl94oecpJYDxsXLSAP79ikXZDAQwzbj9jVW/glgN3GrdJAiGsvbOvbeC2GCuTWFcdWN+hN75H/94fo/",
+	"AgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

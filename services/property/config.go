@@ -50,8 +50,9 @@ type Config struct {
 	// INTERNAL_SUBJECT_LIMIT.
 	SubjectLimit ratelimit.Budget
 	// InvitationsPerOwner and InvitationsPerProperty bound the invitations
-	// sent (zero: the defaults; ratelimit.Off: none, for tests that fill a property).
-	InvitationsPerOwner, InvitationsPerProperty ratelimit.Budget
+	// sent, InvitationsPerInvitee those one inviter sends one address (zero:
+	// the defaults; ratelimit.Off: none, for tests that fill a property).
+	InvitationsPerOwner, InvitationsPerProperty, InvitationsPerInvitee ratelimit.Budget
 	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
 	// zero: none), see ratelimit.Tarpit.
 	RefusalDelay time.Duration
@@ -80,6 +81,10 @@ var (
 	// a handful of people; a flood of invitations to strangers stops early.
 	DefaultInvitationsPerOwner    = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
 	DefaultInvitationsPerProperty = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
+	// 3 invitations a day from one inviter to one address: a household asks
+	// someone into its few homes once each; six throwaway accounts with 20
+	// properties each put 18 invitations in a victim's list, not 120.
+	DefaultInvitationsPerInvitee = ratelimit.Budget{Count: 3, Window: 24 * time.Hour}
 )
 
 // The exchanged subject tokens of the profiles calls.
@@ -116,6 +121,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InvitationsPerOwner: config.Parse(r, "INVITATION_LIMIT_PER_OWNER", DefaultInvitationsPerOwner.String(),
 			ratelimit.ParseBudgetOrOff),
 		InvitationsPerProperty: config.Parse(r, "INVITATION_LIMIT_PER_PROPERTY", DefaultInvitationsPerProperty.String(),
+			ratelimit.ParseBudgetOrOff),
+		InvitationsPerInvitee: config.Parse(r, "INVITATION_LIMIT_PER_INVITEE", DefaultInvitationsPerInvitee.String(),
 			ratelimit.ParseBudgetOrOff),
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),

@@ -135,7 +135,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	limits.OnRefuse = s.Metrics.RefusalCounter()
 	svc := &app.Service{Repo: repo, Budgets: app.InvitationBudgets{
 		PerOwner:    limits.Counted("invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
-		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
+		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty)),
+		PerInvitee:  limits.Counted("invitations-invitee", cfg.InvitationsPerInvitee.Or(DefaultInvitationsPerInvitee))}}
 	if err := canonicaliseInvitationEmails(ctx, svc, log); err != nil {
 		return nil, s.res.Release(err)
 	}

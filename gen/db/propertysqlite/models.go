@@ -5,13 +5,14 @@
 package propertysqlite
 
 type Invitation struct {
-	ID          int64
-	PropertyID  int64
-	Email       string
-	AccessLevel string
-	InvitedBy   int64
-	CreatedAt   int64
-	ExpiresAt   int64
+	ID             int64
+	PropertyID     int64
+	Email          string
+	AccessLevel    string
+	InvitedBy      int64
+	CreatedAt      int64
+	ExpiresAt      int64
+	InvitedByEmail string
 }
 
 type InvitationEmailsToCheck struct {

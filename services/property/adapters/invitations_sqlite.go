@@ -11,18 +11,19 @@ import (
 )
 
 // PutInvitation implements app.Repository.
-func (r *SQLite) PutInvitation(ctx context.Context, propertyID, caller int64, email, level string,
+func (r *SQLite) PutInvitation(ctx context.Context, propertyID, caller int64, callerEmail, email, level string,
 	now, expires time.Time) (app.InvitationRecord, error) {
 	var out app.InvitationRecord
 	err := r.inTx(ctx, func(q *db.Queries) error {
-		inv, err := q.PutInvitation(ctx, db.PutInvitationParams{PropertyID: propertyID, Caller: caller, Email: email,
-			AccessLevel: level, Now: now.Unix(), ExpiresAt: expires.Unix()})
+		inv, err := q.PutInvitation(ctx, db.PutInvitationParams{PropertyID: propertyID, Caller: caller, CallerEmail: callerEmail,
+			Email: email, AccessLevel: level, Now: now.Unix(), ExpiresAt: expires.Unix()})
 		if err != nil {
 			return err
 		}
 		p, err := q.GetProperty(ctx, propertyID)
 		out = app.InvitationRecord{ID: inv.ID, PropertyID: inv.PropertyID, PropertyName: p.Name, Email: inv.Email,
-			AccessLevel: inv.AccessLevel, InvitedBy: inv.InvitedBy, CreatedAt: inv.CreatedAt, ExpiresAt: inv.ExpiresAt}
+			AccessLevel: inv.AccessLevel, InvitedBy: inv.InvitedBy, InvitedByEmail: inv.InvitedByEmail,
+			CreatedAt: inv.CreatedAt, ExpiresAt: inv.ExpiresAt}
 		return err
 	})
 	return out, msgs.Classify(err)
@@ -36,10 +37,17 @@ func (r *SQLite) PropertyInvitations(ctx context.Context, propertyID int64, now 
 }
 
 // EmailInvitations implements app.Repository.
-func (r *SQLite) EmailInvitations(ctx context.Context, email string, now time.Time) ([]app.InvitationRecord, error) {
-	rows, err := r.q.ListEmailInvitations(ctx, db.ListEmailInvitationsParams{Email: email, Now: now.Unix()})
-	return convert(rows, func(x db.ListEmailInvitationsRow) app.InvitationRecord { return app.InvitationRecord(x) }),
-		msgs.Classify(err)
+func (r *SQLite) EmailInvitations(ctx context.Context, email string, after int64, limit int,
+	now time.Time) ([]app.InvitationRecord, int, error) {
+	rows, err := r.q.ListEmailInvitations(ctx, db.ListEmailInvitationsParams{Email: email, After: after, Now: now.Unix(),
+		PageSize: int64(limit)})
+	if err != nil {
+		return nil, 0, msgs.Classify(err)
+	}
+	return invitationPage(convert(rows, func(x db.ListEmailInvitationsRow) app.InvitationRecord { return app.InvitationRecord(x) }),
+		after, limit, func() (int64, error) {
+			return r.q.CountEmailInvitations(ctx, db.CountEmailInvitationsParams{Email: email, Now: now.Unix()})
+		})
 }
 
 // RevokeInvitation implements app.Repository.
@@ -57,6 +65,14 @@ func (r *SQLite) AcceptInvitation(ctx context.Context, id int64, email string, u
 			return err
 		}
 		if _, err := q.LockProperty(ctx, db.LockPropertyParams{ID: inv.PropertyID, Now: now.Unix()}); err != nil {
+			return err
+		}
+		// Again under the property's lock, and this read is the one that
+		// counts: a removal or demotion of the inviter that committed while
+		// this waited for the lock has revoked the invitation, or left its
+		// inviter no owner (both: no row), and another owner's invitation of
+		// the same address since has replaced its level and inviter.
+		if inv, err = q.GetEmailInvitation(ctx, db.GetEmailInvitationParams{ID: id, Email: email, Now: now.Unix()}); err != nil {
 			return err
 		}
 		m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: inv.PropertyID, UserID: userID})
