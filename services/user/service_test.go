@@ -336,14 +336,17 @@ func TestAccountOperations(t *testing.T) {
 func TestConfigurationErrorsExit2(t *testing.T) {
 	// Each case names the variable the one-line message must name.
 	cases := map[string]map[string]string{
-		"INTERNAL_SERVICE_TOKEN":        {},
-		"INTERNAL_SERVICE_TOKEN ":       {"INTERNAL_SERVICE_TOKEN": "short"},
-		"USER_PUBLIC_ADDR":              {"INTERNAL_SERVICE_TOKEN": token, "USER_PUBLIC_ADDR": "nope"},
-		"USER_DATABASE_URL":             {"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": "mysql://x"},
-		"JWT_TTL":                       {"INTERNAL_SERVICE_TOKEN": token, "JWT_TTL": "forever"},
-		"TRUSTED_PROXIES":               {"INTERNAL_SERVICE_TOKEN": token, "TRUSTED_PROXIES": "10.0.0.0/99"},
-		"LOG_LEVEL":                     {"INTERNAL_SERVICE_TOKEN": token, "LOG_LEVEL": "loud"},
-		"PROPERTY_SERVICE_URL":          {"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "ftp://x"},
+		"INTERNAL_SERVICE_TOKEN":  {},
+		"INTERNAL_SERVICE_TOKEN ": {"INTERNAL_SERVICE_TOKEN": "short"},
+		"USER_PUBLIC_ADDR":        {"INTERNAL_SERVICE_TOKEN": token, "USER_PUBLIC_ADDR": "nope"},
+		"USER_DATABASE_URL":       {"INTERNAL_SERVICE_TOKEN": token, "USER_DATABASE_URL": "mysql://x"},
+		"JWT_TTL":                 {"INTERNAL_SERVICE_TOKEN": token, "JWT_TTL": "forever"},
+		"TRUSTED_PROXIES":         {"INTERNAL_SERVICE_TOKEN": token, "TRUSTED_PROXIES": "10.0.0.0/99"},
+		"LOG_LEVEL":               {"INTERNAL_SERVICE_TOKEN": token, "LOG_LEVEL": "loud"},
+		"PROPERTY_SERVICE_URL":    {"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "ftp://x"},
+		// Issue 33 (review): the claims call's answer is what the profiles
+		// call trusts; plain http to another host lets the path rewrite it.
+		"PROPERTY_SERVICE_URL  ":        {"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "http://10.1.2.3:9002"},
 		"JWT_MAX_PROPERTY_CLAIMS":       {"INTERNAL_SERVICE_TOKEN": token, "JWT_MAX_PROPERTY_CLAIMS": "-1"},
 		"REGISTER_LIMIT_PER_IP":         {"INTERNAL_SERVICE_TOKEN": token, "REGISTER_LIMIT_PER_IP": "lots"},
 		"PASSWORD_CHANGE_FAILURE_LIMIT": {"INTERNAL_SERVICE_TOKEN": token, "PASSWORD_CHANGE_FAILURE_LIMIT": "5"},

@@ -273,16 +273,23 @@ func callee(r *config.Reader, mode Mode, call CallRole, caVar string) Callee {
 		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an http:// or https:// URL"})
 	case mode == SPIFFE && !https:
 		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an https:// URL with INTERNAL_AUTH=spiffe (mutual TLS)"})
-	case !https && call.UserTokens && !loopbackURL(c.URL):
-		// The JWT_JWKS_URL rule, without its escape hatch: a user's access
-		// token read off the path is that user's session for its lifetime.
+	case !https && !loopbackURL(c.URL):
+		// The JWT_JWKS_URL rule, without its escape hatch, for every callee:
+		// a user's access token read off the path is that user's session for
+		// its lifetime, and an answer rewritten on the path is what the
+		// caller believes of its users (the claims call's answer becomes
+		// access-token claims and the memberships the profiles call trusts).
 		verified := "the system's CAs"
 		if caVar != "" {
 			verified = caVar + ", or the system's CAs"
 		}
+		why := "its answers become what this service believes of its users (property claims, memberships), " +
+			"which anyone on the path could rewrite"
+		if call.UserTokens {
+			why = "its calls carry users' access tokens (the token exchange), which anyone on the path could read and use"
+		}
 		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an https:// URL (verified with " + verified +
-			"), or plain http only to a loopback host: its calls carry users' access tokens " +
-			"(the token exchange), which anyone on the path could read and use"})
+			"), or plain http only to a loopback host: " + why})
 	case mode == SPIFFE || (mode == Both && https && r.Raw(call.TokenVar) == ""):
 		refuseSet(r, mode, call.TokenVar)
 	default:
