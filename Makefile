@@ -68,7 +68,7 @@ $(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum
 ## tools/mailpit, built once into .mailpit-bin) receives the mail, the tests read it through its API
 MAILPIT_BIN := $(CURDIR)/.mailpit-bin
 mail: mailpit-bin
-	MAILPIT_BIN=$(MAILPIT_BIN)/mailpit $(GO) test -count=1 -v -timeout 10m -run 'Mail' ./internal/testkit/mailpit/ ./e2e/
+	MAILPIT_BIN=$(MAILPIT_BIN)/mailpit $(GO) test -count=1 -v -timeout 10m -run 'Mail' ./internal/testkit/mailpit/ ./services/property/ ./e2e/
 
 mailpit-bin: $(MAILPIT_BIN)/mailpit
 $(MAILPIT_BIN)/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum

@@ -67,6 +67,8 @@ func run(ctx context.Context, bin string, getenv func(string) string, stdout, st
 	if getenv("PPROF") == "" {
 		env = append(env, "PPROF=on") // a developer's machine: the profiler on the loopback admin listeners
 	}
+	mailLine, mailEnv := mail(getenv)
+	env = append(env, mailEnv...)
 	mode := envOr("INTERNAL_AUTH", "spiffe")
 	modeLine, extra, err := internalAuth(ctx, bin, mode, envOr)
 	if err != nil {
@@ -105,6 +107,7 @@ func run(ctx context.Context, bin string, getenv func(string) string, stdout, st
 	fmt.Fprintf(stdout, `
 jeeves4service is running (SQLite under ./data). Ctrl-C stops both services.
 Internal calls: %[4]s
+Mail: %[7]s
 
   user service      http://%[1]s      (JWKS: http://%[1]s/.well-known/jwks.json)
   user service      internal listener: %[6]s (the property service calls it for names)
@@ -131,12 +134,15 @@ Try it:
   GRACE=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
        -d '{"email":"grace@example.com","password":"another long passphrase"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
   curl -s http://%[2]s/api/invitations -H "Authorization: Bearer $GRACE"
-  curl -s -X POST http://%[2]s/api/invitations/1/accept -H "Authorization: Bearer $GRACE"
+  # accepting takes the mailed secret as well as Grace's sign-in: %[8]s
+  SECRET=...
+  curl -s -X POST http://%[2]s/api/invitations/1/accept -H "Authorization: Bearer $GRACE" \
+       -H 'Content-Type: application/json' -d "{\"secret\":\"$SECRET\"}"
   # the member list, by name (the property service asks the user service's internal listener, %[6]s)
   curl -s http://%[2]s/api/property/1/members -H "Authorization: Bearer $TOKEN"
   %[5]s
 
-`, user, property, internal, modeLine, probe, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001"))
+`, user, property, internal, modeLine, probe, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001"), mailLine, secretFrom(getenv))
 	select {
 	case <-ctx.Done():
 	case err := <-exited:
@@ -183,6 +189,30 @@ func internalAuth(ctx context.Context, bin, mode string, envOr func(name, def st
 				"USER_SERVICE_INTERNAL_URL=http://" + envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001")}, nil
 	}
 	return "", nil, fmt.Errorf("INTERNAL_AUTH=%s: make run runs spiffe (default) or token", mode)
+}
+
+// mail is how make run's property service mails invitations: through
+// SMTP_URL when it is set (SMTP_FROM and INVITATION_URL with it, or the
+// service refuses to start, naming them), otherwise into its log
+// (MAIL_TO_LOG=on, which only make run sets: the log then holds every
+// invitation's secret). It returns the banner's line and the environment.
+func mail(getenv func(string) string) (string, []string) {
+	if getenv("SMTP_URL") != "" {
+		return "invitations are mailed through SMTP_URL (from SMTP_FROM, links to INVITATION_URL)", nil
+	}
+	if getenv("MAIL_TO_LOG") != "" {
+		return "MAIL_TO_LOG=" + getenv("MAIL_TO_LOG") + " as set, and no SMTP_URL", nil
+	}
+	return "no mail server (SMTP_URL unset): each invitation's mail, its secret included, is printed in the property " +
+		"service's log below (MAIL_TO_LOG=on); set SMTP_URL, SMTP_FROM and INVITATION_URL to send real mail", []string{"MAIL_TO_LOG=on"}
+}
+
+// secretFrom says where the walk-through's secret comes from.
+func secretFrom(getenv func(string) string) string {
+	if getenv("SMTP_URL") != "" {
+		return "the secret= in the link of the mail Grace got"
+	}
+	return "the secret= of the line \"invitation mail (MAIL_TO_LOG=on...)\" in this log"
 }
 
 // free reports whether addr can be bound now.

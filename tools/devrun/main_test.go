@@ -58,3 +58,18 @@ func TestTakenPortStopsMakeRunAndNamesIt(t *testing.T) {
 		t.Fatal("a service was started although a port was taken")
 	}
 }
+
+// Issue 34: make run needs no mail server: without SMTP_URL its property
+// service writes each invitation's mail to its log (MAIL_TO_LOG=on), and the
+// banner says so; with SMTP_URL set it sets nothing and the mail is real.
+func TestMakeRunMailsToTheLogOnlyWithoutSMTP(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	line, extra := mail(env(nil))
+	if len(extra) != 1 || extra[0] != "MAIL_TO_LOG=on" || !strings.Contains(line, "printed in the property service's log") {
+		t.Fatalf("without SMTP_URL: %q %v", line, extra)
+	}
+	line, extra = mail(env(map[string]string{"SMTP_URL": "smtp://mail.example.com"}))
+	if len(extra) != 0 || !strings.Contains(line, "mailed through SMTP_URL") {
+		t.Fatalf("with SMTP_URL: %q %v", line, extra)
+	}
+}

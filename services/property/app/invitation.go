@@ -51,6 +51,25 @@ type InvitationRepository interface {
 	DeclineInvitation(ctx context.Context, id int64, email string, now time.Time) error
 }
 
+// InvitationMail is what an invitation's addressee receives: the only copy
+// of its secret (the database keeps a hash). Nothing logs it but the
+// MAIL_TO_LOG mailer of make run.
+type InvitationMail struct {
+	InvitationID int64
+	To           string // the canonical address invited
+	PropertyName string
+	AccessLevel  string
+	ExpiresAt    time.Time
+	Secret       string
+}
+
+// Mailer sends an invitation's mail (SMTP, or make run's log). An error
+// means it was not sent: the invitation is kept, unsent, and an owner may
+// send it again.
+type Mailer interface {
+	SendInvitation(ctx context.Context, m InvitationMail) error
+}
+
 // InvitationBudgets bound how many invitations are sent: per owner and per
 // property (nil: no budget). Only an owner of the property spends them, so
 // nobody else can spend a property's budget.
