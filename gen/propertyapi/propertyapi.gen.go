@@ -43,6 +43,17 @@ func (e AccessLevel) Valid() bool {
 	}
 }
 
+// AcceptInvitation defines model for AcceptInvitation.
+type AcceptInvitation struct {
+	// Secret The single-use secret of the invitation's mail (its link's `secret=`): 43 characters of
+	// URL-safe base64 (256 random bits). Only its hash is stored; it dies when the invitation is
+	// accepted, declined, revoked, replaced, sent again or expires.
+	//
+	//
+	// Example: 0123456789abcdefghijklmnopqrstuvwxyzABCDEFG
+	Secret string `json:"secret"`
+}
+
 // AccessLevel Example: owner
 type AccessLevel string
 
@@ -128,6 +139,14 @@ type Invitation struct {
 	//
 	// Example: Seaside cottage
 	PropertyName PropertyName `json:"property_name"`
+
+	// Sent Whether the mail server took the mail of the invitation's current secret. false: not sent
+	// (no mail server configured, or it failed or was down); nobody can accept it until an owner
+	// sends it again (`POST /api/property/{id}/invitations/{invitation_id}/send`).
+	//
+	//
+	// Example: true
+	Sent bool `json:"sent"`
 }
 
 // InvitationList defines model for InvitationList.
@@ -409,6 +428,9 @@ type ListPropertiesParams struct {
 	After *PageAfter `form:"after,omitempty" json:"after,omitempty"`
 }
 
+// AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
+type AcceptInvitationJSONRequestBody = AcceptInvitation
+
 // CreatePropertyJSONRequestBody defines body for CreateProperty for application/json ContentType.
 type CreatePropertyJSONRequestBody = NewProperty
 
@@ -432,7 +454,7 @@ type ServerInterface interface {
 	// DeclineInvitation Decline an invitation addressed to the caller
 	// (DELETE /api/invitations/{invitation_id})
 	DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
-	// AcceptInvitation Accept an invitation addressed to the caller
+	// AcceptInvitation Accept an invitation addressed to the caller, with its mailed secret
 	// (POST /api/invitations/{invitation_id}/accept)
 	AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
 	// ListProperties Properties the caller may see
@@ -459,6 +481,9 @@ type ServerInterface interface {
 	// RevokeInvitation Revoke a pending invitation (owner only)
 	// (DELETE /api/property/{id}/invitations/{invitation_id})
 	RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID)
+	// SendInvitation Send a pending invitation's mail again (owner only)
+	// (POST /api/property/{id}/invitations/{invitation_id}/send)
+	SendInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID)
@@ -492,7 +517,7 @@ func (_ Unimplemented) DeclineInvitation(w http.ResponseWriter, r *http.Request,
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// AcceptInvitation Accept an invitation addressed to the caller
+// AcceptInvitation Accept an invitation addressed to the caller, with its mailed secret
 // (POST /api/invitations/{invitation_id}/accept)
 func (_ Unimplemented) AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -543,6 +568,12 @@ func (_ Unimplemented) CreateInvitation(w http.ResponseWriter, r *http.Request, 
 // RevokeInvitation Revoke a pending invitation (owner only)
 // (DELETE /api/property/{id}/invitations/{invitation_id})
 func (_ Unimplemented) RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SendInvitation Send a pending invitation's mail again (owner only)
+// (POST /api/property/{id}/invitations/{invitation_id}/send)
+func (_ Unimplemented) SendInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -876,6 +907,41 @@ func (siw *ServerInterfaceWrapper) RevokeInvitation(w http.ResponseWriter, r *ht
 	handler.ServeHTTP(w, r)
 }
 
+// SendInvitation operation middleware
+func (siw *ServerInterfaceWrapper) SendInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SendInvitation(w, r, id, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListMembers operation middleware
 func (siw *ServerInterfaceWrapper) ListMembers(w http.ResponseWriter, r *http.Request) {
 
@@ -1175,6 +1241,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/api/property/{id}/invitations/{invitation_id}", wrapper.RevokeInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/property/{id}/invitations/{invitation_id}/send", wrapper.SendInvitation)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/api/invitations", wrapper.ListMyInvitations)
@@ -1528,6 +1597,7 @@ func (response DeclineInvitation503ApplicationProblemPlusJSONResponse) VisitDecl
 
 type AcceptInvitationRequestObject struct {
 	InvitationId InvitationID `json:"invitation_id"`
+	Body         *AcceptInvitationJSONRequestBody
 }
 
 type AcceptInvitationResponseObject interface {
@@ -1642,6 +1712,27 @@ func (response AcceptInvitation409ApplicationProblemPlusJSONResponse) VisitAccep
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation413ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3058,6 +3149,181 @@ func (response RevokeInvitation503ApplicationProblemPlusJSONResponse) VisitRevok
 	return err
 }
 
+type SendInvitationRequestObject struct {
+	Id           PropertyID   `json:"id"`
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type SendInvitationResponseObject interface {
+	VisitSendInvitationResponse(w http.ResponseWriter) error
+}
+
+type SendInvitation200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type SendInvitation200JSONResponse struct {
+	Body    Invitation
+	Headers SendInvitation200ResponseHeaders
+}
+
+func (response SendInvitation200JSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation400ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation401ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation403ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation404ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation429ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation500ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation503ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMembersRequestObject struct {
 	Id PropertyID `json:"id"`
 }
@@ -3995,7 +4261,7 @@ type StrictServerInterface interface {
 	// DeclineInvitation Decline an invitation addressed to the caller
 	// (DELETE /api/invitations/{invitation_id})
 	DeclineInvitation(ctx context.Context, request DeclineInvitationRequestObject) (DeclineInvitationResponseObject, error)
-	// AcceptInvitation Accept an invitation addressed to the caller
+	// AcceptInvitation Accept an invitation addressed to the caller, with its mailed secret
 	// (POST /api/invitations/{invitation_id}/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
 	// ListProperties Properties the caller may see
@@ -4022,6 +4288,9 @@ type StrictServerInterface interface {
 	// RevokeInvitation Revoke a pending invitation (owner only)
 	// (DELETE /api/property/{id}/invitations/{invitation_id})
 	RevokeInvitation(ctx context.Context, request RevokeInvitationRequestObject) (RevokeInvitationResponseObject, error)
+	// SendInvitation Send a pending invitation's mail again (owner only)
+	// (POST /api/property/{id}/invitations/{invitation_id}/send)
+	SendInvitation(ctx context.Context, request SendInvitationRequestObject) (SendInvitationResponseObject, error)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
@@ -4133,6 +4402,13 @@ func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request
 	var request AcceptInvitationRequestObject
 
 	request.InvitationId = invitationId
+
+	var body AcceptInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.AcceptInvitation(ctx, request.(AcceptInvitationRequestObject))
@@ -4382,6 +4658,33 @@ func (sh *strictHandler) RevokeInvitation(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// SendInvitation operation middleware
+func (sh *strictHandler) SendInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	var request SendInvitationRequestObject
+
+	request.Id = id
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SendInvitation(ctx, request.(SendInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SendInvitationResponseObject); ok {
+		if err := validResponse.VisitSendInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListMembers operation middleware
 func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID) {
 	var request ListMembersRequestObject
@@ -4533,130 +4836,142 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H39chs3tuernOXMlslJk2rJkh1TlZowtpQoI9taSV7X3rRHDXaDJKJugGmAojhZ7cPcF9gXyH/3geYV",
-	"buEA6C82KdJWPDfXqkpVZLKBxsc5P5yPHw5/bUUinQpOuZKt/q+tCSUxzfDPQRRRKbsvBVeZSLqDJBHz",
-	"7tuMjRnXX8dURhmbKiZ4q986y6ikXIHgyQIEBwIZ/WVGpYJRJlIgMMzEXNIMpmRMYT4RkoLAvoBJYBxe",
-	"vj2/uBqcnr59f/Tq6u35yfcnby4C3uaCUxguIKYjMktUpw9qQpRt6gGnNzSD8C9hL+AtryWjCU2JHh29",
-	"Jek0oa1+a6LUVPZ3dsh02rOf9iKRtrzWSGQpUa1+a5axltdKye0p5WM1afX3fN9rqcVUt5cqY3zcurvz",
-	"WudE0VOWMrU8/8sJBamIoiBGoCY0n/5wFo+pMqMeixuacQlqwiRkVE4FlxTaJ0eXxwGPMzJSXUbVqKuH",
-	"TKasmxFFE/2+rt2WTh/CoGW7lkHrMPsmmPn+02jGmZKQ0JHCf9NDZb+QNBI8ljDjiiV6YAG3I2ISRrMk",
-	"ATImjJtWdhV1/yyjcauvshltXtXaKA5evDhU3/jVVdzVqzglStFML9Hfg9ZPpPuP7oevsMlPfvfFh68O",
-	"lf3jz621K949EwmLFs0Lb2ZUX5tfymtjl2VuP5szHou5lju7QG4BPmb6v3zzzPcP598822L+v7j5z9fP",
-	"n6ps0R2MFM2Wp35h91YJmBOmYEhHIqOgsgXjY7OvG87nqV/SBsbV0z0zE5bO0lb/62f7eiYp4+bfu/lI",
-	"GVd0TLPWnR7rlGQkpcqixwm/YYrokZ68Wh568S2wWA9SY4peq0nLa3GSms7dM1cs3mweu9VpPNsvT+PF",
-	"3t7Tp8/3/KfPvj7Yf/78mX/vpLzWa5oOafZO0qxxFrHT9pmGNoNqBGETognhYypXzE0/v/Gs9h56Vmdk",
-	"TFfI1FuN30zRVMKcqQkQGGeUKJoBi6GtpzrN6A0TM4lI/kRCyOmtuiK6u7CTT/eXGc0WxXzx6wpAW0Bv",
-	"9X2vmKn/8TP1V850BWIPFKRCKgPGKeFu2m07MiA8Bvty2PX9lXNDhG6eGyJAPruDtVq2u8nGZWJKM7Vo",
-	"Ekb33RqF+tdo0Z1+qTnrEBm+I/G5AU/9r0hwRTn+SabThEWo8TvTTAwTmn71sxS8Mjg9bUVYYqHfHbOx",
-	"oBK4UJASFU1QJwdnJ6B7z0ik9IrQLBMam376tTViNIlb/RZNdU9eK6VSkrEedjrTZzYFAtOEMA4kjjOt",
-	"zomISPJtLFLCeB+4gJjJaUIWoNfWg19mQlHpQSTSVJtSHgwzEl1TJUFkIKckorJ198FraRthJlt9RFTF",
-	"FJ4m35EY3JLkC+jslp8pvaFyX9LshkW0F9Mbtzhy54YkLMYFa92Vt/LPGR21+q0/7RTG3Y75Vu6cmcZm",
-	"Y5bP0jUL6hbzEEKzliHOXuKXYjSiPNYHDy6uRPVBQ2iW0IBTEk1gmFFyLaFtrDb9pZwNU6YUjeGGJDPa",
-	"6cEAhiJeABqTGoHETEH40ghJ93Ixpf2AlwVFC0gIaE+NZpLGBrZ035SrbFFrC/n+1rswps/m5m/TEtvW",
-	"O+ua1s3Idf0UD64whTZq7J7HDX8p+Chh0aerHlGA2qOXniQZJfECMjpmUtGMIgIVov6iEPX8/VvJeeRa",
-	"PbSUu45lITbRLMu08KE13/sSZOJYZEMWx5R/olCg7UA4iDmnGaRkYY0gc8RO7flUFY2nhWgUw9hKNkZ5",
-	"s4cSjogkiZ2ApNR6c1LMski7GgpR0c6MqS9CQk649mFIcqRh/wFObb2RNINIzJLYLKfQzyladp3LgnJQ",
-	"Pi7daODCdGNGtZXQMNvFg8jMhUipmuDRR1hCYxDcHG44vEP820zfxiskWUiYT4jq6fe/EepYzHj8iev6",
-	"RoCcRZMVerZfLN8bocC8cKsl40J1R9jsIdbMjdYplqftJFVVPi0YWgG/ECU7I4tEkPhSiFOSjekDGsdo",
-	"UTEJSghIdN8V2dgtYbAdA1wKAWYUW8mIEqKLL3jwg9pNAXvXkkIKHWOR8bqnSn4RgnJh5vyOkxvCEjJM",
-	"HkJWYqLIkEiqF1krXt73IWgzGqNJICciU8miiswl8bEjg/LQthKgWanhQ4mQfdETWcwxd24Il3MN0VwY",
-	"AJ8TF7mJe3C5PO87r3UpxGvCF9Zfk5+69EKY4IM9OohSNJ0qWV71hCiaVVR2r2RR6x70gCAf0VYrnhFF",
-	"uxjCoA+D7AMoAsxySrnqG1xPGOXqiXQaLaF9fvS/3h1dXF6dnrw+ufRAH40L0IcXLl/Hc2uSiDHjMuBT",
-	"bTJgN3Byps8L/YFxQtqnb78/eXN1PDg5fXd+ZHq8Ojs6vzo582DVd0evByenHS/gxm8xr5VQfU37/Oj7",
-	"k4vLo/NKpx0P5png49xbmBIp5yKLTfOZpFnA22eDi4v3b89fXb38YfDm+6PqEDp45NkpZnSUUTmhtbcH",
-	"vH1+dHx+dPFD49Q6PfgO11oCyahZbRcF1hLhBqW3IprQ6JrGHkgRcCdlxs0mykApSSmkItUf6f3jAlLd",
-	"E7aUBeSa7T20+2W7Aib1OhoX3CQbCMw4Q9OOShiS6BrapXB25wtwuJfi92ublx5FtXrHyUxNRMb+QT/V",
-	"NhwARopgSEmmT09xTbmJmZhgYNVW3C3ApTKGbZG8aPkQuPKaScn42APGzWREBvR2qocPUUZjyhUjyZdg",
-	"AeSrWZrhKb2hCW4/n6Wt/k8tdMIxtJkO8Y8xhhc/lOLR+TO1vJPXGpioZzXntQs/kGwoZhmcCxJXU10H",
-	"tVTXT38Pglvf7wbB7e5xENw+P/7wlz83vemVCaO+wQh1U25vSjMp+BMJI5ZJE5RPiFQ27orJ5TwBYwWx",
-	"D1ObjWYcCCRMKpObCXiIAcsrxqNkFtMYA4cYB4eRyDRiSRuYLPcHE6KRknIgEgiYFXWZH+duaVDVH7DM",
-	"jA8PLS2jFtqhTYDTuW39ROIEtGExlyB4hJ7vAibkhoJkY05jwOYIqng0xIBJFPhZMM742OJnsT2DmMCp",
-	"uKEJiWg9m7173+Z81bg5R/psLclC/aCvhsjDcow8XAqSQzs8uqFg8q9DMfy2lIy32deOpxthLD02EfeA",
-	"T0mm8ON1ofVDoLckUkg9oBB+Gx66Y5ApSKieufQgJdm1iUvHbMyUDLgY4TlpZuUZO2VCMhLpBhCG/+NP",
-	"f/6femx7z5785avuzjd//ftV+Ov/vft/YYjdaDxKtDWpJAypmmsRUROaQpuY5FLAn+3DcKGo7Bza7WMK",
-	"CJg1Msuix6AHqYVGzbWDNqSJhPbJqzeDPd//2tNS9+7yAv60/wxSMpXAVOcw4HqwuEaglwjHg0F22zd2",
-	"gzLEqZ0gtEUGp0QxbqKdPxCOzf5GOPHgOzEVqRgJFLofCB/Pkk4PBlEkZtwaGDPOftG6ohthKABHLpCJ",
-	"MVzg8llheCIhIlxwpsc3Elnah3ecRSKmAX9z/LeXZgDIP4i0QT4SSYzg7rIGdhb6PyVhcPHy5ATa0xlf",
-	"6D462KUHdpVh78Cu8mHApYDwn7/9+z9/+////O3fvz2yMvby7WvU9bAmeKF5Y/jzf/yWjSn/9rv/+C2a",
-	"0MwRRUI0a/Jvb3m3O9Tfd69vSP5MDwZ58sHpAtNAse/7Niec50tMTgJBKOAh2q5hJVOi5cOkSer6TWLy",
-	"7Qr+Sp7GKun8wX5dob3WbXcsuktafsxoEueRPYtnzOTqbKKsCZhrCR9olzSH2M9QwF0oZyKS2NipEzFH",
-	"LA3/ajLGxSQbZlJnUfw06P4b6f7D77646v21uwK58oRe08hxnfWCm0EOM3FND2FlUqo6Qn0WEJ4bIXYP",
-	"ltlD2x+Gd+Xk7E926YupfMgbiOHP1ORCTB74d0rceiWWxrJkGJrDVeLsjnVWXdlEufNaETIK4iui7mt4",
-	"yVIqFUmnupmRjcYdRapIWf0MbFQhCNqSUgjLh1pd/JZ1rK5SH3OMGitVbjtfFt/3+MkrfM5M/mq42Pb5",
-	"K27NrnWNyhbaneekYHG16fDyBpu8zJEYzNtqGoH8hfL76517OX5UpLOyRBXxq+xNo4LlGnDKDF+hqgUF",
-	"R6nBQDqz+Fh6yAORxMiKRGvW2QkFv0TRVN67roVa3qGEnphWuyXWIskygh5o1eC9r2u97vLEPXzntZRQ",
-	"JLlCG2Ad1KyjsjQzcyobW1rF6iuXxt+0SYak9aAQZQ3Xj1GQNTCV2/4Wp1b4L9DW9huT2tadTyiHutfy",
-	"WVBra0V3nLYNHq7tf1WnC25cZQNX77zZO9zxOGZ6vUlyVpKEEUkk9R5KOGpj33CMzfBhBKIBOo4wttbs",
-	"aXomwa5POSMP2rV0X6Kv6lDlYBtUsVpUQZSD/yqIcrAloriF/Qg0qQ54aWeOtTAZtVzS2yKfPaRA5LVx",
-	"4hXTzu+7i6Pzq5eD09Ory5PXR2/fXXqO0w57oM8FTrWvr7KFBwQilkUz5wrQzMSK53n3Jm2BMQvkVuAo",
-	"2jZf2hSmCHguIEQ7oEvRCe2PMQ4/vr+8urw87Ri3iCRzskBrSuVGFn0itfwhPvVN1xhgYbJI4g9nykY2",
-	"uDDOTs2ZMdRDu/RDIRJK8Cx7Q+dVm/NzKHQJste1qQRDSlYd41cxWcgK7/N5PXj5Sq9jzsEvWQQ2hFmi",
-	"nT6vovvzdWrx9H7KaFkrGq2jRh2gc2eJbbsLRbRo7QYU6/jJZiF2sGIW50KkW85gk/HobrcbiwtsL+HJ",
-	"+fFLeLF/8Bxs5NwyRTCOXR2Yi+aXY7JbUmAfImLraLS/bnaslKILlaNlr+FkYVwqwqNVbrudJ4tNtBan",
-	"iTcdirs0lrOeiDEkjNdc96ejveFu5NMX8dfk+fBZVF2QZ/srwgy9q1VRBpcyKe0I8nrXnGMvXpQ0dt/3",
-	"m9xum3wp73OVIbwuOrLpNpoPmi5KbUg4/oj7U2VNwW/dXPOl9JyUr9ChHJLWYz9JkrcjZHpvfAp8WM0E",
-	"1AY7PnoIhAOJUxtAFTOVn7Nywqb68JUQYqIlRK7A9mj4kbGRTW30h/HBrbPtZrfkbpcmsW4fnU1cv4FC",
-	"zSVBa/bme1BsOUabzTWHGnbnV1FW31B0pltmIpNDilnuQ0yWY3ReQmhus1j7ioLuFsdUwZNd33/geFst",
-	"trAJvOY6cX8koGZ4V1fnBzE3PJRiDJa2q7diIpJYVif/kP5/ad7VYa6TnuaUobvVs+f7pVRODwY236Yl",
-	"QAkwEqoNYEvkLXlQeEWAJFKgFe8SOfu+b3IMWi7fXR53v4Y2MyQXl65TwqRAzAUwk2QXI8uTMDDROcTT",
-	"iY+1Zc5phTWBZ5d+DSepPtbQ6w97gA4JSCUyGud3/CZEwRBTMFaIbaeMm1HWswcXlEgWaxdFKTKmDXCd",
-	"Mp4fKh8XMXA7c6YP5nutrpTx8qe7/yJLckm+nMlYU8YHBNjCetw6ynJ/RHSlBarf2hyFyIRIV8Yg9Jf1",
-	"CMTKgMPeNgEHXOiaTXg/bG2GQHtbIpBZgvvBJ9+6iuX0N6aiCd5bqFtmn65UxTFfeeWev/esu7vb3fv6",
-	"cnev7/t93/+3skkWE0W7iqU1Td9vtMskjWYZU4sLvTP2kh4yhQYzhYpseEPHrvMf31+2lmh/HI7iVxcD",
-	"+PH9pQlrhmdvLy5hh0zZzkzSTO6QmZpQrlhEFA019i49YaMRoQd5di3goQ1KhIWPvOtDyvhMUdnpwWU9",
-	"DIPYbVBVArFAbBKxkkqJXjePaRzwdiLGYqa8gilnjgMPYkoixW4ME/GwKv3uPTc0YyM8KPUb9MEw0k4H",
-	"EB4HXCoxlZaWrNEceQHO9lhYt78X8IDrBZvqg4pFVMJIJImY0xja58cvv36+d+DBjxdv38B7OoRLnMl3",
-	"2gl6aXmHZ65hx9AsSTIWGVOTFI+WKePc3EcwYzWUMWibnRI8WfQhJMm4D1xwGnrww8XewTPnRU1nw4RF",
-	"cE0XJhrEFyC04RTw4i0koy753XGUQLPg5mogUxI7wC7DaxaHHnL+kxscV2I5rngPlwacSTkzxp5+N7Je",
-	"fnz/t4tDCJmUoQchmekeQjkb6v8xokz6PKS309AOxmg1fmxJj4cBT9iIanWQLgOdqUPgwu1hZkwcIHia",
-	"6/26potSTQmMU6ESVFlwhqjG+Eg4hh4xd+vslduqLwUpYVwRxk1ocpYl692u1hIJ7sxsCeXxVDCuZOX+",
-	"eZ4+UGQMIWpU2MnZBXXxDbh5rjgLwk4PjqokXKC3WoDzm30elJXYy8OH7iV6swLOKcW11JKNOxo7ekh1",
-	"nOHAUgTxXX0woAO9Xi/s9AJuxoLxBiRUcMiDJeEqBmSINwVQr+z5ZaMGckp5LNHoQlqqGJkUcY2W7MjL",
-	"7bDCTg6LaO0z3zdUZINA/Zzwaylk2l9xGrTMuvRq9GJUqDmT1GlPwPdub3E9929vi8AGXhkq2LdPpK02",
-	"YmOzJ0eXxxDWyYJWN/KPw4Cby7k2vOsYwzlf28SVaQz7ey+sypZoqWEPvitVcZHmip+ero01BRw1Ok9q",
-	"mSotGEAOm+q7hLBU38XonKOf1tTHAtLg7KTltW5oJo1S7Pb8nq91RUwpJ1PW6ree9vze0xaeuBM8z3Z6",
-	"c5ok3Wsu5nzn5/m17Fm+7J3XwgOolskdU7WKj7iU1HXpPBqDdQEK4oGhp9ddWWJYVUjtQtwr+wxPJDhm",
-	"UJQQlkJEsowhllYSxtVcMl6dtkedjU1oJyHgpo824e6t7ig0DoUZoDbiuKgRJjomoKG3yJyyGOg3jwbc",
-	"pAMy+cQifbuWpewDGvqhPZgqmm+SA6QgdxomnBYeJQIuRUrRO1IF9VJONHCX7E53YTe1wsxdgqIIhC6o",
-	"MvKU49lJ3Oq3tBX8enFSSTpXKhTs+f4awrUjWm/GaK4xCNZeOdXn3rJ4fRF3mvb93VUN863ZeVfjlO/v",
-	"vbi/Uf2+zp3XOjD7u75d9c4rtnp6f6uGu1loYc/SlGSLSuWbRtzQYqABkIxlLTLy4a4BqnZ+rVTJuTOY",
-	"lVDVEBo5p6m4sdUailbaCsLLdUNqbmq4iGYP9v19c6bxcsIKQw/ukpibQMArM3giDa54qL+OpW+O8bHW",
-	"7HZ+4aSUyiRJ0mnS11c00nZ1KTO4pK/7a3hhtsyQeXN5uvh6N9svQ8k2kPtSeZaP1kuzH+sb5dee/6CK",
-	"bKWyph1bqnS1ataKfEXxyE6lqtbdhw0QYce4oBj1+ZRXea2paArXvybXFlPsze1VFyTcNTPH1cRkAbTz",
-	"x10RkWtKp9YqMo/kFyOML5M1wthWaIVGxuZodQj7/ouC8lGJfGkf4sD3XRYI7aSA5/1i5qASEG7XqRed",
-	"3L4rd96EgwPcyXUw+HBmi2MD3WOulJJfuBjAxVx7JjyWj4j6L0VUfwNEfVkqq/NHhGCjEJ+GwA5Ciw93",
-	"Vvp/Z+XcWA54Ys6lZ258OOTTKIhpYBAjFxXLYcOCFOaRe+DSnXh/jCBZzKY3+3lYPcT72SG0d32/U87Q",
-	"mTADBxbnZfrwmq5NYB7moBVwzOPZmp9epWifK0dCM1pkO/HWkCKZkqs8qLNy0m67o6WoynfnbfSwvRX7",
-	"4XcEvEpSuvFa+z1J6Ue8e0i8+wOiUTM62CpSawzARrPqJaqzLAU8Dsu9OmdNmx+m5PKc06xJVU1HOU3A",
-	"c4VrvxPxYgPlKd0mzxOyyzeBbbS7nmTe+Np3mW94V83NqWxG75b0fvfB9X6VqVPEm4i0tIH4UdUfUtV3",
-	"N1C+em2kPyhEGGUsRzHbq5Ra63NnQ6NlsfPrPbGfV/h51cUw1oN+GWa/Tb3b3J6X2jSp1fM7NOkKbSxg",
-	"rNhW54IxRYLMU899v+/vNwdy9CgqWLRJFCcfsPXHHtXvQT2LDQT7uFxj8QuJ7uBNBrKJtkDbaIg+iDur",
-	"D/pGlwLNf/eKZbPBK9UlrXJRTfykB4OVzblQAUcNLSf2/H3MOmn7HmMjebKE3jKpPJDCxkyUNB9RHpVS",
-	"Kgkl102q/T1Vq/Xa/+yn9SNEPIZzt1P4siI+VLS2VK4dA6iOF1kz9c0vBdj0pytLIGHMbiiHNjdZknhH",
-	"ZC620fHywh6KKIoVu1BpkflU1OuypBqLCYZCYaCK2Aam3FcfC49EgrtqZpEb0ghiNhpR/NAOayjUBNky",
-	"TTDwbho/kLdhXQrnaGztUlTJqBs5FZ8Ppma4TPEjXP1RLZovyGc5p4ackUFGu67ARtmD2cD4afRXNqfc",
-	"2FZPZIV1gwCmrRrglGm/w7ItaexBbJJzsQcZvRHXNAYuMkiosukdaBMV8Lz0QpVKsyri+V+KMfLlEkUe",
-	"/aJ/ZZCzgf6mxLZ48KmGVGPIFPWGopFjSG0OrGweqOrJGT5cyZF600yDgeEi4GrCpKGxGcZaKcmEFLna",
-	"nW6s51dU8bMuHMkz0FiJKODh90eW/V5aTcvYtfWsNexaLJPAlKHhlYqMWRJfvd5RwFcWPDo0A8V7s0Xt",
-	"Psf4Xtrd+uIF3NQkzug0IZElJeIKegZaF57N8GeWmm8JPkwWRWbnE4p4LTL0KUt14wJu62tZrmIPBrzp",
-	"tryppRfW7uCHlVv0AQ+4LY/br8jr1CTtaAbtkzf/++RycHny9k2psO7b92+OzkvlGXxsEZOF2ZopzUrl",
-	"FJq7ODt/e3Z0fvl/GnvxLO8WDf5hKcRWr9WAlxIVmNPNK0i5esFydHR2uc1MlSm9leiAuadTHHqNTNb2",
-	"vv/CvJSpzup0Qo2D8LEJhcqt3aJSqS3HsFTXZpt0QrlG0udNKNTfvJaV9kia+IMf4VvTLL4gz8EcyODY",
-	"3MOFK9b+EB7DxzBfGw+4Gk3tEE9Sd75T4MJdrcWTXp/BBdPMsuDzjgjHBEi5VJO55+vIbes8lKKedRPw",
-	"nuNTD8KBfQSZRz/h948aaHFt1rjf20PwPpZGWwWbUnG2xtBEvUYbWZ/IWS7aVqrS5pnazc66C7iL+lrI",
-	"bCxJbstTpD1431iOrPYrJ64WmS0dzaQCqViSmF9o8FwJsL3eAdh/iZmyl3v0SMx9sOZLPiuv2eR12H5n",
-	"puq6UIndyKUteMTBxyTRdqj2fiJQoWeynBr+XaIcazFp51dbJPMes0djsLQ/a1CqYoT6r508A8QR4bZm",
-	"oeHWx+gGlm7WF0lne9P9mtIpwgjL7B1FUePG57Xu3FV3D6sCNt6jzwVJmqujlv8ScPd7TTYrnZdWwZu8",
-	"RGGcpdlW0tN47fzJzewkhM7C2kN3GV/3CBP/3X2yP7J9VdfPzxmKvd/Qqvx+PoZuZ2p1BhxxCe/8oC9l",
-	"+CfaeDSwd4ixEizTT2L8hekF3iXM/bH8Z/jzGz8BN01tAJCaMhzOE/XKFUhWepph/qsUzn/r1K/5GMMC",
-	"b8GUf8vBxHyL/TBXm4okvPtxLVsn1oZHA64ywiWJXITI/iwJH1MTnxthUDgVrq5ICcsbY3ZnM1XCwocJ",
-	"1o0dCmxjpNlCzZ85Gb/+KtPjDabHYNwXQT12de6KIvSl9NcnxOTy6mFrnGRXRGyti1x4xFhGbIVHeW4r",
-	"df1ucJHXSVv1i7R6AI/Q8Og6bmmwIWu4ogOfNTs+QIsJpffQBXXyn/RysZ+y7egsDQLxzOgSdWXhVyQV",
-	"93zfkqPvTSMO4hjL/306QdDV3tsmOWgqD37etGDxzmZIwftFJH4MSz2aHf+dzI5BHFvU+Qjf1Bkcy+Uj",
-	"S4W7zJfGP+q6Oo5L35tCj0sfp8s92bIMDZ+bEnj6i1LNTATocrXMnz5oEJY0u3HwXVX4aSbiGfp2Hgzp",
-	"hCGgXp5edBXNUsYJenX4I/xDkhAe0czweGIRyZ2YThOxYHzcS+POUglBMmW95TKC+MN/zG6vLb+rXffq",
-	"sMxPScbaGBTTlHLl1Yr1peRau7W8+tr+zs7u3vOe3/N7u/2vfX/3o9+2FBbc8I17jW/8kIvUclS0+LFv",
-	"z/4QivPaDWery7j9RZXyCmBhW3vooES0lqd1VipRbqKjDZeF6hMtd1wS/7sPd/8ZAAD//w==",
+	"7H37cttG1uernOXMlsgJSFFX21SlJrItJcrItlaS17Vf4BGaQJPsCOhm0E1RHK/2Yb4X2BfIf98DzSt8",
+	"1ae7cSNIkbKcScaqSlVkEGj05dzP7xx8aoQiGQtOuZKN3qfGiJKIpvjnYRhSKduvBFepiNuHcSym7Xcp",
+	"GzKuf46oDFM2VkzwRq9xllJJuQLB4xkIDgRS+suESgWDVCRAoJ+KqaQpjMmQwnQkJAWBYwGTwDi8end+",
+	"cXV4evruw9Hrq3fnJ9+fvL3weZMLTqE/g4gOyCRWrR6oEVH2UQ84vaEpBH8JOj5veA0ZjmhC9OzoLUnG",
+	"MW30GiOlxrK3uUnG44692glF0vAaA5EmRDV6jUnKGl4jIbenlA/VqNHb7na9hpqN9fNSpYwPG3d3XuOc",
+	"KHrKEqbm1385oiAVURTEANSIZsvvT6IhVWbWQ3FDUy5BjZiElMqx4JJC8+To8tjnUUoGqs2oGrT1lMmY",
+	"tVOiaKzf17bH0upB4Dfs0NJvHKTf+pNudyeccKYkxHSg8N/0QNkfJA0FjyRMuGKxnpjP7YyYhMEkjoEM",
+	"CePmKbuLenyW0qjRU+mE1u9qZRZ7L14cqG+75V3c0rs4JkrRVG/R3/3GT6T9j/bHb/CRn7rtFx+/OVD2",
+	"jz83lu54+0zELJzVb7xZUXVvfinujd2Wqb02ZTwSU013doPcBjxk+b98u9/tHky/3V9j/b+49U+Xr5+q",
+	"dNY+HCiazi/9wp6tEjAlTEGfDkRKQaUzxofmXFdcz063wA2Mq51tsxKWTJJG7/n+rl5Jwrj591Y2U8YV",
+	"HdK0cafnOiYpSaiy0uOE3zBF9ExPXs9PPf8VWKQnqWWK3qtRw2twkpjB3T1XLFptHVvlZezvFpfxYnt7",
+	"Z+fZdndn//ne7rNn+917F+U13tCkT9P3kqa1q4gct0+0aDNSjaDYhHBE+JDKBWvT96+8qu3HXtUZGdIF",
+	"NPVOy2+maCJhytQICAxTShRNgUXQ1Esdp/SGiYlESb4hIeD0Vl0RPVzQypb7y4Sms3y9+HNJQFuB3uh1",
+	"vXyl3YevtLtwpQsk9qGCREhlhHFCuFt2084MCI/Avhy2ut2Fa0MJXb82lADZ6vaWctnWKgeXijFN1ayO",
+	"GN1vSxjqX8NFd/qlRtehZHhJonMjPPW/QsEV5fgnGY9jFiLHb45T0Y9p8s3PUvDS5PSyFWGxFf1OzUaC",
+	"SuBCQUJUOEKePDw7AT16SkKld4SmqdCy6adPjQGjcdToNWiiR/IaCZWSDPW0k4nW2RQIjGPCOJAoSjU7",
+	"xyIk8XeRSAjjPeACIibHMZmB3lsPfpkIRaUHoUgSbUp50E9JeE2VBJGCHJOQysbdR6+hbYSJbPRQoiqm",
+	"UJu8JBG4Lck20NktP1N6Q+WupOkNC2knojduc+TmDYlZhBvWuCse5Z9TOmj0Gn/azI27TfOr3DwzD5uD",
+	"mdelSzbUbeYBBGYvA1y9xB/FYEB5pBUPbq5E9kFDaBJTn1MSjqCfUnItoWmsNv2jnPQTphSN4IbEE9rq",
+	"wCH0RTQDNCa1BBITBcErQyTty9mY9nxeJBRNIAGgPTWYSBoZsaXHplyls8qzkJ1vdQhj+qxu/tZtsX16",
+	"c9mjVTNy2Tj5jQtMoZUedvfjgb8SfBCz8PNZjyhA7tFbT+KUkmgGKR0yqWhKUQLlpP4iJ/Xs/WvReeie",
+	"emwqdwPLnGzCSZpq4kNrvvM10MSxSPssiij/TKJA24FwEFNOU0jIzBpBRsWOrX4qk8ZOThr5NNaijUH2",
+	"2GMRR0ji2C5AUmq9OSkmaahdDYVS0a6Mqa+CQk649mFIfKTF/iNobX2QNIVQTOLIbKfQ9yladJ2LhLJX",
+	"VJduNnBhhjGzWotomB3iUWjmQiRUjVD1ERbTCAQ3yg2nd4B/m+XbeIUkMwnTEVEd/f63Qh2LCY8+c1/f",
+	"CpCTcLSAz3bz7XsrFJgXrrVlXKj2AB97jD1zs3WM5Wk7SZWZTxOGZsCvhMnOyCwWJLoU4pSkQ/qIxjFa",
+	"VEyCEgJiPXaJNrYKMtjOAS6FADOLtWhECdHGFzy6onZLwNE1pZCcx1hovO6xkl8FoVyYNb/n5IawmPTj",
+	"x6CViCjSJ5LqTdaMl419ANqMxmgSyJFIVTwrS+YC+diZQXFqaxHQpPDgY5GQfdGGzNeYOTeEy6kW0VwY",
+	"AT4lLnITdeByft13XuNSiDeEz6y/Jj9364UwwQerOohSNBkrWdz1mCiallh2u2BR6xH0hCCb0Vo7nhJF",
+	"2xjCoI8j2Q8hDzDLMeWqZ+R6zChXG9JxtITm+dH/en90cXl1evLm5NIDrRpnoJUXbl/Lc3sSiyHj0udj",
+	"bTLgMHBypvWFvmCckObpu+9P3l4dH56cvj8/MiNenR2dX52cebDot6M3hyenLc/nxm8xr5VQfk3z/Oj7",
+	"k4vLo/PSoC0Ppqngw8xbGBMppyKNzOMTSVOfN88OLy4+vDt/ffXqh8O33x+Vp9BClWeXmNJBSuWIVt7u",
+	"8+b50fH50cUPtUtrdeAl7rUEklKz2y4KrCnCTUofRTii4TWNPJDC547KjJtNlBGlJKGQiERf0ufHBSR6",
+	"JHxS5iLXHO+BPS87FDCp99G44CbZQGDCGZp2VEKfhNfQLISzW1+Bwz0Xv1/6eOFWZKv3nEzUSKTsH/Rz",
+	"bcNDwEgR9ClJtfYU15SbmIkJBpZtxa1cuJTmsK4kz598DLnyhknJ+NADxs1iRAr0dqynD2FKI8oVI/HX",
+	"YAFku5mtcKzyhArSRxQx/TeJbVSYUdnoDUgsqdcYFy59akgapnRRQpPxYUzbE6mVqL7NpTvy1MyGBCOA",
+	"Mf/I+PWGhMDc/G3Q6sHujtanKQkVTSWIgc/fn5+2JRlQ0Jp4fxea23v7kBIeiQT6TMlWB2wSQsKIyBHq",
+	"ESVSGh0AUxAxqn0nyisTQQFkrEAt5SIaxozrv1J6I67NH+OYhCgCUeqhbs2ISBp5lKf4ulvbO7t7+8+e",
+	"vyD9MKKD4Yj9fB0nXIx/SaWa3ExvZ/84fPnq9dHx9+W03+4OBsSL/ywkAX86bP8Haf+j235x1f74aXfn",
+	"rj7xl4fpf3JH9DG7T/R/piYYZmj0lN7QGHmfTxL9BEZgMK6d9PGPIcaWPxbX5+6pvNtrHJqQdznhuQU/",
+	"kLQvJimcCxKVF7xXyXP+9Hffv+12275/u3Xs+7fPjj/+5c91b3ptYuhvMT1RR4BjmkqksQFLpcnIxEQq",
+	"G3RHZEGWfbNSqAdjC0VgHAjETCqTmPN5gNHqK8bDeBLRCKPGmASBgUi1upI2Kl0cT9Og9kI5EAkEzI46",
+	"PnC+ttao+gJLzfzQYtG0ZfU6NAlwOrVPb0hcgLYqpxIEDzHsMYMRudE8N+Q0AnwcNSraBRFgBg1+Fowz",
+	"PmxVifUwInAqbqgm8CqUYeu+w/mm9nCONF8XaKFq5ZXzI0ExQRLMZUigGRzdUDDJ977of1dAYtjUe8vT",
+	"D2EiJTLpFp+PSarw8rK8ygHQWxIqxJ1QCL4LDpwNxBTEVK9cepCQ9NokJSI2ZEr6XAzQSDKr8oyRmouq",
+	"IPgff/rz/9Rz297f+Ms37c1v//r3q+DT/737f0GAwxjhCJFQEvpUTakRSQk0icks+nx/F/ozRWXrwB4f",
+	"U0DA7JHZFj0HPUlNNGqqvfM+jSU0T16/Pdzudp97mureX17An3b3ISFjCUy1DnyuJ4t7BHqLcD6YYbFj",
+	"4zBIQ5zaBUJTpHBKFOMm1P0D4fjY3wgnHrwUY5GIgUCi+4Hw4SRudeAwDMWEW+tywtkvmlf0QxgHwpkL",
+	"hOH0Z7h9lhg2JISEC870/AYiTXrwnrNQRNTnb4//9spMAMEnofbGBiKOULO7lJFdhf5PSTi8eHVyAs3x",
+	"hM/0GC0c0gO7y7C9Z3f5wOdSQPDPX//zn7/+/3/++p/fHVkae/XuDfJ6UCG8wLwx+Pm/fk2HlH/38r9+",
+	"DUc0dSihAFVK9ustb7f7+vf29Q3J7unAYZZ5crzAtKDY7XYtICBLlpmEFAohnwfouASlNJmmD5Mjq/I3",
+	"ich3C8BLWQ6zwPN7u1WG9hq37aFoz3H5MaNxlIV1y6aBzZLWCeZKtg+aBc4h9hoSuIvjjUQcGSdlJKYo",
+	"S4O/GrhAvsialVQhNAXt2flre4HkyrK5dTPHfdYbbibZT8U1PYCFGcnyDLUuIDyzQO0ZzEPH1leGFZVv",
+	"tj5fSp3uNyCAL5S19xpli7JMGQbjchU7u2OZSV80Ue68RohwkuiKqPsevGQJlYokY/2YoY3aE0UbsMh+",
+	"RmyURRA0JaUQFJValfzmeazKUg9Ro9a6XHe9LLrv9pPXeJ9Z/FV/tu79V9yaXcseKlpod5nrMLtadXrZ",
+	"A6u8zCFY3Nuk9XbLR/5hRNXIMiu6HjaZpIS4zi/WOSpZZhft6Q6gP9SzaQauEG1aGjIUfMCGk1T7DAK1",
+	"t0vwpBgpjMSUtw6AC4xOh1qjogOi77QxEJsN9bmkPJJoAKDf0QzO3l1cwiYZs023SZufWHS3mU9Zbn4q",
+	"YeDuNvUgQdX4MzgeS3h9IWJK+JxAQexP8fiqZ+Nl4rfE3CUKK3FvibTtYdWKqWwJp8xAfsqypLDeGlCT",
+	"1TKFmzwQcYTAYvQJnLWVQ7QUTeS91JkLtzvk8xPz1FYB+EvSlGAQp+w23De0pl554m6+8xpKKBJfoSW1",
+	"TGAvQ4PVg9tK51vYxfIr5+Zfd0gG5/iogt6a/w8RM0uEfeZBWWm/wAuEpraCmdQeAwYLqr7fbyL71xaX",
+	"Dha6ws2V8y+zdg4vLR3g4pM3Z7dm6OjBxFGZ+4pzrBcfhiBqRMcRhqfr/XXPSGVtKxh60A66+xE9fidV",
+	"9taRKpaLShJl7/ciUfbWlChuYx8gTcoTnjuZY01MeQyvxLc5JKRPgchrEwpRLKHQfH9xdH716vD09Ory",
+	"5M3Ru/eXnisLgW3QeoFTn6dUpTMPCIQsDSfOoaKpSbdMs+FN5g8jPwhPwlk0LeSgLtjj84xAiHbj52I8",
+	"2qtlHH78cHl1eXnaMs4liadkhjZpZo5QuiE1/aF86pmhMUzFZI6D6U+UjQ9xYVzGlbS+13hLpw+OBX+G",
+	"tM9E9rJnSiGlgm3M+FVEZrIEnX5Wjf+/1vuYlbEUI792mBy5/aws3Z8tY4ud+1HXRa6oNZJqeYBOnT27",
+	"7inkMbelB5Dv4/rGdWVVOMCCVZwLkay5glXmo4ddby4uNzQnT86PX8GL3b1nYJNPFmyFqaDyxFxCrBjZ",
+	"XhNF/hhxb4dE/7SaWinEaEqqZbtGszAuFeHhouCHXSeLTMwbl4nFQnk5mi37iMUQYsYrAZCdwXZ/K+zS",
+	"F9Fz8qy/H5Y3ZH93QbCmc7UoVuOyjoUTQWj8Ej324kWBY3e73brghc1fFs+5DLJfFmNa9RjNhbpawxUx",
+	"+w8oQSxyCv7q1pptpeeofAEPZSJpuewncfxugMUSK2uBj4vBtNpgx1sPtEtMosSGocVEZXpWjthYK18J",
+	"AaarAoTbrC8NHxhhWtVG/2xhi3a59bnd6ua87sIilp2js4mrRVzU1Nlaszc7g/zIMWZvKoUqsjur5lpc",
+	"5OtMt9TEd/sUgSIHiDfBEIeEwBSEWfuKgh4W51SSJ1vd7iNHLSuxhVXEa8YT90cCKoZ3eXd+EFMD5crn",
+	"YJHv+ihGIo5kefGP6f8X1l2e5jLqqU+8usK47W63kBDrwKHNWmoKUAIMhWoD2GLhCx4UVtmQWAq04l06",
+	"bLfbNZkaTZfvL4/bz6HJDE7MJT2VMIkkU0NpcCpiYKFGRky0DlA78aG2zDktAY9Qd+nXcJJotYZef9AB",
+	"dEgsiiArkx0RBX1MZFkitoMybmZZzcFcUCJZpF0UpciQ1ojrQtb/gUlXdzJnWjHfa3UljBevbv2LLMk5",
+	"+nImY4UZH1HA5tbj2lGW+wOjCy1Q/db6KEQqRLIwBqF/rEYgFgYcttcJOOBGV2zC+8XWahJoe00JZLbg",
+	"fuGTHV3JcvobU+EIS3+qltnnM1Wu5kuv3O5u77e3ttrbzy+3tnvdbq/b/Y+iSRYRRduKJRVO3621yyQN",
+	"JylTswt9MrbOFcF2hxOFjGygd8du8B8/XDbmkLMcjqLXF4fw44dLE9YsJAkmkqZyk0zUiHLFQqJooGXv",
+	"3B02GhF4kOUofR7YoESQ+8hbXUgYnygqWx24rIZhUHYbqSqBWEFs0tmSSoleN49o5PNmLIZiorwcbGrU",
+	"gQcRJaFiNwbMe1CmfveeG5qyASpK/QatGAba6QDCI59LJcbSplS0NEd0hbM9Ztbt7/jc53rDxlpRsZBK",
+	"GIg4FlMaQfP8+NXzZ9t7Hvx48e4tfKB9uMSVvNRO0CubDjpzD7YMUpnEQ5EyNUpQtYwZ56akx8zVoC6h",
+	"aU5K8HjWg4DEwx5wwWngwQ8X23v7zosaT/oxC+Gazkw0iM9AaMPJ5/lbSEodhKDlULVmw011LVMSB8Ah",
+	"g2sWBR6WzcQ3OK/YwsSxlJ36nEk5Mcaefjdih3788LeLAwiYlIEHAZnoEQI56ev/MaIMCCGgt+PATsZw",
+	"NV62uOEDn8dsQDU7SJfHT9UBcOHOMDUmDhDU5vq8rums0JYF41TIBGUgqcF6Mj4QDuRKTHmqrVov+1KQ",
+	"EMYVYdyEJidpvNztaszhSM/MkVAejQXjSpZaOGTpA0WGECBHBa0Mo1ElX5+b+3JdELQ6cFTGsQO9xZyg",
+	"K471oMjEXhY+dC/Rh+VzTinupaZsPNHIgWzK8wwOLcoW39UDI3Sg0+lgntDMBeMNCEvhkAVLgkUg4gCL",
+	"bZCvrP6yUQM5xhymNroQ2S0GJtFeQfY7/H8zKAH8gzxau9/tGjS/kUC9DDNvgXjaX3EcNA9c9ioIfWSo",
+	"KZPUcY/Pt29vcT93b2/zwAZW3eUA9g1pG/bY2OzJ0eUxBFW8reWN7HLgc1PfbsO7DnSflTyYuDKNYHf7",
+	"hWXZArI76MDLQiMkaapk9XJtrMnnyNFZUss0OsIAclDXIimAuRZJhuccgrvCPlYgHZ6dNLzGDU2lYYqt",
+	"TrfT1bwixpSTMWv0GjudbmengRp3hPpsszOlcdy+5mLKN3+eXsuOhZzfeQ1UQJVM7nARrHg8n9R16Twa",
+	"gXUBcvgGLSb0i+EEbWIgQA7lXtFn2JDg8FVhTFgCIUlThrK0lDAu55Kx+4BVdTY2oZ0En5sxmia/r9/q",
+	"VKFxKMwEtRHHRQV20jIBDX1ERstioN/c6nOTDkjlhpX0zUqWsmcgCoFVTCXON8kBkkNkDZ5QE48SPpci",
+	"oegdqRzAKkdacBfsTlfznlhi5i5BkQdCZ1QZesrk2UnU6DW0FfxmdlJKOpeafGx3u0tqFlytwmpFARUE",
+	"wdKqba335snrqygL3O1uLXowO5rN95WyjN3tF/c/VC15u/Mae+Z8lz9XLhvHp3buf6qmvBEt7EmSkHRW",
+	"ah5VKzc0GWgBSIayEhn5eFcjqqogGyOzYqpqQiPnNBE3tuFJ/lSGAOpTU+zkIpod2O3uGp3GiwkrDD24",
+	"Oku3AJ+XVrAhjVzxkH9doYtR40PN2c2sZquQyiRx3Krj19emHKKQGZzj190l6DpXYYFvLi4XX+9W+3Uw",
+	"2Qp0X+hw9GC+NOex/KGsc8AflJEtVVa4Y02WLjeeW5CvyG/ZLDWmu/u4gkTYNC4oRn0+51VeYyzqwvVv",
+	"yLWVKbb5waIyE1ep6RCvmCyAZna768NzTenYWkXmlqy8xPgyaa0Y68CJAoVz6QuFjSTEQPaKEyuGan2e",
+	"tcypIHCNNWHLcMxbCpVktjosWFBIZiy1yOdN5zBhfrJgeqFfkFeejFNci6vgJn1tt2m/RA/XF7c2vGHe",
+	"6nOVkhsaZ4gMLchcG1F76f35qQdSGCnNhQtGx2JoPVymDjKg6YapevN5wcLEwqNBSoYJ1QbqdMSw9xWa",
+	"/RIi4RCnEfpYa6gIWKAhXGAGS/TsQ3j6Wk/YczAYJ1O0LLjpt2EMROnAUK5ATjsT0hlRFrDa8syUCsrI",
+	"57k26sECbWRowR2Oa4oIu90XOQCoFAfV89nT/qFNCprTy1aMeaRSeqBZBeK0Mmu/OHidVpwrnfRcW8+X",
+	"Ipo9mv0695q7cuxUpRN69wXtZwdLu8duLmRh8RyAi6l2kXkkn1T7v1S1d1dQ7a8KLdJ2t1bQztV2M39Q",
+	"G8Iw12omhGeUh1MONLIy8z5vIb+4uTCwcVZM+mYKU0y59ExBmFPpWr0jvgHEwIV7MwloFQECJDrg8vhY",
+	"XkoQBWnz9r0sXxRg744AmlvdbquYenZ6kkVZC1ds4WAz8weZ/PU5JqhtP2iv1NDVtaqiKc3T+FhUqEiq",
+	"5KLQwFkxG72ezZR3bL3zVrrZdkz4+AUFaAltUdvy5B60xZP8fEz5+QeUUvXSwXYYXOLZ1PoLr5CdZSGS",
+	"d1Ac1UUh0LLDdvzavKtjVTNQhn9Z1/opdBrJkAbzjQJsGqeKnli5JUgRSLuS4bT16Hy/yHTKA6lEWjxM",
+	"9MTqj8nqX5EhY5ixGJ5vLmJqzc+tFY0WU1W4LKj5Gq+XvaXcUEJYh+mFnvkH0rZoKfZ6PTB5OG0sYBLE",
+	"dm6EIUXk147nft/t7tZHKPUsSrJolfBkNmHriD6x36N6KisQ9nGx/+5XErbEEh2yCrdA03CIVsStxYq+",
+	"1qVA89+9Yt5s8Ao9q8sgaxMY7MDhwse5UD5HDi1mrLu7mE7V9j0Ge7IsIL1lUuVBMb1SvER5WMgVxpRc",
+	"17H291Qt5uvub66tn0TEU55iPYYvMuJjpSEKn/LAzIAD/FZMfRMwtXl917VEwpDdUA5NbgKu0aZIXcyj",
+	"5WV9fxRRFLs5ItMipC/v5WgjxHlgP1PmxD5gWkH2sC9RKLjrnhC6KQ0gYoMBxYt2Wpg3GIk4qhMD78fR",
+	"I3kb1qVwjsbaLkUZZf0bR2PvE1MT3KboSVz9US2ar8hnOacGdZRCStsuIVf0YFYwfmr9ldWxZPapDVmC",
+	"k6EA01YNcMqwXcyS1pDARQoxVTaxBU2ifJ71FCljxBZFPH9XUKivFwH15Bf9K4OcNbhOJdaVB59rSNWG",
+	"TJFvKBo5Bq3phJXND5U9OdvIKXek3tbju6A/87kaMQuSMFDMQvIJsZ+VZgXY7jNv8mldOJJl+bFRmc+D",
+	"749sWUdhNy0U3X7rQItdK8skMGUS5YUehBadWm2H5vOF/dAOzEQd4MIO5UoZ5k63unk+N72tLI7AoG1x",
+	"Bz0jWmeehYqkFpRhsQJM5vCBqW3vJVIHY3AT8bltv2eRIB045HVtIEyrzaDSXCIotYfwuc9t6/ReiV7H",
+	"JmlHU2ievP3fJ5eHlyfv3haarr/78PbovNB3pItPRGRmjmZM00KfkPohzs7fnR2dX/6f2lE8CyhHg79f",
+	"CLFVm5Bgta0Co928HG2uNyyTjs4ut5mpIla9FB0wBWi50quFaDd3uy/MS5lqLU4nfAacophQKJWj542M",
+	"bZ+RuYZN66QT1kVibH0B9b1IdReT2E8gjD+2Cn+CbdyD4abgyhT6M/chj8fwGB4C6a5VcBX85QFqUqff",
+	"KXDhasZR02sdnKP5bHlHNhDhmAAp9iAzCDyH2lzmoeTfOqgTvOd416OAu5+EzJOf8OWjBppc6znuS3sI",
+	"3kPx4es1aV0fK/5Zk1yMLGfxAtFmTHVr23M6nf/YhyvZtp/7tvDiTOa5r21ouedVzXYHsQOSpuyGRh04",
+	"noM4m07ggcQgsyl0Mylv/aDPbQ9e12fXjZz35DUd/Yh5T8FPoBRiIa0/ZPyOPEdlotcdn+fuh/liCVc5",
+	"2G2F/sLY2EWxxNSfn2TFsRVvr+8+zyQri8cJNbXVXjDjWw/THw/WGxeUR8u0Rvf3YfhC054PEgmwwdzZ",
+	"RMw0dVTkmmY/tp502ZMu+9K6TLNQrYB19Sy23feDzdpCf9vaIHi1zS1ZDhmY73tbaHTrmY+IuDiCz11+",
+	"0Rrntd/GsR2+kg58qO3oWvnWomvnar9hwqQCqVgcm+/Eea6L6nZnD+y/xETZ+mg9E1NSX18nvbBSOWtl",
+	"+4VrLJYF5e1Bzh3Bk5R6giOsJ3M+jAQytDbVyJcFJiyVSZufbJ/xexxsbYpI+32tQiNI5H9t/BjZGBJu",
+	"2z6b8sQIA46F5kQ5vMk2C7qmdIxihKW2zYOoFJRl7YJdtyAPGyvXtiLKCEma7hsWaelz99VYi3/KutOh",
+	"vUcURvTrvXK9jDcucrmaR46iM48rYGAWX/ckJv7do39/ZE++yp+/ZdLvfm/Z8OB7SVPnLU/UYqwVyiUs",
+	"m0avyyAdtXFnxB5+hdIUDJNISwA+w3YMmedmeHg6Eln9ritmtakmajqZuZinB6t8CybIPo/mIoVGNDoI",
+	"14Yr48X6zeJHxUx2MT8PUx2ew73cJ35tq32biMNKaS5J6Fwy+308PqQmEzTA9GMiXGu2giyvzQ6dTVRB",
+	"Fj5OWmjopMA6Rpr91sXvqgj3qfb2Ke3zVRS5uFbB+Xd8CkCLz3CTswasS5xk14d1qYuce8TYiXWBR3lu",
+	"m51+MXGRtZpdIDBwvU+i4cl1XNNgw/qUEg/8pjisQ7SYkHoPXFAn+7asi/0UbUdnaRCIJoaXqPuyzgL4",
+	"yna3a8tw7gWsHEYRdlD+fCi6a1+8DgzFNG/+bQEo+TvrRQqmW0j0FJZ6Mjv+rZqERJGVOg/wTZ3BMd+B",
+	"u9D71Pxo/KO2a4U997vplT13OZkfyfYyqrlummLpHwptx1FAFxuO//RRC2GTHjPiu8zw41REE/TtPOjT",
+	"EUOBenl60VY0TRgn6NXpo4c+iQkPaWoQo5EI5WZEx7GYMT7sJFFrrgszGbPOfCdm/AI1s8drv2CgXffy",
+	"tMw3zSNtDIqxaZ9V7neckGvt1vLya3ubm1vbzzrdTrez1Xve7W49+G1zYcEV37hd+8aPGUnNR0X1ORpd",
+	"5NlvyTmv3aCD24zbj9IVdwCTmlbpIEU05pd1VvjKi4mO1pSlVhdaHLhA/ncf7/47AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -135,7 +135,7 @@ Try it:
        -d '{"email":"grace@example.com","password":"another long passphrase"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
   curl -s http://%[2]s/api/invitations -H "Authorization: Bearer $GRACE"
   # accepting takes the mailed secret as well as Grace's sign-in: %[8]s
-  SECRET=...
+  SECRET=paste-the-secret-here
   curl -s -X POST http://%[2]s/api/invitations/1/accept -H "Authorization: Bearer $GRACE" \
        -H 'Content-Type: application/json' -d "{\"secret\":\"$SECRET\"}"
   # the member list, by name (the property service asks the user service's internal listener, %[6]s)

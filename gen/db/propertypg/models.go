@@ -4,6 +4,10 @@
 
 package propertypg
 
+import (
+	"database/sql"
+)
+
 type Invitation struct {
 	ID          int64
 	PropertyID  int64
@@ -12,6 +16,8 @@ type Invitation struct {
 	InvitedBy   int64
 	CreatedAt   int64
 	ExpiresAt   int64
+	SecretHash  sql.NullString
+	SentAt      sql.NullInt64
 }
 
 type Property struct {

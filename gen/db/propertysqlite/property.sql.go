@@ -197,7 +197,7 @@ func (q *Queries) DeleteProperty(ctx context.Context, arg DeletePropertyParams) 
 }
 
 const getEmailInvitation = `-- name: GetEmailInvitation :one
-SELECT id, property_id, email, access_level, invited_by, created_at, expires_at FROM invitations WHERE id = ?1 AND email = ?2 AND expires_at > ?3
+SELECT id, property_id, email, access_level, invited_by, created_at, expires_at, secret_hash, sent_at FROM invitations WHERE id = ?1 AND email = ?2 AND expires_at > ?3
 `
 
 type GetEmailInvitationParams struct {
@@ -219,6 +219,8 @@ func (q *Queries) GetEmailInvitation(ctx context.Context, arg GetEmailInvitation
 		&i.InvitedBy,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.SecretHash,
+		&i.SentAt,
 	)
 	return i, err
 }
@@ -317,7 +319,8 @@ func (q *Queries) ListAllProperties(ctx context.Context, arg ListAllPropertiesPa
 }
 
 const listEmailInvitations = `-- name: ListEmailInvitations :many
-SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at,
+       i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.email = ?1 AND i.expires_at > ?2
@@ -339,6 +342,7 @@ type ListEmailInvitationsRow struct {
 	InvitedBy    int64
 	CreatedAt    int64
 	ExpiresAt    int64
+	SentAt       sql.NullInt64
 }
 
 func (q *Queries) ListEmailInvitations(ctx context.Context, arg ListEmailInvitationsParams) ([]ListEmailInvitationsRow, error) {
@@ -359,6 +363,7 @@ func (q *Queries) ListEmailInvitations(ctx context.Context, arg ListEmailInvitat
 			&i.InvitedBy,
 			&i.CreatedAt,
 			&i.ExpiresAt,
+			&i.SentAt,
 		); err != nil {
 			return nil, err
 		}
@@ -459,7 +464,8 @@ func (q *Queries) ListMemberships(ctx context.Context, arg ListMembershipsParams
 }
 
 const listPropertyInvitations = `-- name: ListPropertyInvitations :many
-SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at,
+       i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.property_id = ?1 AND i.expires_at > ?2
@@ -481,6 +487,7 @@ type ListPropertyInvitationsRow struct {
 	InvitedBy    int64
 	CreatedAt    int64
 	ExpiresAt    int64
+	SentAt       sql.NullInt64
 }
 
 func (q *Queries) ListPropertyInvitations(ctx context.Context, arg ListPropertyInvitationsParams) ([]ListPropertyInvitationsRow, error) {
@@ -501,6 +508,7 @@ func (q *Queries) ListPropertyInvitations(ctx context.Context, arg ListPropertyI
 			&i.InvitedBy,
 			&i.CreatedAt,
 			&i.ExpiresAt,
+			&i.SentAt,
 		); err != nil {
 			return nil, err
 		}
@@ -613,18 +621,41 @@ func (q *Queries) LockProperty(ctx context.Context, arg LockPropertyParams) (int
 	return result.RowsAffected()
 }
 
+const markInvitationSent = `-- name: MarkInvitationSent :execrows
+UPDATE invitations SET sent_at = ?1 WHERE id = ?2 AND secret_hash = ?3
+`
+
+type MarkInvitationSentParams struct {
+	Now        sql.NullInt64
+	ID         int64
+	SecretHash sql.NullString
+}
+
+// The mail server took the mail of the secret whose hash is given; nothing
+// when the invitation was replaced or sent again meanwhile (that secret is
+// dead, and the newer mail says whether it was sent).
+func (q *Queries) MarkInvitationSent(ctx context.Context, arg MarkInvitationSentParams) (int64, error) {
+	result, err := q.exec(ctx, q.markInvitationSentStmt, markInvitationSent, arg.Now, arg.ID, arg.SecretHash)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const putInvitation = `-- name: PutInvitation :one
-INSERT INTO invitations (property_id, email, access_level, invited_by, created_at, expires_at)
-SELECT o.property_id, ?1, ?2, ?3, ?4, ?5
+INSERT INTO invitations (property_id, email, access_level, invited_by, created_at, expires_at, secret_hash)
+SELECT o.property_id, ?1, ?2, ?3, ?4, ?5,
+       ?6
 FROM property_members o
-WHERE o.property_id = ?6 AND o.user_id = ?3 AND o.access_level = 'owner'
+WHERE o.property_id = ?7 AND o.user_id = ?3 AND o.access_level = 'owner'
   AND (SELECT COUNT(*) FROM invitations i
        WHERE i.property_id = o.property_id AND i.expires_at > ?4 AND i.email <> ?1) < 100
   AND TRUE -- SQLite: an upsert of an INSERT ... SELECT needs a WHERE before ON CONFLICT
 ON CONFLICT (property_id, email) DO UPDATE
 SET access_level = excluded.access_level, invited_by = excluded.invited_by,
-    created_at = excluded.created_at, expires_at = excluded.expires_at
-RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at
+    created_at = excluded.created_at, expires_at = excluded.expires_at,
+    secret_hash = excluded.secret_hash, sent_at = NULL
+RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, secret_hash, sent_at
 `
 
 type PutInvitationParams struct {
@@ -633,12 +664,15 @@ type PutInvitationParams struct {
 	Caller      int64
 	Now         int64
 	ExpiresAt   int64
+	SecretHash  sql.NullString
 	PropertyID  int64
 }
 
 // Only by a current owner, and only while the property has fewer than 100
 // pending invitations (the most the contract lets a list hold); inviting an
-// address again replaces its invitation (an expired one too).
+// address again replaces its invitation (an expired one too), its secret
+// with it: the last mail's secret is the only one that accepts, and the
+// invitation is unsent until that mail is taken (MarkInvitationSent).
 func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (Invitation, error) {
 	row := q.queryRow(ctx, q.putInvitationStmt, putInvitation,
 		arg.Email,
@@ -646,6 +680,7 @@ func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (I
 		arg.Caller,
 		arg.Now,
 		arg.ExpiresAt,
+		arg.SecretHash,
 		arg.PropertyID,
 	)
 	var i Invitation
@@ -657,6 +692,8 @@ func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (I
 		&i.InvitedBy,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.SecretHash,
+		&i.SentAt,
 	)
 	return i, err
 }
@@ -688,6 +725,48 @@ func (q *Queries) PutMember(ctx context.Context, arg PutMemberParams) (PropertyM
 		&i.UserID,
 		&i.AccessLevel,
 		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const renewInvitationSecret = `-- name: RenewInvitationSecret :one
+UPDATE invitations SET secret_hash = ?1, sent_at = NULL
+WHERE invitations.id = ?2 AND invitations.property_id = ?3
+  AND invitations.expires_at > ?4
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = invitations.property_id AND o.user_id = ?5 AND o.access_level = 'owner')
+RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, secret_hash, sent_at
+`
+
+type RenewInvitationSecretParams struct {
+	SecretHash sql.NullString
+	ID         int64
+	PropertyID int64
+	Now        int64
+	Caller     int64
+}
+
+// An owner sends a pending invitation again: a new secret, and the old one
+// dies; unsent until the new mail is taken. Only by a current owner.
+func (q *Queries) RenewInvitationSecret(ctx context.Context, arg RenewInvitationSecretParams) (Invitation, error) {
+	row := q.queryRow(ctx, q.renewInvitationSecretStmt, renewInvitationSecret,
+		arg.SecretHash,
+		arg.ID,
+		arg.PropertyID,
+		arg.Now,
+		arg.Caller,
+	)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.PropertyID,
+		&i.Email,
+		&i.AccessLevel,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.SecretHash,
+		&i.SentAt,
 	)
 	return i, err
 }

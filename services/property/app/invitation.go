@@ -2,7 +2,12 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -32,22 +37,32 @@ type InvitationRecord struct {
 	InvitedBy    int64
 	CreatedAt    int64
 	ExpiresAt    int64
+	// Sent: the mail server took the mail of its current secret. An
+	// unsent invitation can be sent again by an owner (SendAgain).
+	Sent bool
 }
 
 // InvitationRepository is the storage of invitations. Writes by an owner
 // (PutInvitation, RevokeInvitation) check the ownership in the same statement
 // and answer apperr.NotFound when there was nothing the caller may change;
 // PutInvitation answers apperr.Conflict when the property has MaxInvitations
-// pending. AcceptInvitation adds userID as a member at the invitation's level
-// (a member keeps theirs) and removes the invitation in one transaction,
-// apperr.NotFound when no pending invitation id is addressed to email, and
-// apperr.Conflict when the property has MaxMembers.
+// pending. Each invitation keeps only the hash of its mailed secret
+// (SecretHash): PutInvitation and RenewInvitationSecret replace it, unsent, and
+// MarkInvitationSent records that the mail of that hash was taken.
+// AcceptInvitation adds userID as a member at the invitation's level (a member
+// keeps theirs) and removes the invitation in one transaction, apperr.NotFound
+// when no pending invitation id is addressed to email with that secret's
+// hash (compared in constant time), and apperr.Conflict when the property has
+// MaxMembers.
 type InvitationRepository interface {
-	PutInvitation(ctx context.Context, propertyID, caller int64, email, level string, now, expires time.Time) (InvitationRecord, error)
+	PutInvitation(ctx context.Context, propertyID, caller int64, email, level, secretHash string,
+		now, expires time.Time) (InvitationRecord, error)
+	RenewInvitationSecret(ctx context.Context, propertyID, id, caller int64, secretHash string, now time.Time) (InvitationRecord, error)
+	MarkInvitationSent(ctx context.Context, id int64, secretHash string, now time.Time) error
 	PropertyInvitations(ctx context.Context, propertyID int64, now time.Time) ([]InvitationRecord, error)
 	EmailInvitations(ctx context.Context, email string, now time.Time) ([]InvitationRecord, error)
 	RevokeInvitation(ctx context.Context, propertyID, id, caller int64) error
-	AcceptInvitation(ctx context.Context, id int64, email string, userID int64, now time.Time) (MemberRecord, error)
+	AcceptInvitation(ctx context.Context, id int64, email, secretHash string, userID int64, now time.Time) (MemberRecord, error)
 	DeclineInvitation(ctx context.Context, id int64, email string, now time.Time) error
 }
 
@@ -124,15 +139,91 @@ func (s *Service) Invite(ctx context.Context, c Caller, id int64, email, level s
 	if err := s.spendInvitation(ctx, c.UserID, id); err != nil {
 		return InvitationRecord{}, err
 	}
+	secret, hash, err := newSecret()
+	if err != nil {
+		return InvitationRecord{}, err
+	}
 	now := s.now()
-	inv, err := s.Repo.PutInvitation(ctx, id, c.UserID, canonical, level, now, now.Add(time.Duration(days)*24*time.Hour))
+	inv, err := s.Repo.PutInvitation(ctx, id, c.UserID, canonical, level, hash, now, now.Add(time.Duration(days)*24*time.Hour))
 	if apperr.CodeOf(err) == apperr.NotFound {
 		if _, err := s.changeable(ctx, c, id); err != nil {
 			return InvitationRecord{}, err
 		}
 		return InvitationRecord{}, apperr.New(apperr.Conflict, "A property has at most %d pending invitations.", MaxInvitations)
 	}
-	return inv, err
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	return s.mail(ctx, inv, secret, hash)
+}
+
+// SendAgain mails a pending invitation of property id again (owners only),
+// with a new secret: the old one dies, so a mail sent to the wrong place or
+// never delivered is worth nothing. It spends the invitation budgets as an
+// invitation does (each is a mail to someone who did not ask for it).
+func (s *Service) SendAgain(ctx context.Context, c Caller, id, invitation int64) (InvitationRecord, error) {
+	if _, err := s.changeable(ctx, c, id); err != nil {
+		return InvitationRecord{}, err
+	}
+	if err := s.spendInvitation(ctx, c.UserID, id); err != nil {
+		return InvitationRecord{}, err
+	}
+	secret, hash, err := newSecret()
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	inv, err := s.Repo.RenewInvitationSecret(ctx, id, invitation, c.UserID, hash, s.now())
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return InvitationRecord{}, ErrNoInvitation
+	}
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	return s.mail(ctx, inv, secret, hash)
+}
+
+// mail sends inv's mail with its secret and records it sent when the mail
+// server took it. A mail not sent is no error of the request: the
+// invitation is kept, unsent (the mailer logs why), for an owner to send
+// again.
+func (s *Service) mail(ctx context.Context, inv InvitationRecord, secret, hash string) (InvitationRecord, error) {
+	inv.Sent = false
+	if s.Mailer == nil {
+		return inv, nil
+	}
+	err := s.Mailer.SendInvitation(ctx, InvitationMail{InvitationID: inv.ID, To: inv.Email, PropertyName: inv.PropertyName,
+		AccessLevel: inv.AccessLevel, ExpiresAt: time.Unix(inv.ExpiresAt, 0), Secret: secret})
+	if err != nil {
+		return inv, nil
+	}
+	if err := s.Repo.MarkInvitationSent(ctx, inv.ID, hash, s.now()); err != nil {
+		return InvitationRecord{}, fmt.Errorf("record invitation %d sent: %w", inv.ID, err)
+	}
+	inv.Sent = true
+	return inv, nil
+}
+
+// secretBytes is the entropy of an invitation's secret: 256 bits, beyond
+// any guessing, so a wrong secret needs no budget of its own.
+const secretBytes = 32
+
+// newSecret makes an invitation's single-use secret (URL-safe base64, 43
+// characters) and its hash, the only form stored.
+func newSecret() (secret, hash string, err error) {
+	var raw [secretBytes]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", "", fmt.Errorf("invitation secret: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(raw[:])
+	return secret, SecretHash(secret), nil
+}
+
+// SecretHash is the stored form of an invitation's secret: its SHA-256, in
+// hex. A fast hash is enough: the secret has 256 random bits, not a
+// person's choice, so nothing can be learned by trying candidates.
+func SecretHash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
 
 // spendInvitation spends one unit of the owner's and of the property's
@@ -219,13 +310,17 @@ func (s *Service) MyInvitations(ctx context.Context, c Caller) ([]InvitationReco
 	return list, Names{}, nil
 }
 
-// Accept makes the caller a member by an invitation addressed to them.
-func (s *Service) Accept(ctx context.Context, c Caller, invitation int64) (MemberRecord, error) {
+// Accept makes the caller a member by an invitation addressed to them, with
+// the secret its mail carried: a signed-in account of the invited address
+// proves only that someone registered the address, the secret that they
+// read its mail (issue 34). A wrong or missing secret is the same 404 as an
+// invitation addressed to someone else, and changes nothing.
+func (s *Service) Accept(ctx context.Context, c Caller, invitation int64, secret string) (MemberRecord, error) {
 	email := invitee(c)
-	if email == "" {
+	if email == "" || secret == "" {
 		return MemberRecord{}, ErrNoInvitation
 	}
-	m, err := s.Repo.AcceptInvitation(ctx, invitation, email, c.UserID, s.now())
+	m, err := s.Repo.AcceptInvitation(ctx, invitation, email, SecretHash(secret), c.UserID, s.now())
 	if apperr.CodeOf(err) == apperr.NotFound {
 		return MemberRecord{}, ErrNoInvitation
 	}
