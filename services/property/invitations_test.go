@@ -106,6 +106,7 @@ type invitationList struct {
 		Email        string `json:"email"`
 		AccessLevel  string `json:"access_level"`
 		InvitedBy    int64  `json:"invited_by"`
+		Sent         bool   `json:"sent"`
 	} `json:"invitations"`
 	TotalCount int `json:"total_count"`
 }

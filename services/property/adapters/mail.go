@@ -144,11 +144,12 @@ func (l *logMailer) SendInvitation(ctx context.Context, m app.InvitationMail) er
 // connection per mail (a new client each time: nothing is shared between
 // requests, and a slow server holds only its own request).
 type SMTPMailer struct {
-	host string
-	opts []mail.Option
-	from string
-	page string
-	log  *slog.Logger
+	host    string
+	opts    []mail.Option
+	timeout time.Duration
+	from    string
+	page    string
+	log     *slog.Logger
 }
 
 // NewSMTPMailer checks s and builds the mailer; it connects to nothing yet.
@@ -181,7 +182,7 @@ func NewSMTPMailer(s MailSettings, log *slog.Logger) (*SMTPMailer, error) {
 		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(user.Username()),
 			mail.WithPassword(password))
 	}
-	m := &SMTPMailer{host: s.SMTP.Hostname(), opts: opts, from: s.From, page: s.InvitationURL, log: log}
+	m := &SMTPMailer{host: s.SMTP.Hostname(), opts: opts, timeout: s.Timeout, from: s.From, page: s.InvitationURL, log: log}
 	if _, err := mail.NewClient(m.host, m.opts...); err != nil {
 		return nil, fmt.Errorf("smtp mailer: %w", err)
 	}
@@ -215,6 +216,13 @@ func (m *SMTPMailer) send(ctx context.Context, inv app.InvitationMail) error {
 	c, err := mail.NewClient(m.host, m.opts...)
 	if err != nil {
 		return fmt.Errorf("invitation mail: client: %w", err)
+	}
+	// go-mail's timeout bounds each step; this bounds the whole mail, so a
+	// server that answers slowly at every step still costs SMTP_TIMEOUT.
+	if m.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, m.timeout)
+		defer cancel()
 	}
 	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
 		return fmt.Errorf("invitation mail to the SMTP server: %w", err)
