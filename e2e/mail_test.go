@@ -46,7 +46,7 @@ func TestAcceptNeedsTheMailedSecretAndTheAccount(t *testing.T) {
 			register(t, s, "eve@example.com", "eve's own password 1234")
 			eve, _ := login(t, s, "eve@example.com", "eve's own password 1234")
 			accept := func(who session, body any) testenv.Response {
-				return testenv.DoUnchecked(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID), body,
+				return testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID), body,
 					testenv.Bearer(who.Token)...)
 			}
 			unchanged := func(what string) {
@@ -97,7 +97,7 @@ func TestAcceptNeedsTheMailedSecretAndTheAccount(t *testing.T) {
 			}
 			unchanged("the old secret")
 			// Only an owner sends it again.
-			if r := testenv.DoUnchecked(t, "POST", fmt.Sprintf("%s/invitations/%d/send", base, inv.ID), nil,
+			if r := testenv.Do(t, "POST", fmt.Sprintf("%s/invitations/%d/send", base, inv.ID), nil,
 				testenv.Bearer(eve.Token)...); r.Status != 404 && r.Status != 403 {
 				t.Fatalf("a stranger sends it again: %d %s", r.Status, r.Body)
 			}
@@ -109,9 +109,17 @@ func TestAcceptNeedsTheMailedSecretAndTheAccount(t *testing.T) {
 			if r := accept(ada, map[string]string{"secret": s.mail.Secret(t, inv.ID)}); r.Status != 200 {
 				t.Fatalf("the new mail's secret: %d %s", r.Status, r.Body)
 			}
-			if r := testenv.DoUnchecked(t, "POST", fmt.Sprintf("%s/invitations/%d/send", base, inv.ID), nil,
+			if r := testenv.Do(t, "POST", fmt.Sprintf("%s/invitations/%d/send", base, inv.ID), nil,
 				testenv.Bearer(owner.Token)...); r.Status != 404 {
 				t.Fatalf("an accepted invitation sent again: %d %s", r.Status, r.Body)
+			}
+			// A member who is not an owner may not send one again.
+			share(t, s, owner.Token, eve.Token, p.ID, "eve@example.com", "guest")
+			testenv.Do(t, "POST", base+"/invitations", map[string]string{"email": "grace@example.com", "access_level": "guest"},
+				testenv.Bearer(owner.Token)...).JSON(t, &inv)
+			if r := testenv.Do(t, "POST", fmt.Sprintf("%s/invitations/%d/send", base, inv.ID), nil,
+				testenv.Bearer(eve.Token)...); r.Status != 403 {
+				t.Fatalf("a guest sends it again: %d %s", r.Status, r.Body)
 			}
 		})
 	}

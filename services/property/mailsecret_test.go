@@ -27,7 +27,7 @@ func TestSendingAgainIsOwnersBudgetedAndKillsTheOldSecret(t *testing.T) {
 		inv := e.invite(t, owner, id, emailOf(ada), "guest")
 		old := e.mail.Secret(t, inv)
 		send := func(who int64) testenv.Response {
-			return testenv.DoUnchecked(t, "POST", e.url("/api/property/%d/invitations/%d/send", id, inv), nil, e.as(t, who)...)
+			return testenv.Do(t, "POST", e.url("/api/property/%d/invitations/%d/send", id, inv), nil, e.as(t, who)...)
 		}
 		if r := send(member); r.Status != 403 {
 			t.Fatalf("a member sends it again: %d %s", r.Status, r.Body)
@@ -46,7 +46,7 @@ func TestSendingAgainIsOwnersBudgetedAndKillsTheOldSecret(t *testing.T) {
 			t.Fatal("a send past the budget mailed")
 		}
 		// Nothing was sent again: the first mail's secret still holds.
-		if r := testenv.DoUnchecked(t, "POST", e.url("/api/invitations/%d/accept", inv), map[string]string{"secret": old},
+		if r := testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv), map[string]string{"secret": old},
 			e.as(t, ada)...); r.Status != 200 {
 			t.Fatalf("accept: %d %s", r.Status, r.Body)
 		}
@@ -65,11 +65,11 @@ func TestSendingAgainIsOwnersBudgetedAndKillsTheOldSecret(t *testing.T) {
 		if r.Status != 200 || sent.ID != inv || !sent.Sent || e.mail.Secret(t, inv) == old {
 			t.Fatalf("sent again: %d %s", r.Status, r.Body)
 		}
-		if r := testenv.DoUnchecked(t, "POST", e.url("/api/invitations/%d/accept", inv), map[string]string{"secret": old},
+		if r := testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv), map[string]string{"secret": old},
 			e.as(t, ada)...); r.Status != 404 {
 			t.Fatalf("the old secret: %d %s", r.Status, r.Body)
 		}
-		if r := testenv.DoUnchecked(t, "POST", e.url("/api/property/%d/invitations/%d/send", id, inv+1000), nil,
+		if r := testenv.Do(t, "POST", e.url("/api/property/%d/invitations/%d/send", id, inv+1000), nil,
 			e.as(t, owner)...); r.Status != 404 {
 			t.Fatalf("no such invitation: %d %s", r.Status, r.Body)
 		}
@@ -88,7 +88,7 @@ func TestInvitationWithoutSecretIsAcceptedByNone(t *testing.T) {
 		inv := e.invite(t, owner, id, emailOf(ada), "owner")
 		secret := e.mail.Secret(t, inv)
 		e.sql(t, "UPDATE invitations SET secret_hash = NULL, sent_at = NULL WHERE id = ?", inv)
-		if r := testenv.DoUnchecked(t, "POST", e.url("/api/invitations/%d/accept", inv), map[string]string{"secret": secret},
+		if r := testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv), map[string]string{"secret": secret},
 			e.as(t, ada)...); r.Status != 404 {
 			t.Fatalf("a secret for an invitation that has none: %d %s", r.Status, r.Body)
 		}
