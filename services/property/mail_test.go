@@ -130,8 +130,8 @@ func TestMailerWithoutServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := toLog.SendInvitation(context.Background(), inv); err != nil || !strings.Contains(logs.String(), "invitation_secret=the-secret") ||
-		!strings.Contains(logs.String(), "MAIL_TO_LOG=on") {
+	err = toLog.SendInvitation(context.Background(), inv)
+	if err != nil || !strings.Contains(logs.String(), "invitation_secret=the-secret") || !strings.Contains(logs.String(), "MAIL_TO_LOG=on") {
 		t.Fatalf("MAIL_TO_LOG: %v\n%s", err, logs.String())
 	}
 	logs.Reset()
