@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin mail mailpit-bin prometheus cluster-test images isolation-test race
+.PHONY: all generate build run run-fresh test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin mail mailpit-bin prometheus cluster-test images isolation-test race
 
 all: build
 
@@ -20,6 +20,8 @@ build:
 	$(GO) build -o bin/user-service ./services/user/cmd/user-service
 	$(GO) build -o bin/property-service ./services/property/cmd/property-service
 
+DEVRUN_FLAGS ?=
+
 ## run: both services on SQLite under ./data in spiffe mode (a dev trust domain); Ctrl-C, or a
 ## signal to make or to bin/devrun, stops both
 run:
@@ -27,7 +29,12 @@ run:
 	$(GO) build -v -o bin/user-service ./services/user/cmd/user-service
 	$(GO) build -v -o bin/property-service ./services/property/cmd/property-service
 	$(GO) build -v -o bin/devrun ./tools/devrun
-	bin/devrun
+	bin/devrun $(DEVRUN_FLAGS)
+
+## run-fresh: make run on empty databases: it removes ./data (an earlier run's SQLite files,
+## signing key and dev trust domain) first, so the walk-through's ids and emails are new
+run-fresh:
+	@$(MAKE) --no-print-directory run DEVRUN_FLAGS=-fresh
 
 ## spire: the real-SPIRE test: a SPIRE server and agent (v1.13.3, pinned in tools/spire,
 ## built once into .spire-bin), both services in spiffe mode, logins across SVID rotations
@@ -76,14 +83,22 @@ $(MAILPIT_BIN)/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
 
 COVERAGE_DIR := $(CURDIR)/.contract-coverage
 
+# What make test's tests did not run for want of PostgreSQL, Redis, promtool, a
+# browser, HAProxy or the Node linters (internal/testkit/notrun): go test hides
+# skips without -v, so tools/notrun lists them, one line each, at the end.
+NOT_RUN_DIR := $(CURDIR)/.not-run
+
 ## test: lint, every test (PostgreSQL too when TEST_POSTGRES_URL is set; the Kubernetes
 ## manifests' test in deploy/k8s, a module of its own), then the
-## contract coverage check (every operation and documented 2xx/4xx status exercised)
-test: lint
-	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
-	CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
+## contract coverage check (every operation and documented 2xx/4xx status exercised),
+## and last one line per thing it did not run
+test:
+	@rm -rf $(COVERAGE_DIR) $(NOT_RUN_DIR) && mkdir -p $(COVERAGE_DIR) $(NOT_RUN_DIR)
+	@TEST_NOT_RUN_DIR=$(NOT_RUN_DIR) $(MAKE) --no-print-directory lint
+	TEST_NOT_RUN_DIR=$(NOT_RUN_DIR) CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
 	cd deploy/k8s && $(GO) test -count=1 ./...
 	$(GO) run ./tools/contractcov $(COVERAGE_DIR)
+	@$(GO) run ./tools/notrun $(NOT_RUN_DIR)
 
 ## race: the services' tests under the race detector (needs cgo and a C compiler; .ci/run runs it)
 race:
@@ -91,6 +106,10 @@ race:
 	  if [ "$$CI" = true ]; then echo "race: the race detector needs cgo and a C compiler, but CI=true"; exit 1; fi; \
 	  echo "race: not run (the race detector needs cgo and a C compiler)"; exit 0; fi
 	$(GO) test -race -count=1 ./services/...
+
+# Under make test, a lint without the Node linters says so in make test's last lines too.
+NOTE_NODE_LINT := test -z "$$TEST_NOT_RUN_DIR" || echo "Redocly and Spectral: the Node linters of the contracts and of the guide's example (make node-tools)" \
+	> "$$TEST_NOT_RUN_DIR/node-lint"
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
@@ -101,10 +120,11 @@ lint:
 	$(GO) run ./tools/speclint openapi-public.yaml openapi-internal.yaml
 	@if [ -x node_modules/.bin/redocly ]; then $(REDOCLY) lint --format=stylish openapi-public.yaml openapi-internal.yaml; \
 	  elif [ "$$CI" = true ]; then echo "lint: redocly is not installed but CI=true"; exit 1; \
-	  else echo "lint: redocly lint skipped (run make node-tools to install it; CI always runs it)"; fi
+	  else echo "lint: redocly lint skipped (run make node-tools to install it; CI always runs it)"; $(NOTE_NODE_LINT); fi
 	@if [ -x node_modules/.bin/spectral ]; then node_modules/.bin/spectral lint --fail-severity=warn openapi-public.yaml openapi-internal.yaml; \
 	  elif [ "$$CI" = true ]; then echo "lint: spectral is not installed but CI=true"; exit 1; \
-	  else echo "lint: spectral (OWASP API Security ruleset) skipped (run make node-tools to install it; CI always runs it)"; fi
+	  else echo "lint: spectral (OWASP API Security ruleset) skipped (run make node-tools to install it; CI always runs it)"; \
+	  $(NOTE_NODE_LINT); fi
 
 ## node-tools: Prism, Redocly, Spectral (with the OWASP ruleset) and playwright-core at the versions package-lock.json pins
 node-tools:

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"jeeves4service/internal/testkit/notrun"
 	"jeeves4service/internal/testkit/testenv"
 )
 
@@ -26,7 +27,7 @@ func TestDocsPageInABrowser(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("browser test needs chromium (%v), node (%v) and npm ci's playwright-core (%v)", errChromium, errNode, errDriver)
 		}
-		t.Skip("browser test skipped: needs /usr/bin/chromium (apt-get install chromium), node, and `make node-tools`")
+		notrun.Skip(t, notrun.Browser)
 	}
 	s := startSystem(t, testenv.Engines(t)[0])
 	artifacts, err := filepath.Abs(filepath.Join("..", "artifacts"))

@@ -59,7 +59,7 @@ var internalOps = []internalOp{
 		logs: func(s *system) *testenv.LogBuffer { return s.userLogs }},
 	{name: "exchangeSubjectToken", method: "POST", good: propertyToken, own: internalToken,
 		body: func(t testing.TB, s *system) any {
-			return map[string]any{"grant_type": internalauth.GrantTokenExchange, "subject_token": s.accessToken(t, 1),
+			return map[string]any{"grant_type": internalauth.GrantTokenExchange, "subject_token": s.liveAccessToken(t),
 				"subject_token_type": internalauth.TokenTypeJWT, "audience": "user-service", "scope": "getUserProfiles"}
 		},
 		url: func(s *system) string { return s.userInternal + "/api/internal/users/subject-tokens" },

@@ -33,7 +33,9 @@ func TestMetricsOnAdminListenersOnly(t *testing.T) {
 		`logins_total{outcome="bad_credentials",service="user-service"}`:                                          "1",
 		`login_claims_total{claims="included",service="user-service"}`:                                            "1",
 		`property_client_calls_total{outcome="ok",service="user-service"}`:                                        "1",
-		`property_client_circuit_state{service="user-service"}`:                                                   "0",
+		`upstream_circuit_state{service="user-service",upstream="property-service"}`:                              "0",
+		`upstream_circuit_opens_total{service="user-service",upstream="property-service"}`:                        "0",
+		`upstream_circuit_refused_total{service="user-service",upstream="property-service"}`:                      "0",
 		`http_requests_total{listener="public",operation="authenticateUser",service="user-service",status="200"}`: "1",
 	} {
 		if user[series] != want {
@@ -44,6 +46,9 @@ func TestMetricsOnAdminListenersOnly(t *testing.T) {
 		`internal_auth_accepted_total{caller="user-service",credential="token",service="property-service"}`:              "1",
 		`internal_auth_rejected_total{reason="invalid",service="property-service"}`:                                      "1",
 		`http_requests_total{listener="internal",operation="getUserProperties",service="property-service",status="401"}`: "1",
+		`upstream_circuit_state{service="property-service",upstream="user-service"}`:                                     "0",
+		`upstream_circuit_opens_total{service="property-service",upstream="user-service"}`:                               "0",
+		`upstream_circuit_refused_total{service="property-service",upstream="user-service"}`:                             "0",
 	} {
 		if property[series] != want {
 			t.Errorf("property service %s = %q, want %s", series, property[series], want)

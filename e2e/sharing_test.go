@@ -114,10 +114,11 @@ func sharingStory(t *testing.T, s *system) {
 }
 
 // With the user service stopped, the member list still answers within
-// 2.5 s, complete, without names and saying so.
+// 2.5 s, complete, without names and saying so; the property service's
+// breaker opens, and its log and metrics name the user service (issue 33).
 func TestMembersWithoutTheUserService(t *testing.T) {
 	eng := testenv.Engines(t)[0]
-	s := startSystem(t, eng)
+	s := startSystemWith(t, eng, map[string]string{"USER_BREAKER_FAILURES": "2"})
 	register(t, s, "owner@example.com", "owner password 1234")
 	owner, _ := login(t, s, "owner@example.com", "owner password 1234")
 	var p struct{ ID int64 }
@@ -133,5 +134,21 @@ func TestMembersWithoutTheUserService(t *testing.T) {
 			took > 2500*time.Millisecond {
 			t.Fatalf("call %d without the user service: %d in %s: %+v", i, r.Status, took, members)
 		}
+	}
+	m := testenv.Scrape(t, s.propertyAdmin+"/metrics")
+	for series, want := range map[string]string{
+		`upstream_circuit_state{service="property-service",upstream="user-service"}`:         "2",
+		`upstream_circuit_opens_total{service="property-service",upstream="user-service"}`:   "1",
+		`upstream_circuit_refused_total{service="property-service",upstream="user-service"}`: "1",
+		`user_client_calls_total{outcome="error",service="property-service"}`:                "2",
+		`user_client_calls_total{outcome="circuit_open",service="property-service"}`:         "1",
+	} {
+		if m[series] != want {
+			t.Errorf("property service %s = %q, want %s", series, m[series], want)
+		}
+	}
+	if opened := s.propertyLogs.Lines("circuit breaker opened: calls to the upstream are refused without trying"); len(opened) != 1 ||
+		opened[0]["upstream"] != "user-service" || opened[0]["level"] != "WARN" {
+		t.Fatalf("the property service's log of the opened breaker: %v", opened)
 	}
 }

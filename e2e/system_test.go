@@ -142,6 +142,11 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 		sys.propertyIdentity = propEnv["SPIFFE_DIR"]
 		sys.userEnv["PROPERTY_SERVICE_URL"], scheme = "https://127.0.0.1:1", "https://"
 	}
+	if extra["INTERNAL_TLS_CERT_FILE"] != "" {
+		// Token mode over TLS: both internal listeners present the
+		// certificate, both callers verify it against INTERNAL_TLS_CA_FILE.
+		sys.userEnv["PROPERTY_SERVICE_URL"], scheme = "https://127.0.0.1:1", "https://"
+	}
 	userCfg, err := user.LoadConfig(mapEnv(sys.userEnv))
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"jeeves4service/internal/testkit/notrun"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/tools/procs"
 )
@@ -36,7 +37,7 @@ func TestBloatedPropertyNamesCannotLockAUserOut(t *testing.T) {
 			t.Run("direct", func(t *testing.T) { victimGetsIn(t, direct) })
 			t.Run("haproxy", func(t *testing.T) {
 				if proxied == nil {
-					t.Skip("haproxy is not installed (apt-get install haproxy); CI runs this")
+					notrun.Skip(t, notrun.HAProxy)
 				}
 				victimGetsIn(t, proxied)
 			})

@@ -89,6 +89,7 @@ func TestManifests(t *testing.T) {
 			}
 			checkInternalPort(t, r)
 			checkSettings(t, dir, r)
+			checkInternalTransport(t, dir, r)
 			if s := r.services["property-service-internal"]; s == nil || s.Spec.Ports[0].TargetPort != intstr.FromString("internal") {
 				t.Error("the internal listener has no Service of its own targeting the internal port")
 			}
@@ -346,4 +347,66 @@ func prefixes(t *testing.T, name, v string) []netip.Prefix {
 		out = append(out, p)
 	}
 	return out
+}
+
+// internalURLs are the variables holding each service's callee's URL.
+var internalURLs = map[string]string{"user-service": "PROPERTY_SERVICE_URL", "property-service": "USER_SERVICE_INTERNAL_URL"}
+
+// checkInternalTransport (issue 33): no internal hop is plain http between
+// pods. spiffe mode is mutual TLS and refuses token mode's TLS files; token
+// mode (the base, the dev overlay) calls https:// URLs, serves its internal
+// listener with a certificate and verifies the other's against a CA, all
+// read from a mounted Secret (the property service refuses to start with a
+// plain-http user service off loopback: the exchange carries users' tokens).
+func checkInternalTransport(t *testing.T, dir string, r rendered) {
+	t.Helper()
+	tlsVars := []string{"INTERNAL_TLS_CERT_FILE", "INTERNAL_TLS_KEY_FILE", "INTERNAL_TLS_CA_FILE"}
+	for name, d := range r.deployments {
+		pod := d.Spec.Template.Spec
+		c := pod.Containers[0]
+		e := env(c)
+		volumes := map[string]bool{}
+		for _, v := range pod.Volumes {
+			volumes[v.Name] = true
+		}
+		for _, m := range c.VolumeMounts {
+			if !volumes[m.Name] {
+				t.Errorf("%s: %s mounts volume %s, which the pod does not have", dir, name, m.Name)
+			}
+		}
+		if url := e[internalURLs[name]].Value; !strings.HasPrefix(url, "https://") {
+			t.Errorf("%s: %s calls the other service's internal listener at %q: plain http between pods", dir, name, url)
+		}
+		if mode := e["INTERNAL_AUTH"].Value; mode == "spiffe" {
+			for _, v := range tlsVars {
+				if _, ok := e[v]; ok {
+					t.Errorf("%s: %s runs spiffe mode with %s, which it refuses (its TLS is the SVIDs')", dir, name, v)
+				}
+			}
+			for _, v := range pod.Volumes {
+				if v.Secret != nil && strings.Contains(v.Secret.SecretName, "internal-tls") {
+					t.Errorf("%s: %s runs spiffe mode and still mounts Secret %s (a pod waits for a Secret nobody made)",
+						dir, name, v.Secret.SecretName)
+				}
+			}
+			continue
+		} else if mode != "" && mode != "token" {
+			t.Errorf("%s: %s runs INTERNAL_AUTH=%q", dir, name, mode)
+			continue
+		}
+		secrets := map[string]bool{}
+		for _, v := range pod.Volumes {
+			secrets[v.Name] = v.Secret != nil
+		}
+		for _, v := range tlsVars {
+			path := e[v].Value
+			mounted := false
+			for _, m := range c.VolumeMounts {
+				mounted = mounted || secrets[m.Name] && m.ReadOnly && strings.HasPrefix(path, strings.TrimSuffix(m.MountPath, "/")+"/")
+			}
+			if !mounted {
+				t.Errorf("%s: %s %s=%q is not a file of a mounted Secret: token mode's internal listener needs TLS", dir, name, v, path)
+			}
+		}
+	}
 }

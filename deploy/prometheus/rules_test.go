@@ -4,6 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+
+	"jeeves4service/internal/testkit/notrun"
 )
 
 // promtool runs `promtool args...` here, or says in one line that it did not
@@ -14,7 +16,7 @@ func promtool(t *testing.T, args ...string) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("promtool not found: CI must install the Debian package prometheus")
 		}
-		t.Skip("promtool not installed (apt-get install prometheus): rule tests not run")
+		notrun.Skip(t, notrun.Promtool)
 	}
 	out, err := exec.Command(path, args...).CombinedOutput()
 	if err != nil {

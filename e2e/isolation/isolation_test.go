@@ -5,6 +5,8 @@ package isolation
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -78,14 +80,23 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	_, _ = rand.Read(tok[:])
 	token := base64.RawURLEncoding.EncodeToString(tok[:])
 	propertyToken := token + "-property" // the property service's own, for the user service's internal listener
+	// Token mode across hosts is TLS (issue 33): each internal listener has
+	// a certificate for its service-network address from a CA of its own,
+	// and each service verifies the other's against that CA.
+	propTLS, userTLS := testenv.NewTLSFiles(t, propertyOnService), testenv.NewTLSFiles(t, userOnService)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(propTLS.CAPEM)
+	roots.AppendCertsFromPEM(userTLS.CAPEM)
 	in := func(ns string) *http.Client {
-		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(ns)}}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialIn(ns),
+			TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	}
 	prop, err := procs.StartCommand("property-service", []string{"ip", "netns", "exec", property, filepath.Join(bin, "property-service")},
 		map[string]string{"PROPERTY_PUBLIC_ADDR": "0.0.0.0:8002", "PROPERTY_INTERNAL_ADDR": propertyOnService + ":9002",
 			"PROPERTY_DATABASE_URL": "sqlite:" + filepath.Join(data, "property.db"), "INTERNAL_SERVICE_TOKEN": token,
 			// The other direction: the property service asks the user service's internal listener for names.
-			"PROPERTY_SERVICE_TOKEN": propertyToken, "USER_SERVICE_INTERNAL_URL": "http://" + userOnService + ":9001",
+			"PROPERTY_SERVICE_TOKEN": propertyToken, "USER_SERVICE_INTERNAL_URL": "https://" + userOnService + ":9001",
+			"INTERNAL_TLS_CERT_FILE": propTLS.Cert, "INTERNAL_TLS_KEY_FILE": propTLS.Key, "INTERNAL_TLS_CA_FILE": userTLS.CA,
 			// Plain http across the namespaces' links: the test's own network.
 			"JWT_JWKS_URL": "http://" + userOnService + ":8001/.well-known/jwks.json", "JWT_JWKS_PLAIN_HTTP": "allow"},
 		in(property), "http://"+propertyPub+":8002/healthz")
@@ -95,7 +106,8 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	t.Cleanup(prop.Stop)
 	usr, err := procs.StartCommand("user-service", []string{"ip", "netns", "exec", user, filepath.Join(bin, "user-service")},
 		map[string]string{"USER_PUBLIC_ADDR": "0.0.0.0:8001", "USER_DATABASE_URL": "sqlite:" + filepath.Join(data, "user.db"),
-			"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "http://" + propertyOnService + ":9002",
+			"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_URL": "https://" + propertyOnService + ":9002",
+			"INTERNAL_TLS_CERT_FILE": userTLS.Cert, "INTERNAL_TLS_KEY_FILE": userTLS.Key, "INTERNAL_TLS_CA_FILE": propTLS.CA,
 			"PROPERTY_SERVICE_TOKEN": propertyToken, "USER_INTERNAL_ADDR": userOnService + ":9001",
 			"JWT_SIGNING_KEY_FILE": filepath.Join(data, "jwt.pem")},
 		in(user), "http://"+userPub+":8001/healthz")
@@ -105,7 +117,7 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	t.Cleanup(usr.Stop)
 
 	fromOutside, fromUser := in(outside), in(user)
-	internalURL := "http://" + propertyOnService + ":9002/api/internal/properties/users/1"
+	internalURL := "https://" + propertyOnService + ":9002/api/internal/properties/users/1"
 
 	// From the user service's namespace, the internal listener answers.
 	// The test stands in for the user service: a subject token for user 1
@@ -124,6 +136,12 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	if r, err := testenv.TryWith(fromUser, "GET", internalURL, nil, "X-Internal-Token", token, "X-Subject-Token", subject); err != nil ||
 		r.Status != 200 {
 		t.Fatalf("internal call from the user namespace: %v %d", err, r.Status)
+	}
+	// Over plain http the internal listener takes no request at all (the
+	// token would cross the service network in clear).
+	if r, err := testenv.TryWith(fromUser, "GET", strings.Replace(internalURL, "https://", "http://", 1), nil,
+		"X-Internal-Token", token, "X-Subject-Token", subject); err == nil && r.Status != http.StatusBadRequest {
+		t.Fatalf("plain http to the internal listener from the user namespace: %d, want the TLS listener's 400", r.Status)
 	}
 	// From outside, no route to the service network at all...
 	if err := dialFrom(outside, propertyOnService+":9002"); !errors.Is(err, syscall.ENETUNREACH) {
@@ -156,7 +174,7 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 	// User 1 has not been seen in property 1 yet: past the credential and
 	// the subject token, the user service's own rule answers 403. An answer
 	// is what this part is after.
-	profilesURL := "http://" + userOnService + ":9001/api/internal/users/1/properties/1/profiles"
+	profilesURL := "https://" + userOnService + ":9001/api/internal/users/1/properties/1/profiles"
 	if r, err := testenv.TryWith(in(property), "POST", profilesURL, map[string]any{"user_ids": []int{1}},
 		"X-Internal-Token", propertyToken, "X-Subject-Token", profilesSubject); err != nil || r.Status != 403 {
 		t.Fatalf("profiles call from the property namespace: %v %d, want the user service's 403", err, r.Status)
@@ -212,7 +230,7 @@ func TestInternalPortFencedByTheNetwork(t *testing.T) {
 		return
 	}
 	fmt.Printf("isolation-test: namespaces 3, links 3; outside to the internal port: unreachable without a route, " +
-		"dropped with one; inside: answered; public listeners from outside: answered; login with property claims across namespaces: ok\n")
+		"dropped with one; inside: answered over TLS only; public listeners from outside: answered; login with property claims across namespaces: ok\n")
 }
 
 type tokenClaims struct {

@@ -298,8 +298,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -314,8 +318,12 @@ type ClientInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -371,8 +379,12 @@ type ClientInterface interface {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type.
 //
@@ -397,8 +409,12 @@ func (c *Client) ExchangeSubjectTokenWithBody(ctx context.Context, params *Excha
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -651,8 +667,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -667,8 +687,12 @@ type ClientWithResponsesInterface interface {
 	// itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 	// every other internal body. The issued token lives at most 60 seconds and never past the access
 	// token; the caller keeps it for calls for the same user and operation until shortly before it
-	// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-	// `unauthorized_client`, ...).
+	// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+	// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+	// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+	// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+	// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+	// minute; past the budget the answer is 429.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -996,8 +1020,12 @@ func (r GetUserProfilesResponse) ContentType() string {
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -1018,8 +1046,12 @@ func (c *ClientWithResponses) ExchangeSubjectTokenWithBodyWithResponse(ctx conte
 // itself (the authenticated caller) as `azp`. The fields and values are RFC 8693's, the body JSON like
 // every other internal body. The issued token lives at most 60 seconds and never past the access
 // token; the caller keeps it for calls for the same user and operation until shortly before it
-// expires. A refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
-// `unauthorized_client`, ...).
+// expires. The access token is held to the rule `/api/users/me` applies: the token of a session that
+// has ended (logout, password change, deactivation) is refused at once, not when it expires. A
+// refusal names the field and its RFC 6749 error code (`invalid_grant`, `invalid_target`,
+// `unauthorized_client`, ...). Each user and operation has a budget of exchanges, whoever asks
+// (INTERNAL_EXCHANGE_LIMIT, default 10 per minute): a caller that keeps its tokens needs about one a
+// minute; past the budget the answer is 429.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -2199,99 +2231,113 @@ func (sh *strictHandler) GetUserProfiles(w http.ResponseWriter, r *http.Request,
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Hx9c9s4kvdXQfHZqkjPULL8EmcsV+rOkzi7zmSTjO3szG3oNWESkpBQAAeALGtS/u5X3QBIkKJsZ8Z7",
-	"lb3bfxJJJIHuRr/3j/4SZXJeSsGE0dH4SzRjNGcKP76VZ0YqBh9zpjPFS8OliMZRKuRAw6V0TMyMESr0",
-	"kimSUaU404QSIz8zQXqnr16Q/Wd7B0SzDB4lT4fb/WEUR4r9uuCK5dHYqAWLI53N2JzCRkws5tH4Y+R3",
-	"iC7iiN3QeVmwaFz/GkdmVcIv2iguptHtbRydUsPe8Dk36wSfzxjRhhpG5AQpvlrkU2aImVFDpvKaKaGJ",
-	"mXHtWemdHJ+/IrmiEzPgzEwGM2NKWvKBooYVsMnACao/TkSaRBPKi4ViOokO1fPhcHho4N+U9JZKiqkV",
-	"iCYTJed2n6zgTBhy8r5PFsLwAqnKaFEwRbgmn4VcihhXBlkxbdZXrp94ovGD7hM6MUwNE3G3jCt5tlZ/",
-	"enBwcHBono+iOJrTmzdMTM0sGm+PRnFUUmOYAmH+I4k+0sFvg4vv8KGPo8HBxXeHxn34091nM3gvC56t",
-	"uo/InsqYpEmULEaj3UzQOcNPLIkOf31uf1wIbrT99XDpfltykcsl4QJUTYrcXU+Hv0cQvz7fH41Go8Pl",
-	"8/2vkMSvXhLLOyRxC+ToUgrN0MReSXXF85wJ+JJJYZhA9aVlWfCMgmy2SiWvCjb/7pOWokE1iNBQXqD0",
-	"uPbqM6crIqTBr1bZZMkUrgXiADtY6Gi8N9qNI8MN8l/TUdEMGq/HW1ufGLtmek8zdc0zNszZtadIb02q",
-	"x25Duf5JsUk0jv7fVu1atuxVvfXePmtlsa4CmWI5E4bTAszgmhY8J1cLQ0ATwLM4HptskVwyjTzTopDL",
-	"RPTSmwF+ZPnAPqGdq6oM5uz9yatXx+TkJSmpmcVEKkLRR/DMWusTjZv2h+Qd7McSoRdXn1hmnHdrkLek",
-	"mnCtFywnE1hJSDNjiiw00koF7l3R+0QnIr0ZSDG4YjNaTAZykpKSKjpnhqm4erx6wJLnfgUWuJiSpVSf",
-	"C0lza+6B3244wq6zcPdu1TduMNEHPezvxxM9EWAbtDhWSqo/rNSMgNoBz3JR5FarJdxnGErUGW2o1k/B",
-	"RL1ae2rImV3GUvVVKs7dEo+i4WdyzswMDg/iBcuJtJphuTzEz5Z9IhgQrOlKk+WMmiHsfy7lX6lYnTpX",
-	"9UfFKyWZU7HytIBbm5dGHxKjVoROKRekoBBPQq+xc1CLF1YAgkhF0VeJFmLpAIMpyx/HgXiO7gu6pHfy",
-	"9vz49O3Rm8vzdz8ev718dXTy5sPp8eWbk7+enMckZxO6KEwitkekBJfKxcKw/pjAoaysZ8VluQE/oNhk",
-	"oVkeRHKXXyg24UWhaxdSuR+nuf5GrokugbaasNPjnz4cn51bkvroAYKVMY/hOhG1E5xI5xe9n6rXOvvw",
-	"w+vjF36tb8ZhxNEpM2o1OIKsZT0lOLOhnBhJlpQbcsUmUjHQTrAgVNC74/tEqjk10Tjiwuzu2FDO55Bg",
-	"fr+/B35izoX9vl0pLtj7lClQr9s4+iDowsyk4r/B+n/I3E6EDRfeoRBnE1ZNG4F5uzaxBgFfZV2L8MnH",
-	"Cs/pLwPvUwfnQHdK7PGCBs+51nAyUlkDHNuQLAjNMlYaljfiayJq/Tz6cP6X5/irVXR8zoXX1z+fD87+",
-	"dvLS6bcL4XklPpfR+2iYiOVMakZ+GT4dHdgH5zS34SKTQrhKpLW3LvlkYmN9DE6ZiiC7wOcnUiWCYkSP",
-	"cbH0l8GZNbQ7JRGy0kwgvL0mwrFi5aX5VLCcXK1wF8wg3PUYrwO/q5KR1K323aelSWPCbkowAtJ76lNg",
-	"IieJKBhb0pWVapiZ0EXOmcjYN5Q8VDqKdHhFXPMKUFQe7D19Rpymu4CpwRWUCk7NcJtce9P7EqbwT1sp",
-	"/Md/JMnNaDRIkpvtV0ly8+zVxf/vyNzjiEHugOtyw+b4obndhLMib+3WLhg+Hg3+Tge/jQYHl8P/GHTW",
-	"CHE0Z1rTKWsttfP7CL8NHeRHR2S9x0X1gERtwv3pzYllcWdUXaZKUXTZXGhDRdYmb39vA6PDy018eod3",
-	"l6N+enAQuGl02m1HXTnLuyX/0HO2PwQ0LRRvVoE7ARUbxIxXPWEVp7FXyS6pv1dywgvmUimMMHnOQelp",
-	"8T5QtAktNIvDEAM+4pLnOhp/3I53Lm7bdlBf7yq64SrkmOA0S0uDJlQxsqQCfHZPCrwAC66eaDJn8yt4",
-	"ghoyl9pgP6eyiIqq7bhxqPt74aEe7Ozs7j7bGe3uf/9079kzqLbvjsWhTj51N7uv2y0NjaOF4L8umLsM",
-	"KUH7cCp5dB0D+vLjm2xGxfTBh9GU6pEg4KS+3z/Yda6eufWqtK/HjSZoi76yFTkEiQXTMaGavD579xYl",
-	"Gxyzd9mgkpqpgYsKURxNFRXm0rGyUGLMmZmMsaDUYwlpwBhvGcAtYyRp4ElyCRTThuWXeClcqJlguEdx",
-	"FRd9QLkzifdPmfmgmXJ6DNru7rHLRuOIrV7Prv6c8Xf89au/H5+e/3R2ok/mpvz7i5P9k0/H/M2L1yP2",
-	"yxFc//Fv2z/xyU9DtjsaZjuFaK92N7cBnZ+WeKxNi6hF2WURmGAwPIegKwcLM2Eg5WOYk3J3jHUnYcnN",
-	"jNAqY4kJXIbz9VfC/Kd5vO0jbbubOReVZ9vgaMdbm11tqCF1k/VrVeWiY+Vu5Wnucb8Wda3s9KrrhKrc",
-	"7CT3+Z/rdjGy1qWZSNUU9bqituPGfdK+qKW+IYq0VH+T432iMTnW2pLb1jnFMsavWY51piDpkcvokXds",
-	"bgaUf799sPMgRQEtSZLhPT/cz9YD9alljBf3xc5AV9ty7CQgrs3ZK80DHLttwq6fzJ3O2z50SFJ7aJaK",
-	"FJTMP+O6hlWx4pqC7nRnTDFwA6GKruet4eIbZhkNHe9pZusbV48gpwRzadZvKcne6GD/8dXCFh/6kos7",
-	"qvg1ugt+zTTpuUSC7I+aLnF/FN+RGO7fmzJY0T+6W2qu1xqMvb08co3m8OBBQVwp/A5MuGHzdkyG+ubH",
-	"ZDvDHTco8+S+vTy633AaetPFf4P4xql1GUzgI9eLHTZ3pVXtVmlO/9N9G2Zy3gpiT/fuS8e7VWvClTaX",
-	"YFPN3Y5yevds5sEJf0E7N3gjr1lB28H4d+/iks5/YpLcneVGDRGG3MbuEO85+45KtwyuVKn/XV2lUJXW",
-	"k/lmhdlio9prnUyIRyxbKG5WZ+jskA7fnzrvdp8/z6hBA3XdGj+0zlnJsGkiSKM1NCSp9fJjcNwzqrD1",
-	"lCnbg6WGFIxqQ3Z3EpHNqKKZYUrHBIsmN6xharzWy3mi623Ojk//dvLi2LaiSQ9Kge5rZ/1EOOp9QVb3",
-	"hrp+faLJ+9N3749Pz/+rtYtbJiTpkAjGzYypRCyl+qz9PVWfEiQ3k0WuIR0xEnkbktT2zlA+Va+upxdX",
-	"5PmGiVucCLrIw8t5QHB9my8xyVPXgMe0G6JG3zbpyHxhFrQYnL85C3p7icCGHabcDQKClqBLGjWEaqMW",
-	"2pBczikX/rS/q5iyIolt8ywRcz61mechoWE/0SX4bsKQga1MsFQA3z+DOs9IG6Mte2pRMG2bbxA0XQcu",
-	"iiPriKJ2n7V2KbTkPzLsxIThfl3RX0kFVf28zo65xlbmGCmflzQz5PXPZ6R3nL88O4rJ63dnx94qUrMq",
-	"xyTsMPbrxmQi2qrj2f/MViBaKHte//zj2ZC8KCif6zFJudZplxFgkFIxdjNTOyPBO3gek5Qu8rQ+QrZW",
-	"bs2Y2FSh5Z3FWNVq3VyVxSSVZdqc154gMb+VNTHh/BWRGInQLu2bQw6PpMNanJo0Jim7KVNSJzpVixbx",
-	"Gv4uMPz0k+HpkJyYOmdIRCNdgLtcT736zd0rBRsTRrMZ0TxnbixlMy/s+j7ReLDpnXrXaGqvq90ttgAn",
-	"0k9DaIbtEfd4M6UiYFKGcsEUVFkLVdw9u4jWB6b26sBIXxsTJvJScmF0TAydTutWecNP4UQVWZ+PSVqH",
-	"r9SNXBPR4Sur0UzBtWGCKdKr3GcdFF6+PK0mhGR759lwNBwNt8cHo9FOP/b+rMtKDkmKzTZPw5otrG//",
-	"4ez4dMPWiWjsvR3u3RkMhuQYVKNa3IlIimKFFiuXwdBDJwIDkb+QbuUy06nV0S1ZMkFLPlzReZH2D91Y",
-	"tJ6YuACuraQ3D416tkghaSNop/1xyyo9PGMmlRlAAMgTUcUaec2UiwQEIkFVDvkKiBytjaaaOJNEWNgX",
-	"y8neaNvPGalY2Vk9KzQj9EouTAg6AKMrpPyMk3NrvCgGO+SNyVTKHPa7onls7wVlHZLjlqzgPMKiH6Mr",
-	"gldAIxAo0oayHAJtxA9yQqfnPOGUGU32RrvruyGgAGdZGBtoIzJgj6GFS7GpS0nNrEaoWBOzjUuvx4no",
-	"pdUNqR04LWcrImTwHOJ0eqmQwuYLuLkfrxEhr2S+guparNKYLGc8mxEhwxk3+jPUwTn9zEjBhUkrP7cQ",
-	"BbhEStJsxrLPqaNwif7AUPC33I/dwAF4svoWeEEXOTewJKtYowZ5GyYiEUctau0skNBCywD52Oo+iY4x",
-	"oVP6RKRhAE9jbzWQKkwZHi4GqJZxwKKQXfrU1z82Z8KA4aBlrLkXjN7aMe/YilswKvfdBVuQcv1dQTaW",
-	"iHb8cvkYBKwadzCHfOrK2mDqypDUp1yoSYGqjIm/o22oXHRNTbkGFvdG23E1VgVptFFXcaDzUlUZAhiF",
-	"dRDgzrbc0gOLFBnO8z4e9Q+IsdDjJo5EQ4GAPDiwZwOLwWp0Ceq++7HOViBhTcSDUsaHoVNIE5wSJ8ID",
-	"JGasFlblog7rMTyCRWt+uCIbcCnhjL6BR6mJ2B/Fo1GTEFhTrIFVYJv6TKjIa0DdBqBKGGXDHfAjHHLf",
-	"+7edmxvU1z38H1w55GMr650svheUypLzRDssMLdEItQ3bU+kXairfk7tuEYPyTk4j/VYPaOQhJEX707P",
-	"SIlLjOH7lZJLsMOSTrEWmDMqsHpSmKhxY5Mxj/doJVDVNkfvT6I4umZK28RoGyI/5EsuFEfjaHc4Gu5G",
-	"2J2YYSW8RUte4de26hxoC7OQrS/O8G6j8ZfbuHW3vaVpH1j6S92Br/6gN6cdPpxy4/Suga1wZtJwVb53",
-	"ij/iYDIRVdC1WCm4U0zH8HXKr0Nf3eqok54NI9zgAV0zxSec5X08XQyTlc9ORIjLqHykp6amGaJDjr4d",
-	"u81p3ISmsOAG35mGcMbNLBHcaFZMLHi7K3T3bfXwW5miojmlC8aDOJqtu8227oe4iTNDUvDPLBEuH0Nv",
-	"WKkQ3GQXbfQmbRe2qzYRuUMhllTb1MdK1gnqMKy9PjNWYuYycd5WV0LBwsjGSpEHYrRoOczpilWtJYlw",
-	"fUkIBxjaaRHkGnZo6lPT6g0DRGeQTOaM9FIXOS5xkgDll//BUDVlJo0TkYbwqEvrg9OYDIdDB48Lir9o",
-	"HPm5QaPkBlNzUUxH449rQBWvso0ZFaiUYiXDM3ceyGUecjrcXJa51QYnL6NuCPvuZOdqOxuxg/x7+uxq",
-	"P2v2Lb8annF7Uc32fpD56g7wmwe9PQxg1jlfv212/XBo30LK74xG/ywa3ChoA+RtbVgTgKVe0GzGBi+k",
-	"MEoW92Ge/Os07VdV/ocR2nt3CvKhuOzWaKwGweLUwkGlPlagqLU5XoVxihrGOm7g5UJHHoFC1hDJAOT9",
-	"A809APnrEJK4CbL9aPhIdMTV2whzarKZRx4aRTNTwXg7JDeuIH3BXFFIK4tWE8jBf1vwQKkcDFBjtOGC",
-	"1GDAtlfsH/rwZZ1rIoRsx2UfabGT0yh7cK86uvkGVOMR59ywJRaAn7vadL22h+5/Uy817I22Nz1Y+ait",
-	"Dy287d5o9/6HXoUv0Oxt7z6CZVYZPKgiB4WRpACpNmD828HLP+/pCvuY51KSN3Dn15mRkXKAGzyuFUHt",
-	"AqsGL9B4zbKFjB5+Qxqyc3D/Ybdf37iNo6fWGd/9XPOdmnDshS62NfD6eIGecjGfU7WKxtFRJ+zYZWRy",
-	"stZL7m2AP/RBK+hU+9kiTuTWelNuZIcVQAVnwhvDrhJ2jKUADatI4RpKh+u6kGh2uEWV6PrOUMONusRe",
-	"H3ZjgLAHhLWDRoidlgT2JxkV5IoRqj/bN7fsaXaVQlW1FBZSXzyr/kI9MP36OslISIaXhHaiLUVOoF6H",
-	"MpaLa25slxYWA/cd255eJcxe1XfpO2gn1KnN6snWAo3Ky9bOrieML7h4wc0oDk9AmljBjEMeONN27ICL",
-	"zWiV2FY8ZjgHwvqAmWzGclsP+fZyIup+bGznjnU5V0D1Ucgpx06OYhPF9GwYdJaw3zSj11BqMkGQSgqF",
-	"nRVeIuSkGgGs8AkKOUZ7SR8z09c/n1+en79JSQ9tw/DrCqxlC6tQMxMRvPuHZFd4+3Dwhp2nQ18IcNuK",
-	"rDUaBW7woBz5ifBHv0Z9zxN6evzq9PjsL0hsHwtD38eOXadaG/y5YBND5MLYtovtRIMQfj46fVsPSp3V",
-	"DMmZBKXB0s/Oe5uvGtetc8Vorm35C+fvZndW4Zrm6ybHFaeMlEyWBatP2g7XdaD+SNnYqqAf2eSLzKCZ",
-	"BCU/oWK1pCtsH1qZzXhJrGPwpq+dXG0da297oolgN063EhFoQoVJqnUB34RzbcZQKfqupAYpKXrNivBg",
-	"wc8AmYkomdISqvCcGpxtrDQeiJyQD6dvrH07iRVyqg/r2bdrrtmhQjcWu6ti/fMayPHOYvW80W9x3kKT",
-	"KwYOB+QtbM+i4VmfaDu37Vd1a0nNrK5aawjKA97BfmwwTBeHtWYhl5VzVUEI2MBLYIHfBj//19oLd77w",
-	"8OC0M3zF4tG6DgFpdQ7wsQLJdSDjQlSbg7IFMLQQe1bhxrZvH85ow/I3JNnVux5BTKrmei4rlAth1uJp",
-	"NclxFhFDEsLzbykbf5QWhy+kOsr5o/cnVUm/oeFR6WhHr8O2cv+FOhpY97uZ/R3djeH/jpL9D+qNS4Kt",
-	"kDoz0qq74k3oX+rvcvi2fqPGav4FjnpwXKMxKlYqHD1myUHR0gaqYbb1AEEGcb2R2CdiU2b/bXWX/t32",
-	"+Xfb5/62Dzz1GIoCBcgV1awCGF5TXtCrgoV/98NN5Zp/WCXQHYfLIx9E9fhX/3WC6sHH0p8WnK5itPZN",
-	"WB0Pyfk6n/d31dp423af7SXXZUFXwfucmP5hftXV0rFlMxR01onNH7m/VpV7QSHm3rL/PXziX6jpqhxd",
-	"Ue7wQ50Y9DWwRGzRD3D6Qa+pDQRYg4y2GR/4hYctVdPXGeIxIxBM9Rd8XIbfZqCQGdTl7JoVspwzYR7O",
-	"B+khDE0tRBwgEA8JEGz7Kl1/4mKNryaI9EFEt6V+H5R0s8TbfK5RF76Zep/Et/+IxO+Hwz6+tDsJvqgs",
-	"8UsHHnlzC/ewhcANGRqutRI41Gbx3Ts04cP34HubjRcd3V7c/ncAAAD//w==",
+	"7Fxtc9s4kv4rKN5WRbqhZPklzliu1J0nsXed8SYZ29mZ2zBrwiRkIaYADgFZ1qT836+68UKQomxnxnuV",
+	"u9svM45Igo1Go/vp7gf8EmVyVkrBhFbR+Es0ZTRnFf75Vp5pWTH4M2cqq3ipuRTROEqFHCi4lI6JnjJC",
+	"hVqwimS0qjhThBItr5kgvdOjV2T3xc4eUSyDR8nz4WZ/GMVRxX6d84rl0VhXcxZHKpuyGYUXMTGfReOP",
+	"kXtD9CmO2C2dlQWLxvWvcaSXJfyidMXFVXR3F0enVLMTPuN6VeDzKSNKU82InKDEl/P8immip1STK3nD",
+	"KqGInnLlptI7Pjw/InlFJ3rAmZ4MplqXtOSDimpWwEsGVlH9cSLSJJpQXswrppJov3o5HA73Nfw3Jb1F",
+	"JcWVUYgik0rOzHuygjOhyfH7PpkLzQuUKqNFwSrCFbkWciFiHBl0xZReHbl+4pnCP1Sf0IlmVUyoyEma",
+	"RGp++ZllerBmiET0UBZZsoqCptw4ZCIrI+ZcsapPpCBU1LeRGc0Z3kPxhpjICkV172O32ZSKK9Ylsx30",
+	"mSL+Lvs6FryBC5KqTJYsxbfrKUuEMSr3VEwWUybMCtrV5MposZCKVURLUs2F4OKKyLkGGeEGVTKhh+TA",
+	"PSMnRAqWCJAJrtNiQZeKCDpjOUndhED4MaFkZ2uP8Npi4P5LObd2hENIUSyHibjfxr09t1b3+d7e3t6+",
+	"fjmK4mhGb0+YuNLTaLw5GsVRSbVmFRjzP5LoIx38Nvj0HT70cTTY+/TdvrZ//On+vTF4LwueLbu3iNHJ",
+	"GEwnmY9G2xmoAf9iSbT/60vz41xwrcyv+wv724KLXC5g2RTLpMjt9XT4exTx68vd0Wg02l+83P0KTfzq",
+	"NLG4RxN3II4qpVAMXdyRrC55njMB/8ik0Eyg+6BlWfAMbXGjrORlwWbffVZSNKQGFWrKC9QeV277zuiS",
+	"CKnxn6S5wUAd4IfmKhrvjLbjSHON86/l8DKDx1HjjY3PjN0wtaNYdcMzNszZjZNIbZg3Dib+6btQvX+q",
+	"2CQaR/+2UXv4DXNVbbw3QxiVrFpCVrGcCc1pAUZ+Qwuek8u5xn0BDt5OtTk7kkumcOq0KOQiEb30doB/",
+	"snxgnlA2Yni/dfb++OjokBy/JiXVU9ylFF01z4zTfGY2Y39MQC+JSH+PXtKYUFKxyVzRwoUAPwWqCbth",
+	"1TIRuGJckxm9ZooseFGQGWN6SN4Z/2TdgQ1vDcUsKLgDNWe5cYxC6imrjE/QUyoS0XBwzxRJbwdSDC7Z",
+	"lBaTgZykpKQVnTHrv83j/n6jGPsriAlubSGr60LSfJwI0A15lGq6deLcGHMSG/0QrhLhvD14Tac0BlEC",
+	"7tILSWhJK00ulyQFMVLSE6BP/MFskLS/T6hYkp3RttE3RzNJRLqyUCSTIkPnCp60dqwmpsFzjKMSKqYr",
+	"znIiZEUyORea5UTLBa1yZcJFHRp5lc25JpcVo9esMt45gDkN3NC1Z+y9G/WNazzqox529+POOxbgymhx",
+	"WFWy+sM+iBFYcoYKKXLjhCTcpxkulvWxoRd6Dh7VeSEnDTkzwxipvsojcTvEk3iiMzljegqmDvCK5RYK",
+	"2Fnu499m+sSYnILYvZhSPYT3n0v5VyqWpzay/FH1SklmYMVWFohCs1KrfaKrJaFXlAtSUM2qhpPf2qvV",
+	"CyOAQMRL9FWqBeg5QOzJ8qdx9G5GD2FU0jt+e354+vbg5OL83Y+Hby+ODo5PPpweXpwc//X4PCY5m9B5",
+	"oROxOSIlREAu5hpcNvpV40lwWI5bH50OywPga8FYxSa8KJTzt8EetpYbID0EcoFgp4c/fTg8Ozci9dFf",
+	"BiOjzwdnVgcrj3GdV6/HOvvww5vDV+FYsYW7bQyKUtbvWIW0NMuYUj6UoXcFT7YO7iaiFuPwl1d/OXj7",
+	"Z6vm/pDADk+9I0nJhDPY5hiTg8miahDF1VlJCm9t5RMpoRVrhuNesGI+EK4sWXrKdLUcHECykfb3G9i/",
+	"MXwzDQnSgtS9CYQ3Xl5pWmmIunpaA++0DzImQgpm04axCQxhnuKwN8zGChp7JTtQNlcaHSLEDYgrbBZD",
+	"7EgEBg/8gVCANlZnzmSI24vfStiIo0D7qzj+zOBvSH8WFKIem0hY5WoJfhTd1P2gfCKrGdXROOJCb28Z",
+	"/M1nkJV/v7sD0WLGhfn3pndf4PWvWAVO5i6OPgg611NZ8d9g/D/kdI+FgVgurLjVMBuqgaY3a0fbEOCr",
+	"fOw8fPKpwHT6y8BF1sE5yJ0Ss7yws2ZcKcxRK+OGxwZAC/QcJaCaEA2H7uHgw/lfXuKvxt3hcxaSvvn5",
+	"fHD2t+PX3g/hNsi9+iwGdggyEYupVIz8Mnw+2jMPIurDJ6UQtnzTercq+WTC+uCu47U1gkS4IoE2qjiz",
+	"W/s+TYRTaYJu57UTYadi9KX4lWA5QE6PYe31GK/DfBEi29G++7zQaUzYbQmbgPSeu7yVyEkiCsYWdGm0",
+	"GqJ5Os85E9+QL0CDs1YITztDXPEKp0evyN7O8xfEWrqFTQpcQVnBqmluMmK39b6EeffzVt798R9Jcjsa",
+	"DZLkdvMoSW5fHH369450O44YIEgcl2s2wz+ar8MQ1npbO8v/eDD4Ox38NhrsXQz/Y9CZ2MfRjClFr1hr",
+	"qK3fJ/hd6CA/WiHrd3zyD0i0Jnw/vT02U9wa+cu0qii6bC6UpiJri7e7s2aiw4t183QO7z5H/XxvL3DT",
+	"6LTbjto7y/s1/9h1Nj8EMs0r3izdbAVSrFEzXnWC+ZnGziS7tP6+khNeMAuoMcLkOQejp8X7wNAmtFAs",
+	"DkMM+IgLnqto/HEz3vp0194H9fWuShlchUwDnGZpZFCIPxYUM9EeABY74PKZIjM2u4QnqCYzqTQWwf2O",
+	"8FJtxo1F3d0JF3Vva2t7+8XWaHv3++c7L17sjh6KxaFNPrc3239utiw0juaC/zpn9jJAgvbieH10LQP6",
+	"8kML7x67GE2tHggCTur73b3tFsr24L/HtWpgXsB4N7SYMxUDdntz9u4tajZYZueywSQVqwY2KkRxdFVR",
+	"oS/sVOaVGHOmJ2MswqixBBgwxlsGcMsYRfII1gIopjTLL/BSOFATYNhHcRQbfcC4Ae1H4+iK6Q+KVdaO",
+	"wdrtPWbYaByx5Zvp5Z8z/o6/Ofr74en5T2fH6nimy7+/Ot49/nzIT169GbFfDuD6j3/b/IlPfhqy7dEw",
+	"2ypEe7T7ZxvI+XmBy9rcEbUqu3YEAgyG6xDAbhiYCQ2QjyEm5XYZ67ofAn7qEUtM4DKmBfZKiH+ay9te",
+	"0ra7mXHhPdsaRzveWO9qQwupO1NfayqfOkbuNp7mOx62oq6RrV11rZDHZsd5WAPtrmxOZNVU9aqhtuPG",
+	"Q9r+VGt9TRRpmf46x/tMNdLqts1VLGP8huVYbRAkPbCIHueOHYlA8u8397YeZShgJUkyfOCHh6f1SHtq",
+	"bcZPD8XOwFbbeuwUIK63szOaRzh20zlZXZl7nbd5aJ+kZtGMFCkYmXvG1vh9smIL6XZ1p6xi4AZCE13F",
+	"reHgaxrADRvvKWbyG5uP4EwJYmnWbxnJzmhv9+nNwiQf6oKLe7L4FbkLfsMU6VkgQXZHTZe4O4rvAYa7",
+	"D0IGo/ond0vN8VpsgrcXB7YtFC68bRJAVvkOtnBjzxtuAdqb4xZsDbcsu8CJ+/bi4OGN07Cbrvk3hG+s",
+	"WteGCXzkarLDZja1qt0qzel/2n8NMzlrBbHnOw/B8W7TmvBK6QvYU823HeT0/obqowF/QTtfcCJvWEHb",
+	"wfh3v8WCzn8iSO5GuVFDheFsY7uID6x9R6ZbBlc89L+vqhSa0iqYb2aYrWn4d62KCfGIZfOK6+UZOjuU",
+	"w9Wnzrvd589TarqDtlrjmD45KxkWTQRplIaGJDVefgyOe0orLD1llamSU00KRpUm21uJyKa0oplmlYoJ",
+	"Jk22wcmq8Uot55mqX3N2ePq341eHpiFBepAKdF876yfCSu8Ssro21PXrM0Xen757f3h6/l+tt1C9ItK+",
+	"a0gmYiGra+Xu8XVK0NxUFrkCOKIlzm1IUlM7Q/34Wl1PzS/JyzX98TgRdJ6Hl/NA4Po2l2KS57YNg7Ab",
+	"okbfFOnIbK7ntBicn5wFtT3b5kXI3RAgKAla0KiwZF/NlSa5nFEu3Gp/5ydlVGKbJomY8SuDPPcJDeuJ",
+	"FuDbPlMGe2WCqQL4/inkeVqaGG2mV80LpkzxDYKmrcBFcWQcUdSus9YuhZb8R4aVmDDcrxr6kawgq5+F",
+	"HXAsZY5R8llJM03e/HxGeof567ODmLx5d3bodkWql+WYhBXGfl2YNASA0HTc9K/ZElQLac+bn388G5JX",
+	"BeUzNSYpVyrt2gQYpKoYq5mp6UEZ/lIek5TO87ReQraSbhnWVGeGlncmY77Uuj4ri0kqy7TZ1DpGYX4r",
+	"a2FCzgLS1xKhLOzD3guKDmNxqtOYpOy2TEkNdHyJFklu7i7sMX3WPB2SY11jhkQ04ALcZWvq/jd7rxRs",
+	"TBjNpkTx3DWQDPLCqu8zhQub3mt3jaL2qtndYQlwIl03hGZYHrGPNyEVgS2lKResgixrXhX39y6i1ba5",
+	"uTrQ0uXGhIm8lFxoFRNNr67qUnnDT2FfHac+G5O0Dl+p5+B1+Erfmim40kywivS8+6yDwuvXp75PTDa3",
+	"XgxHw9Fwc7w3Gm31Y+fPunbJPkmx2OZkWNkLq6//cHZ4uubViWi8ezN8d2cwGJJDMA0/uFUR9iBhY8lF",
+	"0PRQicBA5C6kG7nMlO2DbsiSCVry4ZLOkBFjGqB1x8QGcEtfWd806pkkhaSNoJ32x61d6chUU1npAQSA",
+	"PBE+1sgbbIpCJCAQCXw65DIgcrDSmmqywhJhuLIsJzujTddnpGJpGBusUCygFbkaHlekkPIa+RNm8wbc",
+	"q5hcSZnD+y5pHpt7wViH5LClK1iPMOnH6IpUM7CIRHQQzwwFyTVyQqdnPeEV04rsjLZX34a0EuxlYWyg",
+	"jciANYYWl8tAl5Lqac3qMlusbtaDHSeil/obUtNwWkyXRMjgOWTV9VIhhcEL+HJPwRXyUuZLyK7FMo3J",
+	"YsqzKREyZDqgP0MbnNFrRgoudOr93FwU4BIpSbMpy65TK+HCtuTB33LXdgMH4MTqG/oNnedcw5DMT822",
+	"44eJSMRBS1pqO/WFkgFdvFV9Eh1tQmv0iUjDAJ7GbtcAVLhiuLiGQdDcHDAooEsHfd1jMyY0bBzcGSvu",
+	"BaN3i2UQt0iP9t822BrWgeeCAhpLRDt+WTwGAatmnyBB4dLswdSmIamDXGhJgamMibujvVG56OqacgVT",
+	"3Bltxr6tCtpoMxXjwOZl5REC8vbQQYA723DcDMMXGs7yPi71D0g+UeMmm0hBgoBzcLyKkJHDao4R2r79",
+	"sUYrAFgT8SjI+DiOEmlSlOJEOILElNXK8i5qv27DG8aJnw+vyBp2Utijb7CSaiF2R/Fo1BQExhQrlCV4",
+	"Tb0mSOF5gK4URtnwDfgn0vn3V3hMZlaqzWaCMLaOv4QhLuAvKc0A1K3hLq2liDlfu3V7i8Pu4P/xCAY6",
+	"XdCHYduDfRvRnil7loMbfR0fnh8lIm13x23YbdOllKFRrcKGKQU8SF69Oz0jJY4whn9fVnKBnrqkV5iX",
+	"zBgVmMlVCBq5to6uSaV1hCWPSJu8Ig+83KkC00pcR+6i4bL4oXv0QfrUuPsYSBqvO68BQchHZdz4lzaC",
+	"w2s9jWI4HN7HtsYtm7FKOBbvKq+YdNCK15G0SMDRshzfRIAFtqi9pu1qPDhYNNiM3UML4fbVArmx6PQW",
+	"XDGSzS3/20xwYgJbwD2sn4Uw3CDQxS2SXd/Y3FpWM2nQ6yDnvobYbtyqDU3DWR6TJFpnUEnUN5mIIzu1",
+	"sgdv2Afvj6M4umGVMlnBJsBeSBYsDo3G0fZwNNyOsDQ3xTLQBi25p/Bu1AnABkLwjS826txF4y93cetu",
+	"c0szOGDdS6qOE1kf1HrM7bAk19bpNohFdv804rRrHOCPuJUS4RGnoYvCneJqjMd3+E0IVFrtJNIzGIpr",
+	"dAk3rOITznKztGgEHrC4M0ktgLB6nMkcJ6pZnnGTl8WCG1xbBrAc11O0c1ZMzHGvLtzaN6nzb2VqPJvx",
+	"ckFvHHkJdavFFL0ANGLDnBT8miXCJiMIBbwJwU3WXYaFedOC6ErMRW6J2CVVOuC/WkXth4WHa8ZKhO0T",
+	"CzVq0ixWBXyoCYAssk8xoSmWtZUkwhbljaztJD8sJFXzgpEUDdfY64ylBEmJTI0DDCAnsMpMwd7BpU0E",
+	"GAMTOctJr5BXeKSspEotZJUTRwfOGc00v0Fp+yFvlsIGdmQ0LMFwTbzUB2CtZrPX+YHx/y7W+qOUyKgi",
+	"mcwZ6aUW7V1g9w+8kftB0+qKaXTzIaXxwuCmNCbD4bBvc9sORU+RCdvBa4YEQ+IKU3Wt1pOV1+GtcXh2",
+	"iGpvBMrhRcFYrgKXh9VDeHS/til/eNOfPOUKgqjxi0EBKhpHrnfZKPuBx7NIWkXjjytkOec58uZZIUg2",
+	"SoZbz0IPm/3Iq+H60pAdbXD8Ouo++7Y92brczEZsL/+evrjczZq9k6+miN198vyCH2S+vIeA64i3jyO5",
+	"dnJ87pqdByQOtY7YbY1G/ywZbDt6De12pWEcEDZf0WzKBq+k0JUsHuJdunPQ7TPG/8NnhXbuVeRjTwi1",
+	"kH/to7BzaumaHz0xc4VL4HmWUcP5jBuc3dAFR2CQNU07OG70A83dUZivY2njS3DaT8bRxnjozy/OqM6m",
+	"jv2sK5ppf6CkQ3NjD7gDboOQRhetQrQ7VdCkKIMDdNHma+PMOBHtgOZqO9hxkqasVMcbxBVckJrz3A4k",
+	"/X0HVEw8SoSQbQRWn4zoOg4e4BiXATUesf4TK/8B2u7qRvTaQa3/TZ3g2xltrnvQu8GND61jBTuj7Ycf",
+	"OgpP9e5sbj/B5veFCrB2DjYpSQFabZxZ2wwOJr+nS2zXnEtJTuDOr9upWsoBvuBpNypXRmxztrbRyDD1",
+	"GjX8hixka+/hxW6fVbyLo+fG39//XPMAadjdRy/e6ut//ITOeD6b0WoZjaODztMVFnsDBhbrWDfNMNIH",
+	"q6BXylEokHiwUoK3zATM9TxrE28Mi+fYGJMCLMyLwhUkiTd1ytjE+MKnNK4A3vDUNoVT+91URyx1Y5ao",
+	"kEmsJMHzZhkV5JIB0DWHus1qdiW9Pi8OU+YvbqruQs0L+fqMWEtIexaEdpLKRU5cuYOLG65NMwoGA/cd",
+	"m9aFV2bPl5f7tuxU8HaebDKpRo5toLZtfeFpTqe4KcUeMSY1kKuOwzlwpkx3FQebUo+d/RwzbHdjJsh0",
+	"NmW5yXxdFy0RddspNvSKOnEvICco5BXHgnXFJhVT02FQQMeS0pTeMHIJAqKUmNwY5SVCTnync4lPUIAx",
+	"7SFdzEzf/Hx+cX5+kpIe7g3Nbzwn1aTQoWUmIvgsAIrtjxWFlTAssO+7XIObjktt0baEBgtlxU+EW/oV",
+	"6XtO0NPDo9PDs7+gsHiIkrh2XWwbckrjzwWbaALpFlaXTcMNlPDzwenbmg9id82QnEmfAhpaS/MzNHWH",
+	"sGI0V6bQAetvKQrG4Jrb1xJk4rpYWDJZFiw42okcIhWYP0o2NiboOtP5PNO4TVR4KFQsF3SJXRKjsykv",
+	"iTulu7AfIzB6NSmlue0ZpKK31rYSEViCp17WtoDHvm03JTQKe2QXVlRX9IYV4cKCnzGVhZJVSgpakJxq",
+	"bOEuFS6InJAPpydmf1uNFfJK7dcUH9tDML3T7iMnXUnxn1e43Pfmw+eNypr1FopcMnA4oG9hqlMNz/pM",
+	"GXpK36fGJdXTOjGumXaP+D7MU3P+umZYWxbO0jvXKggBa+YS7MBvYz7/3yoY957rejTsDE+SPVlhIxCt",
+	"xgAfPRe4gwAcknctYzdg24YUW0+P3bx7/EQbO38NyPZH2oKY5OkLFhViS6YdT33D2u6IGEAIz78lNP4k",
+	"VRSXSHVUDA7eH/uqwZqairfRjnKKKdr/LyqaYN5vqUn3FFCG/zdS9j9oNxYEGyV1IlJfXXFb6Km/GfZP",
+	"/ViY7PpQVvOzYDU/piad+an440J981HBezvHj1FkENcbwB47Lp3Ifkye5GNaIHv4UcAwM7XFruanrFTd",
+	"6Vb+S1YdTe5vq/r1r7LUv8pSD5el4KmnMBRIkC6pYp5Vc0N5QS8LFn6Ey/aHm185C2zH0qPJB+Ef/+qP",
+	"xPgHn8p+WqxmP9Had2L2PiTnq/N8uOrXPvbQrgO+5qos6DI4Vo/wVJk++GpSadJ6xwiastkT1/98Ohok",
+	"ivZjJ79nnvi5uK7M1hYNLI2z8yjQClEsNsQvWP2gFtampKww99sTH7iBhy1TUzcZ0uIjUIz/nJ7NQNoT",
+	"KGRGC5KzG1bIcsaEfvw8SA/ZwNVcxAERfN+UfDo+MhSTsgCzgwkRKUghZXlJs2uI+ecnZ63nzk/OLl4d",
+	"np5fHB2fHPZXtNE8AfCoqbbX6qFzAOvXqa2dFenCzwo8tE6bf2SdHj7L8K2sUec0P/ld/6XjCMr6cvZ+",
+	"69BFqIbhSlmFQ54a3/+G5omRB450NItQKrr7dPffAQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

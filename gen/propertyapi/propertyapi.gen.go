@@ -73,11 +73,14 @@ type DisplayName = string
 // of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
 // 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 // the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-// `email` and the rule it breaks.
+// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+// Accounts are unique, and found at login, by the address's canonical form, which
+// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+// entry names `email` and the rule it breaks.
 //
 // Example: ada@example.com
 type EmailAddress = string
@@ -120,6 +123,15 @@ type Invitation struct {
 	// InvitedBy Example: 1
 	InvitedBy ID `json:"invited_by"`
 
+	// InvitedByEmail The inviter's address in canonical form, from the `email` claim the user service signed
+	// into the inviter's access token when they invited (absent for an invitation sent before
+	// it was recorded). It names the inviter's account; registration does not prove that the
+	// account's holder reads that mailbox.
+	//
+	//
+	// Example: owner@example.com
+	InvitedByEmail *string `json:"invited_by_email,omitempty"`
+
 	// InvitedByName The person's first and last name, from the user service: present in a list whose
 	// `names_included` is true, for a user the user service has seen as a member of the property
 	// at their last login or refresh (a new member's name shows once they have signed in or
@@ -151,7 +163,7 @@ type Invitation struct {
 
 // InvitationList defines model for InvitationList.
 type InvitationList struct {
-	// Invitations Pending invitations, oldest first (at most 100).
+	// Invitations Pending invitations, oldest first (at most 100; for the caller's own, one page).
 	Invitations []Invitation `json:"invitations"`
 
 	// NamesIncluded False when the user service could not be asked in time (USER_CALL_TIMEOUT, default 2 s, one
@@ -163,7 +175,16 @@ type InvitationList struct {
 	// Example: true
 	NamesIncluded NamesIncluded `json:"names_included"`
 
-	// TotalCount Example: 1
+	// NextAfter The caller's own list only: present when more invitations follow this page; pass it as
+	// `after` for the next page.
+	//
+	//
+	// Example: 100
+	NextAfter *int64 `json:"next_after,omitempty"`
+
+	// TotalCount How many pending invitations the list has in all, over every page.
+	//
+	// Example: 1
 	TotalCount int32 `json:"total_count"`
 }
 
@@ -235,11 +256,14 @@ type NewInvitation struct {
 	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
 	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-	// `email` and the rule it breaks.
+	// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+	// Accounts are unique, and found at login, by the address's canonical form, which
+	// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+	// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+	// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+	// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+	// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+	// entry names `email` and the rule it breaks.
 	//
 	//
 	// Example: ada@example.com
@@ -419,6 +443,15 @@ type TooManyRequests = Problem
 // Unauthorized RFC 9457 problem details.
 type Unauthorized = Problem
 
+// ListMyInvitationsParams defines parameters for ListMyInvitations.
+type ListMyInvitationsParams struct {
+	// Limit At most this many items (default and maximum 100).
+	Limit *PageLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// After Only items with a greater id (the previous page's `next_after`).
+	After *PageAfter `form:"after,omitempty" json:"after,omitempty"`
+}
+
 // ListPropertiesParams defines parameters for ListProperties.
 type ListPropertiesParams struct {
 	// Limit At most this many items (default and maximum 100).
@@ -450,7 +483,7 @@ type AddRoomJSONRequestBody = NewRoom
 type ServerInterface interface {
 	// ListMyInvitations Invitations addressed to the caller
 	// (GET /api/invitations)
-	ListMyInvitations(w http.ResponseWriter, r *http.Request)
+	ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams)
 	// DeclineInvitation Decline an invitation addressed to the caller
 	// (DELETE /api/invitations/{invitation_id})
 	DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
@@ -507,7 +540,7 @@ type Unimplemented struct{}
 
 // ListMyInvitations Invitations addressed to the caller
 // (GET /api/invitations)
-func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+func (_ Unimplemented) ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -619,8 +652,40 @@ type MiddlewareFunc func(http.Handler) http.Handler
 // ListMyInvitations operation middleware
 func (siw *ServerInterfaceWrapper) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMyInvitationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: "int32"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "after" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "after", r.URL.Query(), &params.After, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "after"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "after", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListMyInvitations(w, r)
+		siw.Handler.ListMyInvitations(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1333,6 +1398,7 @@ type UnauthorizedResponseHeaders struct {
 	AccessControlAllowOrigin *string
 	RateLimit                string
 	RateLimitPolicy          string
+	WWWAuthenticate          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -1341,6 +1407,7 @@ type UnauthorizedApplicationProblemPlusJSONResponse struct {
 }
 
 type ListMyInvitationsRequestObject struct {
+	Params ListMyInvitationsParams
 }
 
 type ListMyInvitationsResponseObject interface {
@@ -1375,6 +1442,27 @@ func (response ListMyInvitations200JSONResponse) VisitListMyInvitationsResponse(
 	return err
 }
 
+type ListMyInvitations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListMyInvitations400ApplicationProblemPlusJSONResponse) VisitListMyInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMyInvitations401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -1391,6 +1479,9 @@ func (response ListMyInvitations401ApplicationProblemPlusJSONResponse) VisitList
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1515,6 +1606,9 @@ func (response DeclineInvitation401ApplicationProblemPlusJSONResponse) VisitDecl
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1669,6 +1763,9 @@ func (response AcceptInvitation401ApplicationProblemPlusJSONResponse) VisitAccep
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1864,6 +1961,9 @@ func (response ListProperties401ApplicationProblemPlusJSONResponse) VisitListPro
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1996,6 +2096,9 @@ func (response CreateProperty401ApplicationProblemPlusJSONResponse) VisitCreateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2141,6 +2244,9 @@ func (response DeleteProperty401ApplicationProblemPlusJSONResponse) VisitDeleteP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2315,6 +2421,9 @@ func (response GetProperty401ApplicationProblemPlusJSONResponse) VisitGetPropert
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2469,6 +2578,9 @@ func (response UpdateProperty401ApplicationProblemPlusJSONResponse) VisitUpdateP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2664,6 +2776,9 @@ func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListIn
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2839,6 +2954,9 @@ func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreat
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3048,6 +3166,9 @@ func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevok
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3223,6 +3344,9 @@ func (response SendInvitation401ApplicationProblemPlusJSONResponse) VisitSendInv
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3397,6 +3521,9 @@ func (response ListMembers401ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3543,6 +3670,9 @@ func (response RemoveMember401ApplicationProblemPlusJSONResponse) VisitRemoveMem
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3740,6 +3870,9 @@ func (response PutMember401ApplicationProblemPlusJSONResponse) VisitPutMemberRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3956,6 +4089,9 @@ func (response ListRooms401ApplicationProblemPlusJSONResponse) VisitListRoomsRes
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4110,6 +4246,9 @@ func (response AddRoom401ApplicationProblemPlusJSONResponse) VisitAddRoomRespons
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4348,8 +4487,10 @@ type strictHandler struct {
 }
 
 // ListMyInvitations operation middleware
-func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListMyInvitations(w http.ResponseWriter, r *http.Request, params ListMyInvitationsParams) {
 	var request ListMyInvitationsRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListMyInvitations(ctx, request.(ListMyInvitationsRequestObject))
@@ -4836,142 +4977,160 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H37cttG1uernOXMlsgJSFFX21SlJrItJcrItlaS17Vf4BGaQJPsCOhm0E1RHK/2Yb4X2BfIf98DzSt8",
-	"1ae7cSNIkbKcScaqSlVkEGj05dzP7xx8aoQiGQtOuZKN3qfGiJKIpvjnYRhSKduvBFepiNuHcSym7Xcp",
-	"GzKuf46oDFM2VkzwRq9xllJJuQLB4xkIDgRS+suESgWDVCRAoJ+KqaQpjMmQwnQkJAWBYwGTwDi8end+",
-	"cXV4evruw9Hrq3fnJ9+fvL3weZMLTqE/g4gOyCRWrR6oEVH2UQ84vaEpBH8JOj5veA0ZjmhC9OzoLUnG",
-	"MW30GiOlxrK3uUnG44692glF0vAaA5EmRDV6jUnKGl4jIbenlA/VqNHb7na9hpqN9fNSpYwPG3d3XuOc",
-	"KHrKEqbm1385oiAVURTEANSIZsvvT6IhVWbWQ3FDUy5BjZiElMqx4JJC8+To8tjnUUoGqs2oGrT1lMmY",
-	"tVOiaKzf17bH0upB4Dfs0NJvHKTf+pNudyeccKYkxHSg8N/0QNkfJA0FjyRMuGKxnpjP7YyYhMEkjoEM",
-	"CePmKbuLenyW0qjRU+mE1u9qZRZ7L14cqG+75V3c0rs4JkrRVG/R3/3GT6T9j/bHb/CRn7rtFx+/OVD2",
-	"jz83lu54+0zELJzVb7xZUXVvfinujd2Wqb02ZTwSU013doPcBjxk+b98u9/tHky/3V9j/b+49U+Xr5+q",
-	"dNY+HCiazi/9wp6tEjAlTEGfDkRKQaUzxofmXFdcz063wA2Mq51tsxKWTJJG7/n+rl5Jwrj591Y2U8YV",
-	"HdK0cafnOiYpSaiy0uOE3zBF9ExPXs9PPf8VWKQnqWWK3qtRw2twkpjB3T1XLFptHVvlZezvFpfxYnt7",
-	"Z+fZdndn//ne7rNn+917F+U13tCkT9P3kqa1q4gct0+0aDNSjaDYhHBE+JDKBWvT96+8qu3HXtUZGdIF",
-	"NPVOy2+maCJhytQICAxTShRNgUXQ1Esdp/SGiYlESb4hIeD0Vl0RPVzQypb7y4Sms3y9+HNJQFuB3uh1",
-	"vXyl3YevtLtwpQsk9qGCREhlhHFCuFt2084MCI/Avhy2ut2Fa0MJXb82lADZ6vaWctnWKgeXijFN1ayO",
-	"GN1vSxjqX8NFd/qlRtehZHhJonMjPPW/QsEV5fgnGY9jFiLHb45T0Y9p8s3PUvDS5PSyFWGxFf1OzUaC",
-	"SuBCQUJUOEKePDw7AT16SkKld4SmqdCy6adPjQGjcdToNWiiR/IaCZWSDPW0k4nW2RQIjGPCOJAoSjU7",
-	"xyIk8XeRSAjjPeACIibHMZmB3lsPfpkIRaUHoUgSbUp50E9JeE2VBJGCHJOQysbdR6+hbYSJbPRQoiqm",
-	"UJu8JBG4Lck20NktP1N6Q+WupOkNC2knojduc+TmDYlZhBvWuCse5Z9TOmj0Gn/azI27TfOr3DwzD5uD",
-	"mdelSzbUbeYBBGYvA1y9xB/FYEB5pBUPbq5E9kFDaBJTn1MSjqCfUnItoWmsNv2jnPQTphSN4IbEE9rq",
-	"wCH0RTQDNCa1BBITBcErQyTty9mY9nxeJBRNIAGgPTWYSBoZsaXHplyls8qzkJ1vdQhj+qxu/tZtsX16",
-	"c9mjVTNy2Tj5jQtMoZUedvfjgb8SfBCz8PNZjyhA7tFbT+KUkmgGKR0yqWhKUQLlpP4iJ/Xs/WvReeie",
-	"emwqdwPLnGzCSZpq4kNrvvM10MSxSPssiij/TKJA24FwEFNOU0jIzBpBRsWOrX4qk8ZOThr5NNaijUH2",
-	"2GMRR0ji2C5AUmq9OSkmaahdDYVS0a6Mqa+CQk649mFIfKTF/iNobX2QNIVQTOLIbKfQ9yladJ2LhLJX",
-	"VJduNnBhhjGzWotomB3iUWjmQiRUjVD1ERbTCAQ3yg2nd4B/m+XbeIUkMwnTEVEd/f63Qh2LCY8+c1/f",
-	"CpCTcLSAz3bz7XsrFJgXrrVlXKj2AB97jD1zs3WM5Wk7SZWZTxOGZsCvhMnOyCwWJLoU4pSkQ/qIxjFa",
-	"VEyCEgJiPXaJNrYKMtjOAS6FADOLtWhECdHGFzy6onZLwNE1pZCcx1hovO6xkl8FoVyYNb/n5IawmPTj",
-	"x6CViCjSJ5LqTdaMl419ANqMxmgSyJFIVTwrS+YC+diZQXFqaxHQpPDgY5GQfdGGzNeYOTeEy6kW0VwY",
-	"AT4lLnITdeByft13XuNSiDeEz6y/Jj9364UwwQerOohSNBkrWdz1mCiallh2u2BR6xH0hCCb0Vo7nhJF",
-	"2xjCoI8j2Q8hDzDLMeWqZ+R6zChXG9JxtITm+dH/en90cXl1evLm5NIDrRpnoJUXbl/Lc3sSiyHj0udj",
-	"bTLgMHBypvWFvmCckObpu+9P3l4dH56cvj8/MiNenR2dX52cebDot6M3hyenLc/nxm8xr5VQfk3z/Oj7",
-	"k4vLo/PSoC0Ppqngw8xbGBMppyKNzOMTSVOfN88OLy4+vDt/ffXqh8O33x+Vp9BClWeXmNJBSuWIVt7u",
-	"8+b50fH50cUPtUtrdeAl7rUEklKz2y4KrCnCTUofRTii4TWNPJDC547KjJtNlBGlJKGQiERf0ufHBSR6",
-	"JHxS5iLXHO+BPS87FDCp99G44CbZQGDCGZp2VEKfhNfQLISzW1+Bwz0Xv1/6eOFWZKv3nEzUSKTsH/Rz",
-	"bcNDwEgR9ClJtfYU15SbmIkJBpZtxa1cuJTmsK4kz598DLnyhknJ+NADxs1iRAr0dqynD2FKI8oVI/HX",
-	"YAFku5mtcKzyhArSRxQx/TeJbVSYUdnoDUgsqdcYFy59akgapnRRQpPxYUzbE6mVqL7NpTvy1MyGBCOA",
-	"Mf/I+PWGhMDc/G3Q6sHujtanKQkVTSWIgc/fn5+2JRlQ0Jp4fxea23v7kBIeiQT6TMlWB2wSQsKIyBHq",
-	"ESVSGh0AUxAxqn0nyisTQQFkrEAt5SIaxozrv1J6I67NH+OYhCgCUeqhbs2ISBp5lKf4ulvbO7t7+8+e",
-	"vyD9MKKD4Yj9fB0nXIx/SaWa3ExvZ/84fPnq9dHx9+W03+4OBsSL/ywkAX86bP8Haf+j235x1f74aXfn",
-	"rj7xl4fpf3JH9DG7T/R/piYYZmj0lN7QGHmfTxL9BEZgMK6d9PGPIcaWPxbX5+6pvNtrHJqQdznhuQU/",
-	"kLQvJimcCxKVF7xXyXP+9Hffv+12275/u3Xs+7fPjj/+5c91b3ptYuhvMT1RR4BjmkqksQFLpcnIxEQq",
-	"G3RHZEGWfbNSqAdjC0VgHAjETCqTmPN5gNHqK8bDeBLRCKPGmASBgUi1upI2Kl0cT9Og9kI5EAkEzI46",
-	"PnC+ttao+gJLzfzQYtG0ZfU6NAlwOrVPb0hcgLYqpxIEDzHsMYMRudE8N+Q0AnwcNSraBRFgBg1+Fowz",
-	"PmxVifUwInAqbqgm8CqUYeu+w/mm9nCONF8XaKFq5ZXzI0ExQRLMZUigGRzdUDDJ977of1dAYtjUe8vT",
-	"D2EiJTLpFp+PSarw8rK8ygHQWxIqxJ1QCL4LDpwNxBTEVK9cepCQ9NokJSI2ZEr6XAzQSDKr8oyRmouq",
-	"IPgff/rz/9Rz297f+Ms37c1v//r3q+DT/737f0GAwxjhCJFQEvpUTakRSQk0icks+nx/F/ozRWXrwB4f",
-	"U0DA7JHZFj0HPUlNNGqqvfM+jSU0T16/Pdzudp97mureX17An3b3ISFjCUy1DnyuJ4t7BHqLcD6YYbFj",
-	"4zBIQ5zaBUJTpHBKFOMm1P0D4fjY3wgnHrwUY5GIgUCi+4Hw4SRudeAwDMWEW+tywtkvmlf0QxgHwpkL",
-	"hOH0Z7h9lhg2JISEC870/AYiTXrwnrNQRNTnb4//9spMAMEnofbGBiKOULO7lJFdhf5PSTi8eHVyAs3x",
-	"hM/0GC0c0gO7y7C9Z3f5wOdSQPDPX//zn7/+/3/++p/fHVkae/XuDfJ6UCG8wLwx+Pm/fk2HlH/38r9+",
-	"DUc0dSihAFVK9ustb7f7+vf29Q3J7unAYZZ5crzAtKDY7XYtICBLlpmEFAohnwfouASlNJmmD5Mjq/I3",
-	"ich3C8BLWQ6zwPN7u1WG9hq37aFoz3H5MaNxlIV1y6aBzZLWCeZKtg+aBc4h9hoSuIvjjUQcGSdlJKYo",
-	"S4O/GrhAvsialVQhNAXt2flre4HkyrK5dTPHfdYbbibZT8U1PYCFGcnyDLUuIDyzQO0ZzEPH1leGFZVv",
-	"tj5fSp3uNyCAL5S19xpli7JMGQbjchU7u2OZSV80Ue68RohwkuiKqPsevGQJlYokY/2YoY3aE0UbsMh+",
-	"RmyURRA0JaUQFJValfzmeazKUg9Ro9a6XHe9LLrv9pPXeJ9Z/FV/tu79V9yaXcseKlpod5nrMLtadXrZ",
-	"A6u8zCFY3Nuk9XbLR/5hRNXIMiu6HjaZpIS4zi/WOSpZZhft6Q6gP9SzaQauEG1aGjIUfMCGk1T7DAK1",
-	"t0vwpBgpjMSUtw6AC4xOh1qjogOi77QxEJsN9bmkPJJoAKDf0QzO3l1cwiYZs023SZufWHS3mU9Zbn4q",
-	"YeDuNvUgQdX4MzgeS3h9IWJK+JxAQexP8fiqZ+Nl4rfE3CUKK3FvibTtYdWKqWwJp8xAfsqypLDeGlCT",
-	"1TKFmzwQcYTAYvQJnLWVQ7QUTeS91JkLtzvk8xPz1FYB+EvSlGAQp+w23De0pl554m6+8xpKKBJfoSW1",
-	"TGAvQ4PVg9tK51vYxfIr5+Zfd0gG5/iogt6a/w8RM0uEfeZBWWm/wAuEpraCmdQeAwYLqr7fbyL71xaX",
-	"Dha6ws2V8y+zdg4vLR3g4pM3Z7dm6OjBxFGZ+4pzrBcfhiBqRMcRhqfr/XXPSGVtKxh60A66+xE9fidV",
-	"9taRKpaLShJl7/ciUfbWlChuYx8gTcoTnjuZY01MeQyvxLc5JKRPgchrEwpRLKHQfH9xdH716vD09Ory",
-	"5M3Ru/eXnisLgW3QeoFTn6dUpTMPCIQsDSfOoaKpSbdMs+FN5g8jPwhPwlk0LeSgLtjj84xAiHbj52I8",
-	"2qtlHH78cHl1eXnaMs4liadkhjZpZo5QuiE1/aF86pmhMUzFZI6D6U+UjQ9xYVzGlbS+13hLpw+OBX+G",
-	"tM9E9rJnSiGlgm3M+FVEZrIEnX5Wjf+/1vuYlbEUI792mBy5/aws3Z8tY4ud+1HXRa6oNZJqeYBOnT27",
-	"7inkMbelB5Dv4/rGdWVVOMCCVZwLkay5glXmo4ddby4uNzQnT86PX8GL3b1nYJNPFmyFqaDyxFxCrBjZ",
-	"XhNF/hhxb4dE/7SaWinEaEqqZbtGszAuFeHhouCHXSeLTMwbl4nFQnk5mi37iMUQYsYrAZCdwXZ/K+zS",
-	"F9Fz8qy/H5Y3ZH93QbCmc7UoVuOyjoUTQWj8Ej324kWBY3e73brghc1fFs+5DLJfFmNa9RjNhbpawxUx",
-	"+w8oQSxyCv7q1pptpeeofAEPZSJpuewncfxugMUSK2uBj4vBtNpgx1sPtEtMosSGocVEZXpWjthYK18J",
-	"AaarAoTbrC8NHxhhWtVG/2xhi3a59bnd6ua87sIilp2js4mrRVzU1Nlaszc7g/zIMWZvKoUqsjur5lpc",
-	"5OtMt9TEd/sUgSIHiDfBEIeEwBSEWfuKgh4W51SSJ1vd7iNHLSuxhVXEa8YT90cCKoZ3eXd+EFMD5crn",
-	"YJHv+ihGIo5kefGP6f8X1l2e5jLqqU+8usK47W63kBDrwKHNWmoKUAIMhWoD2GLhCx4UVtmQWAq04l06",
-	"bLfbNZkaTZfvL4/bz6HJDE7MJT2VMIkkU0NpcCpiYKFGRky0DlA78aG2zDktAY9Qd+nXcJJotYZef9AB",
-	"dEgsiiArkx0RBX1MZFkitoMybmZZzcFcUCJZpF0UpciQ1ojrQtb/gUlXdzJnWjHfa3UljBevbv2LLMk5",
-	"+nImY4UZH1HA5tbj2lGW+wOjCy1Q/db6KEQqRLIwBqF/rEYgFgYcttcJOOBGV2zC+8XWahJoe00JZLbg",
-	"fuGTHV3JcvobU+EIS3+qltnnM1Wu5kuv3O5u77e3ttrbzy+3tnvdbq/b/Y+iSRYRRduKJRVO3621yyQN",
-	"JylTswt9MrbOFcF2hxOFjGygd8du8B8/XDbmkLMcjqLXF4fw44dLE9YsJAkmkqZyk0zUiHLFQqJooGXv",
-	"3B02GhF4kOUofR7YoESQ+8hbXUgYnygqWx24rIZhUHYbqSqBWEFs0tmSSoleN49o5PNmLIZiorwcbGrU",
-	"gQcRJaFiNwbMe1CmfveeG5qyASpK/QatGAba6QDCI59LJcbSplS0NEd0hbM9Ztbt7/jc53rDxlpRsZBK",
-	"GIg4FlMaQfP8+NXzZ9t7Hvx48e4tfKB9uMSVvNRO0CubDjpzD7YMUpnEQ5EyNUpQtYwZ56akx8zVoC6h",
-	"aU5K8HjWg4DEwx5wwWngwQ8X23v7zosaT/oxC+Gazkw0iM9AaMPJ5/lbSEodhKDlULVmw011LVMSB8Ah",
-	"g2sWBR6WzcQ3OK/YwsSxlJ36nEk5Mcaefjdih3788LeLAwiYlIEHAZnoEQI56ev/MaIMCCGgt+PATsZw",
-	"NV62uOEDn8dsQDU7SJfHT9UBcOHOMDUmDhDU5vq8rums0JYF41TIBGUgqcF6Mj4QDuRKTHmqrVov+1KQ",
-	"EMYVYdyEJidpvNztaszhSM/MkVAejQXjSpZaOGTpA0WGECBHBa0Mo1ElX5+b+3JdELQ6cFTGsQO9xZyg",
-	"K471oMjEXhY+dC/Rh+VzTinupaZsPNHIgWzK8wwOLcoW39UDI3Sg0+lgntDMBeMNCEvhkAVLgkUg4gCL",
-	"bZCvrP6yUQM5xhymNroQ2S0GJtFeQfY7/H8zKAH8gzxau9/tGjS/kUC9DDNvgXjaX3EcNA9c9ioIfWSo",
-	"KZPUcY/Pt29vcT93b2/zwAZW3eUA9g1pG/bY2OzJ0eUxBFW8reWN7HLgc1PfbsO7DnSflTyYuDKNYHf7",
-	"hWXZArI76MDLQiMkaapk9XJtrMnnyNFZUss0OsIAclDXIimAuRZJhuccgrvCPlYgHZ6dNLzGDU2lYYqt",
-	"TrfT1bwixpSTMWv0GjudbmengRp3hPpsszOlcdy+5mLKN3+eXsuOhZzfeQ1UQJVM7nARrHg8n9R16Twa",
-	"gXUBcvgGLSb0i+EEbWIgQA7lXtFn2JDg8FVhTFgCIUlThrK0lDAu55Kx+4BVdTY2oZ0En5sxmia/r9/q",
-	"VKFxKMwEtRHHRQV20jIBDX1ERstioN/c6nOTDkjlhpX0zUqWsmcgCoFVTCXON8kBkkNkDZ5QE48SPpci",
-	"oegdqRzAKkdacBfsTlfznlhi5i5BkQdCZ1QZesrk2UnU6DW0FfxmdlJKOpeafGx3u0tqFlytwmpFARUE",
-	"wdKqba335snrqygL3O1uLXowO5rN95WyjN3tF/c/VC15u/Mae+Z8lz9XLhvHp3buf6qmvBEt7EmSkHRW",
-	"ah5VKzc0GWgBSIayEhn5eFcjqqogGyOzYqpqQiPnNBE3tuFJ/lSGAOpTU+zkIpod2O3uGp3GiwkrDD24",
-	"Oku3AJ+XVrAhjVzxkH9doYtR40PN2c2sZquQyiRx3Krj19emHKKQGZzj190l6DpXYYFvLi4XX+9W+3Uw",
-	"2Qp0X+hw9GC+NOex/KGsc8AflJEtVVa4Y02WLjeeW5CvyG/ZLDWmu/u4gkTYNC4oRn0+51VeYyzqwvVv",
-	"yLWVKbb5waIyE1ep6RCvmCyAZna768NzTenYWkXmlqy8xPgyaa0Y68CJAoVz6QuFjSTEQPaKEyuGan2e",
-	"tcypIHCNNWHLcMxbCpVktjosWFBIZiy1yOdN5zBhfrJgeqFfkFeejFNci6vgJn1tt2m/RA/XF7c2vGHe",
-	"6nOVkhsaZ4gMLchcG1F76f35qQdSGCnNhQtGx2JoPVymDjKg6YapevN5wcLEwqNBSoYJ1QbqdMSw9xWa",
-	"/RIi4RCnEfpYa6gIWKAhXGAGS/TsQ3j6Wk/YczAYJ1O0LLjpt2EMROnAUK5ATjsT0hlRFrDa8syUCsrI",
-	"57k26sECbWRowR2Oa4oIu90XOQCoFAfV89nT/qFNCprTy1aMeaRSeqBZBeK0Mmu/OHidVpwrnfRcW8+X",
-	"Ipo9mv0695q7cuxUpRN69wXtZwdLu8duLmRh8RyAi6l2kXkkn1T7v1S1d1dQ7a8KLdJ2t1bQztV2M39Q",
-	"G8Iw12omhGeUh1MONLIy8z5vIb+4uTCwcVZM+mYKU0y59ExBmFPpWr0jvgHEwIV7MwloFQECJDrg8vhY",
-	"XkoQBWnz9r0sXxRg744AmlvdbquYenZ6kkVZC1ds4WAz8weZ/PU5JqhtP2iv1NDVtaqiKc3T+FhUqEiq",
-	"5KLQwFkxG72ezZR3bL3zVrrZdkz4+AUFaAltUdvy5B60xZP8fEz5+QeUUvXSwXYYXOLZ1PoLr5CdZSGS",
-	"d1Ac1UUh0LLDdvzavKtjVTNQhn9Z1/opdBrJkAbzjQJsGqeKnli5JUgRSLuS4bT16Hy/yHTKA6lEWjxM",
-	"9MTqj8nqX5EhY5ixGJ5vLmJqzc+tFY0WU1W4LKj5Gq+XvaXcUEJYh+mFnvkH0rZoKfZ6PTB5OG0sYBLE",
-	"dm6EIUXk147nft/t7tZHKPUsSrJolfBkNmHriD6x36N6KisQ9nGx/+5XErbEEh2yCrdA03CIVsStxYq+",
-	"1qVA89+9Yt5s8Ao9q8sgaxMY7MDhwse5UD5HDi1mrLu7mE7V9j0Ge7IsIL1lUuVBMb1SvER5WMgVxpRc",
-	"17H291Qt5uvub66tn0TEU55iPYYvMuJjpSEKn/LAzIAD/FZMfRMwtXl917VEwpDdUA5NbgKu0aZIXcyj",
-	"5WV9fxRRFLs5ItMipC/v5WgjxHlgP1PmxD5gWkH2sC9RKLjrnhC6KQ0gYoMBxYt2Wpg3GIk4qhMD78fR",
-	"I3kb1qVwjsbaLkUZZf0bR2PvE1MT3KboSVz9US2ar8hnOacGdZRCStsuIVf0YFYwfmr9ldWxZPapDVmC",
-	"k6EA01YNcMqwXcyS1pDARQoxVTaxBU2ifJ71FCljxBZFPH9XUKivFwH15Bf9K4OcNbhOJdaVB59rSNWG",
-	"TJFvKBo5Bq3phJXND5U9OdvIKXek3tbju6A/87kaMQuSMFDMQvIJsZ+VZgXY7jNv8mldOJJl+bFRmc+D",
-	"749sWUdhNy0U3X7rQItdK8skMGUS5YUehBadWm2H5vOF/dAOzEQd4MIO5UoZ5k63unk+N72tLI7AoG1x",
-	"Bz0jWmeehYqkFpRhsQJM5vCBqW3vJVIHY3AT8bltv2eRIB045HVtIEyrzaDSXCIotYfwuc9t6/ReiV7H",
-	"JmlHU2ievP3fJ5eHlyfv3haarr/78PbovNB3pItPRGRmjmZM00KfkPohzs7fnR2dX/6f2lE8CyhHg79f",
-	"CLFVm5Bgta0Co928HG2uNyyTjs4ut5mpIla9FB0wBWi50quFaDd3uy/MS5lqLU4nfAacophQKJWj542M",
-	"bZ+RuYZN66QT1kVibH0B9b1IdReT2E8gjD+2Cn+CbdyD4abgyhT6M/chj8fwGB4C6a5VcBX85QFqUqff",
-	"KXDhasZR02sdnKP5bHlHNhDhmAAp9iAzCDyH2lzmoeTfOqgTvOd416OAu5+EzJOf8OWjBppc6znuS3sI",
-	"3kPx4es1aV0fK/5Zk1yMLGfxAtFmTHVr23M6nf/YhyvZtp/7tvDiTOa5r21ouedVzXYHsQOSpuyGRh04",
-	"noM4m07ggcQgsyl0Mylv/aDPbQ9e12fXjZz35DUd/Yh5T8FPoBRiIa0/ZPyOPEdlotcdn+fuh/liCVc5",
-	"2G2F/sLY2EWxxNSfn2TFsRVvr+8+zyQri8cJNbXVXjDjWw/THw/WGxeUR8u0Rvf3YfhC054PEgmwwdzZ",
-	"RMw0dVTkmmY/tp502ZMu+9K6TLNQrYB19Sy23feDzdpCf9vaIHi1zS1ZDhmY73tbaHTrmY+IuDiCz11+",
-	"0Rrntd/GsR2+kg58qO3oWvnWomvnar9hwqQCqVgcm+/Eea6L6nZnD+y/xETZ+mg9E1NSX18nvbBSOWtl",
-	"+4VrLJYF5e1Bzh3Bk5R6giOsJ3M+jAQytDbVyJcFJiyVSZufbJ/xexxsbYpI+32tQiNI5H9t/BjZGBJu",
-	"2z6b8sQIA46F5kQ5vMk2C7qmdIxihKW2zYOoFJRl7YJdtyAPGyvXtiLKCEma7hsWaelz99VYi3/KutOh",
-	"vUcURvTrvXK9jDcucrmaR46iM48rYGAWX/ckJv7do39/ZE++yp+/ZdLvfm/Z8OB7SVPnLU/UYqwVyiUs",
-	"m0avyyAdtXFnxB5+hdIUDJNISwA+w3YMmedmeHg6Eln9ritmtakmajqZuZinB6t8CybIPo/mIoVGNDoI",
-	"14Yr48X6zeJHxUx2MT8PUx2ew73cJ35tq32biMNKaS5J6Fwy+308PqQmEzTA9GMiXGu2giyvzQ6dTVRB",
-	"Fj5OWmjopMA6Rpr91sXvqgj3qfb2Ke3zVRS5uFbB+Xd8CkCLz3CTswasS5xk14d1qYuce8TYiXWBR3lu",
-	"m51+MXGRtZpdIDBwvU+i4cl1XNNgw/qUEg/8pjisQ7SYkHoPXFAn+7asi/0UbUdnaRCIJoaXqPuyzgL4",
-	"yna3a8tw7gWsHEYRdlD+fCi6a1+8DgzFNG/+bQEo+TvrRQqmW0j0FJZ6Mjv+rZqERJGVOg/wTZ3BMd+B",
-	"u9D71Pxo/KO2a4U997vplT13OZkfyfYyqrlummLpHwptx1FAFxuO//RRC2GTHjPiu8zw41REE/TtPOjT",
-	"EUOBenl60VY0TRgn6NXpo4c+iQkPaWoQo5EI5WZEx7GYMT7sJFFrrgszGbPOfCdm/AI1s8drv2CgXffy",
-	"tMw3zSNtDIqxaZ9V7neckGvt1vLya3ubm1vbzzrdTrez1Xve7W49+G1zYcEV37hd+8aPGUnNR0X1ORpd",
-	"5NlvyTmv3aCD24zbj9IVdwCTmlbpIEU05pd1VvjKi4mO1pSlVhdaHLhA/ncf7/47AAD//w==",
+	"7H3rchs5luarYNm9YbIrSVE3X6io6JJtuUrVvmgleR07lW4lmAmSKCUBVgIUxfJqY2P3z77FRMwLbMT8",
+	"rn/9APMM8wT9ChM4B8hEJpMUactVU239skwykbic+/nOwYdGLMcTKZjQqtH70BgxmrAM/jyMY6ZU+5kU",
+	"OpNp+zBN5az9JuNDLszXCVNxxieaS9HoNU4yppjQRIp0TqQglGTspylTmgwyOSaU9DM5UywjEzpkZDaS",
+	"ihEJYxGuCBfk2ZvTs4vDly/fvDt6fvHm9Pjb49dnoWgKKRjpz0nCBnSa6laP6BHV9tGACHbFMhL9KeqE",
+	"ohE0VDxiY2pmx67peJKyRq8x0nqieltbdDLp2E87sRw3gsZAZmOqG73GNOONoDGm1y+ZGOpRo7fT7QYN",
+	"PZ+Y55XOuBg2bm6CxinV7CUfc724/vMRI0pTzYgcED1i+fL702TINM56KK9YJhTRI65IxtRECsVI8/jo",
+	"/EUokowOdJszPWibKdMJb2dUs9S8r22PpdUjUdiwQ6uwcZB9HU673d14KrhWJGUDDf9nB9p+oVgsRaLI",
+	"VGiemomFws6IKzKYpimhQ8oFPmV30YzPM5Y0ejqbsvpdrcxi/8mTA/11t7yL22YXJ1Rrlpkt+mvY+IG2",
+	"f26//woe+aHbfvL+qwNt//hjY+WOt09kyuN5/cbjiqp785O/N3ZbZvazGReJnBm6sxvkNuBjlv/T1w+7",
+	"3YPZ1w83WP9Pbv2z1etnOpu3DweaZYtLP7NnqyWZUa5Jnw1kxojO5lwM8VzXXM9u1+MGLvTuDq6Ej6fj",
+	"Ru/xwz2zkjEX+P/tfKZcaDZkWePGzHVCMzpm2kqPY3HFNTUzPX6+OPXiW8ITM0kjU8xejRpBQ9AxDu5+",
+	"c8GT9daxXV7Gwz1/GU92dnZ3H+10dx8+3t979Ohh99ZFBY1XbNxn2VvFstpVJI7bp0a0oVSjIDZJPKJi",
+	"yNSStZnfr72qnbte1QkdsiU09cbIb67ZWJEZ1yNCyTBjVLOM8IQ0zVInGbvicqpAkj9QJBLsWl9QM1zU",
+	"ypf705Rl82K98HVJQFuB3uh1g2Kl3Y9faXfpSpdI7ENNxlJpFMZjKtyym3ZmhIqE2JeT7W536dpAQtev",
+	"DSRAvrr9lVy2vc7BZXLCMj2vI0b33QqG+m246Ma8FHUdSIanNDlF4Wn+F0uhmYA/6WSS8hg4fmuSyX7K",
+	"xl/9qKQoTc4sW1OeWtHv1GwimSJCajKmOh4BTx6eHBMzekZjbXaEZZk0sumHD40BZ2nS6DXY2IwUNMZM",
+	"KTo00x5Pjc5mhJJJSrkgNEkyw86pjGn6TSLHlIseEZIkXE1SOidmbwPy01RqpgISy/HYmFIB6Wc0vmRa",
+	"EZkRNaExU42b90HD2AhT1eiBRNVcgzZ5ShPitiTfQGe3/MjYFVN7imVXPGadhF25zVFbVzTlCWxY48Y/",
+	"yj9mbNDoNf6wVRh3W/it2jrBh/FgFnXpig11m3lAItzLCFav4Es5GDCRGMUDm6uAfcAQmqYsFIzGI9LP",
+	"GL1UpIlWm/lSTftjrjVLyBVNp6zVIYekL5M5AWPSSCA51SR6hkTSPp9PWC8UPqEYAokI2FODqWIJii0z",
+	"NhM6m1eeJfn5VodA02d987dui+3TW6serZqRq8YpfrjEFFrrYfd7OPBnUgxSHn8661FNgHvM1tM0YzSZ",
+	"k4wNudIsYyCBClJ/UpB6/v6N6Dx2T901lbuBVUE28TTLDPGBNd/5Emjihcz6PEmY+ESiANuBCiJngmVk",
+	"TOfWCEIVO7H6qUwauwVpFNPYiDYG+WN3RRwxTVO7AMWY9eaUnGaxcTU0SEW7Mq6/CAo5FsaHoemREft3",
+	"oLXNQbKMxHKaJrid0vxOM9919gll31eXbjbkDIfBWW1ENNwOcSc0cybHTI9A9VGesoRIgcoNpncAf+Py",
+	"bbxC0bkisxHVHfP+11K/kFORfOK+vpZETePREj7bK7bvtdQEX7jRlgmp2wN47C72zM3WMVZg7CRdZj5D",
+	"GIYBvxAmO6HzVNLkXMqXNBuyOzSOwaLiimgpSWrGLtHGtieD7RzIuZQEZ7ERjWgp2/CCO1fUbgkwuqEU",
+	"WvAYj9Hrnmj1RRDKGa75raBXlKe0n94FrSRU0z5VzGyyYbx87ANizGiIJhE1kplO52XJ7JGPnRnxp7YR",
+	"AU29B++KhOyLHqhijblzQ4WaGREtJArwGXWRm6RDzhfXfRM0zqV8RcXc+mvqU7deSgw+WNVBtWbjiVb+",
+	"rqdUs6zEsjueRW1GMBMi+Yw22vGMataGEAa7G8l+SIoAs5owoXso11POhH6gHEcr0jw9+m9vj87OL14e",
+	"vzo+D4hRjXNilBdsXytwe5LKIRcqFBNjMsAw5PjE6AvzATohzZdvvj1+ffHi8Pjl29MjHPHi5Oj04vgk",
+	"IMu+O3p1ePyyFYQC/RZ8rSLl1zRPj749Pjs/Oi0N2grILJNimHsLE6rUTGYJPj5VLAtF8+Tw7Ozdm9Pn",
+	"F8++O3z97VF5Ci1QeXaJGRtkTI1Y5e2haJ4evTg9OvuudmmtDnkKe60IzRjutosCG4pwkzJHEY9YfMmS",
+	"gCgZCkdl6GZTjaKUjhkZy7H5yJyfkGRsRoInVSFy8XgP7HnZoQhXZh/RBcdkAyVTwcG0Y4r0aXxJml44",
+	"u/UFONwL8fuVj3s/BbZ6K+hUj2TGf2afahseEogUkT6jmdGe8pIJjJlgMLBsK24XwqU0h00lefHkXciV",
+	"V1wpLoYB4QIXIzPCridm+iTOWMKE5jRVHXKYh4Kqy0Vpb6SsIqcvnpGHj/a7oVAshkTELtjlZnwSvXv3",
+	"rn041SMzaEw1iyCcxZEB7BoJTfklg2AgvCFA7qAZC0U8MmasGLID4xBHh3Yr4MQigkeOOUGrbqOnOFdM",
+	"T8F4NiUV2Gjb12HDrvzCitCwER2Egtr1wWhGf6GPgXvUHMhsaLhe0/HELD0g1Og6lpFLNjdbSKcJZyJm",
+	"Rg4uvAjn0cjncOEdydchaFeb7sj32CwGHg4bEWkqPhSEi1CAJmsdkNJsuXJ0OdXuLGuWm8/CzfC2adih",
+	"zAxcFNKdmaHgUETrGbOXTLTtWBFpWhlNuDZyV+qRsyyUtT4JNQv1JzKdEC3JbtdlGY1E1oRrRSJ2PYlI",
+	"M2VsRudkII3Ql1bMapJwRYcZw3goLl9gdkkxpQyxMpGwhDRTOZRTHRSSHo2Xlh8Q7c+LFJUzl220ywht",
+	"5HvjGwSwW0ob7xRXVDztvMp8BJTx3J2b+iLEeVUs1KejLSvnMoA0nbAxOl9YxQnHQ1OXQfRlVUBYZ9gJ",
+	"hRMKGaPp+OuwUabWsBGQJaxiv1ifT5bDJ36tKdQAMLzUeWUWP/w1bLz/U9hoBuQH2v754v1X3oetP9Xl",
+	"0kGjWDXjyHOiizw0qNUk4eZvmtpkGmeq0RvQVLGgMfE++tBQLM7YMhwIF8OUtafAruZn7oyLjPYDRdBu",
+	"BdgGF5cPFInwx19HrR7Z2zXkk9FYs0wROQjF29OXbUUHRsEo9nCPNHf2H5KMikSOSZ9r1eoQm7tVZESN",
+	"mFJEaZmx5MBwacKZIrMRE5WJgN3mmD0gCYtTLsxfGbuSl/jHJKUxWI5gLIJLkutey/cFvXS3d3b39h8+",
+	"evyE9uOEDYYj/uNlOhZy8lOm9PRqdj3/+fDps+dHL74tH/neLuQR/f96BPDDYfufaPvnbvvJRfv9h73d",
+	"m3q8RJHd/MEd0fv8d7L/I8McAgqYl+yKpUDtYjo2T0DgGtKB4z78MYSU3Ht/fe43lXcHjUPMFJa5Z5t8",
+	"R7O+nGbkVNKkvOD9Co3/8NcwvO5222F4vf0iDK8fvXhfR8lB4zmmHl9DVreOACcsU0BjA54pTGSnRvFg",
+	"rhIAWVWN0CMTi+DiglCScqURzxCKCJJ8F1zE6TQxmpArArljUFsUh1nQMCNqvAsmjK1FCe6o4wOnTIwj",
+	"Yj7gGc4PHD1DW07VNikRbGaffqBgAcYZnykiRQzR4jkZ0SvDc0PBwEKTGTgi4E4lBIAH5EfJBRfDVpVY",
+	"DxNKXsorZgi8KoC2bzucr2oP58jwtUcLVee4nFaO/LxytJBYJs3o6IpZo7Av+994ADZrHrYC8xDknxPM",
+	"UodiQjMNH69KRx8Qdk1jDXA9RqJvogPnOnJNUmZWrgIyptkl5nITPuRahUIOwLfEVaHN64mqKPovf/jj",
+	"fzVz23n44E9ftbe+/vNfL6IP//Pmf0VojKFwJInUivSZnjEUSWPSpAjICMXDPdKfa6aMuQjHxzWhBPcI",
+	"t8XMwUzSEI2eSZLSPksVaR4/f3240+0+DgzVvT0/I3/Ye0jGdKKM0XYQCjNZ2CNitgjmA4lpOzYMAzQk",
+	"mF0gacqMvKSaC7SZvqMCHvsLFTQgT+VEjuVAAtF9R8VwmrbQihKSXNGMU6GJGtEJTtluaw7UGsG+I6zm",
+	"TZqQZ/OMpymPSfTv//q/I2M6Rv/+r/8vMmR7GMdyKqyjPxX8J8N/5kUQkofdkICItPaaJbAHisRUSMHN",
+	"mgcyGwdkNuLxKBToJYzpJVOwhYZs+/KaGc5iPfJW8FgmjLx+8ZdneMjevqVyxrJ2TI11aZP55j/tgUwT",
+	"lvRCEf3tn6Pcs1HK+A//9n+KT/7t/0Z2myA1gpuvR5mcDkf5sTWFFG2dUaGsTm6ZkwESPDx7dnxMmodt",
+	"OLCWXZilH7Kzb+nngChJor//8i9//+X///2Xf/nmyDLPszevYC5RhaPAwfjxb79kQya+efq3X+IRyxxk",
+	"FB9wX16Ldrtvvm5fXtH8J7ikqC+V+kbpjP7tn41HEYGKxU/Nc+Yb1pY/UfNdgBuSP6IUPOI7sU5UGP+V",
+	"7HW7FmbmIBihQJwDIjEiCIdFJfCFYR9EXlTFH03oN0sgsTkyxhOJ+3tVeRc0rttD2V4Qgi84S5M8WVi2",
+	"nCz2pk5vVTAkpOkJFmo/A/532aGRTBMMfY3kDFRN9GcEoRWLrFlJFZjpGRedP7eXCPYcI1Q3c9hns+E4",
+	"yX4mL9kBWYpzKc/QqEoq8riGPYOV9vCatkLFIsKtL5ZSZxohtOwzYcGCRtngLlMGOgYXqTPLVgWKfAvu",
+	"JmjEAFJMLqi+7cFzPmZK0/HEPIa0UXuiYCL77AeypyJNSVMxRiJf51fJb5HHqiz1MVaGNb43XS9Pbvv5",
+	"8XP4HS7+oj/f9PcXt26pseO8Ta2qp9w6daIsTilftFetwRcKLrQsfBoc3Xcwnc8zz0+0Sftg6IL1Knxf",
+	"SBXx81BwjKZlLJZZwpJWhxxrD+9Wep1RzQfETyMUKaZJJq8YhnUAfm9//kCB9EKnNrFxH6uEq3IafI7P",
+	"QEXesQnrTKw6a9/vuMkd4vnFulSVP7DOyxyc1b1N2dB3mazejRgEM82JgENtkSVaysviwzr3O4d5gZfY",
+	"IeDl9yzmQGgoPSkNGUsx4MMphCgl2KQO7ZEBoSRyJloHREhIVcfGTsSoINcuIWKhUaFQTCQKzFrwppvR",
+	"yZuzc7JFJ3zLbdLWB57cbBVTVlsfSoD4my0zSFR1aRDUa0+6L2XKqFjQAwAE9o+vejZBrjVLMrkkGEpC",
+	"tySR7GHVapd8CS854n/LKsBbbw3C2RoH3o8CYnhIaevpOh+CbHe7B8DgBaTkgTK7H4BtP6FDhnhuzcbq",
+	"VuotdNYNMN4xPrXtVQnRLKMQIiw7y7cNbahbHbsfm8dzMH29DPXXgl66FOm88N5B3EHaztslMpBpKmcW",
+	"h0eH7AACxkCAxjZF8H6+X2YO8LMKbcF679Qa0FLT9ALk4eJyv5MzTI1PFs8dPRKzfGM8GYc6TQMiDZ9i",
+	"dBWmX5r8Kuz9zvbeo73Huw/3Ht1aUVDiI49ay4tZoIM6ZsDikju1g2zw4GPE+QrFncdfrN5eEkMiTY40",
+	"qQKkw2rk6FcxjTZWS64WZ40fV86/LEKLmp7SAS4/eTy7DQPPH00clbmvOcd6MY0EUSOij4D56qN9AWo/",
+	"w65ID6RJi7wSOEFWeu+7apt1pLPlopJk3v8Mkrkiq9YTLPtr1Cj5p+I29iOkSXnCCyfzwhBTkQEo8W2B",
+	"w+0zQtUlBlI1HzPSfHt2dHrx7PDly4vz41dHb96eB64Wl+wQBeo0FBnT2TwglMQ8i6cu3sAyxLjM8uEx",
+	"AW8VDVc4i6bFedaFikOREwjVhC5GiGdcj7gg3787vzg/f2mjSjSd0bly6Xq0WZinM3s4NOgPrgrwcX+q",
+	"bXRZSDT117KugsZrNvvoTNInSPtcZK96phSQ9lxHLi4SOlelerVHVdDFc7OPee2w7yvZYYpyuUdl6f5o",
+	"FVvs3l7q5nNFrTFaywNs5vyGTU+hiNivPIBiHzd3YiqrggGWrOJUyvGGK1hnPmbYzebiADkL8uT0xTPy",
+	"ZG//UY6sQLARIHDLE3MoJD8vtmHp3l1kzVz534f11IoXwiyplp0azcKF0lTEy2KDdp08wYwZLBMqtIse",
+	"ALbWNpVDknJRiQ/uDnb623GXPUke00f9h3F5Qx7uLYlldi6WhTId1Ms7kb3uyuLU/SdPPI7d63ZrrXkE",
+	"jZXQA6XKxlUh2HWPET+oa/CwZqHkR/R98DkFvnVrzbcycFS+hIdykbRa9tM0fTOACtW1tcD7YJWXiC8A",
+	"EBpNxjaJJac617NqxCdG+SoSQbI7Aozz5tLwIwOw69ronyxswS63sQ23uoXohreIVefobOJq5TzGFZzZ",
+	"m59BceSQncPy7IrsXuH1n/ievR6xDNMffQZuvu/Jk+WO/Od14ysxnHXEa84Tt0dU1gwS5HMowhwQYVXr",
+	"hwG2N7TWvXWXp7mKeuphG64bwU6366XTO+TQYh4MBWhJkEKNAWwLED0PCkqbaaokWPEumb7X7WI21NDl",
+	"2/MX7cekyRGc7yATNoBeCpvLgQ2koJgA5GYqxdBY5oKV0N6gu8xrBB0btQZef9Qh4JBYDFKR8qaa9CFl",
+	"bYnYDsoFzrIa+j5jVPHEuCha0yGrEdceZugjIRvuZE6MYr7V6hpz4X+6/RtZkgv05UzGCjPeoYAtrMeN",
+	"oyy3B6CXWqDmrfVRiEzK8dIYhPmyGoFYGnDY2STgABtdsQlvF1trBiI3lEC4BbcLn/zoSpbTX7iOR1Bv",
+	"XbXMPp2pCjVfeuVOd+dhe3u7vfP4fHun1+32ut1/8k2yhGrW1nxc4fS9WrtMsXiacT0/Mydjm4sAUPRw",
+	"qoGREVT7wg3+/bvzxkK5kiBHyfOzQ/L9u3MMa3rJmKlimdqipUIAmS3+wkYjooDkKfxQRDYoERU+8naX",
+	"jLmYaqZaHXJeDcOA7EapqnKgfA3sOxTLcN8BSRiNNb/CCqqDeuj2Fcv4ABSleYNRDAPjdBAqklAoLScO",
+	"/m2kOWCziiQquv2dUITCbNjEKCqAwGOKgSUAdn78aGc/IN+fvXlN3rE+OYeVPDVO0DObdjtxD7awPIym",
+	"Q5lxPRqDaplwIbCOGueKpS6kiSeFGY+IpsMeEVKwKCDfne3sP3Re1GTaT3kMBQ4QDRJzAiUPoSjeQjPm",
+	"EDYtV8qEG44pXq4VDABDRpc8iQKoVU6vYF6prc1TNqnLlZqisWfeDcjD79/95eyARBzhT3RqRojUtG/+",
+	"4VQjRgfLAHAyyNXwsS3WOghFygfMsINyMJdMHwC4DM8wQxOHUNDm5rwu2dwDc0OcCpigXL2DBTZcDKSr",
+	"LKLYE8S2Cir7UmRMudCUCwxNTrN0tdvVWCjeOcEjYSKZSC60KvXNytMHmg5JBBwVtfzKjRL5hgJ/V+iC",
+	"qNUhR+XiQcKuIffqOpIExGfiIA8fupeYwwqFYAz20lA2nGh98USzXM/Tc4D/TqcD+VicC8QbsOqI5MGS",
+	"aFnlVgQVzsBXVn/ZqIGaQK7YGF1QTicHiEOplFO6ostmVKqqjIpo7cNuF0soUQL18kJFC+M1/orjoMVq",
+	"saBSFgkMNeOKOe4Jxc71Nezn3vV1EdiAVgdF1eADZbsk2tjs8dH5CxJVSy0sb+QfR6HApkI2vOsqHfM6",
+	"07ywa2/niWVZr5wu6pCnXvdJha1JzHJtrCkUwNF5Ugu7S0IAOarrSxmRhb6UyHOubK7CPlYgHZ4cN4LG",
+	"FcsUMsV2p9vpGl6REybohDd6jd1Ot7PbAI07An221ZmxNG1fCjkTWz/OLlXH1vndBA1QQJWM+XBZUUJd",
+	"EtWaqiwh1gUowDjMB0744QRjYgC81oFZcp/hgapgdmKaZRxkaTlNX+TgMahv5Fsvt8Wi1B55c7vbbZXm",
+	"i9QpCE/yrnRQlWr93gMv+43qKCh1p3N9N1jGEAqc+8eGKDNtySvyjCmAfY6cj4neN4XkOqFpmldnubCK",
+	"GZZqu/wmQkDMME6Loy+Ee2vsTyEr+KcWxmIMdbl6jmL9rgbMQo+I0jxNiZzZdHiRKckwNw417H6eXEj3",
+	"rHqAei4UzUqStodImMjq5TLmCnIjtKgvQDC2maaWRMkxA99Q5+D/UKiRmY1ndrs+S2PLy8LlZ4o48Jxp",
+	"ozgrmLIoKOOuQuFQZEiMdfAwM5cagJiVaJYcZI4MM9NCRs4VyXHS6DWM+/FqflzK9vvdLpfE64qfbBV9",
+	"CG+CtX5s64DfV3rn7XS7K0qBXQnwerW2FSzOymZIxrJZFCBfRLeNPdzyugfzo9nyehrCI9u3P/K2UiC9",
+	"t/Pk9oeqzSdugsb+OvMrN3CCp3Zvf6qm0Qi4XdPxmGbzUhvXWmViKMdoRTpUlXDZ+5sa/VVFuKEiS1ld",
+	"neUpG8srH4oJT+Xwuz7DtgMuzN0he929GsSnX4KdLyAUpRU8UCixAxBrruQcbbuhEXjNvHuCl9+madqq",
+	"kyXPscLOSxcvsPjeCvisK9qDN/vLhde71d7z5R3yJZ7H6ofyHl6/U0a2VFnhjg1ZelOlWGoRffN+DYmw",
+	"hXEJCAV+yquCxkTW5XBeYTlU0YZsWeWi65niLAfIIJFm/nPXEfOSsYk1lfEnecUiOrhZrRgDqLmGufSl",
+	"hpZucqB6/sT8+H0o8uaVlaoFtLEsNhTf4hUn24LjaEltMprvSSiazouGpLVn1Fpz3NlhgHRXeS8l2pdT",
+	"bHZgYe025oVvDYXO6BVLc5iOEWSuob/96O3py4AoiVJaSJehSOXQhj24PshR3g+wkDoUhduBtayDjA7H",
+	"zHgtUPrmbiJQJJEO7p2A472BiiBLNISL1kHVt30ITh88HjwHBL5h+yApsPMd2s3KIeRczbXxMJWzuyxa",
+	"vBXglDxlFIpCGyHiquQnCJmnbhZ8haYNNVkkut14ZDNjY0MBHoUGKdYjqFF0ruQRz911Pid73ScF4KwU",
+	"dzdL3e92Q2GT0EgY+WaCX1ZKRzWrwK9W7l36g9cp3IVC/8D17n8qk/mdWdMLr7kpx+p1NmU3n9GadzDI",
+	"W6x4L+sP50CEnBnvVyT31vxvazV017Aannl9kPe211D81Z6Sv1Pz5ND111nDOglQLzm9wxIrjm9zRIoP",
+	"t5YG0k58kEGui41UDbA+11kLxnIAPA2RA5deyCWg1TEAyOkQhxuBZggYDLM4kYWYGMGQmAd1WC8ihkBa",
+	"OmTu0pelcbECNgIl8BAVWxYROfHRD7//cEgJ3VPb1/AWdM+9/PzCoyH10sG2EV/hNNW6Is+AnZUXOj3w",
+	"R3UBDjAa4c4tYznWsSoOlOOtNrV+vHaCObJlsa2NTRtW0Tpr9/3zgdtrGU7bd873y0ynInJNlcVfJfes",
+	"fpes/gUZMsiMfj6kuYypDT+31jRasFp4Vbz0OXxecf5yQwlgRHjhUe4fKJuA8i90OMC8L2ZNYipse3Yy",
+	"ZIA03A3c93vdvfrgp5lFSRatE/nMJ2x93Hv2u1NPZQ3CfuFfsvGFREShJIyuwy2kiRxiFHFruaKvdSnA",
+	"/HevWDQbAu9imjKoH2OOHXK49HEhdSiAQ32ERHcP0vfGvsdeoy7tyq650kW8zawUPmIi9pKzKaOXdaz9",
+	"LdPL+br7q2vrexFxnwLZjOF9RryrDId3Xx8kHRzAvGLqY8DUAilcEylFhvyKCdIUGHBNtmTmYh6tIO9S",
+	"p6lm0LIdmBYgpEXDdht8LnIGuTKn9gHs996DFnCxFK4rSuymNCAJHwwYfGinBSmJkUyTOjHwdpLckbdh",
+	"XQrnaGzsUpRR/b9yNPY2MTWFbUruxdXv1aL5gnyWU4Ywr4xkrJ1jrjwPZg3jp9ZfWR+7aJ96oCo9YKgm",
+	"xqohgnFoA7WikTERMiMpc/3KSZPqULheQa0qQBG6guYGX4Ecs7Brh+FrLqLUWsvCpWX42G+M6roHc907",
+	"Vb9FhLSuk5PcVJh8qhVWG28FvmFgISFvO0lnk0tlN9B2dyu8sNf1uDPSn4dCj7gFbyBw1stcAdq30lkD",
+	"OlsX/ayt/0dz9AE0nQxF9O2RrUHydtPWTdjb0IzMtoJQEa4xy+71k7V45Gpry1As7W15gBN1QBA7lKu7",
+	"WTjd6ubZe0AcvgES0E3YwQDl8jxwwtaCRSzQgKsCezCzPf9k5uAVbiKhsK1ULUKlQw5FXc8S7CodVTqh",
+	"RKVeJuRY+xCDUCx2r7S44zLo3e81uNiN0pj0uOoafHMoZqMSroghfcjBAkrZu0nFVfR7yPOYCrMz+ABp",
+	"7nV3YT2hSOH14GfMRjxlvnZbBIf0EJ5kjhQIaSxdRVj+DCpXIK5QhMLeRtUrMfgEx2YZaR6//u/H54fn",
+	"x29ee/dYvXn3+ujU6yrUhScSOm9B0YnXAqj++ZPTNydHp+f/o3YIBEABpAhnjPf4wE4WCPL6geHDo6Ni",
+	"3F1vZliCAlvZ94Kk1bZFB3jlCxXzYElxSl6DlGss52hZUvKLXTrk0NsPv4R1u9utrfFo7nWfuGtnWsvz",
+	"Q5+Aj/EzRKV+FsU9CrZR0ULHt03yQ5tCa7Y/g0m1zJzyUQn3qJrft1l1j8O5Be/P8kqf/tz5QXfhAn4M",
+	"/L/W6KhgdQ9Ayzmbi3lwSNCuxi4qkJ9Wz+cDudvSvCaGiNZ0CN9VLmdxQ12d4D2FX91JIcC9kLn33T5/",
+	"GMiQaz3HfW6vLfjYWoLNumlvXlfwSZNcXoXA0yWiDd0n628JNlu8a8z1fGBXXE6Vg6LnMs9d9oVVuRVX",
+	"ymEmifF7rljSIS8We+TDTRuRgqwBlooihsE8GArbLN01RHcjF83TsSUoxfd4vhtjJJXK+qjoCxZJR0xH",
+	"dEJRuIR4YZrQBXpxjUbw0BlK8zE2sDjOq+srHnjfXaqrKouHCTWNHQ8WNUYdWx+nPz5ab5wxkazSGt3/",
+	"HIYvadrzASIhfLBwNgnHrrCaXrL8y9a9LrvXZZ9blxkWqhWwrvbJ3svw0Wat1yC7NqtR7ZNNV2NAFhtn",
+	"e52y/WwFxB5cwtga57VX89kWgeMOeVfbErpyQ77rB22vUONK2+4DEO4MXBvmnc4+sf+TU3dbipkJhj3q",
+	"Ow0srbjPe2F/5qKZVYkSe5ALR3Avpe7xJZvJnHcjCQxtTDX6eZEmK2XS1gd7UcEtDjYGdvF6T6+TLPC/",
+	"MX5QNtpQc5/ZUtYEAo6tDjl1oeMCcoLtzWBclCNLLvaY5+0uy9cH2OJESAJ4dYlFJ7V8mqGwrc0uGZvY",
+	"G0ZteL5SjZj3NnetzQLoAl/bNy0nWhUK6BVkcbokoZr2qWIWPJe30gTbkmrI6NRHAMyWvXJR0vW8fxDT",
+	"RQwDYsDwunuR9I8eafw9Rw1K/PkrJ31v98yRB98qljnPfKqXA/VABkI5P3h4CJM1ggxFLFy4jYXsNDES",
+	"QMyhTUjuJSIPQ07PGlmuErrnknbQdtHFVwOyzgVhUX6lqotKYg7V4f8euPJyKP71LwjF7HJxHti1oBDc",
+	"GXMdCX0ZXCoOd8lQ25YYsk6Dataw0ButDnnuvsnf45KJmEC7E93QqzjwXOENsn56VvsJUT+56eEl66T3",
+	"yVR7ovtuMmZDJ7Q2sV/tPUL/qQrO7+vM7zNiX0RBl2vDXtyR5uGCPiGCkDe3XhE/cD2uV0YPimABdLle",
+	"4myf2kbSn01c5G28lwgMWO+9aLj3qje0L6EWq8QDvyps8BAMPKDeAxfvym/od2Ex39R1hhElyRR5iblb",
+	"y6q96S0+eafbtSVnt2J5DpMEutN/etmFaw2/CUIHG+P/utic4p31IgUyUTS5j9jdmx3/UA1xksRKnY9w",
+	"pZ3BsXi7gddXGr9Ed67trhlY+B7vIVj4eLw4ku3bVfM59pYzX3hXOoCA9i9z+OG9EcKYOUTxXWb4SSaT",
+	"Kfh8AemzEQeBev7yrK1ZNuaCgqtpjp70aUpFzDIEOCcyVlsJm6RyzsWwM05aCx3u6YR3FrvcN4LGdZvb",
+	"47W3w9wE1WmlMqYpSYwxKCfYha7cS35ML40XLsqv7W1tbe886nQ73c5273G3u/3Rb1uIYq75xp3aN77P",
+	"SWoxYFxcfh/YezpdkAHB7G0u7IWf/g5AvtcqHaCIxuKyTrwbtDCYW1OCXV2oP7BH/jfvb/4jAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -103,11 +103,14 @@ type Credentials struct {
 	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
 	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-	// `email` and the rule it breaks.
+	// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+	// Accounts are unique, and found at login, by the address's canonical form, which
+	// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+	// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+	// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+	// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+	// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+	// entry names `email` and the rule it breaks.
 	//
 	//
 	// Example: ada@example.com
@@ -122,11 +125,14 @@ type Credentials struct {
 // of any script, the characters “!#$%&'*+-/=?^_`{|}~“ and single dots between them (at most
 // 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 // the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-// `email` and the rule it breaks.
+// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+// Accounts are unique, and found at login, by the address's canonical form, which
+// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+// entry names `email` and the rule it breaks.
 //
 // Example: ada@example.com
 type EmailAddress = string
@@ -225,11 +231,14 @@ type Registration struct {
 	// of any script, the characters ``!#$%&'*+-/=?^_`{|}~`` and single dots between them (at most
 	// 64 bytes); after it a domain name of at least two labels (IDNA2008, as UTS #46 maps it);
 	// the local part and each domain label in one script (or Latin with Han and Kana, Bopomofo or
-	// Hangul). Accounts are unique, and found at login, by the address's canonical form: Unicode
-	// NFKC with full case folding, and the domain in its ASCII (punycode) form, at most 254 bytes;
-	// so `ＢＯＢ@Example.COM` is `bob@example.com`, and `jürgen@Bücher.example` is
-	// `jürgen@xn--bcher-kva.example`. A refused address is a 400 whose `errors` entry names
-	// `email` and the rule it breaks.
+	// Hangul), and no variant shape of a letter before the `@` (the Old Cyrillic `ᲀ` to `ᲈ`).
+	// Accounts are unique, and found at login, by the address's canonical form, which
+	// never makes two mailboxes one: Unicode NFKC, the local part lower-cased (never case-folded:
+	// `ß` is not `ss`, `ς` is not `σ`), and the domain through UTS #46 (non-transitional) in its
+	// ASCII (A-label) form, at most 254 bytes; so `ＢＯＢ@Example.COM` is `bob@example.com`,
+	// `jürgen@Bücher.example` is `jürgen@xn--bcher-kva.example`, and `boss@straße.de` is
+	// `boss@xn--strae-oqa.de`, not `boss@strasse.de`. A refused address is a 400 whose `errors`
+	// entry names `email` and the rule it breaks.
 	//
 	//
 	// Example: ada@example.com
@@ -740,6 +749,7 @@ type UnauthorizedResponseHeaders struct {
 	AccessControlAllowOrigin *string
 	RateLimit                string
 	RateLimitPolicy          string
+	WWWAuthenticate          *string
 }
 type UnauthorizedApplicationProblemPlusJSONResponse struct {
 	Body Problem
@@ -886,6 +896,9 @@ func (response AuthenticateUser401ApplicationProblemPlusJSONResponse) VisitAuthe
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1031,6 +1044,9 @@ func (response ChangePassword401ApplicationProblemPlusJSONResponse) VisitChangeP
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1154,6 +1170,9 @@ func (response Logout401ApplicationProblemPlusJSONResponse) VisitLogoutResponse(
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1264,6 +1283,9 @@ func (response GetCurrentUser401ApplicationProblemPlusJSONResponse) VisitGetCurr
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1389,6 +1411,9 @@ func (response RefreshSession401ApplicationProblemPlusJSONResponse) VisitRefresh
 	}
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
 	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1887,115 +1912,124 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7Fz9dts2ln+Vu5zZE3lKyZL8kVg+PVPFkVslTuxaymbbMGNCJCShJgEGAC1rst6HmRfYF+h/80DzCnvw",
-	"wS+Jsp3E6c5s2tNzYkkEiHtxv+8P+OAELE4YxVQKp/fBmWMUYq7/7AcBFqJ5xKjkLGr2o4gtmqeczAhV",
-	"P4dYBJwkkjDq9JwzjgWmEhiNlsAoIOD4fYqFhClnMSCYcLYQmEOCZhgWcyYwMD0XEAGEwtHp+eiif3Jy",
-	"+mbw7OL0fPj98NXIow3KKIbJEkI8RWkkt3og50jaoS5QfIU5+H/yWx51XEcEcxwjtTp8jeIkwk7PmUuZ",
-	"iN72NkqSlv22FbDYcZ0p4zGSTs9JOXFcJ0bXJ5jO5Nzpddtt15HLRI0XkhM6c25uXOccSXxCYiLX6R/P",
-	"MQiJJAY2BTnHOfmTNJxhaVY9Y1eYUwFyTgRwLBJGBYbGcDA+9mjI0VQ2CZbTploySkiTI4kj9b6m3Zat",
-	"HvieY6cWnnPIv/XSdnsnSCmRAiI8lfozPpT2B4EDRkMBKZUkUgvzqF0RETBNowjQDBFqRlkuqvkJx6HT",
-	"kzzF9VxdWcXewcGh/LZd5WJHcTFBUmKuWPQXz3mLmn9tvvtGD3nbbh68++ZQ2j/+6NzK8eYZi0iwrGe8",
-	"oWiVN+/LvLFsWdjvFoSGbKHkzjIoY8CnkP/+2/12+3Dx7f5H0P8+o39xO/1Y8mWzP5WYr5M+snsrGSwQ",
-	"kTDBU8YxSL4kdGb29Z707LRL2kCo3OkaSkicxk7vyf6uoiQm1Hzu5CslVOIZ5s6NWmuCOIqxtNZjSK+I",
-	"RGqlw2frSy9+BRKqRSqbong1d1yHothMnj1zQcL70dGpkrG/WybjoNvd2Xncbe/sP9nbffx4v30nUa7z",
-	"EscTzF8LzGupCDNtT5VpM1YNabMJwRzRGRYbaFPP35uq7kNTdcZZgrlc1tGU/XbLvvzfbMaNeqkxmVrA",
-	"nqLw3Oig+hQwKjHVf6IkiUigBWc74WwS4fibXwSjlcUpsiUikbUgmbUOGRZAmYQYyWCut7Z/NgQ1O0eB",
-	"VBzBnDMl4m8/OFOCo9DpOThWM7lOjIVAM7XsOFWmHwOCJEKEAgpDrqQiYgGKvgtZjAjtAWUQEpFEaAmK",
-	"ty68T5nEwoWAxbHyyC5MOAousRTAOIgEBVg4N+9cR7maVDg9rZiSSG2UnqIQMpbkDMzc3y8YX2GxKzC/",
-	"IgFuhfgqY47YvkIRCTXDnJvyVv6R46nTc/6wXcQI2+ZXsX1mBpuNWTfJtzA0Y+Yh+IaXvqZe6B/ZdIpp",
-	"qOyXZq4AREPjT9MIexSjYA4TjtGlgIZx/upHkU5iIiUO4QpFKd5qQR8mLFyCjkkWRM5ZKsE/MkLSHC8T",
-	"3PNoWVCUgPig3fI0FTjUg/TcmEq+XBkL+f6uTmE86P2jqDoW29Hbtw1djUZum6d4cINHvdfg7Hm94UeM",
-	"TiMSfL7qIQlaexTrUcQxCpfA8YwIiTnWFqgQ9YNC1PP3f5ScB9moh5bybGJRiE2Qcq6ETweFra9BJoZU",
-	"BTooGiilfgCbrLYQcwhYGoXahKiVRFjicnxdlpC9sjHMVgMjM41Z1UeJC7FTPIi4jFiM5VwbNkQiHKok",
-	"SeZUHuq/Dfk2qRFoKWAxR7Kl3n+GlhFD4ZixE8Rn+AFdnraTREWRDCI1d0XpOjsFS+0aYMwYmFV8FDsl",
-	"Y039ggdXv4wEPbvyCKjgLQlMSJZI8VVo4cjQ/JqiK0QiNIkeQlZCJNEECayYrDQxn/tQZRsm1QAxZ1xG",
-	"y6pGlsTHrgzKS/soAUpLAx9KhOyLHomCxjxkQVQslGpSZhR3gbKwPmzBeJ1uzX0hVMojRKpi442Mzxh+",
-	"PxrsrHU09IHiBQjzADQiNiN0SwWLRAqg+FpCggjXaQq7xFRAg+Mpx2K+9ZtpQz+Vc8bJX02AuZZw+E8x",
-	"4piDScx/WdgKhu8aFUZxnlJpCgDpcpH6Tan9fRN2+xK8fD6ffB+QU/L8+OfB+fjH0VAMY5n8fDTcH5Ld",
-	"9IQ8P2jhnXYr6Ea0ms0/abcfV9J5O+XbfvNn1Pxru3lwoVJ7r3XHF/WJ/hEK5jhjYX2VIy8YBYhzgi0/",
-	"hJJPCNRwiNESLjFOgMg7+EJVlvXWoawpJOPYeXdnues3NmNjxl4iurTpjPhcG8YYxIguM9+rNjFOpCib",
-	"rwhJzCu+r1sKONUMakGQr+ijTBdHEjd1KQ+HD2K7+lCU8USCqeyZqDMimMpHInONAhrngx9fD0bji5Ph",
-	"y+HYBRVbLEHl+Jp9W27GE206hEcTFXPpaWB4piyJ+sLE6I2T0++Hry6O+8OT1+cDM+PF2eD8Ynjmwqbf",
-	"Bi/7w5Mt16MmrDevFVB9TeN88P1wNB6cVybdcmHBGZ3lwXSChFgwHprhqcDco42z/mj05vT82cXRD/1X",
-	"3w+qS9hyFQmWRGv68MrbPdo4HxyfD0Y/1JK21YKnmtcCEMeG21mtTUlEtii1FcEcB5c4dEEwj2ZSZrJQ",
-	"JAuDFjOV3oPaP8ogVjPpkaKIXcz2Htr9slMBEYqPJkM1JV0EKSU6NsYCJii4hEapaLj1FeSja1XSW4eX",
-	"HtVq9Zoi659uddj3sTJ90IUUmBjHYNwVMbpI1rLZTmFcKmv42JCoGPkQduUlEYLQmQuEGmIYB3ydqOVD",
-	"wHGIqSQo+hpC6ZybmsKjgnYtGmFIFMdQZOulBAunN0WRwK6TlL76YIuDd+zIQD3UN0VCR9fSjU2pBjEB",
-	"4xwHEuaMCwwTHYosQUiU6FC63HroPtHl1PxzJXJ5+xfPu263m5533Tn2vOvHx5vCkiKEeJtXOfO1FUED",
-	"m/yCTVmlQshaGNNfKYf65Xqov1YQhYY/uMI2MpywyXel/p2NErdcNUjXTUNTXfVogrjUX99WRj0EfI0C",
-	"qbuVGPzv/MPMphMJEVa8Ei7EiF+aGmRIZkQKj7KpNvqGKhOjBnPEUaAGgO//2x/++O9qbd39R3/6prn9",
-	"7Z//cuF/+K+b//Z9PY1SrkjlGFLABMsFxtrcx9BAEmImpEf3d2GylFhsHQJSdkotCIHhkWGLWoNaJBIS",
-	"5EKl7RMcCWgMn73qd9vtJ64Kkl+PR/CH3X2IUSKAyK1Dj6rFah6BYpFejy6o2rn1NCq4VhwxBEKDcThB",
-	"klBT2foBUT3sBaLIhacsYTGbMmDcoz8gOkujrRb0g4Cl1HrLlJL3KXb1oClLaahXznTzdrLU7LPC8EhA",
-	"gCijRK1vynjcg9eUBCzEHn11/OLILEC3LAOVpk1ZFGpLlVWILRXqfymgPzoaDqGRpHSp5tjSU7pguQzd",
-	"PcvlQ48KBv4/fv3bP379n3/8+rfvBlbGjk5f6oKwvyJ4vnmj/8vff+UzTL97+vdfgznmWW/Z1z46//Wa",
-	"NpsT9Xvz8grlz7SgnxeaM10gAhDsttu2jZTXxk39WVfIPeprJfQrVXElH6Ykbpx9YS9QiL7b0PLOWxal",
-	"pvfe7qoJcJ3r5ow1V+yC6xwTHIV5na9q72xTpC6DWSnuQ6OkOch+pwVcJTIqA5+zKDRB15wtdOrn/9nX",
-	"mWtBZA0lq43XUgLW+nN9ClZq3tTmXorPiuFmkRPOLvEhbGxAVFc4R8qE5B7V7sE64OB2C/2nuy20YX1B",
-	"Sp2BNj2/L9Skc53nb16siwSKZuWscxA+G/VrUk7XCfhV9cHu3l7noPbRS1IjZM8wJ1c4NJgTtS+XeAmN",
-	"0Q/9Zndv34UJEnh/N+VR1radEi4kdLrW4LZWxGi/6kP3NwlV892Hzv5NrVRdymWZotMXZ7XUpAKXHxNk",
-	"VvvYdb10JukkIoEitkxj1vZKVLBCZyvE7e5UiFMfNxK3u3Nzt/ApSs0OqnWaDXL11hvy6oTx+ZsXo3Vx",
-	"ucRLsQFhQ2ZUmQ+1rcj4Em3ND4BjqWNUNRYaz9+ML84H4+H54NnF2eunJ8OjixeDny6OhyeDkd5lInEs",
-	"7grKlCzfaKYNzeOdAhWEOEfLdR6oldcRemZjpiNdPvzICNJmvxf/FEGh61C82LAURJmcYw6RytnVI8mc",
-	"I3HXKroPEJuusWhlmbV7grlg9JUGNZSp6Ieoxp18Pt+yrGtNss+Pj+Bgd+8x2LTO9oF0klWVhCzVLC/3",
-	"I+ELJbr2Ps3pFBCID/fTo1K0UFGn7po6uQ6hQiIabHLDlk4SusqNGjI12KmojuowEakYEyJCV1zxzrQ7",
-	"6QRtfBA+QY8n+0GVIfu7G4xg62JT1JDl86Ud0ZiMzWiqvYODkhPdLSENS27UVgYqFewKuuO2aOe+22i+",
-	"qMNK3hMs8gkQyrLS6l8zWnNWupmU1+nsuanglYA/H2FHbfnvQhdmqoTvvO82Hy/66r+r58v9n7vxk7g9",
-	"2b08/nH++knc+Wm+d9SenCx+vO72P8qm3qPyX+ZIdYX1DCiKqL9FIUJHSBfUGslbi0qFOb1xnQh90rAH",
-	"d3HdL1H4qLClTGvdjmXNu5piiApncNjUKFT9UA+QaSc2Ix3HVhpfDQTP34xd8FV0Mx6f+G6GioZOG2JC",
-	"UxXDelQHRlmt2441oOmJRIQanFXRGtSxsn92OhrDNkrIdiowF9t2uMUzrQiSrgeKCyTv2twxibGQKE70",
-	"3uaTXBAaRGmIayL4YyW5sJibsggkGRoxa+UXaJAJBiQucWigExmZmObtMcqK4UGESCwqvsD0xOx2TRiL",
-	"MNIVxzUrUV3gaYJ0QaO7tw8TIkWGbz8anZ2/+r4Uf7fgtdC5OaMB7lnMit0TtRsiwTQUQKRHOZYpL28M",
-	"o7gFFlJv3JvpOlQ31fSt9Cxq5GLOIpxJ0mop4JMN3OfnCa6zgZVZRI9DJdjQKEv7VguGUoAvSOib3SuB",
-	"BDMaYaj7X3nlTCnGy/5/Xjz9aTwYmSi0sds+2C8dICgqQE/a7fZWT9eKVsREVxyCVIJkMCXShcnSo7qm",
-	"ZTIL9Yqz89Ozwfn4p4ujk/7w5ciFTrtdPqeg05PJ0iSWtmJUUgDJUxogiUPfo0QYuVUCaapXq5v3eV3r",
-	"9i0u6ZPa1XZDL/L4wWatpiGujOBq3/1OE2skpDKxW7Yz9dbDvYfDLExQxaV02939ZqfT7D4Zd7q9drvX",
-	"bv9cjmdCJHFTknjFv+y2a7jxWuCaOljAsdrgj7WSuZde1xVkCquPRFEzNLXOat0UGgJj8Mue3N9qwSsm",
-	"IcRBhDgOPeobSnums+srPVCqtFCWiQjQqIDQyC2i2ZtLyMz8sMEcF6/3qHn/JU6kxmlIjZnR1rxmnROs",
-	"VBSHSs+y1NG+acsgbIUkUQQT7FFdAMzO+yhriUMgVA8EnY7cXftcLXV+Sg73qeGQKVbd9vzwmX5OXKBA",
-	"kqtqXL7JVamnw5hUY1kb+60//Ukh2Yqe6ppOFg9tCIJK6yoT5JY1Yl1TVS6Fg5QTuRypdViQvzYf/VRt",
-	"2gfHNFaPMx19/mbsrOEiKOjyovYo9aENSpW5lUTZXx8Y3xz8uJBXbD2ah13QqAm7WjDOjoHkqMNIMFvl",
-	"F4CszzbF/QyvhWmolLERsRlLpVtACQzMTAV4mnsGqnFYHxJdYU6mBR4I2HSqEl+lux4VkiXCAiBVJKF7",
-	"TVl4tbSt3ZZHtfOEhKvXBVjAlEURW+AQGufHR08ed/dceD46fQVv8ATGmpKnKhE/ssCMs2zglol0UDRj",
-	"nMh5rLshCaHUIF7NWk1PHRpmpxiNlj3wUTTrAWUU+y78MFLhlc3ki+qmNUdL0LbCo8VblMe2DZWtDDNh",
-	"GG6iBmV91AR6Sv+ShL4LHAsWXel1RRYEJKQ5IkeESDF/JMy7xVxHKC9Gh+ATIXwXfJSqGXyRTtQ/BEnT",
-	"kvHxdeLbxRil0V9bVMihRyMyxcqriKyrwaXGb9k95LrjoaSlVOksHW3UGr3iUVXObjr5hE5ZBmFABptv",
-	"j+xU83mIEaEqFcBcpdspj25P/Z01lMCZ2RJMw4QRKkXlGFT2loZEM/C1RvlbecdqVXw9ap4rnKdyVoMq",
-	"SgnwtRLg3P+4UFZiN4+Ls5eozfIoxVjzUkm23tEwazlW1+lXEIo9sMC+Vqvlb7U8atainYyONinkBTt/",
-	"E0TEN+BEpVdmeFa5slE/o9jgdtjUeMYV3FaG7mr4FfhWKeXbb7cNVstYoF6OiNKFMQQBiqJMg9ZhKe4K",
-	"/kor1IIInGmPR7vX15qfu9fXRXFNg9ILeNIjYQ+9WkTmcDA+Bn8VTWF1I//a96g53GPjiwxSlQPaDPAW",
-	"h7DbPbAqW8Lt+C14WjpMLHS3UJNr650e1RqdN4HMYWEdLfl1x4x9WDtmbHQuw+esqI81SP2zoeM6V5ib",
-	"9N7ptNqtttIVlmCKEqKyrla7taMrB3Ku/dl2a4GjqHlJ2YJu/7K4FK0MUDTD8q7mjjCJo7YV63L8SFTK",
-	"BUKZV90+c8G/lEsfTl+cWetsjYtHyza10kExgZfkqZA4bMF/WPMkYIplMNeBXe5DYoyl0oqUarKMeTXe",
-	"J9NLnQWrjQ7mOEwjfAhIm2OOY5b364iK95S3mmDtqezL9U7klmAYOj3neyx152jlRGC33X4wyLWevxZ3",
-	"mbvBF3gJI6Wjls+ac2VmfxXnDXa7B5sG5puzvYrmvXGdPbNZt4+rHikqx4hO7+071xFpHCO+LDzSfbTk",
-	"+ZuxRu+imVAhrXZQzjs1uQ4Bi2PHatdqvt3+UDmZfKNTv9LZ57f1VBWPbFfORt+8u8c7tk0E92CvKrzt",
-	"donIzDdvf/gkskrHitfeZOZcYe4Xnf/zt6n8PvczOX33+rYFpuE/xSJjfej9y2yQnXv7gz0B/8W3pXKC",
-	"f9OqOGPxQ9G7nmTqiZmo8e9HGegbl8G12iVnNWGUlUjztNaFCZNzG3J5tBq9+kWsZuy2nqx8YEYnqiY3",
-	"yg+SqHnUuh/ltVD1NRJZQXRzPT4P1dQrSKzCeb+mVNfT1U0V2b+2UYI5UaAWZyD+eeprbkvBHtVI+d12",
-	"x76jLhDol7isq3Budi/HUxYu7xEMlGDctvBWUzgqmlK3d6Lujb8ug4lvqiUWxaab+rjmdldZPXmmHPN9",
-	"RpUuUdBDOncPeb0COd/t7Nw9aPX46m8cOKhRO/fh4drZydtijhM2U2JvtDXA5AqbZPOW4MIYB1PdaZab",
-	"nfX2YaByRVPNyEpGpUzbNRcJqdSlpGdzTHi1UaTLuQksGL/UzSSTJBuNzxU5K1SZ8dVMApkmFjRqTYBK",
-	"0FRqldXHVPKUsUZ3qPIz8RQvcj2vU2eDjjor2qyfrMzrkKm7mshVVNNGKNP9z1hUEV/3UvPdDRlgZhrL",
-	"B1C/itzidxP2UCYsN1pGHvMygIEfZL6/0LzbDZipV99ht0qdWlMTLoMZTO9H313VIFmj17ZjbzVe0qPK",
-	"FhWw/1orpqaptWEm/NlYQ/dodZStpbtFMen5mxcjFwQryhV3FNddayDv7CDUGMQTw+f7GoqM23MkTGvh",
-	"K7ESn6Ly/4KqO7ASvxIK2LpuWXDvVGDTBNxYc9Q6VZrb9q6QyOrokrWgv7mlBRs7Wh6ttLTWblzabXc2",
-	"VPxsqykP879Q4U/Pv+GyiJwtdfz4XdX+H6naeM093qlS1mttdoqjJIdqreC4Kum+CZIJz5J2nQbniKex",
-	"DaPL2v5IeLQOwqRr9Ti0UXjuwdacXwMV3xWXGSINM8GhRyUDQVT8r88P6kOH2dHmiAiJQ1fnINrnLbBu",
-	"fpbL+hqRvnUIZFp5vUez969cuOKWVKzA8lEMGyoLGvDgb+lDj9nhQt1566/wWcUQwkYBJXCdWTsyWJXs",
-	"DjLTkiICJLKXjsg5nppbFjxagdoZBF4D2z7fys662cH/KjbARCPZdQzl3dRHTIksOqaGK2otyjjC6RQC",
-	"RrMbEYorDbT51LSYBl/5eKtIgwDjULTKTNH4hCkikchNrz1wmhlv8wmtwxJYJg2aKCJKVj1DDeWPZFwi",
-	"AvzsmgUdBLEoLAKhnTaEaCny1q+5saHoIIlCefKu5SNhH2tmT2Vd09uuc8hbqB7ttnUbtLOXB2EZwkgD",
-	"O83cWp7yK2YTJf5EurDbPTCERmw2U2JEqO2aaTFrrYuf1ef3qck7uR605v7aWnTHa0aCrJYJlQO2rIjR",
-	"0uymwDQ0/WQrHmXB6unQ1KNa1vNJdW/YrbFK9opDnQBLpmfNrxlahRfrQ9EWlKFFgvHyvq96eMO47Fql",
-	"7AaT2gjYAv4zEPVnlARWcL0fhYi9d9a/cj7h9+Lev1Jx78ONW0WcvX13Uyn4Da6NAVyD1xvIxapfto69",
-	"9OA9gggDcLkltbZupjgGUocpWbWThWGsuWZHB+V5PppoFFLKt4r7EETljps5EnNl5RdzrEtk+pJUXc03",
-	"IQwzyOkJ9qjiSKPb7ugbyYwnbey2D7Jb3CcsVQvX7Qw1i5rZVChheAYBUv4/FRrJBnO20Fc4eVS/S4NL",
-	"1RNS3zGvbylRnFPOvdaMGL5+uSZBGRlqjxCWAJfOCbvCEQrwl2gnVM4E3cvkdH67dEnXLA3w8/ea5SbL",
-	"fA9jeVS6u/brbblkemyt7abEbMWu1xl1fe2q6fJWJTfhLEwD9cGFCZ4TjVAbn4yaEvOYUKRzBn0P6gRF",
-	"iAaYG8B9yAKxHeIkYktCZ6043FrDVqKEtNbxlfqWjfyuWYPfVp6ouixzb0uIr3DEkhhT6a6gGGN0iYGn",
-	"tPra3vZ2p/u41W61W53ek3a788lvW08b7/fGbu0b3+W7tnYaumTNXJPN5alQNSWHRpkDGm5Vul5fOOtk",
-	"FWck3axRxlhsGu4WmQCNVULLE5eOeNy8u/nfAAAA//8=",
+	"7H3dchvHtt6rrMzeKYH2AATBH4lgqbYhirIhUSI3SUWxNTKnMbMAtDnTDXU3CMIKU6nkJm9xqs4LpOpc",
+	"+84PcJ7hPMF+hVT/zB8wICmJcs6J7BsTwHRPr9Xrf33d+uBFPJ1whkxJr/vBGyOJUZg/e1GEUjb3OVOC",
+	"J81ekvBZ80jQEWX65xhlJOhEUc68rncsUCJTwFkyB86AgMD3U5QKhoKnQGAg+EyigAkZIczGXCJwMxdQ",
+	"CZTB/tHJ6Xnv8PDozcHT86OT/vf9V6cBazDOEAZziHFIpola64IaE+WG+sDwEgWE34StgHm+J6MxpkSv",
+	"Dq9IOknQ63pjpSayu75OJpOW+7YV8dTzvSEXKVFe15sK6vleSq4OkY3U2Ot22m3fU/OJHi+VoGzkXV/7",
+	"3glReEhTqpbpPxsjSEUUAh+CGmNO/mAaj1DZVY/4JQomQY2pBIFywplEaPQPzp4FLBZkqJoU1bCpl0wm",
+	"tCmIwkS/r+m2Za0LYeC5qWXg7YnHwbTd3oymjCoJCQ6V+Yx7yv0gMeIsljBliiZ6YQFzK6IShtMkATIi",
+	"lNlRjot6fiow9rpKTLGeqwur2N7d3VOP21UubmguTohSKDSLfg68t6T5a/Pdt2bI23Zz9923e8r98Vfv",
+	"Ro43j3lCo3k94y1Fi7x5X+aNY8vMfTejLOYzLXeOQRkDPoX894932u292eOdj6D/fUb/7Gb6UYl5szdU",
+	"KJZJP3V7qzjMCFUwwCEXCErMKRvZfb0jPZvtkjZQpjY7lhKaTlOv+2hnS1OSUmY/b+QrpUzhCIV3rdc6",
+	"IYKkqJz16LNLqoheaf/p8tKLX4HGepHapmhejT3fYyS1k2fPnNP4bnRsVMnY2SqTsdvpbG4+7LQ3dx5t",
+	"bz18uNO+lSjfe4npAMVriaKWijjT9qk2bdaqEWM2IRoTNkK5gjb9/J2p6tw3VceCT1CoeR1N2W837Mv/",
+	"m8241i+1JtMI2BMSn1gd1J8izhQy8yeZTBIaGcFZnwg+SDD99hfJWWVxmmxFaOIsSGatY44SGFeQEhWN",
+	"zdb2jvugZxckUpojKATXIv72gzekmMRe18NUz+R7KUpJRnrZ6VSbfgQCk4RQBiSOhZaKhEck+S7mKaGs",
+	"C4xDTOUkIXPQvPXh/ZQrlD5EPE21R/ZhIEh0gUoCFyAnJELpXb/zPe1qptLrGsVUVBmj9ITEkLEkZ2Dm",
+	"/n5BvES5JVFc0ghbMV5mzJHrlyShsWGYd13eyr8KHHpd7y/rRYywbn+V68d2sN2YZZN8A0MzZu5BaHkZ",
+	"Guql+ZEPh8hibb8McyUQFlt/Ok0wYEiiMQwEkgsJDev89Y9yOkipUhjDJUmmuNaCHgx4PAcTk8yoGvOp",
+	"gnDfCknzbD7BbsDKgqIFJATjlodTibEZZOZGpsR8YSzk+7s4hfWgd4+i6ljsRq/fNHQxGrlpnuLBFR71",
+	"ToOz582G73M2TGj0+apHFBjt0awniUASz0HgiEqFAo0FKkR9txD1/P0fJedRNuq+pTybWBZiE02F0MJn",
+	"gsLW1yATfaYDHZIcaKW+B5ustxAFRHyaxMaE6JUkqLAcX5clZLtsDLPVwKmdxq7qo8SFuinuRVxOeYpq",
+	"bAwboQnGOklSOZV75m9LvktqJJlLmI2Jaun3H5N5wkl8xvkhESO8R5dn7CTVUSSHRM9dUbqNzYKlbg1w",
+	"xjnYVXwUOxXnTfOCe1e/jAQzu/YIpOAtjWxINlHyq9DCU0vza0YuCU3IILkPWYmJIgMiUTNZa2I+957O",
+	"NmyqAXLMhUrmVY0siY9bGZSX9lECNC0NvC8Rci96IAsa85CFMDnTqsm4VdwZycL6uAVny3Qb7kupUx4p",
+	"pzo2Xsn4jOF3o8HNWkdDDxjOQNoHoJHwEWVrOlikSgLDKwUTQoVJU/gFMgkNgUOBcrz2h2lDb6rGXNBf",
+	"bYC5lHCET5AIFGAT819mroIR+laFSZqnVIYCIKZcpH/Tan/XhN29BOfPx4PvI3pEnz/76eDk7O+nfdlP",
+	"1eSn/f5On25ND+nz3RZutltRJ2HVbP5Ru/2wks67Kd/2mj+R5q/t5u65Tu2D1i1f1Cf6+yQaY8bC+ipH",
+	"XjCKiBAUHT+klk+I9HBIyRwuECdA1S18YTrLeusx3pSKC/Te3Vru+oPN2BnnLwmbu3RGfq4N4xxSwuaZ",
+	"79WbmE6ULJuvhCgUFd/XKQWcega9IMhX9FGmSxCFTVPKw/hebFcPijKenCBTXRt1JhSZeiAz1yihcXLw",
+	"99cHp2fnh/2X/TMfdGwxB53jG/at+RlPjOmQAZvomMtMA/1jbUn0FzZGbxwefd9/df6s1z98fXJgZzw/",
+	"Pjg57x/7sOq3g5e9/uGaHzAb1tvXSqi+pnFy8H3/9OzgpDLpmg8zwdkoD6YnRMoZF7EdPpUoAtY47p2e",
+	"vjk6eXq+/0Pv1fcH1SWs+ZoER6Izfbjw9oA1Tg6enRyc/lBL2loLnhheSyACLbezWpuWiGxReiuiMUYX",
+	"GPsgecAyKbNZKFGFQUu5Tu9B7x/jkOqZzEhZxC52e/fcfrmpgErNR5uh2pIugSmjJjZGCQMSXUCjVDRc",
+	"+wry0aUq6Y3DS48atXrNiPNPNzrsu1iZHphCCgysY7DuilpdpEvZ7EZhXCpr+NiQqBh5H3blJZWSspEP",
+	"lFliuAC8mujlQyQwRqYoSWQLenmlZJFcGzZpKyvh5Nk+7DzcbgdMYmTKvZsmsdHzQ/jmzZumjg70pBFR",
+	"GJpqj/PujkYgCb1AUyszb7BhwYAIDFg0JkmCbIR7QBiElUAjBLvltvPi4tZqrGHmy6MNW4x6HHiO8nNn",
+	"QgMv3AsYcfSZ2XQgaJM0y6PGkIuR1npF0okm3Qeig0YUcIFzzUIyjSmyCLUdXHqRXYeXr+G8tCWPA+P7",
+	"KxGQI8YMDrwQGpKOGFAWMOPJ1vagsloqM7mcqmwva8jNV5Gt8LZluKn0CrIiXbZnWoIDFt4tK7xA1nRz",
+	"hXl4ClRpu8vVOAvRpUvjgGhCywuZTkBx2GxnvRxtkZUJgEO8moTQSBBnZA5Dro0+d2ZWQUwlGQm05UJL",
+	"PrM1/CyeRhZjbKJqPlV+YeltFrBWrhcO5kUjIMs7XTFIG22r9zrJ9g23pNLpvaWoGD3Jiu/ZDNbG02zf",
+	"5FdhzhfNQn047FQ5twHQyIyN9vnMOU6zPSTJ+jRlW+UDtkatgGVGQSBJ0seBV5XWwPNhhaq4H+6uJ6ub",
+	"1H/UEmra3MsZTbaKtz8H3rtvAq/hw1vS/PX83belL9e+qUtkjEdxbkZTuF+4DONR45jqNZLEtZkoSq87",
+	"JIlE35uUvvrgeiq3OLID/VDP9lY804K0ClplbsSFwEjBmAupXYemd641cGIqEOWObeeR6ULlnyvseftz",
+	"EFy1280guNp4FgRXD5+tyuaKzOtt3hzK11bkWnzwC9pqdIWQJXHvLXSRwnIbKVzqI0EjPLhE5+QGfPBd",
+	"Cfbg3N2arweZdlNsm1IBmxChzNc3dZ/2AK9IpAzIAyH8LtzLQmGqIEHNK+lDSsSFbd3EdESVDBgfmljZ",
+	"UmV9eDQmgkR6AIThf/rLX/+zXltn58E33zbXH//t5/Pww3+7/u+hdS46JkkQYq4kDFDN0Dg3TKFBFKRc",
+	"qoDtbMFgrlBq96fDO70gApZHli16DXqR2juoGYeEDDCR0Og/fdXrtNuPfB2xvD47hb9s7UBKJlI7ob2A",
+	"6cUaHoFmkVmP6UO5uc00OmrRHLEEQoMLOCSKMusDfiDMDHtBGPHhCZ/wlA85cBGwHwgbTZM16xUYh0si",
+	"KGEK5JhM7JIdW/P2/tjwHRr6j6Mkhv25oElCIwj/7V/+R6hdYfhv//K/Qx3696KIT5lLXKaMvp+ifdGQ",
+	"T1lsuMENjsb5HydgDyREhHFGNc1DLlIfZmMajQNmo56UXKA0LNRiO+BXKDXxXXjNaMRjhFfPXuzbTS7x",
+	"LeEzFM2IaG/penf6Q3PIkxjjbsDC3/8pzCM1KXU89K//s/jmX/9X6NhkauWW+Wos+HQ0zretwThrKkGY",
+	"dIZmTe+MEcHe6X6/D41e02zYmiPMyQ90tp387IHkEP7jt3/+x2//5x+//fN3B0559o9emrWECxplAqZf",
+	"fv9NjJB99+T336IxigxoZAdkP16xZnOgf25eXJL8EUtSOOBSfqfT49//SUdIoUn17Ld6nP4Fm/w90b/5",
+	"liH5ECnNkHJQnpkKHY/DVrvtwAlZxzVgtq1pG6+hsVFhpdeq1cc2Wq3XKswpicl3K4BUeSO85GO2txYt",
+	"pO9dNUe8uWA2fe8ZxSTOu0dVd+Ba7XWBwELLGBolw0Lcd0b/U20fufYDSWxT+TGfmYJi+LfQ1EMLImso",
+	"WYTzlMp6rb/VF/ZKkIDaip7ms2a4XeRA8Avcg5Vt7eoKx0Rb2DxPc3two3+vcWDf3O7ALOsLUur8l0WS",
+	"fCHoh+89f/NiWSRIMirXMg/ip6e9mkKm70XisvpgZ3t7Y7f20QtaI2RPUdBLjC2SUe+LTuoapz/0mp3t",
+	"HR8GROLO1lTkQeaQCqlgo+P8UWtBjHaqIcbOKqFqvvuwsXNdK1UXal6m6OjFcS01U4nlxyQd1T52VS+d",
+	"k+lAe5ULnJdpzMAUEx3LsdECcVubFeL0x5XEbW1e3y58mlK7g3qddoN8s/WWvDphfP7mxemyuFzgXK7A",
+	"bdIR0+ZDbyuxbtG4hF0QqEzlQ4+FxvM3Z+cnB2f9k4On58evnxz2989fHPx4/qx/eHBqdpkqTOVtMauW",
+	"5WvDtL59fKPAmhIhyHyZB3rldYQeu5By36SjHxlgu5rq+b+LmNn3GM5WLCUrpSScjUwKPhkLIm9bRece",
+	"QvclFi0ss3ZPUEjOXhmoXJmKXkxq3Mnn8y2r5S1Jts6Gd7e2H+ZFGVunNF3wqiRkBczycj8SFFeia/vT",
+	"nE4BrPtwNz0qRQsVdeosqZPvUSYVYdEqN+zopLFvakSGTAOhLXpuJownOlyGhLIFV7w57Aw2ojbuxo/I",
+	"w8FOVGXIztYKI9g6XxU1ZFXi0o4YpN9qjO727m7JiW6V8OslN+rqzZXCQwUzeFO0c9dttF/UIfDvCEH8",
+	"BGB+WWnNrxmtOSv9TMrrdPbE1hxLcNKPsKOuYGkrMlXCN993mg9nPf3f5fP5zk+d9FHaHmxdPPv7+PWj",
+	"dOPH8fZ+e3A4+/tVp/dRNvUO/eQyR6orrGdA0Zr7I+o0JkI6Z85I3tiqKMzpte8l5JOG3buL63yJulCF",
+	"LWVa63Ysg4TU1Ip0OINx05xtMA91gViQSjMxcWylNNgg8PzNmQ+hjm7Ozg5DPztrAxttSCmb6hg2YCYw",
+	"yjqo5fYCHyhCmUXvFoATEyuHx0enZ7BOJnR9KlHIdTfcFUIXBMlWuM+Jum1zz2iKUpF0YvY2n+ScsiiZ",
+	"xlgTwT/TkguzMbL6MnuBMRwgEHmBsQXkZWQiy0EXjBfDo4TQVFZ8gUVauO0acJ4gMdX0JStRXeDRhJja",
+	"TGd7BwZUyezU1P7p8cmr70vxdwteS5ObcxZh1yEh3Z7o3ZATZLEEqgImUE1FeWM4wxa4g1rWvdlednVT",
+	"LRrCzKJHzsY8yRsii6WATzZwn58n+N4KVmYRPcZasKFRlva1FvSVhFDSOLS7V4KeZzRC3/TM8sKiVoyX",
+	"vf96/uTHs4NTG4U2ttq7O6VjaUUZ6VG73V7rmubTgpiYikM0VaA4DKnyYTAPmCnP2cxCv+L45Oj44OTs",
+	"x/P9w17/5akPG+12+fSbSU8Gc5tYusJRSQGUmLKIKIzDgFFp5VYLpC2BLW7e52Gh2je4pE8CQbkNPc/j",
+	"B5e12qaENoKL7ZJbTayVkMrEftnO1FsP/w4OszBBFZfSaXd2mhsbzc6js41Ot93utts/leOZmChsKpou",
+	"+Jetdg03XkusqYNFAvUGf6yVzL30sq4QWyN+IIuaoSmYLpSAoSERISx78nCtBa+4ghijhAiMAxZaSrsW",
+	"LxRqPdCqNHNtaIM1i63cEpa9uYT3L9e489cHzL7/wjR/tW0zDXhjzWvWOUCtohhrPctSR/emNXtuQyqa",
+	"JDDAgJkCYHaKVFtLjIEyM9A21m6vfS6WOj8lh/vUcMgWq256vv/UPCfPSaToZTUuX+Wq9NNxSquxrIv9",
+	"lp/+pJBsQU9NTSeLh1YEQaV1lQnyyxqxrKk6l8JoKqian+p1uKNjxnz0pnrTPni2J/ws09Hnb868JbQd",
+	"A1NeNB6lPrQhFRwLF6uDHx/yim3A8rALGjVhVwvOFjEFJJHcVflljvOoQS0EbBVsQQd4hnsWALhXHxJd",
+	"oqDDAmUKfDjUia/W3YBJxScZekFHEqYVl4VXc9dubgXMOE+YCP26CCUMeZLwGcamV//oYWfbh+enR6/g",
+	"DQ7gzFDyRCfi+w7ud5wNXLORDklGXFA1Tk1zZEIZs+co7FotUgsadqc4S+ZdCEky6gLjDEMffjjV4ZXL",
+	"5IvqpjNHczC2ImDFW7THdg2VtQyJZxluowZtffQEZsrwgsahDwIlTy7NuhIHLZXKHrymUk5RPJD23XJs",
+	"IpQXp3sQUtvtIlM9QyinA/0/SpRtyVgUi12MVRrztcMa7gUsoUPUXkVmXQ2hDCrY7aEwHQ8tLaVKZwmL",
+	"YDR6waPqnN3iwygb8gwYR+yJL3cQtJrPQ0oo06kACp1uT0Vyc+rvLWHPju2WIIsnnDIlK4drs7c0FBlB",
+	"aDQqXCsDjyriGzD7XOE8tbM6qGJfAa8MoCjzPz6UldjP4+LsJXqzAsYQDS+1ZJsdrcf+NKpwtG6GV2m1",
+	"WqY1a9dinIwFzUFesAtXAQ9DC3nXenXg0C22cuWifs7QokH50HrGBTRwhhluhBVQcCnl22m3LQLYWqBu",
+	"jrM1hTECEUmSTIOWwY7+AqrXKNSMSsy0J2CdqyvDz62rq6K4Zo46FaDXB9JdpeCQgP2Ds2cQLiKFnG7k",
+	"X4cBs0dGXXyRAXVzmHSOS9zq7DqVLaFBwxY8KV1RIU230JDr6p0BMxqdN4HsFRQmWgrrLq8IYenyCqtz",
+	"GepzQX2cQeod9z3fu0Rh03tvo9VutbWu8AkyMqE662q1W5umcqDGxp+tt2aYJM0Lxmds/ZfZhWxlMNUR",
+	"qtuaOw4MZ2zFshw/kJVygdTm1bTPfAgv1DyEoxfHzjo74xKwsk2tdFBs4KXEVCqMW/BfnHmSMEQVjU1g",
+	"l/uQFFFprZgyQ5Y1r9b7FBBBe9OINmLxNME9IMYcC0x53q+jOt7T3mqAxlO5l5udyC1BP/a63veoTOdo",
+	"4Zx5p92+t4M8Zv5aNH/uBl/gHE61jjo+G86Vmf1VnGLb6uyuGphvzvriGZFr39u2m3XzuOpB1XKM6HXf",
+	"vvM9OU1TIuaFR7qLljx/c2bOhJCR1CGtcVDeOz25CQGLyyz0rtV8u/6hct/FtUn9SjdqvK2nqnhkvXLj",
+	"xvW7O7xj3UZw9/aqwtuul4jMfPP6h08iq3RZxdKb7JwLzP2i83/+NpXf538mp29f37pEFv+7WGRqrlL5",
+	"Mhvk5l7/4O5V+eLbUrkXZtWqBOfpfdG7nGSaibms8e/72VEiLB/ZMC45qwmTrESap7U+DLgau5ArYIuH",
+	"KfJYzZ2qKB3UMDGpSVRtbpQfT9Tz6HU/yGuh+msis4Lo6np8HqrpV9BUh/NhTamua6qbOrJ/7aIEe05N",
+	"L84eHMtTX3sHFwbMnL/aam+4d9QFAmXsuanC+dltT094PL9DMFA6HOQKbzWFo6IpdXMn6s6nespY6+tq",
+	"iUWz6bo+rrnZVVbPM2vHfJdRpat5zJCN24e8XjjItLWxefugxUsR/uDAQY/avAsPl07k3xRzHPKRFnur",
+	"rRHSS7TJ5g3BhTUOtrrTLDc76+3Dgc4VbTUjKxmVMm3fXk+nU5eSno2RimqjyJRzJzDj4sI0k2ySbDU+",
+	"V+SsUGXHVzMJYptYFsi8ZAJ0gqZTq6w+ppOnjDWmQ5XftMJwlut5nTpbdNRx0Wb9ZGVehkzd1kSuoppW",
+	"QpnufnKvivi6k5pvrcgAM9NYvtbgq8gt/jRh92XCcqNl5TEvA1j4Qeb7C8272YDZevUtdqvUqbU14TKY",
+	"wfZ+zI2IDZo1el079kbjpQKmbVFxvKDWiulpam2YDX9W1tCr5xXzWrpfFJOev3lx6oPkRbniluK67wzk",
+	"rR2EGoN4aPl8V0ORcXtMpG0tfCVW4lNU/j+g6h44iV8IBVxdtyy4tyqwbQKurDkanVo8hWncj6ujK56f",
+	"xIWPOYjrB6zS0lq6x2+rvbGi4udaTXmY/4UKf2b+FVcQ5Wyp48efqvb/kaqdLbnHW1XKea3VTvF0kkO1",
+	"FnBclXTfBslUZEm7SYNzxNOZC6PL2v5ABqwOwmRq9Ri7KDz3YEvOr0GK74orcomBmWAcMMVBUh3/m2OC",
+	"5kxmdrtBQqXC2Dc5iPF5MzTNz3JZ3yDS1/aADiuvD1j2/oVrvPySihVYPoaworJgAA/mwKHMz0mazltv",
+	"gc86hpAuCiiB6+za3WUR2c2WtiVFJSjirrJSYxzau3vM3QNJxeRJaOSn2Ks762fXyVSxATYayS75Ke+m",
+	"OYFLVdExtVzRa9HGEY6GEHGW3bNTXJRjzKehxR2ZL53+ldMoQoxlq8wUg08YEprI3PS687iZ8bafyDIs",
+	"gWfSYIiismTVM9RQ/kjGJSohzC7vMUEQT+IiENpsQ0zmMm/92nuAig6SLJQn71o+kO6xZvZU1jW96ZKg",
+	"vIUasE7btEE3tvMgLEMYGWCnndvIU35xubuwwoetzq4lNOGjkRYjylzXzIhZa1n8nD6/n9q8U5hBS+6v",
+	"bUT3bMlI0MUyoXbAjhUpmdvdlMhi20924lEWrK4JTQNmZD2f1PSG/Rqr5C7ONQmw4mbW/PK6RXixOTPu",
+	"QBlGJLgo7/uih8+OUNvL+rJ7sWojYAf4z0DUn1ESWMD1fhQi9s5Z/8L5hD+Le/+Rinsfrv0q4uztu+tK",
+	"we/gyhrAJXi9hVws+mXn2EsP3iGIsACXG1Jr52aKYyB1mJJFO1kYxprL20xQnuejE4NCmoq14roIWbk5",
+	"bUzkWFv52RhNicxcvW2q+TaE4RY5PcCAaY40Ou0Nc8+l9aSNrfZu9m+DDPhUL9y0M/QsemZboYT+MURE",
+	"+/+pNEg2GPOZuRgwYOZdBlyqn1DmXy4xd19pzmnnXmtGLF+/XJOgjAx1RwhLgEvvkF9iQiL8Eu2Eypmg",
+	"O5mcjT8uXTI1Swv8/LNmucoy38FY7pduRP96Wy6ZHjtruyoxW7DrdUbdXOZtu7xVyZ0IHk/NDXg+DHBM",
+	"DULt7PC0qVCklBGTM5jbtQckISxCYQH3MY/keoyThM8pG7XSeG0JW0kmtLWMrzS3bOQ3mFv8tvZE1WXZ",
+	"61livMSET1Jkyl9AMabkAkFMWfW13fX1jc7DVrvVbm10H7XbG5/8tuW08W5v7NS+8V2+a0unoUvWzLfZ",
+	"XJ4KVVNyaJQ5YOBWpX+0RXrLZBVnJP2sUcZ5ahvuDpkAjUVCyxOXjnhcv7v+vwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -53,8 +53,9 @@ type Config struct {
 	// INTERNAL_SUBJECT_LIMIT.
 	SubjectLimit ratelimit.Budget
 	// InvitationsPerOwner and InvitationsPerProperty bound the invitations
-	// sent (zero: the defaults; ratelimit.Off: none, for tests that fill a property).
-	InvitationsPerOwner, InvitationsPerProperty ratelimit.Budget
+	// sent, InvitationsPerInvitee those one inviter sends one address (zero:
+	// the defaults; ratelimit.Off: none, for tests that fill a property).
+	InvitationsPerOwner, InvitationsPerProperty, InvitationsPerInvitee ratelimit.Budget
 	// RefusalDelay is how long the public listener holds a 429 (REFUSAL_DELAY;
 	// zero: none), see ratelimit.Tarpit.
 	RefusalDelay time.Duration
@@ -92,6 +93,10 @@ var (
 	// a handful of people; a flood of invitations to strangers stops early.
 	DefaultInvitationsPerOwner    = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
 	DefaultInvitationsPerProperty = ratelimit.Budget{Count: 20, Window: 24 * time.Hour}
+	// 3 invitations a day from one inviter to one address: a household asks
+	// someone into its few homes once each; six throwaway accounts with 20
+	// properties each put 18 invitations in a victim's list, not 120.
+	DefaultInvitationsPerInvitee = ratelimit.Budget{Count: 3, Window: 24 * time.Hour}
 )
 
 // The exchanged subject tokens of the profiles calls.
@@ -128,6 +133,8 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InvitationsPerOwner: config.Parse(r, "INVITATION_LIMIT_PER_OWNER", DefaultInvitationsPerOwner.String(),
 			ratelimit.ParseBudgetOrOff),
 		InvitationsPerProperty: config.Parse(r, "INVITATION_LIMIT_PER_PROPERTY", DefaultInvitationsPerProperty.String(),
+			ratelimit.ParseBudgetOrOff),
+		InvitationsPerInvitee: config.Parse(r, "INVITATION_LIMIT_PER_INVITEE", DefaultInvitationsPerInvitee.String(),
 			ratelimit.ParseBudgetOrOff),
 		CORSOrigins: config.Parse(r, "CORS_ALLOWED_ORIGINS", "", router.ParseOrigins),
 		Limits:      config.Parse(r, "REDIS_URL", "", ratelimit.RedisURLParser(r.String("REDIS_KEY_PREFIX", "jeeves4service:"))),
@@ -200,14 +207,21 @@ const PrimaryCaller = "user-service"
 // service's static token (INTERNAL_SERVICE_TOKEN) and more tokens by name
 // (INTERNAL_SERVICE_TOKENS), or SPIFFE identities, or both for a migration;
 // and it calls the user service's internal listener for profiles, with its
-// own token (PROPERTY_SERVICE_TOKEN) or its SPIFFE identity.
+// own token (PROPERTY_SERVICE_TOKEN) or its SPIFFE identity. In token mode
+// its internal listener speaks TLS when given a certificate.
 var InternalRole = internalauth.Role{
 	Name:  "property-service",
 	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both},
 	Serve: &internalauth.ServeRole{TokenVars: map[string]string{PrimaryCaller: "INTERNAL_SERVICE_TOKEN"},
 		MoreTokensVar: "INTERNAL_SERVICE_TOKENS"},
+	// Its calls to the user service carry users' access tokens (the token
+	// exchange): over TLS, or plain http to a loopback host only.
 	Call: []internalauth.CallRole{{Name: PrimaryCaller, URLVar: "USER_SERVICE_INTERNAL_URL", DefaultAddr: "127.0.0.1:9001",
-		IDVar: "USER_SPIFFE_ID", TokenVar: "PROPERTY_SERVICE_TOKEN"}},
+		IDVar: "USER_SPIFFE_ID", TokenVar: "PROPERTY_SERVICE_TOKEN", UserTokens: true}},
+	// Token mode's TLS, the same names on both services: the internal
+	// listener's certificate and key, and the CA the user service's
+	// certificate is verified against.
+	TLS: internalauth.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
 }
 
 // checkJWKSURL refuses a JWKS fetched over plain http from another host:

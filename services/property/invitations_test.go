@@ -64,7 +64,7 @@ func (e *env) claimsOf(t *testing.T, user int64) int {
 
 // noInvitationBudgets is for tests that fill a property.
 func noInvitationBudgets(c *property.Config) {
-	c.InvitationsPerOwner, c.InvitationsPerProperty = ratelimit.Off, ratelimit.Off
+	c.InvitationsPerOwner, c.InvitationsPerProperty, c.InvitationsPerInvitee = ratelimit.Off, ratelimit.Off, ratelimit.Off
 }
 
 // eachWith is each with the config adjusted.
@@ -286,7 +286,7 @@ func TestNoRequestMakesAnotherUserAMember(t *testing.T) {
 // The red team's bloat attack: an attacker adds a victim to 40 properties, to
 // make the victim's token too big to log in with. Now nobody can be added:
 // PUT finds no member, and invitations only wait for the victim (and run into
-// the attacker's budget).
+// the attacker's budgets).
 func TestBloatAttackAddsNobody(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		const attacker, victim = 66, 77
@@ -303,8 +303,9 @@ func TestBloatAttackAddsNobody(t *testing.T) {
 		if n := e.claimsOf(t, victim); n != 0 {
 			t.Fatalf("the victim is a member of %d properties (statuses %v)", n, statuses)
 		}
-		if statuses["put"][404] != 40 || statuses["invite"][201] != property.DefaultInvitationsPerOwner.Count ||
-			statuses["invite"][429] != 40-property.DefaultInvitationsPerOwner.Count {
+		// The tighter of the attacker's budgets governs: per owner, or per owner and invited address.
+		sent := min(property.DefaultInvitationsPerOwner.Count, property.DefaultInvitationsPerInvitee.Count)
+		if statuses["put"][404] != 40 || statuses["invite"][201] != sent || statuses["invite"][429] != 40-sent {
 			t.Fatalf("statuses: %v", statuses)
 		}
 	})

@@ -198,6 +198,18 @@ func TestBadInputIsRejectedAndWritesNothing(t *testing.T) {
 	})
 }
 
+// A client can tell an expired access token (refresh) from one that was
+// never valid (sign in again): RFC 6750's error and error_description in
+// WWW-Authenticate, and the problem's type and detail (issue 36). The
+// property service verifies with the user service's keys (the JWKS), with
+// the same leeway.
+func TestExpiredTokenIsAnsweredApartFromAnInvalidOne(t *testing.T) {
+	e := start(t, testenv.Engines(t)[0]) // no database row is involved
+	c := jwtauth.Claims{UserID: 30, Username: "x@example.com", Email: "x@example.com"}
+	c.Subject = "30"
+	testenv.BearerRefusals(t, "GET", e.url("/api/properties/"), c, e.issuer.Key, e.issuer.Settings)
+}
+
 func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		now := time.Now()
@@ -271,4 +283,27 @@ func TestForgedAndBrokenTokensAreRejected(t *testing.T) {
 			t.Fatalf("a rejected request created a property")
 		}
 	})
+}
+
+// POST /api/properties without the trailing slash was a bare "No such
+// resource." 404 where the collection lives at /api/properties/. It stays a
+// 404 (a redirect would drop a POST's body, and paths are the contract's),
+// but the problem names the path to use (issue 36; docs/contract.md).
+func TestAMissingTrailingSlashIsA404NamingThePath(t *testing.T) {
+	e := start(t, testenv.Engines(t)[0])
+	for _, c := range []struct{ method, path, want string }{
+		{"POST", "/api/properties", "POST /api/properties/"},
+		{"GET", "/api/properties", "GET /api/properties/"},
+		{"GET", "/api/property/1/", "GET /api/property/{id}"},
+	} {
+		r := testenv.DoUnchecked(t, c.method, e.url("%s", c.path), map[string]string{"name": "x"}, e.as(t, 30)...)
+		p := r.Problem(t)
+		if detail, _ := p["detail"].(string); r.Status != 404 || !strings.Contains(detail, c.want) {
+			t.Errorf("%s %s: %d %q, want a 404 naming %s", c.method, c.path, r.Status, detail, c.want)
+		}
+	}
+	if r := testenv.DoUnchecked(t, "GET", e.url("/api/nothing"), nil); r.Status != 404 ||
+		r.Problem(t)["detail"] != "No such resource." {
+		t.Errorf("an unknown path: %d %s", r.Status, r.Body)
+	}
 }

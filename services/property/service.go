@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -51,6 +52,9 @@ type Service struct {
 	// subjects are the subject tokens of the profiles calls, exchanged at
 	// the user service (its Exchange is the profiles client's).
 	subjects *internalauth.SubjectCache
+	// profiles is the profiles client in use, whose breaker's state the
+	// metrics read (SetUserServiceURL replaces it).
+	profiles atomic.Pointer[adapters.ProfileClient]
 }
 
 // SetUserServiceURL points the profiles call at the user service's internal
@@ -63,6 +67,45 @@ func (s *Service) SetUserServiceURL(url string) error {
 	}
 	s.subjects.Exchange = profiles.Exchange
 	s.app.Profiles = profiles
+	s.profiles.Store(profiles)
+	return nil
+}
+
+// profilesState is the profiles client's breaker state for the metrics: 0
+// (closed) while there is no client.
+func (s *Service) profilesState() float64 {
+	if p := s.profiles.Load(); p != nil {
+		return p.StateCode()
+	}
+	return 0
+}
+
+// canonicaliseInvitationEmails runs app.CanonicaliseInvitationEmails (issue
+// 34) and says what it did: how many invitation emails it put in today's
+// canonical form, and a WARN line, once, for each invitation it could not or
+// whose address may be another mailbox's, by invitation and property id
+// only (an owner can revoke it and invite the address again).
+func canonicaliseInvitationEmails(ctx context.Context, svc *app.Service, log *slog.Logger) error {
+	fixed, issues, err := svc.CanonicaliseInvitationEmails(ctx)
+	if err != nil {
+		return err
+	}
+	if fixed > 0 {
+		log.InfoContext(ctx, "stored invitation emails put in canonical form", "count", fixed)
+	}
+	for _, is := range issues {
+		ids := []any{"invitation_id", is.InvitationID, "property_id", is.PropertyID}
+		switch is.Kind {
+		case app.InvalidEmail:
+			log.WarnContext(ctx, "stored invitation email has no canonical form: nobody can accept it",
+				append(ids, "rule", "email "+is.Rule)...)
+		case app.TakenEmail:
+			log.WarnContext(ctx, "stored invitation email's canonical form is invited to the property already: nobody can accept it", ids...)
+		case app.FoldedEmail:
+			log.WarnContext(ctx, "stored invitation email may stand for another mailbox (an old canonical form folded ß, ς or ι): kept",
+				ids...)
+		}
+	}
 	return nil
 }
 
@@ -92,7 +135,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	limits.OnRefuse = s.Metrics.RefusalCounter()
 	svc := &app.Service{Repo: repo, Budgets: app.InvitationBudgets{
 		PerOwner:    limits.Counted("invitations-owner", cfg.InvitationsPerOwner.Or(DefaultInvitationsPerOwner)),
-		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty))}}
+		PerProperty: limits.Counted("invitations-property", cfg.InvitationsPerProperty.Or(DefaultInvitationsPerProperty)),
+		PerInvitee:  limits.Counted("invitations-invitee", cfg.InvitationsPerInvitee.Or(DefaultInvitationsPerInvitee))}}
+	if err := canonicaliseInvitationEmails(ctx, svc, log); err != nil {
+		return nil, s.res.Release(err)
+	}
 	// The public listener's budget per client; the internal listener's docs
 	// and unknown paths (before any credential) a budget of the same size of
 	// their own, so that neither listener's traffic spends the other's.
@@ -114,6 +161,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s.res.Background(workload.Run)
 	s.app, s.workload, s.userCalls, s.wrap = svc, workload, cfg.UserCalls, tr.Client
+	// The profiles call's breaker, as the user service's claims call's: its
+	// transitions in the log, its state and openings in the metrics.
+	s.userCalls.Log = log
+	s.userCalls.Outcome = s.Metrics.Counter("user_client_calls_total",
+		"Profiles calls to the user service's internal endpoint (their token exchange included), by outcome: "+
+			"ok, error, refused, circuit_open, caller_gone.", "outcome")
+	s.userCalls = s.Metrics.Breaker(adapters.UserService, s.userCalls, s.profilesState)
 	// The profiles call is made for the user whose request is served: its
 	// subject token comes from an exchange of that user's access token at
 	// the user service, kept for the user's next lists until shortly

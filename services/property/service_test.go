@@ -10,6 +10,7 @@ import (
 	"jeeves4service/internal/testkit/outbox"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/internalauth"
+	"jeeves4service/services/common/problem"
 	"jeeves4service/services/property"
 )
 
@@ -277,7 +278,8 @@ func TestEachListenerServesOnlyItsOwnContract(t *testing.T) {
 func TestTokenOfACallerNotAllowedGets403(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		r := testenv.Do(t, "GET", userPropertiesURL(e, "7"), nil, e.claimsCall(t, otherToken, 7)...)
-		if r.Status != 403 || r.Problem(t)["detail"] != "This caller may not call this operation." {
+		if r.Status != 403 || r.Problem(t)["detail"] != "This caller may not call this operation." ||
+			r.Problem(t)["type"] != problem.TypeCallerForbidden || aboutTheUser(r) {
 			t.Fatalf("reporting: %d %s", r.Status, r.Body)
 		}
 		warns := e.logs.Lines("internal call forbidden")

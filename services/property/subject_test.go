@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/upstream"
 	"jeeves4service/services/property"
 )
 
@@ -105,6 +107,11 @@ func runSubjectAttack(t *testing.T, e *env, client *http.Client, base string, cr
 		if err != nil || r.Status != a.status {
 			t.Fatalf("%s: %v %d, want %d (%s)", a.name, err, r.Status, a.status, r.Body)
 		}
+		// A subject token that does not allow the call is about its user:
+		// the caller's breaker does not count it (issue 33).
+		if a.status == 403 && !aboutTheUser(r) {
+			t.Fatalf("%s: the caller would count this 403 against the property service: %s", a.name, r.Body)
+		}
 		warns := append(e.logs.Lines("internal call rejected"), e.logs.Lines("internal call forbidden")...)
 		if a.reason == "" {
 			got := e.logs.Lines("internal call")
@@ -181,7 +188,19 @@ func TestSubjectBudgetIsPerUser(t *testing.T) {
 	if r.Status != 429 || r.Header.Get("Retry-After") == "" || r.Header.Get("RateLimit-Policy") != `"subject-requests";q=3;w=3600` {
 		t.Fatalf("past the subject's budget: %d %v", r.Status, r.Header)
 	}
+	// The caller's client reads it as a refusal about user 7, which its
+	// circuit breaker does not count (issue 33).
+	if !aboutTheUser(r) {
+		t.Fatalf("the user service would count a 429 of user 7's budget against the property service: %v", r.Header)
+	}
 	if r := testenv.Do(t, "GET", userPropertiesURL(e, "8"), nil, e.claimsCall(t, goodToken, 8)...); r.Status != 200 {
 		t.Fatalf("another user: %d", r.Status)
 	}
+}
+
+// aboutTheUser reports whether the caller's client (upstream.Refusal) reads
+// r as a refusal about the user the call was made for.
+func aboutTheUser(r testenv.Response) bool {
+	return errors.Is(upstream.Refusal("property service", &http.Response{StatusCode: r.Status, Header: r.Header}, r.Body),
+		upstream.ErrRefusedForThisRequest)
 }

@@ -24,6 +24,10 @@ import (
 // service's secrets anyway.
 func callCommand(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "properties" {
+		if len(args) == 1 && isHelp(args[0]) {
+			fmt.Fprintln(stdout, "usage: user-service call properties --user-id N [--limit N]")
+			return 0
+		}
 		fmt.Fprintln(stderr, "call: usage: user-service call properties --user-id N [--limit N]")
 		return 2
 	}
@@ -31,8 +35,8 @@ func callCommand(ctx context.Context, args []string, getenv config.Getenv, stdou
 	fs.SetOutput(stderr)
 	userID := fs.Int64("user-id", 0, "the user whose properties to ask for (required)")
 	limit := fs.Int("limit", 0, "at most this many claims (0: the property service's default)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args[1:]); !ok {
+		return code
 	}
 	if *userID <= 0 || *limit < 0 {
 		fmt.Fprintln(stderr, "call properties: --user-id must be a positive user id, --limit not negative")

@@ -21,6 +21,9 @@ import (
 // exit status: 2 for a usage or configuration error.
 func command(ctx context.Context, args []string, getenv config.Getenv, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	case "create-admin":
 		return createAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "deactivate":
@@ -30,8 +33,41 @@ func command(ctx context.Context, args []string, getenv config.Getenv, stdin io.
 	case "call":
 		return callCommand(ctx, args[1:], getenv, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "user-service: unknown command %q (commands: create-admin, deactivate, identity init, call properties)\n", args[0])
+	fmt.Fprintf(stderr, "user-service: unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+// usage is what --help prints: a newcomer's first question of a binary.
+const usage = `usage: user-service               serve: the public, internal and admin listeners, configured by
+                                   environment variables (docs/operations.md lists every one)
+       user-service create-admin --email E [--first-name F] [--last-name L]
+                                   an admin account; the password is read from stdin
+       user-service deactivate --email E | --id N
+                                   the user can no longer sign in; every session of theirs ends
+       user-service identity init --trust-domain TD --dir DIR [--lifetime 24h]
+                                   a dev trust domain: a CA and both services' SPIFFE identities
+       user-service call properties --user-id N [--limit N]
+                                   the internal call a login makes, by hand, with this service's credential
+       user-service --help         this text; COMMAND --help lists a command's flags
+`
+
+// parseFlags parses a command's flags. -h or --help prints them and is not
+// an error (status 0); a bad flag is a usage error (status 2). ok is false
+// when the command must stop with code.
+func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0, false
+	case err != nil:
+		return 2, false
+	}
+	return 0, true
+}
+
+// isHelp reports whether arg asks for help, as --help does.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }
 
 // deactivate: user-service deactivate --email E (or --id N). The user can
@@ -45,8 +81,8 @@ func deactivate(ctx context.Context, args []string, getenv config.Getenv, stdout
 	fs.SetOutput(stderr)
 	email := fs.String("email", "", "email of the user")
 	id := fs.Int64("id", 0, "id of the user (instead of --email)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if (*email == "") == (*id == 0) {
 		fmt.Fprintln(stderr, "deactivate: one of --email and --id is required")
@@ -84,6 +120,10 @@ func deactivate(ctx context.Context, args []string, getenv config.Getenv, stdout
 // complete SPIFFE_DIR. It needs no configuration: it touches no database.
 func identityCommand(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "init" {
+		if len(args) == 1 && isHelp(args[0]) {
+			fmt.Fprintln(stdout, "usage: user-service identity init --trust-domain TD --dir DIR [--lifetime 24h]")
+			return 0
+		}
 		fmt.Fprintln(stderr, "identity: usage: user-service identity init --trust-domain TD --dir DIR [--lifetime 24h]")
 		return 2
 	}
@@ -92,8 +132,8 @@ func identityCommand(args []string, stdout, stderr io.Writer) int {
 	td := fs.String("trust-domain", "", "trust domain, such as example.org (required)")
 	dir := fs.String("dir", "", "directory to write the services' identities into (required)")
 	lifetime := fs.Duration("lifetime", identity.DefaultSVIDLifetime, "how long the X.509-SVIDs are valid")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args[1:]); !ok {
+		return code
 	}
 	if *td == "" || *dir == "" || *lifetime <= 0 {
 		fmt.Fprintln(stderr, "identity init: --trust-domain and --dir are required, --lifetime must be positive")
@@ -149,8 +189,8 @@ func createAdmin(ctx context.Context, args []string, getenv config.Getenv, stdin
 	email := fs.String("email", "", "email of the admin (required)")
 	first := fs.String("first-name", "Admin", "first name")
 	last := fs.String("last-name", "User", "last name")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
 	}
 	if *email == "" {
 		fmt.Fprintln(stderr, "create-admin: --email is required; the password is read from stdin")

@@ -37,6 +37,11 @@ type Config struct {
 	// SubjectLimit is the budget of each (internal operation, subject):
 	// INTERNAL_SUBJECT_LIMIT, as the property service's.
 	SubjectLimit ratelimit.Budget
+	// ExchangeLimit is the budget of subject-token exchanges of each (user,
+	// operation), whoever asks: INTERNAL_EXCHANGE_LIMIT. It cannot be "off":
+	// the exchange mints credentials, and a caller that keeps them never
+	// needs many (a larger budget is a number).
+	ExchangeLimit ratelimit.Budget
 	// AdminAddr is the admin listener (/metrics, profiling); "" runs none
 	// (a Config built in code, in tests).
 	AdminAddr       string
@@ -95,6 +100,12 @@ var (
 	DefaultInternalRequestLimit = ratelimit.Budget{Count: 60000, Window: time.Minute}
 	// DefaultSubjectLimit: a user's member lists and invitations, with room to spare.
 	DefaultSubjectLimit = ratelimit.Budget{Count: 120, Window: time.Minute}
+	// DefaultExchangeLimit: a caller keeps a subject token until about 10 s
+	// before it expires (it lives at most 60 s), so each of its replicas
+	// asks about once a minute per user and operation; 10 leaves room for
+	// a few replicas and restarts, and holds a thief of the caller's
+	// credential and one user's access token to 10 tokens a minute.
+	DefaultExchangeLimit = ratelimit.Budget{Count: 10, Window: time.Minute}
 )
 
 // Defaults that are not secrets.
@@ -115,6 +126,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
 		SubjectLimit:    config.Parse(r, "INTERNAL_SUBJECT_LIMIT", DefaultSubjectLimit.String(), ratelimit.ParseBudgetOrOff),
+		ExchangeLimit:   config.Parse(r, "INTERNAL_EXCHANGE_LIMIT", DefaultExchangeLimit.String(), ratelimit.ParseBudget),
 		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
 		Internal:        internalauth.ReadConfig(r, InternalRole),
 		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
@@ -223,4 +235,8 @@ var InternalRole = internalauth.Role{
 		MoreTokensVar: "USER_INTERNAL_TOKENS"},
 	Call: []internalauth.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
 		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN"}},
+	// Token mode's TLS, as the property service's: INTERNAL_TLS_CERT_FILE and
+	// INTERNAL_TLS_KEY_FILE for its internal listener, INTERNAL_TLS_CA_FILE
+	// to verify the property service's.
+	TLS: internalauth.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
 }

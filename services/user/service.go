@@ -80,13 +80,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	// after the password check and at refresh) with its access tokens' key.
 	workload.SetSubjects(internalauth.Minter(signer, internalauth.DefaultSubjectTTL))
 	calls := cfg.PropertyCalls
+	calls.Log = log
 	calls.Outcome = s.Metrics.Counter("property_client_calls_total",
-		"Calls to the property service's internal endpoint, by outcome: ok, error, circuit_open, caller_gone.", "outcome")
+		"Calls to the property service's internal endpoint, by outcome: ok, error, refused, circuit_open, caller_gone.", "outcome")
+	calls = s.Metrics.Breaker(adapters.PropertyService, calls, func() float64 { return s.Property.StateCode() })
 	if s.Property, err = adapters.NewPropertyClient(workload, calls, tr.Client); err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.Metrics.Gauge("property_client_circuit_state", "The property client's circuit breaker: 0 closed, 1 half-open, 2 open.",
-		s.Property.StateCode)
 	svc.OnLogin = s.Metrics.Counter("logins_total", "Login attempts by outcome: success, bad_credentials, rate_limited, error.",
 		"outcome")
 	svc.OnHash = s.Metrics.Counter("password_hashes_total",
@@ -138,7 +138,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	exchanger, err := workload.Exchanger(verifier, signer, internalContract)
+	// The exchange holds an access token to /me's rule (svc.SessionLive: an
+	// ended session's token is refused at once, not when it expires), and
+	// each (user, operation) to a few exchanges a minute.
+	exchanger, err := workload.Exchanger(verifier, signer, internalContract, internalauth.ExchangeOptions{Live: svc.SessionLive,
+		PerUser: limits.Requests("internal-exchange", cfg.ExchangeLimit.Or(DefaultExchangeLimit))})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -220,7 +224,8 @@ func loadSigner(cfg Config) (*jwtauth.Signer, error) {
 // canonicaliseStoredEmails runs app.CanonicaliseStoredEmails and says what
 // it did: how many emails it put in canonical form, and a WARN line (at
 // every start, until an operator resolves it) for each account it could
-// not, by user id only.
+// not, by user id only; and once, a WARN line for each account whose email
+// from before issue 34 may stand for another mailbox.
 func canonicaliseStoredEmails(ctx context.Context, svc *app.Service, log *slog.Logger) error {
 	fixed, issues, err := svc.CanonicaliseStoredEmails(ctx)
 	if err != nil {
@@ -230,6 +235,11 @@ func canonicaliseStoredEmails(ctx context.Context, svc *app.Service, log *slog.L
 		log.InfoContext(ctx, "stored emails put in canonical form", "count", fixed)
 	}
 	for _, is := range issues {
+		if is.MayBeOther {
+			log.WarnContext(ctx, "stored email may stand for another mailbox (an old canonical form folded ß, ς or ι): kept, "+
+				"the account logs in as stored", "user_id", is.UserID)
+			continue
+		}
 		if is.Rule != "" {
 			log.WarnContext(ctx, "stored email has no canonical form: the account cannot log in with a password",
 				"user_id", is.UserID, "rule", "email "+is.Rule)

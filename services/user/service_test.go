@@ -202,6 +202,22 @@ func TestCircuitBreakerOpensAndCloses(t *testing.T) {
 	if fake.hits.Load() != before {
 		t.Fatalf("property service was called %d times while the circuit was open", fake.hits.Load()-before)
 	}
+	// The metrics and the log name the service whose breaker opened (issue 33).
+	metrics := "http://" + e.svc.Server.Addr("admin") + "/metrics"
+	m := testenv.Scrape(t, metrics)
+	for series, want := range map[string]string{
+		`upstream_circuit_state{service="user-service",upstream="property-service"}`:         "2",
+		`upstream_circuit_opens_total{service="user-service",upstream="property-service"}`:   "1",
+		`upstream_circuit_refused_total{service="user-service",upstream="property-service"}`: "3",
+	} {
+		if m[series] != want {
+			t.Errorf("while open, %s = %q, want %s", series, m[series], want)
+		}
+	}
+	if opened := e.logs.Lines("circuit breaker opened: calls to the upstream are refused without trying"); len(opened) != 1 ||
+		opened[0]["upstream"] != "property-service" {
+		t.Fatalf("the log of the opened breaker: %v", opened)
+	}
 	// The service recovers; after the open period one trial call closes the circuit.
 	fake.set(goodAnswer)
 	time.Sleep(time.Until(opened.Add(3100 * time.Millisecond)))
@@ -210,6 +226,9 @@ func TestCircuitBreakerOpensAndCloses(t *testing.T) {
 	}
 	if e.svc.Property.State() != "closed" {
 		t.Fatalf("breaker %s after recovery, want closed", e.svc.Property.State())
+	}
+	if m := testenv.Scrape(t, metrics); m[`upstream_circuit_state{service="user-service",upstream="property-service"}`] != "0" {
+		t.Fatalf("after recovery the state gauge says %q", m[`upstream_circuit_state{service="user-service",upstream="property-service"}`])
 	}
 	if !fake.sawToken.Load() {
 		t.Fatal("the client never sent X-Internal-Token")
@@ -356,6 +375,10 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 	cases["PROPERTY_SERVICE_TOKEN  "] = map[string]string{"INTERNAL_AUTH": "spiffe", "PROPERTY_SERVICE_TOKEN": propertyToken}
 	cases["USER_INTERNAL_ADDR"] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "USER_INTERNAL_ADDR": "nope"}
 	cases["INTERNAL_SERVICE_TOKEN   "] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": token}
+	// Issue 33: token mode's TLS, the property service's variables: a
+	// certificate needs its key, and spiffe mode has its own TLS.
+	cases["INTERNAL_TLS_KEY_FILE"] = map[string]string{"INTERNAL_SERVICE_TOKEN": token, "INTERNAL_TLS_CERT_FILE": "/etc/tls/tls.crt"}
+	cases["INTERNAL_TLS_CA_FILE"] = map[string]string{"INTERNAL_AUTH": "spiffe", "INTERNAL_TLS_CA_FILE": "/etc/tls/ca.crt"}
 	for name, vars := range cases {
 		_, set := vars["PROPERTY_SERVICE_TOKEN"]
 		if !set && !strings.HasPrefix(name, "PROPERTY_SERVICE_TOKEN") && vars["INTERNAL_AUTH"] != "spiffe" {

@@ -108,19 +108,21 @@ UPDATE properties SET updated_at = sqlc.arg(now) WHERE id = sqlc.arg(id);
 -- name: PutInvitation :one
 -- Only by a current owner, and only while the property has fewer than 100
 -- pending invitations (the most the contract lets a list hold); inviting an
--- address again replaces its invitation (an expired one too), its secret
--- with it: the last mail's secret is the only one that accepts, and the
--- invitation is unsent until that mail is taken (MarkInvitationSent).
-INSERT INTO invitations (property_id, email, access_level, invited_by, created_at, expires_at, secret_hash)
-SELECT o.property_id, sqlc.arg(email), sqlc.arg(access_level), sqlc.arg(caller), sqlc.arg(now), sqlc.arg(expires_at),
-       sqlc.arg(secret_hash)
+-- address again replaces its invitation (an expired one too), inviter included,
+-- and its secret with it: the last mail's secret is the only one that
+-- accepts, and the invitation is unsent until that mail is taken
+-- (MarkInvitationSent). invited_by_email is the inviter's canonical address
+-- from their verified access token: what the invitee sees of who invited them.
+INSERT INTO invitations (property_id, email, access_level, invited_by, invited_by_email, created_at, expires_at, secret_hash)
+SELECT o.property_id, sqlc.arg(email), sqlc.arg(access_level), sqlc.arg(caller), sqlc.arg(caller_email), sqlc.arg(now),
+       sqlc.arg(expires_at), sqlc.arg(secret_hash)
 FROM property_members o
 WHERE o.property_id = sqlc.arg(property_id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner'
   AND (SELECT COUNT(*) FROM invitations i
        WHERE i.property_id = o.property_id AND i.expires_at > sqlc.arg(now) AND i.email <> sqlc.arg(email)) < 100
   AND TRUE -- SQLite: an upsert of an INSERT ... SELECT needs a WHERE before ON CONFLICT
 ON CONFLICT (property_id, email) DO UPDATE
-SET access_level = excluded.access_level, invited_by = excluded.invited_by,
+SET access_level = excluded.access_level, invited_by = excluded.invited_by, invited_by_email = excluded.invited_by_email,
     created_at = excluded.created_at, expires_at = excluded.expires_at,
     secret_hash = excluded.secret_hash, sent_at = NULL
 RETURNING *;
@@ -141,23 +143,44 @@ RETURNING *;
 -- dead, and the newer mail says whether it was sent).
 UPDATE invitations SET sent_at = sqlc.arg(now) WHERE id = sqlc.arg(id) AND secret_hash = sqlc.arg(secret_hash);
 
+-- An invitation is its inviter's act only while the inviter owns the
+-- property: removing or demoting an owner revokes theirs in the same
+-- transaction (RevokeInviterInvitations), and every read below that lists,
+-- accepts or declines one also requires that the inviter is an owner now, so
+-- that one a revocation raced (an invitation written from a snapshot in which
+-- its inviter still owned) is dead too.
+
 -- name: ListPropertyInvitations :many
-SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at,
-       i.sent_at
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.property_id = sqlc.arg(property_id) AND i.expires_at > sqlc.arg(now)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = i.property_id AND o.user_id = i.invited_by AND o.access_level = 'owner')
 ORDER BY i.id
 LIMIT 100;
 
 -- name: ListEmailInvitations :many
-SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at,
-       i.sent_at
+-- One page of the invitations addressed to email (ids above after, by id),
+-- from the (email, id) index.
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
-WHERE i.email = sqlc.arg(email) AND i.expires_at > sqlc.arg(now)
+WHERE i.email = sqlc.arg(email) AND i.id > sqlc.arg(after) AND i.expires_at > sqlc.arg(now)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = i.property_id AND o.user_id = i.invited_by AND o.access_level = 'owner')
 ORDER BY i.id
-LIMIT 100;
+LIMIT CAST(sqlc.arg(page_size) AS BIGINT);
+
+-- name: CountEmailInvitations :one
+-- How many invitations ListEmailInvitations lists in all, over every page.
+SELECT COUNT(*)
+FROM invitations i
+WHERE i.email = sqlc.arg(email) AND i.expires_at > sqlc.arg(now)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = i.property_id AND o.user_id = i.invited_by AND o.access_level = 'owner');
 
 -- name: RevokeInvitation :execrows
 -- Only by a current owner of the invitation's property.
@@ -166,10 +189,19 @@ WHERE invitations.id = sqlc.arg(id) AND invitations.property_id = sqlc.arg(prope
   AND EXISTS (SELECT 1 FROM property_members o
               WHERE o.property_id = invitations.property_id AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner');
 
+-- name: RevokeInviterInvitations :execrows
+-- Every invitation of the property sent by inviter: run in the transaction
+-- that removes or demotes them as an owner.
+DELETE FROM invitations WHERE property_id = sqlc.arg(property_id) AND invited_by = sqlc.arg(inviter);
+
 -- name: GetEmailInvitation :one
--- An invitation addressed to email and not expired: the only ones its
--- addressee may accept or decline.
-SELECT * FROM invitations WHERE id = sqlc.arg(id) AND email = sqlc.arg(email) AND expires_at > sqlc.arg(now);
+-- An invitation addressed to email, not expired, whose inviter owns its
+-- property now: the only ones its addressee may accept or decline.
+SELECT * FROM invitations
+WHERE id = sqlc.arg(id) AND email = sqlc.arg(email) AND expires_at > sqlc.arg(now)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = invitations.property_id AND o.user_id = invitations.invited_by
+                AND o.access_level = 'owner');
 
 -- name: DeleteInvitation :execrows
 DELETE FROM invitations WHERE id = sqlc.arg(id);

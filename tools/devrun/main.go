@@ -10,8 +10,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -29,7 +32,10 @@ func main() {
 	// exits and leaves it behind. Whoever started it going away stops it
 	// (and the services with it), as Ctrl-C on the terminal does.
 	go stopWhenOrphaned(stop)
-	if err := run(ctx, "bin", os.Getenv, os.Stdout, os.Stderr); err != nil {
+	fresh := flag.Bool("fresh", false, "remove ./data (the SQLite databases, the signing key, the dev trust domain) first: "+
+		"start on empty databases (make run-fresh)")
+	flag.Parse()
+	if err := run(ctx, "bin", *fresh, os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
 	}
@@ -42,7 +48,7 @@ var addresses = []struct{ name, def string }{
 	{"PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"},
 }
 
-func run(ctx context.Context, bin string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, bin string, fresh bool, getenv func(string) string, stdout, stderr io.Writer) error {
 	envOr := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -56,6 +62,18 @@ func run(ctx context.Context, bin string, getenv func(string) string, stdout, st
 		if err := free(envOr(a.name, a.def)); err != nil {
 			return fmt.Errorf("%s %s is already in use (%v): stop what holds it or set %s", a.name, envOr(a.name, a.def), err, a.name)
 		}
+	}
+	// A second make run starts on the first one's databases: its accounts
+	// and properties are there (the banner's register answers 409). Fresh
+	// starts empty; otherwise the banner says whose data this is.
+	if fresh {
+		if err := os.RemoveAll("data"); err != nil {
+			return fmt.Errorf("remove ./data for a fresh start: %w", err)
+		}
+	}
+	dataNote, err := earlierData()
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll("data", 0o700); err != nil {
 		return fmt.Errorf("create ./data: %w", err)
@@ -96,53 +114,21 @@ func run(ctx context.Context, bin string, getenv func(string) string, stdout, st
 		return err
 	}
 	internal := envOr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002")
-	probe := fmt.Sprintf("curl -s http://%s/api/internal/properties/users/1     # 401: no X-Internal-Token", internal)
-	if mode != "token" {
-		probe = fmt.Sprintf(`curl -sk https://%[1]s/api/internal/properties/users/1     # refused: no client certificate
-  curl -sk --cert data/identity/user-service/svid.pem --key data/identity/user-service/svid_key.pem \
-       https://%[1]s/api/internal/properties/users/1     # 401: a certificate without a JWT-SVID
-  INTERNAL_AUTH=spiffe bin/user-service call properties --user-id 1   # 200: the call a login makes, by hand;
-                                                  # its request_id is in the property service's audit line`, internal)
-	}
 	fmt.Fprintf(stdout, `
-jeeves4service is running (SQLite under ./data). Ctrl-C stops both services.
+jeeves4service is running (SQLite under ./data%[5]s). Ctrl-C stops both services.
 Internal calls: %[4]s
-Mail: %[7]s
+Mail: %[9]s
 
   user service      http://%[1]s      (JWKS: http://%[1]s/.well-known/jwks.json)
   user service      internal listener: %[6]s (the property service calls it for names)
   property service  http://%[2]s      (internal listener: %[3]s)
 
 Try it:
-  curl -s -X POST http://%[1]s/api/users/register -H 'Content-Type: application/json' \
-       -d '{"email":"ada@example.com","password":"correct horse battery staple","first_name":"Ada","last_name":"Lovelace"}'
-  SESSION=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
-       -d '{"email":"ada@example.com","password":"correct horse battery staple"}')
-  TOKEN=$(echo "$SESSION" | sed 's/.*"token":"\([^"]*\)".*/\1/')
-  REFRESH=$(echo "$SESSION" | sed 's/.*"refresh_token":"\([^"]*\)".*/\1/')
-  curl -s -X POST http://%[2]s/api/properties/ -H "Authorization: Bearer $TOKEN" \
-       -H 'Content-Type: application/json' -d '{"name":"Seaside cottage"}'
-  # the access token lives 10 minutes; refresh for the next pair (its claims list the cottage now):
-  curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
-  # that refresh token is spent: presenting it again ends the whole session (401)
-  curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
-  # share it by email: invite Grace (before or after she registers); she signs in, sees it, accepts
-  curl -s -X POST http://%[2]s/api/property/1/invitations -H "Authorization: Bearer $TOKEN" \
-       -H 'Content-Type: application/json' -d '{"email":"grace@example.com","access_level":"member"}'
-  curl -s -X POST http://%[1]s/api/users/register -H 'Content-Type: application/json' \
-       -d '{"email":"grace@example.com","password":"another long passphrase","first_name":"Grace","last_name":"Hopper"}'
-  GRACE=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
-       -d '{"email":"grace@example.com","password":"another long passphrase"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
-  curl -s http://%[2]s/api/invitations -H "Authorization: Bearer $GRACE"
-  # accepting takes the mailed secret as well as Grace's sign-in: %[8]s
-  SECRET=paste-the-secret-here
-  curl -s -X POST http://%[2]s/api/invitations/1/accept -H "Authorization: Bearer $GRACE" \
-       -H 'Content-Type: application/json' -d "{\"secret\":\"$SECRET\"}"
-  # the member list, by name (the property service asks the user service's internal listener, %[6]s)
-  curl -s http://%[2]s/api/property/1/members -H "Authorization: Bearer $TOKEN"
-  %[5]s
+%[7]s
+  %[8]s
 
-`, user, property, internal, modeLine, probe, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001"), mailLine, secretFrom(getenv))
+`, user, property, internal, modeLine, dataNote, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001"),
+		walkthrough(user, property, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001")), internalProbe(mode, internal), mailLine)
 	select {
 	case <-ctx.Done():
 	case err := <-exited:
@@ -152,6 +138,69 @@ Try it:
 	stopAll(procs)
 	fmt.Fprintln(stdout, "\nstopped both services")
 	return nil
+}
+
+// earlierData is the banner's note when ./data holds an earlier run's
+// databases, naming the way to start empty.
+func earlierData() (string, error) {
+	for _, db := range []string{"user.db", "property.db"} {
+		_, err := os.Stat(filepath.Join("data", db))
+		if err == nil {
+			return ", kept from an earlier run: make run-fresh starts on empty databases", nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("look for an earlier run's data: %w", err)
+		}
+	}
+	return "", nil
+}
+
+// internalProbe is the banner's look at the property service's internal listener
+// from outside. curl's -S shows the refused handshake's error, which -s
+// alone would hide (the line printed nothing).
+func internalProbe(mode, internal string) string {
+	if mode == "token" {
+		return fmt.Sprintf("curl -sS http://%s/api/internal/properties/users/1     # 401: no X-Internal-Token", internal)
+	}
+	return fmt.Sprintf(`curl -sSk https://%[1]s/api/internal/properties/users/1     # refused: no client certificate (curl: (56) ...)
+  curl -sSk --cert data/identity/user-service/svid.pem --key data/identity/user-service/svid_key.pem \
+       https://%[1]s/api/internal/properties/users/1     # 401: a certificate without a JWT-SVID
+  INTERNAL_AUTH=spiffe bin/user-service call properties --user-id 1   # 200: the call a login makes, by hand;
+                                                  # its request_id is in the property service's audit line`, internal)
+}
+
+// walkthrough is the banner's "Try it", a shell script: each id it uses
+// (the property, the invitation) is the one its own requests created, in
+// $ID and $INVITATION, so it holds on a database that already has some.
+func walkthrough(user, property, userInternal string) string {
+	return fmt.Sprintf(`  curl -s -X POST http://%[1]s/api/users/register -H 'Content-Type: application/json' \
+       -d '{"email":"ada@example.com","password":"correct horse battery staple","first_name":"Ada","last_name":"Lovelace"}'
+  SESSION=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
+       -d '{"email":"ada@example.com","password":"correct horse battery staple"}')
+  TOKEN=$(echo "$SESSION" | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  REFRESH=$(echo "$SESSION" | sed 's/.*"refresh_token":"\([^"]*\)".*/\1/')
+  ID=$(curl -s -X POST http://%[2]s/api/properties/ -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -d '{"name":"Seaside cottage"}' | sed 's/.*"id":\([0-9]*\).*/\1/'); echo "property $ID"
+  # the access token lives 10 minutes; refresh for the next pair (its claims list the cottage now):
+  curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
+  # that refresh token is spent: presenting it again ends the whole session (401)
+  curl -s -X POST http://%[1]s/api/users/refresh -H 'Content-Type: application/json' -d "{\"refresh_token\":\"$REFRESH\"}"
+  # share it by email: invite Grace (before or after she registers); she signs in, sees it, accepts
+  INVITATION=$(curl -s -X POST http://%[2]s/api/property/$ID/invitations -H "Authorization: Bearer $TOKEN" \
+       -H 'Content-Type: application/json' -d '{"email":"grace@example.com","access_level":"member"}' \
+       | sed 's/.*"id":\([0-9]*\).*/\1/'); echo "invitation $INVITATION"
+  curl -s -X POST http://%[1]s/api/users/register -H 'Content-Type: application/json' \
+       -d '{"email":"grace@example.com","password":"another long passphrase","first_name":"Grace","last_name":"Hopper"}'
+  GRACE=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
+       -d '{"email":"grace@example.com","password":"another long passphrase"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s http://%[2]s/api/invitations -H "Authorization: Bearer $GRACE"
+  # accepting takes the invitation's mailed secret as well as Grace's sign-in: without SMTP_URL, the
+  # invitation_secret= of this log's line "invitation mail (MAIL_TO_LOG=on...)"; with it, the link in her mail
+  SECRET=${SECRET:-paste-the-secret-here}
+  curl -s -X POST http://%[2]s/api/invitations/$INVITATION/accept -H "Authorization: Bearer $GRACE" \
+       -H 'Content-Type: application/json' -d "{\"secret\":\"$SECRET\"}"
+  # the member list, by name (the property service asks the user service's internal listener, %[3]s)
+  curl -s http://%[2]s/api/property/$ID/members -H "Authorization: Bearer $TOKEN"`, user, property, userInternal)
 }
 
 // internalAuth prepares the mode's credentials: for spiffe (the default) a
@@ -205,14 +254,6 @@ func mail(getenv func(string) string) (string, []string) {
 	}
 	return "no mail server (SMTP_URL unset): each invitation's mail, its secret included, is printed in the property " +
 		"service's log below (MAIL_TO_LOG=on); set SMTP_URL, SMTP_FROM and INVITATION_URL to send real mail", []string{"MAIL_TO_LOG=on"}
-}
-
-// secretFrom says where the walk-through's secret comes from.
-func secretFrom(getenv func(string) string) string {
-	if getenv("SMTP_URL") != "" {
-		return "the secret= in the link of the mail Grace got"
-	}
-	return "the invitation_secret= of the line \"invitation mail (MAIL_TO_LOG=on...)\" in this log"
 }
 
 // free reports whether addr can be bound now.

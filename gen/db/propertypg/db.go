@@ -27,6 +27,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.addMemberStmt, err = db.PrepareContext(ctx, addMember); err != nil {
 		return nil, fmt.Errorf("error preparing query AddMember: %w", err)
 	}
+	if q.countEmailInvitationsStmt, err = db.PrepareContext(ctx, countEmailInvitations); err != nil {
+		return nil, fmt.Errorf("error preparing query CountEmailInvitations: %w", err)
+	}
 	if q.countMembersStmt, err = db.PrepareContext(ctx, countMembers); err != nil {
 		return nil, fmt.Errorf("error preparing query CountMembers: %w", err)
 	}
@@ -59,6 +62,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	}
 	if q.getPropertyStmt, err = db.PrepareContext(ctx, getProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query GetProperty: %w", err)
+	}
+	if q.invitationEmailCheckedStmt, err = db.PrepareContext(ctx, invitationEmailChecked); err != nil {
+		return nil, fmt.Errorf("error preparing query InvitationEmailChecked: %w", err)
+	}
+	if q.invitationEmailsToCheckStmt, err = db.PrepareContext(ctx, invitationEmailsToCheck); err != nil {
+		return nil, fmt.Errorf("error preparing query InvitationEmailsToCheck: %w", err)
 	}
 	if q.listAllPropertiesStmt, err = db.PrepareContext(ctx, listAllProperties); err != nil {
 		return nil, fmt.Errorf("error preparing query ListAllProperties: %w", err)
@@ -99,6 +108,12 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.revokeInvitationStmt, err = db.PrepareContext(ctx, revokeInvitation); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeInvitation: %w", err)
 	}
+	if q.revokeInviterInvitationsStmt, err = db.PrepareContext(ctx, revokeInviterInvitations); err != nil {
+		return nil, fmt.Errorf("error preparing query RevokeInviterInvitations: %w", err)
+	}
+	if q.setInvitationEmailStmt, err = db.PrepareContext(ctx, setInvitationEmail); err != nil {
+		return nil, fmt.Errorf("error preparing query SetInvitationEmail: %w", err)
+	}
 	if q.setMemberLevelStmt, err = db.PrepareContext(ctx, setMemberLevel); err != nil {
 		return nil, fmt.Errorf("error preparing query SetMemberLevel: %w", err)
 	}
@@ -113,6 +128,11 @@ func (q *Queries) Close() error {
 	if q.addMemberStmt != nil {
 		if cerr := q.addMemberStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing addMemberStmt: %w", cerr)
+		}
+	}
+	if q.countEmailInvitationsStmt != nil {
+		if cerr := q.countEmailInvitationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing countEmailInvitationsStmt: %w", cerr)
 		}
 	}
 	if q.countMembersStmt != nil {
@@ -168,6 +188,16 @@ func (q *Queries) Close() error {
 	if q.getPropertyStmt != nil {
 		if cerr := q.getPropertyStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing getPropertyStmt: %w", cerr)
+		}
+	}
+	if q.invitationEmailCheckedStmt != nil {
+		if cerr := q.invitationEmailCheckedStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing invitationEmailCheckedStmt: %w", cerr)
+		}
+	}
+	if q.invitationEmailsToCheckStmt != nil {
+		if cerr := q.invitationEmailsToCheckStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing invitationEmailsToCheckStmt: %w", cerr)
 		}
 	}
 	if q.listAllPropertiesStmt != nil {
@@ -235,6 +265,16 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing revokeInvitationStmt: %w", cerr)
 		}
 	}
+	if q.revokeInviterInvitationsStmt != nil {
+		if cerr := q.revokeInviterInvitationsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing revokeInviterInvitationsStmt: %w", cerr)
+		}
+	}
+	if q.setInvitationEmailStmt != nil {
+		if cerr := q.setInvitationEmailStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing setInvitationEmailStmt: %w", cerr)
+		}
+	}
 	if q.setMemberLevelStmt != nil {
 		if cerr := q.setMemberLevelStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing setMemberLevelStmt: %w", cerr)
@@ -282,67 +322,77 @@ func (q *Queries) queryRow(ctx context.Context, stmt *sql.Stmt, query string, ar
 }
 
 type Queries struct {
-	db                          DBTX
-	tx                          *sql.Tx
-	addMemberStmt               *sql.Stmt
-	countMembersStmt            *sql.Stmt
-	countOwnersStmt             *sql.Stmt
-	countUserClaimsStmt         *sql.Stmt
-	createPropertyStmt          *sql.Stmt
-	createRoomStmt              *sql.Stmt
-	deleteInvitationStmt        *sql.Stmt
-	deleteMemberStmt            *sql.Stmt
-	deletePropertyStmt          *sql.Stmt
-	getEmailInvitationStmt      *sql.Stmt
-	getMemberStmt               *sql.Stmt
-	getPropertyStmt             *sql.Stmt
-	listAllPropertiesStmt       *sql.Stmt
-	listEmailInvitationsStmt    *sql.Stmt
-	listMembersStmt             *sql.Stmt
-	listMembershipsStmt         *sql.Stmt
-	listPropertyInvitationsStmt *sql.Stmt
-	listRoomsStmt               *sql.Stmt
-	listUserClaimsStmt          *sql.Stmt
-	lockPropertyStmt            *sql.Stmt
-	markInvitationSentStmt      *sql.Stmt
-	putInvitationStmt           *sql.Stmt
-	putMemberStmt               *sql.Stmt
-	renewInvitationSecretStmt   *sql.Stmt
-	revokeInvitationStmt        *sql.Stmt
-	setMemberLevelStmt          *sql.Stmt
-	updatePropertyStmt          *sql.Stmt
+	db                           DBTX
+	tx                           *sql.Tx
+	addMemberStmt                *sql.Stmt
+	countEmailInvitationsStmt    *sql.Stmt
+	countMembersStmt             *sql.Stmt
+	countOwnersStmt              *sql.Stmt
+	countUserClaimsStmt          *sql.Stmt
+	createPropertyStmt           *sql.Stmt
+	createRoomStmt               *sql.Stmt
+	deleteInvitationStmt         *sql.Stmt
+	deleteMemberStmt             *sql.Stmt
+	deletePropertyStmt           *sql.Stmt
+	getEmailInvitationStmt       *sql.Stmt
+	getMemberStmt                *sql.Stmt
+	getPropertyStmt              *sql.Stmt
+	invitationEmailCheckedStmt   *sql.Stmt
+	invitationEmailsToCheckStmt  *sql.Stmt
+	listAllPropertiesStmt        *sql.Stmt
+	listEmailInvitationsStmt     *sql.Stmt
+	listMembersStmt              *sql.Stmt
+	listMembershipsStmt          *sql.Stmt
+	listPropertyInvitationsStmt  *sql.Stmt
+	listRoomsStmt                *sql.Stmt
+	listUserClaimsStmt           *sql.Stmt
+	lockPropertyStmt             *sql.Stmt
+	markInvitationSentStmt       *sql.Stmt
+	putInvitationStmt            *sql.Stmt
+	putMemberStmt                *sql.Stmt
+	renewInvitationSecretStmt    *sql.Stmt
+	revokeInvitationStmt         *sql.Stmt
+	revokeInviterInvitationsStmt *sql.Stmt
+	setInvitationEmailStmt       *sql.Stmt
+	setMemberLevelStmt           *sql.Stmt
+	updatePropertyStmt           *sql.Stmt
 }
 
 func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 	return &Queries{
-		db:                          tx,
-		tx:                          tx,
-		addMemberStmt:               q.addMemberStmt,
-		countMembersStmt:            q.countMembersStmt,
-		countOwnersStmt:             q.countOwnersStmt,
-		countUserClaimsStmt:         q.countUserClaimsStmt,
-		createPropertyStmt:          q.createPropertyStmt,
-		createRoomStmt:              q.createRoomStmt,
-		deleteInvitationStmt:        q.deleteInvitationStmt,
-		deleteMemberStmt:            q.deleteMemberStmt,
-		deletePropertyStmt:          q.deletePropertyStmt,
-		getEmailInvitationStmt:      q.getEmailInvitationStmt,
-		getMemberStmt:               q.getMemberStmt,
-		getPropertyStmt:             q.getPropertyStmt,
-		listAllPropertiesStmt:       q.listAllPropertiesStmt,
-		listEmailInvitationsStmt:    q.listEmailInvitationsStmt,
-		listMembersStmt:             q.listMembersStmt,
-		listMembershipsStmt:         q.listMembershipsStmt,
-		listPropertyInvitationsStmt: q.listPropertyInvitationsStmt,
-		listRoomsStmt:               q.listRoomsStmt,
-		listUserClaimsStmt:          q.listUserClaimsStmt,
-		lockPropertyStmt:            q.lockPropertyStmt,
-		markInvitationSentStmt:      q.markInvitationSentStmt,
-		putInvitationStmt:           q.putInvitationStmt,
-		putMemberStmt:               q.putMemberStmt,
-		renewInvitationSecretStmt:   q.renewInvitationSecretStmt,
-		revokeInvitationStmt:        q.revokeInvitationStmt,
-		setMemberLevelStmt:          q.setMemberLevelStmt,
-		updatePropertyStmt:          q.updatePropertyStmt,
+		db:                           tx,
+		tx:                           tx,
+		addMemberStmt:                q.addMemberStmt,
+		countEmailInvitationsStmt:    q.countEmailInvitationsStmt,
+		countMembersStmt:             q.countMembersStmt,
+		countOwnersStmt:              q.countOwnersStmt,
+		countUserClaimsStmt:          q.countUserClaimsStmt,
+		createPropertyStmt:           q.createPropertyStmt,
+		createRoomStmt:               q.createRoomStmt,
+		deleteInvitationStmt:         q.deleteInvitationStmt,
+		deleteMemberStmt:             q.deleteMemberStmt,
+		deletePropertyStmt:           q.deletePropertyStmt,
+		getEmailInvitationStmt:       q.getEmailInvitationStmt,
+		getMemberStmt:                q.getMemberStmt,
+		getPropertyStmt:              q.getPropertyStmt,
+		invitationEmailCheckedStmt:   q.invitationEmailCheckedStmt,
+		invitationEmailsToCheckStmt:  q.invitationEmailsToCheckStmt,
+		listAllPropertiesStmt:        q.listAllPropertiesStmt,
+		listEmailInvitationsStmt:     q.listEmailInvitationsStmt,
+		listMembersStmt:              q.listMembersStmt,
+		listMembershipsStmt:          q.listMembershipsStmt,
+		listPropertyInvitationsStmt:  q.listPropertyInvitationsStmt,
+		listRoomsStmt:                q.listRoomsStmt,
+		listUserClaimsStmt:           q.listUserClaimsStmt,
+		lockPropertyStmt:             q.lockPropertyStmt,
+		markInvitationSentStmt:       q.markInvitationSentStmt,
+		putInvitationStmt:            q.putInvitationStmt,
+		putMemberStmt:                q.putMemberStmt,
+		renewInvitationSecretStmt:    q.renewInvitationSecretStmt,
+		revokeInvitationStmt:         q.revokeInvitationStmt,
+		revokeInviterInvitationsStmt: q.revokeInviterInvitationsStmt,
+		setInvitationEmailStmt:       q.setInvitationEmailStmt,
+		setMemberLevelStmt:           q.setMemberLevelStmt,
+		updatePropertyStmt:           q.updatePropertyStmt,
 	}
 }

@@ -9,15 +9,20 @@ import (
 )
 
 type Invitation struct {
-	ID          int64
-	PropertyID  int64
-	Email       string
-	AccessLevel string
-	InvitedBy   int64
-	CreatedAt   int64
-	ExpiresAt   int64
-	SecretHash  sql.NullString
-	SentAt      sql.NullInt64
+	ID             int64
+	PropertyID     int64
+	Email          string
+	AccessLevel    string
+	InvitedBy      int64
+	CreatedAt      int64
+	ExpiresAt      int64
+	InvitedByEmail string
+	SecretHash     sql.NullString
+	SentAt         sql.NullInt64
+}
+
+type InvitationEmailsToCheck struct {
+	InvitationID int64
 }
 
 type Property struct {

@@ -43,6 +43,27 @@ func (q *Queries) AddMember(ctx context.Context, arg AddMemberParams) (PropertyM
 	return i, err
 }
 
+const countEmailInvitations = `-- name: CountEmailInvitations :one
+SELECT COUNT(*)
+FROM invitations i
+WHERE i.email = ?1 AND i.expires_at > ?2
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = i.property_id AND o.user_id = i.invited_by AND o.access_level = 'owner')
+`
+
+type CountEmailInvitationsParams struct {
+	Email string
+	Now   int64
+}
+
+// How many invitations ListEmailInvitations lists in all, over every page.
+func (q *Queries) CountEmailInvitations(ctx context.Context, arg CountEmailInvitationsParams) (int64, error) {
+	row := q.queryRow(ctx, q.countEmailInvitationsStmt, countEmailInvitations, arg.Email, arg.Now)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countMembers = `-- name: CountMembers :one
 SELECT COUNT(*) FROM property_members WHERE property_id = ?1
 `
@@ -197,7 +218,11 @@ func (q *Queries) DeleteProperty(ctx context.Context, arg DeletePropertyParams) 
 }
 
 const getEmailInvitation = `-- name: GetEmailInvitation :one
-SELECT id, property_id, email, access_level, invited_by, created_at, expires_at, secret_hash, sent_at FROM invitations WHERE id = ?1 AND email = ?2 AND expires_at > ?3
+SELECT id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email, secret_hash, sent_at FROM invitations
+WHERE id = ?1 AND email = ?2 AND expires_at > ?3
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = invitations.property_id AND o.user_id = invitations.invited_by
+                AND o.access_level = 'owner')
 `
 
 type GetEmailInvitationParams struct {
@@ -206,8 +231,8 @@ type GetEmailInvitationParams struct {
 	Now   int64
 }
 
-// An invitation addressed to email and not expired: the only ones its
-// addressee may accept or decline.
+// An invitation addressed to email, not expired, whose inviter owns its
+// property now: the only ones its addressee may accept or decline.
 func (q *Queries) GetEmailInvitation(ctx context.Context, arg GetEmailInvitationParams) (Invitation, error) {
 	row := q.queryRow(ctx, q.getEmailInvitationStmt, getEmailInvitation, arg.ID, arg.Email, arg.Now)
 	var i Invitation
@@ -219,6 +244,7 @@ func (q *Queries) GetEmailInvitation(ctx context.Context, arg GetEmailInvitation
 		&i.InvitedBy,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.InvitedByEmail,
 		&i.SecretHash,
 		&i.SentAt,
 	)
@@ -319,34 +345,46 @@ func (q *Queries) ListAllProperties(ctx context.Context, arg ListAllPropertiesPa
 }
 
 const listEmailInvitations = `-- name: ListEmailInvitations :many
-SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at,
-       i.sent_at
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
-WHERE i.email = ?1 AND i.expires_at > ?2
+WHERE i.email = ?1 AND i.id > ?2 AND i.expires_at > ?3
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = i.property_id AND o.user_id = i.invited_by AND o.access_level = 'owner')
 ORDER BY i.id
-LIMIT 100
+LIMIT CAST(?4 AS BIGINT)
 `
 
 type ListEmailInvitationsParams struct {
-	Email string
-	Now   int64
+	Email    string
+	After    int64
+	Now      int64
+	PageSize int64
 }
 
 type ListEmailInvitationsRow struct {
-	ID           int64
-	PropertyID   int64
-	PropertyName string
-	Email        string
-	AccessLevel  string
-	InvitedBy    int64
-	CreatedAt    int64
-	ExpiresAt    int64
-	SentAt       sql.NullInt64
+	ID             int64
+	PropertyID     int64
+	PropertyName   string
+	Email          string
+	AccessLevel    string
+	InvitedBy      int64
+	InvitedByEmail string
+	CreatedAt      int64
+	ExpiresAt      int64
+	SentAt         sql.NullInt64
 }
 
+// One page of the invitations addressed to email (ids above after, by id),
+// from the (email, id) index.
 func (q *Queries) ListEmailInvitations(ctx context.Context, arg ListEmailInvitationsParams) ([]ListEmailInvitationsRow, error) {
-	rows, err := q.query(ctx, q.listEmailInvitationsStmt, listEmailInvitations, arg.Email, arg.Now)
+	rows, err := q.query(ctx, q.listEmailInvitationsStmt, listEmailInvitations,
+		arg.Email,
+		arg.After,
+		arg.Now,
+		arg.PageSize,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -361,6 +399,7 @@ func (q *Queries) ListEmailInvitations(ctx context.Context, arg ListEmailInvitat
 			&i.Email,
 			&i.AccessLevel,
 			&i.InvitedBy,
+			&i.InvitedByEmail,
 			&i.CreatedAt,
 			&i.ExpiresAt,
 			&i.SentAt,
@@ -464,11 +503,14 @@ func (q *Queries) ListMemberships(ctx context.Context, arg ListMembershipsParams
 }
 
 const listPropertyInvitations = `-- name: ListPropertyInvitations :many
-SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.created_at, i.expires_at,
-       i.sent_at
+
+SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.property_id = ?1 AND i.expires_at > ?2
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = i.property_id AND o.user_id = i.invited_by AND o.access_level = 'owner')
 ORDER BY i.id
 LIMIT 100
 `
@@ -479,17 +521,24 @@ type ListPropertyInvitationsParams struct {
 }
 
 type ListPropertyInvitationsRow struct {
-	ID           int64
-	PropertyID   int64
-	PropertyName string
-	Email        string
-	AccessLevel  string
-	InvitedBy    int64
-	CreatedAt    int64
-	ExpiresAt    int64
-	SentAt       sql.NullInt64
+	ID             int64
+	PropertyID     int64
+	PropertyName   string
+	Email          string
+	AccessLevel    string
+	InvitedBy      int64
+	InvitedByEmail string
+	CreatedAt      int64
+	ExpiresAt      int64
+	SentAt         sql.NullInt64
 }
 
+// An invitation is its inviter's act only while the inviter owns the
+// property: removing or demoting an owner revokes theirs in the same
+// transaction (RevokeInviterInvitations), and every read below that lists,
+// accepts or declines one also requires that the inviter is an owner now, so
+// that one a revocation raced (an invitation written from a snapshot in which
+// its inviter still owned) is dead too.
 func (q *Queries) ListPropertyInvitations(ctx context.Context, arg ListPropertyInvitationsParams) ([]ListPropertyInvitationsRow, error) {
 	rows, err := q.query(ctx, q.listPropertyInvitationsStmt, listPropertyInvitations, arg.PropertyID, arg.Now)
 	if err != nil {
@@ -506,6 +555,7 @@ func (q *Queries) ListPropertyInvitations(ctx context.Context, arg ListPropertyI
 			&i.Email,
 			&i.AccessLevel,
 			&i.InvitedBy,
+			&i.InvitedByEmail,
 			&i.CreatedAt,
 			&i.ExpiresAt,
 			&i.SentAt,
@@ -643,25 +693,26 @@ func (q *Queries) MarkInvitationSent(ctx context.Context, arg MarkInvitationSent
 }
 
 const putInvitation = `-- name: PutInvitation :one
-INSERT INTO invitations (property_id, email, access_level, invited_by, created_at, expires_at, secret_hash)
+INSERT INTO invitations (property_id, email, access_level, invited_by, invited_by_email, created_at, expires_at, secret_hash)
 SELECT o.property_id, ?1, ?2, ?3, ?4, ?5,
-       ?6
+       ?6, ?7
 FROM property_members o
-WHERE o.property_id = ?7 AND o.user_id = ?3 AND o.access_level = 'owner'
+WHERE o.property_id = ?8 AND o.user_id = ?3 AND o.access_level = 'owner'
   AND (SELECT COUNT(*) FROM invitations i
-       WHERE i.property_id = o.property_id AND i.expires_at > ?4 AND i.email <> ?1) < 100
+       WHERE i.property_id = o.property_id AND i.expires_at > ?5 AND i.email <> ?1) < 100
   AND TRUE -- SQLite: an upsert of an INSERT ... SELECT needs a WHERE before ON CONFLICT
 ON CONFLICT (property_id, email) DO UPDATE
-SET access_level = excluded.access_level, invited_by = excluded.invited_by,
+SET access_level = excluded.access_level, invited_by = excluded.invited_by, invited_by_email = excluded.invited_by_email,
     created_at = excluded.created_at, expires_at = excluded.expires_at,
     secret_hash = excluded.secret_hash, sent_at = NULL
-RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, secret_hash, sent_at
+RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email, secret_hash, sent_at
 `
 
 type PutInvitationParams struct {
 	Email       string
 	AccessLevel string
 	Caller      int64
+	CallerEmail string
 	Now         int64
 	ExpiresAt   int64
 	SecretHash  sql.NullString
@@ -670,14 +721,17 @@ type PutInvitationParams struct {
 
 // Only by a current owner, and only while the property has fewer than 100
 // pending invitations (the most the contract lets a list hold); inviting an
-// address again replaces its invitation (an expired one too), its secret
-// with it: the last mail's secret is the only one that accepts, and the
-// invitation is unsent until that mail is taken (MarkInvitationSent).
+// address again replaces its invitation (an expired one too), inviter included,
+// and its secret with it: the last mail's secret is the only one that
+// accepts, and the invitation is unsent until that mail is taken
+// (MarkInvitationSent). invited_by_email is the inviter's canonical address
+// from their verified access token: what the invitee sees of who invited them.
 func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (Invitation, error) {
 	row := q.queryRow(ctx, q.putInvitationStmt, putInvitation,
 		arg.Email,
 		arg.AccessLevel,
 		arg.Caller,
+		arg.CallerEmail,
 		arg.Now,
 		arg.ExpiresAt,
 		arg.SecretHash,
@@ -692,6 +746,7 @@ func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (I
 		&i.InvitedBy,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.InvitedByEmail,
 		&i.SecretHash,
 		&i.SentAt,
 	)
@@ -735,7 +790,7 @@ WHERE invitations.id = ?2 AND invitations.property_id = ?3
   AND invitations.expires_at > ?4
   AND EXISTS (SELECT 1 FROM property_members o
               WHERE o.property_id = invitations.property_id AND o.user_id = ?5 AND o.access_level = 'owner')
-RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, secret_hash, sent_at
+RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email, secret_hash, sent_at
 `
 
 type RenewInvitationSecretParams struct {
@@ -765,6 +820,7 @@ func (q *Queries) RenewInvitationSecret(ctx context.Context, arg RenewInvitation
 		&i.InvitedBy,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.InvitedByEmail,
 		&i.SecretHash,
 		&i.SentAt,
 	)
@@ -787,6 +843,25 @@ type RevokeInvitationParams struct {
 // Only by a current owner of the invitation's property.
 func (q *Queries) RevokeInvitation(ctx context.Context, arg RevokeInvitationParams) (int64, error) {
 	result, err := q.exec(ctx, q.revokeInvitationStmt, revokeInvitation, arg.ID, arg.PropertyID, arg.Caller)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
+const revokeInviterInvitations = `-- name: RevokeInviterInvitations :execrows
+DELETE FROM invitations WHERE property_id = ?1 AND invited_by = ?2
+`
+
+type RevokeInviterInvitationsParams struct {
+	PropertyID int64
+	Inviter    int64
+}
+
+// Every invitation of the property sent by inviter: run in the transaction
+// that removes or demotes them as an owner.
+func (q *Queries) RevokeInviterInvitations(ctx context.Context, arg RevokeInviterInvitationsParams) (int64, error) {
+	result, err := q.exec(ctx, q.revokeInviterInvitationsStmt, revokeInviterInvitations, arg.PropertyID, arg.Inviter)
 	if err != nil {
 		return 0, err
 	}

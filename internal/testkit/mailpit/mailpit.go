@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"jeeves4service/internal/testkit/notrun"
 	"jeeves4service/internal/testkit/testenv"
 )
 
@@ -47,7 +48,7 @@ func Bin(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("Mailpit is not built (MAILPIT_BIN=%q) but CI=true: the mail tests must run in CI (make mailpit-bin)", bin)
 		}
-		t.Skip("Mailpit not built (make mailpit-bin, or set MAILPIT_BIN): the real-SMTP mail test not run")
+		notrun.Skip(t, notrun.Mailpit)
 	}
 	return bin
 }

@@ -69,6 +69,18 @@ func (o *Outbox) Last(t testing.TB, id int64) app.InvitationMail {
 	return app.InvitationMail{}
 }
 
+// Find is the last mail of invitation id, if there is one.
+func (o *Outbox) Find(id int64) (app.InvitationMail, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := len(o.mails) - 1; i >= 0; i-- {
+		if o.mails[i].InvitationID == id {
+			return o.mails[i], true
+		}
+	}
+	return app.InvitationMail{}, false
+}
+
 // Secret is the secret of the last mail of invitation id.
 func (o *Outbox) Secret(t testing.TB, id int64) string {
 	t.Helper()

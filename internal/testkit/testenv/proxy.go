@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"jeeves4service/internal/testkit/notrun"
 )
 
 // Proxy is a TCP proxy a test can cut and restore, to take a dependency
@@ -102,6 +104,6 @@ func PostgresURL(t testing.TB) string {
 			return e.NewURL(t)
 		}
 	}
-	t.Skip("TEST_POSTGRES_URL not set: PostgreSQL fault test not run")
+	notrun.Skip(t, notrun.Postgres)
 	return ""
 }

@@ -25,6 +25,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
+	"jeeves4service/internal/testkit/notrun"
 	"jeeves4service/services/common/jwtauth"
 )
 
@@ -47,7 +48,7 @@ func Engines(t testing.TB) []Engine {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("TEST_POSTGRES_URL is not set but CI=true: PostgreSQL tests must run in CI")
 		}
-		t.Log("TEST_POSTGRES_URL not set: PostgreSQL variant not run")
+		notrun.Record(t, notrun.Postgres)
 		return engines
 	}
 	if err := pingPostgres(admin); err != nil {
@@ -165,7 +166,7 @@ func RedisURL(t testing.TB) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("TEST_REDIS_URL is not set but CI=true: the shared-limit tests must run in CI")
 		}
-		t.Skip("TEST_REDIS_URL not set: shared Redis rate-limit test not run")
+		notrun.Skip(t, notrun.Redis)
 	}
 	opts, err := redis.ParseURL(u)
 	if err != nil {

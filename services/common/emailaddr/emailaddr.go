@@ -7,26 +7,46 @@
 // no comments, no brackets, no spaces. Nothing is dropped or unquoted to
 // make an input fit: what is checked is exactly what is stored.
 //
-// The canonical form of an address is, in order:
+// The canonical form never makes two mailboxes one (issue 34: folding case
+// before IDNA made boss@straße.de boss@strasse.de, another domain's
+// mailbox). It is, in order:
 //
-//  1. Unicode NFKC, full case folding, NFKC again (NFKC_Casefold, to a fixed
-//     point): fullwidth, ligature and letter-case variants of one address are
-//     one address ("ＢＯＢ＠ｅｘａｍｐｌｅ．ｃｏｍ" is bob@example.com);
+//  1. Unicode NFKC of the whole address: fullwidth, ligature and other
+//     presentation forms are the letter they show, never another letter
+//     ("ＢＯＢ＠ｅｘａｍｐｌｅ．ｃｏｍ" is BOB@example.com; ß and ς stay);
 //  2. the plain syntax, checked on that form: exactly one @; before it a
 //     dot-atom of at most 64 bytes (letters, marks and digits of any script,
 //     the ASCII specials RFC 5322 allows in an atom, single dots between);
-//  3. the domain in its ASCII form (IDNA2008 as UTS #46 maps it,
-//     nontransitional, STD3 rules, Bidi and joiner rules, DNS lengths:
-//     Bücher.example is xn--bcher-kva.example), with at least two labels and
-//     a top-level label that is not all digits (no IP addresses, no
-//     "localhost");
-//  4. no mixed scripts: the local part, and each domain label as Unicode,
+//  3. the local part lower-cased, not case-folded: Unicode's default
+//     lower-case mapping (with the final-sigma rule), so a capital becomes
+//     its own lower-case letter and a lower-case letter never changes.
+//     Bob and bob are one mailbox, as nearly every mail system treats them;
+//     ß is not ss, ς is not σ (case folding said they were). ẞ is ß, İ is
+//     i with a combining dot, and a capital Σ ending a word is ς, as Greek is
+//     spelled (each dot-atom is a word). Variant shapes of a letter that only case folding named that
+//     letter (ᲀ to ᲈ, Old Cyrillic) are refused, not a second account;
+//  4. the domain in its A-label form (xn--…): UTS #46 processing as for
+//     lookup, nontransitional (ß and ς stay: straße.de and xn--strae-oqa.de
+//     are one domain, strasse.de another), STD3 rules, Bidi and joiner
+//     rules, DNS lengths, on the domain as typed: UTS #46 maps the case
+//     itself (x/net's tables, Unicode 15.0, map a capital ẞ to ss there, so
+//     STRAẞE.DE is strasse.de: a domain is what IDNA says). At least two
+//     labels and a top-level label that is not all digits (no IP
+//     addresses, no "localhost"). The A-label rather than the
+//     U-label: it is what the DNS and mail without SMTPUTF8 use, it is the
+//     form accounts were stored in before, and it shows a look-alike label
+//     as what it is;
+//  5. no mixed scripts: the local part, and each domain label as Unicode,
 //     must use one script, or one of the combinations UTS #39 calls highly
 //     restrictive (Latin with Han and Hiragana/Katakana, Bopomofo or
 //     Hangul); Common and Inherited characters (digits, punctuation,
 //     combining marks) go with any. "bob@exаmple.com" with a Cyrillic "а"
 //     is refused, as is "bоb@example.com";
-//  5. at most 254 bytes in all (the SMTP path limit).
+//  6. at most 254 bytes in all (the SMTP path limit).
+//
+// Forms stored before issue 34 differ from today's only where folding
+// merged: MayHaveBeenFolded says which stored forms may stand for another
+// mailbox.
 //
 // Canonical(Canonical(x)) == Canonical(x) for every accepted x (fuzzed).
 // The scripts come from Go's unicode.Scripts (Script, not Script_Extensions),
@@ -42,6 +62,7 @@ import (
 
 	"golang.org/x/net/idna"
 	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -66,6 +87,7 @@ const (
 	RuleLocalPart
 	RuleDomain
 	RuleScripts
+	RuleVariant
 )
 
 // Message says the rule in words that never quote the address, for a
@@ -86,6 +108,8 @@ func (r Rule) Message() string {
 		return "must have a domain name after the @, such as example.com"
 	case RuleScripts:
 		return "must not mix scripts (look-alike characters) in the part before the @ or in a domain label"
+	case RuleVariant:
+		return "must not use a variant shape of a letter (such as the Old Cyrillic ᲃ for с) before the @: type the letter itself"
 	}
 	return "is not a valid email address"
 }
@@ -98,8 +122,10 @@ func (e *Error) Error() string { return "email address " + e.Rule.Message() }
 func broken(r Rule) (string, error) { return "", &Error{Rule: r} }
 
 // domains maps and checks a domain name for lookup (RFC 5891 section 5, as
-// UTS #46 maps it, nontransitional: ß stays ß, but case folding has made it
-// ss already), with the Bidi rule and DNS lengths.
+// UTS #46 maps it, nontransitional: ß and ς stay, so straße.de is
+// xn--strae-oqa.de and never strasse.de), with the Bidi rule and DNS
+// lengths. It is given the domain as typed (after NFKC): its mapping does
+// the case, and any case mapping done before it would be a second opinion.
 var domains = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true), idna.Transitional(false))
 
 // Canonical returns the canonical form of address (see the package comment),
@@ -111,7 +137,10 @@ func Canonical(address string) (string, error) {
 	if !utf8.ValidString(address) {
 		return broken(RuleUTF8)
 	}
-	s := fold(address)
+	// NFKC on the whole address first, so that a fullwidth @ or full stop
+	// is one before the address is split; NFKC maps a presentation form to
+	// its letter and never one letter to another (ß and ς stay).
+	s := norm.NFKC.String(address)
 	if len(s) > maxInput {
 		return broken(RuleLength)
 	}
@@ -122,7 +151,7 @@ func Canonical(address string) (string, error) {
 	if at <= 0 || at == len(s)-1 || strings.Count(s, "@") != 1 {
 		return broken(RuleOneAt)
 	}
-	local, domain := s[:at], s[at+1:]
+	local, domain := lower(s[:at]), s[at+1:]
 	if len(local) > MaxLocalLength {
 		return broken(RuleLength)
 	}
@@ -135,6 +164,9 @@ func Canonical(address string) (string, error) {
 	}
 	if !singleScript(local) {
 		return broken(RuleScripts)
+	}
+	if strings.IndexFunc(local, variant) >= 0 {
+		return broken(RuleVariant)
 	}
 	for label := range strings.SplitSeq(ascii, ".") {
 		if u, err := domains.ToUnicode(label); err != nil || !singleScript(u) {
@@ -155,18 +187,44 @@ func Valid(address string) error {
 	return err
 }
 
-// fold is NFKC_Casefold: NFKC, full case folding, NFKC, repeated until
-// nothing changes (folding can undo a composition, and NFKC can make a
-// character that folds again). A Caser keeps state, so each call has its own.
-func fold(s string) string {
-	for range 4 {
-		next := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
-		if next == s {
-			break
+// lower is the local part's letter case: Unicode's default lower-case
+// mapping (full, with the final-sigma rule), then NFKC, repeated until
+// nothing changes (lowering can undo a composition). Only capital and
+// title-case letters change, each into its own lower-case letter: ß, ς, σ,
+// ı stay as typed, ẞ is ß, a capital Σ ending a word is ς. Each dot-atom is
+// lowered on its own, so a Σ before a dot ends its word (Unicode's rule
+// would look past the dot). Case folding, used before issue 34, made ß ss
+// and ς σ: two mailboxes, one account. A Caser keeps state, so each call
+// has its own.
+func lower(local string) string {
+	atoms := strings.Split(local, ".")
+	for i, s := range atoms {
+		for range 4 {
+			next := norm.NFKC.String(cases.Lower(language.Und).String(s))
+			if next == s {
+				break
+			}
+			s = next
 		}
-		s = next
+		atoms[i] = s
 	}
-	return s
+	return strings.Join(atoms, ".")
+}
+
+// variant: a lower-case letter that is only another shape of a letter
+// (Unicode gives it that letter's capital and case-folds it into that
+// letter, with no compatibility mapping NFKC would apply): the Old Cyrillic
+// rounded, tall and wide forms ᲀ to ᲈ (a wide ᲃ is a second с). Case
+// folding made them that letter; lower casing keeps them, so they would be
+// look-alike second accounts. Refused, they are neither that nor a merge.
+// The final sigma ς is a letter of its own in Greek spelling, not a variant.
+func variant(r rune) bool {
+	if r < utf8.RuneSelf || r == 'ς' || !unicode.IsLower(r) {
+		return false
+	}
+	f := cases.Fold().String(string(r))
+	folded, size := utf8.DecodeRuneInString(f)
+	return size == len(f) && folded != r && folded != unicode.ToUpper(r)
 }
 
 // notPlain: what only a display name, a quoted string, a comment, a domain
@@ -269,4 +327,25 @@ func addScript(used []string, name string) []string {
 		return used
 	}
 	return append(used, name)
+}
+
+// MayHaveBeenFolded reports whether stored, an address in the canonical form
+// made before issue 34 (full case folding before IDNA), may stand for
+// another mailbox than the one it names today: folding made ß and ẞ ss, ς σ,
+// and an iota subscript (ᾳ) ι, before the @ and in the domain alike, so an
+// account stored as boss@strasse.de may have been registered as
+// boss@straße.de. What was typed is gone; such a form can only be reported.
+// Nothing else that folding did is lost: every other difference between the
+// two forms is a capital and its lower case (the user service's start-up
+// puts those in the new form) or a letter the new form refuses (variant).
+func MayHaveBeenFolded(stored string) bool {
+	local, domain, _ := strings.Cut(stored, "@")
+	if strings.Contains(local, "ss") || strings.ContainsAny(local, "σι") {
+		return true
+	}
+	unicodeDomain, err := domains.ToUnicode(domain)
+	if err != nil {
+		unicodeDomain = domain
+	}
+	return strings.Contains(unicodeDomain, "ss") || strings.ContainsAny(unicodeDomain, "σι")
 }

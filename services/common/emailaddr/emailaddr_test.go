@@ -4,8 +4,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/net/idna"
+	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
 	"jeeves4service/services/common/emailaddr"
@@ -15,11 +18,11 @@ func TestCanonicalForms(t *testing.T) {
 	cases := map[string]string{
 		"bob@example.com":                        "bob@example.com",
 		"Bob@Example.COM":                        "bob@example.com",
-		"ｂｏｂ@example.com":                        "bob@example.com",  // fullwidth letters
-		"ＢＯＢ＠ＥＸＡＭＰＬＥ．ＣＯＭ":                        "bob@example.com",  // fullwidth @ and full stop too
-		"bob@example﹒com":                        "bob@example.com",  // small full stop
-		"ﬁne@example.com":                        "fine@example.com", // a ligature
-		"Straße@example.com":                     "strasse@example.com",
+		"ｂｏｂ@example.com":                        "bob@example.com",    // fullwidth letters
+		"ＢＯＢ＠ＥＸＡＭＰＬＥ．ＣＯＭ":                        "bob@example.com",    // fullwidth @ and full stop too
+		"bob@example﹒com":                        "bob@example.com",    // small full stop
+		"ﬁne@example.com":                        "fine@example.com",   // a ligature
+		"Straße@example.com":                     "straße@example.com", // ß is a letter of its own, not ss (issue 34)
 		"\u212Aelvin@example.com":                "kelvin@example.com", // the Kelvin sign
 		"o'brien+tag@sub.example.co.uk":          "o'brien+tag@sub.example.co.uk",
 		"a.b.c@example.com":                      "a.b.c@example.com",
@@ -38,6 +41,72 @@ func TestCanonicalForms(t *testing.T) {
 		got, err := emailaddr.Canonical(in)
 		if err != nil || got != want {
 			t.Errorf("Canonical(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// Issue 34, attack 2: two spellings are one address only when they are one
+// mailbox. The domain is what UTS #46 (non-transitional) makes of it, in its
+// A-label form; the local part is lower-cased, never case-folded, so ß, ς
+// and σ stay letters of their own.
+func TestCanonicalFormNeverMergesTwoMailboxes(t *testing.T) {
+	same := [][]string{
+		{"boss@straße.de", "boss@xn--strae-oqa.de", "BOSS@STRAßE.DE", "boss@Straße.de", "boss@ｓｔｒａße.de"},
+		// In a domain, x/net's UTS #46 tables (Unicode 15.0) map a capital ẞ to
+		// ss; later tables map it to ß: this line says which a go.mod update brought.
+		{"boss@strasse.de", "BOSS@STRASSE.DE", "boss@STRAẞE.DE"},
+		{"straße@example.com", "STRAẞE@example.com", "Straße@example.com"}, // ẞ is the capital of ß
+		{"strasse@example.com", "STRASSE@example.com"},
+		{"σοφιας@example.com", "ΣΟΦΙΑΣ@example.com", "Σοφιας@example.com"}, // Σ at a word's end is ς
+		{"σοφιασ@example.com"},
+		{"σοφιας.αννα@example.com", "ΣΟΦΙΑΣ.ΑΝΝΑ@example.com"}, // a dot ends a word
+		{"σοφιασ.αννα@example.com"},
+		{"bob@σοφος.gr", "bob@xn--0xaajbq.gr", "bob@ΣΟΦΟς.gr"},
+		{"bob@σοφοσ.gr", "bob@xn--0xaakcn.gr", "bob@ΣΟΦΟΣ.gr"}, // UTS #46 maps a capital Σ to σ
+		{"ᾳ@example.com", "ᾼ@example.com"},                     // not αι, as case folding makes it
+		{"αι@example.com"},
+		{"i̇@example.com", "İ@example.com"}, // İ lower-cases to i and a combining dot, as before
+		{"i@example.com", "I@example.com"},
+		{"ı@example.com"},                  // the dotless ı is a letter of its own
+		{"ꭰ@example.com", "Ꭰ@example.com"}, // Cherokee lower-cases (folding made it upper case)
+	}
+	forms := map[string]int{}
+	for i, spellings := range same {
+		first, err := emailaddr.Canonical(spellings[0])
+		if err != nil {
+			t.Fatalf("Canonical(%q): %v", spellings[0], err)
+		}
+		if other, seen := forms[first]; seen {
+			t.Errorf("%q and %q are different mailboxes but both %q", spellings[0], same[other][0], first)
+		}
+		forms[first] = i
+		for _, s := range spellings[1:] {
+			if got, err := emailaddr.Canonical(s); err != nil || got != first {
+				t.Errorf("Canonical(%q) = %q, %v; want %q, as %q", s, got, err, first, spellings[0])
+			}
+		}
+	}
+	for in, want := range map[string]string{"boss@straße.de": "boss@xn--strae-oqa.de", "σοφιας@example.com": "σοφιας@example.com",
+		"ΣΟΦΙΑΣ@example.com": "σοφιας@example.com", "ꭰ@example.com": "ꭰ@example.com"} {
+		if got, _ := emailaddr.Canonical(in); got != want {
+			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A letter typed in lower case is never changed into another: the canonical
+// form of an address that is already lower case and NFKC is itself, for
+// every lower-case letter of every script dotAtom accepts.
+func TestLowerCaseLettersStayThemselves(t *testing.T) {
+	for r := rune(0x80); r <= unicode.MaxRune; r++ {
+		s := string(r)
+		if !unicode.IsLower(r) || !norm.NFKC.IsNormalString(s) {
+			continue
+		}
+		address := s + "@example.com"
+		got, err := emailaddr.Canonical(address)
+		if err == nil && got != address {
+			t.Errorf("Canonical(%q) = %q: the lower-case letter U+%04X changed", address, got, r)
 		}
 	}
 }
@@ -117,7 +186,8 @@ func TestRefusedAddressesNameTheRule(t *testing.T) {
 func FuzzCanonical(f *testing.F) {
 	for _, seed := range []string{"bob@example.com", "ＢＯＢ＠ｅｘａｍｐｌｅ．ｃｏｍ", `"x@evil.com"@example.com`, "Eve <bob@example.com>",
 		"jürgen@Bücher.example", "bob@exаmple.com", "ǅ@example.com", "ß@ß.de", "İ@example.com", "\u0345@example.com",
-		"a\u0300\u0315\u0301@example.com", "ﷺ@example.com", "ᾈ@example.com"} {
+		"a\u0300\u0315\u0301@example.com", "ﷺ@example.com", "ᾈ@example.com",
+		"ΣΟΦΙΑΣ.ΑΝΝΑ@ΣΟΦΟΣ.gr", "boss@STRAẞE.de", "ᲃ@example.com", "ᏗᏗ@example.com", "İ.Σ@example.com"} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -144,4 +214,83 @@ func FuzzCanonical(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The variant shapes case folding merged into their letter are refused
+// rather than made second, look-alike accounts; the letters themselves and ς
+// are not.
+func TestVariantShapesOfLettersAreRefused(t *testing.T) {
+	for _, in := range []string{"ᲃергей@example.com", "ᲀ@example.com", "ᲈ@example.com"} {
+		_, err := emailaddr.Canonical(in)
+		var e *emailaddr.Error
+		if !errors.As(err, &e) || e.Rule != emailaddr.RuleVariant {
+			t.Errorf("Canonical(%q): %v, want the variant rule", in, err)
+		}
+	}
+	var refused []rune
+	for r := rune(0x80); r <= 0x1FFFF; r++ { // no letter past it has a case
+
+		_, err := emailaddr.Canonical(string(r) + "@example.com")
+		var e *emailaddr.Error
+		if errors.As(err, &e) && e.Rule == emailaddr.RuleVariant {
+			refused = append(refused, r)
+		}
+	}
+	want := []rune{0x1C80, 0x1C81, 0x1C82, 0x1C83, 0x1C84, 0x1C85, 0x1C86, 0x1C87, 0x1C88}
+	if string(refused) != string(want) {
+		t.Errorf("refused as variants: %U, want %U", refused, want)
+	}
+	// The lunate sigma has a compatibility mapping: NFKC makes it ς.
+	if got, err := emailaddr.Canonical("σοφιαϲ@example.com"); err != nil || got != "σοφιας@example.com" {
+		t.Errorf("Canonical(σοφιαϲ@example.com) = %q, %v", got, err)
+	}
+	for _, in := range []string{"σοφια@example.com", "σοφιας@example.com", "сергей@example.com", "ꭰ@example.com"} {
+		if _, err := emailaddr.Canonical(in); err != nil {
+			t.Errorf("Canonical(%q): %v", in, err)
+		}
+	}
+}
+
+// legacyCanonical is the canonical form before issue 34, for the migration's
+// tests: NFKC_Casefold of the whole address, then IDNA on the domain.
+func legacyCanonical(address string) string {
+	s := address
+	for range 4 {
+		next := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(s)))
+		if next == s {
+			break
+		}
+		s = next
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	ascii, err := idna.New(idna.MapForLookup(), idna.Transitional(false)).ToASCII(domain)
+	if err != nil {
+		return ""
+	}
+	return local + "@" + ascii
+}
+
+// Every address whose old form differs from its new one other than by the
+// new form's own lower casing (what the user service's start-up migrates)
+// is one MayHaveBeenFolded reports, before the @ and after it; ASCII
+// addresses without ss are not.
+func TestMayHaveBeenFoldedFindsEveryMergedForm(t *testing.T) {
+	for r := rune(0x80); r <= 0x1FFFF; r++ { // no letter past it has a case
+		for _, address := range []string{string(r) + "@example.com", "bob@" + string(r) + ".de", "bob@a" + string(r) + ".de"} {
+			now, err := emailaddr.Canonical(address)
+			if err != nil {
+				continue
+			}
+			old := legacyCanonical(address)
+			if again, err := emailaddr.Canonical(old); (err != nil || again != now) && !emailaddr.MayHaveBeenFolded(old) {
+				t.Errorf("%q (U+%04X) was stored as %q, today %q: not reported", address, r, old, now)
+			}
+		}
+	}
+	for stored, want := range map[string]bool{"bob@example.com": false, "jürgen@xn--bcher-kva.example": false, "boss@example.com": true,
+		"bob@strasse.de": true, "σοφια@example.com": true, "bob@xn--0xaakcn.gr": true, "αι@example.com": true, "ꭰ@example.com": false} {
+		if got := emailaddr.MayHaveBeenFolded(stored); got != want {
+			t.Errorf("MayHaveBeenFolded(%q) = %v, want %v", stored, got, want)
+		}
+	}
 }

@@ -53,14 +53,32 @@ func (w *Workload) Client(callee string, timeout time.Duration,
 		audience, azp = id.String(), w.src.ID().String()
 		transport.TLSClientConfig = identity.ClientTLS(w.src, id)
 		credential = func(ctx context.Context) (string, error) { return w.src.JWTSVID(ctx, id) }
+	} else {
+		cfg, err := w.cfg.TLS.tokenClientTLS()
+		if err != nil {
+			return nil, "", err
+		}
+		transport.TLSClientConfig = cfg
 	}
 	var rt http.RoundTripper = transport
 	if wrap != nil {
 		rt = wrap(rt)
 	}
-	return &http.Client{Timeout: timeout, Transport: &credentialed{next: rt, credential: credential,
-		subjects: w.subjects, audience: audience, azp: azp}}, c.URL, nil
+	return &http.Client{Timeout: timeout, CheckRedirect: refuseRedirect, Transport: &credentialed{next: rt,
+		credential: credential, subjects: w.subjects, audience: audience, azp: azp, userTokens: c.UserTokens}}, c.URL, nil
 }
+
+// ErrRedirect is an internal call answered with a redirect. No internal
+// operation answers one, so it comes from something else at the callee's
+// address (a proxy, a misconfiguration, an attacker); following it would
+// send the credential, the subject token and the body (a user's access
+// token, for the exchange) to wherever it points.
+var ErrRedirect = errors.New("internal call answered with a redirect; internal calls follow none")
+
+// refuseRedirect is every internal client's CheckRedirect: the redirect is
+// not followed, and the call fails with ErrRedirect (its target is not
+// quoted: a Location is the callee's to choose, and may carry anything).
+func refuseRedirect(*http.Request, []*http.Request) error { return ErrRedirect }
 
 // Subject is for whom one internal call is made: the user (the subject
 // token's sub) and the callee's operationId.
@@ -109,11 +127,25 @@ type credentialed struct {
 	credential    func(context.Context) (string, error)
 	subjects      SubjectSource
 	audience, azp string
+	// userTokens: requests may carry users' access tokens (the exchange), so
+	// none goes over plain HTTP off loopback, whatever URL it was given
+	// (ReadConfig checks the configured one; a base URL can be replaced).
+	userTokens bool
 }
+
+// ErrPlainHTTP is a request that would carry users' access tokens over plain
+// HTTP to a host other than loopback: it is not sent.
+var ErrPlainHTTP = errors.New("internal call refused: it carries users' access tokens, which go over plain http only to loopback")
 
 // RoundTrip implements http.RoundTripper. It works on a copy of req: a
 // RoundTripper must not change the request it is given.
 func (c *credentialed) RoundTrip(req *http.Request) (*http.Response, error) {
+	if c.userTokens && req.URL.Scheme != "https" && !loopbackHost(req.URL.Hostname()) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, ErrPlainHTTP
+	}
 	credential, err := c.credential(req.Context())
 	if err != nil {
 		if req.Body != nil {

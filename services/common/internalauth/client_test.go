@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,5 +62,41 @@ func TestClientSendsTheSubjectTokenOrNoCall(t *testing.T) {
 	}
 	if err := call(context.Background()); err != nil || got.Load().(string) != "" {
 		t.Fatalf("a call for nobody: err %v, subject token %q", err, got.Load())
+	}
+}
+
+// A callee's address that answers a redirect gets the call, and nothing
+// follows it: the target of a 307 (which would repeat the method, the body
+// and, from net/http, every header but Authorization and cookies) receives
+// no connection at all, so neither the credential in X-Internal-Token nor a
+// body carrying a user's access token (the exchange) reaches it, and the
+// call fails.
+func TestClientFollowsNoRedirect(t *testing.T) {
+	var reached atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	t.Cleanup(target.Close)
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		var asked atomic.Int32
+		callee := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			asked.Add(1)
+			http.Redirect(w, r, target.URL+r.URL.Path, code)
+		}))
+		w := &Workload{cfg: Config{Name: "property-service", Mode: Tokens,
+			Callees: []Callee{{Name: "user-service", URL: callee.URL, Token: alpha}}}}
+		client, base, err := w.Client("user-service", time.Second, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", base+"/api/internal/users/subject-tokens", strings.NewReader(`{"subject_token":"x"}`))
+		resp, err := client.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			t.Errorf("%d: the call succeeded with %d", code, resp.StatusCode)
+		}
+		callee.Close()
+		if asked.Load() != 1 || reached.Load() != 0 {
+			t.Fatalf("%d: the callee was asked %d times, the redirect's target %d (want 1, 0)", code, asked.Load(), reached.Load())
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package internalauth
 
 import (
+	"crypto/tls"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,15 +17,19 @@ import (
 type Mode string
 
 const (
-	// Tokens: static tokens only (plain HTTP or TLS).
+	// Tokens: static tokens only, over TLS when the internal listener has a
+	// certificate (Role.TLS), plain HTTP otherwise; a call that carries
+	// users' access tokens goes over plain HTTP only to a loopback host.
 	Tokens Mode = "token"
 	// SPIFFE: only a JWT-SVID, on a mutual-TLS connection made with the same
 	// workload's X.509-SVID.
 	SPIFFE Mode = "spiffe"
 	// Both accepts either, for a migration: a connection with a client
 	// certificate is held to SPIFFE's rules, one without to the tokens'. As a
-	// caller, a service in this mode uses SPIFFE towards an https:// URL and
-	// its token towards an http:// one.
+	// caller, a service in this mode uses its token when one is set for the
+	// callee (towards an https:// URL over TLS verified as in token mode, the
+	// other side of a migration that has not started yet) and SPIFFE when none
+	// is (an https:// URL).
 	Both Mode = "token+spiffe"
 )
 
@@ -68,6 +73,20 @@ type Role struct {
 	Serve *ServeRole
 	// Call are the services this one calls.
 	Call []CallRole
+	// TLS names the variables of token mode's TLS (spiffe's is the SVIDs').
+	TLS TLSVars
+}
+
+// TLSVars name the variables of token mode's TLS. A static token, and a
+// user's access token in an exchange's body, cross a network only inside
+// TLS: the internal listener presents a certificate, its callers verify it.
+type TLSVars struct {
+	// CertVar and KeyVar hold the files (PEM) of the internal listener's
+	// certificate chain and private key; with them it speaks only TLS.
+	CertVar, KeyVar string
+	// CAVar holds the file (PEM) of the CA certificates an https:// callee's
+	// certificate is verified against (unset: the system's).
+	CAVar string
 }
 
 // ServeRole says which static tokens an internal listener accepts (in the
@@ -93,6 +112,10 @@ type CallRole struct {
 	IDVar string
 	// TokenVar holds the static token this service presents to it.
 	TokenVar string
+	// UserTokens says calls to it carry users' access tokens (the token
+	// exchange's body): they go over TLS, or over plain HTTP only to a
+	// loopback host, where nobody else is on the path.
+	UserTokens bool
 }
 
 // Config is a service's internal-call security as read from its
@@ -109,6 +132,20 @@ type Config struct {
 	Identity identity.Config
 	// Callees are the services this one calls.
 	Callees []Callee
+	// TLS is token mode's TLS: the internal listener's certificate, and the
+	// CA an https:// callee reached with a token is verified against.
+	TLS TLSFiles
+}
+
+// TLSFiles are the files of token mode's TLS (read at start, checked by
+// ReadConfig); empty names mean none.
+type TLSFiles struct {
+	// CertFile and KeyFile: the internal listener's certificate chain and key
+	// (both or neither; only in token mode).
+	CertFile, KeyFile string
+	// CAFile: the CA certificates a callee's certificate is verified against
+	// when it is reached with a token over https:// ("" : the system's).
+	CAFile string
 }
 
 // Callee is how this service reaches one other service's internal listener.
@@ -122,6 +159,8 @@ type Callee struct {
 	// Token is the static token this service presents ("" when it presents
 	// a JWT-SVID instead).
 	Token string
+	// UserTokens: its calls carry users' access tokens (CallRole.UserTokens).
+	UserTokens bool
 }
 
 // UsesSPIFFE reports whether calls to c are made with this service's SPIFFE
@@ -142,7 +181,9 @@ func (c Config) Callee(name string) (Callee, bool) {
 // the cross-checks that keep a mode honest: a mode that takes tokens needs
 // them (at least MinTokenLength characters), a mode that does not refuses
 // one left set (a static secret still configured would be a credential
-// nobody checks is gone), and SPIFFE towards a callee needs an https:// URL.
+// nobody checks is gone), SPIFFE towards a callee needs an https:// URL,
+// and a callee whose calls carry users' access tokens is reached over TLS or
+// on loopback.
 func ReadConfig(r *config.Reader, role Role) Config {
 	c := Config{Name: role.Name,
 		Mode:     config.Parse(r, "INTERNAL_AUTH", string(role.Modes[0]), ParseMode(role.Modes...)),
@@ -153,8 +194,9 @@ func ReadConfig(r *config.Reader, role Role) Config {
 	if role.Serve != nil {
 		c.Accepted = accepted(r, c.Mode, *role.Serve)
 	}
+	c.TLS = readTLS(r, c.Mode, role.TLS)
 	for _, call := range role.Call {
-		c.Callees = append(c.Callees, callee(r, c.Mode, call))
+		c.Callees = append(c.Callees, callee(r, c.Mode, call, role.TLS.CAVar))
 	}
 	refuseOwnToken(r, role, c)
 	return c
@@ -213,13 +255,14 @@ func accepted(r *config.Reader, mode Mode, s ServeRole) []Token {
 	return out
 }
 
-// callee reads how this service reaches one callee.
-func callee(r *config.Reader, mode Mode, call CallRole) Callee {
+// callee reads how this service reaches one callee; caVar names the
+// variable that verifies it over https:// with a token (for the message).
+func callee(r *config.Reader, mode Mode, call CallRole, caVar string) Callee {
 	scheme := "http://"
 	if mode == SPIFFE {
 		scheme = "https://"
 	}
-	c := Callee{Name: call.Name, URL: r.String(call.URLVar, scheme+call.DefaultAddr)}
+	c := Callee{Name: call.Name, URL: r.String(call.URLVar, scheme+call.DefaultAddr), UserTokens: call.UserTokens}
 	if call.IDVar != "" {
 		c.ID = config.Parse(r, call.IDVar, "", parseOptionalID)
 	}
@@ -230,12 +273,59 @@ func callee(r *config.Reader, mode Mode, call CallRole) Callee {
 		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an http:// or https:// URL"})
 	case mode == SPIFFE && !https:
 		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an https:// URL with INTERNAL_AUTH=spiffe (mutual TLS)"})
-	case mode == SPIFFE || (mode == Both && https):
+	case !https && call.UserTokens && !loopbackURL(c.URL):
+		// The JWT_JWKS_URL rule, without its escape hatch: a user's access
+		// token read off the path is that user's session for its lifetime.
+		verified := "the system's CAs"
+		if caVar != "" {
+			verified = caVar + ", or the system's CAs"
+		}
+		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an https:// URL (verified with " + verified +
+			"), or plain http only to a loopback host: its calls carry users' access tokens " +
+			"(the token exchange), which anyone on the path could read and use"})
+	case mode == SPIFFE || (mode == Both && https && r.Raw(call.TokenVar) == ""):
 		refuseSet(r, mode, call.TokenVar)
 	default:
 		c.Token = r.Secret(call.TokenVar, MinTokenLength)
 	}
 	return c
+}
+
+// readTLS reads token mode's TLS files and loads them once, so that a file
+// that is missing or not what it should be stops the service at start naming
+// its variable. spiffe's TLS is the SVIDs': the listener's files are refused
+// in the modes that use it, and so is the CA in spiffe mode (token+spiffe
+// may still call a callee with a token over https://).
+func readTLS(r *config.Reader, mode Mode, v TLSVars) TLSFiles {
+	if v.CertVar == "" || r.Err() != nil {
+		return TLSFiles{}
+	}
+	if mode != Tokens {
+		refuseSet(r, mode, v.CertVar, v.KeyVar)
+		if mode == SPIFFE {
+			refuseSet(r, mode, v.CAVar)
+		}
+	}
+	f := TLSFiles{CertFile: r.String(v.CertVar, ""), KeyFile: r.String(v.KeyVar, ""), CAFile: r.String(v.CAVar, "")}
+	switch {
+	case r.Err() != nil:
+		return TLSFiles{}
+	case f.CertFile != "" && f.KeyFile == "":
+		r.Fail(&config.Error{Var: v.KeyVar, Problem: "is required when " + v.CertVar + " is set (the certificate's private key)"})
+	case f.KeyFile != "" && f.CertFile == "":
+		r.Fail(&config.Error{Var: v.CertVar, Problem: "is required when " + v.KeyVar + " is set (the key's certificate)"})
+	case f.CertFile != "":
+		if _, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile); err != nil {
+			r.Fail(&config.Error{Var: v.CertVar, Problem: "does not load as a certificate with " + v.KeyVar + " as its key: " +
+				err.Error()})
+		}
+	}
+	if f.CAFile != "" {
+		if _, err := loadCAs(f.CAFile); err != nil {
+			r.Fail(&config.Error{Var: v.CAVar, Problem: err.Error()})
+		}
+	}
+	return f
 }
 
 // refuseSet fails for each of vars that is set: mode does not use it.

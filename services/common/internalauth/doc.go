@@ -23,11 +23,18 @@
 //  3. The validator built from the contract enforces it. The guard is the
 //     AuthenticationFunc of the InternalToken scheme (Guard.Handler), so a
 //     call without a valid credential is a 401 before any parameter is looked
-//     at, and a known caller the operation does not list is a 403.
+//     at, and a known caller the operation does not list is a 403 of its own
+//     problem type (problem.TypeCallerForbidden), which its client counts as
+//     a failure; a refusal about the call's user (a subject token's 403, the
+//     per-subject 429 whose RateLimit field names "subject-requests") it
+//     does not (upstream.Refusal, issue 33).
 //  4. The credential says which workload calls (Config.Mode, INTERNAL_AUTH):
 //     - token: a static secret per caller, at least 32 characters, kept as a
 //     SHA-256 digest and compared in constant time against every accepted
 //     token (tokens.go). A leaked token works until it is rotated by hand.
+//     Across hosts the internal listener speaks TLS with a certificate from
+//     files and callers verify it against a CA file (Config.TLS,
+//     transport.go), so the token crosses no network in clear.
 //     - spiffe: mutual TLS with the caller's X.509-SVID, and in the header a
 //     JWT-SVID for the callee's SPIFFE ID, at most 5 minutes to live, whose
 //     subject must be the SPIFFE ID of the certificate the connection was
@@ -49,6 +56,9 @@
 //     service gets one by exchanging, at the user service, the access token
 //     of the user whose request it serves (exchange.go: Exchanger serves
 //     the exchange, SubjectCache asks for it once per user and operation).
+//     The exchange takes only an access token the user service would
+//     still accept itself (Exchanger.Live, the service's own session rule),
+//     and a few a minute per user and operation (Exchanger.PerUser).
 //  6. Guessing is bounded. Every call spends a unit of a failure budget
 //     (per client IP, or per SPIFFE ID on a certificate connection) before
 //     its credential is looked at; an accepted one gives it back, so a
@@ -57,7 +67,14 @@
 //     client IP, never the credential. An accepted one: its access line is
 //     the INFO audit event, naming the caller, its SPIFFE ID, the kind of
 //     credential, the verified subject and its token's jti.
-//  8. It fails closed. A guard without the credentials its mode accepts
+//  8. No user's token in clear, no redirect followed. A callee whose calls
+//     carry users' access tokens (the exchange: CallRole.UserTokens) is
+//     reached over TLS, or plain HTTP to a loopback host only; ReadConfig
+//     refuses anything else and the client refuses such a request at run
+//     time. No internal client follows a redirect (ErrRedirect): one would
+//     resend the credential and the body wherever the callee's address
+//     pointed.
+//  9. It fails closed. A guard without the credentials its mode accepts
 //     cannot be built, the validator refuses to exist without an
 //     AuthenticationFunc, and an operation the guard has no policy for lets
 //     nobody in.

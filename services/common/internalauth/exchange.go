@@ -12,6 +12,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"jeeves4service/services/common/jwtauth"
+	"jeeves4service/services/common/ratelimit"
+	"jeeves4service/services/common/reqinfo"
 	"jeeves4service/services/common/router"
 )
 
@@ -65,9 +67,29 @@ type ExchangeResponse struct {
 // unauthorized_client) and a description that never quotes a token.
 type ExchangeError struct {
 	Field, Code, Description string
+	// Subject is the user of the access token when it was verified before
+	// the refusal ("" otherwise), for the refusal's WARN line: a verified
+	// token's user, never one read from an unverified token.
+	Subject string
 }
 
 func (e *ExchangeError) Error() string { return e.Field + ": " + e.Code + ": " + e.Description }
+
+// ExchangeLimited is an exchange refused because the user's exchange
+// budget for the operation is spent (Exchanger.PerUser): the caller is
+// asking again for tokens it should have kept (SubjectCache keeps each
+// until shortly before it expires), or is minting them in bulk.
+type ExchangeLimited struct {
+	Subject, Operation string
+	RetryAfter         time.Duration
+}
+
+func (e *ExchangeLimited) Error() string {
+	return "the exchange budget of user " + e.Subject + " for " + e.Operation + " is spent"
+}
+
+// ExchangeBudgetName is the exchange budget's name in the RateLimit fields.
+const ExchangeBudgetName = "subject-exchanges"
 
 // Exchanger is the user service's side of the exchange.
 type Exchanger struct {
@@ -83,6 +105,18 @@ type Exchanger struct {
 	// in the form the asking workload authenticated with (its name, or its
 	// SPIFFE ID); false for an operation the exchange does not serve.
 	Audiences func(operation string, spiffe bool) (string, bool)
+	// Live says whether the session of a verified access token is still
+	// live (not ended by logout, a password change or deactivation). The
+	// service that issued the token decides, by the same rule its own API
+	// applies to it: a token its /me refuses is no subject_token either.
+	// false refuses the exchange (invalid_grant); an error fails it. Required:
+	// without it every exchange fails (fail closed), since a signature and an
+	// expiry alone say nothing about a session that ended.
+	Live func(ctx context.Context, user *jwtauth.Claims) (bool, error)
+	// PerUser is the budget of exchanges of each (user, operation), whoever
+	// asks (nil: none): a caller that keeps its tokens needs a few a minute,
+	// and one that holds a user's access token gets no more than that.
+	PerUser ratelimit.Limiter
 	// TTL is the longest a subject token lives (at most jwtauth.MaxSubjectTTL).
 	TTL time.Duration
 	Now func() time.Time
@@ -120,26 +154,63 @@ func (x *Exchanger) Exchange(ctx context.Context, req ExchangeRequest, caller, c
 	if !ok || audience != req.Audience {
 		return refuse("audience", "invalid_target", "that operation is not served by that audience")
 	}
+	if x.Live == nil {
+		return ExchangeResponse{}, errors.New("exchange: no session check configured: every exchange fails")
+	}
 	user, err := x.Access.Verify(ctx, req.SubjectToken)
 	if err != nil {
 		return refuse("subject_token", "invalid_grant", "not a valid access token")
 	}
+	subject := strconv.FormatInt(user.UserID, 10)
 	now := x.Now()
 	ttl := min(x.TTL, jwtauth.MaxSubjectTTL, user.ExpiresAt.Sub(now))
 	if ttl < minExchangeRemaining {
-		return refuse("subject_token", "invalid_grant", "expires too soon")
+		return ExchangeResponse{}, &ExchangeError{Field: "subject_token", Code: "invalid_grant", Description: "expires too soon",
+			Subject: subject}
+	}
+	// The budget before the session check: a flood of exchanges, refused or
+	// not, costs the database nothing once the budget is spent.
+	if err := x.spend(ctx, subject, req.Scope); err != nil {
+		return ExchangeResponse{}, err
+	}
+	live, err := x.Live(ctx, user)
+	if err != nil {
+		return ExchangeResponse{}, fmt.Errorf("exchange: session check of user %s: %w", subject, err)
+	}
+	if !live {
+		return ExchangeResponse{}, &ExchangeError{Field: "subject_token", Code: "invalid_grant",
+			Description: "the session of the access token has ended", Subject: subject}
 	}
 	azp := caller
 	if callerID != "" {
 		azp = callerID
 	}
-	tok, claims, err := x.Signer.SignSubject(jwtauth.SubjectRequest{Subject: strconv.FormatInt(user.UserID, 10), Audience: audience,
+	tok, claims, err := x.Signer.SignSubject(jwtauth.SubjectRequest{Subject: subject, Audience: audience,
 		Operation: req.Scope, AuthorizedParty: azp}, ttl, now)
 	if err != nil {
 		return ExchangeResponse{}, fmt.Errorf("exchange: %w", err)
 	}
 	return ExchangeResponse{AccessToken: tok, IssuedTokenType: TokenTypeSubject, TokenType: exchangeNotABearer,
 		ExpiresIn: int(ttl / time.Second), Subject: claims.Subject, TokenID: claims.ID}, nil
+}
+
+// spend takes one unit of the (user, operation) exchange budget. Its
+// decision governs the answer's RateLimit fields when it is refused or
+// closer to running out than the caller's request budget (as the guard's
+// per-subject budget does), so a caller sees the budget it is spending.
+func (x *Exchanger) spend(ctx context.Context, subject, operation string) error {
+	if x.PerUser == nil {
+		return nil
+	}
+	d := x.PerUser.Take(ctx, "exchange:"+operation+":"+subject)
+	info := reqinfo.From(ctx)
+	if !d.Allowed || info.RateLimit.Name == "" || d.Remaining < info.RateLimit.Decision.Remaining {
+		info.RateLimit = ratelimit.Governing{Name: ExchangeBudgetName, Budget: x.PerUser.Budget(), Decision: d}
+	}
+	if !d.Allowed {
+		return &ExchangeLimited{Subject: subject, Operation: operation, RetryAfter: d.RetryAfter}
+	}
+	return nil
 }
 
 // SubjectCache is the caller's side: a SubjectSource that asks exchange for
@@ -233,12 +304,24 @@ func ServedBy(self, selfID string, served ...string) func(string, bool) (string,
 	}
 }
 
+// ExchangeOptions are what an Exchanger needs from the service that signs
+// subject tokens besides its keys: see Exchanger's Live and PerUser.
+type ExchangeOptions struct {
+	Live    func(ctx context.Context, user *jwtauth.Claims) (bool, error)
+	PerUser ratelimit.Limiter
+}
+
 // Exchanger returns the exchange of the service that signs subject tokens
 // (the user service): access verifies its users' access tokens, signer signs
 // with the same key, c is the internal contract it serves (the operations
-// an exchange may issue a token for, and who may call each). The subject
-// tokens it issues live MaxSubjectTTL, never past the access token.
-func (w *Workload) Exchanger(access *jwtauth.Verifier, signer *jwtauth.Signer, c router.Contract) (*Exchanger, error) {
+// an exchange may issue a token for, and who may call each), o its session
+// check (required) and exchange budget. The subject tokens it issues live
+// MaxSubjectTTL, never past the access token.
+func (w *Workload) Exchanger(access *jwtauth.Verifier, signer *jwtauth.Signer, c router.Contract,
+	o ExchangeOptions) (*Exchanger, error) {
+	if o.Live == nil {
+		return nil, errors.New("internalauth: an exchanger needs a session check (an ended session's token must be refused)")
+	}
 	policies, err := Policies(c.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("internal contract: %w", err)
@@ -252,5 +335,5 @@ func (w *Workload) Exchanger(access *jwtauth.Verifier, signer *jwtauth.Signer, c
 		selfID = w.src.ID().String()
 	}
 	return &Exchanger{Access: access, Signer: signer, Policies: policies, TTL: jwtauth.MaxSubjectTTL,
-		Audiences: ServedBy(w.cfg.Name, selfID, served...), Now: time.Now}, nil
+		Audiences: ServedBy(w.cfg.Name, selfID, served...), Live: o.Live, PerUser: o.PerUser, Now: time.Now}, nil
 }

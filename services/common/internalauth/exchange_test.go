@@ -24,13 +24,14 @@ func exchangeWorldKey(t *testing.T, now time.Time) (*Exchanger, *jwtauth.Signer,
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	settings := jwtauth.Settings{Issuer: "users", Audience: "api"}
 	signer := jwtauth.NewSigner(key, nil, settings, 15*time.Minute)
-	c := jwtauth.Claims{UserID: 7}
+	c := jwtauth.Claims{UserID: 7, SessionID: "s7"}
 	c.Subject = "7"
 	access, _, err := signer.Sign(c, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := &Exchanger{Access: jwtauth.NewVerifier(signer, settings), Signer: signer, TTL: 30 * time.Second,
+		Live: func(context.Context, *jwtauth.Claims) (bool, error) { return true, nil },
 		Policies: map[string]Policy{
 			"listUserProfiles":  {Callers: map[string]bool{"property-service": true}, OnBehalfOf: OnBehalfOf{Any: "x"}, Subject: true},
 			"getUserProperties": {Callers: map[string]bool{"user-service": true}, OnBehalfOf: OnBehalfOf{Parameter: "user_id"}, Subject: true},

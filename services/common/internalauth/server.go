@@ -122,6 +122,10 @@ func (w *Workload) Guard(o GuardOptions) (*Guard, error) {
 		g.tls, g.alsoPlain = identity.OptionalClientTLS(w.src), true
 	case w.src != nil:
 		g.tls = identity.ServerTLS(w.src)
+	case w.cfg.TLS.CertFile != "": // token mode with a certificate: only TLS (no plain HTTP beside it)
+		if g.tls, err = w.cfg.TLS.tokenServerTLS(o.Log); err != nil {
+			return nil, err
+		}
 	}
 	return g, nil
 }
@@ -335,7 +339,11 @@ func (g *Guard) allowed(policies map[string]Policy) func(http.Handler) http.Hand
 				g.log.WarnContext(r.Context(), "internal call forbidden", "reason", "caller_not_allowed",
 					"caller", info.Caller, "caller_id", info.CallerID, "credential", info.Credential,
 					"operation", info.Operation, "client_ip", info.ClientIP, "request_id", info.RequestID)
-				problem.Write(w, r, problem.New(http.StatusForbidden, "This caller may not call this operation."))
+				// Its own problem type: a refusal of the caller, which every
+				// call it makes will meet, unlike a subject token's 403 about
+				// one user (the caller's breaker counts only this one).
+				problem.Write(w, r, problem.New(http.StatusForbidden, "This caller may not call this operation.").
+					As(problem.TypeCallerForbidden))
 				return
 			}
 			if p := policies[info.Operation]; p.Subject && (info.SubjectRefusal != "" || info.SubjectTokenID == "") {
@@ -377,7 +385,7 @@ func (g *Guard) perSubject(policies map[string]Policy) func(http.Handler) http.H
 			}
 			d := g.perSubj.Take(r.Context(), "subject:"+info.Operation+":"+info.Subject)
 			if !d.Allowed || info.RateLimit.Name == "" || d.Remaining < info.RateLimit.Decision.Remaining {
-				info.RateLimit = ratelimit.Governing{Name: "subject-requests", Budget: g.perSubj.Budget(), Decision: d}
+				info.RateLimit = ratelimit.Governing{Name: ratelimit.SubjectPolicy, Budget: g.perSubj.Budget(), Decision: d}
 			}
 			if !d.Allowed {
 				g.log.WarnContext(r.Context(), "internal call refused", "reason", "subject_budget",

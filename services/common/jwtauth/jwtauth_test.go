@@ -329,3 +329,18 @@ func forgeKid(t *testing.T, k ed25519.PrivateKey, kid string) string {
 	}
 	return s
 }
+
+// The JWKS is fetched where JWT_JWKS_URL says and nowhere else: checkJWKSURL
+// refuses a plain-http URL off loopback, and a redirect (to http://, or to
+// another host) would take the fetch past that check to keys someone else
+// chose. The target of a redirect gets nothing; the key is not found.
+func TestJWKSFetchFollowsNoRedirect(t *testing.T) {
+	k, kid := newKey(t)
+	j := newJWKSServer(t, k)
+	redirect := httptest.NewServer(http.RedirectHandler(j.srv.URL, http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	keys := jwtauth.NewRemoteKeys(redirect.URL, time.Hour)
+	if _, err := keys.Key(context.Background(), kid); err == nil || j.count() != 0 {
+		t.Fatalf("through a redirect: %v, %d fetches at its target", err, j.count())
+	}
+}

@@ -30,6 +30,9 @@ type verdictKey struct{}
 // ErrNoToken means the request carried no bearer token.
 var ErrNoToken = errors.New("no bearer token")
 
+// ErrMalformed means the Authorization header is not "Bearer <token>".
+var ErrMalformed = errors.New("malformed Authorization header")
+
 // Middleware verifies an Authorization: Bearer header when present, with the
 // keys held now only: a token whose kid is not held is left failed (a 401)
 // unless FetchKeys, later in the chain, verifies it.
@@ -40,7 +43,7 @@ func Middleware(v *Verifier) func(http.Handler) http.Handler {
 			if h := r.Header.Get("Authorization"); h != "" {
 				scheme, token, ok := strings.Cut(h, " ")
 				if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-					vd.err = errors.New("malformed Authorization header")
+					vd.err = ErrMalformed
 				} else {
 					token = strings.TrimSpace(token)
 					vd.claims, vd.err = v.VerifyHeld(r.Context(), token)

@@ -76,9 +76,15 @@ func NewRemoteKeys(url string, interval time.Duration) *RemoteKeys {
 	if interval <= 0 {
 		interval = DefaultJWKSInterval
 	}
-	return &RemoteKeys{url: url, wake: make(chan struct{}, 1), Client: &http.Client{}, Interval: interval, Timeout: jwksTimeout,
+	// No redirect is followed: the URL was checked (https, or plain http on
+	// loopback) and a redirect would take the fetch past that check.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return errJWKSRedirect }}
+	return &RemoteKeys{url: url, wake: make(chan struct{}, 1), Client: client, Interval: interval, Timeout: jwksTimeout,
 		MinBackoff: time.Second, MaxBackoff: 30 * time.Second, MinRefetch: DefaultJWKSMinRefetch}
 }
+
+// errJWKSRedirect is a JWKS fetch answered with a redirect, not followed.
+var errJWKSRedirect = errors.New("answered with a redirect; the JWKS is fetched only at its configured URL")
 
 // ErrJWKSUnavailable means the JWKS could not be fetched lately and the kid is unknown.
 var ErrJWKSUnavailable = errors.New("JWKS unavailable")

@@ -19,6 +19,18 @@ var ErrUnknownKey = errors.New("unknown signing key")
 // now; Verify would look further (fetch the JWKS).
 var ErrKeyNotHeld = errors.New("signing key not held")
 
+// ErrExpired means the token is ours and would be valid but for its exp
+// (past Leeway): the client should refresh, not sign in again. Only a token
+// whose signature verified gets it, so a forged token cannot pass for an
+// expired one (golang-jwt checks claims only after the signature).
+var ErrExpired = errors.New("access token expired")
+
+// Leeway is how far past its exp (and before its iat) an access token is
+// still accepted, at both services: the issuer's and the verifier's clocks
+// may disagree by that much. docs/security.md and the public contract's
+// Unauthorized response say so.
+const Leeway = 30 * time.Second
+
 // KeySource finds the public key for a kid.
 type KeySource interface {
 	Key(ctx context.Context, kid string) (ed25519.PublicKey, error)
@@ -40,6 +52,9 @@ type Verifier struct {
 	keys     KeySource
 	settings Settings
 	parser   *jwt.Parser
+	// atExpiry checks a token as parser does, but as of the instant at (its
+	// exp): whether a token refused for its exp is otherwise good.
+	atExpiry func(at time.Time) *jwt.Parser
 
 	mu    sync.RWMutex
 	cache map[[sha256.Size]byte]cachedClaims
@@ -58,14 +73,20 @@ const (
 
 // NewVerifier returns a Verifier using keys.
 func NewVerifier(keys KeySource, s Settings) *Verifier {
-	return &Verifier{keys: keys, settings: s, parser: jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(s.Issuer),
-		jwt.WithAudience(s.Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second),
-	)}
+	options := func(extra ...jwt.ParserOption) []jwt.ParserOption {
+		return append([]jwt.ParserOption{
+			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+			jwt.WithIssuer(s.Issuer),
+			jwt.WithAudience(s.Audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithLeeway(Leeway),
+		}, extra...)
+	}
+	return &Verifier{keys: keys, settings: s, parser: jwt.NewParser(options()...),
+		atExpiry: func(at time.Time) *jwt.Parser {
+			return jwt.NewParser(options(jwt.WithTimeFunc(func() time.Time { return at }))...)
+		}}
 }
 
 // Verify parses and checks a compact JWT, fetching its key if need be.
@@ -108,9 +129,28 @@ func (v *Verifier) check(ctx context.Context, token string, fetch bool) (*Claims
 }
 
 func (v *Verifier) verify(ctx context.Context, token string, fetch bool) (*Claims, string, error) {
+	claims, kid, err := v.verifyWith(ctx, v.parser, token, fetch)
+	if err != nil && errors.Is(err, jwt.ErrTokenExpired) && claims.ExpiresAt != nil {
+		// Expired, and signed with a key we trust (the signature is checked
+		// before the claims). Checked again as of its exp, every other rule
+		// applies: only a token that would then pass is called expired, so a
+		// client told so knows a refresh, not a new login, is what it needs.
+		if _, _, again := v.verifyWith(ctx, v.atExpiry(claims.ExpiresAt.Time), token, fetch); again == nil {
+			return nil, "", fmt.Errorf("verify token: %w (exp %s)", ErrExpired, claims.ExpiresAt.Time.UTC().Format(time.RFC3339))
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return claims, kid, nil
+}
+
+// verifyWith checks token with parser: the signature, the claims the parser
+// asks for, then the claims golang-jwt has no option for.
+func (v *Verifier) verifyWith(ctx context.Context, parser *jwt.Parser, token string, fetch bool) (*Claims, string, error) {
 	claims := &Claims{}
 	var kid string
-	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+	_, err := parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		// A subject token (or anything else signed with the same key) is
 		// never an access token, whatever its claims.
 		if typ, _ := t.Header["typ"].(string); typ != AccessTokenType {
@@ -126,13 +166,13 @@ func (v *Verifier) verify(ctx context.Context, token string, fetch bool) (*Claim
 		return v.keys.Key(ctx, kid)
 	})
 	if err != nil {
-		return nil, "", fmt.Errorf("verify token: %w", err)
+		return claims, "", fmt.Errorf("verify token: %w", err)
 	}
 	if claims.IssuedAt == nil {
-		return nil, "", errors.New("verify token: iat is required")
+		return claims, "", errors.New("verify token: iat is required")
 	}
 	if claims.Subject == "" || claims.UserID <= 0 || claims.Subject != fmt.Sprint(claims.UserID) {
-		return nil, "", errors.New("verify token: sub and user_id are required and must agree")
+		return claims, "", errors.New("verify token: sub and user_id are required and must agree")
 	}
 	return claims, kid, nil
 }

@@ -19,19 +19,22 @@ import (
 
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/reqinfo"
+	"jeeves4service/services/common/upstream"
 )
 
 // Metrics is one service's registry and the instruments every service has.
 // A nil *Metrics records nothing (services built in code, in tests).
 type Metrics struct {
-	reg      *prometheus.Registry
-	wrapped  prometheus.Registerer // adds the service label
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	authOK   *prometheus.CounterVec
-	authNo   *prometheus.CounterVec
-	denied   *prometheus.CounterVec
-	refusals *prometheus.CounterVec
+	reg       *prometheus.Registry
+	wrapped   prometheus.Registerer // adds the service label
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	authOK    *prometheus.CounterVec
+	authNo    *prometheus.CounterVec
+	denied    *prometheus.CounterVec
+	refusals  *prometheus.CounterVec
+	opens     *prometheus.CounterVec
+	whileOpen *prometheus.CounterVec
 }
 
 // ParseSwitch reads METRICS: "on" (the default) or "off"; it returns whether they are off.
@@ -74,8 +77,14 @@ func New(service string, on bool) *Metrics {
 			[]string{"caller"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ratelimit_refusals_total",
 			Help: "Requests refused because a budget was spent, by budget."}, []string{"budget"}),
+		opens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upstream_circuit_opens_total",
+			Help: "Times the circuit breaker in front of an upstream service opened, by upstream (the callee)."},
+			[]string{"upstream"}),
+		whileOpen: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "upstream_circuit_refused_total",
+			Help: "Calls to an upstream service the circuit breaker refused without trying (open, or half-open " +
+				"with its trial call out), by upstream (the callee)."}, []string{"upstream"}),
 	}
-	w.MustRegister(m.requests, m.latency, m.authOK, m.authNo, m.denied, m.refusals)
+	w.MustRegister(m.requests, m.latency, m.authOK, m.authNo, m.denied, m.refusals, m.opens, m.whileOpen)
 	// A series born at 40 shows no increase() until its second change, so the
 	// guessing alert would miss a first burst: every reason starts at zero.
 	for _, reason := range internalauth.Reasons {
@@ -183,4 +192,42 @@ func (m *Metrics) Counter(name, help, label string) func(value string) {
 // Gauge registers a gauge read from f at every scrape.
 func (m *Metrics) Gauge(name, help string, f func() float64) {
 	m.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// Breaker registers the instruments of the circuit breaker in front of the
+// upstream service named upstream (the callee: user-service,
+// property-service), once per service and upstream:
+// upstream_circuit_state (0 closed, 1 half-open, 2 open; read from state at
+// every scrape, which also moves an open breaker whose time is up to
+// half-open, as a call would), upstream_circuit_opens_total and
+// upstream_circuit_refused_total (calls refused without trying). It returns
+// s with its OnStateChange and Outcome hooks counting them, after any hooks
+// s already had. Both counters start at zero, so that the first opening
+// shows in increase().
+func (m *Metrics) Breaker(upstreamName string, s upstream.Settings, state func() float64) upstream.Settings {
+	if m == nil {
+		return s
+	}
+	m.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "upstream_circuit_state",
+		Help:        "The circuit breaker in front of an upstream service (the callee): 0 closed, 1 half-open, 2 open.",
+		ConstLabels: prometheus.Labels{"upstream": upstreamName}}, state))
+	opens, whileOpen := m.opens.WithLabelValues(upstreamName), m.whileOpen.WithLabelValues(upstreamName)
+	onChange, outcome := s.OnStateChange, s.Outcome
+	s.OnStateChange = func(from, to string) {
+		if onChange != nil {
+			onChange(from, to)
+		}
+		if to == upstream.StateOpen {
+			opens.Inc()
+		}
+	}
+	s.Outcome = func(o string) {
+		if outcome != nil {
+			outcome(o)
+		}
+		if o == upstream.OutcomeCircuitOpen {
+			whileOpen.Inc()
+		}
+	}
+	return s
 }

@@ -21,6 +21,11 @@ const ContentType = "application/problem+json"
 
 const typeBase = "https://jeeves4service.dev/problems/"
 
+// TypeTokenExpired is the type of the 401 for an access token that is
+// valid but for its expiry: a client tells "refresh" from "sign in again"
+// by it, as by the WWW-Authenticate challenge's error_description.
+const TypeTokenExpired = typeBase + "token-expired"
+
 // FieldError names one offending field; Message never repeats the submitted value.
 type FieldError struct {
 	Field   string `json:"field"`
@@ -58,6 +63,22 @@ func New(status int, detail string, fields ...FieldError) Problem {
 		slug = "error"
 	}
 	return Problem{Type: typeBase + slug, Title: http.StatusText(status), Status: status, Detail: detail, Errors: fields}
+}
+
+// TypeCallerForbidden is the type of an internal listener's 403 to a caller
+// the operation's x-allowed-callers does not list: a refusal of the calling
+// workload itself, which every call it makes will meet. Every other 403 of
+// an internal operation (a subject token for another user, operation or
+// caller; a user who may not see what is asked) is about the user the call
+// is made for, and has the type forbidden. The caller's client tells them
+// apart by this type (package upstream; openapi-internal.yaml, Forbidden).
+const TypeCallerForbidden = typeBase + "caller-forbidden"
+
+// As is p with the type typ instead of its status's (one of the Type
+// constants above).
+func (p Problem) As(typ string) Problem {
+	p.Type = typ
+	return p
 }
 
 // Write sends p, tagged with the request id so a response can be matched with a log line.

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,31 @@ const (
 	PolicyHeader = "RateLimit-Policy"
 	StateHeader  = "RateLimit"
 )
+
+// SubjectPolicy is the name of the internal listeners' budget per operation
+// and subject (INTERNAL_SUBJECT_LIMIT) in those fields. Like every budget of
+// one user (the token exchange's, "subject-exchanges"), it starts with
+// SubjectPolicyPrefix: a 429 such a budget governs is about that user, not
+// the caller, and the caller's client tells the two apart by this prefix
+// (package upstream), so it is part of the contract.
+const (
+	SubjectPolicy       = "subject-requests"
+	SubjectPolicyPrefix = "subject-"
+)
+
+// PolicyName is the policy's name at the start of a RateLimit or
+// RateLimit-Policy value (`"requests";r=0;t=12` → requests), "" when the
+// value does not start with a quoted name.
+func PolicyName(value string) string {
+	if len(value) < 2 || value[0] != '"' {
+		return ""
+	}
+	end := strings.IndexByte(value[1:], '"')
+	if end < 0 {
+		return ""
+	}
+	return value[1 : 1+end]
+}
 
 // Governing is the decision of the budget that governs a request, kept
 // until its response goes out. A request can pass two budgets (the

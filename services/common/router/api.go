@@ -2,9 +2,11 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
@@ -19,8 +21,37 @@ import (
 
 // BearerAuth is how the public contract's BearerAuth scheme is enforced: the
 // JWT middleware verifies the token once, the validator asks for its verdict.
-var BearerAuth = validator.Options{Authenticate: jwtauth.Authenticate,
-	UnauthorizedDetail: "A valid bearer token is required.", Challenge: `Bearer realm="jeeves4service"`}
+var BearerAuth = validator.Options{Authenticate: jwtauth.Authenticate, Unauthorized: BearerRefusal}
+
+// bearerRealm is the challenge's realm, the same on both services: one
+// access token is good at both.
+const bearerRealm = `Bearer realm="jeeves4service"`
+
+// BearerRefusal is the 401 for a refused bearer token, as RFC 6750 section 3
+// has it: no error code when the request carried no token, invalid_request
+// for an Authorization header that is not "Bearer <token>", invalid_token
+// otherwise, with an error_description (and the problem's detail and type)
+// that tells an expired token, which a refresh replaces, from one that was
+// never valid, after which only a new login helps.
+func BearerRefusal(errs []error) (problem.Problem, string) {
+	is := func(target error) bool {
+		return slices.ContainsFunc(errs, func(err error) bool { return errors.Is(err, target) })
+	}
+	switch {
+	case is(jwtauth.ErrNoToken):
+		return problem.New(http.StatusUnauthorized, "A valid bearer token is required."), bearerRealm
+	case is(jwtauth.ErrMalformed):
+		return problem.New(http.StatusUnauthorized, "The Authorization header must be \"Bearer <token>\"."),
+			bearerRealm + `, error="invalid_request", error_description="The Authorization header is not Bearer <token>"`
+	case is(jwtauth.ErrExpired):
+		p := problem.New(http.StatusUnauthorized, "The access token has expired: refresh it (POST /api/users/refresh) or sign in again.")
+		p.Type = problem.TypeTokenExpired
+		return p, bearerRealm + `, error="invalid_token", error_description="The access token expired"`
+	default:
+		return problem.New(http.StatusUnauthorized, "The bearer token is not valid: sign in again."),
+			bearerRealm + `, error="invalid_token", error_description="The access token is not valid"`
+	}
+}
 
 // Contract is what a listener serves: the loaded contract it validates
 // against, and its YAML and rendered docs page for /openapi.yaml and /docs.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +70,7 @@ func NewRouter(b Base) chi.Router {
 		r.Use(b.CORS) // before routing: a preflight is answered here
 	}
 	outside := OutsideBudget(b)
-	r.NotFound(outside(http.HandlerFunc(notFound)).ServeHTTP)
+	r.NotFound(outside(notFoundIn(r)).ServeHTTP)
 	r.MethodNotAllowed(outside(http.HandlerFunc(methodNotAllowed)).ServeHTTP)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -165,6 +166,27 @@ func ParamErrorHandler(w http.ResponseWriter, r *http.Request, _ error) {
 // notFound and methodNotAllowed answer unknown routes with problems, not text.
 func notFound(w http.ResponseWriter, r *http.Request) {
 	problem.Write(w, r, problem.New(http.StatusNotFound, "No such resource."))
+}
+
+// notFoundIn answers an unknown route of routes. A path that a route has
+// with the trailing slash added or removed (POST /api/properties, where the
+// collection is /api/properties/) stays a 404, never a redirect (a client
+// need not repeat a POST's body after one, and paths are the contract's),
+// but its problem names the route's path: the pattern, never the client's
+// own path, is what it quotes.
+func notFoundIn(routes chi.Routes) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		twin := r.URL.Path + "/"
+		if strings.HasSuffix(r.URL.Path, "/") {
+			twin = strings.TrimSuffix(r.URL.Path, "/")
+		}
+		if pattern := routes.Find(chi.NewRouteContext(), r.Method, twin); twin != "" && pattern != "" {
+			problem.Write(w, r, problem.New(http.StatusNotFound,
+				fmt.Sprintf("No such resource: the path is %s %s (the trailing slash matters).", r.Method, pattern)))
+			return
+		}
+		notFound(w, r)
+	}
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {

@@ -4,17 +4,26 @@
 // jittered retry inside it when a retry may help, and a circuit breaker
 // (sony/gobreaker: a maintained, tested state machine rather than our own)
 // so that a dead service costs nothing after a few failures. The caller
-// degrades when Call fails, whatever the reason.
+// degrades when Call fails, whatever the reason; but only a failure of the
+// upstream counts towards opening the circuit: a refusal about the one user
+// a call is made for (Refusal) does not, or any user could cut everyone off.
 package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"jeeves4service/services/common/problem"
+	"jeeves4service/services/common/ratelimit"
 )
 
 // Settings bound one upstream's calls.
@@ -26,10 +35,26 @@ type Settings struct {
 	// FailuresToOpen consecutive failures open the circuit for OpenFor.
 	FailuresToOpen uint32
 	OpenFor        time.Duration
-	// Outcome, when set, is told each call's outcome: ok, error,
-	// circuit_open or caller_gone (the metrics).
+	// Outcome, when set, is told each call's outcome: ok, error, refused
+	// (ErrRefusedForThisRequest), circuit_open or caller_gone (the metrics).
 	Outcome func(outcome string)
+	// OnStateChange, when set, is told each transition of the breaker, by
+	// state name: closed, half-open, open (the metrics). It runs inside
+	// the breaker's lock: it must not call the upstream.
+	OnStateChange func(from, to string)
+	// Log, when set, gets a WARN line when the circuit opens and an INFO
+	// line when it half-opens or closes, naming the upstream: the caller's
+	// log says which service it stopped calling, and when it called again.
+	Log *slog.Logger
 }
+
+// StateOpen is the name of the open state in OnStateChange, and
+// OutcomeCircuitOpen the outcome of a call the breaker refused without
+// trying (the metrics count them).
+const (
+	StateOpen          = "open"
+	OutcomeCircuitOpen = "circuit_open"
+)
 
 // The defaults of every upstream (each service's variables may change them).
 const (
@@ -66,11 +91,36 @@ func New[T any](s Settings) *Upstream[T] {
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
 			// A caller that gave up is not the upstream failing: five
 			// impatient clients must not open the circuit for everyone.
-			// Nor is one request refused for its own sake.
+			// Nor is one request refused for its own sake (Refusal): one
+			// user who spends their own budget must not either.
 			IsExcluded: func(err error) bool {
 				return errors.Is(err, errCallerGone) || errors.Is(err, ErrRefusedForThisRequest)
 			},
+			OnStateChange: stateChange(s),
 		})}
+}
+
+// stateChange is the breaker's OnStateChange: s's hook and log line.
+func stateChange(s Settings) func(name string, from, to gobreaker.State) {
+	if s.OnStateChange == nil && s.Log == nil {
+		return nil
+	}
+	return func(name string, from, to gobreaker.State) {
+		if s.OnStateChange != nil {
+			s.OnStateChange(from.String(), to.String())
+		}
+		if s.Log == nil {
+			return
+		}
+		switch to {
+		case gobreaker.StateOpen:
+			s.Log.Warn("circuit breaker opened: calls to the upstream are refused without trying",
+				"upstream", name, "from", from.String(), "open_for", s.OpenFor.String(),
+				"failures_to_open", s.FailuresToOpen)
+		default:
+			s.Log.Info("circuit breaker "+to.String(), "upstream", name, "from", from.String())
+		}
+	}
 }
 
 // Budget is the whole time a call may take.
@@ -87,9 +137,12 @@ var errCallerGone = errors.New("the caller went away")
 
 // ErrRefusedForThisRequest marks a failure that is about one request, not
 // about the upstream: the user service refusing to exchange one user's
-// access token (expired, or about to) for a subject token. It is not
-// retried, and does not count towards opening the circuit: a user with a
-// stale token must not cut the names off everyone's lists.
+// access token (expired, or about to) for a subject token, or a callee
+// refusing a call for that user (its budget spent, its subject token not
+// for this call: see Refusal). It is not retried, and does not count
+// towards opening the circuit: a user with a stale token or a spent budget
+// must not cut the names off everyone's lists, or the claims off everyone's
+// tokens.
 var ErrRefusedForThisRequest = errors.New("refused for this request")
 
 // Call runs fetch within the budget and through the breaker, once more after
@@ -116,9 +169,11 @@ func outcomeOf(err error) string {
 	case err == nil:
 		return "ok"
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
-		return "circuit_open"
+		return OutcomeCircuitOpen
 	case errors.Is(err, errCallerGone):
 		return "caller_gone"
+	case errors.Is(err, ErrRefusedForThisRequest):
+		return "refused"
 	}
 	return "error"
 }
@@ -145,6 +200,50 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("%s answered %d", e.Service, e.Status) }
+
+// Refusal is the error of an answer of service other than the one expected
+// (resp, whose body has been read into body): a *StatusError, wrapped in
+// ErrRefusedForThisRequest when the answer says it is about the user the
+// call is made for rather than about the caller or the upstream, so that
+// it is neither retried nor counted towards opening the circuit. The
+// callee says which in the contract's terms (openapi-internal.yaml), never
+// in prose:
+//
+//   - a 429 is about the user when its RateLimit field names a budget of
+//     one user, whose name starts with ratelimit.SubjectPolicyPrefix
+//     ("subject-requests" per operation and subject, "subject-exchanges" at
+//     the token exchange): that user's calls are spent, everyone else's are
+//     not. Any other budget ("requests", the caller's; "failures", its
+//     credential's), or none, is the caller's: every call would meet it.
+//   - a 403 is about the user unless its problem type is
+//     problem.TypeCallerForbidden: the caller is not among the operation's
+//     x-allowed-callers, a misconfiguration every call will meet. Any other
+//     403 (a subject token for another user, operation or caller; a user
+//     who may not see what is asked) concerns the call's user, and so does
+//     one whose body cannot be read: the default is the one a user cannot
+//     turn into an outage for everyone.
+//
+// Every other status (5xx, 401, any other 4xx) is a *StatusError alone.
+func Refusal(service string, resp *http.Response, body []byte) error {
+	status := &StatusError{Service: service, Status: resp.StatusCode}
+	if aboutTheSubject(resp, body) {
+		return fmt.Errorf("%w: %w", ErrRefusedForThisRequest, status)
+	}
+	return status
+}
+
+func aboutTheSubject(resp *http.Response, body []byte) bool {
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		return strings.HasPrefix(ratelimit.PolicyName(resp.Header.Get(ratelimit.StateHeader)), ratelimit.SubjectPolicyPrefix)
+	case http.StatusForbidden:
+		var p struct {
+			Type string `json:"type"`
+		}
+		return json.Unmarshal(body, &p) != nil || p.Type != problem.TypeCallerForbidden
+	}
+	return false
+}
 
 // ContractError is an answer of Service whose body breaks the contract.
 type ContractError struct{ Service, What string }

@@ -34,7 +34,12 @@ type Options struct {
 	UnauthorizedDetail string
 	// Challenge, when set, is sent as WWW-Authenticate with a 401.
 	Challenge string
-	Log       *slog.Logger
+	// Unauthorized, when set, answers a refused credential in place of
+	// UnauthorizedDetail and Challenge, from what Authenticate returned
+	// (one error per security requirement): a bearer token that expired is
+	// answered differently from one that was never valid.
+	Unauthorized func(errs []error) (p problem.Problem, challenge string)
+	Log          *slog.Logger
 }
 
 // LoadSpec parses and validates an OpenAPI document.
@@ -223,10 +228,14 @@ func (v *validating) reject(ctx context.Context, err error, w http.ResponseWrite
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &secErr):
-		if v.o.Challenge != "" {
-			w.Header().Set("WWW-Authenticate", v.o.Challenge)
+		p, challenge := problem.New(http.StatusUnauthorized, v.o.UnauthorizedDetail), v.o.Challenge
+		if v.o.Unauthorized != nil {
+			p, challenge = v.o.Unauthorized(secErr.Errors)
 		}
-		problem.Write(w, r, problem.New(http.StatusUnauthorized, v.o.UnauthorizedDetail))
+		if challenge != "" {
+			w.Header().Set("WWW-Authenticate", challenge)
+		}
+		problem.Write(w, r, p)
 	case errors.As(err, &tooBig):
 		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "The request body is too large."))
 	case errors.As(err, &reqErr):
@@ -250,6 +259,24 @@ var messages = map[string]string{
 	"maximum":       "is out of range",
 	"minProperties": "needs at least one field",
 	"nullable":      "must not be null",
+}
+
+// lengthRule says a string length rule with its bound ("must be at least
+// 12 characters"): "is too short" left a newcomer guessing the password's
+// minimum. The bound is the contract's, never the value's length.
+func lengthRule(e *openapi3.SchemaError) string {
+	if e.Schema == nil {
+		return ""
+	}
+	switch {
+	case e.SchemaField == "minLength" && e.Schema.MinLength == 1:
+		return "must not be empty"
+	case e.SchemaField == "minLength":
+		return fmt.Sprintf("must be at least %d characters", e.Schema.MinLength)
+	case e.SchemaField == "maxLength" && e.Schema.MaxLength != nil:
+		return fmt.Sprintf("must be at most %d characters", *e.Schema.MaxLength)
+	}
+	return ""
 }
 
 // FieldErrors names the fields a RequestError is about, built from field
@@ -286,6 +313,9 @@ func fieldErrors(e *openapi3filter.RequestError) []problem.FieldError {
 	msg := "is invalid"
 	if hasSchemaErr {
 		if m, ok := messages[schemaErr.SchemaField]; ok {
+			msg = m
+		}
+		if m := lengthRule(schemaErr); m != "" {
 			msg = m
 		}
 		var badEmail *emailaddr.Error

@@ -77,7 +77,7 @@ func TestBadBodiesNameTheField(t *testing.T) {
 		`{"address": "x"}`:                       "[map[field:name message:is required]]",
 		`{"name": "x", "owner_id": 1}`:           "[map[field:owner_id message:is not a known field]]",
 		`{"name": 12}`:                           "[map[field:name message:has the wrong type]]",
-		`{"name": ""}`:                           "[map[field:name message:is too short]]",
+		`{"name": ""}`:                           "[map[field:name message:must not be empty]]",
 		`{"name": "x", "address": "secret-ish"}`: "",
 	}
 	for body, want := range cases {

@@ -11,18 +11,18 @@ import (
 )
 
 // PutInvitation implements app.Repository.
-func (r *SQLite) PutInvitation(ctx context.Context, propertyID, caller int64, email, level, secretHash string,
+func (r *SQLite) PutInvitation(ctx context.Context, propertyID, caller int64, callerEmail, email, level, secretHash string,
 	now, expires time.Time) (app.InvitationRecord, error) {
 	var out app.InvitationRecord
 	err := r.inTx(ctx, func(q *db.Queries) error {
-		inv, err := q.PutInvitation(ctx, db.PutInvitationParams{PropertyID: propertyID, Caller: caller, Email: email,
-			AccessLevel: level, Now: now.Unix(), ExpiresAt: expires.Unix(), SecretHash: hashValue(secretHash)})
+		inv, err := q.PutInvitation(ctx, db.PutInvitationParams{PropertyID: propertyID, Caller: caller, CallerEmail: callerEmail,
+			Email: email, AccessLevel: level, Now: now.Unix(), ExpiresAt: expires.Unix(), SecretHash: hashValue(secretHash)})
 		if err != nil {
 			return err
 		}
 		p, err := q.GetProperty(ctx, propertyID)
-		out = invitationRecord(inv.ID, inv.PropertyID, p.Name, inv.Email, inv.AccessLevel, inv.InvitedBy, inv.CreatedAt,
-			inv.ExpiresAt, inv.SentAt)
+		out = invitationRecord(inv.ID, inv.PropertyID, p.Name, inv.Email, inv.AccessLevel, inv.InvitedBy, inv.InvitedByEmail,
+			inv.CreatedAt, inv.ExpiresAt, inv.SentAt)
 		return err
 	})
 	return out, msgs.Classify(err)
@@ -39,8 +39,8 @@ func (r *SQLite) RenewInvitationSecret(ctx context.Context, propertyID, id, call
 			return err
 		}
 		p, err := q.GetProperty(ctx, propertyID)
-		out = invitationRecord(inv.ID, inv.PropertyID, p.Name, inv.Email, inv.AccessLevel, inv.InvitedBy, inv.CreatedAt,
-			inv.ExpiresAt, inv.SentAt)
+		out = invitationRecord(inv.ID, inv.PropertyID, p.Name, inv.Email, inv.AccessLevel, inv.InvitedBy, inv.InvitedByEmail,
+			inv.CreatedAt, inv.ExpiresAt, inv.SentAt)
 		return err
 	})
 	return out, msgs.Classify(err)
@@ -59,20 +59,27 @@ func (r *SQLite) MarkInvitationSent(ctx context.Context, id int64, secretHash st
 func (r *SQLite) PropertyInvitations(ctx context.Context, propertyID int64, now time.Time) ([]app.InvitationRecord, error) {
 	rows, err := r.q.ListPropertyInvitations(ctx, db.ListPropertyInvitationsParams{PropertyID: propertyID, Now: now.Unix()})
 	return convert(rows, func(x db.ListPropertyInvitationsRow) app.InvitationRecord {
-			return invitationRecord(x.ID, x.PropertyID, x.PropertyName, x.Email, x.AccessLevel, x.InvitedBy, x.CreatedAt, x.ExpiresAt,
-				x.SentAt)
+			return invitationRecord(x.ID, x.PropertyID, x.PropertyName, x.Email, x.AccessLevel, x.InvitedBy, x.InvitedByEmail,
+				x.CreatedAt, x.ExpiresAt, x.SentAt)
 		}),
 		msgs.Classify(err)
 }
 
 // EmailInvitations implements app.Repository.
-func (r *SQLite) EmailInvitations(ctx context.Context, email string, now time.Time) ([]app.InvitationRecord, error) {
-	rows, err := r.q.ListEmailInvitations(ctx, db.ListEmailInvitationsParams{Email: email, Now: now.Unix()})
-	return convert(rows, func(x db.ListEmailInvitationsRow) app.InvitationRecord {
-			return invitationRecord(x.ID, x.PropertyID, x.PropertyName, x.Email, x.AccessLevel, x.InvitedBy, x.CreatedAt, x.ExpiresAt,
-				x.SentAt)
-		}),
-		msgs.Classify(err)
+func (r *SQLite) EmailInvitations(ctx context.Context, email string, after int64, limit int,
+	now time.Time) ([]app.InvitationRecord, int, error) {
+	rows, err := r.q.ListEmailInvitations(ctx, db.ListEmailInvitationsParams{Email: email, After: after, Now: now.Unix(),
+		PageSize: int64(limit)})
+	if err != nil {
+		return nil, 0, msgs.Classify(err)
+	}
+	return invitationPage(convert(rows, func(x db.ListEmailInvitationsRow) app.InvitationRecord {
+		return invitationRecord(x.ID, x.PropertyID, x.PropertyName, x.Email, x.AccessLevel, x.InvitedBy, x.InvitedByEmail,
+			x.CreatedAt, x.ExpiresAt, x.SentAt)
+	}),
+		after, limit, func() (int64, error) {
+			return r.q.CountEmailInvitations(ctx, db.CountEmailInvitationsParams{Email: email, Now: now.Unix()})
+		})
 }
 
 // RevokeInvitation implements app.Repository.
@@ -94,6 +101,14 @@ func (r *SQLite) AcceptInvitation(ctx context.Context, id int64, email, secretHa
 			return sql.ErrNoRows // the same answer as no invitation: nothing says the id exists
 		}
 		if _, err := q.LockProperty(ctx, db.LockPropertyParams{ID: inv.PropertyID, Now: now.Unix()}); err != nil {
+			return err
+		}
+		// Again under the property's lock, and this read is the one that
+		// counts: a removal or demotion of the inviter that committed while
+		// this waited for the lock has revoked the invitation, or left its
+		// inviter no owner (both: no row), and another owner's invitation of
+		// the same address since has replaced its level and inviter.
+		if inv, err = q.GetEmailInvitation(ctx, db.GetEmailInvitationParams{ID: id, Email: email, Now: now.Unix()}); err != nil {
 			return err
 		}
 		m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: inv.PropertyID, UserID: userID})

@@ -123,8 +123,14 @@ func (r *Postgres) PutMember(ctx context.Context, propertyID int64, caller app.C
 			return err
 		}
 		m, err := q.SetMemberLevel(ctx, db.SetMemberLevelParams{PropertyID: propertyID, UserID: userID, AccessLevel: level})
+		if err != nil {
+			return err
+		}
 		out = app.MemberRecord(m)
-		return err
+		if level == app.Owner {
+			return nil
+		}
+		return r.revokeInviter(ctx, q, propertyID, userID)
 	})
 	return out, msgs.Classify(err)
 }
@@ -136,8 +142,23 @@ func (r *Postgres) RemoveMember(ctx context.Context, propertyID int64, caller ap
 			return err
 		}
 		n, err := q.DeleteMember(ctx, db.DeleteMemberParams{PropertyID: propertyID, UserID: userID})
-		return msgs.Rows(n, err)
+		if err := msgs.Rows(n, err); err != nil {
+			return err
+		}
+		return r.revokeInviter(ctx, q, propertyID, userID)
 	}))
+}
+
+// revokeInviter removes the pending invitations userID sent to the
+// property, in the transaction that removes or demotes them: an invitation
+// is its inviter's act only while the inviter is an owner (issue 34: a
+// removed co-owner's invitation to a second address of their own made that
+// address an owner, who removed the remaining one).
+func (r *Postgres) revokeInviter(ctx context.Context, q *db.Queries, propertyID, userID int64) error {
+	if _, err := q.RevokeInviterInvitations(ctx, db.RevokeInviterInvitationsParams{PropertyID: propertyID, Inviter: userID}); err != nil {
+		return fmt.Errorf("revoke the invitations of user %d to property %d: %w", userID, propertyID, err)
+	}
+	return nil
 }
 
 // membershipRules is what checkMembershipChange reads, inside the transaction.

@@ -78,7 +78,8 @@ func (p *ProfileClient) Profiles(ctx context.Context, propertyID int64, ids []in
 // Exchange is the user service's token exchange (exchangeSubjectToken), the
 // Exchange of the property service's internalauth.SubjectCache. A refusal
 // (400: that user's access token will not do) is about this request only
-// (upstream.ErrRefusedForThisRequest).
+// (upstream.ErrRefusedForThisRequest), and so are a 429 and a 403 the user
+// service says are about that user (upstream.Refusal).
 func (p *ProfileClient) Exchange(ctx context.Context, req internalauth.ExchangeRequest) (internalauth.ExchangeResponse, error) {
 	body := internaluserapi.TokenExchangeRequest{GrantType: internaluserapi.TokenExchangeRequestGrantType(req.GrantType),
 		SubjectToken: req.SubjectToken, SubjectTokenType: internaluserapi.TokenExchangeRequestSubjectTokenType(req.SubjectTokenType),
@@ -91,12 +92,13 @@ func (p *ProfileClient) Exchange(ctx context.Context, req internalauth.ExchangeR
 	if err != nil {
 		return internalauth.ExchangeResponse{}, fmt.Errorf("token exchange at the user service: %w", err)
 	}
-	status := &upstream.StatusError{Service: "user service's token exchange", Status: resp.StatusCode()}
+	const exchange = "user service's token exchange"
 	switch {
-	case status.Status == http.StatusBadRequest:
-		return internalauth.ExchangeResponse{}, fmt.Errorf("%w: %w", upstream.ErrRefusedForThisRequest, status)
-	case status.Status != http.StatusOK:
-		return internalauth.ExchangeResponse{}, status
+	case resp.StatusCode() == http.StatusBadRequest:
+		return internalauth.ExchangeResponse{}, fmt.Errorf("%w: %w", upstream.ErrRefusedForThisRequest,
+			&upstream.StatusError{Service: exchange, Status: resp.StatusCode()})
+	case resp.StatusCode() != http.StatusOK:
+		return internalauth.ExchangeResponse{}, upstream.Refusal(exchange, resp.HTTPResponse, resp.Body)
 	case resp.JSON200 == nil:
 		return internalauth.ExchangeResponse{}, &upstream.ContractError{Service: "user service",
 			What: "a token exchange's 200 without a JSON body"}
@@ -114,7 +116,9 @@ func (p *ProfileClient) fetch(ctx context.Context, user, property int64, ids []i
 		return nil, fmt.Errorf("call user service: %w", err)
 	}
 	if resp.StatusCode() != http.StatusOK {
-		return nil, &upstream.StatusError{Service: "user service", Status: resp.StatusCode()}
+		// A 429 or 403 about the user the list is for is not the user
+		// service failing: it must not cut the names off everyone's lists.
+		return nil, upstream.Refusal("user service", resp.HTTPResponse, resp.Body)
 	}
 	if resp.JSON200 == nil {
 		return nil, &upstream.ContractError{Service: "user service", What: "200 without a JSON body"}

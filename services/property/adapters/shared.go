@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"jeeves4service/services/common/apperr"
 	"jeeves4service/services/common/database"
@@ -45,6 +46,21 @@ func claimsPage(rows []app.Membership, limit int, count func() (int64, error)) (
 		return nil, 0, msgs.Classify(err)
 	}
 	return rows[:limit], int(total), nil
+}
+
+// invitationPage returns rows, one page of an invitee's invitations read
+// with a LIMIT of limit, and how many there are in all: len(rows) for a
+// first page that did not fill up, count's answer otherwise (a second query
+// only for an invitee with more than a page, or on a later page).
+func invitationPage(rows []app.InvitationRecord, after int64, limit int, count func() (int64, error)) ([]app.InvitationRecord, int, error) {
+	if after == 0 && len(rows) < limit {
+		return rows, len(rows), nil
+	}
+	total, err := count()
+	if err != nil {
+		return nil, 0, msgs.Classify(fmt.Errorf("count the invitee's invitations: %w", err))
+	}
+	return rows, int(total), nil
 }
 
 // optional is a nullable column value: NULL (leave the column as it is) for nil.
@@ -131,8 +147,8 @@ func secretMatches(stored sql.NullString, presented string) bool {
 
 // invitationRecord is a stored invitation as the app sees it: sent when the
 // mail server took its current secret's mail.
-func invitationRecord(id, propertyID int64, propertyName, email, level string, invitedBy, createdAt, expiresAt int64,
-	sentAt sql.NullInt64) app.InvitationRecord {
+func invitationRecord(id, propertyID int64, propertyName, email, level string, invitedBy int64, invitedByEmail string,
+	createdAt, expiresAt int64, sentAt sql.NullInt64) app.InvitationRecord {
 	return app.InvitationRecord{ID: id, PropertyID: propertyID, PropertyName: propertyName, Email: email, AccessLevel: level,
-		InvitedBy: invitedBy, CreatedAt: createdAt, ExpiresAt: expiresAt, Sent: sentAt.Valid}
+		InvitedBy: invitedBy, InvitedByEmail: invitedByEmail, CreatedAt: createdAt, ExpiresAt: expiresAt, Sent: sentAt.Valid}
 }

@@ -28,15 +28,18 @@ const (
 )
 
 // InvitationRecord is a stored invitation, with its property's name.
+// InvitedByEmail is the inviter's canonical address from their verified
+// access token ("" for an invitation stored before it was recorded).
 type InvitationRecord struct {
-	ID           int64
-	PropertyID   int64
-	PropertyName string
-	Email        string
-	AccessLevel  string
-	InvitedBy    int64
-	CreatedAt    int64
-	ExpiresAt    int64
+	ID             int64
+	PropertyID     int64
+	PropertyName   string
+	Email          string
+	AccessLevel    string
+	InvitedBy      int64
+	InvitedByEmail string
+	CreatedAt      int64
+	ExpiresAt      int64
 	// Sent: the mail server took the mail of its current secret. An
 	// unsent invitation can be sent again by an owner (SendAgain).
 	Sent bool
@@ -46,21 +49,32 @@ type InvitationRecord struct {
 // (PutInvitation, RevokeInvitation) check the ownership in the same statement
 // and answer apperr.NotFound when there was nothing the caller may change;
 // PutInvitation answers apperr.Conflict when the property has MaxInvitations
-// pending. Each invitation keeps only the hash of its mailed secret
-// (SecretHash): PutInvitation and RenewInvitationSecret replace it, unsent, and
-// MarkInvitationSent records that the mail of that hash was taken.
-// AcceptInvitation adds userID as a member at the invitation's level (a member
-// keeps theirs) and removes the invitation in one transaction, apperr.NotFound
-// when no pending invitation id is addressed to email with that secret's
-// hash (compared in constant time), and apperr.Conflict when the property has
-// MaxMembers.
+// pending. AcceptInvitation adds userID as a member at the invitation's level
+// (a member keeps theirs) and removes the invitation in one transaction,
+// apperr.NotFound when no pending invitation id is addressed to email, and
+// apperr.Conflict when the property has MaxMembers.
+//
+// An invitation is its inviter's act only while the inviter owns the
+// property: PutMember and RemoveMember revoke the pending invitations of an
+// owner they demote or remove, in their transaction, and every read that
+// lists, accepts or declines one skips those whose inviter is no longer an
+// owner (one written in a race with the revocation), so such an invitation
+// is gone: apperr.NotFound, like any other.
+//
+// Each invitation keeps only the hash of its mailed secret (secretHash):
+// PutInvitation and RenewInvitationSecret replace it, unsent, and
+// MarkInvitationSent records that the mail of that hash was taken;
+// AcceptInvitation also needs that secret's hash (compared in constant time),
+// apperr.NotFound otherwise.
 type InvitationRepository interface {
-	PutInvitation(ctx context.Context, propertyID, caller int64, email, level, secretHash string,
+	PutInvitation(ctx context.Context, propertyID, caller int64, callerEmail, email, level, secretHash string,
 		now, expires time.Time) (InvitationRecord, error)
 	RenewInvitationSecret(ctx context.Context, propertyID, id, caller int64, secretHash string, now time.Time) (InvitationRecord, error)
 	MarkInvitationSent(ctx context.Context, id int64, secretHash string, now time.Time) error
 	PropertyInvitations(ctx context.Context, propertyID int64, now time.Time) ([]InvitationRecord, error)
-	EmailInvitations(ctx context.Context, email string, now time.Time) ([]InvitationRecord, error)
+	// EmailInvitations is one page of the invitations addressed to email (ids
+	// above after, by id, at most limit) and how many there are in all.
+	EmailInvitations(ctx context.Context, email string, after int64, limit int, now time.Time) ([]InvitationRecord, int, error)
 	RevokeInvitation(ctx context.Context, propertyID, id, caller int64) error
 	AcceptInvitation(ctx context.Context, id int64, email, secretHash string, userID int64, now time.Time) (MemberRecord, error)
 	DeclineInvitation(ctx context.Context, id int64, email string, now time.Time) error
@@ -85,19 +99,37 @@ type Mailer interface {
 	SendInvitation(ctx context.Context, m InvitationMail) error
 }
 
-// InvitationBudgets bound how many invitations are sent: per owner and per
-// property (nil: no budget). Only an owner of the property spends them, so
-// nobody else can spend a property's budget.
+// InvitationBudgets bound how many invitations are sent: per owner, per
+// property, and per inviter and invited address (nil: no budget). Only an
+// owner of the property spends them, so nobody else can spend a property's
+// budget.
+//
+// PerInvitee bounds what one stranger sends one address: nobody asked for
+// an invitation, and the property service cannot tell a friend from a
+// stranger by an address (it knows people by id, and an address only from
+// its holder's own token), so every inviter counts as one. It is kept per
+// inviter as well as per address so that strangers spending it cannot keep
+// a real inviter from reaching the address; what bounds the total is the
+// number of accounts times it, and what keeps real invitations visible among
+// the rest is the paged list with its true count and each inviter's
+// verified email.
 type InvitationBudgets struct {
-	PerOwner, PerProperty ratelimit.Limiter
+	PerOwner, PerProperty, PerInvitee ratelimit.Limiter
 }
+
+// ErrNoInviterEmail refuses an invitation from a token without an email
+// claim: the invitee could not see who sent it.
+var ErrNoInviterEmail = apperr.New(apperr.Forbidden,
+	"Your account has no verified email address, so an invitee could not see who invited them; you cannot invite.")
 
 // ErrNoInvitation is the answer for an invitation that is not addressed to
 // the caller, has expired or is gone (one answer for all, so that ids say
 // nothing about invitations to others).
 var ErrNoInvitation = apperr.New(apperr.NotFound, "No such invitation.")
 
-// invitee is the caller's canonical email, or "" when the token carries none.
+// invitee is the caller's canonical email, or "" when the token carries none:
+// the address their invitations are matched against, and the one their own
+// invitations show as their inviter's.
 func invitee(c Caller) string {
 	if c.Email == "" {
 		return ""
@@ -136,7 +168,11 @@ func (s *Service) Invite(ctx context.Context, c Caller, id int64, email, level s
 	if _, err := s.changeable(ctx, c, id); err != nil {
 		return InvitationRecord{}, err
 	}
-	if err := s.spendInvitation(ctx, c.UserID, id); err != nil {
+	from := invitee(c)
+	if from == "" {
+		return InvitationRecord{}, ErrNoInviterEmail
+	}
+	if err := s.spendInvitation(ctx, c.UserID, id, canonical); err != nil {
 		return InvitationRecord{}, err
 	}
 	secret, hash, err := newSecret()
@@ -144,7 +180,7 @@ func (s *Service) Invite(ctx context.Context, c Caller, id int64, email, level s
 		return InvitationRecord{}, err
 	}
 	now := s.now()
-	inv, err := s.Repo.PutInvitation(ctx, id, c.UserID, canonical, level, hash, now, now.Add(time.Duration(days)*24*time.Hour))
+	inv, err := s.Repo.PutInvitation(ctx, id, c.UserID, from, canonical, level, hash, now, now.Add(time.Duration(days)*24*time.Hour))
 	if apperr.CodeOf(err) == apperr.NotFound {
 		if _, err := s.changeable(ctx, c, id); err != nil {
 			return InvitationRecord{}, err
@@ -165,7 +201,22 @@ func (s *Service) SendAgain(ctx context.Context, c Caller, id, invitation int64)
 	if _, err := s.changeable(ctx, c, id); err != nil {
 		return InvitationRecord{}, err
 	}
-	if err := s.spendInvitation(ctx, c.UserID, id); err != nil {
+	// The invited address's budget needs the address: read the invitation
+	// first (a pending one of this property, or 404 with no budget spent).
+	pending, err := s.Repo.PropertyInvitations(ctx, id, s.now())
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	email := ""
+	for _, i := range pending {
+		if i.ID == invitation {
+			email = i.Email
+		}
+	}
+	if email == "" {
+		return InvitationRecord{}, ErrNoInvitation
+	}
+	if err := s.spendInvitation(ctx, c.UserID, id, email); err != nil {
 		return InvitationRecord{}, err
 	}
 	secret, hash, err := newSecret()
@@ -226,16 +277,18 @@ func SecretHash(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// spendInvitation spends one unit of the owner's and of the property's
-// invitation budget; the one that refuses governs the answer's RateLimit
-// fields, and the one spent last a 201's.
-func (s *Service) spendInvitation(ctx context.Context, owner, property int64) error {
+// spendInvitation spends one unit of the owner's, the property's, and the
+// owner's budget for the invited address; the one that refuses governs the
+// answer's RateLimit fields (and the ones spent before it are refunded), and
+// the one spent last a 201's.
+func (s *Service) spendInvitation(ctx context.Context, owner, property int64, email string) error {
 	keys := []struct {
 		name, key string
 		l         ratelimit.Limiter
 	}{
 		{"invitations-owner", "owner:" + strconv.FormatInt(owner, 10), s.Budgets.PerOwner},
 		{"invitations-property", "property:" + strconv.FormatInt(property, 10), s.Budgets.PerProperty},
+		{"invitations-invitee", inviteeKey(owner, email), s.Budgets.PerInvitee},
 	}
 	var taken []func()
 	for _, k := range keys {
@@ -254,6 +307,13 @@ func (s *Service) spendInvitation(ctx context.Context, owner, property int64) er
 		taken = append(taken, func() { l.Refund(ctx, key) })
 	}
 	return nil
+}
+
+// inviteeKey is the PerInvitee budget's key: the inviter and a digest of the
+// address, so that a shared store (Redis) holds no addresses in its keys.
+func inviteeKey(inviter int64, email string) string {
+	sum := sha256.Sum256([]byte(email))
+	return "invitee:" + strconv.FormatInt(inviter, 10) + ":" + hex.EncodeToString(sum[:16])
 }
 
 // PropertyInvitations lists a property's pending invitations (owners only),
@@ -294,20 +354,40 @@ func (s *Service) RevokeInvitation(ctx context.Context, c Caller, id, invitation
 	return err
 }
 
-// MyInvitations lists the pending invitations addressed to the caller's
-// email, without the inviters' names: the user service shows a person's
-// name only to someone it has seen share a property with them, and an
-// invitee does not yet.
-func (s *Service) MyInvitations(ctx context.Context, c Caller) ([]InvitationRecord, Names, error) {
+// InvitationPage is one page of the caller's own invitations: Total is how
+// many there are in all, Next the page's last id when more follow (0: none).
+type InvitationPage struct {
+	Invitations []InvitationRecord
+	Total       int
+	Next        int64
+}
+
+// MyInvitations lists one page of the pending invitations addressed to the
+// caller's email (ids above after, at most limit, by id), without the
+// inviters' names: the user service shows a person's name only to someone
+// it has seen share a property with them, and an invitee does not yet. Each
+// carries its inviter's verified email instead. The list is paged with a
+// true total so that invitations nobody asked for cannot push a real one
+// out of sight.
+func (s *Service) MyInvitations(ctx context.Context, c Caller, after int64, limit int) (InvitationPage, error) {
+	if limit <= 0 || limit > MaxInvitations {
+		limit = MaxInvitations
+	}
 	email := invitee(c)
 	if email == "" {
-		return nil, Names{}, nil
+		return InvitationPage{}, nil
 	}
-	list, err := s.Repo.EmailInvitations(ctx, email, s.now())
+	// One more than the page: whether it comes says whether there is a next page.
+	list, total, err := s.Repo.EmailInvitations(ctx, email, after, limit+1, s.now())
 	if err != nil {
-		return nil, Names{}, err
+		return InvitationPage{}, err
 	}
-	return list, Names{}, nil
+	page := InvitationPage{Invitations: list, Total: total}
+	if len(list) > limit {
+		page.Invitations = list[:limit]
+		page.Next = list[limit-1].ID
+	}
+	return page, nil
 }
 
 // Accept makes the caller a member by an invitation addressed to them, with

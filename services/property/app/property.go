@@ -146,6 +146,7 @@ type Repository interface {
 	PutMember(ctx context.Context, propertyID int64, caller Caller, userID int64, level string, now time.Time) (MemberRecord, error)
 	RemoveMember(ctx context.Context, propertyID int64, caller Caller, userID int64, now time.Time) error
 	InvitationRepository
+	InvitationEmailRepository
 	Ping(ctx context.Context) error
 }
 

@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"math"
 	"strings"
 	"time"
 
@@ -10,9 +11,13 @@ import (
 )
 
 func toInvitation(i app.InvitationRecord) propertyapi.Invitation {
-	return propertyapi.Invitation{Id: i.ID, PropertyId: i.PropertyID, PropertyName: i.PropertyName, Email: i.Email,
+	inv := propertyapi.Invitation{Id: i.ID, PropertyId: i.PropertyID, PropertyName: i.PropertyName, Email: i.Email,
 		AccessLevel: propertyapi.AccessLevel(i.AccessLevel), InvitedBy: i.InvitedBy,
 		CreatedAt: time.Unix(i.CreatedAt, 0).UTC(), ExpiresAt: time.Unix(i.ExpiresAt, 0).UTC(), Sent: i.Sent}
+	if i.InvitedByEmail != "" { // "": sent before the inviter's email was recorded
+		inv.InvitedByEmail = &i.InvitedByEmail
+	}
+	return inv
 }
 
 func toInvitationList(list []app.InvitationRecord, names app.Names) propertyapi.InvitationList {
@@ -110,17 +115,32 @@ func (h *Public) SendInvitation(
 // ListMyInvitations implements GET /api/invitations.
 func (h *Public) ListMyInvitations(
 	ctx context.Context,
-	_ propertyapi.ListMyInvitationsRequestObject,
+	req propertyapi.ListMyInvitationsRequestObject,
 ) (propertyapi.ListMyInvitationsResponseObject, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	list, names, err := h.App.MyInvitations(ctx, c)
+	var after int64
+	limit := app.MaxInvitations
+	if req.Params.After != nil {
+		after = *req.Params.After
+	}
+	if req.Params.Limit != nil {
+		limit = int(*req.Params.Limit)
+	}
+	page, err := h.App.MyInvitations(ctx, c, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	return propertyapi.ListMyInvitations200JSONResponse{Body: toInvitationList(list, names),
+	// No names: the invitee shares no property with the inviters yet (the
+	// user service would not name them); invited_by_email says who they are.
+	out := toInvitationList(page.Invitations, app.Names{})
+	out.TotalCount = int32(min(page.Total, math.MaxInt32))
+	if page.Next != 0 {
+		out.NextAfter = &page.Next
+	}
+	return propertyapi.ListMyInvitations200JSONResponse{Body: out,
 		Headers: propertyapi.ListMyInvitations200ResponseHeaders(budget(ctx))}, nil
 }
 

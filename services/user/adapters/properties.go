@@ -68,7 +68,9 @@ func (p *PropertyClient) fetch(ctx context.Context, userID int64, limit int) (ap
 		return app.PropertyClaims{}, fmt.Errorf("call property service: %w", err)
 	}
 	if resp.StatusCode() != http.StatusOK {
-		return app.PropertyClaims{}, &upstream.StatusError{Service: "property service", Status: resp.StatusCode()}
+		// A 429 or 403 about userID is not the property service failing:
+		// it must not strip the claims off everyone's tokens.
+		return app.PropertyClaims{}, upstream.Refusal("property service", resp.HTTPResponse, resp.Body)
 	}
 	broken := func(what string) error { return &upstream.ContractError{Service: "property service", What: what} }
 	body := resp.JSON200

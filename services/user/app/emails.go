@@ -19,6 +19,12 @@ type EmailIssue struct {
 	CollidesWith int64
 	// Rule is the rule the stored email breaks ("" for a collision).
 	Rule string
+	// MayBeOther: the account keeps its email, in canonical form and able to
+	// log in, but it was stored in the form from before issue 34, which
+	// folded ß, ς and ι, and may stand for another mailbox
+	// (emailaddr.MayHaveBeenFolded): boss@strasse.de may have been
+	// registered as boss@straße.de, today another account's address.
+	MayBeOther bool
 }
 
 // CanonicaliseStoredEmails puts every stored email not yet known to be
@@ -27,7 +33,9 @@ type EmailIssue struct {
 // canonical form another account has (an account already in that form keeps
 // it; otherwise the oldest gets it). It runs at every start before the
 // service takes traffic; after the first, only the reported accounts are
-// looked at again. fixed counts the emails changed or confirmed.
+// looked at again. fixed counts the emails changed or confirmed; an email
+// confirmed that may be another mailbox's is reported too, once (issue 34's
+// migration lists again the accounts whose form may have changed).
 func (s *Service) CanonicaliseStoredEmails(ctx context.Context) (fixed int, issues []EmailIssue, err error) {
 	stored, err := s.Repo.UncheckedEmails(ctx)
 	if err != nil {
@@ -47,6 +55,9 @@ func (s *Service) CanonicaliseStoredEmails(ctx context.Context) (fixed int, issu
 				return fixed, issues, fmt.Errorf("canonicalise the email of user %d: %w", e.ID, err)
 			}
 			fixed++
+			if emailaddr.MayHaveBeenFolded(e.Email) {
+				issues = append(issues, EmailIssue{UserID: e.ID, MayBeOther: true})
+			}
 		case apperr.Conflict:
 			issue := EmailIssue{UserID: e.ID}
 			if other, err := s.Repo.ByEmail(ctx, canonical); err == nil {

@@ -68,7 +68,11 @@ type SessionRepository interface {
 	SetActive(ctx context.Context, userID int64, active bool, now time.Time) error
 }
 
-var errSessionEnded = apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
+// errSessionEnded refuses a valid access token whose session is over: unlike
+// an expired token (the 401 of type token-expired), a refresh cannot help,
+// and the detail says so.
+var errSessionEnded = apperr.New(apperr.Unauthorized,
+	"The session of this access token has ended (logout, password change or deactivation): sign in again.")
 
 var errBadRefresh = apperr.New(apperr.Unauthorized, "The refresh token is not valid.")
 
@@ -194,6 +198,38 @@ func (s *Service) Deactivate(ctx context.Context, userID int64) error {
 		return err
 	}
 	return s.Sessions.RevokeUserSessions(ctx, userID, "deactivated", now)
+}
+
+// activeUser is what /me requires of an access token, and returns its user:
+// a live session (liveSession) of a user who still exists and is active.
+// Every refusal is Unauthorized; any other error is the database's.
+func (s *Service) activeUser(ctx context.Context, c *jwtauth.Claims) (UserRecord, error) {
+	if _, err := s.liveSession(ctx, c); err != nil {
+		return UserRecord{}, err
+	}
+	u, err := s.Repo.ByID(ctx, c.UserID)
+	if apperr.CodeOf(err) == apperr.NotFound || (err == nil && !u.IsActive) {
+		return UserRecord{}, errSessionEnded
+	}
+	return u, err
+}
+
+// SessionLive says whether a verified access token would still be accepted
+// by /me (activeUser): false once its session ended (logout, a password
+// change, deactivation, a reused refresh token) or its user is gone or
+// inactive; an error only when that cannot be decided (the database). The
+// token exchange asks it (internalauth.Exchanger.Live), so that a token
+// the user service refuses is never exchanged for a subject token.
+func (s *Service) SessionLive(ctx context.Context, c *jwtauth.Claims) (bool, error) {
+	_, err := s.activeUser(ctx, c)
+	switch {
+	case err == nil:
+		return true, nil
+	case apperr.CodeOf(err) == apperr.Unauthorized:
+		return false, nil
+	default:
+		return false, fmt.Errorf("session check: %w", err)
+	}
 }
 
 // liveSession checks that an access token's session has not ended: the

@@ -449,14 +449,8 @@ func (s *Service) ChangePassword(ctx context.Context, c *jwtauth.Claims, current
 }
 
 // Me returns the token's user; a token whose session ended, or a deleted or
-// deactivated user's, is refused.
+// deactivated user's, is refused (activeUser, the rule the token exchange
+// applies too).
 func (s *Service) Me(ctx context.Context, c *jwtauth.Claims) (UserRecord, error) {
-	if _, err := s.liveSession(ctx, c); err != nil {
-		return UserRecord{}, err
-	}
-	u, err := s.Repo.ByID(ctx, c.UserID)
-	if apperr.CodeOf(err) == apperr.NotFound || (err == nil && !u.IsActive) {
-		return UserRecord{}, apperr.New(apperr.Unauthorized, "A valid bearer token is required.")
-	}
-	return u, err
+	return s.activeUser(ctx, c)
 }

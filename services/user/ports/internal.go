@@ -85,10 +85,22 @@ func (h *Internal) ExchangeSubjectToken(
 	}
 	issued, err := h.Exchanger.Exchange(ctx, asked, info.Caller, callerID)
 	var refused *internalauth.ExchangeError
-	if errors.As(err, &refused) {
-		h.Log.WarnContext(ctx, "subject token exchange refused", "reason", refused.Code, "field", refused.Field,
-			"caller", info.Caller, "caller_id", info.CallerID, "scope", b.Scope, "client_ip", info.ClientIP,
+	var limited *internalauth.ExchangeLimited
+	if errors.As(err, &limited) {
+		// The user's exchange budget for the operation is spent: a caller
+		// that keeps its tokens never gets here, so say who asked, for whom.
+		h.Log.WarnContext(ctx, "subject token exchange refused", "reason", "exchange_budget", "user_id", limited.Subject,
+			"scope", limited.Operation, "caller", info.Caller, "caller_id", info.CallerID, "client_ip", info.ClientIP,
 			"request_id", info.RequestID)
+		return nil, &apperr.Error{Code: apperr.RateLimited, Message: "Too many token exchanges for this user; try again later.",
+			RetryAfter: limited.RetryAfter}
+	}
+	if errors.As(err, &refused) {
+		// user_id only once the access token was verified (Subject is ""
+		// otherwise): an unverified token's claims are the caller's word.
+		h.Log.WarnContext(ctx, "subject token exchange refused", "reason", refused.Code, "field", refused.Field,
+			"description", refused.Description, "user_id", refused.Subject, "caller", info.Caller, "caller_id", info.CallerID,
+			"scope", b.Scope, "client_ip", info.ClientIP, "request_id", info.RequestID)
 		code := apperr.Invalid
 		if refused.Code == "unauthorized_client" {
 			code = apperr.Forbidden

@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,7 +128,7 @@ func run(ctx context.Context, o options) error {
 			internalPath, s.tokenHeader},
 		{"internal_get", "property service, METRICS=off", s.noMetrics, 1, internalPath, s.tokenHeader},
 	} {
-		m, err := measure(o, sc.srv, sc.listener, sc.path, sc.header)
+		m, err := measure(o, sc.srv, sc.listener, sc.path, sc.header, nil)
 		if err != nil {
 			return fmt.Errorf("%s on %s: %w", sc.scenario, sc.srv.name, err)
 		}
@@ -135,7 +136,18 @@ func run(ctx context.Context, o options) error {
 		ms = append(ms, m)
 		fmt.Printf("%-13s %-22s %10.0f instructions/call\n", m.Scenario, m.Target, m.PerCall)
 	}
-	ratio(&ms[2], ms[1], 1.20)
+	for _, n := range []int{1, 50, 500} {
+		m, err := measure(o.profilesRun(), s.profiles, 1, profilesPath, s.profilesHeader, profilesBody(n))
+		if err != nil {
+			return fmt.Errorf("profiles of %d on %s: %w", n, s.profiles.name, err)
+		}
+		m.Scenario, m.Target = "internal_profiles", s.profiles.name
+		m.What = fmt.Sprintf("user service, the profiles call for %d ids (one query)", n)
+		ms = append(ms, m)
+		fmt.Printf("%-13s %-22s %10.0f instructions/call\n", m.Scenario, fmt.Sprintf("%d ids", n), m.PerCall)
+	}
+	// Issue 33: the guarded call within 1.10× the audited limit that verifies the same subject token.
+	ratio(&ms[2], ms[1], 1.10)
 	ratio(&ms[4], ms[3], 1.25)
 	ratio(&ms[8], ms[1], 0) // what the service's own stack costs before any guard
 	for i, base := range map[int]int{5: 2, 6: 4, 7: 2, 9: 2, 10: 2} {
@@ -148,12 +160,23 @@ func ratio(m *Measurement, base Measurement, limit float64) {
 	m.Ratio, m.RatioTo, m.RatioLimit = m.PerCall/base.PerCall, base.Target, limit
 }
 
-// measure warms target up, zeroes the counters, makes o.n calls, dumps the
-// counters and reads them.
-func measure(o options, srv *server, listener int, path string, header func() http.Header) (Measurement, error) {
+// profilesRun is o with fewer calls: a call for 500 ids costs some fifty
+// times a claims call, and the count per call settles long before.
+func (o options) profilesRun() options {
+	o.n, o.warmup = max(o.n/10, 1), max(o.warmup/10, 1)
+	return o
+}
+
+// measure warms target up, zeroes the counters, makes o.n calls (a GET, or a
+// POST of body when it is set), dumps the counters and reads them.
+func measure(o options, srv *server, listener int, path string, header func() http.Header, body func() []byte) (Measurement, error) {
 	client := &http.Client{Timeout: 60 * time.Second}
 	call := func() error {
-		req, err := http.NewRequest(http.MethodGet, srv.base(listener)+path, nil)
+		method, payload := http.MethodGet, io.Reader(nil)
+		if body != nil {
+			method, payload = http.MethodPost, bytes.NewReader(body())
+		}
+		req, err := http.NewRequest(method, srv.base(listener)+path, payload)
 		if err != nil {
 			return err
 		}
@@ -165,7 +188,7 @@ func measure(o options, srv *server, listener int, path string, header func() ht
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+			return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
 		}
 		return nil
 	}

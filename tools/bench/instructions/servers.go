@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"jeeves4service/services/common/database"
 	"jeeves4service/services/common/jwtauth"
 	"jeeves4service/services/common/lifecycle"
 	"jeeves4service/tools/procs"
@@ -86,8 +88,11 @@ type system struct {
 	unguarded *server
 	// The shipped service with REQUEST_LIMIT=off INTERNAL_REQUEST_LIMIT=off, and with METRICS=off.
 	noBudgets, noMetrics *server
-	user                 *procs.Proc
-	token, bearer        string
+	// The user service under callgrind, its own database seeded with
+	// profilesMembers members of one property: the profiles call.
+	profiles      *server
+	user          *procs.Proc
+	token, bearer string
 	// signer holds the user service's key (the file it created at its
 	// start): the driver stands in for the user service on the internal
 	// call and mints the subject token each call needs.
@@ -107,12 +112,25 @@ func (s *system) tokenHeader() http.Header {
 	}
 	return http.Header{"X-Internal-Token": {s.token}, "X-Subject-Token": {tok}}
 }
+
+// profilesHeader is the profiles call's credential (the property
+// service's) with a fresh subject token for member 1, as the exchange
+// issues one.
+func (s *system) profilesHeader() http.Header {
+	tok, _, err := s.signer.SignSubject(jwtauth.SubjectRequest{Subject: "1", Audience: "user-service",
+		Operation: "getUserProfiles", AuthorizedParty: "property-service"}, jwtauth.MaxSubjectTTL, time.Now())
+	if err != nil {
+		panic(err) // the request is fixed: only a broken signer fails
+	}
+	return http.Header{"X-Internal-Token": {s.token + "-property"}, "X-Subject-Token": {tok}, "Content-Type": {"application/json"}}
+}
+
 func (s *system) bearerHeader() http.Header {
 	return http.Header{"Authorization": {"Bearer " + s.bearer}}
 }
 
 func (s *system) stop() {
-	for _, srv := range []*server{s.service, s.limit, s.bare, s.noPlans, s.slogLines, s.unguarded, s.noBudgets, s.noMetrics} {
+	for _, srv := range []*server{s.service, s.limit, s.bare, s.noPlans, s.slogLines, s.unguarded, s.noBudgets, s.noMetrics, s.profiles} {
 		if srv != nil {
 			srv.proc.Stop()
 		}
@@ -217,6 +235,9 @@ func start(o options, dir, propDB string, bins binaries) (*system, error) {
 		return nil, err
 	}
 	if s.noMetrics, err = service("property-service-no-metrics", o.propertyBin, "METRICS", "off"); err != nil {
+		return nil, err
+	}
+	if s.profiles, err = profilesService(dir, o.userBin, s.token, budgets); err != nil {
 		return nil, err
 	}
 	gc := fmt.Sprint(lifecycle.DefaultGCPercent) // the services' own GC setting
@@ -324,4 +345,78 @@ func post(url string, body, into any) error {
 		}
 	}
 	return nil
+}
+
+// profilesService starts the user service under callgrind on a database of
+// its own, seeded (seedProfiles), with the key the driver signs subject
+// tokens with.
+func profilesService(dir, bin, token string, budgets func(map[string]string) map[string]string) (*server, error) {
+	url := "sqlite:" + filepath.Join(dir, "profiles.db")
+	if err := seedProfiles(context.Background(), url); err != nil {
+		return nil, err
+	}
+	env := budgets(map[string]string{"USER_DATABASE_URL": url, "INTERNAL_SERVICE_TOKEN": token,
+		"PROPERTY_SERVICE_URL": "http://127.0.0.1:1", "PROPERTY_SERVICE_TOKEN": token + "-property", "PPROF": "on",
+		"JWT_SIGNING_KEY_FILE": filepath.Join(dir, "key.pem")})
+	srv, err := underCallgrind(dir, "user-service-profiles", bin, env, 3, func(a []string) {
+		env["USER_PUBLIC_ADDR"], env["USER_INTERNAL_ADDR"], env["USER_ADMIN_ADDR"] = a[0], a[1], a[2]
+	})
+	if srv != nil {
+		srv.gc = srv.base(2) + "/debug/pprof/heap?gc=1"
+	}
+	return srv, err
+}
+
+// seedProfiles migrates a fresh user database and fills it: users 1 to
+// profilesMembers, all seen as members of property profilesProperty now
+// (as their logins would have recorded it).
+func seedProfiles(ctx context.Context, url string) error {
+	db, _, err := database.Open(ctx, url, "user", nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("seed profiles: %w", err)
+	}
+	defer tx.Rollback()
+	now := time.Now().Unix()
+	for u := 1; u <= profilesMembers; u++ {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, first_name, last_name, is_admin, is_active,
+			created_at, updated_at, email_canonical) VALUES (?, ?, 'x', 'Bench', ?, FALSE, TRUE, ?, ?, TRUE)`,
+			u, fmt.Sprintf("member%d@example.com", u), fmt.Sprintf("Member %d", u), now, now); err != nil {
+			return fmt.Errorf("seed user %d: %w", u, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO seen_memberships (property_id, user_id, seen_at) VALUES (?, ?, ?)`,
+			profilesProperty, u, now); err != nil {
+			return fmt.Errorf("seed membership %d: %w", u, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("seed profiles: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return nil
+}
+
+const (
+	profilesMembers  = 500
+	profilesProperty = 7
+	profilesPath     = "/api/internal/users/1/properties/7/profiles"
+)
+
+// profilesBody asks for the first n members' profiles.
+func profilesBody(n int) func() []byte {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = i + 1
+	}
+	body, err := json.Marshal(map[string]any{"user_ids": ids})
+	if err != nil {
+		panic(err) // a list of ints always encodes
+	}
+	return func() []byte { return body }
 }

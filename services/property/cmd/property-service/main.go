@@ -12,6 +12,9 @@ import (
 )
 
 func main() {
+	if code, done := property.Args(os.Args[1:], os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := property.Main(ctx, os.Getenv, os.Stderr)
 	stop()
