@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run run-fresh test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin prometheus cluster-test images isolation-test race
+.PHONY: all generate build run run-fresh test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin mail mailpit-bin prometheus cluster-test images isolation-test race
 
 all: build
 
@@ -70,6 +70,16 @@ images:
 spire-bin: $(SPIRE_BIN)/spire-server
 $(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum
 	cd tools/spire && $(GO) build -o $(SPIRE_BIN)/ github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent
+
+## mail: the invitation mail tests against a real SMTP server: Mailpit (v1.33.1, pinned in
+## tools/mailpit, built once into .mailpit-bin) receives the mail, the tests read it through its API
+MAILPIT_BIN := $(CURDIR)/.mailpit-bin
+mail: mailpit-bin
+	MAILPIT_BIN=$(MAILPIT_BIN)/mailpit $(GO) test -count=1 -v -timeout 10m -run 'Mail' ./internal/testkit/mailpit/ ./services/property/ ./e2e/
+
+mailpit-bin: $(MAILPIT_BIN)/mailpit
+$(MAILPIT_BIN)/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
+	cd tools/mailpit && $(GO) build -o $(MAILPIT_BIN)/ github.com/axllent/mailpit
 
 COVERAGE_DIR := $(CURDIR)/.contract-coverage
 

@@ -158,17 +158,23 @@ func tour(t *testing.T, s *system) {
 	must(201, "POST", base+"/invitations", map[string]string{"email": "tour-guest@example.com", "access_level": "guest"}).JSON(t, &inv)
 	must(200, "GET", base+"/invitations", nil)
 	guestSess, _ := login(t, s, "tour-guest@example.com", "tour guest password")
-	asGuest := func(status int, method, url string) {
+	asGuest := func(status int, method, url string, body ...any) {
 		t.Helper()
-		if r := testenv.Do(t, method, url, nil, testenv.Bearer(guestSess.Token)...); r.Status != status {
+		var b any
+		if len(body) > 0 {
+			b = body[0]
+		}
+		if r := testenv.Do(t, method, url, b, testenv.Bearer(guestSess.Token)...); r.Status != status {
 			t.Fatalf("%s %s: %d, want %d: %s", method, url, r.Status, status, r.Body)
 		}
 	}
 	asGuest(200, "GET", s.property+"/api/invitations")
-	asGuest(200, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID))
+	asGuest(200, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID),
+		map[string]string{"secret": s.mail.Secret(t, inv.ID)})
 	must(201, "POST", base+"/invitations", map[string]string{"email": "tour-guest@example.com", "access_level": "member"}).JSON(t, &inv)
 	asGuest(204, "DELETE", fmt.Sprintf("%s/api/invitations/%d", s.property, inv.ID))
 	must(201, "POST", base+"/invitations", map[string]string{"email": "nobody@example.com", "access_level": "member"}).JSON(t, &inv)
+	must(200, "POST", fmt.Sprintf("%s/invitations/%d/send", base, inv.ID), nil)
 	must(204, "DELETE", fmt.Sprintf("%s/invitations/%d", base, inv.ID), nil)
 	must(200, "PUT", fmt.Sprintf("%s/members/%d", base, guest), map[string]string{"access_level": "member"})
 	must(200, "GET", base+"/members", nil)

@@ -68,8 +68,8 @@ func sharingStory(t *testing.T, s *system) {
 		mine.Invitations[0].InvitedByName != "" {
 		t.Fatalf("Ada's invitations: %+v", mine)
 	}
-	if r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, mine.Invitations[0].ID), nil,
-		testenv.Bearer(ada.Token)...); r.Status != 200 {
+	if r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, mine.Invitations[0].ID),
+		map[string]string{"secret": s.mail.Secret(t, mine.Invitations[0].ID)}, testenv.Bearer(ada.Token)...); r.Status != 200 {
 		t.Fatalf("accept: %d %s", r.Status, r.Body)
 	}
 	next := mustRefresh(t, s, ada.RefreshToken)

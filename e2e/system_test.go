@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"jeeves4service"
+	"jeeves4service/internal/testkit/outbox"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/internalauth/identity"
@@ -42,6 +43,9 @@ type system struct {
 	userEnv                  map[string]string // the user service's environment, for its admin commands
 	jwt                      jwtauth.Settings  // the user service's issuer and audience
 	propertyIdentity         string            // the property service's SPIFFE_DIR in spiffe mode ("" otherwise)
+	// mail holds the invitations' mails, unless the property service sends
+	// them through SMTP_URL (the Mailpit tests read them there).
+	mail *outbox.Outbox
 }
 
 // claimsCall are the headers of the user service's call of url (ending in
@@ -151,6 +155,10 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 	if err != nil {
 		t.Fatal(err)
 	}
+	sys.mail = &outbox.Outbox{}
+	if propEnv["SMTP_URL"] == "" && propEnv["MAIL_TO_LOG"] == "" {
+		propCfg.Mailer = sys.mail
+	}
 	// Bind the property service first so the user service knows its internal URL.
 	propSvc, err := property.New(ctx, propCfg, propLog)
 	if err != nil {
@@ -194,8 +202,8 @@ func share(t *testing.T, s *system, ownerToken, inviteeToken string, id int64, e
 	}
 	var inv struct{ ID int64 }
 	r.JSON(t, &inv)
-	if r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID), nil,
-		testenv.Bearer(inviteeToken)...); r.Status != 200 {
+	if r := testenv.Do(t, "POST", fmt.Sprintf("%s/api/invitations/%d/accept", s.property, inv.ID),
+		map[string]string{"secret": s.mail.Secret(t, inv.ID)}, testenv.Bearer(inviteeToken)...); r.Status != 200 {
 		t.Fatalf("accept: %d %s", r.Status, r.Body)
 	}
 }

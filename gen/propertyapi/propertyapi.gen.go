@@ -43,6 +43,17 @@ func (e AccessLevel) Valid() bool {
 	}
 }
 
+// AcceptInvitation defines model for AcceptInvitation.
+type AcceptInvitation struct {
+	// Secret The single-use secret of the invitation's mail (its link's `secret=`): 43 characters of
+	// URL-safe base64 (256 random bits). Only its hash is stored; it dies when the invitation is
+	// accepted, declined, revoked, replaced, sent again or expires.
+	//
+	//
+	// Example: 0123456789abcdefghijklmnopqrstuvwxyzABCDEFG
+	Secret string `json:"secret"`
+}
+
 // AccessLevel Example: owner
 type AccessLevel string
 
@@ -140,6 +151,14 @@ type Invitation struct {
 	//
 	// Example: Seaside cottage
 	PropertyName PropertyName `json:"property_name"`
+
+	// Sent Whether the mail server took the mail of the invitation's current secret. false: not sent
+	// (no mail server configured, or it failed or was down); nobody can accept it until an owner
+	// sends it again (`POST /api/property/{id}/invitations/{invitation_id}/send`).
+	//
+	//
+	// Example: true
+	Sent bool `json:"sent"`
 }
 
 // InvitationList defines model for InvitationList.
@@ -442,6 +461,9 @@ type ListPropertiesParams struct {
 	After *PageAfter `form:"after,omitempty" json:"after,omitempty"`
 }
 
+// AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
+type AcceptInvitationJSONRequestBody = AcceptInvitation
+
 // CreatePropertyJSONRequestBody defines body for CreateProperty for application/json ContentType.
 type CreatePropertyJSONRequestBody = NewProperty
 
@@ -465,7 +487,7 @@ type ServerInterface interface {
 	// DeclineInvitation Decline an invitation addressed to the caller
 	// (DELETE /api/invitations/{invitation_id})
 	DeclineInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
-	// AcceptInvitation Accept an invitation addressed to the caller
+	// AcceptInvitation Accept an invitation addressed to the caller, with its mailed secret
 	// (POST /api/invitations/{invitation_id}/accept)
 	AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID)
 	// ListProperties Properties the caller may see
@@ -492,6 +514,9 @@ type ServerInterface interface {
 	// RevokeInvitation Revoke a pending invitation (owner only)
 	// (DELETE /api/property/{id}/invitations/{invitation_id})
 	RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID)
+	// SendInvitation Send a pending invitation's mail again (owner only)
+	// (POST /api/property/{id}/invitations/{invitation_id}/send)
+	SendInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID)
@@ -525,7 +550,7 @@ func (_ Unimplemented) DeclineInvitation(w http.ResponseWriter, r *http.Request,
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
-// AcceptInvitation Accept an invitation addressed to the caller
+// AcceptInvitation Accept an invitation addressed to the caller, with its mailed secret
 // (POST /api/invitations/{invitation_id}/accept)
 func (_ Unimplemented) AcceptInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationID) {
 	w.WriteHeader(http.StatusNotImplemented)
@@ -576,6 +601,12 @@ func (_ Unimplemented) CreateInvitation(w http.ResponseWriter, r *http.Request, 
 // RevokeInvitation Revoke a pending invitation (owner only)
 // (DELETE /api/property/{id}/invitations/{invitation_id})
 func (_ Unimplemented) RevokeInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	w.WriteHeader(http.StatusNotImplemented)
+}
+
+// SendInvitation Send a pending invitation's mail again (owner only)
+// (POST /api/property/{id}/invitations/{invitation_id}/send)
+func (_ Unimplemented) SendInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
 	w.WriteHeader(http.StatusNotImplemented)
 }
 
@@ -941,6 +972,41 @@ func (siw *ServerInterfaceWrapper) RevokeInvitation(w http.ResponseWriter, r *ht
 	handler.ServeHTTP(w, r)
 }
 
+// SendInvitation operation middleware
+func (siw *ServerInterfaceWrapper) SendInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "id" -------------
+	var id PropertyID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", chi.URLParam(r, "id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "id", Err: err})
+		return
+	}
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", chi.URLParam(r, "invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: r.URL.RawPath == ""})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SendInvitation(w, r, id, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListMembers operation middleware
 func (siw *ServerInterfaceWrapper) ListMembers(w http.ResponseWriter, r *http.Request) {
 
@@ -1240,6 +1306,9 @@ func HandlerWithOptions(si ServerInterface, options ChiServerOptions) http.Handl
 	})
 	r.Group(func(r chi.Router) {
 		r.Delete(options.BaseURL+"/api/property/{id}/invitations/{invitation_id}", wrapper.RevokeInvitation)
+	})
+	r.Group(func(r chi.Router) {
+		r.Post(options.BaseURL+"/api/property/{id}/invitations/{invitation_id}/send", wrapper.SendInvitation)
 	})
 	r.Group(func(r chi.Router) {
 		r.Get(options.BaseURL+"/api/invitations", wrapper.ListMyInvitations)
@@ -1622,6 +1691,7 @@ func (response DeclineInvitation503ApplicationProblemPlusJSONResponse) VisitDecl
 
 type AcceptInvitationRequestObject struct {
 	InvitationId InvitationID `json:"invitation_id"`
+	Body         *AcceptInvitationJSONRequestBody
 }
 
 type AcceptInvitationResponseObject interface {
@@ -1739,6 +1809,27 @@ func (response AcceptInvitation409ApplicationProblemPlusJSONResponse) VisitAccep
 	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
 	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
 	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation413ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(413)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3179,6 +3270,184 @@ func (response RevokeInvitation503ApplicationProblemPlusJSONResponse) VisitRevok
 	return err
 }
 
+type SendInvitationRequestObject struct {
+	Id           PropertyID   `json:"id"`
+	InvitationId InvitationID `json:"invitation_id"`
+}
+
+type SendInvitationResponseObject interface {
+	VisitSendInvitationResponse(w http.ResponseWriter) error
+}
+
+type SendInvitation200ResponseHeaders struct {
+	AccessControlAllowOrigin *string
+	RateLimit                string
+	RateLimitPolicy          string
+}
+
+type SendInvitation200JSONResponse struct {
+	Body    Invitation
+	Headers SendInvitation200ResponseHeaders
+}
+
+func (response SendInvitation200JSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation400ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation401ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation403ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation404ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation429ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	if response.Headers.AccessControlAllowOrigin != nil {
+		w.Header().Set("Access-Control-Allow-Origin", fmt.Sprint(*response.Headers.AccessControlAllowOrigin))
+	}
+	w.Header().Set("RateLimit", fmt.Sprint(response.Headers.RateLimit))
+	w.Header().Set("RateLimit-Policy", fmt.Sprint(response.Headers.RateLimitPolicy))
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation500ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SendInvitation503ApplicationProblemPlusJSONResponse) VisitSendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMembersRequestObject struct {
 	Id PropertyID `json:"id"`
 }
@@ -4131,7 +4400,7 @@ type StrictServerInterface interface {
 	// DeclineInvitation Decline an invitation addressed to the caller
 	// (DELETE /api/invitations/{invitation_id})
 	DeclineInvitation(ctx context.Context, request DeclineInvitationRequestObject) (DeclineInvitationResponseObject, error)
-	// AcceptInvitation Accept an invitation addressed to the caller
+	// AcceptInvitation Accept an invitation addressed to the caller, with its mailed secret
 	// (POST /api/invitations/{invitation_id}/accept)
 	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
 	// ListProperties Properties the caller may see
@@ -4158,6 +4427,9 @@ type StrictServerInterface interface {
 	// RevokeInvitation Revoke a pending invitation (owner only)
 	// (DELETE /api/property/{id}/invitations/{invitation_id})
 	RevokeInvitation(ctx context.Context, request RevokeInvitationRequestObject) (RevokeInvitationResponseObject, error)
+	// SendInvitation Send a pending invitation's mail again (owner only)
+	// (POST /api/property/{id}/invitations/{invitation_id}/send)
+	SendInvitation(ctx context.Context, request SendInvitationRequestObject) (SendInvitationResponseObject, error)
 	// ListMembers Who may use a property
 	// (GET /api/property/{id}/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
@@ -4271,6 +4543,13 @@ func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request
 	var request AcceptInvitationRequestObject
 
 	request.InvitationId = invitationId
+
+	var body AcceptInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.AcceptInvitation(ctx, request.(AcceptInvitationRequestObject))
@@ -4520,6 +4799,33 @@ func (sh *strictHandler) RevokeInvitation(w http.ResponseWriter, r *http.Request
 	}
 }
 
+// SendInvitation operation middleware
+func (sh *strictHandler) SendInvitation(w http.ResponseWriter, r *http.Request, id PropertyID, invitationId InvitationID) {
+	var request SendInvitationRequestObject
+
+	request.Id = id
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SendInvitation(ctx, request.(SendInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SendInvitationResponseObject); ok {
+		if err := validResponse.VisitSendInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListMembers operation middleware
 func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, id PropertyID) {
 	var request ListMembersRequestObject
@@ -4671,149 +4977,160 @@ func (sh *strictHandler) AddRoom(w http.ResponseWriter, r *http.Request, id Prop
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchs5luarnGX3hsmuJEXdfKGioou25SpV+6KV5HXsON1KMBMkUUoCrAQoil2rjY3dP/sWEzEvsBHz",
-	"u/71A8wzzBP0K0zgAMhEJpMUZcuuqLF+2SIJJC7nfr5z8pdGLCZTwSlXstH7pTGmJKEZ/rcfx1TK9jPB",
-	"VSbSdj9Nxbz9JmMjxvXXCZVxxqaKCd7oNY4zKilXIHi6AMGBQEZ/nlGpYJiJCRAYZGIuaQZTMqIwHwtJ",
-	"QeBcwCQwDs/enJye91++fPPu8Pn5m5Oj749en4a8yQWnMFhAQodklqpWD9SYKDs0AE4vaQbRn6JOyBtB",
-	"Q8ZjOiF6dfSKTKYpbfQaY6Wmsre1RabTjv20E4tJI2gMRTYhqtFrzDLWCBoTcvWS8pEaN3o73W7QUIup",
-	"Hi9VxviocX0dNE6Ioi/ZhKnl/Z+NKUhFFAUxBDWm+fYHs2RElVn1SFzSjEtQYyYho3IquKTQPDo8exHy",
-	"JCND1WZUDdt6yWTK2hlRNNXPa9trafUgCht2ahk2DrJvw1m3uxvPOFMSUjpU+Dc9UPYLSWPBEwkzrliq",
-	"FxZyuyImYThLUyAjwrgZZU9Rz88ymjR6KpvR+lOtrGL/yZMD9W23fIrb+hSnRCma6SP6a9h4T9p/a3/4",
-	"Boe877affPjmQNn//LGx9sTbxyJl8aL+4M2Oqmfzs3829ljm9rM544mYa7qzB+QO4GO2//O3D7vdg/m3",
-	"D2+x/5/d/ufr909Vtmj3h4pmy1s/tXerBMwJUzCgQ5FRUNmC8ZG51w33s9v1uIFxtbtjdsIms0mj9/jh",
-	"nt7JhHHz93a+UsYVHdGsca3XOiUZmVBlpccRv2SK6JUePV9eevEtsEQvUssUfVbjRtDgZGImd785Z8lm",
-	"+9gub+Phnr+NJzs7u7uPdrq7Dx/v7z169LB746aCxis6GdDsraRZ7S4Sx+0zLdqMVCMoNiEeEz6icsXe",
-	"9O833tXOXe/qmIzoCpp6o+U3U3QiYc7UGAiMMkoUzYAl0NRbnWb0komZREn+QELE6ZU6J3q6qJVv9+cZ",
-	"zRbFfvHrkoC2Ar3R6wbFTrsfv9Puyp2ukNh9BRMhlRHGE8Ldtpt2ZUB4AvbhsN3trtwbSuj6vaEEyHe3",
-	"v5bLtje5uExMaaYWdcTovlvDUL8NF13rhxpdh5LhKUlOjPDUf8WCK8rxv2Q6TVmMHL81zcQgpZNvfpKC",
-	"lxant60IS63od2o2EVQCFwomRMVj5Mn+8RHo2TMSK30iNMuElk3vf2kMGU2TRq9BJ3qmoDGhUpKRXvZk",
-	"pnU2BQLTlDAOJEkyzc6piEn6XSImhPEecAEJk9OULECfbQA/z4SiMoBYTCbalApgkJH4gioJIgM5JTGV",
-	"jesPQUPbCDPZ6KFEVUyhNnlKEnBHkh+gs1t+ovSSyj1Js0sW005CL93hyK1LkrIED6xx7V/lHzM6bPQa",
-	"f9gqjLst863cOjaDzcUs69I1B+oO8wAic5YR7l7il2I4pDzRigcPVyL7oCE0S2nIKYnHMMgouZDQNFab",
-	"/lLOBhOmFE3gkqQz2upAHwYiWQAak1oCiZmC6JkhkvbZYkp7IfcJRRNIBGhPDWeSJkZs6bkpV9miMhby",
-	"+61OYUyfzc3fuiO2o7fWDa2akevmKX64whTaaLD7PV74M8GHKYs/nfWIAuQeffQkzShJFpDREZOKZhQl",
-	"UEHqTwpSz59/KzqP3ai7pnI3sSzIJp5lmSY+tOY7XwNNvBDZgCUJ5Z9IFGg7EA5izmkGE7KwRpBRsVOr",
-	"n8qksVuQRrGMW9HGMB92V8QRkzS1G5CUWm9OilkWa1dDoVS0O2Pqq6CQI659GJIearF/B1pbXyTNIBaz",
-	"NDHHKfTvFPVdZ59Q9n116VYDp2Yas6pbEQ2zU9wJzZyKCVVjVH2EpTQBwY1yw+Ud4P/N9m28QpKFhPmY",
-	"qI5+/muhXogZTz7xXF8LkLN4vILP9orjey0UmAfe6si4UO0hDruLM3OrdYwVaDtJlZlPE4ZmwK+EyY7J",
-	"IhUkORPiJclG9A6NY7SomAQlBKR67hJtbHsy2K4BzoQAs4pb0YgSoo0PuHNF7baAs2tKIQWPsdh43VMl",
-	"vwpCOTV7fsvJJWEpGaR3QSsJUWRAJNWHrBkvn/sAtBmN0SSQY5GpdFGWzB752JWBv7RbEdDMG3hXJGQf",
-	"9EAWe8ydG8LlXItoLowAnxMXuUk6cLa87+ugcSbEK8IX1l+Tn3r0Qpjgg1UdRCk6mSrpn3pKFM1KLLvj",
-	"WdR6Br0gyFd0qxPPiKJtDGHQu5HsfSgCzHJKueoZuZ4yytUD6ThaQvPk8L+9PTw9O3959OroLACtGheg",
-	"lRceXytwZ5KKEeMy5FNtMuA0cHSs9YX+wDghzZdvvj96ff6if/Ty7cmhmfH8+PDk/Og4gFXfHb7qH71s",
-	"BSE3fot5rITyY5onh98fnZ4dnpQmbQUwzwQf5d7ClEg5F1lihs8kzULePO6fnr57c/L8/NkP/dffH5aX",
-	"0EKVZ7eY0WFG5ZhWnh7y5snhi5PD0x9qt9bqwFM8awkko+a0XRRYU4RblL6KeEzjC5oEIEXIHZUZN5so",
-	"I0rJhMJETPRH+v64gImeCUfKQuSa6z2w92WnAib1ORoX3CQbCMw4Q9OOShiQ+AKaXji79RU43Evx+7XD",
-	"vZ8iW73lZKbGImN/o59qG/YBI0UwoCTT2lNcUG5iJiYYWLYVtwvhUlrDbSV5MfIu5MorJiXjowAYN5sR",
-	"GdCrqV4+xBlNKFeMpLID/TwUVN2ukfZayko4efEMHj7a74Zc0hgTEbtol+v5IXr37l27P1NjPWlMFI0w",
-	"nMUMA9g9AknZBcVgID4hMNxBMhryeKzNWD6iB9ohjvr2KPDGIjBXbnKCVt1GT81aTXoK57MpqcBG274N",
-	"G3bn51aEho3oIOTE7g9n0/rL+BjmjJpDkY001ysymeqtB0C0rqMZXNCFPkIySxjlMdVycOlBZh2NfA3n",
-	"3pV8G6J2temO/Iz1ZnBw2IigKdmIA+MhR03WOoDSapl0dDlT7i5rtpuvwq3wpmXYqfQKXBTS3Zmm4JBH",
-	"mxmzF5S37VwRNK2MBqa03BVq7CwLaa1PIHqj/kJmU1ACdrsuy6glsgKmJET0ahpBM6V0ThYwFFroCytm",
-	"FSRMklFGTTzUbJ+b7JKkUmpipTyhCTRTMRIzFRSS3hgvLT8gOlgUKSpnLttolxbahu+1bxDgaUmlvVOz",
-	"o2K08yrzGYyMZ+7e5FchzqtioT4dbVk5lwHQdMJG63xuFSdeD0ldBtGXVQHQzqgTcicUMkrSybdho0yt",
-	"YSOAFaxiv9icT1bDJ77UEmoAGF7qvLKK938NGx/+FDaaAbwn7b+df/jG+7D1p7pcOmoUq2YK8nxJL2mK",
-	"G+azSaP3voGxS8wITQb4nxFmZT54abz8N5VHBI2+SRaVD3AbfiDZQMwyOBEkKW9zv7LN938Nw6tutx2G",
-	"V9svwvDq0YsPdZsJGs9N9uk1JvbqaHBKMyn4AwlDlkmTy0y17DHpKsTkVIVCD6YWxMM4EEiZVCalHfII",
-	"8zznjMfpLNHCkEnA9CFKLmKmWRIyY6INTMq1uiVgTtSRu5Mn2hbVH7DMrA9tfa2XnLRtEuB0bkc/kLgB",
-	"7Y/NJQgeY8BwAWNySUHrGopKWmRoi6JFnQDmnuEnwTjjI2t2FtfTTwi8FJc0JTGt0uD2TZfzTe3lHGqX",
-	"xKOFqn9UzixGfmoxWsotQjM6vKTWLhiIwXcehslaCK1AD8IUZGISlSGfkkzhx+sykgdAr0isELFFIfou",
-	"OnDeA1OQUr1zGcCEZBcmnZewEVMy5GKI7oXZlTF74jHJSKwHQBT9lz/88b/qte08fPCnb9pb3/75r+fR",
-	"L//z+n9FRh9rMy7VTriSMKBqTtEeoBNoEpOTD/nDPRgsFJXaYsDrYwoImDMyx6LXoBepiUbNBaRkQFMJ",
-	"zaPnr/s73e7jQFPd27NT+MPeQ5iQqdR6+yDkerF4RqCPCNeDuUk7N06DNMSp3SA0RQYviWLcqM0fCMdh",
-	"fyGcBPBUTMVEDAUS3Q+Ej2ZpyyhSLuCSZIxwBXJMpmbJ9lhzrM4Yz90gK96kCTxbZCxNWQzRv//r/460",
-	"9RD9+7/+v0iTbT+OxYxbX2/G2c+a//SDMCqLpyEQFGdVtiWwBxJiwgVnes9DkU0CmI9ZPA65MRQn5IJK",
-	"PEJNtgNxRTVn0R685SwWCYXXL/7yzFyyd26pmNOsHRNtYNh8rv6jPRRpQpNeyKO//3OUG7dSahPy3/5P",
-	"8cm//d/IHhNGx83hq3EmZqNxfm1NLnhbZYRLppmHpC19M0iC/dNnR0fQ7Lfxwlp2Y5Z+YGff0s8BSAHR",
-	"P379l3/8+v//8eu/fHdomefZm1e4lqjCUWhj/vT3X7MR5d89/fuv8ZhmDjVoBrgvr3i7PdBfty8uSf4T",
-	"s6VoIKT8TqqM/P2ftVEZoXdsPtXj9De0LX4m+rvAHEg+REoc4vsxTlRoFwb2ul2LNHJZ+JCbVLdJxkcY",
-	"EYlK+XfNPib5XhV/JCHfrUBF5uAITyTu71XlXdC4ao9Ee0kIvmA0TfJ8kRX3zCBALPyiTm9VYATQ9AQL",
-	"sZ8h/7sEwVikiYl+jMUcVU30Z4NDKjZZs5MqNu99v/1PpP23bvvJeefP7RWCPYeJ1K0cz1kfuFnkIBMX",
-	"9ABWQh3KK9SqkvDctbV3sNYk2tBWuPYhP+/t0Rdb+ZAPEIOfqMmwG3TRZ4IDBR72b5kyjG14njqzbF2s",
-	"wLfgroNGjDi15JyomwaesQmV2iHWwwxt1N4oAhB99kPZU5Gm0JSUQuTr/Cr5LfNYlaU+xsqwftdt98uS",
-	"m35+9Bx/ZzZ/Pljc9vfnNx6ptuO8Q62qp9w6daIsTglbtletwRdyxpXAb73ZfR9jPjYGxiK/0SYZoKGL",
-	"1iuHAmlqAqJGOYecmYBKRmORJTRpdeBIeZCn0uO0aj4AP5JcZBmmmbikxrNHBLb9+QOJ0sv4NYl1/a0S",
-	"rspp9Dk+AxV518atM7Hurn2/4zpwzLs435Sq8gGbPMwhGs3TKoIMwYz+86uTB7nYLwmVEmWXpEaJpWrl",
-	"Yk4mL5kBL5aFV0FGNWb/sVVr3o8C0LcvlfXRnPUL293uAZJmkQ9/IEHMeYBW6ZSMqAGjKjqRN557IW2v",
-	"kWSOzKhtr8SBZBnB+EbZzbtpan0v8sj9WA/PkcD13O/vxfiXgqeLwu9ERsWcg3dKMBRpKuYWRERG9ACj",
-	"XegRaKvKII/z89JrwJ9VOAj3e6d6TAlF0nPk5OXt/iDmJq83Xb53Y0vr7Wu1r13BNA1AaEPBhIZw+aXF",
-	"rwMO72zvPdp7vPtw79GNcOgSA3nUWt7MEh3UMYNBxt+pBrdu78cIojUqJ48cWI2zIvoBTWZoUgaGDqsx",
-	"jy+i1G8tUF0hwQY/rtx/WXYWBQmlC1x98+bu8MaTxLpnxx4lDEkqaXBXxFFZ+4ZrrBfThiBqRPQhMl99",
-	"nCowqEbNroYeoEmKoDia71Z677tSgU2ks+WikmTe/wySuSKrNhMs+xsUWPi34g72I6RJecFLN/NCE1Nu",
-	"x5X5tgARDigQeWFCgIpNKDTfnh6enD/rv3x5fnb06vDN27PAFRLCDkhUpyHPqMoWARCIWRbPnKdMM5Og",
-	"n+fTm+yhVTRMmlU0LUitLsgZ8pxAiAKyHNucMzVmHH58d3Z+dvbSxkNIOicL6XKNxlihns7smalRfzBZ",
-	"ICcHM2XjolwYI7WiAU29hz36gRApJWgTvKbzskv2JRjaE9nrxpRCqZ7Tw/h5QhayVGzzqJoxfq7PMS98",
-	"9K18O01R6/OoLN0frWOL3ZvrdHyuqLVCa3mAzp3Fe9tbKGLNay+gOMdPNr9xghW7OBFicssdbLIePe3t",
-	"1uLQBEvy5OTFM3iyt/8oTwsbpATCB8sLcxAKP6Nzy7qju8j3uNqlXzZTK17wraRadmo0C+NSER6vimrZ",
-	"fbLE5Hpwm1heWhQw20LBVIwgZbwS2dod7gy24y59kjwmjwYP4/KBPNxbEYXrnK8Kwjmcincje921lXX7",
-	"T554HLvX7dZa8wbxUkp9lsqy1gUPN71G80FddfqGVV4fUbTucwp+6/aaH2XgqHwFD+Uiab3sJ2n6Zojl",
-	"dRtrgQ/BOi/RPAARNCSZ2PSLmKlcz8oxm2rlKyHCNG2EAM3bS8OPDB1uaqPfTazDBjXc7pbCGt4m1t2j",
-	"s4mrZb8mruDM3vwOiivHvJKpLa3I7jVe/7Hv2asxzUzgfkDRzfc9eVjtyH9eN74Sw9lEvOY8cXNEZcMg",
-	"Qb6GIsyBsUG5eRhg+5bWurfv8jLXUU894MCVUu90u14iuAN9m63XFKAEGArVBrCtnvI8KKzLJKkUaMW7",
-	"NPBet2vyeJou3569aD+GJjPIYpfst6HfUsBXDG0gxYgJhJ2lgo+0Zc5pCaqKuks/hpOJVmvo9UcdQIcE",
-	"pBIZ4ghtspYoGGCy1RKxnZRxs8pq0PaUEskS7aIoRUa0RlxPGM+VysdFDNzNHGvFfKPVNWHc/3T7N7Ik",
-	"l+jLmYwVZrxDAVtYj7eOstwceV5pgeqn1kchMiEmK2MQ+stqBGJlwGHnNgEHPOiKTXiz2NowEHlLCWSO",
-	"4Gbhk19dyXL6C1PxGItFq5bZpzNVoeZLj9zp7jxsb2+3dx6fbe/0ut1et/tPvkmWEEXbik0qnL5Xa5dJ",
-	"Gs8yphan+mZsZwREufVnChnZIAJfuMl/fHfWWKq14HCYPD/tw4/vzkxYMzp+c3oGW2TKtmaSZnKLlFDM",
-	"Ilv+hY1GRAHkyeeQRzYoERU+8nYXJozPFJWtDpxVwzAou41UlTnKtwazGvJVoNUAEkpixS5N+cdBPe70",
-	"kmZsiIpSP0ErhqF2OoDwJORSianDrmppjqiiIv1n3P5OyEOuD2yqFRXid02KgSaI1Hz8aGc/gB9P37yG",
-	"d3QAZ7iTp9oJemaLPY7dwJapbSHpSGRMjSeoWqaMc1MEatZqcPrQNDdlMh4RSUc94ILTKIAfTnf2Hzov",
-	"ajobpCxGdDZGg/gCEK8d8uIpJKMOG9JydRjmwE1ykimJE+CU0QVLogALLdNLXFdqC4ukTUcyKWfG2NPP",
-	"Rszcj+/+cnoAETPAHTLTM0RyNtD/MKIMusRgmM1iDFfjx7bS5CDkKRtSzQ7SATQydYCwKHOHmTFxgKA2",
-	"1/d1QRceEhXjVMgE5dIDUx3A+FC4sghiGhrYPidlXwomhHFFGDehyVmWrne7GkuVB8fmSihPpoJxJUtN",
-	"f/L0gSIjiJCjopYPOy+Rb8jN7wpdELU6cFiufAJ6hXBy104hAJ+Jgzx86B6iLyvknFI8S03ZeKP1yO9m",
-	"uRih59DKnU4HUWZmLRhvMCUTkAdLolVlJxGWZyJfWf1lowZySnmCcDJTCySGBkFRqQVzFWPNqFQSFhXR",
-	"2ofdrqn/MhKol1dZWQCq9lccBy2XugSVmi5kqDmT1HFPyHeurvA8966uisAG1mkXJU8PpG3xZmOzR4dn",
-	"LyCq4sQtb+QfRyE3HVFseNeVaeVFcnlVyt7OE8uyXi1Q1IGnXus8afoq6O3aWFPIkaPzpJZpjYcB5Kiu",
-	"qV4ES031DM+5mp8K+1iB1D8+agSNS5pJwxTbnW6nq3lFTCknU9boNXY73c5uAzXuGPXZVmdO07R9wcWc",
-	"b/00v5AdW6R0HTRQAVUy5iOqVqGZl5Oo1lSlCVgXoICRmJrAqitrURcIDHUwjNxneCAraJOYZBlDWVpO",
-	"0xc5eBPU1/Ktl9tiUWqvvLnd7bZK6zXUyYEleUstLKmzfu+Bl/026igotdZyTQNoRg2INfePNVFmypJX",
-	"5BlTCFgcOx/TeN8Ek+tA0jQvLXFhFT0tUXb7TcLdgTktbnwhc7ba/uSigtxpmViMpq4OmEZixf5dAYsF",
-	"zYBULE1BzG06vMiUZCY3jgW4fp6cCzdWPjB6LuTNSpK2B+jnRFYvl9FCmBshBTLewIj1MpUAKSYUfUOV",
-	"w9ZDLsd6NZ7Z7ZrETCwvc5efKeLAC6q04qygoaKgjBgKucM/GWKsAzbptdRAm6xEs+QgckyTXpZh5FyR",
-	"HCWNXkO7H68WR6Vsv9+qb0W8rvjJVtFE7TrY6Me2iPFDpfHXTre7po7R1S9uVihYweKs7eSiLZtlAfJV",
-	"tArYM0deNzC/mi2vIRsO2b55yNtKdefezpObB1Ur56+Dxv4m6yt3n8FRuzePqumSgG7XbDIh2aLUg7JW",
-	"mWjK0VqRjGQlXPbhukZ/bf1S6ld5bRRZSuuKxE7oRFz6IEIcpU1jbHMxoKZm2oW5O7DX3avBKvr1o/kG",
-	"Ql7awQNpJHaAYs3VyxrbbqQFXjMv/fby2yRNW3Wy5DmNtbPlpYuXWHxvDfDTNvw0T/a3i493u73nyzvk",
-	"S3Mf6wflDYh+p4xsqbLCHbdk6dsqxVJ/2+sPG0iELROXwFDgpzwqaExFXQ7nlSnkKXooraq5cw0fnOWA",
-	"GSRo5j937fwuKJ1aU9n8JK+1Mw5uVivGbiWtQAljzW4mrQwip2RHcpGH9qu2ZMibNhZhG6lYv83cgzal",
-	"MsIliY3wXSUHD2Cv+6TAHhWTI3hTSdjvdl0+0pis+V7QRC9lJppVDFArdzT8yetkbx9XvU703p115WBp",
-	"N1hVXhYWzwK4mGtvhCf31tVvK8W7G0jxZ15Tzd+j2O+7pgufIPWd2C4+3FoZiDj2k7S5kNVSJzCVeU7a",
-	"asmLeAQQQxeezWWvFYwIaNBesoklYBm0CSbYPPtSTAFMSMFLFW8WUTBARDKiruP/yrhCkXbH4leMKqzy",
-	"KI/97PHv350soSNqm1rdgI64l3dfuTdZLx1sD9k1RmetKfcM2Vl6oacDf1bnIGrrw7xwZc5pVseqZqIc",
-	"rxK411Y8FcliA+bxeknlyIDlhhY27VJFO2zc9MkHvl6Xk8Qqm9HrJb7fvnO+X2XqFJE/Ii1+Jbln9btk",
-	"9e0NmK/aGfV3KiIMM/rx5OYqptb83NrQaFls/XJDvOk5fl4JtKP1oB+GMAzztovcnpc2gO938z4weTMT",
-	"dY4Jt715YUQRqbUbuO/3unv1wSO9ipIs2iRylC/Y+oD37HennsUGhP3C77D+lUSUsKSGbMIt0DQcohVx",
-	"a7Wir3Up0Px3j1g2GwLvrQRlULSJ2XSgv3I4FyrkyKF+hrm7h+lPbd+bRnMubUWvmFQBSGHjNEqajyiP",
-	"veRWSslFHWt/T9Vqvu5+cW19LyLuQ8i3Y3ifEe8qQuy9rAmDtg6gWzH1zXvCbCLatY+RMGKXlEOTm4hk",
-	"siUyF9toBXl/KkUUxX69yLQIwSu69Vp0l5UJBstjRBWxA0yz3x42f4oFd72MY7ekISRsOKT4oV3WQKgx",
-	"wrbqxMDbaXJH3oZ1KZyjcWuXooyK3sip+HJiaobHlNyLq9+rRfMV+Swn1MBkMshoO8eseB7MBsZPrb+y",
-	"OfbLjnogKz00iAJt1QCnDBsau5a1ASQmIZgEkNFLcUET4CKDlLpmtdAkKuSu10qrCvDCfoC5wVcgbyxs",
-	"1WGgmsson9aqcGkZfvMbo2LuwTD3TtVvESGt64QjbitMPtUKq423It9QtJAMbztJZ5NIZTfQQCM9L+x1",
-	"PW4HBouQqzGTBo1ogIdehgrRkpXOBNjTtuhka/0/kqfMsd1cyKPvD20Nh3eaFnduX4WjZbYVhBKYMqlp",
-	"r5OkxXNWm9qFfGVXuwOzUKz+LvrXurqFpdutHp5tAg8ZnaYkxkVBE08wMHJ5EThhawtMbCaeySI5Px9T",
-	"FPYiQ4fU63NqEvIFbLUDfV7X88H0k40qnSSiUi8IOFJ+Xj7ky33rLG6zDBq2+aEVfei0SW92XYMPDfl8",
-	"XMJlUEMfYriE8vTa6LuKaA+5GxOuT8YMgOZedxf3E/IUH49+xnzMsClort2WwRM9A+/QV4qENBGuoiYf",
-	"Y5QrElfIQ25fRdIrMfjUzE0zaB69/u9HZ/2zozevvZeYvHn3+vDE68rSxREJWbQQtO+1UKkff3zy5vjw",
-	"5Ox/1E6B7DDFAk2zYvMSBzzJAoFbPzF+eHhYzLvrrcxA+PEoB16QtNr25cD0+yd8EawA9+c1HLnGco6W",
-	"JSW/WKADfe88/BLA7W63FiPf3Os+ce8caK3OD1VAJR+bISr1Ayg6qNtGL0sds26TH/K72H3ZDFH1yWuh",
-	"jfcomN+5WXVr3MxX5AoaIymvlBgsnB90Fy7gx8Cna42OCtbxALWcs7moBxdE7artogKuaPV8PpF7VY7X",
-	"BM50EHAIyXUuZ/F6ojrBe4K/uhMg9b2QuffdPn8YSJNrPcd9bq8t+FgsdlnYeG0fa2NN1e6PZH1mbrkd",
-	"pNf/0Y8hoUXowvhWZNa+KsU2vpl04F1to8PKSytdl0P7Sgsmla2pQyc0cM0Fdzr7YP/SjoIpENcrMcZo",
-	"ff3cyjqyvMPjZ4Yerwtf2YtcuoJ7OXif9budVHs3FsjQM+nn+j9L5GmtTNr6xbbfvcHsMe62ed2S1x8N",
-	"+V87eUYQ2wDAgNoCjQTdwFYHTpxDXyQCTdMOnNfIkRXtqhd5E6dyU1xbUYGhGa+aougPki8z5LZhxwWl",
-	"U/vGJxs0KRdWFB07XcOOAHub1nYDyYlWhhwr4C16Kn/Vr4U05A2isB8BURhnq7fL9JG9cr7rZjYZiunC",
-	"skTPHB93L5L+s/t/v2dbrsSfXzgUf7NRZ3jwraSZC93P1Gr4BMpALFJDv82Al7QgMyL2AOMy+C4ekmgJ",
-	"wBdY/Jr7foaHMdJqjayQm6E9F0rFZkLO6w38Pkorvdoof8WV8xVNZNuhMh5YqKcpofJf2GRi/sV9mFq8",
-	"QnC79zLTxJfBIfeEsAtR22Z7GAscVmO5hd5odeC5+yZ/jgvxmrDmneiGXqVih0nzRi8/aK78MLUfcvZQ",
-	"LHXS+3imPNF9N3HMkRNat7FfbXf8Lww8WV+2d1+tdx+n/Cpg9q65aPHmDy9b+wnhyrxl45r4gevcuDZ6",
-	"UAQLsHfjCmf7xLZH/GziIm9OuUJg4H7vRcO9V31L+xIR8iUe+KJgjj4aeEi9By7elb8x1YXFfFPXGUYE",
-	"kpnhJerexVHtuGpRYzvdri0EuDHD2k8S7Ln66WBY1/D0NnlT0+71y2ZMi2fWixSspSPJfcTu3uz4z2R2",
-	"9JPESp2PcKWdwbHcs9frlmi+NO5c2zXPXfredNdd+niyPJNtQVLzuek7qr/wGhWjgPZbFL//oIWwpNml",
-	"E99lhp9mIpmhzxfAgI4ZCtSzl6dtRbMJ4wRdTX31MCAp4THNDOwsEbHcSug0FQvGR51J0lrq20qmrLPc",
-	"uxVfRszs9dqe59dBdVnmLdaJNgbFdEK5CiodUifkQnvhvPzY3tbW9s6jTrfT7Wz3Hne72x/9tKUo5oZP",
-	"3Kl94oecpJYDxsXLSAP79ikXZDAQwzbj9jVW/glgN3GrdJAiGsvbOvbeC2GCuTWFcdWN+hN75H/94fo/",
-	"AgAA//8=",
+	"7H3rchs5luarYNm9YbIrSVE3X6io6JJtuUrVvmgleR07lW4lmAmSKCUBVgIUxfJqY2P3z77FRMwLbMT8",
+	"rn/9APMM8wT9ChM4B8hEJpMUactVU239skwykbic+/nOwYdGLMcTKZjQqtH70BgxmrAM/jyMY6ZU+5kU",
+	"OpNp+zBN5az9JuNDLszXCVNxxieaS9HoNU4yppjQRIp0TqQglGTspylTmgwyOSaU9DM5UywjEzpkZDaS",
+	"ihEJYxGuCBfk2ZvTs4vDly/fvDt6fvHm9Pjb49dnoWgKKRjpz0nCBnSa6laP6BHV9tGACHbFMhL9KeqE",
+	"ohE0VDxiY2pmx67peJKyRq8x0nqieltbdDLp2E87sRw3gsZAZmOqG73GNOONoDGm1y+ZGOpRo7fT7QYN",
+	"PZ+Y55XOuBg2bm6CxinV7CUfc724/vMRI0pTzYgcED1i+fL702TINM56KK9YJhTRI65IxtRECsVI8/jo",
+	"/EUokowOdJszPWibKdMJb2dUs9S8r22PpdUjUdiwQ6uwcZB9HU673d14KrhWJGUDDf9nB9p+oVgsRaLI",
+	"VGiemomFws6IKzKYpimhQ8oFPmV30YzPM5Y0ejqbsvpdrcxi/8mTA/11t7yL22YXJ1Rrlpkt+mvY+IG2",
+	"f26//woe+aHbfvL+qwNt//hjY+WOt09kyuN5/cbjiqp785O/N3ZbZvazGReJnBm6sxvkNuBjlv/T1w+7",
+	"3YPZ1w83WP9Pbv2z1etnOpu3DweaZYtLP7NnqyWZUa5Jnw1kxojO5lwM8VzXXM9u1+MGLvTuDq6Ej6fj",
+	"Ru/xwz2zkjEX+P/tfKZcaDZkWePGzHVCMzpm2kqPY3HFNTUzPX6+OPXiW8ITM0kjU8xejRpBQ9AxDu5+",
+	"c8GT9daxXV7Gwz1/GU92dnZ3H+10dx8+3t979Ohh99ZFBY1XbNxn2VvFstpVJI7bp0a0oVSjIDZJPKJi",
+	"yNSStZnfr72qnbte1QkdsiU09cbIb67ZWJEZ1yNCyTBjVLOM8IQ0zVInGbvicqpAkj9QJBLsWl9QM1zU",
+	"ypf705Rl82K98HVJQFuB3uh1g2Kl3Y9faXfpSpdI7ENNxlJpFMZjKtyym3ZmhIqE2JeT7W536dpAQtev",
+	"DSRAvrr9lVy2vc7BZXLCMj2vI0b33QqG+m246Ma8FHUdSIanNDlF4Wn+F0uhmYA/6WSS8hg4fmuSyX7K",
+	"xl/9qKQoTc4sW1OeWtHv1GwimSJCajKmOh4BTx6eHBMzekZjbXaEZZk0sumHD40BZ2nS6DXY2IwUNMZM",
+	"KTo00x5Pjc5mhJJJSrkgNEkyw86pjGn6TSLHlIseEZIkXE1SOidmbwPy01RqpgISy/HYmFIB6Wc0vmRa",
+	"EZkRNaExU42b90HD2AhT1eiBRNVcgzZ5ShPitiTfQGe3/MjYFVN7imVXPGadhF25zVFbVzTlCWxY48Y/",
+	"yj9mbNDoNf6wVRh3W/it2jrBh/FgFnXpig11m3lAItzLCFav4Es5GDCRGMUDm6uAfcAQmqYsFIzGI9LP",
+	"GL1UpIlWm/lSTftjrjVLyBVNp6zVIYekL5M5AWPSSCA51SR6hkTSPp9PWC8UPqEYAokI2FODqWIJii0z",
+	"NhM6m1eeJfn5VodA02d987dui+3TW6serZqRq8YpfrjEFFrrYfd7OPBnUgxSHn8661FNgHvM1tM0YzSZ",
+	"k4wNudIsYyCBClJ/UpB6/v6N6Dx2T901lbuBVUE28TTLDPGBNd/5Emjihcz6PEmY+ESiANuBCiJngmVk",
+	"TOfWCEIVO7H6qUwauwVpFNPYiDYG+WN3RRwxTVO7AMWY9eaUnGaxcTU0SEW7Mq6/CAo5FsaHoemREft3",
+	"oLXNQbKMxHKaJrid0vxOM9919gll31eXbjbkDIfBWW1ENNwOcSc0cybHTI9A9VGesoRIgcoNpncAf+Py",
+	"bbxC0bkisxHVHfP+11K/kFORfOK+vpZETePREj7bK7bvtdQEX7jRlgmp2wN47C72zM3WMVZg7CRdZj5D",
+	"GIYBvxAmO6HzVNLkXMqXNBuyOzSOwaLiimgpSWrGLtHGtieD7RzIuZQEZ7ERjWgp2/CCO1fUbgkwuqEU",
+	"WvAYj9Hrnmj1RRDKGa75raBXlKe0n94FrSRU0z5VzGyyYbx87ANizGiIJhE1kplO52XJ7JGPnRnxp7YR",
+	"AU29B++KhOyLHqhijblzQ4WaGREtJArwGXWRm6RDzhfXfRM0zqV8RcXc+mvqU7deSgw+WNVBtWbjiVb+",
+	"rqdUs6zEsjueRW1GMBMi+Yw22vGMataGEAa7G8l+SIoAs5owoXso11POhH6gHEcr0jw9+m9vj87OL14e",
+	"vzo+D4hRjXNilBdsXytwe5LKIRcqFBNjMsAw5PjE6AvzATohzZdvvj1+ffHi8Pjl29MjHPHi5Oj04vgk",
+	"IMu+O3p1ePyyFYQC/RZ8rSLl1zRPj749Pjs/Oi0N2grILJNimHsLE6rUTGYJPj5VLAtF8+Tw7Ozdm9Pn",
+	"F8++O3z97VF5Ci1QeXaJGRtkTI1Y5e2haJ4evTg9OvuudmmtDnkKe60IzRjutosCG4pwkzJHEY9YfMmS",
+	"gCgZCkdl6GZTjaKUjhkZy7H5yJyfkGRsRoInVSFy8XgP7HnZoQhXZh/RBcdkAyVTwcG0Y4r0aXxJml44",
+	"u/UFONwL8fuVj3s/BbZ6K+hUj2TGf2afahseEogUkT6jmdGe8pIJjJlgMLBsK24XwqU0h00lefHkXciV",
+	"V1wpLoYB4QIXIzPCridm+iTOWMKE5jRVHXKYh4Kqy0Vpb6SsIqcvnpGHj/a7oVAshkTELtjlZnwSvXv3",
+	"rn041SMzaEw1iyCcxZEB7BoJTfklg2AgvCFA7qAZC0U8MmasGLID4xBHh3Yr4MQigkeOOUGrbqOnOFdM",
+	"T8F4NiUV2Gjb12HDrvzCitCwER2Egtr1wWhGf6GPgXvUHMhsaLhe0/HELD0g1Og6lpFLNjdbSKcJZyJm",
+	"Rg4uvAjn0cjncOEdydchaFeb7sj32CwGHg4bEWkqPhSEi1CAJmsdkNJsuXJ0OdXuLGuWm8/CzfC2adih",
+	"zAxcFNKdmaHgUETrGbOXTLTtWBFpWhlNuDZyV+qRsyyUtT4JNQv1JzKdEC3JbtdlGY1E1oRrRSJ2PYlI",
+	"M2VsRudkII3Ql1bMapJwRYcZw3goLl9gdkkxpQyxMpGwhDRTOZRTHRSSHo2Xlh8Q7c+LFJUzl220ywht",
+	"5HvjGwSwW0ob7xRXVDztvMp8BJTx3J2b+iLEeVUs1KejLSvnMoA0nbAxOl9YxQnHQ1OXQfRlVUBYZ9gJ",
+	"hRMKGaPp+OuwUabWsBGQJaxiv1ifT5bDJ36tKdQAMLzUeWUWP/w1bLz/U9hoBuQH2v754v1X3oetP9Xl",
+	"0kGjWDXjyHOiizw0qNUk4eZvmtpkGmeq0RvQVLGgMfE++tBQLM7YMhwIF8OUtafAruZn7oyLjPYDRdBu",
+	"BdgGF5cPFInwx19HrR7Z2zXkk9FYs0wROQjF29OXbUUHRsEo9nCPNHf2H5KMikSOSZ9r1eoQm7tVZESN",
+	"mFJEaZmx5MBwacKZIrMRE5WJgN3mmD0gCYtTLsxfGbuSl/jHJKUxWI5gLIJLkutey/cFvXS3d3b39h8+",
+	"evyE9uOEDYYj/uNlOhZy8lOm9PRqdj3/+fDps+dHL74tH/neLuQR/f96BPDDYfufaPvnbvvJRfv9h73d",
+	"m3q8RJHd/MEd0fv8d7L/I8McAgqYl+yKpUDtYjo2T0DgGtKB4z78MYSU3Ht/fe43lXcHjUPMFJa5Z5t8",
+	"R7O+nGbkVNKkvOD9Co3/8NcwvO5222F4vf0iDK8fvXhfR8lB4zmmHl9DVreOACcsU0BjA54pTGSnRvFg",
+	"rhIAWVWN0CMTi+DiglCScqURzxCKCJJ8F1zE6TQxmpArArljUFsUh1nQMCNqvAsmjK1FCe6o4wOnTIwj",
+	"Yj7gGc4PHD1DW07VNikRbGaffqBgAcYZnykiRQzR4jkZ0SvDc0PBwEKTGTgi4E4lBIAH5EfJBRfDVpVY",
+	"DxNKXsorZgi8KoC2bzucr2oP58jwtUcLVee4nFaO/LxytJBYJs3o6IpZo7Av+994ADZrHrYC8xDknxPM",
+	"UodiQjMNH69KRx8Qdk1jDXA9RqJvogPnOnJNUmZWrgIyptkl5nITPuRahUIOwLfEVaHN64mqKPovf/jj",
+	"fzVz23n44E9ftbe+/vNfL6IP//Pmf0VojKFwJInUivSZnjEUSWPSpAjICMXDPdKfa6aMuQjHxzWhBPcI",
+	"t8XMwUzSEI2eSZLSPksVaR4/f3240+0+DgzVvT0/I3/Ye0jGdKKM0XYQCjNZ2CNitgjmA4lpOzYMAzQk",
+	"mF0gacqMvKSaC7SZvqMCHvsLFTQgT+VEjuVAAtF9R8VwmrbQihKSXNGMU6GJGtEJTtluaw7UGsG+I6zm",
+	"TZqQZ/OMpymPSfTv//q/I2M6Rv/+r/8vMmR7GMdyKqyjPxX8J8N/5kUQkofdkICItPaaJbAHisRUSMHN",
+	"mgcyGwdkNuLxKBToJYzpJVOwhYZs+/KaGc5iPfJW8FgmjLx+8ZdneMjevqVyxrJ2TI11aZP55j/tgUwT",
+	"lvRCEf3tn6Pcs1HK+A//9n+KT/7t/0Z2myA1gpuvR5mcDkf5sTWFFG2dUaGsTm6ZkwESPDx7dnxMmodt",
+	"OLCWXZilH7Kzb+nngChJor//8i9//+X///2Xf/nmyDLPszevYC5RhaPAwfjxb79kQya+efq3X+IRyxxk",
+	"FB9wX16Ldrtvvm5fXtH8J7ikqC+V+kbpjP7tn41HEYGKxU/Nc+Yb1pY/UfNdgBuSP6IUPOI7sU5UGP+V",
+	"7HW7FmbmIBihQJwDIjEiCIdFJfCFYR9EXlTFH03oN0sgsTkyxhOJ+3tVeRc0rttD2V4Qgi84S5M8WVi2",
+	"nCz2pk5vVTAkpOkJFmo/A/532aGRTBMMfY3kDFRN9GcEoRWLrFlJFZjpGRedP7eXCPYcI1Q3c9hns+E4",
+	"yX4mL9kBWYpzKc/QqEoq8riGPYOV9vCatkLFIsKtL5ZSZxohtOwzYcGCRtngLlMGOgYXqTPLVgWKfAvu",
+	"JmjEAFJMLqi+7cFzPmZK0/HEPIa0UXuiYCL77AeypyJNSVMxRiJf51fJb5HHqiz1MVaGNb43XS9Pbvv5",
+	"8XP4HS7+oj/f9PcXt26pseO8Ta2qp9w6daIsTilftFetwRcKLrQsfBoc3Xcwnc8zz0+0Sftg6IL1Knxf",
+	"SBXx81BwjKZlLJZZwpJWhxxrD+9Wep1RzQfETyMUKaZJJq8YhnUAfm9//kCB9EKnNrFxH6uEq3IafI7P",
+	"QEXesQnrTKw6a9/vuMkd4vnFulSVP7DOyxyc1b1N2dB3mazejRgEM82JgENtkSVaysviwzr3O4d5gZfY",
+	"IeDl9yzmQGgoPSkNGUsx4MMphCgl2KQO7ZEBoSRyJloHREhIVcfGTsSoINcuIWKhUaFQTCQKzFrwppvR",
+	"yZuzc7JFJ3zLbdLWB57cbBVTVlsfSoD4my0zSFR1aRDUa0+6L2XKqFjQAwAE9o+vejZBrjVLMrkkGEpC",
+	"tySR7GHVapd8CS854n/LKsBbbw3C2RoH3o8CYnhIaevpOh+CbHe7B8DgBaTkgTK7H4BtP6FDhnhuzcbq",
+	"VuotdNYNMN4xPrXtVQnRLKMQIiw7y7cNbahbHbsfm8dzMH29DPXXgl66FOm88N5B3EHaztslMpBpKmcW",
+	"h0eH7AACxkCAxjZF8H6+X2YO8LMKbcF679Qa0FLT9ALk4eJyv5MzTI1PFs8dPRKzfGM8GYc6TQMiDZ9i",
+	"dBWmX5r8Kuz9zvbeo73Huw/3Ht1aUVDiI49ay4tZoIM6ZsDikju1g2zw4GPE+QrFncdfrN5eEkMiTY40",
+	"qQKkw2rk6FcxjTZWS64WZ40fV86/LEKLmp7SAS4/eTy7DQPPH00clbmvOcd6MY0EUSOij4D56qN9AWo/",
+	"w65ID6RJi7wSOEFWeu+7apt1pLPlopJk3v8Mkrkiq9YTLPtr1Cj5p+I29iOkSXnCCyfzwhBTkQEo8W2B",
+	"w+0zQtUlBlI1HzPSfHt2dHrx7PDly4vz41dHb96eB64Wl+wQBeo0FBnT2TwglMQ8i6cu3sAyxLjM8uEx",
+	"AW8VDVc4i6bFedaFikOREwjVhC5GiGdcj7gg3787vzg/f2mjSjSd0bly6Xq0WZinM3s4NOgPrgrwcX+q",
+	"bXRZSDT117KugsZrNvvoTNInSPtcZK96phSQ9lxHLi4SOlelerVHVdDFc7OPee2w7yvZYYpyuUdl6f5o",
+	"FVvs3l7q5nNFrTFaywNs5vyGTU+hiNivPIBiHzd3YiqrggGWrOJUyvGGK1hnPmbYzebiADkL8uT0xTPy",
+	"ZG//UY6sQLARIHDLE3MoJD8vtmHp3l1kzVz534f11IoXwiyplp0azcKF0lTEy2KDdp08wYwZLBMqtIse",
+	"ALbWNpVDknJRiQ/uDnb623GXPUke00f9h3F5Qx7uLYlldi6WhTId1Ms7kb3uyuLU/SdPPI7d63ZrrXkE",
+	"jZXQA6XKxlUh2HWPET+oa/CwZqHkR/R98DkFvnVrzbcycFS+hIdykbRa9tM0fTOACtW1tcD7YJWXiC8A",
+	"EBpNxjaJJac617NqxCdG+SoSQbI7Aozz5tLwIwOw69ronyxswS63sQ23uoXohreIVefobOJq5TzGFZzZ",
+	"m59BceSQncPy7IrsXuH1n/ievR6xDNMffQZuvu/Jk+WO/Od14ysxnHXEa84Tt0dU1gwS5HMowhwQYVXr",
+	"hwG2N7TWvXWXp7mKeuphG64bwU6366XTO+TQYh4MBWhJkEKNAWwLED0PCkqbaaokWPEumb7X7WI21NDl",
+	"2/MX7cekyRGc7yATNoBeCpvLgQ2koJgA5GYqxdBY5oKV0N6gu8xrBB0btQZef9Qh4JBYDFKR8qaa9CFl",
+	"bYnYDsoFzrIa+j5jVPHEuCha0yGrEdceZugjIRvuZE6MYr7V6hpz4X+6/RtZkgv05UzGCjPeoYAtrMeN",
+	"oyy3B6CXWqDmrfVRiEzK8dIYhPmyGoFYGnDY2STgABtdsQlvF1trBiI3lEC4BbcLn/zoSpbTX7iOR1Bv",
+	"XbXMPp2pCjVfeuVOd+dhe3u7vfP4fHun1+32ut1/8k2yhGrW1nxc4fS9WrtMsXiacT0/Mydjm4sAUPRw",
+	"qoGREVT7wg3+/bvzxkK5kiBHyfOzQ/L9u3MMa3rJmKlimdqipUIAmS3+wkYjooDkKfxQRDYoERU+8naX",
+	"jLmYaqZaHXJeDcOA7EapqnKgfA3sOxTLcN8BSRiNNb/CCqqDeuj2Fcv4ABSleYNRDAPjdBAqklAoLScO",
+	"/m2kOWCziiQquv2dUITCbNjEKCqAwGOKgSUAdn78aGc/IN+fvXlN3rE+OYeVPDVO0DObdjtxD7awPIym",
+	"Q5lxPRqDaplwIbCOGueKpS6kiSeFGY+IpsMeEVKwKCDfne3sP3Re1GTaT3kMBQ4QDRJzAiUPoSjeQjPm",
+	"EDYtV8qEG44pXq4VDABDRpc8iQKoVU6vYF6prc1TNqnLlZqisWfeDcjD79/95eyARBzhT3RqRojUtG/+",
+	"4VQjRgfLAHAyyNXwsS3WOghFygfMsINyMJdMHwC4DM8wQxOHUNDm5rwu2dwDc0OcCpigXL2DBTZcDKSr",
+	"LKLYE8S2Cir7UmRMudCUCwxNTrN0tdvVWCjeOcEjYSKZSC60KvXNytMHmg5JBBwVtfzKjRL5hgJ/V+iC",
+	"qNUhR+XiQcKuIffqOpIExGfiIA8fupeYwwqFYAz20lA2nGh98USzXM/Tc4D/TqcD+VicC8QbsOqI5MGS",
+	"aFnlVgQVzsBXVn/ZqIGaQK7YGF1QTicHiEOplFO6ostmVKqqjIpo7cNuF0soUQL18kJFC+M1/orjoMVq",
+	"saBSFgkMNeOKOe4Jxc71Nezn3vV1EdiAVgdF1eADZbsk2tjs8dH5CxJVSy0sb+QfR6HApkI2vOsqHfM6",
+	"07ywa2/niWVZr5wu6pCnXvdJha1JzHJtrCkUwNF5Ugu7S0IAOarrSxmRhb6UyHOubK7CPlYgHZ4cN4LG",
+	"FcsUMsV2p9vpGl6REybohDd6jd1Ot7PbAI07An221ZmxNG1fCjkTWz/OLlXH1vndBA1QQJWM+XBZUUJd",
+	"EtWaqiwh1gUowDjMB0744QRjYgC81oFZcp/hgapgdmKaZRxkaTlNX+TgMahv5Fsvt8Wi1B55c7vbbZXm",
+	"i9QpCE/yrnRQlWr93gMv+43qKCh1p3N9N1jGEAqc+8eGKDNtySvyjCmAfY6cj4neN4XkOqFpmldnubCK",
+	"GZZqu/wmQkDMME6Loy+Ee2vsTyEr+KcWxmIMdbl6jmL9rgbMQo+I0jxNiZzZdHiRKckwNw417H6eXEj3",
+	"rHqAei4UzUqStodImMjq5TLmCnIjtKgvQDC2maaWRMkxA99Q5+D/UKiRmY1ndrs+S2PLy8LlZ4o48Jxp",
+	"ozgrmLIoKOOuQuFQZEiMdfAwM5cagJiVaJYcZI4MM9NCRs4VyXHS6DWM+/FqflzK9vvdLpfE64qfbBV9",
+	"CG+CtX5s64DfV3rn7XS7K0qBXQnwerW2FSzOymZIxrJZFCBfRLeNPdzyugfzo9nyehrCI9u3P/K2UiC9",
+	"t/Pk9oeqzSdugsb+OvMrN3CCp3Zvf6qm0Qi4XdPxmGbzUhvXWmViKMdoRTpUlXDZ+5sa/VVFuKEiS1ld",
+	"neUpG8srH4oJT+Xwuz7DtgMuzN0he929GsSnX4KdLyAUpRU8UCixAxBrruQcbbuhEXjNvHuCl9+madqq",
+	"kyXPscLOSxcvsPjeCvisK9qDN/vLhde71d7z5R3yJZ7H6ofyHl6/U0a2VFnhjg1ZelOlWGoRffN+DYmw",
+	"hXEJCAV+yquCxkTW5XBeYTlU0YZsWeWi65niLAfIIJFm/nPXEfOSsYk1lfEnecUiOrhZrRgDqLmGufSl",
+	"hpZucqB6/sT8+H0o8uaVlaoFtLEsNhTf4hUn24LjaEltMprvSSiazouGpLVn1Fpz3NlhgHRXeS8l2pdT",
+	"bHZgYe025oVvDYXO6BVLc5iOEWSuob/96O3py4AoiVJaSJehSOXQhj24PshR3g+wkDoUhduBtayDjA7H",
+	"zHgtUPrmbiJQJJEO7p2A472BiiBLNISL1kHVt30ITh88HjwHBL5h+yApsPMd2s3KIeRczbXxMJWzuyxa",
+	"vBXglDxlFIpCGyHiquQnCJmnbhZ8haYNNVkkut14ZDNjY0MBHoUGKdYjqFF0ruQRz911Pid73ScF4KwU",
+	"dzdL3e92Q2GT0EgY+WaCX1ZKRzWrwK9W7l36g9cp3IVC/8D17n8qk/mdWdMLr7kpx+p1NmU3n9GadzDI",
+	"W6x4L+sP50CEnBnvVyT31vxvazV017Aannl9kPe211D81Z6Sv1Pz5ND111nDOglQLzm9wxIrjm9zRIoP",
+	"t5YG0k58kEGui41UDbA+11kLxnIAPA2RA5deyCWg1TEAyOkQhxuBZggYDLM4kYWYGMGQmAd1WC8ihkBa",
+	"OmTu0pelcbECNgIl8BAVWxYROfHRD7//cEgJ3VPb1/AWdM+9/PzCoyH10sG2EV/hNNW6Is+AnZUXOj3w",
+	"R3UBDjAa4c4tYznWsSoOlOOtNrV+vHaCObJlsa2NTRtW0Tpr9/3zgdtrGU7bd873y0ynInJNlcVfJfes",
+	"fpes/gUZMsiMfj6kuYypDT+31jRasFp4Vbz0OXxecf5yQwlgRHjhUe4fKJuA8i90OMC8L2ZNYipse3Yy",
+	"ZIA03A3c93vdvfrgp5lFSRatE/nMJ2x93Hv2u1NPZQ3CfuFfsvGFREShJIyuwy2kiRxiFHFruaKvdSnA",
+	"/HevWDQbAu9imjKoH2OOHXK49HEhdSiAQ32ERHcP0vfGvsdeoy7tyq650kW8zawUPmIi9pKzKaOXdaz9",
+	"LdPL+br7q2vrexFxnwLZjOF9RryrDId3Xx8kHRzAvGLqY8DUAilcEylFhvyKCdIUGHBNtmTmYh6tIO9S",
+	"p6lm0LIdmBYgpEXDdht8LnIGuTKn9gHs996DFnCxFK4rSuymNCAJHwwYfGinBSmJkUyTOjHwdpLckbdh",
+	"XQrnaGzsUpRR/b9yNPY2MTWFbUruxdXv1aL5gnyWU4Ywr4xkrJ1jrjwPZg3jp9ZfWR+7aJ96oCo9YKgm",
+	"xqohgnFoA7WikTERMiMpc/3KSZPqULheQa0qQBG6guYGX4Ecs7Brh+FrLqLUWsvCpWX42G+M6roHc907",
+	"Vb9FhLSuk5PcVJh8qhVWG28FvmFgISFvO0lnk0tlN9B2dyu8sNf1uDPSn4dCj7gFbyBw1stcAdq30lkD",
+	"OlsX/ayt/0dz9AE0nQxF9O2RrUHydtPWTdjb0IzMtoJQEa4xy+71k7V45Gpry1As7W15gBN1QBA7lKu7",
+	"WTjd6ubZe0AcvgES0E3YwQDl8jxwwtaCRSzQgKsCezCzPf9k5uAVbiKhsK1ULUKlQw5FXc8S7CodVTqh",
+	"RKVeJuRY+xCDUCx2r7S44zLo3e81uNiN0pj0uOoafHMoZqMSroghfcjBAkrZu0nFVfR7yPOYCrMz+ABp",
+	"7nV3YT2hSOH14GfMRjxlvnZbBIf0EJ5kjhQIaSxdRVj+DCpXIK5QhMLeRtUrMfgEx2YZaR6//u/H54fn",
+	"x29ee/dYvXn3+ujU6yrUhScSOm9B0YnXAqj++ZPTNydHp+f/o3YIBEABpAhnjPf4wE4WCPL6geHDo6Ni",
+	"3F1vZliCAlvZ94Kk1bZFB3jlCxXzYElxSl6DlGss52hZUvKLXTrk0NsPv4R1u9utrfFo7nWfuGtnWsvz",
+	"Q5+Aj/EzRKV+FsU9CrZR0ULHt03yQ5tCa7Y/g0m1zJzyUQn3qJrft1l1j8O5Be/P8kqf/tz5QXfhAn4M",
+	"/L/W6KhgdQ9Ayzmbi3lwSNCuxi4qkJ9Wz+cDudvSvCaGiNZ0CN9VLmdxQ12d4D2FX91JIcC9kLn33T5/",
+	"GMiQaz3HfW6vLfjYWoLNumlvXlfwSZNcXoXA0yWiDd0n628JNlu8a8z1fGBXXE6Vg6LnMs9d9oVVuRVX",
+	"ymEmifF7rljSIS8We+TDTRuRgqwBlooihsE8GArbLN01RHcjF83TsSUoxfd4vhtjJJXK+qjoCxZJR0xH",
+	"dEJRuIR4YZrQBXpxjUbw0BlK8zE2sDjOq+srHnjfXaqrKouHCTWNHQ8WNUYdWx+nPz5ab5wxkazSGt3/",
+	"HIYvadrzASIhfLBwNgnHrrCaXrL8y9a9LrvXZZ9blxkWqhWwrvbJ3svw0Wat1yC7NqtR7ZNNV2NAFhtn",
+	"e52y/WwFxB5cwtga57VX89kWgeMOeVfbErpyQ77rB22vUONK2+4DEO4MXBvmnc4+sf+TU3dbipkJhj3q",
+	"Ow0srbjPe2F/5qKZVYkSe5ALR3Avpe7xJZvJnHcjCQxtTDX6eZEmK2XS1gd7UcEtDjYGdvF6T6+TLPC/",
+	"MX5QNtpQc5/ZUtYEAo6tDjl1oeMCcoLtzWBclCNLLvaY5+0uy9cH2OJESAJ4dYlFJ7V8mqGwrc0uGZvY",
+	"G0ZteL5SjZj3NnetzQLoAl/bNy0nWhUK6BVkcbokoZr2qWIWPJe30gTbkmrI6NRHAMyWvXJR0vW8fxDT",
+	"RQwDYsDwunuR9I8eafw9Rw1K/PkrJ31v98yRB98qljnPfKqXA/VABkI5P3h4CJM1ggxFLFy4jYXsNDES",
+	"QMyhTUjuJSIPQ07PGlmuErrnknbQdtHFVwOyzgVhUX6lqotKYg7V4f8euPJyKP71LwjF7HJxHti1oBDc",
+	"GXMdCX0ZXCoOd8lQ25YYsk6Dataw0ButDnnuvsnf45KJmEC7E93QqzjwXOENsn56VvsJUT+56eEl66T3",
+	"yVR7ovtuMmZDJ7Q2sV/tPUL/qQrO7+vM7zNiX0RBl2vDXtyR5uGCPiGCkDe3XhE/cD2uV0YPimABdLle",
+	"4myf2kbSn01c5G28lwgMWO+9aLj3qje0L6EWq8QDvyps8BAMPKDeAxfvym/od2Ex39R1hhElyRR5iblb",
+	"y6q96S0+eafbtSVnt2J5DpMEutN/etmFaw2/CUIHG+P/utic4p31IgUyUTS5j9jdmx3/UA1xksRKnY9w",
+	"pZ3BsXi7gddXGr9Ed67trhlY+B7vIVj4eLw4ku3bVfM59pYzX3hXOoCA9i9z+OG9EcKYOUTxXWb4SSaT",
+	"Kfh8AemzEQeBev7yrK1ZNuaCgqtpjp70aUpFzDIEOCcyVlsJm6RyzsWwM05aCx3u6YR3FrvcN4LGdZvb",
+	"47W3w9wE1WmlMqYpSYwxKCfYha7cS35ML40XLsqv7W1tbe886nQ73c5273G3u/3Rb1uIYq75xp3aN77P",
+	"SWoxYFxcfh/YezpdkAHB7G0u7IWf/g5AvtcqHaCIxuKyTrwbtDCYW1OCXV2oP7BH/jfvb/4jAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -2,6 +2,7 @@ package property
 
 import (
 	"fmt"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"jeeves4service/services/common/router"
 	"jeeves4service/services/common/tracing"
 	"jeeves4service/services/common/upstream"
+	"jeeves4service/services/property/adapters"
+	"jeeves4service/services/property/app"
 )
 
 // Config is the property service's runtime contract (docs/operations.md
@@ -66,7 +69,16 @@ type Config struct {
 	MetricsOff bool
 	// Profiler serves /debug/pprof/ on the admin listener (PPROF=on; off by default).
 	Profiler bool
+	// Mail is how invitations are mailed (SMTP_URL and its companions).
+	Mail adapters.MailSettings
+	// Mailer, when set (in code: tests), sends invitations instead of the
+	// one Mail describes.
+	Mailer app.Mailer
 }
+
+// DefaultSMTPTimeout bounds one invitation mail; the request that sends it
+// waits for it (a listener's write timeout is 30 s).
+const DefaultSMTPTimeout = 10 * time.Second
 
 // Default budgets: 10 wrong internal tokens per client IP per minute; 600
 // public requests per client per minute; 60,000 internal calls per caller per
@@ -137,7 +149,53 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 	c.TraceEndpoint = tracing.Endpoint(r)
 	c.MetricsOff = config.Parse(r, "METRICS", "on", metrics.ParseSwitch)
 	c.Profiler = config.Parse(r, "PPROF", "off", config.Switch)
+	c.Mail = readMail(r)
 	return c, r.Err()
+}
+
+// readMail reads how invitations are mailed. With SMTP_URL set, SMTP_FROM
+// and INVITATION_URL are required; a password in SMTP_URL needs TLS that
+// cannot be stripped (SMTP_TLS=mandatory, or smtps://); MAIL_TO_LOG, which
+// writes every secret to the log, is refused beside a mail server.
+func readMail(r *config.Reader) adapters.MailSettings {
+	m := adapters.MailSettings{
+		SMTP:          config.Parse(r, "SMTP_URL", "", adapters.ParseSMTPURL),
+		From:          config.Parse(r, "SMTP_FROM", "", parseFrom),
+		TLS:           config.Parse(r, "SMTP_TLS", string(adapters.TLSMandatory), adapters.ParseTLSPolicy),
+		Timeout:       r.Duration("SMTP_TIMEOUT", DefaultSMTPTimeout),
+		InvitationURL: config.Parse(r, "INVITATION_URL", "", adapters.ParseInvitationURL),
+		ToLog:         config.Parse(r, "MAIL_TO_LOG", "off", config.Switch),
+	}
+	if r.Err() != nil {
+		return m
+	}
+	switch {
+	case m.Timeout <= 0:
+		r.Fail(&config.Error{Var: "SMTP_TIMEOUT", Problem: "must be positive"})
+	case m.SMTP == nil:
+		return m
+	case m.ToLog:
+		r.Fail(&config.Error{Var: "MAIL_TO_LOG", Problem: "must be off when SMTP_URL is set: it writes every invitation's secret to the log"})
+	case m.From == "":
+		r.Fail(&config.Error{Var: "SMTP_FROM", Problem: "is required with SMTP_URL: the address invitations come from"})
+	case m.InvitationURL == "":
+		r.Fail(&config.Error{Var: "INVITATION_URL", Problem: "is required with SMTP_URL: the page an invitation's link opens"})
+	case m.SMTP.User != nil && m.SMTP.Scheme == "smtp" && m.TLS != adapters.TLSMandatory:
+		r.Fail(&config.Error{Var: "SMTP_TLS", Problem: "must be mandatory (or SMTP_URL smtps://) when SMTP_URL carries a user: " +
+			"the password would cross the network in clear text"})
+	}
+	return m
+}
+
+// parseFrom reads SMTP_FROM: one address, optionally with a name.
+func parseFrom(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if _, err := mail.ParseAddress(v); err != nil {
+		return "", fmt.Errorf("must be an email address (e.g. Jeeves <no-reply@example.com>): %w", err)
+	}
+	return v, nil
 }
 
 // PrimaryCaller is the caller name of INTERNAL_SERVICE_TOKEN: the user

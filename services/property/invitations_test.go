@@ -35,9 +35,21 @@ func (e *env) invite(t *testing.T, owner, id int64, email, level string) int64 {
 func (e *env) addMember(t *testing.T, owner, id, user int64, level string) {
 	t.Helper()
 	inv := e.invite(t, owner, id, emailOf(user), level)
-	if r := testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv), nil, e.as(t, user)...); r.Status != 200 {
+	if r := e.accept(t, inv, user); r.Status != 200 {
 		t.Fatalf("accept: %d %s", r.Status, r.Body)
 	}
+}
+
+// accept has user accept invitation inv with the secret its mail carried.
+func (e *env) accept(t *testing.T, inv, user int64) testenv.Response {
+	t.Helper()
+	return testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv), e.secretOf(t, inv), e.as(t, user)...)
+}
+
+// secretOf is the accept body with the secret of invitation inv's last mail.
+func (e *env) secretOf(t *testing.T, inv int64) map[string]string {
+	t.Helper()
+	return map[string]string{"secret": e.mail.Secret(t, inv)}
 }
 
 // claimsOf is how many properties the internal claims call gives user.
@@ -94,6 +106,7 @@ type invitationList struct {
 		Email        string `json:"email"`
 		AccessLevel  string `json:"access_level"`
 		InvitedBy    int64  `json:"invited_by"`
+		Sent         bool   `json:"sent"`
 	} `json:"invitations"`
 	TotalCount int `json:"total_count"`
 }
@@ -134,7 +147,8 @@ func TestInvitationAcceptedMakesTheInviteeAMember(t *testing.T) {
 		// Nobody but Ada may accept or decline it.
 		for _, method := range []string{"POST", "DELETE"} {
 			path := map[string]string{"POST": "/api/invitations/%d/accept", "DELETE": "/api/invitations/%d"}[method]
-			if r := testenv.Do(t, method, e.url(path, inv.ID), nil, e.as(t, stranger)...); r.Status != 404 {
+			body := map[string]map[string]string{"POST": e.secretOf(t, inv.ID)}[method] // the right secret, another account
+			if r := testenv.Do(t, method, e.url(path, inv.ID), body, e.as(t, stranger)...); r.Status != 404 {
 				t.Fatalf("stranger %s: %d", method, r.Status)
 			}
 		}
@@ -142,7 +156,7 @@ func TestInvitationAcceptedMakesTheInviteeAMember(t *testing.T) {
 		if list.TotalCount != 1 || list.Invitations[0].ID != inv.ID || list.Invitations[0].AccessLevel != "member" {
 			t.Fatalf("Ada's list: %+v", list)
 		}
-		r = testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv.ID), nil, e.as(t, ada)...)
+		r = e.accept(t, inv.ID, ada)
 		var m struct {
 			UserID      int64  `json:"user_id"`
 			AccessLevel string `json:"access_level"`
@@ -155,7 +169,7 @@ func TestInvitationAcceptedMakesTheInviteeAMember(t *testing.T) {
 			t.Fatalf("after accepting: %+v, claims %d", m, e.claimsOf(t, ada))
 		}
 		// The invitation is spent.
-		if r := testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", inv.ID), nil, e.as(t, ada)...); r.Status != 404 {
+		if r := e.accept(t, inv.ID, ada); r.Status != 404 {
 			t.Fatalf("accept twice: %d", r.Status)
 		}
 
@@ -240,7 +254,9 @@ func TestNoRequestMakesAnotherUserAMember(t *testing.T) {
 				// Every field the body takes, the victim's email and the highest level where it fits.
 				var body map[string]any
 				if op.RequestBody != nil {
-					values := map[string]any{"email": emailOf(victim), "access_level": "owner"}
+					// The secret is the invitation's own (the mail went to the
+					// victim; the strongest attacker has it anyway).
+					values := map[string]any{"email": emailOf(victim), "access_level": "owner", "secret": e.mail.Secret(t, inv)}
 					body = map[string]any{}
 					for name := range op.RequestBody.Value.Content.Get("application/json").Schema.Value.Properties {
 						if v, ok := values[name]; ok {
@@ -347,12 +363,12 @@ func TestInvitationBounds(t *testing.T) {
 		// Re-inviting a pending address replaces its invitation: not one more.
 		e.invite(t, owner, id, emailOf(1000), "member")
 		for i := 0; i < 99; i++ {
-			if r := testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", pending[i]), nil, e.as(t, int64(1000+i))...); r.Status != 200 {
+			if r := e.accept(t, pending[i], int64(1000+i)); r.Status != 200 {
 				t.Fatalf("accept %d: %d %s", i, r.Status, r.Body)
 			}
 		}
 		e.fillMembers(t, id, 500-100)
-		r = testenv.Do(t, "POST", e.url("/api/invitations/%d/accept", pending[99]), nil, e.as(t, 1099)...)
+		r = e.accept(t, pending[99], 1099)
 		if r.Status != 409 {
 			t.Fatalf("accept into a full property: %d %s", r.Status, r.Body)
 		}

@@ -145,6 +145,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	// their own, so that neither listener's traffic spends the other's.
 	publicBase.Requests = limits.Requests("requests", cfg.RequestLimit.Or(DefaultRequestLimit))
 	internalBase.Requests = limits.Requests("internal-ip", cfg.RequestLimit.Or(DefaultRequestLimit))
+	svc.Mailer = cfg.Mailer
+	if svc.Mailer == nil {
+		if svc.Mailer, err = adapters.NewMailer(cfg.Mail, log); err != nil {
+			return nil, s.res.Release(err)
+		}
+	}
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"jeeves4service/internal/testkit/outbox"
 	"jeeves4service/internal/testkit/testenv"
 	"jeeves4service/services/common/internalauth"
 	"jeeves4service/services/common/problem"
@@ -27,6 +28,9 @@ type env struct {
 	issuer           *testenv.Issuer
 	svc              *property.Service
 	dbURL            string
+	// mail holds the invitations' mails (their secrets), unless the test
+	// set a mailer of its own.
+	mail *outbox.Outbox
 }
 
 func start(t testing.TB, eng testenv.Engine) *env {
@@ -57,7 +61,8 @@ func startLogged(t testing.TB, dbURL string, adjust func(*property.Config), log 
 	}
 	cfg := property.Config{PublicAddr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", DatabaseURL: dbURL,
 		Internal: internalauth.Config{Name: "property-service", Accepted: []internalauth.Token{primary, second}},
-		JWKSURL:  issuer.JWKSURL, JWT: issuer.Settings}
+		JWKSURL:  issuer.JWKSURL, JWT: issuer.Settings, Mailer: &outbox.Outbox{}}
+	box, _ := cfg.Mailer.(*outbox.Outbox)
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -72,6 +77,7 @@ func startLogged(t testing.TB, dbURL string, adjust func(*property.Config), log 
 		issuer:   issuer,
 		svc:      svc,
 		dbURL:    dbURL,
+		mail:     box,
 	}
 }
 

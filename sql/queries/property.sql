@@ -108,12 +108,14 @@ UPDATE properties SET updated_at = sqlc.arg(now) WHERE id = sqlc.arg(id);
 -- name: PutInvitation :one
 -- Only by a current owner, and only while the property has fewer than 100
 -- pending invitations (the most the contract lets a list hold); inviting an
--- address again replaces its invitation (an expired one too), inviter included.
--- invited_by_email is the inviter's canonical address from their verified
--- access token: what the invitee sees of who invited them.
-INSERT INTO invitations (property_id, email, access_level, invited_by, invited_by_email, created_at, expires_at)
+-- address again replaces its invitation (an expired one too), inviter included,
+-- and its secret with it: the last mail's secret is the only one that
+-- accepts, and the invitation is unsent until that mail is taken
+-- (MarkInvitationSent). invited_by_email is the inviter's canonical address
+-- from their verified access token: what the invitee sees of who invited them.
+INSERT INTO invitations (property_id, email, access_level, invited_by, invited_by_email, created_at, expires_at, secret_hash)
 SELECT o.property_id, sqlc.arg(email), sqlc.arg(access_level), sqlc.arg(caller), sqlc.arg(caller_email), sqlc.arg(now),
-       sqlc.arg(expires_at)
+       sqlc.arg(expires_at), sqlc.arg(secret_hash)
 FROM property_members o
 WHERE o.property_id = sqlc.arg(property_id) AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner'
   AND (SELECT COUNT(*) FROM invitations i
@@ -121,8 +123,25 @@ WHERE o.property_id = sqlc.arg(property_id) AND o.user_id = sqlc.arg(caller) AND
   AND TRUE -- SQLite: an upsert of an INSERT ... SELECT needs a WHERE before ON CONFLICT
 ON CONFLICT (property_id, email) DO UPDATE
 SET access_level = excluded.access_level, invited_by = excluded.invited_by, invited_by_email = excluded.invited_by_email,
-    created_at = excluded.created_at, expires_at = excluded.expires_at
+    created_at = excluded.created_at, expires_at = excluded.expires_at,
+    secret_hash = excluded.secret_hash, sent_at = NULL
 RETURNING *;
+
+-- name: RenewInvitationSecret :one
+-- An owner sends a pending invitation again: a new secret, and the old one
+-- dies; unsent until the new mail is taken. Only by a current owner.
+UPDATE invitations SET secret_hash = sqlc.arg(secret_hash), sent_at = NULL
+WHERE invitations.id = sqlc.arg(id) AND invitations.property_id = sqlc.arg(property_id)
+  AND invitations.expires_at > sqlc.arg(now)
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = invitations.property_id AND o.user_id = sqlc.arg(caller) AND o.access_level = 'owner')
+RETURNING *;
+
+-- name: MarkInvitationSent :execrows
+-- The mail server took the mail of the secret whose hash is given; nothing
+-- when the invitation was replaced or sent again meanwhile (that secret is
+-- dead, and the newer mail says whether it was sent).
+UPDATE invitations SET sent_at = sqlc.arg(now) WHERE id = sqlc.arg(id) AND secret_hash = sqlc.arg(secret_hash);
 
 -- An invitation is its inviter's act only while the inviter owns the
 -- property: removing or demoting an owner revokes theirs in the same
@@ -133,7 +152,7 @@ RETURNING *;
 
 -- name: ListPropertyInvitations :many
 SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
-       i.created_at, i.expires_at
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.property_id = sqlc.arg(property_id) AND i.expires_at > sqlc.arg(now)
@@ -146,7 +165,7 @@ LIMIT 100;
 -- One page of the invitations addressed to email (ids above after, by id),
 -- from the (email, id) index.
 SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
-       i.created_at, i.expires_at
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.email = sqlc.arg(email) AND i.id > sqlc.arg(after) AND i.expires_at > sqlc.arg(now)

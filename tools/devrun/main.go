@@ -85,6 +85,8 @@ func run(ctx context.Context, bin string, fresh bool, getenv func(string) string
 	if getenv("PPROF") == "" {
 		env = append(env, "PPROF=on") // a developer's machine: the profiler on the loopback admin listeners
 	}
+	mailLine, mailEnv := mail(getenv)
+	env = append(env, mailEnv...)
 	mode := envOr("INTERNAL_AUTH", "spiffe")
 	modeLine, extra, err := internalAuth(ctx, bin, mode, envOr)
 	if err != nil {
@@ -115,6 +117,7 @@ func run(ctx context.Context, bin string, fresh bool, getenv func(string) string
 	fmt.Fprintf(stdout, `
 jeeves4service is running (SQLite under ./data%[5]s). Ctrl-C stops both services.
 Internal calls: %[4]s
+Mail: %[9]s
 
   user service      http://%[1]s      (JWKS: http://%[1]s/.well-known/jwks.json)
   user service      internal listener: %[6]s (the property service calls it for names)
@@ -125,7 +128,7 @@ Try it:
   %[8]s
 
 `, user, property, internal, modeLine, dataNote, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001"),
-		walkthrough(user, property, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001")), internalProbe(mode, internal))
+		walkthrough(user, property, envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001")), internalProbe(mode, internal), mailLine)
 	select {
 	case <-ctx.Done():
 	case err := <-exited:
@@ -191,7 +194,11 @@ func walkthrough(user, property, userInternal string) string {
   GRACE=$(curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
        -d '{"email":"grace@example.com","password":"another long passphrase"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
   curl -s http://%[2]s/api/invitations -H "Authorization: Bearer $GRACE"
-  curl -s -X POST http://%[2]s/api/invitations/$INVITATION/accept -H "Authorization: Bearer $GRACE"
+  # accepting takes the invitation's mailed secret as well as Grace's sign-in: without SMTP_URL, the
+  # invitation_secret= of this log's line "invitation mail (MAIL_TO_LOG=on...)"; with it, the link in her mail
+  SECRET=${SECRET:-paste-the-secret-here}
+  curl -s -X POST http://%[2]s/api/invitations/$INVITATION/accept -H "Authorization: Bearer $GRACE" \
+       -H 'Content-Type: application/json' -d "{\"secret\":\"$SECRET\"}"
   # the member list, by name (the property service asks the user service's internal listener, %[3]s)
   curl -s http://%[2]s/api/property/$ID/members -H "Authorization: Bearer $TOKEN"`, user, property, userInternal)
 }
@@ -231,6 +238,22 @@ func internalAuth(ctx context.Context, bin, mode string, envOr func(name, def st
 				"USER_SERVICE_INTERNAL_URL=http://" + envOr("USER_INTERNAL_ADDR", "127.0.0.1:9001")}, nil
 	}
 	return "", nil, fmt.Errorf("INTERNAL_AUTH=%s: make run runs spiffe (default) or token", mode)
+}
+
+// mail is how make run's property service mails invitations: through
+// SMTP_URL when it is set (SMTP_FROM and INVITATION_URL with it, or the
+// service refuses to start, naming them), otherwise into its log
+// (MAIL_TO_LOG=on, which only make run sets: the log then holds every
+// invitation's secret). It returns the banner's line and the environment.
+func mail(getenv func(string) string) (string, []string) {
+	if getenv("SMTP_URL") != "" {
+		return "invitations are mailed through SMTP_URL (from SMTP_FROM, links to INVITATION_URL)", nil
+	}
+	if getenv("MAIL_TO_LOG") != "" {
+		return "MAIL_TO_LOG=" + getenv("MAIL_TO_LOG") + " as set, and no SMTP_URL", nil
+	}
+	return "no mail server (SMTP_URL unset): each invitation's mail, its secret included, is printed in the property " +
+		"service's log below (MAIL_TO_LOG=on); set SMTP_URL, SMTP_FROM and INVITATION_URL to send real mail", []string{"MAIL_TO_LOG=on"}
 }
 
 // free reports whether addr can be bound now.

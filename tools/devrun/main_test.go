@@ -69,6 +69,21 @@ func TestTakenPortStopsMakeRunAndNamesIt(t *testing.T) {
 	}
 }
 
+// Issue 34: make run needs no mail server: without SMTP_URL its property
+// service writes each invitation's mail to its log (MAIL_TO_LOG=on), and the
+// banner says so; with SMTP_URL set it sets nothing and the mail is real.
+func TestMakeRunMailsToTheLogOnlyWithoutSMTP(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	line, extra := mail(env(nil))
+	if len(extra) != 1 || extra[0] != "MAIL_TO_LOG=on" || !strings.Contains(line, "printed in the property service's log") {
+		t.Fatalf("without SMTP_URL: %q %v", line, extra)
+	}
+	line, extra = mail(env(map[string]string{"SMTP_URL": "smtp://mail.example.com"}))
+	if len(extra) != 0 || !strings.Contains(line, "mailed through SMTP_URL") {
+		t.Fatalf("with SMTP_URL: %q %v", line, extra)
+	}
+}
+
 // The banner's walk-through, run as the shell script it is against a stand-in
 // for both services, uses the ids its own requests got back: on a database
 // an earlier run filled, property 1 and invitation 1 are someone else's

@@ -93,11 +93,17 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.lockPropertyStmt, err = db.PrepareContext(ctx, lockProperty); err != nil {
 		return nil, fmt.Errorf("error preparing query LockProperty: %w", err)
 	}
+	if q.markInvitationSentStmt, err = db.PrepareContext(ctx, markInvitationSent); err != nil {
+		return nil, fmt.Errorf("error preparing query MarkInvitationSent: %w", err)
+	}
 	if q.putInvitationStmt, err = db.PrepareContext(ctx, putInvitation); err != nil {
 		return nil, fmt.Errorf("error preparing query PutInvitation: %w", err)
 	}
 	if q.putMemberStmt, err = db.PrepareContext(ctx, putMember); err != nil {
 		return nil, fmt.Errorf("error preparing query PutMember: %w", err)
+	}
+	if q.renewInvitationSecretStmt, err = db.PrepareContext(ctx, renewInvitationSecret); err != nil {
+		return nil, fmt.Errorf("error preparing query RenewInvitationSecret: %w", err)
 	}
 	if q.revokeInvitationStmt, err = db.PrepareContext(ctx, revokeInvitation); err != nil {
 		return nil, fmt.Errorf("error preparing query RevokeInvitation: %w", err)
@@ -234,6 +240,11 @@ func (q *Queries) Close() error {
 			err = fmt.Errorf("error closing lockPropertyStmt: %w", cerr)
 		}
 	}
+	if q.markInvitationSentStmt != nil {
+		if cerr := q.markInvitationSentStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing markInvitationSentStmt: %w", cerr)
+		}
+	}
 	if q.putInvitationStmt != nil {
 		if cerr := q.putInvitationStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing putInvitationStmt: %w", cerr)
@@ -242,6 +253,11 @@ func (q *Queries) Close() error {
 	if q.putMemberStmt != nil {
 		if cerr := q.putMemberStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing putMemberStmt: %w", cerr)
+		}
+	}
+	if q.renewInvitationSecretStmt != nil {
+		if cerr := q.renewInvitationSecretStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing renewInvitationSecretStmt: %w", cerr)
 		}
 	}
 	if q.revokeInvitationStmt != nil {
@@ -331,8 +347,10 @@ type Queries struct {
 	listRoomsStmt                *sql.Stmt
 	listUserClaimsStmt           *sql.Stmt
 	lockPropertyStmt             *sql.Stmt
+	markInvitationSentStmt       *sql.Stmt
 	putInvitationStmt            *sql.Stmt
 	putMemberStmt                *sql.Stmt
+	renewInvitationSecretStmt    *sql.Stmt
 	revokeInvitationStmt         *sql.Stmt
 	revokeInviterInvitationsStmt *sql.Stmt
 	setInvitationEmailStmt       *sql.Stmt
@@ -367,8 +385,10 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		listRoomsStmt:                q.listRoomsStmt,
 		listUserClaimsStmt:           q.listUserClaimsStmt,
 		lockPropertyStmt:             q.lockPropertyStmt,
+		markInvitationSentStmt:       q.markInvitationSentStmt,
 		putInvitationStmt:            q.putInvitationStmt,
 		putMemberStmt:                q.putMemberStmt,
+		renewInvitationSecretStmt:    q.renewInvitationSecretStmt,
 		revokeInvitationStmt:         q.revokeInvitationStmt,
 		revokeInviterInvitationsStmt: q.revokeInviterInvitationsStmt,
 		setInvitationEmailStmt:       q.setInvitationEmailStmt,

@@ -218,7 +218,7 @@ func (q *Queries) DeleteProperty(ctx context.Context, arg DeletePropertyParams) 
 }
 
 const getEmailInvitation = `-- name: GetEmailInvitation :one
-SELECT id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email FROM invitations
+SELECT id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email, secret_hash, sent_at FROM invitations
 WHERE id = $1 AND email = $2 AND expires_at > $3
   AND EXISTS (SELECT 1 FROM property_members o
               WHERE o.property_id = invitations.property_id AND o.user_id = invitations.invited_by
@@ -245,6 +245,8 @@ func (q *Queries) GetEmailInvitation(ctx context.Context, arg GetEmailInvitation
 		&i.CreatedAt,
 		&i.ExpiresAt,
 		&i.InvitedByEmail,
+		&i.SecretHash,
+		&i.SentAt,
 	)
 	return i, err
 }
@@ -344,7 +346,7 @@ func (q *Queries) ListAllProperties(ctx context.Context, arg ListAllPropertiesPa
 
 const listEmailInvitations = `-- name: ListEmailInvitations :many
 SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
-       i.created_at, i.expires_at
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.email = $1 AND i.id > $2 AND i.expires_at > $3
@@ -371,6 +373,7 @@ type ListEmailInvitationsRow struct {
 	InvitedByEmail string
 	CreatedAt      int64
 	ExpiresAt      int64
+	SentAt         sql.NullInt64
 }
 
 // One page of the invitations addressed to email (ids above after, by id),
@@ -399,6 +402,7 @@ func (q *Queries) ListEmailInvitations(ctx context.Context, arg ListEmailInvitat
 			&i.InvitedByEmail,
 			&i.CreatedAt,
 			&i.ExpiresAt,
+			&i.SentAt,
 		); err != nil {
 			return nil, err
 		}
@@ -501,7 +505,7 @@ func (q *Queries) ListMemberships(ctx context.Context, arg ListMembershipsParams
 const listPropertyInvitations = `-- name: ListPropertyInvitations :many
 
 SELECT i.id, i.property_id, p.name AS property_name, i.email, i.access_level, i.invited_by, i.invited_by_email,
-       i.created_at, i.expires_at
+       i.created_at, i.expires_at, i.sent_at
 FROM invitations i
 JOIN properties p ON p.id = i.property_id
 WHERE i.property_id = $1 AND i.expires_at > $2
@@ -526,6 +530,7 @@ type ListPropertyInvitationsRow struct {
 	InvitedByEmail string
 	CreatedAt      int64
 	ExpiresAt      int64
+	SentAt         sql.NullInt64
 }
 
 // An invitation is its inviter's act only while the inviter owns the
@@ -553,6 +558,7 @@ func (q *Queries) ListPropertyInvitations(ctx context.Context, arg ListPropertyI
 			&i.InvitedByEmail,
 			&i.CreatedAt,
 			&i.ExpiresAt,
+			&i.SentAt,
 		); err != nil {
 			return nil, err
 		}
@@ -665,19 +671,41 @@ func (q *Queries) LockProperty(ctx context.Context, arg LockPropertyParams) (int
 	return result.RowsAffected()
 }
 
+const markInvitationSent = `-- name: MarkInvitationSent :execrows
+UPDATE invitations SET sent_at = $1 WHERE id = $2 AND secret_hash = $3
+`
+
+type MarkInvitationSentParams struct {
+	Now        sql.NullInt64
+	ID         int64
+	SecretHash sql.NullString
+}
+
+// The mail server took the mail of the secret whose hash is given; nothing
+// when the invitation was replaced or sent again meanwhile (that secret is
+// dead, and the newer mail says whether it was sent).
+func (q *Queries) MarkInvitationSent(ctx context.Context, arg MarkInvitationSentParams) (int64, error) {
+	result, err := q.exec(ctx, q.markInvitationSentStmt, markInvitationSent, arg.Now, arg.ID, arg.SecretHash)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected()
+}
+
 const putInvitation = `-- name: PutInvitation :one
-INSERT INTO invitations (property_id, email, access_level, invited_by, invited_by_email, created_at, expires_at)
+INSERT INTO invitations (property_id, email, access_level, invited_by, invited_by_email, created_at, expires_at, secret_hash)
 SELECT o.property_id, $1, $2, $3, $4, $5,
-       $6
+       $6, $7
 FROM property_members o
-WHERE o.property_id = $7 AND o.user_id = $3 AND o.access_level = 'owner'
+WHERE o.property_id = $8 AND o.user_id = $3 AND o.access_level = 'owner'
   AND (SELECT COUNT(*) FROM invitations i
        WHERE i.property_id = o.property_id AND i.expires_at > $5 AND i.email <> $1) < 100
   AND TRUE -- SQLite: an upsert of an INSERT ... SELECT needs a WHERE before ON CONFLICT
 ON CONFLICT (property_id, email) DO UPDATE
 SET access_level = excluded.access_level, invited_by = excluded.invited_by, invited_by_email = excluded.invited_by_email,
-    created_at = excluded.created_at, expires_at = excluded.expires_at
-RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email
+    created_at = excluded.created_at, expires_at = excluded.expires_at,
+    secret_hash = excluded.secret_hash, sent_at = NULL
+RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email, secret_hash, sent_at
 `
 
 type PutInvitationParams struct {
@@ -687,14 +715,17 @@ type PutInvitationParams struct {
 	CallerEmail string
 	Now         int64
 	ExpiresAt   int64
+	SecretHash  sql.NullString
 	PropertyID  int64
 }
 
 // Only by a current owner, and only while the property has fewer than 100
 // pending invitations (the most the contract lets a list hold); inviting an
-// address again replaces its invitation (an expired one too), inviter included.
-// invited_by_email is the inviter's canonical address from their verified
-// access token: what the invitee sees of who invited them.
+// address again replaces its invitation (an expired one too), inviter included,
+// and its secret with it: the last mail's secret is the only one that
+// accepts, and the invitation is unsent until that mail is taken
+// (MarkInvitationSent). invited_by_email is the inviter's canonical address
+// from their verified access token: what the invitee sees of who invited them.
 func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (Invitation, error) {
 	row := q.queryRow(ctx, q.putInvitationStmt, putInvitation,
 		arg.Email,
@@ -703,6 +734,7 @@ func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (I
 		arg.CallerEmail,
 		arg.Now,
 		arg.ExpiresAt,
+		arg.SecretHash,
 		arg.PropertyID,
 	)
 	var i Invitation
@@ -715,6 +747,8 @@ func (q *Queries) PutInvitation(ctx context.Context, arg PutInvitationParams) (I
 		&i.CreatedAt,
 		&i.ExpiresAt,
 		&i.InvitedByEmail,
+		&i.SecretHash,
+		&i.SentAt,
 	)
 	return i, err
 }
@@ -746,6 +780,49 @@ func (q *Queries) PutMember(ctx context.Context, arg PutMemberParams) (PropertyM
 		&i.UserID,
 		&i.AccessLevel,
 		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const renewInvitationSecret = `-- name: RenewInvitationSecret :one
+UPDATE invitations SET secret_hash = $1, sent_at = NULL
+WHERE invitations.id = $2 AND invitations.property_id = $3
+  AND invitations.expires_at > $4
+  AND EXISTS (SELECT 1 FROM property_members o
+              WHERE o.property_id = invitations.property_id AND o.user_id = $5 AND o.access_level = 'owner')
+RETURNING id, property_id, email, access_level, invited_by, created_at, expires_at, invited_by_email, secret_hash, sent_at
+`
+
+type RenewInvitationSecretParams struct {
+	SecretHash sql.NullString
+	ID         int64
+	PropertyID int64
+	Now        int64
+	Caller     int64
+}
+
+// An owner sends a pending invitation again: a new secret, and the old one
+// dies; unsent until the new mail is taken. Only by a current owner.
+func (q *Queries) RenewInvitationSecret(ctx context.Context, arg RenewInvitationSecretParams) (Invitation, error) {
+	row := q.queryRow(ctx, q.renewInvitationSecretStmt, renewInvitationSecret,
+		arg.SecretHash,
+		arg.ID,
+		arg.PropertyID,
+		arg.Now,
+		arg.Caller,
+	)
+	var i Invitation
+	err := row.Scan(
+		&i.ID,
+		&i.PropertyID,
+		&i.Email,
+		&i.AccessLevel,
+		&i.InvitedBy,
+		&i.CreatedAt,
+		&i.ExpiresAt,
+		&i.InvitedByEmail,
+		&i.SecretHash,
+		&i.SentAt,
 	)
 	return i, err
 }

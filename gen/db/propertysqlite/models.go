@@ -4,6 +4,10 @@
 
 package propertysqlite
 
+import (
+	"database/sql"
+)
+
 type Invitation struct {
 	ID             int64
 	PropertyID     int64
@@ -13,6 +17,8 @@ type Invitation struct {
 	CreatedAt      int64
 	ExpiresAt      int64
 	InvitedByEmail string
+	SecretHash     sql.NullString
+	SentAt         sql.NullInt64
 }
 
 type InvitationEmailsToCheck struct {

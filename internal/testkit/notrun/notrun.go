@@ -44,6 +44,7 @@ var (
 	NodeLint = Thing{"node-lint", "Redocly and Spectral: the Node linters of the contracts and of the guide's example (make node-tools)"}
 	Curl     = Thing{"curl", "curl: make run's banner run as a script, its walk-through and its probe (apt-get install curl)"}
 	HAProxy  = Thing{"haproxy", "HAProxy: the bloated-token login through the shipped HAProxy configuration (apt-get install haproxy)"}
+	Mailpit  = Thing{"mailpit", "Mailpit: the invitation mail tests against a real SMTP server (make mailpit-bin; building it takes minutes)"}
 )
 
 // Record notes that the test did not run thing: in its log, and for make

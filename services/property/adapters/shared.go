@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -131,4 +132,23 @@ func checkMembershipChange(rd membershipReads, caller app.Caller, target int64, 
 		return apperr.New(apperr.Conflict, "A property must keep at least one owner.")
 	}
 	return nil
+}
+
+// hashValue is a secret hash as its nullable column holds it.
+func hashValue(h string) sql.NullString { return sql.NullString{String: h, Valid: h != ""} }
+
+// secretMatches compares an invitation's stored secret hash with the hash of
+// the secret presented, in constant time (the two have the same length, the
+// comparison takes the same time wherever they differ). A NULL (an
+// invitation from before secrets, not sent again since) matches nothing.
+func secretMatches(stored sql.NullString, presented string) bool {
+	return stored.Valid && presented != "" && subtle.ConstantTimeCompare([]byte(stored.String), []byte(presented)) == 1
+}
+
+// invitationRecord is a stored invitation as the app sees it: sent when the
+// mail server took its current secret's mail.
+func invitationRecord(id, propertyID int64, propertyName, email, level string, invitedBy int64, invitedByEmail string,
+	createdAt, expiresAt int64, sentAt sql.NullInt64) app.InvitationRecord {
+	return app.InvitationRecord{ID: id, PropertyID: propertyID, PropertyName: propertyName, Email: email, AccessLevel: level,
+		InvitedBy: invitedBy, InvitedByEmail: invitedByEmail, CreatedAt: createdAt, ExpiresAt: expiresAt, Sent: sentAt.Valid}
 }

@@ -2,9 +2,12 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -37,6 +40,9 @@ type InvitationRecord struct {
 	InvitedByEmail string
 	CreatedAt      int64
 	ExpiresAt      int64
+	// Sent: the mail server took the mail of its current secret. An
+	// unsent invitation can be sent again by an owner (SendAgain).
+	Sent bool
 }
 
 // InvitationRepository is the storage of invitations. Writes by an owner
@@ -54,16 +60,43 @@ type InvitationRecord struct {
 // lists, accepts or declines one skips those whose inviter is no longer an
 // owner (one written in a race with the revocation), so such an invitation
 // is gone: apperr.NotFound, like any other.
+//
+// Each invitation keeps only the hash of its mailed secret (secretHash):
+// PutInvitation and RenewInvitationSecret replace it, unsent, and
+// MarkInvitationSent records that the mail of that hash was taken;
+// AcceptInvitation also needs that secret's hash (compared in constant time),
+// apperr.NotFound otherwise.
 type InvitationRepository interface {
-	PutInvitation(ctx context.Context, propertyID, caller int64, callerEmail, email, level string,
+	PutInvitation(ctx context.Context, propertyID, caller int64, callerEmail, email, level, secretHash string,
 		now, expires time.Time) (InvitationRecord, error)
+	RenewInvitationSecret(ctx context.Context, propertyID, id, caller int64, secretHash string, now time.Time) (InvitationRecord, error)
+	MarkInvitationSent(ctx context.Context, id int64, secretHash string, now time.Time) error
 	PropertyInvitations(ctx context.Context, propertyID int64, now time.Time) ([]InvitationRecord, error)
 	// EmailInvitations is one page of the invitations addressed to email (ids
 	// above after, by id, at most limit) and how many there are in all.
 	EmailInvitations(ctx context.Context, email string, after int64, limit int, now time.Time) ([]InvitationRecord, int, error)
 	RevokeInvitation(ctx context.Context, propertyID, id, caller int64) error
-	AcceptInvitation(ctx context.Context, id int64, email string, userID int64, now time.Time) (MemberRecord, error)
+	AcceptInvitation(ctx context.Context, id int64, email, secretHash string, userID int64, now time.Time) (MemberRecord, error)
 	DeclineInvitation(ctx context.Context, id int64, email string, now time.Time) error
+}
+
+// InvitationMail is what an invitation's addressee receives: the only copy
+// of its secret (the database keeps a hash). Nothing logs it but the
+// MAIL_TO_LOG mailer of make run.
+type InvitationMail struct {
+	InvitationID int64
+	To           string // the canonical address invited
+	PropertyName string
+	AccessLevel  string
+	ExpiresAt    time.Time
+	Secret       string
+}
+
+// Mailer sends an invitation's mail (SMTP, or make run's log). An error
+// means it was not sent: the invitation is kept, unsent, and an owner may
+// send it again.
+type Mailer interface {
+	SendInvitation(ctx context.Context, m InvitationMail) error
 }
 
 // InvitationBudgets bound how many invitations are sent: per owner, per
@@ -142,15 +175,106 @@ func (s *Service) Invite(ctx context.Context, c Caller, id int64, email, level s
 	if err := s.spendInvitation(ctx, c.UserID, id, canonical); err != nil {
 		return InvitationRecord{}, err
 	}
+	secret, hash, err := newSecret()
+	if err != nil {
+		return InvitationRecord{}, err
+	}
 	now := s.now()
-	inv, err := s.Repo.PutInvitation(ctx, id, c.UserID, from, canonical, level, now, now.Add(time.Duration(days)*24*time.Hour))
+	inv, err := s.Repo.PutInvitation(ctx, id, c.UserID, from, canonical, level, hash, now, now.Add(time.Duration(days)*24*time.Hour))
 	if apperr.CodeOf(err) == apperr.NotFound {
 		if _, err := s.changeable(ctx, c, id); err != nil {
 			return InvitationRecord{}, err
 		}
 		return InvitationRecord{}, apperr.New(apperr.Conflict, "A property has at most %d pending invitations.", MaxInvitations)
 	}
-	return inv, err
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	return s.mail(ctx, inv, secret, hash)
+}
+
+// SendAgain mails a pending invitation of property id again (owners only),
+// with a new secret: the old one dies, so a mail sent to the wrong place or
+// never delivered is worth nothing. It spends the invitation budgets as an
+// invitation does (each is a mail to someone who did not ask for it).
+func (s *Service) SendAgain(ctx context.Context, c Caller, id, invitation int64) (InvitationRecord, error) {
+	if _, err := s.changeable(ctx, c, id); err != nil {
+		return InvitationRecord{}, err
+	}
+	// The invited address's budget needs the address: read the invitation
+	// first (a pending one of this property, or 404 with no budget spent).
+	pending, err := s.Repo.PropertyInvitations(ctx, id, s.now())
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	email := ""
+	for _, i := range pending {
+		if i.ID == invitation {
+			email = i.Email
+		}
+	}
+	if email == "" {
+		return InvitationRecord{}, ErrNoInvitation
+	}
+	if err := s.spendInvitation(ctx, c.UserID, id, email); err != nil {
+		return InvitationRecord{}, err
+	}
+	secret, hash, err := newSecret()
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	inv, err := s.Repo.RenewInvitationSecret(ctx, id, invitation, c.UserID, hash, s.now())
+	if apperr.CodeOf(err) == apperr.NotFound {
+		return InvitationRecord{}, ErrNoInvitation
+	}
+	if err != nil {
+		return InvitationRecord{}, err
+	}
+	return s.mail(ctx, inv, secret, hash)
+}
+
+// mail sends inv's mail with its secret and records it sent when the mail
+// server took it. A mail not sent is no error of the request: the
+// invitation is kept, unsent (the mailer logs why), for an owner to send
+// again.
+func (s *Service) mail(ctx context.Context, inv InvitationRecord, secret, hash string) (InvitationRecord, error) {
+	inv.Sent = false
+	if s.Mailer == nil {
+		return inv, nil
+	}
+	err := s.Mailer.SendInvitation(ctx, InvitationMail{InvitationID: inv.ID, To: inv.Email, PropertyName: inv.PropertyName,
+		AccessLevel: inv.AccessLevel, ExpiresAt: time.Unix(inv.ExpiresAt, 0), Secret: secret})
+	if err != nil {
+		return inv, nil
+	}
+	if err := s.Repo.MarkInvitationSent(ctx, inv.ID, hash, s.now()); err != nil {
+		return InvitationRecord{}, fmt.Errorf("record invitation %d sent: %w", inv.ID, err)
+	}
+	inv.Sent = true
+	return inv, nil
+}
+
+// secretBytes is the entropy of an invitation's secret: 256 bits, beyond
+// any guessing, so a wrong secret needs no budget of its own.
+const secretBytes = 32
+
+// newSecret makes an invitation's single-use secret (URL-safe base64, 43
+// characters) and its hash, the only form stored.
+func newSecret() (secret, hash string, err error) {
+	var raw [secretBytes]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", "", fmt.Errorf("invitation secret: %w", err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(raw[:])
+	return secret, SecretHash(secret), nil
+}
+
+// SecretHash is the stored form of an invitation's secret: its SHA-256, in
+// hex. A fast hash is enough: the secret has 256 random bits, not a
+// person's choice, so nothing can be learned by trying candidates.
+func SecretHash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
 }
 
 // spendInvitation spends one unit of the owner's, the property's, and the
@@ -266,13 +390,17 @@ func (s *Service) MyInvitations(ctx context.Context, c Caller, after int64, limi
 	return page, nil
 }
 
-// Accept makes the caller a member by an invitation addressed to them.
-func (s *Service) Accept(ctx context.Context, c Caller, invitation int64) (MemberRecord, error) {
+// Accept makes the caller a member by an invitation addressed to them, with
+// the secret its mail carried: a signed-in account of the invited address
+// proves only that someone registered the address, the secret that they
+// read its mail (issue 34). A wrong or missing secret is the same 404 as an
+// invitation addressed to someone else, and changes nothing.
+func (s *Service) Accept(ctx context.Context, c Caller, invitation int64, secret string) (MemberRecord, error) {
 	email := invitee(c)
-	if email == "" {
+	if email == "" || secret == "" {
 		return MemberRecord{}, ErrNoInvitation
 	}
-	m, err := s.Repo.AcceptInvitation(ctx, invitation, email, c.UserID, s.now())
+	m, err := s.Repo.AcceptInvitation(ctx, invitation, email, SecretHash(secret), c.UserID, s.now())
 	if apperr.CodeOf(err) == apperr.NotFound {
 		return MemberRecord{}, ErrNoInvitation
 	}

@@ -157,7 +157,9 @@ type Service struct {
 	// Profiles gives the names shown in member and invitation lists (nil:
 	// lists without names, a Config built in code without a user service).
 	Profiles ProfileSource
-	Now      func() time.Time
+	// Mailer sends invitations (nil: none is sent; each stays unsent).
+	Mailer Mailer
+	Now    func() time.Time
 }
 
 // Profile is what the user service says of a user: name and email.

@@ -13,7 +13,7 @@ import (
 func toInvitation(i app.InvitationRecord) propertyapi.Invitation {
 	inv := propertyapi.Invitation{Id: i.ID, PropertyId: i.PropertyID, PropertyName: i.PropertyName, Email: i.Email,
 		AccessLevel: propertyapi.AccessLevel(i.AccessLevel), InvitedBy: i.InvitedBy,
-		CreatedAt: time.Unix(i.CreatedAt, 0).UTC(), ExpiresAt: time.Unix(i.ExpiresAt, 0).UTC()}
+		CreatedAt: time.Unix(i.CreatedAt, 0).UTC(), ExpiresAt: time.Unix(i.ExpiresAt, 0).UTC(), Sent: i.Sent}
 	if i.InvitedByEmail != "" { // "": sent before the inviter's email was recorded
 		inv.InvitedByEmail = &i.InvitedByEmail
 	}
@@ -95,6 +95,23 @@ func (h *Public) RevokeInvitation(
 	return propertyapi.RevokeInvitation204Response{Headers: propertyapi.RevokeInvitation204ResponseHeaders(budget(ctx))}, nil
 }
 
+// SendInvitation implements POST /api/property/{id}/invitations/{invitation_id}/send.
+func (h *Public) SendInvitation(
+	ctx context.Context,
+	req propertyapi.SendInvitationRequestObject,
+) (propertyapi.SendInvitationResponseObject, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := h.App.SendAgain(ctx, c, req.Id, req.InvitationId)
+	if err != nil {
+		return nil, err
+	}
+	return propertyapi.SendInvitation200JSONResponse{Body: toInvitation(inv),
+		Headers: propertyapi.SendInvitation200ResponseHeaders(budget(ctx))}, nil
+}
+
 // ListMyInvitations implements GET /api/invitations.
 func (h *Public) ListMyInvitations(
 	ctx context.Context,
@@ -136,7 +153,11 @@ func (h *Public) AcceptInvitation(
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.App.Accept(ctx, c, req.InvitationId)
+	secret := ""
+	if req.Body != nil { // the validator requires it; a handler called without one refuses
+		secret = req.Body.Secret
+	}
+	m, err := h.App.Accept(ctx, c, req.InvitationId, secret)
 	if err != nil {
 		return nil, err
 	}
