@@ -234,7 +234,10 @@ var InternalRole = internalauth.Role{
 	Serve: &internalauth.ServeRole{TokenVars: map[string]string{adapters.PropertyService: "PROPERTY_SERVICE_TOKEN"},
 		MoreTokensVar: "USER_INTERNAL_TOKENS"},
 	Call: []internalauth.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
-		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN"}},
+		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN",
+		// A token-mode user service calling a property service in
+		// token+spiffe across hosts (a migration) has no TLS for that hop.
+		PlainHTTPVar: "PROPERTY_SERVICE_PLAIN_HTTP"}},
 	// Token mode's TLS, as the property service's: INTERNAL_TLS_CERT_FILE and
 	// INTERNAL_TLS_KEY_FILE for its internal listener, INTERNAL_TLS_CA_FILE
 	// to verify the property service's.

@@ -2,7 +2,9 @@ package user_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -101,6 +103,31 @@ func TestProfilesAnswerOnlyFromMembershipsSeenRecently(t *testing.T) {
 				t.Fatalf("Bob, removed and refreshed, about the cottage: %v", err)
 			}
 
+			// Review of issue 33: someone who joins reads nobody who left
+			// before they joined. Eve, in the flat since the start, signs in
+			// again; Dan joins the flat later: Bob, last seen in the flat
+			// before Dan joined, is no one Dan shared it with.
+			var dan int64
+			if rec, err := repo.Create(ctx, app.NewUser{Email: "dan@example.com", PasswordHash: "x", FirstName: "D",
+				LastName: "L"}, start); err != nil {
+				t.Fatal(err)
+			} else {
+				dan = rec.ID
+			}
+			see(bob, clock, flat) // Bob's last sign-in: still in the flat
+			clock = clock.Add(time.Minute)
+			see(dan, clock, flat)
+			see(eve, clock, flat)
+			if read, left, _ := profiles(dan, flat, bob, eve, dan); !slices.Equal(read, []int64{eve, dan}) ||
+				!slices.Equal(left, []int64{bob}) {
+				t.Fatalf("Dan, who joined the flat after Bob was last seen in it: read %v, left out %v", read, left)
+			}
+			// Eve's first sight of the flat survives her logins: she was in it
+			// with Bob.
+			if read, _, _ := profiles(eve, flat, bob); !slices.Equal(read, []int64{bob}) {
+				t.Fatalf("Eve, in the flat since before Bob's last sign-in: %v", read)
+			}
+
 			// The others': within REFRESH_TTL (no session of theirs is older).
 			clock = start.Add(refreshTTL + time.Hour)
 			see(eve, clock, flat)
@@ -108,5 +135,47 @@ func TestProfilesAnswerOnlyFromMembershipsSeenRecently(t *testing.T) {
 				t.Fatalf("Bob, not seen for longer than REFRESH_TTL: read %v", read)
 			}
 		})
+	}
+}
+
+// Review of issue 33: a refresh spends its refresh token before it signs, so
+// a failure to record the memberships it saw must not fail the refresh:
+// that would end the session (the client's retry is a reuse). The refresh
+// answers with its claims, a WARN line says what was not recorded, and the
+// session lives on. A SQLite trigger makes the recording fail.
+func TestAFailedRecordOfMembershipsEndsNoSession(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "u.db")
+	e := start(t, "sqlite:"+path, newFake(t, goodAnswer).srv.URL, nil)
+	e.register(t, "ada@example.com")
+	r := testenv.Do(t, "POST", e.url+"/api/users/authenticate",
+		map[string]string{"email": "ada@example.com", "password": "correct horse battery"})
+	var sess struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	r.JSON(t, &sess)
+	conn, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Exec(`CREATE TRIGGER refuse_seen BEFORE INSERT ON seen_memberships
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	refreshed := testenv.Do(t, "POST", e.url+"/api/users/refresh", map[string]string{"refresh_token": sess.RefreshToken})
+	var next struct {
+		Token              string `json:"token"`
+		RefreshToken       string `json:"refresh_token"`
+		PropertiesIncluded bool   `json:"properties_included"`
+	}
+	refreshed.JSON(t, &next)
+	if refreshed.Status != 200 || !next.PropertiesIncluded || next.RefreshToken == "" {
+		t.Fatalf("refresh while the memberships cannot be recorded: %d %s", refreshed.Status, refreshed.Body)
+	}
+	if lines := e.logs.Lines("memberships seen at login not recorded"); len(lines) != 1 || lines[0]["level"] != "WARN" {
+		t.Fatalf("WARN lines: %v", lines)
+	}
+	if me := testenv.Do(t, "GET", e.url+"/api/users/me", nil, testenv.Bearer(next.Token)...); me.Status != 200 {
+		t.Fatalf("the session after the refresh: /me %d", me.Status)
 	}
 }

@@ -106,6 +106,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 		log.WarnContext(ctx, "login without property claims", "user_id", userID, "reason", err.Error(),
 			"circuit", s.Property.State(), "request_id", reqinfo.RequestID(ctx))
 	}
+	svc.OnUnrecorded = func(ctx context.Context, userID int64, err error) {
+		log.WarnContext(ctx, "memberships seen at login not recorded", "user_id", userID, "reason", err.Error(),
+			"request_id", reqinfo.RequestID(ctx))
+	}
 	svc.OnReuse = func(ctx context.Context, f app.FamilyRecord, clientIP string) {
 		log.WarnContext(ctx, "refresh token reused: session revoked", "user_id", f.UserID, "session", f.ID,
 			"client_ip", clientIP, "request_id", reqinfo.RequestID(ctx))

@@ -388,6 +388,13 @@ func TestConfigurationErrorsExit2(t *testing.T) {
 			vars["PROPERTY_SERVICE_TOKEN"] = propertyToken
 		}
 	}
+	// The claims hop's escape hatch is for it alone, said out loud.
+	if _, err := user.LoadConfig(func(k string) string {
+		return map[string]string{"INTERNAL_SERVICE_TOKEN": token, "PROPERTY_SERVICE_TOKEN": propertyToken,
+			"PROPERTY_SERVICE_URL": "http://10.1.2.3:9002", "PROPERTY_SERVICE_PLAIN_HTTP": "allow"}[k]
+	}); err != nil {
+		t.Fatalf("PROPERTY_SERVICE_PLAIN_HTTP=allow: %v", err)
+	}
 	for name, vars := range cases {
 		var stderr bytes.Buffer
 		code := user.Main(context.Background(), nil, func(k string) string { return vars[k] }, nil, &stderr, &stderr)

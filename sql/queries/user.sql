@@ -99,6 +99,11 @@ RETURNING family_id, user_id, expires_at;
 -- name: GetRefreshToken :one
 SELECT * FROM refresh_tokens WHERE token_hash = sqlc.arg(token_hash);
 
+-- name: ListSeenMemberships :many
+-- What was seen of a user's properties, read in the transaction that
+-- replaces it (so that first_seen_at survives a login that sees it again).
+SELECT property_id, first_seen_at FROM seen_memberships WHERE user_id = sqlc.arg(user_id);
+
 -- name: ForgetSeenMemberships :exec
 -- The first half of replacing what a login or refresh saw (its transaction
 -- adds the rows it saw).
@@ -106,11 +111,12 @@ DELETE FROM seen_memberships WHERE user_id = sqlc.arg(user_id);
 
 -- name: SeeMembership :exec
 -- An upsert: two logins of one user at once both delete, then both insert.
-INSERT INTO seen_memberships (property_id, user_id, seen_at) VALUES (sqlc.arg(property_id), sqlc.arg(user_id), sqlc.arg(seen_at))
+INSERT INTO seen_memberships (property_id, user_id, seen_at, first_seen_at)
+VALUES (sqlc.arg(property_id), sqlc.arg(user_id), sqlc.arg(seen_at), sqlc.arg(first_seen_at))
 ON CONFLICT (property_id, user_id) DO UPDATE SET seen_at = excluded.seen_at;
 
 -- name: SeenMemberSince :one
--- Whether user_id was seen as a member of property_id at a login or refresh
--- at or after seen_at (1), or not (no row).
-SELECT 1 FROM seen_memberships
+-- When user_id was first seen as a member of property_id, if it was seen so
+-- at a login or refresh at or after seen_at (no row otherwise).
+SELECT first_seen_at FROM seen_memberships
 WHERE property_id = sqlc.arg(property_id) AND user_id = sqlc.arg(user_id) AND seen_at >= sqlc.arg(seen_at);

@@ -51,6 +51,9 @@ func Prepare(ctx context.Context, db DBTX) (*Queries, error) {
 	if q.holdCredentialsStmt, err = db.PrepareContext(ctx, holdCredentials); err != nil {
 		return nil, fmt.Errorf("error preparing query HoldCredentials: %w", err)
 	}
+	if q.listSeenMembershipsStmt, err = db.PrepareContext(ctx, listSeenMemberships); err != nil {
+		return nil, fmt.Errorf("error preparing query ListSeenMemberships: %w", err)
+	}
 	if q.listUncheckedEmailsStmt, err = db.PrepareContext(ctx, listUncheckedEmails); err != nil {
 		return nil, fmt.Errorf("error preparing query ListUncheckedEmails: %w", err)
 	}
@@ -132,6 +135,11 @@ func (q *Queries) Close() error {
 	if q.holdCredentialsStmt != nil {
 		if cerr := q.holdCredentialsStmt.Close(); cerr != nil {
 			err = fmt.Errorf("error closing holdCredentialsStmt: %w", cerr)
+		}
+	}
+	if q.listSeenMembershipsStmt != nil {
+		if cerr := q.listSeenMembershipsStmt.Close(); cerr != nil {
+			err = fmt.Errorf("error closing listSeenMembershipsStmt: %w", cerr)
 		}
 	}
 	if q.listUncheckedEmailsStmt != nil {
@@ -237,6 +245,7 @@ type Queries struct {
 	getUserByEmailStmt        *sql.Stmt
 	getUserByIDStmt           *sql.Stmt
 	holdCredentialsStmt       *sql.Stmt
+	listSeenMembershipsStmt   *sql.Stmt
 	listUncheckedEmailsStmt   *sql.Stmt
 	lockSessionFamilyStmt     *sql.Stmt
 	replacePasswordHashStmt   *sql.Stmt
@@ -263,6 +272,7 @@ func (q *Queries) WithTx(tx *sql.Tx) *Queries {
 		getUserByEmailStmt:        q.getUserByEmailStmt,
 		getUserByIDStmt:           q.getUserByIDStmt,
 		holdCredentialsStmt:       q.holdCredentialsStmt,
+		listSeenMembershipsStmt:   q.listSeenMembershipsStmt,
 		listUncheckedEmailsStmt:   q.listUncheckedEmailsStmt,
 		lockSessionFamilyStmt:     q.lockSessionFamilyStmt,
 		replacePasswordHashStmt:   q.replacePasswordHashStmt,

@@ -18,9 +18,10 @@ type RefreshToken struct {
 }
 
 type SeenMembership struct {
-	PropertyID int64
-	UserID     int64
-	SeenAt     int64
+	PropertyID  int64
+	UserID      int64
+	SeenAt      int64
+	FirstSeenAt int64
 }
 
 type SessionFamily struct {

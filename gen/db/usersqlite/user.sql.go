@@ -230,6 +230,40 @@ func (q *Queries) HoldCredentials(ctx context.Context, arg HoldCredentialsParams
 	return result.RowsAffected()
 }
 
+const listSeenMemberships = `-- name: ListSeenMemberships :many
+SELECT property_id, first_seen_at FROM seen_memberships WHERE user_id = ?1
+`
+
+type ListSeenMembershipsRow struct {
+	PropertyID  int64
+	FirstSeenAt int64
+}
+
+// What was seen of a user's properties, read in the transaction that
+// replaces it (so that first_seen_at survives a login that sees it again).
+func (q *Queries) ListSeenMemberships(ctx context.Context, userID int64) ([]ListSeenMembershipsRow, error) {
+	rows, err := q.query(ctx, q.listSeenMembershipsStmt, listSeenMemberships, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListSeenMembershipsRow
+	for rows.Next() {
+		var i ListSeenMembershipsRow
+		if err := rows.Scan(&i.PropertyID, &i.FirstSeenAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listUncheckedEmails = `-- name: ListUncheckedEmails :many
 SELECT id, email FROM users WHERE NOT email_canonical ORDER BY id
 `
@@ -360,24 +394,31 @@ func (q *Queries) RevokeUserSessions(ctx context.Context, arg RevokeUserSessions
 }
 
 const seeMembership = `-- name: SeeMembership :exec
-INSERT INTO seen_memberships (property_id, user_id, seen_at) VALUES (?1, ?2, ?3)
+INSERT INTO seen_memberships (property_id, user_id, seen_at, first_seen_at)
+VALUES (?1, ?2, ?3, ?4)
 ON CONFLICT (property_id, user_id) DO UPDATE SET seen_at = excluded.seen_at
 `
 
 type SeeMembershipParams struct {
-	PropertyID int64
-	UserID     int64
-	SeenAt     int64
+	PropertyID  int64
+	UserID      int64
+	SeenAt      int64
+	FirstSeenAt int64
 }
 
 // An upsert: two logins of one user at once both delete, then both insert.
 func (q *Queries) SeeMembership(ctx context.Context, arg SeeMembershipParams) error {
-	_, err := q.exec(ctx, q.seeMembershipStmt, seeMembership, arg.PropertyID, arg.UserID, arg.SeenAt)
+	_, err := q.exec(ctx, q.seeMembershipStmt, seeMembership,
+		arg.PropertyID,
+		arg.UserID,
+		arg.SeenAt,
+		arg.FirstSeenAt,
+	)
 	return err
 }
 
 const seenMemberSince = `-- name: SeenMemberSince :one
-SELECT 1 FROM seen_memberships
+SELECT first_seen_at FROM seen_memberships
 WHERE property_id = ?1 AND user_id = ?2 AND seen_at >= ?3
 `
 
@@ -387,13 +428,13 @@ type SeenMemberSinceParams struct {
 	SeenAt     int64
 }
 
-// Whether user_id was seen as a member of property_id at a login or refresh
-// at or after seen_at (1), or not (no row).
+// When user_id was first seen as a member of property_id, if it was seen so
+// at a login or refresh at or after seen_at (no row otherwise).
 func (q *Queries) SeenMemberSince(ctx context.Context, arg SeenMemberSinceParams) (int64, error) {
 	row := q.queryRow(ctx, q.seenMemberSinceStmt, seenMemberSince, arg.PropertyID, arg.UserID, arg.SeenAt)
-	var column_1 int64
-	err := row.Scan(&column_1)
-	return column_1, err
+	var first_seen_at int64
+	err := row.Scan(&first_seen_at)
+	return first_seen_at, err
 }
 
 const setCanonicalEmail = `-- name: SetCanonicalEmail :execrows

@@ -116,6 +116,11 @@ type CallRole struct {
 	// exchange's body): they go over TLS, or over plain HTTP only to a
 	// loopback host, where nobody else is on the path.
 	UserTokens bool
+	// PlainHTTPVar, for a callee whose calls carry no user's access token,
+	// names the variable that allows plain HTTP to a host other than
+	// loopback (value "allow": a migration across hosts, said out loud).
+	// Without it, every callee in token mode is over TLS or on loopback.
+	PlainHTTPVar string
 }
 
 // Config is a service's internal-call security as read from its
@@ -273,7 +278,7 @@ func callee(r *config.Reader, mode Mode, call CallRole, caVar string) Callee {
 		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an http:// or https:// URL"})
 	case mode == SPIFFE && !https:
 		r.Fail(&config.Error{Var: call.URLVar, Problem: "must be an https:// URL with INTERNAL_AUTH=spiffe (mutual TLS)"})
-	case !https && !loopbackURL(c.URL):
+	case !https && !loopbackURL(c.URL) && (call.UserTokens || call.PlainHTTPVar == "" || r.String(call.PlainHTTPVar, "refuse") != "allow"):
 		// The JWT_JWKS_URL rule, without its escape hatch, for every callee:
 		// a user's access token read off the path is that user's session for
 		// its lifetime, and an answer rewritten on the path is what the
@@ -285,6 +290,9 @@ func callee(r *config.Reader, mode Mode, call CallRole, caVar string) Callee {
 		}
 		why := "its answers become what this service believes of its users (property claims, memberships), " +
 			"which anyone on the path could rewrite"
+		if call.PlainHTTPVar != "" {
+			why += " (" + call.PlainHTTPVar + "=allow accepts it for a migration across hosts)"
+		}
 		if call.UserTokens {
 			why = "its calls carry users' access tokens (the token exchange), which anyone on the path could read and use"
 		}

@@ -13,11 +13,23 @@ import (
 // SeeMemberships implements app.MembershipRepository.
 func (r *SQLite) SeeMemberships(ctx context.Context, userID int64, propertyIDs []int64, now time.Time) error {
 	return msgs.Classify(r.inTx(ctx, func(q *db.Queries) error {
+		before, err := q.ListSeenMemberships(ctx, userID)
+		if err != nil {
+			return err
+		}
 		if err := q.ForgetSeenMemberships(ctx, userID); err != nil {
 			return err
 		}
+		first := firstSeen(propertyIDs, now, func(yield func(int64, int64) bool) {
+			for _, b := range before {
+				if !yield(b.PropertyID, b.FirstSeenAt) {
+					return
+				}
+			}
+		})
 		for _, p := range propertyIDs {
-			if err := q.SeeMembership(ctx, db.SeeMembershipParams{PropertyID: p, UserID: userID, SeenAt: now.Unix()}); err != nil {
+			if err := q.SeeMembership(ctx, db.SeeMembershipParams{PropertyID: p, UserID: userID, SeenAt: now.Unix(),
+				FirstSeenAt: first[p]}); err != nil {
 				return err
 			}
 		}
@@ -26,9 +38,10 @@ func (r *SQLite) SeeMemberships(ctx context.Context, userID int64, propertyIDs [
 }
 
 // SeenMember implements app.MembershipRepository.
-func (r *SQLite) SeenMember(ctx context.Context, propertyID, userID int64, since time.Time) (bool, error) {
-	_, err := r.q.SeenMemberSince(ctx, db.SeenMemberSinceParams{PropertyID: propertyID, UserID: userID, SeenAt: since.Unix()})
-	return seen(err)
+func (r *SQLite) SeenMember(ctx context.Context, propertyID, userID int64, since time.Time) (time.Time, bool, error) {
+	first, err := r.q.SeenMemberSince(ctx, db.SeenMemberSinceParams{PropertyID: propertyID, UserID: userID, SeenAt: since.Unix()})
+	ok, err := seen(err)
+	return time.Unix(first, 0), ok, err
 }
 
 // SeenMemberProfiles implements app.MembershipRepository: one query,

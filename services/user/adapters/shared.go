@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"iter"
 	"time"
 
 	"jeeves4service/services/common/database"
@@ -43,4 +44,20 @@ func seen(err error) (bool, error) {
 		return false, msgs.Classify(err)
 	}
 	return true, nil
+}
+
+// firstSeen gives each of the properties seen now the time its user was
+// first seen in it: kept from before (the pairs of property and unix
+// seconds) while the user stays seen in it, now for a property new to them.
+func firstSeen(properties []int64, now time.Time, before iter.Seq2[int64, int64]) map[int64]int64 {
+	out := make(map[int64]int64, len(properties))
+	for _, p := range properties {
+		out[p] = now.Unix()
+	}
+	for p, first := range before {
+		if _, still := out[p]; still {
+			out[p] = first
+		}
+	}
+	return out
 }

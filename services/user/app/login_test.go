@@ -30,8 +30,8 @@ func (m *memRepo) UncheckedEmails(context.Context) ([]StoredEmail, error)       
 func (m *memRepo) SetCanonicalEmail(context.Context, int64, string, string) error         { return nil }
 func (m *memRepo) Ping(context.Context) error                                             { return nil }
 func (m *memRepo) SeeMemberships(context.Context, int64, []int64, time.Time) error        { return nil }
-func (m *memRepo) SeenMember(context.Context, int64, int64, time.Time) (bool, error) {
-	return false, nil
+func (m *memRepo) SeenMember(context.Context, int64, int64, time.Time) (time.Time, bool, error) {
+	return time.Time{}, false, nil
 }
 func (m *memRepo) SeenMemberProfiles(context.Context, int64, []int64, time.Time) ([]Profile, error) {
 	return nil, nil

@@ -29,16 +29,18 @@ type MembershipRepository interface {
 	// propertyIDs, seen at now, in one transaction.
 	SeeMemberships(ctx context.Context, userID int64, propertyIDs []int64, now time.Time) error
 	// SeenMember says whether userID was seen as a member of propertyID at
-	// or after since.
-	SeenMember(ctx context.Context, propertyID, userID int64, since time.Time) (bool, error)
+	// or after since, and when it was first seen in it (while it has stayed
+	// seen in it since).
+	SeenMember(ctx context.Context, propertyID, userID int64, since time.Time) (first time.Time, ok bool, err error)
 	// SeenMemberProfiles returns the profiles of those of ids seen as
 	// members of propertyID at or after since, by id, in one query.
 	SeenMemberProfiles(ctx context.Context, propertyID int64, ids []int64, since time.Time) ([]Profile, error)
 }
 
-// seenLeeway covers the leeway the access and subject tokens are verified
-// with (5 s each): a subject whose token is still accepted was seen within
-// AccessTTL plus this.
+// seenLeeway covers how long after its access token's exp a subject token
+// may still be used: the exchange issues none past exp (nor with less than
+// 5 s left), and the callee accepts one 5 s past its own exp. A subject
+// whose call is accepted was seen within AccessTTL plus this.
 const seenLeeway = 10 * time.Second
 
 // ErrNotSeenMember refuses a profiles call for a subject this service has
@@ -60,21 +62,27 @@ type MemberProfiles struct {
 // never as the caller says. The subject must have been seen as a member of
 // propertyID since its access token could have been issued (AccessTTL); the
 // others within RefreshTTL (an account not seen since has no session whose
-// claims could say otherwise). A membership that ends stays seen until the
+// claims could say otherwise) and no earlier than the subject was first seen
+// in the property (someone who left before the subject joined is no one it
+// shared the property with). A membership that ends stays seen until the
 // member's next login or refresh: at most AccessTTL for an active user.
 func (s *Service) Profiles(ctx context.Context, subject, propertyID int64, ids []int64) (MemberProfiles, error) {
 	if len(ids) > MaxProfiles {
 		return MemberProfiles{}, apperr.InvalidField("At most 500 user ids per call.", "user_ids", "must list at most 500 ids")
 	}
 	now := s.now()
-	member, err := s.Repo.SeenMember(ctx, propertyID, subject, now.Add(-s.accessTTL()-seenLeeway))
+	joined, member, err := s.Repo.SeenMember(ctx, propertyID, subject, now.Add(-s.accessTTL()-seenLeeway))
 	if err != nil {
 		return MemberProfiles{}, fmt.Errorf("was user %d seen in property %d: %w", subject, propertyID, err)
 	}
 	if !member {
 		return MemberProfiles{}, ErrNotSeenMember
 	}
-	profiles, err := s.Repo.SeenMemberProfiles(ctx, propertyID, ids, now.Add(-s.refreshTTL()))
+	since := now.Add(-s.refreshTTL())
+	if joined.After(since) {
+		since = joined
+	}
+	profiles, err := s.Repo.SeenMemberProfiles(ctx, propertyID, ids, since)
 	if err != nil {
 		return MemberProfiles{}, fmt.Errorf("profiles of property %d's members: %w", propertyID, err)
 	}

@@ -119,6 +119,9 @@ type Service struct {
 	Now               func() time.Time
 	// OnDegraded is told why a login went on without property claims.
 	OnDegraded func(ctx context.Context, userID int64, err error)
+	// OnUnrecorded is told why the memberships a login saw were not
+	// recorded (the login goes on: see sign).
+	OnUnrecorded func(ctx context.Context, userID int64, err error)
 	// OnLogin is told each login's outcome: success, bad_credentials,
 	// rate_limited or error; OnClaims whether a signed token got property
 	// claims (the metrics).
@@ -347,8 +350,13 @@ func (s *Service) sign(ctx context.Context, u UserRecord, sid string, now time.T
 		// What the property service just told this service, with its own
 		// credential and for this user, is what the profiles call later
 		// answers from (profiles.go): never what a caller says.
-		if err := s.Repo.SeeMemberships(ctx, u.ID, propertyIDs(props.Claims), now); err != nil {
-			return Session{}, fmt.Errorf("record the memberships seen at login: %w", err)
+		// A failure to record is no failure of the login: a refresh has
+		// already spent its refresh token, so failing here would end the
+		// session. What is not recorded only leaves the profiles call
+		// answering this user from older rows, and refusing them once they
+		// are older than AccessTTL: it fails closed.
+		if err := s.Repo.SeeMemberships(ctx, u.ID, propertyIDs(props.Claims), now); err != nil && s.OnUnrecorded != nil {
+			s.OnUnrecorded(ctx, u.ID, fmt.Errorf("record the memberships seen at login: %w", err))
 		}
 	}
 	if s.OnClaims != nil {

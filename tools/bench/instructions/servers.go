@@ -388,8 +388,8 @@ func seedProfiles(ctx context.Context, url string) error {
 			u, fmt.Sprintf("member%d@example.com", u), fmt.Sprintf("Member %d", u), now, now); err != nil {
 			return fmt.Errorf("seed user %d: %w", u, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO seen_memberships (property_id, user_id, seen_at) VALUES (?, ?, ?)`,
-			profilesProperty, u, now); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO seen_memberships (property_id, user_id, seen_at, first_seen_at)
+			VALUES (?, ?, ?, ?)`, profilesProperty, u, now, now); err != nil {
 			return fmt.Errorf("seed membership %d: %w", u, err)
 		}
 	}

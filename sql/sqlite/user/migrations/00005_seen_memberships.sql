@@ -11,6 +11,10 @@ CREATE TABLE seen_memberships (
     property_id INTEGER NOT NULL,
     user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     seen_at     INTEGER NOT NULL,
+    -- When the user was first seen in the property (kept across logins
+    -- while they stay seen in it): a subject reads only the people seen in
+    -- the property since then, never those who left before it joined.
+    first_seen_at INTEGER NOT NULL,
     PRIMARY KEY (property_id, user_id)
 );
 
