@@ -163,7 +163,7 @@ func (e *env) spam(t *testing.T, inviters []int64, n int, victim int64) map[int]
 
 // Issue 34, attack 4: six throwaway accounts invite a victim to 20
 // properties each; a real invitation sent afterwards is listed (the list is
-// paged, its total_count true) and says who sent it by verified email.
+// paged, its total_count true) and says who sent it by account email.
 func TestInviteeListIsPagedWithATrueCount(t *testing.T) {
 	eachWith(t, noInvitationBudgets, func(t *testing.T, e *env) {
 		const friend, victim = 9, 77
@@ -237,7 +237,7 @@ func TestStrangerInvitationBudget(t *testing.T) {
 		if got := page.Invitations[18]; got.ID != real || got.InvitedByEmail != emailOf(friend) {
 			t.Fatalf("the real invitation: %+v", got)
 		}
-		// The owner's list names the inviter by verified email too.
+		// The owner's list names the inviter by account email too.
 		var list struct {
 			Invitations []struct {
 				InvitedByEmail string `json:"invited_by_email"`
@@ -250,7 +250,7 @@ func TestStrangerInvitationBudget(t *testing.T) {
 	})
 }
 
-// An invitation shows the invitee its inviter's verified email: an owner
+// An invitation shows the invitee its inviter's account email: an owner
 // whose token carries no email claim (an old account whose stored address
 // has no canonical form) cannot invite (403, a problem), and nothing is
 // stored or spent.
@@ -266,7 +266,7 @@ func TestAnInviterWithoutAVerifiedEmailCannotInvite(t *testing.T) {
 		r := testenv.Do(t, "POST", e.url("/api/property/%d/invitations", id),
 			map[string]string{"email": emailOf(victim), "access_level": "guest"}, testenv.Bearer(tok)...)
 		if r.Status != 403 || r.Header.Get("Content-Type") != "application/problem+json" ||
-			!strings.Contains(string(r.Body), "no verified email") {
+			!strings.Contains(string(r.Body), "no email address in canonical form") {
 			t.Fatalf("invite without an email claim: %d %s %s", r.Status, r.Header.Get("Content-Type"), r.Body)
 		}
 		if page := e.myInvitations(t, victim, ""); page.TotalCount != 0 {

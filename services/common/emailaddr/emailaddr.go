@@ -29,8 +29,9 @@
 //     lookup, nontransitional (ß and ς stay: straße.de and xn--strae-oqa.de
 //     are one domain, strasse.de another), STD3 rules, Bidi and joiner
 //     rules, DNS lengths, on the domain as typed: UTS #46 maps the case
-//     itself (x/net's tables, Unicode 15.0, map a capital ẞ to ss there, so
-//     STRAẞE.DE is strasse.de: a domain is what IDNA says). At least two
+//     itself, but for a capital ẞ, which is mapped to ß first (x/net's
+//     tables, Unicode 15.0, map it to ss, so STRAẞE.DE would be strasse.de,
+//     another domain; Unicode 15.1's map it to ß). At least two
 //     labels and a top-level label that is not all digits (no IP
 //     addresses, no "localhost"). The A-label rather than the
 //     U-label: it is what the DNS and mail without SMTPUTF8 use, it is the
@@ -158,7 +159,10 @@ func Canonical(address string) (string, error) {
 	if !dotAtom(local) {
 		return broken(RuleLocalPart)
 	}
-	ascii, err := domains.ToASCII(domain)
+	// A capital ẞ is ß's capital, as in the local part: x/net's UTS #46
+	// tables (Unicode 15.0) map it to ss, another domain (STRAẞE.DE would be
+	// strasse.de), which Unicode 15.1's tables no longer do.
+	ascii, err := domains.ToASCII(strings.ReplaceAll(domain, "\u1e9e", "ß"))
 	if err != nil || !hostName(ascii) {
 		return broken(RuleDomain)
 	}

@@ -111,6 +111,12 @@ func (r *SQLite) AcceptInvitation(ctx context.Context, id int64, email, secretHa
 		if inv, err = q.GetEmailInvitation(ctx, db.GetEmailInvitationParams{ID: id, Email: email, Now: now.Unix()}); err != nil {
 			return err
 		}
+		// And the secret again: an invitation sent again (a new secret) or
+		// replaced at another level while this waited is the old secret's no
+		// more (review of issue 34).
+		if !secretMatches(inv.SecretHash, secretHash) {
+			return sql.ErrNoRows
+		}
 		m, err := q.GetMember(ctx, db.GetMemberParams{PropertyID: inv.PropertyID, UserID: userID})
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

@@ -112,7 +112,7 @@ type Mailer interface {
 // a real inviter from reaching the address; what bounds the total is the
 // number of accounts times it, and what keeps real invitations visible among
 // the rest is the paged list with its true count and each inviter's
-// verified email.
+// account email, as its signed access token says (registration proves no mailbox).
 type InvitationBudgets struct {
 	PerOwner, PerProperty, PerInvitee ratelimit.Limiter
 }
@@ -120,7 +120,7 @@ type InvitationBudgets struct {
 // ErrNoInviterEmail refuses an invitation from a token without an email
 // claim: the invitee could not see who sent it.
 var ErrNoInviterEmail = apperr.New(apperr.Forbidden,
-	"Your account has no verified email address, so an invitee could not see who invited them; you cannot invite.")
+	"Your account has no email address in canonical form, so an invitee could not see who invited them; you cannot invite.")
 
 // ErrNoInvitation is the answer for an invitation that is not addressed to
 // the caller, has expired or is gone (one answer for all, so that ids say
@@ -366,7 +366,7 @@ type InvitationPage struct {
 // caller's email (ids above after, at most limit, by id), without the
 // inviters' names: the user service shows a person's name only to someone
 // it has seen share a property with them, and an invitee does not yet. Each
-// carries its inviter's verified email instead. The list is paged with a
+// carries its inviter's account email instead. The list is paged with a
 // true total so that invitations nobody asked for cannot push a real one
 // out of sight.
 func (s *Service) MyInvitations(ctx context.Context, c Caller, after int64, limit int) (InvitationPage, error) {

@@ -142,7 +142,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("profiles of %d on %s: %w", n, s.profiles.name, err)
 		}
 		m.Scenario, m.Target = "internal_profiles", s.profiles.name
-		m.What = fmt.Sprintf("user service, the profiles call for %d ids (one query)", n)
+		m.What = fmt.Sprintf("user service, the profiles call for %d of a property's members (two queries, whatever the number)", n)
 		ms = append(ms, m)
 		fmt.Printf("%-13s %-22s %10.0f instructions/call\n", m.Scenario, fmt.Sprintf("%d ids", n), m.PerCall)
 	}
