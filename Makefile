@@ -73,13 +73,15 @@ $(SPIRE_BIN)/spire-server: tools/spire/go.mod tools/spire/go.sum
 
 ## mail: the invitation mail tests against a real SMTP server: Mailpit (v1.33.1, pinned in
 ## tools/mailpit, built once into .mailpit-bin) receives the mail, the tests read it through its API
-MAILPIT_BIN := $(CURDIR)/.mailpit-bin
+# The folder Mailpit is built into (not MAILPIT_BIN: that is the binary's path the
+# tests read, which a make variable of the same name would overwrite for them).
+MAILPIT_DIR := $(CURDIR)/.mailpit-bin
 mail: mailpit-bin
-	MAILPIT_BIN=$(MAILPIT_BIN)/mailpit $(GO) test -count=1 -v -timeout 10m -run 'Mail' ./internal/testkit/mailpit/ ./services/property/ ./e2e/
+	MAILPIT_BIN=$(MAILPIT_DIR)/mailpit $(GO) test -count=1 -v -timeout 10m -run 'Mail' ./internal/testkit/mailpit/ ./services/property/ ./e2e/
 
-mailpit-bin: $(MAILPIT_BIN)/mailpit
-$(MAILPIT_BIN)/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
-	cd tools/mailpit && $(GO) build -o $(MAILPIT_BIN)/ github.com/axllent/mailpit
+mailpit-bin: $(MAILPIT_DIR)/mailpit
+$(MAILPIT_DIR)/mailpit: tools/mailpit/go.mod tools/mailpit/go.sum
+	cd tools/mailpit && $(GO) build -o $(MAILPIT_DIR)/ github.com/axllent/mailpit
 
 COVERAGE_DIR := $(CURDIR)/.contract-coverage
 

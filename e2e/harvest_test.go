@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"jeeves4service/internal/testkit/testenv"
 )
@@ -63,6 +64,10 @@ func harvest(t *testing.T, s *system) {
 		if i == 0 {
 			share(t, s, carolSession.Token, sess.Token, flat, "mallory0@example.com", "guest")
 			sess, _ = login(t, s, "mallory0@example.com", "correct horse battery staple")
+			// Carol signs in again after Mallory joined: a newcomer reads only
+			// the members seen since it joined.
+			time.Sleep(time.Second) // seen times are unix seconds
+			login(t, s, "carol@example.com", "correct horse battery staple")
 		}
 		attackers = append(attackers, account{id, property, sess.Token})
 		properties = append(properties, property)
