@@ -199,6 +199,9 @@ func walkthrough(user, property, userInternal string) string {
   SECRET=${SECRET:-paste-the-secret-here}
   curl -s -X POST http://%[2]s/api/invitations/$INVITATION/accept -H "Authorization: Bearer $GRACE" \
        -H 'Content-Type: application/json' -d "{\"secret\":\"$SECRET\"}"
+  # Grace signs in again: the user service sees her in the cottage at a sign-in, and shows a name only then
+  curl -s -X POST http://%[1]s/api/users/authenticate -H 'Content-Type: application/json' \
+       -d '{"email":"grace@example.com","password":"another long passphrase"}' > /dev/null
   # the member list, by name (the property service asks the user service's internal listener, %[3]s)
   curl -s http://%[2]s/api/property/$ID/members -H "Authorization: Bearer $TOKEN"`, user, property, userInternal)
 }
