@@ -179,3 +179,12 @@ func TestAFailedRecordOfMembershipsEndsNoSession(t *testing.T) {
 		t.Fatalf("the session after the refresh: /me %d", me.Status)
 	}
 }
+
+// The subject's window is the configured JWT_TTL, not the default: with a
+// longer JWT_TTL a live access token comes from a login longer ago.
+func TestTheSubjectsWindowIsJWTTTL(t *testing.T) {
+	e := start(t, "sqlite:"+filepath.Join(t.TempDir(), "u.db"), newFake(t, goodAnswer).srv.URL, map[string]string{"JWT_TTL": "1h"})
+	if e.svc.App.AccessTTL != time.Hour {
+		t.Fatalf("AccessTTL %s, want JWT_TTL's 1h", e.svc.App.AccessTTL)
+	}
+}

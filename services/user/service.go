@@ -196,7 +196,7 @@ func openApp(ctx context.Context, cfg Config, traced *database.Traced, log *slog
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc := &app.Service{Repo: repo, Sessions: repo, RefreshTTL: cfg.RefreshTTL, Signer: signer,
+	svc := &app.Service{Repo: repo, Sessions: repo, RefreshTTL: cfg.RefreshTTL, AccessTTL: cfg.TTL, Signer: signer,
 		MaxPropertyClaims: cfg.MaxPropertyClaims, NewSessionID: middleware.NewID}
 	if err := canonicaliseStoredEmails(ctx, svc, log); err != nil {
 		_ = conn.Close()
