@@ -20,7 +20,9 @@ import (
 )
 
 // The largest image we ship, unpacked (podman's Size: what a node stores).
-const maxSize = 40 << 20
+// 42 MiB since issue 34: the property service sends invitation mail (go-mail),
+// which took its image from 39.9 to 40.0 MiB, 14 KB over the former 40 MiB.
+const maxSize = 42 << 20
 
 // TestImages builds both images with podman (FROM scratch: nothing pulled),
 // tags them IMAGE_TAG, and checks what a cluster admission policy would:
