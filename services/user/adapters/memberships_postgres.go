@@ -20,13 +20,11 @@ func (r *Postgres) SeeMemberships(ctx context.Context, userID int64, propertyIDs
 		if err := q.ForgetSeenMemberships(ctx, userID); err != nil {
 			return err
 		}
-		first := firstSeen(propertyIDs, now, func(yield func(int64, int64) bool) {
-			for _, b := range before {
-				if !yield(b.PropertyID, b.FirstSeenAt) {
-					return
-				}
-			}
-		})
+		seenBefore := make(map[int64]int64, len(before))
+		for _, b := range before {
+			seenBefore[b.PropertyID] = b.FirstSeenAt
+		}
+		first := firstSeen(propertyIDs, now, seenBefore)
 		for _, p := range propertyIDs {
 			if err := q.SeeMembership(ctx, db.SeeMembershipParams{PropertyID: p, UserID: userID, SeenAt: now.Unix(),
 				FirstSeenAt: first[p]}); err != nil {

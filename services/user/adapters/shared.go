@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"iter"
 	"time"
 
 	"jeeves4service/services/common/database"
@@ -47,16 +46,15 @@ func seen(err error) (bool, error) {
 }
 
 // firstSeen gives each of the properties seen now the time its user was
-// first seen in it: kept from before (the pairs of property and unix
-// seconds) while the user stays seen in it, now for a property new to them.
-func firstSeen(properties []int64, now time.Time, before iter.Seq2[int64, int64]) map[int64]int64 {
+// first seen in it: kept from before (property id to unix seconds) while the
+// user stays seen in it, now for a property new to them.
+func firstSeen(properties []int64, now time.Time, before map[int64]int64) map[int64]int64 {
 	out := make(map[int64]int64, len(properties))
 	for _, p := range properties {
-		out[p] = now.Unix()
-	}
-	for p, first := range before {
-		if _, still := out[p]; still {
+		if first, ok := before[p]; ok {
 			out[p] = first
+		} else {
+			out[p] = now.Unix()
 		}
 	}
 	return out
