@@ -12,7 +12,7 @@ import (
 	"testing"
 	"unicode"
 
-	"jeeves4service/internal/testkit/contract"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/contract"
 )
 
 // The pages a reader is sent to: the README and every page under docs/.

@@ -1,4 +1,4 @@
-module jeeves4service
+module github.com/jeeves4service/jeeves4service
 
 go 1.26.8
 

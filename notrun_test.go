@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
 )
 
 // structuralSkips are the skips that are about the code, not about what is

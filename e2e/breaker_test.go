@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // subjectLimit is the per-subject budget of both internal listeners in the

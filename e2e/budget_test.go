@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/contract"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/contract"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
 )
 
 var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/user"
 )
 
 // An operator can make the internal call a login makes, by hand, with the

@@ -11,9 +11,9 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"jeeves4service/internal/testkit/contract"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/contract"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 )
 
 // fixture is the data every generated case runs against.

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"jeeves4service/internal/testkit/notrun"
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // TestDocsPageInABrowser opens the user service's served /docs in headless

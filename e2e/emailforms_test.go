@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // Issue 34, attack 2, end to end: an invitation to boss@straße.de is seen by

@@ -19,9 +19,9 @@ import (
 	"sync"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/upstream"
-	"jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/user"
 )
 
 // exchangeBudget is the exchange budget these tests run with: small, so

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 func TestAHarvestReadsOnlyWhoSharesAPropertyWithTheAttacker(t *testing.T) {

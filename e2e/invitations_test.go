@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // account registers email and signs in: its id and access token.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/mailpit"
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/mailpit"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // Issue 34, done when: accepting takes the mailed secret and the invited

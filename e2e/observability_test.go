@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
 )
 
 func TestMetricsOnAdminListenersOnly(t *testing.T) {

@@ -19,12 +19,12 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/gen/internalapi"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/upstream"
-	"jeeves4service/services/user/adapters"
+	"github.com/jeeves4service/jeeves4service/gen/internalapi"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/user/adapters"
 )
 
 func prismBin(t *testing.T) string {

@@ -23,10 +23,10 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/internalauth/identity"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // propertyWorkload is what a thief of the property service's credential

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/user"
 )
 
 func refresh(t *testing.T, s *system, token string, headers ...string) (session, testenv.Response) {

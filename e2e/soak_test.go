@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // TestSoak is make soak: a mixed workload (logins, reads, writes, internal

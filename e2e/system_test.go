@@ -15,14 +15,14 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service"
-	"jeeves4service/internal/testkit/outbox"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/internalauth/identity"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/property"
-	"jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/outbox"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/services/user"
 )
 
 const internalToken = "e2e-internal-token-0123456789abcdefghijkl"

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/notrun"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/tools/procs"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/tools/procs"
 )
 
 // defaultTokenBudget is JWT_MAX_BYTES's default: no access token is longer.

@@ -1,4 +1,4 @@
-module jeeves4service/deploy/k8s
+module github.com/jeeves4service/jeeves4service/deploy/k8s
 
 go 1.26.8
 

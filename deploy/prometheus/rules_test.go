@@ -5,7 +5,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
 )
 
 // promtool runs `promtool args...` here, or says in one line that it did not

@@ -25,9 +25,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/tools/procs"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/tools/procs"
 )
 
 // The topology, three network namespaces made here (names j4s-<run>-...):

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 // budgets gives both listeners small request budgets.

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // 200 concurrent requests: creates, member changes on one property, and the

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // With PostgreSQL unreachable, requests get quick 503 problems and /readyz says

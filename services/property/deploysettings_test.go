@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 // Issue 25, item 13: the profiler was served on every admin listener, to

@@ -3,7 +3,7 @@ package property_test
 import (
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // FuzzCreateProperty throws arbitrary bodies at POST /api/properties/ through

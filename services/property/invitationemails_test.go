@@ -8,9 +8,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // Issue 34, the migration: pending invitations stored in the canonical form

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/gen/propertyapi"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/gen/propertyapi"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 func emailOf(userID int64) string { return fmt.Sprintf("user%d@example.com", userID) }

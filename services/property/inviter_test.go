@@ -9,9 +9,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // exec runs one statement on the service's database itself (sqlite and

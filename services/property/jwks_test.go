@@ -15,10 +15,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 // countingJWKS publishes a key set and counts how often it is fetched.

@@ -10,15 +10,15 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/logging"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/property"
-	"jeeves4service/services/property/adapters"
-	"jeeves4service/services/property/app"
-	limithandler "jeeves4service/tools/bench/limit/handler"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/logging"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/services/property/adapters"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
+	limithandler "github.com/jeeves4service/jeeves4service/tools/bench/limit/handler"
 )
 
 // BenchmarkInternalListener: the internal listener's handler, in process, as

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/mailpit"
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/logging"
-	"jeeves4service/services/property"
-	"jeeves4service/services/property/adapters"
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/mailpit"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/logging"
+	"github.com/jeeves4service/jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/services/property/adapters"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // Issue 34: how invitations are mailed is configuration a careful operator

@@ -10,9 +10,9 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	jeeves4service "jeeves4service"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
+	jeeves4service "github.com/jeeves4service/jeeves4service"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 )
 
 // Migration 00004 on a database the previous code left: a removed owner's

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 )
 
 // Issue 25, item 2: a property name was bounded in characters only, so 200

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 )
 
 // The claims query runs as a prepared statement, and after five executions

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 // Loopback is a trusted proxy here, so X-Forwarded-For plays the client IP.

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/outbox"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/outbox"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 const (

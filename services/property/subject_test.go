@@ -20,11 +20,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/upstream"
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 // subjectAttack is one subject token (or none) presented with a good

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 // property-service --help prints its usage and exits 0 (issue 36); it used

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/user/adapters"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/user/adapters"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // callCommand: user-service call properties --user-id N. It makes the

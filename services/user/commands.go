@@ -11,10 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/internalauth/identity"
-	"jeeves4service/services/common/logging"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/logging"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // command runs an admin command (user-service COMMAND ...) and returns its

@@ -9,16 +9,16 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/metrics"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/router"
-	"jeeves4service/services/common/tracing"
-	"jeeves4service/services/common/upstream"
-	"jeeves4service/services/user/adapters"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/metrics"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/services/common/tracing"
+	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/user/adapters"
 )
 
 // Config is the user service's runtime contract (docs/operations.md lists

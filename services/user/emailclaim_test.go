@@ -3,7 +3,7 @@ package user_test
 import (
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // Issue 28: invitations are matched against the signed-in user's email, so

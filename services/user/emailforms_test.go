@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // Issue 34, attack 2: the canonical form must never merge two mailboxes.

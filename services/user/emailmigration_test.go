@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // Issue 34, the migration: accounts stored in the canonical form from before

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // Issue 25, item 13: the profiler is served on the admin listener only when

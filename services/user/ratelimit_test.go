@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 func tryLogin(t *testing.T, e *env, ip, email, password string) testenv.Response {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // hungRedis is a listener that accepts connections and never answers: a

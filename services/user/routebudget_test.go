@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // Issue 25, item 8: the docs page, the contract and unknown paths spend the

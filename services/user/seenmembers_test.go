@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/user/adapters"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/user/adapters"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // Issue 33: the profiles call answers from what the user service has seen

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/user"
-	"jeeves4service/services/user/adapters"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service/services/user/adapters"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 const token = "user-test-internal-token-0123456789abcdef"

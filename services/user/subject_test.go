@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // The claims call at login (right after the password check) and at refresh

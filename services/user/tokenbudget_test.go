@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/user"
 )
 
 // JWT_MAX_BYTES (issue 25, item 2): 4 KiB by default; a value that could not

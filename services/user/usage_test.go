@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service/services/user"
 )
 
 // user-service --help prints every command and exits 0 (issue 36: it was

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // keyGrowthRatio takes one unit for each of n distinct keys in a fresh

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"jeeves4service/tools/procs"
 	"net/http"
 	"time"
+
+	"github.com/jeeves4service/jeeves4service/tools/procs"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/logging"
-	"jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/logging"
+	"github.com/jeeves4service/jeeves4service/services/common/router"
 
 	"github.com/go-chi/chi/v5"
 )

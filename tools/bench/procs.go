@@ -3,7 +3,7 @@ package main
 import (
 	"path/filepath"
 
-	"jeeves4service/tools/procs"
+	"github.com/jeeves4service/jeeves4service/tools/procs"
 )
 
 // The services under test run as their shipped binaries in child processes,

@@ -19,14 +19,14 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/lifecycle"
-	"jeeves4service/services/common/ratelimit"
-	propadapters "jeeves4service/services/property/adapters"
-	propapp "jeeves4service/services/property/app"
-	userapp "jeeves4service/services/user/app"
-	"jeeves4service/tools/procs"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/lifecycle"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	propadapters "github.com/jeeves4service/jeeves4service/services/property/adapters"
+	propapp "github.com/jeeves4service/jeeves4service/services/property/app"
+	userapp "github.com/jeeves4service/jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/tools/procs"
 )
 
 // system is one engine's run: the shipped services and the baselines, each

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"jeeves4service/internal/testkit/contract"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/contract"
 )
 
 func main() {

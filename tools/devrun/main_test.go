@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
 )
 
 // A port held by something that accepts connections and never answers used

@@ -1,4 +1,4 @@
-module jeeves4service/tools/mailpit
+module github.com/jeeves4service/jeeves4service/tools/mailpit
 
 go 1.26.8
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"unicode"
 
-	"jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
 )
 
 // The repository root, from this package's directory.

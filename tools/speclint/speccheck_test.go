@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service"
+	"github.com/jeeves4service/jeeves4service"
 )
 
 func TestProjectContractsKeepTheRules(t *testing.T) {

@@ -1,4 +1,4 @@
-module jeeves4service/tools/spire
+module github.com/jeeves4service/jeeves4service/tools/spire
 
 go 1.26.8
 

@@ -23,7 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"jeeves4service"
+	"github.com/jeeves4service/jeeves4service"
 )
 
 // Spec is one loaded contract and its router.

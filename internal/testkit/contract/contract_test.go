@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/contract"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/contract"
 )
 
 // A deliberately broken handler must be caught, with the operation and the

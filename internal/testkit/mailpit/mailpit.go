@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/notrun"
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // Server is one running (or stopped) Mailpit.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/mailpit"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/mailpit"
 )
 
 // The kit itself: what is sent to Mailpit's SMTP port is read back through

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
 )
 
 // However many tests record a thing, the report has one line for it; with

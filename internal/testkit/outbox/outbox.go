@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // Outbox keeps the invitation mails sent; while Down is set it refuses

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // BearerRefusals checks a public listener's 401s for the operation at

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/contract"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/contract"
 )
 
 // Response is what a test request got back.

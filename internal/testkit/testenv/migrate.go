@@ -9,8 +9,8 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"jeeves4service"
-	"jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 )
 
 // MigratedTo opens service's database at url with the migrations up to

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
 )
 
 // Proxy is a TCP proxy a test can cut and restore, to take a dependency

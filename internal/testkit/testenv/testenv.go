@@ -25,8 +25,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
-	"jeeves4service/internal/testkit/notrun"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/notrun"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // Engine is one database engine a suite runs on.

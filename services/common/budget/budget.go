@@ -12,10 +12,10 @@ import (
 	"strconv"
 	"sync"
 
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 // PerClient is the general request budget of a public listener: one unit

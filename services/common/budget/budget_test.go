@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/budget"
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/budget"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // A 429 is held in the tarpit; one it has no room for goes out at once and

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/budget"
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/budget"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // Issue 25, item 10: the tarpit's per-client bound is per /64 for IPv6, as

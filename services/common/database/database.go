@@ -21,7 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
 
-	"jeeves4service"
+	"github.com/jeeves4service/jeeves4service"
 )
 
 // Engine names a supported database engine.

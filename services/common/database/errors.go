@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 
-	"jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
 )
 
 // SQLite extended result codes for constraint violations that mean "already exists".

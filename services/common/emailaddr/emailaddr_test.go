@@ -11,7 +11,7 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
 
-	"jeeves4service/services/common/emailaddr"
+	"github.com/jeeves4service/jeeves4service/services/common/emailaddr"
 )
 
 func TestCanonicalForms(t *testing.T) {

@@ -9,10 +9,10 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"jeeves4service/services/common/internalauth/identity"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 // Client returns the HTTP client this workload calls the service named

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // A call made for a subject carries a subject token for that subject, the

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
 )
 
 // Mode is INTERNAL_AUTH: which credentials internal calls carry.

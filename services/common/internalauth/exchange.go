@@ -11,10 +11,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/router"
 )
 
 // The subject-token exchange (docs/subject-tokens.md): a service serving a

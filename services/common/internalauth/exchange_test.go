@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // exchangeWorld is a user service's exchanger serving listUserProfiles (a

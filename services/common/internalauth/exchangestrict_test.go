@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/router"
 )
 
 // Issue 33: the exchange asks the issuing service whether the access

@@ -12,15 +12,15 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service/services/common/budget"
-	"jeeves4service/services/common/internalauth/identity"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/listener"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/router"
-	"jeeves4service/services/common/validator"
+	"github.com/jeeves4service/jeeves4service/services/common/budget"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/listener"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/services/common/validator"
 )
 
 // Header is where callers put their credential (the contract's apiKey scheme).

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // A client whose calls carry users' access tokens sends none over plain

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // An access token past its exp (and the leeway) is told apart from one that

@@ -18,8 +18,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 var settings = jwtauth.Settings{Issuer: "iss", Audience: "aud"}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 var subjectFor = jwtauth.SubjectRequest{Subject: "7", Audience: "property-service", Operation: "getUserProperties",

@@ -13,9 +13,9 @@ import (
 	"runtime/debug"
 	"sync"
 
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/listener"
-	"jeeves4service/services/common/logging"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/listener"
+	"github.com/jeeves4service/jeeves4service/services/common/logging"
 )
 
 // Runner is a started service.

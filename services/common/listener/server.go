@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
 
 	"golang.org/x/sync/errgroup"
 )

@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
-	"jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
 )
 
 // secretKeys are attribute names whose values are never written, whatever a
@@ -60,7 +60,7 @@ func New(getenv config.Getenv, w io.Writer, service string) (*slog.Logger, error
 }
 
 // directLines is "off" only in a binary linked with
-// -ldflags=-X=jeeves4service/services/common/logging.directLines=off: make
+// -ldflags=-X=github.com/jeeves4service/jeeves4service/services/common/logging.directLines=off: make
 // bench-instructions builds one to measure what the direct access-line writer
 // (lineWriter) saves against slog's JSON handler.
 var directLines = "on"

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/logging"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/logging"
 )
 
 // INFO lines (audit lines) wait in the buffer; a WARN line flushes at once,

@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/upstream"
 )
 
 // Metrics is one service's registry and the instruments every service has.

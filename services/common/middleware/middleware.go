@@ -17,9 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"jeeves4service/services/common/logging"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/logging"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 // RequestIDHeader carries the request id in and out, and to the property

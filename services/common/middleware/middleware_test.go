@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 func TestClientIPBelievesForwardedForOnlyFromTrustedProxies(t *testing.T) {

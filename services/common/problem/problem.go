@@ -12,8 +12,8 @@ import (
 	"net/http"
 	"time"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 // ContentType is the media type of every error body.

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // With Redis unreachable a limiter decides in memory, never waits longer

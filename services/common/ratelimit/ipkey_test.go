@@ -3,7 +3,7 @@ package ratelimit_test
 import (
 	"testing"
 
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // Issue 25, item 10: an IPv6 client holds a /64 (one subscriber, one

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // backends runs f on the in-memory limiter, and on Redis when TEST_REDIS_URL is set.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // holdAll starts a hold of each key at once and returns how many were held.

@@ -10,7 +10,7 @@ import (
 	"context"
 	"net/http"
 
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // Info is one request's record. Middleware fills it in order; it is not

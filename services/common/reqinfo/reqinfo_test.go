@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 type otherKey struct{}

@@ -11,12 +11,12 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service"
-	"jeeves4service/services/common/budget"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/validator"
+	"github.com/jeeves4service/jeeves4service"
+	"github.com/jeeves4service/jeeves4service/services/common/budget"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/validator"
 )
 
 // BearerAuth is how the public contract's BearerAuth scheme is enforced: the

@@ -17,7 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
 )
 
 // docsPolicy keeps the docs page on its own origin: even if the renderer

@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service"
+	"github.com/jeeves4service/jeeves4service"
 )
 
 // The docs page is embedded gzipped: sent as it is to a client that takes

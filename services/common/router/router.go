@@ -19,11 +19,11 @@ import (
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/sync/singleflight"
 
-	"jeeves4service/services/common/budget"
-	"jeeves4service/services/common/listener"
-	"jeeves4service/services/common/middleware"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/budget"
+	"github.com/jeeves4service/jeeves4service/services/common/listener"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // Base is what every listener needs.

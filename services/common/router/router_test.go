@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 )
 
 // /readyz stays outside the request budgets (a probe's address is shared),

@@ -24,9 +24,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"jeeves4service/services/common/config"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 // Tracing is one service's tracer provider, or nothing when tracing is off

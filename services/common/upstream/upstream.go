@@ -22,8 +22,8 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // Settings bound one upstream's calls.

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // A request refused for its own sake (one user's stale access token) is

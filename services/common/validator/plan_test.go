@@ -16,7 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
-	"jeeves4service"
+	"github.com/jeeves4service/jeeves4service"
 )
 
 // planned is one contract's validator twice: with plans, and with every

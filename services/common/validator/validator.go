@@ -20,9 +20,9 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service/services/common/emailaddr"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/emailaddr"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 // Options configure a validator.
@@ -103,7 +103,7 @@ func New(spec *openapi3.T, o Options) (func(http.Handler) http.Handler, error) {
 }
 
 // compiledPlans is "off" only in a binary linked with
-// -ldflags=-X=jeeves4service/services/common/validator.compiledPlans=off:
+// -ldflags=-X=github.com/jeeves4service/jeeves4service/services/common/validator.compiledPlans=off:
 // make bench-instructions builds one to measure what the plans save against
 // kin-openapi's ValidateRequest.
 var compiledPlans = "on"

@@ -10,10 +10,10 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
-	"jeeves4service"
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/emailaddr"
-	"jeeves4service/services/common/validator"
+	"github.com/jeeves4service/jeeves4service"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/emailaddr"
+	"github.com/jeeves4service/jeeves4service/services/common/validator"
 )
 
 func TestNewRefusesAValidatorWithoutAuthentication(t *testing.T) {

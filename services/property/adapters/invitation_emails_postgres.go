@@ -3,8 +3,8 @@ package adapters
 import (
 	"context"
 
-	db "jeeves4service/gen/db/propertypg"
-	"jeeves4service/services/property/app"
+	db "github.com/jeeves4service/jeeves4service/gen/db/propertypg"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // InvitationEmailsToCheck implements app.Repository.

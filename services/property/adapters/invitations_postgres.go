@@ -6,8 +6,8 @@ import (
 	"errors"
 	"time"
 
-	db "jeeves4service/gen/db/propertypg"
-	"jeeves4service/services/property/app"
+	db "github.com/jeeves4service/jeeves4service/gen/db/propertypg"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // PutInvitation implements app.Repository.

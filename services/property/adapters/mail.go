@@ -12,7 +12,7 @@ import (
 
 	mail "github.com/wneessen/go-mail"
 
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // MailSettings say how invitation mail leaves the property service

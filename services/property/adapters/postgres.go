@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	db "jeeves4service/gen/db/propertypg"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/property/app"
+	db "github.com/jeeves4service/jeeves4service/gen/db/propertypg"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // Postgres is the repository on PostgreSQL.

@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"strconv"
 
-	"jeeves4service/gen/internaluserapi"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/upstream"
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/gen/internaluserapi"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // UserService is the user service's name, as its SPIFFE ID's path and the

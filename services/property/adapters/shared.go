@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // Open opens (and migrates) the property database at url and returns the

@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"time"
 
-	db "jeeves4service/gen/db/propertysqlite"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/property/app"
+	db "github.com/jeeves4service/jeeves4service/gen/db/propertysqlite"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // SQLite is the repository on SQLite.

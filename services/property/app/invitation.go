@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"time"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/emailaddr"
-	"jeeves4service/services/common/ratelimit"
-	"jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/emailaddr"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
 // Invitations: an owner invites an email address; only the person signed in

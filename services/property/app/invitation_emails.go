@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/emailaddr"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/emailaddr"
 )
 
 // StoredInvitationEmail is a pending invitation stored before issue 34 whose

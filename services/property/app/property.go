@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
 )
 
 // Access levels, from most to least powerful.

@@ -4,9 +4,9 @@ import (
 	"context"
 	"math"
 
-	"jeeves4service/gen/internalapi"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/gen/internalapi"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // Internal implements internalapi.StrictServerInterface. By the time a call

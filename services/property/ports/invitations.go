@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"jeeves4service/gen/propertyapi"
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/gen/propertyapi"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 func toInvitation(i app.InvitationRecord) propertyapi.Invitation {

@@ -8,11 +8,11 @@ import (
 	"context"
 	"time"
 
-	"jeeves4service/gen/propertyapi"
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/gen/propertyapi"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 // Public implements propertyapi.StrictServerInterface.

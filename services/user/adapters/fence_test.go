@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/user/adapters"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/user/adapters"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // heldOff is how long a statement that must wait is watched: it must not

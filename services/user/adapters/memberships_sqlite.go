@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	db "jeeves4service/gen/db/usersqlite"
-	"jeeves4service/services/user/app"
+	db "github.com/jeeves4service/jeeves4service/gen/db/usersqlite"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // SeeMemberships implements app.MembershipRepository.

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	db "jeeves4service/gen/db/userpg"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/user/app"
+	db "github.com/jeeves4service/jeeves4service/gen/db/userpg"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // Postgres is the user repository on PostgreSQL.

@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"strconv"
 
-	"jeeves4service/gen/internalapi"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/upstream"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/gen/internalapi"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // PropertyService is the property service's name, as its SPIFFE ID's path

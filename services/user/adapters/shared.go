@@ -6,8 +6,8 @@ import (
 	"errors"
 	"time"
 
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // Open opens (and migrates) the user database at url and returns the

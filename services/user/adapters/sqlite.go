@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"time"
 
-	db "jeeves4service/gen/db/usersqlite"
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/user/app"
+	db "github.com/jeeves4service/jeeves4service/gen/db/usersqlite"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // SQLite is the user repository on SQLite.

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/emailaddr"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/emailaddr"
 )
 
 // EmailIssue is an account from before the canonical form whose stored

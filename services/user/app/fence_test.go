@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/user/adapters"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/user/adapters"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // noProperties answers every login without claims (the fence does not care).

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 type memRepo struct{ users map[string]UserRecord }

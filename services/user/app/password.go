@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
-	"jeeves4service/services/common/tracing"
+	"github.com/jeeves4service/jeeves4service/services/common/tracing"
 )
 
 // hashSlots bounds how many argon2id computations run at once to the number

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // MaxProfiles is the most profiles one internal call asks for: one

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"time"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // A session is a family of refresh tokens (RFC 9700, refresh token rotation):

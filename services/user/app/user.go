@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/emailaddr"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/emailaddr"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 )
 
 // UserRecord mirrors sqlc's users row on both engines (plain type conversion).

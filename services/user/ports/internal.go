@@ -5,11 +5,11 @@ import (
 	"errors"
 	"log/slog"
 
-	"jeeves4service/gen/internaluserapi"
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/internalauth"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/gen/internaluserapi"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // Internal implements internaluserapi.StrictServerInterface: the user

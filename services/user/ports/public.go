@@ -7,12 +7,12 @@ import (
 	"net/http"
 	"time"
 
-	"jeeves4service/gen/userapi"
-	"jeeves4service/services/common/apperr"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/problem"
-	"jeeves4service/services/common/reqinfo"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/gen/userapi"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // Public implements userapi.StrictServerInterface.

@@ -5,8 +5,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"jeeves4service/gen/userapi"
-	"jeeves4service/services/user/app"
+	"github.com/jeeves4service/jeeves4service/gen/userapi"
+	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
 // Issue 25, item 4: the generated User type's email marshalled through

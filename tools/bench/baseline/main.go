@@ -18,12 +18,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/listener"
-	"jeeves4service/services/common/router"
-	"jeeves4service/services/property"
-	"jeeves4service/services/property/adapters"
-	"jeeves4service/services/property/app"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/listener"
+	"github.com/jeeves4service/jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/services/property/adapters"
+	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
 func main() {

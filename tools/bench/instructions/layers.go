@@ -27,21 +27,21 @@ var layers = []layer{
 	// refusal bookkeeping); its signature and JSON parsing are golang-jwt's and
 	// Ed25519's, in the next layer: internal_get verifies no other JWT, so
 	// there that layer is the subject token's too (subjectRows).
-	{subjectLayer, regexp.MustCompile(`^(jeeves4service/services/common/jwtauth\.\(\*SubjectVerifier\)|` +
-		`jeeves4service/services/common/internalauth\.\(\*Guard\)\.(authenticateSubject|refuseSubject|perSubject)|` +
-		`jeeves4service/tools/bench/limit/handler\.subjectVerifier)`)},
+	{subjectLayer, regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/jwtauth\.\(\*SubjectVerifier\)|` +
+		`github.com/jeeves4service/jeeves4service/services/common/internalauth\.\(\*Guard\)\.(authenticateSubject|refuseSubject|perSubject)|` +
+		`github.com/jeeves4service/jeeves4service/tools/bench/limit/handler\.subjectVerifier)`)},
 	{"query: database/sql, SQLite, generated queries, repository",
-		regexp.MustCompile(`^(database/sql|modernc\.org/|jeeves4service/gen/db/|jeeves4service/services/property/adapters|jeeves4service/tools/bench/limit/handler\.scan)`)},
+		regexp.MustCompile(`^(database/sql|modernc\.org/|github.com/jeeves4service/jeeves4service/gen/db/|github.com/jeeves4service/jeeves4service/services/property/adapters|github.com/jeeves4service/jeeves4service/tools/bench/limit/handler\.scan)`)},
 	{jwtLayer,
-		regexp.MustCompile(`^(github\.com/golang-jwt/|jeeves4service/services/common/jwtauth|crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512)|crypto/internal/fips140/edwards25519|encoding/base64)`)},
+		regexp.MustCompile(`^(github\.com/golang-jwt/|github.com/jeeves4service/jeeves4service/services/common/jwtauth|crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512)|crypto/internal/fips140/edwards25519|encoding/base64)`)},
 	{"SHA-256 and the token guard: crypto/sha256, crypto/subtle, internalauth",
-		regexp.MustCompile(`^(jeeves4service/services/common/internalauth|crypto/sha256|crypto/subtle|crypto/internal/fips140/(sha256|subtle))`)},
-	{"validator: contract plans, kin-openapi", regexp.MustCompile(`^(jeeves4service/services/common/validator|github\.com/getkin/)`)},
-	{"audit/access line: logging, slog", regexp.MustCompile(`^(jeeves4service/services/common/logging|log/slog|go\.uber\.org/zap)`)},
+		regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/internalauth|crypto/sha256|crypto/subtle|crypto/internal/fips140/(sha256|subtle))`)},
+	{"validator: contract plans, kin-openapi", regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/validator|github\.com/getkin/)`)},
+	{"audit/access line: logging, slog", regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/logging|log/slog|go\.uber\.org/zap)`)},
 	{"response: handlers, generated strict handler, encoding/json",
-		regexp.MustCompile(`^(encoding/json|jeeves4service/gen/(internalapi|propertyapi)|github\.com/oapi-codegen/|jeeves4service/services/property/(ports|app)|jeeves4service/tools/bench/limit/handler)`)},
+		regexp.MustCompile(`^(encoding/json|github.com/jeeves4service/jeeves4service/gen/(internalapi|propertyapi)|github\.com/oapi-codegen/|github.com/jeeves4service/jeeves4service/services/property/(ports|app)|github.com/jeeves4service/jeeves4service/tools/bench/limit/handler)`)},
 	{"routing and middleware: chi, request record, budgets, metrics",
-		regexp.MustCompile(`^(github\.com/go-chi/|jeeves4service/services/common/|github\.com/prometheus/|net/netip)`)},
+		regexp.MustCompile(`^(github\.com/go-chi/|github.com/jeeves4service/jeeves4service/services/common/|github\.com/prometheus/|net/netip)`)},
 	{"net/http, connection, headers", regexp.MustCompile(`^(net/|net\.|bufio|internal/poll|syscall|mime)`)},
 	{"Go runtime: allocation, GC, maps, scheduler",
 		regexp.MustCompile(`^(runtime|internal/runtime|internal/sync|sync|aeshash|memeqbody|cmpbody|indexbytebody|gogo|gosave)`)},

@@ -31,7 +31,7 @@ import (
 	"strings"
 	"time"
 
-	"jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 )
 
 type options struct {

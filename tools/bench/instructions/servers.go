@@ -18,10 +18,10 @@ import (
 	"strings"
 	"time"
 
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/services/common/lifecycle"
-	"jeeves4service/tools/procs"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/lifecycle"
+	"github.com/jeeves4service/jeeves4service/tools/procs"
 )
 
 // server is one process under callgrind.
@@ -274,8 +274,8 @@ func build(dir string) (binaries, error) {
 	for _, c := range [][]string{
 		{"-o", b.limit, "./tools/bench/limit"},
 		{"-o", b.baseline, "./tools/bench/baseline"},
-		{"-o", b.noPlans, "-ldflags=-X=jeeves4service/services/common/validator.compiledPlans=off", propertyPkg},
-		{"-o", b.slogLines, "-ldflags=-X=jeeves4service/services/common/logging.directLines=off", propertyPkg},
+		{"-o", b.noPlans, "-ldflags=-X=github.com/jeeves4service/jeeves4service/services/common/validator.compiledPlans=off", propertyPkg},
+		{"-o", b.slogLines, "-ldflags=-X=github.com/jeeves4service/jeeves4service/services/common/logging.directLines=off", propertyPkg},
 	} {
 		cmd := exec.Command("go", append([]string{"build"}, c...)...)
 		cmd.Stderr = os.Stderr

@@ -18,9 +18,9 @@ import (
 	"net/http"
 	"os"
 
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/jwtauth"
-	"jeeves4service/tools/bench/limit/handler"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/tools/bench/limit/handler"
 )
 
 func main() {

@@ -22,7 +22,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
-	"jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
 )
 
 // MaxJWTLifetime bounds the JWT-SVIDs this package mints (file mode); SPIRE's

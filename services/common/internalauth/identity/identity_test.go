@@ -14,8 +14,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
 
-	"jeeves4service/internal/testkit/testenv"
-	"jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
 )
 
 var services = []string{"user-service", "property-service"}

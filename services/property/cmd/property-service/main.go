@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"jeeves4service/services/property"
+	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
 func main() {

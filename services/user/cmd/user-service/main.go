@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"jeeves4service/services/user"
+	"github.com/jeeves4service/jeeves4service/services/user"
 )
 
 func main() {

@@ -33,7 +33,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 )
 
 // claims reads at most $2 of the user's properties in property id order

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"jeeves4service/services/common/database"
-	"jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
+	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 )
 
 // TestSubjectToken: with a key, the limit answers the internal call only
