@@ -3,9 +3,7 @@ package jwtauth
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -14,44 +12,6 @@ import (
 	"path/filepath"
 	"syscall"
 )
-
-// JWK is one public key in a JWKS.
-type JWK struct {
-	Kty string `json:"kty"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-}
-
-// JWKS is a JSON Web Key Set.
-type JWKS struct {
-	Keys []JWK `json:"keys"`
-}
-
-// KeyID derives a stable kid from the public key itself.
-func KeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return base64.RawURLEncoding.EncodeToString(sum[:12])
-}
-
-// PublicJWK describes pub as a JWK.
-func PublicJWK(pub ed25519.PublicKey) JWK {
-	return JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: KeyID(pub), Alg: "EdDSA", Use: "sig"}
-}
-
-// ParseJWK returns the Ed25519 public key of a JWK, refusing any other kind.
-func ParseJWK(k JWK) (ed25519.PublicKey, error) {
-	if k.Kty != "OKP" || k.Crv != "Ed25519" || (k.Alg != "" && k.Alg != "EdDSA") {
-		return nil, fmt.Errorf("key %q is not an Ed25519 signing key", k.Kid)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(k.X)
-	if err != nil || len(raw) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("key %q has a malformed x", k.Kid)
-	}
-	return ed25519.PublicKey(raw), nil
-}
 
 // LoadOrCreateKey reads a PKCS#8 PEM Ed25519 private key from path, or creates
 // one (mode 0600, parent directory 0700) when the file does not exist. A file

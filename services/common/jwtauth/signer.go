@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jeeves4service/jeeves4service/internalauth/subject"
 )
 
 // Signer issues tokens with one private key and publishes its public key,
@@ -23,15 +25,15 @@ type Signer struct {
 	jwks     JWKS
 	keys     map[string]ed25519.PublicKey
 	header   string // the encoded header segment, the same in every access token
-	subject  string // the same for every subject token (typ subject+jwt)
-	maxBytes int    // no token is longer (0: no bound)
+	subjects *subject.Signer
+	maxBytes int // no token is longer (0: no bound)
 }
 
 // NewSigner builds a Signer; retired keys stay in the JWKS for verification only.
 func NewSigner(key ed25519.PrivateKey, retired []ed25519.PublicKey, s Settings, ttl time.Duration) *Signer {
 	pub := key.Public().(ed25519.PublicKey)
 	sg := &Signer{key: key, kid: KeyID(pub), settings: s, ttl: ttl, keys: map[string]ed25519.PublicKey{}}
-	sg.header, sg.subject = encodeHeader(sg.kid, AccessTokenType), encodeHeader(sg.kid, SubjectTokenType)
+	sg.header, sg.subjects = encodeHeader(sg.kid, AccessTokenType), subject.NewSigner(key, sg.kid, s.Issuer)
 	for _, p := range append([]ed25519.PublicKey{pub}, retired...) {
 		jwk := PublicJWK(p)
 		if _, dup := sg.keys[jwk.Kid]; dup {

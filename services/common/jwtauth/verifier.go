@@ -2,7 +2,6 @@ package jwtauth
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -11,9 +10,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 )
-
-// ErrUnknownKey means no published key has the token's kid.
-var ErrUnknownKey = errors.New("unknown signing key")
 
 // ErrKeyNotHeld means VerifyHeld met a kid that is not among the keys held
 // now; Verify would look further (fetch the JWKS).
@@ -30,13 +26,6 @@ var ErrExpired = errors.New("access token expired")
 // may disagree by that much. docs/security.md and the public contract's
 // Unauthorized response say so.
 const Leeway = 30 * time.Second
-
-// KeySource finds the public key for a kid.
-type KeySource interface {
-	Key(ctx context.Context, kid string) (ed25519.PublicKey, error)
-	// Has reports, without fetching anything, whether kid is still trusted.
-	Has(kid string) bool
-}
 
 // Verifier checks tokens: EdDSA only (the algorithm is pinned, so alg:none and
 // HS256-with-the-public-key tricks fail), typ JWT (a subject token is not

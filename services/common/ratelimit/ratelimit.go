@@ -18,77 +18,41 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/jeeves4service/jeeves4service/internalauth/limit"
 )
 
-// Budget is how many units a key may spend per Window (spent units come back
-// evenly over the window: one every Window/Count).
-type Budget struct {
-	Count  int
-	Window time.Duration
-}
+// The budgets themselves are the internal-call library's (package limit):
+// its guard spends them, and so does every budget of these services. These
+// names keep this package's callers as they were; Off, the parsers, the
+// Redis store and the tarpit are the services' own.
+type (
+	Budget    = limit.Budget
+	Decision  = limit.Decision
+	Limiter   = limit.Limiter
+	Memory    = limit.Memory
+	WhenFull  = limit.WhenFull
+	Governing = limit.Governing
+)
 
-func (b Budget) interval() time.Duration { return b.Window / time.Duration(b.Count) }
+const (
+	FailClosed          = limit.FailClosed
+	ForgetOldest        = limit.ForgetOldest
+	DefaultMaxKeys      = limit.DefaultMaxKeys
+	PolicyHeader        = limit.PolicyHeader
+	StateHeader         = limit.StateHeader
+	SubjectPolicy       = limit.SubjectPolicy
+	SubjectPolicyPrefix = limit.SubjectPolicyPrefix
+)
+
+var (
+	NewMemory  = limit.NewMemory
+	IPKey      = limit.IPKey
+	PolicyName = limit.PolicyName
+)
 
 // Off is "no budget" (REQUEST_LIMIT=off, for measurements only).
 var Off = Budget{Count: -1}
-
-// Or returns b, or def when b is unset (the zero Budget: a Config built in
-// code rather than read from the environment).
-func (b Budget) Or(def Budget) Budget {
-	if b == (Budget{}) {
-		return def
-	}
-	return b
-}
-
-func (b Budget) String() string { return fmt.Sprintf("%d/%s", b.Count, b.Window) }
-
-// Decision is the answer to Take.
-type Decision struct {
-	// Allowed: a unit was spent and the work may go ahead.
-	Allowed bool
-	// Remaining units after this one.
-	Remaining int
-	// RetryAfter, when refused, is when the next unit comes back.
-	RetryAfter time.Duration
-	// Reset is when the whole budget is back (for RateLimit headers).
-	Reset time.Duration
-}
-
-// Limiter spends and refunds units of per-key budgets.
-type Limiter interface {
-	// Take spends one unit of key's budget if one is left, atomically.
-	Take(ctx context.Context, key string) Decision
-	// Refund gives back one unit that Take spent (the attempt succeeded).
-	Refund(ctx context.Context, key string)
-	// Peek says what Take would, without spending: a cheap early refusal
-	// for a key whose budget is already spent.
-	Peek(ctx context.Context, key string) Decision
-	// Budget is what each key may spend.
-	Budget() Budget
-}
-
-// gcra is the whole algorithm. tat is the key's "theoretical arrival time":
-// the moment its budget would be full again. Spending a unit moves it one
-// interval later; a key may run at most Count intervals ahead of now.
-// It returns the new tat (zero: nothing to store, the key is full) and the
-// decision. Both backends use this arithmetic (Redis in Lua, see redisTake).
-func gcra(b Budget, tat, now time.Time, cost int) (time.Time, Decision) {
-	interval := b.interval()
-	limit := time.Duration(b.Count) * interval
-	if tat.Before(now) {
-		tat = now
-	}
-	next := tat.Add(time.Duration(cost) * interval)
-	ahead := next.Sub(now)
-	if cost > 0 && ahead > limit {
-		return tat, Decision{Allowed: false, RetryAfter: ahead - limit, Reset: tat.Sub(now)}
-	}
-	if ahead <= 0 {
-		return time.Time{}, Decision{Allowed: true, Remaining: b.Count}
-	}
-	return next, Decision{Allowed: true, Remaining: int((limit - ahead) / interval), Reset: ahead}
-}
 
 // ParseBudget reads "COUNT/DURATION" such as "10/1m".
 func ParseBudget(v string) (Budget, error) {
@@ -191,19 +155,6 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
-
-// WhenFull says what an in-memory limiter does with a new key once it holds
-// MaxKeys keys that all still carry spent units.
-type WhenFull int
-
-const (
-	// FailClosed refuses the new key: forgetting a key's failures would hand
-	// an attacker a fresh budget (failure budgets).
-	FailClosed WhenFull = iota
-	// ForgetOldest evicts the least recently used key (request budgets: an
-	// evicted client merely gets a full budget back).
-	ForgetOldest
-)
 
 // Requests returns a general request budget named name (one unit per
 // request, the least recently seen client forgotten when the in-memory store

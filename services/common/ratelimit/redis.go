@@ -37,7 +37,7 @@ func newRedis(client *redis.Client, b Budget, prefix string, health *redisHealth
 // Budget implements Limiter.
 func (r *Redis) Budget() Budget { return r.budget }
 
-// gcraScript is gcra() in Lua, on Redis's clock (so replicas' clocks do not
+// gcraScript is limit.GCRA in Lua, on Redis's clock (so replicas' clocks do not
 // matter): KEYS[1] holds the tat in microseconds; ARGV: interval and limit in
 // microseconds, cost (1 or -1), and 1 to only look (Peek: nothing is stored).
 // It returns {allowed, remaining, retry_us, reset_us}.
@@ -67,7 +67,7 @@ return {1, math.floor((limit - ahead) / interval), 0, ahead}
 `)
 
 func (r *Redis) run(ctx context.Context, key string, cost int, peek bool) (Decision, error) {
-	interval := r.budget.interval().Microseconds()
+	interval := r.budget.Interval().Microseconds()
 	look := 0
 	if peek {
 		look = 1

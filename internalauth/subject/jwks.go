@@ -1,4 +1,4 @@
-package jwtauth
+package subject
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // RemoteKeys holds the verifying keys published at a JWKS URL (the user
 // service's). The set is refreshed on a schedule by Run (every Interval, or
 // sooner when the JWKS says Cache-Control: max-age), and at once when a token
-// names a kid it does not hold (the user service rotated its key). A
+// names a kid it does not hold (the token service rotated its key). A
 // successful fetch replaces the whole set, so a key withdrawn from the JWKS
 // stops being trusted; a failed fetch keeps the last good set.
 //
@@ -30,7 +30,7 @@ import (
 // A fetch on demand starts at least MinRefetch after the last fetch started,
 // whatever arrives: a flood of tokens with bogus kids gets at most one fetch
 // per MinRefetch (and only clients with request budget left may wait for
-// it; see FetchKeys). A token with a kid not held waits for the next
+// it). A token with a kid not held waits for the next
 // fetch rather than being refused, so a real newly published key is accepted
 // on its first request: at most MinRefetch (plus the fetch) after the key is
 // published, its tokens verify. Failed fetches back off besides (from
@@ -63,7 +63,7 @@ const (
 	DefaultJWKSInterval = 5 * time.Minute
 	// DefaultJWKSMinRefetch spaces fetches on demand: one a second keeps a
 	// flood's fetches negligible for the JWKS (60 a minute per replica, within
-	// the user service's default request budget of 600 per client), and is
+	// a request budget of 600 a minute per client), and is
 	// the longest a token of a newly published key waits.
 	DefaultJWKSMinRefetch = time.Second
 	jwksTimeout           = 3 * time.Second
@@ -180,7 +180,7 @@ func (r *RemoteKeys) Run(ctx context.Context) {
 // untilNextRefresh: a failed fetch is retried once its back-off has passed; a
 // good set is refreshed when due. Before anything was fetched there is nothing
 // to refresh: the first fetch happens when a token first needs a key, so the
-// property service may start before the user service (start-up order never
+// caller may start before the token service (start-up order never
 // matters), and it looks again after a while.
 func (r *RemoteKeys) untilNextRefresh(now time.Time) time.Duration {
 	r.mu.RLock()

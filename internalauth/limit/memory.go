@@ -1,4 +1,4 @@
-package ratelimit
+package limit
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func (m *Memory) Take(_ context.Context, key string) Decision {
 		}
 		m.keys.RemoveOldest()
 	}
-	next, d := gcra(m.budget, tat, now, 1)
+	next, d := GCRA(m.budget, tat, now, 1)
 	if d.Allowed {
 		m.store(key, next, now)
 	}
@@ -71,7 +71,7 @@ func (m *Memory) Peek(_ context.Context, key string) Decision {
 	m.mu.Lock()
 	tat, _ := m.keys.Peek(key)
 	m.mu.Unlock()
-	_, d := gcra(m.budget, tat, now, 1)
+	_, d := GCRA(m.budget, tat, now, 1)
 	return d
 }
 
@@ -84,7 +84,7 @@ func (m *Memory) Refund(_ context.Context, key string) {
 	if !known {
 		return
 	}
-	next, _ := gcra(m.budget, tat, now, -1)
+	next, _ := GCRA(m.budget, tat, now, -1)
 	m.store(key, next, now)
 }
 
@@ -98,3 +98,16 @@ func (m *Memory) store(key string, tat, now time.Time) {
 	}
 	m.keys.Add(key, tat)
 }
+
+// WhenFull says what an in-memory limiter does with a new key once it holds
+// its most keys and all of them still carry spent units.
+type WhenFull int
+
+const (
+	// FailClosed refuses the new key: forgetting a key's failures would hand
+	// an attacker a fresh budget (failure budgets).
+	FailClosed WhenFull = iota
+	// ForgetOldest evicts the least recently used key (request budgets: an
+	// evicted client merely gets a full budget back).
+	ForgetOldest
+)

@@ -1,4 +1,4 @@
-package ratelimit
+package limit
 
 import (
 	"math"
@@ -21,12 +21,12 @@ const (
 	StateHeader  = "RateLimit"
 )
 
-// SubjectPolicy is the name of the internal listeners' budget per operation
-// and subject (INTERNAL_SUBJECT_LIMIT) in those fields. Like every budget of
-// one user (the token exchange's, "subject-exchanges"), it starts with
-// SubjectPolicyPrefix: a 429 such a budget governs is about that user, not
-// the caller, and the caller's client tells the two apart by this prefix
-// (package upstream), so it is part of the contract.
+// SubjectPolicy is the name of a guard's budget per operation and subject
+// in those fields. Like every budget of one user (a token service's exchange
+// budget, say), it starts with SubjectPolicyPrefix: a 429 such a budget
+// governs is about that user, not the caller, and a caller's client tells
+// the two apart by this prefix (a breaker should not open for one user's
+// refusals), so it is part of the wire contract.
 const (
 	SubjectPolicy       = "subject-requests"
 	SubjectPolicyPrefix = "subject-"
@@ -51,7 +51,7 @@ func PolicyName(value string) string {
 // internal listener's failure budget before the credential is looked at,
 // then the caller's request budget), and only the last one's fields are
 // sent: the budgets record their decision here, and the fields are built
-// once, for the response (see budget.Fields), rather than by every
+// once, for the response (the service that serves it), rather than by every
 // budget on the way.
 type Governing struct {
 	Name     string // the policy's name in the fields; "" when no budget governs
