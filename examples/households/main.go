@@ -75,7 +75,7 @@ func newHandler(getenv func(string) string) (http.Handler, error) {
 		return nil, fmt.Errorf("the guard: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {}) // 200: it serves
 	api.HandlerFromMux(households{}, mux)
 	return guard.Handler(mux), nil
 }
