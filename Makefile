@@ -192,7 +192,7 @@ FUZZTIME_DB ?= 5000x
 
 ## fuzz: a short run of each fuzz target (their seed corpora already run in make test)
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./services/common/internalauth
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./internalauth
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./services/common/jwtauth
 	$(GO) test -run '^$$' -fuzz '^FuzzCreateProperty$$' -fuzztime $(FUZZTIME_DB) ./services/property
 	$(GO) test -run '^$$' -fuzz '^FuzzPlanAgreesWithKinOpenAPI$$' -fuzztime $(FUZZTIME) ./services/common/validator

@@ -268,7 +268,7 @@ func TestDocsLinksPointToFilesThatExist(t *testing.T) {
 var treeRoots = []string{"api/", "deploy/", "docs/", "e2e/", "gen/", "internal/", "services/", "sql/", "tools/", ".ci/"}
 
 // Every repository path a page spells in code (the layout table, "see
-// services/common/internalauth/doc.go") exists: a moved package fails here.
+// internalauth/doc.go") exists: a moved package fails here.
 func TestDocsNameOnlyPathsThatExist(t *testing.T) {
 	for name, text := range docPages(t) {
 		for _, m := range codeSpan.FindAllStringSubmatch(fence.ReplaceAllString(text, ""), -1) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/contract"
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 )
 
 var pathParam = regexp.MustCompile(`\{[a-z_]+\}`)

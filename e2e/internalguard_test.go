@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 )
 
 // reportingToken is a known caller that neither internal operation lists.

@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 )
 
 func TestMetricsOnAdminListenersOnly(t *testing.T) {

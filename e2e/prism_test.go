@@ -21,7 +21,7 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/gen/internalapi"
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
 	"github.com/jeeves4service/jeeves4service/services/user/adapters"

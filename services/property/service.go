@@ -18,7 +18,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/gen/propertyapi"
 	"github.com/jeeves4service/jeeves4service/services/common/budget"
 	"github.com/jeeves4service/jeeves4service/services/common/config"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/lifecycle"
 	"github.com/jeeves4service/jeeves4service/services/common/listener"

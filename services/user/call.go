@@ -8,7 +8,7 @@ import (
 	"io"
 
 	"github.com/jeeves4service/jeeves4service/services/common/config"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/middleware"
 	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 	"github.com/jeeves4service/jeeves4service/services/user/adapters"

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"github.com/jeeves4service/jeeves4service/services/common/config"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/internalauth/identity"
 	"github.com/jeeves4service/jeeves4service/services/common/logging"
 	"github.com/jeeves4service/jeeves4service/services/user/app"
 )

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/user"
 )
 

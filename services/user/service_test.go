@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/user"
 	"github.com/jeeves4service/jeeves4service/services/user/adapters"
 	"github.com/jeeves4service/jeeves4service/services/user/app"

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/logging"
 	"github.com/jeeves4service/jeeves4service/services/common/router"

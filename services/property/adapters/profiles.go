@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/jeeves4service/jeeves4service/gen/internaluserapi"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
 	"github.com/jeeves4service/jeeves4service/services/property/app"

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/jeeves4service/jeeves4service/gen/internalapi"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
 	"github.com/jeeves4service/jeeves4service/services/user/app"

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/gen/internaluserapi"
 	"github.com/jeeves4service/jeeves4service/services/common/apperr"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 	"github.com/jeeves4service/jeeves4service/services/user/app"
 )

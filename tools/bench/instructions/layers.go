@@ -28,14 +28,14 @@ var layers = []layer{
 	// Ed25519's, in the next layer: internal_get verifies no other JWT, so
 	// there that layer is the subject token's too (subjectRows).
 	{subjectLayer, regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/jwtauth\.\(\*SubjectVerifier\)|` +
-		`github.com/jeeves4service/jeeves4service/services/common/internalauth\.\(\*Guard\)\.(authenticateSubject|refuseSubject|perSubject)|` +
+		`github.com/jeeves4service/jeeves4service/internalauth\.\(\*Guard\)\.(authenticateSubject|refuseSubject|perSubject)|` +
 		`github.com/jeeves4service/jeeves4service/tools/bench/limit/handler\.subjectVerifier)`)},
 	{"query: database/sql, SQLite, generated queries, repository",
 		regexp.MustCompile(`^(database/sql|modernc\.org/|github.com/jeeves4service/jeeves4service/gen/db/|github.com/jeeves4service/jeeves4service/services/property/adapters|github.com/jeeves4service/jeeves4service/tools/bench/limit/handler\.scan)`)},
 	{jwtLayer,
 		regexp.MustCompile(`^(github\.com/golang-jwt/|github.com/jeeves4service/jeeves4service/services/common/jwtauth|crypto/ed25519|crypto/internal/fips140/(ed25519|edwards25519|sha512)|crypto/internal/fips140/edwards25519|encoding/base64)`)},
 	{"SHA-256 and the token guard: crypto/sha256, crypto/subtle, internalauth",
-		regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/internalauth|crypto/sha256|crypto/subtle|crypto/internal/fips140/(sha256|subtle))`)},
+		regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/internalauth|crypto/sha256|crypto/subtle|crypto/internal/fips140/(sha256|subtle))`)},
 	{"validator: contract plans, kin-openapi", regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/validator|github\.com/getkin/)`)},
 	{"audit/access line: logging, slog", regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/logging|log/slog|go\.uber\.org/zap)`)},
 	{"response: handlers, generated strict handler, encoding/json",

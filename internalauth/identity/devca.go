@@ -22,7 +22,7 @@ import (
 )
 
 // DevCA is a throwaway X.509 authority for a dev trust domain: what
-// `user-service identity init` uses instead of a SPIRE server. Its key lives
+// a development setup uses instead of a SPIRE server. Its key lives
 // only in memory and is never written anywhere: to rotate, run init again.
 type DevCA struct {
 	td   spiffeid.TrustDomain
@@ -41,7 +41,7 @@ func NewDevCA(trustDomain string) (*DevCA, error) {
 		return nil, fmt.Errorf("generate CA key: %w", err)
 	}
 	now := time.Now()
-	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{Organization: []string{"jeeves4service dev CA"}},
+	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{Organization: []string{"internalauth dev CA"}},
 		URIs: []*url.URL{td.ID().URL()}, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(365 * 24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)

@@ -24,7 +24,7 @@ func NewToken(name, secret string) (Token, error) {
 }
 
 // ParseTokens reads more accepted tokens written "name=token,name=token"
-// (INTERNAL_SERVICE_TOKENS). A name may appear more than once, and may be the
+// . A name may appear more than once, and may be the
 // primary token's: two tokens of one caller are how a token is rotated.
 func ParseTokens(list string) ([]Token, error) {
 	var tokens []Token
@@ -47,19 +47,24 @@ func ParseTokens(list string) ([]Token, error) {
 	return tokens, nil
 }
 
-// Match returns the caller name of the token that equals presented. It hashes
-// the presented value (so lengths never differ) and compares it with every
-// accepted token without stopping early, so the time taken reveals neither
-// which token matched nor how much of one did.
-func (c *checker) Match(presented string) (string, bool) {
-	if c == nil || len(c.tokens) == 0 || presented == "" {
+// MinTokenLength is the shortest static token accepted.
+const MinTokenLength = 32
+
+// match returns the caller name of the token among tokens that equals
+// presented. It hashes the presented value (so lengths never differ) and
+// compares it with every token without stopping early, so the time taken
+// reveals neither which token matched nor how much of one did. It is not
+// exported: a match that skipped the guard's failure budget, log and hooks
+// would be an oracle for guessing.
+func match(tokens []Token, presented string) (string, bool) {
+	if len(tokens) == 0 || presented == "" {
 		return "", false
 	}
 	var buf [128]byte // a token of usual length is hashed without a heap copy
 	digest := sha256.Sum256(append(buf[:0], presented...))
 	found := 0
 	name := ""
-	for _, t := range c.tokens {
+	for _, t := range tokens {
 		eq := subtle.ConstantTimeCompare(digest[:], t.value[:])
 		if eq == 1 && found == 0 {
 			name = t.Name

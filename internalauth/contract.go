@@ -9,8 +9,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// The extensions every operation of the internal contract carries (tools/speclint
-// refuses an internal operation without them). They are read from the
+// The extensions every operation of an internal contract carries (Policies,
+// and so New, refuses a contract with an operation without them). They are read from the
 // contract, like its security schemes, so that what the contract says is
 // what the guard enforces.
 const (
@@ -71,12 +71,23 @@ func Policies(doc *openapi3.T) (map[string]Policy, error) {
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			names, err := AllowedNames(op)
+			if err == nil && names == nil {
+				err = fmt.Errorf("has no %s: who may call it must be said", AllowedExtension)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, path, err)
 			}
-			obo, _, err := ReadOnBehalfOf(item, op)
+			obo, present, err := ReadOnBehalfOf(item, op)
+			if err == nil && !present {
+				// Without it nothing binds a subject token to the user the
+				// call is about: any subject could act for any other.
+				err = fmt.Errorf("has no %s: for whom a call is made must be said", OnBehalfOfExtension)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, path, err)
+			}
+			if op.OperationID == "" {
+				return nil, fmt.Errorf("%s %s: has no operationId (policies, subject tokens and budgets name it)", method, path)
 			}
 			if problems := SecurityProblems(doc, op, obo); len(problems) > 0 {
 				return nil, fmt.Errorf("%s %s: %s", method, path, problems[0])

@@ -10,7 +10,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/jeeves4service/jeeves4service/services/common/config"
-	"github.com/jeeves4service/jeeves4service/services/common/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/internalauth/identity"
 )
 
 // Mode is INTERNAL_AUTH: which credentials internal calls carry.

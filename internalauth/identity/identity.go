@@ -3,8 +3,7 @@
 // verify peers, and short-lived JWT-SVIDs to present in X-Internal-Token. The
 // identity comes from the SPIFFE Workload API when a socket is configured (a
 // SPIRE agent: rotations are streamed, no restart) and otherwise from files
-// (a dev trust domain made by `user-service identity init`), re-read when
-// they change.
+// (a dev trust domain made with DevCA), re-read when they change.
 package identity
 
 import (
@@ -13,7 +12,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/jwtbundle"
@@ -21,8 +19,6 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
-
-	"github.com/jeeves4service/jeeves4service/services/common/config"
 )
 
 // MaxJWTLifetime bounds the JWT-SVIDs this package mints (file mode); SPIRE's
@@ -65,8 +61,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
 	s, err := openFiles(cfg.Dir, log)
 	if err != nil {
 		// A directory without a loadable identity is a configuration mistake.
-		return nil, &config.Error{Var: "SPIFFE_DIR", Problem: fmt.Sprintf("no identity in %s (make one with "+
-			"`user-service identity init`): %v", cfg.Dir, err)}
+		return nil, &DirError{Dir: cfg.Dir, Err: err}
 	}
 	return s, nil
 }
@@ -118,12 +113,11 @@ func ClientTLS(s Source, server spiffeid.ID) *tls.Config {
 	return tlsconfig.MTLSClientConfig(s, s, tlsconfig.AuthorizeID(server))
 }
 
-// ReadConfig reads SPIFFE_ENDPOINT_SOCKET and SPIFFE_DIR (default
-// ./data/identity/<service>, where `identity init` puts that service's files).
-func ReadConfig(r *config.Reader, service string) Config {
-	c := Config{Socket: r.String("SPIFFE_ENDPOINT_SOCKET", ""), Dir: r.String("SPIFFE_DIR", "./data/identity/"+service)}
-	if c.Socket != "" && !strings.HasPrefix(c.Socket, "unix://") && !strings.HasPrefix(c.Socket, "tcp://") {
-		r.Fail(&config.Error{Var: "SPIFFE_ENDPOINT_SOCKET", Problem: "must be a unix:// or tcp:// address"})
-	}
-	return c
+// DirError is a Config.Dir that holds no loadable identity.
+type DirError struct {
+	Dir string
+	Err error
 }
+
+func (e *DirError) Error() string { return fmt.Sprintf("no identity in %s: %v", e.Dir, e.Err) }
+func (e *DirError) Unwrap() error { return e.Err }
