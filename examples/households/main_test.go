@@ -2,18 +2,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,6 +71,41 @@ func subjectToken(t *testing.T, s *subject.Signer, user, caller string) string {
 	return tok
 }
 
+// logBuffer holds the JSON lines the guard logs (through slog.Default, its
+// default logger, as in main).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lastReason is the reason of the last line logged.
+func (b *logBuffer) lastReason(t *testing.T) string {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+	var line struct{ Reason string }
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &line); err != nil {
+		t.Fatalf("the last log line %q: %v", lines[len(lines)-1], err)
+	}
+	return line.Reason
+}
+
+func captureLogs(t *testing.T) *logBuffer {
+	t.Helper()
+	b := &logBuffer{}
+	before := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(b, nil)))
+	t.Cleanup(func() { slog.SetDefault(before) })
+	return b
+}
+
 // get calls url with the headers given as name, value pairs.
 func get(t *testing.T, url string, headers ...string) (int, http.Header, string) {
 	t.Helper()
@@ -91,6 +129,7 @@ func get(t *testing.T, url string, headers ...string) (int, http.Header, string)
 }
 
 func TestHouseholdsGuardsGetHousehold(t *testing.T) {
+	logs := captureLogs(t)
 	base, signer := startExample(t)
 	url := base + "/api/internal/households/users/7"
 	const cred, subj = "X-Internal-Token", "X-Subject-Token"
@@ -105,22 +144,26 @@ func TestHouseholdsGuardsGetHousehold(t *testing.T) {
 	}
 
 	refusals := []struct {
-		name    string
-		want    int
-		headers []string
+		name, reason string // reason: the guard's WARN line says why
+		want         int
+		headers      []string
 	}{
-		{"the credential alone", 401, []string{cred, appSecret}},
-		{"no credential", 401, []string{subj, subjectToken(t, signer, "7", "household-app")}},
-		{"a wrong credential", 401, []string{cred, strings.Repeat("x", 40), subj, subjectToken(t, signer, "7", "household-app")}},
-		{"another user's subject token", 403, []string{cred, appSecret, subj, subjectToken(t, signer, "8", "household-app")}},
+		{"the credential alone", "subject_token_missing", 401, []string{cred, appSecret}},
+		{"no credential", "missing", 401, []string{subj, subjectToken(t, signer, "7", "household-app")}},
+		{"a wrong credential", "invalid", 401, []string{cred, strings.Repeat("x", 40), subj, subjectToken(t, signer, "7", "household-app")}},
+		{"another user's subject token", "subject_token_other_user", 403,
+			[]string{cred, appSecret, subj, subjectToken(t, signer, "8", "household-app")}},
 		// reporting-job is a known caller with a subject token of its own,
 		// but the operation's x-allowed-callers does not name it.
-		{"another known caller", 403, []string{cred, jobSecret, subj, subjectToken(t, signer, "7", "reporting-job")}},
+		{"another known caller", "caller_not_allowed", 403, []string{cred, jobSecret, subj, subjectToken(t, signer, "7", "reporting-job")}},
 	}
 	for _, r := range refusals {
 		status, h, body := get(t, url, r.headers...)
 		if status != r.want || !strings.HasPrefix(h.Get("Content-Type"), "application/problem+json") {
 			t.Errorf("%s: %d %s %s, want %d application/problem+json", r.name, status, h.Get("Content-Type"), body, r.want)
+		}
+		if got := logs.lastReason(t); got != r.reason {
+			t.Errorf("%s: the guard's WARN line says reason=%q, want %q", r.name, got, r.reason)
 		}
 	}
 
