@@ -117,7 +117,7 @@ func TestExampleHouseholdsWithTheRealServices(t *testing.T) {
 		t.Helper()
 		r := testenv.Do(t, "POST", s.userInternal+"/api/internal/users/subject-tokens", map[string]string{
 			"grant_type": internalauth.GrantTokenExchange, "subject_token": access, "subject_token_type": internalauth.TokenTypeJWT,
-			"audience": "households-service", "scope": "getHousehold", "requested_token_type": internalauth.TokenTypeSubject},
+			"audience": "households-service", "scope": "getHousehold"},
 			internalauth.Header, householdAppToken)
 		var answer struct {
 			AccessToken string `json:"access_token"`

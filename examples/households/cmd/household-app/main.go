@@ -26,10 +26,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if len(args) != 1 {
 		return fmt.Errorf("usage: household-app <user_id>")
 	}
-	// The exchange is a call made for nobody, with this app's token for the user service.
-	exchange := &http.Client{Timeout: 10 * time.Second, Transport: &internalauth.Transport{
+	// The exchange is a call made for nobody, with this app's token for the user service; its
+	// body carries the user's access token (UserTokens: never over plain HTTP off loopback).
+	exchange := &http.Client{Timeout: 10 * time.Second, Transport: &internalauth.Transport{UserTokens: true,
 		Credential: internalauth.StaticToken(getenv("USER_SERVICE_TOKEN")), Audience: "user-service", Caller: "household-app"}}
-	cache := &internalauth.SubjectCache{Margin: 5 * time.Second, MaxEntries: 1000, Now: time.Now,
+	cache := &internalauth.SubjectCache{Margin: 5 * time.Second, MaxEntries: 1000,
 		Exchange: internalauth.ExchangeOver(exchange, getenv("USER_SERVICE_URL")+"/api/internal/users/subject-tokens")}
 	// Every request made with a subject's context carries a subject token for it.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &internalauth.Transport{
