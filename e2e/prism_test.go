@@ -24,6 +24,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/user/adapters"
 )
 
@@ -79,7 +80,7 @@ func startPrism(t *testing.T, args ...string) string {
 func TestInternalClientAgainstPrismMock(t *testing.T) {
 	mock := startPrism(t, "mock", "../openapi-internal.yaml", "--errors")
 	log, _ := testenv.Logger()
-	workload, err := internalauth.Open(context.Background(), internalauth.Config{Name: "user-service", Mode: internalauth.Tokens,
+	workload, err := workload.Open(context.Background(), workload.Config{Name: "user-service", Mode: workload.Tokens,
 		Callees: []internalauth.Callee{{Name: adapters.PropertyService, URL: mock, Token: internalToken}}}, log)
 	if err != nil {
 		t.Fatal(err)

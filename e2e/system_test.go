@@ -21,6 +21,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/internalauth/identity"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property"
 	"github.com/jeeves4service/jeeves4service/services/user"
 )
@@ -128,7 +129,7 @@ func startSystemOpts(t *testing.T, eng testenv.Engine, via func(name, url string
 		sys.userEnv[k], propEnv[k] = v, v
 	}
 	scheme := "http://"
-	if extra["INTERNAL_AUTH"] == string(internalauth.SPIFFE) {
+	if extra["INTERNAL_AUTH"] == string(workload.SPIFFE) {
 		// A dev trust domain instead of the token, as `make run` makes one.
 		dir := t.TempDir()
 		if err := identity.Init("e2e.example", dir, []string{"user-service", "property-service"}, time.Hour); err != nil {

@@ -37,7 +37,7 @@ var ErrRejected = errors.New("invalid internal service credential")
 // Budget names, in Hooks.Budget and the RateLimit fields of a refusal.
 const (
 	FailureBudgetName = "failures"
-	CallerBudgetName  = "caller-requests"
+	CallerBudgetName  = "requests"
 )
 
 // Safe defaults of the guard's budgets (each per key, in memory; see

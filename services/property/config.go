@@ -9,13 +9,13 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/services/common/database"
-	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/metrics"
 	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 	"github.com/jeeves4service/jeeves4service/services/common/router"
 	"github.com/jeeves4service/jeeves4service/services/common/tracing"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property/adapters"
 	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
@@ -32,7 +32,7 @@ type Config struct {
 	// Internal is what the internal listener accepts and how the service
 	// calls the user service's (its mode and credentials, see internalauth);
 	// UserCalls what one list may spend on the profiles call.
-	Internal  internalauth.Config
+	Internal  workload.Config
 	UserCalls upstream.Settings
 	JWKSURL   string
 	// JWKSRefresh is how often the JWKS is fetched again (a shorter max-age wins).
@@ -117,7 +117,7 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		InternalAddr: r.Addr("PROPERTY_INTERNAL_ADDR", "127.0.0.1:9002"),
 		AdminAddr:    r.Addr("PROPERTY_ADMIN_ADDR", "127.0.0.1:9102"),
 		DatabaseURL:  config.Parse(r, "PROPERTY_DATABASE_URL", "sqlite:./data/property.db", database.CheckURL),
-		Internal:     internalauth.ReadConfig(r, InternalRole),
+		Internal:     workload.ReadConfig(r, InternalRole),
 		JWKSURL:      r.String("JWT_JWKS_URL", "http://127.0.0.1:8001/.well-known/jwks.json"),
 		JWKSRefresh:  r.Duration("JWT_JWKS_REFRESH", jwtauth.DefaultJWKSInterval),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
@@ -209,19 +209,19 @@ const PrimaryCaller = "user-service"
 // and it calls the user service's internal listener for profiles, with its
 // own token (PROPERTY_SERVICE_TOKEN) or its SPIFFE identity. In token mode
 // its internal listener speaks TLS when given a certificate.
-var InternalRole = internalauth.Role{
+var InternalRole = workload.Role{
 	Name:  "property-service",
-	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both},
-	Serve: &internalauth.ServeRole{TokenVars: map[string]string{PrimaryCaller: "INTERNAL_SERVICE_TOKEN"},
+	Modes: []workload.Mode{workload.Tokens, workload.SPIFFE, workload.Both},
+	Serve: &workload.ServeRole{TokenVars: map[string]string{PrimaryCaller: "INTERNAL_SERVICE_TOKEN"},
 		MoreTokensVar: "INTERNAL_SERVICE_TOKENS"},
 	// Its calls to the user service carry users' access tokens (the token
 	// exchange): over TLS, or plain http to a loopback host only.
-	Call: []internalauth.CallRole{{Name: PrimaryCaller, URLVar: "USER_SERVICE_INTERNAL_URL", DefaultAddr: "127.0.0.1:9001",
+	Call: []workload.CallRole{{Name: PrimaryCaller, URLVar: "USER_SERVICE_INTERNAL_URL", DefaultAddr: "127.0.0.1:9001",
 		IDVar: "USER_SPIFFE_ID", TokenVar: "PROPERTY_SERVICE_TOKEN", UserTokens: true}},
 	// Token mode's TLS, the same names on both services: the internal
 	// listener's certificate and key, and the CA the user service's
 	// certificate is verified against.
-	TLS: internalauth.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
+	TLS: workload.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
 }
 
 // checkJWKSURL refuses a JWKS fetched over plain http from another host:

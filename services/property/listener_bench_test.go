@@ -11,8 +11,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/database"
 	"github.com/jeeves4service/jeeves4service/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/database"
 	"github.com/jeeves4service/jeeves4service/services/common/logging"
 	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 	"github.com/jeeves4service/jeeves4service/services/property"

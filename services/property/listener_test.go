@@ -19,6 +19,7 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 	"github.com/jeeves4service/jeeves4service/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
@@ -40,12 +41,12 @@ const (
 // a new connection to the internal listener is served again (by each kind of
 // caller the mode takes) and /readyz answers 200.
 func TestListenersOutliveDescriptorExhaustion(t *testing.T) {
-	for _, mode := range []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE, internalauth.Both} {
+	for _, mode := range []workload.Mode{workload.Tokens, workload.SPIFFE, workload.Both} {
 		t.Run(string(mode), func(t *testing.T) { exhaustDescriptors(t, mode) })
 	}
 }
 
-func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
+func exhaustDescriptors(t *testing.T, mode workload.Mode) {
 	issuer := testenv.NewIssuer(t)
 	env := []string{"INTERNAL_AUTH=" + string(mode), "PROPERTY_PUBLIC_ADDR=127.0.0.1:0", "PROPERTY_INTERNAL_ADDR=127.0.0.1:0",
 		"PROPERTY_ADMIN_ADDR=127.0.0.1:0", "PROPERTY_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "p.db"),
@@ -69,7 +70,7 @@ func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 		aud, azp              string // the subject token's
 	}
 	var callers []caller
-	if mode == internalauth.Tokens || mode == internalauth.Both {
+	if mode == workload.Tokens || mode == workload.Both {
 		callers = append(callers, caller{"token over plain HTTP", "http://" + internal + path, goodToken,
 			&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
 			"property-service", "user-service"})
@@ -103,7 +104,7 @@ func exhaustDescriptors(t *testing.T, mode internalauth.Mode) {
 		"public": readyProbe(t, &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1}},
 			"http://"+public+"/readyz"),
 	}
-	if mode == internalauth.SPIFFE {
+	if mode == workload.SPIFFE {
 		now := time.Now()
 		c := td.Client(t, "user-service", now.Add(-time.Minute), now.Add(time.Hour), td)
 		c.Transport.(*http.Transport).MaxConnsPerHost = 1

@@ -16,9 +16,9 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/gen/internalapi"
 	"github.com/jeeves4service/jeeves4service/gen/propertyapi"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/budget"
 	"github.com/jeeves4service/jeeves4service/services/common/config"
-	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/lifecycle"
 	"github.com/jeeves4service/jeeves4service/services/common/listener"
@@ -27,6 +27,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/services/common/router"
 	"github.com/jeeves4service/jeeves4service/services/common/tracing"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property/adapters"
 	"github.com/jeeves4service/jeeves4service/services/property/app"
 	"github.com/jeeves4service/jeeves4service/services/property/ports"
@@ -46,7 +47,7 @@ type Service struct {
 	res     lifecycle.Resources
 	// What the profiles client is built from (SetUserServiceURL).
 	app       *app.Service
-	workload  *internalauth.Workload
+	workload  *workload.Workload
 	userCalls upstream.Settings
 	wrap      func(http.RoundTripper) http.RoundTripper
 	// subjects are the subject tokens of the profiles calls, exchanged at
@@ -155,12 +156,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	s.res.OnClose(limits.Close)
 	s.res.Background(keys.Run)
 
-	workload, err := internalauth.Open(ctx, cfg.Internal, log)
+	wl, err := workload.Open(ctx, cfg.Internal, log)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.res.Background(workload.Run)
-	s.app, s.workload, s.userCalls, s.wrap = svc, workload, cfg.UserCalls, tr.Client
+	s.res.Background(wl.Run)
+	s.app, s.workload, s.userCalls, s.wrap = svc, wl, cfg.UserCalls, tr.Client
 	// The profiles call's breaker, as the user service's claims call's: its
 	// transitions in the log, its state and openings in the metrics.
 	s.userCalls.Log = log
@@ -173,27 +174,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	// the user service, kept for the user's next lists until shortly
 	// before it expires (docs/subject-tokens.md).
 	s.subjects = &internalauth.SubjectCache{Margin: SubjectTokenMargin, MaxEntries: SubjectTokenCacheEntries, Now: time.Now}
-	workload.SetSubjects(s.subjects.Source())
+	wl.SetSubjects(s.subjects.Source())
 	if _, ok := cfg.Internal.Callee(adapters.UserService); ok {
 		if err := s.SetUserServiceURL(""); err != nil {
 			return nil, s.res.Release(err)
 		}
 	}
-	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
+	internalContract, err := router.InternalContract("properties")
+	if err != nil {
+		return nil, s.res.Release(err)
+	}
+	internal, err := wl.InternalListener(cfg.InternalAddr, internalBase, internalContract, workload.GuardOptions{Log: log,
+		Outcomes:  s.Metrics,
 		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
 		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)),
 		// Subject tokens are the user service's: its issuer, its JWKS (the
 		// keys the access tokens are verified with; nothing is asked per call).
 		Subjects:   jwtauth.NewSubjectVerifier(keys, cfg.JWT.Issuer),
-		PerSubject: limits.Requests("internal-subject", cfg.SubjectLimit.Or(DefaultSubjectLimit))})
-	if err != nil {
-		return nil, s.res.Release(err)
-	}
-	internalContract, err := router.InternalContract("properties")
-	if err != nil {
-		return nil, s.res.Release(err)
-	}
-	internal, err := guard.Handler(internalBase, internalContract, func(api chi.Router) { MountInternal(api, svc, log) })
+		PerSubject: limits.Requests("internal-subject", cfg.SubjectLimit.Or(DefaultSubjectLimit))},
+		func(api chi.Router) { MountInternal(api, svc, log) })
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
@@ -207,7 +206,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s.Server, err = listener.Listen(log, listener.WithAdmin(cfg.AdminAddr, router.Admin(s.Metrics.Handler(), cfg.Profiler),
 		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: public},
-		guard.Listener("internal", cfg.InternalAddr, internal))...)
+		internal)...)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/problem"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
@@ -60,7 +61,7 @@ func startLogged(t testing.TB, dbURL string, adjust func(*property.Config), log 
 		t.Fatal(err)
 	}
 	cfg := property.Config{PublicAddr: "127.0.0.1:0", InternalAddr: "127.0.0.1:0", DatabaseURL: dbURL,
-		Internal: internalauth.Config{Name: "property-service", Accepted: []internalauth.Token{primary, second}},
+		Internal: workload.Config{Name: "property-service", Accepted: []internalauth.Token{primary, second}},
 		JWKSURL:  issuer.JWKSURL, JWT: issuer.Settings, Mailer: &outbox.Outbox{}}
 	box, _ := cfg.Mailer.(*outbox.Outbox)
 	if adjust != nil {

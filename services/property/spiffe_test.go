@@ -18,6 +18,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/internalauth/identity"
 	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
@@ -30,13 +31,13 @@ type spiffeEnv struct {
 	dir      string // the property service's identity directory
 }
 
-func startSPIFFE(t *testing.T, mode internalauth.Mode) *spiffeEnv {
+func startSPIFFE(t *testing.T, mode workload.Mode) *spiffeEnv {
 	t.Helper()
 	return startSPIFFEWith(t, mode, nil)
 }
 
 // startSPIFFEWith is startSPIFFE with adjust applied to the config last.
-func startSPIFFEWith(t *testing.T, mode internalauth.Mode, adjust func(*property.Config)) *spiffeEnv {
+func startSPIFFEWith(t *testing.T, mode workload.Mode, adjust func(*property.Config)) *spiffeEnv {
 	t.Helper()
 	td := testenv.NewTrustDomain(t, "example.org", "property-service", "user-service", "reporting")
 	evil := testenv.NewTrustDomain(t, "evil.example", "property-service", "user-service")
@@ -44,7 +45,7 @@ func startSPIFFEWith(t *testing.T, mode internalauth.Mode, adjust func(*property
 	e := startWith(t, "sqlite:"+filepath.Join(t.TempDir(), "p.db"), func(c *property.Config) {
 		c.Internal.Mode = mode
 		c.Internal.Identity.Dir = dir
-		if mode == internalauth.SPIFFE {
+		if mode == workload.SPIFFE {
 			c.Internal.Accepted = nil
 		}
 		// Many refusals from one test IP: the failure budget is not under test here.
@@ -78,7 +79,7 @@ func (s *spiffeEnv) svid(t *testing.T, name string) string {
 }
 
 func TestSPIFFEModeAcceptsTheUserServiceAndAuditsIt(t *testing.T) {
-	s := startSPIFFE(t, internalauth.SPIFFE)
+	s := startSPIFFE(t, workload.SPIFFE)
 	r, err := testenv.TryWith(s.caller(t, "user-service"), "GET", s.url, nil, s.as(t, "user-service", s.svid(t, "user-service"))...)
 	if err != nil || r.Status != 200 {
 		t.Fatalf("good identity: %v %d %s", err, r.Status, r.Body)
@@ -95,7 +96,7 @@ func TestSPIFFEModeAcceptsTheUserServiceAndAuditsIt(t *testing.T) {
 
 // Mutual TLS with X.509-SVIDs of the trust domain, or no connection at all.
 func TestSPIFFEModeRefusesHandshakes(t *testing.T) {
-	s := startSPIFFE(t, internalauth.SPIFFE)
+	s := startSPIFFE(t, workload.SPIFFE)
 	now := time.Now()
 	good := s.svid(t, "user-service")
 	for name, client := range map[string]*http.Client{
@@ -121,7 +122,7 @@ func TestSPIFFEModeRefusesHandshakes(t *testing.T) {
 // On a good connection, every credential but the caller's own fresh
 // JWT-SVID for the property service is refused with 401.
 func TestSPIFFEModeRefusesBadCredentials(t *testing.T) {
-	s := startSPIFFE(t, internalauth.SPIFFE)
+	s := startSPIFFE(t, workload.SPIFFE)
 	now := time.Now()
 	user, property := s.td.ID(t, "user-service"), s.td.ID(t, "property-service")
 	cases := []struct{ name, credential, reason string }{
@@ -160,7 +161,7 @@ func TestSPIFFEModeRefusesBadCredentials(t *testing.T) {
 // A workload of the trust domain with its own valid identity, but not named
 // in the operation's x-allowed-callers, gets 403.
 func TestSPIFFEModeForbidsCallersTheContractDoesNotAllow(t *testing.T) {
-	s := startSPIFFE(t, internalauth.SPIFFE)
+	s := startSPIFFE(t, workload.SPIFFE)
 	r, err := testenv.TryWith(s.caller(t, "reporting"), "GET", s.url, nil, s.as(t, "reporting", s.svid(t, "reporting"))...)
 	if err != nil || r.Status != 403 {
 		t.Fatalf("reporting: %v %d %s", err, r.Status, r.Body)
@@ -175,7 +176,7 @@ func TestSPIFFEModeForbidsCallersTheContractDoesNotAllow(t *testing.T) {
 // credential each call used; a caller with a certificate cannot fall back
 // to a token, and a JWT-SVID without the certificate is worth nothing.
 func TestTokenPlusSPIFFEAcceptsBothAndAuditsWhich(t *testing.T) {
-	s := startSPIFFE(t, internalauth.Both)
+	s := startSPIFFE(t, workload.Both)
 	plain := strings.Replace(s.url, "https://", "http://", 1)
 	ok := []struct {
 		name, url, credential, kind, callerID string
@@ -254,7 +255,7 @@ func TestModesConfiguration(t *testing.T) {
 		}
 	}
 	cfg, err := property.LoadConfig(func(k string) string { return map[string]string{"INTERNAL_AUTH": "spiffe"}[k] })
-	if err != nil || cfg.Internal.Mode != internalauth.SPIFFE || len(cfg.Internal.Accepted) != 0 ||
+	if err != nil || cfg.Internal.Mode != workload.SPIFFE || len(cfg.Internal.Accepted) != 0 ||
 		cfg.Internal.Identity.Dir != "./data/identity/property-service" {
 		t.Fatalf("spiffe mode: %+v %v", cfg, err)
 	}
@@ -263,7 +264,7 @@ func TestModesConfiguration(t *testing.T) {
 		return map[string]string{"INTERNAL_SERVICE_TOKEN": goodToken, "INTERNAL_SERVICE_TOKENS": "user-service=" + otherToken,
 			"PROPERTY_SERVICE_TOKEN": ownToken}[k]
 	})
-	if err != nil || cfg.Internal.Mode != internalauth.Tokens || len(cfg.Internal.Accepted) != 2 ||
+	if err != nil || cfg.Internal.Mode != workload.Tokens || len(cfg.Internal.Accepted) != 2 ||
 		cfg.Internal.Accepted[1].Name != property.PrimaryCaller {
 		t.Fatalf("token mode: %+v %v", cfg.Internal.Accepted, err)
 	}
@@ -274,7 +275,7 @@ func TestModesConfiguration(t *testing.T) {
 // issued 10 s in the future, is refused with a reason; one expired 3 s ago is
 // still taken (the clocks of two hosts may differ by that much).
 func TestSPIFFEModeChecksTimeWithAFewSecondsOfLeeway(t *testing.T) {
-	s := startSPIFFE(t, internalauth.SPIFFE)
+	s := startSPIFFE(t, workload.SPIFFE)
 	now := time.Now()
 	user, property := s.td.ID(t, "user-service"), s.td.ID(t, "property-service")
 	client := s.caller(t, "user-service")
@@ -316,7 +317,7 @@ func TestSPIFFEModeChecksTimeWithAFewSecondsOfLeeway(t *testing.T) {
 // domain sending bad JWT-SVIDs, spends its own budget and never the real
 // caller's. A caller that guesses on its own certificate still runs out.
 func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
-	for _, mode := range []internalauth.Mode{internalauth.Both, internalauth.SPIFFE} {
+	for _, mode := range []workload.Mode{workload.Both, workload.SPIFFE} {
 		t.Run(string(mode), func(t *testing.T) {
 			s := startSPIFFEWith(t, mode, func(c *property.Config) { c.TokenFailures = property.DefaultTokenFailures })
 			budget := property.DefaultTokenFailures.Count
@@ -325,7 +326,7 @@ func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
 				guess func() (testenv.Response, error)
 			}
 			var guessers []guesser
-			if mode == internalauth.Both {
+			if mode == workload.Both {
 				guessers = append(guessers, guesser{"plain HTTP", func() (testenv.Response, error) {
 					return testenv.Try("GET", strings.Replace(s.url, "https://", "http://", 1), nil, internalauth.Header,
 						strings.Repeat("g", 40))
@@ -374,7 +375,7 @@ func TestFailureBudgetOfACertificateIsItsSPIFFEIDs(t *testing.T) {
 // service's certificate, a client holding a session ticket from before is
 // refused like one making a full handshake.
 func TestBundleRotationIsNotSkippedByResumingASession(t *testing.T) {
-	for _, mode := range []internalauth.Mode{internalauth.SPIFFE, internalauth.Both} {
+	for _, mode := range []workload.Mode{workload.SPIFFE, workload.Both} {
 		t.Run(string(mode), func(t *testing.T) {
 			s := startSPIFFE(t, mode)
 			now := time.Now()

@@ -24,6 +24,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property"
 )
 
@@ -146,7 +147,7 @@ func TestSubjectTokenIsCheckedInTokenMode(t *testing.T) {
 }
 
 func TestSubjectTokenIsCheckedInSPIFFEMode(t *testing.T) {
-	s := startSPIFFE(t, internalauth.SPIFFE)
+	s := startSPIFFE(t, workload.SPIFFE)
 	id := func(name string) string { return s.td.ID(t, name).String() }
 	attacks := subjectAttacks(t, s.issuer, id("property-service"), id("user-service"), id("reporting"), id("user-service"))
 	// In spiffe mode the names of token mode are not the identities.

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
-	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/services/property"
 )
 

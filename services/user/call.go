@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/services/common/middleware"
 	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/user/adapters"
 	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
@@ -71,7 +72,7 @@ func callProperties(ctx context.Context, getenv config.Getenv, userID int64, lim
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	workload, err := internalauth.Open(ctx, cfg.Internal, log)
+	workload, err := workload.Open(ctx, cfg.Internal, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "call properties: %v\n", err)
 		return app.PropertyClaims{}, "", 1
@@ -84,7 +85,7 @@ func callProperties(ctx context.Context, getenv config.Getenv, userID int64, lim
 		fmt.Fprintf(stderr, "call properties: %v\n", err)
 		return app.PropertyClaims{}, "", config.ExitCode
 	}
-	workload.SetSubjects(internalauth.Minter(signer, internalauth.DefaultSubjectTTL))
+	workload.SetSubjects(internalauth.Minter(signer.Subjects(), internalauth.DefaultSubjectTTL))
 	client, err := adapters.NewPropertyClient(workload, cfg.PropertyCalls, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "call properties: %v\n", err)

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/services/common/logging"
 	"github.com/jeeves4service/jeeves4service/services/user/app"
 )

@@ -1,6 +1,7 @@
 package user
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -11,13 +12,13 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/services/common/database"
-	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/metrics"
 	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 	"github.com/jeeves4service/jeeves4service/services/common/router"
 	"github.com/jeeves4service/jeeves4service/services/common/tracing"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/user/adapters"
 )
 
@@ -42,6 +43,12 @@ type Config struct {
 	// the exchange mints credentials, and a caller that keeps them never
 	// needs many (a larger budget is a number).
 	ExchangeLimit ratelimit.Budget
+	// ExchangeContracts are other services' internal contracts, whose
+	// operations the exchange issues subject tokens for, to the callers each
+	// operation's x-allowed-callers lists: INTERNAL_EXCHANGE_CONTRACTS,
+	// "name=path,name=path" (a new service needs its contract here and its
+	// caller's token, and no code in this service).
+	ExchangeContracts []workload.CalleeContract
 	// AdminAddr is the admin listener (/metrics, profiling); "" runs none
 	// (a Config built in code, in tests).
 	AdminAddr       string
@@ -56,7 +63,7 @@ type Config struct {
 	// Internal is how the service calls the property service's internal
 	// listener and what its own accepts (its mode and credentials, see
 	// internalauth), PropertyCalls what one login may spend on that call.
-	Internal          internalauth.Config
+	Internal          workload.Config
 	PropertyCalls     upstream.Settings
 	MaxPropertyClaims int
 	// MaxTokenBytes is the access token's byte budget (JWT_MAX_BYTES): the
@@ -125,12 +132,13 @@ func LoadConfig(getenv config.Getenv) (Config, error) {
 		TokenFailures:   config.Parse(r, "INTERNAL_TOKEN_FAILURE_LIMIT", DefaultTokenFailures.String(), ratelimit.ParseBudget),
 		InternalRequestLimit: config.Parse(r, "INTERNAL_REQUEST_LIMIT", DefaultInternalRequestLimit.String(),
 			ratelimit.ParseBudgetOrOff),
-		SubjectLimit:    config.Parse(r, "INTERNAL_SUBJECT_LIMIT", DefaultSubjectLimit.String(), ratelimit.ParseBudgetOrOff),
-		ExchangeLimit:   config.Parse(r, "INTERNAL_EXCHANGE_LIMIT", DefaultExchangeLimit.String(), ratelimit.ParseBudget),
-		DatabaseURL:     config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
-		Internal:        internalauth.ReadConfig(r, InternalRole),
-		SigningKeyFile:  r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
-		RetiredKeyFiles: list(r.Raw("JWT_RETIRED_PUBLIC_KEY_FILES")),
+		SubjectLimit:      config.Parse(r, "INTERNAL_SUBJECT_LIMIT", DefaultSubjectLimit.String(), ratelimit.ParseBudgetOrOff),
+		ExchangeLimit:     config.Parse(r, "INTERNAL_EXCHANGE_LIMIT", DefaultExchangeLimit.String(), ratelimit.ParseBudget),
+		ExchangeContracts: config.Parse(r, "INTERNAL_EXCHANGE_CONTRACTS", "", parseContracts),
+		DatabaseURL:       config.Parse(r, "USER_DATABASE_URL", "sqlite:./data/user.db", database.CheckURL),
+		Internal:          workload.ReadConfig(r, InternalRole),
+		SigningKeyFile:    r.String("JWT_SIGNING_KEY_FILE", "./data/jwt-ed25519.pem"),
+		RetiredKeyFiles:   list(r.Raw("JWT_RETIRED_PUBLIC_KEY_FILES")),
 		JWT: jwtauth.Settings{Issuer: r.String("JWT_ISSUER", "jeeves4service"),
 			Audience: r.String("JWT_AUDIENCE", "jeeves4service")},
 		TTL:               r.Duration("JWT_TTL", defaultTTL),
@@ -228,12 +236,12 @@ func list(v string) []string {
 // service on its own, which accepts the property service's token
 // (PROPERTY_SERVICE_TOKEN; never its own) and more tokens by name
 // (USER_INTERNAL_TOKENS: a rotation, other callers), or SPIFFE identities.
-var InternalRole = internalauth.Role{
+var InternalRole = workload.Role{
 	Name:  "user-service",
-	Modes: []internalauth.Mode{internalauth.Tokens, internalauth.SPIFFE},
-	Serve: &internalauth.ServeRole{TokenVars: map[string]string{adapters.PropertyService: "PROPERTY_SERVICE_TOKEN"},
+	Modes: []workload.Mode{workload.Tokens, workload.SPIFFE},
+	Serve: &workload.ServeRole{TokenVars: map[string]string{adapters.PropertyService: "PROPERTY_SERVICE_TOKEN"},
 		MoreTokensVar: "USER_INTERNAL_TOKENS"},
-	Call: []internalauth.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
+	Call: []workload.CallRole{{Name: adapters.PropertyService, URLVar: "PROPERTY_SERVICE_URL", DefaultAddr: "127.0.0.1:9002",
 		IDVar: "PROPERTY_SPIFFE_ID", TokenVar: "INTERNAL_SERVICE_TOKEN",
 		// A token-mode user service calling a property service in
 		// token+spiffe across hosts (a migration) has no TLS for that hop.
@@ -241,5 +249,29 @@ var InternalRole = internalauth.Role{
 	// Token mode's TLS, as the property service's: INTERNAL_TLS_CERT_FILE and
 	// INTERNAL_TLS_KEY_FILE for its internal listener, INTERNAL_TLS_CA_FILE
 	// to verify the property service's.
-	TLS: internalauth.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
+	TLS: workload.TLSVars{CertVar: "INTERNAL_TLS_CERT_FILE", KeyVar: "INTERNAL_TLS_KEY_FILE", CAVar: "INTERNAL_TLS_CA_FILE"},
+}
+
+// parseContracts reads INTERNAL_EXCHANGE_CONTRACTS: "name=path,name=path",
+// each path an internal contract whose every operation carries
+// x-allowed-callers and x-on-behalf-of.
+func parseContracts(v string) ([]workload.CalleeContract, error) {
+	paths := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		name, path, ok := strings.Cut(pair, "=")
+		name, path = strings.TrimSpace(name), strings.TrimSpace(path)
+		switch {
+		case !ok || name == "" || path == "":
+			return nil, errors.New("entries must be name=path (the callee's name, its internal contract's file)")
+		case name == InternalRole.Name:
+			return nil, fmt.Errorf("%s is this service: its own contract is served already", name)
+		case paths[name] != "":
+			return nil, fmt.Errorf("%s is named twice", name)
+		}
+		paths[name] = path
+	}
+	return workload.LoadContracts(paths)
 }

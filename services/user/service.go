@@ -16,10 +16,10 @@ import (
 
 	"github.com/jeeves4service/jeeves4service/gen/internaluserapi"
 	"github.com/jeeves4service/jeeves4service/gen/userapi"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/budget"
 	"github.com/jeeves4service/jeeves4service/services/common/config"
 	"github.com/jeeves4service/jeeves4service/services/common/database"
-	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/lifecycle"
 	"github.com/jeeves4service/jeeves4service/services/common/listener"
@@ -29,6 +29,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 	"github.com/jeeves4service/jeeves4service/services/common/router"
 	"github.com/jeeves4service/jeeves4service/services/common/tracing"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/user/adapters"
 	"github.com/jeeves4service/jeeves4service/services/user/app"
 	"github.com/jeeves4service/jeeves4service/services/user/ports"
@@ -70,21 +71,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	limits.OnRefuse = s.Metrics.RefusalCounter()
 	s.res.OnClose(conn.Close)
 	s.res.OnClose(limits.Close)
-	workload, err := internalauth.Open(ctx, cfg.Internal, log)
+	wl, err := workload.Open(ctx, cfg.Internal, log)
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	s.res.Background(workload.Run)
+	s.res.Background(wl.Run)
 	// The user service is the authority on users: it mints the subject
 	// token of each call it makes for one (the claims call, at login right
 	// after the password check and at refresh) with its access tokens' key.
-	workload.SetSubjects(internalauth.Minter(signer, internalauth.DefaultSubjectTTL))
+	wl.SetSubjects(internalauth.Minter(signer.Subjects(), internalauth.DefaultSubjectTTL))
 	calls := cfg.PropertyCalls
 	calls.Log = log
 	calls.Outcome = s.Metrics.Counter("property_client_calls_total",
 		"Calls to the property service's internal endpoint, by outcome: ok, error, refused, circuit_open, caller_gone.", "outcome")
 	calls = s.Metrics.Breaker(adapters.PropertyService, calls, func() float64 { return s.Property.StateCode() })
-	if s.Property, err = adapters.NewPropertyClient(workload, calls, tr.Client); err != nil {
+	if s.Property, err = adapters.NewPropertyClient(wl, calls, tr.Client); err != nil {
 		return nil, s.res.Release(err)
 	}
 	svc.OnLogin = s.Metrics.Counter("logins_total", "Login attempts by outcome: success, bad_credentials, rate_limited, error.",
@@ -129,36 +130,36 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Service, error) {
 	internalBase := router.Base{Log: log, Trusted: cfg.InternalTrusted, Ready: s.ready(svc.Repo.Ping),
 		Observe: s.Metrics.HTTP("internal"), Trace: tr.Server("internal", true),
 		Requests: limits.Requests("internal-ip", cfg.RequestLimit.Or(DefaultRequestLimit))}
-	guard, err := workload.Guard(internalauth.GuardOptions{Log: log, Outcomes: s.Metrics,
-		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
-		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)),
-		// The subject tokens it is called with are its own (issued by the exchange).
-		Subjects:   jwtauth.NewSubjectVerifier(signer, cfg.JWT.Issuer),
-		PerSubject: limits.Requests("internal-subject", cfg.SubjectLimit.Or(DefaultSubjectLimit))})
-	if err != nil {
-		return nil, s.res.Release(err)
-	}
 	internalContract, err := router.InternalContract("users")
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
 	// The exchange holds an access token to /me's rule (svc.SessionLive: an
 	// ended session's token is refused at once, not when it expires), and
-	// each (user, operation) to a few exchanges a minute.
-	exchanger, err := workload.Exchanger(verifier, signer, internalContract, internalauth.ExchangeOptions{Live: svc.SessionLive,
-		PerUser: limits.Requests("internal-exchange", cfg.ExchangeLimit.Or(DefaultExchangeLimit))})
+	// each (user, operation) to a few exchanges a minute. It issues subject
+	// tokens for this service's operations and for those of the contracts
+	// INTERNAL_EXCHANGE_CONTRACTS names, to the callers each lists.
+	exchanger, err := wl.Exchanger(verifier, signer, internalContract.Spec, workload.ExchangeOptions{Live: svc.SessionLive,
+		PerUser: limits.Requests("internal-exchange", cfg.ExchangeLimit.Or(DefaultExchangeLimit)), Callees: cfg.ExchangeContracts})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
-	internal, err := guard.Handler(internalBase, internalContract, func(api chi.Router) {
-		MountInternal(api, &ports.Internal{App: svc, Exchanger: exchanger, Log: log}, log)
-	})
+	internal, err := wl.InternalListener(cfg.InternalAddr, internalBase, internalContract, workload.GuardOptions{Log: log,
+		Outcomes:  s.Metrics,
+		Failures:  limits.New("internal-token", cfg.TokenFailures.Or(DefaultTokenFailures), ratelimit.FailClosed),
+		PerCaller: limits.Requests("internal-requests", cfg.InternalRequestLimit.Or(DefaultInternalRequestLimit)),
+		// The subject tokens it is called with are its own (issued by the exchange).
+		Subjects:    jwtauth.NewSubjectVerifier(signer, cfg.JWT.Issuer),
+		PerSubject:  limits.Requests("internal-subject", cfg.SubjectLimit.Or(DefaultSubjectLimit)),
+		AlsoAllowed: map[string][]string{ports.ExchangeOperation: exchanger.Callers()}},
+		func(api chi.Router) {
+			MountInternal(api, &ports.Internal{App: svc, Exchanger: exchanger, Log: log}, log)
+		})
 	if err != nil {
 		return nil, s.res.Release(err)
 	}
 	if s.Server, err = listener.Listen(log, listener.WithAdmin(cfg.AdminAddr, router.Admin(s.Metrics.Handler(), cfg.Profiler),
-		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler},
-		guard.Listener("internal", cfg.InternalAddr, internal))...); err != nil {
+		&listener.Listener{Name: "public", Addr: cfg.PublicAddr, Handler: handler}, internal)...); err != nil {
 		return nil, s.res.Release(err)
 	}
 	return s, nil

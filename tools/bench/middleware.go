@@ -21,6 +21,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/logging"
 	"github.com/jeeves4service/jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -44,8 +45,8 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	workload, err := internalauth.Open(context.Background(), internalauth.Config{Name: "property-service",
-		Mode: internalauth.Tokens, Accepted: []internalauth.Token{tok}}, log)
+	w, err := workload.Open(context.Background(), workload.Config{Name: "property-service",
+		Mode: workload.Tokens, Accepted: []internalauth.Token{tok}}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -61,12 +62,12 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	guard, err := workload.Guard(internalauth.GuardOptions{Log: log,
-		Subjects: jwtauth.NewSubjectVerifier(signer, "jeeves4service")})
+	contract, err := router.InternalContract("internal")
 	if err != nil {
 		return nil, err
 	}
-	contract, err := router.InternalContract("internal")
+	guard, err := w.Guard(contract.Spec, workload.GuardOptions{Log: log,
+		Subjects: jwtauth.NewSubjectVerifier(signer, "jeeves4service")})
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func middlewareOnly(report func(string)) ([]Result, error) {
 	// The guarded stack as the internal listener runs it around a handler:
 	// the listener's router (request id, client IP, the access line, here the
 	// audit line), the guard and the validator; the baseline is the handler alone.
-	guarded, err := guard.Handler(router.Base{Log: log}, contract, func(r chi.Router) {
+	guarded, err := workload.InternalAPI(router.Base{Log: log}, contract, guard, func(r chi.Router) {
 		r.Get("/api/internal/properties/users/{user_id}", noop)
 	})
 	if err != nil {

@@ -56,3 +56,6 @@ var (
 func (s *Signer) SignSubject(req SubjectRequest, ttl time.Duration, now time.Time) (string, SubjectClaims, error) {
 	return s.subjects.Sign(req, ttl, now)
 }
+
+// Subjects is the signer of subject tokens (the same key and issuer).
+func (s *Signer) Subjects() *subject.Signer { return s.subjects }

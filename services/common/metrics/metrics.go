@@ -87,7 +87,7 @@ func New(service string, on bool) *Metrics {
 	w.MustRegister(m.requests, m.latency, m.authOK, m.authNo, m.denied, m.refusals, m.opens, m.whileOpen)
 	// A series born at 40 shows no increase() until its second change, so the
 	// guessing alert would miss a first burst: every reason starts at zero.
-	for _, reason := range internalauth.Reasons {
+	for _, reason := range internalauth.Reasons() {
 		m.authNo.WithLabelValues(reason)
 	}
 	return m

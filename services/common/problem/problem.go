@@ -19,12 +19,13 @@ import (
 // ContentType is the media type of every error body.
 const ContentType = "application/problem+json"
 
-const typeBase = "https://jeeves4service.dev/problems/"
+// TypeBase is the base URI of this project's problem types.
+const TypeBase = "https://jeeves4service.dev/problems/"
 
 // TypeTokenExpired is the type of the 401 for an access token that is
 // valid but for its expiry: a client tells "refresh" from "sign in again"
 // by it, as by the WWW-Authenticate challenge's error_description.
-const TypeTokenExpired = typeBase + "token-expired"
+const TypeTokenExpired = TypeBase + "token-expired"
 
 // FieldError names one offending field; Message never repeats the submitted value.
 type FieldError struct {
@@ -62,7 +63,7 @@ func New(status int, detail string, fields ...FieldError) Problem {
 	if slug == "" {
 		slug = "error"
 	}
-	return Problem{Type: typeBase + slug, Title: http.StatusText(status), Status: status, Detail: detail, Errors: fields}
+	return Problem{Type: TypeBase + slug, Title: http.StatusText(status), Status: status, Detail: detail, Errors: fields}
 }
 
 // TypeCallerForbidden is the type of an internal listener's 403 to a caller
@@ -72,7 +73,7 @@ func New(status int, detail string, fields ...FieldError) Problem {
 // caller; a user who may not see what is asked) is about the user the call
 // is made for, and has the type forbidden. The caller's client tells them
 // apart by this type (package upstream; openapi-internal.yaml, Forbidden).
-const TypeCallerForbidden = typeBase + "caller-forbidden"
+const TypeCallerForbidden = TypeBase + "caller-forbidden"
 
 // As is p with the type typ instead of its status's (one of the Type
 // constants above).

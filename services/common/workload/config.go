@@ -1,4 +1,4 @@
-package internalauth
+package workload
 
 import (
 	"crypto/tls"
@@ -9,8 +9,9 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
-	"github.com/jeeves4service/jeeves4service/services/common/config"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/internalauth/identity"
+	"github.com/jeeves4service/jeeves4service/services/common/config"
 )
 
 // Mode is INTERNAL_AUTH: which credentials internal calls carry.
@@ -56,7 +57,7 @@ func (m Mode) TakesTokens() bool { return m == Tokens || m == Both }
 func (m Mode) TakesSPIFFE() bool { return m == SPIFFE || m == Both }
 
 // MinTokenLength is the shortest static token accepted in configuration.
-const MinTokenLength = config.MinTokenLength
+const MinTokenLength = internalauth.MinTokenLength
 
 // Role is what a service does with internal calls, as its configuration
 // declares it: its own name (the name other services' contracts allow it
@@ -132,7 +133,7 @@ type Config struct {
 	Mode Mode
 	// Accepted are the static tokens the internal listener accepts (the
 	// modes that take tokens).
-	Accepted []Token
+	Accepted []internalauth.Token
 	// Identity is where the service's SPIFFE identity comes from.
 	Identity identity.Config
 	// Callees are the services this one calls.
@@ -190,9 +191,15 @@ func (c Config) Callee(name string) (Callee, bool) {
 // and a callee whose calls carry users' access tokens is reached over TLS or
 // on loopback.
 func ReadConfig(r *config.Reader, role Role) Config {
+	if len(role.Modes) == 0 {
+		// A role that offers no mode is a programming error of the service,
+		// reported as a configuration error rather than a panic.
+		r.Fail(&config.Error{Var: "INTERNAL_AUTH", Problem: "the service " + role.Name + " offers no mode (Role.Modes is empty)"})
+		return Config{Name: role.Name}
+	}
 	c := Config{Name: role.Name,
 		Mode:     config.Parse(r, "INTERNAL_AUTH", string(role.Modes[0]), ParseMode(role.Modes...)),
-		Identity: identity.ReadConfig(r, role.Name)}
+		Identity: readIdentity(r, role.Name)}
 	if r.Err() != nil {
 		return c
 	}
@@ -212,9 +219,8 @@ func ReadConfig(r *config.Reader, role Role) Config {
 // caller's copy call this service as the callee's caller, and each service's
 // token must work only at the service it is for.
 func refuseOwnToken(r *config.Reader, role Role, c Config) {
-	accepts := &checker{tokens: c.Accepted} // the guard's own constant-time match
 	for i, callee := range c.Callees {
-		if _, ok := accepts.Match(callee.Token); ok {
+		if callee.Token != "" && slices.ContainsFunc(c.Accepted, func(t internalauth.Token) bool { return t.Matches(callee.Token) }) {
 			r.Fail(&config.Error{Var: role.Call[i].TokenVar,
 				Problem: "must differ from every token this service accepts (one secret per caller and direction)"})
 			return
@@ -223,7 +229,7 @@ func refuseOwnToken(r *config.Reader, role Role, c Config) {
 }
 
 // accepted reads the tokens an internal listener accepts.
-func accepted(r *config.Reader, mode Mode, s ServeRole) []Token {
+func accepted(r *config.Reader, mode Mode, s ServeRole) []internalauth.Token {
 	callers := slices.Sorted(maps.Keys(s.TokenVars))
 	var vars []string
 	for _, caller := range callers {
@@ -236,14 +242,14 @@ func accepted(r *config.Reader, mode Mode, s ServeRole) []Token {
 		refuseSet(r, mode, vars...)
 		return nil
 	}
-	var out []Token
+	var out []internalauth.Token
 	for _, caller := range callers {
 		name := s.TokenVars[caller]
 		secret := r.Secret(name, MinTokenLength)
 		if r.Err() != nil {
 			return nil
 		}
-		t, err := NewToken(caller, secret)
+		t, err := internalauth.NewToken(caller, secret)
 		if err != nil {
 			r.Fail(&config.Error{Var: name, Problem: err.Error()})
 			return nil
@@ -251,7 +257,7 @@ func accepted(r *config.Reader, mode Mode, s ServeRole) []Token {
 		out = append(out, t)
 	}
 	if s.MoreTokensVar != "" {
-		more, err := ParseTokens(r.Raw(s.MoreTokensVar))
+		more, err := internalauth.ParseTokens(r.Raw(s.MoreTokensVar))
 		if err != nil {
 			r.Fail(&config.Error{Var: s.MoreTokensVar, Problem: err.Error()})
 		}
@@ -362,4 +368,15 @@ func parseOptionalID(v string) (spiffeid.ID, error) {
 		return spiffeid.ID{}, fmt.Errorf("not a SPIFFE ID: %w", err)
 	}
 	return id, nil
+}
+
+// readIdentity reads SPIFFE_ENDPOINT_SOCKET and SPIFFE_DIR (default
+// ./data/identity/<service>, where `user-service identity init` puts that
+// service's files).
+func readIdentity(r *config.Reader, service string) identity.Config {
+	c := identity.Config{Socket: r.String("SPIFFE_ENDPOINT_SOCKET", ""), Dir: r.String("SPIFFE_DIR", "./data/identity/"+service)}
+	if c.Socket != "" && !strings.HasPrefix(c.Socket, "unix://") && !strings.HasPrefix(c.Socket, "tcp://") {
+		r.Fail(&config.Error{Var: "SPIFFE_ENDPOINT_SOCKET", Problem: "must be a unix:// or tcp:// address"})
+	}
+	return c
 }

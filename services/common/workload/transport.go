@@ -1,4 +1,4 @@
-package internalauth
+package workload
 
 import (
 	"crypto/tls"

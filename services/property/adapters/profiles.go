@@ -11,6 +11,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/property/app"
 )
 
@@ -39,7 +40,7 @@ type ProfileClient struct {
 // NewProfileClient builds the client; s bounds what one list spends on the
 // user service. baseURL, when set, replaces the configured one (tests bind
 // the user service after the property service).
-func NewProfileClient(w *internalauth.Workload, s upstream.Settings, baseURL string,
+func NewProfileClient(w *workload.Workload, s upstream.Settings, baseURL string,
 	wrap func(http.RoundTripper) http.RoundTripper) (*ProfileClient, error) {
 	s.Name = UserService
 	up := upstream.New[map[int64]app.Profile](s)

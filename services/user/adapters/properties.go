@@ -10,6 +10,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/upstream"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
 
@@ -32,7 +33,7 @@ type PropertyClient struct {
 
 // NewPropertyClient builds the client; s bounds what one login spends on the
 // property service, wrap (when set) wraps the connections' transport (tracing).
-func NewPropertyClient(w *internalauth.Workload, s upstream.Settings,
+func NewPropertyClient(w *workload.Workload, s upstream.Settings,
 	wrap func(http.RoundTripper) http.RoundTripper) (*PropertyClient, error) {
 	s.Name = PropertyService
 	up := upstream.New[app.PropertyClaims](s)

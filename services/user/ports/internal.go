@@ -6,11 +6,14 @@ import (
 	"log/slog"
 
 	"github.com/jeeves4service/jeeves4service/gen/internaluserapi"
-	"github.com/jeeves4service/jeeves4service/services/common/apperr"
 	"github.com/jeeves4service/jeeves4service/internalauth"
+	"github.com/jeeves4service/jeeves4service/services/common/apperr"
 	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 	"github.com/jeeves4service/jeeves4service/services/user/app"
 )
+
+// ExchangeOperation is the operationId of the token exchange.
+const ExchangeOperation = "exchangeSubjectToken"
 
 // Internal implements internaluserapi.StrictServerInterface: the user
 // service's internal operations. The guard (package internalauth) and the
