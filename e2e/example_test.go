@@ -24,7 +24,7 @@ import (
 
 const (
 	// householdAppToken is household-app's token at the user service
-	// (INTERNAL_SERVICE_TOKENS), for the exchange.
+	// (USER_INTERNAL_TOKENS), for the exchange.
 	householdAppToken = "e2e-household-app-at-users-0123456789abcdef"
 	// householdsAppSecret and reportingJobSecret are the callers' tokens
 	// at the households service (HOUSEHOLDS_TOKENS): one token per callee.
@@ -62,7 +62,7 @@ func TestExampleHouseholdsWithTheRealServices(t *testing.T) {
 	// The token service's side of the adoption: household-app's token, and
 	// the contract whose x-allowed-callers may exchange for its operations.
 	s := startSystemWith(t, testenv.Engines(t)[0], map[string]string{"INTERNAL_AUTH": "token",
-		"INTERNAL_SERVICE_TOKENS":     "household-app=" + householdAppToken,
+		"USER_INTERNAL_TOKENS":        "household-app=" + householdAppToken,
 		"INTERNAL_EXCHANGE_CONTRACTS": "households-service=" + contract})
 	households, addrs, err := procs.StartOn("households", filepath.Join(bin, "households"), 1,
 		func(addrs []string) (map[string]string, []string) {

@@ -51,8 +51,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	return nil
 }
 
-// newHandler is the whole wiring: the contract, the callers' tokens, the user
-// service's keys for subject tokens, and the guard around the generated server.
+// newHandler is the whole wiring: the contract, the callers' tokens, the subject tokens' keys, the guard.
 func newHandler(getenv func(string) string) (http.Handler, error) {
 	doc, err := openapi3.NewLoader().LoadFromData(contract) // embedded: its test validates it
 	if err != nil {

@@ -30,7 +30,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	// body carries the user's access token (UserTokens: never over plain HTTP off loopback).
 	exchange := &http.Client{Timeout: 10 * time.Second, Transport: &internalauth.Transport{UserTokens: true,
 		Credential: internalauth.StaticToken(getenv("USER_SERVICE_TOKEN")), Audience: "user-service", Caller: "household-app"}}
-	cache := &internalauth.SubjectCache{Margin: 5 * time.Second, MaxEntries: 1000,
+	// TokenType: the user service's issued_token_type (its contract's TokenExchangeResponse).
+	cache := &internalauth.SubjectCache{Margin: 5 * time.Second, MaxEntries: 1000, TokenType: "urn:jeeves4service:token-type:subject",
 		Exchange: internalauth.ExchangeOver(exchange, getenv("USER_SERVICE_URL")+"/api/internal/users/subject-tokens")}
 	// Every request made with a subject's context carries a subject token for it.
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &internalauth.Transport{
