@@ -67,8 +67,8 @@ func Reasons() []string { return slices.Clone(reasons) }
 
 // Call is what the guard verified about an internal call it let through.
 type Call struct {
-	// Operation is the contract's operationId.
-	Operation string
+	// Operation is the contract's operationId, Path its path template.
+	Operation, Path string
 	// Caller is the caller's name (a static token's name, or a SPIFFE ID's
 	// path): what x-allowed-callers lists.
 	Caller string
@@ -374,7 +374,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			g.refuse(w, r, d, status, "unknown_operation", "", detail)
 			return
 		}
-		d.call.Operation, d.params = route.Operation.OperationID, params
+		d.call.Operation, d.call.Path, d.params = route.Operation.OperationID, route.Path, params
 		policy := g.policies[d.call.Operation]
 		// The security requirement, as the contract states it, checked by
 		// kin-openapi with the guard as its AuthenticationFunc. It is given

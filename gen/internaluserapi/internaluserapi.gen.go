@@ -38,13 +38,13 @@ func (e TokenExchangeRequestGrantType) Valid() bool {
 
 // Defines values for TokenExchangeRequestRequestedTokenType.
 const (
-	TokenExchangeRequestRequestedTokenTypeUrnJeeves4serviceTokenTypeSubject TokenExchangeRequestRequestedTokenType = "urn:jeeves4service:token-type:subject"
+	TokenExchangeRequestRequestedTokenTypeUrnInternalauthTokenTypeSubject TokenExchangeRequestRequestedTokenType = "urn:internalauth:token-type:subject"
 )
 
 // Valid indicates whether the value is a known member of the TokenExchangeRequestRequestedTokenType enum.
 func (e TokenExchangeRequestRequestedTokenType) Valid() bool {
 	switch e {
-	case TokenExchangeRequestRequestedTokenTypeUrnJeeves4serviceTokenTypeSubject:
+	case TokenExchangeRequestRequestedTokenTypeUrnInternalauthTokenTypeSubject:
 		return true
 	default:
 		return false
@@ -68,13 +68,13 @@ func (e TokenExchangeRequestSubjectTokenType) Valid() bool {
 
 // Defines values for TokenExchangeResponseIssuedTokenType.
 const (
-	TokenExchangeResponseIssuedTokenTypeUrnJeeves4serviceTokenTypeSubject TokenExchangeResponseIssuedTokenType = "urn:jeeves4service:token-type:subject"
+	TokenExchangeResponseIssuedTokenTypeUrnInternalauthTokenTypeSubject TokenExchangeResponseIssuedTokenType = "urn:internalauth:token-type:subject"
 )
 
 // Valid indicates whether the value is a known member of the TokenExchangeResponseIssuedTokenType enum.
 func (e TokenExchangeResponseIssuedTokenType) Valid() bool {
 	switch e {
-	case TokenExchangeResponseIssuedTokenTypeUrnJeeves4serviceTokenTypeSubject:
+	case TokenExchangeResponseIssuedTokenTypeUrnInternalauthTokenTypeSubject:
 		return true
 	default:
 		return false
@@ -117,7 +117,7 @@ type ProfileRequest struct {
 
 // TokenExchangeRequest An RFC 8693 token exchange request (its field names and values, as JSON).
 //
-// Example: {"audience":"user-service","grant_type":"urn:ietf:params:oauth:grant-type:token-exchange","requested_token_type":"urn:jeeves4service:token-type:subject","scope":"getUserProfiles","subject_token":"eyJhbGciOiJFZERTQSIsImtpZCI6IjEiLCJ0eXAiOiJKV1QifQ.e30.c2ln","subject_token_type":"urn:ietf:params:oauth:token-type:jwt"}
+// Example: {"audience":"user-service","grant_type":"urn:ietf:params:oauth:grant-type:token-exchange","requested_token_type":"urn:internalauth:token-type:subject","scope":"getUserProfiles","subject_token":"eyJhbGciOiJFZERTQSIsImtpZCI6IjEiLCJ0eXAiOiJKV1QifQ.e30.c2ln","subject_token_type":"urn:ietf:params:oauth:token-type:jwt"}
 type TokenExchangeRequest struct {
 	// Audience The callee, as the caller authenticates to it (its SPIFFE ID with a JWT-SVID, its name with a static token).
 	//
@@ -2269,75 +2269,75 @@ var swaggerSpec = []string{
 	"DkMM+IgLnqto/HEz3vp0194H9fWuShlchUwDnGZpZFCIPxYUM9EeABY74PKZIjM2u4QnqCYzqTQWwf2O",
 	"8FJtxo1F3d0JF3Vva2t7+8XWaHv3++c7L17sjh6KxaFNPrc3239utiw0juaC/zpn9jJAgvbieH10LQP6",
 	"8kML7x67GE2tHggCTur73b3tFsr24L/HtWpgXsB4N7SYMxUDdntz9u4tajZYZueywSQVqwY2KkRxdFVR",
-	"oS/sVOaVGHOmJ2MswqixBBgwxlsGcMsYRfII1gIopjTLL/BSOFATYNhHcRQbfcC4Ae1H4+iK6Q+KVdaO",
-	"wdrtPWbYaByx5Zvp5Z8z/o6/Ofr74en5T2fH6nimy7+/Ot49/nzIT169GbFfDuD6j3/b/IlPfhqy7dEw",
-	"2ypEe7T7ZxvI+XmBy9rcEbUqu3YEAgyG6xDAbhiYCQ2QjyEm5XYZ67ofAn7qEUtM4DKmBfZKiH+ay9te",
-	"0ra7mXHhPdsaRzveWO9qQwupO1NfayqfOkbuNp7mOx62oq6RrV11rZDHZsd5WAPtrmxOZNVU9aqhtuPG",
-	"Q9r+VGt9TRRpmf46x/tMNdLqts1VLGP8huVYbRAkPbCIHueOHYlA8u8397YeZShgJUkyfOCHh6f1SHtq",
-	"bcZPD8XOwFbbeuwUIK63szOaRzh20zlZXZl7nbd5aJ+kZtGMFCkYmXvG1vh9smIL6XZ1p6xi4AZCE13F",
-	"reHgaxrADRvvKWbyG5uP4EwJYmnWbxnJzmhv9+nNwiQf6oKLe7L4FbkLfsMU6VkgQXZHTZe4O4rvAYa7",
-	"D0IGo/ond0vN8VpsgrcXB7YtFC68bRJAVvkOtnBjzxtuAdqb4xZsDbcsu8CJ+/bi4OGN07Cbrvk3hG+s",
-	"WteGCXzkarLDZja1qt0qzel/2n8NMzlrBbHnOw/B8W7TmvBK6QvYU823HeT0/obqowF/QTtfcCJvWEHb",
-	"wfh3v8WCzn8iSO5GuVFDheFsY7uID6x9R6ZbBlc89L+vqhSa0iqYb2aYrWn4d62KCfGIZfOK6+UZOjuU",
-	"w9Wnzrvd589TarqDtlrjmD45KxkWTQRplIaGJDVefgyOe0orLD1llamSU00KRpUm21uJyKa0oplmlYoJ",
-	"Jk22wcmq8Uot55mqX3N2ePq341eHpiFBepAKdF876yfCSu8Ssro21PXrM0Xen757f3h6/l+tt1C9ItK+",
-	"a0gmYiGra+Xu8XVK0NxUFrkCOKIlzm1IUlM7Q/34Wl1PzS/JyzX98TgRdJ6Hl/NA4Po2l2KS57YNg7Ab",
-	"okbfFOnIbK7ntBicn5wFtT3b5kXI3RAgKAla0KiwZF/NlSa5nFEu3Gp/5ydlVGKbJomY8SuDPPcJDeuJ",
-	"FuDbPlMGe2WCqQL4/inkeVqaGG2mV80LpkzxDYKmrcBFcWQcUdSus9YuhZb8R4aVmDDcrxr6kawgq5+F",
-	"HXAsZY5R8llJM03e/HxGeof567ODmLx5d3bodkWql+WYhBXGfl2YNASA0HTc9K/ZElQLac+bn388G5JX",
-	"BeUzNSYpVyrt2gQYpKoYq5mp6UEZ/lIek5TO87ReQraSbhnWVGeGlncmY77Uuj4ri0kqy7TZ1DpGYX4r",
-	"a2FCzgLS1xKhLOzD3guKDmNxqtOYpOy2TEkNdHyJFklu7i7sMX3WPB2SY11jhkQ04ALcZWvq/jd7rxRs",
-	"TBjNpkTx3DWQDPLCqu8zhQub3mt3jaL2qtndYQlwIl03hGZYHrGPNyEVgS2lKResgixrXhX39y6i1ba5",
-	"uTrQ0uXGhIm8lFxoFRNNr67qUnnDT2FfHac+G5O0Dl+p5+B1+Erfmim40kywivS8+6yDwuvXp75PTDa3",
-	"XgxHw9Fwc7w3Gm31Y+fPunbJPkmx2OZkWNkLq6//cHZ4uubViWi8ezN8d2cwGJJDMA0/uFUR9iBhY8lF",
-	"0PRQicBA5C6kG7nMlO2DbsiSCVry4ZLOkBFjGqB1x8QGcEtfWd806pkkhaSNoJ32x61d6chUU1npAQSA",
-	"PBE+1sgbbIpCJCAQCXw65DIgcrDSmmqywhJhuLIsJzujTddnpGJpGBusUCygFbkaHlekkPIa+RNm8wbc",
-	"q5hcSZnD+y5pHpt7wViH5LClK1iPMOnH6IpUM7CIRHQQzwwFyTVyQqdnPeEV04rsjLZX34a0EuxlYWyg",
-	"jciANYYWl8tAl5Lqac3qMlusbtaDHSeil/obUtNwWkyXRMjgOWTV9VIhhcEL+HJPwRXyUuZLyK7FMo3J",
-	"YsqzKREyZDqgP0MbnNFrRgoudOr93FwU4BIpSbMpy65TK+HCtuTB33LXdgMH4MTqG/oNnedcw5DMT822",
-	"44eJSMRBS1pqO/WFkgFdvFV9Eh1tQmv0iUjDAJ7GbtcAVLhiuLiGQdDcHDAooEsHfd1jMyY0bBzcGSvu",
-	"BaN3i2UQt0iP9t822BrWgeeCAhpLRDt+WTwGAatmnyBB4dLswdSmIamDXGhJgamMibujvVG56OqacgVT",
-	"3Bltxr6tCtpoMxXjwOZl5REC8vbQQYA723DcDMMXGs7yPi71D0g+UeMmm0hBgoBzcLyKkJHDao4R2r79",
-	"sUYrAFgT8SjI+DiOEmlSlOJEOILElNXK8i5qv27DG8aJnw+vyBp2Utijb7CSaiF2R/Fo1BQExhQrlCV4",
-	"Tb0mSOF5gK4URtnwDfgn0vn3V3hMZlaqzWaCMLaOv4QhLuAvKc0A1K3hLq2liDlfu3V7i8Pu4P/xCAY6",
-	"XdCHYduDfRvRnil7loMbfR0fnh8lIm13x23YbdOllKFRrcKGKQU8SF69Oz0jJY4whn9fVnKBnrqkV5iX",
-	"zBgVmMlVCBq5to6uSaV1hCWPSJu8Ig+83KkC00pcR+6i4bL4oXv0QfrUuPsYSBqvO68BQchHZdz4lzaC",
-	"w2s9jWI4HN7HtsYtm7FKOBbvKq+YdNCK15G0SMDRshzfRIAFtqi9pu1qPDhYNNiM3UML4fbVArmx6PQW",
-	"XDGSzS3/20xwYgJbwD2sn4Uw3CDQxS2SXd/Y3FpWM2nQ6yDnvobYbtyqDU3DWR6TJFpnUEnUN5mIIzu1",
-	"sgdv2Afvj6M4umGVMlnBJsBeSBYsDo3G0fZwNNyOsDQ3xTLQBi25p/Bu1AnABkLwjS826txF4y93cetu",
-	"c0szOGDdS6qOE1kf1HrM7bAk19bpNohFdv804rRrHOCPuJUS4RGnoYvCneJqjMd3+E0IVFrtJNIzGIpr",
-	"dAk3rOITznKztGgEHrC4M0ktgLB6nMkcJ6pZnnGTl8WCG1xbBrAc11O0c1ZMzHGvLtzaN6nzb2VqPJvx",
-	"ckFvHHkJdavFFL0ANGLDnBT8miXCJiMIBbwJwU3WXYaFedOC6ErMRW6J2CVVOuC/WkXth4WHa8ZKhO0T",
-	"CzVq0ixWBXyoCYAssk8xoSmWtZUkwhbljaztJD8sJFXzgpEUDdfY64ylBEmJTI0DDCAnsMpMwd7BpU0E",
-	"GAMTOctJr5BXeKSspEotZJUTRwfOGc00v0Fp+yFvlsIGdmQ0LMFwTbzUB2CtZrPX+YHx/y7W+qOUyKgi",
-	"mcwZ6aUW7V1g9w+8kftB0+qKaXTzIaXxwuCmNCbD4bBvc9sORU+RCdvBa4YEQ+IKU3Wt1pOV1+GtcXh2",
-	"iGpvBMrhRcFYrgKXh9VDeHS/til/eNOfPOUKgqjxi0EBKhpHrnfZKPuBx7NIWkXjjytkOec58uZZIUg2",
-	"SoZbz0IPm/3Iq+H60pAdbXD8Ouo++7Y92brczEZsL/+evrjczZq9k6+miN198vyCH2S+vIeA64i3jyO5",
-	"dnJ87pqdByQOtY7YbY1G/ywZbDt6De12pWEcEDZf0WzKBq+k0JUsHuJdunPQ7TPG/8NnhXbuVeRjTwi1",
-	"kH/to7BzaumaHz0xc4VL4HmWUcP5jBuc3dAFR2CQNU07OG70A83dUZivY2njS3DaT8bRxnjozy/OqM6m",
-	"jv2sK5ppf6CkQ3NjD7gDboOQRhetQrQ7VdCkKIMDdNHma+PMOBHtgOZqO9hxkqasVMcbxBVckJrz3A4k",
-	"/X0HVEw8SoSQbQRWn4zoOg4e4BiXATUesf4TK/8B2u7qRvTaQa3/TZ3g2xltrnvQu8GND61jBTuj7Ycf",
-	"OgpP9e5sbj/B5veFCrB2DjYpSQFabZxZ2wwOJr+nS2zXnEtJTuDOr9upWsoBvuBpNypXRmxztrbRyDD1",
-	"GjX8hixka+/hxW6fVbyLo+fG39//XPMAadjdRy/e6ut//ITOeD6b0WoZjaODztMVFnsDBhbrWDfNMNIH",
-	"q6BXylEokHiwUoK3zATM9TxrE28Mi+fYGJMCLMyLwhUkiTd1ytjE+MKnNK4A3vDUNoVT+91URyx1Y5ao",
-	"kEmsJMHzZhkV5JIB0DWHus1qdiW9Pi8OU+YvbqruQs0L+fqMWEtIexaEdpLKRU5cuYOLG65NMwoGA/cd",
-	"m9aFV2bPl5f7tuxU8HaebDKpRo5toLZtfeFpTqe4KcUeMSY1kKuOwzlwpkx3FQebUo+d/RwzbHdjJsh0",
-	"NmW5yXxdFy0RddspNvSKOnEvICco5BXHgnXFJhVT02FQQMeS0pTeMHIJAqKUmNwY5SVCTnync4lPUIAx",
-	"7SFdzEzf/Hx+cX5+kpIe7g3Nbzwn1aTQoWUmIvgsAIrtjxWFlTAssO+7XIObjktt0baEBgtlxU+EW/oV",
-	"6XtO0NPDo9PDs7+gsHiIkrh2XWwbckrjzwWbaALpFlaXTcMNlPDzwenbmg9id82QnEmfAhpaS/MzNHWH",
-	"sGI0V6bQAetvKQrG4Jrb1xJk4rpYWDJZFiw42okcIhWYP0o2NiboOtP5PNO4TVR4KFQsF3SJXRKjsykv",
-	"iTulu7AfIzB6NSmlue0ZpKK31rYSEViCp17WtoDHvm03JTQKe2QXVlRX9IYV4cKCnzGVhZJVSgpakJxq",
-	"bOEuFS6InJAPpydmf1uNFfJK7dcUH9tDML3T7iMnXUnxn1e43Pfmw+eNypr1FopcMnA4oG9hqlMNz/pM",
-	"GXpK36fGJdXTOjGumXaP+D7MU3P+umZYWxbO0jvXKggBa+YS7MBvYz7/3yoY957rejTsDE+SPVlhIxCt",
-	"xgAfPRe4gwAcknctYzdg24YUW0+P3bx7/EQbO38NyPZH2oKY5OkLFhViS6YdT33D2u6IGEAIz78lNP4k",
-	"VRSXSHVUDA7eH/uqwZqairfRjnKKKdr/LyqaYN5vqUn3FFCG/zdS9j9oNxYEGyV1IlJfXXFb6Km/GfZP",
-	"/ViY7PpQVvOzYDU/piad+an440J981HBezvHj1FkENcbwB47Lp3Ifkye5GNaIHv4UcAwM7XFruanrFTd",
-	"6Vb+S1YdTe5vq/r1r7LUv8pSD5el4KmnMBRIkC6pYp5Vc0N5QS8LFn6Ey/aHm185C2zH0qPJB+Ef/+qP",
-	"xPgHn8p+WqxmP9Had2L2PiTnq/N8uOrXPvbQrgO+5qos6DI4Vo/wVJk++GpSadJ6xwiastkT1/98Ohok",
-	"ivZjJ79nnvi5uK7M1hYNLI2z8yjQClEsNsQvWP2gFtampKww99sTH7iBhy1TUzcZ0uIjUIz/nJ7NQNoT",
-	"KGRGC5KzG1bIcsaEfvw8SA/ZwNVcxAERfN+UfDo+MhSTsgCzgwkRKUghZXlJs2uI+ecnZ63nzk/OLl4d",
-	"np5fHB2fHPZXtNE8AfCoqbbX6qFzAOvXqa2dFenCzwo8tE6bf2SdHj7L8K2sUec0P/ld/6XjCMr6cvZ+",
-	"69BFqIbhSlmFQ54a3/+G5omRB450NItQKrr7dPffAQAA//8=",
+	"oS/sVOaVGHOmJ2MswqixBBgwxlsGcMsYRfII1gIopjTLL/BSYyAb7HEM8yCOYWMPmDZg/WgcXTH9QbHK",
+	"WjHYur3HDBqNI7Z8M738c8bf8TdHfz88Pf/p7Fgdz3T591fHu8efD/nJqzcj9ssBXP/xb5s/8clPQ7Y9",
+	"GmZbhWiPdv9cAzk/L3BRm/uhVmTXfkB4wXAVAtANAzOhAfAxRKTcLmJd9UO4Tz1eiQlcxqTAXgnRT3Nx",
+	"2wvadjYzLrxfW+NmxxvrHW1oH3Vf6msN5VPHyN2m03rHAzbUNa61qq718bjsOA/rn91VzYmsmopeNdN2",
+	"zHhI159qna+JIC3DX+d0n6lGSt22uIpljN+wHCsNgqQHFs3j3LEbEUj+/ebe1qPMBGwkSYYP/PDwtB5p",
+	"Ta2t+OmhuBlYaluPnQLE9WZ2RvMIp266Jqsrc6/jNg/tk9QsmpEiBSNzz9j6vk9UbBHdru6UVQycQGii",
+	"q5g1HHxN87dh4z3FTG5jcxGcKUEczfotI9kZ7e0+vVmYxENdcHFPBr8id8FvmCI9CyLI7qjpEHdH8T2g",
+	"cPdBuGBU/8ROqTlai0fw9uLANoTCZbftAcgn38EGbux4wypAa3Osgq3hluUVOGHfXhw8vG0aVtM1+4bw",
+	"jTXr2i6Bh1xNc9jMJlW1U6U5/U/7r2EmZ60A9nznISDebVgTXil9ATuq+baDnN7fSn001C9o5wtO5A0r",
+	"aDsQ/+63WLj5T4TH3fg2aqgwnG1sF/GBte/Iccvgigf999WTQlNahfHN3LI1Df+uVTEhGrFsXnG9PENX",
+	"h3K4ytR5t/P8eUpNX9DWaRzHJ2clw3KJII2i0JCkxsePwW1PaYVFp6wy9XGqScGo0mR7KxHZlFY006xS",
+	"McF0ybY2WTVeqeI8U/Vrzg5P/3b86tC0IkgPkoDua2f9RFjpXSpWV4W6fn2myPvTd+8PT8//q/UWqldE",
+	"2netyEQsZHWt3D2+Qgmam8oiVwBGtMS5DUlqqmaoH1+l66n5JXm5pjMeJ4LO8/ByHghc3+aSS/LcNmAQ",
+	"ckPM6JvyHJnN9ZwWg/OTs6CqZxu8CLcbAgTFQAsZFRbrq7nSJJczyoVb7e/8pIxKbLskETN+ZXDnPqFh",
+	"JdGCe9thymCvTDBNAN8/hQxPSxOhzfSqecGUKbtByLS1tyiOjCOK2hXW2qXQkv/IsAYTBvtVQz+SFeTz",
+	"s7D3jUXMMUo+K2mmyZufz0jvMH99dhCTN+/ODt2uSPWyHJOwttivS5Km9R+ajpv+NVuCaiHlefPzj2dD",
+	"8qqgfKbGJOVKpV2bAINUFWMdMzXdJ8NcymOS0nme1kvIVlItw5fqzM7yzkTMF1nXZ2QxSWWZNttZxyjM",
+	"b2UtTMhWQOJaIpQFfdh1QdFhLE51GpOU3ZYpqWGOL84ivc3dhd2lz5qnQ3Ksa8yQiAZcgLtsNd3/Zu+V",
+	"go0Jo9mUKJ671pHBXVjvfaZwYdN77a5Rzl41uzss/k2k64PQDAsj9vFmK4LAltKUC1ZBjjWvivu7FtFq",
+	"w9xcHWjp8mLCRF5KLrSKiaZXV3WRvOGnsKOOU5+NSVqHr9Sz7zp8pW/KFFxpJlhFet591kHh9etT3yEm",
+	"m1svhqPhaLg53huNtvqx82ddu2SfpFhmczKs7IXV1384Ozxd8+pENN69Gb67MxgMySGYhh/cqgi7j7Cx",
+	"5CJod6hEYCByF9KNXGbKdkA3ZMkELflwSWfIhTGtz7pXYgO4Ja6sbxf1TIpC0kbQTvvj1q50NKqprPQA",
+	"AkCeCB9r5A22QyESEIgEPhly+Q85WGlKNflgiTAsWZaTndGm6zBSsTRcDVYoFhCKXPWOK1JIeY3MCbN5",
+	"A9ZVTK6kzOF9lzSPzb1grENy2NIVrEeY8mN0RZIZWEQiOihnhnzkWjih07Oe8IppRXZG26tvQ0IJdrEw",
+	"NtBGZMAKQ4vFZaBLSfW05nOZLVa36cGOE9FL/Q2paTUtpksiZPAc8ul6qZDC4AV8uSffCnkp8yXk1mKZ",
+	"xmQx5dmUCBlyHNCfoQ3O6DUjBRc69X5uLgpwiZSk2ZRl16mVcGGb8eBvuWu4gQNwYvUN8YbOc65hSOan",
+	"Zhvxw0Qk4qAlLbU9+kLJgCjeqj2JjgahNfpEpGEAT2O3awAqXDFcXMMdaG4OGBTQpYO+7rEZExo2Du6M",
+	"FfeC0bvFL4hbdEf7bxtsDd/As0ABjSWiHb8sHoOAVfNOkJpwafZgatOQ1EEutKTAVMbE3dHeqFx09Uu5",
+	"ginujDZj31AFbbQ5inFg87LyCAEZe+ggwJ1tOFaGYQoNZ3kfl/oHpJ2ocZNHpCBBwDk4RkXIxWE1uwht",
+	"3/5YoxUArIl4FGR8HDuJNMlJcSIcNWLKamV5F7VfN+AN18TPh1dkDS8p7M43+Ei1ELujeDRqCgJjihWy",
+	"ErymXhMk7zxAVAqjbPgG/BOJ/PsrDCYzK9XmMUEYW8dcwhAXMJeUZgDq1rCW1pLDnK/dur3FYXfw/3j4",
+	"Ap0u6MPw7MG+jWjPlD3FwY2+jg/PjxKRtvviNuy2iVLKEKhWYcOUAh4kr96dnpESRxjDvy8ruUBPXdIr",
+	"zEtmjArM5CoEjVxbR9ck0TqqkkekTUaRB17uPIFpIq6jddFwWfzQPfogcWrcfQAkjded1IAg5KMybvxL",
+	"G8HhtZ5AMRwO7+NZ45bNWCUcf3eVUUw6CMXr6FkkYGdZdm8iwAJbpF7TcDUeHCwabMbuoYVw+2qBrFh0",
+	"eguuGMnmlvltJjgxgS1gHdbPQhhuUOfiFr2ub2xuLZ+ZNIh1kHNfQ2w3btWGpuEsj0kSrTOoJOqbTMTR",
+	"nFrZgzfsg/fHURzdsEqZrGATYC8kCxaHRuNoezgabkdYmptiGWiDltyTdzfqBGADIfjGFxt17qLxl7u4",
+	"dbe5pRkcsO4lVcdZrA9qPeZ2WJJr63QblCK7fxpx2rUN8EfcSonwiNMQReFOcTXGgzv8JgQqrWYS6RkM",
+	"xTW6hBtW8QlnuVlaNAIPWNxppBZAWD3IZA4S1fzOuMnIYsENrikDWI7rKdo5KybmoFcXbu2b1Pm3MjWe",
+	"zXi5oCuOjIS60WKKXgAasVVOCn7NEmGTEYQC3oTgJusuw8K8aUB0JeYitxTskiodMF+tovbDwsM1YyXC",
+	"9omFGjVdFqsCPtQEQBZ5p5jQFMvaShJhi/JG1naSHxaSqnnBSIqGa+x1xlKCdESmxgEGkBNYZaZg7+DS",
+	"JgKMgYmc5aRXyCs8TFZSpRayyokjAueMZprfoLT9kDFLYQM7GhqWYLgmXuoDsFaz2ev8wPh/F2v9IUrk",
+	"UpFM5oz0Uov2LrD3B97I/aBpdcU0uvmQzHhhcFMak+Fw2Le5bYeip8iB7WA0Q4IhcYWpulbracrr8NY4",
+	"PDVEtTcC5fCiYCxXgcvD6iE8ul/blD+26c+ccgVB1PjFoAAVjSPXuWyU/cDjWSStovHHFZqc8xx585QQ",
+	"JBslw61noYfNfuTVcH1pyI42OH4ddZ96255sXW5mI7aXf09fXO5mzd7JV5PD7j55bsEPMl/eQ711lNvH",
+	"0Vs72T13zc4DUoZah+u2RqN/lgy2Gb2GcLvSLg6omq9oNmWDV1LoShYPMS7dCej26eL/4VNCO/cq8rFn",
+	"g1rIv/ZR2Dm1RM2PnpK5wiTwDMuo4XzGDbZu6IIjMMiaoB0cNPqB5u4QzNfxs/ElOO0nY2djPPQnF2dU",
+	"Z1PHe9YVzbQ/StKhubEH3AGzQUiji1Yh2p0naJKTwQG6aPO1cWaciHZAc7Ud7DhJU1aq4w3iCi5IzXZu",
+	"B5L+vgMqJh4lQsg2AqvPRHQdBA9wjMuAGo9Y/4mV/wBtd3Ujeu2g1v+mzu7tjDbXPejd4MaH1oGCndH2",
+	"ww8dhed5dza3n2Dz+0IFWDsHm5SkAK02TqttBkeS39MltmvOpSQncOfX7VQt5QBf8LQblSsjtjlV22hk",
+	"mHqNGn5DFrK19/Bit08p3sXRc+Pv73+ueXQ07O6jF2/19T9+Qmc8n81otYzG0UHnuQqLvQEDi3Wsm2YY",
+	"6YNV0CvlKBRIPFgpwVtmAuZ6nrGJN4bFc2yMSQEW5kXhCpLEmzplbGJ84VMaVwBveGqbwqn9bqIjlrox",
+	"S1TIIVaS4EmzjApyyQDomuPcZjW7kl6fF4cp8xc3VXeh5oV8fUasJaQ9C0I76eQiJ67cwcUN16YZBYOB",
+	"+45N68Irs+fLy31bdip4O082mVQjxzZQ27a+8BynU9yUYo8YkxrIVcfhHDhTpruKg02px85+jhm2uzET",
+	"ZDqbstxkvq6Lloi67RQbekWduBeQExTyimPBumKTiqnpMCigY0lpSm8YuQQBUUpMbozyEiEnvtO5xCco",
+	"wJj2kC5mpm9+Pr84Pz9JSQ/3huY3npFqUujQMhMRfBAAxfYHisJKGBbY912uwU3HpbZoW0KDhbLiJ8It",
+	"/Yr0PSfo6eHR6eHZX1BYPD5JXLsutg05pfHngk00gXQLq8um4QZK+Png9G3NB7G7ZkjOpE8BDa2l+QGa",
+	"ukNYMZorU+iA9bcUBWNwze1rCTJxXSwsmSwLFhzqRA6RCswfJRsbE3Sd6XyeadwmKjwOKpYLusQuidHZ",
+	"lJfEnc9d2M8QGL2alNLc9gxS0VtrW4kILMETL2tbwAPftpsSGoU9rAsrqit6w4pwYcHPmMpCySolBS1I",
+	"TjW2cJcKF0ROyIfTE7O/rcYKeaX2a4qP7SGY3mn3YZOupPjPK0zue/Ph80ZlzXoLRS4ZOBzQtzDVqYZn",
+	"faYMPaXvU+OS6mmdGNdMu0d8GeapOX9dM6wtC2fpnWsVhIA1cwl24Lcxn/9vFYx7T3Q9GnaGZ8ierLAR",
+	"iFZjgI+eC9xBAA7Ju5axG7BtQ4qtp8du3j1+oo2dvwZk+8NsQUzy9AWLCrEl046nvmFtd0QMIITn3xIa",
+	"f5IqikukOioGB++PfdVgTU3F22hHOcUU7f8XFU0w77fUpHsKKMP/Gyn7H7QbC4KNkjoRqa+uuC301F8L",
+	"+6d+Jkx2fSKr+UGwmh9Tk878VPxhob75nOC9nePHKDKI6w1gjx2XTmQ/Jk/yGS2QPfwcYJiZ2mJX8yNW",
+	"qu50K/8Nq44m97dV/fpXWepfZamHy1Lw1FMYCiRIl1Qxz6q5obyglwULP79l+8PN75sFtmPp0eSD8I9/",
+	"9edh/INPZT8tVrOfaO07MXsfkvPVeT5c9Wsfe2jXAV9zVRZ0GRyoR3iqTB98Nak0ab1jBE3Z7Inrfz4d",
+	"DRJF+5mT3zNP/FBcV2ZriwaWxtl5FGiFKBYb4hesflALa1NSVpj77YkP3MDDlqmpmwxp8REoxn9Iz2Yg",
+	"7QkUMqMFydkNK2Q5Y0I/fh6kh2zgai7igAi+b0o+HZ8XiklZgNnBhIgUpJCyvKTZNcT885Oz1nPnJ2cX",
+	"rw5Pzy+Ojk8O+yvaaJ4AeNRU22v10DmA9evU1s6KdOEnBR5ap80/sk4Pn2X4Vtaoc5qf/K7/0nEEZX05",
+	"e7916CJUw3ClrMIhT43vf0PzxMgDRzqaRSgV3X26++8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

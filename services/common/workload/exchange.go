@@ -16,10 +16,6 @@ import (
 	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
 )
 
-// SubjectTokenType is the issued_token_type of this project's subject
-// tokens (the library's default is neutral; the wire keeps its name).
-const SubjectTokenType = "urn:jeeves4service:token-type:subject"
-
 // ExchangeOptions are what an Exchanger needs from the service that signs
 // subject tokens besides its keys.
 type ExchangeOptions struct {
@@ -76,7 +72,6 @@ func (w *Workload) Exchanger(access *jwtauth.Verifier, signer *jwtauth.Signer, s
 				info.RateLimit = limit.Governing{Name: internalauth.ExchangeBudgetName, Budget: b, Decision: d}
 			}
 		},
-		TokenType: SubjectTokenType,
 	}
 	if o.PerUser != nil {
 		x.PerUser = o.PerUser

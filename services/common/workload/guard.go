@@ -90,6 +90,7 @@ func hooks(report Outcomes) internalauth.Hooks {
 	return internalauth.Hooks{
 		Accepted: func(r *http.Request, c internalauth.Call) {
 			info := reqinfo.From(r.Context())
+			info.Operation, info.Route = c.Operation, c.Path
 			info.Caller, info.CallerID, info.Credential = c.Caller, c.CallerID, c.Credential
 			info.Subject, info.SubjectTokenID = c.Subject, c.TokenID
 			if report != nil {
@@ -97,6 +98,9 @@ func hooks(report Outcomes) internalauth.Hooks {
 			}
 		},
 		Refused: func(r *http.Request, status int, reason string, c internalauth.Call) {
+			// The refusal's access line and metrics name the operation.
+			info := reqinfo.From(r.Context())
+			info.Operation, info.Route = c.Operation, c.Path
 			if report == nil {
 				return
 			}

@@ -28,13 +28,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	}
 	// The exchange is a call made for nobody, with this app's token for the user service; its
 	// body carries the user's access token (UserTokens: never over plain HTTP off loopback).
-	exchange := &http.Client{Timeout: 10 * time.Second, Transport: &internalauth.Transport{UserTokens: true,
+	exchange := &http.Client{Timeout: 10 * time.Second, CheckRedirect: internalauth.RefuseRedirect, Transport: &internalauth.Transport{UserTokens: true,
 		Credential: internalauth.StaticToken(getenv("USER_SERVICE_TOKEN")), Audience: "user-service", Caller: "household-app"}}
-	// TokenType: the user service's issued_token_type (its contract's TokenExchangeResponse).
-	cache := &internalauth.SubjectCache{Margin: 5 * time.Second, MaxEntries: 1000, TokenType: "urn:jeeves4service:token-type:subject",
+	cache := &internalauth.SubjectCache{Margin: 5 * time.Second, MaxEntries: 1000,
 		Exchange: internalauth.ExchangeOver(exchange, getenv("USER_SERVICE_URL")+"/api/internal/users/subject-tokens")}
 	// Every request made with a subject's context carries a subject token for it.
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &internalauth.Transport{
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: internalauth.RefuseRedirect, Transport: &internalauth.Transport{
 		Credential: internalauth.StaticToken(getenv("HOUSEHOLDS_TOKEN")), Subjects: cache.Source(),
 		Audience: "households-service", Caller: "household-app"}}
 	ctx = internalauth.ForSubject(ctx, internalauth.Subject{User: args[0], Operation: "getHousehold", Evidence: getenv("ACCESS_TOKEN")})

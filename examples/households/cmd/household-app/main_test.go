@@ -62,7 +62,7 @@ func newWorld(t *testing.T) *world {
 			return
 		}
 		_ = json.NewEncoder(rw).Encode(internalauth.ExchangeResponse{AccessToken: tok,
-			IssuedTokenType: "urn:jeeves4service:token-type:subject", TokenType: "N_A", ExpiresIn: 60})
+			IssuedTokenType: "urn:internalauth:token-type:subject", TokenType: "N_A", ExpiresIn: 60})
 	}))
 	t.Cleanup(users.Close)
 
