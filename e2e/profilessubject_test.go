@@ -27,6 +27,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/internalauth/identity"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/services/common/workload"
 )
 
 // propertyWorkload is what a thief of the property service's credential
@@ -72,7 +73,7 @@ func (w propertyWorkload) exchange(t *testing.T, s *system, access, scope, audie
 	t.Helper()
 	return testenv.DoWith(t, w.client, "POST", s.userInternal+"/api/internal/users/subject-tokens", map[string]string{
 		"grant_type": internalauth.GrantTokenExchange, "subject_token": access, "subject_token_type": internalauth.TokenTypeJWT,
-		"audience": audience, "scope": scope, "requested_token_type": internalauth.TokenTypeSubject}, w.credential()...)
+		"audience": audience, "scope": scope, "requested_token_type": workload.SubjectTokenType}, w.credential()...)
 }
 
 // accessToken signs an access token for user with the user service's key,

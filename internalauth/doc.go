@@ -1,91 +1,100 @@
 // Package internalauth is how one service calls another's internal-only
-// operations, and how the one called decides whether to answer. It is the
-// whole of this project's subject in one place; the services only wire it.
+// operations, and how the one called decides whether to answer: a guard
+// (net/http middleware built from the callee's OpenAPI contract), a client
+// transport, and a token service's exchange. It reads no environment
+// variable and names no service: a service maps its own configuration onto
+// the options.
 //
 // # The threat
 //
 // An endpoint meant only for other services is still an HTTP endpoint. It
 // ends up reachable from where it should not be, guarded by a default or
-// leaked secret, unlogged, or open to every caller for every operation. Each
-// defence below answers one of those.
+// leaked secret, unlogged, open to every caller for every operation, or,
+// once a caller's credential leaks, open for every user. Each defence below
+// answers one of those.
 //
 // # The design
 //
-//  1. A listener of its own. Internal operations are served only on the
-//     internal listener (Guard.Listener); public listeners answer 404 for
-//     them and never mention them. The network should fence that port too
-//     (see docs/deploying.md).
-//  2. The contract says who may call what. openapi-internal.yaml declares an
-//     apiKey scheme on X-Internal-Token required by every operation, and per
-//     operation x-allowed-callers (who may call it) and x-on-behalf-of (for
-//     whom a call is made; contract.go). tools/speclint refuses an internal
-//     operation without them, or one made public with `security: []`.
-//  3. The validator built from the contract enforces it. The guard is the
-//     AuthenticationFunc of the InternalToken scheme (Guard.Handler), so a
-//     call without a valid credential is a 401 before any parameter is looked
-//     at, and a known caller the operation does not list is a 403 of its own
-//     problem type (problem.TypeCallerForbidden), which its client counts as
-//     a failure; a refusal about the call's user (a subject token's 403, the
-//     per-subject 429 whose RateLimit field names "subject-requests") it
-//     does not (upstream.Refusal, issue 33).
-//  4. The credential says which workload calls (Config.Mode, INTERNAL_AUTH):
-//     - token: a static secret per caller, at least 32 characters, kept as a
-//     SHA-256 digest and compared in constant time against every accepted
-//     token (tokens.go). A leaked token works until it is rotated by hand.
-//     Across hosts the internal listener speaks TLS with a certificate from
-//     files and callers verify it against a CA file (Config.TLS,
-//     transport.go), so the token crosses no network in clear.
-//     - spiffe: mutual TLS with the caller's X.509-SVID, and in the header a
-//     JWT-SVID for the callee's SPIFFE ID, at most 5 minutes to live, whose
-//     subject must be the SPIFFE ID of the certificate the connection was
-//     made with (svid.go). A JWT-SVID copied out of a request is useless
-//     without that workload's private key; no TLS session is resumed, so
-//     every connection is checked against the current trust bundle.
-//     - token+spiffe: either, for a migration; a connection with a client
-//     certificate is held to the SPIFFE rules, so it cannot downgrade.
-//  5. The subject says for whom. A call made for a user carries, in
-//     X-Subject-Token (the SubjectToken scheme, required with InternalToken
-//     in the one security requirement), a subject token the user service
-//     signed with its access tokens' key: sub the user, aud this callee, op
-//     the operation, azp the caller, at most 60 s to live. The guard checks
-//     it after the credential (401 invalid or expired past 5 s, 403 for
-//     another user, operation or caller) against the operation's
-//     x-on-behalf-of, and spends a budget per (operation, subject). A
-//     leaked credential alone reads nothing (docs/subject-tokens.md). The
-//     user service mints the tokens of its own calls (Minter); another
-//     service gets one by exchanging, at the user service, the access token
-//     of the user whose request it serves (exchange.go: Exchanger serves
-//     the exchange, SubjectCache asks for it once per user and operation).
-//     The exchange takes only an access token the user service would
-//     still accept itself (Exchanger.Live, the service's own session rule),
-//     and a few a minute per user and operation (Exchanger.PerUser).
-//  6. Guessing is bounded. Every call spends a unit of a failure budget
-//     (per client IP, or per SPIFFE ID on a certificate connection) before
-//     its credential is looked at; an accepted one gives it back, so a
-//     guesser gets a handful of tries a minute and then 429.
-//  7. Every call leaves a line. A refused call: WARN with the reason and the
-//     client IP, never the credential. An accepted one: its access line is
-//     the INFO audit event, naming the caller, its SPIFFE ID, the kind of
-//     credential, the verified subject and its token's jti.
-//  8. No user's token in clear, no redirect followed. A callee whose calls
-//     carry users' access tokens (the exchange: CallRole.UserTokens) is
-//     reached over TLS, or plain HTTP to a loopback host only; ReadConfig
-//     refuses anything else and the client refuses such a request at run
-//     time. No internal client follows a redirect (ErrRedirect): one would
-//     resend the credential and the body wherever the callee's address
-//     pointed.
-//  9. It fails closed. A guard without the credentials its mode accepts
-//     cannot be built, the validator refuses to exist without an
-//     AuthenticationFunc, and an operation the guard has no policy for lets
-//     nobody in.
+//  1. The contract says who may call what. The internal contract declares
+//     an apiKey scheme on X-Internal-Token (which workload calls) and one on
+//     X-Subject-Token (for whom), both in the one security requirement of
+//     every operation, and per operation x-allowed-callers (who may call it)
+//     and x-on-behalf-of (for whom a call is made: a path parameter, `none`,
+//     or `any` with the `check` that stands in; contract.go). New refuses a
+//     contract with an operation that lacks either extension: what is not
+//     said is not allowed.
+//  2. kin-openapi's validator enforces it. The guard finds the request's
+//     operation in the contract (an unknown path is a 404 before any
+//     credential is looked at) and has the operation's security requirement
+//     checked by openapi3filter with itself as the AuthenticationFunc: a call
+//     without a valid credential is a 401. A known caller the operation does
+//     not list is a 403 of its own problem type (…caller-forbidden), which the
+//     caller's client counts against the callee; a refusal about the call's
+//     user (…forbidden, or a 429 whose RateLimit field names a "subject-"
+//     budget) it should not count, since it says nothing about the callee.
+//  3. The credential says which workload calls:
+//     - a static token (WithTokens): at least MinTokenLength characters,
+//     kept as a SHA-256 digest and compared in constant time against every
+//     accepted token without stopping early. A leaked token works until it
+//     is rotated; keep it inside TLS across hosts.
+//     - a SPIFFE identity (WithSPIFFE): on a mutual-TLS connection made with
+//     the caller's X.509-SVID, a JWT-SVID for this service, at most 5
+//     minutes to live, whose subject is the SPIFFE ID of that certificate
+//     (svid.go): a JWT-SVID copied out of a request is useless without that
+//     workload's private key. A connection with a client certificate is held
+//     to these rules even when tokens are accepted too, so it cannot
+//     downgrade.
+//  4. The subject token says for whom (package subject). The token service
+//     signs it with its access tokens' key: sub the user, aud this callee,
+//     op the operation, azp the caller, at most a minute to live. The guard
+//     verifies it after the credential (401 invalid or expired), then
+//     refuses with 403 a token for another user (than the parameter
+//     x-on-behalf-of names), another operation or another caller. A leaked
+//     caller credential alone reads nothing.
+//  5. Subject tokens come from an exchange (Exchanger, exchange.go). A
+//     caller serving a request whose user it has verified gives that user's
+//     access token to the token service and gets a token for one (callee,
+//     operation): one that a callee's contract, given to the token service
+//     as configuration (Exchanger.Serve), declares, asked by a caller its
+//     x-allowed-callers lists, for a session still live, a few a minute per
+//     user and operation. A new service needs its contract there and no
+//     code. The caller keeps each token until shortly before it expires
+//     (SubjectCache).
+//  6. Every budget is on unless switched off by name. Each call spends a
+//     unit of a failure budget (per client address, or per SPIFFE ID on a
+//     certificate connection) before its credential is looked at, given back
+//     when it is accepted: a guesser gets a handful of tries a minute. An
+//     accepted caller spends its own request budget, and each (operation,
+//     subject) one of its own: a compromised caller reads a user's data only
+//     that often. Options left out get these defaults in memory; a nil
+//     budget is an error, limit.Unlimited the explicit off.
+//  7. Every call leaves a line. A refusal: WARN with the reason (a closed
+//     set, Reasons) and the client address, never a credential. An accepted
+//     call: its audit event (Hooks.Accepted, or an INFO line) names the
+//     caller, its SPIFFE ID, the kind of credential, the verified subject
+//     and the subject token's jti; CallFrom gives the handler the same.
+//  8. No user's token in clear, no redirect followed. A Transport whose
+//     requests carry users' access tokens (UserTokens: the exchange) sends
+//     none over plain HTTP to a host other than loopback; no internal client
+//     should follow a redirect (RefuseRedirect), which would resend the
+//     credential and the body wherever the callee's address pointed.
+//  9. It fails closed. A guard that accepts no credential, or whose contract
+//     has operations made for a user but which verifies no subject tokens,
+//     cannot be built; an operation not in the contract lets nobody in;
+//     nothing exported compares a presented credential outside the guard's
+//     budget, log and hooks.
 //
 // # Using it
 //
-// A service declares its Role (its name, the modes it offers, whom it
-// serves and calls) and reads its Config once with ReadConfig. Open gives
-// the Workload; Workload.Client is the HTTP client to call another service
-// with (credential, request id and TLS set on every request), and
-// Workload.Guard the guard of its own internal listener. A new internal
-// operation needs its contract entry and its handler, no new wiring (see
-// docs/adding-an-internal-endpoint.md).
+// The callee parses its contract and wraps its handler:
+//
+//	guard, err := internalauth.New(contract,
+//		internalauth.WithName("households-service"),
+//		internalauth.WithTokens(tokens...),
+//		internalauth.WithSubjects(subject.NewVerifier(subject.NewRemoteKeys(jwksURL, 0), issuer)))
+//	http.ListenAndServe(addr, guard.Handler(mux))
+//
+// The caller sends its requests through a Transport, under ForSubject for
+// the user it serves. Health, docs, listeners and TLS stay the service's
+// business; examples/households is a whole service in a page.
 package internalauth

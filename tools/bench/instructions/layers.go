@@ -27,8 +27,8 @@ var layers = []layer{
 	// refusal bookkeeping); its signature and JSON parsing are golang-jwt's and
 	// Ed25519's, in the next layer: internal_get verifies no other JWT, so
 	// there that layer is the subject token's too (subjectRows).
-	{subjectLayer, regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/services/common/jwtauth\.\(\*SubjectVerifier\)|` +
-		`github.com/jeeves4service/jeeves4service/internalauth\.\(\*Guard\)\.(authenticateSubject|refuseSubject|perSubject)|` +
+	{subjectLayer, regexp.MustCompile(`^(github.com/jeeves4service/jeeves4service/internalauth/subject\.\(\*Verifier\)|` +
+		`github.com/jeeves4service/jeeves4service/internalauth\.\(\*Guard\)\.authenticateSubject|` +
 		`github.com/jeeves4service/jeeves4service/tools/bench/limit/handler\.subjectVerifier)`)},
 	{"query: database/sql, SQLite, generated queries, repository",
 		regexp.MustCompile(`^(database/sql|modernc\.org/|github.com/jeeves4service/jeeves4service/gen/db/|github.com/jeeves4service/jeeves4service/services/property/adapters|github.com/jeeves4service/jeeves4service/tools/bench/limit/handler\.scan)`)},
