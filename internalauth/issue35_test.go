@@ -2,8 +2,12 @@ package internalauth
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jeeves4service/jeeves4service/internalauth/limit"
 )
 
 // Issue 35, defect 1: the old Policies ignored whether x-on-behalf-of was
@@ -46,5 +50,46 @@ func TestGuardRefusesASubjectTokenForAnotherUser(t *testing.T) {
 	}
 	if status, body, _ := call(t, "GET", s.url+"/users/7", alpha, ts.sign(t, "7", "getUser", "alpha")); status != http.StatusOK {
 		t.Fatalf("user 7's own subject token: %d %s", status, body)
+	}
+}
+
+// Issue 35, defect 2: the old guard's failure budget was nil unless a
+// service set one, and nil meant no bound on guessing. Left out, the budget
+// is now DefaultFailures (10 a minute per client address): the 11th wrong
+// token from one address is a 429 with Retry-After, and so is a right one
+// after it (a guesser that hits is still refused until the budget is back).
+// A nil budget is an error; limit.Unlimited is how it is switched off.
+func TestGuardBoundsGuessingByDefault(t *testing.T) {
+	if DefaultFailures != (limit.Budget{Count: 10, Window: time.Minute}) {
+		t.Fatalf("DefaultFailures is %v, want 10/min", DefaultFailures)
+	}
+	ts := newTokenService(t)
+	s := serve(t, ts) // no WithFailureBudget
+	wrong := strings.Repeat("x", 32)
+	for i := 1; i <= DefaultFailures.Count; i++ {
+		if status, _, _ := call(t, "POST", s.url+"/batch", wrong, ""); status != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d, want 401", i, status)
+		}
+	}
+	status, _, h := call(t, "POST", s.url+"/batch", wrong, "")
+	retry, err := strconv.Atoi(h.Get("Retry-After"))
+	if got := s.lastRefusal(); status != http.StatusTooManyRequests || err != nil || retry < 1 || got.reason != "rate_limited" {
+		t.Fatalf("wrong token %d: %d, Retry-After %q, refusal %+v; want 429 rate_limited with Retry-After",
+			DefaultFailures.Count+1, status, h.Get("Retry-After"), got)
+	}
+	if status, _, _ := call(t, "POST", s.url+"/batch", alpha, ""); status != http.StatusTooManyRequests {
+		t.Fatalf("the right token after the budget is spent: %d, want 429", status)
+	}
+
+	if _, err := New(loadContract(t, contractYAML), WithName(self), WithTokens(tokens(t)...),
+		WithSubjects(ts.verifier), WithFailureBudget(nil)); err == nil {
+		t.Fatal("WithFailureBudget(nil) built a guard: nil must not mean unbounded")
+	}
+
+	off := serve(t, ts, WithFailureBudget(limit.Unlimited))
+	for i := 1; i <= 3*DefaultFailures.Count; i++ {
+		if status, _, _ := call(t, "POST", off.url+"/batch", wrong, ""); status != http.StatusUnauthorized {
+			t.Fatalf("limit.Unlimited, wrong token %d: %d, want 401", i, status)
+		}
 	}
 }
