@@ -136,3 +136,21 @@ func receiverName(e ast.Expr) string {
 	}
 	return ""
 }
+
+// Issue 35, defect 4: the old Reasons was an exported slice, which any
+// importer could change (and with it the labels the metrics start with and
+// what reasons_test checks against). Reasons() is a copy.
+func TestReasonsIsACopy(t *testing.T) {
+	first := internalauth.Reasons()
+	if len(first) == 0 {
+		t.Fatal("no reasons")
+	}
+	want := slices.Clone(first)
+	for i := range first {
+		first[i] = "changed"
+	}
+	_ = append(first[:0], "appended") // an append into its backing array
+	if got := internalauth.Reasons(); !slices.Equal(got, want) {
+		t.Fatalf("after an importer changed its copy, Reasons() is %v, want %v", got, want)
+	}
+}
