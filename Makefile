@@ -3,7 +3,7 @@
 GO ?= go
 OAPI := $(GO) tool oapi-codegen
 
-.PHONY: all generate build run run-fresh test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin mail mailpit-bin prometheus cluster-test images isolation-test race
+.PHONY: all generate build run run-fresh test lint fuzz contract node-tools docs bench bench-instructions soak clean spire spire-bin mail mailpit-bin prometheus cluster-test images isolation-test race example
 
 all: build
 
@@ -14,6 +14,7 @@ generate:
 	$(OAPI) -config api/internalapi.yaml openapi-internal.yaml
 	$(OAPI) -config api/internaluserapi.yaml openapi-internal.yaml
 	$(GO) tool sqlc generate
+	cd examples/households && $(GO) generate ./...
 
 ## build: both binaries into bin/
 build:
@@ -99,8 +100,14 @@ test:
 	@TEST_NOT_RUN_DIR=$(NOT_RUN_DIR) $(MAKE) --no-print-directory lint
 	TEST_NOT_RUN_DIR=$(NOT_RUN_DIR) CONTRACT_COVERAGE_DIR=$(COVERAGE_DIR) $(GO) test -count=1 ./...
 	cd deploy/k8s && $(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory example
 	$(GO) run ./tools/contractcov $(COVERAGE_DIR)
 	@$(GO) run ./tools/notrun $(NOT_RUN_DIR)
+
+## example: build, vet and test examples/households, a third service adopting internalauth in a module
+## of its own (the root's go test runs it against the real services: e2e/example_test.go)
+example:
+	cd examples/households && $(GO) build ./... && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## race: the services' tests under the race detector (needs cgo and a C compiler; .ci/run runs it)
 race:
@@ -115,7 +122,7 @@ NOTE_NODE_LINT := test -z "$$TEST_NOT_RUN_DIR" || echo "Redocly and Spectral: th
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
-	@test -z "$$(gofmt -l services tools e2e deploy *.go)" || { gofmt -l services tools e2e deploy *.go; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l services tools e2e deploy examples *.go)" || { gofmt -l services tools e2e deploy examples *.go; echo "gofmt needed"; exit 1; }
 	@awk 'length > 140 { print FILENAME ":" FNR ": line over 140 characters"; bad = 1 } END { exit bad }' $$(find services -name '*.go')
 	$(GO) vet ./...
 	cd deploy/k8s && $(GO) vet ./...

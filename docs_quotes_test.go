@@ -7,9 +7,12 @@ import (
 	"testing"
 )
 
-// quoteMark marks a fenced block as quoted from a contract: the HTML comment
-// on the line before the fence names the file, <!-- quote: openapi-internal.yaml -->.
-var quoteMark = regexp.MustCompile("(?m)^<!-- quote: (openapi-(?:public|internal)\\.yaml) -->\\n```[^\\n]*\\n((?s:.*?))^```")
+// quoteMark marks a fenced block as quoted from a file: the HTML comment on
+// the line before the fence names it, a contract (<!-- quote:
+// openapi-internal.yaml -->) or a file of the examples (<!-- quote:
+// examples/households/main.go -->; no segment starts with a dot, so no
+// quote reaches outside examples/).
+var quoteMark = regexp.MustCompile("(?m)^<!-- quote: (openapi-(?:public|internal)\\.yaml|examples/[A-Za-z0-9_/-]+(?:\\.[A-Za-z0-9_-]+)+) -->\\n```[^\\n]*\\n((?s:.*?))^```")
 
 // contractKeys are what only a contract's text says; a page's YAML block
 // holding one either quotes a contract (and is marked so) or is the
@@ -47,25 +50,37 @@ func contains(text, block string) bool {
 }
 
 // Issue 36: docs/sharing.md quoted an x-on-behalf-of text the contract no
-// longer had. Every block a page marks as quoted from a contract must be in
-// that contract as it is now, line for line; and a YAML block with a
-// contract's keys must be marked, a quote or the guide's tested example, so
-// that no quote escapes the check by going unmarked.
+// longer had. Every block a page marks as quoted from a contract (or, issue
+// 35, from a file of examples/) must be in that file as it is now, line for
+// line; and a YAML block with a contract's keys must be marked, a quote or
+// the guide's tested example, so that no quote escapes the check by going
+// unmarked.
 func TestDocsQuoteTheContractsAsTheyAre(t *testing.T) {
-	contracts := map[string]string{}
-	for _, name := range []string{"openapi-public.yaml", "openapi-internal.yaml"} {
+	files := map[string]string{}
+	quoted := func(name string) string {
+		if text, ok := files[name]; ok {
+			return text
+		}
 		data, err := os.ReadFile(name)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("a page quotes %s: %v", name, err)
 		}
-		contracts[name] = string(data)
+		files[name] = string(data)
+		return files[name]
 	}
 	quotes := 0
 	for name, text := range docPages(t) {
-		for _, m := range quoteMark.FindAllStringSubmatch(text, -1) {
+		marks := quoteMark.FindAllStringSubmatch(text, -1)
+		// A mark the pattern does not take (a path outside examples/, a
+		// typo) would leave its block unchecked yet count as marked below.
+		if n := strings.Count(text, "\n<!-- quote: "); n != len(marks) {
+			t.Errorf("%s has %d <!-- quote: --> marks, of which %d name a contract or a file of examples/ before a fence",
+				name, n, len(marks))
+		}
+		for _, m := range marks {
 			quotes++
-			if !contains(contracts[m[1]], m[2]) {
-				t.Errorf("%s quotes %s, but the contract does not say this (any more):\n%s", name, m[1], m[2])
+			if !contains(quoted(m[1]), m[2]) {
+				t.Errorf("%s quotes %s, but the file does not say this (any more):\n%s", name, m[1], m[2])
 			}
 		}
 		lines := strings.Split(text, "\n")

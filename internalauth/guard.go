@@ -394,7 +394,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			if reason == "" {
 				reason = "subject_token_unchecked" // the validator refused before asking the guard
 			}
-			g.refuse(w, r, d, http.StatusUnauthorized, reason, "unauthorized", "Invalid internal service credential.")
+			g.refuse(w, r, d, http.StatusUnauthorized, reason, "unauthorized", "Invalid internal service token")
 			return
 		}
 		g.failures.Refund(ctx, d.failureKey)
@@ -407,6 +407,14 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			// it makes will meet, unlike a subject token's 403 about one user.
 			g.refuse(w, r, d, http.StatusForbidden, "caller_not_allowed", "caller-forbidden",
 				"This caller may not call this operation.")
+			return
+		}
+		// The path's parameters as the contract types them, before the
+		// subject binding compares one with the token: a malformed user id
+		// is the caller's mistake (400 naming it), not another user.
+		if name, ok := g.badPathParameter(r, route, params); !ok {
+			g.refuse(w, r, d, http.StatusBadRequest, "", "validation", "The request does not match the contract.",
+				fieldError{Field: name, Message: "does not match the contract's schema for this path parameter"})
 			return
 		}
 		if policy.Subject {
@@ -459,7 +467,12 @@ func (g *Guard) spend(w http.ResponseWriter, r *http.Request, d *decision, l lim
 
 // refuse logs a refusal at WARN (the reason and the client address, never
 // a credential), tells the Refused hook, and answers status with a problem.
-func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, d *decision, status int, reason, typ, detail string) {
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, d *decision, status int, reason, typ, detail string,
+	fields ...fieldError) {
+	if status == http.StatusBadRequest {
+		g.write(w, status, typ, detail, fields)
+		return
+	}
 	if g.hooks.Refused != nil {
 		g.hooks.Refused(r, status, reason, d.call)
 	}
@@ -469,7 +482,7 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, d *decision, stat
 	}
 	g.log.WarnContext(r.Context(), msg, g.attrs(r, "reason", reason, "client_ip", g.clientIP(r), "method", r.Method,
 		"path", r.URL.Path, "operation", d.call.Operation, "caller", d.call.Caller, "caller_id", d.call.CallerID,
-		"subject", d.call.Subject, "jti", d.call.TokenID)...)
+		"credential", d.call.Credential, "subject", d.call.Subject, "jti", d.call.TokenID)...)
 	if typ == "" {
 		typ = "not-found"
 		if status == http.StatusMethodNotAllowed {
@@ -479,15 +492,44 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, d *decision, stat
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `APIKey header="`+Header+`"`)
 	}
+	g.write(w, status, typ, detail, nil)
+}
+
+// fieldError names one offending field of a 400 (never its value).
+type fieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// write answers status with an RFC 9457 problem of type base+typ.
+func (g *Guard) write(w http.ResponseWriter, status int, typ, detail string, fields []fieldError) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-	}{g.problems + typ, http.StatusText(status), status, detail})
+		Type   string       `json:"type"`
+		Title  string       `json:"title"`
+		Status int          `json:"status"`
+		Detail string       `json:"detail"`
+		Errors []fieldError `json:"errors,omitempty"`
+	}{g.problems + typ, http.StatusText(status), status, detail, fields})
+}
+
+// badPathParameter checks the route's path parameters against their
+// schemas; the name of the first that fails, and false.
+func (g *Guard) badPathParameter(r *http.Request, route *routers.Route, params map[string]string) (string, bool) {
+	input := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route}
+	for _, ps := range [][]*openapi3.ParameterRef{route.PathItem.Parameters, route.Operation.Parameters} {
+		for _, p := range ps {
+			if p.Value == nil || p.Value.In != openapi3.ParameterInPath {
+				continue
+			}
+			if err := openapi3filter.ValidateParameter(r.Context(), input, p.Value); err != nil {
+				return p.Value.Name, false
+			}
+		}
+	}
+	return "", true
 }
 
 func (g *Guard) attrs(r *http.Request, kv ...any) []any {
