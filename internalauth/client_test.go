@@ -2,8 +2,6 @@ package internalauth
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
+	"github.com/jeeves4service/jeeves4service/internalauth/subject"
 )
 
 // A call made for a subject carries a subject token for that subject, the
@@ -21,47 +19,51 @@ import (
 // callee is down), and a call made for nobody carries none.
 func TestClientSendsTheSubjectTokenOrNoCall(t *testing.T) {
 	var calls atomic.Int32
-	var got atomic.Value
+	var got, credential atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		got.Store(r.Header.Get(SubjectHeader))
+		credential.Store(r.Header.Get(Header))
 	}))
 	t.Cleanup(srv.Close)
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	signer := jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "iss", Audience: "api"}, time.Hour)
-	w := &Workload{cfg: Config{Name: "user-service", Mode: Tokens,
-		Callees: []Callee{{Name: "property-service", URL: srv.URL, Token: alpha}}}}
-	call := func(ctx context.Context) error {
-		client, base, err := w.Client("property-service", time.Second, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/x", nil)
+	ts := newTokenService(t)
+	rt := &Transport{Credential: StaticToken(alpha), Audience: self, Caller: "property-service"}
+	client := &http.Client{Timeout: time.Second, CheckRedirect: RefuseRedirect, Transport: rt}
+	do := func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/x", nil)
 		resp, err := client.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 		}
 		return err
 	}
-	forUser := ForSubject(context.Background(), Subject{User: "7", Operation: "getUserProperties"})
+	forUser := ForSubject(context.Background(), Subject{User: "7", Operation: "getUser"})
 
-	if err := call(forUser); err == nil || calls.Load() != 0 {
+	if err := do(forUser); err == nil || calls.Load() != 0 {
 		t.Fatalf("no subject source: err %v, %d calls sent", err, calls.Load())
 	}
-	w.SetSubjects(func(context.Context, jwtauth.SubjectRequest) (string, error) { return "", errors.New("cannot sign") })
-	if err := call(forUser); err == nil || calls.Load() != 0 {
+	rt.Subjects = func(context.Context, subject.Request) (string, error) { return "", errors.New("cannot sign") }
+	if err := do(forUser); err == nil || calls.Load() != 0 {
 		t.Fatalf("a failing subject source: err %v, %d calls sent", err, calls.Load())
 	}
-	w.SetSubjects(Minter(signer, DefaultSubjectTTL))
-	if err := call(forUser); err != nil || calls.Load() != 1 {
+	rt.Subjects = Minter(ts.signer, DefaultSubjectTTL)
+	if err := do(forUser); err != nil || calls.Load() != 1 {
 		t.Fatalf("minted: err %v, %d calls", err, calls.Load())
 	}
-	c, err := jwtauth.NewSubjectVerifier(signer, "iss").Verify(context.Background(), got.Load().(string), "property-service")
-	if err != nil || c.Subject != "7" || c.Operation != "getUserProperties" || c.AuthorizedParty != "user-service" {
+	c, err := ts.verifier.Verify(context.Background(), got.Load().(string), self)
+	if err != nil || c.Subject != "7" || c.Operation != "getUser" || c.AuthorizedParty != "property-service" {
 		t.Fatalf("the subject token sent: %+v %v", c, err)
 	}
-	if err := call(context.Background()); err != nil || got.Load().(string) != "" {
+	if credential.Load() != alpha {
+		t.Fatalf("the credential sent: %q", credential.Load())
+	}
+	if err := do(context.Background()); err != nil || got.Load().(string) != "" {
 		t.Fatalf("a call for nobody: err %v, subject token %q", err, got.Load())
+	}
+	// No credential: no call at all.
+	rt.Credential = StaticToken("")
+	if err := do(context.Background()); err == nil || calls.Load() != 2 {
+		t.Fatalf("without a credential: err %v, %d calls", err, calls.Load())
 	}
 }
 
@@ -70,7 +72,7 @@ func TestClientSendsTheSubjectTokenOrNoCall(t *testing.T) {
 // and, from net/http, every header but Authorization and cookies) receives
 // no connection at all, so neither the credential in X-Internal-Token nor a
 // body carrying a user's access token (the exchange) reaches it, and the
-// call fails.
+// call fails with ErrRedirect.
 func TestClientFollowsNoRedirect(t *testing.T) {
 	var reached atomic.Int32
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
@@ -82,21 +84,44 @@ func TestClientFollowsNoRedirect(t *testing.T) {
 			asked.Add(1)
 			http.Redirect(w, r, target.URL+r.URL.Path, code)
 		}))
-		w := &Workload{cfg: Config{Name: "property-service", Mode: Tokens,
-			Callees: []Callee{{Name: "user-service", URL: callee.URL, Token: alpha}}}}
-		client, base, err := w.Client("user-service", time.Second, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest("POST", base+"/api/internal/users/subject-tokens", strings.NewReader(`{"subject_token":"x"}`))
+		client := &http.Client{Timeout: time.Second, CheckRedirect: RefuseRedirect,
+			Transport: &Transport{Credential: StaticToken(alpha), UserTokens: true}}
+		req, _ := http.NewRequest("POST", callee.URL+"/exchange", strings.NewReader(`{"subject_token":"x"}`))
 		resp, err := client.Do(req)
 		if err == nil {
 			_ = resp.Body.Close()
 			t.Errorf("%d: the call succeeded with %d", code, resp.StatusCode)
+		} else if !errors.Is(err, ErrRedirect) {
+			t.Errorf("%d: %v, want ErrRedirect", code, err)
 		}
 		callee.Close()
 		if asked.Load() != 1 || reached.Load() != 0 {
 			t.Fatalf("%d: the callee was asked %d times, the redirect's target %d (want 1, 0)", code, asked.Load(), reached.Load())
 		}
+	}
+}
+
+// A Transport whose requests carry users' access tokens sends none over
+// plain HTTP off loopback, whatever URL it is given: the request is refused
+// before anything is dialled.
+func TestTransportSendsUserTokensInClearOnlyToLoopback(t *testing.T) {
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { asked.Add(1) }))
+	t.Cleanup(srv.Close)
+	client := &http.Client{Timeout: time.Second, Transport: &Transport{Credential: StaticToken(alpha), UserTokens: true}}
+	for _, url := range []string{"http://10.0.0.7:9001/x", "http://user-service-internal:9001/x"} {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(`{"subject_token":"x"}`))
+		if _, err := client.Do(req); !errors.Is(err, ErrPlainHTTP) {
+			t.Errorf("%s: %v, want ErrPlainHTTP", url, err)
+		}
+	}
+	// httptest's server is on 127.0.0.1: loopback is allowed.
+	resp, err := client.Post(srv.URL+"/x", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatalf("loopback: %v", err)
+	}
+	_ = resp.Body.Close()
+	if asked.Load() != 1 {
+		t.Fatalf("loopback: %d calls", asked.Load())
 	}
 }

@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
-	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
-	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
-	"github.com/jeeves4service/jeeves4service/services/common/router"
+	"github.com/jeeves4service/jeeves4service/internalauth/limit"
 )
 
 // Issue 33: the exchange asks the issuing service whether the access
@@ -18,15 +15,16 @@ import (
 // cannot decide fails the exchange (no token), and so does a missing check.
 func TestExchangeRefusesTheTokenOfAnEndedSession(t *testing.T) {
 	now := time.Now()
-	x, _, access := exchangeWorld(t, now)
-	var asked []*jwtauth.Claims
+	f := exchangeWorld(t, now)
+	x := f.x
+	var asked []AccessToken
 	live, checkErr := false, error(nil)
-	x.Live = func(_ context.Context, c *jwtauth.Claims) (bool, error) {
-		asked = append(asked, c)
+	x.Live = func(_ context.Context, a AccessToken) (bool, error) {
+		asked = append(asked, a)
 		return live, checkErr
 	}
 	ask := func() (ExchangeResponse, error) {
-		return x.Exchange(context.Background(), request(access, "user-service", "listUserProfiles"), "property-service", "")
+		return x.Exchange(context.Background(), request(f.access, "user-service", "listUserProfiles"), "property-service", "")
 	}
 
 	resp, err := ask()
@@ -35,8 +33,11 @@ func TestExchangeRefusesTheTokenOfAnEndedSession(t *testing.T) {
 		resp.AccessToken != "" {
 		t.Fatalf("an ended session: %+v %v, want invalid_grant on subject_token for user 7", resp, err)
 	}
-	if len(asked) != 1 || asked[0].UserID != 7 || asked[0].SessionID != "s7" {
-		t.Fatalf("the session check was given %+v, want the verified token's claims", asked)
+	if len(asked) != 1 || asked[0].Subject != "7" {
+		t.Fatalf("the session check was given %+v, want the verified token", asked)
+	}
+	if c, ok := asked[0].Claims.(*accessClaims); !ok || c.ID != "s7" {
+		t.Fatalf("the session check was given claims %#v, want the verifier's own (session s7)", asked[0].Claims)
 	}
 
 	live, checkErr = false, errors.New("database down")
@@ -52,75 +53,60 @@ func TestExchangeRefusesTheTokenOfAnEndedSession(t *testing.T) {
 	// A token that does not verify is refused before the check: the check
 	// is only ever asked about a token the service issued.
 	n := len(asked)
-	if _, err := x.Exchange(context.Background(), request(access[:len(access)-4]+"AAAA", "user-service", "listUserProfiles"),
+	xe = nil
+	if _, err := x.Exchange(context.Background(), request(f.access[:len(f.access)-4]+"AAAA", "user-service", "listUserProfiles"),
 		"property-service", ""); !errors.As(err, &xe) || xe.Subject != "" || len(asked) != n {
-		t.Fatalf("a forged token: %v, Subject %q, %d checks", err, xe.Subject, len(asked)-n)
+		t.Fatalf("a forged token: %v, %d checks", err, len(asked)-n)
 	}
 
+	// Without a session check nothing is issued (fail closed): a signature
+	// and an expiry say nothing about a session that ended.
 	x.Live = nil
 	if resp, err := ask(); err == nil || errors.As(err, &xe) || resp.AccessToken != "" {
 		t.Fatalf("without a session check: %+v %v, want the exchange to fail", resp, err)
-	}
-	contract, err := router.InternalContract("users")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &Workload{cfg: Config{Name: "user-service", Mode: Tokens}}
-	if _, err := w.Exchanger(x.Access, x.Signer, contract, ExchangeOptions{}); err == nil {
-		t.Fatal("an exchanger built without a session check")
 	}
 }
 
 // Each (user, operation) spends its own exchange budget: past it the
 // exchange is ExchangeLimited, with the user, operation and a wait, before
 // the session check is asked (a flood costs the database nothing); another
-// user's budget is untouched. The budget governs the RateLimit fields when
-// it is the closer to running out, and always when it refuses.
+// user's budget is untouched. The Budget hook is told every decision.
 func TestExchangeBudgetPerUserAndOperation(t *testing.T) {
 	now := time.Now()
-	x, signer, access := exchangeWorld(t, now)
+	f := exchangeWorld(t, now)
+	x := f.x
 	checks := 0
-	x.Live = func(context.Context, *jwtauth.Claims) (bool, error) { checks++; return true, nil }
-	x.PerUser = ratelimit.NewMemory(ratelimit.Budget{Count: 3, Window: time.Minute}, 100, ratelimit.ForgetOldest)
-	caller := ratelimit.Governing{Name: "requests", Budget: ratelimit.Budget{Count: 100, Window: time.Minute},
-		Decision: ratelimit.Decision{Allowed: true, Remaining: 99}}
-	ask := func(access string) (ExchangeResponse, *reqinfo.Info, error) {
-		ctx, info := reqinfo.New(context.Background())
-		info.RateLimit = caller
-		resp, err := x.Exchange(ctx, request(access, "user-service", "listUserProfiles"), "property-service", "")
-		return resp, info, err
+	x.Live = func(context.Context, AccessToken) (bool, error) { checks++; return true, nil }
+	x.PerUser = limit.NewMemory(limit.Budget{Count: 3, Window: time.Minute}, 100, limit.ForgetOldest)
+	var told []limit.Decision
+	x.Budget = func(_ context.Context, b limit.Budget, d limit.Decision) {
+		if b.Count != 3 {
+			t.Errorf("the Budget hook was told %v", b)
+		}
+		told = append(told, d)
+	}
+	ask := func(access string) (ExchangeResponse, error) {
+		return x.Exchange(context.Background(), request(access, "user-service", "listUserProfiles"), "property-service", "")
 	}
 	for i := range 3 {
-		resp, info, err := ask(access)
-		if err != nil || resp.AccessToken == "" || info.RateLimit.Name != ExchangeBudgetName ||
-			info.RateLimit.Decision.Remaining != 2-i {
-			t.Fatalf("exchange %d within the budget: %v, governing %+v", i, err, info.RateLimit)
+		resp, err := ask(f.access)
+		if err != nil || resp.AccessToken == "" || len(told) != i+1 || !told[i].Allowed || told[i].Remaining != 2-i {
+			t.Fatalf("exchange %d within the budget: %v, told %+v", i, err, told)
 		}
 	}
-	resp, info, err := ask(access)
+	resp, err := ask(f.access)
 	var limited *ExchangeLimited
 	if !errors.As(err, &limited) || limited.Subject != "7" || limited.Operation != "listUserProfiles" || limited.RetryAfter <= 0 ||
-		resp.AccessToken != "" || info.RateLimit.Name != ExchangeBudgetName || info.RateLimit.Decision.Allowed {
-		t.Fatalf("past the budget: %+v %v, governing %+v", resp, err, info.RateLimit)
+		resp.AccessToken != "" || len(told) != 4 || told[3].Allowed {
+		t.Fatalf("past the budget: %+v %v, told %+v", resp, err, told)
 	}
 	if checks != 3 {
 		t.Fatalf("%d session checks for 3 granted exchanges and 1 refused", checks)
 	}
 
 	// User 8's budget is its own.
-	c := jwtauth.Claims{UserID: 8, SessionID: "s8"}
-	c.Subject = "8"
-	other, _, err := signer.Sign(c, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, _, err := ask(other); err != nil || resp.AccessToken == "" {
+	other := accessToken(t, f.ts.key, "8", "s8", now, 15*time.Minute)
+	if resp, err := ask(other); err != nil || resp.AccessToken == "" {
 		t.Fatalf("another user after user 7's burst: %v", err)
-	}
-
-	// A caller budget closer to running out keeps governing the fields.
-	caller.Decision.Remaining = 0
-	if _, info, err := ask(other); err != nil || info.RateLimit.Name != "requests" {
-		t.Fatalf("the caller's nearly spent budget: %v, governing %+v", err, info.RateLimit)
 	}
 }

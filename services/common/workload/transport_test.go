@@ -15,7 +15,12 @@ import (
 	"time"
 
 	"github.com/jeeves4service/jeeves4service/internal/testkit/testenv"
+	"github.com/jeeves4service/jeeves4service/internalauth"
 )
+
+// alpha is the static token this service presents to its callees (the
+// shortest a token may be).
+var alpha = strings.Repeat("a", MinTokenLength)
 
 // A client whose calls carry users' access tokens sends none over plain
 // HTTP off loopback, even at a base URL given after the configuration was
@@ -29,7 +34,7 @@ func TestClientSendsUserTokensInClearOnlyToLoopback(t *testing.T) {
 	}
 	for _, url := range []string{"http://10.0.0.7:9001/x", "http://user-service-internal:9001/x"} {
 		req, _ := http.NewRequest("POST", url, strings.NewReader(`{"subject_token":"x"}`))
-		if _, err := client.Do(req); !errors.Is(err, ErrPlainHTTP) {
+		if _, err := client.Do(req); !errors.Is(err, internalauth.ErrPlainHTTP) {
 			t.Errorf("%s: %v, want ErrPlainHTTP", url, err)
 		}
 	}
@@ -110,7 +115,7 @@ func TestTokenCallerVerifiesTheCalleeAgainstTheCAFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-			got.Store(r.Header.Get(Header))
+			got.Store(r.Header.Get(internalauth.Header))
 		}))
 		srv.Listener = tls.NewListener(srv.Listener, cfg)
 		srv.Start()
