@@ -122,7 +122,7 @@ NOTE_NODE_LINT := test -z "$$TEST_NOT_RUN_DIR" || echo "Redocly and Spectral: th
 
 ## lint: go vet and a validation of both OpenAPI contracts
 lint:
-	@test -z "$$(gofmt -l services tools e2e deploy examples *.go)" || { gofmt -l services tools e2e deploy examples *.go; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l services internalauth internal tools e2e deploy examples *.go)" || { gofmt -l services internalauth internal tools e2e deploy examples *.go; echo "gofmt needed"; exit 1; }
 	@awk 'length > 140 { print FILENAME ":" FNR ": line over 140 characters"; bad = 1 } END { exit bad }' $$(find services -name '*.go')
 	$(GO) vet ./...
 	cd deploy/k8s && $(GO) vet ./...

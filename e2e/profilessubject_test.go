@@ -27,7 +27,6 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth"
 	"github.com/jeeves4service/jeeves4service/internalauth/identity"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
-	"github.com/jeeves4service/jeeves4service/services/common/workload"
 )
 
 // propertyWorkload is what a thief of the property service's credential

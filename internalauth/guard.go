@@ -59,7 +59,7 @@ var reasons = []string{"missing", "invalid", "rate_limited", "client_certificate
 	"invalid_jwt_svid", "jwt_svid_expired", "jwt_svid_not_yet_valid", "jwt_svid_lifetime", "subject_mismatch",
 	"subject_token_missing", "subject_token_invalid", "subject_token_expired", "subject_token_unchecked",
 	"unknown_operation", "caller_not_allowed", "subject_token_other_user", "subject_token_other_operation",
-	"subject_token_other_caller", "subject_budget"}
+	"subject_token_other_caller", "subject_budget", "body_too_large"}
 
 // Reasons returns every reason a refusal can carry (Hooks.Refused), a
 // closed set: a copy, which the caller may keep.
@@ -128,6 +128,7 @@ type Guard struct {
 	problems  string
 	unguarded map[string]bool
 	also      map[string][]string
+	maxBody   int64
 	clientIP  func(*http.Request) string
 	now       func() time.Time
 }
@@ -255,6 +256,22 @@ func WithAlsoAllowed(operation string, callers ...string) Option {
 	}
 }
 
+// DefaultMaxBody is the largest request body the guard lets through.
+const DefaultMaxBody = 1 << 20
+
+// WithMaxBody is the largest request body the guard lets through (default
+// DefaultMaxBody): a longer declared body is a 413 before any credential is
+// looked at, and a longer body read fails. The guard itself reads no body.
+func WithMaxBody(n int64) Option {
+	return func(g *Guard) error {
+		if n <= 0 {
+			return errors.New("internalauth: WithMaxBody needs a positive size")
+		}
+		g.maxBody = n
+		return nil
+	}
+}
+
 // WithClientIP says how to read a request's client address (behind a
 // trusted proxy); default: the connection's remote address.
 func WithClientIP(f func(*http.Request) string) Option {
@@ -276,7 +293,7 @@ func New(contract *openapi3.T, opts ...Option) (*Guard, error) {
 		return nil, errors.New("internalauth: no contract")
 	}
 	g := &Guard{unguarded: map[string]bool{}, log: slog.Default(), problems: "urn:internalauth:problem:",
-		clientIP: remoteIP, now: time.Now}
+		clientIP: remoteIP, now: time.Now, maxBody: DefaultMaxBody}
 	for _, o := range opts {
 		if err := o(g); err != nil {
 			return nil, err
@@ -339,6 +356,7 @@ func remoteIP(r *http.Request) string {
 type decision struct {
 	call       Call
 	failureKey string
+	credential bool   // the workload credential was accepted: the failure unit goes back
 	reason     string // why the credential or subject token was refused (401)
 	refusal    string // why a valid subject token does not allow this call (403)
 	params     map[string]string
@@ -347,7 +365,8 @@ type decision struct {
 type decisionKey struct{}
 
 // Handler is the guard in front of next. In order: the failure budget
-// (before anything about the request is looked at), the contract's route
+// (before anything about the request is looked at), the body's size (413),
+// the contract's route
 // (404, 405), the operation's security requirement checked by kin-openapi's
 // validator with the guard as AuthenticationFunc (401), the caller's
 // budget, x-allowed-callers (403 caller-forbidden), the subject token's
@@ -364,6 +383,13 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		if !g.spend(w, r, d, g.failures, FailureBudgetName, d.failureKey, "rate_limited",
 			"Too many failed attempts; try again later.") {
 			return
+		}
+		if r.ContentLength > g.maxBody {
+			g.refuse(w, r, d, http.StatusRequestEntityTooLarge, "body_too_large", "too-large", "The request body is too large.")
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 		}
 		route, params, err := g.router.FindRoute(r)
 		if err != nil {
@@ -389,7 +415,13 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		}
 		input := &openapi3filter.RequestValidationInput{Request: bare, PathParams: params, Route: route,
 			Options: &openapi3filter.Options{AuthenticationFunc: g.authenticate}}
-		if err := openapi3filter.ValidateSecurityRequirements(bare.Context(), input, sec); err != nil || d.call.Caller == "" {
+		err = openapi3filter.ValidateSecurityRequirements(bare.Context(), input, sec)
+		if d.credential {
+			// The failure budget bounds guessing of credentials: a valid one
+			// gives its unit back, whatever the subject token turns out to be.
+			g.failures.Refund(ctx, d.failureKey)
+		}
+		if err != nil || d.call.Caller == "" {
 			reason := d.reason
 			if reason == "" {
 				reason = "subject_token_unchecked" // the validator refused before asking the guard
@@ -397,7 +429,6 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			g.refuse(w, r, d, http.StatusUnauthorized, reason, "unauthorized", "Invalid internal service token")
 			return
 		}
-		g.failures.Refund(ctx, d.failureKey)
 		if !g.spend(w, r, d, g.perCaller, CallerBudgetName, "caller:"+d.call.Caller, "rate_limited",
 			"Too many calls from this caller; try again later.") {
 			return
@@ -476,9 +507,12 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, d *decision, stat
 	if g.hooks.Refused != nil {
 		g.hooks.Refused(r, status, reason, d.call)
 	}
-	msg := "internal call rejected"
-	if status == http.StatusForbidden || status == http.StatusTooManyRequests && d.call.Caller != "" {
+	msg := "internal call rejected" // before the caller is known: 401, 404, 405, the failure budget's 429
+	switch {
+	case status == http.StatusForbidden:
 		msg = "internal call forbidden"
+	case status == http.StatusTooManyRequests && d.call.Caller != "":
+		msg = "internal call refused" // a budget of a known caller or subject
 	}
 	g.log.WarnContext(r.Context(), msg, g.attrs(r, "reason", reason, "client_ip", g.clientIP(r), "method", r.Method,
 		"path", r.URL.Path, "operation", d.call.Operation, "caller", d.call.Caller, "caller_id", d.call.CallerID,
@@ -576,6 +610,7 @@ func (g *Guard) authenticate(ctx context.Context, in *openapi3filter.Authenticat
 			return ErrRejected
 		}
 		d.call.Caller, d.call.CallerID, d.call.Credential = who.name, who.id, who.kind
+		d.credential = true
 		return nil
 	case SubjectScheme:
 		return g.authenticateSubject(ctx, r, d)

@@ -227,6 +227,11 @@ func (v *validating) reject(ctx context.Context, err error, w http.ResponseWrite
 	var reqErr *openapi3filter.RequestError
 	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		// First: kin-openapi reads the body while it checks the security
+		// requirement, so a body over the limit surfaces inside a security
+		// error, though the credential was never the problem.
+		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "The request body is too large."))
 	case errors.As(err, &secErr):
 		p, challenge := problem.New(http.StatusUnauthorized, v.o.UnauthorizedDetail), v.o.Challenge
 		if v.o.Unauthorized != nil {
@@ -236,8 +241,6 @@ func (v *validating) reject(ctx context.Context, err error, w http.ResponseWrite
 			w.Header().Set("WWW-Authenticate", challenge)
 		}
 		problem.Write(w, r, p)
-	case errors.As(err, &tooBig):
-		problem.Write(w, r, problem.New(http.StatusRequestEntityTooLarge, "The request body is too large."))
 	case errors.As(err, &reqErr):
 		problem.Write(w, r, problem.New(http.StatusBadRequest, "The request does not match the API contract.", FieldErrors(reqErr)...))
 	default:

@@ -14,6 +14,7 @@ import (
 	"github.com/jeeves4service/jeeves4service/internalauth/limit"
 	"github.com/jeeves4service/jeeves4service/services/common/jwtauth"
 	"github.com/jeeves4service/jeeves4service/services/common/listener"
+	"github.com/jeeves4service/jeeves4service/services/common/middleware"
 	"github.com/jeeves4service/jeeves4service/services/common/problem"
 	"github.com/jeeves4service/jeeves4service/services/common/ratelimit"
 	"github.com/jeeves4service/jeeves4service/services/common/reqinfo"
@@ -64,7 +65,8 @@ func (w *Workload) Guard(spec *openapi3.T, o GuardOptions) (*internalauth.Guard,
 		internalauth.WithProblemTypes(problem.TypeBase), internalauth.WithClientIP(clientIP),
 		internalauth.WithLogAttrs(func(r *http.Request) []any { return []any{"request_id", reqinfo.RequestID(r.Context())} }),
 		internalauth.WithFailureBudget(off(o.Failures)), internalauth.WithCallerBudget(off(o.PerCaller)),
-		internalauth.WithSubjectBudget(off(o.PerSubject)), internalauth.WithHooks(hooks(o.Outcomes))}
+		internalauth.WithSubjectBudget(off(o.PerSubject)), internalauth.WithHooks(hooks(o.Outcomes)),
+		internalauth.WithMaxBody(middleware.MaxBodyBytes)}
 	if len(w.cfg.Accepted) > 0 {
 		opts = append(opts, internalauth.WithTokens(w.cfg.Accepted...))
 	}
@@ -107,7 +109,7 @@ func hooks(report Outcomes) internalauth.Hooks {
 			switch status {
 			case http.StatusForbidden:
 				report.Forbidden(c.Caller)
-			case http.StatusNotFound, http.StatusMethodNotAllowed:
+			case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge:
 			default:
 				if reason != "subject_budget" && !(reason == "rate_limited" && c.Caller != "") {
 					report.Rejected(reason)
