@@ -110,6 +110,11 @@ func (c *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	if req.Response != nil {
+		// A redirect being followed: whatever the client's CheckRedirect
+		// says, the credential and the body go only where they were sent.
+		return fail(ErrRedirect)
+	}
 	if c.UserTokens && req.URL.Scheme != "https" && !loopbackHost(req.URL.Hostname()) {
 		return fail(ErrPlainHTTP)
 	}

@@ -68,6 +68,9 @@ type OnBehalfOf struct {
 // Policies reads every operation's policy, by operationId.
 func Policies(doc *openapi3.T) (map[string]Policy, error) {
 	out := map[string]Policy{}
+	if err := refuseOverlaps(doc); err != nil {
+		return nil, err
+	}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			names, err := AllowedNames(op)
@@ -91,6 +94,10 @@ func Policies(doc *openapi3.T) (map[string]Policy, error) {
 			}
 			if problems := SecurityProblems(doc, op, obo); len(problems) > 0 {
 				return nil, fmt.Errorf("%s %s: %s", method, path, problems[0])
+			}
+			if _, dup := out[op.OperationID]; dup {
+				return nil, fmt.Errorf("%s %s: operationId %s is used twice (policies are by operationId)", method, path,
+					op.OperationID)
 			}
 			p := Policy{Callers: map[string]bool{}, OnBehalfOf: obo, Subject: obo.None == ""}
 			for _, n := range names {
@@ -221,4 +228,37 @@ func SecurityProblems(doc *openapi3.T, op *openapi3.Operation, obo OnBehalfOf) [
 		}
 	}
 	return out
+}
+
+// refuseOverlaps refuses two path templates that one request path can
+// match (same number of segments, and at every position equal literals or
+// a parameter): routers break such ties differently (kin-openapi's by
+// fewer parameters, chi's by the first literal segment), so the guard
+// could check one operation while the service's mux runs the other's
+// handler.
+func refuseOverlaps(doc *openapi3.T) error {
+	paths := doc.Paths.InMatchingOrder()
+	for i, a := range paths {
+		for _, b := range paths[i+1:] {
+			if overlap(a, b) {
+				return fmt.Errorf("paths %s and %s can match the same request: routers disagree on which wins, "+
+					"so the guard could check one operation and the service run the other", a, b)
+			}
+		}
+	}
+	return nil
+}
+
+func overlap(a, b string) bool {
+	sa, sb := strings.Split(strings.Trim(a, "/"), "/"), strings.Split(strings.Trim(b, "/"), "/")
+	if len(sa) != len(sb) {
+		return false
+	}
+	for i := range sa {
+		va, vb := strings.HasPrefix(sa[i], "{"), strings.HasPrefix(sb[i], "{")
+		if !va && !vb && sa[i] != sb[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,7 @@ package internalauth
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,7 +155,8 @@ type Exchanger struct {
 }
 
 type target struct {
-	spiffe bool // the audience is a SPIFFE ID
+	callee string // the callee's name, whichever form the audience has
+	spiffe bool   // the audience is a SPIFFE ID
 	ops    map[string]Policy
 }
 
@@ -181,7 +183,7 @@ func (x *Exchanger) Serve(callees ...Callee) error {
 			}
 			t, ok := x.targets[aud.name]
 			if !ok {
-				t = target{spiffe: aud.spiffe, ops: map[string]Policy{}}
+				t = target{callee: c.Name, spiffe: aud.spiffe, ops: map[string]Policy{}}
 			}
 			for op, p := range policies {
 				if _, dup := t.ops[op]; dup {
@@ -265,7 +267,7 @@ func (x *Exchanger) Exchange(ctx context.Context, req ExchangeRequest, caller, c
 	}
 	// The budget before the session check: a flood of exchanges, refused or
 	// not, costs the database nothing once the budget is spent.
-	if err := x.spend(ctx, sub, req.Scope); err != nil {
+	if err := x.spend(ctx, sub, t.callee, req.Scope); err != nil {
 		return ExchangeResponse{}, err
 	}
 	live, err := x.Live(ctx, user)
@@ -312,11 +314,13 @@ func (x *Exchanger) now() time.Time {
 
 // spend takes one unit of the (user, operation) exchange budget, and tells
 // Budget its decision.
-func (x *Exchanger) spend(ctx context.Context, sub, operation string) error {
+func (x *Exchanger) spend(ctx context.Context, sub, callee, operation string) error {
 	if x.PerUser == nil {
 		return nil
 	}
-	d := x.PerUser.Take(ctx, "exchange:"+operation+":"+sub)
+	// Per callee too: a callee's contract reusing another's operationId
+	// spends its own budget, never that of the other's operation.
+	d := x.PerUser.Take(ctx, "exchange:"+callee+":"+operation+":"+sub)
 	if x.Budget != nil {
 		x.Budget(ctx, x.PerUser.Budget(), d)
 	}
@@ -347,7 +351,15 @@ type SubjectCache struct {
 	entries map[subjectKeyOf]cachedSubject
 }
 
-type subjectKeyOf struct{ user, operation, audience string }
+// subjectKeyOf is a cache entry's key. It holds a digest of the access
+// token the entry was exchanged for: a token is given only for a call made
+// with that same access token, so a caller that names the user from the
+// request rather than from the verified token cannot be handed another
+// user's cached token.
+type subjectKeyOf struct {
+	user, operation, audience string
+	evidence                  [sha256.Size]byte
+}
 
 type cachedSubject struct {
 	token string
@@ -370,7 +382,7 @@ func (c *SubjectCache) Source() SubjectSource {
 		if s.Evidence == "" {
 			return "", ErrNoEvidence
 		}
-		key := subjectKeyOf{req.Subject, req.Operation, req.Audience}
+		key := subjectKeyOf{req.Subject, req.Operation, req.Audience, sha256.Sum256([]byte(s.Evidence))}
 		now := time.Now()
 		if c.Now != nil {
 			now = c.Now()

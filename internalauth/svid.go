@@ -86,6 +86,12 @@ func (s *SVIDs) check(presented string, peer spiffeid.ID, now time.Time) (spiffe
 	if svid.Expiry.Sub(now) > MaxSVIDLifetime {
 		return spiffeid.ID{}, "jwt_svid_lifetime", fmt.Errorf("expires at %s, more than %s away", svid.Expiry, MaxSVIDLifetime)
 	}
+	if !svid.ID.MemberOf(s.Audience.TrustDomain()) {
+		// Only this service's own trust domain names callers (CallerName
+		// drops it): a federated one's "user-service" is not ours.
+		return spiffeid.ID{}, "subject_mismatch", fmt.Errorf("JWT-SVID of %s, outside the trust domain %s", svid.ID,
+			s.Audience.TrustDomain())
+	}
 	if svid.ID != peer {
 		return spiffeid.ID{}, "subject_mismatch", fmt.Errorf("JWT-SVID of %s on a connection of %s", svid.ID, peer)
 	}
