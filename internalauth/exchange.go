@@ -337,7 +337,7 @@ func (x *Exchanger) spend(ctx context.Context, sub, callee, operation string) er
 // cached token is given only for a call whose subject is the same user, and
 // the cache never outlives the token it was given for.
 type SubjectCache struct {
-	// Exchange performs one exchange (the HTTP call to the user service).
+	// Exchange performs one exchange (the HTTP call to the token service: ExchangeOver).
 	Exchange func(ctx context.Context, req ExchangeRequest) (ExchangeResponse, error)
 	// Margin is how long before its expiry a cached token is replaced.
 	Margin time.Duration

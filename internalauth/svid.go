@@ -25,7 +25,7 @@ const MaxSVIDLifetime = 5*time.Minute + 30*time.Second
 const SVIDLeeway = 5 * time.Second
 
 // SVIDs is what the guard needs to check SPIFFE credentials: the trust
-// domain's JWT authorities and the property service's own SPIFFE ID, which
+// domain's JWT authorities and the callee's own SPIFFE ID, which
 // every JWT-SVID presented to it must name as its audience.
 type SVIDs struct {
 	Bundles  jwtbundle.Source
@@ -34,7 +34,7 @@ type SVIDs struct {
 
 // CallerName is the name a SPIFFE ID gets in audit lines and in the
 // contract's x-allowed-callers: its path without the leading slash
-// (spiffe://example.org/user-service is "user-service"). The trust domain
+// (spiffe://example.org/billing is "billing"). The trust domain
 // is not part of it because only the service's own trust domain is trusted.
 func CallerName(id spiffeid.ID) string { return strings.TrimPrefix(id.Path(), "/") }
 
@@ -88,7 +88,7 @@ func (s *SVIDs) check(presented string, peer spiffeid.ID, now time.Time) (spiffe
 	}
 	if !svid.ID.MemberOf(s.Audience.TrustDomain()) {
 		// Only this service's own trust domain names callers (CallerName
-		// drops it): a federated one's "user-service" is not ours.
+		// drops it): a federated domain's "billing" is not ours.
 		return spiffeid.ID{}, "subject_mismatch", fmt.Errorf("JWT-SVID of %s, outside the trust domain %s", svid.ID,
 			s.Audience.TrustDomain())
 	}

@@ -107,7 +107,7 @@ func OptionalClientTLS(s Source) *tls.Config {
 	return cfg
 }
 
-// ClientTLS is the user service's side: it presents its X.509-SVID and
+// ClientTLS is a caller's side: it presents its X.509-SVID and
 // accepts only the server whose SPIFFE ID is server.
 func ClientTLS(s Source, server spiffeid.ID) *tls.Config {
 	return tlsconfig.MTLSClientConfig(s, s, tlsconfig.AuthorizeID(server))
