@@ -50,7 +50,8 @@ const (
 	minExchangeRemaining    = 5 * time.Second
 )
 
-// ExchangeRequest is an RFC 8693 token exchange request, as form fields.
+// ExchangeRequest is an RFC 8693 token exchange request: its fields and
+// values, sent as a JSON body (ExchangeOver), not RFC 8693's form encoding.
 type ExchangeRequest struct {
 	GrantType          string `json:"grant_type"`
 	SubjectToken       string `json:"subject_token"`

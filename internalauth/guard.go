@@ -40,17 +40,16 @@ const (
 	CallerBudgetName  = "requests"
 )
 
-// Safe defaults of the guard's budgets (each per key, in memory; see
-// WithFailureBudget, WithCallerBudget, WithSubjectBudget).
+// The guard's budgets when none is given: each per key, in memory.
 var (
-	// DefaultFailures: a guesser gets a handful of tries a minute per client
-	// address (or per SPIFFE ID) before every call from it is a 429.
-	DefaultFailures = limit.Budget{Count: 10, Window: time.Minute}
-	// DefaultPerCaller bounds what one authenticated caller may do.
-	DefaultPerCaller = limit.Budget{Count: 6000, Window: time.Minute}
-	// DefaultPerSubject bounds the calls for one user and operation, whoever
-	// makes them: what a compromised caller can read about one user.
-	DefaultPerSubject = limit.Budget{Count: 120, Window: time.Minute}
+	// A guesser gets 10 tries a minute per client address (or per SPIFFE
+	// ID) before every call from it is a 429.
+	defaultFailures = limit.Budget{Count: 10, Window: time.Minute}
+	// One authenticated caller: 6,000 calls a minute.
+	defaultPerCaller = limit.Budget{Count: 6000, Window: time.Minute}
+	// One user and operation, whoever calls: 120 a minute, what a
+	// compromised caller can read about one user.
+	defaultPerSubject = limit.Budget{Count: 120, Window: time.Minute}
 )
 
 // reasons are every reason a call can be refused for, a closed set (the
@@ -137,7 +136,10 @@ type Guard struct {
 type Option func(*Guard) error
 
 // WithName is this service's caller name: the audience of the subject
-// tokens of calls made to it with a static token.
+// tokens of calls made to it with a static token. It must be the name the
+// token service knows this service's contract by (the user service's
+// INTERNAL_EXCHANGE_CONTRACTS, here) and the Audience of its callers'
+// Transports: a subject token for another audience is a 401.
 func WithName(name string) Option {
 	return func(g *Guard) error { g.name = name; return nil }
 }
@@ -195,33 +197,40 @@ func WithHooks(h Hooks) Option {
 	return func(g *Guard) error { g.hooks = h; return nil }
 }
 
-func budgetOption(name string, set func(*Guard, limit.Limiter)) func(limit.Limiter) Option {
-	return func(l limit.Limiter) Option {
-		return func(g *Guard) error {
-			if l == nil {
-				return fmt.Errorf("internalauth: the %s budget is nil; limit.Unlimited switches it off", name)
-			}
-			set(g, l)
-			return nil
+func budgetOption(name string, l limit.Limiter, set func(*Guard)) Option {
+	return func(g *Guard) error {
+		if l == nil {
+			return fmt.Errorf("internalauth: the %s budget is nil; limit.Unlimited switches it off", name)
 		}
+		set(g)
+		return nil
 	}
 }
 
-var (
-	// WithFailureBudget is the budget of failed attempts per client address,
-	// or per SPIFFE ID on a connection with a client certificate; spent
-	// before the credential is looked at, given back when it is accepted
-	// (default DefaultFailures, in memory; limit.Unlimited: none).
-	WithFailureBudget = budgetOption("failure", func(g *Guard, l limit.Limiter) { g.failures = l })
-	// WithCallerBudget is the request budget of each authenticated caller
-	// (default DefaultPerCaller).
-	WithCallerBudget = budgetOption("caller", func(g *Guard, l limit.Limiter) { g.perCaller = l })
-	// WithSubjectBudget is the budget of each (operation, subject) (default
-	// DefaultPerSubject): a caller, however compromised, reads a user's data
-	// only as often as this allows, and only for users whose subject tokens
-	// it holds.
-	WithSubjectBudget = budgetOption("subject", func(g *Guard, l limit.Limiter) { g.perSubj = l })
-)
+// WithFailureBudget is the budget of failed attempts per client address,
+// or per SPIFFE ID on a connection with a client certificate; spent before
+// the credential is looked at, given back when it is accepted (default: 10
+// a minute in memory, as limit.NewMemory(limit.Budget{Count: 10, Window:
+// time.Minute}, limit.DefaultMaxKeys, limit.FailClosed) builds it; a budget
+// shared by replicas is any limit.Limiter; limit.Unlimited: none; nil: an
+// error).
+func WithFailureBudget(l limit.Limiter) Option {
+	return budgetOption("failure", l, func(g *Guard) { g.failures = l })
+}
+
+// WithCallerBudget is the request budget of each authenticated caller
+// (default: 6,000 a minute in memory).
+func WithCallerBudget(l limit.Limiter) Option {
+	return budgetOption("caller", l, func(g *Guard) { g.perCaller = l })
+}
+
+// WithSubjectBudget is the budget of each (operation, subject) (default:
+// 120 a minute in memory): a caller, however compromised, reads a
+// user's data only as often as this allows, and only for users whose
+// subject tokens it holds.
+func WithSubjectBudget(l limit.Limiter) Option {
+	return budgetOption("subject", l, func(g *Guard) { g.perSubj = l })
+}
 
 // WithProblemTypes is the base URI of the problem types of the guard's
 // refusals (default "urn:internalauth:problem:"): a 403 to a caller the
@@ -300,13 +309,13 @@ func New(contract *openapi3.T, opts ...Option) (*Guard, error) {
 		}
 	}
 	if g.failures == nil {
-		g.failures = limit.NewMemory(DefaultFailures, limit.DefaultMaxKeys, limit.FailClosed)
+		g.failures = limit.NewMemory(defaultFailures, limit.DefaultMaxKeys, limit.FailClosed)
 	}
 	if g.perCaller == nil {
-		g.perCaller = limit.NewMemory(DefaultPerCaller, limit.DefaultMaxKeys, limit.ForgetOldest)
+		g.perCaller = limit.NewMemory(defaultPerCaller, limit.DefaultMaxKeys, limit.ForgetOldest)
 	}
 	if g.perSubj == nil {
-		g.perSubj = limit.NewMemory(DefaultPerSubject, limit.DefaultMaxKeys, limit.ForgetOldest)
+		g.perSubj = limit.NewMemory(defaultPerSubject, limit.DefaultMaxKeys, limit.ForgetOldest)
 	}
 	if len(g.tokens) == 0 && g.svids == nil {
 		return nil, errors.New("internalauth: the guard accepts no credential (WithTokens, WithSPIFFE)")

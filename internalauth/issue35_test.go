@@ -55,18 +55,18 @@ func TestGuardRefusesASubjectTokenForAnotherUser(t *testing.T) {
 
 // Issue 35, defect 2: the old guard's failure budget was nil unless a
 // service set one, and nil meant no bound on guessing. Left out, the budget
-// is now DefaultFailures (10 a minute per client address): the 11th wrong
+// is now defaultFailures (10 a minute per client address): the 11th wrong
 // token from one address is a 429 with Retry-After, and so is a right one
 // after it (a guesser that hits is still refused until the budget is back).
 // A nil budget is an error; limit.Unlimited is how it is switched off.
 func TestGuardBoundsGuessingByDefault(t *testing.T) {
-	if DefaultFailures != (limit.Budget{Count: 10, Window: time.Minute}) {
-		t.Fatalf("DefaultFailures is %v, want 10/min", DefaultFailures)
+	if defaultFailures != (limit.Budget{Count: 10, Window: time.Minute}) {
+		t.Fatalf("defaultFailures is %v, want 10/min", defaultFailures)
 	}
 	ts := newTokenService(t)
 	s := serve(t, ts) // no WithFailureBudget
 	wrong := strings.Repeat("x", 32)
-	for i := 1; i <= DefaultFailures.Count; i++ {
+	for i := 1; i <= defaultFailures.Count; i++ {
 		if status, _, _ := call(t, "POST", s.url+"/batch", wrong, ""); status != http.StatusUnauthorized {
 			t.Fatalf("wrong token %d: %d, want 401", i, status)
 		}
@@ -75,7 +75,7 @@ func TestGuardBoundsGuessingByDefault(t *testing.T) {
 	retry, err := strconv.Atoi(h.Get("Retry-After"))
 	if got := s.lastRefusal(); status != http.StatusTooManyRequests || err != nil || retry < 1 || got.reason != "rate_limited" {
 		t.Fatalf("wrong token %d: %d, Retry-After %q, refusal %+v; want 429 rate_limited with Retry-After",
-			DefaultFailures.Count+1, status, h.Get("Retry-After"), got)
+			defaultFailures.Count+1, status, h.Get("Retry-After"), got)
 	}
 	if status, _, _ := call(t, "POST", s.url+"/batch", alpha, ""); status != http.StatusTooManyRequests {
 		t.Fatalf("the right token after the budget is spent: %d, want 429", status)
@@ -87,7 +87,7 @@ func TestGuardBoundsGuessingByDefault(t *testing.T) {
 	}
 
 	off := serve(t, ts, WithFailureBudget(limit.Unlimited))
-	for i := 1; i <= 3*DefaultFailures.Count; i++ {
+	for i := 1; i <= 3*defaultFailures.Count; i++ {
 		if status, _, _ := call(t, "POST", off.url+"/batch", wrong, ""); status != http.StatusUnauthorized {
 			t.Fatalf("limit.Unlimited, wrong token %d: %d, want 401", i, status)
 		}

@@ -37,7 +37,7 @@ func main() {
 
 // run serves until ctx ends, then lets the calls under way finish.
 func run(ctx context.Context, getenv func(string) string) error {
-	h, err := newHandler(getenv)
+	h, err := newHandler(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 }
 
 // newHandler is the whole wiring: the contract, the callers' tokens, the subject tokens' keys, the guard.
-func newHandler(getenv func(string) string) (http.Handler, error) {
+func newHandler(ctx context.Context, getenv func(string) string) (http.Handler, error) {
 	doc, err := openapi3.NewLoader().LoadFromData(contract) // embedded: its test validates it
 	if err != nil {
 		return nil, fmt.Errorf("the contract: %w", err)
@@ -64,11 +64,12 @@ func newHandler(getenv func(string) string) (http.Handler, error) {
 	if getenv("SUBJECT_JWKS_URL") == "" || getenv("SUBJECT_ISSUER") == "" || len(tokens) == 0 {
 		return nil, errors.New("HOUSEHOLDS_TOKENS, SUBJECT_JWKS_URL and SUBJECT_ISSUER are required")
 	}
+	keys := subject.NewRemoteKeys(getenv("SUBJECT_JWKS_URL"), 5*time.Minute) // the user service's JWKS: Run refreshes it
+	go keys.Run(ctx)
 	guard, err := internalauth.New(doc,
-		internalauth.WithName("households-service"), // the audience of the subject tokens it accepts
+		internalauth.WithName("households-service"), // the audience of its subject tokens: the exchange's name for it
 		internalauth.WithTokens(tokens...),
-		internalauth.WithSubjects(subject.NewVerifier( // the user service's keys, fetched when first needed
-			subject.NewRemoteKeys(getenv("SUBJECT_JWKS_URL"), 5*time.Minute), getenv("SUBJECT_ISSUER"))),
+		internalauth.WithSubjects(subject.NewVerifier(keys, getenv("SUBJECT_ISSUER"))),
 		internalauth.WithUnguarded("/healthz"))
 	if err != nil {
 		return nil, fmt.Errorf("the guard: %w", err)

@@ -50,7 +50,7 @@ func startExample(t *testing.T) (string, *subject.Signer) {
 		"SUBJECT_JWKS_URL":  jwks.URL + "/.well-known/jwks.json",
 		"SUBJECT_ISSUER":    issuer,
 	}
-	h, err := newHandler(func(k string) string { return env[k] })
+	h, err := newHandler(t.Context(), func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}

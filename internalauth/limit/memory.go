@@ -25,7 +25,11 @@ type Memory struct {
 	maxKeys int
 }
 
-// NewMemory returns an in-memory limiter holding at most maxKeys keys.
+// NewMemory returns an in-memory limiter holding at most maxKeys keys
+// (DefaultMaxKeys). full says what a new key gets once all of them still
+// carry spent units: FailClosed for a failure budget (forgetting a key's
+// failures would hand it a fresh budget), ForgetOldest for a request
+// budget.
 func NewMemory(b Budget, maxKeys int, full WhenFull) *Memory {
 	keys, err := simplelru.NewLRU[string, time.Time](maxKeys, nil)
 	if err != nil {

@@ -62,8 +62,7 @@ type RemoteKeys struct {
 const (
 	DefaultJWKSInterval = 5 * time.Minute
 	// DefaultJWKSMinRefetch spaces fetches on demand: one a second keeps a
-	// flood's fetches negligible for the JWKS (60 a minute per replica, within
-	// a request budget of 600 a minute per client), and is
+	// flood's fetches negligible for the JWKS (60 a minute per replica), and is
 	// the longest a token of a newly published key waits.
 	DefaultJWKSMinRefetch = time.Second
 	jwksTimeout           = 3 * time.Second
@@ -71,7 +70,9 @@ const (
 )
 
 // NewRemoteKeys returns a RemoteKeys for url, refreshed every interval
-// (DefaultJWKSInterval when interval is not positive).
+// (DefaultJWKSInterval when interval is not positive) while Run runs: without
+// Run, a key is fetched only for a kid not held yet, and a key withdrawn
+// from the JWKS stays trusted.
 func NewRemoteKeys(url string, interval time.Duration) *RemoteKeys {
 	if interval <= 0 {
 		interval = DefaultJWKSInterval

@@ -29,7 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	// The exchange is a call made for nobody, with this app's token for the user service; its
 	// body carries the user's access token (UserTokens: never over plain HTTP off loopback).
 	exchange := &http.Client{Timeout: 10 * time.Second, CheckRedirect: internalauth.RefuseRedirect, Transport: &internalauth.Transport{UserTokens: true,
-		Credential: internalauth.StaticToken(getenv("USER_SERVICE_TOKEN")), Audience: "user-service", Caller: "household-app"}}
+		Credential: internalauth.StaticToken(getenv("USER_SERVICE_TOKEN"))}} // no subject: Audience and Caller unused
 	cache := &internalauth.SubjectCache{Margin: 5 * time.Second, MaxEntries: 1000,
 		Exchange: internalauth.ExchangeOver(exchange, getenv("USER_SERVICE_URL")+"/api/internal/users/subject-tokens")}
 	// Every request made with a subject's context carries a subject token for it.
