@@ -109,12 +109,12 @@ test:
 example:
 	cd examples/households && $(GO) build ./... && $(GO) vet ./... && $(GO) test -count=1 ./...
 
-## race: the services' tests under the race detector (needs cgo and a C compiler; .ci/run runs it)
+## race: the services' and the library's tests under the race detector (needs cgo and a C compiler; .ci/run runs it)
 race:
 	@if [ "$$(go env CGO_ENABLED)" != 1 ] || ! command -v "$$(go env CC)" >/dev/null 2>&1; then \
 	  if [ "$$CI" = true ]; then echo "race: the race detector needs cgo and a C compiler, but CI=true"; exit 1; fi; \
 	  echo "race: not run (the race detector needs cgo and a C compiler)"; exit 0; fi
-	$(GO) test -race -count=1 ./services/...
+	$(GO) test -race -count=1 ./services/... ./internalauth/...
 
 # Under make test, a lint without the Node linters says so in make test's last lines too.
 NOTE_NODE_LINT := test -z "$$TEST_NOT_RUN_DIR" || echo "Redocly and Spectral: the Node linters of the contracts and of the guide's example (make node-tools)" \
