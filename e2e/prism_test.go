@@ -80,8 +80,8 @@ func startPrism(t *testing.T, args ...string) string {
 func TestInternalClientAgainstPrismMock(t *testing.T) {
 	mock := startPrism(t, "mock", "../openapi-internal.yaml", "--errors")
 	log, _ := testenv.Logger()
-	workload, err := workload.Open(context.Background(), workload.Config{Name: "user-service", Mode: workload.Tokens,
-		Callees: []internalauth.Callee{{Name: adapters.PropertyService, URL: mock, Token: internalToken}}}, log)
+	wl, err := workload.Open(context.Background(), workload.Config{Name: "user-service", Mode: workload.Tokens,
+		Callees: []workload.Callee{{Name: adapters.PropertyService, URL: mock, Token: internalToken}}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +89,9 @@ func TestInternalClientAgainstPrismMock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workload.SetSubjects(internalauth.Minter(jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour),
+	wl.SetSubjects(internalauth.Minter(jwtauth.NewSigner(key, nil, jwtauth.Settings{Issuer: "jeeves4service"}, time.Hour).Subjects(),
 		internalauth.DefaultSubjectTTL))
-	client, err := adapters.NewPropertyClient(workload, upstream.Settings{}, nil)
+	client, err := adapters.NewPropertyClient(wl, upstream.Settings{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
