@@ -156,6 +156,10 @@ func TestRealSPIRE(t *testing.T) {
 		"USER_PUBLIC_ADDR": addrs[0], "USER_ADMIN_ADDR": addrs[4], "USER_DATABASE_URL": "sqlite:" + filepath.Join(data, "u.db"),
 		"USER_INTERNAL_ADDR":   addrs[5],
 		"JWT_SIGNING_KEY_FILE": filepath.Join(data, "jwt.pem"), "LOG_FLUSH_INTERVAL": "100ms",
+		// A login a second, each with a new access token, and each access
+		// token its own exchange (the property service's subject tokens are
+		// kept per access token): more than the default 10 a minute.
+		"INTERNAL_EXCHANGE_LIMIT": "120/1m",
 	}, userURL+"/healthz")
 	if err != nil {
 		t.Fatal(err)
