@@ -115,7 +115,7 @@ func (c *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// says, the credential and the body go only where they were sent.
 		return fail(ErrRedirect)
 	}
-	if c.UserTokens && req.URL.Scheme != "https" && !loopbackHost(req.URL.Hostname()) {
+	if c.UserTokens && req.URL.Scheme != "https" && !LoopbackHost(req.URL.Hostname()) {
 		return fail(ErrPlainHTTP)
 	}
 	if c.Credential == nil {
@@ -152,9 +152,11 @@ func (c *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return base.RoundTrip(out)
 }
 
-// loopbackHost reports whether host (a URL's hostname) is a loopback
-// address, or localhost.
-func loopbackHost(host string) bool {
+// LoopbackHost reports whether host (a URL's hostname) is a loopback
+// address, or localhost: the one place a request that carries users'
+// access tokens may go over plain HTTP. A service checking its configured
+// URLs at start uses it too, so the two checks cannot disagree.
+func LoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}

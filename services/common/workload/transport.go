@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"net/url"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/jeeves4service/jeeves4service/internalauth"
 )
 
 // Token mode's TLS (issue 33). A static token, and in the token exchange a
@@ -39,15 +40,7 @@ func loopbackURL(raw string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	return loopbackHost(u.Hostname())
-}
-
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	addr, err := netip.ParseAddr(host)
-	return err == nil && addr.IsLoopback()
+	return internalauth.LoopbackHost(u.Hostname())
 }
 
 // tokenClientTLS is the TLS of a token-mode caller towards an https://
