@@ -375,11 +375,11 @@ type decisionKey struct{}
 
 // Handler is the guard in front of next. In order: the failure budget
 // (before anything about the request is looked at), the body's size (413),
-// the contract's route
-// (404, 405), the operation's security requirement checked by kin-openapi's
-// validator with the guard as AuthenticationFunc (401), the caller's
-// budget, x-allowed-callers (403 caller-forbidden), the subject token's
-// binding to this call (403), the subject's budget (429), the audit event.
+// the contract's route (404, 405), the operation's security requirement
+// checked by kin-openapi's validator with the guard as AuthenticationFunc
+// (401), the caller's budget, x-allowed-callers (403 caller-forbidden), the
+// path's parameters (400), the subject token's binding to this call (403),
+// the subject's budget (429), the audit event.
 func (g *Guard) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.unguarded[r.URL.Path] {
@@ -453,8 +453,9 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		// subject binding compares one with the token: a malformed user id
 		// is the caller's mistake (400 naming it), not another user.
 		if name, ok := g.badPathParameter(r, route, params); !ok {
-			g.refuse(w, r, d, http.StatusBadRequest, "", "validation", "The request does not match the contract.",
-				fieldError{Field: name, Message: "does not match the contract's schema for this path parameter"})
+			// A mistake, not a refusal: no WARN line, no hook.
+			g.write(w, http.StatusBadRequest, "validation", "The request does not match the contract.",
+				[]fieldError{{Field: name, Message: "does not match the contract's schema for this path parameter"}})
 			return
 		}
 		if policy.Subject {
@@ -507,12 +508,7 @@ func (g *Guard) spend(w http.ResponseWriter, r *http.Request, d *decision, l lim
 
 // refuse logs a refusal at WARN (the reason and the client address, never
 // a credential), tells the Refused hook, and answers status with a problem.
-func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, d *decision, status int, reason, typ, detail string,
-	fields ...fieldError) {
-	if status == http.StatusBadRequest {
-		g.write(w, status, typ, detail, fields)
-		return
-	}
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, d *decision, status int, reason, typ, detail string) {
 	if g.hooks.Refused != nil {
 		g.hooks.Refused(r, status, reason, d.call)
 	}
