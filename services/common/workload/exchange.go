@@ -64,6 +64,7 @@ func (w *Workload) Exchanger(access *jwtauth.Verifier, signer *jwtauth.Signer, s
 			}
 			return o.Live(ctx, c)
 		},
+		PerUser: o.PerUser,
 		Budget: func(ctx context.Context, b limit.Budget, d limit.Decision) {
 			// Governs the answer's RateLimit fields when refused or closer to
 			// running out than the caller's request budget.
@@ -72,9 +73,6 @@ func (w *Workload) Exchanger(access *jwtauth.Verifier, signer *jwtauth.Signer, s
 				info.RateLimit = limit.Governing{Name: internalauth.ExchangeBudgetName, Budget: b, Decision: d}
 			}
 		},
-	}
-	if o.PerUser != nil {
-		x.PerUser = o.PerUser
 	}
 	callees := []internalauth.Callee{{Name: w.cfg.Name, ID: w.spiffeID(w.cfg.Name), Contract: self}}
 	for _, c := range o.Callees {
